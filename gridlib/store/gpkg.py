@@ -1,0 +1,222 @@
+"""The GeoPackage store: one file, all-or-nothing writes by copy-on-write.
+
+A write (or a whole ``transaction()`` block) works on a temporary copy of the
+file next to it and renames the copy into place only when everything
+succeeded, so a crash or an exception never leaves a half-written store.
+Writers take an exclusive lock file (``<file>.lock``) for the duration; a
+second writer gets :class:`~gridlib.errors.LockError` at once instead of waiting.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import os
+import shutil
+import sqlite3
+import tempfile
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import geopandas as gpd
+import pandas as pd
+import pyogrio
+
+from gridlib.errors import LockError, StoreError
+from gridlib.store.base import Store, check_mode, check_where
+
+__all__ = ["GpkgStore"]
+
+# Tables GDAL/GeoPackage keep for themselves; never listed as layers.
+_INTERNAL_PREFIXES = ("gpkg_", "rtree_", "sqlite_")
+
+
+def _quote_ident(name: str) -> str:
+    return '"' + name.replace('"', '""') + '"'
+
+
+def _literal(value: Any) -> str:
+    """An OGR-SQL literal. The attribute-filter API takes no parameters, so quote strictly."""
+    if isinstance(value, bool):
+        return "1" if value else "0"
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        if value != value:  # NaN
+            raise StoreError("cannot filter on NaN; use None for missing values")
+        return repr(value)
+    return "'" + str(value).replace("'", "''") + "'"
+
+
+def _where_sql(where: Mapping[str, Any]) -> str | None:
+    parts = []
+    for column, value in where.items():
+        col = _quote_ident(column)
+        if value is None:
+            parts.append(f"{col} IS NULL")
+        elif isinstance(value, list | tuple | set | frozenset):
+            values = sorted(value, key=str)
+            if not values:
+                parts.append("0 = 1")
+            else:
+                parts.append(f"{col} IN ({', '.join(_literal(v) for v in values)})")
+        else:
+            parts.append(f"{col} = {_literal(value)}")
+    return " AND ".join(parts) or None
+
+
+class GpkgStore(Store):
+    """Layers in one GeoPackage file.
+
+    Parameters
+    ----------
+    path : str or path
+        The ``.gpkg`` file; created on first write.
+
+    Examples
+    --------
+    >>> import tempfile, pathlib, pandas as pd
+    >>> s = GpkgStore(pathlib.Path(tempfile.mkdtemp()) / "s.gpkg")
+    >>> with s.transaction():
+    ...     s.write_layer("kpis", pd.DataFrame({"street": ["陆家嘴"], "rate": [0.93]}))
+    >>> s.read_layer("kpis")["street"].tolist()
+    ['陆家嘴']
+    """
+
+    def __init__(self, path: str | os.PathLike[str]) -> None:
+        self.path = Path(path)
+        self.url = str(self.path)
+        self._work: Path | None = None  # temporary copy while a transaction is open
+        self._depth = 0
+
+    # ------------------------------------------------------------ internals
+    @property
+    def _current(self) -> Path:
+        return self._work if self._work is not None else self.path
+
+    @contextmanager
+    def lock(self, name: str = "write") -> Iterator[None]:
+        """Hold an exclusive lock file ``<file>.<name>.lock`` (non-blocking)."""
+        lock_path = self.path.with_name(f"{self.path.name}.{name}.lock")
+        lock_path.parent.mkdir(parents=True, exist_ok=True)
+        handle = open(lock_path, "a+")  # noqa: SIM115 - closed in finally
+        try:
+            try:
+                fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError as exc:
+                raise LockError(f"{self.path}: another process holds the {name!r} lock ({lock_path})") from exc
+            yield
+        finally:
+            try:
+                fcntl.flock(handle, fcntl.LOCK_UN)
+            finally:
+                handle.close()
+
+    @contextmanager
+    def transaction(self) -> Iterator[GpkgStore]:
+        """All-or-nothing block: work on a copy, rename it into place on success."""
+        if self._depth:
+            self._depth += 1
+            try:
+                yield self
+            finally:
+                self._depth -= 1
+            return
+        with self.lock("write"):
+            fd, name = tempfile.mkstemp(prefix=f".{self.path.name}.", suffix=".tmp.gpkg", dir=self.path.parent)
+            os.close(fd)
+            tmp = Path(name)
+            if self.path.exists():
+                shutil.copyfile(self.path, tmp)
+            else:
+                tmp.unlink()
+            self._work, self._depth = tmp, 1
+            try:
+                yield self
+                if tmp.exists():
+                    os.replace(tmp, self.path)
+            finally:
+                self._work, self._depth = None, 0
+                tmp.unlink(missing_ok=True)
+
+    # ------------------------------------------------------------ interface
+    def layers(self) -> list[str]:
+        path = self._current
+        if not path.exists():
+            return []
+        con = sqlite3.connect(path.resolve().as_uri() + "?mode=ro", uri=True)
+        try:
+            names = [r[0] for r in con.execute("SELECT table_name FROM gpkg_contents")]
+        except sqlite3.DatabaseError as exc:
+            raise StoreError(f"{path} is not a GeoPackage ({exc})") from exc
+        finally:
+            con.close()
+        return sorted(n for n in names if not n.startswith(_INTERNAL_PREFIXES))
+
+    def write_layer(self, name: str, frame: pd.DataFrame, mode: str = "replace") -> None:
+        check_mode(mode)
+        if not name:
+            raise StoreError("a layer needs a name")
+        if isinstance(frame, gpd.GeoDataFrame) and frame.crs is None:
+            raise StoreError(f"layer {name!r}: refusing to store a GeoDataFrame without a CRS")
+        with self.transaction():
+            exists = name in self.layers()
+            if mode == "create" and exists:
+                raise StoreError(f"layer {name!r} already exists in {self.path} (mode='create')")
+            append = mode == "append" and exists
+            if exists and not append:
+                self._drop(name)
+            kwargs: dict[str, Any] = {"layer": name, "driver": "GPKG", "append": append}
+            data = frame.reset_index(drop=True)
+            if isinstance(data, gpd.GeoDataFrame):
+                kwargs["promote_to_multi"] = False
+                pyogrio.write_dataframe(data, self._current, **kwargs)
+            else:
+                pyogrio.write_dataframe(pd.DataFrame(data), self._current, **kwargs)
+
+    def read_layer(
+        self,
+        name: str,
+        where: Mapping[str, Any] | None = None,
+        bbox: tuple[float, float, float, float] | None = None,
+        columns: list[str] | None = None,
+    ) -> pd.DataFrame | gpd.GeoDataFrame:
+        where = check_where(where)
+        if name not in self.layers():
+            raise StoreError(f"no layer {name!r} in {self.path}; layers are {self.layers()}")
+        frame = pyogrio.read_dataframe(
+            self._current, layer=name, where=_where_sql(where), bbox=bbox, columns=columns,
+            fid_as_index=False,
+        )
+        if isinstance(frame, gpd.GeoDataFrame) and frame.geometry.name == "geometry" and frame.crs is None:
+            frame = pd.DataFrame(frame.drop(columns="geometry"))
+        return frame
+
+    def drop_layer(self, name: str, missing_ok: bool = False) -> None:
+        with self.transaction():
+            if name not in self.layers():
+                if missing_ok:
+                    return
+                raise StoreError(f"no layer {name!r} in {self.path}")
+            self._drop(name)
+
+    def _drop(self, name: str) -> None:
+        """Delete a layer the way GDAL does: table, spatial index, and GeoPackage bookkeeping."""
+        con = sqlite3.connect(self._current)
+        try:
+            with con:
+                rows = con.execute(
+                    "SELECT column_name FROM gpkg_geometry_columns WHERE table_name = ?", (name,)
+                ).fetchall()
+                for (geom_col,) in rows:
+                    con.execute(f"DROP TABLE IF EXISTS {_quote_ident(f'rtree_{name}_{geom_col}')}")
+                con.execute(f"DROP TABLE IF EXISTS {_quote_ident(name)}")
+                for table in ("gpkg_geometry_columns", "gpkg_contents", "gpkg_extensions",
+                              "gpkg_ogr_contents", "gpkg_data_columns"):
+                    exists = con.execute(
+                        "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?", (table,)
+                    ).fetchone()
+                    if exists:
+                        con.execute(f"DELETE FROM {table} WHERE table_name = ?", (name,))
+        finally:
+            con.close()
+

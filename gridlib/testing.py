@@ -1,0 +1,115 @@
+"""Test helpers: a throwaway PostgreSQL/PostGIS cluster on a free local port.
+
+The cluster lives in a temporary directory, listens on 127.0.0.1 only, runs
+with durability switched off (it is thrown away), and is stopped and removed
+when the context exits — also when the block raises. As root, the server runs
+as the ``postgres`` user, as PostgreSQL requires.
+
+>>> find_pg_bin() is None or (find_pg_bin() / "initdb").exists()
+True
+"""
+
+from __future__ import annotations
+
+import contextlib
+import glob
+import logging
+import os
+import pwd
+import shutil
+import socket
+import subprocess
+import tempfile
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+from gridlib.errors import StoreError
+
+__all__ = ["find_pg_bin", "throwaway_postgis"]
+
+log = logging.getLogger(__name__)
+
+
+def find_pg_bin() -> Path | None:
+    """Directory holding ``initdb``/``pg_ctl`` (Debian keeps them off PATH), newest version first."""
+    found = shutil.which("initdb")
+    if found:
+        return Path(found).parent
+    candidates = sorted(
+        glob.glob("/usr/lib/postgresql/*/bin/initdb"), key=lambda p: int(Path(p).parts[-3]), reverse=True
+    )
+    return Path(candidates[0]).parent if candidates else None
+
+
+def _free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _runner() -> tuple[list[str], int | None, int | None]:
+    if os.geteuid() != 0:
+        return [], None, None
+    user = pwd.getpwnam("postgres")
+    return ["runuser", "-u", "postgres", "--"], user.pw_uid, user.pw_gid
+
+
+@contextlib.contextmanager
+def throwaway_postgis(dbname: str = "gridlib_test") -> Iterator[str]:
+    """Start a temporary PostGIS cluster and yield its URL; stop and delete it afterwards.
+
+    Raises
+    ------
+    StoreError
+        When PostgreSQL is not installed (``apt-get install postgresql-15-postgis-3``)
+        or the server does not start (its log is included).
+    """
+    bin_dir = find_pg_bin()
+    if bin_dir is None:
+        raise StoreError("PostgreSQL is not installed: apt-get install -y postgresql-15-postgis-3")
+    prefix, uid, gid = _runner()
+    root = Path(tempfile.mkdtemp(prefix="gridlib-pg-"))
+    data, logfile = root / "data", root / "server.log"
+    port = _free_port()
+    if uid is not None:
+        os.chown(root, uid, gid)
+    started = False
+    try:
+        subprocess.run(
+            [*prefix, str(bin_dir / "initdb"), "-D", str(data), "-U", "postgres", "--auth=trust",
+             "-E", "UTF8", "--locale=C", "--no-sync"],
+            check=True, capture_output=True, text=True,
+        )
+        opts = (f"-p {port} -k {root} -c listen_addresses=127.0.0.1 -c fsync=off "
+                "-c synchronous_commit=off -c full_page_writes=off -c max_connections=50")
+        result = subprocess.run(
+            [*prefix, str(bin_dir / "pg_ctl"), "-D", str(data), "-o", opts, "-l", str(logfile), "-w", "-t", "60", "start"],
+            capture_output=True, text=True,
+        )
+        if result.returncode != 0:
+            server_log = logfile.read_text() if logfile.exists() else ""
+            raise StoreError(f"PostgreSQL did not start: {result.stderr.strip()} {server_log[-2000:]}")
+        started = True
+        import psycopg
+
+        admin = f"postgresql://postgres@127.0.0.1:{port}/postgres"
+        for _ in range(50):
+            try:
+                with psycopg.connect(admin, autocommit=True) as con:
+                    con.execute(f'CREATE DATABASE "{dbname}"')
+                break
+            except psycopg.OperationalError:
+                time.sleep(0.1)
+        url = f"postgresql://postgres@127.0.0.1:{port}/{dbname}"
+        with psycopg.connect(url, autocommit=True) as con:
+            con.execute("CREATE EXTENSION IF NOT EXISTS postgis")
+        log.info("throwaway PostGIS cluster on port %d in %s", port, root)
+        yield url
+    except subprocess.CalledProcessError as exc:
+        raise StoreError(f"initdb failed: {exc.stderr.strip()}") from exc
+    finally:
+        if started:
+            subprocess.run([*prefix, str(bin_dir / "pg_ctl"), "-D", str(data), "-m", "immediate", "-w", "stop"],
+                           capture_output=True)
+        shutil.rmtree(root, ignore_errors=True)

@@ -1,0 +1,71 @@
+"""Shared fixtures. PostGIS tests run against a real throwaway cluster started here."""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+SHARED_DATA = REPO.parent / "shared" / "data"
+
+
+@pytest.fixture(scope="session")
+def postgis_url() -> Iterator[str]:
+    """URL of a PostGIS database prepared with ``gridlib db init``.
+
+    Uses ``$GRIDLIB_TEST_PG_URL`` when set; otherwise starts a throwaway
+    cluster in a temporary directory for the session and removes it afterwards.
+    """
+    from gridlib.store import init_db
+
+    url = os.environ.get("GRIDLIB_TEST_PG_URL")
+    if url:
+        init_db(url)
+        yield url
+        return
+    from gridlib.testing import find_pg_bin, throwaway_postgis
+
+    if find_pg_bin() is None:
+        pytest.fail("PostgreSQL/PostGIS is not installed: run `make test` (it installs postgresql-15-postgis-3)")
+    with throwaway_postgis() as url:
+        init_db(url)
+        yield url
+
+
+@pytest.fixture
+def pg_store(postgis_url: str):
+    """A PostGIS store in a fresh schema, dropped after the test."""
+    import psycopg
+    from psycopg import sql
+
+    from gridlib.store import open as open_store
+
+    schema = f"t_{uuid.uuid4().hex[:10]}"
+    store = open_store(postgis_url, schema=schema)
+    yield store
+    store.close()
+    with psycopg.connect(postgis_url, autocommit=True) as con:
+        con.execute(sql.SQL("DROP SCHEMA IF EXISTS {} CASCADE").format(sql.Identifier(schema)))
+        con.execute("DELETE FROM gridlib_meta.layers WHERE schema_name = %s", (schema,))
+
+
+@pytest.fixture(scope="session")
+def shared_data() -> Path:
+    """../shared/data (real data that may not be bundled, e.g. GeoLife); skip where absent."""
+    if not SHARED_DATA.is_dir():
+        pytest.skip(f"the shared data folder {SHARED_DATA} is absent (GeoLife etc. are not bundled: licence)")
+    return SHARED_DATA
+
+
+@pytest.fixture(scope="session")
+def demo_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The synthetic demo data set (seed 0), generated once per test session."""
+    import gridlib as gl
+
+    out = tmp_path_factory.mktemp("demo")
+    gl.demo.generate(out, seed=0)
+    return out
