@@ -1,0 +1,286 @@
+"""Versioned grid editions in a store, and the planners' atomic import.
+
+Store layout (the same in a GeoPackage and in PostGIS):
+
+- ``grid_editions`` (table): ``edition_id, valid_from, valid_to, source, note,
+  n_grids, imported_at, current, crs`` — ``valid_to`` is empty for the current edition;
+- ``grids`` (layer): every edition's grids with an ``edition_id`` column;
+- ``grid_parents`` (layer): ``edition_id, level, code, name`` and the polygon;
+- ``grid_changes`` (layer): the diff of each edition against its predecessor;
+- ``grid_crosswalk`` (table): ``from_edition, to_edition, old_code, new_code, overlap_m2, weight``.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+import shapely
+
+from gridlib.crs import resolve_crs, to_wgs84
+from gridlib.errors import InputError, ValidationError
+from gridlib.grid.diff import crosswalk, diff
+from gridlib.grid.model import (
+    EDITIONS_LAYER,
+    GRIDS_LAYER,
+    LEVELS,
+    PARENTS_LAYER,
+    GridSet,
+    _iso,
+    edition_at,
+    read_editions,
+)
+from gridlib.grid.validate import validate
+from gridlib.progress import step
+
+__all__ = ["import_edition", "write_edition", "editions", "ImportResult", "CHANGES_LAYER", "CROSSWALK_LAYER"]
+
+log = logging.getLogger(__name__)
+
+CHANGES_LAYER = "grid_changes"
+CROSSWALK_LAYER = "grid_crosswalk"
+IMPORT_LOCK = "grid_import"
+_CODE_FIELDS = ("grid_code", "gridcode", "code", "bgid", "bgcode", "wgbm", "wgdm", "grid_id")
+
+
+@dataclass
+class ImportResult:
+    """What an import did: the new edition, its diff against the previous one and the crosswalk."""
+
+    edition_id: str
+    gridset: GridSet
+    report: gpd.GeoDataFrame
+    changes: gpd.GeoDataFrame | None = None
+    crosswalk: pd.DataFrame | None = None
+    previous: str | None = None
+    summary: dict[str, int] = field(default_factory=dict)
+
+
+def editions(store: Any) -> pd.DataFrame:
+    """List the grid editions in a store, oldest first.
+
+    >>> import tempfile, pathlib, geopandas as gpd
+    >>> from shapely import box
+    >>> import gridlib as gl
+    >>> store = gl.store.open(pathlib.Path(tempfile.mkdtemp()) / "g.gpkg")
+    >>> parents = gpd.GeoDataFrame({"code": ["410105001003"], "name": ["x"]},
+    ...                            geometry=[box(0, 0, 200, 100)], crs=4547)
+    >>> gs = gl.GridSet.from_gdf(gl.grid.build(parents), edition={"valid_from": "2026-01-01"})
+    >>> gs.to_store(store)
+    'E0001'
+    >>> editions(store)[["edition_id", "valid_from", "valid_to", "n_grids"]].values.tolist()
+    [['E0001', '2026-01-01', '', 2]]
+    """
+    return read_editions(store)
+
+
+def write_edition(store: Any, gridset: GridSet, *, imported_at: str | None = None) -> str:
+    """Append *gridset* as the newest edition (call inside ``store.transaction()``)."""
+    table = read_editions(store)
+    e = dict(gridset.edition)
+    if not e["valid_from"]:
+        raise InputError("an edition needs valid_from (the effective date)")
+    if not e["edition_id"]:
+        e["edition_id"] = f"E{len(table) + 1:04d}"
+    if e["edition_id"] in set(table["edition_id"]):
+        raise InputError(f"edition {e['edition_id']} already exists in the store")
+    crs = gridset.crs
+    if len(table):
+        if str(e["valid_from"]) <= str(table["valid_from"].max()):
+            raise InputError(f"effective date {e['valid_from']} must be after the latest edition's "
+                             f"({table['valid_from'].max()})")
+        crs = table["crs"].iloc[0] if "crs" in table and table["crs"].iloc[0] else crs
+        table.loc[table["current"].astype(int) == 1, "valid_to"] = e["valid_from"]
+        table["current"] = 0
+    grids = gridset.grids.to_crs(crs)
+    row = {**e, "n_grids": len(grids), "imported_at": imported_at or dt.datetime.now().isoformat(timespec="seconds"),
+           "current": 1, "crs": f"EPSG:{grids.crs.to_epsg()}" if grids.crs.to_epsg() else grids.crs.to_wkt()}
+    table = pd.concat([table.assign(crs=table.get("crs", row["crs"])), pd.DataFrame([row])], ignore_index=True)
+    table["current"] = table["current"].astype(int)
+    table["n_grids"] = table["n_grids"].astype(int)
+    cols = ["grid_code", "community_code", "street_code", "district_code", "community_name", "street_name",
+            "district_name", "area_m2"]
+    g = grids[[c for c in cols if c in grids]].copy()
+    for c in cols:
+        if c not in g:
+            g[c] = ""
+    g = gpd.GeoDataFrame(g[cols].astype({c: object for c in cols if c != "area_m2"}),
+                         geometry=grids.geometry.values, crs=grids.crs)
+    g.insert(0, "edition_id", e["edition_id"])
+    store.write_layer(GRIDS_LAYER, g, mode="append")
+    parts = []
+    for level in LEVELS:
+        p = gridset.parents[level].to_crs(crs)
+        parts.append(gpd.GeoDataFrame({"edition_id": e["edition_id"], "level": level,
+                                       "code": p["code"].astype(object), "name": p["name"].astype(object)},
+                                      geometry=p.geometry.values, crs=p.crs))
+    store.write_layer(PARENTS_LAYER, pd.concat(parts, ignore_index=True), mode="append")
+    store.write_layer(EDITIONS_LAYER, table, mode="replace")
+    return str(e["edition_id"])
+
+
+def _read_source(source: Any, layer: str | None, code_field: str | None, crs: Any) -> gpd.GeoDataFrame:
+    if isinstance(source, gpd.GeoDataFrame):
+        g = source.copy()
+    else:
+        path = Path(source)
+        if not path.exists():
+            raise InputError(f"{path}: no such file")
+        try:
+            g = gpd.read_file(path, layer=layer)
+        except Exception as exc:  # pyogrio raises several types for unreadable files
+            raise InputError(f"{path}: cannot read it as a vector layer ({exc})") from exc
+    if crs is not None:
+        target, scheme = resolve_crs(crs)
+        if scheme is not None:
+            g = g.set_crs(target, allow_override=True)
+            g.geometry = shapely.transform(g.geometry.values, lambda xy: np.column_stack(
+                to_wgs84(xy[:, 0], xy[:, 1], scheme)))
+        else:
+            g = g.set_crs(target, allow_override=True)
+    field_name = code_field
+    if field_name is None:
+        lower = {c.lower(): c for c in g.columns}
+        field_name = next((lower[c] for c in _CODE_FIELDS if c in lower), None)
+        if field_name is None:
+            raise InputError(f"cannot tell which field holds the grid code (fields: {list(g.columns)}); "
+                             "pass code_field= / --code-field")
+    elif field_name not in g:
+        raise InputError(f"no field {field_name!r} in the input (fields: {list(g.columns)})")
+    if field_name != "grid_code":
+        g = g.drop(columns=[c for c in ("grid_code",) if c in g]).rename(columns={field_name: "grid_code"})
+    return g
+
+
+def _write_report(report: gpd.GeoDataFrame, source: Any, report_path: str | os.PathLike[str] | None) -> Path | None:
+    if report_path is None:
+        if isinstance(source, gpd.GeoDataFrame):
+            return None
+        src = Path(source)
+        report_path = src.with_name(f"{src.stem}.report.gpkg")
+    path = Path(report_path)
+    from gridlib.io import write_gpkg
+
+    rep = report.copy()
+    if rep.crs is None:
+        rep = rep.set_crs(4326, allow_override=True)
+    write_gpkg(rep, path, layer="report")
+    counts = report.groupby(["severity", "rule"]).size()
+    lines = [f"grid import report for {source if not isinstance(source, gpd.GeoDataFrame) else 'data'}",
+             f"{int((report.severity == 'error').sum())} errors, {int((report.severity == 'warning').sum())} warnings",
+             "", "by rule:"]
+    lines += [f"  {sev:7s} {rule:18s} {n}" for (sev, rule), n in counts.items()]
+    lines += ["", "problems (first 200):"]
+    lines += [f"  [{r.severity}] {r.rule}: {r.message}" for r in report.head(200).itertuples()]
+    path.with_suffix(".txt").write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return path
+
+
+def import_edition(
+    source: Any,
+    store: Any,
+    *,
+    effective_date: Any,
+    layer: str | None = None,
+    code_field: str | None = None,
+    crs: Any = None,
+    parents: gpd.GeoDataFrame | None = None,
+    target_area: float = 10_000,
+    source_name: str | None = None,
+    note: str = "",
+    report_path: str | os.PathLike[str] | None = None,
+) -> ImportResult:
+    """Validate a planner's grid file and take it in as the new edition, all or nothing.
+
+    Parameters
+    ----------
+    source : path or GeoDataFrame
+        Any OGR-readable file (Shapefile, GeoPackage, GeoJSON …) or a GeoDataFrame.
+    store : gridlib.store.Store
+        Where the editions live.
+    effective_date : date or ISO string
+        When the new edition takes effect; the previous one ends then.
+    layer, code_field : str, optional
+        Layer in a multi-layer file; field holding the grid code (default: the
+        first of grid_code, code, BGID, BGCODE, WGBM …).
+    crs : optional
+        The CRS of the coordinates when the file has none or a wrong one;
+        ``"gcj02"`` converts web-map coordinates.
+    parents : GeoDataFrame, optional
+        Parent polygons to check nesting and coverage against; default: the
+        districts of the current edition in the store.
+    report_path : path, optional
+        Where to write the validation report (default ``<input>.report.gpkg`` + ``.txt``).
+
+    Returns
+    -------
+    ImportResult
+
+    Raises
+    ------
+    ValidationError
+        When the report has errors (``exc.report``); nothing in the store changes.
+    LockError
+        When another import holds the store.
+    """
+    valid_from = _iso(effective_date)
+    if not valid_from:
+        raise InputError("an import needs an effective date")
+    with store.lock(IMPORT_LOCK):
+        with step("grid import: read"):
+            g = _read_source(source, layer, code_field, crs)
+        table = read_editions(store)
+        current = None
+        if len(table):
+            cur = edition_at(table)
+            current = GridSet.from_store(store)
+            if parents is None and current._parents is not None:
+                parents = current.parents["district"]
+            log.info("current edition %s (%d grids)", cur["edition_id"], len(current))
+        with step("grid import: validate"):
+            report = validate(g, parents, target_area=target_area)
+        errors = report[report["severity"] == "error"]
+        if len(errors):
+            where = _write_report(report, source, report_path)
+            top = errors["rule"].value_counts()
+            raise ValidationError(
+                f"grid import refused: {len(errors)} errors ({', '.join(f'{r} {n}' for r, n in top.items())}); "
+                f"nothing was changed in the store" + (f"; report in {where} and {where.with_suffix('.txt')}"
+                                                       if where else ""), report)
+        if report_path is not None or not isinstance(source, gpd.GeoDataFrame):
+            _write_report(report, source, report_path)
+        name = source_name or (Path(source).name if not isinstance(source, gpd.GeoDataFrame) else "GeoDataFrame")
+        gs = GridSet.from_gdf(g, edition={"valid_from": valid_from, "source": name, "note": note})
+        if current is not None and gs.crs != current.crs:
+            gs = GridSet.from_gdf(gs.grids.to_crs(current.crs), edition=gs.edition)
+        changes = xwalk = None
+        with step("grid import: diff"):
+            if current is not None:
+                changes = diff(current, gs)
+                xwalk = crosswalk(current, gs)
+        with step("grid import: write"):
+            with store.transaction():
+                eid = write_edition(store, gs)
+                if current is not None:
+                    prev = current.edition["edition_id"]
+                    ch = changes.copy()
+                    ch.insert(0, "from_edition", prev)
+                    ch.insert(0, "edition_id", eid)
+                    store.write_layer(CHANGES_LAYER, ch, mode="append")
+                    xw = xwalk.copy()
+                    xw.insert(0, "to_edition", eid)
+                    xw.insert(0, "from_edition", prev)
+                    store.write_layer(CROSSWALK_LAYER, xw, mode="append")
+        gs.edition["edition_id"] = eid
+    summary = changes["change"].value_counts().to_dict() if changes is not None else {"added": len(gs)}
+    log.info("imported edition %s: %s", eid, summary)
+    return ImportResult(eid, gs, report, changes, xwalk,
+                        None if current is None else current.edition["edition_id"], summary)
+
