@@ -1,0 +1,203 @@
+"""GridIndex: exactness against the brute-force covers + smallest-code reference."""
+
+from __future__ import annotations
+
+import pickle
+import threading
+from types import SimpleNamespace
+
+import geopandas as gpd
+import numpy as np
+import pytest
+import shapely
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from gridlib.errors import CRSError, InputError, ValidationError
+from gridlib.index import GridIndex
+
+
+def reference(geoms, codes, x, y):
+    """Brute force: every polygon that covers the point; the smallest code wins."""
+    out = np.full(len(x), -1)
+    pts = shapely.points(x, y)
+    for i, p in enumerate(pts):
+        hits = [j for j, g in enumerate(geoms) if shapely.covers(g, p)]
+        if hits:
+            out[i] = min(hits, key=lambda j: codes[j])
+    return out
+
+
+def frame(geoms, codes=None, crs=4547):
+    codes = codes if codes is not None else [f"g{i:03d}" for i in range(len(geoms))]
+    return gpd.GeoDataFrame({"grid_code": codes}, geometry=list(geoms), crs=crs)
+
+
+@st.composite
+def tilings(draw):
+    """Integer rectangles from guillotine cuts, some dropped (gaps), one maybe holed."""
+    w, h = draw(st.integers(2, 12)), draw(st.integers(2, 12))
+    rects, todo = [], [(0, 0, w, h)]
+    while todo:
+        x0, y0, x1, y1 = todo.pop()
+        can_x, can_y = x1 - x0 >= 2, y1 - y0 >= 2
+        if (can_x or can_y) and len(rects) + len(todo) < 14 and draw(st.booleans()):
+            if can_x and (not can_y or draw(st.booleans())):
+                c = draw(st.integers(x0 + 1, x1 - 1))
+                todo += [(x0, y0, c, y1), (c, y0, x1, y1)]
+            else:
+                c = draw(st.integers(y0 + 1, y1 - 1))
+                todo += [(x0, y0, x1, c), (x0, c, x1, y1)]
+        else:
+            rects.append((x0, y0, x1, y1))
+    geoms = [shapely.box(*r) for r in rects]
+    keep = draw(st.lists(st.booleans(), min_size=len(geoms), max_size=len(geoms)))
+    if not any(keep):
+        keep[0] = True
+    geoms = [g for g, k in zip(geoms, keep, strict=True) if k]
+    big = [i for i, r in enumerate(geoms) if shapely.area(r) >= 9 and min(
+        r.bounds[2] - r.bounds[0], r.bounds[3] - r.bounds[1]) >= 3]
+    if big and draw(st.booleans()):
+        i = draw(st.sampled_from(big))
+        x0, y0, x1, y1 = (int(v) for v in geoms[i].bounds)
+        hole = shapely.box(x0 + 1, y0 + 1, x1 - 1, y1 - 1)
+        geoms[i] = shapely.Polygon(geoms[i].exterior.coords, [hole.exterior.coords])
+        if draw(st.booleans()):
+            geoms.append(hole)  # an island grid filling the hole
+    # offset to realistic projected coordinates; integers stay exact in float64
+    ox, oy = draw(st.sampled_from([(0, 0), (500_000, 3_800_000)]))
+    geoms = [shapely.affinity.translate(g, ox, oy) for g in geoms]
+    codes = draw(st.permutations([f"c{i:02d}" for i in range(len(geoms))]))
+    return geoms, list(codes), (ox, oy, w, h)
+
+
+@settings(max_examples=80, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(tilings(), st.sampled_from([None, 0.25, 0.5, 1.0, 0.7, 3.0]), st.data())
+def test_exact_on_edges_vertices_holes_and_outside(tiling, pixel_size, data):
+    geoms, codes, (ox, oy, w, h) = tiling
+    index = GridIndex(frame(geoms, codes), pixel_size=pixel_size)
+    # integer and half-integer points hit vertices and edges exactly; a margin reaches outside
+    xs = data.draw(st.lists(st.integers(-2, 2 * w + 2), min_size=30, max_size=30))
+    ys = data.draw(st.lists(st.integers(-2, 2 * h + 2), min_size=30, max_size=30))
+    fx = data.draw(st.lists(st.floats(-1, w + 1, allow_nan=False), min_size=10, max_size=10))
+    fy = data.draw(st.lists(st.floats(-1, h + 1, allow_nan=False), min_size=10, max_size=10))
+    x = np.array([v / 2 for v in xs] + fx, dtype=float) + ox
+    y = np.array([v / 2 for v in ys] + fy, dtype=float) + oy
+    expected = reference(geoms, codes, x, y)
+    assert index.lookup(x, y).tolist() == expected.tolist()
+    assert [index.lookup_one(a, b) for a, b in zip(x, y, strict=True)] == expected.tolist()
+
+
+def test_points_on_edges_of_random_polygons():
+    """Voronoi cells (non-axis-aligned edges); points planted on edges and at vertices."""
+    rng = np.random.default_rng(7)
+    seeds = shapely.multipoints(rng.uniform(0, 1000, (300, 2)) + [500_000, 3_800_000])
+    box = shapely.box(500_000, 3_800_000, 501_000, 3_801_000)
+    geoms = shapely.intersection(shapely.get_parts(shapely.voronoi_polygons(seeds, extend_to=box)), box)
+    codes = [f"{c:04d}" for c in rng.permutation(len(geoms))]
+    coords = shapely.get_coordinates(shapely.boundary(geoms))
+    t = rng.uniform(0, 1, len(coords) - 1)[:, None]
+    on_edge = coords[:-1] + t * (coords[1:] - coords[:-1])
+    pts = np.vstack([coords, on_edge, rng.uniform(-50, 1050, (2000, 2)) + [500_000, 3_800_000]])
+    index = GridIndex(frame(geoms, codes))
+    tree = shapely.STRtree(geoms)
+    got = index.lookup(pts[:, 0], pts[:, 1])
+    pt, poly = tree.query(shapely.points(pts), predicate="intersects")
+    expected = np.full(len(pts), -1)
+    for p, g in sorted(zip(pt.tolist(), poly.tolist(), strict=True), key=lambda pg: (pg[0], codes[pg[1]]),
+                       reverse=True):
+        expected[p] = g
+    assert (got == expected).all()
+    assert (got >= 0).sum() > len(coords)
+
+
+def test_shared_edge_goes_to_smallest_code_not_first_row():
+    g = frame([shapely.box(0, 0, 10, 10), shapely.box(10, 0, 20, 10)], ["z", "a"])
+    index = GridIndex(g)
+    assert index.codes([10.0, 10.0, 5.0], [5.0, 10.0, 5.0]).tolist() == ["a", "a", "z"]
+
+
+def test_nan_inf_and_far_points_are_outside():
+    index = GridIndex(frame([shapely.box(0, 0, 10, 10)]))
+    assert index.lookup([np.nan, np.inf, 1e300, 5.0], [5.0, 5.0, 5.0, np.nan]).tolist() == [-1, -1, -1, -1]
+    assert index.lookup_one(float("nan"), 1.0) == -1
+    assert index.codes([], []).tolist() == []
+
+
+def test_multipolygon_grid():
+    mp = shapely.MultiPolygon([shapely.box(0, 0, 1, 1), shapely.box(5, 5, 6, 6)])
+    index = GridIndex(frame([mp, shapely.box(1, 0, 2, 1)]), pixel_size=0.3)
+    assert index.lookup([0.5, 5.5, 3.0, 1.0], [0.5, 5.5, 3.0, 0.5]).tolist() == [0, 0, -1, 0]
+
+
+def test_refuses_overlaps_invalid_duplicates_and_degrees():
+    with pytest.raises(ValidationError, match="gridlib grid validate"):
+        GridIndex(frame([shapely.box(0, 0, 10, 10), shapely.box(5, 5, 15, 15)]))
+    with pytest.raises(ValidationError, match="overlap"):  # one grid inside another
+        GridIndex(frame([shapely.box(0, 0, 10, 10), shapely.box(2, 2, 3, 3)]))
+    bowtie = shapely.Polygon([(0, 0), (1, 1), (1, 0), (0, 1)])
+    with pytest.raises(ValidationError, match="invalid"):
+        GridIndex(frame([bowtie]))
+    with pytest.raises(ValidationError, match="duplicate"):
+        GridIndex(frame([shapely.box(0, 0, 1, 1), shapely.box(1, 0, 2, 1)], ["a", "a"]))
+    with pytest.raises(CRSError, match="metric"):
+        GridIndex(frame([shapely.box(113, 34, 113.001, 34.001)], crs=4326))
+    with pytest.raises(InputError, match="no column"):
+        GridIndex(frame([shapely.box(0, 0, 1, 1)]), code_column="code")
+    with pytest.raises(ValidationError, match="polygons"):
+        GridIndex(frame([shapely.Point(0, 0)]))
+
+
+def test_accepts_a_gridset_like_object():
+    gridset = SimpleNamespace(grids=frame([shapely.box(0, 0, 10, 10)], ["x"]))
+    assert GridIndex(gridset).code_one(1.0, 1.0) == "x"
+
+
+@pytest.fixture(scope="module")
+def voronoi_index():
+    rng = np.random.default_rng(3)
+    seeds = shapely.multipoints(rng.uniform(0, 2000, (400, 2)))
+    box = shapely.box(0, 0, 2000, 2000)
+    geoms = shapely.intersection(shapely.get_parts(shapely.voronoi_polygons(seeds, extend_to=box)), box)
+    return GridIndex(frame(geoms)), rng.uniform(-100, 2100, (20_000, 2))
+
+
+def test_save_load_and_pickle_give_identical_answers(voronoi_index, tmp_path):
+    index, pts = voronoi_index
+    expected = index.lookup(pts[:, 0], pts[:, 1])
+    loaded = GridIndex.load(index.save(tmp_path / "idx.npz"))
+    assert (loaded.lookup(pts[:, 0], pts[:, 1]) == expected).all()
+    assert (loaded.grid_codes == index.grid_codes).all()
+    assert (pickle.loads(pickle.dumps(index)).lookup(pts[:, 0], pts[:, 1]) == expected).all()
+    (tmp_path / "bad.npz").write_bytes(b"not an index")
+    with pytest.raises(Exception):  # noqa: B017 - numpy raises its own error for a non-npz file
+        GridIndex.load(tmp_path / "bad.npz")
+
+
+def test_concurrent_readers_agree(voronoi_index):
+    index, pts = voronoi_index
+    expected = index.lookup(pts[:, 0], pts[:, 1])
+    results, errors = {}, []
+
+    def work(k):
+        try:
+            if k % 2:
+                results[k] = index.lookup(pts[:, 0], pts[:, 1])
+            else:
+                results[k] = np.array([index.lookup_one(a, b) for a, b in pts[:3000]])
+        except Exception as exc:  # pragma: no cover - reported below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=work, args=(k,)) for k in range(6)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert not errors
+    for k, got in results.items():
+        assert (got == expected[: len(got)]).all(), k
+
+
+def test_lookup_rejects_mismatched_lengths(voronoi_index):
+    with pytest.raises(InputError, match="differ"):
+        voronoi_index[0].lookup([1.0, 2.0], [1.0])
