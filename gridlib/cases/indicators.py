@@ -1,0 +1,477 @@
+"""Performance indicators (绩效评价, STANDARDS.md §5): base counts and rates, by any columns and period.
+
+Every rate is a plain function of counts (so published figures can be checked) and a
+fraction in [0, 1]; a zero denominator gives NaN — "not measurable", never 0 % or 100 %.
+
+>>> round(closure_rate(23974, 24932) * 100, 2), round(ontime_closure_rate(22345, 24932) * 100, 2)  # 连云港 2017-04
+(96.16, 89.62)
+
+How the counts are defined for a period P evaluated at the moment *as_of*
+(the end of P, or earlier when the log does not reach that far — see :func:`indicators`):
+
+Report cohort — cases **reported** in P (上报):
+
+* ``reported`` 上报数; ``supervisor_reported`` 监督员上报数 (source ``supervisor``);
+* ``valid_reported`` 有效上报数: supervisor reports filed by *as_of*;
+* ``cancelled`` 作废数 and ``not_filed`` 不立案数 by *as_of*;
+* ``due_verification`` 应核实数: public reports (12345, 12319, media) verified by *as_of*
+  or whose verification deadline has passed; ``verified_on_time`` 按时核实数.
+
+Filing cohort — cases **filed** in P (立案), less those cancelled by *as_of* and parked (挂账)
+cases for the due counts:
+
+* ``filed`` 立案数; ``filed_on_time`` 按时立案数; ``filed_cancelled`` (filed, then 作废);
+* ``public_filed`` 监督举报核实数 = 漏报数: filed cases that came from public reports (in a
+  flat case log the two counts coincide);
+* ``due_dispatch`` 应派遣数 (dispatched, or dispatch deadline passed), ``dispatched`` 派遣数,
+  ``dispatched_on_time`` 按时派遣数, ``accurate_dispatch`` 准确派遣数 (dispatched and never
+  returned, 回退 = 0);
+* ``due_disposal`` 应处置数 (disposed, or disposal deadline passed), ``disposed`` 处置数,
+  ``disposed_on_time`` 按期处置数;
+* ``due_check`` 应核查数, ``checked`` 核查数, ``checked_on_time`` 按时核查数;
+* ``due_closure`` 应结案数 (closed, or closure deadline passed — the implementation's
+  "处置数 + 超时未处置数" made exact), ``closed`` 结案数, ``closed_on_time`` 按期结案数;
+* ``rework`` 返工数: cases due for closure that were sent back at least once; ``parked`` 挂账数,
+  ``extended`` 延期数.
+
+Hence on-time ≤ done ≤ due for every pair, and every rate lies in [0, 1].
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from gridlib.cases.calendar import WorkCalendar
+from gridlib.cases.limits import deadlines, load_limits
+from gridlib.cases.log import PUBLIC_SOURCES, TIME_COLUMNS
+from gridlib.errors import InputError
+
+#: Chinese labels of the indicator columns, for reports.
+LABELS_ZH = {
+    "reported": "上报数", "supervisor_reported": "监督员上报数", "valid_reported": "有效上报数",
+    "cancelled": "作废数", "not_filed": "不立案数", "due_verification": "应核实数", "verified_on_time": "按时核实数",
+    "filed": "立案数", "filed_on_time": "按时立案数", "filed_cancelled": "立案后作废数", "public_filed": "监督举报核实数",
+    "due_dispatch": "应派遣数", "dispatched": "派遣数", "dispatched_on_time": "按时派遣数", "accurate_dispatch": "准确派遣数",
+    "due_disposal": "应处置数", "disposed": "处置数", "disposed_on_time": "按期处置数",
+    "due_check": "应核查数", "checked": "核查数", "checked_on_time": "按时核查数",
+    "due_closure": "应结案数", "closed": "结案数", "closed_on_time": "按期结案数",
+    "rework": "返工数", "parked": "挂账数", "extended": "延期数",
+    "disposal_rate": "处置率", "ontime_disposal_rate": "按期处置率", "closure_rate": "结案率",
+    "ontime_closure_rate": "按期结案率", "rework_rate": "返工率", "ontime_check_rate": "按时核查率",
+    "ontime_verification_rate": "按时核实率", "valid_report_rate": "有效上报率", "missed_report_rate": "漏报率",
+    "public_report_rate": "监督举报率", "ontime_filing_rate": "按时立案率", "accurate_filing_rate": "准确立案率",
+    "closed_ontime_share": "按时结案率(值班长)", "ontime_dispatch_rate": "按时派遣率",
+    "accurate_dispatch_rate": "准确派遣率", "mean_disposal_hours": "平均处置时长(时)",
+    "mean_closure_hours": "平均结案时长(时)",
+}
+REPORT_COUNTS = ("reported", "supervisor_reported", "valid_reported", "cancelled", "not_filed",
+                 "due_verification", "verified_on_time")
+FILED_COUNTS = ("filed", "filed_on_time", "filed_cancelled", "public_filed", "due_dispatch", "dispatched",
+                "dispatched_on_time", "accurate_dispatch", "due_disposal", "disposed", "disposed_on_time",
+                "due_check", "checked", "checked_on_time", "due_closure", "closed", "closed_on_time", "rework",
+                "parked", "extended")
+COUNTS = REPORT_COUNTS + FILED_COUNTS
+_SUMS = ("_disposal_hours", "_closure_hours")
+
+
+def ratio(numerator: Any, denominator: Any) -> Any:
+    """numerator / denominator as a fraction; NaN where the denominator is 0.
+
+    Raises :class:`~gridlib.errors.InputError` for negative counts or a numerator larger
+    than its denominator (a rate above 100 % means the counts are wrong).
+
+    >>> ratio(3, 4), ratio(0, 0)
+    (0.75, nan)
+    """
+    num = np.asarray(numerator, dtype=float)
+    den = np.asarray(denominator, dtype=float)
+    if np.any(num < 0) or np.any(den < 0):
+        raise InputError("counts must not be negative")
+    if np.any(num > den):
+        raise InputError("a numerator exceeds its denominator (rate above 100 %): check the counts")
+    with np.errstate(divide="ignore", invalid="ignore"):
+        out = np.where(den > 0, num / np.where(den > 0, den, 1.0), np.nan)
+    if isinstance(numerator, pd.Series):
+        return pd.Series(out, index=numerator.index)
+    return float(out) if out.ndim == 0 else out
+
+
+def disposal_rate(disposed: Any, due_disposal: Any) -> Any:
+    """处置率 = 处置数 / 应处置数.
+
+    >>> disposal_rate(9426, 10000)
+    0.9426
+    """
+    return ratio(disposed, due_disposal)
+
+
+def ontime_disposal_rate(disposed_on_time: Any, due_disposal: Any) -> Any:
+    """按期(按时)处置率 = 按期处置数 / 应处置数.
+
+    >>> ontime_disposal_rate(9215, 10000)
+    0.9215
+    """
+    return ratio(disposed_on_time, due_disposal)
+
+
+def closure_rate(closed: Any, due_closure: Any) -> Any:
+    """结案率 = 结案数 / 应结案数.
+
+    >>> round(closure_rate(23974, 24932), 4)
+    0.9616
+    """
+    return ratio(closed, due_closure)
+
+
+def ontime_closure_rate(closed_on_time: Any, due_closure: Any) -> Any:
+    """按期结案率 = 按期结案数 / 应结案数 (the denominator is 应结案数, not 结案数).
+
+    >>> round(ontime_closure_rate(22345, 24932), 4)
+    0.8962
+    """
+    return ratio(closed_on_time, due_closure)
+
+
+def rework_rate(rework: Any, due_closure: Any) -> Any:
+    """返工率 = 返工数 / 应结案数 (the implementation's denominator; STANDARDS §5.2).
+
+    >>> rework_rate(5, 100)
+    0.05
+    """
+    return ratio(rework, due_closure)
+
+
+def ontime_check_rate(checked_on_time: Any, due_check: Any) -> Any:
+    """按时核查率 (及时核查率) = 按时核查数 / 应核查数.
+
+    >>> ontime_check_rate(18, 20)
+    0.9
+    """
+    return ratio(checked_on_time, due_check)
+
+
+def ontime_verification_rate(verified_on_time: Any, due_verification: Any) -> Any:
+    """按时核实率 = 按时核实数 / 应核实数.
+
+    >>> ontime_verification_rate(1, 4)
+    0.25
+    """
+    return ratio(verified_on_time, due_verification)
+
+
+def valid_report_rate(valid_reported: Any, supervisor_reported: Any) -> Any:
+    """监督员有效上报率 (上报准确率) = 有效上报数 / 上报数 (supervisor reports).
+
+    >>> valid_report_rate(45, 50)
+    0.9
+    """
+    return ratio(valid_reported, supervisor_reported)
+
+
+def missed_report_rate(public_filed: Any, filed: Any) -> Any:
+    """漏报率 = 漏报数 / 立案数; 漏报数 = filed cases found by the public instead of a supervisor.
+
+    >>> missed_report_rate(3, 60)
+    0.05
+    """
+    return ratio(public_filed, filed)
+
+
+def public_report_rate(public_filed: Any, filed: Any) -> Any:
+    """监督举报率 = 监督举报核实数 / 立案数 (same count as 漏报数 in a flat case log).
+
+    >>> public_report_rate(6, 60)
+    0.1
+    """
+    return ratio(public_filed, filed)
+
+
+def ontime_filing_rate(filed_on_time: Any, filed: Any) -> Any:
+    """按时立案率 = 按时立案数 / 立案数.
+
+    >>> ontime_filing_rate(57, 60)
+    0.95
+    """
+    return ratio(filed_on_time, filed)
+
+
+def accurate_filing_rate(filed: Any, filed_cancelled: Any) -> Any:
+    """准确立案率 = (立案数 − 作废数) / 立案数, with 作废数 = filed cases later cancelled.
+
+    >>> accurate_filing_rate(50, 1)
+    0.98
+    """
+    filed_arr = np.asarray(filed, dtype=float)
+    kept = filed_arr - np.asarray(filed_cancelled, dtype=float)
+    if np.any(kept < 0):
+        raise InputError("more cancelled than filed cases: check the counts")
+    return ratio(pd.Series(kept, index=filed.index) if isinstance(filed, pd.Series) else kept, filed_arr)
+
+
+def closed_ontime_share(closed_on_time: Any, closed: Any) -> Any:
+    """按时结案率 (值班长 position) = 按时结案数 / 结案数 — not the region's 按期结案率.
+
+    >>> closed_ontime_share(22345, 23974) > ontime_closure_rate(22345, 24932)
+    True
+    """
+    return ratio(closed_on_time, closed)
+
+
+def ontime_dispatch_rate(dispatched_on_time: Any, due_dispatch: Any) -> Any:
+    """按时派遣率 = 按时派遣数 / 应派遣数.
+
+    >>> ontime_dispatch_rate(99, 100)
+    0.99
+    """
+    return ratio(dispatched_on_time, due_dispatch)
+
+
+def accurate_dispatch_rate(accurate_dispatch: Any, due_dispatch: Any) -> Any:
+    """准确派遣率 = 准确派遣数 / 应派遣数; 准确派遣数 = dispatched cases never returned (回退).
+
+    >>> accurate_dispatch_rate(97, 100)
+    0.97
+    """
+    return ratio(accurate_dispatch, due_dispatch)
+
+
+#: rate column → (function, numerator, denominator or second argument)
+RATES: dict[str, tuple[Any, str, str]] = {
+    "disposal_rate": (disposal_rate, "disposed", "due_disposal"),
+    "ontime_disposal_rate": (ontime_disposal_rate, "disposed_on_time", "due_disposal"),
+    "closure_rate": (closure_rate, "closed", "due_closure"),
+    "ontime_closure_rate": (ontime_closure_rate, "closed_on_time", "due_closure"),
+    "rework_rate": (rework_rate, "rework", "due_closure"),
+    "ontime_check_rate": (ontime_check_rate, "checked_on_time", "due_check"),
+    "ontime_verification_rate": (ontime_verification_rate, "verified_on_time", "due_verification"),
+    "valid_report_rate": (valid_report_rate, "valid_reported", "supervisor_reported"),
+    "missed_report_rate": (missed_report_rate, "public_filed", "filed"),
+    "public_report_rate": (public_report_rate, "public_filed", "filed"),
+    "ontime_filing_rate": (ontime_filing_rate, "filed_on_time", "filed"),
+    "accurate_filing_rate": (accurate_filing_rate, "filed", "filed_cancelled"),
+    "closed_ontime_share": (closed_ontime_share, "closed_on_time", "closed"),
+    "ontime_dispatch_rate": (ontime_dispatch_rate, "dispatched_on_time", "due_dispatch"),
+    "accurate_dispatch_rate": (accurate_dispatch_rate, "accurate_dispatch", "due_dispatch"),
+}
+
+
+def _period_bounds(period: Any) -> tuple[pd.Timestamp, pd.Timestamp, str] | None:
+    """A fixed period → (start, end exclusive, label); None for a frequency string."""
+    if isinstance(period, tuple | list):
+        if len(period) != 2:
+            raise InputError(f"period pair must be (start, end), got {period!r}")
+        start, end = pd.Timestamp(period[0]), pd.Timestamp(period[1])
+        if end <= start:
+            raise InputError(f"period end {end} is not after its start {start}")
+        return start, end, f"{start:%Y-%m-%d %H:%M}/{end:%Y-%m-%d %H:%M}"
+    if isinstance(period, pd.Period):
+        return period.start_time, (period + 1).start_time, str(period)
+    text = str(period).strip()
+    if text[:1].isdigit():
+        try:
+            p = pd.Period(text)
+        except ValueError as exc:
+            raise InputError(f"cannot read period {period!r}: use '2026-10', '2026-10-08', '2026', a (start, end) pair or a frequency") from exc
+        return p.start_time, (p + 1).start_time, str(p)
+    return None
+
+
+def _as_of_cap(log: pd.DataFrame, at: Any) -> pd.Timestamp:
+    if at is not None:
+        return pd.Timestamp(at)
+    latest = pd.concat([log[c] for c in TIME_COLUMNS if c in log]).max()
+    if pd.isna(latest):
+        raise InputError("the case log has no time stamps; pass at=")
+    return latest
+
+
+def _assign_periods(times: pd.Series, period: Any, cap: pd.Timestamp) -> tuple[pd.Series, np.ndarray, np.ndarray]:
+    """Per case: period label (NA outside), period start and the as-of moment (ns floats)."""
+    n = len(times)
+    if period is None:
+        label = pd.Series(pd.NA, index=times.index, dtype="string")
+        inside = times.notna()
+        as_of = np.full(n, cap.value, dtype=float)
+        return label.where(~inside, "all"), inside.to_numpy(), as_of
+    bounds = _period_bounds(period)
+    if bounds is not None:
+        start, end, text = bounds
+        inside = ((times >= start) & (times < end)).to_numpy()
+        label = pd.Series(np.where(inside, text, None), index=times.index, dtype="string")
+        as_of = np.full(n, min(end, cap).value, dtype=float)
+        return label, inside, as_of
+    try:
+        per = times.dt.to_period(period)
+    except (ValueError, TypeError) as exc:
+        raise InputError(f"cannot use {period!r} as a period or a pandas frequency") from exc
+    inside = times.notna().to_numpy()
+    ends = (per + 1).dt.start_time
+    as_of = np.minimum(ends.to_numpy(dtype="datetime64[ns]").astype(np.int64).astype(float), float(cap.value))
+    return per.astype("string"), inside, as_of
+
+
+def _ns(series: pd.Series) -> np.ndarray:
+    arr = series.to_numpy(dtype="datetime64[ns]").astype(np.int64).astype(float)
+    arr[series.isna().to_numpy()] = np.nan
+    return arr
+
+
+def case_flags(
+    log: pd.DataFrame, *, period: Any = None, limits: Any = None, calendar: WorkCalendar | None = None,
+    at: Any = None,
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Per-case 0/1 flags behind every count: (report-cohort flags, filing-cohort flags).
+
+    Each frame has a ``period`` column (NA for cases outside the period) and one column per
+    count in :data:`REPORT_COUNTS` / :data:`FILED_COUNTS`. Useful to see *which* cases make a
+    number; :func:`indicators` sums them.
+    """
+    for col in ("reported_at", "filed_at"):
+        if col not in log:
+            raise InputError(f"case log lacks {col}; read it with gl.cases.read_log")
+    cap = _as_of_cap(log, at)
+    table = load_limits(limits) if not isinstance(limits, pd.DataFrame) or "basis" not in limits else limits
+    dl = deadlines(log, table, calendar)
+    col = {c: _ns(log[c]) if c in log else np.full(len(log), np.nan) for c in TIME_COLUMNS}
+    dlv = {c: _ns(dl[c]) for c in dl.columns}
+
+    def by(t: np.ndarray, as_of: np.ndarray) -> np.ndarray:
+        return t <= as_of  # NaN compares False
+
+    source = log["source"].astype("string") if "source" in log else pd.Series(pd.NA, index=log.index, dtype="string")
+    public = source.isin(PUBLIC_SOURCES).to_numpy()
+
+    r_label, r_in, r_asof = _assign_periods(log["reported_at"], period, cap)
+    rep = pd.DataFrame({"period": r_label}, index=log.index)
+    rep["reported"] = r_in
+    rep["supervisor_reported"] = r_in & (source == "supervisor").fillna(False).to_numpy()
+    rep["valid_reported"] = rep["supervisor_reported"].to_numpy() & by(col["filed_at"], r_asof)
+    rep["cancelled"] = r_in & by(col["cancelled_at"], r_asof)
+    rep["not_filed"] = r_in & by(col["not_filed_at"], r_asof)
+    verified = by(col["verified_at"], r_asof)
+    rep["due_verification"] = r_in & public & (verified | by(dlv["verify_deadline"], r_asof))
+    rep["verified_on_time"] = rep["due_verification"].to_numpy() & verified & (col["verified_at"] <= dlv["verify_deadline"])
+
+    f_label, f_in, f_asof = _assign_periods(log["filed_at"], period, cap)
+    fil = pd.DataFrame({"period": f_label}, index=log.index)
+    parked = log["parked"].fillna(False).to_numpy(dtype=bool) if "parked" in log else np.zeros(len(log), bool)
+    cancelled = by(col["cancelled_at"], f_asof)
+    active = f_in & ~cancelled & ~parked
+    fil["filed"] = f_in
+    fil["filed_on_time"] = f_in & (col["filed_at"] <= dlv["file_deadline"])
+    fil["filed_cancelled"] = f_in & cancelled
+    fil["public_filed"] = f_in & public
+    for stage, done_col, due, done, ontime in (
+        ("dispatch", "dispatched_at", "due_dispatch", "dispatched", "dispatched_on_time"),
+        ("dispose", "disposed_at", "due_disposal", "disposed", "disposed_on_time"),
+        ("check", "checked_at", "due_check", "checked", "checked_on_time"),
+        ("close", "closed_at", "due_closure", "closed", "closed_on_time"),
+    ):
+        is_done = active & by(col[done_col], f_asof)
+        fil[due] = is_done | (active & by(dlv[f"{stage}_deadline"], f_asof))
+        fil[done] = is_done
+        fil[ontime] = is_done & (col[done_col] <= dlv[f"{stage}_deadline"])
+    returns = log["return_count"].to_numpy() if "return_count" in log else np.zeros(len(log))
+    reworks = log["rework_count"].to_numpy() if "rework_count" in log else np.zeros(len(log))
+    fil["accurate_dispatch"] = fil["dispatched"].to_numpy() & (returns == 0)
+    fil["rework"] = fil["due_closure"].to_numpy() & (reworks > 0)
+    fil["parked"] = f_in & parked
+    ext = log["extension_hours"].to_numpy(dtype=float) if "extension_hours" in log else np.zeros(len(log))
+    fil["extended"] = f_in & (ext > 0)
+    fil["_disposal_hours"] = np.where(fil["disposed"], (col["disposed_at"] - col["dispatched_at"]) / 3.6e12, 0.0)
+    fil["_closure_hours"] = np.where(fil["closed"], (col["closed_at"] - col["filed_at"]) / 3.6e12, 0.0)
+    return rep, fil
+
+
+def add_rates(table: pd.DataFrame) -> pd.DataFrame:
+    """Add every rate of :data:`RATES` whose counts are present (in place, also returned).
+
+    >>> add_rates(pd.DataFrame({"closed": [23974], "due_closure": [24932]}))["closure_rate"].round(4).tolist()
+    [0.9616]
+    """
+    for name, (func, a, b) in RATES.items():
+        if a in table and b in table:
+            table[name] = func(table[a], table[b])
+    return table
+
+
+def indicators(
+    log: pd.DataFrame, *, by: str | Sequence[str] | None = None, period: Any = None, limits: Any = None,
+    calendar: WorkCalendar | None = None, at: Any = None,
+) -> pd.DataFrame:
+    """Base counts and rates per group (STANDARDS.md §5), one row per group.
+
+    Parameters
+    ----------
+    log
+        A case log from :func:`gridlib.cases.read_log` / :func:`~gridlib.cases.read_event_log`
+        (assignment columns such as ``street_code`` added by ``gl.assign`` where wanted).
+    by
+        Column name(s) to group by, e.g. ``"street_code"`` or ``["street_code", "source"]``.
+        Missing values form their own group, so counts add up across groupings.
+    period
+        ``None`` (all cases), a period string (``"2026-10"``, ``"2026-10-08"``, ``"2026"``),
+        a ``(start, end)`` pair (end exclusive), or a pandas frequency (``"D"``, ``"W"``,
+        ``"M"``) for a time series with one row per group and period.
+    limits, calendar
+        Limits table (path or DataFrame; default :data:`gridlib.cases.limits.DEFAULT_LIMITS`)
+        and :class:`~gridlib.cases.calendar.WorkCalendar` (default: bundled China calendar).
+    at
+        The moment the log was extracted. Each period is evaluated at its end, or at *at*
+        when earlier (a month still running is counted "to date"). Default: the latest
+        time stamp in the log.
+
+    Returns
+    -------
+    DataFrame
+        *by* columns, ``period`` (when a period is given), every count of the module
+        docstring, every rate (fractions, NaN for a zero denominator), ``mean_disposal_hours``
+        (dispatch → disposal) and ``mean_closure_hours`` (filing → closure) in calendar hours.
+        Chinese labels: :data:`LABELS_ZH`.
+
+    Examples
+    --------
+    >>> from gridlib.cases.log import read_log
+    >>> log, _ = read_log(pd.DataFrame({
+    ...     "case_id": ["a", "b"], "class_code": ["06012", "06012"], "kind": ["event", "event"],
+    ...     "reported_at": ["2026-10-08 09:00", "2026-10-08 10:00"], "filed_at": ["2026-10-08 09:03", "2026-10-08 10:04"],
+    ...     "dispatched_at": ["2026-10-08 09:04", "2026-10-08 10:05"], "disposed_at": ["2026-10-08 11:00", None],
+    ...     "checked_at": ["2026-10-08 11:30", None], "closed_at": ["2026-10-08 12:00", None]}))
+    >>> k = indicators(log, period="2026-10", at="2026-10-31")
+    >>> k[["filed", "due_closure", "closed", "closed_on_time"]].values.tolist(), float(k["closure_rate"].iloc[0])
+    ([[2, 2, 1, 1]], 0.5)
+    """
+    keys = [by] if isinstance(by, str) else list(by or [])
+    missing = [k for k in keys if k not in log]
+    if missing:
+        raise InputError(f"cannot group by {missing}: not columns of the case log (have {sorted(map(str, log.columns))})")
+    rep, fil = case_flags(log, period=period, limits=limits, calendar=calendar, at=at)
+    group = keys + (["period"] if period is not None else [])
+    parts = []
+    for flags, counts in ((rep, REPORT_COUNTS), (fil, FILED_COUNTS + _SUMS)):
+        frame = flags.copy()
+        for k in keys:
+            frame[k] = log[k].to_numpy()
+        frame = frame[frame["period"].notna()]
+        cols = list(counts)
+        if group:
+            parts.append(frame.groupby(group, dropna=False, sort=True)[cols].sum())
+        else:
+            parts.append(frame[cols].sum().to_frame().T)
+    out = parts[0].join(parts[1], how="outer") if group else pd.concat(parts, axis=1)
+    out = out.fillna(0)
+    for c in COUNTS:
+        out[c] = out[c].astype("int64")
+    out = add_rates(out)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        out["mean_disposal_hours"] = np.where(out["disposed"] > 0, out["_disposal_hours"] / out["disposed"].where(out["disposed"] > 0, 1), np.nan)
+        out["mean_closure_hours"] = np.where(out["closed"] > 0, out["_closure_hours"] / out["closed"].where(out["closed"] > 0, 1), np.nan)
+    out = out.drop(columns=list(_SUMS))
+    out = out.reset_index() if group else out.reset_index(drop=True)
+    if group:
+        out = out.sort_values(group, kind="stable", na_position="last").reset_index(drop=True)
+    return out

@@ -1,0 +1,126 @@
+"""Validation of a case log: what is refused, what is only odd.
+
+Rejected (the case cannot be measured honestly):
+
+* a duplicate ``case_id`` (the first occurrence is kept);
+* stages out of order — a stage time earlier than an earlier stage of the loop
+  (上报 ≤ 核实 ≤ 立案 ≤ 派遣 ≤ 到场 ≤ 视频 ≤ 处置 ≤ 反馈 ≤ 核查 ≤ 结案), i.e. a negative duration;
+* a closed case with no disposal (``closed_at`` set, ``disposed_at`` missing);
+* both ``cancelled_at`` and ``closed_at``, or both ``not_filed_at`` and ``filed_at``;
+* an absurd duration: any stage more than :data:`MAX_DAYS` days after ``reported_at``;
+* a ``status`` that contradicts the time stamps (``closed`` without ``closed_at``,
+  ``closed_at`` with another status, ``cancelled``/``not_filed`` without their time stamp);
+* unknown ``status`` / ``urgency`` values and unparseable values (found while reading).
+
+Warned (kept, listed in ``log.attrs["warnings"]``): unknown ``source`` or ``kind``, a case
+closed more than :data:`LONG_DAYS` days after filing, disposal or closure without dispatch,
+a ``status`` that lags the time stamps (the time stamps are used).
+
+>>> import pandas as pd
+>>> from gridlib.cases.log import read_log
+>>> raw = pd.DataFrame({"case_id": ["a", "b"], "class_code": ["06012"] * 2, "kind": ["event"] * 2,
+...                     "reported_at": ["2026-10-08 09:00"] * 2, "source": ["supervisor", "wechat"]})
+>>> log, rejects = read_log(raw)
+>>> log.attrs["warnings"].values.tolist()
+[['b', "unknown source 'wechat'"]]
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from gridlib.cases.log import KINDS, SOURCES, STAGE_COLUMNS
+
+MAX_DAYS = 730
+LONG_DAYS = 90
+# index in STAGE_COLUMNS of the last stage a status allows
+_STATUS_LAST_STAGE = {"reported": 1, "filed": 2, "dispatched": 5, "disposing": 6, "checking": 8}
+
+
+def validate(df: pd.DataFrame, reason: pd.Series | None = None) -> tuple[pd.DataFrame, pd.Series, pd.DataFrame]:
+    """Check a normalised log; return (log, reason per row or NA, warnings).
+
+    *reason* carries earlier problems (from parsing); the first reason of a row wins.
+    Everything is vectorised over the rows.
+
+    >>> from gridlib.cases.log import normalise
+    >>> raw = pd.DataFrame({"case_id": ["a"], "class_code": ["06012"], "kind": ["event"],
+    ...     "reported_at": ["2026-10-08 09:00"], "disposed_at": ["2026-10-08 09:30"], "closed_at": ["2028-10-08"]})
+    >>> validate(*normalise(raw))[1].tolist()
+    ['absurd duration: closed_at is 730.6 days after reported_at (more than 730)']
+    """
+    if reason is None:
+        reason = pd.Series(pd.NA, index=df.index, dtype="string")
+    reason = reason.copy()
+
+    def flag(mask: pd.Series | np.ndarray, text: pd.Series | str) -> None:
+        nonlocal reason
+        reason = reason.mask(np.asarray(mask) & reason.isna().to_numpy(), text)
+
+    flag(df["case_id"].duplicated(keep="first") & df["case_id"].notna(), "duplicate case_id (first occurrence kept)")
+
+    times = np.column_stack([df[c].to_numpy(dtype="datetime64[ns]").astype(np.int64) for c in STAGE_COLUMNS]).astype(float)
+    times[np.column_stack([df[c].isna().to_numpy() for c in STAGE_COLUMNS])] = np.nan
+    filled = np.where(np.isnan(times), -np.inf, times)
+    running = np.maximum.accumulate(filled, axis=1)
+    prev_max = np.concatenate([np.full((len(df), 1), -np.inf), running[:, :-1]], axis=1)
+    bad = ~np.isnan(times) & (times < prev_max)
+    rows = bad.any(axis=1)
+    if rows.any():
+        first = bad.argmax(axis=1)
+        # the earlier stage that holds the maximum before the offending one
+        masked = np.where(np.arange(len(STAGE_COLUMNS))[None, :] < first[:, None], filled, -np.inf)
+        before = masked.argmax(axis=1)
+        names = np.array(STAGE_COLUMNS)
+        idx = np.flatnonzero(rows)
+        later_t = pd.Series(times[idx, first[idx]].astype(np.int64).view("datetime64[ns]")).astype("string")
+        earlier_t = pd.Series(times[idx, before[idx]].astype(np.int64).view("datetime64[ns]")).astype("string")
+        text = ("stage out of order: " + pd.Series(names[first[idx]], dtype="string") + " (" + later_t + ") is before "
+                + pd.Series(names[before[idx]], dtype="string") + " (" + earlier_t + ")")
+        full = pd.Series(pd.NA, index=df.index, dtype="string")
+        full.iloc[idx] = text.to_numpy()
+        flag(rows, full)
+
+    flag(df["closed_at"].notna() & df["disposed_at"].isna(), "closed without disposal (closed_at set, disposed_at missing)")
+    flag(df["closed_at"].notna() & df["cancelled_at"].notna(), "both cancelled_at and closed_at are set")
+    flag(df["filed_at"].notna() & df["not_filed_at"].notna(), "both not_filed_at and filed_at are set")
+
+    reported = df["reported_at"]
+    for col in STAGE_COLUMNS[1:] + ("cancelled_at", "not_filed_at"):
+        days = (df[col] - reported).dt.total_seconds() / 86400.0
+        flag(days > MAX_DAYS, f"absurd duration: {col} is " + days.round(1).astype("string")
+             + f" days after reported_at (more than {MAX_DAYS})")
+        if col in ("cancelled_at", "not_filed_at"):
+            flag(days < 0, f"{col} is before reported_at")
+
+    if "status" in df:
+        status = df["status"]
+        flag((status == "closed") & df["closed_at"].isna(), "status closed but closed_at is missing")
+        flag((status == "cancelled") & df["cancelled_at"].isna(), "status cancelled but cancelled_at is missing")
+        flag((status == "not_filed") & df["not_filed_at"].isna(), "status not_filed but not_filed_at is missing")
+        flag(df["closed_at"].notna() & status.notna() & ~status.isin(["closed"]),
+             "closed_at is set but status is '" + status.fillna("") + "'")
+        allowed = status.map(_STATUS_LAST_STAGE)
+        reached = pd.Series(-1, index=df.index)
+        for i, col in enumerate(STAGE_COLUMNS[:-1]):
+            reached = reached.mask(df[col].notna(), i)
+        ahead = allowed.notna() & (reached > allowed.fillna(99))
+
+    warn = []
+    if "source" in df:
+        m = df["source"].notna() & ~df["source"].isin(SOURCES)
+        warn.append(pd.DataFrame({"case_id": df.loc[m, "case_id"], "warning": "unknown source '" + df.loc[m, "source"] + "'"}))
+    m = df["kind"].notna() & ~df["kind"].isin(KINDS)
+    warn.append(pd.DataFrame({"case_id": df.loc[m, "case_id"], "warning": "unknown kind '" + df.loc[m, "kind"] + "'"}))
+    long = (df["closed_at"] - df["filed_at"]).dt.total_seconds() / 86400.0 > LONG_DAYS
+    warn.append(pd.DataFrame({"case_id": df.loc[long, "case_id"], "warning": f"closed more than {LONG_DAYS} days after filing"}))
+    m = df["dispatched_at"].isna() & (df["disposed_at"].notna() | df["closed_at"].notna())
+    warn.append(pd.DataFrame({"case_id": df.loc[m, "case_id"], "warning": "disposed or closed without a dispatch time"}))
+    if "status" in df:
+        warn.append(pd.DataFrame({"case_id": df.loc[ahead, "case_id"],
+                                  "warning": "status '" + df.loc[ahead, "status"] + "' lags the stage time stamps"}))
+    warnings = pd.concat(warn, ignore_index=True)
+    kept = set(df.loc[reason.isna(), "case_id"].dropna())
+    warnings = warnings[warnings["case_id"].isin(kept)].astype("string").reset_index(drop=True)
+    return df, reason, warnings
