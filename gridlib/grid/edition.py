@@ -20,11 +20,9 @@ from pathlib import Path
 from typing import Any
 
 import geopandas as gpd
-import numpy as np
 import pandas as pd
-import shapely
 
-from gridlib.crs import resolve_crs, to_wgs84
+from gridlib.crs import resolve_crs
 from gridlib.errors import InputError, ValidationError
 from gridlib.grid.diff import crosswalk, diff
 from gridlib.grid.model import (
@@ -38,9 +36,10 @@ from gridlib.grid.model import (
     read_editions,
 )
 from gridlib.grid.validate import validate
+from gridlib.io import _convert_offset
 from gridlib.progress import step
 
-__all__ = ["import_edition", "write_edition", "editions", "ImportResult", "CHANGES_LAYER", "CROSSWALK_LAYER"]
+__all__ = ["import_edition", "read_grids", "write_edition", "editions", "ImportResult", "CHANGES_LAYER", "CROSSWALK_LAYER"]
 
 log = logging.getLogger(__name__)
 
@@ -126,7 +125,14 @@ def write_edition(store: Any, gridset: GridSet, *, imported_at: str | None = Non
     return str(e["edition_id"])
 
 
-def _read_source(source: Any, layer: str | None, code_field: str | None, crs: Any) -> gpd.GeoDataFrame:
+def read_grids(source: Any, layer: str | None = None, code_field: str | None = None,
+               crs: Any = None) -> gpd.GeoDataFrame:
+    """Read a grid layer as it is (no row dropped) and name its code field ``grid_code``.
+
+    The code field is ``code_field`` or the first of grid_code, code, BGID, BGCODE,
+    WGBM … found; ``crs`` declares the CRS of a file without one (``"gcj02"``
+    converts web-map coordinates to WGS84).
+    """
     if isinstance(source, gpd.GeoDataFrame):
         g = source.copy()
     else:
@@ -139,12 +145,9 @@ def _read_source(source: Any, layer: str | None, code_field: str | None, crs: An
             raise InputError(f"{path}: cannot read it as a vector layer ({exc})") from exc
     if crs is not None:
         target, scheme = resolve_crs(crs)
+        g = g.set_crs(target, allow_override=True)
         if scheme is not None:
-            g = g.set_crs(target, allow_override=True)
-            g.geometry = shapely.transform(g.geometry.values, lambda xy: np.column_stack(
-                to_wgs84(xy[:, 0], xy[:, 1], scheme)))
-        else:
-            g = g.set_crs(target, allow_override=True)
+            g = _convert_offset(g, scheme)
     field_name = code_field
     if field_name is None:
         lower = {c.lower(): c for c in g.columns}
@@ -235,7 +238,7 @@ def import_edition(
         raise InputError("an import needs an effective date")
     with store.lock(IMPORT_LOCK):
         with step("grid import: read"):
-            g = _read_source(source, layer, code_field, crs)
+            g = read_grids(source, layer, code_field, crs)
         table = read_editions(store)
         current = None
         if len(table):

@@ -9,10 +9,10 @@ import geopandas as gpd
 import numpy as np
 import pandas as pd
 import pyproj
-import shapely
 
 from gridlib.crs import metric_crs_for
 from gridlib.errors import CRSError, InputError, StoreError
+from gridlib.grid.build import union_coverage
 
 __all__ = ["GridSet", "parents_from_grids", "LEVELS", "EDITIONS_LAYER", "GRIDS_LAYER", "PARENTS_LAYER"]
 
@@ -50,11 +50,7 @@ def parents_from_grids(grids: gpd.GeoDataFrame) -> dict[str, gpd.GeoDataFrame]:
         polys = []
         for s, e in zip(bounds[:-1], bounds[1:], strict=True):  # one union per parent unit, not per grid
             members = geoms[order[s:e]]
-            u = shapely.coverage_union_all(members)
-            if not shapely.is_valid(u) or abs(shapely.area(u) - shapely.area(members).sum()) > 1e-6 * max(
-                    shapely.area(u), 1.0):
-                u = shapely.union_all(members)
-            polys.append(u)
+            polys.append(union_coverage(members))
         frame = {"code": uniq.astype(object)}
         frame["name"] = names[order[start]] if names is not None else np.full(len(uniq), "", dtype=object)
         out[level] = gpd.GeoDataFrame(frame, geometry=np.array(polys, dtype=object), crs=grids.crs)
@@ -226,11 +222,11 @@ def _edition_record(edition: dict[str, Any] | None) -> dict[str, Any]:
 
 def read_editions(store: Any) -> pd.DataFrame:
     """The edition table of a store, oldest first (empty when no edition was written)."""
-    cols = [*_EDITION_KEYS, "n_grids", "imported_at", "current"]
+    cols = [*_EDITION_KEYS, "n_grids", "imported_at", "current", "crs"]
     if not store.has_layer(EDITIONS_LAYER):
         return pd.DataFrame({c: pd.Series(dtype=object) for c in cols})
     e = pd.DataFrame(store.read_layer(EDITIONS_LAYER))
-    for c in ("valid_from", "valid_to", "source", "note", "edition_id", "imported_at"):
+    for c in ("valid_from", "valid_to", "source", "note", "edition_id", "imported_at", "crs"):
         e[c] = e[c].astype("string").fillna("").astype(object)
     return e.sort_values(["valid_from", "edition_id"], kind="stable").reset_index(drop=True)[cols]
 

@@ -40,6 +40,7 @@ import pandas as pd
 import shapely
 
 from gridlib.crs import metric_crs_for
+from gridlib.grid.build import union_coverage
 from gridlib.progress import step
 
 __all__ = ["validate", "REPORT_COLUMNS", "RULES"]
@@ -312,9 +313,7 @@ def _parent_frame(parents: Any, metric: Any) -> gpd.GeoDataFrame | None:
 def _holes(geo: np.ndarray, area_tol: float, overlaps: np.ndarray, rep: _Report) -> None:
     if len(geo) == 0:
         return
-    union = shapely.coverage_union_all(geo) if len(overlaps) == 0 else shapely.union_all(geo)
-    if not shapely.is_valid(union):
-        union = shapely.union_all(geo)
+    union = union_coverage(geo) if len(overlaps) == 0 else shapely.union_all(geo)
     rings, owner = shapely.get_rings(shapely.get_parts(union), return_index=True)
     interior = np.r_[False, owner[1:] == owner[:-1]]  # the first ring of each polygon is its exterior
     holes = shapely.polygons(rings[interior])
@@ -355,9 +354,7 @@ def _parent_rules(geo: np.ndarray, cod: np.ndarray, par: gpd.GeoDataFrame, area_
             [f"{c}: the code says parent {p} but the grid lies in {q}"
              for c, p, q in zip(cod[gmain[wrong]], prefix[wrong], pcode[pmain[wrong]], strict=True)], geo[gmain[wrong]])
     # gaps: parent area not covered by its grids
-    covered = shapely.coverage_union_all(geo) if len(overlaps) == 0 else shapely.union_all(geo)
-    if not shapely.is_valid(covered):
-        covered = shapely.union_all(geo)
+    covered = union_coverage(geo) if len(overlaps) == 0 else shapely.union_all(geo)
     touched = np.unique(pi)
     gaps = shapely.difference(pgeo[touched], covered)
     parts, owner = shapely.get_parts(gaps, return_index=True)
