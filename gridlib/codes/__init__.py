@@ -1,0 +1,35 @@
+"""Codes of digital urban management: grid codes, component identifiers, 事项 codes
+and the component/event class catalogue of GB/T 47678.5-2026 and CJ/T 214-2007.
+
+Pure: no geometry, no files other than the catalogue data shipped in ``data/``.
+
+>>> import gridlib as gl
+>>> gl.codes.GridCode.parse("410105001003007").street_type
+'subdistrict'
+"""
+
+from gridlib.codes.admin import county_name, divisions
+from gridlib.codes.catalogue import (
+    CLASS_DIGITS,
+    DEFAULT_EDITION,
+    EDITIONS,
+    catalogue,
+    clear_extensions,
+    gaps,
+    load_extensions,
+    lookup,
+    normalize_class_code,
+    search,
+)
+from gridlib.codes.crosswalk import crosswalk, translate
+from gridlib.codes.mint import mint_component_ids
+from gridlib.codes.rules import responsibility_rules
+from gridlib.codes.types import ComponentId, GridCode, MatterCode
+from gridlib.codes.validate import street_type, validate
+
+__all__ = [
+    "CLASS_DIGITS", "DEFAULT_EDITION", "EDITIONS", "ComponentId", "GridCode", "MatterCode",
+    "catalogue", "clear_extensions", "county_name", "crosswalk", "divisions", "gaps",
+    "load_extensions", "lookup", "mint_component_ids", "normalize_class_code",
+    "responsibility_rules", "search", "street_type", "translate", "validate",
+]
