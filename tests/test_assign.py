@@ -1,0 +1,193 @@
+"""gl.assign: responsibility rules, editions, conservation and bad input."""
+
+from __future__ import annotations
+
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+import pytest
+import shapely
+
+import gridlib as gl
+from gridlib.assign import BASES, assign, load_rules
+from gridlib.errors import InputError
+
+STREET_A, STREET_B = "410105001", "410105002"
+
+
+@pytest.fixture(scope="module")
+def grids():
+    """Four 100 m grids in two streets, projected (EPSG:4547, Zhengzhou)."""
+    x0, y0 = 500_000.0, 3_850_000.0
+    codes = [f"{STREET_A}001001", f"{STREET_A}001002", f"{STREET_B}001001", f"{STREET_B}001002"]
+    geoms = [shapely.box(x0 + 100 * i, y0, x0 + 100 * (i + 1), y0 + 100) for i in range(4)]
+    g = gpd.GeoDataFrame({"grid_code": codes, "street_name": ["东风路街道"] * 2 + ["南阳路街道"] * 2},
+                         geometry=geoms, crs=4547)
+    return gl.GridSet.from_gdf(g, edition={"edition_id": "e2026", "valid_from": "2026-01-01"})
+
+
+def pt(gs, dx, dy):
+    return shapely.Point(500_000 + dx, 3_850_000 + dy)
+
+
+def cases_frame(rows, crs=4547):
+    df = pd.DataFrame(rows, columns=["case_id", "class_code", "kind", "component_id", "geometry"])
+    return gpd.GeoDataFrame(df, geometry="geometry", crs=crs)
+
+
+def test_levels_distance_and_near_boundary(grids):
+    cases = cases_frame([
+        ("c1", "06012", "event", None, pt(grids, 50, 50)),
+        ("c2", "06012", "event", None, pt(grids, 195, 50)),   # 5 m from the street boundary
+        ("c3", "06012", "event", None, pt(grids, 200, 50)),   # on it: smallest code wins
+    ])
+    done, rejects = assign(cases, grids)
+    assert rejects.empty
+    assert done["grid_code"].tolist() == [f"{STREET_A}001001", f"{STREET_A}001002", f"{STREET_A}001002"]
+    assert done["street_code"].tolist() == [STREET_A] * 3
+    assert done["community_code"].iloc[0] == f"{STREET_A}001"
+    assert done["district_code"].iloc[0] == "410105"
+    assert done["distance_to_boundary_m"].tolist() == [50.0, 5.0, 0.0]
+    assert done["near_boundary"].tolist() == [False, True, True]
+    assert done["near_street_boundary"].tolist() == [False, True, True]
+    assert done["responsible_unit"].tolist() == ["东风路街道"] * 3
+    assert set(done["responsibility_basis"]) == {"territory_fallback"}
+    assert done.crs.to_epsg() == 4547
+
+
+def test_rule_precedence_per_class(grids):
+    comp_id = "41010501001000045"  # 2026 id: class 01001 (供水井盖)
+    components = gpd.GeoDataFrame(
+        {"component_id": [comp_id, "41010501001000046"], "owner_unit": ["水务集团", ""],
+         "maintainer_unit": ["水务养护", "养护公司"]},
+        geometry=[pt(grids, 20, 20), pt(grids, 60, 60)], crs=4547)
+    zones = gpd.GeoDataFrame({"zone_id": ["z1"], "unit": ["门前商户"]},
+                             geometry=[shapely.box(500_000, 3_850_000, 500_040, 3_850_040)], crs=4547)
+    roads = gpd.GeoDataFrame({"section_id": ["r1"], "unit": ["保洁一中队"], "width_m": [20.0]},
+                             geometry=[shapely.LineString([(500_000, 3_850_090), (500_400, 3_850_090)])], crs=4547)
+    resp = pd.DataFrame({"level": ["street", "community", "grid"],
+                         "code": [STREET_A, f"{STREET_B}001", f"{STREET_A}001002"],
+                         "unit": ["东风路城管中队", "南阳社区", "网格一组"], "team": ["", "", "一组"]})
+    cases = cases_frame([
+        ("by_id", "01001", "component", comp_id, pt(grids, 30, 30)),         # owner, even inside a zone
+        ("nearest", "01001", "component", None, pt(grids, 55, 55)),          # nearest same class: no owner
+        ("ev_zone", "06012", "event", comp_id, pt(grids, 30, 30)),           # territory first: the zone
+        ("ev_road", "06012", "event", None, pt(grids, 250, 95)),             # within 10 m of the road
+        ("ev_grid", "06012", "event", None, pt(grids, 150, 50)),             # grid-level team
+        ("ev_comm", "06012", "event", None, pt(grids, 250, 50)),             # community-level unit
+        ("ev_street", "06012", "event", None, pt(grids, 60, 70)),            # street-level unit
+        ("comp_none", "01001", "component", None, pt(grids, 350, 50)),       # no component: territory
+        ("fault_ev", "01001", "event", comp_id, pt(grids, 30, 30)),          # 01xxx 事项 follow owner first
+    ])
+    done, rejects = assign(cases, grids, components=components, zones=zones, roads=roads,
+                           responsibility=resp, component_radius_m=30)
+    assert rejects.empty
+    got = dict(zip(done["case_id"], zip(done["responsible_unit"], done["responsibility_basis"], strict=True),
+                   strict=True))
+    assert got == {
+        "by_id": ("水务集团", "component_owner"),
+        "nearest": ("养护公司", "component_maintainer"),
+        "ev_zone": ("门前商户", "frontage_zone"),
+        "ev_road": ("保洁一中队", "road_section"),
+        "ev_grid": ("网格一组", "grid_team"),
+        "ev_comm": ("南阳社区", "grid_team"),
+        "ev_street": ("东风路城管中队", "grid_team"),
+        "comp_none": ("南阳社区", "grid_team"),
+        "fault_ev": ("水务集团", "component_owner"),
+    }
+    assert done.set_index("case_id").loc["ev_grid", "responsible_team"] == "一组"
+    assert set(done["responsibility_basis"]) <= set(BASES)
+    # a city overrides a class without code: street sweeping (06012) becomes owner first
+    override = pd.concat([load_rules(), pd.DataFrame(
+        {"kind": ["event"], "prefix": ["06012"], "rule": ["owner_first"]})], ignore_index=True)
+    done2, _ = assign(cases, grids, components=components, zones=zones, roads=roads, responsibility=resp,
+                      rules=override)
+    assert done2.set_index("case_id").loc["ev_zone", "responsibility_basis"] == "component_owner"
+    assert done2.set_index("case_id").loc["ev_road", "responsibility_basis"] == "road_section"
+
+
+def test_rules_from_toml_and_errors(tmp_path):
+    p = tmp_path / "rules.toml"
+    p.write_text('[[rule]]\nkind = "event"\nclass_code = "06012"\nrule = "owner_first"\n', encoding="utf-8")
+    assert load_rules(p).values.tolist() == [["event", "06012", "owner_first"]]
+    with pytest.raises(InputError, match="not owner_first"):
+        load_rules(pd.DataFrame({"kind": ["event"], "major_code": ["*"], "rule": ["whoever"]}))
+    with pytest.raises(InputError, match="not found"):
+        load_rules(tmp_path / "nope.csv")
+
+
+def test_conservation_and_reasons(grids):
+    wgs = grids.grids.geometry.centroid.to_crs(4326)
+    lon, lat = float(wgs.x.iloc[0]), float(wgs.y.iloc[0])
+    df = pd.DataFrame({
+        "case_id": ["ok", "dup", "dup", "nan", "swap", "far", "badclass", "nokind", None],
+        "class_code": ["06012", "06012", "06012", "06012", "06012", "06012", "99999", "06012", "06012"],
+        "kind": ["event", "event", "event", "event", "event", "event", "event", "", "event"],
+        "lon": [lon, lon, lon, np.nan, lat, 116.4, lon, lon, lon],
+        "lat": [lat, lat, lat, lat, lon, 39.9, lat, lat, lat],
+    }, index=[10, 11, 12, 13, 14, 15, 16, 17, 18])
+    done, rejects = assign(df, grids)
+    assert len(done) + len(rejects) == len(df)
+    assert sorted(done.index.tolist() + rejects.index.tolist()) == df.index.tolist()
+    assert done.index.tolist() == [10, 11, 17]
+    assert done.loc[17, "responsibility_rule"] == "territory_first"  # kind filled from the catalogue
+    reasons = rejects["reason"].tolist()
+    assert reasons[0].startswith("duplicate id")
+    assert "missing coordinate" in reasons[1] or "non-numeric" in reasons[1]
+    assert reasons[2] == "probably swapped lon/lat"
+    assert reasons[3] == "outside grid coverage"
+    assert reasons[4] == "unknown class code 99999"
+    assert reasons[5] == "missing id"
+    # the rejects carry the rows as given
+    assert rejects.loc[16, "lon"] == lon and rejects.loc[16, "class_code"] == "99999"
+
+
+def test_gcj02_input_is_converted(grids):
+    wgs = grids.grids.geometry.centroid.to_crs(4326)
+    glon, glat = gl.crs.wgs84_to_gcj02(wgs.x.to_numpy(), wgs.y.to_numpy())
+    df = pd.DataFrame({"case_id": ["a", "b", "c", "d"], "kind": ["event"] * 4, "lon": glon, "lat": glat})
+    done, rejects = assign(df, grids, crs="gcj02")
+    assert rejects.empty and done["grid_code"].tolist() == grids.grids["grid_code"].tolist()
+    wrong, _ = assign(df, grids)  # undeclared GCJ-02 lands ~500 m off: outside these small grids
+    assert len(wrong) < 4
+
+
+def test_editions_by_report_time(grids):
+    old = grids.grids.copy()
+    old["grid_code"] = [f"{STREET_A}001001"] * 2 + [f"{STREET_B}001001"] * 2
+    old = old.dissolve("grid_code", as_index=False)
+    e2020 = gl.GridSet.from_gdf(old, edition={"edition_id": "e2020", "valid_from": "2020-01-01",
+                                              "valid_to": "2026-01-01"})
+    df = cases_frame([
+        ("before", "06012", "event", None, pt(grids, 150, 50)),
+        ("after", "06012", "event", None, pt(grids, 150, 50)),
+        ("ancient", "06012", "event", None, pt(grids, 150, 50)),
+    ])
+    df["reported_at"] = ["2025-12-31 23:59:59", "2026-01-01 00:00:00", "2019-05-01 08:00:00"]
+    done, rejects = assign(df, [e2020, grids], when="reported_at")
+    assert done["grid_code"].tolist() == [f"{STREET_A}001001", f"{STREET_A}001002"]
+    assert done["edition_id"].tolist() == ["e2020", "e2026"]
+    assert done["grid_code_current"].tolist() == [f"{STREET_A}001002"] * 2
+    assert rejects["reason"].tolist() == ["no grid edition valid at 2019-05-01 08:00:00"]
+    with pytest.raises(InputError, match="when="):
+        assign(df, [e2020, grids])
+
+
+def test_rejects_non_frame_input(grids):
+    with pytest.raises(InputError, match="DataFrame"):
+        assign([(1, 2)], grids)
+
+
+def test_random_conservation(grids):
+    rng = np.random.default_rng(5)
+    n = 3000
+    df = cases_frame([(f"k{i}", "06012", "event", None, None) for i in range(n)])
+    df["geometry"] = shapely.points(500_000 + rng.uniform(-50, 450, n), 3_850_000 + rng.uniform(-50, 150, n))
+    df = df.set_geometry("geometry")
+    done, rejects = assign(df, grids)
+    assert len(done) + len(rejects) == n
+    assert set(rejects["reason"]) == {"outside grid coverage"}
+    ref = [next((c for c, g in sorted(zip(grids.grids.grid_code, grids.grids.geometry, strict=True))
+                 if shapely.covers(g, p)), None) for p in df.geometry]
+    got = dict(zip(done.index, done["grid_code"], strict=True))
+    assert [got.get(i) for i in df.index] == ref
