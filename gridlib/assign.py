@@ -53,7 +53,7 @@ import shapely
 from gridlib.errors import InputError
 from gridlib.index import GridIndex
 
-__all__ = ["assign", "load_rules", "BASES", "OUTPUT_COLUMNS"]
+__all__ = ["assign", "assign_in_db", "index_for", "load_rules", "BASES", "OUTPUT_COLUMNS"]
 
 log = logging.getLogger(__name__)
 
@@ -550,3 +550,44 @@ def _take(frame: gpd.GeoDataFrame | None, column: str, pos: np.ndarray) -> np.nd
     hit = pos >= 0
     out[hit] = values[pos[hit]]
     return out
+
+
+def assign_in_db(store: Any, cases: str = "cases", grids: str = "grids", *, edition_id: str | None = None,
+                 id: str = "case_id") -> pd.DataFrame:
+    """Grid assignment inside PostGIS (``sql/100_assign.sql``): same rule as :class:`GridIndex`.
+
+    Parameters
+    ----------
+    store : PostgisStore
+        An open PostGIS store (``gl.store.open("postgresql://...")``) holding both layers.
+    cases, grids : str
+        Layer names in the store's schema; the grids need ``grid_code`` and a geometry.
+    edition_id : str, optional
+        Only grids of this edition (the ``edition_id`` column the grid import writes).
+    id : str
+        Case identifier column.
+
+    Returns
+    -------
+    DataFrame
+        ``case_id, grid_code`` (None outside every grid), ``distance_to_boundary_m``, in case-id order.
+
+    Examples
+    --------
+    >>> import gridlib as gl
+    >>> store = gl.store.open("postgresql://localhost:1/none")  # doctest: +SKIP
+    >>> assign_in_db(store, "cases", "grids").columns.tolist()  # doctest: +SKIP
+    ['case_id', 'grid_code', 'distance_to_boundary_m']
+    """
+    con = getattr(store, "connection", None)
+    if con is None:
+        raise InputError("in-database assignment needs a PostGIS store (postgresql://...)")
+    schema = store.schema
+    missing = {cases, grids} - set(store.layers())
+    if missing:
+        raise InputError(f"layers {sorted(missing)} are not in the store (schema {schema}); write them first")
+    rows = con.execute(
+        "SELECT case_id, grid_code, distance_to_boundary_m FROM gridlib_meta.assign_grid("
+        "%s::regclass, %s::regclass, %s, 'grid_code', %s) ORDER BY case_id COLLATE \"C\"",
+        (f'"{schema}"."{cases}"', f'"{schema}"."{grids}"', id, edition_id)).fetchall()
+    return pd.DataFrame(rows, columns=["case_id", "grid_code", "distance_to_boundary_m"], dtype=object)

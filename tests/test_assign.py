@@ -191,3 +191,38 @@ def test_random_conservation(grids):
                  if shapely.covers(g, p)), None) for p in df.geometry]
     got = dict(zip(done.index, done["grid_code"], strict=True))
     assert [got.get(i) for i in df.index] == ref
+
+
+@pytest.mark.postgis
+def test_in_database_assignment_matches_in_memory(pg_store, postgis_url):
+    """PostGIS ST_Covers + the smallest-code tie rule = GridIndex, with planted edge/vertex points."""
+    from gridlib.assign import assign_in_db
+    from gridlib.store import init_db
+
+    init_db(postgis_url)  # applies sql/100_assign.sql if the session cluster predates it
+    rng = np.random.default_rng(11)
+    seeds = shapely.multipoints(rng.uniform(0, 1000, (120, 2)) + [500_000, 3_850_000])
+    box = shapely.box(500_000, 3_850_000, 501_000, 3_851_000)
+    cells = shapely.intersection(shapely.get_parts(shapely.voronoi_polygons(seeds, extend_to=box)), box)
+    # integer-coordinate squares next to the Voronoi block make exactly representable shared edges
+    squares = [shapely.box(501_000 + 10 * i, 3_850_000, 501_010 + 10 * i, 3_850_010) for i in range(5)]
+    geoms = np.concatenate([cells, squares])
+    codes = [f"410105001{c:06d}" for c in rng.permutation(len(geoms))]
+    grids = gpd.GeoDataFrame({"grid_code": codes}, geometry=geoms, crs=4547)
+    vertices = shapely.get_coordinates(shapely.boundary(geoms))
+    planted = np.vstack([vertices[::3], [[501_010, 3_850_005], [501_020, 3_850_010], [501_050, 3_850_000]],
+                         rng.uniform(-20, 1070, (800, 2)) + [500_000, 3_850_000]])
+    cases = gpd.GeoDataFrame({"case_id": [f"c{i:05d}" for i in range(len(planted))], "kind": "event"},
+                             geometry=shapely.points(planted), crs=4547)
+    pg_store.write_layer("grids", grids)
+    pg_store.write_layer("cases", cases)
+    in_db = assign_in_db(pg_store, "cases", "grids")
+    done, rejects = assign(cases, grids)
+    memory = dict(zip(done["case_id"], done["grid_code"], strict=True))
+    assert len(in_db) == len(cases)
+    assert [memory.get(c) for c in in_db["case_id"]] == in_db["grid_code"].tolist()
+    assert set(rejects["reason"]) == {"outside grid coverage"}
+    d = dict(zip(done["case_id"], done["distance_to_boundary_m"], strict=True))
+    inside = in_db["grid_code"].notna()
+    assert np.allclose([d[c] for c in in_db["case_id"][inside]],
+                       in_db["distance_to_boundary_m"][inside].astype(float), atol=1e-3)
