@@ -229,7 +229,7 @@ def demo_admin(level: Literal["district", "street", "community"] = "district") -
     real street codes and made-up community sequence numbers. Columns: ``code``,
     ``name``, ``parent_code``, ``derived``, ``note``, geometry (WGS84).
 
-    >>> sorted(demo_admin("district").code)  # doctest: +SKIP
+    >>> sorted(demo_admin("district").code)
     ['310101', '310109', '310110', '310115']
     """
     if level not in _ADMIN_LEVELS:
