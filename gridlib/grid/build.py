@@ -140,9 +140,7 @@ def build(
         block_geom, block_parent = _blocks(comm.geometry.values, roads, water, metric, min_block_area)
     with step("grid build: split"):
         phase = (0.0, 0.0) if seed == 0 else tuple(np.random.default_rng(seed).uniform(0.0, 1.0, 2))
-        pieces, piece_block = _split(block_geom, target_area, phase)
-    with step("grid build: node"):
-        pieces = node_coverage(pieces)
+        pieces, piece_block = _split(block_geom, block_parent, target_area, phase)
     with step("grid build: merge"):
         pieces, piece_block = _merge_small(pieces, piece_block, 0.5 * target_area)
         pieces = node_coverage(pieces)
@@ -303,14 +301,18 @@ def _blocks(parents: np.ndarray, roads: Any, water: Any, metric: Any,
         faces = faces[inside & (shapely.area(faces) > 0)]
         out_g.append(faces)
         out_p.append(np.full(len(faces), p))
-    geoms, owner = np.concatenate(out_g), np.concatenate(out_p)
-    geoms = node_coverage(geoms)
-    return _merge_small(geoms, owner, min_block_area)
+    return _merge_small(np.concatenate(out_g), np.concatenate(out_p), min_block_area)
 
 
 # ----------------------------------------------------------------------------- split
 
-def _split(blocks: np.ndarray, target: float, phase: tuple[float, float]) -> tuple[np.ndarray, np.ndarray]:
+def _split(blocks: np.ndarray, block_parent: np.ndarray, target: float,
+           phase: tuple[float, float]) -> tuple[np.ndarray, np.ndarray]:
+    """Cut blocks by lattice lines along their oriented envelopes; return pieces and their block.
+
+    The block outlines and lattice lines of one parent are noded together and
+    polygonized, so the pieces of a parent share their edges exactly.
+    """
     area = shapely.area(blocks)
     env = shapely.oriented_envelope(blocks)
     ok = (shapely.get_type_id(env) == 3) & (shapely.get_num_coordinates(env) == 5)
@@ -328,39 +330,52 @@ def _split(blocks: np.ndarray, target: float, phase: tuple[float, float]) -> tup
     u = e1 / np.where(W > 0, W, 1.0)[:, None]
     v = e2 / np.where(H > 0, H, 1.0)[:, None]
     side = math.sqrt(target)
-    ny = np.maximum(np.floor(H / side + 0.5), 1)
+    ny = np.maximum(np.floor(H / side + 0.5), 1).astype(np.int64)
     ch = H / ny
-    nx = np.maximum(np.floor(W * ch / target + 0.5), 1)
+    nx = np.maximum(np.floor(W * ch / target + 0.5), 1).astype(np.int64)
     cw = W / nx
     split = (area >= 1.5 * target) & (nx * ny > 1)
     fx, fy = phase
-    ox, oy = (fx > 0), (fy > 0)
-    nxe, nye = (nx + ox).astype(np.int64), (ny + oy).astype(np.int64)
-    count = np.where(split, nxe * nye, 0)
-    owner = np.repeat(np.arange(len(blocks)), count)
-    local = np.arange(count.sum()) - np.repeat(np.cumsum(count) - count, count)
-    i = (local % nxe[owner]).astype(np.float64) - fx
-    j = (local // nxe[owner]).astype(np.float64) - fy
-    o, uu, vv, cwo, cho = origin[owner], u[owner], v[owner], cw[owner], ch[owner]
-
-    def node(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-        return o + ((a * cwo)[:, None] * uu) + ((b * cho)[:, None] * vv)
-
-    corners = np.stack([node(i, j), node(i + 1, j), node(i + 1, j + 1), node(i, j + 1), node(i, j)], axis=1)
-    cells = shapely.polygons(corners)
-    parent = blocks[owner]
-    shapely.prepare(blocks)
-    inside = shapely.contains_properly(parent, cells)
-    clipped = cells.copy()
-    clipped[~inside] = shapely.intersection(cells[~inside], parent[~inside])
-    parts, pidx = shapely.get_parts(clipped, return_index=True)
-    keep = (shapely.get_type_id(parts) == 3) & (shapely.area(parts) > 0)
-    parts, pblock = parts[keep], owner[pidx[keep]]
-    whole = np.flatnonzero(~split)
-    whole_parts, widx = shapely.get_parts(blocks[whole], return_index=True)
-    geoms = np.concatenate([whole_parts, parts])
-    block_of = np.concatenate([whole[widx], pblock])
-    return geoms, block_of
+    # lattice lines across u (at a = k·cw) and across v (at b = k·ch), 1 m beyond the envelope
+    lines, owners = [], []
+    for shift, n, step_len, along, across, length in ((fx, nx, cw, u, v, H), (fy, ny, ch, v, u, W)):
+        count = np.where(split, n - 1 + (shift > 0), 0)
+        owner = np.repeat(np.arange(len(blocks)), count)
+        k = np.arange(count.sum()) - np.repeat(np.cumsum(count) - count, count) + 1 - shift
+        pos = origin[owner] + (k * step_len[owner])[:, None] * along[owner]
+        a = pos - across[owner]
+        b = pos + (length[owner] + 1.0)[:, None] * across[owner]
+        lines.append(shapely.linestrings(np.stack([a, b], axis=1)) if len(owner) else np.array([], dtype=object))
+        owners.append(owner)
+    lattice = np.concatenate(lines)
+    lowner = np.concatenate(owners)
+    lattice = shapely.intersection(lattice, blocks[lowner])
+    keep = ~shapely.is_empty(lattice)
+    lattice, lparent = lattice[keep], block_parent[lowner[keep]]
+    out_g, out_b = [], []
+    order_b = np.argsort(block_parent, kind="stable")
+    order_l = np.argsort(lparent, kind="stable")
+    bstart = np.searchsorted(block_parent[order_b], np.unique(block_parent))
+    bend = np.r_[bstart[1:], len(order_b)]
+    for s, e in zip(bstart, bend, strict=True):  # one noding per parent (tens to thousands), not per grid
+        members = order_b[s:e]
+        p = block_parent[members[0]]
+        lo, hi = np.searchsorted(lparent[order_l], [p, p + 1])
+        cut = lattice[order_l[lo:hi]]
+        if len(cut) == 0:
+            out_g.append(blocks[members])
+            out_b.append(members)
+            continue
+        net = shapely.union_all(np.concatenate([shapely.boundary(blocks[members]), cut]))
+        faces = shapely.get_parts(shapely.polygonize(shapely.get_parts(net)))
+        faces = faces[shapely.area(faces) > 0]
+        fi, bi = shapely.STRtree(blocks[members]).query(shapely.point_on_surface(faces), predicate="within")
+        owner = np.full(len(faces), -1)
+        owner[fi] = members[bi]
+        keep = owner >= 0  # faces in holes of the parent belong to no block
+        out_g.append(faces[keep])
+        out_b.append(owner[keep])
+    return np.concatenate(out_g), np.concatenate(out_b)
 
 
 def _ring_or_bbox(geom: Any) -> np.ndarray:
