@@ -1,0 +1,43 @@
+"""``gridlib nightly``: the responsibility-map run for one date."""
+
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
+
+import typer
+
+
+def register(app: typer.Typer) -> None:
+    @app.command("nightly")
+    def nightly(
+        store: str = typer.Option(..., "--store", help="A .gpkg path or a postgresql:// URL holding grids and inputs."),
+        date: str = typer.Option(None, "--date", help="Day to report on (YYYY-MM-DD); default yesterday."),
+        out: Path = typer.Option(Path("products"), "--out", help="Products go to OUT/<date>/."),
+        permutations: int = typer.Option(999, help="Gi* permutations."),
+        staff_phone: bool = typer.Option(False, "--staff-phone", help="Include responsible staff's phone numbers."),
+        log_file: Path = typer.Option(None, "--log-file", help="Also log to this file (default OUT/nightly.log)."),
+    ) -> None:
+        """Assign, check trucks, compute KPIs, hotspots, coverage and reachability, write the products."""
+        import logging
+
+        from gridlib.nightly import NightlyOptions, run_nightly
+        from gridlib.store import open as open_store
+
+        day = dt.date.fromisoformat(date) if date else dt.date.today() - dt.timedelta(days=1)
+        out.mkdir(parents=True, exist_ok=True)
+        handler = logging.FileHandler(log_file or out / "nightly.log", encoding="utf-8")
+        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+        logging.getLogger("gridlib").addHandler(handler)
+        try:
+            options = NightlyOptions(permutations=permutations, include_staff_phone=staff_phone)
+            with open_store(store) as st:
+                manifest = run_nightly(st, day, out, options=options)
+        finally:
+            logging.getLogger("gridlib").removeHandler(handler)
+            handler.close()
+        steps = {s["name"]: s for s in manifest["steps"]}
+        assign = steps["assign cases"]
+        typer.echo(f"nightly {day}: {assign['rows_out']} cases assigned, {assign['rejected']} rejected "
+                   f"{assign['rejected_by_reason']}")
+        typer.echo(f"products: {(out / day.isoformat()).resolve()}")

@@ -1,0 +1,208 @@
+"""Maps of the nightly run: district overview and one PNG per street, the web map, the summary page."""
+
+from __future__ import annotations
+
+import datetime as dt
+import html
+from pathlib import Path
+from typing import Any
+
+import geopandas as gpd
+import matplotlib.pyplot as plt
+import pandas as pd
+
+from gridlib.datasets import OSM_ATTRIBUTION
+from gridlib.maps import deck
+from gridlib.maps import static as smap
+
+__all__ = ["write_maps", "kpi_summary_html", "HOTSPOT_COLORS", "HOTSPOT_LABELS", "LIGHT_COLORS"]
+
+HOTSPOT_COLORS = {
+    "hot_99": "#b2182b", "hot_95": "#ef8a62", "hot_90": "#fddbc7", "not_significant": "#f7f7f7",
+    "cold_90": "#d1e5f0", "cold_95": "#67a9cf", "cold_99": "#2166ac",
+}
+HOTSPOT_LABELS = {
+    "hot_99": "热点 99%", "hot_95": "热点 95%", "hot_90": "热点 90%", "not_significant": "不显著",
+    "cold_90": "冷点 90%", "cold_95": "冷点 95%", "cold_99": "冷点 99%",
+}
+LIGHT_COLORS = {"green": "#1a9641", "yellow": "#fdae61", "red": "#d7191c"}
+ATTRIBUTION = f"底图数据 {OSM_ATTRIBUTION}; 案件、车辆、摄像头为合成演示数据 (synthetic demo data)"
+
+
+_LIGHT_LABELS = {"red": "超期", "yellow": "临期 (80–100%)", "green": "正常"}
+
+
+def _streets(grids: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
+    cols = ["street_code"] + (["street_name"] if "street_name" in grids.columns else [])
+    streets = grids[cols + ["geometry"]].dissolve(by=cols, as_index=False)
+    if "street_name" not in streets.columns:
+        streets["street_name"] = streets["street_code"]
+    return streets.sort_values("street_code").reset_index(drop=True)
+
+
+def _communities(grids: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
+    cols = ["community_code"] + (["community_name"] if "community_name" in grids.columns else [])
+    out = grids[cols + ["geometry"]].dissolve(by=cols, as_index=False)
+    if "community_name" not in out.columns:
+        out["community_name"] = out["community_code"]
+    return out.sort_values("community_code").reset_index(drop=True)
+
+
+def _hotspot_fill(ax, grid_map: gpd.GeoDataFrame) -> list[tuple[str, str]]:
+    classes = grid_map["hotspot_class"].fillna("not_significant")
+    colors = classes.map(HOTSPOT_COLORS).fillna("#f7f7f7")
+    smap.project(ax, grid_map).plot(ax=ax, color=colors.to_numpy(), edgecolor="#bbbbbb", linewidth=0.2, zorder=1)
+    present = [c for c in HOTSPOT_COLORS if (classes == c).any()]
+    return [(HOTSPOT_LABELS[c], HOTSPOT_COLORS[c]) for c in present]
+
+
+def _open_points(ax, cases: gpd.GeoDataFrame) -> list[tuple[str, str]]:
+    if "light" not in cases.columns:
+        return []
+    legend = []
+    for light in ("green", "yellow", "red"):
+        part = cases[cases["light"] == light]
+        if len(part):
+            smap.project(ax, part).plot(ax=ax, color=LIGHT_COLORS[light], markersize=9 if light == "red" else 5,
+                                        edgecolor="white", linewidth=0.3, zorder=6)
+            legend.append((f"在办案件: {_LIGHT_LABELS[light]}", LIGHT_COLORS[light]))
+    return legend
+
+
+def _finish(fig, ax, legend: list[tuple[str, str]], path: Path) -> None:
+    smap.add_scale_bar(ax)
+    smap.add_north_arrow(ax)
+    smap.add_attribution(ax, ATTRIBUTION)
+    if legend:
+        smap.add_legend(ax, legend, title="图例", loc="lower left")
+    smap.save_png(fig, path)
+
+
+def _overview(path: Path, layers: dict[str, Any], grids: gpd.GeoDataFrame, date: dt.date) -> None:
+    grid_map = layers["grid_responsibility"]
+    fig, ax = smap.new_map(grid_map, title=f"责任网格总览 · 近30日案件热点 · {date.isoformat()}")
+    legend = _hotspot_fill(ax, grid_map)
+    if "blind_spots" in layers and len(layers["blind_spots"]):
+        smap.project(ax, layers["blind_spots"]).plot(ax=ax, color="#6a3d9a", linewidth=1.0, zorder=4)
+        legend.append(("摄像头盲区道路", "#6a3d9a"))
+    open_cases = layers["assigned_cases"]
+    if "light" in open_cases.columns:
+        legend += _open_points(ax, open_cases[open_cases["light"] == "red"])
+    smap.add_outlines(ax, _streets(grids), label_column="street_name", linewidth=1.6, fontsize=11)
+    _finish(fig, ax, legend, path)
+
+
+def _street_map(path: Path, layers: dict[str, Any], grids: gpd.GeoDataFrame, street: pd.Series,
+                date: dt.date) -> None:
+    grid_map = layers["grid_responsibility"]
+    mine = grid_map[grid_map["street_code"] == street["street_code"]]
+    fig, ax = smap.new_map(mine, title=f"{street['street_name']} ({street['street_code']}) 责任网格 · {date.isoformat()}")
+    legend = _hotspot_fill(ax, mine)
+    cases = layers["assigned_cases"]
+    if "light" in cases.columns:
+        legend += _open_points(ax, cases[(cases["street_code"] == street["street_code"]) & cases["light"].notna()])
+    comms = _communities(grids[grids["street_code"] == street["street_code"]])
+    smap.add_outlines(ax, comms, label_column="community_name", linewidth=1.0, fontsize=8, color="#444444")
+    smap.add_outlines(ax, gpd.GeoDataFrame(geometry=[street.geometry], crs=grids.crs), linewidth=2.0)
+    _finish(fig, ax, legend, path)
+
+
+def _web_map(path: Path, layers: dict[str, Any], grids: gpd.GeoDataFrame, results: dict[str, Any],
+             date: dt.date) -> None:
+    grid_map = layers["grid_responsibility"].copy()
+    grid_map["hotspot_label"] = grid_map["hotspot_class"].map(HOTSPOT_LABELS).fillna("不显著")
+    web_layers = [
+        deck.polygon_layer(grid_map, fill_color="hotspot_class", colors=HOTSPOT_COLORS, opacity=0.55,
+                           id="grids", line_color="#999999", line_width_px=0.5),
+    ]
+    roads = results.get("roads")
+    if roads is not None and len(roads):
+        web_layers.append(deck.line_layer(roads[[roads.geometry.name]].assign(name_zh=roads.get("name", "")),
+                                          color="#9e9e9e", width_px=1, id="roads", pickable=False))
+    if "blind_spots" in layers and len(layers["blind_spots"]):
+        web_layers.append(deck.line_layer(layers["blind_spots"], color="#6a3d9a", width_px=3, id="blind_spots"))
+    if "camera_viewsheds" in layers and len(layers["camera_viewsheds"]):
+        web_layers.append(deck.polygon_layer(layers["camera_viewsheds"], fill_color="#3182bd", opacity=0.25,
+                                             id="camera_viewsheds", line_width_px=0.3))
+    if "violations" in layers and len(layers["violations"]):
+        v = layers["violations"]
+        lines = v[v.geom_type.isin(["LineString", "MultiLineString"])]
+        if len(lines):
+            web_layers.append(deck.line_layer(lines, color="#e31a1c", width_px=3, id="truck_violations"))
+    cases = layers["assigned_cases"]
+    if "light" in cases.columns:
+        open_cases = cases[cases["light"].notna()]
+        if len(open_cases):
+            web_layers.append(deck.point_layer(open_cases, color="light", colors=LIGHT_COLORS, radius_px=4,
+                                               id="open_cases"))
+    bases = results.get("team_bases")
+    if bases is not None and len(bases):
+        web_layers.append(deck.point_layer(bases, color="#000000", radius_px=7, id="team_bases"))
+    web_layers.append(deck.line_layer(_streets(grids), color="#222222", width_px=2.5, id="streets", pickable=False))
+    tooltip = ("<b>网格 {grid_code}</b><br>{street_name} · {community_name}<br>责任单位: {responsible_unit}"
+               "<br>责任人: {person} ({team})<br>在办 {open_cases} · 超期 {overdue_cases} · 近30日 {cases_30d}"
+               "<br>热点: {hotspot_label}<br>摄像头道路覆盖: {camera_road_share}<br>10分钟可达: {reachable_10min}"
+               "<br>{case_id} {class_code} {type} {vehicle_id}")
+    legend = {HOTSPOT_LABELS[k]: v for k, v in HOTSPOT_COLORS.items()}
+    legend.update({"摄像头盲区道路": "#6a3d9a", "摄像头视域": "#3182bd", "渣土车违规": "#e31a1c"})
+    legend.update({f"在办: {_LIGHT_LABELS[k]}": v for k, v in LIGHT_COLORS.items()})
+    deck.to_html(web_layers, path, f"责任网格地图 · {date.isoformat()}", tooltip=tooltip, legend=legend,
+                 attribution=ATTRIBUTION)
+
+
+def write_maps(work: Path, layers: dict[str, Any], results: dict[str, Any], *, date: dt.date) -> None:
+    """Write ``maps/overview.png``, ``maps/street_<code>.png``, ``webmap.html`` and ``index.html``."""
+    grids = results["gridset"].grids
+    maps_dir = work / "maps"
+    maps_dir.mkdir()
+    links = [("交互式网页地图 (web map)", "webmap.html"), ("总览图 (overview)", "maps/overview.png")]
+    _overview(maps_dir / "overview.png", layers, grids, date)
+    streets = _streets(grids)
+    for _, street in streets.iterrows():
+        name = f"street_{street['street_code']}.png"
+        _street_map(maps_dir / name, layers, grids, street, date)
+        links.append((f"{street['street_name']} ({street['street_code']})", f"maps/{name}"))
+    plt.close("all")
+    _web_map(work / "webmap.html", layers, grids, results, date)
+    street_mtd = results["tables"]["kpi_street_month_to_date"]
+    names = dict(zip(streets["street_code"].astype(str), streets["street_name"].astype(str), strict=True))
+    counts = {
+        "网格数": len(grids),
+        "当日新案件": int((layers["assigned_cases"]["reported_at"] >= pd.Timestamp(date)).sum()),
+        "在办案件": int(layers["assigned_cases"].get("light", pd.Series(dtype=object)).notna().sum()),
+        "拒收记录": len(layers["rejects"]),
+        "渣土车违规": len(layers.get("violations", [])),
+    }
+    (work / "index.html").write_text(kpi_summary_html(street_mtd, names, links, date, counts), encoding="utf-8")
+
+
+def kpi_summary_html(street_mtd: pd.DataFrame, street_names: dict[str, str], maps: list[tuple[str, str]],
+                     date: dt.date, manifest_counts: dict[str, Any]) -> str:
+    """The KPI summary page linking the maps (self-contained HTML, no scripts)."""
+    rate_cols = [("disposal_rate", "处置率"), ("ontime_disposal_rate", "按期处置率"), ("closure_rate", "结案率"),
+                 ("ontime_closure_rate", "按期结案率"), ("rework_rate", "返工率")]
+    count_cols = [("filed", "立案数"), ("disposed", "处置数"), ("closed", "结案数"), ("due_closure", "应结案数")]
+    head = "".join(f"<th>{html.escape(label)}</th>" for _, label in count_cols + rate_cols)
+    rows = []
+    for _, row in street_mtd.iterrows():
+        code = str(row.get("street_code", ""))
+        cells = [f"<td>{html.escape(street_names.get(code, code))}<br><small>{html.escape(code)}</small></td>"]
+        cells += [f"<td class=n>{int(row[c]) if pd.notna(row.get(c)) else '–'}</td>" for c, _ in count_cols]
+        cells += [f"<td class=n>{row[c] * 100:.2f}%</td>" if pd.notna(row.get(c)) else "<td class=n>–</td>"
+                  for c, _ in rate_cols]
+        rows.append("<tr>" + "".join(cells) + "</tr>")
+    links = "".join(f'<li><a href="{html.escape(href)}">{html.escape(label)}</a></li>' for label, href in maps)
+    facts = "".join(f"<li>{html.escape(str(k))}: {html.escape(str(v))}</li>" for k, v in manifest_counts.items())
+    return f"""<!doctype html>
+<html lang="zh-CN"><head><meta charset="utf-8"><title>责任网格日报 {date.isoformat()}</title>
+<style>body{{font-family:'Noto Sans CJK SC','Noto Sans SC','Microsoft YaHei',sans-serif;margin:2em;color:#222}}
+table{{border-collapse:collapse}}td,th{{border:1px solid #ccc;padding:4px 8px}}th{{background:#f0f0f0}}
+td.n{{text-align:right}}small{{color:#777}}</style></head><body>
+<h1>数字化城市管理 责任网格日报 · {date.isoformat()}</h1>
+<h2>地图</h2><ul>{links}</ul>
+<h2>本月累计指标（按街道）</h2>
+<table><thead><tr><th>街道</th>{head}</tr></thead><tbody>{''.join(rows)}</tbody></table>
+<h2>本次运行</h2><ul>{facts}</ul>
+<p><small>{html.escape(ATTRIBUTION)}. 比率为空表示分母为 0。详见 manifest.json。</small></p>
+</body></html>
+"""

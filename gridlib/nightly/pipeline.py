@@ -1,0 +1,281 @@
+"""The nightly responsibility-map run.
+
+For one date it loads the grid edition valid that day and the operational
+layers from a store, assigns cases, checks the day's muck-truck fixes,
+computes indicators, hotspots, camera coverage and response reachability,
+and writes the products (GeoPackage, PNG maps, web map, KPI tables,
+manifest) atomically. See ``docs/nightly.md`` for the products.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import os
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import geopandas as gpd
+import pandas as pd
+
+from gridlib.errors import InputError
+from gridlib.nightly.outputs import atomic_products_dir, dump_json, file_digest, frame_digest
+from gridlib.nightly.products import write_products
+from gridlib.nightly.record import RunRecord
+from gridlib.store.base import Store, mask_dsn
+
+__all__ = ["NightlyOptions", "run_nightly", "INPUT_LAYERS"]
+
+log = logging.getLogger(__name__)
+
+#: Store layers the run reads (besides the grid editions); optional ones may be absent.
+INPUT_LAYERS = {
+    "cases": True, "responsibility": True, "components": False, "frontage_zones": False,
+    "road_sections": False, "truck_fixes": False, "truck_permits": False, "truck_sites": False,
+    "cameras": False, "team_bases": False, "roads": False, "buildings": False,
+}
+
+
+@dataclass(frozen=True)
+class NightlyOptions:
+    """Parameters of a run (all recorded in the manifest)."""
+
+    hotspot_days: int = 30
+    emerging_weeks: int = 12
+    permutations: int = 999
+    seed: int = 0
+    reach_minutes: float = 10.0
+    near_boundary_m: float = 20.0
+    include_staff_phone: bool = False
+    county: str = "310115"
+
+
+def _day_bounds(date: dt.date) -> tuple[pd.Timestamp, pd.Timestamp]:
+    start = pd.Timestamp(date)
+    return start, start + pd.Timedelta(days=1)
+
+
+def _load(store: Store, record: RunRecord, date: dt.date) -> dict[str, Any]:
+    from gridlib.grid import GridSet
+
+    data: dict[str, Any] = {}
+    with record.step("load inputs") as st:
+        available = set(store.layers())
+        missing = [name for name, required in INPUT_LAYERS.items() if required and name not in available]
+        if missing:
+            raise InputError(f"the store {mask_dsn(store.url)} lacks the layer(s) {missing} the nightly run needs")
+        gridset = GridSet.from_store(store, at=pd.Timestamp(date))
+        data["gridset"] = gridset
+        record.grid_edition = {k: (str(v) if v is not None else None) for k, v in gridset.edition.items()}
+        record.inputs["grids"] = {"rows": len(gridset.grids), "sha256": frame_digest(gridset.grids)}
+        for name in INPUT_LAYERS:
+            if name in available:
+                frame = store.read_layer(name)
+                data[name] = frame
+                record.inputs[name] = {"rows": len(frame), "sha256": frame_digest(frame)}
+            else:
+                data[name] = None
+        st.rows_in = sum(v["rows"] for v in record.inputs.values())
+    return data
+
+
+def _assign_cases(data: dict[str, Any], record: RunRecord, date: dt.date, options: NightlyOptions):
+    import gridlib as gl
+
+    _, day_end = _day_bounds(date)
+    with record.step("assign cases") as st:
+        raw = data["cases"]
+        st.rows_in = len(raw)
+        log_frame, log_rejects = gl.cases.read_log(raw)
+        log_frame = log_frame[log_frame["reported_at"] < day_end]
+        assigned, rejects = gl.assign(
+            log_frame, data["gridset"], components=data["components"], zones=data["frontage_zones"],
+            roads=data["road_sections"], responsibility=data["responsibility"],
+            near_boundary_m=options.near_boundary_m,
+        )
+        rejects_all = pd.concat([_reject_rows("read cases", log_rejects), _reject_rows("assign", rejects)],
+                                ignore_index=True)
+        st.rows_out = len(assigned)
+        st.rejected = len(rejects_all)
+        st.rejected_by_reason = rejects_all["reason"].str.split(r" \(|:", regex=True).str[0].value_counts().to_dict()
+        st.notes["new_cases"] = int((assigned["reported_at"] >= pd.Timestamp(date)).sum())
+    return assigned, rejects_all
+
+
+def _reject_rows(step: str, rejects: pd.DataFrame) -> pd.DataFrame:
+    ids = rejects["case_id"] if "case_id" in rejects.columns else pd.Series(rejects.index.astype(str))
+    return pd.DataFrame({"step": step, "record_id": ids.astype(str).to_numpy(),
+                         "reason": rejects["reason"].astype(str).to_numpy()})
+
+
+def _trucks(data: dict[str, Any], record: RunRecord, date: dt.date, options: NightlyOptions):
+    import gridlib as gl
+
+    with record.step("truck compliance") as st:
+        if data["truck_fixes"] is None or data["truck_permits"] is None:
+            st.notes["skipped"] = "no truck fixes or permits in the store"
+            return None, pd.DataFrame(columns=["step", "record_id", "reason"])
+        fixes = data["truck_fixes"]
+        st.rows_in = len(fixes)
+        result = gl.trucks.check(fixes, data["truck_permits"], data["truck_sites"], roads=data["roads"], date=date)
+        st.rows_out = len(result.violations)
+        st.rejected = len(result.rejects)
+        if len(result.rejects):
+            st.rejected_by_reason = result.rejects["reason"].astype(str).str.split(r" \(|:", regex=True).str[0].value_counts().to_dict()
+        st.notes["violations_by_type"] = {k: int(v) for k, v in result.violations["type"].value_counts().sort_index().items()}
+        rejects = pd.DataFrame({"step": "truck fixes", "record_id": result.rejects.get("vehicle_id", pd.Series(dtype=str)).astype(str).to_numpy(),
+                                "reason": result.rejects["reason"].astype(str).to_numpy()}) if len(result.rejects) else \
+            pd.DataFrame(columns=["step", "record_id", "reason"])
+    return result, rejects
+
+
+def _truck_cases(result, data, record: RunRecord, options: NightlyOptions):
+    import gridlib as gl
+
+    with record.step("violations to cases") as st:
+        if result is None or not len(result.violations):
+            return None, None
+        cases = gl.trucks.violations_to_cases(result.violations, county=options.county)
+        st.rows_in = len(cases)
+        assigned, rejects = gl.assign(cases, data["gridset"], responsibility=data["responsibility"],
+                                      near_boundary_m=options.near_boundary_m)
+        st.rows_out, st.rejected = len(assigned), len(rejects)
+    return assigned, rejects
+
+
+def _indicators(cases: pd.DataFrame, record: RunRecord, date: dt.date) -> dict[str, pd.DataFrame]:
+    import gridlib as gl
+
+    day_start, day_end = _day_bounds(date)
+    month_start = day_start.replace(day=1)
+    tables: dict[str, pd.DataFrame] = {}
+    with record.step("indicators") as st:
+        st.rows_in = len(cases)
+        for level in ("street_code", "community_code", "grid_code", "responsible_unit"):
+            name = level.removesuffix("_code")
+            tables[f"kpi_{name}_day"] = gl.cases.indicators(cases, by=level, period=(day_start, day_end))
+            tables[f"kpi_{name}_month_to_date"] = gl.cases.indicators(cases, by=level, period=(month_start, day_end))
+        open_now = gl.cases.open_cases(cases, at=day_end)
+        tables["open_cases"] = open_now
+        fifteen = gl.cases.fifteen_minute(cases[(cases["reported_at"] >= month_start) & (cases["reported_at"] < day_end)])
+        tables["fifteen_minute_summary"] = fifteen.summary if hasattr(fifteen, "summary") else fifteen[1]
+        st.rows_out = sum(len(t) for t in tables.values())
+        st.notes["open_cases"] = len(open_now)
+    return tables
+
+
+def _hotspots(cases: gpd.GeoDataFrame, grids: gpd.GeoDataFrame, record: RunRecord, date: dt.date,
+              options: NightlyOptions) -> gpd.GeoDataFrame:
+    import gridlib as gl
+
+    _, day_end = _day_bounds(date)
+    with record.step("hotspots") as st:
+        start = day_end - pd.Timedelta(days=options.hotspot_days)
+        counts = gl.hotspots.counts(cases, grids, by="grid_code", period=(start, day_end))
+        st.rows_in = int(counts["count"].sum())
+        hot = gl.hotspots.gistar(counts, "count", permutations=options.permutations, seed=options.seed)
+        emerging = gl.hotspots.emerging(
+            cases, grids, time_column="reported_at", bin="7D", n_bins=options.emerging_weeks, end=day_end,
+            seed=options.seed,
+        )
+        hot = hot.merge(emerging[["grid_code", "category"]].rename(columns={"category": "emerging_category"}),
+                        on="grid_code", how="left")
+        st.rows_out = len(hot)
+        st.notes["classes"] = {k: int(v) for k, v in hot["hotspot_class"].value_counts().sort_index().items()}
+    return hot
+
+
+def _coverage(data: dict[str, Any], grids: gpd.GeoDataFrame, record: RunRecord, options: NightlyOptions):
+    import gridlib as gl
+
+    out: dict[str, Any] = {}
+    with record.step("camera coverage") as st:
+        if data["cameras"] is None or data["roads"] is None:
+            st.notes["skipped"] = "no cameras or roads in the store"
+        else:
+            cameras, cam_rejects = gl.coverage.validate_cameras(data["cameras"])
+            st.rows_in, st.rejected = len(data["cameras"]), len(cam_rejects)
+            views = gl.coverage.viewsheds(cameras, data["buildings"])
+            out["viewsheds"] = views.merge(pd.DataFrame(cameras.drop(columns=cameras.geometry.name)),
+                                           on="camera_id", how="left")
+            out["road_coverage"] = gl.coverage.road_coverage(views, data["roads"])
+            out["grid_coverage"] = gl.coverage.grid_coverage(views, data["roads"], grids)
+            out["blind_spots"] = gl.coverage.blind_spots(out["road_coverage"], grids)
+            st.rows_out = len(out["viewsheds"])
+    with record.step("response reachability") as st:
+        if data["team_bases"] is None or data["roads"] is None:
+            st.notes["skipped"] = "no team bases or roads in the store"
+        else:
+            graph = gl.network.build_graph(data["roads"])
+            out["reachability"] = gl.network.reachability(graph, data["team_bases"], grids, minutes=options.reach_minutes)
+            st.rows_in, st.rows_out = len(data["team_bases"]), len(out["reachability"])
+    return out
+
+
+def run_nightly(
+    store: Store,
+    date: dt.date | str,
+    out_dir: str | os.PathLike[str],
+    *,
+    options: NightlyOptions | None = None,
+    write_to_store: bool | None = None,
+) -> dict[str, Any]:
+    """Run the nightly responsibility-map pipeline for *date*; return the manifest.
+
+    Parameters
+    ----------
+    store : Store
+        A GeoPackage or PostGIS store holding grid editions and the input layers
+        (see :data:`INPUT_LAYERS`; ``gridlib demo-data --store`` builds one).
+    date : date or str
+        The day to report on (cases reported up to its end, that day's truck fixes).
+    out_dir : path
+        Products go to ``out_dir/<date>/`` (switched in atomically when complete).
+    options : NightlyOptions, optional
+    write_to_store : bool, optional
+        Also write the result layers to the store in one transaction (default: only for PostGIS).
+
+    Returns
+    -------
+    dict
+        The manifest (also written as ``manifest.json``).
+    """
+    options = options or NightlyOptions()
+    date = pd.Timestamp(date).date()
+    record = RunRecord(date=date.isoformat(), parameters=asdict(options), store=mask_dsn(store.url))
+    record.started_at = pd.Timestamp.now().isoformat(timespec="seconds")
+    data = _load(store, record, date)
+    grids = data["gridset"].grids
+    assigned, rejects = _assign_cases(data, record, date, options)
+    truck_result, truck_rejects = _trucks(data, record, date, options)
+    truck_cases, truck_case_rejects = _truck_cases(truck_result, data, record, options)
+    cases = assigned if truck_cases is None else pd.concat([assigned, truck_cases], ignore_index=True)
+    cases = gpd.GeoDataFrame(cases, geometry="geometry", crs=assigned.crs)
+    all_rejects = [rejects, truck_rejects]
+    if truck_case_rejects is not None and len(truck_case_rejects):
+        all_rejects.append(_reject_rows("assign truck violations", truck_case_rejects))
+    tables = _indicators(cases, record, date)
+    hot = _hotspots(cases, grids, record, date, options)
+    coverage = _coverage(data, grids, record, options)
+    results = {
+        "gridset": data["gridset"], "cases": cases, "rejects": pd.concat(all_rejects, ignore_index=True),
+        "truck_result": truck_result, "tables": tables, "hotspots": hot, "coverage": coverage,
+        "responsibility": data["responsibility"], "team_bases": data["team_bases"], "cameras": data["cameras"],
+        "roads": data["roads"],
+    }
+    with record.step("products") as st, atomic_products_dir(out_dir, date.isoformat()) as work:
+        layers = write_products(work, results, date=date, options=options, record=record)
+        for path in sorted(work.rglob("*")):
+            if path.is_file():
+                record.outputs[str(path.relative_to(work))] = {"bytes": path.stat().st_size,
+                                                               "sha256": file_digest(path)}
+        st.rows_out = len(record.outputs)
+        if write_to_store if write_to_store is not None else not str(store.url).lower().endswith(".gpkg"):
+            with store.transaction():
+                for name, frame in layers.items():
+                    store.write_layer(f"nightly_{name}", frame, mode="replace")
+        record.finished_at = pd.Timestamp.now().isoformat(timespec="seconds")
+        dump_json(record.manifest(), work / "manifest.json")
+    log.info("nightly run for %s done: %s", date, Path(out_dir) / date.isoformat())
+    return record.manifest()

@@ -1,0 +1,60 @@
+"""The published product schema: which columns each product may contain.
+
+Products are built by *selecting* the documented columns, never by dropping
+known-bad ones, so a column nobody listed (a reporter's name, a phone number,
+free text) can never leak into a published file. Responsible staff's phone
+numbers are listed only when the run is asked for them explicitly.
+"""
+
+from __future__ import annotations
+
+import geopandas as gpd
+import pandas as pd
+
+from gridlib.errors import InputError
+
+__all__ = ["PRODUCT_COLUMNS", "PERSONAL_COLUMNS", "publishable"]
+
+#: Columns in case records that identify citizens; never published (documented for reviewers).
+PERSONAL_COLUMNS = ("reporter_name", "reporter_phone", "reporter_id", "id_number", "contact",
+                    "description", "address_detail", "email")
+
+PRODUCT_COLUMNS: dict[str, list[str]] = {
+    "grid_responsibility": [
+        "grid_code", "community_code", "community_name", "street_code", "street_name", "district_code",
+        "district_name", "area_m2", "responsible_unit", "team", "person", "phone", "new_cases",
+        "open_cases", "overdue_cases", "cases_30d", "hotspot_class", "hotspot_z", "emerging_category",
+        "road_length_m", "camera_road_share", "blind_road_m", "nearest_base", "travel_min",
+        "reachable_10min",
+    ],
+    "assigned_cases": [
+        "case_id", "class_code", "class_name_zh", "kind", "source", "urgency", "reported_at", "status",
+        "stage", "light", "grid_code", "community_code", "street_code", "district_code",
+        "responsible_unit", "responsibility_basis", "distance_to_boundary_m", "near_boundary",
+    ],
+    "rejects": ["step", "record_id", "reason"],
+    "violations": ["violation_id", "vehicle_id", "permit_id", "company", "type", "start", "end",
+                   "duration_s", "case_id", "grid_code", "street_code"],
+    "hotspots": ["grid_code", "street_code", "count", "z", "p", "p_sim", "q", "hotspot_class",
+                 "emerging_category"],
+    "camera_viewsheds": ["camera_id", "type", "heading", "fov", "range_m"],
+    "blind_spots": ["kind", "road_class", "name", "length_m", "grid_code", "priority"],
+    "reachability": ["grid_code", "street_code", "nearest_base", "travel_min", "reachable_10min"],
+}
+
+
+def publishable(product: str, frame: pd.DataFrame, *, include_staff_phone: bool = False) -> pd.DataFrame:
+    """Select the documented columns of *product* that *frame* has (plus its geometry).
+
+    >>> df = pd.DataFrame({"case_id": ["1"], "reporter_phone": ["138..."], "grid_code": ["x"]})
+    >>> publishable("assigned_cases", df).columns.tolist()
+    ['case_id', 'grid_code']
+    """
+    if product not in PRODUCT_COLUMNS:
+        raise InputError(f"unknown product {product!r}; known: {sorted(PRODUCT_COLUMNS)}")
+    allowed = [c for c in PRODUCT_COLUMNS[product] if c != "phone" or include_staff_phone]
+    columns = [c for c in allowed if c in frame.columns]
+    if isinstance(frame, gpd.GeoDataFrame):
+        return gpd.GeoDataFrame(frame[columns + [frame.geometry.name]], geometry=frame.geometry.name,
+                                crs=frame.crs)
+    return pd.DataFrame(frame[columns])
