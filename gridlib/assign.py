@@ -39,6 +39,8 @@ of ``assigned`` or ``rejects`` (with ``reason``).
 from __future__ import annotations
 
 import logging
+import sys
+import types
 import weakref
 from collections.abc import Sequence
 from pathlib import Path
@@ -317,6 +319,7 @@ def assign(
     crs: Any = "EPSG:4326",
     id: str = "case_id",
     check_classes: bool = True,
+    index: GridIndex | Sequence[GridIndex] | None = None,
 ) -> tuple[gpd.GeoDataFrame, pd.DataFrame]:
     """Assign cases to grid, community, street, district and responsible unit.
 
@@ -351,6 +354,9 @@ def assign(
         Case identifier column; missing or duplicate ids are rejected.
     check_classes : bool
         Reject class codes not in the catalogue (either edition, city extensions included).
+    index : GridIndex or list of GridIndex, optional
+        Prebuilt index per edition (built from the same grids); by default built once per
+        grid frame and cached.
 
     Returns
     -------
@@ -378,7 +384,7 @@ def assign(
         return dask_assign(cases, gridset, rules=rules, components=components, zones=zones, roads=roads,
                            responsibility=responsibility, when=when, near_boundary_m=near_boundary_m,
                            component_radius_m=component_radius_m, crs=crs, id=id,
-                           check_classes=check_classes)
+                           check_classes=check_classes, index=index)
     from gridlib.io import read_points
 
     editions = list(gridset) if isinstance(gridset, Sequence) and not isinstance(gridset, str) else [gridset]
@@ -395,6 +401,17 @@ def assign(
     frames = [f.to_crs(metric) if not pyproj.CRS(f.crs).equals(metric) else f for f in frames]
     if len(editions) > 1 and when is None:
         raise InputError("several grid editions given: say which time column picks one (when='reported_at')")
+    if index is None:
+        indexes = []
+    else:
+        indexes = list(index) if isinstance(index, Sequence) else [index] * len(editions)
+    if index is not None and len(indexes) != len(editions):
+        raise InputError(f"{len(indexes)} indexes given for {len(editions)} grid editions")
+    if index is not None and any(len(ix) != len(f) for ix, f in zip(indexes, frames, strict=True)):
+        raise InputError("a given index was not built from these grids (different number of grids)")
+    if any(not ix.crs.equals(metric) for ix in indexes):
+        raise InputError(f"a given index is not in the grids' CRS ({metric.name})")
+    indexes = indexes or [index_for(f) for f in frames]
 
     if not isinstance(cases, pd.DataFrame):
         raise InputError(f"cases must be a DataFrame or GeoDataFrame, got {type(cases).__name__} "
@@ -439,10 +456,10 @@ def assign(
         none = which < 0
         text = "no grid edition valid at " + accepted[when].astype(str)
         reasons[none & reasons.isna().to_numpy()] = text[none & reasons.isna().to_numpy()].to_numpy(dtype=object)
-    for k, frame in enumerate(frames):
+    for k in range(len(frames)):
         sel = np.flatnonzero(which == k)
         if len(sel):
-            pos[sel] = index_for(frame).lookup(x[sel], y[sel])
+            pos[sel] = indexes[k].lookup(x[sel], y[sel])
     outside = (pos < 0) & (which >= 0)
     reasons[outside & reasons.isna().to_numpy()] = "outside grid coverage"
 
@@ -533,7 +550,7 @@ def assign(
         ids = np.array([str((getattr(e, "edition", None) or {}).get("edition_id") or k)
                         for k, e in enumerate(editions)], dtype=object)
         result["edition_id"] = ids[which]
-        current = index_for(frames[-1]).codes(x, y)
+        current = indexes[-1].codes(x, y)
         result["grid_code_current"] = current
     result.index = original_index[result.index]
     rejects.index = original_index[rejects.index]
@@ -591,3 +608,14 @@ def assign_in_db(store: Any, cases: str = "cases", grids: str = "grids", *, edit
         "%s::regclass, %s::regclass, %s, 'grid_code', %s) ORDER BY case_id COLLATE \"C\"",
         (f'"{schema}"."{cases}"', f'"{schema}"."{grids}"', id, edition_id)).fetchall()
     return pd.DataFrame(rows, columns=["case_id", "grid_code", "distance_to_boundary_m"], dtype=object)
+
+
+class _CallableModule(types.ModuleType):
+    """``gl.assign`` is the function, but importing ``gridlib.assign`` (the module) rebinds
+    the package attribute ``gridlib.assign`` to this module; calling it still assigns."""
+
+    def __call__(self, *args: Any, **kwargs: Any) -> tuple[gpd.GeoDataFrame, pd.DataFrame]:
+        return assign(*args, **kwargs)
+
+
+sys.modules[__name__].__class__ = _CallableModule

@@ -226,3 +226,34 @@ def test_in_database_assignment_matches_in_memory(pg_store, postgis_url):
     inside = in_db["grid_code"].notna()
     assert np.allclose([d[c] for c in in_db["case_id"][inside]],
                        in_db["distance_to_boundary_m"][inside].astype(float), atol=1e-3)
+
+
+def test_dask_local_cluster_gives_identical_results(grids):
+    dask_geopandas = pytest.importorskip("dask_geopandas")
+    distributed = pytest.importorskip("distributed")
+    import dask
+
+    rng = np.random.default_rng(9)
+    n = 2000
+    wgs = gpd.GeoSeries(shapely.points(500_000 + rng.uniform(-30, 430, n), 3_850_000 + rng.uniform(-30, 130, n)),
+                        crs=4547).to_crs(4326)
+    df = pd.DataFrame({"case_id": [f"d{i:05d}" for i in range(n)], "class_code": "06012", "kind": "event",
+                       "lon": wgs.x.to_numpy(), "lat": wgs.y.to_numpy()})
+    df.loc[5, "lon"] = np.nan
+    df.loc[7, "case_id"] = "d00006"  # duplicate id inside one partition
+    resp = pd.DataFrame({"level": ["street"], "code": [STREET_A], "unit": ["东风路城管中队"]})
+    expected, expected_rejects = assign(df, grids, responsibility=resp)
+    gdf = gpd.GeoDataFrame(df, geometry=gpd.points_from_xy(df.lon, df.lat), crs=4326)
+    with distributed.LocalCluster(n_workers=2, processes=False, threads_per_worker=1,
+                                  dashboard_address=None) as cluster, distributed.Client(cluster):
+        for frame in (dask_geopandas.from_geopandas(gdf.drop(columns="geometry"), npartitions=4),
+                      dask_geopandas.from_geopandas(gdf, npartitions=3)):
+            done, rejects = gl.assign(frame, grids, responsibility=resp)
+            done, rejects = dask.compute(done, rejects)
+            cols = ["case_id", "grid_code", "street_code", "responsible_unit", "responsibility_basis",
+                    "distance_to_boundary_m", "near_boundary"]
+            pd.testing.assert_frame_equal(done[cols].sort_index(), expected[cols].sort_index(),
+                                          check_dtype=False)
+            assert done.crs.to_epsg() == 4547
+            assert rejects.sort_index()["reason"].tolist() == expected_rejects["reason"].tolist()
+            assert len(done) + len(rejects) == n
