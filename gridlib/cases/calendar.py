@@ -282,7 +282,7 @@ class WorkCalendar:
         unit = normalise_unit(unit)
         s, template = to_seconds(start)
         e, template_e = to_seconds(end)
-        if template == "scalar" and template_e != "scalar":
+        if isinstance(template, str) and not isinstance(template_e, str):
             template = template_e
         s, e = np.broadcast_arrays(s, e)
         if unit in ("minute", "hour", "day"):

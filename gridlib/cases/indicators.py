@@ -283,7 +283,7 @@ def _period_bounds(period: Any) -> tuple[pd.Timestamp, pd.Timestamp, str] | None
 def _as_of_cap(log: pd.DataFrame, at: Any) -> pd.Timestamp:
     if at is not None:
         return pd.Timestamp(at)
-    latest = pd.concat([log[c] for c in TIME_COLUMNS if c in log]).max()
+    latest = max((log[c].max() for c in TIME_COLUMNS if c in log and log[c].notna().any()), default=pd.NaT)
     if pd.isna(latest):
         raise InputError("the case log has no time stamps; pass at=")
     return latest
@@ -346,7 +346,8 @@ def case_flags(
     public = source.isin(PUBLIC_SOURCES).to_numpy()
 
     r_label, r_in, r_asof = _assign_periods(log["reported_at"], period, cap)
-    rep = pd.DataFrame({"period": r_label}, index=log.index)
+    r_in = r_in & by(col["reported_at"], r_asof)
+    rep = pd.DataFrame({"period": r_label.where(r_in)}, index=log.index)
     rep["reported"] = r_in
     rep["supervisor_reported"] = r_in & (source == "supervisor").fillna(False).to_numpy()
     rep["valid_reported"] = rep["supervisor_reported"].to_numpy() & by(col["filed_at"], r_asof)
@@ -357,7 +358,8 @@ def case_flags(
     rep["verified_on_time"] = rep["due_verification"].to_numpy() & verified & (col["verified_at"] <= dlv["verify_deadline"])
 
     f_label, f_in, f_asof = _assign_periods(log["filed_at"], period, cap)
-    fil = pd.DataFrame({"period": f_label}, index=log.index)
+    f_in = f_in & by(col["filed_at"], f_asof)
+    fil = pd.DataFrame({"period": f_label.where(f_in)}, index=log.index)
     parked = log["parked"].fillna(False).to_numpy(dtype=bool) if "parked" in log else np.zeros(len(log), bool)
     cancelled = by(col["cancelled_at"], f_asof)
     active = f_in & ~cancelled & ~parked

@@ -101,33 +101,31 @@ def load_limits(source: str | Path | pd.DataFrame | None = None) -> pd.DataFrame
     return table.reset_index(drop=True)
 
 
+def _combos(log: pd.DataFrame) -> tuple[np.ndarray, list[tuple[str, str]]]:
+    """Factorize (class_code, urgency) pairs: per-case code and the distinct pairs."""
+    n = len(log)
+    cls = log["class_code"].astype("string").fillna("") if "class_code" in log else pd.Series([""] * n, dtype="string")
+    urg = log["urgency"].astype("string").fillna("normal") if "urgency" in log else pd.Series(["normal"] * n, dtype="string")
+    codes, uniques = pd.factorize(cls.to_numpy(dtype=object) + "\x1f" + urg.to_numpy(dtype=object))
+    return codes, [tuple(u.split("\x1f")) for u in uniques]
+
+
 def resolve_limits(log: pd.DataFrame, limits: pd.DataFrame, stage: str) -> tuple[np.ndarray, np.ndarray]:
     """Per case, the (value, unit) of *stage* from the most specific matching row (NaN/'' if none).
 
-    Lookups are vectorised through a MultiIndex per specificity level.
+    The match is made once per distinct (class, urgency) pair, then spread to the cases.
     """
     rows = limits[limits["stage"] == stage]
-    n = len(log)
-    value = np.full(n, np.nan)
-    unit = np.full(n, "", dtype=object)
-    if rows.empty:
-        return value, unit
-    key = pd.MultiIndex.from_arrays([rows["class_code"].to_numpy(), rows["urgency"].to_numpy()])
-    cls = log["class_code"].astype("string").fillna("").to_numpy(dtype=object) if "class_code" in log else np.full(n, "", object)
-    urg = log["urgency"].astype("string").fillna("normal").to_numpy(dtype=object) if "urgency" in log else np.full(n, "normal", object)
-    prefix = pd.Series(cls, dtype="string").str.slice(0, 2).to_numpy(dtype=object)
-    star = np.full(n, "*", dtype=object)
-    todo = np.ones(n, dtype=bool)
-    for c, u in ((cls, urg), (cls, star), (prefix, urg), (prefix, star), (star, urg), (star, star)):
-        if not todo.any():
-            break
-        pos = key.get_indexer(pd.MultiIndex.from_arrays([c[todo], u[todo]]))
-        hit = pos >= 0
-        where = np.flatnonzero(todo)[hit]
-        value[where] = rows["value"].to_numpy()[pos[hit]]
-        unit[where] = rows["unit"].to_numpy()[pos[hit]]
-        todo[where] = False
-    return value, unit
+    codes, pairs = _combos(log)
+    table = {(r.class_code, r.urgency): (float(r.value), r.unit) for r in rows.itertuples(index=False)}
+    value_u = np.full(len(pairs) + 1, np.nan)
+    unit_u = np.full(len(pairs) + 1, "", dtype=object)
+    for i, (cls, urg) in enumerate(pairs):  # distinct pairs: bounded by the class catalogue
+        for key in ((cls, urg), (cls, "*"), (cls[:2], urg), (cls[:2], "*"), ("*", urg), ("*", "*")):
+            if key in table:
+                value_u[i], unit_u[i] = table[key]
+                break
+    return value_u[codes], unit_u[codes]
 
 
 def stage_start(log: pd.DataFrame, stage: str) -> pd.Series:

@@ -7,7 +7,8 @@ the same model:
 * :func:`read_event_log` — one row per stage transition, as workflow systems export.
 
 Both return ``(log, rejects)``: every input row is either in the log or in ``rejects``
-with a ``reason``; warnings (kept rows with something odd) are in ``log.attrs["warnings"]``.
+with a ``reason``; warnings (kept rows with something odd) are in ``log.attrs["warnings"]``
+as a list of ``{"case_id", "warning"}`` records (``pd.DataFrame(log.attrs["warnings"])``).
 Personal data (``reporter_name``, ``reporter_phone``) is dropped from the log.
 
 >>> import pandas as pd
@@ -237,7 +238,7 @@ def read_log(source: Any, *, validate: bool = True) -> tuple[pd.DataFrame, pd.Da
     status = derive_status(out)
     out["status"] = out["status"].fillna(status) if "status" in out else status
     out = out.sort_values("case_id", kind="stable").reset_index(drop=True)
-    out.attrs["warnings"] = warnings
+    out.attrs["warnings"] = warnings.to_dict("records")
     if len(rejects):
         log.warning("case log: %d of %d rows rejected (first: %s)", len(rejects), len(raw), rejects["reason"].iloc[0])
     return out, rejects

@@ -21,8 +21,8 @@ a ``status`` that lags the time stamps (the time stamps are used).
 >>> raw = pd.DataFrame({"case_id": ["a", "b"], "class_code": ["06012"] * 2, "kind": ["event"] * 2,
 ...                     "reported_at": ["2026-10-08 09:00"] * 2, "source": ["supervisor", "wechat"]})
 >>> log, rejects = read_log(raw)
->>> log.attrs["warnings"].values.tolist()
-[['b', "unknown source 'wechat'"]]
+>>> log.attrs["warnings"]
+[{'case_id': 'b', 'warning': "unknown source 'wechat'"}]
 """
 
 from __future__ import annotations
