@@ -1,0 +1,84 @@
+import pytest
+from typer.testing import CliRunner
+
+from gridlib.cli import app, main
+
+runner = CliRunner()
+
+
+def test_show_class_grid_component_and_matter():
+    r = runner.invoke(app, ["codes", "show", "06012"])
+    assert r.exit_code == 0 and "道路不洁" in r.output and "dirty road" in r.output
+    r = runner.invoke(app, ["codes", "show", "410105001003007"])
+    assert r.exit_code == 0 and "金水区" in r.output and "街道" in r.output and "410105001003" in r.output
+    r = runner.invoke(app, ["codes", "show", "41010501004000045"])
+    assert r.exit_code == 0 and "雨水箅子" in r.output and "000045" in r.output
+    r = runner.invoke(app, ["codes", "show", "41010506012"])
+    assert r.exit_code == 0 and "道路不洁" in r.output
+
+
+def test_show_bad_code_is_one_line_exit_2(capsys):
+    assert main(["codes", "show", "01016"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "gap" in err[0]
+    assert main(["codes", "show", "123"]) == 2
+
+
+def test_search():
+    r = runner.invoke(app, ["codes", "search", "井盖", "--kind", "component"])
+    assert r.exit_code == 0 and "01001" in r.output and "供水井盖" in r.output
+    r = runner.invoke(app, ["codes", "search", "manhole", "--edition", "all"])
+    assert "cjt214-2007" in r.output and "gbt47678-2026" in r.output
+    r = runner.invoke(app, ["codes", "search", "zzzz"])
+    assert r.exit_code == 0 and "nothing found" in r.output
+
+
+@pytest.fixture
+def codes_csv(tmp_path):
+    path = tmp_path / "grids.csv"
+    path.write_text("id,code\n1,410105001003007\n2,41010500100300X\n3,４１０１０５００１００３００８\n4,\n", encoding="utf-8")
+    return path
+
+
+def test_validate_writes_a_report_and_exits_1(codes_csv, tmp_path):
+    report = tmp_path / "bad.csv"
+    r = runner.invoke(app, ["codes", "validate", str(codes_csv), "--column", "code", "--report", str(report)])
+    assert r.exit_code == 1
+    assert "4 rows, 2 valid (1 after repair), 2 invalid" in r.output
+    lines = report.read_text(encoding="utf-8").splitlines()
+    assert lines[0] == "row,id,code,reason"
+    assert lines[1] == "3,2,41010500100300X,non-digit 'X' at position 15"
+    assert lines[2] == "5,4,,empty"
+
+
+def test_validate_clean_file_exits_0(tmp_path):
+    path = tmp_path / "ok.csv"
+    path.write_text("cls\n06012\n01001\n", encoding="utf-8")
+    r = runner.invoke(app, ["codes", "validate", str(path), "--column", "cls", "--kind", "class"])
+    assert r.exit_code == 0, r.output
+    assert not (tmp_path / "ok.invalid.csv").exists()
+
+
+def test_validate_missing_column_is_exit_2(codes_csv, capsys):
+    assert main(["codes", "validate", str(codes_csv), "--column", "nope"]) == 2
+    assert "no column 'nope'" in capsys.readouterr().err
+
+
+@pytest.mark.xfail(strict=True, reason="gridlib.cli.main ignores the exit code that click returns for "
+                   "typer.Exit under standalone_mode=False (lead's file); remove this marker once fixed")
+def test_validate_exit_code_through_main(codes_csv):
+    assert main(["codes", "validate", str(codes_csv), "--column", "code"]) == 1
+
+
+def test_translate_codes_and_file(tmp_path):
+    r = runner.invoke(app, ["codes", "translate", "0101", "0117"])
+    assert r.exit_code == 0 and "01001" in r.output and "split" in r.output
+    path = tmp_path / "old.csv"
+    path.write_text("case,cls\nA,0104\nB,0509\n", encoding="utf-8")
+    out = tmp_path / "new.csv"
+    r = runner.invoke(app, ["codes", "translate", "--file", str(path), "--column", "cls", "--kind", "event",
+                            "--output", str(out)])
+    assert r.exit_code == 0 and "same 1" in r.output and "unmapped 1" in r.output
+    text = out.read_text(encoding="utf-8").splitlines()
+    assert text[0] == "case,cls,to_code,to_name_zh,relation,candidates,reason"
+    assert text[1].startswith("A,0104,06012,道路不洁,same")
