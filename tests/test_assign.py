@@ -257,3 +257,27 @@ def test_dask_local_cluster_gives_identical_results(grids):
             assert done.crs.to_epsg() == 4547
             assert rejects.sort_index()["reason"].tolist() == expected_rejects["reason"].tolist()
             assert len(done) + len(rejects) == n
+
+
+def test_cli_assign_writes_both_layers_and_counts(grids, tmp_path):
+    import subprocess
+    import sys
+
+    store = gl.store.open(tmp_path / "city.gpkg")
+    grids.to_store(store)
+    store.close()
+    centre = grids.grids.geometry.centroid.to_crs(4326)
+    glon, glat = gl.crs.wgs84_to_gcj02(centre.x.to_numpy(), centre.y.to_numpy())
+    df = pd.DataFrame({"case_id": ["a", "b", "c", "d", "e"], "class_code": ["06012"] * 4 + ["99999"],
+                       "kind": ["event"] * 5, "lon": [*glon, 120.0], "lat": [*glat, 30.0]})
+    df.to_csv(tmp_path / "cases.csv", index=False)
+    out = tmp_path / "out.gpkg"
+    proc = subprocess.run([sys.executable, "-m", "gridlib.cli", "assign", str(tmp_path / "cases.csv"),
+                           "--store", str(tmp_path / "city.gpkg"), "--out", str(out), "--crs", "gcj02"],
+                          capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    assert "5 cases in, 4 assigned, 1 rejected" in proc.stdout
+    assert "unknown class code" in proc.stdout
+    done = gpd.read_file(out, layer="assigned")
+    assert sorted(done["grid_code"]) == sorted(grids.grids["grid_code"])
+    assert gpd.read_file(out, layer="rejects")["reason"].tolist() == ["unknown class code 99999"]
