@@ -1,0 +1,128 @@
+"""Violations → case-log records, so truck violations flow into assignment, hotspots and indicators.
+
+Each violation becomes one **event** case (``source="truck_monitoring"``, status ``reported``)
+located at the point that best shows it, coded with the GB/T 47678.5-2026 class directory
+(../shared/STANDARDS.md §2.6) through the deduction table's ``class_code`` column:
+
+====================  =====  ==========================================================================
+type                  class  why
+====================  =====  ==========================================================================
+unpermitted_stop      06011  积存垃圾渣土 — a long stop outside approved sites is suspected dumping; the
+                             case sends an inspector to find (or rule out) dumped muck at that spot.
+deviation             08005  施工废弃料 — the directory has no "route" class; 施工管理类 08005 is the class
+no_permit                    for construction waste handled against the rules, which is what transport
+outside_hours                off route, without permit, out of hours, into a restricted zone or with the
+restricted_zone              tracker silenced is (不按规定线路/时间运输 under the 建筑垃圾 rules).
+gps_silence                  08011 (渣土运输车辆未安装密闭装置) is kept for the sealing check, which GPS cannot see.
+speeding              08005  same reasoning; speeding alone is a traffic-police matter, reported so the
+                             city-management side sees repeat offenders.
+====================  =====  ==========================================================================
+
+Change the mapping by passing another deduction table.
+
+>>> import pandas as pd, geopandas as gpd
+>>> from shapely.geometry import LineString, Point
+>>> v = gpd.GeoDataFrame({"violation_id": ["V1-deviation-20261120T080000", "V1-unpermitted_stop-20261120T090000"],
+...     "vehicle_id": ["V1", "V1"], "company": ["K", "K"], "type": ["deviation", "unpermitted_stop"],
+...     "start": pd.to_datetime(["2026-11-20 08:00", "2026-11-20 09:00"]),
+...     "end": pd.to_datetime(["2026-11-20 08:05", "2026-11-20 09:20"]), "detail": ["", ""]},
+...     geometry=[LineString([(121.49, 31.23), (121.50, 31.23)]), Point(121.5, 31.24)], crs=4326)
+>>> c = violations_to_cases(v)
+>>> c[["case_id", "class_code", "kind", "source", "urgency"]].values.tolist()
+[['310115TM20261120000001', '08005', 'event', 'truck_monitoring', 'normal'], ['310115TM20261120000002', '06011', 'event', 'truck_monitoring', 'urgent']]
+"""
+
+from __future__ import annotations
+
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+import shapely
+
+from gridlib.crs import WGS84
+from gridlib.errors import InputError
+from gridlib.trucks.credit import load_deductions
+
+__all__ = ["violations_to_cases", "CASE_COLUMNS"]
+
+CASE_COLUMNS = [
+    "case_id", "class_code", "kind", "reported_at", "source", "urgency", "verified_at", "filed_at",
+    "dispatched_at", "arrived_at", "video_at", "disposed_at", "feedback_at", "checked_at", "closed_at",
+    "cancelled_at", "not_filed_at", "status", "rework_count", "return_count", "extension_hours", "parked",
+    "component_id", "lon", "lat", "description", "violation_id", "vehicle_id", "company",
+]
+
+
+def _location(geoms: np.ndarray) -> np.ndarray:
+    """A point per violation: lines at their midpoint along the track, points as they are."""
+    pts = np.array(geoms, dtype=object)
+    lines = shapely.get_type_id(pts) == 1
+    if lines.any():
+        pts[lines] = shapely.line_interpolate_point(pts[lines], 0.5, normalized=True)
+    other = ~lines & (shapely.get_type_id(pts) != 0)
+    if other.any():
+        pts[other] = shapely.point_on_surface(pts[other])
+    return pts
+
+
+def violations_to_cases(
+    violations: gpd.GeoDataFrame, *, county: str = "310115", deductions: pd.DataFrame | str | None = None
+) -> pd.DataFrame:
+    """Turn violations into case-log rows (``docs/conventions.md``, "Time and the case log").
+
+    Parameters
+    ----------
+    violations : geopandas.GeoDataFrame
+        From :func:`gridlib.trucks.check` (``violation_id``, ``vehicle_id``, ``company``, ``type``,
+        ``start``, ``end``, geometry; ``detail`` optional).
+    county : str
+        6-digit GB/T 2260 county code, the prefix of the case ids (``310115`` = 浦东新区).
+    deductions : DataFrame or path, optional
+        Table with ``type`` → ``class_code`` and ``urgency`` (the bundled one by default).
+
+    Returns
+    -------
+    pandas.DataFrame
+        ``case_id`` = county + ``TM`` + date + 6-digit sequence (per day, in time order),
+        ``class_code``, ``kind="event"``, ``reported_at`` = the violation's end (when it became
+        known), ``source="truck_monitoring"``, ``status="reported"``, WGS84 ``lon``/``lat``,
+        a Chinese ``description``, unused stages NaT, counts 0, plus ``violation_id``,
+        ``vehicle_id`` and ``company`` for the drill-down.
+    """
+    if not (isinstance(county, str) and len(county) == 6 and county.isdigit()):
+        raise InputError(f"county must be a 6-digit GB/T 2260 code, got {county!r}")
+    table = load_deductions(deductions).set_index("type")
+    if "class_code" not in table.columns:
+        raise InputError("deduction table: a class_code column is needed to code cases")
+    v = violations.to_crs(WGS84) if violations.crs is not None else violations
+    unknown = sorted(set(v["type"]) - set(table.index))
+    if unknown:
+        raise InputError(f"no class code for violation types {unknown}; add them to the deduction table")
+    v = v.sort_values(["end", "vehicle_id", "type"], kind="stable").reset_index(drop=True)
+    reported = pd.to_datetime(v["end"]).astype("datetime64[s]")
+    day = reported.dt.strftime("%Y%m%d")
+    seq = v.groupby(day, sort=False).cumcount() + 1
+    pts = _location(v.geometry.to_numpy())
+    names = table["name_zh"] if "name_zh" in table.columns else pd.Series(dict.fromkeys(table.index, ""))
+    urg = table["urgency"] if "urgency" in table.columns else pd.Series(dict.fromkeys(table.index, "normal"))
+    detail = v["detail"].fillna("").astype(str) if "detail" in v.columns else pd.Series("", index=v.index)
+    desc = ("渣土车 " + v["vehicle_id"].astype(str) + "（" + v["company"].fillna("未知单位").astype(str) + "）"
+            + v["type"].map(names).astype(str) + "：" + detail)
+    nat = pd.Series(pd.NaT, index=v.index, dtype="datetime64[s]")
+    out = pd.DataFrame({
+        "case_id": county + "TM" + day + seq.map("{:06d}".format),
+        "class_code": v["type"].map(table["class_code"]).astype(str).to_numpy(),
+        "kind": "event",
+        "reported_at": reported,
+        "source": "truck_monitoring",
+        "urgency": v["type"].map(urg).fillna("normal").to_numpy(),
+        **{c: nat for c in CASE_COLUMNS[6:17]},
+        "status": "reported",
+        "rework_count": 0, "return_count": 0, "extension_hours": 0.0, "parked": False,
+        "component_id": "",
+        "lon": np.round(shapely.get_x(pts).astype(float), 7), "lat": np.round(shapely.get_y(pts).astype(float), 7),
+        "description": desc.to_numpy(),
+        "violation_id": v["violation_id"].to_numpy(), "vehicle_id": v["vehicle_id"].to_numpy(),
+        "company": v["company"].to_numpy(),
+    })
+    return out[CASE_COLUMNS]

@@ -1,0 +1,106 @@
+"""Credit points (信用等级扣分) per vehicle and per company from violations.
+
+The deduction table is data: ``gridlib/trucks/deductions.csv`` (``type``, ``points``,
+``class_code``, ``urgency``, ``name_zh``, ``description``). Pass another table to use
+local rules.
+
+>>> import pandas as pd
+>>> v = pd.DataFrame({"violation_id": ["a", "b", "c"], "vehicle_id": ["V1", "V1", "V2"],
+...     "company": ["K", "K", "K"], "type": ["deviation", "no_permit", "deviation"]})
+>>> c = credit(v)
+>>> c.vehicles[["vehicle_id", "points", "n_violations"]].to_dict("records")
+[{'vehicle_id': 'V1', 'points': 9, 'n_violations': 2}, {'vehicle_id': 'V2', 'points': 3, 'n_violations': 1}]
+>>> c.companies[["company", "points", "n_vehicles", "violation_ids"]].to_dict("records")
+[{'company': 'K', 'points': 12, 'n_vehicles': 2, 'violation_ids': 'a,b,c'}]
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from importlib import resources
+
+import pandas as pd
+
+from gridlib.errors import InputError
+
+__all__ = ["Credit", "credit", "load_deductions", "VIOLATION_TYPES"]
+
+VIOLATION_TYPES = (
+    "deviation", "no_permit", "outside_hours", "unpermitted_stop", "restricted_zone", "speeding", "gps_silence",
+)
+
+
+def load_deductions(table: pd.DataFrame | str | None = None) -> pd.DataFrame:
+    """Return the deduction table (the bundled one by default), checked.
+
+    >>> row = load_deductions().set_index("type").loc["unpermitted_stop"]
+    >>> int(row["points"]), row["class_code"]
+    (6, '06011')
+    """
+    if table is None:
+        with resources.files("gridlib.trucks").joinpath("deductions.csv").open("rb") as fh:
+            table = pd.read_csv(fh, dtype={"class_code": str})
+    elif not isinstance(table, pd.DataFrame):
+        table = pd.read_csv(table, dtype={"class_code": str})
+    missing = {"type", "points"} - set(table.columns)
+    if missing:
+        raise InputError(f"deduction table: missing columns {sorted(missing)}")
+    unknown = set(table["type"]) - set(VIOLATION_TYPES)
+    if unknown:
+        raise InputError(f"deduction table: unknown violation types {sorted(unknown)}; known: {VIOLATION_TYPES}")
+    out = table.copy()
+    out["points"] = pd.to_numeric(out["points"], errors="raise").astype("int64")
+    return out.reset_index(drop=True)
+
+
+@dataclass
+class Credit:
+    """Points per vehicle and per company, with the violations behind each total."""
+
+    vehicles: pd.DataFrame
+    companies: pd.DataFrame
+
+
+def credit(violations: pd.DataFrame, deductions: pd.DataFrame | str | None = None) -> Credit:
+    """Total deductions per vehicle and per company.
+
+    Parameters
+    ----------
+    violations : pandas.DataFrame
+        ``violation_id``, ``vehicle_id``, ``company``, ``type`` (from :func:`gridlib.trucks.check`),
+        for whatever period the caller selected.
+    deductions : DataFrame or path, optional
+        Deduction table; the bundled one by default. Types missing from it cost 0 points.
+
+    Returns
+    -------
+    Credit
+        ``vehicles``: ``vehicle_id``, ``company``, ``points``, ``n_violations``, one column
+        per violation type with its count, ``violation_ids`` (comma-separated, in time order).
+        ``companies``: ``company``, ``points``, ``n_vehicles``, ``n_violations``, ``violation_ids``.
+        Both sorted by points (highest first), then id.
+    """
+    table = load_deductions(deductions)
+    pts = dict(zip(table["type"], table["points"], strict=True))
+    v = pd.DataFrame(violations).copy()
+    v["company"] = v["company"].astype("object").where(v["company"].notna(), "(unknown)")
+    v["points"] = v["type"].map(pts).fillna(0).astype("int64")
+    v["violation_id"] = v["violation_id"].astype(str)
+
+    def ids(s: pd.Series) -> str:
+        return ",".join(s)
+
+    per_type = pd.crosstab(v["vehicle_id"], v["type"]).reindex(columns=list(VIOLATION_TYPES), fill_value=0)
+    veh = v.groupby("vehicle_id", sort=True).agg(
+        company=("company", "first"), points=("points", "sum"), n_violations=("type", "size"),
+        violation_ids=("violation_id", ids),
+    )
+    veh = veh.join(per_type).reset_index()
+    veh = veh[["vehicle_id", "company", "points", "n_violations", *VIOLATION_TYPES, "violation_ids"]]
+    comp = v.groupby("company", sort=True).agg(
+        points=("points", "sum"), n_vehicles=("vehicle_id", "nunique"), n_violations=("type", "size"),
+        violation_ids=("violation_id", ids),
+    ).reset_index()
+    veh = veh.sort_values(["points", "vehicle_id"], ascending=[False, True], kind="stable").reset_index(drop=True)
+    comp = comp.sort_values(["points", "company"], ascending=[False, True], kind="stable").reset_index(drop=True)
+    return Credit(veh, comp)

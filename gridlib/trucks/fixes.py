@@ -1,0 +1,336 @@
+"""Columnar GPS fixes: numpy arrays sorted by (vehicle, time), int64 local epoch seconds.
+
+A fleet-day is 10–15 million fixes, so fixes are never held as shapely points or
+``Timestamp`` objects: :class:`Fixes` keeps one numpy array per column. Times are
+*local* China Standard Time (UTC+8) seconds since 1970-01-01 00:00 local, so the
+day is ``t // 86400`` and the time of day ``t % 86400`` with no time-zone work.
+
+Input times may be naive local datetimes (the gridlib convention), tz-aware
+datetimes (converted to UTC+8), ISO 8601 strings, or integers (Unix epoch seconds,
+UTC by definition, converted to UTC+8).
+
+>>> import pandas as pd
+>>> df = pd.DataFrame({"vehicle_id": ["B", "A", "A", None],
+...     "time": ["2026-11-20 08:00:10", "2026-11-20 08:00:00", "2026-11-20 08:00:10", "2026-11-20 08:00:00"],
+...     "lon": [121.50, 121.50, 121.5005, 121.5], "lat": [31.24, 31.24, 31.24, 31.24]})
+>>> fx, rejects = read_fixes(df)
+>>> fx.vehicle_ids.tolist(), fx.vehicle.tolist(), fx.row.tolist(), rejects["reason"].tolist()
+(['A', 'B'], [0, 0, 1], [1, 2, 0], ['missing vehicle_id'])
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import pyproj
+
+from gridlib.crs import WGS84, metric_crs, resolve_crs, to_wgs84
+from gridlib.errors import InputError
+
+__all__ = ["Fixes", "read_fixes", "to_datetime64", "from_trajectories", "to_trajectories", "LOCAL_TZ"]
+
+#: The zone of the naive local times gridlib uses (UTC+8, no DST).
+LOCAL_TZ = "Asia/Shanghai"
+_LOCAL_OFFSET_S = 8 * 3600
+
+
+@dataclass
+class Fixes:
+    """GPS fixes as columns, sorted by (vehicle, t).
+
+    Attributes
+    ----------
+    vehicle : numpy.ndarray of int32
+        Code of each fix's vehicle, an index into ``vehicle_ids``.
+    vehicle_ids : numpy.ndarray of object
+        Sorted unique vehicle ids.
+    t : numpy.ndarray of int64
+        Local (UTC+8) epoch seconds.
+    lon, lat : numpy.ndarray of float64
+        WGS84 degrees.
+    x, y : numpy.ndarray of float64
+        Metres in ``crs`` (CGCS2000 Gauss–Krüger zone of the data).
+    speed : numpy.ndarray of float64 or None
+        Reported speed in km/h where the input had a ``speed`` column (NaN where missing).
+    row : numpy.ndarray of int64
+        Position of each fix in the input table, for evidence and rejects.
+    crs : pyproj.CRS
+        The metric CRS of ``x``/``y``.
+    """
+
+    vehicle: np.ndarray
+    vehicle_ids: np.ndarray
+    t: np.ndarray
+    lon: np.ndarray
+    lat: np.ndarray
+    x: np.ndarray
+    y: np.ndarray
+    row: np.ndarray
+    crs: pyproj.CRS
+    speed: np.ndarray | None = None
+    reordered: int = field(default=0)
+
+    def __len__(self) -> int:
+        return len(self.t)
+
+    def take(self, idx: np.ndarray) -> Fixes:
+        """Return the fixes at integer positions or boolean mask *idx* (order kept)."""
+        return replace(
+            self,
+            vehicle=self.vehicle[idx], t=self.t[idx], lon=self.lon[idx], lat=self.lat[idx],
+            x=self.x[idx], y=self.y[idx], row=self.row[idx],
+            speed=None if self.speed is None else self.speed[idx],
+        )
+
+    def vehicle_starts(self) -> np.ndarray:
+        """Boolean array: True at the first fix of each vehicle."""
+        new = np.ones(len(self), dtype=bool)
+        new[1:] = self.vehicle[1:] != self.vehicle[:-1]
+        return new
+
+    def times(self, idx: np.ndarray | None = None) -> np.ndarray:
+        """Naive local ``datetime64[s]`` of all fixes (or of positions *idx*)."""
+        t = self.t if idx is None else self.t[idx]
+        return t.astype("datetime64[s]")
+
+    def to_frame(self) -> pd.DataFrame:
+        """Return the fixes as a plain DataFrame (``vehicle_id``, ``time``, ``lon``, ``lat``, ``x``, ``y``...).
+
+        >>> import pandas as pd
+        >>> fx, _ = read_fixes(pd.DataFrame({"vehicle_id": ["A"], "time": ["2026-11-20 08:00"],
+        ...     "lon": [121.5], "lat": [31.24]}))
+        >>> fx.to_frame()[["vehicle_id", "time"]].to_dict("records")
+        [{'vehicle_id': 'A', 'time': Timestamp('2026-11-20 08:00:00')}]
+        """
+        out = pd.DataFrame({
+            "vehicle_id": self.vehicle_ids[self.vehicle],
+            "time": self.times(),
+            "lon": self.lon, "lat": self.lat, "x": self.x, "y": self.y, "row": self.row,
+        })
+        if self.speed is not None:
+            out["speed"] = self.speed
+        return out
+
+
+def to_datetime64(values: Any) -> np.ndarray:
+    """Convert times to naive local (UTC+8) ``datetime64[s]``; unparseable values become NaT.
+
+    >>> to_datetime64(pd.Series(["2026-11-20T08:00:00+00:00", "2026-11-20 08:00", "x"])).tolist()
+    [datetime.datetime(2026, 11, 20, 16, 0), datetime.datetime(2026, 11, 20, 8, 0), None]
+    >>> to_datetime64(np.array([0])).tolist()   # Unix epoch seconds are UTC
+    [datetime.datetime(1970, 1, 1, 8, 0)]
+    """
+    s = pd.Series(values) if not isinstance(values, pd.Series) else values
+    if pd.api.types.is_numeric_dtype(s.dtype) and not pd.api.types.is_bool_dtype(s.dtype):
+        secs = pd.to_numeric(s, errors="coerce").to_numpy(dtype="float64")
+        out = np.full(len(s), np.datetime64("NaT"), dtype="datetime64[s]")
+        ok = np.isfinite(secs)
+        out[ok] = (np.floor(secs[ok]).astype("int64") + _LOCAL_OFFSET_S).astype("datetime64[s]")
+        return out
+    if isinstance(s.dtype, pd.DatetimeTZDtype):
+        return s.dt.tz_convert(LOCAL_TZ).dt.tz_localize(None).to_numpy(dtype="datetime64[s]")
+    if pd.api.types.is_datetime64_dtype(s.dtype):
+        return s.to_numpy(dtype="datetime64[s]")
+    text = s.astype("string")
+    aware = text.str.contains(r"(?:Z|[+-]\d\d:?\d\d)$", regex=True, na=False).to_numpy()
+    out = np.full(len(s), np.datetime64("NaT"), dtype="datetime64[s]")
+    if (~aware).any():
+        naive = pd.to_datetime(text[~aware], errors="coerce", format="ISO8601")
+        out[~aware] = naive.to_numpy(dtype="datetime64[s]")
+    if aware.any():
+        conv = pd.to_datetime(text[aware], errors="coerce", format="ISO8601", utc=True)
+        out[aware] = conv.dt.tz_convert(LOCAL_TZ).dt.tz_localize(None).to_numpy(dtype="datetime64[s]")
+    return out
+
+
+def read_fixes(
+    source: str | os.PathLike[str] | pd.DataFrame,
+    *,
+    crs: Any = "EPSG:4326",
+    metric: Any = None,
+    vehicle: str = "vehicle_id",
+    time: str = "time",
+    x: str = "lon",
+    y: str = "lat",
+) -> tuple[Fixes, pd.DataFrame]:
+    """Read GPS fixes into a :class:`Fixes` and a rejects table.
+
+    Parameters
+    ----------
+    source : path or DataFrame
+        CSV/Parquet/GeoParquet/any OGR layer, or a (Geo)DataFrame with ``vehicle_id``,
+        ``time`` and ``lon``/``lat`` (or a point geometry); ``speed`` (km/h) is optional.
+    crs : optional
+        CRS of the coordinates; ``"gcj02"``/``"bd09"`` are converted to WGS84.
+        A GeoDataFrame's own CRS is used when it has one.
+    metric : optional
+        Metric CRS for distances; by default the Gauss–Krüger zone of the fixes' median.
+    vehicle, time, x, y : str
+        Column names.
+
+    Returns
+    -------
+    fixes : Fixes
+        Valid fixes, sorted by (vehicle, time) with a stable sort.
+    rejects : pandas.DataFrame
+        Rejected input rows with ``reason`` (``missing vehicle_id``, ``missing timestamp``,
+        ``unparseable timestamp``, ``missing coordinate``, ``coordinate out of range``).
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> fx, bad = read_fixes(pd.DataFrame({"vehicle_id": ["A", "A"], "time": ["2026-11-20 08:00", "bad"],
+    ...     "lon": [121.5, 121.5], "lat": [31.24, 31.24]}))
+    >>> len(fx), bad["reason"].tolist(), fx.crs.to_epsg()
+    (1, ['unparseable timestamp'], 4550)
+    """
+    from gridlib.io import read_table
+
+    frame = read_table(source)
+    n = len(frame)
+    for col in (vehicle, time):
+        if col not in frame.columns:
+            raise InputError(f"fixes: required column {col!r} is missing; columns are {list(frame.columns)}")
+    src_crs, scheme = resolve_crs(crs)
+    geo_crs = getattr(frame, "crs", None) if hasattr(frame, "geometry") else None
+    if x in frame.columns and y in frame.columns:
+        xs = pd.to_numeric(frame[x], errors="coerce").to_numpy(dtype="float64")
+        ys = pd.to_numeric(frame[y], errors="coerce").to_numpy(dtype="float64")
+    elif geo_crs is not None or hasattr(frame, "geometry"):
+        import shapely
+
+        geoms = frame.geometry.values
+        xs = np.asarray(shapely.get_x(geoms), dtype="float64")
+        ys = np.asarray(shapely.get_y(geoms), dtype="float64")
+        if geo_crs is not None:
+            src_crs, scheme = pyproj.CRS.from_user_input(geo_crs), None
+    else:
+        raise InputError(f"fixes: no {x!r}/{y!r} columns and no point geometry; columns are {list(frame.columns)}")
+    if not src_crs.is_geographic:
+        tr = pyproj.Transformer.from_crs(src_crs, WGS84, always_xy=True)
+        xs, ys = tr.transform(xs, ys)
+    elif scheme is not None:
+        xs, ys = to_wgs84(xs, ys, scheme)
+
+    # reasons as small integer codes: the first problem found wins
+    reasons = np.array([None, f"missing {vehicle}", "missing timestamp", "unparseable timestamp",
+                        "missing coordinate", "coordinate out of range"], dtype=object)
+    code = np.zeros(n, dtype=np.int8)
+
+    def flag(mask: np.ndarray, which: int) -> None:
+        code[mask & (code == 0)] = which
+
+    vid = frame[vehicle]
+    codes, uniques = pd.factorize(vid, sort=True, use_na_sentinel=True)
+    uniques = np.asarray(uniques, dtype=object).astype(str)
+    blank = np.char.strip(uniques.astype(str)) == ""
+    flag((codes < 0) | (blank[np.maximum(codes, 0)] if len(uniques) else True), 1)
+    raw_time = frame[time]
+    dt = to_datetime64(raw_time)
+    nat = np.isnat(dt)
+    if nat.any():
+        flag(nat & raw_time.isna().to_numpy(), 2)
+        flag(nat, 3)
+    flag(~(np.isfinite(xs) & np.isfinite(ys)), 4)
+    flag((np.abs(xs) > 180) | (np.abs(ys) > 90) | ((xs == 0) & (ys == 0)), 5)
+
+    ok = code == 0
+    rejects = frame.iloc[np.flatnonzero(~ok)].copy()
+    rejects["reason"] = reasons[code[~ok]]
+
+    rows = np.flatnonzero(ok).astype("int64")
+    used, codes = np.unique(codes[rows], return_inverse=True)
+    vehicle_ids = uniques[used]
+    t = dt[rows].astype("int64")
+    order = np.lexsort((t, codes))
+    reordered = int(np.count_nonzero(order[1:] < order[:-1]))
+    rows, codes, t = rows[order], codes[order], t[order]
+    lon, lat = xs[rows], ys[rows]
+    if metric is None:
+        if len(rows):
+            metric = metric_crs(float(np.median(lon)), float(np.median(lat)))
+        else:
+            metric = WGS84
+    metric = pyproj.CRS.from_user_input(metric)
+    if metric.is_geographic:
+        mx, my = lon.copy(), lat.copy()
+    else:
+        mx, my = pyproj.Transformer.from_crs(WGS84, metric, always_xy=True).transform(lon, lat)
+    speed = None
+    if "speed" in frame.columns:
+        speed = pd.to_numeric(frame["speed"], errors="coerce").to_numpy(dtype="float64")[rows]
+    fixes = Fixes(
+        vehicle=codes.astype("int32"), vehicle_ids=vehicle_ids.astype(object), t=t,
+        lon=lon, lat=lat, x=np.asarray(mx, dtype="float64"), y=np.asarray(my, dtype="float64"),
+        row=rows, crs=metric, speed=speed, reordered=reordered,
+    )
+    return fixes, rejects
+
+
+def to_trajectories(fixes: Fixes, *, split: np.ndarray | None = None) -> Any:
+    """Return a movingpandas ``TrajectoryCollection`` of the fixes (one trajectory per vehicle).
+
+    Parameters
+    ----------
+    fixes : Fixes
+    split : numpy.ndarray of int, optional
+        A segment number per fix (for example trip ids); trajectories are then
+        ``<vehicle>_<segment>`` and fixes with a negative number are left out.
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> fx, _ = read_fixes(pd.DataFrame({"vehicle_id": ["A", "A"], "time": ["2026-11-20 08:00", "2026-11-20 08:01"],
+    ...     "lon": [121.5, 121.501], "lat": [31.24, 31.24]}))
+    >>> tc = to_trajectories(fx)
+    >>> len(tc), tc.trajectories[0].id
+    (1, 'A')
+    """
+    import geopandas as gpd
+    import movingpandas as mpd
+
+    vid = fixes.vehicle_ids[fixes.vehicle]
+    keep = np.ones(len(fixes), dtype=bool)
+    if split is not None:
+        keep = split >= 0
+        vid = np.char.add(np.char.add(vid.astype(str), "_"), split.astype(str))
+    df = gpd.GeoDataFrame(
+        {"traj_id": vid[keep], "t": fixes.times()[keep], "vehicle_id": fixes.vehicle_ids[fixes.vehicle][keep]},
+        geometry=gpd.points_from_xy(fixes.lon[keep], fixes.lat[keep]), crs=WGS84,
+    )
+    return mpd.TrajectoryCollection(df, "traj_id", t="t")
+
+
+def from_trajectories(collection: Any, *, vehicle: str | None = None) -> tuple[Fixes, pd.DataFrame]:
+    """Read a movingpandas ``TrajectoryCollection`` (or one ``Trajectory``) into :class:`Fixes`.
+
+    The vehicle id is the trajectory id, or the column *vehicle* when given.
+
+    >>> import pandas as pd
+    >>> fx, _ = read_fixes(pd.DataFrame({"vehicle_id": ["A", "A"], "time": ["2026-11-20 08:00", "2026-11-20 08:01"],
+    ...     "lon": [121.5, 121.501], "lat": [31.24, 31.24]}))
+    >>> back, rejects = from_trajectories(to_trajectories(fx))
+    >>> back.vehicle_ids.tolist(), back.t.tolist() == fx.t.tolist(), len(rejects)
+    (['A'], True, 0)
+    """
+    import movingpandas as mpd
+
+    trajs = [collection] if isinstance(collection, mpd.Trajectory) else list(collection.trajectories)
+    if not trajs:
+        raise InputError("the trajectory collection is empty")
+    parts = []
+    for tr in trajs:  # one frame per trajectory, not per fix
+        df = tr.df
+        part = pd.DataFrame({
+            "vehicle_id": df[vehicle].to_numpy() if vehicle else np.full(len(df), str(tr.id), dtype=object),
+            "time": df.index.to_numpy(),
+        })
+        geo = df.geometry.to_crs(WGS84) if df.crs is not None else df.geometry
+        part["lon"] = geo.x.to_numpy()
+        part["lat"] = geo.y.to_numpy()
+        parts.append(part)
+    return read_fixes(pd.concat(parts, ignore_index=True))

@@ -1,0 +1,439 @@
+"""Permits, sites and route compliance: per-fix permit, distance to route, deviation episodes.
+
+Distance to the route is computed for every fix in one vectorised pass without
+building point geometries: the permit routes are cut into pieces no longer than a
+cell, each piece is registered in the cells around it (a hash on
+``(permit, cell_x, cell_y)``), and each fix is measured against the pieces
+registered in its own cell only. A fix with no piece in its cell is farther than
+a cell from its route, which is all the corridor test needs.
+
+Deviation episodes use **hysteresis**: a fix beyond ``corridor_m`` switches the
+state to *off*, a fix within ``return_ratio × corridor_m`` (or inside the permit's
+origin or destination site) switches it back to *on*, anything between keeps the
+previous state. Off runs become episodes only when they last ``min_duration_s`` and
+cover ``min_length_m``, so GPS noise at the corridor edge and roads crossing the
+corridor raise nothing.
+
+>>> import numpy as np
+>>> from shapely.geometry import LineString
+>>> routes = np.array([LineString([(0, 0), (1000, 0)])])
+>>> d = route_distance(np.array([10.0, 500, 990, 500]), np.array([5.0, -30, 0, 400]),
+...                    np.array([0, 0, 0, 0]), routes, cell_m=100)
+>>> d.tolist()
+[5.0, 30.0, 0.0, inf]
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import re
+from typing import Any
+
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+import shapely
+
+from gridlib.crs import WGS84
+from gridlib.errors import InputError
+from gridlib.trucks._runs import forward_fill, runs
+
+__all__ = [
+    "read_permits", "read_sites", "parse_hours", "assign_permits", "route_distance", "deviation_episodes",
+    "SITE_KINDS",
+]
+
+log = logging.getLogger(__name__)
+
+SITE_KINDS = ("construction", "disposal", "parking")
+_HOURS = re.compile(r"^\s*(\d{1,2}):(\d{2})\s*[-–~]\s*(\d{1,2}):(\d{2})\s*$")
+
+
+def parse_hours(values: Any) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Parse allowed-hours strings ``"HH:MM-HH:MM"`` into start/end seconds of the day.
+
+    Empty values (and ``00:00-24:00``) mean any time and give −1/−1. A window whose
+    end is before its start crosses midnight (``22:00-06:00``).
+
+    Returns
+    -------
+    start, end : numpy.ndarray of int64
+        Seconds after midnight.
+    ok : numpy.ndarray of bool
+        False where the text could not be parsed.
+
+    >>> s, e, ok = parse_hours(["22:00-06:00", "", None, "7:30–18:00", "25:00-01:00"])
+    >>> s.tolist(), e.tolist(), ok.tolist()
+    ([79200, -1, -1, 27000, -1], [21600, -1, -1, 64800, -1], [True, True, True, True, False])
+    """
+    vals = list(values)
+    start = np.full(len(vals), -1, dtype=np.int64)
+    end = np.full(len(vals), -1, dtype=np.int64)
+    ok = np.ones(len(vals), dtype=bool)
+    for i, v in enumerate(vals):  # one per permit, not per fix
+        if v is None or (isinstance(v, float) and np.isnan(v)) or str(v).strip() in ("", "nan", "<NA>"):
+            continue
+        m = _HOURS.match(str(v))
+        if not m:
+            ok[i] = False
+            continue
+        h0, m0, h1, m1 = (int(g) for g in m.groups())
+        if h0 > 24 or h1 > 24 or m0 > 59 or m1 > 59 or h0 * 60 + m0 > 1440 or h1 * 60 + m1 > 1440:
+            ok[i] = False
+            continue
+        a, b = (h0 * 60 + m0) * 60, (h1 * 60 + m1) * 60
+        if a == b or (a == 0 and b == 86400):
+            continue
+        start[i], end[i] = a, b % 86400
+    return start, end, ok
+
+
+def _frame(source: Any, what: str) -> gpd.GeoDataFrame:
+    from gridlib.io import read_table
+
+    frame = source if isinstance(source, gpd.GeoDataFrame) else read_table(source)
+    if not isinstance(frame, gpd.GeoDataFrame):
+        raise InputError(f"{what}: need a layer with geometry (GeoJSON, GeoPackage, GeoParquet or a GeoDataFrame)")
+    if frame.crs is None:
+        raise InputError(f"{what}: the layer has no CRS; set one (for example EPSG:4326)")
+    return frame
+
+
+def _reject(frame: pd.DataFrame, reason: np.ndarray) -> tuple[np.ndarray, pd.DataFrame]:
+    ok = np.array([r is None for r in reason], dtype=bool)
+    rejects = pd.DataFrame(frame.iloc[np.flatnonzero(~ok)].drop(columns=frame.geometry.name, errors="ignore"))
+    rejects["reason"] = reason[~ok]
+    return ok, rejects
+
+
+def read_permits(
+    source: str | os.PathLike[str] | gpd.GeoDataFrame, *, default_corridor_m: float = 50.0
+) -> tuple[gpd.GeoDataFrame, pd.DataFrame]:
+    """Read and check transport permits.
+
+    Parameters
+    ----------
+    source : path or GeoDataFrame
+        ``permit_id``, ``vehicle_id``, ``company``, ``valid_from``, ``valid_to`` (dates),
+        ``hours`` (``"22:00-06:00"``, empty for any time), ``corridor_m`` (half-width;
+        ``default_corridor_m`` where the column is absent or empty), ``origin_site``,
+        ``destination_site``, and the approved route as a line.
+
+    Returns
+    -------
+    permits : geopandas.GeoDataFrame
+        WGS84, with parsed ``valid_from``/``valid_to`` (``datetime64``), ``hours_start_s``/``hours_end_s``.
+    rejects : pandas.DataFrame
+        Rows with ``reason`` (duplicate or missing ids, bad dates or hours, no route, bad corridor).
+
+    Examples
+    --------
+    >>> from shapely.geometry import LineString
+    >>> p = gpd.GeoDataFrame({"permit_id": ["P1", "P2"], "vehicle_id": ["A", "B"], "company": ["C", "C"],
+    ...     "valid_from": ["2026-11-01", "2026-11-01"], "valid_to": ["2026-11-30", "2026-10-01"],
+    ...     "hours": ["22:00-06:00", ""], "origin_site": ["S1", "S1"], "destination_site": ["D1", "D1"]},
+    ...     geometry=[LineString([(121.49, 31.23), (121.51, 31.24)])] * 2, crs=4326)
+    >>> ok, bad = read_permits(p)
+    >>> ok.permit_id.tolist(), ok.corridor_m.tolist(), bad.reason.tolist()
+    (['P1'], [50.0], ['valid_to before valid_from'])
+    """
+    frame = _frame(source, "permits")
+    for col in ("permit_id", "vehicle_id", "valid_from", "valid_to"):
+        if col not in frame.columns:
+            raise InputError(f"permits: required column {col!r} is missing; columns are {list(frame.columns)}")
+    frame = frame.copy()
+    n = len(frame)
+    reason = np.full(n, None, dtype=object)
+
+    def flag(mask: Any, text: str) -> None:
+        m = np.asarray(mask, dtype=bool) & np.array([r is None for r in reason], dtype=bool)
+        reason[m] = text
+
+    pid = frame["permit_id"].astype("string")
+    flag(pid.isna() | (pid.str.strip() == ""), "missing permit_id")
+    flag(pid.duplicated(keep="first").fillna(False), "duplicate permit_id")
+    vid = frame["vehicle_id"].astype("string")
+    flag(vid.isna() | (vid.str.strip() == ""), "missing vehicle_id")
+    vf = pd.to_datetime(frame["valid_from"], errors="coerce").to_numpy(dtype="datetime64[D]")
+    vt = pd.to_datetime(frame["valid_to"], errors="coerce").to_numpy(dtype="datetime64[D]")
+    flag(np.isnat(vf), "missing or unparseable valid_from")
+    flag(np.isnat(vt), "missing or unparseable valid_to")
+    flag(~np.isnat(vf) & ~np.isnat(vt) & (vt < vf), "valid_to before valid_from")
+    hs, he, hok = parse_hours(frame["hours"] if "hours" in frame.columns else [None] * n)
+    flag(~hok, "unparseable hours (expected HH:MM-HH:MM)")
+    corridor = (pd.to_numeric(frame["corridor_m"], errors="coerce") if "corridor_m" in frame.columns
+                else pd.Series(np.nan, index=frame.index)).to_numpy(dtype="float64")
+    corridor = np.where(np.isnan(corridor), default_corridor_m, corridor)
+    flag(~(corridor > 0), "corridor_m must be positive")
+    geoms = frame.geometry.values
+    lines = np.isin(shapely.get_type_id(geoms), [1, 5]) & ~shapely.is_empty(geoms)
+    flag(~lines, "route is not a line")
+    frame["corridor_m"] = corridor
+    frame["valid_from"] = vf
+    frame["valid_to"] = vt
+    frame["hours_start_s"] = hs
+    frame["hours_end_s"] = he
+    frame["permit_id"] = pid
+    frame["vehicle_id"] = vid
+    for col in ("company", "origin_site", "destination_site", "hours"):
+        if col not in frame.columns:
+            frame[col] = None
+    ok, rejects = _reject(frame, reason)
+    permits = frame.iloc[np.flatnonzero(ok)].to_crs(WGS84).reset_index(drop=True)
+    return permits, rejects
+
+
+def read_sites(source: str | os.PathLike[str] | gpd.GeoDataFrame) -> tuple[gpd.GeoDataFrame, pd.DataFrame]:
+    """Read construction, disposal and parking sites (``site_id``, ``kind``, polygon).
+
+    >>> from shapely.geometry import box
+    >>> s = gpd.GeoDataFrame({"site_id": ["S1", "S2"], "kind": ["disposal", "quarry"]},
+    ...     geometry=[box(121.49, 31.23, 121.50, 31.24)] * 2, crs=4326)
+    >>> ok, bad = read_sites(s)
+    >>> ok.site_id.tolist(), bad.reason.tolist()
+    (['S1'], ["kind must be one of construction, disposal, parking (got 'quarry')"])
+    """
+    frame = _frame(source, "sites")
+    if "site_id" not in frame.columns:
+        raise InputError(f"sites: required column 'site_id' is missing; columns are {list(frame.columns)}")
+    frame = frame.copy()
+    reason = np.full(len(frame), None, dtype=object)
+    sid = frame["site_id"].astype("string")
+    reason[(sid.isna() | (sid.str.strip() == "")).to_numpy(dtype=bool)] = "missing site_id"
+    dup = sid.duplicated(keep="first").fillna(False).to_numpy(dtype=bool)
+    reason[dup & np.array([r is None for r in reason])] = "duplicate site_id"
+    kind = frame["kind"].astype("string").str.strip().str.lower() if "kind" in frame.columns else pd.Series(
+        "construction", index=frame.index, dtype="string")
+    for i in np.flatnonzero(~kind.isin(SITE_KINDS).fillna(False).to_numpy(dtype=bool)):
+        if reason[i] is None:
+            reason[i] = f"kind must be one of {', '.join(SITE_KINDS)} (got {kind.iloc[i]!r})"
+    geoms = frame.geometry.values
+    poly = np.isin(shapely.get_type_id(geoms), [3, 6]) & ~shapely.is_empty(geoms)
+    reason[~poly & np.array([r is None for r in reason])] = "site is not a polygon"
+    frame["site_id"] = sid
+    frame["kind"] = kind
+    ok, rejects = _reject(frame, reason)
+    return frame.iloc[np.flatnonzero(ok)].to_crs(WGS84).reset_index(drop=True), rejects
+
+
+def assign_permits(
+    vehicle: np.ndarray, t: np.ndarray, permit_vehicle: np.ndarray, valid_from: np.ndarray,
+    valid_to: np.ndarray, hours_start: np.ndarray, hours_end: np.ndarray,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Find each fix's permit: valid that day and, preferably, inside its hours.
+
+    A window that crosses midnight belongs to the day it starts on: a fix at 02:00
+    on day D is inside the hours of a ``22:00-06:00`` permit valid on D−1; a permit
+    valid on D only covers that fix too, but outside its hours (the example below).
+
+    Parameters
+    ----------
+    vehicle, t : numpy.ndarray
+        Vehicle code and local epoch seconds per fix.
+    permit_vehicle, valid_from, valid_to, hours_start, hours_end : numpy.ndarray
+        Per permit: vehicle code (−1 for vehicles without fixes), validity days
+        (``datetime64[D]``) and hours in seconds of the day (−1 for any time).
+
+    Returns
+    -------
+    permit : numpy.ndarray of int64
+        Position of the permit (−1: no permit valid that day).
+    in_hours : numpy.ndarray of bool
+
+    >>> D = np.datetime64("2026-11-20", "D")
+    >>> t = (np.array([D, D, D + 1], dtype="datetime64[s]").astype(np.int64) + [3600 * 2, 3600 * 12, 3600 * 2])
+    >>> assign_permits(np.zeros(3, np.int32), t, np.array([0]), np.array([D]), np.array([D]),
+    ...                np.array([79200]), np.array([21600]))
+    (array([0, 0, 0]), array([False, False,  True]))
+    """
+    n = len(t)
+    permit = np.full(n, -1, dtype=np.int64)
+    in_hours = np.zeros(n, dtype=bool)
+    keep = np.flatnonzero(permit_vehicle >= 0)
+    if n == 0 or len(keep) == 0:
+        return permit, in_hours
+    order = keep[np.lexsort((valid_from[keep], permit_vehicle[keep]))]
+    pv = permit_vehicle[order]
+    nveh = int(max(vehicle.max(), pv.max())) + 1
+    count = np.bincount(pv, minlength=nveh)
+    first = np.r_[0, np.cumsum(count)[:-1]]
+    day = (t // 86400).astype("datetime64[D]")
+    tod = t % 86400
+    fcount = count[vehicle]
+    ffirst = first[vehicle]
+    for r in range(int(count.max())):  # permits per vehicle, a handful
+        has = np.flatnonzero(fcount > r)
+        p = order[ffirst[has] + r]
+        d = day[has]
+        s, e = hours_start[p], hours_end[p]
+        anytime = s < 0
+        cross = ~anytime & (e < s)
+        valid_today = (valid_from[p] <= d) & (d <= valid_to[p])
+        valid_yday = (valid_from[p] <= d - 1) & (d - 1 <= valid_to[p])
+        x = tod[has]
+        hours_ok = anytime | (~cross & (x >= s) & (x < e)) | (cross & (((x >= s) & valid_today) | ((x < e) & valid_yday)))
+        covered = valid_today | (cross & valid_yday & (x < e))
+        better = covered & ((permit[has] < 0) | (hours_ok & ~in_hours[has]))
+        permit[has[better]] = p[better]
+        in_hours[has[better]] = hours_ok[better]
+    return permit, in_hours
+
+
+def _route_segments(routes: np.ndarray, cell_m: float) -> tuple[np.ndarray, ...]:
+    parts, part_of = shapely.get_parts(routes, return_index=True)
+    parts = shapely.segmentize(parts, cell_m)
+    coords, idx = shapely.get_coordinates(parts, return_index=True)
+    same = idx[1:] == idx[:-1]
+    a = coords[:-1][same]
+    b = coords[1:][same]
+    return a[:, 0], a[:, 1], b[:, 0], b[:, 1], part_of[idx[:-1][same]]
+
+
+def route_distance(
+    x: np.ndarray, y: np.ndarray, permit: np.ndarray, routes: np.ndarray, *, cell_m: float = 100.0,
+    chunk: int = 1_000_000,
+) -> np.ndarray:
+    """Distance from each point to the route of its permit, ``inf`` when farther than ``cell_m``.
+
+    Parameters
+    ----------
+    x, y : numpy.ndarray
+        Metric coordinates.
+    permit : numpy.ndarray of int
+        Position of each point's route in *routes*; −1 gives NaN.
+    routes : numpy.ndarray of shapely LineString/MultiLineString
+        In the same metric CRS.
+    cell_m : float
+        Distances up to this are exact (float32 arithmetic, better than 1 cm); beyond it the
+        result is ``inf``.
+
+    Examples
+    --------
+    >>> from shapely.geometry import LineString
+    >>> r = np.array([LineString([(0, 0), (0, 1000)]), LineString([(0, 0), (1000, 0)])])
+    >>> route_distance(np.array([30.0, 30.0, 0.0]), np.array([500.0, 500.0, 0.0]), np.array([0, 1, -1]), r).tolist()
+    [30.0, inf, nan]
+    """
+    n = len(x)
+    out = np.full(n, np.inf)
+    out[permit < 0] = np.nan
+    if n == 0 or len(routes) == 0:
+        return out
+    ax, ay, bx, by, seg_route = _route_segments(routes, cell_m)
+    ox = min(float(np.min(ax)), float(np.nanmin(x))) - 2 * cell_m
+    oy = min(float(np.min(ay)), float(np.nanmin(y))) - 2 * cell_m
+    cx0 = np.floor((np.minimum(ax, bx) - ox) / cell_m).astype(np.int64)
+    cy0 = np.floor((np.minimum(ay, by) - oy) / cell_m).astype(np.int64)
+    cx1 = np.floor((np.maximum(ax, bx) - ox) / cell_m).astype(np.int64)
+    cy1 = np.floor((np.maximum(ay, by) - oy) / cell_m).astype(np.int64)
+    keys, segs = [], []
+    sid = np.arange(len(ax))
+    for i in range(4):  # a piece spans <= 2 cells per axis; register it in its 1-cell neighbourhood
+        for j in range(4):
+            m = (cx0 - 1 + i <= cx1 + 1) & (cy0 - 1 + j <= cy1 + 1)
+            keys.append((seg_route[m] << 42) | ((cx0[m] - 1 + i) << 21) | (cy0[m] - 1 + j))
+            segs.append(sid[m])
+    key = np.concatenate(keys)
+    seg = np.concatenate(segs)
+    o = np.argsort(key, kind="stable")
+    key, seg = key[o], seg[o]
+    ukey, ustart = np.unique(key, return_index=True)
+    uend = np.r_[ustart[1:], len(key)]
+    sdx, sdy = bx - ax, by - ay
+    l2 = sdx * sdx + sdy * sdy
+    # float32 relative to the grid origin: millimetre precision over 100 km, half the memory traffic
+    table = np.column_stack([ax - ox, ay - oy, sdx, sdy, np.where(l2 > 0, 1.0 / np.where(l2 > 0, l2, 1.0), 0.0)])
+    table = table.astype(np.float32)
+    xr = (x - ox).astype(np.float32)
+    yr = (y - oy).astype(np.float32)
+    has = np.flatnonzero(permit >= 0)
+    fx = np.floor((x[has] - ox) / cell_m).astype(np.int64)
+    fy = np.floor((y[has] - oy) / cell_m).astype(np.int64)
+    inside = (fx >= 0) & (fy >= 0) & (fx < (1 << 21)) & (fy < (1 << 21))
+    fkey = (permit[has].astype(np.int64) << 42) | (np.clip(fx, 0, (1 << 21) - 1) << 21) | np.clip(fy, 0, (1 << 21) - 1)
+    pos = np.minimum(np.searchsorted(ukey, fkey), len(ukey) - 1)
+    found = inside & (ukey[pos] == fkey)
+    fi = has[found]
+    st = ustart[pos[found]]
+    cnt = (uend - ustart)[pos[found]]
+    bounds = np.r_[0, np.cumsum(cnt)]
+    step = max(1, chunk)
+    k0 = 0
+    while k0 < len(fi):
+        # chunk by pairs so memory stays bounded
+        k1 = int(np.searchsorted(bounds, bounds[k0] + step, side="right")) - 1
+        k1 = max(k1, k0 + 1)
+        c = cnt[k0:k1]
+        rep = np.repeat(np.arange(k0, k1), c)
+        within = np.arange(len(rep)) - np.repeat(bounds[k0:k1] - bounds[k0], c)
+        g = table[seg[st[rep] + within]]  # one gather of (ax, ay, dx, dy, 1/l2) rows
+        f = fi[rep]
+        px = xr[f] - g[:, 0]
+        py = yr[f] - g[:, 1]
+        u = (px * g[:, 2] + py * g[:, 3]) * g[:, 4]
+        np.clip(u, 0.0, 1.0, out=u)
+        px -= u * g[:, 2]
+        py -= u * g[:, 3]
+        d = np.hypot(px, py)
+        starts = bounds[k0:k1] - bounds[k0]
+        out[fi[k0:k1]] = np.minimum.reduceat(d, starts)
+        k0 = k1
+    # beyond a cell the nearest piece may not be registered around the point: no exact value there
+    out[out > cell_m] = np.inf
+    return out
+
+
+def deviation_episodes(
+    dist: np.ndarray, corridor: np.ndarray, at_site: np.ndarray, t: np.ndarray, step_m: np.ndarray,
+    breaks: np.ndarray, *, return_ratio: float = 0.7, min_duration_s: float = 60.0, min_length_m: float = 150.0,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Deviation episodes with hysteresis.
+
+    Parameters
+    ----------
+    dist : numpy.ndarray
+        Distance of each fix to its permit's route (``inf`` far; NaN: no permit).
+    corridor : numpy.ndarray
+        Corridor half-width of each fix's permit.
+    at_site : numpy.ndarray of bool
+        Fix inside its permit's origin or destination site (always on route).
+    t : numpy.ndarray of int64
+        Seconds.
+    step_m : numpy.ndarray
+        Distance moved since the previous fix (0 at breaks and while parked).
+    breaks : numpy.ndarray of bool
+        True where an episode cannot continue from the previous fix (new vehicle,
+        other permit, gap in the data).
+
+    Returns
+    -------
+    start, end : numpy.ndarray of int64
+        First and last off-route fix of each episode.
+    length_m : numpy.ndarray
+        Distance driven off route.
+
+    Examples
+    --------
+    A noisy excursion (one fix over 50 m, back inside 35 m) is ignored; the long one is kept:
+
+    >>> d = np.array([5, 60, 40, 20, 60, 80, 90, 45, 40, 30, 5.0])
+    >>> t = np.arange(11) * 30
+    >>> deviation_episodes(d, np.full(11, 50.0), np.zeros(11, bool), t, np.full(11, 200.0),
+    ...                    np.r_[True, np.zeros(10, bool)])
+    (array([4]), array([8]), array([800.]))
+    """
+    n = len(dist)
+    state = np.zeros(n, dtype=np.int8)
+    known = ~np.isnan(dist)
+    state[known & (dist > corridor)] = 1
+    state[known & (dist <= return_ratio * corridor)] = -1
+    state[at_site | ~known] = -1
+    off = forward_fill(state, breaks, -1) == 1
+    s, e = runs(off, breaks)
+    if len(s) == 0:
+        return s, e, np.zeros(0)
+    cs = np.cumsum(step_m)
+    length = cs[e] - cs[s]
+    keep = ((t[e] - t[s]) >= min_duration_s) & (length >= min_length_m)
+    return s[keep], e[keep], length[keep]

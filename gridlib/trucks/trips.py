@@ -1,0 +1,237 @@
+"""Stops and trips from columnar fixes.
+
+A **stop** is a dwell: the vehicle stays within ``radius_m`` of one place for at
+least ``min_dwell_s``. For every fix i the window from i to the first fix at least
+``min_dwell_s`` later is tested at once (its bounding box, from a level-by-level
+sparse table, must fit in a circle of ``radius_m``); fixes covered by any such
+window are *stationary*, and runs of stationary fixes are stops. GPS drift while
+parked therefore never counts as movement. A **trip** is a run of moving fixes
+between stops, split where no fix arrives for ``gap_s``.
+
+>>> import numpy as np, pandas as pd
+>>> from gridlib.trucks.fixes import read_fixes
+>>> t = pd.date_range("2026-11-20 08:00", periods=120, freq="10s").astype(str)
+>>> lon = np.r_[np.linspace(121.48, 121.50, 40), np.full(50, 121.50), np.linspace(121.50, 121.52, 30)]
+>>> fx, _ = read_fixes(pd.DataFrame({"vehicle_id": "A", "time": t, "lon": lon, "lat": 31.24}))
+>>> moves = detect(fx)
+>>> len(moves.stops), moves.stops.duration_s.tolist(), len(moves.trips)
+(1, [540], 2)
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+import shapely
+
+from gridlib.crs import WGS84
+from gridlib.trucks._runs import group_extent, run_ids, runs
+from gridlib.trucks.fixes import Fixes
+
+__all__ = ["Movement", "detect", "stationary", "match_sites"]
+
+
+@dataclass
+class Movement:
+    """Stops and trips of a set of fixes.
+
+    Attributes
+    ----------
+    stationary : numpy.ndarray of bool
+        Per fix: inside a dwell.
+    stop_of : numpy.ndarray of int64
+        Per fix: the row of ``stops`` it belongs to, −1 when moving.
+    trip_of : numpy.ndarray of int64
+        Per fix: the row of ``trips`` it belongs to, −1 when stationary.
+    gap_before : numpy.ndarray of bool
+        Per fix: True when the previous fix of the vehicle is ``gap_s`` or more earlier.
+    stops, trips : geopandas.GeoDataFrame
+        In WGS84; see :func:`detect`.
+    stop_xy : numpy.ndarray
+        (n_stops, 2) mean stop positions in the fixes' metric CRS.
+    stop_site : numpy.ndarray of int64
+        Position in ``sites`` of each stop's site, −1 for none.
+    """
+
+    stationary: np.ndarray
+    stop_of: np.ndarray
+    trip_of: np.ndarray
+    gap_before: np.ndarray
+    stops: gpd.GeoDataFrame
+    trips: gpd.GeoDataFrame
+    stop_xy: np.ndarray
+    stop_site: np.ndarray
+
+
+def stationary(
+    fixes: Fixes, *, radius_m: float = 50.0, min_dwell_s: float = 300.0, tail_dwell_s: float = 120.0
+) -> np.ndarray:
+    """Return a boolean per fix: True when the fix lies in a dwell of ``min_dwell_s`` within ``radius_m``.
+
+    At the end of a vehicle's data, where a full window cannot exist, a dwell of
+    ``tail_dwell_s`` is enough.
+
+    >>> import pandas as pd
+    >>> from gridlib.trucks.fixes import read_fixes
+    >>> fx, _ = read_fixes(pd.DataFrame({"vehicle_id": "A",
+    ...     "time": pd.date_range("2026-11-20 08:00", periods=4, freq="200s").astype(str),
+    ...     "lon": [121.50, 121.50, 121.5001, 121.51], "lat": 31.24}))
+    >>> stationary(fx).tolist()
+    [True, True, True, False]
+    """
+    n = len(fixes)
+    if n == 0:
+        return np.zeros(0, dtype=bool)
+    # key orders fixes by (vehicle, t); the window end is the first fix >= t + dwell of the same vehicle
+    span = int(fixes.t.max() - fixes.t.min()) + int(min_dwell_s) + 2
+    base = fixes.vehicle.astype(np.int64) * span
+    key = base + (fixes.t - fixes.t.min())
+    end = np.searchsorted(key, key + int(np.ceil(min_dwell_s)), side="left")
+    vend = np.searchsorted(key, base + span, side="left")  # first fix of the next vehicle
+    # at the end of a vehicle's data a shorter window counts (parked when the tracker went quiet)
+    tail_s = min(float(min_dwell_s), float(tail_dwell_s))
+    last = vend - 1
+    tail = (end >= vend) & (last > np.arange(n)) & ((fixes.t[np.minimum(last, n - 1)] - fixes.t) >= tail_s)
+    has = (end < vend) | tail
+    lo = np.flatnonzero(has)
+    hi = np.where(end < vend, end, last)[has]
+    xmin, xmax = group_extent(fixes.x, lo, hi)
+    ymin, ymax = group_extent(fixes.y, lo, hi)
+    still = np.hypot(xmax - xmin, ymax - ymin) <= 2.0 * radius_m
+    cover = np.zeros(n + 1, dtype=np.int64)
+    np.add.at(cover, lo[still], 1)
+    np.add.at(cover, hi[still] + 1, -1)
+    return np.cumsum(cover[:-1]) > 0
+
+
+def match_sites(x: np.ndarray, y: np.ndarray, sites: gpd.GeoDataFrame | None, buffer_m: float = 0.0) -> np.ndarray:
+    """Return the position in *sites* (metric CRS) of the site containing each point, −1 for none.
+
+    Where sites overlap, the one with the lowest position wins.
+
+    >>> from shapely.geometry import box
+    >>> s = gpd.GeoDataFrame({"site_id": ["S1"]}, geometry=[box(0, 0, 10, 10)], crs=4549)
+    >>> match_sites(np.array([5.0, 20.0, 12.0]), np.array([5.0, 5.0, 5.0]), s, buffer_m=3).tolist()
+    [0, -1, 0]
+    """
+    out = np.full(len(x), -1, dtype=np.int64)
+    if sites is None or len(sites) == 0 or len(x) == 0:
+        return out
+    geoms = sites.geometry.values
+    if buffer_m > 0:
+        geoms = shapely.buffer(geoms, buffer_m)
+    tree = shapely.STRtree(geoms)
+    pi, si = tree.query(shapely.points(x, y), predicate="intersects")
+    if len(pi):
+        best = pd.Series(si).groupby(pi).min()
+        out[best.index.to_numpy()] = best.to_numpy()
+    return out
+
+
+def detect(
+    fixes: Fixes,
+    *,
+    radius_m: float = 50.0,
+    min_dwell_s: float = 300.0,
+    gap_s: float = 600.0,
+    sites: gpd.GeoDataFrame | None = None,
+    site_buffer_m: float = 30.0,
+) -> Movement:
+    """Find stops and trips.
+
+    Parameters
+    ----------
+    fixes : Fixes
+        Cleaned fixes.
+    radius_m, min_dwell_s : float
+        A stop is a dwell within ``radius_m`` for at least ``min_dwell_s``.
+    gap_s : float
+        No fix for this long ends a trip.
+    sites : geopandas.GeoDataFrame, optional
+        Sites with ``site_id`` in the fixes' metric CRS; stops and trip ends are
+        matched to them (with ``site_buffer_m`` of tolerance for GPS error at gates).
+
+    Returns
+    -------
+    Movement
+        ``stops``: ``stop_id``, ``vehicle_id``, ``start``, ``end``, ``duration_s``, ``n_fixes``,
+        ``site_id``, point geometry (mean position). ``trips``: ``trip_id``, ``vehicle_id``,
+        ``start``, ``end``, ``duration_s``, ``n_fixes``, ``length_m``, ``origin_site``,
+        ``destination_site``, line geometry.
+    """
+    n = len(fixes)
+    new_vehicle = fixes.vehicle_starts()
+    gap_before = np.zeros(n, dtype=bool)
+    gap_before[1:] = (np.diff(fixes.t) >= gap_s) & ~new_vehicle[1:]
+    still = stationary(fixes, radius_m=radius_m, min_dwell_s=min_dwell_s)
+    s0, s1 = runs(still, new_vehicle)
+    stop_of = run_ids(s0, s1, n)
+    t0, t1 = runs(~still, new_vehicle | gap_before)
+    trip_of = run_ids(t0, t1, n)
+
+    site_ids = np.asarray(sites["site_id"].astype(str)) if sites is not None and len(sites) else np.array([], object)
+
+    def site_name(pos: np.ndarray) -> np.ndarray:
+        return np.where(pos >= 0, site_ids[np.maximum(pos, 0)] if len(site_ids) else None, None)
+
+    # stops
+    counts = s1 - s0 + 1
+    cx = np.r_[0.0, np.cumsum(fixes.x - fixes.x[0])] if n else np.zeros(1)
+    cy = np.r_[0.0, np.cumsum(fixes.y - fixes.y[0])] if n else np.zeros(1)
+    sx = (cx[s1 + 1] - cx[s0]) / counts + (fixes.x[0] if n else 0.0)
+    sy = (cy[s1 + 1] - cy[s0]) / counts + (fixes.y[0] if n else 0.0)
+    stop_site = match_sites(sx, sy, sites, site_buffer_m)
+    stops = gpd.GeoDataFrame(
+        {
+            "stop_id": np.arange(len(s0)),
+            "vehicle_id": fixes.vehicle_ids[fixes.vehicle[s0]],
+            "start": fixes.times(s0), "end": fixes.times(s1),
+            "duration_s": (fixes.t[s1] - fixes.t[s0]).astype("int64"),
+            "n_fixes": counts.astype("int64"),
+            "site_id": site_name(stop_site),
+            "x": sx, "y": sy,
+        },
+        geometry=shapely.points(sx, sy), crs=fixes.crs,
+    ).to_crs(WGS84)
+
+    # trips: a trip starts from the last stop fix before it and ends at the first one after, when adjacent
+    a = np.where((t0 > 0) & (stop_of[np.maximum(t0 - 1, 0)] >= 0) & ~new_vehicle[t0] & ~gap_before[t0], t0 - 1, t0)
+    b_next = np.minimum(t1 + 1, n - 1)
+    b = np.where((t1 + 1 < n) & (stop_of[b_next] >= 0) & ~new_vehicle[b_next] & ~gap_before[b_next], t1 + 1, t1)
+    lengths = b - a + 1
+    keep = lengths >= 2
+    a, b, lengths = a[keep], b[keep], lengths[keep]
+    trip_of = np.where(np.isin(trip_of, np.flatnonzero(keep)), trip_of, -1)
+    remap = np.cumsum(keep) - 1
+    trip_of = np.where(trip_of >= 0, remap[np.maximum(trip_of, 0)], -1)
+    pos = np.repeat(a - np.r_[0, np.cumsum(lengths)[:-1]], lengths) + np.arange(int(lengths.sum()))
+    tid = np.repeat(np.arange(len(a)), lengths)
+    step = np.zeros(len(pos))
+    if len(pos) > 1:
+        step[1:] = np.hypot(np.diff(fixes.x[pos]), np.diff(fixes.y[pos]))
+        step[np.r_[True, tid[1:] != tid[:-1]]] = 0.0
+    length_m = np.bincount(tid, weights=step, minlength=len(a)) if len(a) else np.zeros(0)
+    origin = np.where(stop_of[a] >= 0, stop_site[np.maximum(stop_of[a], 0)] if len(s0) else -1,
+                      match_sites(fixes.x[a], fixes.y[a], sites, site_buffer_m))
+    dest = np.where(stop_of[b] >= 0, stop_site[np.maximum(stop_of[b], 0)] if len(s0) else -1,
+                    match_sites(fixes.x[b], fixes.y[b], sites, site_buffer_m))
+    lines = shapely.linestrings(fixes.lon[pos], fixes.lat[pos], indices=tid) if len(pos) else []
+    trips = gpd.GeoDataFrame(
+        {
+            "trip_id": np.arange(len(a)),
+            "vehicle_id": fixes.vehicle_ids[fixes.vehicle[a]],
+            "start": fixes.times(a), "end": fixes.times(b),
+            "duration_s": (fixes.t[b] - fixes.t[a]).astype("int64"),
+            "n_fixes": lengths.astype("int64"),
+            "length_m": np.round(length_m, 1),
+            "origin_site": site_name(origin), "destination_site": site_name(dest),
+        },
+        geometry=np.asarray(lines, dtype=object) if len(a) else [], crs=WGS84,
+    )
+    return Movement(
+        still, stop_of, trip_of, gap_before, stops.drop(columns=["x", "y"]), trips,
+        np.column_stack([sx, sy]), stop_site,
+    )
