@@ -258,8 +258,14 @@ def validate(
     text = _to_text(s.reset_index(drop=True), reasons, warnings)
     lengths = sorted({lay.length for lay in lays})
     chars = "0-9A-Z" if alnum else "0-9"
-    fast_pat = "^(?:" + "|".join(f"[{chars}]{{{L}}}" for L in lengths) + ")$"
-    fast = _bool(pc.match_substring_regex(text, fast_pat))
+    buf = _Buffers(text)
+    fast = np.zeros(n, dtype=bool)
+    for L in lengths:  # rows of the right byte length whose bytes are all allowed characters
+        rows = np.flatnonzero(reasons.ok & (buf.lengths == L))
+        if len(rows):
+            mat = buf.matrix(rows, L)
+            ok = ((mat >= 48) & (mat <= 57)) | (((mat >= 65) & (mat <= 90)) if alnum else False)
+            fast[rows[ok.all(axis=1)]] = True
     slow = ~fast & reasons.ok
     if slow.any():
         text = _repair(text, slow, reasons, warnings, alnum=alnum, pad_to=pad_to)
@@ -284,20 +290,15 @@ def validate(
             expected = " or ".join(lay.label for lay in lays)
             reasons.set(idx[badlen], _join("wrong length ", pa.array(lens[badlen]).cast(pa.string()),
                                            f" (expected {expected})"))
+    if slow.any():
+        buf = _Buffers(text)
     todo = reasons.ok.copy()
-    lens_all = None
     for lay in lays:
-        if len(lengths) == 1:
-            rows = np.flatnonzero(todo)
-        else:
-            if lens_all is None:
-                lens_all = pc.fill_null(pc.utf8_length(text), 0).to_numpy(zero_copy_only=False)
-            rows = np.flatnonzero(todo & (lens_all == lay.length))
-        if len(rows):
-            sub = text if len(rows) == n else text.take(pa.array(rows))
-            _check_fields(sub, rows, lay, reasons, check_county, check_catalogue)
+        rows = np.flatnonzero(todo & (buf.lengths == lay.length))
+        if len(rows) and lay.fields:
+            _check_fields(buf.matrix(rows, lay.length), rows, lay, reasons, check_county, check_catalogue)
     valid = reasons.ok
-    normalized = pc.if_else(pa.array(valid), text, pa.scalar(None, pa.large_string()))
+    normalized = text if valid.all() else pc.if_else(pa.array(valid), text, pa.scalar(None, pa.large_string()))
     out = pd.DataFrame({
         "valid": valid,
         "reason": pd.array(reasons.array(), dtype="str"),
@@ -421,15 +422,31 @@ def _repair(text: pa.Array, slow: np.ndarray, reasons: _Reasons, warnings: _Warn
     return pa.concat_arrays([text, u.cast(pa.large_string())]).take(pa.array(pos))
 
 
-def _matrix(arr: pa.Array, length: int) -> np.ndarray:
-    """(n, length) uint8 view of n ASCII strings that all have ``length`` characters."""
-    offs = np.frombuffer(arr.buffers()[1], dtype=np.int64)[arr.offset: arr.offset + len(arr) + 1]
-    data = np.frombuffer(arr.buffers()[2], dtype=np.uint8)[offs[0]: offs[-1]]
-    return data.reshape(len(arr), length)
+class _Buffers:
+    """Zero-copy numpy views of an arrow large_string array: byte lengths and rows as byte matrices."""
+
+    _CHUNK = 250_000  # rows gathered at once when the rows are not one contiguous block
+
+    def __init__(self, arr: pa.Array) -> None:
+        self.offsets = np.frombuffer(arr.buffers()[1], dtype=np.int64)[arr.offset: arr.offset + len(arr) + 1]
+        data = arr.buffers()[2]
+        self.data = np.frombuffer(data, dtype=np.uint8) if data is not None else np.zeros(0, np.uint8)
+        self.lengths = np.diff(self.offsets)  # bytes; null rows have length 0
+
+    def matrix(self, rows: np.ndarray, length: int) -> np.ndarray:
+        """(len(rows), length) uint8 matrix of the given rows, which all have ``length`` bytes."""
+        start = self.offsets[rows]
+        if len(rows) and start[-1] - start[0] == (len(rows) - 1) * length:  # one contiguous block
+            return self.data[start[0]: start[0] + len(rows) * length].reshape(len(rows), length)
+        out = np.empty((len(rows), length), dtype=np.uint8)
+        cols = np.arange(length)
+        for i in range(0, len(rows), self._CHUNK):  # chunks bound the index temporaries
+            out[i: i + self._CHUNK] = self.data[start[i: i + self._CHUNK, None] + cols]
+        return out
 
 
 def _int(mat: np.ndarray, a: int, b: int) -> np.ndarray:
-    out = np.zeros(len(mat), dtype=np.int64)
+    out = np.zeros(len(mat), dtype=np.int32 if b - a <= 9 else np.int64)
     for j in range(a, b):  # loop over digit positions, not rows
         out = out * 10 + (mat[:, j] - 48)
     return out
@@ -441,11 +458,8 @@ def _part(mat: np.ndarray, a: int, b: int) -> pa.Array:
     return pa.array(raw).cast(pa.large_string())
 
 
-def _check_fields(sub: pa.Array, rows: np.ndarray, lay: _Layout, reasons: _Reasons,
+def _check_fields(mat: np.ndarray, rows: np.ndarray, lay: _Layout, reasons: _Reasons,
                   check_county: bool, check_catalogue: bool) -> None:
-    if not lay.fields:
-        return
-    mat = _matrix(sub, lay.length)
 
     def fail(mask: np.ndarray, msg: str | tuple[str, int, int, str]) -> None:
         mask = mask & reasons.ok[rows]

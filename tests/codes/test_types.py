@@ -28,21 +28,23 @@ def test_street_types(block, kind):
     assert GridCode.parse(f"410105{block}003007").street_type == kind
 
 
-def test_build_checks_its_parts():
+def test_build_fourteen_digit_layout():
     assert GridCode.build("410105001003", 7, layout="14").format() == "41010500100307"
     assert GridCode.build("410105001003", 0, layout="14").sequence == "00"
-    with pytest.raises(CodeError, match="12 digits"):
-        GridCode.build("41010500100", 1)
-    with pytest.raises(CodeError, match="outside 001–999"):
-        GridCode.build("410105001003", 1000)
-    with pytest.raises(CodeError, match="outside 001–999"):
-        GridCode.build("410105001003", 0)
-    with pytest.raises(CodeError, match="county 410199"):
-        GridCode.build("410199001003", 1)
-    with pytest.raises(CodeError, match="community code 000"):
-        GridCode.build("410105001000", 1)
-    with pytest.raises(CodeError, match="street code 700"):
-        GridCode.build("410105700003", 1)
+
+
+@pytest.mark.parametrize(("community", "seq", "message"), [
+    ("41010500100", 1, "12 digits"),
+    ("410105001003", 1000, "outside 001–999"),
+    ("410105001003", 0, "outside 001–999"),
+    ("410199001003", 1, "county 410199"),
+    ("410105001000", 1, "community code 000"),
+    ("410105700003", 1, "street code 700"),
+    ("410105001003", "x", "not an integer"),
+])
+def test_build_checks_its_parts(community, seq, message):
+    with pytest.raises(CodeError, match=message):
+        GridCode.build(community, seq)
 
 
 def test_build_many_is_vectorised_and_names_bad_rows():
