@@ -281,3 +281,27 @@ def test_cli_assign_writes_both_layers_and_counts(grids, tmp_path):
     done = gpd.read_file(out, layer="assigned")
     assert sorted(done["grid_code"]) == sorted(grids.grids["grid_code"])
     assert gpd.read_file(out, layer="rejects")["reason"].tolist() == ["unknown class code 99999"]
+
+
+@pytest.mark.postgis
+def test_in_database_matches_in_memory_on_bundled_demo_grids(pg_store, postgis_url):
+    from gridlib.assign import assign_in_db
+    from gridlib.datasets import demo_grids
+    from gridlib.store import init_db
+
+    init_db(postgis_url)
+    grids = demo_grids()
+    rng = np.random.default_rng(4)
+    vertices = shapely.get_coordinates(shapely.boundary(grids.geometry.values))
+    minx, miny, maxx, maxy = grids.total_bounds
+    pts = np.vstack([vertices[rng.choice(len(vertices), 1500, replace=False)],
+                     np.c_[rng.uniform(minx - 50, maxx + 50, 1500), rng.uniform(miny - 50, maxy + 50, 1500)]])
+    cases = gpd.GeoDataFrame({"case_id": [f"c{i:05d}" for i in range(len(pts))]},
+                             geometry=shapely.points(pts), crs=grids.crs)
+    pg_store.write_layer("grids", grids)
+    pg_store.write_layer("cases", cases)
+    in_db = assign_in_db(pg_store, "cases", "grids")
+    done, _ = assign(cases, grids)
+    memory = dict(zip(done["case_id"], done["grid_code"], strict=True))
+    assert [memory.get(c) for c in in_db["case_id"]] == in_db["grid_code"].tolist()
+    assert in_db["grid_code"].notna().sum() > 1500
