@@ -11,7 +11,8 @@ speed of its road class (:data:`SPEEDS_KMH`).
 Routing runs as one multi-source Dijkstra (``scipy.sparse.csgraph``) from all bases
 at once: a virtual node per base joins the road at the point nearest the base; a
 target (grid centre, new case) is reached through either end of its nearest
-segment. The walk between a point and the road (``access_m``) is timed at
+segment. Points snap only to the largest connected part of the graph, so a base or
+grid beside a stray fragment (e.g. an unconnected service road) is not cut off. The walk between a point and the road (``access_m``) is timed at
 ``access_speed_kmh``.
 
 >>> import geopandas as gpd
@@ -69,7 +70,8 @@ class RoadGraph:
     Segments (undirected geometry) ``seg_u``/``seg_v`` are node indices into ``xy``;
     ``t_fwd``/``t_bwd`` are the travel times in seconds u→v and v→u (``inf`` where
     forbidden); ``seg_road`` is the row of the source road. ``matrix`` is the directed
-    sparse time matrix used by csgraph (the fastest of parallel edges).
+    sparse time matrix used by csgraph (the fastest of parallel edges); ``segments`` the
+    segment lines and ``snap_segments`` those of the largest connected part, which points snap to.
     """
 
     xy: np.ndarray
@@ -82,6 +84,7 @@ class RoadGraph:
     crs: object
     matrix: sp.csr_matrix = field(repr=False)
     segments: np.ndarray = field(repr=False)
+    snap_segments: np.ndarray = field(repr=False)
     _tree: shapely.STRtree | None = field(default=None, repr=False)
 
     @property
@@ -90,8 +93,9 @@ class RoadGraph:
 
     @property
     def tree(self) -> shapely.STRtree:
+        """STRtree over the segments points snap to (``snap_segments``)."""
         if self._tree is None:
-            self._tree = shapely.STRtree(self.segments)
+            self._tree = shapely.STRtree(self.segments[self.snap_segments])
         return self._tree
 
     def edges(self) -> pd.DataFrame:
@@ -250,7 +254,7 @@ def build_graph(
     ow = oneway[seg_road]
     t_fwd = np.where(ow >= 0, t, np.inf)
     t_bwd = np.where(ow <= 0, t, np.inf)
-    segments = shapely.linestrings(np.stack([coords[:-1][same][keep], coords[1:][same][keep]], axis=1))
+    segments = shapely.linestrings(np.stack([xy[u], xy[v]], axis=1))  # drawn between the merged nodes
 
     tail = np.r_[u, v]
     head = np.r_[v, u]
@@ -261,9 +265,14 @@ def build_graph(
     tail, head, tt = tail[order], head[order], tt[order]
     firsts = np.r_[True, (tail[1:] != tail[:-1]) | (head[1:] != head[:-1])]
     matrix = sp.csr_matrix((tt[firsts], (tail[firsts], head[firsts])), shape=(n_nodes, n_nodes))
-    log.info("road graph: %d nodes, %d segments (%d one-way) from %d lines", n_nodes, len(u),
-             int((ow != 0).sum()), len(lines))
-    return RoadGraph(xy, u, v, length, t_fwd, t_bwd, seg_road, crs, matrix, segments)
+    # points snap to the largest connected part, so a base or grid next to a stray fragment
+    # (a service road drawn unconnected) is not cut off from the city
+    _, comp = csgraph.connected_components(matrix, directed=False)
+    core = np.argmax(np.bincount(comp))
+    snap = np.flatnonzero((comp[u] == core) & (comp[v] == core))
+    log.info("road graph: %d nodes, %d segments (%d one-way, %d in the main connected part) "
+             "from %d lines", n_nodes, len(u), int((ow != 0).sum()), len(snap), len(lines))
+    return RoadGraph(xy, u, v, length, t_fwd, t_bwd, seg_road, crs, matrix, segments, snap)
 
 
 def _points_xy(graph: RoadGraph, points: gpd.GeoDataFrame | gpd.GeoSeries, what: str) -> np.ndarray:
@@ -284,7 +293,7 @@ def _snap(graph: RoadGraph, xy: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.
     pts = shapely.points(xy)
     pi, si = graph.tree.query_nearest(pts, all_matches=False)
     seg = np.empty(len(xy), dtype=np.int64)
-    seg[pi] = si
+    seg[pi] = graph.snap_segments[si]
     frac = shapely.line_locate_point(graph.segments[seg], pts, normalized=True)
     dist = shapely.distance(graph.segments[seg], pts)
     return seg, frac, dist
@@ -471,7 +480,8 @@ def isochrones(
             if b.any():
                 parts.append(shapely.linestrings(np.stack([pv[b], pv[b] + fv[b, None] * (pu[b] - pv[b])], 1)))
             lines = np.concatenate(parts) if parts else np.empty(0, dtype=object)
-            area = shapely.buffer(shapely.union_all(lines), buffer_m) if len(lines) else shapely.Polygon()
+            # buffering each piece and then uniting is ~100x faster than buffering the noded union
+            area = shapely.union_all(shapely.buffer(lines, buffer_m, quad_segs=4)) if len(lines) else shapely.Polygon()
             rows.append((label, float(limit), area))
     return gpd.GeoDataFrame(pd.DataFrame(rows, columns=["base_id", "minutes", "geometry"]),
                             geometry="geometry", crs=graph.crs)

@@ -124,25 +124,32 @@ def elements(viewshed_geoms: np.ndarray, lines: np.ndarray, line_row: np.ndarray
     line_row = np.arange(len(lines)) if line_row is None else np.asarray(line_row)
     geoms = np.asarray(viewshed_geoms, dtype=object)
     length = np.round(shapely.length(lines), _ROUND)
-    tree = shapely.STRtree(geoms)
-    li, vi = tree.query(lines, predicate="intersects")
-    inter = shapely.intersection(lines[li], geoms[vi])
-    parts, pi = shapely.get_parts(inter, return_index=True)
+    # work on straight segments: a segment cannot cross itself, so where a piece lies on it is
+    # unambiguous (a whole self-crossing line would be re-noded by GEOS)
+    coords, vline = shapely.get_coordinates(lines, return_index=True)
+    same = vline[1:] == vline[:-1]
+    p0, p1, s_line = coords[:-1][same], coords[1:][same], vline[:-1][same]
+    d = p1 - p0
+    s_len = np.hypot(d[:, 0], d[:, 1])
+    cum = np.cumsum(s_len)
+    s_off = cum - s_len - (cum - s_len)[np.searchsorted(s_line, s_line)]  # measure of each segment start
+    segs = shapely.linestrings(np.stack([p0, p1], axis=1))
+    si, vi = shapely.STRtree(geoms).query(segs, predicate="intersects")
+    parts, pi = shapely.get_parts(shapely.intersection(segs[si], geoms[vi]), return_index=True)
     parts2, pi2 = shapely.get_parts(parts, return_index=True)  # collections may hold multilines
     pi = pi[pi2]
-    keep = shapely.get_type_id(parts2) == 1
+    keep = (shapely.get_type_id(parts2) == 1) & (shapely.length(parts2) > 0)
     parts2, pi = parts2[keep], pi[keep]
-    plen = shapely.length(parts2)
-    keep = plen > 0
-    parts2, pi, plen = parts2[keep], pi[keep], plen[keep]
-    pl, pv = li[pi], vi[pi]
-    a = shapely.line_locate_point(lines[pl], shapely.get_point(parts2, 0))
-    b = shapely.line_locate_point(lines[pl], shapely.get_point(parts2, -1))
-    # GEOS keeps the line's direction; guard anyway against a reversed part
-    rev = (b < a) & (np.abs(a - b - plen) < 1e-6 * np.maximum(plen, 1.0))
-    a = np.where(rev, b, a)
-    a = np.round(np.clip(a, 0, length[pl]), _ROUND)
-    b = np.round(np.minimum(a + plen, length[pl]), _ROUND)
+    ps, pv = si[pi], vi[pi]
+    ends = shapely.get_coordinates(shapely.boundary(parts2)).reshape(-1, 2, 2)
+    unit = d[ps] / np.where(s_len[ps] > 0, s_len[ps], 1.0)[:, None]
+    t = np.einsum("ijk,ik->ij", ends - p0[ps][:, None, :], unit)
+    t = np.clip(np.sort(t, axis=1), 0.0, s_len[ps][:, None])
+    pl = s_line[ps]
+    a = np.round(s_off[ps] + t[:, 0], _ROUND)
+    b = np.round(np.minimum(s_off[ps] + t[:, 1], length[pl]), _ROUND)
+    keep = b > a
+    a, b, pl, pv = a[keep], b[keep], pl[keep], pv[keep]
 
     offset = np.concatenate([[0.0], np.cumsum(length)])
     keys = np.unique(np.concatenate([offset, offset[pl] + a, offset[pl] + b]))

@@ -1,0 +1,119 @@
+"""Road graph topology on constructed networks, and routing against networkx shortest paths."""
+
+from __future__ import annotations
+
+import geopandas as gpd
+import networkx as nx
+import numpy as np
+import pytest
+from shapely import LineString, Point, box
+
+import gridlib as gl
+from gridlib.errors import InputError
+from gridlib.network import build_graph, isochrones, nearest_base, reachability, travel_times
+
+CRS = 4547
+
+
+def roads(lines, **cols):
+    return gpd.GeoDataFrame(cols, geometry=[LineString(c) for c in lines], crs=CRS)
+
+
+def test_shared_vertices_snapped_ends_and_t_junctions_connect_but_crossings_do_not():
+    r = roads([[(0, 0), (100, 0), (200, 0)],       # main road
+               [(100.6, 0.3), (100, 100)],         # starts 0.67 m from the main road's vertex: snapped
+               [(150, 0.5), (150, 80)],            # T-junction: ends 0.5 m off the main road's interior
+               [(50, -50), (50, 50)]])             # crosses without a shared vertex: a bridge
+    g = build_graph(r, snap_m=1.0)
+    G = g.to_networkx()
+    deg = {n: G.out_degree(n) for n in G}
+    # nodes: 0,100,150,200 on the main road; ends at (100,100), (150,80), two ends of the bridge
+    assert g.n_nodes == 8
+    assert sorted(deg.values()) == [1, 1, 1, 1, 1, 1, 3, 3]
+    bridge_ends = [i for i, (x, y) in enumerate(g.xy) if x == 50]
+    main = [i for i, (x, y) in enumerate(g.xy) if y == 0 and x in (0, 200)]
+    assert not nx.has_path(G.to_undirected(), bridge_ends[0], main[0])
+    assert nx.has_path(G, main[0], int(np.argmin(np.hypot(*(g.xy - [150, 80]).T))))
+
+
+def test_one_ways_and_speeds_by_class():
+    r = roads([[(0, 0), (1000, 0)], [(1000, 0), (1000, 1000)]], highway=["primary", "footway"], oneway=["yes", "-1"])
+    g = build_graph(r, speeds={"footway": 6})
+    e = g.edges().sort_values("road_row")
+    a, b, c = (int(np.argmin(np.hypot(*(g.xy - p).T))) for p in [(0, 0), (1000, 0), (1000, 1000)])
+    assert e[["u", "v"]].values.tolist() == [[a, b], [c, b]]
+    assert e.time_s.round(3).tolist() == [round(1000 / (35 / 3.6), 3), 600.0]
+
+
+def test_rail_and_ferry_are_not_routable_and_empty_input_is_an_error():
+    r = roads([[(0, 0), (10, 0)], [(0, 5), (10, 5)]], kind=["rail", "minor_road"])
+    assert len(build_graph(r).seg_u) == 1
+    with pytest.raises(InputError, match="no routable"):
+        build_graph(r.iloc[:1])
+
+
+@pytest.fixture(scope="module")
+def lujiazui():
+    return build_graph(gl.datasets.demo_roads())
+
+
+def test_multi_source_times_equal_networkx_on_real_roads(lujiazui):
+    g = lujiazui
+    G = g.to_networkx()
+    rng = np.random.default_rng(7)
+    base_nodes = rng.choice(g.n_nodes, 4, replace=False)
+    bases = gpd.GeoDataFrame({"base_id": [f"b{i}" for i in range(4)]}, geometry=[Point(*g.xy[n]) for n in base_nodes],
+                             crs=g.crs)
+    t, src = travel_times(g, bases)
+    ref = nx.multi_source_dijkstra_path_length(G, set(base_nodes.tolist()), weight="time_s")
+    reach = np.isfinite(t)
+    assert set(np.flatnonzero(reach)) == set(ref)
+    got = t[list(ref)]
+    want = np.array([ref[n] for n in ref])
+    assert np.allclose(got, want, atol=1e-6)
+    # the reported source is a base that achieves the minimum
+    per_base = [nx.single_source_dijkstra_path_length(G, int(b), weight="time_s") for b in base_nodes]
+    for n in rng.choice(list(ref), 50, replace=False):
+        assert per_base[src[n]][n] == pytest.approx(ref[n], abs=1e-6)
+    # nearest_base for case points at nodes agrees too
+    targets = rng.choice(list(ref), 30, replace=False)
+    cases = gpd.GeoDataFrame(geometry=[Point(*g.xy[n]) for n in targets], crs=g.crs)
+    nb = nearest_base(g, bases, cases)
+    assert np.allclose(nb.time_min * 60, [ref[n] for n in targets], atol=1e-6)
+    assert (nb.access_m < 1e-6).all()
+
+
+def test_reachability_of_synthetic_grids_on_real_roads(lujiazui):
+    g = lujiazui
+    x0, y0, x1, y1 = g.xy[:, 0].min(), g.xy[:, 1].min(), g.xy[:, 0].max(), g.xy[:, 1].max()
+    xs, ys = np.meshgrid(np.arange(x0, x1, 100), np.arange(y0, y1, 100))
+    grids = gpd.GeoDataFrame({"grid_code": np.arange(xs.size)}, crs=g.crs,
+                             geometry=[box(x, y, x + 100, y + 100) for x, y in zip(xs.ravel(), ys.ravel(), strict=True)])
+    bases = gpd.GeoDataFrame({"base_id": ["A", "B"]}, geometry=[Point(x0 + 800, y0 + 800), Point(x1 - 800, y1 - 800)],
+                             crs=g.crs).to_crs(4326)
+    out = reachability(g, bases, grids, minutes=10)
+    assert len(out) == len(grids) and set(out.nearest_base.dropna()) == {"A", "B"}
+    assert out.reachable.sum() > 0 and (~out.reachable).sum() > 0
+    assert (out.time_min[out.reachable] <= 10).all()
+    # more time reaches at least as many grids
+    assert reachability(g, bases, grids, minutes=20).reachable.sum() >= out.reachable.sum()
+    iso = isochrones(g, bases, (5, 10))
+    assert iso.base_id.tolist() == ["A", "A", "B", "B"]
+    assert (iso.geometry.area.iloc[1] > iso.geometry.area.iloc[0]) and (iso.geometry.area.iloc[3] > iso.geometry.area.iloc[2])
+    # every reachable grid centre within 10 min of A lies in (or beside) A's 10-minute area
+    a10 = iso.geometry.iloc[1]
+    near_a = out[(out.nearest_base == "A") & out.reachable & (out.access_m < 20)]
+    assert near_a.geometry.representative_point().distance(a10).max() < 1.0
+
+
+def test_access_leg_and_one_way_direction_in_nearest_base():
+    r = roads([[(0, 0), (1000, 0)]], highway=["residential"], oneway=["yes"])
+    g = build_graph(r)
+    bases = gpd.GeoDataFrame({"base_id": ["w", "e"]}, geometry=[Point(0, 10), Point(1000, 0)], crs=CRS)
+    case = gpd.GeoSeries([Point(500, 50)], crs=CRS)
+    nb = nearest_base(g, bases, case)
+    # w: 10 m walk + 500 m at 20 km/h + 50 m walk at 5 km/h
+    assert nb.nearest_base.iloc[0] == "w"
+    assert nb.time_min.iloc[0] * 60 == pytest.approx(60 * 3.6 / 5 + 500 / (20 / 3.6), rel=1e-9)
+    unreachable = nearest_base(g, bases.iloc[[1]], case)
+    assert unreachable.nearest_base.isna().all() and np.isinf(unreachable.time_min.iloc[0])
