@@ -3,25 +3,24 @@
 The algorithm, all on shapely 2 arrays:
 
 1. **Parents.** The finest admin polygons given (communities, or streets, or
-   districts). When communities are missing, each parent is cut into square
+   districts), snapped to 1 mm and, if they overlap, made an exact coverage
+   (:func:`clean_parents`). When communities are missing, each parent is cut into square
    placeholder streets (30 × 30 community tiles) and communities (tiles of
    about 900 grids) so that every grid still gets a 15-digit code; these carry
    codes ``9xx`` and ``placeholder = True`` (see :data:`PLACEHOLDER_FIRST`).
-2. **Blocks.** Inside each parent, the parent boundary, road centre-lines and
-   water outlines are noded and polygonized; the faces are the blocks a
-   supervisor can walk round. Faces smaller than ``min_block_area`` (junction
-   islands, slivers between carriageways) join the neighbour in the same parent
-   with which they share the longest edge.
-3. **Split.** Each block of about 1.5 targets or more is cut by a lattice laid
-   along its oriented envelope, with cells sized so that their area is close
-   to the target; cells are clipped to the block.
-4. **Node.** Every vertex of a grid that lies on a neighbour's edge is inserted
-   into that edge (``shapely.snap``) so that the grids form an exact coverage
-   (``shapely.coverage_is_valid`` is true) and not merely a tiling up to
-   floating-point noise.
-5. **Merge.** Pieces under ``0.5 × target`` join the neighbour in the same
+2. **Blocks.** Parent outlines, road centre-lines and water outlines are
+   noded together and polygonized; the faces are the blocks a supervisor can
+   walk round. Faces smaller than ``min_block_area`` (junction islands, slivers
+   between carriageways) join the neighbour in the same parent with which they
+   share the longest edge.
+3. **Split.** Each block of about 1.5 targets or more gets lattice lines laid
+   along its oriented envelope, spaced so that cells are close to the target.
+   All block outlines and lattice lines are noded at once and polygonized, so
+   the pieces form an exact coverage (``shapely.coverage_is_valid`` is true):
+   neighbours share edges vertex for vertex, with no snapping tolerance.
+4. **Merge.** Pieces under ``0.5 × target`` join the neighbour in the same
    block with which they share the longest edge.
-6. **Codes.** Per community, grids are numbered west→east in rows running
+5. **Codes.** Per community, grids are numbered west→east in rows running
    north→south (STANDARDS.md §1.2): ``grid_code = community_code + 3-digit
    sequence``.
 
@@ -62,7 +61,9 @@ _PLACEHOLDER_SLOTS = 100
 _GRIDS_PER_PLACEHOLDER_COMMUNITY = 900
 # Coordinates snapped to this grid (metres) before any work, so the output is stable.
 _PRECISION = 1e-3
-_NODE_TOL = 1e-4
+_NODE_TOL = 1e-6
+# Holes between parent polygons smaller than this (m²) are digitising slivers and get filled.
+_MAX_GAP_FILL = 10.0
 
 
 def polsby_popper(geoms: Any) -> np.ndarray:
@@ -97,7 +98,8 @@ def build(
     parents : GeoDataFrame
         The finest admin polygons available, with a ``code`` column (6 digits for
         districts, 9 for streets, 12 for communities, all rows the same level) and
-        a ``name`` column.
+        a ``name`` column; optional ``street_name`` / ``district_name`` columns are
+        carried into the grids.
     roads, water : GeoDataFrame or GeoSeries, optional
         Road centre-lines and water (lines or polygons); their lines cut blocks.
     target_area : float
@@ -140,10 +142,9 @@ def build(
         block_geom, block_parent = _blocks(comm.geometry.values, roads, water, metric, min_block_area)
     with step("grid build: split"):
         phase = (0.0, 0.0) if seed == 0 else tuple(np.random.default_rng(seed).uniform(0.0, 1.0, 2))
-        pieces, piece_block = _split(block_geom, block_parent, target_area, phase)
+        pieces, piece_block = _split(block_geom, target_area, phase)
     with step("grid build: merge"):
         pieces, piece_block = _merge_small(pieces, piece_block, 0.5 * target_area)
-        pieces = node_coverage(pieces)
     with step("grid build: codes"):
         out = _assign_codes(pieces, block_parent[piece_block], comm, target_area, metric)
     log.info("built %d grids in %d parents", len(out), len(comm))
@@ -175,13 +176,19 @@ def _prepare_parents(
     if codes.duplicated().any():
         dup = codes[codes.duplicated()].iloc[0]
         raise CodeError(f"parent code {dup} appears more than once; dissolve it into one polygon first")
-    geom = shapely.set_precision(shapely.make_valid(p.geometry.values), _PRECISION)
+    geom = clean_parents(p.geometry.values, codes.to_numpy(dtype=object))
     kinds = shapely.get_type_id(geom)
     if not np.isin(kinds, [3, 6]).all():
         i = int(np.flatnonzero(~np.isin(kinds, [3, 6]))[0])
         raise InputError(f"parent {codes.iloc[i]}: geometry is not a polygon")
+    def text(col: str) -> np.ndarray:
+        if col not in p:
+            return np.full(len(p), "", dtype=object)
+        return p[col].astype("string").fillna("").to_numpy(dtype=object)
+
     base = gpd.GeoDataFrame(
-        {"code": codes.to_numpy(dtype=object), "name": p[name_field].astype("string").fillna("").to_numpy(dtype=object)},
+        {"code": codes.to_numpy(dtype=object), "name": text(name_field),
+         "street_name": text("street_name"), "district_name": text("district_name")},
         geometry=geom, crs=metric,
     ).sort_values("code", kind="stable").reset_index(drop=True)
     level = int(lengths[0])
@@ -189,10 +196,9 @@ def _prepare_parents(
         comm = base.rename(columns={"code": "community_code", "name": "community_name"})
         comm["street_code"] = comm["community_code"].str[:9]
         comm["district_code"] = comm["community_code"].str[:6]
-        comm["street_name"] = ""
-        comm["district_name"] = ""
         comm["placeholder"] = False
         return comm, metric
+    base = base.drop(columns=["street_name"] if level == 9 else ["street_name", "district_name"])
     side = math.sqrt(_GRIDS_PER_PLACEHOLDER_COMMUNITY * target_area)
     if level == 6:
         streets = _tile(base, side * 10.0, "street")
@@ -201,7 +207,6 @@ def _prepare_parents(
     else:
         streets = base.rename(columns={"code": "street_code", "name": "street_name"})
         streets["district_code"] = streets["street_code"].str[:6]
-        streets["district_name"] = ""
     st = gpd.GeoDataFrame({"code": streets["street_code"], "name": streets["street_name"]},
                           geometry=streets.geometry.values, crs=metric)
     comm = _tile(st, side, "community").rename(columns={
@@ -211,6 +216,61 @@ def _prepare_parents(
     comm["placeholder"] = True
     log.info("parents are level %d: made %d placeholder communities of side %.0f m", level, len(comm), side)
     return comm, metric
+
+
+def clean_parents(geoms: Any, codes: Any) -> np.ndarray:
+    """Snap parent polygons to 1 mm and make them an exact coverage; overlaps go to the lower code.
+
+    Admin polygons digitised or converted separately often overlap or leave
+    slivers between them. Grids must nest in exactly one parent and share its
+    edges exactly, so when the parents are not a valid coverage their outlines
+    are noded together and polygonized; each face goes to the parent with the
+    lowest code among those containing it; slivers between parents (under
+    10 m²) join the parent they share most edge with; larger holes stay
+    uncovered. The repair is logged.
+
+    >>> from shapely import box
+    >>> out = clean_parents([box(0, 0, 10, 10), box(9, 0, 20, 10)], ["410105001002", "410105001001"])
+    >>> [float(a) for a in shapely.area(out)]
+    [90.0, 110.0]
+    """
+    g = shapely.set_precision(shapely.make_valid(np.asarray(geoms, dtype=object)), _PRECISION)
+    if len(g) < 2 or shapely.coverage_is_valid(g):
+        return g
+    codes = np.asarray(codes, dtype=object)
+    faces = shapely.get_parts(shapely.polygonize(shapely.get_parts(shapely.union_all(shapely.boundary(g)))))
+    fi, pi = shapely.STRtree(g).query(shapely.point_on_surface(faces), predicate="within")
+    order = np.lexsort((codes[pi], fi))
+    fi, pi = fi[order], pi[order]
+    first = np.r_[True, fi[1:] != fi[:-1]]
+    n_owners = np.bincount(fi, minlength=len(faces))
+    overlap = float(shapely.area(faces[n_owners > 1]).sum())
+    owner_face, owner = fi[first], pi[first]
+    # slivers between parents (digitising gaps) join the parent they share most edge with
+    face_owner = np.full(len(faces), -1)
+    face_owner[owner_face] = owner
+    gap = np.flatnonzero((face_owner < 0) & (shapely.area(faces) < _MAX_GAP_FILL))
+    filled = 0.0
+    if len(gap):
+        gi, nj = shapely.STRtree(faces).query(faces[gap], predicate="intersects")
+        a, b = gap[gi], nj
+        keep = face_owner[b] >= 0
+        a, b = a[keep], b[keep]
+        shared = shapely.length(shapely.intersection(shapely.boundary(faces[a]), shapely.boundary(faces[b])))
+        order = np.lexsort((codes[face_owner[b]], -shared, a))
+        a, b, shared = a[order], b[order], shared[order]
+        best = np.r_[True, a[1:] != a[:-1]] & (shared > 0)
+        face_owner[a[best]] = face_owner[b[best]]
+        filled = float(shapely.area(faces[a[best]]).sum())
+        owner_face = np.flatnonzero(face_owner >= 0)
+        owner = face_owner[owner_face]
+    out = g.copy()
+    for i in np.unique(owner):  # one union per parent unit
+        out[i] = union_coverage(faces[owner_face[owner == i]])
+    log.warning("parents are not an exact coverage: %.3f m² of overlap given to the lower codes, "
+                "%.3f m² of slivers between parents filled, %.3f m² of larger holes left uncovered", overlap,
+                filled, float(shapely.area(faces[face_owner < 0]).sum()))
+    return out
 
 
 def _tile(parents: gpd.GeoDataFrame, side: float, what: str) -> gpd.GeoDataFrame:
@@ -281,37 +341,39 @@ def _lines_of(data: Any, metric: Any) -> np.ndarray:
     return parts[order]
 
 
+def _faces(outlines: np.ndarray, lines: np.ndarray, owners: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Node polygon outlines with cut lines, polygonize, and give each face the polygon it lies in.
+
+    One noding for everything makes the faces an exact coverage: neighbours share
+    their edges vertex for vertex, with no snapping tolerance involved.
+    """
+    net = shapely.union_all(np.concatenate([shapely.boundary(outlines), lines]))
+    faces = shapely.get_parts(shapely.polygonize(shapely.get_parts(net)))
+    faces = faces[shapely.area(faces) > 0]
+    fi, oi = shapely.STRtree(outlines).query(shapely.point_on_surface(faces), predicate="within")
+    order = np.argsort(fi, kind="stable")
+    return faces[fi[order]], owners[oi[order]]
+
+
 def _blocks(parents: np.ndarray, roads: Any, water: Any, metric: Any,
             min_block_area: float) -> tuple[np.ndarray, np.ndarray]:
     lines = np.concatenate([_lines_of(roads, metric), _lines_of(water, metric)])
     if len(lines) == 0:
         geoms, idx = shapely.get_parts(parents, return_index=True)
         return geoms, idx
-    tree = shapely.STRtree(lines)
-    qp, ql = tree.query(parents, predicate="intersects")
-    out_g, out_p = [], []
-    # a loop over parents (tens to hundreds), not over grids
-    for p in range(len(parents)):
-        poly = parents[p]
-        sel = lines[np.sort(ql[qp == p])]
-        clipped = shapely.intersection(sel, poly)
-        net = shapely.union_all(np.concatenate([[shapely.boundary(poly)], clipped]))
-        faces = shapely.get_parts(shapely.polygonize(shapely.get_parts(net)))
-        inside = shapely.contains_properly(poly, shapely.point_on_surface(faces))
-        faces = faces[inside & (shapely.area(faces) > 0)]
-        out_g.append(faces)
-        out_p.append(np.full(len(faces), p))
-    return _merge_small(np.concatenate(out_g), np.concatenate(out_p), min_block_area)
+    lines = shapely.clip_by_rect(lines, *shapely.total_bounds(parents))
+    lines = lines[~shapely.is_empty(lines)]
+    faces, owner = _faces(parents, lines, np.arange(len(parents)))
+    return _merge_small(faces, owner, min_block_area)
 
 
 # ----------------------------------------------------------------------------- split
 
-def _split(blocks: np.ndarray, block_parent: np.ndarray, target: float,
-           phase: tuple[float, float]) -> tuple[np.ndarray, np.ndarray]:
+def _split(blocks: np.ndarray, target: float, phase: tuple[float, float]) -> tuple[np.ndarray, np.ndarray]:
     """Cut blocks by lattice lines along their oriented envelopes; return pieces and their block.
 
-    The block outlines and lattice lines of one parent are noded together and
-    polygonized, so the pieces of a parent share their edges exactly.
+    All block outlines and lattice lines are noded together and polygonized, so
+    the pieces share their edges exactly.
     """
     area = shapely.area(blocks)
     env = shapely.oriented_envelope(blocks)
@@ -349,33 +411,25 @@ def _split(blocks: np.ndarray, block_parent: np.ndarray, target: float,
         owners.append(owner)
     lattice = np.concatenate(lines)
     lowner = np.concatenate(owners)
-    lattice = shapely.intersection(lattice, blocks[lowner])
-    keep = ~shapely.is_empty(lattice)
-    lattice, lparent = lattice[keep], block_parent[lowner[keep]]
-    out_g, out_b = [], []
-    order_b = np.argsort(block_parent, kind="stable")
-    order_l = np.argsort(lparent, kind="stable")
-    bstart = np.searchsorted(block_parent[order_b], np.unique(block_parent))
-    bend = np.r_[bstart[1:], len(order_b)]
-    for s, e in zip(bstart, bend, strict=True):  # one noding per parent (tens to thousands), not per grid
-        members = order_b[s:e]
-        p = block_parent[members[0]]
-        lo, hi = np.searchsorted(lparent[order_l], [p, p + 1])
-        cut = lattice[order_l[lo:hi]]
-        if len(cut) == 0:
-            out_g.append(blocks[members])
-            out_b.append(members)
-            continue
-        net = shapely.union_all(np.concatenate([shapely.boundary(blocks[members]), cut]))
-        faces = shapely.get_parts(shapely.polygonize(shapely.get_parts(net)))
-        faces = faces[shapely.area(faces) > 0]
-        fi, bi = shapely.STRtree(blocks[members]).query(shapely.point_on_surface(faces), predicate="within")
-        owner = np.full(len(faces), -1)
-        owner[fi] = members[bi]
-        keep = owner >= 0  # faces in holes of the parent belong to no block
-        out_g.append(faces[keep])
-        out_b.append(owner[keep])
-    return np.concatenate(out_g), np.concatenate(out_b)
+    parts = shapely.get_parts(shapely.intersection(lattice, blocks[lowner]))
+    parts = parts[shapely.get_type_id(parts) == 1]
+    # lengthen every cut by 1 mm at both ends so that it crosses the block outline for sure
+    # (its clipped end may fall a hair short); the overhang is a dangle that polygonize drops
+    ends = _end_points(parts)
+    d = ends[:, 1] - ends[:, 0]
+    d /= np.maximum(np.hypot(d[:, 0], d[:, 1]), 1e-12)[:, None]
+    ends = np.stack([ends[:, 0] - _PRECISION * d, ends[:, 1] + _PRECISION * d], axis=1)
+    cuts = shapely.linestrings(ends) if len(ends) else np.array([], dtype=object)
+    return _faces(blocks, cuts, np.arange(len(blocks)))
+
+
+def _end_points(parts: np.ndarray) -> np.ndarray:
+    coords, idx = shapely.get_coordinates(parts, return_index=True)
+    if len(coords) == 0:
+        return np.zeros((0, 2, 2))
+    first = np.r_[True, idx[1:] != idx[:-1]]
+    last = np.r_[idx[1:] != idx[:-1], True]
+    return np.stack([coords[first], coords[last]], axis=1)
 
 
 def _ring_or_bbox(geom: Any) -> np.ndarray:
@@ -388,9 +442,10 @@ def _ring_or_bbox(geom: Any) -> np.ndarray:
 def node_coverage(geoms: np.ndarray, tol: float = _NODE_TOL) -> np.ndarray:
     """Insert every vertex that lies on a neighbour's edge into that edge.
 
-    Polygons cut independently share edges that match only up to vertices
-    (T-junctions); after noding they match exactly, which makes them a valid
-    coverage for ``shapely.coverage_is_valid`` and ``coverage_union``.
+    Polygons edited independently (a grid split in two) share edges that match
+    only up to vertices (T-junctions); after noding they match exactly, which
+    makes them a valid coverage for ``shapely.coverage_is_valid`` and
+    ``coverage_union``. Only points within ``tol`` (m) of an edge are inserted.
 
     >>> from shapely import box, coverage_is_valid
     >>> a, b, c = box(0, 0, 1, 2), box(1, 0, 2, 1), box(1, 1, 2, 2)
@@ -400,7 +455,6 @@ def node_coverage(geoms: np.ndarray, tol: float = _NODE_TOL) -> np.ndarray:
     geoms = np.asarray(geoms, dtype=object)
     if len(geoms) < 2:
         return geoms
-    geoms = _merge_close_vertices(geoms, tol)
     coords, owner = shapely.get_coordinates(geoms, return_index=True)
     pts = shapely.points(coords)
     tree = shapely.STRtree(geoms)
@@ -448,35 +502,6 @@ def union_coverage(geoms: Any) -> Any:
     return shapely.union_all(g)
 
 
-def _merge_close_vertices(geoms: np.ndarray, tol: float) -> np.ndarray:
-    """Move vertices closer than ``tol`` to one another onto the lexicographically smallest of them.
-
-    Without this, two polygons whose corners differ by 1e-10 m would each snap
-    onto the other's corner and still disagree.
-    """
-    coords = shapely.get_coordinates(geoms)
-    uniq, inv = np.unique(coords, axis=0, return_inverse=True)
-    inv = inv.ravel()
-    pts = shapely.points(uniq)
-    a, b = shapely.STRtree(pts).query(pts, predicate="dwithin", distance=tol)
-    keep = a != b
-    if not keep.any():
-        return geoms
-    n = len(uniq)
-    _, label = connected_components(sparse.coo_matrix((np.ones(keep.sum()), (a[keep], b[keep])), shape=(n, n)),
-                                    directed=False)
-    # np.unique sorted the points, so the first member of each component is the smallest
-    rep = np.full(label.max() + 1, n, dtype=np.int64)
-    np.minimum.at(rep, label, np.arange(n))
-    new = uniq[rep[label]][inv]
-    if np.array_equal(new, coords):
-        return geoms
-    out = shapely.set_coordinates(geoms.copy(), new)
-    bad = ~shapely.is_valid(out)
-    out[bad] = shapely.make_valid(out[bad])
-    return out
-
-
 def _merge_small(geoms: np.ndarray, group: np.ndarray, min_area: float,
                  max_passes: int = 4) -> tuple[np.ndarray, np.ndarray]:
     """Merge polygons under ``min_area`` into the same-group neighbour sharing the longest edge."""
@@ -495,7 +520,7 @@ def _merge_small(geoms: np.ndarray, group: np.ndarray, min_area: float,
         if len(a) == 0:
             break
         shared = shapely.length(shapely.intersection(shapely.boundary(geoms[a]), shapely.boundary(geoms[nb])))
-        ok = shared > 10 * _NODE_TOL
+        ok = shared > 0
         a, nb, shared = a[ok], nb[ok], shared[ok]
         if len(a) == 0:
             break

@@ -17,8 +17,8 @@ __all__ = ["diff", "crosswalk", "CHANGES"]
 CHANGES = ("unchanged", "recoded", "reshaped", "split", "merged", "redrawn", "added", "removed")
 # An overlap counts when it is at least this share of the smaller grid (and over 1 m²).
 _MIN_SHARE = 0.01
-# Same shape when the symmetric difference is below this share of the area.
-_SAME_SHAPE = 1e-6
+# Same shape when no vertex moved further than this (m): redigitising noise is not a change.
+_SAME_SHAPE_M = 1e-3
 
 
 def _frame(data: Any) -> gpd.GeoDataFrame:
@@ -132,8 +132,8 @@ def diff(old: Any, new: Any) -> gpd.GeoDataFrame:
     # 1:1 pairs: unchanged, recoded or reshaped
     one = (n_of_old[po] == 1) & (n_of_new[pn] == 1)
     o1, n1 = po[one], pn[one]
-    sym = shapely.area(shapely.symmetric_difference(og[o1], ng[n1]))
-    same = sym <= _SAME_SHAPE * np.maximum(shapely.area(og[o1]), 1.0)
+    haus = shapely.hausdorff_distance(og[o1], ng[n1])
+    same = haus <= _SAME_SHAPE_M
     same_code = oc[o1] == nc[n1]
     oa, na = shapely.area(og), shapely.area(ng)
     nan = np.full(len(o1), np.nan)
@@ -142,8 +142,7 @@ def diff(old: Any, new: Any) -> gpd.GeoDataFrame:
     m = same & ~same_code
     add("recoded", oc[o1[m]], nc[n1[m]], oa[o1[m]], na[n1[m]], nan[m], ng[n1[m]])
     m = ~same
-    add("reshaped", oc[o1[m]], nc[n1[m]], oa[o1[m]], na[n1[m]],
-        shapely.hausdorff_distance(og[o1[m]], ng[n1[m]]), ng[n1[m]])
+    add("reshaped", oc[o1[m]], nc[n1[m]], oa[o1[m]], na[n1[m]], haus[m], ng[n1[m]])
 
     # split: an old grid over several new ones that each overlap only it
     frame = pd.DataFrame({"o": po, "n": pn})

@@ -40,7 +40,7 @@ import pandas as pd
 import shapely
 
 from gridlib.crs import metric_crs_for
-from gridlib.grid.build import union_coverage
+from gridlib.grid.build import clean_parents, union_coverage
 from gridlib.progress import step
 
 __all__ = ["validate", "REPORT_COLUMNS", "RULES"]
@@ -56,8 +56,6 @@ RULES = {
     "sliver": "warning", "area_band": "warning",
 }
 _CODE_RE = re.compile(r"^(\d{14,15}|[0-9A-Z]{15})$")
-# Parents are compared with the grids after snapping to this grid (metres), as build() does.
-_PRECISION = 1e-3
 
 
 class _Report:
@@ -305,9 +303,8 @@ def _parent_frame(parents: Any, metric: Any) -> gpd.GeoDataFrame | None:
     if "code" not in parents:
         raise TypeError("parents need a 'code' column")
     p = parents.to_crs(metric)
-    geom = shapely.set_precision(shapely.make_valid(p.geometry.values), _PRECISION)
-    return gpd.GeoDataFrame({"code": p["code"].astype("string").to_numpy(dtype=object)}, geometry=geom,
-                            crs=metric)
+    code = p["code"].astype("string").to_numpy(dtype=object)
+    return gpd.GeoDataFrame({"code": code}, geometry=clean_parents(p.geometry.values, code), crs=metric)
 
 
 def _holes(geo: np.ndarray, area_tol: float, overlaps: np.ndarray, rep: _Report) -> None:
