@@ -1,7 +1,7 @@
 """Vectorised validation and normalisation of grid, component, matter and class codes.
 
-One call checks a whole column with pandas (pyarrow) string kernels and numpy
-digit arithmetic: no per-row Python. Every input row gets ``valid``, a ``reason``
+One call checks a whole column with pyarrow string kernels and numpy arithmetic
+on the arrow buffers seen as byte matrices: no per-row Python. Every input row gets ``valid``, a ``reason``
 that names the position and what was expected, the ``normalized`` code and a
 ``warning`` when the code was repaired.
 
@@ -15,7 +15,10 @@ full-width digits ``４１０１…``          normalised, warning
 spaces or dashes inside ``4101-05…``   removed, warning
 integer column ``410108001003007``     normalised, warning ``read as a number``
 float ``4.10108001003007e14``          normalised when the float is an exact integer
-                                       below 2**53, warning; else invalid
+                                       below 2**53, warning; else invalid. A float
+                                       that Excel rounded (``4.10108e14`` is the
+                                       integer 410108000000000) fails on its parts
+                                       (street code 000).
 string ``"410108001003007.0"``         ``.0`` dropped, warning
 string ``"4.10108E+14"``               invalid: scientific notation lost digits
                                        (expanded only when every digit is present)
@@ -244,7 +247,7 @@ def validate(
     >>> r.reason.tolist()
     ['', "non-digit 'X' at position 15", '', 'empty']
     >>> r.normalized.iloc[2], r.warning.iloc[2]
-    ('410105001003007', 'full-width characters converted; spaces/dashes removed')
+    ('410105001003007', 'full-width or compatibility characters converted; spaces/dashes removed')
     >>> gl.codes.validate(pd.Series([6012, 6099]), kind="class").reason.tolist()
     ['', 'unknown class 06099 in gbt47678-2026']
     """
@@ -377,7 +380,7 @@ def _repair(text: pa.Array, slow: np.ndarray, reasons: _Reasons, warnings: _Warn
     empty = _bool(pc.equal(u, ""))
     reasons.set(idx[empty], "empty")
     nf = pc.utf8_normalize(u, form="NFKC")
-    warnings.add(idx[~_bool(pc.equal(nf, u)) & ~empty], "full-width characters converted")
+    warnings.add(idx[~_bool(pc.equal(nf, u)) & ~empty], "full-width or compatibility characters converted")
     u = nf
     m = _bool(pc.match_substring_regex(u, r"^[0-9]+\.0+$"))
     if m.any():

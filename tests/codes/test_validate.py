@@ -47,7 +47,7 @@ def test_grid_reasons(value, reason):
 
 
 @pytest.mark.parametrize(("value", "normalized", "warning"), [
-    ("４１０１０５００１００３００７", "410105001003007", "full-width characters converted"),
+    ("４１０１０５００１００３００７", "410105001003007", "full-width or compatibility characters converted"),
     ("410105-001-003-007", "410105001003007", "spaces/dashes removed"),
     (" 410105 001 003 007 ", "410105001003007", "spaces/dashes removed"),
     ("410105001003007.0", "410105001003007", "trailing '.0' dropped (number stored as float)"),
