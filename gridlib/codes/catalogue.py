@@ -181,12 +181,13 @@ def lookup(class_code: object, edition: str = DEFAULT_EDITION, kind: str | None 
     '供水井盖异常'
     """
     _check_kind(kind)
-    code = normalize_class_code(class_code, edition)
-    cat = catalogue(edition)
-    hit = cat[cat["class_code"] == code]
-    if kind is not None:
-        hit = hit[hit["kind"] == kind]
-    if hit.empty:
+    check_edition(edition)
+    index = _row_index(edition)
+    code = class_code if isinstance(class_code, str) and (None, class_code) in index else None
+    if code is None:
+        code = normalize_class_code(class_code, edition)
+    row = index.get((kind, code))
+    if row is None:
         g = gaps(edition)
         g = g[g["class_code"] == code]
         if kind is not None:
@@ -195,8 +196,18 @@ def lookup(class_code: object, edition: str = DEFAULT_EDITION, kind: str | None 
             raise CodeError(f"class {code} ({edition}) is a gap: {g['reason'].iloc[0]}")
         what = f"{kind} class" if kind else "class"
         raise CodeError(f"unknown {what} {code} in edition {edition}")
-    hit = hit.sort_values("kind", kind="stable")  # "component" before "event"
-    return hit.iloc[0].copy()
+    return row.copy()
+
+
+@functools.cache
+def _row_index(edition: str) -> dict[tuple[str | None, str], pd.Series]:
+    """(kind, class_code) → catalogue row; kind None → the component row when both exist."""
+    cat = catalogue(edition).sort_values("kind", kind="stable", ascending=False)  # events first…
+    index: dict[tuple[str | None, str], pd.Series] = {}
+    for _, r in cat.iterrows():  # a few hundred rows, once per edition
+        index[(r["kind"], r["class_code"])] = r
+        index[(None, r["class_code"])] = r  # …so components overwrite them here
+    return index
 
 
 def search(text: str, edition: str | None = DEFAULT_EDITION, kind: str | None = None) -> pd.DataFrame:
@@ -333,6 +344,7 @@ def load_extensions(path_or_df: str | os.PathLike | pd.DataFrame, edition: str =
         seen[key] = f"{r['_where']} ({r['class_code']} {r['name_zh']})"
     _EXTENSIONS[edition] = pd.concat([previous, new], ignore_index=True) if len(previous) else new
     _lookup_tables.cache_clear()
+    _row_index.cache_clear()
     return new[COLUMNS].reset_index(drop=True)
 
 
@@ -346,6 +358,7 @@ def clear_extensions(edition: str | None = None) -> None:
     else:
         _EXTENSIONS.pop(check_edition(edition), None)
     _lookup_tables.cache_clear()
+    _row_index.cache_clear()
 
 
 @functools.cache
