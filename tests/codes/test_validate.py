@@ -183,3 +183,38 @@ def test_scalar_parse_agrees_with_vectorised_validate(values):
         else:
             with pytest.raises(CodeError):
                 GridCode.parse(v)
+
+
+COMPONENT_CLASSES = gl.codes.catalogue(kind="component").class_code.tolist()
+ALL_2026 = set(gl.codes.catalogue().class_code) | set(gl.codes.gaps().class_code)
+
+
+@settings(max_examples=100, deadline=None)
+@given(st.sampled_from(COUNTIES), st.sampled_from(COMPONENT_CLASSES), st.integers(1, 999_999),
+       st.integers(0, 16), st.sampled_from("AZ.#"))
+def test_component_corruptions_are_rejected_with_the_right_reason(county, cls, seq, pos, ch):
+    code = f"{county}{cls}{seq:06d}"
+    bad = code[:pos] + ch + code[pos + 1:]
+    r = gl.codes.validate(pd.Series([bad, code[:-1], code + "1"]), kind="component")
+    assert r.reason.tolist() == [
+        f"non-digit '{ch}' at position {pos + 1}",
+        "wrong length 16 (expected 17 digits (6 county + 5 class + 6 sequence, gbt47678-2026))",
+        "wrong length 18 (expected 17 digits (6 county + 5 class + 6 sequence, gbt47678-2026))",
+    ]
+
+
+@settings(max_examples=100, deadline=None)
+@given(st.sampled_from(COUNTIES), st.integers(1, 99_999).map("{:05d}".format))
+def test_matter_codes_with_any_class_get_a_class_verdict(county, cls):
+    r = gl.codes.validate(pd.Series([county + cls]), kind="matter")
+    events = set(gl.codes.catalogue(kind="event").class_code)
+    if cls in events:
+        assert r.valid.iloc[0]
+    elif cls[:2] == "00":
+        assert r.reason.iloc[0] == "major class code 00 where one is required"
+    elif cls[2:] == "000":
+        assert r.reason.iloc[0] == "minor class 000 (expected 001 or above)"
+    elif cls in ALL_2026:
+        assert r.reason.iloc[0] == f"event class {cls} is a gap in the gbt47678-2026 table (not known)"
+    else:
+        assert r.reason.iloc[0] == f"unknown event class {cls} in gbt47678-2026"
