@@ -167,7 +167,10 @@ def detect(
     gap_before = np.zeros(n, dtype=bool)
     gap_before[1:] = (np.diff(fixes.t) >= gap_s) & ~new_vehicle[1:]
     still = stationary(fixes, radius_m=radius_m, min_dwell_s=min_dwell_s)
-    s0, s1 = runs(still, new_vehicle)
+    # a stop never spans a jump (the truck moved while the tracker was silent)
+    jump = np.zeros(n, dtype=bool)
+    jump[1:] = np.hypot(np.diff(fixes.x), np.diff(fixes.y)) > 2.0 * radius_m
+    s0, s1 = runs(still, new_vehicle | jump)
     stop_of = run_ids(s0, s1, n)
     t0, t1 = runs(~still, new_vehicle | gap_before)
     trip_of = run_ids(t0, t1, n)

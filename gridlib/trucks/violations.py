@@ -479,7 +479,7 @@ def _unpermitted(fx: Fixes, mv: Any, stops: gpd.GeoDataFrame, permit_of: np.ndar
     s = sel["_first"].to_numpy()
     e = s + sel["n_fixes"].to_numpy() - 1
     where = sel["site_id"].to_numpy(dtype=object)
-    detail = [f"stopped {d // 60} min " + (f"at site {w} (not on the permit)" if w is not None else "outside any site")
+    detail = [f"stopped {d // 60} min " + (f"at site {w} (not on the permit)" if pd.notna(w) else "outside any site")
               for d, w in zip(sel["duration_s"], where, strict=True)]
     return _frame(fx, "unpermitted_stop", s, e, permit_of, permits, vehicle_company,
                   site_id=where, detail=np.array(detail, dtype=object),

@@ -1,0 +1,105 @@
+"""``gridlib trucks check``: muck-truck compliance for a day of GPS fixes."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+
+def _threshold_options(values: list[str]) -> dict[str, float]:
+    from gridlib.errors import InputError
+    from gridlib.trucks import THRESHOLDS
+
+    out = {}
+    for item in values:
+        key, sep, val = item.partition("=")
+        if not sep or key not in THRESHOLDS:
+            raise InputError(f"--set {item!r}: expected NAME=VALUE with NAME one of {', '.join(sorted(THRESHOLDS))}")
+        try:
+            out[key] = float(val)
+        except ValueError as exc:
+            raise InputError(f"--set {item!r}: {val!r} is not a number") from exc
+    return out
+
+
+def _write_layer(frame, path: Path, layer: str) -> None:
+    """Write a layer into a GeoPackage; tables without geometry become attribute tables."""
+    import geopandas as gpd
+    import pyogrio
+
+    from gridlib.io import atomic_path, write_gpkg
+
+    if isinstance(frame, gpd.GeoDataFrame):
+        write_gpkg(frame, path, layer)
+        return
+    with atomic_path(path, copy_existing=True) as tmp:
+        pyogrio.write_dataframe(frame, tmp, layer=layer, driver="GPKG")
+
+
+def register(app: typer.Typer) -> None:
+    trucks = typer.Typer(help="Muck-truck (渣土车) compliance: permits, routes, stops, violations, credit points.")
+    app.add_typer(trucks, name="trucks")
+
+    @trucks.command("check")
+    def check_cmd(
+        fixes: Annotated[Path, typer.Option("--fixes", help="GPS fixes: vehicle_id, time, lon, lat (Parquet/CSV/...)")],
+        permits: Annotated[Path, typer.Option("--permits", help="Permits with route lines (GeoJSON/GeoPackage)")],
+        out: Annotated[Path, typer.Option("--out", "-o", help="Output GeoPackage (.gpkg) or directory")],
+        sites: Annotated[Path | None, typer.Option("--sites", help="Construction/disposal/parking site polygons")] = None,
+        date: Annotated[str | None, typer.Option("--date", help="Check only this local day (YYYY-MM-DD)")] = None,
+        roads: Annotated[Path | None, typer.Option("--roads", help="Road lines (names; speed_limit_kmh for speeding)")] = None,
+        zones: Annotated[Path | None, typer.Option("--zones", help="Restricted-zone polygons (zone_id)")] = None,
+        crs: Annotated[str, typer.Option(help="CRS of the fixes' lon/lat: EPSG code or 'gcj02'")] = "EPSG:4326",
+        county: Annotated[str, typer.Option(help="6-digit county code for case ids")] = "310115",
+        maps: Annotated[int, typer.Option(help="Also draw PNG maps for the N vehicles with most points")] = 0,
+        set_: Annotated[list[str] | None, typer.Option("--set", help="Threshold NAME=VALUE (repeatable)")] = None,
+    ) -> None:
+        """Check FIXES against PERMITS and SITES; write violations, cases, credit, trips, stops and rejects."""
+        import geopandas as gpd
+
+        from gridlib.io import write_any
+        from gridlib.progress import step
+        from gridlib.trucks import check, violations_to_cases
+        from gridlib.trucks.maps import vehicle_day_map
+
+        th = _threshold_options(set_ or [])
+        with step("reading layers"):
+            road_layer = gpd.read_file(roads) if roads else None
+            zone_layer = gpd.read_file(zones) if zones else None
+        result = check(str(fixes), str(permits), str(sites) if sites else None, roads=road_layer, zones=zone_layer,
+                       date=date, crs=crs, **th)
+        cases = violations_to_cases(result.violations, county=county)
+        layers = {
+            "violations": result.violations, "cases": cases, "credit_vehicles": result.credit.vehicles,
+            "credit_companies": result.credit.companies, "trips": result.trips, "stops": result.stops,
+            "rejects": result.rejects.drop(columns=["geometry"], errors="ignore"),
+        }
+        with step(f"writing {out}"):
+            gpkg = out.suffix.lower() == ".gpkg"
+            if not gpkg:
+                out.mkdir(parents=True, exist_ok=True)
+            for name, frame in layers.items():
+                if gpkg:
+                    _write_layer(frame, out, name)
+                else:
+                    suffix = ".geojson" if isinstance(frame, gpd.GeoDataFrame) else ".csv"
+                    write_any(frame, out / f"{name}{suffix}")
+        if maps:
+            map_dir = (out.parent / f"{out.stem}_maps") if gpkg else out / "maps"
+            map_dir.mkdir(parents=True, exist_ok=True)
+            for vid in result.credit.vehicles["vehicle_id"].head(maps):
+                vehicle_day_map(result, vid, date, path=map_dir / f"{vid}.png")
+        n_fix = len(result.fixes)
+        typer.echo(f"{n_fix + len(result.rejects):,} fixes in, {n_fix:,} used, {len(result.rejects):,} rejected; "
+                   f"{len(result.trips):,} trips, {len(result.stops):,} stops")
+        if len(result.rejects):
+            for text, n in result.rejects["reason"].value_counts().sort_index().items():
+                typer.echo(f"  {n:>10,}  {text}")
+        if len(result.permit_rejects) or len(result.site_rejects):
+            typer.echo(f"{len(result.permit_rejects)} permits and {len(result.site_rejects)} sites rejected")
+        typer.echo(f"{len(result.violations):,} violations:")
+        for kind, n in result.counts().items():
+            typer.echo(f"  {n:>10,}  {kind}")
+        typer.echo(f"written to {out}")
