@@ -164,15 +164,16 @@ def index_for(gridset: Any) -> GridIndex:
     return index
 
 
-def _level_attrs(grids: gpd.GeoDataFrame) -> pd.DataFrame:
+def _level_attrs(grids: gpd.GeoDataFrame) -> dict[str, np.ndarray]:
+    """Grid, community, street and district codes and names per grid row (object arrays)."""
     codes = grids["grid_code"].astype(str)
-    out = pd.DataFrame({"grid_code": codes.to_numpy(dtype=object)})
+    out = {"grid_code": codes.to_numpy(dtype=object)}
     for level, n in zip(LEVELS, (6, 9, 12), strict=True):
         col = f"{level}_code"
         out[col] = (grids[col].astype(str) if col in grids else codes.str[:n]).to_numpy(dtype=object)
         name = f"{level}_name"
-        out[name] = (grids[name].astype("string").fillna("") if name in grids
-                     else pd.Series("", index=grids.index)).to_numpy(dtype=object)
+        out[name] = (grids[name].astype("string").fillna("").to_numpy(dtype=object) if name in grids
+                     else np.full(len(grids), "", dtype=object))
     return out
 
 
@@ -475,11 +476,9 @@ def assign(
     out = accepted.loc[ok].copy()
     x, y, pos, which = x[ok], y[ok], pos[ok], which[ok]
     kinds_arr, classes_arr = kinds_arr[ok], classes.to_numpy(dtype=object)[ok]
-    points = out.geometry.values.to_numpy() if hasattr(out.geometry.values, "to_numpy") else np.asarray(
-        out.geometry.values)
-    attrs = pd.DataFrame(index=range(len(out)), columns=["grid_code", *[f"{lv}_{w}" for lv in LEVELS
-                                                                         for w in ("code", "name")]],
-                         dtype=object)
+    points = np.asarray(out.geometry.array, dtype=object)
+    columns = ["grid_code", *[f"{lv}_{w}" for lv in LEVELS for w in ("code", "name")]]
+    attrs = {c: np.full(len(out), "", dtype=object) for c in columns}
     dist = np.full(len(out), np.nan)
     near = np.zeros(len(out), dtype=bool)
     near_street = np.zeros(len(out), dtype=bool)
@@ -488,17 +487,18 @@ def assign(
         if not len(sel):
             continue
         lv = _level_attrs(frame)
-        attrs.iloc[sel] = lv.iloc[pos[sel]][attrs.columns].to_numpy()
-        geoms = frame.geometry.values.to_numpy() if hasattr(frame.geometry.values, "to_numpy") else np.asarray(
-            frame.geometry.values)
-        dist[sel] = shapely.distance(points[sel], shapely.boundary(geoms[pos[sel]]))
-        if near_boundary_m > 0:
-            pt, other = shapely.STRtree(geoms).query(points[sel], predicate="dwithin", distance=near_boundary_m)
-            diff = other != pos[sel][pt]
-            near[sel[np.unique(pt[diff])]] = True
-            street = lv["street_code"].to_numpy(dtype=object)
-            sdiff = street[other] != street[pos[sel][pt]]
-            near_street[sel[np.unique(pt[sdiff])]] = True
+        for c in columns:
+            attrs[c][sel] = lv[c][pos[sel]]
+        geoms = np.asarray(frame.geometry.array, dtype=object)
+        dist[sel] = shapely.distance(points[sel], shapely.boundary(geoms)[pos[sel]])
+        # another grid is never closer than the point's own grid boundary: only those within reach
+        close = sel[dist[sel] <= near_boundary_m]
+        if near_boundary_m > 0 and len(close):
+            pt, other = shapely.STRtree(geoms).query(points[close], predicate="dwithin", distance=near_boundary_m)
+            near[close[pt[other != pos[close][pt]]]] = True
+            street = lv["street_code"]
+            near_street[close[pt[street[other] != street[pos[close][pt]]]]] = True
+    attrs = pd.DataFrame(attrs, dtype=object)
 
     table = load_rules(rules)
     rule = _rule_for(classes_arr.astype(str), kinds_arr, table)
