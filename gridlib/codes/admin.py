@@ -14,6 +14,9 @@ import pandas as pd
 
 from gridlib.codes.catalogue import _data_path
 
+#: date of the shipped GB/T 2260 list (codes abolished before it are rejected)
+LIST_DATE = "2025-12-31"
+
 
 @functools.cache
 def _divisions() -> pd.DataFrame:

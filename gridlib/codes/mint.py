@@ -8,7 +8,7 @@ from collections.abc import Iterable
 import numpy as np
 import pandas as pd
 
-from gridlib.codes.admin import county_table
+from gridlib.codes.admin import LIST_DATE, county_table
 from gridlib.codes.catalogue import CLASS_DIGITS, DEFAULT_EDITION, check_edition, lookup
 from gridlib.codes.validate import validate
 from gridlib.errors import CodeError
@@ -68,7 +68,7 @@ def mint_component_ids(
         raise CodeError(f"n must be a non-negative integer, not {n!r}")
     county = str(county)
     if len(county) != 6 or not county.isdigit() or not county_table()[int(county)]:
-        raise CodeError(f"county {county!r} not in the GB/T 2260 list")
+        raise CodeError(f"county {county!r} not in the GB/T 2260 list (as of {LIST_DATE})")
     cls = lookup(class_code, edition=edition, kind="component")["class_code"]
     prefix = county + cls
     width = 6 + CLASS_DIGITS[edition] + 6

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from gridlib.codes.admin import county_table
+from gridlib.codes.admin import LIST_DATE, county_table
 from gridlib.codes.catalogue import CLASS_DIGITS, DEFAULT_EDITION, check_edition
 from gridlib.codes.validate import STREET_TYPES, validate
 from gridlib.errors import CodeError
@@ -79,7 +79,7 @@ class GridCode:
         if not low <= seq < 10**width:
             raise CodeError(f"grid sequence {seq} outside {low:0{width}d}–{10**width - 1} for layout {layout}")
         if not county_table()[int(cc[:6])]:
-            raise CodeError(f"community code {cc}: county {cc[:6]} not in the GB/T 2260 list")
+            raise CodeError(f"community code {cc}: county {cc[:6]} not in the GB/T 2260 list (as of {LIST_DATE})")
         if not 1 <= int(cc[6:9]) <= 599:
             raise CodeError(f"community code {cc}: street code {cc[6:9]} outside 001–599")
         if cc[9:12] == "000":

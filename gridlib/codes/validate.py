@@ -38,7 +38,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from gridlib.codes.admin import county_table
+from gridlib.codes.admin import LIST_DATE, county_table
 from gridlib.codes.catalogue import (
     CLASS_DIGITS,
     DEFAULT_EDITION,
@@ -480,7 +480,7 @@ def _check_fields(mat: np.ndarray, rows: np.ndarray, lay: _Layout, reasons: _Rea
         zeros = "0" * width
         if f.check == "county":
             if check_county:
-                fail(~county_table()[v], ("county ", 0, 6, " not in the GB/T 2260 list"))
+                fail(~county_table()[v], ("county ", 0, 6, f" not in the GB/T 2260 list (as of {LIST_DATE})"))
         elif f.check in ("street", "community", "major"):
             fail(v == 0, f"{f.name} code {zeros} where one is required")
             if f.check == "street":

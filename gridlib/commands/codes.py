@@ -111,7 +111,9 @@ def register(app: typer.Typer) -> None:
         kind: str = typer.Option("grid", "--kind", "-k", help="grid, component, matter, event_class or class"),
         edition: str = typer.Option("gbt47678-2026", "--edition", "-e", help=EDITION_HELP + "; 'any' for both"),
         layout: str = typer.Option("auto", "--layout", help="grid layout: auto, 15, 14 or 15an"),
-        report: Path = typer.Option(None, "--report", "-o", help="Where to write invalid rows (default FILE.invalid.csv)"),
+        report: Path = typer.Option(None, "--report", "-r", help="Where to write invalid rows (default FILE.invalid.csv)"),
+        output: Path = typer.Option(None, "--output", "-o",
+                                    help="Also write every row with COLUMN_normalized, valid, reason and warning columns"),
     ) -> None:
         """Validate a column of codes; write the invalid rows with reasons; exit 1 if any."""
         import gridlib.codes as gc
@@ -125,16 +127,25 @@ def register(app: typer.Typer) -> None:
         repaired = res["valid"] & (res["warning"] != "")
         typer.echo(f"{file}: {len(df)} rows, {int(res['valid'].sum())} valid "
                    f"({int(repaired.sum())} after repair), {int(bad.sum())} invalid")
+        if output is not None:
+            full = df.copy()
+            full[f"{column}_normalized"] = res["normalized"]
+            for col in ("valid", "reason", "warning"):
+                full[col] = res[col]
+            write_csv(full, output)
+            typer.echo(f"written: {output}")
         if bad.any():
             out = df[bad].copy()
             out.insert(0, "row", out.index + 2)  # line number in a CSV with a header
             out["reason"] = res.loc[bad, "reason"]
             path = report or file.with_name(file.stem + ".invalid.csv")
             write_csv(out, path)
-            for _, r in out.head(5).iterrows():
-                typer.echo(f"  line {r['row']}: {r[column]!r}: {r['reason']}")
-            if len(out) > 5:
-                typer.echo(f"  … {len(out) - 5} more")
+            # most frequent problems, with the digits of the codes masked so alike reasons group
+            kinds = out["reason"].str.replace(r"(?<!GB/T )(?<![-\d])\b\d{3,}\b(?![-\d])", "…", regex=True).value_counts()
+            for reason, count in kinds.head(5).items():
+                typer.echo(f"  {count:>8,} × {reason}")
+            first = out.iloc[0]
+            typer.echo(f"  first: line {first['row']}: {first[column]!r}: {first['reason']}")
             typer.echo(f"report: {path}")
             raise typer.Exit(1)
 

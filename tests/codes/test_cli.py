@@ -1,3 +1,4 @@
+import pandas as pd
 import pytest
 from typer.testing import CliRunner
 
@@ -49,6 +50,18 @@ def test_validate_writes_a_report_and_exits_1(codes_csv, tmp_path):
     assert lines[0] == "row,id,code,reason"
     assert lines[1] == "3,2,41010500100300X,non-digit 'X' at position 15"
     assert lines[2] == "5,4,,empty"
+    assert "1 × non-digit 'X' at position 15" in r.output and "1 × empty" in r.output
+
+
+def test_validate_output_keeps_every_row_with_the_normalised_code(codes_csv, tmp_path):
+    full = tmp_path / "all.csv"
+    r = runner.invoke(app, ["codes", "validate", str(codes_csv), "-c", "code", "-o", str(full),
+                            "-r", str(tmp_path / "bad.csv")])
+    assert r.exit_code == 1
+    rows = pd.read_csv(full, dtype=str, keep_default_na=False)
+    assert list(rows.columns) == ["id", "code", "code_normalized", "valid", "reason", "warning"]
+    assert rows.code_normalized.tolist() == ["410105001003007", "", "410105001003008", ""]
+    assert rows.warning.iloc[2] == "full-width or compatibility characters converted"
 
 
 def test_validate_clean_file_exits_0(tmp_path):

@@ -34,7 +34,8 @@ def test_result_is_aligned_with_the_input_index():
     ("4101O5001003007", "non-digit 'O' at position 5"),
     ("4101050010030", "wrong length 13 (expected 15 digits (6 county + 3 street + 3 community + 3 grid) or "
                       "14 digits (6 county + 3 street + 3 community + 2 grid, CJ/T 213))"),
-    ("410199001003007", "county 410199 not in the GB/T 2260 list"),
+    ("410199001003007", "county 410199 not in the GB/T 2260 list (as of 2025-12-31)"),
+    ("310103001003007", "county 310103 not in the GB/T 2260 list (as of 2025-12-31)"),  # 卢湾区, merged 2011
     ("410105000003007", "street code 000 where one is required"),
     ("410105612003007", "street code 612 outside 001–599 (001–099 街道, 100–199 镇, 200–399 乡, 400–599 other)"),
     ("410105001000007", "community code 000 where one is required"),
