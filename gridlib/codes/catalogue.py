@@ -263,7 +263,8 @@ def load_extensions(path_or_df: str | os.PathLike | pd.DataFrame, edition: str =
     Returns
     -------
     DataFrame
-        The registered rows in catalogue layout (``status == "extension"``).
+        The rows of the table in catalogue layout (``status == "extension"``). Loading
+        the same class (same kind, code and name) again is a no-op.
 
     Raises
     ------
@@ -335,14 +336,20 @@ def load_extensions(path_or_df: str | os.PathLike | pd.DataFrame, edition: str =
     seen: dict[tuple[str, str], str] = {}
     for _, r in std.iterrows():
         seen[(r["kind"], r["class_code"])] = f"standard class {r['class_code']} {r['name_zh']} ({edition})"
+    registered = {(r["kind"], r["class_code"]): r["name_zh"] for _, r in previous.iterrows()}
     for _, r in previous.iterrows():
         seen[(r["kind"], r["class_code"])] = f"{r['_where']} ({r['class_code']} {r['name_zh']}, already registered)"
-    for _, r in new.iterrows():
+    fresh = np.ones(len(new), dtype=bool)
+    for i, r in new.iterrows():
         key = (r["kind"], r["class_code"])
+        if registered.get(key) == r["name_zh"]:  # the same class loaded again: nothing to do
+            fresh[i] = False
+            continue
         if key in seen:
             raise CodeError(f"{r['_where']} ({r['class_code']} {r['name_zh']}) clashes with {seen[key]}")
         seen[key] = f"{r['_where']} ({r['class_code']} {r['name_zh']})"
-    _EXTENSIONS[edition] = pd.concat([previous, new], ignore_index=True) if len(previous) else new
+    added = new[fresh]
+    _EXTENSIONS[edition] = pd.concat([previous, added], ignore_index=True) if len(previous) else added
     _lookup_tables.cache_clear()
     _row_index.cache_clear()
     return new[COLUMNS].reset_index(drop=True)

@@ -31,6 +31,7 @@ first digit is never 0, so for them a short code is rejected, never padded.
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 import numpy as np
@@ -206,6 +207,7 @@ def validate(
     layout: str = "auto",
     check_county: bool = True,
     check_catalogue: bool = True,
+    streets: Iterable[str] | pd.Series | None = None,
     log_summary: bool = True,
 ) -> pd.DataFrame:
     """Validate and normalise a column of codes.
@@ -228,6 +230,9 @@ def validate(
         Check the 6-digit county part against the shipped GB/T 2260 list.
     check_catalogue : bool
         Check class codes against the catalogue (with registered city extensions).
+    streets : iterable of str, optional
+        Known 9-digit street/town codes (county + 3 digits, e.g. a city's GB/T 10114
+        list); a grid code whose street is not among them is invalid.
     log_summary : bool
         Log how many codes were invalid or repaired.
 
@@ -250,11 +255,14 @@ def validate(
     ('410105001003007', 'full-width or compatibility characters converted; spaces/dashes removed')
     >>> gl.codes.validate(pd.Series([6012, 6099]), kind="class").reason.tolist()
     ['', 'unknown class 06099 in gbt47678-2026']
+    >>> gl.codes.validate(["410108001003007", "410108099003007"], streets=["410108001"]).reason.tolist()
+    ['', 'street 410108099 not in the given street list']
     """
     s = series if isinstance(series, pd.Series) else pd.Series(series, dtype=object)
     if kind == "grid":
         edition = None
     lays, alnum, pad_to = _layouts(kind, edition, layout)
+    known_streets = None if streets is None else _street_keys(streets)
     n = len(s)
     reasons = _Reasons(n)
     warnings = _Warnings(n)
@@ -299,7 +307,8 @@ def validate(
     for lay in lays:
         rows = np.flatnonzero(todo & (buf.lengths == lay.length))
         if len(rows) and lay.fields:
-            _check_fields(buf.matrix(rows, lay.length), rows, lay, reasons, check_county, check_catalogue)
+            _check_fields(buf.matrix(rows, lay.length), rows, lay, reasons, check_county, check_catalogue,
+                          known_streets)
     valid = reasons.ok
     normalized = text if valid.all() else pc.if_else(pa.array(valid), text, pa.scalar(None, pa.large_string()))
     out = pd.DataFrame({
@@ -461,8 +470,16 @@ def _part(mat: np.ndarray, a: int, b: int) -> pa.Array:
     return pa.array(raw).cast(pa.large_string())
 
 
+def _street_keys(streets: Iterable[str] | pd.Series) -> np.ndarray:
+    s = pd.Series(list(streets) if not isinstance(streets, pd.Series) else streets, dtype="str")
+    ok = s.str.fullmatch(r"[0-9]{9}").fillna(False)
+    if not ok.all():
+        raise CodeError(f"streets: {s[~ok].iloc[0]!r} is not a 9-digit street code")
+    return np.unique(s.astype("int64").to_numpy())
+
+
 def _check_fields(mat: np.ndarray, rows: np.ndarray, lay: _Layout, reasons: _Reasons,
-                  check_county: bool, check_catalogue: bool) -> None:
+                  check_county: bool, check_catalogue: bool, streets: np.ndarray | None = None) -> None:
 
     def fail(mask: np.ndarray, msg: str | tuple[str, int, int, str]) -> None:
         mask = mask & reasons.ok[rows]
@@ -486,6 +503,9 @@ def _check_fields(mat: np.ndarray, rows: np.ndarray, lay: _Layout, reasons: _Rea
             if f.check == "street":
                 fail(v > 599, (f"{f.name} code ", f.start, f.stop,
                                " outside 001–599 (001–099 街道, 100–199 镇, 200–399 乡, 400–599 other)"))
+                if streets is not None:
+                    fail(~np.isin(_int(mat, 0, f.stop), streets),
+                         ("street ", 0, f.stop, " not in the given street list"))
         elif f.check in ("sequence", "minor"):
             fail(v == 0, f"{f.name} {zeros} (expected {'0' * (width - 1)}1 or above)")
         elif f.check == "class" and check_catalogue:

@@ -97,10 +97,13 @@ def register(app: typer.Typer) -> None:
         text: str = typer.Argument(..., help="Substring of the Chinese or English name, or of the code"),
         edition: str = typer.Option("gbt47678-2026", "--edition", "-e", help=EDITION_HELP + "; 'all' for both"),
         kind: str = typer.Option(None, "--kind", "-k", help="component or event"),
+        extensions: Path = typer.Option(None, "--extensions", help="CSV of the city's extension classes"),
     ) -> None:
         """Find classes by name (井盖, manhole) or code part."""
         import gridlib.codes as gc
 
+        if extensions is not None:
+            gc.load_extensions(extensions, edition=gc.DEFAULT_EDITION if edition == "all" else edition)
         found = gc.search(text, None if edition == "all" else edition, kind)
         _echo_frame(found, ["edition", "kind", "class_code", "name_zh", "name_en", "status"])
 
@@ -114,6 +117,9 @@ def register(app: typer.Typer) -> None:
         report: Path = typer.Option(None, "--report", "-r", help="Where to write invalid rows (default FILE.invalid.csv)"),
         output: Path = typer.Option(None, "--output", "-o",
                                     help="Also write every row with COLUMN_normalized, valid, reason and warning columns"),
+        extensions: Path = typer.Option(None, "--extensions", help="CSV of the city's extension classes"),
+        streets: Path = typer.Option(None, "--streets", help="CSV of known 9-digit street codes (grid codes only)"),
+        streets_column: str = typer.Option("code", "--streets-column", help="Column of --streets"),
     ) -> None:
         """Validate a column of codes; write the invalid rows with reasons; exit 1 if any."""
         import gridlib.codes as gc
@@ -122,7 +128,16 @@ def register(app: typer.Typer) -> None:
         df = _read_table(file)
         if column not in df.columns:
             raise InputError(f"{file}: no column {column!r} (columns: {', '.join(map(str, df.columns))})")
-        res = gc.validate(df[column], kind=kind, edition=None if edition == "any" else edition, layout=layout)
+        ed = None if edition == "any" else edition
+        if extensions is not None:
+            gc.load_extensions(extensions, edition=ed or gc.DEFAULT_EDITION)
+        known = None
+        if streets is not None:
+            table = _read_table(streets)
+            if streets_column not in table.columns:
+                raise InputError(f"{streets}: no column {streets_column!r} (use --streets-column)")
+            known = table[streets_column]
+        res = gc.validate(df[column], kind=kind, edition=ed, layout=layout, streets=known)
         bad = ~res["valid"]
         repaired = res["valid"] & (res["warning"] != "")
         typer.echo(f"{file}: {len(df)} rows, {int(res['valid'].sum())} valid "

@@ -23,6 +23,8 @@ def test_every_zhengzhou_county_and_township_parent_is_listed(shared_data):
     assert r.valid.all(), r.reason[~r.valid].tolist()
     grids = gl.codes.validate(towns.township_code + "001001")
     assert grids.valid.all(), grids.reason[~grids.valid].tolist()
+    checked = gl.codes.validate(pd.Series(["410108001003007", "410108099003007"]), streets=towns.township_code)
+    assert checked.reason.tolist() == ["", "street 410108099 not in the given street list"]
 
 
 def test_unknown_level():

@@ -123,6 +123,8 @@ def test_extension_clashes_name_both_rows(tmp_path):
     with pytest.raises(CodeError, match=r"row 3 \(21001 乙\) clashes with .*row 2 \(21001 甲\)"):
         gl.codes.load_extensions(path)
     gl.codes.load_extensions(pd.DataFrame({"class_code": ["21001"], "kind": ["event"], "name_zh": ["甲"]}))
+    gl.codes.load_extensions(pd.DataFrame({"class_code": ["21001"], "kind": ["event"], "name_zh": ["甲"]}))  # idempotent
+    assert (gl.codes.catalogue().class_code == "21001").sum() == 1
     with pytest.raises(CodeError, match="already registered"):
         gl.codes.load_extensions(pd.DataFrame({"class_code": ["21001"], "kind": ["event"], "name_zh": ["乙"]}))
     # 2007 standard 'other' class 0599 lies in the extension range: a clash with the standard row

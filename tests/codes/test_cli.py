@@ -95,3 +95,26 @@ def test_translate_codes_and_file(tmp_path):
     text = out.read_text(encoding="utf-8").splitlines()
     assert text[0] == "case,cls,to_code,to_name_zh,relation,candidates,reason"
     assert text[1].startswith("A,0104,06012,道路不洁,same")
+
+
+def test_validate_with_city_extensions_and_street_list(tmp_path):
+    import gridlib as gl
+
+    ext = tmp_path / "ext.csv"
+    ext.write_text("class_code,kind,name_zh\n21001,event,共享电单车乱停\n", encoding="utf-8")
+    streets = tmp_path / "streets.csv"
+    streets.write_text("code,name\n410108001,新城街道\n", encoding="utf-8")
+    data = tmp_path / "m.csv"
+    data.write_text("m\n41010821001\n", encoding="utf-8")
+    try:
+        r = runner.invoke(app, ["codes", "validate", str(data), "-c", "m", "-k", "matter", "--extensions", str(ext)])
+        assert r.exit_code == 0, r.output
+        r = runner.invoke(app, ["codes", "search", "电单车", "--extensions", str(ext)])
+        assert "21001" in r.output
+    finally:
+        gl.codes.clear_extensions()
+    grids = tmp_path / "g.csv"
+    grids.write_text("g\n410108001003007\n410108002003007\n", encoding="utf-8")
+    r = runner.invoke(app, ["codes", "validate", str(grids), "-c", "g", "--streets", str(streets),
+                            "-r", str(tmp_path / "bad.csv")])
+    assert r.exit_code == 1 and "street 410108002 not in the given street list" in r.output
