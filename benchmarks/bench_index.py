@@ -19,6 +19,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 import geopandas as gpd
 import numpy as np
@@ -122,6 +123,41 @@ def memory_run(n: int) -> dict:
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 
+def _dask_partition(i: int, rows: int, bounds: tuple) -> Any:
+    import pandas as pd
+    import pyproj
+
+    rng = np.random.default_rng(1000 + i)
+    minx, miny, maxx, maxy = bounds
+    x, y = rng.uniform(minx, maxx, rows), rng.uniform(miny, maxy, rows)
+    lon, lat = pyproj.Transformer.from_crs(4547, 4326, always_xy=True).transform(x, y)
+    ids = np.char.add(f"p{i:04d}-", np.arange(rows).astype(str))
+    return pd.DataFrame({"case_id": ids, "class_code": "06012", "kind": "event", "lon": lon, "lat": lat})
+
+
+def bench_dask(grids: gpd.GeoDataFrame, n_points: int, workers: int = 2) -> dict:
+    """gl.assign on a dask frame of ``n_points`` cases generated on the workers, ``workers`` processes."""
+    import dask
+    import dask.dataframe as dd
+    from distributed import Client, LocalCluster
+
+    import gridlib as gl
+
+    rows = 250_000
+    parts = max(1, n_points // rows)
+    bounds = tuple(grids.total_bounds)
+    meta = _dask_partition(0, 1, bounds).iloc[:0]
+    with LocalCluster(n_workers=workers, threads_per_worker=1, processes=True, memory_limit="2GiB",
+                      dashboard_address=None) as cluster, Client(cluster):
+        cases = dd.from_map(_dask_partition, range(parts), rows=rows, bounds=bounds, meta=meta)
+        t = time.perf_counter()
+        done, rejects = gl.assign(cases, grids)
+        n_done, n_rej = dask.compute(done.map_partitions(len).sum(), rejects.map_partitions(len).sum())
+        wall = time.perf_counter() - t
+    return {"dask_points": parts * rows, "dask_workers": workers, "dask_s": wall,
+            "dask_cases_per_s": parts * rows / wall, "dask_assigned": int(n_done), "dask_rejected": int(n_rej)}
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--quick", action="store_true", help="small sizes, no 750k memory run")
@@ -129,10 +165,13 @@ def main() -> None:
     ap.add_argument("--points", type=int, default=None)
     ap.add_argument("--memory-grids", type=int, default=None, help="grids for the memory run (0: skip)")
     ap.add_argument("--postgis-points", type=int, default=None, help="points sent to PostGIS (0: skip)")
+    ap.add_argument("--dask-points", type=int, default=None,
+                    help="cases for gl.assign on a 2-worker Dask cluster (0: skip; full run 10,000,000)")
     args = ap.parse_args()
     n_grids = args.grids or (20_000 if args.quick else 200_000)
     n_points = args.points or (100_000 if args.quick else 1_000_000)
     n_memory = args.memory_grids if args.memory_grids is not None else (0 if args.quick else 750_000)
+    n_dask = args.dask_points if args.dask_points is not None else (0 if args.quick else 10_000_000)
     n_pg = args.postgis_points if args.postgis_points is not None else min(n_points, 200_000)
 
     t_gen, grids = timed(lambda: synthetic_grids(n_grids))
@@ -193,6 +232,12 @@ def main() -> None:
     res["peak_rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     print(f"peak RSS of this run: {res['peak_rss_mb']:,.0f} MB; index arrays {res['index_arrays_mb']:,.0f} MB "
           f"at {index.pixel_size:.2f} m pixels")
+    if n_dask:
+        dk = bench_dask(grids, n_dask)
+        res.update(dk)
+        print(f"Dask, 2 worker processes: gl.assign of {dk['dask_points']:,} cases (with responsibility, "
+              f"near-boundary flags, rejects) in {dk['dask_s']:.0f} s -> {dk['dask_cases_per_s']:,.0f} cases/s; "
+              f"{dk['dask_assigned']:,} assigned + {dk['dask_rejected']:,} rejected")
     if n_memory:
         mem = memory_run(n_memory)
         res["memory_run"] = mem
