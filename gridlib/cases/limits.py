@@ -39,7 +39,6 @@ in working hours when the limit is in working units and in calendar hours otherw
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -101,22 +100,27 @@ def load_limits(source: str | Path | pd.DataFrame | None = None) -> pd.DataFrame
     return table.reset_index(drop=True)
 
 
-def _combos(log: pd.DataFrame) -> tuple[np.ndarray, list[tuple[str, str]]]:
+def limit_keys(log: pd.DataFrame) -> tuple[np.ndarray, list[tuple[str, str]]]:
     """Factorize (class_code, urgency) pairs: per-case code and the distinct pairs."""
     n = len(log)
     cls = log["class_code"].astype("string").fillna("") if "class_code" in log else pd.Series([""] * n, dtype="string")
     urg = log["urgency"].astype("string").fillna("normal") if "urgency" in log else pd.Series(["normal"] * n, dtype="string")
-    codes, uniques = pd.factorize(cls.to_numpy(dtype=object) + "\x1f" + urg.to_numpy(dtype=object))
-    return codes, [tuple(u.split("\x1f")) for u in uniques]
+    c_codes, c_uniques = pd.factorize(cls)
+    u_codes, u_uniques = pd.factorize(urg)
+    codes, pair_ids = pd.factorize(c_codes.astype(np.int64) * max(len(u_uniques), 1) + u_codes)
+    pairs = [(str(c_uniques[p // max(len(u_uniques), 1)]), str(u_uniques[p % max(len(u_uniques), 1)])) for p in pair_ids]
+    return codes, pairs
 
 
-def resolve_limits(log: pd.DataFrame, limits: pd.DataFrame, stage: str) -> tuple[np.ndarray, np.ndarray]:
+def resolve_limits(
+    log: pd.DataFrame, limits: pd.DataFrame, stage: str, keys: tuple[np.ndarray, list] | None = None,
+) -> tuple[np.ndarray, np.ndarray]:
     """Per case, the (value, unit) of *stage* from the most specific matching row (NaN/'' if none).
 
     The match is made once per distinct (class, urgency) pair, then spread to the cases.
     """
     rows = limits[limits["stage"] == stage]
-    codes, pairs = _combos(log)
+    codes, pairs = keys if keys is not None else limit_keys(log)
     table = {(r.class_code, r.urgency): (float(r.value), r.unit) for r in rows.itertuples(index=False)}
     value_u = np.full(len(pairs) + 1, np.nan)
     unit_u = np.full(len(pairs) + 1, "", dtype=object)
@@ -157,8 +161,9 @@ def deadlines(
     cal = calendar if calendar is not None else WorkCalendar.china()
     out = pd.DataFrame(index=log.index)
     ext_h = log["extension_hours"].to_numpy(dtype=float) if "extension_hours" in log else np.zeros(len(log))
+    keys = limit_keys(log)
     for stage in stages or tuple(STAGES):
-        value, unit = resolve_limits(log, table, stage)
+        value, unit = resolve_limits(log, table, stage, keys)
         start = stage_start(log, stage).to_numpy(dtype="datetime64[ns]")
         result = np.full(len(log), np.datetime64("NaT"), dtype="datetime64[ns]")
         for u in pd.unique(unit[unit != ""]):
@@ -171,9 +176,3 @@ def deadlines(
             result[sel] = cal.add(start[sel], amount, u)
         out[f"{stage}_deadline"] = result
     return out
-
-
-def stage_units(log: pd.DataFrame, limits: Any = None) -> dict[str, np.ndarray]:
-    """Per stage, the unit each case's limit is counted in (for elapsed-time shares)."""
-    table = load_limits(limits) if not isinstance(limits, pd.DataFrame) or "basis" not in limits else limits
-    return {stage: resolve_limits(log, table, stage)[1] for stage in STAGES}

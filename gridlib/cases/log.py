@@ -132,6 +132,23 @@ def derive_status(log: pd.DataFrame) -> pd.Series:
     return status
 
 
+class Reasons:
+    """The first reason per row; text is built only for the rows a rule hits (fast on clean logs)."""
+
+    def __init__(self, index: pd.Index, start: pd.Series | None = None) -> None:
+        self.series = start.copy() if start is not None else pd.Series(pd.NA, index=index, dtype="string")
+
+    def add(self, mask: Any, prefix: str, values: pd.Series | None = None, suffix: str = "") -> None:
+        """Give rows in *mask* without a reason yet ``prefix + value + suffix``."""
+        m = np.asarray(mask, dtype=bool) & self.series.isna().to_numpy()
+        if not m.any():
+            return
+        if values is None:
+            self.series[m] = prefix
+        else:
+            self.series[m] = (prefix + values[m].astype("string").fillna("") + suffix).to_numpy()
+
+
 def _to_bool(values: pd.Series) -> tuple[pd.Series, pd.Series]:
     if pd.api.types.is_bool_dtype(values):
         return values.fillna(False).astype(bool), pd.Series(False, index=values.index)
@@ -149,19 +166,15 @@ def normalise(raw: pd.DataFrame) -> tuple[pd.DataFrame, pd.Series]:
     if missing:
         raise InputError(f"case log lacks required column(s) {missing}; see docs/conventions.md 'Time and the case log'")
     df = raw.drop(columns=[c for c in PERSONAL if c in raw.columns]).copy()
-    reason = pd.Series(pd.NA, index=df.index, dtype="string")
-
-    def flag(mask: pd.Series, text: pd.Series | str) -> None:
-        nonlocal reason
-        reason = reason.mask(mask & reason.isna(), text)
-
+    reasons = Reasons(df.index)
+    flag = reasons.add
     for col in STRING_COLUMNS:
         if col in df:
             df[col] = df[col].astype("string").str.strip().replace("", pd.NA)
     for col in TIME_COLUMNS:
         if col in df:
             df[col], bad = parse_times(df[col])
-            flag(bad, f"unparseable {col} '" + raw[col].astype("string").fillna("") + "'")
+            flag(bad, f"unparseable {col} '", raw[col], "'")
         else:
             df[col] = pd.Series(pd.NaT, index=df.index, dtype="datetime64[ns]")
     flag(df["case_id"].isna(), "missing case_id")
@@ -171,31 +184,31 @@ def normalise(raw: pd.DataFrame) -> tuple[pd.DataFrame, pd.Series]:
         values = pd.to_numeric(df[col], errors="coerce") if col in df else pd.Series(0.0, index=df.index)
         if col in df:
             flag(df[col].notna() & (values.isna() | (values < 0) | (values % 1 != 0)),
-                 f"{col} must be a non-negative integer, got '" + df[col].astype("string").fillna("") + "'")
+                 f"{col} must be a non-negative integer, got '", df[col], "'")
         df[col] = values.fillna(0).clip(lower=0).round().astype("int64")
     ext = pd.to_numeric(df["extension_hours"], errors="coerce") if "extension_hours" in df else pd.Series(0.0, index=df.index)
     if "extension_hours" in df:
         flag(df["extension_hours"].notna() & (ext.isna() | (ext < 0)),
-             "extension_hours must be a non-negative number, got '" + df["extension_hours"].astype("string").fillna("") + "'")
+             "extension_hours must be a non-negative number, got '", df["extension_hours"], "'")
     df["extension_hours"] = ext.fillna(0.0).clip(lower=0.0).astype(float)
     if "parked" in df:
         parked, bad = _to_bool(df["parked"])
-        flag(bad, "parked must be true/false, got '" + df["parked"].astype("string").fillna("") + "'")
+        flag(bad, "parked must be true/false, got '", df["parked"], "'")
         df["parked"] = parked
     else:
         df["parked"] = False
     if "urgency" in df:
         df["urgency"] = df["urgency"].fillna("normal")
-        flag(~df["urgency"].isin(URGENCIES), "unknown urgency '" + df["urgency"].fillna("") + "' (normal | urgent)")
+        flag(~df["urgency"].isin(URGENCIES), "unknown urgency '", df["urgency"], "' (normal | urgent)")
     else:
         df["urgency"] = pd.Series("normal", index=df.index, dtype="string")
     if "status" in df:
-        flag(df["status"].notna() & ~df["status"].isin(STATUSES),
-             "unknown status '" + df["status"].fillna("") + "' (" + " | ".join(STATUSES) + ")")
+        flag(df["status"].notna() & ~df["status"].isin(STATUSES), "unknown status '", df["status"],
+             "' (" + " | ".join(STATUSES) + ")")
     for col in ("lon", "lat"):
         if col in df:
             df[col] = pd.to_numeric(df[col], errors="coerce")
-    return df, reason
+    return df, reasons.series
 
 
 def read_log(source: Any, *, validate: bool = True) -> tuple[pd.DataFrame, pd.DataFrame]:

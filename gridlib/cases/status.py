@@ -40,7 +40,14 @@ import numpy as np
 import pandas as pd
 
 from gridlib.cases.calendar import WorkCalendar
-from gridlib.cases.limits import STAGES, deadlines, load_limits, resolve_limits, stage_start
+from gridlib.cases.limits import (
+    STAGES,
+    deadlines,
+    limit_keys,
+    load_limits,
+    resolve_limits,
+    stage_start,
+)
 from gridlib.cases.log import PUBLIC_SOURCES
 from gridlib.errors import InputError
 
@@ -112,13 +119,14 @@ def open_cases(
     start = pd.Series(pd.NaT, index=view.index, dtype="datetime64[ns]")
     deadline = start.copy()
     unit = np.full(len(view), "", dtype=object)
+    keys = limit_keys(view)
     for name in STAGES:
         sel = stage == name
         if not sel.any():
             continue
         start[sel] = stage_start(masked, name)[sel]
         deadline[sel] = dl[f"{name}_deadline"][sel]
-        unit[sel] = resolve_limits(view, table, name)[1][sel]
+        unit[sel] = resolve_limits(view, table, name, keys)[1][sel]
     used = np.full(len(view), np.nan)
     for u in pd.unique(unit[unit != ""]):
         sel = unit == u

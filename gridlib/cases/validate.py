@@ -30,7 +30,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from gridlib.cases.log import KINDS, SOURCES, STAGE_COLUMNS
+from gridlib.cases.log import KINDS, SOURCES, STAGE_COLUMNS, Reasons
 
 MAX_DAYS = 730
 LONG_DAYS = 90
@@ -50,13 +50,8 @@ def validate(df: pd.DataFrame, reason: pd.Series | None = None) -> tuple[pd.Data
     >>> validate(*normalise(raw))[1].tolist()
     ['absurd duration: closed_at is 730.6 days after reported_at (more than 730)']
     """
-    if reason is None:
-        reason = pd.Series(pd.NA, index=df.index, dtype="string")
-    reason = reason.copy()
-
-    def flag(mask: pd.Series | np.ndarray, text: pd.Series | str) -> None:
-        nonlocal reason
-        reason = reason.mask(np.asarray(mask) & reason.isna().to_numpy(), text)
+    reasons = Reasons(df.index, reason)
+    flag = reasons.add
 
     flag(df["case_id"].duplicated(keep="first") & df["case_id"].notna(), "duplicate case_id (first occurrence kept)")
 
@@ -80,7 +75,7 @@ def validate(df: pd.DataFrame, reason: pd.Series | None = None) -> tuple[pd.Data
                 + pd.Series(names[before[idx]], dtype="string") + " (" + earlier_t + ")")
         full = pd.Series(pd.NA, index=df.index, dtype="string")
         full.iloc[idx] = text.to_numpy()
-        flag(rows, full)
+        flag(rows, "", full)
 
     flag(df["closed_at"].notna() & df["disposed_at"].isna(), "closed without disposal (closed_at set, disposed_at missing)")
     flag(df["closed_at"].notna() & df["cancelled_at"].notna(), "both cancelled_at and closed_at are set")
@@ -89,8 +84,7 @@ def validate(df: pd.DataFrame, reason: pd.Series | None = None) -> tuple[pd.Data
     reported = df["reported_at"]
     for col in STAGE_COLUMNS[1:] + ("cancelled_at", "not_filed_at"):
         days = (df[col] - reported).dt.total_seconds() / 86400.0
-        flag(days > MAX_DAYS, f"absurd duration: {col} is " + days.round(1).astype("string")
-             + f" days after reported_at (more than {MAX_DAYS})")
+        flag(days > MAX_DAYS, f"absurd duration: {col} is ", days.round(1), f" days after reported_at (more than {MAX_DAYS})")
         if col in ("cancelled_at", "not_filed_at"):
             flag(days < 0, f"{col} is before reported_at")
 
@@ -99,28 +93,33 @@ def validate(df: pd.DataFrame, reason: pd.Series | None = None) -> tuple[pd.Data
         flag((status == "closed") & df["closed_at"].isna(), "status closed but closed_at is missing")
         flag((status == "cancelled") & df["cancelled_at"].isna(), "status cancelled but cancelled_at is missing")
         flag((status == "not_filed") & df["not_filed_at"].isna(), "status not_filed but not_filed_at is missing")
-        flag(df["closed_at"].notna() & status.notna() & ~status.isin(["closed"]),
-             "closed_at is set but status is '" + status.fillna("") + "'")
+        flag(df["closed_at"].notna() & status.notna() & ~status.isin(["closed"]), "closed_at is set but status is '",
+             status, "'")
         allowed = status.map(_STATUS_LAST_STAGE)
         reached = pd.Series(-1, index=df.index)
         for i, col in enumerate(STAGE_COLUMNS[:-1]):
             reached = reached.mask(df[col].notna(), i)
         ahead = allowed.notna() & (reached > allowed.fillna(99))
 
+    reason = reasons.series
+    kept = reason.isna().to_numpy()
     warn = []
+
+    def warning(mask: pd.Series, prefix: str, values: pd.Series | None = None, suffix: str = "") -> None:
+        m = np.asarray(mask, dtype=bool) & kept
+        if m.any():
+            text = prefix if values is None else prefix + values[m].astype("string").fillna("") + suffix
+            warn.append(pd.DataFrame({"case_id": df["case_id"][m].to_numpy(), "warning": text}))
+
     if "source" in df:
-        m = df["source"].notna() & ~df["source"].isin(SOURCES)
-        warn.append(pd.DataFrame({"case_id": df.loc[m, "case_id"], "warning": "unknown source '" + df.loc[m, "source"] + "'"}))
-    m = df["kind"].notna() & ~df["kind"].isin(KINDS)
-    warn.append(pd.DataFrame({"case_id": df.loc[m, "case_id"], "warning": "unknown kind '" + df.loc[m, "kind"] + "'"}))
-    long = (df["closed_at"] - df["filed_at"]).dt.total_seconds() / 86400.0 > LONG_DAYS
-    warn.append(pd.DataFrame({"case_id": df.loc[long, "case_id"], "warning": f"closed more than {LONG_DAYS} days after filing"}))
-    m = df["dispatched_at"].isna() & (df["disposed_at"].notna() | df["closed_at"].notna())
-    warn.append(pd.DataFrame({"case_id": df.loc[m, "case_id"], "warning": "disposed or closed without a dispatch time"}))
+        warning(df["source"].notna() & ~df["source"].isin(SOURCES), "unknown source '", df["source"], "'")
+    warning(df["kind"].notna() & ~df["kind"].isin(KINDS), "unknown kind '", df["kind"], "'")
+    warning((df["closed_at"] - df["filed_at"]).dt.total_seconds() / 86400.0 > LONG_DAYS,
+            f"closed more than {LONG_DAYS} days after filing")
+    warning(df["dispatched_at"].isna() & (df["disposed_at"].notna() | df["closed_at"].notna()),
+            "disposed or closed without a dispatch time")
     if "status" in df:
-        warn.append(pd.DataFrame({"case_id": df.loc[ahead, "case_id"],
-                                  "warning": "status '" + df.loc[ahead, "status"] + "' lags the stage time stamps"}))
-    warnings = pd.concat(warn, ignore_index=True)
-    kept = set(df.loc[reason.isna(), "case_id"].dropna())
-    warnings = warnings[warnings["case_id"].isin(kept)].astype("string").reset_index(drop=True)
+        warning(ahead, "status '", df["status"], "' lags the stage time stamps")
+    columns = {"case_id": pd.Series(dtype="string"), "warning": pd.Series(dtype="string")}
+    warnings = pd.concat([pd.DataFrame(columns), *warn], ignore_index=True).astype("string")
     return df, reason, warnings
