@@ -1,3 +1,5 @@
+import re
+
 import pandas as pd
 import pytest
 
@@ -140,3 +142,28 @@ def test_extension_rows_outside_the_ranges_are_rejected():
         gl.codes.load_extensions(pd.DataFrame({"class_code": ["21001"], "kind": ["incident"], "name_zh": ["x"]}))
     with pytest.raises(InputError, match="missing column"):
         gl.codes.load_extensions(pd.DataFrame({"class_code": ["21001"]}))
+
+
+def _spec_pairs(text: str, digits: int) -> set[tuple[str, str]]:
+    """(code, name) pairs of the spec's tables and lists: "| 01001 | 供水井盖 |" and "- 02001 停车场"."""
+    cell = re.findall(rf"\|\s*(\d{{{digits}}})\s*\|\s*([^|]+?)\s*(?=\|)", text)
+    item = re.findall(rf"^- (\d{{{digits}}}) (\S+)", text, flags=re.M)
+    return {(c, n.split(" (")[0]) for c, n in cell} | set(item)  # drop notes like " (I1 only)"
+
+
+def test_catalogue_is_a_faithful_transcription_of_the_spec(shared_data):
+    spec = (shared_data.parent / "STANDARDS.md").read_text(encoding="utf-8")
+    s26 = spec[spec.index("### 2.6"):spec.index("## 3. Coding formats")]
+    pairs = _spec_pairs(s26, 5)
+    cat = gl.codes.catalogue()
+    listed = cat[(cat.kind == "component") | (cat.major_code.astype(int) >= 6)]
+    mine = set(zip(listed.class_code, listed.name_zh, strict=True))
+    assert mine == pairs, (sorted(mine - pairs)[:5], sorted(pairs - mine)[:5])
+    s23 = spec[spec.index("### 2.3"):spec.index("### 2.4")]
+    comp = gl.codes.catalogue("cjt214-2007", kind="component")
+    mine07 = set(zip(comp.class_code, comp.name_zh, strict=True))
+    assert mine07 == _spec_pairs(s23, 4)
+    s24 = spec[spec.index("### 2.4"):spec.index("### 2.5")]
+    ev = gl.codes.catalogue("cjt214-2007", kind="event").set_index("class_code").name_zh
+    for code, name in _spec_pairs(s24, 4):
+        assert ev[code] == name, code
