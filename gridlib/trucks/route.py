@@ -226,6 +226,8 @@ def assign_permits(
     A window that crosses midnight belongs to the day it starts on: a fix at 02:00
     on day D is inside the hours of a ``22:00-06:00`` permit valid on D−1; a permit
     valid on D only covers that fix too, but outside its hours (the example below).
+    A night permit valid on D−1 also covers the rest of day D, outside its hours, so
+    a truck still driving at 06:20 is ``outside_hours``, not ``no_permit``.
 
     Parameters
     ----------
@@ -273,7 +275,8 @@ def assign_permits(
         valid_yday = (valid_from[p] <= d - 1) & (d - 1 <= valid_to[p])
         x = tod[has]
         hours_ok = anytime | (~cross & (x >= s) & (x < e)) | (cross & (((x >= s) & valid_today) | ((x < e) & valid_yday)))
-        covered = valid_today | (cross & valid_yday & (x < e))
+        # a night permit also answers for the next day, outside its hours after the window closes
+        covered = valid_today | (cross & valid_yday)
         better = covered & ((permit[has] < 0) | (hours_ok & ~in_hours[has]))
         permit[has[better]] = p[better]
         in_hours[has[better]] = hours_ok[better]
