@@ -305,3 +305,34 @@ def test_in_database_matches_in_memory_on_bundled_demo_grids(pg_store, postgis_u
     memory = dict(zip(done["case_id"], done["grid_code"], strict=True))
     assert [memory.get(c) for c in in_db["case_id"]] == in_db["grid_code"].tolist()
     assert in_db["grid_code"].notna().sum() > 1500
+
+
+@pytest.mark.postgis
+def test_cli_assign_in_db(grids, postgis_url, tmp_path):
+    import subprocess
+    import sys
+
+    from gridlib.store import init_db
+
+    init_db(postgis_url)
+    store = gl.store.open(postgis_url)  # the CLI uses the default schema
+    if {"grids", "cases"} & set(store.layers()):
+        pytest.skip("the default schema already holds grids/cases layers")
+    store.write_layer("grids", grids.grids)
+    try:
+        centre = grids.grids.geometry.centroid.to_crs(4326)
+        df = pd.DataFrame({"case_id": ["a", "b", "c", "d", "e"], "lon": [*centre.x, 120.0],
+                           "lat": [*centre.y, 30.0]})
+        df.to_csv(tmp_path / "cases.csv", index=False)
+        proc = subprocess.run([sys.executable, "-m", "gridlib.cli", "assign", str(tmp_path / "cases.csv"),
+                               "--store", postgis_url, "--out", str(tmp_path / "out.gpkg"), "--in-db"],
+                              capture_output=True, text=True, timeout=120)
+        assert proc.returncode == 0, proc.stderr
+        assert "5 cases in, 4 assigned, 1 rejected" in proc.stdout
+        assert "outside grid coverage" in proc.stdout
+        done = gpd.read_file(tmp_path / "out.gpkg", layer="assigned")
+        assert sorted(done["grid_code"]) == sorted(grids.grids["grid_code"])
+    finally:
+        for layer in ("grids", "cases"):
+            store.drop_layer(layer, missing_ok=True)
+        store.close()
