@@ -113,7 +113,7 @@ def catalogue(edition: str = DEFAULT_EDITION, kind: str | None = None) -> pd.Dat
     df = _standard(edition)
     ext = _EXTENSIONS.get(edition)
     if ext is not None and len(ext):
-        df = pd.concat([df, ext], ignore_index=True)
+        df = pd.concat([df, ext[COLUMNS]], ignore_index=True)
     if kind is not None:
         df = df[df["kind"] == kind]
     return df.reset_index(drop=True).copy()
@@ -303,15 +303,19 @@ def load_extensions(path_or_df: str | os.PathLike | pd.DataFrame, edition: str =
     res = validate(src["class_code"], kind="class", edition=edition, check_catalogue=False, log_summary=False)
     rows = []
     low_major, low_minor = _extension_ranges(edition)
+    def text(value: object) -> str:
+        return "" if value is None or (isinstance(value, float) and np.isnan(value)) else str(value).strip()
+
     for i, r in src.iterrows():  # extension tables are tens of rows
-        where = f"{origin} row {i + 2}"  # +2: header line and 1-based lines
+        # a file row is named by its line (header + 1-based); a DataFrame row by its position
+        where = f"{origin} row {i + 2}" if origin != "extension table" else f"{origin} row {i}"
         if not res["valid"].iloc[i]:
             raise CodeError(f"{where}: class code {r['class_code']!r}: {res['reason'].iloc[i]}")
         code = str(res["normalized"].iloc[i])
-        kind = str(r["kind"]).strip()
+        kind = text(r["kind"])
         if kind not in KINDS:
             raise CodeError(f"{where}: kind {kind!r} is not 'component' or 'event'")
-        name = str(r["name_zh"]).strip()
+        name = text(r["name_zh"])
         if not name:
             raise CodeError(f"{where}: name_zh is empty")
         major, minor = int(code[:2]), int(code[2:])
@@ -323,11 +327,11 @@ def load_extensions(path_or_df: str | os.PathLike | pd.DataFrame, edition: str =
         rows.append({
             "edition": edition, "kind": kind, "major_code": code[:2], "minor_code": code[2:],
             "class_code": code, "name_zh": name,
-            "name_en": str(r.get("name_en", "") or ""),
-            "name_en_source": "city extension" if str(r.get("name_en", "") or "") else "",
-            "major_name_zh": str(r.get("major_name_zh", "") or ""), "major_name_en": "",
+            "name_en": text(r.get("name_en")),
+            "name_en_source": "city extension" if text(r.get("name_en")) else "",
+            "major_name_zh": text(r.get("major_name_zh")), "major_name_en": "",
             "confidence": "city", "status": "extension",
-            "note": str(r.get("note", "") or f"city extension from {origin} row {i + 2}"),
+            "note": text(r.get("note")) or f"city extension from {where}",
             "_where": where,
         })
     new = pd.DataFrame(rows, columns=[*COLUMNS, "_where"])

@@ -115,6 +115,10 @@ def test_extensions_register_validate_and_clear(tmp_path):
     assert gl.codes.validate(pd.Series(["21001", "6901"]), kind="event_class").valid.all()
     assert gl.codes.validate(pd.Series(["41010521001"]), kind="matter").valid.all()
     assert len(gl.codes.catalogue(kind="event")) == 252
+    assert list(gl.codes.catalogue().columns) == list(gl.codes.catalogue("cjt214-2007").columns)
+    df = gl.codes.load_extensions(pd.DataFrame({"class_code": ["22001"], "kind": ["component"], "name_zh": ["岗亭"],
+                                                "name_en": [float("nan")]}))
+    assert df.name_en.tolist() == [""] and df.note.tolist() == ["city extension from extension table row 0"]
     gl.codes.clear_extensions()
     assert not gl.codes.validate(pd.Series(["21001"]), kind="event_class").valid.any()
 
