@@ -41,6 +41,7 @@ from __future__ import annotations
 import logging
 import sys
 import types
+import warnings
 import weakref
 from collections.abc import Sequence
 from pathlib import Path
@@ -52,6 +53,7 @@ import pandas as pd
 import pyproj
 import shapely
 
+from gridlib.crs import resolve_crs
 from gridlib.errors import InputError
 from gridlib.index import GridIndex
 
@@ -423,6 +425,8 @@ def assign(
     accepted, rejects = read_points(source, crs=crs, id=id if id in getattr(source, "columns", []) else None,
                                     time=when)
     original = source
+    if resolve_crs(crs)[1] is None and accepted.crs is not None and pyproj.CRS(accepted.crs).is_geographic:
+        _warn_if_gcj02(accepted, metric, indexes[-1], roads)
     accepted = accepted.to_crs(metric)
     reasons = pd.Series(pd.NA, index=accepted.index, dtype=object)
 
@@ -557,6 +561,42 @@ def assign(
     assert len(result) + len(rejects) == len(cases)
     log.info("assign: %d cases, %d assigned, %d rejected", len(cases), len(result), len(rejects))
     return result, rejects
+
+
+def _warn_if_gcj02(points: gpd.GeoDataFrame, metric: pyproj.CRS, index: GridIndex,
+                   roads: gpd.GeoDataFrame | None, sample: int = 2000) -> None:
+    """Warn when undeclared WGS84 input fits the grids (or roads) much better read as GCJ-02."""
+    from gridlib.crs import gcj02_to_wgs84
+
+    if len(points) < 20:
+        return
+    take = np.linspace(0, len(points) - 1, min(sample, len(points))).astype(int)
+    lon = shapely.get_x(points.geometry.values[take])
+    lat = shapely.get_y(points.geometry.values[take])
+    glon, glat = gcj02_to_wgs84(lon, lat)
+    if np.nanmax(np.hypot(glon - lon, glat - lat)) < 1e-4:  # outside China: GCJ-02 is the identity
+        return
+    to_metric = pyproj.Transformer.from_crs(4326, metric, always_xy=True).transform
+    x0, y0 = to_metric(lon, lat)
+    x1, y1 = to_metric(glon, glat)
+    inside0 = float(np.mean(index.lookup(x0, y0) >= 0))
+    inside1 = float(np.mean(index.lookup(x1, y1) >= 0))
+    evidence = []
+    if inside1 - inside0 >= 0.2 and inside1 >= 0.5:
+        evidence.append(f"{inside1:.0%} of a sample falls inside the grids read as GCJ-02 against "
+                        f"{inside0:.0%} read as WGS84")
+    if roads is not None and len(roads):
+        lines = np.asarray(roads.to_crs(metric).geometry.array, dtype=object)
+        tree = shapely.STRtree(lines)
+        d0 = np.median(tree.query_nearest(shapely.points(x0, y0), return_distance=True, all_matches=False)[1])
+        d1 = np.median(tree.query_nearest(shapely.points(x1, y1), return_distance=True, all_matches=False)[1])
+        if d0 > 2 * d1 and d0 - d1 > 50:
+            evidence.append(f"the median distance to the roads drops from {d0:.0f} m to {d1:.0f} m")
+    if evidence:
+        message = ("the coordinates look like undeclared GCJ-02 (web-map) coordinates: " + "; ".join(evidence)
+                   + ". Declare them with crs='gcj02' (CLI: --crs gcj02).")
+        log.warning(message)
+        warnings.warn(message, UserWarning, stacklevel=3)
 
 
 def _take(frame: gpd.GeoDataFrame | None, column: str, pos: np.ndarray) -> np.ndarray:

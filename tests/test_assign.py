@@ -336,3 +336,21 @@ def test_cli_assign_in_db(grids, postgis_url, tmp_path):
         for layer in ("grids", "cases"):
             store.drop_layer(layer, missing_ok=True)
         store.close()
+
+
+def test_undeclared_gcj02_is_detected(grids):
+    rng = np.random.default_rng(8)
+    pts = gpd.GeoSeries(shapely.points(500_000 + rng.uniform(0, 400, 200), 3_850_000 + rng.uniform(0, 100, 200)),
+                        crs=4547).to_crs(4326)
+    glon, glat = gl.crs.wgs84_to_gcj02(pts.x.to_numpy(), pts.y.to_numpy())
+    df = pd.DataFrame({"case_id": [f"g{i}" for i in range(200)], "kind": "event", "lon": glon, "lat": glat})
+    with pytest.warns(UserWarning, match="crs='gcj02'"):
+        assign(df, grids)
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        done, _ = assign(df, grids, crs="gcj02")  # declared: converted, no warning
+        assert len(done) == 200
+        honest = df.assign(lon=pts.x.to_numpy(), lat=pts.y.to_numpy())
+        assert len(assign(honest, grids)[0]) == 200  # true WGS84: no warning
