@@ -271,13 +271,16 @@ def _period_bounds(period: Any) -> tuple[pd.Timestamp, pd.Timestamp, str] | None
     if isinstance(period, pd.Period):
         return period.start_time, (period + 1).start_time, str(period)
     text = str(period).strip()
-    if text[:1].isdigit():
+    try:
+        p = pd.Period(text)
+    except ValueError:
         try:
-            p = pd.Period(text)
+            pd.Period("2026-01-01", freq=text)
         except ValueError as exc:
-            raise InputError(f"cannot read period {period!r}: use '2026-10', '2026-10-08', '2026', a (start, end) pair or a frequency") from exc
-        return p.start_time, (p + 1).start_time, str(p)
-    return None
+            raise InputError(f"cannot read period {period!r}: use '2026-10', '2026-10-08', '2026', "
+                             "a (start, end) pair or a pandas frequency such as 'D', 'W', 'M'") from exc
+        return None
+    return p.start_time, (p + 1).start_time, str(p)
 
 
 def _as_of_cap(log: pd.DataFrame, at: Any) -> pd.Timestamp:

@@ -143,3 +143,12 @@ def test_properties(rows):
     rates = by[list(NOVEMBER_RATES)].to_numpy(dtype=float)
     finite = rates[~np.isnan(rates)]
     assert ((finite >= 0) & (finite <= 1)).all()
+
+
+def test_daily_series_adds_up_to_the_month_for_cohort_counts(log):
+    daily = indicators(log, by="street_code", period="D", at=AT)
+    month = indicators(log, by="street_code", period="2026-11", at=AT)
+    nov = daily[daily["period"].str.startswith("2026-11")]
+    for c in ("filed", "filed_on_time", "public_filed", "reported", "supervisor_reported"):
+        assert nov[c].sum() == month[c].sum(), c
+    assert indicators(log, period="2W", at=AT)["filed"].sum() == 8
