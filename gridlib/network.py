@@ -11,8 +11,9 @@ speed of its road class (:data:`SPEEDS_KMH`).
 Routing runs as one multi-source Dijkstra (``scipy.sparse.csgraph``) from all bases
 at once: a virtual node per base joins the road at the point nearest the base; a
 target (grid centre, new case) is reached through either end of its nearest
-segment. Points snap only to the largest connected part of the graph, so a base or
-grid beside a stray fragment (e.g. an unconnected service road) is not cut off. The walk between a point and the road (``access_m``) is timed at
+segment. Points snap only to the largest strongly connected part of the graph (when
+it holds at least half the segments; else the largest connected part), so a base or
+grid beside a stray fragment or a one-way stub is not cut off. The walk between a point and the road (``access_m``) is timed at
 ``access_speed_kmh``.
 
 >>> import geopandas as gpd
@@ -71,7 +72,7 @@ class RoadGraph:
     ``t_fwd``/``t_bwd`` are the travel times in seconds u→v and v→u (``inf`` where
     forbidden); ``seg_road`` is the row of the source road. ``matrix`` is the directed
     sparse time matrix used by csgraph (the fastest of parallel edges); ``segments`` the
-    segment lines and ``snap_segments`` those of the largest connected part, which points snap to.
+    segment lines and ``snap_segments`` those of the main (strongly) connected part, which points snap to.
     """
 
     xy: np.ndarray
@@ -265,11 +266,16 @@ def build_graph(
     tail, head, tt = tail[order], head[order], tt[order]
     firsts = np.r_[True, (tail[1:] != tail[:-1]) | (head[1:] != head[:-1])]
     matrix = sp.csr_matrix((tt[firsts], (tail[firsts], head[firsts])), shape=(n_nodes, n_nodes))
-    # points snap to the largest connected part, so a base or grid next to a stray fragment
-    # (a service road drawn unconnected) is not cut off from the city
-    _, comp = csgraph.connected_components(matrix, directed=False)
-    core = np.argmax(np.bincount(comp))
-    snap = np.flatnonzero((comp[u] == core) & (comp[v] == core))
+    # points snap to the largest strongly connected part (where one can both arrive and leave), so
+    # a base or grid beside a stray fragment or a one-way stub is not cut off from the city; a
+    # network that is mostly one-way without such a core falls back to the largest connected part
+    snap = np.empty(0, dtype=np.int64)
+    for connection in ("strong", "weak"):
+        _, comp = csgraph.connected_components(matrix, directed=True, connection=connection)
+        core = np.argmax(np.bincount(comp))
+        snap = np.flatnonzero((comp[u] == core) & (comp[v] == core))
+        if len(snap) >= 0.5 * len(u):
+            break
     log.info("road graph: %d nodes, %d segments (%d one-way, %d in the main connected part) "
              "from %d lines", n_nodes, len(u), int((ow != 0).sum()), len(snap), len(lines))
     return RoadGraph(xy, u, v, length, t_fwd, t_bwd, seg_road, crs, matrix, segments, snap)
@@ -279,7 +285,7 @@ def _points_xy(graph: RoadGraph, points: gpd.GeoDataFrame | gpd.GeoSeries, what:
     if points.crs is None:
         raise InputError(f"{what} have no CRS")
     geoms = points.to_crs(graph.crs).geometry.values if points.crs != graph.crs else points.geometry.values
-    geoms = np.asarray(geoms, dtype=object)
+    geoms = np.array(geoms, dtype=object)  # a copy: the caller's geometries must not change
     bad = shapely.is_missing(geoms) | shapely.is_empty(geoms)
     if bad.any():
         raise InputError(f"{what} row {int(np.flatnonzero(bad)[0])} has no geometry")

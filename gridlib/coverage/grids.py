@@ -26,7 +26,7 @@ import numpy as np
 import pandas as pd
 import shapely
 
-from gridlib.coverage.roads import road_coverage, road_weights
+from gridlib.coverage.roads import road_coverage, road_weights, substrings
 from gridlib.coverage.viewshed import prepare_buildings
 from gridlib.errors import InputError
 
@@ -132,11 +132,14 @@ def grid_coverage(
     return g
 
 
-def blind_spots(pieces: gpd.GeoDataFrame, *, min_length_m: float = 5.0,
+def blind_spots(pieces: gpd.GeoDataFrame, *, min_length_m: float = 5.0, max_length_m: float | None = 200.0,
                 class_weights: dict[str, float] | None = None, class_col: str | None = None) -> gpd.GeoDataFrame:
     """Road pieces no camera sees, at least *min_length_m* long, on roads of positive class weight.
 
-    Returns the pieces (all their columns) with ``blind_id`` (1..n in road order) and ``class_weight``.
+    Stretches longer than *max_length_m* are cut into equal parts no longer than that, so
+    a blind spot is a place one camera could cover and its case density is local.
+    Returns the pieces (all their columns, ``from_m``/``to_m``/``length_m`` of each part)
+    with ``blind_id`` (1..n in road order) and ``class_weight``.
 
     >>> import geopandas as gpd
     >>> from shapely import LineString, box
@@ -151,6 +154,23 @@ def blind_spots(pieces: gpd.GeoDataFrame, *, min_length_m: float = 5.0,
     keep = (pieces["k"].to_numpy() == 0) & (pieces["length_m"].to_numpy() >= min_length_m) & (w > 0)
     out = pieces[keep].copy()
     out["class_weight"] = w[keep]
+    if max_length_m is not None and len(out):
+        if not max_length_m > 0:
+            raise InputError(f"max_length_m must be > 0, got {max_length_m}")
+        length = out["length_m"].to_numpy(float)
+        n = np.maximum(np.ceil(length / max_length_m - 1e-9), 1).astype(np.int64)
+        rep = np.repeat(np.arange(len(out)), n)
+        j = np.arange(n.sum()) - np.repeat(np.cumsum(n) - n, n)
+        step = (length / n)[rep]
+        geoms = np.asarray(out.geometry.values, dtype=object)
+        cut = substrings(geoms, rep, j * step, np.minimum((j + 1) * step, length[rep]))
+        start = out["from_m"].to_numpy(float)[rep] + j * step if "from_m" in out.columns else None
+        out = out.iloc[rep].copy()
+        out["length_m"] = np.round(step, 6)
+        if start is not None:
+            out["from_m"] = np.round(start, 6)
+            out["to_m"] = np.round(start + step, 6)
+        out = out.set_geometry(cut)
     out.insert(0, "blind_id", np.arange(1, len(out) + 1))
     return out.reset_index(drop=True)
 

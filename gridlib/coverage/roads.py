@@ -31,7 +31,8 @@ import shapely
 
 from gridlib.errors import InputError
 
-__all__ = ["ROAD_WEIGHTS", "road_weights", "road_coverage", "coverage_summary", "road_lines", "Elements", "elements"]
+__all__ = ["ROAD_WEIGHTS", "road_weights", "road_coverage", "coverage_summary", "road_lines", "Elements", "elements",
+           "substrings"]
 
 log = logging.getLogger(__name__)
 
@@ -167,8 +168,14 @@ def elements(viewshed_geoms: np.ndarray, lines: np.ndarray, line_row: np.ndarray
     return Elements(lines, line_row, e_line, e_start - offset[e_line], e_end - offset[e_line], cover)
 
 
-def _substrings(lines: np.ndarray, line: np.ndarray, a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """Vectorised ``shapely.ops.substring``: the part of ``lines[line]`` between measures a and b."""
+def substrings(lines: np.ndarray, line: np.ndarray, a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Vectorised ``shapely.ops.substring``: the part of ``lines[line]`` between measures a and b.
+
+    >>> from shapely import LineString
+    >>> ls = np.array([LineString([(0, 0), (10, 0), (10, 10)])])
+    >>> [g.wkt for g in substrings(ls, np.array([0, 0]), np.array([5.0, 0.0]), np.array([15.0, 10.0]))]
+    ['LINESTRING (5 0, 10 0, 10 5)', 'LINESTRING (0 0, 10 0)']
+    """
     coords, vline = shapely.get_coordinates(lines, return_index=True)
     seg = np.hypot(*np.diff(coords, axis=0).T)
     seg[vline[1:] != vline[:-1]] = 0.0
@@ -234,7 +241,7 @@ def road_coverage(viewsheds: gpd.GeoDataFrame, roads: gpd.GeoDataFrame) -> gpd.G
     last = np.append(first[1:], len(new))[: len(first)] - 1
     p_line, p_k = el.line[first], k[first]
     a, b = el.start[first], el.end[last]
-    geoms = _substrings(lines, p_line, a, b) if len(p_line) else np.empty(0, dtype=object)
+    geoms = substrings(lines, p_line, a, b) if len(p_line) else np.empty(0, dtype=object)
     attrs = pd.DataFrame(roads.drop(columns=roads.geometry.name)).iloc[line_row[p_line]].reset_index(drop=True)
     out = attrs.assign(
         road_row=line_row[p_line], from_m=a, to_m=b, length_m=np.round(b - a, _ROUND),
