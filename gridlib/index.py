@@ -394,50 +394,51 @@ class GridIndex:
         return None if pos < 0 else self._codes[pos]
 
     def _exact(self, x: np.ndarray, y: np.ndarray, bid: np.ndarray) -> np.ndarray:
-        """Exact answer for points in boundary pixels ``bid`` (candidates tried in rank order)."""
-        out = np.empty(len(x), dtype=np.int64)
-        ncand = self._bstart[bid + 1] - self._bstart[bid]
-        # blocks of points keep the pair/segment expansion small
-        for lo in range(0, len(x), _POINT_CHUNK):
-            sl = slice(lo, lo + _POINT_CHUNK)
-            out[sl] = self._exact_block(x[sl], y[sl], bid[sl], ncand[sl])
+        """Exact answer for points in boundary pixels ``bid``.
+
+        Candidates are stored in rank order, so the first one that covers a point is
+        the tie-rule winner: round j tests the j-th candidate of the points still open.
+        """
+        out = np.full(len(x), -1, dtype=np.int64)
+        first = self._bstart[bid]
+        ncand = self._bstart[bid + 1] - first
+        open_ = np.arange(len(x))
+        j = 0
+        while len(open_):
+            open_ = open_[ncand[open_] > j]
+            for lo in range(0, len(open_), _POINT_CHUNK):  # bounded temporaries
+                idx = open_[lo:lo + _POINT_CHUNK]
+                poly = self._order[self._bcand[first[idx] + j]]
+                hit = self._covers(poly, x[idx], y[idx])
+                out[idx[hit]] = poly[hit]
+            open_ = open_[out[open_] < 0]
+            j += 1
         return out
 
-    def _exact_block(self, x: np.ndarray, y: np.ndarray, bid: np.ndarray, ncand: np.ndarray) -> np.ndarray:
-        n = len(x)
-        pt = np.repeat(np.arange(n), ncand)
-        within = np.arange(len(pt)) - np.repeat(np.cumsum(ncand) - ncand, ncand)
-        rank = self._bcand[self._bstart[bid][pt] + within].astype(np.int64)
-        poly = self._order[rank]
-        s0, s1 = self._seg_off[poly], self._seg_off[poly + 1]
-        nseg = s1 - s0
-        pair = np.repeat(np.arange(len(pt)), nseg)
-        seg = np.repeat(s0 - (np.cumsum(nseg) - nseg), nseg) + np.arange(len(pair))
-        px, py = x[pt][pair], y[pt][pair]
+    def _covers(self, poly: np.ndarray, x: np.ndarray, y: np.ndarray) -> np.ndarray:
+        """``covers(grid[poly[i]], (x[i], y[i]))`` exactly, one pair per element."""
+        s0 = self._seg_off[poly]
+        nseg = self._seg_off[poly + 1] - s0
+        starts = np.cumsum(nseg) - nseg
+        pair = np.repeat(np.arange(len(poly)), nseg)
+        seg = np.repeat(s0 - starts, nseg) + np.arange(len(pair))
+        px, py = x[pair], y[pair]
         ax, ay, bx, by = self._ax[seg], self._ay[seg], self._bx[seg], self._by[seg]
         left = (ax - px) * (by - py)
         right = (ay - py) * (bx - px)
         det = left - right
         errbound = _CCW_ERRBOUND * (np.abs(left) + np.abs(right))
-        ymin, ymax = np.minimum(ay, by), np.maximum(ay, by)
-        in_y = (py >= ymin) & (py <= ymax)
-        unsure = in_y & (np.abs(det) <= errbound)
-        up = (ay <= py) & (py < by) & (det > 0)
-        down = (by <= py) & (py < ay) & (det < 0)
-        starts = np.cumsum(nseg) - nseg
-        crossings = np.add.reduceat((up | down).astype(np.int32), starts)
+        a_le, b_le = ay <= py, by <= py
+        # the point's y lies in the segment's closed y-range and the orientation is undecidable
+        unsure = ((a_le != b_le) | (ay == py) | (by == py)) & (np.abs(det) <= errbound)
+        cross = (a_le & ~b_le & (det > 0)) | (b_le & ~a_le & (det < 0))
+        crossings = np.add.reduceat(cross.view(np.int8), starts)  # int8 wraps mod 256: parity kept
         ambiguous = np.logical_or.reduceat(unsure, starts)
-        covers = (crossings % 2 == 1) & ~ambiguous
+        covers = (crossings & 1).astype(bool) & ~ambiguous
         amb = np.flatnonzero(ambiguous)
         if len(amb):
-            covers[amb] = shapely.intersects_xy(self._geoms[poly[amb]], x[pt[amb]], y[pt[amb]])
-        out = np.full(n, -1, dtype=np.int64)
-        hit = np.flatnonzero(covers)
-        if len(hit):
-            # pairs are in point order and, within a point, in rank order: first hit wins
-            first = np.concatenate([[True], pt[hit][1:] != pt[hit][:-1]])
-            out[pt[hit][first]] = poly[hit][first]
-        return out
+            covers[amb] = shapely.intersects_xy(self._geoms[poly[amb]], x[amb], y[amb])
+        return covers
 
     # ------------------------------------------------------------- save/load
     def save(self, path: str | Path) -> Path:
