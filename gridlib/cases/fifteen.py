@@ -29,7 +29,7 @@ from gridlib.errors import InputError
 
 #: (step, start column, end column, limit in minutes, Chinese name)
 MINGHU_STEPS: tuple[tuple[str, str, str, float, str], ...] = (
-    ("file", "reported_at", "filed_at", 5.0, "立案"),
+    ("file", "verified_at|reported_at", "filed_at", 5.0, "立案"),
     ("dispatch", "filed_at", "dispatched_at", 1.0, "派遣"),
     ("arrive", "dispatched_at", "arrived_at", 10.0, "到场"),
     ("video", "arrived_at", "video_at", 3.0, "视频回传"),
@@ -51,18 +51,21 @@ def fifteen_minute(
         Optional grouping column(s) for the summary (e.g. ``responsible_unit``).
     steps
         (step, start column, end column, limit minutes, 中文) tuples; default :data:`MINGHU_STEPS`.
+        A start written ``"a|b"`` uses column ``a`` and falls back to ``b`` where ``a`` is
+        missing: filing is timed from verification for public reports, from the report otherwise.
 
     Returns
     -------
     (per_case, summary)
         ``per_case``: ``case_id``, *by*, ``<step>_min`` and ``<step>_ok`` (NA where the step
         was not reached), ``chain_min`` (first start → last end) and ``chain_ok`` (every step
-        met; NA unless all steps were reached). ``summary``: one row per group and step
+        met; NA unless all steps were reached). For a public report the chain starts at its
+        verification. ``summary``: one row per group and step
         (steps plus ``chain``) with ``n`` (cases that reached it), ``compliant``,
         ``compliance_rate``, ``median_min``, ``p90_min`` and ``limit_min``.
     """
     keys = [by] if isinstance(by, str) else list(by or [])
-    needed = {s[1] for s in steps} | {s[2] for s in steps}
+    needed = {s[2] for s in steps} | {s[1] for s in steps if not any(c in log for c in s[1].split("|"))}
     missing = sorted(c for c in needed | set(keys) if c not in log)
     if missing:
         raise InputError(f"fifteen_minute needs column(s) {missing}")
@@ -71,14 +74,21 @@ def fifteen_minute(
         out["case_id"] = log["case_id"]
     for k in keys:
         out[k] = log[k]
+    def begin(spec: str) -> pd.Series:
+        cols = [c for c in spec.split("|") if c in log]
+        out = log[cols[0]]
+        for c in cols[1:]:
+            out = out.fillna(log[c])
+        return out
+
     oks = []
     for name, start, end, limit, _zh in steps:
-        minutes = (log[end] - log[start]).dt.total_seconds() / 60.0
+        minutes = (log[end] - begin(start)).dt.total_seconds() / 60.0
         out[f"{name}_min"] = minutes
         ok = (minutes <= limit).astype("boolean").mask(minutes.isna())
         out[f"{name}_ok"] = ok
         oks.append(ok)
-    chain = (log[steps[-1][2]] - log[steps[0][1]]).dt.total_seconds() / 60.0
+    chain = (log[steps[-1][2]] - begin(steps[0][1])).dt.total_seconds() / 60.0
     out["chain_min"] = chain
     every = pd.concat(oks, axis=1)
     out["chain_ok"] = every.all(axis=1).astype("boolean").mask(every.isna().any(axis=1))

@@ -6,13 +6,14 @@ comes from. ``class_code`` may be an exact code, a big-class prefix (``06`` matc
 ``06xxx``/``06xx``) or ``*``; ``urgency`` is ``normal``, ``urgent`` or ``*``. The most specific
 row wins: exact class before prefix before ``*``, then exact urgency before ``*``.
 
-Stages (start → end column of the case log):
+Stages (start → end column of the case log; a start in brackets is used when the first is
+missing — public reports are filed after their verification, supervisors' reports directly):
 
 ======== ========================== ====================== ========
 stage     from                       to                     中文
 ======== ========================== ====================== ========
 verify    reported_at                verified_at            核实
-file      reported_at                filed_at               立案
+file      verified_at (reported_at)  filed_at               立案
 dispatch  filed_at                   dispatched_at          派遣
 arrive    dispatched_at              arrived_at             到场
 video     arrived_at                 video_at               视频回传
@@ -50,7 +51,7 @@ DEFAULT_LIMITS = Path(__file__).parent / "data" / "limits_default.csv"
 #: stage → (start column, fallback start column, end column, Chinese name)
 STAGES: dict[str, tuple[str, str | None, str, str]] = {
     "verify": ("reported_at", None, "verified_at", "核实"),
-    "file": ("reported_at", None, "filed_at", "立案"),
+    "file": ("verified_at", "reported_at", "filed_at", "立案"),
     "dispatch": ("filed_at", None, "dispatched_at", "派遣"),
     "arrive": ("dispatched_at", None, "arrived_at", "到场"),
     "video": ("arrived_at", None, "video_at", "视频回传"),
