@@ -25,11 +25,11 @@ from gridlib.codes.crosswalk import crosswalk, translate
 from gridlib.codes.mint import mint_component_ids
 from gridlib.codes.rules import responsibility_rules
 from gridlib.codes.types import ComponentId, GridCode, MatterCode
-from gridlib.codes.validate import street_type, validate
+from gridlib.codes.validate import split, street_type, validate
 
 __all__ = [
     "CLASS_DIGITS", "DEFAULT_EDITION", "EDITIONS", "ComponentId", "GridCode", "MatterCode",
     "catalogue", "clear_extensions", "county_name", "crosswalk", "divisions", "gaps",
     "load_extensions", "lookup", "mint_component_ids", "normalize_class_code",
-    "responsibility_rules", "search", "street_type", "translate", "validate",
+    "responsibility_rules", "search", "split", "street_type", "translate", "validate",
 ]

@@ -465,9 +465,11 @@ def _int(mat: np.ndarray, a: int, b: int) -> np.ndarray:
 
 
 def _part(mat: np.ndarray, a: int, b: int) -> pa.Array:
-    """Characters ``a:b`` of each row of a byte matrix as an arrow string array."""
-    raw = np.ascontiguousarray(mat[:, a:b]).view(f"S{b - a}").ravel()
-    return pa.array(raw).cast(pa.large_string())
+    """Characters ``a:b`` of each row of a byte matrix as an arrow string array (zero-copy build)."""
+    sub = np.ascontiguousarray(mat[:, a:b])
+    n, w = sub.shape
+    offsets = np.arange(0, (n + 1) * w, w, dtype=np.int64)
+    return pa.Array.from_buffers(pa.large_string(), n, [None, pa.py_buffer(offsets), pa.py_buffer(sub)])
 
 
 def _street_keys(streets: Iterable[str] | pd.Series) -> np.ndarray:
@@ -527,3 +529,101 @@ def street_type(block: str | int) -> str:
         if lo <= v <= hi:
             return key
     raise CodeError(f"street code {int(block):03d} outside 001–599")
+
+
+def split(
+    series: pd.Series | list | np.ndarray,
+    kind: str = "grid",
+    edition: str | None = DEFAULT_EDITION,
+    *,
+    layout: str = "auto",
+    check_county: bool = True,
+) -> pd.DataFrame:
+    """Validate a column of codes and cut the valid ones into their parts (vectorised).
+
+    Parameters
+    ----------
+    series : Series, list or array
+        Grid codes, component identifiers or 2026 事项 codes.
+    kind : {"grid", "component", "matter"}
+    edition, layout, check_county
+        As for :func:`validate` (``edition=None`` accepts both component layouts).
+
+    Returns
+    -------
+    DataFrame
+        Aligned with the input: the columns of :func:`validate`, then for ``grid``
+        ``county, street, community, sequence, street_code, community_code,
+        street_type``; for ``component`` ``county, class_code, sequence, edition``;
+        for ``matter`` ``county, class_code``. Parts are missing for invalid rows.
+
+    Examples
+    --------
+    >>> import gridlib as gl
+    >>> p = gl.codes.split(["410105001003007", "41010510200307", "bad"])
+    >>> p[["community_code", "sequence", "street_type"]].values.tolist()
+    [['410105001003', '007', 'subdistrict'], ['410105102003', '07', 'town'], [nan, nan, nan]]
+    >>> gl.codes.split(["41010501004000045"], kind="component").class_code.tolist()
+    ['01004']
+    """
+    if kind not in ("grid", "component", "matter"):
+        raise CodeError(f"split: kind must be 'grid', 'component' or 'matter', not {kind!r}")
+    if kind == "matter" and edition != "gbt47678-2026":
+        raise CodeError("split: 事项 codes have parts only in gbt47678-2026 (CJ/T 214 event codes are bare classes)")
+    res = validate(series, kind=kind, edition=edition, layout=layout, check_county=check_county)
+    code = pa.array(res["normalized"].array)
+    if isinstance(code, pa.ChunkedArray):
+        code = code.combine_chunks()
+    code = code.cast(pa.large_string())
+    buf = _Buffers(code)
+    valid = res["valid"].to_numpy()
+    groups = [(np.flatnonzero(valid & (buf.lengths == L)), L) for L in np.unique(buf.lengths[valid])]
+    mats = [(rows, buf.matrix(rows, int(L))) for rows, L in groups]
+    out = res.copy()
+
+    def cut(start: int, stop: int | None = None, *, per_length: dict | None = None) -> pd.api.extensions.ExtensionArray:
+        """Characters start:stop of every valid code (negative start counts from the end)."""
+        pieces, pos = [], np.full(len(code), -1, dtype=np.int64)
+        done = 0
+        for rows, mat in mats:
+            b = (per_length or {}).get(mat.shape[1], stop)
+            a = start if start >= 0 else mat.shape[1] + start
+            b = mat.shape[1] if b is None else b
+            pieces.append(_part(mat, a, b))
+            pos[rows] = done + np.arange(len(rows))
+            done += len(rows)
+        if not pieces:
+            return pd.array([None] * len(code), dtype="str")
+        if len(pieces) == 1 and done == len(code):  # every row valid, one layout: already in order
+            return pd.array(pieces[0], dtype="str")
+        taken = pa.concat_arrays(pieces).take(pa.array(pos, mask=pos < 0))
+        return pd.array(taken, dtype="str")
+
+    if kind == "grid":
+        for name, a, b in (("county", 0, 6), ("street", 6, 9), ("community", 9, 12), ("sequence", 12, None),
+                           ("street_code", 0, 9), ("community_code", 0, 12)):
+            out[name] = cut(a, b)
+        which = np.full(len(code), -1, dtype=np.int64)  # index into STREET_TYPES, -1 for invalid rows
+        for rows, mat in mats:
+            block = _int(mat, 6, 9)
+            for i, (lo, hi, _key, _zh) in enumerate(STREET_TYPES):
+                which[rows[(block >= lo) & (block <= hi)]] = i
+        out["street_type"] = _labels([t[2] for t in STREET_TYPES], which)
+    elif kind == "component":
+        out["county"] = cut(0, 6)
+        out["class_code"] = cut(6, per_length={17: 11, 16: 10})
+        out["sequence"] = cut(-6)
+        which = np.full(len(code), -1, dtype=np.int64)
+        for rows, mat in mats:
+            which[rows] = 0 if mat.shape[1] == 17 else 1
+        out["edition"] = _labels(["gbt47678-2026", "cjt214-2007"], which)
+    else:
+        out["county"] = cut(0, 6)
+        out["class_code"] = cut(6)
+    return out
+
+
+def _labels(names: list[str], which: np.ndarray) -> pd.api.extensions.ExtensionArray:
+    """``names[which]`` as a str array, missing where ``which`` is -1 (no per-row Python)."""
+    taken = pa.array(names, type=pa.large_string()).take(pa.array(which, mask=which < 0))
+    return pd.array(taken, dtype="str")

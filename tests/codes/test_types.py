@@ -84,3 +84,25 @@ def test_component_and_matter_errors():
         MatterCode.build("410105", "0502", edition="cjt214-2007")
     with pytest.raises(CodeError, match="wrong length"):
         MatterCode.parse("410105060120")
+
+
+def test_split_agrees_with_the_scalar_types():
+    codes = ["410105001003007", "41010510200307", "310115405012999", "bad", None, "410105000003007"]
+    p = gl.codes.split(pd.Series(codes, index=range(10, 16)))
+    assert list(p.index) == list(range(10, 16))
+    for code, (_, row) in zip(codes, p.iterrows(), strict=True):
+        if row.valid:
+            g = GridCode.parse(code)
+            assert (row.county, row.street, row.community, row.sequence) == (g.county, g.street, g.community, g.sequence)
+            assert (row.street_code, row.community_code, row.street_type) == (g.street_code, g.community_code, g.street_type)
+        else:
+            assert pd.isna(row.county) and pd.isna(row.street_type) and row.reason
+    comp = gl.codes.split(["41010501004000045", "4101050102000123", "x"], kind="component", edition=None)
+    assert comp.class_code.tolist()[:2] == ["01004", "0102"]
+    assert comp.edition.tolist()[:2] == ["gbt47678-2026", "cjt214-2007"] and pd.isna(comp.edition.iloc[2])
+    m = gl.codes.split(["41010506012"], kind="matter")
+    assert (m.county.iloc[0], m.class_code.iloc[0]) == ("410105", "06012")
+    with pytest.raises(CodeError):
+        gl.codes.split(["0502"], kind="matter", edition="cjt214-2007")
+    with pytest.raises(CodeError):
+        gl.codes.split(["06012"], kind="class")
