@@ -32,7 +32,8 @@ def clean(
     *,
     max_speed_kmh: float = 150.0,
     min_jump_m: float = 100.0,
-    passes: int = 3,
+    max_burst: int = 5,
+    passes: int = 2,
 ) -> tuple[Fixes, pd.DataFrame]:
     """Drop duplicate-time fixes and impossible jumps.
 
@@ -41,21 +42,24 @@ def clean(
     fixes : Fixes
         Sorted fixes from :func:`~gridlib.trucks.fixes.read_fixes`.
     max_speed_kmh : float
-        A fix reached from both neighbours faster than this (and more than
-        ``min_jump_m`` away from them) is a jump: a spike of one or a few fixes.
+        A segment driven faster than this (over more than ``min_jump_m``) is impossible.
     min_jump_m : float
         Ignore implied speeds over shorter distances (1-second jitter).
+    max_burst : int
+        A burst is up to this many consecutive fixes entered and left by impossible
+        segments while the fixes on either side of it are consistent with each other;
+        the burst is dropped.
     passes : int
-        Spike passes; each removes the worst isolated fixes, so bursts of up to
-        ``passes`` consecutive bad fixes go. The first and last fix of a vehicle
-        are dropped only when their one segment is impossible and the rest is not.
+        Sweeps over burst lengths 1..``max_burst`` (nested bursts need more than one).
+        The first and last fix of a vehicle are dropped only when their one segment is
+        impossible and the next one is not.
 
     Returns
     -------
     kept : Fixes
     rejected : pandas.DataFrame
         ``row`` (input position), ``vehicle_id``, ``time`` and ``reason``
-        (``duplicate time`` or ``impossible jump``).
+        (``duplicate time`` or ``impossible jump``), in input order.
     """
     n = len(fixes)
     reason = np.full(n, None, dtype=object)
@@ -64,36 +68,39 @@ def clean(
     reason[same] = "duplicate time"
     alive = ~same
     vmax = max_speed_kmh / 3.6
-    for p in range(passes + 1):
+
+    def impossible(i: np.ndarray, j: np.ndarray) -> np.ndarray:
+        d = np.hypot(fixes.x[j] - fixes.x[i], fixes.y[j] - fixes.y[i])
+        dt = (fixes.t[j] - fixes.t[i]).astype("float64")
+        return (d > min_jump_m) & (d > vmax * np.maximum(dt, 1.0))
+
+    # shortest bursts first, so a burst's neighbours are good fixes when it is judged
+    sweeps = [b for _ in range(passes) for b in range(1, max_burst + 1)] + [0]
+    for burst in sweeps:
         idx = np.flatnonzero(alive)
         if len(idx) < 2:
             break
         veh = fixes.vehicle[idx]
         cont = veh[1:] == veh[:-1]
-        d = np.hypot(np.diff(fixes.x[idx]), np.diff(fixes.y[idx]))
-        dt = np.diff(fixes.t[idx]).astype("float64")
-        bad_seg = cont & (d > min_jump_m) & (d > vmax * np.maximum(dt, 1.0))
+        bad_seg = cont & impossible(idx[:-1], idx[1:])
         if not bad_seg.any():
             break
-        endpoints = p == passes  # the last pass looks at first/last fixes
-        bad_in = np.r_[endpoints, bad_seg]
-        bad_out = np.r_[bad_seg, endpoints]
-        first = np.r_[True, ~cont]
-        last = np.r_[~cont, True]
-        bad_in = np.where(first, endpoints, bad_in)
-        bad_out = np.where(last, endpoints, bad_out)
-        if endpoints:
-            # an endpoint goes only when its neighbour's other segment is fine
-            nxt_ok = np.r_[~bad_seg[1:], True, True][: len(idx)]
-            prv_ok = np.r_[True, True, ~bad_seg[:-1]][: len(idx)]
-            spike = (first & bad_out & ~last & nxt_ok) | (last & bad_in & ~first & prv_ok) | (bad_in & bad_out & ~first & ~last)
-        else:
-            spike = bad_in & bad_out
-        if not spike.any():
-            continue
-        drop = idx[spike]
-        alive[drop] = False
-        reason[drop] = "impossible jump"
+        if burst:
+            b = np.flatnonzero(bad_seg)  # segment k joins idx[k] and idx[k + 1]
+            a0, a1 = b[:-1], b[1:]
+            ok = (a1 - a0 == burst) & (veh[a0] == veh[a1 + 1])
+            ok[ok] = ~impossible(idx[a0[ok]], idx[a1[ok] + 1])
+            start = a0[ok] + 1
+            pos = (start[:, None] + np.arange(burst)[None, :]).ravel()
+        else:  # the first or last fix of a vehicle
+            first = np.r_[True, ~cont]
+            last = np.r_[~cont, True]
+            next_ok = np.r_[~bad_seg[1:], True, True][: len(idx)]
+            prev_ok = np.r_[True, True, ~bad_seg[:-1]][: len(idx)]
+            pos = np.flatnonzero((first & ~last & np.r_[bad_seg, False] & next_ok)
+                                 | (last & ~first & np.r_[False, bad_seg] & prev_ok))
+        alive[idx[pos]] = False
+        reason[idx[pos]] = "impossible jump"
     rej = np.flatnonzero(~alive)
     rej = rej[np.argsort(fixes.row[rej], kind="stable")]
     rejected = pd.DataFrame({

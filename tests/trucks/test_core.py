@@ -1,0 +1,193 @@
+"""Columnar core: readers with rejects, cleaning, runs, route distance, permits by day and hour."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+import shapely
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from shapely.geometry import LineString
+
+import gridlib as gl
+from gridlib.crs import wgs84_to_gcj02
+from gridlib.errors import InputError
+from gridlib.trucks._runs import forward_fill, group_extent, run_ids, runs, trim
+from gridlib.trucks.clean import clean
+from gridlib.trucks.fixes import read_fixes, to_datetime64
+from gridlib.trucks.route import (
+    assign_permits,
+    deviation_episodes,
+    parse_hours,
+    read_permits,
+    route_distance,
+)
+
+from .conftest import L_ROUTE, drive, permit_frame
+
+
+def test_read_fixes_rejects_every_bad_row_with_its_reason():
+    df = pd.DataFrame({
+        "vehicle_id": ["A", None, "A", "A", "A", "A", "B"],
+        "time": ["2026-11-20 08:00:10", "2026-11-20 08:00", None, "yesterday", "2026-11-20 08:00",
+                 "2026-11-20 08:00:20", "2026-11-20 08:00"],
+        "lon": [121.5, 121.5, 121.5, 121.5, 200.0, np.nan, 121.5],
+        "lat": [31.24] * 7,
+    })
+    fx, rejects = read_fixes(df)
+    assert len(fx) + len(rejects) == len(df)
+    assert rejects["reason"].tolist() == ["missing vehicle_id", "missing timestamp", "unparseable timestamp",
+                                          "coordinate out of range", "missing coordinate"]
+    assert rejects.index.tolist() == [1, 2, 3, 4, 5]
+    assert fx.vehicle_ids.tolist() == ["A", "B"] and fx.row.tolist() == [0, 6]
+
+
+def test_times_naive_local_tz_aware_and_epoch_agree():
+    local = pd.Series(pd.to_datetime(["2026-11-20 08:00:00"]))
+    aware = local.dt.tz_localize("Asia/Shanghai").dt.tz_convert("UTC")
+    epoch = pd.Series([int(pd.Timestamp("2026-11-20 00:00:00", tz="UTC").timestamp())])
+    assert to_datetime64(local)[0] == to_datetime64(aware)[0] == to_datetime64(epoch)[0]
+    assert str(to_datetime64(pd.Series(["2026-11-20T00:00:00Z"]))[0]) == "2026-11-20T08:00:00"
+
+
+def test_out_of_order_fixes_are_sorted_and_counted():
+    df = pd.DataFrame({"vehicle_id": ["A", "A", "A"], "time": ["2026-11-20 08:00:20", "2026-11-20 08:00:00",
+                                                              "2026-11-20 08:00:10"],
+                       "lon": [121.5002, 121.5, 121.5001], "lat": 31.24})
+    fx, _ = read_fixes(df)
+    assert fx.row.tolist() == [1, 2, 0] and fx.reordered == 1
+    assert np.all(np.diff(fx.t) > 0)
+
+
+def test_gcj02_input_is_converted():
+    lon, lat = wgs84_to_gcj02(np.array([121.5]), np.array([31.24]))
+    fx, _ = read_fixes(pd.DataFrame({"vehicle_id": ["A"], "time": ["2026-11-20 08:00"], "lon": lon, "lat": lat}),
+                       crs="gcj02")
+    assert fx.lon[0] == pytest.approx(121.5, abs=1e-7) and fx.lat[0] == pytest.approx(31.24, abs=1e-7)
+
+
+def test_missing_columns_is_a_clear_error():
+    with pytest.raises(InputError, match="'vehicle_id'"):
+        read_fixes(pd.DataFrame({"time": [], "lon": [], "lat": []}))
+
+
+def test_movingpandas_round_trip():
+    fixes, _, _ = drive(L_ROUTE, "2026-11-20T09:00:00", seed=1)
+    fx, _ = read_fixes(fixes)
+    tc = gl.trucks.to_trajectories(fx)
+    back, rejects = gl.trucks.from_trajectories(tc)
+    assert len(rejects) == 0 and np.array_equal(back.t, fx.t)
+    assert np.allclose(back.lon, fx.lon) and np.allclose(back.lat, fx.lat)
+
+
+def test_clean_duplicates_spikes_and_bursts():
+    t = pd.date_range("2026-11-20 08:00", periods=12, freq="10s").astype(str).tolist()
+    lon = [121.500 + 0.0005 * i for i in range(12)]
+    lon[4] += 0.05   # a single spike
+    lon[8] += 0.05   # a burst of two
+    lon[9] += 0.05
+    df = pd.DataFrame({"vehicle_id": "A", "time": t + [t[2]], "lon": lon + [lon[2]], "lat": 31.24})
+    fx, _ = read_fixes(df)
+    kept, rejected = clean(fx)
+    assert sorted(rejected["row"].tolist()) == [4, 8, 9, 12]
+    assert rejected.set_index("row").loc[12, "reason"] == "duplicate time"
+    assert len(kept) + len(rejected) == len(df)
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.lists(st.tuples(st.integers(0, 2), st.integers(0, 600), st.floats(-2000, 2000), st.floats(-2000, 2000)),
+                min_size=1, max_size=60))
+def test_clean_never_loses_a_row(rows):
+    df = pd.DataFrame(rows, columns=["v", "s", "dx", "dy"])
+    df = pd.DataFrame({"vehicle_id": df["v"].astype(str), "time": pd.Timestamp("2026-11-20") + pd.to_timedelta(df["s"], "s"),
+                       "lon": 121.5 + df["dx"] / 95000.0, "lat": 31.24 + df["dy"] / 111000.0})
+    fx, rej0 = read_fixes(df)
+    kept, rej1 = clean(fx)
+    assert len(kept) + len(rej0) + len(rej1) == len(df)
+    assert set(kept.row) | set(rej1["row"]) | set(rej0.index) == set(range(len(df)))
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.lists(st.booleans(), min_size=1, max_size=40), st.lists(st.booleans(), min_size=1, max_size=40))
+def test_runs_match_a_plain_loop(mask, brk):
+    n = min(len(mask), len(brk))
+    m, b = np.array(mask[:n]), np.array(brk[:n])
+    s, e = runs(m, b)
+    expected, i = [], 0
+    while i < n:
+        if not m[i]:
+            i += 1
+            continue
+        j = i
+        while j + 1 < n and m[j + 1] and not b[j + 1]:
+            j += 1
+        expected.append((i, j))
+        i = j + 1
+    assert list(zip(s.tolist(), e.tolist(), strict=True)) == expected
+    ids = run_ids(s, e, n)
+    assert np.array_equal(ids >= 0, m)
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.lists(st.floats(-1e6, 1e6), min_size=1, max_size=50), st.data())
+def test_group_extent_matches_slices(values, data):
+    v = np.array(values)
+    lo = np.array(data.draw(st.lists(st.integers(0, len(v) - 1), min_size=1, max_size=20)))
+    hi = np.array([data.draw(st.integers(a, len(v) - 1)) for a in lo])
+    mn, mx = group_extent(v, lo, hi)
+    assert np.array_equal(mn, [v[a:b + 1].min() for a, b in zip(lo, hi, strict=True)])
+    assert np.array_equal(mx, [v[a:b + 1].max() for a, b in zip(lo, hi, strict=True)])
+
+
+def test_forward_fill_and_trim():
+    assert forward_fill(np.array([0, 1, 0, -1, 0]), np.array([1, 0, 0, 0, 0], bool), -1).tolist() == [-1, 1, 1, -1, -1]
+    assert trim(np.array([0]), np.array([4]), np.array([0, 0, 1, 1, 0], bool)) == (np.array([2]), np.array([3]))
+
+
+@settings(max_examples=30, deadline=None)
+@given(st.lists(st.tuples(st.floats(0, 3000), st.floats(0, 3000)), min_size=2, max_size=12, unique=True),
+       st.lists(st.tuples(st.floats(-500, 3500), st.floats(-500, 3500)), min_size=1, max_size=40),
+       st.sampled_from([30.0, 50.0, 120.0]))
+def test_route_distance_equals_shapely_within_a_cell(line, pts, cell):
+    route = LineString(line)
+    if route.length == 0:
+        return
+    x, y = np.array(pts).T
+    d = route_distance(x, y, np.zeros(len(x), dtype=np.int64), np.array([route]), cell_m=cell)
+    ref = shapely.distance(shapely.points(x, y), route)
+    near = ref <= cell - 1e-3
+    assert np.allclose(d[near], ref[near], atol=1e-2)
+    assert np.all(np.isinf(d[ref > cell + 1e-3]))
+
+
+def test_parse_hours_and_permit_rejects():
+    s, e, ok = parse_hours(["08:00-18:00", "22:00 - 06:00", "00:00-24:00", "8-18"])
+    assert s.tolist() == [28800, 79200, -1, -1] and e.tolist() == [64800, 21600, -1, -1]
+    assert ok.tolist() == [True, True, True, False]
+    p = permit_frame([{"permit_id": "P1", "vehicle_id": "A"}, {"permit_id": "P1", "vehicle_id": "B"},
+                      {"permit_id": "P3", "vehicle_id": "C", "hours": "8-18"},
+                      {"permit_id": "P4", "vehicle_id": "D", "corridor_m": -5}], [L_ROUTE] * 4)
+    ok_p, bad = read_permits(p)
+    assert ok_p["permit_id"].tolist() == ["P1"]
+    assert bad["reason"].tolist() == ["duplicate permit_id", "unparseable hours (expected HH:MM-HH:MM)",
+                                      "corridor_m must be positive"]
+
+
+def test_assign_permits_prefers_the_one_in_hours():
+    day = np.datetime64("2026-11-20", "D")
+    t = np.array([day], dtype="datetime64[s]").astype(np.int64) + np.array([7 * 3600, 23 * 3600])
+    # a day permit and a night permit for the same vehicle: each fix gets the one whose hours fit
+    p, ok = assign_permits(np.zeros(2, np.int32), t, np.array([0, 0]), np.array([day, day]), np.array([day, day]),
+                           np.array([6 * 3600, 22 * 3600]), np.array([18 * 3600, 6 * 3600]))
+    assert p.tolist() == [0, 1] and ok.tolist() == [True, True]
+
+
+def test_deviation_episode_needs_both_duration_and_length():
+    d = np.r_[np.zeros(5), np.full(10, 80.0), np.zeros(5)]
+    t = np.arange(20) * 10
+    b = np.r_[True, np.zeros(19, bool)]
+    s, e, _ = deviation_episodes(d, np.full(20, 50.0), np.zeros(20, bool), t, np.full(20, 10.0), b)
+    assert len(s) == 0  # 90 s but only 90 m driven (a truck waiting beside the corridor)
+    s, e, length = deviation_episodes(d, np.full(20, 50.0), np.zeros(20, bool), t, np.full(20, 50.0), b)
+    assert s.tolist() == [5] and e.tolist() == [14] and length.tolist() == [450.0]

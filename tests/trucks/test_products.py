@@ -1,0 +1,119 @@
+"""Credit points, violations → cases, CLI and maps."""
+
+from __future__ import annotations
+
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+import pytest
+from typer.testing import CliRunner
+
+import gridlib as gl
+from gridlib.cli import app, main
+from gridlib.errors import InputError
+from gridlib.trucks.maps import deck_layers, vehicle_day_map
+from gridlib.trucks.simulate import simulate_fleet
+
+from .conftest import L_ROUTE, drive, l_sites, permit_frame
+
+
+@pytest.fixture(scope="module")
+def fleet(roads):
+    return simulate_fleet(roads, 25, seed=8, hours=("08:00", "11:00"), deviation_share=0.5, dumping_share=0.3,
+                          silence_share=0.2, no_permit_share=0.1, n_routes=20)
+
+
+@pytest.fixture(scope="module")
+def result(fleet):
+    return gl.trucks.check(fleet.fixes, fleet.permits, fleet.sites)
+
+
+def test_credit_totals_follow_the_table(result):
+    table = gl.trucks.load_deductions().set_index("type")["points"]
+    v = result.violations
+    veh = result.credit.vehicles.set_index("vehicle_id")
+    for vid, grp in v.groupby("vehicle_id"):
+        assert veh.loc[vid, "points"] == grp["type"].map(table).sum()
+        assert sorted(veh.loc[vid, "violation_ids"].split(",")) == sorted(grp["violation_id"])
+    assert result.credit.companies["points"].sum() == veh["points"].sum()
+    assert result.credit.vehicles["points"].is_monotonic_decreasing
+
+
+def test_custom_deduction_table_and_bad_table():
+    v = pd.DataFrame({"violation_id": ["a"], "vehicle_id": ["V"], "company": ["K"], "type": ["speeding"]})
+    table = pd.DataFrame({"type": ["speeding"], "points": [10]})
+    assert gl.trucks.credit(v, table).vehicles["points"].tolist() == [10]
+    with pytest.raises(InputError, match="unknown violation types"):
+        gl.trucks.credit(v, pd.DataFrame({"type": ["parking"], "points": [1]}))
+
+
+def test_violations_become_valid_coded_cases(result):
+    from gridlib.cases.log import read_log
+    from gridlib.codes.catalogue import lookup
+
+    cases = gl.trucks.violations_to_cases(result.violations, county="310115")
+    assert len(cases) == len(result.violations) > 0
+    assert cases["case_id"].is_unique and cases["case_id"].str.match(r"^310115TM\d{8}\d{6}$").all()
+    for code in cases["class_code"].unique():
+        assert lookup(code, kind="event")["name_zh"] in ("施工废弃料", "积存垃圾渣土")
+    log, rejects = read_log(cases)
+    assert len(rejects) == 0 and len(log) == len(cases)
+    assert (log["source"] == "truck_monitoring").all() and (log["status"] == "reported").all()
+    # located on the violation: inside the simulated area, dumping cases at the stop
+    assert cases["lon"].between(121.47, 121.53).all() and cases["lat"].between(31.22, 31.26).all()
+    dump = cases[cases["class_code"] == "06011"]
+    assert (dump["urgency"] == "urgent").all()
+    # deterministic
+    again = gl.trucks.violations_to_cases(result.violations, county="310115")
+    pd.testing.assert_frame_equal(cases, again)
+    with pytest.raises(InputError, match="6-digit"):
+        gl.trucks.violations_to_cases(result.violations, county="3101")
+
+
+def test_result_is_deterministic(fleet, result):
+    again = gl.trucks.check(fleet.fixes, fleet.permits, fleet.sites)
+    pd.testing.assert_frame_equal(pd.DataFrame(result.violations), pd.DataFrame(again.violations))
+
+
+def test_cli_check_writes_layers_and_prints_counts(tmp_path, fleet):
+    fleet.fixes.to_parquet(tmp_path / "fixes.parquet")
+    fleet.permits.to_file(tmp_path / "permits.geojson")
+    fleet.sites.to_file(tmp_path / "sites.geojson")
+    out = tmp_path / "out.gpkg"
+    r = CliRunner().invoke(app, ["trucks", "check", "--fixes", str(tmp_path / "fixes.parquet"), "--permits",
+                                 str(tmp_path / "permits.geojson"), "--sites", str(tmp_path / "sites.geojson"),
+                                 "--date", "2026-11-20", "--out", str(out), "--maps", "1",
+                                 "--set", "min_duration_s=90"])
+    assert r.exit_code == 0, r.output
+    assert "violations:" in r.output and "deviation" in r.output and "unpermitted_stop" in r.output
+    layers = set(gpd.list_layers(out)["name"])
+    assert {"violations", "cases", "credit_vehicles", "credit_companies", "trips", "stops", "rejects"} <= layers
+    v = gpd.read_file(out, layer="violations")
+    assert len(v) > 0 and v.crs.to_epsg() == 4326
+    assert len(list((tmp_path / "out_maps").glob("*.png"))) == 1
+    assert main(["trucks", "check", "--fixes", str(tmp_path / "fixes.parquet"), "--permits",
+                 str(tmp_path / "permits.geojson"), "--out", str(out), "--set", "nonsense=1"]) == 2
+
+
+def test_vehicle_day_map_is_reproducible(tmp_path, result):
+    vid = result.credit.vehicles["vehicle_id"].iloc[0]
+    a = tmp_path / "a.png"
+    b = tmp_path / "b.png"
+    vehicle_day_map(result, vid, path=a)
+    vehicle_day_map(result, vid, path=b)
+    assert a.read_bytes() == b.read_bytes() and a.stat().st_size > 20_000
+    with pytest.raises(InputError, match="no fixes"):
+        vehicle_day_map(result, "nobody")
+
+
+def test_deck_layers(result):
+    ids = [layer.id for layer in deck_layers(result)]
+    assert ids[0] == "truck_routes" and "truck_violations" in ids and "truck_stops" in ids
+
+
+def test_unknown_threshold_is_an_error():
+    fixes, _, _ = drive(L_ROUTE, "2026-11-20T09:00:00")
+    with pytest.raises(InputError, match="unknown thresholds"):
+        gl.trucks.check(fixes, permit_frame([{"permit_id": "P1", "vehicle_id": "V1"}], [L_ROUTE]), l_sites(),
+                        corridor=20)
+    assert np.isfinite(gl.trucks.THRESHOLDS["min_length_m"])
