@@ -34,13 +34,34 @@ def _frame(data: Any) -> gpd.GeoDataFrame:
 
 
 def _pairs(old: gpd.GeoDataFrame, new: gpd.GeoDataFrame) -> pd.DataFrame:
-    og, ng = old.geometry.values, new.geometry.values
-    oi, ni = shapely.STRtree(np.asarray(ng)).query(np.asarray(og), predicate="intersects")
-    inter = shapely.area(shapely.intersection(np.asarray(og)[oi], np.asarray(ng)[ni]))
-    oa, na = shapely.area(np.asarray(og)), shapely.area(np.asarray(ng))
-    keep = inter > 0
-    return pd.DataFrame({"o": oi[keep], "n": ni[keep], "overlap": inter[keep],
-                         "old_area": oa[oi[keep]], "new_area": na[ni[keep]]})
+    """Overlapping (old, new) grid pairs with the overlap area.
+
+    Grids with an identical shape in both editions (most of them) are paired
+    directly; only the others go through the spatial index and an overlay.
+    Both editions are assumed to be coverages (validated), so an identical grid
+    overlaps nothing else.
+    """
+    og, ng = np.asarray(old.geometry.values, dtype=object), np.asarray(new.geometry.values, dtype=object)
+    oa, na = shapely.area(og), shapely.area(ng)
+    okey = pd.Series(shapely.to_wkb(shapely.normalize(og)))
+    nkey = pd.Series(shapely.to_wkb(shapely.normalize(ng)))
+    same = pd.DataFrame({"o": np.arange(len(og)), "k": okey}).merge(
+        pd.DataFrame({"n": np.arange(len(ng)), "k": nkey}), on="k").drop(columns="k")
+    same = same[~same["o"].duplicated(keep=False) & ~same["n"].duplicated(keep=False)]
+    rest_o = np.setdiff1d(np.arange(len(og)), same["o"].to_numpy())
+    rest_n = np.setdiff1d(np.arange(len(ng)), same["n"].to_numpy())
+    oi = ni = np.array([], dtype=np.int64)
+    inter = np.array([], dtype=float)
+    if len(rest_o) and len(rest_n):
+        qi, ti = shapely.STRtree(ng[rest_n]).query(og[rest_o], predicate="intersects")
+        oi, ni = rest_o[qi], rest_n[ti]
+        inter = shapely.area(shapely.intersection(og[oi], ng[ni]))
+    o = np.concatenate([same["o"].to_numpy(), oi])
+    n = np.concatenate([same["n"].to_numpy(), ni])
+    overlap = np.concatenate([oa[same["o"].to_numpy()], inter])
+    keep = overlap > 0
+    return pd.DataFrame({"o": o[keep], "n": n[keep], "overlap": overlap[keep],
+                         "old_area": oa[o[keep]], "new_area": na[n[keep]]})
 
 
 def crosswalk(old: Any, new: Any) -> pd.DataFrame:

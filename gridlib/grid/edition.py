@@ -22,7 +22,7 @@ from typing import Any
 import geopandas as gpd
 import pandas as pd
 
-from gridlib.crs import resolve_crs
+from gridlib.crs import metric_crs_for, resolve_crs
 from gridlib.errors import InputError, ValidationError
 from gridlib.grid.diff import crosswalk, diff
 from gridlib.grid.model import (
@@ -35,7 +35,7 @@ from gridlib.grid.model import (
     edition_at,
     read_editions,
 )
-from gridlib.grid.validate import validate
+from gridlib.grid.validate import codes_as_text, validate
 from gridlib.io import _convert_offset
 from gridlib.progress import step
 
@@ -162,6 +162,12 @@ def read_grids(source: Any, layer: str | None = None, code_field: str | None = N
     return g
 
 
+def _codes_to_text(g: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
+    out = g.copy()
+    out["grid_code"] = codes_as_text(g["grid_code"])
+    return out
+
+
 def _write_report(report: gpd.GeoDataFrame, source: Any, report_path: str | os.PathLike[str] | None) -> Path | None:
     if report_path is None:
         if isinstance(source, gpd.GeoDataFrame):
@@ -247,6 +253,9 @@ def import_edition(
             if parents is None and current._parents is not None:
                 parents = current.parents["district"]
             log.info("current edition %s (%d grids)", cur["edition_id"], len(current))
+        if g.crs is not None and not g.crs.is_projected:
+            # planners' files come in any CRS: reproject to the store's (or the metric) CRS first
+            g = g.to_crs(current.crs if current is not None else metric_crs_for(g))
         with step("grid import: validate"):
             report = validate(g, parents, target_area=target_area)
         errors = report[report["severity"] == "error"]
@@ -260,7 +269,7 @@ def import_edition(
         if report_path is not None or not isinstance(source, gpd.GeoDataFrame):
             _write_report(report, source, report_path)
         name = source_name or (Path(source).name if not isinstance(source, gpd.GeoDataFrame) else "GeoDataFrame")
-        gs = GridSet.from_gdf(g, edition={"valid_from": valid_from, "source": name, "note": note})
+        gs = GridSet.from_gdf(_codes_to_text(g), edition={"valid_from": valid_from, "source": name, "note": note})
         if current is not None and gs.crs != current.crs:
             gs = GridSet.from_gdf(gs.grids.to_crs(current.crs), edition=gs.edition)
         changes = xwalk = None

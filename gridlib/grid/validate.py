@@ -43,7 +43,7 @@ from gridlib.crs import metric_crs_for
 from gridlib.grid.build import clean_parents, union_coverage
 from gridlib.progress import step
 
-__all__ = ["validate", "REPORT_COLUMNS", "RULES"]
+__all__ = ["validate", "codes_as_text", "REPORT_COLUMNS", "RULES"]
 
 log = logging.getLogger(__name__)
 
@@ -91,6 +91,7 @@ def validate(
     target_area: float = 10_000,
     gap_width: float = 1.0,
     area_tol: float = 1e-6,
+    snap_tol: float = 1e-3,
     code_field: str = "grid_code",
 ) -> gpd.GeoDataFrame:
     """Check unit grids as a coverage; return one row per problem (empty = clean).
@@ -110,6 +111,10 @@ def validate(
         Gaps narrower than this (m) between grids are reported as ``coverage_edge``.
     area_tol : float
         Overlaps, gaps and boundary crossings smaller than this (m²) are ignored.
+    snap_tol : float
+        Against the parents, differences nowhere wider than ``2 × snap_tol`` (m) are
+        snapping noise, not gaps or crossings: parents are snapped to 1 mm and
+        may come from another source than the grids.
     code_field : str
         Name of the grid code column.
 
@@ -180,7 +185,7 @@ def validate(
         if par is None:
             _holes(geo, area_tol, overlaps, rep)
         else:
-            _parent_rules(geo, cod, par, area_tol, overlaps, rep)
+            _parent_rules(geo, cod, par, area_tol, snap_tol, overlaps, rep)
     with step("grid validate: areas"):
         area = shapely.area(geo)
         length = np.maximum(shapely.length(geo) / 2.0, 1e-9)
@@ -203,16 +208,10 @@ def _codes(g: gpd.GeoDataFrame, code_field: str, rep: _Report) -> np.ndarray:
                 "say which field holds the grid code (--code-field)", [None])
         return np.array([f"#{i}" for i in range(n)], dtype=object)
     raw = g[code_field]
+    codes = codes_as_text(raw)
     if pd.api.types.is_numeric_dtype(raw):
-        vals = raw.to_numpy(dtype="float64")
-        integral = np.isfinite(vals) & (np.floor(vals) == vals)
-        text = np.where(integral, pd.Series(vals).map(lambda v: f"{v:.0f}" if np.isfinite(v) else ""), "")
-        text = np.where(integral | ~np.isfinite(vals), text, pd.Series(vals).astype(str))
         rep.add("code_numeric", "", f"the field {code_field!r} is stored as numbers; store grid codes as text "
                 "so that leading zeros and 15-digit values survive", [None])
-        codes = np.asarray(text, dtype=object)
-    else:
-        codes = raw.astype("string").str.strip().fillna("").to_numpy(dtype=object)
     missing = codes == ""
     labels = np.where(missing, [f"#{i}" for i in range(n)], codes).astype(object)
     geoms = np.asarray(g.geometry.values, dtype=object)
@@ -233,6 +232,21 @@ def _codes(g: gpd.GeoDataFrame, code_field: str, rep: _Report) -> np.ndarray:
                 [f"{c}: used by {counts[c]} grids; give each grid its own sequence number" for c in codes[where]],
                 [shapely.union_all(geoms[s == c]) for c in codes[where]])
     return labels
+
+
+def codes_as_text(values: pd.Series) -> np.ndarray:
+    """Grid codes as text; integral numbers (a code field stored as numbers) lose their ``.0``.
+
+    >>> codes_as_text(pd.Series([410105001003007.0, None])).tolist()
+    ['410105001003007', '']
+    """
+    if pd.api.types.is_numeric_dtype(values):
+        vals = values.to_numpy(dtype="float64")
+        finite = np.isfinite(vals)
+        integral = finite & (np.floor(np.where(finite, vals, 0)) == vals)
+        return np.array([f"{v:.0f}" if i else (repr(v) if f else "") for v, i, f in
+                         zip(vals, integral, finite, strict=True)], dtype=object)
+    return values.astype("string").str.strip().fillna("").to_numpy(dtype=object)
 
 
 def _geometry_rules(geoms: np.ndarray, codes: np.ndarray, rep: _Report) -> np.ndarray:
@@ -320,14 +334,23 @@ def _holes(geo: np.ndarray, area_tol: float, overlaps: np.ndarray, rep: _Report)
              for h in holes], holes)
 
 
-def _parent_rules(geo: np.ndarray, cod: np.ndarray, par: gpd.GeoDataFrame, area_tol: float,
+def _wider_than(geoms: np.ndarray, width: float) -> np.ndarray:
+    """True where a polygon is more than ``2 × width`` wide somewhere (not a snapping sliver)."""
+    if width <= 0 or len(geoms) == 0:
+        return np.ones(len(geoms), dtype=bool)
+    return ~shapely.is_empty(shapely.buffer(geoms, -width))
+
+
+def _parent_rules(geo: np.ndarray, cod: np.ndarray, par: gpd.GeoDataFrame, area_tol: float, snap_tol: float,
                   overlaps: np.ndarray, rep: _Report) -> None:
     pgeo = np.asarray(par.geometry.values, dtype=object)
     pcode = par["code"].to_numpy(dtype=object)
     level = len(pcode[0]) if len(pcode) else 12
     gi, pi = shapely.STRtree(pgeo).query(geo, predicate="intersects")
-    inter = shapely.area(shapely.intersection(geo[gi], pgeo[pi]))
+    inter_geom = shapely.intersection(geo[gi], pgeo[pi])
+    inter = shapely.area(inter_geom)
     real = inter > area_tol
+    real[real] = _wider_than(inter_geom[real], snap_tol)
     gi, pi, inter = gi[real], pi[real], inter[real]
     share = pd.DataFrame({"g": gi, "p": pi, "a": inter})
     n_parents = np.bincount(gi, minlength=len(geo))
@@ -356,6 +379,7 @@ def _parent_rules(geo: np.ndarray, cod: np.ndarray, par: gpd.GeoDataFrame, area_
     gaps = shapely.difference(pgeo[touched], covered)
     parts, owner = shapely.get_parts(gaps, return_index=True)
     big = (shapely.area(parts) > area_tol) & (shapely.get_type_id(parts) == 3)
+    big[big] = _wider_than(parts[big], snap_tol)
     parts, owner = parts[big], touched[owner[big]]
     rep.add("gap", pcode[owner],
             [f"{shapely.area(x):,.3f} m² of parent {c} is covered by no grid; extend a neighbouring grid over it"
