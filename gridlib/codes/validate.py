@@ -291,9 +291,6 @@ def validate(
             pos = pc.cast(pc.add(pc.utf8_length(ext.field("pre")), 1), pa.string())
             what = "character outside 0-9/A-Z" if alnum else "non-digit"
             msg = _join(f"{what} '", ext.field("c"), "' at position ", pos)
-            if alnum:
-                lower = pc.match_substring_regex(bad, "[a-z]")
-                msg = pc.if_else(lower, _join(msg, " (lower case)"), msg)
             reasons.set(idx[~okc], msg)
         lens = pc.utf8_length(sub).to_numpy(zero_copy_only=False)
         badlen = okc & ~np.isin(lens, lengths)

@@ -114,6 +114,7 @@ def test_alphanumeric_grid_layout():
     assert r.warning.iloc[1] == "lower-case letters upper-cased"
     assert r.reason.iloc[3].startswith("wrong length 14")
     assert reasons(["41010500100300A"], layout="15") == ["non-digit 'A' at position 15"]
+    assert reasons(["4101050010030#7"], layout="15") == ["non-digit '#' at position 14"]
     with pytest.raises(CodeError, match="unknown grid layout"):
         gl.codes.validate(pd.Series(["1"]), layout="16")
 
