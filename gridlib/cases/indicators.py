@@ -292,35 +292,97 @@ def _as_of_cap(log: pd.DataFrame, at: Any) -> pd.Timestamp:
     return latest
 
 
-def _assign_periods(times: pd.Series, period: Any, cap: pd.Timestamp) -> tuple[pd.Series, np.ndarray, np.ndarray]:
-    """Per case: period label (NA outside), period start and the as-of moment (ns floats)."""
+def _assign_periods(times: pd.Series, period: Any, cap: pd.Timestamp) -> tuple[np.ndarray, np.ndarray, np.ndarray, Any]:
+    """Per case: period code (int64), inside mask, as-of moment (ns floats); and codes → labels."""
     n = len(times)
     if period is None:
-        label = pd.Series(pd.NA, index=times.index, dtype="string")
-        inside = times.notna()
-        as_of = np.full(n, cap.value, dtype=float)
-        return label.where(~inside, "all"), inside.to_numpy(), as_of
+        return (np.zeros(n, np.int64), times.notna().to_numpy(), np.full(n, float(cap.value)),
+                lambda codes: np.full(len(codes), "all", dtype=object))
     bounds = _period_bounds(period)
     if bounds is not None:
         start, end, text = bounds
         inside = ((times >= start) & (times < end)).to_numpy()
-        label = pd.Series(np.where(inside, text, None), index=times.index, dtype="string")
-        as_of = np.full(n, min(end, cap).value, dtype=float)
-        return label, inside, as_of
+        return (np.zeros(n, np.int64), inside, np.full(n, float(min(end, cap).value)),
+                lambda codes: np.full(len(codes), text, dtype=object))
     try:
         per = times.dt.to_period(period)
     except (ValueError, TypeError) as exc:
         raise InputError(f"cannot use {period!r} as a period or a pandas frequency") from exc
-    inside = times.notna().to_numpy()
-    ends = (per + 1).dt.start_time
-    as_of = np.minimum(ends.to_numpy(dtype="datetime64[ns]").astype(np.int64).astype(float), float(cap.value))
-    return per.astype("string"), inside, as_of
+    freq = per.dt.freq
+    ordinals = per.array.asi8
+    ends = (per + 1).dt.start_time.to_numpy(dtype="datetime64[ns]").astype(np.int64).astype(float)
+    as_of = np.minimum(ends, float(cap.value))
+
+    def labels(codes: np.ndarray) -> np.ndarray:
+        return pd.PeriodIndex.from_ordinals(codes, freq=freq).astype(str).to_numpy(dtype=object)
+
+    return ordinals, times.notna().to_numpy(), as_of, labels
 
 
 def _ns(series: pd.Series) -> np.ndarray:
     arr = series.to_numpy(dtype="datetime64[ns]").astype(np.int64).astype(float)
     arr[series.isna().to_numpy()] = np.nan
     return arr
+
+
+def _flags(log: pd.DataFrame, period: Any, limits: Any, calendar: WorkCalendar | None, at: Any) -> dict[str, Any]:
+    """Per-case flags of both cohorts as numpy arrays, with period codes and masks."""
+    for col in ("reported_at", "filed_at"):
+        if col not in log:
+            raise InputError(f"case log lacks {col}; read it with gl.cases.read_log")
+    n = len(log)
+    cap = _as_of_cap(log, at)
+    table = load_limits(limits) if not isinstance(limits, pd.DataFrame) or "basis" not in limits else limits
+    dl = deadlines(log, table, calendar)
+    col = {c: _ns(log[c]) if c in log else np.full(n, np.nan) for c in TIME_COLUMNS}
+    dlv = {c: _ns(dl[c]) for c in dl.columns}
+
+    def by(t: np.ndarray, as_of: np.ndarray) -> np.ndarray:
+        return t <= as_of  # NaN compares False
+
+    source = log["source"].astype("string") if "source" in log else pd.Series(pd.NA, index=log.index, dtype="string")
+    public = source.isin(PUBLIC_SOURCES).to_numpy(dtype=bool)
+    supervisor = (source == "supervisor").fillna(False).to_numpy(dtype=bool)
+
+    r_code, r_in, r_asof, labels = _assign_periods(log["reported_at"], period, cap)
+    r_in = r_in & by(col["reported_at"], r_asof)
+    rep: dict[str, np.ndarray] = {"reported": r_in, "supervisor_reported": r_in & supervisor}
+    rep["valid_reported"] = rep["supervisor_reported"] & by(col["filed_at"], r_asof)
+    rep["cancelled"] = r_in & by(col["cancelled_at"], r_asof)
+    rep["not_filed"] = r_in & by(col["not_filed_at"], r_asof)
+    verified = by(col["verified_at"], r_asof)
+    rep["due_verification"] = r_in & public & (verified | by(dlv["verify_deadline"], r_asof))
+    rep["verified_on_time"] = rep["due_verification"] & verified & (col["verified_at"] <= dlv["verify_deadline"])
+
+    f_code, f_in, f_asof, _ = _assign_periods(log["filed_at"], period, cap)
+    f_in = f_in & by(col["filed_at"], f_asof)
+    parked = log["parked"].fillna(False).to_numpy(dtype=bool) if "parked" in log else np.zeros(n, bool)
+    cancelled = by(col["cancelled_at"], f_asof)
+    active = f_in & ~cancelled & ~parked
+    fil: dict[str, np.ndarray] = {
+        "filed": f_in, "filed_on_time": f_in & (col["filed_at"] <= dlv["file_deadline"]),
+        "filed_cancelled": f_in & cancelled, "public_filed": f_in & public,
+    }
+    for stage, done_col, due, done, ontime in (
+        ("dispatch", "dispatched_at", "due_dispatch", "dispatched", "dispatched_on_time"),
+        ("dispose", "disposed_at", "due_disposal", "disposed", "disposed_on_time"),
+        ("check", "checked_at", "due_check", "checked", "checked_on_time"),
+        ("close", "closed_at", "due_closure", "closed", "closed_on_time"),
+    ):
+        is_done = active & by(col[done_col], f_asof)
+        fil[due] = is_done | (active & by(dlv[f"{stage}_deadline"], f_asof))
+        fil[done] = is_done
+        fil[ontime] = is_done & (col[done_col] <= dlv[f"{stage}_deadline"])
+    returns = log["return_count"].to_numpy() if "return_count" in log else np.zeros(n)
+    reworks = log["rework_count"].to_numpy() if "rework_count" in log else np.zeros(n)
+    fil["accurate_dispatch"] = fil["dispatched"] & (returns == 0)
+    fil["rework"] = fil["due_closure"] & (reworks > 0)
+    fil["parked"] = f_in & parked
+    ext = log["extension_hours"].to_numpy(dtype=float) if "extension_hours" in log else np.zeros(n)
+    fil["extended"] = f_in & (ext > 0)
+    fil["_disposal_hours"] = np.where(fil["disposed"], (col["disposed_at"] - col["dispatched_at"]) / 3.6e12, 0.0)
+    fil["_closure_hours"] = np.where(fil["closed"], (col["closed_at"] - col["filed_at"]) / 3.6e12, 0.0)
+    return {"rep": rep, "fil": fil, "r_code": r_code, "r_in": r_in, "f_code": f_code, "f_in": f_in, "labels": labels}
 
 
 def case_flags(
@@ -332,64 +394,31 @@ def case_flags(
     Each frame has a ``period`` column (NA for cases outside the period) and one column per
     count in :data:`REPORT_COUNTS` / :data:`FILED_COUNTS`. Useful to see *which* cases make a
     number; :func:`indicators` sums them.
+
+    >>> from gridlib.cases.log import read_log
+    >>> log, _ = read_log(pd.DataFrame({"case_id": ["a"], "class_code": ["06012"], "kind": ["event"],
+    ...     "reported_at": ["2026-10-08 09:00"], "filed_at": ["2026-10-08 09:07"]}))
+    >>> rep, fil = case_flags(log, period="2026-10")
+    >>> fil[["period", "filed", "filed_on_time"]].values.tolist()
+    [['2026-10', True, False]]
     """
-    for col in ("reported_at", "filed_at"):
-        if col not in log:
-            raise InputError(f"case log lacks {col}; read it with gl.cases.read_log")
-    cap = _as_of_cap(log, at)
-    table = load_limits(limits) if not isinstance(limits, pd.DataFrame) or "basis" not in limits else limits
-    dl = deadlines(log, table, calendar)
-    col = {c: _ns(log[c]) if c in log else np.full(len(log), np.nan) for c in TIME_COLUMNS}
-    dlv = {c: _ns(dl[c]) for c in dl.columns}
+    f = _flags(log, period, limits, calendar, at)
+    frames = []
+    for family, code, inside in (("rep", "r_code", "r_in"), ("fil", "f_code", "f_in")):
+        label = pd.Series(pd.NA, index=log.index, dtype="object")
+        label[f[inside]] = f["labels"](f[code][f[inside]])
+        frame = pd.DataFrame({"period": label.astype("string"), **f[family]}, index=log.index)
+        frames.append(frame.drop(columns=[c for c in frame if c.startswith("_")]))
+    return frames[0], frames[1]
 
-    def by(t: np.ndarray, as_of: np.ndarray) -> np.ndarray:
-        return t <= as_of  # NaN compares False
 
-    source = log["source"].astype("string") if "source" in log else pd.Series(pd.NA, index=log.index, dtype="string")
-    public = source.isin(PUBLIC_SOURCES).to_numpy()
-
-    r_label, r_in, r_asof = _assign_periods(log["reported_at"], period, cap)
-    r_in = r_in & by(col["reported_at"], r_asof)
-    rep = pd.DataFrame({"period": r_label.where(r_in)}, index=log.index)
-    rep["reported"] = r_in
-    rep["supervisor_reported"] = r_in & (source == "supervisor").fillna(False).to_numpy()
-    rep["valid_reported"] = rep["supervisor_reported"].to_numpy() & by(col["filed_at"], r_asof)
-    rep["cancelled"] = r_in & by(col["cancelled_at"], r_asof)
-    rep["not_filed"] = r_in & by(col["not_filed_at"], r_asof)
-    verified = by(col["verified_at"], r_asof)
-    rep["due_verification"] = r_in & public & (verified | by(dlv["verify_deadline"], r_asof))
-    rep["verified_on_time"] = rep["due_verification"].to_numpy() & verified & (col["verified_at"] <= dlv["verify_deadline"])
-
-    f_label, f_in, f_asof = _assign_periods(log["filed_at"], period, cap)
-    f_in = f_in & by(col["filed_at"], f_asof)
-    fil = pd.DataFrame({"period": f_label.where(f_in)}, index=log.index)
-    parked = log["parked"].fillna(False).to_numpy(dtype=bool) if "parked" in log else np.zeros(len(log), bool)
-    cancelled = by(col["cancelled_at"], f_asof)
-    active = f_in & ~cancelled & ~parked
-    fil["filed"] = f_in
-    fil["filed_on_time"] = f_in & (col["filed_at"] <= dlv["file_deadline"])
-    fil["filed_cancelled"] = f_in & cancelled
-    fil["public_filed"] = f_in & public
-    for stage, done_col, due, done, ontime in (
-        ("dispatch", "dispatched_at", "due_dispatch", "dispatched", "dispatched_on_time"),
-        ("dispose", "disposed_at", "due_disposal", "disposed", "disposed_on_time"),
-        ("check", "checked_at", "due_check", "checked", "checked_on_time"),
-        ("close", "closed_at", "due_closure", "closed", "closed_on_time"),
-    ):
-        is_done = active & by(col[done_col], f_asof)
-        fil[due] = is_done | (active & by(dlv[f"{stage}_deadline"], f_asof))
-        fil[done] = is_done
-        fil[ontime] = is_done & (col[done_col] <= dlv[f"{stage}_deadline"])
-    returns = log["return_count"].to_numpy() if "return_count" in log else np.zeros(len(log))
-    reworks = log["rework_count"].to_numpy() if "rework_count" in log else np.zeros(len(log))
-    fil["accurate_dispatch"] = fil["dispatched"].to_numpy() & (returns == 0)
-    fil["rework"] = fil["due_closure"].to_numpy() & (reworks > 0)
-    fil["parked"] = f_in & parked
-    ext = log["extension_hours"].to_numpy(dtype=float) if "extension_hours" in log else np.zeros(len(log))
-    fil["extended"] = f_in & (ext > 0)
-    fil["_disposal_hours"] = np.where(fil["disposed"], (col["disposed_at"] - col["dispatched_at"]) / 3.6e12, 0.0)
-    fil["_closure_hours"] = np.where(fil["closed"], (col["closed_at"] - col["filed_at"]) / 3.6e12, 0.0)
-    return rep, fil
+def _group_codes(log: pd.DataFrame, keys: list[str]) -> tuple[np.ndarray, int]:
+    """One int code per case for the combination of *keys* (missing values are a group)."""
+    code = np.zeros(len(log), np.int64)
+    for k in keys:
+        c, uniques = pd.factorize(log[k], use_na_sentinel=False)
+        code, _ = pd.factorize(code * (len(uniques) + 1) + c)
+    return code, int(code.max(initial=-1)) + 1
 
 
 def add_rates(table: pd.DataFrame) -> pd.DataFrame:
@@ -454,29 +483,31 @@ def indicators(
     missing = [k for k in keys if k not in log]
     if missing:
         raise InputError(f"cannot group by {missing}: not columns of the case log (have {sorted(map(str, log.columns))})")
-    rep, fil = case_flags(log, period=period, limits=limits, calendar=calendar, at=at)
-    group = keys + (["period"] if period is not None else [])
-    parts = []
-    for flags, counts in ((rep, REPORT_COUNTS), (fil, FILED_COUNTS + _SUMS)):
-        frame = flags.copy()
-        for k in keys:
-            frame[k] = log[k].to_numpy()
-        frame = frame[frame["period"].notna()]
-        cols = list(counts)
-        if group:
-            parts.append(frame.groupby(group, dropna=False, sort=True)[cols].sum())
-        else:
-            parts.append(frame[cols].sum().to_frame().T)
-    out = parts[0].join(parts[1], how="outer") if group else pd.concat(parts, axis=1)
-    out = out.fillna(0)
-    for c in COUNTS:
-        out[c] = out[c].astype("int64")
+    f = _flags(log, period, limits, calendar, at)
+    kcode, _ = _group_codes(log, keys)
+    r_rows, f_rows = np.flatnonzero(f["r_in"]), np.flatnonzero(f["f_in"])
+    rows = np.concatenate([r_rows, f_rows])
+    pcode = np.concatenate([f["r_code"][r_rows], f["f_code"][f_rows]])
+    pid, p_uniques = pd.factorize(pcode)
+    gid, g_uniques = pd.factorize(kcode[rows] * max(len(p_uniques), 1) + pid)
+    ngroups = len(g_uniques)
+    first = np.unique(gid, return_index=True)[1]  # first row of each group, groups 0..n-1 in order
+    out = pd.DataFrame({k: log[k].iloc[rows[first]].to_numpy() for k in keys})
+    if period is not None:
+        out["period"] = f["labels"](pcode[first])
+        out["_order"] = pcode[first]
+    split = len(r_rows)
+    for family, counts, part in (("rep", REPORT_COUNTS, gid[:split]), ("fil", FILED_COUNTS + _SUMS, gid[split:])):
+        sel = r_rows if family == "rep" else f_rows
+        for c in counts:
+            values = f[family][c][sel].astype(float)
+            total = np.bincount(part, weights=values, minlength=ngroups)
+            out[c] = total.round().astype("int64") if c in COUNTS else total
     out = add_rates(out)
     with np.errstate(divide="ignore", invalid="ignore"):
-        out["mean_disposal_hours"] = np.where(out["disposed"] > 0, out["_disposal_hours"] / out["disposed"].where(out["disposed"] > 0, 1), np.nan)
-        out["mean_closure_hours"] = np.where(out["closed"] > 0, out["_closure_hours"] / out["closed"].where(out["closed"] > 0, 1), np.nan)
-    out = out.drop(columns=list(_SUMS))
-    out = out.reset_index() if group else out.reset_index(drop=True)
-    if group:
-        out = out.sort_values(group, kind="stable", na_position="last").reset_index(drop=True)
-    return out
+        out["mean_disposal_hours"] = np.where(out["disposed"] > 0, out["_disposal_hours"] / out["disposed"].clip(lower=1), np.nan)
+        out["mean_closure_hours"] = np.where(out["closed"] > 0, out["_closure_hours"] / out["closed"].clip(lower=1), np.nan)
+    order = keys + (["_order"] if period is not None else [])
+    if order:
+        out = out.sort_values(order, kind="stable", na_position="last")
+    return out.drop(columns=[c for c in out if c.startswith("_")]).reset_index(drop=True)
