@@ -48,8 +48,9 @@ def _root(
 ) -> None:
     _STATE["debug"] = debug
     enable_bars(not quiet and sys.stderr.isatty())
-    level = logging.DEBUG if debug else (logging.WARNING if quiet else logging.INFO)
-    logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s", stream=sys.stderr)
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s", stream=sys.stderr)
+    # gridlib's own progress at INFO (DEBUG with --debug); other libraries stay at WARNING
+    logging.getLogger("gridlib").setLevel(logging.DEBUG if debug else (logging.WARNING if quiet else logging.INFO))
 
 
 def _register_all() -> None:

@@ -40,4 +40,4 @@ def register(app: typer.Typer) -> None:
         assign = steps["assign cases"]
         typer.echo(f"nightly {day}: {assign['rows_out']} cases assigned, {assign['rejected']} rejected "
                    f"{assign['rejected_by_reason']}")
-        typer.echo(f"products: {(out / day.isoformat()).resolve()}")
+        typer.echo(f"products: {(out / day.isoformat()).absolute()}")

@@ -29,6 +29,7 @@ LIGHT_COLORS = {"green": "#1a9641", "yellow": "#fdae61", "red": "#d7191c"}
 ATTRIBUTION = f"底图数据 {OSM_ATTRIBUTION}; 案件、车辆、摄像头为合成演示数据 (synthetic demo data)"
 
 
+_PRIORITY_BLIND_SPOTS = 40  # the overview shows the most urgent blind spots; the web map shows all
 _LIGHT_LABELS = {"red": "超期", "yellow": "临期 (80–100%)", "green": "正常"}
 
 
@@ -74,7 +75,7 @@ def _finish(fig, ax, legend: list[tuple[str, str]], path: Path) -> None:
     smap.add_north_arrow(ax)
     smap.add_attribution(ax, ATTRIBUTION)
     if legend:
-        smap.add_legend(ax, legend, title="图例", loc="lower left")
+        smap.add_legend(ax, legend, title="图例")
     smap.save_png(fig, path)
 
 
@@ -82,9 +83,11 @@ def _overview(path: Path, layers: dict[str, Any], grids: gpd.GeoDataFrame, date:
     grid_map = layers["grid_responsibility"]
     fig, ax = smap.new_map(grid_map, title=f"责任网格总览 · 近30日案件热点 · {date.isoformat()}")
     legend = _hotspot_fill(ax, grid_map)
-    if "blind_spots" in layers and len(layers["blind_spots"]):
-        smap.project(ax, layers["blind_spots"]).plot(ax=ax, color="#6a3d9a", linewidth=1.0, zorder=4)
-        legend.append(("摄像头盲区道路", "#6a3d9a"))
+    blind = layers.get("blind_spots")
+    if blind is not None and len(blind):
+        top = blind[blind["rank"] <= _PRIORITY_BLIND_SPOTS]
+        smap.project(ax, top).plot(ax=ax, color="#6a3d9a", linewidth=2.2, zorder=4)
+        legend.append((f"优先盲区道路 (前{_PRIORITY_BLIND_SPOTS})", "#6a3d9a"))
     open_cases = layers["assigned_cases"]
     if "light" in open_cases.columns:
         legend += _open_points(ax, open_cases[open_cases["light"] == "red"])

@@ -98,9 +98,19 @@ def _assign_cases(data: dict[str, Any], record: RunRecord, date: dt.date, option
                                 ignore_index=True)
         st.rows_out = len(assigned)
         st.rejected = len(rejects_all)
-        st.rejected_by_reason = rejects_all["reason"].str.split(r" \(|:", regex=True).str[0].value_counts().to_dict()
+        st.rejected_by_reason = reason_counts(rejects_all["reason"])
         st.notes["new_cases"] = int((assigned["reported_at"] >= pd.Timestamp(date)).sum())
     return assigned, rejects_all
+
+
+def reason_counts(reasons: pd.Series) -> dict[str, int]:
+    """Count reject reasons by kind: the text before any quoted value, detail in brackets or trailing code.
+
+    >>> reason_counts(pd.Series(["unknown class code 06099", "unknown class code 0612", "unparseable reported_at 'N/A'"]))
+    {'unknown class code': 2, 'unparseable reported_at': 1}
+    """
+    kinds = reasons.astype(str).str.replace(r"\s*(?:'.*|\(.*|:.*|\s[0-9A-Z][0-9A-Za-z_-]*)$", "", regex=True)
+    return {str(k): int(v) for k, v in kinds.value_counts().sort_index().items()}
 
 
 def _reject_rows(step: str, rejects: pd.DataFrame) -> pd.DataFrame:
@@ -117,12 +127,18 @@ def _trucks(data: dict[str, Any], record: RunRecord, date: dt.date, options: Nig
             st.notes["skipped"] = "no truck fixes or permits in the store"
             return None, pd.DataFrame(columns=["step", "record_id", "reason"])
         fixes = data["truck_fixes"]
-        st.rows_in = len(fixes)
-        result = gl.trucks.check(fixes, data["truck_permits"], data["truck_sites"], roads=data["roads"], date=date)
+        # Muck trucks work at night (typically 22:00-06:00): the report for DATE covers the night that ends
+        # on its morning, from 12:00 the day before to 12:00 on DATE, so one shift is never split.
+        start = pd.Timestamp(date) - pd.Timedelta(hours=12)
+        times = pd.to_datetime(fixes["time"])
+        night = fixes[(times >= start) & (times < start + pd.Timedelta(days=1))]
+        st.rows_in = len(night)
+        st.notes["window"] = f"{start.isoformat()} / {(start + pd.Timedelta(days=1)).isoformat()}"
+        result = gl.trucks.check(night, data["truck_permits"], data["truck_sites"], roads=data["roads"])
         st.rows_out = len(result.violations)
         st.rejected = len(result.rejects)
         if len(result.rejects):
-            st.rejected_by_reason = result.rejects["reason"].astype(str).str.split(r" \(|:", regex=True).str[0].value_counts().to_dict()
+            st.rejected_by_reason = reason_counts(result.rejects["reason"])
         st.notes["violations_by_type"] = {k: int(v) for k, v in result.violations["type"].value_counts().sort_index().items()}
         rejects = pd.DataFrame({"step": "truck fixes", "record_id": result.rejects.get("vehicle_id", pd.Series(dtype=str)).astype(str).to_numpy(),
                                 "reason": result.rejects["reason"].astype(str).to_numpy()}) if len(result.rejects) else \
@@ -177,7 +193,6 @@ def _hotspots(cases: gpd.GeoDataFrame, grids: gpd.GeoDataFrame, record: RunRecor
         hot = gl.hotspots.gistar(counts, "count", permutations=options.permutations, seed=options.seed)
         emerging = gl.hotspots.emerging(
             cases, grids, time_column="reported_at", bin="7D", n_bins=options.emerging_weeks, end=day_end,
-            seed=options.seed,
         )
         hot = hot.merge(emerging[["grid_code", "category"]].rename(columns={"category": "emerging_category"}),
                         on="grid_code", how="left")
@@ -186,7 +201,8 @@ def _hotspots(cases: gpd.GeoDataFrame, grids: gpd.GeoDataFrame, record: RunRecor
     return hot
 
 
-def _coverage(data: dict[str, Any], grids: gpd.GeoDataFrame, record: RunRecord, options: NightlyOptions):
+def _coverage(data: dict[str, Any], grids: gpd.GeoDataFrame, cases: gpd.GeoDataFrame, record: RunRecord,
+              options: NightlyOptions):
     import gridlib as gl
 
     out: dict[str, Any] = {}
@@ -196,12 +212,16 @@ def _coverage(data: dict[str, Any], grids: gpd.GeoDataFrame, record: RunRecord, 
         else:
             cameras, cam_rejects = gl.coverage.validate_cameras(data["cameras"])
             st.rows_in, st.rejected = len(data["cameras"]), len(cam_rejects)
-            views = gl.coverage.viewsheds(cameras, data["buildings"])
+            buildings = data["buildings"]
+            views = gl.coverage.viewsheds(cameras, buildings)
             out["viewsheds"] = views.merge(pd.DataFrame(cameras.drop(columns=cameras.geometry.name)),
                                            on="camera_id", how="left")
-            out["road_coverage"] = gl.coverage.road_coverage(views, data["roads"])
-            out["grid_coverage"] = gl.coverage.grid_coverage(views, data["roads"], grids)
-            out["blind_spots"] = gl.coverage.blind_spots(out["road_coverage"], grids)
+            pieces = gl.coverage.road_coverage(views, data["roads"])
+            out["grid_coverage"] = gl.coverage.grid_coverage(views, data["roads"], grids, buildings, pieces=pieces)
+            blind = gl.coverage.blind_spots(pieces)
+            out["blind_spots"] = gl.coverage.priority_blind_spots(blind, case_density=cases)
+            st.notes["road_km"] = round(float(pieces["length_m"].sum()) / 1000, 3)
+            st.notes["covered_road_km"] = round(float(pieces.loc[pieces["covered"], "length_m"].sum()) / 1000, 3)
             st.rows_out = len(out["viewsheds"])
     with record.step("response reachability") as st:
         if data["team_bases"] is None or data["roads"] is None:
@@ -257,7 +277,7 @@ def run_nightly(
         all_rejects.append(_reject_rows("assign truck violations", truck_case_rejects))
     tables = _indicators(cases, record, date)
     hot = _hotspots(cases, grids, record, date, options)
-    coverage = _coverage(data, grids, record, options)
+    coverage = _coverage(data, grids, cases, record, options)
     results = {
         "gridset": data["gridset"], "cases": cases, "rejects": pd.concat(all_rejects, ignore_index=True),
         "truck_result": truck_result, "tables": tables, "hotspots": hot, "coverage": coverage,

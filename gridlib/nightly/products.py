@@ -62,14 +62,12 @@ def grid_responsibility(results: dict[str, Any], date: dt.date) -> gpd.GeoDataFr
     coverage = results["coverage"]
     if "grid_coverage" in coverage:
         gc = pd.DataFrame(coverage["grid_coverage"])
-        keep = {"road_length_m": "road_length_m", "covered_share": "camera_road_share",
-                "road_covered_share": "camera_road_share", "uncovered_length_m": "blind_road_m"}
-        cols = {k: v for k, v in keep.items() if k in gc.columns}
+        gc["blind_road_m"] = gc["road_m"] - gc["covered_m"]
+        cols = {"road_m": "road_length_m", "road_share": "camera_road_share", "blind_road_m": "blind_road_m"}
         base = base.merge(gc[["grid_code", *cols]].rename(columns=cols), on="grid_code", how="left")
     if "reachability" in coverage:
         rc = pd.DataFrame(coverage["reachability"])
-        rename = {"reachable": "reachable_10min", "minutes": "travel_min", "base_id": "nearest_base"}
-        rc = rc.rename(columns={k: v for k, v in rename.items() if k in rc.columns})
+        rc = rc.rename(columns={"reachable": "reachable_10min", "time_min": "travel_min"})
         base = base.merge(rc[[c for c in ("grid_code", "nearest_base", "travel_min", "reachable_10min")
                               if c in rc.columns]], on="grid_code", how="left")
     return gpd.GeoDataFrame(base, geometry=grids.geometry.to_numpy(), crs=grids.crs).sort_values("grid_code")
@@ -111,7 +109,7 @@ def write_products(work: Path, results: dict[str, Any], *, date: dt.date, option
         layers["blind_spots"] = publishable("blind_spots", coverage["blind_spots"].to_crs(crs))
     if "reachability" in coverage:
         reach = gpd.GeoDataFrame(coverage["reachability"], geometry="geometry", crs=crs)
-        reach = reach.rename(columns={"reachable": "reachable_10min", "minutes": "travel_min", "base_id": "nearest_base"})
+        reach = reach.rename(columns={"reachable": "reachable_10min", "time_min": "travel_min"})
         layers["reachability"] = _sorted(publishable("reachability", reach), "grid_code")
 
     write_gpkg_layers(work / "responsibility_map.gpkg", layers, current_date=f"{date.isoformat()}T00:00:00.000Z")

@@ -38,7 +38,8 @@ PRODUCT_COLUMNS: dict[str, list[str]] = {
     "hotspots": ["grid_code", "street_code", "count", "z", "p", "p_sim", "q", "hotspot_class",
                  "emerging_category"],
     "camera_viewsheds": ["camera_id", "type", "heading", "fov", "range_m"],
-    "blind_spots": ["kind", "road_class", "name", "length_m", "grid_code", "priority"],
+    "blind_spots": ["blind_id", "rank", "priority", "case_density", "kind", "kind_detail", "name", "length_m",
+                    "class_weight"],
     "reachability": ["grid_code", "street_code", "nearest_base", "travel_min", "reachable_10min"],
 }
 
