@@ -79,7 +79,9 @@ def register(app: typer.Typer) -> None:
 
         cams, rejects = gc.read_cameras(cameras, defaults={"type": camera_type} if camera_type else None)
         typer.echo(f"{len(cams) + len(rejects):,} cameras in, {len(cams):,} valid, {len(rejects):,} rejected")
-        for reason, n in rejects["reason"].astype(str).str.replace(r" [-0-9.]+", " …", regex=True).value_counts().items():
+        rules = (rejects["reason"].astype(str).str.replace(r"(?<= )-?[0-9.]+(?= )", "…", regex=True)
+                 .str.replace(r"^duplicate camera_id .*", "duplicate camera_id", regex=True))
+        for reason, n in rules.value_counts().sort_index().items():
             typer.echo(f"  {n:>6,}  {reason}")
         road_layer, bld = _layer(roads, "roads"), _layer(buildings, "buildings")
         vs = gc.viewsheds(cams, bld, resolution=resolution)

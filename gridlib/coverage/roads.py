@@ -135,14 +135,22 @@ def elements(viewshed_geoms: np.ndarray, lines: np.ndarray, line_row: np.ndarray
     cum = np.cumsum(s_len)
     s_off = cum - s_len - (cum - s_len)[np.searchsorted(s_line, s_line)]  # measure of each segment start
     segs = shapely.linestrings(np.stack([p0, p1], axis=1))
-    si, vi = shapely.STRtree(geoms).query(segs, predicate="intersects")
-    parts, pi = shapely.get_parts(shapely.intersection(segs[si], geoms[vi]), return_index=True)
+    si, vi = shapely.STRtree(geoms).query(segs)  # bounding boxes; predicates below use prepared polygons
+    # segments wholly inside a viewshed (most of them) need no intersection: a prepared
+    # containment test is far cheaper than clipping against a 700-vertex polygon
+    shapely.prepare(geoms)
+    whole = shapely.contains_properly(geoms[vi], segs[si])
+    clip = ~whole
+    clip[clip] = shapely.intersects(geoms[vi[clip]], segs[si[clip]])
+    parts, pi = shapely.get_parts(shapely.intersection(segs[si[clip]], geoms[vi[clip]]), return_index=True)
     parts2, pi2 = shapely.get_parts(parts, return_index=True)  # collections may hold multilines
     pi = pi[pi2]
     keep = (shapely.get_type_id(parts2) == 1) & (shapely.length(parts2) > 0)
     parts2, pi = parts2[keep], pi[keep]
-    ps, pv = si[pi], vi[pi]
-    ends = shapely.get_coordinates(shapely.boundary(parts2)).reshape(-1, 2, 2)
+    ps = np.r_[si[whole], si[clip][pi]]
+    pv = np.r_[vi[whole], vi[clip][pi]]
+    ends = np.r_[np.stack([p0[si[whole]], p1[si[whole]]], axis=1),
+                 shapely.get_coordinates(shapely.boundary(parts2)).reshape(-1, 2, 2)]
     unit = d[ps] / np.where(s_len[ps] > 0, s_len[ps], 1.0)[:, None]
     t = np.einsum("ijk,ik->ij", ends - p0[ps][:, None, :], unit)
     t = np.clip(np.sort(t, axis=1), 0.0, s_len[ps][:, None])
