@@ -26,6 +26,7 @@ work_day    working days; one working day = the working hours of one
 
 from __future__ import annotations
 
+import functools
 import logging
 import re
 from collections.abc import Iterable
@@ -210,7 +211,7 @@ class WorkCalendar:
         >>> sorted(WorkCalendar.china().years)
         [2025, 2026, 2027]
         """
-        return cls.load(CALENDAR_DIR, hours=hours)
+        return _bundled(cls, hours)
 
     # -- queries ------------------------------------------------------------------------
     @property
@@ -342,3 +343,9 @@ class WorkCalendar:
             sec_of_day = self._intervals[k, 0] + rest - (cum_end[k] - lengths[k])
             out[ok] = np.maximum((first + day) * _DAY + sec_of_day, s[ok])
         return from_seconds(out, template)
+
+
+@functools.lru_cache(maxsize=8)
+def _bundled(cls: type[WorkCalendar], hours: str) -> WorkCalendar:
+    """The bundled calendar, read once per process (calendars are immutable)."""
+    return cls.load(CALENDAR_DIR, hours=hours)

@@ -39,6 +39,7 @@ in working hours when the limit is in working units and in calendar hours otherw
 
 from __future__ import annotations
 
+import functools
 from pathlib import Path
 
 import numpy as np
@@ -70,7 +71,7 @@ def load_limits(source: str | Path | pd.DataFrame | None = None) -> pd.DataFrame
     [[1.0, 'minute']]
     """
     if source is None:
-        source = DEFAULT_LIMITS
+        return _default_limits().copy()
     table = source.copy() if isinstance(source, pd.DataFrame) else pd.read_csv(source, dtype=str, comment="#")
     missing = {"stage", "value", "unit"} - set(table.columns)
     if missing:
@@ -111,6 +112,11 @@ def limit_keys(log: pd.DataFrame) -> tuple[np.ndarray, list[tuple[str, str]]]:
     codes, pair_ids = pd.factorize(c_codes.astype(np.int64) * max(len(u_uniques), 1) + u_codes)
     pairs = [(str(c_uniques[p // max(len(u_uniques), 1)]), str(u_uniques[p % max(len(u_uniques), 1)])) for p in pair_ids]
     return codes, pairs
+
+
+@functools.lru_cache(maxsize=1)
+def _default_limits() -> pd.DataFrame:
+    return load_limits(DEFAULT_LIMITS)
 
 
 def resolve_limits(

@@ -109,7 +109,7 @@ def test_grouping_errors(log):
 statuses = st.sampled_from(["open", "disposed", "closed", "cancelled"])
 
 
-@settings(max_examples=15, deadline=None)
+@settings(max_examples=12, deadline=None)
 @given(st.lists(st.tuples(st.integers(0, 60 * 24 * 40), st.integers(0, 3000), st.integers(0, 3000), statuses,
                           st.sampled_from(["A", "B", None]), st.sampled_from(["supervisor", "hotline_12345", "camera"]),
                           st.integers(0, 2)), min_size=1, max_size=40))
