@@ -37,10 +37,11 @@ CLASS_LABELS = {
 }
 _KIND_ZH = {"new": "新增", "consecutive": "连续", "intensifying": "加剧", "persistent": "持续",
             "diminishing": "减弱", "sporadic": "零星", "oscillating": "振荡", "historical": "历史"}
-_HOT = ("#67000d", "#a50f15", "#cb181d", "#ef3b2c", "#fb6a4a", "#fc9272", "#e7298a", "#fcbba1")
-_COLD = ("#08306b", "#08519c", "#2171b5", "#4292c6", "#6baed6", "#9ecae1", "#7570b3", "#c6dbef")
 _ORDER = ("intensifying", "persistent", "new", "consecutive", "diminishing", "oscillating", "sporadic",
           "historical")
+# Chronic patterns in deep red/blue, the new ones in bright contrasting hues, fading ones pale.
+_HOT = ("#67000d", "#cb181d", "#ffb000", "#fd8d3c", "#fc9272", "#8c510a", "#e7298a", "#d9b3b3")
+_COLD = ("#08306b", "#2171b5", "#00c5ff", "#6baed6", "#9ecae1", "#35978f", "#807dba", "#b3c0d6")
 #: Emerging-hotspot category colours and Chinese labels.
 CATEGORY_COLORS = {
     **{f"{k}_hot": c for k, c in zip(_ORDER, _HOT, strict=True)},
@@ -84,7 +85,7 @@ def hotspot_map(
     title: str = "案件热点分析",
     outlines: gpd.GeoDataFrame | None = None,
     label_column: str | None = "name_zh",
-    attribution: str = "gridlib · Getis–Ord Gi*（FDR 校正）",
+    attribution: str | None = None,
     id: str = "hotspots",
 ) -> tuple[Path | None, pdk.Layer]:
     """Draw ``gistar()`` or ``emerging()`` results: a static PNG (when ``png_path`` is given)
@@ -102,6 +103,9 @@ def hotspot_map(
     (png path or None, pydeck.Layer)
     """
     column, colors, labels = _scheme(result, column)
+    if attribution is None:
+        method = "时空 Gi* + Mann–Kendall 趋势" if column == "category" else "Getis–Ord Gi*"
+        attribution = f"gridlib · {method}（FDR 校正）"
     classes = result[column].astype(str)
     unknown = sorted(set(classes) - set(colors))
     if unknown:
@@ -116,7 +120,7 @@ def hotspot_map(
         if outlines is not None:
             static.add_outlines(ax, outlines,
                                 label_column=label_column if label_column in outlines.columns else None)
-        static.add_legend(ax, legend_for(result, column), title="图例")
+        static.add_legend(ax, legend_for(result, column), title="图例", loc="outside")
         static.add_scale_bar(ax)
         static.add_north_arrow(ax)
         static.add_attribution(ax, attribution)

@@ -376,6 +376,8 @@ def add_legend(
 ) -> None:
     """Add a legend of filled patches, one per ``label → colour`` entry, in the given order.
 
+    ``loc`` is a matplotlib legend location, or ``"outside"`` for beside the map on the right.
+
     >>> import geopandas as gpd; from shapely.geometry import box
     >>> g = gpd.GeoDataFrame(geometry=[box(0, 0, 1000, 1000)], crs="EPSG:4550")
     >>> fig, ax = new_map(g)
@@ -384,8 +386,11 @@ def add_legend(
     """
     items = list(colors.items()) if isinstance(colors, Mapping) else list(colors)
     handles = [Patch(facecolor=c, edgecolor="#666666", linewidth=0.5, label=label) for label, c in items]
-    legend = ax.legend(handles=handles, title=title, loc=loc, fontsize=8, title_fontsize=9,
-                       frameon=True, framealpha=0.9, borderaxespad=1.8)
+    placement: dict[str, Any] = {"loc": loc, "borderaxespad": 1.8}
+    if loc == "outside":  # beside the map, so it never hides data
+        placement = {"loc": "upper left", "bbox_to_anchor": (1.01, 1.0), "borderaxespad": 0.0}
+    legend = ax.legend(handles=handles, title=title, fontsize=8, title_fontsize=9,
+                       frameon=True, framealpha=0.9, **placement)
     legend.set_zorder(40)
 
 

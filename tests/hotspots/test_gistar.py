@@ -1,0 +1,175 @@
+"""Gi*: textbook z, agreement with esda (real Columbus data and grids), permutations, FDR, classes."""
+
+from __future__ import annotations
+
+import warnings
+from pathlib import Path
+
+import geopandas as gpd
+import libpysal
+import numpy as np
+import pandas as pd
+import pytest
+import scipy.sparse as sp
+from hotspot_grids import square_grid
+
+from gridlib.errors import InputError
+from gridlib.hotspots import contiguity, fdr_bh, gi_z, gistar, permutation_p
+
+COLUMBUS = Path(libpysal.__file__).parent / "examples" / "columbus" / "columbus.shp"
+
+
+def _esda(y, weights, **kw):
+    import esda
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return esda.G_Local(y, weights.to_libpysal(), **kw)
+
+
+def _textbook(x: np.ndarray, w: sp.csr_matrix) -> np.ndarray:
+    """Getis–Ord Gi* written out per location with binary weights including the location."""
+    n = len(x)
+    xbar, s = x.mean(), np.sqrt((x**2).mean() - x.mean() ** 2)
+    dense = w.toarray() > 0
+    out = np.empty(n)
+    for i in range(n):
+        wi = dense[i].astype(float)
+        wi[i] = 1.0
+        big_w, s1 = wi.sum(), (wi**2).sum()
+        out[i] = (wi @ x - xbar * big_w) / (s * np.sqrt((n * s1 - big_w**2) / (n - 1)))
+    return out
+
+
+@pytest.fixture(scope="module")
+def columbus() -> gpd.GeoDataFrame:
+    if not COLUMBUS.exists():
+        pytest.skip("libpysal's bundled Columbus example is not installed")
+    return gpd.read_file(COLUMBUS).set_crs("EPSG:3857", allow_override=True)  # planar units
+
+
+def test_z_equals_textbook_and_esda_on_columbus(columbus):
+    w = contiguity(columbus, "queen", precision=1e-6)
+    x = columbus["CRIME"].to_numpy(dtype=float)
+    z = gi_z(x, w.sparse)
+    assert np.max(np.abs(z - _textbook(x, w.sparse))) < 1e-8
+    ref = _esda(x, w, star=True, transform="B", permutations=0)
+    assert np.max(np.abs(z - ref.Zs)) < 1e-8
+    # Row standardisation does not change the textbook z.
+    assert np.max(np.abs(gi_z(x, w.matrix("R")) - z)) < 1e-8
+
+
+def test_gi_without_star_equals_esda():
+    grid = square_grid(15, 15)
+    w = contiguity(grid)
+    x = np.random.default_rng(2).gamma(2.0, size=len(grid))
+    ref = _esda(x, w, star=False, transform="B", permutations=0)
+    assert np.max(np.abs(gi_z(x, w.sparse, star=False) - ref.Zs)) < 1e-8
+
+
+def test_z_on_noise_has_unit_sd_unlike_esda_default():
+    grid = square_grid(40, 40)
+    w = contiguity(grid)
+    x = np.random.default_rng(7).normal(size=len(grid))
+    sd = gi_z(x, w.sparse).std()
+    assert 0.9 < sd < 1.1
+    # esda 2.9's default transform="R" with star=True mis-scales z (sd ≈ 0.33): never significant.
+    esda_default = _esda(x, w, star=True, permutations=0)
+    assert esda_default.Zs.std() < 0.5
+
+
+def test_permutation_p_agrees_with_esda_statistically(columbus):
+    grid = square_grid(25, 25)
+    w = contiguity(grid)
+    rng = np.random.default_rng(11)
+    x = rng.gamma(2.0, size=len(grid)) + np.repeat(np.linspace(0, 2, 25), 25)  # trend → real hot/cold spots
+    ours = permutation_p(x, w.sparse, permutations=999, seed=1)
+    ref = _esda(x, w, star=True, transform="B", permutations=999, seed=1).p_sim
+    # Independent Monte Carlo estimates of the same p: small average gap, same decisions.
+    assert np.mean(np.abs(ours - ref)) < 0.01
+    assert np.mean((ours < 0.05) == (ref < 0.05)) > 0.95
+    for data, weights in ((columbus["CRIME"].to_numpy(float), contiguity(columbus, precision=1e-6)),):
+        ours = permutation_p(data, weights.sparse, permutations=999, seed=2)
+        ref = _esda(data, weights, star=True, transform="B", permutations=999, seed=2).p_sim
+        assert np.mean(np.abs(ours - ref)) < 0.02
+        assert np.mean((ours < 0.05) == (ref < 0.05)) >= 0.9
+
+
+def test_permutations_are_exactly_conditional():
+    """Brute force with the same draws: location i sees the other n-1 values, never its own."""
+    grid = square_grid(6, 5)
+    w = contiguity(grid)
+    x = np.random.default_rng(5).normal(size=len(grid))
+    perms, seed = 199, 9
+    ours = permutation_p(x, w.sparse, permutations=perms, seed=seed)
+    n, card = len(x), w.cardinalities
+    rng = np.random.default_rng(seed)
+    draws = np.stack([rng.choice(n - 1, size=card.max(), replace=False) for _ in range(perms)])
+    for i in range(n):
+        others = np.delete(x, i)
+        # The same draws index the other values with i's slot standing for the last value.
+        virtual = x[:-1].copy() if i == n - 1 else np.where(np.arange(n - 1) == i, x[-1], x[:-1])
+        assert sorted(virtual) == sorted(others)
+        sims = virtual[draws[:, : card[i]]].sum(axis=1)
+        obs = x[w.sparse[i].indices].sum()
+        folded = min((sims >= obs - 1e-9).sum(), (sims <= obs + 1e-9).sum())
+        assert ours[i] == pytest.approx((folded + 1) / (perms + 1))
+
+
+def test_permutation_p_is_uniform_under_the_null_and_seeded():
+    grid = square_grid(30, 30)
+    w = contiguity(grid)
+    x = np.random.default_rng(1).normal(size=len(grid))
+    p = permutation_p(x, w.sparse, permutations=499, seed=3)
+    assert np.array_equal(p, permutation_p(x, w.sparse, permutations=499, seed=3))
+    two_sided = np.minimum(1, 2 * p)
+    assert 0.02 < np.mean(two_sided <= 0.05) < 0.09
+
+
+def test_ties_do_not_make_zero_counts_significant():
+    # Mostly-zero counts: a zero cell amid zeros ties with nearly every permutation → p_sim near 1.
+    grid = square_grid(20, 20)
+    x = np.zeros(len(grid))
+    x[[5, 77, 300]] = 1
+    out = gistar(grid.assign(n=x), "n", permutations=199)
+    assert (out["hotspot_class"] == "not_significant").mean() > 0.95
+    quiet = (contiguity(grid).sparse @ x == 0) & (x == 0)  # no case in the cell or around it
+    assert out.loc[quiet, "p_sim"].min() > 0.4
+
+
+def test_fdr_matches_hand_computed_benjamini_hochberg():
+    p = np.array([0.001, 0.008, 0.039, 0.041, 0.042, 0.060, 0.074, 0.205, 0.212, 0.216])
+    # q_(k) = min_{j>=k} p_(j) m / j, m = 10, written out by hand:
+    expected = [0.01, 0.04, 0.084, 0.084, 0.084, 0.1, 0.10571428571, 0.216, 0.216, 0.216]
+    assert fdr_bh(p) == pytest.approx(expected)
+    assert np.isnan(fdr_bh(np.array([0.1, np.nan]))[1])
+
+
+def test_hot_and_cold_classes_islands_and_fdr_default():
+    grid = square_grid(20, 20)
+    x = np.zeros(len(grid))
+    hot = (grid.geometry.centroid.x < grid.total_bounds[0] + 500) & (grid.geometry.centroid.y < grid.total_bounds[1] + 500)
+    x[hot.to_numpy()] = 10
+    lonely = gpd.GeoDataFrame({"grid_code": ["far"]}, geometry=[grid.geometry.iloc[0].buffer(0).__class__(
+        [(0, 0), (1, 0), (1, 1), (0, 1)])], crs=grid.crs)
+    layer = pd.concat([grid, lonely], ignore_index=True)
+    layer["n"] = np.r_[x, 3.0]
+    out = gistar(layer, "n", permutations=499)
+    assert out.loc[hot[hot].index, "hotspot_class"].astype(str).str.startswith("hot_").mean() > 0.8
+    assert out["hotspot_class"].iloc[-1] == "island" and np.isnan(out["z"].iloc[-1])
+    assert {"z", "p", "p_sim", "q", "hotspot_class", "significant", "n_neighbours"} <= set(out.columns)
+    no_fdr = gistar(layer, "n", permutations=499, fdr=False)
+    assert (no_fdr["q"].fillna(0) <= out["q"].fillna(0) + 1e-12).all()  # adjustment only raises p
+    analytic = gistar(layer, "n", permutations=0)
+    assert "p_sim" not in analytic.columns
+    assert analytic["p"].iloc[0] == pytest.approx(2 * (1 - __import__("scipy").stats.norm.cdf(abs(analytic["z"].iloc[0]))))
+
+
+def test_bad_input_is_named():
+    grid = square_grid(3, 3).assign(n=[1, 2, None, 4, 5, 6, 7, 8, 9])
+    with pytest.raises(InputError, match="missing or non-numeric"):
+        gistar(grid, "n")
+    with pytest.raises(InputError, match="not in the layer"):
+        gistar(grid, "nope")
+    constant = gistar(square_grid(4, 4).assign(n=0), "n", permutations=9)
+    assert (constant["hotspot_class"] == "not_significant").all() and (constant["z"] == 0).all()
