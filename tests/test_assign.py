@@ -245,7 +245,7 @@ def test_dask_local_cluster_gives_identical_results(grids):
     expected, expected_rejects = assign(df, grids, responsibility=resp)
     gdf = gpd.GeoDataFrame(df, geometry=gpd.points_from_xy(df.lon, df.lat), crs=4326)
     with distributed.LocalCluster(n_workers=2, processes=False, threads_per_worker=1,
-                                  dashboard_address=None) as cluster, distributed.Client(cluster):
+                                  dashboard_address=":0") as cluster, distributed.Client(cluster):
         for frame in (dask_geopandas.from_geopandas(gdf.drop(columns="geometry"), npartitions=4),
                       dask_geopandas.from_geopandas(gdf, npartitions=3)):
             done, rejects = gl.assign(frame, grids, responsibility=resp)
@@ -259,9 +259,8 @@ def test_dask_local_cluster_gives_identical_results(grids):
             assert len(done) + len(rejects) == n
 
 
-def test_cli_assign_writes_both_layers_and_counts(grids, tmp_path):
-    import subprocess
-    import sys
+def test_cli_assign_writes_both_layers_and_counts(grids, tmp_path, capsys):
+    from gridlib.cli import main
 
     store = gl.store.open(tmp_path / "city.gpkg")
     grids.to_store(store)
@@ -272,12 +271,12 @@ def test_cli_assign_writes_both_layers_and_counts(grids, tmp_path):
                        "kind": ["event"] * 5, "lon": [*glon, 120.0], "lat": [*glat, 30.0]})
     df.to_csv(tmp_path / "cases.csv", index=False)
     out = tmp_path / "out.gpkg"
-    proc = subprocess.run([sys.executable, "-m", "gridlib.cli", "assign", str(tmp_path / "cases.csv"),
-                           "--store", str(tmp_path / "city.gpkg"), "--out", str(out), "--crs", "gcj02"],
-                          capture_output=True, text=True, timeout=120)
-    assert proc.returncode == 0, proc.stderr
-    assert "5 cases in, 4 assigned, 1 rejected" in proc.stdout
-    assert "unknown class code" in proc.stdout
+    code = main(["assign", str(tmp_path / "cases.csv"), "--store", str(tmp_path / "city.gpkg"),
+                 "--out", str(out), "--crs", "gcj02"])
+    printed = capsys.readouterr()
+    assert code == 0, printed.err
+    assert "5 cases in, 4 assigned, 1 rejected" in printed.out
+    assert "unknown class code" in printed.out
     done = gpd.read_file(out, layer="assigned")
     assert sorted(done["grid_code"]) == sorted(grids.grids["grid_code"])
     assert gpd.read_file(out, layer="rejects")["reason"].tolist() == ["unknown class code 99999"]
@@ -308,10 +307,8 @@ def test_in_database_matches_in_memory_on_bundled_demo_grids(pg_store, postgis_u
 
 
 @pytest.mark.postgis
-def test_cli_assign_in_db(grids, postgis_url, tmp_path):
-    import subprocess
-    import sys
-
+def test_cli_assign_in_db(grids, postgis_url, tmp_path, capsys):
+    from gridlib.cli import main
     from gridlib.store import init_db
 
     init_db(postgis_url)
@@ -324,12 +321,12 @@ def test_cli_assign_in_db(grids, postgis_url, tmp_path):
         df = pd.DataFrame({"case_id": ["a", "b", "c", "d", "e"], "lon": [*centre.x, 120.0],
                            "lat": [*centre.y, 30.0]})
         df.to_csv(tmp_path / "cases.csv", index=False)
-        proc = subprocess.run([sys.executable, "-m", "gridlib.cli", "assign", str(tmp_path / "cases.csv"),
-                               "--store", postgis_url, "--out", str(tmp_path / "out.gpkg"), "--in-db"],
-                              capture_output=True, text=True, timeout=120)
-        assert proc.returncode == 0, proc.stderr
-        assert "5 cases in, 4 assigned, 1 rejected" in proc.stdout
-        assert "outside grid coverage" in proc.stdout
+        code = main(["assign", str(tmp_path / "cases.csv"), "--store", postgis_url,
+                     "--out", str(tmp_path / "out.gpkg"), "--in-db"])
+        printed = capsys.readouterr()
+        assert code == 0, printed.err
+        assert "5 cases in, 4 assigned, 1 rejected" in printed.out
+        assert "outside grid coverage" in printed.out
         done = gpd.read_file(tmp_path / "out.gpkg", layer="assigned")
         assert sorted(done["grid_code"]) == sorted(grids.grids["grid_code"])
     finally:
