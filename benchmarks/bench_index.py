@@ -109,8 +109,14 @@ def _memory_child(n: int) -> None:
     index = GridIndex(grids)
     build = time.perf_counter() - t
     gc.collect()
+    with_index = rss_mb()
+    x, y = random_points(grids, 1_000_000)
+    c = time.process_time()
+    index.lookup(x, y)
+    lookup_cpu = time.process_time() - c
     print(json.dumps({"grids": len(grids), "build_s": build, "rss_grids_mb": before,
-                      "rss_with_index_mb": rss_mb(), "index_arrays_mb": index.nbytes / 2**20,
+                      "rss_with_index_mb": with_index, "index_arrays_mb": index.nbytes / 2**20,
+                      "lookup_1m_cpu_s": lookup_cpu,
                       "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
                       "pixel_m": index.pixel_size}))
 
@@ -244,7 +250,7 @@ def main() -> None:
         print(f"{mem['grids']:,}-grid city index: build {mem['build_s']:.0f} s, index arrays "
               f"{mem['index_arrays_mb']:,.0f} MB, RSS {mem['rss_grids_mb']:,.0f} MB (grids alone) -> "
               f"{mem['rss_with_index_mb']:,.0f} MB (with index), peak {mem['peak_rss_mb']:,.0f} MB, "
-              f"pixels {mem['pixel_m']:.2f} m")
+              f"pixels {mem['pixel_m']:.2f} m; 1,000,000 lookups {mem['lookup_1m_cpu_s']:.2f} s CPU")
     out = Path(__file__).resolve().parent / "results"
     out.mkdir(exist_ok=True)
     with open(out / "bench_index.jsonl", "a", encoding="utf-8") as f:
