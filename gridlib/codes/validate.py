@@ -51,7 +51,7 @@ from gridlib.errors import CodeError
 
 log = logging.getLogger(__name__)
 
-KINDS = ("grid", "component", "matter", "event_class", "class")
+KINDS = ("grid", "component", "matter", "event_class", "class", "street", "community")
 GRID_LAYOUTS = ("auto", "14", "15", "15an")
 
 #: 3-digit street block → type (GB/T 10114): (low, high, key, 中文)
@@ -112,6 +112,12 @@ def _layouts(kind: str, edition: str | None, layout: str) -> tuple[list[_Layout]
     if kind == "grid":
         lays, alnum = _grid_layouts(layout)
         return lays, alnum, None
+    if kind in ("street", "community"):
+        fields = (_Field("county", 0, 6, "county"), _Field("street", 6, 9, "street"))
+        if kind == "street":
+            return [_Layout(9, "9 digits (6 county + 3 street, GB/T 10114)", fields)], False, None
+        return [_Layout(12, "12 digits (6 county + 3 street + 3 community)",
+                        (*fields, _Field("community", 9, 12, "community")))], False, None
     eds = EDITIONS if edition is None else (check_edition(edition),)
     out: list[_Layout] = []
     pad_to = None
@@ -216,13 +222,15 @@ def validate(
     ----------
     series : Series, list or array
         Codes as strings, integers or floats (for example a column read from Excel).
-    kind : {"grid", "component", "matter", "event_class", "class"}
+    kind : {"grid", "component", "matter", "event_class", "class", "street", "community"}
         ``grid``: 单元网格标识码; ``component``: 部件标识码 (17 digits in 2026, 16 in
         2007); ``matter``: 2026 事项代码 (11 digits) or, for ``cjt214-2007``, the 4-digit
-        event class; ``event_class``: an event/事项 class code; ``class``: any class code.
+        event class; ``event_class``: an event/事项 class code; ``class``: any class code;
+        ``street`` / ``community``: the 9- / 12-digit parent codes of a grid.
     edition : str or None
         ``gbt47678-2026`` (default) or ``cjt214-2007``; ``None`` accepts both layouts
-        (a lost leading zero of a class code is then not restored). Ignored for grid codes.
+        (a lost leading zero of a class code is then not restored). Ignored for grid,
+        street and community codes.
     layout : {"auto", "15", "14", "15an"}
         Grid code layout: 6+3+3+3, 6+3+3+2 (CJ/T 213), 15 characters 0-9/A-Z, or
         ``auto`` for the two digit layouts.
@@ -232,7 +240,7 @@ def validate(
         Check class codes against the catalogue (with registered city extensions).
     streets : iterable of str, optional
         Known 9-digit street/town codes (county + 3 digits, e.g. a city's GB/T 10114
-        list); a grid code whose street is not among them is invalid.
+        list); a grid, street or community code whose street is not among them is invalid.
     log_summary : bool
         Log how many codes were invalid or repaired.
 
@@ -259,7 +267,7 @@ def validate(
     ['', 'street 410108099 not in the given street list']
     """
     s = series if isinstance(series, pd.Series) else pd.Series(series, dtype=object)
-    if kind == "grid":
+    if kind in ("grid", "street", "community"):
         edition = None
     lays, alnum, pad_to = _layouts(kind, edition, layout)
     known_streets = None if streets is None else _street_keys(streets)

@@ -111,7 +111,7 @@ def register(app: typer.Typer) -> None:
     def validate(
         file: Path = typer.Argument(..., help="CSV (read as text) or Parquet file"),
         column: str = typer.Option(..., "--column", "-c", help="Column holding the codes"),
-        kind: str = typer.Option("grid", "--kind", "-k", help="grid, component, matter, event_class or class"),
+        kind: str = typer.Option("grid", "--kind", "-k", help="grid, component, matter, event_class, class, street or community"),
         edition: str = typer.Option("gbt47678-2026", "--edition", "-e", help=EDITION_HELP + "; 'any' for both"),
         layout: str = typer.Option("auto", "--layout", help="grid layout: auto, 15, 14 or 15an"),
         report: Path = typer.Option(None, "--report", "-r", help="Where to write invalid rows (default FILE.invalid.csv)"),

@@ -220,3 +220,14 @@ def test_matter_codes_with_any_class_get_a_class_verdict(county, cls):
         assert r.reason.iloc[0] == f"event class {cls} is a gap in the gbt47678-2026 table (not known)"
     else:
         assert r.reason.iloc[0] == f"unknown event class {cls} in gbt47678-2026"
+
+
+def test_street_and_community_parent_codes():
+    assert reasons(["410105001", "410105000", "41010500", "410105600"], kind="street") == [
+        "", "street code 000 where one is required",
+        "wrong length 8 (expected 9 digits (6 county + 3 street, GB/T 10114))",
+        "street code 600 outside 001–599 (001–099 街道, 100–199 镇, 200–399 乡, 400–599 other)"]
+    assert reasons(["410105001003", "410105001000", "410108099003"], kind="community", streets=["410105001"]) == [
+        "", "community code 000 where one is required", "street 410108099 not in the given street list"]
+    with pytest.raises(CodeError, match="9-digit street code"):
+        gl.codes.validate(["410105001"], kind="street", streets=["4101"])
