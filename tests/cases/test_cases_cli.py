@@ -49,3 +49,16 @@ def test_bad_input_is_one_line_and_exit_2(tmp_path, capsys, cases_csv):
     assert main(["cases", "kpis", str(cases_csv), "--by", "mayor"]) == 2
     err = capsys.readouterr().err
     assert "gridlib: error:" in err and "mayor" in err
+
+
+def test_fifteen_command(tmp_path, capsys):
+    raw = hand_raw()
+    raw["arrived_at"] = (pd.to_datetime(raw["dispatched_at"]) + pd.Timedelta(minutes=9)).dt.strftime("%Y-%m-%d %H:%M")
+    raw["video_at"] = (pd.to_datetime(raw["dispatched_at"]) + pd.Timedelta(minutes=13)).dt.strftime("%Y-%m-%d %H:%M")
+    path = tmp_path / "cases.csv"
+    raw.to_csv(path, index=False)
+    assert main(["cases", "fifteen", str(path), "--by", "street", "-o", str(tmp_path / "f.csv")]) == 0
+    summary = pd.read_csv(tmp_path / "f.csv")
+    arrive = summary[summary["step"] == "arrive"]
+    assert arrive["n"].sum() == 7 and (arrive["compliance_rate"] == 1.0).all()
+    assert "Minghu" in capsys.readouterr().out
