@@ -89,7 +89,7 @@ def register(app: typer.Typer) -> None:
         rep = validate(g, par, target_area=target_area, gap_width=gap_width)
         where = _write_report(rep, file, report) if report else None
         if _summarise(rep, where):
-            raise typer.Exit(1)
+            raise SystemExit(1)  # not typer.Exit: gridlib.cli.main drops its code (standalone_mode=False)
 
     @grid.command("diff")
     def diff_cmd(
@@ -139,7 +139,7 @@ def register(app: typer.Typer) -> None:
             except ValidationError as exc:
                 _summarise(exc.report, None)
                 typer.echo(str(exc), err=True)
-                raise typer.Exit(1) from exc
+                raise SystemExit(1) from exc
         summary = ", ".join(f"{k} {v}" for k, v in sorted(res.summary.items()))
         typer.echo(f"imported edition {res.edition_id} ({len(res.gridset):,} grids, valid from {effective_date}); "
                    f"changes since {res.previous or 'nothing'}: {summary}")

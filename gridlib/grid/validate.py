@@ -170,9 +170,8 @@ def validate(
         _hierarchy_columns(g, codes, rep)
     idx = np.flatnonzero(ok)
     geo, cod = geoms[idx], codes[idx]
-    with step("grid validate: overlaps"):
-        overlaps = _overlaps(geo, cod, area_tol, rep)
     with step("grid validate: coverage edges"):
+        suspects = np.arange(len(geo))
         if len(geo) > 1:
             edges = shapely.coverage_invalid_edges(geo, gap_width=gap_width)
             bad = ~shapely.is_empty(edges) & ~shapely.is_missing(edges)
@@ -180,6 +179,10 @@ def validate(
                     [f"{c}: {shapely.length(e):.3f} m of edge do not match the neighbouring grid exactly "
                      f"(a vertex missing on one side, or a gap narrower than {gap_width:g} m); snap the edges"
                      for c, e in zip(cod[bad], edges[bad], strict=True)], edges[bad])
+            # in a coverage only polygons with unmatched edges can overlap a neighbour
+            suspects = np.flatnonzero(bad)
+    with step("grid validate: overlaps"):
+        overlaps = _overlaps(geo, cod, suspects, area_tol, rep)
     with step("grid validate: gaps and parents"):
         par = _parent_frame(parents, metric)
         if par is None:
@@ -288,10 +291,15 @@ def _hierarchy_columns(g: gpd.GeoDataFrame, codes: np.ndarray, rep: _Report) -> 
     rep.add("code_hierarchy", codes[bad], msgs[bad], geoms[bad])
 
 
-def _overlaps(geo: np.ndarray, cod: np.ndarray, area_tol: float, rep: _Report) -> np.ndarray:
-    if len(geo) < 2:
+def _overlaps(geo: np.ndarray, cod: np.ndarray, suspects: np.ndarray, area_tol: float,
+              rep: _Report) -> np.ndarray:
+    if len(geo) < 2 or len(suspects) == 0:
         return np.array([], dtype=object)
-    a, b = shapely.STRtree(geo).query(geo, predicate="overlaps")
+    qa, b = shapely.STRtree(geo).query(geo[suspects], predicate="intersects")
+    a = suspects[qa]
+    a, b = np.minimum(a, b), np.maximum(a, b)
+    pairs = np.unique(np.column_stack([a, b]), axis=0)
+    a, b = pairs[:, 0], pairs[:, 1]
     keep = a < b
     a, b = a[keep], b[keep]
     inter = shapely.intersection(geo[a], geo[b])
@@ -346,12 +354,21 @@ def _parent_rules(geo: np.ndarray, cod: np.ndarray, par: gpd.GeoDataFrame, area_
     pgeo = np.asarray(par.geometry.values, dtype=object)
     pcode = par["code"].to_numpy(dtype=object)
     level = len(pcode[0]) if len(pcode) else 12
-    gi, pi = shapely.STRtree(pgeo).query(geo, predicate="intersects")
+    # grids inside one parent need no overlay: a prepared-parent "contains" query finds them
+    tree = shapely.STRtree(geo)
+    pin, gin = tree.query(pgeo, predicate="contains")
+    inside = np.zeros(len(geo), dtype=bool)
+    inside[gin] = True
+    edge = np.flatnonzero(~inside)
+    qg, pi = shapely.STRtree(pgeo).query(geo[edge], predicate="intersects")
+    gi = edge[qg]
     inter_geom = shapely.intersection(geo[gi], pgeo[pi])
     inter = shapely.area(inter_geom)
     real = inter > area_tol
     real[real] = _wider_than(inter_geom[real], snap_tol)
-    gi, pi, inter = gi[real], pi[real], inter[real]
+    gi = np.concatenate([gin, gi[real]])
+    pi = np.concatenate([pin, pi[real]])
+    inter = np.concatenate([shapely.area(geo[gin]), inter[real]])
     share = pd.DataFrame({"g": gi, "p": pi, "a": inter})
     n_parents = np.bincount(gi, minlength=len(geo))
     outside = n_parents == 0
@@ -373,17 +390,25 @@ def _parent_rules(geo: np.ndarray, cod: np.ndarray, par: gpd.GeoDataFrame, area_
     rep.add("code_hierarchy", cod[gmain[wrong]],
             [f"{c}: the code says parent {p} but the grid lies in {q}"
              for c, p, q in zip(cod[gmain[wrong]], prefix[wrong], pcode[pmain[wrong]], strict=True)], geo[gmain[wrong]])
-    # gaps: parent area not covered by its grids
-    covered = union_coverage(geo) if len(overlaps) == 0 else shapely.union_all(geo)
+    # gaps: parent area not covered by its grids; without overlaps, only parents whose grids'
+    # areas fall short of the parent's own area can have one
     touched = np.unique(pi)
-    gaps = shapely.difference(pgeo[touched], covered)
-    parts, owner = shapely.get_parts(gaps, return_index=True)
-    big = (shapely.area(parts) > area_tol) & (shapely.get_type_id(parts) == 3)
-    big[big] = _wider_than(parts[big], snap_tol)
-    parts, owner = parts[big], touched[owner[big]]
-    rep.add("gap", pcode[owner],
-            [f"{shapely.area(x):,.3f} m² of parent {c} is covered by no grid; extend a neighbouring grid over it"
-             for x, c in zip(parts, pcode[owner], strict=True)], parts)
+    if len(overlaps) == 0:
+        held = np.bincount(pi, weights=inter, minlength=len(pgeo))[touched]
+        short = touched[shapely.area(pgeo[touched]) - held > area_tol]
+    else:
+        short = touched
+    if len(short):
+        near = np.unique(gi[np.isin(pi, short)])
+        covered = union_coverage(geo[near]) if len(overlaps) == 0 else shapely.union_all(geo[near])
+        gaps = shapely.difference(pgeo[short], covered)
+        parts, owner = shapely.get_parts(gaps, return_index=True)
+        big = (shapely.area(parts) > area_tol) & (shapely.get_type_id(parts) == 3)
+        big[big] = _wider_than(parts[big], snap_tol)
+        parts, owner = parts[big], short[owner[big]]
+        rep.add("gap", pcode[owner],
+                [f"{shapely.area(x):,.3f} m² of parent {c} is covered by no grid; extend a neighbouring grid over it"
+                 for x, c in zip(parts, pcode[owner], strict=True)], parts)
     untouched = np.setdiff1d(np.arange(len(pgeo)), touched)
     if len(untouched) and len(touched):
         # parents with no grid at all are only reported when some parents do have grids

@@ -213,3 +213,12 @@ def test_sliver(clean):
 def test_area_band(clean):
     report = gl.grid.validate(clean, target_area=2_000)
     assert rules(report) == {"area_band"} and len(report) == len(clean)
+
+
+def test_identical_and_contained_grids_are_overlaps():
+    g = gpd.GeoDataFrame({"grid_code": ["410105001001001", "410105001001002", "410105001001003", "410105001001004"]},
+                         geometry=[box(0, 0, 100, 100), box(0, 0, 100, 100), box(100, 0, 200, 100),
+                                   box(20, 20, 50, 50)], crs=CRS)
+    overlaps = gl.grid.validate(g).query("rule == 'overlap'")
+    assert set(overlaps["codes"]) == {"410105001001001;410105001001002", "410105001001001;410105001001004",
+                                      "410105001001002;410105001001004"}
