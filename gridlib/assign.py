@@ -71,7 +71,7 @@ OUTPUT_COLUMNS = [
 ]
 _RULES_CSV = Path(__file__).parent / "codes" / "data" / "responsibility_rules.csv"
 _DEFAULT_RULE = {"component": "owner_first", "event": "territory_first"}
-_INDEX_CACHE: dict[int, tuple[weakref.ref, GridIndex]] = {}
+_INDEX_CACHE: dict[tuple[int, str], tuple[weakref.ref, GridIndex]] = {}
 
 
 # --------------------------------------------------------------------------- rules
@@ -148,8 +148,8 @@ def _frame(gridset: Any) -> gpd.GeoDataFrame:
     return getattr(gridset, "grids", gridset)
 
 
-def index_for(gridset: Any) -> GridIndex:
-    """The GridIndex of a grid set, built once and reused while the grid frame lives.
+def index_for(gridset: Any, crs: Any = None) -> GridIndex:
+    """The GridIndex of a grid set (in ``crs``, default its own), built once and reused while the frame lives.
 
     >>> import geopandas as gpd, shapely
     >>> g = gpd.GeoDataFrame({"grid_code": ["a"]}, geometry=[shapely.box(0, 0, 1, 1)], crs=4547)
@@ -157,13 +157,23 @@ def index_for(gridset: Any) -> GridIndex:
     True
     """
     frame = _frame(gridset)
-    hit = _INDEX_CACHE.get(id(frame))
+    target = pyproj.CRS(crs) if crs is not None else pyproj.CRS(frame.crs)
+    key = (id(frame), target.to_wkt())
+    hit = _INDEX_CACHE.get(key)
     if hit is not None and hit[0]() is frame:
         return hit[1]
-    index = GridIndex(frame)
-    _INDEX_CACHE[id(frame)] = (weakref.ref(frame), index)
-    weakref.finalize(frame, _INDEX_CACHE.pop, id(frame), None)
+    index = GridIndex(frame if pyproj.CRS(frame.crs).equals(target) else frame.to_crs(target))
+    _INDEX_CACHE[key] = (weakref.ref(frame), index)
+    weakref.finalize(frame, _INDEX_CACHE.pop, key, None)
     return index
+
+
+def _metric_of(frame: gpd.GeoDataFrame) -> pyproj.CRS:
+    """The grids' own CRS when projected, else the metric CRS gridlib picks for them."""
+    from gridlib.crs import metric_crs_for
+
+    crs = pyproj.CRS(frame.crs)
+    return crs if crs.is_projected else metric_crs_for(frame)
 
 
 def _level_attrs(grids: gpd.GeoDataFrame) -> dict[str, np.ndarray]:
@@ -393,14 +403,11 @@ def assign(
     editions = list(gridset) if isinstance(gridset, Sequence) and not isinstance(gridset, str) else [gridset]
     if not editions:
         raise InputError("no grid set given")
-    frames = [_frame(g) for g in editions]
+    originals = [_frame(g) for g in editions]
+    frames = originals
     if any(not isinstance(f, gpd.GeoDataFrame) or "grid_code" not in f for f in frames):
         raise InputError("gridset must be a GridSet or a GeoDataFrame with a grid_code column")
-    metric = pyproj.CRS(frames[-1].crs)
-    if not metric.is_projected:
-        from gridlib.crs import metric_crs_for
-
-        metric = metric_crs_for(frames[-1])
+    metric = _metric_of(frames[-1])
     frames = [f.to_crs(metric) if not pyproj.CRS(f.crs).equals(metric) else f for f in frames]
     if len(editions) > 1 and when is None:
         raise InputError("several grid editions given: say which time column picks one (when='reported_at')")
@@ -414,7 +421,7 @@ def assign(
         raise InputError("a given index was not built from these grids (different number of grids)")
     if any(not ix.crs.equals(metric) for ix in indexes):
         raise InputError(f"a given index is not in the grids' CRS ({metric.name})")
-    indexes = indexes or [index_for(f) for f in frames]
+    indexes = indexes or [index_for(f, metric) for f in originals]
 
     if not isinstance(cases, pd.DataFrame):
         raise InputError(f"cases must be a DataFrame or GeoDataFrame, got {type(cases).__name__} "

@@ -100,13 +100,14 @@ def assign(
     dask, dd = _require_dask()
     import dask_geopandas
 
-    from gridlib.assign import _frame, index_for
+    from gridlib.assign import _frame, _metric_of, index_for
 
     if not hasattr(cases, "map_partitions"):
         raise InputError("gridlib.dask.assign needs a dask DataFrame; use gl.assign for pandas frames")
     kwargs.pop("index", None)
     editions = list(gridset) if isinstance(gridset, Sequence) else [gridset]
-    indexes = [index_for(_frame(g)) for g in editions]
+    metric = _metric_of(_frame(editions[-1]))
+    indexes = [index_for(_frame(g), metric) for g in editions]
     shared_value = (gridset, indexes if len(indexes) > 1 else indexes[0])
     try:
         from distributed import get_client
@@ -118,7 +119,6 @@ def assign(
     sample = cases.get_partition(0).head(50, compute=True) if cases.npartitions else cases._meta
     meta = _combined(sample, shared_value, kwargs).iloc[:0]
     combined = cases.map_partitions(_combined, shared, kwargs, meta=meta, align_dataframes=False)
-    metric = indexes[-1].crs
 
     def _assigned(part: pd.DataFrame) -> gpd.GeoDataFrame:
         part = part[part[_FLAG].astype(bool)].drop(columns=[_FLAG, "reason"])

@@ -351,3 +351,13 @@ def test_undeclared_gcj02_is_detected(grids):
         assert len(done) == 200
         honest = df.assign(lon=pts.x.to_numpy(), lat=pts.y.to_numpy())
         assert len(assign(honest, grids)[0]) == 200  # true WGS84: no warning
+
+
+def test_grids_in_wgs84_are_indexed_once_in_their_metric_crs(grids):
+    wgs = grids.grids.to_crs(4326)
+    df = cases_frame([("w1", "06012", "event", None, pt(grids, 50, 50))])
+    done, _ = assign(df, wgs)
+    assert done["grid_code"].tolist() == [f"{STREET_A}001001"] and done.crs.to_epsg() == 4547
+    from gridlib.assign import index_for
+
+    assert index_for(wgs, done.crs) is index_for(wgs, done.crs)
