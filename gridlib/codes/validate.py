@@ -442,8 +442,6 @@ def _repair(text: pa.Array, slow: np.ndarray, reasons: _Reasons, warnings: _Warn
 class _Buffers:
     """Zero-copy numpy views of an arrow large_string array: byte lengths and rows as byte matrices."""
 
-    _CHUNK = 250_000  # rows gathered at once when the rows are not one contiguous block
-
     def __init__(self, arr: pa.Array) -> None:
         self.offsets = np.frombuffer(arr.buffers()[1], dtype=np.int64)[arr.offset: arr.offset + len(arr) + 1]
         data = arr.buffers()[2]
@@ -452,14 +450,13 @@ class _Buffers:
 
     def matrix(self, rows: np.ndarray, length: int) -> np.ndarray:
         """(len(rows), length) uint8 matrix of the given rows, which all have ``length`` bytes."""
+        if not len(rows):
+            return np.empty((0, length), dtype=np.uint8)
         start = self.offsets[rows]
-        if len(rows) and start[-1] - start[0] == (len(rows) - 1) * length:  # one contiguous block
+        if start[-1] - start[0] == (len(rows) - 1) * length:  # one contiguous block
             return self.data[start[0]: start[0] + len(rows) * length].reshape(len(rows), length)
-        out = np.empty((len(rows), length), dtype=np.uint8)
-        cols = np.arange(length)
-        for i in range(0, len(rows), self._CHUNK):  # chunks bound the index temporaries
-            out[i: i + self._CHUNK] = self.data[start[i: i + self._CHUNK, None] + cols]
-        return out
+        # every window of ``length`` bytes, as a view; picking rows copies only their bytes
+        return np.lib.stride_tricks.sliding_window_view(self.data, length)[start]
 
 
 def _int(mat: np.ndarray, a: int, b: int) -> np.ndarray:
