@@ -41,6 +41,7 @@ import shapely
 from scipy import sparse
 from scipy.sparse.csgraph import connected_components
 
+from gridlib.codes import GridCode
 from gridlib.crs import metric_crs_for
 from gridlib.errors import CodeError, CRSError, InputError
 from gridlib.progress import step
@@ -53,8 +54,9 @@ GRID_COLUMNS = [
     "grid_code", "community_code", "street_code", "district_code",
     "community_name", "street_name", "district_name", "area_m2", "placeholder",
 ]
-#: First 3-digit code given to placeholder streets/communities (900–999 are unused by GB/T 10114
-#: for real units in the demo data; a placeholder is always flagged by ``placeholder = True``).
+#: First 3-digit code given to placeholder streets/communities. 900–999 lies outside the GB/T 10114
+#: street ranges (001–599), so a placeholder can never pass for a real unit; it is also flagged
+#: by ``placeholder = True``.
 PLACEHOLDER_FIRST = 900
 _PLACEHOLDER_SLOTS = 100
 # Placeholder community tiles hold about this many grids (≤ 999 needed for a 3-digit sequence).
@@ -571,6 +573,11 @@ def _assign_codes(pieces: np.ndarray, parent_idx: np.ndarray, comm: gpd.GeoDataF
     c = comm.iloc[parent_idx].reset_index(drop=True)
     ccode = c["community_code"].to_numpy(dtype=object)
     grid_code = (pd.Series(ccode, dtype="string") + pd.Series(seq).map("{:03d}".format).astype("string"))
+    real = ~c["placeholder"].to_numpy(dtype=bool)
+    if real.any():
+        # real codes go through the code rules (GB/T 2260 county, GB/T 10114 street ranges);
+        # placeholders (9xx) are deliberately outside them, so they cannot pass for real ones
+        grid_code[real] = GridCode.build_many(pd.Series(ccode[real]), seq[real]).to_numpy()
     out = gpd.GeoDataFrame({
         "grid_code": grid_code.to_numpy(dtype=object),
         "community_code": ccode,
