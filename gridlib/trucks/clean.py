@@ -74,10 +74,15 @@ def clean(
         dt = (fixes.t[j] - fixes.t[i]).astype("float64")
         return (d > min_jump_m) & (d > vmax * np.maximum(dt, 1.0))
 
+    # only vehicles with an impossible segment need the sweeps (usually none or a few)
+    idx = np.flatnonzero(alive)
+    cont = fixes.vehicle[idx[1:]] == fixes.vehicle[idx[:-1]]
+    bad0 = cont & impossible(idx[:-1], idx[1:])
+    focus = np.isin(fixes.vehicle, np.unique(fixes.vehicle[idx[:-1][bad0]]))
     # shortest bursts first, so a burst's neighbours are good fixes when it is judged
     sweeps = [b for _ in range(passes) for b in range(1, max_burst + 1)] + [0]
-    for burst in sweeps:
-        idx = np.flatnonzero(alive)
+    for burst in sweeps if bad0.any() else []:
+        idx = np.flatnonzero(alive & focus)
         if len(idx) < 2:
             break
         veh = fixes.vehicle[idx]

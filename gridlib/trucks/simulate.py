@@ -24,11 +24,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import geopandas as gpd
-import networkx as nx
 import numpy as np
 import pandas as pd
 import pyproj
 import shapely
+from scipy import sparse
+from scipy.sparse import csgraph
 
 from gridlib.crs import WGS84, metric_crs_for
 from gridlib.errors import InputError
@@ -68,30 +69,39 @@ def road_routes(roads: gpd.GeoDataFrame, n: int, *, seed: int = 0, min_length_m:
     coords, idx = shapely.get_coordinates(geoms, return_index=True)
     key = np.round(coords).astype(np.int64)
     same = idx[1:] == idx[:-1]
-    a, b = key[:-1][same], key[1:][same]
+    nodes, node_of = np.unique(key, axis=0, return_inverse=True)
+    node_of = node_of.ravel()
+    u, v = node_of[:-1][same], node_of[1:][same]
     w = np.hypot(*(coords[1:][same] - coords[:-1][same]).T)
-    g = nx.Graph()
-    g.add_weighted_edges_from(((tuple(p), tuple(q), float(d)) for p, q, d in zip(a, b, w, strict=True) if d > 0))
-    if g.number_of_nodes() == 0:
+    keep = (w > 0) & (u != v)
+    if not keep.any():
         raise InputError("no drivable roads to route on")
-    comp = max(nx.connected_components(g), key=len)
-    g = g.subgraph(comp)
-    nodes = np.array(sorted(comp))
-    out = []
-    tries = 0
-    while len(out) < n:
-        tries += 1
-        if tries > 50 * n:
-            raise InputError(f"could not draw {n} routes of at least {min_length_m} m on this network")
-        i, j = rng.choice(len(nodes), 2, replace=False)
-        p, q = tuple(nodes[i]), tuple(nodes[j])
-        if np.hypot(*(nodes[i] - nodes[j])) < min_length_m * 0.6:
+    graph = sparse.coo_matrix((w[keep], (u[keep], v[keep])), shape=(len(nodes), len(nodes))).tocsr()
+    _, label = csgraph.connected_components(graph, directed=False)
+    big = np.flatnonzero(label == np.bincount(label).argmax())
+    out: list[shapely.LineString] = []
+    for _attempt in range(50):
+        want = n - len(out)
+        if want <= 0:
+            break
+        src = rng.choice(big, want)
+        dst = rng.choice(big, want)
+        far = np.hypot(*(nodes[src] - nodes[dst]).T) >= 0.6 * min_length_m
+        src, dst = src[far], dst[far]
+        if len(src) == 0:
             continue
-        path = nx.shortest_path(g, p, q, weight="weight")
-        line = shapely.LineString(path)
-        if line.length >= min_length_m:
-            out.append(line)
-    return gpd.GeoSeries(out, crs=metric)
+        # one Dijkstra call from all sources (C speed), then walk the predecessors back
+        dist, pred = csgraph.dijkstra(graph, directed=False, indices=src, return_predecessors=True)
+        for k in range(len(src)):  # per route, not per fix
+            if not np.isfinite(dist[k, dst[k]]) or dist[k, dst[k]] < min_length_m:
+                continue
+            path = [dst[k]]
+            while path[-1] != src[k]:
+                path.append(pred[k, path[-1]])
+            out.append(shapely.LineString(nodes[np.array(path[::-1])].astype("float64")))
+    if len(out) < n:
+        raise InputError(f"could not draw {n} routes of at least {min_length_m} m on this network")
+    return gpd.GeoSeries(out[:n], crs=metric)
 
 
 def along(routes: np.ndarray, route_of: np.ndarray, s: np.ndarray) -> tuple[np.ndarray, ...]:
@@ -204,6 +214,7 @@ def simulate_fleet(
     h0, h1 = _hhmm(hours[0]), _hhmm(hours[1])
     span = (h1 - h0) % 86400 or 86400
     late = rng.random(n_vehicles) < late_share
+    no_permit = rng.random(n_vehicles) < no_permit_share
     # shift start within the first half hour of the window; a late vehicle keeps driving 20-40 min after it
     start = day0 + h0 + rng.integers(0, 1800, n_vehicles) // interval_s * interval_s
     stop = day0 + h0 + span - rng.integers(0, 1200, n_vehicles) + np.where(late, rng.integers(1200, 2400, n_vehicles), 0)
@@ -215,7 +226,8 @@ def simulate_fleet(
     truth = []
 
     # dumping: the truck stops on the way for 15-30 minutes (time warp freezes the shuttle)
-    dump = rng.random(n_vehicles) < dumping_share
+    # (a vehicle without a permit stopping inside any registered site is not suspected dumping)
+    dump = (rng.random(n_vehicles) < dumping_share) & ~no_permit
     p0 = np.full(n_vehicles, np.inf)
     pd_ = np.zeros(n_vehicles)
     leg = lengths[route_of] / v
@@ -230,7 +242,7 @@ def simulate_fleet(
     x, y, nx_, ny_ = along(routes, route_of[veh], s)
 
     # deviations: a lateral detour during a driving leg, 30-s ramps at both ends
-    dev = rng.random(n_vehicles) < deviation_share
+    dev = (rng.random(n_vehicles) < deviation_share) & ~no_permit  # no permit, no route to leave
     a = np.full(n_vehicles, np.inf)
     dur = np.zeros(n_vehicles)
     off = np.zeros(n_vehicles)
@@ -288,7 +300,7 @@ def simulate_fleet(
     tr = pyproj.Transformer.from_crs(metric, WGS84, always_xy=True)
     lon, lat = tr.transform(x[keep], y[keep])
     fixes = pd.DataFrame({
-        "vehicle_id": vid[veh[keep]],
+        "vehicle_id": pd.Categorical.from_codes(veh[keep], categories=vid),
         "time": t[keep].astype("datetime64[s]"),
         "lon": np.round(lon, 7), "lat": np.round(lat, 7),
     })
@@ -302,7 +314,6 @@ def simulate_fleet(
     }, geometry=shapely.buffer(shapely.points(np.r_[ends[:, 0], ends[:, 1]]), 80.0, cap_style="square"), crs=metric)
     sites = sites.to_crs(WGS84)
 
-    no_permit = rng.random(n_vehicles) < no_permit_share
     d = np.datetime64(date, "D")
     permits = gpd.GeoDataFrame({
         "permit_id": [f"P{i:05d}" for i in range(n_vehicles)],

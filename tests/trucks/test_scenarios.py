@@ -178,7 +178,7 @@ def _match(truth: pd.DataFrame, found: pd.DataFrame, slack_s: int = 60) -> tuple
 
 
 def test_fleet_precision_and_recall(roads):
-    fleet = simulate_fleet(roads, 120, seed=42, hours=("07:00", "13:00"), deviation_share=0.6, dumping_share=0.2,
+    fleet = simulate_fleet(roads, 150, seed=42, hours=("07:00", "13:00"), deviation_share=0.7, dumping_share=0.2,
                            silence_share=0.2, no_permit_share=0.05, late_share=0.2, n_routes=60)
     r = gl.trucks.check(fleet.fixes, fleet.permits, fleet.sites)
     assert len(r.fixes) + len(r.rejects) == len(fleet.fixes)

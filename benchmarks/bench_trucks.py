@@ -1,0 +1,144 @@
+"""gl.trucks.check on a fleet-day vs the usual movingpandas workflow.
+
+    python benchmarks/bench_trucks.py            # 2,000 trucks x one day (06:00-22:00) at 10 s
+    python benchmarks/bench_trucks.py --quick    # 200 trucks
+
+The fleet is simulated (seeded) on the bundled Lujiazui road network
+(``gl.trucks.simulate.simulate_fleet``): 300 shortest-path routes, trucks shuttling between a
+construction and a disposal site, σ = 10 m GPS noise, with planted deviations (20 % of trucks),
+dumping stops (5 %), GPS silences (5 %), expired permits (2 %) and late shifts (10 %).
+The fixes are written to Parquet first; the gridlib run happens in a fresh process that reads
+the Parquet, permits and sites and does the whole check (read, clean, stops and trips,
+permits, route distance, deviation episodes, all violations, credit), so its peak RSS is
+the check's own.
+
+The baseline is what an analyst does with movingpandas: build a ``TrajectoryCollection``,
+split it with ``ObservationGapSplitter`` (10-minute gaps), and for each trajectory compute
+every point's distance to its permit's route (in the metric CRS) and the runs beyond the
+corridor. It runs on a subset of trucks in the same process and is compared as throughput
+(fixes per second). gridlib also runs on that same subset, so the ratio is given both ways.
+Writes one JSON line to benchmarks/results/bench_trucks.jsonl.
+"""
+
+from __future__ import annotations
+
+import argparse
+import gc
+import json
+import multiprocessing as mp
+import resource
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+import gridlib as gl  # noqa: E402
+from gridlib.trucks.simulate import simulate_fleet  # noqa: E402
+
+
+def _gridlib_run(folder: str, queue: mp.Queue) -> None:
+    import gridlib as gl
+
+    t0 = time.perf_counter()
+    r = gl.trucks.check(f"{folder}/fixes.parquet", f"{folder}/permits.geojson", f"{folder}/sites.geojson")
+    seconds = time.perf_counter() - t0
+    peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    queue.put({"seconds": seconds, "peak_mb": peak_mb, "fixes": len(r.fixes) + len(r.rejects),
+               "counts": r.counts(), "trips": len(r.trips), "stops": len(r.stops)})
+
+
+def gridlib_in_child(folder: Path) -> dict:
+    ctx = mp.get_context("spawn")
+    q = ctx.Queue()
+    p = ctx.Process(target=_gridlib_run, args=(str(folder), q))
+    p.start()
+    out = q.get()
+    p.join()
+    return out
+
+
+def movingpandas_workflow(fixes: pd.DataFrame, permits, corridor_m: float = 50.0) -> tuple[float, int]:
+    """TrajectoryCollection + ObservationGapSplitter + per-trajectory distance to the route; returns (s, episodes)."""
+    import geopandas as gpd
+    import movingpandas as mpd
+
+    t0 = time.perf_counter()
+    metric = gl.crs.metric_crs(121.5, 31.24)
+    frame = fixes[["vehicle_id", "time"]].astype({"vehicle_id": str})
+    frame["vid"] = frame["vehicle_id"]  # the splitter rewrites the trajectory id column
+    gdf = gpd.GeoDataFrame(frame,
+                           geometry=gpd.points_from_xy(fixes["lon"], fixes["lat"]), crs=4326).to_crs(metric)
+    routes = permits.to_crs(metric).set_index("vehicle_id").geometry
+    tc = mpd.TrajectoryCollection(gdf, "vehicle_id", t="time")
+    tc = mpd.ObservationGapSplitter(tc).split(gap=pd.Timedelta(minutes=10))
+    episodes = 0
+    for traj in tc.trajectories:
+        vid = traj.df["vid"].iloc[0]
+        d = traj.df.geometry.distance(routes[vid])
+        off = (d > corridor_m).to_numpy()
+        episodes += int(np.count_nonzero(np.diff(np.r_[0, off.astype(int)]) == 1))
+    return time.perf_counter() - t0, episodes
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--quick", action="store_true")
+    ap.add_argument("--vehicles", type=int, default=None)
+    ap.add_argument("--subset", type=int, default=None, help="trucks in the movingpandas comparison")
+    args = ap.parse_args()
+    n = args.vehicles or (200 if args.quick else 2000)
+    subset = args.subset or (10 if args.quick else 20)
+    roads = gl.datasets.demo_roads()
+    t0 = time.perf_counter()
+    fleet = simulate_fleet(roads, n, seed=2026, deviation_share=0.2, dumping_share=0.05, silence_share=0.05,
+                           no_permit_share=0.02, late_share=0.1)
+    sim_s = time.perf_counter() - t0
+    print(f"simulated {n:,} trucks, {len(fleet.fixes):,} fixes in {sim_s:.1f} s")
+    with tempfile.TemporaryDirectory() as tmp:
+        folder = Path(tmp)
+        fleet.fixes.to_parquet(folder / "fixes.parquet")
+        fleet.permits.to_file(folder / "permits.geojson")
+        fleet.sites.to_file(folder / "sites.geojson")
+        vids = fleet.permits["vehicle_id"].iloc[:subset]
+        sub = fleet.fixes[fleet.fixes["vehicle_id"].isin(vids)].reset_index(drop=True)
+        sub["vehicle_id"] = sub["vehicle_id"].astype(str)
+        sub_permits = fleet.permits[fleet.permits["vehicle_id"].isin(vids)]
+        sites = fleet.sites
+        del fleet  # keep the parent small while the child runs the full day
+        gc.collect()
+        full = gridlib_in_child(folder)
+
+        t1 = time.perf_counter()
+        gl.trucks.check(sub, sub_permits, sites)
+        gl_sub_s = time.perf_counter() - t1
+        mpd_s, mpd_episodes = movingpandas_workflow(sub, sub_permits)
+    full_rate = full["fixes"] / full["seconds"]
+    mpd_rate = len(sub) / mpd_s
+    print(f"gridlib full check: {full['fixes']:,} fixes in {full['seconds']:.1f} s "
+          f"({full_rate / 1e6:.2f} M fixes/s), peak RSS {full['peak_mb']:,.0f} MB")
+    print(f"  violations: {full['counts']}, {full['trips']:,} trips, {full['stops']:,} stops")
+    print(f"subset of {subset} trucks ({len(sub):,} fixes): gridlib {gl_sub_s:.2f} s, "
+          f"movingpandas (TrajectoryCollection + ObservationGapSplitter + distance to route) {mpd_s:.2f} s "
+          f"[{mpd_episodes} raw off-route runs, no hysteresis, no stops]")
+    print(f"throughput ratio gridlib (full run) / movingpandas: {full_rate / mpd_rate:.1f}x")
+    print(f"same-subset ratio: {mpd_s / gl_sub_s:.1f}x")
+    out = Path(__file__).parent / "results"
+    out.mkdir(exist_ok=True)
+    with open(out / "bench_trucks.jsonl", "a") as fh:
+        fh.write(json.dumps({
+            "when": time.strftime("%Y-%m-%dT%H:%M:%S"), "vehicles": n, "fixes": full["fixes"],
+            "gridlib_s": round(full["seconds"], 2), "gridlib_fixes_per_s": round(full_rate),
+            "peak_rss_mb": round(full["peak_mb"]), "subset_vehicles": subset, "subset_fixes": len(sub),
+            "gridlib_subset_s": round(gl_sub_s, 3), "movingpandas_subset_s": round(mpd_s, 3),
+            "ratio_throughput": round(full_rate / mpd_rate, 1), "ratio_same_subset": round(mpd_s / gl_sub_s, 1),
+            "counts": full["counts"],
+        }, ensure_ascii=False) + "\n")
+
+
+if __name__ == "__main__":
+    main()
