@@ -119,15 +119,9 @@ def _default_limits() -> pd.DataFrame:
     return load_limits(DEFAULT_LIMITS)
 
 
-def resolve_limits(
-    log: pd.DataFrame, limits: pd.DataFrame, stage: str, keys: tuple[np.ndarray, list] | None = None,
-) -> tuple[np.ndarray, np.ndarray]:
-    """Per case, the (value, unit) of *stage* from the most specific matching row (NaN/'' if none).
-
-    The match is made once per distinct (class, urgency) pair, then spread to the cases.
-    """
+def _resolve_pairs(limits: pd.DataFrame, stage: str, pairs: list[tuple[str, str]]) -> tuple[np.ndarray, np.ndarray]:
+    """(value, unit) per distinct (class, urgency) pair, plus a last slot for 'no pair'."""
     rows = limits[limits["stage"] == stage]
-    codes, pairs = keys if keys is not None else limit_keys(log)
     table = {(r.class_code, r.urgency): (float(r.value), r.unit) for r in rows.itertuples(index=False)}
     value_u = np.full(len(pairs) + 1, np.nan)
     unit_u = np.full(len(pairs) + 1, "", dtype=object)
@@ -136,6 +130,18 @@ def resolve_limits(
             if key in table:
                 value_u[i], unit_u[i] = table[key]
                 break
+    return value_u, unit_u
+
+
+def resolve_limits(
+    log: pd.DataFrame, limits: pd.DataFrame, stage: str, keys: tuple[np.ndarray, list] | None = None,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Per case, the (value, unit) of *stage* from the most specific matching row (NaN/'' if none).
+
+    The match is made once per distinct (class, urgency) pair, then spread to the cases.
+    """
+    codes, pairs = keys if keys is not None else limit_keys(log)
+    value_u, unit_u = _resolve_pairs(limits, stage, pairs)
     return value_u[codes], unit_u[codes]
 
 
@@ -168,18 +174,22 @@ def deadlines(
     cal = calendar if calendar is not None else WorkCalendar.china()
     out = pd.DataFrame(index=log.index)
     ext_h = log["extension_hours"].to_numpy(dtype=float) if "extension_hours" in log else np.zeros(len(log))
-    keys = limit_keys(log)
+    codes, pairs = limit_keys(log)
     for stage in stages or tuple(STAGES):
-        value, unit = resolve_limits(log, table, stage, keys)
+        value_u, unit_u = _resolve_pairs(table, stage, pairs)
         start = stage_start(log, stage).to_numpy(dtype="datetime64[ns]")
         result = np.full(len(log), np.datetime64("NaT"), dtype="datetime64[ns]")
-        for u in pd.unique(unit[unit != ""]):
-            sel = unit == u
-            amount = value[sel].copy()
+        for u in sorted(set(unit_u) - {""}):  # a few units, each one vectorised call
+            sel = (unit_u == u)[codes]
+            every = bool(sel.all())
+            amount = value_u[codes] if every else value_u[codes[sel]]
             if stage in EXTENDED_STAGES:
                 per_unit = {"minute": 1 / 60, "hour": 1.0, "day": 24.0, "work_hour": 1.0,
                             "work_day": cal.seconds_per_day / 3600.0}[u]
-                amount = amount + ext_h[sel] / per_unit
-            result[sel] = cal.add(start[sel], amount, u)
+                amount = amount + (ext_h if every else ext_h[sel]) / per_unit
+            if every:
+                result = cal.add(start, amount, u)
+            else:
+                result[sel] = cal.add(start[sel], amount, u)
         out[f"{stage}_deadline"] = result
     return out
