@@ -96,9 +96,9 @@ def _detour(graph: nx.Graph, xy: np.ndarray, nodes: list[int], rng: np.random.Ge
     """Replace a stretch of the route by the best path that avoids it (a real-road detour)."""
     line = shapely.linestrings(xy[nodes])
     cum = np.concatenate([[0.0], np.cumsum(np.hypot(*np.diff(xy[nodes], axis=0).T))])
-    for _ in range(60):
-        i = int(rng.integers(1, max(2, len(nodes) // 2)))
-        j = int(np.searchsorted(cum, cum[i] + rng.uniform(600, 1500)))
+    for _ in range(100):
+        i = int(rng.integers(1, max(2, len(nodes) - 2)))
+        j = int(np.searchsorted(cum, cum[i] + rng.uniform(400, 2000)))
         if j >= len(nodes) - 1:
             continue
         g = graph.copy()
@@ -110,8 +110,9 @@ def _detour(graph: nx.Graph, xy: np.ndarray, nodes: list[int], rng: np.random.Ge
         dense = shapely.get_coordinates(shapely.segmentize(shapely.linestrings(xy[alt]), 5.0))
         off = shapely.distance(shapely.points(dense), line)
         out = off > CORRIDOR_M
-        # one clean excursion: leaves the corridor once and comes back once
-        if 150.0 <= off.max() <= 800.0 and np.count_nonzero(np.diff(out.astype(int)) == 1) == 1:
+        # one clean excursion of at least 800 m (over a minute): leaves the corridor once, comes back once
+        if (150.0 <= off.max() <= 800.0 and out.sum() * 5.0 >= 800.0
+                and np.count_nonzero(np.diff(out.astype(int)) == 1) == 1):
             return nodes[:i] + alt + nodes[j + 1:], float(off.max())
     return None
 
@@ -174,16 +175,19 @@ def night(area: Area, rng: np.random.Generator, *, date: str, n_trucks: int = 20
     t_end = 8 * 3600.0
     vehicles = [f"沪D{int(v):05d}" for v in rng.choice(90000, n_trucks, replace=False) + 10000]
     company = rng.choice(COMPANIES, n_trucks)
+    paths = [_path_line(graph, xy, int(gates[origin[k]]), int(gates[dest[k]])) for k in range(n_trucks)]
+    # detours need room: the deviating trucks are drawn from those with the longer routes
     roles = np.array(["normal"] * n_trucks, dtype=object)
-    special = rng.permutation(n_trucks)
-    roles[special[:n_deviations]] = "deviation"
-    roles[special[n_deviations:n_deviations + n_stops]] = "stop"
-    roles[special[n_deviations + n_stops]] = "no_permit"
-    roles[special[n_deviations + n_stops + 1]] = "silence"
+    by_length = np.argsort([-p[1].length for p in paths], kind="stable")
+    roles[rng.choice(by_length[: max(n_deviations, n_trucks // 2)], n_deviations, replace=False)] = "deviation"
+    rest = rng.permutation(np.flatnonzero(roles == "normal"))
+    roles[rest[:n_stops]] = "stop"
+    roles[rest[n_stops]] = "no_permit"
+    roles[rest[n_stops + 1]] = "silence"
 
     permits, fixes, events = [], [], []
     for k in range(n_trucks):
-        nodes, route = _path_line(graph, xy, int(gates[origin[k]]), int(gates[dest[k]]))
+        nodes, route = paths[k]
         detour = _detour(graph, xy, nodes, rng) if roles[k] == "deviation" else None
         if roles[k] == "deviation" and detour is None:
             roles[k] = "normal"
@@ -231,25 +235,27 @@ def night(area: Area, rng: np.random.Generator, *, date: str, n_trucks: int = 20
         if roles[k] == "silence":  # the receiver goes quiet for 5.5–7.5 minutes while the truck drives on
             quiet = _silence(t, lt0, ls0, ls1, x, y, rng)
             keep &= ~quiet
-        times = start + pd.to_timedelta(np.round(t, 0), "s")
+        times = start + pd.to_timedelta(np.floor(t), "s")
         lon, lat = to_lonlat(x, y)
         fixes.append(pd.DataFrame({"vehicle_id": vehicles[k], "time": times, "lon": lon, "lat": lat,
                                    "speed_kmh": np.round(speed_kmh, 1)})[keep])
         if detour is not None:
-            out = np.flatnonzero(first_out & (shapely.distance(clean, route) > CORRIDOR_M))
+            out = np.flatnonzero(keep & first_out & (shapely.distance(clean, route) > CORRIDOR_M))
             events.append(_event("deviation", vehicles[k], permit_id, times[out[0]], times[out[-1]],
                                  max_offset_m=round(detour[1], 1), corridor_m=CORRIDOR_M))
         elif roles[k] == "stop":
-            held = np.flatnonzero((t >= stop[0]) & (t < stop[1]))
+            held = np.flatnonzero(keep & (t >= stop[0]) & (t < stop[1]))
             sx, sy = shapely.get_coordinates(shapely.line_interpolate_point(route, stop[2]))[0]
             slon, slat = to_lonlat(np.array([sx]), np.array([sy]))
             events.append(_event("unpermitted_stop", vehicles[k], permit_id, times[held[0]], times[held[-1]],
                                  lon=float(slon[0]), lat=float(slat[0])))
         elif roles[k] == "no_permit":
-            events.append(_event("no_permit", vehicles[k], "", times[0], times[-1]))
+            kept = np.flatnonzero(keep)
+            events.append(_event("no_permit", vehicles[k], "", times[kept[0]], times[kept[-1]]))
         elif roles[k] == "silence" and quiet.any():
-            q = np.flatnonzero(quiet)
-            events.append(_event("gps_silence", vehicles[k], permit_id, times[q[0] - 1], times[q[-1] + 1]))
+            kept = np.flatnonzero(keep)
+            before, after = kept[kept < np.flatnonzero(quiet)[0]][-1], kept[kept > np.flatnonzero(quiet)[-1]][0]
+            events.append(_event("gps_silence", vehicles[k], permit_id, times[before], times[after]))
     fix = pd.concat(fixes, ignore_index=True)
     dup = fix.iloc[np.sort(rng.choice(len(fix), 10, replace=False))]
     fix = pd.concat([fix, dup], ignore_index=True).sort_values(["vehicle_id", "time"], kind="stable")

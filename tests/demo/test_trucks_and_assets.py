@@ -144,3 +144,18 @@ def test_cameras_at_signals_look_along_the_road(demo_dir: Path) -> None:
     # headings are true bearings (grid north differs by under 1° here), sampled 10 m either side on curves
     aligned = pd.Series(np.abs(np.sin(look - road)) < np.sin(np.radians(10))).groupby(cam_i).any()
     assert len(aligned) == len(fixed) and aligned.all()
+
+
+def test_truck_check_finds_every_planted_event_and_nothing_else(demo_dir: Path, night: dict) -> None:
+    """End to end with gl.trucks.check: truth.json is the answer key of the demo night."""
+    fixes = pd.read_parquet(demo_dir / "fixes.parquet")
+    found = gl.trucks.check(fixes, gpd.read_file(demo_dir / "permits.geojson"),
+                            gpd.read_file(demo_dir / "sites.geojson"), roads=gl.datasets.demo_roads()).violations
+    planted = [e for e in night["truth"]["truck_events"] if e["type"] != "duplicate_fix"]
+    matched = 0
+    for e in planted:
+        same = found[(found["type"] == e["type"]) & (found["vehicle_id"] == e["vehicle_id"])
+                     & (found["start"] <= pd.Timestamp(e["end"])) & (found["end"] >= pd.Timestamp(e["start"]))]
+        assert len(same) == 1, e
+        matched += 1
+    assert matched == len(found)  # no false alarms on the clean trucks
