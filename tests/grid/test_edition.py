@@ -213,3 +213,34 @@ def test_concurrent_postgis_import_fails_cleanly(pg_store, postgis_url, first, e
 def test_effective_date_must_move_forward(base_store, first, edited):
     with pytest.raises(gl.InputError, match="must be after"):
         gl.grid.import_edition(edited, base_store, effective_date="2025-06-01")
+
+
+KILL_SCRIPT = """
+import os, signal, sys
+import geopandas as gpd
+import gridlib as gl
+from gridlib.grid.edition import CROSSWALK_LAYER
+store = gl.store.open(sys.argv[1])
+real = store.write_layer
+def write_layer(name, frame, mode="replace"):
+    if name == CROSSWALK_LAYER:
+        os.kill(os.getpid(), signal.SIGKILL)  # the process dies inside the transaction
+    return real(name, frame, mode)
+store.write_layer = write_layer
+gl.grid.import_edition(sys.argv[2], store, effective_date="2026-07-01")
+"""
+
+
+def test_gpkg_import_killed_by_sigkill_leaves_the_store_as_it_was(base_store, tmp_path):
+    import subprocess
+    import sys
+
+    before = hashlib.sha256(base_store.path.read_bytes()).hexdigest()
+    proc = subprocess.run([sys.executable, "-c", KILL_SCRIPT, str(base_store.path),
+                           str(GRIDS / "lujiazui_grids_edited.gpkg")], capture_output=True, timeout=300)
+    assert proc.returncode == -9
+    assert hashlib.sha256(base_store.path.read_bytes()).hexdigest() == before
+    assert gl.grid.editions(base_store)["edition_id"].tolist() == ["E0001"]
+    # the lock died with the process: the next import goes through
+    res = gl.grid.import_edition(GRIDS / "lujiazui_grids_edited.gpkg", base_store, effective_date="2026-07-01")
+    assert res.edition_id == "E0002"
