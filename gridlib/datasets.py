@@ -27,7 +27,6 @@ from typing import Literal
 
 import geopandas as gpd
 import pandas as pd
-import pyogrio
 
 from gridlib.errors import InputError
 
@@ -241,25 +240,32 @@ def demo_admin(level: Literal["district", "street", "community"] = "district") -
 
 
 def demo_grids(edition: str = "2026") -> gpd.GeoDataFrame:
-    """Unit grids of the demo area from ``data/grids/lujiazui_grids.gpkg``.
+    """Unit grids of the demo area (built by ``pipelines/make_demo_grids.py``), in EPSG:4550.
 
-    Edition ``"2026"`` is layer ``grids``; any other edition ``E`` is layer ``grids_E``.
-    Raises :class:`~gridlib.errors.InputError` naming the available layers when the file
-    or the edition is absent.
+    Edition ``"2026"`` (the default) is ``data/grids/lujiazui_grids.gpkg``; any other
+    edition ``E`` is ``data/grids/lujiazui_grids_E.gpkg`` — ``"edited"`` is the planner's
+    redraw used to show import, diff and crosswalk. Layer ``grids`` in each. Raises
+    :class:`~gridlib.errors.InputError` naming the editions there when one is absent.
 
+    >>> g = demo_grids()
+    >>> g.crs.to_epsg(), g["grid_code"].str.len().unique().tolist()
+    (4550, [15])
     >>> demo_grids("1999")  # doctest: +ELLIPSIS
     Traceback (most recent call last):
     ...
-    gridlib.errors.InputError: ...
+    gridlib.errors.InputError: no demo grid edition '1999' ...
     """
-    path = data_dir() / "grids" / "lujiazui_grids.gpkg"
+    folder = data_dir() / "grids"
+    name = "lujiazui_grids.gpkg" if edition == "2026" else f"lujiazui_grids_{edition}.gpkg"
+    path = folder / name
     if not path.exists():
-        raise InputError(f"{path} is missing: the demo grids have not been built (see data/grids/SOURCE.md)")
-    layer = "grids" if edition == "2026" else f"grids_{edition}"
-    layers = [name for name, _ in pyogrio.list_layers(path)]
-    if layer not in layers:
-        raise InputError(f"no edition {edition!r} (layer {layer!r}) in {path}; layers there: {layers}")
-    return gpd.read_file(path, layer=layer, engine="pyogrio")
+        found = sorted(p.name for p in folder.glob("lujiazui_grids*.gpkg") if ".report" not in p.name)
+        editions = ["2026" if f == "lujiazui_grids.gpkg" else f[len("lujiazui_grids_"):-len(".gpkg")] for f in found]
+        raise InputError(
+            f"no demo grid edition {edition!r} ({path} is missing); editions there: {editions}"
+            + ("" if editions else " — the demo grids have not been built (see data/grids/SOURCE.md)")
+        )
+    return gpd.read_file(path, layer="grids", engine="pyogrio")
 
 
 def _scheme_file(stem: str, crs: str) -> tuple[str, str]:

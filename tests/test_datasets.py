@@ -102,13 +102,16 @@ def test_gridlib_data_env_var_overrides_the_data_dir(monkeypatch: pytest.MonkeyP
         datasets.demo_admin("street")
 
 
-def test_demo_grids_names_the_missing_edition(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+def test_demo_grids_editions_and_the_missing_edition(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    grids = datasets.demo_grids()
+    edited = datasets.demo_grids("edited")
+    assert grids.crs is not None and grids["grid_code"].is_unique and len(edited) > 0
     (tmp_path / "grids").mkdir()
     gdf = datasets.demo_boundaries()[["geometry"]].assign(grid_code="x")
     gdf.to_file(tmp_path / "grids" / "lujiazui_grids.gpkg", layer="grids", engine="pyogrio")
     monkeypatch.setenv("GRIDLIB_DATA", str(tmp_path))
     assert len(datasets.demo_grids()) == 3
-    with pytest.raises(InputError, match="layers there: \\['grids'\\]"):
+    with pytest.raises(InputError, match=r"editions there: \['2026'\]"):
         datasets.demo_grids("2019")
 
 
