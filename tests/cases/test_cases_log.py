@@ -3,6 +3,8 @@
 import pandas as pd
 import pytest
 from case_fixtures import hand_log, hand_raw
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 import gridlib as gl
 from gridlib.cases.log import STAGE_COLUMNS
@@ -132,3 +134,24 @@ def test_event_log_rejects_keep_every_row():
     assert reasons.count("case rejected: closed without disposal (closed_at set, disposed_at missing)") == 2
     used = allev["case_id"].isin(log["case_id"]) & ~allev.index.isin(rejects.index)
     assert used.sum() + len(rejects) == len(allev)
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.lists(st.one_of(st.none(), st.integers(-600, 600)), min_size=len(STAGE_COLUMNS) - 1,
+                max_size=len(STAGE_COLUMNS) - 1))
+def test_order_rule_matches_a_direct_check(steps):
+    """Random stage offsets: the case is refused for order exactly when a present stage precedes an earlier one."""
+    t0 = pd.Timestamp("2026-11-02 09:00")
+    row = {"case_id": "p", "class_code": "06012", "kind": "event", "reported_at": t0}
+    times = [t0]
+    for col, minutes in zip(STAGE_COLUMNS[1:], steps, strict=True):
+        if minutes is not None:
+            row[col] = t0 + pd.Timedelta(minutes=minutes)
+            times.append(row[col])
+    log, rejects = gl.cases.read_log(pd.DataFrame([row]))
+    ordered = all(a <= b for a, b in zip(times, times[1:], strict=False))
+    reason = rejects["reason"].iloc[0] if len(rejects) else ""
+    assert reason.startswith("stage out of order") == (not ordered)
+    if ordered and "closed_at" in row and "disposed_at" not in row:
+        assert reason.startswith("closed without disposal")
+    assert len(log) + len(rejects) == 1
