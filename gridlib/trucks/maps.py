@@ -129,10 +129,11 @@ def vehicle_day_map(
         sp[~bad].plot(ax=ax, color="#ffffbf", edgecolor="#555555", markersize=40, zorder=6)
         if bad.any():
             sp[bad].plot(ax=ax, color="#000000", marker="X", markersize=90, zorder=7)
-        handles += [Line2D([], [], marker="o", color="w", markerfacecolor="#ffffbf", markeredgecolor="#555555",
-                           markersize=8, label="停留（核准地点）"),
-                    Line2D([], [], marker="X", color="w", markerfacecolor="#000000", markersize=9,
-                           label="停留（非核准地点）")]
+        handles.append(Line2D([], [], marker="o", color="w", markerfacecolor="#ffffbf", markeredgecolor="#555555",
+                              markersize=8, label="停留（核准地点）"))
+        if bad.any():
+            handles.append(Line2D([], [], marker="X", color="w", markerfacecolor="#000000", markersize=9,
+                                  label="停留（非核准地点）"))
     ax.legend(handles=handles, loc="upper center", bbox_to_anchor=(0.5, -0.06), ncol=4, fontsize=8, frameon=False)
     counts = v["type"].value_counts().sort_index()
     summary = "  ".join(f"{TYPE_LABELS.get(k, k)} {n}" for k, n in counts.items()) or "无违规"

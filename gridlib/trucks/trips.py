@@ -132,6 +132,17 @@ def match_sites(x: np.ndarray, y: np.ndarray, sites: gpd.GeoDataFrame | None, bu
     return out
 
 
+def _end_sites(ends: np.ndarray, stop_of: np.ndarray, stop_site: np.ndarray, fixes: Fixes,
+               sites: gpd.GeoDataFrame | None, buffer_m: float) -> np.ndarray:
+    """Site of each trip end: its stop's site, or the site the end fix lies in when it is no stop."""
+    out = np.full(len(ends), -1, dtype=np.int64)
+    at_stop = stop_of[ends] >= 0
+    out[at_stop] = stop_site[stop_of[ends[at_stop]]]
+    loose = ends[~at_stop]
+    out[~at_stop] = match_sites(fixes.x[loose], fixes.y[loose], sites, buffer_m)
+    return out
+
+
 def detect(
     fixes: Fixes,
     *,
@@ -218,10 +229,8 @@ def detect(
         step[1:] = np.hypot(np.diff(fixes.x[pos]), np.diff(fixes.y[pos]))
         step[np.r_[True, tid[1:] != tid[:-1]]] = 0.0
     length_m = np.bincount(tid, weights=step, minlength=len(a)) if len(a) else np.zeros(0)
-    origin = np.where(stop_of[a] >= 0, stop_site[np.maximum(stop_of[a], 0)] if len(s0) else -1,
-                      match_sites(fixes.x[a], fixes.y[a], sites, site_buffer_m))
-    dest = np.where(stop_of[b] >= 0, stop_site[np.maximum(stop_of[b], 0)] if len(s0) else -1,
-                    match_sites(fixes.x[b], fixes.y[b], sites, site_buffer_m))
+    origin = _end_sites(a, stop_of, stop_site, fixes, sites, site_buffer_m)
+    dest = _end_sites(b, stop_of, stop_site, fixes, sites, site_buffer_m)
     lines = shapely.linestrings(fixes.lon[pos], fixes.lat[pos], indices=tid) if len(pos) else []
     trips = gpd.GeoDataFrame(
         {

@@ -401,6 +401,8 @@ def _road_names(roads: gpd.GeoDataFrame | None, metric: pyproj.CRS, x: np.ndarra
     col = next((c for c in _ROAD_NAME_COLUMNS if c in roads.columns), None)
     if col is None:
         return out
+    if "kind" in roads.columns:  # Tilezen/OSM layers also hold rail, ferries and footpaths
+        roads = roads[roads["kind"].isin(["highway", "major_road", "minor_road"])]
     rm = roads.to_crs(metric)
     names = rm[col].to_numpy(dtype=object)
     tree = shapely.STRtree(rm.geometry.values)

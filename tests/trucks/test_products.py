@@ -117,3 +117,23 @@ def test_unknown_threshold_is_an_error():
         gl.trucks.check(fixes, permit_frame([{"permit_id": "P1", "vehicle_id": "V1"}], [L_ROUTE]), l_sites(),
                         corridor=20)
     assert np.isfinite(gl.trucks.THRESHOLDS["min_length_m"])
+
+
+def test_demo_night_matches_its_truth(demo_dir):
+    """The colleague-built demo night (gl.demo) is found exactly: every planted event, nothing else."""
+    import json
+
+    truth = pd.DataFrame(json.loads((demo_dir / "truth.json").read_text())["truck_events"])
+    dup = truth[truth["type"] == "duplicate_fix"]
+    truth = truth[truth["type"] != "duplicate_fix"]
+    r = gl.trucks.check(str(demo_dir / "fixes.parquet"), str(demo_dir / "permits.geojson"), str(demo_dir / "sites.geojson"),
+                        roads=gl.datasets.demo_roads())
+    assert (r.rejects["reason"] == "duplicate time").sum() == int(dup["count"].sum())
+    found = r.violations.sort_values(["vehicle_id", "type"]).reset_index(drop=True)
+    truth = truth.sort_values(["vehicle_id", "type"]).reset_index(drop=True)
+    assert found[["vehicle_id", "type"]].values.tolist() == truth[["vehicle_id", "type"]].values.tolist()
+    # start within one fix (the demo samples every 10-30 s)
+    lag = (found["start"] - pd.to_datetime(truth["start"])).abs()
+    assert (lag <= pd.Timedelta(seconds=30)).all(), lag
+    dev = found["type"] == "deviation"
+    assert (found.loc[dev, "roads"].str.len() > 0).all()
