@@ -48,9 +48,13 @@ def _root(
 ) -> None:
     _STATE["debug"] = debug
     enable_bars(not quiet and sys.stderr.isatty())
-    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s", stream=sys.stderr)
-    # gridlib's own progress at INFO (DEBUG with --debug); other libraries stay at WARNING
-    logging.getLogger("gridlib").setLevel(logging.DEBUG if debug else (logging.WARNING if quiet else logging.INFO))
+    console = logging.StreamHandler(sys.stderr)
+    console.setFormatter(logging.Formatter("%(levelname)s %(name)s: %(message)s"))
+    console.setLevel(logging.DEBUG if debug else (logging.WARNING if quiet else logging.INFO))
+    logging.basicConfig(level=logging.WARNING, handlers=[console], force=True)
+    # gridlib logs its steps at INFO whatever the console shows, so log files stay complete;
+    # other libraries stay at WARNING.
+    logging.getLogger("gridlib").setLevel(logging.DEBUG if debug else logging.INFO)
 
 
 def _register_all() -> None:

@@ -284,17 +284,19 @@ def run_nightly(
         "responsibility": data["responsibility"], "team_bases": data["team_bases"], "cameras": data["cameras"],
         "roads": data["roads"],
     }
-    with record.step("products") as st, atomic_products_dir(out_dir, date.isoformat()) as work:
-        layers = write_products(work, results, date=date, options=options, record=record)
+    with atomic_products_dir(out_dir, date.isoformat()) as work:
+        with record.step("products") as st:
+            layers = write_products(work, results, date=date, options=options, record=record)
+            st.rows_out = len(layers)
+            if write_to_store if write_to_store is not None else not str(store.url).lower().endswith(".gpkg"):
+                with store.transaction():
+                    for name, frame in layers.items():
+                        store.write_layer(f"nightly_{name}", frame, mode="replace")
+                st.notes["store_layers"] = sorted(f"nightly_{name}" for name in layers)
         for path in sorted(work.rglob("*")):
             if path.is_file():
                 record.outputs[str(path.relative_to(work))] = {"bytes": path.stat().st_size,
                                                                "sha256": file_digest(path)}
-        st.rows_out = len(record.outputs)
-        if write_to_store if write_to_store is not None else not str(store.url).lower().endswith(".gpkg"):
-            with store.transaction():
-                for name, frame in layers.items():
-                    store.write_layer(f"nightly_{name}", frame, mode="replace")
         record.finished_at = pd.Timestamp.now().isoformat(timespec="seconds")
         dump_json(record.manifest(), work / "manifest.json")
     log.info("nightly run for %s done: %s", date, Path(out_dir) / date.isoformat())

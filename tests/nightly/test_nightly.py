@@ -1,0 +1,159 @@
+"""End-to-end tests of the nightly run on the demo data, in both stores."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import geopandas as gpd
+import pandas as pd
+import pyogrio
+import pytest
+
+import gridlib as gl
+from gridlib.nightly import NightlyOptions, load_demo_store, publishable, run_nightly
+
+DATE = "2026-11-21"
+FAST = NightlyOptions(permutations=99)
+PLANTED = {"reporter_name": "测试市民张三PLANTED", "reporter_phone": "13912345678",
+           "id_number": "110101199003071234", "description": "联系电话 13800001111 PLANTED-TEXT"}
+
+
+@pytest.fixture(scope="module")
+def demo_store_path(tmp_path_factory, demo_dir) -> Path:
+    path = tmp_path_factory.mktemp("store") / "store.gpkg"
+    store = gl.store.open(path)
+    load_demo_store(store, demo_dir)
+    cases = store.read_layer("cases")
+    for column, value in PLANTED.items():
+        cases[column] = value  # personal data planted in every case record
+    store.write_layer("cases", cases)
+    return path
+
+
+@pytest.fixture(scope="module")
+def first_run(demo_store_path, tmp_path_factory):
+    out = tmp_path_factory.mktemp("products")
+    manifest = run_nightly(gl.store.open(demo_store_path), DATE, out, options=FAST)
+    return out / DATE, manifest
+
+
+def _files(root: Path) -> dict[str, bytes]:
+    return {str(p.relative_to(root)): p.read_bytes() for p in sorted(root.rglob("*")) if p.is_file()}
+
+
+def test_products_exist_and_read(first_run):
+    products, manifest = first_run
+    for name in ("responsibility_map.gpkg", "webmap.html", "index.html", "manifest.json", "maps/overview.png",
+                 "kpi/kpi_street_day.csv", "kpi/kpi_street_month_to_date.csv", "kpi/open_cases.csv"):
+        assert (products / name).is_file(), name
+    assert list((products / "maps").glob("street_*.png"))
+    layers = set(pyogrio.list_layers(products / "responsibility_map.gpkg")[:, 0])
+    assert {"grid_responsibility", "assigned_cases", "rejects", "hotspots"} <= layers
+    grid_map = gpd.read_file(products / "responsibility_map.gpkg", layer="grid_responsibility")
+    assert grid_map.crs.to_epsg() == 4550
+    assert grid_map["grid_code"].is_unique and grid_map["responsible_unit"].notna().all()
+    assert set(grid_map["hotspot_class"].dropna()) <= {"hot_99", "hot_95", "hot_90", "not_significant",
+                                                       "cold_90", "cold_95", "cold_99"}
+    kpi = pd.read_csv(products / "kpi/kpi_street_month_to_date.csv", dtype={"street_code": str})
+    assert kpi["street_code"].str.len().eq(9).all()
+    assert kpi["closure_rate"].dropna().between(0, 1).all()
+
+
+def test_manifest_is_complete_and_conserves_rows(first_run):
+    products, manifest = first_run
+    on_disk = json.loads((products / "manifest.json").read_text())
+    assert on_disk["date"] == DATE and on_disk["grid_edition"]["edition_id"]
+    assert {"cases", "responsibility", "grids"} <= set(on_disk["inputs"])
+    assert all(len(v["sha256"]) == 64 for v in on_disk["inputs"].values())
+    steps = {s["name"]: s for s in on_disk["steps"]}
+    for name in ("load inputs", "assign cases", "truck compliance", "indicators", "hotspots",
+                 "camera coverage", "response reachability", "products"):
+        assert name in steps and steps[name]["seconds"] >= 0
+    assign = steps["assign cases"]
+    assert assign["rows_out"] + assign["rejected"] == assign["rows_in"]
+    assert assign["rejected"] > 0 and sum(assign["rejected_by_reason"].values()) == assign["rejected"]
+    assert on_disk["library_versions"]["gridlib"] == gl.__version__
+    outputs = on_disk["outputs"]
+    for rel, meta in outputs.items():
+        assert hashlib.sha256((products / rel).read_bytes()).hexdigest() == meta["sha256"]
+
+
+def test_second_run_is_byte_identical(first_run, demo_store_path, tmp_path):
+    products, _ = first_run
+    manifest = run_nightly(gl.store.open(demo_store_path), DATE, tmp_path, options=FAST)
+    a, b = _files(products), _files(tmp_path / DATE)
+    assert sorted(a) == sorted(b)
+    differing = [name for name in a if a[name] != b[name] and name != "manifest.json"]
+    assert differing == []
+    strip = lambda m: {k: v for k, v in m.items() if k not in ("started_at", "finished_at", "steps")}  # noqa: E731
+    assert strip(json.loads(a["manifest.json"])) == strip(manifest)
+
+
+def test_no_personal_data_in_any_product(first_run):
+    products, _ = first_run
+    planted = [v.encode() for v in PLANTED.values()] + [b"PLANTED", b"13912345678", b"13800001111"]
+    for name, content in _files(products).items():
+        for needle in planted:
+            assert needle not in content, f"{needle!r} leaked into {name}"
+    grid_map = gpd.read_file(products / "responsibility_map.gpkg", layer="grid_responsibility")
+    assert "phone" not in grid_map.columns
+
+
+def test_staff_phone_only_when_asked():
+    frame = gpd.GeoDataFrame({"grid_code": ["310115005001001"], "person": ["王五"], "phone": ["021-5555"],
+                              "reporter_phone": ["139"]}, geometry=[None], crs=4550)
+    assert "phone" not in publishable("grid_responsibility", frame).columns
+    shown = publishable("grid_responsibility", frame, include_staff_phone=True)
+    assert shown["phone"].tolist() == ["021-5555"] and "reporter_phone" not in shown.columns
+
+
+def test_killed_run_leaves_previous_products(first_run, demo_store_path, tmp_path):
+    out = tmp_path / "out"
+    shutil.copytree(first_run[0], out / ".runs" / "previous")
+    os.symlink(os.path.join(".runs", "previous"), out / DATE)
+    before = _files(out / DATE)
+    log = tmp_path / "run.log"
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "gridlib.cli", "--quiet", "nightly", "--store", str(demo_store_path), "--date", DATE,
+         "--out", str(out), "--permutations", "99", "--log-file", str(log)],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )
+    deadline = time.time() + 300
+    while time.time() < deadline and proc.poll() is None:
+        if log.exists() and "hotspots" in log.read_text():
+            break
+        time.sleep(0.2)
+    assert proc.poll() is None, "the run finished before it could be killed"
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait()
+    assert (out / DATE).resolve() == (out / ".runs" / "previous").resolve()
+    assert _files(out / DATE) == before
+
+
+def test_cli_failure_is_one_line(tmp_path):
+    empty = tmp_path / "empty.gpkg"
+    gl.store.open(empty).write_layer("cases", pd.DataFrame({"case_id": ["1"]}))
+    proc = subprocess.run([sys.executable, "-m", "gridlib.cli", "--quiet", "nightly", "--store", str(empty),
+                           "--date", DATE, "--out", str(tmp_path / "out")], capture_output=True, text=True)
+    assert proc.returncode != 0
+    lines = [line for line in proc.stderr.splitlines() if line.strip()]
+    assert len(lines) == 1 and lines[0].startswith("gridlib: error:")
+
+
+@pytest.mark.postgis
+def test_postgis_store_end_to_end(pg_store, demo_dir, tmp_path):
+    load_demo_store(pg_store, demo_dir)
+    manifest = run_nightly(pg_store, DATE, tmp_path, options=NightlyOptions(permutations=0))
+    assert "postgresql://" in manifest["store"]
+    assert {"nightly_grid_responsibility", "nightly_assigned_cases", "nightly_rejects"} <= set(pg_store.layers())
+    grid_map = pg_store.read_layer("nightly_grid_responsibility")
+    assert len(grid_map) == manifest["inputs"]["grids"]["rows"]
+    assert (tmp_path / DATE / "responsibility_map.gpkg").exists()
