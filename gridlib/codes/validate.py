@@ -279,12 +279,14 @@ def validate(
     chars = "0-9A-Z" if alnum else "0-9"
     buf = _Buffers(text)
     fast = np.zeros(n, dtype=bool)
+    fast_mats: dict[int, tuple[np.ndarray, np.ndarray]] = {}  # length -> (rows, byte matrix), reused below
     for L in lengths:  # rows of the right byte length whose bytes are all allowed characters
         rows = np.flatnonzero(reasons.ok & (buf.lengths == L))
         if len(rows):
             mat = buf.matrix(rows, L)
-            ok = ((mat >= 48) & (mat <= 57)) | (((mat >= 65) & (mat <= 90)) if alnum else False)
-            fast[rows[ok.all(axis=1)]] = True
+            ok = (((mat >= 48) & (mat <= 57)) | (((mat >= 65) & (mat <= 90)) if alnum else False)).all(axis=1)
+            fast[rows[ok]] = True
+            fast_mats[L] = (rows[ok], mat if ok.all() else mat[ok])
     slow = ~fast & reasons.ok
     if slow.any():
         text = _repair(text, slow, reasons, warnings, alnum=alnum, pad_to=pad_to)
@@ -306,12 +308,17 @@ def validate(
             expected = " or ".join(lay.label for lay in lays)
             reasons.set(idx[badlen], _join("wrong length ", pa.array(lens[badlen]).cast(pa.string()),
                                            f" (expected {expected})"))
-    if slow.any():
+    repaired = slow & reasons.ok
+    if repaired.any():
         buf = _Buffers(text)
-    todo = reasons.ok.copy()
     for lay in lays:
-        rows = np.flatnonzero(todo & (buf.lengths == lay.length))
-        if len(rows) and lay.fields:
+        if not lay.fields:
+            continue
+        if lay.length in fast_mats:  # rows that were clean from the start: their bytes are known
+            rows, mat = fast_mats[lay.length]
+            _check_fields(mat, rows, lay, reasons, check_county, check_catalogue, known_streets)
+        rows = np.flatnonzero(repaired & (buf.lengths == lay.length))
+        if len(rows):
             _check_fields(buf.matrix(rows, lay.length), rows, lay, reasons, check_county, check_catalogue,
                           known_streets)
     valid = reasons.ok
