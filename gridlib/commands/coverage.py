@@ -68,6 +68,9 @@ def register(app: typer.Typer) -> None:
         buildings: Annotated[Path | None, typer.Option("--buildings", "-b", help="Building footprints (occluders)")] = None,
         grids: Annotated[Path | None, typer.Option("--grids", "-g", help="Unit grids for per-grid coverage")] = None,
         cases: Annotated[Path | None, typer.Option("--cases", help="Case points (lon/lat) to rank blind spots")] = None,
+        hotspots: Annotated[Path | None, typer.Option("--hotspots", help="Hotspot polygons (e.g. Gi* grids) to rank "
+                                                      "blind spots, instead of --cases")] = None,
+        hotspot_value: Annotated[str, typer.Option(help="Value column of --hotspots")] = "z",
         camera_type: Annotated[str | None, typer.Option("--default-type", help="Type preset for cameras without "
                                                          "fov/range (e.g. dome)")] = None,
         resolution: Annotated[float, typer.Option(help="Angle between rays, degrees")] = 0.5,
@@ -90,7 +93,10 @@ def register(app: typer.Typer) -> None:
             typer.echo(f"{moved} cameras inside or on a footprint treated as wall-mounted, {blocked} blocked")
         pieces = gc.road_coverage(vs, road_layer)
         blind = gc.blind_spots(pieces)
-        prio = gc.priority_blind_spots(blind, _cases(cases))
+        if hotspots and cases:
+            raise InputError("give --cases or --hotspots, not both")
+        density = _layer(hotspots, "hotspots") if hotspots else _cases(cases)
+        prio = gc.priority_blind_spots(blind, density, value_col=hotspot_value if hotspots else None)
         grid_cov = gc.grid_coverage(vs, road_layer, _layer(grids, "grids"), bld, pieces=pieces) if grids else None
         weighted = pieces[gc.road_weights(pieces) > 0]
         s = gc.coverage_summary(weighted).iloc[0]
@@ -127,6 +133,8 @@ def register(app: typer.Typer) -> None:
         fov: Annotated[float, typer.Option(help="Field of view of generated candidates (360 = dome)")] = 360.0,
         range_m: Annotated[float, typer.Option("--range", help="Range of generated candidates, m")] = 60.0,
         exact: Annotated[bool, typer.Option("--exact", help="Optimal choice by spopt MCLP (small instances)")] = False,
+        png: Annotated[Path | None, typer.Option("--png", help="Also draw the proposed cameras on the coverage map")
+                       ] = None,
     ) -> None:
         """Choose new camera sites maximising newly seen, class-weighted road length."""
         import gridlib.coverage as gc
@@ -138,9 +146,11 @@ def register(app: typer.Typer) -> None:
                 typer.echo(f"{len(rej):,} candidates rejected (first: {rej['reason'].iloc[0]})", err=True)
         else:
             cand = gc.candidate_cameras(gc.candidate_sites(road_layer, spacing_m=spacing), fov=fov, range_m=range_m)
-        existing = None
+        existing, cams = None, None
         if cameras:
             cams, rej = gc.read_cameras(cameras)
+            if len(rej):
+                typer.echo(f"{len(rej):,} existing cameras rejected (first: {rej['reason'].iloc[0]})", err=True)
             existing = gc.viewsheds(cams, bld)
         vs = gc.viewsheds(cand, bld)
         chosen = gc.place(cand, vs, road_layer, budget=budget, existing=existing,
@@ -149,8 +159,18 @@ def register(app: typer.Typer) -> None:
                    f"newly seen road {chosen.new_m.sum() / 1000:,.2f} km")
         for row in chosen.head(budget).itertuples():  # at most `budget` lines
             typer.echo(f"  {row.rank:>3}  {row.camera_id:<14} +{row.new_m:>7.0f} m  (weighted gain {row.gain:,.0f})")
-        _write(out, {"placement": chosen, "placement_viewsheds": vs.set_index("camera_id").loc[chosen.camera_id]
-                     .reset_index()})
+        chosen_vs = vs.set_index("camera_id").loc[chosen.camera_id].reset_index()
+        _write(out, {"placement": chosen, "placement_viewsheds": chosen_vs})
+        if png:
+            import geopandas as gpd
+
+            from gridlib.coverage.maps import coverage_map
+            from gridlib.maps import save_png
+
+            seen = existing if existing is not None else gpd.GeoDataFrame(geometry=[], crs=vs.crs)
+            fig, _ = coverage_map(gc.road_coverage(seen, road_layer), existing, cams, buildings=bld, proposed=chosen,
+                                  proposed_viewsheds=chosen_vs, title="新增摄像头选址 Proposed cameras")
+            typer.echo(f"wrote {save_png(fig, png)}")
 
     @cov.command("reach")
     def reach_cmd(
@@ -160,6 +180,7 @@ def register(app: typer.Typer) -> None:
         out: Annotated[Path, typer.Option("--out", "-o", help=_OUT_HELP)],
         minutes: Annotated[float, typer.Option("--minutes", "-m", help="Arrival limit")] = 10.0,
         snap: Annotated[float, typer.Option("--snap", help="Road end snap tolerance, m")] = 1.0,
+        cases: Annotated[Path | None, typer.Option("--cases", help="New cases (lon/lat): nearest team for each")] = None,
         png: Annotated[Path | None, typer.Option("--png", help="Also draw the reachability map here")] = None,
         html: Annotated[Path | None, typer.Option("--html", help="Also write an interactive map here")] = None,
     ) -> None:
@@ -173,7 +194,12 @@ def register(app: typer.Typer) -> None:
         n_out = int((~reach.reachable).sum())
         typer.echo(f"graph: {graph.n_nodes:,} nodes, {len(graph.seg_u):,} segments; {len(reach):,} grids, "
                    f"{n_out:,} not reachable within {minutes:g} min (median {reach.time_min.median():.1f} min)")
-        _write(out, {"reachability": reach, "isochrones": iso})
+        case_layer = None
+        if cases:
+            case_layer = network.nearest_base(graph, base_layer, _cases(cases))
+            late = int((case_layer.time_min > minutes).sum())
+            typer.echo(f"{len(case_layer):,} cases: nearest team by network time; {late:,} beyond {minutes:g} min")
+        _write(out, {"reachability": reach, "isochrones": iso, "case_nearest_base": case_layer})
         if png:
             from gridlib.coverage.maps import reachability_map
             from gridlib.maps import save_png

@@ -28,6 +28,7 @@ __all__ = ["coverage_map", "reachability_map", "coverage_layers", "reachability_
 COLORS = {
     "k1": "#41ab5d", "k2": "#00441b", "blind": "#e31a1c", "ignored": "#bdbdbd", "viewshed": "#6baed6",
     "building": "#d9d9d9", "camera": "#08306b", "priority": "#7a0177", "base": "#000000",
+    "proposed": "#fd8d3c",
 }
 OSM = "© OpenStreetMap contributors (ODbL)"
 #: minutes → colour bins for the reachability map (last bin: beyond the limit)
@@ -56,14 +57,18 @@ def coverage_map(
     priority: gpd.GeoDataFrame | None = None,
     buildings: gpd.GeoDataFrame | None = None,
     grids: gpd.GeoDataFrame | None = None,
+    proposed: gpd.GeoDataFrame | None = None,
+    proposed_viewsheds: gpd.GeoDataFrame | None = None,
     top: int = 10,
     title: str = "摄像头覆盖与盲区 Camera coverage and blind spots",
     attribution: str = OSM,
 ) -> tuple[Figure, Axes]:
     """Camera sectors, road pieces by coverage (k), blind spots and the top priority blind spots.
 
-    *grids* with a ``blind`` column (from :func:`gridlib.coverage.grid_coverage`) are hatched
-    where blind. Returns ``(fig, ax)``; save with :func:`gridlib.maps.save_png`.
+    *grids* with a ``blind`` column (from :func:`gridlib.coverage.grid_coverage`) are tinted
+    where blind; *proposed* cameras (from :func:`gridlib.coverage.place`, with ``rank``) are
+    drawn as numbered stars with their viewsheds in orange. Returns ``(fig, ax)``; save with
+    :func:`gridlib.maps.save_png`.
     """
     fig, ax = static.new_map(pieces, title=title, figsize=(11, 10))
     if grids is not None and len(grids):
@@ -99,6 +104,17 @@ def coverage_map(
     if cameras is not None and len(cameras):
         c = static.project(ax, cameras)
         ax.scatter(c.geometry.x, c.geometry.y, s=9, color=COLORS["camera"], zorder=6, linewidths=0)
+    if proposed_viewsheds is not None and len(proposed_viewsheds):
+        static.project(ax, proposed_viewsheds).plot(ax=ax, facecolor=COLORS["proposed"], edgecolor=COLORS["proposed"],
+                                                    alpha=0.35, linewidth=0.5, zorder=3.5)
+    if proposed is not None and len(proposed):
+        pp = static.project(ax, proposed)
+        ax.scatter(pp.geometry.x, pp.geometry.y, marker="*", s=130, color=COLORS["proposed"], edgecolors="black",
+                   linewidths=0.6, zorder=8)
+        if "rank" in pp.columns:
+            for r, pt in zip(pp["rank"], pp.geometry, strict=True):  # at most the placement budget
+                ax.annotate(str(r), (pt.x, pt.y), xytext=(5, 5), textcoords="offset points", fontsize=8, zorder=9,
+                            color="#7f2704")
     share = pieces.loc[cls != "ignored", "length_m"]
     seen = pieces.loc[cls.isin(["k1", "k2"]), "length_m"].sum() / max(share.sum(), 1e-9)
     legend = {
@@ -111,6 +127,8 @@ def coverage_map(
         legend[f"优先盲区 priority blind (top {min(top, len(priority))})"] = COLORS["priority"]
     if grids is not None and "blind" in grids.columns:
         legend["盲区网格 blind grid"] = "#fee0d2"
+    if proposed is not None and len(proposed):
+        legend[f"建议新增 proposed cameras ({len(proposed)})"] = COLORS["proposed"]
     static.add_legend(ax, legend, title=f"道路覆盖率 road seen {seen:.0%}")
     static.add_scale_bar(ax)
     static.add_north_arrow(ax)

@@ -27,7 +27,7 @@ def scene(tmp_path_factory):
                             crs=sig.crs)
     cams.loc[0, "fov"] = 0.0  # one bad record
     cams.to_file(d / "cams.geojson")
-    bases = gpd.GeoDataFrame({"base_id": ["W", "E"]}, geometry=[Point(121.490, 31.235), Point(121.512, 31.238)], crs=4326)
+    bases = gpd.GeoDataFrame({"base_id": ["W", "E"]}, geometry=[Point(121.49153, 31.23117), Point(121.512, 31.238)], crs=4326)
     bases.to_file(d / "bases.geojson")
     x0, y0, x1, y1 = gpd.read_file(ROADS).to_crs(4550).total_bounds
     xs, ys = np.meshgrid(np.arange(x0, x1, 200), np.arange(y0, y1, 200))
@@ -59,25 +59,52 @@ def test_cameras_command_writes_every_layer_and_the_maps(scene, capsys):
 def test_place_command_adds_cameras_where_nothing_is_seen(scene, capsys):
     out = scene / "place.gpkg"
     code = main(["-q", "coverage", "place", "-r", str(ROADS), "-c", str(scene / "cams.geojson"), "--budget", "5",
-                 "--spacing", "150", "-o", str(out)])
+                 "--spacing", "150", "-o", str(out), "--png", str(scene / "place.png")])
     text = capsys.readouterr().out
     # the bad camera in the existing set is reported, not fatal
     assert code == 0, text
     chosen = gpd.read_file(out, layer="placement")
     assert chosen["rank"].tolist() == [1, 2, 3, 4, 5]
     assert (np.diff(chosen.gain) <= 1e-9).all()  # greedy gains never grow
+    assert (scene / "place.png").stat().st_size > 50_000
 
 
 def test_reach_command(scene, capsys):
     out = scene / "reach.gpkg"
+    cases = scene / "cases.csv"
+    cases.write_text("case_id,lon,lat\nA,121.4918,31.2313\nB,121.5118,31.2381\nC,,\n")
     code = main(["-q", "coverage", "reach", "-r", str(ROADS), "-t", str(scene / "bases.geojson"),
-                 "-g", str(scene / "grids.gpkg"), "-o", str(out), "--minutes", "5", "--png", str(scene / "reach.png")])
+                 "-g", str(scene / "grids.gpkg"), "-o", str(out), "--minutes", "5", "--png", str(scene / "reach.png"),
+                 "--cases", str(cases)])
     text = capsys.readouterr().out
     assert code == 0, text
     reach = gpd.read_file(out, layer="reachability")
     assert set(reach.nearest_base.dropna()) == {"W", "E"}
     assert reach.reachable.any() and (~reach.reachable).any()
     assert f"{int((~reach.reachable).sum()):,} not reachable within 5 min" in text
+    near = gpd.read_file(out, layer="case_nearest_base")
+    assert near.case_id.tolist() == ["A", "B"] and near.nearest_base.tolist() == ["W", "E"]
+    assert (near.time_min < 2).all()
+
+
+def test_blind_spots_ranked_by_gistar_hotspots(scene, capsys):
+    """Blind spots weighted by Gi* z of case counts per grid (the hotspots module's output)."""
+    grids = gpd.read_file(scene / "grids.gpkg")
+    rng = np.random.default_rng(1)
+    target = grids.geometry.iloc[len(grids) // 2].centroid
+    pts = gpd.GeoSeries(gpd.points_from_xy(target.x + rng.normal(0, 150, 400), target.y + rng.normal(0, 150, 400)),
+                        crs=grids.crs)
+    grids["n"] = np.bincount(gpd.sjoin(pts.to_frame("geometry"), grids, predicate="within")["index_right"],
+                             minlength=len(grids))
+    hot = gl.hotspots.gistar(grids, "n", permutations=0)
+    hot.to_file(scene / "hot.gpkg")
+    out = scene / "cov_hot.gpkg"
+    assert main(["-q", "coverage", "cameras", "-c", str(scene / "cams.geojson"), "-r", str(ROADS),
+                 "--hotspots", str(scene / "hot.gpkg"), "-o", str(out)]) == 0
+    prio = gpd.read_file(out, layer="priority_blind_spots").to_crs(grids.crs)
+    top = prio.sort_values("rank").head(10)
+    assert (top.case_density > 0).all()
+    assert top.geometry.distance(target).median() < prio.geometry.distance(target).median()
 
 
 def test_bad_paths_are_one_line_errors(scene, capsys):
