@@ -36,6 +36,8 @@ def test_result_is_aligned_with_the_input_index():
                       "14 digits (6 county + 3 street + 3 community + 2 grid, CJ/T 213))"),
     ("410199001003007", "county 410199 not in the GB/T 2260 list (as of 2025-12-31)"),
     ("310103001003007", "county 310103 not in the GB/T 2260 list (as of 2025-12-31)"),  # 卢湾区, merged 2011
+    ("４１０１９９-００１-００３-００７", "county 410199 not in the GB/T 2260 list (as of 2025-12-31)"),  # repaired, then checked
+    ("410105 000 003 007", "street code 000 where one is required"),
     ("410105000003007", "street code 000 where one is required"),
     ("410105612003007", "street code 612 outside 001–599 (001–099 街道, 100–199 镇, 200–399 乡, 400–599 other)"),
     ("410105001000007", "community code 000 where one is required"),
@@ -231,3 +233,12 @@ def test_street_and_community_parent_codes():
         "", "community code 000 where one is required", "street 410108099 not in the given street list"]
     with pytest.raises(CodeError, match="9-digit street code"):
         gl.codes.validate(["410105001"], kind="street", streets=["4101"])
+
+
+def test_clean_and_repaired_rows_mixed_in_one_column():
+    values = ["410105001003007", "410105-001-003-008", "41010500100307", "410199001003007", "4101 9900 1003 007",
+              "41010500100300", "4101990010030"]
+    r = gl.codes.validate(pd.Series(values * 3))
+    assert r.valid.tolist() == [True, True, True, False, False, True, False] * 3
+    assert r.normalized.iloc[1] == "410105001003008" and r.normalized.iloc[5] == "41010500100300"
+    assert r.reason.iloc[4] == r.reason.iloc[3] == "county 410199 not in the GB/T 2260 list (as of 2025-12-31)"
