@@ -91,7 +91,8 @@ class CheckResult:
     trips, stops : geopandas.GeoDataFrame
         See :func:`gridlib.trucks.trips.detect`; stops also carry ``permit_id`` and ``approved``.
     rejects : pandas.DataFrame
-        Input fix rows not used, with ``reason``; ``len(fixes used) + len(rejects) == len(input)``.
+        Input fix rows not used (original index kept), with ``reason``;
+        ``len(fixes used) + len(rejects) == len(input)``.
     permit_rejects, site_rejects : pandas.DataFrame
     credit : Credit
         Points per vehicle and per company.
@@ -360,7 +361,7 @@ def check(
     list(bar)
     log.info("trucks check: %d fixes, %d rejects, %d violations", n, len(rejects), len(viol))
     return CheckResult(
-        violations=viol, trips=mv.trips, stops=stops, rejects=rejects.reset_index(drop=True), credit=cr,
+        violations=viol, trips=mv.trips, stops=stops, rejects=rejects, credit=cr,
         fixes=fx, permits=permits_ok, sites=sites_ok, permit_rejects=permit_rejects, site_rejects=site_rejects,
         per_fix={"permit": permit_of, "in_hours": in_hours, "route_distance_m": dist, "stationary": mv.stationary},
     )

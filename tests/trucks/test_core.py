@@ -191,3 +191,18 @@ def test_deviation_episode_needs_both_duration_and_length():
     assert len(s) == 0  # 90 s but only 90 m driven (a truck waiting beside the corridor)
     s, e, length = deviation_episodes(d, np.full(20, 50.0), np.zeros(20, bool), t, np.full(20, 50.0), b)
     assert s.tolist() == [5] and e.tolist() == [14] and length.tolist() == [450.0]
+
+
+def test_check_accepts_fixes_and_accounts_for_every_row():
+    fixes, _, _ = drive(L_ROUTE, "2026-11-20T09:00:00", seed=4)
+    junk = pd.DataFrame({"vehicle_id": ["V1", None, "V1"], "time": ["2026-11-20 09:00:05", "2026-11-20 09:01", "x"],
+                         "lon": [130.0, 121.5, 121.5], "lat": [40.0, 31.2, 31.2]})
+    raw = pd.concat([fixes.astype({"time": str}), junk], ignore_index=True)
+    permits = permit_frame([{"permit_id": "P1", "vehicle_id": "V1"}], [L_ROUTE])
+    r = gl.trucks.check(raw, permits)
+    assert len(r.fixes) + len(r.rejects) == len(raw)
+    assert sorted(r.rejects["reason"]) == ["impossible jump", "missing vehicle_id", "unparseable timestamp"]
+    assert set(r.fixes.row) | set(r.rejects.index) == set(range(len(raw)))
+    fx, _ = read_fixes(fixes)
+    r2 = gl.trucks.check(fx, permits)
+    assert len(r2.fixes) == len(fixes) and r2.violations.empty
