@@ -24,6 +24,7 @@ import pandas as pd
 
 from gridlib.crs import metric_crs_for, resolve_crs
 from gridlib.errors import InputError, ValidationError
+from gridlib.grid.build import GRID_COLUMNS
 from gridlib.grid.diff import crosswalk, diff
 from gridlib.grid.model import (
     EDITIONS_LAYER,
@@ -104,14 +105,14 @@ def write_edition(store: Any, gridset: GridSet, *, imported_at: str | None = Non
     table = pd.concat([table.assign(crs=table.get("crs", row["crs"])), pd.DataFrame([row])], ignore_index=True)
     table["current"] = table["current"].astype(int)
     table["n_grids"] = table["n_grids"].astype(int)
-    cols = ["grid_code", "community_code", "street_code", "district_code", "community_name", "street_name",
-            "district_name", "area_m2"]
-    g = grids[[c for c in cols if c in grids]].copy()
-    for c in cols:
-        if c not in g:
-            g[c] = ""
-    g = gpd.GeoDataFrame(g[cols].astype({c: object for c in cols if c != "area_m2"}),
-                         geometry=grids.geometry.values, crs=grids.crs)
+    g = grids[[c for c in GRID_COLUMNS if c in grids]].copy()
+    if "placeholder" not in g:
+        g["placeholder"] = False
+    text = [c for c in GRID_COLUMNS if c not in ("area_m2", "placeholder")]
+    for c in text:
+        g[c] = g[c].astype("string").fillna("").astype(object) if c in g else ""
+    g["placeholder"] = g["placeholder"].astype(bool)
+    g = gpd.GeoDataFrame(g[GRID_COLUMNS], geometry=grids.geometry.values, crs=grids.crs)
     g.insert(0, "edition_id", e["edition_id"])
     store.write_layer(GRIDS_LAYER, g, mode="append")
     parts = []
