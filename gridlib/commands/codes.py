@@ -166,7 +166,7 @@ def register(app: typer.Typer) -> None:
 
     @codes.command("translate")
     def translate(
-        codes_: list[str] = typer.Argument(None, metavar="[CODES]...", help="Class codes to translate"),
+        codes_: list[str] = typer.Argument(None, metavar="CODES", help="Class codes to translate"),
         from_edition: str = typer.Option("cjt214-2007", "--from", help="Edition of the input codes"),
         to_edition: str = typer.Option("gbt47678-2026", "--to", help="Edition to translate to"),
         kind: str = typer.Option("component", "--kind", "-k", help="component or event"),
