@@ -8,6 +8,7 @@ from typing import Annotated
 import typer
 
 from gridlib.errors import InputError
+from gridlib.progress import step
 
 _OUT_HELP = "Output GeoPackage (layers are replaced, others kept)"
 
@@ -87,17 +88,22 @@ def register(app: typer.Typer) -> None:
         for reason, n in rules.value_counts().sort_index().items():
             typer.echo(f"  {n:>6,}  {reason}")
         road_layer, bld = _layer(roads, "roads"), _layer(buildings, "buildings")
-        vs = gc.viewsheds(cams, bld, resolution=resolution)
+        with step(f"viewsheds of {len(cams):,} cameras"):
+            vs = gc.viewsheds(cams, bld, resolution=resolution)
         moved, blocked = int((vs.status == "moved").sum()), int((vs.status == "blocked").sum())
         if moved or blocked:
             typer.echo(f"{moved} cameras inside or on a footprint treated as wall-mounted, {blocked} blocked")
-        pieces = gc.road_coverage(vs, road_layer)
+        with step("road coverage"):
+            pieces = gc.road_coverage(vs, road_layer)
         blind = gc.blind_spots(pieces)
         if hotspots and cases:
             raise InputError("give --cases or --hotspots, not both")
         density = _layer(hotspots, "hotspots") if hotspots else _cases(cases)
         prio = gc.priority_blind_spots(blind, density, value_col=hotspot_value if hotspots else None)
-        grid_cov = gc.grid_coverage(vs, road_layer, _layer(grids, "grids"), bld, pieces=pieces) if grids else None
+        grid_cov = None
+        if grids:
+            with step("grid coverage"):
+                grid_cov = gc.grid_coverage(vs, road_layer, _layer(grids, "grids"), bld, pieces=pieces)
         weighted = pieces[gc.road_weights(pieces) > 0]
         s = gc.coverage_summary(weighted).iloc[0]
         typer.echo(f"road seen: {s.covered_m / 1000:,.1f} of {s.length_m / 1000:,.1f} km ({s.share:.1%}); "
@@ -152,9 +158,11 @@ def register(app: typer.Typer) -> None:
             if len(rej):
                 typer.echo(f"{len(rej):,} existing cameras rejected (first: {rej['reason'].iloc[0]})", err=True)
             existing = gc.viewsheds(cams, bld)
-        vs = gc.viewsheds(cand, bld)
-        chosen = gc.place(cand, vs, road_layer, budget=budget, existing=existing,
-                          method="exact" if exact else "greedy")
+        with step(f"viewsheds of {len(cand):,} candidates"):
+            vs = gc.viewsheds(cand, bld)
+        with step(f"choosing {budget} sites ({'exact' if exact else 'greedy'})"):
+            chosen = gc.place(cand, vs, road_layer, budget=budget, existing=existing,
+                              method="exact" if exact else "greedy")
         typer.echo(f"{len(cand):,} candidates; chose {len(chosen)} (budget {budget}), "
                    f"newly seen road {chosen.new_m.sum() / 1000:,.2f} km")
         for row in chosen.head(budget).itertuples():  # at most `budget` lines
@@ -188,9 +196,11 @@ def register(app: typer.Typer) -> None:
         from gridlib import network
 
         road_layer, base_layer, grid_layer = _layer(roads, "roads"), _layer(bases, "bases"), _layer(grids, "grids")
-        graph = network.build_graph(road_layer, snap_m=snap)
-        reach = network.reachability(graph, base_layer, grid_layer, minutes=minutes)
-        iso = network.isochrones(graph, base_layer, minutes, per_base=False)
+        with step("road graph"):
+            graph = network.build_graph(road_layer, snap_m=snap)
+        with step(f"reachability of {len(grid_layer):,} grids"):
+            reach = network.reachability(graph, base_layer, grid_layer, minutes=minutes)
+            iso = network.isochrones(graph, base_layer, minutes, per_base=False)
         n_out = int((~reach.reachable).sum())
         typer.echo(f"graph: {graph.n_nodes:,} nodes, {len(graph.seg_u):,} segments; {len(reach):,} grids, "
                    f"{n_out:,} not reachable within {minutes:g} min (median {reach.time_min.median():.1f} min)")

@@ -120,12 +120,12 @@ def validate_cameras(cameras: gpd.GeoDataFrame) -> tuple[gpd.GeoDataFrame, pd.Da
     flag(dup, "duplicate camera_id " + ids.astype("string"))
     fov, rng, head = out["fov"], out["range_m"], out["heading"]
     flag(fov.isna(), "missing fov (and no preset for this type)")
-    flag((fov <= 0) | (fov > 360), "fov " + fov.map("{:g}".format) + " not in (0, 360]")
+    flag((fov <= 0) | (fov > 360), "fov " + fov.map("{:g}".format).astype("string") + " not in (0, 360]")
     flag(rng.isna(), "missing range_m (and no preset for this type)")
-    flag(~(rng > 0) | ~np.isfinite(rng), "range_m " + rng.map("{:g}".format) + " must be > 0")
-    flag(head.isna() & (fov < 360), "missing heading for a fixed camera (fov " + fov.map("{:g}".format) + " < 360)")
+    flag(~(rng > 0) | ~np.isfinite(rng), "range_m " + rng.map("{:g}".format).astype("string") + " must be > 0")
+    flag(head.isna() & (fov < 360), "missing heading for a fixed camera (fov " + fov.map("{:g}".format).astype("string") + " < 360)")
     flag(~np.isfinite(head) & head.notna(), "heading is not finite")
-    flag(out["height_m"] < 0, "height_m " + out["height_m"].map("{:g}".format) + " is negative")
+    flag(out["height_m"] < 0, "height_m " + out["height_m"].map("{:g}".format).astype("string") + " is negative")
 
     bad = reason.notna().to_numpy()
     rejects = pd.DataFrame(cameras[bad]).assign(reason=reason[bad].astype(str).to_numpy())
