@@ -107,6 +107,22 @@ def register(app: typer.Typer) -> None:
         found = gc.search(text, None if edition == "all" else edition, kind)
         _echo_frame(found, ["edition", "kind", "class_code", "name_zh", "name_en", "status"])
 
+    @codes.command("gaps")
+    def gaps(
+        edition: str = typer.Option("all", "--edition", "-e", help=EDITION_HELP + "; 'all' for both"),
+    ) -> None:
+        """List the codes the sources miss and the classes marked conflict, single-source or uncertain."""
+        import gridlib.codes as gc
+
+        for ed in gc.EDITIONS if edition == "all" else (edition,):
+            g = gc.gaps(ed)
+            codes = sorted(set(g["class_code"]))
+            typer.echo(f"{ed}: {len(codes)} gap codes{': ' + ', '.join(codes) if codes else ''}")
+            cat = gc.catalogue(ed)
+            doubt = cat[cat["status"].isin(["conflict", "single_source", "uncertain"])]
+            for _, r in doubt.iterrows():
+                typer.echo(f"  {r['status']:<13} {r['kind']:<9} {r['class_code']} {r['name_zh']}: {r['note'].split('; ', 1)[-1]}")
+
     @codes.command("validate")
     def validate(
         file: Path = typer.Argument(..., help="CSV (read as text) or Parquet file"),

@@ -118,3 +118,10 @@ def test_validate_with_city_extensions_and_street_list(tmp_path):
     r = runner.invoke(app, ["codes", "validate", str(grids), "-c", "g", "--streets", str(streets),
                             "-r", str(tmp_path / "bad.csv")])
     assert r.exit_code == 1 and "street 410108002 not in the given street list" in r.output
+
+
+def test_gaps_lists_gaps_and_doubtful_classes():
+    r = runner.invoke(app, ["codes", "gaps"])
+    assert r.exit_code == 0
+    assert "gbt47678-2026: 10 gap codes: 01016, 05001, 05004" in r.output
+    assert "conflict      event     0304 施工占道" in r.output and "cjt214-2007: 0 gap codes" in r.output
