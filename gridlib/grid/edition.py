@@ -227,7 +227,9 @@ def import_edition(
         Parent polygons to check nesting and coverage against; default: the
         districts of the current edition in the store.
     report_path : path, optional
-        Where to write the validation report (default ``<input>.report.gpkg`` + ``.txt``).
+        Where to write the validation report (GeoPackage + ``.txt``). A refused import
+        always writes it, by default next to the input as ``<input>.report.gpkg``; an
+        accepted one only when this is given (its warnings are in ``ImportResult.report``).
 
     Returns
     -------
@@ -267,7 +269,7 @@ def import_edition(
                 f"grid import refused: {len(errors)} errors ({', '.join(f'{r} {n}' for r, n in top.items())}); "
                 f"nothing was changed in the store" + (f"; report in {where} and {where.with_suffix('.txt')}"
                                                        if where else ""), report)
-        if report_path is not None or not isinstance(source, gpd.GeoDataFrame):
+        if report_path is not None:
             _write_report(report, source, report_path)
         name = source_name or (Path(source).name if not isinstance(source, gpd.GeoDataFrame) else "GeoDataFrame")
         gs = GridSet.from_gdf(_codes_to_text(g), edition={"valid_from": valid_from, "source": name, "note": note})
