@@ -261,6 +261,9 @@ def _workflow(cases: pd.DataFrame, rng: np.random.Generator, end: pd.Timestamp) 
     dispose_h = cases["dispose_h"].to_numpy() * np.where(urgent, 0.4, 1.0) * np.exp(rng.normal(0, 0.6, n))
     overdue = rng.random(n) < 0.08
     dispose_h = np.where(overdue, dispose_h * rng.uniform(4, 15, n), dispose_h)
+    # stuck cases wait days to weeks (an owner to repair, a permit to clear): overdue, recent ones still open
+    stuck = rng.random(n) < 0.05
+    dispose_h = np.where(stuck, rng.uniform(48, 1440, n), dispose_h)
     extension = np.where(rng.random(n) < 0.02, rng.choice([24.0, 48.0], n), 0.0)
     rework = np.where(rng.random(n) < 0.05, rng.choice([1, 1, 1, 2], n), 0)
     dispose_h = dispose_h + extension * rng.uniform(0.3, 0.9, n) + rework * rng.uniform(2, 24, n)
@@ -275,7 +278,7 @@ def _workflow(cases: pd.DataFrame, rng: np.random.Generator, end: pd.Timestamp) 
     # 不立案 / 作废 end the loop early; 挂账 (parked) cases stop before disposal
     not_filed = rng.random(n) < np.where(public, 0.06, 0.02)
     cancelled = ~not_filed & (rng.random(n) < 0.01)
-    parked = ~not_filed & ~cancelled & (rng.random(n) < 0.004)
+    parked = ~not_filed & ~cancelled & (rng.random(n) < 0.02)
     anchor = cases["verified_at"].fillna(cases["reported_at"])
     cases["not_filed_at"] = (anchor + pd.to_timedelta(rng.uniform(2, 20, n), "m")).where(not_filed)
     cases["cancelled_at"] = (anchor + pd.to_timedelta(rng.uniform(2, 60, n), "m")).where(cancelled)
