@@ -21,19 +21,68 @@ def roads(lines, **cols):
 
 def test_shared_vertices_snapped_ends_and_t_junctions_connect_but_crossings_do_not():
     r = roads([[(0, 0), (100, 0), (200, 0)],       # main road
-               [(100.6, 0.3), (100, 100)],         # starts 0.67 m from the main road's vertex: snapped
+               [(100.6, 0.3), (100, 100)],         # dangling end 0.3 m off the main road: joined there
                [(150, 0.5), (150, 80)],            # T-junction: ends 0.5 m off the main road's interior
                [(50, -50), (50, 50)]])             # crosses without a shared vertex: a bridge
     g = build_graph(r, snap_m=1.0)
     G = g.to_networkx()
     deg = {n: G.out_degree(n) for n in G}
-    # nodes: 0,100,150,200 on the main road; ends at (100,100), (150,80), two ends of the bridge
-    assert g.n_nodes == 8
-    assert sorted(deg.values()) == [1, 1, 1, 1, 1, 1, 3, 3]
+    # nodes: 0, 100, 100.6, 150, 200 on the main road; ends at (100,100), (150,80), two ends of the bridge
+    assert g.n_nodes == 9
+    assert sorted(deg.values()) == [1, 1, 1, 1, 1, 1, 2, 3, 3]
     bridge_ends = [i for i, (x, y) in enumerate(g.xy) if x == 50]
     main = [i for i, (x, y) in enumerate(g.xy) if y == 0 and x in (0, 200)]
     assert not nx.has_path(G.to_undirected(), bridge_ends[0], main[0])
     assert nx.has_path(G, main[0], int(np.argmin(np.hypot(*(g.xy - [150, 80]).T))))
+
+
+def test_vertices_merge_within_merge_m_only():
+    r = roads([[(0, 0), (10, 0)], [(10.03, 0), (20, 0)], [(20.5, 0), (30, 0)]])
+    g = build_graph(r, snap_m=0)  # no T-junction joining: only the 3 cm gap closes
+    assert g.n_nodes == 5
+    assert build_graph(r, snap_m=0, merge_m=0.6).n_nodes == 4
+
+
+def test_topology_from_geometry_reproduces_osm_node_topology():
+    """Central Helsinki: the OSM ways carry node ids, the true topology to compare with."""
+    from scipy.spatial import cKDTree
+
+    h = gl.datasets.helsinki_roads()
+    ids = h["node_ids"].astype(str).str.split()
+    h = h[(ids.str.len() == h.geometry.count_coordinates()).to_numpy()].reset_index(drop=True)
+    ids = h["node_ids"].astype(str).str.split()
+    ref = nx.DiGraph()
+    g0 = build_graph(h, snap_m=0)
+    m = h.to_crs(g0.crs)
+    from gridlib.network import _oneway, _speeds
+
+    speed, oneway = _speeds(m, None, None, 20.0), _oneway(m, "oneway")
+    where = {}
+    for i, (nodes, geom) in enumerate(zip(ids, m.geometry, strict=True)):  # reference built the slow, obvious way
+        if speed[i] <= 0:
+            continue
+        xy = np.asarray(geom.coords)
+        for a, b, pa, pb in zip(nodes[:-1], nodes[1:], xy[:-1], xy[1:], strict=True):
+            where[a], where[b] = pa, pb
+            t = float(np.hypot(*(pb - pa)) / (speed[i] / 3.6))
+            for x, y, allowed in ((a, b, oneway[i] >= 0), (b, a, oneway[i] <= 0)):
+                if allowed and a != b and (not ref.has_edge(x, y) or ref[x][y]["w"] > t):
+                    ref.add_edge(x, y, w=t)
+    rng = np.random.default_rng(0)
+    sources = rng.choice(list(ref.nodes), 15, replace=False)
+    for snap, min_agree in ((0.0, 0.99), (1.0, 0.9)):
+        g = g0 if snap == 0 else build_graph(h, snap_m=snap)
+        G, kd = g.to_networkx(), cKDTree(g.xy)
+        agree = total = 0
+        for src in sources:
+            want = nx.single_source_dijkstra_path_length(ref, src, weight="w")
+            got = nx.single_source_dijkstra_path_length(G, int(kd.query(where[src])[1]), weight="time_s")
+            for tgt in rng.choice(list(want), min(40, len(want)), replace=False):
+                mine = got.get(int(kd.query(where[tgt])[1]), np.inf)
+                total += 1
+                agree += abs(mine - want[tgt]) <= 1e-6 * want[tgt] + 1e-6
+                assert mine <= want[tgt] + 1e-6  # joining dangling ends only ever adds connections
+        assert agree / total >= min_agree, (snap, agree, total)
 
 
 def test_one_ways_and_speeds_by_class():
