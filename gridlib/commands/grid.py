@@ -126,16 +126,22 @@ def register(app: typer.Typer) -> None:
         code_field: Annotated[str | None, typer.Option(help="Field holding the grid code")] = None,
         crs: Annotated[str | None, typer.Option(help="CRS of the file when it has none (or 'gcj02')")] = None,
         note: Annotated[str, typer.Option(help="A note kept with the edition")] = "",
+        parents: Annotated[Path | None, typer.Option(
+            help="Parent polygons (code field 'code') to check against; default: the current edition's districts",
+        )] = None,
     ) -> None:
         """Validate FILE and take it in as the new edition, all or nothing (exit 1 when refused)."""
+        import geopandas as gpd
+
         from gridlib.errors import ValidationError
         from gridlib.grid import import_edition
         from gridlib.store import open as open_store
 
+        par = gpd.read_file(parents) if parents is not None else None
         with open_store(store) as st:
             try:
                 res = import_edition(file, st, effective_date=effective_date, layer=layer,
-                                     code_field=code_field, crs=crs, note=note)
+                                     code_field=code_field, crs=crs, note=note, parents=par)
             except ValidationError as exc:
                 _summarise(exc.report, None)
                 typer.echo(str(exc), err=True)

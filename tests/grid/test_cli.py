@@ -20,7 +20,8 @@ def test_build_validate_import_diff_editions(tmp_path, capsys):
     assert "0 errors" in capsys.readouterr().out
 
     store = str(tmp_path / "store.gpkg")
-    assert main(["grid", "import", str(out), "--store", store, "--effective-date", "2026-01-01"]) == 0
+    assert main(["grid", "import", str(out), "--store", store, "--effective-date", "2026-01-01",
+                 "--parents", str(tmp_path / "parents.gpkg")]) == 0
     assert "imported edition E0001" in capsys.readouterr().out
 
     grids = gpd.read_file(out)
