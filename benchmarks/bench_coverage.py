@@ -14,7 +14,9 @@ its FOV sector minus the shadow (convex hull of footprint + footprint projected 
 from the camera) of each building within range, then roads ∩ union of viewsheds. It
 runs on a subset of cameras; gridlib runs on the same subset (ratio) and on all.
 Prints times, the ratio, the agreement of the two viewshed sets (IoU) and peak memory,
-and writes one JSON line to benchmarks/results/bench_coverage.jsonl.
+and writes one JSON line to benchmarks/results/bench_coverage.jsonl. A last part times
+10-minute reachability of the district's 100 m grids from 20 bases against networkx
+(a Dijkstra per grid, extrapolated from a subset; and one multi-source Dijkstra).
 """
 
 from __future__ import annotations
@@ -116,6 +118,48 @@ def straightforward(cams: gpd.GeoDataFrame, buildings: gpd.GeoDataFrame, roads: 
     return out, float(covered)
 
 
+def reach_bench(roads: gpd.GeoDataFrame, side: float, n_grid_sub: int) -> dict:
+    """10-minute reachability of 100 m grids from 20 bases: gridlib vs networkx per grid."""
+    import networkx as nx
+
+    from gridlib import network
+
+    t = time.perf_counter()
+    g = network.build_graph(roads)
+    t_build = time.perf_counter() - t
+    xs = np.arange(0, side, 100.0) + X0
+    gx, gy = np.meshgrid(xs, xs - X0 + Y0)
+    grids = gpd.GeoDataFrame(geometry=shapely.box(gx.ravel(), gy.ravel(), gx.ravel() + 100, gy.ravel() + 100), crs=CRS)
+    rng = np.random.default_rng(2)
+    bases = gpd.GeoDataFrame({"base_id": np.arange(20)}, crs=CRS,
+                             geometry=shapely.points(g.xy[rng.choice(np.unique(g.seg_u[g.snap_segments]), 20)]))
+    t = time.perf_counter()
+    reach = network.reachability(g, bases, grids, minutes=10)
+    t_g = time.perf_counter() - t
+    # the usual way: networkx, shortest path from the grid's nearest node to every base
+    G = g.to_networkx()
+    from scipy.spatial import cKDTree
+
+    kd = cKDTree(g.xy)
+    base_nodes = kd.query(shapely.get_coordinates(bases.geometry.values))[1]
+    centres = shapely.get_coordinates(shapely.centroid(grids.geometry.values[:n_grid_sub]))
+    t = time.perf_counter()
+    for c in centres:  # per grid: one Dijkstra on the reversed graph, then the best base
+        times = nx.single_source_dijkstra_path_length(G.reverse(copy=False), int(kd.query(c)[1]), weight="time_s")
+        min((times.get(int(b), np.inf) for b in base_nodes), default=np.inf)
+    t_n = (time.perf_counter() - t) / n_grid_sub * len(grids)
+    t = time.perf_counter()  # the better networkx way: one multi-source Dijkstra from the bases
+    nx.multi_source_dijkstra_path_length(G, set(base_nodes.tolist()), weight="time_s")
+    t_m = time.perf_counter() - t
+    print(f"reachability: {len(grids):,} grids, 20 bases, graph {g.n_nodes:,} nodes built in {t_build:.2f} s; "
+          f"gridlib {t_g:.2f} s vs networkx per grid {t_n:.0f} s (extrapolated from {n_grid_sub}) -> {t_n / t_g:.0f}x "
+          f"(one networkx multi-source Dijkstra, node times only: {t_m:.2f} s); "
+          f"{int((~reach.reachable).sum()):,} grids beyond 10 min")
+    return {"reach_grids": len(grids), "reach_gridlib_s": round(t_g, 3), "reach_networkx_s": round(t_n, 1),
+            "reach_ratio": round(t_n / t_g, 1), "reach_nx_multisource_s": round(t_m, 3),
+            "graph_build_s": round(t_build, 3)}
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--quick", action="store_true")
@@ -167,6 +211,7 @@ def main() -> None:
     print(f"agreement on the {ok.sum()} cameras not standing in a footprint: viewshed IoU {iou:.4f}; covered road "
           f"{g_cov:,.0f} m vs {naive_cov:,.0f} m ({(g_cov - naive_cov) / naive_cov:+.2%}); "
           f"{(~ok).sum()} cameras inside footprints are wall-mounted for gridlib, blind for the shadow method")
+    net = reach_bench(roads, side, n_grid_sub=40 if args.quick else 100)
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     print(f"peak RSS {peak:,.0f} MB")
     out = Path(__file__).parent / "results"
@@ -178,7 +223,7 @@ def main() -> None:
             "road_coverage_s": round(t_rc, 3), "subset": subset, "gridlib_subset_s": round(t_g, 3),
             "shapely_subset_s": round(t_n, 3), "ratio_subset": round(ratio, 2), "ratio_all": round(ratio_all, 1),
             "ratio_all_cpu": round(ratio_cpu, 1),
-            "iou": round(float(iou), 5),
+            "iou": round(float(iou), 5), **net,
             "peak_rss_mb": round(peak), "time": time.strftime("%Y-%m-%dT%H:%M:%S"),
         }) + "\n")
 
