@@ -71,7 +71,8 @@ _register_all()
 def main(argv: list[str] | None = None) -> int:
     """Run the CLI; return the exit code (gridlib errors → 2 with one line on stderr)."""
     try:
-        app(args=argv, standalone_mode=False)
+        # without standalone mode click returns the exit code of typer.Exit instead of raising it
+        code = app(args=argv, standalone_mode=False)
     except GridlibError as exc:
         if _STATE["debug"]:
             raise
@@ -93,7 +94,7 @@ def main(argv: list[str] | None = None) -> int:
             raise
         typer.echo(f"gridlib: error: {type(exc).__name__}: {exc} (run with --debug for the traceback)", err=True)
         return 1
-    return 0
+    return code if isinstance(code, int) else 0
 
 
 if __name__ == "__main__":

@@ -51,3 +51,18 @@ def test_db_init_and_layers(postgis_url, tmp_path, capsys):
     assert main(["db", "init", postgis_url]) == 0
     assert "up to date" in capsys.readouterr().out
     assert main(["db", "layers", str(tmp_path / "empty.gpkg")]) == 0
+
+
+def test_typer_exit_code_is_returned():
+    import typer
+
+    from gridlib.cli import app
+
+    @app.command("exit-probe", hidden=True)
+    def _probe() -> None:
+        raise typer.Exit(1)
+
+    try:
+        assert main(["exit-probe"]) == 1
+    finally:
+        app.registered_commands[:] = [c for c in app.registered_commands if c.name != "exit-probe"]
