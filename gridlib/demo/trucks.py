@@ -175,6 +175,7 @@ def night(area: Area, rng: np.random.Generator, *, date: str, n_trucks: int = 20
     t_end = 8 * 3600.0
     vehicles = [f"沪D{int(v):05d}" for v in rng.choice(90000, n_trucks, replace=False) + 10000]
     company = rng.choice(COMPANIES, n_trucks)
+    all_sites = shapely.union_all(sites.geometry.values)
     paths = [_path_line(graph, xy, int(gates[origin[k]]), int(gates[dest[k]])) for k in range(n_trucks)]
     # detours need room: the deviating trucks are drawn from those with the longer routes
     roles = np.array(["normal"] * n_trucks, dtype=object)
@@ -202,13 +203,16 @@ def night(area: Area, rng: np.random.Generator, *, date: str, n_trucks: int = 20
             })
         speed = rng.uniform(7.0, 10.0)  # m/s ≈ 25–36 km/h at night in town
         legs = _schedule(route.length, speed, rng.uniform(0, 5400), t_end, (300.0, 900.0), rng)
-        if roles[k] == "stop":  # an unpermitted stop part-way along the first outbound trip
-            legs, stop = _insert_stop(legs, rng.uniform(0.35, 0.65), rng.uniform(600, 1200))
+        if roles[k] == "stop":  # an unpermitted stop part-way along the first outbound trip, away from sites
+            at = rng.uniform(0.3, 0.7, 20)
+            clear = shapely.distance(shapely.line_interpolate_point(route, at, normalized=True), all_sites) > 80.0
+            legs, stop = _insert_stop(legs, float(at[np.argmax(clear)]), rng.uniform(600, 1200))
         if detour is not None:  # the detour is longer: the first trip takes longer at the same speed
             alt = shapely.linestrings(xy[detour[0]])
             legs = _shift_after_first(legs, (alt.length - route.length) / speed)
         interval = float(rng.choice([10, 15, 20, 30]))
-        t = np.arange(legs[0][0], legs[-1][1], interval) + rng.uniform(-1.0, 1.0)
+        t = np.arange(legs[0][0], legs[-1][1], interval)
+        t = t + rng.uniform(-1.0, 1.0, len(t))  # the receiver's clock jitters by up to a second
         t = t[(t >= 0) & (t < t_end)]
         lt0, lt1, ls0, ls1 = (np.array(c) for c in zip(*legs, strict=True))
         leg = np.clip(np.searchsorted(lt0, t, side="right") - 1, 0, len(legs) - 1)
