@@ -39,12 +39,21 @@ def _sum_by(index: np.ndarray, values: np.ndarray, n: int) -> np.ndarray:
     return np.bincount(index, weights=values, minlength=n) if len(index) else np.zeros(n)
 
 
-def _area_in(grid_geoms: np.ndarray, polys: np.ndarray) -> np.ndarray:
-    """Area of non-overlapping *polys* inside each grid."""
-    if len(polys) == 0:
-        return np.zeros(len(grid_geoms))
+def _per_grid_union(grid_geoms: np.ndarray, polys: np.ndarray) -> np.ndarray:
+    """For each grid, the union of *polys* clipped to it (an empty polygon where none)."""
+    out = np.array([shapely.Polygon()] * len(grid_geoms), dtype=object)
+    if len(polys) == 0 or len(grid_geoms) == 0:
+        return out
     pi, gi = shapely.STRtree(grid_geoms).query(polys, predicate="intersects")
-    return _sum_by(gi, shapely.area(shapely.intersection(polys[pi], grid_geoms[gi])), len(grid_geoms))
+    parts, k = shapely.get_parts(shapely.intersection(polys[pi], grid_geoms[gi]), return_index=True)
+    keep = shapely.get_type_id(parts) == 3
+    parts, gk = parts[keep], gi[k[keep]]
+    order = np.argsort(gk, kind="stable")
+    parts, gk = parts[order], gk[order]
+    has = np.unique(gk)
+    # a multipolygon of each grid's (possibly overlapping) pieces, dissolved by a zero buffer
+    out[has] = shapely.buffer(shapely.multipolygons(parts, indices=np.searchsorted(has, gk)), 0)
+    return out
 
 
 def grid_coverage(
@@ -108,14 +117,13 @@ def grid_coverage(
     k2_m = _sum_by(gi, np.where(k >= 2, inside, 0.0), n)
 
     area = shapely.area(gg)
-    built = prepare_buildings(buildings, crs)
-    built_union = shapely.union_all(built) if len(built) else shapely.Polygon()
-    built_parts = shapely.get_parts(built_union)
+    # everything is clipped to the grids first and united per grid, so the cost stays local
+    # (a district-wide union of 100,000 footprints and 2,000 viewsheds takes minutes)
+    built = _per_grid_union(gg, prepare_buildings(buildings, crs))
     vs_geoms = np.asarray(viewsheds.geometry.values, dtype=object)
-    seen = shapely.union_all(vs_geoms[~shapely.is_empty(vs_geoms)]) if len(vs_geoms) else shapely.Polygon()
-    seen_open = shapely.get_parts(shapely.difference(seen, built_union) if len(built) else seen)
-    open_m2 = np.maximum(area - _area_in(gg, built_parts), 0.0)
-    covered_open = np.minimum(_area_in(gg, seen_open), open_m2)
+    seen = _per_grid_union(gg, vs_geoms[~shapely.is_empty(vs_geoms)])
+    open_m2 = np.maximum(area - shapely.area(built), 0.0)
+    covered_open = np.minimum(shapely.area(shapely.difference(seen, built)), open_m2)
 
     with np.errstate(invalid="ignore", divide="ignore"):
         road_share = np.where(road_m > 0, covered_m / road_m, np.nan)
