@@ -8,6 +8,9 @@ True
 
 from __future__ import annotations
 
+import importlib
+from typing import Any
+
 from gridlib.hotspots.aggregate import counts, h3_of_cases, h3_zones, time_window, zone_positions
 from gridlib.hotspots.emerging import (
     EMERGING_CATEGORIES,
@@ -20,7 +23,6 @@ from gridlib.hotspots.emerging import (
 )
 from gridlib.hotspots.gistar import HOTSPOT_CLASSES, classify, fdr_bh, gi_z, gistar, permutation_p
 from gridlib.hotspots.kde import DensityRaster, density_contours, kernel_density
-from gridlib.hotspots.maps import hotspot_map, legend_for, tooltip_html
 from gridlib.hotspots.weights import (
     Weights,
     build_weights,
@@ -39,3 +41,14 @@ __all__ = [
     "hotspot_map", "legend_for", "tooltip_html",
     "Weights", "build_weights", "contiguity", "distance_band", "h3_kring", "knn",
 ]
+
+_MAP_NAMES = ("hotspot_map", "legend_for", "tooltip_html")
+
+
+def __getattr__(name: str) -> Any:
+    # The map helpers pull in matplotlib and pydeck: import them only when a map is drawn.
+    if name in _MAP_NAMES:
+        value = getattr(importlib.import_module("gridlib.hotspots.maps"), name)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module 'gridlib.hotspots' has no attribute {name!r}")

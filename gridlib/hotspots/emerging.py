@@ -52,7 +52,7 @@ import geopandas as gpd
 import numpy as np
 import pandas as pd
 import scipy.sparse as sp
-from scipy import stats
+from scipy.special import ndtr
 
 from gridlib.errors import InputError
 from gridlib.hotspots.aggregate import zone_positions
@@ -168,7 +168,7 @@ def mann_kendall(series: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray
     var = (t * (t - 1) * (2 * t + 5) - ties) / 18.0
     with np.errstate(invalid="ignore", divide="ignore"):
         z = np.where(var > 0, (s - np.sign(s)) / np.sqrt(var), 0.0)
-    p = 2.0 * stats.norm.sf(np.abs(z))
+    p = 2.0 * ndtr(-np.abs(z))
     return s, z, p
 
 
@@ -247,7 +247,7 @@ def emerging_cube(
     if w.shape != (cube.shape[0], cube.shape[0]):
         raise InputError(f"weights are {w.shape} but the cube has {cube.shape[0]} locations")
     z = space_time_gistar(cube, w, time_window=time_window)
-    p = 2.0 * stats.norm.sf(np.abs(z))
+    p = 2.0 * ndtr(-np.abs(z))
     q = fdr_bh(p.ravel()).reshape(p.shape) if fdr else p
     _, tz, tp = mann_kendall(z)
     _, cz, cp = mann_kendall(cube)

@@ -51,7 +51,7 @@ import geopandas as gpd
 import numpy as np
 import pandas as pd
 import scipy.sparse as sp
-from scipy import stats
+from scipy.special import ndtr
 
 from gridlib.errors import InputError
 from gridlib.hotspots.weights import Weights, build_weights
@@ -163,24 +163,74 @@ def permutation_p(
     hit_perm, hit_cell, delta = hit_perm[order], hit_cell[order], delta[order]
 
     observed = w @ x
+    first = padded[:, 0]
+    in_row = np.arange(kmax)[None, :] < card[:, None]
+    if np.array_equal(padded, np.where(in_row, first[:, None], 0.0)):
+        larger, smaller = _counts_constant_rows(observed, first, card, sims_values, hit_cell, hit_perm, delta)
+    else:
+        larger, smaller = _counts_general(observed, padded, sims_values, hit_cell, hit_perm, delta)
+    folded = np.minimum(larger, smaller)
+    p_sim = (folded + 1.0) / (permutations + 1.0)
+    p_sim[card == 0] = np.nan
+    return p_sim
+
+
+def _tolerance(obs: np.ndarray) -> np.ndarray:
+    # Ties (e.g. many zero counts) must stay ties despite float rounding in the sums.
+    return 1e-9 * (np.abs(obs) + 1.0)
+
+
+def _counts_constant_rows(
+    observed: np.ndarray, row_w: np.ndarray, card: np.ndarray, sims_values: np.ndarray,
+    hit_cell: np.ndarray, hit_perm: np.ndarray, delta: np.ndarray,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Counts of simulations ≥ / ≤ the observed lag when each row's weights are one constant
+    (binary or row-standardised): a location's simulations are then the shared sums of the
+    first ``k`` draws, so one sorted array per cardinality answers every location by binary
+    search; the few (location, permutation) pairs whose draws hit the location itself are
+    corrected one by one."""
+    n, perms = len(observed), sims_values.shape[0]
+    with np.errstate(invalid="ignore", divide="ignore"):
+        obs = np.where(card > 0, observed / np.where(row_w == 0, 1.0, row_w), 0.0)
+    tol = _tolerance(obs)
+    prefix = np.cumsum(sims_values, axis=1)  # perms × kmax: sum of the first k draws
+    larger = np.zeros(n, dtype=np.int64)
+    smaller = np.zeros(n, dtype=np.int64)
+    for k in np.unique(card[card > 0]):
+        cells = np.flatnonzero(card == k)
+        ordered = np.sort(prefix[:, k - 1])
+        larger[cells] = perms - np.searchsorted(ordered, obs[cells] - tol[cells], side="left")
+        smaller[cells] = np.searchsorted(ordered, obs[cells] + tol[cells], side="right")
+    if len(hit_cell):
+        unit = delta / row_w[hit_cell]
+        old = prefix[hit_perm, card[hit_cell] - 1]
+        new = old + unit
+        lo, hi = obs[hit_cell] - tol[hit_cell], obs[hit_cell] + tol[hit_cell]
+        np.add.at(larger, hit_cell, (new >= lo).astype(np.int64) - (old >= lo))
+        np.add.at(smaller, hit_cell, (new <= hi).astype(np.int64) - (old <= hi))
+    return larger, smaller
+
+
+def _counts_general(
+    observed: np.ndarray, padded: np.ndarray, sims_values: np.ndarray,
+    hit_cell: np.ndarray, hit_perm: np.ndarray, delta: np.ndarray,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Counts for arbitrary weights: simulated lags as chunked matrix products."""
+    n, perms = len(observed), sims_values.shape[0]
     larger = np.empty(n, dtype=np.int64)
     smaller = np.empty(n, dtype=np.int64)
-    chunk = max(1, _CHUNK_VALUES // max(permutations, 1))
+    chunk = max(1, _CHUNK_VALUES // max(perms, 1))
     for start in range(0, n, chunk):
         stop = min(n, start + chunk)
         sims = padded[start:stop] @ sims_values.T  # chunk × permutations
         lo, hi = np.searchsorted(hit_cell, [start, stop])
         if hi > lo:
             np.add.at(sims, (hit_cell[lo:hi] - start, hit_perm[lo:hi]), delta[lo:hi])
-        # Tolerance so that ties (e.g. many zero counts) are ties despite float rounding.
         obs = observed[start:stop, None]
-        tol = 1e-9 * (np.abs(obs) + 1.0)
+        tol = _tolerance(obs)
         larger[start:stop] = (sims >= obs - tol).sum(axis=1)
         smaller[start:stop] = (sims <= obs + tol).sum(axis=1)
-    folded = np.minimum(larger, smaller)
-    p_sim = (folded + 1.0) / (permutations + 1.0)
-    p_sim[card == 0] = np.nan
-    return p_sim
+    return larger, smaller
 
 
 def fdr_bh(p: np.ndarray) -> np.ndarray:
@@ -283,7 +333,7 @@ def gistar(
     w: Weights = build_weights(gdf, weights)
     binary = w.sparse
     z = gi_z(values, binary, star=star)
-    p = 2.0 * stats.norm.sf(np.abs(z))
+    p = 2.0 * ndtr(-np.abs(z))
     out = gdf.copy()
     out["z"] = z
     out["p"] = p

@@ -29,7 +29,6 @@ import geopandas as gpd
 import numpy as np
 import pyproj
 import shapely
-from scipy.signal import fftconvolve
 
 from gridlib.crs import metric_crs_for
 from gridlib.errors import InputError
@@ -100,6 +99,8 @@ def kernel_density(
     >>> peak = float(np.nanmax(r.values)); round(peak / (3 / (np.pi * 100**2) * 1e6), 2)  # ≈ K(0)
     1.0
     """
+    from scipy.signal import fftconvolve  # scipy.signal takes seconds to import: only when used
+
     if not bandwidth > 0:
         raise InputError(f"bandwidth must be positive metres, got {bandwidth}")
     cell = float(cell_size or bandwidth / 10.0)
