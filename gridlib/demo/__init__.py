@@ -70,8 +70,8 @@ def generate(
     seed : int
         Seed of every random choice: the same seed gives byte-identical files.
     days, end_date : int, str
-        The cases cover the *days* days up to and including *end_date*; the extract is
-        taken at midnight after it, so recent cases are still open. The truck night
+        The cases cover the *days* days up to and including *end_date*; the log is
+        extracted right after its last report, so recent cases are still open. The truck night
         starts at 22:00 on the day before *end_date*.
     n_cases : int
         Number of valid cases (about ``bad_share`` more rows are spoilt or duplicated).

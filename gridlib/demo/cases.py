@@ -5,8 +5,8 @@ real restaurants, markets and sights, at construction sites and at the component
 component case is about, plus a few planted hotspots (one persistent, one emerging,
 one fading). Times follow weekly and daily rhythms and the 国庆 holiday; each stage of
 the closed loop gets a realistic delay (Minghu's 15 minutes mostly met), some cases
-run overdue, are returned or reworked, and those not finished at the extract time are
-open. About 1 % of the rows are planted bad records, listed in the truth.
+run overdue, are returned or reworked, and those not finished when the log is extracted
+(right after its last report) are open. About 1 % of the rows are planted bad records, listed in the truth.
 """
 
 from __future__ import annotations
@@ -121,7 +121,7 @@ def generate_cases(area: Area, components: gpd.GeoDataFrame, sites: gpd.GeoDataF
                    *, n_cases: int, days: int, end_date: str, bad_share: float = 0.01
                    ) -> tuple[pd.DataFrame, list[dict], list[dict]]:
     """Return (cases as written, bad-record truth, hotspot truth)."""
-    end = pd.Timestamp(end_date) + pd.Timedelta(days=1)  # extract time: midnight after the last day
+    end = pd.Timestamp(end_date) + pd.Timedelta(days=1)  # the period ends at midnight after the last day
     day0 = end - pd.Timedelta(days=days)
     weights = np.array([c[2] for c in CLASSES])
     counts = rng.multinomial(n_cases, weights / weights.sum())
@@ -160,7 +160,8 @@ def generate_cases(area: Area, components: gpd.GeoDataFrame, sites: gpd.GeoDataF
         rx, ry, _ = positions_along(area.roads.geometry.values, idx, d, rng.normal(0, 5.0, int(wet.sum())))
         cases.loc[wet, "x"], cases.loc[wet, "y"] = rx, ry
     cases = cases.sort_values(["reported_at", "class_code", "x"], kind="stable").reset_index(drop=True)
-    _workflow(cases, rng, end)
+    # the log is extracted right after its last report: later stages have not happened yet
+    _workflow(cases, rng, cases["reported_at"].max().floor("s"))
     lon, lat = to_lonlat(cases["x"].to_numpy(), cases["y"].to_numpy())
     cases["lon"], cases["lat"] = lon, lat
     road = nearest_names(area, cases["x"].to_numpy(), cases["y"].to_numpy())
@@ -224,8 +225,8 @@ def _late(rng: np.random.Generator, base: np.ndarray, share: float, low: float, 
     return np.where(late, rng.uniform(low, high, len(base)), base)
 
 
-def _workflow(cases: pd.DataFrame, rng: np.random.Generator, end: pd.Timestamp) -> None:
-    """Sources and the stage time stamps of the closed loop; stages after *end* have not happened yet."""
+def _workflow(cases: pd.DataFrame, rng: np.random.Generator, extract: pd.Timestamp) -> None:
+    """Sources and the stage time stamps of the closed loop; stages after *extract* have not happened yet."""
     n = len(cases)
     hour = cases["reported_at"].dt.hour.to_numpy()
     code = cases["class_code"].to_numpy()
@@ -285,7 +286,8 @@ def _workflow(cases: pd.DataFrame, rng: np.random.Generator, end: pd.Timestamp) 
     cases.loc[not_filed | cancelled, list(STAGES[2:])] = pd.NaT
     cases.loc[parked, list(STAGES[6:])] = pd.NaT
     for col in [*STAGES, "not_filed_at", "cancelled_at"]:
-        cases[col] = cases[col].astype("datetime64[s]").where(cases[col] < end).dt.floor("s")
+        cases[col] = cases[col].astype("datetime64[s]").dt.floor("s")
+        cases[col] = cases[col].where(cases[col] <= extract)
     # a stage after a missing one has not happened either (the loop is strictly ordered)
     for a, b in zip(STAGES[2:-1], STAGES[3:], strict=True):
         cases.loc[cases[a].isna(), b] = pd.NaT
