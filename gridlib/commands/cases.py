@@ -31,10 +31,7 @@ def _read(path: str, event_log: bool | None):
     if event_log is None:
         head = read_table(path) if not str(path).lower().endswith(".csv") else pd.read_csv(path, nrows=0)
         event_log = "stage" in head.columns and "reported_at" not in head.columns
-    log, rejects = (gc.read_event_log if event_log else gc.read_log)(path)
-    if len(rejects):
-        typer.echo(f"{len(rejects):,} rows rejected (first: {rejects['reason'].iloc[0]})", err=True)
-    return log, rejects
+    return (gc.read_event_log if event_log else gc.read_log)(path)  # rejects are logged as a warning
 
 
 def _options(calendar: Path | None, hours: str | None, limits: Path | None):
