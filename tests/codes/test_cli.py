@@ -77,8 +77,6 @@ def test_validate_missing_column_is_exit_2(codes_csv, capsys):
     assert "no column 'nope'" in capsys.readouterr().err
 
 
-@pytest.mark.xfail(strict=True, reason="gridlib.cli.main ignores the exit code that click returns for "
-                   "typer.Exit under standalone_mode=False (lead's file); remove this marker once fixed")
 def test_validate_exit_code_through_main(codes_csv):
     assert main(["codes", "validate", str(codes_csv), "--column", "code"]) == 1
 
