@@ -132,6 +132,13 @@ def derive_status(log: pd.DataFrame) -> pd.Series:
     return status
 
 
+def as_mask(mask: Any) -> np.ndarray:
+    """A boolean numpy mask; missing values (pd.NA from comparisons with missing data) are False."""
+    if isinstance(mask, pd.Series):
+        return mask.fillna(False).to_numpy(dtype=bool)
+    return np.asarray(mask, dtype=bool)
+
+
 class Reasons:
     """The first reason per row; text is built only for the rows a rule hits (fast on clean logs)."""
 
@@ -140,7 +147,7 @@ class Reasons:
 
     def add(self, mask: Any, prefix: str, values: pd.Series | None = None, suffix: str = "") -> None:
         """Give rows in *mask* without a reason yet ``prefix + value + suffix``."""
-        m = np.asarray(mask, dtype=bool) & self.series.isna().to_numpy()
+        m = as_mask(mask) & self.series.isna().to_numpy()
         if not m.any():
             return
         if values is None:

@@ -30,7 +30,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from gridlib.cases.log import KINDS, SOURCES, STAGE_COLUMNS, Reasons
+from gridlib.cases.log import KINDS, SOURCES, STAGE_COLUMNS, Reasons, as_mask
 
 MAX_DAYS = 730
 LONG_DAYS = 90
@@ -106,7 +106,7 @@ def validate(df: pd.DataFrame, reason: pd.Series | None = None) -> tuple[pd.Data
     warn = []
 
     def warning(mask: pd.Series, prefix: str, values: pd.Series | None = None, suffix: str = "") -> None:
-        m = np.asarray(mask, dtype=bool) & kept
+        m = as_mask(mask) & kept
         if m.any():
             text = prefix if values is None else prefix + values[m].astype("string").fillna("") + suffix
             warn.append(pd.DataFrame({"case_id": df["case_id"][m].to_numpy(), "warning": text}))

@@ -155,3 +155,13 @@ def test_order_rule_matches_a_direct_check(steps):
     if ordered and "closed_at" in row and "disposed_at" not in row:
         assert reason.startswith("closed without disposal")
     assert len(log) + len(rejects) == 1
+
+
+def test_empty_cells_in_optional_columns_are_not_errors():
+    raw = pd.DataFrame([base(status=None, source=None, urgency=None, kind=None, parked=None, rework_count=None),
+                        base(case_id="y", status="closed", source="camera")])
+    log, rejects = gl.cases.read_log(raw)
+    assert rejects.empty
+    assert log["status"].tolist() == ["closed", "closed"] and log["urgency"].tolist() == ["normal", "normal"]
+    k = gl.cases.indicators(log, by="source", at="2026-11-30")
+    assert k["closed"].sum() == 2 and k["source"].isna().sum() == 1
