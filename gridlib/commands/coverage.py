@@ -120,11 +120,12 @@ def register(app: typer.Typer) -> None:
             fig, _ = coverage_map(pieces, vs, cams, priority=prio, buildings=bld, grids=grid_cov)
             typer.echo(f"wrote {save_png(fig, png)}")
         if html:
-            from gridlib.coverage.maps import coverage_layers
+            from gridlib.coverage.maps import COVERAGE_LEGEND, coverage_layers
             from gridlib.maps import to_html
 
             typer.echo("wrote " + str(to_html(coverage_layers(pieces, vs, cams, prio), html, "摄像头覆盖与盲区",
-                                              tooltip="{camera_id}{highway}{kind_detail} k={k} {length_m} m")))
+                                              tooltip="{camera_id}{highway}{kind_detail} k={k} {length_m} m",
+                                              legend=COVERAGE_LEGEND, attribution="© OpenStreetMap contributors")))
 
     @cov.command("place")
     def place_cmd(
@@ -217,8 +218,10 @@ def register(app: typer.Typer) -> None:
             fig, _ = reachability_map(reach, base_layer, roads=road_layer, isochrones=iso, minutes=minutes)
             typer.echo(f"wrote {save_png(fig, png)}")
         if html:
-            from gridlib.coverage.maps import reachability_layers
+            from gridlib.coverage.maps import reach_legend, reachability_layers
             from gridlib.maps import to_html
 
             typer.echo("wrote " + str(to_html(reachability_layers(reach, base_layer, minutes=minutes), html,
-                                              f"{minutes:g} 分钟到达", tooltip="{nearest_base}: {time_min} min")))
+                                              f"{minutes:g} 分钟到达", tooltip="{nearest_base}: {time_min} min",
+                                              legend=reach_legend(minutes),
+                                              attribution="© OpenStreetMap contributors")))

@@ -23,7 +23,8 @@ from matplotlib.figure import Figure
 from gridlib.coverage.roads import road_weights
 from gridlib.maps import deck, static
 
-__all__ = ["coverage_map", "reachability_map", "coverage_layers", "reachability_layers", "COLORS"]
+__all__ = ["coverage_map", "reachability_map", "coverage_layers", "reachability_layers", "COLORS",
+           "COVERAGE_LEGEND", "reach_legend"]
 
 COLORS = {
     "k1": "#41ab5d", "k2": "#00441b", "blind": "#e31a1c", "ignored": "#bdbdbd", "viewshed": "#6baed6",
@@ -31,6 +32,12 @@ COLORS = {
     "proposed": "#fd8d3c",
 }
 OSM = "© OpenStreetMap contributors (ODbL)"
+#: legend of :func:`coverage_layers` for :func:`gridlib.maps.to_html`
+COVERAGE_LEGEND = {
+    "道路 ≥2 台可见 seen by ≥2": COLORS["k2"], "道路 1 台可见 seen by 1": COLORS["k1"],
+    "盲区道路 blind road": COLORS["blind"], "优先盲区 priority blind spot": COLORS["priority"],
+    "摄像头视域 viewshed": COLORS["viewshed"], "摄像头 camera": COLORS["camera"],
+}
 #: minutes → colour bins for the reachability map (last bin: beyond the limit)
 _TIME_BINS = [(2, "#006837"), (4, "#31a354"), (6, "#78c679"), (8, "#c2e699"), (10, "#ffffcc")]
 
@@ -186,8 +193,10 @@ def reachability_map(
 
 
 def coverage_layers(pieces: gpd.GeoDataFrame, viewsheds: gpd.GeoDataFrame | None = None,
-                    cameras: gpd.GeoDataFrame | None = None, priority: gpd.GeoDataFrame | None = None) -> list:
-    """pydeck layers (bottom first) for :func:`gridlib.maps.to_html`: viewsheds, roads by k, priority, cameras.
+                    cameras: gpd.GeoDataFrame | None = None, priority: gpd.GeoDataFrame | None = None, *,
+                    top: int = 20) -> list:
+    """pydeck layers (bottom first) for :func:`gridlib.maps.to_html`: viewsheds, roads by k, the *top*
+    priority blind spots, cameras.
 
     >>> import geopandas as gpd
     >>> from shapely import LineString
@@ -206,12 +215,24 @@ def coverage_layers(pieces: gpd.GeoDataFrame, viewsheds: gpd.GeoDataFrame | None
     layers.append(deck.line_layer(p, color="cls", colors={k: COLORS[k] for k in ("k1", "k2", "blind", "ignored")},
                                   id="roads", width_px=3))
     if priority is not None and len(priority):
-        pr = priority[["rank", "length_m", "case_density", "priority", "geometry"]].round(2)
+        pr = priority.sort_values("rank").head(top)[["rank", "length_m", "case_density", "priority", "geometry"]]
+        pr = pr.round(2)
         layers.append(deck.line_layer(pr, color=COLORS["priority"], width_px=7, id="priority"))
     if cameras is not None and len(cameras):
         cols = [c for c in ("camera_id", "type", "fov", "range_m") if c in cameras.columns]
         layers.append(deck.point_layer(cameras[cols + ["geometry"]], color=COLORS["camera"], id="cameras"))
     return layers
+
+
+def reach_legend(minutes: float = 10.0) -> dict[str, str]:
+    """Legend entries (label → colour) of the reachability maps.
+
+    >>> list(reach_legend(5))
+    ['≤ 2 分钟 min', '≤ 4 分钟 min', '> 5 分钟 response blind']
+    """
+    legend = {f"≤ {upper:g} 分钟 min": c for upper, c in _TIME_BINS if upper <= minutes}
+    legend[f"> {minutes:g} 分钟 response blind"] = "#de2d26"
+    return legend
 
 
 def reachability_layers(reach: gpd.GeoDataFrame, bases: gpd.GeoDataFrame, *, minutes: float = 10.0) -> list:
