@@ -150,16 +150,16 @@ def vehicle_day_map(
 def deck_layers(result: Any) -> list[Any]:
     """pydeck layers for the web map: permitted routes, violations (coloured by type) and stops.
 
+    A truck without any permit: its drive is a ``no_permit`` line.
+
     >>> import pandas as pd, geopandas as gpd
-    >>> from shapely.geometry import LineString
     >>> from gridlib.trucks import check
-    >>> permits = gpd.GeoDataFrame({"permit_id": ["P1"], "vehicle_id": ["V1"], "company": ["K"],
-    ...     "valid_from": ["2026-11-20"], "valid_to": ["2026-11-20"]},
-    ...     geometry=[LineString([(121.48, 31.24), (121.52, 31.24)])], crs=4326)
-    >>> fixes = pd.DataFrame({"vehicle_id": "V1", "time": pd.date_range("2026-11-20 08:00", periods=3, freq="20s"),
-    ...     "lon": [121.48, 121.481, 121.482], "lat": 31.24})
-    >>> [layer.id for layer in deck_layers(check(fixes, permits))]
-    ['truck_routes']
+    >>> no_permits = gpd.GeoDataFrame({"permit_id": [], "vehicle_id": [], "valid_from": [], "valid_to": []},
+    ...                               geometry=[], crs=4326)
+    >>> drive = pd.DataFrame({"vehicle_id": "W9", "lat": 31.235, "lon": [121.49 + 0.001 * i for i in range(12)],
+    ...                       "time": pd.date_range("2026-11-20 09:00", periods=12, freq="15s")})
+    >>> [layer.id for layer in deck_layers(check(drive, no_permits))]
+    ['truck_routes', 'truck_violations']
     """
     from gridlib.maps.deck import line_layer, point_layer
 

@@ -321,8 +321,12 @@ def route_distance(
     n = len(x)
     out = np.full(n, np.inf)
     out[permit < 0] = np.nan
-    if n == 0 or len(routes) == 0:
+    if n == 0 or len(routes) == 0 or not (permit >= 0).any():
         return out
+    # only the routes these points use get cut and hashed
+    used, permit = np.unique(permit, return_inverse=True)
+    permit = permit.reshape(-1) - int(used[0] < 0)
+    routes = routes[used[used >= 0]]
     ax, ay, bx, by, seg_route = _route_segments(routes, cell_m)
     ox = min(float(np.min(ax)), float(np.nanmin(x))) - 2 * cell_m
     oy = min(float(np.min(ay)), float(np.nanmin(y))) - 2 * cell_m

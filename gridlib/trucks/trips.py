@@ -194,10 +194,10 @@ def detect(
 
     # stops
     counts = s1 - s0 + 1
-    cx = np.r_[0.0, np.cumsum(fixes.x - fixes.x[0])] if n else np.zeros(1)
-    cy = np.r_[0.0, np.cumsum(fixes.y - fixes.y[0])] if n else np.zeros(1)
-    sx = (cx[s1 + 1] - cx[s0]) / counts + (fixes.x[0] if n else 0.0)
-    sy = (cy[s1 + 1] - cy[s0]) / counts + (fixes.y[0] if n else 0.0)
+    # per-stop sums (independent of what else is in the arrays, so chunking cannot change a bit)
+    pairs = np.column_stack([s0, s1 + 1]).ravel()
+    sx = np.add.reduceat(np.r_[fixes.x, 0.0], pairs)[::2] / counts if len(s0) else np.zeros(0)
+    sy = np.add.reduceat(np.r_[fixes.y, 0.0], pairs)[::2] / counts if len(s0) else np.zeros(0)
     stop_site = match_sites(sx, sy, sites, site_buffer_m)
     stops = gpd.GeoDataFrame(
         {

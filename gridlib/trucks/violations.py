@@ -186,6 +186,7 @@ def check(
     date: Any = None,
     crs: Any = "EPSG:4326",
     deductions: pd.DataFrame | str | None = None,
+    chunk_fixes: int = 2_000_000,
     **thresholds: float,
 ) -> CheckResult:
     """Check a fleet's GPS fixes against permits, sites, zones and speed limits.
@@ -208,6 +209,8 @@ def check(
         CRS of the fixes' coordinates (``"gcj02"`` is converted).
     deductions : DataFrame or path, optional
         Credit deduction table (default: the bundled one).
+    chunk_fixes : int
+        Work on whole vehicles, about this many fixes at a time (memory; same result).
     **thresholds : float
         Any of :data:`THRESHOLDS`.
 
@@ -268,28 +271,99 @@ def check(
     if len(rejects) and "row" not in rejects.columns and frame is not None:
         rejects = rejects.sort_index(kind="stable")
 
-    steps = ["stops and trips", "permits and route", "other violations", "credit"]
-    bar = iter(track(steps, "trucks check"))
-    next(bar)
     sites_m = sites_ok.to_crs(metric) if sites_ok is not None else None
+    vid_sorted = fx.vehicle_ids
+    pv = np.searchsorted(vid_sorted, permits_ok["vehicle_id"].to_numpy(dtype=object).astype(str))
+    pv = np.where((pv < len(vid_sorted)) & (vid_sorted[np.minimum(pv, len(vid_sorted) - 1)] ==
+                                            permits_ok["vehicle_id"].to_numpy(dtype=object)), pv, -1) \
+        if len(vid_sorted) else np.full(len(permits_ok), -1)
+    routes_m = permits_ok.to_crs(metric).geometry.values
+    vehicle_company = dict(zip(permits_ok["vehicle_id"], permits_ok["company"], strict=True))
+    ctx = _Context(permits_ok, pv, routes_m, sites_m, roads, zones, metric, th, vehicle_company)
+
+    # whole vehicles per chunk: every step is per vehicle, and chunk-sized temporaries keep
+    # memory (and the kernel's page-fault time) low
+    n = len(fx)
+    starts = np.flatnonzero(fx.vehicle_starts())
+    cuts = starts[np.minimum(np.searchsorted(starts, np.arange(chunk_fixes, n, chunk_fixes)), len(starts) - 1)]
+    bounds = np.unique(np.r_[0, cuts, n]) if n else np.array([0, 0])
+    per_fix = {"permit": np.full(n, -1, dtype=np.int64), "in_hours": np.zeros(n, dtype=bool),
+               "route_distance_m": np.full(n, np.nan), "stationary": np.zeros(n, dtype=bool)}
+    parts, trip_parts, stop_parts = [], [], []
+    for lo, hi in track(list(zip(bounds[:-1], bounds[1:], strict=True)), "trucks check (vehicle chunks)"):
+        sub = fx.take(slice(int(lo), int(hi)))
+        found, trips_c, stops_c, arrays = _check_part(sub, ctx)
+        parts += found
+        trip_parts.append(trips_c)
+        stop_parts.append(stops_c)
+        for key, arr in arrays.items():
+            per_fix[key][lo:hi] = arr
+    trips = _stack(trip_parts, "trip_id")
+    stops = _stack(stop_parts, "stop_id")
+
+    parts = [p for p in parts if len(p)]
+    if parts:
+        viol = pd.concat(parts, ignore_index=True)
+    else:
+        viol = pd.DataFrame({c: pd.Series(dtype=object) for c in VIOLATION_COLUMNS})
+    for col in VIOLATION_COLUMNS:
+        if col not in viol.columns:
+            viol[col] = None
+    viol = viol.sort_values(["start", "vehicle_id", "type"], kind="stable").reset_index(drop=True)
+    viol["violation_id"] = (viol["vehicle_id"].astype(str) + "-" + viol["type"].astype(str) + "-"
+                            + pd.to_datetime(viol["start"]).dt.strftime("%Y%m%dT%H%M%S"))
+    for col in ("max_distance_m", "off_route_m"):
+        viol[col] = pd.to_numeric(viol[col], errors="coerce").astype("float64")
+    for col in ("permit_id", "company", "roads", "site_id", "zone_id", "detail"):
+        viol[col] = viol[col].astype(object).where(viol[col].notna(), None)  # one missing value, not None/NaN
+    viol = gpd.GeoDataFrame(viol[VIOLATION_COLUMNS], geometry="geometry", crs=WGS84)
+    cr = credit(viol, deductions)
+    log.info("trucks check: %d fixes, %d rejects, %d violations", n, len(rejects), len(viol))
+    return CheckResult(
+        violations=viol, trips=trips, stops=stops, rejects=rejects, credit=cr,
+        fixes=fx, permits=permits_ok, sites=sites_ok, permit_rejects=permit_rejects, site_rejects=site_rejects,
+        per_fix=per_fix,
+    )
+
+
+@dataclass
+class _Context:
+    """What every vehicle chunk of a check shares."""
+
+    permits_ok: gpd.GeoDataFrame
+    pv: np.ndarray
+    routes_m: np.ndarray
+    sites_m: gpd.GeoDataFrame | None
+    roads: gpd.GeoDataFrame | None
+    zones: gpd.GeoDataFrame | None
+    metric: pyproj.CRS
+    th: dict[str, float]
+    vehicle_company: dict[str, Any]
+
+
+def _stack(frames: list[gpd.GeoDataFrame], id_col: str) -> gpd.GeoDataFrame:
+    frames = [f for f in frames if len(f)] or frames[:1]
+    out = pd.concat(frames, ignore_index=True)
+    out[id_col] = np.arange(len(out))
+    return gpd.GeoDataFrame(out.drop(columns=["_first"], errors="ignore"), geometry="geometry", crs=WGS84)
+
+
+def _check_part(fx: Fixes, ctx: _Context) -> tuple[list[pd.DataFrame], gpd.GeoDataFrame, gpd.GeoDataFrame,
+                                                    dict[str, np.ndarray]]:
+    """Stops, trips, permits, route compliance and violations of whole vehicles' fixes."""
+    permits_ok, pv, routes_m, sites_m = ctx.permits_ok, ctx.pv, ctx.routes_m, ctx.sites_m
+    roads, zones, metric, th, vehicle_company = ctx.roads, ctx.zones, ctx.metric, ctx.th, ctx.vehicle_company
     mv = detect(fx, radius_m=th["stop_radius_m"], min_dwell_s=th["min_dwell_s"], gap_s=th["gap_s"],
                 sites=sites_m, site_buffer_m=th["site_buffer_m"])
     n = len(fx)
     new_vehicle = fx.vehicle_starts()
     moving = ~mv.stationary
 
-    next(bar)
-    vid_sorted = fx.vehicle_ids
-    pv = np.searchsorted(vid_sorted, permits_ok["vehicle_id"].to_numpy(dtype=object).astype(str))
-    pv = np.where((pv < len(vid_sorted)) & (vid_sorted[np.minimum(pv, len(vid_sorted) - 1)] ==
-                                            permits_ok["vehicle_id"].to_numpy(dtype=object)), pv, -1) \
-        if len(vid_sorted) else np.full(len(permits_ok), -1)
     permit_of, in_hours = assign_permits(
         fx.vehicle, fx.t, pv, permits_ok["valid_from"].to_numpy(dtype="datetime64[D]"),
         permits_ok["valid_to"].to_numpy(dtype="datetime64[D]"),
         permits_ok["hours_start_s"].to_numpy(dtype=np.int64), permits_ok["hours_end_s"].to_numpy(dtype=np.int64),
     )
-    routes_m = permits_ok.to_crs(metric).geometry.values
     corridor_p = permits_ok["corridor_m"].to_numpy(dtype="float64")
     # exact up to the widest corridor; farther fixes are off route whatever their distance
     cell = max(30.0, float(corridor_p.max()) if len(corridor_p) else 0.0)
@@ -319,10 +393,8 @@ def check(
         dist, corridor, at_site, fx.t, step_m, breaks, return_ratio=th["return_ratio"],
         min_duration_s=th["min_duration_s"], min_length_m=th["min_length_m"],
     )
-    vehicle_company = dict(zip(permits_ok["vehicle_id"], permits_ok["company"], strict=True))
     parts = [_deviations(fx, s, e, off_len, dist, permit_of, permits_ok, routes_m, roads, metric, th, vehicle_company)]
 
-    next(bar)
     gap_breaks = new_vehicle | mv.gap_before
     # runs span parked time too (one violation per shift, not per leg) and are trimmed to the driving
     s, e = trim(*runs(~has_p, gap_breaks), moving)
@@ -342,29 +414,8 @@ def check(
         parts.append(_speeding(fx, moving, roads, metric, gap_breaks, permit_of, permits_ok, vehicle_company, th))
     parts.append(_silence(fx, new_vehicle, permit_of, permits_ok, vehicle_company, th))
 
-    next(bar)
-    parts = [p for p in parts if len(p)]
-    if parts:
-        viol = pd.concat(parts, ignore_index=True)
-    else:
-        viol = pd.DataFrame({c: pd.Series(dtype=object) for c in VIOLATION_COLUMNS})
-    for col in VIOLATION_COLUMNS:
-        if col not in viol.columns:
-            viol[col] = None
-    viol = viol.sort_values(["start", "vehicle_id", "type"], kind="stable").reset_index(drop=True)
-    viol["violation_id"] = (viol["vehicle_id"].astype(str) + "-" + viol["type"].astype(str) + "-"
-                            + pd.to_datetime(viol["start"]).dt.strftime("%Y%m%dT%H%M%S"))
-    for col in ("max_distance_m", "off_route_m"):
-        viol[col] = pd.to_numeric(viol[col], errors="coerce").astype("float64")
-    viol = gpd.GeoDataFrame(viol[VIOLATION_COLUMNS], geometry="geometry", crs=WGS84)
-    cr = credit(viol, deductions)
-    list(bar)
-    log.info("trucks check: %d fixes, %d rejects, %d violations", n, len(rejects), len(viol))
-    return CheckResult(
-        violations=viol, trips=mv.trips, stops=stops, rejects=rejects, credit=cr,
-        fixes=fx, permits=permits_ok, sites=sites_ok, permit_rejects=permit_rejects, site_rejects=site_rejects,
-        per_fix={"permit": permit_of, "in_hours": in_hours, "route_distance_m": dist, "stationary": mv.stationary},
-    )
+    arrays = {"permit": permit_of, "in_hours": in_hours, "route_distance_m": dist, "stationary": mv.stationary}
+    return parts, mv.trips, stops, arrays
 
 
 def _distances(fx: Fixes, mv: Any, moving: np.ndarray, permit_of: np.ndarray, routes_m: np.ndarray,

@@ -137,3 +137,21 @@ def test_demo_night_matches_its_truth(demo_dir):
     assert (lag <= pd.Timedelta(seconds=30)).all(), lag
     dev = found["type"] == "deviation"
     assert (found.loc[dev, "roads"].str.len() > 0).all()
+
+
+def test_vehicle_chunks_give_the_same_answer(fleet, result):
+    small = gl.trucks.check(fleet.fixes, fleet.permits, fleet.sites, chunk_fixes=5_000)
+    pd.testing.assert_frame_equal(pd.DataFrame(small.violations), pd.DataFrame(result.violations))
+    pd.testing.assert_frame_equal(pd.DataFrame(small.stops), pd.DataFrame(result.stops))
+    pd.testing.assert_frame_equal(pd.DataFrame(small.trips), pd.DataFrame(result.trips))
+    for key, arr in result.per_fix.items():
+        if key == "route_distance_m":  # float32 offsets from each chunk's own origin: < 1 mm apart
+            np.testing.assert_allclose(small.per_fix[key], arr, atol=1e-3, rtol=0)
+        else:
+            np.testing.assert_array_equal(small.per_fix[key], arr)
+
+
+def test_empty_fixes(fleet):
+    empty = fleet.fixes.iloc[:0]
+    r = gl.trucks.check(empty, fleet.permits, fleet.sites)
+    assert r.violations.empty and r.trips.empty and r.stops.empty and len(r.rejects) == 0
