@@ -114,8 +114,16 @@ def _relocate(xy: np.ndarray, polys: np.ndarray, tree: shapely.STRtree, snap_m: 
     prob = np.unique(ci)
     if len(prob) == 0:
         return xy, status
-    near_c, near_b = tree.query(pts[prob], predicate="dwithin", distance=2.0)
-    union = shapely.get_parts(shapely.union_all(polys[np.unique(near_b)]))
+    # the footprints around these cameras, grown to whole blocks of touching footprints, so the
+    # nearest outline point is on the outside of the block and not on a shared wall
+    chosen = np.unique(tree.query(pts[prob], predicate="intersects")[1])
+    chosen = np.union1d(chosen, tree.query(pts[prob], predicate="dwithin", distance=snap_m)[1])
+    for _ in range(50):  # a block of n touching footprints needs at most n rounds; real ones need a few
+        union = shapely.get_parts(shapely.union_all(polys[chosen]))
+        grown = np.union1d(chosen, tree.query(union, predicate="intersects")[1])
+        if len(grown) == len(chosen):
+            break
+        chosen = grown
     utree = shapely.STRtree(union)
     part = utree.query_nearest(pts[prob], return_distance=False)[1]
     anchor = shapely.get_point(shapely.shortest_line(pts[prob], shapely.boundary(union[part])), 1)

@@ -193,3 +193,21 @@ def test_corner_rays_make_a_sloping_wall_exact():
     err = {corners: shapely.intersection(viewsheds(c, wall, corners=corners).geometry.iloc[0], exact_shadow).area
            for corners in (True, False)}
     assert err[True] < 0.01 < 1.0 < err[False]   # 1e-4° slivers vs 0.5° chords
+
+
+def test_real_helsinki_cameras_many_on_walls():
+    """221 real OSM cameras: a quarter are mapped on or inside a footprint (wall-mounted)."""
+    import gridlib as gl
+    from gridlib.coverage import read_cameras
+
+    src = gl.datasets.helsinki_cameras()
+    cameras, rejects = read_cameras(src.assign(camera_id=src["osm_id"].astype(str)), defaults={"type": "dome"})
+    v = viewsheds(cameras, gl.datasets.helsinki_buildings())
+    assert len(v) == 221 and len(rejects) == 0 and v.geometry.is_valid.all()
+    counts = v.status.value_counts().to_dict()
+    assert counts.get("blocked", 0) == 0 and counts["moved"] > 40
+    # a moved camera sees from outside: its view does not reach into any footprint
+    moved = v[v.status == "moved"]
+    assert (moved.area_m2 > 0).all()
+    built = shapely.union_all(gl.datasets.helsinki_buildings().to_crs(v.crs).geometry.values)
+    assert shapely.area(shapely.intersection(moved.geometry.values, built)).max() < 0.05
