@@ -158,7 +158,8 @@ def mann_kendall(series: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray
     n_rows, t = x.shape
     s = np.zeros(n_rows)
     for k in range(t - 1):  # T loops over whole columns, not over locations
-        s += np.sign(x[:, k + 1:] - x[:, k: k + 1]).sum(axis=1)
+        later, here = x[:, k + 1:], x[:, k: k + 1]
+        s += np.count_nonzero(later > here, axis=1) - np.count_nonzero(later < here, axis=1)
     ordered = np.sort(x, axis=1)
     new_group = np.ones((n_rows, t), dtype=bool)
     new_group[:, 1:] = ordered[:, 1:] != ordered[:, :-1]
