@@ -98,6 +98,8 @@ def violations_to_cases(
     unknown = sorted(set(v["type"]) - set(table.index))
     if unknown:
         raise InputError(f"no class code for violation types {unknown}; add them to the deduction table")
+    if len(v) == 0:
+        return pd.DataFrame({c: pd.Series(dtype=object) for c in CASE_COLUMNS})
     v = v.sort_values(["end", "vehicle_id", "type"], kind="stable").reset_index(drop=True)
     reported = pd.to_datetime(v["end"]).astype("datetime64[s]")
     day = reported.dt.strftime("%Y%m%d")

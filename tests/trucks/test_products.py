@@ -155,3 +155,4 @@ def test_empty_fixes(fleet):
     empty = fleet.fixes.iloc[:0]
     r = gl.trucks.check(empty, fleet.permits, fleet.sites)
     assert r.violations.empty and r.trips.empty and r.stops.empty and len(r.rejects) == 0
+    assert len(gl.trucks.violations_to_cases(r.violations)) == 0 and r.credit.vehicles.empty
