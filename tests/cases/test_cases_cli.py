@@ -2,8 +2,7 @@
 
 import pandas as pd
 import pytest
-from case_fixtures import hand_raw
-from test_cases_log import flat_to_events
+from case_fixtures import flat_to_events, hand_raw
 
 from gridlib.cli import main
 

@@ -2,7 +2,7 @@
 
 import pandas as pd
 import pytest
-from case_fixtures import hand_log, hand_raw
+from case_fixtures import flat_to_events, hand_log, hand_raw
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -82,27 +82,6 @@ def test_files_round_trip(tmp_path):
     log_csv, rej = gl.cases.read_log(tmp_path / "cases.csv")
     assert rej.empty and len(log_csv) == len(raw)
     pd.testing.assert_frame_equal(log_csv[list(STAGE_COLUMNS)], hand_log()[list(STAGE_COLUMNS)])
-
-
-def flat_to_events(flat: pd.DataFrame) -> pd.DataFrame:
-    """Expand the hand-made flat log into an event log as a workflow system would export it."""
-    names = {"reported_at": "上报", "verified_at": "核实", "filed_at": "立案", "dispatched_at": "派遣",
-             "disposed_at": "处置", "feedback_at": "反馈", "checked_at": "核查", "closed_at": "结案",
-             "cancelled_at": "作废", "not_filed_at": "不立案"}
-    events = []
-    for col, stage in names.items():
-        part = flat[["case_id", col]].dropna().rename(columns={col: "time"})
-        part["stage"] = stage
-        events.append(part)
-    ev = pd.concat(events, ignore_index=True)
-    attrs = flat[["case_id", "class_code", "kind", "source", "urgency", "street_code"]]
-    ev = ev.merge(attrs, on="case_id")
-    extra = [{"case_id": "c2", "stage": "返工", "time": "2026-11-05 11:00"},
-             {"case_id": "c2", "stage": "disposed", "time": "2026-11-04 10:00"},  # first disposal, before the rework
-             {"case_id": "c2", "stage": "回退", "time": "2026-11-03 09:44"},
-             {"case_id": "c7", "stage": "挂账", "time": "2026-11-09 10:00"},
-             {"case_id": "c9", "stage": "延期", "time": "2026-11-12 10:00", "hours": 2}]
-    return pd.concat([ev, pd.DataFrame(extra)], ignore_index=True)
 
 
 def test_event_log_gives_the_same_model():
