@@ -65,6 +65,27 @@ def _location(geoms: np.ndarray) -> np.ndarray:
     return pts
 
 
+def _detail_zh(row: object) -> str:
+    """A short Chinese account of one violation (one call per violation, not per fix)."""
+    def get(name: str) -> object:
+        value = getattr(row, name, None)
+        return None if value is None or (isinstance(value, float) and np.isnan(value)) else value
+
+    minutes = int(get("duration_s") or 0) // 60
+    kind = get("type")
+    if kind == "deviation":
+        text = f"偏离核准路线行驶 {get('off_route_m') or 0:.0f} 米，最远偏离 {get('max_distance_m') or 0:.0f} 米，历时 {minutes} 分钟"
+        return text + (f"，途经 {get('roads')}" if get("roads") else "")
+    if kind == "unpermitted_stop":
+        site = get("site_id")
+        return f"在{'非核准工地 ' + str(site) if site else '核准地点以外'}停留 {minutes} 分钟"
+    if kind == "restricted_zone":
+        return f"驶入禁行区域 {get('zone_id') or ''}，历时 {minutes} 分钟"
+    if kind == "gps_silence":
+        return f"行驶中定位中断 {minutes} 分钟"
+    return f"历时 {minutes} 分钟"
+
+
 def violations_to_cases(
     violations: gpd.GeoDataFrame, *, county: str = "310115", deductions: pd.DataFrame | str | None = None
 ) -> pd.DataFrame:
@@ -107,7 +128,7 @@ def violations_to_cases(
     pts = _location(v.geometry.to_numpy())
     names = table["name_zh"] if "name_zh" in table.columns else pd.Series(dict.fromkeys(table.index, ""))
     urg = table["urgency"] if "urgency" in table.columns else pd.Series(dict.fromkeys(table.index, "normal"))
-    detail = v["detail"].fillna("").astype(str) if "detail" in v.columns else pd.Series("", index=v.index)
+    detail = pd.Series([_detail_zh(row) for row in v.itertuples(index=False)], index=v.index, dtype=object)
     desc = ("渣土车 " + v["vehicle_id"].astype(str) + "（" + v["company"].fillna("未知单位").astype(str) + "）"
             + v["type"].map(names).astype(str) + "：" + detail)
     nat = pd.Series(pd.NaT, index=v.index, dtype="datetime64[s]")
