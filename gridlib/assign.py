@@ -72,6 +72,7 @@ OUTPUT_COLUMNS = [
 _RULES_CSV = Path(__file__).parent / "codes" / "data" / "responsibility_rules.csv"
 _DEFAULT_RULE = {"component": "owner_first", "event": "territory_first"}
 _INDEX_CACHE: dict[tuple[int, str], tuple[weakref.ref, GridIndex]] = {}
+_EDGE_CACHE: dict[tuple[int, str, float], tuple[weakref.ref, tuple[np.ndarray, np.ndarray]]] = {}
 
 
 # --------------------------------------------------------------------------- rules
@@ -166,6 +167,36 @@ def index_for(gridset: Any, crs: Any = None) -> GridIndex:
     _INDEX_CACHE[key] = (weakref.ref(frame), index)
     weakref.finalize(frame, _INDEX_CACHE.pop, key, None)
     return index
+
+
+def _edge_grids(frame: gpd.GeoDataFrame, index: GridIndex, geoms: np.ndarray, street: np.ndarray,
+                distance: float) -> tuple[np.ndarray, np.ndarray]:
+    """Per grid: has an edge no other grid shares (coverage edge, T-junction), and may have a
+    grid of another street within ``distance`` (bounding boxes). Both are supersets, cached."""
+    key = (id(frame), index.crs.to_wkt(), float(distance))
+    hit = _EDGE_CACHE.get(key)
+    if hit is not None and hit[0]() is frame:
+        return hit[1]
+    ax, ay, bx, by = index._ax, index._ay, index._bx, index._by
+    swap = (ax > bx) | ((ax == bx) & (ay > by))
+    x1, y1 = np.where(swap, bx, ax), np.where(swap, by, ay)
+    x2, y2 = np.where(swap, ax, bx), np.where(swap, ay, by)
+    order = np.lexsort((y2, x2, y1, x1))
+    x1, y1, x2, y2 = x1[order], y1[order], x2[order], y2[order]
+    same = (x1[1:] == x1[:-1]) & (y1[1:] == y1[:-1]) & (x2[1:] == x2[:-1]) & (y2[1:] == y2[:-1])
+    matched = np.zeros(len(order), dtype=bool)
+    matched[1:] |= same
+    matched[:-1] |= same
+    edge = np.zeros(len(geoms), dtype=bool)
+    edge[index._seg_poly[order[~matched]]] = True
+    b = shapely.bounds(geoms)
+    boxes = shapely.box(b[:, 0] - distance, b[:, 1] - distance, b[:, 2] + distance, b[:, 3] + distance)
+    a, o = shapely.STRtree(geoms).query(boxes)
+    street_edge = np.zeros(len(geoms), dtype=bool)
+    street_edge[a[street[a] != street[o]]] = True
+    _EDGE_CACHE[key] = (weakref.ref(frame), (edge, street_edge))
+    weakref.finalize(frame, _EDGE_CACHE.pop, key, None)
+    return edge, street_edge
 
 
 def _metric_of(frame: gpd.GeoDataFrame) -> pyproj.CRS:
@@ -505,10 +536,14 @@ def assign(
         # another grid is never closer than the point's own grid boundary: only those within reach
         close = sel[dist[sel] <= near_boundary_m]
         if near_boundary_m > 0 and len(close):
-            pt, other = shapely.STRtree(geoms).query(points[close], predicate="dwithin", distance=near_boundary_m)
-            near[close[pt[other != pos[close][pt]]]] = True
             street = lv["street_code"]
-            near_street[close[pt[street[other] != street[pos[close][pt]]]]] = True
+            edge, street_edge = _edge_grids(originals[k], indexes[k], geoms, street, near_boundary_m)
+            # a grid whose every edge is shared: the nearest boundary point lies in a neighbour
+            near[close[~edge[pos[close]]]] = True
+            ask = close[edge[pos[close]] | street_edge[pos[close]]]
+            pt, other = shapely.STRtree(geoms).query(points[ask], predicate="dwithin", distance=near_boundary_m)
+            near[ask[pt[other != pos[ask][pt]]]] = True
+            near_street[ask[pt[street[other] != street[pos[ask][pt]]]]] = True
     attrs = pd.DataFrame(attrs, dtype=object)
 
     table = load_rules(rules)

@@ -361,3 +361,32 @@ def test_grids_in_wgs84_are_indexed_once_in_their_metric_crs(grids):
     from gridlib.assign import index_for
 
     assert index_for(wgs, done.crs) is index_for(wgs, done.crs)
+
+
+def test_near_boundary_flags_equal_brute_force():
+    """The shared-edge shortcut gives exactly 'another grid / street within d' (Voronoi + T-junctions)."""
+    rng = np.random.default_rng(12)
+    seeds = shapely.multipoints(rng.uniform(0, 1000, (150, 2)) + [500_000, 3_850_000])
+    box = shapely.box(500_000, 3_850_000, 501_000, 3_851_000)
+    cells = list(shapely.intersection(shapely.get_parts(shapely.voronoi_polygons(seeds, extend_to=box)), box))
+    # T-junctions: one wide square beside two half squares
+    cells += [shapely.box(501_000, 3_850_000, 501_100, 3_850_100), shapely.box(501_100, 3_850_000, 501_150, 3_850_050),
+              shapely.box(501_100, 3_850_050, 501_150, 3_850_100)]
+    codes = [f"41010500{1 + (i % 3)}001{i:03d}" for i in range(len(cells))]
+    grids = gpd.GeoDataFrame({"grid_code": codes}, geometry=cells, crs=4547)
+    pts = np.c_[rng.uniform(-10, 1160, 4000), rng.uniform(-10, 1010, 4000)] + [500_000, 3_850_000]
+    cases = gpd.GeoDataFrame({"case_id": [f"n{i}" for i in range(len(pts))]}, geometry=shapely.points(pts), crs=4547)
+    for d in (5.0, 20.0, 60.0):
+        done, _ = assign(cases, grids, near_boundary_m=d)
+        own = grids.set_index("grid_code").geometry
+        geoms = grids.geometry.values
+        pt, other = shapely.STRtree(geoms).query(done.geometry.values, predicate="dwithin", distance=d)
+        own_code = done["grid_code"].to_numpy()[pt]
+        other_code = grids["grid_code"].to_numpy()[other]
+        near = np.zeros(len(done), dtype=bool)
+        near[pt[other_code != own_code]] = True
+        street = np.zeros(len(done), dtype=bool)
+        street[pt[np.array([a[:9] != b[:9] for a, b in zip(own_code, other_code, strict=True)], dtype=bool)]] = True
+        assert (done["near_boundary"].to_numpy() == near).all(), d
+        assert (done["near_street_boundary"].to_numpy() == street).all(), d
+        assert len(own) == len(grids)
