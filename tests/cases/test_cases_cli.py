@@ -2,9 +2,10 @@
 
 import pandas as pd
 import pytest
-from case_fixtures import flat_to_events, hand_raw
 
 from gridlib.cli import main
+
+from .case_fixtures import flat_to_events, hand_raw
 
 
 @pytest.fixture

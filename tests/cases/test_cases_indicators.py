@@ -3,13 +3,14 @@
 import numpy as np
 import pandas as pd
 import pytest
-from case_fixtures import AT, hand_log
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import gridlib as gl
 from gridlib.cases import indicators
 from gridlib.errors import InputError
+
+from .case_fixtures import AT, hand_log
 
 # Worked out by hand from case_fixtures.ROWS for November 2026 evaluated at AT (see the comments there).
 NOVEMBER = {

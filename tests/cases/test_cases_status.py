@@ -3,10 +3,11 @@
 import numpy as np
 import pandas as pd
 import pytest
-from case_fixtures import hand_log
 
 import gridlib as gl
 from gridlib.errors import InputError
+
+from .case_fixtures import hand_log
 
 
 @pytest.fixture(scope="module")
