@@ -121,8 +121,11 @@ def vehicle_day_map(
     handles.append(Line2D([], [], color="#2b83ba", label="GPS 轨迹"))
     lines = v[v.geometry.geom_type == "LineString"]
     for kind, grp in lines.groupby("type", sort=True):
-        project(ax, grp).plot(ax=ax, color=TYPE_COLORS.get(kind, "#d7191c"), linewidth=3.0, zorder=5)
-        handles.append(Line2D([], [], color=TYPE_COLORS.get(kind, "#d7191c"), linewidth=3, label=TYPE_LABELS.get(kind, kind)))
+        # whole-shift violations (no permit, out of hours) stay thin so the track still reads
+        width = 1.6 if kind in ("no_permit", "outside_hours") else 3.0
+        project(ax, grp).plot(ax=ax, color=TYPE_COLORS.get(kind, "#d7191c"), linewidth=width, zorder=5)
+        handles.append(Line2D([], [], color=TYPE_COLORS.get(kind, "#d7191c"), linewidth=width,
+                              label=TYPE_LABELS.get(kind, kind)))
     if len(stops):
         sp = project(ax, stops)
         bad = ~stops["approved"].to_numpy(dtype=bool)
