@@ -480,7 +480,8 @@ def write_geojson(gdf: gpd.GeoDataFrame, path: str | os.PathLike[str]) -> Path:
     """
     _check_crs(gdf)
     with atomic_path(path) as tmp:
-        gdf.to_crs(WGS84).to_file(tmp, driver="GeoJSON", engine="pyogrio", WRITE_BBOX="NO")
+        # name the layer after the target, not the temporary file, so the same data give the same bytes
+        gdf.to_crs(WGS84).to_file(tmp, driver="GeoJSON", engine="pyogrio", layer=Path(path).stem, WRITE_BBOX="NO")
     return Path(path)
 
 

@@ -181,3 +181,10 @@ with gio.atomic_path({str(target)!r}) as tmp:
             tmp.write_text("partial")
             raise RuntimeError("boom")
     assert target.read_bytes() == before
+
+
+def test_geojson_bytes_are_deterministic(tmp_path):
+    gdf = gpd.GeoDataFrame({"n": [1]}, geometry=[Point(121.5, 31.24)], crs=4326)
+    a = gl.io.write_geojson(gdf, tmp_path / "a" / "x.geojson").read_bytes()
+    b = gl.io.write_geojson(gdf, tmp_path / "b" / "x.geojson").read_bytes()
+    assert a == b and b'"name": "x"' in a
