@@ -96,8 +96,11 @@ def stationary(
     last = vend - 1
     tail = (end >= vend) & (last > np.arange(n)) & ((fixes.t[np.minimum(last, n - 1)] - fixes.t) >= tail_s)
     has = (end < vend) | tail
+    hi_all = np.where(end < vend, end, np.minimum(last, n - 1))
+    # a window whose two ends are more than 2R apart cannot fit: skip it before the range queries
+    has &= np.hypot(fixes.x[hi_all] - fixes.x, fixes.y[hi_all] - fixes.y) <= 2.0 * radius_m
     lo = np.flatnonzero(has)
-    hi = np.where(end < vend, end, last)[has]
+    hi = hi_all[has]
     # float32 offsets from the first fix: millimetres over tens of km, half the memory traffic
     xmin, xmax = group_extent((fixes.x - fixes.x[0]).astype(np.float32), lo, hi)
     ymin, ymax = group_extent((fixes.y - fixes.y[0]).astype(np.float32), lo, hi)
