@@ -189,6 +189,24 @@ def test_hot_and_cold_classes_islands_and_fdr_default():
     assert analytic["p"].iloc[0] == pytest.approx(2 * (1 - __import__("scipy").stats.norm.cdf(abs(analytic["z"].iloc[0]))))
 
 
+def test_sparse_counts_analytical_versus_permutation_and_resolution():
+    # One case in a quiet area: the normal approximation calls its neighbourhood a hot spot,
+    # the conditional permutation does not.
+    grid = square_grid(20, 20).assign(n=0.0)
+    grid.loc[210, "n"] = 1.0
+    analytical = gistar(grid, "n", permutations=999, inference="analytical")
+    permuted = gistar(grid, "n", permutations=999)
+    assert analytical["hotspot_class"].astype(str).str.startswith("hot").sum() >= 9
+    assert (permuted["hotspot_class"] == "not_significant").all()
+    # A strong cluster: 99 % classes need enough permutations for FDR to reach q <= 0.01.
+    block = square_grid(15, 15).assign(n=np.r_[np.full(40, 6.0), np.zeros(185)])
+    few = gistar(block, "n", permutations=999)
+    many = gistar(block, "n", permutations=9999)
+    assert (few["hotspot_class"] == "hot_99").sum() == 0 < (many["hotspot_class"] == "hot_99").sum()
+    with pytest.raises(InputError, match="inference"):
+        gistar(block, "n", inference="bayes")
+
+
 def test_bad_input_is_named():
     grid = square_grid(3, 3).assign(n=[1, 2, None, 4, 5, 6, 7, 8, 9])
     with pytest.raises(InputError, match="missing or non-numeric"):
