@@ -63,7 +63,7 @@ def register(app: typer.Typer) -> None:
         level: Annotated[str, typer.Option(help="grid, community, street or h3:9|10|11")] = "grid",
         classes: Annotated[str | None, typer.Option(help="Comma-separated class codes; 2 digits = big class")] = None,
         permutations: Annotated[int, typer.Option(help="Conditional permutations (0: analytical p only); "
-                                                  "9,999 lets 99 % classes survive the FDR correction")] = 9999,
+                                                  "many let 99 % classes survive the FDR correction")] = 99_999,
         seed: Annotated[int, typer.Option(help="Random seed")] = 0,
         emerging: Annotated[bool, typer.Option("--emerging", help="Also run emerging hot spot analysis")] = False,
         bins: Annotated[str, typer.Option(help="Emerging time bins, e.g. 12W (12 weekly bins)")] = "12W",

@@ -33,9 +33,9 @@ Inference:
   Why permutations by default: case counts are sparse, and the normal approximation calls the
   nine cells around a single case in a quiet area a 99 % hot spot; the conditional permutation
   does not. Its resolution is limited: the smallest two-sided p is ``2 / (permutations + 1)``,
-  so with 999 permutations and FDR a 99 % class needs many significant cells; use 9,999
-  permutations (cheap here) when 99 % classes matter, or ``inference="analytical"`` for
-  ArcGIS's exact behaviour.
+  so with 999 permutations and FDR a 99 % class needs many significant cells (over 200,000
+  cells, none can pass); use 99,999 permutations (1.4 s for 750,000 cells) on large layers, or
+  ``inference="analytical"`` for ArcGIS's exact behaviour.
 * ``hotspot_class`` — as ArcGIS: ``hot_99`` / ``hot_95`` / ``hot_90`` when ``q ≤ 0.01 / 0.05 /
   0.10`` and ``z > 0``, ``cold_*`` alike for ``z < 0``, else ``not_significant``; locations
   without neighbours are ``island`` (their Gi* would only restate their own value).
