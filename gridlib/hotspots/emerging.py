@@ -12,7 +12,8 @@ Benjamini–Hochberg over the whole cube (``fdr=True``). A bin is a *significant
 
 **Trend.** The Mann–Kendall test of each location's Gi* z-score series (tie-corrected
 variance, continuity correction), two-sided, vectorised over all locations; a trend is
-significant at ``p ≤ alpha``. (The same test of the counts is returned as ``count_trend_*``.)
+significant at ``p ≤ alpha``. (With ``count_trend=True`` the same test of the raw counts is
+returned as ``count_trend_*``.)
 
 **Categories** (checked in this order; *final* is the last bin, *share* is the fraction of bins
 that are significant hot; cold categories mirror them with hot and cold swapped):
@@ -235,12 +236,13 @@ def emerging_cube(
     time_window: int = 1,
     alpha: float = 0.10,
     fdr: bool = True,
+    count_trend: bool = False,
 ) -> pd.DataFrame:
     """Emerging-hotspot results for a ready ``n × T`` cube and spatial weights (rows aligned).
 
     Returns one row per location: ``category``, ``trend_z``, ``trend_p`` (Mann–Kendall of the
-    Gi* z series), ``count_trend_z``, ``count_trend_p``, ``n_hot_bins``, ``n_cold_bins``,
-    ``final_z``, ``final_q``, ``total``.
+    Gi* z series), ``n_hot_bins``, ``n_cold_bins``, ``final_z``, ``final_q``, ``total``, and with
+    ``count_trend=True`` also ``count_trend_z``, ``count_trend_p`` (Mann–Kendall of the counts).
     """
     cube = np.asarray(cube, dtype=float)
     if cube.ndim != 2 or cube.shape[1] < 2:
@@ -251,15 +253,17 @@ def emerging_cube(
     p = 2.0 * ndtr(-np.abs(z))
     q = fdr_bh(p.ravel()).reshape(p.shape) if fdr else p
     _, tz, tp = mann_kendall(z)
-    _, cz, cp = mann_kendall(cube)
     category = categorize(z, q, tz, tp, alpha=alpha)
     sig = q <= alpha
-    return pd.DataFrame({
+    out = pd.DataFrame({
         "category": pd.Categorical(category, categories=list(EMERGING_CATEGORIES)),
-        "trend_z": tz, "trend_p": tp, "count_trend_z": cz, "count_trend_p": cp,
+        "trend_z": tz, "trend_p": tp,
         "n_hot_bins": (sig & (z > 0)).sum(axis=1), "n_cold_bins": (sig & (z < 0)).sum(axis=1),
         "final_z": z[:, -1], "final_q": q[:, -1], "total": cube.sum(axis=1).astype(np.int64),
     })
+    if count_trend:
+        _, out["count_trend_z"], out["count_trend_p"] = mann_kendall(cube)
+    return out
 
 
 def emerging(
@@ -275,6 +279,7 @@ def emerging(
     time_window: int = 1,
     alpha: float = 0.10,
     fdr: bool = True,
+    count_trend: bool = False,
 ) -> gpd.GeoDataFrame:
     """Emerging hot and cold spots of cases over ``zones``: ``zones`` plus a ``category`` each.
 
@@ -291,7 +296,7 @@ def emerging(
     """
     cube, starts = space_time_cube(cases, zones, by=by, time_column=time_column, bin=bin, n_bins=n_bins, end=end)
     w = build_weights(zones, weights)
-    result = emerging_cube(cube, w.sparse, time_window=time_window, alpha=alpha, fdr=fdr)
+    result = emerging_cube(cube, w.sparse, time_window=time_window, alpha=alpha, fdr=fdr, count_trend=count_trend)
     out = zones.copy()
     for col in result.columns:
         out[col] = result[col].to_numpy()
