@@ -38,6 +38,15 @@ def _zones(grids, level: str):
     raise InputError(f"--level must be grid, community, street or h3:RES, got {level!r}")
 
 
+_LEVEL_ZH = {"grid": "单元网格", "community": "社区", "street": "街道"}
+
+
+def _period_zh(period: str) -> str:
+    """``30D`` → ``30 天``, ``12W`` → ``12 周``; anything else as given."""
+    match = re.fullmatch(r"(\d+)([DW])", period)
+    return f" {match.group(1)} {'天' if match.group(2) == 'D' else '周'}" if match else f" {period} "
+
+
 def _bins(text: str) -> tuple[int, str]:
     """``12W`` → (12, ``7D``); ``8D`` → (8, ``1D``); ``6x14D`` → (6, ``14D``)."""
     match = re.fullmatch(r"(\d+)x(\d+[DWh])", text) or re.fullmatch(r"(\d+)([DW])", text)
@@ -111,7 +120,7 @@ def register(app: typer.Typer) -> None:
         streets = None
         if "street_code" in grid_frame.columns and level != "street":
             streets, _, _ = _zones(grid_frame, "street")
-        name = title or f"近 {period} 案件热点（Gi*，{level}）"
+        name = title or f"近{_period_zh(period)}案件热点（Gi*，{_LEVEL_ZH.get(level, level)}）"
         png, layer = hs.hotspot_map(result, out / "hotspots.png", title=name, outlines=streets)
         layers = [layer] + ([line_layer(streets, color="#222222", width_px=1.5, id="streets",
                                         columns=[c for c in ("name_zh",) if c in streets.columns])]
