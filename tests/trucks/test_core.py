@@ -206,3 +206,45 @@ def test_check_accepts_fixes_and_accounts_for_every_row():
     fx, _ = read_fixes(fixes)
     r2 = gl.trucks.check(fx, permits)
     assert len(r2.fixes) == len(fixes) and r2.violations.empty
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(st.tuples(st.floats(0, 200), st.booleans(), st.booleans(), st.floats(0, 80)), min_size=1, max_size=60))
+def test_hysteresis_matches_a_plain_state_machine(rows):
+    d = np.array([r[0] for r in rows])
+    brk = np.array([r[1] for r in rows])
+    brk[0] = True
+    site = np.array([r[2] for r in rows])
+    step = np.array([r[3] for r in rows])
+    t = np.arange(len(rows)) * 10
+    corridor = np.full(len(rows), 50.0)
+    s, e, length = deviation_episodes(d, corridor, site, t, step, brk, min_duration_s=30, min_length_m=100)
+    expected, state, start = [], -1, None
+    for i in range(len(rows)):
+        if brk[i]:
+            if start is not None:
+                expected.append((start, i - 1))
+            state, start = -1, None
+        if site[i] or d[i] <= 35.0:
+            state = -1
+        elif d[i] > 50.0:
+            state = 1
+        if state == 1 and start is None:
+            start = i
+        elif state == -1 and start is not None:
+            expected.append((start, i - 1))
+            start = None
+    if start is not None:
+        expected.append((start, len(rows) - 1))
+    cs = np.cumsum(step)
+    expected = [(a, b) for a, b in expected if t[b] - t[a] >= 30 and cs[b] - cs[a] >= 100]
+    assert list(zip(s.tolist(), e.tolist(), strict=True)) == expected
+
+
+def test_trajectories_split_by_trip():
+    fixes, _, _ = drive(L_ROUTE, "2026-11-20T09:00:00", legs=2, dwell_s=900, seed=6)
+    fx, _ = read_fixes(fixes)
+    mv = gl.trucks.detect(fx)
+    tc = gl.trucks.to_trajectories(fx, split=mv.trip_of)
+    assert len(tc) == len(mv.trips) == 2
+    assert sum(len(tr.df) for tr in tc.trajectories) == int((mv.trip_of >= 0).sum())
