@@ -53,3 +53,29 @@ def test_notebook_runs(path: Path, tmp_path: Path, demo_dir: Path) -> None:
         pytest.fail(f"{path.name} failed:\n{exc}", pytrace=False)
     images = sum("image/png" in o.get("data", {}) for c in nb.cells if c.cell_type == "code" for o in c.outputs)
     assert images >= 3, f"{path.name} shows {images} figures; an analyst notebook should show maps and plots"
+
+
+def test_api_reference_lists_every_public_name() -> None:
+    """docs/api.md has a section per module listing exactly its public names (``__all__``)."""
+    import importlib
+    import inspect
+    import re
+
+    text = (Path(__file__).resolve().parents[1] / "docs" / "api.md").read_text(encoding="utf-8")
+    sections = re.split(r"^## gridlib\.(\S+)\s*$", text, flags=re.M)[1:]
+    assert sections, "docs/api.md has no '## gridlib.<module>' sections"
+    documented = {sections[i]: sections[i + 1] for i in range(0, len(sections), 2)}
+    for required in ("crs", "io", "store", "codes", "grid", "index", "assign", "cases", "trucks",
+                     "hotspots", "coverage", "network", "maps", "demo", "datasets", "nightly"):
+        assert required in documented, f"docs/api.md lacks a section for gridlib.{required}"
+    for name, body in documented.items():
+        module = importlib.import_module(f"gridlib.{name}")
+        public = getattr(module, "__all__", None)
+        if public is None:
+            public = [n for n, o in vars(module).items() if not n.startswith("_")
+                      and (inspect.isfunction(o) or inspect.isclass(o))
+                      and getattr(o, "__module__", "").startswith(module.__name__)]
+        listed = re.findall(r"^\| `([^`]+)` \|", body, flags=re.M)
+        missing, stale = sorted(set(public) - set(listed)), sorted(set(listed) - set(public))
+        assert not missing and not stale, (
+            f"docs/api.md section gridlib.{name}: missing {missing}, no longer public {stale}")
