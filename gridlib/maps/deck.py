@@ -322,7 +322,8 @@ html, body {{ margin: 0; padding: 0; height: 100%; overflow: hidden; background:
 <script>
 const jsonInput = {deck_json};
 const tooltip = {tooltip_json};
-createDeck({{container: document.getElementById('deck-container'), jsonInput, tooltip,
+// The deck instance is kept on window for automation (tests wait for its layers to load).
+window.gridlibDeck = createDeck({{container: document.getElementById('deck-container'), jsonInput, tooltip,
   customLibraries: null, configuration: null}});
 </script>
 </body>

@@ -107,7 +107,16 @@ def test_html_renders_in_headless_chromium(grid, tmp_path):
     try:
         driver.set_page_load_timeout(120)
         driver.get(path.as_uri())
-        time.sleep(3)
+        loaded = None
+        for _ in range(150):
+            loaded = driver.execute_script(
+                "const d = window.gridlibDeck; if (!d || !d.layerManager) return null;"
+                "return d.layerManager.getLayers().filter(l => l.isLoaded).map(l => l.id);")
+            if loaded and "polygons" in loaded:
+                break
+            time.sleep(0.2)
+        assert loaded and "polygons" in loaded
+        time.sleep(0.5)  # one more frame drawn
         png = driver.get_screenshot_as_png()
     finally:
         driver.quit()
