@@ -215,3 +215,15 @@ def test_bad_input_is_named():
         gistar(grid, "nope")
     constant = gistar(square_grid(4, 4).assign(n=0), "n", permutations=9)
     assert (constant["hotspot_class"] == "not_significant").all() and (constant["z"] == 0).all()
+
+
+def test_z_equals_esda_on_the_bundled_lujiazui_grids():
+    import gridlib as gl
+
+    grids = gl.datasets.demo_grids()
+    w = contiguity(grids)
+    x = np.random.default_rng(8).poisson(np.linspace(0.5, 4, len(grids))).astype(float)
+    ref = _esda(x, w, star=True, transform="B", permutations=999, seed=0)
+    assert np.max(np.abs(gi_z(x, w.sparse) - ref.Zs)) < 1e-8
+    ours = permutation_p(x, w.sparse, permutations=999, seed=0)
+    assert np.mean((ours < 0.05) == (ref.p_sim < 0.05)) > 0.9
