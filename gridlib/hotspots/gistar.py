@@ -303,7 +303,10 @@ def gistar(
         Numeric column (counts or rates).
     weights
         ``"queen"`` (default), ``"rook"``, ``"knn:K"``, ``"distance:METRES"``, ``"h3:K"``,
-        a :class:`~gridlib.hotspots.weights.Weights` or a sparse matrix (rows in ``gdf`` order).
+        a :class:`~gridlib.hotspots.weights.Weights` or a sparse matrix (rows in ``gdf`` order;
+        its non-zeros are the neighbours). Gi* uses them as binary weights with the location
+        itself included; row standardisation would not change z or ``p_sim``. For weighted
+        (e.g. distance-decay) statistics use :func:`gi_z` and :func:`permutation_p` directly.
     permutations
         Conditional permutations for ``p_sim`` (0 for analytical inference only).
     seed
