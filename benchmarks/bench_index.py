@@ -78,7 +78,7 @@ CPU = [0.0]
 
 
 def bench_postgis(grids: gpd.GeoDataFrame, x: np.ndarray, y: np.ndarray, ours: np.ndarray) -> dict:
-    from gridlib.assign import assign_in_db
+    from gridlib.assignment import assign_in_db
     from gridlib.store import init_db
     from gridlib.store import open as open_store
     from gridlib.testing import throwaway_postgis

@@ -25,13 +25,13 @@ from gridlib.errors import (
 
 _SUBMODULES = {
     "crs", "io", "store", "codes", "grid", "index", "cases", "trucks", "hotspots",
-    "coverage", "network", "maps", "demo", "datasets", "nightly",
+    "coverage", "network", "maps", "demo", "datasets", "nightly", "dask",
 }
 # public name -> (module, attribute)
 _ATTRIBUTES = {
     "GridIndex": ("gridlib.index", "GridIndex"),
     "GridSet": ("gridlib.grid", "GridSet"),
-    "assign": ("gridlib.assign", "assign"),
+    "assign": ("gridlib.assignment", "assign"),
 }
 
 __all__ = [

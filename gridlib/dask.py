@@ -1,4 +1,4 @@
-"""Scale-out of :func:`gridlib.assign.assign` on Dask (dask-geopandas), optional.
+"""Scale-out of :func:`gridlib.assignment.assign` on Dask (dask-geopandas), optional.
 
 The GridIndex is built once on the client and shipped to the workers once
 (``client.scatter(..., broadcast=True)`` when a distributed client is running,
@@ -37,7 +37,7 @@ def _require_dask():
 
 
 def _combined(part: pd.DataFrame, shared: tuple, kwargs: dict) -> pd.DataFrame:
-    from gridlib.assign import assign as assign_frame
+    from gridlib.assignment import assign as assign_frame
 
     gridset, indexes = shared
     if isinstance(part, gpd.GeoDataFrame):
@@ -68,14 +68,14 @@ def assign(
     gridset: Any,
     **kwargs: Any,
 ) -> tuple[Any, Any]:
-    """Assign a dask (or dask-geopandas) frame of cases; same keywords as :func:`gridlib.assign.assign`.
+    """Assign a dask (or dask-geopandas) frame of cases; same keywords as :func:`gridlib.assignment.assign`.
 
     Parameters
     ----------
     cases : dask.dataframe.DataFrame or dask_geopandas.GeoDataFrame
         Case rows with ``lon``/``lat`` or a point geometry, partitioned any way.
     gridset : GridSet, GeoDataFrame or sequence of them
-        As for :func:`gridlib.assign.assign`.
+        As for :func:`gridlib.assignment.assign`.
     **kwargs
         Passed on (rules, components, zones, roads, responsibility, when, ...).
 
@@ -100,7 +100,7 @@ def assign(
     dask, dd = _require_dask()
     import dask_geopandas
 
-    from gridlib.assign import _frame, _metric_of, index_for
+    from gridlib.assignment import _frame, _metric_of, index_for
 
     if not hasattr(cases, "map_partitions"):
         raise InputError("gridlib.dask.assign needs a dask DataFrame; use gl.assign for pandas frames")

@@ -9,7 +9,7 @@ import pytest
 import shapely
 
 import gridlib as gl
-from gridlib.assign import BASES, assign, load_rules
+from gridlib.assignment import BASES, assign, load_rules
 from gridlib.errors import InputError
 
 STREET_A, STREET_B = "410105001", "410105002"
@@ -196,7 +196,7 @@ def test_random_conservation(grids):
 @pytest.mark.postgis
 def test_in_database_assignment_matches_in_memory(pg_store, postgis_url):
     """PostGIS ST_Covers + the smallest-code tie rule = GridIndex, with planted edge/vertex points."""
-    from gridlib.assign import assign_in_db
+    from gridlib.assignment import assign_in_db
     from gridlib.store import init_db
 
     init_db(postgis_url)  # applies sql/100_assign.sql if the session cluster predates it
@@ -284,7 +284,7 @@ def test_cli_assign_writes_both_layers_and_counts(grids, tmp_path, capsys):
 
 @pytest.mark.postgis
 def test_in_database_matches_in_memory_on_bundled_demo_grids(pg_store, postgis_url):
-    from gridlib.assign import assign_in_db
+    from gridlib.assignment import assign_in_db
     from gridlib.datasets import demo_grids
     from gridlib.store import init_db
 
@@ -358,7 +358,7 @@ def test_grids_in_wgs84_are_indexed_once_in_their_metric_crs(grids):
     df = cases_frame([("w1", "06012", "event", None, pt(grids, 50, 50))])
     done, _ = assign(df, wgs)
     assert done["grid_code"].tolist() == [f"{STREET_A}001001"] and done.crs.to_epsg() == 4547
-    from gridlib.assign import index_for
+    from gridlib.assignment import index_for
 
     assert index_for(wgs, done.crs) is index_for(wgs, done.crs)
 

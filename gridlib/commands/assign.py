@@ -72,7 +72,7 @@ def register(app: typer.Typer) -> None:
         import pandas as pd
 
         import gridlib as gl
-        from gridlib.assign import assign, assign_in_db
+        from gridlib.assignment import assign, assign_in_db
         from gridlib.errors import InputError
         from gridlib.progress import step
 

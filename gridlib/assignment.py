@@ -39,8 +39,6 @@ of ``assigned`` or ``rejects`` (with ``reason``).
 from __future__ import annotations
 
 import logging
-import sys
-import types
 import warnings
 import weakref
 from collections.abc import Sequence
@@ -678,6 +676,8 @@ def assign_in_db(store: Any, cases: str = "cases", grids: str = "grids", *, edit
     >>> assign_in_db(store, "cases", "grids").columns.tolist()  # doctest: +SKIP
     ['case_id', 'grid_code', 'distance_to_boundary_m']
     """
+    from psycopg import sql
+
     con = getattr(store, "connection", None)
     if con is None:
         raise InputError("in-database assignment needs a PostGIS store (postgresql://...)")
@@ -688,16 +688,8 @@ def assign_in_db(store: Any, cases: str = "cases", grids: str = "grids", *, edit
     rows = con.execute(
         "SELECT case_id, grid_code, distance_to_boundary_m FROM gridlib_meta.assign_grid("
         "%s::regclass, %s::regclass, %s, 'grid_code', %s) ORDER BY case_id COLLATE \"C\"",
-        (f'"{schema}"."{cases}"', f'"{schema}"."{grids}"', id, edition_id)).fetchall()
+        # table names quoted by psycopg (the regclass cast only resolves a name; it never runs SQL)
+        (sql.Identifier(schema, cases).as_string(con), sql.Identifier(schema, grids).as_string(con), id,
+         edition_id)).fetchall()
     return pd.DataFrame(rows, columns=["case_id", "grid_code", "distance_to_boundary_m"], dtype=object)
 
-
-class _CallableModule(types.ModuleType):
-    """``gl.assign`` is the function, but importing ``gridlib.assign`` (the module) rebinds
-    the package attribute ``gridlib.assign`` to this module; calling it still assigns."""
-
-    def __call__(self, *args: Any, **kwargs: Any) -> tuple[gpd.GeoDataFrame, pd.DataFrame]:
-        return assign(*args, **kwargs)
-
-
-sys.modules[__name__].__class__ = _CallableModule
