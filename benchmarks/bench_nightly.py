@@ -1,0 +1,278 @@
+"""The nightly responsibility-map run at city scale (issue 10, item 7).
+
+    python benchmarks/bench_nightly.py            # Zhengzhou: ~756k grids, 50k new cases, 10M truck fixes, 5k cameras
+    python benchmarks/bench_nightly.py --quick    # one district (惠济区, ~23k grids), a couple of minutes
+
+Three phases, timed apart (wall and CPU seconds; the machine is shared, the load average is recorded):
+
+1. **inputs** — the synthetic city (``benchmarks/_city.py``: grids built once and cached under
+   ``benchmarks/results/``, lattice roads, cameras, buildings, cases copied from the demo log's
+   templates, a simulated muck-truck fleet, responsibility, team bases);
+2. **setup: load the store** — a fresh GeoPackage store (``gl.store.open``): the grid edition imported
+   with ``gl.grid.import_edition`` (validated) and every input layer written;
+3. **the run** — ``gl.nightly.run_nightly`` in a fresh process reading that store, so the peak RSS
+   (``resource.getrusage``) is the run's own. Per-step wall seconds come from ``manifest["steps"]``;
+   per-step CPU seconds are taken by wrapping ``RunRecord.step`` in the child.
+
+Baseline ("what a user would otherwise do") for the case-assignment step, in the same child after the
+run, on the same case log: ``geopandas.sjoin(points, grids, predicate="within")`` plus a merge of the
+responsibility table by community and street, against ``gl.assign`` (which also measures distance to the
+boundary, flags near-boundary cases and applies the responsibility rules). Ratio of CPU seconds.
+
+Prints a summary table and appends one JSON line to ``benchmarks/results/bench_nightly.jsonl``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import multiprocessing as mp
+import os
+import queue as queue_mod
+import resource
+import shutil
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+import _city  # noqa: E402
+
+import gridlib as gl  # noqa: E402
+
+DATE = "2026-11-21"
+
+
+def peak_mb() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+class Timer:
+    def __init__(self) -> None:
+        self.wall = self.cpu = 0.0
+
+    def __enter__(self) -> Timer:
+        self._w, self._c = time.perf_counter(), time.process_time()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.wall, self.cpu = time.perf_counter() - self._w, time.process_time() - self._c
+
+
+def make_inputs(scale: _city.Scale, folder: Path) -> dict:
+    """Write every synthetic layer to *folder* (Parquet); the truck fleet is reused when present."""
+    rng = np.random.default_rng(2026)
+    grids, build_s = _city.city_grids(scale.quick)
+    metric = grids.crs
+    outline = _city.districts(scale.quick).to_crs(metric).union_all()
+    sigma = 3_000.0 if scale.quick else 8_000.0
+    centre = _city.centre_xy(outline, metric, scale.quick)
+    roads = _city.roads(outline, metric, scale.quick, centre)
+    cams, buildings = _city.cameras_and_buildings(roads, scale.cameras, rng, centre, sigma)
+    templates = _city.case_templates(DATE, _city.RESULTS / "nightly_demo_templates")
+    cases = _city.cases(grids, templates, scale, DATE, rng, centre, sigma)
+    folder.mkdir(parents=True, exist_ok=True)
+    roads.to_crs(4326).to_parquet(folder / "roads.parquet")
+    cams.to_crs(4326).to_parquet(folder / "cameras.parquet")
+    buildings.to_crs(4326).to_parquet(folder / "buildings.parquet")
+    cases.to_parquet(folder / "cases.parquet")
+    _city.responsibility(grids).to_parquet(folder / "responsibility.parquet")
+    _city.team_bases(grids).to_crs(4326).to_parquet(folder / "team_bases.parquet")
+    fleet_path = folder / f"truck_fixes_{scale.trucks}.parquet"
+    if not fleet_path.exists():
+        from gridlib.trucks.simulate import simulate_fleet
+
+        prev = (np.datetime64(DATE) - np.timedelta64(1, "D")).astype(str)
+        fleet = simulate_fleet(roads.to_crs(4326), scale.trucks, date=prev, hours=("22:00", "06:00"), seed=2026,
+                               interval_s=scale.trucks_interval_s, deviation_share=0.2, dumping_share=0.05,
+                               silence_share=0.05, no_permit_share=0.02, late_share=0.1)
+        fleet.permits.to_parquet(folder / "truck_permits.parquet")
+        fleet.sites.to_parquet(folder / "truck_sites.parquet")
+        fleet.fixes.to_parquet(fleet_path)
+    return {"grids": len(grids), "grid_build_s": round(build_s, 1), "roads": len(roads),
+            "road_km": round(float(roads.length.sum()) / 1000), "cameras": len(cams), "buildings": len(buildings),
+            "cases": len(cases), "new_cases": scale.new_cases, "trucks": scale.trucks}
+
+
+def load_store(scale: _city.Scale, folder: Path, store_path: Path) -> dict:
+    import geopandas as gpd
+    import pandas as pd
+
+    for p in (store_path, store_path.with_suffix(".gpkg-journal")):
+        p.unlink(missing_ok=True)
+    grids, _ = _city.city_grids(scale.quick)
+    store = gl.store.open(str(store_path))
+    rows = {}
+    with store.transaction():
+        gl.grid.import_edition(grids, store, effective_date="2026-01-01",
+                               source_name="synthetic Zhengzhou grids (benchmarks/_city.py)")
+        del grids
+        for name in ("cases", "responsibility"):
+            frame = pd.read_parquet(folder / f"{name}.parquet")
+            store.write_layer(name, frame)
+            rows[name] = len(frame)
+        for name in ("roads", "buildings", "cameras", "team_bases", "truck_permits", "truck_sites"):
+            frame = gpd.read_parquet(folder / f"{name}.parquet")
+            store.write_layer(name, frame)
+            rows[name] = len(frame)
+        fixes = pd.read_parquet(folder / f"truck_fixes_{scale.trucks}.parquet")
+        store.write_layer("truck_fixes", fixes)
+        rows["truck_fixes"] = len(fixes)
+    return rows
+
+
+def _child(store_path: str, out_dir: str, q: mp.Queue) -> None:
+    import geopandas as gpd
+    import pandas as pd
+
+    import gridlib as gl
+    from gridlib.nightly import record as record_mod
+
+    cpu: dict[str, float] = {}
+    original = record_mod.RunRecord.step
+
+    @contextlib.contextmanager
+    def timed_step(self, name):
+        c0 = time.process_time()
+        with original(self, name) as st:
+            yield st
+        cpu[name] = cpu.get(name, 0.0) + time.process_time() - c0
+
+    record_mod.RunRecord.step = timed_step
+    load0 = os.getloadavg()
+    store = gl.store.open(store_path)
+    with Timer() as t:
+        manifest = gl.nightly.run_nightly(store, DATE, out_dir)
+    run_peak = peak_mb()
+    out = {"run_s": t.wall, "run_cpu_s": t.cpu, "run_peak_mb": run_peak, "load_before": load0,
+           "load_after": os.getloadavg(), "steps": manifest["steps"], "step_cpu_s": cpu}
+    q.put(("run", out))
+
+    # baseline: the case-assignment step as a user would write it, on the same log
+    raw = store.read_layer("cases")
+    gridset = gl.grid.GridSet.from_store(store, at=pd.Timestamp(DATE))
+    resp = store.read_layer("responsibility")
+    log_frame, _ = gl.cases.read_log(raw)
+    with Timer() as tg:  # cold: builds the grid index, as the run's first assignment does
+        assigned, rejects = gl.assign(log_frame, gridset, responsibility=resp)
+    with Timer() as tw:  # warm: the index is cached on the GridSet
+        gl.assign(log_frame, gridset, responsibility=resp)
+    grids = gridset.grids[["grid_code", "community_code", "street_code", "geometry"]]
+    with Timer() as tb:
+        pts = gpd.GeoDataFrame(raw, geometry=gpd.points_from_xy(pd.to_numeric(raw["lon"], errors="coerce"),
+                                                               pd.to_numeric(raw["lat"], errors="coerce")),
+                               crs=4326).to_crs(grids.crs)
+        joined = gpd.sjoin(pts, grids, how="left", predicate="within")
+        joined = joined[~joined.index.duplicated()]
+        comm = resp[resp["level"] == "community"][["code", "unit"]].rename(columns={"code": "community_code"})
+        joined = joined.merge(comm, on="community_code", how="left")
+    q.put(("baseline", {"cases": len(raw), "gridlib_assign_s": tg.wall, "gridlib_assign_cpu_s": tg.cpu,
+                        "gridlib_warm_assign_s": tw.wall, "gridlib_warm_assign_cpu_s": tw.cpu,
+                        "gridlib_assigned": len(assigned), "gridlib_rejected": len(rejects),
+                        "sjoin_s": tb.wall, "sjoin_cpu_s": tb.cpu, "sjoin_matched": int(joined["grid_code"].notna().sum()),
+                        "child_peak_mb": peak_mb()}))
+
+
+def run_in_child(store_path: Path, out_dir: Path, deadline_s: float | None) -> dict:
+    ctx = mp.get_context("spawn")
+    q = ctx.Queue()
+    p = ctx.Process(target=_child, args=(str(store_path), str(out_dir), q))
+    t0 = time.perf_counter()
+    p.start()
+    got: dict = {}
+    while len(got) < 2:
+        try:
+            kind, value = q.get(timeout=5)
+            got[kind] = value
+        except queue_mod.Empty:
+            if not p.is_alive():
+                got["error"] = f"the run process ended with exit code {p.exitcode} before finishing"
+                break
+            if deadline_s is not None and time.perf_counter() - t0 > deadline_s:
+                p.terminate()
+                got["error"] = f"stopped after {deadline_s:.0f} s (--max-seconds)"
+                break
+    p.join()
+    return got
+
+
+def main(argv: list[str] | None = None) -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--quick", action="store_true", help="one district instead of the whole city")
+    ap.add_argument("--max-seconds", type=float, default=None, help="stop the run after this many seconds")
+    args = ap.parse_args(argv)
+    scale = _city.QUICK if args.quick else _city.FULL
+    tag = "quick" if args.quick else "city"
+    folder = _city.RESULTS / f"nightly_inputs_{tag}"
+    store_path = _city.RESULTS / f"nightly_{tag}.gpkg"
+    out_dir = _city.RESULTS / f"nightly_out_{tag}"
+    shutil.rmtree(out_dir, ignore_errors=True)
+    result: dict = {"bench": "nightly", "when": time.strftime("%Y-%m-%dT%H:%M:%S"), "quick": args.quick,
+                    "date": DATE, "cpus": os.cpu_count(), "load_start": [round(x, 2) for x in os.getloadavg()]}
+
+    with Timer() as t:
+        result["inputs"] = make_inputs(scale, folder)
+    result["inputs_s"], result["inputs_cpu_s"] = round(t.wall, 1), round(t.cpu, 1)
+    print(f"inputs: {result['inputs']} in {t.wall:.0f} s wall / {t.cpu:.0f} s CPU", flush=True)
+    with Timer() as t:
+        result["store_rows"] = load_store(scale, folder, store_path)
+    result["store_load_s"], result["store_load_cpu_s"] = round(t.wall, 1), round(t.cpu, 1)
+    result["store_mb"] = round(store_path.stat().st_size / 2**20)
+    result["setup_peak_mb"] = round(peak_mb())
+    print(f"store loaded in {t.wall:.0f} s wall / {t.cpu:.0f} s CPU ({result['store_mb']} MB)", flush=True)
+
+    got = run_in_child(store_path, out_dir, args.max_seconds)
+    run = got.get("run", {})
+    if "error" in got:
+        result["error"] = got["error"]
+    if run:
+        result.update({"run_s": round(run["run_s"], 1), "run_cpu_s": round(run["run_cpu_s"], 1),
+                       "run_peak_mb": round(run["run_peak_mb"]),
+                       "load_during": [round(x, 2) for x in run["load_after"]],
+                       "steps": [{"name": s["name"], "seconds": s["seconds"],
+                                  "cpu_s": round(run["step_cpu_s"].get(s["name"], float("nan")), 2),
+                                  "rows_in": s["rows_in"], "rows_out": s["rows_out"], "rejected": s["rejected"]}
+                                 for s in run["steps"]]})
+    if "baseline" in got:
+        b = got["baseline"]
+        result["assign_baseline"] = {k: (round(v, 2) if isinstance(v, float) else v) for k, v in b.items()}
+        result["assign_ratio_cpu_sjoin_over_gridlib"] = round(b["sjoin_cpu_s"] / b["gridlib_assign_cpu_s"], 2)
+        if "gridlib_warm_assign_cpu_s" in b:
+            result["assign_ratio_cpu_sjoin_over_gridlib_warm"] = round(
+                b["sjoin_cpu_s"] / b["gridlib_warm_assign_cpu_s"], 2)
+    result["load_end"] = [round(x, 2) for x in os.getloadavg()]
+    result["children_peak_mb"] = round(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024)
+
+    print(f"\nnightly run, {'district (quick)' if args.quick else 'city'} scale — load average "
+          f"{result['load_start'][0]:.1f} at start, {result['load_end'][0]:.1f} at end, {result['cpus']} cores")
+    print(f"{'phase / step':32s} {'wall s':>9s} {'CPU s':>9s} {'rows in':>11s} {'rows out':>11s} {'rejected':>9s}")
+    print(f"{'inputs (synthetic city)':32s} {result['inputs_s']:9.1f} {result['inputs_cpu_s']:9.1f}")
+    print(f"{'setup: load the GeoPackage store':32s} {result['store_load_s']:9.1f} {result['store_load_cpu_s']:9.1f}")
+    for s in result.get("steps", []):
+        print(f"  {s['name']:30s} {s['seconds']:9.1f} {s['cpu_s']:9.1f} {s['rows_in']:11,} {s['rows_out']:11,} "
+              f"{s['rejected']:9,}")
+    if run:
+        print(f"{'the nightly run (end to end)':32s} {result['run_s']:9.1f} {result['run_cpu_s']:9.1f}")
+        print(f"peak RSS: setup {result['setup_peak_mb']:,} MB, run {result['run_peak_mb']:,} MB "
+              f"(target: run under 600 s wall)")
+    if "assign_baseline" in result:
+        b = result["assign_baseline"]
+        print(f"assign {b['cases']:,} cases: gl.assign {b['gridlib_assign_cpu_s']:.1f} s CPU "
+              f"({b['gridlib_assign_s']:.1f} wall) vs geopandas.sjoin+merge {b['sjoin_cpu_s']:.1f} s CPU "
+              f"({b['sjoin_s']:.1f} wall): ratio sjoin/gridlib {result['assign_ratio_cpu_sjoin_over_gridlib']}")
+        if "gridlib_warm_assign_cpu_s" in b:
+            print(f"  gl.assign again with the grid index already built: {b['gridlib_warm_assign_cpu_s']:.1f} s CPU, "
+                  f"ratio sjoin/gridlib {result['assign_ratio_cpu_sjoin_over_gridlib_warm']}")
+    if "error" in result:
+        print("ERROR:", result["error"])
+    with open(_city.RESULTS / "bench_nightly.jsonl", "a", encoding="utf-8") as fh:
+        fh.write(json.dumps(result, ensure_ascii=False) + "\n")
+
+
+if __name__ == "__main__":
+    main()
