@@ -65,7 +65,7 @@ def test_api_reference_lists_every_public_name() -> None:
     sections = re.split(r"^## gridlib\.(\S+)\s*$", text, flags=re.M)[1:]
     assert sections, "docs/api.md has no '## gridlib.<module>' sections"
     documented = {sections[i]: sections[i + 1] for i in range(0, len(sections), 2)}
-    for required in ("crs", "io", "store", "codes", "grid", "index", "assign", "cases", "trucks",
+    for required in ("crs", "io", "store", "codes", "grid", "index", "assignment", "cases", "trucks",
                      "hotspots", "coverage", "network", "maps", "demo", "datasets", "nightly"):
         assert required in documented, f"docs/api.md lacks a section for gridlib.{required}"
     for name, body in documented.items():
