@@ -14,7 +14,7 @@ def register(app: typer.Typer) -> None:
         store: str = typer.Option(..., "--store", help="A .gpkg path or a postgresql:// URL holding grids and inputs."),
         date: str = typer.Option(None, "--date", help="Day to report on (YYYY-MM-DD); default yesterday."),
         out: Path = typer.Option(Path("products"), "--out", help="Products go to OUT/<date>/."),
-        permutations: int = typer.Option(999, help="Gi* permutations."),
+        permutations: int = typer.Option(99_999, help="Gi* permutations (fewer cannot pass FDR on many grids)."),
         staff_phone: bool = typer.Option(False, "--staff-phone", help="Include responsible staff's phone numbers."),
         log_file: Path = typer.Option(None, "--log-file", help="Also log to this file (default OUT/nightly.log)."),
     ) -> None:

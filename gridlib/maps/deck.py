@@ -310,6 +310,10 @@ html, body {{ margin: 0; padding: 0; height: 100%; overflow: hidden; background:
 #gl-legend .sw {{ display: inline-block; width: 14px; height: 14px; margin-right: 6px;
   vertical-align: -2px; border: 1px solid #666; }}
 #gl-attr {{ position: absolute; bottom: 2px; left: 6px; z-index: 5; font-size: 11px; color: #444; }}
+#gl-layers {{ position: absolute; top: 56px; left: 12px; z-index: 5; padding: 6px 10px;
+  background: rgba(255,255,255,0.92); border-radius: 4px; font-size: 13px;
+  box-shadow: 0 1px 3px rgba(0,0,0,0.25); }}
+#gl-layers label {{ display: block; cursor: pointer; white-space: nowrap; }}
 .deck-tooltip {{ font-family: {fonts} !important; }}
 </style>
 <script>{bundle}</script>
@@ -318,6 +322,7 @@ html, body {{ margin: 0; padding: 0; height: 100%; overflow: hidden; background:
 <div id="deck-container"></div>
 <div id="gl-title">{title}</div>
 {legend}
+{toggles}
 <div id="gl-attr">{attribution}</div>
 <script>
 const jsonInput = {deck_json};
@@ -325,6 +330,13 @@ const tooltip = {tooltip_json};
 // The deck instance is kept on window for automation (tests wait for its layers to load).
 window.gridlibDeck = createDeck({{container: document.getElementById('deck-container'), jsonInput, tooltip,
   customLibraries: null, configuration: null}});
+// Layer switches: re-render the same JSON with the unticked layers marked invisible.
+document.querySelectorAll('#gl-layers input').forEach(box => box.addEventListener('change', () => {{
+  const hidden = new Set([...document.querySelectorAll('#gl-layers input')].filter(b => !b.checked)
+    .map(b => b.dataset.layer));
+  const layers = jsonInput.layers.map(l => Object.assign({{}}, l, {{visible: !hidden.has(l.id)}}));
+  updateDeck(Object.assign({{}}, jsonInput, {{layers}}), window.gridlibDeck);
+}}));
 </script>
 </body>
 </html>
@@ -351,6 +363,7 @@ def to_html(
     attribution: str = "",
     view_state: pdk.ViewState | None = None,
     background: str = "#f2f1ec",
+    layer_names: Mapping[str, str] | None = None,
 ) -> Path:
     """Write ``layers`` as a self-contained interactive HTML map; return the path.
 
@@ -368,6 +381,8 @@ def to_html(
         Optional ``label → colour`` entries drawn in the lower right.
     view_state
         Default: framed on the union of the layers' bounds.
+    layer_names
+        ``layer id → label``: a panel of switches to show and hide these layers (top first).
 
     The file is written atomically; the same inputs give the same bytes.
 
@@ -375,6 +390,9 @@ def to_html(
     >>> g = gpd.GeoDataFrame({"case_id": ["A1"]}, geometry=[Point(121.5, 31.23)], crs="EPSG:4326")
     >>> p = to_html(point_layer(g), pathlib.Path(tempfile.mkdtemp()) / "p.html", "案件")
     >>> p.stat().st_size > 1_000_000   # the inlined deck.gl bundle
+    True
+    >>> p = to_html(point_layer(g, id="cases"), p, "案件", layer_names={"cases": "案件"})
+    >>> 'data-layer="cases"' in p.read_text(encoding="utf-8")
     True
     """
     layer_list = [layers] if isinstance(layers, pdk.Layer) else list(layers)
@@ -399,9 +417,21 @@ def to_html(
             for label, c in legend.items()
         )
         legend_html = f'<div id="gl-legend">{rows}</div>'
+    toggles_html = ""
+    if layer_names:
+        ids = {layer.id for layer in layer_list}
+        unknown = sorted(set(layer_names) - ids)
+        if unknown:
+            raise InputError(f"layer_names names layers that are not on the map: {unknown}")
+        boxes = "".join(
+            f'<label><input type="checkbox" checked data-layer="{html.escape(layer.id)}"> '
+            f"{html.escape(layer_names[layer.id])}</label>"
+            for layer in reversed(layer_list) if layer.id in layer_names
+        )
+        toggles_html = f'<div id="gl-layers">{boxes}</div>'
     page = _PAGE.format(
         title=html.escape(title), background=background, fonts=_FONT_STACK,
-        bundle=_bundle(),
+        bundle=_bundle(), toggles=toggles_html,
         legend=legend_html, attribution=html.escape(attribution),
         deck_json=_script_safe(deck_json),
         tooltip_json=_script_safe(json.dumps(tooltip_obj, sort_keys=True, ensure_ascii=False)),

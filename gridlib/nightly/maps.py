@@ -75,7 +75,7 @@ def _finish(fig, ax, legend: list[tuple[str, str]], path: Path) -> None:
     smap.add_north_arrow(ax)
     smap.add_attribution(ax, ATTRIBUTION)
     if legend:
-        smap.add_legend(ax, legend, title="图例")
+        smap.add_legend(ax, legend, title="图例", loc="outside")
     smap.save_png(fig, path)
 
 
@@ -149,8 +149,10 @@ def _web_map(path: Path, layers: dict[str, Any], grids: gpd.GeoDataFrame, result
     legend = {HOTSPOT_LABELS[k]: v for k, v in HOTSPOT_COLORS.items()}
     legend.update({"摄像头盲区道路": "#6a3d9a", "摄像头视域": "#3182bd", "渣土车违规": "#e31a1c"})
     legend.update({f"在办: {_LIGHT_LABELS[k]}": v for k, v in LIGHT_COLORS.items()})
+    names = {"grids": "网格 (热点)", "roads": "道路", "blind_spots": "摄像头盲区道路", "camera_viewsheds": "摄像头视域",
+             "truck_violations": "渣土车违规", "open_cases": "在办案件", "team_bases": "执法队驻点", "streets": "街道边界"}
     deck.to_html(web_layers, path, f"责任网格地图 · {date.isoformat()}", tooltip=tooltip, legend=legend,
-                 attribution=ATTRIBUTION)
+                 attribution=ATTRIBUTION, layer_names={k: v for k, v in names.items() if k in {x.id for x in web_layers}})
 
 
 def write_maps(work: Path, layers: dict[str, Any], results: dict[str, Any], *, date: dt.date) -> None:

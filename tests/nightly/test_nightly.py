@@ -157,3 +157,45 @@ def test_postgis_store_end_to_end(pg_store, demo_dir, tmp_path):
     grid_map = pg_store.read_layer("nightly_grid_responsibility")
     assert len(grid_map) == manifest["inputs"]["grids"]["rows"]
     assert (tmp_path / DATE / "responsibility_map.gpkg").exists()
+
+
+@pytest.mark.browser
+def test_web_map_renders_in_chromium(first_run, tmp_path):
+    """Open the web map in Debian's headless Chromium: data layers drawn, no JavaScript errors, non-blank."""
+    import numpy as np
+    from PIL import Image
+    from selenium import webdriver
+    from selenium.webdriver.chrome.service import Service
+
+    chromium, driver_path = Path("/usr/bin/chromium"), Path("/usr/bin/chromedriver")
+    if not (chromium.exists() and driver_path.exists()):
+        pytest.fail("Debian chromium and chromium-driver are needed: run `make test` (it installs them)")
+    options = webdriver.ChromeOptions()
+    options.binary_location = str(chromium)
+    for flag in ("--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+                 "--disable-component-update", "--disable-sync", "--no-first-run", "--enable-unsafe-swiftshader",
+                 "--window-size=1400,900", f"--user-data-dir={tmp_path / 'profile'}"):
+        options.add_argument(flag)
+    options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
+    browser = webdriver.Chrome(service=Service(str(driver_path)), options=options)
+    try:
+        browser.get((first_run[0] / "webmap.html").resolve().as_uri())
+        layer_ids = None
+        for _ in range(100):
+            layer_ids = browser.execute_script(
+                "const d = window.gridlibDeck; if (!d || !d.layerManager) return null;"
+                "return d.layerManager.getLayers().filter(l => l.isLoaded).map(l => l.id);")
+            if layer_ids and "grids" in layer_ids:
+                break
+            time.sleep(0.2)
+        assert layer_ids and {"grids", "streets", "open_cases", "camera_viewsheds"} <= set(layer_ids)
+        errors = [e for e in browser.get_log("browser") if e["level"] == "SEVERE"]
+        assert errors == [], errors
+        toggles = browser.execute_script("return document.querySelectorAll('#gl-layers input').length")
+        assert toggles >= 5
+        shot = tmp_path / "webmap.png"
+        browser.save_screenshot(str(shot))
+    finally:
+        browser.quit()
+    pixels = np.asarray(Image.open(shot).convert("RGB")).reshape(-1, 3)
+    assert len(np.unique(pixels, axis=0)) > 50  # a drawn map, not a blank page
