@@ -79,6 +79,7 @@ def load_demo_store(store: Store, demo_dir: str | os.PathLike[str], *, grids: An
             written.append(layer)
         store.write_layer("roads", gl.datasets.demo_roads())
         store.write_layer("buildings", gl.datasets.demo_buildings())
-        written += ["roads", "buildings"]
+        store.write_layer("water", gl.datasets.demo_water(polygons=True))
+        written += ["roads", "buildings", "water"]
     log.info("demo store %s: %s", store.url, ", ".join(written))
     return written

@@ -17,7 +17,9 @@ from pathlib import Path
 from typing import Any
 
 import geopandas as gpd
+import numpy as np
 import pandas as pd
+import shapely
 
 from gridlib.errors import InputError
 from gridlib.nightly.outputs import atomic_products_dir, dump_json, file_digest, frame_digest
@@ -33,7 +35,7 @@ log = logging.getLogger(__name__)
 INPUT_LAYERS = {
     "cases": True, "responsibility": True, "components": False, "frontage_zones": False,
     "road_sections": False, "truck_fixes": False, "truck_permits": False, "truck_sites": False,
-    "cameras": False, "team_bases": False, "roads": False, "buildings": False,
+    "cameras": False, "team_bases": False, "roads": False, "buildings": False, "water": False,
 }
 
 
@@ -51,6 +53,7 @@ class NightlyOptions:
     near_boundary_m: float = 20.0
     include_staff_phone: bool = False
     county: str = "310115"
+    max_water_share: float = 0.5
 
 
 def _day_bounds(date: dt.date) -> tuple[pd.Timestamp, pd.Timestamp]:
@@ -183,22 +186,54 @@ def _indicators(cases: pd.DataFrame, record: RunRecord, date: dt.date) -> dict[s
     return tables
 
 
-def _hotspots(cases: gpd.GeoDataFrame, grids: gpd.GeoDataFrame, record: RunRecord, date: dt.date,
-              options: NightlyOptions) -> gpd.GeoDataFrame:
+def water_share(grids: gpd.GeoDataFrame, water: gpd.GeoDataFrame | None) -> np.ndarray:
+    """Share of each grid's area covered by water polygons (0 without a water layer).
+
+    >>> from shapely.geometry import box
+    >>> g = gpd.GeoDataFrame(geometry=[box(0, 0, 100, 100), box(100, 0, 200, 100)], crs=4547)
+    >>> w = gpd.GeoDataFrame(geometry=[box(0, 0, 100, 75)], crs=4547)
+    >>> water_share(g, w).tolist()
+    [0.75, 0.0]
+    """
+    share = np.zeros(len(grids))
+    if water is None or not len(water):
+        return share
+    polys = water[water.geom_type.isin(["Polygon", "MultiPolygon"])].to_crs(grids.crs)
+    if not len(polys):
+        return share
+    union = shapely.union_all(shapely.make_valid(polys.geometry.to_numpy()))
+    geoms = grids.geometry.to_numpy()
+    hits = shapely.intersects(geoms, union)
+    share[hits] = shapely.area(shapely.intersection(geoms[hits], union)) / shapely.area(geoms[hits])
+    return share
+
+
+def _hotspots(cases: gpd.GeoDataFrame, grids: gpd.GeoDataFrame, water: gpd.GeoDataFrame | None,
+              record: RunRecord, date: dt.date, options: NightlyOptions) -> gpd.GeoDataFrame:
     import gridlib as gl
 
     _, day_end = _day_bounds(date)
     with record.step("hotspots") as st:
+        # Grids that are mostly river or lake never get cases: left in, they would show up as "cold
+        # spots" and depress their neighbours' statistics, so they take no part in the test.
+        wet = water_share(grids, water) > options.max_water_share
+        land = grids[~wet]
         start = day_end - pd.Timedelta(days=options.hotspot_days)
-        counts = gl.hotspots.counts(cases, grids, by="grid_code", period=(start, day_end))
+        counts = gl.hotspots.counts(cases, land, by="grid_code", period=(start, day_end))
         st.rows_in = int(counts["count"].sum())
         hot = gl.hotspots.gistar(counts, "count", permutations=options.permutations, seed=options.seed)
         emerging = gl.hotspots.emerging(
-            cases, grids, time_column="reported_at", bin="7D", n_bins=options.emerging_weeks, end=day_end,
+            cases, land, time_column="reported_at", bin="7D", n_bins=options.emerging_weeks, end=day_end,
         )
         hot = hot.merge(emerging[["grid_code", "category"]].rename(columns={"category": "emerging_category"}),
                         on="grid_code", how="left")
+        if wet.any():
+            excluded = gl.hotspots.counts(cases, grids[wet], by="grid_code", period=(start, day_end))
+            excluded["hotspot_class"] = "water_excluded"
+            hot = pd.concat([hot, excluded], ignore_index=True)
+        hot = gpd.GeoDataFrame(hot, geometry="geometry", crs=grids.crs).sort_values("grid_code", ignore_index=True)
         st.rows_out = len(hot)
+        st.notes["water_grids_excluded"] = int(wet.sum())
         st.notes["classes"] = {k: int(v) for k, v in hot["hotspot_class"].value_counts().sort_index().items()}
     return hot
 
@@ -278,7 +313,7 @@ def run_nightly(
     if truck_case_rejects is not None and len(truck_case_rejects):
         all_rejects.append(_reject_rows("assign truck violations", truck_case_rejects))
     tables = _indicators(cases, record, date)
-    hot = _hotspots(cases, grids, record, date, options)
+    hot = _hotspots(cases, grids, data["water"], record, date, options)
     coverage = _coverage(data, grids, cases, record, options)
     results = {
         "gridset": data["gridset"], "cases": cases, "rejects": pd.concat(all_rejects, ignore_index=True),

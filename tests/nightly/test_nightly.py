@@ -21,7 +21,7 @@ import gridlib as gl
 from gridlib.nightly import NightlyOptions, load_demo_store, publishable, run_nightly
 
 DATE = "2026-11-21"
-FAST = NightlyOptions(permutations=99)
+FAST = NightlyOptions(permutations=9_999)
 PLANTED = {"reporter_name": "测试市民张三PLANTED", "reporter_phone": "13912345678",
            "id_number": "110101199003071234", "description": "联系电话 13800001111 PLANTED-TEXT"}
 
@@ -61,7 +61,10 @@ def test_products_exist_and_read(first_run):
     assert grid_map.crs.to_epsg() == 4550
     assert grid_map["grid_code"].is_unique and grid_map["responsible_unit"].notna().all()
     assert set(grid_map["hotspot_class"].dropna()) <= {"hot_99", "hot_95", "hot_90", "not_significant",
-                                                       "cold_90", "cold_95", "cold_99"}
+                                                       "cold_90", "cold_95", "cold_99", "water_excluded"}
+    # the demo's planted market clusters are found, and the river takes no part in the test
+    assert grid_map["hotspot_class"].isin(["hot_99", "hot_95"]).any()
+    assert (grid_map["hotspot_class"] == "water_excluded").sum() > 100
     kpi = pd.read_csv(products / "kpi/kpi_street_month_to_date.csv", dtype={"street_code": str})
     assert kpi["street_code"].str.len().eq(9).all()
     assert kpi["closure_rate"].dropna().between(0, 1).all()
