@@ -30,8 +30,8 @@ def run(out: Path, date: str, seed: int) -> int:
     code = cli(["nightly", "--store", str(store), "--date", date, "--out", str(out / "products")])
     if code:
         return code
-    products = (out / "products" / date).resolve()
-    print(f"\ndemo inputs:   {inputs.resolve()}\nstore:         {store.resolve()}\nproducts:      {products}")
+    products = (out / "products" / date).absolute()
+    print(f"\ndemo inputs:   {inputs.absolute()}\nstore:         {store.absolute()}\nproducts:      {products}")
     for name in ("index.html", "webmap.html", "responsibility_map.gpkg", "maps/overview.png", "kpi", "manifest.json"):
         print(f"  {products / name}")
     return 0
