@@ -117,6 +117,19 @@ def _set_reason(reasons: pd.Series, mask: np.ndarray | pd.Series, text: str | pd
         reasons[mask] = text
 
 
+def _check_ids(frame: pd.DataFrame, id: str, reasons: pd.Series) -> None:
+    """Reject rows whose id is missing or repeats an earlier row's (the first occurrence is kept)."""
+    if id not in frame.columns:
+        raise InputError(f"id column {id!r} not found; columns are {list(frame.columns)}")
+    ids = frame[id]
+    _set_reason(reasons, ids.isna().to_numpy(), "missing id")
+    dup = ids.duplicated(keep="first").to_numpy() & ids.notna().to_numpy()
+    if dup.any():
+        text = pd.Series("", index=frame.index, dtype=object)
+        text[dup] = "duplicate id " + ids[dup].astype(str).to_numpy().astype(object)
+        _set_reason(reasons, dup, text)
+
+
 def _fmt(values: np.ndarray) -> np.ndarray:
     return np.array([f"{v:g}" for v in values], dtype=object) if len(values) else np.array([], dtype=object)
 
@@ -257,15 +270,7 @@ def read_points(
         _set_reason(reasons, outside, "outside the study area")
 
     if id is not None:
-        if id not in frame.columns:
-            raise InputError(f"id column {id!r} not found; columns are {list(frame.columns)}")
-        ids = frame[id]
-        _set_reason(reasons, ids.isna().to_numpy(), "missing id")
-        dup = ids.duplicated(keep="first").to_numpy() & ids.notna().to_numpy()
-        if dup.any():
-            text = pd.Series("", index=frame.index, dtype=object)
-            text[dup] = "duplicate id " + ids[dup].astype(str).to_numpy().astype(object)
-            _set_reason(reasons, dup, text)
+        _check_ids(frame, id, reasons)
 
     parsed_times: dict[str, pd.Series] = {}
     for column in [time] if isinstance(time, str) else (time or []):
@@ -384,15 +389,7 @@ def read_layer(
         text[invalid] = "invalid geometry: " + np.asarray(shapely.is_valid_reason(geoms[invalid]), dtype=object)
         _set_reason(reasons, invalid, text)
     if id is not None:
-        if id not in frame.columns:
-            raise InputError(f"id column {id!r} not found; columns are {list(frame.columns)}")
-        ids = frame[id]
-        _set_reason(reasons, ids.isna().to_numpy(), "missing id")
-        dup = ids.duplicated(keep="first").to_numpy() & ids.notna().to_numpy()
-        if dup.any():
-            text = pd.Series("", index=frame.index, dtype=object)
-            text[dup] = "duplicate id " + ids[dup].astype(str).to_numpy().astype(object)
-            _set_reason(reasons, dup, text)
+        _check_ids(frame, id, reasons)
     ok = reasons.isna().to_numpy()
     rejects = pd.DataFrame(frame.loc[~ok].drop(columns=frame.geometry.name))
     rejects["geometry_wkt"] = shapely.to_wkt(geoms[~ok])

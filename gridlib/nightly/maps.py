@@ -12,19 +12,15 @@ import matplotlib.pyplot as plt
 import pandas as pd
 
 from gridlib.datasets import OSM_ATTRIBUTION
+from gridlib.hotspots.maps import CLASS_COLORS, CLASS_LABELS
 from gridlib.maps import deck
 from gridlib.maps import static as smap
 
 __all__ = ["write_maps", "kpi_summary_html", "HOTSPOT_COLORS", "HOTSPOT_LABELS", "LIGHT_COLORS"]
 
-HOTSPOT_COLORS = {
-    "hot_99": "#b2182b", "hot_95": "#ef8a62", "hot_90": "#fddbc7", "not_significant": "#f7f7f7",
-    "cold_90": "#d1e5f0", "cold_95": "#67a9cf", "cold_99": "#2166ac", "water_excluded": "#c9d6df",
-}
-HOTSPOT_LABELS = {
-    "hot_99": "热点 99%", "hot_95": "热点 95%", "hot_90": "热点 90%", "not_significant": "不显著",
-    "cold_90": "冷点 90%", "cold_95": "冷点 95%", "cold_99": "冷点 99%", "water_excluded": "水域 (不参与分析)",
-}
+# the hotspot module's scheme, plus the grids the nightly run leaves out as water
+HOTSPOT_COLORS = {**CLASS_COLORS, "water_excluded": "#c9d6df"}
+HOTSPOT_LABELS = {**CLASS_LABELS, "water_excluded": "水域 (不参与分析)"}
 LIGHT_COLORS = {"green": "#1a9641", "yellow": "#fdae61", "red": "#d7191c"}
 ATTRIBUTION = f"底图数据 {OSM_ATTRIBUTION}; 案件、车辆、摄像头为合成演示数据 (synthetic demo data)"
 
