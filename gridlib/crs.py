@@ -266,28 +266,35 @@ def wgs84_to_gcj02(lon: Any, lat: Any) -> tuple[Any, Any]:
     return _out(np.where(inside, x + dlon, x), np.where(inside, y + dlat, y), scalar)
 
 
-def gcj02_to_wgs84(lon: Any, lat: Any, *, tol: float = 1e-12, max_iter: int = 30) -> tuple[Any, Any]:
+def gcj02_to_wgs84(lon: Any, lat: Any, *, tol: float = 1e-11, max_iter: int = 30) -> tuple[Any, Any]:
     """Convert GCJ-02 longitude/latitude to WGS84 by fixed-point iteration.
 
     GCJ-02 has no closed-form inverse; iterating ``w ← w − (f(w) − g)`` converges
-    to better than 1e-9° in a few steps. NaN stays NaN.
+    to better than 1e-9° in a few steps. Each step works only on the points not yet
+    within *tol* degrees. NaN stays NaN.
 
     >>> lon, lat = gcj02_to_wgs84(113.60604494, 34.79885588)
     >>> round(float(lon), 7), round(float(lat), 7)
     (113.6, 34.8)
     """
     gx, gy, scalar = _as_arrays(lon, lat)
-    inside = _in_china(gx, gy)
-    dlon, dlat = _gcj_delta(gx, gy)
-    wx, wy = gx - dlon, gy - dlat
+    shape = gx.shape
+    gx, gy = gx.ravel(), gy.ravel()
+    wx, wy = gx.copy(), gy.copy()
+    todo = np.flatnonzero(_in_china(gx, gy))
+    if todo.size:
+        dlon, dlat = _gcj_delta(gx[todo], gy[todo])
+        wx[todo], wy[todo] = gx[todo] - dlon, gy[todo] - dlat
     for _ in range(max_iter):
-        fx, fy = wgs84_to_gcj02(wx, wy)
-        ex, ey = fx - gx, fy - gy
-        wx, wy = wx - ex, wy - ey
-        err = np.nanmax(np.abs(np.concatenate([ex.ravel(), ey.ravel()])), initial=0.0)
-        if not err > tol:
+        if not todo.size:
             break
-    return _out(np.where(inside, wx, gx), np.where(inside, wy, gy), scalar)
+        dlon, dlat = _gcj_delta(wx[todo], wy[todo])
+        ex = wx[todo] + dlon - gx[todo]
+        ey = wy[todo] + dlat - gy[todo]
+        wx[todo] -= ex
+        wy[todo] -= ey
+        todo = todo[(np.abs(ex) > tol) | (np.abs(ey) > tol)]
+    return _out(wx.reshape(shape), wy.reshape(shape), scalar)
 
 
 def gcj02_to_bd09(lon: Any, lat: Any) -> tuple[Any, Any]:
