@@ -126,9 +126,21 @@ def load_store(scale: _city.Scale, folder: Path, store_path: Path) -> dict:
     return rows
 
 
+def _setup(quick: bool, folder: str, store_path: str) -> dict:
+    scale = _city.QUICK if quick else _city.FULL
+    out: dict = {}
+    with Timer() as t:
+        out["inputs"] = make_inputs(scale, Path(folder))
+    out["inputs_s"], out["inputs_cpu_s"] = round(t.wall, 1), round(t.cpu, 1)
+    with Timer() as t:
+        out["store_rows"] = load_store(scale, Path(folder), Path(store_path))
+    out["store_load_s"], out["store_load_cpu_s"] = round(t.wall, 1), round(t.cpu, 1)
+    out["store_mb"] = round(Path(store_path).stat().st_size / 2**20)
+    out["setup_peak_mb"] = round(peak_mb())
+    return out
+
+
 def _child(store_path: str, out_dir: str, q: mp.Queue) -> None:
-    import geopandas as gpd
-    import pandas as pd
 
     import gridlib as gl
     from gridlib.nightly import record as record_mod
@@ -138,12 +150,38 @@ def _child(store_path: str, out_dir: str, q: mp.Queue) -> None:
 
     @contextlib.contextmanager
     def timed_step(self, name):
-        c0 = time.process_time()
+        w0, c0 = time.perf_counter(), time.process_time()
         with original(self, name) as st:
             yield st
         cpu[name] = cpu.get(name, 0.0) + time.process_time() - c0
+        # sent as each step ends, so the figures survive a run stopped by the RSS guard or --max-seconds
+        q.put(("step", {"name": name, "seconds": time.perf_counter() - w0, "cpu_s": time.process_time() - c0,
+                        "rows_in": st.rows_in, "rows_out": st.rows_out, "rejected": st.rejected,
+                        "peak_mb": peak_mb()}))
 
     record_mod.RunRecord.step = timed_step
+    # parts of the products step, timed apart (module globals, so the pipeline calls these wrappers)
+    from gridlib.nightly import maps as maps_mod
+    from gridlib.nightly import products as products_mod
+
+    def sub_timed(module, attr: str, label: str) -> None:
+        fn = getattr(module, attr)
+
+        def wrapper(*args, **kwargs):
+            w0, c0 = time.perf_counter(), time.process_time()
+            out = fn(*args, **kwargs)
+            q.put(("sub", {"name": label, "seconds": time.perf_counter() - w0, "cpu_s": time.process_time() - c0,
+                           "peak_mb": peak_mb()}))
+            return out
+
+        setattr(module, attr, wrapper)
+
+    for module, attr, label in ((products_mod, "write_gpkg_layers", "products: responsibility_map.gpkg"),
+                                (maps_mod, "_overview", "products: overview.png"),
+                                (maps_mod, "_street_map", "products: street PNG"),
+                                (maps_mod, "_streets", "products: dissolve grids to streets"),
+                                (maps_mod, "_web_map", "products: webmap.html")):
+        sub_timed(module, attr, label)
     load0 = os.getloadavg()
     store = gl.store.open(store_path)
     with Timer() as t:
@@ -153,7 +191,17 @@ def _child(store_path: str, out_dir: str, q: mp.Queue) -> None:
            "load_after": os.getloadavg(), "steps": manifest["steps"], "step_cpu_s": cpu}
     q.put(("run", out))
 
-    # baseline: the case-assignment step as a user would write it, on the same log
+    _baseline(store_path, q)
+
+
+def _baseline(store_path: str, q: mp.Queue) -> None:
+    """The case-assignment step as a user would write it, against ``gl.assign``, on the store's case log."""
+    import geopandas as gpd
+    import pandas as pd
+
+    import gridlib as gl
+
+    store = gl.store.open(store_path)
     raw = store.read_layer("cases")
     gridset = gl.grid.GridSet.from_store(store, at=pd.Timestamp(DATE))
     resp = store.read_layer("responsibility")
@@ -178,25 +226,47 @@ def _child(store_path: str, out_dir: str, q: mp.Queue) -> None:
                         "child_peak_mb": peak_mb()}))
 
 
-def run_in_child(store_path: Path, out_dir: Path, deadline_s: float | None) -> dict:
+def rss_mb(pid: int) -> float:
+    try:
+        with open(f"/proc/{pid}/status", encoding="ascii") as fh:
+            return next(int(line.split()[1]) for line in fh if line.startswith("VmRSS")) / 1024
+    except (OSError, StopIteration):
+        return 0.0
+
+
+def run_in_child(store_path: Path, out_dir: Path, deadline_s: float | None, max_rss_mb: float,
+                 baseline_only: bool = False) -> dict:
     ctx = mp.get_context("spawn")
     q = ctx.Queue()
-    p = ctx.Process(target=_child, args=(str(store_path), str(out_dir), q))
+    if baseline_only:
+        p = ctx.Process(target=_baseline, args=(str(store_path), q))
+    else:
+        p = ctx.Process(target=_child, args=(str(store_path), str(out_dir), q))
     t0 = time.perf_counter()
     p.start()
-    got: dict = {}
-    while len(got) < 2:
+    got: dict = {"steps": [], "subs": []}
+    while not ({"baseline"} if baseline_only else {"run", "baseline"}) <= got.keys():
         try:
-            kind, value = q.get(timeout=5)
-            got[kind] = value
+            kind, value = q.get(timeout=1)
+            if kind in ("step", "sub"):
+                got[kind + "s"].append(value)
+                print(f"  {value['name']:40s} {value['seconds']:8.1f} s wall {value['cpu_s']:8.1f} s CPU "
+                      f"(peak {value['peak_mb']:,.0f} MB)", flush=True)
+            else:
+                got[kind] = value
         except queue_mod.Empty:
             if not p.is_alive():
                 got["error"] = f"the run process ended with exit code {p.exitcode} before finishing"
                 break
-            if deadline_s is not None and time.perf_counter() - t0 > deadline_s:
+            rss = rss_mb(p.pid)
+            got["max_rss_seen_mb"] = max(got.get("max_rss_seen_mb", 0.0), rss)
+            elapsed = time.perf_counter() - t0
+            if rss > max_rss_mb or (deadline_s is not None and elapsed > deadline_s):
                 p.terminate()
-                got["error"] = f"stopped after {deadline_s:.0f} s (--max-seconds)"
+                why = f"RSS {rss:,.0f} MB > --max-rss-mb {max_rss_mb:,.0f}" if rss > max_rss_mb else "--max-seconds"
+                got["error"] = f"run stopped after {elapsed:.0f} s: {why}"
                 break
+    got["elapsed_s"] = time.perf_counter() - t0
     p.join()
     return got
 
@@ -205,39 +275,48 @@ def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--quick", action="store_true", help="one district instead of the whole city")
     ap.add_argument("--max-seconds", type=float, default=None, help="stop the run after this many seconds")
+    ap.add_argument("--max-rss-mb", type=float, default=8000.0,
+                    help="stop the run when its RSS passes this (the machine is shared); default 8000")
+    ap.add_argument("--reuse-store", action="store_true",
+                    help="skip inputs and store loading when the store from an earlier run exists")
+    ap.add_argument("--assign-baseline-only", action="store_true",
+                    help="with --reuse-store: only the gl.assign vs geopandas.sjoin comparison, no nightly run")
     args = ap.parse_args(argv)
-    scale = _city.QUICK if args.quick else _city.FULL
     tag = "quick" if args.quick else "city"
     folder = _city.RESULTS / f"nightly_inputs_{tag}"
     store_path = _city.RESULTS / f"nightly_{tag}.gpkg"
     out_dir = _city.RESULTS / f"nightly_out_{tag}"
     shutil.rmtree(out_dir, ignore_errors=True)
     result: dict = {"bench": "nightly", "when": time.strftime("%Y-%m-%dT%H:%M:%S"), "quick": args.quick,
+                    "assign_baseline_only": args.assign_baseline_only,
                     "date": DATE, "cpus": os.cpu_count(), "load_start": [round(x, 2) for x in os.getloadavg()]}
 
-    with Timer() as t:
-        result["inputs"] = make_inputs(scale, folder)
-    result["inputs_s"], result["inputs_cpu_s"] = round(t.wall, 1), round(t.cpu, 1)
-    print(f"inputs: {result['inputs']} in {t.wall:.0f} s wall / {t.cpu:.0f} s CPU", flush=True)
-    with Timer() as t:
-        result["store_rows"] = load_store(scale, folder, store_path)
-    result["store_load_s"], result["store_load_cpu_s"] = round(t.wall, 1), round(t.cpu, 1)
-    result["store_mb"] = round(store_path.stat().st_size / 2**20)
-    result["setup_peak_mb"] = round(peak_mb())
-    print(f"store loaded in {t.wall:.0f} s wall / {t.cpu:.0f} s CPU ({result['store_mb']} MB)", flush=True)
+    if args.reuse_store and store_path.exists():
+        result["setup"] = "reused the store of an earlier run (its load time is in that run's JSON line)"
+        print(result["setup"], flush=True)
+    else:
+        # in a child process, so the parent stays small while the run's process works
+        with mp.get_context("spawn").Pool(1) as pool:
+            result.update(pool.apply(_setup, (args.quick, str(folder), str(store_path))))
+        print(f"inputs: {result['inputs']} in {result['inputs_s']:.0f} s wall / {result['inputs_cpu_s']:.0f} s CPU\n"
+              f"store loaded in {result['store_load_s']:.0f} s wall / {result['store_load_cpu_s']:.0f} s CPU "
+              f"({result['store_mb']} MB), setup peak RSS {result['setup_peak_mb']:,} MB", flush=True)
 
-    got = run_in_child(store_path, out_dir, args.max_seconds)
+    got = run_in_child(store_path, out_dir, args.max_seconds, args.max_rss_mb, args.assign_baseline_only)
     run = got.get("run", {})
     if "error" in got:
         result["error"] = got["error"]
+    result["run_max_rss_seen_mb"] = round(got.get("max_rss_seen_mb", 0.0))
+    result["steps"] = [{k: (round(v, 2) if isinstance(v, float) else v) for k, v in st.items()} for st in got["steps"]]
+    result["product_parts"] = [{k: round(v, 2) if isinstance(v, float) else v for k, v in st.items()}
+                               for st in got["subs"]]
     if run:
         result.update({"run_s": round(run["run_s"], 1), "run_cpu_s": round(run["run_cpu_s"], 1),
                        "run_peak_mb": round(run["run_peak_mb"]),
                        "load_during": [round(x, 2) for x in run["load_after"]],
-                       "steps": [{"name": s["name"], "seconds": s["seconds"],
-                                  "cpu_s": round(run["step_cpu_s"].get(s["name"], float("nan")), 2),
-                                  "rows_in": s["rows_in"], "rows_out": s["rows_out"], "rejected": s["rejected"]}
-                                 for s in run["steps"]]})
+                       "manifest_steps": [{"name": m["name"], "seconds": m["seconds"]} for m in run["steps"]]})
+    elif not args.assign_baseline_only:
+        result["run_s_until_stopped"] = round(got["elapsed_s"], 1)
     if "baseline" in got:
         b = got["baseline"]
         result["assign_baseline"] = {k: (round(v, 2) if isinstance(v, float) else v) for k, v in b.items()}
@@ -251,15 +330,28 @@ def main(argv: list[str] | None = None) -> None:
     print(f"\nnightly run, {'district (quick)' if args.quick else 'city'} scale — load average "
           f"{result['load_start'][0]:.1f} at start, {result['load_end'][0]:.1f} at end, {result['cpus']} cores")
     print(f"{'phase / step':32s} {'wall s':>9s} {'CPU s':>9s} {'rows in':>11s} {'rows out':>11s} {'rejected':>9s}")
-    print(f"{'inputs (synthetic city)':32s} {result['inputs_s']:9.1f} {result['inputs_cpu_s']:9.1f}")
-    print(f"{'setup: load the GeoPackage store':32s} {result['store_load_s']:9.1f} {result['store_load_cpu_s']:9.1f}")
-    for s in result.get("steps", []):
-        print(f"  {s['name']:30s} {s['seconds']:9.1f} {s['cpu_s']:9.1f} {s['rows_in']:11,} {s['rows_out']:11,} "
-              f"{s['rejected']:9,}")
+    if "inputs_s" in result:
+        print(f"{'inputs (synthetic city)':32s} {result['inputs_s']:9.1f} {result['inputs_cpu_s']:9.1f}")
+        print(f"{'setup: load the GeoPackage store':32s} {result['store_load_s']:9.1f} {result['store_load_cpu_s']:9.1f}")
+    for st in result["steps"]:
+        print(f"  {st['name']:30s} {st['seconds']:9.1f} {st['cpu_s']:9.1f} {st['rows_in']:11,} {st['rows_out']:11,} "
+              f"{st['rejected']:9,}")
+    parts: dict[str, list[float]] = {}
+    for st in result["product_parts"]:
+        acc = parts.setdefault(st["name"], [0, 0.0, 0.0])
+        acc[0] += 1
+        acc[1] += st["seconds"]
+        acc[2] += st["cpu_s"]
+    for name, (n, wall, cpu) in parts.items():
+        label = name.removeprefix("products: ") + (f" (x{n})" if n > 1 else "")
+        print(f"    {label:28s} {wall:9.1f} {cpu:9.1f}")
     if run:
         print(f"{'the nightly run (end to end)':32s} {result['run_s']:9.1f} {result['run_cpu_s']:9.1f}")
-        print(f"peak RSS: setup {result['setup_peak_mb']:,} MB, run {result['run_peak_mb']:,} MB "
+        print(f"peak RSS: setup {result.get('setup_peak_mb', 0):,} MB, run {result['run_peak_mb']:,} MB "
               f"(target: run under 600 s wall)")
+    elif not args.assign_baseline_only:
+        print(f"the run did NOT finish: stopped {result['run_s_until_stopped']:.0f} s after start, "
+              f"max RSS seen {result['run_max_rss_seen_mb']:,} MB")
     if "assign_baseline" in result:
         b = result["assign_baseline"]
         print(f"assign {b['cases']:,} cases: gl.assign {b['gridlib_assign_cpu_s']:.1f} s CPU "
