@@ -109,6 +109,22 @@ def violations_to_cases(
         known), ``source="truck_monitoring"``, ``status="reported"``, WGS84 ``lon``/``lat``,
         a Chinese ``description``, unused stages NaT, counts 0, plus ``violation_id``,
         ``vehicle_id`` and ``company`` for the drill-down.
+
+    Examples
+    --------
+    >>> import pandas as pd, geopandas as gpd
+    >>> from shapely.geometry import LineString
+    >>> from gridlib.trucks import check
+    >>> permits = gpd.GeoDataFrame({"permit_id": ["P1"], "vehicle_id": ["V1"], "company": ["K"],
+    ...     "valid_from": ["2026-11-20"], "valid_to": ["2026-11-20"], "hours": ["22:00-06:00"]},
+    ...     geometry=[LineString([(121.48, 31.24), (121.52, 31.24)])], crs=4326)
+    >>> fixes = pd.DataFrame({"vehicle_id": "V1",
+    ...     "time": pd.date_range("2026-11-20 21:50", periods=60, freq="20s").astype(str),
+    ...     "lon": [121.48 + i * 0.0006 for i in range(60)], "lat": 31.24})
+    >>> r = check(fixes, permits)
+    >>> cases = violations_to_cases(r.violations)
+    >>> cases[["case_id", "class_code", "reported_at", "source"]].astype(str).values.tolist()
+    [['310115TM20261120000001', '08005', '2026-11-20 21:59:40', 'truck_monitoring']]
     """
     if not (isinstance(county, str) and len(county) == 6 and county.isdigit()):
         raise InputError(f"county must be a 6-digit GB/T 2260 code, got {county!r}")

@@ -60,6 +60,18 @@ def clean(
     rejected : pandas.DataFrame
         ``row`` (input position), ``vehicle_id``, ``time`` and ``reason``
         (``duplicate time`` or ``impossible jump``), in input order.
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> from gridlib.trucks import read_fixes
+    >>> fx, _ = read_fixes(pd.DataFrame({"vehicle_id": "A",
+    ...     "time": ["2026-11-20 08:00:00", "2026-11-20 08:00:00", "2026-11-20 08:00:10",
+    ...              "2026-11-20 08:00:20", "2026-11-20 08:00:30"],
+    ...     "lon": [121.500, 121.500, 121.501, 121.600, 121.502], "lat": 31.24}))
+    >>> kept, rejected = clean(fx)   # a repeated time and a 10 km jump in 10 s
+    >>> len(kept), rejected[["row", "reason"]].values.tolist()
+    (3, [[1, 'duplicate time'], [3, 'impossible jump']])
     """
     n = len(fixes)
     reason = np.full(n, None, dtype=object)

@@ -55,7 +55,16 @@ def load_deductions(table: pd.DataFrame | str | None = None) -> pd.DataFrame:
 
 @dataclass
 class Credit:
-    """Points per vehicle and per company, with the violations behind each total."""
+    """Points per vehicle and per company, with the violations behind each total.
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> c = credit(pd.DataFrame({"violation_id": ["v1"], "vehicle_id": ["沪D1"], "company": [None],
+    ...     "type": ["no_permit"]}))
+    >>> c.vehicles[["vehicle_id", "company", "points"]].values.tolist()
+    [['沪D1', '(unknown)', 6]]
+    """
 
     vehicles: pd.DataFrame
     companies: pd.DataFrame
@@ -79,6 +88,17 @@ def credit(violations: pd.DataFrame, deductions: pd.DataFrame | str | None = Non
         per violation type with its count, ``violation_ids`` (comma-separated, in time order).
         ``companies``: ``company``, ``points``, ``n_vehicles``, ``n_violations``, ``violation_ids``.
         Both sorted by points (highest first), then id.
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> v = pd.DataFrame({"violation_id": ["v1", "v2", "v3"], "vehicle_id": ["沪D1", "沪D1", "沪D2"],
+    ...     "company": ["K", "K", "L"], "type": ["deviation", "outside_hours", "deviation"]})
+    >>> c = credit(v)   # bundled table: deviation 3 points, outside_hours 2
+    >>> c.vehicles[["vehicle_id", "points", "n_violations", "violation_ids"]].values.tolist()
+    [['沪D1', 5, 2, 'v1,v2'], ['沪D2', 3, 1, 'v3']]
+    >>> c.companies[["company", "points"]].values.tolist()
+    [['K', 5], ['L', 3]]
     """
     table = load_deductions(deductions)
     pts = dict(zip(table["type"], table["points"], strict=True))

@@ -60,6 +60,17 @@ class Fixes:
         Position of each fix in the input table, for evidence and rejects.
     crs : pyproj.CRS
         The metric CRS of ``x``/``y``.
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> fx, _ = read_fixes(pd.DataFrame({"vehicle_id": ["B", "A", "A"],
+    ...     "time": ["2026-11-20 08:00", "2026-11-20 08:00:10", "2026-11-20 08:00"],
+    ...     "lon": [121.5, 121.5005, 121.5], "lat": 31.24}))
+    >>> fx.vehicle_ids.tolist(), fx.vehicle.tolist(), fx.row.tolist(), fx.crs.to_epsg()
+    (['A', 'B'], [0, 0, 1], [2, 1, 0], 4550)
+    >>> round(float(fx.x[1] - fx.x[0]))   # metres east, in the CGCS2000 zone
+    48
     """
 
     vehicle: np.ndarray

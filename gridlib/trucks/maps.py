@@ -75,6 +75,24 @@ def vehicle_day_map(
     Returns
     -------
     matplotlib.figure.Figure
+
+    Examples
+    --------
+    >>> import pandas as pd, geopandas as gpd
+    >>> from shapely.geometry import LineString
+    >>> from gridlib.trucks import check
+    >>> permits = gpd.GeoDataFrame({"permit_id": ["P1"], "vehicle_id": ["V1"], "company": ["K"],
+    ...     "valid_from": ["2026-11-20"], "valid_to": ["2026-11-20"], "hours": ["22:00-06:00"]},
+    ...     geometry=[LineString([(121.48, 31.24), (121.52, 31.24)])], crs=4326)
+    >>> fixes = pd.DataFrame({"vehicle_id": "V1",
+    ...     "time": pd.date_range("2026-11-20 21:50", periods=60, freq="20s").astype(str),
+    ...     "lon": [121.48 + i * 0.0006 for i in range(60)], "lat": 31.24})
+    >>> r = check(fixes, permits)
+    >>> import os, tempfile
+    >>> out = os.path.join(tempfile.mkdtemp(), "V1.png")
+    >>> fig = vehicle_day_map(r, "V1", path=out)
+    >>> os.path.getsize(out) > 10_000
+    True
     """
     fx = result.fixes
     ids = fx.vehicle_ids

@@ -41,7 +41,19 @@ _DRIVABLE = ("major_road", "minor_road", "highway")
 
 @dataclass
 class Fleet:
-    """A simulated fleet: inputs for :func:`gridlib.trucks.check` and the planted truth."""
+    """A simulated fleet: inputs for :func:`gridlib.trucks.check` and the planted truth.
+
+    Examples
+    --------
+    >>> import geopandas as gpd
+    >>> from shapely.geometry import LineString
+    >>> roads = gpd.GeoDataFrame(geometry=[LineString([(121.48, 31.24), (121.52, 31.24)]),
+    ...     LineString([(121.52, 31.24), (121.52, 31.26)])], crs=4326)
+    >>> fleet = simulate_fleet(roads, 2, interval_s=60, n_companies=1)
+    >>> from gridlib.trucks import check
+    >>> check(fleet.fixes, fleet.permits, sites=fleet.sites).violations.empty
+    True
+    """
 
     fixes: pd.DataFrame
     permits: gpd.GeoDataFrame
@@ -199,6 +211,18 @@ def simulate_fleet(
     Fleet
         ``truth`` has ``vehicle_id``, ``type``, ``start``, ``end`` (first/last affected fix),
         and ``offset_m`` for deviations.
+
+    Examples
+    --------
+    >>> import geopandas as gpd
+    >>> from shapely.geometry import LineString
+    >>> roads = gpd.GeoDataFrame(geometry=[LineString([(121.48, 31.24), (121.52, 31.24)]),
+    ...     LineString([(121.52, 31.24), (121.52, 31.26)])], crs=4326)
+    >>> fleet = simulate_fleet(roads, 2, interval_s=60, n_companies=1)
+    >>> sorted(fleet.fixes["vehicle_id"].unique()), fleet.fixes.columns.tolist()
+    (['沪D00000', '沪D00001'], ['vehicle_id', 'time', 'lon', 'lat'])
+    >>> len(fleet.permits), len(fleet.truth)   # no planted events asked for
+    (2, 0)
     """
     rng = np.random.default_rng(seed)
     metric = metric_crs_for(roads)

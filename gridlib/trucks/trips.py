@@ -54,6 +54,17 @@ class Movement:
         (n_stops, 2) mean stop positions in the fixes' metric CRS.
     stop_site : numpy.ndarray of int64
         Position in ``sites`` of each stop's site, −1 for none.
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> from gridlib.trucks import read_fixes, detect
+    >>> fx, _ = read_fixes(pd.DataFrame({"vehicle_id": "A",
+    ...     "time": pd.date_range("2026-11-20 08:00", periods=50, freq="30s").astype(str),
+    ...     "lon": [121.5] * 40 + [121.5 + 0.001 * i for i in range(1, 11)], "lat": 31.24}))
+    >>> m = detect(fx)
+    >>> len(m.stops), len(m.trips), int(m.stationary.sum()), m.stop_of[[0, -1]].tolist(), int(m.trip_of[-1])
+    (1, 1, 41, [0, -1], 0)
     """
 
     stationary: np.ndarray
@@ -176,6 +187,19 @@ def detect(
         ``site_id``, point geometry (mean position). ``trips``: ``trip_id``, ``vehicle_id``,
         ``start``, ``end``, ``duration_s``, ``n_fixes``, ``length_m``, ``origin_site``,
         ``destination_site``, line geometry.
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> from gridlib.trucks import read_fixes
+    >>> fx, _ = read_fixes(pd.DataFrame({"vehicle_id": "A",
+    ...     "time": pd.date_range("2026-11-20 08:00", periods=90, freq="10s").astype(str),
+    ...     "lon": [121.50] * 40 + [121.50 + 0.0003 * i for i in range(1, 51)], "lat": 31.24}))
+    >>> m = detect(fx)   # parked for 6.5 minutes, then drove off east
+    >>> m.stops[["vehicle_id", "start", "end", "duration_s"]].astype(str).values.tolist()
+    [['A', '2026-11-20 08:00:00', '2026-11-20 08:07:00', '420']]
+    >>> m.trips[["vehicle_id", "n_fixes"]].values.tolist(), round(float(m.trips["length_m"].iloc[0]))
+    ([['A', 48]], 1344)
     """
     n = len(fixes)
     new_vehicle = fixes.vehicle_starts()

@@ -101,6 +101,23 @@ class CheckResult:
         ``route_distance_m``, ``stationary``) for maps and drill-down.
     permits, sites : geopandas.GeoDataFrame
         The accepted permits and sites (WGS84).
+
+    Examples
+    --------
+    >>> import pandas as pd, geopandas as gpd
+    >>> from shapely.geometry import LineString
+    >>> from gridlib.trucks import check
+    >>> permits = gpd.GeoDataFrame({"permit_id": ["P1"], "vehicle_id": ["V1"], "company": ["K"],
+    ...     "valid_from": ["2026-11-20"], "valid_to": ["2026-11-20"], "hours": ["22:00-06:00"]},
+    ...     geometry=[LineString([(121.48, 31.24), (121.52, 31.24)])], crs=4326)
+    >>> fixes = pd.DataFrame({"vehicle_id": "V1",
+    ...     "time": pd.date_range("2026-11-20 21:50", periods=60, freq="20s").astype(str),
+    ...     "lon": [121.48 + i * 0.0006 for i in range(60)], "lat": 31.24})
+    >>> r = check(fixes, permits)
+    >>> r.violations["type"].tolist(), len(r.trips), len(r.rejects), len(r.fixes)
+    (['outside_hours'], 1, 0, 60)
+    >>> r.credit.vehicles[["vehicle_id", "points"]].values.tolist()
+    [['V1', 2]]
     """
 
     violations: gpd.GeoDataFrame
