@@ -9,23 +9,69 @@ from __future__ import annotations
 
 
 class GridlibError(Exception):
-    """Base class of every error gridlib raises on purpose."""
+    """Base class of every error gridlib raises on purpose.
+
+    Examples
+    --------
+    >>> from gridlib.errors import InputError, StoreError
+    >>> issubclass(InputError, GridlibError), issubclass(StoreError, GridlibError)
+    (True, True)
+    """
 
 
 class InputError(GridlibError, ValueError):
-    """Input data cannot be used (missing column, unknown format, no CRS, ...)."""
+    """Input data cannot be used (missing column, unknown format, no CRS, ...).
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> from gridlib.cases import fifteen_minute
+    >>> try:
+    ...     fifteen_minute(pd.DataFrame({"case_id": ["a"]}))
+    ... except InputError as e:
+    ...     print(e)
+    fifteen_minute needs column(s) ['arrived_at', 'dispatched_at', ...]
+    >>> issubclass(InputError, ValueError)   # callers may catch ValueError
+    True
+    """
 
 
 class CRSError(GridlibError, ValueError):
-    """A coordinate reference system is missing, unknown or unsuitable."""
+    """A coordinate reference system is missing, unknown or unsuitable.
+
+    Examples
+    --------
+    >>> from gridlib.crs import resolve_crs
+    >>> try:
+    ...     resolve_crs("EPSG:999999")
+    ... except CRSError as e:
+    ...     print(type(e).__name__, isinstance(e, ValueError))
+    CRSError True
+    """
 
 
 class CodeError(GridlibError, ValueError):
-    """A grid, component or event code is malformed or unknown."""
+    """A grid, component or event code is malformed or unknown.
+
+    Examples
+    --------
+    >>> raise CodeError("grid code '31011500101' must have 14 digits")
+    Traceback (most recent call last):
+    ...
+    gridlib.errors.CodeError: grid code '31011500101' must have 14 digits
+    """
 
 
 class ValidationError(GridlibError):
-    """Data failed validation; ``report`` holds one row per problem when available."""
+    """Data failed validation; ``report`` holds one row per problem when available.
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> e = ValidationError("2 grids overlap", report=pd.DataFrame({"grid_code": ["a", "b"]}))
+    >>> str(e), len(e.report)
+    ('2 grids overlap', 2)
+    """
 
     def __init__(self, message: str, report: object | None = None) -> None:
         super().__init__(message)
@@ -33,8 +79,26 @@ class ValidationError(GridlibError):
 
 
 class StoreError(GridlibError):
-    """A store (GeoPackage or PostGIS) operation failed; nothing was changed."""
+    """A store (GeoPackage or PostGIS) operation failed; nothing was changed.
+
+    Examples
+    --------
+    >>> import os, tempfile
+    >>> import gridlib.store
+    >>> store = gridlib.store.open(os.path.join(tempfile.mkdtemp(), "s.gpkg"))
+    >>> try:
+    ...     store.read_layer("nope")
+    ... except StoreError as e:
+    ...     print(type(e).__name__)
+    StoreError
+    """
 
 
 class LockError(StoreError):
-    """Another process holds the lock on this store (for example a concurrent import)."""
+    """Another process holds the lock on this store (for example a concurrent import).
+
+    Examples
+    --------
+    >>> issubclass(LockError, StoreError)
+    True
+    """

@@ -63,6 +63,22 @@ def fifteen_minute(
         verification. ``summary``: one row per group and step
         (steps plus ``chain``) with ``n`` (cases that reached it), ``compliant``,
         ``compliance_rate``, ``median_min``, ``p90_min`` and ``limit_min``.
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> t = lambda *s: pd.to_datetime(list(s))
+    >>> log = pd.DataFrame({"case_id": ["a", "b"],
+    ...     "reported_at": t("2026-11-20 09:00", "2026-11-20 10:00"),
+    ...     "filed_at": t("2026-11-20 09:03", "2026-11-20 10:08"),
+    ...     "dispatched_at": t("2026-11-20 09:04", "2026-11-20 10:09"),
+    ...     "arrived_at": t("2026-11-20 09:12", "2026-11-20 10:15"),
+    ...     "video_at": t("2026-11-20 09:14", None)})
+    >>> per_case, summary = fifteen_minute(log)   # b was filed 3 minutes late, no video yet
+    >>> per_case[["case_id", "file_min", "file_ok", "chain_ok"]].values.tolist()
+    [['a', 3.0, True, True], ['b', 8.0, False, <NA>]]
+    >>> summary.set_index("step").loc[["file", "arrive"], ["n", "compliance_rate", "limit_min"]].values.tolist()
+    [[2.0, 0.5, 5.0], [2.0, 1.0, 10.0]]
     """
     keys = [by] if isinstance(by, str) else list(by or [])
     needed = {s[2] for s in steps} | {s[1] for s in steps if not any(c in log for c in s[1].split("|"))}

@@ -120,6 +120,15 @@ def scores(
     DataFrame
         *table* plus ``score_<input>`` per component (0–100 points before weighting),
         ``score`` (weighted sum, NaN when any component is missing) and ``grade``.
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> dept = pd.DataFrame({"responsible_unit": ["环卫所", "市政所"], "filed": [40, 600],
+    ...     "closure_rate": [0.96, 0.90], "ontime_disposal_rate": [0.92, 0.70], "rework_rate": [0.02, 0.10]})
+    >>> s = scores(dept, "department")
+    >>> s[["responsible_unit", "score_closure_rate", "score", "grade"]].values.tolist()
+    [['环卫所', 96.0, 95.8, 'A'], ['市政所', 90.0, 79.0, 'B']]
     """
     if evaluation_object not in OBJECTS:
         raise InputError(f"unknown evaluation object {evaluation_object!r}; use one of {', '.join(OBJECTS)}")

@@ -88,6 +88,17 @@ def open_cases(
         ``light`` and ``overdue_hours`` (calendar hours past the deadline, 0 if not overdue);
         sorted by ``used_share``, most urgent first. Cases whose stage has no limit get
         NaN shares and are sorted last.
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> log = pd.DataFrame({"case_id": ["a", "b"], "class_code": ["06012"] * 2, "urgency": ["normal"] * 2,
+    ...     "reported_at": pd.to_datetime(["2026-11-20 09:00", "2026-11-20 09:00"]),
+    ...     "filed_at": pd.to_datetime(["2026-11-20 09:02", "2026-11-20 09:03"]),
+    ...     "dispatched_at": pd.to_datetime(["2026-11-20 09:03", None])})
+    >>> oc = open_cases(log, at="2026-11-20 15:00")   # b has waited hours for dispatch
+    >>> oc[["case_id", "stage", "deadline", "light"]].astype(str).values.tolist()
+    [['b', 'dispatch', '2026-11-20 09:04:00', 'red'], ['a', 'dispose', '2026-11-23 09:03:00', 'green']]
     """
     at_ts = pd.Timestamp.now(tz="Asia/Shanghai").tz_localize(None) if at is None else pd.Timestamp(at)
     if at_ts.tzinfo is not None:
