@@ -146,6 +146,18 @@ def counts(
     GeoDataFrame
         ``zones`` plus ``count`` (int) and, with an exposure, ``exposure`` and ``rate``
         (``nan`` where the exposure is 0). ``attrs["unmatched"]`` counts selected cases in no zone.
+
+    Examples
+    --------
+    >>> import geopandas as gpd, pandas as pd
+    >>> from shapely.geometry import box
+    >>> zones = gpd.GeoDataFrame({"grid_code": ["A", "B"]},
+    ...     geometry=[box(0, 0, 1000, 1000), box(1000, 0, 2000, 500)], crs="EPSG:4550")
+    >>> cases = pd.DataFrame({"grid_code": ["A", "A", "B", "A"], "class_code": ["06012", "06012", "06012", "01001"],
+    ...     "reported_at": pd.to_datetime(["2026-01-01", "2026-01-20", "2026-01-30", "2026-01-30"])})
+    >>> out = counts(cases, zones, classes=["06"], exposure="area")   # big class 06 only, per km²
+    >>> out[["grid_code", "count", "exposure", "rate"]].values.tolist()
+    [['A', 2, 1.0, 2.0], ['B', 1, 0.5, 2.0]]
     """
     pos = zone_positions(cases, zones, by)
     keep = _filter(cases, period, end, classes, time_column, class_column)

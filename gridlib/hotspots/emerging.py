@@ -243,6 +243,15 @@ def emerging_cube(
     Returns one row per location: ``category``, ``trend_z``, ``trend_p`` (Mann–Kendall of the
     Gi* z series), ``n_hot_bins``, ``n_cold_bins``, ``final_z``, ``final_q``, ``total``, and with
     ``count_trend=True`` also ``count_trend_z``, ``count_trend_p`` (Mann–Kendall of the counts).
+
+    Examples
+    --------
+    >>> import numpy as np, scipy.sparse as sp
+    >>> w = sp.csr_matrix((6, 6))            # no neighbours: each series stands alone
+    >>> cube = np.zeros((6, 12)); cube[0] = 5; cube[1, -1] = 12
+    >>> res = emerging_cube(cube, w, time_window=0, fdr=False)
+    >>> res["category"].astype(str).tolist()[:3], res["total"].tolist()[:2]
+    (['persistent_hot', 'new_hot', 'no_pattern'], [60, 12])
     """
     cube = np.asarray(cube, dtype=float)
     if cube.ndim != 2 or cube.shape[1] < 2:

@@ -42,6 +42,18 @@ class DensityRaster:
 
     ``values[r, c]`` is the cell whose centre is ``(x0 + (c + ½)·cell, y0 + (r + ½)·cell)`` —
     row 0 is the southern edge. ``nan`` marks cells outside the study area.
+
+    Examples
+    --------
+    >>> import geopandas as gpd; from shapely.geometry import Point, box
+    >>> area = gpd.GeoSeries([box(0, 0, 1000, 1000)], crs="EPSG:4550")
+    >>> r = kernel_density(gpd.GeoSeries([Point(500, 500)], crs=4550), area, bandwidth=200, cell_size=100)
+    >>> r.values.shape, r.cell, r.crs.to_epsg()
+    ((10, 10), 100.0, 4550)
+    >>> xs, ys = r.centres(); xs[:2].tolist()
+    [50.0, 150.0]
+    >>> pts = r.to_points(); len(pts), round(float(pts["density"].sum() * 0.01), 2)   # ≈ 1 case
+    (100, 1.0)
     """
 
     values: np.ndarray

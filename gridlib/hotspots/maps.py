@@ -101,6 +101,20 @@ def hotspot_map(
     Returns
     -------
     (png path or None, pydeck.Layer)
+
+    Examples
+    --------
+    >>> import os, tempfile
+    >>> import geopandas as gpd
+    >>> from shapely.geometry import box
+    >>> from gridlib.hotspots import gistar
+    >>> cells = gpd.GeoDataFrame({"n": [0, 1, 0, 1, 9, 8, 0, 7, 9]}, crs=4326,
+    ...     geometry=[box(121.5 + i / 1e3, 31.23 + j / 1e3, 121.501 + i / 1e3, 31.231 + j / 1e3)
+    ...               for j in range(3) for i in range(3)])
+    >>> result = gistar(cells, "n", permutations=0)
+    >>> png, layer = hotspot_map(result, os.path.join(tempfile.mkdtemp(), "hot.png"), label_column=None)
+    >>> png.name, os.path.getsize(png) > 10_000, type(layer).__name__
+    ('hot.png', True, 'Layer')
     """
     column, colors, labels = _scheme(result, column)
     if attribution is None:

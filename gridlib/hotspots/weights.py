@@ -54,6 +54,18 @@ class Weights:
         ``n × n`` CSR matrix of 0/1 (float64), sorted indices, no diagonal.
     kind
         How it was built, e.g. ``"queen"``, ``"knn:8"``.
+
+    Examples
+    --------
+    >>> import geopandas as gpd
+    >>> from shapely.geometry import box
+    >>> cells = gpd.GeoDataFrame(geometry=[box(i, j, i + 1, j + 1) for j in range(3) for i in range(3)]
+    ...                          + [box(10, 10, 11, 11)], crs="EPSG:4550")
+    >>> w = contiguity(cells, "rook")
+    >>> w.kind, w.n, w.cardinalities.tolist(), w.islands.tolist()
+    ('rook', 10, [2, 3, 2, 3, 4, 3, 2, 3, 2, 0], [9])
+    >>> w.matrix("R").sum(axis=1).A1.tolist()[:2]   # row-standardised
+    [1.0, 1.0]
     """
 
     sparse: sp.csr_matrix
