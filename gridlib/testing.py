@@ -32,7 +32,14 @@ log = logging.getLogger(__name__)
 
 
 def find_pg_bin() -> Path | None:
-    """Directory holding ``initdb``/``pg_ctl`` (Debian keeps them off PATH), newest version first."""
+    """Directory holding ``initdb``/``pg_ctl`` (Debian keeps them off PATH), newest version first.
+
+    Examples
+    --------
+    >>> d = find_pg_bin()
+    >>> d is None or (d / "initdb").exists()
+    True
+    """
     found = shutil.which("initdb")
     if found:
         return Path(found).parent
@@ -64,6 +71,15 @@ def throwaway_postgis(dbname: str = "gridlib_test") -> Iterator[str]:
     StoreError
         When PostgreSQL is not installed (``apt-get install postgresql-15-postgis-3``)
         or the server does not start (its log is included).
+
+    Examples
+    --------
+    >>> import gridlib.store
+    >>> with throwaway_postgis() as url:  # starts a PostgreSQL server: seconds  # doctest: +SKIP
+    ...     gridlib.store.init_db(url)
+    ...     gridlib.store.open(url).layers()
+    ['001_init.sql', '100_assign.sql']
+    []
     """
     bin_dir = find_pg_bin()
     if bin_dir is None:

@@ -37,6 +37,19 @@ def open(url: str | os.PathLike[str], **options: Any) -> Store:  # noqa: A001 - 
     -------
     Store
         With ``write_layer``, ``read_layer``, ``layers``, ``transaction``, ``drop_layer``, ``lock``.
+
+    Examples
+    --------
+    >>> import os, tempfile, pandas as pd
+    >>> store = open(os.path.join(tempfile.mkdtemp(), "work.gpkg"))   # created on first write
+    >>> store.write_layer("limits", pd.DataFrame({"class_code": ["06012"], "hours": [7.5]}))
+    >>> type(store).__name__, store.layers()
+    ('GpkgStore', ['limits'])
+    >>> open("cases.csv")
+    Traceback (most recent call last):
+    ...
+    gridlib.errors.StoreError: unknown store 'cases.csv': use a path ending in .gpkg or a postgresql:// URL
+    >>> pg = open("postgresql://gridlib@localhost:5432/gridlib")  # needs a PostGIS server  # doctest: +SKIP
     """
     text = os.fspath(url)
     if text.startswith(("postgresql://", "postgres://")):
@@ -51,7 +64,18 @@ def open(url: str | os.PathLike[str], **options: Any) -> Store:  # noqa: A001 - 
 
 
 def init_db(url: str, **options: Any) -> list[str]:
-    """Apply the numbered SQL migrations in ``sql/`` to a PostGIS database; return those applied."""
+    """Apply the numbered SQL migrations in ``sql/`` to a PostGIS database; return those applied.
+
+    Examples
+    --------
+    >>> init_db("postgresql://gridlib@localhost:5432/gridlib")  # needs a PostGIS server  # doctest: +SKIP
+    ['001_init.sql', '100_assign.sql']
+    >>> # a second run applies nothing and returns []
+    >>> init_db("postgresql://nobody@127.0.0.1:1/none")   # nothing listens on port 1
+    Traceback (most recent call last):
+    ...
+    gridlib.errors.StoreError: cannot connect to postgresql://nobody@127.0.0.1:1/none: ...
+    """
     from gridlib.store.postgis import init_db as _init
 
     return _init(url, **options)

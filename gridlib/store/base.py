@@ -51,6 +51,22 @@ class Store(ABC):
     Every write is all-or-nothing. Inside ``with store.transaction():`` several
     writes and drops become one all-or-nothing unit: if the block raises,
     the store is left exactly as before.
+
+    Examples
+    --------
+    >>> import os, tempfile, pandas as pd
+    >>> import gridlib.store
+    >>> store = gridlib.store.open(os.path.join(tempfile.mkdtemp(), "s.gpkg"))
+    >>> store.write_layer("a", pd.DataFrame({"n": [1]}))
+    >>> try:
+    ...     with store.transaction():
+    ...         store.write_layer("b", pd.DataFrame({"n": [2]}))
+    ...         store.drop_layer("a")
+    ...         raise RuntimeError("something failed half-way")
+    ... except RuntimeError:
+    ...     pass
+    >>> store.layers(), store.read_layer("a")["n"].tolist()   # left exactly as before
+    (['a'], [1])
     """
 
     url: str

@@ -37,7 +37,14 @@ _PG_TYPES = {"i": "bigint", "u": "bigint", "f": "double precision", "b": "boolea
 
 
 def sql_dir() -> Path:
-    """The folder of numbered migration files (``sql/`` at the top of the checkout)."""
+    """The folder of numbered migration files (``sql/`` at the top of the checkout).
+
+    Examples
+    --------
+    >>> d = sql_dir()
+    >>> d.name, (d / "001_init.sql").is_file()
+    ('sql', True)
+    """
     return Path(__file__).resolve().parents[2] / "sql"
 
 
@@ -55,6 +62,17 @@ def init_db(url: str, *, directory: Path | None = None) -> list[str]:
 
     Each file runs in its own transaction together with its entry in
     ``gridlib_meta.schema_migrations``, so a failing migration leaves nothing behind.
+
+    Examples
+    --------
+    >>> [p.name for p in sorted(sql_dir().glob("[0-9][0-9][0-9]_*.sql"))][:1]   # what it applies
+    ['001_init.sql']
+    >>> init_db("postgresql://gridlib@localhost:5432/gridlib")  # needs a PostGIS server  # doctest: +SKIP
+    ['001_init.sql', '100_assign.sql']
+    >>> init_db("postgresql://nobody@127.0.0.1:1/none")   # nothing listens on port 1
+    Traceback (most recent call last):
+    ...
+    gridlib.errors.StoreError: cannot connect to postgresql://nobody@127.0.0.1:1/none: ...
     """
     from psycopg import sql
 
@@ -161,6 +179,17 @@ class PostgisStore(Store):
         ``postgresql://user[:password]@host:port/dbname``. Run ``gridlib db init URL`` once first.
     schema : str
         Schema holding the layer tables.
+
+    Examples
+    --------
+    >>> import geopandas as gpd
+    >>> from shapely.geometry import Point
+    >>> store = PostgisStore("postgresql://gridlib@localhost:5432/gridlib")  # needs a PostGIS server  # doctest: +SKIP
+    >>> store.write_layer("pts", gpd.GeoDataFrame({"n": [1]}, geometry=[Point(0, 0)], crs=4547))  # doctest: +SKIP
+    >>> PostgisStore("postgresql://nobody@127.0.0.1:1/none")   # nothing listens on port 1
+    Traceback (most recent call last):
+    ...
+    gridlib.errors.StoreError: cannot connect to postgresql://nobody@127.0.0.1:1/none: ...
     """
 
     def __init__(self, url: str, *, schema: str = "gridlib") -> None:
