@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import sys
 from pathlib import Path
 
 import typer
@@ -20,10 +21,14 @@ def register(app: typer.Typer) -> None:
     ) -> None:
         """Assign, check trucks, compute KPIs, hotspots, coverage and reachability, write the products."""
         import logging
+        import signal
 
         from gridlib.nightly import NightlyOptions, run_nightly
         from gridlib.store import open as open_store
 
+        # a scheduler's SIGTERM unwinds like an error: the half-written run directory is removed and
+        # the previous products stay published
+        signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(128 + signum))
         day = dt.date.fromisoformat(date) if date else dt.date.today() - dt.timedelta(days=1)
         out.mkdir(parents=True, exist_ok=True)
         handler = logging.FileHandler(log_file or out / "nightly.log", encoding="utf-8")

@@ -26,12 +26,20 @@ ATTRIBUTION = f"底图数据 {OSM_ATTRIBUTION}; 案件、车辆、摄像头为�
 
 
 _PRIORITY_BLIND_SPOTS = 40  # the overview shows the most urgent blind spots; the web map shows all
+# Above this many grids (a city rather than a district) maps draw and ship only the grids that carry
+# information — significant hot/cold spots and grids with open cases — over the street outlines:
+# 750,000 polygons cannot be read on one picture and made an 8 GB web page.
+_MAX_DRAWN_GRIDS = 50_000
+_GRID_TOOLTIP_COLUMNS = ["grid_code", "street_name", "community_name", "responsible_unit", "person", "team",
+                         "open_cases", "overdue_cases", "cases_30d", "hotspot_label", "camera_road_share",
+                         "reachable_10min"]
 _LIGHT_LABELS = {"red": "超期", "yellow": "临期 (80–100%)", "green": "正常"}
 
 
 def _streets(grids: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
     cols = ["street_code"] + (["street_name"] if "street_name" in grids.columns else [])
-    streets = grids[cols + ["geometry"]].dissolve(by=cols, as_index=False)
+    # the grids are an exact coverage, so the fast coverage union is exact
+    streets = grids[cols + ["geometry"]].dissolve(by=cols, as_index=False, method="coverage")
     if "street_name" not in streets.columns:
         streets["street_name"] = streets["street_code"]
     return streets.sort_values("street_code").reset_index(drop=True)
@@ -39,13 +47,24 @@ def _streets(grids: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
 
 def _communities(grids: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
     cols = ["community_code"] + (["community_name"] if "community_name" in grids.columns else [])
-    out = grids[cols + ["geometry"]].dissolve(by=cols, as_index=False)
+    out = grids[cols + ["geometry"]].dissolve(by=cols, as_index=False, method="coverage")
     if "community_name" not in out.columns:
         out["community_name"] = out["community_code"]
     return out.sort_values("community_code").reset_index(drop=True)
 
 
+def _informative(grid_map: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
+    """All grids for a district; for a city only those with a significant class or open cases."""
+    if len(grid_map) <= _MAX_DRAWN_GRIDS:
+        return grid_map
+    quiet = grid_map["hotspot_class"].fillna("not_significant").eq("not_significant")
+    if "open_cases" in grid_map.columns:
+        quiet &= grid_map["open_cases"].fillna(0).eq(0)
+    return grid_map[~quiet]
+
+
 def _hotspot_fill(ax, grid_map: gpd.GeoDataFrame) -> list[tuple[str, str]]:
+    grid_map = _informative(grid_map)
     classes = grid_map["hotspot_class"].fillna("not_significant")
     colors = classes.map(HOTSPOT_COLORS).fillna("#f7f7f7")
     smap.project(ax, grid_map).plot(ax=ax, color=colors.to_numpy(), edgecolor="#bbbbbb", linewidth=0.2, zorder=1)
@@ -75,7 +94,7 @@ def _finish(fig, ax, legend: list[tuple[str, str]], path: Path) -> None:
     smap.save_png(fig, path)
 
 
-def _overview(path: Path, layers: dict[str, Any], grids: gpd.GeoDataFrame, date: dt.date) -> None:
+def _overview(path: Path, layers: dict[str, Any], streets: gpd.GeoDataFrame, date: dt.date) -> None:
     grid_map = layers["grid_responsibility"]
     fig, ax = smap.new_map(grid_map, title=f"责任网格总览 · 近30日案件热点 · {date.isoformat()}")
     legend = _hotspot_fill(ax, grid_map)
@@ -87,7 +106,7 @@ def _overview(path: Path, layers: dict[str, Any], grids: gpd.GeoDataFrame, date:
     open_cases = layers["assigned_cases"]
     if "light" in open_cases.columns:
         legend += _open_points(ax, open_cases[open_cases["light"] == "red"])
-    smap.add_outlines(ax, _streets(grids), label_column="street_name", linewidth=1.6, fontsize=11)
+    smap.add_outlines(ax, streets, label_column="street_name", linewidth=1.6, fontsize=11)
     _finish(fig, ax, legend, path)
 
 
@@ -106,38 +125,44 @@ def _street_map(path: Path, layers: dict[str, Any], grids: gpd.GeoDataFrame, str
     _finish(fig, ax, legend, path)
 
 
-def _web_map(path: Path, layers: dict[str, Any], grids: gpd.GeoDataFrame, results: dict[str, Any],
+def _web_map(path: Path, layers: dict[str, Any], streets: gpd.GeoDataFrame, results: dict[str, Any],
              date: dt.date) -> None:
-    grid_map = layers["grid_responsibility"].copy()
+    grid_map = _informative(layers["grid_responsibility"]).copy()
     grid_map["hotspot_label"] = grid_map["hotspot_class"].map(HOTSPOT_LABELS).fillna("不显著")
     web_layers = [
         deck.polygon_layer(grid_map, fill_color="hotspot_class", colors=HOTSPOT_COLORS, opacity=0.55,
-                           id="grids", line_color="#999999", line_width_px=0.5),
+                           id="grids", line_color="#999999", line_width_px=0.5,
+                           columns=[c for c in _GRID_TOOLTIP_COLUMNS if c in grid_map.columns]),
     ]
     roads = results.get("roads")
     if roads is not None and len(roads):
         web_layers.append(deck.line_layer(roads[[roads.geometry.name]].assign(name_zh=roads.get("name", "")),
                                           color="#9e9e9e", width_px=1, id="roads", pickable=False))
     if "blind_spots" in layers and len(layers["blind_spots"]):
-        web_layers.append(deck.line_layer(layers["blind_spots"], color="#6a3d9a", width_px=3, id="blind_spots"))
+        blind = layers["blind_spots"]
+        web_layers.append(deck.line_layer(blind, color="#6a3d9a", width_px=3, id="blind_spots",
+                                          columns=[c for c in ("name", "length_m", "rank") if c in blind.columns]))
     if "camera_viewsheds" in layers and len(layers["camera_viewsheds"]):
         web_layers.append(deck.polygon_layer(layers["camera_viewsheds"], fill_color="#3182bd", opacity=0.25,
-                                             id="camera_viewsheds", line_width_px=0.3))
+                                             id="camera_viewsheds", line_width_px=0.3, columns=["camera_id"]))
     if "violations" in layers and len(layers["violations"]):
         v = layers["violations"]
         lines = v[v.geom_type.isin(["LineString", "MultiLineString"])]
         if len(lines):
-            web_layers.append(deck.line_layer(lines, color="#e31a1c", width_px=3, id="truck_violations"))
+            web_layers.append(deck.line_layer(lines, color="#e31a1c", width_px=3, id="truck_violations",
+                                              columns=["type", "vehicle_id", "company", "start", "end"]))
     cases = layers["assigned_cases"]
     if "light" in cases.columns:
         open_cases = cases[cases["light"].notna()]
         if len(open_cases):
             web_layers.append(deck.point_layer(open_cases, color="light", colors=LIGHT_COLORS, radius_px=4,
-                                               id="open_cases"))
+                                               id="open_cases", columns=["case_id", "class_code", "light"]))
     bases = results.get("team_bases")
     if bases is not None and len(bases):
-        web_layers.append(deck.point_layer(bases, color="#000000", radius_px=7, id="team_bases"))
-    web_layers.append(deck.line_layer(_streets(grids), color="#222222", width_px=2.5, id="streets", pickable=False))
+        web_layers.append(deck.point_layer(bases, color="#000000", radius_px=7, id="team_bases",
+                                           columns=[c for c in ("base_id", "name") if c in bases.columns]))
+    web_layers.append(deck.line_layer(streets, color="#222222", width_px=2.5, id="streets", pickable=False,
+                                      columns=["street_name"]))
     tooltip = ("<b>网格 {grid_code}</b><br>{street_name} · {community_name}<br>责任单位: {responsible_unit}"
                "<br>责任人: {person} ({team})<br>在办 {open_cases} · 超期 {overdue_cases} · 近30日 {cases_30d}"
                "<br>热点: {hotspot_label}<br>摄像头道路覆盖: {camera_road_share}<br>10分钟可达: {reachable_10min}"
@@ -157,14 +182,14 @@ def write_maps(work: Path, layers: dict[str, Any], results: dict[str, Any], *, d
     maps_dir = work / "maps"
     maps_dir.mkdir()
     links = [("交互式网页地图 (web map)", "webmap.html"), ("总览图 (overview)", "maps/overview.png")]
-    _overview(maps_dir / "overview.png", layers, grids, date)
     streets = _streets(grids)
+    _overview(maps_dir / "overview.png", layers, streets, date)
     for _, street in streets.iterrows():
         name = f"street_{street['street_code']}.png"
         _street_map(maps_dir / name, layers, grids, street, date)
         links.append((f"{street['street_name']} ({street['street_code']})", f"maps/{name}"))
     plt.close("all")
-    _web_map(work / "webmap.html", layers, grids, results, date)
+    _web_map(work / "webmap.html", layers, streets, results, date)
     street_mtd = results["tables"]["kpi_street_month_to_date"]
     names = dict(zip(streets["street_code"].astype(str), streets["street_name"].astype(str), strict=True))
     counts = {

@@ -141,6 +141,26 @@ def test_killed_run_leaves_previous_products(first_run, demo_store_path, tmp_pat
     assert _files(out / DATE) == before
 
 
+def test_terminated_run_cleans_up_after_itself(first_run, demo_store_path, tmp_path):
+    out = tmp_path / "out"
+    log = tmp_path / "run.log"
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "gridlib.cli", "--quiet", "nightly", "--store", str(demo_store_path), "--date", DATE,
+         "--out", str(out), "--permutations", "99", "--log-file", str(log)],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )
+    deadline = time.time() + 300
+    while time.time() < deadline and proc.poll() is None:
+        if log.exists() and "products" in log.read_text():
+            break
+        time.sleep(0.1)
+    assert proc.poll() is None, "the run finished before it could be terminated"
+    proc.send_signal(signal.SIGTERM)
+    assert proc.wait(60) != 0
+    assert not (out / DATE).exists()
+    assert list((out / ".runs").iterdir()) == []
+
+
 def test_cli_failure_is_one_line(tmp_path):
     empty = tmp_path / "empty.gpkg"
     gl.store.open(empty).write_layer("cases", pd.DataFrame({"case_id": ["1"]}))
