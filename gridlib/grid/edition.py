@@ -52,7 +52,22 @@ _CODE_FIELDS = ("grid_code", "gridcode", "code", "bgid", "bgcode", "wgbm", "wgdm
 
 @dataclass
 class ImportResult:
-    """What an import did: the new edition, its diff against the previous one and the crosswalk."""
+    """What an import did: the new edition, its diff against the previous one and the crosswalk.
+
+    Examples
+    --------
+    >>> import os, tempfile, geopandas as gpd
+    >>> from shapely import box
+    >>> import gridlib as gl
+    >>> store = gl.store.open(os.path.join(tempfile.mkdtemp(), "grids.gpkg"))
+    >>> parents = gpd.GeoDataFrame({"code": ["410105001003"], "name": ["demo"]},
+    ...                            geometry=[box(0, 0, 300, 200)], crs="EPSG:4547")
+    >>> r = import_edition(gl.grid.build(parents), store, effective_date="2026-01-01")
+    >>> r.edition_id, len(r.gridset), r.previous, r.changes is None, r.summary
+    ('E0001', 6, None, True, {'added': 6})
+    >>> int((r.report["severity"] == "error").sum())   # any error and nothing would have been imported
+    0
+    """
 
     edition_id: str
     gridset: GridSet
@@ -82,7 +97,23 @@ def editions(store: Any) -> pd.DataFrame:
 
 
 def write_edition(store: Any, gridset: GridSet, *, imported_at: str | None = None) -> str:
-    """Append *gridset* as the newest edition (call inside ``store.transaction()``)."""
+    """Append *gridset* as the newest edition (call inside ``store.transaction()``).
+
+    Examples
+    --------
+    >>> import os, tempfile, geopandas as gpd
+    >>> from shapely import box
+    >>> import gridlib as gl
+    >>> store = gl.store.open(os.path.join(tempfile.mkdtemp(), "grids.gpkg"))
+    >>> parents = gpd.GeoDataFrame({"code": ["410105001003"], "name": ["demo"]},
+    ...                            geometry=[box(0, 0, 300, 200)], crs="EPSG:4547")
+    >>> gs = gl.GridSet.from_gdf(gl.grid.build(parents), edition={"valid_from": "2026-01-01"})
+    >>> with store.transaction():
+    ...     write_edition(store, gs)
+    'E0001'
+    >>> editions(store)[["edition_id", "valid_from"]].values.tolist()
+    [['E0001', '2026-01-01']]
+    """
     table = read_editions(store)
     e = dict(gridset.edition)
     if not e["valid_from"]:
@@ -133,6 +164,17 @@ def read_grids(source: Any, layer: str | None = None, code_field: str | None = N
     The code field is ``code_field`` or the first of grid_code, code, BGID, BGCODE,
     WGBM … found; ``crs`` declares the CRS of a file without one (``"gcj02"``
     converts web-map coordinates to WGS84).
+
+    Examples
+    --------
+    >>> import os, tempfile, geopandas as gpd
+    >>> from shapely import box
+    >>> path = os.path.join(tempfile.mkdtemp(), "planner.geojson")
+    >>> gpd.GeoDataFrame({"BGID": ["410105001003001", "410105001003002"]}, crs=4326,
+    ...     geometry=[box(113.60, 34.75, 113.61, 34.76), box(113.61, 34.75, 113.62, 34.76)]).to_file(path)
+    >>> g = read_grids(path)
+    >>> g["grid_code"].tolist(), g.crs.to_epsg()
+    (['410105001003001', '410105001003002'], 4326)
     """
     if isinstance(source, gpd.GeoDataFrame):
         g = source.copy()
@@ -241,6 +283,24 @@ def import_edition(
         When the report has errors (``exc.report``); nothing in the store changes.
     LockError
         When another import holds the store.
+
+    Examples
+    --------
+    >>> import os, tempfile, geopandas as gpd
+    >>> from shapely import box
+    >>> import gridlib as gl
+    >>> store = gl.store.open(os.path.join(tempfile.mkdtemp(), "grids.gpkg"))
+    >>> parents = gpd.GeoDataFrame({"code": ["410105001003"], "name": ["demo"]},
+    ...                            geometry=[box(0, 0, 300, 200)], crs="EPSG:4547")
+    >>> first = import_edition(gl.grid.build(parents), store, effective_date="2026-01-01")
+    >>> first.edition_id, first.summary
+    ('E0001', {'added': 6})
+    >>> coarser = gl.grid.build(parents, target_area=20_000)   # the planner merges pairs of grids
+    >>> second = import_edition(coarser, store, effective_date="2026-07-01")
+    >>> second.edition_id, second.previous, second.summary
+    ('E0002', 'E0001', {'merged': 3})
+    >>> editions(store)[["edition_id", "valid_from", "valid_to"]].values.tolist()
+    [['E0001', '2026-01-01', '2026-07-01'], ['E0002', '2026-07-01', '']]
     """
     valid_from = _iso(effective_date)
     if not valid_from:
