@@ -75,6 +75,18 @@ class RoadGraph:
     forbidden); ``seg_road`` is the row of the source road. ``matrix`` is the directed
     sparse time matrix used by csgraph (the fastest of parallel edges); ``segments`` the
     segment lines and ``snap_segments`` those of the main (strongly) connected part, which points snap to.
+
+    Examples
+    --------
+    >>> import geopandas as gpd
+    >>> from shapely import LineString
+    >>> roads = gpd.GeoDataFrame({"highway": ["residential", "primary"], "oneway": ["no", "yes"]},
+    ...     geometry=[LineString([(0, 0), (1000, 0)]), LineString([(1000, 0), (1000, 500)])], crs=4547)
+    >>> g = build_graph(roads)
+    >>> g.n_nodes, g.seg_u.tolist(), g.seg_v.tolist(), g.length_m.tolist()
+    (3, [0, 1], [1, 2], [1000.0, 500.0])
+    >>> g.t_fwd.round(1).tolist(), g.t_bwd.tolist()        # seconds; the one-way primary has no way back
+    ([180.0, 51.4], [180.0, inf])
     """
 
     xy: np.ndarray

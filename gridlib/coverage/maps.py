@@ -76,6 +76,25 @@ def coverage_map(
     where blind; *proposed* cameras (from :func:`gridlib.coverage.place`, with ``rank``) are
     drawn as numbered stars with their viewsheds in orange. Returns ``(fig, ax)``; save with
     :func:`gridlib.maps.save_png`.
+
+    Examples
+    --------
+    >>> import os, tempfile, geopandas as gpd
+    >>> from shapely import LineString, Point
+    >>> from gridlib.coverage import road_coverage, viewsheds
+    >>> from gridlib.maps import save_png
+    >>> cams = gpd.GeoDataFrame({"camera_id": ["c1"], "heading": [90.0], "fov": [60.0], "range_m": [80.0]},
+    ...                         geometry=[Point(121.50, 31.24)], crs=4326).to_crs(4550)
+    >>> road = gpd.GeoDataFrame({"name": ["r"]}, geometry=[LineString([(121.499, 31.24), (121.503, 31.24)])],
+    ...                         crs=4326).to_crs(4550)
+    >>> vs = viewsheds(cams)
+    >>> pieces = road_coverage(vs, road)            # blind, seen once, blind
+    >>> pieces["k"].tolist(), pieces["length_m"].round().tolist()
+    ([0, 1, 0], [95.0, 80.0, 206.0])
+    >>> fig, ax = coverage_map(pieces, vs, cams)
+    >>> png = save_png(fig, os.path.join(tempfile.mkdtemp(), "coverage.png"))
+    >>> png.stat().st_size > 10_000
+    True
     """
     fig, ax = static.new_map(pieces, title=title, figsize=(11, 10))
     if grids is not None and len(grids):

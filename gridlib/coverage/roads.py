@@ -99,6 +99,15 @@ class Elements:
 
     ``line``, ``start``, ``end`` locate piece *i* on ``lines[line[i]]``; ``cover`` is a sparse
     boolean matrix (pieces × viewsheds).
+
+    Examples
+    --------
+    >>> from shapely import LineString, box
+    >>> el = elements(np.array([box(1, -1, 2, 1), box(1.5, -1, 3, 1)]), np.array([LineString([(0, 0), (3, 0)])]))
+    >>> el.start.tolist(), el.length.tolist()
+    ([0.0, 1.0, 1.5, 2.0], [1.0, 0.5, 0.5, 1.0])
+    >>> el.cover.sum(axis=1).A1.tolist()          # viewsheds covering each piece
+    [0, 1, 2, 1]
     """
 
     lines: np.ndarray
