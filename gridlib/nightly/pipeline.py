@@ -91,9 +91,12 @@ def _assign_cases(data: dict[str, Any], record: RunRecord, date: dt.date, option
     _, day_end = _day_bounds(date)
     with record.step("assign cases") as st:
         raw = data["cases"]
-        st.rows_in = len(raw)
         log_frame, log_rejects = gl.cases.read_log(raw)
-        log_frame = log_frame[log_frame["reported_at"] < day_end]
+        later = log_frame["reported_at"] >= day_end
+        log_frame = log_frame[~later]
+        # cases reported after the date belong to later runs: counted apart, so the step still adds up
+        st.rows_in = len(raw) - int(later.sum())
+        st.notes["reported_after_date"] = int(later.sum())
         assigned, rejects = gl.assign(
             log_frame, data["gridset"], components=data["components"], zones=data["frontage_zones"],
             roads=data["road_sections"], responsibility=data["responsibility"],
@@ -118,8 +121,9 @@ def reason_counts(reasons: pd.Series) -> dict[str, int]:
     return {str(k): int(v) for k, v in kinds.value_counts().sort_index().items()}
 
 
-def _reject_rows(step: str, rejects: pd.DataFrame) -> pd.DataFrame:
-    ids = rejects["case_id"] if "case_id" in rejects.columns else pd.Series(rejects.index.astype(str))
+def _reject_rows(step: str, rejects: pd.DataFrame, id_column: str = "case_id") -> pd.DataFrame:
+    """The published form of a step's rejects: step, the record's id (or row label) and the reason."""
+    ids = rejects[id_column] if id_column in rejects.columns else pd.Series(rejects.index.astype(str))
     return pd.DataFrame({"step": step, "record_id": ids.astype(str).to_numpy(),
                          "reason": rejects["reason"].astype(str).to_numpy()})
 
@@ -130,7 +134,7 @@ def _trucks(data: dict[str, Any], record: RunRecord, date: dt.date, options: Nig
     with record.step("truck compliance") as st:
         if data["truck_fixes"] is None or data["truck_permits"] is None:
             st.notes["skipped"] = "no truck fixes or permits in the store"
-            return None, pd.DataFrame(columns=["step", "record_id", "reason"])
+            return None, _reject_rows("truck fixes", pd.DataFrame(columns=["reason"]))
         fixes = data["truck_fixes"]
         # Muck trucks work at night (typically 22:00-06:00): the report for DATE covers the night that ends
         # on its morning, from 12:00 the day before to 12:00 on DATE, so one shift is never split.
@@ -145,10 +149,8 @@ def _trucks(data: dict[str, Any], record: RunRecord, date: dt.date, options: Nig
         if len(result.rejects):
             st.rejected_by_reason = reason_counts(result.rejects["reason"])
         st.notes["violations_by_type"] = {k: int(v) for k, v in result.violations["type"].value_counts().sort_index().items()}
-        rejects = pd.DataFrame({"step": "truck fixes", "record_id": result.rejects.get("vehicle_id", pd.Series(dtype=str)).astype(str).to_numpy(),
-                                "reason": result.rejects["reason"].astype(str).to_numpy()}) if len(result.rejects) else \
-            pd.DataFrame(columns=["step", "record_id", "reason"])
-    return result, rejects
+        st.notes["fixes_in_store"] = len(fixes)
+    return result, _reject_rows("truck fixes", result.rejects, id_column="vehicle_id")
 
 
 def _truck_cases(result, data, record: RunRecord, options: NightlyOptions):
