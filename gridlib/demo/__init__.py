@@ -90,6 +90,17 @@ def generate(
         ``cases``, ``components``, ``cameras``, ``team_bases``, ``responsibility``,
         ``road_sections``, ``frontage_zones``, ``sites``, ``permits``, ``fixes``,
         ``truth``, ``readme``.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> import pandas as pd
+    >>> paths = generate(tempfile.mkdtemp(), seed=1, n_cases=100, n_trucks=9, n_extra_cameras=0)
+    >>> sorted(paths)
+    ['cameras', 'cases', 'components', 'fixes', 'frontage_zones', 'permits', 'readme', 'responsibility', 'road_sections', 'sites', 'team_bases', 'truth']
+    >>> cases = pd.read_csv(paths["cases"], dtype=str)
+    >>> len(cases) >= 100, cases["reported_at"].max() <= "2026-11-21T23:59:59"
+    (True, True)
     """
     if n_trucks < 9:
         raise InputError(f"n_trucks={n_trucks}: at least 9 are needed for the planted truck events")

@@ -57,6 +57,15 @@ def components(area: Area, rng: np.random.Generator) -> gpd.GeoDataFrame:
 
     Ids are 2026-style 17 digits: district code + 5-digit class + 6-digit sequence,
     numbered north→south, west→east within (district, class).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from gridlib.demo._area import load_area
+    >>> area = load_area()   # the real Lujiazui-area layers bundled in data/
+    >>> comp = components(area, np.random.default_rng(0))
+    >>> len(comp) > 1000, comp.crs.to_epsg(), comp["class_code"].value_counts().index[0]
+    (True, 4550, '01037')
     """
     lines = area.roads.geometry.values
     major = (area.roads["kind"] == "major_road").to_numpy()
@@ -125,6 +134,15 @@ def cameras(area: Area, rng: np.random.Generator, n_extra: int = 50) -> gpd.GeoD
     Other sites: subway entrances, bus/ferry stations, the main attractions and
     points every few hundred metres along major roads. Fixed cameras look along the
     nearest major road (60–90° field of view); domes see all round (360°).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from gridlib.demo._area import load_area
+    >>> area = load_area()   # the real Lujiazui-area layers bundled in data/
+    >>> cams = cameras(area, np.random.default_rng(0), n_extra=0)   # only those at the 77 signals
+    >>> len(cams), bool(cams[["heading", "fov", "range_m"]].notna().all().all())
+    (77, True)
     """
     pois = area.pois
     signals = pois[pois["kind"] == "traffic_signals"]
@@ -163,7 +181,17 @@ def cameras(area: Area, rng: np.random.Generator, n_extra: int = 50) -> gpd.GeoD
 
 
 def team_bases(area: Area) -> gpd.GeoDataFrame:
-    """城管中队 bases: one per street with land, plus one per further four communities, on a road."""
+    """城管中队 bases: one per street with land, plus one per further four communities, on a road.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from gridlib.demo._area import load_area
+    >>> area = load_area()   # the real Lujiazui-area layers bundled in data/
+    >>> bases = team_bases(area)
+    >>> bases[["base_id", "name"]].head(2).values.tolist()
+    [['B31010100201', '南京东路城管中队'], ['B31010101301', '外滩城管中队']]
+    """
     rows = []
     roads = area.roads.geometry.values
     tree = STRtree(roads)
@@ -187,7 +215,17 @@ def team_bases(area: Area) -> gpd.GeoDataFrame:
 
 
 def responsibility(area: Area, rng: np.random.Generator) -> pd.DataFrame:
-    """Who answers for each street and community (定人、定岗、定责): unit, team, person, phone."""
+    """Who answers for each street and community (定人、定岗、定责): unit, team, person, phone.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from gridlib.demo._area import load_area
+    >>> area = load_area()   # the real Lujiazui-area layers bundled in data/
+    >>> resp = responsibility(area, np.random.default_rng(0))
+    >>> resp[["level", "code", "unit"]].head(2).values.tolist()
+    [['street', '310101002', '南京东路街道办事处'], ['street', '310101013', '外滩街道办事处']]
+    """
     streets = area.streets.sort_values("code")
     comms = area.communities.sort_values("code")
     s_name = streets["name"].to_numpy(dtype=object)
@@ -208,7 +246,17 @@ WIDTH_M = {"trunk": 40.0, "primary": 30.0, "secondary": 22.0, "tertiary": 15.0}
 
 
 def road_sections(area: Area, rng: np.random.Generator, max_m: float = 800.0) -> gpd.GeoDataFrame:
-    """包路段: the named major roads cut into sections of at most *max_m*, each with a unit."""
+    """包路段: the named major roads cut into sections of at most *max_m*, each with a unit.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from gridlib.demo._area import load_area
+    >>> area = load_area()   # the real Lujiazui-area layers bundled in data/
+    >>> sections = road_sections(area, np.random.default_rng(0))
+    >>> bool(sections.to_crs(4550).length.max() <= 800.5), sections.columns.tolist()[:4]
+    (True, ['section_id', 'name', 'street_code', 'unit'])
+    """
     major = area.major[area.major["name"].notna()]
     rows = []
     for name, group in major.groupby("name", sort=True):
@@ -240,7 +288,17 @@ _SHOP_KINDS = ("restaurant", "fast_food", "cafe", "bar", "pub", "bakery", "ice_c
 
 
 def frontage_zones(area: Area, rng: np.random.Generator) -> gpd.GeoDataFrame:
-    """门前五包 zones: the strip between each shop or restaurant and the kerb of its road."""
+    """门前五包 zones: the strip between each shop or restaurant and the kerb of its road.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from gridlib.demo._area import load_area
+    >>> area = load_area()   # the real Lujiazui-area layers bundled in data/
+    >>> zones = frontage_zones(area, np.random.default_rng(0))
+    >>> len(zones) > 50, zones.geom_type.unique().tolist(), zones.columns.tolist()[:3]
+    (True, ['Polygon'], ['zone_id', 'unit', 'kind'])
+    """
     shops = area.pois[area.pois["kind"].isin(_SHOP_KINDS)].reset_index(drop=True)
     pts = shops.geometry.values
     lines = area.roads.geometry.values

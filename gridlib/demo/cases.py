@@ -120,7 +120,24 @@ def _days(n: int, code: str, day0: pd.Timestamp, days: int, rng: np.random.Gener
 def generate_cases(area: Area, components: gpd.GeoDataFrame, sites: gpd.GeoDataFrame, rng: np.random.Generator,
                    *, n_cases: int, days: int, end_date: str, bad_share: float = 0.01
                    ) -> tuple[pd.DataFrame, list[dict], list[dict]]:
-    """Return (cases as written, bad-record truth, hotspot truth)."""
+    """Return (cases as written, bad-record truth, hotspot truth).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from gridlib.demo._area import load_area
+    >>> area = load_area()   # the real Lujiazui-area layers bundled in data/
+    >>> from gridlib.demo.assets import components
+    >>> from gridlib.demo.trucks import night
+    >>> comp = components(area, np.random.default_rng(0))
+    >>> sites = night(area, np.random.default_rng(0), date="2026-11-20", n_trucks=9).sites
+    >>> cases, bad, hot = generate_cases(area, comp, sites, np.random.default_rng(0),
+    ...                                  n_cases=200, days=120, end_date="2026-11-21")
+    >>> cases["reported_at"].min()[:10], cases["reported_at"].max()[:10]
+    ('2026-07-25', '2026-11-21')
+    >>> sorted(bad[0]), sorted(hot[0])[:3]   # the truth: spoilt rows and planted hotspots
+    (['case_id', 'problem'], ['anchor', 'classes', 'days'])
+    """
     end = pd.Timestamp(end_date) + pd.Timedelta(days=1)  # the period ends at midnight after the last day
     day0 = end - pd.Timedelta(days=days)
     weights = np.array([c[2] for c in CLASSES])

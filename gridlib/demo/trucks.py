@@ -30,6 +30,19 @@ HOURS = "22:00-06:00"
 
 @dataclass
 class Night:
+    """One simulated truck night: construction/disposal ``sites``, ``permits``, GPS ``fixes``
+    (``vehicle_id``, ``time``, ``lon``, ``lat``, ``speed_kmh``) and the planted ``events`` (the truth).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from gridlib.demo._area import load_area
+    >>> area = load_area()   # the real Lujiazui-area layers bundled in data/
+    >>> n = night(area, np.random.default_rng(0), date="2026-11-20", n_trucks=9)
+    >>> type(n).__name__, n.fixes.columns.tolist(), sorted({e["type"] for e in n.events})[:3]
+    ('Night', ['vehicle_id', 'time', 'lon', 'lat', 'speed_kmh'], ['deviation', 'duplicate_fix', 'gps_silence'])
+    """
+
     sites: gpd.GeoDataFrame
     permits: gpd.GeoDataFrame
     fixes: pd.DataFrame
@@ -40,6 +53,16 @@ def road_graph(area: Area) -> tuple[nx.Graph, np.ndarray]:
     """Undirected road graph of the longest connected part; node = vertex key (1 m grid).
 
     Returns the graph and the (n, 2) coordinates of its nodes, indexed by node id.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from gridlib.demo._area import load_area
+    >>> area = load_area()   # the real Lujiazui-area layers bundled in data/
+    >>> import networkx as nx
+    >>> graph, xy = road_graph(area)
+    >>> nx.is_connected(graph), graph.number_of_nodes() > 1000, xy.shape[1]
+    (True, True, 2)
     """
     coords, part = shapely.get_coordinates(area.roads.geometry.values, return_index=True)
     key = np.round(coords).astype(np.int64)
@@ -166,7 +189,21 @@ def _schedule(path_len: float, speed: float, t0: float, t_end: float, dwell_rang
 
 def night(area: Area, rng: np.random.Generator, *, date: str, n_trucks: int = 20, n_construction: int = 5,
           n_disposal: int = 2, n_deviations: int = 4, n_stops: int = 3, noise_m: float = 8.0) -> Night:
-    """Sites, permits and GPS fixes of one night (22:00 on *date* to 06:00 the next day)."""
+    """Sites, permits and GPS fixes of one night (22:00 on *date* to 06:00 the next day).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from gridlib.demo._area import load_area
+    >>> area = load_area()   # the real Lujiazui-area layers bundled in data/
+    >>> n = night(area, np.random.default_rng(0), date="2026-11-20", n_trucks=9)
+    >>> n.fixes["vehicle_id"].nunique(), len(n.sites), len(n.permits)
+    (9, 7, 8)
+    >>> import pandas as pd
+    >>> t = n.fixes["time"]
+    >>> bool(t.min() >= pd.Timestamp("2026-11-20 22:00")), bool(t.max() <= pd.Timestamp("2026-11-21 06:00"))
+    (True, True)
+    """
     graph, xy = road_graph(area)
     sites, gates = _sites(area, graph, xy, rng, n_construction, n_disposal)
     origin = rng.integers(n_disposal, n_disposal + n_construction, n_trucks)
