@@ -204,7 +204,18 @@ def write_maps(work: Path, layers: dict[str, Any], results: dict[str, Any], *, d
 
 def kpi_summary_html(street_mtd: pd.DataFrame, street_names: dict[str, str], maps: list[tuple[str, str]],
                      date: dt.date, manifest_counts: dict[str, Any]) -> str:
-    """The KPI summary page linking the maps (self-contained HTML, no scripts)."""
+    """The KPI summary page linking the maps (self-contained HTML, no scripts).
+
+    Examples
+    --------
+    >>> import datetime as dt, pandas as pd
+    >>> mtd = pd.DataFrame({"street_code": ["310115004"], "filed": [120], "disposed": [110], "closed": [100],
+    ...     "due_closure": [0], "disposal_rate": [0.9167], "closure_rate": [float("nan")]})
+    >>> page = kpi_summary_html(mtd, {"310115004": "陆家嘴街道"}, [("总览", "maps/overview.png")],
+    ...                         dt.date(2026, 11, 20), {"在办案件": 7})
+    >>> "陆家嘴街道" in page, "91.67%" in page, '<a href="maps/overview.png">总览</a>' in page, "<script" in page
+    (True, True, True, False)
+    """
     rate_cols = [("disposal_rate", "处置率"), ("ontime_disposal_rate", "按期处置率"), ("closure_rate", "结案率"),
                  ("ontime_closure_rate", "按期结案率"), ("rework_rate", "返工率")]
     count_cols = [("filed", "立案数"), ("disposed", "处置数"), ("closed", "结案数"), ("due_closure", "应结案数")]

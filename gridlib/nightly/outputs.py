@@ -65,7 +65,19 @@ def atomic_products_dir(out_dir: str | os.PathLike[str], name: str) -> Iterator[
 
 
 def write_gpkg_layers(path: Path, layers: dict[str, pd.DataFrame], *, current_date: str) -> None:
-    """Write several layers into a new GeoPackage, sorted by name, with a pinned GDAL date."""
+    """Write several layers into a new GeoPackage, sorted by name, with a pinned GDAL date.
+
+    Examples
+    --------
+    >>> import tempfile, pandas as pd, geopandas as gpd, pyogrio
+    >>> from pathlib import Path
+    >>> from shapely import Point
+    >>> path = Path(tempfile.mkdtemp()) / "products.gpkg"
+    >>> write_gpkg_layers(path, {"zeta": pd.DataFrame({"n": [1]}),
+    ...     "alpha": gpd.GeoDataFrame({"n": [2]}, geometry=[Point(0, 0)], crs=4550)}, current_date="2026-11-20T00:00:00Z")
+    >>> pyogrio.list_layers(path)[:, 0].tolist()   # written in name order
+    ['alpha', 'zeta']
+    """
     pyogrio.set_gdal_config_options({"OGR_CURRENT_DATE": current_date})
     try:
         for name in sorted(layers):
@@ -99,6 +111,17 @@ def frame_digest(frame: pd.DataFrame) -> str:
 
 
 def file_digest(path: Path) -> str:
+    """SHA-256 of a file's bytes (hex), read in 1 MiB blocks.
+
+    Examples
+    --------
+    >>> import os, tempfile
+    >>> path = os.path.join(tempfile.mkdtemp(), "a.txt")
+    >>> with open(path, "wb") as f:
+    ...     _ = f.write(b"abc")
+    >>> file_digest(path)
+    'ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad'
+    """
     h = hashlib.sha256()
     with open(path, "rb") as f:
         for block in iter(lambda: f.read(1 << 20), b""):
@@ -107,6 +130,16 @@ def file_digest(path: Path) -> str:
 
 
 def dump_json(data: Any, path: Path) -> None:
-    """Write stable JSON (sorted keys, UTF-8, trailing newline)."""
+    """Write stable JSON (sorted keys, UTF-8, trailing newline).
+
+    Examples
+    --------
+    >>> import os, tempfile
+    >>> from pathlib import Path
+    >>> path = Path(tempfile.mkdtemp()) / "m.json"
+    >>> dump_json({"b": 1, "a": "网格"}, path)
+    >>> path.read_text(encoding="utf-8")
+    '{\\n  "a": "网格",\\n  "b": 1\\n}\\n'
+    """
     path.write_text(json.dumps(data, ensure_ascii=False, indent=2, sort_keys=True, default=str) + "\n",
                     encoding="utf-8")

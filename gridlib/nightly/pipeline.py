@@ -41,7 +41,15 @@ INPUT_LAYERS = {
 
 @dataclass(frozen=True)
 class NightlyOptions:
-    """Parameters of a run (all recorded in the manifest)."""
+    """Parameters of a run (all recorded in the manifest).
+
+    Examples
+    --------
+    >>> from dataclasses import asdict
+    >>> opts = NightlyOptions(permutations=999, reach_minutes=15)
+    >>> opts.hotspot_days, opts.permutations, asdict(opts)["reach_minutes"]
+    (30, 999, 15)
+    """
 
     hotspot_days: int = 30
     emerging_weeks: int = 12
