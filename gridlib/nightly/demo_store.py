@@ -61,6 +61,17 @@ def load_demo_store(store: Store, demo_dir: str | os.PathLike[str], *, grids: An
     -------
     list of str
         The layers written.
+
+    Examples
+    --------
+    >>> import os, tempfile
+    >>> import gridlib as gl
+    >>> work = tempfile.mkdtemp()
+    >>> _ = gl.demo.generate(os.path.join(work, "demo"), seed=1, n_cases=100, n_trucks=9, n_extra_cameras=0)
+    >>> store = gl.store.open(os.path.join(work, "store.gpkg"))
+    >>> written = load_demo_store(store, os.path.join(work, "demo"))
+    >>> written[:3], "grid_editions" in store.layers()
+    (['cameras', 'cases', 'components'], True)
     """
     import gridlib as gl
 

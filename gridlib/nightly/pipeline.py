@@ -307,6 +307,21 @@ def run_nightly(
     -------
     dict
         The manifest (also written as ``manifest.json``).
+
+    Examples
+    --------
+    >>> import os, tempfile
+    >>> import gridlib as gl
+    >>> from gridlib.nightly import NightlyOptions, load_demo_store, run_nightly
+    >>> work = tempfile.mkdtemp()
+    >>> _ = gl.demo.generate(os.path.join(work, "demo"), seed=1, n_cases=100, n_trucks=9, n_extra_cameras=0)
+    >>> store = gl.store.open(os.path.join(work, "store.gpkg"))
+    >>> _ = load_demo_store(store, os.path.join(work, "demo"))
+    >>> m = run_nightly(store, "2026-11-20", os.path.join(work, "out"), options=NightlyOptions(permutations=99))
+    >>> [s["name"] for s in m["steps"]][:3], m["grid_edition"]["edition_id"]
+    (['load inputs', 'assign cases', 'truck compliance'], 'E0001')
+    >>> sorted(os.listdir(os.path.join(work, "out", "2026-11-20")))
+    ['index.html', 'kpi', 'manifest.json', 'maps', 'responsibility_map.gpkg', 'webmap.html']
     """
     options = options or NightlyOptions()
     date = pd.Timestamp(date).date()
