@@ -671,10 +671,15 @@ def assign_in_db(store: Any, cases: str = "cases", grids: str = "grids", *, edit
 
     Examples
     --------
+    >>> import os, tempfile
     >>> import gridlib as gl
-    >>> store = gl.store.open("postgresql://localhost:1/none")  # doctest: +SKIP
-    >>> assign_in_db(store, "cases", "grids").columns.tolist()  # doctest: +SKIP
+    >>> store = gl.store.open("postgresql://gridlib@localhost:5432/gridlib")  # needs a PostGIS server  # doctest: +SKIP
+    >>> assign_in_db(store, "cases", "grids").columns.tolist()  # needs a PostGIS server  # doctest: +SKIP
     ['case_id', 'grid_code', 'distance_to_boundary_m']
+    >>> assign_in_db(gl.store.open(os.path.join(tempfile.mkdtemp(), "local.gpkg")))
+    Traceback (most recent call last):
+    ...
+    gridlib.errors.InputError: in-database assignment needs a PostGIS store (postgresql://...)
     """
     from psycopg import sql
 
