@@ -248,7 +248,8 @@ def detect(
     a, b, lengths = a[keep], b[keep], lengths[keep]
     trip_of = np.where(np.isin(trip_of, np.flatnonzero(keep)), trip_of, -1)
     remap = np.cumsum(keep) - 1
-    trip_of = np.where(trip_of >= 0, remap[np.maximum(trip_of, 0)], -1)
+    # a vehicle that never moved (parked all night) has no trip runs at all
+    trip_of = np.where(trip_of >= 0, remap[np.maximum(trip_of, 0)], -1) if len(remap) else np.full(n, -1)
     pos = np.repeat(a - np.r_[0, np.cumsum(lengths)[:-1]], lengths) + np.arange(int(lengths.sum()))
     tid = np.repeat(np.arange(len(a)), lengths)
     step = np.zeros(len(pos))

@@ -248,3 +248,20 @@ def test_trajectories_split_by_trip():
     tc = gl.trucks.to_trajectories(fx, split=mv.trip_of)
     assert len(tc) == len(mv.trips) == 2
     assert sum(len(tr.df) for tr in tc.trajectories) == int((mv.trip_of >= 0).sum())
+
+
+def test_detect_and_check_a_truck_parked_all_night():
+    """A vehicle that never moves has one stop and no trip (this used to raise IndexError)."""
+    import numpy as np
+    import pandas as pd
+
+    from gridlib.trucks import detect, read_fixes
+
+    times = pd.date_range("2026-11-20 22:00", periods=200, freq="30s").astype(str)
+    rng = np.random.default_rng(3)
+    fx, rejects = read_fixes(pd.DataFrame({"vehicle_id": "沪D00001", "time": times,
+                                           "lon": 121.50 + rng.normal(0, 2e-5, 200),
+                                           "lat": 31.24 + rng.normal(0, 2e-5, 200)}))
+    moves = detect(fx)
+    assert len(rejects) == 0 and len(moves.trips) == 0 and len(moves.stops) == 1
+    assert (moves.trip_of == -1).all()
