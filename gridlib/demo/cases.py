@@ -25,6 +25,7 @@ from gridlib.demo._area import (
     to_lonlat,
 )
 from gridlib.demo.assets import fake_people
+from gridlib.errors import InputError
 
 __all__ = ["CLASSES", "HOTSPOTS", "generate_cases"]
 
@@ -110,10 +111,14 @@ def _days(n: int, code: str, day0: pd.Timestamp, days: int, rng: np.random.Gener
     w[(md >= _HOLIDAY[0]) & (md <= _HOLIDAY[1])] *= 1.5
     w *= 1.0 + 0.1 * np.sin(np.arange(days) / days * 2 * np.pi)  # a slow seasonal swell
     if window is not None:
+        # active from `first` to `last` days before the end date, clipped to the covered period
         first, last = window
-        w[: days - first] = 0.0
-        if last:
-            w[days - last:] = 0.0
+        lo, hi = max(days - first, 0), max(days - last, 0) if last else days
+        if hi <= lo:
+            raise InputError(f"days={days} is too short for a planted hot spot active from {first} to {last} days "
+                             f"before the end date; use days > {last}")
+        w[:lo] = 0.0
+        w[hi:] = 0.0
     return rng.choice(days, n, p=w / w.sum())
 
 

@@ -153,3 +153,11 @@ def test_planted_bad_records_are_rejected_for_their_reason(raw: pd.DataFrame, tr
     unknown = bad.loc[bad["problem"] == "unknown_class", "case_id"]
     codes = raw.loc[raw["case_id"].isin(unknown), "class_code"]
     assert not codes.isin(gl.codes.catalogue()["class_code"]).any()
+
+
+def test_short_periods_generate_or_say_why(tmp_path):
+    import gridlib as gl
+
+    gl.demo.generate(tmp_path / "ninety", seed=0, days=90, n_cases=1_000)
+    with pytest.raises(gl.InputError, match="too short"):
+        gl.demo.generate(tmp_path / "thirty", seed=0, days=30, n_cases=500)
