@@ -16,7 +16,7 @@ from gridlib.hotspots.maps import CLASS_COLORS, CLASS_LABELS
 from gridlib.maps import deck
 from gridlib.maps import static as smap
 
-__all__ = ["write_maps", "kpi_summary_html", "HOTSPOT_COLORS", "HOTSPOT_LABELS", "LIGHT_COLORS"]
+__all__ = ["kpi_summary_html", "HOTSPOT_COLORS", "HOTSPOT_LABELS", "LIGHT_COLORS"]
 
 # the hotspot module's scheme, plus the grids the nightly run leaves out as water
 HOTSPOT_COLORS = {**CLASS_COLORS, "water_excluded": "#c9d6df"}
@@ -177,22 +177,7 @@ def _web_map(path: Path, layers: dict[str, Any], streets: gpd.GeoDataFrame, resu
 
 
 def write_maps(work: Path, layers: dict[str, Any], results: dict[str, Any], *, date: dt.date) -> None:
-    """Write ``maps/overview.png``, ``maps/street_<code>.png``, ``webmap.html`` and ``index.html``.
-
-    Examples
-    --------
-    >>> import os, tempfile
-    >>> import gridlib as gl
-    >>> from gridlib.nightly import NightlyOptions, load_demo_store, run_nightly
-    >>> work = tempfile.mkdtemp()
-    >>> _ = gl.demo.generate(os.path.join(work, "demo"), seed=1, n_cases=100, n_trucks=9, n_extra_cameras=0)
-    >>> store = gl.store.open(os.path.join(work, "store.gpkg"))
-    >>> _ = load_demo_store(store, os.path.join(work, "demo"))
-    >>> m = run_nightly(store, "2026-11-20", os.path.join(work, "out"), options=NightlyOptions(permutations=99))
-    >>> maps = sorted(os.listdir(os.path.join(work, "out", "2026-11-20", "maps")))   # written by write_maps
-    >>> maps[0], len(maps) > 1, all(p.endswith(".png") for p in maps)
-    ('overview.png', True, True)
-    """
+    """Write ``maps/overview.png``, ``maps/street_<code>.png``, ``webmap.html`` and ``index.html``."""
     grids = results["gridset"].grids
     maps_dir = work / "maps"
     maps_dir.mkdir()

@@ -17,7 +17,7 @@ from gridlib.nightly.maps import write_maps
 from gridlib.nightly.outputs import write_gpkg_layers
 from gridlib.nightly.schema import publishable
 
-__all__ = ["write_products", "grid_responsibility"]
+__all__: list[str] = []  # used by the pipeline only; the public entry point is run_nightly
 
 def _responsible(grids: gpd.GeoDataFrame, responsibility: pd.DataFrame | None) -> pd.DataFrame:
     """For each grid, the most specific responsibility row: grid, then community, then street."""
@@ -42,28 +42,7 @@ def _responsible(grids: gpd.GeoDataFrame, responsibility: pd.DataFrame | None) -
 
 
 def grid_responsibility(results: dict[str, Any], date: dt.date) -> gpd.GeoDataFrame:
-    """The responsibility map: one row per grid with who is responsible and what is happening.
-
-    Examples
-    --------
-    >>> import datetime as dt, pandas as pd, geopandas as gpd
-    >>> from shapely import box
-    >>> import gridlib as gl
-    >>> parents = gpd.GeoDataFrame({"code": ["310115004001"], "name": ["demo"]},
-    ...                            geometry=[box(0, 0, 200, 100)], crs="EPSG:4550")
-    >>> gs = gl.GridSet.from_gdf(gl.grid.build(parents))
-    >>> a, b = gs.grids["grid_code"]
-    >>> results = {"gridset": gs, "coverage": {},
-    ...     "cases": pd.DataFrame({"grid_code": [a, a], "reported_at": pd.to_datetime(["2026-11-20 09:00", "2026-11-19 09:00"])}),
-    ...     "responsibility": pd.DataFrame({"level": ["street"], "code": ["310115004"], "unit": ["陆家嘴街道城运中心"],
-    ...                                     "team": ["一中队"], "person": ["张三"], "phone": ["13800000000"]}),
-    ...     "tables": {"open_cases": pd.DataFrame({"grid_code": [a], "light": ["red"]})},
-    ...     "hotspots": pd.DataFrame({"grid_code": [a, b], "count": [2, 0], "z": [1.0, -1.0],
-    ...                               "hotspot_class": "not_significant", "emerging_category": "no_pattern"})}
-    >>> out = grid_responsibility(results, dt.date(2026, 11, 20))
-    >>> out[["grid_code", "responsible_unit", "new_cases", "open_cases", "overdue_cases", "cases_30d"]].values.tolist()
-    [['310115004001001', '陆家嘴街道城运中心', 1, 1, 1, 2], ['310115004001002', '陆家嘴街道城运中心', 0, 0, 0, 0]]
-    """
+    """The responsibility map: one row per grid with who is responsible and what is happening."""
     grids = results["gridset"].grids
     cases = results["cases"]
     day_start = pd.Timestamp(date)
@@ -100,24 +79,7 @@ def _sorted(frame: pd.DataFrame, *keys: str) -> pd.DataFrame:
 
 
 def write_products(work: Path, results: dict[str, Any], *, date: dt.date, options: Any, record: Any) -> dict[str, pd.DataFrame]:
-    """Write every product into *work*; return the published layers (for the store).
-
-    Examples
-    --------
-    >>> import os, tempfile
-    >>> import gridlib as gl
-    >>> from gridlib.nightly import NightlyOptions, load_demo_store, run_nightly
-    >>> work = tempfile.mkdtemp()
-    >>> _ = gl.demo.generate(os.path.join(work, "demo"), seed=1, n_cases=100, n_trucks=9, n_extra_cameras=0)
-    >>> store = gl.store.open(os.path.join(work, "store.gpkg"))
-    >>> _ = load_demo_store(store, os.path.join(work, "demo"))
-    >>> import pyogrio
-    >>> m = run_nightly(store, "2026-11-20", os.path.join(work, "out"), options=NightlyOptions(permutations=99))
-    >>> sorted(pyogrio.list_layers(os.path.join(work, "out", "2026-11-20", "responsibility_map.gpkg"))[:, 0])[:4]
-    ['assigned_cases', 'blind_spots', 'camera_viewsheds', 'grid_responsibility']
-    >>> "kpi/open_cases.csv" in m["outputs"]     # run_nightly calls write_products for these files
-    True
-    """
+    """Write every product into *work*; return the published layers (for the store)."""
     grids = results["gridset"].grids
     crs = grids.crs
     phone = options.include_staff_phone

@@ -118,23 +118,28 @@ def test_staff_phone_only_when_asked():
     assert shown["phone"].tolist() == ["021-5555"] and "reporter_phone" not in shown.columns
 
 
-def test_killed_run_leaves_previous_products(first_run, demo_store_path, tmp_path):
-    out = tmp_path / "out"
-    shutil.copytree(first_run[0], out / ".runs" / "previous")
-    os.symlink(os.path.join(".runs", "previous"), out / DATE)
-    before = _files(out / DATE)
-    log = tmp_path / "run.log"
+def _start_run_and_wait(store: Path, out: Path, log: Path, step: str) -> subprocess.Popen:
+    """Start `gridlib nightly` in a process and return once its log shows *step* has begun."""
     proc = subprocess.Popen(
-        [sys.executable, "-m", "gridlib.cli", "--quiet", "nightly", "--store", str(demo_store_path), "--date", DATE,
+        [sys.executable, "-m", "gridlib.cli", "--quiet", "nightly", "--store", str(store), "--date", DATE,
          "--out", str(out), "--permutations", "99", "--log-file", str(log)],
         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
     )
     deadline = time.time() + 300
     while time.time() < deadline and proc.poll() is None:
-        if log.exists() and "hotspots" in log.read_text():
+        if log.exists() and step in log.read_text():
             break
-        time.sleep(0.2)
-    assert proc.poll() is None, "the run finished before it could be killed"
+        time.sleep(0.1)
+    assert proc.poll() is None, f"the run finished before {step!r} could be interrupted"
+    return proc
+
+
+def test_killed_run_leaves_previous_products(first_run, demo_store_path, tmp_path):
+    out = tmp_path / "out"
+    shutil.copytree(first_run[0], out / ".runs" / "previous")
+    os.symlink(os.path.join(".runs", "previous"), out / DATE)
+    before = _files(out / DATE)
+    proc = _start_run_and_wait(demo_store_path, out, tmp_path / "run.log", "hotspots")
     os.kill(proc.pid, signal.SIGKILL)
     proc.wait()
     assert (out / DATE).resolve() == (out / ".runs" / "previous").resolve()
@@ -143,18 +148,7 @@ def test_killed_run_leaves_previous_products(first_run, demo_store_path, tmp_pat
 
 def test_terminated_run_cleans_up_after_itself(first_run, demo_store_path, tmp_path):
     out = tmp_path / "out"
-    log = tmp_path / "run.log"
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "gridlib.cli", "--quiet", "nightly", "--store", str(demo_store_path), "--date", DATE,
-         "--out", str(out), "--permutations", "99", "--log-file", str(log)],
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-    )
-    deadline = time.time() + 300
-    while time.time() < deadline and proc.poll() is None:
-        if log.exists() and "products" in log.read_text():
-            break
-        time.sleep(0.1)
-    assert proc.poll() is None, "the run finished before it could be terminated"
+    proc = _start_run_and_wait(demo_store_path, out, tmp_path / "run.log", "products")
     proc.send_signal(signal.SIGTERM)
     assert proc.wait(60) != 0
     assert not (out / DATE).exists()
