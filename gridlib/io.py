@@ -317,6 +317,30 @@ def read_points(
     return accepted, rejects
 
 
+def _open_layer(source: str | os.PathLike[str] | gpd.GeoDataFrame, layer: str | None = None, *,
+                bbox: tuple[float, float, float, float] | None = None, where: str | None = None) -> gpd.GeoDataFrame:
+    """Read a vector layer (or copy a GeoDataFrame) as it is: nothing rejected, nothing reprojected."""
+    if isinstance(source, gpd.GeoDataFrame):
+        return source.copy()
+    path = Path(source)
+    if not path.exists():
+        raise InputError(f"{path}: no such file")
+    try:
+        return gpd.read_file(path, layer=layer, bbox=bbox, where=where, engine="pyogrio")
+    except Exception as exc:  # pyogrio raises several types for unreadable files
+        raise InputError(f"{path}: cannot read layer {layer!r} ({exc})") from exc
+
+
+def _declare_crs(frame: gpd.GeoDataFrame, crs: Any) -> tuple[gpd.GeoDataFrame, str | None]:
+    """Apply a user's ``crs=`` to a layer; return it with the offset scheme still to convert, if any."""
+    if crs is None:
+        return frame, None
+    target, scheme = resolve_crs(crs)
+    if frame.crs is not None and not scheme and not pyproj.CRS(frame.crs).equals(target):
+        log.warning("layer says its CRS is %s but crs=%s was given; using the given CRS", frame.crs, crs)
+    return frame.set_crs(target, allow_override=True), scheme
+
+
 def read_layer(
     source: str | os.PathLike[str] | gpd.GeoDataFrame,
     layer: str | None = None,
@@ -358,22 +382,7 @@ def read_layer(
     >>> ok["code"].tolist(), bad["reason"].str.startswith("invalid geometry").tolist()
     (['b'], [True])
     """
-    if isinstance(source, gpd.GeoDataFrame):
-        frame = source.copy()
-    else:
-        path = Path(source)
-        if not path.exists():
-            raise InputError(f"{path}: no such file")
-        try:
-            frame = gpd.read_file(path, layer=layer, bbox=bbox, where=where, engine="pyogrio")
-        except Exception as exc:
-            raise InputError(f"{path}: cannot read layer {layer!r} ({exc})") from exc
-    scheme = None
-    if crs is not None:
-        target, scheme = resolve_crs(crs)
-        if frame.crs is not None and not scheme and not pyproj.CRS(frame.crs).equals(target):
-            log.warning("layer says its CRS is %s but crs=%s was given; using the given CRS", frame.crs, crs)
-        frame = frame.set_crs(target, allow_override=True)
+    frame, scheme = _declare_crs(_open_layer(source, layer, bbox=bbox, where=where), crs)
     if frame.crs is None:
         raise CRSError(
             f"{source if not isinstance(source, gpd.GeoDataFrame) else 'the layer'} has no CRS "

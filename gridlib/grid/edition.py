@@ -22,7 +22,7 @@ from typing import Any
 import geopandas as gpd
 import pandas as pd
 
-from gridlib.crs import metric_crs_for, resolve_crs
+from gridlib.crs import metric_crs_for
 from gridlib.errors import InputError, ValidationError
 from gridlib.grid.build import GRID_COLUMNS
 from gridlib.grid.diff import crosswalk, diff
@@ -37,7 +37,7 @@ from gridlib.grid.model import (
     read_editions,
 )
 from gridlib.grid.validate import codes_as_text, validate
-from gridlib.io import _convert_offset
+from gridlib.io import _convert_offset, _declare_crs, _open_layer
 from gridlib.progress import step
 
 __all__ = ["import_edition", "read_grids", "write_edition", "editions", "ImportResult", "CHANGES_LAYER", "CROSSWALK_LAYER"]
@@ -176,21 +176,9 @@ def read_grids(source: Any, layer: str | None = None, code_field: str | None = N
     >>> g["grid_code"].tolist(), g.crs.to_epsg()
     (['410105001003001', '410105001003002'], 4326)
     """
-    if isinstance(source, gpd.GeoDataFrame):
-        g = source.copy()
-    else:
-        path = Path(source)
-        if not path.exists():
-            raise InputError(f"{path}: no such file")
-        try:
-            g = gpd.read_file(path, layer=layer)
-        except Exception as exc:  # pyogrio raises several types for unreadable files
-            raise InputError(f"{path}: cannot read it as a vector layer ({exc})") from exc
-    if crs is not None:
-        target, scheme = resolve_crs(crs)
-        g = g.set_crs(target, allow_override=True)
-        if scheme is not None:
-            g = _convert_offset(g, scheme)
+    g, scheme = _declare_crs(_open_layer(source, layer), crs)
+    if scheme is not None:
+        g = _convert_offset(g, scheme)
     field_name = code_field
     if field_name is None:
         lower = {c.lower(): c for c in g.columns}

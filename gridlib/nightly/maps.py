@@ -36,21 +36,15 @@ _GRID_TOOLTIP_COLUMNS = ["grid_code", "street_name", "community_name", "responsi
 _LIGHT_LABELS = {"red": "超期", "yellow": "临期 (80–100%)", "green": "正常"}
 
 
-def _streets(grids: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
-    cols = ["street_code"] + (["street_name"] if "street_name" in grids.columns else [])
+def _dissolve(grids: gpd.GeoDataFrame, level: str) -> gpd.GeoDataFrame:
+    """Grids dissolved to one polygon per ``<level>_code`` with its ``<level>_name`` (the code when absent)."""
+    code, name = f"{level}_code", f"{level}_name"
+    cols = [code] + ([name] if name in grids.columns else [])
     # the grids are an exact coverage, so the fast coverage union is exact
-    streets = grids[cols + ["geometry"]].dissolve(by=cols, as_index=False, method="coverage")
-    if "street_name" not in streets.columns:
-        streets["street_name"] = streets["street_code"]
-    return streets.sort_values("street_code").reset_index(drop=True)
-
-
-def _communities(grids: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
-    cols = ["community_code"] + (["community_name"] if "community_name" in grids.columns else [])
     out = grids[cols + ["geometry"]].dissolve(by=cols, as_index=False, method="coverage")
-    if "community_name" not in out.columns:
-        out["community_name"] = out["community_code"]
-    return out.sort_values("community_code").reset_index(drop=True)
+    if name not in out.columns:
+        out[name] = out[code]
+    return out.sort_values(code).reset_index(drop=True)
 
 
 def _informative(grid_map: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
@@ -119,7 +113,7 @@ def _street_map(path: Path, layers: dict[str, Any], grids: gpd.GeoDataFrame, str
     cases = layers["assigned_cases"]
     if "light" in cases.columns:
         legend += _open_points(ax, cases[(cases["street_code"] == street["street_code"]) & cases["light"].notna()])
-    comms = _communities(grids[grids["street_code"] == street["street_code"]])
+    comms = _dissolve(grids[grids["street_code"] == street["street_code"]], "community")
     smap.add_outlines(ax, comms, label_column="community_name", linewidth=1.0, fontsize=8, color="#444444")
     smap.add_outlines(ax, gpd.GeoDataFrame(geometry=[street.geometry], crs=grids.crs), linewidth=2.0)
     _finish(fig, ax, legend, path)
@@ -182,7 +176,7 @@ def write_maps(work: Path, layers: dict[str, Any], results: dict[str, Any], *, d
     maps_dir = work / "maps"
     maps_dir.mkdir()
     links = [("交互式网页地图 (web map)", "webmap.html"), ("总览图 (overview)", "maps/overview.png")]
-    streets = _streets(grids)
+    streets = _dissolve(grids, "street")
     _overview(maps_dir / "overview.png", layers, streets, date)
     for _, street in streets.iterrows():
         name = f"street_{street['street_code']}.png"
