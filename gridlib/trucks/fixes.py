@@ -201,7 +201,8 @@ def read_fixes(
     """
     from gridlib.io import read_table
 
-    frame = read_table(source)
+    # a frame is only read from (rejects are copies), so a caller's frame is not copied whole
+    frame = source if isinstance(source, pd.DataFrame) else read_table(source)
     n = len(frame)
     for col in (vehicle, time):
         if col not in frame.columns:
@@ -209,8 +210,7 @@ def read_fixes(
     src_crs, scheme = resolve_crs(crs)
     geo_crs = getattr(frame, "crs", None) if hasattr(frame, "geometry") else None
     if x in frame.columns and y in frame.columns:
-        xs = pd.to_numeric(frame[x], errors="coerce").to_numpy(dtype="float64")
-        ys = pd.to_numeric(frame[y], errors="coerce").to_numpy(dtype="float64")
+        xs, ys = _numbers(frame[x]), _numbers(frame[y])
     elif geo_crs is not None or hasattr(frame, "geometry"):
         import shapely
 
@@ -235,9 +235,7 @@ def read_fixes(
     def flag(mask: np.ndarray, which: int) -> None:
         code[mask & (code == 0)] = which
 
-    vid = frame[vehicle]
-    codes, uniques = pd.factorize(vid, sort=True, use_na_sentinel=True)
-    uniques = np.asarray(uniques, dtype=object).astype(str)
+    codes, uniques = _factorize_sorted(frame[vehicle])
     blank = np.char.strip(uniques.astype(str)) == ""
     flag((codes < 0) | (blank[np.maximum(codes, 0)] if len(uniques) else True), 1)
     raw_time = frame[time]
@@ -254,12 +252,18 @@ def read_fixes(
     rejects["reason"] = reasons[code[~ok]]
 
     rows = np.flatnonzero(ok).astype("int64")
-    used, codes = np.unique(codes[rows], return_inverse=True)
-    vehicle_ids = uniques[used]
+    codes = codes[rows]
+    # vehicles left after the rejects, renumbered densely (a bincount, not a sort of every fix)
+    present = np.bincount(codes, minlength=len(uniques)) > 0 if len(codes) else np.zeros(len(uniques), bool)
+    vehicle_ids = uniques[present]
+    codes = (np.cumsum(present) - 1)[codes]
     t = dt[rows].astype("int64")
-    order = np.lexsort((t, codes))
-    reordered = int(np.count_nonzero(order[1:] < order[:-1]))
-    rows, codes, t = rows[order], codes[order], t[order]
+    order = _vehicle_time_order(codes, t)
+    if order is None:  # already sorted, the usual case for tracker exports
+        reordered = 0
+    else:
+        reordered = int(np.count_nonzero(order[1:] < order[:-1]))
+        rows, codes, t = rows[order], codes[order], t[order]
     lon, lat = xs[rows], ys[rows]
     if metric is None:
         if len(rows):
@@ -280,6 +284,39 @@ def read_fixes(
         row=rows, crs=metric, speed=speed, reordered=reordered,
     )
     return fixes, rejects
+
+
+def _numbers(col: pd.Series) -> np.ndarray:
+    """A column as float64, unparseable values NaN (float columns pass through uncopied)."""
+    if col.dtype == np.float64:
+        return col.to_numpy()
+    return pd.to_numeric(col, errors="coerce").to_numpy(dtype="float64")
+
+
+def _factorize_sorted(col: pd.Series) -> tuple[np.ndarray, np.ndarray]:
+    """Codes (−1 for missing) and sorted unique values as ``str``; categoricals reuse their codes."""
+    if isinstance(col.dtype, pd.CategoricalDtype):
+        cats = np.asarray(col.cat.categories, dtype=object).astype(str)
+        codes = col.cat.codes.to_numpy().astype(np.int64)
+        if (cats[1:] > cats[:-1]).all():  # sorted and distinct as text
+            return codes, cats
+        uniques, inv = np.unique(cats, return_inverse=True)  # categories not sorted, or equal as text
+        return np.where(codes >= 0, inv.reshape(-1)[np.maximum(codes, 0)], -1), uniques
+    codes, uniques = pd.factorize(col, sort=True, use_na_sentinel=True)
+    return codes, np.asarray(uniques, dtype=object).astype(str)
+
+
+def _vehicle_time_order(codes: np.ndarray, t: np.ndarray) -> np.ndarray | None:
+    """Stable order by (vehicle, time), or None when the fixes are in that order already."""
+    if len(t) < 2:
+        return None
+    same = codes[1:] == codes[:-1]
+    if ((codes[1:] > codes[:-1]) | (same & (t[1:] >= t[:-1]))).all():
+        return None
+    span = int(t.max() - t.min()) + 1
+    if span < (1 << 40) and int(codes.max()) < (1 << 22):  # one int64 key sorts faster than lexsort
+        return np.argsort((codes.astype(np.int64) << 40) | (t - t.min()), kind="stable")
+    return np.lexsort((t, codes))
 
 
 def to_trajectories(fixes: Fixes, *, split: np.ndarray | None = None) -> Any:
