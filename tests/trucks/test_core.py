@@ -60,6 +60,27 @@ def test_out_of_order_fixes_are_sorted_and_counted():
     assert np.all(np.diff(fx.t) > 0)
 
 
+@settings(max_examples=60, deadline=None)
+@given(st.lists(st.tuples(st.sampled_from(["V2", "V10", "V1", "b", None]), st.integers(0, 5)),
+                min_size=1, max_size=30),
+       st.booleans())
+def test_categorical_and_plain_vehicle_ids_give_the_same_fixes(rows, shuffle_categories):
+    """Categorical ids (as Parquet gives them), with categories in any order, read like strings."""
+    vids = [v for v, _ in rows]
+    df = pd.DataFrame({"vehicle_id": vids, "time": [f"2026-11-20 08:00:0{s}" for _, s in rows],
+                       "lon": 121.5, "lat": 31.24})
+    cats = ["b", "V10", "V2", "V1"] if shuffle_categories else sorted({"V2", "V10", "V1", "b"})
+    cat = df.assign(vehicle_id=pd.Categorical(vids, categories=cats))
+    a, ra = read_fixes(df)
+    b, rb = read_fixes(cat)
+    assert a.vehicle_ids.tolist() == b.vehicle_ids.tolist() == sorted({v for v in vids if v is not None})
+    assert a.vehicle.tolist() == b.vehicle.tolist() and a.row.tolist() == b.row.tolist()
+    assert a.t.tolist() == b.t.tolist() and a.reordered == b.reordered
+    assert ra.index.tolist() == rb.index.tolist()
+    key = list(zip(a.vehicle.tolist(), a.t.tolist(), a.row.tolist()))
+    assert key == sorted(key)  # (vehicle, time), ties in input order
+
+
 def test_gcj02_input_is_converted():
     lon, lat = wgs84_to_gcj02(np.array([121.5]), np.array([31.24]))
     fx, _ = read_fixes(pd.DataFrame({"vehicle_id": ["A"], "time": ["2026-11-20 08:00"], "lon": lon, "lat": lat}),
