@@ -323,13 +323,14 @@ def route_distance(
     out[permit < 0] = np.nan
     if n == 0 or len(routes) == 0 or not (permit >= 0).any():
         return out
+    # the origin comes from all routes, not from these points: the float32 arithmetic below then
+    # gives the same bits whichever subset of the fixes (chunk) is measured
+    ox, oy = shapely.total_bounds(routes)[:2] - 2 * cell_m
     # only the routes these points use get cut and hashed
     used, permit = np.unique(permit, return_inverse=True)
     permit = permit.reshape(-1) - int(used[0] < 0)
     routes = routes[used[used >= 0]]
     ax, ay, bx, by, seg_route = _route_segments(routes, cell_m)
-    ox = min(float(np.min(ax)), float(np.nanmin(x))) - 2 * cell_m
-    oy = min(float(np.min(ay)), float(np.nanmin(y))) - 2 * cell_m
     cx0 = np.floor((np.minimum(ax, bx) - ox) / cell_m).astype(np.int64)
     cy0 = np.floor((np.minimum(ay, by) - oy) / cell_m).astype(np.int64)
     cx1 = np.floor((np.maximum(ax, bx) - ox) / cell_m).astype(np.int64)

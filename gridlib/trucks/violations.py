@@ -32,6 +32,8 @@ silence_min_m            200      ... at least this far between the two fixes
 from __future__ import annotations
 
 import logging
+import os
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -203,7 +205,8 @@ def check(
     date: Any = None,
     crs: Any = "EPSG:4326",
     deductions: pd.DataFrame | str | None = None,
-    chunk_fixes: int = 2_000_000,
+    chunk_fixes: int = 1_000_000,
+    workers: int | None = None,
     **thresholds: float,
 ) -> CheckResult:
     """Check a fleet's GPS fixes against permits, sites, zones and speed limits.
@@ -228,6 +231,8 @@ def check(
         Credit deduction table (default: the bundled one).
     chunk_fixes : int
         Work on whole vehicles, about this many fixes at a time (memory; same result).
+    workers : int, optional
+        Threads working on chunks at once (default: the number of CPUs); same result.
     **thresholds : float
         Any of :data:`THRESHOLDS`.
 
@@ -307,14 +312,18 @@ def check(
     per_fix = {"permit": np.full(n, -1, dtype=np.int64), "in_hours": np.zeros(n, dtype=bool),
                "route_distance_m": np.full(n, np.nan), "stationary": np.zeros(n, dtype=bool)}
     parts, trip_parts, stop_parts = [], [], []
-    for lo, hi in track(list(zip(bounds[:-1], bounds[1:], strict=True)), "trucks check (vehicle chunks)"):
-        sub = fx.take(slice(int(lo), int(hi)))
-        found, trips_c, stops_c, arrays = _check_part(sub, ctx)
-        parts += found
-        trip_parts.append(trips_c)
-        stop_parts.append(stops_c)
-        for key, arr in arrays.items():
-            per_fix[key][lo:hi] = arr
+    spans = list(zip(bounds[:-1].tolist(), bounds[1:].tolist(), strict=True))
+    # chunks are independent and numpy/shapely release the GIL: threads overlap them on several
+    # cores; results are collected in chunk order, so the output does not depend on workers
+    with ThreadPoolExecutor(max_workers=max(1, min(workers or os.cpu_count() or 1, len(spans)))) as pool:
+        done = pool.map(lambda span: _check_part(fx.take(slice(*span)), ctx), spans)
+        results = zip(spans, track(done, "trucks check (vehicle chunks)", total=len(spans)), strict=True)
+        for (lo, hi), (found, trips_c, stops_c, arrays) in results:
+            parts += found
+            trip_parts.append(trips_c)
+            stop_parts.append(stops_c)
+            for key, arr in arrays.items():
+                per_fix[key][lo:hi] = arr
     trips = _stack(trip_parts, "trip_id")
     stops = _stack(stop_parts, "stop_id")
 

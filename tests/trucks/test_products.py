@@ -139,16 +139,14 @@ def test_demo_night_matches_its_truth(demo_dir):
     assert (found.loc[dev, "roads"].str.len() > 0).all()
 
 
-def test_vehicle_chunks_give_the_same_answer(fleet, result):
-    small = gl.trucks.check(fleet.fixes, fleet.permits, fleet.sites, chunk_fixes=5_000)
+@pytest.mark.parametrize("workers", [1, 2])
+def test_vehicle_chunks_and_threads_give_the_same_answer(fleet, result, workers):
+    small = gl.trucks.check(fleet.fixes, fleet.permits, fleet.sites, chunk_fixes=5_000, workers=workers)
     pd.testing.assert_frame_equal(pd.DataFrame(small.violations), pd.DataFrame(result.violations))
     pd.testing.assert_frame_equal(pd.DataFrame(small.stops), pd.DataFrame(result.stops))
     pd.testing.assert_frame_equal(pd.DataFrame(small.trips), pd.DataFrame(result.trips))
-    for key, arr in result.per_fix.items():
-        if key == "route_distance_m":  # float32 offsets from each chunk's own origin: < 1 mm apart
-            np.testing.assert_allclose(small.per_fix[key], arr, atol=1e-3, rtol=0)
-        else:
-            np.testing.assert_array_equal(small.per_fix[key], arr)
+    for key, arr in result.per_fix.items():  # bit for bit, route distances included
+        np.testing.assert_array_equal(small.per_fix[key], arr)
 
 
 def test_empty_fixes(fleet):
