@@ -137,3 +137,13 @@ def test_resolve_crs_names():
         gl.crs.resolve_crs("EPSG:999999")
     with pytest.raises(CRSError, match="no CRS"):
         gl.crs.resolve_crs(None)
+
+
+@settings(max_examples=30, deadline=None)
+@given(st.integers(0, 40), st.integers(1, 4), st.integers(1, 7))
+def test_transform_xy_in_threads_equals_one_pyproj_call(n, workers, min_chunk):
+    rng = np.random.default_rng(n)
+    lon, lat = 121.3 + rng.random(n) * 0.5, 31.0 + rng.random(n) * 0.5
+    x, y = gl.crs.transform_xy(4326, 4550, lon, lat, workers=workers, min_chunk=min_chunk)
+    ex, ey = Transformer.from_crs(4326, 4550, always_xy=True).transform(lon, lat)
+    assert np.array_equal(x, ex) and np.array_equal(y, ey)

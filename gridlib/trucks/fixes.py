@@ -28,7 +28,7 @@ import numpy as np
 import pandas as pd
 import pyproj
 
-from gridlib.crs import WGS84, metric_crs, resolve_crs, to_wgs84
+from gridlib.crs import WGS84, metric_crs, resolve_crs, to_wgs84, transform_xy
 from gridlib.errors import InputError
 
 __all__ = ["Fixes", "read_fixes", "to_datetime64", "from_trajectories", "to_trajectories", "LOCAL_TZ"]
@@ -222,8 +222,7 @@ def read_fixes(
     else:
         raise InputError(f"fixes: no {x!r}/{y!r} columns and no point geometry; columns are {list(frame.columns)}")
     if not src_crs.is_geographic:
-        tr = pyproj.Transformer.from_crs(src_crs, WGS84, always_xy=True)
-        xs, ys = tr.transform(xs, ys)
+        xs, ys = transform_xy(src_crs, WGS84, xs, ys)
     elif scheme is not None:
         xs, ys = to_wgs84(xs, ys, scheme)
 
@@ -274,7 +273,7 @@ def read_fixes(
     if metric.is_geographic:
         mx, my = lon.copy(), lat.copy()
     else:
-        mx, my = pyproj.Transformer.from_crs(WGS84, metric, always_xy=True).transform(lon, lat)
+        mx, my = transform_xy(WGS84, metric, lon, lat)
     speed = None
     if "speed" in frame.columns:
         speed = pd.to_numeric(frame["speed"], errors="coerce").to_numpy(dtype="float64")[rows]
