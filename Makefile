@@ -29,7 +29,8 @@ lint: $(VENV)/.installed
 	$(VENV)/bin/ruff check gridlib tests pipelines benchmarks
 
 bench: $(VENV)/.installed
-	for b in benchmarks/bench_*.py; do $(PY) $$b --quick || exit 1; done
+	$(PY) -m pip install -q -e ".[bench]"
+	for b in benchmarks/bench_*.py benchmarks/compare_*.py; do $(PY) $$b --quick || exit 1; done
 
 clean:
 	rm -rf $(OUT) .pytest_cache build *.egg-info

@@ -5,7 +5,8 @@ measures every fix against its permit's route, and reports deviations (with
 hysteresis), driving without a permit or outside hours, stops outside approved
 sites, restricted-zone entries, speeding and GPS silences, with credit points per
 vehicle and company. ``gl.trucks.violations_to_cases`` turns the violations into
-case-log rows.
+case-log rows. Optional and separate: :mod:`gridlib.trucks.matching` matches fixes
+to the road network (which roads a truck drove).
 """
 
 from gridlib.trucks.cases import violations_to_cases
