@@ -239,9 +239,11 @@ def simulate_fleet(
     span = (h1 - h0) % 86400 or 86400
     late = rng.random(n_vehicles) < late_share
     no_permit = rng.random(n_vehicles) < no_permit_share
-    # shift start within the first half hour of the window; a late vehicle keeps driving 20-40 min after it
-    start = day0 + h0 + rng.integers(0, 1800, n_vehicles) // interval_s * interval_s
-    stop = day0 + h0 + span - rng.integers(0, 1200, n_vehicles) + np.where(late, rng.integers(1200, 2400, n_vehicles), 0)
+    # shift start within the first half hour of the window, end in its last 20 minutes (a quarter of a
+    # short window); a late vehicle keeps driving 20-40 min after it
+    start = day0 + h0 + rng.integers(0, min(1800, span // 4), n_vehicles) // interval_s * interval_s
+    stop = (day0 + h0 + span - rng.integers(0, min(1200, span // 4), n_vehicles)
+            + np.where(late, rng.integers(1200, 2400, n_vehicles), 0))
     counts = ((stop - start) // interval_s + 1).astype(np.int64)
     veh = np.repeat(np.arange(n_vehicles), counts)
     first = np.r_[0, np.cumsum(counts)[:-1]]

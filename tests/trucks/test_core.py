@@ -24,7 +24,7 @@ from gridlib.trucks.route import (
     route_distance,
 )
 
-from .conftest import L_ROUTE, drive, permit_frame
+from .conftest import DAY, L_ROUTE, drive, permit_frame
 
 
 def test_read_fixes_rejects_every_bad_row_with_its_reason():
@@ -286,3 +286,13 @@ def test_detect_and_check_a_truck_parked_all_night():
     moves = detect(fx)
     assert len(rejects) == 0 and len(moves.trips) == 0 and len(moves.stops) == 1
     assert (moves.trip_of == -1).all()
+
+
+@pytest.mark.parametrize("end", ["08:02", "08:10", "08:40"])
+def test_simulated_fleet_fits_a_short_window(roads, end):
+    from gridlib.trucks.simulate import simulate_fleet
+
+    fleet = simulate_fleet(roads, 8, seed=3, hours=("08:00", end))
+    t = pd.to_datetime(fleet.fixes["time"])
+    assert fleet.fixes["vehicle_id"].nunique() == 8
+    assert t.min() >= pd.Timestamp(f"{DAY} 08:00") and t.max() <= pd.Timestamp(f"{DAY} {end}")
