@@ -39,10 +39,11 @@ import scipy.sparse as sp
 import shapely
 from scipy.sparse import csgraph
 
+from gridlib.crs import transform_xy
 from gridlib.errors import InputError
-from gridlib.network import RoadGraph
+from gridlib.network import RoadGraph, build_graph
 
-__all__ = ["MapMatch", "map_match", "road_sequence"]
+__all__ = ["MapMatch", "map_match", "road_sequence", "deviation_roads"]
 
 log = logging.getLogger(__name__)
 
@@ -311,6 +312,19 @@ def _transitions(matrix: sp.csr_matrix, x: np.ndarray, y: np.ndarray, b0: int, b
     return out
 
 
+def _names(names: Any) -> np.ndarray:
+    col = pd.Series(names).astype(object)
+    return np.asarray(col.where(col.notna(), None), dtype=object)
+
+
+def _sequence(labels: Any) -> list[str]:
+    out: list[str] = []
+    for label in labels:  # one per matched fix of one trace: short
+        if label is not None and str(label).strip() and (not out or out[-1] != label):
+            out.append(str(label))
+    return out
+
+
 def road_sequence(graph: RoadGraph, match: MapMatch, names: Any) -> list[str]:
     """Names of the roads the matched fixes lie on, in driving order, repeats and blanks dropped.
 
@@ -332,11 +346,80 @@ def road_sequence(graph: RoadGraph, match: MapMatch, names: Any) -> list[str]:
     >>> road_sequence(g, map_match(g, np.array([20.0, 80.0, 102.0]), np.array([1.0, 2.0, 50.0])), roads["name"])
     ['A路']
     """
-    names = np.asarray(pd.Series(names).astype(object).where(pd.Series(names).notna(), None), dtype=object)
     seg = match.segment[match.segment >= 0]
-    labels = [names[r] for r in graph.seg_road[seg]]
-    out: list[str] = []
-    for label in labels:  # one per matched fix of one trace: short
-        if label is not None and str(label).strip() and (not out or out[-1] != label):
-            out.append(str(label))
+    return _sequence(_names(names)[graph.seg_road[seg]])
+
+
+def deviation_roads(result: Any, roads: Any, *, graph: RoadGraph | None = None, directed: bool = False,
+                    **options: float) -> pd.DataFrame:
+    """The roads each deviation of a truck check drove along, by map matching its fixes.
+
+    Parameters
+    ----------
+    result : CheckResult
+        From :func:`gridlib.trucks.check`.
+    roads : GeoDataFrame
+        Road lines with a name column (``name``, ``name:zh``, ``name_zh`` or ``road_name``);
+        Tilezen/OSM layers are cut to drivable kinds.
+    graph : RoadGraph, optional
+        A graph built from *roads* (built here when not given).
+    directed : bool
+        Respect one-way tags (off by default: a deviating truck may well ignore them).
+    **options
+        Passed to :func:`map_match` (``radius_m``, ``sigma_m``, ``beta_m``, ``max_candidates``).
+
+    Returns
+    -------
+    pandas.DataFrame
+        ``violation_id``, ``roads_matched`` (names in driving order, ``"; "``-joined),
+        ``n_fixes``, ``matched_share`` (fixes with a road within the radius).
+
+    Examples
+    --------
+    A truck drives 1.6 km of Century Avenue, far from its permitted route:
+
+    >>> import geopandas as gpd, pandas as pd, shapely
+    >>> from shapely.geometry import LineString
+    >>> import gridlib as gl
+    >>> roads = gl.datasets.demo_roads()
+    >>> avenue = roads[roads["name"] == "世纪大道"].to_crs(4550)
+    >>> line = shapely.segmentize(avenue.geometry.iloc[int(avenue.length.argmax())], 80)
+    >>> lon, lat = gl.crs.transform_xy(4550, 4326, *line.xy)
+    >>> permits = gpd.GeoDataFrame({"permit_id": ["P1"], "vehicle_id": ["V1"], "company": ["K"],
+    ...     "valid_from": ["2026-11-20"], "valid_to": ["2026-11-20"], "hours": [""], "corridor_m": [50]},
+    ...     geometry=[LineString([(121.40, 31.10), (121.41, 31.10)])], crs=4326)  # a route far away
+    >>> fixes = pd.DataFrame({"vehicle_id": "V1", "lon": lon, "lat": lat,
+    ...     "time": pd.date_range("2026-11-20 09:00", periods=len(lon), freq="10s").astype(str)})
+    >>> r = gl.trucks.check(fixes, permits)
+    >>> deviation_roads(r, roads)["roads_matched"].str.contains("世纪大道").tolist()
+    [True]
+    """
+    from gridlib.trucks.violations import _ROAD_NAME_COLUMNS
+
+    col = next((c for c in _ROAD_NAME_COLUMNS if c in roads.columns), None)
+    if col is None:
+        raise InputError(f"roads: no name column (one of {list(_ROAD_NAME_COLUMNS)})")
+    if "kind" in roads.columns:
+        roads = roads[roads["kind"].isin(["highway", "major_road", "minor_road"])].reset_index(drop=True)
+    graph = graph or build_graph(roads)
+    dev = result.violations[result.violations["type"] == "deviation"]
+    out = pd.DataFrame({"violation_id": dev["violation_id"].to_numpy(dtype=object),
+                        "roads_matched": "", "n_fixes": 0, "matched_share": np.nan})
+    if dev.empty:
+        return out
+    fx = result.fixes
+    by_row = np.argsort(fx.row, kind="stable")
+    rows = [np.array(e.split(","), dtype=np.int64) for e in dev["evidence"]]  # per deviation: a few
+    pos = by_row[np.searchsorted(fx.row[by_row], np.concatenate(rows))]
+    lengths = np.array([len(r) for r in rows])
+    starts = np.r_[0, np.cumsum(lengths)[:-1]]
+    brk = np.zeros(len(pos), dtype=bool)
+    brk[starts] = True
+    x, y = transform_xy(4326, graph.crs, fx.lon[pos], fx.lat[pos])
+    m = map_match(graph, x, y, breaks=brk, directed=directed, **options)
+    names = _names(roads[col])
+    label = np.where(m.segment >= 0, names[graph.seg_road[np.maximum(m.segment, 0)]], None)
+    out["roads_matched"] = ["; ".join(_sequence(label[a:a + k])) for a, k in zip(starts, lengths, strict=True)]
+    out["n_fixes"] = lengths
+    out["matched_share"] = np.add.reduceat((m.segment >= 0).astype(float), starts) / lengths
     return out

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import geopandas as gpd
 import numpy as np
+import pandas as pd
 import pytest
 import shapely
 from hypothesis import given, settings
@@ -102,3 +103,28 @@ def test_simulated_trucks_on_the_demo_roads_stay_on_their_route():
     assert len(hmm) > 1500
     assert (hmm <= 20).mean() >= 0.98, (hmm <= 20).mean()
     assert (hmm <= 1).mean() >= (nearest <= 1).mean() + 0.1, ((hmm <= 1).mean(), (nearest <= 1).mean())
+
+
+def test_deviation_roads_names_the_road_driven_off_route():
+    from shapely.geometry import LineString as Line
+
+    from gridlib.trucks.matching import deviation_roads
+
+    roads = gl.datasets.demo_roads()
+    avenue = roads[roads["name"] == "世纪大道"].to_crs(4550)
+    line = shapely.segmentize(avenue.geometry.iloc[int(avenue.length.argmax())], 80)
+    lon, lat = gl.crs.transform_xy(4550, 4326, *line.xy)
+    permits = gpd.GeoDataFrame({"permit_id": ["P1", "P2"], "vehicle_id": ["V1", "V2"], "company": ["K", "K"],
+                                "valid_from": ["2026-11-20"] * 2, "valid_to": ["2026-11-20"] * 2, "hours": ["", ""],
+                                "corridor_m": [50, 50]},
+                               geometry=[Line([(121.40, 31.10), (121.41, 31.10)]), Line(np.column_stack([lon, lat]))], crs=4326)
+    times = pd.date_range("2026-11-20 09:00", periods=len(lon), freq="10s").astype(str)
+    fixes = pd.concat([pd.DataFrame({"vehicle_id": v, "lon": lon, "lat": lat, "time": times}) for v in ("V1", "V2")])
+    r = gl.trucks.check(fixes, permits)
+    assert r.violations["type"].tolist() == ["deviation"]  # V2 drives its own route
+    out = deviation_roads(r, roads)
+    assert out["violation_id"].tolist() == r.violations["violation_id"].tolist()
+    assert out["roads_matched"].iloc[0].split("; ")[0] == "世纪大道"
+    assert out["n_fixes"].iloc[0] == len(lon) and out["matched_share"].iloc[0] == 1.0
+    none = deviation_roads(gl.trucks.check(fixes[fixes["vehicle_id"] == "V2"], permits), roads)
+    assert none.empty and list(none.columns) == ["violation_id", "roads_matched", "n_fixes", "matched_share"]
