@@ -7,9 +7,10 @@ from typing import Annotated
 
 import typer
 
+from gridlib.errors import InputError
+
 
 def _threshold_options(values: list[str]) -> dict[str, float]:
-    from gridlib.errors import InputError
     from gridlib.trucks import THRESHOLDS
 
     out = {}
@@ -54,6 +55,9 @@ def register(app: typer.Typer) -> None:
         crs: Annotated[str, typer.Option(help="CRS of the fixes' lon/lat: EPSG code or 'gcj02'")] = "EPSG:4326",
         county: Annotated[str, typer.Option(help="6-digit county code for case ids")] = "310115",
         maps: Annotated[int, typer.Option(help="Also draw PNG maps for the N vehicles with most points")] = 0,
+        match_roads: Annotated[bool, typer.Option(
+            "--match-roads", help="Map-match each deviation to the road network (needs --roads): "
+                                  "adds roads_matched, the roads it drove in order")] = False,
         set_: Annotated[list[str] | None, typer.Option("--set", help="Threshold NAME=VALUE (repeatable)")] = None,
     ) -> None:
         """Check FIXES against PERMITS and SITES; write violations, cases, credit, trips, stops and rejects."""
@@ -65,11 +69,20 @@ def register(app: typer.Typer) -> None:
         from gridlib.trucks.maps import vehicle_day_map
 
         th = _threshold_options(set_ or [])
+        if match_roads and roads is None:
+            raise InputError("--match-roads needs --roads")
         with step("reading layers"):
             road_layer = gpd.read_file(roads) if roads else None
             zone_layer = gpd.read_file(zones) if zones else None
         result = check(str(fixes), str(permits), str(sites) if sites else None, roads=road_layer, zones=zone_layer,
                        date=date, crs=crs, **th)
+        if match_roads:
+            from gridlib.trucks.matching import deviation_roads
+
+            with step("map-matching deviations"):
+                matched = deviation_roads(result, road_layer)
+            result.violations["roads_matched"] = result.violations["violation_id"].map(
+                matched.set_index("violation_id")["roads_matched"])
         cases = violations_to_cases(result.violations, county=county)
         layers = {
             "violations": result.violations, "cases": cases, "credit_vehicles": result.credit.vehicles,

@@ -95,6 +95,21 @@ def test_cli_check_writes_layers_and_prints_counts(tmp_path, fleet):
                  str(tmp_path / "permits.geojson"), "--out", str(out), "--set", "nonsense=1"]) == 2
 
 
+def test_cli_check_matches_deviations_to_roads(tmp_path, fleet, roads):
+    fleet.fixes.to_parquet(tmp_path / "fixes.parquet")
+    fleet.permits.to_file(tmp_path / "permits.geojson")
+    roads.to_file(tmp_path / "roads.geojson")
+    args = ["trucks", "check", "--fixes", str(tmp_path / "fixes.parquet"), "--permits", str(tmp_path / "permits.geojson"),
+            "--out", str(tmp_path / "out"), "--match-roads"]
+    assert main(args) == 2  # no --roads to match to
+    r = CliRunner().invoke(app, [*args, "--roads", str(tmp_path / "roads.geojson")])
+    assert r.exit_code == 0, r.output
+    v = gpd.read_file(tmp_path / "out" / "violations.geojson")
+    dev = v[v["type"] == "deviation"]
+    assert len(dev) > 0 and dev["roads_matched"].notna().all()
+    assert v.loc[v["type"] != "deviation", "roads_matched"].isna().all()
+
+
 def test_vehicle_day_map_is_reproducible(tmp_path, result):
     vid = result.credit.vehicles["vehicle_id"].iloc[0]
     a = tmp_path / "a.png"
