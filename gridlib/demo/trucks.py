@@ -20,6 +20,7 @@ import shapely
 import shapely.affinity
 
 from gridlib.demo._area import METRIC_EPSG, Area, fmt_times, to_lonlat
+from gridlib.errors import InputError
 
 __all__ = ["Night", "road_graph", "night"]
 
@@ -191,6 +192,19 @@ def night(area: Area, rng: np.random.Generator, *, date: str, n_trucks: int = 20
           n_disposal: int = 2, n_deviations: int = 4, n_stops: int = 3, noise_m: float = 8.0) -> Night:
     """Sites, permits and GPS fixes of one night (22:00 on *date* to 06:00 the next day).
 
+    Every planted event needs a truck of its own: *n_deviations* route deviations,
+    *n_stops* unpermitted stops, one truck without a permit and one GPS silence
+    (``n_deviations + n_stops + 2`` trucks, 9 by default). A smaller fleet gets fewer
+    planted events, handed out in turn (a deviation, a stop, no permit, a silence, a
+    deviation, ...), so a fleet of 4 still carries one event of each kind; ``events``
+    lists only those planted. A fleet at least that large is unchanged by this rule.
+
+    Raises
+    ------
+    InputError
+        If ``n_trucks``, ``n_construction`` or ``n_disposal`` is below 1, ``n_deviations``,
+        ``n_stops`` or ``noise_m`` is negative, or *date* is not a date.
+
     Examples
     --------
     >>> import numpy as np
@@ -199,11 +213,20 @@ def night(area: Area, rng: np.random.Generator, *, date: str, n_trucks: int = 20
     >>> n = night(area, np.random.default_rng(0), date="2026-11-20", n_trucks=9)
     >>> n.fixes["vehicle_id"].nunique(), len(n.sites), len(n.permits)
     (9, 7, 8)
+    >>> small = night(area, np.random.default_rng(0), date="2026-11-20", n_trucks=2)
+    >>> small.fixes["vehicle_id"].nunique(), sorted({e["type"] for e in small.events} - {"duplicate_fix"})
+    (2, ['deviation', 'unpermitted_stop'])
+    >>> night(area, np.random.default_rng(0), date="2026-11-20", n_trucks=0)
+    Traceback (most recent call last):
+    ...
+    gridlib.errors.InputError: n_trucks=0: a night needs at least one truck
     >>> import pandas as pd
     >>> t = n.fixes["time"]
     >>> bool(t.min() >= pd.Timestamp("2026-11-20 22:00")), bool(t.max() <= pd.Timestamp("2026-11-21 06:00"))
     (True, True)
     """
+    _check_night_args(date, n_trucks, n_construction, n_disposal, n_deviations, n_stops, noise_m)
+    n_deviations, n_stops, n_no_permit, n_silence = _role_counts(n_trucks, n_deviations, n_stops)
     graph, xy = road_graph(area)
     sites, gates = _sites(area, graph, xy, rng, n_construction, n_disposal)
     origin = rng.integers(n_disposal, n_disposal + n_construction, n_trucks)
@@ -220,8 +243,8 @@ def night(area: Area, rng: np.random.Generator, *, date: str, n_trucks: int = 20
     roles[rng.choice(by_length[: max(n_deviations, n_trucks // 2)], n_deviations, replace=False)] = "deviation"
     rest = rng.permutation(np.flatnonzero(roles == "normal"))
     roles[rest[:n_stops]] = "stop"
-    roles[rest[n_stops]] = "no_permit"
-    roles[rest[n_stops + 1]] = "silence"
+    roles[rest[n_stops:n_stops + n_no_permit]] = "no_permit"
+    roles[rest[n_stops + n_no_permit:n_stops + n_no_permit + n_silence]] = "silence"
 
     permits, fixes, events = [], [], []
     for k in range(n_trucks):
@@ -298,11 +321,49 @@ def night(area: Area, rng: np.random.Generator, *, date: str, n_trucks: int = 20
             before, after = kept[kept < np.flatnonzero(quiet)[0]][-1], kept[kept > np.flatnonzero(quiet)[-1]][0]
             events.append(_event("gps_silence", vehicles[k], permit_id, times[before], times[after]))
     fix = pd.concat(fixes, ignore_index=True)
-    dup = fix.iloc[np.sort(rng.choice(len(fix), 10, replace=False))]
+    n_dup = min(10, len(fix))
+    dup = fix.iloc[np.sort(rng.choice(len(fix), n_dup, replace=False))]
     fix = pd.concat([fix, dup], ignore_index=True).sort_values(["vehicle_id", "time"], kind="stable")
-    events.append({"type": "duplicate_fix", "count": 10, "vehicle_id": "", "permit_id": ""})
+    events.append({"type": "duplicate_fix", "count": n_dup, "vehicle_id": "", "permit_id": ""})
     permits_gdf = gpd.GeoDataFrame(permits, crs=METRIC_EPSG)
     return Night(sites=sites, permits=permits_gdf, fixes=fix.reset_index(drop=True), events=events)
+
+
+def _check_night_args(date: str, n_trucks: int, n_construction: int, n_disposal: int, n_deviations: int,
+                      n_stops: int, noise_m: float) -> None:
+    """Raise InputError naming the argument and the rule when :func:`night` cannot run."""
+    if n_trucks < 1:
+        raise InputError(f"n_trucks={n_trucks}: a night needs at least one truck")
+    if n_construction < 1 or n_disposal < 1:
+        raise InputError(f"n_construction={n_construction}, n_disposal={n_disposal}: every truck needs an origin "
+                         "(construction) and a destination (disposal) site, so both must be at least 1")
+    if n_deviations < 0 or n_stops < 0:
+        raise InputError(f"n_deviations={n_deviations}, n_stops={n_stops}: counts of planted events cannot be negative")
+    if not noise_m >= 0:
+        raise InputError(f"noise_m={noise_m}: the GPS noise is a standard deviation in metres, at least 0")
+    try:
+        np.datetime64(date, "D")
+    except ValueError as exc:
+        raise InputError(f"date={date!r} is not a date (YYYY-MM-DD)") from exc
+
+
+def _role_counts(n_trucks: int, n_deviations: int, n_stops: int) -> tuple[int, int, int, int]:
+    """Trucks per planted role (deviation, stop, no permit, silence), handed out in turn while trucks last.
+
+    >>> _role_counts(20, 4, 3), _role_counts(9, 4, 3), _role_counts(4, 4, 3), _role_counts(1, 4, 3)
+    ((4, 3, 1, 1), (4, 3, 1, 1), (1, 1, 1, 1), (1, 0, 0, 0))
+    >>> _role_counts(6, 4, 3), _role_counts(2, 0, 3)
+    ((2, 2, 1, 1), (0, 1, 1, 0))
+    """
+    wanted = [n_deviations, n_stops, 1, 1]
+    got = [0, 0, 0, 0]
+    left = n_trucks
+    while left and got != wanted:
+        for i in range(4):
+            if left and got[i] < wanted[i]:
+                got[i] += 1
+                left -= 1
+    return got[0], got[1], got[2], got[3]
 
 
 def _event(kind: str, vehicle: str, permit: str, start: pd.Timestamp, end: pd.Timestamp, **extra: float) -> dict:
