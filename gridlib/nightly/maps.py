@@ -8,7 +8,9 @@ from pathlib import Path
 from typing import Any
 
 import geopandas as gpd
+import matplotlib.patheffects as path_effects
 import matplotlib.pyplot as plt
+import numpy as np
 import pandas as pd
 
 from gridlib.datasets import OSM_ATTRIBUTION
@@ -34,6 +36,19 @@ _GRID_TOOLTIP_COLUMNS = ["grid_code", "street_name", "community_name", "responsi
                          "open_cases", "overdue_cases", "cases_30d", "hotspot_label", "camera_road_share",
                          "reachable_10min"]
 _LIGHT_LABELS = {"red": "超期", "yellow": "临期 (80–100%)", "green": "正常"}
+# A map draws open cases as one dot each up to this many dots; above it (a city overview, a street with a
+# large backlog) the dots bury each other and the map under them, so the map shades each grid by its number
+# of overdue cases instead. (The city run drew 12,389 overdue dots on the overview.)
+_MAX_CASE_DOTS = 500
+# graduated colours for overdue cases per grid: ColorBrewer RdPu from its 3rd class, apart from the
+# red–blue hot/cold spot scheme underneath; at most this many classes
+_OVERDUE_RAMP = ("#fa9fb5", "#f768a1", "#dd3497", "#ae017e", "#7a0177", "#49006a")
+# A shaded area must be at least this many pixels across on the PNG to be seen: at city scale a 100 m grid
+# is under one pixel, so the counts are summed to communities (or streets) instead.
+_MIN_CELL_PX = 6.0
+_LEVEL_ZH = {"grid": "网格", "community": "社区", "street": "街道"}
+# a white rim, so small marks (sub-pixel hot-spot grids, blind-spot roads) stand out from any shading
+_HALO = [path_effects.Stroke(linewidth=2.5, foreground="white"), path_effects.Normal()]
 
 
 def _dissolve(grids: gpd.GeoDataFrame, level: str) -> gpd.GeoDataFrame:
@@ -45,6 +60,11 @@ def _dissolve(grids: gpd.GeoDataFrame, level: str) -> gpd.GeoDataFrame:
     if name not in out.columns:
         out[name] = out[code]
     return out.sort_values(code).reset_index(drop=True)
+
+
+def _streets(grids: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
+    """One polygon per street (a step of its own: benchmarks/bench_nightly.py times it by this name)."""
+    return _dissolve(grids, "street")
 
 
 def _informative(grid_map: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
@@ -66,17 +86,138 @@ def _hotspot_fill(ax, grid_map: gpd.GeoDataFrame) -> list[tuple[str, str]]:
     return [(HOTSPOT_LABELS[c], HOTSPOT_COLORS[c]) for c in present]
 
 
-def _open_points(ax, cases: gpd.GeoDataFrame) -> list[tuple[str, str]]:
+def _significant_spots(ax, grid_map: gpd.GeoDataFrame, *, outline: bool) -> list[tuple[str, str]]:
+    """The significant hot/cold spot grids above a shading of overdue counts, white-rimmed: their clusters'
+    outlines (grids big enough to see) or filled (grids under a pixel, so they show as small marks)."""
+    grid_map = _informative(grid_map)
+    classes = grid_map["hotspot_class"].fillna("not_significant")
+    spots = grid_map[classes.str.startswith(("hot_", "cold_")).to_numpy()]
+    if not len(spots):
+        return []
+    if outline:
+        rings = spots[["hotspot_class", spots.geometry.name]].dissolve(by="hotspot_class", as_index=False,
+                                                                      method="coverage")
+        smap.project(ax, rings).boundary.plot(ax=ax, color=rings["hotspot_class"].map(HOTSPOT_COLORS).to_numpy(),
+                                              linewidth=1.6, zorder=3, path_effects=_HALO)
+    else:
+        colors = spots["hotspot_class"].map(HOTSPOT_COLORS).to_numpy()
+        smap.project(ax, spots).plot(ax=ax, color=colors, edgecolor=colors, linewidth=1.0, zorder=3,
+                                     path_effects=_HALO)
+    present = [c for c in HOTSPOT_COLORS if (spots["hotspot_class"] == c).any()]
+    return [(HOTSPOT_LABELS[c], HOTSPOT_COLORS[c]) for c in present]
+
+
+def _open_points(ax, cases: gpd.GeoDataFrame, *, on_shading: bool = False) -> list[tuple[str, str]]:
+    """Open cases as dots by traffic light; larger and dark-rimmed *on_shading* (the overdue counts)."""
     if "light" not in cases.columns:
         return []
     legend = []
     for light in ("green", "yellow", "red"):
         part = cases[cases["light"] == light]
         if len(part):
-            smap.project(ax, part).plot(ax=ax, color=LIGHT_COLORS[light], markersize=9 if light == "red" else 5,
-                                        edgecolor="white", linewidth=0.3, zorder=6)
+            size = 18 if on_shading else 9 if light == "red" else 5
+            smap.project(ax, part).plot(ax=ax, color=LIGHT_COLORS[light], markersize=size, zorder=6,
+                                        edgecolor="#333333" if on_shading else "white",
+                                        linewidth=0.6 if on_shading else 0.3)
             legend.append((f"在办案件: {_LIGHT_LABELS[light]}", LIGHT_COLORS[light]))
     return legend
+
+
+def _count_classes(max_count: int, n_classes: int = len(_OVERDUE_RAMP)) -> list[tuple[int, int]]:
+    """Count classes ``(low, high)`` covering 1..*max_count*: 1, 2, 3–5, 6–10, 11–20, ... (1-2-5 steps), the last
+    ending at *max_count*, thinned to at most *n_classes*.
+
+    >>> _count_classes(1), _count_classes(4)
+    ([(1, 1)], [(1, 1), (2, 2), (3, 4)])
+    >>> _count_classes(13)
+    [(1, 1), (2, 2), (3, 5), (6, 10), (11, 13)]
+    >>> _count_classes(300)
+    [(1, 1), (2, 5), (6, 20), (21, 100), (101, 300)]
+    """
+    uppers, step = [], 1
+    while step < max_count:
+        uppers += [b for b in (step, 2 * step, 5 * step) if b < max_count]
+        step *= 10
+    uppers.append(max_count)
+    while len(uppers) > n_classes:
+        uppers = uppers[:-1:2] + [uppers[-1]]
+    lows = [1] + [u + 1 for u in uppers[:-1]]
+    return list(zip(lows, uppers, strict=True))
+
+
+def _count_level(ax, grid_map: gpd.GeoDataFrame) -> str:
+    """The finest of grid, community, street whose typical area is at least ``_MIN_CELL_PX`` pixels across."""
+    x0, x1 = ax.get_xlim()
+    y0, y1 = ax.get_ylim()
+    box = ax.get_window_extent()
+    metres_per_px = max((x1 - x0) / box.width, (y1 - y0) / box.height)  # equal aspect: the larger one rules
+    area = smap.project(ax, grid_map.geometry).area  # in the map CRS, like the limits
+    for level in ("grid", "community", "street"):
+        key = f"{level}_code"
+        if key not in grid_map.columns:
+            continue
+        typical = area.groupby(grid_map[key].to_numpy()).sum().median() if level != "grid" else area.median()
+        if np.sqrt(typical) >= _MIN_CELL_PX * metres_per_px:
+            return level
+    return "street" if "street_code" in grid_map.columns else "grid"
+
+
+def _overdue_areas(grid_map: gpd.GeoDataFrame, level: str) -> gpd.GeoDataFrame:
+    """The *level* areas (grid, community or street; ``<level>_code``, geometry) of *grid_map* with at least one
+    overdue open case, and that number in ``overdue_cases``, sorted by code."""
+    key = f"{level}_code"
+    counts = grid_map["overdue_cases"].fillna(0).astype("int64")
+    if level == "grid":
+        areas = grid_map.loc[counts > 0, [key, grid_map.geometry.name]].assign(overdue_cases=counts[counts > 0])
+        return areas.sort_values(key).reset_index(drop=True)
+    per_area = counts.groupby(grid_map[key].to_numpy()).sum()
+    hit = per_area.index[per_area.to_numpy() > 0]
+    areas = _dissolve(grid_map[grid_map[key].isin(hit)], level)
+    return areas.assign(overdue_cases=per_area.reindex(areas[key].to_numpy()).to_numpy())
+
+
+def _overdue_counts(ax, grid_map: gpd.GeoDataFrame, level: str) -> list[tuple[str, str]]:
+    """Shade the *level* areas of *grid_map* by their number of overdue open cases, a graduated colour;
+    return the legend."""
+    if "overdue_cases" not in grid_map.columns:
+        return []
+    areas = _overdue_areas(grid_map, level)
+    if not len(areas):
+        return []
+    counts = areas["overdue_cases"].to_numpy()
+    classes = _count_classes(int(counts.max()))
+    # fewer classes than colours: spread them over the whole ramp, light to dark (one class: a middle tone)
+    pick = np.round(np.linspace(0, len(_OVERDUE_RAMP) - 1, len(classes))).astype(int) if len(classes) > 1 else [2]
+    ramp = np.array(_OVERDUE_RAMP)[pick]
+    which = np.searchsorted([high for _, high in classes], counts)
+    edge = "none" if level == "grid" else "#ffffff"
+    smap.project(ax, areas).plot(ax=ax, color=ramp[which], edgecolor=edge, linewidth=0.3, zorder=2)
+    unit = _LEVEL_ZH[level]
+    return [(f"超期案件 {low} 件/{unit}" if low == high else f"超期案件 {low}–{high} 件/{unit}", str(ramp[i]))
+            for i, (low, high) in enumerate(classes) if (which == i).any()]
+
+
+def _grids_and_cases(ax, grid_map: gpd.GeoDataFrame, cases: gpd.GeoDataFrame) -> list[tuple[str, str]]:
+    """The grids by hot/cold spot class and the open *cases* on them; return the legend.
+
+    Up to ``_MAX_CASE_DOTS`` cases are dots coloured by traffic light. Above it the dots would bury each
+    other and the map, so the overdue cases are counted per grid (per community or street when grids are too
+    small to see) in a graduated colour, the significant hot/cold spots are drawn again above that shading,
+    and only the few 临期 cases stay dots.
+    """
+    if "light" in cases.columns:
+        cases = cases[cases["light"].notna()]
+    if "light" not in cases.columns or len(cases) <= _MAX_CASE_DOTS:
+        return _hotspot_fill(ax, grid_map) + _open_points(ax, cases)
+    level = _count_level(ax, grid_map)
+    counts = _overdue_counts(ax, grid_map, level)
+    if level == "grid":  # the hot/cold spot fill stays underneath, and their outlines show above the counts
+        _significant_spots(ax, grid_map, outline=True)
+        legend = _hotspot_fill(ax, grid_map) + counts
+    else:  # coarser areas hide the grid fill: the significant grids are drawn above them
+        legend = _significant_spots(ax, grid_map, outline=False) + counts + [("无超期案件", "#ffffff")]
+    due_soon = cases[cases["light"] == "yellow"]
+    return legend + (_open_points(ax, due_soon, on_shading=True) if len(due_soon) <= _MAX_CASE_DOTS else [])
 
 
 def _finish(fig, ax, legend: list[tuple[str, str]], path: Path) -> None:
@@ -91,15 +232,15 @@ def _finish(fig, ax, legend: list[tuple[str, str]], path: Path) -> None:
 def _overview(path: Path, layers: dict[str, Any], streets: gpd.GeoDataFrame, date: dt.date) -> None:
     grid_map = layers["grid_responsibility"]
     fig, ax = smap.new_map(grid_map, title=f"责任网格总览 · 近30日案件热点 · {date.isoformat()}")
-    legend = _hotspot_fill(ax, grid_map)
+    open_cases = layers["assigned_cases"]
+    if "light" in open_cases.columns:  # the district picture shows the overdue cases only
+        open_cases = open_cases[open_cases["light"] == "red"]
+    legend = _grids_and_cases(ax, grid_map, open_cases)
     blind = layers.get("blind_spots")
     if blind is not None and len(blind):
         top = blind[blind["rank"] <= _PRIORITY_BLIND_SPOTS]
-        smap.project(ax, top).plot(ax=ax, color="#6a3d9a", linewidth=2.2, zorder=4)
+        smap.project(ax, top).plot(ax=ax, color="#6a3d9a", linewidth=2.2, zorder=4, path_effects=_HALO)
         legend.append((f"优先盲区道路 (前{_PRIORITY_BLIND_SPOTS})", "#6a3d9a"))
-    open_cases = layers["assigned_cases"]
-    if "light" in open_cases.columns:
-        legend += _open_points(ax, open_cases[open_cases["light"] == "red"])
     smap.add_outlines(ax, streets, label_column="street_name", linewidth=1.6, fontsize=11)
     _finish(fig, ax, legend, path)
 
@@ -109,10 +250,8 @@ def _street_map(path: Path, layers: dict[str, Any], grids: gpd.GeoDataFrame, str
     grid_map = layers["grid_responsibility"]
     mine = grid_map[grid_map["street_code"] == street["street_code"]]
     fig, ax = smap.new_map(mine, title=f"{street['street_name']} ({street['street_code']}) 责任网格 · {date.isoformat()}")
-    legend = _hotspot_fill(ax, mine)
     cases = layers["assigned_cases"]
-    if "light" in cases.columns:
-        legend += _open_points(ax, cases[(cases["street_code"] == street["street_code"]) & cases["light"].notna()])
+    legend = _grids_and_cases(ax, mine, cases[cases["street_code"] == street["street_code"]])
     comms = _dissolve(grids[grids["street_code"] == street["street_code"]], "community")
     smap.add_outlines(ax, comms, label_column="community_name", linewidth=1.0, fontsize=8, color="#444444")
     smap.add_outlines(ax, gpd.GeoDataFrame(geometry=[street.geometry], crs=grids.crs), linewidth=2.0)
@@ -176,7 +315,7 @@ def write_maps(work: Path, layers: dict[str, Any], results: dict[str, Any], *, d
     maps_dir = work / "maps"
     maps_dir.mkdir()
     links = [("交互式网页地图 (web map)", "webmap.html"), ("总览图 (overview)", "maps/overview.png")]
-    streets = _dissolve(grids, "street")
+    streets = _streets(grids)
     _overview(maps_dir / "overview.png", layers, streets, date)
     for _, street in streets.iterrows():
         name = f"street_{street['street_code']}.png"
