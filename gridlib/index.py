@@ -15,10 +15,14 @@ The grid extent is rasterised once at a few metres per pixel. Every pixel that
 any polygon boundary touches (computed conservatively, with a margin for
 floating-point rounding) is a *boundary pixel*; every other pixel lies wholly
 inside one grid or wholly outside all grids, so its answer is stored in the
-raster and a point in it is answered by array indexing. Connected runs of
-non-boundary pixels are labelled with ``scipy.ndimage.label`` and one exact
-test per run decides its grid. A point in a boundary pixel is tested only
-against the few grids whose boundary touches that pixel, with a vectorised
+raster and a point in it is answered by array indexing. Those answers come from
+one pass along the raster rows: each boundary segment adds its grid's signed
+weight where it crosses a row's centre line, and a running sum along the row is
+the grid at every pixel no boundary touches (a shared edge is traversed once).
+Overlapping interiors are refused after GEOS tests only the grids with an edge
+that no neighbour shares exactly (see ``_overlapping_pairs``). A point in a
+boundary pixel is tested only against the few grids whose boundary touches that
+pixel (with overlaps allowed, also those whose interior holds it), with a vectorised
 crossing-number test guarded by an orientation error bound (Shewchuk's
 ``ccwerrboundA``); pairs whose orientation cannot be decided in floating point
 (points on or within rounding distance of an edge) go to GEOS
@@ -49,6 +53,8 @@ from typing import Any
 import geopandas as gpd
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 import pyproj
 import shapely
 from scipy import ndimage
@@ -67,7 +73,7 @@ _CCW_ERRBOUND = (3.0 + 16.0 * _EPS) * _EPS
 # Margin, in pixel units, by which boundary pixels are grown to absorb rounding
 # in the pixel arithmetic (coordinates are ~1e6 m; rounding is ~1e-10 m).
 _PIX_EPS = 1e-6
-_SEG_CHUNK = 250_000
+_SEG_CHUNK = 100_000
 _PAIR_CHUNK = 2_000_000
 _POINT_CHUNK = 100_000
 _FORMAT = "gridlib-gridindex-1"
@@ -136,8 +142,10 @@ class GridIndex:
             bad = np.flatnonzero(codes.isna().to_numpy())[:5].tolist()
             raise ValidationError(f"grids at rows {bad} have no {code_column}; run `gridlib grid validate`")
         codes = codes.astype(str).to_numpy(dtype=object)
-        dup = pd.Series(codes).duplicated(keep=False).to_numpy()
-        if dup.any():
+        # rank r -> row position; candidates are stored and tried in rank order
+        order = _code_order(codes)
+        if (codes[order[1:]] == codes[order[:-1]]).any():
+            dup = pd.Series(codes).duplicated(keep=False).to_numpy()
             raise ValidationError(
                 f"duplicate {code_column} values, e.g. {sorted(set(codes[dup]))[:5]}; "
                 "grid codes must be unique (run `gridlib grid validate`)")
@@ -148,34 +156,28 @@ class GridIndex:
         self.code_column = code_column
         self._geoms = geoms
         self._codes = codes
-        # rank r -> row position; candidates are stored and tried in rank order
-        self._order = np.argsort(codes, kind="stable").astype(np.int64)
+        self._order = order
         self._rank = np.empty(len(codes), dtype=np.int64)
         self._rank[self._order] = np.arange(len(codes))
-        if check_overlaps:
-            _check_overlaps(geoms, codes)
-        self._build_segments()
-        self._build_raster(pixel_size, max_pixels)
+        segs = _segments(geoms, sides=True)
+        self._ax, self._ay, self._bx, self._by, self._seg_off, self._seg_poly, side = segs
+        groups = _segment_groups(self._ax, self._ay, self._bx, self._by, side)
+        overlaps = _overlapping_pairs(geoms, groups.unmatched_grids(self._seg_poly, len(geoms)))
+        if check_overlaps and len(overlaps[0]):
+            _refuse_overlaps(geoms, codes)
+        self._build_raster(pixel_size, max_pixels, groups, side, overlaps)
 
     # ------------------------------------------------------------------ build
     def _build_segments(self) -> None:
-        parts, part_of = shapely.get_parts(self._geoms, return_index=True)
-        rings, ring_of = shapely.get_rings(parts, return_index=True)
-        coords, coord_ring = shapely.get_coordinates(rings, return_index=True)
-        same = coord_ring[:-1] == coord_ring[1:]
-        self._ax = np.ascontiguousarray(coords[:-1, 0][same])
-        self._ay = np.ascontiguousarray(coords[:-1, 1][same])
-        self._bx = np.ascontiguousarray(coords[1:, 0][same])
-        self._by = np.ascontiguousarray(coords[1:, 1][same])
-        seg_poly = part_of[ring_of[coord_ring[:-1][same]]]
-        self._seg_off = np.searchsorted(seg_poly, np.arange(len(self._geoms) + 1)).astype(np.int64)
-        self._seg_poly = seg_poly
+        segs = _segments(self._geoms)
+        self._ax, self._ay, self._bx, self._by, self._seg_off, self._seg_poly = segs[:6]
 
-    def _build_raster(self, pixel_size: float | None, max_pixels: int) -> None:
+    def _build_raster(self, pixel_size: float | None, max_pixels: int, groups: _SegmentGroups,
+                      side: np.ndarray, overlaps: tuple[np.ndarray, np.ndarray]) -> None:
         minx, miny, maxx, maxy = shapely.total_bounds(self._geoms)
         if pixel_size is None:
-            side = float(np.sqrt(np.median(shapely.area(self._geoms))))
-            pixel_size = max(side / 25.0, 1e-9)
+            side_m = float(np.sqrt(np.median(shapely.area(self._geoms))))
+            pixel_size = max(side_m / 25.0, 1e-9)
         pixel_size = max(float(pixel_size), math.sqrt((maxx - minx + 1e-9) * (maxy - miny + 1e-9) / max_pixels))
         r = pixel_size
         while True:
@@ -188,79 +190,172 @@ class GridIndex:
         self._ox, self._oy = float(minx - r), float(miny - r)
         self._shape = (nrows, ncols)
 
-        keys = self._boundary_keys()
+        keys = self._boundary_keys(groups)
+        if len(overlaps[0]):
+            keys = self._covering_keys(keys, *overlaps)
         # key = pixel << 31 | rank: sorted keys group by pixel, candidates in rank order
-        bpix = keys >> 31
-        cand_rank = (keys & (2**31 - 1)).astype(np.int32)
-        bounds_change = np.flatnonzero(np.diff(bpix)) + 1
-        starts = np.concatenate([[0], bounds_change, [len(keys)]]).astype(np.int64)
-        boundary_pixels = bpix[starts[:-1]]
-        self._bstart = starts
-        self._bcand = cand_rank
+        self._bcand = (keys & (2**31 - 1)).astype(np.int32)
+        keys >>= 31  # now the pixel (in place: these arrays are the build's largest)
+        change = np.flatnonzero(keys[1:] != keys[:-1])
+        change += 1
+        self._bstart = np.concatenate([[0], change, [len(keys)]]).astype(np.int64)
+        del change
+        boundary_pixels = keys[self._bstart[:-1]]
+        del keys
 
-        free = np.ones(nrows * ncols, dtype=bool)
-        free[boundary_pixels] = False
-        labels, ncomp = ndimage.label(free.reshape(nrows, ncols))
-        del free
-        flat = labels.ravel()
-        nz = np.flatnonzero(flat)
-        first = np.empty(ncomp + 1, dtype=np.int64)
-        first[flat[nz][::-1]] = nz[::-1]
-        rep = first[1:]
-        cx = self._ox + (rep % ncols + 0.5) * r
-        cy = self._oy + (rep // ncols + 0.5) * r
-        comp_value = np.empty(ncomp + 1, dtype=np.int32)
-        comp_value[0] = 0  # boundary pixels, overwritten below
-        comp_value[1:] = self._reference(cx, cy)
-        raster = comp_value[labels]
-        del labels
+        # Interior pixels: the sum over grids of (position + 1) x winding number at the pixel
+        # centre, accumulated along each row from the signed crossings of the row's centre line
+        # (see _winding_raster); without overlaps that is position + 1 inside a grid, 0 outside.
+        down = np.where(self._ay > self._by, 1, -1).astype(np.int64)
+        raster = self._winding_raster(groups, (self._seg_poly + 1) * side * down, baseline=-1)
+        if len(overlaps[0]):
+            self._resolve_overlaps(raster, self._winding_raster(groups, side * down), boundary_pixels)
         raster.ravel()[boundary_pixels] = (-2 - np.arange(len(boundary_pixels))).astype(np.int32)
         self._raster = raster
-        log.info("GridIndex: %d grids, %dx%d pixels of %.2f m, %d boundary pixels, %d runs",
-                 len(self._geoms), nrows, ncols, r, len(boundary_pixels), ncomp)
+        log.info("GridIndex: %d grids, %dx%d pixels of %.2f m, %d boundary pixels",
+                 len(self._geoms), nrows, ncols, r, len(boundary_pixels))
 
-    def _boundary_keys(self) -> np.ndarray:
-        """Sorted unique ``pixel << 31 | rank`` for every pixel a grid boundary touches."""
+    def _winding_raster(self, groups: _SegmentGroups, weight: np.ndarray, baseline: int = 0) -> np.ndarray:
+        """``baseline + sum(weight[s] * crossing[s])`` at every pixel centre, as an int32 raster.
+
+        ``weight`` is per segment and signed for a segment running downwards: for the
+        crossing-number rule (a segment crosses the centre line ``yc`` of a row when
+        ``(ay <= yc) != (by <= yc)``), a pixel adds the weights of the crossings to its left.
+        Exact at every pixel no boundary touches: a crossing lies in a boundary pixel of its
+        row, and the column computed for it is off by less than the margin the boundary
+        pixels are grown by, so it lands in a boundary pixel too, on the same side of every
+        other pixel. Identical segments (a shared edge) are crossed once with summed weights.
+        Arithmetic is modulo 2**32, exact for results that fit in int32.
+        """
         r, (nrows, ncols) = self.pixel_size, self._shape
-        chunks = []
-        for lo in range(0, len(self._ax), _SEG_CHUNK):
+        ox, oy = self._ox, self._oy
+        w = np.add.reduceat(weight[groups.order], groups.start).astype(np.uint32)  # wraps mod 2**32
+        first = groups.order[groups.start]
+        ax, ay, bx, by = self._ax[first], self._ay[first], self._bx[first], self._by[first]
+        lower_a = ay <= by
+        px, py = np.where(lower_a, ax, bx), np.where(lower_a, ay, by)
+        qx, qy = np.where(lower_a, bx, ax), np.where(lower_a, by, ay)
+        keep = np.flatnonzero((py < qy) & (w != 0))
+        px, py, qx, qy, w = px[keep], py[keep], qx[keep], qy[keep], w[keep]
+
+        def yc(j: np.ndarray) -> np.ndarray:
+            return oy + (j + 0.5) * r
+
+        # rows j whose centre yc(j) lies in [py, qy): estimate, then settle rounding exactly
+        jl = np.ceil((py - oy) / r - 0.5).astype(np.int64)
+        jl -= yc(jl - 1) >= py
+        jl += yc(jl) < py
+        jh = np.ceil((qy - oy) / r - 0.5).astype(np.int64) - 1
+        jh += yc(jh + 1) < qy
+        jh -= yc(jh) >= qy
+        jl, jh = np.maximum(jl, 0), np.minimum(jh, nrows - 1)
+        nrow = np.maximum(jh - jl + 1, 0)
+        slope = (qx - px) / (qy - py)
+
+        raster = np.zeros((nrows, ncols), dtype=np.uint32)
+        raster[:, 0] = np.uint32(baseline & 0xFFFFFFFF)
+        flat = raster.ravel()
+        for lo in range(0, len(w), _SEG_CHUNK):
             sl = slice(lo, lo + _SEG_CHUNK)
-            u0 = (self._ax[sl] - self._ox) / r
-            v0 = (self._ay[sl] - self._oy) / r
-            u1 = (self._bx[sl] - self._ox) / r
-            v1 = (self._by[sl] - self._oy) / r
-            rank = self._rank[self._seg_poly[sl]]
-            # column strips the segment meets
-            c_lo = np.floor(np.minimum(u0, u1) - _PIX_EPS).astype(np.int64)
-            c_hi = np.floor(np.maximum(u0, u1) + _PIX_EPS).astype(np.int64)
-            ncol = c_hi - c_lo + 1
-            seg = np.repeat(np.arange(len(u0)), ncol)
-            col = c_lo[seg] + (np.arange(len(seg)) - np.repeat(np.cumsum(ncol) - ncol, ncol))
-            du = (u1 - u0)[seg]
-            dv = (v1 - v0)[seg]
-            su0, sv0 = u0[seg], v0[seg]
-            flat = np.abs(du) < 1e-9
-            with np.errstate(divide="ignore", invalid="ignore"):
-                ta = np.clip((col - _PIX_EPS - su0) / du, 0.0, 1.0)
-                tb = np.clip((col + 1 + _PIX_EPS - su0) / du, 0.0, 1.0)
-                margin = _PIX_EPS * (1.0 + np.minimum(np.abs(dv / du), 1e12))
-            ta = np.where(flat, 0.0, ta)
-            tb = np.where(flat, 1.0, tb)
-            va, vb = sv0 + ta * dv, sv0 + tb * dv
-            margin = np.where(flat, _PIX_EPS, margin)
-            r_lo = np.floor(np.minimum(va, vb) - margin).astype(np.int64)
-            r_hi = np.floor(np.maximum(va, vb) + margin).astype(np.int64)
-            nrow = r_hi - r_lo + 1
-            item = np.repeat(np.arange(len(seg)), nrow)
-            row = r_lo[item] + (np.arange(len(item)) - np.repeat(np.cumsum(nrow) - nrow, nrow))
-            col = col[item]
-            inside = (row >= 0) & (row < nrows) & (col >= 0) & (col < ncols)
-            pix = row[inside] * ncols + col[inside]
-            chunks.append(_sorted_unique((pix << 31) | rank[seg[item[inside]]]))
-        return _sorted_unique(np.concatenate(chunks))
+            cnt = nrow[sl]
+            seg = np.repeat(np.arange(len(cnt)) + lo, cnt)
+            j = np.arange(len(seg)) - np.repeat(np.cumsum(cnt) - cnt - jl[sl], cnt)
+            y = yc(j)
+            x = px[seg] + (y - py[seg]) * slope[seg]
+            col = np.clip(np.floor((x - ox) / r), 0, ncols - 1).astype(np.int64)
+            np.add.at(flat, j * ncols + col, w[seg])
+        np.cumsum(raster, axis=1, dtype=np.uint32, out=raster)
+        return raster.view(np.int32)
+
+    def _covering_keys(self, keys: np.ndarray, a: np.ndarray, b: np.ndarray) -> np.ndarray:
+        """Add to ``keys`` the grids whose interior holds a boundary pixel of a grid they overlap.
+
+        A boundary pixel's candidates are the grids whose boundary touches it; without overlaps
+        no other grid covers any point of it. A grid A that does while its boundary does not
+        touch the pixel holds the whole pixel in its interior, so it overlaps the grid B whose
+        boundary does: it is found among the overlapping pairs and decided at the pixel centre.
+        """
+        low = np.int64(2**31 - 1)
+        owner = np.concatenate([a, b])
+        other = np.concatenate([b, a])
+        by_owner = np.argsort(self._rank[owner], kind="stable")
+        owner_rank, other = self._rank[owner][by_owner], other[by_owner]
+        mine = keys[np.isin(keys & low, owner_rank)]
+        lo = np.searchsorted(owner_rank, mine & low, side="left")
+        cnt = np.searchsorted(owner_rank, mine & low, side="right") - lo
+        item = np.repeat(np.arange(len(mine)), cnt)
+        grid = other[np.repeat(lo - (np.cumsum(cnt) - cnt), cnt) + np.arange(len(item))]
+        pix = mine[item] >> 31
+        ncols, r = self._shape[1], self.pixel_size
+        inside = shapely.intersects_xy(self._geoms[grid], self._ox + (pix % ncols + 0.5) * r,
+                                       self._oy + (pix // ncols + 0.5) * r)
+        extra = (pix[inside] << 31) | self._rank[grid[inside]]
+        return _unique_sorted(np.sort(np.concatenate([keys, extra])))
+
+    def _resolve_overlaps(self, raster: np.ndarray, count: np.ndarray, boundary_pixels: np.ndarray) -> None:
+        """Where grids overlap (``check_overlaps=False``), give interior pixels the tie-rule winner.
+
+        Pixels no boundary touches and that lie in two or more grids are labelled in connected
+        runs (every pixel of a run lies in the same grids); one exact test per run decides it.
+        """
+        many = count >= 2
+        many.ravel()[boundary_pixels] = False
+        if not many.any():
+            return
+        labels, nrun = ndimage.label(many)
+        del many
+        flat = labels.ravel()
+        nz = np.flatnonzero(flat)
+        first = np.empty(nrun + 1, dtype=np.int64)
+        first[flat[nz][::-1]] = nz[::-1]
+        rep = first[1:]
+        ncols, r = self._shape[1], self.pixel_size
+        value = self._reference(self._ox + (rep % ncols + 0.5) * r, self._oy + (rep // ncols + 0.5) * r)
+        raster.ravel()[nz] = value[flat[nz] - 1].astype(np.int32)
+
+    def _boundary_keys(self, groups: _SegmentGroups) -> np.ndarray:
+        """Sorted unique ``pixel << 31 | rank`` for every pixel a grid boundary touches.
+
+        A shared edge (a group of two identical segments) is traversed once and keyed for
+        both grids; segments of larger groups are traversed one by one.
+        """
+        size = np.diff(np.append(groups.start, len(groups.order)))
+        pair = size <= 2
+        seg = np.concatenate([groups.order[groups.start[pair]], groups.order[np.repeat(~pair, size)]])
+        rank = self._rank[self._seg_poly]
+        rank1 = rank[seg].astype(np.uint64)
+        rank2 = np.full(len(seg), -1, dtype=np.int64)
+        rank2[np.flatnonzero(size[pair] == 2)] = rank[groups.order[groups.start[pair & (size == 2)] + 1]]
+        r, (nrows, ncols) = self.pixel_size, self._shape
+        u0, v0 = (self._ax[seg] - self._ox) / r, (self._ay[seg] - self._oy) / r
+        u1, v1 = (self._bx[seg] - self._ox) / r, (self._by[seg] - self._oy) / r
+        # strips across the segment's shorter extent: column strips for steep segments, else row strips
+        steep = np.abs(v1 - v0) > np.abs(u1 - u0)
+        runs = []
+        for pick, (s0, t0, s1, t1), (ns, nt), (s_step, t_step) in (
+                (steep, (u0, v0, u1, v1), (ncols, nrows), (1, ncols)),
+                (~steep, (v0, u0, v1, u1), (nrows, ncols), (ncols, 1))):
+            step = np.uint64(t_step) << np.uint64(31)
+            units = np.flatnonzero(pick)
+            for lo in range(0, len(units), _SEG_CHUNK):
+                unit = units[lo:lo + _SEG_CHUNK]
+                first, n, which = _strip_runs(s0[unit], t0[unit], s1[unit], t1[unit], ns, nt, s_step, t_step)
+                unit = unit[which]
+                runs.append((first | rank1[unit], n, step))
+                two = np.flatnonzero(rank2[unit] >= 0)
+                runs.append((first[two] | rank2[unit[two]].astype(np.uint64), n[two], step))
+        keys = np.empty(sum(int(n.sum()) for _, n, _ in runs), dtype=np.uint64)
+        pos = 0
+        while runs:
+            first, n, step = runs.pop(0)
+            m = int(n.sum())
+            _expand_runs(first, n, step, keys[pos:pos + m])
+            pos += m
+        keys.sort()
+        return _unique_sorted(keys).view(np.int64)
 
     def _reference(self, x: np.ndarray, y: np.ndarray) -> np.ndarray:
-        """Brute-force (STRtree + GEOS) answer, used for one point per interior run."""
+        """Brute-force (STRtree + GEOS) answer for a few points (overlapping grids only)."""
         tree = shapely.STRtree(self._geoms)
         pt, poly = tree.query(shapely.points(x, y), predicate="intersects")
         out = np.full(len(x), -1, dtype=np.int64)
@@ -484,17 +579,30 @@ class GridIndex:
         ends = np.cumsum(lengths)
         self._geoms = shapely.from_wkb(
             np.array([buf[e - n:e] for e, n in zip(ends.tolist(), lengths.tolist(), strict=True)], dtype=object))
-        self._order = np.argsort(self._codes, kind="stable").astype(np.int64)
+        self._order = _code_order(self._codes)
         self._rank = np.empty(len(self._codes), dtype=np.int64)
         self._rank[self._order] = np.arange(len(self._codes))
         self._build_segments()
         return self
 
 
-def _sorted_unique(a: np.ndarray) -> np.ndarray:
-    # np.unique on int64 goes through a hash table in numpy 2.3+, several times slower than this
-    a = np.sort(a)
-    return a[np.concatenate([[True], a[1:] != a[:-1]])] if len(a) else a
+def _code_order(codes: np.ndarray) -> np.ndarray:
+    """Stable argsort of string codes in Python's order (code points, as UTF-8 bytes sort)."""
+    try:
+        order = pc.sort_indices(pa.array(codes, type=pa.string()))
+    except (pa.ArrowException, UnicodeError):  # e.g. a lone surrogate: no UTF-8 for it
+        return np.argsort(codes, kind="stable").astype(np.int64)
+    return np.asarray(order).astype(np.int64)
+
+
+def _unique_sorted(a: np.ndarray) -> np.ndarray:
+    """The distinct values of a sorted array (np.unique would sort again)."""
+    if len(a) < 2:
+        return a
+    keep = np.empty(len(a), dtype=bool)
+    keep[0] = True
+    np.not_equal(a[1:], a[:-1], out=keep[1:])
+    return a if keep.all() else a[keep]
 
 
 def _check_geometries(geoms: np.ndarray, codes: np.ndarray) -> None:
@@ -511,16 +619,185 @@ def _check_geometries(geoms: np.ndarray, codes: np.ndarray) -> None:
             f"({shapely.is_valid_reason(geoms[invalid][0])}); run `gridlib grid validate`")
 
 
-def _check_overlaps(geoms: np.ndarray, codes: np.ndarray) -> None:
-    a, b = shapely.STRtree(geoms).query(geoms)
-    keep = a < b
+def _strip_runs(s0: np.ndarray, t0: np.ndarray, s1: np.ndarray, t1: np.ndarray,
+                ns: int, nt: int, s_step: int, t_step: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The pixels segments (s0, t0)-(s1, t1) touch (pixel units), as runs along t.
+
+    The segment is cut into unit strips along s; in each strip it spans the t-range
+    [va, vb]. Both are grown by ``_PIX_EPS`` (the t-margin scaled by the slope) so that a
+    pixel within rounding distance of the segment counts as touched. The pixel index is
+    ``s * s_step + t * t_step`` for s in [0, ns), t in [0, nt). Returns per run its first
+    ``pixel << 31``, its length and the segment it belongs to.
+    """
+    ds, dt = s1 - s0, t1 - t0
+    flat_s = np.abs(ds) < 1e-9
+    with np.errstate(divide="ignore", invalid="ignore"):
+        margin_s = np.where(flat_s, _PIX_EPS, _PIX_EPS * (1.0 + np.minimum(np.abs(dt / ds), 1e12)))
+    c_lo = np.maximum(np.floor(np.minimum(s0, s1) - _PIX_EPS).astype(np.int64), 0)
+    c_hi = np.minimum(np.floor(np.maximum(s0, s1) + _PIX_EPS).astype(np.int64), ns - 1)
+    nstrip = np.maximum(c_hi - c_lo + 1, 0)
+    seg = np.repeat(np.arange(len(s0)), nstrip)
+    k = np.arange(len(seg)) - np.repeat(np.cumsum(nstrip) - nstrip - c_lo, nstrip)
+    su0, du, flat = s0[seg], ds[seg], flat_s[seg]
+    with np.errstate(divide="ignore", invalid="ignore"):
+        ta = np.clip((k - _PIX_EPS - su0) / du, 0.0, 1.0)
+        tb = np.clip((k + 1 + _PIX_EPS - su0) / du, 0.0, 1.0)
+    ta[flat] = 0.0
+    tb[flat] = 1.0
+    sv0, dv = t0[seg], dt[seg]
+    va, vb = sv0 + ta * dv, sv0 + tb * dv
+    margin = margin_s[seg]
+    r_lo = np.maximum(np.floor(np.minimum(va, vb) - margin).astype(np.int64), 0)
+    r_hi = np.minimum(np.floor(np.maximum(va, vb) + margin).astype(np.int64), nt - 1)
+    n = r_hi - r_lo + 1
+    ok = np.flatnonzero(n > 0)
+    first = ((k[ok] * s_step + r_lo[ok] * t_step).astype(np.uint64) << np.uint64(31))
+    return first, n[ok].astype(np.uint64), seg[ok]
+
+
+def _expand_runs(first: np.ndarray, n: np.ndarray, step: np.uint64, out: np.ndarray) -> None:
+    """Write the runs ``first[i] + j * step`` (j < n[i], n[i] >= 1) into ``out``, in order.
+
+    A cumulative sum of ``step`` with a jump at each run's start (uint64: wraps, then unwraps).
+    """
+    if not len(first):
+        return
+    out.fill(step)
+    last = first + (n - np.uint64(1)) * step
+    out[0] = first[0]
+    out[(np.cumsum(n) - n)[1:].astype(np.int64)] = first[1:] - last[:-1]
+    np.cumsum(out, out=out)
+
+
+def _segments(geoms: np.ndarray, sides: bool = False) -> tuple[np.ndarray, ...]:
+    """The boundary segments of every ring, in grid / part / ring order.
+
+    Returns ``ax, ay, bx, by, seg_off, seg_poly`` and, with ``sides``, the side of each
+    segment's grid: +1 where the grid's interior lies left of a -> b, -1 where it lies right.
+    """
+    n = len(geoms)
+    coords, coord_geom = shapely.get_coordinates(geoms, return_index=True)
+    ncoord = np.bincount(coord_geom, minlength=n)
+    simple = (shapely.get_type_id(geoms) == 3) & (shapely.get_num_interior_rings(geoms) == 0)
+    if simple.all():  # one ring per grid: no ring geometries to make
+        ring_len, shell = ncoord, np.ones(n, dtype=bool)
+    else:
+        easy, hard = np.flatnonzero(simple), np.flatnonzero(~simple)
+        parts, part_of = shapely.get_parts(geoms[hard], return_index=True)
+        rings, ring_of = shapely.get_rings(parts, return_index=True)
+        ring_geom = np.concatenate([easy, hard[part_of[ring_of]]])
+        order = np.argsort(ring_geom, kind="stable")  # rings in coordinate order
+        ring_len = np.concatenate([ncoord[easy], shapely.get_num_coordinates(rings)])[order]
+        shell = np.concatenate([np.ones(len(easy), dtype=bool),
+                                np.concatenate([[True], ring_of[1:] != ring_of[:-1]])])[order]
+    coord_ring = np.repeat(np.arange(len(ring_len)), ring_len)
+    same = coord_ring[:-1] == coord_ring[1:]
+    ax = np.ascontiguousarray(coords[:-1, 0][same])
+    ay = np.ascontiguousarray(coords[:-1, 1][same])
+    bx = np.ascontiguousarray(coords[1:, 0][same])
+    by = np.ascontiguousarray(coords[1:, 1][same])
+    seg_poly = coord_geom[:-1][same]
+    seg_off = np.searchsorted(seg_poly, np.arange(n + 1)).astype(np.int64)
+    if not sides:
+        return ax, ay, bx, by, seg_off, seg_poly
+    # ring orientation from the shoelace sum (relative to the ring's first vertex), with GEOS
+    # deciding the rings whose sum is within its rounding bound
+    seg_len = ring_len - 1
+    seg_start = np.cumsum(seg_len) - seg_len
+    first = np.cumsum(ring_len) - ring_len
+    seg_ring = coord_ring[:-1][same]
+    x0, y0 = coords[first, 0][seg_ring], coords[first, 1][seg_ring]
+    t1, t2 = (ax - x0) * (by - y0), (bx - x0) * (ay - y0)
+    area2 = np.add.reduceat(t1 - t2, seg_start)
+    bound = (2 * seg_len + 8) * _EPS * np.add.reduceat(np.abs(t1) + np.abs(t2), seg_start)
+    ccw = area2 > 0
+    unsure = np.flatnonzero(np.abs(area2) <= bound)
+    if len(unsure):
+        pick = np.isin(coord_ring, unsure)
+        ring, index = np.unique(coord_ring[pick], return_inverse=True)
+        ccw[ring] = shapely.is_ccw(shapely.linearrings(coords[pick], indices=index))
+    # interior on the left: a counter-clockwise shell or a clockwise hole
+    side = np.where(ccw == shell, 1, -1).astype(np.int64)[seg_ring]
+    return ax, ay, bx, by, seg_off, seg_poly, side
+
+
+class _SegmentGroups:
+    """Segments grouped by identical end points (either direction): ``order[start[g]:start[g + 1]]``."""
+
+    def __init__(self, order: np.ndarray, start: np.ndarray, unmatched: np.ndarray) -> None:
+        self.order, self.start = order, start
+        self.unmatched = unmatched  # per segment: its group has more grids on one side than the other
+
+    def unmatched_grids(self, seg_poly: np.ndarray, n: int) -> np.ndarray:
+        out = np.zeros(n, dtype=bool)
+        out[seg_poly[self.unmatched]] = True
+        return out
+
+
+def _segment_groups(ax: np.ndarray, ay: np.ndarray, bx: np.ndarray, by: np.ndarray,
+                    side: np.ndarray) -> _SegmentGroups:
+    """Group identical segments; flag those not matched by as many grids on the other side.
+
+    A shared edge of a proper coverage is one segment drawn once in each direction, with the
+    two grids on opposite sides. Coordinates are compared exactly; a hash only orders them
+    (a collision can split a group, which only flags more segments).
+    """
+    swap = (bx < ax) | ((bx == ax) & (by < ay))
+    x1, y1 = np.where(swap, bx, ax), np.where(swap, by, ay)
+    x2, y2 = np.where(swap, ax, bx), np.where(swap, ay, by)
+    h = np.zeros(len(ax), dtype=np.uint64)
+    for c, mult in ((x1, 0x9E3779B97F4A7C15), (y1, 0xC2B2AE3D27D4EB4F),
+                    (x2, 0x165667B19E3779F9), (y2, 0xD6E8FEB86659FD93)):
+        h ^= c.view(np.uint64) * np.uint64(mult)
+        h ^= h >> np.uint64(29)
+    order = np.argsort(h)
+    if len(order):
+        s1, t1, s2, t2 = x1[order], y1[order], x2[order], y2[order]
+        new = np.concatenate([[True], (s1[1:] != s1[:-1]) | (t1[1:] != t1[:-1])
+                              | (s2[1:] != s2[:-1]) | (t2[1:] != t2[:-1])])
+    else:
+        new = np.zeros(0, dtype=bool)
+    start = np.flatnonzero(new)
+    balance = np.add.reduceat(np.where(swap, -side, side)[order], start) if len(start) else start
+    unmatched = order[np.repeat(balance != 0, np.diff(np.append(start, len(order))))]
+    return _SegmentGroups(order, start, unmatched)
+
+
+def _overlapping_pairs(geoms: np.ndarray, suspects: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """Pairs ``(a, b)`` of grids whose interiors overlap (GEOS ``relate``).
+
+    With ``suspects`` (a mask of grids), only pairs with a suspect are tested. Passing the
+    grids that have a segment not matched by an identical segment of a grid on the other
+    side finds an overlapping pair whenever there is one: where interiors overlap, take a
+    stretch of the boundary of the region covered twice or more and a point q on it that is
+    no vertex. The grids covering that region near q either contain q (set I) or have a
+    segment through q with their interior on that side (set P); on the other side of q lie
+    at most one grid (I and the set N of grids with a segment through q and their interior
+    there), so |I| + |P| >= 2, |I| + |N| <= 1 and |P| > |N|. A P-segment is matched only
+    by an identical N-segment, so some grid of P is a suspect, and it overlaps another grid
+    of I or P there. (Not every overlapping pair need contain a suspect.)
+    """
+    if suspects is None:
+        a, b = shapely.STRtree(geoms).query(geoms)
+        keep = a < b
+    else:
+        sus = np.flatnonzero(suspects)
+        if not len(sus):
+            return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64)
+        a, b = shapely.STRtree(geoms[sus]).query(geoms)
+        b = sus[b]
+        keep = (a != b) & (~suspects[a] | (a < b))
     a, b = a[keep], b[keep]
     hit = np.zeros(len(a), dtype=bool)
     for lo in range(0, len(a), _PAIR_CHUNK):
         sl = slice(lo, lo + _PAIR_CHUNK)
         hit[sl] = shapely.relate_pattern(geoms[a[sl]], geoms[b[sl]], "T********")
-    if hit.any():
-        pairs = [f"{codes[i]}/{codes[j]}" for i, j in zip(a[hit][:5], b[hit][:5], strict=True)]
-        raise ValidationError(
-            f"{int(hit.sum())} pairs of grids overlap (e.g. {', '.join(pairs)}); a point there would "
-            "belong to two grids. Run `gridlib grid validate` to list and fix them.")
+    return np.minimum(a[hit], b[hit]), np.maximum(a[hit], b[hit])
+
+
+def _refuse_overlaps(geoms: np.ndarray, codes: np.ndarray) -> None:
+    a, b = _overlapping_pairs(geoms)  # every pair, for the message
+    pairs = [f"{codes[i]}/{codes[j]}" for i, j in zip(a[:5], b[:5], strict=True)]
+    raise ValidationError(
+        f"{len(a)} pairs of grids overlap (e.g. {', '.join(pairs)}); a point there would "
+        "belong to two grids. Run `gridlib grid validate` to list and fix them.")

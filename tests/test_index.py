@@ -71,18 +71,23 @@ def tilings(draw):
     return geoms, list(codes), (ox, oy, w, h)
 
 
+def draw_points(data, extent, n_floats):
+    """30 integer and half-integer points (they hit vertices and edges exactly; a margin reaches
+    outside) and ``n_floats`` arbitrary ones."""
+    ox, oy, w, h = extent
+    xs = data.draw(st.lists(st.integers(-2, 2 * w + 2), min_size=30, max_size=30))
+    ys = data.draw(st.lists(st.integers(-2, 2 * h + 2), min_size=30, max_size=30))
+    fx = data.draw(st.lists(st.floats(-1, w + 1, allow_nan=False), min_size=n_floats, max_size=n_floats))
+    fy = data.draw(st.lists(st.floats(-1, h + 1, allow_nan=False), min_size=n_floats, max_size=n_floats))
+    return np.array([v / 2 for v in xs] + fx, dtype=float) + ox, np.array([v / 2 for v in ys] + fy, dtype=float) + oy
+
+
 @settings(max_examples=80, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(tilings(), st.sampled_from([None, 0.25, 0.5, 1.0, 0.7, 3.0]), st.data())
 def test_exact_on_edges_vertices_holes_and_outside(tiling, pixel_size, data):
     geoms, codes, (ox, oy, w, h) = tiling
     index = GridIndex(frame(geoms, codes), pixel_size=pixel_size)
-    # integer and half-integer points hit vertices and edges exactly; a margin reaches outside
-    xs = data.draw(st.lists(st.integers(-2, 2 * w + 2), min_size=30, max_size=30))
-    ys = data.draw(st.lists(st.integers(-2, 2 * h + 2), min_size=30, max_size=30))
-    fx = data.draw(st.lists(st.floats(-1, w + 1, allow_nan=False), min_size=10, max_size=10))
-    fy = data.draw(st.lists(st.floats(-1, h + 1, allow_nan=False), min_size=10, max_size=10))
-    x = np.array([v / 2 for v in xs] + fx, dtype=float) + ox
-    y = np.array([v / 2 for v in ys] + fy, dtype=float) + oy
+    x, y = draw_points(data, (ox, oy, w, h), 10)
     expected = reference(geoms, codes, x, y)
     assert index.lookup(x, y).tolist() == expected.tolist()
     assert [index.lookup_one(a, b) for a, b in zip(x, y, strict=True)] == expected.tolist()
@@ -146,6 +151,75 @@ def test_refuses_overlaps_invalid_duplicates_and_degrees():
         GridIndex(frame([shapely.box(0, 0, 1, 1)]), code_column="code")
     with pytest.raises(ValidationError, match="polygons"):
         GridIndex(frame([shapely.Point(0, 0)]))
+
+
+@st.composite
+def layers_with_extras(draw):
+    """A tiling plus extra grids that may overlap, touch, fill a gap, copy or reverse a grid."""
+    geoms, codes, (ox, oy, w, h) = draw(tilings())
+    for k in range(draw(st.integers(1, 3))):
+        kind = draw(st.sampled_from(["box", "box", "copy", "reversed", "shrunk"]))
+        if kind == "box":
+            x0, y0 = draw(st.integers(-1, w)), draw(st.integers(-1, h))
+            extra = shapely.box(x0 + ox, y0 + oy, x0 + ox + draw(st.integers(1, 3)), y0 + oy + draw(st.integers(1, 3)))
+        else:
+            g = geoms[draw(st.integers(0, len(geoms) - 1))]
+            extra = {"copy": g, "reversed": shapely.reverse(g),
+                     "shrunk": shapely.buffer(g, -0.25, join_style="mitre")}[kind]
+        if extra.is_empty or not extra.is_valid:
+            continue
+        geoms.append(extra)
+        codes.append(draw(st.sampled_from(["a", "z"])) + f"x{k}")
+    return geoms, codes, (ox, oy, w, h)
+
+
+def overlapping_pairs(geoms):
+    return [(i, j) for i in range(len(geoms)) for j in range(i + 1, len(geoms))
+            if shapely.relate_pattern(geoms[i], geoms[j], "T********")]
+
+
+@settings(max_examples=80, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(layers_with_extras(), st.sampled_from([None, 0.25, 0.7]), st.data())
+def test_overlap_check_and_tie_rule_on_overlapping_grids(layer, pixel_size, data):
+    """The overlap check refuses exactly the layers GEOS finds overlapping; with the check off,
+    points in two or more grids still go to the smallest code."""
+    geoms, codes, (ox, oy, w, h) = layer
+    overlaps = overlapping_pairs(geoms)
+    if overlaps:
+        with pytest.raises(ValidationError, match=f"{len(overlaps)} pairs of grids overlap"):
+            GridIndex(frame(geoms, codes), pixel_size=pixel_size)
+    else:
+        GridIndex(frame(geoms, codes), pixel_size=pixel_size)
+    index = GridIndex(frame(geoms, codes), pixel_size=pixel_size, check_overlaps=False)
+    x, y = draw_points(data, (ox, oy, w, h), 20)
+    assert index.lookup(x, y).tolist() == reference(geoms, codes, x, y).tolist()
+
+
+def test_overlap_check_finds_slivers_copies_and_nested_grids_in_a_city():
+    """Voronoi cells (shared edges matched exactly) with one defect each time; a clean layer passes."""
+    rng = np.random.default_rng(11)
+    seeds = shapely.multipoints(rng.uniform(0, 2000, (500, 2)) + [500_000, 3_800_000])
+    box = shapely.box(500_000, 3_800_000, 502_000, 3_802_000)
+    geoms = list(shapely.intersection(shapely.get_parts(shapely.voronoi_polygons(seeds, extend_to=box)), box))
+    GridIndex(frame(geoms))
+    for defect in ([geoms[3]], [shapely.buffer(geoms[5], -3)], [shapely.reverse(geoms[9])],
+                   [shapely.buffer(geoms[11], 1e-6)]):
+        with pytest.raises(ValidationError, match="overlap"):
+            GridIndex(frame(geoms + defect))
+    # one shared vertex moved by 1 cm in one grid only: a sliver overlap one way, a gap the other
+    others = np.array(geoms[:7] + geoms[8:])
+    overlapped = []
+    for shift in (0.01, -0.01):
+        coords = shapely.get_coordinates(geoms[7])
+        coords[[0, -1]] += shift
+        moved = shapely.Polygon(coords)
+        overlapped.append(int(shapely.relate_pattern(moved, others, "T********").sum()))
+        if overlapped[-1]:
+            with pytest.raises(ValidationError, match=f"{overlapped[-1]} pairs of grids overlap"):
+                GridIndex(frame(geoms[:7] + [moved] + geoms[8:]))
+        else:
+            GridIndex(frame(geoms[:7] + [moved] + geoms[8:]))
+    assert any(overlapped)
 
 
 def test_accepts_a_gridset_like_object():
