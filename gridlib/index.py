@@ -47,6 +47,7 @@ from __future__ import annotations
 import json
 import logging
 import math
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -193,14 +194,7 @@ class GridIndex:
         keys = self._boundary_keys(groups)
         if len(overlaps[0]):
             keys = self._covering_keys(keys, *overlaps)
-        # key = pixel << 31 | rank: sorted keys group by pixel, candidates in rank order
-        self._bcand = (keys & (2**31 - 1)).astype(np.int32)
-        keys >>= 31  # now the pixel (in place: these arrays are the build's largest)
-        change = np.flatnonzero(keys[1:] != keys[:-1])
-        change += 1
-        self._bstart = np.concatenate([[0], change, [len(keys)]]).astype(np.int64)
-        del change
-        boundary_pixels = keys[self._bstart[:-1]]
+        self._bcand, self._bstart, boundary_pixels = _candidate_lists(keys)
         del keys
 
         # Interior pixels: the sum over grids of (position + 1) x winding number at the pixel
@@ -210,7 +204,7 @@ class GridIndex:
         raster = self._winding_raster(groups, (self._seg_poly + 1) * side * down, baseline=-1)
         if len(overlaps[0]):
             self._resolve_overlaps(raster, self._winding_raster(groups, side * down), boundary_pixels)
-        raster.ravel()[boundary_pixels] = (-2 - np.arange(len(boundary_pixels))).astype(np.int32)
+        raster.ravel()[boundary_pixels] = np.arange(-2, -2 - len(boundary_pixels), -1, dtype=np.int32)
         self._raster = raster
         log.info("GridIndex: %d grids, %dx%d pixels of %.2f m, %d boundary pixels",
                  len(self._geoms), nrows, ncols, r, len(boundary_pixels))
@@ -275,22 +269,22 @@ class GridIndex:
         touch the pixel holds the whole pixel in its interior, so it overlaps the grid B whose
         boundary does: it is found among the overlapping pairs and decided at the pixel centre.
         """
-        low = np.int64(2**31 - 1)
         owner = np.concatenate([a, b])
         other = np.concatenate([b, a])
         by_owner = np.argsort(self._rank[owner], kind="stable")
         owner_rank, other = self._rank[owner][by_owner], other[by_owner]
-        mine = keys[np.isin(keys & low, owner_rank)]
-        lo = np.searchsorted(owner_rank, mine & low, side="left")
-        cnt = np.searchsorted(owner_rank, mine & low, side="right") - lo
-        item = np.repeat(np.arange(len(mine)), cnt)
+        key_rank = (keys & np.uint64(2**31 - 1)).astype(np.int64)
+        mine = np.flatnonzero(np.isin(key_rank, owner_rank))
+        lo = np.searchsorted(owner_rank, key_rank[mine], side="left")
+        cnt = np.searchsorted(owner_rank, key_rank[mine], side="right") - lo
+        item = np.repeat(mine, cnt)
         grid = other[np.repeat(lo - (np.cumsum(cnt) - cnt), cnt) + np.arange(len(item))]
-        pix = mine[item] >> 31
+        pix = (keys[item] >> np.uint64(31)).astype(np.int64)
         ncols, r = self._shape[1], self.pixel_size
         inside = shapely.intersects_xy(self._geoms[grid], self._ox + (pix % ncols + 0.5) * r,
                                        self._oy + (pix // ncols + 0.5) * r)
-        extra = (pix[inside] << 31) | self._rank[grid[inside]]
-        return _unique_sorted(np.sort(np.concatenate([keys, extra])))
+        extra = ((pix[inside] << 31) | self._rank[grid[inside]]).astype(np.uint64)
+        return np.sort(np.concatenate([keys, extra]))
 
     def _resolve_overlaps(self, raster: np.ndarray, count: np.ndarray, boundary_pixels: np.ndarray) -> None:
         """Where grids overlap (``check_overlaps=False``), give interior pixels the tie-rule winner.
@@ -352,7 +346,7 @@ class GridIndex:
             _expand_runs(first, n, step, keys[pos:pos + m])
             pos += m
         keys.sort()
-        return _unique_sorted(keys).view(np.int64)
+        return keys
 
     def _reference(self, x: np.ndarray, y: np.ndarray) -> np.ndarray:
         """Brute-force (STRtree + GEOS) answer for a few points (overlapping grids only)."""
@@ -595,14 +589,24 @@ def _code_order(codes: np.ndarray) -> np.ndarray:
     return np.asarray(order).astype(np.int64)
 
 
-def _unique_sorted(a: np.ndarray) -> np.ndarray:
-    """The distinct values of a sorted array (np.unique would sort again)."""
-    if len(a) < 2:
-        return a
-    keep = np.empty(len(a), dtype=bool)
-    keep[0] = True
-    np.not_equal(a[1:], a[:-1], out=keep[1:])
-    return a if keep.all() else a[keep]
+def _candidate_lists(keys: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """``bcand, bstart, boundary_pixels`` from sorted ``pixel << 31 | rank`` keys (uint64).
+
+    Keys may repeat (a pixel met by two segments of one grid); repeats are dropped without
+    copying the keys, which are the build's largest array and are shifted in place.
+    """
+    repeat = np.flatnonzero(keys[1:] == keys[:-1])
+    repeat += 1
+    low = keys.view(np.uint32)[0::2] if sys.byteorder == "little" else keys.astype(np.uint32)
+    cand = np.delete(low, repeat)
+    cand &= np.uint32(2**31 - 1)
+    keys >>= np.uint64(31)  # now the pixel
+    start = np.flatnonzero(keys[1:] != keys[:-1])  # a repeat never starts a pixel
+    start += 1
+    boundary_pixels = keys[np.concatenate([[0], start])].view(np.int64)
+    start -= np.searchsorted(repeat, start)  # positions once the repeats are gone
+    bstart = np.concatenate([[0], start, [len(cand)]])
+    return cand.view(np.int32), bstart, boundary_pixels
 
 
 def _check_geometries(geoms: np.ndarray, codes: np.ndarray) -> None:
@@ -624,15 +628,20 @@ def _strip_runs(s0: np.ndarray, t0: np.ndarray, s1: np.ndarray, t1: np.ndarray,
     """The pixels segments (s0, t0)-(s1, t1) touch (pixel units), as runs along t.
 
     The segment is cut into unit strips along s; in each strip it spans the t-range
-    [va, vb]. Both are grown by ``_PIX_EPS`` (the t-margin scaled by the slope) so that a
-    pixel within rounding distance of the segment counts as touched. The pixel index is
+    [va, vb]. Both are grown by ``_PIX_EPS`` so that a pixel within rounding distance of
+    the segment counts as touched; the t-range also by the rounding of va and vb where a
+    strip edge cuts a steep segment (a few ulps of the largest pixel coordinate times the
+    slope), but never beyond the segment's own t-range +- ``_PIX_EPS``: a pixel marked
+    though no boundary comes near it could lie inside a grid that is then missing from
+    its candidates (a margin of ``_PIX_EPS`` x slope did that for near-axis segments). The pixel index is
     ``s * s_step + t * t_step`` for s in [0, ns), t in [0, nt). Returns per run its first
     ``pixel << 31``, its length and the segment it belongs to.
     """
     ds, dt = s1 - s0, t1 - t0
     flat_s = np.abs(ds) < 1e-9
     with np.errstate(divide="ignore", invalid="ignore"):
-        margin_s = np.where(flat_s, _PIX_EPS, _PIX_EPS * (1.0 + np.minimum(np.abs(dt / ds), 1e12)))
+        margin_s = np.where(flat_s, _PIX_EPS, _PIX_EPS + 64 * max(ns, nt) * _EPS * np.minimum(np.abs(dt / ds), 1e12))
+    t_lo, t_hi = np.minimum(t0, t1) - _PIX_EPS, np.maximum(t0, t1) + _PIX_EPS
     c_lo = np.maximum(np.floor(np.minimum(s0, s1) - _PIX_EPS).astype(np.int64), 0)
     c_hi = np.minimum(np.floor(np.maximum(s0, s1) + _PIX_EPS).astype(np.int64), ns - 1)
     nstrip = np.maximum(c_hi - c_lo + 1, 0)
@@ -647,8 +656,10 @@ def _strip_runs(s0: np.ndarray, t0: np.ndarray, s1: np.ndarray, t1: np.ndarray,
     sv0, dv = t0[seg], dt[seg]
     va, vb = sv0 + ta * dv, sv0 + tb * dv
     margin = margin_s[seg]
-    r_lo = np.maximum(np.floor(np.minimum(va, vb) - margin).astype(np.int64), 0)
-    r_hi = np.minimum(np.floor(np.maximum(va, vb) + margin).astype(np.int64), nt - 1)
+    lo_t = np.maximum(np.minimum(va, vb) - margin, t_lo[seg])
+    hi_t = np.minimum(np.maximum(va, vb) + margin, t_hi[seg])
+    r_lo = np.maximum(np.floor(lo_t).astype(np.int64), 0)
+    r_hi = np.minimum(np.floor(hi_t).astype(np.int64), nt - 1)
     n = r_hi - r_lo + 1
     ok = np.flatnonzero(n > 0)
     first = ((k[ok] * s_step + r_lo[ok] * t_step).astype(np.uint64) << np.uint64(31))

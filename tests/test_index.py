@@ -222,6 +222,25 @@ def test_overlap_check_finds_slivers_copies_and_nested_grids_in_a_city():
     assert any(overlapped)
 
 
+@pytest.mark.parametrize("d", [1e-7, 1e-6, 1e-4])
+@pytest.mark.parametrize("swap_xy", [False, True])
+def test_nearly_axis_parallel_edge_ending_on_another_grid(d, swap_xy):
+    """A shared edge off horizontal (or vertical) by ``d`` m ends on grid c's side; the pixels
+    along its line inside c must still answer c (a slope-scaled margin once marked them)."""
+    a = shapely.Polygon([(0, 0), (10, 0), (10, 10 + d), (0, 10)])
+    b = shapely.Polygon([(0, 10), (10, 10 + d), (10, 20), (0, 20)])
+    geoms = [a, b, shapely.box(10, 0, 30, 20)]
+    t = np.linspace(10, 30, 401)[1:-1]
+    x, y = t, np.full_like(t, 10 + d / 2)
+    if swap_xy:
+        geoms = [shapely.orient_polygons(shapely.affinity.affine_transform(g, [0, 1, 1, 0, 0, 0])) for g in geoms]
+        x, y = y, x
+    geoms = [shapely.affinity.translate(g, 500_000, 3_800_000) for g in geoms]
+    index = GridIndex(frame(geoms, ["a", "b", "c"]), pixel_size=1.0)
+    x, y = x + 500_000, y + 3_800_000
+    assert index.lookup(x, y).tolist() == reference(geoms, ["a", "b", "c"], x, y).tolist()
+
+
 def test_accepts_a_gridset_like_object():
     gridset = SimpleNamespace(grids=frame([shapely.box(0, 0, 10, 10)], ["x"]))
     assert GridIndex(gridset).code_one(1.0, 1.0) == "x"
