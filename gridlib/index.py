@@ -200,7 +200,7 @@ class GridIndex:
         # Interior pixels: the sum over grids of (position + 1) x winding number at the pixel
         # centre, accumulated along each row from the signed crossings of the row's centre line
         # (see _winding_raster); without overlaps that is position + 1 inside a grid, 0 outside.
-        down = np.where(self._ay > self._by, 1, -1).astype(np.int64)
+        down = np.where(self._ay > self._by, 1, -1).astype(np.int8)
         raster = self._winding_raster(groups, (self._seg_poly + 1) * side * down, baseline=-1)
         if len(overlaps[0]):
             self._resolve_overlaps(raster, self._winding_raster(groups, side * down), boundary_pixels)
@@ -223,7 +223,7 @@ class GridIndex:
         """
         r, (nrows, ncols) = self.pixel_size, self._shape
         ox, oy = self._ox, self._oy
-        w = np.add.reduceat(weight[groups.order], groups.start).astype(np.uint32)  # wraps mod 2**32
+        w = np.add.reduceat(weight[groups.order], groups.start, dtype=np.int64).astype(np.uint32)  # mod 2**32
         first = groups.order[groups.start]
         ax, ay, bx, by = self._ax[first], self._ay[first], self._bx[first], self._by[first]
         lower_a = ay <= by
@@ -308,7 +308,8 @@ class GridIndex:
         raster.ravel()[nz] = value[flat[nz] - 1].astype(np.int32)
 
     def _boundary_keys(self, groups: _SegmentGroups) -> np.ndarray:
-        """Sorted unique ``pixel << 31 | rank`` for every pixel a grid boundary touches.
+        """Sorted ``pixel << 31 | rank`` (uint64, repeats possible) for every pixel a grid
+        boundary touches.
 
         A shared edge (a group of two identical segments) is traversed once and keyed for
         both grids; segments of larger groups are traversed one by one.
@@ -595,17 +596,18 @@ def _candidate_lists(keys: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarr
     Keys may repeat (a pixel met by two segments of one grid); repeats are dropped without
     copying the keys, which are the build's largest array and are shifted in place.
     """
-    repeat = np.flatnonzero(keys[1:] == keys[:-1])
-    repeat += 1
+    keep = np.empty(len(keys), dtype=bool)
+    keep[:1] = True
+    np.not_equal(keys[1:], keys[:-1], out=keep[1:])
     low = keys.view(np.uint32)[0::2] if sys.byteorder == "little" else keys.astype(np.uint32)
-    cand = np.delete(low, repeat)
+    cand = low[keep]
     cand &= np.uint32(2**31 - 1)
     keys >>= np.uint64(31)  # now the pixel
-    start = np.flatnonzero(keys[1:] != keys[:-1])  # a repeat never starts a pixel
-    start += 1
-    boundary_pixels = keys[np.concatenate([[0], start])].view(np.int64)
-    start -= np.searchsorted(repeat, start)  # positions once the repeats are gone
-    bstart = np.concatenate([[0], start, [len(cand)]])
+    first = np.empty(len(keys), dtype=bool)  # first key of its pixel (never a repeat)
+    first[:1] = True
+    np.not_equal(keys[1:], keys[:-1], out=first[1:])
+    boundary_pixels = keys[first].view(np.int64)
+    bstart = np.concatenate([np.flatnonzero(first[keep]), [len(cand)]])
     return cand.view(np.int32), bstart, boundary_pixels
 
 
@@ -716,11 +718,18 @@ def _segments(geoms: np.ndarray, sides: bool = False) -> tuple[np.ndarray, ...]:
     seg_len = ring_len - 1
     seg_start = np.cumsum(seg_len) - seg_len
     first = np.cumsum(ring_len) - ring_len
-    seg_ring = coord_ring[:-1][same]
-    x0, y0 = coords[first, 0][seg_ring], coords[first, 1][seg_ring]
-    t1, t2 = (ax - x0) * (by - y0), (bx - x0) * (ay - y0)
+    x0, y0 = np.repeat(coords[first, 0], seg_len), np.repeat(coords[first, 1], seg_len)
+    t1 = ax - x0
+    t1 *= by - y0
+    t2 = bx - x0
+    t2 *= ay - y0
+    del x0, y0
     area2 = np.add.reduceat(t1 - t2, seg_start)
-    bound = (2 * seg_len + 8) * _EPS * np.add.reduceat(np.abs(t1) + np.abs(t2), seg_start)
+    np.abs(t1, out=t1)
+    np.abs(t2, out=t2)
+    t1 += t2
+    bound = (2 * seg_len + 8) * _EPS * np.add.reduceat(t1, seg_start)
+    del t1, t2
     ccw = area2 > 0
     unsure = np.flatnonzero(np.abs(area2) <= bound)
     if len(unsure):
@@ -728,7 +737,7 @@ def _segments(geoms: np.ndarray, sides: bool = False) -> tuple[np.ndarray, ...]:
         ring, index = np.unique(coord_ring[pick], return_inverse=True)
         ccw[ring] = shapely.is_ccw(shapely.linearrings(coords[pick], indices=index))
     # interior on the left: a counter-clockwise shell or a clockwise hole
-    side = np.where(ccw == shell, 1, -1).astype(np.int64)[seg_ring]
+    side = np.repeat(np.where(ccw == shell, 1, -1).astype(np.int8), seg_len)
     return ax, ay, bx, by, seg_off, seg_poly, side
 
 
@@ -769,7 +778,7 @@ def _segment_groups(ax: np.ndarray, ay: np.ndarray, bx: np.ndarray, by: np.ndarr
     else:
         new = np.zeros(0, dtype=bool)
     start = np.flatnonzero(new)
-    balance = np.add.reduceat(np.where(swap, -side, side)[order], start) if len(start) else start
+    balance = np.add.reduceat(np.where(swap, -side, side)[order], start, dtype=np.int64) if len(start) else start
     unmatched = order[np.repeat(balance != 0, np.diff(np.append(start, len(order))))]
     return _SegmentGroups(order, start, unmatched)
 

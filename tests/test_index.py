@@ -241,6 +241,16 @@ def test_nearly_axis_parallel_edge_ending_on_another_grid(d, swap_xy):
     assert index.lookup(x, y).tolist() == reference(geoms, ["a", "b", "c"], x, y).tolist()
 
 
+def test_needle_thin_grids_orientation_decided_by_geos():
+    """Triangles so thin that the shoelace sum cannot tell their orientation in floating point."""
+    geoms = [shapely.Polygon([(0, 0), (1, 1), (2, 2 + 1e-15)]), shapely.Polygon([(0, 1), (2, 3 + 1e-15), (1, 2)]),
+             shapely.box(2, 0, 3, 1)]
+    index = GridIndex(frame(geoms, ["b", "a", "c"]), pixel_size=0.1)
+    coords = shapely.get_coordinates(geoms)
+    pts = np.vstack([coords, (coords[:-1] + coords[1:]) / 2, [[1.0, 1.0000000001], [2.5, 0.5], [1.5, 0.2]]])
+    assert index.lookup(pts[:, 0], pts[:, 1]).tolist() == reference(geoms, ["b", "a", "c"], pts[:, 0], pts[:, 1]).tolist()
+
+
 def test_accepts_a_gridset_like_object():
     gridset = SimpleNamespace(grids=frame([shapely.box(0, 0, 10, 10)], ["x"]))
     assert GridIndex(gridset).code_one(1.0, 1.0) == "x"
