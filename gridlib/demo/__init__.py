@@ -76,8 +76,9 @@ def generate(
     n_cases : int
         Number of valid cases (about ``bad_share`` more rows are spoilt or duplicated).
     n_trucks : int
-        Trucks in the night (at least 9: up to four planted deviations, three stops,
-        one without a permit and one GPS silence need their own vehicles).
+        Trucks in the night (at least 1). With 9 or more, each planted event (up to four
+        deviations, three stops, one truck without a permit, one GPS silence) has its own
+        vehicle; a smaller fleet gets them in turn while trucks last.
     n_extra_cameras : int
         Cameras besides the 77 at traffic signals.
     bad_share : float
@@ -102,8 +103,6 @@ def generate(
     >>> len(cases) >= 100, cases["reported_at"].max() <= "2026-11-21T23:59:59"
     (True, True)
     """
-    if n_trucks < 9:
-        raise InputError(f"n_trucks={n_trucks}: at least 9 are needed for the planted truck events")
     if days < 1 or n_cases < 1:
         raise InputError(f"days={days}, n_cases={n_cases}: both must be positive")
     try:
