@@ -703,8 +703,8 @@ def _segments(geoms: np.ndarray, sides: bool = False) -> tuple[np.ndarray, ...]:
         ring_len = np.concatenate([ncoord[easy], shapely.get_num_coordinates(rings)])[order]
         shell = np.concatenate([np.ones(len(easy), dtype=bool),
                                 np.concatenate([[True], ring_of[1:] != ring_of[:-1]])])[order]
-    coord_ring = np.repeat(np.arange(len(ring_len)), ring_len)
-    same = coord_ring[:-1] == coord_ring[1:]
+    same = np.ones(len(coords) - 1, dtype=bool)  # coordinate i and i + 1 are in one ring
+    same[np.cumsum(ring_len)[:-1] - 1] = False
     ax = np.ascontiguousarray(coords[:-1, 0][same])
     ay = np.ascontiguousarray(coords[:-1, 1][same])
     bx = np.ascontiguousarray(coords[1:, 0][same])
@@ -718,21 +718,24 @@ def _segments(geoms: np.ndarray, sides: bool = False) -> tuple[np.ndarray, ...]:
     seg_len = ring_len - 1
     seg_start = np.cumsum(seg_len) - seg_len
     first = np.cumsum(ring_len) - ring_len
-    x0, y0 = np.repeat(coords[first, 0], seg_len), np.repeat(coords[first, 1], seg_len)
-    t1 = ax - x0
-    t1 *= by - y0
-    t2 = bx - x0
-    t2 *= ay - y0
-    del x0, y0
-    area2 = np.add.reduceat(t1 - t2, seg_start)
-    np.abs(t1, out=t1)
-    np.abs(t2, out=t2)
-    t1 += t2
-    bound = (2 * seg_len + 8) * _EPS * np.add.reduceat(t1, seg_start)
-    del t1, t2
+    seg_ring = np.repeat(np.arange(len(ring_len)), seg_len)
+    term = np.empty(len(ax))  # the shoelace terms, then their rounding scale
+    scale = np.empty(len(ax))
+    ring_x, ring_y = coords[first, 0], coords[first, 1]
+    for lo in range(0, len(ax), _SEG_CHUNK):  # chunks keep the temporaries small
+        sl = slice(lo, lo + _SEG_CHUNK)
+        x0, y0 = ring_x[seg_ring[sl]], ring_y[seg_ring[sl]]
+        t1 = (ax[sl] - x0) * (by[sl] - y0)
+        t2 = (bx[sl] - x0) * (ay[sl] - y0)
+        np.subtract(t1, t2, out=term[sl])
+        np.add(np.abs(t1), np.abs(t2), out=scale[sl])
+    area2 = np.add.reduceat(term, seg_start)
+    bound = (2 * seg_len + 8) * _EPS * np.add.reduceat(scale, seg_start)
+    del term, scale, seg_ring
     ccw = area2 > 0
     unsure = np.flatnonzero(np.abs(area2) <= bound)
     if len(unsure):
+        coord_ring = np.repeat(np.arange(len(ring_len)), ring_len)
         pick = np.isin(coord_ring, unsure)
         ring, index = np.unique(coord_ring[pick], return_inverse=True)
         ccw[ring] = shapely.is_ccw(shapely.linearrings(coords[pick], indices=index))

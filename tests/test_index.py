@@ -120,6 +120,9 @@ def test_shared_edge_goes_to_smallest_code_not_first_row():
     g = frame([shapely.box(0, 0, 10, 10), shapely.box(10, 0, 20, 10)], ["z", "a"])
     index = GridIndex(g)
     assert index.codes([10.0, 10.0, 5.0], [5.0, 10.0, 5.0]).tolist() == ["a", "a", "z"]
+    # Python's string order is by code point (UTF-16 order would put the emoji first)
+    g = frame([shapely.box(0, 0, 10, 10), shapely.box(10, 0, 20, 10)], ["\U0001F600", "\uff21"])
+    assert GridIndex(g).codes([10.0], [5.0]).tolist() == [min("\U0001F600", "\uff21")] == ["\uff21"]
 
 
 def test_nan_inf_and_far_points_are_outside():
