@@ -70,7 +70,7 @@ OUTPUT_COLUMNS = [
 _RULES_CSV = Path(__file__).parent / "codes" / "data" / "responsibility_rules.csv"
 _DEFAULT_RULE = {"component": "owner_first", "event": "territory_first"}
 _INDEX_CACHE: dict[tuple[int, str], tuple[weakref.ref, GridIndex]] = {}
-_EDGE_CACHE: dict[tuple[int, str, float], tuple[weakref.ref, tuple[np.ndarray, np.ndarray]]] = {}
+_EDGE_CACHE: dict[tuple[int, str], tuple[weakref.ref, tuple[np.ndarray, shapely.STRtree]]] = {}
 
 
 # --------------------------------------------------------------------------- rules
@@ -167,11 +167,10 @@ def index_for(gridset: Any, crs: Any = None) -> GridIndex:
     return index
 
 
-def _edge_grids(frame: gpd.GeoDataFrame, index: GridIndex, geoms: np.ndarray, street: np.ndarray,
-                distance: float) -> tuple[np.ndarray, np.ndarray]:
-    """Per grid: has an edge no other grid shares (coverage edge, T-junction), and may have a
-    grid of another street within ``distance`` (bounding boxes). Both are supersets, cached."""
-    key = (id(frame), index.crs.to_wkt(), float(distance))
+def _edge_grids(frame: gpd.GeoDataFrame, index: GridIndex, geoms: np.ndarray) -> tuple[np.ndarray, shapely.STRtree]:
+    """Per grid: has an edge no other grid shares (coverage edge, T-junction) — a superset —
+    and an STRtree of the grids; cached per grid frame."""
+    key = (id(frame), index.crs.to_wkt())
     hit = _EDGE_CACHE.get(key)
     if hit is not None and hit[0]() is frame:
         return hit[1]
@@ -187,14 +186,21 @@ def _edge_grids(frame: gpd.GeoDataFrame, index: GridIndex, geoms: np.ndarray, st
     matched[:-1] |= same
     edge = np.zeros(len(geoms), dtype=bool)
     edge[index._seg_poly[order[~matched]]] = True
-    b = shapely.bounds(geoms)
-    boxes = shapely.box(b[:, 0] - distance, b[:, 1] - distance, b[:, 2] + distance, b[:, 3] + distance)
-    a, o = shapely.STRtree(geoms).query(boxes)
-    street_edge = np.zeros(len(geoms), dtype=bool)
-    street_edge[a[street[a] != street[o]]] = True
-    _EDGE_CACHE[key] = (weakref.ref(frame), (edge, street_edge))
+    out = (edge, shapely.STRtree(geoms))
+    _EDGE_CACHE[key] = (weakref.ref(frame), out)
     weakref.finalize(frame, _EDGE_CACHE.pop, key, None)
-    return edge, street_edge
+    return out
+
+
+def _street_edge(tree: shapely.STRtree, geoms: np.ndarray, street: np.ndarray, grids: np.ndarray,
+                 distance: float) -> np.ndarray:
+    """For grid positions *grids*: may a grid of another street lie within *distance* (bounding boxes)."""
+    b = shapely.bounds(geoms[grids])
+    boxes = shapely.box(b[:, 0] - distance, b[:, 1] - distance, b[:, 2] + distance, b[:, 3] + distance)
+    a, o = tree.query(boxes)
+    out = np.zeros(len(grids), dtype=bool)
+    out[a[street[grids[a]] != street[o]]] = True
+    return out
 
 
 def _metric_of(frame: gpd.GeoDataFrame) -> pyproj.CRS:
@@ -205,17 +211,27 @@ def _metric_of(frame: gpd.GeoDataFrame) -> pyproj.CRS:
     return crs if crs.is_projected else metric_crs_for(frame)
 
 
-def _level_attrs(grids: gpd.GeoDataFrame) -> dict[str, np.ndarray]:
-    """Grid, community, street and district codes and names per grid row (object arrays)."""
-    codes = grids["grid_code"].astype(str)
+def _level_attrs(grids: gpd.GeoDataFrame, rows: np.ndarray) -> dict[str, np.ndarray]:
+    """Grid, community, street and district codes and names of the grids at positions *rows*.
+
+    Only the rows asked for become Python strings (a city has ~750k grids, a night's cases hit
+    a fraction of them).
+    """
+    codes = grids["grid_code"].take(rows).astype(str)
     out = {"grid_code": codes.to_numpy(dtype=object)}
     for level, n in zip(LEVELS, (6, 9, 12), strict=True):
         col = f"{level}_code"
-        out[col] = (grids[col].astype(str) if col in grids else codes.str[:n]).to_numpy(dtype=object)
+        out[col] = (grids[col].take(rows).astype(str) if col in grids else codes.str[:n]).to_numpy(dtype=object)
         name = f"{level}_name"
-        out[name] = (grids[name].astype("string").fillna("").to_numpy(dtype=object) if name in grids
-                     else np.full(len(grids), "", dtype=object))
+        out[name] = (grids[name].take(rows).astype("string").fillna("").to_numpy(dtype=object) if name in grids
+                     else np.full(len(rows), "", dtype=object))
     return out
+
+
+def _street_ids(grids: gpd.GeoDataFrame) -> np.ndarray:
+    """An integer per grid, equal for grids of the same street."""
+    col = grids["street_code"] if "street_code" in grids else grids["grid_code"].astype(str).str[:12]
+    return pd.factorize(col.astype(str))[0]
 
 
 def _edition_window(gridset: Any) -> tuple[pd.Timestamp, pd.Timestamp]:
@@ -526,20 +542,23 @@ def assign(
         sel = np.flatnonzero(which == k)
         if not len(sel):
             continue
-        lv = _level_attrs(frame)
+        lv = _level_attrs(frame, pos[sel])
         for c in columns:
-            attrs[c][sel] = lv[c][pos[sel]]
+            attrs[c][sel] = lv[c]
         geoms = np.asarray(frame.geometry.array, dtype=object)
-        dist[sel] = shapely.distance(points[sel], shapely.boundary(geoms)[pos[sel]])
+        own, inv = np.unique(pos[sel], return_inverse=True)  # boundaries of the grids hit only
+        dist[sel] = shapely.distance(points[sel], shapely.boundary(geoms[own])[inv.reshape(-1)])
         # another grid is never closer than the point's own grid boundary: only those within reach
         close = sel[dist[sel] <= near_boundary_m]
         if near_boundary_m > 0 and len(close):
-            street = lv["street_code"]
-            edge, street_edge = _edge_grids(originals[k], indexes[k], geoms, street, near_boundary_m)
+            street = _street_ids(frame)
+            edge, tree = _edge_grids(originals[k], indexes[k], geoms)
+            hit, inv = np.unique(pos[close], return_inverse=True)
+            street_edge = _street_edge(tree, geoms, street, hit, near_boundary_m)[inv.reshape(-1)]
             # a grid whose every edge is shared: the nearest boundary point lies in a neighbour
             near[close[~edge[pos[close]]]] = True
-            ask = close[edge[pos[close]] | street_edge[pos[close]]]
-            pt, other = shapely.STRtree(geoms).query(points[ask], predicate="dwithin", distance=near_boundary_m)
+            ask = close[edge[pos[close]] | street_edge]
+            pt, other = tree.query(points[ask], predicate="dwithin", distance=near_boundary_m)
             near[ask[pt[other != pos[ask][pt]]]] = True
             near_street[ask[pt[street[other] != street[pos[ask][pt]]]]] = True
     attrs = pd.DataFrame(attrs, dtype=object)
