@@ -77,7 +77,7 @@ def test_categorical_and_plain_vehicle_ids_give_the_same_fixes(rows, shuffle_cat
     assert a.vehicle.tolist() == b.vehicle.tolist() and a.row.tolist() == b.row.tolist()
     assert a.t.tolist() == b.t.tolist() and a.reordered == b.reordered
     assert ra.index.tolist() == rb.index.tolist()
-    key = list(zip(a.vehicle.tolist(), a.t.tolist(), a.row.tolist()))
+    key = list(zip(a.vehicle.tolist(), a.t.tolist(), a.row.tolist(), strict=True))
     assert key == sorted(key)  # (vehicle, time), ties in input order
 
 
