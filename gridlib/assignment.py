@@ -70,7 +70,7 @@ OUTPUT_COLUMNS = [
 _RULES_CSV = Path(__file__).parent / "codes" / "data" / "responsibility_rules.csv"
 _DEFAULT_RULE = {"component": "owner_first", "event": "territory_first"}
 _INDEX_CACHE: dict[tuple[int, str], tuple[weakref.ref, GridIndex]] = {}
-_EDGE_CACHE: dict[tuple[int, str], tuple[weakref.ref, tuple[np.ndarray, shapely.STRtree]]] = {}
+_EDGE_CACHE: dict[tuple[int, str], tuple[weakref.ref, tuple[np.ndarray, shapely.STRtree, np.ndarray]]] = {}
 
 
 # --------------------------------------------------------------------------- rules
@@ -167,9 +167,11 @@ def index_for(gridset: Any, crs: Any = None) -> GridIndex:
     return index
 
 
-def _edge_grids(frame: gpd.GeoDataFrame, index: GridIndex, geoms: np.ndarray) -> tuple[np.ndarray, shapely.STRtree]:
-    """Per grid: has an edge no other grid shares (coverage edge, T-junction) — a superset —
-    and an STRtree of the grids; cached per grid frame."""
+def _edge_grids(frame: gpd.GeoDataFrame, index: GridIndex,
+                geoms: np.ndarray) -> tuple[np.ndarray, shapely.STRtree, np.ndarray]:
+    """Per grid: has an edge no other grid shares (coverage edge, T-junction) — a superset —;
+    an STRtree of the grids; and an integer per grid, equal for grids of the same street.
+    Cached per grid frame."""
     key = (id(frame), index.crs.to_wkt())
     hit = _EDGE_CACHE.get(key)
     if hit is not None and hit[0]() is frame:
@@ -186,7 +188,8 @@ def _edge_grids(frame: gpd.GeoDataFrame, index: GridIndex, geoms: np.ndarray) ->
     matched[:-1] |= same
     edge = np.zeros(len(geoms), dtype=bool)
     edge[index._seg_poly[order[~matched]]] = True
-    out = (edge, shapely.STRtree(geoms))
+    street = frame["street_code"] if "street_code" in frame else frame["grid_code"].astype(str).str[:12]
+    out = (edge, shapely.STRtree(geoms), pd.factorize(street.astype(str))[0])
     _EDGE_CACHE[key] = (weakref.ref(frame), out)
     weakref.finalize(frame, _EDGE_CACHE.pop, key, None)
     return out
@@ -226,12 +229,6 @@ def _level_attrs(grids: gpd.GeoDataFrame, rows: np.ndarray) -> dict[str, np.ndar
         out[name] = (grids[name].take(rows).astype("string").fillna("").to_numpy(dtype=object) if name in grids
                      else np.full(len(rows), "", dtype=object))
     return out
-
-
-def _street_ids(grids: gpd.GeoDataFrame) -> np.ndarray:
-    """An integer per grid, equal for grids of the same street."""
-    col = grids["street_code"] if "street_code" in grids else grids["grid_code"].astype(str).str[:12]
-    return pd.factorize(col.astype(str))[0]
 
 
 def _edition_window(gridset: Any) -> tuple[pd.Timestamp, pd.Timestamp]:
@@ -551,8 +548,7 @@ def assign(
         # another grid is never closer than the point's own grid boundary: only those within reach
         close = sel[dist[sel] <= near_boundary_m]
         if near_boundary_m > 0 and len(close):
-            street = _street_ids(frame)
-            edge, tree = _edge_grids(originals[k], indexes[k], geoms)
+            edge, tree, street = _edge_grids(originals[k], indexes[k], geoms)
             hit, inv = np.unique(pos[close], return_inverse=True)
             street_edge = _street_edge(tree, geoms, street, hit, near_boundary_m)[inv.reshape(-1)]
             # a grid whose every edge is shared: the nearest boundary point lies in a neighbour

@@ -239,7 +239,7 @@ def transform_xy(src: Any, dst: Any, x: Any, y: Any, *, workers: int | None = No
     """
     xs = np.asarray(x, dtype="float64")
     ys = np.asarray(y, dtype="float64")
-    tr = pyproj.Transformer.from_crs(pyproj.CRS.from_user_input(src), pyproj.CRS.from_user_input(dst), always_xy=True)
+    tr = pyproj.Transformer.from_crs(src, dst, always_xy=True)
     n = len(xs)
     k = max(1, min(workers or os.cpu_count() or 1, n // max(min_chunk, 1)))
     if k == 1:

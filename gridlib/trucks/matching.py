@@ -221,6 +221,7 @@ def map_match(
 
     seg, fwd = padded("seg", -1, np.int64), padded("forward", False, bool)
     pos, length = padded("pos", np.nan, "float64"), padded("length", np.nan, "float64")
+    along = padded("along", np.nan, "float64")
     start, end = padded("start", 0, np.int64), padded("end", 0, np.int64)
     emit = np.full((n, width), -np.inf)
     emit[fix, slot] = -0.5 * (cand["dist"].to_numpy() / sigma_m) ** 2
@@ -235,7 +236,7 @@ def map_match(
         restart[0] = True
     for b0 in range(1, n, _STEP_BATCH):
         b1 = min(n, b0 + _STEP_BATCH)
-        trans = _transitions(matrix, x, y, b0, b1, seg, fwd, pos, length, start, end, sigma_m, beta_m)
+        trans = _transitions(matrix, x, y, b0, b1, brk, seg, fwd, pos, length, start, end, sigma_m, beta_m)
         for i in range(b0, b1):
             if brk[i] or not np.isfinite(score).any():
                 score = emit[i].copy()
@@ -274,9 +275,7 @@ def map_match(
     if len(rows):
         out_seg[rows] = seg[rows, chosen[rows]]
         out_fwd[rows] = fwd[rows, chosen[rows]]
-        p = pos[rows, chosen[rows]]
-        at = np.where(out_fwd[rows], p, length[rows, chosen[rows]] - p)
-        pts = shapely.line_interpolate_point(graph.segments[out_seg[rows]], at)
+        pts = shapely.line_interpolate_point(graph.segments[out_seg[rows]], along[rows, chosen[rows]])
         mx[rows], my[rows] = shapely.get_x(pts), shapely.get_y(pts)
         off[rows] = np.hypot(mx[rows] - x[rows], my[rows] - y[rows])
     restart |= ~ok
@@ -284,10 +283,11 @@ def map_match(
     return MapMatch(out_seg, out_fwd, mx, my, off, restart)
 
 
-def _transitions(matrix: sp.csr_matrix, x: np.ndarray, y: np.ndarray, b0: int, b1: int, seg: np.ndarray,
-                 fwd: np.ndarray, pos: np.ndarray, length: np.ndarray, start: np.ndarray, end: np.ndarray,
-                 sigma_m: float, beta_m: float) -> np.ndarray:
-    """Log transition scores from every state of fix i−1 to every state of fix i, for i in [b0, b1)."""
+def _transitions(matrix: sp.csr_matrix, x: np.ndarray, y: np.ndarray, b0: int, b1: int, brk: np.ndarray,
+                 seg: np.ndarray, fwd: np.ndarray, pos: np.ndarray, length: np.ndarray, start: np.ndarray,
+                 end: np.ndarray, sigma_m: float, beta_m: float) -> np.ndarray:
+    """Log transition scores from every state of fix i−1 to every state of fix i, for i in [b0, b1)
+    (−inf into a fix that starts a new trace: no network distance is asked for there)."""
     a = slice(b0 - 1, b1 - 1)
     b = slice(b0, b1)
     straight = np.hypot(x[b] - x[a], y[b] - y[a])[:, None, None]
@@ -299,7 +299,7 @@ def _transitions(matrix: sp.csr_matrix, x: np.ndarray, y: np.ndarray, b0: int, b
     # otherwise: to the end of this segment, through the network, into the next one
     src = np.broadcast_to(end[a][:, :, None], same.shape)
     dst = np.broadcast_to(start[b][:, None, :], same.shape)
-    valid = (seg[a][:, :, None] >= 0) & (seg[b][:, None, :] >= 0)
+    valid = (seg[a][:, :, None] >= 0) & (seg[b][:, None, :] >= 0) & ~brk[b][:, None, None]
     need = valid & ~(same & np.isfinite(along_same))
     limit = float(np.max(straight)) * 3.0 + 1000.0 if straight.size else 0.0
     net = np.full(same.shape, np.inf)
