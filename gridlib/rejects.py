@@ -1,0 +1,258 @@
+"""One rejects model for every reader and analysis.
+
+A batch call never raises for a bad record: it returns ``(accepted, rejects)`` with
+``len(accepted) + len(rejects) == len(input)``. ``rejects`` holds the original rows
+(original index kept) plus three columns:
+
+``reason_code``
+    a machine-readable code from :data:`CODES` (the same defect gets the same code
+    from every reader: a missing coordinate is ``missing_coordinate`` whether it comes
+    from ``io.read_points``, ``cases.read_log`` or ``trucks.read_fixes``);
+``field``
+    the column the problem is in (``<NA>`` when it concerns the whole record);
+``reason``
+    human text, with the offending value. **It may quote personal data**: products
+    publish :func:`publishable` rows (id, field, code, the code's description), never
+    ``reason``.
+
+Where a record breaks several rules the first rule checked wins. Build rejects with
+:class:`Rejects`; count them with :func:`counts`.
+
+Examples
+--------
+>>> import numpy as np, pandas as pd
+>>> frame = pd.DataFrame({"id": ["a", "b", "c"], "x": [1.0, np.nan, 1e9]})
+>>> r = Rejects(frame.index)
+>>> _ = r.add(frame["x"].isna(), "missing_coordinate", "missing x", field="x")
+>>> _ = r.add(frame["x"].abs() > 180, "coordinate_out_of_range", "x out of range: " + frame["x"].astype(str), field="x")
+>>> accepted, rejects = r.split(frame)
+>>> accepted["id"].tolist(), rejects[["id", "reason_code", "reason"]].values.tolist()
+(['a'], [['b', 'missing_coordinate', 'missing x'], ['c', 'coordinate_out_of_range', 'x out of range: 1000000000.0']])
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+__all__ = ["CODES", "REJECT_COLUMNS", "Rejects", "empty", "concat", "counts", "publishable", "describe"]
+
+#: The vocabulary of reject codes, each with what it means. Documented in docs/conventions.md.
+CODES: dict[str, str] = {
+    # the record as a whole
+    "missing_id": "the record has no id",
+    "duplicate_id": "the id repeats an earlier record's (the first is kept)",
+    "truncated_row": "the row has fewer fields than the header",
+    "extra_fields": "the row has more fields than the header",
+    # coordinates and geometry
+    "missing_coordinate": "a coordinate is missing",
+    "non_numeric_coordinate": "a coordinate is not a finite number",
+    "coordinate_out_of_range": "a coordinate is outside the valid range of its CRS",
+    "swapped_lon_lat": "longitude and latitude look swapped",
+    "outside_study_area": "the location is outside the study area",
+    "missing_geometry": "the record has no geometry",
+    "empty_geometry": "the geometry is empty",
+    "invalid_geometry": "the geometry is invalid",
+    "wrong_geometry_type": "the geometry is not of the type this input takes",
+    # times
+    "missing_time": "a required time is missing",
+    "unparseable_time": "a time cannot be read",
+    "ambiguous_time": "a time is ambiguous (day/month order); give a format",
+    "time_out_of_range": "a time is outside the sane window",
+    "time_order": "a time comes before the time it must follow",
+    # values
+    "missing_value": "a required value is missing",
+    "unknown_value": "a value is not in the field's vocabulary",
+    "unknown_code": "a code is not in the catalogue",
+    "malformed_code": "a code does not have the required form",
+    "bad_number": "a number is not a finite number in the allowed range",
+    "inconsistent_record": "the record's fields contradict each other",
+    # analysis steps
+    "no_grid": "the location is in no unit grid",
+    "no_route": "the record has no usable route",
+    "no_permit": "the record has no matching permit",
+    "speed_outlier": "the fix implies an impossible speed",
+}
+
+#: The columns every rejects frame adds to the original rows.
+REJECT_COLUMNS = ("reason_code", "field", "reason")
+
+
+def describe(code: str) -> str:
+    """What a reject code means.
+
+    >>> describe("duplicate_id")
+    "the id repeats an earlier record's (the first is kept)"
+    """
+    try:
+        return CODES[code]
+    except KeyError:
+        raise KeyError(f"unknown reject code {code!r}; the codes are in gridlib.rejects.CODES") from None
+
+
+def _mask(mask: Any, n: int) -> np.ndarray:
+    if isinstance(mask, pd.Series):
+        mask = mask.fillna(False).to_numpy(dtype=bool)
+    out = np.asarray(mask, dtype=bool)
+    if out.shape != (n,):
+        raise ValueError(f"mask has shape {out.shape}, expected ({n},)")
+    return out
+
+
+class Rejects:
+    """Collects the first reason per record; text is built only for the records a rule hits.
+
+    Parameters
+    ----------
+    index : pandas.Index
+        The index of the frame being checked.
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> r = Rejects(pd.RangeIndex(3))
+    >>> _ = r.add([True, False, True], "missing_id", "missing id")
+    >>> _ = r.add([True, True, False], "duplicate_id", "duplicate id")   # row 0 keeps its first reason
+    >>> r.codes.tolist(), r.ok.tolist()
+    (['missing_id', 'duplicate_id', 'missing_id'], [False, False, False])
+    """
+
+    def __init__(self, index: pd.Index) -> None:
+        self.index = index
+        n = len(index)
+        self._code = np.full(n, None, dtype=object)
+        self._field = np.full(n, None, dtype=object)
+        self._reason = np.full(n, None, dtype=object)
+
+    def __len__(self) -> int:
+        return int((~self.ok).sum())
+
+    @property
+    def ok(self) -> np.ndarray:
+        """Boolean array: True where no rule has been broken yet."""
+        return np.equal(self._code, None)
+
+    @property
+    def codes(self) -> np.ndarray:
+        """The reject code per record (None where accepted)."""
+        return self._code.copy()
+
+    def add(self, mask: Any, code: str, reason: str | pd.Series | np.ndarray | None = None,
+            *, field: str | None = None) -> np.ndarray:
+        """Reject records in *mask* that have no reason yet.
+
+        Parameters
+        ----------
+        mask : array-like of bool
+            Records breaking the rule (missing values count as False).
+        code : str
+            A code from :data:`CODES`.
+        reason : str or array-like, optional
+            Human text; a Series or array aligned with the records gives one text per
+            record (only the hit records' entries are read). Default: the code's description.
+        field : str, optional
+            The column the problem is in.
+
+        Returns
+        -------
+        numpy.ndarray
+            The records newly rejected by this rule.
+        """
+        if code not in CODES:
+            raise KeyError(f"unknown reject code {code!r}; add it to gridlib.rejects.CODES and docs/conventions.md")
+        hit = _mask(mask, len(self._code)) & self.ok
+        if not hit.any():
+            return hit
+        self._code[hit] = code
+        self._field[hit] = field
+        if reason is None:
+            self._reason[hit] = CODES[code]
+        elif isinstance(reason, str):
+            self._reason[hit] = reason
+        else:
+            values = reason.to_numpy() if isinstance(reason, pd.Series) else np.asarray(reason, dtype=object)
+            self._reason[hit] = values[hit].astype(object)
+        return hit
+
+    def frame(self, rows: pd.DataFrame) -> pd.DataFrame:
+        """The rejected records of *rows* (aligned with the index) with the reject columns."""
+        bad = ~self.ok
+        out = pd.DataFrame(rows.iloc[np.flatnonzero(bad)]).copy()
+        out["reason_code"] = pd.array(self._code[bad], dtype="string")
+        out["field"] = pd.array(self._field[bad], dtype="string")
+        out["reason"] = pd.array(self._reason[bad], dtype="string")
+        return out
+
+    def split(self, frame: pd.DataFrame, original: pd.DataFrame | None = None) -> tuple[pd.DataFrame, pd.DataFrame]:
+        """``(accepted, rejects)``: accepted rows of *frame*, rejected rows of *original* (default *frame*).
+
+        Pass the raw rows as *original* when *frame* holds parsed values: rejects keep what came in.
+        """
+        ok = self.ok
+        accepted = frame.iloc[np.flatnonzero(ok)]
+        return accepted, self.frame(frame if original is None else original)
+
+
+def empty(columns: Iterable[str] = ()) -> pd.DataFrame:
+    """A rejects frame with no rows (the given columns plus the reject columns).
+
+    >>> list(empty(["case_id"]).columns)
+    ['case_id', 'reason_code', 'field', 'reason']
+    """
+    cols = [c for c in columns if c not in REJECT_COLUMNS]
+    frame = pd.DataFrame({c: pd.Series(dtype=object) for c in cols})
+    for c in REJECT_COLUMNS:
+        frame[c] = pd.Series(dtype="string")
+    return frame
+
+
+def concat(frames: Iterable[pd.DataFrame]) -> pd.DataFrame:
+    """Stack rejects frames (empty ones are skipped; the reject columns always present).
+
+    >>> import pandas as pd
+    >>> a = Rejects(pd.RangeIndex(1))
+    >>> _ = a.add([True], "missing_id")
+    >>> len(concat([a.frame(pd.DataFrame({"id": [None]})), empty(["id"])]))
+    1
+    """
+    frames = [f for f in frames if f is not None and len(f)]
+    if not frames:
+        return empty()
+    return pd.concat(frames, ignore_index=True)
+
+
+def counts(rejects: pd.DataFrame) -> dict[str, int]:
+    """Rejects per code, sorted by code (what the nightly writes to its manifest).
+
+    >>> import pandas as pd
+    >>> counts(pd.DataFrame({"reason_code": ["no_grid", "missing_id", "no_grid"]}))
+    {'missing_id': 1, 'no_grid': 2}
+    """
+    if rejects is None or not len(rejects):
+        return {}
+    return {str(k): int(v) for k, v in sorted(rejects["reason_code"].value_counts(dropna=False).items())}
+
+
+def publishable(rejects: pd.DataFrame, id_column: str) -> pd.DataFrame:
+    """The form of rejects that may be published: record id, field, code and the code's meaning.
+
+    The offending value never leaves: ``reason`` (which quotes it) stays in the
+    operator's unpublished rejects file.
+
+    >>> import pandas as pd
+    >>> r = pd.DataFrame({"case_id": ["c1"], "reporter_phone": ["13900000000"], "reason_code": ["unknown_value"],
+    ...                   "field": ["urgency"], "reason": ["unknown urgency '13955550004'"]})
+    >>> publishable(r, "case_id").to_dict("records")
+    [{'record_id': 'c1', 'field': 'urgency', 'reason_code': 'unknown_value', 'reason': "a value is not in the field's vocabulary"}]
+    """
+    ids = rejects[id_column] if id_column in rejects else pd.Series(rejects.index, index=rejects.index)
+    codes = rejects["reason_code"].astype("string")
+    return pd.DataFrame({
+        "record_id": ids.astype("string").to_numpy(),
+        "field": rejects["field"].astype("string").to_numpy() if "field" in rejects else pd.NA,
+        "reason_code": codes.to_numpy(),
+        "reason": codes.map(lambda c: CODES.get(c, "") if isinstance(c, str) else "").to_numpy(),
+    })
