@@ -71,14 +71,14 @@ def register(app: typer.Typer) -> None:
         period: Annotated[str, typer.Option(help="Window back from the latest case, e.g. 30D")] = "30D",
         level: Annotated[str, typer.Option(help="grid, community, street or h3:9|10|11")] = "grid",
         classes: Annotated[str | None, typer.Option(help="Comma-separated class codes; 2 digits = big class")] = None,
-        permutations: Annotated[int, typer.Option(help="Conditional permutations (0: analytical p only); "
-                                                  "many let 99 % classes survive the FDR correction")] = 99_999,
+        permutations: Annotated[str, typer.Option(help="Conditional permutations (0: analytical p only) or "
+                                                  "'auto' (enough for a 10-cell cluster to pass FDR)")] = "auto",
         seed: Annotated[int, typer.Option(help="Random seed")] = 0,
         emerging: Annotated[bool, typer.Option("--emerging", help="Also run emerging hot spot analysis")] = False,
         bins: Annotated[str, typer.Option(help="Emerging time bins, e.g. 12W (12 weekly bins)")] = "12W",
         title: Annotated[str | None, typer.Option(help="Map title")] = None,
     ) -> None:
-        """Count cases per zone, find Gi* hot and cold spots (999 permutations, FDR), draw maps.
+        """Count cases per zone, find Gi* hot and cold spots (permutations, FDR), draw maps.
 
         Writes OUT/hotspots.gpkg (layer hotspots, and emerging with --emerging),
         OUT/hotspots.png, OUT/hotspots.html (self-contained) and OUT/emerging.png.
@@ -113,7 +113,8 @@ def register(app: typer.Typer) -> None:
         wanted = [c.strip() for c in classes.split(",")] if classes else None
         with step(f"Gi* over {len(zones):,} zones ({level})"):
             counted = hs.counts(points, zones, by=key, period=period, classes=wanted)
-            result = hs.gistar(counted, "count", weights=weights, permutations=permutations, seed=seed)
+            result = hs.gistar(counted, "count", weights=weights, permutations=hs.parse_permutations(permutations),
+                               seed=seed)
         out.mkdir(parents=True, exist_ok=True)
         gpkg = out / "hotspots.gpkg"
         write_gpkg(result.to_crs(4326), gpkg, "hotspots")

@@ -53,9 +53,8 @@ class NightlyOptions:
 
     hotspot_days: int = 30
     emerging_weeks: int = 12
-    # 999 permutations cannot reach p < 0.002, too coarse to survive FDR over thousands of grids;
-    # 99,999 cost about a second even for a city
-    permutations: int = 99_999
+    # "auto": as many as the layer's size needs for a cluster to pass FDR (gistar's default)
+    permutations: int | str = "auto"
     seed: int = 0
     reach_minutes: float = 10.0
     near_boundary_m: float = 20.0
