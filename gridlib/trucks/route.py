@@ -351,7 +351,9 @@ def route_distance(
     sdx, sdy = bx - ax, by - ay
     l2 = sdx * sdx + sdy * sdy
     # float32 relative to the grid origin: millimetre precision over 100 km, half the memory traffic
-    table = np.column_stack([ax - ox, ay - oy, sdx, sdy, np.where(l2 > 0, 1.0 / np.where(l2 > 0, l2, 1.0), 0.0)])
+    # pieces shorter than a micrometre count as points (1/l2 would overflow float32 and give nan)
+    real = l2 > 1e-12
+    table = np.column_stack([ax - ox, ay - oy, sdx, sdy, np.where(real, 1.0 / np.where(real, l2, 1.0), 0.0)])
     table = table.astype(np.float32)
     xr = (x - ox).astype(np.float32)
     yr = (y - oy).astype(np.float32)
