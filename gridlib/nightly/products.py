@@ -78,6 +78,17 @@ def _sorted(frame: pd.DataFrame, *keys: str) -> pd.DataFrame:
     return frame.sort_values(cols, kind="stable").reset_index(drop=True) if cols else frame.reset_index(drop=True)
 
 
+def _with_cases(violations: gpd.GeoDataFrame, cases: pd.DataFrame) -> gpd.GeoDataFrame:
+    """Violations keep the truck check's ``violation_id`` and gain the ``case_id``, ``grid_code``
+    and ``street_code`` of the case each became (missing where a violation made no case)."""
+    link = ["case_id", "grid_code", "street_code"]
+    if "violation_id" not in cases.columns:
+        return violations.assign(**{c: pd.NA for c in link})
+    made = pd.DataFrame(cases.loc[cases["violation_id"].notna(), ["violation_id", *link]])
+    return violations.drop(columns=[c for c in link if c in violations.columns]).merge(
+        made.drop_duplicates("violation_id"), on="violation_id", how="left")
+
+
 def write_products(work: Path, results: dict[str, Any], *, date: dt.date, options: Any, record: Any) -> dict[str, pd.DataFrame]:
     """Write every product into *work*; return the published layers (for the store)."""
     grids = results["gridset"].grids
@@ -97,8 +108,7 @@ def write_products(work: Path, results: dict[str, Any], *, date: dt.date, option
     layers["rejects"] = _sorted(publishable("rejects", results["rejects"]), "step", "record_id", "reason")
     truck = results["truck_result"]
     if truck is not None:
-        violations = truck.violations.to_crs(crs).copy()
-        violations["violation_id"] = [f"V{i:05d}" for i in range(len(violations))]
+        violations = _with_cases(truck.violations.to_crs(crs), cases)
         layers["violations"] = _sorted(publishable("violations", violations), "start", "vehicle_id")
     hot = gpd.GeoDataFrame(results["hotspots"], geometry="geometry", crs=crs)
     layers["hotspots"] = _sorted(publishable("hotspots", hot), "grid_code")

@@ -70,6 +70,20 @@ def test_products_exist_and_read(first_run):
     assert kpi["closure_rate"].dropna().between(0, 1).all()
 
 
+def test_violations_join_to_their_cases(first_run, demo_store_path):
+    """Published violations carry the truck check's own violation_id and the case each became."""
+    products, _ = first_run
+    gpkg = products / "responsibility_map.gpkg"
+    violations = gpd.read_file(gpkg, layer="violations")
+    cases = gpd.read_file(gpkg, layer="assigned_cases")
+    assert len(violations) and {"case_id", "grid_code", "street_code"} <= set(violations.columns)
+    assert violations["violation_id"].str.match(r"^.+-[a-z_]+-\d{8}T\d{6}$").all()   # not renumbered V00000
+    joined = violations.dropna(subset=["case_id"]).merge(cases, on="case_id", suffixes=("", "_case"))
+    assert len(joined) == violations["case_id"].notna().sum() > 0
+    assert (joined["grid_code"] == joined["grid_code_case"]).all()
+    assert (joined["street_code"] == joined["street_code_case"]).all()
+
+
 def test_manifest_is_complete_and_conserves_rows(first_run):
     products, manifest = first_run
     on_disk = json.loads((products / "manifest.json").read_text())
