@@ -63,6 +63,7 @@ from scipy.special import ndtr
 
 from gridlib.errors import InputError
 from gridlib.hotspots.weights import Weights, build_weights
+from gridlib.water import MAX_WATER_SHARE, is_water
 
 __all__ = ["gistar", "gi_z", "permutation_p", "fdr_bh", "classify", "auto_permutations", "distinct_draws",
            "parse_permutations",
@@ -71,7 +72,8 @@ __all__ = ["gistar", "gi_z", "permutation_p", "fdr_bh", "classify", "auto_permut
 log = logging.getLogger(__name__)
 
 #: Classes in legend order, hot to cold.
-HOTSPOT_CLASSES = ("hot_99", "hot_95", "hot_90", "not_significant", "cold_90", "cold_95", "cold_99", "island")
+HOTSPOT_CLASSES = ("hot_99", "hot_95", "hot_90", "not_significant", "cold_90", "cold_95", "cold_99", "island",
+                   "water_excluded")
 _LEVELS = ((0.01, "99"), (0.05, "95"), (0.10, "90"))
 _CHUNK_VALUES = 8_000_000  # simulated statistics held at once per chunk (~64 MB of float64)
 #: ``permutations="auto"``: a planted cluster of this many locations must be able to pass FDR.
@@ -357,6 +359,8 @@ def gistar(
     alpha: float = 0.05,
     star: bool = True,
     inference: str | None = None,
+    water: gpd.GeoDataFrame | None = None,
+    max_water_share: float = MAX_WATER_SHARE,
 ) -> gpd.GeoDataFrame:
     """Local Getis–Ord Gi* hot/cold spots of ``column``.
 
@@ -389,6 +393,10 @@ def gistar(
     inference
         Which p-value drives ``q`` and the classes: ``"permutation"`` (default when
         ``permutations > 0``) or ``"analytical"`` (default otherwise).
+    water, max_water_share
+        A water layer (polygons): locations more than ``max_water_share`` under water take no
+        part — neither as locations nor as neighbours — and come back as ``water_excluded``
+        with missing statistics (:mod:`gridlib.water`, the rule every analysis shares).
 
     Returns
     -------
@@ -408,6 +416,16 @@ def gistar(
     """
     if column not in gdf.columns:
         raise InputError(f"column {column!r} not in the layer (columns: {list(gdf.columns)})")
+    wet = is_water(gdf, water, max_water_share)
+    if wet.any():
+        land = gistar(gdf[~wet], column, weights=weights, permutations=permutations, seed=seed, fdr=fdr,
+                      alpha=alpha, star=star, inference=inference)
+        out = pd.concat([land, gdf[wet].assign(hotspot_class="water_excluded", significant=False, n_neighbours=0)])
+        out = out.loc[gdf.index]
+        out["hotspot_class"] = pd.Categorical(out["hotspot_class"].astype(str), categories=list(HOTSPOT_CLASSES))
+        out.attrs["gistar"] = {**land.attrs["gistar"], "n_water_excluded": int(wet.sum()),
+                               "max_water_share": max_water_share}
+        return out
     values = pd.to_numeric(gdf[column], errors="coerce").to_numpy(dtype=float)
     bad = np.flatnonzero(~np.isfinite(values))
     if len(bad):

@@ -17,9 +17,7 @@ from pathlib import Path
 from typing import Any
 
 import geopandas as gpd
-import numpy as np
 import pandas as pd
-import shapely
 
 from gridlib.errors import InputError
 from gridlib.nightly.outputs import atomic_products_dir, dump_json, file_digest, frame_digest
@@ -195,51 +193,24 @@ def _indicators(cases: pd.DataFrame, record: RunRecord, date: dt.date) -> dict[s
     return tables
 
 
-def water_share(grids: gpd.GeoDataFrame, water: gpd.GeoDataFrame | None) -> np.ndarray:
-    """Share of each grid's area covered by water polygons (0 without a water layer).
-
-    >>> from shapely.geometry import box
-    >>> g = gpd.GeoDataFrame(geometry=[box(0, 0, 100, 100), box(100, 0, 200, 100)], crs=4547)
-    >>> w = gpd.GeoDataFrame(geometry=[box(0, 0, 100, 75)], crs=4547)
-    >>> water_share(g, w).tolist()
-    [0.75, 0.0]
-    """
-    share = np.zeros(len(grids))
-    if water is None or not len(water):
-        return share
-    polys = water[water.geom_type.isin(["Polygon", "MultiPolygon"])].to_crs(grids.crs)
-    if not len(polys):
-        return share
-    union = shapely.union_all(shapely.make_valid(polys.geometry.to_numpy()))
-    geoms = grids.geometry.to_numpy()
-    hits = shapely.intersects(geoms, union)
-    share[hits] = shapely.area(shapely.intersection(geoms[hits], union)) / shapely.area(geoms[hits])
-    return share
-
-
 def _hotspots(cases: gpd.GeoDataFrame, grids: gpd.GeoDataFrame, water: gpd.GeoDataFrame | None,
               record: RunRecord, date: dt.date, options: NightlyOptions) -> gpd.GeoDataFrame:
     import gridlib as gl
 
     _, day_end = _day_bounds(date)
     with record.step("hotspots") as st:
-        # Grids that are mostly river or lake never get cases: left in, they would show up as "cold
-        # spots" and depress their neighbours' statistics, so they take no part in the test.
-        wet = water_share(grids, water) > options.max_water_share
-        land = grids[~wet]
         start = day_end - pd.Timedelta(days=options.hotspot_days)
-        counts = gl.hotspots.counts(cases, land, by="grid_code", period=(start, day_end))
+        counts = gl.hotspots.counts(cases, grids, by="grid_code", period=(start, day_end))
         st.rows_in = int(counts["count"].sum())
-        hot = gl.hotspots.gistar(counts, "count", permutations=options.permutations, seed=options.seed)
+        # grids mostly under water take no part (gl.water: the rule every analysis shares)
+        hot = gl.hotspots.gistar(counts, "count", permutations=options.permutations, seed=options.seed,
+                                 water=water, max_water_share=options.max_water_share)
+        wet = (hot["hotspot_class"] == "water_excluded").to_numpy()
         emerging = gl.hotspots.emerging(
-            cases, land, time_column="reported_at", bin="7D", n_bins=options.emerging_weeks, end=day_end,
+            cases, grids[~wet], time_column="reported_at", bin="7D", n_bins=options.emerging_weeks, end=day_end,
         )
         hot = hot.merge(emerging[["grid_code", "category"]].rename(columns={"category": "emerging_category"}),
                         on="grid_code", how="left")
-        if wet.any():
-            excluded = gl.hotspots.counts(cases, grids[wet], by="grid_code", period=(start, day_end))
-            excluded["hotspot_class"] = "water_excluded"
-            hot = pd.concat([hot, excluded], ignore_index=True)
         hot = gpd.GeoDataFrame(hot, geometry="geometry", crs=grids.crs).sort_values("grid_code", ignore_index=True)
         st.rows_out = len(hot)
         st.notes["water_grids_excluded"] = int(wet.sum())

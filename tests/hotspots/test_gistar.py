@@ -279,3 +279,21 @@ def test_distinct_draws_are_uniform_and_distinct():
     first_two = np.bincount(d[:, 0] * 6 + d[:, 1], minlength=36).reshape(6, 6)
     off = first_two[~np.eye(6, dtype=bool)] / len(d)
     assert np.abs(off - 1 / 30).max() < 0.005 and np.trace(first_two) == 0
+
+
+def test_water_zones_take_no_part():
+    """Zones mostly under water are left out (not cold spots), exactly as a run on the land alone."""
+    cells = square_grid(12, 10)
+    rng = np.random.default_rng(4)
+    cells["n"] = rng.poisson(2.0, len(cells)).astype(float)
+    col = np.arange(len(cells)) % 12
+    river = gpd.GeoDataFrame(geometry=[cells.geometry[col >= 9].union_all().buffer(-1)], crs=cells.crs)
+    cells.loc[col >= 9, "n"] = 0.0
+    out = gistar(cells, "n", water=river, permutations=999)
+    wet = col >= 9
+    assert (out["hotspot_class"][wet] == "water_excluded").all() and out["z"][wet].isna().all()
+    land = gistar(cells[~wet], "n", permutations=999)
+    pd.testing.assert_series_equal(out.loc[~wet, "z"], land["z"])
+    assert out.loc[~wet, "hotspot_class"].astype(str).tolist() == land["hotspot_class"].astype(str).tolist()
+    assert out.attrs["gistar"]["n_water_excluded"] == wet.sum()
+    assert out.index.equals(cells.index)

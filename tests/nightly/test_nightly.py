@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import os
 import shutil
 import signal
@@ -38,11 +39,30 @@ def demo_store_path(tmp_path_factory, demo_dir) -> Path:
     return path
 
 
+#: Warnings the library logged during the first run (a demo night should log none about zones).
+RUN_WARNINGS: list[str] = []
+
+
+class _Collect(logging.Handler):
+    def emit(self, record: logging.LogRecord) -> None:
+        RUN_WARNINGS.append(record.getMessage())
+
+
 @pytest.fixture(scope="module")
 def first_run(demo_store_path, tmp_path_factory):
     out = tmp_path_factory.mktemp("products")
-    manifest = run_nightly(gl.store.open(demo_store_path), DATE, out, options=FAST)
+    handler = _Collect(level=logging.WARNING)
+    logging.getLogger("gridlib").addHandler(handler)
+    try:
+        manifest = run_nightly(gl.store.open(demo_store_path), DATE, out, options=FAST)
+    finally:
+        logging.getLogger("gridlib").removeHandler(handler)
     return out / DATE, manifest
+
+
+def test_no_cases_counted_against_water_grids(first_run):
+    """The demo night logged '3769 selected cases fall in no zone' by counting land cases against river grids."""
+    assert not [m for m in RUN_WARNINGS if "fall in no zone" in m], RUN_WARNINGS
 
 
 def _files(root: Path) -> dict[str, bytes]:
