@@ -234,7 +234,8 @@ def _coverage(data: dict[str, Any], grids: gpd.GeoDataFrame, cases: gpd.GeoDataF
             out["viewsheds"] = views.merge(pd.DataFrame(cameras.drop(columns=cameras.geometry.name)),
                                            on="camera_id", how="left")
             pieces = gl.coverage.road_coverage(views, data["roads"])
-            out["grid_coverage"] = gl.coverage.grid_coverage(views, data["roads"], grids, buildings, pieces=pieces)
+            out["grid_coverage"] = gl.coverage.grid_coverage(views, data["roads"], grids, buildings, pieces=pieces,
+                                                             water=data["water"])
             blind = gl.coverage.blind_spots(pieces)
             out["blind_spots"] = gl.coverage.priority_blind_spots(blind, case_density=cases)
             st.notes["road_km"] = round(float(pieces["length_m"].sum()) / 1000, 3)
