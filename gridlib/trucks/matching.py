@@ -42,6 +42,7 @@ from scipy.sparse import csgraph
 from gridlib.crs import transform_xy
 from gridlib.errors import InputError
 from gridlib.network import RoadGraph, build_graph
+from gridlib.trucks.detectors import ROAD_NAME_COLUMNS
 
 __all__ = ["MapMatch", "map_match", "road_sequence", "deviation_roads"]
 
@@ -394,11 +395,9 @@ def deviation_roads(result: Any, roads: Any, *, graph: RoadGraph | None = None, 
     >>> deviation_roads(r, roads)["roads_matched"].str.contains("世纪大道").tolist()
     [True]
     """
-    from gridlib.trucks.violations import _ROAD_NAME_COLUMNS
-
-    col = next((c for c in _ROAD_NAME_COLUMNS if c in roads.columns), None)
+    col = next((c for c in ROAD_NAME_COLUMNS if c in roads.columns), None)
     if col is None:
-        raise InputError(f"roads: no name column (one of {list(_ROAD_NAME_COLUMNS)})")
+        raise InputError(f"roads: no name column (one of {list(ROAD_NAME_COLUMNS)})")
     if "kind" in roads.columns:
         roads = roads[roads["kind"].isin(["highway", "major_road", "minor_road"])].reset_index(drop=True)
     graph = graph or build_graph(roads)
