@@ -19,6 +19,7 @@ algorithm defines for China.
 
 from __future__ import annotations
 
+import functools
 import logging
 import math
 import os
@@ -26,12 +27,16 @@ import warnings
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
+import geopandas as gpd
 import numpy as np
 import pyproj
+import shapely
 
 from gridlib.errors import CRSError
 
 __all__ = [
+    "transformer",
+    "to_crs",
     "WGS84",
     "CGCS2000",
     "metric_crs",
@@ -213,6 +218,54 @@ def to_wgs84(lon: Any, lat: Any, scheme: str | None) -> tuple[np.ndarray, np.nda
     raise CRSError(f"unknown offset scheme {scheme!r}; expected 'gcj02' or 'bd09'")
 
 
+@functools.lru_cache(maxsize=64)
+def _cached_transformer(src: pyproj.CRS, dst: pyproj.CRS) -> pyproj.Transformer:
+    return pyproj.Transformer.from_crs(src, dst, always_xy=True)
+
+
+def transformer(src: Any, dst: Any) -> pyproj.Transformer:
+    """A (cached) ``always_xy`` transformer from *src* to *dst*.
+
+    Building a transformer makes PROJ search its database for the operation — about 0.13 s of
+    CPU each time, more than projecting 100,000 points — so gridlib builds each pair once per
+    process. pyproj transformers are thread-safe.
+
+    >>> transformer(4326, 4550) is transformer("EPSG:4326", "EPSG:4550")
+    True
+    """
+    return _cached_transformer(pyproj.CRS.from_user_input(src), pyproj.CRS.from_user_input(dst))
+
+
+def to_crs(frame: Any, crs: Any) -> Any:
+    """``frame.to_crs(crs)`` (GeoDataFrame or GeoSeries) through a cached transformer.
+
+    The same coordinates as geopandas' ``to_crs`` (one pyproj transformer, ``always_xy``) without
+    building a new transformer per call; a frame already in *crs* is returned as it is.
+
+    >>> import geopandas as gpd, shapely
+    >>> g = gpd.GeoDataFrame({"a": [1]}, geometry=[shapely.Point(121.5, 31.24)], crs=4326)
+    >>> to_crs(g, 4550).geometry.iloc[0].equals(g.to_crs(4550).geometry.iloc[0])
+    True
+    """
+    if frame.crs is None:
+        raise CRSError("the layer has no CRS; declare one")
+    target = pyproj.CRS.from_user_input(crs)
+    if frame.crs == target:
+        return frame
+    tr = transformer(frame.crs, target)
+
+    def project(xy: np.ndarray) -> np.ndarray:
+        x, y = tr.transform(xy[:, 0], xy[:, 1])
+        return np.column_stack([x, y])
+
+    geoms = shapely.transform(np.asarray(frame.geometry.values, dtype=object), project)
+    if isinstance(frame, gpd.GeoDataFrame):
+        out = frame.set_crs(target, allow_override=True)
+        out[frame.geometry.name] = gpd.GeoSeries(geoms, index=frame.index, crs=target)
+        return out
+    return gpd.GeoSeries(geoms, index=frame.index, crs=target, name=frame.name)
+
+
 def transform_xy(src: Any, dst: Any, x: Any, y: Any, *, workers: int | None = None,
                  min_chunk: int = 500_000) -> tuple[np.ndarray, np.ndarray]:
     """Transform coordinate arrays between CRSs (x/y order: lon, lat), in threads for big arrays.
@@ -239,7 +292,7 @@ def transform_xy(src: Any, dst: Any, x: Any, y: Any, *, workers: int | None = No
     """
     xs = np.asarray(x, dtype="float64")
     ys = np.asarray(y, dtype="float64")
-    tr = pyproj.Transformer.from_crs(src, dst, always_xy=True)
+    tr = transformer(src, dst)
     n = len(xs)
     k = max(1, min(workers or os.cpu_count() or 1, n // max(min_chunk, 1)))
     if k == 1:

@@ -22,6 +22,7 @@ import pandas as pd
 import pyproj
 import shapely
 
+from gridlib.crs import to_crs
 from gridlib.errors import InputError
 from gridlib.trucks._runs import run_ids, runs, trim
 from gridlib.trucks.fixes import Fixes
@@ -192,7 +193,7 @@ def road_names(roads: gpd.GeoDataFrame | None, metric: pyproj.CRS, x: np.ndarray
         return out
     if "kind" in roads.columns:  # Tilezen/OSM layers also hold rail, ferries and footpaths
         roads = roads[roads["kind"].isin(["highway", "major_road", "minor_road"])]
-    rm = roads.to_crs(metric)
+    rm = to_crs(roads, metric)
     names = rm[col].to_numpy(dtype=object)
     tree = shapely.STRtree(rm.geometry.values)
     pi, ri = tree.query_nearest(shapely.points(x, y), max_distance=snap_m, all_matches=False)
@@ -313,7 +314,7 @@ def restricted_zones(day: VehicleDay, th: Thresholds) -> pd.DataFrame:
     if zones.crs is None:
         raise InputError("zones: the layer has no CRS")
     fx = day.fixes
-    zm = zones.to_crs(day.metric)
+    zm = to_crs(zones, day.metric)
     zid = (zm["zone_id"] if "zone_id" in zm.columns else pd.Series(np.arange(len(zm)))).astype(str).to_numpy(dtype=object)
     zone_of = _points_in(zm.geometry.values, fx.x, fx.y)
     zchange = np.zeros(len(fx), dtype=bool)
@@ -349,7 +350,7 @@ def speeding(day: VehicleDay, th: Thresholds) -> pd.DataFrame:
     over = np.zeros(n, dtype=bool)
     lim_of = np.full(n, np.nan)
     if len(cand):
-        rm = roads[usable].to_crs(day.metric)
+        rm = to_crs(roads[usable], day.metric)
         tree = shapely.STRtree(rm.geometry.values)
         pi, ri = tree.query_nearest(shapely.points(fx.x[cand], fx.y[cand]), max_distance=th.road_snap_m,
                                     all_matches=False)

@@ -35,7 +35,7 @@ import numpy as np
 import pandas as pd
 import shapely
 
-from gridlib.crs import WGS84
+from gridlib.crs import WGS84, to_crs
 from gridlib.errors import InputError
 from gridlib.trucks._runs import forward_fill, runs
 
@@ -180,7 +180,7 @@ def read_permits(
         if col not in frame.columns:
             frame[col] = None
     ok, rejects = _reject(frame, reason)
-    permits = frame.iloc[np.flatnonzero(ok)].to_crs(WGS84).reset_index(drop=True)
+    permits = to_crs(frame.iloc[np.flatnonzero(ok)], WGS84).reset_index(drop=True)
     return permits, rejects
 
 
@@ -214,7 +214,7 @@ def read_sites(source: str | os.PathLike[str] | gpd.GeoDataFrame) -> tuple[gpd.G
     frame["site_id"] = sid
     frame["kind"] = kind
     ok, rejects = _reject(frame, reason)
-    return frame.iloc[np.flatnonzero(ok)].to_crs(WGS84).reset_index(drop=True), rejects
+    return to_crs(frame.iloc[np.flatnonzero(ok)], WGS84).reset_index(drop=True), rejects
 
 
 def assign_permits(

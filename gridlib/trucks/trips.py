@@ -29,7 +29,7 @@ import numpy as np
 import pandas as pd
 import shapely
 
-from gridlib.crs import WGS84
+from gridlib.crs import WGS84, transform_xy
 from gridlib.trucks._runs import group_extent, run_ids, runs
 from gridlib.trucks.fixes import Fixes
 
@@ -287,6 +287,7 @@ def detect(
     sx = np.add.reduceat(np.r_[fixes.x, 0.0], pairs)[::2] / counts if len(s0) else np.zeros(0)
     sy = np.add.reduceat(np.r_[fixes.y, 0.0], pairs)[::2] / counts if len(s0) else np.zeros(0)
     stop_site = match_sites(sx, sy, sites, site_buffer_m)
+    slon, slat = transform_xy(fixes.crs, WGS84, sx, sy)   # a cached transformer: to_crs builds one per call
     stops = gpd.GeoDataFrame(
         {
             "stop_id": np.arange(len(s0)),
@@ -297,8 +298,8 @@ def detect(
             "site_id": site_name(stop_site),
             "x": sx, "y": sy,
         },
-        geometry=shapely.points(sx, sy), crs=fixes.crs,
-    ).to_crs(WGS84)
+        geometry=shapely.points(slon, slat), crs=WGS84,
+    )
 
     # trips: a trip starts from the last stop fix before it and ends at the first one after, when adjacent
     a = np.where((t0 > 0) & (stop_of[np.maximum(t0 - 1, 0)] >= 0) & ~new_vehicle[t0] & ~gap_before[t0], t0 - 1, t0)

@@ -13,6 +13,7 @@ import logging
 import os
 import warnings
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import nullcontext
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -21,7 +22,7 @@ import numpy as np
 import pandas as pd
 import pyproj
 
-from gridlib.crs import WGS84
+from gridlib.crs import WGS84, to_crs
 from gridlib.progress import track
 from gridlib.trucks.clean import clean
 from gridlib.trucks.credit import Credit, credit
@@ -207,13 +208,13 @@ def check(
     if len(rejects) and "row" not in rejects.columns and frame is not None:
         rejects = rejects.sort_index(kind="stable")
 
-    sites_m = sites_ok.to_crs(metric) if sites_ok is not None else None
+    sites_m = to_crs(sites_ok, metric) if sites_ok is not None else None
     vid_sorted = fx.vehicle_ids
     pv = np.searchsorted(vid_sorted, permits_ok["vehicle_id"].to_numpy(dtype=object).astype(str))
     pv = np.where((pv < len(vid_sorted)) & (vid_sorted[np.minimum(pv, len(vid_sorted) - 1)] ==
                                             permits_ok["vehicle_id"].to_numpy(dtype=object)), pv, -1) \
         if len(vid_sorted) else np.full(len(permits_ok), -1)
-    routes_m = permits_ok.to_crs(metric).geometry.values
+    routes_m = to_crs(permits_ok, metric).geometry.values
     vehicle_company = dict(zip(permits_ok["vehicle_id"], permits_ok["company"], strict=True))
     ctx = _Context(permits_ok, pv, routes_m, sites_m, roads, zones, metric, th, vehicle_company)
 
@@ -229,8 +230,10 @@ def check(
     spans = list(zip(bounds[:-1].tolist(), bounds[1:].tolist(), strict=True))
     # chunks are independent and numpy/shapely release the GIL: threads overlap them on several
     # cores; results are collected in chunk order, so the output does not depend on workers
-    with ThreadPoolExecutor(max_workers=max(1, min(workers or os.cpu_count() or 1, len(spans)))) as pool:
-        done = pool.map(lambda span: _check_part(fx.take(slice(*span)), ctx), spans)
+    n_threads = max(1, min(workers or os.cpu_count() or 1, len(spans)))
+    # one chunk runs in the calling thread: a new thread pays ~0.1 s to set up its PROJ context
+    with ThreadPoolExecutor(max_workers=n_threads) if n_threads > 1 else nullcontext() as pool:
+        done = (pool.map if pool else map)(lambda span: _check_part(fx.take(slice(*span)), ctx), spans)
         results = zip(spans, track(done, "trucks check (vehicle chunks)", total=len(spans)), strict=True)
         for (lo, hi), (found, trips_c, stops_c, arrays) in results:
             parts += found
