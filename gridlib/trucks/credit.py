@@ -4,8 +4,7 @@ The deduction table is data: ``gridlib/trucks/deductions.csv`` (``type``, ``poin
 ``class_code``, ``urgency``, ``name_zh``, ``description``). Pass another table to use
 local rules.
 
->>> import numpy as np
-import pandas as pd
+>>> import pandas as pd
 >>> v = pd.DataFrame({"violation_id": ["a", "b", "c"], "vehicle_id": ["V1", "V1", "V2"],
 ...     "company": ["K", "K", "K"], "type": ["deviation", "no_permit", "deviation"]})
 >>> c = credit(v)
