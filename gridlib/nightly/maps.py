@@ -17,6 +17,7 @@ from gridlib.datasets import OSM_ATTRIBUTION
 from gridlib.hotspots.maps import CLASS_COLORS, CLASS_LABELS
 from gridlib.maps import deck
 from gridlib.maps import static as smap
+from gridlib.nightly.model import NightlyResults
 
 __all__ = ["kpi_summary_html", "HOTSPOT_COLORS", "HOTSPOT_LABELS", "LIGHT_COLORS"]
 
@@ -258,7 +259,7 @@ def _street_map(path: Path, layers: dict[str, Any], grids: gpd.GeoDataFrame, str
     _finish(fig, ax, legend, path)
 
 
-def _web_map(path: Path, layers: dict[str, Any], streets: gpd.GeoDataFrame, results: dict[str, Any],
+def _web_map(path: Path, layers: dict[str, Any], streets: gpd.GeoDataFrame, results: NightlyResults,
              date: dt.date) -> None:
     grid_map = _informative(layers["grid_responsibility"]).copy()
     grid_map["hotspot_label"] = grid_map["hotspot_class"].map(HOTSPOT_LABELS).fillna("不显著")
@@ -267,7 +268,7 @@ def _web_map(path: Path, layers: dict[str, Any], streets: gpd.GeoDataFrame, resu
                            id="grids", line_color="#999999", line_width_px=0.5,
                            columns=[c for c in _GRID_TOOLTIP_COLUMNS if c in grid_map.columns]),
     ]
-    roads = results.get("roads")
+    roads = results.inputs.roads
     if roads is not None and len(roads):
         web_layers.append(deck.line_layer(roads[[roads.geometry.name]].assign(name_zh=roads.get("name", "")),
                                           color="#9e9e9e", width_px=1, id="roads", pickable=False))
@@ -290,7 +291,7 @@ def _web_map(path: Path, layers: dict[str, Any], streets: gpd.GeoDataFrame, resu
         if len(open_cases):
             web_layers.append(deck.point_layer(open_cases, color="light", colors=LIGHT_COLORS, radius_px=4,
                                                id="open_cases", columns=["case_id", "class_code", "light"]))
-    bases = results.get("team_bases")
+    bases = results.inputs.team_bases
     if bases is not None and len(bases):
         web_layers.append(deck.point_layer(bases, color="#000000", radius_px=7, id="team_bases",
                                            columns=[c for c in ("base_id", "name") if c in bases.columns]))
@@ -309,9 +310,9 @@ def _web_map(path: Path, layers: dict[str, Any], streets: gpd.GeoDataFrame, resu
                  attribution=ATTRIBUTION, layer_names={k: v for k, v in names.items() if k in {x.id for x in web_layers}})
 
 
-def write_maps(work: Path, layers: dict[str, Any], results: dict[str, Any], *, date: dt.date) -> None:
+def write_maps(work: Path, layers: dict[str, Any], results: NightlyResults, *, date: dt.date) -> None:
     """Write ``maps/overview.png``, ``maps/street_<code>.png``, ``webmap.html`` and ``index.html``."""
-    grids = results["gridset"].grids
+    grids = results.gridset.grids
     maps_dir = work / "maps"
     maps_dir.mkdir()
     links = [("交互式网页地图 (web map)", "webmap.html"), ("总览图 (overview)", "maps/overview.png")]
@@ -323,7 +324,7 @@ def write_maps(work: Path, layers: dict[str, Any], results: dict[str, Any], *, d
         links.append((f"{street['street_name']} ({street['street_code']})", f"maps/{name}"))
     plt.close("all")
     _web_map(work / "webmap.html", layers, streets, results, date)
-    street_mtd = results["tables"]["kpi_street_month_to_date"]
+    street_mtd = results.tables["kpi_street_month_to_date"]
     names = dict(zip(streets["street_code"].astype(str), streets["street_name"].astype(str), strict=True))
     counts = {
         "网格数": len(grids),

@@ -250,3 +250,9 @@ def test_web_map_renders_in_chromium(first_run, tmp_path):
         browser.quit()
     pixels = np.asarray(Image.open(shot).convert("RGB")).reshape(-1, 3)
     assert len(np.unique(pixels, axis=0)) > 50  # a drawn map, not a blank page
+
+
+def test_input_layers_and_the_typed_inputs_agree():
+    from gridlib.nightly import INPUT_LAYERS, NightlyInputs
+
+    assert set(INPUT_LAYERS) == set(NightlyInputs.layer_names())
