@@ -33,6 +33,7 @@ import pyproj
 import shapely
 
 from gridlib.errors import CRSError
+from gridlib.types import ArrayLike, CRSLike, GeoFrame
 
 __all__ = [
     "transformer",
@@ -121,7 +122,7 @@ def metric_crs(lon: float, lat: float) -> pyproj.CRS:
     return pyproj.CRS.from_epsg(epsg)
 
 
-def metric_crs_for(data: Any) -> pyproj.CRS:
+def metric_crs_for(data: GeoFrame) -> pyproj.CRS:
     """Return the metric CRS for a GeoDataFrame/GeoSeries (or a projected CRS it already has).
 
     The zone is chosen from the centre of the data's WGS84 bounding box. When
@@ -167,7 +168,7 @@ def metric_crs_for(data: Any) -> pyproj.CRS:
     return chosen
 
 
-def resolve_crs(crs: Any) -> tuple[pyproj.CRS, str | None]:
+def resolve_crs(crs: CRSLike | None) -> tuple[pyproj.CRS, str | None]:
     """Split a user's CRS argument into a PROJ CRS and an offset scheme.
 
     ``"gcj02"`` and ``"bd09"`` (any case, with or without a dash) are the offset
@@ -188,7 +189,7 @@ def resolve_crs(crs: Any) -> tuple[pyproj.CRS, str | None]:
         raise CRSError(f"unknown CRS {crs!r}: {exc}") from exc
 
 
-def is_offset_crs(crs: Any) -> str | None:
+def is_offset_crs(crs: CRSLike | None) -> str | None:
     """Return ``"gcj02"`` or ``"bd09"`` when *crs* names one of them, else None.
 
     >>> is_offset_crs("gcj02"), is_offset_crs("BD-09"), is_offset_crs(4326)
@@ -203,7 +204,7 @@ def is_offset_crs(crs: Any) -> str | None:
     return None
 
 
-def to_wgs84(lon: Any, lat: Any, scheme: str | None) -> tuple[np.ndarray, np.ndarray]:
+def to_wgs84(lon: ArrayLike, lat: ArrayLike, scheme: str | None) -> tuple[np.ndarray, np.ndarray]:
     """Convert arrays from an offset scheme (``"gcj02"``, ``"bd09"`` or None) to WGS84.
 
     >>> to_wgs84([113.6], [34.8], None)
@@ -223,7 +224,7 @@ def _cached_transformer(src: pyproj.CRS, dst: pyproj.CRS) -> pyproj.Transformer:
     return pyproj.Transformer.from_crs(src, dst, always_xy=True)
 
 
-def transformer(src: Any, dst: Any) -> pyproj.Transformer:
+def transformer(src: CRSLike, dst: CRSLike) -> pyproj.Transformer:
     """A (cached) ``always_xy`` transformer from *src* to *dst*.
 
     Building a transformer makes PROJ search its database for the operation — about 0.13 s of
@@ -236,7 +237,7 @@ def transformer(src: Any, dst: Any) -> pyproj.Transformer:
     return _cached_transformer(pyproj.CRS.from_user_input(src), pyproj.CRS.from_user_input(dst))
 
 
-def to_crs(frame: Any, crs: Any) -> Any:
+def to_crs(frame: GeoFrame, crs: CRSLike) -> Any:
     """``frame.to_crs(crs)`` (GeoDataFrame or GeoSeries) through a cached transformer.
 
     The same coordinates as geopandas' ``to_crs`` (one pyproj transformer, ``always_xy``) without
@@ -266,7 +267,7 @@ def to_crs(frame: Any, crs: Any) -> Any:
     return gpd.GeoSeries(geoms, index=frame.index, crs=target, name=frame.name)
 
 
-def transform_xy(src: Any, dst: Any, x: Any, y: Any, *, workers: int | None = None,
+def transform_xy(src: CRSLike, dst: CRSLike, x: ArrayLike, y: ArrayLike, *, workers: int | None = None,
                  min_chunk: int = 500_000) -> tuple[np.ndarray, np.ndarray]:
     """Transform coordinate arrays between CRSs (x/y order: lon, lat), in threads for big arrays.
 
@@ -351,7 +352,7 @@ def _gcj_delta(x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return dlon, dlat
 
 
-def wgs84_to_gcj02(lon: Any, lat: Any) -> tuple[Any, Any]:
+def wgs84_to_gcj02(lon: ArrayLike, lat: ArrayLike) -> tuple[Any, Any]:
     """Convert WGS84 longitude/latitude to GCJ-02 (arrays or scalars).
 
     Points outside China's box (72.004–137.8347°E, 0.8293–55.8271°N) are returned unchanged.
@@ -366,7 +367,7 @@ def wgs84_to_gcj02(lon: Any, lat: Any) -> tuple[Any, Any]:
     return _out(np.where(inside, x + dlon, x), np.where(inside, y + dlat, y), scalar)
 
 
-def gcj02_to_wgs84(lon: Any, lat: Any, *, tol: float = 1e-11, max_iter: int = 30) -> tuple[Any, Any]:
+def gcj02_to_wgs84(lon: ArrayLike, lat: ArrayLike, *, tol: float = 1e-11, max_iter: int = 30) -> tuple[Any, Any]:
     """Convert GCJ-02 longitude/latitude to WGS84 by fixed-point iteration.
 
     GCJ-02 has no closed-form inverse; iterating ``w ← w − (f(w) − g)`` converges
@@ -397,7 +398,7 @@ def gcj02_to_wgs84(lon: Any, lat: Any, *, tol: float = 1e-11, max_iter: int = 30
     return _out(wx.reshape(shape), wy.reshape(shape), scalar)
 
 
-def gcj02_to_bd09(lon: Any, lat: Any) -> tuple[Any, Any]:
+def gcj02_to_bd09(lon: ArrayLike, lat: ArrayLike) -> tuple[Any, Any]:
     """Convert GCJ-02 to BD-09 (Baidu) longitude/latitude.
 
     >>> lon, lat = gcj02_to_bd09(113.60604494, 34.79885588)
@@ -410,7 +411,7 @@ def gcj02_to_bd09(lon: Any, lat: Any) -> tuple[Any, Any]:
     return _out(z * np.cos(theta) + 0.0065, z * np.sin(theta) + 0.006, scalar)
 
 
-def bd09_to_gcj02(lon: Any, lat: Any, *, tol: float = 1e-12, max_iter: int = 30) -> tuple[Any, Any]:
+def bd09_to_gcj02(lon: ArrayLike, lat: ArrayLike, *, tol: float = 1e-12, max_iter: int = 30) -> tuple[Any, Any]:
     """Convert BD-09 to GCJ-02, refining the usual closed-form step by iteration.
 
     >>> lon, lat = bd09_to_gcj02(113.61256526, 34.80478546)
@@ -432,7 +433,7 @@ def bd09_to_gcj02(lon: Any, lat: Any, *, tol: float = 1e-12, max_iter: int = 30)
     return _out(gx, gy, scalar)
 
 
-def wgs84_to_bd09(lon: Any, lat: Any) -> tuple[Any, Any]:
+def wgs84_to_bd09(lon: ArrayLike, lat: ArrayLike) -> tuple[Any, Any]:
     """Convert WGS84 to BD-09 (through GCJ-02).
 
     >>> lon, lat = wgs84_to_bd09(113.6, 34.8)
@@ -442,7 +443,7 @@ def wgs84_to_bd09(lon: Any, lat: Any) -> tuple[Any, Any]:
     return gcj02_to_bd09(*wgs84_to_gcj02(lon, lat))
 
 
-def bd09_to_wgs84(lon: Any, lat: Any) -> tuple[Any, Any]:
+def bd09_to_wgs84(lon: ArrayLike, lat: ArrayLike) -> tuple[Any, Any]:
     """Convert BD-09 to WGS84 (through GCJ-02).
 
     >>> lon, lat = bd09_to_wgs84(113.61256526, 34.80478546)

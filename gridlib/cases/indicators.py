@@ -52,6 +52,7 @@ from gridlib.cases.calendar import WorkCalendar
 from gridlib.cases.limits import deadlines, load_limits
 from gridlib.cases.log import PUBLIC_SOURCES, TIME_COLUMNS
 from gridlib.errors import InputError
+from gridlib.types import ArrayLike, PeriodLike, TimeLike
 
 #: Chinese labels of the indicator columns, for reports.
 LABELS_ZH = {
@@ -81,7 +82,7 @@ COUNTS = REPORT_COUNTS + FILED_COUNTS
 _SUMS = ("_disposal_hours", "_closure_hours")
 
 
-def ratio(numerator: Any, denominator: Any) -> Any:
+def ratio(numerator: ArrayLike, denominator: ArrayLike) -> Any:
     """numerator / denominator as a fraction; NaN where the denominator is 0.
 
     Raises :class:`~gridlib.errors.InputError` for negative counts or a numerator larger
@@ -328,8 +329,8 @@ def _flags(log: pd.DataFrame, period: Any, limits: Any, calendar: WorkCalendar |
 
 
 def case_flags(
-    log: pd.DataFrame, *, period: Any = None, limits: Any = None, calendar: WorkCalendar | None = None,
-    at: Any = None,
+    log: pd.DataFrame, *, period: PeriodLike | None = None, limits: Any = None, calendar: WorkCalendar | None = None,
+    at: TimeLike | None = None,
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Per-case 0/1 flags behind every count: (report-cohort flags, filing-cohort flags).
 
@@ -376,8 +377,8 @@ def add_rates(table: pd.DataFrame) -> pd.DataFrame:
 
 
 def indicators(
-    log: pd.DataFrame, *, by: str | Sequence[str] | None = None, period: Any = None, limits: Any = None,
-    calendar: WorkCalendar | None = None, at: Any = None,
+    log: pd.DataFrame, *, by: str | Sequence[str] | None = None, period: PeriodLike | None = None, limits: Any = None,
+    calendar: WorkCalendar | None = None, at: TimeLike | None = None,
 ) -> pd.DataFrame:
     """Base counts and rates per group (STANDARDS.md §5), one row per group.
 

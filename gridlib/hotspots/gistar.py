@@ -53,7 +53,6 @@ Inference:
 from __future__ import annotations
 
 import logging
-from typing import Any
 
 import geopandas as gpd
 import numpy as np
@@ -352,7 +351,7 @@ def gistar(
     gdf: gpd.GeoDataFrame,
     column: str,
     *,
-    weights: Any = "queen",
+    weights: str | Weights | sp.spmatrix = "queen",
     permutations: int | str = "auto",
     seed: int = 0,
     fdr: bool = True,

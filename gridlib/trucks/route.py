@@ -38,6 +38,7 @@ import shapely
 from gridlib.crs import WGS84, to_crs
 from gridlib.errors import InputError
 from gridlib.trucks._runs import forward_fill, runs
+from gridlib.types import ArrayLike
 
 __all__ = [
     "read_permits", "read_sites", "parse_hours", "assign_permits", "route_distance", "deviation_episodes",
@@ -50,7 +51,7 @@ SITE_KINDS = ("construction", "disposal", "parking")
 _HOURS = re.compile(r"^\s*(\d{1,2}):(\d{2})\s*[-–~]\s*(\d{1,2}):(\d{2})\s*$")
 
 
-def parse_hours(values: Any) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def parse_hours(values: ArrayLike) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Parse allowed-hours strings ``"HH:MM-HH:MM"`` into start/end seconds of the day.
 
     Empty values (and ``00:00-24:00``) mean any time and give −1/−1. A window whose

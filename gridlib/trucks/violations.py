@@ -31,6 +31,7 @@ from gridlib.trucks.fixes import Fixes, read_fixes
 from gridlib.trucks.route import assign_permits, read_permits, read_sites, route_distance
 from gridlib.trucks.thresholds import Thresholds
 from gridlib.trucks.trips import Movement, detect
+from gridlib.types import CRSLike, LayerSource, TableSource, TimeLike
 
 __all__ = ["check", "CheckResult", "Thresholds", "THRESHOLDS", "VIOLATION_COLUMNS"]
 
@@ -108,14 +109,14 @@ class CheckResult:
 
 
 def check(
-    fixes: Any,
-    permits: Any,
-    sites: Any = None,
+    fixes: TableSource | Fixes,
+    permits: LayerSource,
+    sites: LayerSource | None = None,
     *,
     roads: gpd.GeoDataFrame | None = None,
     zones: gpd.GeoDataFrame | None = None,
-    date: Any = None,
-    crs: Any = "EPSG:4326",
+    date: TimeLike | None = None,
+    crs: CRSLike = "EPSG:4326",
     deductions: pd.DataFrame | str | None = None,
     chunk_fixes: int = 1_000_000,
     workers: int | None = None,
