@@ -12,6 +12,7 @@ from pathlib import Path
 import geopandas as gpd
 import pandas as pd
 
+from gridlib.assignment import responsible
 from gridlib.nightly.maps import write_maps
 from gridlib.nightly.model import NightlyOptions, NightlyResults
 from gridlib.nightly.outputs import write_gpkg_layers
@@ -21,25 +22,10 @@ from gridlib.nightly.schema import publishable
 __all__: list[str] = []  # used by the pipeline only; the public entry point is run_nightly
 
 def _responsible(grids: gpd.GeoDataFrame, responsibility: pd.DataFrame | None) -> pd.DataFrame:
-    """For each grid, the most specific responsibility row: grid, then community, then street."""
-    out = pd.DataFrame({"grid_code": grids["grid_code"].to_numpy()})
-    columns = ["responsible_unit", "team", "person", "phone"]
-    for col in columns:
-        out[col] = pd.Series([None] * len(out), dtype=object)
-    if responsibility is None or not len(responsibility):
-        return out
-    table = pd.DataFrame(responsibility).rename(columns={"unit": "responsible_unit"})
-    for level, key in (("street", "street_code"), ("community", "community_code"), ("grid", "grid_code")):
-        part = table[table["level"] == level].drop_duplicates("code", keep="first").set_index("code")
-        if not len(part):
-            continue
-        codes = grids[key].astype(str).to_numpy()
-        for col in columns:
-            if col in part.columns:
-                values = part[col].reindex(codes).to_numpy()
-                found = pd.notna(values)
-                out.loc[found, col] = values[found]
-    return out
+    """For each grid, who is responsible: the same lookup as ``gl.assign`` (missing where nobody is)."""
+    who = responsible(grids[["grid_code", "community_code", "street_code"]], responsibility)
+    who = who.rename(columns={"unit": "responsible_unit"}).replace("", None)
+    return pd.concat([pd.DataFrame({"grid_code": grids["grid_code"].to_numpy()}), who], axis=1)
 
 
 def grid_responsibility(results: NightlyResults, date: dt.date) -> gpd.GeoDataFrame:
