@@ -34,8 +34,7 @@ _PRIORITY_BLIND_SPOTS = 40  # the overview shows the most urgent blind spots; th
 # 750,000 polygons cannot be read on one picture and made an 8 GB web page.
 _MAX_DRAWN_GRIDS = 50_000
 _GRID_TOOLTIP_COLUMNS = ["grid_code", "street_name", "community_name", "responsible_unit", "person", "team",
-                         "open_cases", "overdue_cases", "cases_30d", "hotspot_label", "camera_road_share",
-                         "reachable_10min"]
+                         "open_cases", "overdue_cases", "cases_30d", "hotspot_label", "camera_road_share"]
 _LIGHT_LABELS = {"red": "超期", "yellow": "临期 (80–100%)", "green": "正常"}
 # A map draws open cases as one dot each up to this many dots; above it (a city overview, a street with a
 # large backlog) the dots bury each other and the map under them, so the map shades each grid by its number
@@ -263,10 +262,11 @@ def _web_map(path: Path, layers: dict[str, Any], streets: gpd.GeoDataFrame, resu
              date: dt.date) -> None:
     grid_map = _informative(layers["grid_responsibility"]).copy()
     grid_map["hotspot_label"] = grid_map["hotspot_class"].map(HOTSPOT_LABELS).fillna("不显著")
+    minutes, reach = results.options.reach_minutes, results.options.reach_column
     web_layers = [
         deck.polygon_layer(grid_map, fill_color="hotspot_class", colors=HOTSPOT_COLORS, opacity=0.55,
                            id="grids", line_color="#999999", line_width_px=0.5,
-                           columns=[c for c in _GRID_TOOLTIP_COLUMNS if c in grid_map.columns]),
+                           columns=[c for c in [*_GRID_TOOLTIP_COLUMNS, reach] if c in grid_map.columns]),
     ]
     roads = results.inputs.roads
     if roads is not None and len(roads):
@@ -299,7 +299,8 @@ def _web_map(path: Path, layers: dict[str, Any], streets: gpd.GeoDataFrame, resu
                                       columns=["street_name"]))
     tooltip = ("<b>网格 {grid_code}</b><br>{street_name} · {community_name}<br>责任单位: {responsible_unit}"
                "<br>责任人: {person} ({team})<br>在办 {open_cases} · 超期 {overdue_cases} · 近30日 {cases_30d}"
-               "<br>热点: {hotspot_label}<br>摄像头道路覆盖: {camera_road_share}<br>10分钟可达: {reachable_10min}"
+               "<br>热点: {hotspot_label}<br>摄像头道路覆盖: {camera_road_share}"
+               f"<br>{minutes:g}分钟可达: {{{reach}}}"
                "<br>{case_id} {class_code} {type} {vehicle_id}")
     legend = {HOTSPOT_LABELS[k]: v for k, v in HOTSPOT_COLORS.items()}
     legend.update({"摄像头盲区道路": "#6a3d9a", "摄像头视域": "#3182bd", "渣土车违规": "#e31a1c"})

@@ -15,7 +15,7 @@ import pandas as pd
 from gridlib.grid import GridSet
 from gridlib.trucks import CheckResult
 
-__all__ = ["NightlyOptions", "NightlyInputs", "Coverage", "NightlyResults"]
+__all__ = ["NightlyOptions", "NightlyInputs", "Coverage", "NightlyResults", "reach_column"]
 
 
 @dataclass(frozen=True)
@@ -40,6 +40,20 @@ class NightlyOptions:
     include_staff_phone: bool = False
     county: str = "310115"
     max_water_share: float = 0.5
+
+    @property
+    def reach_column(self) -> str:
+        """The product column for reachability within ``reach_minutes`` (``reachable_10min`` by default)."""
+        return reach_column(self.reach_minutes)
+
+
+def reach_column(minutes: float) -> str:
+    """The product column saying whether a grid is reachable within *minutes*.
+
+    >>> reach_column(10), reach_column(15.0), reach_column(7.5)
+    ('reachable_10min', 'reachable_15min', 'reachable_7_5min')
+    """
+    return f"reachable_{minutes:g}min".replace(".", "_")
 
 
 @dataclass
@@ -104,6 +118,7 @@ class NightlyResults:
     tables: dict[str, pd.DataFrame] = field(default_factory=dict)
     hotspots: gpd.GeoDataFrame | None = None
     coverage: Coverage = field(default_factory=Coverage)
+    options: NightlyOptions = field(default_factory=lambda: NightlyOptions())
 
     @property
     def gridset(self) -> GridSet:

@@ -277,7 +277,8 @@ def run_nightly(
     hot = _hotspots(cases, grids, data.water, record, date, options)
     cover = _coverage(data, grids, cases, record, options)
     results = NightlyResults(inputs=data, cases=cases, rejects=pd.concat(all_rejects, ignore_index=True),
-                             truck_result=truck_result, tables=tables, hotspots=hot, coverage=cover)
+                             truck_result=truck_result, tables=tables, hotspots=hot, coverage=cover,
+                             options=options)
     with atomic_products_dir(out_dir, date.isoformat()) as work:
         with record.step("products") as st:
             layers = write_products(work, results, date=date, options=options, record=record)

@@ -54,8 +54,9 @@ def grid_responsibility(results: NightlyResults, date: dt.date) -> gpd.GeoDataFr
         base = base.merge(gc[["grid_code", *cols]].rename(columns=cols), on="grid_code", how="left")
     if coverage.reachability is not None:
         rc = pd.DataFrame(coverage.reachability)
-        rc = rc.rename(columns={"reachable": "reachable_10min", "time_min": "travel_min"})
-        base = base.merge(rc[[c for c in ("grid_code", "nearest_base", "travel_min", "reachable_10min")
+        reach = results.options.reach_column
+        rc = rc.rename(columns={"reachable": reach, "time_min": "travel_min"})
+        base = base.merge(rc[[c for c in ("grid_code", "nearest_base", "travel_min", reach)
                               if c in rc.columns]], on="grid_code", how="left")
     return gpd.GeoDataFrame(base, geometry=grids.geometry.to_numpy(), crs=grids.crs).sort_values("grid_code")
 
@@ -84,7 +85,7 @@ def write_products(work: Path, results: NightlyResults, *, date: dt.date, option
     phone = options.include_staff_phone
     layers: dict[str, pd.DataFrame] = {}
     layers["grid_responsibility"] = publishable("grid_responsibility", grid_responsibility(results, date),
-                                                include_staff_phone=phone)
+                                                include_staff_phone=phone, reach_column=options.reach_column)
     cases = results.cases.to_crs(crs)
     open_cases = results.tables["open_cases"]
     if "case_id" in open_cases.columns:
@@ -107,8 +108,9 @@ def write_products(work: Path, results: NightlyResults, *, date: dt.date, option
         layers["blind_spots"] = publishable("blind_spots", coverage.blind_spots.to_crs(crs))
     if coverage.reachability is not None:
         reach = gpd.GeoDataFrame(coverage.reachability, geometry="geometry", crs=crs)
-        reach = reach.rename(columns={"reachable": "reachable_10min", "time_min": "travel_min"})
-        layers["reachability"] = _sorted(publishable("reachability", reach), "grid_code")
+        reach = reach.rename(columns={"reachable": options.reach_column, "time_min": "travel_min"})
+        layers["reachability"] = _sorted(publishable("reachability", reach, reach_column=options.reach_column),
+                                         "grid_code")
 
     write_gpkg_layers(work / "responsibility_map.gpkg", layers, current_date=f"{date.isoformat()}T00:00:00.000Z")
     kpi_dir = work / "kpi"

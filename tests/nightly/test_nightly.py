@@ -256,3 +256,17 @@ def test_input_layers_and_the_typed_inputs_agree():
     from gridlib.nightly import INPUT_LAYERS, NightlyInputs
 
     assert set(INPUT_LAYERS) == set(NightlyInputs.layer_names())
+
+
+def test_products_follow_reach_minutes(demo_store_path, tmp_path):
+    """With reach_minutes=15 the products published reachable_10min and a '10分钟可达' tooltip."""
+    from dataclasses import replace
+
+    out = tmp_path / "p15"
+    run_nightly(gl.store.open(demo_store_path), DATE, out, options=replace(FAST, reach_minutes=15))
+    gpkg = out / DATE / "responsibility_map.gpkg"
+    for layer in ("grid_responsibility", "reachability"):
+        columns = set(pyogrio.read_info(gpkg, layer=layer)["fields"])
+        assert "reachable_15min" in columns and "reachable_10min" not in columns, (layer, columns)
+    page = (out / DATE / "webmap.html").read_text(encoding="utf-8")
+    assert "15分钟可达" in page and "10分钟可达" not in page and "reachable_10min" not in page
