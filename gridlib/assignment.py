@@ -54,6 +54,7 @@ import shapely
 from gridlib.codes.rules import edition_of_class, rule_of
 from gridlib.crs import resolve_crs
 from gridlib.errors import InputError
+from gridlib.grid.model import GridSet
 from gridlib.index import GridIndex
 
 __all__ = ["assign", "assign_in_db", "index_for", "load_rules", "responsible", "BASES", "OUTPUT_COLUMNS",
@@ -151,7 +152,13 @@ def _rule_for(classes: np.ndarray, kinds: np.ndarray, table: pd.DataFrame) -> np
 
 
 # --------------------------------------------------------------------------- helpers
-def _frame(gridset: Any) -> gpd.GeoDataFrame:
+def grids_of(gridset: GridSet | gpd.GeoDataFrame) -> gpd.GeoDataFrame:
+    """The grids' GeoDataFrame of a GridSet (a GeoDataFrame is returned as it is).
+
+    >>> g = gpd.GeoDataFrame({"grid_code": ["a"]}, geometry=[shapely.box(0, 0, 1, 1)], crs=4547)
+    >>> grids_of(g) is g
+    True
+    """
     return getattr(gridset, "grids", gridset)
 
 
@@ -163,7 +170,7 @@ def index_for(gridset: Any, crs: Any = None) -> GridIndex:
     >>> index_for(g) is index_for(g)
     True
     """
-    frame = _frame(gridset)
+    frame = grids_of(gridset)
     target = pyproj.CRS(crs) if crs is not None else pyproj.CRS(frame.crs)
     key = (id(frame), target.to_wkt())
     hit = _INDEX_CACHE.get(key)
@@ -214,8 +221,13 @@ def _street_edge(tree: shapely.STRtree, geoms: np.ndarray, street: np.ndarray, g
     return out
 
 
-def _metric_of(frame: gpd.GeoDataFrame) -> pyproj.CRS:
-    """The grids' own CRS when projected, else the metric CRS gridlib picks for them."""
+def metric_crs_of_grids(frame: gpd.GeoDataFrame) -> pyproj.CRS:
+    """The grids' own CRS when projected, else the metric CRS gridlib picks for them.
+
+    >>> g = gpd.GeoDataFrame({"grid_code": ["a"]}, geometry=[shapely.box(121.5, 31.2, 121.51, 31.21)], crs=4326)
+    >>> metric_crs_of_grids(g).to_epsg()
+    4550
+    """
     from gridlib.crs import metric_crs_for
 
     crs = pyproj.CRS(frame.crs)
@@ -485,11 +497,11 @@ def assign(
     editions = list(gridset) if isinstance(gridset, Sequence) and not isinstance(gridset, str) else [gridset]
     if not editions:
         raise InputError("no grid set given")
-    originals = [_frame(g) for g in editions]
+    originals = [grids_of(g) for g in editions]
     frames = originals
     if any(not isinstance(f, gpd.GeoDataFrame) or "grid_code" not in f for f in frames):
         raise InputError("gridset must be a GridSet or a GeoDataFrame with a grid_code column")
-    metric = _metric_of(frames[-1])
+    metric = metric_crs_of_grids(frames[-1])
     frames = [f.to_crs(metric) if not pyproj.CRS(f.crs).equals(metric) else f for f in frames]
     if len(editions) > 1 and when is None:
         raise InputError("several grid editions given: say which time column picks one (when='reported_at')")

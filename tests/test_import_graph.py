@@ -22,19 +22,7 @@ KNOWN_CIRCLES: set[tuple[str, ...]] = {
     ("gridlib.grid.diff", "gridlib.grid.edition", "gridlib.grid.model", "gridlib.grid.validate"),
 }
 #: (importing module, imported module, private name) still to make public. Must only shrink.
-KNOWN_PRIVATE: set[tuple[str, str, str]] = {
-    ("gridlib.codes.admin", "gridlib.codes.catalogue", "_data_path"),
-    ("gridlib.codes.crosswalk", "gridlib.codes.catalogue", "_data_path"),
-    ("gridlib.codes.rules", "gridlib.codes.catalogue", "_data_path"),
-    ("gridlib.codes.validate", "gridlib.codes.catalogue", "_lookup_tables"),
-    ("gridlib.commands.grid", "gridlib.grid.edition", "_write_report"),
-    ("gridlib.dask", "gridlib.assignment", "_frame"),
-    ("gridlib.dask", "gridlib.assignment", "_metric_of"),
-    ("gridlib.grid.edition", "gridlib.grid.model", "_iso"),
-    ("gridlib.grid.edition", "gridlib.io", "_convert_offset"),
-    ("gridlib.grid.edition", "gridlib.io", "_declare_crs"),
-    ("gridlib.grid.edition", "gridlib.io", "_open_layer"),
-}
+KNOWN_PRIVATE: set[tuple[str, str, str]] = set()
 
 
 def _module_name(path: Path) -> str:

@@ -10,9 +10,9 @@ import pandas as pd
 
 from gridlib.codes.catalogue import (
     DEFAULT_EDITION,
-    _data_path,
     catalogue,
     check_edition,
+    data_path,
     normalize_class_code,
 )
 from gridlib.errors import CodeError, InputError
@@ -25,7 +25,7 @@ CODE_WIDTH = {"gbt47678-2026": 5, "cjt214-2007": 4}
 
 @functools.cache
 def _defaults() -> pd.DataFrame:
-    return pd.read_csv(_data_path("responsibility_rules.csv"), dtype=str, keep_default_na=False)
+    return pd.read_csv(data_path("responsibility_rules.csv"), dtype=str, keep_default_na=False)
 
 
 def responsibility_rules(
