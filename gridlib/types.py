@@ -18,8 +18,7 @@ import numpy.typing as npt
 import pandas as pd
 import pyproj
 
-__all__ = ["ArrayLike", "CRSLike", "PathLike", "TimeLike", "PeriodLike", "TableSource", "LayerSource",
-           "GeoFrame"]
+# Aliases are documented in docs/conventions.md; they are not functions, so they stay out of __all__.
 
 #: Numbers or arrays of numbers (a scalar, a list, a numpy array or a pandas Series).
 ArrayLike: TypeAlias = npt.ArrayLike

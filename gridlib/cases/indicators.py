@@ -109,6 +109,9 @@ class Rate:
     """One rate of the standard: ``(numerator − subtract) / denominator`` over base counts.
 
     ``note`` says which definition it is where regions differ (STANDARDS §5.2).
+
+    >>> RATES["ontime_closure_rate"].denominator, RATES["ontime_closure_rate"].name_zh
+    ('due_closure', '按期结案率')
     """
 
     numerator: str

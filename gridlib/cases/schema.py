@@ -58,14 +58,27 @@ EVENT_STAGES: dict[str, tuple[str, str]] = {
 
 
 def as_mask(mask: Any) -> np.ndarray:
-    """A boolean numpy mask; missing values (pd.NA from comparisons with missing data) are False."""
+    """A boolean numpy mask; missing values (pd.NA from comparisons with missing data) are False.
+
+    >>> as_mask(pd.Series([True, pd.NA, False], dtype="boolean")).tolist()
+    [True, False, False]
+    """
     if isinstance(mask, pd.Series):
         return mask.fillna(False).to_numpy(dtype=bool)
     return np.asarray(mask, dtype=bool)
 
 
 class Reasons:
-    """The first reason per row; text is built only for the rows a rule hits (fast on clean logs)."""
+    """The first reason per row; text is built only for the rows a rule hits (fast on clean logs).
+
+    (To be replaced by :class:`gridlib.rejects.Rejects`, which adds machine-readable codes.)
+
+    >>> r = Reasons(pd.RangeIndex(2))
+    >>> r.add([True, True], "missing case_id")
+    >>> r.add([False, True], "later rule")
+    >>> r.series.tolist()
+    ['missing case_id', 'missing case_id']
+    """
 
     def __init__(self, index: pd.Index, start: pd.Series | None = None) -> None:
         self.series = start.copy() if start is not None else pd.Series(pd.NA, index=index, dtype="string")

@@ -62,6 +62,12 @@ class NightlyInputs:
 
     ``gridset`` is the grid edition valid on the run's date; the other names are the store's
     layer names (:data:`gridlib.nightly.INPUT_LAYERS`).
+
+    >>> import gridlib as gl
+    >>> inputs = NightlyInputs(gl.GridSet.from_gdf(gl.datasets.demo_grids()), cases=pd.DataFrame(),
+    ...                        responsibility=pd.DataFrame())
+    >>> len(inputs.grids) > 1000, inputs.water is None
+    (True, True)
     """
 
     gridset: GridSet
@@ -96,7 +102,11 @@ class NightlyInputs:
 
 @dataclass
 class Coverage:
-    """Camera coverage and response reachability (each ``None`` where its inputs are absent)."""
+    """Camera coverage and response reachability (each ``None`` where its inputs are absent).
+
+    >>> Coverage().viewsheds is None
+    True
+    """
 
     viewsheds: gpd.GeoDataFrame | None = None
     grid_coverage: gpd.GeoDataFrame | None = None
@@ -108,7 +118,16 @@ class Coverage:
 class NightlyResults:
     """Everything the products are made from.
 
-    ``tables`` are the KPI tables by file name (``kpi_street_day`` …), written as they are.
+    ``tables`` are the KPI tables by file name (``kpi_street_day`` …), written as they are;
+    ``options`` are the run's, so products name their fields after them.
+
+    >>> import gridlib as gl
+    >>> inputs = NightlyInputs(gl.GridSet.from_gdf(gl.datasets.demo_grids()), cases=pd.DataFrame(),
+    ...                        responsibility=pd.DataFrame())
+    >>> r = NightlyResults(inputs, cases=gpd.GeoDataFrame(), rejects=pd.DataFrame(), truck_result=None,
+    ...                    options=NightlyOptions(reach_minutes=15))
+    >>> r.gridset is inputs.gridset, r.options.reach_column
+    (True, 'reachable_15min')
     """
 
     inputs: NightlyInputs

@@ -26,12 +26,12 @@ from gridlib.crs import to_crs
 from gridlib.errors import InputError
 from gridlib.trucks._runs import run_ids, runs, trim
 from gridlib.trucks.fixes import Fixes
-from gridlib.trucks.route import deviation_episodes
+from gridlib.trucks.route import assign_permits, deviation_episodes, route_distance
 from gridlib.trucks.thresholds import Thresholds
-from gridlib.trucks.trips import Movement
+from gridlib.trucks.trips import Movement, detect
 
 __all__ = [
-    "VehicleDay", "DETECTORS", "ROAD_NAME_COLUMNS", "SPEED_COLUMNS", "match_site_pairs", "approved_stops",
+    "CheckContext", "vehicle_day", "VehicleDay", "DETECTORS", "ROAD_NAME_COLUMNS", "SPEED_COLUMNS", "match_site_pairs", "approved_stops",
     "deviations", "no_permit", "outside_hours", "unpermitted_stops", "restricted_zones", "speeding", "gps_silence",
 ]
 
@@ -43,7 +43,7 @@ SPEED_COLUMNS = ("speed_limit_kmh", "maxspeed")
 
 @dataclass
 class VehicleDay:
-    """What every detector knows about a chunk of whole vehicles' cleaned fixes.
+    """What every detector knows about a chunk of whole vehicles' cleaned fixes (see :func:`vehicle_day`).
 
     Attributes
     ----------
@@ -69,6 +69,12 @@ class VehicleDay:
         Company per vehicle id (from its permits) for violations outside any permit.
     roads, zones : GeoDataFrame, optional
         Road lines (names, speed limits) and restricted-zone polygons.
+
+    Examples
+    --------
+    >>> day = _example_day()
+    >>> day.metric.to_epsg(), bool(day.moving.all()), int(day.gap_breaks.sum())
+    (4550, True, 1)
     """
 
     fixes: Fixes
@@ -132,6 +138,119 @@ class VehicleDay:
         if "evidence" not in data:
             data["evidence"] = [",".join(map(str, fx.row[a:b + 1].tolist())) for a, b in zip(s, e, strict=True)]
         return pd.DataFrame(data)
+
+
+@dataclass
+class CheckContext:
+    """Permits, sites, roads and zones prepared once for checking any number of vehicles' fixes.
+
+    Examples
+    --------
+    >>> ctx = CheckContext.prepare(*_example_inputs())
+    >>> ctx.permits["permit_id"].tolist(), ctx.metric.to_epsg(), ctx.thresholds.gap_s
+    (['P1'], 4550, 600.0)
+    """
+
+    permits: gpd.GeoDataFrame
+    routes_m: np.ndarray
+    sites_m: gpd.GeoDataFrame | None
+    metric: pyproj.CRS
+    thresholds: Thresholds
+    vehicle_company: dict[str, Any]
+    roads: gpd.GeoDataFrame | None = None
+    zones: gpd.GeoDataFrame | None = None
+
+    @classmethod
+    def prepare(cls, permits: gpd.GeoDataFrame, sites: gpd.GeoDataFrame | None, metric: pyproj.CRS, *,
+                roads: gpd.GeoDataFrame | None = None, zones: gpd.GeoDataFrame | None = None,
+                thresholds: Thresholds | None = None) -> CheckContext:
+        """From accepted permits and sites (:func:`~gridlib.trucks.route.read_permits`,
+        :func:`~gridlib.trucks.route.read_sites`) and the fixes' metric CRS."""
+        return cls(
+            permits=permits, routes_m=to_crs(permits, metric).geometry.values,
+            sites_m=to_crs(sites, metric) if sites is not None else None, metric=metric,
+            thresholds=thresholds or Thresholds(),
+            vehicle_company=dict(zip(permits["vehicle_id"], permits["company"], strict=True)),
+            roads=roads, zones=zones,
+        )
+
+    def permit_vehicles(self, vehicle_ids: np.ndarray) -> np.ndarray:
+        """Position in the sorted *vehicle_ids* of each permit's vehicle (−1 where absent)."""
+        vids = self.permits["vehicle_id"].to_numpy(dtype=object)
+        if not len(vehicle_ids):
+            return np.full(len(vids), -1)
+        pv = np.searchsorted(vehicle_ids, vids.astype(str))
+        found = (pv < len(vehicle_ids)) & (vehicle_ids[np.minimum(pv, len(vehicle_ids) - 1)] == vids)
+        return np.where(found, pv, -1)
+
+
+def vehicle_day(fx: Fixes, ctx: CheckContext) -> VehicleDay:
+    """What the detectors share about whole vehicles' cleaned fixes: movement, the permit per fix,
+    route distance and corridor, approved stops.
+
+    Examples
+    --------
+    >>> day = vehicle_day(_example_fixes(), CheckContext.prepare(*_example_inputs()))
+    >>> len(day.fixes), int((day.permit_of == 0).sum()), len(day.movement.trips)
+    (60, 60, 1)
+    """
+    permits_ok, th = ctx.permits, ctx.thresholds
+    mv = detect(fx, radius_m=th.stop_radius_m, min_dwell_s=th.min_dwell_s, gap_s=th.gap_s,
+                sites=ctx.sites_m, site_buffer_m=th.site_buffer_m)
+    permit_of, in_hours = assign_permits(
+        fx.vehicle, fx.t, ctx.permit_vehicles(fx.vehicle_ids), permits_ok["valid_from"].to_numpy(dtype="datetime64[D]"),
+        permits_ok["valid_to"].to_numpy(dtype="datetime64[D]"),
+        permits_ok["hours_start_s"].to_numpy(dtype=np.int64), permits_ok["hours_end_s"].to_numpy(dtype=np.int64),
+    )
+    corridor_p = permits_ok["corridor_m"].to_numpy(dtype="float64")
+    # exact up to the widest corridor; farther fixes are off route whatever their distance
+    cell = max(30.0, float(corridor_p.max()) if len(corridor_p) else 0.0)
+    dist = _distances(fx, mv, ~mv.stationary, permit_of, ctx.routes_m, cell)
+    has_p = permit_of >= 0
+    corridor = np.where(has_p, corridor_p[np.maximum(permit_of, 0)] if len(corridor_p) else np.nan, np.nan)
+    return VehicleDay(
+        fixes=fx, movement=mv, permits=permits_ok, permit_of=permit_of, in_hours=in_hours,
+        route_distance_m=dist, corridor_m=corridor,
+        at_site=_at_own_site(fx, permit_of, dist, corridor, permits_ok, ctx.sites_m, th),
+        stops=approved_stops(fx, mv, permit_of, permits_ok, ctx.sites_m, th), routes_m=ctx.routes_m,
+        metric=ctx.metric, vehicle_company=ctx.vehicle_company, roads=ctx.roads, zones=ctx.zones,
+    )
+
+
+def _at_own_site(fx: Fixes, permit_of: np.ndarray, dist: np.ndarray, corridor: np.ndarray,
+                 permits_ok: gpd.GeoDataFrame, sites_m: gpd.GeoDataFrame | None, th: Thresholds) -> np.ndarray:
+    """Fixes beyond the return threshold but inside their permit's origin/destination site (on route)."""
+    at_site = np.zeros(len(fx), dtype=bool)
+    outside = np.flatnonzero((permit_of >= 0) & ~(dist <= th.return_ratio * corridor))
+    if len(outside) and sites_m is not None and len(sites_m):
+        pi, si = match_site_pairs(fx.x[outside], fx.y[outside], sites_m, th.site_buffer_m)
+        sid = sites_m["site_id"].to_numpy(dtype=object)
+        p = permit_of[outside[pi]]
+        ok = (permits_ok["origin_site"].to_numpy(dtype=object)[p] == sid[si]) | (
+            permits_ok["destination_site"].to_numpy(dtype=object)[p] == sid[si])
+        at_site[outside[pi[ok]]] = True
+    return at_site
+
+
+def _distances(fx: Fixes, mv: Movement, moving: np.ndarray, permit_of: np.ndarray, routes_m: np.ndarray,
+               cell: float) -> np.ndarray:
+    """Route distance per fix: moving fixes each, parked fixes through their stop's mean position.
+
+    Parked drift is not movement, so a stop is in or out of the corridor as a whole, and the
+    (often half of the day) parked fixes cost one distance per stop.
+    """
+    dist = np.full(len(fx), np.nan)
+    mi = np.flatnonzero(moving)
+    dist[mi] = route_distance(fx.x[mi], fx.y[mi], permit_of[mi], routes_m, cell_m=cell)
+    si = np.flatnonzero(~moving)
+    if len(si):
+        key = mv.stop_of[si] * (len(routes_m) + 1) + (permit_of[si] + 1)
+        ukey, inv = np.unique(key, return_inverse=True)
+        stop = ukey // (len(routes_m) + 1)
+        perm = ukey % (len(routes_m) + 1) - 1
+        d = route_distance(mv.stop_xy[stop, 0], mv.stop_xy[stop, 1], perm, routes_m, cell_m=cell)
+        dist[si] = d[inv]
+    return dist
 
 
 def _lines(fx: Fixes, s: np.ndarray, e: np.ndarray) -> np.ndarray:
@@ -204,7 +323,11 @@ def road_names(roads: gpd.GeoDataFrame | None, metric: pyproj.CRS, x: np.ndarray
 def approved_stops(fixes: Fixes, movement: Movement, permit_of: np.ndarray, permits: gpd.GeoDataFrame,
                    sites_m: gpd.GeoDataFrame | None, th: Thresholds) -> gpd.GeoDataFrame:
     """Stops with their permit (``permit_id``), whether their place is ``approved`` for it, and the
-    position of their first fix (``_first``)."""
+    position of their first fix (``_first``).
+
+    >>> approved_stops(day := _example_day(), day.movement, day.permit_of, day.permits, None, Thresholds()).empty
+    True
+    """
     stops = movement.stops.copy()
     first = np.flatnonzero(movement.stop_of >= 0)
     first = first[np.r_[True, movement.stop_of[first][1:] != movement.stop_of[first][:-1]]] if len(first) else first
@@ -235,7 +358,11 @@ def approved_stops(fixes: Fixes, movement: Movement, permit_of: np.ndarray, perm
 
 
 def deviations(day: VehicleDay, th: Thresholds) -> pd.DataFrame:
-    """Episodes off the permit's corridor (with hysteresis), long and far enough to count."""
+    """Episodes off the permit's corridor (with hysteresis), long and far enough to count.
+
+    >>> deviations(_example_day(lat=31.243), Thresholds())[["type", "n_fixes"]].values.tolist()   # 330 m north
+    [['deviation', 60]]
+    """
     fx = day.fixes
     step_m = np.zeros(len(fx))
     step_m[1:] = np.hypot(np.diff(fx.x), np.diff(fx.y))
@@ -271,7 +398,11 @@ def deviations(day: VehicleDay, th: Thresholds) -> pd.DataFrame:
 
 
 def no_permit(day: VehicleDay, th: Thresholds) -> pd.DataFrame:
-    """Driving with no permit valid that day, for at least ``no_permit_min_s``."""
+    """Driving with no permit valid that day, for at least ``no_permit_min_s``.
+
+    >>> len(no_permit(_example_day(), Thresholds()))   # V1 has a permit
+    0
+    """
     fx = day.fixes
     # runs span parked time too (one violation per shift, not per leg) and are trimmed to the driving
     s, e = trim(*runs(day.permit_of < 0, day.gap_breaks), day.moving)
@@ -281,7 +412,11 @@ def no_permit(day: VehicleDay, th: Thresholds) -> pd.DataFrame:
 
 
 def outside_hours(day: VehicleDay, th: Thresholds) -> pd.DataFrame:
-    """Driving under a permit outside its hours, for at least ``outside_hours_min_s``."""
+    """Driving under a permit outside its hours, for at least ``outside_hours_min_s``.
+
+    >>> outside_hours(_example_day(), Thresholds())[["start", "end"]].astype(str).values.tolist()
+    [['2026-11-20 21:50:00', '2026-11-20 21:59:40']]
+    """
     fx = day.fixes
     s, e = trim(*runs((day.permit_of >= 0) & ~day.in_hours, day.gap_breaks | day.permit_change), day.moving)
     keep = (fx.t[e] - fx.t[s]) >= th.outside_hours_min_s
@@ -291,7 +426,11 @@ def outside_hours(day: VehicleDay, th: Thresholds) -> pd.DataFrame:
 
 
 def unpermitted_stops(day: VehicleDay, th: Thresholds) -> pd.DataFrame:
-    """Stops of at least ``unpermitted_stop_s`` at a place not approved for the permit."""
+    """Stops of at least ``unpermitted_stop_s`` at a place not approved for the permit.
+
+    >>> len(unpermitted_stops(_example_day(), Thresholds()))   # it never stops
+    0
+    """
     stops = day.stops
     bad = (~stops["approved"].to_numpy()) & (stops["duration_s"].to_numpy() >= th.unpermitted_stop_s)
     if not bad.any():
@@ -307,7 +446,11 @@ def unpermitted_stops(day: VehicleDay, th: Thresholds) -> pd.DataFrame:
 
 
 def restricted_zones(day: VehicleDay, th: Thresholds) -> pd.DataFrame:
-    """Time inside a restricted zone (``zone_min_s`` or longer); nothing without zones."""
+    """Time inside a restricted zone (``zone_min_s`` or longer); nothing without zones.
+
+    >>> len(restricted_zones(_example_day(), Thresholds()))
+    0
+    """
     zones = day.zones
     if zones is None or not len(zones):
         return pd.DataFrame()
@@ -328,7 +471,11 @@ def restricted_zones(day: VehicleDay, th: Thresholds) -> pd.DataFrame:
 
 def speeding(day: VehicleDay, th: Thresholds) -> pd.DataFrame:
     """Driving above the nearest road's limit + ``speed_tolerance_kmh`` for ``speeding_min_s``;
-    nothing where roads carry no limits."""
+    nothing where roads carry no limits.
+
+    >>> len(speeding(_example_day(), Thresholds()))   # no road layer, no limits
+    0
+    """
     roads = day.roads
     if roads is None or not len(roads) or not any(c in roads.columns for c in SPEED_COLUMNS):
         return pd.DataFrame()
@@ -365,7 +512,11 @@ def speeding(day: VehicleDay, th: Thresholds) -> pd.DataFrame:
 
 
 def gps_silence(day: VehicleDay, th: Thresholds) -> pd.DataFrame:
-    """No fix for ``silence_s`` or longer while the truck moved ``silence_min_m`` or more."""
+    """No fix for ``silence_s`` or longer while the truck moved ``silence_min_m`` or more.
+
+    >>> len(gps_silence(_example_day(), Thresholds()))   # a fix every 20 s
+    0
+    """
     fx = day.fixes
     if len(fx) < 2:
         return pd.DataFrame()
@@ -380,6 +531,33 @@ def gps_silence(day: VehicleDay, th: Thresholds) -> pd.DataFrame:
     detail = [f"no fix for {d // 60} min while moving {j:.0f} m" for d, j in zip(dt[hit], jump[hit], strict=True)]
     return day.episodes("gps_silence", s, e, geometry=np.asarray(geoms, dtype=object),
                         detail=np.array(detail, dtype=object))
+
+
+def _example_inputs() -> tuple[gpd.GeoDataFrame, None, pyproj.CRS]:
+    """Doctest inputs: one permit (22:00–06:00) along a 4 km east–west route in Lujiazui."""
+    from shapely.geometry import LineString
+
+    from gridlib.trucks.route import read_permits
+
+    permits, _ = read_permits(gpd.GeoDataFrame(
+        {"permit_id": ["P1"], "vehicle_id": ["V1"], "company": ["K"], "valid_from": ["2026-11-20"],
+         "valid_to": ["2026-11-20"], "hours": ["22:00-06:00"]},
+        geometry=[LineString([(121.48, 31.24), (121.52, 31.24)])], crs=4326))
+    return permits, None, pyproj.CRS.from_epsg(4550)
+
+
+def _example_fixes(lat: float = 31.24) -> Fixes:
+    """Doctest fixes: V1 driving east along (or *lat* off) the route from 21:50, a fix every 20 s."""
+    from gridlib.trucks.fixes import read_fixes
+
+    fixes, _ = read_fixes(pd.DataFrame({
+        "vehicle_id": "V1", "time": pd.date_range("2026-11-20 21:50", periods=60, freq="20s").astype(str),
+        "lon": [121.48 + i * 0.0006 for i in range(60)], "lat": lat}))
+    return fixes
+
+
+def _example_day(lat: float = 31.24) -> VehicleDay:
+    return vehicle_day(_example_fixes(lat), CheckContext.prepare(*_example_inputs()))
 
 
 #: Every detector by the violation type it finds, in the order the check runs them.

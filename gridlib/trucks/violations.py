@@ -15,22 +15,20 @@ import warnings
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import nullcontext
 from dataclasses import dataclass, field
-from typing import Any
 
 import geopandas as gpd
 import numpy as np
 import pandas as pd
 import pyproj
 
-from gridlib.crs import WGS84, to_crs
+from gridlib.crs import WGS84
 from gridlib.progress import track
 from gridlib.trucks.clean import clean
 from gridlib.trucks.credit import Credit, credit
-from gridlib.trucks.detectors import DETECTORS, VehicleDay, approved_stops, match_site_pairs
+from gridlib.trucks.detectors import DETECTORS, CheckContext, vehicle_day
 from gridlib.trucks.fixes import Fixes, read_fixes
-from gridlib.trucks.route import assign_permits, read_permits, read_sites, route_distance
+from gridlib.trucks.route import read_permits, read_sites
 from gridlib.trucks.thresholds import Thresholds
-from gridlib.trucks.trips import Movement, detect
 from gridlib.types import CRSLike, LayerSource, TableSource, TimeLike
 
 __all__ = ["check", "CheckResult", "Thresholds", "THRESHOLDS", "VIOLATION_COLUMNS"]
@@ -209,15 +207,7 @@ def check(
     if len(rejects) and "row" not in rejects.columns and frame is not None:
         rejects = rejects.sort_index(kind="stable")
 
-    sites_m = to_crs(sites_ok, metric) if sites_ok is not None else None
-    vid_sorted = fx.vehicle_ids
-    pv = np.searchsorted(vid_sorted, permits_ok["vehicle_id"].to_numpy(dtype=object).astype(str))
-    pv = np.where((pv < len(vid_sorted)) & (vid_sorted[np.minimum(pv, len(vid_sorted) - 1)] ==
-                                            permits_ok["vehicle_id"].to_numpy(dtype=object)), pv, -1) \
-        if len(vid_sorted) else np.full(len(permits_ok), -1)
-    routes_m = to_crs(permits_ok, metric).geometry.values
-    vehicle_company = dict(zip(permits_ok["vehicle_id"], permits_ok["company"], strict=True))
-    ctx = _Context(permits_ok, pv, routes_m, sites_m, roads, zones, metric, th, vehicle_company)
+    ctx = CheckContext.prepare(permits_ok, sites_ok, metric, roads=roads, zones=zones, thresholds=th)
 
     # whole vehicles per chunk: every step is per vehicle, and chunk-sized temporaries keep
     # memory (and the kernel's page-fault time) low
@@ -270,21 +260,6 @@ def check(
     )
 
 
-@dataclass
-class _Context:
-    """What every vehicle chunk of a check shares."""
-
-    permits_ok: gpd.GeoDataFrame
-    pv: np.ndarray
-    routes_m: np.ndarray
-    sites_m: gpd.GeoDataFrame | None
-    roads: gpd.GeoDataFrame | None
-    zones: gpd.GeoDataFrame | None
-    metric: pyproj.CRS
-    th: Thresholds
-    vehicle_company: dict[str, Any]
-
-
 def _stack(frames: list[gpd.GeoDataFrame], id_col: str) -> gpd.GeoDataFrame:
     frames = [f for f in frames if len(f)] or frames[:1]
     out = pd.concat(frames, ignore_index=True)
@@ -292,74 +267,13 @@ def _stack(frames: list[gpd.GeoDataFrame], id_col: str) -> gpd.GeoDataFrame:
     return gpd.GeoDataFrame(out.drop(columns=["_first"], errors="ignore"), geometry="geometry", crs=WGS84)
 
 
-def _check_part(fx: Fixes, ctx: _Context) -> tuple[list[pd.DataFrame], gpd.GeoDataFrame, gpd.GeoDataFrame,
-                                                    dict[str, np.ndarray]]:
+def _check_part(fx: Fixes, ctx: CheckContext) -> tuple[list[pd.DataFrame], gpd.GeoDataFrame, gpd.GeoDataFrame,
+                                                       dict[str, np.ndarray]]:
     """Stops, trips, permits and route compliance of whole vehicles' fixes, then every detector."""
-    day = _vehicle_day(fx, ctx)
-    parts = [detector(day, ctx.th) for detector in DETECTORS.values()]
+    day = vehicle_day(fx, ctx)
+    parts = [detector(day, ctx.thresholds) for detector in DETECTORS.values()]
     arrays = {"permit": day.permit_of, "in_hours": day.in_hours, "route_distance_m": day.route_distance_m,
               "stationary": day.movement.stationary}
     return parts, day.movement.trips, day.stops, arrays
-
-
-def _vehicle_day(fx: Fixes, ctx: _Context) -> VehicleDay:
-    """What the detectors share: movement, the permit per fix, route distance and corridor, stops."""
-    permits_ok, th = ctx.permits_ok, ctx.th
-    mv = detect(fx, radius_m=th.stop_radius_m, min_dwell_s=th.min_dwell_s, gap_s=th.gap_s,
-                sites=ctx.sites_m, site_buffer_m=th.site_buffer_m)
-    permit_of, in_hours = assign_permits(
-        fx.vehicle, fx.t, ctx.pv, permits_ok["valid_from"].to_numpy(dtype="datetime64[D]"),
-        permits_ok["valid_to"].to_numpy(dtype="datetime64[D]"),
-        permits_ok["hours_start_s"].to_numpy(dtype=np.int64), permits_ok["hours_end_s"].to_numpy(dtype=np.int64),
-    )
-    corridor_p = permits_ok["corridor_m"].to_numpy(dtype="float64")
-    # exact up to the widest corridor; farther fixes are off route whatever their distance
-    cell = max(30.0, float(corridor_p.max()) if len(corridor_p) else 0.0)
-    dist = _distances(fx, mv, ~mv.stationary, permit_of, ctx.routes_m, cell)
-    has_p = permit_of >= 0
-    corridor = np.where(has_p, corridor_p[np.maximum(permit_of, 0)] if len(corridor_p) else np.nan, np.nan)
-    return VehicleDay(
-        fixes=fx, movement=mv, permits=permits_ok, permit_of=permit_of, in_hours=in_hours,
-        route_distance_m=dist, corridor_m=corridor,
-        at_site=_at_own_site(fx, permit_of, dist, corridor, permits_ok, ctx.sites_m, th),
-        stops=approved_stops(fx, mv, permit_of, permits_ok, ctx.sites_m, th), routes_m=ctx.routes_m,
-        metric=ctx.metric, vehicle_company=ctx.vehicle_company, roads=ctx.roads, zones=ctx.zones,
-    )
-
-
-def _at_own_site(fx: Fixes, permit_of: np.ndarray, dist: np.ndarray, corridor: np.ndarray,
-                 permits_ok: gpd.GeoDataFrame, sites_m: gpd.GeoDataFrame | None, th: Thresholds) -> np.ndarray:
-    """Fixes beyond the return threshold but inside their permit's origin/destination site (on route)."""
-    at_site = np.zeros(len(fx), dtype=bool)
-    outside = np.flatnonzero((permit_of >= 0) & ~(dist <= th.return_ratio * corridor))
-    if len(outside) and sites_m is not None and len(sites_m):
-        pi, si = match_site_pairs(fx.x[outside], fx.y[outside], sites_m, th.site_buffer_m)
-        sid = sites_m["site_id"].to_numpy(dtype=object)
-        p = permit_of[outside[pi]]
-        ok = (permits_ok["origin_site"].to_numpy(dtype=object)[p] == sid[si]) | (
-            permits_ok["destination_site"].to_numpy(dtype=object)[p] == sid[si])
-        at_site[outside[pi[ok]]] = True
-    return at_site
-
-
-def _distances(fx: Fixes, mv: Movement, moving: np.ndarray, permit_of: np.ndarray, routes_m: np.ndarray,
-               cell: float) -> np.ndarray:
-    """Route distance per fix: moving fixes each, parked fixes through their stop's mean position.
-
-    Parked drift is not movement, so a stop is in or out of the corridor as a whole, and the
-    (often half of the day) parked fixes cost one distance per stop.
-    """
-    dist = np.full(len(fx), np.nan)
-    mi = np.flatnonzero(moving)
-    dist[mi] = route_distance(fx.x[mi], fx.y[mi], permit_of[mi], routes_m, cell_m=cell)
-    si = np.flatnonzero(~moving)
-    if len(si):
-        key = mv.stop_of[si] * (len(routes_m) + 1) + (permit_of[si] + 1)
-        ukey, inv = np.unique(key, return_inverse=True)
-        stop = ukey // (len(routes_m) + 1)
-        perm = ukey % (len(routes_m) + 1) - 1
-        d = route_distance(mv.stop_xy[stop, 0], mv.stop_xy[stop, 1], perm, routes_m, cell_m=cell)
-        dist[si] = d[inv]
-    return dist
 
 
