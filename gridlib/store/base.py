@@ -7,6 +7,7 @@ from abc import ABC, abstractmethod
 from collections.abc import Iterator, Mapping
 from contextlib import AbstractContextManager
 from typing import Any
+from urllib.parse import quote, unquote
 
 import geopandas as gpd
 import pandas as pd
@@ -16,16 +17,85 @@ from gridlib.errors import StoreError
 MODES = ("replace", "append", "create")
 
 
-def mask_dsn(text: str) -> str:
-    """Hide the password of a database URL or keyword DSN.
+_URL_START = re.compile(r"postgres(?:ql)?://", re.IGNORECASE)
+# a keyword DSN's password: a quoted value ('...' with \' escapes) or everything up to the next keyword
+_KEYWORD_PASSWORD = re.compile(
+    r"(?<![?&\w])(password\s*=\s*)('(?:[^'\\]|\\.)*'?|.*?)(?=\s+\w+\s*=|\n|$)", re.IGNORECASE
+)
+_QUERY_PASSWORD = re.compile(r"([?&]password=)[^&\s\"']*", re.IGNORECASE)
+
+
+def _mask_urls(text: str) -> str:
+    """Mask ``user:password@`` in every postgres URL of *text* (the password may hold ``@ : / #`` and spaces)."""
+    out, pos = [], 0
+    for match in _URL_START.finditer(text):
+        if match.start() < pos:
+            continue
+        start = match.end()
+        line_end = text.find("\n", start)
+        line_end = len(text) if line_end < 0 else line_end
+        at = text.rfind("@", start, line_end)
+        colon = text.find(":", start, line_end)
+        user = text[start:colon] if colon >= 0 else ""
+        if at < 0 or colon < 0 or colon > at or any(c in user for c in "/@ \"'"):
+            continue
+        out.append(text[pos : colon + 1] + "***")
+        pos = at
+    out.append(text[pos:])
+    return "".join(out)
+
+
+def _passwords_of(dsn: str) -> set[str]:
+    """The password of a connection string in every form it may be quoted in (raw, %-decoded, its words)."""
+    found: set[str] = set()
+    try:
+        from psycopg.conninfo import conninfo_to_dict
+
+        password = conninfo_to_dict(dsn).get("password")
+        if password:
+            found.add(str(password))
+    except Exception:  # noqa: BLE001 - an unparseable DSN is masked by the textual rules below
+        pass
+    start = _URL_START.search(dsn)
+    if start:
+        rest = dsn[start.end() :]
+        userinfo = rest[: rest.rfind("@")] if "@" in rest else ""
+        if ":" in userinfo:
+            found.add(userinfo.split(":", 1)[1])
+    for match in _KEYWORD_PASSWORD.finditer(dsn):
+        found.add(match.group(2).strip("'"))
+    for match in _QUERY_PASSWORD.finditer(dsn):
+        found.add(match.group(0).split("=", 1)[1])
+    forms = set()
+    for password in found:
+        forms |= {password, unquote(password), quote(password, safe=""), quote(unquote(password), safe="")}
+        forms |= set(re.split(r"[\s@:/#'\"]+", unquote(password)))
+    return {form for form in forms if len(form) >= 3}
+
+
+def mask_dsn(text: str, dsn: str | None = None) -> str:
+    """Hide passwords of database URLs and keyword DSNs in *text* (a DSN or a message quoting one).
+
+    Passwords may contain ``@ : / # %``, spaces and quotes. Give the connection
+    string as *dsn* when *text* is a message about it (psycopg's errors may quote
+    pieces of the DSN): every form of that password is then masked wherever it appears.
 
     >>> mask_dsn("postgresql://u:secret@h:5432/db")
     'postgresql://u:***@h:5432/db'
-    >>> mask_dsn("host=h password=secret dbname=x")
+    >>> mask_dsn("postgresql://postgres:p@ssW0rd X@127.0.0.1:1/relia")
+    'postgresql://postgres:***@127.0.0.1:1/relia'
+    >>> mask_dsn("host=h password='a b\\\\'c' dbname=x")
     'host=h password=*** dbname=x'
+    >>> mask_dsn('missing "=" after "W0rdY" in connection info string', "host=h password=pass W0rdY")
+    'missing "=" after "***" in connection info string'
     """
-    text = re.sub(r"(postgres(?:ql)?://[^:/@\s]+):[^@\s]*@", r"\1:***@", text)
-    return re.sub(r"(password\s*=\s*)(\S+)", r"\1***", text)
+    text = str(text)
+    if dsn:
+        for form in sorted(_passwords_of(str(dsn)), key=len, reverse=True):
+            text = re.sub(rf"(?<![A-Za-z0-9]){re.escape(form)}(?![A-Za-z0-9])", "***", text)
+    text = _mask_urls(text)
+    text = _QUERY_PASSWORD.sub(r"\1***", text)
+    return _KEYWORD_PASSWORD.sub(lambda m: m.group(1) + "***" if m.group(2) != "***" else m.group(0), text)
 
 
 def check_mode(mode: str) -> None:
@@ -115,7 +185,7 @@ class Store(ABC):
         self.close()
 
     def __repr__(self) -> str:
-        return f"{type(self).__name__}({mask_dsn(self.url)!r})"
+        return f"{type(self).__name__}({mask_dsn(self.url, self.url)!r})"
 
 
 def iter_chunks(n: int, size: int) -> Iterator[slice]:

@@ -54,7 +54,7 @@ def _connect(url: str):
     try:
         return psycopg.connect(url, autocommit=True)
     except psycopg.Error as exc:
-        raise StoreError(f"cannot connect to {mask_dsn(url)}: {mask_dsn(str(exc)).strip()}") from None
+        raise StoreError(f"cannot connect to {mask_dsn(url, url)}: {mask_dsn(str(exc), url).strip()}") from None
 
 
 def init_db(url: str, *, directory: Path | None = None) -> list[str]:
@@ -199,7 +199,7 @@ class PostgisStore(Store):
         ready = self._con.execute("SELECT to_regclass('gridlib_meta.layers')").fetchone()[0]
         if ready is None:
             self._con.close()
-            raise StoreError(f"{mask_dsn(url)} is not a gridlib store yet: run `gridlib db init {mask_dsn(url)}`")
+            raise StoreError(f"{mask_dsn(url, url)} is not a gridlib store yet: run `gridlib db init {mask_dsn(url, url)}`")
         from psycopg import sql
 
         self._con.execute(sql.SQL("CREATE SCHEMA IF NOT EXISTS {}").format(sql.Identifier(schema)))
@@ -224,7 +224,7 @@ class PostgisStore(Store):
         key = f"gridlib:{self.schema}:{name}"
         got = self._con.execute("SELECT pg_try_advisory_lock(hashtext(%s))", (key,)).fetchone()[0]
         if not got:
-            raise LockError(f"another session holds the {name!r} lock on {mask_dsn(self.url)} (schema {self.schema})")
+            raise LockError(f"another session holds the {name!r} lock on {mask_dsn(self.url, self.url)} (schema {self.schema})")
         try:
             yield
         finally:
