@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import re
 from abc import ABC, abstractmethod
 from collections.abc import Iterator, Mapping
@@ -10,6 +11,7 @@ from typing import Any
 from urllib.parse import quote, unquote
 
 import geopandas as gpd
+import numpy as np
 import pandas as pd
 
 from gridlib.errors import StoreError
@@ -98,6 +100,48 @@ def mask_dsn(text: str, dsn: str | None = None) -> str:
     return _KEYWORD_PASSWORD.sub(lambda m: m.group(1) + "***" if m.group(2) != "***" else m.group(0), text)
 
 
+MAX_NAME_BYTES = 63  # PostgreSQL truncates longer identifiers silently (NAMEDATALEN - 1)
+
+
+def check_name(name: Any, what: str = "layer", layer: str | None = None) -> str:
+    """Refuse a layer or column name that a store cannot keep exactly (same rule in every store).
+
+    A name must be a non-empty string without NUL bytes and at most 63 bytes of
+    UTF-8: PostgreSQL truncates longer identifiers silently, so two long names
+    would become one table or column. Any other character (``%``, quotes,
+    spaces, Chinese) is fine.
+
+    >>> check_name("结案率(%)", "column")
+    '结案率(%)'
+    >>> check_name("N" * 70)
+    Traceback (most recent call last):
+    ...
+    gridlib.errors.StoreError: layer name 'NNNNNNNNNNNNNNNNNNNNNNNNNNNNNNNNNNNNNNNNNNNNNNNNNNNNNNNNNNNNNNNNNNNNNN' is 70 bytes long; stores keep names of at most 63 bytes (UTF-8), as PostgreSQL truncates longer ones
+    """
+    where = f" of layer {layer!r}" if layer is not None else ""
+    if not isinstance(name, str) or not name:
+        raise StoreError(f"{what} name {name!r}{where} is empty or not text; give every {what} a name")
+    if "\0" in name:
+        raise StoreError(f"{what} name {name!r}{where} contains a NUL byte")
+    size = len(name.encode("utf-8"))
+    if size > MAX_NAME_BYTES:
+        raise StoreError(
+            f"{what} name {name!r}{where} is {size} bytes long; stores keep names of at most "
+            f"{MAX_NAME_BYTES} bytes (UTF-8), as PostgreSQL truncates longer ones"
+        )
+    return name
+
+
+def check_columns(frame: pd.DataFrame, layer: str) -> None:
+    """Apply :func:`check_name` to every column of *frame* and refuse duplicates."""
+    names = [c for c in frame.columns if not (isinstance(frame, gpd.GeoDataFrame) and c == frame.geometry.name)]
+    for column in names:
+        check_name(column, "column", layer)
+    dup = sorted({c for c in names if names.count(c) > 1})
+    if dup:
+        raise StoreError(f"layer {layer!r}: duplicate column name(s) {dup}")
+
+
 def check_mode(mode: str) -> None:
     if mode not in MODES:
         raise StoreError(f"unknown write mode {mode!r}; use one of {', '.join(MODES)}")
@@ -112,7 +156,22 @@ def check_where(where: Mapping[str, Any] | None) -> Mapping[str, Any]:
             "where= must be a mapping of column to value, e.g. {'street_code': '310115005'}; "
             "values are always passed as parameters, never formatted into SQL"
         )
+    for column, value in where.items():
+        check_name(column, "column")
+        values = value if isinstance(value, list | tuple | set | frozenset) else [value]
+        for v in values:
+            if isinstance(v, float | np.floating) and not math.isfinite(v):
+                raise StoreError(f"where={{{column!r}: {v!r}}}: cannot filter on a non-finite number; "
+                                 "use None for missing values")
     return where
+
+
+def check_columns_exist(layer: str, present: list[str], where: Mapping[str, Any],
+                        columns: list[str] | None) -> None:
+    """Refuse ``where=`` or ``columns=`` naming columns the layer does not have (every store alike)."""
+    unknown = sorted((set(where) | set(columns or [])) - set(present))
+    if unknown:
+        raise StoreError(f"layer {layer!r} has no column(s) {unknown}; its columns are {present}")
 
 
 class Store(ABC):
