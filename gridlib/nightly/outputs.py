@@ -29,6 +29,8 @@ import pandas as pd
 import pyogrio
 import shapely
 
+from gridlib.io import process_umask
+
 __all__ = ["atomic_products_dir", "write_gpkg_layers", "frame_digest", "file_digest", "dump_json"]
 
 
@@ -47,6 +49,7 @@ def atomic_products_dir(out_dir: str | os.PathLike[str], name: str) -> Iterator[
     runs = out / ".runs"
     runs.mkdir(parents=True, exist_ok=True)
     work = Path(tempfile.mkdtemp(prefix=f"{name}.", dir=runs))
+    os.chmod(work, 0o777 & ~process_umask())  # mkdtemp gives 0700; a plain mkdir() would give this
     public = out / name
     try:
         yield work

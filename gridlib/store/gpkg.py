@@ -24,6 +24,7 @@ import pandas as pd
 import pyogrio
 
 from gridlib.errors import LockError, StoreError
+from gridlib.io import give_mode
 from gridlib.store.base import (
     Store,
     check_columns,
@@ -140,6 +141,7 @@ class GpkgStore(Store):
             try:
                 yield self
                 if tmp.exists():
+                    give_mode(tmp, self.path)
                     os.replace(tmp, self.path)
             finally:
                 self._work, self._depth = None, 0
