@@ -438,12 +438,54 @@ def convert_offset(gdf: gpd.GeoDataFrame, scheme: str) -> gpd.GeoDataFrame:
 # ---------------------------------------------------------------- writing
 
 
+def process_umask() -> int:
+    """The process umask, read without changing it where Linux shows it (``/proc/self/status``).
+
+    >>> 0 <= process_umask() <= 0o777
+    True
+    """
+    try:
+        with open("/proc/self/status", encoding="ascii") as status:
+            for line in status:
+                if line.startswith("Umask:"):
+                    return int(line.split()[1], 8)
+    except OSError:
+        pass
+    mask = os.umask(0o022)  # fallback: read by setting and restoring it at once
+    os.umask(mask)
+    return mask
+
+
+def give_mode(tmp: str | os.PathLike[str], target: str | os.PathLike[str], *, directory: bool = False) -> None:
+    """Give a temporary file or folder the mode *target* has, or a new one's mode under the umask.
+
+    ``mkstemp``/``mkdtemp`` create 0600/0700 entries; an atomic write renames
+    such an entry over *target*, so without this a shared 0664 file would
+    become readable by its writer only.
+
+    >>> import tempfile, pathlib
+    >>> d = pathlib.Path(tempfile.mkdtemp())
+    >>> (d / "t").write_text("x"); (d / "shared").write_text("y"); (d / "shared").chmod(0o664)
+    1
+    1
+    >>> give_mode(d / "t", d / "shared"); oct((d / "t").stat().st_mode & 0o777)
+    '0o664'
+    """
+    try:
+        mode = os.stat(target).st_mode & 0o7777
+    except FileNotFoundError:
+        mode = (0o777 if directory else 0o666) & ~process_umask()
+    os.chmod(tmp, mode)
+
+
 @contextmanager
 def atomic_path(path: str | os.PathLike[str], *, copy_existing: bool = False) -> Iterator[Path]:
     """Yield a temporary path next to *path*; move it into place only on success.
 
     With ``copy_existing=True`` the temporary file starts as a copy of the
-    current file (used to add a layer to a GeoPackage atomically).
+    current file (used to add a layer to a GeoPackage atomically). The file
+    put in place keeps the mode of the file it replaces; a new one gets the
+    mode a plain ``open()`` would give (0666 less the umask).
 
     >>> import tempfile, pathlib
     >>> target = pathlib.Path(tempfile.mkdtemp()) / "x.txt"
@@ -463,6 +505,8 @@ def atomic_path(path: str | os.PathLike[str], *, copy_existing: bool = False) ->
         else:
             tmp.unlink()
         yield tmp
+        if tmp.exists():
+            give_mode(tmp, target, directory=tmp.is_dir())
         os.replace(tmp, target)
     finally:
         if tmp.exists():

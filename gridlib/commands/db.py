@@ -17,9 +17,9 @@ def register(app: typer.Typer) -> None:
 
         applied = init_db(url)
         if applied:
-            typer.echo(f"{mask_dsn(url)}: applied {', '.join(applied)}")
+            typer.echo(f"{mask_dsn(url, url)}: applied {', '.join(applied)}")
         else:
-            typer.echo(f"{mask_dsn(url)}: already up to date")
+            typer.echo(f"{mask_dsn(url, url)}: already up to date")
 
     @db.command("layers")
     def layers(url: str = typer.Argument(..., help="A .gpkg path or a postgresql:// URL")) -> None:

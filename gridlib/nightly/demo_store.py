@@ -12,7 +12,7 @@ import pandas as pd
 
 from gridlib.errors import InputError
 from gridlib.progress import track
-from gridlib.store.base import Store
+from gridlib.store.base import Store, mask_dsn
 
 __all__ = ["load_demo_store", "DEMO_FILES"]
 
@@ -92,5 +92,5 @@ def load_demo_store(store: Store, demo_dir: str | os.PathLike[str], *, grids: An
         store.write_layer("buildings", gl.datasets.demo_buildings())
         store.write_layer("water", gl.datasets.demo_water(polygons=True))
         written += ["roads", "buildings", "water"]
-    log.info("demo store %s: %s", store.url, ", ".join(written))
+    log.info("demo store %s: %s", mask_dsn(store.url, store.url), ", ".join(written))
     return written

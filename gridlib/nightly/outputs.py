@@ -13,6 +13,7 @@ same inputs give byte-identical files.
 
 from __future__ import annotations
 
+import fcntl
 import hashlib
 import json
 import os
@@ -28,6 +29,8 @@ import numpy as np
 import pandas as pd
 import pyogrio
 import shapely
+
+from gridlib.io import process_umask
 
 __all__ = ["atomic_products_dir", "write_gpkg_layers", "frame_digest", "file_digest", "dump_json"]
 
@@ -47,21 +50,29 @@ def atomic_products_dir(out_dir: str | os.PathLike[str], name: str) -> Iterator[
     runs = out / ".runs"
     runs.mkdir(parents=True, exist_ok=True)
     work = Path(tempfile.mkdtemp(prefix=f"{name}.", dir=runs))
+    os.chmod(work, 0o777 & ~process_umask())  # mkdtemp gives 0700; a plain mkdir() would give this
     public = out / name
     try:
         yield work
     except BaseException:
         shutil.rmtree(work, ignore_errors=True)
         raise
-    if public.exists() and not public.is_symlink():
-        raise FileExistsError(f"{public} exists and is not a gridlib products link; move it away first")
-    previous = public.resolve() if public.is_symlink() else None
-    link_tmp = out / f".{name}.link"
-    link_tmp.unlink(missing_ok=True)
-    os.symlink(os.path.relpath(work, out), link_tmp)
-    os.replace(link_tmp, public)
-    if previous is not None and previous != work.resolve():
-        shutil.rmtree(previous, ignore_errors=True)
+    # one publisher at a time per output folder; the temporary link name is unique to this run
+    with open(runs / ".publish.lock", "a") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        try:
+            if public.exists() and not public.is_symlink():
+                shutil.rmtree(work, ignore_errors=True)
+                raise FileExistsError(f"{public} exists and is not a gridlib products link; move it away first")
+            previous = public.resolve() if public.is_symlink() else None
+            link_tmp = out / f".{work.name}.link"
+            link_tmp.unlink(missing_ok=True)
+            os.symlink(os.path.relpath(work, out), link_tmp)
+            os.replace(link_tmp, public)
+            if previous is not None and previous != work.resolve():
+                shutil.rmtree(previous, ignore_errors=True)
+        finally:
+            fcntl.flock(lock, fcntl.LOCK_UN)
 
 
 def write_gpkg_layers(path: Path, layers: dict[str, pd.DataFrame], *, current_date: str) -> None:

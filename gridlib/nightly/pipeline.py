@@ -53,7 +53,7 @@ def _load(store: Store, record: RunRecord, date: dt.date) -> NightlyInputs:
         available = set(store.layers())
         missing = [name for name, required in INPUT_LAYERS.items() if required and name not in available]
         if missing:
-            raise InputError(f"the store {mask_dsn(store.url)} lacks the layer(s) {missing} the nightly run needs")
+            raise InputError(f"the store {mask_dsn(store.url, store.url)} lacks the layer(s) {missing} the nightly run needs")
         gridset = GridSet.from_store(store, at=pd.Timestamp(date))
         record.grid_edition = {k: (str(v) if v is not None else None) for k, v in gridset.edition.items()}
         record.inputs["grids"] = {"rows": len(gridset.grids), "sha256": frame_digest(gridset.grids)}
@@ -261,7 +261,7 @@ def run_nightly(
     """
     options = options or NightlyOptions()
     date = pd.Timestamp(date).date()
-    record = RunRecord(date=date.isoformat(), parameters=asdict(options), store=mask_dsn(store.url))
+    record = RunRecord(date=date.isoformat(), parameters=asdict(options), store=mask_dsn(store.url, store.url))
     record.started_at = pd.Timestamp.now().isoformat(timespec="seconds")
     data = _load(store, record, date)
     grids = data.gridset.grids

@@ -60,7 +60,7 @@ def open(url: str | os.PathLike[str], **options: Any) -> Store:  # noqa: A001 - 
         return GpkgStore(text, **options)
     from gridlib.errors import StoreError
 
-    raise StoreError(f"unknown store {mask_dsn(text)!r}: use a path ending in .gpkg or a postgresql:// URL")
+    raise StoreError(f"unknown store {mask_dsn(text, text)!r}: use a path ending in .gpkg or a postgresql:// URL")
 
 
 def init_db(url: str, **options: Any) -> list[str]:

@@ -9,6 +9,7 @@ dtypes, so a layer reads back with the types it was written with.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 from collections.abc import Iterator, Mapping
@@ -23,7 +24,15 @@ import pyproj
 import shapely
 
 from gridlib.errors import LockError, StoreError
-from gridlib.store.base import Store, check_mode, check_where, mask_dsn
+from gridlib.store.base import (
+    Store,
+    check_columns,
+    check_columns_exist,
+    check_mode,
+    check_name,
+    check_where,
+    mask_dsn,
+)
 
 __all__ = ["PostgisStore", "init_db", "sql_dir"]
 
@@ -48,13 +57,26 @@ def sql_dir() -> Path:
     return Path(__file__).resolve().parents[2] / "sql"
 
 
+def _index_name(schema: str, layer: str) -> str:
+    """A GiST index name unique per layer and short enough for PostgreSQL (long layer names share prefixes)."""
+    digest = hashlib.sha1(f"{schema}.{layer}".encode()).hexdigest()[:16]
+    return f"gist_{digest}"
+
+
+def _ident(name: str):
+    """An identifier for a query run with parameters: ``%`` doubled so psycopg takes none as a placeholder."""
+    from psycopg import sql
+
+    return sql.SQL(sql.Identifier(name).as_string(None).replace("%", "%%"))
+
+
 def _connect(url: str):
     import psycopg
 
     try:
         return psycopg.connect(url, autocommit=True)
     except psycopg.Error as exc:
-        raise StoreError(f"cannot connect to {mask_dsn(url)}: {mask_dsn(str(exc)).strip()}") from None
+        raise StoreError(f"cannot connect to {mask_dsn(url, url)}: {mask_dsn(str(exc), url).strip()}") from None
 
 
 def init_db(url: str, *, directory: Path | None = None) -> list[str]:
@@ -199,7 +221,7 @@ class PostgisStore(Store):
         ready = self._con.execute("SELECT to_regclass('gridlib_meta.layers')").fetchone()[0]
         if ready is None:
             self._con.close()
-            raise StoreError(f"{mask_dsn(url)} is not a gridlib store yet: run `gridlib db init {mask_dsn(url)}`")
+            raise StoreError(f"{mask_dsn(url, url)} is not a gridlib store yet: run `gridlib db init {mask_dsn(url, url)}`")
         from psycopg import sql
 
         self._con.execute(sql.SQL("CREATE SCHEMA IF NOT EXISTS {}").format(sql.Identifier(schema)))
@@ -224,7 +246,7 @@ class PostgisStore(Store):
         key = f"gridlib:{self.schema}:{name}"
         got = self._con.execute("SELECT pg_try_advisory_lock(hashtext(%s))", (key,)).fetchone()[0]
         if not got:
-            raise LockError(f"another session holds the {name!r} lock on {mask_dsn(self.url)} (schema {self.schema})")
+            raise LockError(f"another session holds the {name!r} lock on {mask_dsn(self.url, self.url)} (schema {self.schema})")
         try:
             yield
         finally:
@@ -246,8 +268,8 @@ class PostgisStore(Store):
         from psycopg import sql
 
         check_mode(mode)
-        if not name:
-            raise StoreError("a layer needs a name")
+        check_name(name)
+        check_columns(frame, name)
         data = frame.reset_index(drop=True)
         is_geo = isinstance(data, gpd.GeoDataFrame)
         srid = None
@@ -294,7 +316,7 @@ class PostgisStore(Store):
             self._copy(name, attrs, columns, geoms if is_geo else None, srid)
             if is_geo and not append:
                 self._con.execute(sql.SQL("CREATE INDEX {} ON {} USING gist ({})").format(
-                    sql.Identifier(f"{name[:50]}_geom_gist"), self._table(name), sql.Identifier(_GEOM)))
+                    sql.Identifier(_index_name(self.schema, name)), self._table(name), sql.Identifier(_GEOM)))
             self._con.execute(sql.SQL("ANALYZE {}").format(self._table(name)))
             count = self._con.execute(sql.SQL("SELECT count(*) FROM {}").format(self._table(name))).fetchone()[0]
             self._con.execute(
@@ -351,30 +373,27 @@ class PostgisStore(Store):
             raise StoreError(f"no layer {name!r} in schema {self.schema}; layers are {self.layers()}")
         stored, geom_col, srid = meta
         wanted = [c for c in stored if columns is None or c["name"] in columns]
-        if columns is not None:
-            unknown = set(columns) - {c["name"] for c in stored}
-            if unknown:
-                raise StoreError(f"layer {name!r} has no column(s) {sorted(unknown)}")
-        select = [sql.Identifier(c["name"]) for c in wanted]
+        check_columns_exist(name, [c["name"] for c in stored], where, columns)
+        select = [_ident(c["name"]) for c in wanted]
         if geom_col:
-            select.append(sql.SQL("ST_AsBinary({})").format(sql.Identifier(geom_col)))
+            select.append(sql.SQL("ST_AsBinary({})").format(_ident(geom_col)))
         clauses, params = [], []
         for column, value in where.items():
             if value is None:
-                clauses.append(sql.SQL("{} IS NULL").format(sql.Identifier(column)))
+                clauses.append(sql.SQL("{} IS NULL").format(_ident(column)))
             elif isinstance(value, list | tuple | set | frozenset):
-                clauses.append(sql.SQL("{} = ANY(%s)").format(sql.Identifier(column)))
+                clauses.append(sql.SQL("{} = ANY(%s)").format(_ident(column)))
                 params.append(list(value))
             else:
-                clauses.append(sql.SQL("{} = %s").format(sql.Identifier(column)))
+                clauses.append(sql.SQL("{} = %s").format(_ident(column)))
                 params.append(value.item() if isinstance(value, np.generic) else value)
         if bbox is not None:
             if not geom_col:
                 raise StoreError(f"layer {name!r} has no geometry; bbox= does not apply")
-            clauses.append(sql.SQL("{} && ST_MakeEnvelope(%s, %s, %s, %s, %s)").format(sql.Identifier(geom_col)))
+            clauses.append(sql.SQL("{} && ST_MakeEnvelope(%s, %s, %s, %s, %s)").format(_ident(geom_col)))
             params.extend([*map(float, bbox), srid])
         query = sql.SQL("SELECT {} FROM {}").format(
-            sql.SQL(", ").join(select) if select else sql.SQL("NULL"), self._table(name))
+            sql.SQL(", ").join(select) if select else sql.SQL("NULL"), sql.SQL(".").join([_ident(self.schema), _ident(name)]))
         if clauses:
             query += sql.SQL(" WHERE ") + sql.SQL(" AND ").join(clauses)
         query += sql.SQL(" ORDER BY fid")
