@@ -64,7 +64,7 @@ def _epoch(values: pd.Series) -> pd.Series:
 
 
 def parse_times(values: pd.Series, *, tz: str = CHINA_TZ, format: str | None = None,
-                window: tuple[Any, Any] = WINDOW) -> tuple[pd.Series, np.ndarray]:
+                window: tuple[Any, Any] | None = WINDOW) -> tuple[pd.Series, np.ndarray]:
     """Parse a column of times to naive China time; return ``(times, code)``.
 
     Parameters
@@ -75,8 +75,8 @@ def parse_times(values: pd.Series, *, tz: str = CHINA_TZ, format: str | None = N
         Zone of naive times (default China time).
     format : str, optional
         A strftime format for every value (resolves day/month order).
-    window : (start, end)
-        Times outside it are ``time_out_of_range``.
+    window : (start, end) or None
+        Times outside it are ``time_out_of_range`` (None: no window).
 
     Returns
     -------
@@ -148,9 +148,10 @@ def parse_times(values: pd.Series, *, tz: str = CHINA_TZ, format: str | None = N
         failed = present & out.isna().to_numpy() & np.equal(code, None)
         if failed.any():
             code[failed] = "unparseable_time"
-    lo, hi = pd.Timestamp(window[0]), pd.Timestamp(window[1])
-    outside = (out.notna() & ((out < lo) | (out >= hi))).to_numpy() & np.equal(code, None)
-    code[outside] = "time_out_of_range"
+    if window is not None:
+        lo, hi = pd.Timestamp(window[0]), pd.Timestamp(window[1])
+        outside = (out.notna() & ((out < lo) | (out >= hi))).to_numpy() & np.equal(code, None)
+        code[outside] = "time_out_of_range"
     out = out.mask(~np.equal(code, None))
     return out.astype("datetime64[ns]"), code
 
