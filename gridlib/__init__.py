@@ -25,7 +25,7 @@ from gridlib.errors import (
 
 _SUBMODULES = {
     "crs", "io", "store", "codes", "grid", "index", "cases", "trucks", "hotspots",
-    "coverage", "network", "maps", "demo", "datasets", "nightly", "dask",
+    "coverage", "network", "maps", "demo", "datasets", "nightly", "dask", "rejects", "times",
 }
 # public name -> (module, attribute)
 _ATTRIBUTES = {

@@ -439,8 +439,8 @@ def read_layer(
         for code in ("non_numeric_coordinate", "swapped_lon_lat", "coordinate_out_of_range"):
             hit = np.zeros(len(frame), dtype=bool)
             hit[owner[np.equal(vertex.codes, code)]] = True
-            rejects.add(hit, "coordinate_out_of_range" if code == "swapped_lon_lat" else code,
-                        "a vertex is not finite or out of range for " + pyproj.CRS(frame.crs).to_string(), field=gname)
+            rejects.add(hit, code, "a vertex: " + CODES[code] + " (" + pyproj.CRS(frame.crs).to_string() + ")",
+                        field=gname)
     invalid = ~shapely.is_valid(geoms) & rejects.ok
     if invalid.any():
         text = np.full(len(frame), "", dtype=object)
