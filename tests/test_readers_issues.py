@@ -194,3 +194,17 @@ def test_lon_lat_declared_as_metres_is_named():
 def test_nul_bytes_are_stripped_from_ids():
     ok, bad = gl.io.read_points(pd.DataFrame([case(case_id="c\x001")]), id="case_id")
     assert bad.empty and ok["case_id"].tolist() == ["c1"]
+
+
+# ---------------------------------------------------------------- 15.7 the README's five lines
+
+
+def test_readme_five_lines_run_on_the_demo_case_file(demo_dir, monkeypatch, capsys):
+    from pathlib import Path
+
+    text = (Path(__file__).parent.parent / "README.md").read_text(encoding="utf-8")
+    block = text.split("## Five lines of Python", 1)[1].split("```python", 1)[1].split("```", 1)[0]
+    assert "gl.cases.read_log" in block
+    monkeypatch.chdir(demo_dir)
+    exec(compile(block, "README.md", "exec"), {})
+    assert "street_code" in capsys.readouterr().out
