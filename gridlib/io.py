@@ -41,6 +41,7 @@ __all__ = [
     "read_points",
     "read_layer",
     "read_table",
+    "invalid_row_rejects",
     "write_gpkg",
     "write_geojson",
     "write_parquet",
@@ -63,11 +64,96 @@ _TABLE_SUFFIXES = {".csv", ".txt", ".tsv", ".parquet", ".pq"}
 # ---------------------------------------------------------------- reading
 
 
-def read_table(source: str | os.PathLike[str] | pd.DataFrame, **kwargs: Any) -> pd.DataFrame:
+_MAGIC = ((b"SQLite format 3\x00", "a GeoPackage/SQLite database"), (b"PK\x03\x04", "a ZIP archive (an .xlsx workbook?)"),
+          (b"%PDF", "a PDF document"), (b"PAR1", "a Parquet file"), (b"\x89PNG", "a PNG image"))
+
+
+def _decode(path: Path, data: bytes, encoding: str | None) -> str:
+    """Text of a CSV: *encoding* if given, else UTF-8 (with or without BOM), else GB18030 (GBK)."""
+    for enc in ([encoding] if encoding else ["utf-8-sig", "gb18030"]):
+        try:
+            return data.decode(enc)
+        except (UnicodeDecodeError, LookupError):
+            continue
+    raise InputError(f"{path}: cannot decode the text as {encoding or 'UTF-8 or GB18030'}; pass encoding=")
+
+
+def _read_csv(path: Path, sep: str, encoding: str | None) -> pd.DataFrame:
+    """A CSV as strings; rows with too few or too many fields are kept apart in ``attrs["invalid_rows"]``."""
+    import csv
+    import io as _io
+
+    import pyarrow as pa
+    import pyarrow.csv as pacsv
+
+    data = path.read_bytes()
+    for magic, what in _MAGIC:
+        if data.startswith(magic):
+            raise InputError(f"{path}: this looks like {what}, not a CSV")
+    if not data.strip():
+        raise InputError(f"{path}: the file is empty (0 bytes or only blank lines); nothing to read")
+    text = _decode(path, data, encoding).replace("\x00", "")
+    header = next(csv.reader(_io.StringIO(text.split("\n", 1)[0]), delimiter=sep))
+    header = [h.strip() for h in header]
+    dups = sorted({h for h in header if header.count(h) > 1})
+    if dups:
+        raise InputError(f"{path}: duplicate column name(s) {dups}; rename them so each column has one name")
+    invalid: list[tuple[int, int, int, str]] = []
+
+    def handler(row: Any) -> str:
+        invalid.append((int(row.number or 0), row.expected_columns, row.actual_columns, row.text))
+        return "skip"
+
+    body = text.split("\n", 1)[1] if "\n" in text else ""
+    if not body.strip():  # header only: no records, no rejects
+        frame = pd.DataFrame({h: pd.Series(dtype="str") for h in header})
+        frame.attrs["invalid_rows"] = []
+        return frame
+    table = pacsv.read_csv(
+        _io.BytesIO(body.encode("utf-8")),
+        read_options=pacsv.ReadOptions(column_names=header, use_threads=False),
+        parse_options=pacsv.ParseOptions(delimiter=sep, invalid_row_handler=handler, newlines_in_values=True),
+        convert_options=pacsv.ConvertOptions(column_types={h: pa.string() for h in header},
+                                             strings_can_be_null=True, null_values=[""]),
+    )
+    frame = table.to_pandas()
+    frame.attrs["invalid_rows"] = [(line + 1, exp, act, txt) for line, exp, act, txt in invalid]
+    return frame
+
+
+def invalid_row_rejects(frame: pd.DataFrame) -> pd.DataFrame:
+    """Rejects (``truncated_row``/``extra_fields``) for the CSV rows :func:`read_table` kept apart.
+
+    Their index continues after the frame's; ``raw_line`` holds the row as it was in the file.
+
+    >>> invalid_row_rejects(pd.DataFrame({"a": ["1"]})).empty
+    True
+    """
+    rows = frame.attrs.get("invalid_rows") or []
+    if not rows:
+        return pd.DataFrame(columns=[*frame.columns, "raw_line", "reason_code", "field", "reason"])
+    start = len(frame)
+    out = pd.DataFrame({c: pd.Series([None] * len(rows), dtype=object) for c in frame.columns},
+                       index=pd.RangeIndex(start, start + len(rows)))
+    out["raw_line"] = [t for _, _, _, t in rows]
+    out["reason_code"] = pd.array(["truncated_row" if act < exp else "extra_fields" for _, exp, act, _ in rows],
+                                  dtype="string")
+    out["field"] = pd.array([None] * len(rows), dtype="string")
+    out["reason"] = pd.array([f"line {line}: {act} fields, the header has {exp}" for line, exp, act, _ in rows],
+                             dtype="string")
+    return out
+
+
+def read_table(source: str | os.PathLike[str] | pd.DataFrame, *, encoding: str | None = None,
+               **kwargs: Any) -> pd.DataFrame:
     """Read a file into a (Geo)DataFrame by its suffix; a DataFrame is returned as a copy.
 
     CSV columns are read as strings so codes keep their leading zeros and nothing
-    is guessed; :func:`read_points` parses coordinates and times itself.
+    is guessed; :func:`read_points` parses coordinates and times itself. CSV text is
+    UTF-8 (with or without BOM) or GB18030/GBK, detected, or *encoding*; NUL bytes are
+    stripped; a binary file named .csv, an empty file and duplicate column names are one
+    clear :class:`InputError`; rows with fewer or more fields than the header are kept
+    apart for the readers to reject (:func:`invalid_row_rejects`).
 
     >>> read_table(pd.DataFrame({"a": [1]}))["a"].tolist()
     [1]
@@ -78,10 +164,11 @@ def read_table(source: str | os.PathLike[str] | pd.DataFrame, **kwargs: Any) -> 
     if not path.exists():
         raise InputError(f"{path}: no such file")
     suffix = path.suffix.lower()
-    if suffix in (".csv", ".txt"):
-        return pd.read_csv(path, dtype=str, keep_default_na=False, na_values=[""], **kwargs)
-    if suffix == ".tsv":
-        return pd.read_csv(path, sep="\t", dtype=str, keep_default_na=False, na_values=[""], **kwargs)
+    if suffix in (".csv", ".txt", ".tsv"):
+        sep = "\t" if suffix == ".tsv" else ","
+        if kwargs:
+            return pd.read_csv(path, sep=sep, dtype=str, keep_default_na=False, na_values=[""], **kwargs)
+        return _read_csv(path, sep, encoding)
     if suffix in (".parquet", ".pq"):
         try:
             return gpd.read_parquet(path, **kwargs)
@@ -351,6 +438,10 @@ def read_points(
     if len(rejected):
         log.info("read_points: %d accepted, %d rejected %s", len(accepted), len(rejected), counts(rejected))
     rejects = rejected
+    extra = invalid_row_rejects(frame)
+    if len(extra):
+        rejects = pd.concat([rejects, extra])
+        n += len(extra)
     assert len(accepted) + len(rejects) == n
     return accepted, rejects
 

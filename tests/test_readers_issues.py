@@ -208,3 +208,45 @@ def test_readme_five_lines_run_on_the_demo_case_file(demo_dir, monkeypatch, caps
     monkeypatch.chdir(demo_dir)
     exec(compile(block, "README.md", "exec"), {})
     assert "street_code" in capsys.readouterr().out
+
+
+# ---------------------------------------------------------------- 16.9 / 16.3 CSV robustness
+
+
+def test_truncated_and_extra_field_rows_are_rejects(tmp_path):
+    path = tmp_path / "cases.csv"
+    path.write_text("case_id,lon,lat,reported_at\nLJZ0001,121.5,31.24,2026-11-20 09:00\n"
+                    "LJZ0005,121.50336,31.2\nLJZ0006,121.5,31.24,2026-11-20 09:00,extra\n"
+                    "LJZ0007,121.5,31.24,2026-11-20 10:00\n", encoding="utf-8")
+    ok, bad = gl.io.read_points(path, id="case_id", time="reported_at")
+    assert ok["case_id"].tolist() == ["LJZ0001", "LJZ0007"]
+    assert bad["reason_code"].tolist() == ["truncated_row", "extra_fields"]
+    assert len(ok) + len(bad) == 4
+
+
+def test_gbk_bom_binary_empty_and_duplicate_headers(tmp_path):
+    gbk = tmp_path / "gbk.csv"
+    gbk.write_bytes("case_id,lon,lat,备注\nA1,121.5,31.24,陆家嘴\n".encode("gb18030"))
+    ok, _ = gl.io.read_points(gbk)
+    assert ok["备注"].tolist() == ["陆家嘴"]
+    bom = tmp_path / "bom.csv"
+    bom.write_bytes("case_id,lon,lat\nA1,121.5,31.24\n".encode("utf-8-sig"))
+    assert list(gl.io.read_table(bom).columns) == ["case_id", "lon", "lat"]
+    fake = tmp_path / "layer.csv"
+    fake.write_bytes(b"SQLite format 3\x00" + b"\x00" * 100)
+    with pytest.raises(gl.InputError, match="looks like a GeoPackage"):
+        gl.io.read_points(fake)
+    empty = tmp_path / "empty.csv"
+    empty.write_bytes(b"")
+    with pytest.raises(gl.InputError, match="empty"):
+        gl.io.read_points(empty)
+    dup = tmp_path / "dup.csv"
+    dup.write_text("lon,lat,lon\n1,2,3\n")
+    with pytest.raises(gl.InputError, match=r"duplicate column name\(s\) \['lon'\]"):
+        gl.io.read_points(dup)
+    header_only = tmp_path / "header.csv"
+    header_only.write_text("case_id,class_code,kind,reported_at,lon,lat\n")
+    ok, bad = gl.io.read_points(header_only, id="case_id", time="reported_at")
+    assert len(ok) == len(bad) == 0
+    log, bad = gl.cases.read_log(header_only)
+    assert len(log) == len(bad) == 0
