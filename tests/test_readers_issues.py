@@ -250,3 +250,14 @@ def test_gbk_bom_binary_empty_and_duplicate_headers(tmp_path):
     assert len(ok) == len(bad) == 0
     log, bad = gl.cases.read_log(header_only)
     assert len(log) == len(bad) == 0
+
+
+def test_truncated_rows_are_rejects_in_read_log_and_read_fixes(tmp_path):
+    log_path = tmp_path / "log.csv"
+    log_path.write_text("case_id,class_code,kind,reported_at\nA,06012,event,2026-11-20 09:00\nB,06012\n")
+    log, bad = gl.cases.read_log(log_path)
+    assert len(log) == 1 and bad["reason_code"].tolist() == ["truncated_row"]
+    fix_path = tmp_path / "fixes.csv"
+    fix_path.write_text("vehicle_id,time,lon,lat\nV1,2026-11-20 22:00,121.5,31.24\nV1,2026-11-20 22:01,121.5,31.24,9\n")
+    fx, bad = gl.trucks.read_fixes(fix_path)
+    assert len(fx) == 1 and bad["reason_code"].tolist() == ["extra_fields"]

@@ -46,7 +46,7 @@ from gridlib.cases.model import (  # noqa: F401  (re-exported: the model's names
 )
 from gridlib.cases.validate import validate as _validate
 from gridlib.errors import InputError
-from gridlib.io import read_table
+from gridlib.io import invalid_row_rejects, read_table
 from gridlib.rejects import Rejects, counts
 from gridlib.times import parse_times as _parse_times
 from gridlib.times import reject_times
@@ -219,6 +219,9 @@ def read_log(source: Any, *, validate: bool = True) -> tuple[pd.DataFrame, pd.Da
     else:
         warnings = pd.DataFrame({"case_id": pd.Series(dtype="string"), "warning": pd.Series(dtype="string")})
     out, rejects = found.split(df, raw)
+    extra = invalid_row_rejects(raw)  # CSV rows with too few / too many fields
+    if len(extra):
+        rejects = pd.concat([rejects, extra])
     out = out.copy()
     status = derive_status(out)
     out["status"] = out["status"].fillna(status) if "status" in out else status

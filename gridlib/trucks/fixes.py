@@ -30,7 +30,7 @@ import pyproj
 
 from gridlib.crs import WGS84, metric_crs, resolve_crs, to_wgs84, transform_xy
 from gridlib.errors import InputError
-from gridlib.io import check_coordinates, read_table
+from gridlib.io import check_coordinates, invalid_row_rejects, read_table
 from gridlib.rejects import Rejects
 from gridlib.times import parse_times, reject_times
 
@@ -230,6 +230,9 @@ def read_fixes(
 
     ok = found.ok
     rejects = found.frame(frame)
+    extra = invalid_row_rejects(frame)  # CSV rows with too few / too many fields
+    if len(extra):
+        rejects = pd.concat([rejects, extra])
 
     rows = np.flatnonzero(ok).astype("int64")
     codes = codes[rows]
