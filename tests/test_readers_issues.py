@@ -261,3 +261,22 @@ def test_truncated_rows_are_rejects_in_read_log_and_read_fixes(tmp_path):
     fix_path.write_text("vehicle_id,time,lon,lat\nV1,2026-11-20 22:00,121.5,31.24\nV1,2026-11-20 22:01,121.5,31.24,9\n")
     fx, bad = gl.trucks.read_fixes(fix_path)
     assert len(fx) == 1 and bad["reason_code"].tolist() == ["extra_fields"]
+
+
+def test_planted_personal_data_in_every_field_never_reaches_published_rejects_or_the_log(caplog):
+    """Issue 18.3 (reader part): a phone / ID number / name planted in each field of a case."""
+    planted = ["13955550004", "ID310101199002025555", "司马秘名"]
+    fields = ["class_code", "kind", "reported_at", "source", "urgency", "status", "closed_at",
+              "extension_hours", "rework_count", "return_count", "parked", "lon", "lat"]
+    rows = [case(case_id=f"ok{i}") for i in range(2)]
+    for k, field in enumerate(fields):
+        for j, value in enumerate(planted):
+            rows.append(case(case_id=f"p{k}_{j}", **{field: value}))
+    raw = pd.DataFrame(rows)
+    with caplog.at_level("INFO"):
+        log, bad = gl.cases.read_log(raw)
+    assert len(log) + len(bad) == len(raw)
+    published = gl.rejects.publishable(bad, "case_id").to_csv()
+    for value in planted:
+        assert value not in published  # the record id is published (here ours), never a value
+        assert value not in caplog.text
