@@ -24,7 +24,7 @@ from gridlib.errors import (
 )
 
 _SUBMODULES = {
-    "crs", "io", "store", "codes", "grid", "index", "cases", "trucks", "hotspots", "water", "rejects",
+    "crs", "io", "store", "codes", "grid", "index", "cases", "trucks", "hotspots", "water", "rejects", "times",
     "coverage", "network", "maps", "demo", "datasets", "nightly", "dask",
 }
 # public name -> (module, attribute)

@@ -34,37 +34,29 @@ import shapely
 
 from gridlib.crs import WGS84, resolve_crs, to_wgs84
 from gridlib.errors import CRSError, InputError
+from gridlib.rejects import CODES, Rejects, counts
+from gridlib.times import parse_times, reject_times
 
 __all__ = [
     "read_points",
     "read_layer",
     "read_table",
+    "invalid_row_rejects",
     "write_gpkg",
     "write_geojson",
     "write_parquet",
     "write_csv",
     "write_any",
     "atomic_path",
+    "check_coordinates",
+    "check_crs_plausible",
     "REJECT_REASONS",
 ]
 
 log = logging.getLogger(__name__)
 
-#: Every reason a reader can give, for documentation and for counting rejects.
-REJECT_REASONS = (
-    "missing coordinate",
-    "non-numeric coordinate",
-    "coordinate out of range",
-    "probably swapped lon/lat",
-    "outside the study area",
-    "duplicate id",
-    "missing id",
-    "unparseable timestamp",
-    "missing timestamp",
-    "empty geometry",
-    "invalid geometry",
-    "missing geometry",
-)
+#: Deprecated: the reject codes are :data:`gridlib.rejects.CODES` (this is their tuple, for old callers).
+REJECT_REASONS = tuple(CODES)
 
 _TABLE_SUFFIXES = {".csv", ".txt", ".tsv", ".parquet", ".pq"}
 
@@ -72,11 +64,96 @@ _TABLE_SUFFIXES = {".csv", ".txt", ".tsv", ".parquet", ".pq"}
 # ---------------------------------------------------------------- reading
 
 
-def read_table(source: str | os.PathLike[str] | pd.DataFrame, **kwargs: Any) -> pd.DataFrame:
+_MAGIC = ((b"SQLite format 3\x00", "a GeoPackage/SQLite database"), (b"PK\x03\x04", "a ZIP archive (an .xlsx workbook?)"),
+          (b"%PDF", "a PDF document"), (b"PAR1", "a Parquet file"), (b"\x89PNG", "a PNG image"))
+
+
+def _decode(path: Path, data: bytes, encoding: str | None) -> str:
+    """Text of a CSV: *encoding* if given, else UTF-8 (with or without BOM), else GB18030 (GBK)."""
+    for enc in ([encoding] if encoding else ["utf-8-sig", "gb18030"]):
+        try:
+            return data.decode(enc)
+        except (UnicodeDecodeError, LookupError):
+            continue
+    raise InputError(f"{path}: cannot decode the text as {encoding or 'UTF-8 or GB18030'}; pass encoding=")
+
+
+def _read_csv(path: Path, sep: str, encoding: str | None) -> pd.DataFrame:
+    """A CSV as strings; rows with too few or too many fields are kept apart in ``attrs["invalid_rows"]``."""
+    import csv
+    import io as _io
+
+    import pyarrow as pa
+    import pyarrow.csv as pacsv
+
+    data = path.read_bytes()
+    for magic, what in _MAGIC:
+        if data.startswith(magic):
+            raise InputError(f"{path}: this looks like {what}, not a CSV")
+    if not data.strip():
+        raise InputError(f"{path}: the file is empty (0 bytes or only blank lines); nothing to read")
+    text = _decode(path, data, encoding).replace("\x00", "")
+    header = next(csv.reader(_io.StringIO(text.split("\n", 1)[0]), delimiter=sep))
+    header = [h.strip() for h in header]
+    dups = sorted({h for h in header if header.count(h) > 1})
+    if dups:
+        raise InputError(f"{path}: duplicate column name(s) {dups}; rename them so each column has one name")
+    invalid: list[tuple[int, int, int, str]] = []
+
+    def handler(row: Any) -> str:
+        invalid.append((int(row.number or 0), row.expected_columns, row.actual_columns, row.text))
+        return "skip"
+
+    body = text.split("\n", 1)[1] if "\n" in text else ""
+    if not body.strip():  # header only: no records, no rejects
+        frame = pd.DataFrame({h: pd.Series(dtype="str") for h in header})
+        frame.attrs["invalid_rows"] = []
+        return frame
+    table = pacsv.read_csv(
+        _io.BytesIO(body.encode("utf-8")),
+        read_options=pacsv.ReadOptions(column_names=header, use_threads=False),
+        parse_options=pacsv.ParseOptions(delimiter=sep, invalid_row_handler=handler, newlines_in_values=True),
+        convert_options=pacsv.ConvertOptions(column_types={h: pa.string() for h in header},
+                                             strings_can_be_null=True, null_values=[""]),
+    )
+    frame = table.to_pandas()
+    frame.attrs["invalid_rows"] = [(line + 1, exp, act, txt) for line, exp, act, txt in invalid]
+    return frame
+
+
+def invalid_row_rejects(frame: pd.DataFrame) -> pd.DataFrame:
+    """Rejects (``truncated_row``/``extra_fields``) for the CSV rows :func:`read_table` kept apart.
+
+    Their index continues after the frame's; ``raw_line`` holds the row as it was in the file.
+
+    >>> invalid_row_rejects(pd.DataFrame({"a": ["1"]})).empty
+    True
+    """
+    rows = frame.attrs.get("invalid_rows") or []
+    if not rows:
+        return pd.DataFrame(columns=[*frame.columns, "raw_line", "reason_code", "field", "reason"])
+    start = len(frame)
+    out = pd.DataFrame({c: pd.Series([None] * len(rows), dtype=object) for c in frame.columns},
+                       index=pd.RangeIndex(start, start + len(rows)))
+    out["raw_line"] = [t for _, _, _, t in rows]
+    out["reason_code"] = pd.array(["truncated_row" if act < exp else "extra_fields" for _, exp, act, _ in rows],
+                                  dtype="string")
+    out["field"] = pd.array([None] * len(rows), dtype="string")
+    out["reason"] = pd.array([f"line {line}: {act} fields, the header has {exp}" for line, exp, act, _ in rows],
+                             dtype="string")
+    return out
+
+
+def read_table(source: str | os.PathLike[str] | pd.DataFrame, *, encoding: str | None = None,
+               **kwargs: Any) -> pd.DataFrame:
     """Read a file into a (Geo)DataFrame by its suffix; a DataFrame is returned as a copy.
 
     CSV columns are read as strings so codes keep their leading zeros and nothing
-    is guessed; :func:`read_points` parses coordinates and times itself.
+    is guessed; :func:`read_points` parses coordinates and times itself. CSV text is
+    UTF-8 (with or without BOM) or GB18030/GBK, detected, or *encoding*; NUL bytes are
+    stripped; a binary file named .csv, an empty file and duplicate column names are one
+    clear :class:`InputError`; rows with fewer or more fields than the header are kept
+    apart for the readers to reject (:func:`invalid_row_rejects`).
 
     >>> read_table(pd.DataFrame({"a": [1]}))["a"].tolist()
     [1]
@@ -87,10 +164,11 @@ def read_table(source: str | os.PathLike[str] | pd.DataFrame, **kwargs: Any) -> 
     if not path.exists():
         raise InputError(f"{path}: no such file")
     suffix = path.suffix.lower()
-    if suffix in (".csv", ".txt"):
-        return pd.read_csv(path, dtype=str, keep_default_na=False, na_values=[""], **kwargs)
-    if suffix == ".tsv":
-        return pd.read_csv(path, sep="\t", dtype=str, keep_default_na=False, na_values=[""], **kwargs)
+    if suffix in (".csv", ".txt", ".tsv"):
+        sep = "\t" if suffix == ".tsv" else ","
+        if kwargs:
+            return pd.read_csv(path, sep=sep, dtype=str, keep_default_na=False, na_values=[""], **kwargs)
+        return _read_csv(path, sep, encoding)
     if suffix in (".parquet", ".pq"):
         try:
             return gpd.read_parquet(path, **kwargs)
@@ -102,32 +180,96 @@ def read_table(source: str | os.PathLike[str] | pd.DataFrame, **kwargs: Any) -> 
         raise InputError(f"{path}: cannot read as a GIS layer ({exc})") from exc
 
 
-def _reason_frame(index: pd.Index) -> pd.Series:
-    return pd.Series(pd.array([None] * len(index), dtype="object"), index=index, dtype="object")
-
-
-def _set_reason(reasons: pd.Series, mask: np.ndarray | pd.Series, text: str | pd.Series) -> None:
-    """Record *text* for rows in *mask* that have no reason yet (the first problem wins)."""
-    mask = np.asarray(mask, dtype=bool) & reasons.isna().to_numpy()
-    if not mask.any():
-        return
-    if isinstance(text, pd.Series):
-        reasons[mask] = text[mask].to_numpy()
-    else:
-        reasons[mask] = text
-
-
-def _check_ids(frame: pd.DataFrame, id: str, reasons: pd.Series) -> None:
+def _check_ids(frame: pd.DataFrame, id: str, rejects: Rejects) -> None:
     """Reject rows whose id is missing or repeats an earlier row's (the first occurrence is kept)."""
     if id not in frame.columns:
         raise InputError(f"id column {id!r} not found; columns are {list(frame.columns)}")
     ids = frame[id]
-    _set_reason(reasons, ids.isna().to_numpy(), "missing id")
-    dup = ids.duplicated(keep="first").to_numpy() & ids.notna().to_numpy()
-    if dup.any():
-        text = pd.Series("", index=frame.index, dtype=object)
-        text[dup] = "duplicate id " + ids[dup].astype(str).to_numpy().astype(object)
-        _set_reason(reasons, dup, text)
+    if ids.dtype == object or pd.api.types.is_string_dtype(ids):
+        ids = ids.astype("string").str.replace("\x00", "", regex=False)
+        frame[id] = ids
+        blank = ids.str.strip().fillna("").eq("").to_numpy()
+    else:
+        blank = ids.isna().to_numpy()
+    rejects.add(blank, "missing_id", "missing id", field=id)
+    dup = ids.duplicated(keep="first").to_numpy() & ~blank
+    rejects.add(dup, "duplicate_id", "duplicate id " + ids.astype(str), field=id)
+
+
+#: Longitude/latitude box of China (with a margin): projected coordinates all inside it are lon/lat.
+_CHINA_LONLAT = (70.0, 3.0, 140.0, 56.0)
+
+
+def check_crs_plausible(xs: np.ndarray, ys: np.ndarray, crs: pyproj.CRS, *, what: str = "the input") -> None:
+    """Refuse coordinates that are implausible for the declared CRS as a whole (one clear error).
+
+    Metres declared as degrees (every finite pair outside ±180/±90, at least three of them), or
+    Chinese longitude/latitude declared as a projected CRS (every pair inside the lon/lat box of China).
+
+    >>> import numpy as np
+    >>> check_crs_plausible(np.array([121.4, 121.5]), np.array([31.2, 31.3]), pyproj.CRS(4550))
+    Traceback (most recent call last):
+    ...
+    gridlib.errors.CRSError: the input: coordinates look like longitude/latitude but the file says EPSG:4550 — declare the right CRS with --crs (crs=)
+    """
+    finite = np.isfinite(xs) & np.isfinite(ys)
+    if not finite.any():
+        return
+    fx, fy = xs[finite], ys[finite]
+    name = crs.to_string()
+    if crs.is_geographic:
+        outside = (np.abs(fx) > 180) | (np.abs(fy) > 90)
+        if len(fx) >= 3 and outside.all() and np.median(np.abs(np.r_[fx, fy])) > 1000:
+            raise CRSError(f"{what}: coordinates look like metres but the file says {name} — "
+                           "declare the right CRS with --crs (crs=)")
+    else:
+        x0, y0, x1, y1 = _CHINA_LONLAT
+        if ((fx >= x0) & (fx <= x1) & (fy >= y0) & (fy <= y1)).all():
+            raise CRSError(f"{what}: coordinates look like longitude/latitude but the file says {name} — "
+                           "declare the right CRS with --crs (crs=)")
+
+
+def check_coordinates(xs: np.ndarray, ys: np.ndarray, crs: Any, rejects: Rejects, *,
+                      field: str | None = None) -> None:
+    """The one coordinate check of every reader: finite, in range for the CRS, and after projection too.
+
+    Adds ``non_numeric_coordinate``, ``swapped_lon_lat`` and ``coordinate_out_of_range`` to *rejects*
+    (records already rejected keep their first reason).
+
+    >>> r = Rejects(pd.RangeIndex(4))
+    >>> check_coordinates(np.array([121.5, np.inf, 31.2, 1e308]), np.array([31.2, 31.2, 121.5, 1e308]),
+    ...                   "EPSG:4326", r)
+    >>> r.codes.tolist()
+    [None, 'non_numeric_coordinate', 'swapped_lon_lat', 'coordinate_out_of_range']
+    """
+    crs = pyproj.CRS.from_user_input(crs)
+    xs = np.asarray(xs, dtype="float64")
+    ys = np.asarray(ys, dtype="float64")
+    finite = np.isfinite(xs) & np.isfinite(ys)
+    rejects.add(~finite, "non_numeric_coordinate", "coordinate is not a finite number", field=field)
+    if crs.is_geographic:
+        in_range = finite & (np.abs(xs) <= 180) & (np.abs(ys) <= 90)
+        swapped = ~in_range & finite & (np.abs(ys) <= 180) & (np.abs(xs) <= 90)
+        rejects.add(swapped, "swapped_lon_lat", "probably swapped lon/lat", field=field)
+        bad = finite & ~in_range
+        if bad.any():
+            text = np.full(len(xs), "", dtype=object)
+            text[bad] = "coordinate out of range (lon=" + _fmt(xs[bad]) + ", lat=" + _fmt(ys[bad]) + ")"
+            rejects.add(bad, "coordinate_out_of_range", text, field=field)
+        return
+    todo = finite & rejects.ok
+    if not todo.any():
+        return
+    lon = np.full(len(xs), np.nan)
+    lat = np.full(len(xs), np.nan)
+    tr = pyproj.Transformer.from_crs(crs, WGS84, always_xy=True)
+    with np.errstate(all="ignore"):
+        lon[todo], lat[todo] = tr.transform(xs[todo], ys[todo], errcheck=False)
+    bad = todo & ~(np.isfinite(lon) & np.isfinite(lat) & (np.abs(lon) <= 180) & (np.abs(lat) <= 90))
+    if bad.any():
+        text = np.full(len(xs), "", dtype=object)
+        text[bad] = "coordinate out of range for " + crs.to_string() + " (x=" + _fmt(xs[bad]) + ", y=" + _fmt(ys[bad]) + ")"
+        rejects.add(bad, "coordinate_out_of_range", text, field=field)
 
 
 def _fmt(values: np.ndarray) -> np.ndarray:
@@ -203,7 +345,8 @@ def read_points(
     src_crs, scheme = resolve_crs(crs)
     if isinstance(frame, gpd.GeoDataFrame) and frame.crs is not None and crs in (None, "EPSG:4326"):
         src_crs, scheme = pyproj.CRS.from_user_input(frame.crs), None
-    reasons = _reason_frame(frame.index)
+    rejects = Rejects(frame.index)
+    add = rejects.add
     use_geometry = x not in frame.columns or y not in frame.columns
     if use_geometry:
         if not isinstance(frame, gpd.GeoDataFrame):
@@ -211,12 +354,15 @@ def read_points(
                 f"no coordinate columns {x!r}/{y!r} and no geometry; columns are {list(frame.columns)}"
             )
         geoms = frame.geometry.values
-        _set_reason(reasons, shapely.is_missing(geoms), "missing geometry")
-        _set_reason(reasons, shapely.is_empty(geoms), "empty geometry")
+        gname = frame.geometry.name
+        add(shapely.is_missing(geoms), "missing_geometry", "missing geometry", field=gname)
+        add(shapely.is_empty(geoms), "empty_geometry", "empty geometry", field=gname)
         not_point = shapely.get_type_id(geoms) != 0
-        _set_reason(reasons, not_point & ~shapely.is_missing(geoms), "invalid geometry")
+        add(not_point & ~shapely.is_missing(geoms), "wrong_geometry_type", "not a point", field=gname)
         usable = np.where(not_point | shapely.is_empty(geoms), None, geoms)
         xs, ys = shapely.get_x(usable), shapely.get_y(usable)
+        add(~np.isfinite(xs) | ~np.isfinite(ys), "non_numeric_coordinate", "coordinate is not a finite number",
+            field=gname)
     else:
         raw_x, raw_y = frame[x], frame[y]
         missing = raw_x.isna().to_numpy() | raw_y.isna().to_numpy()
@@ -226,24 +372,15 @@ def read_points(
             missing |= raw_y.astype("string").str.strip().fillna("").eq("").to_numpy()
         xs = pd.to_numeric(raw_x, errors="coerce").to_numpy(dtype="float64")
         ys = pd.to_numeric(raw_y, errors="coerce").to_numpy(dtype="float64")
-        _set_reason(reasons, missing, "missing coordinate")
-        _set_reason(reasons, ~np.isfinite(xs) | ~np.isfinite(ys), "non-numeric coordinate")
+        add(missing, "missing_coordinate", "missing coordinate", field=f"{x},{y}")
+        add(~np.isfinite(xs) | ~np.isfinite(ys), "non_numeric_coordinate", "non-numeric coordinate",
+            field=f"{x},{y}")
 
-    finite = np.isfinite(xs) & np.isfinite(ys)
     geographic = src_crs.is_geographic
-    if geographic:
-        in_range = finite & (np.abs(xs) <= 180) & (np.abs(ys) <= 90)
-        swapped_ok = finite & (np.abs(ys) <= 180) & (np.abs(xs) <= 90)
-        # lat beyond ±90 but the pair read the other way round is a valid position
-        swapped = ~in_range & swapped_ok
-        _set_reason(reasons, swapped, "probably swapped lon/lat")
-        bad = finite & ~in_range
-        if bad.any():
-            text = pd.Series("", index=frame.index, dtype=object)
-            text[bad] = "coordinate out of range (lon=" + _fmt(xs[bad]) + ", lat=" + _fmt(ys[bad]) + ")"
-            _set_reason(reasons, bad, text)
+    check_crs_plausible(xs, ys, src_crs, what=str(source) if not isinstance(source, pd.DataFrame) else "the points")
+    check_coordinates(xs, ys, src_crs, rejects, field=f"{x},{y}" if not use_geometry else frame.geometry.name)
 
-    ok = reasons.isna().to_numpy()
+    ok = rejects.ok
     lon = np.full(n, np.nan)
     lat = np.full(n, np.nan)
     if geographic:
@@ -266,37 +403,25 @@ def read_points(
             sx, sy = to_wgs84(ys[outside], xs[outside], scheme)
             swap_inside = np.zeros(n, dtype=bool)
             swap_inside[outside] = shapely.contains_xy(region, sx, sy)
-            _set_reason(reasons, swap_inside, "probably swapped lon/lat")
-        _set_reason(reasons, outside, "outside the study area")
+            add(swap_inside, "swapped_lon_lat", "probably swapped lon/lat")
+        add(outside, "outside_study_area", "outside the study area")
 
     if id is not None:
-        _check_ids(frame, id, reasons)
+        _check_ids(frame, id, rejects)
 
     parsed_times: dict[str, pd.Series] = {}
     for column in [time] if isinstance(time, str) else (time or []):
         if column not in frame.columns:
             raise InputError(f"time column {column!r} not found; columns are {list(frame.columns)}")
-        raw = frame[column]
-        if pd.api.types.is_datetime64_any_dtype(raw):
-            parsed = raw
-        else:
-            parsed = pd.to_datetime(raw, errors="coerce", format="mixed")
-        blank = raw.isna() | raw.astype("string").str.strip().fillna("").eq("")
-        bad_time = parsed.isna() & ~blank
-        if bad_time.any():
-            text = pd.Series("", index=frame.index, dtype=object)
-            text[bad_time.to_numpy()] = (
-                f"unparseable timestamp in {column}: " + raw[bad_time].astype(str).to_numpy().astype(object)
-            )
-            _set_reason(reasons, bad_time.to_numpy(), text)
+        parsed, codes = parse_times(frame[column])
+        reject_times(rejects, frame[column], parsed, codes, column, required=True)
         parsed_times[column] = parsed
 
-    ok = reasons.isna().to_numpy()
-    rejects = frame.loc[~ok].copy()
-    if isinstance(rejects, gpd.GeoDataFrame):
-        rejects = pd.DataFrame(rejects)
-    rejects["reason"] = reasons[~ok].to_numpy()
-    rejects["reason"] = rejects["reason"].astype(object)
+    ok = rejects.ok
+    rejected = rejects.frame(pd.DataFrame(frame))
+    if isinstance(frame, gpd.GeoDataFrame):
+        rejected = rejected.drop(columns=frame.geometry.name)
+        rejected.insert(len(rejected.columns) - 3, "geometry_wkt", shapely.to_wkt(frame.geometry.values[~ok]))
 
     accepted = pd.DataFrame(frame.loc[ok]).copy()
     if isinstance(frame, gpd.GeoDataFrame):
@@ -310,9 +435,13 @@ def read_points(
     accepted = gpd.GeoDataFrame(accepted, geometry=geometry, crs=out_crs)
     if to_crs is not None:
         accepted = accepted.to_crs(to_crs)
-    if len(rejects):
-        log.info("read_points: %d accepted, %d rejected (%s)", len(accepted), len(rejects),
-                 rejects["reason"].str.split(r" \(|:", regex=True).str[0].value_counts().to_dict())
+    if len(rejected):
+        log.info("read_points: %d accepted, %d rejected %s", len(accepted), len(rejected), counts(rejected))
+    rejects = rejected
+    extra = invalid_row_rejects(frame)
+    if len(extra):
+        rejects = pd.concat([rejects, extra])
+        n += len(extra)
     assert len(accepted) + len(rejects) == n
     return accepted, rejects
 
@@ -400,24 +529,35 @@ def read_layer(
             "(a Shapefile without .prj?); pass crs= to say which CRS it is in"
         )
     geoms = frame.geometry.values
-    reasons = _reason_frame(frame.index)
-    _set_reason(reasons, shapely.is_missing(geoms), "missing geometry")
-    _set_reason(reasons, shapely.is_empty(geoms), "empty geometry")
-    invalid = ~shapely.is_valid(geoms) & reasons.isna().to_numpy()
+    gname = frame.geometry.name
+    rejects = Rejects(frame.index)
+    rejects.add(shapely.is_missing(geoms), "missing_geometry", "missing geometry", field=gname)
+    rejects.add(shapely.is_empty(geoms), "empty_geometry", "empty geometry", field=gname)
+    # one coordinate check per geometry: every vertex finite and in range (after projection too)
+    coords, owner = shapely.get_coordinates(geoms, return_index=True)
+    if len(coords):
+        vertex = Rejects(pd.RangeIndex(len(coords)))
+        check_coordinates(coords[:, 0], coords[:, 1], frame.crs, vertex, field=gname)
+        for code in ("non_numeric_coordinate", "swapped_lon_lat", "coordinate_out_of_range"):
+            hit = np.zeros(len(frame), dtype=bool)
+            hit[owner[np.equal(vertex.codes, code)]] = True
+            rejects.add(hit, code, "a vertex: " + CODES[code] + " (" + pyproj.CRS(frame.crs).to_string() + ")",
+                        field=gname)
+    invalid = ~shapely.is_valid(geoms) & rejects.ok
     if invalid.any():
-        text = pd.Series("", index=frame.index, dtype=object)
+        text = np.full(len(frame), "", dtype=object)
         text[invalid] = "invalid geometry: " + np.asarray(shapely.is_valid_reason(geoms[invalid]), dtype=object)
-        _set_reason(reasons, invalid, text)
+        rejects.add(invalid, "invalid_geometry", text, field=gname)
     if id is not None:
-        _check_ids(frame, id, reasons)
-    ok = reasons.isna().to_numpy()
-    rejects = pd.DataFrame(frame.loc[~ok].drop(columns=frame.geometry.name))
-    rejects["geometry_wkt"] = shapely.to_wkt(geoms[~ok])
-    rejects["reason"] = reasons[~ok].to_numpy().astype(object)
+        _check_ids(frame, id, rejects)
+    ok = rejects.ok
+    rejected = rejects.frame(pd.DataFrame(frame).drop(columns=gname))
+    rejected.insert(len(rejected.columns) - 3, "geometry_wkt", shapely.to_wkt(geoms[~ok]))
+    rejects_out = rejected
     accepted = frame.loc[ok].copy()
     if scheme:
         accepted = convert_offset(accepted, scheme)
-    return accepted, rejects
+    return accepted, rejects_out
 
 
 def convert_offset(gdf: gpd.GeoDataFrame, scheme: str) -> gpd.GeoDataFrame:

@@ -63,6 +63,8 @@ CODES: dict[str, str] = {
     "ambiguous_time": "a time is ambiguous (day/month order); give a format",
     "time_out_of_range": "a time is outside the sane window",
     "time_order": "a time comes before the time it must follow",
+    "duplicate_time": "the record repeats an earlier record's time for the same object",
+    "outside_time_window": "the record is outside the time window being checked",
     # values
     "missing_value": "a required value is missing",
     "unknown_value": "a value is not in the field's vocabulary",

@@ -36,9 +36,15 @@ def test_every_reject_reason_for_points():
     assert reasons[4] == "probably swapped lon/lat"
     assert reasons[5] == "outside the study area"
     assert reasons[6] == "duplicate id ok"
-    assert reasons[8].startswith("unparseable timestamp in reported_at: yesterday")
+    assert reasons[8] == "unparseable reported_at 'yesterday'"
     assert reasons[9] == "missing id"
-    assert ok["case_id"].tolist() == ["ok", "ok2"]
+    # a time column given with time= is required (issue 16.9): the empty time of "ok2" is a reject
+    assert reasons[7] == "missing reported_at"
+    codes = dict(zip(bad.index, bad["reason_code"], strict=True))
+    assert codes == {1: "missing_coordinate", 2: "non_numeric_coordinate", 3: "coordinate_out_of_range",
+                     4: "swapped_lon_lat", 5: "outside_study_area", 6: "duplicate_id", 7: "missing_time",
+                     8: "unparseable_time", 9: "missing_id"}
+    assert ok["case_id"].tolist() == ["ok"]
     assert pd.api.types.is_datetime64_any_dtype(ok["reported_at"])
     assert ok.crs.to_epsg() == 4326
     # rejects keep the original values as read
@@ -80,7 +86,8 @@ def test_geometry_source_with_empty_and_non_point(tmp_path):
     ok, bad = read_points(path)
     _conserved(gdf, ok, bad)
     assert ok["id"].tolist() == [1]
-    assert set(bad["reason"]) == {"empty geometry", "invalid geometry", "missing geometry"}
+    assert set(bad["reason"]) == {"empty geometry", "not a point", "missing geometry"}
+    assert set(bad["reason_code"]) == {"empty_geometry", "wrong_geometry_type", "missing_geometry"}
 
 
 @pytest.mark.parametrize("suffix", [".csv", ".parquet", ".geojson", ".gpkg", ".shp"])

@@ -50,7 +50,7 @@ import pandas as pd
 
 from gridlib.cases.calendar import WorkCalendar
 from gridlib.cases.limits import deadlines, load_limits
-from gridlib.cases.schema import PUBLIC_SOURCES, TIME_COLUMNS
+from gridlib.cases.model import PUBLIC_SOURCES, TIME_COLUMNS
 from gridlib.errors import InputError
 from gridlib.types import ArrayLike, PeriodLike, TimeLike
 

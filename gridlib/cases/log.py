@@ -28,21 +28,31 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from gridlib.cases.schema import (
+from gridlib.cases.model import (  # noqa: F401  (re-exported: the model's names live here for callers)
+    END_COLUMNS,
     EVENT_STAGES,
+    KINDS,
+    MAX_COUNT,
+    MAX_EXTENSION_HOURS,
     PERSONAL,
+    PUBLIC_SOURCES,
     REQUIRED,
+    SOURCES,
+    STAGE_COLUMNS,
     STATUSES,
     STRING_COLUMNS,
     TIME_COLUMNS,
     URGENCIES,
-    Reasons,
 )
-from gridlib.cases.validate import validate as validate_log
+from gridlib.cases.validate import validate as _validate
 from gridlib.errors import InputError
-from gridlib.io import read_table
+from gridlib.io import invalid_row_rejects, read_table
+from gridlib.rejects import Rejects, counts
+from gridlib.times import parse_times as _parse_times
+from gridlib.times import reject_times
 
 log = logging.getLogger(__name__)
+
 
 _TRUE = {"true", "1", "yes", "y", "t", "是"}
 _FALSE = {"false", "0", "no", "n", "f", "否", ""}
@@ -59,30 +69,16 @@ def _read_table(source: Any) -> pd.DataFrame:
 
 
 def parse_times(values: pd.Series) -> tuple[pd.Series, pd.Series]:
-    """Parse ISO 8601 times to naive ``datetime64[ns]``; return (times, unparseable mask).
+    """Parse times with :func:`gridlib.times.parse_times`; return (times, refused mask).
 
-    Offsets such as ``+08:00`` or ``Z`` are converted to China time and dropped.
+    Offsets such as ``+08``, ``+08:00`` or ``Z`` are converted to China time and dropped.
 
     >>> t, bad = parse_times(pd.Series(["2026-10-08 09:00", "2026-10-08T01:00Z", "soon", None]))
     >>> [str(x) for x in t], bad.tolist()
     (['2026-10-08 09:00:00', '2026-10-08 09:00:00', 'NaT', 'NaT'], [False, False, True, False])
     """
-    if pd.api.types.is_datetime64_any_dtype(values):
-        t = values
-        if getattr(t.dt, "tz", None) is not None:
-            t = t.dt.tz_convert("Asia/Shanghai").dt.tz_localize(None)
-        return t.astype("datetime64[ns]"), pd.Series(False, index=values.index)
-    text = values.astype("string").str.strip()
-    present = text.notna() & (text != "")
-    aware = text.str.contains(r"(?:Z|[+-]\d{2}:?\d{2})$", regex=True, na=False)
-    out = pd.Series(pd.NaT, index=values.index, dtype="datetime64[ns]")
-    naive_rows = present & ~aware
-    if naive_rows.any():
-        out[naive_rows] = pd.to_datetime(text[naive_rows], format="ISO8601", errors="coerce").astype("datetime64[ns]")
-    if aware.any():
-        conv = pd.to_datetime(text[aware], format="ISO8601", errors="coerce", utc=True)
-        out[aware] = conv.dt.tz_convert("Asia/Shanghai").dt.tz_localize(None).astype("datetime64[ns]")
-    return out, present & out.isna()
+    t, code = _parse_times(values)
+    return t, pd.Series(~np.equal(code, None), index=values.index)
 
 
 def derive_status(log: pd.DataFrame) -> pd.Series:
@@ -112,58 +108,83 @@ def _to_bool(values: pd.Series) -> tuple[pd.Series, pd.Series]:
     return text.isin(_TRUE), bad
 
 
-def normalise(raw: pd.DataFrame) -> tuple[pd.DataFrame, pd.Series]:
-    """Coerce a raw flat table to the log model; return (table, reason per row or NA).
+def _numbers(df: pd.DataFrame, col: str, rejects: Rejects, *, integer: bool, upper: float) -> pd.Series:
+    """A count or amount column: finite, non-negative, at most *upper* (integers for counts)."""
+    if col not in df:
+        return pd.Series(0.0, index=df.index)
+    raw = df[col]
+    text = raw.astype("string").str.strip()
+    values = pd.to_numeric(text, errors="coerce").astype("float64")
+    present = text.notna() & (text != "")
+    bad = present & (values.isna() | ~np.isfinite(values) | (values < 0) | (values > upper))
+    if integer:
+        bad |= present & values.notna() & (values % 1 != 0)
+    kind = "a non-negative integer" if integer else "a non-negative number"
+    rejects.add(bad, "bad_number", f"{col} must be {kind} up to {upper:g}, got '" + text.fillna("") + "'", field=col)
+    return values.where(~bad.to_numpy(dtype=bool)).fillna(0.0)
 
-    Parsing problems become reasons; the semantic checks are in :mod:`gridlib.cases.validate`.
+
+def normalise(raw: pd.DataFrame, *, window: tuple[Any, Any] | None = None) -> tuple[pd.DataFrame, Rejects]:
+    """Coerce a raw flat table to the log model; return (table, rejects so far).
+
+    Parsing problems (times, numbers, vocabularies) become rejects; the semantic checks are in
+    :mod:`gridlib.cases.validate`.
+
+    >>> raw = pd.DataFrame({"case_id": ["a"], "class_code": ["06012"], "kind": ["event"],
+    ...                     "reported_at": ["2026-10-08 09:00"], "extension_hours": ["inf"]})
+    >>> normalise(raw)[1].codes.tolist()
+    ['bad_number']
     """
     missing = [c for c in REQUIRED if c not in raw.columns]
     if missing:
         raise InputError(f"case log lacks required column(s) {missing}; see docs/conventions.md 'Time and the case log'")
     df = raw.drop(columns=[c for c in PERSONAL if c in raw.columns]).copy()
-    reasons = Reasons(df.index)
-    flag = reasons.add
+    rejects = Rejects(df.index)
+    flag = rejects.add
     for col in STRING_COLUMNS:
         if col in df:
-            df[col] = df[col].astype("string").str.strip().replace("", pd.NA)
+            df[col] = df[col].astype("string").str.replace("\x00", "", regex=False).str.strip().replace("", pd.NA)
+    flag(df["case_id"].isna(), "missing_id", "missing case_id", field="case_id")
+    times = {}
     for col in TIME_COLUMNS:
         if col in df:
-            df[col], bad = parse_times(df[col])
-            flag(bad, f"unparseable {col} '", raw[col], "'")
+            parsed, code = _parse_times(df[col]) if window is None else _parse_times(df[col], window=window)
+            times[col] = (parsed, code)
+            df[col] = parsed
         else:
             df[col] = pd.Series(pd.NaT, index=df.index, dtype="datetime64[ns]")
-    flag(df["case_id"].isna(), "missing case_id")
-    flag(df["reported_at"].isna(), "missing reported_at")
-    flag(df["class_code"].isna(), "missing class_code")
+    for col, (parsed, code) in times.items():
+        reject_times(rejects, raw[col], parsed, code, col, required=col == "reported_at")
+    flag(df["class_code"].isna(), "missing_value", "missing class_code", field="class_code")
     for col in ("rework_count", "return_count"):
-        values = pd.to_numeric(df[col], errors="coerce") if col in df else pd.Series(0.0, index=df.index)
-        if col in df:
-            flag(df[col].notna() & (values.isna() | (values < 0) | (values % 1 != 0)),
-                 f"{col} must be a non-negative integer, got '", df[col], "'")
-        df[col] = values.fillna(0).clip(lower=0).round().astype("int64")
-    ext = pd.to_numeric(df["extension_hours"], errors="coerce") if "extension_hours" in df else pd.Series(0.0, index=df.index)
-    if "extension_hours" in df:
-        flag(df["extension_hours"].notna() & (ext.isna() | (ext < 0)),
-             "extension_hours must be a non-negative number, got '", df["extension_hours"], "'")
-    df["extension_hours"] = ext.fillna(0.0).clip(lower=0.0).astype(float)
+        df[col] = _numbers(df, col, rejects, integer=True, upper=MAX_COUNT).round().astype("int64")
+    df["extension_hours"] = _numbers(df, "extension_hours", rejects, integer=False,
+                                     upper=MAX_EXTENSION_HOURS).astype(float)
     if "parked" in df:
         parked, bad = _to_bool(df["parked"])
-        flag(bad, "parked must be true/false, got '", df["parked"], "'")
+        flag(bad, "unknown_value", "parked must be true/false, got '" + df["parked"].astype("string").fillna("") + "'",
+             field="parked")
         df["parked"] = parked
     else:
         df["parked"] = False
     if "urgency" in df:
         df["urgency"] = df["urgency"].fillna("normal")
-        flag(~df["urgency"].isin(URGENCIES), "unknown urgency '", df["urgency"], "' (normal | urgent)")
+        flag(~df["urgency"].isin(URGENCIES), "unknown_value",
+             "unknown urgency '" + df["urgency"].astype("string") + "' (normal | urgent)", field="urgency")
     else:
         df["urgency"] = pd.Series("normal", index=df.index, dtype="string")
     if "status" in df:
-        flag(df["status"].notna() & ~df["status"].isin(STATUSES), "unknown status '", df["status"],
-             "' (" + " | ".join(STATUSES) + ")")
+        flag(df["status"].notna() & ~df["status"].isin(STATUSES), "unknown_value",
+             "unknown status '" + df["status"].astype("string").fillna("") + "' (" + " | ".join(STATUSES) + ")",
+             field="status")
+    if "source" in df:
+        flag(df["source"].notna() & ~df["source"].isin(SOURCES), "unknown_value",
+             "unknown source '" + df["source"].astype("string").fillna("") + "' (" + " | ".join(SOURCES) + ")",
+             field="source")
     for col in ("lon", "lat"):
         if col in df:
             df[col] = pd.to_numeric(df[col], errors="coerce")
-    return df, reasons.series
+    return df, rejects
 
 
 def read_log(source: Any, *, validate: bool = True) -> tuple[pd.DataFrame, pd.DataFrame]:
@@ -192,21 +213,23 @@ def read_log(source: Any, *, validate: bool = True) -> tuple[pd.DataFrame, pd.Da
     unknown status 'lost' (reported | filed | dispatched | disposing | checking | closed | cancelled | not_filed)
     """
     raw = _read_table(source)
-    df, reason = normalise(raw)
+    df, found = normalise(raw)
     if validate:
-        df, reason, warnings = validate_log(df, reason)
+        df, found, warnings = _validate(df, found)
     else:
         warnings = pd.DataFrame({"case_id": pd.Series(dtype="string"), "warning": pd.Series(dtype="string")})
-    bad = reason.notna()
-    rejects = raw[bad.to_numpy()].copy()
-    rejects["reason"] = reason[bad].to_numpy()
-    out = df[~bad.to_numpy()].copy()
+    out, rejects = found.split(df, raw)
+    extra = invalid_row_rejects(raw)  # CSV rows with too few / too many fields
+    if len(extra):
+        rejects = pd.concat([rejects, extra])
+    out = out.copy()
     status = derive_status(out)
     out["status"] = out["status"].fillna(status) if "status" in out else status
     out = out.sort_values("case_id", kind="stable").reset_index(drop=True)
     out.attrs["warnings"] = warnings.to_dict("records")
     if len(rejects):
-        log.warning("case log: %d of %d rows rejected (first: %s)", len(rejects), len(raw), rejects["reason"].iloc[0])
+        # codes only: the reason may quote personal data
+        log.warning("case log: %d of %d rows rejected %s", len(rejects), len(raw), counts(rejects))
     return out, rejects
 
 
@@ -248,10 +271,13 @@ def read_event_log(
     ev["_stage"] = ev[stage].astype("string").str.strip()
     ev["_key"] = ev["_stage"].str.lower().where(~ev["_stage"].isin(EVENT_STAGES.keys()), ev["_stage"])
     ev["_t"], bad_t = parse_times(ev[time])
-    reason = pd.Series(pd.NA, index=ev.index, dtype="string")
-    reason = reason.mask(ev["_case"].isna(), "missing case id")
-    reason = reason.mask(reason.isna() & ~ev["_key"].isin(EVENT_STAGES.keys()), "unknown stage '" + ev["_stage"].fillna("") + "'")
-    reason = reason.mask(reason.isna() & (bad_t | ev["_t"].isna()), "missing or unparseable time '" + ev[time].astype("string").fillna("") + "'")
+    found = Rejects(ev.index)
+    found.add(ev["_case"].isna(), "missing_id", "missing case id", field=case)
+    found.add(~ev["_key"].isin(EVENT_STAGES.keys()), "unknown_value", "unknown stage '" + ev["_stage"].fillna("") + "'",
+              field=stage)
+    found.add(bad_t | ev["_t"].isna(), "unparseable_time",
+              "missing or unparseable time '" + ev[time].astype("string").fillna("") + "'", field=time)
+    reason = pd.Series(found.ok, index=ev.index).map({True: pd.NA, False: "x"})
     good = ev[reason.isna()].sort_values(["_case", "_t"], kind="stable")
     target = good["_key"].map({k: v[0] for k, v in EVENT_STAGES.items()})
     how = good["_key"].map({k: v[1] for k, v in EVENT_STAGES.items()})
@@ -276,12 +302,15 @@ def read_event_log(
         if col not in flat:
             flat[col] = pd.NA
     case_log, case_rejects = read_log(flat, validate=validate)
-    rejects = ev[reason.notna()].drop(columns=["_case", "_stage", "_key", "_t"])
-    rejects["reason"] = reason[reason.notna()]
     if len(case_rejects):
-        why = pd.Series(case_rejects["reason"].to_numpy(), index=case_rejects["case_id"].astype("string"))
-        dropped = ev["_case"].isin(why.index) & reason.isna()
-        more = ev[dropped].drop(columns=["_case", "_stage", "_key", "_t"])
-        more["reason"] = "case rejected: " + ev.loc[dropped, "_case"].map(why)
-        rejects = pd.concat([rejects, more])
+        keyed = case_rejects.drop_duplicates("case_id").set_index(case_rejects.drop_duplicates("case_id")["case_id"]
+                                                                   .astype("string"))
+        dropped = (ev["_case"].isin(keyed.index) & pd.Series(found.ok, index=ev.index)).to_numpy()
+        who = ev["_case"].where(dropped)
+        key = who.map(keyed["reason_code"]).astype("string") + "|" + who.map(keyed["field"]).astype("string").fillna("")
+        for pair in key[dropped].unique():
+            code, field = str(pair).split("|", 1)
+            found.add(dropped & key.eq(pair).fillna(False).to_numpy(dtype=bool), code,
+                      "case rejected: " + who.map(keyed["reason"]).fillna(""), field=field or None)
+    rejects = found.frame(ev.drop(columns=["_case", "_stage", "_key", "_t"]))
     return case_log, rejects.sort_index()

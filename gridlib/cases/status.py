@@ -48,7 +48,7 @@ from gridlib.cases.limits import (
     resolve_limits,
     stage_start,
 )
-from gridlib.cases.schema import PUBLIC_SOURCES
+from gridlib.cases.model import PUBLIC_SOURCES
 from gridlib.errors import InputError
 from gridlib.types import ArrayLike, TimeLike
 

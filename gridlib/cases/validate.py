@@ -10,9 +10,13 @@ Rejected (the case cannot be measured honestly):
 * an absurd duration: any stage more than :data:`MAX_DAYS` days after ``reported_at``;
 * a ``status`` that contradicts the time stamps (``closed`` without ``closed_at``,
   ``closed_at`` with another status, ``cancelled``/``not_filed`` without their time stamp);
-* unknown ``status`` / ``urgency`` values and unparseable values (found while reading).
+* unknown ``status`` / ``urgency`` / ``source`` values, unparseable or out-of-window times,
+  counts and hours that are not finite, non-negative numbers in their sane range (found while
+  reading, :func:`gridlib.cases.log.normalise`).
 
-Warned (kept, listed in ``log.attrs["warnings"]``): unknown ``source`` or ``kind``, a case
+Every reject has a ``reason_code`` from :data:`gridlib.rejects.CODES` and the ``field``.
+
+Warned (kept, listed in ``log.attrs["warnings"]``): unknown ``kind``, a case
 closed more than :data:`LONG_DAYS` days after filing, disposal or closure without dispatch,
 a ``status`` that lags the time stamps (the time stamps are used).
 
@@ -21,8 +25,8 @@ a ``status`` that lags the time stamps (the time stamps are used).
 >>> raw = pd.DataFrame({"case_id": ["a", "b"], "class_code": ["06012"] * 2, "kind": ["event"] * 2,
 ...                     "reported_at": ["2026-10-08 09:00"] * 2, "source": ["supervisor", "wechat"]})
 >>> log, rejects = read_log(raw)
->>> log.attrs["warnings"]
-[{'case_id': 'b', 'warning': "unknown source 'wechat'"}]
+>>> rejects[["case_id", "reason_code", "field"]].values.tolist()
+[['b', 'unknown_value', 'source']]
 """
 
 from __future__ import annotations
@@ -30,7 +34,8 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from gridlib.cases.schema import KINDS, SOURCES, STAGE_COLUMNS, Reasons, as_mask
+from gridlib.cases.model import KINDS, STAGE_COLUMNS
+from gridlib.rejects import Rejects
 
 MAX_DAYS = 730
 LONG_DAYS = 90
@@ -38,22 +43,35 @@ LONG_DAYS = 90
 _STATUS_LAST_STAGE = {"reported": 1, "filed": 2, "dispatched": 5, "disposing": 6, "checking": 8}
 
 
-def validate(df: pd.DataFrame, reason: pd.Series | None = None) -> tuple[pd.DataFrame, pd.Series, pd.DataFrame]:
-    """Check a normalised log; return (log, reason per row or NA, warnings).
+def _as_mask(mask: pd.Series | np.ndarray) -> np.ndarray:
+    if isinstance(mask, pd.Series):
+        return mask.fillna(False).to_numpy(dtype=bool)
+    return np.asarray(mask, dtype=bool)
 
-    *reason* carries earlier problems (from parsing); the first reason of a row wins.
-    Everything is vectorised over the rows.
+
+def validate(df: pd.DataFrame, rejects: Rejects | None = None) -> tuple[pd.DataFrame, Rejects, pd.DataFrame]:
+    """Check a normalised log; return (log, rejects, warnings).
+
+    *rejects* (a :class:`gridlib.rejects.Rejects`) carries earlier problems (from parsing); the
+    first reason of a row wins. Everything is vectorised over the rows.
 
     >>> from gridlib.cases.log import normalise
     >>> raw = pd.DataFrame({"case_id": ["a"], "class_code": ["06012"], "kind": ["event"],
     ...     "reported_at": ["2026-10-08 09:00"], "disposed_at": ["2026-10-08 09:30"], "closed_at": ["2028-10-08"]})
-    >>> validate(*normalise(raw))[1].tolist()
-    ['absurd duration: closed_at is 730.6 days after reported_at (more than 730)']
+    >>> r = validate(*normalise(raw))[1]
+    >>> r.codes.tolist(), r.frame(raw)["reason"].tolist()
+    (['time_out_of_range'], ['absurd duration: closed_at is 730.6 days after reported_at (more than 730)'])
     """
-    reasons = Reasons(df.index, reason)
-    flag = reasons.add
+    rejects = Rejects(df.index) if rejects is None else rejects
 
-    flag(df["case_id"].duplicated(keep="first") & df["case_id"].notna(), "duplicate case_id (first occurrence kept)")
+    def flag(mask: pd.Series | np.ndarray, code: str, prefix: str, values: pd.Series | None = None,
+             suffix: str = "", field: str | None = None) -> None:
+        m = _as_mask(mask)
+        text = prefix if values is None else prefix + values.astype("string").fillna("") + suffix
+        rejects.add(m, code, text, field=field)
+
+    flag(df["case_id"].duplicated(keep="first") & df["case_id"].notna(), "duplicate_id",
+         "duplicate case_id (first occurrence kept)", field="case_id")
 
     times = np.column_stack([df[c].to_numpy(dtype="datetime64[ns]").astype(np.int64) for c in STAGE_COLUMNS]).astype(float)
     times[np.column_stack([df[c].isna().to_numpy() for c in STAGE_COLUMNS])] = np.nan
@@ -75,44 +93,48 @@ def validate(df: pd.DataFrame, reason: pd.Series | None = None) -> tuple[pd.Data
                 + pd.Series(names[before[idx]], dtype="string") + " (" + earlier_t + ")")
         full = pd.Series(pd.NA, index=df.index, dtype="string")
         full.iloc[idx] = text.to_numpy()
-        flag(rows, "", full)
+        rejects.add(rows, "time_order", full.to_numpy(dtype=object))
 
-    flag(df["closed_at"].notna() & df["disposed_at"].isna(), "closed without disposal (closed_at set, disposed_at missing)")
-    flag(df["closed_at"].notna() & df["cancelled_at"].notna(), "both cancelled_at and closed_at are set")
-    flag(df["filed_at"].notna() & df["not_filed_at"].notna(), "both not_filed_at and filed_at are set")
+    flag(df["closed_at"].notna() & df["disposed_at"].isna(), "inconsistent_record",
+         "closed without disposal (closed_at set, disposed_at missing)", field="closed_at")
+    flag(df["closed_at"].notna() & df["cancelled_at"].notna(), "inconsistent_record",
+         "both cancelled_at and closed_at are set", field="cancelled_at")
+    flag(df["filed_at"].notna() & df["not_filed_at"].notna(), "inconsistent_record",
+         "both not_filed_at and filed_at are set", field="not_filed_at")
 
     reported = df["reported_at"]
     for col in STAGE_COLUMNS[1:] + ("cancelled_at", "not_filed_at"):
         days = (df[col] - reported).dt.total_seconds() / 86400.0
-        flag(days > MAX_DAYS, f"absurd duration: {col} is ", days.round(1), f" days after reported_at (more than {MAX_DAYS})")
+        flag(days > MAX_DAYS, "time_out_of_range", f"absurd duration: {col} is ", days.round(1),
+             f" days after reported_at (more than {MAX_DAYS})", field=col)
         if col in ("cancelled_at", "not_filed_at"):
-            flag(days < 0, f"{col} is before reported_at")
+            flag(days < 0, "time_order", f"{col} is before reported_at", field=col)
 
     if "status" in df:
         status = df["status"]
-        flag((status == "closed") & df["closed_at"].isna(), "status closed but closed_at is missing")
-        flag((status == "cancelled") & df["cancelled_at"].isna(), "status cancelled but cancelled_at is missing")
-        flag((status == "not_filed") & df["not_filed_at"].isna(), "status not_filed but not_filed_at is missing")
-        flag(df["closed_at"].notna() & status.notna() & ~status.isin(["closed"]), "closed_at is set but status is '",
-             status, "'")
+        flag((status == "closed") & df["closed_at"].isna(), "inconsistent_record",
+             "status closed but closed_at is missing", field="status")
+        flag((status == "cancelled") & df["cancelled_at"].isna(), "inconsistent_record",
+             "status cancelled but cancelled_at is missing", field="status")
+        flag((status == "not_filed") & df["not_filed_at"].isna(), "inconsistent_record",
+             "status not_filed but not_filed_at is missing", field="status")
+        flag(df["closed_at"].notna() & status.notna() & ~status.isin(["closed"]), "inconsistent_record",
+             "closed_at is set but status is '", status, "'", field="status")
         allowed = status.map(_STATUS_LAST_STAGE)
         reached = pd.Series(-1, index=df.index)
         for i, col in enumerate(STAGE_COLUMNS[:-1]):
             reached = reached.mask(df[col].notna(), i)
         ahead = allowed.notna() & (reached > allowed.fillna(99))
 
-    reason = reasons.series
-    kept = reason.isna().to_numpy()
+    kept = rejects.ok
     warn = []
 
     def warning(mask: pd.Series, prefix: str, values: pd.Series | None = None, suffix: str = "") -> None:
-        m = as_mask(mask) & kept
+        m = _as_mask(mask) & kept
         if m.any():
             text = prefix if values is None else prefix + values[m].astype("string").fillna("") + suffix
             warn.append(pd.DataFrame({"case_id": df["case_id"][m].to_numpy(), "warning": text}))
 
-    if "source" in df:
-        warning(df["source"].notna() & ~df["source"].isin(SOURCES), "unknown source '", df["source"], "'")
     warning(df["kind"].notna() & ~df["kind"].isin(KINDS), "unknown kind '", df["kind"], "'")
     warning((df["closed_at"] - df["filed_at"]).dt.total_seconds() / 86400.0 > LONG_DAYS,
             f"closed more than {LONG_DAYS} days after filing")
@@ -122,4 +144,4 @@ def validate(df: pd.DataFrame, reason: pd.Series | None = None) -> tuple[pd.Data
         warning(ahead, "status '", df["status"], "' lags the stage time stamps")
     columns = {"case_id": pd.Series(dtype="string"), "warning": pd.Series(dtype="string")}
     warnings = pd.concat([pd.DataFrame(columns), *warn], ignore_index=True).astype("string")
-    return df, reason, warnings
+    return df, rejects, warnings

@@ -146,11 +146,12 @@ class _Reasons:
     def __init__(self, n: int) -> None:
         self.n = n
         self.ok = np.ones(n, dtype=bool)
+        self.code = np.full(n, None, dtype=object)
         self._rows: list[np.ndarray] = []
         self._msgs: list[pa.Array] = []
 
-    def set(self, rows: np.ndarray, msg: pa.Array | str) -> None:
-        """Reason ``msg`` (one per row, or one for all) for ``rows`` still without one."""
+    def set(self, rows: np.ndarray, msg: pa.Array | str, code: str = "malformed_code") -> None:
+        """Reason ``msg`` (one per row, or one for all) and reject *code* for ``rows`` still without one."""
         rows = np.asarray(rows)
         if rows.dtype == bool:
             rows = np.flatnonzero(rows)
@@ -165,6 +166,7 @@ class _Reasons:
                 msg = msg.filter(pa.array(keep))
         rows = rows[keep]
         self.ok[rows] = False
+        self.code[rows] = code
         self._rows.append(rows)
         self._msgs.append(msg)
 
@@ -247,14 +249,17 @@ def validate(
     Returns
     -------
     DataFrame
-        Aligned with the input (same index): ``valid`` (bool), ``reason`` (str, empty
-        when valid), ``normalized`` (str, missing when invalid) and ``warning`` (str,
+        Aligned with the input (same index): ``valid`` (bool), ``reason_code`` (a code of
+        :data:`gridlib.rejects.CODES`: ``malformed_code``, ``unknown_code`` or ``missing_value``;
+        missing when valid), ``reason`` (str, empty when valid), ``normalized`` (str, missing when invalid) and ``warning`` (str,
         non-empty when the code was repaired, e.g. full-width digits).
 
     Examples
     --------
     >>> import pandas as pd, gridlib as gl
     >>> r = gl.codes.validate(pd.Series(["410105001003007", "41010500100300X", "４１０１０５-001-003-007", None]))
+    >>> r.reason_code.tolist()
+    [<NA>, 'malformed_code', <NA>, 'missing_value']
     >>> r.valid.tolist()
     [True, False, True, False]
     >>> r.reason.tolist()
@@ -328,6 +333,7 @@ def validate(
         "reason": pd.array(reasons.array(), dtype="str"),
         "normalized": pd.array(normalized, dtype="str"),
         "warning": pd.array(warnings.array(), dtype="str"),
+        "reason_code": pd.array(reasons.code, dtype="string"),
     }, index=s.index)
     if log_summary:
         nbad = int((~valid).sum())
@@ -358,7 +364,7 @@ def _to_text(s: pd.Series, reasons: _Reasons, warnings: _Warnings) -> pa.Array:
     if pd.api.types.is_integer_dtype(dt) or pd.api.types.is_float_dtype(dt):
         v = s.to_numpy(dtype="float64", na_value=np.nan)
         na = np.isnan(v)
-        reasons.set(na, "empty")
+        reasons.set(na, "empty", "missing_value")
         if pd.api.types.is_integer_dtype(dt):
             iv = s.to_numpy(dtype="int64", na_value=0)
             exact = ~na & (iv >= 0)
@@ -388,7 +394,7 @@ def _to_text(s: pd.Series, reasons: _Reasons, warnings: _Warnings) -> pa.Array:
     if isinstance(text, pa.ChunkedArray):
         text = text.combine_chunks()
     text = text.cast(pa.large_string())
-    reasons.set(_bool(pc.is_null(text)), "empty")
+    reasons.set(_bool(pc.is_null(text)), "empty", "missing_value")
     return text
 
 
@@ -399,7 +405,7 @@ def _repair(text: pa.Array, slow: np.ndarray, reasons: _Reasons, warnings: _Warn
     idx = np.flatnonzero(slow)
     u = pc.utf8_trim_whitespace(text.take(pa.array(idx)))
     empty = _bool(pc.equal(u, ""))
-    reasons.set(idx[empty], "empty")
+    reasons.set(idx[empty], "empty", "missing_value")
     nf = pc.utf8_normalize(u, form="NFKC")
     warnings.add(idx[~_bool(pc.equal(nf, u)) & ~empty], "full-width or compatibility characters converted")
     u = nf
@@ -492,15 +498,15 @@ def _street_keys(streets: Iterable[str] | pd.Series) -> np.ndarray:
 def _check_fields(mat: np.ndarray, rows: np.ndarray, lay: _Layout, reasons: _Reasons,
                   check_county: bool, check_catalogue: bool, streets: np.ndarray | None = None) -> None:
 
-    def fail(mask: np.ndarray, msg: str | tuple[str, int, int, str]) -> None:
+    def fail(mask: np.ndarray, msg: str | tuple[str, int, int, str], code: str = "malformed_code") -> None:
         mask = mask & reasons.ok[rows]
         if not mask.any():
             return
         if isinstance(msg, tuple):  # (prefix, start, stop, suffix) around the offending part
             prefix, a, b, suffix = msg
-            reasons.set(rows[mask], _join(prefix, _part(mat[mask], a, b), suffix))
+            reasons.set(rows[mask], _join(prefix, _part(mat[mask], a, b), suffix), code)
         else:
-            reasons.set(rows[mask], msg)
+            reasons.set(rows[mask], msg, code)
 
     for f in lay.fields:
         v = _int(mat, f.start, f.stop)
@@ -508,7 +514,8 @@ def _check_fields(mat: np.ndarray, rows: np.ndarray, lay: _Layout, reasons: _Rea
         zeros = "0" * width
         if f.check == "county":
             if check_county:
-                fail(~county_table()[v], ("county ", 0, 6, f" not in the GB/T 2260 list (as of {LIST_DATE})"))
+                fail(~county_table()[v], ("county ", 0, 6, f" not in the GB/T 2260 list (as of {LIST_DATE})"),
+                     "unknown_code")
         elif f.check in ("street", "community", "major"):
             fail(v == 0, f"{f.name} code {zeros} where one is required")
             if f.check == "street":
@@ -516,15 +523,16 @@ def _check_fields(mat: np.ndarray, rows: np.ndarray, lay: _Layout, reasons: _Rea
                                " outside 001–599 (001–099 街道, 100–199 镇, 200–399 乡, 400–599 other)"))
                 if streets is not None:
                     fail(~np.isin(_int(mat, 0, f.stop), streets),
-                         ("street ", 0, f.stop, " not in the given street list"))
+                         ("street ", 0, f.stop, " not in the given street list"), "unknown_code")
         elif f.check in ("sequence", "minor"):
             fail(v == 0, f"{f.name} {zeros} (expected {'0' * (width - 1)}1 or above)")
         elif f.check == "class" and check_catalogue:
             ed = str(lay.edition)
             status = lookup_tables(ed)[lay.class_kind or "any"][v]
             what = "" if lay.class_kind in (None, "any") else f"{lay.class_kind} "
-            fail(status == 0, (f"unknown {what}class ", f.start, f.stop, f" in {ed}"))
-            fail(status == 2, (f"{what}class ", f.start, f.stop, f" is a gap in the {ed} table (not known)"))
+            fail(status == 0, (f"unknown {what}class ", f.start, f.stop, f" in {ed}"), "unknown_code")
+            fail(status == 2, (f"{what}class ", f.start, f.stop, f" is a gap in the {ed} table (not known)"),
+                 "unknown_code")
 
 
 def street_type(block: str | int) -> str:

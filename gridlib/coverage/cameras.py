@@ -26,7 +26,10 @@ import numpy as np
 import pandas as pd
 import shapely
 
+from gridlib import io as gio
 from gridlib.errors import InputError
+from gridlib.io import check_coordinates
+from gridlib.rejects import Rejects
 
 __all__ = ["PRESETS", "CAMERA_COLUMNS", "validate_cameras", "read_cameras"]
 
@@ -102,33 +105,40 @@ def validate_cameras(cameras: gpd.GeoDataFrame) -> tuple[gpd.GeoDataFrame, pd.Da
     out["fov"] = out["fov"].fillna(preset_fov)
     out["range_m"] = out["range_m"].fillna(preset_range)
 
-    reason = pd.Series(pd.NA, index=out.index, dtype="string")
+    found = Rejects(out.index)
 
-    def flag(mask: pd.Series | np.ndarray, text: pd.Series | str) -> None:
-        mask = pd.Series(np.asarray(mask, dtype=bool), index=out.index) & reason.isna()
-        if mask.any():
-            reason[mask] = text[mask] if isinstance(text, pd.Series) else text
+    def flag(mask: pd.Series | np.ndarray, code: str, text: pd.Series | str, field: str | None = None) -> None:
+        found.add(mask, code, text, field=field)
 
     geom = out.geometry.values
-    flag(shapely.is_missing(geom) | shapely.is_empty(geom), "missing or empty geometry")
+    gname = out.geometry.name
+    flag(shapely.is_missing(geom), "missing_geometry", "missing or empty geometry", gname)
+    flag(shapely.is_empty(geom), "empty_geometry", "missing or empty geometry", gname)
     gtype = shapely.get_type_id(geom)
-    flag(gtype != 0, "geometry is not a point")
-    flag(~np.isfinite(shapely.get_x(np.where(gtype == 0, geom, None)).astype(float)), "non-finite coordinates")
+    flag(gtype != 0, "wrong_geometry_type", "geometry is not a point", gname)
+    point = np.where(gtype == 0, geom, None)
+    # the one coordinate check of every reader: both coordinates finite and in range (after projection too)
+    check_coordinates(shapely.get_x(point).astype(float), shapely.get_y(point).astype(float), out.crs, found,
+                      field=gname)
     ids = out["camera_id"]
-    flag(ids.isna() | (ids.astype("string").str.strip() == ""), "missing camera_id")
+    flag(ids.isna() | (ids.astype("string").str.strip() == ""), "missing_id", "missing camera_id", "camera_id")
     dup = ids.duplicated(keep="first") & ids.notna()
-    flag(dup, "duplicate camera_id " + ids.astype("string"))
+    flag(dup, "duplicate_id", "duplicate camera_id " + ids.astype("string"), "camera_id")
     fov, rng, head = out["fov"], out["range_m"], out["heading"]
-    flag(fov.isna(), "missing fov (and no preset for this type)")
-    flag((fov <= 0) | (fov > 360), "fov " + fov.map("{:g}".format).astype("string") + " not in (0, 360]")
-    flag(rng.isna(), "missing range_m (and no preset for this type)")
-    flag(~(rng > 0) | ~np.isfinite(rng), "range_m " + rng.map("{:g}".format).astype("string") + " must be > 0")
-    flag(head.isna() & (fov < 360), "missing heading for a fixed camera (fov " + fov.map("{:g}".format).astype("string") + " < 360)")
-    flag(~np.isfinite(head) & head.notna(), "heading is not finite")
-    flag(out["height_m"] < 0, "height_m " + out["height_m"].map("{:g}".format).astype("string") + " is negative")
+    flag(fov.isna(), "missing_value", "missing fov (and no preset for this type)", "fov")
+    flag((fov <= 0) | (fov > 360), "bad_number", "fov " + fov.map("{:g}".format).astype("string") + " not in (0, 360]",
+         "fov")
+    flag(rng.isna(), "missing_value", "missing range_m (and no preset for this type)", "range_m")
+    flag(~(rng > 0) | ~np.isfinite(rng), "bad_number",
+         "range_m " + rng.map("{:g}".format).astype("string") + " must be > 0", "range_m")
+    flag(head.isna() & (fov < 360), "missing_value",
+         "missing heading for a fixed camera (fov " + fov.map("{:g}".format).astype("string") + " < 360)", "heading")
+    flag(~np.isfinite(head) & head.notna(), "bad_number", "heading is not finite", "heading")
+    flag(out["height_m"] < 0, "bad_number",
+         "height_m " + out["height_m"].map("{:g}".format).astype("string") + " is negative", "height_m")
 
-    bad = reason.notna().to_numpy()
-    rejects = pd.DataFrame(cameras[bad]).assign(reason=reason[bad].astype(str).to_numpy())
+    bad = ~found.ok
+    rejects = found.frame(pd.DataFrame(cameras))
     accepted = out[~bad].copy()
     accepted["heading"] = np.mod(accepted["heading"].fillna(0.0), 360.0)
     if int(bad.sum()):
@@ -153,7 +163,8 @@ def read_cameras(
     layer : str, optional
         Layer name inside a multi-layer file.
     crs : str or int, optional
-        CRS to assume when the file declares none.
+        CRS to assume when the file (or frame) declares none; ``"gcj02"``/``"bd09"`` say the
+        coordinates are offset and are converted to WGS84 (for files and GeoDataFrames alike).
     defaults : dict, optional
         Values for columns that are missing or blank, e.g. ``{"type": "dome"}`` for OSM
         cameras that carry no direction.
@@ -171,15 +182,9 @@ def read_cameras(
     >>> ok[["fov", "range_m"]].values.tolist()
     [[360.0, 60.0]]
     """
-    read_rejects = pd.DataFrame()
-    if isinstance(source, gpd.GeoDataFrame):
-        gdf = source.copy()
-    else:
-        from gridlib import io as gio
-
-        gdf, read_rejects = gio.read_layer(source, layer=layer, crs=crs)
-    if gdf.crs is None and crs is not None:
-        gdf = gdf.set_crs(crs)
+    # files and frames go the same way: crs= (including "gcj02"/"bd09") honoured, vertices checked
+    gdf, read_rejects = gio.read_layer(source, layer=layer if not isinstance(source, gpd.GeoDataFrame) else None,
+                                       crs=crs)
     for col, value in (defaults or {}).items():
         gdf[col] = gdf[col].fillna(value) if col in gdf.columns else value
     accepted, rejects = validate_cameras(gdf)

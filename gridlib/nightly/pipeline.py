@@ -12,6 +12,7 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import os
+import warnings
 from dataclasses import asdict
 from pathlib import Path
 from typing import Any
@@ -28,6 +29,9 @@ from gridlib.nightly.model import Coverage, NightlyInputs, NightlyOptions, Night
 from gridlib.nightly.outputs import atomic_products_dir, dump_json, file_digest, frame_digest
 from gridlib.nightly.products import write_products
 from gridlib.nightly.record import RunRecord
+from gridlib.nightly.schema import PUBLISHED_REJECT_COLUMNS
+from gridlib.rejects import counts, publishable
+from gridlib.rejects import empty as rejects_empty
 from gridlib.store.base import Store, mask_dsn
 
 __all__ = ["NightlyOptions", "run_nightly", "INPUT_LAYERS"]
@@ -85,33 +89,70 @@ def _assign_cases(data: NightlyInputs, record: RunRecord, date: dt.date, options
                                 ignore_index=True)
         st.rows_out = len(assigned)
         st.rejected = len(rejects_all)
-        st.rejected_by_reason = reason_counts(rejects_all["reason"])
+        st.rejected_by_reason = counts(rejects_all)
         st.notes["new_cases"] = int((assigned["reported_at"] >= pd.Timestamp(date)).sum())
     return assigned, rejects_all
 
 
-def reason_counts(reasons: pd.Series) -> dict[str, int]:
-    """Count reject reasons by kind: the text before any quoted value, detail in brackets or trailing code.
+#: Codes for the rejects of ``gl.assign`` that do not carry a ``reason_code`` yet (matched on the fixed
+#: start of the text, never on a value); goes away when assign builds its rejects with gridlib.rejects.
+_ASSIGN_CODES = (
+    ("unknown class code", "unknown_code"),
+    ("unknown kind", "unknown_value"),
+    ("no grid edition valid", "no_grid"),
+    ("outside grid coverage", "no_grid"),
+)
 
-    >>> reason_counts(pd.Series(["unknown class code 06099", "unknown class code 0612", "unparseable reported_at 'N/A'"]))
-    {'unknown class code': 2, 'unparseable reported_at': 1}
+
+def with_codes(rejects: pd.DataFrame) -> pd.DataFrame:
+    """*rejects* with a ``reason_code`` and ``field`` on every row (filled for rejects of older producers).
+
+    >>> with_codes(pd.DataFrame({"reason": ["outside grid coverage"]}))["reason_code"].tolist()
+    ['no_grid']
     """
-    kinds = reasons.astype(str).str.replace(r"\s*(?:'.*|\(.*|:.*|\s[0-9A-Z][0-9A-Za-z_-]*)$", "", regex=True)
-    return {str(k): int(v) for k, v in kinds.value_counts().sort_index().items()}
+    out = rejects.copy()
+    if "reason_code" not in out.columns:
+        out["reason_code"] = pd.Series(pd.NA, index=out.index, dtype="string")
+    if "field" not in out.columns:
+        out["field"] = pd.Series(pd.NA, index=out.index, dtype="string")
+    missing = out["reason_code"].isna()
+    if missing.any():
+        text = out["reason"].astype("string").fillna("")
+        code = pd.Series(pd.NA, index=out.index, dtype="string")
+        for prefix, c in _ASSIGN_CODES:
+            code = code.mask(code.isna() & missing & text.str.startswith(prefix), c)
+        out["reason_code"] = out["reason_code"].astype("string").fillna(code).fillna("inconsistent_record")
+    return out
+
+
+def reason_counts(rejects: pd.DataFrame | pd.Series) -> dict[str, int]:
+    """Deprecated: use :func:`gridlib.rejects.counts` (rejects counted by ``reason_code``).
+
+    >>> import warnings
+    >>> with warnings.catch_warnings():
+    ...     warnings.simplefilter("ignore")
+    ...     reason_counts(pd.DataFrame({"reason_code": ["no_grid", "no_grid"], "reason": ["a", "b"]}))
+    {'no_grid': 2}
+    """
+    warnings.warn("reason_counts is deprecated; use gridlib.rejects.counts", DeprecationWarning, stacklevel=2)
+    frame = rejects if isinstance(rejects, pd.DataFrame) else pd.DataFrame({"reason": rejects})
+    return counts(with_codes(frame))
 
 
 def _reject_rows(step: str, rejects: pd.DataFrame, id_column: str = "case_id") -> pd.DataFrame:
-    """The published form of a step's rejects: step, the record's id (or row label) and the reason."""
-    ids = rejects[id_column] if id_column in rejects.columns else pd.Series(rejects.index.astype(str))
-    return pd.DataFrame({"step": step, "record_id": ids.astype(str).to_numpy(),
-                         "reason": rejects["reason"].astype(str).to_numpy()})
+    """The published form of a step's rejects: step, record id, field, code and the code's meaning (no values)."""
+    if rejects is None or not len(rejects):
+        return pd.DataFrame({c: pd.Series(dtype="string") for c in PUBLISHED_REJECT_COLUMNS})
+    out = publishable(with_codes(rejects), id_column)
+    out.insert(0, "step", step)
+    return out[list(PUBLISHED_REJECT_COLUMNS)]
 
 
 def _trucks(data: NightlyInputs, record: RunRecord, date: dt.date, options: NightlyOptions):
     with record.step("truck compliance") as st:
         if data.truck_fixes is None or data.truck_permits is None:
             st.notes["skipped"] = "no truck fixes or permits in the store"
-            return None, _reject_rows("truck fixes", pd.DataFrame(columns=["reason"]))
+            return None, _reject_rows("truck fixes", rejects_empty())
         fixes = data.truck_fixes
         # Muck trucks work at night (typically 22:00-06:00): the report for DATE covers the night that ends
         # on its morning, from 12:00 the day before to 12:00 on DATE, so one shift is never split.
@@ -124,7 +165,7 @@ def _trucks(data: NightlyInputs, record: RunRecord, date: dt.date, options: Nigh
         st.rows_out = len(result.violations)
         st.rejected = len(result.rejects)
         if len(result.rejects):
-            st.rejected_by_reason = reason_counts(result.rejects["reason"])
+            st.rejected_by_reason = counts(with_codes(result.rejects))
         st.notes["violations_by_type"] = {k: int(v) for k, v in result.violations["type"].value_counts().sort_index().items()}
         st.notes["fixes_in_store"] = len(fixes)
     return result, _reject_rows("truck fixes", result.rejects, id_column="vehicle_id")

@@ -94,7 +94,7 @@ def write_products(work: Path, results: NightlyResults, *, date: dt.date, option
             if col in stage.columns:
                 cases[col] = cases["case_id"].map(stage[col])
     layers["assigned_cases"] = _sorted(publishable("assigned_cases", cases), "reported_at", "case_id")
-    layers["rejects"] = _sorted(publishable("rejects", results.rejects), "step", "record_id", "reason")
+    layers["rejects"] = _sorted(publishable("rejects", results.rejects), "step", "record_id", "reason_code")
     truck = results.truck_result
     if truck is not None:
         violations = _with_cases(truck.violations.to_crs(crs), cases)

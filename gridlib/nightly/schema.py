@@ -32,7 +32,8 @@ PRODUCT_COLUMNS: dict[str, list[str]] = {
         "stage", "light", "grid_code", "community_code", "street_code", "district_code",
         "responsible_unit", "responsibility_basis", "distance_to_boundary_m", "near_boundary",
     ],
-    "rejects": ["step", "record_id", "reason"],
+    # gridlib.rejects.publishable plus the step: the code's meaning, never the offending value
+    "rejects": ["step", "record_id", "field", "reason_code", "reason"],
     "violations": ["violation_id", "vehicle_id", "permit_id", "company", "type", "start", "end",
                    "duration_s", "case_id", "grid_code", "street_code"],
     "hotspots": ["grid_code", "street_code", "count", "z", "p", "p_sim", "q", "hotspot_class",
@@ -62,3 +63,6 @@ def publishable(product: str, frame: pd.DataFrame, *, include_staff_phone: bool 
         return gpd.GeoDataFrame(frame[columns + [frame.geometry.name]], geometry=frame.geometry.name,
                                 crs=frame.crs)
     return pd.DataFrame(frame[columns])
+
+#: The columns of published rejects (the ``rejects`` layer and the nightly's step rejects).
+PUBLISHED_REJECT_COLUMNS = tuple(PRODUCT_COLUMNS["rejects"])

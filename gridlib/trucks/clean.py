@@ -124,6 +124,9 @@ def clean(
         "row": fixes.row[rej],
         "vehicle_id": fixes.vehicle_ids[fixes.vehicle[rej]],
         "time": fixes.times(rej),
+        "reason_code": pd.array(np.where(reason[rej] == "duplicate time", "duplicate_time", "speed_outlier"),
+                                dtype="string"),
+        "field": pd.array(np.where(reason[rej] == "duplicate time", "time", "lon,lat"), dtype="string"),
         "reason": reason[rej].astype(str),
     })
     return fixes.take(alive), rejected

@@ -34,6 +34,9 @@ from gridlib.types import ArrayLike, CRSLike
 
 if TYPE_CHECKING:  # movingpandas is imported only when trajectories are converted
     import movingpandas as mpd
+from gridlib.io import check_coordinates, invalid_row_rejects, read_table
+from gridlib.rejects import Rejects
+from gridlib.times import parse_times, reject_times
 
 __all__ = ["Fixes", "read_fixes", "to_datetime64", "from_trajectories", "to_trajectories", "LOCAL_TZ"]
 
@@ -136,30 +139,12 @@ def to_datetime64(values: ArrayLike) -> np.ndarray:
 
     >>> to_datetime64(pd.Series(["2026-11-20T08:00:00+00:00", "2026-11-20 08:00", "x"])).tolist()
     [datetime.datetime(2026, 11, 20, 16, 0), datetime.datetime(2026, 11, 20, 8, 0), None]
-    >>> to_datetime64(np.array([0])).tolist()   # Unix epoch seconds are UTC
-    [datetime.datetime(1970, 1, 1, 8, 0)]
+    >>> to_datetime64(np.array([0, 1795183200000])).tolist()   # Unix epoch seconds (or ms) are UTC
+    [datetime.datetime(1970, 1, 1, 8, 0), datetime.datetime(2026, 11, 20, 22, 0)]
     """
     s = pd.Series(values) if not isinstance(values, pd.Series) else values
-    if pd.api.types.is_numeric_dtype(s.dtype) and not pd.api.types.is_bool_dtype(s.dtype):
-        secs = pd.to_numeric(s, errors="coerce").to_numpy(dtype="float64")
-        out = np.full(len(s), np.datetime64("NaT"), dtype="datetime64[s]")
-        ok = np.isfinite(secs)
-        out[ok] = (np.floor(secs[ok]).astype("int64") + _LOCAL_OFFSET_S).astype("datetime64[s]")
-        return out
-    if isinstance(s.dtype, pd.DatetimeTZDtype):
-        return s.dt.tz_convert(LOCAL_TZ).dt.tz_localize(None).to_numpy(dtype="datetime64[s]")
-    if pd.api.types.is_datetime64_dtype(s.dtype):
-        return s.to_numpy(dtype="datetime64[s]")
-    text = s.astype("string")
-    aware = text.str.contains(r"(?:Z|[+-]\d\d:?\d\d)$", regex=True, na=False).to_numpy()
-    out = np.full(len(s), np.datetime64("NaT"), dtype="datetime64[s]")
-    if (~aware).any():
-        naive = pd.to_datetime(text[~aware], errors="coerce", format="ISO8601")
-        out[~aware] = naive.to_numpy(dtype="datetime64[s]")
-    if aware.any():
-        conv = pd.to_datetime(text[aware], errors="coerce", format="ISO8601", utc=True)
-        out[aware] = conv.dt.tz_convert(LOCAL_TZ).dt.tz_localize(None).to_numpy(dtype="datetime64[s]")
-    return out
+    parsed, _ = parse_times(s, window=None)
+    return parsed.to_numpy(dtype="datetime64[s]")
 
 
 def read_fixes(
@@ -192,22 +177,21 @@ def read_fixes(
     fixes : Fixes
         Valid fixes, sorted by (vehicle, time) with a stable sort.
     rejects : pandas.DataFrame
-        Rejected input rows with ``reason`` (``missing vehicle_id``, ``missing timestamp``,
-        ``unparseable timestamp``, ``missing coordinate``, ``coordinate out of range``).
+        Rejected input rows with ``reason_code``, ``field`` and ``reason`` (codes
+        ``missing_id``, ``missing_time``, ``unparseable_time``, ``missing_coordinate``,
+        ``non_numeric_coordinate``, ``coordinate_out_of_range`` … from :data:`gridlib.rejects.CODES`).
 
     Examples
     --------
     >>> import pandas as pd
     >>> fx, bad = read_fixes(pd.DataFrame({"vehicle_id": ["A", "A"], "time": ["2026-11-20 08:00", "bad"],
     ...     "lon": [121.5, 121.5], "lat": [31.24, 31.24]}))
-    >>> len(fx), bad["reason"].tolist(), fx.crs.to_epsg()
-    (1, ['unparseable timestamp'], 4550)
+    >>> len(fx), bad["reason_code"].tolist(), fx.crs.to_epsg()
+    (1, ['unparseable_time'], 4550)
     """
-    from gridlib.io import read_table
 
     # a frame is only read from (rejects are copies), so a caller's frame is not copied whole
     frame = source if isinstance(source, pd.DataFrame) else read_table(source)
-    n = len(frame)
     for col in (vehicle, time):
         if col not in frame.columns:
             raise InputError(f"fixes: required column {col!r} is missing; columns are {list(frame.columns)}")
@@ -230,29 +214,29 @@ def read_fixes(
     elif scheme is not None:
         xs, ys = to_wgs84(xs, ys, scheme)
 
-    # reasons as small integer codes: the first problem found wins
-    reasons = np.array([None, f"missing {vehicle}", "missing timestamp", "unparseable timestamp",
-                        "missing coordinate", "coordinate out of range"], dtype=object)
-    code = np.zeros(n, dtype=np.int8)
-
-    def flag(mask: np.ndarray, which: int) -> None:
-        code[mask & (code == 0)] = which
-
+    found = Rejects(frame.index)
     codes, uniques = _factorize_sorted(frame[vehicle])
     blank = np.char.strip(uniques.astype(str)) == ""
-    flag((codes < 0) | (blank[np.maximum(codes, 0)] if len(uniques) else True), 1)
+    found.add((codes < 0) | (blank[np.maximum(codes, 0)] if len(uniques) else True), "missing_id",
+              f"missing {vehicle}", field=vehicle)
     raw_time = frame[time]
-    dt = to_datetime64(raw_time)
-    nat = np.isnat(dt)
-    if nat.any():
-        flag(nat & raw_time.isna().to_numpy(), 2)
-        flag(nat, 3)
-    flag(~(np.isfinite(xs) & np.isfinite(ys)), 4)
-    flag((np.abs(xs) > 180) | (np.abs(ys) > 90) | ((xs == 0) & (ys == 0)), 5)
+    parsed, time_codes = parse_times(raw_time)
+    reject_times(found, raw_time, parsed, time_codes, time, required=True)
+    dt = parsed.to_numpy(dtype="datetime64[s]")
+    if x in frame.columns and y in frame.columns:
+        missing = frame[x].isna().to_numpy() | frame[y].isna().to_numpy()
+        for col in (x, y):
+            if frame[col].dtype == object or pd.api.types.is_string_dtype(frame[col]):
+                missing |= frame[col].astype("string").str.strip().fillna("").eq("").to_numpy()
+        found.add(missing, "missing_coordinate", "missing coordinate", field=f"{x},{y}")
+    check_coordinates(xs, ys, WGS84, found, field=f"{x},{y}")
+    found.add((xs == 0) & (ys == 0), "coordinate_out_of_range", "coordinate at (0, 0)", field=f"{x},{y}")
 
-    ok = code == 0
-    rejects = frame.iloc[np.flatnonzero(~ok)].copy()
-    rejects["reason"] = reasons[code[~ok]]
+    ok = found.ok
+    rejects = found.frame(frame)
+    extra = invalid_row_rejects(frame)  # CSV rows with too few / too many fields
+    if len(extra):
+        rejects = pd.concat([rejects, extra])
 
     rows = np.flatnonzero(ok).astype("int64")
     codes = codes[rows]

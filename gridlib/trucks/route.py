@@ -37,6 +37,8 @@ import shapely
 
 from gridlib.crs import WGS84, to_crs
 from gridlib.errors import InputError
+from gridlib.rejects import Rejects
+from gridlib.times import parse_times, reject_times
 from gridlib.trucks._runs import forward_fill, runs
 from gridlib.types import ArrayLike
 
@@ -101,11 +103,11 @@ def _frame(source: Any, what: str) -> gpd.GeoDataFrame:
     return frame
 
 
-def _reject(frame: pd.DataFrame, reason: np.ndarray) -> tuple[np.ndarray, pd.DataFrame]:
-    ok = np.array([r is None for r in reason], dtype=bool)
-    rejects = pd.DataFrame(frame.iloc[np.flatnonzero(~ok)].drop(columns=frame.geometry.name, errors="ignore"))
-    rejects["reason"] = reason[~ok]
-    return ok, rejects
+def _reject(original: gpd.GeoDataFrame, found: Rejects) -> tuple[np.ndarray, pd.DataFrame]:
+    """The accepted mask and the rejects frame: original rows (geometry as WKT) plus the reject columns."""
+    rows = pd.DataFrame(original.drop(columns=original.geometry.name))
+    rows["geometry_wkt"] = shapely.to_wkt(original.geometry.values)
+    return found.ok, found.frame(rows)
 
 
 def read_permits(
@@ -126,7 +128,8 @@ def read_permits(
     permits : geopandas.GeoDataFrame
         WGS84, with parsed ``valid_from``/``valid_to`` (``datetime64``), ``hours_start_s``/``hours_end_s``.
     rejects : pandas.DataFrame
-        Rows with ``reason`` (duplicate or missing ids, bad dates or hours, no route, bad corridor).
+        Original rows (geometry as ``geometry_wkt``) with ``reason_code``, ``field`` and ``reason``
+        (duplicate or missing ids, bad dates or hours, no route, bad corridor).
 
     Examples
     --------
@@ -143,33 +146,34 @@ def read_permits(
     for col in ("permit_id", "vehicle_id", "valid_from", "valid_to"):
         if col not in frame.columns:
             raise InputError(f"permits: required column {col!r} is missing; columns are {list(frame.columns)}")
+    original = frame
     frame = frame.copy()
     n = len(frame)
-    reason = np.full(n, None, dtype=object)
-
-    def flag(mask: Any, text: str) -> None:
-        m = np.asarray(mask, dtype=bool) & np.array([r is None for r in reason], dtype=bool)
-        reason[m] = text
+    found = Rejects(frame.index)
+    flag = found.add
 
     pid = frame["permit_id"].astype("string")
-    flag(pid.isna() | (pid.str.strip() == ""), "missing permit_id")
-    flag(pid.duplicated(keep="first").fillna(False), "duplicate permit_id")
+    flag(pid.isna() | (pid.str.strip() == ""), "missing_id", "missing permit_id", field="permit_id")
+    flag(pid.duplicated(keep="first").fillna(False), "duplicate_id", "duplicate permit_id", field="permit_id")
     vid = frame["vehicle_id"].astype("string")
-    flag(vid.isna() | (vid.str.strip() == ""), "missing vehicle_id")
-    vf = pd.to_datetime(frame["valid_from"], errors="coerce").to_numpy(dtype="datetime64[D]")
-    vt = pd.to_datetime(frame["valid_to"], errors="coerce").to_numpy(dtype="datetime64[D]")
-    flag(np.isnat(vf), "missing or unparseable valid_from")
-    flag(np.isnat(vt), "missing or unparseable valid_to")
-    flag(~np.isnat(vf) & ~np.isnat(vt) & (vt < vf), "valid_to before valid_from")
+    flag(vid.isna() | (vid.str.strip() == ""), "missing_value", "missing vehicle_id", field="vehicle_id")
+    for col in ("valid_from", "valid_to"):
+        parsed, code = parse_times(frame[col])
+        reject_times(found, frame[col], parsed, code, col, required=True)
+        frame[col] = parsed
+    vf = frame["valid_from"].to_numpy(dtype="datetime64[D]")
+    vt = frame["valid_to"].to_numpy(dtype="datetime64[D]")
+    flag(~np.isnat(vf) & ~np.isnat(vt) & (vt < vf), "time_order", "valid_to before valid_from", field="valid_to")
     hs, he, hok = parse_hours(frame["hours"] if "hours" in frame.columns else [None] * n)
-    flag(~hok, "unparseable hours (expected HH:MM-HH:MM)")
+    flag(~hok, "unparseable_time", "unparseable hours (expected HH:MM-HH:MM)", field="hours")
     corridor = (pd.to_numeric(frame["corridor_m"], errors="coerce") if "corridor_m" in frame.columns
                 else pd.Series(np.nan, index=frame.index)).to_numpy(dtype="float64")
     corridor = np.where(np.isnan(corridor), default_corridor_m, corridor)
-    flag(~(corridor > 0), "corridor_m must be positive")
+    flag(~(corridor > 0) | ~np.isfinite(corridor), "bad_number", "corridor_m must be positive",
+         field="corridor_m")
     geoms = frame.geometry.values
     lines = np.isin(shapely.get_type_id(geoms), [1, 5]) & ~shapely.is_empty(geoms)
-    flag(~lines, "route is not a line")
+    flag(~lines, "no_route", "route is not a line", field=frame.geometry.name)
     frame["corridor_m"] = corridor
     frame["valid_from"] = vf
     frame["valid_to"] = vt
@@ -180,7 +184,7 @@ def read_permits(
     for col in ("company", "origin_site", "destination_site", "hours"):
         if col not in frame.columns:
             frame[col] = None
-    ok, rejects = _reject(frame, reason)
+    ok, rejects = _reject(original, found)
     permits = to_crs(frame.iloc[np.flatnonzero(ok)], WGS84).reset_index(drop=True)
     return permits, rejects
 
@@ -194,27 +198,28 @@ def read_sites(source: str | os.PathLike[str] | gpd.GeoDataFrame) -> tuple[gpd.G
     >>> ok, bad = read_sites(s)
     >>> ok.site_id.tolist(), bad.reason.tolist()
     (['S1'], ["kind must be one of construction, disposal, parking (got 'quarry')"])
+    >>> bad.reason_code.tolist()
+    ['unknown_value']
     """
     frame = _frame(source, "sites")
     if "site_id" not in frame.columns:
         raise InputError(f"sites: required column 'site_id' is missing; columns are {list(frame.columns)}")
+    original = frame
     frame = frame.copy()
-    reason = np.full(len(frame), None, dtype=object)
+    found = Rejects(frame.index)
     sid = frame["site_id"].astype("string")
-    reason[(sid.isna() | (sid.str.strip() == "")).to_numpy(dtype=bool)] = "missing site_id"
-    dup = sid.duplicated(keep="first").fillna(False).to_numpy(dtype=bool)
-    reason[dup & np.array([r is None for r in reason])] = "duplicate site_id"
+    found.add(sid.isna() | (sid.str.strip() == ""), "missing_id", "missing site_id", field="site_id")
+    found.add(sid.duplicated(keep="first").fillna(False), "duplicate_id", "duplicate site_id", field="site_id")
     kind = frame["kind"].astype("string").str.strip().str.lower() if "kind" in frame.columns else pd.Series(
         "construction", index=frame.index, dtype="string")
-    for i in np.flatnonzero(~kind.isin(SITE_KINDS).fillna(False).to_numpy(dtype=bool)):
-        if reason[i] is None:
-            reason[i] = f"kind must be one of {', '.join(SITE_KINDS)} (got {kind.iloc[i]!r})"
+    found.add(~kind.isin(SITE_KINDS).fillna(False), "unknown_value",
+              f"kind must be one of {', '.join(SITE_KINDS)} (got '" + kind.fillna("") + "')", field="kind")
     geoms = frame.geometry.values
     poly = np.isin(shapely.get_type_id(geoms), [3, 6]) & ~shapely.is_empty(geoms)
-    reason[~poly & np.array([r is None for r in reason])] = "site is not a polygon"
+    found.add(~poly, "wrong_geometry_type", "site is not a polygon", field=frame.geometry.name)
     frame["site_id"] = sid
     frame["kind"] = kind
-    ok, rejects = _reject(frame, reason)
+    ok, rejects = _reject(original, found)
     return to_crs(frame.iloc[np.flatnonzero(ok)], WGS84).reset_index(drop=True), rejects
 
 

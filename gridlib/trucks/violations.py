@@ -21,6 +21,7 @@ import numpy as np
 import pandas as pd
 import pyproj
 
+from gridlib import rejects as rejects_model
 from gridlib.crs import WGS84
 from gridlib.progress import track
 from gridlib.trucks.clean import clean
@@ -57,7 +58,8 @@ class CheckResult:
     trips, stops : geopandas.GeoDataFrame
         See :func:`gridlib.trucks.trips.detect`; stops also carry ``permit_id`` and ``approved``.
     rejects : pandas.DataFrame
-        Input fix rows not used (original index kept), with ``reason``;
+        Input fix rows not used (original index kept; for a :class:`Fixes` input its rows, indexed
+        by ``row``), with ``reason_code``, ``field`` and ``reason`` (one shape for every input);
         ``len(fixes used) + len(rejects) == len(input)``.
     permit_rejects, site_rejects : pandas.DataFrame
     credit : Credit
@@ -174,8 +176,11 @@ def check(
         th = th.replace(**legacy_thresholds)
 
     if isinstance(fixes, Fixes):
-        fx, rejects = fixes, pd.DataFrame(columns=["reason"])
-        frame = None
+        # the "original rows" of a Fixes input are its own rows, indexed by their input row
+        fx = fixes
+        frame = fixes.to_frame().set_index("row", drop=False)
+        frame.index.name = None
+        rejects = rejects_model.empty(frame.columns)
     else:
         from gridlib.io import read_table
 
@@ -186,25 +191,28 @@ def check(
     if sites is not None:
         sites_ok, site_rejects = read_sites(sites)
     else:
-        sites_ok, site_rejects = None, pd.DataFrame(columns=["reason"])
+        sites_ok, site_rejects = None, rejects_model.empty(["site_id"])
 
-    def reject_rows(rows: np.ndarray, reasons: np.ndarray) -> pd.DataFrame:
-        if frame is None:
-            return pd.DataFrame({"row": rows, "reason": reasons})
-        out = frame.iloc[rows].copy()
-        out["reason"] = reasons
+    def reject_rows(rows: np.ndarray, codes: np.ndarray, fields: np.ndarray, reasons: np.ndarray) -> pd.DataFrame:
+        out = frame.loc[rows].copy() if isinstance(fixes, Fixes) else frame.iloc[rows].copy()
+        out["reason_code"] = pd.array(codes, dtype="string")
+        out["field"] = pd.array(fields, dtype="string")
+        out["reason"] = pd.array(reasons, dtype="string")
         return out
 
     if date is not None:
         day = np.datetime64(pd.Timestamp(date).date(), "D").astype(np.int64)
         on = (fx.t // 86400) == day
         if not on.all():
-            rejects = pd.concat([rejects, reject_rows(fx.row[~on], np.full((~on).sum(), "not on the checked date"))])
+            k = int((~on).sum())
+            rejects = pd.concat([rejects, reject_rows(fx.row[~on], np.full(k, "outside_time_window"), np.full(k, "time"),
+                                                      np.full(k, "not on the checked date"))])
             fx = fx.take(on)
     fx, cleaned_out = clean(fx, max_speed_kmh=th.max_speed_kmh, min_jump_m=th.min_jump_m)
     if len(cleaned_out):
-        rejects = pd.concat([rejects, reject_rows(cleaned_out["row"].to_numpy(), cleaned_out["reason"].to_numpy())])
-    if len(rejects) and "row" not in rejects.columns and frame is not None:
+        rejects = pd.concat([rejects, reject_rows(cleaned_out["row"].to_numpy(), cleaned_out["reason_code"].to_numpy(),
+                                                  cleaned_out["field"].to_numpy(), cleaned_out["reason"].to_numpy())])
+    if len(rejects):
         rejects = rejects.sort_index(kind="stable")
 
     ctx = CheckContext.prepare(permits_ok, sites_ok, metric, roads=roads, zones=zones, thresholds=th)

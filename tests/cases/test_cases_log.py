@@ -6,7 +6,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import gridlib as gl
-from gridlib.cases.schema import STAGE_COLUMNS
+from gridlib.cases.model import STAGE_COLUMNS
 from gridlib.errors import InputError
 
 from .case_fixtures import flat_to_events, hand_log, hand_raw
@@ -62,9 +62,12 @@ def test_duplicates_keep_the_first_and_counts_conserve():
 
 
 def test_warnings_are_kept_rows():
-    log, rejects = gl.cases.read_log(pd.DataFrame([base(source="wechat"), base(case_id="z", status="checking")]))
-    assert rejects["case_id"].tolist() == ["z"]
-    assert log.attrs["warnings"] == [{"case_id": "x", "warning": "unknown source 'wechat'"}]
+    # issue 18.3: every coded field is checked against its vocabulary, so an unknown source is
+    # now a reject (it used to be a warning and was published verbatim); a lagging status stays a warning
+    log, rejects = gl.cases.read_log(pd.DataFrame([base(source="wechat"), base(case_id="z", kind="vehicle")]))
+    assert rejects["case_id"].tolist() == ["x"]
+    assert rejects[["reason_code", "field"]].values.tolist() == [["unknown_value", "source"]]
+    assert log.attrs["warnings"] == [{"case_id": "z", "warning": "unknown kind 'vehicle'"}]
 
 
 def test_time_zone_offsets_become_china_time():

@@ -37,8 +37,10 @@ def test_read_fixes_rejects_every_bad_row_with_its_reason():
     })
     fx, rejects = read_fixes(df)
     assert len(fx) + len(rejects) == len(df)
-    assert rejects["reason"].tolist() == ["missing vehicle_id", "missing timestamp", "unparseable timestamp",
-                                          "coordinate out of range", "missing coordinate"]
+    # one vocabulary for every reader (issue 15.2): codes, with the human text beside them
+    assert rejects["reason_code"].tolist() == ["missing_id", "missing_time", "unparseable_time",
+                                               "coordinate_out_of_range", "missing_coordinate"]
+    assert rejects["reason"].tolist()[:2] == ["missing vehicle_id", "missing time"]
     assert rejects.index.tolist() == [1, 2, 3, 4, 5]
     assert fx.vehicle_ids.tolist() == ["A", "B"] and fx.row.tolist() == [0, 6]
 
@@ -223,11 +225,26 @@ def test_check_accepts_fixes_and_accounts_for_every_row():
     permits = permit_frame([{"permit_id": "P1", "vehicle_id": "V1"}], [L_ROUTE])
     r = gl.trucks.check(raw, permits)
     assert len(r.fixes) + len(r.rejects) == len(raw)
-    assert sorted(r.rejects["reason"]) == ["impossible jump", "missing vehicle_id", "unparseable timestamp"]
+    assert sorted(r.rejects["reason_code"]) == ["missing_id", "speed_outlier", "unparseable_time"]
+    assert sorted(r.rejects["reason"]) == ["impossible jump", "missing vehicle_id", "unparseable time 'x'"]
     assert set(r.fixes.row) | set(r.rejects.index) == set(range(len(raw)))
     fx, _ = read_fixes(fixes)
     r2 = gl.trucks.check(fx, permits)
     assert len(r2.fixes) == len(fixes) and r2.violations.empty
+
+
+def test_check_rejects_have_one_shape_for_frames_and_fixes():
+    """Issue 15.2: trucks.check returned rejects in two shapes (original rows vs row/reason)."""
+    fixes, _, _ = drive(L_ROUTE, "2026-11-20T09:00:00", seed=4)
+    permits = permit_frame([{"permit_id": "P1", "vehicle_id": "V1"}], [L_ROUTE])
+    fixes = fixes.astype({"time": str})
+    fixes.loc[5, ["lon", "lat"]] = [130.0, 40.0]  # an impossible jump
+    from_frame = gl.trucks.check(fixes, permits).rejects
+    fx, _ = read_fixes(fixes)
+    from_fixes = gl.trucks.check(fx, permits).rejects
+    for r in (from_frame, from_fixes):
+        assert {"vehicle_id", "time", "lon", "lat", "reason_code", "field", "reason"} <= set(r.columns)
+        assert r.index.tolist() == [5] and r["reason_code"].tolist() == ["speed_outlier"]
 
 
 @settings(max_examples=60, deadline=None)

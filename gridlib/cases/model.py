@@ -1,21 +1,10 @@
-"""The case log's model: its columns and vocabularies, and the first-reason collector its checks share.
+"""The case-log model's vocabulary: columns, stages, statuses, sources (shared by reader and validation).
 
-:mod:`gridlib.cases.log` (readers) and :mod:`gridlib.cases.validate` (checks) both build on this
-module, so neither imports the other's internals.
-
->>> STAGE_COLUMNS[0], STAGE_COLUMNS[-1], "hotline_12345" in PUBLIC_SOURCES
-('reported_at', 'closed_at', True)
+>>> STAGE_COLUMNS[0], STAGE_COLUMNS[-1]
+('reported_at', 'closed_at')
 """
 
 from __future__ import annotations
-
-from typing import Any
-
-import numpy as np
-import pandas as pd
-
-__all__ = ["REQUIRED", "STAGE_COLUMNS", "END_COLUMNS", "TIME_COLUMNS", "STATUSES", "SOURCES", "PUBLIC_SOURCES",
-           "KINDS", "URGENCIES", "PERSONAL", "STRING_COLUMNS", "EVENT_STAGES", "Reasons", "as_mask"]
 
 REQUIRED = ("case_id", "class_code", "kind", "reported_at")
 #: Stage time stamps in the order of the closed loop (上报 → 核实 → 立案 → 派遣 → 到场 → 视频 → 处置 → 反馈 → 核查 → 结案).
@@ -55,40 +44,7 @@ EVENT_STAGES: dict[str, tuple[str, str]] = {
     "extension": ("extension_hours", "sum"), "延期": ("extension_hours", "sum"),
     "parked": ("parked", "any"), "挂账": ("parked", "any"),
 }
-
-
-def as_mask(mask: Any) -> np.ndarray:
-    """A boolean numpy mask; missing values (pd.NA from comparisons with missing data) are False.
-
-    >>> as_mask(pd.Series([True, pd.NA, False], dtype="boolean")).tolist()
-    [True, False, False]
-    """
-    if isinstance(mask, pd.Series):
-        return mask.fillna(False).to_numpy(dtype=bool)
-    return np.asarray(mask, dtype=bool)
-
-
-class Reasons:
-    """The first reason per row; text is built only for the rows a rule hits (fast on clean logs).
-
-    (To be replaced by :class:`gridlib.rejects.Rejects`, which adds machine-readable codes.)
-
-    >>> r = Reasons(pd.RangeIndex(2))
-    >>> r.add([True, True], "missing case_id")
-    >>> r.add([False, True], "later rule")
-    >>> r.series.tolist()
-    ['missing case_id', 'missing case_id']
-    """
-
-    def __init__(self, index: pd.Index, start: pd.Series | None = None) -> None:
-        self.series = start.copy() if start is not None else pd.Series(pd.NA, index=index, dtype="string")
-
-    def add(self, mask: Any, prefix: str, values: pd.Series | None = None, suffix: str = "") -> None:
-        """Give rows in *mask* without a reason yet ``prefix + value + suffix``."""
-        m = as_mask(mask) & self.series.isna().to_numpy()
-        if not m.any():
-            return
-        if values is None:
-            self.series[m] = prefix
-        else:
-            self.series[m] = (prefix + values[m].astype("string").fillna("") + suffix).to_numpy()
+#: Upper bound of a sane rework/return count (a larger count is a typo or planted value).
+MAX_COUNT = 1000
+#: Upper bound of sane extension hours (ten years).
+MAX_EXTENSION_HOURS = 24 * 3650
