@@ -10,14 +10,14 @@ from gridlib.live import jt808, osmand
 from gridlib.live.fix import FixRejected, from_jt808
 from gridlib.rejects import CODES
 
-NOW = dt.datetime(2026, 11, 20, 1, 0, tzinfo=dt.timezone.utc)
+NOW = dt.datetime(2026, 11, 20, 1, 0, tzinfo=dt.UTC)
 GOOD = {"id": "867000000000001", "lat": "31.2400", "lon": "121.5000", "timestamp": "1795654800",
         "speed": "5.4", "bearing": "90", "altitude": "12.5", "accuracy": "8"}
 
 
 def test_good_request_and_same_record_as_jt808():
     fix = osmand.parse(GOOD, now=NOW)
-    assert fix.time == dt.datetime(2026, 11, 26, 1, 0, tzinfo=dt.timezone.utc)
+    assert fix.time == dt.datetime(2026, 11, 26, 1, 0, tzinfo=dt.UTC)
     assert fix.speed_kmh == pytest.approx(5.4 * 1.852)
     assert (fix.heading, fix.altitude_m, fix.accuracy_m, fix.source) == (90.0, 12.5, 8.0, "osmand")
     loc = jt808.Location(121.5, 31.24, fix.time.astimezone(jt808.TZ_BEIJING), 10.0)
@@ -28,10 +28,10 @@ def test_good_request_and_same_record_as_jt808():
 
 
 @pytest.mark.parametrize("text,expect", [
-    ("1795654800000", dt.datetime(2026, 11, 26, 1, 0, tzinfo=dt.timezone.utc)),     # milliseconds
-    ("2026-11-26T09:00:00+08:00", dt.datetime(2026, 11, 26, 1, 0, tzinfo=dt.timezone.utc)),
-    ("2026-11-26T01:00:00Z", dt.datetime(2026, 11, 26, 1, 0, tzinfo=dt.timezone.utc)),
-    ("2026-11-26 01:00:00", dt.datetime(2026, 11, 26, 1, 0, tzinfo=dt.timezone.utc)),
+    ("1795654800000", dt.datetime(2026, 11, 26, 1, 0, tzinfo=dt.UTC)),     # milliseconds
+    ("2026-11-26T09:00:00+08:00", dt.datetime(2026, 11, 26, 1, 0, tzinfo=dt.UTC)),
+    ("2026-11-26T01:00:00Z", dt.datetime(2026, 11, 26, 1, 0, tzinfo=dt.UTC)),
+    ("2026-11-26 01:00:00", dt.datetime(2026, 11, 26, 1, 0, tzinfo=dt.UTC)),
 ])
 def test_time_forms(text, expect):
     assert osmand.parse({**GOOD, "timestamp": text}, now=NOW).time == expect

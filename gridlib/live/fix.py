@@ -60,7 +60,7 @@ class Fix:
     @property
     def local_time(self) -> dt.datetime:
         """Naive UTC+8 time (the gridlib convention for truck fixes)."""
-        return (self.time.astimezone(dt.timezone.utc) + _UTC8).replace(tzinfo=None)
+        return (self.time.astimezone(dt.UTC) + _UTC8).replace(tzinfo=None)
 
     def as_record(self) -> dict[str, Any]:
         """A flat dict: the fields plus ``local_time`` (ISO text), ready for a table row."""
@@ -99,5 +99,5 @@ def from_jt808(terminal: str, loc: Any, *, gcj02: bool = False) -> Fix:
         from gridlib.crs import gcj02_to_wgs84
 
         lon, lat = (float(v) for v in gcj02_to_wgs84(lon, lat))
-    return Fix(terminal, loc.time.astimezone(dt.timezone.utc), lon, lat, "jt808", loc.speed_kmh, float(loc.direction),
+    return Fix(terminal, loc.time.astimezone(dt.UTC), lon, lat, "jt808", loc.speed_kmh, float(loc.direction),
                float(loc.altitude_m), None, loc.alarm, loc.status, loc.mileage_km, loc.satellites, loc.signal)

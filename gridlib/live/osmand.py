@@ -55,10 +55,10 @@ def _time(raw: str | None, now: dt.datetime) -> dt.datetime:
     try:
         if text.lstrip("-").isdigit():
             seconds = int(text) / (1000 if len(text.lstrip("-")) > 11 else 1)
-            t = dt.datetime.fromtimestamp(seconds, dt.timezone.utc)
+            t = dt.datetime.fromtimestamp(seconds, dt.UTC)
         else:
             t = dt.datetime.fromisoformat(text.replace("Z", "+00:00"))
-            t = t.replace(tzinfo=dt.timezone.utc) if t.tzinfo is None else t.astimezone(dt.timezone.utc)
+            t = t.replace(tzinfo=dt.UTC) if t.tzinfo is None else t.astimezone(dt.UTC)
     except (ValueError, OverflowError, OSError):
         raise FixRejected("unparseable_time", f"timestamp {text!r} is neither Unix seconds nor ISO 8601",
                           "timestamp") from None
@@ -89,7 +89,7 @@ def parse(params: Mapping[str, str], *, now: dt.datetime | None = None) -> Fix:
         ``coordinate_out_of_range``, ``missing_time``, ``unparseable_time``, ``time_out_of_range``,
         ``bad_number``), ``field`` and ``reason``.
     """
-    now = now or dt.datetime.now(dt.timezone.utc)
+    now = now or dt.datetime.now(dt.UTC)
     device = str(params.get("id") or params.get("deviceid") or "").strip()
     if not device:
         raise FixRejected("missing_id", "id is missing", "id")
