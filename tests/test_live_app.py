@@ -111,3 +111,46 @@ def test_osmand_fixes_vehicles_metrics(served):
     text = _call(f"{base}/metrics")[1]
     assert 'gridlib_fixes_in_total{source="osmand"} 1' in text
     assert 'gridlib_fixes_rejected_total{reason_code="coordinate_out_of_range"} 1' in text
+
+
+def test_gridlib_serve_subprocess_http_tcp_and_sigterm(served):
+    import signal
+    import socket
+    import subprocess
+    import sys
+
+    from gridlib.live import jt808 as j
+
+    _, store, work = served
+    ports = []
+    for _ in range(2):
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            ports.append(s.getsockname()[1])
+    (work / "token").write_text(TOKEN)
+    proc = subprocess.Popen([sys.executable, "-m", "gridlib.cli", "serve", "--store", str(work / "store.gpkg"),
+                             "--http-port", str(ports[0]), "--jt808-port", str(ports[1]), "--token-file",
+                             str(work / "token"), "--jt808-auth", "off", "--fixes", str(work / "serve.sqlite")])
+    try:
+        base = f"http://127.0.0.1:{ports[0]}"
+        for _ in range(600):
+            assert proc.poll() is None, "gridlib serve exited early"
+            try:
+                if _call(f"{base}/v1/health")[0] == 200:
+                    break
+            except OSError:
+                time.sleep(0.2)
+        loc = j.encode_location(j.Location(121.5, 31.24, pd.Timestamp.now(tz="Asia/Shanghai").to_pydatetime()))
+        with socket.create_connection(("127.0.0.1", ports[1]), timeout=10) as sock:
+            sock.sendall(j.encode(j.LOCATION, "13800138000", 1, loc))
+            dec, got = j.StreamDecoder(), []
+            while not got:
+                got = dec.feed(sock.recv(4096))
+        assert j.decode_general_response(got[0].body) == (1, j.LOCATION, 0)
+        assert [v["vehicle_id"] for v in _call(f"{base}/v1/vehicles")[1]] == ["13800138000"]
+        assert 'gridlib_fixes_in_total{source="jt808"} 1' in _call(f"{base}/metrics")[1]
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(30) == 0
+    finally:
+        if proc.poll() is None:
+            proc.kill()
