@@ -309,7 +309,7 @@ def _roads_within(points: np.ndarray, roads: gpd.GeoDataFrame | None) -> np.ndar
         pt, rd, dist = pt[ok], rd[ok], dist[ok]
         order = np.lexsort((roads["section_id"].astype(str).to_numpy()[rd], dist, pt))
         pt, rd = pt[order], rd[order]
-        first = np.r_[True, pt[1:] != pt[:-1]]
+        first = np.diff(pt, prepend=-1) != 0    # empty when no road reaches any point
         out[pt[first]] = rd[first]
     return out
 

@@ -20,7 +20,7 @@ from gridlib.progress import enable_bars
 
 # Order is the order in `gridlib --help`.
 COMMAND_MODULES = [
-    "demo", "db", "codes", "grid", "assign", "cases", "trucks", "hotspots", "coverage", "nightly",
+    "demo", "db", "codes", "grid", "assign", "cases", "trucks", "hotspots", "coverage", "nightly", "serve",
 ]
 
 app = typer.Typer(

@@ -1,0 +1,627 @@
+"""JT/T 808 (道路运输车辆卫星定位系统终端通讯协议) codec, 2013 and 2019 editions. Pure: bytes in, bytes out.
+
+A frame on the wire is ``0x7e | header | body | check code | 0x7e`` where everything
+between the flags is escaped (``0x7e`` → ``0x7d 0x02``, ``0x7d`` → ``0x7d 0x01``) and
+the check code is the XOR of header and body bytes.
+
+Header (big-endian)::
+
+    message id      WORD
+    body properties WORD   bits 0-9 body length, 10-12 encryption, 13 sub-packaged,
+                           14 version flag (2019), 15 reserved
+    protocol ver.   BYTE   2019 only
+    terminal phone  BCD[6] (2013) / BCD[10] (2019)
+    serial number   WORD
+    packet total    WORD   only when sub-packaged
+    packet seq      WORD   (1-based)
+
+Messages handled here: terminal general response 0x0001, heartbeat 0x0002,
+registration 0x0100 → 0x8100, authentication 0x0102, location report 0x0200,
+batch location 0x0704 and the platform general response 0x8001.
+
+>>> frame = encode(HEARTBEAT, "13800138000", 7)
+>>> frame.hex()
+'7e000200000138001380000007af7e'
+>>> msg = decode_frame(frame)
+>>> msg.msg_id == HEARTBEAT, msg.phone, msg.terminal, msg.serial, msg.version
+(True, '013800138000', '13800138000', 7, None)
+>>> s = StreamDecoder()
+>>> [m.serial for m in s.feed(b"junk" + frame + frame[:5])], s.feed(frame[5:])[0].serial, s.drops
+([7], 7, {'junk': 1})
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+
+__all__ = [
+    "TERMINAL_RESPONSE", "HEARTBEAT", "REGISTER", "AUTH", "LOCATION", "BATCH_LOCATION",
+    "PLATFORM_RESPONSE", "REGISTER_RESPONSE", "DROP_REASONS", "FrameError", "Message", "Location",
+    "Registration", "escape", "unescape", "check_code", "encode", "encode_message", "decode_frame",
+    "split", "Reassembler", "StreamDecoder", "decode_location", "encode_location",
+    "decode_batch_location", "encode_batch_location", "decode_registration", "encode_registration",
+    "encode_register_response", "decode_register_response", "decode_auth", "encode_auth",
+    "encode_general_response", "decode_general_response", "MAX_BODY", "TZ_BEIJING",
+]
+
+TERMINAL_RESPONSE = 0x0001
+HEARTBEAT = 0x0002
+REGISTER = 0x0100
+AUTH = 0x0102
+LOCATION = 0x0200
+BATCH_LOCATION = 0x0704
+PLATFORM_RESPONSE = 0x8001
+REGISTER_RESPONSE = 0x8100
+
+#: Largest body one frame carries (10 bits of the body properties).
+MAX_BODY = 0x3FF
+#: Terminal times are BCD in GMT+8.
+TZ_BEIJING = dt.timezone(dt.timedelta(hours=8))
+#: Why the stream decoder dropped bytes; every drop counts under exactly one reason.
+DROP_REASONS = {
+    "junk": "bytes outside any 0x7e ... 0x7e frame",
+    "truncated": "the frame is shorter than its header and check code",
+    "bad_escape": "0x7d followed by something other than 0x01 or 0x02",
+    "check_code": "the XOR check code does not match",
+    "length": "the body length in the header differs from the body carried",
+    "bad_header": "the terminal number is not BCD digits, or a sub-package number is impossible",
+    "too_long": "no closing 0x7e within the longest frame the protocol allows",
+}
+_HEADER_2013 = 12
+_HEADER_2019 = 17
+# longest escaped content between the flags: 2019 header + sub-package fields + body + check, all doubled
+_MAX_ESCAPED = 2 * (_HEADER_2019 + 4 + MAX_BODY + 1)
+
+
+class FrameError(ValueError):
+    """A frame or body that cannot be read; ``reason`` is a key of :data:`DROP_REASONS` or ``bad_body``."""
+
+    def __init__(self, reason: str, message: str) -> None:
+        super().__init__(message)
+        self.reason = reason
+
+
+@dataclass(frozen=True)
+class Message:
+    """One decoded frame (or a reassembled message).
+
+    ``version`` is ``None`` for a 2013 header, the protocol version byte for 2019.
+    ``total``/``seq`` are 0 unless the frame is one sub-package of a longer message.
+    ``phone`` keeps the BCD digits as sent; ``terminal`` drops leading zeros.
+    """
+
+    msg_id: int
+    phone: str
+    serial: int
+    body: bytes
+    version: int | None = None
+    encryption: int = 0
+    total: int = 0
+    seq: int = 0
+
+    @property
+    def terminal(self) -> str:
+        return self.phone.lstrip("0") or "0"
+
+
+# --------------------------------------------------------------------------- framing
+def escape(data: bytes) -> bytes:
+    """Escape 0x7d and 0x7e for the wire.
+
+    >>> escape(bytes([0x30, 0x7e, 0x08, 0x7d, 0x55])).hex()
+    '307d02087d0155'
+    """
+    return data.replace(b"\x7d", b"\x7d\x01").replace(b"\x7e", b"\x7d\x02")
+
+
+def unescape(data: bytes) -> bytes:
+    """Undo :func:`escape`; raise :class:`FrameError` (``bad_escape``) on a stray 0x7d.
+
+    >>> unescape(bytes.fromhex("307d02087d0155")).hex()
+    '307e087d55'
+    """
+    if b"\x7d" not in data:
+        return bytes(data)
+    parts = bytes(data).split(b"\x7d")
+    out = bytearray(parts[0])
+    for part in parts[1:]:
+        if not part or part[0] not in (1, 2):
+            raise FrameError("bad_escape", "0x7d must be followed by 0x01 or 0x02")
+        out.append(0x7d if part[0] == 1 else 0x7e)
+        out += part[1:]
+    return bytes(out)
+
+
+def check_code(data: bytes) -> int:
+    """XOR of all bytes.
+
+    >>> check_code(bytes([1, 2, 4]))
+    7
+    """
+    value = 0
+    for b in data:
+        value ^= b
+    return value
+
+
+def _bcd_encode(digits: str, n: int) -> bytes:
+    if not digits.isdigit() or len(digits) > 2 * n:
+        raise ValueError(f"terminal number {digits!r} is not at most {2 * n} digits")
+    return bytes.fromhex(digits.rjust(2 * n, "0"))
+
+
+def _bcd_decode(raw: bytes, what: str) -> str:
+    text = raw.hex()
+    if not text.isdigit():
+        raise FrameError("bad_header", f"{what} {text} is not BCD")
+    return text
+
+
+def encode_message(msg: Message) -> bytes:
+    """The frame (flags, escaping, check code) of a :class:`Message`.
+
+    >>> encode_message(Message(HEARTBEAT, "13800138000", 7, b"")) == encode(HEARTBEAT, "13800138000", 7)
+    True
+    """
+    return encode(msg.msg_id, msg.phone, msg.serial, msg.body, version=msg.version,
+                  encryption=msg.encryption, total=msg.total, seq=msg.seq)
+
+
+def encode(msg_id: int, phone: str, serial: int, body: bytes = b"", *, version: int | None = None,
+           encryption: int = 0, total: int = 0, seq: int = 0) -> bytes:
+    """Build one frame.
+
+    Parameters
+    ----------
+    msg_id : int
+    phone : str
+        Terminal number, digits (left-padded with zeros to 12 or 20 digits).
+    serial : int
+        Message serial number (0-65535).
+    body : bytes
+        At most :data:`MAX_BODY` bytes (use :func:`split` for longer ones).
+    version : int, optional
+        ``None``: 2013 header; an int: 2019 header with this protocol version byte.
+    total, seq : int
+        Sub-package total and 1-based sequence number (0: not split).
+
+    >>> encode(HEARTBEAT, "1", 1, version=1).hex()
+    '7e0002400001000000000000000000010001437e'
+    """
+    if len(body) > MAX_BODY:
+        raise ValueError(f"body of {len(body)} bytes exceeds {MAX_BODY}; split it into sub-packages")
+    props = len(body) | (encryption & 0x7) << 10
+    if total:
+        props |= 0x2000
+    if version is not None:
+        props |= 0x4000
+    head = bytearray(msg_id.to_bytes(2, "big") + props.to_bytes(2, "big"))
+    if version is not None:
+        head.append(version & 0xFF)
+        head += _bcd_encode(phone, 10)
+    else:
+        head += _bcd_encode(phone, 6)
+    head += (serial & 0xFFFF).to_bytes(2, "big")
+    if total:
+        head += total.to_bytes(2, "big") + seq.to_bytes(2, "big")
+    content = bytes(head) + body
+    return b"\x7e" + escape(content + bytes([check_code(content)])) + b"\x7e"
+
+
+def decode_frame(frame: bytes) -> Message:
+    """Read one frame, with or without its 0x7e flags; raise :class:`FrameError` if it is bad.
+
+    >>> decode_frame(bytes.fromhex("7e000200000138001380000007af7e")).serial
+    7
+    >>> decode_frame(bytes.fromhex("7e000200000138001380000007b97e"))
+    Traceback (most recent call last):
+    ...
+    gridlib.live.jt808.FrameError: check code 0xb9, computed 0xaf
+    """
+    if frame[:1] == b"\x7e":
+        frame = frame[1:]
+    if frame[-1:] == b"\x7e":
+        frame = frame[:-1]
+    data = unescape(frame)
+    if len(data) < _HEADER_2013 + 1:
+        raise FrameError("truncated", f"{len(data)} bytes is shorter than the shortest header")
+    content, check = data[:-1], data[-1]
+    computed = check_code(content)
+    if computed != check:
+        raise FrameError("check_code", f"check code {check:#04x}, computed {computed:#04x}")
+    msg_id = int.from_bytes(content[0:2], "big")
+    props = int.from_bytes(content[2:4], "big")
+    length, encryption = props & 0x3FF, (props >> 10) & 0x7
+    split_flag, v2019 = bool(props & 0x2000), bool(props & 0x4000)
+    if v2019:
+        if len(content) < _HEADER_2019:
+            raise FrameError("truncated", f"{len(content)} bytes is shorter than a 2019 header")
+        version: int | None = content[4]
+        phone = _bcd_decode(content[5:15], "terminal number")
+        pos = 15
+    else:
+        version = None
+        phone = _bcd_decode(content[4:10], "terminal number")
+        pos = 10
+    serial = int.from_bytes(content[pos:pos + 2], "big")
+    pos += 2
+    total = seq = 0
+    if split_flag:
+        if len(content) < pos + 4:
+            raise FrameError("truncated", "the sub-package fields are missing")
+        total = int.from_bytes(content[pos:pos + 2], "big")
+        seq = int.from_bytes(content[pos + 2:pos + 4], "big")
+        pos += 4
+        if not 1 <= seq <= total:
+            raise FrameError("bad_header", f"sub-package {seq} of {total}")
+    body = content[pos:]
+    if len(body) != length:
+        raise FrameError("length", f"header says {length} body bytes, frame carries {len(body)}")
+    return Message(msg_id, phone, serial, bytes(body), version, encryption, total, seq)
+
+
+def split(msg_id: int, phone: str, first_serial: int, body: bytes, *, version: int | None = None,
+          max_body: int = MAX_BODY) -> list[bytes]:
+    """Frames of a message, sub-packaged when the body is longer than *max_body*.
+
+    Each package takes the next serial number.
+
+    >>> frames = split(LOCATION, "1", 10, bytes(30), max_body=12)
+    >>> r = Reassembler()
+    >>> [r.add(decode_frame(f)) for f in frames][-1].body == bytes(30), len(frames)
+    (True, 3)
+    """
+    if len(body) <= max_body:
+        return [encode(msg_id, phone, first_serial, body, version=version)]
+    chunks = [body[i:i + max_body] for i in range(0, len(body), max_body)]
+    return [encode(msg_id, phone, (first_serial + i) & 0xFFFF, chunk, version=version, total=len(chunks), seq=i + 1)
+            for i, chunk in enumerate(chunks)]
+
+
+@dataclass
+class Reassembler:
+    """Joins sub-packages into whole messages (per terminal and message id).
+
+    A new first package of the same message restarts it; incomplete messages are kept
+    up to ``max_pending`` (the oldest is forgotten beyond that).
+    """
+
+    max_pending: int = 64
+    _pending: dict[tuple[str, int, int], dict[int, Message]] = field(default_factory=dict)
+
+    def add(self, msg: Message) -> Message | None:
+        """The whole message once its last package arrived, the message itself if not split, else None."""
+        if not msg.total:
+            return msg
+        first_serial = (msg.serial - (msg.seq - 1)) & 0xFFFF
+        key = (msg.phone, msg.msg_id, first_serial)
+        parts = self._pending.setdefault(key, {})
+        parts[msg.seq] = msg
+        if len(parts) < msg.total:
+            while len(self._pending) > self.max_pending:
+                self._pending.pop(next(iter(self._pending)))
+            return None
+        del self._pending[key]
+        body = b"".join(parts[i].body for i in range(1, msg.total + 1))
+        first = parts[1]
+        return Message(msg.msg_id, msg.phone, first.serial, body, msg.version, msg.encryption)
+
+
+@dataclass
+class StreamDecoder:
+    """Incremental decoder for a TCP byte stream.
+
+    ``feed(chunk)`` returns the whole frames completed by *chunk*. A bad frame is dropped,
+    counted in ``drops`` by reason (:data:`DROP_REASONS`) and its bytes in ``dropped_bytes``;
+    decoding resumes at the next 0x7e. The closing flag of a bad frame is kept as the possible
+    opening flag of the next one, so one damaged frame never takes a good one with it.
+    """
+
+    drops: dict[str, int] = field(default_factory=dict)
+    dropped_bytes: int = 0
+    frames: int = 0
+    _buf: bytearray = field(default_factory=bytearray)
+
+    def _drop(self, reason: str, n: int) -> None:
+        self.drops[reason] = self.drops.get(reason, 0) + 1
+        self.dropped_bytes += n
+        del self._buf[:n]
+
+    @property
+    def pending(self) -> int:
+        """Bytes held for a frame not yet complete."""
+        return len(self._buf)
+
+    def feed(self, chunk: bytes) -> list[Message]:
+        buf = self._buf
+        buf += chunk
+        out: list[Message] = []
+        while buf:
+            start = buf.find(0x7e)
+            if start < 0:
+                self._drop("junk", len(buf))
+                break
+            if start > 0:
+                self._drop("junk", start)
+            end = buf.find(0x7e, 1)
+            if end < 0:
+                if len(buf) > _MAX_ESCAPED + 1:
+                    self._drop("too_long", len(buf))
+                break
+            if end > _MAX_ESCAPED + 1:
+                self._drop("too_long", end)
+                continue
+            if end == 1:        # "7e7e": the first flag closed nothing; the second opens the frame
+                self.dropped_bytes += 1
+                del buf[:1]
+                continue
+            try:
+                msg = decode_frame(bytes(buf[1:end]))
+            except FrameError as exc:
+                self._drop(exc.reason, end)
+                continue
+            del buf[:end + 1]
+            self.frames += 1
+            out.append(msg)
+        return out
+
+
+# --------------------------------------------------------------------------- bodies
+def _bcd_time(raw: bytes) -> dt.datetime:
+    text = raw.hex()
+    try:
+        local = dt.datetime.strptime(text, "%y%m%d%H%M%S")
+    except ValueError:
+        raise FrameError("bad_body", f"time {text} is not BCD YYMMDDhhmmss") from None
+    return local.replace(tzinfo=TZ_BEIJING)
+
+
+def _time_bcd(t: dt.datetime) -> bytes:
+    if t.tzinfo is not None:
+        t = t.astimezone(TZ_BEIJING)
+    return bytes.fromhex(t.strftime("%y%m%d%H%M%S"))
+
+
+@dataclass(frozen=True)
+class Location:
+    """A location report body (0x0200), in plain units.
+
+    ``time`` is tz-aware (GMT+8, as the terminal sends it). Latitude/longitude are
+    signed degrees (status bits 2/3 give south/west). ``extra`` holds additional items
+    not decoded here, by id.
+    """
+
+    lon: float
+    lat: float
+    time: dt.datetime
+    speed_kmh: float = 0.0
+    direction: int = 0
+    altitude_m: int = 0
+    alarm: int = 0
+    status: int = 0x2          # bit 1: positioned
+    mileage_km: float | None = None
+    signal: int | None = None
+    satellites: int | None = None
+    extra: tuple[tuple[int, bytes], ...] = ()
+
+    @property
+    def positioned(self) -> bool:
+        return bool(self.status & 0x2)
+
+
+def decode_location(body: bytes) -> Location:
+    """Read a 0x0200 body (28 bytes + additional items).
+
+    >>> import datetime as dt
+    >>> loc = Location(121.5, 31.24, dt.datetime(2026, 11, 20, 8, 0, tzinfo=TZ_BEIJING), 36.5, 90, 12,
+    ...                mileage_km=1234.5, signal=20, satellites=9)
+    >>> decode_location(encode_location(loc)) == loc
+    True
+    """
+    if len(body) < 28:
+        raise FrameError("bad_body", f"location body of {len(body)} bytes, at least 28 needed")
+    alarm = int.from_bytes(body[0:4], "big")
+    status = int.from_bytes(body[4:8], "big")
+    lat = int.from_bytes(body[8:12], "big") / 1e6
+    lon = int.from_bytes(body[12:16], "big") / 1e6
+    if status & 0x4:
+        lat = -lat
+    if status & 0x8:
+        lon = -lon
+    altitude = int.from_bytes(body[16:18], "big", signed=True)
+    speed = int.from_bytes(body[18:20], "big") / 10
+    direction = int.from_bytes(body[20:22], "big")
+    time = _bcd_time(body[22:28])
+    mileage = signal = satellites = None
+    extra = []
+    pos = 28
+    while pos < len(body):
+        if pos + 2 > len(body):
+            raise FrameError("bad_body", f"additional item header cut at byte {pos}")
+        item, n = body[pos], body[pos + 1]
+        value = body[pos + 2:pos + 2 + n]
+        if len(value) != n:
+            raise FrameError("bad_body", f"additional item {item:#04x} says {n} bytes, {len(value)} left")
+        if item == 0x01 and n == 4:
+            mileage = int.from_bytes(value, "big") / 10
+        elif item == 0x30 and n == 1:
+            signal = value[0]
+        elif item == 0x31 and n == 1:
+            satellites = value[0]
+        else:
+            extra.append((item, bytes(value)))
+        pos += 2 + n
+    return Location(lon, lat, time, speed, direction, altitude, alarm, status, mileage, signal, satellites,
+                    tuple(extra))
+
+
+def encode_location(loc: Location) -> bytes:
+    """The 0x0200 body of *loc* (inverse of :func:`decode_location`).
+
+    >>> import datetime as dt
+    >>> len(encode_location(Location(121.5, 31.24, dt.datetime(2026, 11, 20, 8, 0, tzinfo=TZ_BEIJING))))
+    28
+    """
+    status = loc.status & ~0xC | (0x4 if loc.lat < 0 else 0) | (0x8 if loc.lon < 0 else 0)
+    out = bytearray()
+    out += loc.alarm.to_bytes(4, "big") + status.to_bytes(4, "big")
+    out += round(abs(loc.lat) * 1e6).to_bytes(4, "big") + round(abs(loc.lon) * 1e6).to_bytes(4, "big")
+    out += int(loc.altitude_m).to_bytes(2, "big", signed=True)
+    out += round(loc.speed_kmh * 10).to_bytes(2, "big") + int(loc.direction).to_bytes(2, "big")
+    out += _time_bcd(loc.time)
+    if loc.mileage_km is not None:
+        out += b"\x01\x04" + round(loc.mileage_km * 10).to_bytes(4, "big")
+    if loc.signal is not None:
+        out += bytes([0x30, 1, loc.signal])
+    if loc.satellites is not None:
+        out += bytes([0x31, 1, loc.satellites])
+    for item, value in loc.extra:
+        out += bytes([item, len(value)]) + value
+    return bytes(out)
+
+
+def decode_batch_location(body: bytes) -> tuple[int, list[Location]]:
+    """Read a 0x0704 body: ``(kind, locations)``; kind 0 = regular batch, 1 = blind-area resend.
+
+    >>> import datetime as dt
+    >>> t = dt.datetime(2026, 11, 20, 8, 0, tzinfo=TZ_BEIJING)
+    >>> kind, locs = decode_batch_location(encode_batch_location([Location(121.5, 31.2, t)] * 2, kind=1))
+    >>> kind, len(locs)
+    (1, 2)
+    """
+    if len(body) < 3:
+        raise FrameError("bad_body", f"batch body of {len(body)} bytes, at least 3 needed")
+    count, kind = int.from_bytes(body[0:2], "big"), body[2]
+    pos, out = 3, []
+    for i in range(count):
+        n = int.from_bytes(body[pos:pos + 2], "big")
+        item = body[pos + 2:pos + 2 + n]
+        if pos + 2 > len(body) or len(item) != n:
+            raise FrameError("bad_body", f"batch item {i + 1} of {count} is cut")
+        out.append(decode_location(item))
+        pos += 2 + n
+    if pos != len(body):
+        raise FrameError("bad_body", f"{len(body) - pos} bytes after the {count} batch items")
+    return kind, out
+
+
+def encode_batch_location(locations: Iterable[Location], *, kind: int = 0) -> bytes:
+    """The 0x0704 body of *locations* (see :func:`decode_batch_location`)."""
+    items = [encode_location(loc) for loc in locations]
+    return (len(items).to_bytes(2, "big") + bytes([kind])
+            + b"".join(len(i).to_bytes(2, "big") + i for i in items))
+
+
+@dataclass(frozen=True)
+class Registration:
+    """A registration body (0x0100); field widths differ between 2013 and 2019."""
+
+    province: int = 0
+    city: int = 0
+    maker: str = ""
+    model: str = ""
+    device_id: str = ""
+    plate_color: int = 0
+    plate: str = ""
+
+
+# (maker, model, device id) widths
+_REG_WIDTHS = {False: (5, 20, 7), True: (11, 30, 30)}
+
+
+def _fixed(text: str, n: int) -> bytes:
+    raw = text.encode("gbk")[:n]
+    return raw + bytes(n - len(raw))
+
+
+def _text(raw: bytes) -> str:
+    return raw.rstrip(b"\x00").decode("gbk", errors="replace").strip()
+
+
+def decode_registration(body: bytes, version: int | None = None) -> Registration:
+    """Read a 0x0100 body (2013 layout when *version* is None, else 2019).
+
+    >>> reg = Registration(31, 115, "GRID", "M1", "T0001", 2, "沪A12345")
+    >>> decode_registration(encode_registration(reg, 1), 1) == reg
+    True
+    >>> decode_registration(encode_registration(reg)) == reg
+    True
+    """
+    maker_n, model_n, dev_n = _REG_WIDTHS[version is not None]
+    fixed = 4 + maker_n + model_n + dev_n + 1
+    if len(body) < fixed:
+        raise FrameError("bad_body", f"registration body of {len(body)} bytes, at least {fixed} needed")
+    pos = 4
+    parts = []
+    for n in (maker_n, model_n, dev_n):
+        parts.append(_text(body[pos:pos + n]))
+        pos += n
+    return Registration(int.from_bytes(body[0:2], "big"), int.from_bytes(body[2:4], "big"), *parts,
+                        body[pos], _text(body[pos + 1:]))
+
+
+def encode_registration(reg: Registration, version: int | None = None) -> bytes:
+    """The 0x0100 body of *reg* (2013 layout when *version* is None, else 2019)."""
+    maker_n, model_n, dev_n = _REG_WIDTHS[version is not None]
+    return (reg.province.to_bytes(2, "big") + reg.city.to_bytes(2, "big") + _fixed(reg.maker, maker_n)
+            + _fixed(reg.model, model_n) + _fixed(reg.device_id, dev_n) + bytes([reg.plate_color])
+            + reg.plate.encode("gbk"))
+
+
+def encode_register_response(serial: int, result: int, auth_code: str = "") -> bytes:
+    """0x8100 body: the registration's serial, result (0 ok, 1 vehicle taken, 2 no such vehicle,
+    3 terminal taken, 4 no such terminal) and, on success, the auth code.
+
+    >>> decode_register_response(encode_register_response(5, 0, "abc"))
+    (5, 0, 'abc')
+    """
+    return serial.to_bytes(2, "big") + bytes([result]) + (auth_code.encode("gbk") if result == 0 else b"")
+
+
+def decode_register_response(body: bytes) -> tuple[int, int, str]:
+    """``(serial, result, auth_code)`` of a 0x8100 body."""
+    if len(body) < 3:
+        raise FrameError("bad_body", "registration response shorter than 3 bytes")
+    return int.from_bytes(body[0:2], "big"), body[2], _text(body[3:])
+
+
+def encode_auth(code: str, version: int | None = None, *, imei: str = "", software: str = "") -> bytes:
+    """0x0102 body: the auth code (2013), or its length, code, IMEI[15] and software version[20] (2019).
+
+    >>> decode_auth(encode_auth("abc", 1, imei="861234567890123"), 1)
+    'abc'
+    >>> decode_auth(encode_auth("abc"))
+    'abc'
+    """
+    raw = code.encode("gbk")
+    if version is None:
+        return raw
+    return bytes([len(raw)]) + raw + _fixed(imei, 15) + _fixed(software, 20)
+
+
+def decode_auth(body: bytes, version: int | None = None) -> str:
+    """The auth code of a 0x0102 body."""
+    if version is None:
+        return _text(body)
+    if not body or len(body) < 1 + body[0]:
+        raise FrameError("bad_body", "authentication body shorter than its code length")
+    return _text(body[1:1 + body[0]])
+
+
+def encode_general_response(serial: int, msg_id: int, result: int = 0) -> bytes:
+    """0x8001 / 0x0001 body: the answered message's serial and id, and the result
+    (0 ok, 1 failure, 2 message wrong, 3 not supported, 4 alarm confirmed).
+
+    >>> decode_general_response(encode_general_response(9, LOCATION))
+    (9, 512, 0)
+    """
+    return serial.to_bytes(2, "big") + msg_id.to_bytes(2, "big") + bytes([result])
+
+
+def decode_general_response(body: bytes) -> tuple[int, int, int]:
+    """``(serial, msg_id, result)`` of a general response body."""
+    if len(body) != 5:
+        raise FrameError("bad_body", f"general response of {len(body)} bytes, 5 expected")
+    return int.from_bytes(body[0:2], "big"), int.from_bytes(body[2:4], "big"), body[4]
