@@ -81,3 +81,32 @@ def test_attributes_keyed_by_code(tmp_path):
                                                           "share": [0.5, None]}}
     with pytest.raises(InputError, match="person"):
         write_grid_attributes(t, tmp_path / "b.json", ["person"])
+
+
+def test_range_server_serves_byte_ranges(tmp_path):
+    import threading
+    import urllib.error
+    import urllib.request
+
+    from gridlib.maps.serve import make_server
+
+    data = bytes(range(256)) * 40
+    (tmp_path / "x.pmtiles").write_bytes(data)
+    server = make_server(tmp_path, port=0)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    url = f"http://127.0.0.1:{server.server_port}/x.pmtiles"
+
+    def get(rng=None):
+        req = urllib.request.Request(url, headers={"Range": rng} if rng else {})
+        with urllib.request.urlopen(req) as r:
+            return r.status, r.read(), r.headers.get("Content-Range")
+    try:
+        assert get("bytes=100-199") == (206, data[100:200], f"bytes 100-199/{len(data)}")
+        assert get("bytes=-10") == (206, data[-10:], f"bytes {len(data) - 10}-{len(data) - 1}/{len(data)}")
+        assert get("bytes=10000-") == (206, data[10000:], f"bytes 10000-{len(data) - 1}/{len(data)}")
+        assert get() == (200, data, None)
+        with pytest.raises(urllib.error.HTTPError, match="416"):
+            get(f"bytes={len(data)}-")
+    finally:
+        server.shutdown()
+        server.server_close()
