@@ -174,7 +174,7 @@ def style_gpkg(path: Path, *, update_time: str) -> None:
     >>> from shapely import Point
     >>> p = Path(tempfile.mkdtemp()) / "m.gpkg"
     >>> gpd.GeoDataFrame({"light": ["red"]}, geometry=[Point(0, 0)], crs=4550).to_file(p, layer="assigned_cases")
-    >>> style_gpkg(p, update_time="2026-11-20T00:00:00Z")
+    >>> style_gpkg(p, update_time="2026-11-20T00:00:00.000Z")
     >>> con = sqlite3.connect(p)
     >>> con.execute("select f_table_name, useAsDefault from layer_styles").fetchall()
     [('assigned_cases', 1)]
@@ -187,9 +187,13 @@ def style_gpkg(path: Path, *, update_time: str) -> None:
         with con:
             tables = con.execute("SELECT c.table_name, g.column_name FROM gpkg_contents c LEFT JOIN "
                                  "gpkg_geometry_columns g ON g.table_name = c.table_name "
-                                 "WHERE c.data_type IN ('features', 'attributes') ORDER BY c.table_name").fetchall()
+                                 "WHERE c.data_type IN ('features', 'attributes') AND c.table_name != 'layer_styles' "
+                                 "ORDER BY c.table_name").fetchall()
             for ddl in (_LAYER_STYLES_DDL, _DATA_COLUMNS_DDL, _CONSTRAINTS_DDL, _EXT_DDL):
                 con.execute(ddl)
+            # registered as an attribute table, as QGIS does: QGIS finds the styles through GDAL's layers
+            con.execute("INSERT OR IGNORE INTO gpkg_contents (table_name, data_type, identifier, description, "
+                        "last_change) VALUES ('layer_styles', 'attributes', 'layer_styles', '', ?)", (update_time,))
             for table in ("gpkg_data_columns", "gpkg_data_column_constraints"):
                 con.execute("INSERT OR IGNORE INTO gpkg_extensions VALUES (?, NULL, 'gpkg_schema', ?, 'read-write')",
                             (table, _SCHEMA_EXT))

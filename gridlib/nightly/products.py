@@ -114,7 +114,7 @@ def write_products(work: Path, results: dict[str, Any], *, date: dt.date, option
         layers["reachability"] = _sorted(publishable("reachability", reach), "grid_code")
 
     write_gpkg_layers(work / "responsibility_map.gpkg", layers, current_date=f"{date.isoformat()}T00:00:00.000Z")
-    style_gpkg(work / "responsibility_map.gpkg", update_time=f"{date.isoformat()}T00:00:00Z")
+    style_gpkg(work / "responsibility_map.gpkg", update_time=f"{date.isoformat()}T00:00:00.000Z")
     kpi_dir = work / "kpi"
     kpi_dir.mkdir()
     for name, table in sorted(results["tables"].items()):
