@@ -24,7 +24,7 @@ from gridlib.errors import (
 )
 
 _SUBMODULES = {
-    "crs", "io", "store", "codes", "grid", "index", "cases", "trucks", "hotspots",
+    "crs", "io", "store", "codes", "grid", "index", "cases", "trucks", "hotspots", "water", "rejects",
     "coverage", "network", "maps", "demo", "datasets", "nightly", "dask",
 }
 # public name -> (module, attribute)

@@ -51,11 +51,14 @@ import pandas as pd
 import pyproj
 import shapely
 
+from gridlib.codes.rules import edition_of_class, rule_of
 from gridlib.crs import resolve_crs
 from gridlib.errors import InputError
+from gridlib.grid.model import GridSet
 from gridlib.index import GridIndex
 
-__all__ = ["assign", "assign_in_db", "index_for", "load_rules", "BASES", "OUTPUT_COLUMNS"]
+__all__ = ["assign", "assign_in_db", "index_for", "load_rules", "responsible", "BASES", "OUTPUT_COLUMNS",
+           "RESPONSIBILITY_COLUMNS"]
 
 log = logging.getLogger(__name__)
 
@@ -92,10 +95,9 @@ def load_rules(rules: str | Path | pd.DataFrame | None = None) -> pd.DataFrame:
     [['event', '06012', 'owner_first']]
     """
     if rules is None:
-        frame = pd.read_csv(_RULES_CSV, dtype=str) if _RULES_CSV.exists() else pd.DataFrame(
-            {"kind": list(_DEFAULT_RULE), "major_code": ["*", "*"], "rule": list(_DEFAULT_RULE.values())})
+        frame = pd.read_csv(_RULES_CSV, dtype=str)
     elif isinstance(rules, pd.DataFrame):
-        frame = rules.astype(str)
+        frame = rules.fillna("*").astype(str)  # a missing edition, kind or prefix matches everything
     else:
         path = Path(rules)
         if not path.exists():
@@ -120,20 +122,27 @@ def load_rules(rules: str | Path | pd.DataFrame | None = None) -> pd.DataFrame:
             raise InputError(f"rules need a {col!r} column (have {list(frame.columns)})")
     out = pd.DataFrame({"kind": frame["kind"].str.strip(), "prefix": prefix.fillna("*").str.strip(),
                         "rule": frame["rule"].str.strip()})
+    if "edition" in frame:  # a rule of one catalogue edition applies to that edition's codes only
+        out["edition"] = frame["edition"].fillna("*").str.strip().replace("", "*")
     bad = ~out["rule"].isin(["owner_first", "territory_first"])
     if bad.any():
         raise InputError(f"rules row {int(np.flatnonzero(bad)[0])}: rule {out['rule'][bad].iloc[0]!r} "
                          "is not owner_first or territory_first")
     # the last row wins among equally specific ones, so a city's overrides can be appended
-    return out.drop_duplicates(["kind", "prefix"], keep="last").reset_index(drop=True)
+    keys = ["edition", "kind", "prefix"] if "edition" in out else ["kind", "prefix"]
+    return out.drop_duplicates(keys, keep="last").reset_index(drop=True)
 
 
 def _rule_for(classes: np.ndarray, kinds: np.ndarray, table: pd.DataFrame) -> np.ndarray:
     rule = np.array([_DEFAULT_RULE.get(k, "territory_first") for k in kinds], dtype=object)
     best = np.full(len(classes), -1)
     classes = np.asarray(classes, dtype=str)
-    for kind, prefix, r in table.itertuples(index=False):  # a handful of rows, vectorised over cases
+    editions = edition_of_class(classes) if "edition" in table else None
+    for row in table.itertuples(index=False):  # a handful of rows, vectorised over cases
+        kind, prefix, r = row.kind, row.prefix, row.rule
         match = (kinds == kind) | (kind == "*")
+        if editions is not None and row.edition != "*":
+            match &= editions == row.edition
         spec = 0 if prefix == "*" else len(prefix)
         if prefix != "*":
             match &= np.char.startswith(classes, prefix)
@@ -143,7 +152,13 @@ def _rule_for(classes: np.ndarray, kinds: np.ndarray, table: pd.DataFrame) -> np
 
 
 # --------------------------------------------------------------------------- helpers
-def _frame(gridset: Any) -> gpd.GeoDataFrame:
+def grids_of(gridset: GridSet | gpd.GeoDataFrame) -> gpd.GeoDataFrame:
+    """The grids' GeoDataFrame of a GridSet (a GeoDataFrame is returned as it is).
+
+    >>> g = gpd.GeoDataFrame({"grid_code": ["a"]}, geometry=[shapely.box(0, 0, 1, 1)], crs=4547)
+    >>> grids_of(g) is g
+    True
+    """
     return getattr(gridset, "grids", gridset)
 
 
@@ -155,7 +170,7 @@ def index_for(gridset: Any, crs: Any = None) -> GridIndex:
     >>> index_for(g) is index_for(g)
     True
     """
-    frame = _frame(gridset)
+    frame = grids_of(gridset)
     target = pyproj.CRS(crs) if crs is not None else pyproj.CRS(frame.crs)
     key = (id(frame), target.to_wkt())
     hit = _INDEX_CACHE.get(key)
@@ -206,8 +221,13 @@ def _street_edge(tree: shapely.STRtree, geoms: np.ndarray, street: np.ndarray, g
     return out
 
 
-def _metric_of(frame: gpd.GeoDataFrame) -> pyproj.CRS:
-    """The grids' own CRS when projected, else the metric CRS gridlib picks for them."""
+def metric_crs_of_grids(frame: gpd.GeoDataFrame) -> pyproj.CRS:
+    """The grids' own CRS when projected, else the metric CRS gridlib picks for them.
+
+    >>> g = gpd.GeoDataFrame({"grid_code": ["a"]}, geometry=[shapely.box(121.5, 31.2, 121.51, 31.21)], crs=4326)
+    >>> metric_crs_of_grids(g).to_epsg()
+    4550
+    """
     from gridlib.crs import metric_crs_for
 
     crs = pyproj.CRS(frame.crs)
@@ -326,28 +346,60 @@ def _component_match(cases: pd.DataFrame, points: np.ndarray, classes: np.ndarra
     return out
 
 
-def _team_lookup(attrs: pd.DataFrame, responsibility: pd.DataFrame | None) -> tuple[np.ndarray, np.ndarray]:
-    unit = np.full(len(attrs), "", dtype=object)
-    team = np.full(len(attrs), "", dtype=object)
+#: Columns a responsibility row may carry besides ``level``, ``code`` and ``unit``.
+RESPONSIBILITY_COLUMNS = ("unit", "team", "person", "phone")
+
+
+def responsible(codes: pd.DataFrame, responsibility: pd.DataFrame | None) -> pd.DataFrame:
+    """Who is responsible for each place: the most specific responsibility row with a unit.
+
+    Parameters
+    ----------
+    codes : DataFrame
+        ``grid_code``, ``community_code`` and ``street_code`` of each place (a case, a grid).
+    responsibility : DataFrame or None
+        ``level`` (``grid`` | ``community`` | ``street``), ``code``, ``unit`` and optionally
+        ``team``, ``person``, ``phone``. A row whose unit is empty does not count; the first row of
+        a code wins.
+
+    Returns
+    -------
+    DataFrame
+        ``unit``, ``team``, ``person``, ``phone`` per place (empty strings where nothing applies),
+        all from the same row — grid before community before street. :func:`assign` and the
+        nightly's responsibility map use this one lookup.
+
+    Examples
+    --------
+    >>> places = pd.DataFrame({"grid_code": ["G1", "G2"], "community_code": ["C1", "C1"], "street_code": ["S", "S"]})
+    >>> table = pd.DataFrame({"level": ["street", "grid", "grid"], "code": ["S", "G1", "G2"],
+    ...                       "unit": ["街道中队", "网格一组", ""], "team": ["", "一组", "二组"]})
+    >>> responsible(places, table)[["unit", "team"]].values.tolist()
+    [['网格一组', '一组'], ['街道中队', '']]
+    """
+    out = pd.DataFrame({c: np.full(len(codes), "", dtype=object) for c in RESPONSIBILITY_COLUMNS})
     if responsibility is None or len(responsibility) == 0:
-        return unit, team
+        return out
     resp = pd.DataFrame(responsibility)
     for col in ("level", "code", "unit"):
         if col not in resp:
             raise InputError(f"the responsibility table needs a {col!r} column (have {list(resp.columns)})")
-    resp = resp.assign(code=resp["code"].astype(str), unit=resp["unit"].astype("string").fillna(""),
-                       team=(resp["team"] if "team" in resp else pd.Series("", index=resp.index))
-                       .astype("string").fillna(""))
-    # most specific level first: grid, then community, then street
+    resp = resp.assign(code=resp["code"].astype(str))
+    for col in RESPONSIBILITY_COLUMNS:
+        values = resp[col] if col in resp else pd.Series("", index=resp.index)
+        resp[col] = values.astype("string").fillna("")
+    # least specific first, so a more specific level with a unit overwrites
     for level in ("street", "community", "grid"):
         rows = resp[resp["level"] == level].drop_duplicates("code", keep="first")
-        key = attrs["grid_code" if level == "grid" else f"{level}_code"]
-        u = key.map(dict(zip(rows["code"], rows["unit"], strict=True))).astype(object)
-        t = key.map(dict(zip(rows["code"], rows["team"], strict=True))).astype(object)
-        hit = u.notna().to_numpy() & (u.fillna("") != "").to_numpy()
-        unit[hit] = u[hit].to_numpy(dtype=object)
-        team[hit] = t[hit].fillna("").to_numpy(dtype=object)
-    return unit, team
+        rows = rows[rows["unit"] != ""].set_index("code")
+        if not len(rows):
+            continue
+        key = codes[f"{level}_code"].astype(str).to_numpy()
+        pos = rows.index.get_indexer(key)
+        hit = pos >= 0
+        for col in RESPONSIBILITY_COLUMNS:
+            out.loc[hit, col] = rows[col].to_numpy(dtype=object)[pos[hit]]
+    return out
 
 
 def _to_metric(frame: gpd.GeoDataFrame | None, crs: pyproj.CRS, what: str) -> gpd.GeoDataFrame | None:
@@ -445,11 +497,11 @@ def assign(
     editions = list(gridset) if isinstance(gridset, Sequence) and not isinstance(gridset, str) else [gridset]
     if not editions:
         raise InputError("no grid set given")
-    originals = [_frame(g) for g in editions]
+    originals = [grids_of(g) for g in editions]
     frames = originals
     if any(not isinstance(f, gpd.GeoDataFrame) or "grid_code" not in f for f in frames):
         raise InputError("gridset must be a GridSet or a GeoDataFrame with a grid_code column")
-    metric = _metric_of(frames[-1])
+    metric = metric_crs_of_grids(frames[-1])
     frames = [f.to_crs(metric) if not pyproj.CRS(f.crs).equals(metric) else f for f in frames]
     if len(editions) > 1 and when is None:
         raise InputError("several grid editions given: say which time column picks one (when='reported_at')")
@@ -559,8 +611,9 @@ def assign(
             near_street[ask[pt[street[other] != street[pos[ask][pt]]]]] = True
     attrs = pd.DataFrame(attrs, dtype=object)
 
-    table = load_rules(rules)
-    rule = _rule_for(classes_arr.astype(str), kinds_arr, table)
+    # the catalogue's rules of each case's own edition (gl.codes.responsibility_rules), or the caller's table
+    rule = (rule_of(classes_arr.astype(str), kinds_arr) if rules is None
+            else _rule_for(classes_arr.astype(str), kinds_arr, load_rules(rules)))
     comp = _to_metric(components, metric, "components")
     zone_frame = _to_metric(zones, metric, "zones")
     road_frame = _to_metric(roads, metric, "roads")
@@ -569,7 +622,8 @@ def assign(
                               component_radius_m)
     zmatch = _first_covering(points, zone_frame, "zone_id")
     rmatch = _roads_within(points, road_frame)
-    team_unit, team_name = _team_lookup(attrs, responsibility)
+    who = responsible(attrs, responsibility)
+    team_unit, team_name = who["unit"].to_numpy(dtype=object), who["team"].to_numpy(dtype=object)
 
     n = len(out)
     cand_unit: dict[str, np.ndarray] = {}

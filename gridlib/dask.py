@@ -100,14 +100,14 @@ def assign(
     dask, dd = _require_dask()
     import dask_geopandas
 
-    from gridlib.assignment import _frame, _metric_of, index_for
+    from gridlib.assignment import grids_of, index_for, metric_crs_of_grids
 
     if not hasattr(cases, "map_partitions"):
         raise InputError("gridlib.dask.assign needs a dask DataFrame; use gl.assign for pandas frames")
     kwargs.pop("index", None)
     editions = list(gridset) if isinstance(gridset, Sequence) else [gridset]
-    metric = _metric_of(_frame(editions[-1]))
-    indexes = [index_for(_frame(g), metric) for g in editions]
+    metric = metric_crs_of_grids(grids_of(editions[-1]))
+    indexes = [index_for(grids_of(g), metric) for g in editions]
     shared_value = (gridset, indexes if len(indexes) > 1 else indexes[0])
     try:
         from distributed import get_client

@@ -317,9 +317,14 @@ def read_points(
     return accepted, rejects
 
 
-def _open_layer(source: str | os.PathLike[str] | gpd.GeoDataFrame, layer: str | None = None, *,
+def open_layer(source: str | os.PathLike[str] | gpd.GeoDataFrame, layer: str | None = None, *,
                 bbox: tuple[float, float, float, float] | None = None, where: str | None = None) -> gpd.GeoDataFrame:
-    """Read a vector layer (or copy a GeoDataFrame) as it is: nothing rejected, nothing reprojected."""
+    """Read a vector layer (or copy a GeoDataFrame) as it is: nothing rejected, nothing reprojected.
+
+    >>> g = gpd.GeoDataFrame({"a": [1]}, geometry=[shapely.Point(0, 0)], crs=4326)
+    >>> open_layer(g).equals(g)
+    True
+    """
     if isinstance(source, gpd.GeoDataFrame):
         return source.copy()
     path = Path(source)
@@ -331,8 +336,14 @@ def _open_layer(source: str | os.PathLike[str] | gpd.GeoDataFrame, layer: str | 
         raise InputError(f"{path}: cannot read layer {layer!r} ({exc})") from exc
 
 
-def _declare_crs(frame: gpd.GeoDataFrame, crs: Any) -> tuple[gpd.GeoDataFrame, str | None]:
-    """Apply a user's ``crs=`` to a layer; return it with the offset scheme still to convert, if any."""
+def declare_crs(frame: gpd.GeoDataFrame, crs: Any) -> tuple[gpd.GeoDataFrame, str | None]:
+    """Apply a user's ``crs=`` to a layer; return it with the offset scheme still to convert, if any.
+
+    >>> g = gpd.GeoDataFrame({"a": [1]}, geometry=[shapely.Point(121.5, 31.2)])
+    >>> frame, scheme = declare_crs(g, "gcj02")
+    >>> frame.crs.to_epsg(), scheme
+    (4326, 'gcj02')
+    """
     if crs is None:
         return frame, None
     target, scheme = resolve_crs(crs)
@@ -382,7 +393,7 @@ def read_layer(
     >>> ok["code"].tolist(), bad["reason"].str.startswith("invalid geometry").tolist()
     (['b'], [True])
     """
-    frame, scheme = _declare_crs(_open_layer(source, layer, bbox=bbox, where=where), crs)
+    frame, scheme = declare_crs(open_layer(source, layer, bbox=bbox, where=where), crs)
     if frame.crs is None:
         raise CRSError(
             f"{source if not isinstance(source, gpd.GeoDataFrame) else 'the layer'} has no CRS "
@@ -405,12 +416,17 @@ def read_layer(
     rejects["reason"] = reasons[~ok].to_numpy().astype(object)
     accepted = frame.loc[ok].copy()
     if scheme:
-        accepted = _convert_offset(accepted, scheme)
+        accepted = convert_offset(accepted, scheme)
     return accepted, rejects
 
 
-def _convert_offset(gdf: gpd.GeoDataFrame, scheme: str) -> gpd.GeoDataFrame:
-    """Convert every vertex of *gdf* from an offset scheme to WGS84 (vectorised)."""
+def convert_offset(gdf: gpd.GeoDataFrame, scheme: str) -> gpd.GeoDataFrame:
+    """Convert every vertex of *gdf* from an offset scheme to WGS84 (vectorised).
+
+    >>> g = gpd.GeoDataFrame(geometry=[shapely.Point(121.5, 31.2)], crs=4326)
+    >>> round(float(convert_offset(g, "gcj02").geometry.x.iloc[0]), 4)
+    121.4956
+    """
     geoms = gdf.geometry.values
     coords = shapely.get_coordinates(geoms)
     lon, lat = to_wgs84(coords[:, 0], coords[:, 1], scheme)

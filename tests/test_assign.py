@@ -106,6 +106,30 @@ def test_rule_precedence_per_class(grids):
     assert done2.set_index("case_id").loc["ev_road", "responsibility_basis"] == "road_section"
 
 
+def test_rules_follow_the_edition_of_each_code(grids):
+    """A CJ/T 214-2007 event 0102 is territory first (2007 table), not owner first (the 2026 rule for 事项 01xxx)."""
+    comp_id = "41010501001000045"
+    components = gpd.GeoDataFrame({"component_id": [comp_id], "owner_unit": ["水务集团"], "maintainer_unit": [""]},
+                                  geometry=[pt(grids, 20, 20)], crs=4547)
+    zones = gpd.GeoDataFrame({"zone_id": ["z1"], "unit": ["门前商户"]},
+                             geometry=[shapely.box(500_000, 3_850_000, 500_040, 3_850_040)], crs=4547)
+    cases = cases_frame([
+        ("ev2007", "0102", "event", comp_id, pt(grids, 30, 30)),
+        ("ev2026", "01002", "event", comp_id, pt(grids, 30, 30)),
+    ])
+    done, rejects = assign(cases, grids, components=components, zones=zones, check_classes=False)
+    assert rejects.empty
+    got = done.set_index("case_id")[["responsibility_rule", "responsibility_basis"]].to_dict("index")
+    assert got["ev2007"] == {"responsibility_rule": "territory_first", "responsibility_basis": "frontage_zone"}
+    assert got["ev2026"] == {"responsibility_rule": "owner_first", "responsibility_basis": "component_owner"}
+    rules = gl.codes.responsibility_rules("cjt214-2007").set_index(["class_code", "kind"])["rule"]
+    assert gl.codes.rule_of(["0102"], ["event"])[0] == "territory_first" != gl.codes.rule_of(["01002"], ["event"])[0]
+    assert (gl.codes.rule_of(rules.index.get_level_values(0), rules.index.get_level_values(1)) == rules.to_numpy()).all()
+    # a caller's table with an edition column is read the same way
+    done2, _ = assign(cases, grids, components=components, zones=zones, check_classes=False, rules=load_rules())
+    assert done2["responsibility_rule"].tolist() == ["territory_first", "owner_first"]
+
+
 def test_rules_from_toml_and_errors(tmp_path):
     p = tmp_path / "rules.toml"
     p.write_text('[[rule]]\nkind = "event"\nclass_code = "06012"\nrule = "owner_first"\n', encoding="utf-8")
@@ -390,3 +414,21 @@ def test_near_boundary_flags_equal_brute_force():
         assert (done["near_boundary"].to_numpy() == near).all(), d
         assert (done["near_street_boundary"].to_numpy() == street).all(), d
         assert len(own) == len(grids)
+
+
+def test_assign_and_the_nightly_map_name_the_same_team(grids):
+    """One lookup: a grid row with an empty unit does not count, in assign and in the nightly's grid map alike."""
+    from gridlib.nightly.products import _responsible
+
+    resp = pd.DataFrame({"level": ["street", "grid", "community"],
+                         "code": [STREET_A, f"{STREET_A}001001", f"{STREET_B}001"],
+                         "unit": ["东风路城管中队", "", "南阳社区"], "team": ["一中队", "空单位的组", ""]})
+    cases = cases_frame([(f"c{i}", "06012", "event", None, pt(grids, 50 + 100 * i, 50)) for i in range(4)])
+    done, _ = assign(cases, grids, responsibility=resp)
+    g = grids.grids.assign(community_code=grids.grids["grid_code"].str[:12], street_code=grids.grids["grid_code"].str[:9])
+    published = _responsible(g, resp).set_index("grid_code")
+    by_grid = done.set_index("grid_code")
+    for code in g["grid_code"]:
+        unit, team = published.loc[code, ["responsible_unit", "team"]].fillna("")
+        assert (unit, team) == (by_grid.loc[code, "responsible_unit"], by_grid.loc[code, "responsible_team"])
+    assert published.loc[f"{STREET_A}001001", "team"] == "一中队"   # not the empty-unit row's team

@@ -147,3 +147,20 @@ def test_transform_xy_in_threads_equals_one_pyproj_call(n, workers, min_chunk):
     x, y = gl.crs.transform_xy(4326, 4550, lon, lat, workers=workers, min_chunk=min_chunk)
     ex, ey = Transformer.from_crs(4326, 4550, always_xy=True).transform(lon, lat)
     assert np.array_equal(x, ex) and np.array_equal(y, ey)
+
+
+@settings(max_examples=25, deadline=None)
+@given(st.lists(st.tuples(st.floats(120.8, 122.0), st.floats(30.7, 31.8)), min_size=1, max_size=30),
+       st.sampled_from([4550, 4549, 3857]))
+def test_to_crs_equals_geopandas(points, epsg):
+    import geopandas as gpd
+    import shapely as shp
+
+    g = gpd.GeoDataFrame({"v": range(len(points))},
+                         geometry=[shp.Point(p) if i % 3 else shp.LineString([p, (p[0] + 0.01, p[1])])
+                                   for i, p in enumerate(points)], crs=4326)
+    ours, theirs = gl.crs.to_crs(g, epsg), g.to_crs(epsg)
+    assert ours.crs == theirs.crs and list(ours.columns) == list(theirs.columns)
+    assert all(a.equals_exact(b, 0) for a, b in zip(ours.geometry, theirs.geometry, strict=True))
+    assert gl.crs.to_crs(g.geometry, epsg).geom_equals_exact(theirs.geometry, 0).all()
+    assert gl.crs.to_crs(g, 4326) is g

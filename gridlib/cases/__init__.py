@@ -1,7 +1,7 @@
 """Case workflow and indicators: the case log, time limits on a work calendar, the standard rates.
 
 >>> import gridlib as gl
->>> round(gl.cases.closure_rate(23974, 24932) * 100, 2)   # 连云港 2017-04, published 96.16 %
+>>> round(gl.cases.rate("closure_rate", {"closed": 23974, "due_closure": 24932}) * 100, 2)  # 连云港 2017-04
 96.16
 
 Modules: :mod:`~gridlib.cases.log` (model and readers), :mod:`~gridlib.cases.validate`,
@@ -10,30 +10,20 @@ Modules: :mod:`~gridlib.cases.log` (model and readers), :mod:`~gridlib.cases.val
 :mod:`~gridlib.cases.status` (open cases, traffic light), :mod:`~gridlib.cases.scores`.
 """
 
+from typing import Any
+
 from gridlib.cases.calendar import WorkCalendar
 from gridlib.cases.fifteen import MINGHU_STEPS, fifteen_minute
 from gridlib.cases.indicators import (
+    DEPRECATED_RATE_FUNCTIONS,
     LABELS_ZH,
     RATES,
-    accurate_dispatch_rate,
-    accurate_filing_rate,
+    Rate,
     add_rates,
     case_flags,
-    closed_ontime_share,
-    closure_rate,
-    disposal_rate,
     indicators,
-    missed_report_rate,
-    ontime_check_rate,
-    ontime_closure_rate,
-    ontime_dispatch_rate,
-    ontime_disposal_rate,
-    ontime_filing_rate,
-    ontime_verification_rate,
-    public_report_rate,
+    rate,
     ratio,
-    rework_rate,
-    valid_report_rate,
 )
 from gridlib.cases.limits import STAGES, deadlines, load_limits
 from gridlib.cases.log import derive_status, read_event_log, read_log
@@ -42,11 +32,14 @@ from gridlib.cases.status import light, open_cases, overdue
 from gridlib.cases.validate import validate
 
 __all__ = [
-    "LABELS_ZH", "MINGHU_STEPS", "RATES", "STAGES", "WorkCalendar", "accurate_dispatch_rate",
-    "accurate_filing_rate", "add_rates", "band_points", "case_flags", "closed_ontime_share", "closure_rate",
-    "deadlines", "derive_status", "disposal_rate", "fifteen_minute", "grade", "indicators", "light",
-    "load_limits", "missed_report_rate", "ontime_check_rate", "ontime_closure_rate", "ontime_disposal_rate",
-    "ontime_dispatch_rate", "ontime_filing_rate", "ontime_verification_rate", "open_cases", "overdue",
-    "public_report_rate", "ratio", "read_event_log", "read_log", "rework_rate", "scores", "valid_report_rate",
-    "validate",
+    "LABELS_ZH", "MINGHU_STEPS", "RATES", "STAGES", "Rate", "WorkCalendar", "add_rates", "band_points",
+    "case_flags", "deadlines", "derive_status", "fifteen_minute", "grade", "indicators", "light", "load_limits",
+    "open_cases", "overdue", "rate", "ratio", "read_event_log", "read_log", "scores", "validate",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    # gl.cases.closure_rate(...) and the other per-rate functions of 0.x: deprecated aliases of rate()
+    if name in DEPRECATED_RATE_FUNCTIONS:
+        return DEPRECATED_RATE_FUNCTIONS[name]
+    raise AttributeError(f"module 'gridlib.cases' has no attribute {name!r}")

@@ -38,6 +38,7 @@ import numpy as np
 import pandas as pd
 
 from gridlib.errors import InputError
+from gridlib.types import ArrayLike
 
 log = logging.getLogger(__name__)
 
@@ -90,7 +91,7 @@ def _parse_hours(hours: str | Iterable[tuple[str, str]]) -> np.ndarray:
     return arr
 
 
-def to_seconds(values: Any) -> tuple[np.ndarray, Any]:
+def to_seconds(values: ArrayLike) -> tuple[np.ndarray, Any]:
     """Naive timestamps → float seconds since 1970 (NaN for missing) and a template to shape results."""
     scalar = np.ndim(values) == 0 and not isinstance(values, pd.Series)
     idx = pd.DatetimeIndex(pd.to_datetime(np.atleast_1d(values) if scalar else values))

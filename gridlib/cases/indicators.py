@@ -1,9 +1,10 @@
 """Performance indicators (绩效评价, STANDARDS.md §5): base counts and rates, by any columns and period.
 
-Every rate is a plain function of counts (so published figures can be checked) and a
+Every rate is a row of :data:`RATES` (counts in, :func:`rate` computes it) (so published figures can be checked) and a
 fraction in [0, 1]; a zero denominator gives NaN — "not measurable", never 0 % or 100 %.
 
->>> round(closure_rate(23974, 24932) * 100, 2), round(ontime_closure_rate(22345, 24932) * 100, 2)  # 连云港 2017-04
+>>> c = {"closed": 23974, "closed_on_time": 22345, "due_closure": 24932}   # 连云港 2017-04
+>>> round(rate("closure_rate", c) * 100, 2), round(rate("ontime_closure_rate", c) * 100, 2)
 (96.16, 89.62)
 
 How the counts are defined for a period P evaluated at the moment *as_of*
@@ -39,7 +40,9 @@ Hence on-time ≤ done ≤ due for every pair, and every rate lies in [0, 1].
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import warnings
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -47,8 +50,9 @@ import pandas as pd
 
 from gridlib.cases.calendar import WorkCalendar
 from gridlib.cases.limits import deadlines, load_limits
-from gridlib.cases.log import PUBLIC_SOURCES, TIME_COLUMNS
+from gridlib.cases.schema import PUBLIC_SOURCES, TIME_COLUMNS
 from gridlib.errors import InputError
+from gridlib.types import ArrayLike, PeriodLike, TimeLike
 
 #: Chinese labels of the indicator columns, for reports.
 LABELS_ZH = {
@@ -78,7 +82,7 @@ COUNTS = REPORT_COUNTS + FILED_COUNTS
 _SUMS = ("_disposal_hours", "_closure_hours")
 
 
-def ratio(numerator: Any, denominator: Any) -> Any:
+def ratio(numerator: ArrayLike, denominator: ArrayLike) -> Any:
     """numerator / denominator as a fraction; NaN where the denominator is 0.
 
     Raises :class:`~gridlib.errors.InputError` for negative counts or a numerator larger
@@ -100,163 +104,105 @@ def ratio(numerator: Any, denominator: Any) -> Any:
     return float(out) if out.ndim == 0 else out
 
 
-def disposal_rate(disposed: Any, due_disposal: Any) -> Any:
-    """处置率 = 处置数 / 应处置数.
+@dataclass(frozen=True)
+class Rate:
+    """One rate of the standard: ``(numerator − subtract) / denominator`` over base counts.
 
-    >>> disposal_rate(9426, 10000)
-    0.9426
+    ``note`` says which definition it is where regions differ (STANDARDS §5.2).
+
+    >>> RATES["ontime_closure_rate"].denominator, RATES["ontime_closure_rate"].name_zh
+    ('due_closure', '按期结案率')
     """
-    return ratio(disposed, due_disposal)
+
+    numerator: str
+    denominator: str
+    name_zh: str
+    subtract: str | None = None
+    note: str = ""
 
 
-def ontime_disposal_rate(disposed_on_time: Any, due_disposal: Any) -> Any:
-    """按期(按时)处置率 = 按期处置数 / 应处置数.
-
-    >>> ontime_disposal_rate(9215, 10000)
-    0.9215
-    """
-    return ratio(disposed_on_time, due_disposal)
-
-
-def closure_rate(closed: Any, due_closure: Any) -> Any:
-    """结案率 = 结案数 / 应结案数.
-
-    >>> round(closure_rate(23974, 24932), 4)
-    0.9616
-    """
-    return ratio(closed, due_closure)
-
-
-def ontime_closure_rate(closed_on_time: Any, due_closure: Any) -> Any:
-    """按期结案率 = 按期结案数 / 应结案数 (the denominator is 应结案数, not 结案数).
-
-    >>> round(ontime_closure_rate(22345, 24932), 4)
-    0.8962
-    """
-    return ratio(closed_on_time, due_closure)
+#: Every standard rate by column name, as counts: the one table behind :func:`rate` and :func:`add_rates`.
+RATES: dict[str, Rate] = {
+    "disposal_rate": Rate("disposed", "due_disposal", "处置率"),
+    "ontime_disposal_rate": Rate("disposed_on_time", "due_disposal", "按期处置率"),
+    "closure_rate": Rate("closed", "due_closure", "结案率"),
+    "ontime_closure_rate": Rate("closed_on_time", "due_closure", "按期结案率",
+                                note="the denominator is 应结案数, not 结案数"),
+    "rework_rate": Rate("rework", "due_closure", "返工率", note="the implementation's denominator (STANDARDS §5.2)"),
+    "ontime_check_rate": Rate("checked_on_time", "due_check", "按时核查率"),
+    "ontime_verification_rate": Rate("verified_on_time", "due_verification", "按时核实率"),
+    "valid_report_rate": Rate("valid_reported", "supervisor_reported", "有效上报率", note="supervisor reports"),
+    "missed_report_rate": Rate("public_filed", "filed", "漏报率",
+                               note="漏报数 = filed cases found by the public instead of a supervisor"),
+    "public_report_rate": Rate("public_filed", "filed", "监督举报率", note="same count as 漏报数 in a flat case log"),
+    "ontime_filing_rate": Rate("filed_on_time", "filed", "按时立案率"),
+    "accurate_filing_rate": Rate("filed", "filed", "准确立案率", subtract="filed_cancelled",
+                                 note="(立案数 − 立案后作废数) / 立案数"),
+    "closed_ontime_share": Rate("closed_on_time", "closed", "按时结案率(值班长)",
+                                note="按时结案数 / 结案数 — not the region's 按期结案率"),
+    "ontime_dispatch_rate": Rate("dispatched_on_time", "due_dispatch", "按时派遣率"),
+    "accurate_dispatch_rate": Rate("accurate_dispatch", "due_dispatch", "准确派遣率",
+                                   note="准确派遣数 = dispatched cases never returned (回退)"),
+}
 
 
-def rework_rate(rework: Any, due_closure: Any) -> Any:
-    """返工率 = 返工数 / 应结案数 (the implementation's denominator; STANDARDS §5.2).
+def rate(name: str, counts: Mapping[str, Any] | pd.DataFrame) -> Any:
+    """The rate *name* of :data:`RATES` from base counts (scalars, arrays or a table's columns).
 
-    >>> rework_rate(5, 100)
-    0.05
-    """
-    return ratio(rework, due_closure)
+    Parameters
+    ----------
+    name : str
+        A key of :data:`RATES`, e.g. ``"closure_rate"``.
+    counts : mapping or DataFrame
+        The rate's counts by name (``closed``, ``due_closure`` …).
 
+    Returns
+    -------
+    float, numpy.ndarray or pandas.Series
+        Fractions in [0, 1]; NaN where the denominator is 0.
 
-def ontime_check_rate(checked_on_time: Any, due_check: Any) -> Any:
-    """按时核查率 (及时核查率) = 按时核查数 / 应核查数.
-
-    >>> ontime_check_rate(18, 20)
-    0.9
-    """
-    return ratio(checked_on_time, due_check)
-
-
-def ontime_verification_rate(verified_on_time: Any, due_verification: Any) -> Any:
-    """按时核实率 = 按时核实数 / 应核实数.
-
-    >>> ontime_verification_rate(1, 4)
-    0.25
-    """
-    return ratio(verified_on_time, due_verification)
-
-
-def valid_report_rate(valid_reported: Any, supervisor_reported: Any) -> Any:
-    """监督员有效上报率 (上报准确率) = 有效上报数 / 上报数 (supervisor reports).
-
-    >>> valid_report_rate(45, 50)
-    0.9
-    """
-    return ratio(valid_reported, supervisor_reported)
-
-
-def missed_report_rate(public_filed: Any, filed: Any) -> Any:
-    """漏报率 = 漏报数 / 立案数; 漏报数 = filed cases found by the public instead of a supervisor.
-
-    >>> missed_report_rate(3, 60)
-    0.05
-    """
-    return ratio(public_filed, filed)
-
-
-def public_report_rate(public_filed: Any, filed: Any) -> Any:
-    """监督举报率 = 监督举报核实数 / 立案数 (same count as 漏报数 in a flat case log).
-
-    >>> public_report_rate(6, 60)
-    0.1
-    """
-    return ratio(public_filed, filed)
-
-
-def ontime_filing_rate(filed_on_time: Any, filed: Any) -> Any:
-    """按时立案率 = 按时立案数 / 立案数.
-
-    >>> ontime_filing_rate(57, 60)
-    0.95
-    """
-    return ratio(filed_on_time, filed)
-
-
-def accurate_filing_rate(filed: Any, filed_cancelled: Any) -> Any:
-    """准确立案率 = (立案数 − 作废数) / 立案数, with 作废数 = filed cases later cancelled.
-
-    >>> accurate_filing_rate(50, 1)
+    Examples
+    --------
+    >>> round(rate("closure_rate", {"closed": 23974, "due_closure": 24932}) * 100, 2)   # 连云港 2017-04
+    96.16
+    >>> rate("accurate_filing_rate", {"filed": 50, "filed_cancelled": 1})
     0.98
     """
-    filed_arr = np.asarray(filed, dtype=float)
-    kept = filed_arr - np.asarray(filed_cancelled, dtype=float)
-    if np.any(kept < 0):
-        raise InputError("more cancelled than filed cases: check the counts")
-    return ratio(pd.Series(kept, index=filed.index) if isinstance(filed, pd.Series) else kept, filed_arr)
+    try:
+        spec = RATES[name]
+    except KeyError:
+        raise InputError(f"unknown rate {name!r}; the rates are {sorted(RATES)}") from None
+    needed = [c for c in (spec.numerator, spec.denominator, spec.subtract) if c]
+    missing = [c for c in needed if c not in counts]
+    if missing:
+        raise InputError(f"{name} needs count(s) {missing}")
+    numerator = counts[spec.numerator]
+    if spec.subtract:
+        kept = np.asarray(numerator, dtype=float) - np.asarray(counts[spec.subtract], dtype=float)
+        if np.any(kept < 0):
+            raise InputError(f"{name}: more {spec.subtract} than {spec.numerator}: check the counts")
+        numerator = pd.Series(kept, index=numerator.index) if isinstance(numerator, pd.Series) else kept
+    return ratio(numerator, counts[spec.denominator])
 
 
-def closed_ontime_share(closed_on_time: Any, closed: Any) -> Any:
-    """按时结案率 (值班长 position) = 按时结案数 / 结案数 — not the region's 按期结案率.
+def _deprecated_rate(name: str) -> Any:
+    """The 0.x one-function-per-rate API, kept for one release: ``closure_rate(closed, due)``."""
+    spec = RATES[name]
 
-    >>> closed_ontime_share(22345, 23974) > ontime_closure_rate(22345, 24932)
-    True
-    """
-    return ratio(closed_on_time, closed)
+    def old(numerator: Any, denominator: Any) -> Any:
+        warnings.warn(f"gl.cases.{name}(...) is deprecated; use gl.cases.rate({name!r}, counts)",
+                      DeprecationWarning, stacklevel=2)
+        if spec.subtract:
+            return rate(name, {spec.numerator: numerator, spec.subtract: denominator})
+        return rate(name, {spec.numerator: numerator, spec.denominator: denominator})
 
-
-def ontime_dispatch_rate(dispatched_on_time: Any, due_dispatch: Any) -> Any:
-    """按时派遣率 = 按时派遣数 / 应派遣数.
-
-    >>> ontime_dispatch_rate(99, 100)
-    0.99
-    """
-    return ratio(dispatched_on_time, due_dispatch)
+    old.__name__ = old.__qualname__ = name
+    old.__doc__ = f"Deprecated: ``gl.cases.rate({name!r}, counts)``."
+    return old
 
 
-def accurate_dispatch_rate(accurate_dispatch: Any, due_dispatch: Any) -> Any:
-    """准确派遣率 = 准确派遣数 / 应派遣数; 准确派遣数 = dispatched cases never returned (回退).
-
-    >>> accurate_dispatch_rate(97, 100)
-    0.97
-    """
-    return ratio(accurate_dispatch, due_dispatch)
-
-
-#: rate column → (function, numerator, denominator or second argument)
-RATES: dict[str, tuple[Any, str, str]] = {
-    "disposal_rate": (disposal_rate, "disposed", "due_disposal"),
-    "ontime_disposal_rate": (ontime_disposal_rate, "disposed_on_time", "due_disposal"),
-    "closure_rate": (closure_rate, "closed", "due_closure"),
-    "ontime_closure_rate": (ontime_closure_rate, "closed_on_time", "due_closure"),
-    "rework_rate": (rework_rate, "rework", "due_closure"),
-    "ontime_check_rate": (ontime_check_rate, "checked_on_time", "due_check"),
-    "ontime_verification_rate": (ontime_verification_rate, "verified_on_time", "due_verification"),
-    "valid_report_rate": (valid_report_rate, "valid_reported", "supervisor_reported"),
-    "missed_report_rate": (missed_report_rate, "public_filed", "filed"),
-    "public_report_rate": (public_report_rate, "public_filed", "filed"),
-    "ontime_filing_rate": (ontime_filing_rate, "filed_on_time", "filed"),
-    "accurate_filing_rate": (accurate_filing_rate, "filed", "filed_cancelled"),
-    "closed_ontime_share": (closed_ontime_share, "closed_on_time", "closed"),
-    "ontime_dispatch_rate": (ontime_dispatch_rate, "dispatched_on_time", "due_dispatch"),
-    "accurate_dispatch_rate": (accurate_dispatch_rate, "accurate_dispatch", "due_dispatch"),
-}
+#: Old per-rate functions (deprecated aliases of :func:`rate`), by name.
+DEPRECATED_RATE_FUNCTIONS = {name: _deprecated_rate(name) for name in RATES}
 
 
 def _period_bounds(period: Any) -> tuple[pd.Timestamp, pd.Timestamp, str] | None:
@@ -386,8 +332,8 @@ def _flags(log: pd.DataFrame, period: Any, limits: Any, calendar: WorkCalendar |
 
 
 def case_flags(
-    log: pd.DataFrame, *, period: Any = None, limits: Any = None, calendar: WorkCalendar | None = None,
-    at: Any = None,
+    log: pd.DataFrame, *, period: PeriodLike | None = None, limits: Any = None, calendar: WorkCalendar | None = None,
+    at: TimeLike | None = None,
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Per-case 0/1 flags behind every count: (report-cohort flags, filing-cohort flags).
 
@@ -427,15 +373,15 @@ def add_rates(table: pd.DataFrame) -> pd.DataFrame:
     >>> add_rates(pd.DataFrame({"closed": [23974], "due_closure": [24932]}))["closure_rate"].round(4).tolist()
     [0.9616]
     """
-    for name, (func, a, b) in RATES.items():
-        if a in table and b in table:
-            table[name] = func(table[a], table[b])
+    for name, spec in RATES.items():
+        if all(c in table for c in (spec.numerator, spec.denominator, spec.subtract) if c):
+            table[name] = rate(name, table)
     return table
 
 
 def indicators(
-    log: pd.DataFrame, *, by: str | Sequence[str] | None = None, period: Any = None, limits: Any = None,
-    calendar: WorkCalendar | None = None, at: Any = None,
+    log: pd.DataFrame, *, by: str | Sequence[str] | None = None, period: PeriodLike | None = None, limits: Any = None,
+    calendar: WorkCalendar | None = None, at: TimeLike | None = None,
 ) -> pd.DataFrame:
     """Base counts and rates per group (STANDARDS.md §5), one row per group.
 

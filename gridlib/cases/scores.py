@@ -41,13 +41,14 @@ import numpy as np
 import pandas as pd
 
 from gridlib.errors import InputError
+from gridlib.types import ArrayLike, TableSource
 
 DATA = Path(__file__).parent / "data"
 OBJECTS = ("region", "department", "supervisor", "acceptor", "shift_leader", "dispatcher")
 
 
 def load_tables(
-    weights: Any = None, bands: Any = None, grades: Any = None,
+    weights: TableSource | None = None, bands: TableSource | None = None, grades: TableSource | None = None,
 ) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
     """Weights, bands and grades tables (paths or DataFrames; ``None`` = bundled defaults).
 
@@ -67,7 +68,7 @@ def load_tables(
     return w, b.sort_values(["band", "from"]).reset_index(drop=True), g.sort_values("min_score", ascending=False)
 
 
-def band_points(values: Any, band: str, bands: pd.DataFrame | None = None) -> np.ndarray:
+def band_points(values: ArrayLike, band: str, bands: pd.DataFrame | None = None) -> np.ndarray:
     """Points of *values* in a band table: the points of the highest ``from`` not above the value.
 
     >>> band_points([0, 2, 3, 12], "region_filed_1").tolist()
@@ -83,7 +84,7 @@ def band_points(values: Any, band: str, bands: pd.DataFrame | None = None) -> np
     return np.where(np.isnan(v) | (idx < 0), np.nan, pts)
 
 
-def grade(score: Any, grades: pd.DataFrame | None = None) -> np.ndarray:
+def grade(score: ArrayLike, grades: pd.DataFrame | None = None) -> np.ndarray:
     """Grade letters for scores (A ≥ 90, B ≥ 75, C ≥ 60, D ≥ 40, E below); None for NaN.
 
     >>> grade([95, 75, 59.9, 10, float("nan")]).tolist()
@@ -98,8 +99,8 @@ def grade(score: Any, grades: pd.DataFrame | None = None) -> np.ndarray:
 
 
 def scores(
-    table: pd.DataFrame, evaluation_object: str, *, area_class: int | str = 1, weights: Any = None,
-    bands: Any = None, grades: Any = None,
+    table: pd.DataFrame, evaluation_object: str, *, area_class: int | str = 1, weights: TableSource | None = None,
+    bands: TableSource | None = None, grades: TableSource | None = None,
 ) -> pd.DataFrame:
     """Composite score (0–100) and grade for each row of an indicators table.
 

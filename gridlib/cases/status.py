@@ -48,15 +48,16 @@ from gridlib.cases.limits import (
     resolve_limits,
     stage_start,
 )
-from gridlib.cases.log import PUBLIC_SOURCES
+from gridlib.cases.schema import PUBLIC_SOURCES
 from gridlib.errors import InputError
+from gridlib.types import ArrayLike, TimeLike
 
 LIGHTS = ("green", "yellow", "red")
 _PASSTHROUGH = ("class_code", "kind", "source", "urgency", "street_code", "community_code", "grid_code",
                 "responsible_unit", "lon", "lat")
 
 
-def light(used_share: Any) -> np.ndarray:
+def light(used_share: ArrayLike) -> np.ndarray:
     """Traffic light for shares of a limit used: green < 0.8 ≤ yellow ≤ 1.0 < red.
 
     >>> light([0.5, 0.8, 1.0, 1.01]).tolist()
@@ -67,7 +68,7 @@ def light(used_share: Any) -> np.ndarray:
 
 
 def open_cases(
-    log: pd.DataFrame, *, at: Any = None, limits: Any = None, calendar: WorkCalendar | None = None,
+    log: pd.DataFrame, *, at: TimeLike | None = None, limits: Any = None, calendar: WorkCalendar | None = None,
 ) -> pd.DataFrame:
     """Every case open at *at*, with its stage, deadline, share of the limit used and light.
 
@@ -164,7 +165,7 @@ def open_cases(
     return out.reset_index(drop=True)
 
 
-def overdue(log: pd.DataFrame, *, at: Any = None, limits: Any = None, calendar: WorkCalendar | None = None,
+def overdue(log: pd.DataFrame, *, at: TimeLike | None = None, limits: Any = None, calendar: WorkCalendar | None = None,
             include_yellow: bool = False) -> pd.DataFrame:
     """The red (overdue) open cases at *at* — and the yellow ones with ``include_yellow``.
 

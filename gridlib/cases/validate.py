@@ -30,7 +30,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from gridlib.cases.log import KINDS, SOURCES, STAGE_COLUMNS, Reasons, as_mask
+from gridlib.cases.schema import KINDS, SOURCES, STAGE_COLUMNS, Reasons, as_mask
 
 MAX_DAYS = 730
 LONG_DAYS = 90

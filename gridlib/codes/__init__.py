@@ -23,7 +23,7 @@ from gridlib.codes.catalogue import (
 )
 from gridlib.codes.crosswalk import crosswalk, translate
 from gridlib.codes.mint import mint_component_ids
-from gridlib.codes.rules import responsibility_rules
+from gridlib.codes.rules import edition_of_class, responsibility_rules, rule_of
 from gridlib.codes.types import ComponentId, GridCode, MatterCode
 from gridlib.codes.validate import split, street_type, validate
 
@@ -31,5 +31,5 @@ __all__ = [
     "CLASS_DIGITS", "DEFAULT_EDITION", "EDITIONS", "ComponentId", "GridCode", "MatterCode",
     "catalogue", "clear_extensions", "county_name", "crosswalk", "divisions", "gaps",
     "load_extensions", "lookup", "mint_component_ids", "normalize_class_code",
-    "responsibility_rules", "search", "split", "street_type", "translate", "validate",
+    "responsibility_rules", "rule_of", "edition_of_class", "search", "split", "street_type", "translate", "validate",
 ]

@@ -12,7 +12,7 @@ import functools
 import numpy as np
 import pandas as pd
 
-from gridlib.codes.catalogue import _data_path
+from gridlib.codes.catalogue import data_path
 
 #: date of the shipped GB/T 2260 list (codes abolished before it are rejected)
 LIST_DATE = "2025-12-31"
@@ -20,7 +20,7 @@ LIST_DATE = "2025-12-31"
 
 @functools.cache
 def _divisions() -> pd.DataFrame:
-    return pd.read_csv(_data_path("gbt2260.csv"), dtype=str, keep_default_na=False)
+    return pd.read_csv(data_path("gbt2260.csv"), dtype=str, keep_default_na=False)
 
 
 def divisions(level: str | None = None) -> pd.DataFrame:

@@ -51,7 +51,12 @@ COLUMNS = [
 _EXTENSIONS: dict[str, pd.DataFrame] = {}
 
 
-def _data_path(name: str) -> str:
+def data_path(name: str) -> str:
+    """Path of a data file bundled with :mod:`gridlib.codes` (catalogues, rules, crosswalks).
+
+    >>> data_path("responsibility_rules.csv").endswith("responsibility_rules.csv")
+    True
+    """
     return str(resources.files("gridlib.codes").joinpath("data", name))
 
 
@@ -73,13 +78,13 @@ def _check_kind(kind: str | None) -> None:
 
 @functools.cache
 def _standard(edition: str) -> pd.DataFrame:
-    df = pd.read_csv(_data_path(f"catalogue_{edition}.csv"), dtype=str, keep_default_na=False)
+    df = pd.read_csv(data_path(f"catalogue_{edition}.csv"), dtype=str, keep_default_na=False)
     return df[COLUMNS]
 
 
 @functools.cache
 def _gaps() -> pd.DataFrame:
-    return pd.read_csv(_data_path("gaps.csv"), dtype=str, keep_default_na=False)
+    return pd.read_csv(data_path("gaps.csv"), dtype=str, keep_default_na=False)
 
 
 def catalogue(edition: str = DEFAULT_EDITION, kind: str | None = None) -> pd.DataFrame:
@@ -354,7 +359,7 @@ def load_extensions(path_or_df: str | os.PathLike | pd.DataFrame, edition: str =
         seen[key] = f"{r['_where']} ({r['class_code']} {r['name_zh']})"
     added = new[fresh]
     _EXTENSIONS[edition] = pd.concat([previous, added], ignore_index=True) if len(previous) else added
-    _lookup_tables.cache_clear()
+    lookup_tables.cache_clear()
     _row_index.cache_clear()
     return new[COLUMNS].reset_index(drop=True)
 
@@ -368,13 +373,17 @@ def clear_extensions(edition: str | None = None) -> None:
         _EXTENSIONS.clear()
     else:
         _EXTENSIONS.pop(check_edition(edition), None)
-    _lookup_tables.cache_clear()
+    lookup_tables.cache_clear()
     _row_index.cache_clear()
 
 
 @functools.cache
-def _lookup_tables(edition: str) -> dict[str, np.ndarray]:
-    """Dense status tables indexed by the integer class code (0 unknown, 1 class, 2 gap)."""
+def lookup_tables(edition: str) -> dict[str, np.ndarray]:
+    """Dense status tables indexed by the integer class code (0 unknown, 1 class, 2 gap), per kind.
+
+    >>> int(lookup_tables("gbt47678-2026")["any"][6012])
+    1
+    """
     size = 10 ** CLASS_DIGITS[edition]
     cat = catalogue(edition)
     gp = gaps(edition)

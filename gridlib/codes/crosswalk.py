@@ -19,7 +19,7 @@ import functools
 import numpy as np
 import pandas as pd
 
-from gridlib.codes.catalogue import _data_path, catalogue, check_edition
+from gridlib.codes.catalogue import catalogue, check_edition, data_path
 from gridlib.codes.validate import validate
 from gridlib.errors import CodeError
 
@@ -31,7 +31,7 @@ COLUMNS = ["from_edition", "from_kind", "from_code", "from_name_zh", "to_edition
 
 @functools.cache
 def _forward() -> pd.DataFrame:
-    df = pd.read_csv(_data_path(f"crosswalk_{OLD}_{NEW}.csv"), dtype=str, keep_default_na=False)
+    df = pd.read_csv(data_path(f"crosswalk_{OLD}_{NEW}.csv"), dtype=str, keep_default_na=False)
     df = df.rename(columns={"kind": "from_kind"})
     df["to_kind"] = np.where(df["to_code"] != "", df["from_kind"], "")
     return df[COLUMNS]

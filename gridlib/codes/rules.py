@@ -5,23 +5,27 @@ from __future__ import annotations
 import functools
 import os
 
+import numpy as np
 import pandas as pd
 
 from gridlib.codes.catalogue import (
     DEFAULT_EDITION,
-    _data_path,
     catalogue,
     check_edition,
+    data_path,
     normalize_class_code,
 )
 from gridlib.errors import CodeError, InputError
 
 RULES = ("owner_first", "territory_first")
 
+#: Class-code width per catalogue edition: a case's edition follows from the form of its code.
+CODE_WIDTH = {"gbt47678-2026": 5, "cjt214-2007": 4}
+
 
 @functools.cache
 def _defaults() -> pd.DataFrame:
-    return pd.read_csv(_data_path("responsibility_rules.csv"), dtype=str, keep_default_na=False)
+    return pd.read_csv(data_path("responsibility_rules.csv"), dtype=str, keep_default_na=False)
 
 
 def responsibility_rules(
@@ -111,3 +115,57 @@ def _apply_overrides(rules: pd.DataFrame, overrides: str | os.PathLike | pd.Data
         rules.loc[hit, "rule"] = rule
         rules.loc[hit, "basis"] = f"city override ({where})"
     return rules
+
+
+def edition_of_class(class_codes: pd.Series | np.ndarray | list[str]) -> np.ndarray:
+    """The catalogue edition of each class code, from its form (5 digits: 2026, 4 digits: 2007).
+
+    >>> edition_of_class(["06012", "0102", "6"]).tolist()
+    ['gbt47678-2026', 'cjt214-2007', '']
+    """
+    codes = pd.Series(np.asarray(class_codes, dtype=object)).astype("string").str.strip()
+    ok = codes.str.fullmatch(r"\d+").fillna(False).to_numpy()
+    width = codes.str.len().fillna(0).to_numpy()
+    out = np.full(len(codes), "", dtype=object)
+    for edition, w in CODE_WIDTH.items():
+        out[ok & (width == w)] = edition
+    return out
+
+
+@functools.cache
+def _edition_rules(edition: str) -> tuple[dict[str, str], dict[str, str], dict[str, str]]:
+    """'class|kind' -> rule for the edition's classes, and its (kind, major) and kind defaults."""
+    table = responsibility_rules(edition)
+    exact = dict(zip(table["class_code"] + "|" + table["kind"], table["rule"], strict=True))
+    d = _defaults()
+    d = d[d["edition"] == edition]
+    major = {f"{k}|{m}": r for k, m, r in zip(d["kind"], d["major_code"], d["rule"], strict=True) if m != "*"}
+    general = {k: r for k, m, r in zip(d["kind"], d["major_code"], d["rule"], strict=True) if m == "*"}
+    return exact, major, general
+
+
+def rule_of(class_codes: pd.Series | np.ndarray | list[str], kinds: pd.Series | np.ndarray | list[str],
+            editions: pd.Series | np.ndarray | list[str] | None = None) -> np.ndarray:
+    """The responsibility rule of each case, by its class, kind and edition.
+
+    The edition is the code's own (:func:`edition_of_class`) unless given; the rule is the
+    edition's :func:`responsibility_rules` for catalogued classes, and the edition's default for
+    the kind (and major class) otherwise. A code of no edition gets the kind's general rule.
+
+    >>> rule_of(["0102", "01001", "06012"], ["event", "event", "event"]).tolist()
+    ['territory_first', 'owner_first', 'territory_first']
+    """
+    codes = np.asarray(class_codes, dtype=object).astype(str)
+    kinds_arr = np.asarray(kinds, dtype=object).astype(str)
+    eds = edition_of_class(codes) if editions is None else np.asarray(editions, dtype=object)
+    out = np.array(["owner_first" if k == "component" else "territory_first" for k in kinds_arr], dtype=object)
+    for edition in CODE_WIDTH:
+        sel = np.flatnonzero(eds == edition)
+        if not len(sel):
+            continue
+        exact, major, general = _edition_rules(edition)
+        c, k = pd.Series(codes[sel]), pd.Series(kinds_arr[sel])
+        rule = (c + "|" + k).map(exact)
+        rule = rule.fillna((k + "|" + c.str[:2]).map(major)).fillna(k.map(general))
+        out[sel] = rule.fillna(pd.Series(out[sel])).to_numpy(dtype=object)
+    return out

@@ -44,8 +44,8 @@ from gridlib.codes.catalogue import (
     CLASS_DIGITS,
     DEFAULT_EDITION,
     EDITIONS,
-    _lookup_tables,
     check_edition,
+    lookup_tables,
 )
 from gridlib.errors import CodeError
 
@@ -521,7 +521,7 @@ def _check_fields(mat: np.ndarray, rows: np.ndarray, lay: _Layout, reasons: _Rea
             fail(v == 0, f"{f.name} {zeros} (expected {'0' * (width - 1)}1 or above)")
         elif f.check == "class" and check_catalogue:
             ed = str(lay.edition)
-            status = _lookup_tables(ed)[lay.class_kind or "any"][v]
+            status = lookup_tables(ed)[lay.class_kind or "any"][v]
             what = "" if lay.class_kind in (None, "any") else f"{lay.class_kind} "
             fail(status == 0, (f"unknown {what}class ", f.start, f.stop, f" in {ed}"))
             fail(status == 2, (f"{what}class ", f.start, f.stop, f" is a gap in the {ed} table (not known)"))

@@ -68,6 +68,8 @@ def register(app: typer.Typer) -> None:
         out: Annotated[Path, typer.Option("--out", "-o", help=_OUT_HELP)],
         buildings: Annotated[Path | None, typer.Option("--buildings", "-b", help="Building footprints (occluders)")] = None,
         grids: Annotated[Path | None, typer.Option("--grids", "-g", help="Unit grids for per-grid coverage")] = None,
+        water: Annotated[Path | None, typer.Option("--water", help="Water polygons: grids more than half water "
+                                                   "are reported apart, never blind")] = None,
         cases: Annotated[Path | None, typer.Option("--cases", help="Case points (lon/lat) to rank blind spots")] = None,
         hotspots: Annotated[Path | None, typer.Option("--hotspots", help="Hotspot polygons (e.g. Gi* grids) to rank "
                                                       "blind spots, instead of --cases")] = None,
@@ -103,14 +105,17 @@ def register(app: typer.Typer) -> None:
         grid_cov = None
         if grids:
             with step("grid coverage"):
-                grid_cov = gc.grid_coverage(vs, road_layer, _layer(grids, "grids"), bld, pieces=pieces)
+                grid_cov = gc.grid_coverage(vs, road_layer, _layer(grids, "grids"), bld, pieces=pieces,
+                                            water=_layer(water, "water"))
         weighted = pieces[gc.road_weights(pieces) > 0]
         s = gc.coverage_summary(weighted).iloc[0]
         typer.echo(f"road seen: {s.covered_m / 1000:,.1f} of {s.length_m / 1000:,.1f} km ({s.share:.1%}); "
                    f"by >= 2 cameras {s.share_k2:.1%}; {len(blind):,} blind stretches")
         if grid_cov is not None:
-            typer.echo(f"grids: {int(grid_cov.blind.sum()):,} of {len(grid_cov):,} blind "
-                       f"(road share < 20 %, or open-area share where no road)")
+            n_water = int(grid_cov["water"].sum())
+            typer.echo(f"grids: {int(grid_cov.blind.sum()):,} of {len(grid_cov) - n_water:,} land grids blind "
+                       f"(road share < 20 %, or open-area share where no road)"
+                       + (f"; {n_water:,} water grids apart" if n_water else ""))
         _write(out, {"viewsheds": vs, "road_coverage": pieces, "blind_spots": blind, "priority_blind_spots": prio,
                      "grid_coverage": grid_cov, "camera_rejects": rejects if len(rejects) else None})
         if png:

@@ -80,14 +80,14 @@ def register(app: typer.Typer) -> None:
         import geopandas as gpd
 
         from gridlib.grid import validate
-        from gridlib.grid.edition import _write_report, read_grids
+        from gridlib.grid.edition import read_grids, write_report
 
         g = read_grids(file, layer, code_field, crs)
         par = None
         if parents is not None:
             par = gpd.read_file(parents).rename(columns={parents_code_field: "code"})
         rep = validate(g, par, target_area=target_area, gap_width=gap_width)
-        where = _write_report(rep, file, report) if report else None
+        where = write_report(rep, file, report) if report else None
         if _summarise(rep, where):
             raise SystemExit(1)  # not typer.Exit: gridlib.cli.main drops its code (standalone_mode=False)
 

@@ -71,14 +71,16 @@ def register(app: typer.Typer) -> None:
         period: Annotated[str, typer.Option(help="Window back from the latest case, e.g. 30D")] = "30D",
         level: Annotated[str, typer.Option(help="grid, community, street or h3:9|10|11")] = "grid",
         classes: Annotated[str | None, typer.Option(help="Comma-separated class codes; 2 digits = big class")] = None,
-        permutations: Annotated[int, typer.Option(help="Conditional permutations (0: analytical p only); "
-                                                  "many let 99 % classes survive the FDR correction")] = 99_999,
+        water: Annotated[Path | None, typer.Option(help="Water polygons: zones more than half water take no part "
+                                                   "(default: the store's 'water' layer, if any)")] = None,
+        permutations: Annotated[str, typer.Option(help="Conditional permutations (0: analytical p only) or "
+                                                  "'auto' (enough for a 10-cell cluster to pass FDR)")] = "auto",
         seed: Annotated[int, typer.Option(help="Random seed")] = 0,
         emerging: Annotated[bool, typer.Option("--emerging", help="Also run emerging hot spot analysis")] = False,
         bins: Annotated[str, typer.Option(help="Emerging time bins, e.g. 12W (12 weekly bins)")] = "12W",
         title: Annotated[str | None, typer.Option(help="Map title")] = None,
     ) -> None:
-        """Count cases per zone, find Gi* hot and cold spots (999 permutations, FDR), draw maps.
+        """Count cases per zone, find Gi* hot and cold spots (permutations, FDR), draw maps.
 
         Writes OUT/hotspots.gpkg (layer hotspots, and emerging with --emerging),
         OUT/hotspots.png, OUT/hotspots.html (self-contained) and OUT/emerging.png.
@@ -99,11 +101,15 @@ def register(app: typer.Typer) -> None:
                 if not st.has_layer("grids"):
                     raise InputError(f"store {store} has no 'grids' layer")
                 grid_frame = st.read_layer("grids")
+                water_frame = st.read_layer("water") if water is None and st.has_layer("water") else None
             else:
+                water_frame = None
                 grid_frame, grid_rejects = read_layer(grids)
                 if len(grid_rejects):
                     typer.echo(f"grids: {len(grid_rejects):,} rows skipped ({grid_rejects['reason'].iloc[0]})",
                                err=True)
+            if water is not None:
+                water_frame, _ = read_layer(water)
             points, rejects = read_points(cases, time="reported_at")
             if len(rejects):
                 typer.echo(f"cases: {len(rejects):,} rows skipped (first: {rejects['reason'].iloc[0]})", err=True)
@@ -113,7 +119,8 @@ def register(app: typer.Typer) -> None:
         wanted = [c.strip() for c in classes.split(",")] if classes else None
         with step(f"Gi* over {len(zones):,} zones ({level})"):
             counted = hs.counts(points, zones, by=key, period=period, classes=wanted)
-            result = hs.gistar(counted, "count", weights=weights, permutations=permutations, seed=seed)
+            result = hs.gistar(counted, "count", weights=weights, permutations=hs.parse_permutations(permutations),
+                               seed=seed, water=water_frame)
         out.mkdir(parents=True, exist_ok=True)
         gpkg = out / "hotspots.gpkg"
         write_gpkg(result.to_crs(4326), gpkg, "hotspots")
@@ -132,7 +139,8 @@ def register(app: typer.Typer) -> None:
         if emerging:
             n_bins, width = _bins(bins)
             with step(f"emerging hot spots ({n_bins} × {width})"):
-                em = hs.emerging(points, zones, by=key, weights=weights, bin=width, n_bins=n_bins)
+                land = zones[zones[key].isin(result.loc[result["hotspot_class"] != "water_excluded", key])]
+                em = hs.emerging(points, land, by=key, weights=weights, bin=width, n_bins=n_bins)
             write_gpkg(em.to_crs(4326), gpkg, "emerging")
             hs.hotspot_map(em, out / "emerging.png", title=title or f"新兴热点（{n_bins} 个时段 × {width}）",
                            outlines=streets)

@@ -15,7 +15,8 @@ def register(app: typer.Typer) -> None:
         store: str = typer.Option(..., "--store", help="A .gpkg path or a postgresql:// URL holding grids and inputs."),
         date: str = typer.Option(None, "--date", help="Day to report on (YYYY-MM-DD); default yesterday."),
         out: Path = typer.Option(Path("products"), "--out", help="Products go to OUT/<date>/."),
-        permutations: int = typer.Option(99_999, help="Gi* permutations (fewer cannot pass FDR on many grids)."),
+        permutations: str = typer.Option("auto", help="Gi* permutations, or 'auto' (enough for a 10-grid "
+                                         "cluster to pass FDR; gistar's and the library's default)."),
         staff_phone: bool = typer.Option(False, "--staff-phone", help="Include responsible staff's phone numbers."),
         log_file: Path = typer.Option(None, "--log-file", help="Also log to this file (default OUT/nightly.log)."),
     ) -> None:
@@ -35,7 +36,9 @@ def register(app: typer.Typer) -> None:
         handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
         logging.getLogger("gridlib").addHandler(handler)
         try:
-            options = NightlyOptions(permutations=permutations, include_staff_phone=staff_phone)
+            from gridlib.hotspots import parse_permutations
+
+            options = NightlyOptions(permutations=parse_permutations(permutations), include_staff_phone=staff_phone)
             with open_store(store) as st:
                 manifest = run_nightly(st, day, out, options=options)
         finally:

@@ -10,19 +10,19 @@ import typer
 from gridlib.errors import InputError
 
 
-def _threshold_options(values: list[str]) -> dict[str, float]:
-    from gridlib.trucks import THRESHOLDS
+def _threshold_options(values: list[str]):
+    from gridlib.trucks import Thresholds
 
     out = {}
     for item in values:
         key, sep, val = item.partition("=")
-        if not sep or key not in THRESHOLDS:
-            raise InputError(f"--set {item!r}: expected NAME=VALUE with NAME one of {', '.join(sorted(THRESHOLDS))}")
+        if not sep or key not in Thresholds.names():
+            raise InputError(f"--set {item!r}: expected NAME=VALUE with NAME one of {', '.join(sorted(Thresholds.names()))}")
         try:
             out[key] = float(val)
         except ValueError as exc:
             raise InputError(f"--set {item!r}: {val!r} is not a number") from exc
-    return out
+    return Thresholds.from_mapping(out)
 
 
 def _write_layer(frame, path: Path, layer: str) -> None:
@@ -75,7 +75,7 @@ def register(app: typer.Typer) -> None:
             road_layer = gpd.read_file(roads) if roads else None
             zone_layer = gpd.read_file(zones) if zones else None
         result = check(str(fixes), str(permits), str(sites) if sites else None, roads=road_layer, zones=zone_layer,
-                       date=date, crs=crs, **th)
+                       date=date, crs=crs, thresholds=th)
         if match_roads:
             from gridlib.trucks.matching import deviation_roads
 

@@ -29,6 +29,7 @@ import shapely
 from gridlib.coverage.roads import road_coverage, road_weights, substrings
 from gridlib.coverage.viewshed import prepare_buildings
 from gridlib.errors import InputError
+from gridlib.water import MAX_WATER_SHARE, is_water
 
 __all__ = ["grid_coverage", "blind_spots", "priority_blind_spots"]
 
@@ -64,6 +65,8 @@ def grid_coverage(
     *,
     pieces: gpd.GeoDataFrame | None = None,
     blind_below: float = 0.2,
+    water: gpd.GeoDataFrame | None = None,
+    max_water_share: float = MAX_WATER_SHARE,
 ) -> gpd.GeoDataFrame:
     """Covered share of road length and of open area per grid.
 
@@ -81,12 +84,15 @@ def grid_coverage(
         A :func:`gridlib.coverage.road_coverage` result to reuse.
     blind_below : float
         Share under which a grid counts as blind.
+    water, max_water_share
+        Water polygons: grids more than ``max_water_share`` under water are marked ``water``
+        and are never blind (:mod:`gridlib.water`, the rule every analysis shares).
 
     Returns
     -------
     GeoDataFrame
         *grids* (in the viewsheds' CRS) plus ``road_m``, ``covered_m``, ``k2_m``, ``road_share``
-        (NaN without roads), ``open_m2``, ``covered_open_m2``, ``open_share`` and ``blind``.
+        (NaN without roads), ``open_m2``, ``covered_open_m2``, ``open_share``, ``water`` and ``blind``.
 
     Examples
     --------
@@ -136,7 +142,8 @@ def grid_coverage(
     g["open_m2"] = open_m2
     g["covered_open_m2"] = covered_open
     g["open_share"] = open_share
-    g["blind"] = np.nan_to_num(share, nan=1.0) < blind_below
+    g["water"] = is_water(g, water, max_water_share)
+    g["blind"] = (np.nan_to_num(share, nan=1.0) < blind_below) & ~g["water"].to_numpy()
     return g
 
 

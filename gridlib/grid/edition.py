@@ -32,12 +32,12 @@ from gridlib.grid.model import (
     LEVELS,
     PARENTS_LAYER,
     GridSet,
-    _iso,
     edition_at,
+    iso_date,
     read_editions,
 )
 from gridlib.grid.validate import codes_as_text, validate
-from gridlib.io import _convert_offset, _declare_crs, _open_layer
+from gridlib.io import convert_offset, declare_crs, open_layer
 from gridlib.progress import step
 
 __all__ = ["import_edition", "read_grids", "write_edition", "editions", "ImportResult", "CHANGES_LAYER", "CROSSWALK_LAYER"]
@@ -176,9 +176,9 @@ def read_grids(source: Any, layer: str | None = None, code_field: str | None = N
     >>> g["grid_code"].tolist(), g.crs.to_epsg()
     (['410105001003001', '410105001003002'], 4326)
     """
-    g, scheme = _declare_crs(_open_layer(source, layer), crs)
+    g, scheme = declare_crs(open_layer(source, layer), crs)
     if scheme is not None:
-        g = _convert_offset(g, scheme)
+        g = convert_offset(g, scheme)
     field_name = code_field
     if field_name is None:
         lower = {c.lower(): c for c in g.columns}
@@ -199,7 +199,15 @@ def _codes_to_text(g: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
     return out
 
 
-def _write_report(report: gpd.GeoDataFrame, source: Any, report_path: str | os.PathLike[str] | None) -> Path | None:
+def write_report(report: gpd.GeoDataFrame, source: Any, report_path: str | os.PathLike[str] | None) -> Path | None:
+    """Write a validation report as a GeoPackage next to the source file (or at *report_path*).
+
+    Returns the path written, or None when there is nowhere to write it (a GeoDataFrame source
+    and no *report_path*).
+
+    >>> write_report(gpd.GeoDataFrame(geometry=[]), gpd.GeoDataFrame(geometry=[]), None) is None
+    True
+    """
     if report_path is None:
         if isinstance(source, gpd.GeoDataFrame):
             return None
@@ -290,7 +298,7 @@ def import_edition(
     >>> editions(store)[["edition_id", "valid_from", "valid_to"]].values.tolist()
     [['E0001', '2026-01-01', '2026-07-01'], ['E0002', '2026-07-01', '']]
     """
-    valid_from = _iso(effective_date)
+    valid_from = iso_date(effective_date)
     if not valid_from:
         raise InputError("an import needs an effective date")
     with store.lock(IMPORT_LOCK):
@@ -311,14 +319,14 @@ def import_edition(
             report = validate(g, parents, target_area=target_area)
         errors = report[report["severity"] == "error"]
         if len(errors):
-            where = _write_report(report, source, report_path)
+            where = write_report(report, source, report_path)
             top = errors["rule"].value_counts()
             raise ValidationError(
                 f"grid import refused: {len(errors)} errors ({', '.join(f'{r} {n}' for r, n in top.items())}); "
                 f"nothing was changed in the store" + (f"; report in {where} and {where.with_suffix('.txt')}"
                                                        if where else ""), report)
         if report_path is not None:
-            _write_report(report, source, report_path)
+            write_report(report, source, report_path)
         name = source_name or (Path(source).name if not isinstance(source, gpd.GeoDataFrame) else "GeoDataFrame")
         gs = GridSet.from_gdf(_codes_to_text(g), edition={"valid_from": valid_from, "source": name, "note": note})
         if current is not None and gs.crs != current.crs:

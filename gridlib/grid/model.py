@@ -188,7 +188,12 @@ class GridSet:
                 f"–{e.get('valid_to') or 'now'}, crs=EPSG:{self.crs.to_epsg() if self.crs else None})")
 
 
-def _iso(value: Any) -> str:
+def iso_date(value: Any) -> str:
+    """An edition date as ISO text (``""`` for none), from text, a date or a timestamp.
+
+    >>> iso_date("2026-01-01"), iso_date(None)
+    ('2026-01-01', '')
+    """
     if value is None or (isinstance(value, float) and np.isnan(value)) or value is pd.NaT or value == "":
         return ""
     if isinstance(value, str):
@@ -213,8 +218,8 @@ def _edition_record(edition: dict[str, Any] | None) -> dict[str, Any]:
         raise InputError(f"unknown edition fields {sorted(unknown)}; use {list(_EDITION_KEYS)}")
     return {
         "edition_id": str(e.get("edition_id") or ""),
-        "valid_from": _iso(e.get("valid_from")),
-        "valid_to": _iso(e.get("valid_to")),
+        "valid_from": iso_date(e.get("valid_from")),
+        "valid_to": iso_date(e.get("valid_to")),
         "source": str(e.get("source") or ""),
         "note": str(e.get("note") or ""),
     }
@@ -238,7 +243,7 @@ def edition_at(editions: pd.DataFrame, at: Any = None) -> pd.Series:
     if at is None:
         cur = editions[editions["current"].astype(int) == 1]
         return (cur if len(cur) else editions).iloc[-1]
-    t = _iso(at)
+    t = iso_date(at)
     ok = (editions["valid_from"] <= t) & ((editions["valid_to"] == "") | (t < editions["valid_to"]))
     if not ok.any():
         first = editions["valid_from"].min()

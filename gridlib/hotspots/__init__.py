@@ -21,7 +21,16 @@ from gridlib.hotspots.emerging import (
     space_time_cube,
     space_time_gistar,
 )
-from gridlib.hotspots.gistar import HOTSPOT_CLASSES, classify, fdr_bh, gi_z, gistar, permutation_p
+from gridlib.hotspots.gistar import (
+    HOTSPOT_CLASSES,
+    auto_permutations,
+    classify,
+    fdr_bh,
+    gi_z,
+    gistar,
+    parse_permutations,
+    permutation_p,
+)
 from gridlib.hotspots.kde import DensityRaster, density_contours, kernel_density
 from gridlib.hotspots.weights import (
     Weights,
@@ -36,7 +45,8 @@ __all__ = [
     "counts", "h3_of_cases", "h3_zones", "time_window", "zone_positions",
     "EMERGING_CATEGORIES", "categorize", "emerging", "emerging_cube", "mann_kendall", "space_time_cube",
     "space_time_gistar",
-    "HOTSPOT_CLASSES", "classify", "fdr_bh", "gi_z", "gistar", "permutation_p",
+    "HOTSPOT_CLASSES", "auto_permutations", "classify", "fdr_bh", "gi_z", "gistar", "parse_permutations",
+    "permutation_p",
     "DensityRaster", "density_contours", "kernel_density",
     "hotspot_map", "legend_for", "tooltip_html",
     "Weights", "build_weights", "contiguity", "distance_band", "h3_kring", "knn",

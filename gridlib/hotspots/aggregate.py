@@ -30,13 +30,14 @@ import shapely
 
 from gridlib.crs import metric_crs_for
 from gridlib.errors import InputError
+from gridlib.types import PeriodLike, TimeLike
 
 __all__ = ["counts", "zone_positions", "h3_zones", "h3_of_cases", "time_window"]
 
 log = logging.getLogger(__name__)
 
 
-def time_window(times: pd.Series, period: Any, end: Any = None) -> tuple[pd.Timestamp, pd.Timestamp]:
+def time_window(times: pd.Series, period: PeriodLike, end: TimeLike | None = None) -> tuple[pd.Timestamp, pd.Timestamp]:
     """Resolve ``period`` to a half-open ``[start, end)`` window.
 
     ``period`` is a pandas offset (``"30D"``, ``"12W"``) counted back from ``end`` (default: just
@@ -118,8 +119,8 @@ def counts(
     zones: gpd.GeoDataFrame,
     *,
     by: str = "grid_code",
-    period: Any = None,
-    end: Any = None,
+    period: PeriodLike | None = None,
+    end: TimeLike | None = None,
     classes: Iterable[str] | None = None,
     exposure: str | None = None,
     time_column: str = "reported_at",

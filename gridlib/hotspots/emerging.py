@@ -47,7 +47,6 @@ category about its final bin.
 from __future__ import annotations
 
 import logging
-from typing import Any
 
 import geopandas as gpd
 import numpy as np
@@ -58,7 +57,8 @@ from scipy.special import ndtr
 from gridlib.errors import InputError
 from gridlib.hotspots.aggregate import zone_positions
 from gridlib.hotspots.gistar import fdr_bh
-from gridlib.hotspots.weights import build_weights
+from gridlib.hotspots.weights import Weights, build_weights
+from gridlib.types import TimeLike
 
 __all__ = ["EMERGING_CATEGORIES", "space_time_cube", "space_time_gistar", "mann_kendall", "categorize",
            "emerging_cube", "emerging"]
@@ -79,7 +79,7 @@ def space_time_cube(
     time_column: str = "reported_at",
     bin: str = "7D",
     n_bins: int = 12,
-    end: Any = None,
+    end: TimeLike | None = None,
 ) -> tuple[np.ndarray, pd.DatetimeIndex]:
     """Count cases per zone (rows, ``zones`` order) and time bin (columns, oldest first).
 
@@ -282,9 +282,9 @@ def emerging(
     time_column: str = "reported_at",
     bin: str = "7D",
     n_bins: int = 12,
-    end: Any = None,
+    end: TimeLike | None = None,
     by: str = "grid_code",
-    weights: Any = "queen",
+    weights: str | Weights | sp.spmatrix = "queen",
     time_window: int = 1,
     alpha: float = 0.10,
     fdr: bool = True,

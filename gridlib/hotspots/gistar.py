@@ -33,9 +33,9 @@ Inference:
   Why permutations by default: case counts are sparse, and the normal approximation calls the
   nine cells around a single case in a quiet area a 99 % hot spot; the conditional permutation
   does not. Its resolution is limited: the smallest two-sided p is ``2 / (permutations + 1)``,
-  so with 999 permutations and FDR a 99 % class needs many significant cells (over 200,000
-  cells, none can pass); use 99,999 permutations (1.4 s for 750,000 cells) on large layers, or
-  ``inference="analytical"`` for ArcGIS's exact behaviour.
+  so with 999 permutations and FDR nothing passes on a layer of 20,000 cells. The default
+  ``permutations="auto"`` therefore grows with the layer (:func:`auto_permutations`);
+  ``inference="analytical"`` gives ArcGIS's exact behaviour.
 * ``hotspot_class`` — as ArcGIS: ``hot_99`` / ``hot_95`` / ``hot_90`` when ``q ≤ 0.01 / 0.05 /
   0.10`` and ``z > 0``, ``cold_*`` alike for ``z < 0``, else ``not_significant``; locations
   without neighbours are ``island`` (their Gi* would only restate their own value).
@@ -53,7 +53,6 @@ Inference:
 from __future__ import annotations
 
 import logging
-from typing import Any
 
 import geopandas as gpd
 import numpy as np
@@ -63,15 +62,22 @@ from scipy.special import ndtr
 
 from gridlib.errors import InputError
 from gridlib.hotspots.weights import Weights, build_weights
+from gridlib.water import MAX_WATER_SHARE, is_water
 
-__all__ = ["gistar", "gi_z", "permutation_p", "fdr_bh", "classify", "HOTSPOT_CLASSES"]
+__all__ = ["gistar", "gi_z", "permutation_p", "fdr_bh", "classify", "auto_permutations", "distinct_draws",
+           "parse_permutations",
+           "HOTSPOT_CLASSES"]
 
 log = logging.getLogger(__name__)
 
 #: Classes in legend order, hot to cold.
-HOTSPOT_CLASSES = ("hot_99", "hot_95", "hot_90", "not_significant", "cold_90", "cold_95", "cold_99", "island")
+HOTSPOT_CLASSES = ("hot_99", "hot_95", "hot_90", "not_significant", "cold_90", "cold_95", "cold_99", "island",
+                   "water_excluded")
 _LEVELS = ((0.01, "99"), (0.05, "95"), (0.10, "90"))
 _CHUNK_VALUES = 8_000_000  # simulated statistics held at once per chunk (~64 MB of float64)
+#: ``permutations="auto"``: a planted cluster of this many locations must be able to pass FDR.
+AUTO_CLUSTER = 10
+_AUTO_STEPS = (99_999, 999_999)
 
 
 def gi_z(x: np.ndarray, w: sp.csr_matrix, *, star: bool = True) -> np.ndarray:
@@ -128,6 +134,31 @@ def _padded(w: sp.csr_matrix) -> np.ndarray:
     return out
 
 
+def distinct_draws(population: int, k: int, rows: int, *, seed: int = 0) -> np.ndarray:
+    """``rows`` independent draws of ``k`` distinct integers from ``0 .. population-1``.
+
+    Each row is uniform over ordered k-tuples without repeats (as ``rng.choice(population, k,
+    replace=False)``), drawn for all rows at once: rows are drawn with replacement and the
+    few rows holding a repeat are drawn again (rejection keeps the distribution exact).
+
+    >>> d = distinct_draws(10, 4, 1000, seed=1)
+    >>> d.shape, bool((np.sort(d, axis=1)[:, 1:] != np.sort(d, axis=1)[:, :-1]).all())
+    ((1000, 4), True)
+    """
+    if k > population:
+        raise InputError(f"cannot draw {k} distinct values from {population}")
+    rng = np.random.default_rng(seed)
+    out = rng.integers(0, population, size=(rows, k))
+    redo = np.arange(rows)
+    while len(redo):
+        block = np.sort(out[redo], axis=1)
+        repeats = (block[:, 1:] == block[:, :-1]).any(axis=1) if k > 1 else np.zeros(len(redo), bool)
+        redo = redo[repeats]
+        if len(redo):
+            out[redo] = rng.integers(0, population, size=(len(redo), k))
+    return out
+
+
 def permutation_p(
     x: np.ndarray,
     w: sp.csr_matrix,
@@ -157,9 +188,8 @@ def permutation_p(
     kmax = padded.shape[1]
     if kmax > n - 1:
         raise InputError(f"a location has {kmax} neighbours but only {n - 1} other locations exist")
-    rng = np.random.default_rng(seed)
     # One set of draws for all locations: row p holds kmax distinct positions in 0..n-2.
-    draws = np.stack([rng.choice(n - 1, size=kmax, replace=False) for _ in range(permutations)])
+    draws = distinct_draws(n - 1, kmax, permutations, seed=seed)
     sims_values = x[draws]  # permutations × kmax, valid for every i not among the draws
     # For location i the draws index the n-1 values other than x_i: position i stands for x[n-1].
     hit_perm, hit_slot = np.nonzero(draws < n - 1)
@@ -280,17 +310,56 @@ def classify(z: np.ndarray, q: np.ndarray) -> np.ndarray:
     return out
 
 
+def auto_permutations(n_locations: int, *, cluster: int = AUTO_CLUSTER, level: float = 0.05) -> int:
+    """Permutations enough for a cluster of ``cluster`` locations to pass FDR at ``level``.
+
+    The smallest two-sided permutation p is ``2 / (P + 1)``; Benjamini–Hochberg over ``m``
+    locations lets the ``k`` smallest p pass at level ``a`` when they are at most ``a · k / m``.
+    So ``P + 1 ≥ 2 m / (a · k)``: the smallest of 99,999 / 999,999 permutations that satisfies it
+    (99,999 at least; 999,999 at most, where larger layers need larger clusters to show — logged).
+
+    >>> auto_permutations(1_000), auto_permutations(20_000), auto_permutations(750_000)
+    (99999, 99999, 999999)
+    """
+    need = 2.0 * max(int(n_locations), 1) / (level * cluster)
+    for perms in _AUTO_STEPS:
+        if perms + 1 >= need:
+            return perms
+    log.info("%d locations: %d permutations resolve clusters of %d or more locations at FDR %.2f",
+             n_locations, _AUTO_STEPS[-1], int(np.ceil(2.0 * n_locations / (level * (_AUTO_STEPS[-1] + 1)))), level)
+    return _AUTO_STEPS[-1]
+
+
+def parse_permutations(text: str | int) -> int | str:
+    """A ``--permutations`` option's value: ``"auto"`` or a whole number >= 0.
+
+    >>> parse_permutations("auto"), parse_permutations("999")
+    ('auto', 999)
+    """
+    if isinstance(text, int) or text == "auto":
+        return text
+    try:
+        value = int(text)
+    except ValueError:
+        raise InputError(f"permutations must be a whole number or 'auto', got {text!r}") from None
+    if value < 0:
+        raise InputError(f"permutations must be >= 0, got {value}")
+    return value
+
+
 def gistar(
     gdf: gpd.GeoDataFrame,
     column: str,
     *,
-    weights: Any = "queen",
-    permutations: int = 999,
+    weights: str | Weights | sp.spmatrix = "queen",
+    permutations: int | str = "auto",
     seed: int = 0,
     fdr: bool = True,
     alpha: float = 0.05,
     star: bool = True,
     inference: str | None = None,
+    water: gpd.GeoDataFrame | None = None,
+    max_water_share: float = MAX_WATER_SHARE,
 ) -> gpd.GeoDataFrame:
     """Local Getis–Ord Gi* hot/cold spots of ``column``.
 
@@ -308,7 +377,10 @@ def gistar(
         itself included; row standardisation would not change z or ``p_sim``. For weighted
         (e.g. distance-decay) statistics use :func:`gi_z` and :func:`permutation_p` directly.
     permutations
-        Conditional permutations for ``p_sim`` (0 for analytical inference only).
+        Conditional permutations for ``p_sim`` (0 for analytical inference only). ``"auto"``
+        (default) chooses them from the layer's size with :func:`auto_permutations`, so that a
+        cluster of 10 locations can pass the FDR correction at 5 % (99,999 up to 25,000
+        locations, 999,999 above).
     seed
         Seed of the ``numpy.random.default_rng`` used for permutations.
     fdr
@@ -320,12 +392,19 @@ def gistar(
     inference
         Which p-value drives ``q`` and the classes: ``"permutation"`` (default when
         ``permutations > 0``) or ``"analytical"`` (default otherwise).
+    water, max_water_share
+        A water layer (polygons): locations more than ``max_water_share`` under water take no
+        part — neither as locations nor as neighbours — and come back as ``water_excluded``
+        with missing statistics (:mod:`gridlib.water`, the rule every analysis shares).
 
     Returns
     -------
     GeoDataFrame
         The input plus ``z``, ``p``, ``p_sim`` (when permutations > 0), ``q``,
-        ``hotspot_class``, ``significant`` and ``n_neighbours``.
+        ``hotspot_class``, ``significant`` and ``n_neighbours``. ``attrs["gistar"]`` says how it
+        was made (as esda's results carry their inference): ``column``, ``star``, ``weights``
+        (kind), ``inference``, ``permutations``, ``seed``, ``fdr``, ``alpha``, ``n_locations``,
+        ``n_islands`` and ``min_p`` (the smallest p the inference can give).
 
     >>> import geopandas as gpd
     >>> from shapely.geometry import box
@@ -336,6 +415,16 @@ def gistar(
     """
     if column not in gdf.columns:
         raise InputError(f"column {column!r} not in the layer (columns: {list(gdf.columns)})")
+    wet = is_water(gdf, water, max_water_share)
+    if wet.any():
+        land = gistar(gdf[~wet], column, weights=weights, permutations=permutations, seed=seed, fdr=fdr,
+                      alpha=alpha, star=star, inference=inference)
+        out = pd.concat([land, gdf[wet].assign(hotspot_class="water_excluded", significant=False, n_neighbours=0)])
+        out = out.loc[gdf.index]
+        out["hotspot_class"] = pd.Categorical(out["hotspot_class"].astype(str), categories=list(HOTSPOT_CLASSES))
+        out.attrs["gistar"] = {**land.attrs["gistar"], "n_water_excluded": int(wet.sum()),
+                               "max_water_share": max_water_share}
+        return out
     values = pd.to_numeric(gdf[column], errors="coerce").to_numpy(dtype=float)
     bad = np.flatnonzero(~np.isfinite(values))
     if len(bad):
@@ -343,9 +432,13 @@ def gistar(
             f"column {column!r} has {len(bad)} missing or non-numeric values (first at row "
             f"{gdf.index[bad[0]]!r}); empty cells must be 0, not missing"
         )
+    w: Weights = build_weights(gdf, weights)
+    if isinstance(permutations, str):
+        if permutations != "auto":
+            raise InputError(f"permutations must be a number or 'auto', got {permutations!r}")
+        permutations = auto_permutations(len(gdf) - len(w.islands))
     if permutations < 0:
         raise InputError(f"permutations must be >= 0, got {permutations}")
-    w: Weights = build_weights(gdf, weights)
     binary = w.sparse
     z = gi_z(values, binary, star=star)
     p = 2.0 * ndtr(-np.abs(z))
@@ -370,6 +463,12 @@ def gistar(
     out["hotspot_class"] = pd.Categorical(classify(z, q), categories=list(HOTSPOT_CLASSES))
     out["significant"] = np.nan_to_num(q, nan=1.0) <= alpha
     out["n_neighbours"] = w.cardinalities
+    out.attrs["gistar"] = {
+        "column": column, "star": star, "weights": w.kind, "inference": inference,
+        "permutations": int(permutations), "seed": seed, "fdr": fdr, "alpha": alpha,
+        "n_locations": len(gdf), "n_islands": len(w.islands),
+        "min_p": 2.0 / (permutations + 1) if inference == "permutation" else 0.0,
+    }
     if len(w.islands):
         log.warning("%d locations have no neighbour under %s weights; classed 'island'", len(w.islands), w.kind)
     return out

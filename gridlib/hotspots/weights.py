@@ -38,6 +38,7 @@ from scipy.spatial import cKDTree
 
 from gridlib.crs import metric_crs_for
 from gridlib.errors import InputError
+from gridlib.types import ArrayLike
 
 __all__ = ["Weights", "contiguity", "distance_band", "knn", "h3_kring", "build_weights"]
 
@@ -241,7 +242,7 @@ def knn(gdf: gpd.GeoDataFrame | gpd.GeoSeries, k: int = 8) -> Weights:
     return _finish(rows[~own], cols[~own], len(xy), f"knn:{k}")
 
 
-def h3_kring(cells: Any, k: int = 1) -> Weights:
+def h3_kring(cells: ArrayLike, k: int = 1) -> Weights:
     """Neighbours are the H3 cells within ``k`` grid steps that are present in ``cells``.
 
     >>> import h3
@@ -267,7 +268,7 @@ def h3_kring(cells: Any, k: int = 1) -> Weights:
     return _finish(np.asarray(rows, dtype=np.int64), np.asarray(cols, dtype=np.int64), len(ids), f"h3:{k}")
 
 
-def build_weights(gdf: gpd.GeoDataFrame, spec: Any) -> Weights:
+def build_weights(gdf: gpd.GeoDataFrame, spec: str | Weights | sp.spmatrix) -> Weights:
     """Resolve a weights spec: a :class:`Weights`, a square sparse matrix, ``"queen"``, ``"rook"``,
     ``"knn:K"``, ``"distance:METRES"`` or ``"h3:K"`` (needs an ``h3`` column).
 

@@ -23,14 +23,16 @@ __all__ = ["Klass", "LayerStyle", "HOTSPOT_CLASS_COLORS", "HOTSPOT_CLASS_LABELS"
 HOTSPOT_CLASS_COLORS = {
     "hot_99": "#c6242b", "hot_95": "#ea6f4a", "hot_90": "#f9b88a", "not_significant": "#f1f0ea",
     "cold_90": "#b9d3e6", "cold_95": "#6ea6cd", "cold_99": "#2b6aa8", "island": "#bdbdbd",
+    "water_excluded": "#c9d6df",
 }
 HOTSPOT_CLASS_LABELS = {
     "hot_99": "热点 99% 置信", "hot_95": "热点 95% 置信", "hot_90": "热点 90% 置信", "not_significant": "不显著",
     "cold_90": "冷点 90% 置信", "cold_95": "冷点 95% 置信", "cold_99": "冷点 99% 置信", "island": "无相邻单元",
+    "water_excluded": "水域 (不参与分析)",
 }
-#: the nightly scheme: the hotspot classes plus the grids the nightly run leaves out as water
-HOTSPOT_COLORS = {**HOTSPOT_CLASS_COLORS, "water_excluded": "#c9d6df"}
-HOTSPOT_LABELS = {**HOTSPOT_CLASS_LABELS, "water_excluded": "水域 (不参与分析)"}
+#: the nightly scheme (the same classes, water excluded included)
+HOTSPOT_COLORS = dict(HOTSPOT_CLASS_COLORS)
+HOTSPOT_LABELS = dict(HOTSPOT_CLASS_LABELS)
 #: case lights (supervision stage against its time limit)
 LIGHT_COLORS = {"green": "#1a9641", "yellow": "#fdae61", "red": "#d7191c"}
 LIGHT_LABELS = {"red": "超期", "yellow": "临期 (80–100%)", "green": "正常"}

@@ -6,8 +6,9 @@
 """
 
 from gridlib.nightly.demo_store import load_demo_store
-from gridlib.nightly.pipeline import INPUT_LAYERS, NightlyOptions, run_nightly
+from gridlib.nightly.model import Coverage, NightlyInputs, NightlyOptions, NightlyResults
+from gridlib.nightly.pipeline import INPUT_LAYERS, run_nightly
 from gridlib.nightly.schema import PERSONAL_COLUMNS, PRODUCT_COLUMNS, publishable
 
-__all__ = ["run_nightly", "NightlyOptions", "INPUT_LAYERS", "load_demo_store", "PRODUCT_COLUMNS",
+__all__ = ["run_nightly", "NightlyOptions", "NightlyInputs", "NightlyResults", "Coverage", "INPUT_LAYERS", "load_demo_store", "PRODUCT_COLUMNS",
            "PERSONAL_COLUMNS", "publishable"]

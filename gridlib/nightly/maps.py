@@ -17,6 +17,7 @@ from gridlib.datasets import OSM_ATTRIBUTION
 from gridlib.maps import deck
 from gridlib.maps import legend as lg
 from gridlib.maps import static as smap
+from gridlib.nightly.model import NightlyResults
 
 __all__ = ["kpi_summary_html", "HOTSPOT_COLORS", "HOTSPOT_LABELS", "LIGHT_COLORS"]
 
@@ -34,8 +35,7 @@ _PRIORITY_BLIND_SPOTS = 40  # the overview shows the most urgent blind spots; th
 # 750,000 polygons cannot be read on one picture and made an 8 GB web page.
 _MAX_DRAWN_GRIDS = 50_000
 _GRID_TOOLTIP_COLUMNS = ["grid_code", "street_name", "community_name", "responsible_unit", "person", "team",
-                         "open_cases", "overdue_cases", "cases_30d", "hotspot_label", "camera_road_share",
-                         "reachable_10min"]
+                         "open_cases", "overdue_cases", "cases_30d", "hotspot_label", "camera_road_share"]
 _LIGHT_LABELS = lg.LIGHT_LABELS
 # A map draws open cases as one dot each up to this many dots; above it (a city overview, a street with a
 # large backlog) the dots bury each other and the map under them, so the map shades each grid by its number
@@ -259,16 +259,17 @@ def _street_map(path: Path, layers: dict[str, Any], grids: gpd.GeoDataFrame, str
     _finish(fig, ax, legend, path)
 
 
-def _web_map(path: Path, layers: dict[str, Any], streets: gpd.GeoDataFrame, results: dict[str, Any],
+def _web_map(path: Path, layers: dict[str, Any], streets: gpd.GeoDataFrame, results: NightlyResults,
              date: dt.date) -> None:
     grid_map = _informative(layers["grid_responsibility"]).copy()
     grid_map["hotspot_label"] = grid_map["hotspot_class"].map(HOTSPOT_LABELS).fillna("不显著")
+    minutes, reach = results.options.reach_minutes, results.options.reach_column
     web_layers = [
         deck.polygon_layer(grid_map, fill_color="hotspot_class", colors=HOTSPOT_COLORS, opacity=0.55,
                            id="grids", line_color="#999999", line_width_px=0.5,
-                           columns=[c for c in _GRID_TOOLTIP_COLUMNS if c in grid_map.columns]),
+                           columns=[c for c in [*_GRID_TOOLTIP_COLUMNS, reach] if c in grid_map.columns]),
     ]
-    roads = results.get("roads")
+    roads = results.inputs.roads
     if roads is not None and len(roads):
         web_layers.append(deck.line_layer(roads[[roads.geometry.name]].assign(name_zh=roads.get("name", "")),
                                           color="#9e9e9e", width_px=1, id="roads", pickable=False))
@@ -291,7 +292,7 @@ def _web_map(path: Path, layers: dict[str, Any], streets: gpd.GeoDataFrame, resu
         if len(open_cases):
             web_layers.append(deck.point_layer(open_cases, color="light", colors=LIGHT_COLORS, radius_px=4,
                                                id="open_cases", columns=["case_id", "class_code", "light"]))
-    bases = results.get("team_bases")
+    bases = results.inputs.team_bases
     if bases is not None and len(bases):
         web_layers.append(deck.point_layer(bases, color="#000000", radius_px=7, id="team_bases",
                                            columns=[c for c in ("base_id", "name") if c in bases.columns]))
@@ -299,7 +300,8 @@ def _web_map(path: Path, layers: dict[str, Any], streets: gpd.GeoDataFrame, resu
                                       columns=["street_name"]))
     tooltip = ("<b>网格 {grid_code}</b><br>{street_name} · {community_name}<br>责任单位: {responsible_unit}"
                "<br>责任人: {person} ({team})<br>在办 {open_cases} · 超期 {overdue_cases} · 近30日 {cases_30d}"
-               "<br>热点: {hotspot_label}<br>摄像头道路覆盖: {camera_road_share}<br>10分钟可达: {reachable_10min}"
+               "<br>热点: {hotspot_label}<br>摄像头道路覆盖: {camera_road_share}"
+               f"<br>{minutes:g}分钟可达: {{{reach}}}"
                "<br>{case_id} {class_code} {type} {vehicle_id}")
     legend = {HOTSPOT_LABELS[k]: v for k, v in HOTSPOT_COLORS.items()}
     legend.update({"摄像头盲区道路": lg.BLIND_SPOT_COLOR, "摄像头视域": lg.VIEWSHED_COLOR, "渣土车违规": lg.VIOLATION_COLOR})
@@ -310,9 +312,9 @@ def _web_map(path: Path, layers: dict[str, Any], streets: gpd.GeoDataFrame, resu
                  attribution=ATTRIBUTION, layer_names={k: v for k, v in names.items() if k in {x.id for x in web_layers}})
 
 
-def write_maps(work: Path, layers: dict[str, Any], results: dict[str, Any], *, date: dt.date) -> None:
+def write_maps(work: Path, layers: dict[str, Any], results: NightlyResults, *, date: dt.date) -> None:
     """Write ``maps/overview.png``, ``maps/street_<code>.png``, ``webmap.html`` and ``index.html``."""
-    grids = results["gridset"].grids
+    grids = results.gridset.grids
     maps_dir = work / "maps"
     maps_dir.mkdir()
     links = [("交互式网页地图 (web map)", "webmap.html"), ("总览图 (overview)", "maps/overview.png")]
@@ -324,7 +326,7 @@ def write_maps(work: Path, layers: dict[str, Any], results: dict[str, Any], *, d
         links.append((f"{street['street_name']} ({street['street_code']})", f"maps/{name}"))
     plt.close("all")
     _web_map(work / "webmap.html", layers, streets, results, date)
-    street_mtd = results["tables"]["kpi_street_month_to_date"]
+    street_mtd = results.tables["kpi_street_month_to_date"]
     names = dict(zip(streets["street_code"].astype(str), streets["street_name"].astype(str), strict=True))
     counts = {
         "网格数": len(grids),

@@ -12,16 +12,19 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import os
-from dataclasses import asdict, dataclass
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
 import geopandas as gpd
-import numpy as np
 import pandas as pd
-import shapely
 
+from gridlib import coverage, hotspots, network, trucks
+from gridlib.assignment import assign
+from gridlib.cases import fifteen_minute, indicators, open_cases, read_log
 from gridlib.errors import InputError
+from gridlib.grid import GridSet
+from gridlib.nightly.model import Coverage, NightlyInputs, NightlyOptions, NightlyResults
 from gridlib.nightly.outputs import atomic_products_dir, dump_json, file_digest, frame_digest
 from gridlib.nightly.products import write_products
 from gridlib.nightly.record import RunRecord
@@ -39,75 +42,43 @@ INPUT_LAYERS = {
 }
 
 
-@dataclass(frozen=True)
-class NightlyOptions:
-    """Parameters of a run (all recorded in the manifest).
-
-    Examples
-    --------
-    >>> from dataclasses import asdict
-    >>> opts = NightlyOptions(permutations=999, reach_minutes=15)
-    >>> opts.hotspot_days, opts.permutations, asdict(opts)["reach_minutes"]
-    (30, 999, 15)
-    """
-
-    hotspot_days: int = 30
-    emerging_weeks: int = 12
-    # 999 permutations cannot reach p < 0.002, too coarse to survive FDR over thousands of grids;
-    # 99,999 cost about a second even for a city
-    permutations: int = 99_999
-    seed: int = 0
-    reach_minutes: float = 10.0
-    near_boundary_m: float = 20.0
-    include_staff_phone: bool = False
-    county: str = "310115"
-    max_water_share: float = 0.5
-
-
 def _day_bounds(date: dt.date) -> tuple[pd.Timestamp, pd.Timestamp]:
     start = pd.Timestamp(date)
     return start, start + pd.Timedelta(days=1)
 
 
-def _load(store: Store, record: RunRecord, date: dt.date) -> dict[str, Any]:
-    from gridlib.grid import GridSet
-
-    data: dict[str, Any] = {}
+def _load(store: Store, record: RunRecord, date: dt.date) -> NightlyInputs:
+    layers: dict[str, Any] = {}
     with record.step("load inputs") as st:
         available = set(store.layers())
         missing = [name for name, required in INPUT_LAYERS.items() if required and name not in available]
         if missing:
             raise InputError(f"the store {mask_dsn(store.url)} lacks the layer(s) {missing} the nightly run needs")
         gridset = GridSet.from_store(store, at=pd.Timestamp(date))
-        data["gridset"] = gridset
         record.grid_edition = {k: (str(v) if v is not None else None) for k, v in gridset.edition.items()}
         record.inputs["grids"] = {"rows": len(gridset.grids), "sha256": frame_digest(gridset.grids)}
         for name in INPUT_LAYERS:
             if name in available:
                 frame = store.read_layer(name)
-                data[name] = frame
+                layers[name] = frame
                 record.inputs[name] = {"rows": len(frame), "sha256": frame_digest(frame)}
-            else:
-                data[name] = None
         st.rows_in = sum(v["rows"] for v in record.inputs.values())
-    return data
+    return NightlyInputs(gridset=gridset, **layers)
 
 
-def _assign_cases(data: dict[str, Any], record: RunRecord, date: dt.date, options: NightlyOptions):
-    import gridlib as gl
-
+def _assign_cases(data: NightlyInputs, record: RunRecord, date: dt.date, options: NightlyOptions):
     _, day_end = _day_bounds(date)
     with record.step("assign cases") as st:
-        raw = data["cases"]
-        log_frame, log_rejects = gl.cases.read_log(raw)
+        raw = data.cases
+        log_frame, log_rejects = read_log(raw)
         later = log_frame["reported_at"] >= day_end
         log_frame = log_frame[~later]
         # cases reported after the date belong to later runs: counted apart, so the step still adds up
         st.rows_in = len(raw) - int(later.sum())
         st.notes["reported_after_date"] = int(later.sum())
-        assigned, rejects = gl.assign(
-            log_frame, data["gridset"], components=data["components"], zones=data["frontage_zones"],
-            roads=data["road_sections"], responsibility=data["responsibility"],
+        assigned, rejects = assign(
+            log_frame, data.gridset, components=data.components, zones=data.frontage_zones,
+            roads=data.road_sections, responsibility=data.responsibility,
             near_boundary_m=options.near_boundary_m,
         )
         rejects_all = pd.concat([_reject_rows("read cases", log_rejects), _reject_rows("assign", rejects)],
@@ -136,14 +107,12 @@ def _reject_rows(step: str, rejects: pd.DataFrame, id_column: str = "case_id") -
                          "reason": rejects["reason"].astype(str).to_numpy()})
 
 
-def _trucks(data: dict[str, Any], record: RunRecord, date: dt.date, options: NightlyOptions):
-    import gridlib as gl
-
+def _trucks(data: NightlyInputs, record: RunRecord, date: dt.date, options: NightlyOptions):
     with record.step("truck compliance") as st:
-        if data["truck_fixes"] is None or data["truck_permits"] is None:
+        if data.truck_fixes is None or data.truck_permits is None:
             st.notes["skipped"] = "no truck fixes or permits in the store"
             return None, _reject_rows("truck fixes", pd.DataFrame(columns=["reason"]))
-        fixes = data["truck_fixes"]
+        fixes = data.truck_fixes
         # Muck trucks work at night (typically 22:00-06:00): the report for DATE covers the night that ends
         # on its morning, from 12:00 the day before to 12:00 on DATE, so one shift is never split.
         start = pd.Timestamp(date) - pd.Timedelta(hours=12)
@@ -151,7 +120,7 @@ def _trucks(data: dict[str, Any], record: RunRecord, date: dt.date, options: Nig
         night = fixes[(times >= start) & (times < start + pd.Timedelta(days=1))]
         st.rows_in = len(night)
         st.notes["window"] = f"{start.isoformat()} / {(start + pd.Timedelta(days=1)).isoformat()}"
-        result = gl.trucks.check(night, data["truck_permits"], data["truck_sites"], roads=data["roads"])
+        result = trucks.check(night, data.truck_permits, data.truck_sites, roads=data.roads)
         st.rows_out = len(result.violations)
         st.rejected = len(result.rejects)
         if len(result.rejects):
@@ -161,23 +130,20 @@ def _trucks(data: dict[str, Any], record: RunRecord, date: dt.date, options: Nig
     return result, _reject_rows("truck fixes", result.rejects, id_column="vehicle_id")
 
 
-def _truck_cases(result, data, record: RunRecord, options: NightlyOptions):
-    import gridlib as gl
-
+def _truck_cases(result: trucks.CheckResult | None, data: NightlyInputs, record: RunRecord,
+                 options: NightlyOptions) -> tuple[pd.DataFrame | None, pd.DataFrame | None]:
     with record.step("violations to cases") as st:
         if result is None or not len(result.violations):
             return None, None
-        cases = gl.trucks.violations_to_cases(result.violations, county=options.county)
+        cases = trucks.violations_to_cases(result.violations, county=options.county)
         st.rows_in = len(cases)
-        assigned, rejects = gl.assign(cases, data["gridset"], responsibility=data["responsibility"],
+        assigned, rejects = assign(cases, data.gridset, responsibility=data.responsibility,
                                       near_boundary_m=options.near_boundary_m)
         st.rows_out, st.rejected = len(assigned), len(rejects)
     return assigned, rejects
 
 
 def _indicators(cases: pd.DataFrame, record: RunRecord, date: dt.date) -> dict[str, pd.DataFrame]:
-    import gridlib as gl
-
     day_start, day_end = _day_bounds(date)
     month_start = day_start.replace(day=1)
     tables: dict[str, pd.DataFrame] = {}
@@ -185,62 +151,33 @@ def _indicators(cases: pd.DataFrame, record: RunRecord, date: dt.date) -> dict[s
         st.rows_in = len(cases)
         for level in ("street_code", "community_code", "grid_code", "responsible_unit"):
             name = level.removesuffix("_code")
-            tables[f"kpi_{name}_day"] = gl.cases.indicators(cases, by=level, period=(day_start, day_end))
-            tables[f"kpi_{name}_month_to_date"] = gl.cases.indicators(cases, by=level, period=(month_start, day_end))
-        open_now = gl.cases.open_cases(cases, at=day_end)
+            tables[f"kpi_{name}_day"] = indicators(cases, by=level, period=(day_start, day_end))
+            tables[f"kpi_{name}_month_to_date"] = indicators(cases, by=level, period=(month_start, day_end))
+        open_now = open_cases(cases, at=day_end)
         tables["open_cases"] = open_now
-        fifteen = gl.cases.fifteen_minute(cases[(cases["reported_at"] >= month_start) & (cases["reported_at"] < day_end)])
+        fifteen = fifteen_minute(cases[(cases["reported_at"] >= month_start) & (cases["reported_at"] < day_end)])
         tables["fifteen_minute_summary"] = fifteen.summary if hasattr(fifteen, "summary") else fifteen[1]
         st.rows_out = sum(len(t) for t in tables.values())
         st.notes["open_cases"] = len(open_now)
     return tables
 
 
-def water_share(grids: gpd.GeoDataFrame, water: gpd.GeoDataFrame | None) -> np.ndarray:
-    """Share of each grid's area covered by water polygons (0 without a water layer).
-
-    >>> from shapely.geometry import box
-    >>> g = gpd.GeoDataFrame(geometry=[box(0, 0, 100, 100), box(100, 0, 200, 100)], crs=4547)
-    >>> w = gpd.GeoDataFrame(geometry=[box(0, 0, 100, 75)], crs=4547)
-    >>> water_share(g, w).tolist()
-    [0.75, 0.0]
-    """
-    share = np.zeros(len(grids))
-    if water is None or not len(water):
-        return share
-    polys = water[water.geom_type.isin(["Polygon", "MultiPolygon"])].to_crs(grids.crs)
-    if not len(polys):
-        return share
-    union = shapely.union_all(shapely.make_valid(polys.geometry.to_numpy()))
-    geoms = grids.geometry.to_numpy()
-    hits = shapely.intersects(geoms, union)
-    share[hits] = shapely.area(shapely.intersection(geoms[hits], union)) / shapely.area(geoms[hits])
-    return share
-
-
 def _hotspots(cases: gpd.GeoDataFrame, grids: gpd.GeoDataFrame, water: gpd.GeoDataFrame | None,
               record: RunRecord, date: dt.date, options: NightlyOptions) -> gpd.GeoDataFrame:
-    import gridlib as gl
-
     _, day_end = _day_bounds(date)
     with record.step("hotspots") as st:
-        # Grids that are mostly river or lake never get cases: left in, they would show up as "cold
-        # spots" and depress their neighbours' statistics, so they take no part in the test.
-        wet = water_share(grids, water) > options.max_water_share
-        land = grids[~wet]
         start = day_end - pd.Timedelta(days=options.hotspot_days)
-        counts = gl.hotspots.counts(cases, land, by="grid_code", period=(start, day_end))
+        counts = hotspots.counts(cases, grids, by="grid_code", period=(start, day_end))
         st.rows_in = int(counts["count"].sum())
-        hot = gl.hotspots.gistar(counts, "count", permutations=options.permutations, seed=options.seed)
-        emerging = gl.hotspots.emerging(
-            cases, land, time_column="reported_at", bin="7D", n_bins=options.emerging_weeks, end=day_end,
+        # grids mostly under water take no part (gl.water: the rule every analysis shares)
+        hot = hotspots.gistar(counts, "count", permutations=options.permutations, seed=options.seed,
+                                 water=water, max_water_share=options.max_water_share)
+        wet = (hot["hotspot_class"] == "water_excluded").to_numpy()
+        emerging = hotspots.emerging(
+            cases, grids[~wet], time_column="reported_at", bin="7D", n_bins=options.emerging_weeks, end=day_end,
         )
         hot = hot.merge(emerging[["grid_code", "category"]].rename(columns={"category": "emerging_category"}),
                         on="grid_code", how="left")
-        if wet.any():
-            excluded = gl.hotspots.counts(cases, grids[wet], by="grid_code", period=(start, day_end))
-            excluded["hotspot_class"] = "water_excluded"
-            hot = pd.concat([hot, excluded], ignore_index=True)
         hot = gpd.GeoDataFrame(hot, geometry="geometry", crs=grids.crs).sort_values("grid_code", ignore_index=True)
         st.rows_out = len(hot)
         st.notes["water_grids_excluded"] = int(wet.sum())
@@ -248,35 +185,34 @@ def _hotspots(cases: gpd.GeoDataFrame, grids: gpd.GeoDataFrame, water: gpd.GeoDa
     return hot
 
 
-def _coverage(data: dict[str, Any], grids: gpd.GeoDataFrame, cases: gpd.GeoDataFrame, record: RunRecord,
+def _coverage(data: NightlyInputs, grids: gpd.GeoDataFrame, cases: gpd.GeoDataFrame, record: RunRecord,
               options: NightlyOptions):
-    import gridlib as gl
-
-    out: dict[str, Any] = {}
+    out = Coverage()
     with record.step("camera coverage") as st:
-        if data["cameras"] is None or data["roads"] is None:
+        if data.cameras is None or data.roads is None:
             st.notes["skipped"] = "no cameras or roads in the store"
         else:
-            cameras, cam_rejects = gl.coverage.validate_cameras(data["cameras"])
-            st.rows_in, st.rejected = len(data["cameras"]), len(cam_rejects)
-            buildings = data["buildings"]
-            views = gl.coverage.viewsheds(cameras, buildings)
-            out["viewsheds"] = views.merge(pd.DataFrame(cameras.drop(columns=cameras.geometry.name)),
+            cameras, cam_rejects = coverage.validate_cameras(data.cameras)
+            st.rows_in, st.rejected = len(data.cameras), len(cam_rejects)
+            buildings = data.buildings
+            views = coverage.viewsheds(cameras, buildings)
+            out.viewsheds = views.merge(pd.DataFrame(cameras.drop(columns=cameras.geometry.name)),
                                            on="camera_id", how="left")
-            pieces = gl.coverage.road_coverage(views, data["roads"])
-            out["grid_coverage"] = gl.coverage.grid_coverage(views, data["roads"], grids, buildings, pieces=pieces)
-            blind = gl.coverage.blind_spots(pieces)
-            out["blind_spots"] = gl.coverage.priority_blind_spots(blind, case_density=cases)
+            pieces = coverage.road_coverage(views, data.roads)
+            out.grid_coverage = coverage.grid_coverage(views, data.roads, grids, buildings, pieces=pieces,
+                                                             water=data.water)
+            blind = coverage.blind_spots(pieces)
+            out.blind_spots = coverage.priority_blind_spots(blind, case_density=cases)
             st.notes["road_km"] = round(float(pieces["length_m"].sum()) / 1000, 3)
             st.notes["covered_road_km"] = round(float(pieces.loc[pieces["covered"], "length_m"].sum()) / 1000, 3)
-            st.rows_out = len(out["viewsheds"])
+            st.rows_out = len(out.viewsheds)
     with record.step("response reachability") as st:
-        if data["team_bases"] is None or data["roads"] is None:
+        if data.team_bases is None or data.roads is None:
             st.notes["skipped"] = "no team bases or roads in the store"
         else:
-            graph = gl.network.build_graph(data["roads"])
-            out["reachability"] = gl.network.reachability(graph, data["team_bases"], grids, minutes=options.reach_minutes)
-            st.rows_in, st.rows_out = len(data["team_bases"]), len(out["reachability"])
+            graph = network.build_graph(data.roads)
+            out.reachability = network.reachability(graph, data.team_bases, grids, minutes=options.reach_minutes)
+            st.rows_in, st.rows_out = len(data.team_bases), len(out.reachability)
     return out
 
 
@@ -328,7 +264,7 @@ def run_nightly(
     record = RunRecord(date=date.isoformat(), parameters=asdict(options), store=mask_dsn(store.url))
     record.started_at = pd.Timestamp.now().isoformat(timespec="seconds")
     data = _load(store, record, date)
-    grids = data["gridset"].grids
+    grids = data.gridset.grids
     assigned, rejects = _assign_cases(data, record, date, options)
     truck_result, truck_rejects = _trucks(data, record, date, options)
     truck_cases, truck_case_rejects = _truck_cases(truck_result, data, record, options)
@@ -338,14 +274,11 @@ def run_nightly(
     if truck_case_rejects is not None and len(truck_case_rejects):
         all_rejects.append(_reject_rows("assign truck violations", truck_case_rejects))
     tables = _indicators(cases, record, date)
-    hot = _hotspots(cases, grids, data["water"], record, date, options)
-    coverage = _coverage(data, grids, cases, record, options)
-    results = {
-        "gridset": data["gridset"], "cases": cases, "rejects": pd.concat(all_rejects, ignore_index=True),
-        "truck_result": truck_result, "tables": tables, "hotspots": hot, "coverage": coverage,
-        "responsibility": data["responsibility"], "team_bases": data["team_bases"], "cameras": data["cameras"],
-        "roads": data["roads"],
-    }
+    hot = _hotspots(cases, grids, data.water, record, date, options)
+    cover = _coverage(data, grids, cases, record, options)
+    results = NightlyResults(inputs=data, cases=cases, rejects=pd.concat(all_rejects, ignore_index=True),
+                             truck_result=truck_result, tables=tables, hotspots=hot, coverage=cover,
+                             options=options)
     with atomic_products_dir(out_dir, date.isoformat()) as work:
         with record.step("products") as st:
             layers = write_products(work, results, date=date, options=options, record=record)

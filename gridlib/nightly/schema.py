@@ -25,7 +25,7 @@ PRODUCT_COLUMNS: dict[str, list[str]] = {
         "district_name", "area_m2", "responsible_unit", "team", "person", "phone", "new_cases",
         "open_cases", "overdue_cases", "cases_30d", "hotspot_class", "hotspot_z", "emerging_category",
         "road_length_m", "camera_road_share", "blind_road_m", "nearest_base", "travel_min",
-        "reachable_10min",
+        "reachable_{reach}min",
     ],
     "assigned_cases": [
         "case_id", "class_code", "class_name_zh", "kind", "source", "urgency", "reported_at", "status",
@@ -40,11 +40,12 @@ PRODUCT_COLUMNS: dict[str, list[str]] = {
     "camera_viewsheds": ["camera_id", "type", "heading", "fov", "range_m"],
     "blind_spots": ["blind_id", "rank", "priority", "case_density", "kind", "kind_detail", "name", "length_m",
                     "class_weight"],
-    "reachability": ["grid_code", "street_code", "nearest_base", "travel_min", "reachable_10min"],
+    "reachability": ["grid_code", "street_code", "nearest_base", "travel_min", "reachable_{reach}min"],
 }
 
 
-def publishable(product: str, frame: pd.DataFrame, *, include_staff_phone: bool = False) -> pd.DataFrame:
+def publishable(product: str, frame: pd.DataFrame, *, include_staff_phone: bool = False,
+                reach_column: str = "reachable_10min") -> pd.DataFrame:
     """Select the documented columns of *product* that *frame* has (plus its geometry).
 
     >>> df = pd.DataFrame({"case_id": ["1"], "reporter_phone": ["138..."], "grid_code": ["x"]})
@@ -53,7 +54,9 @@ def publishable(product: str, frame: pd.DataFrame, *, include_staff_phone: bool 
     """
     if product not in PRODUCT_COLUMNS:
         raise InputError(f"unknown product {product!r}; known: {sorted(PRODUCT_COLUMNS)}")
-    allowed = [c for c in PRODUCT_COLUMNS[product] if c != "phone" or include_staff_phone]
+    # the reachability column is named for the run's reach_minutes (reachable_15min …)
+    allowed = [reach_column if c == "reachable_{reach}min" else c
+               for c in PRODUCT_COLUMNS[product] if c != "phone" or include_staff_phone]
     columns = [c for c in allowed if c in frame.columns]
     if isinstance(frame, gpd.GeoDataFrame):
         return gpd.GeoDataFrame(frame[columns + [frame.geometry.name]], geometry=frame.geometry.name,

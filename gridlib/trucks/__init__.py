@@ -14,10 +14,11 @@ from gridlib.trucks.clean import clean
 from gridlib.trucks.credit import Credit, credit, load_deductions
 from gridlib.trucks.fixes import Fixes, from_trajectories, read_fixes, to_trajectories
 from gridlib.trucks.route import read_permits, read_sites
+from gridlib.trucks.thresholds import Thresholds
 from gridlib.trucks.trips import detect
 from gridlib.trucks.violations import THRESHOLDS, CheckResult, check
 
 __all__ = [
-    "check", "CheckResult", "THRESHOLDS", "violations_to_cases", "read_fixes", "read_permits", "read_sites",
+    "check", "CheckResult", "Thresholds", "THRESHOLDS", "violations_to_cases", "read_fixes", "read_permits", "read_sites",
     "clean", "detect", "credit", "Credit", "load_deductions", "Fixes", "to_trajectories", "from_trajectories",
 ]

@@ -19,6 +19,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from importlib import resources
 
+import numpy as np
 import pandas as pd
 
 from gridlib.errors import InputError
@@ -102,25 +103,45 @@ def credit(violations: pd.DataFrame, deductions: pd.DataFrame | str | None = Non
     """
     table = load_deductions(deductions)
     pts = dict(zip(table["type"], table["points"], strict=True))
-    v = pd.DataFrame(violations).copy()
-    v["company"] = v["company"].astype("object").where(v["company"].notna(), "(unknown)")
-    v["points"] = v["type"].map(pts).fillna(0).astype("int64")
-    v["violation_id"] = v["violation_id"].astype(str)
+    v = pd.DataFrame(violations)
+    company = v["company"].astype("object").where(v["company"].notna(), "(unknown)").to_numpy(dtype=object)
+    kind = v["type"].to_numpy(dtype=object)
+    points = np.array([pts.get(t, 0) for t in kind], dtype=np.int64)
+    ids = v["violation_id"].astype(str).to_numpy(dtype=object)
+    veh_codes, veh_names = pd.factorize(v["vehicle_id"], sort=True)
+    comp_codes, comp_names = pd.factorize(pd.Series(company), sort=True)
+    type_codes = pd.Categorical(kind, categories=list(VIOLATION_TYPES)).codes
+    nv, nc = len(veh_names), len(comp_names)
 
-    def ids(s: pd.Series) -> str:
-        return ",".join(s)
-
-    per_type = pd.crosstab(v["vehicle_id"], v["type"]).reindex(columns=list(VIOLATION_TYPES), fill_value=0)
-    veh = v.groupby("vehicle_id", sort=True).agg(
-        company=("company", "first"), points=("points", "sum"), n_violations=("type", "size"),
-        violation_ids=("violation_id", ids),
-    )
-    veh = veh.join(per_type).reset_index()
-    veh = veh[["vehicle_id", "company", "points", "n_violations", *VIOLATION_TYPES, "violation_ids"]]
-    comp = v.groupby("company", sort=True).agg(
-        points=("points", "sum"), n_vehicles=("vehicle_id", "nunique"), n_violations=("type", "size"),
-        violation_ids=("violation_id", ids),
-    ).reset_index()
+    first_row = np.full(nv, len(v), dtype=np.int64)   # each vehicle's first violation (its company)
+    np.minimum.at(first_row, veh_codes, np.arange(len(v)))
+    veh = pd.DataFrame({
+        "vehicle_id": pd.Series(veh_names, dtype="str"),
+        "company": pd.Series(company[first_row], dtype=object),
+        "points": np.bincount(veh_codes, weights=points, minlength=nv).astype("int64"),
+        "n_violations": np.bincount(veh_codes, minlength=nv).astype("int64"),
+    })
+    known = type_codes >= 0
+    per_type = np.bincount(veh_codes[known] * len(VIOLATION_TYPES) + type_codes[known],
+                           minlength=nv * len(VIOLATION_TYPES)).reshape(nv, len(VIOLATION_TYPES))
+    for k, t in enumerate(VIOLATION_TYPES):
+        veh[t] = per_type[:, k].astype("int64")
+    veh["violation_ids"] = pd.Series(_joined(ids, veh_codes, nv), dtype="str")
+    pair = np.unique(comp_codes * max(nv, 1) + veh_codes)
+    comp = pd.DataFrame({
+        "company": pd.Series(comp_names, dtype="str" if nc else object),
+        "points": np.bincount(comp_codes, weights=points, minlength=nc).astype("int64"),
+        "n_vehicles": np.bincount(pair // max(nv, 1), minlength=nc).astype("int64"),
+        "n_violations": np.bincount(comp_codes, minlength=nc).astype("int64"),
+        "violation_ids": pd.Series(_joined(ids, comp_codes, nc), dtype="str"),
+    })
     veh = veh.sort_values(["points", "vehicle_id"], ascending=[False, True], kind="stable").reset_index(drop=True)
     comp = comp.sort_values(["points", "company"], ascending=[False, True], kind="stable").reset_index(drop=True)
     return Credit(veh, comp)
+
+
+def _joined(ids: np.ndarray, group: np.ndarray, n: int) -> np.ndarray:
+    """Comma-joined ids per group, in input order (one join per group; violations are few)."""
+    order = np.argsort(group, kind="stable")
+    bounds = np.searchsorted(group[order], np.arange(n + 1))
+    return np.array([",".join(ids[order[a:b]]) for a, b in zip(bounds[:-1], bounds[1:], strict=True)], dtype=object)

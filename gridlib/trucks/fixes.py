@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass, field, replace
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
@@ -30,6 +30,10 @@ import pyproj
 
 from gridlib.crs import WGS84, metric_crs, resolve_crs, to_wgs84, transform_xy
 from gridlib.errors import InputError
+from gridlib.types import ArrayLike, CRSLike
+
+if TYPE_CHECKING:  # movingpandas is imported only when trajectories are converted
+    import movingpandas as mpd
 
 __all__ = ["Fixes", "read_fixes", "to_datetime64", "from_trajectories", "to_trajectories", "LOCAL_TZ"]
 
@@ -127,7 +131,7 @@ class Fixes:
         return out
 
 
-def to_datetime64(values: Any) -> np.ndarray:
+def to_datetime64(values: ArrayLike) -> np.ndarray:
     """Convert times to naive local (UTC+8) ``datetime64[s]``; unparseable values become NaT.
 
     >>> to_datetime64(pd.Series(["2026-11-20T08:00:00+00:00", "2026-11-20 08:00", "x"])).tolist()
@@ -161,8 +165,8 @@ def to_datetime64(values: Any) -> np.ndarray:
 def read_fixes(
     source: str | os.PathLike[str] | pd.DataFrame,
     *,
-    crs: Any = "EPSG:4326",
-    metric: Any = None,
+    crs: CRSLike = "EPSG:4326",
+    metric: CRSLike | None = None,
     vehicle: str = "vehicle_id",
     time: str = "time",
     x: str = "lon",
@@ -352,7 +356,7 @@ def to_trajectories(fixes: Fixes, *, split: np.ndarray | None = None) -> Any:
     return mpd.TrajectoryCollection(df, "traj_id", t="t")
 
 
-def from_trajectories(collection: Any, *, vehicle: str | None = None) -> tuple[Fixes, pd.DataFrame]:
+def from_trajectories(collection: mpd.TrajectoryCollection | mpd.Trajectory, *, vehicle: str | None = None) -> tuple[Fixes, pd.DataFrame]:
     """Read a movingpandas ``TrajectoryCollection`` (or one ``Trajectory``) into :class:`Fixes`.
 
     The vehicle id is the trajectory id, or the column *vehicle* when given.

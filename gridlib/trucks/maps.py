@@ -37,6 +37,8 @@ from gridlib.maps.static import (
     project,
     save_png,
 )
+from gridlib.trucks.violations import CheckResult
+from gridlib.types import TimeLike
 
 __all__ = ["vehicle_day_map", "deck_layers", "TYPE_COLORS"]
 
@@ -51,9 +53,9 @@ TYPE_LABELS = {
 
 
 def vehicle_day_map(
-    result: Any,
+    result: CheckResult,
     vehicle_id: str,
-    date: Any = None,
+    date: TimeLike | None = None,
     *,
     path: str | os.PathLike[str] | None = None,
     attribution: str = "© OpenStreetMap contributors",
@@ -168,7 +170,7 @@ def vehicle_day_map(
     return fig
 
 
-def deck_layers(result: Any) -> list[Any]:
+def deck_layers(result: CheckResult) -> list[Any]:
     """pydeck layers for the web map: permitted routes, violations (coloured by type) and stops.
 
     A truck without any permit: its drive is a ``no_permit`` line.

@@ -33,6 +33,7 @@ import logging
 from dataclasses import dataclass
 from typing import Any
 
+import geopandas as gpd
 import numpy as np
 import pandas as pd
 import scipy.sparse as sp
@@ -42,6 +43,9 @@ from scipy.sparse import csgraph
 from gridlib.crs import transform_xy
 from gridlib.errors import InputError
 from gridlib.network import RoadGraph, build_graph
+from gridlib.trucks.detectors import ROAD_NAME_COLUMNS
+from gridlib.trucks.violations import CheckResult
+from gridlib.types import ArrayLike
 
 __all__ = ["MapMatch", "map_match", "road_sequence", "deviation_roads"]
 
@@ -325,7 +329,7 @@ def _sequence(labels: Any) -> list[str]:
     return out
 
 
-def road_sequence(graph: RoadGraph, match: MapMatch, names: Any) -> list[str]:
+def road_sequence(graph: RoadGraph, match: MapMatch, names: ArrayLike) -> list[str]:
     """Names of the roads the matched fixes lie on, in driving order, repeats and blanks dropped.
 
     Parameters
@@ -350,7 +354,7 @@ def road_sequence(graph: RoadGraph, match: MapMatch, names: Any) -> list[str]:
     return _sequence(_names(names)[graph.seg_road[seg]])
 
 
-def deviation_roads(result: Any, roads: Any, *, graph: RoadGraph | None = None, directed: bool = False,
+def deviation_roads(result: CheckResult, roads: gpd.GeoDataFrame, *, graph: RoadGraph | None = None, directed: bool = False,
                     **options: float) -> pd.DataFrame:
     """The roads each deviation of a truck check drove along, by map matching its fixes.
 
@@ -394,11 +398,9 @@ def deviation_roads(result: Any, roads: Any, *, graph: RoadGraph | None = None, 
     >>> deviation_roads(r, roads)["roads_matched"].str.contains("世纪大道").tolist()
     [True]
     """
-    from gridlib.trucks.violations import _ROAD_NAME_COLUMNS
-
-    col = next((c for c in _ROAD_NAME_COLUMNS if c in roads.columns), None)
+    col = next((c for c in ROAD_NAME_COLUMNS if c in roads.columns), None)
     if col is None:
-        raise InputError(f"roads: no name column (one of {list(_ROAD_NAME_COLUMNS)})")
+        raise InputError(f"roads: no name column (one of {list(ROAD_NAME_COLUMNS)})")
     if "kind" in roads.columns:
         roads = roads[roads["kind"].isin(["highway", "major_road", "minor_road"])].reset_index(drop=True)
     graph = graph or build_graph(roads)

@@ -35,9 +35,10 @@ import numpy as np
 import pandas as pd
 import shapely
 
-from gridlib.crs import WGS84
+from gridlib.crs import WGS84, to_crs
 from gridlib.errors import InputError
 from gridlib.trucks._runs import forward_fill, runs
+from gridlib.types import ArrayLike
 
 __all__ = [
     "read_permits", "read_sites", "parse_hours", "assign_permits", "route_distance", "deviation_episodes",
@@ -50,7 +51,7 @@ SITE_KINDS = ("construction", "disposal", "parking")
 _HOURS = re.compile(r"^\s*(\d{1,2}):(\d{2})\s*[-–~]\s*(\d{1,2}):(\d{2})\s*$")
 
 
-def parse_hours(values: Any) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def parse_hours(values: ArrayLike) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Parse allowed-hours strings ``"HH:MM-HH:MM"`` into start/end seconds of the day.
 
     Empty values (and ``00:00-24:00``) mean any time and give −1/−1. A window whose
@@ -180,7 +181,7 @@ def read_permits(
         if col not in frame.columns:
             frame[col] = None
     ok, rejects = _reject(frame, reason)
-    permits = frame.iloc[np.flatnonzero(ok)].to_crs(WGS84).reset_index(drop=True)
+    permits = to_crs(frame.iloc[np.flatnonzero(ok)], WGS84).reset_index(drop=True)
     return permits, rejects
 
 
@@ -214,7 +215,7 @@ def read_sites(source: str | os.PathLike[str] | gpd.GeoDataFrame) -> tuple[gpd.G
     frame["site_id"] = sid
     frame["kind"] = kind
     ok, rejects = _reject(frame, reason)
-    return frame.iloc[np.flatnonzero(ok)].to_crs(WGS84).reset_index(drop=True), rejects
+    return to_crs(frame.iloc[np.flatnonzero(ok)], WGS84).reset_index(drop=True), rejects
 
 
 def assign_permits(
@@ -351,7 +352,9 @@ def route_distance(
     sdx, sdy = bx - ax, by - ay
     l2 = sdx * sdx + sdy * sdy
     # float32 relative to the grid origin: millimetre precision over 100 km, half the memory traffic
-    table = np.column_stack([ax - ox, ay - oy, sdx, sdy, np.where(l2 > 0, 1.0 / np.where(l2 > 0, l2, 1.0), 0.0)])
+    # pieces shorter than a micrometre count as points (1/l2 would overflow float32 and give nan)
+    real = l2 > 1e-12
+    table = np.column_stack([ax - ox, ay - oy, sdx, sdy, np.where(real, 1.0 / np.where(real, l2, 1.0), 0.0)])
     table = table.astype(np.float32)
     xr = (x - ox).astype(np.float32)
     yr = (y - oy).astype(np.float32)

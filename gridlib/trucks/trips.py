@@ -6,7 +6,9 @@ least ``min_dwell_s``. For every fix i the window from i to the first fix at lea
 sparse table, must fit in a circle of ``radius_m``); fixes covered by any such
 window are *stationary*, and runs of stationary fixes are stops. GPS drift while
 parked therefore never counts as movement. A **trip** is a run of moving fixes
-between stops, split where no fix arrives for ``gap_s``.
+between stops, split where no fix arrives for ``gap_s`` or longer. A stop never spans
+more than a circle of ``radius_m``: a run of chained dwell windows wider than that (a slow
+crawl) is split into pieces that fit, and pieces shorter than the dwell are movement.
 
 >>> import numpy as np, pandas as pd
 >>> from gridlib.trucks.fixes import read_fixes
@@ -15,7 +17,7 @@ between stops, split where no fix arrives for ``gap_s``.
 >>> fx, _ = read_fixes(pd.DataFrame({"vehicle_id": "A", "time": t, "lon": lon, "lat": 31.24}))
 >>> moves = detect(fx)
 >>> len(moves.stops), moves.stops.duration_s.tolist(), len(moves.trips)
-(1, [540], 2)
+(1, [530], 2)
 """
 
 from __future__ import annotations
@@ -27,7 +29,7 @@ import numpy as np
 import pandas as pd
 import shapely
 
-from gridlib.crs import WGS84
+from gridlib.crs import WGS84, transform_xy
 from gridlib.trucks._runs import group_extent, run_ids, runs
 from gridlib.trucks.fixes import Fixes
 
@@ -122,6 +124,55 @@ def stationary(
     return np.cumsum(cover[:-1]) > 0
 
 
+def within_radius(
+    x: np.ndarray, y: np.ndarray, starts: np.ndarray, ends: np.ndarray, radius_m: float
+) -> tuple[np.ndarray, np.ndarray]:
+    """Split runs of fixes so that each fits in a circle of ``radius_m`` (its bounding box's diagonal
+    at most ``2 · radius_m``), cutting greedily from the start of each run.
+
+    Overlapping dwell windows can chain into a run far wider than one place — a truck crawling at
+    0.3 m/s for an hour — and a stop must stay within ``radius_m`` of one place. Runs that already
+    fit are returned as they are; only the others are split, all at once, one piece per round
+    (a binary search for each piece's last fix).
+
+    >>> x = np.arange(10) * 30.0                     # a crawl of 270 m
+    >>> within_radius(x, np.zeros(10), np.array([0]), np.array([9]), 50.0)
+    (array([0, 4, 8]), array([3, 7, 9]))
+    """
+    starts, ends = np.asarray(starts, dtype=np.int64), np.asarray(ends, dtype=np.int64)
+    if not len(starts):
+        return starts, ends
+    limit = 2.0 * radius_m
+    xmin, xmax = group_extent(x, starts, ends)
+    ymin, ymax = group_extent(y, starts, ends)
+    wide = np.hypot(xmax - xmin, ymax - ymin) > limit
+    if not wide.any():
+        return starts, ends
+    # work on the wide runs' fixes only, in compact positions
+    lengths = ends[wide] - starts[wide] + 1
+    offset = np.r_[0, np.cumsum(lengths)[:-1]]
+    pos = np.repeat(starts[wide] - offset, lengths) + np.arange(int(lengths.sum()))
+    cx, cy = x[pos], y[pos]
+    p, e = offset.copy(), offset + lengths - 1
+    piece_starts, piece_ends = [], []
+    while len(p):
+        lo, hi = p.copy(), e.copy()
+        while (lo < hi).any():
+            mid = (lo + hi + 1) // 2
+            ax, bx = group_extent(cx, p, mid)
+            ay, by = group_extent(cy, p, mid)
+            fits = np.hypot(bx - ax, by - ay) <= limit
+            lo, hi = np.where(fits, mid, lo), np.where(fits, hi, mid - 1)
+        piece_starts.append(pos[p])
+        piece_ends.append(pos[lo])
+        more = lo < e
+        p, e = lo[more] + 1, e[more]
+    new_starts = np.r_[starts[~wide], np.concatenate(piece_starts)]
+    new_ends = np.r_[ends[~wide], np.concatenate(piece_ends)]
+    order = np.argsort(new_starts, kind="stable")
+    return new_starts[order], new_ends[order]
+
+
 def match_sites(x: np.ndarray, y: np.ndarray, sites: gpd.GeoDataFrame | None, buffer_m: float = 0.0) -> np.ndarray:
     """Return the position in *sites* (metric CRS) of the site containing each point, −1 for none.
 
@@ -173,9 +224,12 @@ def detect(
     fixes : Fixes
         Cleaned fixes.
     radius_m, min_dwell_s : float
-        A stop is a dwell within ``radius_m`` for at least ``min_dwell_s``.
+        A stop is a dwell within ``radius_m`` of one place for at least ``min_dwell_s``. Dwell
+        windows that chain into a run wider than that (a slow crawl) are split into pieces that
+        fit (:func:`within_radius`); a piece shorter than ``min_dwell_s`` is movement.
     gap_s : float
-        No fix for this long ends a trip.
+        No fix for ``gap_s`` **or longer** ends a trip (``dt >= gap_s``; movingpandas'
+        ObservationGapSplitter splits on ``dt > gap``).
     sites : geopandas.GeoDataFrame, optional
         Sites with ``site_id`` in the fixes' metric CRS; stops and trip ends are
         matched to them (with ``site_buffer_m`` of tolerance for GPS error at gates).
@@ -209,7 +263,14 @@ def detect(
     # a stop never spans a jump (the truck moved while the tracker was silent)
     jump = np.zeros(n, dtype=bool)
     jump[1:] = np.hypot(np.diff(fixes.x), np.diff(fixes.y)) > 2.0 * radius_m
-    s0, s1 = runs(still, new_vehicle | jump)
+    r0, r1 = runs(still, new_vehicle | jump)
+    s0, s1 = within_radius(fixes.x, fixes.y, r0, r1, radius_m)
+    # a piece of a run that had to be split is a stop only if it lasts the dwell on its own
+    split = ~np.isin(s0 * (n + 1) + s1, r0 * (n + 1) + r1)
+    drop = split & ((fixes.t[s1] - fixes.t[s0]) < min_dwell_s)
+    if drop.any():
+        s0, s1 = s0[~drop], s1[~drop]
+        still = run_ids(s0, s1, n) >= 0
     stop_of = run_ids(s0, s1, n)
     t0, t1 = runs(~still, new_vehicle | gap_before)
     trip_of = run_ids(t0, t1, n)
@@ -226,6 +287,7 @@ def detect(
     sx = np.add.reduceat(np.r_[fixes.x, 0.0], pairs)[::2] / counts if len(s0) else np.zeros(0)
     sy = np.add.reduceat(np.r_[fixes.y, 0.0], pairs)[::2] / counts if len(s0) else np.zeros(0)
     stop_site = match_sites(sx, sy, sites, site_buffer_m)
+    slon, slat = transform_xy(fixes.crs, WGS84, sx, sy)   # a cached transformer: to_crs builds one per call
     stops = gpd.GeoDataFrame(
         {
             "stop_id": np.arange(len(s0)),
@@ -236,8 +298,8 @@ def detect(
             "site_id": site_name(stop_site),
             "x": sx, "y": sy,
         },
-        geometry=shapely.points(sx, sy), crs=fixes.crs,
-    ).to_crs(WGS84)
+        geometry=shapely.points(slon, slat), crs=WGS84,
+    )
 
     # trips: a trip starts from the last stop fix before it and ends at the first one after, when adjacent
     a = np.where((t0 > 0) & (stop_of[np.maximum(t0 - 1, 0)] >= 0) & ~new_vehicle[t0] & ~gap_before[t0], t0 - 1, t0)

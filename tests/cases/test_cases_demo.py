@@ -5,7 +5,7 @@ import json
 import pandas as pd
 
 import gridlib as gl
-from gridlib.cases.log import TIME_COLUMNS
+from gridlib.cases.schema import TIME_COLUMNS
 
 
 def test_demo_log_kpis_overdue_and_fifteen(demo_dir):

@@ -37,19 +37,34 @@ def log():
 
 
 def test_lianyungang_published_figures():
-    assert round(gl.cases.closure_rate(23974, 24932) * 100, 2) == 96.16
-    assert round(gl.cases.ontime_closure_rate(22345, 24932) * 100, 2) == 89.62
+    c = {"closed": 23974, "closed_on_time": 22345, "due_closure": 24932}
+    assert round(gl.cases.rate("closure_rate", c) * 100, 2) == 96.16
+    assert round(gl.cases.rate("ontime_closure_rate", c) * 100, 2) == 89.62
 
 
-def test_rate_functions_zero_denominator_and_bad_counts():
-    assert np.isnan(gl.cases.closure_rate(0, 0))
-    out = gl.cases.disposal_rate(pd.Series([1, 0]), pd.Series([2, 0]))
+def test_rates_zero_denominator_and_bad_counts():
+    assert np.isnan(gl.cases.rate("closure_rate", {"closed": 0, "due_closure": 0}))
+    out = gl.cases.rate("disposal_rate", pd.DataFrame({"disposed": [1, 0], "due_disposal": [2, 0]}))
     assert out.iloc[0] == 0.5 and np.isnan(out.iloc[1])
     with pytest.raises(InputError):
-        gl.cases.closure_rate(5, 4)
+        gl.cases.rate("closure_rate", {"closed": 5, "due_closure": 4})
     with pytest.raises(InputError):
-        gl.cases.rework_rate(-1, 4)
-    assert gl.cases.accurate_filing_rate(8, 1) == 7 / 8
+        gl.cases.rate("rework_rate", {"rework": -1, "due_closure": 4})
+    with pytest.raises(InputError, match="needs count"):
+        gl.cases.rate("rework_rate", {"rework": 1})
+    with pytest.raises(InputError, match="unknown rate"):
+        gl.cases.rate("happiness_rate", {})
+    assert gl.cases.rate("accurate_filing_rate", {"filed": 8, "filed_cancelled": 1}) == 7 / 8
+
+
+def test_old_rate_functions_are_deprecated_aliases():
+    with pytest.warns(DeprecationWarning, match="rate\\('closure_rate'"):
+        assert round(gl.cases.closure_rate(23974, 24932) * 100, 2) == 96.16
+    with pytest.warns(DeprecationWarning):
+        assert gl.cases.accurate_filing_rate(8, 1) == 7 / 8
+    assert "closure_rate" not in gl.cases.__all__ and set(gl.cases.RATES) <= set(gl.cases.LABELS_ZH)
+    with pytest.raises(AttributeError):
+        gl.cases.no_such_rate  # noqa: B018
 
 
 def test_hand_computed_november(log):

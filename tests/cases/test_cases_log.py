@@ -6,7 +6,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import gridlib as gl
-from gridlib.cases.log import STAGE_COLUMNS
+from gridlib.cases.schema import STAGE_COLUMNS
 from gridlib.errors import InputError
 
 from .case_fixtures import flat_to_events, hand_log, hand_raw

@@ -113,3 +113,19 @@ def test_empty_inputs():
     p = road_coverage(gdf([]), gdf([LineString([(0, 0), (5, 0)])]))
     assert p.k.tolist() == [0] and p.length_m.tolist() == [5.0]
     assert len(coverage_summary(pd.DataFrame({"length_m": [], "k": []})))  == 1
+
+
+def test_water_grids_are_reported_apart_never_blind():
+    """`coverage cameras` counted 257 river grids among 885 'blind' grids of the demo area."""
+    import geopandas as gpd
+    from shapely import box
+
+    vs = gpd.GeoDataFrame(geometry=[box(0, 0, 10, 10)], crs=4547)
+    grids = gpd.GeoDataFrame({"grid_code": ["land", "river"]}, geometry=[box(0, 0, 100, 100), box(100, 0, 200, 100)],
+                             crs=4547)
+    river = gpd.GeoDataFrame(geometry=[box(100, -10, 210, 90)], crs=4547)
+    empty = gpd.GeoDataFrame(geometry=[], crs=4547)
+    without = grid_coverage(vs, empty, grids)
+    assert without["blind"].tolist() == [True, True]
+    g = grid_coverage(vs, empty, grids, water=river)
+    assert g["water"].tolist() == [False, True] and g["blind"].tolist() == [True, False]

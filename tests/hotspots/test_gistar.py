@@ -31,6 +31,7 @@ from hotspot_grids import square_grid
 
 from gridlib.errors import InputError
 from gridlib.hotspots import contiguity, fdr_bh, gi_z, gistar, permutation_p
+from gridlib.hotspots.gistar import distinct_draws
 
 COLUMBUS = Path(libpysal.__file__).parent / "examples" / "columbus" / "columbus.shp"
 
@@ -125,8 +126,7 @@ def test_permutations_are_exactly_conditional(weighted):
     perms, seed = 199, 9
     ours = permutation_p(x, w, permutations=perms, seed=seed)
     n, card = len(x), np.diff(w.indptr)
-    rng = np.random.default_rng(seed)
-    draws = np.stack([rng.choice(n - 1, size=card.max(), replace=False) for _ in range(perms)])
+    draws = distinct_draws(n - 1, card.max(), perms, seed=seed)   # the draws permutation_p makes
     for i in range(n):
         others = np.delete(x, i)
         # The same draws index the other values with i's slot standing for the last value.
@@ -227,3 +227,73 @@ def test_z_equals_esda_on_the_bundled_lujiazui_grids():
     assert np.max(np.abs(gi_z(x, w.sparse) - ref.Zs)) < 1e-8
     ours = permutation_p(x, w.sparse, permutations=999, seed=0)
     assert np.mean((ours < 0.05) == (ref.p_sim < 0.05)) > 0.9
+
+
+def test_default_finds_a_strong_planted_cluster_on_20000_cells():
+    """999 permutations (the old default) cannot pass FDR over 20,000 cells: min p = 0.002."""
+    cells = square_grid(142, 142)
+    rng = np.random.default_rng(1)
+    counts = rng.poisson(1.0, len(cells)).astype(float)
+    col, row = np.arange(len(cells)) % 142, np.arange(len(cells)) // 142
+    planted = (np.abs(col - 70) < 4) & (np.abs(row - 70) < 4)
+    counts[planted] += 6
+    cells["n"] = counts
+    out = gistar(cells, "n")
+    hot = out["hotspot_class"].astype(str).str.startswith("hot").to_numpy()
+    assert hot[planted].mean() > 0.9
+    near = (np.abs(col - 70) < 5) & (np.abs(row - 70) < 5)   # the cluster and its rim of neighbours
+    assert hot[~near].sum() <= 2   # no false hot spots in the noise elsewhere
+    meta = out.attrs["gistar"]
+    assert meta["permutations"] == 99_999 and meta["inference"] == "permutation" and meta["fdr"] is True
+    assert meta["weights"] == "queen" and meta["seed"] == 0 and meta["alpha"] == 0.05
+    assert meta["n_locations"] == len(cells) and meta["min_p"] == pytest.approx(2e-5)
+
+
+def test_result_says_how_it_was_made():
+    cells = square_grid(5, 5)
+    cells["n"] = np.arange(25.0)
+    out = gistar(cells, "n", permutations=0, fdr=False, alpha=0.1, weights="rook")
+    assert out.attrs["gistar"] == {
+        "column": "n", "star": True, "weights": "rook", "inference": "analytical", "permutations": 0,
+        "seed": 0, "fdr": False, "alpha": 0.1, "n_locations": 25, "n_islands": 0, "min_p": 0.0,
+    }
+
+
+def test_auto_permutations_let_a_ten_cell_cluster_pass():
+    from gridlib.hotspots import auto_permutations
+
+    for m in (100, 20_000, 25_000, 26_000, 200_000):
+        p = auto_permutations(m)
+        assert 2 / (p + 1) <= 0.05 * 10 / m
+    assert auto_permutations(10_000_000) == 999_999   # capped; logged
+    with pytest.raises(InputError, match="'auto'"):
+        gistar(square_grid(3, 3).assign(n=1.0), "n", permutations="many")
+
+
+def test_distinct_draws_are_uniform_and_distinct():
+    d = distinct_draws(6, 3, 60_000, seed=3)
+    s = np.sort(d, axis=1)
+    assert (s[:, 1:] != s[:, :-1]).all()
+    freq = np.bincount(d.ravel(), minlength=6) / d.size
+    assert np.abs(freq - 1 / 6).max() < 0.01
+    first_two = np.bincount(d[:, 0] * 6 + d[:, 1], minlength=36).reshape(6, 6)
+    off = first_two[~np.eye(6, dtype=bool)] / len(d)
+    assert np.abs(off - 1 / 30).max() < 0.005 and np.trace(first_two) == 0
+
+
+def test_water_zones_take_no_part():
+    """Zones mostly under water are left out (not cold spots), exactly as a run on the land alone."""
+    cells = square_grid(12, 10)
+    rng = np.random.default_rng(4)
+    cells["n"] = rng.poisson(2.0, len(cells)).astype(float)
+    col = np.arange(len(cells)) % 12
+    river = gpd.GeoDataFrame(geometry=[cells.geometry[col >= 9].union_all().buffer(-1)], crs=cells.crs)
+    cells.loc[col >= 9, "n"] = 0.0
+    out = gistar(cells, "n", water=river, permutations=999)
+    wet = col >= 9
+    assert (out["hotspot_class"][wet] == "water_excluded").all() and out["z"][wet].isna().all()
+    land = gistar(cells[~wet], "n", permutations=999)
+    pd.testing.assert_series_equal(out.loc[~wet, "z"], land["z"])
+    assert out.loc[~wet, "hotspot_class"].astype(str).tolist() == land["hotspot_class"].astype(str).tolist()
+    assert out.attrs["gistar"]["n_water_excluded"] == wet.sum()
+    assert out.index.equals(cells.index)

@@ -11,6 +11,7 @@ from hotspot_grids import square_grid
 from matplotlib.image import imread
 from typer.testing import CliRunner
 
+import gridlib as gl
 from gridlib.cli import app, main
 from gridlib.hotspots import emerging, gistar, hotspot_map, legend_for, tooltip_html
 from gridlib.hotspots.maps import CATEGORY_COLORS, CLASS_COLORS
@@ -96,3 +97,29 @@ def test_cli_bad_input_is_one_line(tmp_path, capsys):
     square_grid(3, 3).to_file(grid_file, layer="grids")
     assert main(["hotspots", str(csv), "--grids", str(grid_file), "--out", str(tmp_path / "o"), "--level", "h3:7"]) == 2
     assert "resolution" in capsys.readouterr().err
+
+
+def test_cli_leaves_the_river_out_with_water(tmp_path):
+    """Without a water rule the CLI painted the Huangpu as cold spots; with --water it is left out."""
+    grids = gl.datasets.demo_grids()
+    water = gl.datasets.demo_water(polygons=True)
+    wet = gl.water.is_water(grids, water)
+    rng = np.random.default_rng(1)
+    land = np.flatnonzero(~wet)
+    pick = land[rng.integers(0, len(land), 3000)]
+    centres = grids.geometry.representative_point().to_crs(4326)
+    csv = tmp_path / "cases.csv"
+    pd.DataFrame({"case_id": [f"C{i:05d}" for i in range(len(pick))], "class_code": "06012",
+                  "reported_at": "2026-11-10T08:00:00", "lon": centres.x.to_numpy()[pick].round(6),
+                  "lat": centres.y.to_numpy()[pick].round(6)}).to_csv(csv, index=False)
+    grid_file, water_file = tmp_path / "grids.gpkg", tmp_path / "water.gpkg"
+    grids.to_file(grid_file, layer="grids")
+    water.to_file(water_file, layer="water")
+    out = tmp_path / "out"
+    result = CliRunner().invoke(app, ["hotspots", str(csv), "--grids", str(grid_file), "--water", str(water_file),
+                                      "--out", str(out), "--permutations", "999"])
+    assert result.exit_code == 0, result.output
+    hot = gpd.read_file(out / "hotspots.gpkg", layer="hotspots").set_index("grid_code").loc[grids["grid_code"]]
+    assert wet.sum() > 100
+    assert (hot["hotspot_class"].to_numpy()[wet] == "water_excluded").all()
+    assert not hot["hotspot_class"].to_numpy()[~wet].astype(str).tolist().count("water_excluded")

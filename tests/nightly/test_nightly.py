@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import os
 import shutil
 import signal
@@ -38,11 +39,30 @@ def demo_store_path(tmp_path_factory, demo_dir) -> Path:
     return path
 
 
+#: Warnings the library logged during the first run (a demo night should log none about zones).
+RUN_WARNINGS: list[str] = []
+
+
+class _Collect(logging.Handler):
+    def emit(self, record: logging.LogRecord) -> None:
+        RUN_WARNINGS.append(record.getMessage())
+
+
 @pytest.fixture(scope="module")
 def first_run(demo_store_path, tmp_path_factory):
     out = tmp_path_factory.mktemp("products")
-    manifest = run_nightly(gl.store.open(demo_store_path), DATE, out, options=FAST)
+    handler = _Collect(level=logging.WARNING)
+    logging.getLogger("gridlib").addHandler(handler)
+    try:
+        manifest = run_nightly(gl.store.open(demo_store_path), DATE, out, options=FAST)
+    finally:
+        logging.getLogger("gridlib").removeHandler(handler)
     return out / DATE, manifest
+
+
+def test_no_cases_counted_against_water_grids(first_run):
+    """The demo night logged '3769 selected cases fall in no zone' by counting land cases against river grids."""
+    assert not [m for m in RUN_WARNINGS if "fall in no zone" in m], RUN_WARNINGS
 
 
 def _files(root: Path) -> dict[str, bytes]:
@@ -68,6 +88,20 @@ def test_products_exist_and_read(first_run):
     kpi = pd.read_csv(products / "kpi/kpi_street_month_to_date.csv", dtype={"street_code": str})
     assert kpi["street_code"].str.len().eq(9).all()
     assert kpi["closure_rate"].dropna().between(0, 1).all()
+
+
+def test_violations_join_to_their_cases(first_run, demo_store_path):
+    """Published violations carry the truck check's own violation_id and the case each became."""
+    products, _ = first_run
+    gpkg = products / "responsibility_map.gpkg"
+    violations = gpd.read_file(gpkg, layer="violations")
+    cases = gpd.read_file(gpkg, layer="assigned_cases")
+    assert len(violations) and {"case_id", "grid_code", "street_code"} <= set(violations.columns)
+    assert violations["violation_id"].str.match(r"^.+-[a-z_]+-\d{8}T\d{6}$").all()   # not renumbered V00000
+    joined = violations.dropna(subset=["case_id"]).merge(cases, on="case_id", suffixes=("", "_case"))
+    assert len(joined) == violations["case_id"].notna().sum() > 0
+    assert (joined["grid_code"] == joined["grid_code_case"]).all()
+    assert (joined["street_code"] == joined["street_code_case"]).all()
 
 
 def test_manifest_is_complete_and_conserves_rows(first_run):
@@ -216,3 +250,23 @@ def test_web_map_renders_in_chromium(first_run, tmp_path):
         browser.quit()
     pixels = np.asarray(Image.open(shot).convert("RGB")).reshape(-1, 3)
     assert len(np.unique(pixels, axis=0)) > 50  # a drawn map, not a blank page
+
+
+def test_input_layers_and_the_typed_inputs_agree():
+    from gridlib.nightly import INPUT_LAYERS, NightlyInputs
+
+    assert set(INPUT_LAYERS) == set(NightlyInputs.layer_names())
+
+
+def test_products_follow_reach_minutes(demo_store_path, tmp_path):
+    """With reach_minutes=15 the products published reachable_10min and a '10分钟可达' tooltip."""
+    from dataclasses import replace
+
+    out = tmp_path / "p15"
+    run_nightly(gl.store.open(demo_store_path), DATE, out, options=replace(FAST, reach_minutes=15))
+    gpkg = out / DATE / "responsibility_map.gpkg"
+    for layer in ("grid_responsibility", "reachability"):
+        columns = set(pyogrio.read_info(gpkg, layer=layer)["fields"])
+        assert "reachable_15min" in columns and "reachable_10min" not in columns, (layer, columns)
+    page = (out / DATE / "webmap.html").read_text(encoding="utf-8")
+    assert "15分钟可达" in page and "10分钟可达" not in page and "reachable_10min" not in page

@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import shapely
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 from shapely.geometry import LineString
 
@@ -170,6 +170,7 @@ def test_forward_fill_and_trim():
 @given(st.lists(st.tuples(st.floats(0, 3000), st.floats(0, 3000)), min_size=2, max_size=12, unique=True),
        st.lists(st.tuples(st.floats(-500, 3500), st.floats(-500, 3500)), min_size=1, max_size=40),
        st.sampled_from([30.0, 50.0, 120.0]))
+@example(line=[(0.0, 0.0), (0.0, 5.837610302526442e-139)], pts=[(0.0, 0.0)], cell=30.0)  # gave nan
 def test_route_distance_equals_shapely_within_a_cell(line, pts, cell):
     route = LineString(line)
     if route.length == 0:

@@ -128,10 +128,25 @@ def test_deck_layers(result):
 
 def test_unknown_threshold_is_an_error():
     fixes, _, _ = drive(L_ROUTE, "2026-11-20T09:00:00")
-    with pytest.raises(InputError, match="unknown thresholds"):
+    with pytest.raises(InputError, match="unknown thresholds"), pytest.warns(DeprecationWarning):
         gl.trucks.check(fixes, permit_frame([{"permit_id": "P1", "vehicle_id": "V1"}], [L_ROUTE]), l_sites(),
                         corridor=20)
+    with pytest.raises(InputError, match="unknown thresholds"):
+        gl.trucks.Thresholds.from_mapping({"corridor": 20})
+    with pytest.raises(TypeError):
+        gl.trucks.Thresholds(corridor=20)
+    with pytest.raises(InputError, match="finite number"):
+        gl.trucks.Thresholds(gap_s=float("inf"))
     assert np.isfinite(gl.trucks.THRESHOLDS["min_length_m"])
+
+
+def test_keyword_thresholds_still_work_but_warn():
+    fixes, _, _ = drive(L_ROUTE, "2026-11-20T09:00:00")
+    permits = permit_frame([{"permit_id": "P1", "vehicle_id": "V1"}], [L_ROUTE])
+    with pytest.warns(DeprecationWarning, match="Thresholds"):
+        old = gl.trucks.check(fixes, permits, l_sites(), min_length_m=0, min_duration_s=0)
+    new = gl.trucks.check(fixes, permits, l_sites(), thresholds=gl.trucks.Thresholds(min_length_m=0, min_duration_s=0))
+    pd.testing.assert_frame_equal(old.violations.drop(columns="geometry"), new.violations.drop(columns="geometry"))
 
 
 def test_demo_night_matches_its_truth(demo_dir):

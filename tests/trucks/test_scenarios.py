@@ -73,7 +73,8 @@ def test_noise_at_corridor_edge_raises_nothing_thanks_to_hysteresis_and_minimums
     assert vtype(r, "deviation").empty
     raw = r.per_fix["route_distance_m"] > 50
     assert np.count_nonzero(np.diff(raw.astype(int)) == 1) >= 3  # the raw test does flap
-    naive = gl.trucks.check(fixes, permits, l_sites(), return_ratio=1.0, min_duration_s=0, min_length_m=0)
+    naive = gl.trucks.check(fixes, permits, l_sites(),
+                            thresholds=gl.trucks.Thresholds(return_ratio=1.0, min_duration_s=0, min_length_m=0))
     assert len(vtype(naive, "deviation")) >= 3
 
 

@@ -1,0 +1,39 @@
+"""Type aliases for gridlib's public signatures: what an argument takes, said once.
+
+>>> from gridlib.types import CRSLike, LayerSource
+>>> import typing
+>>> "GeoDataFrame" in str(typing.get_args(LayerSource))
+True
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+from typing import TypeAlias, Union
+
+import geopandas as gpd
+import numpy as np
+import numpy.typing as npt
+import pandas as pd
+import pyproj
+
+# Aliases are documented in docs/conventions.md; they are not functions, so they stay out of __all__.
+
+#: Numbers or arrays of numbers (a scalar, a list, a numpy array or a pandas Series).
+ArrayLike: TypeAlias = npt.ArrayLike
+#: Anything ``pyproj.CRS.from_user_input`` takes (``"EPSG:4550"``, ``4326``, a CRS, WKT), and where a
+#: reader says so also ``"gcj02"`` / ``"bd09"`` for offset (Amap/Baidu) coordinates.
+CRSLike: TypeAlias = str | int | pyproj.CRS
+#: A file path.
+PathLike: TypeAlias = Union[str, "os.PathLike[str]"]
+#: A point in time: ISO text, a date or datetime, a pandas Timestamp or numpy datetime64.
+TimeLike: TypeAlias = str | dt.date | dt.datetime | pd.Timestamp | np.datetime64
+#: A window of time: a pandas offset counted back (``"30D"``), a month (``"2026-11"``) or a ``(start, end)`` pair.
+PeriodLike: TypeAlias = str | tuple[TimeLike, TimeLike]
+#: A table: a file (CSV, Parquet, GeoPackage, GeoJSON …) or a DataFrame.
+TableSource: TypeAlias = PathLike | pd.DataFrame
+#: A layer with geometry: a file or a GeoDataFrame.
+LayerSource: TypeAlias = PathLike | gpd.GeoDataFrame
+#: A GeoDataFrame or GeoSeries.
+GeoFrame: TypeAlias = gpd.GeoDataFrame | gpd.GeoSeries
