@@ -22,21 +22,14 @@ import pydeck as pdk
 
 from gridlib.errors import InputError
 from gridlib.maps import deck, static
+from gridlib.maps.legend import HOTSPOT_CLASS_COLORS, HOTSPOT_CLASS_LABELS
 
 __all__ = ["CLASS_COLORS", "CLASS_LABELS", "CATEGORY_COLORS", "CATEGORY_LABELS", "hotspot_map", "legend_for",
            "tooltip_html"]
 
-#: Gi* class colours (ArcGIS-like diverging red–blue) and Chinese labels.
-CLASS_COLORS = {
-    "hot_99": "#c6242b", "hot_95": "#ea6f4a", "hot_90": "#f9b88a", "not_significant": "#f1f0ea",
-    "cold_90": "#b9d3e6", "cold_95": "#6ea6cd", "cold_99": "#2b6aa8", "island": "#bdbdbd",
-    "water_excluded": "#c9d6df",
-}
-CLASS_LABELS = {
-    "hot_99": "热点 99% 置信", "hot_95": "热点 95% 置信", "hot_90": "热点 90% 置信", "not_significant": "不显著",
-    "cold_90": "冷点 90% 置信", "cold_95": "冷点 95% 置信", "cold_99": "冷点 99% 置信", "island": "无相邻单元",
-    "water_excluded": "水域 (不参与分析)",
-}
+#: Gi* class colours (ArcGIS-like diverging red–blue) and Chinese labels, from the one legend spec.
+CLASS_COLORS = HOTSPOT_CLASS_COLORS
+CLASS_LABELS = HOTSPOT_CLASS_LABELS
 _KIND_ZH = {"new": "新增", "consecutive": "连续", "intensifying": "加剧", "persistent": "持续",
             "diminishing": "减弱", "sporadic": "零星", "oscillating": "振荡", "historical": "历史"}
 _ORDER = ("intensifying", "persistent", "new", "consecutive", "diminishing", "oscillating", "sporadic",

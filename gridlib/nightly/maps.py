@@ -14,17 +14,18 @@ import numpy as np
 import pandas as pd
 
 from gridlib.datasets import OSM_ATTRIBUTION
-from gridlib.hotspots.maps import CLASS_COLORS, CLASS_LABELS
 from gridlib.maps import deck
+from gridlib.maps import legend as lg
 from gridlib.maps import static as smap
 from gridlib.nightly.model import NightlyResults
 
 __all__ = ["kpi_summary_html", "HOTSPOT_COLORS", "HOTSPOT_LABELS", "LIGHT_COLORS"]
 
 # the hotspot module's scheme, plus the grids the nightly run leaves out as water
-HOTSPOT_COLORS = {**CLASS_COLORS, "water_excluded": "#c9d6df"}
-HOTSPOT_LABELS = {**CLASS_LABELS, "water_excluded": "水域 (不参与分析)"}
-LIGHT_COLORS = {"green": "#1a9641", "yellow": "#fdae61", "red": "#d7191c"}
+# (all colours come from the one legend spec, gridlib.maps.legend (lg), which also styles the GeoPackage)
+HOTSPOT_COLORS = lg.HOTSPOT_COLORS
+HOTSPOT_LABELS = lg.HOTSPOT_LABELS
+LIGHT_COLORS = lg.LIGHT_COLORS
 ATTRIBUTION = f"底图数据 {OSM_ATTRIBUTION}; 案件、车辆、摄像头为合成演示数据 (synthetic demo data)"
 
 
@@ -35,14 +36,14 @@ _PRIORITY_BLIND_SPOTS = 40  # the overview shows the most urgent blind spots; th
 _MAX_DRAWN_GRIDS = 50_000
 _GRID_TOOLTIP_COLUMNS = ["grid_code", "street_name", "community_name", "responsible_unit", "person", "team",
                          "open_cases", "overdue_cases", "cases_30d", "hotspot_label", "camera_road_share"]
-_LIGHT_LABELS = {"red": "超期", "yellow": "临期 (80–100%)", "green": "正常"}
+_LIGHT_LABELS = lg.LIGHT_LABELS
 # A map draws open cases as one dot each up to this many dots; above it (a city overview, a street with a
 # large backlog) the dots bury each other and the map under them, so the map shades each grid by its number
 # of overdue cases instead. (The city run drew 12,389 overdue dots on the overview.)
 _MAX_CASE_DOTS = 500
 # graduated colours for overdue cases per grid: ColorBrewer RdPu from its 3rd class, apart from the
 # red–blue hot/cold spot scheme underneath; at most this many classes
-_OVERDUE_RAMP = ("#fa9fb5", "#f768a1", "#dd3497", "#ae017e", "#7a0177", "#49006a")
+_OVERDUE_RAMP = lg.OVERDUE_RAMP
 # A shaded area must be at least this many pixels across on the PNG to be seen: at city scale a 100 m grid
 # is under one pixel, so the counts are summed to communities (or streets) instead.
 _MIN_CELL_PX = 6.0
@@ -239,8 +240,8 @@ def _overview(path: Path, layers: dict[str, Any], streets: gpd.GeoDataFrame, dat
     blind = layers.get("blind_spots")
     if blind is not None and len(blind):
         top = blind[blind["rank"] <= _PRIORITY_BLIND_SPOTS]
-        smap.project(ax, top).plot(ax=ax, color="#6a3d9a", linewidth=2.2, zorder=4, path_effects=_HALO)
-        legend.append((f"优先盲区道路 (前{_PRIORITY_BLIND_SPOTS})", "#6a3d9a"))
+        smap.project(ax, top).plot(ax=ax, color=lg.BLIND_SPOT_COLOR, linewidth=2.2, zorder=4, path_effects=_HALO)
+        legend.append((f"优先盲区道路 (前{_PRIORITY_BLIND_SPOTS})", lg.BLIND_SPOT_COLOR))
     smap.add_outlines(ax, streets, label_column="street_name", linewidth=1.6, fontsize=11)
     _finish(fig, ax, legend, path)
 
@@ -274,16 +275,16 @@ def _web_map(path: Path, layers: dict[str, Any], streets: gpd.GeoDataFrame, resu
                                           color="#9e9e9e", width_px=1, id="roads", pickable=False))
     if "blind_spots" in layers and len(layers["blind_spots"]):
         blind = layers["blind_spots"]
-        web_layers.append(deck.line_layer(blind, color="#6a3d9a", width_px=3, id="blind_spots",
+        web_layers.append(deck.line_layer(blind, color=lg.BLIND_SPOT_COLOR, width_px=3, id="blind_spots",
                                           columns=[c for c in ("name", "length_m", "rank") if c in blind.columns]))
     if "camera_viewsheds" in layers and len(layers["camera_viewsheds"]):
-        web_layers.append(deck.polygon_layer(layers["camera_viewsheds"], fill_color="#3182bd", opacity=0.25,
+        web_layers.append(deck.polygon_layer(layers["camera_viewsheds"], fill_color=lg.VIEWSHED_COLOR, opacity=0.25,
                                              id="camera_viewsheds", line_width_px=0.3, columns=["camera_id"]))
     if "violations" in layers and len(layers["violations"]):
         v = layers["violations"]
         lines = v[v.geom_type.isin(["LineString", "MultiLineString"])]
         if len(lines):
-            web_layers.append(deck.line_layer(lines, color="#e31a1c", width_px=3, id="truck_violations",
+            web_layers.append(deck.line_layer(lines, color=lg.VIOLATION_COLOR, width_px=3, id="truck_violations",
                                               columns=["type", "vehicle_id", "company", "start", "end"]))
     cases = layers["assigned_cases"]
     if "light" in cases.columns:
@@ -303,7 +304,7 @@ def _web_map(path: Path, layers: dict[str, Any], streets: gpd.GeoDataFrame, resu
                f"<br>{minutes:g}分钟可达: {{{reach}}}"
                "<br>{case_id} {class_code} {type} {vehicle_id}")
     legend = {HOTSPOT_LABELS[k]: v for k, v in HOTSPOT_COLORS.items()}
-    legend.update({"摄像头盲区道路": "#6a3d9a", "摄像头视域": "#3182bd", "渣土车违规": "#e31a1c"})
+    legend.update({"摄像头盲区道路": lg.BLIND_SPOT_COLOR, "摄像头视域": lg.VIEWSHED_COLOR, "渣土车违规": lg.VIOLATION_COLOR})
     legend.update({f"在办: {_LIGHT_LABELS[k]}": v for k, v in LIGHT_COLORS.items()})
     names = {"grids": "网格 (热点)", "roads": "道路", "blind_spots": "摄像头盲区道路", "camera_viewsheds": "摄像头视域",
              "truck_violations": "渣土车违规", "open_cases": "在办案件", "team_bases": "执法队驻点", "streets": "街道边界"}

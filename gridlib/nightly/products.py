@@ -13,6 +13,7 @@ import geopandas as gpd
 import pandas as pd
 
 from gridlib.assignment import responsible
+from gridlib.nightly.gpkg_styles import style_gpkg
 from gridlib.nightly.maps import write_maps
 from gridlib.nightly.model import NightlyOptions, NightlyResults
 from gridlib.nightly.outputs import write_gpkg_layers
@@ -113,6 +114,7 @@ def write_products(work: Path, results: NightlyResults, *, date: dt.date, option
                                          "grid_code")
 
     write_gpkg_layers(work / "responsibility_map.gpkg", layers, current_date=f"{date.isoformat()}T00:00:00.000Z")
+    style_gpkg(work / "responsibility_map.gpkg", update_time=f"{date.isoformat()}T00:00:00.000Z")
     kpi_dir = work / "kpi"
     kpi_dir.mkdir()
     for name, table in sorted(results.tables.items()):
