@@ -177,10 +177,8 @@ def test_postgis_store_end_to_end(pg_store, demo_dir, tmp_path):
 
 
 @pytest.mark.browser
-def test_web_map_renders_in_chromium(first_run, tmp_path):
-    """Open the web map in Debian's headless Chromium: data layers drawn, no JavaScript errors, non-blank."""
-    import numpy as np
-    from PIL import Image
+def _chromium(tmp_path, log: bool = False):
+    """Debian's headless Chromium through selenium (1400×900)."""
     from selenium import webdriver
     from selenium.webdriver.chrome.service import Service
 
@@ -193,8 +191,16 @@ def test_web_map_renders_in_chromium(first_run, tmp_path):
                  "--disable-component-update", "--disable-sync", "--no-first-run", "--enable-unsafe-swiftshader",
                  "--window-size=1400,900", f"--user-data-dir={tmp_path / 'profile'}"):
         options.add_argument(flag)
-    options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
-    browser = webdriver.Chrome(service=Service(str(driver_path)), options=options)
+    if log:
+        options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
+    return webdriver.Chrome(service=Service(str(driver_path)), options=options)
+
+
+def test_web_map_renders_in_chromium(first_run, tmp_path):
+    """Open the web map in Debian's headless Chromium: data layers drawn, no JavaScript errors, non-blank."""
+    import numpy as np
+    from PIL import Image
+    browser = _chromium(tmp_path, log=True)
     try:
         browser.get((first_run[0] / "webmap.html").resolve().as_uri())
         layer_ids = None
@@ -238,21 +244,10 @@ return null;
 
 def test_web_map_tooltips_read_right(first_run, tmp_path):
     """Hover a feature of each data layer in headless Chromium and read what a person sees (issue 16 item 1)."""
-    from selenium import webdriver
-    from selenium.webdriver.chrome.service import Service
     from selenium.webdriver.common.action_chains import ActionChains
     from selenium.webdriver.common.by import By
 
-    chromium, driver_path = Path("/usr/bin/chromium"), Path("/usr/bin/chromedriver")
-    if not (chromium.exists() and driver_path.exists()):
-        pytest.fail("Debian chromium and chromium-driver are needed: run `make test` (it installs them)")
-    options = webdriver.ChromeOptions()
-    options.binary_location = str(chromium)
-    for flag in ("--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                 "--disable-component-update", "--disable-sync", "--no-first-run", "--enable-unsafe-swiftshader",
-                 "--window-size=1400,900", f"--user-data-dir={tmp_path / 'profile'}"):
-        options.add_argument(flag)
-    browser = webdriver.Chrome(service=Service(str(driver_path)), options=options)
+    browser = _chromium(tmp_path)
     expected = {"grids": ["网格 ", "责任单位: ", "热点: ", "分钟可达: "], "open_cases": ["案件 ", "类别: ", "状态: "],
                 "truck_violations": ["渣土车违规", "车辆: "], "blind_spots": ["摄像头盲区道路", "长度: "],
                 "team_bases": ["执法队驻点"]}
