@@ -364,6 +364,7 @@ def to_html(
     view_state: pdk.ViewState | None = None,
     background: str = "#f2f1ec",
     layer_names: Mapping[str, str] | None = None,
+    hidden: Iterable[str] = (),
 ) -> Path:
     """Write ``layers`` as a self-contained interactive HTML map; return the path.
 
@@ -374,6 +375,8 @@ def to_html(
         ``pydeck.Layer``), bottom first.
     title
         Shown on the page and as its ``<title>``.
+    hidden
+        Ids of layers drawn switched off at first (their box in the layer list unticked).
     tooltip
         An HTML template with ``{column}`` placeholders, e.g. ``"<b>{name_zh}</b><br>案件 {n}"``,
         or a deck.gl tooltip dict; ``None`` for no tooltip.
@@ -398,6 +401,13 @@ def to_html(
     layer_list = [layers] if isinstance(layers, pdk.Layer) else list(layers)
     if not layer_list:
         raise InputError("to_html needs at least one layer")
+    hidden_ids = set(hidden)
+    unknown_hidden = sorted(hidden_ids - {layer.id for layer in layer_list})
+    if unknown_hidden:
+        raise InputError(f"hidden names layers that are not on the map: {unknown_hidden}")
+    for layer in layer_list:
+        if layer.id in hidden_ids:
+            layer.visible = False
     deck = pdk.Deck(layers=layer_list, initial_view_state=view_state or _view_state(layer_list),
                     map_style=None, map_provider=None, tooltip=False)
     deck_json = json.dumps(json.loads(deck.to_json()), sort_keys=True, separators=(",", ":"))
@@ -424,7 +434,7 @@ def to_html(
         if unknown:
             raise InputError(f"layer_names names layers that are not on the map: {unknown}")
         boxes = "".join(
-            f'<label><input type="checkbox" checked data-layer="{html.escape(layer.id)}"> '
+            f'<label><input type="checkbox"{"" if layer.id in hidden_ids else " checked"} data-layer="{html.escape(layer.id)}"> '
             f"{html.escape(layer_names[layer.id])}</label>"
             for layer in reversed(layer_list) if layer.id in layer_names
         )

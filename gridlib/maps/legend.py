@@ -6,7 +6,7 @@ nightly web map and the QGIS styles written into ``responsibility_map.gpkg``
 three stay identical.
 
 >>> HOTSPOT_COLORS["hot_99"], LIGHT_COLORS["red"]
-('#c6242b', '#d7191c')
+('#c6242b', '#d01c8b')
 >>> [c.value for c in LAYERS["assigned_cases"].classes]
 ['red', 'yellow', 'green']
 """
@@ -34,7 +34,8 @@ HOTSPOT_CLASS_LABELS = {
 HOTSPOT_COLORS = dict(HOTSPOT_CLASS_COLORS)
 HOTSPOT_LABELS = dict(HOTSPOT_CLASS_LABELS)
 #: case lights (supervision stage against its time limit)
-LIGHT_COLORS = {"green": "#1a9641", "yellow": "#fdae61", "red": "#d7191c"}
+# overdue cases are magenta, not the red of the 99 % hot spots they are drawn on
+LIGHT_COLORS = {"green": "#1a9641", "yellow": "#fdae61", "red": "#d01c8b"}
 LIGHT_LABELS = {"red": "超期", "yellow": "临期 (80–100%)", "green": "正常"}
 #: graduated colours for overdue cases per grid: ColorBrewer RdPu from its 3rd class
 OVERDUE_RAMP = ("#fa9fb5", "#f768a1", "#dd3497", "#ae017e", "#7a0177", "#49006a")

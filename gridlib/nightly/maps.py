@@ -34,8 +34,6 @@ _PRIORITY_BLIND_SPOTS = 40  # the overview shows the most urgent blind spots; th
 # information — significant hot/cold spots and grids with open cases — over the street outlines:
 # 750,000 polygons cannot be read on one picture and made an 8 GB web page.
 _MAX_DRAWN_GRIDS = 50_000
-_GRID_TOOLTIP_COLUMNS = ["grid_code", "street_name", "community_name", "responsible_unit", "person", "team",
-                         "open_cases", "overdue_cases", "cases_30d", "hotspot_label", "camera_road_share"]
 _LIGHT_LABELS = lg.LIGHT_LABELS
 # A map draws open cases as one dot each up to this many dots; above it (a city overview, a street with a
 # large backlog) the dots bury each other and the map under them, so the map shades each grid by its number
@@ -259,57 +257,107 @@ def _street_map(path: Path, layers: dict[str, Any], grids: gpd.GeoDataFrame, str
     _finish(fig, ax, legend, path)
 
 
+def _fmt(values: pd.Series, kind: str) -> pd.Series:
+    """Format a column for a tooltip; missing values become "—" (never undefined/NaN/null)."""
+    missing = values.isna()
+    if kind == "pct":
+        out = (pd.to_numeric(values, errors="coerce") * 100).round(0).map("{:.0f}%".format)
+    elif kind == "min":
+        out = pd.to_numeric(values, errors="coerce").round(1).map("{:g} 分钟".format)
+    elif kind == "m":
+        out = pd.to_numeric(values, errors="coerce").round(0).map("{:.0f} 米".format)
+    elif kind == "bool":
+        out = values.map(lambda v: "是" if bool(v) else "否")
+    elif kind == "int":
+        out = pd.to_numeric(values, errors="coerce").map("{:.0f}".format)
+    elif kind == "time":
+        out = pd.to_datetime(values, errors="coerce").dt.strftime("%Y-%m-%d %H:%M")
+    else:
+        out = values.astype(str)
+    out = out.astype(object)
+    out[missing.to_numpy() | out.isin(["nan", "NaN", "None", "<NA>", "NaT"]).to_numpy()] = "—"
+    return out.map(html.escape)
+
+
+def _tips(frame: pd.DataFrame, title: tuple[str, str], fields: list[tuple[str, str, str]]) -> pd.Series:
+    """One HTML tooltip per row: ``<b>title</b>`` then ``label: value`` lines for the columns present."""
+    label, column = title
+    tip = f"<b>{html.escape(label)} </b>" + _fmt(frame[column], "text") if column in frame.columns else pd.Series(
+        f"<b>{html.escape(label)}</b>", index=frame.index)
+    for name, col, kind in fields:
+        if col in frame.columns:
+            tip = tip + f"<br>{html.escape(name)}: " + _fmt(frame[col], kind)
+    return tip.astype(str)
+
+
 def _web_map(path: Path, layers: dict[str, Any], streets: gpd.GeoDataFrame, results: NightlyResults,
              date: dt.date) -> None:
     grid_map = _informative(layers["grid_responsibility"]).copy()
     grid_map["hotspot_label"] = grid_map["hotspot_class"].map(HOTSPOT_LABELS).fillna("不显著")
+    grid_fields = [("街道", "street_name", "text"), ("社区", "community_name", "text"),
+                   ("责任单位", "responsible_unit", "text"), ("责任人", "person", "text"), ("执法队", "team", "text"),
+                   ("在办案件", "open_cases", "int"), ("超期案件", "overdue_cases", "int"),
+                   ("近30日案件", "cases_30d", "int"), ("热点", "hotspot_label", "text"),
+                   ("摄像头道路覆盖", "camera_road_share", "pct")]
     minutes, reach = results.options.reach_minutes, results.options.reach_column
+    if reach in grid_map.columns:
+        grid_fields.append((f"{minutes:g}分钟可达", reach, "bool"))
+    grid_map["_tip"] = _tips(grid_map, ("网格", "grid_code"), grid_fields)
     web_layers = [
         deck.polygon_layer(grid_map, fill_color="hotspot_class", colors=HOTSPOT_COLORS, opacity=0.55,
-                           id="grids", line_color="#999999", line_width_px=0.5,
-                           columns=[c for c in [*_GRID_TOOLTIP_COLUMNS, reach] if c in grid_map.columns]),
+                           id="grids", line_color="#999999", line_width_px=0.5, columns=["_tip"]),
     ]
     roads = results.inputs.roads
     if roads is not None and len(roads):
-        web_layers.append(deck.line_layer(roads[[roads.geometry.name]].assign(name_zh=roads.get("name", "")),
-                                          color="#9e9e9e", width_px=1, id="roads", pickable=False))
+        web_layers.append(deck.line_layer(roads[[roads.geometry.name]], color="#9e9e9e", width_px=1, id="roads",
+                                          pickable=False, columns=[]))
     if "blind_spots" in layers and len(layers["blind_spots"]):
-        blind = layers["blind_spots"]
-        web_layers.append(deck.line_layer(blind, color=lg.BLIND_SPOT_COLOR, width_px=3, id="blind_spots",
-                                          columns=[c for c in ("name", "length_m", "rank") if c in blind.columns]))
+        blind = layers["blind_spots"].copy()
+        blind["_tip"] = _tips(blind, ("摄像头盲区道路", "name"), [("长度", "length_m", "m"), ("优先级排名", "rank", "int")])
+        web_layers.append(deck.line_layer(blind, color=lg.BLIND_SPOT_COLOR, width_px=3, id="blind_spots", columns=["_tip"]))
     if "camera_viewsheds" in layers and len(layers["camera_viewsheds"]):
-        web_layers.append(deck.polygon_layer(layers["camera_viewsheds"], fill_color=lg.VIEWSHED_COLOR, opacity=0.25,
-                                             id="camera_viewsheds", line_width_px=0.3, columns=["camera_id"]))
+        views = layers["camera_viewsheds"].copy()
+        views["_tip"] = _tips(views, ("摄像头视域", "camera_id"), [])
+        web_layers.append(deck.polygon_layer(views, fill_color=lg.VIEWSHED_COLOR, opacity=0.25,
+                                             id="camera_viewsheds", line_width_px=0.3, columns=["_tip"]))
     if "violations" in layers and len(layers["violations"]):
         v = layers["violations"]
-        lines = v[v.geom_type.isin(["LineString", "MultiLineString"])]
+        lines = v[v.geom_type.isin(["LineString", "MultiLineString"])].copy()
         if len(lines):
+            lines["_tip"] = _tips(lines, ("渣土车违规", "type"), [
+                ("车辆", "vehicle_id", "text"), ("公司", "company", "text"), ("开始", "start", "time"),
+                ("结束", "end", "time"), ("案件", "case_id", "text"), ("网格", "grid_code", "text")])
             web_layers.append(deck.line_layer(lines, color=lg.VIOLATION_COLOR, width_px=3, id="truck_violations",
-                                              columns=["type", "vehicle_id", "company", "start", "end"]))
+                                              columns=["_tip"]))
     cases = layers["assigned_cases"]
     if "light" in cases.columns:
-        open_cases = cases[cases["light"].notna()]
+        open_cases = cases[cases["light"].notna()].copy()
         if len(open_cases):
+            open_cases["light_label"] = open_cases["light"].map(_LIGHT_LABELS)
+            open_cases["_tip"] = _tips(open_cases, ("案件", "case_id"), [
+                ("类别", "class_code", "text"), ("状态", "light_label", "text"), ("上报时间", "reported_at", "time"),
+                ("网格", "grid_code", "text"), ("街道", "street_name", "text"),
+                ("责任单位", "responsible_unit", "text")])
             web_layers.append(deck.point_layer(open_cases, color="light", colors=LIGHT_COLORS, radius_px=4,
-                                               id="open_cases", columns=["case_id", "class_code", "light"]))
+                                               id="open_cases", columns=["_tip"]))
     bases = results.inputs.team_bases
     if bases is not None and len(bases):
-        web_layers.append(deck.point_layer(bases, color="#000000", radius_px=7, id="team_bases",
-                                           columns=[c for c in ("base_id", "name") if c in bases.columns]))
+        bases = bases.copy()
+        bases["_tip"] = _tips(bases, ("执法队驻点", "name"), [("编号", "base_id", "text")])
+        web_layers.append(deck.point_layer(bases, color="#000000", radius_px=7, id="team_bases", columns=["_tip"]))
     web_layers.append(deck.line_layer(streets, color="#222222", width_px=2.5, id="streets", pickable=False,
-                                      columns=["street_name"]))
-    tooltip = ("<b>网格 {grid_code}</b><br>{street_name} · {community_name}<br>责任单位: {responsible_unit}"
-               "<br>责任人: {person} ({team})<br>在办 {open_cases} · 超期 {overdue_cases} · 近30日 {cases_30d}"
-               "<br>热点: {hotspot_label}<br>摄像头道路覆盖: {camera_road_share}"
-               f"<br>{minutes:g}分钟可达: {{{reach}}}"
-               "<br>{case_id} {class_code} {type} {vehicle_id}")
+                                      columns=[]))
     legend = {HOTSPOT_LABELS[k]: v for k, v in HOTSPOT_COLORS.items()}
-    legend.update({"摄像头盲区道路": lg.BLIND_SPOT_COLOR, "摄像头视域": lg.VIEWSHED_COLOR, "渣土车违规": lg.VIOLATION_COLOR})
+    legend.update({"摄像头盲区道路 (默认隐藏)": lg.BLIND_SPOT_COLOR, "摄像头视域": lg.VIEWSHED_COLOR,
+                   "渣土车违规": lg.VIOLATION_COLOR})
     legend.update({f"在办: {_LIGHT_LABELS[k]}": v for k, v in LIGHT_COLORS.items()})
+    if bases is not None and len(bases):
+        legend["执法队驻点"] = "#000000"
     names = {"grids": "网格 (热点)", "roads": "道路", "blind_spots": "摄像头盲区道路", "camera_viewsheds": "摄像头视域",
              "truck_violations": "渣土车违规", "open_cases": "在办案件", "team_bases": "执法队驻点", "streets": "街道边界"}
-    deck.to_html(web_layers, path, f"责任网格地图 · {date.isoformat()}", tooltip=tooltip, legend=legend,
-                 attribution=ATTRIBUTION, layer_names={k: v for k, v in names.items() if k in {x.id for x in web_layers}})
+    deck.to_html(web_layers, path, f"责任网格地图 · {date.isoformat()}", tooltip="{_tip}", legend=legend,
+                 attribution=ATTRIBUTION, layer_names={k: v for k, v in names.items() if k in {x.id for x in web_layers}},
+                 hidden=["blind_spots"])
 
 
 def write_maps(work: Path, layers: dict[str, Any], results: NightlyResults, *, date: dt.date) -> None:

@@ -211,10 +211,8 @@ def test_postgis_store_end_to_end(pg_store, demo_dir, tmp_path):
 
 
 @pytest.mark.browser
-def test_web_map_renders_in_chromium(first_run, tmp_path):
-    """Open the web map in Debian's headless Chromium: data layers drawn, no JavaScript errors, non-blank."""
-    import numpy as np
-    from PIL import Image
+def _chromium(tmp_path, log: bool = False):
+    """Debian's headless Chromium through selenium (1400×900)."""
     from selenium import webdriver
     from selenium.webdriver.chrome.service import Service
 
@@ -227,8 +225,16 @@ def test_web_map_renders_in_chromium(first_run, tmp_path):
                  "--disable-component-update", "--disable-sync", "--no-first-run", "--enable-unsafe-swiftshader",
                  "--window-size=1400,900", f"--user-data-dir={tmp_path / 'profile'}"):
         options.add_argument(flag)
-    options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
-    browser = webdriver.Chrome(service=Service(str(driver_path)), options=options)
+    if log:
+        options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
+    return webdriver.Chrome(service=Service(str(driver_path)), options=options)
+
+
+def test_web_map_renders_in_chromium(first_run, tmp_path):
+    """Open the web map in Debian's headless Chromium: data layers drawn, no JavaScript errors, non-blank."""
+    import numpy as np
+    from PIL import Image
+    browser = _chromium(tmp_path, log=True)
     try:
         browser.get((first_run[0] / "webmap.html").resolve().as_uri())
         layer_ids = None
@@ -270,3 +276,74 @@ def test_products_follow_reach_minutes(demo_store_path, tmp_path):
         assert "reachable_15min" in columns and "reachable_10min" not in columns, (layer, columns)
     page = (out / DATE / "webmap.html").read_text(encoding="utf-8")
     assert "15分钟可达" in page and "10分钟可达" not in page and "reachable_10min" not in page
+
+
+_HOVER_JS = """
+const d = window.gridlibDeck, id = arguments[0];
+const spec = jsonInput.layers.find(l => l.id === id);
+const vp = d.getViewports()[0];
+for (const item of spec.data.slice(0, 400)) {
+  let p = item.position;
+  if (!p && item.path) { p = [(item.path[0][0] + item.path[1][0]) / 2, (item.path[0][1] + item.path[1][1]) / 2]; }
+  if (!p && item.polygon) { const r = item.polygon[0];
+    p = [r.reduce((s, c) => s + c[0], 0) / r.length, r.reduce((s, c) => s + c[1], 0) / r.length]; }
+  const [x, y] = vp.project(p);
+  if (x < 5 || y < 5 || x > vp.width - 5 || y > vp.height - 5) continue;
+  const hit = d.pickObject({x, y, radius: 1});
+  if (hit && hit.layer && hit.layer.id === id) return [x, y];
+}
+return null;
+"""
+
+
+def test_web_map_tooltips_read_right(first_run, tmp_path):
+    """Hover a feature of each data layer in headless Chromium and read what a person sees (issue 16 item 1)."""
+    from selenium.webdriver.common.action_chains import ActionChains
+    from selenium.webdriver.common.by import By
+
+    browser = _chromium(tmp_path)
+    expected = {"grids": ["网格 ", "责任单位: ", "热点: ", "分钟可达: "], "open_cases": ["案件 ", "类别: ", "状态: "],
+                "truck_violations": ["渣土车违规", "车辆: "], "blind_spots": ["摄像头盲区道路", "长度: "],
+                "team_bases": ["执法队驻点"]}
+    seen = {}
+    try:
+        browser.get((first_run[0] / "webmap.html").resolve().as_uri())
+        for _ in range(100):
+            ids = browser.execute_script(
+                "const d = window.gridlibDeck; if (!d || !d.layerManager) return null;"
+                "return d.layerManager.getLayers().filter(l => l.isLoaded).map(l => l.id);")
+            if ids and "grids" in ids:
+                break
+            time.sleep(0.2)
+        # the blind-road layer (most roads) starts switched off
+        assert browser.execute_script(
+            "return document.querySelector('#gl-layers input[data-layer=blind_spots]').checked") is False
+        assert "执法队驻点" in browser.find_element(By.ID, "gl-legend").text
+        container = browser.find_element(By.ID, "deck-container")
+        size = container.size
+        for layer in ["grids", "open_cases", "truck_violations", "team_bases", "blind_spots"]:
+            if layer == "blind_spots":
+                browser.find_element(By.CSS_SELECTOR, "#gl-layers input[data-layer=blind_spots]").click()
+                time.sleep(1.0)
+            xy = browser.execute_script(_HOVER_JS, layer)
+            if xy is None and layer in ("truck_violations", "team_bases"):
+                continue  # nothing of that layer visible on top at this view
+            assert xy is not None, f"no hoverable feature of {layer}"
+            ActionChains(browser).move_to_element_with_offset(
+                container, int(xy[0] - size["width"] / 2), int(xy[1] - size["height"] / 2)).perform()
+            time.sleep(0.5)
+            text = browser.execute_script(
+                "const t = document.querySelector('.deck-tooltip'); return t ? t.innerText : null;")
+            seen[layer] = text
+            if layer in ("grids", "open_cases", "blind_spots"):
+                browser.save_screenshot(str(tmp_path / f"hover_{layer}.png"))
+    finally:
+        browser.quit()
+    print({k: v for k, v in seen.items()}, tmp_path)
+    assert {"grids", "open_cases", "blind_spots"} <= set(seen)
+    for layer, text in seen.items():
+        assert text, layer
+        for bad in ("undefined", "NaN", "null", "None", "true", "false"):
+            assert bad not in text, (layer, text)
+        for part in expected[layer]:
+            assert part in text, (layer, part, text)
