@@ -167,7 +167,9 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--png", type=Path, default=None, help="also draw the grids to this PNG")
     args = parser.parse_args(argv)
     comm, roads, water = inputs()
-    grids = gl.grid.build(comm, roads, water, target_area=10_000, seed=0)
+    # split_by=None: the earlier method the bundled edition was built with (road-class-aware
+    # grids, issue 19, need all roads as input and a rebuild of the bundled data)
+    grids = gl.grid.build(comm, roads, water, target_area=10_000, seed=0, split_by=None)
     report = gl.grid.validate(grids, comm)
     errors = report[report["severity"] == "error"]
     if len(errors):
