@@ -10,7 +10,6 @@ and gap / overlap (m²) of the grids against their parents.
 from __future__ import annotations
 
 import argparse
-import inspect
 import sys
 from pathlib import Path
 
@@ -37,14 +36,19 @@ def helsinki_inputs() -> tuple[gpd.GeoDataFrame, gpd.GeoDataFrame]:
     return parents, roads
 
 
-def demo_inputs(all_roads: bool):
+# the road classes the demo grids were bounded by before split_by (issue 19): every one of them bounded
+LEGACY_DEMO_ROADS = ("motorway", "trunk", "primary", "secondary", "tertiary", "residential", "unclassified",
+                     "living_street", "pedestrian")
+
+
+def demo_inputs(legacy: bool = False):
+    """The demo communities, non-tunnel roads (legacy: only the old block-road classes) and water."""
     sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "pipelines"))
     import make_demo_grids
 
     comm, roads, water = make_demo_grids.inputs()
-    if all_roads:
-        roads = gl.datasets.demo_roads()
-        roads = roads[~roads["is_tunnel"].astype("boolean").fillna(False).to_numpy()]
+    if legacy:
+        roads = roads[roads["kind_detail"].isin(LEGACY_DEMO_ROADS)]
     return comm, roads, water
 
 
@@ -63,9 +67,8 @@ def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--legacy", action="store_true", help="old behaviour: every given road bounds grids")
     args = ap.parse_args()
-    has_split = "split_by" in inspect.signature(gl.grid.build).parameters
-    kw = {} if not has_split else ({"split_by": None} if args.legacy else {})
-    comm, roads, water = demo_inputs(all_roads=has_split and not args.legacy)
+    kw = {"split_by": None} if args.legacy else {}
+    comm, roads, water = demo_inputs(legacy=args.legacy)
     f = figures(gl.grid.build(comm, roads, water, target_area=TARGET, **kw), comm)
     print("demo     ", {k: round(v, 3) for k, v in f.items()})
     parents, hroads = helsinki_inputs()

@@ -14,16 +14,18 @@ The algorithm, all on shapely 2 arrays:
    tracks, steps and cycleways run inside one, see :data:`BOUNDING_ROAD_CLASSES`)
    and water outlines are noded together and polygonized; the faces are the blocks a supervisor can
    walk round. Faces smaller than ``min_block_area`` (junction islands, slivers
-   between carriageways, small blocks of dense old quarters) join the neighbour
-   in the same parent with which they share the longest edge.
+   between carriageways, small blocks of dense old quarters) join the smallest
+   neighbour in the same parent (the one sharing the longest edge with
+   ``split_by=None``).
 3. **Split.** Each block of about 1.5 targets or more gets lattice lines laid
    along its oriented envelope, spaced so that cells are close to the target.
    All block outlines and lattice lines are noded at once and polygonized, so
    the pieces form an exact coverage (``shapely.coverage_is_valid`` is true):
    neighbours share edges vertex for vertex, with no snapping tolerance.
-4. **Merge.** Pieces under ``0.5 × target`` join the neighbour in the same
-   block with which they share the longest edge; pieces still under it then
-   join a neighbour in the same parent (across a road).
+4. **Merge.** Pieces under ``0.5 × target`` join the smallest neighbour in
+   the same block; pieces still under it then join the smallest neighbour in
+   the same parent, across a road (``split_by=None``: the neighbour in the
+   same block sharing the longest edge, and no merge across roads).
 5. **Codes.** Per community, grids are numbered west→east in rows running
    north→south (STANDARDS.md §1.2): ``grid_code = community_code + 3-digit
    sequence``.
@@ -181,15 +183,16 @@ def build(
     with step("grid build: parents"):
         comm, metric = _prepare_parents(parents, code_field, name_field, crs, target_area)
     with step("grid build: blocks"):
-        block_geom, block_parent = _blocks(comm.geometry.values, roads, water, metric, min_block_area)
+        block_geom, block_parent = _blocks(comm.geometry.values, roads, water, metric, min_block_area,
+                                           smallest=not legacy)
     with step("grid build: split"):
         phase = (0.0, 0.0) if seed == 0 else tuple(np.random.default_rng(seed).uniform(0.0, 1.0, 2))
         pieces, piece_block = _split(block_geom, target_area, phase, fit_area=not legacy)
     with step("grid build: merge"):
-        pieces, piece_block = _merge_small(pieces, piece_block, 0.5 * target_area)
+        pieces, piece_block = _merge_small(pieces, piece_block, 0.5 * target_area, smallest=not legacy)
         piece_parent = block_parent[piece_block]
         if not legacy:  # still small: join a neighbour in the same parent, across a road
-            pieces, piece_parent = _merge_small(pieces, piece_parent, 0.5 * target_area)
+            pieces, piece_parent = _merge_small(pieces, piece_parent, 0.5 * target_area, smallest=True)
     with step("grid build: codes"):
         out = _assign_codes(pieces, piece_parent, comm, target_area, metric)
     log.info("built %d grids in %d parents", len(out), len(comm))
@@ -436,7 +439,7 @@ def _faces(outlines: np.ndarray, lines: np.ndarray, owners: np.ndarray) -> tuple
 
 
 def _blocks(parents: np.ndarray, roads: Any, water: Any, metric: Any,
-            min_block_area: float) -> tuple[np.ndarray, np.ndarray]:
+            min_block_area: float, smallest: bool = False) -> tuple[np.ndarray, np.ndarray]:
     lines = np.concatenate([_lines_of(roads, metric), _lines_of(water, metric)])
     if len(lines) == 0:
         geoms, idx = shapely.get_parts(parents, return_index=True)
@@ -444,7 +447,7 @@ def _blocks(parents: np.ndarray, roads: Any, water: Any, metric: Any,
     lines = shapely.clip_by_rect(lines, *shapely.total_bounds(parents))
     lines = lines[~shapely.is_empty(lines)]
     faces, owner = _faces(parents, lines, np.arange(len(parents)))
-    return _merge_small(faces, owner, min_block_area)
+    return _merge_small(faces, owner, min_block_area, smallest=smallest)
 
 
 # ----------------------------------------------------------------------------- split
@@ -587,9 +590,13 @@ def union_coverage(geoms: Any) -> Any:
     return shapely.union_all(g)
 
 
-def _merge_small(geoms: np.ndarray, group: np.ndarray, min_area: float,
-                 max_passes: int = 4) -> tuple[np.ndarray, np.ndarray]:
-    """Merge polygons under ``min_area`` into the same-group neighbour sharing the longest edge."""
+def _merge_small(geoms: np.ndarray, group: np.ndarray, min_area: float, max_passes: int = 4,
+                 smallest: bool = False) -> tuple[np.ndarray, np.ndarray]:
+    """Merge polygons under ``min_area`` into the same-group neighbour sharing the longest edge.
+
+    With ``smallest``, into the smallest same-group neighbour instead (then the longest edge):
+    small blocks pair up into grids near the target rather than swelling a large neighbour.
+    """
     geoms = np.asarray(geoms, dtype=object)
     group = np.asarray(group)
     for _ in range(max_passes):
@@ -610,7 +617,14 @@ def _merge_small(geoms: np.ndarray, group: np.ndarray, min_area: float,
         if len(a) == 0:
             break
         # best neighbour: longest shared edge, then the larger, then the lower index
-        order = np.lexsort((nb, -area[nb], -shared, a))
+        # (smallest: the smaller neighbour, then the longest shared edge, then the lower index)
+        if smallest:  # among the neighbours sharing at least half the longest edge: no snakes
+            most = np.zeros(len(geoms))
+            np.maximum.at(most, a, shared)
+            wide = shared >= 0.5 * most[a]
+            order = np.lexsort((nb, -shared, area[nb], ~wide, a))
+        else:
+            order = np.lexsort((nb, -area[nb], -shared, a))
         a, nb = a[order], nb[order]
         first = np.r_[True, a[1:] != a[:-1]]
         a, nb = a[first], nb[first]

@@ -33,7 +33,7 @@ def helsinki():
 
 @pytest.fixture(scope="module")
 def demo():
-    comm, roads, water = grid_figures.demo_inputs(all_roads=True)
+    comm, roads, water = grid_figures.demo_inputs()
     return comm, gl.grid.build(comm, roads, water, target_area=TARGET)
 
 
