@@ -29,7 +29,19 @@ _MAX_BATCH = 1000
 
 
 def load_context(store: Any, at: Any = None) -> dict[str, Any]:
-    """The layers case intake needs, read once: grid edition valid *at* (default today) and the rest."""
+    """The layers case intake needs, read once: grid edition valid *at* (default today) and the rest.
+
+    >>> import os, tempfile, geopandas as gpd
+    >>> from shapely import box
+    >>> import gridlib as gl
+    >>> store = gl.store.open(os.path.join(tempfile.mkdtemp(), "grids.gpkg"))
+    >>> parents = gpd.GeoDataFrame({"code": ["410105001003"], "name": ["demo"]},
+    ...                            geometry=[box(500000, 3850000, 500300, 3850200)], crs=4547)
+    >>> _ = gl.grid.import_edition(gl.grid.build(parents), store, effective_date="2026-01-01")
+    >>> ctx = load_context(store, "2026-06-01")
+    >>> len(ctx["gridset"].grids) > 0, ctx["responsibility"] is None
+    (True, True)
+    """
     import gridlib as gl
 
     gridset = gl.grid.GridSet.from_store(store, at=pd.Timestamp(at or dt.date.today()))
@@ -107,7 +119,19 @@ def assign_cases(ctx: dict[str, Any], cases: list[dict[str, Any]]) -> tuple[list
 
 def create_app(store: Any, fixes: FixStore, *, token: str | None = None, gateway: Jt808Gateway | None = None,
                at: Any = None) -> FastAPI:
-    """The ASGI app over a gridlib *store* and a :class:`FixStore`; *token* guards write endpoints."""
+    """The ASGI app over a gridlib *store* and a :class:`FixStore`; *token* guards write endpoints.
+
+    >>> import os, tempfile, geopandas as gpd
+    >>> from shapely import box
+    >>> import gridlib as gl
+    >>> store = gl.store.open(os.path.join(tempfile.mkdtemp(), "grids.gpkg"))
+    >>> parents = gpd.GeoDataFrame({"code": ["410105001003"], "name": ["demo"]},
+    ...                            geometry=[box(500000, 3850000, 500300, 3850200)], crs=4547)
+    >>> _ = gl.grid.import_edition(gl.grid.build(parents), store, effective_date="2026-01-01")
+    >>> app = create_app(store, FixStore(os.path.join(tempfile.mkdtemp(), "fixes.sqlite")), at="2026-06-01")
+    >>> sorted(r.path for r in app.routes if r.path.startswith("/v1/"))[:3]
+    ['/v1/cases', '/v1/cases:batch', '/v1/grids/at']
+    """
     ctx = load_context(store, at)
     app = FastAPI(title="gridlib live", version="1")
     stats = {"requests": Counter(), "fixes_in": Counter(), "rejected": Counter(), "lag_s": 0.0,

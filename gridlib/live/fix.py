@@ -26,7 +26,11 @@ _UTC8 = dt.timedelta(hours=8)
 
 
 class FixRejected(ValueError):
-    """A fix that cannot be accepted: ``reason_code`` from :data:`gridlib.rejects.CODES`, ``field``, ``reason``."""
+    """A fix that cannot be accepted: ``reason_code`` from :data:`gridlib.rejects.CODES`, ``field``, ``reason``.
+
+    >>> FixRejected("missing_coordinate", "no position", "lat").as_dict()
+    {'reason_code': 'missing_coordinate', 'field': 'lat', 'reason': 'no position'}
+    """
 
     def __init__(self, reason_code: str, reason: str, field: str | None = None) -> None:
         if reason_code not in CODES:
@@ -40,7 +44,12 @@ class FixRejected(ValueError):
 
 @dataclass(frozen=True)
 class Fix:
-    """One GPS fix from a terminal or phone (``source`` jt808 | osmand)."""
+    """One GPS fix from a terminal or phone (``source`` jt808 | osmand).
+
+    >>> f = Fix("13800138000", dt.datetime(2026, 11, 20, 0, 0, tzinfo=dt.UTC), 121.5, 31.24, "osmand")
+    >>> f.local_time
+    datetime.datetime(2026, 11, 20, 8, 0)
+    """
 
     device_id: str
     time: dt.datetime
@@ -90,6 +99,12 @@ def from_jt808(terminal: str, loc: Any, *, gcj02: bool = False) -> Fix:
     """The :class:`Fix` of a decoded JT/T 808 location (converted from GCJ-02 when the terminal reports it).
 
     A terminal without a position (status bit 1 clear) is rejected (``missing_coordinate``).
+
+    >>> from gridlib.live.jt808 import TZ_BEIJING, Location
+    >>> loc = Location(121.5, 31.24, dt.datetime(2026, 11, 20, 8, 0, tzinfo=TZ_BEIJING), status=0x2)
+    >>> fix = from_jt808("13800138000", loc)
+    >>> fix.source, fix.local_time.isoformat()
+    ('jt808', '2026-11-20T08:00:00')
     """
     if not loc.positioned:
         raise FixRejected("missing_coordinate", f"terminal {terminal} reports no GNSS position (status {loc.status:#x})")

@@ -42,7 +42,13 @@ FIX_COLUMNS = ("device_id", "vehicle_id", "time", "local_time", "lon", "lat", "s
 
 
 class FixStore:
-    """Durable terminals and fixes tables in one SQLite file."""
+    """Durable terminals and fixes tables in one SQLite file.
+
+    >>> import os, tempfile
+    >>> store = FixStore(os.path.join(tempfile.mkdtemp(), "fixes.sqlite"))
+    >>> len(store.register("13800138000", "沪D12345")), store.terminal("13800138000")["vehicle_id"]
+    (16, '沪D12345')
+    """
 
     def __init__(self, path: str | Path) -> None:
         self.path = str(path)
@@ -92,7 +98,13 @@ class FixStore:
 
 
 class Jt808Gateway:
-    """The JT/T 808 side of the live service; ``counters`` feed ``/metrics``."""
+    """The JT/T 808 side of the live service; ``counters`` feed ``/metrics``.
+
+    >>> import os, tempfile
+    >>> gw = Jt808Gateway(FixStore(os.path.join(tempfile.mkdtemp(), "fixes.sqlite")), auth=False)
+    >>> gw.auth, dict(gw.counters)
+    (False, {})
+    """
 
     def __init__(self, store: FixStore, *, auth: bool = True) -> None:
         self.store, self.auth = store, auth

@@ -76,7 +76,14 @@ _MAX_ESCAPED = 2 * (_HEADER_2019 + 4 + MAX_BODY + 1)
 
 
 class FrameError(ValueError):
-    """A frame or body that cannot be read; ``reason`` is a key of :data:`DROP_REASONS` or ``bad_body``."""
+    """A frame or body that cannot be read; ``reason`` is a key of :data:`DROP_REASONS` or ``bad_body``.
+
+    >>> try:
+    ...     decode_frame(bytes.fromhex("7e000200000138001380000007b97e"))
+    ... except FrameError as e:
+    ...     print(e.reason)
+    check_code
+    """
 
     def __init__(self, reason: str, message: str) -> None:
         super().__init__(message)
@@ -90,6 +97,9 @@ class Message:
     ``version`` is ``None`` for a 2013 header, the protocol version byte for 2019.
     ``total``/``seq`` are 0 unless the frame is one sub-package of a longer message.
     ``phone`` keeps the BCD digits as sent; ``terminal`` drops leading zeros.
+
+    >>> Message(HEARTBEAT, "13800138000", 7, b"").terminal
+    '13800138000'
     """
 
     msg_id: int
@@ -286,6 +296,11 @@ class Reassembler:
 
     A new first package of the same message restarts it; incomplete messages are kept
     up to ``max_pending`` (the oldest is forgotten beyond that).
+
+    >>> r = Reassembler()
+    >>> parts = [decode_frame(f) for f in split(LOCATION, "1", 1, bytes(20), max_body=8)]
+    >>> [r.add(p) is None for p in parts]
+    [True, True, False]
     """
 
     max_pending: int = 64
@@ -317,6 +332,11 @@ class StreamDecoder:
     counted in ``drops`` by reason (:data:`DROP_REASONS`) and its bytes in ``dropped_bytes``;
     decoding resumes at the next 0x7e. The closing flag of a bad frame is kept as the possible
     opening flag of the next one, so one damaged frame never takes a good one with it.
+
+    >>> s = StreamDecoder()
+    >>> frame = encode(HEARTBEAT, "1", 3)
+    >>> [m.serial for m in s.feed(frame[:4])], [m.serial for m in s.feed(frame[4:])], s.pending
+    ([], [3], 0)
     """
 
     drops: dict[str, int] = field(default_factory=dict)
@@ -391,6 +411,11 @@ class Location:
     ``time`` is tz-aware (GMT+8, as the terminal sends it). Latitude/longitude are
     signed degrees (status bits 2/3 give south/west). ``extra`` holds additional items
     not decoded here, by id.
+
+    >>> import datetime as dt
+    >>> loc = Location(121.5, 31.24, dt.datetime(2026, 11, 20, 8, 0, tzinfo=TZ_BEIJING), speed_kmh=36.5)
+    >>> loc.positioned, loc.speed_kmh
+    (True, 36.5)
     """
 
     lon: float
@@ -508,7 +533,13 @@ def decode_batch_location(body: bytes) -> tuple[int, list[Location]]:
 
 
 def encode_batch_location(locations: Iterable[Location], *, kind: int = 0) -> bytes:
-    """The 0x0704 body of *locations* (see :func:`decode_batch_location`)."""
+    """The 0x0704 body of *locations* (see :func:`decode_batch_location`).
+
+    >>> import datetime as dt
+    >>> body = encode_batch_location([Location(121.5, 31.2, dt.datetime(2026, 11, 20, 8, 0, tzinfo=TZ_BEIJING))])
+    >>> int.from_bytes(body[:2], "big"), body[2]
+    (1, 0)
+    """
     items = [encode_location(loc) for loc in locations]
     return (len(items).to_bytes(2, "big") + bytes([kind])
             + b"".join(len(i).to_bytes(2, "big") + i for i in items))
@@ -516,7 +547,11 @@ def encode_batch_location(locations: Iterable[Location], *, kind: int = 0) -> by
 
 @dataclass(frozen=True)
 class Registration:
-    """A registration body (0x0100); field widths differ between 2013 and 2019."""
+    """A registration body (0x0100); field widths differ between 2013 and 2019.
+
+    >>> Registration(31, 115, "GRID", "M1", "T0001", 2, "沪A12345").plate
+    '沪A12345'
+    """
 
     province: int = 0
     city: int = 0
@@ -563,7 +598,11 @@ def decode_registration(body: bytes, version: int | None = None) -> Registration
 
 
 def encode_registration(reg: Registration, version: int | None = None) -> bytes:
-    """The 0x0100 body of *reg* (2013 layout when *version* is None, else 2019)."""
+    """The 0x0100 body of *reg* (2013 layout when *version* is None, else 2019).
+
+    >>> len(encode_registration(Registration(31, 115, "GRID", "M1", "T0001", 2, "A1"))) > 30
+    True
+    """
     maker_n, model_n, dev_n = _REG_WIDTHS[version is not None]
     return (reg.province.to_bytes(2, "big") + reg.city.to_bytes(2, "big") + _fixed(reg.maker, maker_n)
             + _fixed(reg.model, model_n) + _fixed(reg.device_id, dev_n) + bytes([reg.plate_color])
@@ -581,7 +620,11 @@ def encode_register_response(serial: int, result: int, auth_code: str = "") -> b
 
 
 def decode_register_response(body: bytes) -> tuple[int, int, str]:
-    """``(serial, result, auth_code)`` of a 0x8100 body."""
+    """``(serial, result, auth_code)`` of a 0x8100 body.
+
+    >>> decode_register_response(encode_register_response(5, 0, "abc"))
+    (5, 0, 'abc')
+    """
     if len(body) < 3:
         raise FrameError("bad_body", "registration response shorter than 3 bytes")
     return int.from_bytes(body[0:2], "big"), body[2], _text(body[3:])
@@ -602,7 +645,11 @@ def encode_auth(code: str, version: int | None = None, *, imei: str = "", softwa
 
 
 def decode_auth(body: bytes, version: int | None = None) -> str:
-    """The auth code of a 0x0102 body."""
+    """The auth code of a 0x0102 body.
+
+    >>> decode_auth(encode_auth("abc"))
+    'abc'
+    """
     if version is None:
         return _text(body)
     if not body or len(body) < 1 + body[0]:
@@ -621,7 +668,11 @@ def encode_general_response(serial: int, msg_id: int, result: int = 0) -> bytes:
 
 
 def decode_general_response(body: bytes) -> tuple[int, int, int]:
-    """``(serial, msg_id, result)`` of a general response body."""
+    """``(serial, msg_id, result)`` of a general response body.
+
+    >>> decode_general_response(encode_general_response(7, LOCATION))
+    (7, 512, 0)
+    """
     if len(body) != 5:
         raise FrameError("bad_body", f"general response of {len(body)} bytes, 5 expected")
     return int.from_bytes(body[0:2], "big"), int.from_bytes(body[2:4], "big"), body[4]

@@ -88,6 +88,14 @@ def parse(params: Mapping[str, str], *, now: dt.datetime | None = None) -> Fix:
         With ``reason_code`` (``missing_id``, ``missing_coordinate``, ``non_numeric_coordinate``,
         ``coordinate_out_of_range``, ``missing_time``, ``unparseable_time``, ``time_out_of_range``,
         ``bad_number``), ``field`` and ``reason``.
+
+    Examples
+    --------
+    >>> import datetime as dt
+    >>> fix = parse({"id": "phone1", "lat": "31.24", "lon": "121.5", "timestamp": "1763596800", "speed": "10"},
+    ...             now=dt.datetime(2025, 11, 20, tzinfo=dt.UTC))
+    >>> fix.device_id, round(fix.speed_kmh, 2), fix.local_time.isoformat()
+    ('phone1', 18.52, '2025-11-20T08:00:00')
     """
     now = now or dt.datetime.now(dt.UTC)
     device = str(params.get("id") or params.get("deviceid") or "").strip()

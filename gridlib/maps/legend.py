@@ -49,7 +49,11 @@ REACH_RANGES = ((0.0, 5.0, "#1a9641"), (5.0, 10.0, "#a6d96a"), (10.0, 15.0, "#fd
 
 @dataclass(frozen=True)
 class Klass:
-    """One class of a categorized layer: the field value, its Chinese label and fill/stroke colour."""
+    """One class of a categorized layer: the field value, its Chinese label and fill/stroke colour.
+
+    >>> LAYERS["assigned_cases"].classes[0]
+    Klass(value='red', label='超期', color='#d01c8b')
+    """
 
     value: str
     label: str
@@ -63,6 +67,10 @@ class LayerStyle:
     ``kind`` is ``"categorized"`` (``field`` + ``classes``), ``"graduated"`` (``field`` + ``ranges``
     of ``(lower, upper, colour)``) or ``"single"`` (``color``); ``geometry`` is ``"fill"``,
     ``"line"`` or ``"marker"`` (or ``None`` for a table).
+
+    >>> style = LAYERS["hotspots"]
+    >>> style.kind, style.field, style.geometry
+    ('categorized', 'hotspot_class', 'fill')
     """
 
     title: str

@@ -32,7 +32,11 @@ _RANGE = re.compile(r"^bytes=(\d*)-(\d*)$")
 
 
 class RangeHandler(SimpleHTTPRequestHandler):
-    """``SimpleHTTPRequestHandler`` that honours one byte range per request."""
+    """``SimpleHTTPRequestHandler`` that honours one byte range per request.
+
+    >>> RangeHandler.extensions_map[".pmtiles"]
+    'application/octet-stream'
+    """
 
     extensions_map = {**SimpleHTTPRequestHandler.extensions_map, ".pmtiles": "application/octet-stream",
                       ".json": "application/json"}
