@@ -50,6 +50,7 @@ __all__ = [
     "atomic_path",
     "check_coordinates",
     "check_crs_plausible",
+    "check_layer_crs",
     "COLUMN_ALIASES",
     "map_columns",
     "parse_columns",
@@ -453,6 +454,22 @@ def check_crs_plausible(xs: np.ndarray, ys: np.ndarray, crs: pyproj.CRS, *, what
                            "declare the right CRS with --crs (crs=)")
 
 
+def check_layer_crs(frame: gpd.GeoDataFrame, what: str = "the layer") -> None:
+    """:func:`check_crs_plausible` on every vertex of a layer: one :class:`CRSError` for the whole layer.
+
+    >>> g = gpd.GeoDataFrame(geometry=[shapely.box(121.4, 31.2, 121.5, 31.3)], crs=4550)
+    >>> check_layer_crs(g, "grids.gpkg")
+    Traceback (most recent call last):
+    ...
+    gridlib.errors.CRSError: grids.gpkg: coordinates look like longitude/latitude but the file says EPSG:4550 — declare the right CRS with --crs (crs=)
+    """
+    if frame.crs is None or not len(frame):
+        return
+    coords = shapely.get_coordinates(frame.geometry.values)
+    if len(coords):
+        check_crs_plausible(coords[:, 0], coords[:, 1], pyproj.CRS.from_user_input(frame.crs), what=what)
+
+
 def check_coordinates(xs: np.ndarray, ys: np.ndarray, crs: Any, rejects: Rejects, *,
                       field: str | None = None) -> None:
     """The one coordinate check of every reader: finite, in range for the CRS, and after projection too.
@@ -765,6 +782,7 @@ def read_layer(
             f"{source if not isinstance(source, gpd.GeoDataFrame) else 'the layer'} has no CRS "
             "(a Shapefile without .prj?); pass crs= to say which CRS it is in"
         )
+    check_layer_crs(frame, str(source) if not isinstance(source, gpd.GeoDataFrame) else "the layer")
     geoms = frame.geometry.values
     gname = frame.geometry.name
     rejects = Rejects(frame.index)

@@ -13,7 +13,7 @@ import shapely
 from shapely.geometry import LineString
 
 import gridlib as gl
-from gridlib.errors import GridlibError
+from gridlib.errors import CRSError, GridlibError
 
 CHINESE_LOG = (
     "案件编号,事部件编码,类别,上报时间,处置时间,结案时间,经度,纬度,问题描述\n"
@@ -183,3 +183,73 @@ def test_csv_products_have_a_bom_and_names_beside_codes(tmp_path):
     assert data.decode("utf-8-sig").splitlines() == [
         "street_code,street_name,community_code,community_name,cases", "310115005,陆家嘴街道,310115005002,梅园一村,3"]
     assert list(gl.io.read_table(path).columns)[0] == "street_code"
+
+
+# ---------------------------------------------------------------- 16.6 a wrong CRS is named once
+
+
+@pytest.fixture(scope="module")
+def demo_grids():
+    return gl.datasets.demo_grids()  # the 1,083 demo grids, EPSG:4550
+
+
+def test_read_layer_names_lon_lat_declared_as_projected(demo_grids):
+    lonlat_as_4550 = demo_grids.to_crs(4326).set_crs(4550, allow_override=True)
+    with pytest.raises(CRSError, match="look like longitude/latitude but the file says EPSG:4550"):
+        gl.io.read_layer(lonlat_as_4550)
+    with pytest.raises(CRSError, match="look like metres but the file says EPSG:4326"):
+        gl.io.read_layer(demo_grids.set_crs(4326, allow_override=True))
+    ok, bad = gl.io.read_layer(demo_grids)
+    assert len(ok) == 1083 and bad.empty
+
+
+@pytest.mark.parametrize("declared, says", [("lonlat_as_4550", "longitude/latitude but the file says EPSG:4550"),
+                                            ("metres_as_4326", "metres but the file says EPSG:4326")])
+def test_grid_validate_and_import_name_the_wrong_crs_once(demo_grids, tmp_path, capsys, declared, says):
+    from gridlib.cli import main
+
+    if declared == "lonlat_as_4550":
+        wrong = demo_grids.to_crs(4326).set_crs(4550, allow_override=True)
+    else:
+        wrong = demo_grids.set_crs(4326, allow_override=True)
+    path = tmp_path / "grids.gpkg"
+    wrong.to_file(path, layer="grids", engine="pyogrio")
+    code = main(["grid", "validate", str(path)])
+    err = capsys.readouterr().err
+    assert code != 0 and err.count(says) == 1 and "--crs" in err
+    store = tmp_path / "store.gpkg"
+    code = main(["grid", "import", str(path), "--store", str(store), "--effective-date", "2026-01-01"])
+    printed = capsys.readouterr()
+    assert code != 0 and printed.err.count(says) == 1
+    assert "invalid polygon" not in printed.out + printed.err
+    with gl.store.open(store) as st:
+        assert gl.grid.editions(st).empty
+
+
+# ---------------------------------------------------------------- 16.9 3D grids
+
+
+def test_3d_grids_are_imported_2d_without_a_pyogrio_warning(demo_grids, tmp_path, capfd):
+    import warnings
+
+    from gridlib.cli import main
+
+    flat, raised = tmp_path / "flat.gpkg", tmp_path / "raised.gpkg"
+    demo_grids.to_file(flat, layer="grids", engine="pyogrio")
+    g3 = demo_grids.copy()
+    g3["geometry"] = shapely.force_3d(g3.geometry.values, 5.0)
+    g3.to_file(raised, layer="grids", engine="pyogrio")
+    store = tmp_path / "store.gpkg"
+    assert main(["grid", "import", str(flat), "--store", str(store), "--effective-date", "2026-01-01"]) == 0
+    capfd.readouterr()
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        code = main(["grid", "import", str(raised), "--store", str(store), "--effective-date", "2026-07-01"])
+    out = capfd.readouterr()
+    assert code == 0, out.err
+    assert not [w for w in caught if "Z=2" in str(w.message)] and "Z=2" not in out.err + out.out
+    assert "dropped the Z coordinate of 1083 grids (grids are 2D)" in out.err  # the CLI shows the log note
+    with gl.store.open(store) as st:
+        assert not st.read_layer("grids").has_z.any()
+    grids = gl.grid.edition.read_grids(raised)
+    assert not grids.has_z.any() and len(grids) == 1083
