@@ -16,6 +16,14 @@ def _read_geo(path: Path | None):
     return gpd.read_file(path)
 
 
+def _read_cases(path: str, mapping: dict[str, str], when: str | None):
+    """The case table with its columns mapped (--columns, --x/--y, Chinese headers) and Chinese values read."""
+    from gridlib.cases.log import LOG_COLUMNS, read_values
+    from gridlib.io import load_table
+
+    return read_values(load_table(path, columns=mapping, wanted=(*LOG_COLUMNS, when)))
+
+
 def _grid_editions(store, when: str | None):
     from gridlib.grid import GridSet
     from gridlib.grid.model import read_editions
@@ -77,11 +85,9 @@ def register(app: typer.Typer) -> None:
 
         import gridlib as gl
         from gridlib.assignment import assign, assign_in_db
-        from gridlib.cases.log import LOG_COLUMNS, read_values
         from gridlib.errors import InputError
         from gridlib.progress import step
 
-        mapping = gl.io.parse_columns(columns, x=x, y=y)
         st = gl.store.open(store)
         try:
             if in_db:
@@ -89,7 +95,8 @@ def register(app: typer.Typer) -> None:
                     raise InputError("--in-db needs a PostGIS store (postgresql://...)")
                 if Path(cases).exists():
                     with step("loading cases into the store"):
-                        frame, rejects = gl.io.read_points(cases, crs=crs, id="case_id", columns=mapping)
+                        frame, rejects = gl.io.read_points(cases, crs=crs, id="case_id",
+                                                           columns=gl.io.parse_columns(columns, x=x, y=y))
                         st.write_layer("cases", frame)
                     layer = "cases"
                 else:
@@ -109,7 +116,7 @@ def register(app: typer.Typer) -> None:
             with step("reading grids"):
                 grids = _grid_editions(st, when)
             with step("reading cases and layers"):
-                table = read_values(gl.io.load_table(cases, columns=mapping, wanted=(*LOG_COLUMNS, when)))
+                table = _read_cases(cases, gl.io.parse_columns(columns, x=x, y=y), when)
                 resp = gl.io.read_table(responsibility) if responsibility else None
                 comp, zn, rd = _read_geo(components), _read_geo(zones), _read_geo(roads)
             with step(f"assigning {len(table):,} cases"):
