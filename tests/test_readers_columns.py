@@ -253,3 +253,19 @@ def test_3d_grids_are_imported_2d_without_a_pyogrio_warning(demo_grids, tmp_path
         assert not st.read_layer("grids").has_z.any()
     grids = gl.grid.edition.read_grids(raised)
     assert not grids.has_z.any() and len(grids) == 1083
+
+
+def test_cli_kpis_csv_has_a_bom_and_the_street_name_beside_the_code(tmp_path):
+    from cases.case_fixtures import hand_raw
+
+    from gridlib.cli import main
+
+    raw = hand_raw()
+    raw["street_name"] = raw["street_code"].map({"S1": "陆家嘴街道", "S2": "潍坊新村街道"})
+    raw.to_csv(tmp_path / "cases.csv", index=False)
+    out = tmp_path / "kpis.csv"
+    assert main(["cases", "kpis", str(tmp_path / "cases.csv"), "--by", "street", "--period", "2026-11",
+                 "--at", "2026-11-30 23:59", "-o", str(out)]) == 0
+    assert out.read_bytes().startswith(b"\xef\xbb\xbf")
+    k = gl.io.read_table(out)
+    assert list(k.columns)[:2] == ["street_code", "street_name"] and "陆家嘴街道" in k["street_name"].tolist()
