@@ -12,8 +12,8 @@ from pathlib import Path
 import geopandas as gpd
 import pandas as pd
 
+import gridlib.io as gio
 from gridlib.assignment import responsible
-from gridlib.io import with_names, write_csv
 from gridlib.nightly.gpkg_styles import style_gpkg
 from gridlib.nightly.maps import write_maps
 from gridlib.nightly.model import NightlyOptions, NightlyResults
@@ -122,6 +122,6 @@ def write_products(work: Path, results: NightlyResults, *, date: dt.date, option
         frame = pd.DataFrame(table)
         if name == "open_cases":
             frame = _sorted(publishable("assigned_cases", frame), "light", "case_id")
-        write_csv(with_names(frame, grids), kpi_dir / f"{name}.csv", float_format="%.6g")  # BOM: Excel
+        gio.write_csv(gio.with_names(frame, grids), kpi_dir / f"{name}.csv", float_format="%.6g")  # BOM: Excel
     write_maps(work, layers, results, date=date)
     return layers
