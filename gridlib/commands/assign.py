@@ -16,6 +16,14 @@ def _read_geo(path: Path | None):
     return gpd.read_file(path)
 
 
+def _read_cases(path: str, mapping: dict[str, str], when: str | None):
+    """The case table with its columns mapped (--columns, --x/--y, Chinese headers) and Chinese values read."""
+    from gridlib.cases.log import LOG_COLUMNS, read_values
+    from gridlib.io import load_table
+
+    return read_values(load_table(path, columns=mapping, wanted=(*LOG_COLUMNS, when)))
+
+
 def _grid_editions(store, when: str | None):
     from gridlib.grid import GridSet
     from gridlib.grid.model import read_editions
@@ -67,6 +75,10 @@ def register(app: typer.Typer) -> None:
         when: Annotated[str | None, typer.Option(help="Time column choosing the grid edition (e.g. reported_at)")] = None,
         near_boundary_m: Annotated[float, typer.Option(help="Flag cases this close to another grid")] = 20.0,
         in_db: Annotated[bool, typer.Option("--in-db", help="Assign inside PostGIS (grid only; ST_Covers)")] = False,
+        x: Annotated[str | None, typer.Option("--x", help="Column of the longitude / x (default: lon, or 经度 …)")] = None,
+        y: Annotated[str | None, typer.Option("--y", help="Column of the latitude / y (default: lat, or 纬度 …)")] = None,
+        columns: Annotated[str | None, typer.Option(help="Column mapping SOURCE=NAME,… (e.g. 单号=case_id); "
+                                                    "common Chinese headers are recognised without it")] = None,
     ) -> None:
         """Assign CASES to grid, community, street, district and responsible unit; write both layers."""
         import pandas as pd
@@ -83,7 +95,8 @@ def register(app: typer.Typer) -> None:
                     raise InputError("--in-db needs a PostGIS store (postgresql://...)")
                 if Path(cases).exists():
                     with step("loading cases into the store"):
-                        frame, rejects = gl.io.read_points(cases, crs=crs, id="case_id")
+                        frame, rejects = gl.io.read_points(cases, crs=crs, id="case_id",
+                                                           columns=gl.io.parse_columns(columns, x=x, y=y))
                         st.write_layer("cases", frame)
                     layer = "cases"
                 else:
@@ -103,7 +116,7 @@ def register(app: typer.Typer) -> None:
             with step("reading grids"):
                 grids = _grid_editions(st, when)
             with step("reading cases and layers"):
-                table = gl.io.read_table(cases)
+                table = _read_cases(cases, gl.io.parse_columns(columns, x=x, y=y), when)
                 resp = gl.io.read_table(responsibility) if responsibility else None
                 comp, zn, rd = _read_geo(components), _read_geo(zones), _read_geo(roads)
             with step(f"assigning {len(table):,} cases"):

@@ -88,7 +88,7 @@ def register(app: typer.Typer) -> None:
     ) -> None:
         """Counts and rates per group and period; a readable table, and CSV with --out."""
         import gridlib.cases as gc
-        from gridlib.io import write_csv
+        from gridlib.io import with_names, write_csv
 
         log, _ = _read(log_path, event_log)
         cal, lim = _options(calendar, hours, limits)
@@ -98,7 +98,7 @@ def register(app: typer.Typer) -> None:
             per = tuple(period.split("/", 1))
         k = gc.indicators(log, by=keys or None, period=per, limits=lim, calendar=cal, at=at)
         if out is not None:
-            write_csv(k, out)
+            write_csv(with_names(k, log), out)  # street_name beside street_code, for Excel
             typer.echo(f"wrote {len(k):,} rows to {out}", err=True)
         shown = keys + (["period"] if period else []) + KPI_COLUMNS
         _table(k, shown, f"Case indicators{' ' + period if period else ''} ({len(log):,} cases)", gc.LABELS_ZH)
