@@ -73,10 +73,11 @@ def register(app: typer.Typer) -> None:
 
         import gridlib as gl
         from gridlib.assignment import assign, assign_in_db
+        from gridlib.commands._common import existing_store
         from gridlib.errors import InputError
         from gridlib.progress import step
 
-        st = gl.store.open(store)
+        st = gl.store.open(existing_store(store))
         try:
             if in_db:
                 if not hasattr(st, "connection"):
