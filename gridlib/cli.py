@@ -11,6 +11,7 @@ import importlib
 import importlib.util
 import logging
 import sys
+import warnings
 from enum import IntEnum
 
 import typer
@@ -54,9 +55,35 @@ def _root(
     console.setFormatter(logging.Formatter("%(levelname)s %(name)s: %(message)s"))
     console.setLevel(logging.DEBUG if debug else (logging.WARNING if quiet else logging.INFO))
     logging.basicConfig(level=logging.WARNING, handlers=[console], force=True)
+    _quiet_library_warnings()
     # gridlib logs its steps at INFO whatever the console shows, so log files stay complete;
     # other libraries stay at WARNING.
     logging.getLogger("gridlib").setLevel(logging.DEBUG if debug else logging.INFO)
+
+
+def _quiet_library_warnings() -> None:
+    """Python warnings become one log line each (no source line under them); GDAL's complaint about the
+    extension of gridlib's own temporary files (``.x.gpkg.tmp…``, renamed to ``.gpkg`` when complete) is dropped."""
+    logging.captureWarnings(True)
+    warnings.filterwarnings("ignore", message=r"The filename extension should be 'gpkg' instead of 'tmp'",
+                            category=RuntimeWarning)
+
+
+def _flags_show_no_value() -> None:
+    """typer's help shows ``<bool>`` beside on/off flags (``--strict <bool>``) as if they took a value: show nothing."""
+    try:
+        from typer.core import TyperOption
+    except ImportError:  # pragma: no cover - another typer layout: its help is left as it is
+        return
+    shown = TyperOption.display_type_rich
+    if getattr(shown, "_gridlib", False):
+        return
+
+    def display_type_rich(self, ctx):
+        return None if getattr(self, "is_bool_flag", False) else shown(self, ctx)
+
+    display_type_rich._gridlib = True
+    TyperOption.display_type_rich = display_type_rich
 
 
 def _register_all() -> None:
@@ -68,6 +95,23 @@ def _register_all() -> None:
 
 
 _register_all()
+_flags_show_no_value()
+
+
+def command_paths() -> list[str]:
+    """Every command of ``gridlib``, as typed after it (``"grid validate"``), sorted.
+
+    >>> "nightly" in command_paths(), "grid validate" in command_paths()
+    (True, True)
+    """
+    def walk(cmd, prefix: tuple[str, ...] = ()):
+        if hasattr(cmd, "commands"):
+            for name, sub in cmd.commands.items():
+                yield from walk(sub, (*prefix, name))
+        else:
+            yield " ".join(prefix)
+
+    return sorted(walk(typer.main.get_command(app)))
 
 
 class ExitCode(IntEnum):

@@ -7,10 +7,9 @@ from pathlib import Path
 
 import geopandas as gpd
 import pytest
-import typer
 from shapely import box
 
-from gridlib.cli import ExitCode, app, main
+from gridlib.cli import ExitCode, command_paths, main
 
 ROOT = Path(__file__).resolve().parents[1]
 GRIDS = ROOT / "data" / "grids" / "lujiazui_grids.gpkg"
@@ -32,17 +31,6 @@ def files(tmp_path_factory) -> dict[str, Path]:
     codes.write_text("code\n310115005002040\n31011500500204X\n", encoding="utf-8")
     return {"dir": d, "table": table, "overlapping": overlapping, "codes": codes,
             "missing": d / "missing.geojson", "missing_store": d / "no_store.gpkg"}
-
-
-def _commands() -> list[str]:
-    def walk(cmd, prefix=()):
-        if hasattr(cmd, "commands"):
-            for name, sub in cmd.commands.items():
-                yield from walk(sub, (*prefix, name))
-        else:
-            yield " ".join(prefix)
-
-    return sorted(walk(typer.main.get_command(app)))
 
 
 #: For every command, an invocation with bad input (a missing file, a table given as a grid file, a wrong
@@ -93,7 +81,7 @@ def _one_error_line(err: str) -> str:
 
 
 def test_every_command_has_an_exit_code_test():
-    assert sorted(BAD_INPUT) == _commands()
+    assert sorted(BAD_INPUT) == command_paths()
 
 
 @pytest.mark.parametrize("command", sorted(BAD_INPUT))

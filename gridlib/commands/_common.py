@@ -8,7 +8,7 @@ from pathlib import Path
 
 from gridlib.errors import InputError
 
-__all__ = ["parse_day", "existing_store"]
+__all__ = ["parse_day", "existing_store", "gpkg_path"]
 
 _DAY = re.compile(r"\d{4}-\d{2}-\d{2}")
 
@@ -50,3 +50,21 @@ def existing_store(url: str, option: str = "--store") -> str:
     if not Path(url).exists():
         raise InputError(f"{option} {url}: no such file")
     return url
+
+
+def gpkg_path(path: Path, option: str = "--out") -> Path:
+    """*path* as a GeoPackage path: ``.gpkg`` added when it has no suffix, another suffix refused.
+
+    >>> gpkg_path(Path("val_report")), gpkg_path(Path("out/report.GPKG"))
+    (PosixPath('val_report.gpkg'), PosixPath('out/report.GPKG'))
+    >>> gpkg_path(Path("report.shp"), "--report")
+    Traceback (most recent call last):
+    ...
+    gridlib.errors.InputError: --report report.shp: this writes a GeoPackage; give a path ending in .gpkg
+    """
+    path = Path(path)
+    if path.suffix.lower() == ".gpkg":
+        return path
+    if path.suffix == "":
+        return path.with_name(path.name + ".gpkg")
+    raise InputError(f"{option} {path}: this writes a GeoPackage; give a path ending in .gpkg")

@@ -44,11 +44,19 @@ def _write(frame, out: Path, layer: str) -> None:
 
 
 def _report(n_in: int, n_done: int, rejects) -> None:
+    """One line per reject code with its count and meaning, as in the nightly's manifest (never per record)."""
+    from gridlib.rejects import CODES, counts
+
     typer.echo(f"{n_in:,} cases in, {n_done:,} assigned, {len(rejects):,} rejected")
-    if len(rejects):
-        reason = rejects["reason"].astype(str).str.split(r" \(|:| [0-9]", regex=True).str[0]
-        for text, n in reason.value_counts().sort_index().items():
-            typer.echo(f"  {n:>8,}  {text}")
+    if not len(rejects):
+        return
+    if "reason_code" not in rejects.columns or rejects["reason_code"].isna().any():
+        # codes for the rejects of producers that do not give them yet
+        from gridlib.nightly.pipeline import with_codes
+
+        rejects = with_codes(rejects)
+    for code, n in counts(rejects).items():
+        typer.echo(f"  {n:>8,}  {code}: {CODES.get(code, '')}")
 
 
 def register(app: typer.Typer) -> None:

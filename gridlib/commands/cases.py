@@ -34,6 +34,18 @@ def _read(path: str, event_log: bool | None):
     return (gc.read_event_log if event_log else gc.read_log)(path)  # rejects are logged as a warning
 
 
+#: columns `gridlib assign` adds to a case log
+ASSIGNED_COLUMNS = ("grid_code", "community_code", "street_code", "district_code", "responsible_unit")
+
+
+def _require_assigned(log, keys: list[str], path: str) -> None:
+    """Grouping by street, community, grid or unit needs an assigned log: say so in one line."""
+    missing = [k for k in keys if k in ASSIGNED_COLUMNS and k not in log.columns]
+    if missing:
+        raise InputError(f"{path}: the cases are not assigned (no {', '.join(missing)} column); "
+                         "run `gridlib assign` first and give its output")
+
+
 def _options(calendar: Path | None, hours: str | None, limits: Path | None):
     from gridlib.cases import WorkCalendar, load_limits
     from gridlib.cases.calendar import DEFAULT_HOURS
@@ -56,7 +68,9 @@ def _table(frame, columns: list[str], title: str, labels: dict[str, str]) -> Non
         for c, v in zip(columns, row, strict=True):
             if v is None or (isinstance(v, float) and np.isnan(v)) or v is pd.NaT or v is pd.NA:
                 cells.append("—")
-            elif c.endswith("_rate") or c == "used_share":
+            elif c == "used_share":  # long-overdue cases reach thousands of %: overdue_hours says how late
+                cells.append(f"{v * 100:.1f} %" if v < 10 else "≥ 1000 %")
+            elif c.endswith("_rate"):
                 cells.append(f"{v * 100:.2f} %")
             elif isinstance(v, float):
                 cells.append(f"{v:,.1f}")
@@ -93,6 +107,7 @@ def register(app: typer.Typer) -> None:
         log, _ = _read(log_path, event_log)
         cal, lim = _options(calendar, hours, limits)
         keys = [BY_ALIASES.get(b, b) for b in (by or [])]
+        _require_assigned(log, keys, log_path)
         per: object = period
         if period and "/" in period:
             per = tuple(period.split("/", 1))
@@ -148,6 +163,7 @@ def register(app: typer.Typer) -> None:
 
         log, _ = _read(log_path, event_log)
         keys = [BY_ALIASES.get(b, b) for b in (by or [])]
+        _require_assigned(log, keys, log_path)
         _, summary = gc.fifteen_minute(log, by=keys or None)
         if out is not None:
             write_csv(summary, out)

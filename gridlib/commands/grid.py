@@ -69,9 +69,11 @@ def register(app: typer.Typer) -> None:
         """Generate road-aware unit grids of about TARGET_AREA m² tiling the parents."""
         import geopandas as gpd
 
+        from gridlib.commands._common import gpkg_path
         from gridlib.grid import build
         from gridlib.io import write_gpkg
 
+        out = gpkg_path(out)
         par = gpd.read_file(parents, layer=layer)
         rd = gpd.read_file(roads) if roads else None
         if rd is not None and road_kinds:
@@ -97,9 +99,11 @@ def register(app: typer.Typer) -> None:
         """Check grids as a coverage; exit 1 when there are errors."""
         import geopandas as gpd
 
+        from gridlib.commands._common import gpkg_path
         from gridlib.grid import validate
         from gridlib.grid.edition import read_grids, write_report
 
+        report = gpkg_path(report, "--report") if report else None
         g = read_grids(_polygon_file(file, layer), layer, code_field, crs)
         par = None
         if parents is not None:
@@ -117,10 +121,12 @@ def register(app: typer.Typer) -> None:
         code_field: Annotated[str | None, typer.Option(help="Field holding the grid code")] = None,
     ) -> None:
         """Classify per-grid changes between two editions and build the old→new crosswalk."""
+        from gridlib.commands._common import gpkg_path
         from gridlib.grid import crosswalk, diff
         from gridlib.grid.edition import read_grids
         from gridlib.io import write_gpkg
 
+        out = gpkg_path(out) if out else None
         a = read_grids(_polygon_file(old), None, code_field, None)
         b = read_grids(_polygon_file(new), None, code_field, None)
         changes = diff(a, b)
