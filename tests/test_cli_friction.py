@@ -88,3 +88,17 @@ def test_db_layers_shows_rows_geometry_and_crs(grid_store, capsys):
     assert lines[-1].endswith(f"layer(s) in {grid_store}")
     assert main(["db", "layers", str(grid_store), "--names"]) == 0
     assert "grids" in capsys.readouterr().out.split()
+
+
+def test_fifteen_has_a_period(tmp_path, capsys):
+    """`cases fifteen` had no --period: every case of the log was counted."""
+    rows = ["case_id,class_code,kind,reported_at,filed_at,dispatched_at,arrived_at,video_at,lon,lat"]
+    for i, day in enumerate(["2026-10-30", "2026-11-02", "2026-11-03"]):
+        rows.append(f"C{i},06012,event,{day} 09:00:00,{day} 09:02:00,{day} 09:02:30,{day} 09:09:00,"
+                    f"{day} 09:11:00,121.5005,31.2405")
+    (tmp_path / "cases.csv").write_text("\n".join(rows) + "\n", encoding="utf-8")
+    assert main(["cases", "fifteen", str(tmp_path / "cases.csv"), "--period", "2026-11",
+                 "--out", str(tmp_path / "s.csv")]) == 0
+    assert "2026-11 (2 cases)" in capsys.readouterr().out
+    assert set(pd.read_csv(tmp_path / "s.csv")["n"]) == {2}  # every step counts the 2 November cases
+    assert main(["cases", "fifteen", str(tmp_path / "cases.csv"), "--period", "W"]) == 2

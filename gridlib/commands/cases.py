@@ -154,6 +154,8 @@ def register(app: typer.Typer) -> None:
     def fifteen_cmd(
         log_path: Annotated[str, typer.Argument(metavar="CASES", help="Case log with arrived_at and video_at")],
         by: Annotated[list[str] | None, typer.Option("--by", help="Group by (street, unit, …)")] = None,
+        period: Annotated[str | None, typer.Option("--period", help="Only cases reported in 2026-10, 2026-10-08, "
+                                                   "2026 or START/END")] = None,
         out: Annotated[Path | None, typer.Option("--out", "-o", help="Write the per-step summary as CSV")] = None,
         event_log: Annotated[bool | None, typer.Option("--event-log/--flat", help="Input layout (default: guessed)")] = None,
     ) -> None:
@@ -164,10 +166,20 @@ def register(app: typer.Typer) -> None:
         log, _ = _read(log_path, event_log)
         keys = [BY_ALIASES.get(b, b) for b in (by or [])]
         _require_assigned(log, keys, log_path)
+        title = "Minghu 15-minute standard"
+        if period:
+            from gridlib.cases.indicators import _period_bounds
+
+            bounds = _period_bounds(tuple(period.split("/", 1)) if "/" in period else period)
+            if bounds is None:
+                raise InputError(f"--period {period!r}: give a fixed period (2026-10, 2026-10-08, 2026 or START/END)")
+            start, end, label = bounds
+            log = log[(log["reported_at"] >= start) & (log["reported_at"] < end)]
+            title += f" {label} ({len(log):,} cases)"
         _, summary = gc.fifteen_minute(log, by=keys or None)
         if out is not None:
             write_csv(summary, out)
-        _table(summary, list(summary.columns), "Minghu 15-minute standard", {"compliance_rate": "compliance"})
+        _table(summary, list(summary.columns), title, {"compliance_rate": "compliance"})
 
     app.add_typer(cases, name="cases")
 
