@@ -102,3 +102,20 @@ def test_fifteen_has_a_period(tmp_path, capsys):
     assert "2026-11 (2 cases)" in capsys.readouterr().out
     assert set(pd.read_csv(tmp_path / "s.csv")["n"]) == {2}  # every step counts the 2 November cases
     assert main(["cases", "fifteen", str(tmp_path / "cases.csv"), "--period", "W"]) == 2
+
+
+def test_assign_validates_a_case_log_like_the_nightly(grid_store, tmp_path, capsys):
+    """CLI `assign` accepted reported_at '昨天下午' that the nightly's case-log validation rejects."""
+    centre = gl.datasets.demo_grids().geometry.centroid.to_crs(4326).head(3)
+    frame = pd.DataFrame({"case_id": ["C1", "C2", "C3"], "class_code": "06012", "kind": "event",
+                          "reported_at": ["2026-11-20 09:00:00", "昨天下午", "2026-11-20 10:00:00"],
+                          "lon": centre.x.to_numpy(), "lat": centre.y.to_numpy()})
+    frame.to_csv(tmp_path / "cases.csv", index=False)
+    out = tmp_path / "out.gpkg"
+    assert main(["--quiet", "assign", str(tmp_path / "cases.csv"), "--store", str(grid_store), "--out", str(out)]) == 0
+    printed = capsys.readouterr().out.splitlines()
+    assert printed == ["3 cases in, 2 assigned, 1 rejected", "         1  unparseable_time: a time cannot be read"]
+    import geopandas as gpd
+
+    assert sorted(gpd.read_file(out, layer="assigned")["case_id"]) == ["C1", "C3"]
+    assert gpd.read_file(out, layer="rejects")["case_id"].tolist() == ["C2"]

@@ -113,14 +113,19 @@ def register(app: typer.Typer) -> None:
                 grids = _grid_editions(st, when)
             with step("reading cases and layers"):
                 table = gl.io.read_table(cases)
+                n_in, log_rejects = len(table), None
+                if "reported_at" in table.columns:  # a case log: validated as the nightly validates it
+                    table, log_rejects = gl.cases.read_log(table)
                 resp = gl.io.read_table(responsibility) if responsibility else None
                 comp, zn, rd = _read_geo(components), _read_geo(zones), _read_geo(roads)
             with step(f"assigning {len(table):,} cases"):
                 done, rejects = assign(table, grids, rules=rules, components=comp, zones=zn, roads=rd,
                                        responsibility=resp, when=when, near_boundary_m=near_boundary_m, crs=crs)
+            if log_rejects is not None and len(log_rejects):
+                rejects = pd.concat([log_rejects.astype("string"), rejects], ignore_index=True)
             with step("writing"):
                 _write(done, out, "assigned")
                 _write(_null_geometry(rejects) if out.suffix.lower() == ".gpkg" else rejects, out, "rejects")
-            _report(len(table), len(done), rejects)
+            _report(n_in, len(done), rejects)
         finally:
             st.close()
