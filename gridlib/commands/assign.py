@@ -52,11 +52,19 @@ def _write(frame, out: Path, layer: str) -> None:
 
 
 def _report(n_in: int, n_done: int, rejects) -> None:
+    """One line per reject code with its count and meaning, as in the nightly's manifest (never per record)."""
+    from gridlib.rejects import CODES, counts
+
     typer.echo(f"{n_in:,} cases in, {n_done:,} assigned, {len(rejects):,} rejected")
-    if len(rejects):
-        reason = rejects["reason"].astype(str).str.split(r" \(|:| [0-9]", regex=True).str[0]
-        for text, n in reason.value_counts().sort_index().items():
-            typer.echo(f"  {n:>8,}  {text}")
+    if not len(rejects):
+        return
+    if "reason_code" not in rejects.columns or rejects["reason_code"].isna().any():
+        # codes for the rejects of producers that do not give them yet
+        from gridlib.nightly.pipeline import with_codes
+
+        rejects = with_codes(rejects)
+    for code, n in counts(rejects).items():
+        typer.echo(f"  {n:>8,}  {code}: {CODES.get(code, '')}")
 
 
 def register(app: typer.Typer) -> None:
@@ -85,10 +93,11 @@ def register(app: typer.Typer) -> None:
 
         import gridlib as gl
         from gridlib.assignment import assign, assign_in_db
+        from gridlib.commands._common import existing_store
         from gridlib.errors import InputError
         from gridlib.progress import step
 
-        st = gl.store.open(store)
+        st = gl.store.open(existing_store(store))
         try:
             if in_db:
                 if not hasattr(st, "connection"):
@@ -117,14 +126,19 @@ def register(app: typer.Typer) -> None:
                 grids = _grid_editions(st, when)
             with step("reading cases and layers"):
                 table = _read_cases(cases, gl.io.parse_columns(columns, x=x, y=y), when)
+                n_in, log_rejects = len(table), None
+                if "reported_at" in table.columns:  # a case log: validated as the nightly validates it
+                    table, log_rejects = gl.cases.read_log(table)
                 resp = gl.io.read_table(responsibility) if responsibility else None
                 comp, zn, rd = _read_geo(components), _read_geo(zones), _read_geo(roads)
             with step(f"assigning {len(table):,} cases"):
                 done, rejects = assign(table, grids, rules=rules, components=comp, zones=zn, roads=rd,
                                        responsibility=resp, when=when, near_boundary_m=near_boundary_m, crs=crs)
+            if log_rejects is not None and len(log_rejects):
+                rejects = pd.concat([log_rejects.astype("string"), rejects], ignore_index=True)
             with step("writing"):
                 _write(done, out, "assigned")
                 _write(_null_geometry(rejects) if out.suffix.lower() == ".gpkg" else rejects, out, "rejects")
-            _report(len(table), len(done), rejects)
+            _report(n_in, len(done), rejects)
         finally:
             st.close()
