@@ -186,8 +186,9 @@ class CaseLog:
         _, rejects = read_event_log(pd.DataFrame([*past, row], columns=list(EVENT_COLUMNS)))
         if len(rejects):
             first = rejects.iloc[-1]
-            return None, _reject(str(first["reason_code"]), str(first["reason"]), first.get("field") or "stage",
-                                 case_id)
+            field = first.get("field")
+            return None, _reject(str(first["reason_code"]), str(first["reason"]),
+                                 field if isinstance(field, str) and field else "stage", case_id)
         return row, None
 
     def append(self, rows: list[dict[str, Any]]) -> None:
