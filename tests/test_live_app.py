@@ -330,3 +330,25 @@ def test_a_restarted_service_knows_the_logged_cases(served):
     row, problem = log.check_event("D1", {"stage": "filed", "time": "2026-11-20 18:00"})
     assert problem is None and row["stage"] == "filed"
     assert log.check_event("D1", {"stage": "filed", "time": "2026-11-20 16:00"})[1]["reason_code"] == "time_order"
+
+
+def test_the_nightly_run_reads_the_live_cases(served):
+    import geopandas as gpd
+
+    from gridlib.nightly import NightlyOptions, run_nightly
+
+    _, store, work = served
+    live_ids = set(store.read_layer("case_events")["case_id"])
+    assert {"E1", "E2", "D1"} <= live_ids
+    manifest = run_nightly(store, "2026-11-20", work / "nightly", options=NightlyOptions(permutations=99))
+    assert manifest["inputs"]["case_events"]["rows"] == len(store.read_layer("case_events"))
+    steps = {s["name"]: s for s in manifest["steps"]}
+    assign = steps["assign cases"]
+    assert assign["rows_out"] + assign["rejected"] == assign["rows_in"]
+    assigned = gpd.read_file(work / "nightly" / "2026-11-20" / "responsibility_map.gpkg", layer="assigned_cases")
+    got = assigned.set_index("case_id")
+    assert {"E1", "E2", "R1", "B1", "B3"} <= set(got.index)
+    assert "G1" not in got.index          # reported now (no reported_at given): a later night's case
+    assert got.loc["E1", "status"] == "closed" and got.loc["E2", "status"] == "disposing"
+    # the 25 demo cases also posted live repeat imported ids: the imported row is kept, the live one refused
+    assert assign["rejected_by_reason"].get("duplicate_id", 0) >= 20

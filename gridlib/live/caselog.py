@@ -35,6 +35,7 @@ afford); elsewhere (PostGIS) ``write_layer(..., mode="append")``. Both are all-o
 from __future__ import annotations
 
 import datetime as dt
+import logging
 import math
 import sqlite3
 from typing import Any
@@ -44,9 +45,12 @@ import pandas as pd
 
 from gridlib.cases.log import read_event_log
 from gridlib.cases.model import EVENT_STAGES, MAX_EXTENSION_HOURS
+from gridlib.rejects import counts
 from gridlib.times import parse_times
 
-__all__ = ["CaseLog", "EVENT_LAYER", "EVENT_COLUMNS", "reported_row", "now_china"]
+__all__ = ["CaseLog", "EVENT_LAYER", "EVENT_COLUMNS", "reported_row", "now_china", "with_live_cases"]
+
+log = logging.getLogger(__name__)
 
 EVENT_LAYER = "case_events"
 #: Columns of the ``case_events`` layer (text unless in ``_NUMBERS``).
@@ -219,6 +223,31 @@ class CaseLog:
             self._exists = True
         for r in rows:
             self.events.setdefault(str(r["case_id"]), []).append({c: _none(r.get(c)) for c in EVENT_COLUMNS})
+
+
+def with_live_cases(cases: pd.DataFrame, events: pd.DataFrame) -> pd.DataFrame:
+    """The flat case table *cases* followed by one row per live case of the *events* log, for ``read_log``.
+
+    What the nightly run reads as its ``cases`` input when the store holds a ``case_events``
+    layer: the live cases go through the same reader, validation, assignment and indicators
+    as the imported ones; a live case whose id repeats an imported one is a ``duplicate_id``
+    reject (the imported row is kept). Event rows the event reader refuses (none, when
+    written by :class:`CaseLog`) are logged by reason code.
+
+    >>> flat = pd.DataFrame({"case_id": ["a"], "class_code": ["06012"], "kind": ["event"],
+    ...                      "reported_at": ["2026-11-20 08:00"]})
+    >>> events = pd.DataFrame({"case_id": ["K1", "K1"], "stage": ["reported", "filed"],
+    ...                        "time": ["2026-11-20T09:00:00", "2026-11-20T09:03:00"],
+    ...                        "class_code": ["06012", None], "kind": ["event", None]})
+    >>> from gridlib.cases import read_log
+    >>> read_log(with_live_cases(flat, events))[0][["case_id", "status"]].values.tolist()
+    [['K1', 'filed'], ['a', 'reported']]
+    """
+    live, rejects = read_event_log(events)
+    if len(rejects):
+        log.warning("case_events: %d event rows refused %s", len(rejects), counts(rejects))
+    live = live.drop(columns=["status"], errors="ignore")   # read_log derives it from the time stamps
+    return pd.concat([cases, live], ignore_index=True)
 
 
 def _none(value: Any) -> Any:
