@@ -14,6 +14,7 @@ there, where :func:`gridlib.cases.read_event_log` and the nightly run read them.
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 import math
 import time
@@ -22,6 +23,7 @@ from typing import Any
 
 import pandas as pd
 from fastapi import FastAPI, Request
+from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse, PlainTextResponse
 
 from gridlib.cases.model import KINDS, SOURCES, URGENCIES
@@ -242,6 +244,14 @@ def create_app(store: Any, fixes: FixStore, *, token: str | None = None, gateway
         row = reported_row({**body, **done, "lon": round(lon, 7), "lat": round(lat, 7)}, done["reported_at"])
         return done, row
 
+    intake = asyncio.Lock()
+
+    async def off_loop(work: Any) -> JSONResponse:
+        """Run case work in a worker thread, one request at a time: the event loop (OsmAnd, the JT/T 808
+        gateway) is not held up by an assignment or a durable write, and the case log sees one writer."""
+        async with intake:
+            return await run_in_threadpool(work)
+
     def store_rows(rows: list[dict[str, Any]]) -> JSONResponse | None:
         try:
             caselog.append(rows)
@@ -290,10 +300,14 @@ def create_app(store: Any, fixes: FixStore, *, token: str | None = None, gateway
         body, error = await json_body(request)
         if error:
             return error
-        answers, rows, rejects = take([body])
-        if rejects:
-            return JSONResponse(rejects[0], status_code=409 if rejects[0]["reason_code"] == "duplicate_id" else 422)
-        return store_rows(rows) or JSONResponse(answers[0])
+        def work() -> JSONResponse:
+            answers, rows, rejects = take([body])
+            if rejects:
+                return JSONResponse(rejects[0],
+                                    status_code=409 if rejects[0]["reason_code"] == "duplicate_id" else 422)
+            return store_rows(rows) or JSONResponse(answers[0])
+
+        return await off_loop(work)
 
     @app.post("/v1/cases:batch", description=(
         f"Take in up to {_MAX_BATCH} cases (a JSON list of /v1/cases bodies). Per-case outcome: the good cases "
@@ -309,8 +323,11 @@ def create_app(store: Any, fixes: FixStore, *, token: str | None = None, gateway
         if not isinstance(body, list) or len(body) > _MAX_BATCH:
             return JSONResponse(_reject("inconsistent_record", f"a batch is a JSON list of at most {_MAX_BATCH} cases"),
                                 status_code=422)
-        answers, rows, rejects = take(body)
-        return store_rows(rows) or JSONResponse({"assigned": answers, "rejects": rejects})
+        def work() -> JSONResponse:
+            answers, rows, rejects = take(body)
+            return store_rows(rows) or JSONResponse({"assigned": answers, "rejects": rejects})
+
+        return await off_loop(work)
 
     @app.post("/v1/cases/{case_id}/events", description=(
         "Append a workflow stage to a case taken in by this service: JSON {stage, time[, hours]}. Stages are "
@@ -329,10 +346,13 @@ def create_app(store: Any, fixes: FixStore, *, token: str | None = None, gateway
         body, error = await json_body(request)
         if error:
             return error
-        row, problem = caselog.check_event(case_id, body)
-        if problem:
-            return JSONResponse(problem, status_code=422)
-        return store_rows([row]) or JSONResponse({k: row[k] for k in ("case_id", "stage", "time", "hours")})
+        def work() -> JSONResponse:
+            row, problem = caselog.check_event(case_id, body)
+            if problem:
+                return JSONResponse(problem, status_code=422)
+            return store_rows([row]) or JSONResponse({k: row[k] for k in ("case_id", "stage", "time", "hours")})
+
+        return await off_loop(work)
 
     @app.get("/v1/cases/{case_id}", description="A live case's events, in the order they were taken in.")
     def case_events(case_id: str) -> JSONResponse:

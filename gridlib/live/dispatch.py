@@ -57,6 +57,8 @@ CHAIN: tuple[tuple[str, str | None], ...] = (
     ("verify", None), ("file", "verify"), ("dispatch", "file"), ("arrive", "dispatch"),
     ("video", "arrive"), ("dispose", "dispatch"), ("close", "file"),
 )
+#: steps no other step starts from: their working-time deadlines are computed together
+_LEAVES = {step for step, _ in CHAIN} - {after for _, after in CHAIN if after}
 #: calendar units as pandas Timedelta units (same arithmetic as WorkCalendar.add, without its array set-up)
 _CALENDAR_UNITS = {"minute": "min", "hour": "h", "day": "D"}
 
@@ -141,17 +143,28 @@ class Dispatcher:
         limits = self.step_limits(class_code, urgency)
         start = pd.Timestamp(reported_at)
         due: dict[str, pd.Timestamp] = {}
+        later: list[tuple[str, pd.Timestamp, float, str]] = []   # working-time leaves: one calendar call per unit
         for step, after in CHAIN:
             if step == "verify" and source not in PUBLIC_SOURCES:
                 continue
             begin = start if after is None else due.get(after, start)
-            if step in limits:
-                value, unit = limits[step]
-                due[step] = (begin + pd.Timedelta(value, _CALENDAR_UNITS[unit]) if unit in _CALENDAR_UNITS
-                             else self.calendar.add(begin, value, unit))
-            elif step != "verify":
-                due[step] = begin        # no limit: the step may take no time in the projection
-        return {k: v.isoformat() for k, v in due.items()}
+            if step not in limits:
+                if step != "verify":
+                    due[step] = begin    # no limit: the step may take no time in the projection
+                continue
+            value, unit = limits[step]
+            if unit in _CALENDAR_UNITS:
+                due[step] = begin + pd.Timedelta(value, _CALENDAR_UNITS[unit])
+            elif step in _LEAVES:
+                later.append((step, begin, value, unit))
+            else:
+                due[step] = self.calendar.add(begin, value, unit)
+        for unit in sorted({u for *_, u in later}):
+            group = [g for g in later if g[3] == unit]
+            ends = self.calendar.add(np.array([g[1].to_datetime64() for g in group], dtype="datetime64[ns]"),
+                                     np.array([g[2] for g in group]), unit)
+            due.update({g[0]: pd.Timestamp(e) for g, e in zip(group, ends, strict=True)})
+        return {step: due[step].isoformat() for step, _ in CHAIN if step in due}
 
     def dispatch(self, x: float, y: float, crs: Any, reported_at: Any, *, class_code: str | None = None,
                  urgency: str | None = None, source: str | None = None) -> dict[str, Any]:
