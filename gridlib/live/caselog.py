@@ -123,6 +123,18 @@ class CaseLog:
     ----------
     store : Store
         The gridlib store the service runs on; existing ``case_events`` rows are loaded.
+
+    Examples
+    --------
+    >>> import os, tempfile
+    >>> import gridlib as gl
+    >>> store = gl.store.open(os.path.join(tempfile.mkdtemp(), "s.gpkg"))
+    >>> CaseLog(store).append([reported_row({"case_id": "K1", "class_code": "06012"}, "2026-11-20T09:00:00")])
+    >>> log = CaseLog(store)                       # a restarted service sees the stored cases
+    >>> "K1" in log, "K2" in log
+    (True, False)
+    >>> log.check_event("K1", {"stage": "closed", "time": "2026-11-20 09:30"})[1]["reason"]
+    'case rejected: closed without disposal (closed_at set, disposed_at missing)'
     """
 
     def __init__(self, store: Any) -> None:
