@@ -25,6 +25,7 @@ from gridlib.assignment import assign
 from gridlib.cases import fifteen_minute, indicators, open_cases, read_log
 from gridlib.errors import FreshnessError, InputError
 from gridlib.grid import GridSet
+from gridlib.live.caselog import with_live_cases
 from gridlib.nightly.model import Coverage, NightlyInputs, NightlyOptions, NightlyResults
 from gridlib.nightly.outputs import atomic_products_dir, dump_json, file_digest, frame_digest
 from gridlib.nightly.products import write_products
@@ -66,6 +67,10 @@ def _load(store: Store, record: RunRecord, date: dt.date) -> NightlyInputs:
                 frame = store.read_layer(name)
                 layers[name] = frame
                 record.inputs[name] = {"rows": len(frame), "sha256": frame_digest(frame)}
+        if "case_events" in available and "cases" in layers:  # cases taken in live by `gridlib serve`
+            events = store.read_layer("case_events")
+            record.inputs["case_events"] = {"rows": len(events), "sha256": frame_digest(events)}
+            layers["cases"] = with_live_cases(layers["cases"], events)
         st.rows_in = sum(v["rows"] for v in record.inputs.values())
     return NightlyInputs(gridset=gridset, **layers)
 
