@@ -433,6 +433,14 @@ def _strings(values: np.ndarray, codes: np.ndarray) -> Any:
     return np.asarray(values, dtype=object)[codes]
 
 
+def _distinct(key: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Position of the first row of each distinct value of *key*, and each row's distinct value (hashing, no sort)."""
+    codes, uniques = pd.factorize(key)
+    first = np.empty(len(uniques), dtype=np.int64)
+    first[codes[::-1]] = np.arange(len(key) - 1, -1, -1)
+    return first, codes
+
+
 def _on_unique(fn: Any, *columns: np.ndarray) -> np.ndarray:
     """``fn(*columns)`` evaluated once per distinct row of *columns* (a night has few classes, many cases)."""
     n = len(columns[0])
@@ -442,8 +450,8 @@ def _on_unique(fn: Any, *columns: np.ndarray) -> np.ndarray:
     for col in columns:
         codes, uniques = pd.factorize(np.asarray(col, dtype=object))
         key = key * (len(uniques) + 1) + codes
-    _, first, inv = np.unique(key, return_index=True, return_inverse=True)
-    return np.asarray(fn(*(np.asarray(c, dtype=object)[first] for c in columns)), dtype=object)[inv.reshape(-1)]
+    first, inv = _distinct(key)
+    return np.asarray(fn(*(np.asarray(c, dtype=object)[first] for c in columns)), dtype=object)[inv]
 
 
 # --------------------------------------------------------------------------- the steps of assign
@@ -618,20 +626,28 @@ def _locate(checked: _Checked, grids: _Grids, near_boundary_m: float) -> _Locate
         if not len(sel):
             continue
         geoms = np.asarray(frame.geometry.array, dtype=object)
-        own, inv = np.unique(pos[sel], return_inverse=True)  # boundaries of the grids hit only
-        dist[sel] = shapely.distance(geometry[sel], shapely.boundary(geoms[own])[inv.reshape(-1)])
+        first, inv = _distinct(pos[sel])  # boundaries of the grids hit only
+        dist[sel] = shapely.distance(geometry[sel], shapely.boundary(geoms[pos[sel][first]])[inv])
         # another grid is never closer than the point's own grid boundary: only those within reach
         close = sel[dist[sel] <= near_boundary_m]
         if near_boundary_m > 0 and len(close):
+            d = near_boundary_m
             edge, tree, street = _edge_grids(grids.originals[k], grids.indexes[k], geoms)
-            hit, inv = np.unique(pos[close], return_inverse=True)
-            street_edge = _street_edge(tree, geoms, street, hit, near_boundary_m)[inv.reshape(-1)]
+            first, inv = _distinct(pos[close])
+            street_edge = _street_edge(tree, geoms, street, pos[close][first], d)[inv]
             # a grid whose every edge is shared: the nearest boundary point lies in a neighbour
             near[close[~edge[pos[close]]]] = True
             ask = close[edge[pos[close]] | street_edge]
-            pt, other = tree.query(geometry[ask], predicate="dwithin", distance=near_boundary_m)
-            near[ask[pt[other != pos[ask][pt]]]] = True
-            near_street[ask[pt[street[other] != street[pos[ask][pt]]]]] = True
+            # candidates by box, then the exact distance only where it can change a flag: another grid,
+            # and (when the case's grid is already near through a shared edge) only of another street
+            pt, other = tree.query(shapely.box(x[ask] - d, y[ask] - d, x[ask] + d, y[ask] + d))
+            own = pos[ask][pt]
+            other_street = street[other] != street[own]
+            need = (other != own) & (edge[own] | other_street)
+            pt, other, other_street = pt[need], other[need], other_street[need]
+            within = shapely.dwithin(geometry[ask][pt], geoms[other], d)
+            near[ask[pt[within]]] = True
+            near_street[ask[pt[within & other_street]]] = True
     return _Located(keep, which, pos, x, y, geometry, dist, near, near_street)
 
 
@@ -657,8 +673,9 @@ def _responsibility(checked: _Checked, located: _Located, grids: _Grids, *, rule
     classes, kinds = checked.classes[keep], checked.kinds[keep]
     # the grids hit: per distinct (edition, grid) the level codes and names
     offset = np.cumsum([0] + [len(f) for f in grids.frames])
-    own, inv = np.unique(offset[located.which] + located.pos, return_inverse=True)
-    inv = inv.reshape(-1)
+    key = offset[located.which] + located.pos
+    first, inv = _distinct(key)
+    own = key[first]
     level_cols = ["grid_code", *[f"{lv}_{w}" for lv in LEVELS for w in ("code", "name")]]
     grid_attrs = {c: np.empty(len(own), dtype=object) for c in level_cols}
     for k, frame in enumerate(grids.frames):
@@ -704,11 +721,13 @@ def _responsibility(checked: _Checked, located: _Located, grids: _Grids, *, rule
     nothing = len(units) - 1
     cand = {b: np.where(p >= 0, start[b] + p, nothing) if len(v) else np.full(len(keep), nothing)
             for b, (v, p) in sources.items()}
+    named = units != ""  # per candidate row: does it name a unit
     unit = np.full(len(keep), nothing)
     basis = np.full(len(keep), len(BASES))
     for name, order in _ORDERS.items():
+        follows = rule == name
         for b in reversed(order):  # the earliest applicable basis overwrites later ones
-            sel = (rule == name) & (units[cand[b]] != "")
+            sel = follows & named[cand[b]]
             unit[sel], basis[sel] = cand[b][sel], BASES.index(b)
     teams = np.append(team_name, "").astype(object)
     columns["responsible_unit"] = (units, unit)
