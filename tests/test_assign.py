@@ -351,6 +351,8 @@ def test_cli_assign_in_db(grids, postgis_url, tmp_path, capsys):
         assert code == 0, printed.err
         assert "5 cases in, 4 assigned, 1 rejected" in printed.out
         assert "outside grid coverage" in printed.out
+        rejected = gpd.read_file(tmp_path / "out.gpkg", layer="rejects")
+        assert rejected[["case_id", "reason_code", "field"]].values.tolist() == [["e", "no_grid", "lon,lat"]]
         done = gpd.read_file(tmp_path / "out.gpkg", layer="assigned")
         assert sorted(done["grid_code"]) == sorted(grids.grids["grid_code"])
     finally:
