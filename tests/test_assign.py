@@ -280,6 +280,8 @@ def test_dask_local_cluster_gives_identical_results(grids):
                                           check_dtype=False)
             assert done.crs.to_epsg() == 4547
             assert rejects.sort_index()["reason"].tolist() == expected_rejects["reason"].tolist()
+            assert rejects.sort_index()["reason_code"].tolist() == expected_rejects["reason_code"].tolist()
+            assert "reason_code" not in done.columns and "field" in rejects.columns
             assert len(done) + len(rejects) == n
 
 
