@@ -441,19 +441,6 @@ def _distinct(key: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return first, codes
 
 
-def _on_unique(fn: Any, *columns: np.ndarray) -> np.ndarray:
-    """``fn(*columns)`` evaluated once per distinct row of *columns* (a night has few classes, many cases)."""
-    n = len(columns[0])
-    if n == 0:
-        return np.asarray(fn(*columns), dtype=object)
-    key = np.zeros(n, dtype=np.int64)
-    for col in columns:
-        codes, uniques = pd.factorize(np.asarray(col, dtype=object))
-        key = key * (len(uniques) + 1) + codes
-    first, inv = _distinct(key)
-    return np.asarray(fn(*(np.asarray(c, dtype=object)[first] for c in columns)), dtype=object)[inv]
-
-
 # --------------------------------------------------------------------------- the steps of assign
 @dataclass
 class _Grids:
@@ -467,6 +454,30 @@ class _Grids:
 
 
 @dataclass
+class _Classes:
+    """Class code and kind of each case as a code into their distinct pairs: the catalogue and the
+    rules are asked once per pair (a night has a few hundred classes and many cases)."""
+
+    code: np.ndarray      # per case: its pair
+    classes: np.ndarray   # per pair: class code (stripped, "" if none)
+    kinds: np.ndarray     # per pair: kind (from the catalogue when missing)
+
+    @classmethod
+    def of(cls, points: pd.DataFrame) -> _Classes:
+        empty = pd.Series("", index=points.index, dtype="string")
+        columns = [points[c].astype("string").fillna("").str.strip() if c in points else empty
+                   for c in ("class_code", "kind")]
+        (c_code, c_values), (k_code, k_values) = (col.factorize() for col in columns)
+        first, code = _distinct(c_code.astype(np.int64) * (len(k_values) + 1) + k_code)
+        classes = np.asarray(c_values, dtype=object)[c_code[first]]
+        kinds = np.asarray(k_values, dtype=object)[k_code[first]]
+        missing = (kinds == "") & (classes != "")
+        if missing.any():
+            kinds[missing] = _kind_from_catalogue(pd.Series(classes[missing], dtype="string"))
+        return cls(code, classes, kinds)
+
+
+@dataclass
 class _Checked:
     """The cases after the checks: accepted points (metric CRS) and who is rejected so far."""
 
@@ -475,8 +486,7 @@ class _Checked:
     points: gpd.GeoDataFrame      # accepted by read_points, index = positions in source
     read_rejects: pd.DataFrame    # rejected by read_points
     late: Rejects                 # rejects found by assign itself, over the positions of source
-    classes: np.ndarray           # per accepted point: class code (stripped, "" if none)
-    kinds: np.ndarray             # per accepted point: kind (from the catalogue when missing)
+    classes: _Classes             # per accepted point: class code and kind
     which: np.ndarray             # per accepted point: edition position (-1: none valid)
     location_field: str           # the field a "no grid" reject names
 
@@ -567,22 +577,16 @@ def _check(cases: pd.DataFrame, grids: _Grids, *, crs: Any, id: str, when: str |
         text[mask] = reason(mask)
         late.add(_scatter(n, at, mask), code, _scatter(n, at, text, None), field=field)
 
-    classes = (points["class_code"].astype("string").fillna("").str.strip().to_numpy(dtype=object)
-               if "class_code" in points else np.full(len(points), "", dtype=object))
-    kinds = (points["kind"].astype("string").fillna("").str.strip().to_numpy(dtype=object)
-             if "kind" in points else np.full(len(points), "", dtype=object))
-    missing_kind = (kinds == "") & (classes != "")
-    if missing_kind.any():
-        kinds[missing_kind] = _on_unique(lambda c: _kind_from_catalogue(pd.Series(c, dtype="string")),
-                                         classes[missing_kind])
+    classes = _Classes.of(points)
+    code, class_codes, kinds = classes.code, classes.classes, classes.kinds
     if check_classes and "class_code" in points:
-        has = classes != ""
-        known = np.ones(len(classes), dtype=bool)
-        known[has] = _on_unique(lambda c, k: _class_known(pd.Series(c, dtype="string"), pd.Series(k)),
-                                classes[has], kinds[has]).astype(bool)
-        reject(~known, "unknown_code", lambda m: "unknown class code " + classes[m], "class_code")
-    reject(~np.isin(kinds, ["component", "event", ""]), "unknown_value", "unknown kind (not component or event)",
-           "kind")
+        has = class_codes != ""
+        known = np.ones(len(class_codes), dtype=bool)
+        if has.any():
+            known[has] = _class_known(pd.Series(class_codes[has], dtype="string"), pd.Series(kinds[has]))
+        reject(~known[code], "unknown_code", lambda m: "unknown class code " + class_codes[code[m]], "class_code")
+    reject(~np.isin(kinds, ["component", "event", ""])[code], "unknown_value",
+           "unknown kind (not component or event)", "kind")
 
     which = np.zeros(len(points), dtype=int)
     if len(grids.editions) > 1 or when is not None:
@@ -596,7 +600,7 @@ def _check(cases: pd.DataFrame, grids: _Grids, *, crs: Any, id: str, when: str |
                when)
     field = source.geometry.name if isinstance(source, gpd.GeoDataFrame) and not {"lon", "lat"} <= set(source) \
         else "lon,lat"
-    return _Checked(source, cases.index, points, read_rejects, late, classes, kinds, which, field)
+    return _Checked(source, cases.index, points, read_rejects, late, classes, which, field)
 
 
 def _locate(checked: _Checked, grids: _Grids, near_boundary_m: float) -> _Located:
@@ -670,7 +674,6 @@ def _responsibility(checked: _Checked, located: _Located, grids: _Grids, *, rule
     worked out once per grid hit; the rule once per (class, kind).
     """
     keep, points = located.keep, located.points
-    classes, kinds = checked.classes[keep], checked.kinds[keep]
     # the grids hit: per distinct (edition, grid) the level codes and names
     offset = np.cumsum([0] + [len(f) for f in grids.frames])
     key = offset[located.which] + located.pos
@@ -691,18 +694,20 @@ def _responsibility(checked: _Checked, located: _Located, grids: _Grids, *, rule
     fallback = np.where(street_name != "", street_name, "street " + street_code.astype(str)).astype(object)
 
     # the catalogue's rules of each case's own edition (gl.codes.responsibility_rules), or the caller's table
-    component_classes = np.where(kinds == "component", classes, "").astype(object)
+    pair, class_codes, kinds = checked.classes.code[keep], checked.classes.classes, checked.classes.kinds
     if rules is None:
-        rule = _on_unique(lambda c, k: rule_of(c.astype(str), k), classes, kinds)
+        rules_of_pairs = rule_of(class_codes.astype(str), kinds)
     else:
-        table = load_rules(rules)
-        rule = _on_unique(lambda c, k: _rule_for(c.astype(str), k, table), classes, kinds)
+        rules_of_pairs = _rule_for(class_codes.astype(str), kinds, load_rules(rules))
+    rules_of_pairs = np.asarray(rules_of_pairs, dtype=object)
     comp = _to_metric(components, grids.metric, "components")
     zone_frame = _to_metric(zones, grids.metric, "zones")
     road_frame = _to_metric(roads, grids.metric, "roads")
     case_rows = pd.DataFrame(index=pd.RangeIndex(len(keep)))
     if "component_id" in checked.points:
         case_rows["component_id"] = checked.points["component_id"].iloc[keep].reset_index(drop=True)
+    component_classes = np.where(kinds == "component", class_codes, "").astype(object)[pair] \
+        if comp is not None and len(comp) else np.full(len(keep), "", dtype=object)
     cmatch = _component_match(case_rows, points, component_classes, comp, component_radius_m)
     zmatch = _first_covering(points, zone_frame, "zone_id")
     rmatch = _roads_within(points, road_frame)
@@ -725,7 +730,7 @@ def _responsibility(checked: _Checked, located: _Located, grids: _Grids, *, rule
     unit = np.full(len(keep), nothing)
     basis = np.full(len(keep), len(BASES))
     for name, order in _ORDERS.items():
-        follows = rule == name
+        follows = (rules_of_pairs == name)[pair]
         for b in reversed(order):  # the earliest applicable basis overwrites later ones
             sel = follows & named[cand[b]]
             unit[sel], basis[sel] = cand[b][sel], BASES.index(b)
@@ -733,8 +738,7 @@ def _responsibility(checked: _Checked, located: _Located, grids: _Grids, *, rule
     columns["responsible_unit"] = (units, unit)
     columns["responsible_team"] = (teams, np.where(basis == BASES.index("grid_team"), inv, len(teams) - 1))
     columns["responsibility_basis"] = (np.array([*BASES, ""], dtype=object), basis)
-    rules_seen, rule_code = np.unique(rule.astype(str), return_inverse=True)
-    columns["responsibility_rule"] = (rules_seen.astype(object), rule_code.reshape(-1))
+    columns["responsibility_rule"] = (rules_of_pairs.astype(str).astype(object), pair)
     return _Responsibility(columns)
 
 
