@@ -61,7 +61,7 @@ import pyproj
 import shapely
 
 from gridlib.codes.rules import edition_of_class, rule_of
-from gridlib.crs import resolve_crs
+from gridlib.crs import resolve_crs, to_crs
 from gridlib.errors import InputError
 from gridlib.grid.model import GridSet
 from gridlib.index import GridIndex
@@ -270,14 +270,28 @@ def _edition_window(gridset: Any) -> tuple[pd.Timestamp, pd.Timestamp]:
 
 
 def _class_known(classes: pd.Series, kinds: pd.Series) -> np.ndarray:
-    from gridlib.codes import catalogue
+    """Whether each (class code, kind) is a catalogue class of the edition its width names.
 
-    cat = pd.concat([catalogue("gbt47678-2026"), catalogue("cjt214-2007")], ignore_index=True)
-    classes = classes.astype(str).reset_index(drop=True)
-    kinds = kinds.astype(str).reset_index(drop=True)
-    with_kind = (kinds + "|" + classes).isin(set(cat["kind"] + "|" + cat["class_code"])).to_numpy()
-    any_kind = classes.isin(set(cat["class_code"])).to_numpy()
-    return np.where(kinds.isin(["component", "event"]).to_numpy(), with_kind, any_kind)
+    Reads the catalogues' dense status tables (cached per edition, extensions included) rather
+    than rebuilding sets of the catalogue rows: a live request asks this for one case.
+    """
+    from gridlib.codes.catalogue import CLASS_DIGITS, lookup_tables
+
+    classes = np.asarray(classes.astype(str), dtype=object)
+    kinds = np.asarray(kinds.astype(str), dtype=object)
+    out = np.zeros(len(classes), dtype=bool)
+    width = np.fromiter((len(c) for c in classes), dtype=int, count=len(classes))
+    digits = np.fromiter((c.isascii() and c.isdigit() for c in classes), dtype=bool, count=len(classes))
+    for edition, w in CLASS_DIGITS.items():
+        sel = np.flatnonzero(digits & (width == w))
+        if not len(sel):
+            continue
+        tables = lookup_tables(edition)
+        for kind in ("component", "event", "any"):
+            rows = sel[kinds[sel] == kind] if kind != "any" else sel[~np.isin(kinds[sel], ["component", "event"])]
+            if len(rows):
+                out[rows] = tables[kind][classes[rows].astype(int)] == 1
+    return out
 
 
 def _kind_from_catalogue(classes: pd.Series) -> np.ndarray:
@@ -418,7 +432,8 @@ def _to_metric(frame: gpd.GeoDataFrame | None, crs: pyproj.CRS, what: str) -> gp
         return None
     if not isinstance(frame, gpd.GeoDataFrame) or frame.crs is None:
         raise InputError(f"{what} must be a GeoDataFrame with a CRS")
-    return frame.to_crs(crs).reset_index(drop=True)
+    frame = to_crs(frame, crs)  # a layer already in the grids' CRS is not transformed again
+    return frame if frame.index.equals(pd.RangeIndex(len(frame))) else frame.reset_index(drop=True)
 
 
 #: The dtype pandas gives a column of Python strings (``str``, Arrow-backed, since pandas 3).

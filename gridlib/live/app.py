@@ -21,6 +21,7 @@ import time
 from collections import Counter
 from typing import Any
 
+import geopandas as gpd
 import pandas as pd
 from fastapi import FastAPI, Request
 from fastapi.concurrency import run_in_threadpool
@@ -64,8 +65,13 @@ def load_context(store: Any, at: Any = None) -> dict[str, Any]:
     ctx = {"gridset": gridset}
     for name in ("responsibility", "components", "frontage_zones", "road_sections", "team_bases", "roads"):
         ctx[name] = store.read_layer(name) if name in available else None
-    from gridlib.assignment import index_for
+    from gridlib.assignment import index_for, metric_crs_of_grids
 
+    metric = metric_crs_of_grids(gridset.grids)
+    for name in ("components", "frontage_zones", "road_sections"):
+        # projected once here, so a request does not reproject the layers gl.assign matches against
+        if isinstance(ctx[name], gpd.GeoDataFrame) and ctx[name].crs is not None:
+            ctx[name] = gl.crs.to_crs(ctx[name], metric).reset_index(drop=True)
     ctx["index"] = index_for(gridset)
     ctx["dispatcher"] = Dispatcher(ctx["roads"], ctx["team_bases"])
     return ctx
