@@ -40,6 +40,7 @@ from gridlib.nightly.schema import PUBLISHED_REJECT_COLUMNS
 from gridlib.rejects import CODES, counts, publishable
 from gridlib.rejects import empty as rejects_empty
 from gridlib.store.base import Store, mask_dsn
+from gridlib.times import parse_times
 
 __all__ = ["NightlyOptions", "run_nightly", "INPUT_LAYERS", "private_rejects_path"]
 
@@ -175,8 +176,9 @@ def _trucks(data: NightlyInputs, record: RunRecord, date: dt.date, options: Nigh
         # Muck trucks work at night (typically 22:00-06:00): the report for DATE covers the night that ends
         # on its morning, from 12:00 the day before to 12:00 on DATE, so one shift is never split.
         start = pd.Timestamp(date) - pd.Timedelta(hours=12)
-        times = pd.to_datetime(fixes["time"])
-        night = fixes[(times >= start) & (times < start + pd.Timedelta(days=1))]
+        # the readers' time parser (never raises); an unreadable time is kept so the check rejects it
+        times, _ = parse_times(fixes["time"], window=None)
+        night = fixes[((times >= start) & (times < start + pd.Timedelta(days=1))) | times.isna()]
         st.rows_in = len(night)
         st.notes["window"] = f"{start.isoformat()} / {(start + pd.Timedelta(days=1)).isoformat()}"
         result = trucks.check(night, data.truck_permits, data.truck_sites, roads=data.roads)
