@@ -169,6 +169,8 @@ def clean_store_temps(store: Any) -> list[tuple[str, int]]:
                 removed.append((tmp.name, size))
     except LockError:
         log.info("store %s is being written by another process; its temporary copies are left alone", path)
+    except PermissionError as exc:  # a read-only store folder: the night only reads the store
+        log.info("temporary copies beside %s not checked: %s", path, exc.strerror)
     _log_removed(removed, path.parent)
     return removed
 

@@ -146,8 +146,11 @@ def planted_run(tmp_path_factory):
         for part in PATTERN.findall(value):
             planter.origin[part] = ("cases", field)
     store.write_layer("cases", planter.plant(cases, "cases"))
-    for layer in [name for name in INPUT_LAYERS if name != "cases"] + ["grids", "grid_parents"]:
+    layers = [name for name in INPUT_LAYERS if name != "cases"] + ["grids", "grid_parents"]
+    for layer in layers:
         store.write_layer(layer, planter.plant(store.read_layer(layer), layer))
+    # every layer of the store is planted but the editions' bookkeeping (ids, dates, counts)
+    assert set(store.layers()) - {"cases", *layers} == {"grid_editions"}
     out = work / "out"
     # what a kill -9 of an earlier run (and of a store writer) leaves: the run must remove it and say so
     (out / ".runs" / "2026-11-19.k1ll3d" / "maps").mkdir(parents=True)
