@@ -26,7 +26,12 @@ The algorithm, all on shapely 2 arrays:
    the same block; pieces still under it then join the smallest neighbour in
    the same parent, across a road (``split_by=None``: the neighbour in the
    same block sharing the longest edge, and no merge across roads).
-5. **Codes.** Per community, grids are numbered west→east in rows running
+5. **Clearance.** Where a cut meets an outline a hair away from one of its
+   vertices, grids that do not touch come within a millimetre of each other
+   across a sliver of a third grid. :func:`separate` closes every such near
+   miss: two grids either share a vertex or lie at least :data:`CLEARANCE`
+   (2 mm) apart, so contiguity by shared vertices and contiguity by distance agree.
+6. **Codes.** Per community, grids are numbered west→east in rows running
    north→south (STANDARDS.md §1.2): ``grid_code = community_code + 3-digit
    sequence``.
 
@@ -53,8 +58,8 @@ from gridlib.crs import metric_crs_for
 from gridlib.errors import CodeError, CRSError, InputError
 from gridlib.progress import step
 
-__all__ = ["build", "polsby_popper", "node_coverage", "union_coverage", "bounding_roads", "GRID_COLUMNS",
-           "PLACEHOLDER_FIRST", "BOUNDING_ROAD_CLASSES", "ROAD_CLASS_FIELDS"]
+__all__ = ["build", "polsby_popper", "node_coverage", "union_coverage", "bounding_roads", "near_misses", "separate",
+           "GRID_COLUMNS", "PLACEHOLDER_FIRST", "BOUNDING_ROAD_CLASSES", "ROAD_CLASS_FIELDS", "CLEARANCE"]
 
 log = logging.getLogger(__name__)
 
@@ -72,6 +77,8 @@ _GRIDS_PER_PLACEHOLDER_COMMUNITY = 900
 # Coordinates snapped to this grid (metres) before any work, so the output is stable.
 _PRECISION = 1e-3
 _NODE_TOL = 1e-6
+#: Grids that share no vertex lie at least this far apart (metres): see :func:`separate`.
+CLEARANCE = 2e-3
 # Holes between parent polygons smaller than this (m²) are digitising slivers and get filled.
 _MAX_GAP_FILL = 10.0
 #: Road classes that bound unit grids by default (OSM ``highway`` values; Tilezen ``kind_detail``
@@ -193,6 +200,8 @@ def build(
         piece_parent = block_parent[piece_block]
         if not legacy:  # still small: join a neighbour in the same parent, across a road
             pieces, piece_parent = _merge_small(pieces, piece_parent, 0.5 * target_area, smallest=True)
+    with step("grid build: clearance"):
+        pieces, piece_parent = separate(pieces, piece_parent, keep=comm.geometry.values)
     with step("grid build: codes"):
         out = _assign_codes(pieces, piece_parent, comm, target_area, metric)
     log.info("built %d grids in %d parents", len(out), len(comm))
@@ -652,6 +661,202 @@ def _union_groups(geoms: np.ndarray, group: np.ndarray, label: np.ndarray) -> tu
     out_group = np.concatenate([group[single_idx], np.array(mgroup, dtype=group.dtype)])
     return out, out_group
 
+
+# ----------------------------------------------------------------------------- clearance
+
+def near_misses(geoms: Any, tol: float = CLEARANCE) -> tuple[np.ndarray, np.ndarray]:
+    """Find vertices lying within ``tol`` of a polygon (or line) of which they are not a vertex.
+
+    In a coverage whose neighbours share edges vertex for vertex, such a vertex is
+    a near miss: two polygons come closer than ``tol`` without touching (a sliver of
+    a third one between them), or one touches another's edge without a shared
+    vertex (a T-junction). Returns the pairs (index of the polygon owning the vertex,
+    index of the polygon it comes near), each pair once, sorted.
+
+    >>> from shapely import box
+    >>> a, b = box(0, 0, 1, 1), box(1.0005, 0, 2, 1)
+    >>> near_misses([a, b])[0].tolist(), near_misses([box(0, 0, 1, 1), box(1, 0, 2, 1)])[0].tolist()
+    ([0, 1], [])
+    """
+    g = np.asarray(getattr(geoms, "values", geoms), dtype=object)
+    coords, owner = shapely.get_coordinates(g, return_index=True)
+    if len(coords) == 0:
+        return np.array([], dtype=np.int64), np.array([], dtype=np.int64)
+    uc, vid = np.unique(coords, axis=0, return_inverse=True)
+    vid = vid.ravel().astype(np.int64)
+    nv = len(uc)
+    incident = np.unique(owner.astype(np.int64) * nv + vid)
+    pi, gi = shapely.STRtree(g).query(shapely.points(uc), predicate="dwithin", distance=tol)
+    bad = ~np.isin(gi.astype(np.int64) * nv + pi, incident)
+    pi, gi = pi[bad], gi[bad]
+    # the polygons owning each offending vertex
+    key = pd.DataFrame({"v": vid, "o": owner}).drop_duplicates()
+    pairs = pd.DataFrame({"v": pi, "near": gi}).merge(key, on="v")
+    pairs = pairs[pairs["o"] != pairs["near"]]
+    out = np.unique(pairs[["o", "near"]].to_numpy(dtype=np.int64), axis=0) if len(pairs) else np.zeros((0, 2), int)
+    return out[:, 0], out[:, 1]
+
+
+def separate(pieces: Any, group: Any, keep: Any = None, tol: float = CLEARANCE,
+             max_passes: int = 4) -> tuple[np.ndarray, np.ndarray]:
+    """Close the near misses of a polygon coverage: afterwards polygons share a vertex or lie ≥ ``tol`` apart.
+
+    Where a road or lattice cut meets an outline a hair (under ``tol``) away from
+    one of its vertices, or two nodes fall a hair apart, the polygons on either side
+    come within ``tol`` of each other across a sliver or spike of a third one without
+    touching, so contiguity by shared vertices and contiguity by distance disagree.
+    Here vertices closer than ``tol`` merge into one (a vertex of ``keep``, the parent
+    outlines, stays where it is), a vertex closer than ``tol`` to an edge is inserted
+    into that edge, the linework is noded and polygonized again and every face goes
+    back to the polygon it lies in. Nothing moves by more than ``tol``; the polygons
+    stay an exact coverage; a coverage without near misses is returned unchanged.
+
+    Returns the polygons and their ``group`` values (polygons that vanish — only
+    slivers narrower than ``tol`` can — are dropped with theirs).
+
+    A sliver ``c`` 1 mm wide at its top keeps ``b`` 1 mm away from ``a`` there:
+
+    >>> from shapely import box, Polygon
+    >>> a = box(0, 0, 10, 10)
+    >>> b = Polygon([(10, 0), (20, 0), (20, 10), (10.001, 10)])
+    >>> c = Polygon([(10, 0), (10.001, 10), (10, 10)])
+    >>> d = Polygon([(0, 10), (10, 10), (10.001, 10), (20, 10), (20, 20), (0, 20)])
+    >>> len(near_misses([a, b, c, d])[0])  # vertices of a, b, c, d closer than 2 mm to a polygon lacking them
+    6
+    >>> out, grp = separate([a, b, c, d], np.arange(4))
+    >>> len(near_misses(out)[0]), grp.tolist(), round(float(shapely.area(out).sum()), 6)
+    (0, [0, 1, 3], 400.0)
+    """
+    geoms = np.asarray(getattr(pieces, "values", pieces), dtype=object)
+    group = np.asarray(group)
+    keep_xy = shapely.get_coordinates(np.asarray(keep, dtype=object)) if keep is not None else np.zeros((0, 2))
+    for _ in range(max_passes):
+        if len(near_misses(geoms, tol)[0]) == 0:
+            return geoms, group
+        edges = shapely.get_parts(shapely.union_all(shapely.boundary(geoms)))
+        edges = _insert_near_vertices(_merge_close_vertices(edges, keep_xy, tol), tol)
+        net = shapely.get_parts(shapely.union_all(edges))
+        faces = shapely.get_parts(shapely.polygonize(net))
+        faces = faces[shapely.area(faces) > 0]
+        face, owner = _owner_of_faces(faces, geoms)
+        n_before = len(geoms)
+        geoms, group = _regroup(faces[face], owner, geoms, group)
+        log.info("clearance: near misses closed, %d polygons -> %d", n_before, len(geoms))
+    left = len(near_misses(geoms, tol)[0])
+    if left:
+        log.warning("clearance: %d near misses (polygons closer than %g m without a shared vertex) remain", left, tol)
+    return geoms, group
+
+
+def _merge_close_vertices(edges: np.ndarray, keep_xy: np.ndarray, tol: float) -> np.ndarray:
+    """Merge vertices closer than ``tol`` (single linkage) into one: a ``keep_xy`` vertex if any, else the lowest."""
+    coords, idx = shapely.get_coordinates(edges, return_index=True)
+    uc, vid = np.unique(coords, axis=0, return_inverse=True)
+    vid = vid.ravel()
+    a, b = shapely.STRtree(shapely.points(uc)).query(shapely.points(uc), predicate="dwithin", distance=tol)
+    if (a != b).sum() == 0:
+        return edges
+    _, label = connected_components(sparse.coo_matrix((np.ones(len(a)), (a, b)), shape=(len(uc),) * 2),
+                                    directed=False)
+    kept = np.zeros(len(uc), dtype=bool)
+    if len(keep_xy):
+        kept = pd.MultiIndex.from_arrays(uc.T).isin(pd.MultiIndex.from_arrays(np.unique(keep_xy, axis=0).T))
+    # uc is sorted (x, then y): the first member of each label, kept vertices first, represents it
+    order = np.lexsort((np.arange(len(uc)), ~kept, label))
+    first = np.r_[True, label[order][1:] != label[order][:-1]]
+    rep = np.empty(len(np.unique(label)), dtype=np.int64)
+    rep[label[order][first]] = order[first]
+    new = uc[rep[label[vid]]]
+    # drop repeated points within an edge, then edges left with fewer than two points
+    same = np.r_[False, (idx[1:] == idx[:-1]) & (new[1:] == new[:-1]).all(axis=1)]
+    new, idx = new[~same], idx[~same]
+    counts = np.bincount(idx, minlength=len(edges))
+    ok = counts[idx] >= 2
+    return shapely.linestrings(new[ok], indices=np.unique(idx[ok], return_inverse=True)[1].ravel())
+
+
+def _insert_near_vertices(edges: np.ndarray, tol: float) -> np.ndarray:
+    """Bend every edge passing closer than ``tol`` to a vertex it lacks through that vertex."""
+    coords, idx = shapely.get_coordinates(edges, return_index=True)
+    uc, vid = np.unique(coords, axis=0, return_inverse=True)
+    nv = len(uc)
+    incident = np.unique(idx.astype(np.int64) * nv + vid.ravel())
+    pi, ei = shapely.STRtree(edges).query(shapely.points(uc), predicate="dwithin", distance=tol)
+    bad = ~np.isin(ei.astype(np.int64) * nv + pi, incident)
+    pi, ei = pi[bad], ei[bad]
+    if len(pi) == 0:
+        return edges
+    order = np.lexsort((pi, ei))
+    pi, ei = pi[order], ei[order]
+    ue, inv = np.unique(ei, return_inverse=True)
+    out = edges.copy()
+    out[ue] = shapely.snap(edges[ue], shapely.multipoints(shapely.points(uc[pi]), indices=inv.ravel()), tol)
+    return out
+
+
+def _owner_of_faces(faces: np.ndarray, geoms: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Give each face the polygon holding its interior point (else the one it overlaps most, over half)."""
+    tree = shapely.STRtree(geoms)
+    fi, gi = tree.query(shapely.point_on_surface(faces), predicate="within")
+    first = np.r_[True, fi[1:] != fi[:-1]] if len(fi) else np.zeros(0, dtype=bool)
+    owner = np.full(len(faces), -1)
+    owner[fi[first]] = gi[first]
+    rest = np.flatnonzero(owner < 0)
+    if len(rest):
+        ri, gj = tree.query(faces[rest], predicate="intersects")
+        share = shapely.area(shapely.intersection(faces[rest][ri], geoms[gj]))
+        order = np.lexsort((gj, -share, ri))
+        ri, gj, share = ri[order], gj[order], share[order]
+        best = np.r_[True, ri[1:] != ri[:-1]] & (share > 0.5 * shapely.area(faces[rest][ri]))
+        owner[rest[ri[best]]] = gj[best]
+    face = np.flatnonzero(owner >= 0)  # the rest are holes of the coverage
+    return face, owner[face]
+
+
+def _regroup(faces: np.ndarray, owner: np.ndarray, geoms: np.ndarray,
+             group: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """One polygon per owner (faces of the same owner unioned), in the owners' order."""
+    order = np.argsort(owner, kind="stable")
+    faces, owner = faces[order], owner[order]
+    starts = np.flatnonzero(np.r_[True, owner[1:] != owner[:-1]])
+    ends = np.r_[starts[1:], len(owner)]
+    out = np.array([faces[s] if e - s == 1 else union_coverage(faces[s:e])
+                    for s, e in zip(starts, ends, strict=True)], dtype=object)
+    kept = owner[starts]
+    out = _give_away_crumbs(out, group[kept])
+    if len(kept) < len(geoms):
+        lost = np.setdiff1d(np.arange(len(geoms)), kept)
+        log.warning("clearance: %d polygons narrower than the clearance vanished (%.4f m²)", len(lost),
+                    float(shapely.area(geoms[lost]).sum()))
+    return out, group[kept]
+
+
+
+def _give_away_crumbs(geoms: np.ndarray, group: np.ndarray) -> np.ndarray:
+    """Give the parts of a multipart polygon but its largest to the same-group neighbour sharing most edge with them.
+
+    Closing a near miss can cut the tip off a spike: the crumb, no longer joined to
+    its polygon, goes to the polygon it now lies against.
+    """
+    multi = np.flatnonzero(shapely.get_type_id(geoms) == 6)
+    if len(multi) == 0:
+        return geoms
+    out = geoms.copy()
+    tree = shapely.STRtree(geoms)
+    for i in multi:  # rare: a handful per city
+        parts = shapely.get_parts(out[i])
+        big = int(np.argmax(shapely.area(parts)))
+        out[i] = parts[big]
+        for crumb in np.delete(parts, big):
+            nb = tree.query(crumb, predicate="intersects")
+            nb = nb[(nb != i) & (group[nb] == group[i])]
+            shared = shapely.length(shapely.intersection(shapely.boundary(out[nb]), crumb.boundary))
+            if len(nb) == 0 or shared.max(initial=0.0) <= 0:
+                out[i] = shapely.union(out[i], crumb)  # nowhere else to go: keep it
+                continue
+            j = nb[np.lexsort((nb, -shared))[0]]
+            out[j] = union_coverage([out[j], crumb])
+    return out
 
 # ----------------------------------------------------------------------------- codes
 
