@@ -16,7 +16,7 @@ import pytest
 import shapely
 
 import gridlib as gl
-from gridlib.grid.build import BOUNDING_ROAD_CLASSES, bounding_roads
+from gridlib.grid.build import BOUNDING_ROAD_CLASSES, bounding_roads, near_misses
 
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT / "scripts"))
@@ -47,9 +47,29 @@ def _assert_quality(grids: gpd.GeoDataFrame, parents: gpd.GeoDataFrame) -> None:
     assert grids["grid_code"].is_unique
 
 
+def _assert_neighbours_share_a_vertex(grids: gpd.GeoDataFrame) -> None:
+    """Every two grids within 1 mm of each other share a vertex (queen contiguity agrees with distance)."""
+    g = grids.geometry.values
+    a, b = shapely.STRtree(g).query(g, predicate="dwithin", distance=0.001)
+    keep = a < b
+    a, b = a[keep], b[keep]
+    coords, owner = shapely.get_coordinates(g, return_index=True)
+    vertices = gpd.pd.DataFrame({"grid": owner, "x": coords[:, 0], "y": coords[:, 1]}).drop_duplicates()
+    pairs = gpd.pd.DataFrame({"a": a, "b": b})
+    shared = (pairs.merge(vertices.rename(columns={"grid": "a"}), on="a")
+              .merge(vertices.rename(columns={"grid": "b"}), on=["b", "x", "y"])[["a", "b"]].drop_duplicates())
+    lonely = pairs.merge(shared, how="left", indicator=True).query("_merge == 'left_only'")
+    codes = grids["grid_code"].to_numpy()
+    assert lonely.empty, [(codes[i], codes[j], float(shapely.distance(g[i], g[j])))
+                          for i, j in lonely[["a", "b"]].to_numpy()[:5]]
+    # and grids sharing no vertex keep the build's clearance
+    assert len(near_misses(g)[0]) == 0
+
+
 def test_helsinki_grids_hold_the_target(helsinki) -> None:
     parents, _, grids = helsinki
     _assert_quality(grids, parents)
+    _assert_neighbours_share_a_vertex(grids)
 
 
 def test_demo_grids_hold_the_target(demo) -> None:
@@ -59,6 +79,28 @@ def test_demo_grids_hold_the_target(demo) -> None:
     assert f["within"] >= 0.90, f
     assert f["gap"] < 0.5, f
     assert shapely.coverage_is_valid(grids.geometry.values)
+    _assert_neighbours_share_a_vertex(grids)
+
+
+@pytest.mark.parametrize("edition", ["2026", "edited"])
+def test_bundled_demo_grids_touch_where_they_are_close(edition: str) -> None:
+    # the rebuilt demo grids once left grids of communities 002/004 0.8 mm apart without a shared vertex
+    _assert_neighbours_share_a_vertex(gl.datasets.demo_grids(edition))
+
+
+def test_clearance_closes_a_cut_ending_a_hair_from_a_parent_vertex() -> None:
+    # two communities; in the right one a street leaves the shared border 4 mm below the left one's
+    # street corner and runs up almost along the border, so the grid right of it passes 0.8 mm from
+    # that corner across a thin wedge grid (the demo's 310115005002040 / 310115005004017 case)
+    left = shapely.Polygon([(0, 0), (100, 0), (100, 50), (100, 150), (0, 150)])
+    right = shapely.Polygon([(100, 0), (200, 0), (200, 150), (100, 150), (100, 50)])
+    parents = gpd.GeoDataFrame({"code": ["410105001001", "410105001002"], "name": ["l", "r"]},
+                               geometry=[left, right], crs="EPSG:4547")
+    roads = gpd.GeoDataFrame({"highway": ["residential", "residential"]}, crs="EPSG:4547", geometry=[
+        shapely.LineString([(0, 50), (100, 50)]), shapely.LineString([(100, 49.996), (120, 150)])])
+    grids = gl.grid.build(parents, roads, target_area=1_000)
+    _assert_neighbours_share_a_vertex(grids)
+    assert abs(grids.area_m2.sum() - 30_000) < 1e-6 and shapely.coverage_is_valid(grids.geometry.values)
 
 
 def test_helsinki_lanes_run_inside_grids_and_streets_bound_them(helsinki) -> None:
