@@ -16,16 +16,15 @@ from gridlib.codes.catalogue import (
     catalogue,
     clear_extensions,
     gaps,
-    load_extensions,
-    lookup,
-    normalize_class_code,
     search,
 )
 from gridlib.codes.crosswalk import crosswalk, translate
+from gridlib.codes.extensions import load_extensions
 from gridlib.codes.mint import mint_component_ids
+from gridlib.codes.query import lookup
 from gridlib.codes.rules import edition_of_class, responsibility_rules, rule_of
 from gridlib.codes.types import ComponentId, GridCode, MatterCode
-from gridlib.codes.validate import split, street_type, validate
+from gridlib.codes.validate import normalize_class_code, split, street_type, validate
 
 __all__ = [
     "CLASS_DIGITS", "DEFAULT_EDITION", "EDITIONS", "ComponentId", "GridCode", "MatterCode",

@@ -14,7 +14,7 @@ Every row carries the STANDARDS.md evidence marker (``confidence``) and a
 ``status`` (``listed``, ``single_source``, ``conflict``, ``uncertain``); codes
 that the sources miss are listed by :func:`gaps`, never invented.
 
-City extension classes are added with :func:`load_extensions` and are then seen
+City extension classes are added with :func:`gridlib.codes.load_extensions` and are then seen
 by :func:`catalogue`, :func:`lookup`, :func:`search` and
 :func:`gridlib.codes.validate` for the rest of the process.
 """
@@ -22,7 +22,6 @@ by :func:`catalogue`, :func:`lookup`, :func:`search` and
 from __future__ import annotations
 
 import functools
-import os
 from importlib import resources
 from typing import Literal
 
@@ -71,7 +70,11 @@ def check_edition(edition: str) -> str:
     return edition
 
 
-def _check_kind(kind: str | None) -> None:
+def check_kind(kind: str | None) -> None:
+    """Raise :class:`~gridlib.errors.CodeError` unless *kind* is ``None``, ``"component"`` or ``"event"``.
+
+    >>> check_kind("event")
+    """
     if kind is not None and kind not in KINDS:
         raise CodeError(f"unknown kind {kind!r}; expected 'component' or 'event'")
 
@@ -114,7 +117,7 @@ def catalogue(edition: str = DEFAULT_EDITION, kind: str | None = None) -> pd.Dat
     '上水井盖'
     """
     check_edition(edition)
-    _check_kind(kind)
+    check_kind(kind)
     df = _standard(edition)
     ext = _EXTENSIONS.get(edition)
     if ext is not None and len(ext):
@@ -136,77 +139,13 @@ def gaps(edition: str = DEFAULT_EDITION) -> pd.DataFrame:
     return g[g["edition"] == edition].reset_index(drop=True).copy()
 
 
-def normalize_class_code(code: object, edition: str = DEFAULT_EDITION) -> str:
-    """One class code as a string of the edition's width, restoring a lost leading zero.
-
-    Accepts ``6012`` (an integer that lost its zero), ``"06012"`` and full-width digits;
-    raises :class:`~gridlib.errors.CodeError` otherwise.
-
-    >>> normalize_class_code(6012)
-    '06012'
-    >>> normalize_class_code("０１０１", "cjt214-2007")
-    '0101'
-    """
-    from gridlib.codes.validate import validate
-
-    check_edition(edition)
-    res = validate(pd.Series([code], dtype=object), kind="class", edition=edition, check_catalogue=False,
-                   log_summary=False)
-    if not res["valid"].iloc[0]:
-        raise CodeError(f"class code {code!r}: {res['reason'].iloc[0]}")
-    return str(res["normalized"].iloc[0])
-
-
-def lookup(class_code: object, edition: str = DEFAULT_EDITION, kind: str | None = None) -> pd.Series:
-    """The catalogue row of one class code.
-
-    Parameters
-    ----------
-    class_code : str or int
-        5-digit (2026) or 4-digit (2007) class code; a lost leading zero is restored.
-    edition : str
-        Standard edition.
-    kind : {"component", "event"}, optional
-        In the 2026 edition codes 01xxx–05xxx exist both as a component class and as
-        its 事项 ("…异常"); without ``kind`` the component row is returned. In the 2007
-        edition component and event codes overlap entirely (0101 上水井盖 / 0101 私搭乱建),
-        so there too ``kind`` selects, and the component row is the default.
-
-    Raises
-    ------
-    CodeError
-        If the code is malformed, a known gap, or not in the catalogue.
-
-    Examples
-    --------
-    >>> import gridlib as gl
-    >>> gl.codes.lookup("06012").name_zh
-    '道路不洁'
-    >>> gl.codes.lookup("01001", kind="event").name_zh
-    '供水井盖异常'
-    """
-    _check_kind(kind)
-    check_edition(edition)
-    index = _row_index(edition)
-    code = class_code if isinstance(class_code, str) and (None, class_code) in index else None
-    if code is None:
-        code = normalize_class_code(class_code, edition)
-    row = index.get((kind, code))
-    if row is None:
-        g = gaps(edition)
-        g = g[g["class_code"] == code]
-        if kind is not None:
-            g = g[g["kind"] == kind]
-        if len(g):
-            raise CodeError(f"class {code} ({edition}) is a gap: {g['reason'].iloc[0]}")
-        what = f"{kind} class" if kind else "class"
-        raise CodeError(f"unknown {what} {code} in edition {edition}")
-    return row.copy()
-
-
 @functools.cache
-def _row_index(edition: str) -> dict[tuple[str | None, str], pd.Series]:
-    """(kind, class_code) → catalogue row; kind None → the component row when both exist."""
+def class_rows(edition: str) -> dict[tuple[str | None, str], pd.Series]:
+    """(kind, class_code) → catalogue row; kind None → the component row when both exist.
+
+    >>> class_rows(DEFAULT_EDITION)[(None, "06012")].name_zh
+    '道路不洁'
+    """
     cat = catalogue(edition).sort_values("kind", kind="stable", ascending=False)  # events first…
     index: dict[tuple[str | None, str], pd.Series] = {}
     for _, r in cat.iterrows():  # a few hundred rows, once per edition
@@ -245,101 +184,23 @@ def search(text: str, edition: str | None = DEFAULT_EDITION, kind: str | None = 
     return df[hay.str.contains(needle, regex=False)].reset_index(drop=True)
 
 
-def _extension_ranges(edition: str) -> tuple[int, int]:
-    """(lowest extension 大类, lowest extension 小类) for an edition [INF convention]."""
-    return 21, (900 if MINOR_DIGITS[edition] == 3 else 90)
+def register_extensions(rows: pd.DataFrame, edition: str = DEFAULT_EDITION) -> pd.DataFrame:
+    """Add city extension classes (catalogue rows, already checked for form and range) to *edition*.
 
+    *rows* has the catalogue columns plus ``_where`` (where each row came from, for messages).
+    A class registered again with the same name is a no-op; a clash with a standard class, an
+    earlier extension or another row raises :class:`~gridlib.errors.CodeError` naming both.
+    :func:`gridlib.codes.load_extensions` reads and checks a table, then calls this.
 
-def load_extensions(path_or_df: str | os.PathLike | pd.DataFrame, edition: str = DEFAULT_EDITION) -> pd.DataFrame:
-    """Register a city's local classes for ``edition`` and return them as catalogue rows.
-
-    A local class uses an extension 大类 (21–99) or an extension 小类 inside a standard
-    大类 (90–99 in the 2007 edition, 900–999 in the 2026 edition; e.g. Beijing's 98 and
-    the "其他…问题" 99). These ranges are a convention seen in implementations [INF].
-
-    Parameters
-    ----------
-    path_or_df : path or DataFrame
-        CSV (UTF-8) or DataFrame with columns ``class_code``, ``kind``, ``name_zh`` and
-        optionally ``name_en``, ``major_name_zh``, ``note``.
-    edition : str
-        Edition the classes extend.
-
-    Returns
-    -------
-    DataFrame
-        The rows of the table in catalogue layout (``status == "extension"``). Loading
-        the same class (same kind, code and name) again is a no-op.
-
-    Raises
-    ------
-    CodeError
-        A malformed code, a code outside the extension ranges, or a clash with a
-        standard class, an earlier registered extension or another row of the file —
-        the message names both rows.
-
-    Examples
-    --------
-    >>> import pandas as pd, gridlib as gl
-    >>> ext = pd.DataFrame({"class_code": ["21001"], "kind": ["event"], "name_zh": ["共享电单车乱停"]})
-    >>> gl.codes.load_extensions(ext).class_code.tolist()
-    ['21001']
-    >>> gl.codes.lookup("21001", kind="event").name_zh
-    '共享电单车乱停'
-    >>> gl.codes.clear_extensions()
+    >>> row = dict.fromkeys(COLUMNS, "")
+    >>> row.update(edition=DEFAULT_EDITION, kind="event", major_code="21", minor_code="002",
+    ...            class_code="21002", name_zh="占道晾晒", status="extension", _where="example")
+    >>> register_extensions(pd.DataFrame([row])).class_code.tolist()
+    ['21002']
+    >>> clear_extensions()
     """
     check_edition(edition)
-    if isinstance(path_or_df, pd.DataFrame):
-        src = path_or_df.copy()
-        origin = "extension table"
-    else:
-        origin = os.fspath(path_or_df)
-        try:
-            src = pd.read_csv(origin, dtype=str, keep_default_na=False)
-        except (OSError, pd.errors.ParserError, UnicodeDecodeError) as exc:
-            raise InputError(f"cannot read extension classes from {origin}: {exc}") from exc
-    missing = [c for c in ("class_code", "kind", "name_zh") if c not in src.columns]
-    if missing:
-        raise InputError(f"{origin}: missing column(s) {', '.join(missing)}")
-    from gridlib.codes.validate import validate
-
-    src = src.reset_index(drop=True)
-    width = CLASS_DIGITS[edition]
-    res = validate(src["class_code"], kind="class", edition=edition, check_catalogue=False, log_summary=False)
-    rows = []
-    low_major, low_minor = _extension_ranges(edition)
-    def text(value: object) -> str:
-        return "" if value is None or (isinstance(value, float) and np.isnan(value)) else str(value).strip()
-
-    for i, r in src.iterrows():  # extension tables are tens of rows
-        # a file row is named by its line (header + 1-based); a DataFrame row by its position
-        where = f"{origin} row {i + 2}" if origin != "extension table" else f"{origin} row {i}"
-        if not res["valid"].iloc[i]:
-            raise CodeError(f"{where}: class code {r['class_code']!r}: {res['reason'].iloc[i]}")
-        code = str(res["normalized"].iloc[i])
-        kind = text(r["kind"])
-        if kind not in KINDS:
-            raise CodeError(f"{where}: kind {kind!r} is not 'component' or 'event'")
-        name = text(r["name_zh"])
-        if not name:
-            raise CodeError(f"{where}: name_zh is empty")
-        major, minor = int(code[:2]), int(code[2:])
-        if major < low_major and minor < low_minor:
-            raise CodeError(
-                f"{where}: class {code} is not in an extension range (大类 {low_major}–99, "
-                f"or 小类 {low_minor:0{width - 2}d}–{10 ** (width - 2) - 1} inside a standard 大类)"
-            )
-        rows.append({
-            "edition": edition, "kind": kind, "major_code": code[:2], "minor_code": code[2:],
-            "class_code": code, "name_zh": name,
-            "name_en": text(r.get("name_en")),
-            "name_en_source": "city extension" if text(r.get("name_en")) else "",
-            "major_name_zh": text(r.get("major_name_zh")), "major_name_en": "",
-            "confidence": "city", "status": "extension",
-            "note": text(r.get("note")) or f"city extension from {where}",
-            "_where": where,
-        })
-    new = pd.DataFrame(rows, columns=[*COLUMNS, "_where"])
+    new = rows.reset_index(drop=True)
     std = _standard(edition)
     previous = _EXTENSIONS.get(edition, pd.DataFrame(columns=[*COLUMNS, "_where"]))
     seen: dict[tuple[str, str], str] = {}
@@ -360,7 +221,7 @@ def load_extensions(path_or_df: str | os.PathLike | pd.DataFrame, edition: str =
     added = new[fresh]
     _EXTENSIONS[edition] = pd.concat([previous, added], ignore_index=True) if len(previous) else added
     lookup_tables.cache_clear()
-    _row_index.cache_clear()
+    class_rows.cache_clear()
     return new[COLUMNS].reset_index(drop=True)
 
 
@@ -374,7 +235,7 @@ def clear_extensions(edition: str | None = None) -> None:
     else:
         _EXTENSIONS.pop(check_edition(edition), None)
     lookup_tables.cache_clear()
-    _row_index.cache_clear()
+    class_rows.cache_clear()
 
 
 @functools.cache

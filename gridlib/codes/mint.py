@@ -9,7 +9,8 @@ import numpy as np
 import pandas as pd
 
 from gridlib.codes.admin import LIST_DATE, county_table
-from gridlib.codes.catalogue import CLASS_DIGITS, DEFAULT_EDITION, check_edition, lookup
+from gridlib.codes.catalogue import CLASS_DIGITS, DEFAULT_EDITION, check_edition
+from gridlib.codes.query import lookup
 from gridlib.codes.validate import validate
 from gridlib.errors import CodeError
 

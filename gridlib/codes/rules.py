@@ -13,8 +13,8 @@ from gridlib.codes.catalogue import (
     catalogue,
     check_edition,
     data_path,
-    normalize_class_code,
 )
+from gridlib.codes.validate import normalize_class_code
 from gridlib.errors import CodeError, InputError
 
 RULES = ("owner_first", "territory_first")

@@ -644,3 +644,22 @@ def _labels(names: list[str], which: np.ndarray) -> pd.api.extensions.ExtensionA
     """``names[which]`` as a str array, missing where ``which`` is -1 (no per-row Python)."""
     taken = pa.array(names, type=pa.large_string()).take(pa.array(which, mask=which < 0))
     return pd.array(taken, dtype="str")
+
+
+def normalize_class_code(code: object, edition: str = DEFAULT_EDITION) -> str:
+    """One class code as a string of the edition's width, restoring a lost leading zero.
+
+    Accepts ``6012`` (an integer that lost its zero), ``"06012"`` and full-width digits;
+    raises :class:`~gridlib.errors.CodeError` otherwise.
+
+    >>> normalize_class_code(6012)
+    '06012'
+    >>> normalize_class_code("０１０１", "cjt214-2007")
+    '0101'
+    """
+    check_edition(edition)
+    res = validate(pd.Series([code], dtype=object), kind="class", edition=edition, check_catalogue=False,
+                   log_summary=False)
+    if not res["valid"].iloc[0]:
+        raise CodeError(f"class code {code!r}: {res['reason'].iloc[0]}")
+    return str(res["normalized"].iloc[0])

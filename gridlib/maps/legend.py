@@ -17,7 +17,8 @@ from dataclasses import dataclass
 
 __all__ = ["Klass", "LayerStyle", "HOTSPOT_CLASS_COLORS", "HOTSPOT_CLASS_LABELS", "HOTSPOT_COLORS",
            "HOTSPOT_LABELS", "LIGHT_COLORS", "LIGHT_LABELS", "OVERDUE_RAMP", "BLIND_SPOT_COLOR",
-           "VIEWSHED_COLOR", "VIOLATION_COLOR", "GRID_EDGE_COLOR", "LAYERS", "LAYER_ORDER", "FIELD_TITLES"]
+           "VIEWSHED_COLOR", "VIOLATION_COLOR", "VIOLATION_TYPE_COLORS", "VIOLATION_TYPE_LABELS",
+           "GRID_EDGE_COLOR", "LAYERS", "LAYER_ORDER", "FIELD_TITLES"]
 
 #: Gi* class colours (ArcGIS-like diverging red–blue) and Chinese labels.
 HOTSPOT_CLASS_COLORS = {
@@ -42,6 +43,15 @@ OVERDUE_RAMP = ("#fa9fb5", "#f768a1", "#dd3497", "#ae017e", "#7a0177", "#49006a"
 BLIND_SPOT_COLOR = "#6a3d9a"
 VIEWSHED_COLOR = "#3182bd"
 VIOLATION_COLOR = "#e31a1c"
+#: muck-truck violation types (gridlib.trucks), one colour each
+VIOLATION_TYPE_COLORS = {
+    "deviation": "#d7191c", "no_permit": "#7b3294", "outside_hours": "#fdae61", "unpermitted_stop": "#8c510a",
+    "restricted_zone": "#c51b7d", "speeding": "#2c7bb6", "gps_silence": "#636363",
+}
+VIOLATION_TYPE_LABELS = {
+    "deviation": "偏离路线", "no_permit": "无证运输", "outside_hours": "超时段运输", "unpermitted_stop": "疑似偷倒（违规停留）",
+    "restricted_zone": "驶入禁行区", "speeding": "超速", "gps_silence": "定位中断",
+}
 GRID_EDGE_COLOR = "#bbbbbb"
 #: travel time classes (minutes) to the nearest team base, green → red
 REACH_RANGES = ((0.0, 5.0, "#1a9641"), (5.0, 10.0, "#a6d96a"), (10.0, 15.0, "#fdae61"), (15.0, 1e9, "#d7191c"))
@@ -100,7 +110,12 @@ LAYERS: dict[str, LayerStyle] = {
     "assigned_cases": LayerStyle("案件 (灯色)", "marker", "categorized", "light",
                                  _classes(LIGHT_COLORS, LIGHT_LABELS, ("red", "yellow", "green")),
                                  stroke="#ffffff", domain="case_light"),
-    "violations": LayerStyle("渣土车违规", "line", color=VIOLATION_COLOR, width_mm=0.8),
+    "violations": LayerStyle("渣土车违规", "marker", "categorized", "type",
+                             _classes(VIOLATION_TYPE_COLORS, VIOLATION_TYPE_LABELS), stroke="#ffffff",
+                             domain="violation_type"),
+    "violation_tracks": LayerStyle("渣土车违规轨迹", "line", "categorized", "type",
+                                   _classes(VIOLATION_TYPE_COLORS, VIOLATION_TYPE_LABELS), width_mm=0.8,
+                                   domain="violation_type"),
     "blind_spots": LayerStyle("摄像头盲区道路", "line", color=BLIND_SPOT_COLOR, width_mm=0.6),
     "camera_viewsheds": LayerStyle("摄像头视域", "fill", color=VIEWSHED_COLOR, stroke=VIEWSHED_COLOR,
                                    opacity=0.25),
@@ -109,7 +124,7 @@ LAYERS: dict[str, LayerStyle] = {
     "rejects": LayerStyle("拒收记录", None),
 }
 #: QGIS layer order, top to bottom: points over lines over polygons, tables last
-LAYER_ORDER = ("assigned_cases", "violations", "blind_spots", "camera_viewsheds", "hotspots", "reachability",
+LAYER_ORDER = ("assigned_cases", "violations", "violation_tracks", "blind_spots", "camera_viewsheds", "hotspots", "reachability",
                "grid_responsibility", "rejects")
 
 #: field → (Chinese title, description); shared by every layer that has the field

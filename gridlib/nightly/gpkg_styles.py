@@ -8,6 +8,10 @@ From the one legend spec (:mod:`gridlib.maps.legend`) this writes, with :mod:`sq
   registered in ``gpkg_extensions``); QGIS gets the same titles as field aliases from the QML;
 - ``gpkg_data_column_constraints``: the class values (hotspot classes, case lights) as ``enum``
   constraints, which GDAL reads as coded field domains;
+- ``gpkgext_relations`` (OGC GeoPackage Related Tables Extension, 18-000): grid → cases and grid →
+  violations as ``features`` relations through mapping tables of feature ids, which GDAL (≥ 3.6)
+  reports as relationships and QGIS ≥ 3.28 finds with "Discover relations" (QGIS 3.22 only reads
+  relations from project files);
 - the layer order in ``gpkg_contents`` is unchanged; QGIS's layer order comes from
   :data:`gridlib.maps.legend.LAYER_ORDER` via the ``description`` column (``"01 ..."``).
 
@@ -22,7 +26,7 @@ from xml.sax.saxutils import escape, quoteattr
 
 from gridlib.maps.legend import FIELD_TITLES, LAYER_ORDER, LAYERS, Klass, LayerStyle
 
-__all__ = ["style_gpkg", "layer_qml", "layer_sld"]
+__all__ = ["style_gpkg", "relate_gpkg", "RELATIONS", "layer_qml", "layer_sld"]
 
 
 def _rgba(color: str, opacity: float = 1.0) -> str:
@@ -162,6 +166,17 @@ _EXT_DDL = """CREATE TABLE IF NOT EXISTS gpkg_extensions (table_name TEXT, colum
  extension_name TEXT NOT NULL, definition TEXT NOT NULL, scope TEXT NOT NULL,
  CONSTRAINT ge_tce UNIQUE (table_name, column_name, extension_name))"""
 _SCHEMA_EXT = "http://www.geopackage.org/spec121/#extension_schema"
+_RTE_EXT = "http://docs.ogc.org/is/18-000/18-000.html"
+_RELATIONS_DDL = """CREATE TABLE IF NOT EXISTS gpkgext_relations (
+ id INTEGER PRIMARY KEY AUTOINCREMENT, base_table_name TEXT NOT NULL, base_primary_column TEXT NOT NULL DEFAULT 'id',
+ related_table_name TEXT NOT NULL, related_primary_column TEXT NOT NULL DEFAULT 'id', relation_name TEXT NOT NULL,
+ mapping_table_name TEXT NOT NULL UNIQUE)"""
+
+#: (base layer, related layer, key column both share): each grid and the cases / violations in it
+RELATIONS: tuple[tuple[str, str, str], ...] = (
+    ("grid_responsibility", "assigned_cases", "grid_code"),
+    ("grid_responsibility", "violations", "grid_code"),
+)
 
 
 def style_gpkg(path: Path, *, update_time: str) -> None:
@@ -223,3 +238,56 @@ def style_gpkg(path: Path, *, update_time: str) -> None:
                                 "NULL, NULL, NULL, ?)", [(name, k.value, k.label) for k in classes])
     finally:
         con.close()
+
+
+def relate_gpkg(path: Path, *, update_time: str, relations: tuple[tuple[str, str, str], ...] = RELATIONS) -> list[str]:
+    """Write *relations* of the GeoPackage *path* as Related Tables Extension mapping tables.
+
+    Each ``(base, related, key)`` becomes a mapping table ``<base>_<related>`` of
+    ``(base_id, related_id)`` feature-id pairs whose *key* values are equal, registered in
+    ``gpkgext_relations`` as a ``features`` relation. Relations whose layers or key are missing are
+    skipped. Returns the mapping tables written.
+
+    >>> import tempfile, geopandas as gpd, sqlite3
+    >>> from shapely import Point, box
+    >>> p = Path(tempfile.mkdtemp()) / "m.gpkg"
+    >>> gpd.GeoDataFrame({"grid_code": ["G1", "G2"]}, geometry=[box(0, 0, 1, 1), box(1, 0, 2, 1)],
+    ...                  crs=4550).to_file(p, layer="grid_responsibility")
+    >>> gpd.GeoDataFrame({"grid_code": ["G2", "G2", None]}, geometry=[Point(1.5, .5)] * 3,
+    ...                  crs=4550).to_file(p, layer="assigned_cases")
+    >>> relate_gpkg(p, update_time="2026-11-20T00:00:00.000Z")
+    ['grid_responsibility_assigned_cases']
+    >>> sqlite3.connect(p).execute("select * from grid_responsibility_assigned_cases").fetchall()
+    [(2, 1), (2, 2)]
+    """
+    con = sqlite3.connect(path)
+    written = []
+    try:
+        with con:
+            tables = {r[0] for r in con.execute("SELECT table_name FROM gpkg_contents")}
+            for base, related, key in relations:
+                if not {base, related} <= tables or not all(
+                        key in {c[1] for c in con.execute(f'PRAGMA table_info("{t}")')} for t in (base, related)):
+                    continue
+                if not written:
+                    con.execute(_RELATIONS_DDL)
+                    con.execute(_EXT_DDL)
+                    con.execute("INSERT OR IGNORE INTO gpkg_extensions VALUES ('gpkgext_relations', NULL, "
+                                "'gpkg_related_tables', ?, 'read-write')", (_RTE_EXT,))
+                mapping = f"{base}_{related}"
+                con.execute(f'CREATE TABLE "{mapping}" (base_id INTEGER NOT NULL, related_id INTEGER NOT NULL)')
+                # the set join in SQLite: one statement, however many grids and cases
+                con.execute(f'INSERT INTO "{mapping}" SELECT b.fid, r.fid FROM "{base}" b JOIN "{related}" r '
+                            f'ON r."{key}" = b."{key}" ORDER BY b.fid, r.fid')
+                con.execute("INSERT INTO gpkg_contents (table_name, data_type, identifier, description, last_change) "
+                            "VALUES (?, 'attributes', ?, ?, ?)",
+                            (mapping, mapping, f"{base} → {related} ({key})", update_time))
+                con.execute("INSERT INTO gpkg_extensions VALUES (?, NULL, 'gpkg_related_tables', ?, 'read-write')",
+                            (mapping, _RTE_EXT))
+                con.execute("INSERT INTO gpkgext_relations (base_table_name, base_primary_column, related_table_name, "
+                            "related_primary_column, relation_name, mapping_table_name) "
+                            "VALUES (?, 'fid', ?, 'fid', 'features', ?)", (base, related, mapping))
+                written.append(mapping)
+    finally:
+        con.close()
+    return written

@@ -290,6 +290,31 @@ def _tips(frame: pd.DataFrame, title: tuple[str, str], fields: list[tuple[str, s
     return tip.astype(str)
 
 
+def _violation_layers(layers: dict[str, Any]) -> list[Any]:
+    """Violation tracks as lines and the violations without a track (stops) as points, by type."""
+    v = layers.get("violations")
+    if v is None or not len(v):
+        return []
+    v = v.copy()
+    v["type_label"] = v["type"].map(lg.VIOLATION_TYPE_LABELS).fillna(v["type"])
+    v["_tip"] = _tips(v, ("渣土车违规", "type_label"), [
+        ("车辆", "vehicle_id", "text"), ("公司", "company", "text"), ("开始", "start", "time"),
+        ("结束", "end", "time"), ("案件", "case_id", "text"), ("网格", "grid_code", "text")])
+    tracks = layers.get("violation_tracks")
+    out = []
+    has_track = pd.Series(False, index=v.index)
+    if tracks is not None and len(tracks):
+        tracks = tracks[["violation_id", tracks.geometry.name]].merge(
+            v[["violation_id", "type", "_tip"]], on="violation_id", how="left")
+        out.append(deck.line_layer(tracks, color="type", colors=lg.VIOLATION_TYPE_COLORS, width_px=3,
+                                   id="truck_violations", columns=["_tip"]))
+        has_track = v["violation_id"].isin(tracks["violation_id"])
+    if (~has_track).any():
+        out.append(deck.point_layer(v[~has_track.to_numpy()], color="type", colors=lg.VIOLATION_TYPE_COLORS,
+                                    radius_px=6, id="truck_stops", columns=["_tip"]))
+    return out
+
+
 def _web_map(path: Path, layers: dict[str, Any], streets: gpd.GeoDataFrame, results: NightlyResults,
              date: dt.date) -> None:
     grid_map = _informative(layers["grid_responsibility"]).copy()
@@ -320,15 +345,7 @@ def _web_map(path: Path, layers: dict[str, Any], streets: gpd.GeoDataFrame, resu
         views["_tip"] = _tips(views, ("摄像头视域", "camera_id"), [])
         web_layers.append(deck.polygon_layer(views, fill_color=lg.VIEWSHED_COLOR, opacity=0.25,
                                              id="camera_viewsheds", line_width_px=0.3, columns=["_tip"]))
-    if "violations" in layers and len(layers["violations"]):
-        v = layers["violations"]
-        lines = v[v.geom_type.isin(["LineString", "MultiLineString"])].copy()
-        if len(lines):
-            lines["_tip"] = _tips(lines, ("渣土车违规", "type"), [
-                ("车辆", "vehicle_id", "text"), ("公司", "company", "text"), ("开始", "start", "time"),
-                ("结束", "end", "time"), ("案件", "case_id", "text"), ("网格", "grid_code", "text")])
-            web_layers.append(deck.line_layer(lines, color=lg.VIOLATION_COLOR, width_px=3, id="truck_violations",
-                                              columns=["_tip"]))
+    web_layers += _violation_layers(layers)
     cases = layers["assigned_cases"]
     if "light" in cases.columns:
         open_cases = cases[cases["light"].notna()].copy()
@@ -348,13 +365,16 @@ def _web_map(path: Path, layers: dict[str, Any], streets: gpd.GeoDataFrame, resu
     web_layers.append(deck.line_layer(streets, color="#222222", width_px=2.5, id="streets", pickable=False,
                                       columns=[]))
     legend = {HOTSPOT_LABELS[k]: v for k, v in HOTSPOT_COLORS.items()}
-    legend.update({"摄像头盲区道路 (默认隐藏)": lg.BLIND_SPOT_COLOR, "摄像头视域": lg.VIEWSHED_COLOR,
-                   "渣土车违规": lg.VIOLATION_COLOR})
+    legend.update({"摄像头盲区道路 (默认隐藏)": lg.BLIND_SPOT_COLOR, "摄像头视域": lg.VIEWSHED_COLOR})
+    if len(layers.get("violations", [])):
+        shown = set(layers["violations"]["type"])
+        legend.update({f"渣土车: {label}": lg.VIOLATION_TYPE_COLORS[k]
+                       for k, label in lg.VIOLATION_TYPE_LABELS.items() if k in shown})
     legend.update({f"在办: {_LIGHT_LABELS[k]}": v for k, v in LIGHT_COLORS.items()})
     if bases is not None and len(bases):
         legend["执法队驻点"] = "#000000"
     names = {"grids": "网格 (热点)", "roads": "道路", "blind_spots": "摄像头盲区道路", "camera_viewsheds": "摄像头视域",
-             "truck_violations": "渣土车违规", "open_cases": "在办案件", "team_bases": "执法队驻点", "streets": "街道边界"}
+             "truck_violations": "渣土车违规轨迹", "truck_stops": "渣土车违规停留", "open_cases": "在办案件", "team_bases": "执法队驻点", "streets": "街道边界"}
     deck.to_html(web_layers, path, f"责任网格地图 · {date.isoformat()}", tooltip="{_tip}", legend=legend,
                  attribution=ATTRIBUTION, layer_names={k: v for k, v in names.items() if k in {x.id for x in web_layers}},
                  hidden=["blind_spots"])

@@ -13,12 +13,13 @@ import geopandas as gpd
 import pandas as pd
 
 from gridlib.assignment import responsible
-from gridlib.nightly.gpkg_styles import style_gpkg
+from gridlib.nightly.gpkg_styles import relate_gpkg, style_gpkg
 from gridlib.nightly.maps import write_maps
 from gridlib.nightly.model import NightlyOptions, NightlyResults
 from gridlib.nightly.outputs import write_gpkg_layers
 from gridlib.nightly.record import RunRecord
 from gridlib.nightly.schema import publishable
+from gridlib.trucks.cases import violation_points
 
 __all__: list[str] = []  # used by the pipeline only; the public entry point is run_nightly
 
@@ -62,6 +63,15 @@ def grid_responsibility(results: NightlyResults, date: dt.date) -> gpd.GeoDataFr
     return gpd.GeoDataFrame(base, geometry=grids.geometry.to_numpy(), crs=grids.crs).sort_values("grid_code")
 
 
+def _points_and_tracks(violations: gpd.GeoDataFrame) -> tuple[gpd.GeoDataFrame, gpd.GeoDataFrame]:
+    """One geometry type per layer: every violation as the point its case is placed at, and the
+    tracks of those that are tracks (deviation, no permit …) beside them, keyed by ``violation_id``."""
+    lines = violations.geom_type.isin(["LineString", "MultiLineString"]).to_numpy()
+    tracks = publishable("violation_tracks", violations[lines])
+    points = violations.set_geometry(violation_points(violations))
+    return publishable("violations", points), tracks
+
+
 def _sorted(frame: pd.DataFrame, *keys: str) -> pd.DataFrame:
     cols = [k for k in keys if k in frame.columns]
     return frame.sort_values(cols, kind="stable").reset_index(drop=True) if cols else frame.reset_index(drop=True)
@@ -98,8 +108,8 @@ def write_products(work: Path, results: NightlyResults, *, date: dt.date, option
     layers["rejects"] = _sorted(publishable("rejects", results.rejects), "step", "record_id", "reason_code")
     truck = results.truck_result
     if truck is not None:
-        violations = _with_cases(truck.violations.to_crs(crs), cases)
-        layers["violations"] = _sorted(publishable("violations", violations), "start", "vehicle_id")
+        violations = _sorted(_with_cases(truck.violations.to_crs(crs), cases), "start", "vehicle_id")
+        layers["violations"], layers["violation_tracks"] = _points_and_tracks(violations)
     hot = gpd.GeoDataFrame(results.hotspots, geometry="geometry", crs=crs)
     layers["hotspots"] = _sorted(publishable("hotspots", hot), "grid_code")
     coverage = results.coverage
@@ -115,6 +125,7 @@ def write_products(work: Path, results: NightlyResults, *, date: dt.date, option
 
     write_gpkg_layers(work / "responsibility_map.gpkg", layers, current_date=f"{date.isoformat()}T00:00:00.000Z")
     style_gpkg(work / "responsibility_map.gpkg", update_time=f"{date.isoformat()}T00:00:00.000Z")
+    relate_gpkg(work / "responsibility_map.gpkg", update_time=f"{date.isoformat()}T00:00:00.000Z")
     kpi_dir = work / "kpi"
     kpi_dir.mkdir()
     for name, table in sorted(results.tables.items()):

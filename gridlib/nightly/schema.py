@@ -36,6 +36,8 @@ PRODUCT_COLUMNS: dict[str, list[str]] = {
     "rejects": ["step", "record_id", "field", "reason_code", "reason"],
     "violations": ["violation_id", "vehicle_id", "permit_id", "company", "type", "start", "end",
                    "duration_s", "case_id", "grid_code", "street_code"],
+    # the tracks of the violations that are tracks; joined to ``violations`` by violation_id
+    "violation_tracks": ["violation_id", "vehicle_id", "type", "start", "end"],
     "hotspots": ["grid_code", "street_code", "count", "z", "p", "p_sim", "q", "hotspot_class",
                  "emerging_category"],
     "camera_viewsheds": ["camera_id", "type", "heading", "fov", "range_m"],

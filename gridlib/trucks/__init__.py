@@ -9,7 +9,7 @@ case-log rows. Optional and separate: :mod:`gridlib.trucks.matching` matches fix
 to the road network (which roads a truck drove).
 """
 
-from gridlib.trucks.cases import violations_to_cases
+from gridlib.trucks.cases import violation_points, violations_to_cases
 from gridlib.trucks.clean import clean
 from gridlib.trucks.credit import Credit, credit, load_deductions
 from gridlib.trucks.fixes import Fixes, from_trajectories, read_fixes, to_trajectories
@@ -19,6 +19,6 @@ from gridlib.trucks.trips import detect
 from gridlib.trucks.violations import THRESHOLDS, CheckResult, check
 
 __all__ = [
-    "check", "CheckResult", "Thresholds", "THRESHOLDS", "violations_to_cases", "read_fixes", "read_permits", "read_sites",
+    "check", "CheckResult", "Thresholds", "THRESHOLDS", "violations_to_cases", "violation_points", "read_fixes", "read_permits", "read_sites",
     "clean", "detect", "credit", "Credit", "load_deductions", "Fixes", "to_trajectories", "from_trajectories",
 ]

@@ -39,11 +39,11 @@ import numpy as np
 import pandas as pd
 import shapely
 
-from gridlib.crs import WGS84
+from gridlib.crs import WGS84, metric_crs_for
 from gridlib.errors import InputError
 from gridlib.trucks.credit import load_deductions
 
-__all__ = ["violations_to_cases", "CASE_COLUMNS"]
+__all__ = ["violations_to_cases", "violation_points", "CASE_COLUMNS"]
 
 CASE_COLUMNS = [
     "case_id", "class_code", "kind", "reported_at", "source", "urgency", "verified_at", "filed_at",
@@ -53,16 +53,29 @@ CASE_COLUMNS = [
 ]
 
 
-def _location(geoms: np.ndarray) -> np.ndarray:
-    """A point per violation: lines at their midpoint along the track, points as they are."""
-    pts = np.array(geoms, dtype=object)
-    lines = shapely.get_type_id(pts) == 1
+def violation_points(violations: gpd.GeoDataFrame) -> gpd.GeoSeries:
+    """Where each violation is placed: a track at its midpoint along the track (measured in metres),
+    a point as it is; in the frame's own CRS.
+
+    The case a violation becomes and the published ``violations`` point layer both use this.
+
+    >>> from shapely import LineString, Point
+    >>> v = gpd.GeoDataFrame(geometry=[LineString([(0, 0), (10, 0)]), Point(3, 4)], crs=4550)
+    >>> [p.wkt for p in violation_points(v)]
+    ['POINT (5 0)', 'POINT (3 4)']
+    """
+    geoms = violations.geometry
+    metric = geoms if geoms.crs is None or geoms.crs.is_projected else geoms.to_crs(metric_crs_for(violations))
+    pts = metric.to_numpy().copy()
+    kind = shapely.get_type_id(pts)
+    lines = (kind == 1) | (kind == 5)
     if lines.any():
         pts[lines] = shapely.line_interpolate_point(pts[lines], 0.5, normalized=True)
-    other = ~lines & (shapely.get_type_id(pts) != 0)
+    other = ~lines & (kind != 0)
     if other.any():
         pts[other] = shapely.point_on_surface(pts[other])
-    return pts
+    out = gpd.GeoSeries(pts, index=geoms.index, crs=metric.crs)
+    return out if out.crs == geoms.crs else out.to_crs(geoms.crs)
 
 
 def _detail_zh(row: object) -> str:
@@ -141,7 +154,7 @@ def violations_to_cases(
     reported = pd.to_datetime(v["end"]).astype("datetime64[s]")
     day = reported.dt.strftime("%Y%m%d")
     seq = v.groupby(day, sort=False).cumcount() + 1
-    pts = _location(v.geometry.to_numpy())
+    pts = violation_points(v).to_numpy()
     names = table["name_zh"] if "name_zh" in table.columns else pd.Series(dict.fromkeys(table.index, ""))
     urg = table["urgency"] if "urgency" in table.columns else pd.Series(dict.fromkeys(table.index, "normal"))
     detail = pd.Series([_detail_zh(row) for row in v.itertuples(index=False)], index=v.index, dtype=object)

@@ -29,6 +29,7 @@ from matplotlib.patches import Patch
 
 from gridlib.crs import WGS84
 from gridlib.errors import InputError
+from gridlib.maps.legend import VIOLATION_TYPE_COLORS, VIOLATION_TYPE_LABELS
 from gridlib.maps.static import (
     add_attribution,
     add_north_arrow,
@@ -42,14 +43,9 @@ from gridlib.types import TimeLike
 
 __all__ = ["vehicle_day_map", "deck_layers", "TYPE_COLORS"]
 
-TYPE_COLORS = {
-    "deviation": "#d7191c", "no_permit": "#7b3294", "outside_hours": "#fdae61", "unpermitted_stop": "#000000",
-    "restricted_zone": "#c51b7d", "speeding": "#2c7bb6", "gps_silence": "#636363",
-}
-TYPE_LABELS = {
-    "deviation": "偏离路线", "no_permit": "无证运输", "outside_hours": "超时段运输", "unpermitted_stop": "疑似偷倒（违规停留）",
-    "restricted_zone": "驶入禁行区", "speeding": "超速", "gps_silence": "定位中断",
-}
+#: colours and labels per violation type, from the one legend spec (:mod:`gridlib.maps.legend`)
+TYPE_COLORS = VIOLATION_TYPE_COLORS
+TYPE_LABELS = VIOLATION_TYPE_LABELS
 
 
 def vehicle_day_map(

@@ -24,7 +24,7 @@ from shapely import LineString, Point, box
 import gridlib as gl
 from gridlib.maps import legend
 from gridlib.nightly import maps as nightly_maps
-from gridlib.nightly.gpkg_styles import layer_qml, layer_sld, style_gpkg
+from gridlib.nightly.gpkg_styles import layer_qml, layer_sld, relate_gpkg, style_gpkg
 from gridlib.nightly.outputs import write_gpkg_layers
 
 CRS = 4550
@@ -40,11 +40,13 @@ def _layers() -> dict[str, pd.DataFrame]:
     cases = gpd.GeoDataFrame({"case_id": ["C1", "C2", "C3"], "light": ["red", "yellow", "green"],
                               "grid_code": ["G000", "G004", "G008"]},
                              geometry=[Point(50, 50), Point(150, 150), Point(250, 250)], crs=CRS)
-    violations = gpd.GeoDataFrame({"violation_id": ["V00000"], "type": ["off_route"], "grid_code": ["G004"]},
-                                  geometry=[LineString([(10, 10), (290, 290)])], crs=CRS)
+    violations = gpd.GeoDataFrame({"violation_id": ["V1", "V2"], "type": ["deviation", "unpermitted_stop"],
+                                   "grid_code": ["G004", "G004"]}, geometry=[Point(150, 150), Point(120, 160)], crs=CRS)
+    tracks = gpd.GeoDataFrame({"violation_id": ["V1"], "type": ["deviation"]},
+                              geometry=[LineString([(10, 10), (290, 290)])], crs=CRS)
     reach = gpd.GeoDataFrame({"grid_code": codes, "travel_min": np.linspace(0, 20, 9)}, geometry=cells, crs=CRS)
     return {"grid_responsibility": grids, "hotspots": grids[["grid_code", "hotspot_class", "geometry"]],
-            "assigned_cases": cases, "violations": violations, "reachability": reach,
+            "assigned_cases": cases, "violations": violations, "violation_tracks": tracks, "reachability": reach,
             "blind_spots": gpd.GeoDataFrame({"name": ["某路"], "rank": [1]}, geometry=[LineString([(0, 150), (300, 150)])],
                                             crs=CRS),
             "camera_viewsheds": gpd.GeoDataFrame({"camera_id": ["K1"]}, geometry=[Point(150, 150).buffer(80)], crs=CRS),
@@ -54,6 +56,7 @@ def _layers() -> dict[str, pd.DataFrame]:
 def _write(path: Path) -> Path:
     write_gpkg_layers(path, _layers(), current_date="2026-11-20T00:00:00.000Z")
     style_gpkg(path, update_time="2026-11-20T00:00:00.000Z")
+    relate_gpkg(path, update_time="2026-11-20T00:00:00.000Z")
     return path
 
 
@@ -111,6 +114,25 @@ def test_layers_still_read_and_reruns_are_byte_identical(gpkg, tmp_path):
     assert hashlib.sha256(again.read_bytes()).hexdigest() == hashlib.sha256(gpkg.read_bytes()).hexdigest()
     back = gpd.read_file(gpkg, layer="assigned_cases")
     assert back["light"].tolist() == ["red", "yellow", "green"]
+
+
+def test_grid_relations_pair_each_grid_with_its_cases_and_violations(gpkg):
+    """Related Tables Extension: one mapping row per (grid, case) and (grid, violation) with equal grid_code."""
+    con = sqlite3.connect(gpkg)
+    try:
+        rels = con.execute("SELECT base_table_name, related_table_name, relation_name, mapping_table_name "
+                           "FROM gpkgext_relations ORDER BY id").fetchall()
+        assert rels == [("grid_responsibility", "assigned_cases", "features", "grid_responsibility_assigned_cases"),
+                        ("grid_responsibility", "violations", "features", "grid_responsibility_violations")]
+        for _, related, _, mapping in rels:
+            pairs = con.execute(f'SELECT b.grid_code, r.grid_code FROM "{mapping}" m JOIN grid_responsibility b '
+                                f'ON b.fid = m.base_id JOIN "{related}" r ON r.fid = m.related_id').fetchall()
+            with_grid = con.execute(f'SELECT count(*) FROM "{related}" WHERE grid_code IS NOT NULL').fetchone()[0]
+            assert len(pairs) == with_grid > 0 and all(a == b for a, b in pairs), mapping
+        assert con.execute("SELECT count(*) FROM gpkg_extensions WHERE extension_name = 'gpkg_related_tables'"
+                           ).fetchone()[0] == 3
+    finally:
+        con.close()
 
 
 def test_qml_and_sld_of_a_table_or_unknown_layer():
@@ -175,6 +197,11 @@ _QGIS_SCRIPT = textwrap.dedent("""
         report[name] = {"ok": ok, "msg": msg, "renderer": renderer.type() if renderer else None,
                         "aliases": aliases, "colours": len(colours), "png": png,
                         "categories": [c.value() for c in getattr(renderer, "categories", lambda: [])()]}
+    from osgeo import gdal  # QGIS >= 3.28 discovers GeoPackage relations through GDAL's relationships
+    ds = gdal.OpenEx(path)
+    report["_relationships"] = sorted(
+        (r.GetLeftTableName(), r.GetRightTableName(), r.GetMappingTableName())
+        for r in (ds.GetRelationship(n) for n in (ds.GetRelationshipNames() or [])))
     print(json.dumps(report), flush=True)
     os._exit(0)  # QGIS 3.22 can crash in exitQgis() offscreen; everything is written
 """)
@@ -197,7 +224,8 @@ def test_qgis_loads_default_styles_and_aliases_and_renders(gpkg, tmp_path):
     report = json.loads(run.stdout.strip().splitlines()[-1])
     expected = {"grid_responsibility": "categorizedSymbol", "hotspots": "categorizedSymbol",
                 "assigned_cases": "categorizedSymbol", "reachability": "graduatedSymbol",
-                "violations": "singleSymbol", "blind_spots": "singleSymbol", "camera_viewsheds": "singleSymbol"}
+                "violations": "categorizedSymbol", "violation_tracks": "categorizedSymbol",
+                "blind_spots": "singleSymbol", "camera_viewsheds": "singleSymbol"}
     for name in names:
         got = report[name]
         assert got["ok"], (name, got["msg"])
@@ -207,4 +235,7 @@ def test_qgis_loads_default_styles_and_aliases_and_renders(gpkg, tmp_path):
     assert report["assigned_cases"]["aliases"]["light"] == "灯色"
     assert report["assigned_cases"]["categories"] == ["red", "yellow", "green"]
     assert report["grid_responsibility"]["colours"] >= len(legend.HOTSPOT_COLORS)
+    assert report["_relationships"] == [
+        ["grid_responsibility", "assigned_cases", "grid_responsibility_assigned_cases"],
+        ["grid_responsibility", "violations", "grid_responsibility_violations"]]
     shutil.copy(report["grid_responsibility"]["png"], Path("/tmp") / "qgis_grid_responsibility.png")

@@ -102,6 +102,25 @@ def test_violations_join_to_their_cases(first_run, demo_store_path):
     assert len(joined) == violations["case_id"].notna().sum() > 0
     assert (joined["grid_code"] == joined["grid_code_case"]).all()
     assert (joined["street_code"] == joined["street_code_case"]).all()
+    # each violation sits where its case was placed (the same point, so the same grid)
+    assert (joined.geometry.distance(gpd.GeoSeries(joined["geometry_case"], crs=joined.crs)) < 0.01).all()
+
+
+def test_one_geometry_type_per_violation_layer(first_run):
+    """QGIS splits a mixed GEOMETRY layer: violations are points, their tracks a line layer beside them."""
+    products, _ = first_run
+    gpkg = products / "responsibility_map.gpkg"
+    layers = dict(pyogrio.list_layers(gpkg))
+    assert layers["violations"] == "Point" and layers["violation_tracks"] == "LineString"
+    violations = gpd.read_file(gpkg, layer="violations")
+    tracks = gpd.read_file(gpkg, layer="violation_tracks")
+    assert set(violations["type"]) >= {"unpermitted_stop", "deviation"}
+    assert tracks["violation_id"].is_unique and tracks["violation_id"].isin(violations["violation_id"]).all()
+    # every violation that is not a stop has its track; the midpoint of the track is the violation's point
+    assert set(tracks["violation_id"]) == set(violations.loc[violations["type"] != "unpermitted_stop", "violation_id"])
+    both = tracks.merge(violations[["violation_id", "geometry"]], on="violation_id", suffixes=("", "_point"))
+    mid = both.geometry.interpolate(0.5, normalized=True)
+    assert (mid.distance(gpd.GeoSeries(both["geometry_point"], crs=tracks.crs)) < 0.01).all()
 
 
 def test_manifest_is_complete_and_conserves_rows(first_run):

@@ -49,7 +49,7 @@ def test_custom_deduction_table_and_bad_table():
 
 def test_violations_become_valid_coded_cases(result):
     from gridlib.cases.log import read_log
-    from gridlib.codes.catalogue import lookup
+    from gridlib.codes import lookup
 
     cases = gl.trucks.violations_to_cases(result.violations, county="310115")
     assert len(cases) == len(result.violations) > 0
