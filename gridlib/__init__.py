@@ -16,6 +16,7 @@ from gridlib._version import __version__
 from gridlib.errors import (
     CodeError,
     CRSError,
+    FreshnessError,
     GridlibError,
     InputError,
     LockError,
@@ -36,7 +37,7 @@ _ATTRIBUTES = {
 
 __all__ = [
     "__version__", "GridlibError", "InputError", "CRSError", "CodeError",
-    "ValidationError", "StoreError", "LockError", *sorted(_SUBMODULES), *sorted(_ATTRIBUTES),
+    "ValidationError", "StoreError", "LockError", "FreshnessError", *sorted(_SUBMODULES), *sorted(_ATTRIBUTES),
 ]
 
 

@@ -102,3 +102,20 @@ class LockError(StoreError):
     >>> issubclass(LockError, StoreError)
     True
     """
+
+
+class FreshnessError(GridlibError):
+    """A run with ``strict`` found stale or missing inputs; ``warnings`` lists them and nothing was published.
+
+    The ``gridlib`` command exits 3 on it (``gridlib nightly --strict``).
+
+    Examples
+    --------
+    >>> e = FreshnessError("stale inputs", warnings=[{"code": "no_new_cases", "message": "no cases reported"}])
+    >>> isinstance(e, GridlibError), e.warnings[0]["code"]
+    (True, 'no_new_cases')
+    """
+
+    def __init__(self, message: str, warnings: list[dict[str, str]] | None = None) -> None:
+        super().__init__(message)
+        self.warnings = list(warnings or [])

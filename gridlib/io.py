@@ -50,6 +50,12 @@ __all__ = [
     "atomic_path",
     "check_coordinates",
     "check_crs_plausible",
+    "check_layer_crs",
+    "COLUMN_ALIASES",
+    "map_columns",
+    "parse_columns",
+    "load_table",
+    "with_names",
     "REJECT_REASONS",
 ]
 
@@ -58,7 +64,154 @@ log = logging.getLogger(__name__)
 #: Deprecated: the reject codes are :data:`gridlib.rejects.CODES` (this is their tuple, for old callers).
 REJECT_REASONS = tuple(CODES)
 
-_TABLE_SUFFIXES = {".csv", ".txt", ".tsv", ".parquet", ".pq"}
+_TABLE_SUFFIXES = {".csv", ".txt", ".tsv", ".parquet", ".pq", ".xlsx", ".xlsm"}
+
+#: Headers of Chinese (and common English) exports → gridlib column name: the one alias table of every
+#: reader (docs/conventions.md "Column aliases"). A reader renames a column by this table only to a name
+#: it reads and the input lacks; an explicit ``columns={"源列": "gridlib_name"}`` mapping wins.
+#: Headers are matched without surrounding spaces, case-insensitively.
+COLUMN_ALIASES: dict[str, str] = {
+    # location (WGS84 or the declared crs=)
+    "经度": "lon", "longitude": "lon", "lng": "lon", "gps经度": "lon",
+    "纬度": "lat", "latitude": "lat", "gps纬度": "lat",
+    # case log
+    "案件编号": "case_id", "案件号": "case_id", "案卷编号": "case_id", "任务号": "case_id",
+    "事部件编码": "class_code", "小类编码": "class_code", "案件小类编码": "class_code",
+    "类别": "kind", "案件类别": "kind", "事部件类型": "kind",
+    "上报时间": "reported_at", "核实时间": "verified_at", "立案时间": "filed_at", "派遣时间": "dispatched_at",
+    "到场时间": "arrived_at", "处置时间": "disposed_at", "处置完成时间": "disposed_at", "反馈时间": "feedback_at",
+    "核查时间": "checked_at", "结案时间": "closed_at", "作废时间": "cancelled_at", "不立案时间": "not_filed_at",
+    "问题来源": "source", "案件来源": "source", "紧急程度": "urgency",
+    "返工次数": "rework_count", "回退次数": "return_count", "延期小时数": "extension_hours", "是否挂账": "parked",
+    "部件编号": "component_id", "部件标识码": "component_id", "问题描述": "description", "案件描述": "description",
+    "上报人": "reporter_name", "上报人电话": "reporter_phone", "联系电话": "reporter_phone",
+    # event log (one row per stage)
+    "环节": "stage", "处理环节": "stage", "操作时间": "time",
+    # GPS fixes
+    "车牌号": "vehicle_id", "车牌号码": "vehicle_id", "车辆编号": "vehicle_id", "定位时间": "time",
+    "gps时间": "time", "速度": "speed",
+    # transport permits
+    "准运证号": "permit_id", "核准证号": "permit_id", "许可证号": "permit_id", "运输单位": "company",
+    "运输公司": "company", "有效期起": "valid_from", "有效期止": "valid_to", "运输时段": "hours",
+    "通行时段": "hours", "出土点": "origin_site", "消纳场": "destination_site",
+    # territory
+    "街道代码": "street_code", "街道编码": "street_code", "街道名称": "street_name",
+    "社区代码": "community_code", "社区编码": "community_code", "社区名称": "community_name",
+    "网格编码": "grid_code", "网格代码": "grid_code",
+}
+_ALIAS_KEYS = {k.casefold(): v for k, v in COLUMN_ALIASES.items()}
+
+
+def map_columns(frame: pd.DataFrame, columns: dict[str, str] | None = None, *,
+                wanted: Any = (), what: str = "the input") -> pd.DataFrame:
+    """Rename columns to gridlib names: the explicit *columns* mapping first, then :data:`COLUMN_ALIASES`.
+
+    An alias renames a column only to a name in *wanted* that the frame lacks (after the
+    explicit mapping), so a column already named ``lon`` — or mapped to it — is the one
+    used. Two columns for one name are one :class:`InputError` naming both. The frame is
+    returned as it is when nothing is renamed.
+
+    >>> df = pd.DataFrame({"案件编号": ["A1"], "经度": [121.5], "纬度": [31.2], "X": [1.0]})
+    >>> list(map_columns(df, wanted=["case_id", "lon", "lat"]).columns)
+    ['case_id', 'lon', 'lat', 'X']
+    >>> list(map_columns(df, {"X": "lon"}, wanted=["lon", "lat"]).columns)
+    ['案件编号', '经度', 'lat', 'lon']
+    """
+    present = [str(c) for c in frame.columns]
+    rename: dict[str, str] = {}
+    for src, dst in (columns or {}).items():
+        if src not in present:
+            raise InputError(f"{what}: the column mapping names {src!r}, which is not a column; columns are {present}")
+        rename[src] = dst
+    names = [rename.get(c, c) for c in present]
+    targets = set(names)
+    for name in dict.fromkeys(w for w in wanted if w):
+        if name in targets:
+            continue
+        hits = [c for c in present if c not in rename and _ALIAS_KEYS.get(c.strip().casefold()) == name]
+        if len(hits) > 1:
+            _ambiguous(what, name, hits)
+        if hits:
+            rename[hits[0]] = name
+            targets.add(name)
+    names = [rename.get(c, c) for c in present]
+    for name in set(names):
+        if names.count(name) > 1:
+            _ambiguous(what, name, [c for c, n in zip(present, names, strict=True) if n == name])
+    if not rename:
+        return frame
+    out = frame.rename(columns=rename)
+    out.attrs = dict(frame.attrs)
+    log.info("%s: columns %s", what, ", ".join(f"{k!r} -> {v!r}" for k, v in rename.items()))
+    return out
+
+
+def parse_columns(text: str | None, *, x: str | None = None, y: str | None = None) -> dict[str, str]:
+    """A CLI ``--columns`` text (``"源列=name,源列2=name2"``) plus ``--x``/``--y`` as a column mapping.
+
+    >>> parse_columns("编号=case_id", x="GPS_X", y="GPS_Y")
+    {'编号': 'case_id', 'GPS_X': 'lon', 'GPS_Y': 'lat'}
+    """
+    mapping: dict[str, str] = {}
+    for part in (text or "").split(","):
+        if not part.strip():
+            continue
+        src, sep, dst = part.partition("=")
+        if not sep or not src.strip() or not dst.strip():
+            raise InputError(f"--columns: {part.strip()!r} is not SOURCE=NAME (e.g. 经度=lon,纬度=lat)")
+        mapping[src.strip()] = dst.strip()
+    for src, dst in ((x, "lon"), (y, "lat")):
+        if src:
+            mapping[src] = dst
+    return mapping
+
+
+def _ambiguous(what: str, name: str, sources: list[str]) -> None:
+    both = " and ".join(repr(s) for s in sources)
+    raise InputError(f"{what}: {both} would both be column {name!r}; say which with columns={{...: {name!r}}} "
+                     "(--columns) or rename one")
+
+
+def load_table(source: str | os.PathLike[str] | pd.DataFrame, *, columns: dict[str, str] | None = None,
+               wanted: Any = (), sheet: str | int | None = None, header_row: int = 1,
+               encoding: str | None = None, copy: bool = True) -> pd.DataFrame:
+    """:func:`read_table` then :func:`map_columns`: how every reader opens its input.
+
+    With ``copy=False`` a DataFrame given is only read from (not copied unless renamed).
+
+    >>> load_table(pd.DataFrame({"车牌号": ["沪A1"]}), wanted=["vehicle_id"]).columns.tolist()
+    ['vehicle_id']
+    """
+    if isinstance(source, pd.DataFrame):
+        frame = source.copy() if copy else source
+        what = "the input"
+    else:
+        frame = read_table(source, encoding=encoding, sheet=sheet, header_row=header_row)
+        what = str(source)
+    return map_columns(frame, columns, wanted=wanted, what=what)
+
+
+def with_names(frame: pd.DataFrame, names: pd.DataFrame | None) -> pd.DataFrame:
+    """Put the name beside each code: ``street_name`` after ``street_code``, ``community_name`` after ``community_code``.
+
+    *names* is any table with the code and name columns (the grids). Names already there
+    are kept; codes with no name stay empty.
+
+    >>> names = pd.DataFrame({"street_code": ["310115005"], "street_name": ["陆家嘴街道"]})
+    >>> with_names(pd.DataFrame({"street_code": ["310115005"], "n": [3]}), names).columns.tolist()
+    ['street_code', 'street_name', 'n']
+    """
+    if names is None:
+        return frame
+    out = frame.copy()
+    for level in ("district", "street", "community"):
+        code, name = f"{level}_code", f"{level}_name"
+        if code not in out.columns or name in out.columns or code not in names or name not in names:
+            continue
+        lookup = pd.DataFrame(names)[[code, name]].dropna().drop_duplicates(code).astype({code: str})
+        values = out[code].astype("string").map(dict(zip(lookup[code], lookup[name], strict=True)))
+        out.insert(out.columns.get_loc(code) + 1, name, values)
+    return out
 
 
 # ---------------------------------------------------------------- reading
@@ -78,7 +231,67 @@ def _decode(path: Path, data: bytes, encoding: str | None) -> str:
     raise InputError(f"{path}: cannot decode the text as {encoding or 'UTF-8 or GB18030'}; pass encoding=")
 
 
-def _read_csv(path: Path, sep: str, encoding: str | None) -> pd.DataFrame:
+def _check_header(path: Path, header: list[str]) -> list[str]:
+    dups = sorted({h for h in header if header.count(h) > 1})
+    if dups:
+        raise InputError(f"{path}: duplicate column name(s) {dups}; rename them so each column has one name")
+    return header
+
+
+def _cell_text(value: Any) -> str | None:
+    """An Excel cell as the text a CSV would hold (numbers without a spurious ``.0``, ISO times)."""
+    import datetime as dt
+
+    if value is None or isinstance(value, str):
+        return value
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, float) and value.is_integer() and abs(value) < 1e15:
+        return str(int(value))
+    if isinstance(value, dt.datetime):
+        return value.isoformat(sep=" ")
+    if isinstance(value, dt.date | dt.time):
+        return value.isoformat()
+    return str(value)
+
+
+def _read_xlsx(path: Path, sheet: str | int | None, header_row: int) -> pd.DataFrame:
+    """One sheet of a workbook as strings, the header in row *header_row* (1-based); empty rows skipped."""
+    from openpyxl import load_workbook
+    from openpyxl.utils import get_column_letter
+
+    try:
+        book = load_workbook(path, read_only=True, data_only=True)
+    except Exception as exc:  # openpyxl raises zipfile/KeyError/InvalidFileException for broken files
+        raise InputError(f"{path}: cannot read as an Excel workbook ({exc})") from exc
+    try:
+        names = book.sheetnames
+        if sheet is None:
+            sheet = names[0]
+        elif isinstance(sheet, int):
+            if not 0 <= sheet < len(names):
+                raise InputError(f"{path}: no sheet number {sheet}; sheets are {names} (numbered from 0)")
+            sheet = names[sheet]
+        elif sheet not in names:
+            raise InputError(f"{path}: no sheet {sheet!r}; sheets are {names}")
+        rows = [tuple(map(_cell_text, row)) for row in book[sheet].iter_rows(min_row=header_row, values_only=True)]
+    finally:
+        book.close()
+    rows = [r for r in rows if any(v is not None and v.strip() != "" for v in r)]
+    if not rows:
+        raise InputError(f"{path}: sheet {sheet!r} has no header in row {header_row}; give header_row=")
+    width = max(len(r) for r in rows)
+    rows = [r + (None,) * (width - len(r)) for r in rows]
+    header = [(h or "").strip() for h in rows[0]]
+    body = rows[1:]
+    keep = [j for j in range(width) if header[j] or any(r[j] is not None for r in body)]
+    header = _check_header(path, [header[j] or get_column_letter(j + 1) for j in keep])
+    frame = pd.DataFrame({h: pd.Series([r[j] for r in body], dtype="str") for h, j in zip(header, keep, strict=True)})
+    frame.attrs["invalid_rows"] = []
+    return frame
+
+
+def _read_csv(path: Path, sep: str, encoding: str | None, header_row: int = 1) -> pd.DataFrame:
     """A CSV as strings; rows with too few or too many fields are kept apart in ``attrs["invalid_rows"]``."""
     import csv
     import io as _io
@@ -93,11 +306,12 @@ def _read_csv(path: Path, sep: str, encoding: str | None) -> pd.DataFrame:
     if not data.strip():
         raise InputError(f"{path}: the file is empty (0 bytes or only blank lines); nothing to read")
     text = _decode(path, data, encoding).replace("\x00", "")
+    if header_row > 1:  # title lines above the header
+        text = text.split("\n", header_row - 1)[-1] if text.count("\n") >= header_row - 1 else ""
+        if not text.strip():
+            raise InputError(f"{path}: no header in line {header_row}; give header_row=")
     header = next(csv.reader(_io.StringIO(text.split("\n", 1)[0]), delimiter=sep))
-    header = [h.strip() for h in header]
-    dups = sorted({h for h in header if header.count(h) > 1})
-    if dups:
-        raise InputError(f"{path}: duplicate column name(s) {dups}; rename them so each column has one name")
+    header = _check_header(path, [h.strip() for h in header])
     invalid: list[tuple[int, int, int, str]] = []
 
     def handler(row: Any) -> str:
@@ -117,7 +331,7 @@ def _read_csv(path: Path, sep: str, encoding: str | None) -> pd.DataFrame:
                                              strings_can_be_null=True, null_values=[""]),
     )
     frame = table.to_pandas()
-    frame.attrs["invalid_rows"] = [(line + 1, exp, act, txt) for line, exp, act, txt in invalid]
+    frame.attrs["invalid_rows"] = [(line + header_row, exp, act, txt) for line, exp, act, txt in invalid]
     return frame
 
 
@@ -145,7 +359,7 @@ def invalid_row_rejects(frame: pd.DataFrame) -> pd.DataFrame:
 
 
 def read_table(source: str | os.PathLike[str] | pd.DataFrame, *, encoding: str | None = None,
-               **kwargs: Any) -> pd.DataFrame:
+               sheet: str | int | None = None, header_row: int = 1, **kwargs: Any) -> pd.DataFrame:
     """Read a file into a (Geo)DataFrame by its suffix; a DataFrame is returned as a copy.
 
     CSV columns are read as strings so codes keep their leading zeros and nothing
@@ -154,6 +368,11 @@ def read_table(source: str | os.PathLike[str] | pd.DataFrame, *, encoding: str |
     stripped; a binary file named .csv, an empty file and duplicate column names are one
     clear :class:`InputError`; rows with fewer or more fields than the header are kept
     apart for the readers to reject (:func:`invalid_row_rejects`).
+
+    Excel workbooks (``.xlsx``/``.xlsm``, read with openpyxl) give one *sheet* (a name or a
+    0-based number; the first by default) with the header in row *header_row* (1-based, so
+    title rows above it are skipped; CSV takes it too); cells come as text like a CSV's —
+    numbers stored as text stay as written, times as ISO text — and empty rows are skipped.
 
     >>> read_table(pd.DataFrame({"a": [1]}))["a"].tolist()
     [1]
@@ -164,11 +383,17 @@ def read_table(source: str | os.PathLike[str] | pd.DataFrame, *, encoding: str |
     if not path.exists():
         raise InputError(f"{path}: no such file")
     suffix = path.suffix.lower()
+    if header_row < 1:
+        raise InputError(f"header_row must be 1 or more (the first row is 1), got {header_row}")
+    if suffix in (".xlsx", ".xlsm"):
+        return _read_xlsx(path, sheet, header_row)
+    if suffix == ".xls":
+        raise InputError(f"{path}: old .xls workbooks are not read; save it as .xlsx (or CSV UTF-8) in Excel")
     if suffix in (".csv", ".txt", ".tsv"):
         sep = "\t" if suffix == ".tsv" else ","
         if kwargs:
             return pd.read_csv(path, sep=sep, dtype=str, keep_default_na=False, na_values=[""], **kwargs)
-        return _read_csv(path, sep, encoding)
+        return _read_csv(path, sep, encoding, header_row)
     if suffix in (".parquet", ".pq"):
         try:
             return gpd.read_parquet(path, **kwargs)
@@ -227,6 +452,22 @@ def check_crs_plausible(xs: np.ndarray, ys: np.ndarray, crs: pyproj.CRS, *, what
         if ((fx >= x0) & (fx <= x1) & (fy >= y0) & (fy <= y1)).all():
             raise CRSError(f"{what}: coordinates look like longitude/latitude but the file says {name} — "
                            "declare the right CRS with --crs (crs=)")
+
+
+def check_layer_crs(frame: gpd.GeoDataFrame, what: str = "the layer") -> None:
+    """:func:`check_crs_plausible` on every vertex of a layer: one :class:`CRSError` for the whole layer.
+
+    >>> g = gpd.GeoDataFrame(geometry=[shapely.box(121.4, 31.2, 121.5, 31.3)], crs=4550)
+    >>> check_layer_crs(g, "grids.gpkg")
+    Traceback (most recent call last):
+    ...
+    gridlib.errors.CRSError: grids.gpkg: coordinates look like longitude/latitude but the file says EPSG:4550 — declare the right CRS with --crs (crs=)
+    """
+    if frame.crs is None or not len(frame):
+        return
+    coords = shapely.get_coordinates(frame.geometry.values)
+    if len(coords):
+        check_crs_plausible(coords[:, 0], coords[:, 1], pyproj.CRS.from_user_input(frame.crs), what=what)
 
 
 def check_coordinates(xs: np.ndarray, ys: np.ndarray, crs: Any, rejects: Rejects, *,
@@ -299,6 +540,10 @@ def read_points(
     time: str | list[str] | None = None,
     area: Any = None,
     to_crs: Any = None,
+    columns: dict[str, str] | None = None,
+    sheet: str | int | None = None,
+    header_row: int = 1,
+    encoding: str | None = None,
 ) -> tuple[gpd.GeoDataFrame, pd.DataFrame]:
     """Read point records and split them into accepted points and rejects.
 
@@ -323,6 +568,13 @@ def read_points(
         swapped pair falls inside).
     to_crs : optional
         Reproject accepted points to this CRS (for example ``gl.crs.metric_crs_for``).
+    columns : dict, optional
+        ``{"源列": "gridlib_name"}``: rename input columns first. Without it, common headers
+        (经度/纬度/案件编号/上报时间 …, :data:`COLUMN_ALIASES`) are recognised for *x*, *y*,
+        *id* and *time* when the input lacks those names.
+    sheet, header_row, encoding : optional
+        How to read the file: workbook sheet and 1-based header row (``.xlsx``), CSV encoding
+        (detected when not given). See :func:`read_table`.
 
     Returns
     -------
@@ -340,7 +592,9 @@ def read_points(
     >>> len(ok), bad["reason"].tolist()
     (1, ['probably swapped lon/lat', 'non-numeric coordinate'])
     """
-    frame = read_table(source)
+    times = [time] if isinstance(time, str) else list(time or [])
+    frame = load_table(source, columns=columns, wanted=[x, y, id, *times], sheet=sheet, header_row=header_row,
+                       encoding=encoding)
     n = len(frame)
     src_crs, scheme = resolve_crs(crs)
     if isinstance(frame, gpd.GeoDataFrame) and frame.crs is not None and crs in (None, "EPSG:4326"):
@@ -410,7 +664,7 @@ def read_points(
         _check_ids(frame, id, rejects)
 
     parsed_times: dict[str, pd.Series] = {}
-    for column in [time] if isinstance(time, str) else (time or []):
+    for column in times:
         if column not in frame.columns:
             raise InputError(f"time column {column!r} not found; columns are {list(frame.columns)}")
         parsed, codes = parse_times(frame[column])
@@ -528,6 +782,7 @@ def read_layer(
             f"{source if not isinstance(source, gpd.GeoDataFrame) else 'the layer'} has no CRS "
             "(a Shapefile without .prj?); pass crs= to say which CRS it is in"
         )
+    check_layer_crs(frame, str(source) if not isinstance(source, gpd.GeoDataFrame) else "the layer")
     geoms = frame.geometry.values
     gname = frame.geometry.name
     rejects = Rejects(frame.index)
@@ -705,13 +960,17 @@ def write_parquet(frame: pd.DataFrame, path: str | os.PathLike[str]) -> Path:
     return Path(path)
 
 
-def write_csv(frame: pd.DataFrame, path: str | os.PathLike[str], *, geometry: str = "wkt") -> Path:
-    """Write CSV atomically; a geometry column is written as WKT (or dropped with ``geometry=None``).
+def write_csv(frame: pd.DataFrame, path: str | os.PathLike[str], *, geometry: str | None = "wkt",
+              float_format: str | None = None) -> Path:
+    """Write CSV atomically, as UTF-8 with a BOM (so Excel on Chinese Windows shows 陆家嘴, not mojibake).
+
+    A geometry column is written as WKT (or dropped with ``geometry=None``); every gridlib
+    reader (and pandas) reads the BOM. Put names beside codes first with :func:`with_names`.
 
     >>> import pandas as pd, tempfile, pathlib
     >>> p = write_csv(pd.DataFrame({"a": [1]}), pathlib.Path(tempfile.mkdtemp()) / "x.csv")
-    >>> p.read_text().splitlines()
-    ['a', '1']
+    >>> p.read_bytes()
+    b'\\xef\\xbb\\xbfa\\n1\\n'
     """
     out = pd.DataFrame(frame).copy()
     if isinstance(frame, gpd.GeoDataFrame):
@@ -721,7 +980,7 @@ def write_csv(frame: pd.DataFrame, path: str | os.PathLike[str], *, geometry: st
         else:
             out = out.drop(columns=name)
     with atomic_path(path) as tmp:
-        out.to_csv(tmp, index=False, lineterminator="\n")
+        out.to_csv(tmp, index=False, lineterminator="\n", encoding="utf-8-sig", float_format=float_format)
     return Path(path)
 
 

@@ -45,7 +45,8 @@ from scipy.spatial import cKDTree
 from gridlib.crs import metric_crs_for
 from gridlib.errors import InputError
 
-__all__ = ["SPEEDS_KMH", "RoadGraph", "build_graph", "reachability", "nearest_base", "isochrones", "travel_times"]
+__all__ = ["SPEEDS_KMH", "RoadGraph", "arrival_times", "build_graph", "reachability", "nearest_base", "isochrones",
+           "travel_times"]
 
 log = logging.getLogger(__name__)
 
@@ -368,15 +369,42 @@ def travel_times(graph: RoadGraph, sources: gpd.GeoDataFrame | gpd.GeoSeries, *,
 
 def _arrive(graph: RoadGraph, node_time: np.ndarray, xy: np.ndarray, access_speed_kmh: float
             ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Arrival time at each point via either end of its nearest segment, and the end used."""
+    """Arrival time at each point via either end of its nearest segment, and the end used.
+
+    *node_time* is per node (points → arrays over points) or nodes × sources (→ points × sources).
+    """
     seg, frac, dist = _snap(graph, xy)
     u, v = graph.seg_u[seg], graph.seg_v[seg]
-    via_u = node_time[u] + _part(frac, graph.t_fwd[seg])
-    via_v = node_time[v] + _part(1 - frac, graph.t_bwd[seg])
+    col = (slice(None),) + (None,) * (np.ndim(node_time) - 1)   # per-point values against each source
+    via_u = node_time[u] + _part(frac, graph.t_fwd[seg])[col]
+    via_v = node_time[v] + _part(1 - frac, graph.t_bwd[seg])[col]
     with np.errstate(invalid="ignore"):
         use_u = ~(via_v < via_u)
-    time = np.where(use_u, via_u, via_v) + dist / (access_speed_kmh / 3.6)
-    return time, np.where(use_u, u, v), dist
+    time = np.where(use_u, via_u, via_v) + (dist / (access_speed_kmh / 3.6))[col]
+    return time, np.where(use_u, u[col], v[col]), dist
+
+
+def arrival_times(graph: RoadGraph, node_time: np.ndarray, xy: np.ndarray, *, access_speed_kmh: float = 5.0
+                  ) -> tuple[np.ndarray, np.ndarray]:
+    """Travel time (s) to points from per-node times computed once, e.g. for each new case of a live service.
+
+    *node_time* is :func:`travel_times`'s per-node time (→ one time per point) or its
+    ``min_only=False`` matrix transposed to nodes × sources (→ points × sources); *xy* holds
+    the points in ``graph.crs``. A point is reached through either end of its nearest segment
+    plus the walk ``access_m`` (returned) at *access_speed_kmh*, as in :func:`nearest_base`.
+    No graph search: a lookup per point.
+
+    >>> import geopandas as gpd
+    >>> from shapely import LineString, Point
+    >>> g = build_graph(gpd.GeoDataFrame(geometry=[LineString([(0, 0), (1000, 0)])], crs=4547))
+    >>> per_base, _ = travel_times(g, gpd.GeoSeries([Point(0, 0), Point(1000, 0)], crs=4547), min_only=False)
+    >>> t, access = arrival_times(g, per_base.T, np.array([[250.0, 0.0]]))
+    >>> (t / 60).round(2).tolist()        # from each base, at 20 km/h
+    [[0.75, 2.25]]
+    """
+    time, _, access = _arrive(graph, np.asarray(node_time), np.asarray(xy, dtype=float).reshape(-1, 2),
+                              access_speed_kmh)
+    return time, access
 
 
 def _base_ids(bases: gpd.GeoDataFrame, base_id: str | None) -> np.ndarray:

@@ -300,7 +300,7 @@ def test_cli_assign_writes_both_layers_and_counts(grids, tmp_path, capsys):
     printed = capsys.readouterr()
     assert code == 0, printed.err
     assert "5 cases in, 4 assigned, 1 rejected" in printed.out
-    assert "unknown class code" in printed.out
+    assert "1  unknown_code: a code is not in the catalogue" in printed.out  # summarised by reason_code (issue 16 item 7)
     done = gpd.read_file(out, layer="assigned")
     assert sorted(done["grid_code"]) == sorted(grids.grids["grid_code"])
     assert gpd.read_file(out, layer="rejects")["reason"].tolist() == ["unknown class code 99999"]
@@ -350,7 +350,7 @@ def test_cli_assign_in_db(grids, postgis_url, tmp_path, capsys):
         printed = capsys.readouterr()
         assert code == 0, printed.err
         assert "5 cases in, 4 assigned, 1 rejected" in printed.out
-        assert "outside grid coverage" in printed.out
+        assert "1  no_grid: the location is in no unit grid" in printed.out  # by reason_code (issue 16 item 7)
         done = gpd.read_file(tmp_path / "out.gpkg", layer="assigned")
         assert sorted(done["grid_code"]) == sorted(grids.grids["grid_code"])
     finally:

@@ -90,11 +90,14 @@ def test_lookup_health_openapi_and_bad_input(served):
     assert status == 200 and len(got["grid_code"]) >= 12
     assert _call(f"{base}/v1/cases", {"case_id": "x", "lon": "a", "lat": 31})[1]["reason_code"] == "non_numeric_coordinate"
     assert _call(f"{base}/v1/cases", {"lon": 121.5, "lat": 31})[1]["reason_code"] == "missing_id"
-    assert _call(f"{base}/v1/cases", {"case_id": "x", "lon": 0.0, "lat": 0.0})[1]["reason_code"] == "no_grid"
+    assert _call(f"{base}/v1/cases", {"case_id": "x", "lon": 0.0, "lat": 0.0, "class_code": "06036"}
+                 )[1]["reason_code"] == "no_grid"
+    assert _call(f"{base}/v1/cases", {"case_id": "x", "lon": lon, "lat": lat})[1]["reason_code"] == "missing_value"
     assert _call(f"{base}/v1/cases", b"{not json")[0] == 422
     assert _call(f"{base}/v1/cases", {"case_id": "x", "lon": lon, "lat": lat}, token=None)[0] == 401
     assert _call(f"{base}/v1/cases", {"case_id": "x", "lon": lon, "lat": lat}, token="wrong")[0] == 401
-    status, got = _call(f"{base}/v1/cases:batch", [{"case_id": "a", "lon": lon, "lat": lat}, {"case_id": "b"}])
+    status, got = _call(f"{base}/v1/cases:batch", [{"case_id": "a", "lon": lon, "lat": lat, "class_code": "06036"},
+                                                  {"case_id": "b"}])
     assert status == 200 and [a["case_id"] for a in got["assigned"]] == ["a"]
     assert got["rejects"][0]["reason_code"] == "missing_coordinate"
 
@@ -154,3 +157,198 @@ def test_gridlib_serve_subprocess_http_tcp_and_sigterm(served):
     finally:
         if proc.poll() is None:
             proc.kill()
+
+
+# ---------------------------------------------------------------- dispatch and the case-event log
+
+def _demo_point(store, i=0):
+    cases, _ = gl.cases.read_log(store.read_layer("cases"))
+    return float(cases["lon"].iloc[i]), float(cases["lat"].iloc[i])
+
+
+def _event_rows(store):
+    return len(store.read_layer("case_events")) if "case_events" in store.layers() else 0
+
+
+def test_dispatch_ranks_teams_by_network_time_and_projects_due_times(served):
+    import geopandas as gpd
+    from shapely import Point
+
+    base, store, _ = served
+    lon, lat = _demo_point(store, 3)
+    status, got = _call(f"{base}/v1/cases", {"case_id": "D1", "lon": lon, "lat": lat, "class_code": "06036",
+                                             "source": "hotline_12345", "reported_at": "2026-11-20 16:58"})
+    assert status == 200, got
+    teams = got["dispatch"]["teams"]
+    bases = store.read_layer("team_bases")
+    assert sorted(t["base_id"] for t in teams) == sorted(bases["base_id"])
+    minutes = [t["minutes"] for t in teams]
+    assert minutes == sorted(minutes) and all(m is not None for m in minutes)
+    # the same as a full Dijkstra from each base alone (gl.network.nearest_base on the store's roads)
+    graph = gl.network.build_graph(store.read_layer("roads"))
+    point = gpd.GeoSeries([Point(lon, lat)], crs=4326)
+    for t in teams:
+        alone = bases[bases["base_id"] == t["base_id"]]
+        want = float(gl.network.nearest_base(graph, alone, point)["time_min"].iloc[0])
+        assert abs(t["minutes"] - want) < 0.02, (t, want)
+    assert got["dispatch"]["arrive_limit_minutes"] == 10.0
+    assert got["dispatch"]["first_within_arrive_limit"] == (minutes[0] <= 10.0)
+    # due times: each step's limit after the previous step's due time, as gl.cases.deadlines computes them
+    log = pd.DataFrame({"case_id": ["D1"], "class_code": ["06036"], "urgency": ["normal"],
+                        "source": ["hotline_12345"], "reported_at": [pd.Timestamp("2026-11-20 16:58")]})
+    want = {}
+    for step, end in (("verify", "verified_at"), ("file", "filed_at"), ("dispatch", "dispatched_at"),
+                      ("arrive", "arrived_at"), ("video", "video_at"), ("dispose", None), ("close", None)):
+        want[step] = gl.cases.deadlines(log, stages=(step,))[f"{step}_deadline"].iloc[0]
+        if end:
+            log[end] = want[step]
+    assert {k: pd.Timestamp(v) for k, v in got["dispatch"]["due"].items()} == want
+    assert got["dispatch"]["due"]["dispose"] == "2026-11-23T17:30:00"   # 1 working day from Friday 18:04
+    assert got["dispatch"]["due"]["close"] == "2026-11-24T17:30:00"     # 2 working days from Friday 18:03
+
+
+def test_case_events_reach_read_event_log_and_the_indicators(served):
+    base, store, _ = served
+    lon, lat = _demo_point(store, 5)
+    chains = {
+        "E1": [("filed", "09:03"), ("dispatched", "09:04"), ("arrived", "09:12"), ("video", "09:14"),
+               ("disposed", "10:00"), ("checked", "10:30"), ("closed", "10:40")],
+        "E2": [("立案", "09:10"), ("派遣", "09:11")],                 # filed late, still open
+    }
+    for cid, events in chains.items():
+        status, got = _call(f"{base}/v1/cases", {"case_id": cid, "lon": lon, "lat": lat, "class_code": "06036",
+                                                 "reported_at": "2026-11-20T09:00:00+08:00"})
+        assert status == 200, got
+        for stage, hhmm in events:
+            status, got = _call(f"{base}/v1/cases/{cid}/events", {"stage": stage, "time": f"2026-11-20 {hhmm}"})
+            assert status == 200, got
+    assert _call(f"{base}/v1/cases/E2")[1]["events"][-1] == {"stage": "dispatched", "time": "2026-11-20T09:11:00",
+                                                             "hours": None}
+    log, rejects = gl.cases.read_event_log(store.read_layer("case_events"))
+    assert not set(rejects.get("case_id", [])) & set(chains)
+    log = log[log["case_id"].isin(list(chains))].reset_index(drop=True)
+    assert log["status"].tolist() == ["closed", "disposing"]
+    assert str(log.loc[0, "arrived_at"]) == "2026-11-20 09:12:00" and log.loc[0, "grid_code"]
+    per_case, _ = gl.cases.fifteen_minute(log)
+    per_case = per_case.set_index("case_id")
+    assert bool(per_case.loc["E1", "chain_ok"]) and not bool(per_case.loc["E2", "file_ok"])
+    kpi = gl.cases.indicators(log, at="2026-11-20 12:00")
+    assert int(kpi["closed"].iloc[0]) == 1
+    open_now = gl.cases.open_cases(log, at="2026-11-20 12:00")
+    assert open_now["case_id"].tolist() == ["E2"] and open_now["stage"].iloc[0] == "dispose"
+
+
+def test_bad_events_are_refused_and_store_nothing(served):
+    base, store, _ = served
+    lon, lat = _demo_point(store, 7)
+    assert _call(f"{base}/v1/cases", {"case_id": "R1", "lon": lon, "lat": lat, "class_code": "06036",
+                                      "reported_at": "2026-11-20 09:00"})[0] == 200
+    assert _call(f"{base}/v1/cases/R1/events", {"stage": "dispatched", "time": "2026-11-20 09:05"})[0] == 200
+    rows = _event_rows(store)
+    url = f"{base}/v1/cases/R1/events"
+    bad = [
+        ({"stage": "teleported", "time": "2026-11-20 09:06"}, "unknown_value"),
+        ({"stage": "reported", "time": "2026-11-20 09:06"}, "unknown_value"),
+        ({"stage": "arrived", "time": "soon"}, "unparseable_time"),
+        ({"stage": "arrived"}, "missing_time"),
+        ({"stage": "arrived", "time": "2099-01-01 00:00"}, "time_out_of_range"),
+        ({"stage": "filed", "time": "2026-11-20 09:04"}, "time_order"),             # before the dispatch
+        ({"stage": "arrived", "time": "2026-11-20 09:01"}, "time_order"),
+        ({"stage": "closed", "time": "2026-11-20 10:00"}, "inconsistent_record"),   # closed without disposal
+        ({"stage": "extension", "time": "2026-11-20 10:00"}, "bad_number"),
+        ({"stage": "arrived", "time": "2026-11-20 10:00", "hours": 2}, "inconsistent_record"),
+        ({"stage": "arrived", "time": "2026-11-20 10:00", "who": "me"}, "extra_fields"),
+        (["arrived"], "inconsistent_record"),
+    ]
+    for body, code in bad:
+        status, got = _call(url, body)
+        assert (status, got["reason_code"]) == (422, code), (body, got)
+        assert got["reason"] and got["case_id"] == "R1"
+    assert _call(url, b"{not json")[0] == 422
+    status, got = _call(f"{base}/v1/cases/NOPE/events", {"stage": "arrived", "time": "2026-11-20 09:06"})
+    assert status == 404 and got["reason"]
+    assert _call(url, {"stage": "arrived", "time": "2026-11-20 09:06"}, token=None)[0] == 401
+    assert _event_rows(store) == rows
+    for stage, t in (("disposed", "09:30"), ("closed", "09:40")):
+        assert _call(url, {"stage": stage, "time": f"2026-11-20 {t}"})[0] == 200
+    status, got = _call(url, {"stage": "checked", "time": "2026-11-20 09:50"})   # after the case ended
+    assert (status, got["reason_code"]) == (422, "inconsistent_record")
+    assert _event_rows(store) == rows + 2
+
+
+def test_bad_cases_and_batches_store_only_the_good_cases(served):
+    base, store, _ = served
+    lon, lat = _demo_point(store, 9)
+    rows = _event_rows(store)
+    good = {"lon": lon, "lat": lat, "class_code": "06036", "reported_at": "2026-11-20 08:00"}
+    for body, code in (({**good, "case_id": "Q1", "reported_at": "yesterday"}, "unparseable_time"),
+                       ({**good, "case_id": "Q1", "source": "pigeon"}, "unknown_value"),
+                       ({**good, "case_id": "Q1", "urgency": "now"}, "unknown_value"),
+                       ({**good, "case_id": "Q1", "class_code": 6036}, "malformed_code"),
+                       ({**good, "case_id": "Q1", "class_code": "99999"}, "unknown_code"),
+                       ({**good, "case_id": "Q1", "lat": 95}, "coordinate_out_of_range")):
+        status, got = _call(f"{base}/v1/cases", body)
+        assert (status, got["reason_code"]) == (422, code), (body, got)
+    assert _event_rows(store) == rows
+    batch = [{**good, "case_id": "B1"}, {**good, "case_id": "B2", "class_code": None}, {**good, "case_id": "B3"},
+             {**good, "case_id": "B1"}, {**good, "case_id": "B4", "lon": 0.0, "lat": 0.0}]
+    status, got = _call(f"{base}/v1/cases:batch", batch)
+    assert status == 200
+    assert sorted(a["case_id"] for a in got["assigned"]) == ["B1", "B3"]
+    assert all(a["dispatch"]["teams"] for a in got["assigned"])
+    assert sorted((r["case_id"], r["reason_code"]) for r in got["rejects"]) == [
+        ("B1", "duplicate_id"), ("B2", "missing_value"), ("B4", "no_grid")]
+    stored = store.read_layer("case_events")
+    assert _event_rows(store) == rows + 2 and {"B1", "B3"} <= set(stored["case_id"])
+    assert not {"B2", "B4"} & set(stored["case_id"])
+    status, got = _call(f"{base}/v1/cases", {**good, "case_id": "B1"})
+    assert (status, got["reason_code"]) == (409, "duplicate_id")
+
+
+def test_gcj02_case_is_logged_in_wgs84_and_a_locked_store_stores_nothing(served):
+    base, store, _ = served
+    lon, lat = _demo_point(store, 11)
+    glon, glat = gl.crs.wgs84_to_gcj02(lon, lat)
+    body = {"case_id": "G1", "lon": float(glon), "lat": float(glat), "crs": "gcj02", "class_code": "06036"}
+    rows = _event_rows(store)
+    with store.lock("write"):                         # another writer (a nightly run) holds the store
+        status, got = _call(f"{base}/v1/cases", body)
+    assert status == 503 and got["reason"] and _event_rows(store) == rows
+    status, got = _call(f"{base}/v1/cases", body)
+    assert status == 200, got
+    row = store.read_layer("case_events").set_index("case_id").loc["G1"]
+    assert abs(row["lon"] - lon) < 1e-5 and abs(row["lat"] - lat) < 1e-5
+    assert row["grid_code"] == got["grid_code"]
+
+
+def test_a_restarted_service_knows_the_logged_cases(served):
+    _, store, work = served
+    lon, lat = _demo_point(store, 13)
+    app = create_app(store, FixStore(work / "restart.sqlite"), at="2026-11-20")
+    log = app.state.caselog
+    assert "D1" in log and "NOPE" not in log
+    row, problem = log.check_event("D1", {"stage": "filed", "time": "2026-11-20 18:00"})
+    assert problem is None and row["stage"] == "filed"
+    assert log.check_event("D1", {"stage": "filed", "time": "2026-11-20 16:00"})[1]["reason_code"] == "time_order"
+
+
+def test_the_nightly_run_reads_the_live_cases(served):
+    import geopandas as gpd
+
+    from gridlib.nightly import NightlyOptions, run_nightly
+
+    _, store, work = served
+    live_ids = set(store.read_layer("case_events")["case_id"])
+    assert {"E1", "E2", "D1"} <= live_ids
+    manifest = run_nightly(store, "2026-11-20", work / "nightly", options=NightlyOptions(permutations=99))
+    assert manifest["inputs"]["case_events"]["rows"] == len(store.read_layer("case_events"))
+    steps = {s["name"]: s for s in manifest["steps"]}
+    assign = steps["assign cases"]
+    assert assign["rows_out"] + assign["rejected"] == assign["rows_in"]
+    assigned = gpd.read_file(work / "nightly" / "2026-11-20" / "responsibility_map.gpkg", layer="assigned_cases")
+    got = assigned.set_index("case_id")
+    assert {"E1", "E2", "R1", "B1", "B3"} <= set(got.index)
+    assert "G1" not in got.index          # reported now (no reported_at given): a later night's case
+    assert got.loc["E1", "status"] == "closed" and got.loc["E2", "status"] == "disposing"
+    # the 25 demo cases also posted live repeat imported ids: the imported row is kept, the live one refused
+    assert assign["rejected_by_reason"].get("duplicate_id", 0) >= 20

@@ -46,7 +46,7 @@ from gridlib.cases.model import (  # noqa: F401  (re-exported: the model's names
 )
 from gridlib.cases.validate import validate as _validate
 from gridlib.errors import InputError
-from gridlib.io import invalid_row_rejects, read_table
+from gridlib.io import invalid_row_rejects, load_table
 from gridlib.rejects import Rejects, counts
 from gridlib.times import parse_times as _parse_times
 from gridlib.times import reject_times
@@ -56,10 +56,41 @@ log = logging.getLogger(__name__)
 
 _TRUE = {"true", "1", "yes", "y", "t", "是"}
 _FALSE = {"false", "0", "no", "n", "f", "否", ""}
+#: Chinese values of the log's vocabularies (exports from Chinese platforms) → the model's values.
+VALUE_ALIASES: dict[str, dict[str, str]] = {
+    "kind": {"事件": "event", "部件": "component"},
+    "urgency": {"一般": "normal", "普通": "normal", "紧急": "urgent"},
+    "source": {"监督员": "supervisor", "监督员上报": "supervisor", "12345": "hotline_12345",
+               "12345热线": "hotline_12345", "12319": "hotline_12319", "12319热线": "hotline_12319",
+               "视频": "camera", "视频监控": "camera", "领导批示": "leader", "媒体": "media",
+               "媒体曝光": "media", "渣土车监管": "truck_monitoring"},
+}
 
 
-def _read_table(source: Any) -> pd.DataFrame:
-    table = read_table(source)
+def read_values(frame: pd.DataFrame) -> pd.DataFrame:
+    """Replace Chinese values of ``kind``, ``urgency`` and ``source`` by the model's (:data:`VALUE_ALIASES`).
+
+    >>> read_values(pd.DataFrame({"kind": ["事件", "部件", "event"]}))["kind"].tolist()
+    ['event', 'component', 'event']
+    """
+    found = [c for c in VALUE_ALIASES if c in frame.columns]
+    if not found:
+        return frame
+    out = frame.copy()
+    for col in found:
+        text = out[col].astype("string").str.strip()
+        out[col] = text.replace(VALUE_ALIASES[col]).where(text.isin(VALUE_ALIASES[col].keys()), out[col])
+    return out
+
+
+#: Every column of the flat log (what a header alias may be renamed to).
+LOG_COLUMNS = (*REQUIRED, *TIME_COLUMNS, *STRING_COLUMNS, "rework_count", "return_count", "extension_hours",
+               "parked", "lon", "lat", *PERSONAL)
+
+
+def _read_table(source: Any, *, wanted: Any = LOG_COLUMNS, columns: dict[str, str] | None = None,
+                sheet: str | int | None = None, header_row: int = 1, encoding: str | None = None) -> pd.DataFrame:
+    table = load_table(source, columns=columns, wanted=wanted, sheet=sheet, header_row=header_row, encoding=encoding)
     if "geometry" not in table:
         return table
     if "lon" not in table and getattr(table, "crs", None) is not None:
@@ -144,6 +175,7 @@ def normalise(raw: pd.DataFrame, *, window: tuple[Any, Any] | None = None) -> tu
     for col in STRING_COLUMNS:
         if col in df:
             df[col] = df[col].astype("string").str.replace("\x00", "", regex=False).str.strip().replace("", pd.NA)
+    df = read_values(df)
     flag(df["case_id"].isna(), "missing_id", "missing case_id", field="case_id")
     times = {}
     for col in TIME_COLUMNS:
@@ -187,7 +219,9 @@ def normalise(raw: pd.DataFrame, *, window: tuple[Any, Any] | None = None) -> tu
     return df, rejects
 
 
-def read_log(source: Any, *, validate: bool = True) -> tuple[pd.DataFrame, pd.DataFrame]:
+def read_log(source: Any, *, validate: bool = True, columns: dict[str, str] | None = None,
+             sheet: str | int | None = None, header_row: int = 1,
+             encoding: str | None = None) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Read a flat case log (CSV, Parquet, GeoPackage/GeoJSON or a DataFrame) into the log model.
 
     Parameters
@@ -197,6 +231,14 @@ def read_log(source: Any, *, validate: bool = True) -> tuple[pd.DataFrame, pd.Da
     validate
         Run :func:`gridlib.cases.validate.validate` (stage order, closed without disposal,
         absurd durations, status consistency, duplicate ids). On by default.
+    columns
+        ``{"源列": "gridlib_name"}`` renames first; otherwise common Chinese headers
+        (案件编号, 事部件编码, 类别, 上报时间, 结案时间, 经度, 纬度 …; :data:`gridlib.io.COLUMN_ALIASES`)
+        are recognised, and Chinese values of ``kind``/``urgency``/``source`` (事件, 部件, 紧急 …;
+        :data:`VALUE_ALIASES`) are read as the model's.
+    sheet, header_row, encoding
+        How to read the file (``.xlsx`` sheet and 1-based header row, CSV encoding); see
+        :func:`gridlib.io.read_table`.
 
     Returns
     -------
@@ -212,7 +254,7 @@ def read_log(source: Any, *, validate: bool = True) -> tuple[pd.DataFrame, pd.Da
     >>> print(read_log(raw)[1]["reason"].iloc[0])
     unknown status 'lost' (reported | filed | dispatched | disposing | checking | closed | cancelled | not_filed)
     """
-    raw = _read_table(source)
+    raw = _read_table(source, columns=columns, sheet=sheet, header_row=header_row, encoding=encoding)
     df, found = normalise(raw)
     if validate:
         df, found, warnings = _validate(df, found)
@@ -235,7 +277,8 @@ def read_log(source: Any, *, validate: bool = True) -> tuple[pd.DataFrame, pd.Da
 
 def read_event_log(
     source: Any, *, case: str = "case_id", stage: str = "stage", time: str = "time", hours: str = "hours",
-    validate: bool = True,
+    validate: bool = True, columns: dict[str, str] | None = None, sheet: str | int | None = None,
+    header_row: int = 1, encoding: str | None = None,
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Read an event log (one row per stage transition) into the same model as :func:`read_log`.
 
@@ -245,7 +288,8 @@ def read_event_log(
     reporting, filing, dispatch, arrival and video; last ones for disposal, feedback, check and
     closure (after a 返工 the final disposal counts). ``returned``/``rework`` events are counted,
     ``extension`` events add their *hours* column. Any other column is a case attribute
-    (first non-empty value per case).
+    (first non-empty value per case). Headers and *columns*, *sheet*, *header_row*,
+    *encoding* as in :func:`read_log` (环节 → stage, 操作时间 → time).
 
     Returns
     -------
@@ -262,7 +306,8 @@ def read_event_log(
     >>> log[["case_id", "rework_count"]].values.tolist(), rejects["reason"].iloc[0]
     ([], 'case rejected: closed without disposal (closed_at set, disposed_at missing)')
     """
-    raw = _read_table(source)
+    raw = _read_table(source, wanted=(case, stage, time, hours, *LOG_COLUMNS), columns=columns, sheet=sheet,
+                      header_row=header_row, encoding=encoding)
     for col in (case, stage, time):
         if col not in raw:
             raise InputError(f"event log lacks column {col!r} (set case=, stage=, time=)")

@@ -16,6 +16,14 @@ def _read_geo(path: Path | None):
     return gpd.read_file(path)
 
 
+def _read_cases(path: str, mapping: dict[str, str], when: str | None):
+    """The case table with its columns mapped (--columns, --x/--y, Chinese headers) and Chinese values read."""
+    from gridlib.cases.log import LOG_COLUMNS, read_values
+    from gridlib.io import load_table
+
+    return read_values(load_table(path, columns=mapping, wanted=(*LOG_COLUMNS, when)))
+
+
 def _grid_editions(store, when: str | None):
     from gridlib.grid import GridSet
     from gridlib.grid.model import read_editions
@@ -44,11 +52,19 @@ def _write(frame, out: Path, layer: str) -> None:
 
 
 def _report(n_in: int, n_done: int, rejects) -> None:
+    """One line per reject code with its count and meaning, as in the nightly's manifest (never per record)."""
+    from gridlib.rejects import CODES, counts
+
     typer.echo(f"{n_in:,} cases in, {n_done:,} assigned, {len(rejects):,} rejected")
-    if len(rejects):
-        reason = rejects["reason"].astype(str).str.split(r" \(|:| [0-9]", regex=True).str[0]
-        for text, n in reason.value_counts().sort_index().items():
-            typer.echo(f"  {n:>8,}  {text}")
+    if not len(rejects):
+        return
+    if "reason_code" not in rejects.columns or rejects["reason_code"].isna().any():
+        # codes for the rejects of producers that do not give them yet
+        from gridlib.nightly.pipeline import with_codes
+
+        rejects = with_codes(rejects)
+    for code, n in counts(rejects).items():
+        typer.echo(f"  {n:>8,}  {code}: {CODES.get(code, '')}")
 
 
 def register(app: typer.Typer) -> None:
@@ -67,23 +83,29 @@ def register(app: typer.Typer) -> None:
         when: Annotated[str | None, typer.Option(help="Time column choosing the grid edition (e.g. reported_at)")] = None,
         near_boundary_m: Annotated[float, typer.Option(help="Flag cases this close to another grid")] = 20.0,
         in_db: Annotated[bool, typer.Option("--in-db", help="Assign inside PostGIS (grid only; ST_Covers)")] = False,
+        x: Annotated[str | None, typer.Option("--x", help="Column of the longitude / x (default: lon, or 经度 …)")] = None,
+        y: Annotated[str | None, typer.Option("--y", help="Column of the latitude / y (default: lat, or 纬度 …)")] = None,
+        columns: Annotated[str | None, typer.Option(help="Column mapping SOURCE=NAME,… (e.g. 单号=case_id); "
+                                                    "common Chinese headers are recognised without it")] = None,
     ) -> None:
         """Assign CASES to grid, community, street, district and responsible unit; write both layers."""
         import pandas as pd
 
         import gridlib as gl
         from gridlib.assignment import assign, assign_in_db
+        from gridlib.commands._common import existing_store
         from gridlib.errors import InputError
         from gridlib.progress import step
 
-        st = gl.store.open(store)
+        st = gl.store.open(existing_store(store))
         try:
             if in_db:
                 if not hasattr(st, "connection"):
                     raise InputError("--in-db needs a PostGIS store (postgresql://...)")
                 if Path(cases).exists():
                     with step("loading cases into the store"):
-                        frame, rejects = gl.io.read_points(cases, crs=crs, id="case_id")
+                        frame, rejects = gl.io.read_points(cases, crs=crs, id="case_id",
+                                                           columns=gl.io.parse_columns(columns, x=x, y=y))
                         st.write_layer("cases", frame)
                     layer = "cases"
                 else:
@@ -103,15 +125,20 @@ def register(app: typer.Typer) -> None:
             with step("reading grids"):
                 grids = _grid_editions(st, when)
             with step("reading cases and layers"):
-                table = gl.io.read_table(cases)
+                table = _read_cases(cases, gl.io.parse_columns(columns, x=x, y=y), when)
+                n_in, log_rejects = len(table), None
+                if "reported_at" in table.columns:  # a case log: validated as the nightly validates it
+                    table, log_rejects = gl.cases.read_log(table)
                 resp = gl.io.read_table(responsibility) if responsibility else None
                 comp, zn, rd = _read_geo(components), _read_geo(zones), _read_geo(roads)
             with step(f"assigning {len(table):,} cases"):
                 done, rejects = assign(table, grids, rules=rules, components=comp, zones=zn, roads=rd,
                                        responsibility=resp, when=when, near_boundary_m=near_boundary_m, crs=crs)
+            if log_rejects is not None and len(log_rejects):
+                rejects = pd.concat([log_rejects.astype("string"), rejects], ignore_index=True)
             with step("writing"):
                 _write(done, out, "assigned")
                 _write(_null_geometry(rejects) if out.suffix.lower() == ".gpkg" else rejects, out, "rejects")
-            _report(len(table), len(done), rejects)
+            _report(n_in, len(done), rejects)
         finally:
             st.close()

@@ -34,6 +34,18 @@ def _read(path: str, event_log: bool | None):
     return (gc.read_event_log if event_log else gc.read_log)(path)  # rejects are logged as a warning
 
 
+#: columns `gridlib assign` adds to a case log
+ASSIGNED_COLUMNS = ("grid_code", "community_code", "street_code", "district_code", "responsible_unit")
+
+
+def _require_assigned(log, keys: list[str], path: str) -> None:
+    """Grouping by street, community, grid or unit needs an assigned log: say so in one line."""
+    missing = [k for k in keys if k in ASSIGNED_COLUMNS and k not in log.columns]
+    if missing:
+        raise InputError(f"{path}: the cases are not assigned (no {', '.join(missing)} column); "
+                         "run `gridlib assign` first and give its output")
+
+
 def _options(calendar: Path | None, hours: str | None, limits: Path | None):
     from gridlib.cases import WorkCalendar, load_limits
     from gridlib.cases.calendar import DEFAULT_HOURS
@@ -56,7 +68,9 @@ def _table(frame, columns: list[str], title: str, labels: dict[str, str]) -> Non
         for c, v in zip(columns, row, strict=True):
             if v is None or (isinstance(v, float) and np.isnan(v)) or v is pd.NaT or v is pd.NA:
                 cells.append("—")
-            elif c.endswith("_rate") or c == "used_share":
+            elif c == "used_share":  # long-overdue cases reach thousands of %: overdue_hours says how late
+                cells.append(f"{v * 100:.1f} %" if v < 10 else "≥ 1000 %")
+            elif c.endswith("_rate"):
                 cells.append(f"{v * 100:.2f} %")
             elif isinstance(v, float):
                 cells.append(f"{v:,.1f}")
@@ -88,17 +102,18 @@ def register(app: typer.Typer) -> None:
     ) -> None:
         """Counts and rates per group and period; a readable table, and CSV with --out."""
         import gridlib.cases as gc
-        from gridlib.io import write_csv
+        from gridlib.io import with_names, write_csv
 
         log, _ = _read(log_path, event_log)
         cal, lim = _options(calendar, hours, limits)
         keys = [BY_ALIASES.get(b, b) for b in (by or [])]
+        _require_assigned(log, keys, log_path)
         per: object = period
         if period and "/" in period:
             per = tuple(period.split("/", 1))
         k = gc.indicators(log, by=keys or None, period=per, limits=lim, calendar=cal, at=at)
         if out is not None:
-            write_csv(k, out)
+            write_csv(with_names(k, log), out)  # street_name beside street_code, for Excel
             typer.echo(f"wrote {len(k):,} rows to {out}", err=True)
         shown = keys + (["period"] if period else []) + KPI_COLUMNS
         _table(k, shown, f"Case indicators{' ' + period if period else ''} ({len(log):,} cases)", gc.LABELS_ZH)
@@ -139,6 +154,8 @@ def register(app: typer.Typer) -> None:
     def fifteen_cmd(
         log_path: Annotated[str, typer.Argument(metavar="CASES", help="Case log with arrived_at and video_at")],
         by: Annotated[list[str] | None, typer.Option("--by", help="Group by (street, unit, …)")] = None,
+        period: Annotated[str | None, typer.Option("--period", help="Only cases reported in 2026-10, 2026-10-08, "
+                                                   "2026 or START/END")] = None,
         out: Annotated[Path | None, typer.Option("--out", "-o", help="Write the per-step summary as CSV")] = None,
         event_log: Annotated[bool | None, typer.Option("--event-log/--flat", help="Input layout (default: guessed)")] = None,
     ) -> None:
@@ -148,10 +165,21 @@ def register(app: typer.Typer) -> None:
 
         log, _ = _read(log_path, event_log)
         keys = [BY_ALIASES.get(b, b) for b in (by or [])]
+        _require_assigned(log, keys, log_path)
+        title = "Minghu 15-minute standard"
+        if period:
+            from gridlib.cases.indicators import _period_bounds
+
+            bounds = _period_bounds(tuple(period.split("/", 1)) if "/" in period else period)
+            if bounds is None:
+                raise InputError(f"--period {period!r}: give a fixed period (2026-10, 2026-10-08, 2026 or START/END)")
+            start, end, label = bounds
+            log = log[(log["reported_at"] >= start) & (log["reported_at"] < end)]
+            title += f" {label} ({len(log):,} cases)"
         _, summary = gc.fifteen_minute(log, by=keys or None)
         if out is not None:
             write_csv(summary, out)
-        _table(summary, list(summary.columns), "Minghu 15-minute standard", {"compliance_rate": "compliance"})
+        _table(summary, list(summary.columns), title, {"compliance_rate": "compliance"})
 
     app.add_typer(cases, name="cases")
 

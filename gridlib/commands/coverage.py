@@ -42,10 +42,10 @@ def _cases(path: Path | None):
 def _write(out: Path, layers: dict) -> None:
     import geopandas as gpd
 
+    from gridlib.commands._common import gpkg_path
     from gridlib.io import write_gpkg
 
-    if out.suffix.lower() != ".gpkg":
-        raise InputError(f"--out must be a .gpkg file, got {out}")
+    out = gpkg_path(out)
     for name, frame in layers.items():
         if frame is None:
             continue

@@ -20,6 +20,24 @@ def _stats_line(grids, target_area: float) -> str:
             f"Polsby–Popper median {np.median(pp):.3f}, {np.mean(pp >= 0.3) * 100:.1f} % ≥ 0.3")
 
 
+def _polygon_file(path: Path, layer: str | None = None) -> Path:
+    """*path* if it is a vector file with geometries; a table (CSV …) or a missing file is an InputError."""
+    import pyogrio
+
+    from gridlib.errors import InputError
+
+    if not Path(path).exists():
+        raise InputError(f"{path}: no such file")
+    try:
+        info = pyogrio.read_info(path, layer=layer)
+    except Exception as exc:  # pyogrio raises several types for unreadable files
+        raise InputError(f"{path}: cannot read it as a vector layer ({' '.join(str(exc).split())})") from exc
+    if info.get("geometry_type") is None:
+        raise InputError(f"{path}: has no geometry column — a grid file needs polygons "
+                         "(GeoPackage, Shapefile, GeoJSON …), not a table")
+    return path
+
+
 def _summarise(report, out: Path | None) -> int:
     errors = int((report["severity"] == "error").sum())
     warnings = int((report["severity"] == "warning").sum())
@@ -51,9 +69,11 @@ def register(app: typer.Typer) -> None:
         """Generate road-aware unit grids of about TARGET_AREA m² tiling the parents."""
         import geopandas as gpd
 
+        from gridlib.commands._common import gpkg_path
         from gridlib.grid import build
         from gridlib.io import write_gpkg
 
+        out = gpkg_path(out)
         par = gpd.read_file(parents, layer=layer)
         rd = gpd.read_file(roads) if roads else None
         if rd is not None and road_kinds:
@@ -79,10 +99,12 @@ def register(app: typer.Typer) -> None:
         """Check grids as a coverage; exit 1 when there are errors."""
         import geopandas as gpd
 
+        from gridlib.commands._common import gpkg_path
         from gridlib.grid import validate
         from gridlib.grid.edition import read_grids, write_report
 
-        g = read_grids(file, layer, code_field, crs)
+        report = gpkg_path(report, "--report") if report else None
+        g = read_grids(_polygon_file(file, layer), layer, code_field, crs)
         par = None
         if parents is not None:
             par = gpd.read_file(parents).rename(columns={parents_code_field: "code"})
@@ -99,11 +121,14 @@ def register(app: typer.Typer) -> None:
         code_field: Annotated[str | None, typer.Option(help="Field holding the grid code")] = None,
     ) -> None:
         """Classify per-grid changes between two editions and build the old→new crosswalk."""
+        from gridlib.commands._common import gpkg_path
         from gridlib.grid import crosswalk, diff
         from gridlib.grid.edition import read_grids
         from gridlib.io import write_gpkg
 
-        a, b = read_grids(old, None, code_field, None), read_grids(new, None, code_field, None)
+        out = gpkg_path(out) if out else None
+        a = read_grids(_polygon_file(old), None, code_field, None)
+        b = read_grids(_polygon_file(new), None, code_field, None)
         changes = diff(a, b)
         for kind, n in changes["change"].value_counts().items():
             typer.echo(f"  {kind:10s} {n}")
@@ -137,6 +162,7 @@ def register(app: typer.Typer) -> None:
         from gridlib.grid import import_edition
         from gridlib.store import open as open_store
 
+        _polygon_file(file, layer)
         par = gpd.read_file(parents) if parents is not None else None
         with open_store(store) as st:
             try:
@@ -153,10 +179,11 @@ def register(app: typer.Typer) -> None:
     @grid.command("editions")
     def editions_cmd(store: str = typer.Option(..., help="Store: a .gpkg path or a postgresql:// URL")) -> None:
         """List the grid editions of a store with their validity periods."""
+        from gridlib.commands._common import existing_store
         from gridlib.grid import editions
         from gridlib.store import open as open_store
 
-        with open_store(store) as st:
+        with open_store(existing_store(store)) as st:
             table = editions(st)
         if table.empty:
             typer.echo("no grid edition yet")

@@ -96,8 +96,9 @@ def register(app: typer.Typer) -> None:
         with step("reading grids and cases"):
             if store is not None:
                 from gridlib import store as gstore
+                from gridlib.commands._common import existing_store
 
-                st = gstore.open(store)
+                st = gstore.open(existing_store(store))
                 if not st.has_layer("grids"):
                     raise InputError(f"store {store} has no 'grids' layer")
                 grid_frame = st.read_layer("grids")

@@ -63,11 +63,13 @@ def register(app: typer.Typer) -> None:
         """Check FIXES against PERMITS and SITES; write violations, cases, credit, trips, stops and rejects."""
         import geopandas as gpd
 
+        from gridlib.commands._common import parse_day
         from gridlib.io import write_any
         from gridlib.progress import step
         from gridlib.trucks import check, violations_to_cases
         from gridlib.trucks.maps import vehicle_day_map
 
+        date = parse_day(date).isoformat() if date else None
         th = _threshold_options(set_ or [])
         if match_roads and roads is None:
             raise InputError("--match-roads needs --roads")

@@ -21,6 +21,7 @@ from typing import Any
 
 import geopandas as gpd
 import pandas as pd
+import shapely
 
 from gridlib.crs import metric_crs_for
 from gridlib.errors import InputError, ValidationError
@@ -37,7 +38,7 @@ from gridlib.grid.model import (
     read_editions,
 )
 from gridlib.grid.validate import codes_as_text, validate
-from gridlib.io import convert_offset, declare_crs, open_layer
+from gridlib.io import check_layer_crs, convert_offset, declare_crs, open_layer
 from gridlib.progress import step
 
 __all__ = ["import_edition", "read_grids", "write_edition", "editions", "ImportResult", "CHANGES_LAYER", "CROSSWALK_LAYER"]
@@ -163,7 +164,9 @@ def read_grids(source: Any, layer: str | None = None, code_field: str | None = N
 
     The code field is ``code_field`` or the first of grid_code, code, BGID, BGCODE,
     WGBM … found; ``crs`` declares the CRS of a file without one (``"gcj02"``
-    converts web-map coordinates to WGS84).
+    converts web-map coordinates to WGS84). Coordinates implausible for the CRS (lon/lat
+    in a file that says EPSG:4550, metres in one that says EPSG:4326) are one
+    :class:`~gridlib.errors.CRSError` naming the CRS; a Z coordinate is dropped (logged).
 
     Examples
     --------
@@ -177,8 +180,14 @@ def read_grids(source: Any, layer: str | None = None, code_field: str | None = N
     (['410105001003001', '410105001003002'], 4326)
     """
     g, scheme = declare_crs(open_layer(source, layer), crs)
+    check_layer_crs(g, str(source) if not isinstance(source, gpd.GeoDataFrame) else "the grids")
     if scheme is not None:
         g = convert_offset(g, scheme)
+    has_z = g.geometry.has_z.to_numpy()
+    if has_z.any():  # grids are 2D: a 3D file's heights would only make 3D layers in the store
+        g = g.set_geometry(shapely.force_2d(g.geometry.values))
+        log.info("%s: dropped the Z coordinate of %d grids (grids are 2D)", source if not isinstance(
+            source, gpd.GeoDataFrame) else "the grids", int(has_z.sum()))
     field_name = code_field
     if field_name is None:
         lower = {c.lower(): c for c in g.columns}

@@ -1,13 +1,20 @@
-"""The live HTTP service (FastAPI): case intake with ``gl.assign``, grid lookup, OsmAnd fixes, metrics.
+"""The live HTTP service (FastAPI): case intake with ``gl.assign`` and dispatch, case events, grid lookup, fixes.
 
 ``create_app(store)`` loads the grid edition valid today, responsibility, components, frontage
-zones and road sections from a gridlib store once; ``POST /v1/cases`` then answers with the same
-columns ``gl.assign`` gives for the case. Fixes (OsmAnd here, JT/T 808 in
-:mod:`gridlib.live.gateway`) go to the same :class:`~gridlib.live.gateway.FixStore`.
+zones, road sections, roads and team bases from a gridlib store once, and builds the
+:class:`~gridlib.live.dispatch.Dispatcher` (one Dijkstra per team base, at start-up).
+``POST /v1/cases`` then answers with the same columns ``gl.assign`` gives for the case, plus
+``dispatch`` (teams by network travel time, arrival check, due time of each step), and
+stores the case as its ``reported`` event in the store's ``case_events`` layer
+(:mod:`gridlib.live.caselog`); ``POST /v1/cases/{case_id}/events`` appends its later stages
+there, where :func:`gridlib.cases.read_event_log` and the nightly run read them. Fixes
+(OsmAnd here, JT/T 808 in :mod:`gridlib.live.gateway`) go to the same
+:class:`~gridlib.live.gateway.FixStore`.
 """
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 import math
 import time
@@ -16,16 +23,24 @@ from typing import Any
 
 import pandas as pd
 from fastapi import FastAPI, Request
+from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse, PlainTextResponse
 
+from gridlib.cases.model import KINDS, SOURCES, URGENCIES
+from gridlib.errors import LockError
 from gridlib.live import osmand
+from gridlib.live.caselog import CaseLog, now_china, parse_time, reported_row
+from gridlib.live.dispatch import Dispatcher
 from gridlib.live.fix import FixRejected
 from gridlib.live.gateway import FixStore, Jt808Gateway
 
 __all__ = ["create_app", "load_context", "CASE_FIELDS"]
 
-CASE_FIELDS = ("case_id", "lon", "lat", "crs", "class_code", "kind", "component_id", "reported_at", "source")
+CASE_FIELDS = ("case_id", "lon", "lat", "crs", "class_code", "kind", "component_id", "reported_at", "source",
+               "urgency")
 _MAX_BATCH = 1000
+_BUSY = {"reason": "the store is locked by another writer (a nightly run or an import); nothing was stored, "
+                   "retry in a few seconds"}
 
 
 def load_context(store: Any, at: Any = None) -> dict[str, Any]:
@@ -47,11 +62,12 @@ def load_context(store: Any, at: Any = None) -> dict[str, Any]:
     gridset = gl.grid.GridSet.from_store(store, at=pd.Timestamp(at or dt.date.today()))
     available = set(store.layers())
     ctx = {"gridset": gridset}
-    for name in ("responsibility", "components", "frontage_zones", "road_sections", "team_bases"):
+    for name in ("responsibility", "components", "frontage_zones", "road_sections", "team_bases", "roads"):
         ctx[name] = store.read_layer(name) if name in available else None
     from gridlib.assignment import index_for
 
     ctx["index"] = index_for(gridset)
+    ctx["dispatcher"] = Dispatcher(ctx["roads"], ctx["team_bases"])
     return ctx
 
 
@@ -59,7 +75,7 @@ def _reject(code: str, reason: str, field: str | None = None, case_id: Any = Non
     return {"case_id": case_id, "reason_code": code, "field": field, "reason": reason}
 
 
-def _check_case(body: Any) -> dict[str, Any] | None:
+def _check_point(body: Any) -> dict[str, Any] | None:
     if not isinstance(body, dict):
         return _reject("inconsistent_record", "a case is a JSON object")
     cid = body.get("case_id")
@@ -76,6 +92,34 @@ def _check_case(body: Any) -> dict[str, Any] | None:
     unknown = set(body) - set(CASE_FIELDS)
     if unknown:
         return _reject("extra_fields", f"unknown fields {sorted(unknown)}", sorted(unknown)[0], cid)
+    return None
+
+
+def _check_case(body: Any) -> dict[str, Any] | None:
+    """The reject for a case body that cannot be taken in (and stored in the case log), or None."""
+    problem = _check_point(body)
+    if problem:
+        return problem
+    cid = body["case_id"]
+    if not isinstance(cid, str | int) or isinstance(cid, bool):
+        return _reject("inconsistent_record", f"case_id {cid!r} is not a string", "case_id")
+    code = body.get("class_code")
+    if code is None or code == "":
+        return _reject("missing_value", "class_code is missing (the case log needs the case's class)", "class_code",
+                       cid)
+    if not isinstance(code, str):
+        return _reject("malformed_code", f"class_code {code!r} is not a string (keep leading zeros: \"06012\")",
+                       "class_code", cid)
+    for name, allowed in (("kind", KINDS), ("source", SOURCES), ("urgency", URGENCIES)):
+        value = body.get(name)
+        if value is not None and value not in allowed:
+            return _reject("unknown_value", f"unknown {name} {value!r} ({' | '.join(allowed)})", name, cid)
+    for name in ("crs", "component_id"):
+        value = body.get(name)
+        if value is not None and not isinstance(value, str | int):
+            return _reject("unknown_value", f"{name} {value!r} is not a string", name, cid)
+    if body.get("reported_at") is not None:
+        return parse_time(body["reported_at"], "reported_at", cid)[1]
     return None
 
 
@@ -105,14 +149,17 @@ def assign_cases(ctx: dict[str, Any], cases: list[dict[str, Any]]) -> tuple[list
                                   index=ctx["index"])
     except gl.errors.GridlibError as exc:
         return [], [_reject("unknown_value", str(exc), "crs", c.get("case_id")) for c in cases]
-    out = [{"case_id": _clean(r["case_id"]), **{c: _clean(r[c]) for c in OUTPUT_COLUMNS}}
-           for _, r in done.iterrows()]
+    x, y = (done.geometry.x.to_numpy(), done.geometry.y.to_numpy()) if len(done) else ([], [])
+    out = [{"case_id": _clean(r["case_id"]), **{c: _clean(r[c]) for c in OUTPUT_COLUMNS},
+            "_x": float(x[i]), "_y": float(y[i]), "_crs": done.crs} for i, (_, r) in enumerate(done.iterrows())]
     bad = []
     for _, r in rejects.iterrows():
-        code = r.get("reason_code")
-        if not isinstance(code, str):
-            code = "no_grid" if "outside" in str(r.get("reason", "")) else "inconsistent_record"
-        field = r.get("field")
+        code, field = r.get("reason_code"), r.get("field")
+        if not isinstance(code, str):       # assign's rejects without codes yet: the nightly's mapping
+            from gridlib.nightly.pipeline import with_codes
+
+            coded = with_codes(pd.DataFrame([{"reason": str(r.get("reason"))}])).iloc[0]
+            code, field = coded["reason_code"], coded["field"]
         bad.append(_reject(code, str(r.get("reason")), field if isinstance(field, str) else None, _clean(r["case_id"])))
     return out, bad
 
@@ -129,8 +176,8 @@ def create_app(store: Any, fixes: FixStore, *, token: str | None = None, gateway
     ...                            geometry=[box(500000, 3850000, 500300, 3850200)], crs=4547)
     >>> _ = gl.grid.import_edition(gl.grid.build(parents), store, effective_date="2026-01-01")
     >>> app = create_app(store, FixStore(os.path.join(tempfile.mkdtemp(), "fixes.sqlite")), at="2026-06-01")
-    >>> sorted(r.path for r in app.routes if r.path.startswith("/v1/"))[:3]
-    ['/v1/cases', '/v1/cases:batch', '/v1/grids/at']
+    >>> sorted(r.path for r in app.routes if r.path.startswith("/v1/cases"))
+    ['/v1/cases', '/v1/cases/{case_id}', '/v1/cases/{case_id}/events', '/v1/cases:batch']
     """
     ctx = load_context(store, at)
     app = FastAPI(title="gridlib live", version="1")
@@ -167,7 +214,7 @@ def create_app(store: Any, fixes: FixStore, *, token: str | None = None, gateway
 
     @app.get("/v1/grids/at")
     def grid_at(lon: float, lat: float) -> JSONResponse:
-        problem = _check_case({"case_id": "lookup", "lon": lon, "lat": lat})
+        problem = _check_point({"case_id": "lookup", "lon": lon, "lat": lat})
         if problem:
             return JSONResponse(problem, status_code=422)
         done, bad = assign_cases(ctx, [{"case_id": "lookup", "lon": lon, "lat": lat}])
@@ -177,20 +224,96 @@ def create_app(store: Any, fixes: FixStore, *, token: str | None = None, gateway
                 "district_name")
         return JSONResponse({k: done[0][k] for k in keys})
 
-    @app.post("/v1/cases")
+    caselog = CaseLog(store)
+    app.state.caselog = caselog
+    to_wgs84: dict[Any, Any] = {}
+
+    def answer(body: dict[str, Any], done: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
+        """The case answer (assignment + dispatch) and its ``reported`` row for the case log."""
+        x, y, crs = done.pop("_x"), done.pop("_y"), done.pop("_crs")
+        reported = (parse_time(body["reported_at"], "reported_at", body["case_id"])[0]
+                    if body.get("reported_at") is not None else now_china())
+        done["reported_at"] = reported.isoformat()
+        done["dispatch"] = ctx["dispatcher"].dispatch(x, y, crs, reported, class_code=body.get("class_code"),
+                                                      urgency=body.get("urgency"), source=body.get("source"))
+        if crs not in to_wgs84:
+            import pyproj
+
+            to_wgs84[crs] = pyproj.Transformer.from_crs(crs, 4326, always_xy=True)
+        lon, lat = to_wgs84[crs].transform(x, y)
+        row = reported_row({**body, **done, "lon": round(lon, 7), "lat": round(lat, 7)}, done["reported_at"])
+        return done, row
+
+    intake = asyncio.Lock()
+
+    async def off_loop(work: Any) -> JSONResponse:
+        """Run case work in a worker thread, one request at a time: the event loop (OsmAnd, the JT/T 808
+        gateway) is not held up by an assignment or a durable write, and the case log sees one writer."""
+        async with intake:
+            return await run_in_threadpool(work)
+
+    def store_rows(rows: list[dict[str, Any]]) -> JSONResponse | None:
+        try:
+            caselog.append(rows)
+        except LockError:
+            return JSONResponse(_BUSY, status_code=503, headers={"Retry-After": "5"})
+        return None
+
+    def take(items: list[Any]) -> tuple[list[dict], list[dict], list[dict]]:
+        """Check, deduplicate and assign case bodies: (answers, their case-log rows, rejects)."""
+        rejects, good, seen = [], [], set()
+        for item in items:
+            problem = _check_case(item)
+            if problem is None:
+                item = {**item, "case_id": str(item["case_id"]).strip()}
+                if item["case_id"] in caselog or item["case_id"] in seen:
+                    problem = _reject("duplicate_id", f"case {item['case_id']} was already taken in", "case_id",
+                                      item["case_id"])
+            if problem:
+                rejects.append(problem)
+                continue
+            seen.add(item["case_id"])
+            good.append(item)
+        answers, rows = [], []
+        by_id = {c["case_id"]: c for c in good}
+        for crs in sorted({str(c.get("crs") or "EPSG:4326") for c in good}):
+            done, bad = assign_cases(ctx, [c for c in good if str(c.get("crs") or "EPSG:4326") == crs])
+            for d in done:
+                a, row = answer(by_id[str(d["case_id"])], d)
+                answers.append(a)
+                rows.append(row)
+            rejects += bad
+        return answers, rows, rejects
+
+    @app.post("/v1/cases", description=(
+        "Take in one case: JSON object with case_id, lon, lat, class_code (+ crs: EPSG code, 'gcj02' or 'bd09'; "
+        "kind, component_id, reported_at, source, urgency). Answers with the grid, community, street, district, "
+        "responsible unit/team and basis `gl.assign` gives, plus `dispatch`: the team bases ordered by network "
+        "travel time (minutes), whether the first arrives within the arrival limit, and the due time of each "
+        "step (verify for public reports, file, dispatch, arrive, video, dispose, close) from the case-limits "
+        "table on the work calendar. The case is stored as its `reported` event in the store's `case_events` "
+        "layer. Bad input: 422 with reason_code and reason; a case_id already taken in: 409; store locked by "
+        "another writer: 503 (nothing stored)."))
     async def case(request: Request) -> JSONResponse:
         if (r := refused(request)) is not None:
             return r
         body, error = await json_body(request)
         if error:
             return error
-        problem = _check_case(body)
-        if problem:
-            return JSONResponse(problem, status_code=422)
-        done, bad = assign_cases(ctx, [body])
-        return JSONResponse(done[0]) if done else JSONResponse(bad[0], status_code=422)
+        def work() -> JSONResponse:
+            answers, rows, rejects = take([body])
+            if rejects:
+                return JSONResponse(rejects[0],
+                                    status_code=409 if rejects[0]["reason_code"] == "duplicate_id" else 422)
+            return store_rows(rows) or JSONResponse(answers[0])
 
-    @app.post("/v1/cases:batch")
+        return await off_loop(work)
+
+    @app.post("/v1/cases:batch", description=(
+        f"Take in up to {_MAX_BATCH} cases (a JSON list of /v1/cases bodies). Per-case outcome: the good cases "
+        "are assigned, answered under `assigned` and stored together in one transaction; each bad case is "
+        "listed under `rejects` (reason_code, field, reason) and not stored; a repeated case_id is a "
+        "duplicate_id reject. If the store is locked (503) none is stored."))
     async def cases(request: Request) -> JSONResponse:
         if (r := refused(request)) is not None:
             return r
@@ -200,16 +323,46 @@ def create_app(store: Any, fixes: FixStore, *, token: str | None = None, gateway
         if not isinstance(body, list) or len(body) > _MAX_BATCH:
             return JSONResponse(_reject("inconsistent_record", f"a batch is a JSON list of at most {_MAX_BATCH} cases"),
                                 status_code=422)
-        rejects, good = [], []
-        for item in body:
-            problem = _check_case(item)
-            (rejects.append(problem) if problem else good.append(item))
-        assigned = []
-        for crs in sorted({str(c.get("crs") or "EPSG:4326") for c in good}):
-            done, bad = assign_cases(ctx, [c for c in good if str(c.get("crs") or "EPSG:4326") == crs])
-            assigned += done
-            rejects += bad
-        return JSONResponse({"assigned": assigned, "rejects": rejects})
+        def work() -> JSONResponse:
+            answers, rows, rejects = take(body)
+            return store_rows(rows) or JSONResponse({"assigned": answers, "rejects": rejects})
+
+        return await off_loop(work)
+
+    @app.post("/v1/cases/{case_id}/events", description=(
+        "Append a workflow stage to a case taken in by this service: JSON {stage, time[, hours]}. Stages are "
+        "those of gl.cases.read_event_log (verified, filed, dispatched, arrived, video, disposed, feedback, "
+        "checked, closed, cancelled, not_filed, returned, rework, extension (with hours), parked; or their "
+        "Chinese names); time is ISO 8601 (naive = China time) or epoch seconds. Unknown case: 404. Unknown "
+        "stage, bad time, a time before the case's latest event or in the future, an event after the case "
+        "ended, or anything read_event_log would reject the case for: 422 with reason_code and reason, "
+        "nothing stored."))
+    async def case_event(case_id: str, request: Request) -> JSONResponse:
+        if (r := refused(request)) is not None:
+            return r
+        if case_id not in caselog:
+            return JSONResponse(_reject("unknown_value", f"no case {case_id!r} was taken in by this service "
+                                        "(POST /v1/cases first)", "case_id", case_id), status_code=404)
+        body, error = await json_body(request)
+        if error:
+            return error
+        def work() -> JSONResponse:
+            row, problem = caselog.check_event(case_id, body)
+            if problem:
+                return JSONResponse(problem, status_code=422)
+            return store_rows([row]) or JSONResponse({k: row[k] for k in ("case_id", "stage", "time", "hours")})
+
+        return await off_loop(work)
+
+    @app.get("/v1/cases/{case_id}", description="A live case's events, in the order they were taken in.")
+    def case_events(case_id: str) -> JSONResponse:
+        if case_id not in caselog:
+            return JSONResponse(_reject("unknown_value", f"no case {case_id!r} was taken in by this service",
+                                        "case_id", case_id), status_code=404)
+        events = caselog.events[case_id]
+        return JSONResponse({"case_id": case_id, "attributes": {k: v for k, v in events[0].items() if k not in
+                                                                ("stage", "time", "hours", "received_at")},
+                             "events": [{k: e[k] for k in ("stage", "time", "hours")} for e in events]})
 
     async def osmand_fix(request: Request) -> JSONResponse:
         params = dict(request.query_params)

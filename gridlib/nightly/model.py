@@ -40,6 +40,10 @@ class NightlyOptions:
     include_staff_phone: bool = False
     county: str = "310115"
     max_water_share: float = 0.5
+    #: inputs older than this (latest case, latest truck fix) give a freshness warning
+    max_input_age_days: float = 2.0
+    #: freshness warnings are fatal (:class:`gridlib.errors.FreshnessError`): nothing is published
+    strict: bool = False
 
     @property
     def reach_column(self) -> str:
@@ -119,15 +123,17 @@ class NightlyResults:
     """Everything the products are made from.
 
     ``tables`` are the KPI tables by file name (``kpi_street_day`` …), written as they are;
-    ``options`` are the run's, so products name their fields after them.
+    ``options`` are the run's, so products name their fields after them; ``warnings`` are the
+    run's freshness warnings (``{"code", "message"}``: no cases reported that day, no truck fixes
+    in its night, stale inputs), also in the manifest.
 
     >>> import gridlib as gl
     >>> inputs = NightlyInputs(gl.GridSet.from_gdf(gl.datasets.demo_grids()), cases=pd.DataFrame(),
     ...                        responsibility=pd.DataFrame())
     >>> r = NightlyResults(inputs, cases=gpd.GeoDataFrame(), rejects=pd.DataFrame(), truck_result=None,
     ...                    options=NightlyOptions(reach_minutes=15))
-    >>> r.gridset is inputs.gridset, r.options.reach_column
-    (True, 'reachable_15min')
+    >>> r.gridset is inputs.gridset, r.options.reach_column, r.warnings
+    (True, 'reachable_15min', [])
     """
 
     inputs: NightlyInputs
@@ -138,6 +144,7 @@ class NightlyResults:
     hotspots: gpd.GeoDataFrame | None = None
     coverage: Coverage = field(default_factory=Coverage)
     options: NightlyOptions = field(default_factory=lambda: NightlyOptions())
+    warnings: list[dict[str, str]] = field(default_factory=list)
 
     @property
     def gridset(self) -> GridSet:

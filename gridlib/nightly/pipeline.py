@@ -23,8 +23,9 @@ import pandas as pd
 from gridlib import coverage, hotspots, network, trucks
 from gridlib.assignment import assign
 from gridlib.cases import fifteen_minute, indicators, open_cases, read_log
-from gridlib.errors import InputError
+from gridlib.errors import FreshnessError, InputError
 from gridlib.grid import GridSet
+from gridlib.live.caselog import with_live_cases
 from gridlib.nightly.model import Coverage, NightlyInputs, NightlyOptions, NightlyResults
 from gridlib.nightly.outputs import (
     atomic_products_dir,
@@ -74,6 +75,10 @@ def _load(store: Store, record: RunRecord, date: dt.date) -> NightlyInputs:
                 frame = store.read_layer(name)
                 layers[name] = frame
                 record.inputs[name] = {"rows": len(frame), "sha256": frame_digest(frame)}
+        if "case_events" in available and "cases" in layers:  # cases taken in live by `gridlib serve`
+            events = store.read_layer("case_events")
+            record.inputs["case_events"] = {"rows": len(events), "sha256": frame_digest(events)}
+            layers["cases"] = with_live_cases(layers["cases"], events)
         st.rows_in = sum(v["rows"] for v in record.inputs.values())
     return NightlyInputs(gridset=gridset, **layers)
 
@@ -82,12 +87,16 @@ def _assign_cases(data: NightlyInputs, record: RunRecord, date: dt.date, options
     _, day_end = _day_bounds(date)
     with record.step("assign cases") as st:
         raw = data.cases
-        log_frame, log_rejects = read_log(raw)
+        # an empty layer has no record to validate: it is a freshness warning (see _freshness), not a crash
+        log_frame, log_rejects = read_log(raw, validate=len(raw) > 0)
         later = log_frame["reported_at"] >= day_end
         log_frame = log_frame[~later]
         # cases reported after the date belong to later runs: counted apart, so the step still adds up
         st.rows_in = len(raw) - int(later.sum())
         st.notes["reported_after_date"] = int(later.sum())
+        st.notes["reported_on_date"] = int((log_frame["reported_at"] >= pd.Timestamp(date)).sum())
+        latest = log_frame["reported_at"].max()
+        st.notes["latest_reported_at"] = None if pd.isna(latest) else latest.isoformat()
         assigned, rejects = assign(
             log_frame, data.gridset, components=data.components, zones=data.frontage_zones,
             roads=data.road_sections, responsibility=data.responsibility,
@@ -167,6 +176,45 @@ def _published_rejects(rejects: pd.DataFrame) -> pd.DataFrame:
     return rejects.assign(reason=meaning.astype("string"))
 
 
+def _truck_window(date: dt.date) -> tuple[pd.Timestamp, pd.Timestamp]:
+    """The night a run reports on: 12:00 the day before to 12:00 on *date*."""
+    start = pd.Timestamp(date) - pd.Timedelta(hours=12)
+    return start, start + pd.Timedelta(days=1)
+
+
+def _freshness(data: NightlyInputs, record: RunRecord, date: dt.date, options: NightlyOptions) -> list[dict[str, str]]:
+    """Warnings about stale or missing inputs: no cases reported on *date*, no truck fixes in its night,
+    the latest case or fix older than ``options.max_input_age_days`` (each ``{"code", "message"}``)."""
+    _, day_end = _day_bounds(date)
+    max_age = pd.Timedelta(days=options.max_input_age_days)
+    notes = next(s.notes for s in record.steps if s.name == "assign cases")
+    found: list[dict[str, str]] = []
+
+    def warn(code: str, message: str) -> None:
+        found.append({"code": code, "message": message})
+
+    if not len(data.cases):
+        warn("no_cases", "the store's cases layer is empty")
+    elif not notes["reported_on_date"]:
+        warn("no_new_cases", f"no cases reported on {date}")
+    latest = notes["latest_reported_at"]
+    if latest is not None and pd.Timestamp(latest) < day_end - max_age:
+        warn("stale_cases", f"the latest case was reported at {latest}, more than "
+                            f"{options.max_input_age_days:g} days before the end of {date}")
+    if data.truck_fixes is not None:  # a city without the truck layers runs no truck check: nothing to warn
+        start, end = _truck_window(date)
+        times = parse_times(data.truck_fixes["time"], window=None)[0]  # never raises on a bad time
+        if not ((times >= start) & (times < end)).any():
+            warn("no_truck_fixes", f"no truck fixes in the night {start:%Y-%m-%d %H:%M} – {end:%Y-%m-%d %H:%M}")
+        before = times[times < end].max() if len(times) else pd.NaT
+        if not pd.isna(before) and before < end - max_age:
+            warn("stale_truck_fixes", f"the latest truck fix is from {before.isoformat()}, more than "
+                                      f"{options.max_input_age_days:g} days before the end of that night")
+    for w in found:
+        log.warning("stale input (%s): %s", w["code"], w["message"])
+    return found
+
+
 def _trucks(data: NightlyInputs, record: RunRecord, date: dt.date, options: NightlyOptions):
     with record.step("truck compliance") as st:
         if data.truck_fixes is None or data.truck_permits is None:
@@ -175,12 +223,12 @@ def _trucks(data: NightlyInputs, record: RunRecord, date: dt.date, options: Nigh
         fixes = data.truck_fixes
         # Muck trucks work at night (typically 22:00-06:00): the report for DATE covers the night that ends
         # on its morning, from 12:00 the day before to 12:00 on DATE, so one shift is never split.
-        start = pd.Timestamp(date) - pd.Timedelta(hours=12)
+        start, end = _truck_window(date)
         # the readers' time parser (never raises); an unreadable time is kept so the check rejects it
         times, _ = parse_times(fixes["time"], window=None)
-        night = fixes[((times >= start) & (times < start + pd.Timedelta(days=1))) | times.isna()]
+        night = fixes[((times >= start) & (times < end)) | times.isna()]
         st.rows_in = len(night)
-        st.notes["window"] = f"{start.isoformat()} / {(start + pd.Timedelta(days=1)).isoformat()}"
+        st.notes["window"] = f"{start.isoformat()} / {end.isoformat()}"
         result = trucks.check(night, data.truck_permits, data.truck_sites, roads=data.roads)
         st.rows_out = len(result.violations)
         st.rejected = len(result.rejects)
@@ -208,12 +256,14 @@ def _indicators(cases: pd.DataFrame, record: RunRecord, date: dt.date) -> dict[s
     day_start, day_end = _day_bounds(date)
     month_start = day_start.replace(day=1)
     tables: dict[str, pd.DataFrame] = {}
+    # the indicators' default moment is the latest time in the log; a night without cases has none
+    at = None if cases["reported_at"].notna().any() else day_end
     with record.step("indicators") as st:
         st.rows_in = len(cases)
         for level in ("street_code", "community_code", "grid_code", "responsible_unit"):
             name = level.removesuffix("_code")
-            tables[f"kpi_{name}_day"] = indicators(cases, by=level, period=(day_start, day_end))
-            tables[f"kpi_{name}_month_to_date"] = indicators(cases, by=level, period=(month_start, day_end))
+            tables[f"kpi_{name}_day"] = indicators(cases, by=level, period=(day_start, day_end), at=at)
+            tables[f"kpi_{name}_month_to_date"] = indicators(cases, by=level, period=(month_start, day_end), at=at)
         open_now = open_cases(cases, at=day_end)
         tables["open_cases"] = open_now
         fifteen = fifteen_minute(cases[(cases["reported_at"] >= month_start) & (cases["reported_at"] < day_end)])
@@ -342,6 +392,11 @@ def run_nightly(
     data = _load(store, record, date)
     grids = data.gridset.grids
     assigned, rejects = _assign_cases(data, record, date, options)
+    record.warnings = _freshness(data, record, date, options)
+    if options.strict and record.warnings:
+        raise FreshnessError(
+            f"{len(record.warnings)} freshness warning(s) and strict is on; nothing published, the previous "
+            "products stay: " + "; ".join(w["message"] for w in record.warnings), record.warnings)
     truck_result, truck_rejects = _trucks(data, record, date, options)
     truck_cases, truck_case_rejects = _truck_cases(truck_result, data, record, options)
     cases = assigned if truck_cases is None else pd.concat([assigned, truck_cases], ignore_index=True)
@@ -355,7 +410,7 @@ def run_nightly(
     full_rejects = pd.concat(all_rejects, ignore_index=True)
     results = NightlyResults(inputs=data, cases=cases, rejects=_published_rejects(full_rejects),
                              truck_result=truck_result, tables=tables, hotspots=hot, coverage=cover,
-                             options=options)
+                             options=options, warnings=list(record.warnings))
     with atomic_products_dir(out_dir, date.isoformat()) as work:
         with record.step("products") as st:
             layers = write_products(work, results, date=date, options=options, record=record)

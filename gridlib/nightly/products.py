@@ -12,6 +12,7 @@ from pathlib import Path
 import geopandas as gpd
 import pandas as pd
 
+import gridlib.io as gio
 from gridlib.assignment import responsible
 from gridlib.nightly.gpkg_styles import relate_gpkg, style_gpkg
 from gridlib.nightly.maps import write_maps
@@ -132,6 +133,6 @@ def write_products(work: Path, results: NightlyResults, *, date: dt.date, option
         frame = pd.DataFrame(table)
         if name == "open_cases":
             frame = _sorted(publishable("assigned_cases", frame), "light", "case_id")
-        frame.to_csv(kpi_dir / f"{name}.csv", index=False, lineterminator="\n", float_format="%.6g")
+        gio.write_csv(gio.with_names(frame, grids), kpi_dir / f"{name}.csv", float_format="%.6g")  # BOM: Excel
     write_maps(work, layers, results, date=date)
     return layers

@@ -72,8 +72,8 @@ class RunRecord:
     >>> with record.step("load inputs") as st:
     ...     st.rows_out = 5
     >>> m = record.manifest()
-    >>> m["date"], [s["name"] for s in m["steps"]], m["steps"][0]["rows_out"]
-    ('2026-11-20', ['load inputs'], 5)
+    >>> m["date"], [s["name"] for s in m["steps"]], m["steps"][0]["rows_out"], m["warnings"]
+    ('2026-11-20', ['load inputs'], 5, [])
     """
 
     date: str
@@ -85,6 +85,8 @@ class RunRecord:
     grid_edition: dict[str, Any] = field(default_factory=dict)
     started_at: str = ""
     finished_at: str = ""
+    #: freshness warnings of the run, ``{"code", "message"}`` each
+    warnings: list[dict[str, str]] = field(default_factory=list)
 
     @contextmanager
     def step(self, name: str) -> Iterator[StepRecord]:
@@ -106,6 +108,7 @@ class RunRecord:
             "inputs": self.inputs,
             "steps": [s.as_dict() for s in self.steps],
             "outputs": self.outputs,
+            "warnings": self.warnings,
             "started_at": self.started_at,
             "finished_at": self.finished_at,
         }

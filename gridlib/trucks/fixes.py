@@ -34,7 +34,7 @@ from gridlib.types import ArrayLike, CRSLike
 
 if TYPE_CHECKING:  # movingpandas is imported only when trajectories are converted
     import movingpandas as mpd
-from gridlib.io import check_coordinates, invalid_row_rejects, read_table
+from gridlib.io import check_coordinates, invalid_row_rejects, load_table
 from gridlib.rejects import Rejects
 from gridlib.times import parse_times, reject_times
 
@@ -156,6 +156,10 @@ def read_fixes(
     time: str = "time",
     x: str = "lon",
     y: str = "lat",
+    columns: dict[str, str] | None = None,
+    sheet: str | int | None = None,
+    header_row: int = 1,
+    encoding: str | None = None,
 ) -> tuple[Fixes, pd.DataFrame]:
     """Read GPS fixes into a :class:`Fixes` and a rejects table.
 
@@ -171,6 +175,11 @@ def read_fixes(
         Metric CRS for distances; by default the Gauss–Krüger zone of the fixes' median.
     vehicle, time, x, y : str
         Column names.
+    columns : dict, optional
+        ``{"源列": "gridlib_name"}`` renames first; otherwise common headers (车牌号, 定位时间,
+        经度, 纬度, 速度 …; :data:`gridlib.io.COLUMN_ALIASES`) are recognised.
+    sheet, header_row, encoding : optional
+        How to read the file (``.xlsx`` sheet and header row, CSV encoding); see :func:`gridlib.io.read_table`.
 
     Returns
     -------
@@ -191,7 +200,8 @@ def read_fixes(
     """
 
     # a frame is only read from (rejects are copies), so a caller's frame is not copied whole
-    frame = source if isinstance(source, pd.DataFrame) else read_table(source)
+    frame = load_table(source, columns=columns, wanted=(vehicle, time, x, y, "speed"), sheet=sheet,
+                       header_row=header_row, encoding=encoding, copy=False)
     for col in (vehicle, time):
         if col not in frame.columns:
             raise InputError(f"fixes: required column {col!r} is missing; columns are {list(frame.columns)}")

@@ -92,10 +92,15 @@ def parse_hours(values: ArrayLike) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     return start, end, ok
 
 
-def _frame(source: Any, what: str) -> gpd.GeoDataFrame:
-    from gridlib.io import read_table
+#: The permit columns (what a header alias may be renamed to, :data:`gridlib.io.COLUMN_ALIASES`).
+PERMIT_COLUMNS = ("permit_id", "vehicle_id", "company", "valid_from", "valid_to", "hours", "corridor_m",
+                  "origin_site", "destination_site")
 
-    frame = source if isinstance(source, gpd.GeoDataFrame) else read_table(source)
+
+def _frame(source: Any, what: str, wanted: Any = (), columns: dict[str, str] | None = None) -> gpd.GeoDataFrame:
+    from gridlib.io import load_table
+
+    frame = load_table(source, columns=columns, wanted=wanted, copy=False)
     if not isinstance(frame, gpd.GeoDataFrame):
         raise InputError(f"{what}: need a layer with geometry (GeoJSON, GeoPackage, GeoParquet or a GeoDataFrame)")
     if frame.crs is None:
@@ -111,7 +116,8 @@ def _reject(original: gpd.GeoDataFrame, found: Rejects) -> tuple[np.ndarray, pd.
 
 
 def read_permits(
-    source: str | os.PathLike[str] | gpd.GeoDataFrame, *, default_corridor_m: float = 50.0
+    source: str | os.PathLike[str] | gpd.GeoDataFrame, *, default_corridor_m: float = 50.0,
+    columns: dict[str, str] | None = None,
 ) -> tuple[gpd.GeoDataFrame, pd.DataFrame]:
     """Read and check transport permits.
 
@@ -121,7 +127,11 @@ def read_permits(
         ``permit_id``, ``vehicle_id``, ``company``, ``valid_from``, ``valid_to`` (dates),
         ``hours`` (``"22:00-06:00"``, empty for any time), ``corridor_m`` (half-width;
         ``default_corridor_m`` where the column is absent or empty), ``origin_site``,
-        ``destination_site``, and the approved route as a line.
+        ``destination_site``, and the approved route as a line. Common Chinese headers
+        (准运证号, 车牌号, 运输单位, 有效期起/止, 运输时段 …; :data:`gridlib.io.COLUMN_ALIASES`)
+        are recognised.
+    columns : dict, optional
+        ``{"源列": "gridlib_name"}``: renames that win over the recognised headers.
 
     Returns
     -------
@@ -142,7 +152,7 @@ def read_permits(
     >>> ok.permit_id.tolist(), ok.corridor_m.tolist(), bad.reason.tolist()
     (['P1'], [50.0], ['valid_to before valid_from'])
     """
-    frame = _frame(source, "permits")
+    frame = _frame(source, "permits", PERMIT_COLUMNS, columns)
     for col in ("permit_id", "vehicle_id", "valid_from", "valid_to"):
         if col not in frame.columns:
             raise InputError(f"permits: required column {col!r} is missing; columns are {list(frame.columns)}")

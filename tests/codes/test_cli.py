@@ -46,7 +46,7 @@ def test_validate_writes_a_report_and_exits_1(codes_csv, tmp_path):
     r = runner.invoke(app, ["codes", "validate", str(codes_csv), "--column", "code", "--report", str(report)])
     assert r.exit_code == 1
     assert "4 rows, 2 valid (1 after repair), 2 invalid" in r.output
-    lines = report.read_text(encoding="utf-8").splitlines()
+    lines = report.read_text(encoding="utf-8-sig").splitlines()  # CSV reports carry a BOM (issue 16.3)
     assert lines[0] == "row,id,code,reason"
     assert lines[1] == "3,2,41010500100300X,non-digit 'X' at position 15"
     assert lines[2] == "5,4,,empty"
@@ -90,7 +90,7 @@ def test_translate_codes_and_file(tmp_path):
     r = runner.invoke(app, ["codes", "translate", "--file", str(path), "--column", "cls", "--kind", "event",
                             "--output", str(out)])
     assert r.exit_code == 0 and "same 1" in r.output and "unmapped 1" in r.output
-    text = out.read_text(encoding="utf-8").splitlines()
+    text = out.read_text(encoding="utf-8-sig").splitlines()  # CSV outputs carry a BOM (issue 16.3)
     assert text[0] == "case,cls,to_code,to_name_zh,relation,candidates,reason"
     assert text[1].startswith("A,0104,06012,道路不洁,same")
 

@@ -369,3 +369,16 @@ def test_web_map_tooltips_read_right(first_run, tmp_path):
             assert bad not in text, (layer, text)
         for part in expected[layer]:
             assert part in text, (layer, part, text)
+
+
+def test_kpi_csvs_open_in_excel_with_names_beside_codes(first_run):
+    """Issue 16.3: CSV products are UTF-8 with a BOM, and the street name stands next to the street code."""
+    products, _ = first_run
+    for path in sorted((products / "kpi").glob("*.csv")):
+        assert path.read_bytes().startswith(b"\xef\xbb\xbf"), path.name
+    kpi = gl.io.read_table(products / "kpi/kpi_street_month_to_date.csv")
+    cols = list(kpi.columns)
+    assert cols[cols.index("street_code") + 1] == "street_name"
+    assert kpi["street_name"].notna().all() and kpi["street_name"].str.endswith("街道").any()
+    community = gl.io.read_table(products / "kpi/kpi_community_month_to_date.csv")
+    assert list(community.columns)[list(community.columns).index("community_code") + 1] == "community_name"

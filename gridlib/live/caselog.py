@@ -1,0 +1,270 @@
+"""The live case-event log: intake cases and their workflow stages, kept in the store's ``case_events`` layer.
+
+One row per stage transition, the form :func:`gridlib.cases.read_event_log` reads (``case_id``,
+``stage``, ``time`` and ``hours``; every other column is a case attribute, filled on the
+``reported`` row written at intake: class, kind, source, urgency, WGS-84 ``lon``/``lat`` and
+the assignment at intake). Times are naive China time, ``YYYY-MM-DDTHH:MM:SS``.
+
+:meth:`CaseLog.check_event` refuses an event the log could not use, with a ``reason_code``
+from :data:`gridlib.rejects.CODES`: an unknown stage, a missing or unreadable time, a time
+before the case's latest event (out of order) or in the future, an event after the case
+ended, and anything else :func:`gridlib.cases.read_event_log` would reject the case for (the
+case's events plus the new one are read with it before anything is stored). Only accepted
+rows are appended, all of one request in one transaction (:meth:`CaseLog.append`).
+
+In a GeoPackage store the rows are inserted with one SQLite transaction under the store's
+write lock (a whole-store ``transaction()`` copies the file, which a per-request write cannot
+afford); elsewhere (PostGIS) ``write_layer(..., mode="append")``. Both are all-or-nothing.
+
+>>> import os, tempfile
+>>> import gridlib as gl
+>>> store = gl.store.open(os.path.join(tempfile.mkdtemp(), "s.gpkg"))
+>>> log = CaseLog(store)
+>>> log.append([reported_row({"case_id": "K1", "class_code": "06012", "kind": "event", "lon": 121.5,
+...                           "lat": 31.24}, "2026-11-20T09:00:00")])
+>>> row, problem = log.check_event("K1", {"stage": "立案", "time": "2026-11-20 09:03"})
+>>> log.append([row]); problem is None, row["stage"]
+(True, 'filed')
+>>> log.check_event("K1", {"stage": "dispatched", "time": "2026-11-20 09:01"})[1]["reason_code"]
+'time_order'
+>>> cases, _ = gl.cases.read_event_log(store.read_layer("case_events"))
+>>> cases[["case_id", "status"]].values.tolist()
+[['K1', 'filed']]
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import math
+import sqlite3
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from gridlib.cases.log import read_event_log
+from gridlib.cases.model import EVENT_STAGES, MAX_EXTENSION_HOURS
+from gridlib.rejects import counts
+from gridlib.times import parse_times
+
+__all__ = ["CaseLog", "EVENT_LAYER", "EVENT_COLUMNS", "reported_row", "now_china", "with_live_cases"]
+
+log = logging.getLogger(__name__)
+
+EVENT_LAYER = "case_events"
+#: Columns of the ``case_events`` layer (text unless in ``_NUMBERS``).
+EVENT_COLUMNS = ("case_id", "stage", "time", "hours", "class_code", "kind", "source", "urgency", "component_id",
+                 "lon", "lat", "grid_code", "community_code", "street_code", "district_code", "responsible_unit",
+                 "responsible_team", "received_at")
+_NUMBERS = ("hours", "lon", "lat")
+#: Event fields a client may send to ``POST /v1/cases/{case_id}/events``.
+EVENT_FIELDS = ("stage", "time", "hours")
+#: Stage column → the English stage name stored (Chinese names are accepted and stored in English).
+_ENGLISH = {col: name for name, (col, _how) in EVENT_STAGES.items() if name.isascii()}
+_ENDS = ("closed_at", "cancelled_at", "not_filed_at")
+#: A client clock may run this far ahead of the server's.
+FUTURE_SLACK = pd.Timedelta(minutes=10)
+
+
+def now_china() -> pd.Timestamp:
+    """The current time, naive China time, to the second.
+
+    >>> now_china().tzinfo is None
+    True
+    """
+    return pd.Timestamp(dt.datetime.now(dt.UTC)).tz_convert("Asia/Shanghai").tz_localize(None).floor("s")
+
+
+def _reject(code: str, reason: str, field: str | None = None, case_id: Any = None) -> dict[str, Any]:
+    return {"case_id": case_id, "reason_code": code, "field": field, "reason": reason}
+
+
+def parse_time(value: Any, field: str, case_id: Any) -> tuple[pd.Timestamp | None, dict | None]:
+    """One client time (ISO 8601, with or without offset; epoch seconds) → naive China time, or a reject.
+
+    >>> parse_time("2026-11-20T01:00:00Z", "time", "K1")[0]
+    Timestamp('2026-11-20 09:00:00')
+    >>> parse_time("soon", "time", "K1")[1]["reason_code"]
+    'unparseable_time'
+    """
+    if value is None or (isinstance(value, str) and not value.strip()):
+        return None, _reject("missing_time", f"{field} is missing", field, case_id)
+    if isinstance(value, bool) or not isinstance(value, str | int | float):
+        return None, _reject("unparseable_time", f"{field} {value!r} is not a time", field, case_id)
+    times, code = parse_times(pd.Series([str(value)], dtype="string"))   # epoch seconds as digits
+    if code[0] is not None or pd.isna(times.iloc[0]):
+        return None, _reject(code[0] or "unparseable_time", f"{field} {value!r} cannot be read as a time", field,
+                             case_id)
+    t = pd.Timestamp(times.iloc[0]).floor("s")
+    if t > now_china() + FUTURE_SLACK:
+        return None, _reject("time_out_of_range", f"{field} {t.isoformat()} is in the future (China time)", field,
+                             case_id)
+    return t, None
+
+
+def reported_row(case: dict[str, Any], reported_at: str) -> dict[str, Any]:
+    """The ``reported`` row of a new case: its attributes and the assignment at intake.
+
+    >>> reported_row({"case_id": "K1", "class_code": "06012", "lon": 121.5, "lat": 31.2}, "2026-11-20T09:00:00")["stage"]
+    'reported'
+    """
+    row = {c: case.get(c) for c in EVENT_COLUMNS}
+    row.update(case_id=str(case["case_id"]), stage="reported", time=reported_at, hours=None,
+               kind=case.get("kind") or "event", urgency=case.get("urgency") or "normal",
+               received_at=now_china().isoformat())
+    return row
+
+
+class CaseLog:
+    """The live cases: their events in memory (for validation) and in the store's ``case_events`` layer.
+
+    Parameters
+    ----------
+    store : Store
+        The gridlib store the service runs on; existing ``case_events`` rows are loaded.
+
+    Examples
+    --------
+    >>> import os, tempfile
+    >>> import gridlib as gl
+    >>> store = gl.store.open(os.path.join(tempfile.mkdtemp(), "s.gpkg"))
+    >>> CaseLog(store).append([reported_row({"case_id": "K1", "class_code": "06012"}, "2026-11-20T09:00:00")])
+    >>> log = CaseLog(store)                       # a restarted service sees the stored cases
+    >>> "K1" in log, "K2" in log
+    (True, False)
+    >>> log.check_event("K1", {"stage": "closed", "time": "2026-11-20 09:30"})[1]["reason"]
+    'case rejected: closed without disposal (closed_at set, disposed_at missing)'
+    """
+
+    def __init__(self, store: Any) -> None:
+        self.store = store
+        self.events: dict[str, list[dict[str, Any]]] = {}
+        self._exists = EVENT_LAYER in store.layers()
+        if self._exists:
+            frame = store.read_layer(EVENT_LAYER)
+            for row in frame.to_dict("records"):
+                self.events.setdefault(str(row["case_id"]), []).append(
+                    {c: _none(row.get(c)) for c in EVENT_COLUMNS})
+
+    def __contains__(self, case_id: object) -> bool:
+        return str(case_id) in self.events
+
+    def __len__(self) -> int:
+        return len(self.events)
+
+    def check_event(self, case_id: str, body: Any) -> tuple[dict[str, Any] | None, dict[str, Any] | None]:
+        """``(row, None)`` for an event the log accepts for *case_id*, else ``(None, reject)``.
+
+        The caller checks that the case exists (404 otherwise).
+        """
+        if not isinstance(body, dict):
+            return None, _reject("inconsistent_record", "an event is a JSON object {stage, time[, hours]}",
+                                 case_id=case_id)
+        unknown = sorted(set(body) - set(EVENT_FIELDS))
+        if unknown:
+            return None, _reject("extra_fields", f"unknown fields {unknown}; an event has {list(EVENT_FIELDS)}",
+                                 unknown[0], case_id)
+        raw = body.get("stage")
+        name = raw.strip() if isinstance(raw, str) else ""
+        key = name if name in EVENT_STAGES else name.lower()
+        if key not in EVENT_STAGES:
+            return None, _reject("unknown_value", f"unknown stage {raw!r}; use one of "
+                                 f"{', '.join(s for s in EVENT_STAGES if s.isascii() and s != 'reported')}",
+                                 "stage", case_id)
+        column = EVENT_STAGES[key][0]
+        if column == "reported_at":
+            return None, _reject("unknown_value", "the report is recorded by POST /v1/cases, not as an event",
+                                 "stage", case_id)
+        t, problem = parse_time(body.get("time"), "time", case_id)
+        if problem:
+            return None, problem
+        hours = body.get("hours")
+        if column == "extension_hours":
+            if isinstance(hours, bool) or not isinstance(hours, int | float) or not math.isfinite(hours) \
+                    or not 0 <= hours <= MAX_EXTENSION_HOURS:
+                return None, _reject("bad_number", f"an extension needs hours, a number in [0, "
+                                     f"{MAX_EXTENSION_HOURS}], got {hours!r}", "hours", case_id)
+        elif hours is not None:
+            return None, _reject("inconsistent_record", "hours belong to extension events only", "hours", case_id)
+        past = self.events[case_id]
+        ended = [e for e in past if EVENT_STAGES[e["stage"]][0] in _ENDS]
+        if ended:
+            return None, _reject("inconsistent_record", f"the case ended ({ended[0]['stage']} at "
+                                 f"{ended[0]['time']}); no stage may follow", "stage", case_id)
+        latest = max(pd.Timestamp(e["time"]) for e in past)
+        if t < latest:
+            return None, _reject("time_order", f"{key} at {t.isoformat()} is before the case's latest event "
+                                 f"({latest.isoformat()}): events are appended in time order", "time", case_id)
+        row = {c: None for c in EVENT_COLUMNS}
+        row.update(case_id=case_id, stage=_ENGLISH.get(column, key), time=t.isoformat(),
+                   hours=float(hours) if hours is not None else None, received_at=now_china().isoformat())
+        _, rejects = read_event_log(pd.DataFrame([*past, row], columns=list(EVENT_COLUMNS)))
+        if len(rejects):
+            first = rejects.iloc[-1]
+            field = first.get("field")
+            return None, _reject(str(first["reason_code"]), str(first["reason"]),
+                                 field if isinstance(field, str) and field else "stage", case_id)
+        return row, None
+
+    def append(self, rows: list[dict[str, Any]]) -> None:
+        """Store *rows* (all or none) and add them to the in-memory log.
+
+        Raises :class:`gridlib.errors.LockError` when another writer holds the store (nothing stored).
+        """
+        if not rows:
+            return
+        from gridlib.store.gpkg import GpkgStore
+
+        if self._exists and isinstance(self.store, GpkgStore):
+            with self.store.lock("write"):          # no whole-store transaction is copying the file now
+                con = sqlite3.connect(self.store.path, timeout=10)
+                try:
+                    with con:
+                        con.executemany(
+                            f"INSERT INTO {EVENT_LAYER} ({', '.join(EVENT_COLUMNS)}) "
+                            f"VALUES ({', '.join('?' * len(EVENT_COLUMNS))})",
+                            [tuple(_none(r.get(c)) for c in EVENT_COLUMNS) for r in rows])
+                finally:
+                    con.close()
+        else:
+            frame = pd.DataFrame(rows, columns=list(EVENT_COLUMNS))
+            for c in EVENT_COLUMNS:
+                frame[c] = frame[c].astype(float) if c in _NUMBERS else frame[c].astype(object)
+            self.store.write_layer(EVENT_LAYER, frame, mode="append")
+            self._exists = True
+        for r in rows:
+            self.events.setdefault(str(r["case_id"]), []).append({c: _none(r.get(c)) for c in EVENT_COLUMNS})
+
+
+def with_live_cases(cases: pd.DataFrame, events: pd.DataFrame) -> pd.DataFrame:
+    """The flat case table *cases* followed by one row per live case of the *events* log, for ``read_log``.
+
+    What the nightly run reads as its ``cases`` input when the store holds a ``case_events``
+    layer: the live cases go through the same reader, validation, assignment and indicators
+    as the imported ones; a live case whose id repeats an imported one is a ``duplicate_id``
+    reject (the imported row is kept). Event rows the event reader refuses (none, when
+    written by :class:`CaseLog`) are logged by reason code.
+
+    >>> flat = pd.DataFrame({"case_id": ["a"], "class_code": ["06012"], "kind": ["event"],
+    ...                      "reported_at": ["2026-11-20 08:00"]})
+    >>> events = pd.DataFrame({"case_id": ["K1", "K1"], "stage": ["reported", "filed"],
+    ...                        "time": ["2026-11-20T09:00:00", "2026-11-20T09:03:00"],
+    ...                        "class_code": ["06012", None], "kind": ["event", None]})
+    >>> from gridlib.cases import read_log
+    >>> read_log(with_live_cases(flat, events))[0][["case_id", "status"]].values.tolist()
+    [['K1', 'filed'], ['a', 'reported']]
+    """
+    live, rejects = read_event_log(events)
+    if len(rejects):
+        log.warning("case_events: %d event rows refused %s", len(rejects), counts(rejects))
+    live = live.drop(columns=["status"], errors="ignore")   # read_log derives it from the time stamps
+    return pd.concat([cases, live], ignore_index=True)
+
+
+def _none(value: Any) -> Any:
+    if value is None or value is pd.NA or (isinstance(value, float) and math.isnan(value)):
+        return None
+    if isinstance(value, np.generic):
+        return value.item()
+    return value

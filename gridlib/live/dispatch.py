@@ -1,0 +1,183 @@
+"""Dispatch for live case intake: teams ranked by network travel time, and the due time of each step.
+
+:class:`Dispatcher` builds the road graph and runs **one** Dijkstra per team base at start-up
+(:func:`gridlib.network.travel_times` with ``min_only=False``: a teams × nodes matrix of
+seconds, the same routing the nightly reachability uses). A request then only snaps the case
+to its nearest road segment (an STRtree lookup) and reads the matrix at that segment's two
+ends (:func:`gridlib.network.arrival_times`, the arrival rule of ``nearest_base``): O(teams) work, no
+graph search.
+
+The due times of the case's chain come from the case-limits table
+(:func:`gridlib.cases.load_limits`, most specific row for the case's class and urgency) on the
+work calendar (:class:`gridlib.cases.WorkCalendar`, for work-hour / work-day limits). Only the
+report time is known at intake, so each step is due its limit after the previous step's due
+time — the latest schedule that still meets every limit:
+
+======== ==============================================================
+step      due
+======== ==============================================================
+verify    reported + verify limit (public reports: hotline, media only)
+file      verified (due) or reported + file limit (5 min)
+dispatch  file due + dispatch limit (1 min)
+arrive    dispatch due + arrive limit (10 min)
+video     arrive due + video limit (3 min: the scene sent back, 回传)
+dispose   dispatch due + dispose limit (work days where the table says so)
+close     file due + close limit
+======== ==============================================================
+
+>>> import geopandas as gpd
+>>> from shapely import LineString, Point
+>>> roads = gpd.GeoDataFrame({"highway": ["residential"]}, geometry=[LineString([(0, 0), (2000, 0)])], crs=4547)
+>>> bases = gpd.GeoDataFrame({"base_id": ["west", "east"], "name": ["W", "E"]},
+...                          geometry=[Point(0, 0), Point(2000, 0)], crs=4547)
+>>> d = Dispatcher(roads, bases)
+>>> [(t["base_id"], t["minutes"]) for t in d.rank(500.0, 0.0, 4547)]   # 20 km/h: 3 min per km
+[('west', 1.5), ('east', 4.5)]
+"""
+
+from __future__ import annotations
+
+import functools
+from typing import Any
+
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+import pyproj
+
+from gridlib import network
+from gridlib.cases.calendar import WorkCalendar
+from gridlib.cases.limits import load_limits, resolve_limits
+from gridlib.cases.model import PUBLIC_SOURCES
+
+__all__ = ["Dispatcher", "CHAIN"]
+
+#: (step, the step whose due time starts its clock) in the order of the chain; ``None`` = reported_at.
+CHAIN: tuple[tuple[str, str | None], ...] = (
+    ("verify", None), ("file", "verify"), ("dispatch", "file"), ("arrive", "dispatch"),
+    ("video", "arrive"), ("dispose", "dispatch"), ("close", "file"),
+)
+#: steps no other step starts from: their working-time deadlines are computed together
+_LEAVES = {step for step, _ in CHAIN} - {after for _, after in CHAIN if after}
+#: calendar units as pandas Timedelta units (same arithmetic as WorkCalendar.add, without its array set-up)
+_CALENDAR_UNITS = {"minute": "min", "hour": "h", "day": "D"}
+
+
+class Dispatcher:
+    """Ranks team bases by network travel time to a point and projects a case's step deadlines.
+
+    Parameters
+    ----------
+    roads : GeoDataFrame or None
+        Road centre-lines (the store's ``roads`` layer); ``None``: no ranking, deadlines only.
+    bases : GeoDataFrame or None
+        Team bases with ``base_id`` (and ``name``, ``street_code`` if present).
+    limits : path or DataFrame, optional
+        Case-limits table (default the bundled one, :func:`gridlib.cases.load_limits`).
+    calendar : WorkCalendar, optional
+        Work calendar (default :meth:`WorkCalendar.china`).
+    access_speed_kmh : float
+        Walking speed between a point and the road, as in :func:`gridlib.network.nearest_base`.
+
+    Examples
+    --------
+    >>> d = Dispatcher(None, None)
+    >>> due = d.due("2026-11-20 16:58", class_code="06012")
+    >>> due["file"], due["arrive"], due["dispose"]      # dispose: 1 working day, Friday → Monday
+    ('2026-11-20T17:03:00', '2026-11-20T17:14:00', '2026-11-23T17:04:00')
+    """
+
+    def __init__(self, roads: gpd.GeoDataFrame | None, bases: gpd.GeoDataFrame | None, *, limits: Any = None,
+                 calendar: WorkCalendar | None = None, access_speed_kmh: float = 5.0) -> None:
+        self.limits = load_limits(limits)
+        self.calendar = calendar if calendar is not None else WorkCalendar.china()
+        self.access_speed_kmh = access_speed_kmh
+        self.graph = None
+        self.node_times = np.empty((0, 0))
+        self.teams: list[dict[str, Any]] = []
+        if roads is not None and bases is not None and len(roads) and len(bases):
+            self.graph = network.build_graph(roads)
+            times, _ = network.travel_times(self.graph, bases, access_speed_kmh=access_speed_kmh, min_only=False)
+            self.node_times = np.ascontiguousarray(times.T)          # nodes × teams: one row read per end
+            keep = [c for c in ("base_id", "name", "street_code") if c in bases.columns]
+            ids = bases["base_id"] if "base_id" in bases.columns else pd.Series(bases.index.astype(str))
+            frame = pd.DataFrame(bases[keep]).assign(base_id=ids.astype(str).to_numpy())
+            self.teams = [{k: (None if pd.isna(v) else str(v)) for k, v in row.items()}
+                          for row in frame.to_dict("records")]
+
+    @functools.lru_cache(maxsize=64)  # noqa: B019 - one Dispatcher per process; few CRSs
+    def _to_graph(self, crs: Any) -> pyproj.Transformer:
+        return pyproj.Transformer.from_crs(crs, self.graph.crs, always_xy=True)
+
+    def rank(self, x: float, y: float, crs: Any) -> list[dict[str, Any]]:
+        """Teams ordered by travel time (minutes, ``None`` if unreachable) to the point (*x*, *y*) in *crs*.
+
+        Each team carries ``base_id``, ``name``, ``street_code``, ``minutes`` and ``access_m``
+        (the walk between the point and the road).
+        """
+        if self.graph is None:
+            return []
+        gx, gy = (x, y) if crs == self.graph.crs else self._to_graph(crs).transform(x, y)
+        time, access = network.arrival_times(self.graph, self.node_times, np.array([[gx, gy]]),
+                                             access_speed_kmh=self.access_speed_kmh)
+        minutes = time[0] / 60.0
+        order = np.lexsort((np.arange(len(minutes)), np.where(np.isfinite(minutes), minutes, np.inf)))
+        walk = round(float(access[0]), 1)
+        return [{**self.teams[i], "minutes": round(float(minutes[i]), 2) if np.isfinite(minutes[i]) else None,
+                 "access_m": walk} for i in order]
+
+    @functools.lru_cache(maxsize=4096)  # noqa: B019 - bounded by the class catalogue × urgencies
+    def step_limits(self, class_code: str | None, urgency: str | None) -> dict[str, tuple[float, str]]:
+        """``{step: (value, unit)}`` of the chain's steps for a class and urgency (steps without a limit left out)."""
+        one = pd.DataFrame({"class_code": [class_code or ""], "urgency": [urgency or "normal"]})
+        out = {}
+        for step, _ in CHAIN:
+            value, unit = resolve_limits(one, self.limits, step)
+            if unit[0]:
+                out[step] = (float(value[0]), str(unit[0]))
+        return out
+
+    def due(self, reported_at: Any, *, class_code: str | None = None, urgency: str | None = None,
+            source: str | None = None) -> dict[str, str]:
+        """Due time (ISO, naive China time) of each step of the chain, projected from *reported_at*."""
+        limits = self.step_limits(class_code, urgency)
+        start = pd.Timestamp(reported_at)
+        due: dict[str, pd.Timestamp] = {}
+        later: list[tuple[str, pd.Timestamp, float, str]] = []   # working-time leaves: one calendar call per unit
+        for step, after in CHAIN:
+            if step == "verify" and source not in PUBLIC_SOURCES:
+                continue
+            begin = start if after is None else due.get(after, start)
+            if step not in limits:
+                if step != "verify":
+                    due[step] = begin    # no limit: the step may take no time in the projection
+                continue
+            value, unit = limits[step]
+            if unit in _CALENDAR_UNITS:
+                due[step] = begin + pd.Timedelta(value, _CALENDAR_UNITS[unit])
+            elif step in _LEAVES:
+                later.append((step, begin, value, unit))
+            else:
+                due[step] = self.calendar.add(begin, value, unit)
+        for unit in sorted({u for *_, u in later}):
+            group = [g for g in later if g[3] == unit]
+            ends = self.calendar.add(np.array([g[1].to_datetime64() for g in group], dtype="datetime64[ns]"),
+                                     np.array([g[2] for g in group]), unit)
+            due.update({g[0]: pd.Timestamp(e) for g, e in zip(group, ends, strict=True)})
+        return {step: due[step].isoformat() for step, _ in CHAIN if step in due}
+
+    def dispatch(self, x: float, y: float, crs: Any, reported_at: Any, *, class_code: str | None = None,
+                 urgency: str | None = None, source: str | None = None) -> dict[str, Any]:
+        """The ``dispatch`` block of a case answer: ranked teams, arrival check, due times, limits."""
+        due = self.due(reported_at, class_code=class_code, urgency=urgency, source=source)
+        teams = self.rank(x, y, crs)
+        allowed = (pd.Timestamp(due["arrive"]) - pd.Timestamp(due["dispatch"])).total_seconds() / 60.0
+        first = teams[0]["minutes"] if teams else None
+        return {
+            "teams": teams,
+            "arrive_limit_minutes": round(allowed, 2),
+            "first_within_arrive_limit": None if first is None else bool(first <= allowed),
+            "due": due,
+            "limits": {k: {"value": v, "unit": u} for k, v, u in
+                       ((s, *lim) for s, lim in self.step_limits(class_code, urgency).items())},
+        }

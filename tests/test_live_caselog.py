@@ -1,0 +1,51 @@
+"""The live case-event log on both store kinds: what is appended is what read_event_log reads."""
+
+from __future__ import annotations
+
+import pandas as pd
+import pytest
+
+import gridlib as gl
+from gridlib.errors import LockError
+from gridlib.live.caselog import EVENT_LAYER, CaseLog, reported_row
+
+
+def _exercise(store) -> None:
+    log = CaseLog(store)
+    rows = [reported_row({"case_id": cid, "class_code": "06012", "kind": "event", "source": "hotline_12345",
+                          "lon": 121.49, "lat": 31.23, "grid_code": "310101013001087"}, "2026-11-20T09:00:00")
+            for cid in ("P1", "P2")]
+    log.append(rows)                                  # creates the layer
+    for cid, stage, t in (("P1", "核实", "09:20"), ("P1", "filed", "09:22"), ("P2", "filed", "09:30"),
+                          ("P1", "extension", "09:40")):
+        body = {"stage": stage, "time": f"2026-11-20 {t}"} | ({"hours": 4} if stage == "extension" else {})
+        row, problem = log.check_event(cid, body)
+        assert problem is None, problem
+        log.append([row])                             # appends to the existing layer
+    row, problem = log.check_event("P2", {"stage": "verified", "time": "2026-11-20 09:31"})
+    assert problem["reason_code"] == "time_order"     # verified after filing: read_event_log refuses the case
+    assert row is None
+    again = CaseLog(store)                            # a restarted service reloads the log
+    assert len(again) == 2 and [e["stage"] for e in again.events["P1"]] == ["reported", "verified", "filed",
+                                                                             "extension"]
+    cases, rejects = gl.cases.read_event_log(store.read_layer(EVENT_LAYER), validate=True)
+    assert len(rejects) == 0
+    p1 = cases.set_index("case_id").loc["P1"]
+    assert p1["verified_at"] == pd.Timestamp("2026-11-20 09:20") and p1["extension_hours"] == 4.0
+    assert p1["source"] == "hotline_12345" and p1["grid_code"] == "310101013001087"
+    assert cases["status"].tolist() == ["filed", "filed"]
+
+
+def test_case_log_in_a_geopackage(tmp_path):
+    store = gl.store.open(str(tmp_path / "s.gpkg"))
+    _exercise(store)
+    log = CaseLog(store)
+    before = len(store.read_layer(EVENT_LAYER))
+    row, problem = log.check_event("P2", {"stage": "dispatched", "time": "2026-11-20 09:35"})
+    with store.lock("write"), pytest.raises(LockError):   # a whole-store transaction elsewhere: refused, not lost
+        log.append([row])
+    assert len(store.read_layer(EVENT_LAYER)) == before and len(log.events["P2"]) == 2
+
+
+def test_case_log_in_postgis(pg_store):
+    _exercise(pg_store)
