@@ -63,7 +63,7 @@ def main() -> None:
     port = server.servers[0].sockets[0].getsockname()[1]
     con = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
     latencies, statuses = [], []
-    pts = cases[["lon", "lat", "class_code"]].to_numpy()
+    pts = cases.dropna(subset=["lon", "lat"])[["lon", "lat", "class_code"]].to_numpy()  # planted bad rows out
     try:
         for i in range(args.n):
             lon, lat, code = pts[i % len(pts)]
@@ -84,8 +84,9 @@ def main() -> None:
     for i in range(min(args.n, 50)):
         lon, lat, code = pts[i % len(pts)]
         t = time.perf_counter()
-        done, _ = assign_cases(ctx, [{"case_id": f"P{i}", "lon": float(lon), "lat": float(lat)}])
+        done, bad = assign_cases(ctx, [{"case_id": f"P{i}", "lon": float(lon), "lat": float(lat), "class_code": str(code)}])
         part_assign.append((time.perf_counter() - t) * 1000)
+        assert done, bad
         d = done[0]
         t = time.perf_counter()
         ctx["dispatcher"].dispatch(d["_x"], d["_y"], d["_crs"], "2026-11-20 10:00", class_code=str(code))

@@ -22,7 +22,14 @@ zone, road section, grid team, then the component, then fallback.
 
 Grid lookup uses :class:`gridlib.index.GridIndex` (exact ``covers``; a point on a
 shared edge goes to the smallest grid code). Every input row ends in exactly one
-of ``assigned`` or ``rejects`` (with ``reason``).
+of ``assigned`` or ``rejects`` (the shared rejects model, :mod:`gridlib.rejects`: ``reason_code``,
+``field``, ``reason``).
+
+The call is a chain of four steps, each a function of this module: ``_check_grids`` and
+``_check`` (grids, then cases: coordinates, ids and times by :func:`gridlib.io.read_points`,
+class codes, kinds, the edition valid at the case's time), ``_locate`` (grid, distance to its
+boundary, near another grid or street), ``_responsibility`` (levels, rule, unit and basis) and
+``_assemble`` (the two frames).
 
 >>> import geopandas as gpd, pandas as pd, shapely
 >>> grids = gpd.GeoDataFrame({"grid_code": ["410105001003001", "410105001003002"]},
@@ -32,8 +39,8 @@ of ``assigned`` or ``rejects`` (with ``reason``).
 >>> done, rejects = assign(cases, grids)
 >>> done[["case_id", "grid_code", "responsibility_basis", "near_boundary"]].values.tolist()
 [['a', '410105001003001', 'territory_fallback', False], ['b', '410105001003001', 'territory_fallback', True]]
->>> rejects[["case_id", "reason"]].values.tolist()
-[['c', 'outside grid coverage']]
+>>> rejects[["case_id", "reason_code", "field", "reason"]].values.tolist()
+[['c', 'no_grid', 'geometry', 'outside grid coverage']]
 """
 
 from __future__ import annotations
@@ -42,12 +49,14 @@ import logging
 import warnings
 import weakref
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import geopandas as gpd
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 import pyproj
 import shapely
 
@@ -56,6 +65,8 @@ from gridlib.crs import resolve_crs
 from gridlib.errors import InputError
 from gridlib.grid.model import GridSet
 from gridlib.index import GridIndex
+from gridlib.rejects import Rejects
+from gridlib.types import CRSLike
 
 __all__ = ["assign", "assign_in_db", "index_for", "load_rules", "responsible", "BASES", "OUTPUT_COLUMNS",
            "RESPONSIBILITY_COLUMNS"]
@@ -410,10 +421,365 @@ def _to_metric(frame: gpd.GeoDataFrame | None, crs: pyproj.CRS, what: str) -> gp
     return frame.to_crs(crs).reset_index(drop=True)
 
 
-# --------------------------------------------------------------------------- assign
+#: The dtype pandas gives a column of Python strings (``str``, Arrow-backed, since pandas 3).
+_STR = pd.Series(np.array([""], dtype=object)).dtype
+
+
+def _strings(values: np.ndarray, codes: np.ndarray) -> Any:
+    """``values[codes]`` as a string column, taken in Arrow: no Python string per row."""
+    if isinstance(_STR, pd.StringDtype) and _STR.storage == "pyarrow":
+        table = pa.array(np.asarray(values, dtype=object), type=pa.large_string())
+        return pd.array(table.take(np.asarray(codes, dtype=np.int64)), dtype=_STR)
+    return np.asarray(values, dtype=object)[codes]
+
+
+def _distinct(key: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Position of the first row of each distinct value of *key*, and each row's distinct value (hashing, no sort)."""
+    codes, uniques = pd.factorize(key)
+    first = np.empty(len(uniques), dtype=np.int64)
+    first[codes[::-1]] = np.arange(len(key) - 1, -1, -1)
+    return first, codes
+
+
+# --------------------------------------------------------------------------- the steps of assign
+@dataclass
+class _Grids:
+    """The grid editions of one call, checked: frames in the metric CRS and their indexes."""
+
+    editions: list[Any]
+    originals: list[gpd.GeoDataFrame]
+    frames: list[gpd.GeoDataFrame]
+    indexes: list[GridIndex]
+    metric: pyproj.CRS
+
+
+@dataclass
+class _Classes:
+    """Class code and kind of each case as a code into their distinct pairs: the catalogue and the
+    rules are asked once per pair (a night has a few hundred classes and many cases)."""
+
+    code: np.ndarray      # per case: its pair
+    classes: np.ndarray   # per pair: class code (stripped, "" if none)
+    kinds: np.ndarray     # per pair: kind (from the catalogue when missing)
+
+    @classmethod
+    def of(cls, points: pd.DataFrame) -> _Classes:
+        empty = pd.Series("", index=points.index, dtype="string")
+        columns = [points[c].astype("string").fillna("").str.strip() if c in points else empty
+                   for c in ("class_code", "kind")]
+        (c_code, c_values), (k_code, k_values) = (col.factorize() for col in columns)
+        first, code = _distinct(c_code.astype(np.int64) * (len(k_values) + 1) + k_code)
+        classes = np.asarray(c_values, dtype=object)[c_code[first]]
+        kinds = np.asarray(k_values, dtype=object)[k_code[first]]
+        missing = (kinds == "") & (classes != "")
+        if missing.any():
+            kinds[missing] = _kind_from_catalogue(pd.Series(classes[missing], dtype="string"))
+        return cls(code, classes, kinds)
+
+
+@dataclass
+class _Checked:
+    """The cases after the checks: accepted points (metric CRS) and who is rejected so far."""
+
+    source: pd.DataFrame          # the input rows (positional index), what rejects are cut from
+    original_index: pd.Index     # the caller's index
+    points: gpd.GeoDataFrame      # accepted by read_points, index = positions in source
+    read_rejects: pd.DataFrame    # rejected by read_points
+    late: Rejects                 # rejects found by assign itself, over the positions of source
+    classes: _Classes             # per accepted point: class code and kind
+    which: np.ndarray             # per accepted point: edition position (-1: none valid)
+    location_field: str           # the field a "no grid" reject names
+
+
+@dataclass
+class _Located:
+    """The accepted cases in their grids (arrays cover the cases still accepted after locate)."""
+
+    keep: np.ndarray              # positions (in points) of the cases that are assigned
+    which: np.ndarray
+    pos: np.ndarray               # grid position in its edition's frame
+    x: np.ndarray
+    y: np.ndarray
+    points: np.ndarray            # shapely points, metric CRS
+    distance: np.ndarray
+    near: np.ndarray
+    near_street: np.ndarray
+
+
+@dataclass
+class _Responsibility:
+    """Per assigned case: string columns (values + codes) and the rule applied."""
+
+    columns: dict[str, tuple[np.ndarray, np.ndarray]]
+
+
+def _check_grids(gridset: Any, index: GridIndex | Sequence[GridIndex] | None, when: str | None) -> _Grids:
+    """The grid editions of a call: frames in the metric CRS, their indexes (given, or built once and cached)."""
+    editions = list(gridset) if isinstance(gridset, Sequence) and not isinstance(gridset, str) else [gridset]
+    if not editions:
+        raise InputError("no grid set given")
+    originals = [grids_of(g) for g in editions]
+    if any(not isinstance(f, gpd.GeoDataFrame) or "grid_code" not in f for f in originals):
+        raise InputError("gridset must be a GridSet or a GeoDataFrame with a grid_code column")
+    metric = metric_crs_of_grids(originals[-1])
+    frames = [f.to_crs(metric) if not pyproj.CRS(f.crs).equals(metric) else f for f in originals]
+    if len(editions) > 1 and when is None:
+        raise InputError("several grid editions given: say which time column picks one (when='reported_at')")
+    if index is None:
+        indexes = []
+    else:
+        indexes = list(index) if isinstance(index, Sequence) else [index] * len(editions)
+    if index is not None and len(indexes) != len(editions):
+        raise InputError(f"{len(indexes)} indexes given for {len(editions)} grid editions")
+    if index is not None and any(len(ix) != len(f) for ix, f in zip(indexes, frames, strict=True)):
+        raise InputError("a given index was not built from these grids (different number of grids)")
+    if any(not ix.crs.equals(metric) for ix in indexes):
+        raise InputError(f"a given index is not in the grids' CRS ({metric.name})")
+    indexes = indexes or [index_for(f, metric) for f in originals]
+    return _Grids(editions, originals, frames, indexes, metric)
+
+
+def _scatter(n: int, at: np.ndarray, values: np.ndarray, fill: Any = False) -> np.ndarray:
+    out = np.full(n, fill, dtype=values.dtype)
+    out[at] = values
+    return out
+
+
+def _check(cases: pd.DataFrame, grids: _Grids, *, crs: Any, id: str, when: str | None, check_classes: bool,
+           roads: gpd.GeoDataFrame | None) -> _Checked:
+    """Step 1: read and check the cases (coordinates, ids, times, class codes, kinds, edition at their time).
+
+    Coordinates, ids and times are :func:`gridlib.io.read_points`' checks (same codes); class and
+    kind are checked here against the catalogue, and a case whose time falls in no edition's
+    window is rejected ``no_grid``.
+    """
+    from gridlib.io import read_points
+
+    if not isinstance(cases, pd.DataFrame):
+        raise InputError(f"cases must be a DataFrame or GeoDataFrame, got {type(cases).__name__} "
+                         "(read files with gl.io.read_table)")
+    source = cases.set_axis(pd.RangeIndex(len(cases)))
+    points, read_rejects = read_points(source, crs=crs, id=id if id in source.columns else None, time=when)
+    if resolve_crs(crs)[1] is None and points.crs is not None and pyproj.CRS(points.crs).is_geographic:
+        _warn_if_gcj02(points, grids.metric, grids.indexes[-1], roads)
+    if pyproj.CRS(points.crs).equals(grids.metric):  # already there: only the CRS object is replaced
+        points = points.set_crs(grids.metric, allow_override=True)
+    else:
+        points = points.to_crs(grids.metric)
+    n, at = len(source), points.index.to_numpy()
+    late = Rejects(source.index)
+
+    def reject(mask: np.ndarray, code: str, reason: Any, field: str | None) -> None:
+        if isinstance(reason, str) or not mask.any():
+            late.add(_scatter(n, at, mask), code, reason, field=field)
+            return
+        text = np.full(len(mask), None, dtype=object)
+        text[mask] = reason(mask)
+        late.add(_scatter(n, at, mask), code, _scatter(n, at, text, None), field=field)
+
+    classes = _Classes.of(points)
+    code, class_codes, kinds = classes.code, classes.classes, classes.kinds
+    if check_classes and "class_code" in points:
+        has = class_codes != ""
+        known = np.ones(len(class_codes), dtype=bool)
+        if has.any():
+            known[has] = _class_known(pd.Series(class_codes[has], dtype="string"), pd.Series(kinds[has]))
+        reject(~known[code], "unknown_code", lambda m: "unknown class code " + class_codes[code[m]], "class_code")
+    reject(~np.isin(kinds, ["component", "event", ""])[code], "unknown_value",
+           "unknown kind (not component or event)", "kind")
+
+    which = np.zeros(len(points), dtype=int)
+    if len(grids.editions) > 1 or when is not None:
+        t = pd.to_datetime(points[when]).to_numpy()
+        which[:] = -1
+        for k, ed in enumerate(grids.editions):
+            lo, hi = _edition_window(ed)
+            sel = (t >= lo.to_datetime64()) & (t < hi.to_datetime64())
+            which[sel & (which < 0)] = k
+        reject(which < 0, "no_grid", lambda m: "no grid edition valid at " + points[when].astype(str).to_numpy()[m],
+               when)
+    field = source.geometry.name if isinstance(source, gpd.GeoDataFrame) and not {"lon", "lat"} <= set(source) \
+        else "lon,lat"
+    return _Checked(source, cases.index, points, read_rejects, late, classes, which, field)
+
+
+def _locate(checked: _Checked, grids: _Grids, near_boundary_m: float) -> _Located:
+    """Step 2: the grid of each case (:meth:`GridIndex.lookup`), its distance to the grid's boundary and
+    whether another grid (of another street) lies within ``near_boundary_m``; rejects ``no_grid`` outside."""
+    points = checked.points
+    geometry = np.asarray(points.geometry.array, dtype=object)
+    x, y = shapely.get_x(geometry), shapely.get_y(geometry)
+    which = checked.which
+    pos = np.full(len(points), -1)
+    for k, index in enumerate(grids.indexes):
+        sel = np.flatnonzero(which == k)
+        if len(sel):
+            pos[sel] = index.lookup(x[sel], y[sel])
+    at = points.index.to_numpy()
+    outside = (pos < 0) & (which >= 0)
+    checked.late.add(_scatter(len(checked.source), at, outside), "no_grid", "outside grid coverage",
+                     field=checked.location_field)
+
+    keep = np.flatnonzero(checked.late.ok[at])
+    x, y, pos, which, geometry = x[keep], y[keep], pos[keep], which[keep], geometry[keep]
+    dist = np.full(len(keep), np.nan)
+    near = np.zeros(len(keep), dtype=bool)
+    near_street = np.zeros(len(keep), dtype=bool)
+    for k, frame in enumerate(grids.frames):
+        sel = np.flatnonzero(which == k)
+        if not len(sel):
+            continue
+        geoms = np.asarray(frame.geometry.array, dtype=object)
+        first, inv = _distinct(pos[sel])  # boundaries of the grids hit only
+        dist[sel] = shapely.distance(geometry[sel], shapely.boundary(geoms[pos[sel][first]])[inv])
+        # another grid is never closer than the point's own grid boundary: only those within reach
+        close = sel[dist[sel] <= near_boundary_m]
+        if near_boundary_m > 0 and len(close):
+            d = near_boundary_m
+            edge, tree, street = _edge_grids(grids.originals[k], grids.indexes[k], geoms)
+            first, inv = _distinct(pos[close])
+            street_edge = _street_edge(tree, geoms, street, pos[close][first], d)[inv]
+            # a grid whose every edge is shared: the nearest boundary point lies in a neighbour
+            near[close[~edge[pos[close]]]] = True
+            ask = close[edge[pos[close]] | street_edge]
+            # candidates by box, then the exact distance only where it can change a flag: another grid,
+            # and (when the case's grid is already near through a shared edge) only of another street
+            pt, other = tree.query(shapely.box(x[ask] - d, y[ask] - d, x[ask] + d, y[ask] + d))
+            own = pos[ask][pt]
+            other_street = street[other] != street[own]
+            need = (other != own) & (edge[own] | other_street)
+            pt, other, other_street = pt[need], other[need], other_street[need]
+            within = shapely.dwithin(geometry[ask][pt], geoms[other], d)
+            near[ask[pt[within]]] = True
+            near_street[ask[pt[within & other_street]]] = True
+    return _Located(keep, which, pos, x, y, geometry, dist, near, near_street)
+
+
+#: The order in which each rule tries the bases (the first that names a unit decides).
+_ORDERS = {
+    "owner_first": ("component_owner", "component_maintainer", "frontage_zone", "road_section", "grid_team",
+                    "territory_fallback"),
+    "territory_first": ("frontage_zone", "road_section", "grid_team", "component_owner", "component_maintainer",
+                        "territory_fallback"),
+}
+
+
+def _responsibility(checked: _Checked, located: _Located, grids: _Grids, *, rules: Any,
+                    components: gpd.GeoDataFrame | None, zones: gpd.GeoDataFrame | None,
+                    roads: gpd.GeoDataFrame | None, responsibility: pd.DataFrame | None,
+                    component_radius_m: float) -> _Responsibility:
+    """Step 3: levels, rule and responsible unit of each located case, with the basis that decided.
+
+    Everything that depends on the grid alone (codes, names, grid team, street fallback) is
+    worked out once per grid hit; the rule once per (class, kind).
+    """
+    keep, points = located.keep, located.points
+    # the grids hit: per distinct (edition, grid) the level codes and names
+    offset = np.cumsum([0] + [len(f) for f in grids.frames])
+    key = offset[located.which] + located.pos
+    first, inv = _distinct(key)
+    own = key[first]
+    level_cols = ["grid_code", *[f"{lv}_{w}" for lv in LEVELS for w in ("code", "name")]]
+    grid_attrs = {c: np.empty(len(own), dtype=object) for c in level_cols}
+    for k, frame in enumerate(grids.frames):
+        sel = np.flatnonzero((own >= offset[k]) & (own < offset[k + 1]))
+        if len(sel):
+            lv = _level_attrs(frame, own[sel] - offset[k])
+            for c in level_cols:
+                grid_attrs[c][sel] = lv[c]
+    columns: dict[str, tuple[np.ndarray, np.ndarray]] = {c: (grid_attrs[c], inv) for c in level_cols}
+    who = responsible(pd.DataFrame(grid_attrs), responsibility)
+    team_unit, team_name = who["unit"].to_numpy(dtype=object), who["team"].to_numpy(dtype=object)
+    street_name, street_code = grid_attrs["street_name"], grid_attrs["street_code"]
+    fallback = np.where(street_name != "", street_name, "street " + street_code.astype(str)).astype(object)
+
+    # the catalogue's rules of each case's own edition (gl.codes.responsibility_rules), or the caller's table
+    pair, class_codes, kinds = checked.classes.code[keep], checked.classes.classes, checked.classes.kinds
+    if rules is None:
+        rules_of_pairs = rule_of(class_codes.astype(str), kinds)
+    else:
+        rules_of_pairs = _rule_for(class_codes.astype(str), kinds, load_rules(rules))
+    rules_of_pairs = np.asarray(rules_of_pairs, dtype=object)
+    comp = _to_metric(components, grids.metric, "components")
+    zone_frame = _to_metric(zones, grids.metric, "zones")
+    road_frame = _to_metric(roads, grids.metric, "roads")
+    case_rows = pd.DataFrame(index=pd.RangeIndex(len(keep)))
+    if "component_id" in checked.points:
+        case_rows["component_id"] = checked.points["component_id"].iloc[keep].reset_index(drop=True)
+    component_classes = np.where(kinds == "component", class_codes, "").astype(object)[pair] \
+        if comp is not None and len(comp) else np.full(len(keep), "", dtype=object)
+    cmatch = _component_match(case_rows, points, component_classes, comp, component_radius_m)
+    zmatch = _first_covering(points, zone_frame, "zone_id")
+    rmatch = _roads_within(points, road_frame)
+
+    # one table of every candidate unit; per case, per basis, the row of its candidate (-1: none)
+    sources = {
+        "component_owner": (_values(comp, "owner_unit"), cmatch),
+        "component_maintainer": (_values(comp, "maintainer_unit"), cmatch),
+        "frontage_zone": (_values(zone_frame, "unit"), zmatch),
+        "road_section": (_values(road_frame, "unit"), rmatch),
+        "grid_team": (team_unit, inv),
+        "territory_fallback": (fallback, inv),
+    }
+    units = np.concatenate([v for v, _ in sources.values()] + [np.array([""], dtype=object)])
+    start = dict(zip(sources, np.cumsum([0] + [len(v) for v, _ in sources.values()]), strict=False))
+    nothing = len(units) - 1
+    cand = {b: np.where(p >= 0, start[b] + p, nothing) if len(v) else np.full(len(keep), nothing)
+            for b, (v, p) in sources.items()}
+    named = units != ""  # per candidate row: does it name a unit
+    unit = np.full(len(keep), nothing)
+    basis = np.full(len(keep), len(BASES))
+    for name, order in _ORDERS.items():
+        follows = (rules_of_pairs == name)[pair]
+        for b in reversed(order):  # the earliest applicable basis overwrites later ones
+            sel = follows & named[cand[b]]
+            unit[sel], basis[sel] = cand[b][sel], BASES.index(b)
+    teams = np.append(team_name, "").astype(object)
+    columns["responsible_unit"] = (units, unit)
+    columns["responsible_team"] = (teams, np.where(basis == BASES.index("grid_team"), inv, len(teams) - 1))
+    columns["responsibility_basis"] = (np.array([*BASES, ""], dtype=object), basis)
+    columns["responsibility_rule"] = (rules_of_pairs.astype(str).astype(object), pair)
+    return _Responsibility(columns)
+
+
+def _values(frame: gpd.GeoDataFrame | None, column: str) -> np.ndarray:
+    """A text column of a layer as Python strings ("" where missing or absent)."""
+    if frame is None:
+        return np.array([], dtype=object)
+    if column not in frame:
+        return np.full(len(frame), "", dtype=object)
+    return frame[column].astype("string").fillna("").to_numpy(dtype=object)
+
+
+def _assemble(checked: _Checked, located: _Located, resp: _Responsibility,
+              grids: _Grids) -> tuple[gpd.GeoDataFrame, pd.DataFrame]:
+    """Step 4: the assigned frame (input columns + :data:`OUTPUT_COLUMNS`) and every reject, in input order."""
+    result = checked.points.iloc[located.keep]
+    for col in (*("grid_code", *[f"{lv}_{w}" for lv in LEVELS for w in ("code", "name")]),
+                "responsible_unit", "responsible_team", "responsibility_basis", "responsibility_rule"):
+        result[col] = _strings(*resp.columns[col])
+    result["distance_to_boundary_m"] = np.round(located.distance, 3)
+    result["near_boundary"] = located.near
+    result["near_street_boundary"] = located.near_street
+    if len(grids.editions) > 1:
+        ids = np.array([str((getattr(e, "edition", None) or {}).get("edition_id") or k)
+                        for k, e in enumerate(grids.editions)], dtype=object)
+        result["edition_id"] = ids[located.which]
+        result["grid_code_current"] = grids.indexes[-1].codes(located.x, located.y)
+
+    late = checked.late.frame(checked.source)
+    if isinstance(checked.source, gpd.GeoDataFrame):
+        late = pd.DataFrame(late)
+    rejects = pd.concat([checked.read_rejects, late]) if len(late) else checked.read_rejects
+    rejects = rejects.sort_index(kind="stable")
+    result.index = checked.original_index[result.index]
+    rejects.index = checked.original_index[rejects.index]
+    return result, rejects
+
+
 def assign(
-    cases: Any,
-    gridset: Any,
+    cases: pd.DataFrame,
+    gridset: GridSet | gpd.GeoDataFrame | Sequence[GridSet],
     *,
     rules: str | Path | pd.DataFrame | None = None,
     components: gpd.GeoDataFrame | None = None,
@@ -423,7 +789,7 @@ def assign(
     when: str | None = None,
     near_boundary_m: float = 20.0,
     component_radius_m: float = 30.0,
-    crs: Any = "EPSG:4326",
+    crs: CRSLike = "EPSG:4326",
     id: str = "case_id",
     check_classes: bool = True,
     index: GridIndex | Sequence[GridIndex] | None = None,
@@ -471,7 +837,10 @@ def assign(
         Input columns plus :data:`OUTPUT_COLUMNS` (and ``edition_id`` / ``grid_code_current``
         with editions), in the metric CRS of the grids, input order and index.
     rejects : DataFrame
-        Rejected input rows as given, plus ``reason``.
+        Rejected input rows as given, plus ``reason_code`` (from :data:`gridlib.rejects.CODES`:
+        what :func:`gridlib.io.read_points` finds, and ``unknown_code`` for a class code not in
+        the catalogue, ``unknown_value`` for a kind, ``no_grid`` outside every grid or with no
+        edition valid at the case's time), ``field`` and ``reason``.
 
     Examples
     --------
@@ -492,181 +861,12 @@ def assign(
                            responsibility=responsibility, when=when, near_boundary_m=near_boundary_m,
                            component_radius_m=component_radius_m, crs=crs, id=id,
                            check_classes=check_classes, index=index)
-    from gridlib.io import read_points
-
-    editions = list(gridset) if isinstance(gridset, Sequence) and not isinstance(gridset, str) else [gridset]
-    if not editions:
-        raise InputError("no grid set given")
-    originals = [grids_of(g) for g in editions]
-    frames = originals
-    if any(not isinstance(f, gpd.GeoDataFrame) or "grid_code" not in f for f in frames):
-        raise InputError("gridset must be a GridSet or a GeoDataFrame with a grid_code column")
-    metric = metric_crs_of_grids(frames[-1])
-    frames = [f.to_crs(metric) if not pyproj.CRS(f.crs).equals(metric) else f for f in frames]
-    if len(editions) > 1 and when is None:
-        raise InputError("several grid editions given: say which time column picks one (when='reported_at')")
-    if index is None:
-        indexes = []
-    else:
-        indexes = list(index) if isinstance(index, Sequence) else [index] * len(editions)
-    if index is not None and len(indexes) != len(editions):
-        raise InputError(f"{len(indexes)} indexes given for {len(editions)} grid editions")
-    if index is not None and any(len(ix) != len(f) for ix, f in zip(indexes, frames, strict=True)):
-        raise InputError("a given index was not built from these grids (different number of grids)")
-    if any(not ix.crs.equals(metric) for ix in indexes):
-        raise InputError(f"a given index is not in the grids' CRS ({metric.name})")
-    indexes = indexes or [index_for(f, metric) for f in originals]
-
-    if not isinstance(cases, pd.DataFrame):
-        raise InputError(f"cases must be a DataFrame or GeoDataFrame, got {type(cases).__name__} "
-                         "(read files with gl.io.read_table)")
-    source = cases.copy()
-    original_index = source.index
-    source.index = pd.RangeIndex(len(source))
-    accepted, rejects = read_points(source, crs=crs, id=id if id in getattr(source, "columns", []) else None,
-                                    time=when)
-    original = source
-    if resolve_crs(crs)[1] is None and accepted.crs is not None and pyproj.CRS(accepted.crs).is_geographic:
-        _warn_if_gcj02(accepted, metric, indexes[-1], roads)
-    accepted = accepted.to_crs(metric)
-    reasons = pd.Series(pd.NA, index=accepted.index, dtype=object)
-
-    classes = (accepted["class_code"].astype("string").fillna("").str.strip() if "class_code" in accepted
-               else pd.Series("", index=accepted.index, dtype="string"))
-    kinds = (accepted["kind"].astype("string").fillna("").str.strip() if "kind" in accepted
-             else pd.Series("", index=accepted.index, dtype="string"))
-    kinds_arr = kinds.to_numpy(dtype=object).copy()
-    missing_kind = (kinds_arr == "") & (classes.to_numpy(dtype=object) != "")
-    if missing_kind.any():
-        kinds_arr[missing_kind] = _kind_from_catalogue(classes[missing_kind])
-    if check_classes and "class_code" in accepted:
-        has = (classes != "").to_numpy()
-        known = np.ones(len(classes), dtype=bool)
-        known[has] = _class_known(classes[has], pd.Series(kinds_arr[has]))
-        bad = ~known
-        reasons[bad] = ("unknown class code " + classes[bad]).to_numpy(dtype=object)
-    bad_kind = ~np.isin(kinds_arr, ["component", "event", ""])
-    reasons[bad_kind & reasons.isna().to_numpy()] = "unknown kind (not component or event)"
-
-    x = shapely.get_x(accepted.geometry.values)
-    y = shapely.get_y(accepted.geometry.values)
-    pos = np.full(len(accepted), -1)
-    which = np.zeros(len(accepted), dtype=int)
-    if len(editions) > 1 or when is not None:
-        t = pd.to_datetime(accepted[when]).to_numpy()
-        which[:] = -1
-        for k, ed in enumerate(editions):
-            lo, hi = _edition_window(ed)
-            sel = (t >= lo.to_datetime64()) & (t < hi.to_datetime64())
-            which[sel & (which < 0)] = k
-        none = which < 0
-        text = "no grid edition valid at " + accepted[when].astype(str)
-        reasons[none & reasons.isna().to_numpy()] = text[none & reasons.isna().to_numpy()].to_numpy(dtype=object)
-    for k in range(len(frames)):
-        sel = np.flatnonzero(which == k)
-        if len(sel):
-            pos[sel] = indexes[k].lookup(x[sel], y[sel])
-    outside = (pos < 0) & (which >= 0)
-    reasons[outside & reasons.isna().to_numpy()] = "outside grid coverage"
-
-    ok = reasons.isna().to_numpy()
-    late = accepted.loc[~ok]
-    late_rejects = pd.DataFrame(original.loc[late.index]).copy()
-    if isinstance(original, gpd.GeoDataFrame):
-        late_rejects = pd.DataFrame(late_rejects)
-    late_rejects["reason"] = reasons[~ok].to_numpy(dtype=object)
-    rejects = pd.concat([rejects, late_rejects]) if len(late_rejects) else rejects
-    rejects = rejects.sort_index(kind="stable")
-
-    out = accepted.loc[ok].copy()
-    x, y, pos, which = x[ok], y[ok], pos[ok], which[ok]
-    kinds_arr, classes_arr = kinds_arr[ok], classes.to_numpy(dtype=object)[ok]
-    points = np.asarray(out.geometry.array, dtype=object)
-    columns = ["grid_code", *[f"{lv}_{w}" for lv in LEVELS for w in ("code", "name")]]
-    attrs = {c: np.full(len(out), "", dtype=object) for c in columns}
-    dist = np.full(len(out), np.nan)
-    near = np.zeros(len(out), dtype=bool)
-    near_street = np.zeros(len(out), dtype=bool)
-    for k, frame in enumerate(frames):
-        sel = np.flatnonzero(which == k)
-        if not len(sel):
-            continue
-        lv = _level_attrs(frame, pos[sel])
-        for c in columns:
-            attrs[c][sel] = lv[c]
-        geoms = np.asarray(frame.geometry.array, dtype=object)
-        own, inv = np.unique(pos[sel], return_inverse=True)  # boundaries of the grids hit only
-        dist[sel] = shapely.distance(points[sel], shapely.boundary(geoms[own])[inv.reshape(-1)])
-        # another grid is never closer than the point's own grid boundary: only those within reach
-        close = sel[dist[sel] <= near_boundary_m]
-        if near_boundary_m > 0 and len(close):
-            edge, tree, street = _edge_grids(originals[k], indexes[k], geoms)
-            hit, inv = np.unique(pos[close], return_inverse=True)
-            street_edge = _street_edge(tree, geoms, street, hit, near_boundary_m)[inv.reshape(-1)]
-            # a grid whose every edge is shared: the nearest boundary point lies in a neighbour
-            near[close[~edge[pos[close]]]] = True
-            ask = close[edge[pos[close]] | street_edge]
-            pt, other = tree.query(points[ask], predicate="dwithin", distance=near_boundary_m)
-            near[ask[pt[other != pos[ask][pt]]]] = True
-            near_street[ask[pt[street[other] != street[pos[ask][pt]]]]] = True
-    attrs = pd.DataFrame(attrs, dtype=object)
-
-    # the catalogue's rules of each case's own edition (gl.codes.responsibility_rules), or the caller's table
-    rule = (rule_of(classes_arr.astype(str), kinds_arr) if rules is None
-            else _rule_for(classes_arr.astype(str), kinds_arr, load_rules(rules)))
-    comp = _to_metric(components, metric, "components")
-    zone_frame = _to_metric(zones, metric, "zones")
-    road_frame = _to_metric(roads, metric, "roads")
-    cmatch = _component_match(out.reset_index(drop=True), points,
-                              np.where(kinds_arr == "component", classes_arr, "").astype(object), comp,
-                              component_radius_m)
-    zmatch = _first_covering(points, zone_frame, "zone_id")
-    rmatch = _roads_within(points, road_frame)
-    who = responsible(attrs, responsibility)
-    team_unit, team_name = who["unit"].to_numpy(dtype=object), who["team"].to_numpy(dtype=object)
-
-    n = len(out)
-    cand_unit: dict[str, np.ndarray] = {}
-    cand_unit["component_owner"] = _take(comp, "owner_unit", cmatch)
-    cand_unit["component_maintainer"] = _take(comp, "maintainer_unit", cmatch)
-    cand_unit["frontage_zone"] = _take(zone_frame, "unit", zmatch)
-    cand_unit["road_section"] = _take(road_frame, "unit", rmatch)
-    cand_unit["grid_team"] = team_unit
-    street_name = attrs["street_name"].fillna("").to_numpy(dtype=object)
-    street_code = attrs["street_code"].to_numpy(dtype=object)
-    cand_unit["territory_fallback"] = np.where(street_name != "", street_name, "street " + street_code.astype(str))
-    orders = {
-        "owner_first": ["component_owner", "component_maintainer", "frontage_zone", "road_section", "grid_team",
-                        "territory_fallback"],
-        "territory_first": ["frontage_zone", "road_section", "grid_team", "component_owner",
-                            "component_maintainer", "territory_fallback"],
-    }
-    unit = np.full(n, "", dtype=object)
-    basis = np.full(n, "", dtype=object)
-    for name, order in orders.items():
-        for b in reversed(order):  # the earliest applicable basis overwrites later ones
-            sel = (rule == name) & (cand_unit[b] != "")
-            unit[sel], basis[sel] = cand_unit[b][sel], b
-    team = np.where(basis == "grid_team", team_name, "")
-
-    result = out.copy()
-    for col in attrs.columns:
-        result[col] = attrs[col].to_numpy(dtype=object)
-    result["responsible_unit"] = unit
-    result["responsible_team"] = team
-    result["responsibility_basis"] = basis
-    result["responsibility_rule"] = rule
-    result["distance_to_boundary_m"] = np.round(dist, 3)
-    result["near_boundary"] = near
-    result["near_street_boundary"] = near_street
-    if len(editions) > 1:
-        ids = np.array([str((getattr(e, "edition", None) or {}).get("edition_id") or k)
-                        for k, e in enumerate(editions)], dtype=object)
-        result["edition_id"] = ids[which]
-        current = indexes[-1].codes(x, y)
-        result["grid_code_current"] = current
-    result.index = original_index[result.index]
-    rejects.index = original_index[rejects.index]
+    grids = _check_grids(gridset, index, when)
+    checked = _check(cases, grids, crs=crs, id=id, when=when, check_classes=check_classes, roads=roads)
+    located = _locate(checked, grids, near_boundary_m)
+    resp = _responsibility(checked, located, grids, rules=rules, components=components, zones=zones, roads=roads,
+                           responsibility=responsibility, component_radius_m=component_radius_m)
+    result, rejects = _assemble(checked, located, resp, grids)
     assert len(result) + len(rejects) == len(cases)
     log.info("assign: %d cases, %d assigned, %d rejected", len(cases), len(result), len(rejects))
     return result, rejects
@@ -706,16 +906,6 @@ def _warn_if_gcj02(points: gpd.GeoDataFrame, metric: pyproj.CRS, index: GridInde
                    + ". Declare them with crs='gcj02' (CLI: --crs gcj02).")
         log.warning(message)
         warnings.warn(message, UserWarning, stacklevel=3)
-
-
-def _take(frame: gpd.GeoDataFrame | None, column: str, pos: np.ndarray) -> np.ndarray:
-    out = np.full(len(pos), "", dtype=object)
-    if frame is None or column not in frame:
-        return out
-    values = frame[column].astype("string").fillna("").to_numpy(dtype=object)
-    hit = pos >= 0
-    out[hit] = values[pos[hit]]
-    return out
 
 
 def assign_in_db(store: Any, cases: str = "cases", grids: str = "grids", *, edition_id: str | None = None,

@@ -21,6 +21,7 @@ import numpy as np
 import pandas as pd
 
 from gridlib.errors import InputError
+from gridlib.rejects import REJECT_COLUMNS
 
 __all__ = ["assign"]
 
@@ -120,14 +121,17 @@ def assign(
     meta = _combined(sample, shared_value, kwargs).iloc[:0]
     combined = cases.map_partitions(_combined, shared, kwargs, meta=meta, align_dataframes=False)
 
+    # the rejects model's columns (reason_code, field, reason) belong to the rejects only
+    _reject_columns = [c for c in REJECT_COLUMNS if c not in cases.columns and c in meta.columns]
+
     def _assigned(part: pd.DataFrame) -> gpd.GeoDataFrame:
-        part = part[part[_FLAG].astype(bool)].drop(columns=[_FLAG, "reason"])
+        part = part[part[_FLAG].astype(bool)].drop(columns=[_FLAG, *_reject_columns])
         part = part.astype({"near_boundary": bool, "near_street_boundary": bool, "distance_to_boundary_m": float})
         return gpd.GeoDataFrame(part, geometry="geometry", crs=metric)
 
     def _rejected(part: pd.DataFrame) -> pd.DataFrame:
         part = part[~part[_FLAG].astype(bool)].drop(columns=[_FLAG])
-        extra = [c for c in part.columns if c not in cases.columns and c != "reason"]
+        extra = [c for c in part.columns if c not in cases.columns and c not in REJECT_COLUMNS]
         return part.drop(columns=extra)
 
     assigned = combined.map_partitions(_assigned, meta=_assigned(meta))

@@ -32,7 +32,7 @@ import pandas as pd
 import pyproj
 import shapely
 
-from gridlib.crs import WGS84, resolve_crs, to_wgs84
+from gridlib.crs import WGS84, resolve_crs, to_wgs84, transformer
 from gridlib.errors import CRSError, InputError
 from gridlib.rejects import CODES, Rejects, counts
 from gridlib.times import parse_times, reject_times
@@ -503,7 +503,7 @@ def check_coordinates(xs: np.ndarray, ys: np.ndarray, crs: Any, rejects: Rejects
         return
     lon = np.full(len(xs), np.nan)
     lat = np.full(len(xs), np.nan)
-    tr = pyproj.Transformer.from_crs(crs, WGS84, always_xy=True)
+    tr = transformer(crs, WGS84)  # built once per process: building one costs more than 100k points
     with np.errstate(all="ignore"):
         lon[todo], lat[todo] = tr.transform(xs[todo], ys[todo], errcheck=False)
     bad = todo & ~(np.isfinite(lon) & np.isfinite(lat) & (np.abs(lon) <= 180) & (np.abs(lat) <= 90))
@@ -685,7 +685,10 @@ def read_points(
     if not use_geometry:
         accepted[x] = xs[ok] if not scheme else lon[ok]
         accepted[y] = ys[ok] if not scheme else lat[ok]
-    geometry = gpd.points_from_xy(lon[ok], lat[ok], crs=out_crs)
+    if use_geometry and not scheme and not (shapely.has_z(geoms[ok]).any() or shapely.has_m(geoms[ok]).any()):
+        geometry = gpd.array.GeometryArray(geoms[ok], crs=out_crs)  # the same 2D points: not rebuilt
+    else:
+        geometry = gpd.points_from_xy(lon[ok], lat[ok], crs=out_crs)
     accepted = gpd.GeoDataFrame(accepted, geometry=geometry, crs=out_crs)
     if to_crs is not None:
         accepted = accepted.to_crs(to_crs)

@@ -280,6 +280,8 @@ def test_dask_local_cluster_gives_identical_results(grids):
                                           check_dtype=False)
             assert done.crs.to_epsg() == 4547
             assert rejects.sort_index()["reason"].tolist() == expected_rejects["reason"].tolist()
+            assert rejects.sort_index()["reason_code"].tolist() == expected_rejects["reason_code"].tolist()
+            assert "reason_code" not in done.columns and "field" in rejects.columns
             assert len(done) + len(rejects) == n
 
 
@@ -351,6 +353,8 @@ def test_cli_assign_in_db(grids, postgis_url, tmp_path, capsys):
         assert code == 0, printed.err
         assert "5 cases in, 4 assigned, 1 rejected" in printed.out
         assert "1  no_grid: the location is in no unit grid" in printed.out  # by reason_code (issue 16 item 7)
+        rejected = gpd.read_file(tmp_path / "out.gpkg", layer="rejects")
+        assert rejected[["case_id", "reason_code", "field"]].values.tolist() == [["e", "no_grid", "lon,lat"]]
         done = gpd.read_file(tmp_path / "out.gpkg", layer="assigned")
         assert sorted(done["grid_code"]) == sorted(grids.grids["grid_code"])
     finally:
@@ -432,3 +436,93 @@ def test_assign_and_the_nightly_map_name_the_same_team(grids):
         unit, team = published.loc[code, ["responsible_unit", "team"]].fillna("")
         assert (unit, team) == (by_grid.loc[code, "responsible_unit"], by_grid.loc[code, "responsible_team"])
     assert published.loc[f"{STREET_A}001001", "team"] == "一中队"   # not the empty-unit row's team
+
+
+def test_rejects_carry_codes_of_the_shared_model(grids):
+    """Every reject has a reason_code from gridlib.rejects.CODES, a field and a reason; a defect that
+    io.read_points also finds gets read_points' code, and the nightly needs no text matching."""
+    wgs = grids.grids.geometry.centroid.to_crs(4326)
+    lon, lat = float(wgs.x.iloc[0]), float(wgs.y.iloc[0])
+    df = pd.DataFrame({
+        "case_id": ["ok", "nan", "swap", "far", "badclass", "badkind", "dup", "dup"],
+        "class_code": ["06012", "06012", "06012", "06012", "99999", "06012", "06012", "06012"],
+        "kind": ["event", "event", "event", "event", "event", "thing", "event", "event"],
+        "lon": [lon, np.nan, lat, 116.4, lon, lon, lon, lon],
+        "lat": [lat, lat, lon, 39.9, lat, lat, lat, lat],
+    })
+    done, rejects = assign(df, grids)
+    assert done["case_id"].tolist() == ["ok", "dup"]
+    got = rejects.set_index("case_id")
+    assert got.loc["nan", "reason_code"] == "missing_coordinate"
+    assert got.loc["swap", "reason_code"] == "swapped_lon_lat"
+    assert (got.loc["far", "reason_code"], got.loc["far", "field"]) == ("no_grid", "lon,lat")
+    assert (got.loc["badclass", "reason_code"], got.loc["badclass", "field"]) == ("unknown_code", "class_code")
+    assert got.loc["badclass", "reason"] == "unknown class code 99999"
+    assert (got.loc["badkind", "reason_code"], got.loc["badkind", "field"]) == ("unknown_value", "kind")
+    assert got.loc["dup", "reason_code"] == "duplicate_id"
+    assert set(rejects["reason_code"]) <= set(gl.rejects.CODES)
+    assert rejects["reason"].notna().all()
+    # the same defect, the same code: what read_points says about these rows
+    _, read = gl.io.read_points(df, id="case_id")
+    mine = rejects.set_index("case_id")["reason_code"]
+    for case_id, code in zip(read["case_id"], read["reason_code"], strict=True):
+        assert mine[case_id] == code
+    # the nightly counts assign's rejects by code, as they come
+    assert gl.rejects.counts(rejects) == {"duplicate_id": 1, "missing_coordinate": 1, "no_grid": 1,
+                                          "swapped_lon_lat": 1, "unknown_code": 1, "unknown_value": 1}
+    from gridlib.nightly import pipeline
+
+    assert not hasattr(pipeline, "_ASSIGN_CODES")
+    assert pipeline.with_codes(rejects)["reason_code"].tolist() == rejects["reason_code"].tolist()
+
+
+def test_no_edition_valid_is_no_grid_on_the_time_field(grids):
+    df = cases_frame([("ancient", "06012", "event", None, pt(grids, 150, 50)),
+                      ("now", "06012", "event", None, pt(grids, 150, 50))])
+    df["reported_at"] = ["2019-05-01 08:00:00", "2026-05-01 08:00:00"]
+    done, rejects = assign(df, grids, when="reported_at")
+    assert done["case_id"].tolist() == ["now"]
+    assert rejects[["reason_code", "field", "reason"]].values.tolist() == [
+        ["no_grid", "reported_at", "no grid edition valid at 2019-05-01 08:00:00"]]
+
+
+def test_road_near_a_case_but_none_within_its_half_width(grids):
+    """Regression (fixed in 1b44a1d): a road section close enough to be a candidate of the
+    search (within the widest section's half width) but farther than its own half width from
+    every case made ``_roads_within`` index an empty array (IndexError)."""
+    roads = gpd.GeoDataFrame(
+        {"section_id": ["narrow", "wide"], "unit": ["窄路养护", "宽路养护"], "width_m": [4.0, 60.0]},
+        geometry=[shapely.LineString([(500_000, 3_850_060), (500_100, 3_850_060)]),     # 10 m from the case
+                  shapely.LineString([(500_300, 3_850_090), (500_400, 3_850_090)])],    # far from it
+        crs=4547)
+    case = cases_frame([("c1", "06012", "event", None, pt(grids, 50, 50))])
+    done, rejects = assign(case, grids, roads=roads)
+    assert rejects.empty
+    assert done["responsibility_basis"].tolist() == ["territory_fallback"]
+    assert done["responsible_unit"].tolist() == ["东风路街道"]
+    # and a case within the narrow road's half width still goes to it
+    on_road = cases_frame([("c2", "06012", "event", None, pt(grids, 50, 61))])
+    done, _ = assign(on_road, grids, roads=roads)
+    assert done[["responsible_unit", "responsibility_basis"]].values.tolist() == [["窄路养护", "road_section"]]
+
+
+def test_the_steps_of_assign_each_do_one_thing(grids):
+    """check → locate → responsibility → assemble, each callable on its own."""
+    from gridlib import assignment as a
+
+    df = cases_frame([("in", "06012", "event", None, pt(grids, 150, 50)),
+                      ("out", "06012", "event", None, pt(grids, 900, 50)),
+                      ("bad", "99999", "event", None, pt(grids, 50, 50))])
+    g = a._check_grids(grids, None, None)
+    checked = a._check(df, g, crs="EPSG:4326", id="case_id", when=None, check_classes=True, roads=None)
+    assert len(checked.points) == 3 and checked.late.codes.tolist() == [None, None, "unknown_code"]
+    located = a._locate(checked, g, near_boundary_m=20.0)
+    assert checked.late.codes.tolist() == [None, "no_grid", "unknown_code"]
+    assert located.keep.tolist() == [0] and located.distance.tolist() == [50.0]
+    team = pd.DataFrame({"level": ["grid"], "code": [f"{STREET_A}001002"], "unit": ["二组"], "team": ["张三组"]})
+    resp = a._responsibility(checked, located, g, rules=None, components=None, zones=None, roads=None,
+                             responsibility=team, component_radius_m=30.0)
+    values, codes = resp.columns["responsible_team"]
+    assert values[codes].tolist() == ["张三组"]
+    done, rejects = a._assemble(checked, located, resp, g)
+    assert done["responsible_unit"].tolist() == ["二组"] and rejects["case_id"].tolist() == ["out", "bad"]

@@ -205,8 +205,12 @@ def _deprecated_rate(name: str) -> Any:
 DEPRECATED_RATE_FUNCTIONS = {name: _deprecated_rate(name) for name in RATES}
 
 
-def _period_bounds(period: Any) -> tuple[pd.Timestamp, pd.Timestamp, str] | None:
-    """A fixed period → (start, end exclusive, label); None for a frequency string."""
+def period_bounds(period: Any) -> tuple[pd.Timestamp, pd.Timestamp, str] | None:
+    """A fixed period → (start, end exclusive, label); None for a frequency string.
+
+    >>> period_bounds("2026-11")[2], period_bounds("M")
+    ('2026-11', None)
+    """
     if isinstance(period, tuple | list):
         if len(period) != 2:
             raise InputError(f"period pair must be (start, end), got {period!r}")
@@ -244,7 +248,7 @@ def _assign_periods(times: pd.Series, period: Any, cap: pd.Timestamp) -> tuple[n
     if period is None:
         return (np.zeros(n, np.int64), times.notna().to_numpy(), np.full(n, float(cap.value)),
                 lambda codes: np.full(len(codes), "all", dtype=object))
-    bounds = _period_bounds(period)
+    bounds = period_bounds(period)
     if bounds is not None:
         start, end, text = bounds
         inside = ((times >= start) & (times < end)).to_numpy()

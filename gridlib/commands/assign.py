@@ -115,7 +115,9 @@ def register(app: typer.Typer) -> None:
                     res = assign_in_db(st, layer, "grids")
                 frame = frame.assign(case_id=frame["case_id"].astype(str))
                 outside = res["grid_code"].isna()
-                late = frame[frame["case_id"].isin(res["case_id"][outside])].assign(reason="outside grid coverage")
+                late = frame[frame["case_id"].isin(res["case_id"][outside])].assign(
+                    reason_code="no_grid", reason="outside grid coverage",  # as gl.assign
+                    field="lon,lat" if {"lon", "lat"} <= set(frame.columns) else frame.geometry.name)
                 rejects = pd.concat([pd.DataFrame(rejects), pd.DataFrame(late)], ignore_index=True)
                 done = frame.merge(res[~outside], on="case_id", how="inner")
                 _write(done, out, "assigned")

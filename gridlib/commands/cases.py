@@ -168,9 +168,9 @@ def register(app: typer.Typer) -> None:
         _require_assigned(log, keys, log_path)
         title = "Minghu 15-minute standard"
         if period:
-            from gridlib.cases.indicators import _period_bounds
+            from gridlib.cases.indicators import period_bounds
 
-            bounds = _period_bounds(tuple(period.split("/", 1)) if "/" in period else period)
+            bounds = period_bounds(tuple(period.split("/", 1)) if "/" in period else period)
             if bounds is None:
                 raise InputError(f"--period {period!r}: give a fixed period (2026-10, 2026-10-08, 2026 or START/END)")
             start, end, label = bounds

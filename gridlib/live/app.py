@@ -154,12 +154,7 @@ def assign_cases(ctx: dict[str, Any], cases: list[dict[str, Any]]) -> tuple[list
             "_x": float(x[i]), "_y": float(y[i]), "_crs": done.crs} for i, (_, r) in enumerate(done.iterrows())]
     bad = []
     for _, r in rejects.iterrows():
-        code, field = r.get("reason_code"), r.get("field")
-        if not isinstance(code, str):       # assign's rejects without codes yet: the nightly's mapping
-            from gridlib.nightly.pipeline import with_codes
-
-            coded = with_codes(pd.DataFrame([{"reason": str(r.get("reason"))}])).iloc[0]
-            code, field = coded["reason_code"], coded["field"]
+        code, field = r.get("reason_code"), r.get("field")  # gl.assign codes every reject
         bad.append(_reject(code, str(r.get("reason")), field if isinstance(field, str) else None, _clean(r["case_id"])))
     return out, bad
 

@@ -111,34 +111,19 @@ def _assign_cases(data: NightlyInputs, record: RunRecord, date: dt.date, options
     return assigned, rejects_all
 
 
-#: Codes for the rejects of ``gl.assign`` that do not carry a ``reason_code`` yet (matched on the fixed
-#: start of the text, never on a value); goes away when assign builds its rejects with gridlib.rejects.
-_ASSIGN_CODES = (
-    ("unknown class code", "unknown_code"),
-    ("unknown kind", "unknown_value"),
-    ("no grid edition valid", "no_grid"),
-    ("outside grid coverage", "no_grid"),
-)
-
-
 def with_codes(rejects: pd.DataFrame) -> pd.DataFrame:
-    """*rejects* with a ``reason_code`` and ``field`` on every row (filled for rejects of older producers).
+    """*rejects* with a ``reason_code`` and ``field`` on every row (a producer without codes: ``inconsistent_record``).
 
-    >>> with_codes(pd.DataFrame({"reason": ["outside grid coverage"]}))["reason_code"].tolist()
-    ['no_grid']
+    >>> with_codes(pd.DataFrame({"reason_code": ["no_grid", None], "reason": ["outside grid coverage", "?"]}))[
+    ...     "reason_code"].tolist()
+    ['no_grid', 'inconsistent_record']
     """
     out = rejects.copy()
     if "reason_code" not in out.columns:
         out["reason_code"] = pd.Series(pd.NA, index=out.index, dtype="string")
     if "field" not in out.columns:
         out["field"] = pd.Series(pd.NA, index=out.index, dtype="string")
-    missing = out["reason_code"].isna()
-    if missing.any():
-        text = out["reason"].astype("string").fillna("")
-        code = pd.Series(pd.NA, index=out.index, dtype="string")
-        for prefix, c in _ASSIGN_CODES:
-            code = code.mask(code.isna() & missing & text.str.startswith(prefix), c)
-        out["reason_code"] = out["reason_code"].astype("string").fillna(code).fillna("inconsistent_record")
+    out["reason_code"] = out["reason_code"].astype("string").fillna("inconsistent_record")
     return out
 
 

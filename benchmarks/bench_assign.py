@@ -1,0 +1,126 @@
+"""The whole ``gl.assign`` call vs ``geopandas.sjoin(within)`` + an attribute merge, on the demo grids.
+
+    python benchmarks/bench_assign.py            # 300,000 points over the demo grids
+    python benchmarks/bench_assign.py --quick    # 50,000 points
+
+The anchor does the least a user would write to get the same levels: a spatial join of the
+points on the grids (geopandas at its best: its STRtree, cached on the grid frame when warm) and
+a merge of the grids' code and name columns. ``gl.assign`` does more (exact ``covers`` with
+the smallest code on shared edges, distance to the boundary, near-boundary flags, class and kind
+checks, the responsibility rule and unit, rejects), so the ratio is the price of that, or the
+lack of one. Both are timed as the user calls them, warm (second call on the same grid frame)
+and cold (a fresh copy of the grid frame: geopandas builds its STRtree, gridlib its GridIndex and
+edge table). Ratios from one run, wall and CPU (the machine is shared; CPU time of these
+single-threaded calls depends less on the neighbours). One JSON line goes to
+``benchmarks/results/bench_assign.jsonl``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import resource
+import sys
+import time
+from pathlib import Path
+
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+import shapely
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+import gridlib as gl  # noqa: E402
+from gridlib.datasets import demo_grids  # noqa: E402
+
+RESULTS = Path(__file__).resolve().parent / "results"
+
+
+def timed(fn, repeat: int = 1) -> tuple[float, float, object]:
+    """Best wall time of *repeat* runs, the CPU time of that run, and the result."""
+    best, cpu, out = float("inf"), float("nan"), None
+    for _ in range(repeat):
+        t, c = time.perf_counter(), time.process_time()
+        out = fn()
+        wall = time.perf_counter() - t
+        if wall < best:
+            best, cpu = wall, time.process_time() - c
+    return best, cpu, out
+
+
+def random_cases(grids: gpd.GeoDataFrame, n: int, seed: int = 1) -> gpd.GeoDataFrame:
+    """*n* cases uniformly over the grids' bounds (some fall outside), real 2026 class codes."""
+    rng = np.random.default_rng(seed)
+    minx, miny, maxx, maxy = grids.total_bounds
+    cat = gl.codes.catalogue("gbt47678-2026")
+    pick = rng.integers(0, len(cat), n)
+    return gpd.GeoDataFrame({
+        "case_id": np.char.add("c", np.arange(n).astype(str)),
+        "class_code": cat["class_code"].to_numpy()[pick],
+        "kind": cat["kind"].to_numpy()[pick],
+    }, geometry=shapely.points(rng.uniform(minx, maxx, n), rng.uniform(miny, maxy, n)), crs=grids.crs)
+
+
+def anchor(points: gpd.GeoDataFrame, grids: gpd.GeoDataFrame) -> pd.DataFrame:
+    """geopandas: the grid of each point (sjoin within, its STRtree) and the grid's levels (a merge)."""
+    joined = gpd.sjoin(points, grids[["grid_code", "geometry"]], predicate="within", how="left")
+    levels = pd.DataFrame(grids.drop(columns=grids.geometry.name))
+    return joined.drop(columns="index_right").merge(levels, on="grid_code", how="left")
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--quick", action="store_true", help="50,000 points instead of 300,000")
+    ap.add_argument("--points", type=int, default=None)
+    ap.add_argument("--repeat", type=int, default=3, help="warm runs (the best counts)")
+    args = ap.parse_args()
+    n = args.points or (50_000 if args.quick else 300_000)
+
+    grids = demo_grids()
+    cases = random_cases(grids, n)
+    print(f"demo grids: {len(grids):,} grids ({grids.crs.to_string()}), {n:,} random cases over their bounds")
+
+    # cold: a fresh copy of the grid frame, so neither side has its index yet
+    cold_grids = grids.copy()
+    t_cold, c_cold, (done, rejects) = timed(lambda: gl.assign(cases, cold_grids))
+    cold_grids2 = grids.copy()
+    t_acold, c_acold, _ = timed(lambda: anchor(cases, cold_grids2))
+    # warm: the same grid frame again (gridlib's index cache, geopandas' cached sindex)
+    t_warm, c_warm, (done, rejects) = timed(lambda: gl.assign(cases, cold_grids), repeat=args.repeat)
+    t_awarm, c_awarm, joined = timed(lambda: anchor(cases, cold_grids2), repeat=args.repeat)
+
+    # the same answer where sjoin(within) has exactly one (points on shared edges: within finds none)
+    theirs = pd.Series(joined["grid_code"].to_numpy(), index=joined["case_id"].to_numpy())
+    theirs = theirs[~theirs.index.duplicated(keep=False)].dropna()
+    ours = pd.Series(done["grid_code"].to_numpy(), index=done["case_id"].to_numpy())
+    both = theirs.index.intersection(ours.index)
+    agree = bool((theirs[both] == ours[both]).all())
+
+    res = {
+        "bench": "assign", "grids": len(grids), "points": n, "assigned": len(done), "rejected": len(rejects),
+        "assign_cold_s": t_cold, "assign_cold_cpu_s": c_cold, "anchor_cold_s": t_acold, "anchor_cold_cpu_s": c_acold,
+        "assign_warm_s": t_warm, "assign_warm_cpu_s": c_warm, "anchor_warm_s": t_awarm,
+        "anchor_warm_cpu_s": c_awarm,
+        "ratio_warm": t_awarm / t_warm, "cpu_ratio_warm": c_awarm / c_warm,
+        "ratio_cold": t_acold / t_cold, "cpu_ratio_cold": c_acold / c_cold,
+        "agree_with_sjoin": agree, "compared": len(both),
+        "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+    }
+    print(f"warm: gl.assign {t_warm:.2f} s wall / {c_warm:.2f} s CPU vs sjoin(within) + merge {t_awarm:.2f} s / "
+          f"{c_awarm:.2f} s -> gl.assign is {res['ratio_warm']:.2f}x the anchor's speed wall, "
+          f"{res['cpu_ratio_warm']:.2f}x CPU")
+    print(f"cold: gl.assign {t_cold:.2f} s wall / {c_cold:.2f} s CPU (GridIndex + edges built) vs "
+          f"{t_acold:.2f} s / {c_acold:.2f} s (STRtree built) -> {res['ratio_cold']:.2f}x wall, "
+          f"{res['cpu_ratio_cold']:.2f}x CPU")
+    print(f"{len(done):,} assigned, {len(rejects):,} rejected; same grid as sjoin on all {len(both):,} points "
+          f"it places once: {agree}; peak RSS {res['peak_rss_mb']:,.0f} MB")
+    RESULTS.mkdir(exist_ok=True)
+    with open(RESULTS / "bench_assign.jsonl", "a", encoding="utf-8") as f:
+        f.write(json.dumps(res) + "\n")
+    if not agree:
+        raise SystemExit("gl.assign and sjoin disagree on a point that sjoin places in exactly one grid")
+
+
+if __name__ == "__main__":
+    main()
