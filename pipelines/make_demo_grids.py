@@ -28,16 +28,20 @@ import shapely.ops
 
 import gridlib as gl
 from gridlib import datasets
+from gridlib.grid.build import bounding_roads
 
 FIXED_TIMESTAMP = "2026-01-01T00:00:00Z"
-# Road classes that bound walkable blocks (no service aisles, footways, links or tunnels).
-BLOCK_ROADS = ("motorway", "trunk", "primary", "secondary", "tertiary", "residential", "unclassified",
-               "living_street", "pedestrian")
 WATER_KINDS = ("river", "riverbank", "water", "canal")
 
 
 def inputs() -> tuple[gpd.GeoDataFrame, gpd.GeoDataFrame, gpd.GeoDataFrame]:
-    """Communities (with street and district names), block roads and water of the demo area."""
+    """Communities (with street and district names), roads (tunnels left out) and water of the demo area.
+
+    Which roads bound grids is ``gl.grid.build``'s default ``split_by="auto"`` on the
+    Tilezen ``kind_detail`` class: motorway … tertiary, residential and unclassified bound
+    grids; links, service roads, living streets, pedestrian streets, footways and piers run
+    inside them.
+    """
     comm = datasets.demo_admin("community")
     streets = datasets.demo_admin("street").set_index("code")["name"]
     districts = datasets.demo_admin("district").set_index("code")["name"]
@@ -45,7 +49,7 @@ def inputs() -> tuple[gpd.GeoDataFrame, gpd.GeoDataFrame, gpd.GeoDataFrame]:
                        district_name=comm["code"].str[:6].map(districts).fillna(""))
     roads = datasets.demo_roads()
     tunnel = roads["is_tunnel"].astype("boolean").fillna(False).to_numpy()
-    roads = roads[roads["kind_detail"].isin(BLOCK_ROADS).to_numpy() & ~tunnel]
+    roads = roads[~tunnel]
     water = datasets.demo_water(polygons=True)
     water = water[water["kind"].isin(WATER_KINDS)]
     return comm, roads, water
@@ -154,8 +158,9 @@ def plot(grids: gpd.GeoDataFrame, roads: gpd.GeoDataFrame, comm: gpd.GeoDataFram
     grids.plot(ax=ax, column="area_m2", cmap="viridis", vmin=0, vmax=20_000, edgecolor="white", linewidth=0.3,
                legend=True, legend_kwds={"label": "grid area (m²)", "shrink": 0.6})
     comm.to_crs(grids.crs).boundary.plot(ax=ax, color="black", linewidth=1.2)
+    roads = bounding_roads(roads)
     roads.to_crs(grids.crs).clip(grids.total_bounds).plot(ax=ax, color="#e34a33", linewidth=0.5)
-    ax.set_title(f"Lujiazui demo unit grids: {len(grids)} grids; black = communities, red = block roads")
+    ax.set_title(f"Lujiazui demo unit grids: {len(grids)} grids; black = communities, red = bounding roads")
     ax.set_axis_off()
     fig.savefig(path, dpi=110, bbox_inches="tight")
     plt.close(fig)

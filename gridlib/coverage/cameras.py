@@ -50,13 +50,17 @@ PRESETS: dict[str, tuple[float, float]] = {
     "electronic_eye": (50.0, 120.0),  # 电子眼 at signalised junctions: narrow, long lens
 }
 
+#: Longest useful range (m) a camera record may give; beyond it the value is a data error (a phone
+#: number typed into the field …), not a lens: a reject, never a viewshed of the whole district.
+MAX_RANGE_M = 2000.0
+
 
 def validate_cameras(cameras: gpd.GeoDataFrame) -> tuple[gpd.GeoDataFrame, pd.DataFrame]:
     """Check and normalise camera records; return ``(accepted, rejects)``.
 
     Rules (a record failing any goes to ``rejects`` with the first reason):
     point geometry present; ``camera_id`` present and unique; ``fov`` in (0, 360] and
-    ``range_m`` > 0 (after filling blanks from the ``type`` preset); ``heading`` present
+    ``range_m`` in (0, :data:`MAX_RANGE_M`] (after filling blanks from the ``type`` preset); ``heading`` present
     unless ``fov`` is 360 (a fixed camera needs a direction); ``height_m`` ≥ 0 when given.
     Headings are normalised to [0, 360). ``len(accepted) + len(rejects) == len(cameras)``.
 
@@ -131,6 +135,8 @@ def validate_cameras(cameras: gpd.GeoDataFrame) -> tuple[gpd.GeoDataFrame, pd.Da
     flag(rng.isna(), "missing_value", "missing range_m (and no preset for this type)", "range_m")
     flag(~(rng > 0) | ~np.isfinite(rng), "bad_number",
          "range_m " + rng.map("{:g}".format).astype("string") + " must be > 0", "range_m")
+    flag(rng > MAX_RANGE_M, "bad_number",
+         "range_m " + rng.map("{:g}".format).astype("string") + f" is beyond {MAX_RANGE_M:g} m", "range_m")
     flag(head.isna() & (fov < 360), "missing_value",
          "missing heading for a fixed camera (fov " + fov.map("{:g}".format).astype("string") + " < 360)", "heading")
     flag(~np.isfinite(head) & head.notna(), "bad_number", "heading is not finite", "heading")

@@ -8,19 +8,30 @@ The algorithm, all on shapely 2 arrays:
    placeholder streets (30 × 30 community tiles) and communities (tiles of
    about 900 grids) so that every grid still gets a 15-digit code; these carry
    codes ``9xx`` and ``placeholder = True`` (see :data:`PLACEHOLDER_FIRST`).
-2. **Blocks.** Parent outlines, road centre-lines and water outlines are
-   noded together and polygonized; the faces are the blocks a supervisor can
+2. **Blocks.** Parent outlines, the centre-lines of the *bounding* roads
+   (``split_by``: by default motorway … tertiary, residential and unclassified
+   roads bound grids; service roads, alleys, living streets, footways, paths,
+   tracks, steps and cycleways run inside one, see :data:`BOUNDING_ROAD_CLASSES`)
+   and water outlines are noded together and polygonized; the faces are the blocks a supervisor can
    walk round. Faces smaller than ``min_block_area`` (junction islands, slivers
-   between carriageways) join the neighbour in the same parent with which they
-   share the longest edge.
+   between carriageways, small blocks of dense old quarters) join the smallest
+   neighbour in the same parent (the one sharing the longest edge with
+   ``split_by=None``).
 3. **Split.** Each block of about 1.5 targets or more gets lattice lines laid
    along its oriented envelope, spaced so that cells are close to the target.
    All block outlines and lattice lines are noded at once and polygonized, so
    the pieces form an exact coverage (``shapely.coverage_is_valid`` is true):
    neighbours share edges vertex for vertex, with no snapping tolerance.
-4. **Merge.** Pieces under ``0.5 × target`` join the neighbour in the same
-   block with which they share the longest edge.
-5. **Codes.** Per community, grids are numbered west→east in rows running
+4. **Merge.** Pieces under ``0.5 × target`` join the smallest neighbour in
+   the same block; pieces still under it then join the smallest neighbour in
+   the same parent, across a road (``split_by=None``: the neighbour in the
+   same block sharing the longest edge, and no merge across roads).
+5. **Clearance.** Where a cut meets an outline a hair away from one of its
+   vertices, grids that do not touch come within a millimetre of each other
+   across a sliver of a third grid. :func:`separate` closes every such near
+   miss: two grids either share a vertex or lie at least :data:`CLEARANCE`
+   (2 mm) apart, so contiguity by shared vertices and contiguity by distance agree.
+6. **Codes.** Per community, grids are numbered west→east in rows running
    north→south (STANDARDS.md §1.2): ``grid_code = community_code + 3-digit
    sequence``.
 
@@ -32,6 +43,7 @@ from __future__ import annotations
 
 import logging
 import math
+from collections.abc import Iterable
 from typing import Any
 
 import geopandas as gpd
@@ -46,7 +58,8 @@ from gridlib.crs import metric_crs_for
 from gridlib.errors import CodeError, CRSError, InputError
 from gridlib.progress import step
 
-__all__ = ["build", "polsby_popper", "node_coverage", "union_coverage", "GRID_COLUMNS", "PLACEHOLDER_FIRST"]
+__all__ = ["build", "polsby_popper", "node_coverage", "union_coverage", "bounding_roads", "near_misses", "separate",
+           "GRID_COLUMNS", "PLACEHOLDER_FIRST", "BOUNDING_ROAD_CLASSES", "ROAD_CLASS_FIELDS", "CLEARANCE"]
 
 log = logging.getLogger(__name__)
 
@@ -64,8 +77,18 @@ _GRIDS_PER_PLACEHOLDER_COMMUNITY = 900
 # Coordinates snapped to this grid (metres) before any work, so the output is stable.
 _PRECISION = 1e-3
 _NODE_TOL = 1e-6
+#: Grids that share no vertex lie at least this far apart (metres): see :func:`separate`.
+CLEARANCE = 2e-3
 # Holes between parent polygons smaller than this (m²) are digitising slivers and get filled.
 _MAX_GAP_FILL = 10.0
+#: Road classes that bound unit grids by default (OSM ``highway`` values; Tilezen ``kind_detail``
+#: uses the same words). Everything else given — ``*_link`` ramps, ``service`` roads and alleys,
+#: ``living_street``, ``pedestrian``, ``footway``, ``path``, ``track``, ``steps``, ``cycleway`` … —
+#: runs inside a grid, as the 万米单元网格 practice bounds grids by streets and lets lanes run inside.
+BOUNDING_ROAD_CLASSES: frozenset[str] = frozenset({
+    "motorway", "trunk", "primary", "secondary", "tertiary", "residential", "unclassified", "road"})
+#: Columns searched, in this order, for a road layer's class when ``split_by="auto"``.
+ROAD_CLASS_FIELDS = ("highway", "kind_detail", "fclass", "road_class", "class")
 
 
 def polsby_popper(geoms: Any) -> np.ndarray:
@@ -92,6 +115,8 @@ def build(
     min_block_area: float | None = None,
     code_field: str = "code",
     name_field: str = "name",
+    split_by: str | Iterable[str] | None = "auto",
+    class_field: str | None = None,
 ) -> gpd.GeoDataFrame:
     """Generate unit grids that tile ``parents`` exactly, following roads and water.
 
@@ -113,9 +138,21 @@ def build(
     crs : optional
         Metric CRS to work in; default ``gl.crs.metric_crs_for(parents)``.
     min_block_area : float, optional
-        Blocks smaller than this join a neighbour (default ``0.25 × target_area``).
+        Blocks smaller than this join a neighbour in the same parent (default
+        ``0.5 × target_area``; ``0.25 ×`` with ``split_by=None``).
     code_field, name_field : str
         Column names of the parent code and name.
+    split_by : "auto", iterable of str or None
+        Which road classes bound grids. ``"auto"`` (default) keeps the roads whose
+        class (column ``class_field``, else the first of :data:`ROAD_CLASS_FIELDS`
+        present) is in :data:`BOUNDING_ROAD_CLASSES`; roads without a class column
+        (a GeoSeries) all bound. An iterable of classes overrides the set. ``None``
+        is the earlier method, kept so existing editions rebuild identically: every
+        given road bounds grids, ``min_block_area`` defaults to ``0.25 × target_area``,
+        small pieces merge only within their block and lattice cells are sized on
+        the block's envelope.
+    class_field : str, optional
+        The roads' class column for ``split_by`` (default: found automatically).
 
     Returns
     -------
@@ -134,21 +171,39 @@ def build(
     >>> grids = build(parents)
     >>> len(grids), grids.grid_code.iloc[0], round(grids.area_m2.sum())
     (12, '410105001003001', 120000)
+
+    A footway does not bound a grid, a residential street does:
+
+    >>> from shapely import LineString
+    >>> roads = gpd.GeoDataFrame({"highway": ["footway", "residential"]}, crs="EPSG:4547",
+    ...     geometry=[LineString([(0, 150), (400, 150)]), LineString([(200, 0), (200, 300)])])
+    >>> len(build(parents, roads)), len(build(parents, roads, split_by=None))
+    (12, 16)
     """
     if target_area <= 0:
         raise InputError(f"target_area must be positive, got {target_area}")
-    min_block_area = 0.25 * target_area if min_block_area is None else float(min_block_area)
+    legacy = split_by is None
+    if min_block_area is None:
+        min_block_area = (0.25 if legacy else 0.5) * target_area
+    min_block_area = float(min_block_area)
+    roads = bounding_roads(roads, split_by, class_field)
     with step("grid build: parents"):
         comm, metric = _prepare_parents(parents, code_field, name_field, crs, target_area)
     with step("grid build: blocks"):
-        block_geom, block_parent = _blocks(comm.geometry.values, roads, water, metric, min_block_area)
+        block_geom, block_parent = _blocks(comm.geometry.values, roads, water, metric, min_block_area,
+                                           smallest=not legacy)
     with step("grid build: split"):
         phase = (0.0, 0.0) if seed == 0 else tuple(np.random.default_rng(seed).uniform(0.0, 1.0, 2))
-        pieces, piece_block = _split(block_geom, target_area, phase)
+        pieces, piece_block = _split(block_geom, target_area, phase, fit_area=not legacy)
     with step("grid build: merge"):
-        pieces, piece_block = _merge_small(pieces, piece_block, 0.5 * target_area)
+        pieces, piece_block = _merge_small(pieces, piece_block, 0.5 * target_area, smallest=not legacy)
+        piece_parent = block_parent[piece_block]
+        if not legacy:  # still small: join a neighbour in the same parent, across a road
+            pieces, piece_parent = _merge_small(pieces, piece_parent, 0.5 * target_area, smallest=True)
+    with step("grid build: clearance"):
+        pieces, piece_parent = separate(pieces, piece_parent, keep=comm.geometry.values)
     with step("grid build: codes"):
-        out = _assign_codes(pieces, block_parent[piece_block], comm, target_area, metric)
+        out = _assign_codes(pieces, piece_parent, comm, target_area, metric)
     log.info("built %d grids in %d parents", len(out), len(comm))
     return out
 
@@ -323,6 +378,41 @@ def _polygonal(geoms: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
 # ----------------------------------------------------------------------------- blocks
 
+def bounding_roads(roads: Any, split_by: str | Iterable[str] | None = "auto",
+                   class_field: str | None = None) -> Any:
+    """Keep the roads whose class bounds unit grids (see ``build``'s ``split_by``).
+
+    >>> from shapely import LineString
+    >>> roads = gpd.GeoDataFrame({"highway": ["primary", "service", "footway", "residential"]},
+    ...     geometry=[LineString([(0, i), (1, i)]) for i in range(4)], crs="EPSG:4547")
+    >>> bounding_roads(roads)["highway"].tolist()
+    ['primary', 'residential']
+    >>> bounding_roads(roads, ["service"])["highway"].tolist()
+    ['service']
+    """
+    if roads is None or split_by is None or not isinstance(roads, gpd.GeoDataFrame):
+        return roads
+    if isinstance(split_by, str):
+        if split_by != "auto":
+            raise InputError(f"split_by must be 'auto', None or an iterable of road classes, got {split_by!r}")
+        classes = BOUNDING_ROAD_CLASSES
+    else:
+        classes = frozenset(str(c) for c in split_by)
+    field = class_field
+    if field is None:
+        field = next((f for f in ROAD_CLASS_FIELDS if f in roads.columns), None)
+        if field is None:
+            if split_by != "auto":
+                raise InputError(f"split_by names road classes but the roads have none of the class columns "
+                                 f"{list(ROAD_CLASS_FIELDS)}; give class_field")
+            return roads
+    elif field not in roads.columns:
+        raise InputError(f"roads lack the class column {field!r} (have {list(roads.columns)})")
+    keep = roads[field].astype("string").isin(classes).fillna(False).to_numpy(dtype=bool)
+    log.info("%d of %d roads bound grids (%s in %s)", int(keep.sum()), len(roads), field, sorted(classes))
+    return roads[keep]
+
+
 def _lines_of(data: Any, metric: Any) -> np.ndarray:
     if data is None:
         return np.array([], dtype=object)
@@ -358,7 +448,7 @@ def _faces(outlines: np.ndarray, lines: np.ndarray, owners: np.ndarray) -> tuple
 
 
 def _blocks(parents: np.ndarray, roads: Any, water: Any, metric: Any,
-            min_block_area: float) -> tuple[np.ndarray, np.ndarray]:
+            min_block_area: float, smallest: bool = False) -> tuple[np.ndarray, np.ndarray]:
     lines = np.concatenate([_lines_of(roads, metric), _lines_of(water, metric)])
     if len(lines) == 0:
         geoms, idx = shapely.get_parts(parents, return_index=True)
@@ -366,12 +456,13 @@ def _blocks(parents: np.ndarray, roads: Any, water: Any, metric: Any,
     lines = shapely.clip_by_rect(lines, *shapely.total_bounds(parents))
     lines = lines[~shapely.is_empty(lines)]
     faces, owner = _faces(parents, lines, np.arange(len(parents)))
-    return _merge_small(faces, owner, min_block_area)
+    return _merge_small(faces, owner, min_block_area, smallest=smallest)
 
 
 # ----------------------------------------------------------------------------- split
 
-def _split(blocks: np.ndarray, target: float, phase: tuple[float, float]) -> tuple[np.ndarray, np.ndarray]:
+def _split(blocks: np.ndarray, target: float, phase: tuple[float, float],
+           fit_area: bool = True) -> tuple[np.ndarray, np.ndarray]:
     """Cut blocks by lattice lines along their oriented envelopes; return pieces and their block.
 
     All block outlines and lattice lines are noded together and polygonized, so
@@ -393,10 +484,14 @@ def _split(blocks: np.ndarray, target: float, phase: tuple[float, float]) -> tup
     W, H = np.maximum(len1, len2), np.minimum(len1, len2)
     u = e1 / np.where(W > 0, W, 1.0)[:, None]
     v = e2 / np.where(H > 0, H, 1.0)[:, None]
-    side = math.sqrt(target)
+    # cells sized so that the block (not its envelope) holds about area/target of them: lattice
+    # cells clipped by an irregular block outline would otherwise come out below the target
+    fill = np.clip(W * H / np.maximum(area, 1e-9), 1.0, 1.5) if fit_area else np.ones(len(blocks))
+    cell = target * np.sqrt(fill)
+    side = np.sqrt(cell)
     ny = np.maximum(np.floor(H / side + 0.5), 1).astype(np.int64)
     ch = H / ny
-    nx = np.maximum(np.floor(W * ch / target + 0.5), 1).astype(np.int64)
+    nx = np.maximum(np.floor(W * ch / cell + 0.5), 1).astype(np.int64)
     cw = W / nx
     split = (area >= 1.5 * target) & (nx * ny > 1)
     fx, fy = phase
@@ -504,9 +599,13 @@ def union_coverage(geoms: Any) -> Any:
     return shapely.union_all(g)
 
 
-def _merge_small(geoms: np.ndarray, group: np.ndarray, min_area: float,
-                 max_passes: int = 4) -> tuple[np.ndarray, np.ndarray]:
-    """Merge polygons under ``min_area`` into the same-group neighbour sharing the longest edge."""
+def _merge_small(geoms: np.ndarray, group: np.ndarray, min_area: float, max_passes: int = 4,
+                 smallest: bool = False) -> tuple[np.ndarray, np.ndarray]:
+    """Merge polygons under ``min_area`` into the same-group neighbour sharing the longest edge.
+
+    With ``smallest``, into the smallest same-group neighbour instead (then the longest edge):
+    small blocks pair up into grids near the target rather than swelling a large neighbour.
+    """
     geoms = np.asarray(geoms, dtype=object)
     group = np.asarray(group)
     for _ in range(max_passes):
@@ -527,7 +626,14 @@ def _merge_small(geoms: np.ndarray, group: np.ndarray, min_area: float,
         if len(a) == 0:
             break
         # best neighbour: longest shared edge, then the larger, then the lower index
-        order = np.lexsort((nb, -area[nb], -shared, a))
+        # (smallest: the smaller neighbour, then the longest shared edge, then the lower index)
+        if smallest:  # among the neighbours sharing at least half the longest edge: no snakes
+            most = np.zeros(len(geoms))
+            np.maximum.at(most, a, shared)
+            wide = shared >= 0.5 * most[a]
+            order = np.lexsort((nb, -shared, area[nb], ~wide, a))
+        else:
+            order = np.lexsort((nb, -area[nb], -shared, a))
         a, nb = a[order], nb[order]
         first = np.r_[True, a[1:] != a[:-1]]
         a, nb = a[first], nb[first]
@@ -555,6 +661,202 @@ def _union_groups(geoms: np.ndarray, group: np.ndarray, label: np.ndarray) -> tu
     out_group = np.concatenate([group[single_idx], np.array(mgroup, dtype=group.dtype)])
     return out, out_group
 
+
+# ----------------------------------------------------------------------------- clearance
+
+def near_misses(geoms: Any, tol: float = CLEARANCE) -> tuple[np.ndarray, np.ndarray]:
+    """Find vertices lying within ``tol`` of a polygon (or line) of which they are not a vertex.
+
+    In a coverage whose neighbours share edges vertex for vertex, such a vertex is
+    a near miss: two polygons come closer than ``tol`` without touching (a sliver of
+    a third one between them), or one touches another's edge without a shared
+    vertex (a T-junction). Returns the pairs (index of the polygon owning the vertex,
+    index of the polygon it comes near), each pair once, sorted.
+
+    >>> from shapely import box
+    >>> a, b = box(0, 0, 1, 1), box(1.0005, 0, 2, 1)
+    >>> near_misses([a, b])[0].tolist(), near_misses([box(0, 0, 1, 1), box(1, 0, 2, 1)])[0].tolist()
+    ([0, 1], [])
+    """
+    g = np.asarray(getattr(geoms, "values", geoms), dtype=object)
+    coords, owner = shapely.get_coordinates(g, return_index=True)
+    if len(coords) == 0:
+        return np.array([], dtype=np.int64), np.array([], dtype=np.int64)
+    uc, vid = np.unique(coords, axis=0, return_inverse=True)
+    vid = vid.ravel().astype(np.int64)
+    nv = len(uc)
+    incident = np.unique(owner.astype(np.int64) * nv + vid)
+    pi, gi = shapely.STRtree(g).query(shapely.points(uc), predicate="dwithin", distance=tol)
+    bad = ~np.isin(gi.astype(np.int64) * nv + pi, incident)
+    pi, gi = pi[bad], gi[bad]
+    # the polygons owning each offending vertex
+    key = pd.DataFrame({"v": vid, "o": owner}).drop_duplicates()
+    pairs = pd.DataFrame({"v": pi, "near": gi}).merge(key, on="v")
+    pairs = pairs[pairs["o"] != pairs["near"]]
+    out = np.unique(pairs[["o", "near"]].to_numpy(dtype=np.int64), axis=0) if len(pairs) else np.zeros((0, 2), int)
+    return out[:, 0], out[:, 1]
+
+
+def separate(pieces: Any, group: Any, keep: Any = None, tol: float = CLEARANCE,
+             max_passes: int = 4) -> tuple[np.ndarray, np.ndarray]:
+    """Close the near misses of a polygon coverage: afterwards polygons share a vertex or lie ≥ ``tol`` apart.
+
+    Where a road or lattice cut meets an outline a hair (under ``tol``) away from
+    one of its vertices, or two nodes fall a hair apart, the polygons on either side
+    come within ``tol`` of each other across a sliver or spike of a third one without
+    touching, so contiguity by shared vertices and contiguity by distance disagree.
+    Here vertices closer than ``tol`` merge into one (a vertex of ``keep``, the parent
+    outlines, stays where it is), a vertex closer than ``tol`` to an edge is inserted
+    into that edge, the linework is noded and polygonized again and every face goes
+    back to the polygon it lies in. Nothing moves by more than ``tol``; the polygons
+    stay an exact coverage; a coverage without near misses is returned unchanged.
+
+    Returns the polygons and their ``group`` values (polygons that vanish — only
+    slivers narrower than ``tol`` can — are dropped with theirs).
+
+    A sliver ``c`` 1 mm wide at its top keeps ``b`` 1 mm away from ``a`` there:
+
+    >>> from shapely import box, Polygon
+    >>> a = box(0, 0, 10, 10)
+    >>> b = Polygon([(10, 0), (20, 0), (20, 10), (10.001, 10)])
+    >>> c = Polygon([(10, 0), (10.001, 10), (10, 10)])
+    >>> d = Polygon([(0, 10), (10, 10), (10.001, 10), (20, 10), (20, 20), (0, 20)])
+    >>> len(near_misses([a, b, c, d])[0])  # vertices of a, b, c, d closer than 2 mm to a polygon lacking them
+    6
+    >>> out, grp = separate([a, b, c, d], np.arange(4))
+    >>> len(near_misses(out)[0]), grp.tolist(), round(float(shapely.area(out).sum()), 6)
+    (0, [0, 1, 3], 400.0)
+    """
+    geoms = np.asarray(getattr(pieces, "values", pieces), dtype=object)
+    group = np.asarray(group)
+    keep_xy = shapely.get_coordinates(np.asarray(keep, dtype=object)) if keep is not None else np.zeros((0, 2))
+    for _ in range(max_passes):
+        if len(near_misses(geoms, tol)[0]) == 0:
+            return geoms, group
+        edges = shapely.get_parts(shapely.union_all(shapely.boundary(geoms)))
+        edges = _insert_near_vertices(_merge_close_vertices(edges, keep_xy, tol), tol)
+        net = shapely.get_parts(shapely.union_all(edges))
+        faces = shapely.get_parts(shapely.polygonize(net))
+        faces = faces[shapely.area(faces) > 0]
+        face, owner = _owner_of_faces(faces, geoms)
+        n_before = len(geoms)
+        geoms, group = _regroup(faces[face], owner, geoms, group)
+        log.info("clearance: near misses closed, %d polygons -> %d", n_before, len(geoms))
+    left = len(near_misses(geoms, tol)[0])
+    if left:
+        log.warning("clearance: %d near misses (polygons closer than %g m without a shared vertex) remain", left, tol)
+    return geoms, group
+
+
+def _merge_close_vertices(edges: np.ndarray, keep_xy: np.ndarray, tol: float) -> np.ndarray:
+    """Merge vertices closer than ``tol`` (single linkage) into one: a ``keep_xy`` vertex if any, else the lowest."""
+    coords, idx = shapely.get_coordinates(edges, return_index=True)
+    uc, vid = np.unique(coords, axis=0, return_inverse=True)
+    vid = vid.ravel()
+    a, b = shapely.STRtree(shapely.points(uc)).query(shapely.points(uc), predicate="dwithin", distance=tol)
+    if (a != b).sum() == 0:
+        return edges
+    _, label = connected_components(sparse.coo_matrix((np.ones(len(a)), (a, b)), shape=(len(uc),) * 2),
+                                    directed=False)
+    kept = np.zeros(len(uc), dtype=bool)
+    if len(keep_xy):
+        kept = pd.MultiIndex.from_arrays(uc.T).isin(pd.MultiIndex.from_arrays(np.unique(keep_xy, axis=0).T))
+    # uc is sorted (x, then y): the first member of each label, kept vertices first, represents it
+    order = np.lexsort((np.arange(len(uc)), ~kept, label))
+    first = np.r_[True, label[order][1:] != label[order][:-1]]
+    rep = np.empty(len(np.unique(label)), dtype=np.int64)
+    rep[label[order][first]] = order[first]
+    new = uc[rep[label[vid]]]
+    # drop repeated points within an edge, then edges left with fewer than two points
+    same = np.r_[False, (idx[1:] == idx[:-1]) & (new[1:] == new[:-1]).all(axis=1)]
+    new, idx = new[~same], idx[~same]
+    counts = np.bincount(idx, minlength=len(edges))
+    ok = counts[idx] >= 2
+    return shapely.linestrings(new[ok], indices=np.unique(idx[ok], return_inverse=True)[1].ravel())
+
+
+def _insert_near_vertices(edges: np.ndarray, tol: float) -> np.ndarray:
+    """Bend every edge passing closer than ``tol`` to a vertex it lacks through that vertex."""
+    coords, idx = shapely.get_coordinates(edges, return_index=True)
+    uc, vid = np.unique(coords, axis=0, return_inverse=True)
+    nv = len(uc)
+    incident = np.unique(idx.astype(np.int64) * nv + vid.ravel())
+    pi, ei = shapely.STRtree(edges).query(shapely.points(uc), predicate="dwithin", distance=tol)
+    bad = ~np.isin(ei.astype(np.int64) * nv + pi, incident)
+    pi, ei = pi[bad], ei[bad]
+    if len(pi) == 0:
+        return edges
+    order = np.lexsort((pi, ei))
+    pi, ei = pi[order], ei[order]
+    ue, inv = np.unique(ei, return_inverse=True)
+    out = edges.copy()
+    out[ue] = shapely.snap(edges[ue], shapely.multipoints(shapely.points(uc[pi]), indices=inv.ravel()), tol)
+    return out
+
+
+def _owner_of_faces(faces: np.ndarray, geoms: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Give each face the polygon holding its interior point (else the one it overlaps most, over half)."""
+    tree = shapely.STRtree(geoms)
+    fi, gi = tree.query(shapely.point_on_surface(faces), predicate="within")
+    first = np.r_[True, fi[1:] != fi[:-1]] if len(fi) else np.zeros(0, dtype=bool)
+    owner = np.full(len(faces), -1)
+    owner[fi[first]] = gi[first]
+    rest = np.flatnonzero(owner < 0)
+    if len(rest):
+        ri, gj = tree.query(faces[rest], predicate="intersects")
+        share = shapely.area(shapely.intersection(faces[rest][ri], geoms[gj]))
+        order = np.lexsort((gj, -share, ri))
+        ri, gj, share = ri[order], gj[order], share[order]
+        best = np.r_[True, ri[1:] != ri[:-1]] & (share > 0.5 * shapely.area(faces[rest][ri]))
+        owner[rest[ri[best]]] = gj[best]
+    face = np.flatnonzero(owner >= 0)  # the rest are holes of the coverage
+    return face, owner[face]
+
+
+def _regroup(faces: np.ndarray, owner: np.ndarray, geoms: np.ndarray,
+             group: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """One polygon per owner (faces of the same owner unioned), in the owners' order."""
+    order = np.argsort(owner, kind="stable")
+    faces, owner = faces[order], owner[order]
+    starts = np.flatnonzero(np.r_[True, owner[1:] != owner[:-1]])
+    ends = np.r_[starts[1:], len(owner)]
+    out = np.array([faces[s] if e - s == 1 else union_coverage(faces[s:e])
+                    for s, e in zip(starts, ends, strict=True)], dtype=object)
+    kept = owner[starts]
+    out = _give_away_crumbs(out, group[kept])
+    if len(kept) < len(geoms):
+        lost = np.setdiff1d(np.arange(len(geoms)), kept)
+        log.warning("clearance: %d polygons narrower than the clearance vanished (%.4f m²)", len(lost),
+                    float(shapely.area(geoms[lost]).sum()))
+    return out, group[kept]
+
+
+
+def _give_away_crumbs(geoms: np.ndarray, group: np.ndarray) -> np.ndarray:
+    """Give the parts of a multipart polygon but its largest to the same-group neighbour sharing most edge with them.
+
+    Closing a near miss can cut the tip off a spike: the crumb, no longer joined to
+    its polygon, goes to the polygon it now lies against.
+    """
+    multi = np.flatnonzero(shapely.get_type_id(geoms) == 6)
+    if len(multi) == 0:
+        return geoms
+    out = geoms.copy()
+    tree = shapely.STRtree(geoms)
+    for i in multi:  # rare: a handful per city
+        parts = shapely.get_parts(out[i])
+        big = int(np.argmax(shapely.area(parts)))
+        out[i] = parts[big]
+        for crumb in np.delete(parts, big):
+            nb = tree.query(crumb, predicate="intersects")
+            nb = nb[(nb != i) & (group[nb] == group[i])]
+            shared = shapely.length(shapely.intersection(shapely.boundary(out[nb]), crumb.boundary))
+            if len(nb) == 0 or shared.max(initial=0.0) <= 0:
+                out[i] = shapely.union(out[i], crumb)  # nowhere else to go: keep it
+                continue
+            j = nb[np.lexsort((nb, -shared))[0]]
+            out[j] = union_coverage([out[j], crumb])
+    return out
 
 # ----------------------------------------------------------------------------- codes
 

@@ -4,7 +4,8 @@ Products are written into a fresh hidden directory; when everything is
 complete, the public path ``<out>/<date>`` (a symbolic link) is switched to it
 with one atomic ``rename``. A crash or kill before that leaves the previous
 products exactly as they were. Older runs of the same date are removed after
-the switch.
+the switch; what a killed run left (its folder, a temporary link) is removed by
+the next run, which logs it (:func:`clean_orphans`).
 
 GeoPackages are written with GDAL's ``OGR_CURRENT_DATE`` pinned to the run
 date, PNGs without timestamps and JSON/CSV with sorted, stable content, so the
@@ -14,8 +15,10 @@ same inputs give byte-identical files.
 from __future__ import annotations
 
 import fcntl
+import glob
 import hashlib
 import json
+import logging
 import os
 import shutil
 import tempfile
@@ -32,12 +35,153 @@ import shapely
 
 from gridlib.io import process_umask
 
-__all__ = ["atomic_products_dir", "write_gpkg_layers", "frame_digest", "file_digest", "dump_json"]
+log = logging.getLogger(__name__)
+
+__all__ = ["atomic_products_dir", "clean_orphans", "clean_store_temps", "write_private", "write_gpkg_layers", "frame_digest", "file_digest", "dump_json"]
+
+
+def _tree_bytes(path: Path) -> int:
+    if path.is_symlink() or not path.is_dir():
+        return path.lstat().st_size
+    return sum(p.lstat().st_size for p in path.rglob("*") if not p.is_dir() or p.is_symlink())
+
+
+def _try_hold(path: Path) -> int | None:
+    """An fd holding an exclusive ``flock`` on *path*, or ``None`` if a live process holds it."""
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        os.close(fd)
+        return None
+    return fd
+
+
+@contextmanager
+def _publish_lock(out: Path) -> Iterator[None]:
+    """One publisher / cleaner at a time per output folder (blocking)."""
+    with open(out / ".publish.lock", "a") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(lock, fcntl.LOCK_UN)
+
+
+def _clean_orphans(out: Path) -> list[tuple[str, int]]:
+    """Remove what killed runs left in *out*; the caller holds the publish lock.
+
+    A run holds an ``flock`` on its own folder in ``.runs/`` from creation until it is published or
+    removed; the kernel drops that lock when the process dies, even by ``kill -9``. So a folder no
+    link in *out* points to and whose lock can be taken belongs to no live run. Temporary links
+    (``.<run>.link``) exist only inside the publish lock, which we hold: any found is an orphan.
+    """
+    runs = out / ".runs"
+    removed: list[tuple[str, int]] = []
+    for link in sorted(out.glob(".*.link")):
+        if link.is_symlink():
+            link.unlink()
+            removed.append((link.name, 0))
+    live = {p.resolve() for p in out.iterdir() if p.is_symlink()}
+    if not runs.is_dir():
+        return removed
+    for folder in sorted(runs.iterdir()):
+        if folder.is_symlink() or not folder.is_dir() or folder.resolve() in live:
+            continue
+        fd = _try_hold(folder)
+        if fd is None:
+            continue  # a live run is filling it
+        try:
+            size = _tree_bytes(folder)
+            shutil.rmtree(folder, ignore_errors=True)
+            removed.append((f".runs/{folder.name}", size))
+        finally:
+            os.close(fd)
+    return removed
+
+
+def _log_removed(removed: list[tuple[str, int]], where: object) -> None:
+    if removed:
+        total = sum(size for _, size in removed)
+        log.warning("removed %d orphan(s) left by killed runs in %s, %d bytes: %s", len(removed), where, total,
+                    ", ".join(f"{name} ({size} bytes)" for name, size in removed))
+
+
+def clean_orphans(out_dir: str | os.PathLike[str]) -> list[tuple[str, int]]:
+    """Remove run folders and temporary links that killed runs left in *out_dir*; log and return them.
+
+    A folder in ``out_dir/.runs`` is removed only when no link in *out_dir* points to it and
+    no live run holds its lock (see :func:`atomic_products_dir`), so the published products and
+    the folders of runs still going on are never touched. Called at the start of every run.
+
+    Returns
+    -------
+    list of (str, int)
+        What was removed (path relative to *out_dir*) and its size in bytes.
+
+    Examples
+    --------
+    >>> import tempfile, pathlib
+    >>> out = pathlib.Path(tempfile.mkdtemp())
+    >>> (out / ".runs" / "2026-11-21.killed").mkdir(parents=True)
+    >>> _ = (out / ".runs" / "2026-11-21.killed" / "a.png").write_bytes(b"12345")
+    >>> clean_orphans(out)
+    [('.runs/2026-11-21.killed', 5)]
+    """
+    out = Path(out_dir)
+    if not out.is_dir():
+        return []
+    with _publish_lock(out):
+        removed = _clean_orphans(out)
+    _log_removed(removed, out)
+    return removed
+
+
+def clean_store_temps(store: Any) -> list[tuple[str, int]]:
+    """Remove the temporary copies (``.<file>.*.tmp.gpkg``) killed writers left beside a GeoPackage store.
+
+    A copy is in use only while its writer holds the store's write lock (``GpkgStore.transaction``);
+    if that lock can be taken, no writer is live and every copy is an orphan. If a writer holds it,
+    nothing is removed. Other stores have no such files (returns ``[]``).
+
+    Examples
+    --------
+    >>> import tempfile, pathlib
+    >>> import gridlib as gl
+    >>> path = pathlib.Path(tempfile.mkdtemp()) / "store.gpkg"
+    >>> store = gl.store.open(path)
+    >>> _ = (path.parent / ".store.gpkg.k1ll3d.tmp.gpkg").write_bytes(b"x" * 7)
+    >>> clean_store_temps(store)
+    [('.store.gpkg.k1ll3d.tmp.gpkg', 7)]
+    """
+    from gridlib.errors import LockError
+    from gridlib.store.gpkg import GpkgStore
+
+    if not isinstance(store, GpkgStore):
+        return []
+    path = Path(store.path)
+    removed: list[tuple[str, int]] = []
+    try:
+        with store.lock("write"):
+            for tmp in sorted(path.parent.glob(f".{glob.escape(path.name)}.*.tmp.gpkg")):
+                size = tmp.lstat().st_size
+                tmp.unlink(missing_ok=True)
+                removed.append((tmp.name, size))
+    except LockError:
+        log.info("store %s is being written by another process; its temporary copies are left alone", path)
+    except PermissionError as exc:  # a read-only store folder: the night only reads the store
+        log.info("temporary copies beside %s not checked: %s", path, exc.strerror)
+    _log_removed(removed, path.parent)
+    return removed
 
 
 @contextmanager
 def atomic_products_dir(out_dir: str | os.PathLike[str], name: str) -> Iterator[Path]:
     """Yield an empty directory to fill; publish it as ``out_dir/name`` only on success.
+
+    The directory is ``out_dir/.runs/<name>.<random>``; this run holds an ``flock`` on it
+    until it is published or removed, which tells :func:`clean_orphans` it is in use.
+    Orphans of killed runs are cleaned first.
 
     >>> import tempfile, pathlib
     >>> out = pathlib.Path(tempfile.mkdtemp())
@@ -49,18 +193,21 @@ def atomic_products_dir(out_dir: str | os.PathLike[str], name: str) -> Iterator[
     out = Path(out_dir)
     runs = out / ".runs"
     runs.mkdir(parents=True, exist_ok=True)
-    work = Path(tempfile.mkdtemp(prefix=f"{name}.", dir=runs))
-    os.chmod(work, 0o777 & ~process_umask())  # mkdtemp gives 0700; a plain mkdir() would give this
     public = out / name
+    with _publish_lock(out):  # so a cleaner never sees our folder before we hold its lock
+        removed = _clean_orphans(out)
+        work = Path(tempfile.mkdtemp(prefix=f"{name}.", dir=runs))
+        held = _try_hold(work)
+    _log_removed(removed, out)
     try:
-        yield work
-    except BaseException:
-        shutil.rmtree(work, ignore_errors=True)
-        raise
-    # one publisher at a time per output folder; the temporary link name is unique to this run
-    with open(runs / ".publish.lock", "a") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)
+        os.chmod(work, 0o777 & ~process_umask())  # mkdtemp gives 0700; a plain mkdir() would give this
         try:
+            yield work
+        except BaseException:
+            shutil.rmtree(work, ignore_errors=True)
+            raise
+        # one publisher at a time per output folder; the temporary link name is unique to this run
+        with _publish_lock(out):
             if public.exists() and not public.is_symlink():
                 shutil.rmtree(work, ignore_errors=True)
                 raise FileExistsError(f"{public} exists and is not a gridlib products link; move it away first")
@@ -71,8 +218,9 @@ def atomic_products_dir(out_dir: str | os.PathLike[str], name: str) -> Iterator[
             os.replace(link_tmp, public)
             if previous is not None and previous != work.resolve():
                 shutil.rmtree(previous, ignore_errors=True)
-        finally:
-            fcntl.flock(lock, fcntl.LOCK_UN)
+    finally:
+        if held is not None:
+            os.close(held)
 
 
 def write_gpkg_layers(path: Path, layers: dict[str, pd.DataFrame], *, current_date: str) -> None:
@@ -138,6 +286,36 @@ def file_digest(path: Path) -> str:
         for block in iter(lambda: f.read(1 << 20), b""):
             h.update(block)
     return h.hexdigest()
+
+
+def write_private(frame: pd.DataFrame, path: str | os.PathLike[str]) -> Path:
+    """Write *frame* as CSV only its owner can read: file mode 0600, folders it creates 0700, atomically.
+
+    For files that hold personal data and are never published (the operator's full rejects).
+
+    Examples
+    --------
+    >>> import stat, tempfile
+    >>> from pathlib import Path
+    >>> path = write_private(pd.DataFrame({"reason": ["unknown urgency 'x'"]}),
+    ...                      Path(tempfile.mkdtemp()) / ".private" / "2026-11-21" / "rejects.csv")
+    >>> oct(stat.S_IMODE(path.stat().st_mode)), oct(stat.S_IMODE(path.parent.stat().st_mode))
+    ('0o600', '0o700')
+    """
+    path = Path(path)
+    missing = [d for d in (path.parent, *path.parent.parents) if not d.exists()]
+    for folder in reversed(missing):
+        folder.mkdir(mode=0o700, exist_ok=True)
+        os.chmod(folder, 0o700)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)  # mode 0600
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8", newline="") as f:
+            frame.to_csv(f, index=False, lineterminator="\n")
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return path
 
 
 def dump_json(data: Any, path: Path) -> None:

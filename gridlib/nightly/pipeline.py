@@ -27,15 +27,23 @@ from gridlib.errors import FreshnessError, InputError
 from gridlib.grid import GridSet
 from gridlib.live.caselog import with_live_cases
 from gridlib.nightly.model import Coverage, NightlyInputs, NightlyOptions, NightlyResults
-from gridlib.nightly.outputs import atomic_products_dir, dump_json, file_digest, frame_digest
+from gridlib.nightly.outputs import (
+    atomic_products_dir,
+    clean_store_temps,
+    dump_json,
+    file_digest,
+    frame_digest,
+    write_private,
+)
 from gridlib.nightly.products import write_products
 from gridlib.nightly.record import RunRecord
 from gridlib.nightly.schema import PUBLISHED_REJECT_COLUMNS
-from gridlib.rejects import counts, publishable
+from gridlib.rejects import CODES, counts, publishable
 from gridlib.rejects import empty as rejects_empty
 from gridlib.store.base import Store, mask_dsn
+from gridlib.times import parse_times
 
-__all__ = ["NightlyOptions", "run_nightly", "INPUT_LAYERS"]
+__all__ = ["NightlyOptions", "run_nightly", "INPUT_LAYERS", "private_rejects_path"]
 
 log = logging.getLogger(__name__)
 
@@ -134,12 +142,23 @@ def reason_counts(rejects: pd.DataFrame | pd.Series) -> dict[str, int]:
 
 
 def _reject_rows(step: str, rejects: pd.DataFrame, id_column: str = "case_id") -> pd.DataFrame:
-    """The published form of a step's rejects: step, record id, field, code and the code's meaning (no values)."""
+    """A step's rejects as step, record id, field, code and the FULL reason (which may quote the value).
+
+    This is the operator's private form; :func:`_published_rejects` turns it into the published one.
+    """
     if rejects is None or not len(rejects):
         return pd.DataFrame({c: pd.Series(dtype="string") for c in PUBLISHED_REJECT_COLUMNS})
-    out = publishable(with_codes(rejects), id_column)
+    coded = with_codes(rejects)
+    out = publishable(coded, id_column)
+    out["reason"] = coded["reason"].astype("string").to_numpy()
     out.insert(0, "step", step)
     return out[list(PUBLISHED_REJECT_COLUMNS)]
+
+
+def _published_rejects(rejects: pd.DataFrame) -> pd.DataFrame:
+    """The published form: the reason is the code's meaning, never the text quoting the value."""
+    meaning = rejects["reason_code"].map(lambda c: CODES.get(c, "") if isinstance(c, str) else "")
+    return rejects.assign(reason=meaning.astype("string"))
 
 
 def _truck_window(date: dt.date) -> tuple[pd.Timestamp, pd.Timestamp]:
@@ -169,7 +188,7 @@ def _freshness(data: NightlyInputs, record: RunRecord, date: dt.date, options: N
                             f"{options.max_input_age_days:g} days before the end of {date}")
     if data.truck_fixes is not None:  # a city without the truck layers runs no truck check: nothing to warn
         start, end = _truck_window(date)
-        times = pd.to_datetime(data.truck_fixes["time"]) if len(data.truck_fixes) else pd.Series(dtype="datetime64[ns]")
+        times = parse_times(data.truck_fixes["time"], window=None)[0]  # never raises on a bad time
         if not ((times >= start) & (times < end)).any():
             warn("no_truck_fixes", f"no truck fixes in the night {start:%Y-%m-%d %H:%M} – {end:%Y-%m-%d %H:%M}")
         before = times[times < end].max() if len(times) else pd.NaT
@@ -190,8 +209,9 @@ def _trucks(data: NightlyInputs, record: RunRecord, date: dt.date, options: Nigh
         # Muck trucks work at night (typically 22:00-06:00): the report for DATE covers the night that ends
         # on its morning, from 12:00 the day before to 12:00 on DATE, so one shift is never split.
         start, end = _truck_window(date)
-        times = pd.to_datetime(fixes["time"])
-        night = fixes[(times >= start) & (times < end)]
+        # the readers' time parser (never raises); an unreadable time is kept so the check rejects it
+        times, _ = parse_times(fixes["time"], window=None)
+        night = fixes[((times >= start) & (times < end)) | times.isna()]
         st.rows_in = len(night)
         st.notes["window"] = f"{start.isoformat()} / {end.isoformat()}"
         result = trucks.check(night, data.truck_permits, data.truck_sites, roads=data.roads)
@@ -292,6 +312,18 @@ def _coverage(data: NightlyInputs, grids: gpd.GeoDataFrame, cases: gpd.GeoDataFr
     return out
 
 
+def private_rejects_path(out_dir: str | os.PathLike[str], date: dt.date | str) -> Path:
+    """Where a run keeps the full rejects, with the offending values, for the operator: never published.
+
+    ``OUT/.private/<date>/rejects.csv`` — beside the products, not inside ``OUT/<date>``; mode 0600
+    in 0700 folders. It may hold personal data (see docs/nightly.md).
+
+    >>> private_rejects_path("products", "2026-11-21").as_posix()
+    'products/.private/2026-11-21/rejects.csv'
+    """
+    return Path(out_dir) / ".private" / pd.Timestamp(date).date().isoformat() / "rejects.csv"
+
+
 def run_nightly(
     store: Store,
     date: dt.date | str,
@@ -310,7 +342,9 @@ def run_nightly(
     date : date or str
         The day to report on (cases reported up to its end, that day's truck fixes).
     out_dir : path
-        Products go to ``out_dir/<date>/`` (switched in atomically when complete).
+        Products go to ``out_dir/<date>/`` (switched in atomically when complete). The full rejects,
+        with the values they quote, go to the unpublished :func:`private_rejects_path` (mode 0600).
+        What killed runs left here (and beside a GeoPackage store) is removed first, and logged.
     options : NightlyOptions, optional
     write_to_store : bool, optional
         Also write the result layers to the store in one transaction (default: only for PostGIS).
@@ -339,6 +373,7 @@ def run_nightly(
     date = pd.Timestamp(date).date()
     record = RunRecord(date=date.isoformat(), parameters=asdict(options), store=mask_dsn(store.url, store.url))
     record.started_at = pd.Timestamp.now().isoformat(timespec="seconds")
+    clean_store_temps(store)  # copies a killed writer left beside a GeoPackage store
     data = _load(store, record, date)
     grids = data.gridset.grids
     assigned, rejects = _assign_cases(data, record, date, options)
@@ -357,7 +392,8 @@ def run_nightly(
     tables = _indicators(cases, record, date)
     hot = _hotspots(cases, grids, data.water, record, date, options)
     cover = _coverage(data, grids, cases, record, options)
-    results = NightlyResults(inputs=data, cases=cases, rejects=pd.concat(all_rejects, ignore_index=True),
+    full_rejects = pd.concat(all_rejects, ignore_index=True)
+    results = NightlyResults(inputs=data, cases=cases, rejects=_published_rejects(full_rejects),
                              truck_result=truck_result, tables=tables, hotspots=hot, coverage=cover,
                              options=options, warnings=list(record.warnings))
     with atomic_products_dir(out_dir, date.isoformat()) as work:
@@ -375,5 +411,8 @@ def run_nightly(
                                                                "sha256": file_digest(path)}
         record.finished_at = pd.Timestamp.now().isoformat(timespec="seconds")
         dump_json(record.manifest(), work / "manifest.json")
+    private = write_private(full_rejects.sort_values(["step", "record_id", "reason_code"], kind="stable"),
+                            private_rejects_path(out_dir, date))
+    log.info("full rejects with their values (personal data, not published): %d in %s", len(full_rejects), private)
     log.info("nightly run for %s done: %s", date, Path(out_dir) / date.isoformat())
     return record.manifest()

@@ -71,6 +71,16 @@ def test_levels_tile_the_study_box_and_nest(admin: dict[str, gpd.GeoDataFrame]) 
             assert outside < 1.0, (child, code, outside)
 
 
+def test_levels_are_exact_coverages(admin: dict[str, gpd.GeoDataFrame]) -> None:
+    """No slivers or overlaps between units: shared edges match vertex for vertex (issue 19)."""
+    for level, gdf in admin.items():
+        geoms = shapely.set_precision(gdf.to_crs(METRIC).geometry.values, 1e-3)
+        assert shapely.coverage_is_valid(geoms), level
+        union = shapely.union_all(geoms)
+        assert abs(shapely.area(geoms).sum() - union.area) < 0.01, level  # no overlap
+        assert union.geom_type == "Polygon" and shapely.get_num_interior_rings(union) == 0, level  # no gaps
+
+
 def test_community_sizes_and_numbering(admin: dict[str, gpd.GeoDataFrame]) -> None:
     comm = admin["community"].to_crs(METRIC)
     km2 = comm.area / 1e6
