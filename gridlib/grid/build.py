@@ -31,6 +31,8 @@ The algorithm, all on shapely 2 arrays:
    across a sliver of a third grid. :func:`separate` closes every such near
    miss: two grids either share a vertex or lie at least :data:`CLEARANCE`
    (2 mm) apart, so contiguity by shared vertices and contiguity by distance agree.
+   Parent outlines never move or bend (a vertex near one moves onto it), so the
+   grids still tile each parent exactly.
 6. **Codes.** Per community, grids are numbered west→east in rows running
    north→south (STANDARDS.md §1.2): ``grid_code = community_code + 3-digit
    sequence``.
@@ -705,11 +707,18 @@ def separate(pieces: Any, group: Any, keep: Any = None, tol: float = CLEARANCE,
     one of its vertices, or two nodes fall a hair apart, the polygons on either side
     come within ``tol`` of each other across a sliver or spike of a third one without
     touching, so contiguity by shared vertices and contiguity by distance disagree.
-    Here vertices closer than ``tol`` merge into one (a vertex of ``keep``, the parent
-    outlines, stays where it is), a vertex closer than ``tol`` to an edge is inserted
-    into that edge, the linework is noded and polygonized again and every face goes
-    back to the polygon it lies in. Nothing moves by more than ``tol``; the polygons
-    stay an exact coverage; a coverage without near misses is returned unchanged.
+    Here vertices closer than ``tol`` merge into one, a vertex closer than ``tol`` to
+    an edge is inserted into that edge, the linework is noded and polygonized again
+    and every face goes back to the polygon it lies in. Nothing moves by more than
+    ``tol``; the polygons stay an exact coverage; a coverage without near misses is
+    returned unchanged.
+
+    The outlines of ``keep`` (the parents) never move or bend, so the polygons still
+    tile each parent exactly: a vertex of ``keep`` stays where it is, a vertex on a
+    ``keep`` outline moves only along it, and a vertex near an outline edge moves
+    onto that edge (its nearest point, or the edge's end vertex if that is within
+    ``tol``) instead of bending the edge. Near misses between two ``keep`` outlines
+    themselves are left as given.
 
     Returns the polygons and their ``group`` values (polygons that vanish — only
     slivers narrower than ``tol`` can — are dropped with theirs).
@@ -726,15 +735,23 @@ def separate(pieces: Any, group: Any, keep: Any = None, tol: float = CLEARANCE,
     >>> out, grp = separate([a, b, c, d], np.arange(4))
     >>> len(near_misses(out)[0]), grp.tolist(), round(float(shapely.area(out).sum()), 6)
     (0, [0, 1, 3], 400.0)
+
+    With the parents ``box(0, 0, 20, 10)`` (holding ``a``, ``b``, ``c``) and ``d`` given as
+    ``keep``, their border stays put:
+
+    >>> out, grp = separate([a, b, c, d], np.array([0, 0, 0, 1]), keep=[box(0, 0, 20, 10), box(0, 10, 20, 20)])
+    >>> len(near_misses(out)[0]), grp.tolist(), bool(shapely.equals(shapely.union_all(out[grp == 0]), box(0, 0, 20, 10)))
+    (0, [0, 0, 1], True)
     """
     geoms = np.asarray(getattr(pieces, "values", pieces), dtype=object)
     group = np.asarray(group)
-    keep_xy = shapely.get_coordinates(np.asarray(keep, dtype=object)) if keep is not None else np.zeros((0, 2))
+    keep_geoms = np.asarray(keep, dtype=object) if keep is not None else np.zeros(0, dtype=object)
+    border = _Border(keep_geoms)
     for _ in range(max_passes):
         if len(near_misses(geoms, tol)[0]) == 0:
             return geoms, group
         edges = shapely.get_parts(shapely.union_all(shapely.boundary(geoms)))
-        edges = _insert_near_vertices(_merge_close_vertices(edges, keep_xy, tol), tol)
+        edges = _insert_near_vertices(_merge_close_vertices(edges, border, tol), border, tol)
         net = shapely.get_parts(shapely.union_all(edges))
         faces = shapely.get_parts(shapely.polygonize(net))
         faces = faces[shapely.area(faces) > 0]
@@ -748,8 +765,56 @@ def separate(pieces: Any, group: Any, keep: Any = None, tol: float = CLEARANCE,
     return geoms, group
 
 
-def _merge_close_vertices(edges: np.ndarray, keep_xy: np.ndarray, tol: float) -> np.ndarray:
-    """Merge vertices closer than ``tol`` (single linkage) into one: a ``keep_xy`` vertex if any, else the lowest."""
+class _Border:
+    """The parent outlines that :func:`separate` must not move: which points and edges lie on them."""
+
+    def __init__(self, keep: np.ndarray) -> None:
+        self.vertices = np.unique(shapely.get_coordinates(keep), axis=0) if len(keep) else np.zeros((0, 2))
+        lines = shapely.boundary(keep[~shapely.is_empty(keep)]) if len(keep) else np.zeros(0, dtype=object)
+        self.tree = shapely.STRtree(lines)
+
+    def is_vertex(self, xy: np.ndarray) -> np.ndarray:
+        if len(self.vertices) == 0 or len(xy) == 0:
+            return np.zeros(len(xy), dtype=bool)
+        return pd.MultiIndex.from_arrays(xy.T).isin(pd.MultiIndex.from_arrays(self.vertices.T))
+
+    def holds(self, xy: np.ndarray) -> np.ndarray:
+        """True for points lying on an outline (within 1e-6 m)."""
+        out = np.zeros(len(xy), dtype=bool)
+        if len(xy) and len(self.tree.geometries):
+            out[self.tree.query(shapely.points(xy), predicate="dwithin", distance=_NODE_TOL)[0]] = True
+        return out
+
+    def segments_on(self, a: np.ndarray, b: np.ndarray) -> np.ndarray:
+        """True for straight segments ``a``–``b`` lying on an outline (both ends and the middle on it)."""
+        return self.holds(a) & self.holds(b) & self.holds(0.5 * (a + b))
+
+    def edges_on(self, edges: np.ndarray) -> np.ndarray:
+        """True for linestrings all of whose segments lie on an outline."""
+        coords, idx = shapely.get_coordinates(edges, return_index=True)
+        seg = np.flatnonzero(idx[1:] == idx[:-1])
+        on = self.segments_on(coords[seg], coords[seg + 1])
+        out = np.ones(len(edges), dtype=bool)
+        np.logical_and.at(out, idx[seg], on)
+        return out & (len(self.tree.geometries) > 0)
+
+
+def _rebuild(edges: np.ndarray, coords: np.ndarray, idx: np.ndarray) -> np.ndarray:
+    """Linestrings from per-edge coordinates, dropping repeated points and edges left with one point."""
+    same = np.r_[False, (idx[1:] == idx[:-1]) & (coords[1:] == coords[:-1]).all(axis=1)]
+    coords, idx = coords[~same], idx[~same]
+    counts = np.bincount(idx, minlength=len(edges))
+    ok = counts[idx] >= 2
+    return shapely.linestrings(coords[ok], indices=np.unique(idx[ok], return_inverse=True)[1].ravel())
+
+
+def _merge_close_vertices(edges: np.ndarray, border: _Border, tol: float) -> np.ndarray:
+    """Merge vertices closer than ``tol`` (single linkage) into one, without moving the parent outlines.
+
+    Each cluster is represented by a parent vertex if it holds one, else by a vertex on a parent
+    outline, else by its lowest vertex. Free vertices move to it; a vertex on an outline moves only
+    along the outline (when the segment to the representative lies on it); parent vertices stay.
+    """
     coords, idx = shapely.get_coordinates(edges, return_index=True)
     uc, vid = np.unique(coords, axis=0, return_inverse=True)
     vid = vid.ravel()
@@ -758,25 +823,30 @@ def _merge_close_vertices(edges: np.ndarray, keep_xy: np.ndarray, tol: float) ->
         return edges
     _, label = connected_components(sparse.coo_matrix((np.ones(len(a)), (a, b)), shape=(len(uc),) * 2),
                                     directed=False)
-    kept = np.zeros(len(uc), dtype=bool)
-    if len(keep_xy):
-        kept = pd.MultiIndex.from_arrays(uc.T).isin(pd.MultiIndex.from_arrays(np.unique(keep_xy, axis=0).T))
-    # uc is sorted (x, then y): the first member of each label, kept vertices first, represents it
-    order = np.lexsort((np.arange(len(uc)), ~kept, label))
+    kept = border.is_vertex(uc)
+    on = kept | border.holds(uc)
+    # uc is sorted (x, then y): the first member of each label, parent vertices first, then
+    # vertices on an outline, represents it
+    order = np.lexsort((np.arange(len(uc)), ~on, ~kept, label))
     first = np.r_[True, label[order][1:] != label[order][:-1]]
     rep = np.empty(len(np.unique(label)), dtype=np.int64)
     rep[label[order][first]] = order[first]
-    new = uc[rep[label[vid]]]
-    # drop repeated points within an edge, then edges left with fewer than two points
-    same = np.r_[False, (idx[1:] == idx[:-1]) & (new[1:] == new[:-1]).all(axis=1)]
-    new, idx = new[~same], idx[~same]
-    counts = np.bincount(idx, minlength=len(edges))
-    ok = counts[idx] >= 2
-    return shapely.linestrings(new[ok], indices=np.unique(idx[ok], return_inverse=True)[1].ravel())
+    target = rep[label]
+    stay = kept.copy()
+    moving = np.flatnonzero(on & ~kept & (target != np.arange(len(uc))))
+    stay[moving] = ~border.segments_on(uc[moving], uc[target[moving]])
+    target[stay] = np.flatnonzero(stay)
+    return _rebuild(edges, uc[target[vid]], idx)
 
 
-def _insert_near_vertices(edges: np.ndarray, tol: float) -> np.ndarray:
-    """Bend every edge passing closer than ``tol`` to a vertex it lacks through that vertex."""
+def _insert_near_vertices(edges: np.ndarray, border: _Border, tol: float) -> np.ndarray:
+    """Bend every edge passing closer than ``tol`` to a vertex it lacks through that vertex.
+
+    Parent outline edges do not bend: a free vertex near one moves onto it instead (to the
+    nearest point of the edge, or to the edge's nearest vertex if that is within ``tol``).
+    """
+    on_edge = border.edges_on(edges)
+    edges = _move_onto_border(edges, on_edge, border, tol)
     coords, idx = shapely.get_coordinates(edges, return_index=True)
     uc, vid = np.unique(coords, axis=0, return_inverse=True)
     nv = len(uc)
@@ -790,8 +860,44 @@ def _insert_near_vertices(edges: np.ndarray, tol: float) -> np.ndarray:
     pi, ei = pi[order], ei[order]
     ue, inv = np.unique(ei, return_inverse=True)
     out = edges.copy()
-    out[ue] = shapely.snap(edges[ue], shapely.multipoints(shapely.points(uc[pi]), indices=inv.ravel()), tol)
+    points = shapely.multipoints(shapely.points(uc[pi]), indices=inv.ravel())
+    # outline edges take only the points already lying on them (moved there above)
+    snap_tol = np.where(on_edge[ue], _NODE_TOL, tol)
+    out[ue] = shapely.snap(edges[ue], points, snap_tol)
     return out
+
+
+def _move_onto_border(edges: np.ndarray, on_edge: np.ndarray, border: _Border, tol: float) -> np.ndarray:
+    """Move each free vertex lying closer than ``tol`` to a parent outline edge onto that edge."""
+    if not on_edge.any():
+        return edges
+    coords, idx = shapely.get_coordinates(edges, return_index=True)
+    uc, vid = np.unique(coords, axis=0, return_inverse=True)
+    vid = vid.ravel()
+    free = ~border.holds(uc)
+    cand = np.flatnonzero(free)
+    outline = np.flatnonzero(on_edge)
+    pi, oi = shapely.STRtree(edges[outline]).query(shapely.points(uc[cand]), predicate="dwithin", distance=tol)
+    if len(pi) == 0:
+        return edges
+    v, e = cand[pi], outline[oi]
+    pts = shapely.points(uc[v])
+    dist = shapely.distance(pts, edges[e])
+    best = np.lexsort((e, dist, v))  # the nearest outline edge of each vertex
+    best = best[np.r_[True, v[best][1:] != v[best][:-1]]]
+    v, e = v[best], e[best]
+    target = shapely.get_coordinates(shapely.line_interpolate_point(
+        edges[e], shapely.line_locate_point(edges[e], pts[best])))
+    # the edge's nearest vertex instead, if it is that close: outline vertices never move
+    ecoords, eidx = shapely.get_coordinates(edges[e], return_index=True)
+    d = np.hypot(*(ecoords - target[eidx]).T)
+    near = np.lexsort((d, eidx))
+    near = near[np.r_[True, eidx[near][1:] != eidx[near][:-1]]]
+    snap = d[near] < tol
+    target[eidx[near][snap]] = ecoords[near][snap]
+    new = uc.copy()
+    new[v] = target
+    return _rebuild(edges, new[vid], idx)
 
 
 def _owner_of_faces(faces: np.ndarray, geoms: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

@@ -103,6 +103,22 @@ def test_clearance_closes_a_cut_ending_a_hair_from_a_parent_vertex() -> None:
     assert abs(grids.area_m2.sum() - 30_000) < 1e-6 and shapely.coverage_is_valid(grids.geometry.values)
 
 
+def test_clearance_moves_a_vertex_onto_a_community_border_without_bending_it() -> None:
+    # a street's bend 1 mm east of the border of two communities: closing that near miss by
+    # inserting the bend into the border bent the border (0.011 m2 between each community and
+    # its grids); the bend must move onto the border instead
+    left, right = shapely.box(0, 0, 100, 150), shapely.box(100, 0, 200, 150)
+    parents = gpd.GeoDataFrame({"code": ["410105001001", "410105001002"], "name": ["l", "r"]},
+                               geometry=[left, right], crs="EPSG:4547")
+    roads = gpd.GeoDataFrame({"highway": ["residential"]}, crs="EPSG:4547",
+                             geometry=[shapely.LineString([(160, 0), (100.001, 50), (160, 150)])])
+    grids = gl.grid.build(parents, roads, target_area=1_000)
+    _assert_neighbours_share_a_vertex(grids)
+    for code, parent in zip(parents["code"], [left, right], strict=True):
+        mine = grids.geometry.values[(grids["community_code"] == code).to_numpy()]
+        assert shapely.equals(shapely.union_all(mine), parent), code
+
+
 def test_helsinki_lanes_run_inside_grids_and_streets_bound_them(helsinki) -> None:
     parents, roads, grids = helsinki
     legacy = gl.grid.build(parents, roads, target_area=TARGET, split_by=None)
