@@ -190,7 +190,7 @@ def test_csv_products_have_a_bom_and_names_beside_codes(tmp_path):
 
 @pytest.fixture(scope="module")
 def demo_grids():
-    return gl.datasets.demo_grids()  # the 1,083 demo grids, EPSG:4550
+    return gl.datasets.demo_grids()  # the demo grids, EPSG:4550
 
 
 def test_read_layer_names_lon_lat_declared_as_projected(demo_grids):
@@ -200,7 +200,7 @@ def test_read_layer_names_lon_lat_declared_as_projected(demo_grids):
     with pytest.raises(CRSError, match="look like metres but the file says EPSG:4326"):
         gl.io.read_layer(demo_grids.set_crs(4326, allow_override=True))
     ok, bad = gl.io.read_layer(demo_grids)
-    assert len(ok) == 1083 and bad.empty
+    assert len(ok) == len(demo_grids) and bad.empty
 
 
 @pytest.mark.parametrize("declared, says", [("lonlat_as_4550", "longitude/latitude but the file says EPSG:4550"),
@@ -248,11 +248,11 @@ def test_3d_grids_are_imported_2d_without_a_pyogrio_warning(demo_grids, tmp_path
     out = capfd.readouterr()
     assert code == 0, out.err
     assert not [w for w in caught if "Z=2" in str(w.message)] and "Z=2" not in out.err + out.out
-    assert "dropped the Z coordinate of 1083 grids (grids are 2D)" in out.err  # the CLI shows the log note
+    assert f"dropped the Z coordinate of {len(demo_grids)} grids (grids are 2D)" in out.err  # the CLI shows the log note
     with gl.store.open(store) as st:
         assert not st.read_layer("grids").has_z.any()
     grids = gl.grid.edition.read_grids(raised)
-    assert not grids.has_z.any() and len(grids) == 1083
+    assert not grids.has_z.any() and len(grids) == len(demo_grids)
 
 
 def test_cli_kpis_csv_has_a_bom_and_the_street_name_beside_the_code(tmp_path):
