@@ -165,7 +165,8 @@ def rule_of(class_codes: pd.Series | np.ndarray | list[str], kinds: pd.Series | 
             continue
         exact, major, general = _edition_rules(edition)
         c, k = pd.Series(codes[sel]), pd.Series(kinds_arr[sel])
-        rule = (c + "|" + k).map(exact)
-        rule = rule.fillna((k + "|" + c.str[:2]).map(major)).fillna(k.map(general))
-        out[sel] = rule.fillna(pd.Series(out[sel])).to_numpy(dtype=object)
+        # most specific first: the exact class, then its 大类, then the kind's general rule, then the default
+        rule = (c + "|" + k).map(exact).astype(object)
+        rule = rule.fillna((k + "|" + c.str[:2]).map(major).astype(object)).fillna(k.map(general).astype(object))
+        out[sel] = rule.fillna(pd.Series(out[sel], dtype=object)).to_numpy(dtype=object)
     return out

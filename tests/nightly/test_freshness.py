@@ -8,6 +8,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import geopandas as gpd
 import pytest
 
 import gridlib as gl
@@ -100,3 +101,30 @@ def test_empty_cases_layer_is_a_warning_not_a_crash(small_store, tmp_path, monke
     assert manifest["steps"][1]["rows_in"] == 0
     with pytest.raises(FreshnessError, match="the store's cases layer is empty"):
         run_nightly(store, "2026-11-21", tmp_path / "strict", options=NightlyOptions(permutations=99, strict=True))
+
+
+def test_one_bad_value_per_row_is_a_reject_and_the_night_goes_on(small_store, tmp_path):
+    """Issue 18 item 1, through the whole night: each value that used to abort it, planted in one row of
+    the store's cases layer, makes that row a reject with its code; a ``+08`` time among naive ones is read."""
+    path = tmp_path / "store.gpkg"
+    shutil.copy(small_store, path)
+    store = gl.store.open(path)
+    cases = store.read_layer("cases")
+    cases = cases.assign(**{c: cases[c].astype(object) for c in ("extension_hours", "closed_at", "reported_at")})
+    planted = {0: ("extension_hours", "inf", "bad_number"), 1: ("closed_at", "0001-01-01 00:00:00", "time_out_of_range"),
+               2: ("closed_at", "9999-01-01 00:00:00", "time_out_of_range")}
+    for row, (field, value, _) in planted.items():
+        cases.loc[cases.index[row], field] = value
+    offset_id = cases["case_id"].iloc[3]
+    naive = str(cases["reported_at"].iloc[3])[:19]
+    cases.loc[cases.index[3], "reported_at"] = naive + "+08"
+    store.write_layer("cases", cases)
+    manifest = run_nightly(store, "2026-11-21", tmp_path / "out", options=FAST)
+    gpkg = tmp_path / "out" / "2026-11-21" / "responsibility_map.gpkg"
+    rejects = gpd.read_file(gpkg, layer="rejects")
+    for row, (field, _, code) in planted.items():
+        hit = rejects[rejects["record_id"] == cases["case_id"].iloc[row]]
+        assert (hit["reason_code"] == code).any() and (hit["field"] == field).any(), (row, hit)
+    assigned = gpd.read_file(gpkg, layer="assigned_cases")
+    assert offset_id in set(assigned["case_id"]) and offset_id not in set(rejects["record_id"])
+    assert manifest["steps"][1]["rows_in"] == len(cases)
