@@ -275,8 +275,17 @@ def _view_state(layers: Iterable[pdk.Layer], width: int = 1000, height: int = 65
     if not boxes:
         return pdk.ViewState(longitude=0.0, latitude=0.0, zoom=1)
     arr = np.array(boxes)
-    minx, miny = arr[:, 0].min(), arr[:, 1].min()
-    maxx, maxy = arr[:, 2].max(), arr[:, 3].max()
+    return pdk.ViewState(**_fit_bounds((arr[:, 0].min(), arr[:, 1].min(), arr[:, 2].max(), arr[:, 3].max()),
+                                       width, height))
+
+
+def _fit_bounds(bounds: Sequence[float], width: int = 1000, height: int = 650) -> dict[str, float]:
+    """deck.gl view state (longitude, latitude, zoom, pitch, bearing) framing lon/lat ``bounds``.
+
+    >>> _fit_bounds((121.49, 31.22, 121.51, 31.24))["zoom"]
+    14.0
+    """
+    minx, miny, maxx, maxy = (float(v) for v in bounds)
 
     def merc(lat: float) -> float:
         return math.log(math.tan(math.pi / 4 + math.radians(lat) / 2))
@@ -287,8 +296,8 @@ def _view_state(layers: Iterable[pdk.Layer], width: int = 1000, height: int = 65
     zoom_x = math.log2(width * 360.0 / (512.0 * dx))
     zoom_y = math.log2(height * 2 * math.pi / (512.0 * dy))
     lat_c = math.degrees(2 * math.atan(math.exp((merc(maxy) + merc(miny)) / 2)) - math.pi / 2)
-    return pdk.ViewState(longitude=round((minx + maxx) / 2, 6), latitude=round(lat_c, 6),
-                         zoom=round(min(zoom_x, zoom_y, 20.0) - 0.25, 2), pitch=0, bearing=0)
+    return {"longitude": round((minx + maxx) / 2, 6), "latitude": round(lat_c, 6),
+            "zoom": round(min(zoom_x, zoom_y, 20.0) - 0.25, 2), "pitch": 0, "bearing": 0}
 
 
 _PAGE = """<!DOCTYPE html>
@@ -446,12 +455,16 @@ def to_html(
         deck_json=_script_safe(deck_json),
         tooltip_json=_script_safe(json.dumps(tooltip_obj, sort_keys=True, ensure_ascii=False)),
     )
-    target = Path(path)
+    return _write_text_atomic(Path(path), page)
+
+
+def _write_text_atomic(target: Path, text: str) -> Path:
+    """Write ``text`` (UTF-8, ``\\n`` newlines) to ``target`` through a temporary file and a rename."""
     target.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
     try:
         with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as fh:
-            fh.write(page)
+            fh.write(text)
         mask = os.umask(0)
         os.umask(mask)
         os.chmod(tmp, 0o666 & ~mask)
