@@ -341,7 +341,7 @@ function gridClass(code) {
   if (!state.index) return undefined;
   const i = state.index.get(code);
   const col = state.columns[CFG.colorColumn];
-  return i === undefined || !col ? undefined : col[i];
+  return i === undefined || !col ? undefined : col(i);
 }
 let fill = null;
 function gridlibGridFill() {
@@ -372,7 +372,7 @@ function tooltip(info) {
     for (const [label, column, kind] of CFG.fields) {
       const col = state.columns[column];
       if (!col) continue;
-      html += '<br>' + esc(label) + ': ' + esc(fmt(i === undefined ? null : col[i], kind));
+      html += '<br>' + esc(label) + ': ' + esc(fmt(i === undefined ? null : col(i), kind));
     }
     if (i === undefined) html += '<br>' + (state.index ? '(属性文件中无此网格)' : '(属性加载中…)');
   } else if (CFG.levels[id]) {
@@ -389,7 +389,11 @@ async function loadAttributes() {
   const doc = JSON.parse(new TextDecoder().decode(bytes));
   const index = new Map();
   doc.grid_code.forEach((c, i) => index.set(c, i));
-  state.columns = doc.columns || {};
+  // a column is an array of values, or dictionary-encoded: {"values": [...], "codes": [index or null, ...]}
+  state.columns = {};
+  for (const [name, col] of Object.entries(doc.columns || {})) {
+    state.columns[name] = Array.isArray(col) ? (i => col[i]) : (i => col.codes[i] === null ? null : col.values[col.codes[i]]);
+  }
   state.index = index;
   state.version += 1;
   window.gridlibTimes.attributes = performance.now();
