@@ -45,7 +45,7 @@ _BOUNDS: weakref.WeakKeyDictionary[pdk.Layer, tuple[float, float, float, float]]
     weakref.WeakKeyDictionary()
 )
 _DIGITS = 7
-_FONT_STACK = "'Noto Sans CJK SC','Noto Sans SC','Source Han Sans SC','PingFang SC','Microsoft YaHei',sans-serif"
+FONT_STACK = "'Noto Sans CJK SC','Noto Sans SC','Source Han Sans SC','PingFang SC','Microsoft YaHei',sans-serif"
 
 
 def deck_bundle_path() -> Path:
@@ -275,14 +275,14 @@ def _view_state(layers: Iterable[pdk.Layer], width: int = 1000, height: int = 65
     if not boxes:
         return pdk.ViewState(longitude=0.0, latitude=0.0, zoom=1)
     arr = np.array(boxes)
-    return pdk.ViewState(**_fit_bounds((arr[:, 0].min(), arr[:, 1].min(), arr[:, 2].max(), arr[:, 3].max()),
+    return pdk.ViewState(**fit_bounds((arr[:, 0].min(), arr[:, 1].min(), arr[:, 2].max(), arr[:, 3].max()),
                                        width, height))
 
 
-def _fit_bounds(bounds: Sequence[float], width: int = 1000, height: int = 650) -> dict[str, float]:
+def fit_bounds(bounds: Sequence[float], width: int = 1000, height: int = 650) -> dict[str, float]:
     """deck.gl view state (longitude, latitude, zoom, pitch, bearing) framing lon/lat ``bounds``.
 
-    >>> _fit_bounds((121.49, 31.22, 121.51, 31.24))["zoom"]
+    >>> fit_bounds((121.49, 31.22, 121.51, 31.24))["zoom"]
     14.0
     """
     minx, miny, maxx, maxy = (float(v) for v in bounds)
@@ -352,14 +352,24 @@ document.querySelectorAll('#gl-layers input').forEach(box => box.addEventListene
 """
 
 
-def _script_safe(text: str) -> str:
+def script_safe(text: str) -> str:
+    """Make ``text`` safe inside an inline ``<script>`` element (no ``</`` or ``<!--``).
+
+    >>> "</" in script_safe("a</script>b")
+    False
+    """
     return text.replace("</", "<\\/").replace("<!--", "<\\!--")
 
 
-def _bundle() -> str:
+def bundle_js() -> str:
+    """The deck.gl bundle's text, ready to inline (source-map reference dropped, script-safe).
+
+    >>> "sourceMappingURL" in bundle_js()
+    False
+    """
     # Drop the source-map reference: the map file is not inlined and must not be requested.
     text = deck_bundle_path().read_text(encoding="utf-8")
-    return _script_safe(text.replace("//# sourceMappingURL=index.js.map", ""))
+    return script_safe(text.replace("//# sourceMappingURL=index.js.map", ""))
 
 
 def to_html(
@@ -423,7 +433,7 @@ def to_html(
     if tooltip is None:
         tooltip_obj: Any = False
     elif isinstance(tooltip, str):
-        tooltip_obj = {"html": tooltip, "style": {"fontFamily": _FONT_STACK.replace("'", ""),
+        tooltip_obj = {"html": tooltip, "style": {"fontFamily": FONT_STACK.replace("'", ""),
                                                   "fontSize": "13px", "backgroundColor": "rgba(30,30,30,0.88)",
                                                   "color": "white", "padding": "6px 8px"}}
     else:
@@ -449,17 +459,22 @@ def to_html(
         )
         toggles_html = f'<div id="gl-layers">{boxes}</div>'
     page = _PAGE.format(
-        title=html.escape(title), background=background, fonts=_FONT_STACK,
-        bundle=_bundle(), toggles=toggles_html,
+        title=html.escape(title), background=background, fonts=FONT_STACK,
+        bundle=bundle_js(), toggles=toggles_html,
         legend=legend_html, attribution=html.escape(attribution),
-        deck_json=_script_safe(deck_json),
-        tooltip_json=_script_safe(json.dumps(tooltip_obj, sort_keys=True, ensure_ascii=False)),
+        deck_json=script_safe(deck_json),
+        tooltip_json=script_safe(json.dumps(tooltip_obj, sort_keys=True, ensure_ascii=False)),
     )
-    return _write_text_atomic(Path(path), page)
+    return write_text_atomic(Path(path), page)
 
 
-def _write_text_atomic(target: Path, text: str) -> Path:
-    """Write ``text`` (UTF-8, ``\\n`` newlines) to ``target`` through a temporary file and a rename."""
+def write_text_atomic(target: Path, text: str) -> Path:
+    """Write ``text`` (UTF-8, ``\\n`` newlines) to ``target`` through a temporary file and a rename.
+
+    >>> import tempfile, pathlib
+    >>> write_text_atomic(pathlib.Path(tempfile.mkdtemp()) / "a.html", "<p>地图</p>").read_text(encoding="utf-8")
+    '<p>地图</p>'
+    """
     target.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
     try:

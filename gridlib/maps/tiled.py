@@ -44,12 +44,12 @@ from typing import Any
 from gridlib.errors import InputError
 from gridlib.maps import legend as lg
 from gridlib.maps.deck import (
-    _FONT_STACK,
-    _bundle,
-    _fit_bounds,
-    _script_safe,
-    _write_text_atomic,
+    FONT_STACK,
+    bundle_js,
+    fit_bounds,
     rgba,
+    script_safe,
+    write_text_atomic,
 )
 
 __all__ = ["GRID_FIELDS", "pmtiles_header", "tiled_page"]
@@ -172,7 +172,7 @@ def tiled_page(
         "levels": {"communities": ["社区", "community_code", "community_name"],
                    "streets": ["街道", "street_code", "street_name"]},
     }
-    deck_json = {"initialViewState": _fit_bounds(headers["grids"]["bounds"]), "layers": layers,
+    deck_json = {"initialViewState": fit_bounds(headers["grids"]["bounds"]), "layers": layers,
                  "views": [{"@@type": "MapView", "controller": True}]}
     entries = legend if legend is not None else {class_labels.get(k, k): v for k, v in colors.items()}
     rows = "".join('<div><span class="sw" style="background:rgba({},{},{},{:.3f})"></span>{}</div>'.format(
@@ -180,18 +180,18 @@ def tiled_page(
     boxes = "".join(f'<label><input type="checkbox" checked data-layer="{n}"> {html.escape(_LAYER_NAMES[n])}</label>'
                     for n in reversed(list(headers)))
     page = _PAGE.format(
-        title=html.escape(title), fonts=_FONT_STACK, bundle=_bundle(), pmtiles=_pmtiles_js(),
+        title=html.escape(title), fonts=FONT_STACK, bundle=bundle_js(), pmtiles=_pmtiles_js(),
         legend=rows, toggles=boxes, attribution=html.escape(attribution),
-        deck_json=_script_safe(json.dumps(deck_json, sort_keys=True, separators=(",", ":"))),
-        config_json=_script_safe(json.dumps(config, sort_keys=True, ensure_ascii=False, separators=(",", ":"))),
+        deck_json=script_safe(json.dumps(deck_json, sort_keys=True, separators=(",", ":"))),
+        config_json=script_safe(json.dumps(config, sort_keys=True, ensure_ascii=False, separators=(",", ":"))),
         script=_SCRIPT, early=_EARLY,
     )
-    return _write_text_atomic(folder / name, page)
+    return write_text_atomic(folder / name, page)
 
 
 def _pmtiles_js() -> str:
     text = (_VENDOR / "pmtiles.js").read_text(encoding="utf-8")
-    return _script_safe(text.replace("//# sourceMappingURL=pmtiles.js.map", ""))
+    return script_safe(text.replace("//# sourceMappingURL=pmtiles.js.map", ""))
 
 
 # The page logic. deck.gl's classes are not globals of the pydeck bundle, so the layers are JSON (converted

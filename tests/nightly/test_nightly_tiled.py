@@ -1,0 +1,70 @@
+"""Above the city threshold the nightly web map is tiled: edition tiles built once and reused, a small page, the
+night's attributes; reruns stay byte-identical."""
+
+from __future__ import annotations
+
+import gzip
+import json
+from pathlib import Path
+
+import geopandas as gpd
+import pytest
+
+import gridlib as gl
+from gridlib.nightly import NightlyOptions, load_demo_store, run_nightly
+
+DATE = "2026-11-21"
+FAST = NightlyOptions(permutations=999)
+
+
+def _files(root: Path) -> dict[str, bytes]:
+    return {str(p.relative_to(root)): p.read_bytes() for p in sorted(root.rglob("*")) if p.is_file()}
+
+
+@pytest.fixture(scope="module")
+def city_runs(tmp_path_factory, demo_dir):
+    """Two nights into one output folder with the demo's 1,000 grids treated as a city (threshold 100)."""
+    store_path = tmp_path_factory.mktemp("store") / "store.gpkg"
+    load_demo_store(gl.store.open(store_path), demo_dir)
+    out = tmp_path_factory.mktemp("products")
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr("gridlib.nightly.maps._MAX_DRAWN_GRIDS", 100)
+        manifest = run_nightly(gl.store.open(store_path), DATE, out, options=FAST)
+        first = _files(out / DATE)
+        cache = sorted((out / ".runs" / "tiles").iterdir())
+        stamps = {p.name: (p.stat().st_ino, p.stat().st_mtime_ns) for p in cache[0].iterdir()}
+        again = run_nightly(gl.store.open(store_path), DATE, out, options=FAST)
+    return out, manifest, first, cache, stamps, again
+
+
+def test_city_night_writes_the_tiled_map(city_runs):
+    out, manifest, first, cache, _, _ = city_runs
+    products = out / DATE
+    assert not (products / "webmap.html").exists()
+    names = sorted(p.name for p in (products / "webmap").iterdir())
+    assert names == ["communities.pmtiles", "grid_attributes.json", "grids.pmtiles", "index.html", "streets.pmtiles"]
+    assert (products / "webmap" / "index.html").stat().st_size < 5_000_000
+    assert 'href="webmap/index.html"' in (products / "index.html").read_text(encoding="utf-8")
+    assert "webmap/grids.pmtiles" in manifest["outputs"]
+    # the page's attributes are every grid's, the GeoPackage's classes
+    doc = json.loads(gzip.decompress((products / "webmap" / "grid_attributes.json").read_bytes()))
+    grid_map = gpd.read_file(products / "responsibility_map.gpkg", layer="grid_responsibility")
+    assert doc["grid_code"] == sorted(grid_map["grid_code"])
+    hot = doc["columns"]["hotspot_class"]
+    classes = [None if k is None else hot["values"][k] for k in hot["codes"]]
+    assert classes == grid_map.sort_values("grid_code")["hotspot_class"].where(
+        grid_map.sort_values("grid_code")["hotspot_class"].notna(), None).tolist()
+    assert {"responsible_unit", "street_name", "community_name", "open_cases"} <= set(doc["columns"])
+    # the archives are the edition's, linked from the cache beside the runs
+    assert len(cache) == 1 and cache[0].name.startswith(manifest["grid_edition"]["edition_id"])
+    for archive in cache[0].iterdir():
+        assert (products / "webmap" / archive.name).read_bytes() == archive.read_bytes()
+
+
+def test_second_night_reuses_the_tiles_and_is_byte_identical(city_runs):
+    out, _, first, cache, stamps, _ = city_runs
+    assert sorted((out / ".runs" / "tiles").iterdir()) == cache
+    assert {p.name: (p.stat().st_ino, p.stat().st_mtime_ns) for p in cache[0].iterdir()} == stamps  # not rebuilt
+    second = _files(out / DATE)
+    assert sorted(second) == sorted(first)
+    assert [n for n in first if first[n] != second[n] and n != "manifest.json"] == []
