@@ -435,15 +435,19 @@ window.gridlibDeck.setProps({
     const stroked = viewState.zoom >= CFG.outlineZoom;
     if (stroked !== state.stroked) { state.stroked = stroked; refresh(hiddenLayers()); }
   },
-  onAfterRender: () => {
-    if (window.gridlibReady !== null || !state.index) return;
-    const d = window.gridlibDeck;
-    const zoom = d.viewManager && d.getViewports()[0] ? d.getViewports()[0].zoom : 0;
-    const want = zoom >= CFG.gridMinZoom - 0.5 && CFG.archives.grids ? 'grids' : Object.keys(CFG.archives)[0];
-    const top = d.props.layers.find(l => l.id === want);
-    if (top && top.isLoaded) { window.gridlibReady = performance.now(); say(''); }
-  },
+  onAfterRender: checkReady,
 });
+// ready: the attributes are joined and every visible tile of the layer in view is loaded (grids from their
+// zoom, else the first dissolved layer); checked after each frame and, as loads may end between frames, on a timer
+function checkReady() {
+  if (window.gridlibReady !== null || !state.index) return;
+  const d = window.gridlibDeck;
+  const zoom = d.viewManager && d.getViewports()[0] ? d.getViewports()[0].zoom : 0;
+  const want = zoom >= CFG.gridMinZoom - 0.5 && CFG.archives.grids ? 'grids' : Object.keys(CFG.archives)[0];
+  const top = d.props.layers.find(l => l.id === want);
+  if (top && top.isLoaded) { window.gridlibReady = performance.now(); say(''); clearInterval(readyTimer); }
+}
+const readyTimer = location.protocol === 'file:' ? null : setInterval(checkReady, 50);
 document.querySelectorAll('#gl-layers input').forEach(b => b.addEventListener('change', () => refresh(hiddenLayers())));
 if (location.protocol !== 'file:') {
   loadAttributes().then(() => refresh(hiddenLayers())).catch(e => {
