@@ -85,24 +85,8 @@ def test_header_and_errors(demo, tmp_path):
 
 
 @pytest.fixture(scope="module")
-def driver():
-    from selenium import webdriver
-    from selenium.common.exceptions import WebDriverException
-    from selenium.webdriver.chrome.service import Service
-
-    options = webdriver.ChromeOptions()
-    for arg in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                "--disable-component-update", "--disable-sync", "--no-first-run", "--window-size=1000,700"):
-        options.add_argument(arg)
-    options.binary_location = "/usr/bin/chromium"
-    try:
-        d = webdriver.Chrome(service=Service("/usr/bin/chromedriver"), options=options)
-    except WebDriverException as exc:  # pragma: no cover - environment without chromium
-        pytest.skip(f"chromium not usable: {exc}")
-    d.set_page_load_timeout(120)
-    d.set_script_timeout(120)
-    yield d
-    d.quit()
+def driver(chromium):
+    return chromium
 
 
 def _serve(folder):

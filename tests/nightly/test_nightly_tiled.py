@@ -71,14 +71,10 @@ def test_second_night_reuses_the_tiles_and_is_byte_identical(city_runs):
 
 
 @pytest.mark.browser
-def test_city_page_joins_the_night_in_chromium(city_runs):
+def test_city_page_joins_the_night_in_chromium(city_runs, chromium):
     """The night's page in headless Chromium: tiles and attributes load; a grid's tooltip has the night's values."""
     import threading
     import time
-
-    from selenium import webdriver
-    from selenium.common.exceptions import WebDriverException
-    from selenium.webdriver.chrome.service import Service
 
     from gridlib.maps.serve import make_server
 
@@ -86,14 +82,7 @@ def test_city_page_joins_the_night_in_chromium(city_runs):
     grid_map = gpd.read_file(out / DATE / "responsibility_map.gpkg", layer="grid_responsibility")
     middle = grid_map.sort_values("grid_code").iloc[len(grid_map) // 2]
     point = gpd.GeoSeries([middle.geometry.representative_point()], crs=grid_map.crs).to_crs(4326).iloc[0]
-    options = webdriver.ChromeOptions()
-    for arg in ("--headless=new", "--no-sandbox", "--disable-gpu", "--window-size=1000,700"):
-        options.add_argument(arg)
-    options.binary_location = "/usr/bin/chromium"
-    try:
-        driver = webdriver.Chrome(service=Service("/usr/bin/chromedriver"), options=options)
-    except WebDriverException as exc:  # pragma: no cover - environment without chromium
-        pytest.skip(f"chromium not usable: {exc}")
+    driver = chromium
     server = make_server(out / DATE / "webmap", port=0)
     threading.Thread(target=server.serve_forever, daemon=True).start()
     try:
@@ -107,7 +96,6 @@ def test_city_page_joins_the_night_in_chromium(city_runs):
             "const info = d.pickObject({x: c.clientWidth / 2, y: c.clientHeight / 2, layerIds: ['grids']});"
             "return info ? d.props.getTooltip(info).html : null")
     finally:
-        driver.quit()
         server.shutdown()
         server.server_close()
     assert html and f"网格 {middle['grid_code']}" in html, html
