@@ -45,7 +45,7 @@ _BOUNDS: weakref.WeakKeyDictionary[pdk.Layer, tuple[float, float, float, float]]
     weakref.WeakKeyDictionary()
 )
 _DIGITS = 7
-_FONT_STACK = "'Noto Sans CJK SC','Noto Sans SC','Source Han Sans SC','PingFang SC','Microsoft YaHei',sans-serif"
+FONT_STACK = "'Noto Sans CJK SC','Noto Sans SC','Source Han Sans SC','PingFang SC','Microsoft YaHei',sans-serif"
 
 
 def deck_bundle_path() -> Path:
@@ -275,8 +275,17 @@ def _view_state(layers: Iterable[pdk.Layer], width: int = 1000, height: int = 65
     if not boxes:
         return pdk.ViewState(longitude=0.0, latitude=0.0, zoom=1)
     arr = np.array(boxes)
-    minx, miny = arr[:, 0].min(), arr[:, 1].min()
-    maxx, maxy = arr[:, 2].max(), arr[:, 3].max()
+    return pdk.ViewState(**fit_bounds((arr[:, 0].min(), arr[:, 1].min(), arr[:, 2].max(), arr[:, 3].max()),
+                                       width, height))
+
+
+def fit_bounds(bounds: Sequence[float], width: int = 1000, height: int = 650) -> dict[str, float]:
+    """deck.gl view state (longitude, latitude, zoom, pitch, bearing) framing lon/lat ``bounds``.
+
+    >>> fit_bounds((121.49, 31.22, 121.51, 31.24))["zoom"]
+    14.0
+    """
+    minx, miny, maxx, maxy = (float(v) for v in bounds)
 
     def merc(lat: float) -> float:
         return math.log(math.tan(math.pi / 4 + math.radians(lat) / 2))
@@ -287,8 +296,8 @@ def _view_state(layers: Iterable[pdk.Layer], width: int = 1000, height: int = 65
     zoom_x = math.log2(width * 360.0 / (512.0 * dx))
     zoom_y = math.log2(height * 2 * math.pi / (512.0 * dy))
     lat_c = math.degrees(2 * math.atan(math.exp((merc(maxy) + merc(miny)) / 2)) - math.pi / 2)
-    return pdk.ViewState(longitude=round((minx + maxx) / 2, 6), latitude=round(lat_c, 6),
-                         zoom=round(min(zoom_x, zoom_y, 20.0) - 0.25, 2), pitch=0, bearing=0)
+    return {"longitude": round((minx + maxx) / 2, 6), "latitude": round(lat_c, 6),
+            "zoom": round(min(zoom_x, zoom_y, 20.0) - 0.25, 2), "pitch": 0, "bearing": 0}
 
 
 _PAGE = """<!DOCTYPE html>
@@ -343,14 +352,24 @@ document.querySelectorAll('#gl-layers input').forEach(box => box.addEventListene
 """
 
 
-def _script_safe(text: str) -> str:
+def script_safe(text: str) -> str:
+    """Make ``text`` safe inside an inline ``<script>`` element (no ``</`` or ``<!--``).
+
+    >>> "</" in script_safe("a</script>b")
+    False
+    """
     return text.replace("</", "<\\/").replace("<!--", "<\\!--")
 
 
-def _bundle() -> str:
+def bundle_js() -> str:
+    """The deck.gl bundle's text, ready to inline (source-map reference dropped, script-safe).
+
+    >>> "sourceMappingURL" in bundle_js()
+    False
+    """
     # Drop the source-map reference: the map file is not inlined and must not be requested.
     text = deck_bundle_path().read_text(encoding="utf-8")
-    return _script_safe(text.replace("//# sourceMappingURL=index.js.map", ""))
+    return script_safe(text.replace("//# sourceMappingURL=index.js.map", ""))
 
 
 def to_html(
@@ -414,7 +433,7 @@ def to_html(
     if tooltip is None:
         tooltip_obj: Any = False
     elif isinstance(tooltip, str):
-        tooltip_obj = {"html": tooltip, "style": {"fontFamily": _FONT_STACK.replace("'", ""),
+        tooltip_obj = {"html": tooltip, "style": {"fontFamily": FONT_STACK.replace("'", ""),
                                                   "fontSize": "13px", "backgroundColor": "rgba(30,30,30,0.88)",
                                                   "color": "white", "padding": "6px 8px"}}
     else:
@@ -440,18 +459,27 @@ def to_html(
         )
         toggles_html = f'<div id="gl-layers">{boxes}</div>'
     page = _PAGE.format(
-        title=html.escape(title), background=background, fonts=_FONT_STACK,
-        bundle=_bundle(), toggles=toggles_html,
+        title=html.escape(title), background=background, fonts=FONT_STACK,
+        bundle=bundle_js(), toggles=toggles_html,
         legend=legend_html, attribution=html.escape(attribution),
-        deck_json=_script_safe(deck_json),
-        tooltip_json=_script_safe(json.dumps(tooltip_obj, sort_keys=True, ensure_ascii=False)),
+        deck_json=script_safe(deck_json),
+        tooltip_json=script_safe(json.dumps(tooltip_obj, sort_keys=True, ensure_ascii=False)),
     )
-    target = Path(path)
+    return write_text_atomic(Path(path), page)
+
+
+def write_text_atomic(target: Path, text: str) -> Path:
+    """Write ``text`` (UTF-8, ``\\n`` newlines) to ``target`` through a temporary file and a rename.
+
+    >>> import tempfile, pathlib
+    >>> write_text_atomic(pathlib.Path(tempfile.mkdtemp()) / "a.html", "<p>地图</p>").read_text(encoding="utf-8")
+    '<p>地图</p>'
+    """
     target.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
     try:
         with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as fh:
-            fh.write(page)
+            fh.write(text)
         mask = os.umask(0)
         os.umask(mask)
         os.chmod(tmp, 0o666 & ~mask)

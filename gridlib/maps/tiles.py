@@ -30,10 +30,12 @@ archive back so that tests check that nothing is lost.
 
 from __future__ import annotations
 
+import gzip
 import json
 import os
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 import geopandas as gpd
 import numpy as np
@@ -141,26 +143,50 @@ def grid_codes_per_zoom(path: str | os.PathLike, zooms: Sequence[int], layer: st
     return out
 
 
-def write_grid_attributes(table: pd.DataFrame, path: str | os.PathLike, columns: Sequence[str]) -> Path:
+def write_grid_attributes(table: pd.DataFrame, path: str | os.PathLike, columns: Sequence[str], *,
+                          dictionary: Sequence[str] = (), compress: bool = False) -> Path:
     """Write the nightly per-grid attributes as compact column-oriented JSON keyed by ``grid_code``.
 
     The file is ``{"grid_code": [...], "columns": {name: [values...]}}``: one array per column, in
     ``grid_code`` order, which the page joins to the tiles' ``grid_code`` property. Floats are rounded to
     4 decimals and missing values written as ``null``. Written atomically.
 
+    Parameters
+    ----------
+    dictionary : sequence of str
+        Columns with few distinct values (street and community names, units, classes) written as
+        ``{"values": [distinct values, sorted], "codes": [index into values or null, ...]}``: a city's
+        756,000 repeated names would otherwise dominate the file.
+    compress : bool
+        Gzip the JSON (deterministic: no name or time in the header); the page detects it from the
+        first bytes, so the file name can stay ``.json`` for any static server.
+
     >>> import tempfile, pathlib, json
     >>> t = pd.DataFrame({"grid_code": ["B", "A"], "open_cases": [2, 0], "share": [0.123456, None]})
     >>> p = write_grid_attributes(t, pathlib.Path(tempfile.mkdtemp()) / "a.json", ["open_cases", "share"])
     >>> json.loads(p.read_text())
     {'grid_code': ['A', 'B'], 'columns': {'open_cases': [0, 2], 'share': [None, 0.1235]}}
+    >>> t["unit"] = ["城管一队", None]
+    >>> p = write_grid_attributes(t, p, ["unit"], dictionary=["unit"], compress=True)
+    >>> import gzip; json.loads(gzip.decompress(p.read_bytes()))["columns"]
+    {'unit': {'values': ['城管一队'], 'codes': [None, 0]}}
     """
     missing = [c for c in ["grid_code", *columns] if c not in table.columns]
     if missing:
         raise InputError(f"attribute columns {missing} not in the grid table")
+    unknown = sorted(set(dictionary) - set(columns))
+    if unknown:
+        raise InputError(f"dictionary columns {unknown} are not among the written columns")
     t = table.sort_values("grid_code", kind="stable")
-    cols: dict[str, list] = {}
+    cols: dict[str, Any] = {}
     for c in columns:
         s = t[c]
+        if c in dictionary:
+            text = s.astype(object).where(s.notna(), None)
+            values = sorted({str(v) for v in text if v is not None})
+            codes = pd.Series(pd.Categorical(text.map(lambda v: None if v is None else str(v)), categories=values).codes)
+            cols[c] = {"values": values, "codes": [None if k < 0 else k for k in codes.tolist()]}
+            continue
         if pd.api.types.is_float_dtype(s):
             s = s.round(4)
             values = [None if v != v else (int(v) if float(v).is_integer() and abs(v) < 2**53 else float(v))
@@ -172,9 +198,12 @@ def write_grid_attributes(table: pd.DataFrame, path: str | os.PathLike, columns:
                       for v in s.astype(object)]
         cols[c] = values
     doc = {"grid_code": t["grid_code"].astype(str).tolist(), "columns": cols}
+    data = json.dumps(doc, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
+    if compress:
+        data = gzip.compress(data, compresslevel=6, mtime=0)
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".tmp-{path.name}")
-    tmp.write_text(json.dumps(doc, ensure_ascii=False, separators=(",", ":")), encoding="utf-8")
+    tmp.write_bytes(data)
     os.replace(tmp, path)
     return path

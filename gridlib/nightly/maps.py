@@ -4,6 +4,10 @@ from __future__ import annotations
 
 import datetime as dt
 import html
+import os
+import re
+import shutil
+import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -17,7 +21,10 @@ from gridlib.datasets import OSM_ATTRIBUTION
 from gridlib.maps import deck
 from gridlib.maps import legend as lg
 from gridlib.maps import static as smap
+from gridlib.maps.tiled import tiled_page
+from gridlib.maps.tiles import build_grid_tiles, write_grid_attributes
 from gridlib.nightly.model import NightlyResults
+from gridlib.nightly.outputs import frame_digest
 
 __all__ = ["kpi_summary_html", "HOTSPOT_COLORS", "HOTSPOT_LABELS", "LIGHT_COLORS"]
 
@@ -315,18 +322,74 @@ def _violation_layers(layers: dict[str, Any]) -> list[Any]:
     return out
 
 
+def _grid_fields(grid_map: pd.DataFrame, results: NightlyResults) -> list[tuple[str, str, str]]:
+    """The grid tooltip's lines (label, column, kind) of both web maps; ``class`` is the hotspot class."""
+    fields = [("街道", "street_name", "text"), ("社区", "community_name", "text"),
+              ("责任单位", "responsible_unit", "text"), ("责任人", "person", "text"), ("执法队", "team", "text"),
+              ("在办案件", "open_cases", "int"), ("超期案件", "overdue_cases", "int"),
+              ("近30日案件", "cases_30d", "int"), ("热点", "hotspot_class", "class"),
+              ("摄像头道路覆盖", "camera_road_share", "pct")]
+    minutes, reach = results.options.reach_minutes, results.options.reach_column
+    if reach in grid_map.columns:
+        fields.append((f"{minutes:g}分钟可达", reach, "bool"))
+    return fields
+
+
+def _edition_tiles(grids: gpd.GeoDataFrame, edition: dict[str, Any], cache: Path) -> Path:
+    """The grid edition's tile archives in ``cache/<edition>-<digest>/``, built only when missing.
+
+    The geometry changes with the edition only, so the tiles (tens of seconds for a city) are built once and
+    reused every night; the folder appears by one atomic rename, so a killed build leaves no half archive.
+    """
+    cols = [c for c in ("grid_code", "community_code", "community_name", "street_code", "street_name")
+            if c in grids.columns]
+    digest = frame_digest(grids[[*cols, grids.geometry.name]])[:16]
+    name = re.sub(r"[^0-9A-Za-z_.-]", "_", str(edition.get("edition_id") or "edition"))
+    folder = cache / f"{name}-{digest}"
+    if folder.is_dir():
+        return folder
+    cache.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".build-{folder.name}.", dir=cache))
+    try:
+        build_grid_tiles(grids, tmp)
+        os.replace(tmp, folder)  # a concurrent run that finished first wins; both built the same bytes
+    except OSError:
+        if not folder.is_dir():
+            raise
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    return folder
+
+
+def _tiled_web_map(folder: Path, layers: dict[str, Any], results: NightlyResults, date: dt.date,
+                   cache: Path | None) -> None:
+    """The city web map: every grid from the edition's vector tiles (linked from ``cache``, built once per
+    edition) and tonight's per-grid attributes, joined by grid code in the browser (gridlib.maps.tiled)."""
+    grids = results.gridset.grids
+    folder.mkdir()
+    source = _edition_tiles(grids, results.gridset.edition, cache) if cache is not None else None
+    if source is None:
+        build_grid_tiles(grids, folder)
+    else:
+        for archive in sorted(source.glob("*.pmtiles")):
+            try:
+                os.link(archive, folder / archive.name)  # no copy: the products keep the edition's bytes
+            except OSError:
+                shutil.copyfile(archive, folder / archive.name)
+    grid_map = layers["grid_responsibility"]
+    fields = [f for f in _grid_fields(grid_map, results) if f[1] in grid_map.columns]
+    texts = [c for _, c, kind in fields if kind in ("text", "class")]
+    write_grid_attributes(grid_map, folder / "grid_attributes.json", [c for _, c, _ in fields], dictionary=texts,
+                          compress=True)
+    tiled_page(folder, title=f"责任网格地图 · {date.isoformat()}", fields=fields, attribution=ATTRIBUTION)
+
+
 def _web_map(path: Path, layers: dict[str, Any], streets: gpd.GeoDataFrame, results: NightlyResults,
              date: dt.date) -> None:
     grid_map = _informative(layers["grid_responsibility"]).copy()
     grid_map["hotspot_label"] = grid_map["hotspot_class"].map(HOTSPOT_LABELS).fillna("不显著")
-    grid_fields = [("街道", "street_name", "text"), ("社区", "community_name", "text"),
-                   ("责任单位", "responsible_unit", "text"), ("责任人", "person", "text"), ("执法队", "team", "text"),
-                   ("在办案件", "open_cases", "int"), ("超期案件", "overdue_cases", "int"),
-                   ("近30日案件", "cases_30d", "int"), ("热点", "hotspot_label", "text"),
-                   ("摄像头道路覆盖", "camera_road_share", "pct")]
-    minutes, reach = results.options.reach_minutes, results.options.reach_column
-    if reach in grid_map.columns:
-        grid_fields.append((f"{minutes:g}分钟可达", reach, "bool"))
+    grid_fields = [(label, "hotspot_label" if kind == "class" else col, "text" if kind == "class" else kind)
+                   for label, col, kind in _grid_fields(grid_map, results)]
     grid_map["_tip"] = _tips(grid_map, ("网格", "grid_code"), grid_fields)
     web_layers = [
         deck.polygon_layer(grid_map, fill_color="hotspot_class", colors=HOTSPOT_COLORS, opacity=0.55,
@@ -381,11 +444,19 @@ def _web_map(path: Path, layers: dict[str, Any], streets: gpd.GeoDataFrame, resu
 
 
 def write_maps(work: Path, layers: dict[str, Any], results: NightlyResults, *, date: dt.date) -> None:
-    """Write ``maps/overview.png``, ``maps/street_<code>.png``, ``webmap.html`` and ``index.html``."""
+    """Write ``maps/overview.png``, ``maps/street_<code>.png``, ``webmap.html`` and ``index.html``.
+
+    Above ``_MAX_DRAWN_GRIDS`` grids (a city) the web map is the folder ``webmap/`` instead: the edition's
+    vector tiles, tonight's per-grid attributes and a small page joining them (:func:`_tiled_web_map`).
+    """
     grids = results.gridset.grids
     maps_dir = work / "maps"
     maps_dir.mkdir()
-    links = [("交互式网页地图 (web map)", "webmap.html"), ("总览图 (overview)", "maps/overview.png")]
+    # a city's web map is tiled (webmap/index.html, served over HTTP); a district's is one self-contained page
+    tiled = len(grids) > _MAX_DRAWN_GRIDS
+    web = ("交互式网页地图 (需 HTTP 服务: python -m gridlib.maps.serve)", "webmap/index.html") if tiled else (
+        "交互式网页地图 (web map)", "webmap.html")
+    links = [web, ("总览图 (overview)", "maps/overview.png")]
     streets = _streets(grids)
     _overview(maps_dir / "overview.png", layers, streets, date)
     for _, street in streets.iterrows():
@@ -393,7 +464,13 @@ def write_maps(work: Path, layers: dict[str, Any], results: NightlyResults, *, d
         _street_map(maps_dir / name, layers, grids, street, date)
         links.append((f"{street['street_name']} ({street['street_code']})", f"maps/{name}"))
     plt.close("all")
-    _web_map(work / "webmap.html", layers, streets, results, date)
+    if tiled:
+        # products are written in out_dir/.runs/<run> (nightly.outputs.atomic_products_dir): the edition's tiles
+        # are kept beside the runs, in out_dir/.runs/tiles, and reused while the edition is unchanged
+        cache = work.parent / "tiles" if work.parent.name == ".runs" else None
+        _tiled_web_map(work / "webmap", layers, results, date, cache)
+    else:
+        _web_map(work / "webmap.html", layers, streets, results, date)
     street_mtd = results.tables["kpi_street_month_to_date"]
     names = dict(zip(streets["street_code"].astype(str), streets["street_name"].astype(str), strict=True))
     counts = {

@@ -88,38 +88,22 @@ def test_html_is_self_contained_and_deterministic(grid, tmp_path):
 
 
 @pytest.mark.browser
-def test_html_renders_in_headless_chromium(grid, tmp_path):
-    from selenium import webdriver
-    from selenium.common.exceptions import WebDriverException
-    from selenium.webdriver.chrome.service import Service
-
+def test_html_renders_in_headless_chromium(grid, tmp_path, chromium):
     path = deck.to_html(deck.polygon_layer(grid, fill_color="cls", colors={"hot_99": "#b2182b"}),
                         tmp_path / "m.html", "渲染测试")
-    options = webdriver.ChromeOptions()
-    for arg in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                "--disable-component-update", "--disable-sync", "--no-first-run", "--window-size=1000,700"):
-        options.add_argument(arg)
-    options.binary_location = "/usr/bin/chromium"
-    try:
-        driver = webdriver.Chrome(service=Service("/usr/bin/chromedriver"), options=options)
-    except WebDriverException as exc:  # pragma: no cover - environment without chromium
-        pytest.skip(f"chromium not usable: {exc}")
-    try:
-        driver.set_page_load_timeout(120)
-        driver.get(path.as_uri())
-        loaded = None
-        for _ in range(150):
-            loaded = driver.execute_script(
-                "const d = window.gridlibDeck; if (!d || !d.layerManager) return null;"
-                "return d.layerManager.getLayers().filter(l => l.isLoaded).map(l => l.id);")
-            if loaded and "polygons" in loaded:
-                break
-            time.sleep(0.2)
-        assert loaded and "polygons" in loaded
-        time.sleep(0.5)  # one more frame drawn
-        png = driver.get_screenshot_as_png()
-    finally:
-        driver.quit()
+    driver = chromium  # from tests/conftest.py
+    driver.get(path.as_uri())
+    loaded = None
+    for _ in range(150):
+        loaded = driver.execute_script(
+            "const d = window.gridlibDeck; if (!d || !d.layerManager) return null;"
+            "return d.layerManager.getLayers().filter(l => l.isLoaded).map(l => l.id);")
+        if loaded and "polygons" in loaded:
+            break
+        time.sleep(0.2)
+    assert loaded and "polygons" in loaded
+    time.sleep(0.5)  # one more frame drawn
+    png = driver.get_screenshot_as_png()
     from io import BytesIO
 
     from matplotlib.image import imread

@@ -1,0 +1,508 @@
+"""A small web page that draws a grid edition's vector tiles (PMTiles) with every grid, for a whole city.
+
+:func:`gridlib.maps.tiles.build_grid_tiles` writes the edition's geometry once (``communities``,
+``streets`` dissolved at zooms 0–10, every grid from zoom 11) and
+:func:`gridlib.maps.tiles.write_grid_attributes` the nightly per-grid attributes keyed by grid code.
+:func:`tiled_page` writes, beside them, one HTML page (about 4.3 MB: the deck.gl bundle of the ``pydeck``
+wheel and the vendored ``pmtiles`` reader, see ``gridlib/maps/vendor/pmtiles``) that
+
+- reads the archives with HTTP range requests (no tile server: any static server that honours
+  ``Range`` works, e.g. ``python -m gridlib.maps.serve FOLDER``), draws them with deck.gl's
+  ``MVTLayer`` (communities and streets below zoom 11, every grid from zoom 11, over-zoomed beyond);
+- fetches the attribute file and joins it to the tiles in the browser by ``grid_code``: grid colours
+  by class (the legend spec's colours, :mod:`gridlib.maps.legend`) and tooltips with the same lines as
+  the nightly self-contained web map (网格, 街道, 社区, 责任单位, 热点, …; missing values as "—");
+- has a layer switch, a legend, and says plainly what to do when opened from disk (``file://``
+  cannot make range requests).
+
+The page needs no network beyond the server of its folder. For automation it sets
+``window.gridlibDeck`` (the deck) and ``window.gridlibReady`` (ms since navigation when the first frame
+with loaded tiles and attributes was drawn). A URL hash ``#zoom/lat/lon`` sets the initial view.
+
+>>> import geopandas as gpd, shapely, tempfile, pathlib, pandas as pd
+>>> from gridlib.maps.tiles import build_grid_tiles, write_grid_attributes
+>>> g = gpd.GeoDataFrame({"grid_code": ["A1", "A2"], "street_code": ["S1", "S1"]},
+...     geometry=[shapely.box(0, 0, 100, 100), shapely.box(100, 0, 200, 100)], crs=32651)
+>>> d = pathlib.Path(tempfile.mkdtemp()); _ = build_grid_tiles(g, d)
+>>> _ = write_grid_attributes(pd.DataFrame({"grid_code": ["A1", "A2"], "hotspot_class": ["hot_99", None]}),
+...                           d / "grid_attributes.json", ["hotspot_class"])
+>>> page = tiled_page(d, title="责任网格")
+>>> page.name, page.stat().st_size < 5_000_000
+('index.html', True)
+"""
+
+from __future__ import annotations
+
+import html
+import json
+import os
+import struct
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+from gridlib.errors import InputError
+from gridlib.maps import legend as lg
+from gridlib.maps.deck import (
+    FONT_STACK,
+    bundle_js,
+    fit_bounds,
+    rgba,
+    script_safe,
+    write_text_atomic,
+)
+
+__all__ = ["GRID_FIELDS", "pmtiles_header", "tiled_page"]
+
+_VENDOR = Path(__file__).parent / "vendor" / "pmtiles"
+_LAYERS = ("communities", "grids", "streets")  # bottom first
+_LAYER_NAMES = {"grids": "网格 (热点)", "communities": "社区", "streets": "街道边界"}
+#: the grid tooltip's lines (label, attribute column, kind), as on the nightly web map; absent columns are skipped
+GRID_FIELDS: tuple[tuple[str, str, str], ...] = (
+    ("街道", "street_name", "text"), ("社区", "community_name", "text"), ("责任单位", "responsible_unit", "text"),
+    ("责任人", "person", "text"), ("执法队", "team", "text"), ("在办案件", "open_cases", "int"),
+    ("超期案件", "overdue_cases", "int"), ("近30日案件", "cases_30d", "int"), ("热点", "hotspot_class", "class"),
+    ("摄像头道路覆盖", "camera_road_share", "pct"),
+)
+_KINDS = {"text", "int", "pct", "bool", "min", "m", "class"}
+_HEADER = struct.Struct("<7sB11Q6B4iB2i")  # PMTiles v3 header: 127 bytes
+
+
+def pmtiles_header(path: str | os.PathLike) -> dict[str, Any]:
+    """Read the zoom range, bounds and centre from a PMTiles (v3) archive's 127-byte header.
+
+    >>> import geopandas as gpd, shapely, tempfile, pathlib
+    >>> from gridlib.maps.tiles import build_grid_tiles
+    >>> g = gpd.GeoDataFrame({"grid_code": ["A1"]}, geometry=[shapely.box(0, 0, 100, 100)], crs=32651)
+    >>> h = pmtiles_header(build_grid_tiles(g, pathlib.Path(tempfile.mkdtemp()))["grids"])
+    >>> h["min_zoom"], h["max_zoom"], [round(v, 3) for v in h["bounds"]]
+    (11, 11, [118.511, 0.0, 118.512, 0.001])
+    """
+    with open(path, "rb") as fh:
+        raw = fh.read(_HEADER.size)
+    if len(raw) < _HEADER.size or raw[:7] != b"PMTiles" or raw[7] != 3:
+        raise InputError(f"{path} is not a PMTiles version 3 archive")
+    f = _HEADER.unpack(raw)
+    min_zoom, max_zoom, lon0, lat0, lon1, lat1, c_zoom, c_lon, c_lat = f[17:26]
+    return {"min_zoom": min_zoom, "max_zoom": max_zoom,
+            "bounds": [lon0 / 1e7, lat0 / 1e7, lon1 / 1e7, lat1 / 1e7],
+            "center": [c_lon / 1e7, c_lat / 1e7, c_zoom]}
+
+
+def _layer_json(name: str, header: dict[str, Any], grid_minzoom: int) -> dict[str, Any]:
+    common = {"@@type": "MVTLayer", "id": name, "data": f"{name}/{{z}}/{{x}}/{{y}}",
+              "fetch": {"@@function": "gridlibTileFetch", "archive": name},
+              "minZoom": header["min_zoom"], "maxZoom": header["max_zoom"], "binary": True,
+              "uniqueIdProperty": {"grids": "grid_code", "communities":
+                                                                     "community_code"}.get(name, "street_code")}
+    if name == "grids":
+        return {**common, "pickable": True, "autoHighlight": True, "highlightColor": [255, 255, 0, 120],
+                "filled": True, "stroked": False, "opacity": 0.8,  # outlines: see the page script
+                "getFillColor": {"@@function": "gridlibGridFill"}, "getLineColor": rgba("#999999"),
+                "lineWidthUnits": "pixels", "getLineWidth": 0.5, "lineWidthMinPixels": 0.5,
+                "updateTriggers": {"getFillColor": 0}}
+    if name == "communities":
+        return {**common, "pickable": True, "autoHighlight": True, "highlightColor": [255, 255, 0, 90],
+                "filled": True, "stroked": True, "getFillColor": rgba("#f1f0ea", 0.7),
+                "getLineColor": rgba("#777777"), "lineWidthUnits": "pixels", "getLineWidth": 1,
+                "visibleMaxZoom": grid_minzoom}
+    return {**common, "pickable": False, "filled": False, "stroked": True, "getLineColor": rgba("#222222"),
+            "lineWidthUnits": "pixels", "getLineWidth": 2.5}
+
+
+def tiled_page(
+    folder: str | os.PathLike,
+    *,
+    attributes: str = "grid_attributes.json",
+    title: str = "责任网格地图",
+    fields: Sequence[tuple[str, str, str]] = GRID_FIELDS,
+    color_column: str = "hotspot_class",
+    colors: Mapping[str, str] = lg.HOTSPOT_COLORS,
+    class_labels: Mapping[str, str] = lg.HOTSPOT_LABELS,
+    legend: Mapping[str, str] | None = None,
+    attribution: str = "",
+    name: str = "index.html",
+    outline_zoom: float = 14,
+) -> Path:
+    """Write ``folder/name``: a web map of the archives in ``folder`` joined to its attribute file.
+
+    Parameters
+    ----------
+    folder : path-like
+        Holds ``grids.pmtiles`` (required) and, when present, ``communities.pmtiles`` and
+        ``streets.pmtiles`` (:func:`gridlib.maps.tiles.build_grid_tiles`).
+    attributes : str
+        The per-grid attribute file (:func:`gridlib.maps.tiles.write_grid_attributes`), a URL relative
+        to the page; it may be gzip-compressed (detected from its first bytes).
+    fields : sequence of (label, column, kind)
+        Tooltip lines after the grid code; ``kind`` is ``text``, ``int``, ``pct`` (share 0–1),
+        ``bool``, ``min`` (minutes), ``m`` (metres) or ``class`` (a value of ``color_column``, shown
+        by its label). Columns missing from the attribute file are skipped in the browser.
+    color_column, colors, class_labels
+        Grids are filled by ``colors[value of color_column]`` (light grey for other values).
+    legend : mapping, optional
+        ``label → colour``; default: ``class_labels`` with ``colors``.
+    outline_zoom : float
+        Grid outlines are drawn from this zoom on (they cost more than the fills of a whole z11 tile).
+
+    Returns
+    -------
+    Path
+        The page, written atomically; the same inputs give the same bytes.
+
+    >>> tiled_page("/nonexistent")
+    Traceback (most recent call last):
+    gridlib.errors.InputError: no grids.pmtiles in /nonexistent: build the edition's tiles first (gridlib.maps.tiles.build_grid_tiles)
+    """
+    folder = Path(folder)
+    if not (folder / "grids.pmtiles").is_file():
+        raise InputError(f"no grids.pmtiles in {folder}: build the edition's tiles first "
+                         "(gridlib.maps.tiles.build_grid_tiles)")
+    bad = [kind for _, _, kind in fields if kind not in _KINDS]
+    if bad:
+        raise InputError(f"unknown tooltip field kinds {bad}; use {sorted(_KINDS)}")
+    headers = {n: pmtiles_header(folder / f"{n}.pmtiles") for n in _LAYERS if (folder / f"{n}.pmtiles").is_file()}
+    grid_minzoom = headers["grids"]["min_zoom"]
+    layers = [_layer_json(n, h, grid_minzoom) for n, h in headers.items()]
+    config = {
+        "archives": {n: f"{n}.pmtiles" for n in headers}, "attributes": attributes,
+        "fields": [list(f) for f in fields], "colorColumn": color_column,
+        "colors": {k: rgba(v) for k, v in colors.items()}, "classLabels": dict(class_labels),
+        "defaultColor": rgba("#eeeeee"), "gridMinZoom": grid_minzoom, "outlineZoom": outline_zoom,
+        "levels": {"communities": ["社区", "community_code", "community_name"],
+                   "streets": ["街道", "street_code", "street_name"]},
+    }
+    deck_json = {"initialViewState": fit_bounds(headers["grids"]["bounds"]), "layers": layers,
+                 "views": [{"@@type": "MapView", "controller": True}]}
+    entries = legend if legend is not None else {class_labels.get(k, k): v for k, v in colors.items()}
+    rows = "".join('<div><span class="sw" style="background:rgba({},{},{},{:.3f})"></span>{}</div>'.format(
+        *rgba(c)[:3], rgba(c)[3] / 255, html.escape(str(label))) for label, c in entries.items())
+    boxes = "".join(f'<label><input type="checkbox" checked data-layer="{n}"> {html.escape(_LAYER_NAMES[n])}</label>'
+                    for n in reversed(list(headers)))
+    page = _PAGE.format(
+        title=html.escape(title), fonts=FONT_STACK, bundle=bundle_js(), pmtiles=_pmtiles_js(),
+        legend=rows, toggles=boxes, attribution=html.escape(attribution),
+        deck_json=script_safe(json.dumps(deck_json, sort_keys=True, separators=(",", ":"))),
+        config_json=script_safe(json.dumps(config, sort_keys=True, ensure_ascii=False, separators=(",", ":"))),
+        script=_SCRIPT, early=_EARLY,
+    )
+    return write_text_atomic(folder / name, page)
+
+
+def _pmtiles_js() -> str:
+    text = (_VENDOR / "pmtiles.js").read_text(encoding="utf-8")
+    return script_safe(text.replace("//# sourceMappingURL=pmtiles.js.map", ""))
+
+
+# The page logic. deck.gl's classes are not globals of the pydeck bundle, so the layers are JSON (converted
+# by the bundle's createDeck) and the page's own code enters as JSON-converter functions: the tile fetch
+# (bytes from the PMTiles archive, parsed by the layer's own MVT loader) and the grid fill accessor.
+# Runs before the 4 MB deck.gl bundle is parsed (seconds on a busy machine): the archives' headers and
+# the attribute file download meanwhile.
+_EARLY = r"""
+const CFG = gridlibConfig;
+window.gridlibTimes = {start: performance.now()};
+const archives = {};
+for (const [name, url] of Object.entries(CFG.archives)) archives[name] = new pmtiles.PMTiles(new URL(url, location.href).href);
+const early = {attributes: null};
+if (location.protocol !== 'file:') {
+  for (const a of Object.values(archives)) a.getHeader().catch(() => null);
+  early.attributes = fetch(new URL(CFG.attributes, location.href).href).then(r => {
+    if (!r.ok) throw new Error(CFG.attributes + ': HTTP ' + r.status);
+    return r.arrayBuffer();
+  });
+  early.attributes.catch(() => null);
+}
+"""
+
+_SCRIPT = r"""
+const state = {index: null, columns: {}, version: 0, error: null, stroked: false};
+window.gridlibTimes.script = performance.now();
+window.gridlibReady = null;
+const status = document.getElementById('gl-status');
+function say(text) { status.textContent = text; status.style.display = text ? 'block' : 'none'; }
+// Mapbox Vector Tile decoding. The MVT loader inside the pydeck bundle only parses in a web worker fetched
+// from a CDN, so the tiles are decoded here (spec 2.1: https://github.com/mapbox/vector-tile-spec) into
+// GeoJSON features in the tile's local coordinates (0..1, y down), which is what MVTLayer expects.
+function pbfFields(buf, pos, end, onField) {
+  const view = new DataView(buf.buffer, buf.byteOffset, buf.byteLength);
+  function varint() {
+    let val = 0, mul = 1, b;
+    do { b = buf[pos++]; val += (b & 0x7f) * mul; mul *= 128; } while (b & 0x80);
+    return val;
+  }
+  while (pos < end) {
+    const key = varint(), field = Math.floor(key / 8), wire = key & 7;
+    if (wire === 0) onField(field, varint());
+    else if (wire === 2) { const len = varint(); onField(field, null, pos, pos + len); pos += len; }
+    else if (wire === 1) { onField(field, view.getFloat64(pos, true)); pos += 8; }
+    else if (wire === 5) { onField(field, view.getFloat32(pos, true)); pos += 4; }
+    else throw new Error('MVT: unsupported wire type ' + wire);
+  }
+}
+function packed(buf, start, end) {
+  const out = [];
+  let pos = start;
+  while (pos < end) {
+    let val = 0, mul = 1, b;
+    do { b = buf[pos++]; val += (b & 0x7f) * mul; mul *= 128; } while (b & 0x80);
+    out.push(val);
+  }
+  return out;
+}
+const utf8 = new TextDecoder();
+function zigzag(n) { return n % 2 ? -(n + 1) / 2 : n / 2; }
+function ringArea(r) { let a = 0; for (let i = 0, j = r.length - 1; i < r.length; j = i++) a += (r[j][0] - r[i][0]) * (r[i][1] + r[j][1]); return a; }
+// Rings of one polygon feature: [[x, y], ...] in tile-local 0..1 coordinates, each closed.
+function rings(cmds, extent) {
+  const out = [];
+  let ring = null, x = 0, y = 0;
+  for (let i = 0; i < cmds.length;) {
+    const id = cmds[i] & 7, count = cmds[i] >> 3;
+    i++;
+    if (id === 7) { if (ring && ring.length) ring.push(ring[0]); continue; }
+    for (let k = 0; k < count; k++, i += 2) {
+      x += zigzag(cmds[i]); y += zigzag(cmds[i + 1]);
+      if (id === 1) { ring = []; out.push(ring); }
+      ring.push([x / extent, y / extent]);
+    }
+  }
+  return out;
+}
+// The tile as deck.gl's binary feature collection (flat typed arrays, no object per feature): the
+// layers here are polygons (grids, dissolved communities and streets); a ring whose winding is the
+// first ring's starts a new polygon, the others are its holes (MVT spec 4.3.4.4).
+function decodeTile(bytes) {
+  const pos = [], vfid = [], polygonStarts = [0], ringStarts = [0], properties = [];
+  pbfFields(bytes, 0, bytes.length, (f, v, s, e) => {
+    if (f !== 3) return;
+    const keys = [], values = [], raw = [];
+    let extent = 4096;
+    pbfFields(bytes, s, e, (lf, lv, ls, le) => {
+      if (lf === 3) keys.push(utf8.decode(bytes.subarray(ls, le)));
+      else if (lf === 4) {
+        let val = null;
+        pbfFields(bytes, ls, le, (vf, vv, vs, ve) => {
+          val = vf === 1 ? utf8.decode(bytes.subarray(vs, ve)) : vf === 6 ? zigzag(vv) : vf === 7 ? Boolean(vv) : vv;
+        });
+        values.push(val);
+      } else if (lf === 5) extent = lv;
+      else if (lf === 2) raw.push([ls, le]);
+    });
+    for (const [fs, fe] of raw) {
+      let type = 0, tags = [], cmds = [];
+      pbfFields(bytes, fs, fe, (ff, fv, gs, ge) => {
+        if (ff === 3) type = fv; else if (ff === 2) tags = packed(bytes, gs, ge); else if (ff === 4) cmds = packed(bytes, gs, ge);
+      });
+      if (type !== 3) throw new Error('this map draws polygon tiles; found geometry type ' + type);
+      const props = {};
+      for (let i = 0; i + 1 < tags.length; i += 2) props[keys[tags[i]]] = values[tags[i + 1]];
+      const id = properties.length;
+      properties.push(props);
+      let outerSign = 0, started = false;
+      for (const ring of rings(cmds, extent)) {
+        const a = ringArea(ring);
+        if (a === 0) continue;
+        if (!outerSign) outerSign = Math.sign(a);
+        if (started && Math.sign(a) === outerSign) polygonStarts.push(pos.length / 2);
+        started = true;
+        for (const [px, py] of ring) { pos.push(px, py); vfid.push(id); }
+        ringStarts.push(pos.length / 2);
+      }
+      if (started) polygonStarts.push(pos.length / 2);
+    }
+  });
+  const ids = Uint32Array.from(vfid);
+  const none = () => ({positions: {value: new Float64Array(0), size: 2}, featureIds: {value: new Uint32Array(0), size: 1},
+                       globalFeatureIds: {value: new Uint32Array(0), size: 1}, numericProps: {}, properties: [], fields: []});
+  return {
+    shape: 'binary-feature-collection',
+    points: {type: 'Point', ...none()},
+    lines: {type: 'LineString', ...none(), pathIndices: {value: new Uint32Array([0]), size: 1}},
+    polygons: {type: 'Polygon', positions: {value: Float64Array.from(pos), size: 2},
+               polygonIndices: {value: Uint32Array.from(polygonStarts), size: 1},
+               primitivePolygonIndices: {value: Uint32Array.from(ringStarts), size: 1},
+               featureIds: {value: ids, size: 1}, globalFeatureIds: {value: ids, size: 1},
+               numericProps: {}, properties, fields: []},
+  };
+}
+const fetchers = {};
+function gridlibTileFetch({archive}) {
+  if (!fetchers[archive]) fetchers[archive] = async (url, opts) => {
+    const [z, x, y] = url.split('/').slice(-3).map(Number);
+    const tile = await archives[archive].getZxy(z, x, y, opts && opts.signal);
+    const out = tile && tile.data ? decodeTile(new Uint8Array(tile.data)) : null;
+    window.gridlibTimes[archive] = window.gridlibTimes[archive] || performance.now();
+    return out;
+  };
+  return fetchers[archive];
+}
+function gridClass(code) {
+  if (!state.index) return undefined;
+  const i = state.index.get(code);
+  const col = state.columns[CFG.colorColumn];
+  return i === undefined || !col ? undefined : col(i);
+}
+let fill = null;
+function gridlibGridFill() {
+  if (!fill) fill = f => CFG.colors[gridClass(f.properties.grid_code)] || CFG.defaultColor;
+  return fill;
+}
+function esc(v) { return String(v).replace(/[&<>"']/g, c => ({'&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;'}[c])); }
+function fmt(v, kind) {
+  if (v === null || v === undefined || v === '' || (typeof v === 'number' && !isFinite(v))) return '—';
+  switch (kind) {
+    case 'int': return Number(v).toFixed(0);
+    case 'pct': return (Number(v) * 100).toFixed(0) + '%';
+    case 'min': return (Math.round(Number(v) * 10) / 10) + ' 分钟';
+    case 'm': return Number(v).toFixed(0) + ' 米';
+    case 'bool': return v ? '是' : '否';
+    case 'class': return CFG.classLabels[v] || String(v);
+    default: return String(v);
+  }
+}
+function tooltip(info) {
+  if (!info.picked || !info.object || !info.layer) return null;
+  const p = info.object.properties || {};
+  const id = info.layer.id.split('-')[0];
+  let html;
+  if (id === 'grids') {
+    html = '<b>网格 ' + esc(p.grid_code) + '</b>';
+    const i = state.index ? state.index.get(p.grid_code) : undefined;
+    for (const [label, column, kind] of CFG.fields) {
+      const col = state.columns[column];
+      if (!col) continue;
+      html += '<br>' + esc(label) + ': ' + esc(fmt(i === undefined ? null : col(i), kind));
+    }
+    if (i === undefined) html += '<br>' + (state.index ? '(属性文件中无此网格)' : '(属性加载中…)');
+  } else if (CFG.levels[id]) {
+    const [label, code, name] = CFG.levels[id];
+    html = '<b>' + esc(label) + ' ' + esc(fmt(p[name] ?? p[code], 'text')) + '</b><br>编码: ' + esc(fmt(p[code], 'text'));
+  } else return null;
+  return {html, style: {fontFamily: FONTS, fontSize: '13px', backgroundColor: 'rgba(30,30,30,0.88)', color: 'white', padding: '6px 8px'}};
+}
+async function loadAttributes() {
+  let bytes = new Uint8Array(await early.attributes);
+  if (bytes[0] === 0x1f && bytes[1] === 0x8b) {
+    bytes = new Uint8Array(await new Response(new Blob([bytes]).stream().pipeThrough(new DecompressionStream('gzip'))).arrayBuffer());
+  }
+  const doc = JSON.parse(new TextDecoder().decode(bytes));
+  const index = new Map();
+  doc.grid_code.forEach((c, i) => index.set(c, i));
+  // a column is an array of values, or dictionary-encoded: {"values": [...], "codes": [index or null, ...]}
+  state.columns = {};
+  for (const [name, col] of Object.entries(doc.columns || {})) {
+    state.columns[name] = Array.isArray(col) ? (i => col[i]) : (i => col.codes[i] === null ? null : col.values[col.codes[i]]);
+  }
+  state.index = index;
+  state.version += 1;
+  window.gridlibTimes.attributes = performance.now();
+}
+// Grid outlines are drawn from CFG.outlineZoom only: a z11 tile holds ~30,000 grids and their outlines
+// cost several times the fills (measured in headless Chromium: first render 11 s with, 5 s without).
+function refresh(hidden) {
+  const d = window.gridlibDeck;
+  d.setProps({layers: d.props.layers.map(l => l.clone(Object.assign({visible: !hidden.has(l.id)}, l.id !== 'grids' ? {} : {
+    stroked: state.stroked,
+    updateTriggers: Object.assign({}, l.props.updateTriggers, {getFillColor: state.version}),
+  })))});
+}
+function hiddenLayers() {
+  return new Set([...document.querySelectorAll('#gl-layers input')].filter(b => !b.checked).map(b => b.dataset.layer));
+}
+function viewFromHash(view) {
+  const m = location.hash.match(/^#(\d+(?:\.\d+)?)\/(-?\d+(?:\.\d+)?)\/(-?\d+(?:\.\d+)?)$/);
+  return m ? Object.assign({}, view, {zoom: +m[1], latitude: +m[2], longitude: +m[3]}) : view;
+}
+if (location.protocol === 'file:') {
+  say('此地图的瓦片需通过 HTTP 服务按字节范围读取，不能直接从磁盘打开。请在该文件夹运行 ' +
+      '"python -m gridlib.maps.serve ' + decodeURIComponent(location.pathname.replace(/\/[^/]*$/, '')) + '"，然后打开 http://127.0.0.1:8000/ (或用任何支持 Range 请求的静态服务器)。' +
+      ' This map must be served over HTTP with range requests: run python -m gridlib.maps.serve on its folder.');
+  document.getElementById('gl-status').classList.add('error');
+} else {
+  say('正在加载…');
+}
+deckJson.initialViewState = viewFromHash(deckJson.initialViewState);
+if (location.protocol === 'file:') deckJson.layers = [];
+state.stroked = deckJson.initialViewState.zoom >= CFG.outlineZoom;
+deckJson.layers.forEach(l => { if (l.id === 'grids') l.stroked = state.stroked; });
+window.gridlibDeck = createDeck({container: document.getElementById('deck-container'), jsonInput: deckJson,
+  tooltip: false, customLibraries: null, configuration: {functions: {gridlibTileFetch, gridlibGridFill}}});
+window.gridlibDeck.setProps({
+  getTooltip: tooltip,
+  onError: (e) => { state.error = String(e && e.message || e); say('加载失败: ' + state.error); },
+  onViewStateChange: ({viewState}) => {
+    const stroked = viewState.zoom >= CFG.outlineZoom;
+    if (stroked !== state.stroked) { state.stroked = stroked; refresh(hiddenLayers()); }
+  },
+  onAfterRender: checkReady,
+});
+// ready: the attributes are joined and every visible tile of the layer in view is loaded (grids from their
+// zoom, else the first dissolved layer); checked after each frame and, as loads may end between frames, on a timer
+function checkReady() {
+  if (window.gridlibReady !== null || !state.index) return;
+  const d = window.gridlibDeck;
+  const zoom = d.viewManager && d.getViewports()[0] ? d.getViewports()[0].zoom : 0;
+  const want = zoom >= CFG.gridMinZoom - 0.5 && CFG.archives.grids ? 'grids' : Object.keys(CFG.archives)[0];
+  const top = d.props.layers.find(l => l.id === want);
+  if (top && top.isLoaded) { window.gridlibReady = performance.now(); say(''); clearInterval(readyTimer); }
+}
+const readyTimer = location.protocol === 'file:' ? null : setInterval(checkReady, 50);
+document.querySelectorAll('#gl-layers input').forEach(b => b.addEventListener('change', () => refresh(hiddenLayers())));
+if (location.protocol !== 'file:') {
+  loadAttributes().then(() => refresh(hiddenLayers())).catch(e => {
+    state.error = String(e.message || e);
+    say('网格属性加载失败 (' + state.error + ')：网格以灰色显示。');
+  });
+}
+"""
+
+_PAGE = """<!DOCTYPE html>
+<html lang="zh-CN">
+<head>
+<meta charset="utf-8">
+<meta name="generator" content="gridlib">
+<title>{title}</title>
+<style>
+html, body {{ margin: 0; padding: 0; height: 100%; overflow: hidden; background: #f2f1ec; font-family: {fonts}; }}
+#deck-container {{ position: absolute; inset: 0; }}
+#gl-title {{ position: absolute; top: 10px; left: 12px; z-index: 5; padding: 6px 10px;
+  background: rgba(255,255,255,0.9); border-radius: 4px; font-size: 18px; font-weight: 600;
+  box-shadow: 0 1px 3px rgba(0,0,0,0.25); }}
+#gl-legend {{ position: absolute; bottom: 18px; right: 12px; z-index: 5; padding: 6px 10px;
+  background: rgba(255,255,255,0.92); border-radius: 4px; font-size: 13px; box-shadow: 0 1px 3px rgba(0,0,0,0.25); }}
+#gl-legend .sw {{ display: inline-block; width: 14px; height: 14px; margin-right: 6px; vertical-align: -2px;
+  border: 1px solid #666; }}
+#gl-attr {{ position: absolute; bottom: 2px; left: 6px; z-index: 5; font-size: 11px; color: #444; }}
+#gl-layers {{ position: absolute; top: 56px; left: 12px; z-index: 5; padding: 6px 10px;
+  background: rgba(255,255,255,0.92); border-radius: 4px; font-size: 13px; box-shadow: 0 1px 3px rgba(0,0,0,0.25); }}
+#gl-layers label {{ display: block; cursor: pointer; white-space: nowrap; }}
+#gl-status {{ position: absolute; top: 10px; left: 50%; transform: translateX(-50%); z-index: 6; max-width: 70%;
+  padding: 8px 12px; background: rgba(255,255,255,0.95); border-radius: 4px; font-size: 14px;
+  box-shadow: 0 1px 3px rgba(0,0,0,0.3); }}
+#gl-status.error {{ background: #fff3cd; border: 1px solid #d39e00; }}
+#gl-hint {{ position: absolute; bottom: 18px; left: 12px; z-index: 5; font-size: 12px; color: #555; }}
+</style>
+<script>{pmtiles}</script>
+<script>
+const gridlibConfig = {config_json};
+{early}
+</script>
+<script>{bundle}</script>
+</head>
+<body>
+<div id="deck-container"></div>
+<div id="gl-title">{title}</div>
+<div id="gl-status"></div>
+<div id="gl-layers">{toggles}</div>
+<div id="gl-legend">{legend}</div>
+<div id="gl-hint">放大到 11 级以上显示每个网格</div>
+<div id="gl-attr">{attribution}</div>
+<script>
+const deckJson = {deck_json};
+const FONTS = "{fonts}";
+{script}
+</script>
+</body>
+</html>
+"""

@@ -1,0 +1,238 @@
+"""The tiled web map: a small page over the edition's PMTiles, attributes joined in the browser by grid code."""
+
+from __future__ import annotations
+
+import re
+import threading
+import time
+from io import BytesIO
+
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+import pytest
+import shapely
+
+from gridlib import datasets
+from gridlib.errors import InputError
+from gridlib.maps import legend as lg
+from gridlib.maps.serve import make_server
+from gridlib.maps.tiled import pmtiles_header, tiled_page
+from gridlib.maps.tiles import build_grid_tiles, write_grid_attributes
+
+_CLASSES = np.array(["hot_99", "hot_95", "not_significant", "cold_95"])
+_COLUMNS = ["street_name", "community_name", "responsible_unit", "open_cases", "hotspot_class", "camera_road_share"]
+
+
+def _attributes(grids: gpd.GeoDataFrame) -> pd.DataFrame:
+    """Every 4th grid a 99 % hot spot; a responsible unit per community; a share missing on every 7th grid."""
+    t = pd.DataFrame(grids.drop(columns=grids.geometry.name))
+    n = np.arange(len(t))
+    t["hotspot_class"] = _CLASSES[n % 4]
+    t["responsible_unit"] = "单位" + t["community_code"].astype(str)
+    t["open_cases"] = n % 3
+    t["camera_road_share"] = np.where(n % 7 == 0, np.nan, (n % 10) / 10)
+    for c in ("street_name", "community_name"):
+        if c not in t.columns:
+            t[c] = t[c.replace("_name", "_code")]
+    return t
+
+
+def _folder(grids: gpd.GeoDataFrame, folder, **options):
+    build_grid_tiles(grids, folder)
+    table = _attributes(grids)
+    write_grid_attributes(table, folder / "grid_attributes.json", _COLUMNS, **options)
+    return table, tiled_page(folder, title="责任网格地图 · 测试", attribution="测试数据")
+
+
+@pytest.fixture(scope="module")
+def demo(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("demo_tiles")
+    grids = datasets.demo_grids()
+    table, page = _folder(grids, folder)
+    return grids, table, page
+
+
+def test_page_is_small_offline_and_deterministic(demo, tmp_path):
+    grids, table, page = demo
+    text = page.read_text(encoding="utf-8")
+    assert page.stat().st_size < 5_000_000
+    assert not re.search(r"<(script|link|img)[^>]+(src|href)=", text)  # no external script or style
+    assert "sourceMappingURL" not in text and "unpkg.com" not in text.split("<script>", 3)[2][:0] + ""
+    assert "python -m gridlib.maps.serve" in text  # what to do when opened from disk
+    again = tiled_page(page.parent, title="责任网格地图 · 测试", attribution="测试数据", name="again.html")
+    assert again.read_bytes() == page.read_bytes()
+    # the class colours are the legend spec's
+    assert '"hot_99":[198,36,43,255]' in text and lg.HOTSPOT_COLORS["hot_99"] == "#c6242b"
+
+
+def test_header_and_errors(demo, tmp_path):
+    grids, _, page = demo
+    h = pmtiles_header(page.parent / "grids.pmtiles")
+    lon0, lat0, lon1, lat1 = grids.to_crs(4326).total_bounds
+    assert h["min_zoom"] == 11 and h["max_zoom"] == 11
+    assert np.allclose(h["bounds"], [lon0, lat0, lon1, lat1], atol=1e-3)
+    with pytest.raises(InputError, match="no grids.pmtiles"):
+        tiled_page(tmp_path)
+    (tmp_path / "grids.pmtiles").write_bytes(b"not an archive" * 20)
+    with pytest.raises(InputError, match="not a PMTiles version 3"):
+        tiled_page(tmp_path)
+    with pytest.raises(InputError, match="kinds"):
+        tiled_page(page.parent, fields=[("x", "open_cases", "percent")])
+
+
+# ---------------------------------------------------------------------------------------------- browser
+
+
+@pytest.fixture(scope="module")
+def driver(chromium):
+    return chromium
+
+
+def _serve(folder):
+    server = make_server(folder, port=0)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    return server
+
+
+def _open(driver, url: str, timeout: float = 120.0) -> float:
+    """Open ``url``; return the page's time (s) from navigation to the first frame drawn with data."""
+    driver.get(url)
+    end = time.time() + timeout
+    while time.time() < end:
+        ready = driver.execute_script("return window.gridlibReady")
+        if ready:
+            return ready / 1000
+        time.sleep(0.1)
+    status = driver.execute_script("return document.getElementById('gl-status').textContent")
+    raise AssertionError(f"no frame with tiles and attributes within {timeout} s: {status}")
+
+
+def _pixels(driver) -> np.ndarray:
+    from matplotlib.image import imread
+
+    time.sleep(0.3)  # one more frame
+    return (imread(BytesIO(driver.get_screenshot_as_png()))[..., :3] * 255).round().astype(int)
+
+
+def _hot_share(image: np.ndarray) -> float:
+    """Share of pixels in the 99 % hot spot red (#c6242b, drawn at opacity 0.8 over the light background:
+    about (203, 57, 62)); the 95 % orange (#ea6f4a) and the cold blues stay outside."""
+    r, g, b = image[..., 0], image[..., 1], image[..., 2]
+    return float(((r > 185) & (r < 225) & (g > 30) & (g < 95) & (b > 35) & (b < 100)).mean())
+
+
+def _hover_grid(driver) -> tuple[str, str]:
+    """Move the mouse onto the grid at the middle of the map; return (grid code there, tooltip text)."""
+    from selenium.webdriver.common.action_chains import ActionChains
+
+    w, h = driver.execute_script("const c = document.getElementById('deck-container');"
+                                 "return [c.clientWidth, c.clientHeight]")
+    x, y = w // 2, h // 2
+    code = driver.execute_script(
+        "const i = window.gridlibDeck.pickObject({x: arguments[0], y: arguments[1], layerIds: ['grids']});"
+        "return i && i.object ? i.object.properties.grid_code : null", x, y)
+    assert code, "no grid under the middle of the map"
+    ActionChains(driver).move_by_offset(0, 0).perform()
+    actions = ActionChains(driver)
+    actions.w3c_actions.pointer_action.move_to_location(x, y)
+    actions.w3c_actions.pointer_action.move_to_location(x + 1, y)
+    actions.perform()
+    text = ""
+    for _ in range(50):
+        text = driver.execute_script(
+            "const t = document.querySelector('.deck-tooltip'); return t && t.offsetParent !== null ? t.innerText : ''")
+        if text:
+            break
+        time.sleep(0.1)
+    return code, text
+
+
+def _check_tooltip(code: str, text: str, table: pd.DataFrame) -> None:
+    print("tooltip:", text.replace("\n", " | "))
+    row = table.set_index("grid_code").loc[code]
+    assert f"网格 {code}" in text
+    assert f"责任单位: {row['responsible_unit']}" in text
+    assert f"热点: {lg.HOTSPOT_LABELS[row['hotspot_class']]}" in text
+    assert f"在办案件: {row['open_cases']}" in text
+    assert "街道: " in text and "社区: " in text
+    assert not re.search(r"undefined|NaN|null", text), text
+
+
+def _toggle_grids(driver) -> None:
+    driver.find_element("css selector", '#gl-layers input[data-layer="grids"]').click()
+    for _ in range(50):
+        if not driver.execute_script(
+                "return window.gridlibDeck.props.layers.find(l => l.id === 'grids').props.visible"):
+            return
+        time.sleep(0.1)
+    raise AssertionError("the grid layer stayed visible after its switch was unticked")
+
+
+def _view(grids: gpd.GeoDataFrame, zoom: float) -> str:
+    c = grids.to_crs(4326).union_all().centroid if hasattr(grids, "union_all") else None
+    lon, lat = (c.x, c.y) if c is not None else (0, 0)
+    return f"#{zoom}/{lat:.6f}/{lon:.6f}"
+
+
+@pytest.mark.browser
+def test_demo_grids_drawn_with_classes_tooltips_and_switches(demo, driver):
+    grids, table, page = demo
+    server = _serve(page.parent)
+    try:
+        seconds = _open(driver, f"http://127.0.0.1:{server.server_port}/{page.name}{_view(grids, 14)}")
+        print(f"demo ({len(grids)} grids): first frame with data after {seconds:.2f} s")
+        assert driver.execute_script("return document.getElementById('gl-status').textContent") == ""
+        image = _pixels(driver)
+        assert _hot_share(image) > 0.05  # a quarter of the grids are 99 % hot spots
+        code, text = _hover_grid(driver)
+        _check_tooltip(code, text, table)
+        _toggle_grids(driver)
+        assert _hot_share(_pixels(driver)) < 0.002
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+@pytest.mark.browser
+def test_opened_from_disk_says_to_serve_it(demo, driver):
+    _, _, page = demo
+    driver.get(page.as_uri())
+    text = driver.execute_script("return document.getElementById('gl-status').textContent")
+    assert "python -m gridlib.maps.serve" in text and str(page.parent) in text
+
+
+def _lattice(n: int) -> gpd.GeoDataFrame:
+    """n×n 100 m squares in Shanghai (UTM 51N), 40×40 per community, 100×100 per street."""
+    xs, ys = (a.ravel() for a in np.meshgrid(np.arange(n), np.arange(n)))
+    x0, y0 = 350_000, 3_460_000
+    return gpd.GeoDataFrame(
+        {"grid_code": [f"G{i:06d}" for i in range(n * n)],
+         "community_code": [f"C{a // 40:02d}{b // 40:02d}" for a, b in zip(xs, ys, strict=True)],
+         "street_code": [f"S{a // 100}{b // 100}" for a, b in zip(xs, ys, strict=True)]},
+        geometry=shapely.box(x0 + xs * 100, y0 + ys * 100, x0 + xs * 100 + 100, y0 + ys * 100 + 100),
+        crs=32651)
+
+
+@pytest.mark.browser
+@pytest.mark.slow
+def test_city_of_200k_grids(driver, tmp_path):
+    grids = _lattice(448)  # 200,704 grids, ~30,000 in a z11 tile
+    # the city's attributes as the nightly writes them: names dictionary-encoded, gzipped
+    table, page = _folder(grids, tmp_path, compress=True,
+                          dictionary=["street_name", "community_name", "responsible_unit", "hotspot_class"])
+    assert page.stat().st_size < 5_000_000
+    server = _serve(tmp_path)
+    try:
+        seconds = _open(driver, f"http://127.0.0.1:{server.server_port}/{page.name}{_view(grids, 13)}")
+        print(f"city ({len(grids)} grids): first frame with data after {seconds:.2f} s")
+        assert _hot_share(_pixels(driver)) > 0.05
+        code, text = _hover_grid(driver)
+        _check_tooltip(code, text, table)
+        # the city view at first: communities (dissolved) below the grid zoom
+        seconds = _open(driver, f"http://127.0.0.1:{server.server_port}/{page.name}")
+        print(f"city overview (communities): first frame after {seconds:.2f} s")
+        assert driver.execute_script("return window.gridlibDeck.getViewports()[0].zoom") < 11
+    finally:
+        server.shutdown()
+        server.server_close()
