@@ -17,6 +17,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 
+from gridlib.codes.catalogue import EDITIONS, catalogue
 from gridlib.datasets import OSM_ATTRIBUTION
 from gridlib.maps import deck
 from gridlib.maps import legend as lg
@@ -297,6 +298,16 @@ def _tips(frame: pd.DataFrame, title: tuple[str, str], fields: list[tuple[str, s
     return tip.astype(str)
 
 
+def _class_labels(cases: pd.DataFrame) -> pd.Series:
+    """Each case's class code with its catalogue name beside it (``06012 道路不洁``), by kind and edition."""
+    names = pd.concat([catalogue(e)[["kind", "class_code", "name_zh"]] for e in EDITIONS], ignore_index=True)
+    names = names.drop_duplicates(["kind", "class_code"])
+    keys = pd.DataFrame({"kind": cases["kind"].astype(str).to_numpy() if "kind" in cases.columns else "event",
+                         "class_code": cases["class_code"].astype(str).to_numpy()})
+    found = keys.merge(names, on=["kind", "class_code"], how="left")["name_zh"].fillna("").astype(str)
+    return pd.Series((keys["class_code"] + " " + found).str.strip().to_numpy(), index=cases.index)
+
+
 def _violation_layers(layers: dict[str, Any]) -> list[Any]:
     """Violation tracks as lines and the violations without a track (stops) as points, by type."""
     v = layers.get("violations")
@@ -414,8 +425,9 @@ def _web_map(path: Path, layers: dict[str, Any], streets: gpd.GeoDataFrame, resu
         open_cases = cases[cases["light"].notna()].copy()
         if len(open_cases):
             open_cases["light_label"] = open_cases["light"].map(_LIGHT_LABELS)
+            open_cases["class_label"] = _class_labels(open_cases)
             open_cases["_tip"] = _tips(open_cases, ("案件", "case_id"), [
-                ("类别", "class_code", "text"), ("状态", "light_label", "text"), ("上报时间", "reported_at", "time"),
+                ("类别", "class_label", "text"), ("状态", "light_label", "text"), ("上报时间", "reported_at", "time"),
                 ("网格", "grid_code", "text"), ("街道", "street_name", "text"),
                 ("责任单位", "responsible_unit", "text")])
             web_layers.append(deck.point_layer(open_cases, color="light", colors=LIGHT_COLORS, radius_px=4,
