@@ -7,7 +7,6 @@ import html
 import os
 import re
 import shutil
-import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -25,7 +24,7 @@ from gridlib.maps import static as smap
 from gridlib.maps.tiled import tiled_page
 from gridlib.maps.tiles import build_grid_tiles, write_grid_attributes
 from gridlib.nightly.model import NightlyResults
-from gridlib.nightly.outputs import frame_digest
+from gridlib.nightly.outputs import TILE_CACHE, edition_cache_build, frame_digest
 
 __all__ = ["kpi_summary_html", "HOTSPOT_COLORS", "HOTSPOT_LABELS", "LIGHT_COLORS"]
 
@@ -357,18 +356,9 @@ def _edition_tiles(grids: gpd.GeoDataFrame, edition: dict[str, Any], cache: Path
     digest = frame_digest(grids[[*cols, grids.geometry.name]])[:16]
     name = re.sub(r"[^0-9A-Za-z_.-]", "_", str(edition.get("edition_id") or "edition"))
     folder = cache / f"{name}-{digest}"
-    if folder.is_dir():
-        return folder
-    cache.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".build-{folder.name}.", dir=cache))
-    try:
-        build_grid_tiles(grids, tmp)
-        os.replace(tmp, folder)  # a concurrent run that finished first wins; both built the same bytes
-    except OSError:
-        if not folder.is_dir():
-            raise
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
+    if not folder.is_dir():
+        with edition_cache_build(cache, folder.name) as tmp:
+            build_grid_tiles(grids, tmp)
     return folder
 
 
@@ -479,7 +469,7 @@ def write_maps(work: Path, layers: dict[str, Any], results: NightlyResults, *, d
     if tiled:
         # products are written in out_dir/.runs/<run> (nightly.outputs.atomic_products_dir): the edition's tiles
         # are kept beside the runs, in out_dir/.runs/tiles, and reused while the edition is unchanged
-        cache = work.parent / "tiles" if work.parent.name == ".runs" else None
+        cache = work.parent / TILE_CACHE if work.parent.name == ".runs" else None
         _tiled_web_map(work / "webmap", layers, results, date, cache)
     else:
         _web_map(work / "webmap.html", layers, streets, results, date)

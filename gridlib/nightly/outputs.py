@@ -37,7 +37,11 @@ from gridlib.io import process_umask
 
 log = logging.getLogger(__name__)
 
-__all__ = ["atomic_products_dir", "clean_orphans", "clean_store_temps", "write_private", "write_gpkg_layers", "frame_digest", "file_digest", "dump_json"]
+__all__ = ["TILE_CACHE", "atomic_products_dir", "edition_cache_build", "clean_orphans", "clean_store_temps", "write_private", "write_gpkg_layers", "frame_digest", "file_digest", "dump_json"]
+
+
+TILE_CACHE = "tiles"
+"""The folder in ``out_dir/.runs`` that keeps the grid edition's tiles between nights; never a run's folder."""
 
 
 def _tree_bytes(path: Path) -> int:
@@ -85,8 +89,10 @@ def _clean_orphans(out: Path) -> list[tuple[str, int]]:
     live = {p.resolve() for p in out.iterdir() if p.is_symlink()}
     if not runs.is_dir():
         return removed
-    for folder in sorted(runs.iterdir()):
-        if folder.is_symlink() or not folder.is_dir() or folder.resolve() in live:
+    cache = runs / TILE_CACHE
+    builds = sorted(cache.glob(".build-*")) if cache.is_dir() and not cache.is_symlink() else []
+    for folder in [*sorted(runs.iterdir()), *builds]:
+        if folder == cache or folder.is_symlink() or not folder.is_dir() or folder.resolve() in live:
             continue
         fd = _try_hold(folder)
         if fd is None:
@@ -94,10 +100,42 @@ def _clean_orphans(out: Path) -> list[tuple[str, int]]:
         try:
             size = _tree_bytes(folder)
             shutil.rmtree(folder, ignore_errors=True)
-            removed.append((f".runs/{folder.name}", size))
+            removed.append((str(folder.relative_to(out)), size))
         finally:
             os.close(fd)
     return removed
+
+
+@contextmanager
+def edition_cache_build(cache: Path, name: str) -> Iterator[Path]:
+    """Yield an empty folder to build ``cache/name`` in; it appears there by one rename only on success.
+
+    The build folder ``cache/.build-<name>.<random>`` is ``flock``-ed while it is filled, so
+    :func:`clean_orphans` removes it only when the process that made it has died. When a concurrent
+    run finished the same build first, its folder is kept (both built the same bytes).
+
+    >>> import tempfile, pathlib
+    >>> cache = pathlib.Path(tempfile.mkdtemp())
+    >>> with edition_cache_build(cache, "E1-abc") as tmp:
+    ...     _ = (tmp / "grids.pmtiles").write_bytes(b"x")
+    >>> sorted(p.name for p in cache.iterdir())
+    ['E1-abc']
+    """
+    cache.mkdir(parents=True, exist_ok=True)
+    folder = cache / name
+    tmp = Path(tempfile.mkdtemp(prefix=f".build-{name}.", dir=cache))
+    held = _try_hold(tmp)
+    try:
+        yield tmp
+        try:
+            os.replace(tmp, folder)
+        except OSError:
+            if not folder.is_dir():
+                raise
+    finally:
+        if held is not None:
+            os.close(held)
+        shutil.rmtree(tmp, ignore_errors=True)
 
 
 def _log_removed(removed: list[tuple[str, int]], where: object) -> None:

@@ -14,7 +14,7 @@ from pathlib import Path
 import pandas as pd
 
 import gridlib as gl
-from gridlib.nightly.outputs import atomic_products_dir, clean_orphans, clean_store_temps
+from gridlib.nightly.outputs import atomic_products_dir, clean_orphans, clean_store_temps, edition_cache_build
 
 #: A run that fills its folder with 1 MiB, says where it is, then waits to be killed (or released).
 RUN = """
@@ -133,3 +133,40 @@ def test_store_temporary_copies_of_killed_writers_are_removed_live_ones_kept(tmp
     assert not list(tmp_path.glob("*.tmp.gpkg"))
     assert f"{size} bytes" in caplog.text and orphans[0].name in caplog.text
     assert sorted(store.layers()) == ["cases", "more"]  # the store itself intact (the live writer committed)
+
+
+#: A tile build for the edition cache that writes its archive, says where it is, then waits to be killed.
+BUILD = """
+import sys, time, pathlib
+from gridlib.nightly.outputs import edition_cache_build
+cache, release = pathlib.Path(sys.argv[1]), pathlib.Path(sys.argv[2])
+with edition_cache_build(cache, "E2-abc") as tmp:
+    (tmp / "grids.pmtiles").write_bytes(b"x" * 1000)
+    print(tmp, flush=True)
+    while not release.exists():
+        time.sleep(0.05)
+"""
+
+
+def test_the_edition_tile_cache_outlives_cleanup_and_killed_builds_do_not(tmp_path):
+    """The edition's tiles in .runs/tiles are no run's folder: the next run keeps them (the CI failure of
+    stop 21 was the cleaner removing them, so every night rebuilt the city's tiles)."""
+    out = tmp_path / "products"
+    _published(out, "2026-11-20", "a")
+    cache = out / ".runs" / "tiles"
+    with edition_cache_build(cache, "E1-abc") as tmp:
+        (tmp / "grids.pmtiles").write_bytes(b"tiles")
+    killed, killed_tmp = _start(BUILD, cache, tmp_path / "never")
+    _kill9(killed)
+    live, live_tmp = _start(BUILD, cache, tmp_path / "release")
+    try:
+        removed = clean_orphans(out)
+        assert removed == [(f".runs/tiles/{Path(killed_tmp).name}", 1000)]
+        assert (cache / "E1-abc" / "grids.pmtiles").read_bytes() == b"tiles"
+        assert Path(live_tmp).is_dir()  # a build still going on is left alone
+    finally:
+        (tmp_path / "release").touch()
+        assert live.wait(30) == 0
+    assert sorted(p.name for p in cache.iterdir()) == ["E1-abc", "E2-abc"]
+    _published(out, "2026-11-21", "b")
+    assert sorted(p.name for p in cache.iterdir()) == ["E1-abc", "E2-abc"]
