@@ -27,6 +27,7 @@ import logging
 import secrets
 import sqlite3
 from collections import Counter
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -59,6 +60,23 @@ class FixStore:
                         "auth_code TEXT, gcj02 INTEGER DEFAULT 0, registered_at TEXT)")
         cols = ", ".join(f"{c} {'REAL' if c in ('lon', 'lat') else ''}".strip() for c in FIX_COLUMNS)
         self.db.execute(f"CREATE TABLE IF NOT EXISTS fixes ({cols})")
+        self._subscribers: list[Callable[[list[tuple[Fix, str]]], None]] = []
+
+    def subscribe(self, callback: Callable[[list[tuple[Fix, str]]], None]) -> None:
+        """Call ``callback(pairs)`` with the ``(fix, vehicle_id)`` pairs of every :meth:`add`, after their commit.
+
+        The callback runs in the thread that stored the fixes and must be quick (hand the pairs on);
+        an exception in it is logged, never undoes or refuses the stored fixes.
+
+        >>> import os, tempfile, datetime as dt
+        >>> store = FixStore(os.path.join(tempfile.mkdtemp(), "fixes.sqlite"))
+        >>> seen = []
+        >>> store.subscribe(seen.extend)
+        >>> store.add([(Fix("T1", dt.datetime(2026, 11, 20, tzinfo=dt.UTC), 121.5, 31.24, "osmand"), "V1")])
+        >>> [(f.device_id, v) for f, v in seen]
+        [('T1', 'V1')]
+        """
+        self._subscribers.append(callback)
 
     def register(self, terminal: str, vehicle_id: str, *, gcj02: bool = False) -> str:
         """Record (or re-record) *terminal* as carried by *vehicle_id*; return its new auth code."""
@@ -85,6 +103,20 @@ class FixStore:
         with self.db:
             self.db.execute("BEGIN")
             self.db.executemany(f"INSERT INTO fixes VALUES ({', '.join('?' * len(FIX_COLUMNS))})", rows)
+        for callback in self._subscribers:  # only once committed: a subscriber never sees a fix that may be lost
+            try:
+                callback(fixes)
+            except Exception:
+                log.exception("fix subscriber %r failed", callback)
+
+    def rows(self, since_local: str | None = None) -> list[tuple[Any, ...]]:
+        """Stored ``(vehicle_id, local_time, lon, lat)`` rows in the order they were stored (optionally only
+        fixes with ``local_time >= since_local``, naive UTC+8 ISO text): what a restarted service replays."""
+        sql = "SELECT vehicle_id, local_time, lon, lat FROM fixes"
+        args: tuple[Any, ...] = ()
+        if since_local is not None:
+            sql, args = sql + " WHERE local_time >= ?", (since_local,)
+        return self.db.execute(sql + " ORDER BY rowid", args).fetchall()
 
     def last_positions(self) -> list[dict[str, Any]]:
         """The latest fix (by fix time) of each vehicle."""
