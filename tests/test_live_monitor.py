@@ -20,6 +20,7 @@ import subprocess
 import sys
 import threading
 import time
+import urllib.parse
 from collections import Counter
 from pathlib import Path
 
@@ -205,7 +206,7 @@ def _feed_osmand(service: Service, frame: pd.DataFrame) -> None:
     con = http.client.HTTPConnection("127.0.0.1", service.http, timeout=30)
     for v, t, x, y in zip(frame["vehicle_id"], frame["time"], frame["lon"], frame["lat"], strict=True):
         stamp = pd.Timestamp(t).isoformat() + "+08:00"
-        con.request("GET", f"/v1/osmand?id={v}&lat={y}&lon={x}&timestamp={stamp}")
+        con.request("GET", "/v1/osmand?" + urllib.parse.urlencode({"id": v, "lat": y, "lon": x, "timestamp": stamp}))
         r = con.getresponse()
         r.read()
         assert r.status == 200
@@ -269,7 +270,7 @@ def _sse(port: int, out: list, ready: threading.Event, stop: threading.Event) ->
     ready.set()
     data = None
     while not stop.is_set():
-        line = r.fp.readline()
+        line = r.readline()
         if not line:
             break
         line = line.decode().rstrip("\n")
@@ -288,7 +289,7 @@ def test_terminal_off_corridor_alert_on_stream_within_a_second(demo, tmp_path):
     metric = gl.crs.metric_crs(121.5, 31.24)
     route = gl.crs.to_crs(layers["truck_permits"].iloc[[0]], metric).geometry.iloc[0]
     off = route.offset_curve(300)
-    pts = [route.interpolate(120 * k) for k in range(8)] + [off.interpolate(120 * k) for k in range(8, 20)]
+    pts = [route.interpolate(120 * k) for k in range(8)] + [off.interpolate(120 * k) for k in range(8, 16)]
     lon, lat = gl.crs.transform_xy(metric, 4326, np.array([p.x for p in pts]), np.array([p.y for p in pts]))
     t0 = dt.datetime(2026, 11, 20, 22, 30, tzinfo=j.TZ_BEIJING)
 

@@ -10,7 +10,7 @@ plus ``seq`` and ``event``. Events are appended to the store's ``alerts`` layer 
 are published, so a restarted service (:meth:`AlertBook.load`) knows every alert it raised and
 never raises one twice. Alerts carry no personal data: vehicle plate, permit, company and place.
 
-:func:`add_alert_routes` serves them: ``GET /v1/alerts?since=`` and the Server-Sent Events
+:func:`gridlib.live.alert_routes.add_alert_routes` serves them: ``GET /v1/alerts?since=`` and the Server-Sent Events
 stream ``GET /v1/alerts/stream`` (each event's ``id`` is its ``seq``; ``Last-Event-ID`` or
 ``since`` resumes).
 
@@ -28,7 +28,6 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
-import json
 import logging
 import math
 import sqlite3
@@ -43,7 +42,7 @@ import shapely
 
 from gridlib.errors import LockError
 
-__all__ = ["AlertBook", "ALERT_LAYER", "ALERT_COLUMNS", "add_alert_routes", "grid_locator"]
+__all__ = ["AlertBook", "ALERT_LAYER", "ALERT_COLUMNS", "PLACE_COLUMNS", "grid_locator"]
 
 log = logging.getLogger(__name__)
 
@@ -254,6 +253,13 @@ class AlertBook:
         return events
 
     # ---- storing and publishing --------------------------------------------------------------------------
+    def create_layer(self) -> None:
+        """Create the empty ``alerts`` layer now (a GeoPackage then appends with one small transaction, instead
+        of the whole-store copy that creating a layer takes, when the first alert is due)."""
+        if self.store is not None and not self._layer_exists:
+            _append(self.store, [], False)
+            self._layer_exists = True
+
     def _store(self, events: list[dict[str, Any]]) -> None:
         """Append the events to the ``alerts`` layer, then publish them (later, if the store is busy)."""
         self._unsaved += events
@@ -307,13 +313,14 @@ def _append(store: Any, events: list[dict[str, Any]], exists: bool) -> None:
         return
     frame = pd.DataFrame(rows, columns=list(ALERT_COLUMNS))
     for c in ALERT_COLUMNS:
-        frame[c] = frame[c].astype(float) if c in _NUMBERS else frame[c].astype(object)
+        frame[c] = frame[c].astype(float) if c in _NUMBERS else frame[c].astype(object if rows else "string")
     store.write_layer(ALERT_LAYER, frame, mode="append")
 
 
 def grid_locator(ctx: dict[str, Any]) -> Callable[[np.ndarray, np.ndarray], list[dict[str, Any]]]:
-    """``locate(lon, lat)`` over the live app's context: the grid, street and responsible unit of WGS-84
-    positions, with the same ``gl.assign`` call as ``GET /v1/grids/at`` (one call for all positions).
+    """``locate(lon, lat)`` over the live app's context (its grid edition, index and responsibility): the grid,
+    street and responsible unit of WGS-84 positions, with one ``gl.assign`` call for all of them, the call the
+    nightly run makes for the cases of truck violations (grids and responsibility, an ``event``).
 
     >>> import os, tempfile, geopandas as gpd
     >>> from shapely import box
@@ -328,104 +335,16 @@ def grid_locator(ctx: dict[str, Any]) -> Callable[[np.ndarray, np.ndarray], list
     >>> [p["grid_code"] is not None for p in locate(lon, lat)]
     [True, False]
     """
-    from gridlib.live.app import assign_cases
+    from gridlib.assignment import assign
 
     def locate(lon: np.ndarray, lat: np.ndarray) -> list[dict[str, Any]]:
-        cases = [{"case_id": str(i), "lon": float(x), "lat": float(y)} for i, (x, y) in enumerate(zip(lon, lat,
-                                                                                                  strict=True))]
-        out: list[dict[str, Any]] = [dict.fromkeys(PLACE_COLUMNS) for _ in cases]
-        if cases:
-            done, _ = assign_cases(ctx, cases)
-            for d in done:
-                out[int(d["case_id"])] = {c: d.get(c) for c in PLACE_COLUMNS}
+        out: list[dict[str, Any]] = [dict.fromkeys(PLACE_COLUMNS) for _ in range(len(lon))]
+        if not len(lon):
+            return out
+        points = pd.DataFrame({"case_id": np.arange(len(lon)).astype(str), "lon": lon, "lat": lat, "kind": "event"})
+        done, _ = assign(points, ctx["gridset"], responsibility=ctx["responsibility"], index=ctx["index"])
+        for row in done[["case_id", *PLACE_COLUMNS]].to_dict("records"):
+            out[int(row.pop("case_id"))] = {c: _clean(v) for c, v in row.items()}
         return out
 
     return locate
-
-
-def _parse_since(since: str | None) -> tuple[int | None, str | None]:
-    if since is None or since == "":
-        return 0, None
-    if since.strip().isdigit():
-        return int(since), None
-    try:
-        t = pd.Timestamp(since)
-    except ValueError:
-        return None, None
-    if t.tzinfo is not None:
-        t = t.tz_convert("Asia/Shanghai").tz_localize(None)
-    return 0, t.isoformat(timespec="milliseconds")
-
-
-def add_alert_routes(app: Any, book: AlertBook, *, stopping: threading.Event | None = None) -> None:
-    """Add ``GET /v1/alerts`` and ``GET /v1/alerts/stream`` over *book*, and alert lines to ``/metrics``.
-
-    >>> from fastapi import FastAPI
-    >>> app = FastAPI()
-    >>> add_alert_routes(app, AlertBook())
-    >>> sorted(r.path for r in app.routes if r.path.startswith("/v1/alerts"))
-    ['/v1/alerts', '/v1/alerts/stream']
-    """
-    from fastapi import Request
-    from fastapi.responses import JSONResponse, StreamingResponse
-
-    stopping = stopping or threading.Event()
-    app.state.alerts, app.state.alerts_stopping = book, stopping
-
-    @app.get("/v1/alerts", description=(
-        "Truck alerts changed since `since` (an event `seq`, or an ISO time, naive = China time), one per alert "
-        "in its latest state (status open, closed or withdrawn), with `seq` to pass as the next `since`."))
-    def alerts(since: str | None = None, status: str | None = None) -> JSONResponse:
-        seq, after = _parse_since(since)
-        if seq is None:
-            return JSONResponse({"reason_code": "unparseable_time", "field": "since",
-                                 "reason": f"since {since!r} is neither an event seq nor a time"}, status_code=422)
-        latest: dict[str, dict[str, Any]] = {}
-        for e in book.since(seq):
-            if after is None or e["emitted_at"] >= after:
-                latest[e["alert_id"]] = e
-        rows = [e for e in latest.values() if status is None or e["status"] == status]
-        return JSONResponse({"seq": book.seq, "alerts": sorted(rows, key=lambda e: e["seq"])})
-
-    @app.get("/v1/alerts/stream", description=(
-        "Server-Sent Events: one `alert` event per alert change (data: the alert row with `event` opened, "
-        "updated, closed, reopened or withdrawn; id: its seq). `Last-Event-ID` or `since` (a seq) replays "
-        "what was missed first."))
-    async def stream(request: Request, since: int | None = None) -> StreamingResponse:
-        header = request.headers.get("last-event-id", "")
-        start = int(header) if header.isdigit() else (since if since is not None else book.seq)
-        queue = book.listen()
-
-        async def events():
-            sent = start
-            try:
-                for e in book.since(start):
-                    sent = e["seq"]
-                    yield f"id: {e['seq']}\nevent: alert\ndata: {json.dumps(e, ensure_ascii=False)}\n\n"
-                yield ": connected\n\n"
-                idle = 0.0
-                while not stopping.is_set():
-                    try:
-                        e = await asyncio.wait_for(queue.get(), 0.5)
-                    except TimeoutError:
-                        idle += 0.5
-                        if await request.is_disconnected():
-                            break
-                        if idle >= 15:
-                            idle = 0.0
-                            yield ": keep-alive\n\n"
-                        continue
-                    if e["seq"] > sent:
-                        sent = e["seq"]
-                        yield f"id: {e['seq']}\nevent: alert\ndata: {json.dumps(e, ensure_ascii=False)}\n\n"
-            finally:
-                book.unlisten(queue)
-
-        return StreamingResponse(events(), media_type="text/event-stream",
-                                 headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"})
-
-    extra = getattr(app.state, "metric_lines", None)
-    if extra is not None:
-        extra.append(lambda: ["# TYPE gridlib_alerts_open gauge", f"gridlib_alerts_open {book.open_count()}",
-                              "# TYPE gridlib_alert_events_total counter",
-                              *[f'gridlib_alert_events_total{{event="{k}"}} {v}' for k, v in sorted(book.counts.items())]])

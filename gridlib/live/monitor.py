@@ -46,7 +46,7 @@ import numpy as np
 import pandas as pd
 import pyproj
 
-from gridlib.crs import metric_crs
+from gridlib.crs import WGS84, metric_crs, transform_xy
 from gridlib.live.alerts import AlertBook
 from gridlib.live.fix import Fix
 from gridlib.trucks.clean import clean
@@ -223,13 +223,14 @@ class TruckMonitor:
         return (pd.concat(found, ignore_index=True) if found else pd.DataFrame()), last
 
     # ---- running -----------------------------------------------------------------------------------------
-    def start(self, interval_s: float = 0.25) -> None:
+    def start(self, interval_s: float = 0.2) -> None:
         """Tick every *interval_s* seconds in a background thread (off the event loop) until :meth:`stop`."""
         if self._thread is not None:
             return
         self._stop.clear()
 
         def loop() -> None:
+            self._warm_up()
             while not self._stop.wait(interval_s):
                 try:
                     self.tick()
@@ -238,6 +239,13 @@ class TruckMonitor:
 
         self._thread = threading.Thread(target=loop, name="truck-monitor", daemon=True)
         self._thread.start()
+
+    def _warm_up(self) -> None:
+        """Pay this thread's one-off costs (its PROJ context, the locator's first call) before the first fix."""
+        lon, lat = np.array([121.5]), np.array([31.2])
+        transform_xy(WGS84, self.ctx.metric, lon, lat)
+        if self.book.locate is not None:
+            self.book.locate(lon, lat)
 
     def stop(self) -> None:
         """Stop ticking, then run a last tick so every stored fix is checked."""
@@ -277,18 +285,20 @@ def monitor_from_store(store: Any, *, book: AlertBook | None = None, **kwargs: A
     return TruckMonitor(read("truck_permits"), read("truck_sites"), roads=read("roads"), book=book, **kwargs)
 
 
-def attach_monitor(app: Any, store: Any, fixes: Any, *, interval_s: float = 0.25) -> TruckMonitor | None:
+def attach_monitor(app: Any, store: Any, fixes: Any, *, interval_s: float = 0.2) -> TruckMonitor | None:
     """Watch *fixes* (a :class:`~gridlib.live.gateway.FixStore`) with a monitor over *store*, serve its alerts on
-    *app* (:func:`gridlib.live.alerts.add_alert_routes`) and start ticking; None when the store has no permits.
+    *app* (:func:`gridlib.live.alert_routes.add_alert_routes`) and start ticking; None when the store has no permits.
 
     The stored alerts are loaded and the vehicle nights rebuilt from the durable fixes before the monitor
     subscribes to new ones, so a restarted service continues where it stopped. Stop it with
     :meth:`TruckMonitor.stop` (and set ``app.state.alerts_stopping`` to end open streams).
     """
-    from gridlib.live.alerts import add_alert_routes, grid_locator
+    from gridlib.live.alert_routes import add_alert_routes
+    from gridlib.live.alerts import grid_locator
 
     book = AlertBook(store, grid_locator(app.state.ctx))
     book.load()
+    book.create_layer()
     add_alert_routes(app, book)
     monitor = monitor_from_store(store, book=book)
     if monitor is None:
