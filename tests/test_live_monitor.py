@@ -338,3 +338,26 @@ def test_terminal_off_corridor_alert_on_stream_within_a_second(demo, tmp_path):
     latency = at - sent[e["end"]]      # the fix that completed the evidence is the episode's last so far
     print(f"\nalert latency after the completing fix: {latency * 1000:.0f} ms")
     assert latency > 0
+
+
+def test_a_new_night_closes_the_open_alerts_of_nights_no_longer_kept():
+    import geopandas as gpd
+    from shapely.geometry import LineString
+
+    permits = gpd.GeoDataFrame({"permit_id": ["P1"], "vehicle_id": ["V1"], "company": ["K"],
+                                "valid_from": ["2026-11-20"], "valid_to": ["2026-11-30"], "hours": ["22:00-06:00"]},
+                               geometry=[LineString([(121.48, 31.24), (121.52, 31.24)])], crs=4326)
+    monitor = TruckMonitor(permits)
+    t0 = dt.datetime(2026, 11, 20, 13, 50, tzinfo=dt.UTC)          # 21:50 China time: outside the hours
+    monitor.add([(Fix("T1", t0 + dt.timedelta(seconds=20 * i), 121.48 + i * 0.0006, 31.24, "osmand"), "V1")
+                 for i in range(10)])
+    assert [(e["event"], e["status"]) for e in monitor.tick()] == [("opened", "open")]
+    monitor.add([(Fix("T2", t0 + dt.timedelta(days=1), 121.5, 31.24, "osmand"), "V2")])
+    assert monitor.tick() == [] and monitor.book.open_count() == 1      # the night before is still kept
+    monitor.add([(Fix("T2", t0 + dt.timedelta(days=2), 121.5, 31.24, "osmand"), "V2")])
+    closed = monitor.tick()
+    assert [(e["event"], e["vehicle_id"], e["end"]) for e in closed] == [("closed", "V1", "2026-11-20T21:53:00")]
+    assert monitor.book.open_count() == 0
+    # a late fix of the dropped night is left to the nightly run
+    monitor.add([(Fix("T1", t0 + dt.timedelta(seconds=400), 121.5, 31.24, "osmand"), "V1")])
+    assert monitor.tick() == [] and monitor.stats["too_old"] == 1

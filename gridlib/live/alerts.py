@@ -145,12 +145,25 @@ class AlertBook:
         """The latest night an alert belongs to (None without alerts)."""
         return max((self._night(a["night"]) for a in self.alerts.values()), default=None)
 
-    def forget_before(self, night: int) -> None:
-        """Drop the matching state of nights before *night* (their alerts stay in the log and the store)."""
+    def forget_before(self, night: int) -> list[dict[str, Any]]:
+        """Close the alerts of nights before *night* still open (their night is over: the nightly run reports
+        them ending at their last fix) and drop those nights' matching state; returns the ``closed`` events.
+
+        >>> book = AlertBook()
+        >>> found = pd.DataFrame({"vehicle_id": ["V1"], "type": ["no_permit"], "start": [np.datetime64("2026-11-20T23:00")],
+        ...                       "end": [np.datetime64("2026-11-21T05:00")], "geometry": [shapely.points(121.5, 31.24)]})
+        >>> _ = book.reconcile(20412, ["V1"], found, {"V1": np.datetime64("2026-11-21T05:00")})
+        >>> [(e["event"], e["end"]) for e in book.forget_before(20413)], book.open_count()
+        ([('closed', '2026-11-21T05:00:00')], 0)
+        """
+        old = sorted((a for a in self.alerts.values() if a["status"] == "open" and self._night(a["night"]) < night),
+                     key=lambda a: (a["start"], a["alert_id"]))
+        events = self._emit([("closed", {**a}, None) for a in old], pd.DataFrame(), {}, _now()) if old else []
         for key in [k for k in self._by_key if k[1] < night]:
             del self._by_key[key]
         for key in [k for k in self._by_vehicle if k[1] < night]:
             del self._by_vehicle[key]
+        return events
 
     def open_count(self) -> int:
         """Alerts now open."""

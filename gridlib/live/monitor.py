@@ -122,6 +122,7 @@ class TruckMonitor:
         self._pending: list[tuple[str, int, float, float]] = []
         self._fixes: dict[tuple[str, int], list[np.ndarray]] = {}
         self._latest_night: int | None = None
+        self._expired: list[dict[str, Any]] = []
         self.stats: dict[str, float] = {"fixes": 0, "too_old": 0, "ticks": 0, "tick_s": 0.0, "last_tick_s": 0.0,
                                         "vehicles_checked": 0}
         self._thread: threading.Thread | None = None
@@ -156,7 +157,7 @@ class TruckMonitor:
         if not pending:
             return []
         dirty = self._integrate(pending)
-        events: list[dict[str, Any]] = []
+        events, self._expired = self._expired, []
         for night in sorted({n for _, n in dirty}):
             keys = sorted(k for k in dirty if k[1] == night)
             found, last = self._evaluate(keys)
@@ -179,12 +180,14 @@ class TruckMonitor:
             oldest = latest - self.keep_nights + 1
             for key in [k for k in self._fixes if k[1] < oldest]:
                 del self._fixes[key]
-            self.book.forget_before(oldest)
+            self._expired += self.book.forget_before(oldest)
         oldest = self._latest_night - self.keep_nights + 1
         keep = nights >= oldest
         self.stats["too_old"] += int((~keep).sum())
         self.stats["fixes"] += int(keep.sum())
         dirty: set[tuple[str, int]] = set()
+        if not keep.any():
+            return dirty
         # one stable group-by (vehicle, night); arrival order is kept inside each group
         key = pd.MultiIndex.from_arrays([vid[keep], nights[keep]])
         codes, uniques = pd.factorize(key)
