@@ -44,18 +44,21 @@ def add_alert_routes(app: Any, book: AlertBook, *, stopping: threading.Event | N
     app.state.alerts, app.state.alerts_stopping = book, stopping
 
     @app.get("/v1/alerts", description=(
-        "Truck alerts changed since `since` (an event `seq`, or an ISO time, naive = China time), one per alert "
-        "in its latest state (status open, closed or withdrawn), with `seq` to pass as the next `since`."))
+        "Truck alerts with an event since `since` (an event `seq`, or an ISO time, naive = China time), one per "
+        "alert in its current state (status open, closed or withdrawn; an open alert's end is its vehicle's last "
+        "fix so far), with `seq` to pass as the next `since`."))
     def alerts(since: str | None = None, status: str | None = None) -> JSONResponse:
         seq, after = _parse_since(since)
         if seq is None:
             return JSONResponse({"reason_code": "unparseable_time", "field": "since",
                                  "reason": f"since {since!r} is neither an event seq nor a time"}, status_code=422)
-        latest: dict[str, dict[str, Any]] = {}
-        for e in book.since(seq):
-            if after is None or e["emitted_at"] >= after:
-                latest[e["alert_id"]] = e
-        rows = [e for e in latest.values() if status is None or e["status"] == status]
+        changed = {e["alert_id"] for e in book.since(seq) if after is None or e["emitted_at"] >= after}
+        rows = []
+        for aid in changed:      # the alert now (an open one's end is its vehicle's last fix) with its latest event
+            last = book.last_event[aid]
+            rows.append({**book.alerts[aid], "seq": last["seq"], "event": last["event"],
+                         "emitted_at": last["emitted_at"]})
+        rows = [e for e in rows if status is None or e["status"] == status]
         return JSONResponse({"seq": book.seq, "alerts": sorted(rows, key=lambda e: e["seq"])})
 
     @app.get("/v1/alerts/stream", description=(

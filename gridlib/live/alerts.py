@@ -101,6 +101,7 @@ class AlertBook:
     def __init__(self, store: Any = None, locate: Callable[[np.ndarray, np.ndarray], list[dict]] | None = None) -> None:
         self.store, self.locate = store, locate
         self.alerts: dict[str, dict[str, Any]] = {}
+        self.last_event: dict[str, dict[str, Any]] = {}     # alert id → its latest event
         self.events: list[dict[str, Any]] = []
         self.seq = 0
         self.counts: Counter[str] = Counter()
@@ -133,6 +134,7 @@ class AlertBook:
             self._by_key.setdefault(key, []).append(aid)
             self._by_vehicle.setdefault((alert["vehicle_id"], night), set()).add(alert["type"])
         self.alerts[aid] = alert
+        self.last_event[aid] = event
         if alert["status"] == "withdrawn" and aid in self._by_key.get(key, []):
             self._by_key[key].remove(aid)
         self.counts[event["event"]] += 1
@@ -213,6 +215,9 @@ class AlertBook:
                     continue
                 alert = {**old, "start": s, "end": e, "duration_s": _seconds(s, e)}
                 alert["detail"] = _clean(found["detail"].iloc[i]) if "detail" in found else old["detail"]
+                if (s, status) == (old["start"], "open") and old["status"] == "open":
+                    self.alerts[hit] = alert      # an open alert's end follows its last fix: no event, nothing stored
+                    continue
                 event = ("closed" if status == "closed" and old["status"] == "open" else
                          "reopened" if status == "open" and old["status"] == "closed" else "updated")
                 changes.append((event, alert, i if s != old["start"] else None))
