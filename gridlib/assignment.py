@@ -202,18 +202,7 @@ def _edge_grids(frame: gpd.GeoDataFrame, index: GridIndex,
     hit = _EDGE_CACHE.get(key)
     if hit is not None and hit[0]() is frame:
         return hit[1]
-    ax, ay, bx, by = index._ax, index._ay, index._bx, index._by
-    swap = (ax > bx) | ((ax == bx) & (ay > by))
-    x1, y1 = np.where(swap, bx, ax), np.where(swap, by, ay)
-    x2, y2 = np.where(swap, ax, bx), np.where(swap, ay, by)
-    order = np.lexsort((y2, x2, y1, x1))
-    x1, y1, x2, y2 = x1[order], y1[order], x2[order], y2[order]
-    same = (x1[1:] == x1[:-1]) & (y1[1:] == y1[:-1]) & (x2[1:] == x2[:-1]) & (y2[1:] == y2[:-1])
-    matched = np.zeros(len(order), dtype=bool)
-    matched[1:] |= same
-    matched[:-1] |= same
-    edge = np.zeros(len(geoms), dtype=bool)
-    edge[index._seg_poly[order[~matched]]] = True
+    edge = index.topology.coverage_edge
     street = frame["street_code"] if "street_code" in frame else frame["grid_code"].astype(str).str[:12]
     out = (edge, shapely.STRtree(geoms), pd.factorize(street.astype(str))[0])
     _EDGE_CACHE[key] = (weakref.ref(frame), out)
@@ -640,33 +629,34 @@ def _locate(checked: _Checked, grids: _Grids, near_boundary_m: float) -> _Locate
     dist = np.full(len(keep), np.nan)
     near = np.zeros(len(keep), dtype=bool)
     near_street = np.zeros(len(keep), dtype=bool)
+    d = near_boundary_m
     for k, frame in enumerate(grids.frames):
         sel = np.flatnonzero(which == k)
         if not len(sel):
             continue
+        # the distance to the own grid's boundary segments, and the grids across its shared edges
+        # within reach: those are near (exact, and most cases near a boundary are settled so)
+        dist[sel], pt, other = grids.indexes[k].topology.boundary_distance(
+            x[sel], y[sel], pos[sel], reach=d if d > 0 else None)
+        close = sel[dist[sel] <= d]  # another grid is never closer than the point's own grid boundary
+        if d <= 0 or not len(close):
+            continue
         geoms = np.asarray(frame.geometry.array, dtype=object)
-        first, inv = _distinct(pos[sel])  # boundaries of the grids hit only
-        dist[sel] = shapely.distance(geometry[sel], shapely.boundary(geoms[pos[sel][first]])[inv])
-        # another grid is never closer than the point's own grid boundary: only those within reach
-        close = sel[dist[sel] <= near_boundary_m]
-        if near_boundary_m > 0 and len(close):
-            d = near_boundary_m
-            edge, tree, street = _edge_grids(grids.originals[k], grids.indexes[k], geoms)
-            first, inv = _distinct(pos[close])
-            street_edge = _street_edge(tree, geoms, street, pos[close][first], d)[inv]
-            # a grid whose every edge is shared: the nearest boundary point lies in a neighbour
-            near[close[~edge[pos[close]]]] = True
-            ask = close[edge[pos[close]] | street_edge]
-            # candidates by box, then the exact distance only where it can change a flag: another grid,
-            # and (when the case's grid is already near through a shared edge) only of another street
-            pt, other = tree.query(shapely.box(x[ask] - d, y[ask] - d, x[ask] + d, y[ask] + d))
+        _, tree, street = _edge_grids(grids.originals[k], grids.indexes[k], geoms)
+        near[sel[pt]] = True
+        near_street[sel[pt[street[other] != street[pos[sel][pt]]]]] = True
+        first, inv = _distinct(pos[close])
+        street_edge = _street_edge(tree, geoms, street, pos[close][first], d)[inv]
+        # still open: no shared edge within reach (an edge of the coverage, a T-junction), or a
+        # grid of another street may lie within reach beyond a shared edge of the same street
+        ask = close[~near[close] | (street_edge & ~near_street[close])]
+        if len(ask):
+            pt, other = tree.query(geometry[ask], predicate="dwithin", distance=d)
             own = pos[ask][pt]
-            other_street = street[other] != street[own]
-            need = (other != own) & (edge[own] | other_street)
-            pt, other, other_street = pt[need], other[need], other_street[need]
-            within = shapely.dwithin(geometry[ask][pt], geoms[other], d)
-            near[ask[pt[within]]] = True
-            near_street[ask[pt[within & other_street]]] = True
+            keep_pair = other != own
+            pt, other, own = pt[keep_pair], other[keep_pair], own[keep_pair]
+            near[ask[pt]] = True
+            near_street[ask[pt[street[other] != street[own]]]] = True
     return _Located(keep, which, pos, x, y, geometry, dist, near, near_street)
 
 
