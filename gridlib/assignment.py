@@ -221,6 +221,38 @@ def _street_edge(tree: shapely.STRtree, geoms: np.ndarray, street: np.ndarray, g
     return out
 
 
+def _grids_within(tree: shapely.STRtree, geoms: np.ndarray, street: np.ndarray, own: np.ndarray, points: np.ndarray,
+                  x: np.ndarray, y: np.ndarray, near: np.ndarray, distance: float) -> tuple[np.ndarray, np.ndarray]:
+    """Pairs (point, grid) of another grid within *distance* of *points* (x, y) in grids *own*, for the
+    pairs that can change a flag: any grid where ``near`` is not yet set, else one of another street.
+
+    Candidates come per grid (an STRtree query of the grids hit, grown by *distance*), then per
+    point by bounding box; GEOS decides the rest (``shapely.dwithin``).
+    """
+    first, inv = _distinct(own)
+    grid_ids = own[first]
+    b = shapely.bounds(geoms[grid_ids])
+    g, other = tree.query(shapely.box(b[:, 0] - distance, b[:, 1] - distance, b[:, 2] + distance,
+                                      b[:, 3] + distance))
+    keep = grid_ids[g] != other
+    g, other = g[keep], other[keep]
+    order = np.argsort(g, kind="stable")
+    g, other = g[order], other[order]
+    start = np.searchsorted(g, np.arange(len(grid_ids) + 1))
+    cnt = (start[1:] - start[:-1])[inv]
+    pt = np.repeat(np.arange(len(own)), cnt)
+    cand = other[np.repeat(start[:-1][inv] - (np.cumsum(cnt) - cnt), cnt) + np.arange(len(pt))]
+    ob = shapely.bounds(geoms[cand])
+    px, py = x[pt], y[pt]
+    dx = np.maximum(np.maximum(ob[:, 0] - px, px - ob[:, 2]), 0.0)
+    dy = np.maximum(np.maximum(ob[:, 1] - py, py - ob[:, 3]), 0.0)
+    reach = distance * (1 + 1e-9) + 1e-9  # a box's distance never exceeds the polygon's; margin for rounding
+    need = (dx * dx + dy * dy <= reach * reach) & (~near[pt] | (street[cand] != street[own[pt]]))
+    pt, cand = pt[need], cand[need]
+    within = shapely.dwithin(points[pt], geoms[cand], distance)
+    return pt[within], cand[within]
+
+
 def metric_crs_of_grids(frame: gpd.GeoDataFrame) -> pyproj.CRS:
     """The grids' own CRS when projected, else the metric CRS gridlib picks for them.
 
@@ -651,12 +683,10 @@ def _locate(checked: _Checked, grids: _Grids, near_boundary_m: float) -> _Locate
         # grid of another street may lie within reach beyond a shared edge of the same street
         ask = close[~near[close] | (street_edge & ~near_street[close])]
         if len(ask):
-            pt, other = tree.query(geometry[ask], predicate="dwithin", distance=d)
-            own = pos[ask][pt]
-            keep_pair = other != own
-            pt, other, own = pt[keep_pair], other[keep_pair], own[keep_pair]
+            pt, other = _grids_within(tree, geoms, street, pos[ask], geometry[ask], x[ask], y[ask],
+                                      near[ask], d)
             near[ask[pt]] = True
-            near_street[ask[pt[street[other] != street[own]]]] = True
+            near_street[ask[pt[street[other] != street[pos[ask][pt]]]]] = True
     return _Located(keep, which, pos, x, y, geometry, dist, near, near_street)
 
 

@@ -17,6 +17,7 @@ rename it into place, so a crash never leaves a half-written file.
 
 from __future__ import annotations
 
+import functools
 import logging
 import os
 import shutil
@@ -411,14 +412,19 @@ def _check_ids(frame: pd.DataFrame, id: str, rejects: Rejects) -> None:
         raise InputError(f"id column {id!r} not found; columns are {list(frame.columns)}")
     ids = frame[id]
     if ids.dtype == object or pd.api.types.is_string_dtype(ids):
-        ids = ids.astype("string").str.replace("\x00", "", regex=False)
+        ids = ids.astype("string")
+        if ids.str.contains("\x00", regex=False).any():
+            ids = ids.str.replace("\x00", "", regex=False)
         frame[id] = ids
         blank = ids.str.strip().fillna("").eq("").to_numpy()
     else:
         blank = ids.isna().to_numpy()
     rejects.add(blank, "missing_id", "missing id", field=id)
     dup = ids.duplicated(keep="first").to_numpy() & ~blank
-    rejects.add(dup, "duplicate_id", "duplicate id " + ids.astype(str), field=id)
+    if dup.any():  # the text only for the rows it names
+        text = np.full(len(dup), None, dtype=object)
+        text[dup] = ("duplicate id " + ids[dup].astype(str)).to_numpy(dtype=object)
+        rejects.add(dup, "duplicate_id", text, field=id)
 
 
 #: Longitude/latitude box of China (with a margin): projected coordinates all inside it are lon/lat.
@@ -499,6 +505,9 @@ def check_coordinates(xs: np.ndarray, ys: np.ndarray, crs: Any, rejects: Rejects
             rejects.add(bad, "coordinate_out_of_range", text, field=field)
         return
     todo = finite & rejects.ok
+    box = _valid_box(crs)
+    if box is not None:  # inside the projected bounds of the CRS's area of use: valid without projecting
+        todo &= ~((xs >= box[0]) & (xs <= box[2]) & (ys >= box[1]) & (ys <= box[3]))
     if not todo.any():
         return
     lon = np.full(len(xs), np.nan)
@@ -511,6 +520,25 @@ def check_coordinates(xs: np.ndarray, ys: np.ndarray, crs: Any, rejects: Rejects
         text = np.full(len(xs), "", dtype=object)
         text[bad] = "coordinate out of range for " + crs.to_string() + " (x=" + _fmt(xs[bad]) + ", y=" + _fmt(ys[bad]) + ")"
         rejects.add(bad, "coordinate_out_of_range", text, field=field)
+
+
+@functools.lru_cache(maxsize=64)
+def _valid_box(crs: pyproj.CRS) -> tuple[float, float, float, float] | None:
+    """Projected bounds of a projected CRS's area of use, where every point projects back to a valid
+    longitude/latitude (checked at a grid of points over the box); None when unknown."""
+    area = crs.area_of_use
+    if area is None or not crs.is_projected:
+        return None
+    try:
+        back = transformer(crs, WGS84)  # the one check_coordinates uses (building another costs 0.1 s)
+        box = back.transform_bounds(area.west, area.south, area.east, area.north, densify_pts=21,
+                                    direction=pyproj.enums.TransformDirection.INVERSE)
+        gx, gy = np.meshgrid(np.linspace(box[0], box[2], 41), np.linspace(box[1], box[3], 41))
+        lon, lat = back.transform(gx.ravel(), gy.ravel(), errcheck=False)
+    except pyproj.exceptions.ProjError:
+        return None
+    ok = np.isfinite(box).all() and np.isfinite(lon).all() and np.isfinite(lat).all()
+    return tuple(map(float, box)) if ok and (np.abs(lon) <= 180).all() and (np.abs(lat) <= 90).all() else None
 
 
 def _fmt(values: np.ndarray) -> np.ndarray:
