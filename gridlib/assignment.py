@@ -242,7 +242,8 @@ def _grids_within(tree: shapely.STRtree, geoms: np.ndarray, street: np.ndarray, 
     cnt = (start[1:] - start[:-1])[inv]
     pt = np.repeat(np.arange(len(own)), cnt)
     cand = other[np.repeat(start[:-1][inv] - (np.cumsum(cnt) - cnt), cnt) + np.arange(len(pt))]
-    ob = shapely.bounds(geoms[cand])
+    hit, back = np.unique(cand, return_inverse=True)
+    ob = shapely.bounds(geoms[hit])[back]
     px, py = x[pt], y[pt]
     dx = np.maximum(np.maximum(ob[:, 0] - px, px - ob[:, 2]), 0.0)
     dy = np.maximum(np.maximum(ob[:, 1] - py, py - ob[:, 3]), 0.0)
@@ -644,7 +645,10 @@ def _locate(checked: _Checked, grids: _Grids, near_boundary_m: float) -> _Locate
     whether another grid (of another street) lies within ``near_boundary_m``; rejects ``no_grid`` outside."""
     points = checked.points
     geometry = np.asarray(points.geometry.array, dtype=object)
-    x, y = shapely.get_x(geometry), shapely.get_y(geometry)
+    xy = shapely.get_coordinates(geometry)  # accepted points: one finite 2D coordinate each
+    if len(xy) != len(geometry):
+        xy = np.column_stack([shapely.get_x(geometry), shapely.get_y(geometry)])
+    x, y = xy[:, 0].copy(), xy[:, 1].copy()
     which = checked.which
     pos = np.full(len(points), -1)
     for k, index in enumerate(grids.indexes):
