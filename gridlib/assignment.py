@@ -236,14 +236,14 @@ def _grids_within(tree: shapely.STRtree, geoms: np.ndarray, street: np.ndarray, 
                                       b[:, 3] + distance))
     keep = grid_ids[g] != other
     g, other = g[keep], other[keep]
-    order = np.argsort(g, kind="stable")
+    order = np.argsort(g, kind="stable")  # already by query input; kept for safety (a few pairs per grid)
     g, other = g[order], other[order]
+    other_bounds = shapely.bounds(geoms[other])
     start = np.searchsorted(g, np.arange(len(grid_ids) + 1))
     cnt = (start[1:] - start[:-1])[inv]
     pt = np.repeat(np.arange(len(own)), cnt)
-    cand = other[np.repeat(start[:-1][inv] - (np.cumsum(cnt) - cnt), cnt) + np.arange(len(pt))]
-    hit, back = np.unique(cand, return_inverse=True)
-    ob = shapely.bounds(geoms[hit])[back]
+    pair = np.repeat(start[:-1][inv] - (np.cumsum(cnt) - cnt), cnt) + np.arange(len(pt))
+    cand, ob = other[pair], other_bounds[pair]
     px, py = x[pt], y[pt]
     dx = np.maximum(np.maximum(ob[:, 0] - px, px - ob[:, 2]), 0.0)
     dy = np.maximum(np.maximum(ob[:, 1] - py, py - ob[:, 3]), 0.0)
