@@ -394,9 +394,12 @@ class GridIndex:
 
     @property
     def nbytes(self) -> int:
-        """Bytes held in numpy arrays (raster, candidates, segments); geometries not included."""
+        """Bytes held in numpy arrays (raster, candidates, segments, topology); geometries not included."""
         arrays = [self._raster, self._bstart, self._bcand, self._order, self._rank,
                   self._ax, self._ay, self._bx, self._by, self._seg_off, self._seg_poly]
+        t = self._topology
+        if t is not None:  # shared edges (the segments themselves are the arrays above)
+            arrays += [t.side, t.group_order, t.group_start, t.unmatched, t.partner]
         return int(sum(a.nbytes for a in arrays))
 
     def _pixels(self, x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
