@@ -30,6 +30,8 @@ from typing import Any
 import geopandas as gpd
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 import pyproj
 import shapely
 
@@ -420,11 +422,35 @@ def _check_ids(frame: pd.DataFrame, id: str, rejects: Rejects) -> None:
     else:
         blank = ids.isna().to_numpy()
     rejects.add(blank, "missing_id", "missing id", field=id)
-    dup = ids.duplicated(keep="first").to_numpy() & ~blank
+    dup = _repeated(ids) & ~blank
     if dup.any():  # the text only for the rows it names
         text = np.full(len(dup), None, dtype=object)
         text[dup] = ("duplicate id " + ids[dup].astype(str)).to_numpy(dtype=object)
         rejects.add(dup, "duplicate_id", text, field=id)
+
+
+def _point_xy(points: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """``shapely.get_x``, ``shapely.get_y`` of points (None: NaN) in one pass over the geometries."""
+    coords, at = shapely.get_coordinates(points, return_index=True)
+    if not (at[1:] > at[:-1]).all():  # not one coordinate per point: the two calls
+        return shapely.get_x(points), shapely.get_y(points)
+    xs, ys = np.full(len(points), np.nan), np.full(len(points), np.nan)
+    xs[at], ys[at] = coords[:, 0], coords[:, 1]
+    return xs, ys
+
+
+def _repeated(ids: pd.Series) -> np.ndarray:
+    """``ids.duplicated(keep="first")`` (missing values aside); text by a stable sort, which is about twice
+    as fast as hashing 300,000 distinct strings."""
+    if not pd.api.types.is_string_dtype(ids) or ids.dtype == object:
+        return ids.duplicated(keep="first").to_numpy()
+    arr = pa.array(ids.array)
+    order = pc.sort_indices(arr).to_numpy()  # stable: in a run of equal ids the first row comes first
+    ordered = arr.take(order)
+    same = pc.fill_null(pc.equal(ordered[1:], ordered[:-1]), False).to_numpy(zero_copy_only=False)
+    out = np.zeros(len(ids), dtype=bool)
+    out[order[1:][same]] = True
+    return out
 
 
 #: Longitude/latitude box of China (with a margin): projected coordinates all inside it are lon/lat.
@@ -642,7 +668,7 @@ def read_points(
         not_point = shapely.get_type_id(geoms) != 0
         add(not_point & ~shapely.is_missing(geoms), "wrong_geometry_type", "not a point", field=gname)
         usable = np.where(not_point | shapely.is_empty(geoms), None, geoms)
-        xs, ys = shapely.get_x(usable), shapely.get_y(usable)
+        xs, ys = _point_xy(usable)
         add(~np.isfinite(xs) | ~np.isfinite(ys), "non_numeric_coordinate", "coordinate is not a finite number",
             field=gname)
     else:
