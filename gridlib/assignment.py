@@ -195,9 +195,9 @@ def index_for(gridset: Any, crs: Any = None) -> GridIndex:
 
 def _edge_grids(frame: gpd.GeoDataFrame, index: GridIndex,
                 geoms: np.ndarray) -> tuple[np.ndarray, shapely.STRtree, np.ndarray]:
-    """Per grid: has an edge no other grid shares (coverage edge, T-junction) — a superset —;
-    an STRtree of the grids; and an integer per grid, equal for grids of the same street.
-    Cached per grid frame."""
+    """Per grid: has an edge no other grid shares (coverage edge, T-junction: ``Topology.coverage_edge``
+    of the index's :class:`gridlib.grid.topology.Topology`); an STRtree of the grids; and an integer per
+    grid, equal for grids of the same street. Cached per grid frame."""
     key = (id(frame), index.crs.to_wkt())
     hit = _EDGE_CACHE.get(key)
     if hit is not None and hit[0]() is frame:
@@ -642,7 +642,12 @@ def _check(cases: pd.DataFrame, grids: _Grids, *, crs: Any, id: str, when: str |
 
 def _locate(checked: _Checked, grids: _Grids, near_boundary_m: float) -> _Located:
     """Step 2: the grid of each case (:meth:`GridIndex.lookup`), its distance to the grid's boundary and
-    whether another grid (of another street) lies within ``near_boundary_m``; rejects ``no_grid`` outside."""
+    whether another grid (of another street) lies within ``near_boundary_m``; rejects ``no_grid`` outside.
+
+    Distances and the neighbours across shared edges come from the grids' topology
+    (:meth:`gridlib.grid.topology.Topology.boundary_distance`, the one the index was built on); GEOS
+    decides only the cases near an edge no other grid shares or near another street's grid.
+    """
     points = checked.points
     geometry = np.asarray(points.geometry.array, dtype=object)
     xy = shapely.get_coordinates(geometry)  # accepted points: one finite 2D coordinate each
