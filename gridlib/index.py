@@ -383,7 +383,7 @@ class GridIndex:
         >>> GridIndex(g).topology.shared_edges()
         (array([0]), array([1]))
         """
-        if self._topology is None:
+        if self._topology is None:  # two threads may both compute it: the same arrays, one kept
             self._topology = topology(self._geoms)
         return self._topology
 
