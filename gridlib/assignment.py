@@ -236,20 +236,29 @@ def _grids_within(tree: shapely.STRtree, geoms: np.ndarray, street: np.ndarray, 
                                       b[:, 3] + distance))
     keep = grid_ids[g] != other
     g, other = g[keep], other[keep]
+    # a grid no point of which lies within reach of the other grid: none of its points does either
+    keep = shapely.dwithin(geoms[grid_ids[g]], geoms[other], distance)
+    g, other = g[keep], other[keep]
     order = np.argsort(g, kind="stable")  # already by query input; kept for safety (a few pairs per grid)
     g, other = g[order], other[order]
     other_bounds = shapely.bounds(geoms[other])
-    start = np.searchsorted(g, np.arange(len(grid_ids) + 1))
-    cnt = (start[1:] - start[:-1])[inv]
-    pt = np.repeat(np.arange(len(own)), cnt)
-    pair = np.repeat(start[:-1][inv] - (np.cumsum(cnt) - cnt), cnt) + np.arange(len(pt))
-    cand, ob = other[pair], other_bounds[pair]
-    px, py = x[pt], y[pt]
-    dx = np.maximum(np.maximum(ob[:, 0] - px, px - ob[:, 2]), 0.0)
-    dy = np.maximum(np.maximum(ob[:, 1] - py, py - ob[:, 3]), 0.0)
-    reach = distance * (1 + 1e-9) + 1e-9  # a box's distance never exceeds the polygon's; margin for rounding
-    need = (dx * dx + dy * dy <= reach * reach) & (~near[pt] | (street[cand] != street[own[pt]]))
-    pt, cand = pt[need], cand[need]
+    # points not yet near need every grid in reach; the others only grids of another street
+    pts, cands = [], []
+    for mine, pairs in ((~near, np.ones(len(g), dtype=bool)), (near, street[other] != street[grid_ids[g]])):
+        at = np.flatnonzero(mine)
+        gp, op = g[pairs], np.flatnonzero(pairs)
+        start = np.searchsorted(gp, np.arange(len(grid_ids) + 1))
+        cnt = (start[1:] - start[:-1])[inv[at]]
+        pt = np.repeat(at, cnt)
+        pair = op[np.repeat(start[:-1][inv[at]] - (np.cumsum(cnt) - cnt), cnt) + np.arange(len(pt))]
+        ob, px, py = other_bounds[pair], x[pt], y[pt]
+        dx = np.maximum(np.maximum(ob[:, 0] - px, px - ob[:, 2]), 0.0)
+        dy = np.maximum(np.maximum(ob[:, 1] - py, py - ob[:, 3]), 0.0)
+        reach = distance * (1 + 1e-9) + 1e-9  # a box is never farther than its polygon; margin for rounding
+        box_near = dx * dx + dy * dy <= reach * reach
+        pts.append(pt[box_near])
+        cands.append(other[pair[box_near]])
+    pt, cand = np.concatenate(pts), np.concatenate(cands)
     within = shapely.dwithin(points[pt], geoms[cand], distance)
     return pt[within], cand[within]
 
