@@ -661,13 +661,14 @@ def read_points(
             raise InputError(
                 f"no coordinate columns {x!r}/{y!r} and no geometry; columns are {list(frame.columns)}"
             )
-        geoms = frame.geometry.values
+        geoms = np.asarray(frame.geometry.array, dtype=object)  # the shapely ufuncs, not pandas' dispatch
         gname = frame.geometry.name
-        add(shapely.is_missing(geoms), "missing_geometry", "missing geometry", field=gname)
-        add(shapely.is_empty(geoms), "empty_geometry", "empty geometry", field=gname)
+        missing, empty = shapely.is_missing(geoms), shapely.is_empty(geoms)
+        add(missing, "missing_geometry", "missing geometry", field=gname)
+        add(empty, "empty_geometry", "empty geometry", field=gname)
         not_point = shapely.get_type_id(geoms) != 0
-        add(not_point & ~shapely.is_missing(geoms), "wrong_geometry_type", "not a point", field=gname)
-        usable = np.where(not_point | shapely.is_empty(geoms), None, geoms)
+        add(not_point & ~missing, "wrong_geometry_type", "not a point", field=gname)
+        usable = np.where(not_point | empty, None, geoms)
         xs, ys = _point_xy(usable)
         add(~np.isfinite(xs) | ~np.isfinite(ys), "non_numeric_coordinate", "coordinate is not a finite number",
             field=gname)
@@ -731,7 +732,7 @@ def read_points(
         rejected = rejected.drop(columns=frame.geometry.name)
         rejected.insert(len(rejected.columns) - 3, "geometry_wkt", shapely.to_wkt(frame.geometry.values[~ok]))
 
-    accepted = pd.DataFrame(frame.loc[ok]).copy()
+    accepted = pd.DataFrame(frame if ok.all() else frame.loc[ok]).copy()  # all accepted: no take
     if isinstance(frame, gpd.GeoDataFrame):
         accepted = accepted.drop(columns=frame.geometry.name)
     for column, parsed in parsed_times.items():
