@@ -34,7 +34,7 @@ import shapely
 
 from gridlib.crs import WGS84, resolve_crs, to_wgs84, transformer
 from gridlib.errors import CRSError, InputError
-from gridlib.rejects import CODES, Rejects, counts
+from gridlib.rejects import CODES, Rejects, counts, looks_personal
 from gridlib.times import parse_times, reject_times
 
 __all__ = [
@@ -417,6 +417,8 @@ def _check_ids(frame: pd.DataFrame, id: str, rejects: Rejects) -> None:
     else:
         blank = ids.isna().to_numpy()
     rejects.add(blank, "missing_id", "missing id", field=id)
+    rejects.add(looks_personal(ids), "personal_data_id",
+                "id looks like a phone or ID-card number: '" + ids.astype(str) + "'", field=id)
     dup = ids.duplicated(keep="first").to_numpy() & ~blank
     rejects.add(dup, "duplicate_id", "duplicate id " + ids.astype(str), field=id)
 
