@@ -317,14 +317,10 @@ FIT_VIEW_JS = """function gridlibFitView(b, width, height) {
 }"""
 
 
-_PAGE = """<!DOCTYPE html>
-<html lang="zh-CN">
-<head>
-<meta charset="utf-8">
-<meta name="generator" content="gridlib">
-<title>{title}</title>
-<style>
-html, body {{ margin: 0; padding: 0; height: 100%; overflow: hidden; background: {background};
+#: The style both web pages share (this single-file map and :mod:`gridlib.maps.tiled`'s page): full-window
+#: deck, title, legend, layer switches and attribution. A ``str.format`` template (``{background}``,
+#: ``{fonts}``; literal braces doubled) that each page's template takes in whole.
+PAGE_CSS = """html, body {{ margin: 0; padding: 0; height: 100%; overflow: hidden; background: {background};
   font-family: {fonts}; }}
 #deck-container {{ position: absolute; inset: 0; }}
 #gl-title {{ position: absolute; top: 10px; left: 12px; z-index: 5; padding: 6px 10px;
@@ -340,7 +336,21 @@ html, body {{ margin: 0; padding: 0; height: 100%; overflow: hidden; background:
   background: rgba(255,255,255,0.92); border-radius: 4px; font-size: 13px;
   box-shadow: 0 1px 3px rgba(0,0,0,0.25); }}
 #gl-layers label {{ display: block; cursor: pointer; white-space: nowrap; }}
-.deck-tooltip {{ font-family: {fonts} !important; }}
+"""
+#: The pages' background (the land colour under the layers).
+BACKGROUND = "#f2f1ec"
+#: The start of both pages up to their own style rules (the ``<style>`` element is left open).
+PAGE_HEAD = """<!DOCTYPE html>
+<html lang="zh-CN">
+<head>
+<meta charset="utf-8">
+<meta name="generator" content="gridlib">
+<title>{title}</title>
+<style>
+""" + PAGE_CSS
+
+
+_PAGE = PAGE_HEAD + """.deck-tooltip {{ font-family: {fonts} !important; }}
 </style>
 <script>{bundle}</script>
 </head>
@@ -407,7 +417,7 @@ def to_html(
     legend: Mapping[str, Color] | None = None,
     attribution: str = "",
     view_state: pdk.ViewState | None = None,
-    background: str = "#f2f1ec",
+    background: str = BACKGROUND,
     layer_names: Mapping[str, str] | None = None,
     hidden: Iterable[str] = (),
 ) -> Path:

@@ -154,3 +154,15 @@ def test_html_opens_fitted_to_the_window(grid, tmp_path, chromium, size):
                          view_state=deck.pdk.ViewState(longitude=121.5, latitude=31.2, zoom=9.5))
     assert '"zoom":9.5' in given.read_text(encoding="utf-8")
     assert "const dataBounds = null;" in given.read_text(encoding="utf-8")
+
+
+def test_both_web_pages_share_one_style(grid, tmp_path):
+    """Review: the tiled page's CSS was a copy of this page's (already drifting in line breaks); one constant now."""
+    from gridlib.maps import tiled
+
+    assert deck._PAGE.startswith(deck.PAGE_HEAD) and tiled._PAGE.startswith(deck.PAGE_HEAD)
+    assert deck.PAGE_HEAD.endswith(deck.PAGE_CSS)
+    for template in (deck._PAGE, tiled._PAGE):  # no rule of the shared style written again beside it
+        assert template.count("#gl-legend .sw {{") == 1 and template.count("#deck-container {{") == 1
+    text = deck.to_html(deck.polygon_layer(grid), tmp_path / "a.html", "样式").read_text(encoding="utf-8")
+    assert deck.PAGE_CSS.format(background=deck.BACKGROUND, fonts=deck.FONT_STACK) in text
