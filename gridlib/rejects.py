@@ -39,7 +39,7 @@ import numpy as np
 import pandas as pd
 
 __all__ = ["CODES", "REJECT_COLUMNS", "Rejects", "empty", "concat", "counts", "publishable", "describe",
-           "looks_personal", "mask_personal"]
+           "looks_personal", "mask_personal", "with_codes"]
 
 #: The vocabulary of reject codes, each with what it means. Documented in docs/conventions.md.
 CODES: dict[str, str] = {
@@ -288,6 +288,23 @@ def mask_personal(values: Any) -> pd.Series:
     masked = masked.where(masked.str.len() != 18, masked.str.slice(0, 6) + "********" + masked.str.slice(-4))
     out = text.copy()
     out[hit] = masked
+    return out
+
+
+def with_codes(rejects: pd.DataFrame) -> pd.DataFrame:
+    """*rejects* with a ``reason_code`` and ``field`` on every row (a producer without codes: ``inconsistent_record``).
+
+    >>> import pandas as pd
+    >>> with_codes(pd.DataFrame({"reason_code": ["no_grid", None], "reason": ["outside grid coverage", "?"]}))[
+    ...     "reason_code"].tolist()
+    ['no_grid', 'inconsistent_record']
+    """
+    out = rejects.copy()
+    if "reason_code" not in out.columns:
+        out["reason_code"] = pd.Series(pd.NA, index=out.index, dtype="string")
+    if "field" not in out.columns:
+        out["field"] = pd.Series(pd.NA, index=out.index, dtype="string")
+    out["reason_code"] = out["reason_code"].astype("string").fillna("inconsistent_record")
     return out
 
 

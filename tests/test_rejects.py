@@ -97,3 +97,20 @@ def test_readers_reject_ids_that_look_like_personal_data_and_publish_them_masked
         assert published["record_id"].tolist() == ["139****0004", "139****0005", "110105********002X"]
         text = published.to_csv()
         assert not any(v in text for v in ("13955550004", "5555-0005", "11010519491231002X"))
+
+
+def test_with_codes_lives_with_the_rejects_model_and_the_cli_needs_no_fallback():
+    """Review: CLI assign imported with_codes from the nightly pipeline, as a fallback for producers
+    without codes; every producer it calls gives codes now, and with_codes belongs to gridlib.rejects."""
+    import ast
+    from pathlib import Path
+
+    import gridlib.commands.assign as cli_assign
+    from gridlib.nightly import pipeline
+
+    coded = rj.with_codes(pd.DataFrame({"reason_code": ["no_grid", None], "reason": ["outside", "?"]}))
+    assert coded["reason_code"].tolist() == ["no_grid", "inconsistent_record"] and "field" in coded
+    assert pipeline.with_codes is rj.with_codes  # the old name keeps working
+    tree = ast.parse(Path(cli_assign.__file__).read_text(encoding="utf-8"))
+    imported = {n.module for n in ast.walk(tree) if isinstance(n, ast.ImportFrom)}
+    assert not {m for m in imported if m and m.startswith("gridlib.nightly")}, imported
