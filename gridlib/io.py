@@ -37,7 +37,7 @@ import shapely
 
 from gridlib.crs import WGS84, resolve_crs, to_wgs84, transformer
 from gridlib.errors import CRSError, InputError
-from gridlib.rejects import CODES, Rejects, counts
+from gridlib.rejects import CODES, Rejects, counts, looks_personal
 from gridlib.times import parse_times, reject_times
 
 __all__ = [
@@ -422,6 +422,12 @@ def _check_ids(frame: pd.DataFrame, id: str, rejects: Rejects) -> None:
     else:
         blank = ids.isna().to_numpy()
     rejects.add(blank, "missing_id", "missing id", field=id)
+    personal = looks_personal(ids)
+    if personal.any():  # the text only for the rows it names
+        text = np.full(len(personal), None, dtype=object)
+        text[personal] = ("id looks like a phone or ID-card number: '" + ids[personal].astype(str) + "'").to_numpy(
+            dtype=object)
+        rejects.add(personal, "personal_data_id", text, field=id)
     dup = _repeated(ids) & ~blank
     if dup.any():  # the text only for the rows it names
         text = np.full(len(dup), None, dtype=object)

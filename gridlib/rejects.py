@@ -38,13 +38,15 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-__all__ = ["CODES", "REJECT_COLUMNS", "Rejects", "empty", "concat", "counts", "publishable", "describe"]
+__all__ = ["CODES", "REJECT_COLUMNS", "Rejects", "empty", "concat", "counts", "publishable", "describe",
+           "looks_personal", "mask_personal", "with_codes"]
 
 #: The vocabulary of reject codes, each with what it means. Documented in docs/conventions.md.
 CODES: dict[str, str] = {
     # the record as a whole
     "missing_id": "the record has no id",
     "duplicate_id": "the id repeats an earlier record's (the first is kept)",
+    "personal_data_id": "the id looks like personal data (a mobile phone or ID-card number); ids are published",
     "truncated_row": "the row has fewer fields than the header",
     "extra_fields": "the row has more fields than the header",
     # coordinates and geometry
@@ -240,11 +242,80 @@ def counts(rejects: pd.DataFrame) -> dict[str, int]:
     return {str(k): int(v) for k, v in sorted(rejects["reason_code"].value_counts(dropna=False).items())}
 
 
+# Mainland mobile numbers (an optional +86 / 0086 / 86 prefix, spaces or dashes as 3-4-4) and
+# 18-character resident ID-card numbers (checked by their ISO 7064 MOD 11-2 check character below).
+_PHONE = r"(?:(?:\+|00)?86[ -]?)?1[3-9]\d[ -]?\d{4}[ -]?\d{4}"
+_ID_CARD = r"[1-9]\d{5}(?:19|20)\d{2}(?:0[1-9]|1[0-2])(?:0[1-9]|[12]\d|3[01])\d{3}[\dXx]"
+_ID_WEIGHTS = np.array([7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2])
+_ID_CHECK = np.array(list("10X98765432"))
+
+
+def looks_personal(values: Any) -> np.ndarray:
+    """True where a value (an id) looks like personal data: a mainland mobile phone number or a
+    resident ID-card number with a valid check character. Vectorised; missing values are False.
+
+    Record ids are published by design (a case's id in every product), so an id of this form would
+    republish a person's number: readers reject such records (``personal_data_id``) and
+    :func:`publishable` masks such ids.
+
+    >>> looks_personal(["13955550004", "+86 139-5555-0004", "LJZ202610160050", "11010519491231002X",
+    ...                 "110105194912310021", "2026112000123", None]).tolist()
+    [True, True, False, True, False, False, False]
+    """
+    text = pd.Series(values, dtype="string").str.strip()
+    phone = text.str.fullmatch(_PHONE).fillna(False).to_numpy(dtype=bool)
+    card = text.str.fullmatch(_ID_CARD).fillna(False).to_numpy(dtype=bool)
+    if card.any():
+        rows = text[card].str.upper().to_numpy(dtype=str)
+        digits = np.frombuffer("".join(r[:17] for r in rows).encode("ascii"), dtype=np.uint8).reshape(-1, 17) - 48
+        expected = _ID_CHECK[(digits.astype(np.int64) @ _ID_WEIGHTS) % 11]
+        card[np.flatnonzero(card)] = expected == np.array([r[17] for r in rows])
+    return phone | card
+
+
+def mask_personal(values: Any) -> pd.Series:
+    """*values* as text, with those that :func:`looks_personal` masked as a display of such a number
+    is in China: a phone keeps its first 3 and last 4 digits, an ID-card number its 6-digit region
+    and last 4 characters.
+
+    >>> mask_personal(["13955550004", "11010519491231002X", "LJZ0001"]).tolist()
+    ['139****0004', '110105********002X', 'LJZ0001']
+    """
+    text = pd.Series(values, dtype="string")
+    hit = looks_personal(text)
+    if not hit.any():
+        return text
+    bare = text[hit].str.replace(r"[ -]", "", regex=True).str.replace(r"^(?:\+|00)?86(?=1\d{10}$)", "", regex=True)
+    masked = bare.where(bare.str.len() != 11, bare.str.slice(0, 3) + "****" + bare.str.slice(-4))
+    masked = masked.where(masked.str.len() != 18, masked.str.slice(0, 6) + "********" + masked.str.slice(-4))
+    out = text.copy()
+    out[hit] = masked
+    return out
+
+
+def with_codes(rejects: pd.DataFrame) -> pd.DataFrame:
+    """*rejects* with a ``reason_code`` and ``field`` on every row (a producer without codes: ``inconsistent_record``).
+
+    >>> import pandas as pd
+    >>> with_codes(pd.DataFrame({"reason_code": ["no_grid", None], "reason": ["outside grid coverage", "?"]}))[
+    ...     "reason_code"].tolist()
+    ['no_grid', 'inconsistent_record']
+    """
+    out = rejects.copy()
+    if "reason_code" not in out.columns:
+        out["reason_code"] = pd.Series(pd.NA, index=out.index, dtype="string")
+    if "field" not in out.columns:
+        out["field"] = pd.Series(pd.NA, index=out.index, dtype="string")
+    out["reason_code"] = out["reason_code"].astype("string").fillna("inconsistent_record")
+    return out
+
+
 def publishable(rejects: pd.DataFrame, id_column: str) -> pd.DataFrame:
     """The form of rejects that may be published: record id, field, code and the code's meaning.
 
     The offending value never leaves: ``reason`` (which quotes it) stays in the
-    operator's unpublished rejects file.
+    operator's unpublished rejects file. An id that looks like personal data (a phone or
+    ID-card number, :func:`looks_personal`) is published masked (:func:`mask_personal`).
 
     >>> import pandas as pd
     >>> r = pd.DataFrame({"case_id": ["c1"], "reporter_phone": ["13900000000"], "reason_code": ["unknown_value"],
@@ -255,7 +326,7 @@ def publishable(rejects: pd.DataFrame, id_column: str) -> pd.DataFrame:
     ids = rejects[id_column] if id_column in rejects else pd.Series(rejects.index, index=rejects.index)
     codes = rejects["reason_code"].astype("string")
     return pd.DataFrame({
-        "record_id": ids.astype("string").to_numpy(),
+        "record_id": mask_personal(ids.astype("string").to_numpy()).to_numpy(),
         "field": rejects["field"].astype("string").to_numpy() if "field" in rejects else pd.NA,
         "reason_code": codes.to_numpy(),
         "reason": codes.map(lambda c: CODES.get(c, "") if isinstance(c, str) else "").to_numpy(),

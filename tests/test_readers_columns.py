@@ -94,6 +94,45 @@ def test_read_permits_recognises_chinese_headers():
     assert ok["company"].tolist() == ["某公司"]
 
 
+def _permit_workbook(path):
+    from openpyxl import Workbook
+
+    wb = Workbook()
+    wb.active.title = "说明"
+    ws = wb.create_sheet("准运证")
+    ws.append(["2026年11月渣土准运证"])  # a title row above the header
+    ws.append(["准运证号", "车牌号", "运输单位", "有效期起", "有效期止", "运输时段", "审批路线"])
+    import datetime as dt
+
+    ws.append(["P1", "沪A12345", "某公司", dt.datetime(2026, 11, 1), "2026-11-30", "22:00-06:00",
+               "LINESTRING (121.49 31.23, 121.51 31.24)"])
+    ws.append(["P2", "沪B54321", "某公司", "2026-11-01", "2026-11-30", "", "LINESTRIN (121.49 31.23"])
+    ws.append(["P3", "沪C00001", "某公司", "2026-11-01", "2026-11-30", "", ""])
+    wb.save(path)
+    return path
+
+
+def test_read_permits_reads_xlsx_like_the_other_readers(tmp_path):
+    """Issue 16.3: permits come as Excel too; the route is WKT text in a column of the sheet."""
+    path = _permit_workbook(tmp_path / "permits.xlsx")
+    ok, bad = gl.trucks.read_permits(path, sheet="准运证", header_row=2, columns={"审批路线": "route_wkt"})
+    assert ok["permit_id"].tolist() == ["P1"] and ok["vehicle_id"].tolist() == ["沪A12345"]
+    assert ok.crs.to_epsg() == 4326 and ok.geometry.iloc[0].equals(LineString([(121.49, 31.23), (121.51, 31.24)]))
+    assert ok["valid_from"].iloc[0] == pd.Timestamp("2026-11-01") and ok["hours_start_s"].iloc[0] == 22 * 3600
+    assert bad["permit_id"].tolist() == ["P2", "P3"]  # nothing lost
+    assert bad["reason_code"].tolist() == ["invalid_geometry", "no_route"]
+    assert "LINESTRIN (121.49 31.23" in bad["reason"].iloc[0]
+    # the same sheet saved as CSV reads the same
+    table = gl.io.read_table(path, sheet="准运证", header_row=2)
+    table.to_csv(tmp_path / "permits.csv", index=False)
+    ok_csv, bad_csv = gl.trucks.read_permits(tmp_path / "permits.csv", columns={"审批路线": "wkt"})
+    assert ok_csv["permit_id"].tolist() == ["P1"] and bad_csv["permit_id"].tolist() == ["P2", "P3"]
+    with pytest.raises(gl.InputError, match="WKT in one of the columns"):
+        gl.trucks.read_permits(path, sheet="准运证", header_row=2)
+    with pytest.raises(CRSError, match="look like longitude/latitude"):
+        gl.trucks.read_permits(path, sheet="准运证", header_row=2, columns={"审批路线": "wkt"}, crs=4550)
+
+
 def test_alias_table_is_documented():
     from pathlib import Path
 

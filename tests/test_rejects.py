@@ -66,3 +66,51 @@ def test_counts_and_concat():
     both = rj.concat(frames)
     assert rj.counts(both) == {"no_grid": 2}
     assert rj.counts(rj.concat([])) == {}
+
+
+# ---------------------------------------------------------------- ids that look like personal data (issue 16)
+
+PERSONAL_IDS = ["13955550004", "+86 139-5555-0005", "11010519491231002X"]
+
+
+def test_looks_personal_tells_phone_and_id_card_numbers_from_case_ids():
+    assert rj.looks_personal(PERSONAL_IDS).all()
+    ordinary = ["LJZ202610160050", "310115TM20261120000001", "2026112000123", "12345678901",
+                "110105194912310021",  # wrong check character: not an ID-card number
+                "B31010100201", "沪A12345", "", None]
+    assert not rj.looks_personal(ordinary).any()
+
+
+def test_readers_reject_ids_that_look_like_personal_data_and_publish_them_masked():
+    """Record ids are published on purpose; a phone or ID-card number used as one was republished as it was."""
+    import gridlib as gl
+
+    ids = ["LJZ0001", *PERSONAL_IDS]
+    raw = pd.DataFrame({"case_id": ids, "class_code": ["06012"] * 4, "kind": ["event"] * 4,
+                        "reported_at": ["2026-11-20 09:00"] * 4, "lon": ["121.5"] * 4, "lat": ["31.24"] * 4})
+    for accepted, rejects in (gl.cases.read_log(raw), gl.io.read_points(raw, id="case_id")):
+        assert accepted["case_id"].tolist() == ["LJZ0001"]
+        assert rejects["reason_code"].tolist() == ["personal_data_id"] * 3
+        assert set(rejects["field"]) == {"case_id"}
+        assert "13955550004" in rejects["reason"].iloc[0]  # the operator's reason keeps the value
+        published = rj.publishable(rejects, "case_id")
+        assert published["record_id"].tolist() == ["139****0004", "139****0005", "110105********002X"]
+        text = published.to_csv()
+        assert not any(v in text for v in ("13955550004", "5555-0005", "11010519491231002X"))
+
+
+def test_with_codes_lives_with_the_rejects_model_and_the_cli_needs_no_fallback():
+    """Review: CLI assign imported with_codes from the nightly pipeline, as a fallback for producers
+    without codes; every producer it calls gives codes now, and with_codes belongs to gridlib.rejects."""
+    import ast
+    from pathlib import Path
+
+    import gridlib.commands.assign as cli_assign
+    from gridlib.nightly import pipeline
+
+    coded = rj.with_codes(pd.DataFrame({"reason_code": ["no_grid", None], "reason": ["outside", "?"]}))
+    assert coded["reason_code"].tolist() == ["no_grid", "inconsistent_record"] and "field" in coded
+    assert pipeline.with_codes is rj.with_codes  # the old name keeps working
+    tree = ast.parse(Path(cli_assign.__file__).read_text(encoding="utf-8"))
+    imported = {n.module for n in ast.walk(tree) if isinstance(n, ast.ImportFrom)}
+    assert not {m for m in imported if m and m.startswith("gridlib.nightly")}, imported

@@ -47,7 +47,7 @@ from gridlib.cases.model import (  # noqa: F401  (re-exported: the model's names
 from gridlib.cases.validate import validate as _validate
 from gridlib.errors import InputError
 from gridlib.io import invalid_row_rejects, load_table
-from gridlib.rejects import Rejects, counts
+from gridlib.rejects import Rejects, counts, looks_personal
 from gridlib.times import parse_times as _parse_times
 from gridlib.times import reject_times
 
@@ -177,6 +177,8 @@ def normalise(raw: pd.DataFrame, *, window: tuple[Any, Any] | None = None) -> tu
             df[col] = df[col].astype("string").str.replace("\x00", "", regex=False).str.strip().replace("", pd.NA)
     df = read_values(df)
     flag(df["case_id"].isna(), "missing_id", "missing case_id", field="case_id")
+    flag(looks_personal(df["case_id"]), "personal_data_id",
+         "case_id looks like a phone or ID-card number: '" + df["case_id"].fillna("") + "'", field="case_id")
     times = {}
     for col in TIME_COLUMNS:
         if col in df:

@@ -58,11 +58,6 @@ def _report(n_in: int, n_done: int, rejects) -> None:
     typer.echo(f"{n_in:,} cases in, {n_done:,} assigned, {len(rejects):,} rejected")
     if not len(rejects):
         return
-    if "reason_code" not in rejects.columns or rejects["reason_code"].isna().any():
-        # codes for the rejects of producers that do not give them yet
-        from gridlib.nightly.pipeline import with_codes
-
-        rejects = with_codes(rejects)
     for code, n in counts(rejects).items():
         typer.echo(f"  {n:>8,}  {code}: {CODES.get(code, '')}")
 
@@ -109,7 +104,7 @@ def register(app: typer.Typer) -> None:
                         st.write_layer("cases", frame)
                     layer = "cases"
                 else:
-                    layer, rejects = cases, pd.DataFrame({"reason": []})
+                    layer, rejects = cases, gl.rejects.empty()
                     frame = st.read_layer(layer)
                 with step("assigning in PostGIS"):
                     res = assign_in_db(st, layer, "grids")

@@ -270,13 +270,20 @@ def point_layer(
     return _register(layer, src)
 
 
-def _view_state(layers: Iterable[pdk.Layer], width: int = 1000, height: int = 650) -> pdk.ViewState:
+def _data_bounds(layers: Iterable[pdk.Layer]) -> list[float] | None:
+    """Union of the layers' lon/lat bounds (rounded like the coordinates), or None when none is known."""
     boxes = [_BOUNDS[layer] for layer in layers if layer in _BOUNDS]
     if not boxes:
-        return pdk.ViewState(longitude=0.0, latitude=0.0, zoom=1)
+        return None
     arr = np.array(boxes)
-    return pdk.ViewState(**fit_bounds((arr[:, 0].min(), arr[:, 1].min(), arr[:, 2].max(), arr[:, 3].max()),
-                                       width, height))
+    union = (arr[:, 0].min(), arr[:, 1].min(), arr[:, 2].max(), arr[:, 3].max())
+    return [round(float(v), _DIGITS) for v in union]
+
+
+def _view_state(bounds: Sequence[float] | None, width: int = 1000, height: int = 650) -> pdk.ViewState:
+    if bounds is None:
+        return pdk.ViewState(longitude=0.0, latitude=0.0, zoom=1)
+    return pdk.ViewState(**fit_bounds(bounds, width, height))
 
 
 def fit_bounds(bounds: Sequence[float], width: int = 1000, height: int = 650) -> dict[str, float]:
@@ -300,14 +307,20 @@ def fit_bounds(bounds: Sequence[float], width: int = 1000, height: int = 650) ->
             "zoom": round(min(zoom_x, zoom_y, 20.0) - 0.25, 2), "pitch": 0, "bearing": 0}
 
 
-_PAGE = """<!DOCTYPE html>
-<html lang="zh-CN">
-<head>
-<meta charset="utf-8">
-<meta name="generator" content="gridlib">
-<title>{title}</title>
-<style>
-html, body {{ margin: 0; padding: 0; height: 100%; overflow: hidden; background: {background};
+# The browser's twin of fit_bounds (same formula and margin), run at page open with the window's size.
+FIT_VIEW_JS = """function gridlibFitView(b, width, height) {
+  const merc = lat => Math.log(Math.tan(Math.PI / 4 + lat * Math.PI / 360));
+  const dx = Math.max(b[2] - b[0], 1e-6), dy = Math.max(merc(b[3]) - merc(b[1]), 1e-8);
+  const zoomX = Math.log2(width * 360 / (512 * dx)), zoomY = Math.log2(height * 2 * Math.PI / (512 * dy));
+  const lat = (2 * Math.atan(Math.exp((merc(b[3]) + merc(b[1])) / 2)) - Math.PI / 2) * 180 / Math.PI;
+  return {longitude: (b[0] + b[2]) / 2, latitude: lat, zoom: Math.min(zoomX, zoomY, 20) - 0.25, pitch: 0, bearing: 0};
+}"""
+
+
+#: The style both web pages share (this single-file map and :mod:`gridlib.maps.tiled`'s page): full-window
+#: deck, title, legend, layer switches and attribution. A ``str.format`` template (``{background}``,
+#: ``{fonts}``; literal braces doubled) that each page's template takes in whole.
+PAGE_CSS = """html, body {{ margin: 0; padding: 0; height: 100%; overflow: hidden; background: {background};
   font-family: {fonts}; }}
 #deck-container {{ position: absolute; inset: 0; }}
 #gl-title {{ position: absolute; top: 10px; left: 12px; z-index: 5; padding: 6px 10px;
@@ -323,7 +336,21 @@ html, body {{ margin: 0; padding: 0; height: 100%; overflow: hidden; background:
   background: rgba(255,255,255,0.92); border-radius: 4px; font-size: 13px;
   box-shadow: 0 1px 3px rgba(0,0,0,0.25); }}
 #gl-layers label {{ display: block; cursor: pointer; white-space: nowrap; }}
-.deck-tooltip {{ font-family: {fonts} !important; }}
+"""
+#: The pages' background (the land colour under the layers).
+BACKGROUND = "#f2f1ec"
+#: The start of both pages up to their own style rules (the ``<style>`` element is left open).
+PAGE_HEAD = """<!DOCTYPE html>
+<html lang="zh-CN">
+<head>
+<meta charset="utf-8">
+<meta name="generator" content="gridlib">
+<title>{title}</title>
+<style>
+""" + PAGE_CSS
+
+
+_PAGE = PAGE_HEAD + """.deck-tooltip {{ font-family: {fonts} !important; }}
 </style>
 <script>{bundle}</script>
 </head>
@@ -336,6 +363,15 @@ html, body {{ margin: 0; padding: 0; height: 100%; overflow: hidden; background:
 <script>
 const jsonInput = {deck_json};
 const tooltip = {tooltip_json};
+const dataBounds = {bounds_json};
+{fit_js}
+// Open framed on the data at this window's size (the written view was fitted to 1000 x 650).
+if (dataBounds) {{
+  const box = document.getElementById('deck-container');
+  if (box.clientWidth > 0 && box.clientHeight > 0) {{
+    jsonInput.initialViewState = gridlibFitView(dataBounds, box.clientWidth, box.clientHeight);
+  }}
+}}
 // The deck instance is kept on window for automation (tests wait for its layers to load).
 window.gridlibDeck = createDeck({{container: document.getElementById('deck-container'), jsonInput, tooltip,
   customLibraries: null, configuration: null}});
@@ -381,7 +417,7 @@ def to_html(
     legend: Mapping[str, Color] | None = None,
     attribution: str = "",
     view_state: pdk.ViewState | None = None,
-    background: str = "#f2f1ec",
+    background: str = BACKGROUND,
     layer_names: Mapping[str, str] | None = None,
     hidden: Iterable[str] = (),
 ) -> Path:
@@ -402,7 +438,8 @@ def to_html(
     legend
         Optional ``label → colour`` entries drawn in the lower right.
     view_state
-        Default: framed on the union of the layers' bounds.
+        Default: framed on the union of the layers' bounds at the browser window's size when
+        the page opens (the JSON written in the page holds the same framing for 1000 × 650).
     layer_names
         ``layer id → label``: a panel of switches to show and hide these layers (top first).
 
@@ -427,7 +464,10 @@ def to_html(
     for layer in layer_list:
         if layer.id in hidden_ids:
             layer.visible = False
-    deck = pdk.Deck(layers=layer_list, initial_view_state=view_state or _view_state(layer_list),
+    # Without a given view the page frames the data at the window's size when it opens; the
+    # written view (fitted to 1000 x 650) is what non-browser readers of the JSON see.
+    fit = _data_bounds(layer_list) if view_state is None else None
+    deck = pdk.Deck(layers=layer_list, initial_view_state=view_state or _view_state(fit),
                     map_style=None, map_provider=None, tooltip=False)
     deck_json = json.dumps(json.loads(deck.to_json()), sort_keys=True, separators=(",", ":"))
     if tooltip is None:
@@ -464,6 +504,7 @@ def to_html(
         legend=legend_html, attribution=html.escape(attribution),
         deck_json=script_safe(deck_json),
         tooltip_json=script_safe(json.dumps(tooltip_obj, sort_keys=True, ensure_ascii=False)),
+        bounds_json=json.dumps(fit), fit_js=FIT_VIEW_JS,
     )
     return write_text_atomic(Path(path), page)
 

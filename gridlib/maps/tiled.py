@@ -44,7 +44,9 @@ from typing import Any
 from gridlib.errors import InputError
 from gridlib.maps import legend as lg
 from gridlib.maps.deck import (
+    BACKGROUND,
     FONT_STACK,
+    PAGE_HEAD,
     bundle_js,
     fit_bounds,
     rgba,
@@ -180,7 +182,7 @@ def tiled_page(
     boxes = "".join(f'<label><input type="checkbox" checked data-layer="{n}"> {html.escape(_LAYER_NAMES[n])}</label>'
                     for n in reversed(list(headers)))
     page = _PAGE.format(
-        title=html.escape(title), fonts=FONT_STACK, bundle=bundle_js(), pmtiles=_pmtiles_js(),
+        title=html.escape(title), fonts=FONT_STACK, background=BACKGROUND, bundle=bundle_js(), pmtiles=_pmtiles_js(),
         legend=rows, toggles=boxes, attribution=html.escape(attribution),
         deck_json=script_safe(json.dumps(deck_json, sort_keys=True, separators=(",", ":"))),
         config_json=script_safe(json.dumps(config, sort_keys=True, ensure_ascii=False, separators=(",", ":"))),
@@ -457,27 +459,7 @@ if (location.protocol !== 'file:') {
 }
 """
 
-_PAGE = """<!DOCTYPE html>
-<html lang="zh-CN">
-<head>
-<meta charset="utf-8">
-<meta name="generator" content="gridlib">
-<title>{title}</title>
-<style>
-html, body {{ margin: 0; padding: 0; height: 100%; overflow: hidden; background: #f2f1ec; font-family: {fonts}; }}
-#deck-container {{ position: absolute; inset: 0; }}
-#gl-title {{ position: absolute; top: 10px; left: 12px; z-index: 5; padding: 6px 10px;
-  background: rgba(255,255,255,0.9); border-radius: 4px; font-size: 18px; font-weight: 600;
-  box-shadow: 0 1px 3px rgba(0,0,0,0.25); }}
-#gl-legend {{ position: absolute; bottom: 18px; right: 12px; z-index: 5; padding: 6px 10px;
-  background: rgba(255,255,255,0.92); border-radius: 4px; font-size: 13px; box-shadow: 0 1px 3px rgba(0,0,0,0.25); }}
-#gl-legend .sw {{ display: inline-block; width: 14px; height: 14px; margin-right: 6px; vertical-align: -2px;
-  border: 1px solid #666; }}
-#gl-attr {{ position: absolute; bottom: 2px; left: 6px; z-index: 5; font-size: 11px; color: #444; }}
-#gl-layers {{ position: absolute; top: 56px; left: 12px; z-index: 5; padding: 6px 10px;
-  background: rgba(255,255,255,0.92); border-radius: 4px; font-size: 13px; box-shadow: 0 1px 3px rgba(0,0,0,0.25); }}
-#gl-layers label {{ display: block; cursor: pointer; white-space: nowrap; }}
-#gl-status {{ position: absolute; top: 10px; left: 50%; transform: translateX(-50%); z-index: 6; max-width: 70%;
+_PAGE = PAGE_HEAD + """#gl-status {{ position: absolute; top: 10px; left: 50%; transform: translateX(-50%); z-index: 6; max-width: 70%;
   padding: 8px 12px; background: rgba(255,255,255,0.95); border-radius: 4px; font-size: 14px;
   box-shadow: 0 1px 3px rgba(0,0,0,0.3); }}
 #gl-status.error {{ background: #fff3cd; border: 1px solid #d39e00; }}

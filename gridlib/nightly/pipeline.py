@@ -38,7 +38,7 @@ from gridlib.nightly.outputs import (
 from gridlib.nightly.products import write_products
 from gridlib.nightly.record import RunRecord
 from gridlib.nightly.schema import PUBLISHED_REJECT_COLUMNS
-from gridlib.rejects import CODES, counts, publishable
+from gridlib.rejects import CODES, counts, publishable, with_codes
 from gridlib.rejects import empty as rejects_empty
 from gridlib.store.base import Store, mask_dsn
 from gridlib.times import parse_times
@@ -109,22 +109,6 @@ def _assign_cases(data: NightlyInputs, record: RunRecord, date: dt.date, options
         st.rejected_by_reason = counts(rejects_all)
         st.notes["new_cases"] = int((assigned["reported_at"] >= pd.Timestamp(date)).sum())
     return assigned, rejects_all
-
-
-def with_codes(rejects: pd.DataFrame) -> pd.DataFrame:
-    """*rejects* with a ``reason_code`` and ``field`` on every row (a producer without codes: ``inconsistent_record``).
-
-    >>> with_codes(pd.DataFrame({"reason_code": ["no_grid", None], "reason": ["outside grid coverage", "?"]}))[
-    ...     "reason_code"].tolist()
-    ['no_grid', 'inconsistent_record']
-    """
-    out = rejects.copy()
-    if "reason_code" not in out.columns:
-        out["reason_code"] = pd.Series(pd.NA, index=out.index, dtype="string")
-    if "field" not in out.columns:
-        out["field"] = pd.Series(pd.NA, index=out.index, dtype="string")
-    out["reason_code"] = out["reason_code"].astype("string").fillna("inconsistent_record")
-    return out
 
 
 def reason_counts(rejects: pd.DataFrame | pd.Series) -> dict[str, int]:

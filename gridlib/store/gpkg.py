@@ -3,8 +3,9 @@
 A write (or a whole ``transaction()`` block) works on a temporary copy of the
 file next to it and renames the copy into place only when everything
 succeeded, so a crash or an exception never leaves a half-written store.
-Writers take an exclusive lock file (``<file>.lock``) for the duration; a
-second writer gets :class:`~gridlib.errors.LockError` at once instead of waiting.
+Writers take an exclusive lock file (``<file>.<name>.lock``, removed when released)
+for the duration; a second writer gets :class:`~gridlib.errors.LockError` at once
+instead of waiting.
 """
 
 from __future__ import annotations
@@ -103,18 +104,36 @@ class GpkgStore(Store):
 
     @contextmanager
     def lock(self, name: str = "write") -> Iterator[None]:
-        """Hold an exclusive lock file ``<file>.<name>.lock`` (non-blocking)."""
+        """Hold an exclusive lock file ``<file>.<name>.lock`` (non-blocking).
+
+        The holder removes the file when it lets go, whether the block succeeded or failed,
+        so no ``.lock`` file is left beside the store. Removing it while still holding the
+        lock is safe because a taker checks, once it holds the lock, that the file it locked
+        is still the one at the path (else it opened a file just removed, and tries again).
+        A process killed while holding the lock leaves the file, unlocked: the next taker
+        uses it and removes it.
+        """
         lock_path = self.path.with_name(f"{self.path.name}.{name}.lock")
         lock_path.parent.mkdir(parents=True, exist_ok=True)
-        handle = open(lock_path, "a+")  # noqa: SIM115 - closed in finally
-        try:
+        while True:
+            handle = open(lock_path, "a+")  # noqa: SIM115 - closed below or in finally
             try:
                 fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
             except BlockingIOError as exc:
+                handle.close()
                 raise LockError(f"{self.path}: another process holds the {name!r} lock ({lock_path})") from exc
+            try:
+                held, current = os.fstat(handle.fileno()), os.stat(lock_path)
+                if (held.st_dev, held.st_ino) == (current.st_dev, current.st_ino):
+                    break
+            except FileNotFoundError:
+                pass
+            handle.close()  # the holder before us removed this file: take the new one
+        try:
             yield
         finally:
             try:
+                lock_path.unlink(missing_ok=True)
                 fcntl.flock(handle, fcntl.LOCK_UN)
             finally:
                 handle.close()

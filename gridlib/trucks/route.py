@@ -40,11 +40,11 @@ from gridlib.errors import InputError
 from gridlib.rejects import Rejects
 from gridlib.times import parse_times, reject_times
 from gridlib.trucks._runs import forward_fill, runs
-from gridlib.types import ArrayLike
+from gridlib.types import ArrayLike, CRSLike
 
 __all__ = [
     "read_permits", "read_sites", "parse_hours", "assign_permits", "route_distance", "deviation_episodes",
-    "SITE_KINDS",
+    "SITE_KINDS", "WKT_COLUMNS",
 ]
 
 log = logging.getLogger(__name__)
@@ -97,15 +97,39 @@ PERMIT_COLUMNS = ("permit_id", "vehicle_id", "company", "valid_from", "valid_to"
                   "origin_site", "destination_site")
 
 
-def _frame(source: Any, what: str, wanted: Any = (), columns: dict[str, str] | None = None) -> gpd.GeoDataFrame:
-    from gridlib.io import load_table
+#: Columns of a table (CSV, .xlsx, DataFrame) read as the geometry's WKT, first found wins
+#: (``geometry`` is what :func:`gridlib.io.write_csv` writes, ``geometry_wkt`` what rejects carry).
+WKT_COLUMNS = ("geometry", "geometry_wkt", "wkt", "route_wkt")
 
-    frame = load_table(source, columns=columns, wanted=wanted, copy=False)
+
+def _frame(source: Any, what: str, wanted: Any = (), columns: dict[str, str] | None = None, *,
+           sheet: str | int | None = None, header_row: int = 1, encoding: str | None = None,
+           crs: Any = WGS84) -> tuple[gpd.GeoDataFrame, pd.Series | None]:
+    """The input as a GeoDataFrame, and a table's WKT text (None for a layer).
+
+    A table without geometry (CSV, ``.xlsx`` through :func:`gridlib.io.load_table`, DataFrame)
+    takes its geometry from the first of :data:`WKT_COLUMNS` it has, in *crs*.
+    """
+    from gridlib.io import check_layer_crs, load_table
+
+    frame = load_table(source, columns=columns, wanted=wanted, copy=False, sheet=sheet, header_row=header_row,
+                       encoding=encoding)
+    text = None
     if not isinstance(frame, gpd.GeoDataFrame):
-        raise InputError(f"{what}: need a layer with geometry (GeoJSON, GeoPackage, GeoParquet or a GeoDataFrame)")
+        name = next((c for c in WKT_COLUMNS if c in frame.columns), None)
+        if name is None:
+            raise InputError(
+                f"{what}: need a layer with geometry (GeoJSON, GeoPackage, GeoParquet or a GeoDataFrame) or a "
+                f"table with the geometry as WKT in one of the columns {', '.join(WKT_COLUMNS)}; "
+                f"columns are {list(frame.columns)}")
+        text = frame[name].astype("string").str.strip().replace("", pd.NA)
+        geoms = shapely.from_wkt(text.to_numpy(dtype=object, na_value=None), on_invalid="ignore")
+        frame = gpd.GeoDataFrame(frame.drop(columns=name), geometry=gpd.GeoSeries(geoms, index=frame.index),
+                                 crs=crs)
+        check_layer_crs(frame, f"{what} ({source if not isinstance(source, pd.DataFrame) else 'the table'})")
     if frame.crs is None:
         raise InputError(f"{what}: the layer has no CRS; set one (for example EPSG:4326)")
-    return frame
+    return frame, text
 
 
 def _reject(original: gpd.GeoDataFrame, found: Rejects) -> tuple[np.ndarray, pd.DataFrame]:
@@ -116,22 +140,31 @@ def _reject(original: gpd.GeoDataFrame, found: Rejects) -> tuple[np.ndarray, pd.
 
 
 def read_permits(
-    source: str | os.PathLike[str] | gpd.GeoDataFrame, *, default_corridor_m: float = 50.0,
-    columns: dict[str, str] | None = None,
+    source: str | os.PathLike[str] | pd.DataFrame, *, default_corridor_m: float = 50.0,
+    columns: dict[str, str] | None = None, sheet: str | int | None = None, header_row: int = 1,
+    encoding: str | None = None, crs: CRSLike = WGS84,
 ) -> tuple[gpd.GeoDataFrame, pd.DataFrame]:
     """Read and check transport permits.
 
     Parameters
     ----------
-    source : path or GeoDataFrame
+    source : path, GeoDataFrame or DataFrame
         ``permit_id``, ``vehicle_id``, ``company``, ``valid_from``, ``valid_to`` (dates),
         ``hours`` (``"22:00-06:00"``, empty for any time), ``corridor_m`` (half-width;
         ``default_corridor_m`` where the column is absent or empty), ``origin_site``,
         ``destination_site``, and the approved route as a line. Common Chinese headers
         (准运证号, 车牌号, 运输单位, 有效期起/止, 运输时段 …; :data:`gridlib.io.COLUMN_ALIASES`)
-        are recognised.
+        are recognised. A layer file (GeoPackage, GeoJSON …) carries the route as its geometry;
+        a table (CSV, ``.xlsx`` workbook, DataFrame) as WKT text in a ``geometry``,
+        ``geometry_wkt``, ``wkt`` or ``route_wkt`` column (:data:`WKT_COLUMNS`; map another
+        header with *columns*), read in *crs*.
     columns : dict, optional
         ``{"源列": "gridlib_name"}``: renames that win over the recognised headers.
+    sheet, header_row, encoding : optional
+        How to read the file (``.xlsx`` sheet and header row, CSV encoding), as every reader
+        does; see :func:`gridlib.io.read_table`.
+    crs : optional
+        CRS of a table's WKT routes (WGS84 by default); a layer's own CRS is used.
 
     Returns
     -------
@@ -139,7 +172,7 @@ def read_permits(
         WGS84, with parsed ``valid_from``/``valid_to`` (``datetime64``), ``hours_start_s``/``hours_end_s``.
     rejects : pandas.DataFrame
         Original rows (geometry as ``geometry_wkt``) with ``reason_code``, ``field`` and ``reason``
-        (duplicate or missing ids, bad dates or hours, no route, bad corridor).
+        (duplicate or missing ids, bad dates or hours, no route, unreadable route WKT, bad corridor).
 
     Examples
     --------
@@ -152,7 +185,8 @@ def read_permits(
     >>> ok.permit_id.tolist(), ok.corridor_m.tolist(), bad.reason.tolist()
     (['P1'], [50.0], ['valid_to before valid_from'])
     """
-    frame = _frame(source, "permits", PERMIT_COLUMNS, columns)
+    frame, wkt = _frame(source, "permits", PERMIT_COLUMNS, columns, sheet=sheet, header_row=header_row,
+                               encoding=encoding, crs=crs)
     for col in ("permit_id", "vehicle_id", "valid_from", "valid_to"):
         if col not in frame.columns:
             raise InputError(f"permits: required column {col!r} is missing; columns are {list(frame.columns)}")
@@ -183,6 +217,9 @@ def read_permits(
          field="corridor_m")
     geoms = frame.geometry.values
     lines = np.isin(shapely.get_type_id(geoms), [1, 5]) & ~shapely.is_empty(geoms)
+    if wkt is not None:
+        flag(wkt.notna().to_numpy() & shapely.is_missing(geoms), "invalid_geometry",
+             "route WKT cannot be read: '" + wkt.fillna("").str.slice(0, 80) + "'", field=frame.geometry.name)
     flag(~lines, "no_route", "route is not a line", field=frame.geometry.name)
     frame["corridor_m"] = corridor
     frame["valid_from"] = vf
@@ -211,7 +248,7 @@ def read_sites(source: str | os.PathLike[str] | gpd.GeoDataFrame) -> tuple[gpd.G
     >>> bad.reason_code.tolist()
     ['unknown_value']
     """
-    frame = _frame(source, "sites")
+    frame, _ = _frame(source, "sites")
     if "site_id" not in frame.columns:
         raise InputError(f"sites: required column 'site_id' is missing; columns are {list(frame.columns)}")
     original = frame

@@ -198,6 +198,32 @@ def test_concurrent_gpkg_import_fails_cleanly(base_store, first, edited):
     gl.grid.import_edition(edited, base_store, effective_date="2026-07-01")  # the lock is free again
 
 
+def test_a_failed_import_leaves_no_lock_file(base_store, first, edited):
+    """Review: a failed grid import left <store>.grid_import.lock beside the store (a successful one too)."""
+    lock_file = base_store.path.with_name(f"{base_store.path.name}.{IMPORT_LOCK}.lock")
+    lonlat_as_4550 = edited.to_crs(4326).set_crs(4550, allow_override=True)
+    with pytest.raises(gl.CRSError):
+        gl.grid.import_edition(lonlat_as_4550, base_store, effective_date="2026-07-01")
+    assert not lock_file.exists()
+    with pytest.raises(gl.InputError, match="must be after"):
+        gl.grid.import_edition(edited, base_store, effective_date="2025-06-01")
+    assert not lock_file.exists()
+    # refused while another holds it: the holder's file stays until the holder lets go
+    other = gl.store.open(base_store.path)
+    with other.lock(IMPORT_LOCK):
+        with pytest.raises(LockError):
+            gl.grid.import_edition(edited, base_store, effective_date="2026-07-01")
+        assert lock_file.exists()
+    assert not lock_file.exists()
+    gl.grid.import_edition(edited, base_store, effective_date="2026-07-01")
+    assert not lock_file.exists()
+    # what a killed holder leaves (the file, unlocked) is taken and removed by the next import
+    lock_file.write_text("")
+    gl.grid.import_edition(first, base_store, effective_date="2026-09-01")
+    assert not lock_file.exists()
+    assert sorted(p.name for p in base_store.path.parent.iterdir() if p.name.endswith(".lock")) == []
+
+
 @pytest.mark.postgis
 def test_concurrent_postgis_import_fails_cleanly(pg_store, postgis_url, first, edited):
     gl.grid.import_edition(first, pg_store, effective_date="2026-01-01")

@@ -111,3 +111,58 @@ def test_html_renders_in_headless_chromium(grid, tmp_path, chromium):
     image = (imread(BytesIO(png))[..., :3] * 255).round().astype(int)
     red = (image[..., 0] > 150) & (image[..., 1] < 80) & (image[..., 2] < 90)
     assert red.mean() > 0.01  # the hot cells are drawn
+
+
+_BOUNDS_ON_SCREEN_JS = """
+const d = window.gridlibDeck;
+if (!d || !d.layerManager || !d.layerManager.getLayers().some(l => l.isLoaded)) return null;
+const vp = d.getViewports()[0], b = arguments[0];
+const [x0, y0] = vp.project([b[0], b[3]]), [x1, y1] = vp.project([b[2], b[1]]);
+return {x0, y0, x1, y1, width: vp.width, height: vp.height};
+"""
+
+
+@pytest.mark.browser
+@pytest.mark.parametrize("size", [(600, 450), (1600, 1000)])
+def test_html_opens_fitted_to_the_window(grid, tmp_path, chromium, size):
+    """Issue 16.1: the map opens framed on the data at the window's size — neither cut off in a small
+    window nor a small patch in a large one (the written view was fitted to 1000 x 650 for every window)."""
+    path = deck.to_html(deck.polygon_layer(grid), tmp_path / "fit.html", "视野")
+    lon, lat = grid.to_crs(4326).total_bounds.reshape(2, 2).T
+    bounds = [lon[0], lat[0], lon[1], lat[1]]
+    driver = chromium
+    before = driver.get_window_size()
+    try:
+        driver.set_window_size(*size)
+        driver.get(path.as_uri())
+        box = None
+        for _ in range(150):
+            box = driver.execute_script(_BOUNDS_ON_SCREEN_JS, bounds)
+            if box:
+                break
+            time.sleep(0.2)
+    finally:
+        driver.set_window_size(before["width"], before["height"])
+    assert box, "the deck never loaded"
+    # the whole data is in view ...
+    assert 0 <= box["x0"] < box["x1"] <= box["width"] and 0 <= box["y0"] < box["y1"] <= box["height"], box
+    # ... and fills the window in its limiting direction (zoom margin 0.25: 2**-0.25 = 84 %)
+    fill = max((box["x1"] - box["x0"]) / box["width"], (box["y1"] - box["y0"]) / box["height"])
+    assert 0.8 < fill < 0.9, (fill, box)
+    # a view given by the caller is kept as given
+    given = deck.to_html(deck.polygon_layer(grid), tmp_path / "given.html", "视野",
+                         view_state=deck.pdk.ViewState(longitude=121.5, latitude=31.2, zoom=9.5))
+    assert '"zoom":9.5' in given.read_text(encoding="utf-8")
+    assert "const dataBounds = null;" in given.read_text(encoding="utf-8")
+
+
+def test_both_web_pages_share_one_style(grid, tmp_path):
+    """Review: the tiled page's CSS was a copy of this page's (already drifting in line breaks); one constant now."""
+    from gridlib.maps import tiled
+
+    assert deck._PAGE.startswith(deck.PAGE_HEAD) and tiled._PAGE.startswith(deck.PAGE_HEAD)
+    assert deck.PAGE_HEAD.endswith(deck.PAGE_CSS)
+    for template in (deck._PAGE, tiled._PAGE):  # no rule of the shared style written again beside it
+        assert template.count("#gl-legend .sw {{") == 1 and template.count("#deck-container {{") == 1
+    text = deck.to_html(deck.polygon_layer(grid), tmp_path / "a.html", "样式").read_text(encoding="utf-8")
+    assert deck.PAGE_CSS.format(background=deck.BACKGROUND, fonts=deck.FONT_STACK) in text

@@ -300,6 +300,10 @@ def test_products_follow_reach_minutes(demo_store_path, tmp_path):
     assert "reachable_10min" not in page
 
 
+# The pixel to hover: a feature of the layer projected with the deck's own (fitted) viewport, rounded
+# to the whole pixel the pointer will be at, where deck.gl's pick (radius 0, as on hover) finds that
+# layer on top. A pointer one pixel off a 2-pixel road hovers nothing, and deck.gl then only hides its
+# tooltip, keeping the previous feature's text: so the tooltip is cleared before and read only when shown.
 _HOVER_JS = """
 const d = window.gridlibDeck, id = arguments[0];
 const spec = jsonInput.layers.find(l => l.id === id);
@@ -309,18 +313,26 @@ for (const item of spec.data.slice(0, 400)) {
   if (!p && item.path) { p = [(item.path[0][0] + item.path[1][0]) / 2, (item.path[0][1] + item.path[1][1]) / 2]; }
   if (!p && item.polygon) { const r = item.polygon[0];
     p = [r.reduce((s, c) => s + c[0], 0) / r.length, r.reduce((s, c) => s + c[1], 0) / r.length]; }
-  const [x, y] = vp.project(p);
+  const [x, y] = vp.project(p).map(Math.round);
   if (x < 5 || y < 5 || x > vp.width - 5 || y > vp.height - 5) continue;
-  const hit = d.pickObject({x, y, radius: 1});
-  if (hit && hit.layer && hit.layer.id === id) return [x, y];
+  const hit = d.pickObject({x, y, radius: 0});
+  if (hit && hit.layer && hit.layer.id === id) {
+    const t = document.querySelector('.deck-tooltip');
+    if (t) { t.innerText = ''; }
+    return [x, y];
+  }
 }
 return null;
+"""
+_TOOLTIP_JS = """
+const t = document.querySelector('.deck-tooltip');
+return t && t.style.display !== 'none' && t.innerText ? t.innerText : null;
 """
 
 
 def test_web_map_tooltips_read_right(first_run, tmp_path):
     """Hover a feature of each data layer in headless Chromium and read what a person sees (issue 16 item 1)."""
-    from selenium.webdriver.common.action_chains import ActionChains
+    from selenium.webdriver.common.actions.action_builder import ActionBuilder
     from selenium.webdriver.common.by import By
 
     browser = _chromium(tmp_path)
@@ -341,8 +353,6 @@ def test_web_map_tooltips_read_right(first_run, tmp_path):
         assert browser.execute_script(
             "return document.querySelector('#gl-layers input[data-layer=blind_spots]').checked") is False
         assert "执法队驻点" in browser.find_element(By.ID, "gl-legend").text
-        container = browser.find_element(By.ID, "deck-container")
-        size = container.size
         for layer in ["grids", "open_cases", "truck_violations", "team_bases", "blind_spots"]:
             if layer == "blind_spots":
                 browser.find_element(By.CSS_SELECTOR, "#gl-layers input[data-layer=blind_spots]").click()
@@ -351,11 +361,16 @@ def test_web_map_tooltips_read_right(first_run, tmp_path):
             if xy is None and layer in ("truck_violations", "team_bases"):
                 continue  # nothing of that layer visible on top at this view
             assert xy is not None, f"no hoverable feature of {layer}"
-            ActionChains(browser).move_to_element_with_offset(
-                container, int(xy[0] - size["width"] / 2), int(xy[1] - size["height"] / 2)).perform()
-            time.sleep(0.5)
-            text = browser.execute_script(
-                "const t = document.querySelector('.deck-tooltip'); return t ? t.innerText : null;")
+            # the deck fills the page from (0, 0): page pixels are the deck's pixels
+            pointer = ActionBuilder(browser)
+            pointer.pointer_action.move_to_location(int(xy[0]), int(xy[1]))
+            pointer.perform()
+            text = None
+            for _ in range(20):
+                time.sleep(0.1)
+                text = browser.execute_script(_TOOLTIP_JS)
+                if text:
+                    break
             seen[layer] = text
             if layer in ("grids", "open_cases", "blind_spots"):
                 browser.save_screenshot(str(tmp_path / f"hover_{layer}.png"))
