@@ -66,6 +66,13 @@ class Topology:
         T-junctions, overlaps): the segments :class:`gridlib.index.GridIndex` checks for overlaps.
     partner : numpy.ndarray of int64
         Per segment, the grid across the edge it shares (−1 where the edge is not shared).
+
+    Examples
+    --------
+    >>> import shapely
+    >>> t = topology([shapely.box(0, 0, 1, 1), shapely.box(1, 0, 2, 1)])   # two grids, one shared edge
+    >>> t.seg_grid[t.partner >= 0].tolist(), t.partner[t.partner >= 0].tolist()
+    ([0, 1], [1, 0])
     """
 
     ax: np.ndarray
