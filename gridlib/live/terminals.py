@@ -231,22 +231,25 @@ class TerminalFleet:
     def first_time(self) -> float:
         return float(min(term.t[0] for term in self.terminals if len(term.t)))
 
-    async def connect(self, concurrency: int = 200) -> None:
-        """Open every terminal's connection, register and authenticate it (*concurrency* at a time)."""
+    def registrations(self) -> list[tuple[str, str]]:
+        """``(terminal, vehicle_id)`` of every terminal, e.g. for :meth:`FixStore.register_many`."""
+        return [(term.phone, term.vehicle) for term in self.terminals]
+
+    async def connect(self, concurrency: int = 200, auth_codes: dict[str, str] | None = None) -> None:
+        """Open every terminal's connection, register and authenticate it (*concurrency* at a time).
+
+        A terminal with a code in *auth_codes* (terminal → code, as registered beforehand) only
+        authenticates, as a registered terminal does when it reconnects.
+        """
         gate = asyncio.Semaphore(concurrency)
+        auth_codes = auth_codes or {}
 
         async def one(term: _Terminal) -> None:
             async with gate:
                 term.reader, term.writer = await asyncio.open_connection(self.host, self.port)
-                reg = jt808.encode_registration(
-                    jt808.Registration(31, 115, "GL", "SIM", term.phone[-7:], 2, term.vehicle), self.version)
-                serial = term.next_serial()
-                term.writer.write(jt808.encode(jt808.REGISTER, term.phone, serial, reg, version=self.version))
-                r = await asyncio.wait_for(term.receive(jt808.REGISTER, serial, jt808.REGISTER_RESPONSE),
-                                           self.ack_timeout_s)
-                _, result, code = jt808.decode_register_response(r.body)
-                if result != 0:
-                    raise ConnectionError(f"terminal {term.phone}: registration refused (result {result})")
+                code = auth_codes.get(term.phone)
+                if code is None:
+                    code = await self._register(term)
                 serial = term.next_serial()
                 term.writer.write(jt808.encode(jt808.AUTH, term.phone, serial, jt808.encode_auth(code, self.version),
                                                version=self.version))
@@ -255,6 +258,18 @@ class TerminalFleet:
                     raise ConnectionError(f"terminal {term.phone}: authentication refused")
 
         await asyncio.gather(*(one(term) for term in self.terminals))
+
+    async def _register(self, term: _Terminal) -> str:
+        assert term.writer is not None
+        reg = jt808.encode_registration(
+            jt808.Registration(31, 115, "GL", "SIM", term.phone[-7:], 2, term.vehicle), self.version)
+        serial = term.next_serial()
+        term.writer.write(jt808.encode(jt808.REGISTER, term.phone, serial, reg, version=self.version))
+        r = await asyncio.wait_for(term.receive(jt808.REGISTER, serial, jt808.REGISTER_RESPONSE), self.ack_timeout_s)
+        _, result, code = jt808.decode_register_response(r.body)
+        if result != 0:
+            raise ConnectionError(f"terminal {term.phone}: registration refused (result {result})")
+        return code
 
     async def drive(self, speedup: float = 1.0, duration: float | None = None, *, start: Any = None,
                     progress: Callable[[DriveStats], Any] | None = None, progress_s: float = 1.0,
