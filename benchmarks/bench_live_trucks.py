@@ -93,7 +93,8 @@ def serve(db: str, group_commit: bool) -> None:
         store.close()
         commits = np.array(store.commit_ms or [(0, 0.0)])
         acks = np.array(gateway.ack_ms or [0.0])
-        print(json.dumps({"counters": dict(gateway.counters), "drops": dict(gateway.drops),
+        print(json.dumps({"cpu_s": round(time.process_time(), 2), "event_loop_thread_cpu_s": round(time.thread_time(), 2),
+                          "counters": dict(gateway.counters), "drops": dict(gateway.drops),
                           "rejected": dict(gateway.rejected), "transactions": store.transactions,
                           "commit_p50_ms": round(float(np.percentile(commits[:, 1], 50)), 2),
                           "commit_p99_ms": round(float(np.percentile(commits[:, 1], 99)), 2),

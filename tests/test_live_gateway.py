@@ -187,3 +187,27 @@ def test_subscribe_add_sync_and_async(tmp_path):
     asyncio.run(grouped())
     assert got == [[("7", "沪A1"), ("7", "沪A2")], [("7", "沪A3")]]
     store.close()
+
+
+def test_add_async_from_two_event_loops_at_once(tmp_path):
+    """The HTTP app and the gateway may run on different loops: each gets its own writer thread on the same file."""
+    import threading
+
+    from gridlib.live.fix import Fix
+
+    store = FixStore(tmp_path / "two.sqlite")
+    fix = Fix("7", dt.datetime(2026, 11, 20, tzinfo=dt.UTC), 121.5, 31.2, "osmand")
+
+    def feed(name):
+        async def main():
+            await asyncio.gather(*(store.add_async([(fix, f"{name}{i}")]) for i in range(50)))
+        asyncio.run(main())
+
+    threads = [threading.Thread(target=feed, args=(name,)) for name in ("A", "B")]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(60)
+    rows = sorted(r[0] for r in store.db.execute("SELECT vehicle_id FROM fixes"))
+    assert rows == sorted(f"{n}{i}" for n in "AB" for i in range(50))
+    store.close()

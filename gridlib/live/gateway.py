@@ -157,7 +157,7 @@ class FixStore:
         self.commit_ms: deque[tuple[int, float]] = deque(maxlen=100_000)   # (fixes, ms) of recent commits
         self._subscribers: list[Callable[[list[tuple[Fix, str]]], Any]] = []
         self._terminals: dict[str, tuple[float, dict[str, Any] | None]] = {}
-        self._writer: _GroupWriter | None = None
+        self._writers: dict[asyncio.AbstractEventLoop, _GroupWriter] = {}   # one writer thread per event loop
 
     def register(self, terminal: str, vehicle_id: str, *, gcj02: bool = False) -> str:
         """Record (or re-record) *terminal* as carried by *vehicle_id*; return its new auth code."""
@@ -266,11 +266,13 @@ class FixStore:
         if not fixes:
             return
         loop = asyncio.get_running_loop()
-        if self._writer is None or self._writer.loop is not loop:
-            if self._writer is not None:
-                self._writer.stop()
-            self._writer = _GroupWriter(self, loop, self.max_batch, self.window_s)
-        await self._writer.submit(fixes)
+        writer = self._writers.get(loop)
+        if writer is None:
+            for old in [w for w in self._writers.values() if w.loop.is_closed()]:
+                old.stop()
+                del self._writers[old.loop]
+            writer = self._writers[loop] = _GroupWriter(self, loop, self.max_batch, self.window_s)
+        await writer.submit(fixes)
 
     def _settle(self, batch: list[tuple], fixes: list[tuple[Fix, str]], err: BaseException | None) -> None:
         """On the loop: release the waiting callers of one grouped commit, then tell the subscribers."""
@@ -289,9 +291,9 @@ class FixStore:
 
     def close(self) -> None:
         """Commit what is queued, stop the writer thread and close the file."""
-        if self._writer is not None:
-            self._writer.stop()
-            self._writer = None
+        for writer in self._writers.values():
+            writer.stop()
+        self._writers.clear()
         self.db.close()
 
 
