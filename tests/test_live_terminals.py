@@ -150,3 +150,14 @@ def test_benchmark_smoke(tmp_path):
     assert result["vehicles"] == 20 and result["stored_equals_acked"] and result["stored"] > 0
     assert [p["speedup"] for p in result["phases"]] == [1.0, 8.0]
     assert result["transactions"] >= 1 and result["gateway_rss_mb"] > 0
+
+
+def test_packed_bodies_equal_the_codec(fleet):
+    from gridlib.live import jt808
+
+    sim = TerminalFleet(fleet[0], "127.0.0.1", 1)
+    for term in sim.terminals[:3]:
+        for k in range(len(term.t)):
+            assert term.body(k) == jt808.encode_location(term.location(k))
+    term = sim.terminals[0]
+    assert term.batch_body(1, 4) == jt808.encode_batch_location([term.location(k) for k in range(1, 4)])
