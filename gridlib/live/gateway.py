@@ -137,6 +137,15 @@ class _GroupWriter:
 class FixStore:
     """Durable terminals and fixes tables in one SQLite file.
 
+    Parameters
+    ----------
+    path : str or Path
+    max_batch : int
+        At most this many fixes in one grouped transaction (:meth:`add_async`).
+    window_ms : float
+        How long a grouped transaction waits for more fixes after its first (0: it takes
+        what queued up during the previous commit and commits at once).
+
     >>> import os, tempfile
     >>> store = FixStore(os.path.join(tempfile.mkdtemp(), "fixes.sqlite"))
     >>> len(store.register("13800138000", "沪D12345")), store.terminal("13800138000")["vehicle_id"]
