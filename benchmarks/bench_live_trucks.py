@@ -17,7 +17,11 @@ lateness of the reports (``behind``).
 
 Per phase: offered and acknowledged fixes/s, ack latency p50/p99/max, gateway CPU (process CPU
 time / wall, 1.0 = one core), gateway RSS and RSS per 1,000 vehicles, and the client's own CPU
-(if the client saturates its core, the rates are the client's limit, not the gateway's).
+(if the client saturates its core, the rates are the client's limit, not the gateway's). On a
+shared machine both may be starved rather than busy: ``*_waiting_for_cpu`` is the time their
+threads were runnable but waiting for a CPU (``/proc/PID/task/*/schedstat``), per wall second;
+where it is high the latencies are the machine's, and ``cpu_per_1000_fixes_per_s`` (gateway CPU
+seconds per 1,000 fixes) is the figure that says what one free core would carry.
 "Sustained" is the highest phase with ≥ 95 % of the offered fixes acknowledged and nothing lost.
 At the end the fixes table is counted: its distinct fixes must equal the fixes acknowledged
 (a report resent after its ACK timed out is stored twice, as with a real terminal).
@@ -63,6 +67,17 @@ def raise_nofile(needed: int) -> tuple[int, int]:
         raise SystemExit(f"open-file limit {soft} (hard {hard}) is below the {needed} sockets needed; "
                          "raise it (ulimit -n) or use fewer --vehicles")
     return soft, hard
+
+
+def runqueue_wait_s(pid: int) -> float:
+    """Seconds the threads of *pid* spent runnable but waiting for a CPU (``/proc/PID/task/*/schedstat``)."""
+    total = 0
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        try:
+            total += int((task / "schedstat").read_text().split()[1])
+        except (OSError, IndexError, ValueError):
+            continue        # a thread that just ended
+    return total / 1e9
 
 
 def proc_usage(pid: int) -> tuple[float, float]:
@@ -117,18 +132,22 @@ async def run(args: argparse.Namespace, fleet, pid: int, t0, codes: dict[str, st
     start = t0
     for speedup, seconds in plan:
         cpu0, _ = proc_usage(pid)
+        q0, cq0 = runqueue_wait_s(pid), runqueue_wait_s(os.getpid())
         c0, w0 = time.process_time(), time.perf_counter()
         stats = await fleet.drive(speedup, seconds, start=start)
         start = None
         cpu1, rss = proc_usage(pid)
         wall = time.perf_counter() - w0
         row = {"speedup": speedup, **stats.summary(), "gateway_cpu": round((cpu1 - cpu0) / wall, 3),
-               "gateway_rss_mb": round(rss, 1), "client_cpu": round((time.process_time() - c0) / wall, 3)}
+               "gateway_rss_mb": round(rss, 1), "client_cpu": round((time.process_time() - c0) / wall, 3),
+               "gateway_waiting_for_cpu": round((runqueue_wait_s(pid) - q0) / wall, 3),
+               "client_waiting_for_cpu": round((runqueue_wait_s(os.getpid()) - cq0) / wall, 3)}
         row["sustained"] = bool(stats.acked >= 0.95 * stats.due and stats.lost == 0)
         phases.append(row)
         print(f"  {speedup:>5g}x  offered {row['offered_fixes_per_s']:>8} /s  acked {row['fixes_per_s']:>8} /s  "
               f"ack p50 {row['ack_p50_ms']} ms p99 {row['ack_p99_ms']} ms  gateway CPU {row['gateway_cpu']:.2f}  "
-              f"client CPU {row['client_cpu']:.2f}  RSS {row['gateway_rss_mb']} MB", flush=True)
+              f"client CPU {row['client_cpu']:.2f}  RSS {row['gateway_rss_mb']} MB  waiting for a CPU: gateway "
+              f"{row['gateway_waiting_for_cpu']:.2f} client {row['client_waiting_for_cpu']:.2f}", flush=True)
         if not row["sustained"]:
             break
     acked = fleet.acknowledged()
