@@ -211,3 +211,49 @@ def test_add_async_from_two_event_loops_at_once(tmp_path):
     rows = sorted(r[0] for r in store.db.execute("SELECT vehicle_id FROM fixes"))
     assert rows == sorted(f"{n}{i}" for n in "AB" for i in range(50))
     store.close()
+
+
+def test_registrations_are_group_committed_and_answered_after_the_commit(tmp_path):
+    store = FixStore(tmp_path / "reg.sqlite", window_ms=20)
+
+    async def terminal(port, i):
+        phone = f"1390000{i:04d}"
+        reader, writer = await asyncio.open_connection("127.0.0.1", port)
+        reg = j.encode_registration(j.Registration(31, 115, "GL", "M", f"D{i}", 2, f"沪B{i:05d}"))
+        r = await _exchange(reader, writer, j.encode(j.REGISTER, phone, 1, reg))
+        serial, result, code = j.decode_register_response(r.body)
+        other = sqlite3.connect(store.path)
+        in_file = other.execute("SELECT vehicle_id, auth_code FROM terminals WHERE terminal = ?", (phone,)).fetchall()
+        other.close()
+        r = await _exchange(reader, writer, j.encode(j.AUTH, phone, 2, j.encode_auth(code)))
+        writer.close()
+        return (serial, result), in_file == [(f"沪B{i:05d}", code)], j.decode_general_response(r.body)[2]
+
+    async def main():
+        gw = Jt808Gateway(store, auth=True)
+        server = await gw.start("127.0.0.1", 0)
+        try:
+            return await asyncio.gather(*(terminal(server.sockets[0].getsockname()[1], i) for i in range(30)))
+        finally:
+            await gw.close()
+            server.close()
+
+    out = asyncio.run(main())
+    assert all(o == ((1, 0), True, 0) for o in out)      # answered with the code that is in the file; auth ok
+    assert store.transactions < 30
+    store.close()
+
+
+def test_failed_registration_commit_is_answered_failure(tmp_path):
+    store = FixStore(tmp_path / "noreg.sqlite")
+    other = sqlite3.connect(store.path)
+    other.execute("DROP TABLE terminals")
+    other.close()
+    reg = j.encode_registration(j.Registration(31, 115, "GL", "M", "D1", 2, "沪A12345"))
+
+    async def script(reader, writer):
+        r = await _exchange(reader, writer, j.encode(j.REGISTER, PHONE, 8, reg))
+        return r.msg_id, j.decode_general_response(r.body)
+
+    gw, result = _run(store, True, script)
+    assert result == (j.PLATFORM_RESPONSE, (8, j.REGISTER, 1)) and gw.counters["store_errors"] == 1

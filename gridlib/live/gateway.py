@@ -69,6 +69,11 @@ def _row(fix: Fix, vehicle: str, received_at: str) -> tuple:
             fix.mileage_km, fix.satellites, fix.signal, received_at)
 
 
+def _terminal_row(terminal: str, vehicle_id: str, gcj02: bool = False) -> tuple:
+    """A ``terminals`` row with a new auth code (its third field)."""
+    return (terminal, vehicle_id, secrets.token_hex(8), int(gcj02), dt.datetime.now(dt.UTC).isoformat())
+
+
 def _connect(path: str) -> sqlite3.Connection:
     db = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
     db.execute("PRAGMA busy_timeout=10000")     # the writer thread and register() may meet
@@ -86,9 +91,9 @@ class _GroupWriter:
         self.thread = threading.Thread(target=self._run, name="fixstore-writer", daemon=True)
         self.thread.start()
 
-    def submit(self, fixes: list[tuple[Fix, str]]) -> asyncio.Future:
+    def submit(self, fixes: list[tuple[Fix, str]], terminals: list[tuple] | None = None) -> asyncio.Future:
         fut = self.loop.create_future()
-        self.queue.put((fixes, fut))
+        self.queue.put((fixes, terminals or [], fut))
         return fut
 
     def stop(self) -> None:
@@ -97,7 +102,7 @@ class _GroupWriter:
 
     def _take(self, first: tuple) -> tuple[list[tuple], bool]:
         """*first* and whatever else is queued (within the window), up to ``max_rows`` fixes."""
-        batch, n = [first], len(first[0])
+        batch, n = [first], len(first[0]) + len(first[1])
         deadline = time.monotonic() + self.window_s
         while n < self.max_rows:
             try:
@@ -108,7 +113,7 @@ class _GroupWriter:
             if item is None:
                 return batch, True
             batch.append(item)
-            n += len(item[0])
+            n += len(item[0]) + len(item[1])
         return batch, False
 
     def _run(self) -> None:
@@ -120,14 +125,15 @@ class _GroupWriter:
                 if first is None:
                     break
                 batch, stop = self._take(first)
-                fixes = [pair for item, _ in batch for pair in item]
+                fixes = [pair for item in batch for pair in item[0]]
+                terminals = [row for item in batch for row in item[1]]
                 err: BaseException | None = None
                 try:
-                    self.store._insert(db, fixes)
+                    self.store._insert(db, fixes, terminals)
                 except Exception as exc:  # noqa: BLE001 - handed to every waiting connection
                     err = exc
                 try:
-                    self.loop.call_soon_threadsafe(self.store._settle, batch, fixes, err)
+                    self.loop.call_soon_threadsafe(self.store._settle, batch, fixes, terminals, err)
                 except RuntimeError:        # the loop is closed: nobody waits for these
                     pass
         finally:
@@ -170,10 +176,9 @@ class FixStore:
 
     def register(self, terminal: str, vehicle_id: str, *, gcj02: bool = False) -> str:
         """Record (or re-record) *terminal* as carried by *vehicle_id*; return its new auth code."""
-        code = secrets.token_hex(8)
-        now = dt.datetime.now(dt.UTC).isoformat()
-        self.db.execute("INSERT OR REPLACE INTO terminals VALUES (?, ?, ?, ?, ?)",
-                        (terminal, vehicle_id, code, int(gcj02), now))
+        row = _terminal_row(terminal, vehicle_id, gcj02)
+        code = row[2]
+        self.db.execute("INSERT OR REPLACE INTO terminals VALUES (?, ?, ?, ?, ?)", row)
         self._terminals[terminal] = (time.monotonic() + self.TERMINAL_TTL_S,
                                      {"vehicle_id": vehicle_id, "auth_code": code, "gcj02": bool(gcj02)})
         return code
@@ -239,13 +244,15 @@ class FixStore:
             except Exception:  # noqa: BLE001 - one bad subscriber must not stop the store
                 log.exception("fix subscriber %r failed", callback)
 
-    def _insert(self, db: sqlite3.Connection, fixes: list[tuple[Fix, str]]) -> None:
+    def _insert(self, db: sqlite3.Connection, fixes: list[tuple[Fix, str]], terminals: list[tuple] = ()) -> None:
         t = time.perf_counter()
         now = dt.datetime.now(dt.UTC).isoformat()
         rows = [_row(fix, vehicle, now) for fix, vehicle in fixes]
         with db:
             db.execute("BEGIN")
             db.executemany(_INSERT, rows)
+            if terminals:
+                db.executemany("INSERT OR REPLACE INTO terminals VALUES (?, ?, ?, ?, ?)", terminals)
         self.transactions += 1
         self.commit_ms.append((len(rows), (time.perf_counter() - t) * 1000))
 
@@ -253,6 +260,30 @@ class FixStore:
         """Store ``(fix, vehicle_id)`` pairs in one transaction; returns once they are on disk."""
         self._insert(self.db, fixes)
         self._notify(fixes)
+
+    async def register_async(self, terminal: str, vehicle_id: str, *, gcj02: bool = False) -> str:
+        """:meth:`register` through the group commit (the event loop does not wait for a commit of its own).
+
+        >>> import asyncio, os, tempfile
+        >>> store = FixStore(os.path.join(tempfile.mkdtemp(), "f.sqlite"))
+        >>> code = asyncio.run(store.register_async("13800138000", "沪D1"))
+        >>> store.terminal("13800138000")["auth_code"] == code
+        True
+        >>> store.close()
+        """
+        row = _terminal_row(terminal, vehicle_id, gcj02)
+        await self._writer_for_loop().submit([], [row])
+        return row[2]
+
+    def _writer_for_loop(self) -> _GroupWriter:
+        loop = asyncio.get_running_loop()
+        writer = self._writers.get(loop)
+        if writer is None:
+            for old in [w for w in self._writers.values() if w.loop.is_closed()]:
+                old.stop()
+                del self._writers[old.loop]
+            writer = self._writers[loop] = _GroupWriter(self, loop, self.max_batch, self.window_s)
+        return writer
 
     async def add_async(self, fixes: list[tuple[Fix, str]]) -> None:
         """Store ``(fix, vehicle_id)`` pairs by group commit; returns once their transaction committed.
@@ -274,21 +305,19 @@ class FixStore:
         """
         if not fixes:
             return
-        loop = asyncio.get_running_loop()
-        writer = self._writers.get(loop)
-        if writer is None:
-            for old in [w for w in self._writers.values() if w.loop.is_closed()]:
-                old.stop()
-                del self._writers[old.loop]
-            writer = self._writers[loop] = _GroupWriter(self, loop, self.max_batch, self.window_s)
-        await writer.submit(fixes)
+        await self._writer_for_loop().submit(fixes)
 
-    def _settle(self, batch: list[tuple], fixes: list[tuple[Fix, str]], err: BaseException | None) -> None:
+    def _settle(self, batch: list[tuple], fixes: list[tuple[Fix, str]], terminals: list[tuple],
+                err: BaseException | None) -> None:
         """On the loop: release the waiting callers of one grouped commit, then tell the subscribers."""
-        for _, fut in batch:
+        if err is None:
+            expires = time.monotonic() + self.TERMINAL_TTL_S
+            for terminal, vehicle, code, gcj02, _ in terminals:
+                self._terminals[terminal] = (expires, {"vehicle_id": vehicle, "auth_code": code, "gcj02": bool(gcj02)})
+        for *_, fut in batch:
             if not fut.done():
                 fut.set_exception(err) if err is not None else fut.set_result(None)
-        if err is None and self._subscribers:
+        if err is None and fixes and self._subscribers:
             asyncio.get_running_loop().call_soon(self._notify, fixes)  # after the woken connections ack
 
     def last_positions(self) -> list[dict[str, Any]]:
@@ -308,10 +337,12 @@ class FixStore:
 
 @dataclass
 class _Pending:
-    """A location message whose acknowledgement waits for its fixes' commit."""
+    """A location (or registration) message whose answer waits for the commit of its fixes (or terminal row)."""
 
     msg: jt808.Message
     fixes: list[tuple[Fix, str]]
+    vehicle: str | None = None      # a registration of msg.terminal as this vehicle
+    code: str = ""                  # its auth code, once committed
 
 
 class Jt808Gateway:
@@ -357,8 +388,8 @@ class Jt808Gateway:
                     self.drops.update(Counter(decoder.drops) - Counter(before))
                 pending = [r for r in replies if isinstance(r, _Pending)]
                 if pending:
-                    result = await self._store([pair for p in pending for pair in p.fixes])
-                    replies = [self._ack(r.msg, state, result) if isinstance(r, _Pending) else r for r in replies]
+                    result = await self._store(pending)
+                    replies = [self._answer(r, state, result) if isinstance(r, _Pending) else r for r in replies]
                     self.ack_ms.append((time.perf_counter() - t_read) * 1000)
                 writer.writelines(replies)
                 await writer.drain()
@@ -378,13 +409,21 @@ class Jt808Gateway:
         return self._reply(msg, state, jt808.PLATFORM_RESPONSE,
                            jt808.encode_general_response(msg.serial, msg.msg_id, result))
 
-    async def _store(self, fixes: list[tuple[Fix, str]]) -> int:
-        """Store the fixes of one read (all its location messages); the result code of their acks."""
+    async def _store(self, pending: list[_Pending]) -> int:
+        """Store the fixes and registrations of one read in one transaction; the result code of their answers."""
+        fixes = [pair for p in pending for pair in p.fixes]
+        regs = [p for p in pending if p.vehicle is not None]
         try:
             if self.group_commit:
-                await self.store.add_async(fixes)
+                rows = [_terminal_row(p.msg.terminal, p.vehicle) for p in regs]
+                await self.store._writer_for_loop().submit(fixes, rows)
+                for p, row in zip(regs, rows, strict=True):
+                    p.code = row[2]
             else:
-                self.store.add(fixes)
+                if fixes:
+                    self.store.add(fixes)
+                for p in regs:
+                    p.code = self.store.register(p.msg.terminal, p.vehicle)
         except (sqlite3.Error, OSError):
             log.exception("storing %d fixes failed; their messages are answered 1 (failure)", len(fixes))
             self.counters["store_errors"] += 1
@@ -392,16 +431,19 @@ class Jt808Gateway:
         self.counters["fixes_in"] += len(fixes)
         return 0
 
+    def _answer(self, pending: _Pending, state: dict, result: int) -> bytes:
+        if pending.vehicle is None or result != 0:     # a failed registration: general response "failure"
+            return self._ack(pending.msg, state, result)
+        return self._reply(pending.msg, state, jt808.REGISTER_RESPONSE,
+                           jt808.encode_register_response(pending.msg.serial, 0, pending.code))
+
     def _handle(self, msg: jt808.Message, state: dict) -> list[bytes | _Pending]:
         self.counters[f"messages_{msg.msg_id:04x}"] += 1
         terminal = msg.terminal
         try:
             if msg.msg_id == jt808.REGISTER:
                 reg = jt808.decode_registration(msg.body, msg.version)
-                vehicle = reg.plate or terminal
-                code = self.store.register(terminal, vehicle)
-                return [self._reply(msg, state, jt808.REGISTER_RESPONSE,
-                                    jt808.encode_register_response(msg.serial, 0, code))]
+                return [_Pending(msg, [], reg.plate or terminal)]     # answered once the row is committed
             if msg.msg_id == jt808.AUTH:
                 row = self.store.terminal(terminal)
                 ok = row is not None and jt808.decode_auth(msg.body, msg.version) == row["auth_code"]
