@@ -161,3 +161,42 @@ def test_packed_bodies_equal_the_codec(fleet):
             assert term.body(k) == jt808.encode_location(term.location(k))
     term = sim.terminals[0]
     assert term.batch_body(1, 4) == jt808.encode_batch_location([term.location(k) for k in range(1, 4)])
+
+
+def test_acks_are_matched_by_serial_and_message_id(fleet):
+    """A server that answers with a stale serial and a wrong message id first: the simulator waits for the right
+    ACK, and a report never acknowledged is resent, then counted lost."""
+    from gridlib.live import jt808
+
+    fixes, t0 = fleet
+    one = fixes[fixes["vehicle_id"] == fixes["vehicle_id"].iloc[0]]
+    seen = []
+
+    async def handler(reader, writer):
+        dec = jt808.StreamDecoder()
+        while chunk := await reader.read(4096):
+            for m in dec.feed(chunk):
+                seen.append(m.serial)
+                if len(seen) >= 3:      # from the third report on: never answered
+                    continue
+                wrong = [jt808.encode_general_response(m.serial - 1, m.msg_id),
+                         jt808.encode_general_response(m.serial, jt808.HEARTBEAT)]
+                for body in [*wrong, jt808.encode_general_response(m.serial, m.msg_id)]:
+                    writer.write(jt808.encode(jt808.PLATFORM_RESPONSE, m.phone, 1, body))
+                await writer.drain()
+
+    async def main():
+        server = await asyncio.start_server(handler, "127.0.0.1", 0)
+        sim = TerminalFleet(one, "127.0.0.1", server.sockets[0].getsockname()[1], ack_timeout_s=0.3, resends=1,
+                            spread=False)
+        term = sim.terminals[0]
+        term.reader, term.writer = await asyncio.open_connection("127.0.0.1", server.sockets[0].getsockname()[1])
+        try:
+            return await sim.drive(100, 0.25, start=t0, grace_s=0)   # 25 simulated s: 3 reports
+        finally:
+            await sim.close()
+            server.close()
+
+    stats = asyncio.run(main())
+    assert stats.reports == 3 and stats.acked == 2 and len(stats.latencies_ms) == 2
+    assert stats.resends == 1 and stats.lost == 1 and seen == [1, 2, 3, 3]   # the third sent twice, same serial
