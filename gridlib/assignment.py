@@ -195,25 +195,14 @@ def index_for(gridset: Any, crs: Any = None) -> GridIndex:
 
 def _edge_grids(frame: gpd.GeoDataFrame, index: GridIndex,
                 geoms: np.ndarray) -> tuple[np.ndarray, shapely.STRtree, np.ndarray]:
-    """Per grid: has an edge no other grid shares (coverage edge, T-junction) — a superset —;
-    an STRtree of the grids; and an integer per grid, equal for grids of the same street.
-    Cached per grid frame."""
+    """Per grid: has an edge no other grid shares (coverage edge, T-junction: ``Topology.coverage_edge``
+    of the index's :class:`gridlib.grid.topology.Topology`); an STRtree of the grids; and an integer per
+    grid, equal for grids of the same street. Cached per grid frame."""
     key = (id(frame), index.crs.to_wkt())
     hit = _EDGE_CACHE.get(key)
     if hit is not None and hit[0]() is frame:
         return hit[1]
-    ax, ay, bx, by = index._ax, index._ay, index._bx, index._by
-    swap = (ax > bx) | ((ax == bx) & (ay > by))
-    x1, y1 = np.where(swap, bx, ax), np.where(swap, by, ay)
-    x2, y2 = np.where(swap, ax, bx), np.where(swap, ay, by)
-    order = np.lexsort((y2, x2, y1, x1))
-    x1, y1, x2, y2 = x1[order], y1[order], x2[order], y2[order]
-    same = (x1[1:] == x1[:-1]) & (y1[1:] == y1[:-1]) & (x2[1:] == x2[:-1]) & (y2[1:] == y2[:-1])
-    matched = np.zeros(len(order), dtype=bool)
-    matched[1:] |= same
-    matched[:-1] |= same
-    edge = np.zeros(len(geoms), dtype=bool)
-    edge[index._seg_poly[order[~matched]]] = True
+    edge = index.topology.coverage_edge
     street = frame["street_code"] if "street_code" in frame else frame["grid_code"].astype(str).str[:12]
     out = (edge, shapely.STRtree(geoms), pd.factorize(street.astype(str))[0])
     _EDGE_CACHE[key] = (weakref.ref(frame), out)
@@ -230,6 +219,48 @@ def _street_edge(tree: shapely.STRtree, geoms: np.ndarray, street: np.ndarray, g
     out = np.zeros(len(grids), dtype=bool)
     out[a[street[grids[a]] != street[o]]] = True
     return out
+
+
+def _grids_within(tree: shapely.STRtree, geoms: np.ndarray, street: np.ndarray, own: np.ndarray, points: np.ndarray,
+                  x: np.ndarray, y: np.ndarray, near: np.ndarray, distance: float) -> tuple[np.ndarray, np.ndarray]:
+    """Pairs (point, grid) of another grid within *distance* of *points* (x, y) in grids *own*, for the
+    pairs that can change a flag: any grid where ``near`` is not yet set, else one of another street.
+
+    Candidates come per grid (an STRtree query of the grids hit, grown by *distance*), then per
+    point by bounding box; GEOS decides the rest (``shapely.dwithin``).
+    """
+    first, inv = _distinct(own)
+    grid_ids = own[first]
+    b = shapely.bounds(geoms[grid_ids])
+    g, other = tree.query(shapely.box(b[:, 0] - distance, b[:, 1] - distance, b[:, 2] + distance,
+                                      b[:, 3] + distance))
+    keep = grid_ids[g] != other
+    g, other = g[keep], other[keep]
+    # a grid no point of which lies within reach of the other grid: none of its points does either
+    keep = shapely.dwithin(geoms[grid_ids[g]], geoms[other], distance)
+    g, other = g[keep], other[keep]
+    order = np.argsort(g, kind="stable")  # already by query input; kept for safety (a few pairs per grid)
+    g, other = g[order], other[order]
+    other_bounds = shapely.bounds(geoms[other])
+    # points not yet near need every grid in reach; the others only grids of another street
+    pts, cands = [], []
+    for mine, pairs in ((~near, np.ones(len(g), dtype=bool)), (near, street[other] != street[grid_ids[g]])):
+        at = np.flatnonzero(mine)
+        gp, op = g[pairs], np.flatnonzero(pairs)
+        start = np.searchsorted(gp, np.arange(len(grid_ids) + 1))
+        cnt = (start[1:] - start[:-1])[inv[at]]
+        pt = np.repeat(at, cnt)
+        pair = op[np.repeat(start[:-1][inv[at]] - (np.cumsum(cnt) - cnt), cnt) + np.arange(len(pt))]
+        ob, px, py = other_bounds[pair], x[pt], y[pt]
+        dx = np.maximum(np.maximum(ob[:, 0] - px, px - ob[:, 2]), 0.0)
+        dy = np.maximum(np.maximum(ob[:, 1] - py, py - ob[:, 3]), 0.0)
+        reach = distance * (1 + 1e-9) + 1e-9  # a box is never farther than its polygon; margin for rounding
+        box_near = dx * dx + dy * dy <= reach * reach
+        pts.append(pt[box_near])
+        cands.append(other[pair[box_near]])
+    pt, cand = np.concatenate(pts), np.concatenate(cands)
+    within = shapely.dwithin(points[pt], geoms[cand], distance)
+    return pt[within], cand[within]
 
 
 def metric_crs_of_grids(frame: gpd.GeoDataFrame) -> pyproj.CRS:
@@ -620,10 +651,18 @@ def _check(cases: pd.DataFrame, grids: _Grids, *, crs: Any, id: str, when: str |
 
 def _locate(checked: _Checked, grids: _Grids, near_boundary_m: float) -> _Located:
     """Step 2: the grid of each case (:meth:`GridIndex.lookup`), its distance to the grid's boundary and
-    whether another grid (of another street) lies within ``near_boundary_m``; rejects ``no_grid`` outside."""
+    whether another grid (of another street) lies within ``near_boundary_m``; rejects ``no_grid`` outside.
+
+    Distances and the neighbours across shared edges come from the grids' topology
+    (:meth:`gridlib.grid.topology.Topology.boundary_distance`, the one the index was built on); GEOS
+    decides only the cases near an edge no other grid shares or near another street's grid.
+    """
     points = checked.points
     geometry = np.asarray(points.geometry.array, dtype=object)
-    x, y = shapely.get_x(geometry), shapely.get_y(geometry)
+    xy = shapely.get_coordinates(geometry)  # accepted points: one finite 2D coordinate each
+    if len(xy) != len(geometry):
+        xy = np.column_stack([shapely.get_x(geometry), shapely.get_y(geometry)])
+    x, y = xy[:, 0].copy(), xy[:, 1].copy()
     which = checked.which
     pos = np.full(len(points), -1)
     for k, index in enumerate(grids.indexes):
@@ -640,33 +679,32 @@ def _locate(checked: _Checked, grids: _Grids, near_boundary_m: float) -> _Locate
     dist = np.full(len(keep), np.nan)
     near = np.zeros(len(keep), dtype=bool)
     near_street = np.zeros(len(keep), dtype=bool)
+    d = near_boundary_m
     for k, frame in enumerate(grids.frames):
         sel = np.flatnonzero(which == k)
         if not len(sel):
             continue
+        # the distance to the own grid's boundary segments, and the grids across its shared edges
+        # within reach: those are near (exact, and most cases near a boundary are settled so)
+        dist[sel], pt, other = grids.indexes[k].topology.boundary_distance(
+            x[sel], y[sel], pos[sel], reach=d if d > 0 else None)
+        close = sel[dist[sel] <= d]  # another grid is never closer than the point's own grid boundary
+        if d <= 0 or not len(close):
+            continue
         geoms = np.asarray(frame.geometry.array, dtype=object)
-        first, inv = _distinct(pos[sel])  # boundaries of the grids hit only
-        dist[sel] = shapely.distance(geometry[sel], shapely.boundary(geoms[pos[sel][first]])[inv])
-        # another grid is never closer than the point's own grid boundary: only those within reach
-        close = sel[dist[sel] <= near_boundary_m]
-        if near_boundary_m > 0 and len(close):
-            d = near_boundary_m
-            edge, tree, street = _edge_grids(grids.originals[k], grids.indexes[k], geoms)
-            first, inv = _distinct(pos[close])
-            street_edge = _street_edge(tree, geoms, street, pos[close][first], d)[inv]
-            # a grid whose every edge is shared: the nearest boundary point lies in a neighbour
-            near[close[~edge[pos[close]]]] = True
-            ask = close[edge[pos[close]] | street_edge]
-            # candidates by box, then the exact distance only where it can change a flag: another grid,
-            # and (when the case's grid is already near through a shared edge) only of another street
-            pt, other = tree.query(shapely.box(x[ask] - d, y[ask] - d, x[ask] + d, y[ask] + d))
-            own = pos[ask][pt]
-            other_street = street[other] != street[own]
-            need = (other != own) & (edge[own] | other_street)
-            pt, other, other_street = pt[need], other[need], other_street[need]
-            within = shapely.dwithin(geometry[ask][pt], geoms[other], d)
-            near[ask[pt[within]]] = True
-            near_street[ask[pt[within & other_street]]] = True
+        _, tree, street = _edge_grids(grids.originals[k], grids.indexes[k], geoms)
+        near[sel[pt]] = True
+        near_street[sel[pt[street[other] != street[pos[sel][pt]]]]] = True
+        first, inv = _distinct(pos[close])
+        street_edge = _street_edge(tree, geoms, street, pos[close][first], d)[inv]
+        # still open: no shared edge within reach (an edge of the coverage, a T-junction), or a
+        # grid of another street may lie within reach beyond a shared edge of the same street
+        ask = close[~near[close] | (street_edge & ~near_street[close])]
+        if len(ask):
+            pt, other = _grids_within(tree, geoms, street, pos[ask], geometry[ask], x[ask], y[ask],
+                                      near[ask], d)
+            near[ask[pt]] = True
+            near_street[ask[pt[street[other] != street[pos[ask][pt]]]]] = True
     return _Located(keep, which, pos, x, y, geometry, dist, near, near_street)
 
 

@@ -61,6 +61,7 @@ import shapely
 from scipy import ndimage
 
 from gridlib.errors import CRSError, InputError, ValidationError
+from gridlib.grid.topology import Topology, segments, topology
 
 __all__ = ["GridIndex", "TIE_RULE"]
 
@@ -160,20 +161,21 @@ class GridIndex:
         self._order = order
         self._rank = np.empty(len(codes), dtype=np.int64)
         self._rank[self._order] = np.arange(len(codes))
-        segs = _segments(geoms, sides=True)
-        self._ax, self._ay, self._bx, self._by, self._seg_off, self._seg_poly, side = segs
-        groups = _segment_groups(self._ax, self._ay, self._bx, self._by, side)
-        overlaps = _overlapping_pairs(geoms, groups.unmatched_grids(self._seg_poly, len(geoms)))
+        topo = self._topology = topology(geoms)
+        self._ax, self._ay, self._bx, self._by = topo.ax, topo.ay, topo.bx, topo.by
+        self._seg_off, self._seg_poly = topo.seg_off, topo.seg_grid
+        overlaps = _overlapping_pairs(geoms, topo.unmatched_grids())
         if check_overlaps and len(overlaps[0]):
             _refuse_overlaps(geoms, codes)
-        self._build_raster(pixel_size, max_pixels, groups, side, overlaps)
+        self._build_raster(pixel_size, max_pixels, topo, topo.side, overlaps)
 
     # ------------------------------------------------------------------ build
     def _build_segments(self) -> None:
-        segs = _segments(self._geoms)
+        segs = segments(self._geoms)
         self._ax, self._ay, self._bx, self._by, self._seg_off, self._seg_poly = segs[:6]
+        self._topology: Topology | None = None  # on first use (a loaded index for lookups needs none)
 
-    def _build_raster(self, pixel_size: float | None, max_pixels: int, groups: _SegmentGroups,
+    def _build_raster(self, pixel_size: float | None, max_pixels: int, groups: Topology,
                       side: np.ndarray, overlaps: tuple[np.ndarray, np.ndarray]) -> None:
         minx, miny, maxx, maxy = shapely.total_bounds(self._geoms)
         if pixel_size is None:
@@ -209,7 +211,7 @@ class GridIndex:
         log.info("GridIndex: %d grids, %dx%d pixels of %.2f m, %d boundary pixels",
                  len(self._geoms), nrows, ncols, r, len(boundary_pixels))
 
-    def _winding_raster(self, groups: _SegmentGroups, weight: np.ndarray, baseline: int = 0) -> np.ndarray:
+    def _winding_raster(self, groups: Topology, weight: np.ndarray, baseline: int = 0) -> np.ndarray:
         """``baseline + sum(weight[s] * crossing[s])`` at every pixel centre, as an int32 raster.
 
         ``weight`` is per segment and signed for a segment running downwards: for the
@@ -223,8 +225,8 @@ class GridIndex:
         """
         r, (nrows, ncols) = self.pixel_size, self._shape
         ox, oy = self._ox, self._oy
-        w = np.add.reduceat(weight[groups.order], groups.start, dtype=np.int64).astype(np.uint32)  # mod 2**32
-        first = groups.order[groups.start]
+        w = np.add.reduceat(weight[groups.group_order], groups.group_start, dtype=np.int64).astype(np.uint32)  # mod 2**32
+        first = groups.group_order[groups.group_start]
         ax, ay, bx, by = self._ax[first], self._ay[first], self._bx[first], self._by[first]
         lower_a = ay <= by
         px, py = np.where(lower_a, ax, bx), np.where(lower_a, ay, by)
@@ -307,20 +309,20 @@ class GridIndex:
         value = self._reference(self._ox + (rep % ncols + 0.5) * r, self._oy + (rep // ncols + 0.5) * r)
         raster.ravel()[nz] = value[flat[nz] - 1].astype(np.int32)
 
-    def _boundary_keys(self, groups: _SegmentGroups) -> np.ndarray:
+    def _boundary_keys(self, groups: Topology) -> np.ndarray:
         """Sorted ``pixel << 31 | rank`` (uint64, repeats possible) for every pixel a grid
         boundary touches.
 
         A shared edge (a group of two identical segments) is traversed once and keyed for
         both grids; segments of larger groups are traversed one by one.
         """
-        size = np.diff(np.append(groups.start, len(groups.order)))
+        size = np.diff(np.append(groups.group_start, len(groups.group_order)))
         pair = size <= 2
-        seg = np.concatenate([groups.order[groups.start[pair]], groups.order[np.repeat(~pair, size)]])
+        seg = np.concatenate([groups.group_order[groups.group_start[pair]], groups.group_order[np.repeat(~pair, size)]])
         rank = self._rank[self._seg_poly]
         rank1 = rank[seg].astype(np.uint64)
         rank2 = np.full(len(seg), -1, dtype=np.int64)
-        rank2[np.flatnonzero(size[pair] == 2)] = rank[groups.order[groups.start[pair & (size == 2)] + 1]]
+        rank2[np.flatnonzero(size[pair] == 2)] = rank[groups.group_order[groups.group_start[pair & (size == 2)] + 1]]
         r, (nrows, ncols) = self.pixel_size, self._shape
         u0, v0 = (self._ax[seg] - self._ox) / r, (self._ay[seg] - self._oy) / r
         u1, v1 = (self._bx[seg] - self._ox) / r, (self._by[seg] - self._oy) / r
@@ -371,15 +373,33 @@ class GridIndex:
                 f"{self.pixel_size:.2f} m, {nb} boundary pixels, crs=EPSG:{self.crs.to_epsg()})")
 
     @property
+    def topology(self) -> Topology:
+        """The grids' :class:`gridlib.grid.topology.Topology` (boundary segments, shared edges):
+        the one the index was built on, computed on first use for a loaded index.
+
+        >>> import geopandas as gpd, shapely
+        >>> g = gpd.GeoDataFrame({"grid_code": ["a", "b"]},
+        ...     geometry=[shapely.box(0, 0, 10, 10), shapely.box(10, 0, 20, 10)], crs=4547)
+        >>> GridIndex(g).topology.shared_edges()
+        (array([0]), array([1]))
+        """
+        if self._topology is None:  # two threads may both compute it: the same arrays, one kept
+            self._topology = topology(self._geoms)
+        return self._topology
+
+    @property
     def grid_codes(self) -> np.ndarray:
         """Grid codes in the row order of the polygons the index was built from."""
         return self._codes
 
     @property
     def nbytes(self) -> int:
-        """Bytes held in numpy arrays (raster, candidates, segments); geometries not included."""
+        """Bytes held in numpy arrays (raster, candidates, segments, topology); geometries not included."""
         arrays = [self._raster, self._bstart, self._bcand, self._order, self._rank,
                   self._ax, self._ay, self._bx, self._by, self._seg_off, self._seg_poly]
+        t = self._topology
+        if t is not None:  # shared edges (the segments themselves are the arrays above)
+            arrays += [t.side, t.group_order, t.group_start, t.unmatched, t.partner]
         return int(sum(a.nbytes for a in arrays))
 
     def _pixels(self, x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -680,110 +700,6 @@ def _expand_runs(first: np.ndarray, n: np.ndarray, step: np.uint64, out: np.ndar
     out[0] = first[0]
     out[(np.cumsum(n) - n)[1:].astype(np.int64)] = first[1:] - last[:-1]
     np.cumsum(out, out=out)
-
-
-def _segments(geoms: np.ndarray, sides: bool = False) -> tuple[np.ndarray, ...]:
-    """The boundary segments of every ring, in grid / part / ring order.
-
-    Returns ``ax, ay, bx, by, seg_off, seg_poly`` and, with ``sides``, the side of each
-    segment's grid: +1 where the grid's interior lies left of a -> b, -1 where it lies right.
-    """
-    n = len(geoms)
-    coords, coord_geom = shapely.get_coordinates(geoms, return_index=True)
-    ncoord = np.bincount(coord_geom, minlength=n)
-    simple = (shapely.get_type_id(geoms) == 3) & (shapely.get_num_interior_rings(geoms) == 0)
-    if simple.all():  # one ring per grid: no ring geometries to make
-        ring_len, shell = ncoord, np.ones(n, dtype=bool)
-    else:
-        easy, hard = np.flatnonzero(simple), np.flatnonzero(~simple)
-        parts, part_of = shapely.get_parts(geoms[hard], return_index=True)
-        rings, ring_of = shapely.get_rings(parts, return_index=True)
-        ring_geom = np.concatenate([easy, hard[part_of[ring_of]]])
-        order = np.argsort(ring_geom, kind="stable")  # rings in coordinate order
-        ring_len = np.concatenate([ncoord[easy], shapely.get_num_coordinates(rings)])[order]
-        shell = np.concatenate([np.ones(len(easy), dtype=bool),
-                                np.concatenate([[True], ring_of[1:] != ring_of[:-1]])])[order]
-    same = np.ones(len(coords) - 1, dtype=bool)  # coordinate i and i + 1 are in one ring
-    same[np.cumsum(ring_len)[:-1] - 1] = False
-    ax = np.ascontiguousarray(coords[:-1, 0][same])
-    ay = np.ascontiguousarray(coords[:-1, 1][same])
-    bx = np.ascontiguousarray(coords[1:, 0][same])
-    by = np.ascontiguousarray(coords[1:, 1][same])
-    seg_poly = coord_geom[:-1][same]
-    seg_off = np.searchsorted(seg_poly, np.arange(n + 1)).astype(np.int64)
-    if not sides:
-        return ax, ay, bx, by, seg_off, seg_poly
-    # ring orientation from the shoelace sum (relative to the ring's first vertex), with GEOS
-    # deciding the rings whose sum is within its rounding bound
-    seg_len = ring_len - 1
-    seg_start = np.cumsum(seg_len) - seg_len
-    first = np.cumsum(ring_len) - ring_len
-    seg_ring = np.repeat(np.arange(len(ring_len)), seg_len)
-    term = np.empty(len(ax))  # the shoelace terms, then their rounding scale
-    scale = np.empty(len(ax))
-    ring_x, ring_y = coords[first, 0], coords[first, 1]
-    for lo in range(0, len(ax), _SEG_CHUNK):  # chunks keep the temporaries small
-        sl = slice(lo, lo + _SEG_CHUNK)
-        x0, y0 = ring_x[seg_ring[sl]], ring_y[seg_ring[sl]]
-        t1 = (ax[sl] - x0) * (by[sl] - y0)
-        t2 = (bx[sl] - x0) * (ay[sl] - y0)
-        np.subtract(t1, t2, out=term[sl])
-        np.add(np.abs(t1), np.abs(t2), out=scale[sl])
-    area2 = np.add.reduceat(term, seg_start)
-    bound = (2 * seg_len + 8) * _EPS * np.add.reduceat(scale, seg_start)
-    del term, scale, seg_ring
-    ccw = area2 > 0
-    unsure = np.flatnonzero(np.abs(area2) <= bound)
-    if len(unsure):
-        coord_ring = np.repeat(np.arange(len(ring_len)), ring_len)
-        pick = np.isin(coord_ring, unsure)
-        ring, index = np.unique(coord_ring[pick], return_inverse=True)
-        ccw[ring] = shapely.is_ccw(shapely.linearrings(coords[pick], indices=index))
-    # interior on the left: a counter-clockwise shell or a clockwise hole
-    side = np.repeat(np.where(ccw == shell, 1, -1).astype(np.int8), seg_len)
-    return ax, ay, bx, by, seg_off, seg_poly, side
-
-
-class _SegmentGroups:
-    """Segments grouped by identical end points (either direction): ``order[start[g]:start[g + 1]]``."""
-
-    def __init__(self, order: np.ndarray, start: np.ndarray, unmatched: np.ndarray) -> None:
-        self.order, self.start = order, start
-        self.unmatched = unmatched  # per segment: its group has more grids on one side than the other
-
-    def unmatched_grids(self, seg_poly: np.ndarray, n: int) -> np.ndarray:
-        out = np.zeros(n, dtype=bool)
-        out[seg_poly[self.unmatched]] = True
-        return out
-
-
-def _segment_groups(ax: np.ndarray, ay: np.ndarray, bx: np.ndarray, by: np.ndarray,
-                    side: np.ndarray) -> _SegmentGroups:
-    """Group identical segments; flag those not matched by as many grids on the other side.
-
-    A shared edge of a proper coverage is one segment drawn once in each direction, with the
-    two grids on opposite sides. Coordinates are compared exactly; a hash only orders them
-    (a collision can split a group, which only flags more segments).
-    """
-    swap = (bx < ax) | ((bx == ax) & (by < ay))
-    x1, y1 = np.where(swap, bx, ax), np.where(swap, by, ay)
-    x2, y2 = np.where(swap, ax, bx), np.where(swap, ay, by)
-    h = np.zeros(len(ax), dtype=np.uint64)
-    for c, mult in ((x1, 0x9E3779B97F4A7C15), (y1, 0xC2B2AE3D27D4EB4F),
-                    (x2, 0x165667B19E3779F9), (y2, 0xD6E8FEB86659FD93)):
-        h ^= c.view(np.uint64) * np.uint64(mult)
-        h ^= h >> np.uint64(29)
-    order = np.argsort(h)
-    if len(order):
-        s1, t1, s2, t2 = x1[order], y1[order], x2[order], y2[order]
-        new = np.concatenate([[True], (s1[1:] != s1[:-1]) | (t1[1:] != t1[:-1])
-                              | (s2[1:] != s2[:-1]) | (t2[1:] != t2[:-1])])
-    else:
-        new = np.zeros(0, dtype=bool)
-    start = np.flatnonzero(new)
-    balance = np.add.reduceat(np.where(swap, -side, side)[order], start, dtype=np.int64) if len(start) else start
-    unmatched = order[np.repeat(balance != 0, np.diff(np.append(start, len(order))))]
-    return _SegmentGroups(order, start, unmatched)
 
 
 def _overlapping_pairs(geoms: np.ndarray, suspects: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:

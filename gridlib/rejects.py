@@ -128,6 +128,7 @@ class Rejects:
         self._code = np.full(n, None, dtype=object)
         self._field = np.full(n, None, dtype=object)
         self._reason = np.full(n, None, dtype=object)
+        self._ok = np.ones(n, dtype=bool)  # kept beside the codes: asked after every rule
 
     def __len__(self) -> int:
         return int((~self.ok).sum())
@@ -135,7 +136,7 @@ class Rejects:
     @property
     def ok(self) -> np.ndarray:
         """Boolean array: True where no rule has been broken yet."""
-        return np.equal(self._code, None)
+        return self._ok.copy()
 
     @property
     def codes(self) -> np.ndarray:
@@ -165,9 +166,10 @@ class Rejects:
         """
         if code not in CODES:
             raise KeyError(f"unknown reject code {code!r}; add it to gridlib.rejects.CODES and docs/conventions.md")
-        hit = _mask(mask, len(self._code)) & self.ok
+        hit = _mask(mask, len(self._code)) & self._ok
         if not hit.any():
             return hit
+        self._ok[hit] = False
         self._code[hit] = code
         self._field[hit] = field
         if reason is None:

@@ -26,6 +26,11 @@ def _server_class():
     return Server
 
 
+def _stop(server, app) -> None:
+    server.should_exit = True
+    app.state.alerts_stopping.set()     # end the open alert streams, or uvicorn waits for them
+
+
 async def _serve(store_url: str, host: str, http_port: int, jt808_port: int, token: str | None, auth: bool,
                  fixes_path: str) -> None:
     import uvicorn
@@ -33,17 +38,19 @@ async def _serve(store_url: str, host: str, http_port: int, jt808_port: int, tok
     import gridlib as gl
     from gridlib.live.app import create_app
     from gridlib.live.gateway import FixStore, Jt808Gateway
+    from gridlib.live.monitor import attach_monitor
 
     _Server = _server_class()
     store = gl.store.open(store_url)
     fixes = FixStore(fixes_path)
     gateway = Jt808Gateway(fixes, auth=auth)
-    tcp = await gateway.start(host, jt808_port)
     app = create_app(store, fixes, token=token, gateway=gateway)
+    monitor = attach_monitor(app, store, fixes)     # rebuilt from the stored fixes and alerts first
+    tcp = await gateway.start(host, jt808_port)
     server = _Server(uvicorn.Config(app, host=host, port=http_port, log_level="warning"))
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(sig, setattr, server, "should_exit", True)
+        loop.add_signal_handler(sig, _stop, server, app)
     log.info("serving HTTP on %s:%d, JT/T 808 on %s:%d, fixes in %s", host, http_port, host, jt808_port, fixes_path)
     try:
         await server.serve()        # returns after SIGTERM/SIGINT once in-flight requests are done
@@ -51,6 +58,8 @@ async def _serve(store_url: str, host: str, http_port: int, jt808_port: int, tok
         tcp.close()
         await gateway.close()
         await tcp.wait_closed()
+        if monitor is not None:
+            monitor.stop()          # a last tick: every stored fix is checked, its alerts stored
         fixes.close()               # every acknowledged fix was committed before its ACK
 
 

@@ -185,6 +185,7 @@ def create_app(store: Any, fixes: FixStore, *, token: str | None = None, gateway
     stats = {"requests": Counter(), "fixes_in": Counter(), "rejected": Counter(), "lag_s": 0.0,
              "started": time.time()}
     app.state.ctx, app.state.stats = ctx, stats
+    app.state.metric_lines = []     # callables adding /metrics lines (gridlib.live.alerts)
 
     @app.middleware("http")
     async def count(request: Request, call_next):
@@ -406,6 +407,8 @@ def create_app(store: Any, fixes: FixStore, *, token: str | None = None, gateway
             lines += [f'gridlib_jt808_frames_dropped_total{{reason="{k}"}} {v}' for k, v in sorted(gateway.drops.items())]
         lines += ["# TYPE gridlib_fix_lag_seconds gauge", f"gridlib_fix_lag_seconds {stats['lag_s']:.3f}",
                   "# TYPE gridlib_start_time_seconds gauge", f"gridlib_start_time_seconds {stats['started']:.0f}"]
+        for more in app.state.metric_lines:
+            lines += more()
         return "\n".join(lines) + "\n"
 
     return app

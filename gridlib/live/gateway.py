@@ -225,7 +225,8 @@ class FixStore:
 
         Fixes stored by :meth:`add` are handed over in the caller's thread once ``add`` committed;
         those of :meth:`add_async` on the event loop, after the acknowledgements of that commit
-        were released. A callback that raises is logged and does not stop the others.
+        were released. A callback must be quick (hand the pairs on); one that raises is logged,
+        never undoes or refuses the stored fixes, and does not stop the others.
 
         >>> import os, tempfile
         >>> from gridlib.live.fix import Fix
@@ -319,6 +320,15 @@ class FixStore:
                 fut.set_exception(err) if err is not None else fut.set_result(None)
         if err is None and fixes and self._subscribers:
             asyncio.get_running_loop().call_soon(self._notify, fixes)  # after the woken connections ack
+
+    def rows(self, since_local: str | None = None) -> list[tuple[Any, ...]]:
+        """Stored ``(vehicle_id, local_time, lon, lat)`` rows in the order they were stored (optionally only
+        fixes with ``local_time >= since_local``, naive UTC+8 ISO text): what a restarted service replays."""
+        sql = "SELECT vehicle_id, local_time, lon, lat FROM fixes"
+        args: tuple[Any, ...] = ()
+        if since_local is not None:
+            sql, args = sql + " WHERE local_time >= ?", (since_local,)
+        return self.db.execute(sql + " ORDER BY rowid", args).fetchall()
 
     def last_positions(self) -> list[dict[str, Any]]:
         """The latest fix (by fix time) of each vehicle."""

@@ -349,7 +349,7 @@ def approved_stops(fixes: Fixes, movement: Movement, permit_of: np.ndarray, perm
             dd = permits["destination_site"].to_numpy(dtype=object)[np.maximum(pp, 0)]
             ok |= (pp >= 0) & ((o == sid) | (dd == sid))
         approved[si_[ok]] = True
-        site_col = stops["site_id"].to_numpy(dtype=object)
+        site_col = stops["site_id"].to_numpy(dtype=object).copy()  # a read-only view under copy-on-write
         site_col[si_[ok]] = sid[ok]
         stops["site_id"] = site_col
     stops["approved"] = approved

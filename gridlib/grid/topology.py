@@ -1,0 +1,361 @@
+"""Grid topology: the boundary segments of a grid coverage and the edges its grids share.
+
+Computed once per set of grid polygons and shared by everything that needs it:
+:class:`gridlib.index.GridIndex` (its raster, exact point tests and overlap check are built
+on these segments), :func:`gridlib.assign` (distance of a case to its grid's boundary and
+whether a neighbouring grid lies near, from the shared edges) and rook adjacency
+(:meth:`Topology.shared_edges`).
+
+A *shared edge* is a boundary segment that exactly one other grid draws with the same end
+points (either direction) with its interior on the other side, as in a proper coverage.
+Coordinates are compared exactly: an edge that meets two shorter edges of the neighbour
+(a T-junction) or differs by rounding is not shared, so answers derived from shared edges
+are exact where they apply and leave the rest to an exact geometric test.
+
+>>> import shapely
+>>> t = topology([shapely.box(0, 0, 10, 10), shapely.box(10, 0, 20, 10)])
+>>> t.shared_edges()
+(array([0]), array([1]))
+>>> t.coverage_edge.tolist()          # both have an edge no neighbour shares
+[True, True]
+>>> dist, pt, other = t.boundary_distance([4.0, 12.0], [5.0, 5.0], [0, 1], reach=5.0)
+>>> dist.tolist(), pt.tolist(), other.tolist()
+([4.0, 2.0], [1], [0])
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import geopandas as gpd
+import numpy as np
+import shapely
+
+from gridlib.types import ArrayLike
+
+__all__ = ["Topology", "topology", "point_segment_distance"]
+
+# Shewchuk-style rounding bound of the shoelace sum (see ``_sides``).
+_EPS = 2.0**-53
+_SEG_CHUNK = 100_000
+_POINT_CHUNK = 16_384
+#: Distances (metres) this close are decided with GEOS' formula: far above the fast formula's rounding.
+_TIE = 1e-6
+
+
+@dataclass(frozen=True, eq=False)
+class Topology:
+    """Boundary segments of a set of grid polygons, grouped into shared edges.
+
+    Attributes
+    ----------
+    ax, ay, bx, by : numpy.ndarray of float64
+        Segment end points, every ring of every grid in grid / part / ring order.
+    seg_off : numpy.ndarray of int64
+        The segments of grid ``i`` are ``seg_off[i]:seg_off[i + 1]`` (length ``n + 1``).
+    seg_grid : numpy.ndarray of int64
+        The grid (row position) of each segment.
+    side : numpy.ndarray of int8
+        +1 where the grid's interior lies left of a -> b, -1 where it lies right.
+    group_order, group_start : numpy.ndarray of int64
+        Identical segments (same end points, either direction) grouped:
+        ``group_order[group_start[g]:group_start[g + 1]]``.
+    unmatched : numpy.ndarray of int64
+        Segments whose group has more grids on one side than on the other (coverage edges,
+        T-junctions, overlaps): the segments :class:`gridlib.index.GridIndex` checks for overlaps.
+    partner : numpy.ndarray of int64
+        Per segment, the grid across the edge it shares (−1 where the edge is not shared).
+    """
+
+    ax: np.ndarray
+    ay: np.ndarray
+    bx: np.ndarray
+    by: np.ndarray
+    seg_off: np.ndarray
+    seg_grid: np.ndarray
+    side: np.ndarray
+    group_order: np.ndarray
+    group_start: np.ndarray
+    unmatched: np.ndarray
+    partner: np.ndarray
+
+    def __len__(self) -> int:
+        """Number of grids."""
+        return len(self.seg_off) - 1
+
+    @property
+    def nbytes(self) -> int:
+        """Bytes held in the arrays."""
+        return int(sum(getattr(self, f).nbytes for f in self.__dataclass_fields__))
+
+    def unmatched_grids(self) -> np.ndarray:
+        """Per grid: has a segment in :attr:`unmatched` (the overlap suspects of GridIndex).
+
+        >>> import shapely
+        >>> topology([shapely.box(0, 0, 1, 1), shapely.box(1, 0, 2, 1)]).unmatched_grids().tolist()
+        [True, True]
+        """
+        out = np.zeros(len(self), dtype=bool)
+        out[self.seg_grid[self.unmatched]] = True
+        return out
+
+    @property
+    def coverage_edge(self) -> np.ndarray:
+        """Per grid: has a segment no other grid shares (the coverage's outer edge, a hole, a
+        T-junction or a gap); a grid without one is surrounded by its neighbours' edges.
+
+        >>> import shapely
+        >>> t = topology([shapely.box(x, y, x + 1, y + 1) for y in range(3) for x in range(3)])
+        >>> t.coverage_edge.tolist()[4]   # the middle of a 3 x 3 block
+        False
+        """
+        out = np.zeros(len(self), dtype=bool)
+        out[self.seg_grid[self.partner < 0]] = True
+        return out
+
+    def shared_edges(self) -> tuple[np.ndarray, np.ndarray]:
+        """Pairs ``(a, b)``, ``a < b``, of grids that share at least one edge (rook adjacency).
+
+        >>> import shapely
+        >>> topology([shapely.box(0, 0, 1, 1), shapely.box(1, 0, 2, 1), shapely.box(1, 1, 2, 2)]).shared_edges()
+        (array([0, 1]), array([1, 2]))
+        """
+        a, b = self.seg_grid, self.partner
+        keep = (b >= 0) & (a < b)
+        pairs = np.unique(np.stack([a[keep], b[keep]], axis=1), axis=0) if keep.any() else np.zeros((0, 2), int)
+        return pairs[:, 0].astype(np.int64), pairs[:, 1].astype(np.int64)
+
+    def boundary_distance(self, x: ArrayLike, y: ArrayLike, grid: ArrayLike,
+                          reach: float | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Distance of each point to the boundary of its grid, and the neighbours within ``reach``.
+
+        Parameters
+        ----------
+        x, y : array-like of float
+            Points, in the CRS of the polygons.
+        grid : array-like of int
+            The grid (row position, ≥ 0) of each point.
+        reach : float, optional
+            Also list, per point, the grids across a shared edge of its grid that lies within
+            this distance (those grids lie within ``reach`` of the point).
+
+        Returns
+        -------
+        distance : numpy.ndarray of float64
+            ``shapely.distance(point, shapely.boundary(polygon))``, bit for bit (GEOS'
+            point–segment formula, minimum over the segments of every ring).
+        point, other : numpy.ndarray of int64
+            Pairs (point position, neighbouring grid) found within ``reach`` (empty without
+            it); a pair may repeat when several shared edges are near.
+
+        Examples
+        --------
+        >>> import shapely
+        >>> t = topology([shapely.box(0, 0, 10, 10)])
+        >>> t.boundary_distance([3.0], [4.0], [0])[0].tolist()
+        [3.0]
+        """
+        x = np.asarray(x, dtype=np.float64).ravel()
+        y = np.asarray(y, dtype=np.float64).ravel()
+        grid = np.asarray(grid, dtype=np.int64).ravel()
+        dist = np.empty(len(x))
+        pts, others = [np.zeros(0, dtype=np.int64)], [np.zeros(0, dtype=np.int64)]
+        for lo in range(0, len(x), _POINT_CHUNK):  # small chunks: the temporaries stay in cache
+            sl = slice(lo, lo + _POINT_CHUNK)
+            s0 = self.seg_off[grid[sl]]
+            cnt = self.seg_off[grid[sl] + 1] - s0
+            starts = np.cumsum(cnt) - cnt
+            seg = np.repeat(s0 - starts, cnt) + np.arange(int(starts[-1] + cnt[-1]) if len(cnt) else 0)
+            px, py = np.repeat(x[sl], cnt), np.repeat(y[sl], cnt)
+            # a fast squared distance picks the nearest segment; GEOS' formula, exactly, only for the
+            # segments within _TIE of it (ties at a shared vertex, rounding)
+            d2 = _squared_distance(px, py, self.ax.take(seg), self.ay.take(seg), self.bx.take(seg),
+                                   self.by.take(seg))
+            m = np.sqrt(np.minimum.reduceat(d2, starts)) if len(d2) else np.zeros(0)
+            cand = np.flatnonzero(d2 <= np.repeat(np.square(m + _TIE), cnt))
+            exact = point_segment_distance(px[cand], py[cand], self.ax[seg[cand]], self.ay[seg[cand]],
+                                           self.bx[seg[cand]], self.by[seg[cand]])
+            pair = np.repeat(np.arange(len(cnt)), cnt)[cand]
+            first = np.flatnonzero(np.r_[True, pair[1:] != pair[:-1]]) if len(pair) else pair
+            dist[sl] = np.minimum.reduceat(exact, first) if len(first) else exact
+            if reach is not None:
+                shared = self.partner.take(seg) >= 0
+                hit = shared & (d2 <= max(reach - _TIE, 0.0) ** 2)
+                unsure = np.flatnonzero(shared & ~hit & (d2 <= (reach + _TIE) ** 2))
+                if len(unsure):  # within rounding of reach: decide with GEOS' formula
+                    j = seg[unsure]
+                    hit[unsure] = point_segment_distance(px[unsure], py[unsure], self.ax[j], self.ay[j],
+                                                         self.bx[j], self.by[j]) <= reach
+                hit = np.flatnonzero(hit)
+                pts.append(np.repeat(np.arange(len(cnt)), cnt)[hit] + lo)
+                others.append(self.partner[seg[hit]].astype(np.int64))
+        return dist, np.concatenate(pts), np.concatenate(others)
+
+
+def _squared_distance(px: np.ndarray, py: np.ndarray, ax: np.ndarray, ay: np.ndarray,
+                      bx: np.ndarray, by: np.ndarray) -> np.ndarray:
+    """Squared point–segment distance, fast (within ~1e-12 m of the exact one for city coordinates)."""
+    dx, dy = bx - ax, by - ay
+    ex, ey = px - ax, py - ay
+    with np.errstate(divide="ignore", invalid="ignore"):
+        t = (ex * dx + ey * dy) / (dx * dx + dy * dy)
+    np.clip(t, 0.0, 1.0, out=t)
+    t[np.isnan(t)] = 0.0  # a zero-length segment: its point
+    ex -= t * dx
+    ey -= t * dy
+    return ex * ex + ey * ey
+
+
+def point_segment_distance(px: np.ndarray, py: np.ndarray, ax: np.ndarray, ay: np.ndarray,
+                           bx: np.ndarray, by: np.ndarray) -> np.ndarray:
+    """Distance from points to segments, elementwise, with GEOS' formula (``Distance::pointToSegment``).
+
+    The same floating-point operations in the same order, so the result equals
+    ``shapely.distance(point, segment)`` exactly.
+
+    >>> point_segment_distance(*map(np.array, ([0.0, 5.0], [1.0, -2.0], [0.0, 0.0], [0.0, 0.0],
+    ...                                        [10.0, 10.0], [0.0, 0.0]))).tolist()
+    [1.0, 2.0]
+    """
+    dx, dy = bx - ax, by - ay
+    len2 = dx * dx + dy * dy
+    ex, ey = px - ax, py - ay
+    with np.errstate(divide="ignore", invalid="ignore"):
+        r = (ex * dx + ey * dy) / len2
+        s = ((ay - py) * dx - (ax - px) * dy) / len2
+    out = np.abs(s) * np.sqrt(len2)
+    at_a = (r <= 0.0) | ((ax == bx) & (ay == by))
+    out[at_a] = np.sqrt(ex[at_a] * ex[at_a] + ey[at_a] * ey[at_a])
+    at_b = (r >= 1.0) & ~at_a
+    fx, fy = px[at_b] - bx[at_b], py[at_b] - by[at_b]
+    out[at_b] = np.sqrt(fx * fx + fy * fy)
+    return out
+
+
+def topology(grids: Any) -> Topology:
+    """The :class:`Topology` of grid polygons (a GeoDataFrame, GeoSeries, GridSet or array of
+    (multi)polygons, in their row order).
+
+    >>> import shapely
+    >>> t = topology([shapely.box(0, 0, 1, 1), shapely.box(1, 0, 2, 1)])
+    >>> len(t), len(t.ax), t.partner.tolist()
+    (2, 8, [1, -1, -1, -1, -1, -1, 0, -1])
+    """
+    frame = getattr(grids, "grids", grids)
+    if isinstance(frame, gpd.GeoDataFrame | gpd.GeoSeries):
+        geoms = np.asarray(frame.geometry.array, dtype=object)
+    else:
+        geoms = np.asarray(frame, dtype=object)
+    ax, ay, bx, by, seg_off, seg_grid, side = segments(geoms, sides=True)
+    order, start, unmatched, partner = _groups(ax, ay, bx, by, side, seg_grid)
+    return Topology(ax, ay, bx, by, seg_off, seg_grid, side, order, start, unmatched, partner)
+
+
+def segments(geoms: np.ndarray, sides: bool = False) -> tuple[np.ndarray, ...]:
+    """The boundary segments of every ring, in grid / part / ring order.
+
+    Returns ``ax, ay, bx, by, seg_off, seg_grid`` and, with ``sides``, the side of each
+    segment's grid: +1 where the grid's interior lies left of a -> b, -1 where it lies right.
+
+    >>> import shapely
+    >>> ax, ay, bx, by, off, grid = segments(np.array([shapely.box(0, 0, 1, 1)]))
+    >>> len(ax), off.tolist()
+    (4, [0, 4])
+    """
+    n = len(geoms)
+    coords, coord_geom = shapely.get_coordinates(geoms, return_index=True)
+    ncoord = np.bincount(coord_geom, minlength=n)
+    simple = (shapely.get_type_id(geoms) == 3) & (shapely.get_num_interior_rings(geoms) == 0)
+    if simple.all():  # one ring per grid: no ring geometries to make
+        ring_len, shell = ncoord, np.ones(n, dtype=bool)
+    else:
+        easy, hard = np.flatnonzero(simple), np.flatnonzero(~simple)
+        parts, part_of = shapely.get_parts(geoms[hard], return_index=True)
+        rings, ring_of = shapely.get_rings(parts, return_index=True)
+        ring_geom = np.concatenate([easy, hard[part_of[ring_of]]])
+        order = np.argsort(ring_geom, kind="stable")  # rings in coordinate order
+        ring_len = np.concatenate([ncoord[easy], shapely.get_num_coordinates(rings)])[order]
+        shell = np.concatenate([np.ones(len(easy), dtype=bool),
+                                np.concatenate([[True], ring_of[1:] != ring_of[:-1]])])[order]
+    same = np.ones(len(coords) - 1, dtype=bool)  # coordinate i and i + 1 are in one ring
+    same[np.cumsum(ring_len)[:-1] - 1] = False
+    ax = np.ascontiguousarray(coords[:-1, 0][same])
+    ay = np.ascontiguousarray(coords[:-1, 1][same])
+    bx = np.ascontiguousarray(coords[1:, 0][same])
+    by = np.ascontiguousarray(coords[1:, 1][same])
+    seg_grid = coord_geom[:-1][same]
+    seg_off = np.searchsorted(seg_grid, np.arange(n + 1)).astype(np.int64)
+    if not sides:
+        return ax, ay, bx, by, seg_off, seg_grid
+    return ax, ay, bx, by, seg_off, seg_grid, _sides(coords, ring_len, shell, ax, ay, bx, by)
+
+
+def _sides(coords: np.ndarray, ring_len: np.ndarray, shell: np.ndarray, ax: np.ndarray, ay: np.ndarray,
+           bx: np.ndarray, by: np.ndarray) -> np.ndarray:
+    """Ring orientation from the shoelace sum (relative to the ring's first vertex), with GEOS
+    deciding the rings whose sum is within its rounding bound; interior on the left: +1."""
+    seg_len = ring_len - 1
+    seg_start = np.cumsum(seg_len) - seg_len
+    first = np.cumsum(ring_len) - ring_len
+    seg_ring = np.repeat(np.arange(len(ring_len)), seg_len)
+    term = np.empty(len(ax))  # the shoelace terms, then their rounding scale
+    scale = np.empty(len(ax))
+    ring_x, ring_y = coords[first, 0], coords[first, 1]
+    for lo in range(0, len(ax), _SEG_CHUNK):  # chunks keep the temporaries small
+        sl = slice(lo, lo + _SEG_CHUNK)
+        x0, y0 = ring_x[seg_ring[sl]], ring_y[seg_ring[sl]]
+        t1 = (ax[sl] - x0) * (by[sl] - y0)
+        t2 = (bx[sl] - x0) * (ay[sl] - y0)
+        np.subtract(t1, t2, out=term[sl])
+        np.add(np.abs(t1), np.abs(t2), out=scale[sl])
+    area2 = np.add.reduceat(term, seg_start)
+    bound = (2 * seg_len + 8) * _EPS * np.add.reduceat(scale, seg_start)
+    del term, scale, seg_ring
+    ccw = area2 > 0
+    unsure = np.flatnonzero(np.abs(area2) <= bound)
+    if len(unsure):
+        coord_ring = np.repeat(np.arange(len(ring_len)), ring_len)
+        pick = np.isin(coord_ring, unsure)
+        ring, index = np.unique(coord_ring[pick], return_inverse=True)
+        ccw[ring] = shapely.is_ccw(shapely.linearrings(coords[pick], indices=index))
+    # interior on the left: a counter-clockwise shell or a clockwise hole
+    return np.repeat(np.where(ccw == shell, 1, -1).astype(np.int8), seg_len)
+
+
+def _groups(ax: np.ndarray, ay: np.ndarray, bx: np.ndarray, by: np.ndarray, side: np.ndarray,
+            seg_grid: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Group identical segments; flag those not matched by as many grids on the other side;
+    pair the segments of a shared edge.
+
+    A shared edge of a proper coverage is one segment drawn once in each direction, with the
+    two grids on opposite sides. Coordinates are compared exactly; a hash only orders them
+    (a collision can split a group, which only flags more segments and pairs fewer).
+    """
+    swap = (bx < ax) | ((bx == ax) & (by < ay))
+    x1, y1 = np.where(swap, bx, ax), np.where(swap, by, ay)
+    x2, y2 = np.where(swap, ax, bx), np.where(swap, ay, by)
+    h = np.zeros(len(ax), dtype=np.uint64)
+    for c, mult in ((x1, 0x9E3779B97F4A7C15), (y1, 0xC2B2AE3D27D4EB4F),
+                    (x2, 0x165667B19E3779F9), (y2, 0xD6E8FEB86659FD93)):
+        h ^= c.view(np.uint64) * np.uint64(mult)
+        h ^= h >> np.uint64(29)
+    order = np.argsort(h).astype(np.int32 if len(h) < 2**31 else np.int64)
+    if len(order):
+        s1, t1, s2, t2 = x1[order], y1[order], x2[order], y2[order]
+        new = np.concatenate([[True], (s1[1:] != s1[:-1]) | (t1[1:] != t1[:-1])
+                              | (s2[1:] != s2[:-1]) | (t2[1:] != t2[:-1])])
+    else:
+        new = np.zeros(0, dtype=bool)
+    start = np.flatnonzero(new)
+    size = np.diff(np.append(start, len(order)))
+    signed = np.where(swap, -side, side)
+    balance = np.add.reduceat(signed[order], start, dtype=np.int64) if len(start) else start
+    unmatched = order[np.repeat(balance != 0, size)]
+    partner = np.full(len(ax), -1, dtype=np.int32 if len(seg_grid) < 2**31 else np.int64)
+    two = start[(size == 2) & (balance == 0)]
+    s, t = order[two], order[two + 1]
+    other = seg_grid[s] != seg_grid[t]
+    s, t = s[other], t[other]
+    partner[s], partner[t] = seg_grid[t], seg_grid[s]
+    return order, start, unmatched, partner

@@ -1,0 +1,313 @@
+"""Live muck-truck compliance: the batch truck check re-run on each vehicle's night as its fixes arrive.
+
+:class:`TruckMonitor` holds, per vehicle, the fixes of its current *night* — the window the
+nightly run checks, 12:00 one day to 12:00 the next, local China time (UTC+8) — and, on each
+:meth:`~TruckMonitor.tick`, runs the steps of :func:`gridlib.trucks.check` (the batch reader
+:func:`~gridlib.trucks.fixes.read_fixes`, :func:`~gridlib.trucks.clean.clean`,
+:func:`~gridlib.trucks.detectors.vehicle_day` and every detector of
+:data:`~gridlib.trucks.detectors.DETECTORS`, with the same permits, sites, roads and
+:class:`~gridlib.trucks.thresholds.Thresholds`) once over all the vehicles that got new fixes.
+Out-of-order fixes are sorted into place and repeated times dropped exactly as the batch check
+does (the first stored is kept), because it is the batch check's code on the same fixes in the
+order they were stored.
+
+The episodes found are diffed against the alerts of that night (:mod:`gridlib.live.alerts`):
+an episode that no alert overlaps opens one; an alert whose episode changed is ``updated``
+(its start or end moved), ``closed`` (its episode now ends before the vehicle's last fix) or
+``reopened`` (a closed episode grew again, e.g. a no-permit run after a parked spell); an alert
+whose episode vanished (later fixes showed its evidence was an impossible jump) is
+``withdrawn``. After the last fix of a feed the alerts that are not withdrawn are exactly the
+batch check's violations (vehicle, type, start, end); those still ``open`` are the episodes
+that end at their vehicle's last fix.
+
+>>> import geopandas as gpd, pandas as pd, datetime as dt
+>>> from shapely.geometry import LineString
+>>> from gridlib.live.fix import Fix
+>>> permits = gpd.GeoDataFrame({"permit_id": ["P1"], "vehicle_id": ["V1"], "company": ["K"],
+...     "valid_from": ["2026-11-20"], "valid_to": ["2026-11-20"], "hours": ["22:00-06:00"]},
+...     geometry=[LineString([(121.48, 31.24), (121.52, 31.24)])], crs=4326)
+>>> monitor = TruckMonitor(permits)
+>>> t0 = dt.datetime(2026, 11, 20, 13, 50, tzinfo=dt.UTC)          # 21:50 in China, before the permit's hours
+>>> monitor.add([(Fix("T1", t0 + dt.timedelta(seconds=20 * i), 121.48 + i * 0.0006, 31.24, "osmand"), "V1")
+...              for i in range(10)])
+>>> [(e["event"], e["type"], e["start"], e["status"]) for e in monitor.tick()]
+[('opened', 'outside_hours', '2026-11-20T21:50:00', 'open')]
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable, Iterable
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import pyproj
+
+from gridlib.crs import WGS84, metric_crs, transform_xy
+from gridlib.live.alerts import AlertBook
+from gridlib.live.fix import Fix
+from gridlib.trucks.clean import clean
+from gridlib.trucks.detectors import DETECTORS, CheckContext, vehicle_day
+from gridlib.trucks.fixes import read_fixes
+from gridlib.trucks.route import read_permits, read_sites
+from gridlib.trucks.thresholds import Thresholds
+from gridlib.types import LayerSource
+
+__all__ = ["TruckMonitor", "NIGHT_START_S", "night_of"]
+
+log = logging.getLogger(__name__)
+
+#: A night starts at 12:00 local time (the nightly run's truck window: 12:00 the day before to 12:00).
+NIGHT_START_S = 12 * 3600
+_DAY = 86400
+_FIX_DTYPE = np.dtype([("t", "i8"), ("lon", "f8"), ("lat", "f8")])
+
+
+def night_of(t: np.ndarray | int) -> np.ndarray | int:
+    """The night (days since 1970-01-01, of the night's 12:00 start) of local epoch seconds *t*.
+
+    >>> night_of(np.array([0, 12 * 3600, 36 * 3600 - 1]))     # 1970-01-01 00:00, 12:00, 01-02 11:59:59
+    array([-1,  0,  0])
+    """
+    return (np.asarray(t) - NIGHT_START_S) // _DAY
+
+
+class TruckMonitor:
+    """Per-vehicle night state and the alerts it raises; fed by :meth:`add`, advanced by :meth:`tick`.
+
+    Parameters
+    ----------
+    permits, sites : path or GeoDataFrame
+        As :func:`gridlib.trucks.check` takes them (read with the same readers).
+    roads, zones : GeoDataFrame, optional
+        As :func:`gridlib.trucks.check` takes them.
+    thresholds : Thresholds, optional
+        Default :class:`~gridlib.trucks.thresholds.Thresholds()` (what the nightly run uses).
+    metric : CRS, optional
+        Metric CRS for distances; default the Gauss–Krüger zone of the permits' routes.
+    book : AlertBook, optional
+        Where alerts are kept (and stored); default an in-memory :class:`~gridlib.live.alerts.AlertBook`.
+    keep_nights : int
+        Nights kept per vehicle (the latest seen and the ones before it); a fix of an older night
+        is counted in ``stats["too_old"]`` and left to the nightly run.
+
+    Examples
+    --------
+    >>> import geopandas as gpd
+    >>> from shapely.geometry import LineString
+    >>> permits = gpd.GeoDataFrame({"permit_id": ["P1"], "vehicle_id": ["V1"], "company": ["K"],
+    ...     "valid_from": ["2026-11-20"], "valid_to": ["2026-11-20"], "hours": ["22:00-06:00"]},
+    ...     geometry=[LineString([(121.48, 31.24), (121.52, 31.24)])], crs=4326)
+    >>> TruckMonitor(permits).ctx.metric.to_epsg()
+    4550
+    """
+
+    def __init__(self, permits: LayerSource, sites: LayerSource | None = None, *, roads: Any = None,
+                 zones: Any = None, thresholds: Thresholds | None = None, metric: Any = None,
+                 book: AlertBook | None = None, keep_nights: int = 2) -> None:
+        permits_ok, self.permit_rejects = read_permits(permits)
+        sites_ok = read_sites(sites)[0] if sites is not None else None
+        if metric is None:
+            xy = permits_ok.geometry.get_coordinates() if len(permits_ok) else None
+            metric = (metric_crs(float(np.median(xy["x"])), float(np.median(xy["y"]))) if xy is not None and len(xy)
+                      else metric_crs(121.5, 31.2))
+        self.ctx = CheckContext.prepare(permits_ok, sites_ok, pyproj.CRS.from_user_input(metric), roads=roads,
+                                        zones=zones, thresholds=thresholds or Thresholds())
+        self.book = book if book is not None else AlertBook()
+        self.keep_nights = keep_nights
+        self._lock = threading.Lock()
+        self._pending: list[tuple[str, int, float, float]] = []
+        self._fixes: dict[tuple[str, int], list[np.ndarray]] = {}
+        self._latest_night: int | None = None
+        self._expired: list[dict[str, Any]] = []
+        self.stats: dict[str, float] = {"fixes": 0, "too_old": 0, "ticks": 0, "tick_s": 0.0, "last_tick_s": 0.0,
+                                        "vehicles_checked": 0}
+        self._thread: threading.Thread | None = None
+        self._stop = threading.Event()
+
+    # ---- input -------------------------------------------------------------------------------------------
+    def add(self, pairs: Iterable[tuple[Fix, str]]) -> None:
+        """Take ``(fix, vehicle_id)`` pairs already stored (the :meth:`FixStore.subscribe` callback); cheap."""
+        rows = [(str(v), _local_s(f), f.lon, f.lat) for f, v in pairs]
+        with self._lock:
+            self._pending.extend(rows)
+
+    def add_rows(self, rows: Iterable[tuple[Any, Any, float, float]]) -> None:
+        """Take stored ``(vehicle_id, local_time, lon, lat)`` rows (:meth:`FixStore.rows`), e.g. at a restart."""
+        rows = list(rows)
+        if not rows:
+            return
+        t = pd.to_datetime(pd.Series([r[1] for r in rows]), format="ISO8601").to_numpy("datetime64[s]")
+        t = t.astype("int64")
+        with self._lock:
+            self._pending.extend((str(r[0]), int(ti), float(r[2]), float(r[3])) for r, ti in zip(rows, t, strict=True))
+
+    # ---- the tick ----------------------------------------------------------------------------------------
+    def tick(self) -> list[dict[str, Any]]:
+        """Check every vehicle night with new fixes (one batch-check pass per night) and update the alerts.
+
+        Returns the alert events raised (also kept and stored by the :class:`AlertBook`).
+        """
+        started = time.perf_counter()
+        with self._lock:
+            pending, self._pending = self._pending, []
+        if not pending:
+            return []
+        dirty = self._integrate(pending)
+        events, self._expired = self._expired, []
+        for night in sorted({n for _, n in dirty}):
+            keys = sorted(k for k in dirty if k[1] == night)
+            found, last = self._evaluate(keys)
+            events += self.book.reconcile(night, [k[0] for k in keys], found, last,
+                                         settle_s=self.ctx.thresholds.min_dwell_s)
+        spent = time.perf_counter() - started
+        self.stats["ticks"] += 1
+        self.stats["tick_s"] += spent
+        self.stats["last_tick_s"] = spent
+        self.stats["vehicles_checked"] += len(dirty)
+        return events
+
+    def _integrate(self, pending: list[tuple[str, int, float, float]]) -> set[tuple[str, int]]:
+        vid = np.array([p[0] for p in pending], dtype=object)
+        arr = np.array([p[1:] for p in pending], dtype=_FIX_DTYPE)
+        nights = night_of(arr["t"])
+        latest = int(nights.max())
+        if self._latest_night is None or latest > self._latest_night:
+            self._latest_night = latest
+            oldest = latest - self.keep_nights + 1
+            for key in [k for k in self._fixes if k[1] < oldest]:
+                del self._fixes[key]
+            self._expired += self.book.forget_before(oldest)
+        oldest = self._latest_night - self.keep_nights + 1
+        keep = nights >= oldest
+        self.stats["too_old"] += int((~keep).sum())
+        self.stats["fixes"] += int(keep.sum())
+        dirty: set[tuple[str, int]] = set()
+        if not keep.any():
+            return dirty
+        # one stable group-by (vehicle, night); arrival order is kept inside each group
+        key = pd.MultiIndex.from_arrays([vid[keep], nights[keep]])
+        codes, uniques = pd.factorize(key)
+        order = np.argsort(codes, kind="stable")
+        bounds = np.flatnonzero(np.r_[True, np.diff(codes[order]) != 0, True])
+        sel = arr[keep][order]
+        for a, b in zip(bounds[:-1].tolist(), bounds[1:].tolist(), strict=True):
+            k = (str(uniques[codes[order[a]]][0]), int(uniques[codes[order[a]]][1]))
+            self._fixes.setdefault(k, []).append(sel[a:b])
+            dirty.add(k)
+        return dirty
+
+    def _evaluate(self, keys: list[tuple[str, int]]) -> tuple[pd.DataFrame, dict[str, np.datetime64]]:
+        """The batch check's steps over the stored fixes of *keys* (one night): episodes, last fix per vehicle."""
+        parts = []
+        for k in keys:
+            chunks = self._fixes[k]
+            if len(chunks) > 1:
+                chunks[:] = [np.concatenate(chunks)]
+            parts.append(chunks[0])
+        arr = np.concatenate(parts)
+        frame = pd.DataFrame({"vehicle_id": np.repeat(np.array([k[0] for k in keys], dtype=object),
+                                                      [len(p) for p in parts]),
+                              "time": arr["t"].astype("datetime64[s]"), "lon": arr["lon"], "lat": arr["lat"]})
+        th = self.ctx.thresholds
+        fx, _ = read_fixes(frame, metric=self.ctx.metric)
+        fx, _ = clean(fx, max_speed_kmh=th.max_speed_kmh, min_jump_m=th.min_jump_m)
+        last: dict[str, np.datetime64] = {}
+        if len(fx):
+            ends = np.r_[np.flatnonzero(fx.vehicle_starts())[1:], len(fx)] - 1
+            last = dict(zip(fx.vehicle_ids[fx.vehicle[ends]].tolist(), fx.times(ends), strict=True))
+        if not len(fx):
+            return pd.DataFrame(), last
+        day = vehicle_day(fx, self.ctx)
+        found = [p for p in (detector(day, th) for detector in DETECTORS.values()) if len(p)]
+        return (pd.concat(found, ignore_index=True) if found else pd.DataFrame()), last
+
+    # ---- running -----------------------------------------------------------------------------------------
+    def start(self, interval_s: float = 0.2) -> None:
+        """Tick every *interval_s* seconds in a background thread (off the event loop) until :meth:`stop`."""
+        if self._thread is not None:
+            return
+        self._stop.clear()
+
+        def loop() -> None:
+            self._warm_up()
+            while not self._stop.wait(interval_s):
+                try:
+                    self.tick()
+                except Exception:
+                    log.exception("truck monitor tick failed")
+
+        self._thread = threading.Thread(target=loop, name="truck-monitor", daemon=True)
+        self._thread.start()
+
+    def _warm_up(self) -> None:
+        """Pay this thread's one-off costs (its PROJ context, the locator's first call) before the first fix."""
+        lon, lat = np.array([121.5]), np.array([31.2])
+        transform_xy(WGS84, self.ctx.metric, lon, lat)
+        if self.book.locate is not None:
+            self.book.locate(lon, lat)
+
+    def stop(self) -> None:
+        """Stop ticking, then run a last tick so every stored fix is checked."""
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join()
+            self._thread = None
+        self.tick()
+
+    def restore(self, fixstore: Any) -> list[dict[str, Any]]:
+        """Rebuild the vehicle nights from the durable fixes of *fixstore* (after the stored alerts were loaded
+        into the book) and reconcile: only what changed while the service was down raises events."""
+        latest = self.book.latest_night()
+        row = fixstore.db.execute("SELECT max(local_time) FROM fixes").fetchone()
+        if row is None or row[0] is None:
+            return []
+        newest = int(night_of(int(pd.Timestamp(row[0]).floor("s").value // 10**9)))
+        if latest is not None:
+            newest = max(newest, latest)
+        since = pd.Timestamp(0, unit="s") + pd.Timedelta(seconds=(newest - self.keep_nights + 1) * _DAY + NIGHT_START_S)
+        self.add_rows(fixstore.rows(since.isoformat()))
+        return self.tick()
+
+
+def _local_s(fix: Fix) -> int:
+    """Local (UTC+8) epoch seconds of a fix, truncated to the second as the batch reader does."""
+    return int(np.datetime64(fix.local_time, "s").astype("int64"))
+
+
+def monitor_from_store(store: Any, *, book: AlertBook | None = None, **kwargs: Any) -> TruckMonitor | None:
+    """A :class:`TruckMonitor` over the store's ``truck_permits``, ``truck_sites`` and ``roads``, the layers the
+    nightly run passes to :func:`gridlib.trucks.check` (default thresholds, no zones); None without permits."""
+    layers = set(store.layers())
+    if "truck_permits" not in layers:
+        return None
+    read: Callable[[str], Any] = lambda name: store.read_layer(name) if name in layers else None  # noqa: E731
+    return TruckMonitor(read("truck_permits"), read("truck_sites"), roads=read("roads"), book=book, **kwargs)
+
+
+def attach_monitor(app: Any, store: Any, fixes: Any, *, interval_s: float = 0.2) -> TruckMonitor | None:
+    """Watch *fixes* (a :class:`~gridlib.live.gateway.FixStore`) with a monitor over *store*, serve its alerts on
+    *app* (:func:`gridlib.live.alert_routes.add_alert_routes`) and start ticking; None when the store has no permits.
+
+    The stored alerts are loaded and the vehicle nights rebuilt from the durable fixes before the monitor
+    subscribes to new ones, so a restarted service continues where it stopped. Stop it with
+    :meth:`TruckMonitor.stop` (and set ``app.state.alerts_stopping`` to end open streams).
+    """
+    from gridlib.live.alert_routes import add_alert_routes
+    from gridlib.live.alerts import grid_locator
+
+    book = AlertBook(store, grid_locator(app.state.ctx))
+    book.load()
+    book.create_layer()
+    add_alert_routes(app, book)
+    monitor = monitor_from_store(store, book=book)
+    if monitor is None:
+        return None
+    monitor.restore(fixes)
+    fixes.subscribe(monitor.add)
+    monitor.start(interval_s)
+    app.state.monitor = monitor
+    return monitor

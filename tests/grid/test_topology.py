@@ -1,0 +1,64 @@
+"""gridlib.grid.topology: segments, shared edges and distances agree with shapely."""
+
+from __future__ import annotations
+
+import numpy as np
+import shapely
+
+from gridlib.datasets import demo_grids
+from gridlib.grid.topology import point_segment_distance, topology
+from gridlib.index import GridIndex
+
+
+def _shapes() -> np.ndarray:
+    """Boxes sharing edges, a T-junction, a polygon with a hole, a multipolygon, a repeated vertex."""
+    holed = shapely.Polygon([(30, 0), (50, 0), (50, 20), (30, 20)], [[(35, 5), (45, 5), (45, 15), (35, 15)]])
+    multi = shapely.MultiPolygon([shapely.box(60, 0, 70, 10), shapely.box(75, 0, 85, 10)])
+    repeated = shapely.Polygon([(0, 20), (10, 20), (10, 20), (10, 30), (0, 30)])
+    return np.array([shapely.box(0, 0, 10, 10), shapely.box(10, 0, 20, 10), shapely.box(0, 10, 20, 20),
+                     holed, multi, repeated], dtype=object)
+
+
+def test_boundary_distance_is_shapely_bit_for_bit():
+    geoms = _shapes()
+    rng = np.random.default_rng(3)
+    grid = rng.integers(0, len(geoms), 20_000)
+    x, y = rng.uniform(-5, 90, len(grid)), rng.uniform(-5, 35, len(grid))
+    # vertices and edge midpoints exactly, where ties between segments are exact
+    coords = shapely.get_coordinates(geoms)
+    x[:len(coords)], y[:len(coords)] = coords[:, 0], coords[:, 1]
+    dist, _, _ = topology(geoms).boundary_distance(x, y, grid)
+    assert np.array_equal(dist, shapely.distance(shapely.points(x, y), shapely.boundary(geoms[grid])))
+
+
+def test_point_segment_distance_matches_geos():
+    rng = np.random.default_rng(5)
+    p, a, b = (rng.uniform(3.4e6, 3.4e6 + 200, (5000, 2)) for _ in range(3))
+    b[:50] = a[:50]  # zero-length segments
+    ours = point_segment_distance(p[:, 0], p[:, 1], a[:, 0], a[:, 1], b[:, 0], b[:, 1])
+    lines = shapely.linestrings(np.stack([a, b], axis=1))
+    assert np.array_equal(ours, shapely.distance(shapely.points(p), lines))
+
+
+def test_shared_edges_and_neighbours_within_reach():
+    t = topology(_shapes())
+    a, b = t.shared_edges()
+    # 0|1 share x=10; the long top edge of 2 meets 0 and 1 in a T-junction: shared by neither
+    assert list(zip(a.tolist(), b.tolist(), strict=True)) == [(0, 1)]
+    assert t.coverage_edge.tolist() == [True] * 6
+    _, pt, other = t.boundary_distance([9.0, 5.0], [5.0, 5.0], [0, 0], reach=2.0)
+    assert pt.tolist() == [0] and other.tolist() == [1]
+
+
+def test_demo_shared_edges_are_rook_neighbours():
+    grids = demo_grids()
+    geoms = np.asarray(grids.geometry.array)
+    t = GridIndex(grids).topology
+    a, b = t.shared_edges()
+    assert len(a) > len(grids)  # a real coverage: most grids share edges with several neighbours
+    line = shapely.intersection(geoms[a], geoms[b])
+    assert (shapely.length(line) > 0).all()  # every pair shares a stretch of boundary, not a point
+    # partners are mutual: the grid across is the segment's own grid seen from the other side
+    s = np.flatnonzero(t.partner >= 0)
+    assert np.isin(t.seg_grid[s], t.seg_grid[t.partner >= 0]).all()
+    assert (t.partner[s] != t.seg_grid[s]).all()
