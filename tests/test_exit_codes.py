@@ -59,6 +59,7 @@ BAD_INPUT = {
     "cases fifteen": ["cases", "fifteen", "{missing}"],
     "trucks check": ["trucks", "check", "--fixes", "{table}", "--permits", "{table}", "--out", "{dir}/t.gpkg",
                      "--date", "21/11/2026"],
+    "trucks simulate-terminals": ["trucks", "simulate-terminals", "--protocol", "2015"],
     "hotspots": ["hotspots", "{missing}", "--out", "{dir}/hot", "--store", "{missing_store}"],
     "coverage cameras": ["coverage", "cameras", "-c", "{missing}", "-r", "{missing}", "-o", "{dir}/c.gpkg"],
     "coverage place": ["coverage", "place", "-r", "{missing}", "-o", "{dir}/c.gpkg"],

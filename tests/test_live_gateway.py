@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import sqlite3
 
 import pytest
 
@@ -94,3 +95,165 @@ def test_bad_body_answered_with_message_error(tmp_path):
 
     gw, result = _run(FixStore(tmp_path / "x.sqlite"), False, script)
     assert result == (3, j.LOCATION, 2) and gw.drops["bad_body"] == 1
+
+
+def _fix_in_file(path, phone: str, local_time: str) -> bool:
+    con = sqlite3.connect(path)         # another connection: sees only what was committed
+    try:
+        return con.execute("SELECT count(*) FROM fixes WHERE device_id = ? AND local_time = ?",
+                           (phone, local_time)).fetchone()[0] == 1
+    finally:
+        con.close()
+
+
+def test_group_commit_acks_only_committed_fixes_and_shares_transactions(tmp_path):
+    """40 terminals report at once: fewer transactions than reports, every ACK finds its row in the file,
+    every subscriber call comes after the commit and sees each fix once."""
+    store = FixStore(tmp_path / "group.sqlite", window_ms=20)
+    seen, not_yet_in_file = [], []
+
+    def subscriber(pairs):
+        for fix, vehicle in pairs:
+            if not _fix_in_file(store.path, fix.device_id, fix.local_time.isoformat()):
+                not_yet_in_file.append(fix)
+            seen.append((fix.device_id, vehicle, fix.local_time.isoformat()))
+    store.subscribe(subscriber)
+
+    async def terminal(port, i):
+        phone = f"1390000{i:04d}"
+        reader, writer = await asyncio.open_connection("127.0.0.1", port)
+        missing = []
+        for k in range(5):
+            t = T0 + dt.timedelta(seconds=10 * k)
+            body = j.encode_location(j.Location(121.5 + i / 1e4, 31.24, t, 20.0))
+            r = await _exchange(reader, writer, j.encode(j.LOCATION, phone, 100 + k, body))
+            assert j.decode_general_response(r.body) == (100 + k, j.LOCATION, 0)
+            if not _fix_in_file(store.path, phone, t.replace(tzinfo=None).isoformat()):
+                missing.append(k)
+        writer.close()
+        return missing
+
+    async def main():
+        gw = Jt808Gateway(store, auth=False)
+        server = await gw.start("127.0.0.1", 0)
+        port = server.sockets[0].getsockname()[1]
+        try:
+            return gw, await asyncio.gather(*(terminal(port, i) for i in range(40)))
+        finally:
+            await gw.close()
+            server.close()
+            await server.wait_closed()
+
+    gw, missing = asyncio.run(main())
+    assert all(m == [] for m in missing)                      # no ACK before its row was committed
+    assert gw.counters["fixes_in"] == 200 and store.transactions < 200
+    assert not_yet_in_file == [] and len(seen) == len(set(seen)) == 200
+    stored = store.db.execute("SELECT device_id, vehicle_id, local_time FROM fixes").fetchall()
+    assert sorted(stored) == sorted(seen)
+    store.close()
+
+
+def test_failed_commit_is_answered_failure_and_not_published(tmp_path):
+    store = FixStore(tmp_path / "broken.sqlite")
+    published = []
+    store.subscribe(published.append)
+    other = sqlite3.connect(store.path)
+    other.execute("DROP TABLE fixes")       # the next insert fails: a real storage error
+    other.close()
+    loc = j.encode_location(j.Location(121.5, 31.24, T0))
+
+    async def script(reader, writer):
+        r = await _exchange(reader, writer, j.encode(j.LOCATION, PHONE, 21, loc))
+        return j.decode_general_response(r.body)
+
+    gw, result = _run(store, False, script)
+    assert result == (21, j.LOCATION, 1) and gw.counters["store_errors"] == 1 and published == []
+    assert gw.counters["fixes_in"] == 0
+
+
+def test_subscribe_add_sync_and_async(tmp_path):
+    from gridlib.live.fix import Fix
+
+    store = FixStore(tmp_path / "sub.sqlite")
+    got = []
+    store.subscribe(lambda pairs: got.append([(f.device_id, v) for f, v in pairs]))
+    store.subscribe(lambda pairs: 1 / 0)        # a failing subscriber is logged, the others still run
+    fix = Fix("7", dt.datetime(2026, 11, 20, tzinfo=dt.UTC), 121.5, 31.2, "osmand")
+    store.add([(fix, "沪A1"), (fix, "沪A2")])
+
+    async def grouped():
+        await store.add_async([(fix, "沪A3")])
+        await asyncio.sleep(0)          # subscribers run right after the waiting callers were released
+    asyncio.run(grouped())
+    assert got == [[("7", "沪A1"), ("7", "沪A2")], [("7", "沪A3")]]
+    store.close()
+
+
+def test_add_async_from_two_event_loops_at_once(tmp_path):
+    """The HTTP app and the gateway may run on different loops: each gets its own writer thread on the same file."""
+    import threading
+
+    from gridlib.live.fix import Fix
+
+    store = FixStore(tmp_path / "two.sqlite")
+    fix = Fix("7", dt.datetime(2026, 11, 20, tzinfo=dt.UTC), 121.5, 31.2, "osmand")
+
+    def feed(name):
+        async def main():
+            await asyncio.gather(*(store.add_async([(fix, f"{name}{i}")]) for i in range(50)))
+        asyncio.run(main())
+
+    threads = [threading.Thread(target=feed, args=(name,)) for name in ("A", "B")]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(60)
+    rows = sorted(r[0] for r in store.db.execute("SELECT vehicle_id FROM fixes"))
+    assert rows == sorted(f"{n}{i}" for n in "AB" for i in range(50))
+    store.close()
+
+
+def test_registrations_are_group_committed_and_answered_after_the_commit(tmp_path):
+    store = FixStore(tmp_path / "reg.sqlite", window_ms=20)
+
+    async def terminal(port, i):
+        phone = f"1390000{i:04d}"
+        reader, writer = await asyncio.open_connection("127.0.0.1", port)
+        reg = j.encode_registration(j.Registration(31, 115, "GL", "M", f"D{i}", 2, f"沪B{i:05d}"))
+        r = await _exchange(reader, writer, j.encode(j.REGISTER, phone, 1, reg))
+        serial, result, code = j.decode_register_response(r.body)
+        other = sqlite3.connect(store.path)
+        in_file = other.execute("SELECT vehicle_id, auth_code FROM terminals WHERE terminal = ?", (phone,)).fetchall()
+        other.close()
+        r = await _exchange(reader, writer, j.encode(j.AUTH, phone, 2, j.encode_auth(code)))
+        writer.close()
+        return (serial, result), in_file == [(f"沪B{i:05d}", code)], j.decode_general_response(r.body)[2]
+
+    async def main():
+        gw = Jt808Gateway(store, auth=True)
+        server = await gw.start("127.0.0.1", 0)
+        try:
+            return await asyncio.gather(*(terminal(server.sockets[0].getsockname()[1], i) for i in range(30)))
+        finally:
+            await gw.close()
+            server.close()
+
+    out = asyncio.run(main())
+    assert all(o == ((1, 0), True, 0) for o in out)      # answered with the code that is in the file; auth ok
+    assert store.transactions < 30
+    store.close()
+
+
+def test_failed_registration_commit_is_answered_failure(tmp_path):
+    store = FixStore(tmp_path / "noreg.sqlite")
+    other = sqlite3.connect(store.path)
+    other.execute("DROP TABLE terminals")
+    other.close()
+    reg = j.encode_registration(j.Registration(31, 115, "GL", "M", "D1", 2, "沪A12345"))
+
+    async def script(reader, writer):
+        r = await _exchange(reader, writer, j.encode(j.REGISTER, PHONE, 8, reg))
+        return r.msg_id, j.decode_general_response(r.body)
+
+    gw, result = _run(store, True, script)
+    assert result == (j.PLATFORM_RESPONSE, (8, j.REGISTER, 1)) and gw.counters["store_errors"] == 1

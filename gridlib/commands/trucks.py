@@ -43,6 +43,59 @@ def register(app: typer.Typer) -> None:
     trucks = typer.Typer(help="Muck-truck (渣土车) compliance: permits, routes, stops, violations, credit points.")
     app.add_typer(trucks, name="trucks")
 
+    @trucks.command("simulate-terminals")
+    def simulate_terminals_cmd(
+        host: Annotated[str, typer.Option("--host", help="JT/T 808 gateway host (gridlib serve)")] = "127.0.0.1",
+        port: Annotated[int, typer.Option("--port", help="JT/T 808 gateway port")] = 7808,
+        vehicles: Annotated[int, typer.Option("--vehicles", help="Simulated terminals, one TCP connection each")] = 100,
+        speedup: Annotated[float, typer.Option("--speedup", help="Simulated seconds per wall second")] = 1.0,
+        duration: Annotated[float, typer.Option("--duration", help="Wall seconds to drive")] = 60.0,
+        start: Annotated[str, typer.Option("--start", help="Simulated local start time")] = "2026-11-20 07:00",
+        interval: Annotated[int, typer.Option("--interval", help="Seconds between a vehicle's fixes")] = 10,
+        batch: Annotated[int, typer.Option("--batch", help="Fixes per report; >1 sends 0x0704 batches")] = 1,
+        protocol: Annotated[str, typer.Option("--protocol", help="JT/T 808 edition of the headers: 2013 or 2019")] = "2013",
+        seed: Annotated[int, typer.Option("--seed", help="Seed of the simulated fleet")] = 0,
+    ) -> None:
+        """Drive simulate_fleet trucks as JT/T 808 terminals into a gateway: register, authenticate, report fixes."""
+        import asyncio
+        import logging
+
+        from gridlib.live.terminals import TerminalFleet, fleet_fixes
+
+        if protocol not in ("2013", "2019"):
+            raise InputError(f"--protocol must be 2013 or 2019, got {protocol!r}")
+        if vehicles < 1 or duration <= 0:
+            raise InputError("--vehicles and --duration must be positive")
+        log = logging.getLogger("gridlib")
+        fixes, t0 = fleet_fixes(vehicles, start=start, span_s=duration * speedup, interval_s=interval, seed=seed)
+        log.info("%s fixes of %d vehicles from %s, %g x real time for %g s", f"{len(fixes):,}", vehicles, t0,
+                 speedup, duration)
+
+        def show(stats) -> None:
+            s = stats.summary()
+            log.info("%5.0f s  sent %s  acked %s  (%s fixes/s)  ack p50 %s ms p99 %s ms", s["wall_s"], f"{s['sent']:,}",
+                     f"{s['acked']:,}", s["fixes_per_s"], s["ack_p50_ms"], s["ack_p99_ms"])
+
+        async def main():
+            fleet = TerminalFleet(fixes, host, port, version=1 if protocol == "2019" else None, batch=batch, seed=seed)
+            try:
+                await fleet.connect()
+                log.info("%d terminals registered and authenticated", len(fleet.terminals))
+                return await fleet.drive(speedup, duration, start=t0, progress=show, progress_s=2.0)
+            finally:
+                await fleet.close()
+
+        try:
+            stats = asyncio.run(main())
+        except (OSError, ConnectionError) as exc:
+            raise InputError(f"cannot drive terminals into {host}:{port}: {exc}") from exc
+        s = stats.summary()
+        typer.echo(f"{s['sent']:,} fixes sent in {s['reports']:,} reports, {s['acked']:,} acknowledged, "
+                   f"{s['failed']:,} refused, {s['lost']:,} reports lost; {s['fixes_per_s']} fixes/s; "
+                   f"ack p50 {s['ack_p50_ms']} ms, p99 {s['ack_p99_ms']} ms, max {s['ack_max_ms']} ms")
+        if s["failed"] or s["lost"]:
+            raise typer.Exit(1)
+
     @trucks.command("check")
     def check_cmd(
         fixes: Annotated[Path, typer.Option("--fixes", help="GPS fixes: vehicle_id, time, lon, lat (Parquet/CSV/...)")],

@@ -376,7 +376,7 @@ def create_app(store: Any, fixes: FixStore, *, token: str | None = None, gateway
             stats["rejected"][exc.reason_code] += 1
             return JSONResponse(exc.as_dict(), status_code=400)
         row = fixes.terminal(fix.device_id)
-        fixes.add([(fix, row["vehicle_id"] if row else fix.device_id)])
+        await fixes.add_async([(fix, row["vehicle_id"] if row else fix.device_id)])  # group commit
         stats["fixes_in"]["osmand"] += 1
         stats["lag_s"] = (dt.datetime.now(dt.UTC) - fix.time).total_seconds()
         return JSONResponse({"stored": True})

@@ -5,6 +5,14 @@
 :class:`~gridlib.live.fix.Fix` fields plus ``vehicle_id`` and ``received_at``; ``local_time`` is the
 naive UTC+8 time ``gl.trucks.read_fixes`` reads as ``time``).
 
+**Group commit.** ``await FixStore.add_async(fixes)`` hands the fixes to one writer thread (its own
+SQLite connection) and returns once the transaction holding them has committed. The writer takes
+everything queued while the previous transaction was committing into the next one, so at load
+the cost of a commit (one fsync) is shared by all connections' fixes of those few milliseconds,
+while a lone fix is committed at once. The gateway sends each acknowledgement only after its
+fixes' transaction committed — the durability contract of one commit per message, at a
+fraction of the cost. :meth:`FixStore.subscribe` callbacks get every committed batch.
+
 :class:`Jt808Gateway` answers registration (0x8100 with an auth code), authentication,
 heartbeat, location and batch location (0x8001 with the terminal's serial and message id).
 With ``auth=True`` a location from a terminal that has not authenticated on this connection
@@ -24,10 +32,14 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import logging
+import queue
 import secrets
 import sqlite3
-from collections import Counter
+import threading
+import time
+from collections import Counter, deque
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -40,10 +52,105 @@ log = logging.getLogger(__name__)
 
 FIX_COLUMNS = ("device_id", "vehicle_id", "time", "local_time", "lon", "lat", "source", "speed_kmh", "heading",
                "altitude_m", "accuracy_m", "alarm", "status", "mileage_km", "satellites", "signal", "received_at")
+_INSERT = f"INSERT INTO fixes VALUES ({', '.join('?' * len(FIX_COLUMNS))})"
+
+
+def _row(fix: Fix, vehicle: str, received_at: str) -> tuple:
+    """The ``fixes`` row of one fix, in :data:`FIX_COLUMNS` order (``Fix.as_record`` without its ``asdict``).
+
+    >>> from gridlib.live.fix import Fix
+    >>> f = Fix("1", dt.datetime(2026, 11, 20, tzinfo=dt.UTC), 121.5, 31.2, "jt808", 30.0, satellites=9)
+    >>> rec = dict(f.as_record(), vehicle_id="沪A1", received_at="now")
+    >>> _row(f, "沪A1", "now") == tuple(rec[c] for c in FIX_COLUMNS)
+    True
+    """
+    return (fix.device_id, vehicle, fix.time.isoformat(), fix.local_time.isoformat(), fix.lon, fix.lat,
+            fix.source, fix.speed_kmh, fix.heading, fix.altitude_m, fix.accuracy_m, fix.alarm, fix.status,
+            fix.mileage_km, fix.satellites, fix.signal, received_at)
+
+
+def _terminal_row(terminal: str, vehicle_id: str, gcj02: bool = False) -> tuple:
+    """A ``terminals`` row with a new auth code (its third field)."""
+    return (terminal, vehicle_id, secrets.token_hex(8), int(gcj02), dt.datetime.now(dt.UTC).isoformat())
+
+
+def _connect(path: str) -> sqlite3.Connection:
+    db = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+    db.execute("PRAGMA busy_timeout=10000")     # the writer thread and register() may meet
+    db.execute("PRAGMA journal_mode=WAL")
+    db.execute("PRAGMA synchronous=FULL")       # per connection: every commit is fsync-ed
+    return db
+
+
+class _GroupWriter:
+    """The writer thread of :meth:`FixStore.add_async` for one event loop."""
+
+    def __init__(self, store: FixStore, loop: asyncio.AbstractEventLoop, max_rows: int, window_s: float) -> None:
+        self.store, self.loop, self.max_rows, self.window_s = store, loop, max_rows, window_s
+        self.queue: queue.SimpleQueue = queue.SimpleQueue()
+        self.thread = threading.Thread(target=self._run, name="fixstore-writer", daemon=True)
+        self.thread.start()
+
+    def submit(self, fixes: list[tuple[Fix, str]], terminals: list[tuple] | None = None) -> asyncio.Future:
+        fut = self.loop.create_future()
+        self.queue.put((fixes, terminals or [], fut))
+        return fut
+
+    def stop(self) -> None:
+        self.queue.put(None)
+        self.thread.join()
+
+    def _take(self, first: tuple) -> tuple[list[tuple], bool]:
+        """*first* and whatever else is queued (within the window), up to ``max_rows`` fixes."""
+        batch, n = [first], len(first[0]) + len(first[1])
+        deadline = time.monotonic() + self.window_s
+        while n < self.max_rows:
+            try:
+                wait = deadline - time.monotonic()
+                item = self.queue.get(timeout=wait) if wait > 0 else self.queue.get_nowait()
+            except queue.Empty:
+                break
+            if item is None:
+                return batch, True
+            batch.append(item)
+            n += len(item[0]) + len(item[1])
+        return batch, False
+
+    def _run(self) -> None:
+        db = _connect(self.store.path)
+        try:
+            stop = False
+            while not stop:
+                first = self.queue.get()
+                if first is None:
+                    break
+                batch, stop = self._take(first)
+                fixes = [pair for item in batch for pair in item[0]]
+                terminals = [row for item in batch for row in item[1]]
+                err: BaseException | None = None
+                try:
+                    self.store._insert(db, fixes, terminals)
+                except Exception as exc:  # noqa: BLE001 - handed to every waiting connection
+                    err = exc
+                try:
+                    self.loop.call_soon_threadsafe(self.store._settle, batch, fixes, terminals, err)
+                except RuntimeError:        # the loop is closed: nobody waits for these
+                    pass
+        finally:
+            db.close()
 
 
 class FixStore:
     """Durable terminals and fixes tables in one SQLite file.
+
+    Parameters
+    ----------
+    path : str or Path
+    max_batch : int
+        At most this many fixes in one grouped transaction (:meth:`add_async`).
+    window_ms : float
+        How long a grouped transaction waits for more fixes after its first (0: it takes
+        what queued up during the previous commit and commits at once).
 
     >>> import os, tempfile
     >>> store = FixStore(os.path.join(tempfile.mkdtemp(), "fixes.sqlite"))
@@ -51,63 +158,168 @@ class FixStore:
     (16, '沪D12345')
     """
 
-    def __init__(self, path: str | Path) -> None:
+    TERMINAL_TTL_S = 30.0
+
+    def __init__(self, path: str | Path, *, max_batch: int = 5000, window_ms: float = 0.0) -> None:
         self.path = str(path)
-        self.db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
-        self.db.execute("PRAGMA journal_mode=WAL")
-        self.db.execute("PRAGMA synchronous=FULL")
+        self.db = _connect(self.path)
         self.db.execute("CREATE TABLE IF NOT EXISTS terminals (terminal TEXT PRIMARY KEY, vehicle_id TEXT, "
                         "auth_code TEXT, gcj02 INTEGER DEFAULT 0, registered_at TEXT)")
         cols = ", ".join(f"{c} {'REAL' if c in ('lon', 'lat') else ''}".strip() for c in FIX_COLUMNS)
         self.db.execute(f"CREATE TABLE IF NOT EXISTS fixes ({cols})")
-        self._subscribers: list[Callable[[list[tuple[Fix, str]]], None]] = []
-
-    def subscribe(self, callback: Callable[[list[tuple[Fix, str]]], None]) -> None:
-        """Call ``callback(pairs)`` with the ``(fix, vehicle_id)`` pairs of every :meth:`add`, after their commit.
-
-        The callback runs in the thread that stored the fixes and must be quick (hand the pairs on);
-        an exception in it is logged, never undoes or refuses the stored fixes.
-
-        >>> import os, tempfile, datetime as dt
-        >>> store = FixStore(os.path.join(tempfile.mkdtemp(), "fixes.sqlite"))
-        >>> seen = []
-        >>> store.subscribe(seen.extend)
-        >>> store.add([(Fix("T1", dt.datetime(2026, 11, 20, tzinfo=dt.UTC), 121.5, 31.24, "osmand"), "V1")])
-        >>> [(f.device_id, v) for f, v in seen]
-        [('T1', 'V1')]
-        """
-        self._subscribers.append(callback)
+        self.max_batch, self.window_s = max_batch, window_ms / 1000
+        self.transactions = 0               # commits of fixes (sync and grouped)
+        self.commit_ms: deque[tuple[int, float]] = deque(maxlen=100_000)   # (fixes, ms) of recent commits
+        self._subscribers: list[Callable[[list[tuple[Fix, str]]], Any]] = []
+        self._terminals: dict[str, tuple[float, dict[str, Any] | None]] = {}
+        self._writers: dict[asyncio.AbstractEventLoop, _GroupWriter] = {}   # one writer thread per event loop
 
     def register(self, terminal: str, vehicle_id: str, *, gcj02: bool = False) -> str:
         """Record (or re-record) *terminal* as carried by *vehicle_id*; return its new auth code."""
-        code = secrets.token_hex(8)
-        now = dt.datetime.now(dt.UTC).isoformat()
-        self.db.execute("INSERT OR REPLACE INTO terminals VALUES (?, ?, ?, ?, ?)",
-                        (terminal, vehicle_id, code, int(gcj02), now))
+        row = _terminal_row(terminal, vehicle_id, gcj02)
+        code = row[2]
+        self.db.execute("INSERT OR REPLACE INTO terminals VALUES (?, ?, ?, ?, ?)", row)
+        self._terminals[terminal] = (time.monotonic() + self.TERMINAL_TTL_S,
+                                     {"vehicle_id": vehicle_id, "auth_code": code, "gcj02": bool(gcj02)})
         return code
 
+    def register_many(self, terminals: list[tuple[str, str]], *, gcj02: bool = False) -> dict[str, str]:
+        """:meth:`register` ``(terminal, vehicle_id)`` pairs in one transaction (a fleet's list); their auth codes.
+
+        >>> import os, tempfile
+        >>> store = FixStore(os.path.join(tempfile.mkdtemp(), "fixes.sqlite"))
+        >>> codes = store.register_many([("13800138000", "沪D1"), ("13800138001", "沪D2")])
+        >>> store.terminal("13800138001")["auth_code"] == codes["13800138001"]
+        True
+        """
+        now = dt.datetime.now(dt.UTC).isoformat()
+        codes = {terminal: secrets.token_hex(8) for terminal, _ in terminals}
+        with self.db:
+            self.db.execute("BEGIN")
+            self.db.executemany("INSERT OR REPLACE INTO terminals VALUES (?, ?, ?, ?, ?)",
+                                [(t, v, codes[t], int(gcj02), now) for t, v in terminals])
+        expires = time.monotonic() + self.TERMINAL_TTL_S
+        for terminal, vehicle in terminals:
+            self._terminals[terminal] = (expires, {"vehicle_id": vehicle, "auth_code": codes[terminal],
+                                                   "gcj02": bool(gcj02)})
+        return codes
+
     def terminal(self, terminal: str) -> dict[str, Any] | None:
-        """The terminals row of *terminal*, or None."""
-        row = self.db.execute("SELECT vehicle_id, auth_code, gcj02 FROM terminals WHERE terminal = ?",
-                              (terminal,)).fetchone()
-        return None if row is None else {"vehicle_id": row[0], "auth_code": row[1], "gcj02": bool(row[2])}
+        """The terminals row of *terminal*, or None.
+
+        A row (or its absence) is kept in memory for ``TERMINAL_TTL_S`` seconds (a location
+        message must not cost a query); :meth:`register` updates it at once, a row changed by
+        another process is seen within that time.
+        """
+        now = time.monotonic()
+        cached = self._terminals.get(terminal)
+        if cached is None or cached[0] < now:
+            row = self.db.execute("SELECT vehicle_id, auth_code, gcj02 FROM terminals WHERE terminal = ?",
+                                  (terminal,)).fetchone()
+            found = None if row is None else {"vehicle_id": row[0], "auth_code": row[1], "gcj02": bool(row[2])}
+            cached = self._terminals[terminal] = (now + self.TERMINAL_TTL_S, found)
+        return None if cached[1] is None else dict(cached[1])
+
+    def subscribe(self, callback: Callable[[list[tuple[Fix, str]]], Any]) -> None:
+        """Call ``callback(pairs)`` with the ``(Fix, vehicle_id)`` pairs of every commit, after it committed.
+
+        Fixes stored by :meth:`add` are handed over in the caller's thread once ``add`` committed;
+        those of :meth:`add_async` on the event loop, after the acknowledgements of that commit
+        were released. A callback must be quick (hand the pairs on); one that raises is logged,
+        never undoes or refuses the stored fixes, and does not stop the others.
+
+        >>> import os, tempfile
+        >>> from gridlib.live.fix import Fix
+        >>> store, seen = FixStore(os.path.join(tempfile.mkdtemp(), "f.sqlite")), []
+        >>> store.subscribe(seen.append)
+        >>> store.add([(Fix("1", dt.datetime(2026, 11, 20, tzinfo=dt.UTC), 121.5, 31.2, "jt808"), "沪A1")])
+        >>> [(fix.device_id, vehicle) for fix, vehicle in seen[0]]
+        [('1', '沪A1')]
+        """
+        self._subscribers.append(callback)
+
+    def _notify(self, fixes: list[tuple[Fix, str]]) -> None:
+        for callback in list(self._subscribers):
+            try:
+                callback(fixes)
+            except Exception:  # noqa: BLE001 - one bad subscriber must not stop the store
+                log.exception("fix subscriber %r failed", callback)
+
+    def _insert(self, db: sqlite3.Connection, fixes: list[tuple[Fix, str]], terminals: list[tuple] = ()) -> None:
+        t = time.perf_counter()
+        now = dt.datetime.now(dt.UTC).isoformat()
+        rows = [_row(fix, vehicle, now) for fix, vehicle in fixes]
+        with db:
+            db.execute("BEGIN")
+            db.executemany(_INSERT, rows)
+            if terminals:
+                db.executemany("INSERT OR REPLACE INTO terminals VALUES (?, ?, ?, ?, ?)", terminals)
+        self.transactions += 1
+        self.commit_ms.append((len(rows), (time.perf_counter() - t) * 1000))
 
     def add(self, fixes: list[tuple[Fix, str]]) -> None:
         """Store ``(fix, vehicle_id)`` pairs in one transaction; returns once they are on disk."""
-        now = dt.datetime.now(dt.UTC).isoformat()
-        rows = []
-        for fix, vehicle in fixes:
-            rec = fix.as_record()
-            rec["vehicle_id"], rec["received_at"] = vehicle, now
-            rows.append(tuple(rec[c] for c in FIX_COLUMNS))
-        with self.db:
-            self.db.execute("BEGIN")
-            self.db.executemany(f"INSERT INTO fixes VALUES ({', '.join('?' * len(FIX_COLUMNS))})", rows)
-        for callback in self._subscribers:  # only once committed: a subscriber never sees a fix that may be lost
-            try:
-                callback(fixes)
-            except Exception:
-                log.exception("fix subscriber %r failed", callback)
+        self._insert(self.db, fixes)
+        self._notify(fixes)
+
+    async def register_async(self, terminal: str, vehicle_id: str, *, gcj02: bool = False) -> str:
+        """:meth:`register` through the group commit (the event loop does not wait for a commit of its own).
+
+        >>> import asyncio, os, tempfile
+        >>> store = FixStore(os.path.join(tempfile.mkdtemp(), "f.sqlite"))
+        >>> code = asyncio.run(store.register_async("13800138000", "沪D1"))
+        >>> store.terminal("13800138000")["auth_code"] == code
+        True
+        >>> store.close()
+        """
+        row = _terminal_row(terminal, vehicle_id, gcj02)
+        await self._writer_for_loop().submit([], [row])
+        return row[2]
+
+    def _writer_for_loop(self) -> _GroupWriter:
+        loop = asyncio.get_running_loop()
+        writer = self._writers.get(loop)
+        if writer is None:
+            for old in [w for w in self._writers.values() if w.loop.is_closed()]:
+                old.stop()
+                del self._writers[old.loop]
+            writer = self._writers[loop] = _GroupWriter(self, loop, self.max_batch, self.window_s)
+        return writer
+
+    async def add_async(self, fixes: list[tuple[Fix, str]]) -> None:
+        """Store ``(fix, vehicle_id)`` pairs by group commit; returns once their transaction committed.
+
+        The fixes share a transaction with those other callers handed in meanwhile (at most
+        ``max_batch`` fixes, gathered for ``window_ms`` after the first; 0: only what queued up
+        while the previous commit was running). Raises what the commit raised.
+
+        >>> import asyncio, os, tempfile
+        >>> from gridlib.live.fix import Fix
+        >>> store = FixStore(os.path.join(tempfile.mkdtemp(), "f.sqlite"))
+        >>> fix = Fix("1", dt.datetime(2026, 11, 20, tzinfo=dt.UTC), 121.5, 31.2, "jt808")
+        >>> async def three():
+        ...     await asyncio.gather(*(store.add_async([(fix, f"沪A{i}")]) for i in range(3)))
+        >>> asyncio.run(three())
+        >>> store.db.execute("SELECT count(*) FROM fixes").fetchone()[0], store.transactions <= 3
+        (3, True)
+        >>> store.close()
+        """
+        if not fixes:
+            return
+        await self._writer_for_loop().submit(fixes)
+
+    def _settle(self, batch: list[tuple], fixes: list[tuple[Fix, str]], terminals: list[tuple],
+                err: BaseException | None) -> None:
+        """On the loop: release the waiting callers of one grouped commit, then tell the subscribers."""
+        if err is None:
+            expires = time.monotonic() + self.TERMINAL_TTL_S
+            for terminal, vehicle, code, gcj02, _ in terminals:
+                self._terminals[terminal] = (expires, {"vehicle_id": vehicle, "auth_code": code, "gcj02": bool(gcj02)})
+        for *_, fut in batch:
+            if not fut.done():
+                fut.set_exception(err) if err is not None else fut.set_result(None)
+        if err is None and fixes and self._subscribers:
+            asyncio.get_running_loop().call_soon(self._notify, fixes)  # after the woken connections ack
 
     def rows(self, since_local: str | None = None) -> list[tuple[Any, ...]]:
         """Stored ``(vehicle_id, local_time, lon, lat)`` rows in the order they were stored (optionally only
@@ -126,7 +338,21 @@ class FixStore:
         return [dict(zip(keys, row, strict=True)) for row in cur]
 
     def close(self) -> None:
+        """Commit what is queued, stop the writer thread and close the file."""
+        for writer in self._writers.values():
+            writer.stop()
+        self._writers.clear()
         self.db.close()
+
+
+@dataclass
+class _Pending:
+    """A location (or registration) message whose answer waits for the commit of its fixes (or terminal row)."""
+
+    msg: jt808.Message
+    fixes: list[tuple[Fix, str]]
+    vehicle: str | None = None      # a registration of msg.terminal as this vehicle
+    code: str = ""                  # its auth code, once committed
 
 
 class Jt808Gateway:
@@ -138,38 +364,50 @@ class Jt808Gateway:
     (False, {})
     """
 
-    def __init__(self, store: FixStore, *, auth: bool = True) -> None:
-        self.store, self.auth = store, auth
+    def __init__(self, store: FixStore, *, auth: bool = True, group_commit: bool = True) -> None:
+        self.store, self.auth, self.group_commit = store, auth, group_commit
         self.counters: Counter[str] = Counter()
         self.drops: Counter[str] = Counter()
         self.rejected: Counter[str] = Counter()
         self._connections: set[asyncio.Task] = set()
+        self._writers: set[asyncio.StreamWriter] = set()
+        self.ack_ms: deque[float] = deque(maxlen=100_000)  # read → location ACKs ready, ms (recent reads)
 
     async def start(self, host: str = "127.0.0.1", port: int = 7808) -> asyncio.Server:
         """Listen; return the server (its port is ``server.sockets[0].getsockname()[1]``)."""
-        return await asyncio.start_server(self._connection, host, port)
+        return await asyncio.start_server(self._connection, host, port, backlog=1024)
 
     async def _connection(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         task = asyncio.current_task()
         if task is not None:
             self._connections.add(task)
+        self._writers.add(writer)
         decoder, parts = jt808.StreamDecoder(), jt808.Reassembler()
         state = {"authenticated": set(), "serial": 0}
         self.counters["connections"] += 1
         try:
             while chunk := await reader.read(65536):
-                before = Counter(decoder.drops)
+                t_read = time.perf_counter()
+                before = dict(decoder.drops)
+                replies: list[bytes | _Pending] = []
                 for msg in decoder.feed(chunk):
                     whole = parts.add(msg)
                     if whole is not None:
-                        for reply in self._handle(whole, state):
-                            writer.write(reply)
-                self.drops.update(Counter(decoder.drops) - before)
+                        replies += self._handle(whole, state)
+                if decoder.drops != before:
+                    self.drops.update(Counter(decoder.drops) - Counter(before))
+                pending = [r for r in replies if isinstance(r, _Pending)]
+                if pending:
+                    result = await self._store(pending)
+                    replies = [self._answer(r, state, result) if isinstance(r, _Pending) else r for r in replies]
+                    self.ack_ms.append((time.perf_counter() - t_read) * 1000)
+                writer.writelines(replies)
                 await writer.drain()
         except (ConnectionError, asyncio.IncompleteReadError):
             pass
         finally:
             writer.close()
+            self._writers.discard(writer)
             if task is not None:
                 self._connections.discard(task)
 
@@ -181,16 +419,41 @@ class Jt808Gateway:
         return self._reply(msg, state, jt808.PLATFORM_RESPONSE,
                            jt808.encode_general_response(msg.serial, msg.msg_id, result))
 
-    def _handle(self, msg: jt808.Message, state: dict) -> list[bytes]:
+    async def _store(self, pending: list[_Pending]) -> int:
+        """Store the fixes and registrations of one read in one transaction; the result code of their answers."""
+        fixes = [pair for p in pending for pair in p.fixes]
+        regs = [p for p in pending if p.vehicle is not None]
+        try:
+            if self.group_commit:
+                rows = [_terminal_row(p.msg.terminal, p.vehicle) for p in regs]
+                await self.store._writer_for_loop().submit(fixes, rows)
+                for p, row in zip(regs, rows, strict=True):
+                    p.code = row[2]
+            else:
+                if fixes:
+                    self.store.add(fixes)
+                for p in regs:
+                    p.code = self.store.register(p.msg.terminal, p.vehicle)
+        except (sqlite3.Error, OSError):
+            log.exception("storing %d fixes failed; their messages are answered 1 (failure)", len(fixes))
+            self.counters["store_errors"] += 1
+            return 1
+        self.counters["fixes_in"] += len(fixes)
+        return 0
+
+    def _answer(self, pending: _Pending, state: dict, result: int) -> bytes:
+        if pending.vehicle is None or result != 0:     # a failed registration: general response "failure"
+            return self._ack(pending.msg, state, result)
+        return self._reply(pending.msg, state, jt808.REGISTER_RESPONSE,
+                           jt808.encode_register_response(pending.msg.serial, 0, pending.code))
+
+    def _handle(self, msg: jt808.Message, state: dict) -> list[bytes | _Pending]:
         self.counters[f"messages_{msg.msg_id:04x}"] += 1
         terminal = msg.terminal
         try:
             if msg.msg_id == jt808.REGISTER:
                 reg = jt808.decode_registration(msg.body, msg.version)
-                vehicle = reg.plate or terminal
-                code = self.store.register(terminal, vehicle)
-                return [self._reply(msg, state, jt808.REGISTER_RESPONSE,
-                                    jt808.encode_register_response(msg.serial, 0, code))]
+                return [_Pending(msg, [], reg.plate or terminal)]     # answered once the row is committed
             if msg.msg_id == jt808.AUTH:
                 row = self.store.terminal(terminal)
                 ok = row is not None and jt808.decode_auth(msg.body, msg.version) == row["auth_code"]
@@ -200,20 +463,22 @@ class Jt808Gateway:
             if msg.msg_id in (jt808.HEARTBEAT, jt808.TERMINAL_RESPONSE):
                 return [self._ack(msg, state, 0)] if msg.msg_id == jt808.HEARTBEAT else []
             if msg.msg_id in (jt808.LOCATION, jt808.BATCH_LOCATION):
-                return [self._ack(msg, state, self._locations(msg, state))]
+                good = self._locations(msg, state)
+                return [_Pending(msg, good) if good else self._ack(msg, state, 1 if good is None else 0)]
         except jt808.FrameError as exc:
             self.drops[exc.reason] += 1
             return [self._ack(msg, state, 2)]
         return [self._ack(msg, state, 3)]
 
-    def _locations(self, msg: jt808.Message, state: dict) -> int:
+    def _locations(self, msg: jt808.Message, state: dict) -> list[tuple[Fix, str]] | None:
+        """The good fixes of a location message (None: refused, the terminal has not authenticated)."""
         terminal = msg.terminal
         locations = ([jt808.decode_location(msg.body)] if msg.msg_id == jt808.LOCATION
                      else jt808.decode_batch_location(msg.body)[1])
         row = self.store.terminal(terminal)
         if self.auth and terminal not in state["authenticated"]:
             self.rejected["unauthenticated"] += len(locations)
-            return 1
+            return None
         vehicle = row["vehicle_id"] if row else terminal
         good = []
         for loc in locations:
@@ -221,13 +486,15 @@ class Jt808Gateway:
                 good.append((from_jt808(terminal, loc, gcj02=bool(row and row["gcj02"])), vehicle))
             except FixRejected as exc:
                 self.rejected[exc.reason_code] += 1
-        if good:
-            self.store.add(good)        # durable before the acknowledgement goes out
-            self.counters["fixes_in"] += len(good)
-        return 0
+        return good     # acknowledged once durably stored (see _connection)
 
-    async def close(self) -> None:
-        """Let open connections finish their current message, then stop them."""
-        for task in list(self._connections):
-            task.cancel()
-        await asyncio.gather(*self._connections, return_exceptions=True)
+    async def close(self, timeout_s: float = 5.0) -> None:
+        """Close every connection: a message being stored is still answered; stop what is left after *timeout_s*."""
+        for writer in list(self._writers):
+            writer.close()          # the connection's read loop ends at its next read
+        tasks = list(self._connections)
+        if tasks:
+            _, late = await asyncio.wait(tasks, timeout=timeout_s)
+            for task in late:
+                task.cancel()
+            await asyncio.gather(*late, return_exceptions=True)
