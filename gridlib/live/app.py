@@ -34,6 +34,7 @@ from gridlib.live.caselog import CaseLog, now_china, parse_time, reported_row
 from gridlib.live.dispatch import Dispatcher
 from gridlib.live.fix import FixRejected
 from gridlib.live.gateway import FixStore, Jt808Gateway
+from gridlib.live.page import add_page_routes
 
 __all__ = ["create_app", "load_context", "CASE_FIELDS"]
 
@@ -411,4 +412,5 @@ def create_app(store: Any, fixes: FixStore, *, token: str | None = None, gateway
             lines += more()
         return "\n".join(lines) + "\n"
 
+    add_page_routes(app)      # GET /: the live operations page (gridlib.live.page)
     return app
