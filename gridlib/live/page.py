@@ -47,6 +47,7 @@ import numpy as np
 import shapely
 from fastapi.responses import HTMLResponse, JSONResponse, Response
 
+from gridlib.cases.model import EVENT_STAGES
 from gridlib.maps.deck import (
     BACKGROUND,
     FIT_VIEW_JS,
@@ -67,6 +68,9 @@ CASE_KEYS = ("case_id", "class_code", "kind", "source", "urgency", "lon", "lat",
 _UNIT_FILLS = ("#fbb4ae", "#b3cde3", "#ccebc5", "#decbe4", "#fed9a6", "#ffffcc", "#e5d8bd", "#fddaec",
                "#8dd3c7", "#bebada", "#80b1d3", "#fdb462", "#b3de69", "#fccde5", "#d9d9d9", "#bc80bd")
 _DIGITS = 6
+#: Chinese names of the case stages (``reported`` → ``上报``), from the pairs of ``EVENT_STAGES``.
+_STAGE_LABELS = {en: zh for en, (col, _) in EVENT_STAGES.items() if en.isascii()
+                 for zh, (col2, _) in EVENT_STAGES.items() if not zh.isascii() and col2 == col}
 
 
 def grids_geojson(ctx: dict[str, Any], tolerance_m: float = 1.0) -> dict[str, Any]:
@@ -250,13 +254,14 @@ const esc = s => String(s == null ? '' : s).replace(/[&<>"']/g, c => ({'&': '&am
   '"': '&quot;', "'": '&#39;'}[c]));
 const typeColor = t => CFG.typeColors[t] || [227, 26, 28, 255];
 const typeLabel = t => CFG.typeLabels[t] || t;
+const stageLabel = s => CFG.stageLabels[s] || s;
 const box = document.getElementById('deck-container');
 const layerJson = [
   {'@@type': 'GeoJsonLayer', id: 'grids', data: CFG.gridsUrl, filled: true, stroked: true,
    getFillColor: '@@=properties.fill', getLineColor: CFG.gridEdge, lineWidthUnits: 'pixels', getLineWidth: 0.6,
    pickable: true, autoHighlight: true},
   {'@@type': 'ScatterplotLayer', id: 'cases', data: [], getPosition: '@@=[lon, lat]', radiusUnits: 'pixels',
-   getRadius: 6, getFillColor: [33, 102, 172, 230], stroked: true, getLineColor: [255, 255, 255, 255],
+   getRadius: 6, getFillColor: [27, 120, 55, 235], stroked: true, getLineColor: [255, 255, 255, 255],
    lineWidthMinPixels: 1.5, pickable: true},
   {'@@type': 'ScatterplotLayer', id: 'alerts', data: [], getPosition: '@@=[lon, lat]', radiusUnits: 'pixels',
    getRadius: 11, filled: false, stroked: true, getLineColor: '@@=color', lineWidthUnits: 'pixels',
@@ -265,8 +270,15 @@ const layerJson = [
    getRadius: 6, getFillColor: '@@=color', stroked: true, getLineColor: [30, 30, 30, 255],
    lineWidthMinPixels: 1.5, pickable: true},
 ];
-const view = CFG.bounds && box.clientWidth > 0 ? gridlibFitView(CFG.bounds, box.clientWidth, box.clientHeight)
-  : {longitude: 0, latitude: 0, zoom: 1, pitch: 0, bearing: 0};
+// framed on the grids in the part of the window the side panel leaves free (the panel is on the right)
+function startView() {
+  if (!CFG.bounds || box.clientWidth <= 0) return {longitude: 0, latitude: 0, zoom: 1, pitch: 0, bearing: 0};
+  const side = document.getElementById('gl-side'), right = box.clientWidth > 700 ? side.offsetWidth + 24 : 0;
+  const v = gridlibFitView(CFG.bounds, box.clientWidth - right, box.clientHeight);
+  v.longitude += (right / 2) * 360 / (512 * Math.pow(2, v.zoom));
+  return v;
+}
+const view = startView();
 window.gridlibDeck = createDeck({container: box, jsonInput: {initialViewState: view, layers: layerJson,
   views: [{'@@type': 'MapView', controller: true}]}, tooltip: false, customLibraries: null, configuration: null});
 function tooltip({layer, object}) {
@@ -283,7 +295,7 @@ function tooltip({layer, object}) {
     h = `<b>${esc(typeLabel(object.type))}</b> ${esc(object.vehicle_id)}<br>${esc(object.start)} – ${esc(object.end)}`
       + `<br>${esc(object.street_name)} 网格 ${esc(object.grid_code)}<br>责任单位：${esc(object.responsible_unit)}`;
   } else if (layer.id === 'cases') {
-    h = `<b>案件 ${esc(object.case_id)}</b> ${esc(object.class_code)}<br>${esc(object.reported_at)} · ${esc(object.stage)}`
+    h = `<b>案件 ${esc(object.case_id)}</b> ${esc(object.class_code)}<br>${esc(object.reported_at)} · ${esc(stageLabel(object.stage))}`
       + `<br>网格 ${esc(object.grid_code)}<br>责任单位：${esc(object.responsible_unit)}`;
   }
   return h ? {html: h, style: {fontFamily: CFG.fonts, fontSize: '13px', backgroundColor: 'rgba(30,30,30,0.88)',
@@ -309,7 +321,7 @@ function redraw() {
     + `<div class="t">${esc(a.start)} · ${esc(a.street_name || '')} ${esc(a.responsible_unit || '')}</div></li>`).join('');
   document.getElementById('gl-alert-count').textContent = `${open.length} 进行中 / ${state.alerts.size}`;
   document.querySelector('#gl-cases ul').innerHTML = state.cases.slice(-100).reverse().map(c => `<li data-case="${esc(c.case_id)}">`
-    + `<b>${esc(c.case_id)}</b> ${esc(c.class_code)} · ${esc(c.stage)}<div class="t">${esc(c.reported_at)} · `
+    + `<b>${esc(c.case_id)}</b> ${esc(c.class_code)} · ${esc(stageLabel(c.stage))}<div class="t">${esc(c.reported_at)} · `
     + `网格 ${esc(c.grid_code || '—')} ${esc(c.responsible_unit || '')}</div></li>`).join('');
   document.getElementById('gl-case-count').textContent = String(state.cases.length);
   const status = document.getElementById('gl-status');
@@ -369,7 +381,7 @@ def live_page_html(bounds: tuple[float, float, float, float] | None = None, titl
     """
     legend = "".join(
         f'<div><span class="sw" style="background:{c};border-radius:50%"></span>{html.escape(label)}</div>'
-        for label, c in (("车辆（正常）", "#ffc107"), ("新受理案件", "#2166ac")))
+        for label, c in (("车辆（正常）", "#ffc107"), ("新受理案件", "#1b7837")))
     legend += "".join(
         f'<div><span class="sw" style="background:{VIOLATION_TYPE_COLORS[t]};border-radius:50%"></span>'
         f"{html.escape(VIOLATION_TYPE_LABELS[t])}</div>" for t in VIOLATION_TYPE_COLORS)
@@ -377,7 +389,7 @@ def live_page_html(bounds: tuple[float, float, float, float] | None = None, titl
     config = {"gridsUrl": "/v1/grids.geojson", "pollMs": 1000, "fonts": FONT_STACK.replace("'", ""),
               "gridEdge": rgba(GRID_EDGE_COLOR), "bounds": list(bounds) if bounds else None,
               "typeColors": {t: rgba(c) for t, c in VIOLATION_TYPE_COLORS.items()},
-              "typeLabels": VIOLATION_TYPE_LABELS}
+              "typeLabels": VIOLATION_TYPE_LABELS, "stageLabels": _STAGE_LABELS}
     return _PAGE.format(title=html.escape(title), background=BACKGROUND, fonts=FONT_STACK, legend=legend,
                         config_json=script_safe(json.dumps(config, ensure_ascii=False)), fit_js=FIT_VIEW_JS,
                         script=_SCRIPT)
