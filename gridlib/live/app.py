@@ -221,21 +221,33 @@ def create_app(store: Any, fixes: FixStore, *, token: str | None = None, gateway
     app.state.caselog = caselog
     to_wgs84: dict[Any, Any] = {}
 
-    def answer(body: dict[str, Any], done: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
-        """The case answer (assignment + dispatch) and its ``reported`` row for the case log."""
-        x, y, crs = done.pop("_x"), done.pop("_y"), done.pop("_crs")
-        reported = (parse_time(body["reported_at"], "reported_at", body["case_id"])[0]
-                    if body.get("reported_at") is not None else now_china())
-        done["reported_at"] = reported.isoformat()
-        done["dispatch"] = ctx["dispatcher"].dispatch(x, y, crs, reported, class_code=body.get("class_code"),
-                                                      urgency=body.get("urgency"), source=body.get("source"))
+    def answers(bodies: list[dict[str, Any]], dones: list[dict[str, Any]]) -> list[tuple[dict, dict]]:
+        """The case answers (assignment + dispatch) of assigned cases of one CRS and their ``reported`` rows
+        for the case log; the dispatch blocks of all in one go (:meth:`Dispatcher.dispatch_many`)."""
+        if not dones:
+            return []
+        crs = dones[0]["_crs"]
+        x, y = [d.pop("_x") for d in dones], [d.pop("_y") for d in dones]
+        for d in dones:
+            d.pop("_crs")
+        now = now_china()
+        reported = [parse_time(b["reported_at"], "reported_at", b["case_id"])[0] if b.get("reported_at") is not None
+                    else now for b in bodies]
+        blocks = ctx["dispatcher"].dispatch_many(x, y, crs, [(t, b.get("class_code"), b.get("urgency"), b.get("source"))
+                                                             for t, b in zip(reported, bodies, strict=True)])
         if crs not in to_wgs84:
             import pyproj
 
             to_wgs84[crs] = pyproj.Transformer.from_crs(crs, 4326, always_xy=True)
-        lon, lat = to_wgs84[crs].transform(x, y)
-        row = reported_row({**body, **done, "lon": round(lon, 7), "lat": round(lat, 7)}, done["reported_at"])
-        return done, row
+        lons, lats = to_wgs84[crs].transform(x, y)
+        out = []
+        for k, (body, done) in enumerate(zip(bodies, dones, strict=True)):
+            done["reported_at"] = reported[k].isoformat()
+            done["dispatch"] = blocks[k]
+            row = reported_row({**body, **done, "lon": round(float(lons[k]), 7), "lat": round(float(lats[k]), 7)},
+                               done["reported_at"])
+            out.append((done, row))
+        return out
 
     intake = asyncio.Lock()
 
@@ -272,9 +284,9 @@ def create_app(store: Any, fixes: FixStore, *, token: str | None = None, gateway
         at = {c["case_id"]: (k, c) for k, c in good}
         for crs in sorted({str(c.get("crs") or "EPSG:4326") for _, c in good}):
             done, bad = assign_cases(ctx, [c for _, c in good if str(c.get("crs") or "EPSG:4326") == crs])
-            for d in done:
-                k, body = at[str(d["case_id"])]
-                out[k] = ("ok", *answer(body, d))
+            where = [at[str(d["case_id"])] for d in done]
+            for (k, _), (answer, row) in zip(where, answers([body for _, body in where], done), strict=True):
+                out[k] = ("ok", answer, row)
             for r in bad:
                 out[at[str(r["case_id"])][0]] = ("reject", r, None)
         return out
