@@ -1168,8 +1168,8 @@ class PreparedAssign:
             *id*, ``reason_code``, ``field``, ``reason``.
         """
         n = len(cases)
-        fast = self._fast(cases, crs, id)
-        todo = [i for i in range(n) if i not in fast]
+        fast, outside = self._fast(cases, crs, id)
+        todo = [i for i in range(n) if i not in fast and i not in outside]
         done: dict[int, dict[str, Any]] = {}
         bad: dict[int, dict[str, Any]] = {}
         if todo:
@@ -1184,13 +1184,16 @@ class PreparedAssign:
             done.update({todo[k]: r for k, r in assigned.items()})
             bad.update({todo[k]: r for k, r in rejects.items()})
         done.update(fast)
+        bad.update(outside)
         return [done[i] for i in sorted(done)], [bad[i] for i in sorted(bad)]
 
-    def _fast(self, cases: Sequence[dict[str, Any]], crs: CRSLike, id: str) -> dict[int, dict[str, Any]]:
-        """Assigned records (by input position) of the cases that surely pass every check of :func:`assign`."""
+    def _fast(self, cases: Sequence[dict[str, Any]], crs: CRSLike, id: str
+              ) -> tuple[dict[int, dict[str, Any]], dict[int, dict[str, Any]]]:
+        """The records (by input position) of the cases that surely pass every check of :func:`assign`:
+        assigned, and rejected ``no_grid`` (outside every grid, as step 2 rejects them)."""
         transform = self._transform(crs)
         if transform is None or not cases:
-            return {}
+            return {}, {}
         _src, scheme, to_metric = transform
         # ids as assign compares them (text, NUL bytes dropped): every case of a repeated id goes to assign
         seen = Counter(str(c.get(id)).replace("\x00", "") for c in cases if c.get(id) is not None)
@@ -1208,15 +1211,17 @@ class PreparedAssign:
                 sel.append(k)
                 pairs.append(pair)
         if not sel:
-            return {}
+            return {}, {}
         lon, lat = to_wgs84(np.array([float(cases[k]["lon"]) for k in sel]),
                             np.array([float(cases[k]["lat"]) for k in sel]), scheme)
         x, y = to_metric.transform(lon, lat)
         x, y = np.asarray(x, dtype="float64"), np.asarray(y, dtype="float64")
         pos = self.grids.indexes[0].lookup(x, y)
-        inside = np.flatnonzero(pos >= 0)          # outside every grid: assign's no_grid reject
+        outside = {sel[i]: {id: cases[sel[i]][id], "reason_code": "no_grid", "field": "lon,lat",
+                            "reason": "outside grid coverage"} for i in np.flatnonzero(pos < 0)}
+        inside = np.flatnonzero(pos >= 0)
         if not len(inside):
-            return {}
+            return {}, outside
         sel, pairs = [sel[i] for i in inside], [pairs[i] for i in inside]
         x, y, pos = x[inside], y[inside], pos[inside]
         points = shapely.points(x, y)
@@ -1255,7 +1260,7 @@ class PreparedAssign:
                       "distance_to_boundary_m": float(np.round(dist[i], 3)), "near_boundary": bool(near[i]),
                       "near_street_boundary": bool(near_street[i]), "x": float(x[i]), "y": float(y[i]),
                       "crs": self.grids.metric}
-        return out
+        return out, outside
 
     def _assign(self, cases: list[dict[str, Any]], crs: CRSLike, id: str
                 ) -> tuple[dict[int, dict[str, Any]], dict[int, dict[str, Any]]]:

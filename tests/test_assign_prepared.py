@@ -40,7 +40,7 @@ def _reference(prepared, cases, crs="EPSG:4326"):
 
 def test_demo_cases_one_by_one_and_in_batches_equal_gl_assign(demo):
     prepared, cases, _ = demo
-    assert len(prepared._fast(cases, "EPSG:4326", "case_id")) >= 0.9 * len(cases)   # the fast path is taken
+    assert len(prepared._fast(cases, "EPSG:4326", "case_id")[0]) >= 0.9 * len(cases)   # the fast path is taken
     want_done, want_bad = _reference(prepared, cases)
     assert len(want_done) >= 250 and want_bad    # the demo's planted bad rows are rejected
     assert prepared.records(cases) == (want_done, want_bad)
@@ -81,6 +81,7 @@ def test_bad_and_unusual_cases_get_gl_assigns_answer(demo):
     for case in batch:
         assert prepared.records([case]) == _reference(prepared, [case])
     codes = {r["case_id"]: r["reason_code"] for r in want[1]}
+    assert [r["case_id"] for r in prepared._fast(batch, "EPSG:4326", "case_id")[1].values()] == ["null_island"]
     assert codes["dup"] == "duplicate_id" and codes["far"] == "coordinate_out_of_range"
     assert codes["null_island"] == "no_grid" and codes["unknown_class"] == "unknown_code"
     # GCJ-02 input: converted the same way
@@ -89,7 +90,7 @@ def test_bad_and_unusual_cases_get_gl_assigns_answer(demo):
         lon, lat = gl.crs.wgs84_to_gcj02(c["lon"], c["lat"])
         gcj.append({**c, "lon": float(lon), "lat": float(lat)})
     assert prepared.records(gcj, crs="gcj02") == _reference(prepared, gcj, "gcj02")
-    assert len(prepared._fast(gcj, "gcj02", "case_id")) == len(gcj)
+    assert len(prepared._fast(gcj, "gcj02", "case_id")[0]) == len(gcj)
 
 
 def test_a_whole_input_check_judges_the_whole_batch(demo):
