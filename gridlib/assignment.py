@@ -1053,10 +1053,11 @@ class PreparedAssign:
     responsibility (:func:`_first_covering`, :func:`_roads_within`, :func:`_component_match`,
     :func:`responsible`, the rules, :func:`_choose`) and assemble — on plain records.
 
-    Only a case that passes every check of :func:`assign` for sure takes this path (id a
-    non-blank text that the batch does not repeat, finite in-range coordinates in a geographic
-    CRS inside a grid, a catalogued class and a known kind, a text ``component_id``); every
-    other case goes to :func:`assign` itself, so a bad case gets exactly its reject. One grid
+    Only a case whose record checks pass for sure takes this path (id a non-blank text that the
+    batch does not repeat, finite in-range coordinates in a geographic CRS, a text
+    ``component_id``); it is assigned, or rejected as :func:`assign` rejects it (unknown class
+    code or kind, outside every grid). Every other case goes to :func:`assign` itself, so a bad
+    case gets exactly its reject. One grid
     edition; no GCJ-02 guess (:func:`assign` warns about undeclared GCJ-02 from 20 cases on).
 
     Parameters
@@ -1101,7 +1102,7 @@ class PreparedAssign:
             ("component_owner", self.components, "owner_unit"), ("component_maintainer", self.components,
                                                                   "maintainer_unit"),
             ("frontage_zone", self.zones, "unit"), ("road_section", self.roads, "unit"))}
-        self._pairs: dict[tuple[str, str], tuple[str, bool, str]] = {}   # (class, kind) → kind, ok, rule
+        self._pairs: dict[tuple[str, str], tuple[str, tuple[str, str, str] | None, str]] = {}   # kind, reject, rule
         self._per_grid: dict[int, dict[str, Any]] = {}
         self._to_metric: dict[Any, tuple[pyproj.CRS, str | None, pyproj.Transformer] | None] = {}
 
@@ -1123,20 +1124,25 @@ class PreparedAssign:
                 self._per_grid[p] = {**row, "_team_unit": unit[i], "_team": team[i], "_fallback": street}
         return [self._per_grid[p] for p in pos.tolist()]
 
-    def _pair(self, class_code: str, kind: str) -> tuple[str, bool, str]:
-        """(kind, passes the class and kind checks, rule) of a (class code, kind) pair, as :func:`assign` decides."""
+    def _pair(self, class_code: str, kind: str) -> tuple[str, tuple[str, str, str] | None, str]:
+        """(kind, the reject of step 1 or None, rule) of a (class code, kind) pair, as :func:`assign` decides."""
         hit = self._pairs.get((class_code, kind))
         if hit is None:
             k = kind
             if k == "" and class_code != "":
                 k = str(_kind_from_catalogue(pd.Series([class_code], dtype="string"))[0])
-            ok = k in ("component", "event", "")
-            if ok and self.check_classes and class_code != "":
-                ok = bool(_class_known(pd.Series([class_code], dtype="string"), pd.Series([k]))[0])
+            known = True
+            if self.check_classes and class_code != "":
+                known = bool(_class_known(pd.Series([class_code], dtype="string"), pd.Series([k]))[0])
+            problem = None   # the first rule broken wins: the class, then the kind
+            if not known:
+                problem = ("unknown_code", "class_code", "unknown class code " + class_code)
+            elif k not in ("component", "event", ""):
+                problem = ("unknown_value", "kind", "unknown kind (not component or event)")
             codes, kinds = np.array([class_code], dtype=object), np.array([k], dtype=object)
             rule = rule_of(codes.astype(str), kinds) if self._rules is None else \
                 _rule_for(codes.astype(str), kinds, self._rules)
-            hit = self._pairs[(class_code, kind)] = (k, ok, str(rule[0]))
+            hit = self._pairs[(class_code, kind)] = (k, problem, str(rule[0]))
         return hit
 
     def _transform(self, crs: CRSLike) -> tuple[pyproj.CRS, str | None, pyproj.Transformer] | None:
@@ -1189,15 +1195,15 @@ class PreparedAssign:
 
     def _fast(self, cases: Sequence[dict[str, Any]], crs: CRSLike, id: str
               ) -> tuple[dict[int, dict[str, Any]], dict[int, dict[str, Any]]]:
-        """The records (by input position) of the cases that surely pass every check of :func:`assign`:
-        assigned, and rejected ``no_grid`` (outside every grid, as step 2 rejects them)."""
+        """The records (by input position) of the cases whose answer is sure without :func:`assign`: assigned,
+        and rejected (a class or kind step 1 refuses, or ``no_grid`` outside every grid as step 2 does)."""
         transform = self._transform(crs)
         if transform is None or not cases:
             return {}, {}
         _src, scheme, to_metric = transform
         # ids as assign compares them (text, NUL bytes dropped): every case of a repeated id goes to assign
         seen = Counter(str(c.get(id)).replace("\x00", "") for c in cases if c.get(id) is not None)
-        sel, pairs = [], []
+        sel, pairs, refused = [], [], {}
         for k, c in enumerate(cases):
             cid, lon, lat, comp = c.get(id), c.get("lon"), c.get("lat"), c.get("component_id")
             code, kind = c.get("class_code"), c.get("kind")
@@ -1207,18 +1213,20 @@ class PreparedAssign:
                     and (kind is None or isinstance(kind, str))):
                 continue
             pair = self._pair((code or "").strip(), (kind or "").strip())
-            if pair[1]:
+            if pair[1] is None:
                 sel.append(k)
                 pairs.append(pair)
+            else:
+                refused[k] = {id: cid, "reason_code": pair[1][0], "field": pair[1][1], "reason": pair[1][2]}
         if not sel:
-            return {}, {}
+            return {}, refused
         lon, lat = to_wgs84(np.array([float(cases[k]["lon"]) for k in sel]),
                             np.array([float(cases[k]["lat"]) for k in sel]), scheme)
         x, y = to_metric.transform(lon, lat)
         x, y = np.asarray(x, dtype="float64"), np.asarray(y, dtype="float64")
         pos = self.grids.indexes[0].lookup(x, y)
-        outside = {sel[i]: {id: cases[sel[i]][id], "reason_code": "no_grid", "field": "lon,lat",
-                            "reason": "outside grid coverage"} for i in np.flatnonzero(pos < 0)}
+        outside = refused | {sel[i]: {id: cases[sel[i]][id], "reason_code": "no_grid", "field": "lon,lat",
+                                      "reason": "outside grid coverage"} for i in np.flatnonzero(pos < 0)}
         inside = np.flatnonzero(pos >= 0)
         if not len(inside):
             return {}, outside
