@@ -1,16 +1,13 @@
-"""The demo store the live service's tests and benchmarks serve: ``gl.demo.generate`` + ``gl.nightly.load_demo_store``.
-
->>> import tempfile
->>> store = demo_store(tempfile.mkdtemp(), n_cases=60)   # generates the demo area: ~20 s  # doctest: +SKIP
->>> "team_bases" in store.layers()  # doctest: +SKIP
-True
-"""
+"""The demo store the live service's tests and benchmarks serve: ``gl.demo.generate`` + ``gl.nightly.load_demo_store``."""
 
 from __future__ import annotations
 
 from pathlib import Path
 from typing import Any
 
+from gridlib import store as _store
+from gridlib.demo import generate
+from gridlib.nightly import load_demo_store
 from gridlib.types import PathLike
 
 __all__ = ["demo_store"]
@@ -35,11 +32,19 @@ def demo_store(folder: PathLike, *, n_cases: int = 60, seed: int = 1) -> Any:
     -------
     Store
         The open store.
-    """
-    import gridlib as gl
 
+    Examples
+    --------
+    Generating the demo area takes about 20 s, so this example is not run by the doctests
+    (``tests/test_live_app.py`` builds the store this way):
+
+    >>> import tempfile
+    >>> store = demo_store(tempfile.mkdtemp(), n_cases=60)  # doctest: +SKIP
+    >>> "team_bases" in store.layers()  # doctest: +SKIP
+    True
+    """
     folder = Path(folder)
-    gl.demo.generate(folder / "demo", seed=seed, n_cases=n_cases, n_trucks=3, n_extra_cameras=0)
-    store = gl.store.open(str(folder / "store.gpkg"))
-    gl.nightly.load_demo_store(store, folder / "demo")
+    generate(folder / "demo", seed=seed, n_cases=n_cases, n_trucks=3, n_extra_cameras=0)
+    store = _store.open(str(folder / "store.gpkg"))
+    load_demo_store(store, folder / "demo")
     return store
