@@ -287,6 +287,8 @@ def create_app(store: Any, fixes: FixStore, *, token: str | None = None, gateway
             rejects += bad
         return answers, rows, rejects
 
+    app.state.take_cases = take     # the intake path, for cases the service raises itself (alert_cases)
+
     @app.post("/v1/cases", description=(
         "Take in one case: JSON object with case_id, lon, lat, class_code (+ crs: EPSG code, 'gcj02' or 'bd09'; "
         "kind, component_id, reported_at, source, urgency). Answers with the grid, community, street, district, "
