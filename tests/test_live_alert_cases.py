@@ -14,13 +14,14 @@ import pytest
 
 pytest.importorskip("fastapi")
 
+from test_live_monitor import EARLY, _pairs, demo  # noqa: E402, F401  (the module's demo-store fixture)
+
 import gridlib as gl  # noqa: E402
 from gridlib.live.alert_cases import CASE_PREFIX  # noqa: E402
 from gridlib.live.app import create_app  # noqa: E402
 from gridlib.live.gateway import FixStore  # noqa: E402
 from gridlib.live.monitor import attach_monitor  # noqa: E402
 from gridlib.trucks.credit import load_deductions  # noqa: E402
-from test_live_monitor import EARLY, _pairs, demo  # noqa: E402, F401  (the module's demo-store fixture)
 
 
 def _feed(layers) -> pd.DataFrame:
@@ -49,7 +50,7 @@ def _reported(store) -> pd.DataFrame:
     return events[events["case_id"].str.startswith(CASE_PREFIX)]
 
 
-def test_case_alerts_become_assigned_dispatched_cases_once(demo, tmp_path):
+def test_case_alerts_become_assigned_dispatched_cases_once(demo, tmp_path):  # noqa: F811
     work, _, layers = demo
     shutil.copy(work / "store.gpkg", tmp_path / "store.gpkg")
     fed = _feed(layers)
@@ -99,7 +100,7 @@ def test_case_alerts_become_assigned_dispatched_cases_once(demo, tmp_path):
     assert app.state.alert_cases.counts["taken"] == 0
 
 
-def test_alert_types_that_are_not_cases_create_none(demo, tmp_path):
+def test_alert_types_that_are_not_cases_create_none(demo, tmp_path):  # noqa: F811
     work, _, layers = demo
     shutil.copy(work / "store.gpkg", tmp_path / "store.gpkg")
     table = load_deductions()
