@@ -48,6 +48,7 @@ from __future__ import annotations
 import logging
 import warnings
 import weakref
+from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -61,15 +62,15 @@ import pyproj
 import shapely
 
 from gridlib.codes.rules import edition_of_class, rule_of
-from gridlib.crs import resolve_crs, to_crs
-from gridlib.errors import InputError
+from gridlib.crs import WGS84, resolve_crs, to_crs, to_wgs84
+from gridlib.errors import GridlibError, InputError
 from gridlib.grid.model import GridSet
 from gridlib.index import GridIndex
 from gridlib.rejects import Rejects
 from gridlib.types import CRSLike
 
-__all__ = ["assign", "assign_in_db", "index_for", "load_rules", "responsible", "BASES", "OUTPUT_COLUMNS",
-           "RESPONSIBILITY_COLUMNS"]
+__all__ = ["assign", "assign_in_db", "index_for", "load_rules", "responsible", "PreparedAssign", "BASES",
+           "OUTPUT_COLUMNS", "RESPONSIBILITY_COLUMNS"]
 
 log = logging.getLogger(__name__)
 
@@ -337,33 +338,72 @@ def _kind_from_catalogue(classes: pd.Series) -> np.ndarray:
     return out
 
 
-def _first_covering(points: np.ndarray, polys: gpd.GeoDataFrame, key: str) -> np.ndarray:
+@dataclass
+class _Layer:
+    """The case-independent parts of a layer cases are matched against (zones, road sections,
+    components): geometries, their STRtree, the tie-break key and the layer's own columns.
+    :func:`assign` builds them per call; :class:`PreparedAssign` once."""
+
+    geoms: np.ndarray
+    tree: shapely.STRtree
+    key: np.ndarray               # tie-break text per row (zone_id, section_id, component_id)
+    half: np.ndarray | None = None        # road sections: half their width
+    classes: np.ndarray | None = None     # components: class code of each
+    by_id: pd.Series | None = None        # components: first row of each component_id
+
+    @classmethod
+    def of(cls, frame: gpd.GeoDataFrame, key: str) -> _Layer:
+        geoms = frame.geometry.values
+        return cls(geoms, shapely.STRtree(geoms), frame[key].astype(str).to_numpy())
+
+    @classmethod
+    def roads(cls, roads: gpd.GeoDataFrame) -> _Layer:
+        layer = cls.of(roads, "section_id")
+        layer.half = pd.to_numeric(roads["width_m"], errors="coerce").fillna(0).to_numpy() / 2.0
+        return layer
+
+    @classmethod
+    def components(cls, components: gpd.GeoDataFrame) -> _Layer:
+        layer = cls.of(components, "component_id")
+        ids = layer.key
+        pos = pd.Series(np.arange(len(ids)), index=ids)
+        layer.by_id = pos[~pos.index.duplicated()]
+        if "class_code" in components:
+            layer.classes = components["class_code"].astype(str).to_numpy(dtype=object)
+        else:  # 2026 ids (17 digits) carry the 5-digit class at 7..11, 2007 ids (16) the 4-digit one at 7..10
+            sid = pd.Series(ids)
+            layer.classes = np.where(sid.str.len() == 17, sid.str[6:11], sid.str[6:10]).astype(object)
+        return layer
+
+
+def _first_covering(points: np.ndarray, polys: gpd.GeoDataFrame, key: str, layer: _Layer | None = None) -> np.ndarray:
     """Position of the covering polygon with the smallest ``key`` per point (−1 if none)."""
     out = np.full(len(points), -1)
     if polys is None or len(polys) == 0 or len(points) == 0:
         return out
-    pt, poly = shapely.STRtree(polys.geometry.values).query(points, predicate="intersects")
+    layer = layer or _Layer.of(polys, key)
+    pt, poly = layer.tree.query(points, predicate="intersects")
     if len(pt):
-        order = np.lexsort((polys[key].astype(str).to_numpy()[poly], pt))
+        order = np.lexsort((layer.key[poly], pt))
         pt, poly = pt[order], poly[order]
         first = np.r_[True, pt[1:] != pt[:-1]]
         out[pt[first]] = poly[first]
     return out
 
 
-def _roads_within(points: np.ndarray, roads: gpd.GeoDataFrame | None) -> np.ndarray:
+def _roads_within(points: np.ndarray, roads: gpd.GeoDataFrame | None, layer: _Layer | None = None) -> np.ndarray:
     """Nearest road section whose half width reaches the point (ties: smallest section_id)."""
     out = np.full(len(points), -1)
     if roads is None or len(roads) == 0 or len(points) == 0:
         return out
-    half = pd.to_numeric(roads["width_m"], errors="coerce").fillna(0).to_numpy() / 2.0
-    geoms = roads.geometry.values
-    pt, rd = shapely.STRtree(geoms).query(points, predicate="dwithin", distance=float(half.max()))
+    layer = layer or _Layer.roads(roads)
+    half, geoms = layer.half, layer.geoms
+    pt, rd = layer.tree.query(points, predicate="dwithin", distance=float(half.max()))
     if len(pt):
         dist = shapely.distance(points[pt], geoms[rd])
         ok = dist <= half[rd]
         pt, rd, dist = pt[ok], rd[ok], dist[ok]
-        order = np.lexsort((roads["section_id"].astype(str).to_numpy()[rd], dist, pt))
+        order = np.lexsort((layer.key[rd], dist, pt))
         pt, rd = pt[order], rd[order]
         first = np.diff(pt, prepend=-1) != 0    # empty when no road reaches any point
         out[pt[first]] = rd[first]
@@ -371,30 +411,23 @@ def _roads_within(points: np.ndarray, roads: gpd.GeoDataFrame | None) -> np.ndar
 
 
 def _component_match(cases: pd.DataFrame, points: np.ndarray, classes: np.ndarray,
-                     components: gpd.GeoDataFrame | None, radius: float) -> np.ndarray:
+                     components: gpd.GeoDataFrame | None, radius: float, layer: _Layer | None = None) -> np.ndarray:
     """Component row per case: by ``component_id``, else the nearest of its class within ``radius``."""
     out = np.full(len(cases), -1)
     if components is None or len(components) == 0:
         return out
-    ids = components["component_id"].astype(str).to_numpy()
+    layer = layer or _Layer.components(components)
+    ids, comp_class = layer.key, layer.classes
     if "component_id" in cases:
-        pos = pd.Series(np.arange(len(ids)), index=ids)
-        pos = pos[~pos.index.duplicated()]
         ref = cases["component_id"].astype("string").fillna("").to_numpy(dtype=object)
-        out = pd.Series(ref).map(pos).fillna(-1).astype(int).to_numpy().copy()
-    if "class_code" in components:
-        comp_class = components["class_code"].astype(str).to_numpy(dtype=object)
-    else:  # 2026 ids (17 digits) carry the 5-digit class at 7..11, 2007 ids (16) the 4-digit one at 7..10
-        sid = pd.Series(ids)
-        comp_class = np.where(sid.str.len() == 17, sid.str[6:11], sid.str[6:10]).astype(object)
+        out = pd.Series(ref).map(layer.by_id).fillna(-1).astype(int).to_numpy().copy()
     need = np.flatnonzero((out < 0) & (classes != ""))
     if len(need) and radius > 0:
-        pt, cp = shapely.STRtree(components.geometry.values).query(
-            points[need], predicate="dwithin", distance=radius)
+        pt, cp = layer.tree.query(points[need], predicate="dwithin", distance=radius)
         same = comp_class[cp] == classes[need][pt]
         pt, cp = pt[same], cp[same]
         if len(pt):
-            dist = shapely.distance(points[need][pt], components.geometry.values[cp])
+            dist = shapely.distance(points[need][pt], layer.geoms[cp])
             order = np.lexsort((ids[cp], dist, pt))
             pt, cp = pt[order], cp[order]
             first = np.r_[True, pt[1:] != pt[:-1]]
@@ -676,9 +709,17 @@ def _locate(checked: _Checked, grids: _Grids, near_boundary_m: float) -> _Locate
 
     keep = np.flatnonzero(checked.late.ok[at])
     x, y, pos, which, geometry = x[keep], y[keep], pos[keep], which[keep], geometry[keep]
-    dist = np.full(len(keep), np.nan)
-    near = np.zeros(len(keep), dtype=bool)
-    near_street = np.zeros(len(keep), dtype=bool)
+    dist, near, near_street = _boundary_flags(grids, which, pos, x, y, geometry, near_boundary_m)
+    return _Located(keep, which, pos, x, y, geometry, dist, near, near_street)
+
+
+def _boundary_flags(grids: _Grids, which: np.ndarray, pos: np.ndarray, x: np.ndarray, y: np.ndarray,
+                    geometry: np.ndarray, near_boundary_m: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The part of step 2 after the lookup, for located points (edition *which*, grid *pos*): distance to
+    the grid's boundary, ``near_boundary`` and ``near_street_boundary`` (also :class:`PreparedAssign`'s)."""
+    dist = np.full(len(pos), np.nan)
+    near = np.zeros(len(pos), dtype=bool)
+    near_street = np.zeros(len(pos), dtype=bool)
     d = near_boundary_m
     for k, frame in enumerate(grids.frames):
         sel = np.flatnonzero(which == k)
@@ -705,7 +746,7 @@ def _locate(checked: _Checked, grids: _Grids, near_boundary_m: float) -> _Locate
                                       near[ask], d)
             near[ask[pt]] = True
             near_street[ask[pt[street[other] != street[pos[ask][pt]]]]] = True
-    return _Located(keep, which, pos, x, y, geometry, dist, near, near_street)
+    return dist, near, near_street
 
 
 #: The order in which each rule tries the bases (the first that names a unit decides).
@@ -774,25 +815,38 @@ def _responsibility(checked: _Checked, located: _Located, grids: _Grids, *, rule
         "grid_team": (team_unit, inv),
         "territory_fallback": (fallback, inv),
     }
-    units = np.concatenate([v for v, _ in sources.values()] + [np.array([""], dtype=object)])
-    start = dict(zip(sources, np.cumsum([0] + [len(v) for v, _ in sources.values()]), strict=False))
-    nothing = len(units) - 1
-    cand = {b: np.where(p >= 0, start[b] + p, nothing) if len(v) else np.full(len(keep), nothing)
-            for b, (v, p) in sources.items()}
-    named = units != ""  # per candidate row: does it name a unit
-    unit = np.full(len(keep), nothing)
-    basis = np.full(len(keep), len(BASES))
-    for name, order in _ORDERS.items():
-        follows = (rules_of_pairs == name)[pair]
-        for b in reversed(order):  # the earliest applicable basis overwrites later ones
-            sel = follows & named[cand[b]]
-            unit[sel], basis[sel] = cand[b][sel], BASES.index(b)
+    unit, units, basis = _choose(sources, np.asarray(rules_of_pairs, dtype=object)[pair])
     teams = np.append(team_name, "").astype(object)
     columns["responsible_unit"] = (units, unit)
     columns["responsible_team"] = (teams, np.where(basis == BASES.index("grid_team"), inv, len(teams) - 1))
     columns["responsibility_basis"] = (np.array([*BASES, ""], dtype=object), basis)
     columns["responsibility_rule"] = (rules_of_pairs.astype(str).astype(object), pair)
     return _Responsibility(columns)
+
+
+def _choose(sources: dict[str, tuple[np.ndarray, np.ndarray]], rule: np.ndarray
+            ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The decision of step 3: per case, the earliest basis of its *rule*'s order that names a unit.
+
+    *sources* maps each basis to (candidate units, per case the row of its candidate, -1: none).
+    Returns per case the row of its unit in *units* (the table of every candidate unit, also
+    returned) and the position of its basis in :data:`BASES` (``len(BASES)``: none).
+    """
+    n = len(rule)
+    units = np.concatenate([v for v, _ in sources.values()] + [np.array([""], dtype=object)])
+    start = dict(zip(sources, np.cumsum([0] + [len(v) for v, _ in sources.values()]), strict=False))
+    nothing = len(units) - 1
+    cand = {b: np.where(p >= 0, start[b] + p, nothing) if len(v) else np.full(n, nothing)
+            for b, (v, p) in sources.items()}
+    named = units != ""  # per candidate row: does it name a unit
+    unit = np.full(n, nothing)
+    basis = np.full(n, len(BASES))
+    for name, order in _ORDERS.items():
+        follows = rule == name
+        for b in reversed(order):  # the earliest applicable basis overwrites later ones
+            sel = follows & named[cand[b]]
+            unit[sel], basis[sel] = cand[b][sel], BASES.index(b)
+    return unit, units, basis
 
 
 def _values(frame: gpd.GeoDataFrame | None, column: str) -> np.ndarray:
@@ -1010,3 +1064,266 @@ def assign_in_db(store: Any, cases: str = "cases", grids: str = "grids", *, edit
          edition_id)).fetchall()
     return pd.DataFrame(rows, columns=["case_id", "grid_code", "distance_to_boundary_m"], dtype=object)
 
+
+
+# --------------------------------------------------------------------------- prepared (live intake)
+def _record_value(value: Any) -> Any:
+    """A frame cell as a plain JSON-able Python value (None for missing)."""
+    if value is None or value is pd.NA or (isinstance(value, float) and np.isnan(value)):
+        return None
+    if isinstance(value, pd.Timestamp):
+        return value.isoformat()
+    return value.item() if hasattr(value, "item") else value
+
+
+def _finite_number(value: Any) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool) and np.isfinite(value)
+
+
+class PreparedAssign:
+    """:func:`assign` for a few cases at a time, with everything that does not depend on the cases prepared once.
+
+    For a service that assigns cases one by one (``gridlib serve``'s intake): the grids, their
+    index, the layers in the grids' metric CRS with their STRtrees (:class:`_Layer`), the
+    responsibility rows, levels and fallback of each grid, the catalogue check and rule of each
+    (class, kind) are worked out once and reused. A case then runs the same steps as
+    :func:`assign` — check, locate (:meth:`GridIndex.lookup`, :func:`_boundary_flags`),
+    responsibility (:func:`_first_covering`, :func:`_roads_within`, :func:`_component_match`,
+    :func:`responsible`, the rules, :func:`_choose`) and assemble — on plain records.
+
+    Only a case whose record checks pass for sure takes this path (id a non-blank text that the
+    batch does not repeat, finite in-range coordinates in a geographic CRS, a text
+    ``component_id``); it is assigned, or rejected as :func:`assign` rejects it (unknown class
+    code or kind, outside every grid). Every other case goes to :func:`assign` itself, so a bad
+    case gets exactly its reject. One grid
+    edition; no GCJ-02 guess (:func:`assign` warns about undeclared GCJ-02 from 20 cases on).
+
+    Parameters
+    ----------
+    gridset, rules, components, zones, roads, responsibility, near_boundary_m, component_radius_m, check_classes, index
+        As for :func:`assign` (``gridset`` one edition).
+
+    Examples
+    --------
+    >>> grids = gpd.GeoDataFrame({"grid_code": ["410105001003001"]},
+    ...     geometry=[shapely.box(500000, 3850000, 500100, 3850100)], crs=4547)
+    >>> team = pd.DataFrame({"level": ["community"], "code": ["410105001003"], "unit": ["社区工作站"]})
+    >>> prepared = PreparedAssign(grids, responsibility=team)
+    >>> done, bad = prepared.records([{"case_id": "k1", "lon": 114.0005, "lat": 34.7788, "class_code": "06012",
+    ...                                "kind": "event"}, {"case_id": "k2", "lon": 0.0, "lat": 0.0}])
+    >>> [(d["case_id"], d["responsible_unit"], d["responsibility_basis"]) for d in done]
+    [('k1', '社区工作站', 'grid_team')]
+    >>> [(b["case_id"], b["reason_code"]) for b in bad]
+    [('k2', 'no_grid')]
+    """
+
+    def __init__(self, gridset: GridSet | gpd.GeoDataFrame, *, rules: str | Path | pd.DataFrame | None = None,
+                 components: gpd.GeoDataFrame | None = None, zones: gpd.GeoDataFrame | None = None,
+                 roads: gpd.GeoDataFrame | None = None, responsibility: pd.DataFrame | None = None,
+                 near_boundary_m: float = 20.0, component_radius_m: float = 30.0, check_classes: bool = True,
+                 index: GridIndex | None = None) -> None:
+        self.gridset = gridset
+        self.grids = _check_grids(gridset, index, None)
+        metric = self.grids.metric
+        self.rules, self._rules = rules, None if rules is None else load_rules(rules)
+        self.components = _to_metric(components, metric, "components")
+        self.zones = _to_metric(zones, metric, "zones")
+        self.roads = _to_metric(roads, metric, "roads")
+        self.responsibility = responsibility
+        self.near_boundary_m, self.component_radius_m = near_boundary_m, component_radius_m
+        self.check_classes = check_classes
+        has = [f is not None and len(f) > 0 for f in (self.components, self.zones, self.roads)]
+        self._layers = (_Layer.components(self.components) if has[0] else None,
+                        _Layer.of(self.zones, "zone_id") if has[1] else None,
+                        _Layer.roads(self.roads) if has[2] else None)
+        self._units = {b: _values(f, c) for b, f, c in (
+            ("component_owner", self.components, "owner_unit"), ("component_maintainer", self.components,
+                                                                  "maintainer_unit"),
+            ("frontage_zone", self.zones, "unit"), ("road_section", self.roads, "unit"))}
+        self._pairs: dict[tuple[str, str], tuple[str, tuple[str, str, str] | None, str]] = {}   # kind, reject, rule
+        self._per_grid: dict[int, dict[str, Any]] = {}
+        self._to_metric: dict[Any, tuple[pyproj.CRS, str | None, pyproj.Transformer] | None] = {}
+
+    # ---- what depends on the grid or the class only, worked out once
+    def warm(self) -> PreparedAssign:
+        """Work out every grid's levels and responsibility now (vectorised), not at the first case in it."""
+        self._grid_rows(np.arange(len(self.grids.frames[0])))
+        return self
+
+    def _grid_rows(self, pos: np.ndarray) -> list[dict[str, Any]]:
+        todo = np.unique([p for p in pos.tolist() if p not in self._per_grid]).astype(np.int64)
+        if len(todo):
+            attrs = _level_attrs(self.grids.frames[0], todo)
+            who = responsible(pd.DataFrame(attrs), self.responsibility)
+            unit, team = who["unit"].to_numpy(dtype=object), who["team"].to_numpy(dtype=object)
+            for i, p in enumerate(todo.tolist()):
+                row = {c: attrs[c][i] for c in attrs}
+                street = row["street_name"] if row["street_name"] != "" else "street " + str(row["street_code"])
+                self._per_grid[p] = {**row, "_team_unit": unit[i], "_team": team[i], "_fallback": street}
+        return [self._per_grid[p] for p in pos.tolist()]
+
+    def _pair(self, class_code: str, kind: str) -> tuple[str, tuple[str, str, str] | None, str]:
+        """(kind, the reject of step 1 or None, rule) of a (class code, kind) pair, as :func:`assign` decides."""
+        hit = self._pairs.get((class_code, kind))
+        if hit is None:
+            k = kind
+            if k == "" and class_code != "":
+                k = str(_kind_from_catalogue(pd.Series([class_code], dtype="string"))[0])
+            known = True
+            if self.check_classes and class_code != "":
+                known = bool(_class_known(pd.Series([class_code], dtype="string"), pd.Series([k]))[0])
+            problem = None   # the first rule broken wins: the class, then the kind
+            if not known:
+                problem = ("unknown_code", "class_code", "unknown class code " + class_code)
+            elif k not in ("component", "event", ""):
+                problem = ("unknown_value", "kind", "unknown kind (not component or event)")
+            codes, kinds = np.array([class_code], dtype=object), np.array([k], dtype=object)
+            rule = rule_of(codes.astype(str), kinds) if self._rules is None else \
+                _rule_for(codes.astype(str), kinds, self._rules)
+            hit = self._pairs[(class_code, kind)] = (k, problem, str(rule[0]))
+        return hit
+
+    def _transform(self, crs: CRSLike) -> tuple[pyproj.CRS, str | None, pyproj.Transformer] | None:
+        key = crs if isinstance(crs, str | int) else pyproj.CRS(crs).to_wkt()
+        if key not in self._to_metric:
+            src, scheme = resolve_crs(crs)
+            self._to_metric[key] = (src, scheme, pyproj.Transformer.from_crs(
+                WGS84 if scheme else src, self.grids.metric, always_xy=True)) if src.is_geographic else None
+        return self._to_metric[key]
+
+    # ---- the cases
+    def records(self, cases: Sequence[dict[str, Any]], crs: CRSLike = "EPSG:4326", id: str = "case_id"
+                ) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+        """Assign case records; ``(assigned, rejects)`` in input order, as :func:`assign` would.
+
+        Parameters
+        ----------
+        cases : sequence of dict
+            One dict per case with ``lon``/``lat`` in *crs* and the case-log columns.
+        crs : CRS of ``lon``/``lat`` (``"gcj02"``, ``"bd09"`` converted).
+        id : str
+            Case identifier key.
+
+        Returns
+        -------
+        assigned : list of dict
+            *id*, :data:`OUTPUT_COLUMNS` and ``x``/``y`` (the point in the grids' metric CRS, ``crs``).
+        rejects : list of dict
+            *id*, ``reason_code``, ``field``, ``reason``.
+        """
+        n = len(cases)
+        fast, outside = self._fast(cases, crs, id)
+        todo = [i for i in range(n) if i not in fast and i not in outside]
+        done: dict[int, dict[str, Any]] = {}
+        bad: dict[int, dict[str, Any]] = {}
+        if todo:
+            try:
+                assigned, rejects = self._assign([cases[i] for i in todo], crs, id)
+            except GridlibError:
+                if len(todo) == n:
+                    raise
+                # a whole-input check (implausible CRS) judges the whole batch: let assign judge it all
+                assigned, rejects = self._assign(list(cases), crs, id)
+                return [r for _, r in sorted(assigned.items())], [r for _, r in sorted(rejects.items())]
+            done.update({todo[k]: r for k, r in assigned.items()})
+            bad.update({todo[k]: r for k, r in rejects.items()})
+        done.update(fast)
+        bad.update(outside)
+        return [done[i] for i in sorted(done)], [bad[i] for i in sorted(bad)]
+
+    def _fast(self, cases: Sequence[dict[str, Any]], crs: CRSLike, id: str
+              ) -> tuple[dict[int, dict[str, Any]], dict[int, dict[str, Any]]]:
+        """The records (by input position) of the cases whose answer is sure without :func:`assign`: assigned,
+        and rejected (a class or kind step 1 refuses, or ``no_grid`` outside every grid as step 2 does)."""
+        transform = self._transform(crs)
+        if transform is None or not cases:
+            return {}, {}
+        _src, scheme, to_metric = transform
+        # ids as assign compares them (text, NUL bytes dropped): every case of a repeated id goes to assign
+        seen = Counter(str(c.get(id)).replace("\x00", "") for c in cases if c.get(id) is not None)
+        sel, pairs, refused = [], [], {}
+        for k, c in enumerate(cases):
+            cid, lon, lat, comp = c.get(id), c.get("lon"), c.get("lat"), c.get("component_id")
+            code, kind = c.get("class_code"), c.get("kind")
+            if not (isinstance(cid, str) and seen[cid] == 1 and cid.strip() and "\x00" not in cid
+                    and _finite_number(lon) and _finite_number(lat) and abs(lon) <= 180 and abs(lat) <= 90
+                    and (comp is None or isinstance(comp, str)) and (code is None or isinstance(code, str))
+                    and (kind is None or isinstance(kind, str))):
+                continue
+            pair = self._pair((code or "").strip(), (kind or "").strip())
+            if pair[1] is None:
+                sel.append(k)
+                pairs.append(pair)
+            else:
+                refused[k] = {id: cid, "reason_code": pair[1][0], "field": pair[1][1], "reason": pair[1][2]}
+        if not sel:
+            return {}, refused
+        lon, lat = to_wgs84(np.array([float(cases[k]["lon"]) for k in sel]),
+                            np.array([float(cases[k]["lat"]) for k in sel]), scheme)
+        x, y = to_metric.transform(lon, lat)
+        x, y = np.asarray(x, dtype="float64"), np.asarray(y, dtype="float64")
+        pos = self.grids.indexes[0].lookup(x, y)
+        outside = refused | {sel[i]: {id: cases[sel[i]][id], "reason_code": "no_grid", "field": "lon,lat",
+                                      "reason": "outside grid coverage"} for i in np.flatnonzero(pos < 0)}
+        inside = np.flatnonzero(pos >= 0)
+        if not len(inside):
+            return {}, outside
+        sel, pairs = [sel[i] for i in inside], [pairs[i] for i in inside]
+        x, y, pos = x[inside], y[inside], pos[inside]
+        points = shapely.points(x, y)
+        which = np.zeros(len(sel), dtype=int)
+        dist, near, near_street = _boundary_flags(self.grids, which, pos, x, y, points, self.near_boundary_m)
+
+        grid = self._grid_rows(pos)
+        kinds = np.array([p[0] for p in pairs], dtype=object)
+        classes = np.array([(cases[k].get("class_code") or "").strip() for k in sel], dtype=object)
+        comp_layer, zone_layer, road_layer = self._layers
+        case_rows = pd.DataFrame(index=pd.RangeIndex(len(sel)))
+        if any(cases[k].get("component_id") is not None for k in sel):
+            case_rows["component_id"] = pd.array([cases[k].get("component_id") for k in sel], dtype="string")
+        component_classes = np.where(kinds == "component", classes, "").astype(object) \
+            if comp_layer is not None else np.full(len(sel), "", dtype=object)
+        mine = np.arange(len(sel))
+        sources = {
+            "component_owner": (self._units["component_owner"], cmatch := _component_match(
+                case_rows, points, component_classes, self.components, self.component_radius_m, comp_layer)),
+            "component_maintainer": (self._units["component_maintainer"], cmatch),
+            "frontage_zone": (self._units["frontage_zone"], _first_covering(points, self.zones, "zone_id",
+                                                                            zone_layer)),
+            "road_section": (self._units["road_section"], _roads_within(points, self.roads, road_layer)),
+            "grid_team": (np.array([g["_team_unit"] for g in grid], dtype=object), mine),
+            "territory_fallback": (np.array([g["_fallback"] for g in grid], dtype=object), mine),
+        }
+        rule = np.array([p[2] for p in pairs], dtype=object)
+        unit, units, basis = _choose(sources, rule)
+        level_cols = ["grid_code", *[f"{lv}_{w}" for lv in LEVELS for w in ("code", "name")]]
+        out = {}
+        for i, k in enumerate(sel):
+            b = BASES[basis[i]] if basis[i] < len(BASES) else ""
+            out[k] = {id: cases[k][id], **{c: _record_value(grid[i][c]) for c in level_cols},
+                      "responsible_unit": units[unit[i]], "responsible_team": grid[i]["_team"] if b == "grid_team"
+                      else "", "responsibility_basis": b, "responsibility_rule": rule[i],
+                      "distance_to_boundary_m": float(np.round(dist[i], 3)), "near_boundary": bool(near[i]),
+                      "near_street_boundary": bool(near_street[i]), "x": float(x[i]), "y": float(y[i]),
+                      "crs": self.grids.metric}
+        return out, outside
+
+    def _assign(self, cases: list[dict[str, Any]], crs: CRSLike, id: str
+                ) -> tuple[dict[int, dict[str, Any]], dict[int, dict[str, Any]]]:
+        """:func:`assign` itself on *cases* (records), its rows as records by position."""
+        frame = pd.DataFrame(list(cases))
+        done, rejects = assign(frame, self.gridset, rules=self.rules, components=self.components, zones=self.zones,
+                               roads=self.roads, responsibility=self.responsibility, near_boundary_m=self.near_boundary_m,
+                               component_radius_m=self.component_radius_m, crs=crs, id=id,
+                               check_classes=self.check_classes, index=self.grids.indexes)
+        keys = [id if id in done else None, *OUTPUT_COLUMNS]
+        x, y = (shapely.get_x(done.geometry.values), shapely.get_y(done.geometry.values)) if len(done) else ([], [])
+        assigned = {int(p): {**{c: _record_value(row[c]) if c in row else None for c in keys if c},
+                             "x": float(x[i]), "y": float(y[i]), "crs": self.grids.metric}
+                    for i, (p, row) in enumerate(zip(done.index, done.to_dict("records"), strict=True))}
+        bad = {}
+        for p, row in zip(rejects.index, rejects.to_dict("records"), strict=True):
+            field = row.get("field")
+            bad[int(p)] = {id: _record_value(row.get(id)), "reason_code": row.get("reason_code"),
+                           "field": field if isinstance(field, str) else None, "reason": str(row.get("reason"))}
+        return assigned, bad

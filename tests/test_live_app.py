@@ -16,6 +16,7 @@ import uvicorn  # noqa: E402
 
 import gridlib as gl  # noqa: E402
 from gridlib.live.app import create_app  # noqa: E402
+from gridlib.live.demo import demo_store  # noqa: E402
 from gridlib.live.gateway import FixStore  # noqa: E402
 
 TOKEN = "s3cret"
@@ -24,9 +25,7 @@ TOKEN = "s3cret"
 @pytest.fixture(scope="module")
 def served(tmp_path_factory):
     work = tmp_path_factory.mktemp("live")
-    gl.demo.generate(work / "demo", seed=1, n_cases=60, n_trucks=3, n_extra_cameras=0)
-    store = gl.store.open(str(work / "store.gpkg"))
-    gl.nightly.load_demo_store(store, work / "demo")
+    store = demo_store(work, n_cases=60)
     app = create_app(store, FixStore(work / "fixes.sqlite"), token=TOKEN, at="2026-11-20")
     server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=0, log_level="warning"))
     thread = threading.Thread(target=server.run, daemon=True)

@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import datetime as dt
+
 import pandas as pd
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 import gridlib as gl
 from gridlib.errors import LockError
@@ -49,3 +53,23 @@ def test_case_log_in_a_geopackage(tmp_path):
 
 def test_case_log_in_postgis(pg_store):
     _exercise(pg_store)
+
+
+@settings(max_examples=300, deadline=None)
+@given(moment=st.datetimes(min_value=dt.datetime(1985, 1, 1), max_value=dt.datetime(2110, 12, 31)),
+       sep=st.sampled_from(["T", " "]), seconds=st.booleans(),
+       offset=st.one_of(st.none(), st.just("Z"), st.integers(-14 * 60, 14 * 60).map(
+           lambda m: f"{'+' if m >= 0 else '-'}{abs(m) // 60:02d}:{abs(m) % 60:02d}")),
+       pad=st.sampled_from(["", " "]))
+def test_the_quick_iso_reading_is_parse_times_reading(moment, sep, seconds, offset, pad):
+    """parse_time reads plain ISO times itself (a request's hot path); it must give what parse_times gives."""
+    from gridlib.live.caselog import _iso_time
+    from gridlib.times import parse_times
+
+    text = pad + moment.strftime(f"%Y-%m-%d{sep}%H:%M" + (":%S" if seconds else "")) + (offset or "") + pad
+    quick = _iso_time(text)
+    times, code = parse_times(pd.Series([text], dtype="string"))
+    if quick is not None:
+        assert code[0] is None and quick == pd.Timestamp(times.iloc[0]), (text, quick, times.iloc[0])
+    if 1993 <= moment.year <= 2097:
+        assert quick is not None, text     # the forms it is for are read quickly

@@ -155,11 +155,16 @@ class WorkCalendar:
     weekend: tuple[int, ...] = (5, 6)
     years: frozenset = frozenset()
     _intervals: np.ndarray = field(init=False, repr=False, compare=False)
+    _holiday_days: np.ndarray = field(init=False, repr=False, compare=False)
+    _workday_days: np.ndarray = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "holidays", frozenset(pd.to_datetime(list(self.holidays)).normalize()))
         object.__setattr__(self, "workdays", frozenset(pd.to_datetime(list(self.workdays)).normalize()))
         object.__setattr__(self, "_intervals", _parse_hours(self.hours))
+        # day numbers (days since 1970-01-01) of the holidays and adjusted working days, once: _working is hot
+        for name, days in (("_holiday_days", self.holidays), ("_workday_days", self.workdays)):
+            object.__setattr__(self, name, np.array(sorted(days), dtype="datetime64[D]").astype(np.int64))
 
     # -- construction -------------------------------------------------------------------
     @classmethod
@@ -234,11 +239,9 @@ class WorkCalendar:
         weekday = (day_numbers + 3) % 7  # 1970-01-01 was a Thursday
         working = ~np.isin(weekday, self.weekend)
         if self.holidays:
-            hol = np.array(sorted(self.holidays), dtype="datetime64[D]").astype(np.int64)
-            working &= ~np.isin(day_numbers, hol)
+            working &= ~np.isin(day_numbers, self._holiday_days)
         if self.workdays:
-            wd = np.array(sorted(self.workdays), dtype="datetime64[D]").astype(np.int64)
-            working |= np.isin(day_numbers, wd)
+            working |= np.isin(day_numbers, self._workday_days)
         if self.years and len(day_numbers):
             first, last = day_numbers.min(), day_numbers.max()
             span_years = range(

@@ -34,12 +34,15 @@ from gridlib.live.caselog import CaseLog, now_china, parse_time, reported_row
 from gridlib.live.dispatch import Dispatcher
 from gridlib.live.fix import FixRejected
 from gridlib.live.gateway import FixStore, Jt808Gateway
+from gridlib.live.page import add_page_routes
 
 __all__ = ["create_app", "load_context", "CASE_FIELDS"]
 
 CASE_FIELDS = ("case_id", "lon", "lat", "crs", "class_code", "kind", "component_id", "reported_at", "source",
                "urgency")
 _MAX_BATCH = 1000
+#: Up to this many grids, every grid's levels and responsibility are worked out at start-up.
+_WARM_GRIDS = 200_000
 _BUSY = {"reason": "the store is locked by another writer (a nightly run or an import); nothing was stored, "
                    "retry in a few seconds"}
 
@@ -65,7 +68,7 @@ def load_context(store: Any, at: Any = None) -> dict[str, Any]:
     ctx = {"gridset": gridset}
     for name in ("responsibility", "components", "frontage_zones", "road_sections", "team_bases", "roads"):
         ctx[name] = store.read_layer(name) if name in available else None
-    from gridlib.assignment import index_for, metric_crs_of_grids
+    from gridlib.assignment import PreparedAssign, index_for, metric_crs_of_grids
 
     metric = metric_crs_of_grids(gridset.grids)
     for name in ("components", "frontage_zones", "road_sections"):
@@ -73,6 +76,12 @@ def load_context(store: Any, at: Any = None) -> dict[str, Any]:
         if isinstance(ctx[name], gpd.GeoDataFrame) and ctx[name].crs is not None:
             ctx[name] = gl.crs.to_crs(ctx[name], metric).reset_index(drop=True)
     ctx["index"] = index_for(gridset)
+    # everything of gl.assign that does not depend on the case, once (PreparedAssign: same answers)
+    ctx["assigner"] = PreparedAssign(gridset, components=ctx["components"], zones=ctx["frontage_zones"],
+                                     roads=ctx["road_sections"], responsibility=ctx["responsibility"],
+                                     index=ctx["index"])
+    if len(gridset.grids) <= _WARM_GRIDS:
+        ctx["assigner"].warm()
     ctx["dispatcher"] = Dispatcher(ctx["roads"], ctx["team_bases"])
     return ctx
 
@@ -129,40 +138,24 @@ def _check_case(body: Any) -> dict[str, Any] | None:
     return None
 
 
-def _clean(value: Any) -> Any:
-    if value is None or (isinstance(value, float) and math.isnan(value)) or value is pd.NA:
-        return None
-    if hasattr(value, "item"):
-        return value.item()
-    if isinstance(value, pd.Timestamp):
-        return value.isoformat()
-    return value
-
-
 def assign_cases(ctx: dict[str, Any], cases: list[dict[str, Any]]) -> tuple[list[dict], list[dict]]:
-    """Assign checked case dicts (all with the same ``crs``) with ``gl.assign``; ``(assigned, rejects)``."""
+    """Assign checked case dicts (all with the same ``crs``) as ``gl.assign`` does; ``(assigned, rejects)``.
+
+    Through the context's :class:`~gridlib.assignment.PreparedAssign` (identical answers; a case
+    it cannot vouch for goes to ``gl.assign`` itself). A case without ``kind`` is an event.
+    """
     import gridlib as gl
-    from gridlib.assignment import OUTPUT_COLUMNS
 
     crs = cases[0].get("crs") or "EPSG:4326"
-    frame = pd.DataFrame([{k: v for k, v in c.items() if k != "crs"} for c in cases])
-    if "kind" not in frame:
-        frame["kind"] = "event"
-    frame["kind"] = frame["kind"].fillna("event")
+    records = [{**{k: v for k, v in c.items() if k != "crs"}, "kind": "event" if c.get("kind") is None else c["kind"]}
+               for c in cases]
     try:
-        done, rejects = gl.assign(frame, ctx["gridset"], components=ctx["components"], zones=ctx["frontage_zones"],
-                                  roads=ctx["road_sections"], responsibility=ctx["responsibility"], crs=crs,
-                                  index=ctx["index"])
+        done, bad = ctx["assigner"].records(records, crs=crs)
     except gl.errors.GridlibError as exc:
         return [], [_reject("unknown_value", str(exc), "crs", c.get("case_id")) for c in cases]
-    x, y = (done.geometry.x.to_numpy(), done.geometry.y.to_numpy()) if len(done) else ([], [])
-    out = [{"case_id": _clean(r["case_id"]), **{c: _clean(r[c]) for c in OUTPUT_COLUMNS},
-            "_x": float(x[i]), "_y": float(y[i]), "_crs": done.crs} for i, (_, r) in enumerate(done.iterrows())]
-    bad = []
-    for _, r in rejects.iterrows():
-        code, field = r.get("reason_code"), r.get("field")  # gl.assign codes every reject
-        bad.append(_reject(code, str(r.get("reason")), field if isinstance(field, str) else None, _clean(r["case_id"])))
-    return out, bad
+    out = [{**{k: v for k, v in d.items() if k not in ("x", "y", "crs")}, "_x": d["x"], "_y": d["y"], "_crs": d["crs"]}
+           for d in done]
+    return out, [_reject(r["reason_code"], r["reason"], r["field"], r["case_id"]) for r in bad]
 
 
 def create_app(store: Any, fixes: FixStore, *, token: str | None = None, gateway: Jt808Gateway | None = None,
@@ -230,21 +223,33 @@ def create_app(store: Any, fixes: FixStore, *, token: str | None = None, gateway
     app.state.caselog = caselog
     to_wgs84: dict[Any, Any] = {}
 
-    def answer(body: dict[str, Any], done: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
-        """The case answer (assignment + dispatch) and its ``reported`` row for the case log."""
-        x, y, crs = done.pop("_x"), done.pop("_y"), done.pop("_crs")
-        reported = (parse_time(body["reported_at"], "reported_at", body["case_id"])[0]
-                    if body.get("reported_at") is not None else now_china())
-        done["reported_at"] = reported.isoformat()
-        done["dispatch"] = ctx["dispatcher"].dispatch(x, y, crs, reported, class_code=body.get("class_code"),
-                                                      urgency=body.get("urgency"), source=body.get("source"))
+    def answers(bodies: list[dict[str, Any]], dones: list[dict[str, Any]]) -> list[tuple[dict, dict]]:
+        """The case answers (assignment + dispatch) of assigned cases of one CRS and their ``reported`` rows
+        for the case log; the dispatch blocks of all in one go (:meth:`Dispatcher.dispatch_many`)."""
+        if not dones:
+            return []
+        crs = dones[0]["_crs"]
+        x, y = [d.pop("_x") for d in dones], [d.pop("_y") for d in dones]
+        for d in dones:
+            d.pop("_crs")
+        now = now_china()
+        reported = [parse_time(b["reported_at"], "reported_at", b["case_id"])[0] if b.get("reported_at") is not None
+                    else now for b in bodies]
+        blocks = ctx["dispatcher"].dispatch_many(x, y, crs, [(t, b.get("class_code"), b.get("urgency"), b.get("source"))
+                                                             for t, b in zip(reported, bodies, strict=True)])
         if crs not in to_wgs84:
             import pyproj
 
             to_wgs84[crs] = pyproj.Transformer.from_crs(crs, 4326, always_xy=True)
-        lon, lat = to_wgs84[crs].transform(x, y)
-        row = reported_row({**body, **done, "lon": round(lon, 7), "lat": round(lat, 7)}, done["reported_at"])
-        return done, row
+        lons, lats = to_wgs84[crs].transform(x, y)
+        out = []
+        for k, (body, done) in enumerate(zip(bodies, dones, strict=True)):
+            done["reported_at"] = reported[k].isoformat()
+            done["dispatch"] = blocks[k]
+            row = reported_row({**body, **done, "lon": round(float(lons[k]), 7), "lat": round(float(lats[k]), 7)},
+                               done["reported_at"])
+            out.append((done, row))
+        return out
 
     intake = asyncio.Lock()
 
@@ -261,10 +266,12 @@ def create_app(store: Any, fixes: FixStore, *, token: str | None = None, gateway
             return JSONResponse(_BUSY, status_code=503, headers={"Retry-After": "5"})
         return None
 
-    def take(items: list[Any]) -> tuple[list[dict], list[dict], list[dict]]:
-        """Check, deduplicate and assign case bodies: (answers, their case-log rows, rejects)."""
-        rejects, good, seen = [], [], set()
-        for item in items:
+    def take(items: list[Any]) -> list[tuple[str, dict[str, Any], dict[str, Any] | None]]:
+        """Check, deduplicate and assign case bodies: per body ``("ok", answer, case-log row)`` or
+        ``("reject", reject, None)``, in input order."""
+        out: list[Any] = [None] * len(items)
+        good, seen = [], set()
+        for k, item in enumerate(items):
             problem = _check_case(item)
             if problem is None:
                 item = {**item, "case_id": str(item["case_id"]).strip()}
@@ -272,20 +279,70 @@ def create_app(store: Any, fixes: FixStore, *, token: str | None = None, gateway
                     problem = _reject("duplicate_id", f"case {item['case_id']} was already taken in", "case_id",
                                       item["case_id"])
             if problem:
-                rejects.append(problem)
+                out[k] = ("reject", problem, None)
                 continue
             seen.add(item["case_id"])
-            good.append(item)
-        answers, rows = [], []
-        by_id = {c["case_id"]: c for c in good}
-        for crs in sorted({str(c.get("crs") or "EPSG:4326") for c in good}):
-            done, bad = assign_cases(ctx, [c for c in good if str(c.get("crs") or "EPSG:4326") == crs])
-            for d in done:
-                a, row = answer(by_id[str(d["case_id"])], d)
-                answers.append(a)
-                rows.append(row)
-            rejects += bad
-        return answers, rows, rejects
+            good.append((k, item))
+        at = {c["case_id"]: (k, c) for k, c in good}
+        for crs in sorted({str(c.get("crs") or "EPSG:4326") for _, c in good}):
+            done, bad = assign_cases(ctx, [c for _, c in good if str(c.get("crs") or "EPSG:4326") == crs])
+            where = [at[str(d["case_id"])] for d in done]
+            for (k, _), (answer, row) in zip(where, answers([body for _, body in where], done), strict=True):
+                out[k] = ("ok", answer, row)
+            for r in bad:
+                out[at[str(r["case_id"])][0]] = ("reject", r, None)
+        return out
+
+    pending: list[tuple[list[Any], asyncio.Future]] = []
+
+    def take_group(groups: list[list[Any]]) -> list[tuple[list[dict], list[dict]] | JSONResponse]:
+        """The case bodies of several requests in one assignment and one durable write (group commit):
+        per request ``(answers, rejects)``, or the 503 when the store is locked and it had cases to store."""
+        outcomes = take([item for g in groups for item in g])
+        busy = store_rows([row for kind, _, row in outcomes if kind == "ok"])
+        results: list[Any] = []
+        for g in groups:
+            mine, outcomes = outcomes[:len(g)], outcomes[len(g):]
+            if busy is not None and any(kind == "ok" for kind, _, _ in mine):
+                results.append(JSONResponse(_BUSY, status_code=503, headers={"Retry-After": "5"}))
+            else:
+                results.append(([a for kind, a, _ in mine if kind == "ok"],
+                                [a for kind, a, _ in mine if kind == "reject"]))
+        return results
+
+    async def drain() -> None:
+        """Take in every request waiting (those that came while the last group was written) as one group."""
+        async with intake:
+            group = pending[:]
+            pending.clear()
+            if not group:
+                return
+            try:
+                results = await run_in_threadpool(take_group, [items for items, _ in group])
+            except Exception as exc:  # a bug: every request of the group gets the 500
+                results = [exc] * len(group)
+            for (_, future), result in zip(group, results, strict=True):
+                if not future.done():
+                    (future.set_exception if isinstance(result, Exception) else future.set_result)(result)
+
+    async def take_in(items: list[Any]) -> tuple[list[dict], list[dict]] | JSONResponse:
+        """Queue the case bodies of one request; requests that arrive while a group is being assigned and
+        written go together into the next group: one transaction for all, so the write's cost is shared."""
+        future = asyncio.get_running_loop().create_future()
+        pending.append((items, future))
+        await asyncio.shield(drain())     # a request that goes away does not stop its group
+        return await future
+
+    async def intake_body(request: Request, batch: bool) -> tuple[Any, JSONResponse | None]:
+        """The preamble of the intake endpoints: the token, then the JSON body (for a batch: a list of at most
+        ``_MAX_BATCH``); ``(body, None)`` or ``(None, the error response)``."""
+        if (r := refused(request)) is not None:
+            return None, r
+        body, error = await json_body(request)
+        if error is None and batch and (not isinstance(body, list) or len(body) > _MAX_BATCH):
+            error = JSONResponse(_reject("inconsistent_record", f"a batch is a JSON list of at most {_MAX_BATCH} "
+                                         "cases"), status_code=422)
+        return (None, error) if error is not None else (body, None)
 
     app.state.take_cases = take     # the intake path, for cases the service raises itself (alert_cases)
 
@@ -299,19 +356,16 @@ def create_app(store: Any, fixes: FixStore, *, token: str | None = None, gateway
         "layer. Bad input: 422 with reason_code and reason; a case_id already taken in: 409; store locked by "
         "another writer: 503 (nothing stored)."))
     async def case(request: Request) -> JSONResponse:
-        if (r := refused(request)) is not None:
-            return r
-        body, error = await json_body(request)
-        if error:
+        body, error = await intake_body(request, batch=False)
+        if error is not None:
             return error
-        def work() -> JSONResponse:
-            answers, rows, rejects = take([body])
-            if rejects:
-                return JSONResponse(rejects[0],
-                                    status_code=409 if rejects[0]["reason_code"] == "duplicate_id" else 422)
-            return store_rows(rows) or JSONResponse(answers[0])
-
-        return await off_loop(work)
+        result = await take_in([body])
+        if isinstance(result, JSONResponse):
+            return result
+        answers, rejects = result
+        if rejects:
+            return JSONResponse(rejects[0], status_code=409 if rejects[0]["reason_code"] == "duplicate_id" else 422)
+        return JSONResponse(answers[0])
 
     @app.post("/v1/cases:batch", description=(
         f"Take in up to {_MAX_BATCH} cases (a JSON list of /v1/cases bodies). Per-case outcome: the good cases "
@@ -319,19 +373,13 @@ def create_app(store: Any, fixes: FixStore, *, token: str | None = None, gateway
         "listed under `rejects` (reason_code, field, reason) and not stored; a repeated case_id is a "
         "duplicate_id reject. If the store is locked (503) none is stored."))
     async def cases(request: Request) -> JSONResponse:
-        if (r := refused(request)) is not None:
-            return r
-        body, error = await json_body(request)
-        if error:
+        body, error = await intake_body(request, batch=True)
+        if error is not None:
             return error
-        if not isinstance(body, list) or len(body) > _MAX_BATCH:
-            return JSONResponse(_reject("inconsistent_record", f"a batch is a JSON list of at most {_MAX_BATCH} cases"),
-                                status_code=422)
-        def work() -> JSONResponse:
-            answers, rows, rejects = take(body)
-            return store_rows(rows) or JSONResponse({"assigned": answers, "rejects": rejects})
-
-        return await off_loop(work)
+        result = await take_in(body)
+        if isinstance(result, JSONResponse):
+            return result
+        return JSONResponse({"assigned": result[0], "rejects": result[1]})
 
     @app.post("/v1/cases/{case_id}/events", description=(
         "Append a workflow stage to a case taken in by this service: JSON {stage, time[, hours]}. Stages are "
@@ -413,4 +461,5 @@ def create_app(store: Any, fixes: FixStore, *, token: str | None = None, gateway
             lines += more()
         return "\n".join(lines) + "\n"
 
+    add_page_routes(app)      # GET /: the live operations page (gridlib.live.page)
     return app

@@ -37,6 +37,7 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import math
+import re
 import sqlite3
 from typing import Any
 
@@ -80,6 +81,25 @@ def _reject(code: str, reason: str, field: str | None = None, case_id: Any = Non
     return {"case_id": case_id, "reason_code": code, "field": field, "reason": reason}
 
 
+#: The ISO forms a client sends most (``2026-11-20 09:00``, ``2026-11-20T09:00:00+08:00``, ``…Z``).
+_ISO = re.compile(r"(\d{4})-\d{2}-\d{2}[T ]\d{2}:\d{2}(?::\d{2})?(?:Z|[+-]\d{2}:\d{2})?")
+_CHINA = dt.timezone(dt.timedelta(hours=8))
+
+
+def _iso_time(value: Any) -> pd.Timestamp | None:
+    """*value* as naive China time when it is one of the plain ISO forms of years 1992–2098 (what
+    :func:`gridlib.times.parse_times` gives for it, without its column machinery), else None."""
+    if not isinstance(value, str) or not (m := _ISO.fullmatch(value.strip())) or not 1992 <= int(m[1]) <= 2098:
+        return None   # China kept no daylight saving from 1992; a window's edge is years away
+    try:
+        t = dt.datetime.fromisoformat(value.strip())
+    except ValueError:
+        return None
+    if t.tzinfo is not None:
+        t = t.astimezone(_CHINA).replace(tzinfo=None)
+    return pd.Timestamp(t)
+
+
 def parse_time(value: Any, field: str, case_id: Any) -> tuple[pd.Timestamp | None, dict | None]:
     """One client time (ISO 8601, with or without offset; epoch seconds) → naive China time, or a reject.
 
@@ -92,11 +112,14 @@ def parse_time(value: Any, field: str, case_id: Any) -> tuple[pd.Timestamp | Non
         return None, _reject("missing_time", f"{field} is missing", field, case_id)
     if isinstance(value, bool) or not isinstance(value, str | int | float):
         return None, _reject("unparseable_time", f"{field} {value!r} is not a time", field, case_id)
-    times, code = parse_times(pd.Series([str(value)], dtype="string"))   # epoch seconds as digits
-    if code[0] is not None or pd.isna(times.iloc[0]):
-        return None, _reject(code[0] or "unparseable_time", f"{field} {value!r} cannot be read as a time", field,
-                             case_id)
-    t = pd.Timestamp(times.iloc[0]).floor("s")
+    t = _iso_time(value)
+    if t is None:
+        times, code = parse_times(pd.Series([str(value)], dtype="string"))   # epoch seconds as digits
+        if code[0] is not None or pd.isna(times.iloc[0]):
+            return None, _reject(code[0] or "unparseable_time", f"{field} {value!r} cannot be read as a time", field,
+                                 case_id)
+        t = pd.Timestamp(times.iloc[0])
+    t = t.floor("s")
     if t > now_china() + FUTURE_SLACK:
         return None, _reject("time_out_of_range", f"{field} {t.isoformat()} is in the future (China time)", field,
                              case_id)

@@ -115,16 +115,24 @@ class Dispatcher:
         Each team carries ``base_id``, ``name``, ``street_code``, ``minutes`` and ``access_m``
         (the walk between the point and the road).
         """
+        return self.rank_many([x], [y], crs)[0]
+
+    def rank_many(self, x: Any, y: Any, crs: Any) -> list[list[dict[str, Any]]]:
+        """:meth:`rank` of many points at once (one nearest-segment query for all)."""
+        x, y = np.asarray(x, dtype=float), np.asarray(y, dtype=float)
         if self.graph is None:
-            return []
+            return [[] for _ in range(len(x))]
         gx, gy = (x, y) if crs == self.graph.crs else self._to_graph(crs).transform(x, y)
-        time, access = network.arrival_times(self.graph, self.node_times, np.array([[gx, gy]]),
+        time, access = network.arrival_times(self.graph, self.node_times, np.column_stack([gx, gy]),
                                              access_speed_kmh=self.access_speed_kmh)
-        minutes = time[0] / 60.0
-        order = np.lexsort((np.arange(len(minutes)), np.where(np.isfinite(minutes), minutes, np.inf)))
-        walk = round(float(access[0]), 1)
-        return [{**self.teams[i], "minutes": round(float(minutes[i]), 2) if np.isfinite(minutes[i]) else None,
-                 "access_m": walk} for i in order]
+        out = []
+        for k in range(len(x)):
+            minutes = time[k] / 60.0
+            order = np.lexsort((np.arange(len(minutes)), np.where(np.isfinite(minutes), minutes, np.inf)))
+            walk = round(float(access[k]), 1)
+            out.append([{**self.teams[i], "minutes": round(float(minutes[i]), 2) if np.isfinite(minutes[i]) else None,
+                         "access_m": walk} for i in order])
+        return out
 
     @functools.lru_cache(maxsize=4096)  # noqa: B019 - bounded by the class catalogue × urgencies
     def step_limits(self, class_code: str | None, urgency: str | None) -> dict[str, tuple[float, str]]:
@@ -140,44 +148,61 @@ class Dispatcher:
     def due(self, reported_at: Any, *, class_code: str | None = None, urgency: str | None = None,
             source: str | None = None) -> dict[str, str]:
         """Due time (ISO, naive China time) of each step of the chain, projected from *reported_at*."""
-        limits = self.step_limits(class_code, urgency)
-        start = pd.Timestamp(reported_at)
-        due: dict[str, pd.Timestamp] = {}
-        later: list[tuple[str, pd.Timestamp, float, str]] = []   # working-time leaves: one calendar call per unit
-        for step, after in CHAIN:
-            if step == "verify" and source not in PUBLIC_SOURCES:
-                continue
-            begin = start if after is None else due.get(after, start)
-            if step not in limits:
-                if step != "verify":
-                    due[step] = begin    # no limit: the step may take no time in the projection
-                continue
-            value, unit = limits[step]
-            if unit in _CALENDAR_UNITS:
-                due[step] = begin + pd.Timedelta(value, _CALENDAR_UNITS[unit])
-            elif step in _LEAVES:
-                later.append((step, begin, value, unit))
-            else:
-                due[step] = self.calendar.add(begin, value, unit)
-        for unit in sorted({u for *_, u in later}):
-            group = [g for g in later if g[3] == unit]
-            ends = self.calendar.add(np.array([g[1].to_datetime64() for g in group], dtype="datetime64[ns]"),
-                                     np.array([g[2] for g in group]), unit)
-            due.update({g[0]: pd.Timestamp(e) for g, e in zip(group, ends, strict=True)})
-        return {step: due[step].isoformat() for step, _ in CHAIN if step in due}
+        return self.due_many([(reported_at, class_code, urgency, source)])[0]
+
+    def due_many(self, cases: list[tuple[Any, str | None, str | None, str | None]]) -> list[dict[str, str]]:
+        """:meth:`due` of many cases ``(reported_at, class_code, urgency, source)``: the working-time steps
+        of all of them in one calendar call per unit."""
+        dues: list[dict[str, pd.Timestamp]] = []
+        later: list[tuple[int, str, pd.Timestamp, float, str]] = []   # working-time leaves of every case
+        for k, (reported_at, class_code, urgency, source) in enumerate(cases):
+            limits = self.step_limits(class_code, urgency)
+            start = pd.Timestamp(reported_at)
+            due: dict[str, pd.Timestamp] = {}
+            for step, after in CHAIN:
+                if step == "verify" and source not in PUBLIC_SOURCES:
+                    continue
+                begin = start if after is None else due.get(after, start)
+                if step not in limits:
+                    if step != "verify":
+                        due[step] = begin    # no limit: the step may take no time in the projection
+                    continue
+                value, unit = limits[step]
+                if unit in _CALENDAR_UNITS:
+                    due[step] = begin + pd.Timedelta(value, _CALENDAR_UNITS[unit])
+                elif step in _LEAVES:
+                    later.append((k, step, begin, value, unit))
+                else:
+                    due[step] = self.calendar.add(begin, value, unit)
+            dues.append(due)
+        for unit in sorted({g[4] for g in later}):
+            group = [g for g in later if g[4] == unit]
+            ends = self.calendar.add(np.array([g[2].to_datetime64() for g in group], dtype="datetime64[ns]"),
+                                     np.array([g[3] for g in group]), unit)
+            for g, e in zip(group, ends, strict=True):
+                dues[g[0]][g[1]] = pd.Timestamp(e)
+        return [{step: due[step].isoformat() for step, _ in CHAIN if step in due} for due in dues]
 
     def dispatch(self, x: float, y: float, crs: Any, reported_at: Any, *, class_code: str | None = None,
                  urgency: str | None = None, source: str | None = None) -> dict[str, Any]:
         """The ``dispatch`` block of a case answer: ranked teams, arrival check, due times, limits."""
-        due = self.due(reported_at, class_code=class_code, urgency=urgency, source=source)
-        teams = self.rank(x, y, crs)
-        allowed = (pd.Timestamp(due["arrive"]) - pd.Timestamp(due["dispatch"])).total_seconds() / 60.0
-        first = teams[0]["minutes"] if teams else None
-        return {
-            "teams": teams,
-            "arrive_limit_minutes": round(allowed, 2),
-            "first_within_arrive_limit": None if first is None else bool(first <= allowed),
-            "due": due,
-            "limits": {k: {"value": v, "unit": u} for k, v, u in
-                       ((s, *lim) for s, lim in self.step_limits(class_code, urgency).items())},
-        }
+        return self.dispatch_many([x], [y], crs, [(reported_at, class_code, urgency, source)])[0]
+
+    def dispatch_many(self, x: Any, y: Any, crs: Any, cases: list[tuple[Any, str | None, str | None, str | None]]
+                      ) -> list[dict[str, Any]]:
+        """:meth:`dispatch` of many cases at points (*x*, *y*) in *crs*, ``(reported_at, class_code, urgency,
+        source)`` each: one nearest-segment query and one calendar call per unit for all."""
+        out = []
+        for teams, due, (_, class_code, urgency, _) in zip(self.rank_many(x, y, crs), self.due_many(cases), cases,
+                                                           strict=True):
+            allowed = (pd.Timestamp(due["arrive"]) - pd.Timestamp(due["dispatch"])).total_seconds() / 60.0
+            first = teams[0]["minutes"] if teams else None
+            out.append({
+                "teams": teams,
+                "arrive_limit_minutes": round(allowed, 2),
+                "first_within_arrive_limit": None if first is None else bool(first <= allowed),
+                "due": due,
+                "limits": {k: {"value": v, "unit": u} for k, v, u in
+                           ((s, *lim) for s, lim in self.step_limits(class_code, urgency).items())},
+            })
+        return out

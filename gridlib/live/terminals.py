@@ -91,7 +91,11 @@ def fleet_fixes(n_vehicles: int, *, start: str = "2026-11-20 07:00", span_s: flo
 
 @dataclass
 class DriveStats:
-    """What one :meth:`TerminalFleet.drive` did: reports sent and acknowledged, latencies, lag."""
+    """What one :meth:`TerminalFleet.drive` did: reports sent and acknowledged, latencies, lag.
+
+    >>> DriveStats(wall_s=10.0, due=50, sent=50, acked=50).summary()["fixes_per_s"]
+    5.0
+    """
 
     wall_s: float = 0.0
     due: int = 0                  # fixes whose (phase-shifted) time fell in the window
@@ -233,6 +237,16 @@ class TerminalFleet:
         A report not acknowledged in time is sent again (same serial), at most *resends* times.
     phone_base : int
         Terminal numbers are ``phone_base + i``.
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> fixes = pd.DataFrame({"vehicle_id": ["沪D1", "沪D1", "沪D2"], "lon": [121.50, 121.501, 121.51],
+    ...                       "lat": [31.24, 31.24, 31.235], "time": pd.to_datetime(
+    ...                           ["2026-11-20 07:00:00", "2026-11-20 07:00:10", "2026-11-20 07:00:00"])})
+    >>> fleet = TerminalFleet(fixes, "127.0.0.1", 7808)   # connect() and drive() run it against a gateway
+    >>> fleet.registrations()
+    [('10000000000', '沪D1'), ('10000000001', '沪D2')]
     """
 
     def __init__(self, fixes: pd.DataFrame, host: str, port: int, *, version: int | None = None, batch: int = 1,

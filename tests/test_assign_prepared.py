@@ -1,0 +1,106 @@
+"""PreparedAssign (the live intake's assignment) gives exactly what gl.assign gives, case by case and in batches."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+import gridlib as gl
+from gridlib.assignment import PreparedAssign
+from gridlib.live.demo import demo_store
+
+
+@pytest.fixture(scope="module")
+def demo(tmp_path_factory):
+    store = demo_store(tmp_path_factory.mktemp("prepared"), n_cases=300)
+    grids = gl.grid.GridSet.from_store(store, at=pd.Timestamp("2026-11-20"))
+    layers = {k: store.read_layer(k) for k in ("responsibility", "components", "frontage_zones", "road_sections")}
+    prepared = PreparedAssign(grids, components=layers["components"], zones=layers["frontage_zones"],
+                              roads=layers["road_sections"], responsibility=layers["responsibility"]).warm()
+
+    def number(v):
+        try:
+            return float(v)
+        except (TypeError, ValueError):
+            return v
+
+    raw = pd.DataFrame(store.read_layer("cases")).to_dict("records")
+    # as a client sends them: numbers where the text is one, None where missing (the planted bad rows stay bad)
+    cases = [{k: (None if isinstance(v, float) and np.isnan(v) else v) for k, v in r.items()} for r in raw]
+    cases = [{**c, "lon": number(c["lon"]), "lat": number(c["lat"])} for c in cases]
+    return prepared, cases, layers
+
+
+def _reference(prepared, cases, crs="EPSG:4326"):
+    """gl.assign itself on the cases, as records (input order)."""
+    done, bad = prepared._assign(list(cases), crs, "case_id")
+    return [done[k] for k in sorted(done)], [bad[k] for k in sorted(bad)]
+
+
+def test_demo_cases_one_by_one_and_in_batches_equal_gl_assign(demo):
+    prepared, cases, _ = demo
+    assert len(prepared._fast(cases, "EPSG:4326", "case_id")[0]) >= 0.9 * len(cases)   # the fast path is taken
+    want_done, want_bad = _reference(prepared, cases)
+    assert len(want_done) >= 250 and want_bad    # the demo's planted bad rows are rejected
+    assert prepared.records(cases) == (want_done, want_bad)
+    for size in (1, 7):
+        got_done, got_bad = [], []
+        for start in range(0, len(cases), size):
+            done, bad = prepared.records(cases[start:start + size])
+            got_done += done
+            got_bad += bad
+        assert got_done == want_done and got_bad == want_bad
+    bases = {d["responsibility_basis"] for d in want_done}
+    assert {"grid_team", "frontage_zone"} <= bases and len(bases) >= 3
+
+
+@pytest.mark.filterwarnings("ignore:the coordinates look like undeclared GCJ-02")  # the reference, 20+ cases at few points
+def test_bad_and_unusual_cases_get_gl_assigns_answer(demo):
+    prepared, cases, layers = demo
+    good = [c for c in cases if isinstance(c["lon"], float) and c["class_code"]][:12]
+    comp = layers["components"].to_crs(4326).iloc[3]
+    g = dict(good[0], component_id=None)
+    batch = [
+        {**g, "case_id": "dup"}, {**good[1], "case_id": "dup"},             # both clean, the second repeats
+        {**good[2], "case_id": "nul"}, {**good[3], "case_id": "nul\x00"},   # the same id once NULs are dropped
+        {**g, "case_id": "  "}, {**g, "case_id": 7}, {**g, "case_id": None},
+        {**g, "case_id": "nolon", "lon": None}, {**g, "case_id": "textlon", "lon": "east"},
+        {**g, "case_id": "far", "lon": 500.0}, {**g, "case_id": "swap", "lon": g["lat"], "lat": g["lon"]},
+        {**g, "case_id": "null_island", "lon": 0.0, "lat": 0.0}, {**g, "case_id": "bool", "lon": True},
+        {**g, "case_id": "unknown_class", "class_code": "99999"}, {**g, "case_id": "kind", "kind": "thing"},
+        {**g, "case_id": "no_kind", "kind": None}, {**g, "case_id": "no_class", "class_code": None},
+        {**g, "case_id": "spaces", "class_code": " 06036 ", "kind": " event "},
+        {**g, "case_id": "component", "kind": "component", "class_code": str(comp.get("class_code", "")),
+         "component_id": str(comp["component_id"]), "lon": float(comp.geometry.x), "lat": float(comp.geometry.y)},
+        {**g, "case_id": "int_component", "component_id": 12},
+        *[{**c, "case_id": f"ok{k}"} for k, c in enumerate(good[4:])],
+    ]
+    want = _reference(prepared, batch)
+    assert prepared.records(batch) == want
+    for case in batch:
+        assert prepared.records([case]) == _reference(prepared, [case])
+    codes = {r["case_id"]: r["reason_code"] for r in want[1]}
+    assert sorted(r["case_id"] for r in prepared._fast(batch, "EPSG:4326", "case_id")[1].values()) == [
+        "kind", "null_island", "unknown_class"]   # clean records refused without gl.assign
+    assert codes["dup"] == "duplicate_id" and codes["far"] == "coordinate_out_of_range"
+    assert codes["null_island"] == "no_grid" and codes["unknown_class"] == "unknown_code"
+    # GCJ-02 input: converted the same way
+    gcj = []
+    for c in good:
+        lon, lat = gl.crs.wgs84_to_gcj02(c["lon"], c["lat"])
+        gcj.append({**c, "lon": float(lon), "lat": float(lat)})
+    assert prepared.records(gcj, crs="gcj02") == _reference(prepared, gcj, "gcj02")
+    assert len(prepared._fast(gcj, "gcj02", "case_id")[0]) == len(gcj)
+
+
+def test_a_whole_input_check_judges_the_whole_batch(demo):
+    prepared, cases, _ = demo
+    good = [c for c in cases if isinstance(c["lon"], float) and c["class_code"]][:1]
+    metres = [{**good[0], "case_id": f"m{k}", "lon": 500000.0 + k, "lat": 3450000.0} for k in range(3)]
+    # alone the metre coordinates are refused as a whole (CRSError); beside a good case each is a reject
+    with pytest.raises(gl.errors.CRSError):
+        gl.assign(pd.DataFrame(metres), prepared.gridset)
+    with pytest.raises(gl.errors.CRSError):
+        prepared.records(metres)
+    assert prepared.records(good + metres) == _reference(prepared, good + metres)
