@@ -16,10 +16,10 @@ episode's end when the alert opened (the fix that completed its evidence). The a
 carries the ``case_id``. An alert later withdrawn (its evidence was an impossible jump) gets its
 case ``cancelled``. Nothing personal is sent: plate, type, place and times only.
 
->>> cases = AlertCases(take=lambda items: ([], [], []), caselog=None)
+>>> cases = AlertCases(take=lambda items: [], caselog=None)
 >>> cases.case_id_for({"alert_id": "沪D1-deviation-20261120T221000", "type": "deviation"})
 'TM-沪D1-deviation-20261120T221000'
->>> AlertCases(lambda items: ([], [], []), None, deductions=_without("deviation")).case_id_for(
+>>> AlertCases(lambda items: [], None, deductions=_without("deviation")).case_id_for(
 ...     {"alert_id": "x", "type": "deviation"}) is None
 True
 """
@@ -62,8 +62,8 @@ class AlertCases:
     Parameters
     ----------
     take : callable
-        ``take(case_bodies) -> (answers, case_log_rows, rejects)``: the intake's check, assignment and
-        dispatch (``app.state.take_cases``).
+        ``take(case_bodies) -> [("ok", answer, case-log row) or ("reject", reject, None), ...]``: the
+        intake's check, assignment and dispatch (``app.state.take_cases``).
     caselog : CaseLog
         The live case-event log the rows are appended to (``app.state.caselog``).
     deductions : DataFrame or path, optional
@@ -81,11 +81,11 @@ class AlertCases:
 
     Examples
     --------
-    >>> AlertCases(lambda items: ([], [], []), None).classes.loc["unpermitted_stop", "class_code"]
+    >>> AlertCases(lambda items: [], None).classes.loc["unpermitted_stop", "class_code"]
     '06011'
     """
 
-    def __init__(self, take: Callable[[list[dict[str, Any]]], tuple[list, list, list]], caselog: Any, *,
+    def __init__(self, take: Callable[[list[dict[str, Any]]], list[tuple[str, dict, dict | None]]], caselog: Any, *,
                  deductions: pd.DataFrame | str | None = None) -> None:
         self.take, self.caselog = take, caselog
         self.classes = case_classes(deductions)
@@ -141,8 +141,10 @@ class AlertCases:
 
     def _flush_once(self) -> None:
         if self.pending:
-            answers, rows, rejects = self.take(list(self.pending.values()))
-            self.caselog.append(rows)
+            outcomes = self.take(list(self.pending.values()))
+            self.caselog.append([row for kind, _, row in outcomes if kind == "ok"])
+            answers = [a for kind, a, _ in outcomes if kind == "ok"]
+            rejects = [a for kind, a, _ in outcomes if kind == "reject"]
             for a in answers:
                 self.pending.pop(str(a["case_id"]), None)
                 self.answers[str(a["case_id"])] = a

@@ -293,6 +293,8 @@ def create_app(store: Any, fixes: FixStore, *, token: str | None = None, gateway
                 out[at[str(r["case_id"])][0]] = ("reject", r, None)
         return out
 
+    app.state.take_cases = take     # the intake path, for cases the service raises itself (alert_cases)
+
     pending: list[tuple[list[Any], asyncio.Future]] = []
 
     def take_group(groups: list[list[Any]]) -> list[tuple[list[dict], list[dict]] | JSONResponse]:
@@ -343,8 +345,6 @@ def create_app(store: Any, fixes: FixStore, *, token: str | None = None, gateway
             error = JSONResponse(_reject("inconsistent_record", f"a batch is a JSON list of at most {_MAX_BATCH} "
                                          "cases"), status_code=422)
         return (None, error) if error is not None else (body, None)
-
-    app.state.take_cases = take     # the intake path, for cases the service raises itself (alert_cases)
 
     @app.post("/v1/cases", description=(
         "Take in one case: JSON object with case_id, lon, lat, class_code (+ crs: EPSG code, 'gcj02' or 'bd09'; "
