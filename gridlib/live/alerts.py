@@ -52,7 +52,8 @@ PLACE_COLUMNS = ("grid_code", "community_code", "street_code", "street_name", "d
                  "responsible_unit", "responsible_team")
 #: Columns of the ``alerts`` layer: one row per alert event (the alert's state after it).
 ALERT_COLUMNS = ("seq", "event", "alert_id", "status", "vehicle_id", "permit_id", "company", "type", "night", "start",
-                 "end", "duration_s", "lon", "lat", *PLACE_COLUMNS, "detail", "opened_at", "closed_at", "emitted_at")
+                 "end", "duration_s", "lon", "lat", *PLACE_COLUMNS, "detail", "opened_at", "closed_at", "emitted_at",
+                 "case_id")
 _NUMBERS = ("seq", "duration_s", "lon", "lat")
 _QUOTED = ", ".join(f'"{c}"' for c in ALERT_COLUMNS)    # "end" is an SQL keyword
 _EPOCH = np.datetime64("1970-01-01", "D")
@@ -90,6 +91,14 @@ class AlertBook:
     locate : callable, optional
         ``locate(lon, lat) -> list of dicts`` with :data:`PLACE_COLUMNS` for arrays of positions
         (see :func:`grid_locator`).
+    case_id_for : callable, optional
+        ``case_id_for(alert) -> str or None``: the id of the case a new alert becomes, kept in its
+        ``case_id`` column (see :mod:`gridlib.live.alert_cases`); None leaves it empty.
+
+    Attributes
+    ----------
+    on_stored : list of callables
+        Each is called with the events just stored, before they are published.
 
     Examples
     --------
@@ -98,8 +107,10 @@ class AlertBook:
     (0, 0)
     """
 
-    def __init__(self, store: Any = None, locate: Callable[[np.ndarray, np.ndarray], list[dict]] | None = None) -> None:
-        self.store, self.locate = store, locate
+    def __init__(self, store: Any = None, locate: Callable[[np.ndarray, np.ndarray], list[dict]] | None = None, *,
+                 case_id_for: Callable[[dict[str, Any]], str | None] | None = None) -> None:
+        self.store, self.locate, self.case_id_for = store, locate, case_id_for
+        self.on_stored: list[Callable[[list[dict[str, Any]]], None]] = []
         self.alerts: dict[str, dict[str, Any]] = {}
         self.last_event: dict[str, dict[str, Any]] = {}     # alert id → its latest event
         self.events: list[dict[str, Any]] = []
@@ -239,6 +250,7 @@ class AlertBook:
                      night=_night_text(night), start=s, end=e, opened_at=now,
                      duration_s=_seconds(s, e),
                      detail=_clean(row.get("detail")))
+        alert["case_id"] = self.case_id_for(alert) if self.case_id_for is not None else None
         reserved.add(aid)      # two new episodes of one tick never share an id
         return alert
 
@@ -277,6 +289,8 @@ class AlertBook:
         if self.store is not None and not self._layer_exists:
             _append(self.store, [], False)
             self._layer_exists = True
+        elif self._layer_exists:
+            _add_case_id_column(self.store)
 
     def _store(self, events: list[dict[str, Any]]) -> None:
         """Append the events to the ``alerts`` layer, then publish them (later, if the store is busy)."""
@@ -291,6 +305,11 @@ class AlertBook:
                 log.warning("alerts: the store is locked; %d events wait for the next tick", len(self._unsaved))
                 return
         done, self._unsaved = self._unsaved, []
+        for hook in self.on_stored:
+            try:
+                hook(done)
+            except Exception:      # a failing consumer must not stop the alerts
+                log.exception("alerts: an on_stored hook failed")
         with self._lock:
             listeners = list(self._listeners)
         for loop, queue in listeners:
@@ -333,6 +352,21 @@ def _append(store: Any, events: list[dict[str, Any]], exists: bool) -> None:
     for c in ALERT_COLUMNS:
         frame[c] = frame[c].astype(float) if c in _NUMBERS else frame[c].astype(object if rows else "string")
     store.write_layer(ALERT_LAYER, frame, mode="append")
+
+
+def _add_case_id_column(store: Any) -> None:
+    """Give an ``alerts`` layer stored before alerts had a ``case_id`` (a GeoPackage) that column, empty."""
+    from gridlib.store.gpkg import GpkgStore
+
+    if not isinstance(store, GpkgStore):
+        return
+    con = sqlite3.connect(store.path, timeout=10)
+    try:
+        if "case_id" not in {r[1] for r in con.execute(f"PRAGMA table_info({ALERT_LAYER})")}:
+            with store.lock("write"), con:
+                con.execute(f"ALTER TABLE {ALERT_LAYER} ADD COLUMN case_id TEXT")
+    finally:
+        con.close()
 
 
 def grid_locator(ctx: dict[str, Any]) -> Callable[[np.ndarray, np.ndarray], list[dict[str, Any]]]:

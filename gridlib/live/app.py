@@ -293,6 +293,8 @@ def create_app(store: Any, fixes: FixStore, *, token: str | None = None, gateway
                 out[at[str(r["case_id"])][0]] = ("reject", r, None)
         return out
 
+    app.state.take_cases = take     # the intake path, for cases the service raises itself (alert_cases)
+
     pending: list[tuple[list[Any], asyncio.Future]] = []
 
     def take_group(groups: list[list[Any]]) -> list[tuple[list[dict], list[dict]] | JSONResponse]:

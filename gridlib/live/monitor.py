@@ -288,20 +288,30 @@ def monitor_from_store(store: Any, *, book: AlertBook | None = None, **kwargs: A
     return TruckMonitor(read("truck_permits"), read("truck_sites"), roads=read("roads"), book=book, **kwargs)
 
 
-def attach_monitor(app: Any, store: Any, fixes: Any, *, interval_s: float = 0.2) -> TruckMonitor | None:
+def attach_monitor(app: Any, store: Any, fixes: Any, *, interval_s: float = 0.2,
+                   deductions: Any = None) -> TruckMonitor | None:
     """Watch *fixes* (a :class:`~gridlib.live.gateway.FixStore`) with a monitor over *store*, serve its alerts on
     *app* (:func:`gridlib.live.alert_routes.add_alert_routes`) and start ticking; None when the store has no permits.
 
+    Alerts whose type is a case (in *deductions*, default the bundled table) become intake cases as they
+    open (:mod:`gridlib.live.alert_cases`).
     The stored alerts are loaded and the vehicle nights rebuilt from the durable fixes before the monitor
     subscribes to new ones, so a restarted service continues where it stopped. Stop it with
     :meth:`TruckMonitor.stop` (and set ``app.state.alerts_stopping`` to end open streams).
     """
+    from gridlib.live.alert_cases import AlertCases
     from gridlib.live.alert_routes import add_alert_routes
     from gridlib.live.alerts import grid_locator
 
-    book = AlertBook(store, grid_locator(app.state.ctx))
+    cases = (AlertCases(app.state.take_cases, app.state.caselog, deductions=deductions)
+             if hasattr(app.state, "take_cases") else None)
+    book = AlertBook(store, grid_locator(app.state.ctx), case_id_for=cases.case_id_for if cases else None)
     book.load()
     book.create_layer()
+    if cases is not None:       # alerts of case types become intake cases (gridlib.live.alert_cases)
+        cases.catch_up(book.alerts.values())
+        book.on_stored.append(cases.on_events)
+        app.state.alert_cases = cases
     add_alert_routes(app, book)
     monitor = monitor_from_store(store, book=book)
     if monitor is None:

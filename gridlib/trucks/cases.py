@@ -18,7 +18,9 @@ speeding              08005  same reasoning; speeding alone is a traffic-police 
                              city-management side sees repeat offenders.
 ====================  =====  ==========================================================================
 
-Change the mapping by passing another deduction table.
+Change the mapping by passing another deduction table; a type whose ``class_code`` is left empty
+there is not a case (:func:`case_classes`): its violations become no case, here and live
+(:mod:`gridlib.live.alert_cases`).
 
 >>> import pandas as pd, geopandas as gpd
 >>> from shapely.geometry import LineString, Point
@@ -43,7 +45,7 @@ from gridlib.crs import WGS84, metric_crs_for
 from gridlib.errors import InputError
 from gridlib.trucks.credit import load_deductions
 
-__all__ = ["violations_to_cases", "violation_points", "CASE_COLUMNS"]
+__all__ = ["violations_to_cases", "violation_points", "case_classes", "CASE_COLUMNS"]
 
 CASE_COLUMNS = [
     "case_id", "class_code", "kind", "reported_at", "source", "urgency", "verified_at", "filed_at",
@@ -76,6 +78,27 @@ def violation_points(violations: gpd.GeoDataFrame) -> gpd.GeoSeries:
         pts[other] = shapely.point_on_surface(pts[other])
     out = gpd.GeoSeries(pts, index=geoms.index, crs=metric.crs)
     return out if out.crs == geoms.crs else out.to_crs(geoms.crs)
+
+
+def case_classes(deductions: pd.DataFrame | str | None = None) -> pd.DataFrame:
+    """The violation → case mapping: the types that become cases, with their ``class_code`` and ``urgency``.
+
+    Read from the deduction table (the bundled one by default); a type with an empty ``class_code``
+    is not a case. Both the nightly run (:func:`violations_to_cases`) and the live service use it.
+
+    >>> t = load_deductions()
+    >>> t.loc[t["type"] == "speeding", "class_code"] = None
+    >>> classes = case_classes(t)
+    >>> "speeding" in classes.index, classes.loc["unpermitted_stop"].tolist()
+    (False, ['06011', 'urgent'])
+    """
+    table = load_deductions(deductions).set_index("type")
+    if "class_code" not in table.columns:
+        raise InputError("deduction table: a class_code column is needed to code cases")
+    code = table["class_code"].astype("string").str.strip()
+    urgency = table["urgency"] if "urgency" in table.columns else pd.Series("normal", index=table.index)
+    out = pd.DataFrame({"class_code": code.astype(object), "urgency": urgency.fillna("normal").astype(object)})
+    return out[code.notna().to_numpy() & (code != "").fillna(False).to_numpy()]
 
 
 def _detail_zh(row: object) -> str:
@@ -142,12 +165,12 @@ def violations_to_cases(
     if not (isinstance(county, str) and len(county) == 6 and county.isdigit()):
         raise InputError(f"county must be a 6-digit GB/T 2260 code, got {county!r}")
     table = load_deductions(deductions).set_index("type")
-    if "class_code" not in table.columns:
-        raise InputError("deduction table: a class_code column is needed to code cases")
+    classes = case_classes(table.reset_index())
     v = violations.to_crs(WGS84) if violations.crs is not None else violations
     unknown = sorted(set(v["type"]) - set(table.index))
     if unknown:
         raise InputError(f"no class code for violation types {unknown}; add them to the deduction table")
+    v = v[v["type"].isin(classes.index)]       # types without a class code are not cases
     if len(v) == 0:
         return pd.DataFrame({c: pd.Series(dtype=object) for c in CASE_COLUMNS})
     v = v.sort_values(["end", "vehicle_id", "type"], kind="stable").reset_index(drop=True)
