@@ -111,3 +111,27 @@ def test_alert_types_that_are_not_cases_create_none(demo, tmp_path):  # noqa: F8
     rows = _reported(store)
     assert len(rows) and not rows["case_id"].str.contains("unpermitted_stop").any()
     assert rows["class_code"].eq("08005").all()
+
+
+def test_the_nightly_files_no_second_case_for_a_violation_taken_in_live(demo, tmp_path):  # noqa: F811
+    """A violation the live service already filed (its alert carries a case id) is not filed again by the
+    night's truck check: each violation is one case in the products, the live one where there is one."""
+    import geopandas as gpd
+
+    from gridlib.nightly import NightlyOptions, run_nightly
+
+    work, _, layers = demo
+    shutil.copy(work / "store.gpkg", tmp_path / "store.gpkg")
+    store, _, monitor = _run(tmp_path / "store.gpkg", tmp_path / "fixes.sqlite", _feed(layers))
+    live_ids = {a["case_id"] for a in monitor.book.alerts.values() if a.get("case_id")}
+    assert live_ids
+    manifest = run_nightly(store, "2026-11-21", tmp_path / "out", options=NightlyOptions(permutations=99))
+    cases = gpd.read_file(tmp_path / "out" / "2026-11-21" / "responsibility_map.gpkg", layer="assigned_cases")
+    truck = cases[cases["source"] == "truck_monitoring"]
+    assert live_ids <= set(truck["case_id"])
+    # every violation of the night is one case: the live one where an alert filed it, else the night's own
+    violations = next(s for s in manifest["steps"] if s["name"] == "truck compliance")["rows_out"]
+    assert len(truck) == violations
+    step = next(s for s in manifest["steps"] if s["name"] == "violations to cases")
+    assert step["notes"]["taken_in_live"] == len(live_ids)
+    assert step["rows_in"] == violations - len(live_ids) and step["rejected"] == 0

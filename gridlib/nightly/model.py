@@ -88,6 +88,7 @@ class NightlyInputs:
     roads: gpd.GeoDataFrame | None = None
     buildings: gpd.GeoDataFrame | None = None
     water: gpd.GeoDataFrame | None = None
+    alerts: pd.DataFrame | None = None
 
     @classmethod
     def layer_names(cls) -> tuple[str, ...]:

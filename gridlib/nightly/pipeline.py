@@ -42,6 +42,7 @@ from gridlib.rejects import CODES, counts, publishable, with_codes
 from gridlib.rejects import empty as rejects_empty
 from gridlib.store.base import Store, mask_dsn
 from gridlib.times import parse_times
+from gridlib.trucks.cases import taken_in_live
 
 __all__ = ["NightlyOptions", "run_nightly", "INPUT_LAYERS", "private_rejects_path"]
 
@@ -52,6 +53,7 @@ INPUT_LAYERS = {
     "cases": True, "responsibility": True, "components": False, "frontage_zones": False,
     "road_sections": False, "truck_fixes": False, "truck_permits": False, "truck_sites": False,
     "cameras": False, "team_bases": False, "roads": False, "buildings": False, "water": False,
+    "alerts": False,
 }
 
 
@@ -213,7 +215,14 @@ def _truck_cases(result: trucks.CheckResult | None, data: NightlyInputs, record:
     with record.step("violations to cases") as st:
         if result is None or not len(result.violations):
             return None, None
-        cases = trucks.violations_to_cases(result.violations, county=options.county)
+        violations = result.violations
+        live = taken_in_live(violations, data.alerts)  # the live service filed these already (case_events)
+        if live.any():
+            st.notes["taken_in_live"] = int(live.sum())
+            violations = violations[~live]
+            if not len(violations):
+                return None, None
+        cases = trucks.violations_to_cases(violations, county=options.county)
         st.rows_in = len(cases)
         assigned, rejects = assign(cases, data.gridset, responsibility=data.responsibility,
                                       near_boundary_m=options.near_boundary_m)

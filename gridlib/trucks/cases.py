@@ -45,7 +45,7 @@ from gridlib.crs import WGS84, metric_crs_for
 from gridlib.errors import InputError
 from gridlib.trucks.credit import load_deductions
 
-__all__ = ["violations_to_cases", "violation_points", "case_classes", "CASE_COLUMNS"]
+__all__ = ["violations_to_cases", "violation_points", "case_classes", "taken_in_live", "CASE_COLUMNS"]
 
 CASE_COLUMNS = [
     "case_id", "class_code", "kind", "reported_at", "source", "urgency", "verified_at", "filed_at",
@@ -201,3 +201,53 @@ def violations_to_cases(
         "company": v["company"].to_numpy(),
     })
     return out[CASE_COLUMNS]
+
+
+def taken_in_live(violations: pd.DataFrame, alerts: pd.DataFrame | None) -> np.ndarray:
+    """Which *violations* the live service already took in as cases (its ``alerts`` log), so the
+    nightly does not file them a second time.
+
+    A violation is taken in when an alert of the same vehicle and type, whose latest event carries a
+    ``case_id`` and is not ``withdrawn``, overlaps it in time. Overlap rather than identity: an
+    alert's start and end follow the fixes as they arrive, the night's check sees them all.
+
+    Parameters
+    ----------
+    violations : DataFrame
+        ``vehicle_id``, ``type``, ``start``, ``end`` (as :func:`gridlib.trucks.check` gives them).
+    alerts : DataFrame or None
+        The store's ``alerts`` layer (one row per alert event, :mod:`gridlib.live.alerts`).
+
+    Returns
+    -------
+    numpy.ndarray of bool, one per violation.
+
+    >>> v = pd.DataFrame({"vehicle_id": ["V1", "V1", "V2"], "type": ["deviation"] * 3,
+    ...                   "start": pd.to_datetime(["2026-11-20 08:00", "2026-11-20 10:00", "2026-11-20 08:00"]),
+    ...                   "end": pd.to_datetime(["2026-11-20 08:10", "2026-11-20 10:05", "2026-11-20 08:10"])})
+    >>> a = pd.DataFrame({"seq": [1, 2], "alert_id": ["a1", "a1"], "vehicle_id": ["V1", "V1"],
+    ...                   "type": ["deviation"] * 2, "status": ["open", "closed"], "case_id": ["TM-a1"] * 2,
+    ...                   "start": ["2026-11-20T08:00:30", "2026-11-20T08:00:30"],
+    ...                   "end": ["2026-11-20T08:03:00", "2026-11-20T08:09:00"]})
+    >>> taken_in_live(v, a).tolist()
+    [True, False, False]
+    """
+    out = np.zeros(len(violations), dtype=bool)
+    need = {"alert_id", "vehicle_id", "type", "status", "case_id", "start", "end"}
+    if alerts is None or not len(alerts) or not len(violations) or not need <= set(alerts.columns):
+        return out
+    order = alerts.sort_values("seq", kind="stable") if "seq" in alerts.columns else alerts
+    latest = order.drop_duplicates("alert_id", keep="last")
+    latest = latest[latest["case_id"].notna() & (latest["status"] != "withdrawn")]
+    left = pd.DataFrame({"row": np.arange(len(violations)), "vehicle_id": violations["vehicle_id"].astype(str).to_numpy(),
+                         "type": violations["type"].astype(str).to_numpy(),
+                         "v_start": pd.to_datetime(violations["start"]).to_numpy(),
+                         "v_end": pd.to_datetime(violations["end"]).to_numpy()})
+    right = pd.DataFrame({"vehicle_id": latest["vehicle_id"].astype(str).to_numpy(),
+                          "type": latest["type"].astype(str).to_numpy(),
+                          "a_start": pd.to_datetime(latest["start"], errors="coerce").to_numpy(),
+                          "a_end": pd.to_datetime(latest["end"], errors="coerce").to_numpy()})
+    pairs = left.merge(right, on=["vehicle_id", "type"])
+    overlap = (pairs["a_start"] <= pairs["v_end"]) & (pairs["a_end"] >= pairs["v_start"])
+    out[pairs.loc[overlap, "row"].to_numpy()] = True
+    return out
