@@ -14,7 +14,12 @@ from pathlib import Path
 import pandas as pd
 
 import gridlib as gl
-from gridlib.nightly.outputs import atomic_products_dir, clean_orphans, clean_store_temps, edition_cache_build
+from gridlib.nightly.outputs import (
+    atomic_products_dir,
+    clean_orphans,
+    clean_store_temps,
+    edition_cache_build,
+)
 
 #: A run that fills its folder with 1 MiB, says where it is, then waits to be killed (or released).
 RUN = """
