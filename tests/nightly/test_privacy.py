@@ -31,6 +31,7 @@ import pandas as pd
 import pytest
 
 import gridlib as gl
+from gridlib.live.alerts import ALERT_COLUMNS
 from gridlib.nightly import INPUT_LAYERS, load_demo_store
 from gridlib.nightly.pipeline import private_rejects_path
 
@@ -146,6 +147,14 @@ def planted_run(tmp_path_factory):
         for part in PATTERN.findall(value):
             planter.origin[part] = ("cases", field)
     store.write_layer("cases", planter.plant(cases, "cases"))
+    # the live service's alert log (the night reads it to file no violation twice): two events of one alert
+    alerts = pd.DataFrame([{c: None for c in ALERT_COLUMNS} for _ in range(2)])
+    alerts[["seq", "event", "status"]] = [[1, "opened", "open"], [2, "closed", "closed"]]
+    alerts[["alert_id", "vehicle_id", "permit_id", "company", "type", "night", "start", "end", "case_id"]] = [
+        "沪D00001-deviation-20261120T230000", "沪D00001", "P1", "某运输公司", "deviation", "2026-11-20",
+        "2026-11-20T23:00:00", "2026-11-20T23:10:00", "TM-沪D00001-deviation-20261120T230000"]
+    alerts[["seq", "duration_s", "lon", "lat"]] = [[1.0, 300.0, 121.5, 31.24], [2.0, 600.0, 121.5, 31.24]]
+    store.write_layer("alerts", alerts)
     layers = [name for name in INPUT_LAYERS if name != "cases"] + ["grids", "grid_parents"]
     for layer in layers:
         store.write_layer(layer, planter.plant(store.read_layer(layer), layer))
