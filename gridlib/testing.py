@@ -20,13 +20,15 @@ import shutil
 import socket
 import subprocess
 import tempfile
+import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 from gridlib.errors import StoreError
 
-__all__ = ["find_pg_bin", "throwaway_postgis"]
+__all__ = ["find_pg_bin", "serving", "throwaway_postgis"]
 
 log = logging.getLogger(__name__)
 
@@ -129,3 +131,33 @@ def throwaway_postgis(dbname: str = "gridlib_test") -> Iterator[str]:
             subprocess.run([*prefix, str(bin_dir / "pg_ctl"), "-D", str(data), "-m", "immediate", "-w", "stop"],
                            capture_output=True)
         shutil.rmtree(root, ignore_errors=True)
+
+
+@contextlib.contextmanager
+def serving(app: Any, host: str = "127.0.0.1") -> Iterator[str]:
+    """Serve the ASGI *app* with uvicorn in a thread on a free port; yield its base URL, stop it after.
+
+    Examples
+    --------
+    >>> import json, urllib.request
+    >>> from fastapi import FastAPI
+    >>> app = FastAPI()
+    >>> _ = app.get("/ping")(lambda: {"ok": True})
+    >>> with serving(app) as base:
+    ...     json.load(urllib.request.urlopen(base + "/ping"))
+    {'ok': True}
+    """
+    import uvicorn
+
+    server = uvicorn.Server(uvicorn.Config(app, host=host, port=0, log_level="warning"))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    while not server.started:
+        if not thread.is_alive():
+            raise RuntimeError("the test server stopped before it started")
+        time.sleep(0.05)
+    try:
+        yield f"http://{host}:{server.servers[0].sockets[0].getsockname()[1]}"
+    finally:
+        server.should_exit = True
+        thread.join(10)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import threading
 import time
 import urllib.error
 import urllib.request
@@ -12,12 +11,13 @@ import pandas as pd
 import pytest
 
 pytest.importorskip("fastapi")
-import uvicorn  # noqa: E402
+
 
 import gridlib as gl  # noqa: E402
 from gridlib.live.app import create_app  # noqa: E402
 from gridlib.live.demo import demo_store  # noqa: E402
 from gridlib.live.gateway import FixStore  # noqa: E402
+from gridlib.testing import serving  # noqa: E402
 
 TOKEN = "s3cret"
 
@@ -27,15 +27,8 @@ def served(tmp_path_factory):
     work = tmp_path_factory.mktemp("live")
     store = demo_store(work, n_cases=60)
     app = create_app(store, FixStore(work / "fixes.sqlite"), token=TOKEN, at="2026-11-20")
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=0, log_level="warning"))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    while not server.started:
-        time.sleep(0.05)
-    port = server.servers[0].sockets[0].getsockname()[1]
-    yield f"http://127.0.0.1:{port}", store, work
-    server.should_exit = True
-    thread.join(10)
+    with serving(app) as base:
+        yield base, store, work
 
 
 def _call(url, body=None, token=TOKEN, method=None):

@@ -33,6 +33,7 @@ pytest.importorskip("fastapi")
 import gridlib as gl  # noqa: E402
 from gridlib.live import jt808 as j  # noqa: E402
 from gridlib.live.alerts import AlertBook  # noqa: E402
+from gridlib.live.demo import demo_store  # noqa: E402
 from gridlib.live.fix import Fix  # noqa: E402
 from gridlib.live.monitor import TruckMonitor, monitor_from_store  # noqa: E402
 
@@ -43,9 +44,7 @@ QUIET = ["沪D12744", "沪D15442"]
 @pytest.fixture(scope="module")
 def demo(tmp_path_factory):
     work = tmp_path_factory.mktemp("monitor")
-    gl.demo.generate(work / "demo", seed=1, n_cases=60, n_trucks=20, n_extra_cameras=0)
-    store = gl.store.open(str(work / "store.gpkg"))
-    gl.nightly.load_demo_store(store, work / "demo")
+    store = demo_store(work, n_cases=60, n_trucks=20)
     layers = {k: store.read_layer(k) for k in ("truck_fixes", "truck_permits", "truck_sites", "roads")}
     return work, store, layers
 

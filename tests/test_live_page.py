@@ -8,7 +8,6 @@ off its route, a case is taken in, and the page shows all three.
 from __future__ import annotations
 
 import json
-import threading
 import time
 import urllib.parse
 import urllib.request
@@ -19,33 +18,26 @@ import pandas as pd
 import pytest
 
 pytest.importorskip("fastapi")
-import uvicorn  # noqa: E402
+
 
 import gridlib as gl  # noqa: E402
 from gridlib.live.app import create_app  # noqa: E402
+from gridlib.live.demo import demo_store  # noqa: E402
 from gridlib.live.gateway import FixStore  # noqa: E402
 from gridlib.live.monitor import attach_monitor  # noqa: E402
+from gridlib.testing import serving  # noqa: E402
 
 
 @pytest.fixture(scope="module")
 def live(tmp_path_factory):
     work = tmp_path_factory.mktemp("livepage")
-    gl.demo.generate(work / "demo", seed=1, n_cases=20, n_trucks=3, n_extra_cameras=0)
-    store = gl.store.open(str(work / "store.gpkg"))
-    gl.nightly.load_demo_store(store, work / "demo")
+    store = demo_store(work, n_cases=20)
     fixes = FixStore(work / "fixes.sqlite")
     app = create_app(store, fixes)             # as gridlib serve: the edition valid today, no token
     monitor = attach_monitor(app, store, fixes)
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=0, log_level="warning"))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    while not server.started:
-        time.sleep(0.05)
-    port = server.servers[0].sockets[0].getsockname()[1]
-    yield f"http://127.0.0.1:{port}", store, work
-    app.state.alerts_stopping.set()
-    server.should_exit = True
-    thread.join(10)
+    with serving(app) as base:
+        yield base, store, work
+        app.state.alerts_stopping.set()       # open SSE streams end, so the server can stop
     monitor.stop()
     fixes.close()
 

@@ -13,8 +13,8 @@ from gridlib.types import PathLike
 __all__ = ["demo_store"]
 
 
-def demo_store(folder: PathLike, *, n_cases: int = 60, seed: int = 1) -> Any:
-    """A GeoPackage store ``folder/store.gpkg`` loaded with the demo data (seed *seed*, *n_cases* cases, 3 trucks).
+def demo_store(folder: PathLike, *, n_cases: int = 60, n_trucks: int = 3, seed: int = 1) -> Any:
+    """A GeoPackage store ``folder/store.gpkg`` loaded with the demo data (seed *seed*, *n_cases* cases, *n_trucks* trucks).
 
     The demo files are generated in ``folder/demo``; the store holds grids (editions), responsibility,
     components, frontage zones, road sections, roads, team bases and the cases.
@@ -25,6 +25,8 @@ def demo_store(folder: PathLike, *, n_cases: int = 60, seed: int = 1) -> Any:
         An empty working folder.
     n_cases : int
         Demo cases to generate.
+    n_trucks : int
+        Demo muck trucks (one night of fixes each).
     seed : int
         Seed of the demo generator.
 
@@ -44,7 +46,7 @@ def demo_store(folder: PathLike, *, n_cases: int = 60, seed: int = 1) -> Any:
     True
     """
     folder = Path(folder)
-    generate(folder / "demo", seed=seed, n_cases=n_cases, n_trucks=3, n_extra_cameras=0)
+    generate(folder / "demo", seed=seed, n_cases=n_cases, n_trucks=n_trucks, n_extra_cameras=0)
     store = _store.open(str(folder / "store.gpkg"))
     load_demo_store(store, folder / "demo")
     return store
