@@ -44,6 +44,7 @@ __all__ = [
     "read_points",
     "read_layer",
     "read_table",
+    "which_layer",
     "invalid_row_rejects",
     "write_gpkg",
     "write_geojson",
@@ -402,6 +403,8 @@ def read_table(source: str | os.PathLike[str] | pd.DataFrame, *, encoding: str |
             return gpd.read_parquet(path, **kwargs)
         except (ValueError, KeyError):
             return pd.read_parquet(path, **kwargs)
+    if "layer" not in kwargs:
+        path, kwargs["layer"] = which_layer(path)
     try:
         return gpd.read_file(path, engine="pyogrio", **kwargs)
     except Exception as exc:  # pyogrio raises its own error types per driver
@@ -764,9 +767,61 @@ def read_points(
     return accepted, rejects
 
 
+#: Tables a GIS writes beside the data (QGIS styles, our own metadata): never "the" layer of a file.
+_SIDE_TABLES = frozenset({"layer_styles", "qgis_projects", "gridlib_meta"})
+
+
+def which_layer(source: str | os.PathLike[str], layer: str | None = None) -> tuple[Path, str | None]:
+    """The file and the layer to read from *source*: the named one, or the file's only data layer.
+
+    *source* may name its layer as ``FILE:LAYER`` (for command lines without a ``--layer``
+    option). Without a layer, a file with one data layer gives that layer: style and metadata
+    tables (``layer_styles`` …) do not count, nor tables without geometry beside spatial ones.
+    A file with several data layers is an :class:`~gridlib.errors.InputError` that lists them,
+    rather than pyogrio's warning and its first layer, which may be the wrong one.
+
+    Examples
+    --------
+    >>> import os, tempfile
+    >>> path = os.path.join(tempfile.mkdtemp(), "two.gpkg")
+    >>> g = gpd.GeoDataFrame({"a": [1]}, geometry=[shapely.Point(0, 0)], crs=4326)
+    >>> g.to_file(path, layer="roads"); g.to_file(path, layer="zones")
+    >>> which_layer(path + ":zones")[1]
+    'zones'
+    >>> which_layer(path)
+    Traceback (most recent call last):
+    ...
+    gridlib.errors.InputError: ...two.gpkg has 2 layers (roads, zones): name one (layer= in Python, FILE:LAYER or --layer on the command line)
+    """
+    path = Path(source)
+    if not path.exists() and layer is None and ":" in path.name:
+        stem, _, named = str(source).rpartition(":")
+        if named and Path(stem).exists():
+            path, layer = Path(stem), named
+    if not path.exists():
+        raise InputError(f"{path}: no such file")
+    if layer is not None or path.is_dir() or path.suffix.lower() in (".csv", ".txt", ".tsv"):
+        return path, layer
+    try:
+        import pyogrio
+
+        listed = pyogrio.list_layers(path)
+    except Exception:  # unreadable: the read itself says why
+        return path, None
+    data = [(str(name), kind) for name, kind in listed if str(name) not in _SIDE_TABLES]
+    spatial = [name for name, kind in data if kind is not None]
+    names = spatial or [name for name, _ in data]
+    if len(names) > 1:
+        raise InputError(f"{path} has {len(names)} layers ({', '.join(names)}): name one "
+                         "(layer= in Python, FILE:LAYER or --layer on the command line)")
+    return path, names[0] if names and len(listed) > 1 else None
+
+
 def open_layer(source: str | os.PathLike[str] | gpd.GeoDataFrame, layer: str | None = None, *,
                 bbox: tuple[float, float, float, float] | None = None, where: str | None = None) -> gpd.GeoDataFrame:
     """Read a vector layer (or copy a GeoDataFrame) as it is: nothing rejected, nothing reprojected.
+
+    Which layer of a multi-layer file is :func:`which_layer`'s rule.
 
     >>> g = gpd.GeoDataFrame({"a": [1]}, geometry=[shapely.Point(0, 0)], crs=4326)
     >>> open_layer(g).equals(g)
@@ -774,9 +829,7 @@ def open_layer(source: str | os.PathLike[str] | gpd.GeoDataFrame, layer: str | N
     """
     if isinstance(source, gpd.GeoDataFrame):
         return source.copy()
-    path = Path(source)
-    if not path.exists():
-        raise InputError(f"{path}: no such file")
+    path, layer = which_layer(source, layer)
     try:
         return gpd.read_file(path, layer=layer, bbox=bbox, where=where, engine="pyogrio")
     except Exception as exc:  # pyogrio raises several types for unreadable files

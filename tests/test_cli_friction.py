@@ -119,3 +119,34 @@ def test_assign_validates_a_case_log_like_the_nightly(grid_store, tmp_path, caps
 
     assert sorted(gpd.read_file(out, layer="assigned")["case_id"]) == ["C1", "C3"]
     assert gpd.read_file(out, layer="rejects")["case_id"].tolist() == ["C2"]
+
+
+def test_a_multi_layer_file_names_its_layers_instead_of_a_pyogrio_warning(tmp_path, capsys, recwarn):
+    """A user's GeoPackage with grids and roads gave pyogrio's "More than one layer found" and its first layer."""
+    grids = gl.datasets.demo_grids().head(50)
+    mixed = tmp_path / "planner.gpkg"
+    grids.to_file(mixed, layer="roads_copy")
+    grids.to_file(mixed, layer="grids")
+    assert main(["grid", "validate", str(mixed)]) == 2
+    err = capsys.readouterr().err
+    assert "has 2 layers (roads_copy, grids)" in err and "FILE:LAYER" in err
+    assert main(["grid", "validate", f"{mixed}:grids"]) in (0, 1)
+    assert "More than one layer" not in capsys.readouterr().err
+    with pytest.raises(gl.errors.InputError, match="has 2 layers"):
+        gl.io.read_layer(mixed)
+    accepted, rejects = gl.io.read_layer(mixed, layer="grids")
+    assert len(accepted) == 50 and rejects.empty
+
+
+def test_a_style_table_beside_one_layer_is_not_a_second_layer(tmp_path, recwarn):
+    """A planner's grid file saved from QGIS carries ``layer_styles``; it still reads as its one layer."""
+    import sqlite3
+
+    path = tmp_path / "styled.gpkg"
+    gl.datasets.demo_grids().head(20).to_file(path, layer="grids")
+    with sqlite3.connect(path) as db:
+        db.execute("CREATE TABLE layer_styles (id INTEGER PRIMARY KEY, f_table_name TEXT, styleQML TEXT)")
+        db.execute("INSERT INTO gpkg_contents (table_name, data_type, identifier) "
+                   "VALUES ('layer_styles', 'attributes', 'layer_styles')")
+    assert len(gl.grid.edition.read_grids(path)) == 20
+    assert not [w for w in recwarn if "More than one layer" in str(w.message)]

@@ -11,9 +11,9 @@ import typer
 def _read_geo(path: Path | None):
     if path is None:
         return None
-    import geopandas as gpd
+    from gridlib.io import open_layer
 
-    return gpd.read_file(path)
+    return open_layer(path)
 
 
 def _read_cases(path: str, mapping: dict[str, str], when: str | None):

@@ -20,14 +20,14 @@ def _stats_line(grids, target_area: float) -> str:
             f"Polsby–Popper median {np.median(pp):.3f}, {np.mean(pp >= 0.3) * 100:.1f} % ≥ 0.3")
 
 
-def _polygon_file(path: Path, layer: str | None = None) -> Path:
-    """*path* if it is a vector file with geometries; a table (CSV …) or a missing file is an InputError."""
+def _polygon_file(path: Path, layer: str | None = None) -> tuple[Path, str | None]:
+    """The file and layer of *path* (``FILE:LAYER`` too) if it holds geometries; else an InputError."""
     import pyogrio
 
     from gridlib.errors import InputError
+    from gridlib.io import which_layer
 
-    if not Path(path).exists():
-        raise InputError(f"{path}: no such file")
+    path, layer = which_layer(path, layer)
     try:
         info = pyogrio.read_info(path, layer=layer)
     except Exception as exc:  # pyogrio raises several types for unreadable files
@@ -35,7 +35,7 @@ def _polygon_file(path: Path, layer: str | None = None) -> Path:
     if info.get("geometry_type") is None:
         raise InputError(f"{path}: has no geometry column — a grid file needs polygons "
                          "(GeoPackage, Shapefile, GeoJSON …), not a table")
-    return path
+    return path, layer
 
 
 def _summarise(report, out: Path | None) -> int:
@@ -67,18 +67,16 @@ def register(app: typer.Typer) -> None:
         wgs84: Annotated[bool, typer.Option("--wgs84", help="Write WGS84 instead of the metric CRS")] = False,
     ) -> None:
         """Generate road-aware unit grids of about TARGET_AREA m² tiling the parents."""
-        import geopandas as gpd
-
         from gridlib.commands._common import gpkg_path
         from gridlib.grid import build
-        from gridlib.io import write_gpkg
+        from gridlib.io import open_layer, write_gpkg
 
         out = gpkg_path(out)
-        par = gpd.read_file(parents, layer=layer)
-        rd = gpd.read_file(roads) if roads else None
+        par = open_layer(parents, layer)
+        rd = open_layer(roads) if roads else None
         if rd is not None and road_kinds:
             rd = rd[rd["kind"].isin([k.strip() for k in road_kinds.split(",")])]
-        wt = gpd.read_file(water) if water else None
+        wt = open_layer(water) if water else None
         grids = build(par, rd, wt, target_area=target_area, seed=seed, code_field=code_field, name_field=name_field)
         typer.echo(_stats_line(grids, target_area))
         write_gpkg(grids.to_crs(4326) if wgs84 else grids, out, layer="grids")
@@ -97,17 +95,16 @@ def register(app: typer.Typer) -> None:
         report: Annotated[Path | None, typer.Option(help="Write the report (GeoPackage + .txt) here")] = None,
     ) -> None:
         """Check grids as a coverage; exit 1 when there are errors."""
-        import geopandas as gpd
-
         from gridlib.commands._common import gpkg_path
         from gridlib.grid import validate
         from gridlib.grid.edition import read_grids, write_report
+        from gridlib.io import open_layer
 
         report = gpkg_path(report, "--report") if report else None
-        g = read_grids(_polygon_file(file, layer), layer, code_field, crs)
+        g = read_grids(*_polygon_file(file, layer), code_field, crs)
         par = None
         if parents is not None:
-            par = gpd.read_file(parents).rename(columns={parents_code_field: "code"})
+            par = open_layer(parents).rename(columns={parents_code_field: "code"})
         rep = validate(g, par, target_area=target_area, gap_width=gap_width)
         where = write_report(rep, file, report) if report else None
         if _summarise(rep, where):
@@ -127,8 +124,8 @@ def register(app: typer.Typer) -> None:
         from gridlib.io import write_gpkg
 
         out = gpkg_path(out) if out else None
-        a = read_grids(_polygon_file(old), None, code_field, None)
-        b = read_grids(_polygon_file(new), None, code_field, None)
+        a = read_grids(*_polygon_file(old), code_field, None)
+        b = read_grids(*_polygon_file(new), code_field, None)
         changes = diff(a, b)
         for kind, n in changes["change"].value_counts().items():
             typer.echo(f"  {kind:10s} {n}")
@@ -156,14 +153,13 @@ def register(app: typer.Typer) -> None:
         )] = None,
     ) -> None:
         """Validate FILE and take it in as the new edition, all or nothing (exit 1 when refused)."""
-        import geopandas as gpd
-
         from gridlib.errors import ValidationError
         from gridlib.grid import import_edition
+        from gridlib.io import open_layer
         from gridlib.store import open as open_store
 
-        _polygon_file(file, layer)
-        par = gpd.read_file(parents) if parents is not None else None
+        file, layer = _polygon_file(file, layer)
+        par = open_layer(parents) if parents is not None else None
         with open_store(store) as st:
             try:
                 res = import_edition(file, st, effective_date=effective_date, layer=layer,

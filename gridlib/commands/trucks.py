@@ -117,7 +117,7 @@ def register(app: typer.Typer) -> None:
         import geopandas as gpd
 
         from gridlib.commands._common import parse_day
-        from gridlib.io import write_any
+        from gridlib.io import open_layer, write_any
         from gridlib.progress import step
         from gridlib.trucks import check, violations_to_cases
         from gridlib.trucks.maps import vehicle_day_map
@@ -127,8 +127,8 @@ def register(app: typer.Typer) -> None:
         if match_roads and roads is None:
             raise InputError("--match-roads needs --roads")
         with step("reading layers"):
-            road_layer = gpd.read_file(roads) if roads else None
-            zone_layer = gpd.read_file(zones) if zones else None
+            road_layer = open_layer(roads) if roads else None
+            zone_layer = open_layer(zones) if zones else None
         result = check(str(fixes), str(permits), str(sites) if sites else None, roads=road_layer, zones=zone_layer,
                        date=date, crs=crs, thresholds=th)
         if match_roads:
