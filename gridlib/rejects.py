@@ -38,6 +38,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from gridlib.types import ArrayLike
+
 __all__ = ["CODES", "REJECT_COLUMNS", "Rejects", "empty", "concat", "counts", "publishable", "describe",
            "looks_personal", "mask_personal", "with_codes"]
 
@@ -145,7 +147,7 @@ class Rejects:
         """The reject code per record (None where accepted)."""
         return self._code.copy()
 
-    def add(self, mask: Any, code: str, reason: str | pd.Series | np.ndarray | None = None,
+    def add(self, mask: ArrayLike, code: str, reason: str | pd.Series | np.ndarray | None = None,
             *, field: str | None = None) -> np.ndarray:
         """Reject records in *mask* that have no reason yet.
 
@@ -250,7 +252,7 @@ _ID_WEIGHTS = np.array([7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2])
 _ID_CHECK = np.array(list("10X98765432"))
 
 
-def looks_personal(values: Any) -> np.ndarray:
+def looks_personal(values: ArrayLike) -> np.ndarray:
     """True where a value (an id) looks like personal data: a mainland mobile phone number or a
     resident ID-card number with a valid check character. Vectorised; missing values are False.
 
@@ -273,7 +275,7 @@ def looks_personal(values: Any) -> np.ndarray:
     return phone | card
 
 
-def mask_personal(values: Any) -> pd.Series:
+def mask_personal(values: ArrayLike) -> pd.Series:
     """*values* as text, with those that :func:`looks_personal` masked as a display of such a number
     is in China: a phone keeps its first 3 and last 4 digits, an ID-card number its 6-digit region
     and last 4 characters.

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import datetime as dt
 import os
-from typing import TypeAlias, Union
+from typing import TypeAlias
 
 import geopandas as gpd
 import numpy as np
@@ -26,11 +26,13 @@ ArrayLike: TypeAlias = npt.ArrayLike
 #: reader says so also ``"gcj02"`` / ``"bd09"`` for offset (Amap/Baidu) coordinates.
 CRSLike: TypeAlias = str | int | pyproj.CRS
 #: A file path.
-PathLike: TypeAlias = Union[str, "os.PathLike[str]"]
+PathLike: TypeAlias = str | os.PathLike[str]
 #: A point in time: ISO text, a date or datetime, a pandas Timestamp or numpy datetime64.
 TimeLike: TypeAlias = str | dt.date | dt.datetime | pd.Timestamp | np.datetime64
 #: A window of time: a pandas offset counted back (``"30D"``), a month (``"2026-11"``) or a ``(start, end)`` pair.
 PeriodLike: TypeAlias = str | tuple[TimeLike, TimeLike]
+#: Times: one :data:`TimeLike`, or an array, list, Series or DatetimeIndex of them.
+TimesLike: TypeAlias = TimeLike | npt.ArrayLike | pd.Series | pd.DatetimeIndex
 #: A table: a file (CSV, Parquet, GeoPackage, GeoJSON …) or a DataFrame.
 TableSource: TypeAlias = PathLike | pd.DataFrame
 #: A layer with geometry: a file or a GeoDataFrame.

@@ -38,7 +38,7 @@ import numpy as np
 import pandas as pd
 
 from gridlib.errors import InputError
-from gridlib.types import ArrayLike
+from gridlib.types import ArrayLike, TimesLike
 
 log = logging.getLogger(__name__)
 
@@ -225,7 +225,7 @@ class WorkCalendar:
         """Working seconds in one working day."""
         return float(np.sum(self._intervals[:, 1] - self._intervals[:, 0]))
 
-    def is_working_day(self, dates: Any) -> np.ndarray:
+    def is_working_day(self, dates: TimesLike) -> np.ndarray:
         """Boolean array: is each date a working day?
 
         >>> WorkCalendar.china().is_working_day(["2026-10-01", "2026-10-09", "2026-10-10"]).tolist()
@@ -273,7 +273,7 @@ class WorkCalendar:
         i = (day - first_day).astype(np.int64)
         return before[i] + self._within(secs - day * _DAY) * (daily[i] > 0)
 
-    def elapsed(self, start: Any, end: Any, unit: str = "work_hour") -> Any:
+    def elapsed(self, start: TimesLike, end: TimesLike, unit: str = "work_hour") -> Any:
         """Time from *start* to *end* in *unit* (negative when end is earlier; NaN if either is missing).
 
         Vectorised: *start* and *end* may be scalars, arrays or Series of naive timestamps.
@@ -302,7 +302,7 @@ class WorkCalendar:
             out[ok] = work / (3600.0 if unit == "work_hour" else self.seconds_per_day)
         return _shape(out, template)
 
-    def add(self, start: Any, duration: Any, unit: str = "work_hour") -> Any:
+    def add(self, start: TimesLike, duration: ArrayLike, unit: str = "work_hour") -> Any:
         """The moment *duration* (in *unit*) after *start*: a deadline.
 
         In working units the clock only runs during working hours of working days: a

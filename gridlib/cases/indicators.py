@@ -52,7 +52,7 @@ from gridlib.cases.calendar import WorkCalendar
 from gridlib.cases.limits import deadlines, load_limits
 from gridlib.cases.model import PUBLIC_SOURCES, TIME_COLUMNS
 from gridlib.errors import InputError
-from gridlib.types import ArrayLike, PeriodLike, TimeLike
+from gridlib.types import ArrayLike, PeriodLike, TableSource, TimeLike
 
 #: Chinese labels of the indicator columns, for reports.
 LABELS_ZH = {
@@ -205,7 +205,7 @@ def _deprecated_rate(name: str) -> Any:
 DEPRECATED_RATE_FUNCTIONS = {name: _deprecated_rate(name) for name in RATES}
 
 
-def period_bounds(period: Any) -> tuple[pd.Timestamp, pd.Timestamp, str] | None:
+def period_bounds(period: PeriodLike) -> tuple[pd.Timestamp, pd.Timestamp, str] | None:
     """A fixed period → (start, end exclusive, label); None for a frequency string.
 
     >>> period_bounds("2026-11")[2], period_bounds("M")
@@ -336,7 +336,7 @@ def _flags(log: pd.DataFrame, period: Any, limits: Any, calendar: WorkCalendar |
 
 
 def case_flags(
-    log: pd.DataFrame, *, period: PeriodLike | None = None, limits: Any = None, calendar: WorkCalendar | None = None,
+    log: pd.DataFrame, *, period: PeriodLike | None = None, limits: TableSource | None = None, calendar: WorkCalendar | None = None,
     at: TimeLike | None = None,
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Per-case 0/1 flags behind every count: (report-cohort flags, filing-cohort flags).
@@ -384,7 +384,7 @@ def add_rates(table: pd.DataFrame) -> pd.DataFrame:
 
 
 def indicators(
-    log: pd.DataFrame, *, by: str | Sequence[str] | None = None, period: PeriodLike | None = None, limits: Any = None,
+    log: pd.DataFrame, *, by: str | Sequence[str] | None = None, period: PeriodLike | None = None, limits: TableSource | None = None,
     calendar: WorkCalendar | None = None, at: TimeLike | None = None,
 ) -> pd.DataFrame:
     """Base counts and rates per group (STANDARDS.md §5), one row per group.

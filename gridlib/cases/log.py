@@ -50,6 +50,7 @@ from gridlib.io import invalid_row_rejects, load_table
 from gridlib.rejects import Rejects, counts, looks_personal
 from gridlib.times import parse_times as _parse_times
 from gridlib.times import reject_times
+from gridlib.types import TableSource
 
 log = logging.getLogger(__name__)
 
@@ -221,7 +222,7 @@ def normalise(raw: pd.DataFrame, *, window: tuple[Any, Any] | None = None) -> tu
     return df, rejects
 
 
-def read_log(source: Any, *, validate: bool = True, columns: dict[str, str] | None = None,
+def read_log(source: TableSource, *, validate: bool = True, columns: dict[str, str] | None = None,
              sheet: str | int | None = None, header_row: int = 1,
              encoding: str | None = None) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Read a flat case log (CSV, Parquet, GeoPackage/GeoJSON or a DataFrame) into the log model.
@@ -278,7 +279,7 @@ def read_log(source: Any, *, validate: bool = True, columns: dict[str, str] | No
 
 
 def read_event_log(
-    source: Any, *, case: str = "case_id", stage: str = "stage", time: str = "time", hours: str = "hours",
+    source: TableSource, *, case: str = "case_id", stage: str = "stage", time: str = "time", hours: str = "hours",
     validate: bool = True, columns: dict[str, str] | None = None, sheet: str | int | None = None,
     header_row: int = 1, encoding: str | None = None,
 ) -> tuple[pd.DataFrame, pd.DataFrame]:

@@ -34,8 +34,6 @@ Parked (挂账) cases are listed with ``parked=True``; their light is computed a
 
 from __future__ import annotations
 
-from typing import Any
-
 import numpy as np
 import pandas as pd
 
@@ -50,7 +48,7 @@ from gridlib.cases.limits import (
 )
 from gridlib.cases.model import PUBLIC_SOURCES
 from gridlib.errors import InputError
-from gridlib.types import ArrayLike, TimeLike
+from gridlib.types import ArrayLike, TableSource, TimeLike
 
 LIGHTS = ("green", "yellow", "red")
 _PASSTHROUGH = ("class_code", "kind", "source", "urgency", "street_code", "community_code", "grid_code",
@@ -68,7 +66,7 @@ def light(used_share: ArrayLike) -> np.ndarray:
 
 
 def open_cases(
-    log: pd.DataFrame, *, at: TimeLike | None = None, limits: Any = None, calendar: WorkCalendar | None = None,
+    log: pd.DataFrame, *, at: TimeLike | None = None, limits: TableSource | None = None, calendar: WorkCalendar | None = None,
 ) -> pd.DataFrame:
     """Every case open at *at*, with its stage, deadline, share of the limit used and light.
 
@@ -165,7 +163,7 @@ def open_cases(
     return out.reset_index(drop=True)
 
 
-def overdue(log: pd.DataFrame, *, at: TimeLike | None = None, limits: Any = None, calendar: WorkCalendar | None = None,
+def overdue(log: pd.DataFrame, *, at: TimeLike | None = None, limits: TableSource | None = None, calendar: WorkCalendar | None = None,
             include_yellow: bool = False) -> pd.DataFrame:
     """The red (overdue) open cases at *at* — and the yellow ones with ``include_yellow``.
 

@@ -103,7 +103,7 @@ def mask_dsn(text: str, dsn: str | None = None) -> str:
 MAX_NAME_BYTES = 63  # PostgreSQL truncates longer identifiers silently (NAMEDATALEN - 1)
 
 
-def check_name(name: Any, what: str = "layer", layer: str | None = None) -> str:
+def check_name(name: object, what: str = "layer", layer: str | None = None) -> str:
     """Refuse a layer or column name that a store cannot keep exactly (same rule in every store).
 
     A name must be a non-empty string without NUL bytes and at most 63 bytes of
