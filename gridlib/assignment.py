@@ -636,7 +636,7 @@ def _check(cases: pd.DataFrame, grids: _Grids, *, crs: Any, id: str, when: str |
 
     if not isinstance(cases, pd.DataFrame):
         raise InputError(f"cases must be a DataFrame or GeoDataFrame, got {type(cases).__name__} "
-                         "(read files with gl.io.read_table)")
+                         "(read files with gl.io.open_table)")
     source = cases.set_axis(pd.RangeIndex(len(cases)))
     points, read_rejects = read_points(source, crs=crs, id=id if id in source.columns else None, time=when)
     if resolve_crs(crs)[1] is None and points.crs is not None and pyproj.CRS(points.crs).is_geographic:

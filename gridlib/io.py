@@ -22,6 +22,7 @@ import logging
 import os
 import shutil
 import tempfile
+import warnings
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -43,6 +44,8 @@ from gridlib.times import parse_times, reject_times
 __all__ = [
     "read_points",
     "read_layer",
+    "open_table",
+    "open_layer",
     "read_table",
     "which_layer",
     "invalid_row_rejects",
@@ -179,7 +182,7 @@ def _ambiguous(what: str, name: str, sources: list[str]) -> None:
 def load_table(source: str | os.PathLike[str] | pd.DataFrame, *, columns: dict[str, str] | None = None,
                wanted: Any = (), sheet: str | int | None = None, header_row: int = 1,
                encoding: str | None = None, copy: bool = True) -> pd.DataFrame:
-    """:func:`read_table` then :func:`map_columns`: how every reader opens its input.
+    """:func:`open_table` then :func:`map_columns`: how every reader opens its input.
 
     With ``copy=False`` a DataFrame given is only read from (not copied unless renamed).
 
@@ -190,7 +193,7 @@ def load_table(source: str | os.PathLike[str] | pd.DataFrame, *, columns: dict[s
         frame = source.copy() if copy else source
         what = "the input"
     else:
-        frame = read_table(source, encoding=encoding, sheet=sheet, header_row=header_row)
+        frame = open_table(source, encoding=encoding, sheet=sheet, header_row=header_row)
         what = str(source)
     return map_columns(frame, columns, wanted=wanted, what=what)
 
@@ -340,7 +343,7 @@ def _read_csv(path: Path, sep: str, encoding: str | None, header_row: int = 1) -
 
 
 def invalid_row_rejects(frame: pd.DataFrame) -> pd.DataFrame:
-    """Rejects (``truncated_row``/``extra_fields``) for the CSV rows :func:`read_table` kept apart.
+    """Rejects (``truncated_row``/``extra_fields``) for the CSV rows :func:`open_table` kept apart.
 
     Their index continues after the frame's; ``raw_line`` holds the row as it was in the file.
 
@@ -362,9 +365,12 @@ def invalid_row_rejects(frame: pd.DataFrame) -> pd.DataFrame:
     return out
 
 
-def read_table(source: str | os.PathLike[str] | pd.DataFrame, *, encoding: str | None = None,
+def open_table(source: str | os.PathLike[str] | pd.DataFrame, *, encoding: str | None = None,
                sheet: str | int | None = None, header_row: int = 1, **kwargs: Any) -> pd.DataFrame:
-    """Read a file into a (Geo)DataFrame by its suffix; a DataFrame is returned as a copy.
+    """Read a file into a (Geo)DataFrame by its suffix, as it is (nothing rejected); a DataFrame is returned as a copy.
+
+    The ``open_*`` functions read as they are; the ``read_*`` readers also check and return
+    ``(accepted, rejects)``.
 
     CSV columns are read as strings so codes keep their leading zeros and nothing
     is guessed; :func:`read_points` parses coordinates and times itself. CSV text is
@@ -378,7 +384,7 @@ def read_table(source: str | os.PathLike[str] | pd.DataFrame, *, encoding: str |
     title rows above it are skipped; CSV takes it too); cells come as text like a CSV's —
     numbers stored as text stay as written, times as ISO text — and empty rows are skipped.
 
-    >>> read_table(pd.DataFrame({"a": [1]}))["a"].tolist()
+    >>> open_table(pd.DataFrame({"a": [1]}))["a"].tolist()
     [1]
     """
     if isinstance(source, pd.DataFrame):
@@ -409,6 +415,13 @@ def read_table(source: str | os.PathLike[str] | pd.DataFrame, *, encoding: str |
         return gpd.read_file(path, engine="pyogrio", **kwargs)
     except Exception as exc:  # pyogrio raises its own error types per driver
         raise InputError(f"{path}: cannot read as a GIS layer ({exc})") from exc
+
+
+def read_table(*args: Any, **kwargs: Any) -> pd.DataFrame:
+    """Deprecated name of :func:`open_table` (``read_*`` readers return ``(accepted, rejects)``; this one rejects nothing)."""
+    warnings.warn("gl.io.read_table is deprecated; use gl.io.open_table (same arguments)",
+                  DeprecationWarning, stacklevel=2)
+    return open_table(*args, **kwargs)
 
 
 def _check_ids(frame: pd.DataFrame, id: str, rejects: Rejects) -> None:
@@ -637,7 +650,7 @@ def read_points(
         *id* and *time* when the input lacks those names.
     sheet, header_row, encoding : optional
         How to read the file: workbook sheet and 1-based header row (``.xlsx``), CSV encoding
-        (detected when not given). See :func:`read_table`.
+        (detected when not given). See :func:`open_table`.
 
     Returns
     -------

@@ -195,3 +195,11 @@ def test_geojson_bytes_are_deterministic(tmp_path):
     a = gl.io.write_geojson(gdf, tmp_path / "a" / "x.geojson").read_bytes()
     b = gl.io.write_geojson(gdf, tmp_path / "b" / "x.geojson").read_bytes()
     assert a == b and b'"name": "x"' in a
+
+
+def test_read_table_is_a_deprecated_alias_of_open_table():
+    """``read_*`` readers return (accepted, rejects); the one that rejects nothing is ``open_table`` now."""
+    frame = pd.DataFrame({"a": [1, 2]})
+    with pytest.warns(DeprecationWarning, match="open_table"):
+        old = gl.io.read_table(frame)
+    assert old.equals(gl.io.open_table(frame))

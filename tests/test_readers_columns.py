@@ -123,7 +123,7 @@ def test_read_permits_reads_xlsx_like_the_other_readers(tmp_path):
     assert bad["reason_code"].tolist() == ["invalid_geometry", "no_route"]
     assert "LINESTRIN (121.49 31.23" in bad["reason"].iloc[0]
     # the same sheet saved as CSV reads the same
-    table = gl.io.read_table(path, sheet="准运证", header_row=2)
+    table = gl.io.open_table(path, sheet="准运证", header_row=2)
     table.to_csv(tmp_path / "permits.csv", index=False)
     ok_csv, bad_csv = gl.trucks.read_permits(tmp_path / "permits.csv", columns={"审批路线": "wkt"})
     assert ok_csv["permit_id"].tolist() == ["P1"] and bad_csv["permit_id"].tolist() == ["P2", "P3"]
@@ -201,12 +201,12 @@ def test_xlsx_with_sheet_and_header_row(tmp_path):
     log, bad = gl.cases.read_log(path, sheet="案件", header_row=2)
     assert bad.empty and log["class_code"].tolist() == ["06012", "0101"]
     assert log["kind"].tolist() == ["event", "component"]
-    typed = gl.io.read_table(path, sheet="typed")
+    typed = gl.io.open_table(path, sheet="typed")
     assert typed.loc[0, "case_id"] == "1001" and typed.loc[0, "reported_at"] == "2026-11-20 09:00:00"
     ok, _ = gl.io.read_points(path, sheet="typed", id="case_id", time="reported_at")
     assert ok["reported_at"].iloc[0] == pd.Timestamp("2026-11-20 09:00")
     with pytest.raises(gl.InputError, match="no sheet 'nope'.*说明"):
-        gl.io.read_table(path, sheet="nope")
+        gl.io.open_table(path, sheet="nope")
 
 
 # ---------------------------------------------------------------- 16.3 CSV products for Excel
@@ -221,7 +221,7 @@ def test_csv_products_have_a_bom_and_names_beside_codes(tmp_path):
     assert data.startswith(b"\xef\xbb\xbf")
     assert data.decode("utf-8-sig").splitlines() == [
         "street_code,street_name,community_code,community_name,cases", "310115005,陆家嘴街道,310115005002,梅园一村,3"]
-    assert list(gl.io.read_table(path).columns)[0] == "street_code"
+    assert list(gl.io.open_table(path).columns)[0] == "street_code"
 
 
 # ---------------------------------------------------------------- 16.6 a wrong CRS is named once
@@ -306,5 +306,5 @@ def test_cli_kpis_csv_has_a_bom_and_the_street_name_beside_the_code(tmp_path):
     assert main(["cases", "kpis", str(tmp_path / "cases.csv"), "--by", "street", "--period", "2026-11",
                  "--at", "2026-11-30 23:59", "-o", str(out)]) == 0
     assert out.read_bytes().startswith(b"\xef\xbb\xbf")
-    k = gl.io.read_table(out)
+    k = gl.io.open_table(out)
     assert list(k.columns)[:2] == ["street_code", "street_name"] and "陆家嘴街道" in k["street_name"].tolist()

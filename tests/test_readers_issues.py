@@ -231,7 +231,7 @@ def test_gbk_bom_binary_empty_and_duplicate_headers(tmp_path):
     assert ok["备注"].tolist() == ["陆家嘴"]
     bom = tmp_path / "bom.csv"
     bom.write_bytes("case_id,lon,lat\nA1,121.5,31.24\n".encode("utf-8-sig"))
-    assert list(gl.io.read_table(bom).columns) == ["case_id", "lon", "lat"]
+    assert list(gl.io.open_table(bom).columns) == ["case_id", "lon", "lat"]
     fake = tmp_path / "layer.csv"
     fake.write_bytes(b"SQLite format 3\x00" + b"\x00" * 100)
     with pytest.raises(gl.InputError, match="looks like a GeoPackage"):

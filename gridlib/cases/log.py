@@ -241,7 +241,7 @@ def read_log(source: TableSource, *, validate: bool = True, columns: dict[str, s
         :data:`VALUE_ALIASES`) are read as the model's.
     sheet, header_row, encoding
         How to read the file (``.xlsx`` sheet and 1-based header row, CSV encoding); see
-        :func:`gridlib.io.read_table`.
+        :func:`gridlib.io.open_table`.
 
     Returns
     -------

@@ -126,7 +126,7 @@ def register(app: typer.Typer) -> None:
                 n_in, log_rejects = len(table), None
                 if "reported_at" in table.columns:  # a case log: validated as the nightly validates it
                     table, log_rejects = gl.cases.read_log(table)
-                resp = gl.io.read_table(responsibility) if responsibility else None
+                resp = gl.io.open_table(responsibility) if responsibility else None
                 comp, zn, rd = _read_geo(components), _read_geo(zones), _read_geo(roads)
             with step(f"assigning {len(table):,} cases"):
                 done, rejects = assign(table, grids, rules=rules, components=comp, zones=zn, roads=rd,

@@ -24,12 +24,12 @@ def _read(path: str, event_log: bool | None):
     import pandas as pd
 
     import gridlib.cases as gc
-    from gridlib.io import read_table
+    from gridlib.io import open_table
 
     if not Path(path).exists():
         raise InputError(f"case log {path}: no such file")
     if event_log is None:
-        head = read_table(path) if not str(path).lower().endswith(".csv") else pd.read_csv(path, nrows=0)
+        head = open_table(path) if not str(path).lower().endswith(".csv") else pd.read_csv(path, nrows=0)
         event_log = "stage" in head.columns and "reported_at" not in head.columns
     return (gc.read_event_log if event_log else gc.read_log)(path)  # rejects are logged as a warning
 

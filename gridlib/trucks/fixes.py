@@ -179,7 +179,7 @@ def read_fixes(
         ``{"源列": "gridlib_name"}`` renames first; otherwise common headers (车牌号, 定位时间,
         经度, 纬度, 速度 …; :data:`gridlib.io.COLUMN_ALIASES`) are recognised.
     sheet, header_row, encoding : optional
-        How to read the file (``.xlsx`` sheet and header row, CSV encoding); see :func:`gridlib.io.read_table`.
+        How to read the file (``.xlsx`` sheet and header row, CSV encoding); see :func:`gridlib.io.open_table`.
 
     Returns
     -------

@@ -162,7 +162,7 @@ def read_permits(
         ``{"源列": "gridlib_name"}``: renames that win over the recognised headers.
     sheet, header_row, encoding : optional
         How to read the file (``.xlsx`` sheet and header row, CSV encoding), as every reader
-        does; see :func:`gridlib.io.read_table`.
+        does; see :func:`gridlib.io.open_table`.
     crs : optional
         CRS of a table's WKT routes (WGS84 by default); a layer's own CRS is used.
 

@@ -182,9 +182,9 @@ def check(
         frame.index.name = None
         rejects = rejects_model.empty(frame.columns)
     else:
-        from gridlib.io import read_table
+        from gridlib.io import open_table
 
-        frame = read_table(fixes)
+        frame = open_table(fixes)
         fx, rejects = read_fixes(frame, crs=crs)
     metric: pyproj.CRS = fx.crs
     permits_ok, permit_rejects = read_permits(permits)

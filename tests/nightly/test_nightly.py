@@ -391,9 +391,9 @@ def test_kpi_csvs_open_in_excel_with_names_beside_codes(first_run):
     products, _ = first_run
     for path in sorted((products / "kpi").glob("*.csv")):
         assert path.read_bytes().startswith(b"\xef\xbb\xbf"), path.name
-    kpi = gl.io.read_table(products / "kpi/kpi_street_month_to_date.csv")
+    kpi = gl.io.open_table(products / "kpi/kpi_street_month_to_date.csv")
     cols = list(kpi.columns)
     assert cols[cols.index("street_code") + 1] == "street_name"
     assert kpi["street_name"].notna().all() and kpi["street_name"].str.endswith("街道").any()
-    community = gl.io.read_table(products / "kpi/kpi_community_month_to_date.csv")
+    community = gl.io.open_table(products / "kpi/kpi_community_month_to_date.csv")
     assert list(community.columns)[list(community.columns).index("community_code") + 1] == "community_name"
