@@ -7,6 +7,14 @@ to its nearest road segment (an STRtree lookup) and reads the matrix at that seg
 ends (:func:`gridlib.network.arrival_times`, the arrival rule of ``nearest_base``): O(teams) work, no
 graph search.
 
+**Live origins.** With :attr:`Dispatcher.live_origins` set (by :func:`gridlib.live.teams.attach_teams`:
+the last GPS fix of each team's registered devices), a team whose last fix is at most
+:data:`MAX_FIX_AGE_S` (10 min) old by the server clock is ranked from that position instead of
+its base; the others from their bases. Each team in the answer says which: ``from`` (``live`` |
+``base``) and ``fix_time`` (its last fix, naive China time, also when too old to be used). A
+live origin costs one Dijkstra when the team has moved since the last request that used it (all
+moved teams in one multi-source run, :func:`gridlib.network.travel_times`), nothing otherwise.
+
 The due times of the case's chain come from the case-limits table
 (:func:`gridlib.cases.load_limits`, most specific row for the case's class and urgency) on the
 work calendar (:class:`gridlib.cases.WorkCalendar`, for work-hour / work-day limits). Only the
@@ -37,7 +45,10 @@ close     file due + close limit
 
 from __future__ import annotations
 
+import datetime as dt
 import functools
+import threading
+from collections.abc import Callable
 from typing import Any
 
 import geopandas as gpd
@@ -50,7 +61,11 @@ from gridlib.cases.calendar import WorkCalendar
 from gridlib.cases.limits import load_limits, resolve_limits
 from gridlib.cases.model import PUBLIC_SOURCES
 
-__all__ = ["Dispatcher", "CHAIN"]
+__all__ = ["Dispatcher", "CHAIN", "MAX_FIX_AGE_S"]
+
+#: A team's last fix older than this (seconds, by the server clock) is not used as its origin: the base is.
+MAX_FIX_AGE_S = 600.0
+_UTC8 = dt.timedelta(hours=8)
 
 #: (step, the step whose due time starts its clock) in the order of the chain; ``None`` = reported_at.
 CHAIN: tuple[tuple[str, str | None], ...] = (
@@ -92,6 +107,12 @@ class Dispatcher:
         self.limits = load_limits(limits)
         self.calendar = calendar if calendar is not None else WorkCalendar.china()
         self.access_speed_kmh = access_speed_kmh
+        #: ``() -> {base_id: (lon, lat, time)}``: each team's last fix (WGS-84, tz-aware time); None: bases only.
+        self.live_origins: Callable[[], dict[str, tuple[float, float, dt.datetime]]] | None = None
+        self.max_fix_age_s = MAX_FIX_AGE_S
+        self.clock: Callable[[], dt.datetime] = lambda: dt.datetime.now(dt.UTC)
+        self.live_runs = 0          # Dijkstra runs for live origins (one per batch of moved teams)
+        self._live_lock = threading.Lock()
         self.graph = None
         self.node_times = np.empty((0, 0))
         self.teams: list[dict[str, Any]] = []
@@ -104,6 +125,59 @@ class Dispatcher:
             frame = pd.DataFrame(bases[keep]).assign(base_id=ids.astype(str).to_numpy())
             self.teams = [{k: (None if pd.isna(v) else str(v)) for k, v in row.items()}
                           for row in frame.to_dict("records")]
+        self._live_times = np.full_like(self.node_times, np.inf)     # nodes × teams, from each team's live fix
+        self._live_at: list[tuple[float, float] | None] = [None] * len(self.teams)   # the fix each column is from
+        # each live origin's road segment, fraction along it and walk to it (s): a case on the same segment
+        # is reached along it, not only through its ends
+        self._live_seg = np.full(len(self.teams), -1, dtype=np.int64)
+        self._live_frac = np.zeros(len(self.teams))
+        self._live_walk = np.zeros(len(self.teams))
+
+    def _live(self) -> tuple[np.ndarray, list[Any]]:
+        """Which teams start from a fresh live fix (bool per team) and each team's last fix time (or None); the
+        columns of moved fresh teams are recomputed first. Call under ``_live_lock``."""
+        fresh = np.zeros(len(self.teams), dtype=bool)
+        times: list[Any] = [None] * len(self.teams)
+        if self.live_origins is None or self.graph is None:
+            return fresh, times
+        last = self.live_origins()
+        if not last:
+            return fresh, times
+        now = self.clock()
+        moved = []
+        for i, team in enumerate(self.teams):
+            fix = last.get(team["base_id"])
+            if fix is None:
+                continue
+            times[i] = fix[2]
+            if (now - fix[2]).total_seconds() <= self.max_fix_age_s:
+                fresh[i] = True
+                if self._live_at[i] != (fix[0], fix[1]):
+                    moved.append((i, fix[0], fix[1]))
+        if moved:
+            gx, gy = self._to_graph("EPSG:4326").transform([m[1] for m in moved], [m[2] for m in moved])
+            points = gpd.GeoSeries(gpd.points_from_xy(gx, gy), crs=self.graph.crs)
+            rows, _ = network.travel_times(self.graph, points, access_speed_kmh=self.access_speed_kmh, min_only=False)
+            seg, frac, dist = network._snap(self.graph, np.column_stack([gx, gy]))
+            for k, (i, lon, lat) in enumerate(moved):
+                self._live_times[:, i] = rows[k]
+                self._live_at[i] = (lon, lat)
+                self._live_seg[i], self._live_frac[i] = seg[k], frac[k]
+                self._live_walk[i] = dist[k] / (self.access_speed_kmh / 3.6)
+            self.live_runs += 1
+        return fresh, times
+
+    def _along(self, xy: np.ndarray) -> np.ndarray:
+        """Points × teams: the time from each live origin straight along its segment to points on the same
+        segment (walks included), inf elsewhere. Call under ``_live_lock``."""
+        g = self.graph
+        seg, frac, dist = network._snap(g, xy)
+        same = seg[:, None] == self._live_seg[None, :]
+        ahead = frac[:, None] - self._live_frac[None, :]
+        s = np.maximum(seg, 0)[:, None]
+        drive = np.where(ahead >= 0, network._part(ahead, g.t_fwd[s]), network._part(-ahead, g.t_bwd[s]))
+        walk = (dist / (self.access_speed_kmh / 3.6))[:, None] + self._live_walk[None, :]
+        return np.where(same, drive + walk, np.inf)
 
     @functools.lru_cache(maxsize=64)  # noqa: B019 - one Dispatcher per process; few CRSs
     def _to_graph(self, crs: Any) -> pyproj.Transformer:
@@ -112,8 +186,23 @@ class Dispatcher:
     def rank(self, x: float, y: float, crs: Any) -> list[dict[str, Any]]:
         """Teams ordered by travel time (minutes, ``None`` if unreachable) to the point (*x*, *y*) in *crs*.
 
-        Each team carries ``base_id``, ``name``, ``street_code``, ``minutes`` and ``access_m``
-        (the walk between the point and the road).
+        Each team carries ``base_id``, ``name``, ``street_code``, ``minutes``, ``access_m``
+        (the walk between the point and the road), ``from`` (``base`` or ``live``: the origin used)
+        and ``fix_time`` (the team's last fix, naive China time, or None).
+
+        >>> import datetime as dt, geopandas as gpd
+        >>> from shapely import LineString, Point
+        >>> roads = gpd.GeoDataFrame(geometry=[LineString([(0, 0), (2000, 0)])], crs=4547)
+        >>> d = Dispatcher(roads, gpd.GeoDataFrame({"base_id": ["west", "east"]},
+        ...                                        geometry=[Point(0, 0), Point(2000, 0)], crs=4547))
+        >>> lon, lat = pyproj.Transformer.from_crs(4547, 4326, always_xy=True).transform(600.0, 0.0)
+        >>> t = dt.datetime(2026, 11, 20, 1, 0, tzinfo=dt.UTC)
+        >>> d.live_origins, d.clock = (lambda: {"east": (lon, lat, t)}), (lambda: t + dt.timedelta(minutes=2))
+        >>> [(r["base_id"], r["minutes"], r["from"], r["fix_time"]) for r in d.rank(500.0, 0.0, 4547)]
+        [('east', 0.3, 'live', '2026-11-20T09:00:00'), ('west', 1.5, 'base', None)]
+        >>> d.clock = lambda: t + dt.timedelta(minutes=11)          # older than MAX_FIX_AGE_S: from its base
+        >>> [(r["base_id"], r["from"]) for r in d.rank(500.0, 0.0, 4547)]
+        [('west', 'base'), ('east', 'base')]
         """
         return self.rank_many([x], [y], crs)[0]
 
@@ -123,15 +212,23 @@ class Dispatcher:
         if self.graph is None:
             return [[] for _ in range(len(x))]
         gx, gy = (x, y) if crs == self.graph.crs else self._to_graph(crs).transform(x, y)
-        time, access = network.arrival_times(self.graph, self.node_times, np.column_stack([gx, gy]),
-                                             access_speed_kmh=self.access_speed_kmh)
+        xy = np.column_stack([gx, gy])
+        time, access = network.arrival_times(self.graph, self.node_times, xy, access_speed_kmh=self.access_speed_kmh)
+        with self._live_lock:
+            fresh, fix_times = self._live()
+            if fresh.any():
+                live, _ = network.arrival_times(self.graph, self._live_times, xy, access_speed_kmh=self.access_speed_kmh)
+                time = np.where(fresh[None, :], np.minimum(live, self._along(xy)), time)
+        origin = np.where(fresh, "live", "base")
+        fixed = [None if t is None else (t.astimezone(dt.UTC) + _UTC8).replace(tzinfo=None).isoformat()
+                 for t in fix_times]
         out = []
         for k in range(len(x)):
             minutes = time[k] / 60.0
             order = np.lexsort((np.arange(len(minutes)), np.where(np.isfinite(minutes), minutes, np.inf)))
             walk = round(float(access[k]), 1)
             out.append([{**self.teams[i], "minutes": round(float(minutes[i]), 2) if np.isfinite(minutes[i]) else None,
-                         "access_m": walk} for i in order])
+                         "access_m": walk, "from": str(origin[i]), "fix_time": fixed[i]} for i in order])
         return out
 
     @functools.lru_cache(maxsize=4096)  # noqa: B019 - bounded by the class catalogue × urgencies
