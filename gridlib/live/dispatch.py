@@ -12,8 +12,10 @@ the last GPS fix of each team's registered devices), a team whose last fix is at
 :data:`MAX_FIX_AGE_S` (10 min) old by the server clock is ranked from that position instead of
 its base; the others from their bases. Each team in the answer says which: ``from`` (``live`` |
 ``base``) and ``fix_time`` (its last fix, naive China time, also when too old to be used). A
-live origin costs one Dijkstra when the team has moved since the last request that used it (all
-moved teams in one multi-source run, :func:`gridlib.network.travel_times`), nothing otherwise.
+live origin costs one Dijkstra when the team has moved (all moved teams in one multi-source run,
+:func:`gridlib.network.travel_times`), done by :meth:`Dispatcher.refresh_live` in the team tracker's
+thread as the fixes arrive; a request routes a team itself only when no fresh position of it is
+routed yet (its first fix, or one after a silence).
 
 The due times of the case's chain come from the case-limits table
 (:func:`gridlib.cases.load_limits`, most specific row for the case's class and urgency) on the
@@ -127,51 +129,83 @@ class Dispatcher:
                           for row in frame.to_dict("records")]
         self._live_times = np.full_like(self.node_times, np.inf)     # nodes × teams, from each team's live fix
         self._live_at: list[tuple[float, float] | None] = [None] * len(self.teams)   # the fix each column is from
+        self._live_fix: list[dt.datetime | None] = [None] * len(self.teams)          # and that fix's time
         # each live origin's road segment, fraction along it and walk to it (s): a case on the same segment
         # is reached along it, not only through its ends
         self._live_seg = np.full(len(self.teams), -1, dtype=np.int64)
         self._live_frac = np.zeros(len(self.teams))
         self._live_walk = np.zeros(len(self.teams))
 
-    def _live(self) -> tuple[np.ndarray, list[Any]]:
-        """Which teams start from a fresh live fix (bool per team) and each team's last fix time (or None); the
-        columns of moved fresh teams are recomputed first. Call under ``_live_lock``."""
-        fresh = np.zeros(len(self.teams), dtype=bool)
+    def _plan(self, now: dt.datetime) -> tuple[list[Any], list[tuple[int, float, float, dt.datetime]]]:
+        """Each team's last fix time (or None) and the fresh fixes whose column is not computed yet."""
         times: list[Any] = [None] * len(self.teams)
-        if self.live_origins is None or self.graph is None:
-            return fresh, times
-        last = self.live_origins()
-        if not last:
-            return fresh, times
-        now = self.clock()
         moved = []
+        last = self.live_origins() if self.live_origins is not None and self.graph is not None else None
         for i, team in enumerate(self.teams):
-            fix = last.get(team["base_id"])
+            fix = (last or {}).get(team["base_id"])
             if fix is None:
                 continue
             times[i] = fix[2]
-            if (now - fix[2]).total_seconds() <= self.max_fix_age_s:
-                fresh[i] = True
-                if self._live_at[i] != (fix[0], fix[1]):
-                    moved.append((i, fix[0], fix[1]))
-        if moved:
-            gx, gy = self._to_graph("EPSG:4326").transform([m[1] for m in moved], [m[2] for m in moved])
-            points = gpd.GeoSeries(gpd.points_from_xy(gx, gy), crs=self.graph.crs)
-            rows, _ = network.travel_times(self.graph, points, access_speed_kmh=self.access_speed_kmh, min_only=False)
-            seg, frac, dist = network._snap(self.graph, np.column_stack([gx, gy]))
-            for k, (i, lon, lat) in enumerate(moved):
-                self._live_times[:, i] = rows[k]
-                self._live_at[i] = (lon, lat)
-                self._live_seg[i], self._live_frac[i] = seg[k], frac[k]
-                self._live_walk[i] = dist[k] / (self.access_speed_kmh / 3.6)
-            self.live_runs += 1
-        return fresh, times
+            if self._fresh(fix[2], now) and self._live_at[i] != (fix[0], fix[1]):
+                moved.append((i, fix[0], fix[1], fix[2]))
+        return times, moved
 
-    def _along(self, xy: np.ndarray) -> np.ndarray:
+    def _fresh(self, t: dt.datetime | None, now: dt.datetime) -> bool:
+        return t is not None and (now - t).total_seconds() <= self.max_fix_age_s
+
+    def _compute(self, moved: list[tuple[int, float, float, dt.datetime]]) -> tuple[Any, ...]:
+        """One multi-source Dijkstra from the *moved* teams' fixes (no lock held)."""
+        gx, gy = self._to_graph("EPSG:4326").transform([m[1] for m in moved], [m[2] for m in moved])
+        points = gpd.GeoSeries(gpd.points_from_xy(gx, gy), crs=self.graph.crs)
+        rows, _ = network.travel_times(self.graph, points, access_speed_kmh=self.access_speed_kmh, min_only=False)
+        seg, frac, dist = network._snap(self.graph, np.column_stack([gx, gy]))
+        return moved, rows, seg, frac, dist
+
+    def _install(self, computed: tuple[Any, ...]) -> None:
+        moved, rows, seg, frac, dist = computed
+        for k, (i, lon, lat, t) in enumerate(moved):
+            if self._live_fix[i] is not None and self._live_fix[i] > t:
+                continue            # a newer fix was installed meanwhile
+            self._live_times[:, i] = rows[k]
+            self._live_at[i], self._live_fix[i] = (lon, lat), t
+            self._live_seg[i], self._live_frac[i] = seg[k], frac[k]
+            self._live_walk[i] = dist[k] / (self.access_speed_kmh / 3.6)
+        self.live_runs += 1
+
+    def refresh_live(self) -> int:
+        """Route from the teams' new fresh fixes now, off the request path (the team tracker's thread calls this
+        when team fixes arrive); the number of teams rerouted. Requests only read the result.
+
+        >>> Dispatcher(None, None).refresh_live()
+        0
+        """
+        with self._live_lock:
+            _, moved = self._plan(self.clock())
+        if not moved:
+            return 0
+        computed = self._compute(moved)       # the Dijkstra runs while requests go on with the previous columns
+        with self._live_lock:
+            self._install(computed)
+        return len(moved)
+
+    def _live(self) -> tuple[np.ndarray, list[Any]]:
+        """Which teams start from a live fix (bool per team) and the fix time to show for each (the fix routed
+        from for live teams, else the last fix or None). A team whose fresh fix is not routed yet uses its
+        previous column while that is fresh too, else is routed here. Call under ``_live_lock``."""
+        now = self.clock()
+        times, moved = self._plan(now)
+        late = [m for m in moved if not self._fresh(self._live_fix[m[0]], now)]
+        if late:
+            self._install(self._compute(late))
+        fresh = np.array([t is not None and self._fresh(t, now) and self._fresh(self._live_fix[i], now)
+                          for i, t in enumerate(times)], dtype=bool)
+        return fresh, [self._live_fix[i] if fresh[i] else t for i, t in enumerate(times)]
+
+    def _along(self, snap: tuple[np.ndarray, np.ndarray, np.ndarray]) -> np.ndarray:
         """Points × teams: the time from each live origin straight along its segment to points on the same
-        segment (walks included), inf elsewhere. Call under ``_live_lock``."""
+        segment (walks included), inf elsewhere; *snap* is the points' nearest segments. Call under ``_live_lock``."""
         g = self.graph
-        seg, frac, dist = network._snap(g, xy)
+        seg, frac, dist = snap
         same = seg[:, None] == self._live_seg[None, :]
         ahead = frac[:, None] - self._live_frac[None, :]
         s = np.maximum(seg, 0)[:, None]
@@ -213,12 +247,13 @@ class Dispatcher:
             return [[] for _ in range(len(x))]
         gx, gy = (x, y) if crs == self.graph.crs else self._to_graph(crs).transform(x, y)
         xy = np.column_stack([gx, gy])
-        time, access = network.arrival_times(self.graph, self.node_times, xy, access_speed_kmh=self.access_speed_kmh)
+        snap = network._snap(self.graph, xy)          # once for the bases' and the live origins' times
+        time, _, access = network._arrive(self.graph, self.node_times, xy, self.access_speed_kmh, snap)
         with self._live_lock:
             fresh, fix_times = self._live()
             if fresh.any():
-                live, _ = network.arrival_times(self.graph, self._live_times, xy, access_speed_kmh=self.access_speed_kmh)
-                time = np.where(fresh[None, :], np.minimum(live, self._along(xy)), time)
+                live, _, _ = network._arrive(self.graph, self._live_times, xy, self.access_speed_kmh, snap)
+                time = np.where(fresh[None, :], np.minimum(live, self._along(snap)), time)
         origin = np.where(fresh, "live", "base")
         fixed = [None if t is None else (t.astimezone(dt.UTC) + _UTC8).replace(tzinfo=None).isoformat()
                  for t in fix_times]

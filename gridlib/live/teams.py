@@ -28,7 +28,8 @@ and does two things with it:
 
 Only the fixes of teams that have an open case are checked, in a worker thread (the event loop
 only updates the last fixes): one vectorised distance computation per batch of fixes against
-that team's open cases.
+that team's open cases. The same thread routes the teams' new positions for the dispatcher
+(:meth:`~gridlib.live.dispatch.Dispatcher.refresh_live`), so case intake only reads them.
 
 >>> import os, tempfile
 >>> import datetime as dt
@@ -153,6 +154,8 @@ class TeamTracker:
         self._wake = threading.Event()
         self._stop = False
         self._thread: threading.Thread | None = None
+        #: The service's :class:`~gridlib.live.dispatch.Dispatcher`: rerouted from new team fixes in the worker thread.
+        self.dispatcher: Any = None
         for case_id in list(caselog.events):
             self._index(case_id)
         caselog.on_append.append(self.on_rows)
@@ -165,6 +168,7 @@ class TeamTracker:
             for fix, team in pairs:
                 if not _is_team(self.fixes, fix.device_id):
                     continue
+                queued = queued or self.dispatcher is not None     # its new position is routed in the thread
                 self.counts["fixes"] += 1
                 kept = self.last.get(team)
                 if kept is None or fix.time >= kept[0].time:
@@ -307,6 +311,8 @@ class TeamTracker:
                     break
                 try:
                     self.check()
+                    if self.dispatcher is not None:
+                        self.dispatcher.refresh_live()
                 except Exception:
                     log.exception("team arrival check failed")
 
@@ -342,6 +348,7 @@ def attach_teams(app: Any, fixes: Any, *, arrive_m: float = ARRIVE_M, max_age_s:
                           arrive_m=arrive_m, max_age_s=max_age_s)
     app.state.caselog.team_ids = set(tracker.teams or [])
     dispatcher.live_origins, dispatcher.max_fix_age_s = tracker.origins, max_age_s
+    tracker.dispatcher = dispatcher
     tracker.restore()
     fixes.subscribe(tracker.on_fixes)
     if start:
