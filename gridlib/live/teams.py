@@ -31,16 +31,8 @@ only updates the last fixes): one vectorised distance computation per batch of f
 that team's open cases. The same thread routes the teams' new positions for the dispatcher
 (:meth:`~gridlib.live.dispatch.Dispatcher.refresh_live`), so case intake only reads them.
 
->>> import os, tempfile
->>> import datetime as dt
->>> from gridlib.live.fix import Fix
->>> from gridlib.live.gateway import FixStore
->>> fixes = FixStore(os.path.join(tempfile.mkdtemp(), "f.sqlite"))
->>> _ = fixes.register("13900000001", "B1", kind="team")
->>> t = dt.datetime(2026, 11, 20, 1, 0, tzinfo=dt.UTC)
->>> pairs = [(Fix("13900000001", t, 121.5, 31.24, "osmand"), "B1"), (Fix("13800000009", t, 121.6, 31.2, "jt808"), "沪D1")]
->>> [v for _, v in truck_pairs(fixes, pairs)]
-['沪D1']
+>>> ARRIVE_M, MAX_FIX_AGE_S
+(50.0, 600.0)
 """
 
 from __future__ import annotations
@@ -82,6 +74,15 @@ def truck_pairs(fixes: Any, pairs: Iterable[tuple[Fix, str]]) -> list[tuple[Fix,
     """The ``(fix, vehicle_id)`` pairs not from devices registered as teams in *fixes* (a :class:`FixStore`).
 
     What the truck monitor is fed: a team's patrol car is no muck truck. One cached terminal lookup per fix.
+
+    >>> import os, tempfile
+    >>> from gridlib.live.gateway import FixStore
+    >>> fixes = FixStore(os.path.join(tempfile.mkdtemp(), "f.sqlite"))
+    >>> _ = fixes.register("phone-1", "B1", kind="team")
+    >>> t = dt.datetime(2026, 11, 20, 1, 0, tzinfo=dt.UTC)
+    >>> [v for _, v in truck_pairs(fixes, [(Fix("phone-1", t, 121.5, 31.24, "osmand"), "B1"),
+    ...                                    (Fix("13800000009", t, 121.6, 31.2, "jt808"), "沪D1")])]
+    ['沪D1']
     """
     return [p for p in pairs if not _is_team(fixes, p[0].device_id)]
 
@@ -336,6 +337,23 @@ def attach_teams(app: Any, fixes: Any, *, arrive_m: float = ARRIVE_M, max_age_s:
     The tracker becomes the dispatcher's live origins, watches the case log, loads the teams' last stored
     fixes, subscribes to new ones and serves ``GET /v1/teams``; ``app.state.teams`` holds it. Stop it
     with :meth:`TeamTracker.stop`.
+
+    >>> import os, tempfile, geopandas as gpd
+    >>> from shapely import Point, box
+    >>> import gridlib as gl
+    >>> from gridlib.live.app import create_app
+    >>> from gridlib.live.gateway import FixStore
+    >>> store = gl.store.open(os.path.join(tempfile.mkdtemp(), "grids.gpkg"))
+    >>> parents = gpd.GeoDataFrame({"code": ["410105001003"], "name": ["demo"]},
+    ...                            geometry=[box(500000, 3850000, 500300, 3850200)], crs=4547)
+    >>> _ = gl.grid.import_edition(gl.grid.build(parents), store, effective_date="2026-01-01")
+    >>> store.write_layer("team_bases", gpd.GeoDataFrame({"base_id": ["B1"]}, geometry=[Point(500100, 3850100)],
+    ...                                                  crs=4547))
+    >>> fixes = FixStore(os.path.join(tempfile.mkdtemp(), "fixes.sqlite"))
+    >>> app = create_app(store, fixes, at="2026-06-01")
+    >>> tracker = attach_teams(app, fixes, start=False)
+    >>> tracker.teams, [r.path for r in app.routes if r.path == "/v1/teams"]
+    (['B1'], ['/v1/teams'])
     """
     from gridlib.assignment import metric_crs_of_grids
 
