@@ -232,3 +232,33 @@ def test_team_terminals_over_jt808_stay_teams_and_never_reach_the_truck_monitor(
     # /v1/teams: every team base listed, the reporting ones with their last fix
     rows = {t["team_id"]: t for t in _call(f"{base}/v1/teams")[1]}
     assert set(rows) == set(tracker.teams) and rows[team]["device_id"] == "13900000005"
+
+
+def test_an_old_case_log_gets_the_team_columns_and_a_restart_resumes_the_wait(tmp_path):
+    import pandas as pd
+
+    from gridlib.live.caselog import EVENT_COLUMNS, CaseLog, reported_row
+    from gridlib.live.fix import Fix
+    from gridlib.live.teams import TeamTracker
+
+    store = gl.store.open(str(tmp_path / "s.gpkg"))
+    new = ("team_id", "dispatch_team", "stamped_by", "fix_time", "distance_m")
+    row = reported_row({"case_id": "K1", "class_code": "06012", "lon": 121.5, "lat": 31.24}, "2026-11-20T09:00:00")
+    store.write_layer("case_events", pd.DataFrame([row])[[c for c in EVENT_COLUMNS if c not in new]])
+    log = CaseLog(store)                                  # a layer written before teams: the columns are added
+    ok, problem = log.check_event("K1", {"stage": "dispatched", "time": "2026-11-20 09:02", "team_id": "B1"})
+    assert problem is None
+    log.append([ok])
+    stored = store.read_layer("case_events")
+    assert [c for c in stored.columns if c in EVENT_COLUMNS] == list(EVENT_COLUMNS)
+    assert stored["team_id"].isna().tolist() == [True, False] and stored["team_id"].iloc[1] == "B1"
+    fixes = FixStore(tmp_path / "f.sqlite")
+    fixes.register("13900000009", "B1", kind="team")
+    t = dt.datetime(2026, 11, 20, 1, 5, tzinfo=dt.UTC)
+    fixes.add([(Fix("13900000009", t, 121.503, 31.24, "osmand"), "B1")])
+    fixes.close()
+    # restarted: the open case and the team's last fix come back from the store and the fixes file
+    again = TeamTracker(FixStore(tmp_path / "f.sqlite"), CaseLog(store), 4550, teams=["B1"])
+    again.restore()
+    assert again.assigned() == {"K1": "B1"} and again.origins()["B1"][2] == t
+    assert again.check() == []                            # about 285 m away: still waiting
