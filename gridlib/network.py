@@ -367,13 +367,15 @@ def travel_times(graph: RoadGraph, sources: gpd.GeoDataFrame | gpd.GeoSeries, *,
     return csgraph.dijkstra(aug, indices=np.arange(n, n + k))[:, :n], None
 
 
-def _arrive(graph: RoadGraph, node_time: np.ndarray, xy: np.ndarray, access_speed_kmh: float
+def _arrive(graph: RoadGraph, node_time: np.ndarray, xy: np.ndarray, access_speed_kmh: float,
+            snap: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None
             ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Arrival time at each point via either end of its nearest segment, and the end used.
 
-    *node_time* is per node (points → arrays over points) or nodes × sources (→ points × sources).
+    *node_time* is per node (points → arrays over points) or nodes × sources (→ points × sources);
+    *snap*: the points' :func:`_snap`, when the caller has it already.
     """
-    seg, frac, dist = _snap(graph, xy)
+    seg, frac, dist = _snap(graph, xy) if snap is None else snap
     u, v = graph.seg_u[seg], graph.seg_v[seg]
     col = (slice(None),) + (None,) * (np.ndim(node_time) - 1)   # per-point values against each source
     via_u = node_time[u] + _part(frac, graph.t_fwd[seg])[col]

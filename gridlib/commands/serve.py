@@ -39,12 +39,14 @@ async def _serve(store_url: str, host: str, http_port: int, jt808_port: int, tok
     from gridlib.live.app import create_app
     from gridlib.live.gateway import FixStore, Jt808Gateway
     from gridlib.live.monitor import attach_monitor
+    from gridlib.live.teams import attach_teams
 
     _Server = _server_class()
     store = gl.store.open(store_url)
     fixes = FixStore(fixes_path)
     gateway = Jt808Gateway(fixes, auth=auth)
     app = create_app(store, fixes, token=token, gateway=gateway)
+    teams = attach_teams(app, fixes)                # live dispatch origins, arrivals stamped from team fixes
     monitor = attach_monitor(app, store, fixes)     # rebuilt from the stored fixes and alerts first
     tcp = await gateway.start(host, jt808_port)
     server = _Server(uvicorn.Config(app, host=host, port=http_port, log_level="warning"))
@@ -60,6 +62,7 @@ async def _serve(store_url: str, host: str, http_port: int, jt808_port: int, tok
         await tcp.wait_closed()
         if monitor is not None:
             monitor.stop()          # a last tick: every stored fix is checked, its alerts stored
+        teams.stop()                # the queued team fixes are checked for arrivals
         fixes.close()               # every acknowledged fix was committed before its ACK
 
 

@@ -41,6 +41,8 @@ __all__ = ["create_app", "load_context", "CASE_FIELDS"]
 CASE_FIELDS = ("case_id", "lon", "lat", "crs", "class_code", "kind", "component_id", "reported_at", "source",
                "urgency")
 _MAX_BATCH = 1000
+#: Event columns shown with a case's events when set (the team, and an automatic arrival's evidence).
+_EVIDENCE = ("team_id", "stamped_by", "fix_time", "distance_m")
 #: Up to this many grids, every grid's levels and responsibility are worked out at start-up.
 _WARM_GRIDS = 200_000
 _BUSY = {"reason": "the store is locked by another writer (a nightly run or an import); nothing was stored, "
@@ -382,7 +384,8 @@ def create_app(store: Any, fixes: FixStore, *, token: str | None = None, gateway
         return JSONResponse({"assigned": result[0], "rejects": result[1]})
 
     @app.post("/v1/cases/{case_id}/events", description=(
-        "Append a workflow stage to a case taken in by this service: JSON {stage, time[, hours]}. Stages are "
+        "Append a workflow stage to a case taken in by this service: JSON {stage, time[, hours][, team_id]} "
+        "(team_id: the base_id of the team dispatched or arrived; on dispatched and arrived only). Stages are "
         "those of gl.cases.read_event_log (verified, filed, dispatched, arrived, video, disposed, feedback, "
         "checked, closed, cancelled, not_filed, returned, rework, extension (with hours), parked; or their "
         "Chinese names); time is ISO 8601 (naive = China time) or epoch seconds. Unknown case: 404. Unknown "
@@ -414,7 +417,8 @@ def create_app(store: Any, fixes: FixStore, *, token: str | None = None, gateway
         events = caselog.events[case_id]
         return JSONResponse({"case_id": case_id, "attributes": {k: v for k, v in events[0].items() if k not in
                                                                 ("stage", "time", "hours", "received_at")},
-                             "events": [{k: e[k] for k in ("stage", "time", "hours")} for e in events]})
+                             "events": [{k: e[k] for k in ("stage", "time", "hours")}
+                                        | {k: e[k] for k in _EVIDENCE if e.get(k) is not None} for e in events]})
 
     async def osmand_fix(request: Request) -> JSONResponse:
         params = dict(request.query_params)

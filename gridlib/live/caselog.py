@@ -12,6 +12,14 @@ ended, and anything else :func:`gridlib.cases.read_event_log` would reject the c
 case's events plus the new one are read with it before anything is stored). Only accepted
 rows are appended, all of one request in one transaction (:meth:`CaseLog.append`).
 
+Teams (:mod:`gridlib.live.teams`): a ``dispatched`` or ``arrived`` event may name the team
+(``team_id``, a ``base_id`` of ``team_bases``); the ``reported`` row keeps the first team of
+the intake's dispatch ranking (``dispatch_team``); an ``arrived`` event stamped from a team's
+GPS fix carries its evidence: ``stamped_by = "auto"``, ``fix_time`` (naive China time) and
+``distance_m`` (fix to case, metres). ``read_event_log`` reads them as case attributes (first
+non-empty value per case). A ``case_events`` layer written before these columns existed gets
+them (empty) when the service starts.
+
 In a GeoPackage store the rows are inserted with one SQLite transaction under the store's
 write lock (a whole-store ``transaction()`` copies the file, which a per-request write cannot
 afford); elsewhere (PostGIS) ``write_layer(..., mode="append")``. Both are all-or-nothing.
@@ -57,10 +65,13 @@ EVENT_LAYER = "case_events"
 #: Columns of the ``case_events`` layer (text unless in ``_NUMBERS``).
 EVENT_COLUMNS = ("case_id", "stage", "time", "hours", "class_code", "kind", "source", "urgency", "component_id",
                  "lon", "lat", "grid_code", "community_code", "street_code", "district_code", "responsible_unit",
-                 "responsible_team", "received_at")
-_NUMBERS = ("hours", "lon", "lat")
+                 "responsible_team", "received_at", "team_id", "dispatch_team", "stamped_by", "fix_time",
+                 "distance_m")
+_NUMBERS = ("hours", "lon", "lat", "distance_m")
 #: Event fields a client may send to ``POST /v1/cases/{case_id}/events``.
-EVENT_FIELDS = ("stage", "time", "hours")
+EVENT_FIELDS = ("stage", "time", "hours", "team_id")
+#: Stages that may name a team (``team_id``).
+TEAM_STAGES = ("dispatched", "arrived")
 #: Stage column → the English stage name stored (Chinese names are accepted and stored in English).
 _ENGLISH = {col: name for name, (col, _how) in EVENT_STAGES.items() if name.isascii()}
 _ENDS = ("closed_at", "cancelled_at", "not_filed_at")
@@ -135,9 +146,11 @@ def reported_row(case: dict[str, Any], reported_at: str) -> dict[str, Any]:
     'reported'
     """
     row = {c: case.get(c) for c in EVENT_COLUMNS}
+    teams = (case.get("dispatch") or {}).get("teams") or []
     row.update(case_id=str(case["case_id"]), stage="reported", time=reported_at, hours=None,
                kind=case.get("kind") or "event", urgency=case.get("urgency") or "normal",
-               received_at=now_china().isoformat())
+               received_at=now_china().isoformat(), team_id=None, stamped_by=None, fix_time=None, distance_m=None,
+               dispatch_team=teams[0].get("base_id") if teams else None)
     return row
 
 
@@ -165,12 +178,27 @@ class CaseLog:
     def __init__(self, store: Any) -> None:
         self.store = store
         self.events: dict[str, list[dict[str, Any]]] = {}
+        #: Known team codes: when set, a ``team_id`` an event names must be one of them.
+        self.team_ids: set[str] | None = None
+        #: Called with the rows of every :meth:`append`, after they were stored (e.g. the team tracker).
+        self.on_append: list[Any] = []
         self._exists = EVENT_LAYER in store.layers()
         if self._exists:
             frame = store.read_layer(EVENT_LAYER)
+            if missing := [c for c in EVENT_COLUMNS if c not in frame.columns]:
+                frame = self._add_columns(frame, missing)
             for row in frame.to_dict("records"):
                 self.events.setdefault(str(row["case_id"]), []).append(
                     {c: _none(row.get(c)) for c in EVENT_COLUMNS})
+
+    def _add_columns(self, frame: pd.DataFrame, missing: list[str]) -> pd.DataFrame:
+        """Rewrite a ``case_events`` layer of an older release with the columns it lacks (empty), once."""
+        log.info("case_events: adding columns %s", missing)
+        frame = frame.reindex(columns=list(EVENT_COLUMNS))
+        for c in EVENT_COLUMNS:
+            frame[c] = frame[c].astype(float) if c in _NUMBERS else frame[c].astype(object)
+        self.store.write_layer(EVENT_LAYER, frame, mode="replace")
+        return frame
 
     def __contains__(self, case_id: object) -> bool:
         return str(case_id) in self.events
@@ -212,6 +240,18 @@ class CaseLog:
                                      f"{MAX_EXTENSION_HOURS}], got {hours!r}", "hours", case_id)
         elif hours is not None:
             return None, _reject("inconsistent_record", "hours belong to extension events only", "hours", case_id)
+        team = body.get("team_id")
+        stage = _ENGLISH.get(column, key)
+        if team is not None:
+            if stage not in TEAM_STAGES:
+                return None, _reject("inconsistent_record", f"team_id belongs to {' and '.join(TEAM_STAGES)} events "
+                                     "only", "team_id", case_id)
+            if not isinstance(team, str) or not team.strip():
+                return None, _reject("unknown_value", f"team_id {team!r} is not a team code", "team_id", case_id)
+            team = team.strip()
+            if self.team_ids is not None and team not in self.team_ids:
+                return None, _reject("unknown_value", f"unknown team {team!r} (the base_id of a team base)",
+                                     "team_id", case_id)
         past = self.events[case_id]
         ended = [e for e in past if EVENT_STAGES[e["stage"]][0] in _ENDS]
         if ended:
@@ -222,7 +262,7 @@ class CaseLog:
             return None, _reject("time_order", f"{key} at {t.isoformat()} is before the case's latest event "
                                  f"({latest.isoformat()}): events are appended in time order", "time", case_id)
         row = {c: None for c in EVENT_COLUMNS}
-        row.update(case_id=case_id, stage=_ENGLISH.get(column, key), time=t.isoformat(),
+        row.update(case_id=case_id, stage=stage, time=t.isoformat(), team_id=team,
                    hours=float(hours) if hours is not None else None, received_at=now_china().isoformat())
         _, rejects = read_event_log(pd.DataFrame([*past, row], columns=list(EVENT_COLUMNS)))
         if len(rejects):
@@ -260,6 +300,11 @@ class CaseLog:
             self._exists = True
         for r in rows:
             self.events.setdefault(str(r["case_id"]), []).append({c: _none(r.get(c)) for c in EVENT_COLUMNS})
+        for hook in list(self.on_append):
+            try:
+                hook(rows)
+            except Exception:  # noqa: BLE001 - the rows are stored; a failing hook must not undo the answer
+                log.exception("case log hook %r failed", hook)
 
 
 def with_live_cases(cases: pd.DataFrame, events: pd.DataFrame) -> pd.DataFrame:

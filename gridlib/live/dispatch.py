@@ -7,6 +7,16 @@ to its nearest road segment (an STRtree lookup) and reads the matrix at that seg
 ends (:func:`gridlib.network.arrival_times`, the arrival rule of ``nearest_base``): O(teams) work, no
 graph search.
 
+**Live origins.** With :attr:`Dispatcher.live_origins` set (by :func:`gridlib.live.teams.attach_teams`:
+the last GPS fix of each team's registered devices), a team whose last fix is at most
+:data:`MAX_FIX_AGE_S` (10 min) old by the server clock is ranked from that position instead of
+its base; the others from their bases. Each team in the answer says which: ``from`` (``live`` |
+``base``) and ``fix_time`` (its last fix, naive China time, also when too old to be used). A
+live origin costs one Dijkstra when the team has moved (all moved teams in one multi-source run,
+:func:`gridlib.network.travel_times`), done by :meth:`Dispatcher.refresh_live` in the team tracker's
+thread as the fixes arrive; a request routes a team itself only when no fresh position of it is
+routed yet (its first fix, or one after a silence).
+
 The due times of the case's chain come from the case-limits table
 (:func:`gridlib.cases.load_limits`, most specific row for the case's class and urgency) on the
 work calendar (:class:`gridlib.cases.WorkCalendar`, for work-hour / work-day limits). Only the
@@ -37,7 +47,10 @@ close     file due + close limit
 
 from __future__ import annotations
 
+import datetime as dt
 import functools
+import threading
+from collections.abc import Callable
 from typing import Any
 
 import geopandas as gpd
@@ -50,7 +63,11 @@ from gridlib.cases.calendar import WorkCalendar
 from gridlib.cases.limits import load_limits, resolve_limits
 from gridlib.cases.model import PUBLIC_SOURCES
 
-__all__ = ["Dispatcher", "CHAIN"]
+__all__ = ["Dispatcher", "CHAIN", "MAX_FIX_AGE_S"]
+
+#: A team's last fix older than this (seconds, by the server clock) is not used as its origin: the base is.
+MAX_FIX_AGE_S = 600.0
+_UTC8 = dt.timedelta(hours=8)
 
 #: (step, the step whose due time starts its clock) in the order of the chain; ``None`` = reported_at.
 CHAIN: tuple[tuple[str, str | None], ...] = (
@@ -92,6 +109,12 @@ class Dispatcher:
         self.limits = load_limits(limits)
         self.calendar = calendar if calendar is not None else WorkCalendar.china()
         self.access_speed_kmh = access_speed_kmh
+        #: ``() -> {base_id: (lon, lat, time)}``: each team's last fix (WGS-84, tz-aware time); None: bases only.
+        self.live_origins: Callable[[], dict[str, tuple[float, float, dt.datetime]]] | None = None
+        self.max_fix_age_s = MAX_FIX_AGE_S
+        self.clock: Callable[[], dt.datetime] = lambda: dt.datetime.now(dt.UTC)
+        self.live_runs = 0          # Dijkstra runs for live origins (one per batch of moved teams)
+        self._live_lock = threading.Lock()
         self.graph = None
         self.node_times = np.empty((0, 0))
         self.teams: list[dict[str, Any]] = []
@@ -104,6 +127,91 @@ class Dispatcher:
             frame = pd.DataFrame(bases[keep]).assign(base_id=ids.astype(str).to_numpy())
             self.teams = [{k: (None if pd.isna(v) else str(v)) for k, v in row.items()}
                           for row in frame.to_dict("records")]
+        self._live_times = np.full_like(self.node_times, np.inf)     # nodes × teams, from each team's live fix
+        self._live_at: list[tuple[float, float] | None] = [None] * len(self.teams)   # the fix each column is from
+        self._live_fix: list[dt.datetime | None] = [None] * len(self.teams)          # and that fix's time
+        # each live origin's road segment, fraction along it and walk to it (s): a case on the same segment
+        # is reached along it, not only through its ends
+        self._live_seg = np.full(len(self.teams), -1, dtype=np.int64)
+        self._live_frac = np.zeros(len(self.teams))
+        self._live_walk = np.zeros(len(self.teams))
+
+    def _plan(self, now: dt.datetime) -> tuple[list[Any], list[tuple[int, float, float, dt.datetime]]]:
+        """Each team's last fix time (or None) and the fresh fixes whose column is not computed yet."""
+        times: list[Any] = [None] * len(self.teams)
+        moved = []
+        last = self.live_origins() if self.live_origins is not None and self.graph is not None else None
+        for i, team in enumerate(self.teams):
+            fix = (last or {}).get(team["base_id"])
+            if fix is None:
+                continue
+            times[i] = fix[2]
+            if self._fresh(fix[2], now) and self._live_at[i] != (fix[0], fix[1]):
+                moved.append((i, fix[0], fix[1], fix[2]))
+        return times, moved
+
+    def _fresh(self, t: dt.datetime | None, now: dt.datetime) -> bool:
+        return t is not None and (now - t).total_seconds() <= self.max_fix_age_s
+
+    def _compute(self, moved: list[tuple[int, float, float, dt.datetime]]) -> tuple[Any, ...]:
+        """One multi-source Dijkstra from the *moved* teams' fixes (no lock held)."""
+        gx, gy = self._to_graph("EPSG:4326").transform([m[1] for m in moved], [m[2] for m in moved])
+        points = gpd.GeoSeries(gpd.points_from_xy(gx, gy), crs=self.graph.crs)
+        rows, _ = network.travel_times(self.graph, points, access_speed_kmh=self.access_speed_kmh, min_only=False)
+        seg, frac, dist = network._snap(self.graph, np.column_stack([gx, gy]))
+        return moved, rows, seg, frac, dist
+
+    def _install(self, computed: tuple[Any, ...]) -> None:
+        moved, rows, seg, frac, dist = computed
+        for k, (i, lon, lat, t) in enumerate(moved):
+            if self._live_fix[i] is not None and self._live_fix[i] > t:
+                continue            # a newer fix was installed meanwhile
+            self._live_times[:, i] = rows[k]
+            self._live_at[i], self._live_fix[i] = (lon, lat), t
+            self._live_seg[i], self._live_frac[i] = seg[k], frac[k]
+            self._live_walk[i] = dist[k] / (self.access_speed_kmh / 3.6)
+        self.live_runs += 1
+
+    def refresh_live(self) -> int:
+        """Route from the teams' new fresh fixes now, off the request path (the team tracker's thread calls this
+        when team fixes arrive); the number of teams rerouted. Requests only read the result.
+
+        >>> Dispatcher(None, None).refresh_live()
+        0
+        """
+        with self._live_lock:
+            _, moved = self._plan(self.clock())
+        if not moved:
+            return 0
+        computed = self._compute(moved)       # the Dijkstra runs while requests go on with the previous columns
+        with self._live_lock:
+            self._install(computed)
+        return len(moved)
+
+    def _live(self) -> tuple[np.ndarray, list[Any]]:
+        """Which teams start from a live fix (bool per team) and the fix time to show for each (the fix routed
+        from for live teams, else the last fix or None). A team whose fresh fix is not routed yet uses its
+        previous column while that is fresh too, else is routed here. Call under ``_live_lock``."""
+        now = self.clock()
+        times, moved = self._plan(now)
+        late = [m for m in moved if not self._fresh(self._live_fix[m[0]], now)]
+        if late:
+            self._install(self._compute(late))
+        fresh = np.array([t is not None and self._fresh(t, now) and self._fresh(self._live_fix[i], now)
+                          for i, t in enumerate(times)], dtype=bool)
+        return fresh, [self._live_fix[i] if fresh[i] else t for i, t in enumerate(times)]
+
+    def _along(self, snap: tuple[np.ndarray, np.ndarray, np.ndarray]) -> np.ndarray:
+        """Points × teams: the time from each live origin straight along its segment to points on the same
+        segment (walks included), inf elsewhere; *snap* is the points' nearest segments. Call under ``_live_lock``."""
+        g = self.graph
+        seg, frac, dist = snap
+        same = seg[:, None] == self._live_seg[None, :]
+        ahead = frac[:, None] - self._live_frac[None, :]
+        s = np.maximum(seg, 0)[:, None]
+        drive = np.where(ahead >= 0, network._part(ahead, g.t_fwd[s]), network._part(-ahead, g.t_bwd[s]))
+        walk = (dist / (self.access_speed_kmh / 3.6))[:, None] + self._live_walk[None, :]
+        return np.where(same, drive + walk, np.inf)
 
     @functools.lru_cache(maxsize=64)  # noqa: B019 - one Dispatcher per process; few CRSs
     def _to_graph(self, crs: Any) -> pyproj.Transformer:
@@ -112,8 +220,23 @@ class Dispatcher:
     def rank(self, x: float, y: float, crs: Any) -> list[dict[str, Any]]:
         """Teams ordered by travel time (minutes, ``None`` if unreachable) to the point (*x*, *y*) in *crs*.
 
-        Each team carries ``base_id``, ``name``, ``street_code``, ``minutes`` and ``access_m``
-        (the walk between the point and the road).
+        Each team carries ``base_id``, ``name``, ``street_code``, ``minutes``, ``access_m``
+        (the walk between the point and the road), ``from`` (``base`` or ``live``: the origin used)
+        and ``fix_time`` (the team's last fix, naive China time, or None).
+
+        >>> import datetime as dt, geopandas as gpd
+        >>> from shapely import LineString, Point
+        >>> roads = gpd.GeoDataFrame(geometry=[LineString([(0, 0), (2000, 0)])], crs=4547)
+        >>> d = Dispatcher(roads, gpd.GeoDataFrame({"base_id": ["west", "east"]},
+        ...                                        geometry=[Point(0, 0), Point(2000, 0)], crs=4547))
+        >>> lon, lat = pyproj.Transformer.from_crs(4547, 4326, always_xy=True).transform(600.0, 0.0)
+        >>> t = dt.datetime(2026, 11, 20, 1, 0, tzinfo=dt.UTC)
+        >>> d.live_origins, d.clock = (lambda: {"east": (lon, lat, t)}), (lambda: t + dt.timedelta(minutes=2))
+        >>> [(r["base_id"], r["minutes"], r["from"], r["fix_time"]) for r in d.rank(500.0, 0.0, 4547)]
+        [('east', 0.3, 'live', '2026-11-20T09:00:00'), ('west', 1.5, 'base', None)]
+        >>> d.clock = lambda: t + dt.timedelta(minutes=11)          # older than MAX_FIX_AGE_S: from its base
+        >>> [(r["base_id"], r["from"]) for r in d.rank(500.0, 0.0, 4547)]
+        [('west', 'base'), ('east', 'base')]
         """
         return self.rank_many([x], [y], crs)[0]
 
@@ -123,15 +246,24 @@ class Dispatcher:
         if self.graph is None:
             return [[] for _ in range(len(x))]
         gx, gy = (x, y) if crs == self.graph.crs else self._to_graph(crs).transform(x, y)
-        time, access = network.arrival_times(self.graph, self.node_times, np.column_stack([gx, gy]),
-                                             access_speed_kmh=self.access_speed_kmh)
+        xy = np.column_stack([gx, gy])
+        snap = network._snap(self.graph, xy)          # once for the bases' and the live origins' times
+        time, _, access = network._arrive(self.graph, self.node_times, xy, self.access_speed_kmh, snap)
+        with self._live_lock:
+            fresh, fix_times = self._live()
+            if fresh.any():
+                live, _, _ = network._arrive(self.graph, self._live_times, xy, self.access_speed_kmh, snap)
+                time = np.where(fresh[None, :], np.minimum(live, self._along(snap)), time)
+        origin = np.where(fresh, "live", "base")
+        fixed = [None if t is None else (t.astimezone(dt.UTC) + _UTC8).replace(tzinfo=None).isoformat()
+                 for t in fix_times]
         out = []
         for k in range(len(x)):
             minutes = time[k] / 60.0
             order = np.lexsort((np.arange(len(minutes)), np.where(np.isfinite(minutes), minutes, np.inf)))
             walk = round(float(access[k]), 1)
             out.append([{**self.teams[i], "minutes": round(float(minutes[i]), 2) if np.isfinite(minutes[i]) else None,
-                         "access_m": walk} for i in order])
+                         "access_m": walk, "from": str(origin[i]), "fix_time": fixed[i]} for i in order])
         return out
 
     @functools.lru_cache(maxsize=4096)  # noqa: B019 - bounded by the class catalogue × urgencies

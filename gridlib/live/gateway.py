@@ -1,7 +1,9 @@
 """JT/T 808 gateway over TCP (asyncio) with a durable fix table: a fix is acknowledged only once stored.
 
 :class:`FixStore` is a SQLite file (WAL, ``synchronous=FULL``) with two tables: ``terminals``
-(terminal number → vehicle, auth code, whether it reports GCJ-02) and ``fixes`` (the
+(terminal number → vehicle, auth code, whether it reports GCJ-02, and ``kind``: ``truck``, or
+``team`` for an enforcement team's device, whose ``vehicle_id`` is then the team code, the
+``base_id`` of ``team_bases``; see :mod:`gridlib.live.teams`) and ``fixes`` (the
 :class:`~gridlib.live.fix.Fix` fields plus ``vehicle_id`` and ``received_at``; ``local_time`` is the
 naive UTC+8 time ``gl.trucks.read_fixes`` reads as ``time``).
 
@@ -69,9 +71,22 @@ def _row(fix: Fix, vehicle: str, received_at: str) -> tuple:
             fix.mileage_km, fix.satellites, fix.signal, received_at)
 
 
-def _terminal_row(terminal: str, vehicle_id: str, gcj02: bool = False) -> tuple:
-    """A ``terminals`` row with a new auth code (its third field)."""
-    return (terminal, vehicle_id, secrets.token_hex(8), int(gcj02), dt.datetime.now(dt.UTC).isoformat())
+#: What a terminal (or OsmAnd device) is registered as: a muck truck's, or an enforcement team's.
+KINDS = ("truck", "team")
+_TERMINAL_COLUMNS = "terminal, vehicle_id, auth_code, gcj02, registered_at, kind"
+_UPSERT_TERMINAL = f"INSERT OR REPLACE INTO terminals ({_TERMINAL_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?)"
+
+
+def _terminal_row(terminal: str, vehicle_id: str, gcj02: bool = False, kind: str = "truck") -> tuple:
+    """A ``terminals`` row with a new auth code (its third field); *kind* ``truck`` or ``team``."""
+    if kind not in KINDS:
+        raise ValueError(f"terminal {terminal}: kind must be one of {KINDS}, got {kind!r}")
+    return (terminal, vehicle_id, secrets.token_hex(8), int(gcj02), dt.datetime.now(dt.UTC).isoformat(), kind)
+
+
+def _terminal_info(row: tuple) -> dict[str, Any]:
+    """The cached form of a ``terminals`` row (as :func:`_terminal_row` orders it)."""
+    return {"vehicle_id": row[1], "auth_code": row[2], "gcj02": bool(row[3]), "kind": row[5] or "truck"}
 
 
 def _connect(path: str) -> sqlite3.Connection:
@@ -164,7 +179,9 @@ class FixStore:
         self.path = str(path)
         self.db = _connect(self.path)
         self.db.execute("CREATE TABLE IF NOT EXISTS terminals (terminal TEXT PRIMARY KEY, vehicle_id TEXT, "
-                        "auth_code TEXT, gcj02 INTEGER DEFAULT 0, registered_at TEXT)")
+                        "auth_code TEXT, gcj02 INTEGER DEFAULT 0, registered_at TEXT, kind TEXT DEFAULT 'truck')")
+        if "kind" not in {r[1] for r in self.db.execute("PRAGMA table_info(terminals)")}:   # a file from before teams
+            self.db.execute("ALTER TABLE terminals ADD COLUMN kind TEXT DEFAULT 'truck'")
         cols = ", ".join(f"{c} {'REAL' if c in ('lon', 'lat') else ''}".strip() for c in FIX_COLUMNS)
         self.db.execute(f"CREATE TABLE IF NOT EXISTS fixes ({cols})")
         self.max_batch, self.window_s = max_batch, window_ms / 1000
@@ -174,16 +191,27 @@ class FixStore:
         self._terminals: dict[str, tuple[float, dict[str, Any] | None]] = {}
         self._writers: dict[asyncio.AbstractEventLoop, _GroupWriter] = {}   # one writer thread per event loop
 
-    def register(self, terminal: str, vehicle_id: str, *, gcj02: bool = False) -> str:
-        """Record (or re-record) *terminal* as carried by *vehicle_id*; return its new auth code."""
-        row = _terminal_row(terminal, vehicle_id, gcj02)
-        code = row[2]
-        self.db.execute("INSERT OR REPLACE INTO terminals VALUES (?, ?, ?, ?, ?)", row)
-        self._terminals[terminal] = (time.monotonic() + self.TERMINAL_TTL_S,
-                                     {"vehicle_id": vehicle_id, "auth_code": code, "gcj02": bool(gcj02)})
-        return code
+    def register(self, terminal: str, vehicle_id: str, *, gcj02: bool = False, kind: str = "truck") -> str:
+        """Record (or re-record) *terminal* as carried by *vehicle_id*; return its new auth code.
 
-    def register_many(self, terminals: list[tuple[str, str]], *, gcj02: bool = False) -> dict[str, str]:
+        ``kind="team"`` registers an enforcement team's device (a JT/T 808 terminal or an OsmAnd
+        phone id) with *vehicle_id* = its team code (``base_id``): its fixes are stored like any
+        other, but go to :class:`gridlib.live.teams.TeamTracker`, not to the truck monitor. A team
+        terminal that later registers itself (0x0100) stays the team's.
+
+        >>> import os, tempfile
+        >>> store = FixStore(os.path.join(tempfile.mkdtemp(), "fixes.sqlite"))
+        >>> _ = store.register("phone-7", "B31010101801", kind="team")
+        >>> store.terminal("phone-7")["kind"], store.terminal("phone-7")["vehicle_id"]
+        ('team', 'B31010101801')
+        """
+        row = _terminal_row(terminal, vehicle_id, gcj02, kind)
+        self.db.execute(_UPSERT_TERMINAL, row)
+        self._terminals[terminal] = (time.monotonic() + self.TERMINAL_TTL_S, _terminal_info(row))
+        return row[2]
+
+    def register_many(self, terminals: list[tuple[str, str]], *, gcj02: bool = False,
+                      kind: str = "truck") -> dict[str, str]:
         """:meth:`register` ``(terminal, vehicle_id)`` pairs in one transaction (a fleet's list); their auth codes.
 
         >>> import os, tempfile
@@ -192,17 +220,14 @@ class FixStore:
         >>> store.terminal("13800138001")["auth_code"] == codes["13800138001"]
         True
         """
-        now = dt.datetime.now(dt.UTC).isoformat()
-        codes = {terminal: secrets.token_hex(8) for terminal, _ in terminals}
+        rows = [_terminal_row(t, v, gcj02, kind) for t, v in terminals]
         with self.db:
             self.db.execute("BEGIN")
-            self.db.executemany("INSERT OR REPLACE INTO terminals VALUES (?, ?, ?, ?, ?)",
-                                [(t, v, codes[t], int(gcj02), now) for t, v in terminals])
+            self.db.executemany(_UPSERT_TERMINAL, rows)
         expires = time.monotonic() + self.TERMINAL_TTL_S
-        for terminal, vehicle in terminals:
-            self._terminals[terminal] = (expires, {"vehicle_id": vehicle, "auth_code": codes[terminal],
-                                                   "gcj02": bool(gcj02)})
-        return codes
+        for row in rows:
+            self._terminals[row[0]] = (expires, _terminal_info(row))
+        return {row[0]: row[2] for row in rows}
 
     def terminal(self, terminal: str) -> dict[str, Any] | None:
         """The terminals row of *terminal*, or None.
@@ -214,9 +239,9 @@ class FixStore:
         now = time.monotonic()
         cached = self._terminals.get(terminal)
         if cached is None or cached[0] < now:
-            row = self.db.execute("SELECT vehicle_id, auth_code, gcj02 FROM terminals WHERE terminal = ?",
+            row = self.db.execute(f"SELECT {_TERMINAL_COLUMNS} FROM terminals WHERE terminal = ?",
                                   (terminal,)).fetchone()
-            found = None if row is None else {"vehicle_id": row[0], "auth_code": row[1], "gcj02": bool(row[2])}
+            found = None if row is None else _terminal_info(row)
             cached = self._terminals[terminal] = (now + self.TERMINAL_TTL_S, found)
         return None if cached[1] is None else dict(cached[1])
 
@@ -253,7 +278,7 @@ class FixStore:
             db.execute("BEGIN")
             db.executemany(_INSERT, rows)
             if terminals:
-                db.executemany("INSERT OR REPLACE INTO terminals VALUES (?, ?, ?, ?, ?)", terminals)
+                db.executemany(_UPSERT_TERMINAL, terminals)
         self.transactions += 1
         self.commit_ms.append((len(rows), (time.perf_counter() - t) * 1000))
 
@@ -262,7 +287,8 @@ class FixStore:
         self._insert(self.db, fixes)
         self._notify(fixes)
 
-    async def register_async(self, terminal: str, vehicle_id: str, *, gcj02: bool = False) -> str:
+    async def register_async(self, terminal: str, vehicle_id: str, *, gcj02: bool = False,
+                             kind: str = "truck") -> str:
         """:meth:`register` through the group commit (the event loop does not wait for a commit of its own).
 
         >>> import asyncio, os, tempfile
@@ -272,7 +298,7 @@ class FixStore:
         True
         >>> store.close()
         """
-        row = _terminal_row(terminal, vehicle_id, gcj02)
+        row = _terminal_row(terminal, vehicle_id, gcj02, kind)
         await self._writer_for_loop().submit([], [row])
         return row[2]
 
@@ -313,22 +339,28 @@ class FixStore:
         """On the loop: release the waiting callers of one grouped commit, then tell the subscribers."""
         if err is None:
             expires = time.monotonic() + self.TERMINAL_TTL_S
-            for terminal, vehicle, code, gcj02, _ in terminals:
-                self._terminals[terminal] = (expires, {"vehicle_id": vehicle, "auth_code": code, "gcj02": bool(gcj02)})
+            for row in terminals:
+                self._terminals[row[0]] = (expires, _terminal_info(row))
         for *_, fut in batch:
             if not fut.done():
                 fut.set_exception(err) if err is not None else fut.set_result(None)
         if err is None and fixes and self._subscribers:
             asyncio.get_running_loop().call_soon(self._notify, fixes)  # after the woken connections ack
 
-    def rows(self, since_local: str | None = None) -> list[tuple[Any, ...]]:
+    def rows(self, since_local: str | None = None, *, trucks_only: bool = False) -> list[tuple[Any, ...]]:
         """Stored ``(vehicle_id, local_time, lon, lat)`` rows in the order they were stored (optionally only
-        fixes with ``local_time >= since_local``, naive UTC+8 ISO text): what a restarted service replays."""
+        fixes with ``local_time >= since_local``, naive UTC+8 ISO text): what a restarted service replays.
+        *trucks_only*: without the fixes of devices registered as teams (what the truck monitor replays)."""
         sql = "SELECT vehicle_id, local_time, lon, lat FROM fixes"
-        args: tuple[Any, ...] = ()
+        where, args = [], []
         if since_local is not None:
-            sql, args = sql + " WHERE local_time >= ?", (since_local,)
-        return self.db.execute(sql + " ORDER BY rowid", args).fetchall()
+            where.append("local_time >= ?")
+            args.append(since_local)
+        if trucks_only:
+            where.append("device_id NOT IN (SELECT terminal FROM terminals WHERE kind = 'team')")
+        if where:
+            sql += " WHERE " + " AND ".join(where)
+        return self.db.execute(sql + " ORDER BY rowid", tuple(args)).fetchall()
 
     def last_positions(self) -> list[dict[str, Any]]:
         """The latest fix (by fix time) of each vehicle."""
@@ -425,7 +457,7 @@ class Jt808Gateway:
         regs = [p for p in pending if p.vehicle is not None]
         try:
             if self.group_commit:
-                rows = [_terminal_row(p.msg.terminal, p.vehicle) for p in regs]
+                rows = [self._registration_row(p) for p in regs]
                 await self.store._writer_for_loop().submit(fixes, rows)
                 for p, row in zip(regs, rows, strict=True):
                     p.code = row[2]
@@ -433,13 +465,24 @@ class Jt808Gateway:
                 if fixes:
                     self.store.add(fixes)
                 for p in regs:
-                    p.code = self.store.register(p.msg.terminal, p.vehicle)
+                    row = self._registration_row(p)
+                    p.code = self.store.register(row[0], row[1], gcj02=bool(row[3]), kind=row[5])
         except (sqlite3.Error, OSError):
             log.exception("storing %d fixes failed; their messages are answered 1 (failure)", len(fixes))
             self.counters["store_errors"] += 1
             return 1
         self.counters["fixes_in"] += len(fixes)
         return 0
+
+    def _registration_row(self, pending: _Pending) -> tuple:
+        """The ``terminals`` row of a terminal's own registration (0x0100): the plate it sends becomes its vehicle,
+        but a terminal registered beforehand as a team's keeps its team code and kind, and a GCJ-02 terminal
+        stays GCJ-02 (both are the operator's registration, which the terminal cannot know)."""
+        before = self.store.terminal(pending.msg.terminal)
+        if before is not None and before["kind"] == "team":
+            return _terminal_row(pending.msg.terminal, before["vehicle_id"], before["gcj02"], "team")
+        return _terminal_row(pending.msg.terminal, pending.vehicle or pending.msg.terminal,
+                             bool(before and before["gcj02"]))
 
     def _answer(self, pending: _Pending, state: dict, result: int) -> bytes:
         if pending.vehicle is None or result != 0:     # a failed registration: general response "failure"

@@ -269,7 +269,7 @@ class TruckMonitor:
         if latest is not None:
             newest = max(newest, latest)
         since = pd.Timestamp(0, unit="s") + pd.Timedelta(seconds=(newest - self.keep_nights + 1) * _DAY + NIGHT_START_S)
-        self.add_rows(fixstore.rows(since.isoformat()))
+        self.add_rows(fixstore.rows(since.isoformat(), trucks_only=True))   # not the teams' devices
         return self.tick()
 
 
@@ -295,6 +295,7 @@ def attach_monitor(app: Any, store: Any, fixes: Any, *, interval_s: float = 0.2,
 
     Alerts whose type is a case (in *deductions*, default the bundled table) become intake cases as they
     open (:mod:`gridlib.live.alert_cases`).
+    Fixes of devices registered as teams (``kind="team"``, :mod:`gridlib.live.teams`) are left out.
     The stored alerts are loaded and the vehicle nights rebuilt from the durable fixes before the monitor
     subscribes to new ones, so a restarted service continues where it stopped. Stop it with
     :meth:`TruckMonitor.stop` (and set ``app.state.alerts_stopping`` to end open streams).
@@ -316,8 +317,10 @@ def attach_monitor(app: Any, store: Any, fixes: Any, *, interval_s: float = 0.2,
     monitor = monitor_from_store(store, book=book)
     if monitor is None:
         return None
+    from gridlib.live.teams import truck_pairs
+
     monitor.restore(fixes)
-    fixes.subscribe(monitor.add)
+    fixes.subscribe(lambda pairs: monitor.add(truck_pairs(fixes, pairs)))   # a team's device is no muck truck
     monitor.start(interval_s)
     app.state.monitor = monitor
     return monitor
