@@ -66,6 +66,7 @@ from gridlib.crs import WGS84, resolve_crs, to_crs, to_wgs84
 from gridlib.errors import GridlibError, InputError
 from gridlib.grid.model import GridSet
 from gridlib.index import GridIndex
+from gridlib.partitions import is_dask_frame, map_accepted_rejects
 from gridlib.rejects import Rejects
 from gridlib.types import CRSLike
 
@@ -908,7 +909,7 @@ def assign(
     cases : DataFrame, GeoDataFrame or dask-geopandas GeoDataFrame
         Case log rows (docs/conventions.md): ``case_id``, ``class_code``, ``kind``,
         ``reported_at``, ``component_id``, ``lon``/``lat`` (or a point geometry).
-        A dask frame is handed to :func:`gridlib.dask.assign`.
+        A dask frame is assigned partition by partition (:func:`gridlib.partitions.map_accepted_rejects`).
     gridset : GridSet, GeoDataFrame or sequence of GridSets
         The unit grids (``grid_code`` plus optional ``*_code``/``*_name`` columns).
         With ``when=``, a sequence of editions (each with ``edition["valid_from"/"valid_to"]``)
@@ -961,13 +962,11 @@ def assign(
     >>> done[["responsible_unit", "responsibility_basis", "responsibility_rule"]].values.tolist()
     [['社区工作站', 'grid_team', 'territory_first']]
     """
-    if hasattr(cases, "map_partitions") and hasattr(cases, "npartitions"):
-        from gridlib.dask import assign as dask_assign
-
-        return dask_assign(cases, gridset, rules=rules, components=components, zones=zones, roads=roads,
-                           responsibility=responsibility, when=when, near_boundary_m=near_boundary_m,
-                           component_radius_m=component_radius_m, crs=crs, id=id,
-                           check_classes=check_classes, index=index)
+    if is_dask_frame(cases):
+        return _assign_on_dask(cases, gridset, rules=rules, components=components, zones=zones, roads=roads,
+                               responsibility=responsibility, when=when, near_boundary_m=near_boundary_m,
+                               component_radius_m=component_radius_m, crs=crs, id=id,
+                               check_classes=check_classes)
     grids = _check_grids(gridset, index, when)
     checked = _check(cases, grids, crs=crs, id=id, when=when, check_classes=check_classes, roads=roads)
     located = _locate(checked, grids, near_boundary_m)
@@ -1327,3 +1326,18 @@ class PreparedAssign:
             bad[int(p)] = {id: _record_value(row.get(id)), "reason_code": row.get("reason_code"),
                            "field": field if isinstance(field, str) else None, "reason": str(row.get("reason"))}
         return assigned, bad
+
+
+# ------------------------------------------------------------------ dask frames (moved from gridlib.dask.assign)
+def _assign_partition(part: pd.DataFrame, shared: tuple[Any, Any], **kwargs: Any) -> tuple[gpd.GeoDataFrame, pd.DataFrame]:
+    gridset, indexes = shared
+    return assign(part, gridset, index=indexes, **kwargs)
+
+
+def _assign_on_dask(cases: Any, gridset: Any, **kwargs: Any) -> tuple[Any, Any]:
+    """:func:`assign` on a dask frame: the indexes are built once here and shipped to the workers."""
+    editions = list(gridset) if isinstance(gridset, Sequence) else [gridset]
+    metric = metric_crs_of_grids(grids_of(editions[-1]))
+    indexes = [index_for(grids_of(g), metric) for g in editions]
+    shared = (gridset, indexes if len(indexes) > 1 else indexes[0])
+    return map_accepted_rejects(cases, _assign_partition, shared, metric, **kwargs)

@@ -10,6 +10,7 @@ import pandas as pd
 import shapely
 
 from gridlib.errors import InputError
+from gridlib.grid.model import GridSet
 
 __all__ = ["diff", "crosswalk", "CHANGES"]
 
@@ -22,8 +23,6 @@ _SAME_SHAPE_M = 1e-3
 
 
 def _frame(data: Any) -> gpd.GeoDataFrame:
-    from gridlib.grid.model import GridSet
-
     if isinstance(data, GridSet):
         data = data.grids
     if not isinstance(data, gpd.GeoDataFrame) or "grid_code" not in data:

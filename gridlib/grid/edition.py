@@ -12,7 +12,6 @@ Store layout (the same in a GeoPackage and in PostGIS):
 
 from __future__ import annotations
 
-import datetime as dt
 import logging
 import os
 from dataclasses import dataclass, field
@@ -25,17 +24,13 @@ import shapely
 
 from gridlib.crs import metric_crs_for
 from gridlib.errors import InputError, ValidationError
-from gridlib.grid.build import GRID_COLUMNS
 from gridlib.grid.diff import crosswalk, diff
 from gridlib.grid.model import (
-    EDITIONS_LAYER,
-    GRIDS_LAYER,
-    LEVELS,
-    PARENTS_LAYER,
     GridSet,
     edition_at,
     iso_date,
     read_editions,
+    write_edition,
 )
 from gridlib.grid.validate import codes_as_text, validate
 from gridlib.io import check_layer_crs, convert_offset, declare_crs, open_layer
@@ -95,67 +90,6 @@ def editions(store: Any) -> pd.DataFrame:
     [['E0001', '2026-01-01', '', 2]]
     """
     return read_editions(store)
-
-
-def write_edition(store: Any, gridset: GridSet, *, imported_at: str | None = None) -> str:
-    """Append *gridset* as the newest edition (call inside ``store.transaction()``).
-
-    Examples
-    --------
-    >>> import os, tempfile, geopandas as gpd
-    >>> from shapely import box
-    >>> import gridlib as gl
-    >>> store = gl.store.open(os.path.join(tempfile.mkdtemp(), "grids.gpkg"))
-    >>> parents = gpd.GeoDataFrame({"code": ["410105001003"], "name": ["demo"]},
-    ...                            geometry=[box(0, 0, 300, 200)], crs="EPSG:4547")
-    >>> gs = gl.GridSet.from_gdf(gl.grid.build(parents), edition={"valid_from": "2026-01-01"})
-    >>> with store.transaction():
-    ...     write_edition(store, gs)
-    'E0001'
-    >>> editions(store)[["edition_id", "valid_from"]].values.tolist()
-    [['E0001', '2026-01-01']]
-    """
-    table = read_editions(store)
-    e = dict(gridset.edition)
-    if not e["valid_from"]:
-        raise InputError("an edition needs valid_from (the effective date)")
-    if not e["edition_id"]:
-        e["edition_id"] = f"E{len(table) + 1:04d}"
-    if e["edition_id"] in set(table["edition_id"]):
-        raise InputError(f"edition {e['edition_id']} already exists in the store")
-    crs = gridset.crs
-    if len(table):
-        if str(e["valid_from"]) <= str(table["valid_from"].max()):
-            raise InputError(f"effective date {e['valid_from']} must be after the latest edition's "
-                             f"({table['valid_from'].max()})")
-        crs = table["crs"].iloc[0] if "crs" in table and table["crs"].iloc[0] else crs
-        table.loc[table["current"].astype(int) == 1, "valid_to"] = e["valid_from"]
-        table["current"] = 0
-    grids = gridset.grids.to_crs(crs)
-    row = {**e, "n_grids": len(grids), "imported_at": imported_at or dt.datetime.now().isoformat(timespec="seconds"),
-           "current": 1, "crs": f"EPSG:{grids.crs.to_epsg()}" if grids.crs.to_epsg() else grids.crs.to_wkt()}
-    table = pd.concat([table.assign(crs=table.get("crs", row["crs"])), pd.DataFrame([row])], ignore_index=True)
-    table["current"] = table["current"].astype(int)
-    table["n_grids"] = table["n_grids"].astype(int)
-    g = grids[[c for c in GRID_COLUMNS if c in grids]].copy()
-    if "placeholder" not in g:
-        g["placeholder"] = False
-    text = [c for c in GRID_COLUMNS if c not in ("area_m2", "placeholder")]
-    for c in text:
-        g[c] = g[c].astype("string").fillna("").astype(object) if c in g else ""
-    g["placeholder"] = g["placeholder"].astype(bool)
-    g = gpd.GeoDataFrame(g[GRID_COLUMNS], geometry=grids.geometry.values, crs=grids.crs)
-    g.insert(0, "edition_id", e["edition_id"])
-    store.write_layer(GRIDS_LAYER, g, mode="append")
-    parts = []
-    for level in LEVELS:
-        p = gridset.parents[level].to_crs(crs)
-        parts.append(gpd.GeoDataFrame({"edition_id": e["edition_id"], "level": level,
-                                       "code": p["code"].astype(object), "name": p["name"].astype(object)},
-                                      geometry=p.geometry.values, crs=p.crs))
-    store.write_layer(PARENTS_LAYER, pd.concat(parts, ignore_index=True), mode="append")
-    store.write_layer(EDITIONS_LAYER, table, mode="replace")
-    return str(e["edition_id"])
 
 
 def read_grids(source: Any, layer: str | None = None, code_field: str | None = None,

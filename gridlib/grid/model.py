@@ -12,9 +12,9 @@ import pyproj
 
 from gridlib.crs import metric_crs_for
 from gridlib.errors import CRSError, InputError, StoreError
-from gridlib.grid.build import union_coverage
+from gridlib.grid.build import GRID_COLUMNS, union_coverage
 
-__all__ = ["GridSet", "parents_from_grids", "LEVELS", "EDITIONS_LAYER", "GRIDS_LAYER", "PARENTS_LAYER"]
+__all__ = ["GridSet", "parents_from_grids", "write_edition", "LEVELS", "EDITIONS_LAYER", "GRIDS_LAYER", "PARENTS_LAYER"]
 
 #: Parent levels and the length of their codes.
 LEVELS = {"district": 6, "street": 9, "community": 12}
@@ -159,8 +159,6 @@ class GridSet:
         All writes happen in one transaction. No validation happens here: use
         :func:`gridlib.grid.import_edition` for planners' files.
         """
-        from gridlib.grid.edition import write_edition
-
         with store.transaction():
             return write_edition(store, self)
 
@@ -249,3 +247,64 @@ def edition_at(editions: pd.DataFrame, at: Any = None) -> pd.Series:
         first = editions["valid_from"].min()
         raise StoreError(f"no grid edition was valid at {t} (the first is valid from {first})")
     return editions[ok].iloc[-1]
+
+
+def write_edition(store: Any, gridset: GridSet, *, imported_at: str | None = None) -> str:
+    """Append *gridset* as the newest edition (call inside ``store.transaction()``).
+
+    Examples
+    --------
+    >>> import os, tempfile, geopandas as gpd
+    >>> from shapely import box
+    >>> import gridlib as gl
+    >>> store = gl.store.open(os.path.join(tempfile.mkdtemp(), "grids.gpkg"))
+    >>> parents = gpd.GeoDataFrame({"code": ["410105001003"], "name": ["demo"]},
+    ...                            geometry=[box(0, 0, 300, 200)], crs="EPSG:4547")
+    >>> gs = gl.GridSet.from_gdf(gl.grid.build(parents), edition={"valid_from": "2026-01-01"})
+    >>> with store.transaction():
+    ...     write_edition(store, gs)
+    'E0001'
+    >>> gl.grid.editions(store)[["edition_id", "valid_from"]].values.tolist()
+    [['E0001', '2026-01-01']]
+    """
+    table = read_editions(store)
+    e = dict(gridset.edition)
+    if not e["valid_from"]:
+        raise InputError("an edition needs valid_from (the effective date)")
+    if not e["edition_id"]:
+        e["edition_id"] = f"E{len(table) + 1:04d}"
+    if e["edition_id"] in set(table["edition_id"]):
+        raise InputError(f"edition {e['edition_id']} already exists in the store")
+    crs = gridset.crs
+    if len(table):
+        if str(e["valid_from"]) <= str(table["valid_from"].max()):
+            raise InputError(f"effective date {e['valid_from']} must be after the latest edition's "
+                             f"({table['valid_from'].max()})")
+        crs = table["crs"].iloc[0] if "crs" in table and table["crs"].iloc[0] else crs
+        table.loc[table["current"].astype(int) == 1, "valid_to"] = e["valid_from"]
+        table["current"] = 0
+    grids = gridset.grids.to_crs(crs)
+    row = {**e, "n_grids": len(grids), "imported_at": imported_at or dt.datetime.now().isoformat(timespec="seconds"),
+           "current": 1, "crs": f"EPSG:{grids.crs.to_epsg()}" if grids.crs.to_epsg() else grids.crs.to_wkt()}
+    table = pd.concat([table.assign(crs=table.get("crs", row["crs"])), pd.DataFrame([row])], ignore_index=True)
+    table["current"] = table["current"].astype(int)
+    table["n_grids"] = table["n_grids"].astype(int)
+    g = grids[[c for c in GRID_COLUMNS if c in grids]].copy()
+    if "placeholder" not in g:
+        g["placeholder"] = False
+    text = [c for c in GRID_COLUMNS if c not in ("area_m2", "placeholder")]
+    for c in text:
+        g[c] = g[c].astype("string").fillna("").astype(object) if c in g else ""
+    g["placeholder"] = g["placeholder"].astype(bool)
+    g = gpd.GeoDataFrame(g[GRID_COLUMNS], geometry=grids.geometry.values, crs=grids.crs)
+    g.insert(0, "edition_id", e["edition_id"])
+    store.write_layer(GRIDS_LAYER, g, mode="append")
+    parts = []
+    for level in LEVELS:
+        p = gridset.parents[level].to_crs(crs)
+        parts.append(gpd.GeoDataFrame({"edition_id": e["edition_id"], "level": level,
+                                       "code": p["code"].astype(object), "name": p["name"].astype(object)},
+                                      geometry=p.geometry.values, crs=p.crs))
+    store.write_layer(PARENTS_LAYER, pd.concat(parts, ignore_index=True), mode="append")
+    store.write_layer(EDITIONS_LAYER, table, mode="replace")
+    return str(e["edition_id"])

@@ -34,7 +34,7 @@ import shapely
 
 from gridlib.types import ArrayLike
 
-__all__ = ["Topology", "topology", "point_segment_distance"]
+__all__ = ["Topology", "topology", "point_segment_distance", "adjacency", "adjacency_of_segments"]
 
 # Shewchuk-style rounding bound of the shoelace sum (see ``_sides``).
 _EPS = 2.0**-53
@@ -132,6 +132,17 @@ class Topology:
         keep = (b >= 0) & (a < b)
         pairs = np.unique(np.stack([a[keep], b[keep]], axis=1), axis=0) if keep.any() else np.zeros((0, 2), int)
         return pairs[:, 0].astype(np.int64), pairs[:, 1].astype(np.int64)
+
+    def adjacency(self, rule: str = "queen", precision: float | None = 0.001) -> tuple[np.ndarray, np.ndarray]:
+        """Pairs ``(a, b)``, ``a < b``, of grids that share a vertex (``"queen"``) or an edge (``"rook"``),
+        with vertices closer than ``precision`` taken as one (see :func:`adjacency`).
+
+        >>> import shapely
+        >>> t = topology([shapely.box(0, 0, 1, 1), shapely.box(1, 1, 2, 2)])   # one common corner
+        >>> t.adjacency("queen"), t.adjacency("rook")
+        ((array([0]), array([1])), (array([], dtype=int64), array([], dtype=int64)))
+        """
+        return adjacency_of_segments(self.ax, self.ay, self.bx, self.by, self.seg_grid, len(self), rule, precision)
 
     def boundary_distance(self, x: ArrayLike, y: ArrayLike, grid: ArrayLike,
                           reach: float | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -366,3 +377,97 @@ def _groups(ax: np.ndarray, ay: np.ndarray, bx: np.ndarray, by: np.ndarray, side
     s, t = s[other], t[other]
     partner[s], partner[t] = seg_grid[t], seg_grid[s]
     return order, start, unmatched, partner
+
+
+def adjacency(geoms: Any, rule: str = "queen", precision: float | None = 0.001) -> tuple[np.ndarray, np.ndarray]:
+    """Queen or rook adjacency of polygons from their boundary :func:`segments`: pairs ``(a, b)``, ``a < b``.
+
+    Every vertex is snapped to a key of ``precision`` (in the CRS units; ``None``: exact
+    coordinates); polygons sharing a key are queen neighbours, polygons sharing a segment between
+    two keys (either direction) rook neighbours. No geometry predicates, so it assumes a clean
+    coverage, where neighbours share their boundary vertices (a vertex in the middle of a
+    neighbour's edge is not shared). Unlike :meth:`Topology.shared_edges` (exact, a proper
+    coverage's two opposite sides), rook here also links grids whose common edge is drawn
+    within ``precision`` or by more than two polygons. The contiguity weights of
+    :func:`gridlib.hotspots.contiguity` are these pairs.
+
+    >>> import shapely
+    >>> cells = [shapely.box(x, y, x + 1, y + 1) for y in range(2) for x in range(2)]
+    >>> [pairs.tolist() for pairs in adjacency(cells, "rook")]
+    [[0, 0, 1, 2], [1, 2, 3, 3]]
+    >>> len(adjacency(cells, "queen")[0])   # the diagonals too
+    6
+    """
+    frame = getattr(geoms, "grids", geoms)
+    if isinstance(frame, gpd.GeoDataFrame | gpd.GeoSeries):
+        frame = frame.geometry.array
+    arr = np.asarray(frame, dtype=object)
+    ax, ay, bx, by, _, seg_grid = segments(arr)
+    return adjacency_of_segments(ax, ay, bx, by, seg_grid, len(arr), rule, precision)
+
+
+def adjacency_of_segments(ax: np.ndarray, ay: np.ndarray, bx: np.ndarray, by: np.ndarray, seg_grid: np.ndarray,
+                          n: int, rule: str = "queen", precision: float | None = 0.001
+                          ) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`adjacency` of polygons given as boundary segments (``a -> b`` of polygon ``seg_grid``, closed rings).
+
+    >>> a = np.array([0.0, 1.0]); b = np.array([1.0, 0.0])   # polygon 0 draws 0->1, polygon 1 draws 1->0
+    >>> adjacency_of_segments(a, a * 0, b, b * 0, np.array([0, 1]), 2, "rook")
+    (array([0]), array([1]))
+    """
+    if rule not in ("queen", "rook"):
+        raise ValueError(f"unknown adjacency rule {rule!r}: use 'queen' or 'rook'")
+    m = len(ax)
+    if m == 0:
+        return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64)
+    xy = np.concatenate([np.stack([ax, ay], axis=1), np.stack([bx, by], axis=1)])
+    if precision is None:
+        keys = xy
+        _, vertex = np.unique(keys, axis=0, return_inverse=True)
+    else:
+        keys = np.round(xy / precision).astype(np.int64)
+        keys -= keys.min(axis=0)
+        span = keys.max(axis=0) + 1
+        if float(span[0]) * float(span[1]) < 2**62:  # one int64 per vertex: a fast 1-D unique
+            vertex = _dense_ids(keys[:, 0] * span[1] + keys[:, 1])
+        else:
+            _, vertex = np.unique(keys, axis=0, return_inverse=True)
+    vertex = vertex.ravel().astype(np.int64)
+    va, vb = vertex[:m], vertex[m:]
+    owner = np.asarray(seg_grid, dtype=np.int64)
+    if rule == "queen":
+        items = va  # every ring vertex starts one segment
+    else:
+        lo, hi = np.minimum(va, vb), np.maximum(va, vb)
+        items = _dense_ids(lo * (int(vertex.max()) + 1) + hi)
+    return _pairs_sharing(items, owner, n)
+
+
+def _pairs_sharing(items: np.ndarray, owner: np.ndarray, n: int) -> tuple[np.ndarray, np.ndarray]:
+    """Unique pairs ``(a, b)``, ``a < b``, of owners that hold a common item."""
+    held = _sorted_unique(items * n + owner)  # each (item, owner) once, sorted by item then owner
+    item, own = held // n, held % n
+    start = np.flatnonzero(np.r_[True, item[1:] != item[:-1]])
+    size = np.diff(np.r_[start, len(held)])
+    # every element pairs with the later elements of its group
+    later = np.repeat(start + size, size) - np.arange(len(held)) - 1
+    first = np.repeat(np.arange(len(held)), later)
+    offset = np.arange(int(later.sum())) - np.repeat(np.cumsum(later) - later, later)
+    a, b = own[first], own[first + 1 + offset]
+    pair = _sorted_unique(a * n + b)
+    return pair // n, pair % n
+
+
+# np.unique on int64 is hash-based since numpy 2.3 and ~35x slower than a sort here (800k keys: 0.9 s vs 0.025 s)
+def _sorted_unique(values: np.ndarray) -> np.ndarray:
+    s = np.sort(values)
+    return s[np.r_[True, s[1:] != s[:-1]]] if len(s) else s
+
+
+def _dense_ids(values: np.ndarray) -> np.ndarray:
+    """``np.unique(values, return_inverse=True)[1]`` by one argsort."""
+    order = np.argsort(values, kind="stable")
+    s = values[order]
+    ids = np.empty(len(values), dtype=np.int64)
+    ids[order] = np.cumsum(np.r_[True, s[1:] != s[:-1]]) - 1 if len(s) else s
+    return ids

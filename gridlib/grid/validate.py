@@ -41,6 +41,7 @@ import shapely
 
 from gridlib.crs import metric_crs_for
 from gridlib.grid.build import clean_parents, union_coverage
+from gridlib.grid.model import GridSet
 from gridlib.progress import step
 
 __all__ = ["validate", "codes_as_text", "REPORT_COLUMNS", "RULES"]
@@ -135,8 +136,6 @@ def validate(
     >>> report.message.iloc[1]
     '410105001003001 and 410105001003001 overlap by 1,000.000 m²; move the shared edge so that each area belongs to one grid'
     """
-    from gridlib.grid.model import GridSet
-
     if isinstance(data, GridSet):
         if parents is None and data._parents is not None:
             parents = data._parents

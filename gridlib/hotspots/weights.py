@@ -5,8 +5,9 @@ rows of a layer, in row order, plus the list of islands (rows without neighbours
 Builders:
 
 * :func:`contiguity` — queen (a shared vertex) or rook (a shared edge) adjacency read from the
-  coverage's own vertices: every vertex is snapped to a millimetre key, polygons sharing a key
-  (queen) or a pair of consecutive keys (rook) are neighbours. One sparse product, no geometry
+  coverage's own vertices by the grid package (:func:`gridlib.grid.topology.adjacency`, the same
+  boundary segments as the grid index's Topology): every vertex is snapped to a millimetre key,
+  polygons sharing a key (queen) or a pair of consecutive keys (rook) are neighbours. No geometry
   predicates, so 750,000 grids take seconds. It assumes a clean coverage, where neighbours share
   their boundary vertices (as validated unit grids do); a vertex of one polygon lying in the middle
   of a neighbour's edge is not a shared vertex.
@@ -28,7 +29,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import geopandas as gpd
 import numpy as np
@@ -38,7 +39,12 @@ from scipy.spatial import cKDTree
 
 from gridlib.crs import metric_crs_for
 from gridlib.errors import InputError
+from gridlib.grid.topology import Topology, adjacency
 from gridlib.types import ArrayLike
+
+if TYPE_CHECKING:
+    from gridlib.grid.model import GridSet
+    from gridlib.index import GridIndex
 
 __all__ = ["Weights", "contiguity", "distance_band", "knn", "h3_kring", "build_weights"]
 
@@ -143,58 +149,54 @@ def _metric(gdf: gpd.GeoDataFrame | gpd.GeoSeries) -> gpd.GeoSeries:
     return geoms.to_crs(metric_crs_for(geoms))
 
 
-def contiguity(gdf: gpd.GeoDataFrame | gpd.GeoSeries, rule: str = "queen", *, precision: float = 0.001) -> Weights:
+def contiguity(gdf: gpd.GeoDataFrame | gpd.GeoSeries | GridSet, rule: str = "queen", *, precision: float = 0.001,
+               topology: Topology | GridIndex | None = None) -> Weights:
     """Queen or rook contiguity from shared vertices / shared edges of a polygon coverage.
+
+    The adjacency is the grid package's (:func:`gridlib.grid.topology.adjacency`, computed from
+    the polygons' boundary segments); pass the grids' :class:`~gridlib.grid.topology.Topology`
+    (or their :class:`~gridlib.index.GridIndex`, which carries it) to reuse segments already
+    computed for the same rows.
 
     Parameters
     ----------
+    gdf : GeoDataFrame, GeoSeries or GridSet
+        Polygons (a unit-grid layer, zones …); geographic coordinates are projected first.
     rule
         ``"queen"`` (share at least one vertex) or ``"rook"`` (share at least one edge, i.e. two
         consecutive vertices).
     precision
         Vertices closer than this (metres, in the metric CRS) are the same vertex.
+    topology : Topology or GridIndex, optional
+        Built from the same rows, in a metric CRS (as the GridIndex of the grids is).
 
     >>> import geopandas as gpd; from shapely.geometry import box
     >>> g = gpd.GeoSeries([box(0, 0, 1, 1), box(1, 0, 2, 1), box(5, 5, 6, 6)], crs="EPSG:4550")
     >>> w = contiguity(g)
     >>> w.sparse.toarray().astype(int).tolist(), w.islands.tolist()
     ([[0, 1, 0], [1, 0, 0], [0, 0, 0]], [2])
+    >>> import gridlib as gl
+    >>> grids = gpd.GeoDataFrame({"grid_code": ["a", "b", "c"]}, geometry=g.values, crs=g.crs)
+    >>> contiguity(grids, "rook", topology=gl.GridIndex(grids)).cardinalities.tolist()
+    [1, 1, 0]
     """
     if rule not in ("queen", "rook"):
         raise InputError(f"unknown contiguity rule {rule!r}: use 'queen' or 'rook'")
+    gdf = getattr(gdf, "grids", gdf)
+    if topology is not None:
+        topo: Topology = getattr(topology, "topology", topology)
+        if len(topo) != len(gdf):
+            raise InputError(f"the topology has {len(topo)} grids but the layer has {len(gdf)} rows")
+        a, b = topo.adjacency(rule, precision)
+        return _finish(np.concatenate([a, b]), np.concatenate([b, a]), len(gdf), rule)
     geoms = _metric(gdf).to_numpy()
-    n = len(geoms)
     kinds = shapely.get_type_id(geoms)
     bad = np.flatnonzero(~np.isin(kinds, (3, 6)))
     if len(bad):
         raise InputError(f"contiguity needs polygons; row {int(bad[0])} is {shapely.get_type_id(geoms[bad[0]])}"
                          " (type id) — drop or fix non-polygon rows first")
-    rings, ring_owner = shapely.get_rings(shapely.get_parts(geoms), return_index=True)
-    part_owner = shapely.get_parts(geoms, return_index=True)[1]
-    ring_owner = part_owner[ring_owner]
-    coords, ring_idx = shapely.get_coordinates(rings, return_index=True)
-    keys = np.round(coords / precision).astype(np.int64)
-    keys -= keys.min(axis=0)
-    span = keys.max(axis=0) + 1
-    if float(span[0]) * float(span[1]) < 2**62:  # one int64 per vertex: a fast 1-D unique
-        _, vertex = np.unique(keys[:, 0] * span[1] + keys[:, 1], return_inverse=True)
-    else:
-        _, vertex = np.unique(keys, axis=0, return_inverse=True)
-    vertex = vertex.ravel()
-    owner = ring_owner[ring_idx]
-    if rule == "queen":
-        items, item_owner = vertex, owner
-    else:
-        same_ring = ring_idx[1:] == ring_idx[:-1]
-        a, b = vertex[:-1][same_ring], vertex[1:][same_ring]
-        lo, hi = np.minimum(a, b), np.maximum(a, b)
-        edge_keys = lo.astype(np.int64) * (int(vertex.max()) + 1) + hi
-        _, items = np.unique(edge_keys, return_inverse=True)
-        item_owner = owner[:-1][same_ring]
-    incidence = sp.csr_matrix((np.ones(len(items)), (item_owner, items)), shape=(n, int(items.max()) + 1))
-    incidence.data[:] = 1.0
-    shared = (incidence @ incidence.T).tocoo()
-    return _finish(shared.row, shared.col, n, rule)
+    a, b = adjacency(geoms, rule, precision)
+    return _finish(np.concatenate([a, b]), np.concatenate([b, a]), len(geoms), rule)
 
 
 def _centroids(gdf: gpd.GeoDataFrame | gpd.GeoSeries) -> np.ndarray:

@@ -16,6 +16,7 @@ local rules.
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 from importlib import resources
 
@@ -31,6 +32,12 @@ VIOLATION_TYPES = (
 )
 
 
+@functools.lru_cache(maxsize=1)
+def _bundled_deductions() -> pd.DataFrame:
+    with resources.files("gridlib.trucks").joinpath("deductions.csv").open("rb") as fh:
+        return pd.read_csv(fh, dtype={"class_code": str})
+
+
 def load_deductions(table: pd.DataFrame | str | None = None) -> pd.DataFrame:
     """Return the deduction table (the bundled one by default), checked.
 
@@ -39,8 +46,7 @@ def load_deductions(table: pd.DataFrame | str | None = None) -> pd.DataFrame:
     (6, '06011')
     """
     if table is None:
-        with resources.files("gridlib.trucks").joinpath("deductions.csv").open("rb") as fh:
-            table = pd.read_csv(fh, dtype={"class_code": str})
+        table = _bundled_deductions()  # read once per process; never handed out (copied below)
     elif not isinstance(table, pd.DataFrame):
         table = pd.read_csv(table, dtype={"class_code": str})
     missing = {"type", "points"} - set(table.columns)

@@ -28,7 +28,7 @@ from gridlib.trucks._runs import run_ids, runs, trim
 from gridlib.trucks.fixes import Fixes
 from gridlib.trucks.route import assign_permits, deviation_episodes, route_distance
 from gridlib.trucks.thresholds import Thresholds
-from gridlib.trucks.trips import Movement, detect
+from gridlib.trucks.trips import Movement, detect, site_tree
 
 __all__ = [
     "CheckContext", "vehicle_day", "VehicleDay", "DETECTORS", "ROAD_NAME_COLUMNS", "SPEED_COLUMNS", "match_site_pairs", "approved_stops",
@@ -291,8 +291,7 @@ def match_site_pairs(x: np.ndarray, y: np.ndarray, sites_m: gpd.GeoDataFrame,
     >>> [a.tolist() for a in match_site_pairs(np.array([5.0, 50.0]), np.array([5.0, 5.0]), sites, 30)]
     [[0], [0]]
     """
-    tree = shapely.STRtree(shapely.buffer(sites_m.geometry.values, buffer_m) if buffer_m > 0 else sites_m.geometry.values)
-    return tree.query(shapely.points(x, y), predicate="intersects")
+    return site_tree(sites_m, buffer_m).query(shapely.points(x, y), predicate="intersects")
 
 
 def road_names(roads: gpd.GeoDataFrame | None, metric: pyproj.CRS, x: np.ndarray, y: np.ndarray,

@@ -22,6 +22,7 @@ crawl) is split into pieces that fit, and pieces shorter than the dwell are move
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass
 
 import geopandas as gpd
@@ -33,7 +34,7 @@ from gridlib.crs import WGS84, transform_xy
 from gridlib.trucks._runs import group_extent, run_ids, runs
 from gridlib.trucks.fixes import Fixes
 
-__all__ = ["Movement", "detect", "stationary", "match_sites"]
+__all__ = ["Movement", "detect", "stationary", "match_sites", "site_tree"]
 
 
 @dataclass
@@ -173,6 +174,32 @@ def within_radius(
     return new_starts[order], new_ends[order]
 
 
+_SITE_TREES: dict[tuple[bytes, float], shapely.STRtree] = {}
+
+
+def site_tree(sites: gpd.GeoDataFrame, buffer_m: float = 0.0) -> shapely.STRtree:
+    """STRtree of the *sites* polygons grown by ``buffer_m`` (positions as in *sites*), built once per
+    set of site shapes: a check matches sites five times (stops, trip ends, fixes off route).
+
+    The cache key is a digest of the polygons' WKB (0.7 ms for 400 sites; the buffer costs 7-20 ms),
+    so sites edited in place are never matched against stale shapes.
+
+    >>> from shapely.geometry import box
+    >>> s = gpd.GeoDataFrame({"site_id": ["S1"]}, geometry=[box(0, 0, 10, 10)], crs=4549)
+    >>> site_tree(s, 3.0) is site_tree(s.copy(), 3.0), site_tree(s, 3.0).query(shapely.Point(12, 5)).tolist()
+    (True, [0])
+    """
+    geoms = np.asarray(sites.geometry.values, dtype=object)
+    key = (hashlib.blake2b(b"".join(shapely.to_wkb(geoms)), digest_size=16).digest(), float(buffer_m))
+    tree = _SITE_TREES.get(key)
+    if tree is None:
+        tree = shapely.STRtree(shapely.buffer(geoms, buffer_m) if buffer_m > 0 else geoms)
+        if len(_SITE_TREES) >= 16:
+            _SITE_TREES.pop(next(iter(_SITE_TREES)))
+        _SITE_TREES[key] = tree
+    return tree
+
+
 def match_sites(x: np.ndarray, y: np.ndarray, sites: gpd.GeoDataFrame | None, buffer_m: float = 0.0) -> np.ndarray:
     """Return the position in *sites* (metric CRS) of the site containing each point, −1 for none.
 
@@ -186,11 +213,7 @@ def match_sites(x: np.ndarray, y: np.ndarray, sites: gpd.GeoDataFrame | None, bu
     out = np.full(len(x), -1, dtype=np.int64)
     if sites is None or len(sites) == 0 or len(x) == 0:
         return out
-    geoms = sites.geometry.values
-    if buffer_m > 0:
-        geoms = shapely.buffer(geoms, buffer_m)
-    tree = shapely.STRtree(geoms)
-    pi, si = tree.query(shapely.points(x, y), predicate="intersects")
+    pi, si = site_tree(sites, buffer_m).query(shapely.points(x, y), predicate="intersects")
     if len(pi):
         best = pd.Series(si).groupby(pi).min()
         out[best.index.to_numpy()] = best.to_numpy()
