@@ -520,6 +520,17 @@ def _distinct(key: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return first, codes
 
 
+def _stripped_codes(column: pd.Series | None, n: int) -> tuple[np.ndarray, np.ndarray]:
+    """``column.astype("string").fillna("").str.strip().factorize()``, with the text work done on the
+    distinct values only (a night has a few hundred class codes and many cases)."""
+    if column is None:
+        return np.zeros(n, dtype=np.int64), np.array([""], dtype=object)
+    codes, uniques = pd.factorize(column)  # a missing value: -1, the "" appended below
+    text = pd.Series(uniques, dtype=object).astype("string").fillna("").str.strip()
+    merged, values = pd.factorize(pd.concat([text, pd.Series([""], dtype="string")], ignore_index=True))
+    return merged[codes], np.asarray(values, dtype=object)
+
+
 # --------------------------------------------------------------------------- the steps of assign
 @dataclass
 class _Grids:
@@ -543,10 +554,8 @@ class _Classes:
 
     @classmethod
     def of(cls, points: pd.DataFrame) -> _Classes:
-        empty = pd.Series("", index=points.index, dtype="string")
-        columns = [points[c].astype("string").fillna("").str.strip() if c in points else empty
-                   for c in ("class_code", "kind")]
-        (c_code, c_values), (k_code, k_values) = (col.factorize() for col in columns)
+        (c_code, c_values), (k_code, k_values) = (_stripped_codes(points[c] if c in points else None, len(points))
+                                                  for c in ("class_code", "kind"))
         first, code = _distinct(c_code.astype(np.int64) * (len(k_values) + 1) + k_code)
         classes = np.asarray(c_values, dtype=object)[c_code[first]]
         kinds = np.asarray(k_values, dtype=object)[k_code[first]]
@@ -642,7 +651,7 @@ def _check(cases: pd.DataFrame, grids: _Grids, *, crs: Any, id: str, when: str |
     if resolve_crs(crs)[1] is None and points.crs is not None and pyproj.CRS(points.crs).is_geographic:
         _warn_if_gcj02(points, grids.metric, grids.indexes[-1], roads)
     if pyproj.CRS(points.crs).equals(grids.metric):  # already there: only the CRS object is replaced
-        points = points.set_crs(grids.metric, allow_override=True)
+        points.set_crs(grids.metric, allow_override=True, inplace=True)  # read_points' own frame: no copy
     else:
         points = points.to_crs(grids.metric)
     n, at = len(source), points.index.to_numpy()
@@ -692,10 +701,7 @@ def _locate(checked: _Checked, grids: _Grids, near_boundary_m: float) -> _Locate
     """
     points = checked.points
     geometry = np.asarray(points.geometry.array, dtype=object)
-    xy = shapely.get_coordinates(geometry)  # accepted points: one finite 2D coordinate each
-    if len(xy) != len(geometry):
-        xy = np.column_stack([shapely.get_x(geometry), shapely.get_y(geometry)])
-    x, y = xy[:, 0].copy(), xy[:, 1].copy()
+    x, y = shapely.get_x(geometry), shapely.get_y(geometry)  # accepted points: one finite 2D coordinate each
     which = checked.which
     pos = np.full(len(points), -1)
     for k, index in enumerate(grids.indexes):
