@@ -821,7 +821,7 @@ def _responsibility(checked: _Checked, located: _Located, grids: _Grids, *, rule
         "grid_team": (team_unit, inv),
         "territory_fallback": (fallback, inv),
     }
-    unit, units, basis = _choose(sources, np.asarray(rules_of_pairs, dtype=object)[pair])
+    unit, units, basis = _choose(sources, rules_of_pairs, pair)
     teams = np.append(team_name, "").astype(object)
     columns["responsible_unit"] = (units, unit)
     columns["responsible_team"] = (teams, np.where(basis == BASES.index("grid_team"), inv, len(teams) - 1))
@@ -830,28 +830,39 @@ def _responsibility(checked: _Checked, located: _Located, grids: _Grids, *, rule
     return _Responsibility(columns)
 
 
-def _choose(sources: dict[str, tuple[np.ndarray, np.ndarray]], rule: np.ndarray
+def _choose(sources: dict[str, tuple[np.ndarray, np.ndarray]], rule: np.ndarray, pair: np.ndarray | None = None
             ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """The decision of step 3: per case, the earliest basis of its *rule*'s order that names a unit.
 
     *sources* maps each basis to (candidate units, per case the row of its candidate, -1: none).
+    *rule* is per case, or with *pair* per distinct pair (``pair`` the pair of each case).
     Returns per case the row of its unit in *units* (the table of every candidate unit, also
     returned) and the position of its basis in :data:`BASES` (``len(BASES)``: none).
     """
-    n = len(rule)
+    n = len(rule) if pair is None else len(pair)
     units = np.concatenate([v for v, _ in sources.values()] + [np.array([""], dtype=object)])
     start = dict(zip(sources, np.cumsum([0] + [len(v) for v, _ in sources.values()]), strict=False))
     nothing = len(units) - 1
-    cand = {b: np.where(p >= 0, start[b] + p, nothing) if len(v) else np.full(n, nothing)
-            for b, (v, p) in sources.items()}
     named = units != ""  # per candidate row: does it name a unit
+    # per basis that can name a unit: its candidate row per case and whether that names one
+    cand: dict[str, np.ndarray] = {}
+    names: dict[str, np.ndarray] = {}
+    for b, (v, p) in sources.items():
+        if not len(v) or not named[start[b]:start[b] + len(v)].any():
+            continue  # names nobody: never decides
+        cand[b] = np.where(p >= 0, start[b] + p, nothing)
+        names[b] = named[cand[b]]
     unit = np.full(n, nothing)
     basis = np.full(n, len(BASES))
     for name, order in _ORDERS.items():
-        follows = rule == name
-        for b in reversed(order):  # the earliest applicable basis overwrites later ones
-            sel = follows & named[cand[b]]
-            unit[sel], basis[sel] = cand[b][sel], BASES.index(b)
+        open_ = rule == name if pair is None else (np.asarray(rule) == name)[pair]
+        for b in order:  # the earliest basis that names a unit decides
+            if b not in cand or not open_.any():
+                continue
+            sel = open_ & names[b]
+            np.copyto(unit, cand[b], where=sel)
+            np.copyto(basis, BASES.index(b), where=sel)
+            open_ &= ~sel
     return unit, units, basis
 
 

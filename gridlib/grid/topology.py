@@ -192,6 +192,7 @@ class Topology:
         start, count = start[order], count[order]
         xs, ys = x[order], y[order]
         sdx, sdy, sinv = self._segment_terms
+        shared = self.partner >= 0
         near2 = max(reach - _TIE, 0.0) ** 2 if reach is not None else -1.0
         far2 = (reach + _TIE) ** 2 if reach is not None else -1.0
         out = np.empty(n)
@@ -225,15 +226,14 @@ class Topology:
             for d2, seg in zip(d2s, segs, strict=True):
                 m = len(seg)
                 cands.append(np.flatnonzero(d2 <= limit[:m]))
-                if reach is not None:
-                    shared = self.partner.take(seg) >= 0
-                    hit = shared & (d2 <= near2)
-                    unsure = np.flatnonzero(shared & ~hit & (d2 <= far2))
-                    if len(unsure):  # within rounding of reach: decide with GEOS' formula
-                        j = seg[unsure]
-                        hit[unsure] = point_segment_distance(px[unsure], py[unsure], self.ax[j], self.ay[j],
-                                                             self.bx[j], self.by[j]) <= reach
-                    hit = np.flatnonzero(hit)
+                if reach is not None:  # shared edges within reach (+ rounding), then those within rounding of it
+                    hit = np.flatnonzero((d2 <= far2) & shared.take(seg))
+                    unsure = np.flatnonzero(d2[hit] > near2)
+                    if len(unsure):  # decide with GEOS' formula
+                        i, j = hit[unsure], seg[hit[unsure]]
+                        within = point_segment_distance(px[i], py[i], self.ax[j], self.ay[j], self.bx[j],
+                                                        self.by[j]) <= reach
+                        hit = np.delete(hit, unsure[~within])
                     pts.append(order[hit + lo])
                     others.append(self.partner[seg[hit]].astype(np.int64))
             cand = np.concatenate(cands)
