@@ -85,7 +85,7 @@ OUTPUT_COLUMNS = [
 _RULES_CSV = Path(__file__).parent / "codes" / "data" / "responsibility_rules.csv"
 _DEFAULT_RULE = {"component": "owner_first", "event": "territory_first"}
 _INDEX_CACHE: dict[tuple[int, str], tuple[weakref.ref, GridIndex]] = {}
-_EDGE_CACHE: dict[tuple[int, str], tuple[weakref.ref, tuple[np.ndarray, shapely.STRtree, np.ndarray]]] = {}
+_EDGE_CACHE: dict[tuple[int, str], tuple[weakref.ref, tuple[np.ndarray, shapely.STRtree, np.ndarray, dict]]] = {}
 
 
 # --------------------------------------------------------------------------- rules
@@ -194,36 +194,82 @@ def index_for(gridset: Any, crs: Any = None) -> GridIndex:
     return index
 
 
+@dataclass
+class _Reach:
+    """What lies within one distance of each grid, worked out for the grids asked so far (cached per grid
+    frame and distance, so a second call on the same grids asks GEOS nothing about grid pairs)."""
+
+    street_edge: np.ndarray        # int8 per grid: -1 not known yet; 1: a grid of another street may lie within
+    done: np.ndarray               # bool per grid: its pairs are in ``pairs``
+    pairs: list[tuple[np.ndarray, np.ndarray]]   # (grid, another grid within the distance), appended
+
+    @classmethod
+    def empty(cls, n: int) -> _Reach:
+        return cls(np.full(n, -1, dtype=np.int8), np.zeros(n, dtype=bool), [])
+
+
 def _edge_grids(frame: gpd.GeoDataFrame, index: GridIndex,
-                geoms: np.ndarray) -> tuple[np.ndarray, shapely.STRtree, np.ndarray]:
+                geoms: np.ndarray) -> tuple[np.ndarray, shapely.STRtree, np.ndarray, dict[float, _Reach]]:
     """Per grid: has an edge no other grid shares (coverage edge, T-junction: ``Topology.coverage_edge``
-    of the index's :class:`gridlib.grid.topology.Topology`); an STRtree of the grids; and an integer per
-    grid, equal for grids of the same street. Cached per grid frame."""
+    of the index's :class:`gridlib.grid.topology.Topology`); an STRtree of the grids; an integer per
+    grid, equal for grids of the same street; and the :class:`_Reach` per distance. Cached per grid frame."""
     key = (id(frame), index.crs.to_wkt())
     hit = _EDGE_CACHE.get(key)
     if hit is not None and hit[0]() is frame:
         return hit[1]
     edge = index.topology.coverage_edge
     street = frame["street_code"] if "street_code" in frame else frame["grid_code"].astype(str).str[:12]
-    out = (edge, shapely.STRtree(geoms), pd.factorize(street.astype(str))[0])
+    out = (edge, shapely.STRtree(geoms), pd.factorize(street.astype(str))[0], {})
     _EDGE_CACHE[key] = (weakref.ref(frame), out)
     weakref.finalize(frame, _EDGE_CACHE.pop, key, None)
     return out
 
 
 def _street_edge(tree: shapely.STRtree, geoms: np.ndarray, street: np.ndarray, grids: np.ndarray,
-                 distance: float) -> np.ndarray:
-    """For grid positions *grids*: may a grid of another street lie within *distance* (bounding boxes)."""
-    b = shapely.bounds(geoms[grids])
+                 distance: float, reach: _Reach | None = None) -> np.ndarray:
+    """For grid positions *grids* (distinct): may a grid of another street lie within *distance* (bounding
+    boxes). With *reach*, the grids it knows are not asked again."""
+    todo = grids if reach is None else grids[reach.street_edge[grids] < 0]
+    b = shapely.bounds(geoms[todo])
     boxes = shapely.box(b[:, 0] - distance, b[:, 1] - distance, b[:, 2] + distance, b[:, 3] + distance)
     a, o = tree.query(boxes)
-    out = np.zeros(len(grids), dtype=bool)
-    out[a[street[grids[a]] != street[o]]] = True
-    return out
+    out = np.zeros(len(todo), dtype=bool)
+    out[a[street[todo[a]] != street[o]]] = True
+    if reach is None:
+        return out
+    reach.street_edge[todo] = out
+    return reach.street_edge[grids] == 1
+
+
+def _grid_pairs(tree: shapely.STRtree, geoms: np.ndarray, grid_ids: np.ndarray, distance: float,
+                reach: _Reach | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """Pairs (position in *grid_ids*, another grid) of grids within *distance* of each other (GEOS
+    ``dwithin``; a grid no point of which lies within reach of the other: none of its points does either).
+    With *reach*, the pairs of grids asked before come from it and the new ones are added to it."""
+    todo = grid_ids if reach is None else grid_ids[~reach.done[grid_ids]]
+    b = shapely.bounds(geoms[todo])
+    g, other = tree.query(shapely.box(b[:, 0] - distance, b[:, 1] - distance, b[:, 2] + distance,
+                                      b[:, 3] + distance))
+    g = todo[g]
+    keep = g != other
+    g, other = g[keep], other[keep]
+    keep = shapely.dwithin(geoms[g], geoms[other], distance)
+    g, other = g[keep], other[keep]
+    if reach is not None:
+        reach.pairs.append((g, other))  # the pairs first, then the mark: a concurrent call may only repeat work
+        reach.done[todo] = True
+        g = np.concatenate([p[0] for p in reach.pairs])
+        other = np.concatenate([p[1] for p in reach.pairs])
+    local = np.full(len(geoms), -1, dtype=np.int64)
+    local[grid_ids] = np.arange(len(grid_ids))
+    g = local[g]
+    keep = g >= 0
+    return g[keep], other[keep]
 
 
 def _grids_within(tree: shapely.STRtree, geoms: np.ndarray, street: np.ndarray, own: np.ndarray, points: np.ndarray,
-                  x: np.ndarray, y: np.ndarray, near: np.ndarray, distance: float) -> tuple[np.ndarray, np.ndarray]:
+                  x: np.ndarray, y: np.ndarray, near: np.ndarray, distance: float,
+                  reach: _Reach | None = None) -> tuple[np.ndarray, np.ndarray]:
     """Pairs (point, grid) of another grid within *distance* of *points* (x, y) in grids *own*, for the
     pairs that can change a flag: any grid where ``near`` is not yet set, else one of another street.
 
@@ -232,15 +278,8 @@ def _grids_within(tree: shapely.STRtree, geoms: np.ndarray, street: np.ndarray, 
     """
     first, inv = _distinct(own)
     grid_ids = own[first]
-    b = shapely.bounds(geoms[grid_ids])
-    g, other = tree.query(shapely.box(b[:, 0] - distance, b[:, 1] - distance, b[:, 2] + distance,
-                                      b[:, 3] + distance))
-    keep = grid_ids[g] != other
-    g, other = g[keep], other[keep]
-    # a grid no point of which lies within reach of the other grid: none of its points does either
-    keep = shapely.dwithin(geoms[grid_ids[g]], geoms[other], distance)
-    g, other = g[keep], other[keep]
-    order = np.argsort(g, kind="stable")  # already by query input; kept for safety (a few pairs per grid)
+    g, other = _grid_pairs(tree, geoms, grid_ids, distance, reach)
+    order = np.argsort(g, kind="stable")
     g, other = g[order], other[order]
     other_bounds = shapely.bounds(geoms[other])
     # points not yet near need every grid in reach; the others only grids of another street
@@ -728,28 +767,37 @@ def _boundary_flags(grids: _Grids, which: np.ndarray, pos: np.ndarray, x: np.nda
     near_street = np.zeros(len(pos), dtype=bool)
     d = near_boundary_m
     for k, frame in enumerate(grids.frames):
-        sel = np.flatnonzero(which == k)
+        whole = len(grids.frames) == 1  # one edition: every point, no selection to copy through
+        sel = np.arange(len(pos)) if whole else np.flatnonzero(which == k)
         if not len(sel):
             continue
+        xs, ys, own = (x, y, pos) if whole else (x[sel], y[sel], pos[sel])
         # the distance to the own grid's boundary segments, and the grids across its shared edges
         # within reach: those are near (exact, and most cases near a boundary are settled so)
-        dist[sel], pt, other = grids.indexes[k].topology.boundary_distance(
-            x[sel], y[sel], pos[sel], reach=d if d > 0 else None)
-        close = sel[dist[sel] <= d]  # another grid is never closer than the point's own grid boundary
-        if d <= 0 or not len(close):
+        dk, pt, other = grids.indexes[k].topology.boundary_distance(xs, ys, own, reach=d if d > 0 else None)
+        dist[sel] = dk
+        if d <= 0:
+            continue
+        close = sel[dk <= d]  # another grid is never closer than the point's own grid boundary
+        if not len(close):
             continue
         geoms = np.asarray(frame.geometry.array, dtype=object)
-        _, tree, street = _edge_grids(grids.originals[k], grids.indexes[k], geoms)
+        _, tree, street, reaches = _edge_grids(grids.originals[k], grids.indexes[k], geoms)
+        reach = reaches.setdefault(float(d), _Reach.empty(len(geoms)))
         near[sel[pt]] = True
-        near_street[sel[pt[street[other] != street[pos[sel][pt]]]]] = True
-        first, inv = _distinct(pos[close])
-        street_edge = _street_edge(tree, geoms, street, pos[close][first], d)[inv]
+        near_street[sel[pt[street[other] != street[own[pt]]]]] = True
+        close_pos = pos[close]
+        hit = np.zeros(len(geoms), dtype=bool)
+        hit[close_pos] = True
+        hit = np.flatnonzero(hit)  # the grids of the close points (distinct, sorted)
+        edge_of = np.zeros(len(geoms), dtype=bool)
+        edge_of[hit] = _street_edge(tree, geoms, street, hit, d, reach)
         # still open: no shared edge within reach (an edge of the coverage, a T-junction), or a
         # grid of another street may lie within reach beyond a shared edge of the same street
-        ask = close[~near[close] | (street_edge & ~near_street[close])]
+        ask = close[~near[close] | (edge_of[close_pos] & ~near_street[close])]
         if len(ask):
             pt, other = _grids_within(tree, geoms, street, pos[ask], geometry[ask], x[ask], y[ask],
-                                      near[ask], d)
+                                      near[ask], d, reach)
             near[ask[pt]] = True
             near_street[ask[pt[street[other] != street[pos[ask][pt]]]]] = True
     return dist, near, near_street

@@ -206,15 +206,19 @@ class Topology:
             d2s, segs = [], []
             for k, m in enumerate(active.tolist()):
                 seg = s0[:m] + k
-                ex = px[:m] - self.ax.take(seg)
-                ey = py[:m] - self.ay.take(seg)
+                ex = self.ax.take(seg)
+                np.subtract(px[:m], ex, out=ex)
+                ey = self.ay.take(seg)
+                np.subtract(py[:m], ey, out=ey)
                 dx, dy = sdx.take(seg), sdy.take(seg)
                 u = ex * dx
                 u += ey * dy
                 u *= sinv.take(seg)
                 np.clip(u, 0.0, 1.0, out=u)
-                ex -= u * dx
-                ey -= u * dy
+                dx *= u
+                ex -= dx
+                dy *= u
+                ey -= dy
                 ex *= ex
                 ey *= ey
                 ex += ey
