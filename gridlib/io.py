@@ -720,8 +720,14 @@ def read_points(
         geoms = np.asarray(frame.geometry.array, dtype=object)  # the shapely ufuncs, not pandas' dispatch
         gname = frame.geometry.name
         kind = shapely.get_type_id(geoms)  # -1 where missing
-        # all points (the usual case): get_x and get_y, faster than get_coordinates; no NaN: none is empty
-        xs, ys = (shapely.get_x(geoms), shapely.get_y(geoms)) if (kind == 0).all() else (None, None)
+        # all points (the usual case): get_x and get_y, faster than get_coordinates (GEOS refuses an empty
+        # point; NaN coordinates also take the full checks)
+        xs = ys = None
+        if (kind == 0).all():
+            try:
+                xs, ys = shapely.get_x(geoms), shapely.get_y(geoms)
+            except shapely.errors.GEOSException:
+                xs = None
         if xs is None or np.isnan(xs).any() or np.isnan(ys).any():
             missing, empty = kind == -1, shapely.is_empty(geoms)
             add(missing, "missing_geometry", "missing geometry", field=gname)
