@@ -798,7 +798,7 @@ def read_points(
         rejected = rejected.drop(columns=frame.geometry.name)
         rejected.insert(len(rejected.columns) - 3, "geometry_wkt", shapely.to_wkt(frame.geometry.values[~ok]))
 
-    accepted = pd.DataFrame(frame if ok.all() else frame.loc[ok]).copy()  # all accepted: no take
+    accepted = pd.DataFrame(frame if ok.all() else frame.loc[ok])  # all accepted: no take (frame is our copy)
     if isinstance(frame, gpd.GeoDataFrame):
         accepted = accepted.drop(columns=frame.geometry.name)
     for column, parsed in parsed_times.items():
