@@ -2,6 +2,11 @@
 
     python benchmarks/bench_assign.py            # 300,000 points over the demo grids
     python benchmarks/bench_assign.py --quick    # 50,000 points
+    python benchmarks/bench_assign.py --grids city-quick --points 299000   # one Zhengzhou district (~23k grids)
+    python benchmarks/bench_assign.py --grids city --points 299000         # the whole city (built once, cached)
+
+The city grids are ``benchmarks/_city.py``'s (``gl.grid.build`` over the Zhengzhou districts at
+10,000 m², cached under ``benchmarks/results/`` as ``bench_nightly.py`` caches them).
 
 The anchor does the least a user would write to get the same levels: a spatial join of the
 points on the grids (geopandas at its best: its STRtree, cached on the grid frame when warm) and
@@ -19,6 +24,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import resource
 import sys
 import time
@@ -30,6 +36,7 @@ import pandas as pd
 import shapely
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # _city
 
 import gridlib as gl  # noqa: E402
 from gridlib.datasets import demo_grids  # noqa: E402
@@ -74,12 +81,21 @@ def main() -> None:
     ap.add_argument("--quick", action="store_true", help="50,000 points instead of 300,000")
     ap.add_argument("--points", type=int, default=None)
     ap.add_argument("--repeat", type=int, default=3, help="warm runs (the best counts)")
+    ap.add_argument("--grids", choices=["demo", "city-quick", "city"], default="demo",
+                    help="the demo grids, or benchmarks/_city.py's Zhengzhou grids (one district, or the city)")
     args = ap.parse_args()
     n = args.points or (50_000 if args.quick else 300_000)
 
-    grids = demo_grids()
+    if args.grids == "demo":
+        grids = demo_grids()
+    else:
+        import _city
+
+        grids, build_s = _city.city_grids(quick=args.grids == "city-quick")
+        if build_s:
+            print(f"built the {args.grids} grids in {build_s:.0f} s (cached for the next run)")
     cases = random_cases(grids, n)
-    print(f"demo grids: {len(grids):,} grids ({grids.crs.to_string()}), {n:,} random cases over their bounds")
+    print(f"{args.grids} grids: {len(grids):,} grids ({grids.crs.to_string()}), {n:,} random cases over their bounds")
 
     # cold: a fresh copy of the grid frame, so neither side has its index yet. Cold means a new grid
     # frame, not a new interpreter: gridlib.assignment is imported (lazily, by gl.assign) before the
@@ -101,7 +117,7 @@ def main() -> None:
     agree = bool((theirs[both] == ours[both]).all())
 
     res = {
-        "bench": "assign", "grids": len(grids), "points": n, "assigned": len(done), "rejected": len(rejects),
+        "bench": "assign", "grid_set": args.grids, "grids": len(grids), "points": n, "assigned": len(done), "rejected": len(rejects),
         "assign_cold_s": t_cold, "assign_cold_cpu_s": c_cold, "anchor_cold_s": t_acold, "anchor_cold_cpu_s": c_acold,
         "assign_warm_s": t_warm, "assign_warm_cpu_s": c_warm, "anchor_warm_s": t_awarm,
         "anchor_warm_cpu_s": c_awarm,
@@ -109,6 +125,7 @@ def main() -> None:
         "ratio_cold": t_acold / t_cold, "cpu_ratio_cold": c_acold / c_cold,
         "agree_with_sjoin": agree, "compared": len(both),
         "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+        "load_avg_1min": os.getloadavg()[0],
     }
     print(f"warm: gl.assign {t_warm:.2f} s wall / {c_warm:.2f} s CPU vs sjoin(within) + merge {t_awarm:.2f} s / "
           f"{c_awarm:.2f} s -> gl.assign is {res['ratio_warm']:.2f}x the anchor's speed wall, "

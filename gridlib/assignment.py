@@ -86,7 +86,7 @@ OUTPUT_COLUMNS = [
 _RULES_CSV = Path(__file__).parent / "codes" / "data" / "responsibility_rules.csv"
 _DEFAULT_RULE = {"component": "owner_first", "event": "territory_first"}
 _INDEX_CACHE: dict[tuple[int, str], tuple[weakref.ref, GridIndex]] = {}
-_EDGE_CACHE: dict[tuple[int, str], tuple[weakref.ref, tuple[np.ndarray, shapely.STRtree, np.ndarray]]] = {}
+_EDGE_CACHE: dict[tuple[int, str], tuple[weakref.ref, tuple[np.ndarray, shapely.STRtree, np.ndarray, dict]]] = {}
 
 
 # --------------------------------------------------------------------------- rules
@@ -195,36 +195,82 @@ def index_for(gridset: Any, crs: Any = None) -> GridIndex:
     return index
 
 
+@dataclass
+class _Reach:
+    """What lies within one distance of each grid, worked out for the grids asked so far (cached per grid
+    frame and distance, so a second call on the same grids asks GEOS nothing about grid pairs)."""
+
+    street_edge: np.ndarray        # int8 per grid: -1 not known yet; 1: a grid of another street may lie within
+    done: np.ndarray               # bool per grid: its pairs are in ``pairs``
+    pairs: list[tuple[np.ndarray, np.ndarray]]   # (grid, another grid within the distance), appended
+
+    @classmethod
+    def empty(cls, n: int) -> _Reach:
+        return cls(np.full(n, -1, dtype=np.int8), np.zeros(n, dtype=bool), [])
+
+
 def _edge_grids(frame: gpd.GeoDataFrame, index: GridIndex,
-                geoms: np.ndarray) -> tuple[np.ndarray, shapely.STRtree, np.ndarray]:
+                geoms: np.ndarray) -> tuple[np.ndarray, shapely.STRtree, np.ndarray, dict[float, _Reach]]:
     """Per grid: has an edge no other grid shares (coverage edge, T-junction: ``Topology.coverage_edge``
-    of the index's :class:`gridlib.grid.topology.Topology`); an STRtree of the grids; and an integer per
-    grid, equal for grids of the same street. Cached per grid frame."""
+    of the index's :class:`gridlib.grid.topology.Topology`); an STRtree of the grids; an integer per
+    grid, equal for grids of the same street; and the :class:`_Reach` per distance. Cached per grid frame."""
     key = (id(frame), index.crs.to_wkt())
     hit = _EDGE_CACHE.get(key)
     if hit is not None and hit[0]() is frame:
         return hit[1]
     edge = index.topology.coverage_edge
     street = frame["street_code"] if "street_code" in frame else frame["grid_code"].astype(str).str[:12]
-    out = (edge, shapely.STRtree(geoms), pd.factorize(street.astype(str))[0])
+    out = (edge, shapely.STRtree(geoms), pd.factorize(street.astype(str))[0], {})
     _EDGE_CACHE[key] = (weakref.ref(frame), out)
     weakref.finalize(frame, _EDGE_CACHE.pop, key, None)
     return out
 
 
 def _street_edge(tree: shapely.STRtree, geoms: np.ndarray, street: np.ndarray, grids: np.ndarray,
-                 distance: float) -> np.ndarray:
-    """For grid positions *grids*: may a grid of another street lie within *distance* (bounding boxes)."""
-    b = shapely.bounds(geoms[grids])
+                 distance: float, reach: _Reach | None = None) -> np.ndarray:
+    """For grid positions *grids* (distinct): may a grid of another street lie within *distance* (bounding
+    boxes). With *reach*, the grids it knows are not asked again."""
+    todo = grids if reach is None else grids[reach.street_edge[grids] < 0]
+    b = shapely.bounds(geoms[todo])
     boxes = shapely.box(b[:, 0] - distance, b[:, 1] - distance, b[:, 2] + distance, b[:, 3] + distance)
     a, o = tree.query(boxes)
-    out = np.zeros(len(grids), dtype=bool)
-    out[a[street[grids[a]] != street[o]]] = True
-    return out
+    out = np.zeros(len(todo), dtype=bool)
+    out[a[street[todo[a]] != street[o]]] = True
+    if reach is None:
+        return out
+    reach.street_edge[todo] = out
+    return reach.street_edge[grids] == 1
+
+
+def _grid_pairs(tree: shapely.STRtree, geoms: np.ndarray, grid_ids: np.ndarray, distance: float,
+                reach: _Reach | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """Pairs (position in *grid_ids*, another grid) of grids within *distance* of each other (GEOS
+    ``dwithin``; a grid no point of which lies within reach of the other: none of its points does either).
+    With *reach*, the pairs of grids asked before come from it and the new ones are added to it."""
+    todo = grid_ids if reach is None else grid_ids[~reach.done[grid_ids]]
+    b = shapely.bounds(geoms[todo])
+    g, other = tree.query(shapely.box(b[:, 0] - distance, b[:, 1] - distance, b[:, 2] + distance,
+                                      b[:, 3] + distance))
+    g = todo[g]
+    keep = g != other
+    g, other = g[keep], other[keep]
+    keep = shapely.dwithin(geoms[g], geoms[other], distance)
+    g, other = g[keep], other[keep]
+    if reach is not None:
+        reach.pairs.append((g, other))  # the pairs first, then the mark: a concurrent call may only repeat work
+        reach.done[todo] = True
+        g = np.concatenate([p[0] for p in reach.pairs])
+        other = np.concatenate([p[1] for p in reach.pairs])
+    local = np.full(len(geoms), -1, dtype=np.int64)
+    local[grid_ids] = np.arange(len(grid_ids))
+    g = local[g]
+    keep = g >= 0
+    return g[keep], other[keep]
 
 
 def _grids_within(tree: shapely.STRtree, geoms: np.ndarray, street: np.ndarray, own: np.ndarray, points: np.ndarray,
-                  x: np.ndarray, y: np.ndarray, near: np.ndarray, distance: float) -> tuple[np.ndarray, np.ndarray]:
+                  x: np.ndarray, y: np.ndarray, near: np.ndarray, distance: float,
+                  reach: _Reach | None = None) -> tuple[np.ndarray, np.ndarray]:
     """Pairs (point, grid) of another grid within *distance* of *points* (x, y) in grids *own*, for the
     pairs that can change a flag: any grid where ``near`` is not yet set, else one of another street.
 
@@ -233,15 +279,8 @@ def _grids_within(tree: shapely.STRtree, geoms: np.ndarray, street: np.ndarray, 
     """
     first, inv = _distinct(own)
     grid_ids = own[first]
-    b = shapely.bounds(geoms[grid_ids])
-    g, other = tree.query(shapely.box(b[:, 0] - distance, b[:, 1] - distance, b[:, 2] + distance,
-                                      b[:, 3] + distance))
-    keep = grid_ids[g] != other
-    g, other = g[keep], other[keep]
-    # a grid no point of which lies within reach of the other grid: none of its points does either
-    keep = shapely.dwithin(geoms[grid_ids[g]], geoms[other], distance)
-    g, other = g[keep], other[keep]
-    order = np.argsort(g, kind="stable")  # already by query input; kept for safety (a few pairs per grid)
+    g, other = _grid_pairs(tree, geoms, grid_ids, distance, reach)
+    order = np.argsort(g, kind="stable")
     g, other = g[order], other[order]
     other_bounds = shapely.bounds(geoms[other])
     # points not yet near need every grid in reach; the others only grids of another street
@@ -521,6 +560,17 @@ def _distinct(key: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return first, codes
 
 
+def _stripped_codes(column: pd.Series | None, n: int) -> tuple[np.ndarray, np.ndarray]:
+    """``column.astype("string").fillna("").str.strip().factorize()``, with the text work done on the
+    distinct values only (a night has a few hundred class codes and many cases)."""
+    if column is None:
+        return np.zeros(n, dtype=np.int64), np.array([""], dtype=object)
+    codes, uniques = pd.factorize(column)  # a missing value: -1, the "" appended below
+    text = pd.Series(uniques, dtype=object).astype("string").fillna("").str.strip()
+    merged, values = pd.factorize(pd.concat([text, pd.Series([""], dtype="string")], ignore_index=True))
+    return merged[codes], np.asarray(values, dtype=object)
+
+
 # --------------------------------------------------------------------------- the steps of assign
 @dataclass
 class _Grids:
@@ -544,10 +594,8 @@ class _Classes:
 
     @classmethod
     def of(cls, points: pd.DataFrame) -> _Classes:
-        empty = pd.Series("", index=points.index, dtype="string")
-        columns = [points[c].astype("string").fillna("").str.strip() if c in points else empty
-                   for c in ("class_code", "kind")]
-        (c_code, c_values), (k_code, k_values) = (col.factorize() for col in columns)
+        (c_code, c_values), (k_code, k_values) = (_stripped_codes(points[c] if c in points else None, len(points))
+                                                  for c in ("class_code", "kind"))
         first, code = _distinct(c_code.astype(np.int64) * (len(k_values) + 1) + k_code)
         classes = np.asarray(c_values, dtype=object)[c_code[first]]
         kinds = np.asarray(k_values, dtype=object)[k_code[first]]
@@ -643,7 +691,7 @@ def _check(cases: pd.DataFrame, grids: _Grids, *, crs: Any, id: str, when: str |
     if resolve_crs(crs)[1] is None and points.crs is not None and pyproj.CRS(points.crs).is_geographic:
         _warn_if_gcj02(points, grids.metric, grids.indexes[-1], roads)
     if pyproj.CRS(points.crs).equals(grids.metric):  # already there: only the CRS object is replaced
-        points = points.set_crs(grids.metric, allow_override=True)
+        points.set_crs(grids.metric, allow_override=True, inplace=True)  # read_points' own frame: no copy
     else:
         points = points.to_crs(grids.metric)
     n, at = len(source), points.index.to_numpy()
@@ -693,10 +741,7 @@ def _locate(checked: _Checked, grids: _Grids, near_boundary_m: float) -> _Locate
     """
     points = checked.points
     geometry = np.asarray(points.geometry.array, dtype=object)
-    xy = shapely.get_coordinates(geometry)  # accepted points: one finite 2D coordinate each
-    if len(xy) != len(geometry):
-        xy = np.column_stack([shapely.get_x(geometry), shapely.get_y(geometry)])
-    x, y = xy[:, 0].copy(), xy[:, 1].copy()
+    x, y = shapely.get_x(geometry), shapely.get_y(geometry)  # accepted points: one finite 2D coordinate each
     which = checked.which
     pos = np.full(len(points), -1)
     for k, index in enumerate(grids.indexes):
@@ -723,28 +768,37 @@ def _boundary_flags(grids: _Grids, which: np.ndarray, pos: np.ndarray, x: np.nda
     near_street = np.zeros(len(pos), dtype=bool)
     d = near_boundary_m
     for k, frame in enumerate(grids.frames):
-        sel = np.flatnonzero(which == k)
+        whole = len(grids.frames) == 1  # one edition: every point, no selection to copy through
+        sel = np.arange(len(pos)) if whole else np.flatnonzero(which == k)
         if not len(sel):
             continue
+        xs, ys, own = (x, y, pos) if whole else (x[sel], y[sel], pos[sel])
         # the distance to the own grid's boundary segments, and the grids across its shared edges
         # within reach: those are near (exact, and most cases near a boundary are settled so)
-        dist[sel], pt, other = grids.indexes[k].topology.boundary_distance(
-            x[sel], y[sel], pos[sel], reach=d if d > 0 else None)
-        close = sel[dist[sel] <= d]  # another grid is never closer than the point's own grid boundary
-        if d <= 0 or not len(close):
+        dk, pt, other = grids.indexes[k].topology.boundary_distance(xs, ys, own, reach=d if d > 0 else None)
+        dist[sel] = dk
+        if d <= 0:
+            continue
+        close = sel[dk <= d]  # another grid is never closer than the point's own grid boundary
+        if not len(close):
             continue
         geoms = np.asarray(frame.geometry.array, dtype=object)
-        _, tree, street = _edge_grids(grids.originals[k], grids.indexes[k], geoms)
+        _, tree, street, reaches = _edge_grids(grids.originals[k], grids.indexes[k], geoms)
+        reach = reaches.setdefault(float(d), _Reach.empty(len(geoms)))
         near[sel[pt]] = True
-        near_street[sel[pt[street[other] != street[pos[sel][pt]]]]] = True
-        first, inv = _distinct(pos[close])
-        street_edge = _street_edge(tree, geoms, street, pos[close][first], d)[inv]
+        near_street[sel[pt[street[other] != street[own[pt]]]]] = True
+        close_pos = pos[close]
+        hit = np.zeros(len(geoms), dtype=bool)
+        hit[close_pos] = True
+        hit = np.flatnonzero(hit)  # the grids of the close points (distinct, sorted)
+        edge_of = np.zeros(len(geoms), dtype=bool)
+        edge_of[hit] = _street_edge(tree, geoms, street, hit, d, reach)
         # still open: no shared edge within reach (an edge of the coverage, a T-junction), or a
         # grid of another street may lie within reach beyond a shared edge of the same street
-        ask = close[~near[close] | (street_edge & ~near_street[close])]
+        ask = close[~near[close] | (edge_of[close_pos] & ~near_street[close])]
         if len(ask):
             pt, other = _grids_within(tree, geoms, street, pos[ask], geometry[ask], x[ask], y[ask],
-                                      near[ask], d)
+                                      near[ask], d, reach)
             near[ask[pt]] = True
             near_street[ask[pt[street[other] != street[pos[ask][pt]]]]] = True
     return dist, near, near_street
@@ -816,7 +870,7 @@ def _responsibility(checked: _Checked, located: _Located, grids: _Grids, *, rule
         "grid_team": (team_unit, inv),
         "territory_fallback": (fallback, inv),
     }
-    unit, units, basis = _choose(sources, np.asarray(rules_of_pairs, dtype=object)[pair])
+    unit, units, basis = _choose(sources, rules_of_pairs, pair)
     teams = np.append(team_name, "").astype(object)
     columns["responsible_unit"] = (units, unit)
     columns["responsible_team"] = (teams, np.where(basis == BASES.index("grid_team"), inv, len(teams) - 1))
@@ -825,28 +879,39 @@ def _responsibility(checked: _Checked, located: _Located, grids: _Grids, *, rule
     return _Responsibility(columns)
 
 
-def _choose(sources: dict[str, tuple[np.ndarray, np.ndarray]], rule: np.ndarray
+def _choose(sources: dict[str, tuple[np.ndarray, np.ndarray]], rule: np.ndarray, pair: np.ndarray | None = None
             ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """The decision of step 3: per case, the earliest basis of its *rule*'s order that names a unit.
 
     *sources* maps each basis to (candidate units, per case the row of its candidate, -1: none).
+    *rule* is per case, or with *pair* per distinct pair (``pair`` the pair of each case).
     Returns per case the row of its unit in *units* (the table of every candidate unit, also
     returned) and the position of its basis in :data:`BASES` (``len(BASES)``: none).
     """
-    n = len(rule)
+    n = len(rule) if pair is None else len(pair)
     units = np.concatenate([v for v, _ in sources.values()] + [np.array([""], dtype=object)])
     start = dict(zip(sources, np.cumsum([0] + [len(v) for v, _ in sources.values()]), strict=False))
     nothing = len(units) - 1
-    cand = {b: np.where(p >= 0, start[b] + p, nothing) if len(v) else np.full(n, nothing)
-            for b, (v, p) in sources.items()}
     named = units != ""  # per candidate row: does it name a unit
+    # per basis that can name a unit: its candidate row per case and whether that names one
+    cand: dict[str, np.ndarray] = {}
+    names: dict[str, np.ndarray] = {}
+    for b, (v, p) in sources.items():
+        if not len(v) or not named[start[b]:start[b] + len(v)].any():
+            continue  # names nobody: never decides
+        cand[b] = np.where(p >= 0, start[b] + p, nothing)
+        names[b] = named[cand[b]]
     unit = np.full(n, nothing)
     basis = np.full(n, len(BASES))
     for name, order in _ORDERS.items():
-        follows = rule == name
-        for b in reversed(order):  # the earliest applicable basis overwrites later ones
-            sel = follows & named[cand[b]]
-            unit[sel], basis[sel] = cand[b][sel], BASES.index(b)
+        open_ = rule == name if pair is None else (np.asarray(rule) == name)[pair]
+        for b in order:  # the earliest basis that names a unit decides
+            if b not in cand or not open_.any():
+                continue
+            sel = open_ & names[b]
+            np.copyto(unit, cand[b], where=sel)
+            np.copyto(basis, BASES.index(b), where=sel)
+            open_ &= ~sel
     return unit, units, basis
 
 

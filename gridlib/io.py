@@ -429,16 +429,31 @@ def _check_ids(frame: pd.DataFrame, id: str, rejects: Rejects) -> None:
     if id not in frame.columns:
         raise InputError(f"id column {id!r} not found; columns are {list(frame.columns)}")
     ids = frame[id]
+    sure = None  # text ids: rows that certainly have text, the length of that text in bytes
     if ids.dtype == object or pd.api.types.is_string_dtype(ids):
         ids = ids.astype("string")
-        if ids.str.contains("\x00", regex=False).any():
-            ids = ids.str.replace("\x00", "", regex=False)
+        sure = _text_bytes(ids)
+        if sure is None or sure[2]:
+            if ids.str.contains("\x00", regex=False).any():
+                ids = ids.str.replace("\x00", "", regex=False)
+                sure = None
         frame[id] = ids
-        blank = ids.str.strip().fillna("").eq("").to_numpy()
+        if sure is None:
+            blank = ids.str.strip().fillna("").eq("").to_numpy()
+        else:  # only a row that does not start with a visible ASCII character can be blank
+            blank = np.zeros(len(ids), dtype=bool)
+            maybe = np.flatnonzero(~sure[0])
+            blank[maybe] = ids.iloc[maybe].str.strip().fillna("").eq("").to_numpy()
     else:
         blank = ids.isna().to_numpy()
     rejects.add(blank, "missing_id", "missing id", field=id)
-    personal = looks_personal(ids)
+    if sure is None:
+        personal = looks_personal(ids)
+    else:  # a phone number has at least 11 characters, an ID-card number 18: shorter ids need no pattern
+        personal = np.zeros(len(ids), dtype=bool)
+        maybe = np.flatnonzero(sure[1] >= 11)
+        if len(maybe):
+            personal[maybe] = looks_personal(ids.iloc[maybe])
     if personal.any():  # the text only for the rows it names
         text = np.full(len(personal), None, dtype=object)
         text[personal] = ("id looks like a phone or ID-card number: '" + ids[personal].astype(str) + "'").to_numpy(
@@ -459,6 +474,41 @@ def _point_xy(points: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     xs, ys = np.full(len(points), np.nan), np.full(len(points), np.nan)
     xs[at], ys[at] = coords[:, 0], coords[:, 1]
     return xs, ys
+
+
+def _text_bytes(text: pd.Series) -> tuple[np.ndarray, np.ndarray, bool] | None:
+    """For an Arrow-backed text column: per row, whether it starts with a visible ASCII character (so is not
+    blank), its length in UTF-8 bytes (0 where missing), and whether any text may hold a NUL character.
+    None for other storage. Read from the Arrow buffers, without a Python string per row."""
+    try:
+        arr = pa.array(text.array)
+    except (pa.ArrowException, TypeError, ValueError):
+        return None
+    if isinstance(arr, pa.ChunkedArray):
+        arr = arr.combine_chunks()
+    if arr.type not in (pa.string(), pa.large_string()):
+        return None
+    _, offsets, data = arr.buffers()
+    n = len(arr)
+    wide = np.int64 if arr.type == pa.large_string() else np.int32
+    off = np.frombuffer(offsets, dtype=wide, count=n + 1, offset=arr.offset * np.dtype(wide).itemsize)
+    raw = np.frombuffer(data, dtype=np.uint8) if data is not None else np.zeros(0, dtype=np.uint8)
+    length = np.diff(off).astype(np.int64)
+    valid = ~np.asarray(arr.is_null().to_numpy(zero_copy_only=False), dtype=bool)
+    length[~valid] = 0
+    used = raw[off[0]:off[-1]]
+    first = np.zeros(n, dtype=np.uint8)
+    has = length > 0
+    first[has] = raw[off[:-1][has]]
+    visible = valid & (first > 0x20) & (first < 0x7F)
+    return visible, length, bool((used == 0).any())
+
+
+def _has_z_or_m(geoms: np.ndarray) -> bool:
+    """Whether any geometry has a Z or an M dimension (one pass when all are 2D, as usual)."""
+    if (shapely.get_coordinate_dimension(geoms) == 2).all():
+        return False
+    return bool(shapely.has_z(geoms).any() or shapely.has_m(geoms).any())
 
 
 def _repeated(ids: pd.Series) -> np.ndarray:
@@ -685,13 +735,23 @@ def read_points(
             )
         geoms = np.asarray(frame.geometry.array, dtype=object)  # the shapely ufuncs, not pandas' dispatch
         gname = frame.geometry.name
-        missing, empty = shapely.is_missing(geoms), shapely.is_empty(geoms)
-        add(missing, "missing_geometry", "missing geometry", field=gname)
-        add(empty, "empty_geometry", "empty geometry", field=gname)
-        not_point = shapely.get_type_id(geoms) != 0
-        add(not_point & ~missing, "wrong_geometry_type", "not a point", field=gname)
-        usable = np.where(not_point | empty, None, geoms)
-        xs, ys = _point_xy(usable)
+        kind = shapely.get_type_id(geoms)  # -1 where missing
+        # all points (the usual case): get_x and get_y, faster than get_coordinates (GEOS refuses an empty
+        # point; NaN coordinates also take the full checks)
+        xs = ys = None
+        if (kind == 0).all():
+            try:
+                xs, ys = shapely.get_x(geoms), shapely.get_y(geoms)
+            except shapely.errors.GEOSException:
+                xs = None
+        if xs is None or np.isnan(xs).any() or np.isnan(ys).any():
+            missing, empty = kind == -1, shapely.is_empty(geoms)
+            add(missing, "missing_geometry", "missing geometry", field=gname)
+            add(empty, "empty_geometry", "empty geometry", field=gname)
+            not_point = kind != 0
+            add(not_point & ~missing, "wrong_geometry_type", "not a point", field=gname)
+            usable = np.where(not_point | empty, None, geoms)
+            xs, ys = _point_xy(usable)
         add(~np.isfinite(xs) | ~np.isfinite(ys), "non_numeric_coordinate", "coordinate is not a finite number",
             field=gname)
     else:
@@ -754,7 +814,7 @@ def read_points(
         rejected = rejected.drop(columns=frame.geometry.name)
         rejected.insert(len(rejected.columns) - 3, "geometry_wkt", shapely.to_wkt(frame.geometry.values[~ok]))
 
-    accepted = pd.DataFrame(frame if ok.all() else frame.loc[ok]).copy()  # all accepted: no take
+    accepted = pd.DataFrame(frame if ok.all() else frame.loc[ok])  # all accepted: no take (frame is our copy)
     if isinstance(frame, gpd.GeoDataFrame):
         accepted = accepted.drop(columns=frame.geometry.name)
     for column, parsed in parsed_times.items():
@@ -762,7 +822,7 @@ def read_points(
     if not use_geometry:
         accepted[x] = xs[ok] if not scheme else lon[ok]
         accepted[y] = ys[ok] if not scheme else lat[ok]
-    if use_geometry and not scheme and not (shapely.has_z(geoms[ok]).any() or shapely.has_m(geoms[ok]).any()):
+    if use_geometry and not scheme and not _has_z_or_m(geoms[ok]):
         geometry = gpd.array.GeometryArray(geoms[ok], crs=out_crs)  # the same 2D points: not rebuilt
     else:
         geometry = gpd.points_from_xy(lon[ok], lat[ok], crs=out_crs)

@@ -26,6 +26,7 @@ are exact where they apply and leave the rest to an exact geometric test.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cached_property
 from typing import Any
 
 import geopandas as gpd
@@ -144,6 +145,15 @@ class Topology:
         """
         return adjacency_of_segments(self.ax, self.ay, self.bx, self.by, self.seg_grid, len(self), rule, precision)
 
+    @cached_property
+    def _segment_terms(self) -> tuple[np.ndarray, ...]:
+        """Per segment ``dx, dy`` and ``1 / (dx² + dy²)`` (0 for a zero-length segment): the fast distance's terms."""
+        dx, dy = self.bx - self.ax, self.by - self.ay
+        len2 = dx * dx + dy * dy
+        with np.errstate(divide="ignore"):
+            inv = np.where(len2 > 0, 1.0 / len2, 0.0)
+        return dx, dy, inv
+
     def boundary_distance(self, x: ArrayLike, y: ArrayLike, grid: ArrayLike,
                           reach: float | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Distance of each point to the boundary of its grid, and the neighbours within ``reach``.
@@ -177,52 +187,78 @@ class Topology:
         x = np.asarray(x, dtype=np.float64).ravel()
         y = np.asarray(y, dtype=np.float64).ravel()
         grid = np.asarray(grid, dtype=np.int64).ravel()
-        dist = np.empty(len(x))
+        n = len(x)
+        dist = np.empty(n)
         pts, others = [np.zeros(0, dtype=np.int64)], [np.zeros(0, dtype=np.int64)]
-        for lo in range(0, len(x), _POINT_CHUNK):  # small chunks: the temporaries stay in cache
-            sl = slice(lo, lo + _POINT_CHUNK)
-            s0 = self.seg_off[grid[sl]]
-            cnt = self.seg_off[grid[sl] + 1] - s0
-            starts = np.cumsum(cnt) - cnt
-            seg = np.repeat(s0 - starts, cnt) + np.arange(int(starts[-1] + cnt[-1]) if len(cnt) else 0)
-            px, py = np.repeat(x[sl], cnt), np.repeat(y[sl], cnt)
-            # a fast squared distance picks the nearest segment; GEOS' formula, exactly, only for the
-            # segments within _TIE of it (ties at a shared vertex, rounding)
-            d2 = _squared_distance(px, py, self.ax.take(seg), self.ay.take(seg), self.bx.take(seg),
-                                   self.by.take(seg))
-            m = np.sqrt(np.minimum.reduceat(d2, starts)) if len(d2) else np.zeros(0)
-            cand = np.flatnonzero(d2 <= np.repeat(np.square(m + _TIE), cnt))
-            exact = point_segment_distance(px[cand], py[cand], self.ax[seg[cand]], self.ay[seg[cand]],
-                                           self.bx[seg[cand]], self.by[seg[cand]])
-            pair = np.repeat(np.arange(len(cnt)), cnt)[cand]
-            first = np.flatnonzero(np.r_[True, pair[1:] != pair[:-1]]) if len(pair) else pair
-            dist[sl] = np.minimum.reduceat(exact, first) if len(first) else exact
-            if reach is not None:
-                shared = self.partner.take(seg) >= 0
-                hit = shared & (d2 <= max(reach - _TIE, 0.0) ** 2)
-                unsure = np.flatnonzero(shared & ~hit & (d2 <= (reach + _TIE) ** 2))
-                if len(unsure):  # within rounding of reach: decide with GEOS' formula
-                    j = seg[unsure]
-                    hit[unsure] = point_segment_distance(px[unsure], py[unsure], self.ax[j], self.ay[j],
-                                                         self.bx[j], self.by[j]) <= reach
-                hit = np.flatnonzero(hit)
-                pts.append(np.repeat(np.arange(len(cnt)), cnt)[hit] + lo)
-                others.append(self.partner[seg[hit]].astype(np.int64))
+        if not n:
+            return dist, pts[0], others[0]
+        # Segment-major: the points sorted by their grid's number of segments (most first), so the
+        # points whose grid has a k-th segment are a prefix and the k-th segments one gather away.
+        start = self.seg_off[grid]
+        count = self.seg_off[grid + 1] - start
+        most = int(count.max())
+        # a radix sort on small keys (a grid has fewer than 65,536 segments, or a comparison sort)
+        key = (most - count).astype(np.uint16) if most < 2**16 else most - count
+        order = np.argsort(key, kind="stable")
+        start, count = start[order], count[order]
+        xs, ys = x[order], y[order]
+        sdx, sdy, sinv = self._segment_terms
+        shared = self.partner >= 0
+        near2 = max(reach - _TIE, 0.0) ** 2 if reach is not None else -1.0
+        far2 = (reach + _TIE) ** 2 if reach is not None else -1.0
+        out = np.empty(n)
+        for lo in range(0, n, _POINT_CHUNK):  # chunks: the temporaries stay in cache
+            hi = min(lo + _POINT_CHUNK, n)
+            px, py, s0 = xs[lo:hi], ys[lo:hi], start[lo:hi]
+            active = np.searchsorted(-count[lo:hi], -np.arange(int(count[lo])), side="left")
+            # a fast squared distance to every segment picks the nearest; GEOS' formula, exactly, only
+            # for the segments within _TIE of it (ties at a shared vertex, rounding)
+            best = np.full(hi - lo, np.inf)
+            d2s, segs = [], []
+            for k, m in enumerate(active.tolist()):
+                seg = s0[:m] + k
+                ex = self.ax.take(seg)
+                np.subtract(px[:m], ex, out=ex)
+                ey = self.ay.take(seg)
+                np.subtract(py[:m], ey, out=ey)
+                dx, dy = sdx.take(seg), sdy.take(seg)
+                u = ex * dx
+                u += ey * dy
+                u *= sinv.take(seg)
+                np.clip(u, 0.0, 1.0, out=u)
+                dx *= u
+                ex -= dx
+                dy *= u
+                ey -= dy
+                ex *= ex
+                ey *= ey
+                ex += ey
+                np.minimum(best[:m], ex, out=best[:m])
+                d2s.append(ex)
+                segs.append(seg)
+            limit = np.square(np.sqrt(best) + _TIE)
+            cands = []
+            for d2, seg in zip(d2s, segs, strict=True):
+                m = len(seg)
+                cands.append(np.flatnonzero(d2 <= limit[:m]))
+                if reach is not None:  # shared edges within reach (+ rounding), then those within rounding of it
+                    hit = np.flatnonzero((d2 <= far2) & shared.take(seg))
+                    unsure = np.flatnonzero(d2[hit] > near2)
+                    if len(unsure):  # decide with GEOS' formula
+                        i, j = hit[unsure], seg[hit[unsure]]
+                        within = point_segment_distance(px[i], py[i], self.ax[j], self.ay[j], self.bx[j],
+                                                        self.by[j]) <= reach
+                        hit = np.delete(hit, unsure[~within])
+                    pts.append(order[hit + lo])
+                    others.append(self.partner[seg[hit]].astype(np.int64))
+            cand = np.concatenate(cands)
+            j = np.concatenate([seg[c] for seg, c in zip(segs, cands, strict=True)])
+            exact = np.full(hi - lo, np.inf)
+            np.minimum.at(exact, cand, point_segment_distance(px[cand], py[cand], self.ax[j], self.ay[j],
+                                                              self.bx[j], self.by[j]))
+            out[lo:hi] = exact
+        dist[order] = out
         return dist, np.concatenate(pts), np.concatenate(others)
-
-
-def _squared_distance(px: np.ndarray, py: np.ndarray, ax: np.ndarray, ay: np.ndarray,
-                      bx: np.ndarray, by: np.ndarray) -> np.ndarray:
-    """Squared point–segment distance, fast (within ~1e-12 m of the exact one for city coordinates)."""
-    dx, dy = bx - ax, by - ay
-    ex, ey = px - ax, py - ay
-    with np.errstate(divide="ignore", invalid="ignore"):
-        t = (ex * dx + ey * dy) / (dx * dx + dy * dy)
-    np.clip(t, 0.0, 1.0, out=t)
-    t[np.isnan(t)] = 0.0  # a zero-length segment: its point
-    ex -= t * dx
-    ey -= t * dy
-    return ex * ex + ey * ey
 
 
 def point_segment_distance(px: np.ndarray, py: np.ndarray, ax: np.ndarray, ay: np.ndarray,
