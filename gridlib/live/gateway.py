@@ -53,6 +53,9 @@ log = logging.getLogger(__name__)
 FIX_COLUMNS = ("device_id", "vehicle_id", "time", "local_time", "lon", "lat", "source", "speed_kmh", "heading",
                "altitude_m", "accuracy_m", "alarm", "status", "mileage_km", "satellites", "signal", "received_at")
 _INSERT = f"INSERT INTO fixes VALUES ({', '.join('?' * len(FIX_COLUMNS))})"
+_LAST_KEYS = ("vehicle_id", "device_id", "time", "lon", "lat", "speed_kmh", "source")
+_LAST_SQL = ("SELECT vehicle_id, device_id, max(time), lon, lat, speed_kmh, source "
+             "FROM fixes GROUP BY vehicle_id ORDER BY vehicle_id")
 
 
 def _row(fix: Fix, vehicle: str, received_at: str) -> tuple:
@@ -173,6 +176,9 @@ class FixStore:
         self._subscribers: list[Callable[[list[tuple[Fix, str]]], Any]] = []
         self._terminals: dict[str, tuple[float, dict[str, Any] | None]] = {}
         self._writers: dict[asyncio.AbstractEventLoop, _GroupWriter] = {}   # one writer thread per event loop
+        # the latest fix (by fix time) of each vehicle, as _LAST_SQL gives it: loaded once, updated on commit
+        self._last_lock = threading.Lock()
+        self._last: dict[str, tuple] = {row[0]: row for row in self.db.execute(_LAST_SQL)}
 
     def register(self, terminal: str, vehicle_id: str, *, gcj02: bool = False) -> str:
         """Record (or re-record) *terminal* as carried by *vehicle_id*; return its new auth code."""
@@ -254,6 +260,7 @@ class FixStore:
             db.executemany(_INSERT, rows)
             if terminals:
                 db.executemany("INSERT OR REPLACE INTO terminals VALUES (?, ?, ?, ?, ?)", terminals)
+        self._remember_last(rows)
         self.transactions += 1
         self.commit_ms.append((len(rows), (time.perf_counter() - t) * 1000))
 
@@ -330,12 +337,39 @@ class FixStore:
             sql, args = sql + " WHERE local_time >= ?", (since_local,)
         return self.db.execute(sql + " ORDER BY rowid", args).fetchall()
 
+    def _remember_last(self, rows: list[tuple]) -> None:
+        """Update the latest fix per vehicle with committed ``fixes`` rows (a later fix time wins; on a tie
+        the one stored first stays, as SQLite's ``max()`` keeps the first row it met)."""
+        last = self._last
+        with self._last_lock:
+            for row in rows:
+                vehicle, time_ = row[1], row[2]
+                seen = last.get(vehicle)
+                if seen is None or time_ > seen[2]:
+                    last[vehicle] = (vehicle, row[0], time_, row[4], row[5], row[7], row[6])
+
     def last_positions(self) -> list[dict[str, Any]]:
-        """The latest fix (by fix time) of each vehicle."""
-        cur = self.db.execute("SELECT vehicle_id, device_id, max(time), lon, lat, speed_kmh, source "
-                              "FROM fixes GROUP BY vehicle_id ORDER BY vehicle_id")
-        keys = ("vehicle_id", "device_id", "time", "lon", "lat", "speed_kmh", "source")
-        return [dict(zip(keys, row, strict=True)) for row in cur]
+        """The latest fix (by fix time) of each vehicle, ordered by vehicle.
+
+        Served from memory (the live page polls it every second): loaded from the ``fixes`` table when
+        the store opens and updated as each transaction commits, so it equals the ``GROUP BY`` over the
+        table (fixes written to the file by another process are not seen).
+
+        >>> import os, tempfile
+        >>> from gridlib.live.fix import Fix
+        >>> path = os.path.join(tempfile.mkdtemp(), "f.sqlite")
+        >>> store = FixStore(path)
+        >>> t = dt.datetime(2026, 11, 20, tzinfo=dt.UTC)
+        >>> store.add([(Fix("1", t, 121.5, 31.2, "jt808"), "沪A1"), (Fix("1", t - dt.timedelta(seconds=9), 121.4, 31.2,
+        ...            "jt808"), "沪A1")])
+        >>> [(p["vehicle_id"], p["lon"]) for p in store.last_positions()]
+        [('沪A1', 121.5)]
+        >>> store.close(); FixStore(path).last_positions() == store.last_positions()
+        True
+        """
+        with self._last_lock:
+            rows = sorted(self._last.values())
+        return [dict(zip(_LAST_KEYS, row, strict=True)) for row in rows]
 
     def close(self) -> None:
         """Commit what is queued, stop the writer thread and close the file."""
