@@ -93,6 +93,10 @@ class TruckMonitor:
     keep_nights : int
         Nights kept per vehicle (the latest seen and the ones before it); a fix of an older night
         is counted in ``stats["too_old"]`` and left to the nightly run.
+    grid_index : GridIndex, optional
+        The live grid edition's :class:`~gridlib.index.GridIndex`: every fix is located in it when
+        it is integrated (one vectorised lookup per tick), the grid of each vehicle's latest fix is
+        kept in :attr:`grids` and fixes outside every grid are counted in ``stats["outside_grid"]``.
 
     Examples
     --------
@@ -107,7 +111,7 @@ class TruckMonitor:
 
     def __init__(self, permits: LayerSource, sites: LayerSource | None = None, *, roads: Any = None,
                  zones: Any = None, thresholds: Thresholds | None = None, metric: Any = None,
-                 book: AlertBook | None = None, keep_nights: int = 2) -> None:
+                 book: AlertBook | None = None, keep_nights: int = 2, grid_index: Any = None) -> None:
         permits_ok, self.permit_rejects = read_permits(permits)
         sites_ok = read_sites(sites)[0] if sites is not None else None
         if metric is None:
@@ -118,13 +122,17 @@ class TruckMonitor:
                                         zones=zones, thresholds=thresholds or Thresholds())
         self.book = book if book is not None else AlertBook()
         self.keep_nights = keep_nights
+        self.grid_index = grid_index
+        #: vehicle → (local epoch seconds, grid code or None) of its latest fix (with ``grid_index``)
+        self.grids: dict[str, tuple[int, str | None]] = {}
         self._lock = threading.Lock()
         self._pending: list[tuple[str, int, float, float]] = []
         self._fixes: dict[tuple[str, int], list[np.ndarray]] = {}
         self._latest_night: int | None = None
         self._expired: list[dict[str, Any]] = []
         self.stats: dict[str, float] = {"fixes": 0, "too_old": 0, "ticks": 0, "tick_s": 0.0, "last_tick_s": 0.0,
-                                        "vehicles_checked": 0}
+                                        "vehicles_checked": 0,
+                                        "located": 0, "outside_grid": 0}
         self._thread: threading.Thread | None = None
         self._stop = threading.Event()
 
@@ -157,6 +165,8 @@ class TruckMonitor:
         if not pending:
             return []
         dirty = self._integrate(pending)
+        if self.grid_index is not None:
+            self._locate(pending)
         events, self._expired = self._expired, []
         for night in sorted({n for _, n in dirty}):
             keys = sorted(k for k in dirty if k[1] == night)
@@ -199,6 +209,21 @@ class TruckMonitor:
             self._fixes.setdefault(k, []).append(sel[a:b])
             dirty.add(k)
         return dirty
+
+    def _locate(self, pending: list[tuple[str, int, float, float]]) -> None:
+        """Locate every new fix in the grid (one vectorised lookup); keep each vehicle's latest fix's grid."""
+        arr = np.array([p[1:] for p in pending], dtype=_FIX_DTYPE)
+        x, y = transform_xy(WGS84, self.grid_index.crs, arr["lon"], arr["lat"])
+        codes = self.grid_index.codes(x, y)
+        self.stats["located"] += len(codes)
+        self.stats["outside_grid"] += int(pd.isna(codes).sum())
+        latest = (pd.DataFrame({"v": [p[0] for p in pending], "t": arr["t"], "code": codes})
+                  .sort_values("t", kind="stable").drop_duplicates("v", keep="last"))
+        grids = self.grids
+        for vehicle, t, code in zip(latest["v"].tolist(), latest["t"].tolist(), latest["code"].tolist(), strict=True):
+            seen = grids.get(vehicle)
+            if seen is None or t >= seen[0]:
+                grids[vehicle] = (t, code)
 
     def _evaluate(self, keys: list[tuple[str, int]]) -> tuple[pd.DataFrame, dict[str, np.datetime64]]:
         """The batch check's steps over the stored fixes of *keys* (one night): episodes, last fix per vehicle."""
@@ -313,7 +338,7 @@ def attach_monitor(app: Any, store: Any, fixes: Any, *, interval_s: float = 0.2,
         book.on_stored.append(cases.on_events)
         app.state.alert_cases = cases
     add_alert_routes(app, book)
-    monitor = monitor_from_store(store, book=book)
+    monitor = monitor_from_store(store, book=book, grid_index=app.state.ctx["index"])
     if monitor is None:
         return None
     monitor.restore(fixes)
