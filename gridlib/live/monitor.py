@@ -36,6 +36,7 @@ that end at their vehicle's last fix.
 
 from __future__ import annotations
 
+import datetime as dt
 import logging
 import threading
 import time
@@ -204,8 +205,11 @@ class TruckMonitor:
         order = np.argsort(codes, kind="stable")
         bounds = np.flatnonzero(np.r_[True, np.diff(codes[order]) != 0, True])
         sel = arr[keep][order]
-        for a, b in zip(bounds[:-1].tolist(), bounds[1:].tolist(), strict=True):
-            k = (str(uniques[codes[order[a]]][0]), int(uniques[codes[order[a]]][1]))
+        group = codes[order[bounds[:-1]]]           # the (vehicle, night) of each run, read once (not per run)
+        vehicles = uniques.get_level_values(0).to_numpy()[group].tolist()
+        group_nights = uniques.get_level_values(1).to_numpy()[group].tolist()
+        for a, b, v, n in zip(bounds[:-1].tolist(), bounds[1:].tolist(), vehicles, group_nights, strict=True):
+            k = (str(v), int(n))
             self._fixes.setdefault(k, []).append(sel[a:b])
             dirty.add(k)
         return dirty
@@ -298,9 +302,24 @@ class TruckMonitor:
         return self.tick()
 
 
+_EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
+_SECOND = dt.timedelta(seconds=1)
+_UTC8_S = 8 * 3600
+
+
 def _local_s(fix: Fix) -> int:
-    """Local (UTC+8) epoch seconds of a fix, truncated to the second as the batch reader does."""
-    return int(np.datetime64(fix.local_time, "s").astype("int64"))
+    """Local (UTC+8) epoch seconds of a fix, truncated to the second as the batch reader does.
+
+    Integer arithmetic on the tz-aware time (this runs on the event loop for every stored fix).
+
+    >>> t = dt.datetime(2026, 11, 20, 0, 0, 5, 999_999, tzinfo=dt.UTC)
+    >>> f = Fix("1", t, 121.5, 31.2, "jt808")
+    >>> _local_s(f) == int(np.datetime64(f.local_time, "s").astype("int64"))
+    True
+    """
+    if fix.time.tzinfo is None:
+        return int(np.datetime64(fix.local_time, "s").astype("int64"))
+    return (fix.time - _EPOCH) // _SECOND + _UTC8_S
 
 
 def monitor_from_store(store: Any, *, book: AlertBook | None = None, **kwargs: Any) -> TruckMonitor | None:
