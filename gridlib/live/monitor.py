@@ -227,7 +227,7 @@ class TruckMonitor:
         for vehicle, t, code in zip(latest["v"].tolist(), latest["t"].tolist(), latest["code"].tolist(), strict=True):
             seen = grids.get(vehicle)
             if seen is None or t >= seen[0]:
-                grids[vehicle] = (t, code)
+                grids[vehicle] = (t, code if isinstance(code, str) else None)     # the frame made None NaN
 
     def _evaluate(self, keys: list[tuple[str, int]]) -> tuple[pd.DataFrame, dict[str, np.datetime64]]:
         """The batch check's steps over the stored fixes of *keys* (one night): episodes, last fix per vehicle."""
