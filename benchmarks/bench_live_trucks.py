@@ -26,9 +26,13 @@ seconds per 1,000 fixes) is the figure that says what one free core would carry.
 At the end the fixes table is counted: its distinct fixes must equal the fixes acknowledged
 (a report resent after its ACK timed out is stored twice, as with a real terminal).
 
-This measures the gateway and its durable store alone. The issue's target also has every fix
-located in the grid and checked against its permit corridor (the live monitor, built
-separately); that work is not in these figures.
+By default the gateway child also runs what ``gridlib serve`` wires around it (``create_app`` +
+``attach_monitor`` on the demo store, whose ``truck_permits``/``truck_sites`` are replaced by the
+simulated fleet's): every stored fix is located in the grid (the app's ``GridIndex``) and checked by
+the truck monitor against its permit (corridor, hours, sites, speed, silence), in the same process
+and so on the same core — the issue's target. ``--no-check`` measures the gateway and its durable
+store alone. ``server.monitor`` in the JSON line gives the monitor's ticks, the fixes it located
+and checked and its backlog when the feed stopped (fixes stored but not yet checked).
 
 One JSON line goes to ``benchmarks/results/bench_live_trucks.jsonl``.
 

@@ -53,7 +53,7 @@ from gridlib.live.fix import Fix
 from gridlib.trucks.clean import clean
 from gridlib.trucks.detectors import DETECTORS, CheckContext, vehicle_day
 from gridlib.trucks.fixes import read_fixes
-from gridlib.trucks.route import read_permits, read_sites
+from gridlib.trucks.route import keep_route_table, read_permits, read_sites
 from gridlib.trucks.thresholds import Thresholds
 from gridlib.types import LayerSource
 
@@ -65,6 +65,17 @@ log = logging.getLogger(__name__)
 NIGHT_START_S = 12 * 3600
 _DAY = 86400
 _FIX_DTYPE = np.dtype([("t", "i8"), ("lon", "f8"), ("lat", "f8")])
+
+
+def _concat(parts: list[np.ndarray]) -> np.ndarray:
+    """``np.concatenate`` of fix records, through a plain int64 view (structured arrays pay a dtype promotion each).
+
+    >>> a = np.array([(1, 121.5, 31.2)], dtype=_FIX_DTYPE)
+    >>> bool((_concat([a, a[:0], a]) == np.concatenate([a, a])).all())
+    True
+    """
+    flat = np.concatenate([np.ascontiguousarray(p).view(np.int64) for p in parts])
+    return flat.view(_FIX_DTYPE)
 
 
 def night_of(t: np.ndarray | int) -> np.ndarray | int:
@@ -121,6 +132,9 @@ class TruckMonitor:
                       else metric_crs(121.5, 31.2))
         self.ctx = CheckContext.prepare(permits_ok, sites_ok, pyproj.CRS.from_user_input(metric), roads=roads,
                                         zones=zones, thresholds=thresholds or Thresholds())
+        # every tick measures fixes against the same routes: cut and hash them once, at the width vehicle_day uses
+        corridor = self.ctx.permits["corridor_m"].to_numpy(dtype="float64")
+        keep_route_table(self.ctx.routes_m, max(30.0, float(corridor.max()) if len(corridor) else 0.0))
         self.book = book if book is not None else AlertBook()
         self.keep_nights = keep_nights
         self.grid_index = grid_index
@@ -235,9 +249,9 @@ class TruckMonitor:
         for k in keys:
             chunks = self._fixes[k]
             if len(chunks) > 1:
-                chunks[:] = [np.concatenate(chunks)]
+                chunks[:] = [_concat(chunks)]
             parts.append(chunks[0])
-        arr = np.concatenate(parts)
+        arr = _concat(parts)
         frame = pd.DataFrame({"vehicle_id": np.repeat(np.array([k[0] for k in keys], dtype=object),
                                                       [len(p) for p in parts]),
                               "time": arr["t"].astype("datetime64[s]"), "lon": arr["lon"], "lat": arr["lat"]})
