@@ -257,3 +257,40 @@ def test_failed_registration_commit_is_answered_failure(tmp_path):
 
     gw, result = _run(store, True, script)
     assert result == (j.PLATFORM_RESPONSE, (8, j.REGISTER, 1)) and gw.counters["store_errors"] == 1
+
+
+def test_last_positions_from_memory_equal_the_group_by_also_after_restart(tmp_path):
+    """The live page's vehicle list is kept in memory; it must equal the GROUP BY over the table it replaces."""
+    import random
+
+    from gridlib.live.fix import Fix
+    from gridlib.live.gateway import _LAST_KEYS, _LAST_SQL
+
+    def group_by(store):
+        return [dict(zip(_LAST_KEYS, row, strict=True)) for row in store.db.execute(_LAST_SQL)]
+
+    rng = random.Random(7)
+    t0 = dt.datetime(2026, 11, 20, tzinfo=dt.UTC)
+
+    def fixes(n):      # out of order, several vehicles, sub-second times
+        return [(Fix(f"T{v}", t0 + dt.timedelta(seconds=rng.randrange(0, 3600), microseconds=rng.randrange(0, 10**6)),
+                     121.5 + rng.random() / 100, 31.2 + rng.random() / 100, "jt808", rng.random() * 60), f"沪A{v}")
+                for v in (rng.randrange(12) for _ in range(n))]
+
+    path = tmp_path / "last.sqlite"
+    store = FixStore(path)
+    assert store.last_positions() == [] == group_by(store)
+    for _ in range(5):
+        store.add(fixes(40))
+
+    async def grouped():
+        await asyncio.gather(*(store.add_async(fixes(3)) for _ in range(30)))
+    asyncio.run(grouped())
+    before = store.last_positions()
+    assert len(before) == 12 and before == group_by(store)
+    store.close()
+    store = FixStore(path)          # restart: loaded from the table
+    assert store.last_positions() == before
+    store.add(fixes(50))
+    assert store.last_positions() == group_by(store) != before
+    store.close()

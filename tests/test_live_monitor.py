@@ -362,3 +362,32 @@ def test_a_new_night_closes_the_open_alerts_of_nights_no_longer_kept():
     # a late fix of the dropped night is left to the nightly run
     monitor.add([(Fix("T1", t0 + dt.timedelta(seconds=400), 121.5, 31.24, "osmand"), "V1")])
     assert monitor.tick() == [] and monitor.stats["too_old"] == 1
+
+
+def test_every_fix_is_located_in_the_grid_with_a_grid_index():
+    """With the live grid's index the monitor locates every fix it integrates; the latest fix's grid per vehicle."""
+    import geopandas as gpd
+    from shapely import box
+    from shapely.geometry import LineString
+
+    from gridlib.index import GridIndex
+
+    x0, y0 = gl.crs.transform_xy(4326, 4550, np.array([121.48]), np.array([31.235]))
+    grids = gpd.GeoDataFrame({"grid_code": ["G1", "G2"]}, crs=4550,
+                             geometry=[box(x0[0], y0[0], x0[0] + 1000, y0[0] + 1000),
+                                       box(x0[0] + 1000, y0[0], x0[0] + 2000, y0[0] + 1000)])
+    permits = gpd.GeoDataFrame({"permit_id": ["P1"], "vehicle_id": ["V1"], "company": ["K"],
+                                "valid_from": ["2026-11-20"], "valid_to": ["2026-11-30"], "hours": ["00:00-23:59"]},
+                               geometry=[LineString([(121.48, 31.24), (121.52, 31.24)])], crs=4326)
+    monitor = TruckMonitor(permits, grid_index=GridIndex(grids))
+    lon_g1, lon_g2 = 121.48 + 500 / 95_000, 121.48 + 1500 / 95_000       # ~95 km per degree of longitude here
+    t0 = dt.datetime(2026, 11, 20, 1, 0, tzinfo=dt.UTC)
+    monitor.add([(Fix("T1", t0 + dt.timedelta(seconds=20), lon_g2, 31.24, "osmand"), "V1"),
+                 (Fix("T1", t0, lon_g1, 31.24, "osmand"), "V1"),            # late: the latest fix stays in G2
+                 (Fix("T2", t0, 121.60, 31.24, "osmand"), "V2")])           # outside every grid
+    monitor.tick()
+    assert {v: code for v, (_, code) in monitor.grids.items()} == {"V1": "G2", "V2": None}
+    assert monitor.stats["located"] == 3 and monitor.stats["outside_grid"] == 1
+    monitor.add([(Fix("T1", t0 + dt.timedelta(seconds=40), lon_g1, 31.24, "osmand"), "V1")])
+    monitor.tick()
+    assert monitor.grids["V1"][1] == "G1" and monitor.stats["located"] == 4

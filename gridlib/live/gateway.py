@@ -52,9 +52,15 @@ __all__ = ["FixStore", "Jt808Gateway", "FIX_COLUMNS"]
 
 log = logging.getLogger(__name__)
 
+_UTC8 = dt.timedelta(hours=8)
+
 FIX_COLUMNS = ("device_id", "vehicle_id", "time", "local_time", "lon", "lat", "source", "speed_kmh", "heading",
                "altitude_m", "accuracy_m", "alarm", "status", "mileage_km", "satellites", "signal", "received_at")
 _INSERT = f"INSERT INTO fixes VALUES ({', '.join('?' * len(FIX_COLUMNS))})"
+_MESSAGE_KEYS: dict[int, str] = {}     # message id → its counter's name
+_LAST_KEYS = ("vehicle_id", "device_id", "time", "lon", "lat", "speed_kmh", "source")
+_LAST_SQL = ("SELECT vehicle_id, device_id, max(time), lon, lat, speed_kmh, source "
+             "FROM fixes GROUP BY vehicle_id ORDER BY vehicle_id")
 
 
 def _row(fix: Fix, vehicle: str, received_at: str) -> tuple:
@@ -66,7 +72,9 @@ def _row(fix: Fix, vehicle: str, received_at: str) -> tuple:
     >>> _row(f, "沪A1", "now") == tuple(rec[c] for c in FIX_COLUMNS)
     True
     """
-    return (fix.device_id, vehicle, fix.time.isoformat(), fix.local_time.isoformat(), fix.lon, fix.lat,
+    t = fix.time
+    local = (t + _UTC8).replace(tzinfo=None) if t.tzinfo is dt.UTC else fix.local_time
+    return (fix.device_id, vehicle, t.isoformat(), local.isoformat(), fix.lon, fix.lat,
             fix.source, fix.speed_kmh, fix.heading, fix.altitude_m, fix.accuracy_m, fix.alarm, fix.status,
             fix.mileage_km, fix.satellites, fix.signal, received_at)
 
@@ -190,6 +198,9 @@ class FixStore:
         self._subscribers: list[Callable[[list[tuple[Fix, str]]], Any]] = []
         self._terminals: dict[str, tuple[float, dict[str, Any] | None]] = {}
         self._writers: dict[asyncio.AbstractEventLoop, _GroupWriter] = {}   # one writer thread per event loop
+        # the latest fix (by fix time) of each vehicle, as _LAST_SQL gives it: loaded once, updated on commit
+        self._last_lock = threading.Lock()
+        self._last: dict[str, tuple] = {row[0]: row for row in self.db.execute(_LAST_SQL)}
 
     def register(self, terminal: str, vehicle_id: str, *, gcj02: bool = False, kind: str = "truck") -> str:
         """Record (or re-record) *terminal* as carried by *vehicle_id*; return its new auth code.
@@ -236,6 +247,11 @@ class FixStore:
         message must not cost a query); :meth:`register` updates it at once, a row changed by
         another process is seen within that time.
         """
+        found = self._terminal(terminal)
+        return None if found is None else dict(found)
+
+    def _terminal(self, terminal: str) -> dict[str, Any] | None:
+        """:meth:`terminal` without the copy (the gateway's per-message path; do not change the dict)."""
         now = time.monotonic()
         cached = self._terminals.get(terminal)
         if cached is None or cached[0] < now:
@@ -243,7 +259,7 @@ class FixStore:
                                   (terminal,)).fetchone()
             found = None if row is None else _terminal_info(row)
             cached = self._terminals[terminal] = (now + self.TERMINAL_TTL_S, found)
-        return None if cached[1] is None else dict(cached[1])
+        return cached[1]
 
     def subscribe(self, callback: Callable[[list[tuple[Fix, str]]], Any]) -> None:
         """Call ``callback(pairs)`` with the ``(Fix, vehicle_id)`` pairs of every commit, after it committed.
@@ -279,6 +295,7 @@ class FixStore:
             db.executemany(_INSERT, rows)
             if terminals:
                 db.executemany(_UPSERT_TERMINAL, terminals)
+        self._remember_last(rows)
         self.transactions += 1
         self.commit_ms.append((len(rows), (time.perf_counter() - t) * 1000))
 
@@ -362,12 +379,39 @@ class FixStore:
             sql += " WHERE " + " AND ".join(where)
         return self.db.execute(sql + " ORDER BY rowid", tuple(args)).fetchall()
 
+    def _remember_last(self, rows: list[tuple]) -> None:
+        """Update the latest fix per vehicle with committed ``fixes`` rows (a later fix time wins; on a tie
+        the one stored first stays, as SQLite's ``max()`` keeps the first row it met)."""
+        last = self._last
+        with self._last_lock:
+            for row in rows:
+                vehicle, time_ = row[1], row[2]
+                seen = last.get(vehicle)
+                if seen is None or time_ > seen[2]:
+                    last[vehicle] = (vehicle, row[0], time_, row[4], row[5], row[7], row[6])
+
     def last_positions(self) -> list[dict[str, Any]]:
-        """The latest fix (by fix time) of each vehicle."""
-        cur = self.db.execute("SELECT vehicle_id, device_id, max(time), lon, lat, speed_kmh, source "
-                              "FROM fixes GROUP BY vehicle_id ORDER BY vehicle_id")
-        keys = ("vehicle_id", "device_id", "time", "lon", "lat", "speed_kmh", "source")
-        return [dict(zip(keys, row, strict=True)) for row in cur]
+        """The latest fix (by fix time) of each vehicle, ordered by vehicle.
+
+        Served from memory (the live page polls it every second): loaded from the ``fixes`` table when
+        the store opens and updated as each transaction commits, so it equals the ``GROUP BY`` over the
+        table (fixes written to the file by another process are not seen).
+
+        >>> import os, tempfile
+        >>> from gridlib.live.fix import Fix
+        >>> path = os.path.join(tempfile.mkdtemp(), "f.sqlite")
+        >>> store = FixStore(path)
+        >>> t = dt.datetime(2026, 11, 20, tzinfo=dt.UTC)
+        >>> store.add([(Fix("1", t, 121.5, 31.2, "jt808"), "沪A1"), (Fix("1", t - dt.timedelta(seconds=9), 121.4, 31.2,
+        ...            "jt808"), "沪A1")])
+        >>> [(p["vehicle_id"], p["lon"]) for p in store.last_positions()]
+        [('沪A1', 121.5)]
+        >>> store.close(); FixStore(path).last_positions() == store.last_positions()
+        True
+        """
+        with self._last_lock:
+            rows = sorted(self._last.values())
+        return [dict(zip(_LAST_KEYS, row, strict=True)) for row in rows]
 
     def close(self) -> None:
         """Commit what is queued, stop the writer thread and close the file."""
@@ -401,47 +445,26 @@ class Jt808Gateway:
         self.counters: Counter[str] = Counter()
         self.drops: Counter[str] = Counter()
         self.rejected: Counter[str] = Counter()
-        self._connections: set[asyncio.Task] = set()
-        self._writers: set[asyncio.StreamWriter] = set()
+        self._protocols: set[_Connection] = set()
         self.ack_ms: deque[float] = deque(maxlen=100_000)  # read → location ACKs ready, ms (recent reads)
 
     async def start(self, host: str = "127.0.0.1", port: int = 7808) -> asyncio.Server:
         """Listen; return the server (its port is ``server.sockets[0].getsockname()[1]``)."""
-        return await asyncio.start_server(self._connection, host, port, backlog=1024)
+        loop = asyncio.get_running_loop()
+        return await loop.create_server(lambda: _Connection(self), host, port, backlog=1024)
 
-    async def _connection(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        task = asyncio.current_task()
-        if task is not None:
-            self._connections.add(task)
-        self._writers.add(writer)
-        decoder, parts = jt808.StreamDecoder(), jt808.Reassembler()
-        state = {"authenticated": set(), "serial": 0}
-        self.counters["connections"] += 1
-        try:
-            while chunk := await reader.read(65536):
-                t_read = time.perf_counter()
-                before = dict(decoder.drops)
-                replies: list[bytes | _Pending] = []
-                for msg in decoder.feed(chunk):
-                    whole = parts.add(msg)
-                    if whole is not None:
-                        replies += self._handle(whole, state)
-                if decoder.drops != before:
-                    self.drops.update(Counter(decoder.drops) - Counter(before))
-                pending = [r for r in replies if isinstance(r, _Pending)]
-                if pending:
-                    result = await self._store(pending)
-                    replies = [self._answer(r, state, result) if isinstance(r, _Pending) else r for r in replies]
-                    self.ack_ms.append((time.perf_counter() - t_read) * 1000)
-                writer.writelines(replies)
-                await writer.drain()
-        except (ConnectionError, asyncio.IncompleteReadError):
-            pass
-        finally:
-            writer.close()
-            self._writers.discard(writer)
-            if task is not None:
-                self._connections.discard(task)
+    def _read(self, conn: _Connection, chunk: bytes) -> list[bytes | _Pending]:
+        """The answers (or pending answers) to the whole messages *chunk* completes; drops counted by reason."""
+        decoder = conn.decoder
+        before = dict(decoder.drops) if decoder.drops else {}
+        replies: list[bytes | _Pending] = []
+        for msg in decoder.feed(chunk):
+            whole = conn.parts.add(msg)
+            if whole is not None:
+                replies += self._handle(whole, conn.state)
+        if decoder.drops != before:
+            self.drops.update(Counter(decoder.drops) - Counter(before))
+        return replies
 
     def _reply(self, msg: jt808.Message, state: dict, msg_id: int, body: bytes) -> bytes:
         state["serial"] = (state["serial"] + 1) & 0xFFFF
@@ -451,27 +474,39 @@ class Jt808Gateway:
         return self._reply(msg, state, jt808.PLATFORM_RESPONSE,
                            jt808.encode_general_response(msg.serial, msg.msg_id, result))
 
-    async def _store(self, pending: list[_Pending]) -> int:
-        """Store the fixes and registrations of one read in one transaction; the result code of their answers."""
+    def _store_start(self, pending: list[_Pending]) -> asyncio.Future:
+        """Start storing the fixes and registrations of one read in one transaction (group commit: handed to the
+        writer thread); the future is done once they are committed (or failed)."""
         fixes = [pair for p in pending for pair in p.fixes]
         regs = [p for p in pending if p.vehicle is not None]
+        if self.group_commit:
+            rows = [self._registration_row(p) for p in regs]
+            for p, row in zip(regs, rows, strict=True):
+                p.code = row[2]         # answered only if the commit holding the row succeeds
+            return self.store._writer_for_loop().submit(fixes, rows)
+        done = asyncio.get_running_loop().create_future()
         try:
-            if self.group_commit:
-                rows = [self._registration_row(p) for p in regs]
-                await self.store._writer_for_loop().submit(fixes, rows)
-                for p, row in zip(regs, rows, strict=True):
-                    p.code = row[2]
-            else:
-                if fixes:
-                    self.store.add(fixes)
-                for p in regs:
-                    row = self._registration_row(p)
-                    p.code = self.store.register(row[0], row[1], gcj02=bool(row[3]), kind=row[5])
+            if fixes:
+                self.store.add(fixes)
+            for p in regs:
+                row = self._registration_row(p)
+                p.code = self.store.register(row[0], row[1], gcj02=bool(row[3]), kind=row[5])
+        except (sqlite3.Error, OSError) as exc:
+            done.set_exception(exc)
+        else:
+            done.set_result(None)
+        return done
+
+    def _store_result(self, pending: list[_Pending], stored: asyncio.Future) -> int:
+        """The result code of the answers to *pending* once *stored* (from :meth:`_store_start`) is done."""
+        try:
+            stored.result()
         except (sqlite3.Error, OSError):
-            log.exception("storing %d fixes failed; their messages are answered 1 (failure)", len(fixes))
+            n = sum(len(p.fixes) for p in pending)
+            log.exception("storing %d fixes failed; their messages are answered 1 (failure)", n)
             self.counters["store_errors"] += 1
             return 1
-        self.counters["fixes_in"] += len(fixes)
+        self.counters["fixes_in"] += sum(len(p.fixes) for p in pending)
         return 0
 
     def _registration_row(self, pending: _Pending) -> tuple:
@@ -491,7 +526,10 @@ class Jt808Gateway:
                            jt808.encode_register_response(pending.msg.serial, 0, pending.code))
 
     def _handle(self, msg: jt808.Message, state: dict) -> list[bytes | _Pending]:
-        self.counters[f"messages_{msg.msg_id:04x}"] += 1
+        key = _MESSAGE_KEYS.get(msg.msg_id)
+        if key is None:
+            key = _MESSAGE_KEYS.setdefault(msg.msg_id, f"messages_{msg.msg_id:04x}")
+        self.counters[key] += 1
         terminal = msg.terminal
         try:
             if msg.msg_id == jt808.REGISTER:
@@ -518,26 +556,134 @@ class Jt808Gateway:
         terminal = msg.terminal
         locations = ([jt808.decode_location(msg.body)] if msg.msg_id == jt808.LOCATION
                      else jt808.decode_batch_location(msg.body)[1])
-        row = self.store.terminal(terminal)
+        row = self.store._terminal(terminal)
         if self.auth and terminal not in state["authenticated"]:
             self.rejected["unauthenticated"] += len(locations)
             return None
         vehicle = row["vehicle_id"] if row else terminal
+        gcj02 = bool(row and row["gcj02"])
         good = []
         for loc in locations:
             try:
-                good.append((from_jt808(terminal, loc, gcj02=bool(row and row["gcj02"])), vehicle))
+                good.append((from_jt808(terminal, loc, gcj02=gcj02), vehicle))
             except FixRejected as exc:
                 self.rejected[exc.reason_code] += 1
         return good     # acknowledged once durably stored (see _connection)
 
     async def close(self, timeout_s: float = 5.0) -> None:
         """Close every connection: a message being stored is still answered; stop what is left after *timeout_s*."""
-        for writer in list(self._writers):
-            writer.close()          # the connection's read loop ends at its next read
-        tasks = list(self._connections)
-        if tasks:
-            _, late = await asyncio.wait(tasks, timeout=timeout_s)
-            for task in late:
-                task.cancel()
-            await asyncio.gather(*late, return_exceptions=True)
+        conns = list(self._protocols)
+        for conn in conns:
+            conn.close()
+        waiting = [conn.finished for conn in conns if not conn.finished.done()]
+        if waiting:
+            _, late = await asyncio.wait(waiting, timeout=timeout_s)
+            if late:
+                for conn in conns:
+                    if not conn.finished.done():
+                        conn.transport.abort()
+                await asyncio.wait(late, timeout=1.0)
+
+
+class _Connection(asyncio.Protocol):
+    """One terminal connection (an asyncio protocol: no stream reader, task or drain per message).
+
+    A read's messages are answered in order; a read with locations (or a registration) is answered
+    once its transaction committed, and the bytes that arrive meanwhile wait, unread, until then
+    (as a terminal that waits for its acknowledgement sends nothing anyway).
+    """
+
+    _INBOX_LIMIT = 1 << 18      # stop reading the socket beyond this many waiting bytes
+
+    def __init__(self, gateway: Jt808Gateway) -> None:
+        self.gw = gateway
+        self.decoder, self.parts = jt808.StreamDecoder(), jt808.Reassembler()
+        self.state: dict[str, Any] = {"authenticated": set(), "serial": 0}
+        self.transport: asyncio.Transport | None = None
+        self.waiting: tuple[list, list[_Pending], float, asyncio.Future] | None = None
+        self.inbox = bytearray()
+        self.closing = False        # close once the answers in flight are written
+        self.finished: asyncio.Future = asyncio.get_running_loop().create_future()
+        self._paused: set[str] = set()
+        self._eof = False
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = transport      # type: ignore[assignment]
+        self.gw._protocols.add(self)
+        self.gw.counters["connections"] += 1
+
+    def data_received(self, data: bytes) -> None:
+        if self.waiting is not None or self.closing:
+            self.inbox += data
+            if len(self.inbox) > self._INBOX_LIMIT:
+                self._pause("inbox")
+            return
+        self._process(data)
+
+    def _process(self, data: bytes) -> None:
+        t_read = time.perf_counter()
+        replies = self.gw._read(self, data)
+        pending = [r for r in replies if isinstance(r, _Pending)]
+        if not pending:
+            if replies:
+                self.transport.writelines(replies)
+            return
+        stored = self.gw._store_start(pending)
+        self.waiting = (replies, pending, t_read, stored)
+        stored.add_done_callback(self._stored)
+
+    def _stored(self, stored: asyncio.Future) -> None:
+        replies, pending, t_read, _ = self.waiting
+        self.waiting = None
+        gw, state = self.gw, self.state
+        result = gw._store_result(pending, stored)
+        replies = [gw._answer(r, state, result) if isinstance(r, _Pending) else r for r in replies]
+        gw.ack_ms.append((time.perf_counter() - t_read) * 1000)
+        transport = self.transport
+        if transport.is_closing():
+            return
+        transport.writelines(replies)
+        if self.closing:
+            transport.close()
+        elif self.inbox:
+            data = bytes(self.inbox)
+            self.inbox.clear()
+            self._resume("inbox")
+            self._process(data)
+        elif self._eof:
+            transport.close()
+
+    def eof_received(self) -> bool:
+        if self.waiting is not None:
+            self._eof = True
+            return True             # keep the socket to write the answers in flight, then close
+        return False
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.gw._protocols.discard(self)
+        if not self.finished.done():
+            self.finished.set_result(None)
+
+    def pause_writing(self) -> None:
+        self._pause("writing")
+
+    def resume_writing(self) -> None:
+        self._resume("writing")
+
+    def _pause(self, why: str) -> None:
+        if not self._paused:
+            self.transport.pause_reading()
+        self._paused.add(why)
+
+    def _resume(self, why: str) -> None:
+        if why in self._paused:
+            self._paused.discard(why)
+            if not self._paused and not self.transport.is_closing():
+                self.transport.resume_reading()
+
+    def close(self) -> None:
+        """Close now, or once the answers being stored are written."""
+        if self.waiting is None:
+            self.transport.close()
+        else:
+            self.closing = True

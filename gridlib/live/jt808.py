@@ -390,21 +390,25 @@ class StreamDecoder:
 
 
 # --------------------------------------------------------------------------- bodies
+# value of a BCD byte (two decimal digits), -1 where a nibble is not a digit
+_BCD_BYTE = tuple((b >> 4) * 10 + (b & 0xF) if b >> 4 <= 9 and b & 0xF <= 9 else -1 for b in range(256))
+
+
 def _bcd_time(raw: bytes) -> dt.datetime:
     """BCD[6] YYMMDDhhmmss in GMT+8 (YY < 69: 20YY, else 19YY, as ``strptime``'s ``%y``); no strptime: hot path.
 
     >>> _bcd_time(bytes.fromhex("261120083005")).isoformat()
     '2026-11-20T08:30:05+08:00'
     """
-    text = raw.hex()
     try:
-        if len(text) != 12 or not text.isdigit():
-            raise ValueError(text)
-        yy = int(text[0:2])
-        return dt.datetime(yy + (2000 if yy < 69 else 1900), int(text[2:4]), int(text[4:6]), int(text[6:8]),
-                           int(text[8:10]), int(text[10:12]), tzinfo=TZ_BEIJING)
+        if len(raw) != 6:
+            raise ValueError(raw)
+        yy, month, day, hour, minute, second = (_BCD_BYTE[b] for b in raw)
+        if min(yy, month, day, hour, minute, second) < 0:
+            raise ValueError(raw)
+        return dt.datetime(yy + (2000 if yy < 69 else 1900), month, day, hour, minute, second, tzinfo=TZ_BEIJING)
     except ValueError:
-        raise FrameError("bad_body", f"time {text} is not BCD YYMMDDhhmmss") from None
+        raise FrameError("bad_body", f"time {bytes(raw).hex()} is not BCD YYMMDDhhmmss") from None
 
 
 def _time_bcd(t: dt.datetime) -> bytes:

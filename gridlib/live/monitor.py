@@ -36,6 +36,7 @@ that end at their vehicle's last fix.
 
 from __future__ import annotations
 
+import datetime as dt
 import logging
 import threading
 import time
@@ -52,7 +53,7 @@ from gridlib.live.fix import Fix
 from gridlib.trucks.clean import clean
 from gridlib.trucks.detectors import DETECTORS, CheckContext, vehicle_day
 from gridlib.trucks.fixes import read_fixes
-from gridlib.trucks.route import read_permits, read_sites
+from gridlib.trucks.route import keep_route_table, read_permits, read_sites
 from gridlib.trucks.thresholds import Thresholds
 from gridlib.types import LayerSource
 
@@ -64,6 +65,17 @@ log = logging.getLogger(__name__)
 NIGHT_START_S = 12 * 3600
 _DAY = 86400
 _FIX_DTYPE = np.dtype([("t", "i8"), ("lon", "f8"), ("lat", "f8")])
+
+
+def _concat(parts: list[np.ndarray]) -> np.ndarray:
+    """``np.concatenate`` of fix records, through a plain int64 view (structured arrays pay a dtype promotion each).
+
+    >>> a = np.array([(1, 121.5, 31.2)], dtype=_FIX_DTYPE)
+    >>> bool((_concat([a, a[:0], a]) == np.concatenate([a, a])).all())
+    True
+    """
+    flat = np.concatenate([np.ascontiguousarray(p).view(np.int64) for p in parts])
+    return flat.view(_FIX_DTYPE)
 
 
 def night_of(t: np.ndarray | int) -> np.ndarray | int:
@@ -93,6 +105,10 @@ class TruckMonitor:
     keep_nights : int
         Nights kept per vehicle (the latest seen and the ones before it); a fix of an older night
         is counted in ``stats["too_old"]`` and left to the nightly run.
+    grid_index : GridIndex, optional
+        The live grid edition's :class:`~gridlib.index.GridIndex`: every fix is located in it when
+        it is integrated (one vectorised lookup per tick), the grid of each vehicle's latest fix is
+        kept in :attr:`grids` and fixes outside every grid are counted in ``stats["outside_grid"]``.
 
     Examples
     --------
@@ -107,7 +123,7 @@ class TruckMonitor:
 
     def __init__(self, permits: LayerSource, sites: LayerSource | None = None, *, roads: Any = None,
                  zones: Any = None, thresholds: Thresholds | None = None, metric: Any = None,
-                 book: AlertBook | None = None, keep_nights: int = 2) -> None:
+                 book: AlertBook | None = None, keep_nights: int = 2, grid_index: Any = None) -> None:
         permits_ok, self.permit_rejects = read_permits(permits)
         sites_ok = read_sites(sites)[0] if sites is not None else None
         if metric is None:
@@ -116,15 +132,22 @@ class TruckMonitor:
                       else metric_crs(121.5, 31.2))
         self.ctx = CheckContext.prepare(permits_ok, sites_ok, pyproj.CRS.from_user_input(metric), roads=roads,
                                         zones=zones, thresholds=thresholds or Thresholds())
+        # every tick measures fixes against the same routes: cut and hash them once, at the width vehicle_day uses
+        corridor = self.ctx.permits["corridor_m"].to_numpy(dtype="float64")
+        keep_route_table(self.ctx.routes_m, max(30.0, float(corridor.max()) if len(corridor) else 0.0))
         self.book = book if book is not None else AlertBook()
         self.keep_nights = keep_nights
+        self.grid_index = grid_index
+        #: vehicle → (local epoch seconds, grid code or None) of its latest fix (with ``grid_index``)
+        self.grids: dict[str, tuple[int, str | None]] = {}
         self._lock = threading.Lock()
         self._pending: list[tuple[str, int, float, float]] = []
         self._fixes: dict[tuple[str, int], list[np.ndarray]] = {}
         self._latest_night: int | None = None
         self._expired: list[dict[str, Any]] = []
         self.stats: dict[str, float] = {"fixes": 0, "too_old": 0, "ticks": 0, "tick_s": 0.0, "last_tick_s": 0.0,
-                                        "vehicles_checked": 0}
+                                        "vehicles_checked": 0,
+                                        "located": 0, "outside_grid": 0}
         self._thread: threading.Thread | None = None
         self._stop = threading.Event()
 
@@ -157,6 +180,8 @@ class TruckMonitor:
         if not pending:
             return []
         dirty = self._integrate(pending)
+        if self.grid_index is not None:
+            self._locate(pending)
         events, self._expired = self._expired, []
         for night in sorted({n for _, n in dirty}):
             keys = sorted(k for k in dirty if k[1] == night)
@@ -194,11 +219,29 @@ class TruckMonitor:
         order = np.argsort(codes, kind="stable")
         bounds = np.flatnonzero(np.r_[True, np.diff(codes[order]) != 0, True])
         sel = arr[keep][order]
-        for a, b in zip(bounds[:-1].tolist(), bounds[1:].tolist(), strict=True):
-            k = (str(uniques[codes[order[a]]][0]), int(uniques[codes[order[a]]][1]))
+        group = codes[order[bounds[:-1]]]           # the (vehicle, night) of each run, read once (not per run)
+        vehicles = uniques.get_level_values(0).to_numpy()[group].tolist()
+        group_nights = uniques.get_level_values(1).to_numpy()[group].tolist()
+        for a, b, v, n in zip(bounds[:-1].tolist(), bounds[1:].tolist(), vehicles, group_nights, strict=True):
+            k = (str(v), int(n))
             self._fixes.setdefault(k, []).append(sel[a:b])
             dirty.add(k)
         return dirty
+
+    def _locate(self, pending: list[tuple[str, int, float, float]]) -> None:
+        """Locate every new fix in the grid (one vectorised lookup); keep each vehicle's latest fix's grid."""
+        arr = np.array([p[1:] for p in pending], dtype=_FIX_DTYPE)
+        x, y = transform_xy(WGS84, self.grid_index.crs, arr["lon"], arr["lat"])
+        codes = self.grid_index.codes(x, y)
+        self.stats["located"] += len(codes)
+        self.stats["outside_grid"] += int(pd.isna(codes).sum())
+        latest = (pd.DataFrame({"v": [p[0] for p in pending], "t": arr["t"], "code": codes})
+                  .sort_values("t", kind="stable").drop_duplicates("v", keep="last"))
+        grids = self.grids
+        for vehicle, t, code in zip(latest["v"].tolist(), latest["t"].tolist(), latest["code"].tolist(), strict=True):
+            seen = grids.get(vehicle)
+            if seen is None or t >= seen[0]:
+                grids[vehicle] = (t, code if isinstance(code, str) else None)     # the frame made None NaN
 
     def _evaluate(self, keys: list[tuple[str, int]]) -> tuple[pd.DataFrame, dict[str, np.datetime64]]:
         """The batch check's steps over the stored fixes of *keys* (one night): episodes, last fix per vehicle."""
@@ -206,9 +249,9 @@ class TruckMonitor:
         for k in keys:
             chunks = self._fixes[k]
             if len(chunks) > 1:
-                chunks[:] = [np.concatenate(chunks)]
+                chunks[:] = [_concat(chunks)]
             parts.append(chunks[0])
-        arr = np.concatenate(parts)
+        arr = _concat(parts)
         frame = pd.DataFrame({"vehicle_id": np.repeat(np.array([k[0] for k in keys], dtype=object),
                                                       [len(p) for p in parts]),
                               "time": arr["t"].astype("datetime64[s]"), "lon": arr["lon"], "lat": arr["lat"]})
@@ -273,9 +316,24 @@ class TruckMonitor:
         return self.tick()
 
 
+_EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
+_SECOND = dt.timedelta(seconds=1)
+_UTC8_S = 8 * 3600
+
+
 def _local_s(fix: Fix) -> int:
-    """Local (UTC+8) epoch seconds of a fix, truncated to the second as the batch reader does."""
-    return int(np.datetime64(fix.local_time, "s").astype("int64"))
+    """Local (UTC+8) epoch seconds of a fix, truncated to the second as the batch reader does.
+
+    Integer arithmetic on the tz-aware time (this runs on the event loop for every stored fix).
+
+    >>> t = dt.datetime(2026, 11, 20, 0, 0, 5, 999_999, tzinfo=dt.UTC)
+    >>> f = Fix("1", t, 121.5, 31.2, "jt808")
+    >>> _local_s(f) == int(np.datetime64(f.local_time, "s").astype("int64"))
+    True
+    """
+    if fix.time.tzinfo is None:
+        return int(np.datetime64(fix.local_time, "s").astype("int64"))
+    return (fix.time - _EPOCH) // _SECOND + _UTC8_S
 
 
 def monitor_from_store(store: Any, *, book: AlertBook | None = None, **kwargs: Any) -> TruckMonitor | None:
@@ -314,7 +372,7 @@ def attach_monitor(app: Any, store: Any, fixes: Any, *, interval_s: float = 0.2,
         book.on_stored.append(cases.on_events)
         app.state.alert_cases = cases
     add_alert_routes(app, book)
-    monitor = monitor_from_store(store, book=book)
+    monitor = monitor_from_store(store, book=book, grid_index=app.state.ctx["index"])
     if monitor is None:
         return None
     from gridlib.live.teams import truck_pairs

@@ -47,7 +47,7 @@ import pandas as pd
 from gridlib.errors import InputError
 from gridlib.live import jt808
 
-__all__ = ["TerminalFleet", "DriveStats", "fleet_fixes", "phone_of"]
+__all__ = ["TerminalFleet", "DriveStats", "fleet_fixes", "simulated_fleet", "phone_of"]
 
 _EARTH_M = 6_371_008.8
 
@@ -67,12 +67,28 @@ def fleet_fixes(n_vehicles: int, *, start: str = "2026-11-20 07:00", span_s: flo
 
     ``simulate_fleet`` starts shifts within the first half hour of the permitted hours and ends
     them in the last 20 minutes, so the hours asked for are *start* − 30 min to *start* + *span_s*
-    + 20 min; the fixes returned are those from *start* on. Returns ``(fixes, start)``.
+    + 20 min; the fixes returned are those from *start* on. Returns ``(fixes, start)``
+    (:func:`simulated_fleet` gives the fleet's permits and sites too).
 
     >>> fixes, t0 = fleet_fixes(3, span_s=60, seed=1)
     >>> fixes["vehicle_id"].nunique(), bool((fixes["time"] >= t0).all()), int(fixes.groupby("vehicle_id").size().min())
     (3, True, 7)
     """
+    fleet, t0 = simulated_fleet(n_vehicles, start=start, span_s=span_s, interval_s=interval_s, seed=seed, roads=roads)
+    return fleet.fixes, t0
+
+
+def simulated_fleet(n_vehicles: int, *, start: str = "2026-11-20 07:00", span_s: float = 3600,
+                    interval_s: int = 10, seed: int = 0, roads: Any = None) -> tuple[Any, pd.Timestamp]:
+    """:func:`fleet_fixes` with the whole :class:`~gridlib.trucks.simulate.Fleet` (its ``fixes`` cut to *start* on):
+    the permits (corridors, hours) and sites a live monitor checks the fixes against. Returns ``(fleet, start)``.
+
+    >>> fleet, t0 = simulated_fleet(3, span_s=60, seed=1)
+    >>> sorted(fleet.permits["vehicle_id"]) == sorted(fleet.fixes["vehicle_id"].unique())
+    True
+    """
+    from dataclasses import replace
+
     from gridlib import datasets
     from gridlib.trucks.simulate import simulate_fleet
 
@@ -86,7 +102,7 @@ def fleet_fixes(n_vehicles: int, *, start: str = "2026-11-20 07:00", span_s: flo
                            hours=(h0.strftime("%H:%M"), h1.strftime("%H:%M")))
     fixes = fleet.fixes
     keep = (fixes["time"] >= t0) & (fixes["time"] <= t0 + pd.Timedelta(seconds=span_s))
-    return fixes[keep.to_numpy()].reset_index(drop=True), t0
+    return replace(fleet, fixes=fixes[keep.to_numpy()].reset_index(drop=True)), t0
 
 
 @dataclass

@@ -43,7 +43,8 @@ from gridlib.trucks._runs import forward_fill, runs
 from gridlib.types import ArrayLike, CRSLike
 
 __all__ = [
-    "read_permits", "read_sites", "parse_hours", "assign_permits", "route_distance", "deviation_episodes",
+    "read_permits", "read_sites", "parse_hours", "assign_permits", "route_distance", "keep_route_table",
+    "deviation_episodes",
     "SITE_KINDS", "WKT_COLUMNS",
 ]
 
@@ -346,6 +347,60 @@ def _route_segments(routes: np.ndarray, cell_m: float) -> tuple[np.ndarray, ...]
     return a[:, 0], a[:, 1], b[:, 0], b[:, 1], part_of[idx[:-1][same]]
 
 
+def _route_table(routes: np.ndarray, ox: float, oy: float, cell_m: float) -> tuple[np.ndarray, ...]:
+    """The pieces of *routes* hashed by (route, cell): ``(ukey, ustart, uend, seg, table)`` for :func:`route_distance`."""
+    ax, ay, bx, by, seg_route = _route_segments(routes, cell_m)
+    cx0 = np.floor((np.minimum(ax, bx) - ox) / cell_m).astype(np.int64)
+    cy0 = np.floor((np.minimum(ay, by) - oy) / cell_m).astype(np.int64)
+    cx1 = np.floor((np.maximum(ax, bx) - ox) / cell_m).astype(np.int64)
+    cy1 = np.floor((np.maximum(ay, by) - oy) / cell_m).astype(np.int64)
+    keys, segs = [], []
+    sid = np.arange(len(ax))
+    for i in range(4):  # a piece spans <= 2 cells per axis; register it in its 1-cell neighbourhood
+        for j in range(4):
+            m = (cx0 - 1 + i <= cx1 + 1) & (cy0 - 1 + j <= cy1 + 1)
+            keys.append((seg_route[m] << 42) | ((cx0[m] - 1 + i) << 21) | (cy0[m] - 1 + j))
+            segs.append(sid[m])
+    key = np.concatenate(keys)
+    seg = np.concatenate(segs)
+    o = np.argsort(key, kind="stable")
+    key, seg = key[o], seg[o]
+    ukey, ustart = np.unique(key, return_index=True)
+    uend = np.r_[ustart[1:], len(key)]
+    sdx, sdy = bx - ax, by - ay
+    l2 = sdx * sdx + sdy * sdy
+    # float32 relative to the grid origin: millimetre precision over 100 km, half the memory traffic
+    # pieces shorter than a micrometre count as points (1/l2 would overflow float32 and give nan)
+    real = l2 > 1e-12
+    table = np.column_stack([ax - ox, ay - oy, sdx, sdy, np.where(real, 1.0 / np.where(real, l2, 1.0), 0.0)])
+    table = table.astype(np.float32)
+    return ukey, ustart, uend, seg, table
+
+
+# route arrays whose table route_distance keeps: (id, cell_m) → (weak reference to the array, its table)
+_KEPT: dict[tuple[int, float], tuple[Any, tuple]] = {}
+
+
+def keep_route_table(routes: np.ndarray, cell_m: float = 100.0) -> None:
+    """Cut and hash *routes* once for every later :func:`route_distance` call with this very array (the live
+    monitor measures the same permits' routes every tick). Same results, bit for bit: the pieces and the
+    origin are those of all routes either way; the table lives as long as the array.
+
+    >>> from shapely.geometry import LineString
+    >>> r = np.array([LineString([(0, 0), (0, 1000)]), LineString([(0, 0), (1000, 0)])])
+    >>> before = route_distance(np.array([30.0, 30.0]), np.array([500.0, 5.0]), np.array([0, 1]), r)
+    >>> keep_route_table(r)
+    >>> route_distance(np.array([30.0, 30.0]), np.array([500.0, 5.0]), np.array([0, 1]), r).tolist() == before.tolist()
+    True
+    """
+    import weakref
+
+    key = (id(routes), float(cell_m))
+    ox, oy = shapely.total_bounds(routes)[:2] - 2 * cell_m
+    _KEPT[key] = (weakref.ref(routes), (ox, oy, *_route_table(routes, ox, oy, cell_m)))
+    weakref.finalize(routes, _KEPT.pop, key, None)
+
+
 def route_distance(
     x: np.ndarray, y: np.ndarray, permit: np.ndarray, routes: np.ndarray, *, cell_m: float = 100.0,
     chunk: int = 1_000_000,
@@ -376,38 +431,17 @@ def route_distance(
     out[permit < 0] = np.nan
     if n == 0 or len(routes) == 0 or not (permit >= 0).any():
         return out
-    # the origin comes from all routes, not from these points: the float32 arithmetic below then
-    # gives the same bits whichever subset of the fixes (chunk) is measured
-    ox, oy = shapely.total_bounds(routes)[:2] - 2 * cell_m
-    # only the routes these points use get cut and hashed
-    used, permit = np.unique(permit, return_inverse=True)
-    permit = permit.reshape(-1) - int(used[0] < 0)
-    routes = routes[used[used >= 0]]
-    ax, ay, bx, by, seg_route = _route_segments(routes, cell_m)
-    cx0 = np.floor((np.minimum(ax, bx) - ox) / cell_m).astype(np.int64)
-    cy0 = np.floor((np.minimum(ay, by) - oy) / cell_m).astype(np.int64)
-    cx1 = np.floor((np.maximum(ax, bx) - ox) / cell_m).astype(np.int64)
-    cy1 = np.floor((np.maximum(ay, by) - oy) / cell_m).astype(np.int64)
-    keys, segs = [], []
-    sid = np.arange(len(ax))
-    for i in range(4):  # a piece spans <= 2 cells per axis; register it in its 1-cell neighbourhood
-        for j in range(4):
-            m = (cx0 - 1 + i <= cx1 + 1) & (cy0 - 1 + j <= cy1 + 1)
-            keys.append((seg_route[m] << 42) | ((cx0[m] - 1 + i) << 21) | (cy0[m] - 1 + j))
-            segs.append(sid[m])
-    key = np.concatenate(keys)
-    seg = np.concatenate(segs)
-    o = np.argsort(key, kind="stable")
-    key, seg = key[o], seg[o]
-    ukey, ustart = np.unique(key, return_index=True)
-    uend = np.r_[ustart[1:], len(key)]
-    sdx, sdy = bx - ax, by - ay
-    l2 = sdx * sdx + sdy * sdy
-    # float32 relative to the grid origin: millimetre precision over 100 km, half the memory traffic
-    # pieces shorter than a micrometre count as points (1/l2 would overflow float32 and give nan)
-    real = l2 > 1e-12
-    table = np.column_stack([ax - ox, ay - oy, sdx, sdy, np.where(real, 1.0 / np.where(real, l2, 1.0), 0.0)])
-    table = table.astype(np.float32)
+    held = _KEPT.get((id(routes), float(cell_m)))
+    if held is not None and held[0]() is routes:      # kept by keep_route_table: cut and hashed once
+        ox, oy, ukey, ustart, uend, seg, table = held[1]
+    else:
+        # the origin comes from all routes, not from these points: the float32 arithmetic below then
+        # gives the same bits whichever subset of the fixes (chunk) is measured
+        ox, oy = shapely.total_bounds(routes)[:2] - 2 * cell_m
+        # only the routes these points use get cut and hashed
+        used, permit = np.unique(permit, return_inverse=True)
+        permit = permit.reshape(-1) - int(used[0] < 0)
+        ukey, ustart, uend, seg, table = _route_table(routes[used[used >= 0]], ox, oy, cell_m)
     xr = (x - ox).astype(np.float32)
     yr = (y - oy).astype(np.float32)
     has = np.flatnonzero(permit >= 0)
