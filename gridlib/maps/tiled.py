@@ -282,7 +282,8 @@ def tiled_page(
     legend : mapping, optional
         ``label → colour``; default: ``class_labels`` with ``colors``.
     outline_zoom : float
-        Grid outlines are drawn from this zoom on (they cost more than the fills of a whole z11 tile).
+        Grid outlines are drawn from this zoom on (they cost more than the fills of a whole z11 tile), and only
+        after the first frame with data, which they would slow down threefold on a software-rendered WebGL.
     overlays : sequence of Overlay
         Small layers drawn above the tiles, written to ``folder/overlays.json`` (gzipped), each with its
         switch, tooltip and legend rows.
@@ -315,7 +316,8 @@ def tiled_page(
         "archives": {n: f"{n}.pmtiles" for n in headers}, "attributes": attributes,
         "fields": [list(f) for f in fields], "colorColumn": color_column,
         "colors": {k: rgba(v) for k, v in colors.items()}, "classLabels": dict(class_labels),
-        "defaultColor": rgba("#eeeeee"), "gridMinZoom": grid_minzoom, "bounds": headers["grids"]["bounds"], "outlineZoom": outline_zoom,
+        "defaultColor": rgba("#eeeeee"), "gridMinZoom": grid_minzoom, "bounds": headers["grids"]["bounds"],
+        "outlineZoom": outline_zoom,
         "overlays": {o.id: {"title": list(o.title), "fields": [list(f) for f in o.fields], "color": rgba(o.color),
                             "colorColumn": o.color_column, "colors": {k: rgba(v) for k, v in o.colors.items()}}
                      for o in overlays},
@@ -412,22 +414,39 @@ function packed(buf, start, end) {
 }
 const utf8 = new TextDecoder();
 function zigzag(n) { return n % 2 ? -(n + 1) / 2 : n / 2; }
-function ringArea(r) { let a = 0; for (let i = 0, j = r.length - 1; i < r.length; j = i++) a += (r[j][0] - r[i][0]) * (r[i][1] + r[j][1]); return a; }
-// Rings of one polygon feature: [[x, y], ...] in tile-local 0..1 coordinates, each closed.
-function rings(cmds, extent) {
-  const out = [];
-  let ring = null, x = 0, y = 0;
+// Appends one polygon feature's rings to the flat arrays (tile-local 0..1 coordinates, y down, each ring
+// closed), with no array per vertex: a ring whose winding is the first ring's starts a new polygon, the others
+// are its holes (MVT spec 4.3.4.4); rings of zero area are dropped. Returns whether any ring was kept.
+function addPolygon(cmds, extent, id, pos, vfid, polygonStarts, ringStarts) {
+  let x = 0, y = 0, ring = -1, outerSign = 0, started = false;
   for (let i = 0; i < cmds.length;) {
-    const id = cmds[i] & 7, count = cmds[i] >> 3;
+    const op = cmds[i] & 7, count = cmds[i] >> 3;
     i++;
-    if (id === 7) { if (ring && ring.length) ring.push(ring[0]); continue; }
+    if (op === 7) {
+      if (ring < 0) continue;
+      pos.push(pos[ring], pos[ring + 1]); vfid.push(id);
+      let a = 0;
+      for (let k = ring, j = pos.length - 2; k < pos.length; j = k, k += 2) a += (pos[j] - pos[k]) * (pos[k + 1] + pos[j + 1]);
+      if (a === 0) { pos.length = ring; vfid.length = ring / 2; ring = -1; continue; }
+      if (!outerSign) outerSign = Math.sign(a);
+      if (started && Math.sign(a) === outerSign) polygonStarts.push(ring / 2);
+      started = true;
+      ringStarts.push(pos.length / 2);
+      ring = -1;
+      continue;
+    }
     for (let k = 0; k < count; k++, i += 2) {
       x += zigzag(cmds[i]); y += zigzag(cmds[i + 1]);
-      if (id === 1) { ring = []; out.push(ring); }
-      ring.push([x / extent, y / extent]);
+      if (op === 1) {
+        if (ring >= 0) { pos.length = ring; vfid.length = ring / 2; }  // an unclosed ring: not a polygon ring
+        ring = pos.length;
+      }
+      pos.push(x / extent, y / extent); vfid.push(id);
     }
   }
-  return out;
+  if (ring >= 0) { pos.length = ring; vfid.length = ring / 2; }
+  if (started) polygonStarts.push(pos.length / 2);
+  return started;
 }
 // The tile as deck.gl's binary feature collection (flat typed arrays, no object per feature): the
 // layers here are polygons (grids, dissolved communities and streets); a ring whose winding is the
@@ -459,17 +478,7 @@ function decodeTile(bytes) {
       for (let i = 0; i + 1 < tags.length; i += 2) props[keys[tags[i]]] = values[tags[i + 1]];
       const id = properties.length;
       properties.push(props);
-      let outerSign = 0, started = false;
-      for (const ring of rings(cmds, extent)) {
-        const a = ringArea(ring);
-        if (a === 0) continue;
-        if (!outerSign) outerSign = Math.sign(a);
-        if (started && Math.sign(a) === outerSign) polygonStarts.push(pos.length / 2);
-        started = true;
-        for (const [px, py] of ring) { pos.push(px, py); vfid.push(id); }
-        ringStarts.push(pos.length / 2);
-      }
-      if (started) polygonStarts.push(pos.length / 2);
+      addPolygon(cmds, extent, id, pos, vfid, polygonStarts, ringStarts);
     }
   });
   const ids = Uint32Array.from(vfid);
@@ -676,8 +685,14 @@ if (location.protocol === 'file:') {
 }
 deckJson.initialViewState = openingView(deckJson.initialViewState);
 if (location.protocol === 'file:') deckJson.layers = [];
-state.stroked = deckJson.initialViewState.zoom >= CFG.outlineZoom;
-deckJson.layers.forEach(l => { if (l.id === 'grids') l.stroked = state.stroked; });
+// Grid outlines come after the first frame with data: on a software-rendered WebGL (headless Chromium, no GPU)
+// the outlines of a z11 tile's 30,000 grids made that frame 3 times slower (benchmarks/bench_citypage.py)
+state.stroked = false;
+deckJson.layers.forEach(l => { if (l.id === 'grids') l.stroked = false; });
+function outline(zoom) {
+  const stroked = window.gridlibReady !== null && zoom >= CFG.outlineZoom;
+  if (stroked !== state.stroked) { state.stroked = stroked; refresh(hiddenLayers()); }
+}
 const hint = document.getElementById('gl-hint');
 hint.style.display = deckJson.initialViewState.zoom >= CFG.gridMinZoom ? 'none' : 'block';
 window.gridlibDeck = createDeck({container: document.getElementById('deck-container'), jsonInput: deckJson,
@@ -687,10 +702,16 @@ window.gridlibDeck.setProps({
   onError: (e) => { state.error = String(e && e.message || e); say('加载失败: ' + state.error); },
   onViewStateChange: ({viewState}) => {
     hint.style.display = viewState.zoom >= CFG.gridMinZoom ? 'none' : 'block';
-    const stroked = viewState.zoom >= CFG.outlineZoom;
-    if (stroked !== state.stroked) { state.stroked = stroked; refresh(hiddenLayers()); }
+    outline(viewState.zoom);
   },
-  onAfterRender: checkReady,
+  onAfterRender: () => {
+    const times = window.gridlibTimes;
+    times.frames = (times.frames || 0) + 1;
+    if (state.stroked && !times.outlined && window.gridlibDeck.props.layers.find(l => l.id === 'grids').isLoaded) {
+      times.outlined = performance.now();  // the first frame with the grid outlines
+    }
+    checkReady();
+  },
 });
 // ready: the attributes are joined and every visible tile of the layer in view is loaded (grids from their
 // zoom, else the first dissolved layer); checked after each frame and, as loads may end between frames, on a timer
@@ -700,7 +721,12 @@ function checkReady() {
   const zoom = d.viewManager && d.getViewports()[0] ? d.getViewports()[0].zoom : 0;
   const want = zoom >= CFG.gridMinZoom - 0.5 && CFG.archives.grids ? 'grids' : Object.keys(CFG.archives)[0];
   const top = d.props.layers.find(l => l.id === want);
-  if (top && top.isLoaded) { window.gridlibReady = performance.now(); say(''); clearInterval(readyTimer); }
+  if (top && top.isLoaded) {
+    window.gridlibReady = performance.now();
+    say('');
+    clearInterval(readyTimer);
+    outline(zoom);
+  }
 }
 const readyTimer = location.protocol === 'file:' ? null : setInterval(checkReady, 50);
 if (early.overlays) {

@@ -301,7 +301,8 @@ def read_grid_attributes(path: str | os.PathLike) -> pd.DataFrame:
         doc = json.loads(data)
         out = pd.DataFrame({"grid_code": doc["grid_code"]})
         for name, col in doc["columns"].items():
-            out[name] = col if isinstance(col, list) else [None if k is None else col["values"][k] for k in col["codes"]]
+            out[name] = col if isinstance(col, list) else pd.Series(
+                [None if k is None else col["values"][k] for k in col["codes"]], dtype=object)
         return out
     size = int.from_bytes(data[8:12], "little")
     head = json.loads(data[12:12 + size])
