@@ -331,6 +331,8 @@ PAGE_CSS = """html, body {{ margin: 0; padding: 0; height: 100%; overflow: hidde
   box-shadow: 0 1px 3px rgba(0,0,0,0.25); }}
 #gl-legend .sw {{ display: inline-block; width: 14px; height: 14px; margin-right: 6px;
   vertical-align: -2px; border: 1px solid #666; }}
+#gl-legend .sw.line {{ height: 4px; vertical-align: 3px; border: none; }}
+#gl-legend .sw.point {{ width: 10px; height: 10px; margin: 0 8px 0 2px; border-radius: 50%; }}
 #gl-attr {{ position: absolute; bottom: 2px; left: 6px; z-index: 5; font-size: 11px; color: #444; }}
 #gl-layers {{ position: absolute; top: 56px; left: 12px; z-index: 5; padding: 6px 10px;
   background: rgba(255,255,255,0.92); border-radius: 4px; font-size: 13px;
@@ -414,7 +416,7 @@ def to_html(
     title: str,
     *,
     tooltip: str | Mapping[str, Any] | None = None,
-    legend: Mapping[str, Color] | None = None,
+    legend: Mapping[str, Color | tuple[Color, str]] | None = None,
     attribution: str = "",
     view_state: pdk.ViewState | None = None,
     background: str = BACKGROUND,
@@ -436,7 +438,8 @@ def to_html(
         An HTML template with ``{column}`` placeholders, e.g. ``"<b>{name_zh}</b><br>案件 {n}"``,
         or a deck.gl tooltip dict; ``None`` for no tooltip.
     legend
-        Optional ``label → colour`` entries drawn in the lower right.
+        Optional ``label → colour`` (or ``label → (colour, shape)``, see :func:`legend_rows`) entries drawn
+        in the lower right.
     view_state
         Default: framed on the union of the layers' bounds at the browser window's size when
         the page opens (the JSON written in the page holds the same framing for 1000 × 650).
@@ -478,14 +481,7 @@ def to_html(
                                                   "color": "white", "padding": "6px 8px"}}
     else:
         tooltip_obj = dict(tooltip)
-    legend_html = ""
-    if legend:
-        rows = "".join(
-            '<div><span class="sw" style="background:rgba({},{},{},{:.3f})"></span>{}</div>'.format(
-                *rgba(c)[:3], rgba(c)[3] / 255, html.escape(str(label)))
-            for label, c in legend.items()
-        )
-        legend_html = f'<div id="gl-legend">{rows}</div>'
+    legend_html = f'<div id="gl-legend">{legend_rows(legend)}</div>' if legend else ""
     toggles_html = ""
     if layer_names:
         ids = {layer.id for layer in layer_list}
@@ -507,6 +503,27 @@ def to_html(
         bounds_json=json.dumps(fit), fit_js=FIT_VIEW_JS,
     )
     return write_text_atomic(Path(path), page)
+
+
+def legend_rows(entries: Mapping[str, Color | tuple[Color, str]]) -> str:
+    """The rows of a page legend (``#gl-legend``): ``label → colour`` or ``label → (colour, shape)``.
+
+    ``shape`` is ``"fill"`` (a square, the default), ``"line"`` (a bar) or ``"point"`` (a dot). Both web
+    pages (:func:`to_html` and :func:`gridlib.maps.tiled.tiled_page`) build their legends here.
+
+    >>> legend_rows({"热点 99%": "#c6242b", "盲区道路": ("#6a3d9a", "line")})
+    '<div><span class="sw" style="background:rgba(198,36,43,1.000)"></span>热点 99%</div><div><span class="sw line" style="background:rgba(106,61,154,1.000)"></span>盲区道路</div>'
+    """
+    rows = []
+    for label, spec in entries.items():
+        color, shape = spec if isinstance(spec, tuple) and len(spec) == 2 and isinstance(spec[1], str) else (spec, "fill")
+        if shape not in ("fill", "line", "point"):
+            raise InputError(f"legend shape {shape!r} of {label!r} is not fill, line or point")
+        r, g, b, a = rgba(color)
+        cls = "sw" if shape == "fill" else f"sw {shape}"
+        rows.append(f'<div><span class="{cls}" style="background:rgba({r},{g},{b},{a / 255:.3f})"></span>'
+                    f"{html.escape(str(label))}</div>")
+    return "".join(rows)
 
 
 def write_text_atomic(target: Path, text: str) -> Path:

@@ -33,28 +33,37 @@ with loaded tiles and attributes was drawn). A URL hash ``#zoom/lat/lon`` sets t
 
 from __future__ import annotations
 
+import gzip
 import html
 import json
 import os
 import struct
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+import shapely
 
 from gridlib.errors import InputError
 from gridlib.maps import legend as lg
 from gridlib.maps.deck import (
     BACKGROUND,
+    FIT_VIEW_JS,
     FONT_STACK,
     PAGE_HEAD,
     bundle_js,
     fit_bounds,
+    legend_rows,
     rgba,
     script_safe,
     write_text_atomic,
 )
 
-__all__ = ["GRID_FIELDS", "pmtiles_header", "tiled_page"]
+__all__ = ["GRID_FIELDS", "Overlay", "pmtiles_header", "tiled_page"]
 
 _VENDOR = Path(__file__).parent / "vendor" / "pmtiles"
 _LAYERS = ("communities", "grids", "streets")  # bottom first
@@ -66,7 +75,7 @@ GRID_FIELDS: tuple[tuple[str, str, str], ...] = (
     ("超期案件", "overdue_cases", "int"), ("近30日案件", "cases_30d", "int"), ("热点", "hotspot_class", "class"),
     ("摄像头道路覆盖", "camera_road_share", "pct"),
 )
-_KINDS = {"text", "int", "pct", "bool", "min", "m", "class"}
+_KINDS = {"text", "int", "pct", "bool", "min", "m", "class", "time"}
 _HEADER = struct.Struct("<7sB11Q6B4iB2i")  # PMTiles v3 header: 127 bytes
 
 
@@ -91,6 +100,134 @@ def pmtiles_header(path: str | os.PathLike) -> dict[str, Any]:
             "center": [c_lon / 1e7, c_lat / 1e7, c_zoom]}
 
 
+@dataclass(frozen=True, eq=False)
+class Overlay:
+    """A small layer drawn above the tiles (cases, blind-spot roads, truck violations, team bases).
+
+    Its features ride in ``overlays.json`` beside the page (gzipped, columnar: coordinates and the tooltip's
+    columns only), drawn as dots (points) or lines (lines, polygon outlines).
+
+    Parameters
+    ----------
+    id, name : str
+        The layer's id and its label in the layer switch.
+    frame : GeoDataFrame
+        The features (any CRS; drawn in WGS84). Multi-part features keep one tooltip.
+    title : (label, column)
+        The tooltip's heading: ``label`` then the row's ``column`` value (``label`` alone when the column is
+        absent).
+    fields : sequence of (label, column, kind)
+        The tooltip's lines, as :data:`GRID_FIELDS` (``time`` shows date and minute); absent columns are skipped.
+    color, color_column, colors
+        A fixed colour, or ``colors[value of color_column]`` (``color`` for other values).
+    legend : mapping
+        ``label → colour`` rows this layer adds to the page's legend (default: ``name → color``).
+    size : float
+        Dot radius or line width, in pixels.
+    visible : bool
+        Drawn when the page opens (else its switch is unticked).
+
+    >>> import geopandas as gpd, shapely
+    >>> o = Overlay("team_bases", "执法队驻点", gpd.GeoDataFrame({"name": ["一队"]},
+    ...     geometry=[shapely.Point(121.5, 31.2)], crs=4326), title=("执法队驻点", "name"))
+    >>> o.kind, o.legend_entries()
+    ('point', {'执法队驻点': ('#444444', 'point')})
+    """
+
+    id: str
+    name: str
+    frame: gpd.GeoDataFrame
+    title: tuple[str, str]
+    fields: Sequence[tuple[str, str, str]] = ()
+    color: str = "#444444"
+    color_column: str | None = None
+    colors: Mapping[str, str] = field(default_factory=dict)
+    legend: Mapping[str, str] | None = None
+    size: float = 4.0
+    visible: bool = True
+
+    @property
+    def kind(self) -> str:
+        """``point`` or ``line``, from the frame's geometry types."""
+        types = set(shapely.get_type_id(self.frame.geometry.dropna().to_numpy()).tolist())
+        if types <= {0, 4}:
+            return "point"
+        if types <= {1, 2, 3, 5, 6}:
+            return "line"
+        raise InputError(f"overlay {self.id!r} mixes points with lines or areas; give them as two overlays")
+
+    def legend_entries(self) -> dict[str, tuple[str, str]]:
+        """The legend rows: ``label → (colour, shape)``."""
+        entries = self.legend if self.legend is not None else {self.name: self.color}
+        return {label: (color, self.kind) for label, color in entries.items()}
+
+
+def _column_json(s: pd.Series, kind: str) -> Any:
+    """A column of an overlay as JSON: numbers as a list, text dictionary-encoded, times as minutes."""
+    if kind == "time":
+        s = pd.to_datetime(s, errors="coerce").dt.strftime("%Y-%m-%d %H:%M")
+    if kind in ("int", "pct", "min", "m") or (kind == "text" and pd.api.types.is_numeric_dtype(s)):
+        v = pd.to_numeric(s, errors="coerce").round(4).astype(float)
+        return [None if x != x else (int(x) if x.is_integer() else x) for x in v.tolist()]
+    if kind == "bool":
+        return [None if pd.isna(x) else bool(x) for x in s.astype(object)]
+    present = s.notna().to_numpy()
+    text = s.astype(str).where(present)
+    values = sorted(text[present].unique())
+    codes = pd.Categorical(text, categories=values).codes
+    return {"values": values, "codes": [None if k < 0 else int(k) for k in codes.tolist()]}
+
+
+def _overlay_json(o: Overlay) -> dict[str, Any]:
+    """One overlay's features: flat lon/lat (1e-6°), line starts, the row of each part, tooltip columns."""
+    g = o.frame
+    if g.crs is None:
+        raise InputError(f"overlay {o.id!r} has no CRS")
+    g = g[g.geometry.notna() & ~g.geometry.is_empty]
+    g = g if g.crs.to_epsg() == 4326 else g.to_crs(4326)
+    geoms = g.geometry.to_numpy()
+    kind = o.kind
+    if kind == "line":
+        geoms = np.where(np.isin(shapely.get_type_id(geoms), (3, 6)), shapely.boundary(geoms), geoms)
+    parts, rows = shapely.get_parts(geoms, return_index=True)
+    if kind == "line":  # a polygon's boundary may itself be multi-part
+        parts, sub = shapely.get_parts(parts, return_index=True)
+        rows = rows[sub]
+    coords, owner = shapely.get_coordinates(parts, return_index=True)
+    out: dict[str, Any] = {"kind": kind, "rows": rows.tolist(),
+                           "xy": np.round(coords * 1e6).astype(np.int64).ravel().tolist()}
+    if kind == "line":
+        out["starts"] = np.searchsorted(owner, np.arange(len(parts) + 1)).tolist()
+    table = pd.DataFrame(g.drop(columns=g.geometry.name)).reset_index(drop=True)
+    columns = {}
+    for _, column, kind_ in [("", o.title[1], "text"), *o.fields]:
+        if column in table.columns and column not in columns:
+            columns[column] = _column_json(table[column], kind_)
+    if o.color_column is not None and o.color_column in table.columns and o.color_column not in columns:
+        columns[o.color_column] = _column_json(table[o.color_column], "text")
+    out["columns"] = columns
+    return out
+
+
+def _overlay_layer(o: Overlay) -> dict[str, Any]:
+    common = {"id": o.id, "data": [], "pickable": True, "autoHighlight": True, "highlightColor": [255, 255, 0, 160],
+              "visible": o.visible}
+    if o.kind == "point":
+        return {"@@type": "ScatterplotLayer", **common, "getPosition": "@@=p", "getFillColor": "@@=c",
+                "radiusUnits": "pixels", "getRadius": o.size, "stroked": True, "getLineColor": [255, 255, 255, 220],
+                "lineWidthUnits": "pixels", "getLineWidth": 1}
+    return {"@@type": "PathLayer", **common, "getPath": "@@=path", "getColor": "@@=c", "widthUnits": "pixels",
+            "getWidth": o.size, "widthMinPixels": 1, "capRounded": True, "jointRounded": True}
+
+
+def _write_overlays(folder: Path, name: str, overlays: Sequence[Overlay]) -> None:
+    doc = {o.id: _overlay_json(o) for o in overlays}
+    data = json.dumps(doc, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
+    tmp = folder / f".tmp-{name}"
+    tmp.write_bytes(gzip.compress(data, compresslevel=6, mtime=0))
+    os.replace(tmp, folder / name)
+
+
 def _layer_json(name: str, header: dict[str, Any], grid_minzoom: int) -> dict[str, Any]:
     common = {"@@type": "MVTLayer", "id": name, "data": f"{name}/{{z}}/{{x}}/{{y}}",
               "fetch": {"@@function": "gridlibTileFetch", "archive": name},
@@ -101,8 +238,7 @@ def _layer_json(name: str, header: dict[str, Any], grid_minzoom: int) -> dict[st
         return {**common, "pickable": True, "autoHighlight": True, "highlightColor": [255, 255, 0, 120],
                 "filled": True, "stroked": False, "opacity": 0.8,  # outlines: see the page script
                 "getFillColor": {"@@function": "gridlibGridFill"}, "getLineColor": rgba("#999999"),
-                "lineWidthUnits": "pixels", "getLineWidth": 0.5, "lineWidthMinPixels": 0.5,
-                "updateTriggers": {"getFillColor": 0}}
+                "lineWidthUnits": "pixels", "getLineWidth": 0.5, "lineWidthMinPixels": 0.5}
     if name == "communities":
         return {**common, "pickable": True, "autoHighlight": True, "highlightColor": [255, 255, 0, 90],
                 "filled": True, "stroked": True, "getFillColor": rgba("#f1f0ea", 0.7),
@@ -125,6 +261,7 @@ def tiled_page(
     attribution: str = "",
     name: str = "index.html",
     outline_zoom: float = 14,
+    overlays: Sequence[Overlay] = (),
 ) -> Path:
     """Write ``folder/name``: a web map of the archives in ``folder`` joined to its attribute file.
 
@@ -145,7 +282,11 @@ def tiled_page(
     legend : mapping, optional
         ``label → colour``; default: ``class_labels`` with ``colors``.
     outline_zoom : float
-        Grid outlines are drawn from this zoom on (they cost more than the fills of a whole z11 tile).
+        Grid outlines are drawn from this zoom on (they cost more than the fills of a whole z11 tile), and only
+        after the first frame with data, which they would slow down threefold on a software-rendered WebGL.
+    overlays : sequence of Overlay
+        Small layers drawn above the tiles, written to ``folder/overlays.json`` (gzipped), each with its
+        switch, tooltip and legend rows.
 
     Returns
     -------
@@ -160,33 +301,45 @@ def tiled_page(
     if not (folder / "grids.pmtiles").is_file():
         raise InputError(f"no grids.pmtiles in {folder}: build the edition's tiles first "
                          "(gridlib.maps.tiles.build_grid_tiles)")
-    bad = [kind for _, _, kind in fields if kind not in _KINDS]
+    bad = [kind for _, _, kind in [*fields, *(f for o in overlays for f in o.fields)] if kind not in _KINDS]
     if bad:
         raise InputError(f"unknown tooltip field kinds {bad}; use {sorted(_KINDS)}")
     headers = {n: pmtiles_header(folder / f"{n}.pmtiles") for n in _LAYERS if (folder / f"{n}.pmtiles").is_file()}
     grid_minzoom = headers["grids"]["min_zoom"]
-    layers = [_layer_json(n, h, grid_minzoom) for n, h in headers.items()]
+    layers = [_layer_json(n, h, grid_minzoom) for n, h in headers.items()] + [_overlay_layer(o) for o in overlays]
+    ids = [o.id for o in overlays]
+    if len(set(ids)) != len(ids) or set(ids) & set(_LAYERS):
+        raise InputError(f"overlay ids must be unique and not {list(_LAYERS)}: {ids}")
+    if overlays:
+        _write_overlays(folder, "overlays.json", overlays)
     config = {
         "archives": {n: f"{n}.pmtiles" for n in headers}, "attributes": attributes,
         "fields": [list(f) for f in fields], "colorColumn": color_column,
         "colors": {k: rgba(v) for k, v in colors.items()}, "classLabels": dict(class_labels),
-        "defaultColor": rgba("#eeeeee"), "gridMinZoom": grid_minzoom, "outlineZoom": outline_zoom,
+        "defaultColor": rgba("#eeeeee"), "gridMinZoom": grid_minzoom, "bounds": headers["grids"]["bounds"],
+        "outlineZoom": outline_zoom,
+        "overlays": {o.id: {"title": list(o.title), "fields": [list(f) for f in o.fields], "color": rgba(o.color),
+                            "colorColumn": o.color_column, "colors": {k: rgba(v) for k, v in o.colors.items()}}
+                     for o in overlays},
+        "overlayFile": "overlays.json" if overlays else None,
         "levels": {"communities": ["社区", "community_code", "community_name"],
                    "streets": ["街道", "street_code", "street_name"]},
     }
     deck_json = {"initialViewState": fit_bounds(headers["grids"]["bounds"]), "layers": layers,
                  "views": [{"@@type": "MapView", "controller": True}]}
     entries = legend if legend is not None else {class_labels.get(k, k): v for k, v in colors.items()}
-    rows = "".join('<div><span class="sw" style="background:rgba({},{},{},{:.3f})"></span>{}</div>'.format(
-        *rgba(c)[:3], rgba(c)[3] / 255, html.escape(str(label))) for label, c in entries.items())
-    boxes = "".join(f'<label><input type="checkbox" checked data-layer="{n}"> {html.escape(_LAYER_NAMES[n])}</label>'
-                    for n in reversed(list(headers)))
+    for o in overlays:
+        entries = {**entries, **o.legend_entries()}
+    rows = legend_rows(entries)
+    switches = [(n, _LAYER_NAMES[n], True) for n in headers] + [(o.id, o.name, o.visible) for o in overlays]
+    boxes = "".join(f'<label><input type="checkbox"{" checked" if on else ""} data-layer="{html.escape(n)}"> '
+                    f"{html.escape(label)}</label>" for n, label, on in reversed(switches))
     page = _PAGE.format(
         title=html.escape(title), fonts=FONT_STACK, background=BACKGROUND, bundle=bundle_js(), pmtiles=_pmtiles_js(),
         legend=rows, toggles=boxes, attribution=html.escape(attribution),
         deck_json=script_safe(json.dumps(deck_json, sort_keys=True, separators=(",", ":"))),
         config_json=script_safe(json.dumps(config, sort_keys=True, ensure_ascii=False, separators=(",", ":"))),
-        script=_SCRIPT, early=_EARLY,
+        script=_SCRIPT, early=_EARLY, fit_js=FIT_VIEW_JS,
     )
     return write_text_atomic(folder / name, page)
 
@@ -214,11 +367,18 @@ if (location.protocol !== 'file:') {
     return r.arrayBuffer();
   });
   early.attributes.catch(() => null);
+  if (CFG.overlayFile) {
+    early.overlays = fetch(new URL(CFG.overlayFile, location.href).href).then(r => {
+      if (!r.ok) throw new Error(CFG.overlayFile + ': HTTP ' + r.status);
+      return r.arrayBuffer();
+    });
+    early.overlays.catch(() => null);
+  }
 }
 """
 
 _SCRIPT = r"""
-const state = {index: null, columns: {}, version: 0, error: null, stroked: false};
+const state = {lookup: null, columns: {}, error: null, stroked: false, overlays: {}};
 window.gridlibTimes.script = performance.now();
 window.gridlibReady = null;
 const status = document.getElementById('gl-status');
@@ -254,22 +414,39 @@ function packed(buf, start, end) {
 }
 const utf8 = new TextDecoder();
 function zigzag(n) { return n % 2 ? -(n + 1) / 2 : n / 2; }
-function ringArea(r) { let a = 0; for (let i = 0, j = r.length - 1; i < r.length; j = i++) a += (r[j][0] - r[i][0]) * (r[i][1] + r[j][1]); return a; }
-// Rings of one polygon feature: [[x, y], ...] in tile-local 0..1 coordinates, each closed.
-function rings(cmds, extent) {
-  const out = [];
-  let ring = null, x = 0, y = 0;
+// Appends one polygon feature's rings to the flat arrays (tile-local 0..1 coordinates, y down, each ring
+// closed), with no array per vertex: a ring whose winding is the first ring's starts a new polygon, the others
+// are its holes (MVT spec 4.3.4.4); rings of zero area are dropped. Returns whether any ring was kept.
+function addPolygon(cmds, extent, id, pos, vfid, polygonStarts, ringStarts) {
+  let x = 0, y = 0, ring = -1, outerSign = 0, started = false;
   for (let i = 0; i < cmds.length;) {
-    const id = cmds[i] & 7, count = cmds[i] >> 3;
+    const op = cmds[i] & 7, count = cmds[i] >> 3;
     i++;
-    if (id === 7) { if (ring && ring.length) ring.push(ring[0]); continue; }
+    if (op === 7) {
+      if (ring < 0) continue;
+      pos.push(pos[ring], pos[ring + 1]); vfid.push(id);
+      let a = 0;
+      for (let k = ring, j = pos.length - 2; k < pos.length; j = k, k += 2) a += (pos[j] - pos[k]) * (pos[k + 1] + pos[j + 1]);
+      if (a === 0) { pos.length = ring; vfid.length = ring / 2; ring = -1; continue; }
+      if (!outerSign) outerSign = Math.sign(a);
+      if (started && Math.sign(a) === outerSign) polygonStarts.push(ring / 2);
+      started = true;
+      ringStarts.push(pos.length / 2);
+      ring = -1;
+      continue;
+    }
     for (let k = 0; k < count; k++, i += 2) {
       x += zigzag(cmds[i]); y += zigzag(cmds[i + 1]);
-      if (id === 1) { ring = []; out.push(ring); }
-      ring.push([x / extent, y / extent]);
+      if (op === 1) {
+        if (ring >= 0) { pos.length = ring; vfid.length = ring / 2; }  // an unclosed ring: not a polygon ring
+        ring = pos.length;
+      }
+      pos.push(x / extent, y / extent); vfid.push(id);
     }
   }
-  return out;
+  if (ring >= 0) { pos.length = ring; vfid.length = ring / 2; }
+  if (started) polygonStarts.push(pos.length / 2);
+  return started;
 }
 // The tile as deck.gl's binary feature collection (flat typed arrays, no object per feature): the
 // layers here are polygons (grids, dissolved communities and streets); a ring whose winding is the
@@ -301,17 +478,7 @@ function decodeTile(bytes) {
       for (let i = 0; i + 1 < tags.length; i += 2) props[keys[tags[i]]] = values[tags[i + 1]];
       const id = properties.length;
       properties.push(props);
-      let outerSign = 0, started = false;
-      for (const ring of rings(cmds, extent)) {
-        const a = ringArea(ring);
-        if (a === 0) continue;
-        if (!outerSign) outerSign = Math.sign(a);
-        if (started && Math.sign(a) === outerSign) polygonStarts.push(pos.length / 2);
-        started = true;
-        for (const [px, py] of ring) { pos.push(px, py); vfid.push(id); }
-        ringStarts.push(pos.length / 2);
-      }
-      if (started) polygonStarts.push(pos.length / 2);
+      addPolygon(cmds, extent, id, pos, vfid, polygonStarts, ringStarts);
     }
   });
   const ids = Uint32Array.from(vfid);
@@ -328,26 +495,37 @@ function decodeTile(bytes) {
                numericProps: {}, properties, fields: []},
   };
 }
+// Each grid of a decoded tile gets its attribute row (_i) and fill colour (_c) once, when the tile arrives
+// (its fetch waits for the attribute file): the fill accessor only reads _c, and no pass over the loaded
+// tiles is needed when the attributes come in.
+function joinGrids(tile) {
+  const colorOf = state.columns[CFG.colorColumn];
+  for (const p of tile.polygons.properties) {
+    const i = state.lookup ? state.lookup(p.grid_code) : undefined;
+    p._i = i;
+    p._c = (i !== undefined && colorOf && CFG.colors[colorOf(i)]) || CFG.defaultColor;
+  }
+  return tile;
+}
 const fetchers = {};
 function gridlibTileFetch({archive}) {
   if (!fetchers[archive]) fetchers[archive] = async (url, opts) => {
     const [z, x, y] = url.split('/').slice(-3).map(Number);
     const tile = await archives[archive].getZxy(z, x, y, opts && opts.signal);
-    const out = tile && tile.data ? decodeTile(new Uint8Array(tile.data)) : null;
-    window.gridlibTimes[archive] = window.gridlibTimes[archive] || performance.now();
+    if (archive === 'grids') await attributesReady;
+    const t0 = performance.now();
+    let out = tile && tile.data ? decodeTile(new Uint8Array(tile.data)) : null;
+    if (out && archive === 'grids') out = joinGrids(out);
+    const times = window.gridlibTimes;
+    times.decode = (times.decode || 0) + performance.now() - t0;
+    times[archive] = times[archive] || performance.now();
     return out;
   };
   return fetchers[archive];
 }
-function gridClass(code) {
-  if (!state.index) return undefined;
-  const i = state.index.get(code);
-  const col = state.columns[CFG.colorColumn];
-  return i === undefined || !col ? undefined : col(i);
-}
 let fill = null;
 function gridlibGridFill() {
-  if (!fill) fill = f => CFG.colors[gridClass(f.properties.grid_code)] || CFG.defaultColor;
+  if (!fill) fill = f => f.properties._c || CFG.defaultColor;
   return fill;
 }
 function esc(v) { return String(v).replace(/[&<>"']/g, c => ({'&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;'}[c])); }
@@ -370,51 +548,132 @@ function tooltip(info) {
   let html;
   if (id === 'grids') {
     html = '<b>网格 ' + esc(p.grid_code) + '</b>';
-    const i = state.index ? state.index.get(p.grid_code) : undefined;
+    const i = p._i !== undefined ? p._i : state.lookup ? state.lookup(p.grid_code) : undefined;
     for (const [label, column, kind] of CFG.fields) {
       const col = state.columns[column];
       if (!col) continue;
       html += '<br>' + esc(label) + ': ' + esc(fmt(i === undefined ? null : col(i), kind));
     }
-    if (i === undefined) html += '<br>' + (state.index ? '(属性文件中无此网格)' : '(属性加载中…)');
+    if (i === undefined) html += '<br>' + (state.lookup ? '(属性文件中无此网格)' : '(属性加载中…)');
+  } else if (CFG.overlays[id] && state.overlays[id] && info.object) {
+    const o = CFG.overlays[id], cols = state.overlays[id].columns, row = info.object.i;
+    const head = cols[o.title[1]];
+    html = '<b>' + esc(o.title[0]) + (head ? ' ' + esc(fmt(head(row), 'text')) : '') + '</b>';
+    for (const [label, column, kind] of o.fields) {
+      if (cols[column]) html += '<br>' + esc(label) + ': ' + esc(fmt(cols[column](row), kind));
+    }
   } else if (CFG.levels[id]) {
     const [label, code, name] = CFG.levels[id];
     html = '<b>' + esc(label) + ' ' + esc(fmt(p[name] ?? p[code], 'text')) + '</b><br>编码: ' + esc(fmt(p[code], 'text'));
   } else return null;
   return {html, style: {fontFamily: FONTS, fontSize: '13px', backgroundColor: 'rgba(30,30,30,0.88)', color: 'white', padding: '6px 8px'}};
 }
-async function loadAttributes() {
-  let bytes = new Uint8Array(await early.attributes);
-  if (bytes[0] === 0x1f && bytes[1] === 0x8b) {
-    bytes = new Uint8Array(await new Response(new Blob([bytes]).stream().pipeThrough(new DecompressionStream('gzip'))).arrayBuffer());
+// The attribute file: the binary columnar form (gridlib.maps.tiles.write_grid_attributes(binary=True)): typed
+// arrays over the file's bytes, nothing parsed per grid, a grid's row found by binary search in the sorted
+// codes; or the JSON form (a Map from grid code to row). Either may be gzipped.
+const TYPED = {uint8: Uint8Array, uint16: Uint16Array, uint32: Uint32Array, int32: Int32Array, float32: Float32Array};
+function binaryAttributes(buf) {
+  const bytes = new Uint8Array(buf), size = new DataView(buf).getUint32(8, true);
+  const head = JSON.parse(utf8.decode(bytes.subarray(12, 12 + size)));
+  const base = 12 + size, n = head.n, g = head.grid_code, w = g.width;
+  const blob = new Uint8Array(buf, base + g.bytes);
+  const offs = w ? null : new Uint32Array(buf, base + g.offsets, n + 1);
+  const enc = new TextEncoder();
+  function lookup(code) {
+    const key = enc.encode(String(code)), m = key.length;
+    let lo = 0, hi = n - 1;
+    while (lo <= hi) {
+      const mid = (lo + hi) >>> 1, a = offs ? offs[mid] : mid * w, len = (offs ? offs[mid + 1] : a + w) - a;
+      let c = 0;
+      for (let k = 0; k < len && k < m && !c; k++) c = blob[a + k] - key[k];
+      if (!c) c = len - m;
+      if (!c) return mid;
+      if (c < 0) lo = mid + 1; else hi = mid - 1;
+    }
+    return undefined;
   }
-  const doc = JSON.parse(new TextDecoder().decode(bytes));
+  const columns = {};
+  for (const [name, col] of Object.entries(head.columns)) {
+    const arr = new TYPED[col.type](buf, base + col.offset, n), nul = col.null;
+    if (col.values) columns[name] = i => arr[i] === nul ? null : col.values[arr[i]];
+    else if (col.bool) columns[name] = i => arr[i] === nul ? null : arr[i] === 1;
+    else if (col.type === 'float32') columns[name] = i => Math.round(arr[i] * 1e4) / 1e4;  // NaN: missing
+    else columns[name] = i => arr[i] === nul ? null : arr[i];
+  }
+  return {lookup, columns};
+}
+// a JSON column is an array of values, or dictionary-encoded: {"values": [...], "codes": [index or null, ...]}
+function jsonColumns(doc) {
+  const columns = {};
+  for (const [name, col] of Object.entries(doc || {})) {
+    columns[name] = Array.isArray(col) ? (i => col[i]) : (i => col.codes[i] === null ? null : col.values[col.codes[i]]);
+  }
+  return columns;
+}
+function jsonAttributes(doc) {
   const index = new Map();
   doc.grid_code.forEach((c, i) => index.set(c, i));
-  // a column is an array of values, or dictionary-encoded: {"values": [...], "codes": [index or null, ...]}
-  state.columns = {};
-  for (const [name, col] of Object.entries(doc.columns || {})) {
-    state.columns[name] = Array.isArray(col) ? (i => col[i]) : (i => col.codes[i] === null ? null : col.values[col.codes[i]]);
-  }
-  state.index = index;
-  state.version += 1;
-  window.gridlibTimes.attributes = performance.now();
+  return {lookup: c => index.get(c), columns: jsonColumns(doc.columns)};
 }
+async function gunzip(buf) {
+  const bytes = new Uint8Array(buf);
+  if (bytes[0] !== 0x1f || bytes[1] !== 0x8b) return buf;
+  return new Response(new Blob([bytes]).stream().pipeThrough(new DecompressionStream('gzip'))).arrayBuffer();
+}
+// the small layers above the tiles (overlays.json): dots {p, c, i} and lines {path, c, i}, i = the feature's row
+async function loadOverlays() {
+  const doc = JSON.parse(utf8.decode(new Uint8Array(await gunzip(await early.overlays))));
+  for (const [id, o] of Object.entries(doc)) {
+    const cfg = CFG.overlays[id], columns = jsonColumns(o.columns), byClass = columns[cfg.colorColumn];
+    const color = i => (byClass && cfg.colors[byClass(i)]) || cfg.color;
+    const xy = o.xy, data = [];
+    if (o.kind === 'point') {
+      for (let k = 0; k < o.rows.length; k++) data.push({p: [xy[2 * k] / 1e6, xy[2 * k + 1] / 1e6], c: color(o.rows[k]), i: o.rows[k]});
+    } else {
+      for (let k = 0; k + 1 < o.starts.length; k++) {
+        const path = [];
+        for (let v = o.starts[k]; v < o.starts[k + 1]; v++) path.push([xy[2 * v] / 1e6, xy[2 * v + 1] / 1e6]);
+        data.push({path, c: color(o.rows[k]), i: o.rows[k]});
+      }
+    }
+    state.overlays[id] = {data, columns};
+  }
+  window.gridlibTimes.overlays = performance.now();
+}
+async function loadAttributes() {
+  let buf = await early.attributes;
+  const times = window.gridlibTimes;
+  times.attributesFetched = performance.now();
+  buf = await gunzip(buf);
+  const bytes = new Uint8Array(buf);
+  const binary = bytes.length >= 12 && utf8.decode(bytes.subarray(0, 8)) === 'GLATTR1\n';
+  const attrs = binary ? binaryAttributes(buf) : jsonAttributes(JSON.parse(utf8.decode(bytes)));
+  state.columns = attrs.columns;
+  state.lookup = attrs.lookup;
+  times.attributes = performance.now();
+}
+// resolved when the attributes are in or have failed (then the grids are drawn grey and the status says why)
+const attributesReady = location.protocol === 'file:' ? Promise.resolve() : loadAttributes().catch(e => {
+  state.error = String(e.message || e);
+  say('网格属性加载失败 (' + state.error + ')：网格以灰色显示。');
+});
 // Grid outlines are drawn from CFG.outlineZoom only: a z11 tile holds ~30,000 grids and their outlines
 // cost several times the fills (measured in headless Chromium: first render 11 s with, 5 s without).
 function refresh(hidden) {
   const d = window.gridlibDeck;
-  d.setProps({layers: d.props.layers.map(l => l.clone(Object.assign({visible: !hidden.has(l.id)}, l.id !== 'grids' ? {} : {
-    stroked: state.stroked,
-    updateTriggers: Object.assign({}, l.props.updateTriggers, {getFillColor: state.version}),
-  })))});
+  d.setProps({layers: d.props.layers.map(l => l.clone(Object.assign({visible: !hidden.has(l.id)},
+    l.id === 'grids' ? {stroked: state.stroked} : {}, state.overlays[l.id] ? {data: state.overlays[l.id].data} : {})))});
 }
 function hiddenLayers() {
   return new Set([...document.querySelectorAll('#gl-layers input')].filter(b => !b.checked).map(b => b.dataset.layer));
 }
-function viewFromHash(view) {
+// the opening view: #zoom/lat/lon when given, else the grids' bounds framed at this window's size
+// (gridlibFitView, shared with the self-contained map; the JSON holds the framing for 1000 x 650)
+function openingView(view) {
   const m = location.hash.match(/^#(\d+(?:\.\d+)?)\/(-?\d+(?:\.\d+)?)\/(-?\d+(?:\.\d+)?)$/);
-  return m ? Object.assign({}, view, {zoom: +m[1], latitude: +m[2], longitude: +m[3]}) : view;
+  if (m) return Object.assign({}, view, {zoom: +m[1], latitude: +m[2], longitude: +m[3]});
+  const box = document.getElementById('deck-container');
+  return box.clientWidth > 0 && box.clientHeight > 0 ? gridlibFitView(CFG.bounds, box.clientWidth, box.clientHeight) : view;
 }
 if (location.protocol === 'file:') {
   say('此地图的瓦片需通过 HTTP 服务按字节范围读取，不能直接从磁盘打开。请在该文件夹运行 ' +
@@ -424,39 +683,56 @@ if (location.protocol === 'file:') {
 } else {
   say('正在加载…');
 }
-deckJson.initialViewState = viewFromHash(deckJson.initialViewState);
+deckJson.initialViewState = openingView(deckJson.initialViewState);
 if (location.protocol === 'file:') deckJson.layers = [];
-state.stroked = deckJson.initialViewState.zoom >= CFG.outlineZoom;
-deckJson.layers.forEach(l => { if (l.id === 'grids') l.stroked = state.stroked; });
+// Grid outlines come after the first frame with data: on a software-rendered WebGL (headless Chromium, no GPU)
+// the outlines of a z11 tile's 30,000 grids made that frame 3 times slower (benchmarks/bench_citypage.py)
+state.stroked = false;
+deckJson.layers.forEach(l => { if (l.id === 'grids') l.stroked = false; });
+function outline(zoom) {
+  const stroked = window.gridlibReady !== null && zoom >= CFG.outlineZoom;
+  if (stroked !== state.stroked) { state.stroked = stroked; refresh(hiddenLayers()); }
+}
+const hint = document.getElementById('gl-hint');
+hint.style.display = deckJson.initialViewState.zoom >= CFG.gridMinZoom ? 'none' : 'block';
 window.gridlibDeck = createDeck({container: document.getElementById('deck-container'), jsonInput: deckJson,
   tooltip: false, customLibraries: null, configuration: {functions: {gridlibTileFetch, gridlibGridFill}}});
 window.gridlibDeck.setProps({
   getTooltip: tooltip,
   onError: (e) => { state.error = String(e && e.message || e); say('加载失败: ' + state.error); },
   onViewStateChange: ({viewState}) => {
-    const stroked = viewState.zoom >= CFG.outlineZoom;
-    if (stroked !== state.stroked) { state.stroked = stroked; refresh(hiddenLayers()); }
+    hint.style.display = viewState.zoom >= CFG.gridMinZoom ? 'none' : 'block';
+    outline(viewState.zoom);
   },
-  onAfterRender: checkReady,
+  onAfterRender: () => {
+    const times = window.gridlibTimes;
+    times.frames = (times.frames || 0) + 1;
+    if (state.stroked && !times.outlined && window.gridlibDeck.props.layers.find(l => l.id === 'grids').isLoaded) {
+      times.outlined = performance.now();  // the first frame with the grid outlines
+    }
+    checkReady();
+  },
 });
 // ready: the attributes are joined and every visible tile of the layer in view is loaded (grids from their
 // zoom, else the first dissolved layer); checked after each frame and, as loads may end between frames, on a timer
 function checkReady() {
-  if (window.gridlibReady !== null || !state.index) return;
+  if (window.gridlibReady !== null || !state.lookup) return;
   const d = window.gridlibDeck;
   const zoom = d.viewManager && d.getViewports()[0] ? d.getViewports()[0].zoom : 0;
   const want = zoom >= CFG.gridMinZoom - 0.5 && CFG.archives.grids ? 'grids' : Object.keys(CFG.archives)[0];
   const top = d.props.layers.find(l => l.id === want);
-  if (top && top.isLoaded) { window.gridlibReady = performance.now(); say(''); clearInterval(readyTimer); }
+  if (top && top.isLoaded) {
+    window.gridlibReady = performance.now();
+    say('');
+    clearInterval(readyTimer);
+    outline(zoom);
+  }
 }
 const readyTimer = location.protocol === 'file:' ? null : setInterval(checkReady, 50);
-document.querySelectorAll('#gl-layers input').forEach(b => b.addEventListener('change', () => refresh(hiddenLayers())));
-if (location.protocol !== 'file:') {
-  loadAttributes().then(() => refresh(hiddenLayers())).catch(e => {
-    state.error = String(e.message || e);
-    say('网格属性加载失败 (' + state.error + ')：网格以灰色显示。');
-  });
+if (early.overlays) {
+  loadOverlays().then(() => refresh(hiddenLayers())).catch(e => say('图层加载失败 (' + String(e.message || e) + ')'));
 }
+document.querySelectorAll('#gl-layers input').forEach(b => b.addEventListener('change', () => refresh(hiddenLayers())));
 """
 
 _PAGE = PAGE_HEAD + """#gl-status {{ position: absolute; top: 10px; left: 50%; transform: translateX(-50%); z-index: 6; max-width: 70%;
@@ -483,6 +759,7 @@ const gridlibConfig = {config_json};
 <script>
 const deckJson = {deck_json};
 const FONTS = "{fonts}";
+{fit_js}
 {script}
 </script>
 </body>

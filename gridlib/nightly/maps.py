@@ -21,7 +21,7 @@ from gridlib.datasets import OSM_ATTRIBUTION
 from gridlib.maps import deck
 from gridlib.maps import legend as lg
 from gridlib.maps import static as smap
-from gridlib.maps.tiled import tiled_page
+from gridlib.maps.tiled import Overlay, tiled_page
 from gridlib.maps.tiles import build_grid_tiles, write_grid_attributes
 from gridlib.nightly.model import NightlyResults
 from gridlib.nightly.outputs import TILE_CACHE, edition_cache_build, frame_digest
@@ -307,6 +307,14 @@ def _class_labels(cases: pd.DataFrame) -> pd.Series:
     return pd.Series((keys["class_code"] + " " + found).str.strip().to_numpy(), index=cases.index)
 
 
+# the tooltip lines of the small layers, the same on both web maps
+_VIOLATION_FIELDS = [("车辆", "vehicle_id", "text"), ("公司", "company", "text"), ("开始", "start", "time"),
+                     ("结束", "end", "time"), ("案件", "case_id", "text"), ("网格", "grid_code", "text")]
+_CASE_FIELDS = [("类别", "class_label", "text"), ("状态", "light_label", "text"), ("上报时间", "reported_at", "time"),
+                ("网格", "grid_code", "text"), ("街道", "street_name", "text"), ("责任单位", "responsible_unit", "text")]
+_BLIND_FIELDS = [("长度", "length_m", "m"), ("优先级排名", "rank", "int")]
+
+
 def _violation_layers(layers: dict[str, Any]) -> list[Any]:
     """Violation tracks as lines and the violations without a track (stops) as points, by type."""
     v = layers.get("violations")
@@ -314,9 +322,7 @@ def _violation_layers(layers: dict[str, Any]) -> list[Any]:
         return []
     v = v.copy()
     v["type_label"] = v["type"].map(lg.VIOLATION_TYPE_LABELS).fillna(v["type"])
-    v["_tip"] = _tips(v, ("渣土车违规", "type_label"), [
-        ("车辆", "vehicle_id", "text"), ("公司", "company", "text"), ("开始", "start", "time"),
-        ("结束", "end", "time"), ("案件", "case_id", "text"), ("网格", "grid_code", "text")])
+    v["_tip"] = _tips(v, ("渣土车违规", "type_label"), _VIOLATION_FIELDS)
     tracks = layers.get("violation_tracks")
     out = []
     has_track = pd.Series(False, index=v.index)
@@ -362,6 +368,48 @@ def _edition_tiles(grids: gpd.GeoDataFrame, edition: dict[str, Any], cache: Path
     return folder
 
 
+def _tiled_overlays(layers: dict[str, Any], results: NightlyResults) -> list[Overlay]:
+    """The self-contained map's small layers for the tiled page: open cases, blind-spot roads (off at first),
+    truck violation tracks and stops, team bases; with the same tooltips and legend rows."""
+    out = []
+    blind = layers.get("blind_spots")
+    if blind is not None and len(blind):
+        out.append(Overlay("blind_spots", "摄像头盲区道路", blind, ("摄像头盲区道路", "name"), _BLIND_FIELDS,
+                           color=lg.BLIND_SPOT_COLOR, size=3, visible=False,
+                           legend={"摄像头盲区道路 (默认隐藏)": lg.BLIND_SPOT_COLOR}))
+    v = layers.get("violations")
+    if v is not None and len(v):
+        v = v.assign(type_label=v["type"].map(lg.VIOLATION_TYPE_LABELS).fillna(v["type"]))
+        tracks = layers.get("violation_tracks")
+        tracks = tracks if tracks is not None else v.iloc[:0]
+        tracks = tracks[["violation_id", tracks.geometry.name]].merge(
+            pd.DataFrame(v.drop(columns=v.geometry.name)), on="violation_id", how="left")
+        shown = set(v["type"])
+        legend = {f"渣土车: {label}": lg.VIOLATION_TYPE_COLORS[k] for k, label in lg.VIOLATION_TYPE_LABELS.items()
+                  if k in shown}
+        style = dict(title=("渣土车违规", "type_label"), fields=_VIOLATION_FIELDS, color="#888888",
+                     color_column="type", colors=lg.VIOLATION_TYPE_COLORS)
+        if len(tracks):
+            out.append(Overlay("truck_violations", "渣土车违规轨迹", tracks, size=3, legend=legend, **style))
+        stops = v[~v["violation_id"].isin(tracks["violation_id"]).to_numpy()]
+        if len(stops):
+            out.append(Overlay("truck_stops", "渣土车违规停留", stops, size=6, legend={} if len(tracks) else legend,
+                               **style))
+    cases = layers["assigned_cases"]
+    if "light" in cases.columns and cases["light"].notna().any():
+        open_cases = cases[cases["light"].notna()]
+        open_cases = open_cases.assign(light_label=open_cases["light"].map(_LIGHT_LABELS),
+                                       class_label=_class_labels(open_cases))
+        out.append(Overlay("open_cases", "在办案件", open_cases, ("案件", "case_id"), _CASE_FIELDS, color="#888888",
+                           color_column="light", colors=LIGHT_COLORS, size=4,
+                           legend={f"在办: {_LIGHT_LABELS[k]}": c for k, c in LIGHT_COLORS.items()}))
+    bases = results.inputs.team_bases
+    if bases is not None and len(bases):
+        out.append(Overlay("team_bases", "执法队驻点", bases, ("执法队驻点", "name"), [("编号", "base_id", "text")],
+                           color="#000000", size=7))
+    return out
+
+
 def _tiled_web_map(folder: Path, layers: dict[str, Any], results: NightlyResults, date: dt.date,
                    cache: Path | None) -> None:
     """The city web map: every grid from the edition's vector tiles (linked from ``cache``, built once per
@@ -380,9 +428,10 @@ def _tiled_web_map(folder: Path, layers: dict[str, Any], results: NightlyResults
     grid_map = layers["grid_responsibility"]
     fields = [f for f in _grid_fields(grid_map, results) if f[1] in grid_map.columns]
     texts = [c for _, c, kind in fields if kind in ("text", "class")]
-    write_grid_attributes(grid_map, folder / "grid_attributes.json", [c for _, c, _ in fields], dictionary=texts,
-                          compress=True)
-    tiled_page(folder, title=f"责任网格地图 · {date.isoformat()}", fields=fields, attribution=ATTRIBUTION)
+    write_grid_attributes(grid_map, folder / "grid_attributes.bin", [c for _, c, _ in fields], dictionary=texts,
+                          compress=True, binary=True)
+    tiled_page(folder, attributes="grid_attributes.bin", title=f"责任网格地图 · {date.isoformat()}", fields=fields,
+               attribution=ATTRIBUTION, overlays=_tiled_overlays(layers, results))
 
 
 def _web_map(path: Path, layers: dict[str, Any], streets: gpd.GeoDataFrame, results: NightlyResults,
@@ -402,7 +451,7 @@ def _web_map(path: Path, layers: dict[str, Any], streets: gpd.GeoDataFrame, resu
                                           pickable=False, columns=[]))
     if "blind_spots" in layers and len(layers["blind_spots"]):
         blind = layers["blind_spots"].copy()
-        blind["_tip"] = _tips(blind, ("摄像头盲区道路", "name"), [("长度", "length_m", "m"), ("优先级排名", "rank", "int")])
+        blind["_tip"] = _tips(blind, ("摄像头盲区道路", "name"), _BLIND_FIELDS)
         web_layers.append(deck.line_layer(blind, color=lg.BLIND_SPOT_COLOR, width_px=3, id="blind_spots", columns=["_tip"]))
     if "camera_viewsheds" in layers and len(layers["camera_viewsheds"]):
         views = layers["camera_viewsheds"].copy()
@@ -416,10 +465,7 @@ def _web_map(path: Path, layers: dict[str, Any], streets: gpd.GeoDataFrame, resu
         if len(open_cases):
             open_cases["light_label"] = open_cases["light"].map(_LIGHT_LABELS)
             open_cases["class_label"] = _class_labels(open_cases)
-            open_cases["_tip"] = _tips(open_cases, ("案件", "case_id"), [
-                ("类别", "class_label", "text"), ("状态", "light_label", "text"), ("上报时间", "reported_at", "time"),
-                ("网格", "grid_code", "text"), ("街道", "street_name", "text"),
-                ("责任单位", "responsible_unit", "text")])
+            open_cases["_tip"] = _tips(open_cases, ("案件", "case_id"), _CASE_FIELDS)
             web_layers.append(deck.point_layer(open_cases, color="light", colors=LIGHT_COLORS, radius_px=4,
                                                id="open_cases", columns=["_tip"]))
     bases = results.inputs.team_bases

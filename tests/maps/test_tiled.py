@@ -18,7 +18,7 @@ from gridlib.errors import InputError
 from gridlib.maps import legend as lg
 from gridlib.maps.serve import make_server
 from gridlib.maps.tiled import pmtiles_header, tiled_page
-from gridlib.maps.tiles import build_grid_tiles, write_grid_attributes
+from gridlib.maps.tiles import build_grid_tiles, read_grid_attributes, write_grid_attributes
 
 _CLASSES = np.array(["hot_99", "hot_95", "not_significant", "cold_95"])
 _COLUMNS = ["street_name", "community_name", "responsible_unit", "open_cases", "hotspot_class", "camera_road_share"]
@@ -41,8 +41,9 @@ def _attributes(grids: gpd.GeoDataFrame) -> pd.DataFrame:
 def _folder(grids: gpd.GeoDataFrame, folder, **options):
     build_grid_tiles(grids, folder)
     table = _attributes(grids)
-    write_grid_attributes(table, folder / "grid_attributes.json", _COLUMNS, **options)
-    return table, tiled_page(folder, title="责任网格地图 · 测试", attribution="测试数据")
+    name = "grid_attributes.bin" if options.get("binary") else "grid_attributes.json"
+    write_grid_attributes(table, folder / name, _COLUMNS, **options)
+    return table, tiled_page(folder, attributes=name, title="责任网格地图 · 测试", attribution="测试数据")
 
 
 @pytest.fixture(scope="module")
@@ -218,8 +219,8 @@ def _lattice(n: int) -> gpd.GeoDataFrame:
 @pytest.mark.slow
 def test_city_of_200k_grids(driver, tmp_path):
     grids = _lattice(448)  # 200,704 grids, ~30,000 in a z11 tile
-    # the city's attributes as the nightly writes them: names dictionary-encoded, gzipped
-    table, page = _folder(grids, tmp_path, compress=True,
+    # the city's attributes as the nightly writes them: binary columns, names dictionary-encoded, gzipped
+    table, page = _folder(grids, tmp_path, compress=True, binary=True,
                           dictionary=["street_name", "community_name", "responsible_unit", "hotspot_class"])
     assert page.stat().st_size < 5_000_000
     server = _serve(tmp_path)
@@ -236,3 +237,95 @@ def test_city_of_200k_grids(driver, tmp_path):
     finally:
         server.shutdown()
         server.server_close()
+
+
+def test_binary_attributes_read_back_as_written(tmp_path):
+    """Codes of different lengths (UTF-8 offsets) and missing values of every kind survive the binary form."""
+    t = pd.DataFrame({"grid_code": ["A10", "A1", "网格2", "B"], "n": [1, None, 3, 0], "share": [0.12345, None, 1.0, 0],
+                      "ok": [True, None, False, True], "unit": ["一队", None, "二队", "一队"]})
+    cols = ["n", "share", "ok", "unit"]
+    binary = read_grid_attributes(write_grid_attributes(t, tmp_path / "a.bin", cols, binary=True))
+    js = read_grid_attributes(write_grid_attributes(t, tmp_path / "a.json", cols, dictionary=["unit"], compress=True))
+    assert binary["grid_code"].tolist() == js["grid_code"].tolist() == sorted(t["grid_code"])
+    assert binary["unit"].tolist() == js["unit"].tolist()
+    assert binary["unit"].tolist() == [None, "一队", "一队", "二队"]  # A1, A10, B, 网格2
+    assert binary["ok"].tolist() == [None, True, True, False]
+    assert np.allclose(binary["n"].fillna(-1), [-1, 1, 0, 3])
+    assert binary["share"].round(4).fillna(-1).tolist() == js["share"].fillna(-1).tolist() == [-1, 0.1234, 0, 1]
+    # the same grids in JSON (a float column of whole numbers stays an integer column)
+    assert js["n"].tolist()[1:] == [1, 0, 3]
+
+
+def test_overlays_ride_beside_the_page(demo, tmp_path):
+    import gzip
+    import json
+
+    from gridlib.maps.tiled import Overlay
+
+    grids, _, page = demo
+    folder = tmp_path / "o"
+    folder.mkdir()
+    for archive in page.parent.glob("*.pmtiles"):
+        (folder / archive.name).write_bytes(archive.read_bytes())
+    centres = grids.geometry.centroid.iloc[:3]
+    points = gpd.GeoDataFrame({"case_id": ["C1", "C2", "C3"], "light": ["red", "green", None],
+                               "reported_at": pd.to_datetime(["2026-11-20 08:01:30", None, "2026-11-21 09:00:00"])},
+                              geometry=centres.to_numpy(), crs=grids.crs)
+    lines = gpd.GeoDataFrame({"name": ["路1", None], "length_m": [12.4, None]},
+                             geometry=[grids.geometry.iloc[0].boundary, grids.geometry.iloc[1]], crs=grids.crs)
+    cases = Overlay("cases", "案件", points, ("案件", "case_id"), [("上报", "reported_at", "time")],
+                    color_column="light", colors=lg.LIGHT_COLORS, legend={"超期": lg.LIGHT_COLORS["red"]})
+    roads = Overlay("roads", "道路", lines, ("道路", "name"), [("长度", "length_m", "m")], visible=False)
+    out = tiled_page(folder, overlays=[cases, roads])
+    doc = json.loads(gzip.decompress((folder / "overlays.json").read_bytes()))
+    assert doc["cases"]["kind"] == "point" and doc["cases"]["rows"] == [0, 1, 2]
+    assert doc["cases"]["columns"]["reported_at"] == {"values": ["2026-11-20 08:01", "2026-11-21 09:00"],
+                                                      "codes": [0, None, 1]}
+    assert doc["roads"]["kind"] == "line" and doc["roads"]["rows"] == [0, 1]  # the polygon drawn as its outline
+    assert doc["roads"]["columns"]["length_m"] == [12.4, None]
+    text = out.read_text(encoding="utf-8")
+    assert '<input type="checkbox" data-layer="roads"> 道路' in text  # off at first
+    assert 'class="sw point"' in text and 'class="sw line"' in text  # legend rows by shape
+    assert tiled_page(folder, overlays=[cases, roads], name="again.html").read_bytes() == out.read_bytes()
+    with pytest.raises(InputError, match="mixes points"):
+        tiled_page(folder, overlays=[Overlay("x", "x", pd.concat([points, lines]), ("x", "case_id"))])
+    with pytest.raises(InputError, match="unique"):
+        tiled_page(folder, overlays=[cases, cases])
+
+
+def test_one_legend_builder_for_both_pages(grid_square, tmp_path):
+    from gridlib.maps import deck
+
+    legend = {"热点": "#c6242b", "盲区": ("#6a3d9a", "line")}
+    page = deck.to_html(deck.polygon_layer(grid_square), tmp_path / "a.html", "图例", legend=legend)
+    assert f'<div id="gl-legend">{deck.legend_rows(legend)}</div>' in page.read_text(encoding="utf-8")
+    with pytest.raises(InputError, match="shape"):
+        deck.legend_rows({"x": ("#000000", "star")})
+
+
+@pytest.fixture
+def grid_square():
+    return gpd.GeoDataFrame({"n": [1]}, geometry=[shapely.box(121.5, 31.2, 121.51, 31.21)], crs=4326)
+
+
+@pytest.mark.browser
+def test_binary_lookup_in_the_browser(driver, tmp_path):
+    """The page's binary search finds every code of different lengths and scripts, and no code that is absent."""
+    codes = ["A1", "A10", "A2", "B", "网格2", "网格10"]
+    grids = gpd.GeoDataFrame({"grid_code": codes}, geometry=[shapely.box(i * 100, 0, i * 100 + 100, 100)
+                                                              for i in range(len(codes))], crs=32651)
+    build_grid_tiles(grids, tmp_path)
+    t = pd.DataFrame({"grid_code": codes, "unit": [f"单位{c}" for c in codes], "n": range(len(codes))})
+    write_grid_attributes(t, tmp_path / "a.bin", ["unit", "n"], binary=True, compress=True)
+    page = tiled_page(tmp_path, attributes="a.bin")
+    server = _serve(tmp_path)
+    try:
+        _open(driver, f"http://127.0.0.1:{server.server_port}/{page.name}")
+        found = driver.execute_script(
+            "return arguments[0].map(c => { const i = state.lookup(c);"
+            " return i === undefined ? null : [state.columns.unit(i), state.columns.n(i)]; })",
+            [*codes, "A", "A3", "网格", "C"])
+    finally:
+        server.shutdown()
+        server.server_close()
+    assert found == [[f"单位{c}", i] for i, c in enumerate(codes)] + [None] * 4

@@ -11,6 +11,7 @@ import geopandas as gpd
 import pytest
 
 import gridlib as gl
+from gridlib.maps.tiles import read_grid_attributes
 from gridlib.nightly import NightlyOptions, load_demo_store, run_nightly
 
 DATE = "2026-11-21"
@@ -42,19 +43,27 @@ def test_city_night_writes_the_tiled_map(city_runs):
     products = out / DATE
     assert not (products / "webmap.html").exists()
     names = sorted(p.name for p in (products / "webmap").iterdir())
-    assert names == ["communities.pmtiles", "grid_attributes.json", "grids.pmtiles", "index.html", "streets.pmtiles"]
+    assert names == ["communities.pmtiles", "grid_attributes.bin", "grids.pmtiles", "index.html", "overlays.json",
+                     "streets.pmtiles"]
     assert (products / "webmap" / "index.html").stat().st_size < 5_000_000
     assert 'href="webmap/index.html"' in (products / "index.html").read_text(encoding="utf-8")
     assert "webmap/grids.pmtiles" in manifest["outputs"]
-    # the page's attributes are every grid's, the GeoPackage's classes
-    doc = json.loads(gzip.decompress((products / "webmap" / "grid_attributes.json").read_bytes()))
+    # the page's attributes are every grid's, the GeoPackage's classes (binary columnar file)
+    doc = read_grid_attributes(products / "webmap" / "grid_attributes.bin")
     grid_map = gpd.read_file(products / "responsibility_map.gpkg", layer="grid_responsibility")
-    assert doc["grid_code"] == sorted(grid_map["grid_code"])
-    hot = doc["columns"]["hotspot_class"]
-    classes = [None if k is None else hot["values"][k] for k in hot["codes"]]
-    assert classes == grid_map.sort_values("grid_code")["hotspot_class"].where(
-        grid_map.sort_values("grid_code")["hotspot_class"].notna(), None).tolist()
-    assert {"responsible_unit", "street_name", "community_name", "open_cases"} <= set(doc["columns"])
+    assert doc["grid_code"].tolist() == sorted(grid_map["grid_code"])
+    ordered = grid_map.sort_values("grid_code")
+    assert doc["hotspot_class"].tolist() == ordered["hotspot_class"].where(ordered["hotspot_class"].notna(), None).tolist()
+    assert doc["open_cases"].tolist() == ordered["open_cases"].astype(float).tolist()
+    assert {"responsible_unit", "street_name", "community_name", "open_cases"} <= set(doc.columns)
+    # the small layers of the self-contained map ride beside the page: every open case, violation and base
+    overlays = json.loads(gzip.decompress((products / "webmap" / "overlays.json").read_bytes()))
+    assert sorted(overlays) == ["blind_spots", "open_cases", "team_bases", "truck_stops", "truck_violations"]
+    cases = gpd.read_file(products / "responsibility_map.gpkg", layer="assigned_cases")
+    assert len(overlays["open_cases"]["rows"]) == cases["light"].notna().sum()
+    violations = gpd.read_file(products / "responsibility_map.gpkg", layer="violations")
+    assert len(set(overlays["truck_violations"]["rows"])) + len(overlays["truck_stops"]["rows"]) == len(violations)
+    assert (products / "webmap" / "overlays.json").stat().st_size < 1_000_000
     # the archives are the edition's, linked from the cache beside the runs
     assert len(cache) == 1 and cache[0].name.startswith(manifest["grid_edition"]["edition_id"])
     for archive in cache[0].iterdir():
@@ -70,9 +79,30 @@ def test_second_night_reuses_the_tiles_and_is_byte_identical(city_runs):
     assert [n for n in first if first[n] != second[n] and n != "manifest.json"] == []
 
 
+def _wait_ready(driver, url: str) -> None:
+    import time
+
+    driver.get("about:blank")  # a new hash alone would not reload the page
+    driver.get(url)
+    for _ in range(1200):
+        if driver.execute_script("return window.gridlibReady"):
+            return
+        time.sleep(0.1)
+    raise AssertionError("no first render: " + driver.execute_script("return document.getElementById('gl-status').textContent"))
+
+
+_PICK = """const d = window.gridlibDeck, [x, y, id] = arguments;
+const info = d.pickObject({x, y, radius: 3, layerIds: [id]});
+return info && info.object ? d.props.getTooltip(info).html : null"""
+
+
 @pytest.mark.browser
-def test_city_page_joins_the_night_in_chromium(city_runs, chromium):
-    """The night's page in headless Chromium: tiles and attributes load; a grid's tooltip has the night's values."""
+def test_city_page_joins_the_night_in_chromium(city_runs, chromium, tmp_path):
+    """The night's page in headless Chromium: opens framed on the grids; tiles and attributes load; a grid's
+    tooltip has the night's values; every small layer (cases, blind spots, truck violations, team bases) is drawn
+    with its own tooltip; layers switch on and off."""
+    import os
+    import re
     import threading
     import time
 
@@ -82,19 +112,59 @@ def test_city_page_joins_the_night_in_chromium(city_runs, chromium):
     grid_map = gpd.read_file(out / DATE / "responsibility_map.gpkg", layer="grid_responsibility")
     middle = grid_map.sort_values("grid_code").iloc[len(grid_map) // 2]
     point = gpd.GeoSeries([middle.geometry.representative_point()], crs=grid_map.crs).to_crs(4326).iloc[0]
+    overlays = json.loads(gzip.decompress((out / DATE / "webmap" / "overlays.json").read_bytes()))
     driver = chromium
     server = make_server(out / DATE / "webmap", port=0)
     threading.Thread(target=server.serve_forever, daemon=True).start()
+    base = f"http://127.0.0.1:{server.server_port}/index.html"
     try:
-        driver.get(f"http://127.0.0.1:{server.server_port}/index.html#15/{point.y:.7f}/{point.x:.7f}")
-        for _ in range(600):
-            if driver.execute_script("return window.gridlibReady"):
-                break
-            time.sleep(0.1)
-        html = driver.execute_script(
-            "const d = window.gridlibDeck, c = document.getElementById('deck-container');"
-            "const info = d.pickObject({x: c.clientWidth / 2, y: c.clientHeight / 2, layerIds: ['grids']});"
-            "return info ? d.props.getTooltip(info).html : null")
+        # opened without a view: framed on the grids at this window's size
+        _wait_ready(driver, base)
+        w, h, corners = driver.execute_script(
+            "const v = window.gridlibDeck.getViewports()[0], b = gridlibConfig.bounds;"
+            "return [v.width, v.height, [v.project([b[0], b[3]]), v.project([b[2], b[1]])]]")
+        (x0, y0), (x1, y1) = corners
+        assert -2 <= x0 and x1 <= w + 2 and -2 <= y0 and y1 <= h + 2, (corners, w, h)  # all grids in view
+        assert max((x1 - x0) / w, (y1 - y0) / h) > 0.7  # and filling it
+        shot = tmp_path / "city_page.png"
+        driver.save_screenshot(str(shot))
+        if os.environ.get("GRIDLIB_SCREENSHOTS"):
+            driver.save_screenshot(os.path.join(os.environ["GRIDLIB_SCREENSHOTS"], "city_page.png"))
+        # the blind spots are off at first (82 % of the roads); tick them on
+        box = driver.find_element("css selector", '#gl-layers input[data-layer="blind_spots"]')
+        assert not box.is_selected()
+        box.click()
+        tips = {}
+        for layer, o in overlays.items():
+            k = o["starts"][0] if o["kind"] == "line" else 0
+            if o["kind"] == "line":  # the middle of the first segment
+                lon = (o["xy"][2 * k] + o["xy"][2 * k + 2]) / 2e6
+                lat = (o["xy"][2 * k + 1] + o["xy"][2 * k + 3]) / 2e6
+            else:
+                lon, lat = o["xy"][0] / 1e6, o["xy"][1] / 1e6
+            for _ in range(100):
+                x, y = driver.execute_script("return window.gridlibDeck.getViewports()[0].project(arguments[0])",
+                                             [lon, lat])
+                tips[layer] = driver.execute_script(_PICK, x, y, layer)
+                if tips[layer]:
+                    break
+                time.sleep(0.1)
+        print(tips)
+        for layer, heading in [("open_cases", "案件 "), ("blind_spots", "摄像头盲区道路"), ("team_bases", "执法队驻点"),
+                               ("truck_violations", "渣土车违规 "), ("truck_stops", "渣土车违规 ")]:
+            tip = tips[layer]
+            assert tip and f"<b>{heading}" in tip, (layer, tip)
+            assert not re.search(r"undefined|NaN|null", tip), tip
+        assert "状态: " in tips["open_cases"] and "上报时间: 20" in tips["open_cases"]
+        assert "车辆: " in tips["truck_violations"] and "长度: " in tips["blind_spots"]
+        # unticking a layer hides it
+        driver.find_element("css selector", '#gl-layers input[data-layer="open_cases"]').click()
+        assert not driver.execute_script(
+            "return window.gridlibDeck.props.layers.find(l => l.id === 'open_cases').props.visible")
+        # a grid up close: its tooltip has the night's values
+        _wait_ready(driver, f"{base}#15/{point.y:.7f}/{point.x:.7f}")
+        html = driver.execute_script(_PICK.replace("radius: 3", "radius: 0"), *driver.execute_script(
+            "const c = document.getElementById('deck-container'); return [c.clientWidth / 2, c.clientHeight / 2]"), "grids")
     finally:
         server.shutdown()
         server.server_close()
