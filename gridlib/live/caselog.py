@@ -14,7 +14,18 @@ rows are appended, all of one request in one transaction (:meth:`CaseLog.append`
 
 In a GeoPackage store the rows are inserted with one SQLite transaction under the store's
 write lock (a whole-store ``transaction()`` copies the file, which a per-request write cannot
-afford); elsewhere (PostGIS) ``write_layer(..., mode="append")``. Both are all-or-nothing.
+afford); elsewhere (PostGIS) ``write_layer(..., mode="append")``. Both are all-or-nothing, and
+:meth:`CaseLog.append` returns only once the rows are durably committed (``synchronous=FULL``:
+the journal and the file are fsynced), so the service acknowledges a case only after that.
+
+The GeoPackage connection is opened once and kept (a fresh connection re-reads the GeoPackage
+schema on its first statement: ~10 % of an intake request's time), and reopened when the store's
+file was replaced (a whole-store ``transaction()`` of a nightly run or an import renames a new
+file into place; checked under the write lock before each write). The file keeps its rollback
+journal: the write-ahead log (WAL) would make a commit several times cheaper, but GDAL links its
+own SQLite, and a GDAL (pyogrio) read of the file closing *in the serving process* deletes the
+``-wal`` file under the kept connection (POSIX locks are per process), after which committed rows
+go to an unlinked file and are lost; and ``transaction()`` copies only the main file.
 
 >>> import os, tempfile
 >>> import gridlib as gl
@@ -37,8 +48,10 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import math
+import os
 import re
 import sqlite3
+import threading
 from typing import Any
 
 import numpy as np
@@ -59,6 +72,7 @@ EVENT_COLUMNS = ("case_id", "stage", "time", "hours", "class_code", "kind", "sou
                  "lon", "lat", "grid_code", "community_code", "street_code", "district_code", "responsible_unit",
                  "responsible_team", "received_at")
 _NUMBERS = ("hours", "lon", "lat")
+_INSERT = f"INSERT INTO {EVENT_LAYER} ({', '.join(EVENT_COLUMNS)}) VALUES ({', '.join('?' * len(EVENT_COLUMNS))})"
 #: Event fields a client may send to ``POST /v1/cases/{case_id}/events``.
 EVENT_FIELDS = ("stage", "time", "hours")
 #: Stage column → the English stage name stored (Chinese names are accepted and stored in English).
@@ -165,6 +179,9 @@ class CaseLog:
     def __init__(self, store: Any) -> None:
         self.store = store
         self.events: dict[str, list[dict[str, Any]]] = {}
+        self._con: sqlite3.Connection | None = None      # the kept GeoPackage connection (see the module notes)
+        self._file: tuple[int, int] | None = None        # (device, inode) of the file it was opened on
+        self._mutex = threading.Lock()                   # appends come from the intake and the monitor threads
         self._exists = EVENT_LAYER in store.layers()
         if self._exists:
             frame = store.read_layer(EVENT_LAYER)
@@ -242,16 +259,17 @@ class CaseLog:
         from gridlib.store.gpkg import GpkgStore
 
         if self._exists and isinstance(self.store, GpkgStore):
-            with self.store.lock("write"):          # no whole-store transaction is copying the file now
-                con = sqlite3.connect(self.store.path, timeout=10)
+            values = [tuple(_none(r.get(c)) for c in EVENT_COLUMNS) for r in rows]
+            # no whole-store transaction is copying the file now, and no other writer of this process is inserting
+            with self._mutex, self.store.lock("write"):
+                con = self._connection()
                 try:
-                    with con:
-                        con.executemany(
-                            f"INSERT INTO {EVENT_LAYER} ({', '.join(EVENT_COLUMNS)}) "
-                            f"VALUES ({', '.join('?' * len(EVENT_COLUMNS))})",
-                            [tuple(_none(r.get(c)) for c in EVENT_COLUMNS) for r in rows])
-                finally:
-                    con.close()
+                    con.execute("BEGIN IMMEDIATE")
+                    con.executemany(_INSERT, values)
+                    con.execute("COMMIT")           # durable on return (synchronous=FULL)
+                except BaseException:
+                    self.close()                    # rolls back what is not committed; the next write reopens
+                    raise
         else:
             frame = pd.DataFrame(rows, columns=list(EVENT_COLUMNS))
             for c in EVENT_COLUMNS:
@@ -260,6 +278,30 @@ class CaseLog:
             self._exists = True
         for r in rows:
             self.events.setdefault(str(r["case_id"]), []).append({c: _none(r.get(c)) for c in EVENT_COLUMNS})
+
+    def _connection(self) -> sqlite3.Connection:
+        """The kept GeoPackage connection, (re)opened when none is open or the store's file was replaced
+        since (called under the store's write lock: no one replaces the file meanwhile)."""
+        st = os.stat(self.store.path)
+        if self._con is not None and self._file != (st.st_dev, st.st_ino):
+            self.close()       # the connection reads the old, unlinked file: nothing of it is used again
+        if self._con is None:
+            con = sqlite3.connect(self.store.path, timeout=10, isolation_level=None, check_same_thread=False)
+            con.execute("PRAGMA synchronous=FULL")
+            self._con, self._file = con, (st.st_dev, st.st_ino)
+        return self._con
+
+    def close(self) -> None:
+        """Close the kept GeoPackage connection (rolling back a write in progress); the next append reopens it.
+
+        >>> import os, tempfile
+        >>> import gridlib as gl
+        >>> log = CaseLog(gl.store.open(os.path.join(tempfile.mkdtemp(), "s.gpkg")))
+        >>> log.close()
+        """
+        con, self._con, self._file = self._con, None, None
+        if con is not None:
+            con.close()
 
 
 def with_live_cases(cases: pd.DataFrame, events: pd.DataFrame) -> pd.DataFrame:
