@@ -71,6 +71,7 @@ import pandas as pd
 
 from gridlib.cases.log import read_event_log
 from gridlib.cases.model import EVENT_STAGES, MAX_EXTENSION_HOURS
+from gridlib.errors import LockError
 from gridlib.rejects import counts
 from gridlib.times import parse_times
 
@@ -198,7 +199,7 @@ class CaseLog:
         self._con: sqlite3.Connection | None = None      # the kept GeoPackage connection (see the module notes)
         self._file: tuple[int, int] | None = None        # (device, inode) of the file it was opened on
         self._guard: int | None = None                   # descriptor holding the OFD lock on that file
-        self._mutex = threading.Lock()                   # appends come from the intake and the monitor threads
+        self._mutex = threading.RLock()                  # appends come from the intake and the monitor threads
         self._exists = EVENT_LAYER in store.layers()
         if self._exists:
             frame = store.read_layer(EVENT_LAYER)
@@ -313,7 +314,11 @@ class CaseLog:
                 except sqlite3.OperationalError:
                     pass
                 con.execute("PRAGMA synchronous=FULL")
-                fcntl.fcntl(guard, fcntl.F_OFD_SETLK, _GUARD)
+                try:
+                    fcntl.fcntl(guard, fcntl.F_OFD_SETLK, _GUARD)
+                except OSError as exc:      # a writer outside gridlib holds the file, or no OFD locks here
+                    raise LockError(f"{self.store.path}: cannot hold the case log's lock on the file ({exc}); "
+                                    "nothing was stored") from exc
             except BaseException:
                 os.close(guard)
                 if con is not None:
@@ -338,17 +343,18 @@ class CaseLog:
         >>> log = CaseLog(gl.store.open(os.path.join(tempfile.mkdtemp(), "s.gpkg")))
         >>> log.close()
         """
-        con, guard = self._con, self._guard
-        self._con, self._file, self._guard = None, None, None
-        try:
-            if guard is not None and not keep_log:
-                os.close(guard)
-                guard = None
-            if con is not None:
-                con.close()
-        finally:
-            if guard is not None:
-                os.close(guard)
+        with self._mutex:                    # not while another thread writes
+            con, guard = self._con, self._guard
+            self._con, self._file, self._guard = None, None, None
+            try:
+                if guard is not None and not keep_log:
+                    os.close(guard)
+                    guard = None
+                if con is not None:
+                    con.close()
+            finally:
+                if guard is not None:
+                    os.close(guard)
 
 
 def with_live_cases(cases: pd.DataFrame, events: pd.DataFrame) -> pd.DataFrame:
