@@ -137,8 +137,24 @@ class Http:
         self.writer.close()
 
 
+def _cpu_s(pid: int) -> float:
+    """CPU time (user + system) of process *pid* so far, seconds."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 async def _run(args: argparse.Namespace, port: int, pg_url: str | None, points: np.ndarray) -> dict:
     out: dict[str, list] = {"serve": [], "postgis": [], "health": [], "ramp": []}
+
+    async def measured(rate: float, seconds: float, send, pool: asyncio.Queue) -> dict[str, float]:
+        """An open-loop run, with the server's CPU time per answer and the machine's load average beside it."""
+        cpu = _cpu_s(args.server_pid)
+        run = await _open_loop(rate, seconds, send, pool)
+        if send is not st_covers:
+            run["server_cpu_ms_per_req"] = round((_cpu_s(args.server_pid) - cpu) * 1000 / max(run["n"], 1), 2)
+        run["load_avg_1min"] = round(os.getloadavg()[0], 2)
+        return run
+
     pool: asyncio.Queue = asyncio.Queue()
     for _ in range(args.connections):
         pool.put_nowait(await Http.open(port))
@@ -183,24 +199,24 @@ async def _run(args: argparse.Namespace, port: int, pg_url: str | None, points: 
             and not run["errors"]
 
     # warm-up: every demo point and class once (a class's first case works out its rule and step limits)
-    await _open_loop(60, len(points) / 60, post_case, pool)
+    await measured(60, len(points) / 60, post_case, pool)
     if args.floor:          # the HTTP stack alone on this machine: GET /v1/health, before the cases load it
-        out["health"] = [await _open_loop(rate, args.seconds, health, await fresh(pool)) for rate in args.rates]
+        out["health"] = [await measured(rate, args.seconds, health, await fresh(pool)) for rate in args.rates]
     if pg_pool is not None:
-        await _open_loop(50, 1.0, st_covers, pg_pool)
-        out["postgis"] = [await _open_loop(rate, args.seconds, st_covers, pg_pool) for rate in args.rates]
+        await measured(50, 1.0, st_covers, pg_pool)
+        out["postgis"] = [await measured(rate, args.seconds, st_covers, pg_pool) for rate in args.rates]
     # the highest sustainable rate of POST /v1/cases: from --ramp-start up by x1.5 while it keeps up (an
     # overloaded run leaves a backlog in the server, so the overloading fixed rates come last)
     rate = args.ramp_start
     for _ in range(args.ramp_steps if args.ramp else 0):
         if rate >= min(args.rates) or rate > args.max_rate:
             break
-        run = await _open_loop(rate, args.seconds, post_case, await fresh(pool))
+        run = await measured(rate, args.seconds, post_case, await fresh(pool))
         out["ramp"].append(run)
         if not kept(run):
             break
         rate = round(rate * 1.5)
-    out["serve"] = [await _open_loop(rate, args.seconds, post_case, await fresh(pool)) for rate in args.rates]
+    out["serve"] = [await measured(rate, args.seconds, post_case, await fresh(pool)) for rate in args.rates]
     while not pool.empty():
         pool.get_nowait().close()
     if pg_pool is not None:
@@ -228,6 +244,14 @@ def _load_postgis(url: str, store) -> int:
     return srid
 
 
+def _git_head() -> str | None:
+    try:
+        return subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True,
+                              cwd=Path(__file__).parent, check=True).stdout.strip()
+    except (OSError, subprocess.CalledProcessError):
+        return None
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--rates", type=float, nargs="+", default=[200, 500])
@@ -241,6 +265,7 @@ def main() -> None:
     parser.add_argument("--no-floor", dest="floor", action="store_false", help="skip GET /v1/health at each rate")
     args = parser.parse_args()
     work = Path(tempfile.mkdtemp())
+    load_start = os.getloadavg()[0]
     t0 = time.perf_counter()
     store = demo_store(work, n_cases=300)
     cases, _ = gl.cases.read_log(store.read_layer("cases"))
@@ -267,6 +292,7 @@ def main() -> None:
             except OSError:
                 time.sleep(0.2)
         startup_s = time.perf_counter() - t0
+        args.server_pid = proc.pid
         if args.postgis:
             from gridlib.testing import throwaway_postgis
 
@@ -286,7 +312,8 @@ def main() -> None:
                    r["offered_rps"] and r["p99_ms"] <= P99_LIMIT_MS and not r["errors"]]
     result = {"bench": "live_intake_open_loop", "build_s": round(build_s, 1), "startup_s": round(startup_s, 2),
               "seconds_per_rate": args.seconds, "connections": args.connections, "cpus": os.cpu_count(),
-              "load_avg": os.getloadavg()[0], "serve": runs["serve"], "postgis_st_covers": runs["postgis"],
+              "load_avg": os.getloadavg()[0], "load_avg_start": load_start, "git": _git_head(),
+              "serve": runs["serve"], "postgis_st_covers": runs["postgis"],
               "get_health": runs["health"], "ramp": runs["ramp"],
               "highest_sustainable_rps": max(sustainable) if sustainable else None}
     print(f"{'rate/s':>7} | {'POST /v1/cases  p50':>19} {'p99':>8} {'max':>8} {'got/s':>7} {'err':>4} | "
@@ -301,6 +328,9 @@ def main() -> None:
     for s in runs["ramp"]:
         print(f"{s['offered_rps']:>7.0f} | {s['p50_ms']:>16.2f} ms {s['p99_ms']:>8.2f} {s['max_ms']:>8.2f} "
               f"{s['achieved_rps']:>7.1f} {s['errors']:>4} | (ramp, run first: POST /v1/cases only)")
+    print("server CPU per POST /v1/cases (ms): " + ", ".join(
+        f"{s['offered_rps']:.0f}/s: {s['server_cpu_ms_per_req']}" for s in runs["ramp"] + runs["serve"])
+          + f"; load average (1 min) {load_start:.1f} at start, {result['load_avg']:.1f} at end on {os.cpu_count()} CPUs")
     print(f"highest sustainable rate (achieved >= {SUSTAINED:.0%}, p99 <= {P99_LIMIT_MS:.0f} ms, no errors): "
           f"{result['highest_sustainable_rps']} req/s")
     out = Path(__file__).parent / "results" / "bench_live_intake.jsonl"

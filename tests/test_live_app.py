@@ -344,3 +344,75 @@ def test_the_nightly_run_reads_the_live_cases(served):
     assert got.loc["E1", "status"] == "closed" and got.loc["E2", "status"] == "disposing"
     # the 25 demo cases also posted live repeat imported ids: the imported row is kept, the live one refused
     assert assign["rejected_by_reason"].get("duplicate_id", 0) >= 20
+
+
+def test_acknowledged_cases_are_in_the_log_after_kill_9(served):
+    """Crash consistency of intake: the service is killed (SIGKILL) while cases are being posted; every case
+    answered 200 is in the case-event log afterwards (read by GDAL, by read_event_log and by a restarted
+    case log), each once; nothing half-stored."""
+    import http.client
+    import signal
+    import socket
+    import sqlite3
+    import subprocess
+    import sys
+    import threading
+    from concurrent.futures import ThreadPoolExecutor
+
+    from gridlib.live.caselog import CaseLog
+
+    _, store, work = served
+    folder = work / "kill9"
+    folder.mkdir()
+    src, dst = sqlite3.connect(store.path), sqlite3.connect(folder / "store.gpkg")
+    src.backup(dst)                 # the served store with its committed rows (its case log may hold a WAL)
+    src.close(), dst.close()
+    ports = []
+    for _ in range(2):
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            ports.append(s.getsockname()[1])
+    proc = subprocess.Popen([sys.executable, "-m", "gridlib.cli", "serve", "--store", str(folder / "store.gpkg"),
+                             "--http-port", str(ports[0]), "--jt808-port", str(ports[1]), "--fixes",
+                             str(folder / "fixes.sqlite")], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    base = f"http://127.0.0.1:{ports[0]}"
+    try:
+        for _ in range(600):
+            assert proc.poll() is None, "gridlib serve exited early"
+            try:
+                if _call(f"{base}/v1/health")[0] == 200:
+                    break
+            except OSError:
+                time.sleep(0.2)
+        points = [_demo_point(store, i) for i in range(12)]
+        acked, lock = [], threading.Lock()
+
+        def post(k: int) -> None:
+            lon, lat = points[k % len(points)]
+            try:
+                status, _ = _call(f"{base}/v1/cases", {"case_id": f"KILL{k:03d}", "lon": lon, "lat": lat,
+                                                       "class_code": "06012", "kind": "event",
+                                                       "reported_at": "2026-11-20 10:00"}, token=None)
+            except (OSError, http.client.HTTPException):
+                return                  # the service died before answering: not acknowledged
+            with lock:
+                if status == 200:
+                    acked.append(f"KILL{k:03d}")
+                if len(acked) == 20:
+                    proc.send_signal(signal.SIGKILL)     # mid-stream: more requests are in flight
+
+        with ThreadPoolExecutor(8) as pool:
+            list(pool.map(post, range(200)))
+        assert proc.wait(30) == -signal.SIGKILL
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert len(acked) >= 20
+    after = gl.store.open(str(folder / "store.gpkg"))
+    rows = after.read_layer("case_events")
+    killed = rows[rows["case_id"].str.startswith("KILL")]
+    assert set(acked) <= set(killed["case_id"])                  # every acknowledged case is stored
+    assert not killed["case_id"].duplicated().any() and set(killed["stage"]) == {"reported"}
+    cases, rejects = gl.cases.read_event_log(rows)
+    assert set(acked) <= set(cases["case_id"]) and len(rejects) == 0
+    assert set(acked) <= set(CaseLog(after).events)              # a restarted service knows them

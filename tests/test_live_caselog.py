@@ -73,3 +73,46 @@ def test_the_quick_iso_reading_is_parse_times_reading(moment, sep, seconds, offs
         assert code[0] is None and quick == pd.Timestamp(times.iloc[0]), (text, quick, times.iloc[0])
     if 1993 <= moment.year <= 2097:
         assert quick is not None, text     # the forms it is for are read quickly
+
+
+def test_kept_connection_survives_gdal_reads_other_processes_and_store_transactions(tmp_path):
+    """The case log keeps one connection with the file in WAL mode: a GDAL read in this process (GDAL's own
+    SQLite would delete the -wal file under it without the guard lock), a reader in another process, and a
+    whole-store transaction that renames a new file into place lose no appended row."""
+    import subprocess
+    import sys
+
+    import pyogrio
+
+    path = tmp_path / "s.gpkg"
+    store = gl.store.open(str(path))
+    log = CaseLog(store)
+
+    def add(cid: str) -> None:
+        log.append([reported_row({"case_id": cid, "class_code": "06012", "kind": "event", "lon": 121.49,
+                                  "lat": 31.23}, "2026-11-20T09:00:00")])
+
+    add("A0")                                      # creates the layer (a whole-store write)
+    add("A1")                                      # the kept connection: the file goes to WAL mode
+    assert (tmp_path / "s.gpkg-wal").exists()
+    for k in range(2, 5):                          # GDAL (pyogrio) reads in this process between appends
+        assert len(pyogrio.read_dataframe(path, layer=EVENT_LAYER)) == k
+        add(f"A{k}")
+    assert (tmp_path / "s.gpkg-wal").exists()
+    other = subprocess.run([sys.executable, "-c", "import sys, pyogrio; print(len(pyogrio.read_dataframe("
+                            "sys.argv[1], layer='case_events')))", str(path)], capture_output=True, text=True)
+    assert other.stdout.strip() == "5", other.stderr
+    add("A5")
+    layers = subprocess.run([sys.executable, "-m", "gridlib.cli", "db", "layers", str(path)], capture_output=True,
+                            text=True)
+    assert layers.returncode == 0 and EVENT_LAYER in layers.stdout, layers.stderr
+    before = path.stat().st_ino
+    store.write_layer("kpis", pd.DataFrame({"street": ["陆家嘴"], "rate": [0.93]}))   # copy + rename
+    assert path.stat().st_ino != before
+    assert len(store.read_layer(EVENT_LAYER)) == 6  # the copy has every committed row (checkpointed first)
+    add("A6")                                      # reopens on the new file
+    add("A7")
+    assert len(pyogrio.read_dataframe(path, layer=EVENT_LAYER)) == 8
+    log.close()
+    assert sorted(CaseLog(gl.store.open(str(path))).events) == [f"A{k}" for k in range(8)]
+    assert store.read_layer("kpis")["rate"].tolist() == [0.93]

@@ -19,12 +19,12 @@ import datetime as dt
 import math
 import time
 from collections import Counter
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import geopandas as gpd
 import pandas as pd
 from fastapi import FastAPI, Request
-from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse, PlainTextResponse
 
 from gridlib.cases.model import KINDS, SOURCES, URGENCIES
@@ -254,12 +254,18 @@ def create_app(store: Any, fixes: FixStore, *, token: str | None = None, gateway
         return out
 
     intake = asyncio.Lock()
+    # one thread for all case work, not the shared pool: PROJ transformers are per thread (a new thread builds
+    # them again: ~5 % of an intake request's time) and the case log's connection stays with one thread
+    worker = ThreadPoolExecutor(max_workers=1, thread_name_prefix="intake")
+
+    async def in_worker(fn: Any, *args: Any) -> Any:
+        return await asyncio.get_running_loop().run_in_executor(worker, fn, *args)
 
     async def off_loop(work: Any) -> JSONResponse:
-        """Run case work in a worker thread, one request at a time: the event loop (OsmAnd, the JT/T 808
+        """Run case work in the intake thread, one request at a time: the event loop (OsmAnd, the JT/T 808
         gateway) is not held up by an assignment or a durable write, and the case log sees one writer."""
         async with intake:
-            return await run_in_threadpool(work)
+            return await in_worker(work)
 
     def store_rows(rows: list[dict[str, Any]]) -> JSONResponse | None:
         try:
@@ -322,7 +328,7 @@ def create_app(store: Any, fixes: FixStore, *, token: str | None = None, gateway
             if not group:
                 return
             try:
-                results = await run_in_threadpool(take_group, [items for items, _ in group])
+                results = await in_worker(take_group, [items for items, _ in group])
             except Exception as exc:  # a bug: every request of the group gets the 500
                 results = [exc] * len(group)
             for (_, future), result in zip(group, results, strict=True):

@@ -73,6 +73,22 @@ def _where_sql(where: Mapping[str, Any]) -> str | None:
     return " AND ".join(parts) or None
 
 
+def _checkpoint(path: Path) -> None:
+    """Move the committed pages of *path*'s write-ahead log (``-wal``, kept by the live case log,
+    :mod:`gridlib.live.caselog`) into *path* and empty the log, so that a copy of the file alone holds
+    every committed row and a file renamed over it finds no stale log. Call under the write lock."""
+    wal = path.with_name(path.name + "-wal")
+    if not wal.exists() or wal.stat().st_size == 0:
+        return
+    con = sqlite3.connect(path, timeout=10)
+    try:
+        busy = con.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()[0]
+    finally:
+        con.close()
+    if busy:
+        raise LockError(f"{path}: a reader kept its write-ahead log from being checkpointed; retry shortly")
+
+
 class GpkgStore(Store):
     """Layers in one GeoPackage file.
 
@@ -153,6 +169,7 @@ class GpkgStore(Store):
             os.close(fd)
             tmp = Path(name)
             if self.path.exists():
+                _checkpoint(self.path)      # the live case log's committed rows, into the file copied
                 shutil.copyfile(self.path, tmp)
             else:
                 tmp.unlink()
@@ -160,6 +177,7 @@ class GpkgStore(Store):
             try:
                 yield self
                 if tmp.exists():
+                    _checkpoint(tmp)
                     give_mode(tmp, self.path)
                     os.replace(tmp, self.path)
             finally:
