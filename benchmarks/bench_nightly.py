@@ -52,6 +52,12 @@ def peak_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
+def cpu_s() -> float:
+    """CPU seconds of this process and of its ended children (the run's forked map processes)."""
+    c = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return time.process_time() + c.ru_utime + c.ru_stime
+
+
 class Timer:
     def __init__(self) -> None:
         self.wall = self.cpu = 0.0
@@ -150,12 +156,12 @@ def _child(store_path: str, out_dir: str, q: mp.Queue) -> None:
 
     @contextlib.contextmanager
     def timed_step(self, name):
-        w0, c0 = time.perf_counter(), time.process_time()
+        w0, c0 = time.perf_counter(), cpu_s()
         with original(self, name) as st:
             yield st
-        cpu[name] = cpu.get(name, 0.0) + time.process_time() - c0
+        cpu[name] = cpu.get(name, 0.0) + cpu_s() - c0
         # sent as each step ends, so the figures survive a run stopped by the RSS guard or --max-seconds
-        q.put(("step", {"name": name, "seconds": time.perf_counter() - w0, "cpu_s": time.process_time() - c0,
+        q.put(("step", {"name": name, "seconds": time.perf_counter() - w0, "cpu_s": cpu_s() - c0,
                         "rows_in": st.rows_in, "rows_out": st.rows_out, "rejected": st.rejected,
                         "peak_mb": peak_mb()}))
 
@@ -176,18 +182,27 @@ def _child(store_path: str, out_dir: str, q: mp.Queue) -> None:
 
         setattr(module, attr, wrapper)
 
-    for module, attr, label in ((products_mod, "write_gpkg_layers", "products: responsibility_map.gpkg"),
+    for module, attr, label in ((products_mod, "grid_responsibility", "products: grid_responsibility table"),
+                                (products_mod, "write_gpkg_layers", "products: responsibility_map.gpkg"),
+                                (products_mod, "style_gpkg", "products: gpkg styles"),
+                                (products_mod, "relate_gpkg", "products: gpkg relations"),
                                 (maps_mod, "_overview", "products: overview.png"),
                                 (maps_mod, "_street_map", "products: street PNG"),
                                 (maps_mod, "_streets", "products: dissolve grids to streets"),
-                                (maps_mod, "_web_map", "products: webmap.html")):
+                                (maps_mod, "_web_map", "products: webmap.html"),
+                                (maps_mod, "_tiled_web_map", "products: webmap/ (tiled)"),
+                                (maps_mod, "_edition_tiles", "products: edition tiles (built once per edition)"),
+                                (maps_mod, "write_grid_attributes", "products: webmap/grid_attributes.json")):
         sub_timed(module, attr, label)
     load0 = os.getloadavg()
     store = gl.store.open(store_path)
+    c0 = cpu_s()
     with Timer() as t:
         manifest = gl.nightly.run_nightly(store, DATE, out_dir)
     run_peak = peak_mb()
-    out = {"run_s": t.wall, "run_cpu_s": t.cpu, "run_peak_mb": run_peak, "load_before": load0,
+    # CPU of the run's process and of the processes it forked (PNG maps), which ended inside the run
+    out = {"run_s": t.wall, "run_cpu_s": cpu_s() - c0, "run_main_cpu_s": t.cpu, "run_peak_mb": run_peak,
+           "forked_peak_mb": resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024, "load_before": load0,
            "load_after": os.getloadavg(), "steps": manifest["steps"], "step_cpu_s": cpu}
     q.put(("run", out))
 
