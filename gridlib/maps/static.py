@@ -151,6 +151,10 @@ def project(ax: Axes, gdf: gpd.GeoDataFrame | gpd.GeoSeries) -> gpd.GeoDataFrame
     return gdf if gdf.crs == crs else gdf.to_crs(crs)
 
 
+def _no_idle_draw(*args: Any, **kwargs: Any) -> None:
+    """A map canvas's ``draw_idle``: nothing to do until the map is saved or displayed."""
+
+
 def new_map(
     gdf_extent: gpd.GeoDataFrame | gpd.GeoSeries,
     title: str | None = None,
@@ -198,6 +202,10 @@ def new_map(
         raise InputError("the extent layer has no finite bounds (empty geometries?)")
     pad = margin * max(maxx - minx, maxy - miny, 1.0)
     fig, ax = plt.subplots(figsize=figsize, dpi=_DPI)
+    # geopandas' plot() ends with canvas.draw_idle(), which on a file canvas (Agg) draws the whole figure
+    # at once: a map of n layers was drawn n times before save_png drew it once more. Maps are drawn by
+    # savefig (and by Jupyter's display), so the idle draw is a no-op on their canvas.
+    fig.canvas.draw_idle = _no_idle_draw
     ax.set_xlim(minx - pad, maxx + pad)
     ax.set_ylim(miny - pad, maxy + pad)
     ax.set_aspect("equal", adjustable="box")

@@ -4,9 +4,14 @@ from __future__ import annotations
 
 import datetime as dt
 import html
+import logging
+import multiprocessing as mp
 import os
 import re
 import shutil
+from collections.abc import Iterator
+from concurrent.futures import ProcessPoolExecutor
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -25,6 +30,8 @@ from gridlib.maps.tiled import Overlay, tiled_page
 from gridlib.maps.tiles import build_grid_tiles, write_grid_attributes
 from gridlib.nightly.model import NightlyResults
 from gridlib.nightly.outputs import TILE_CACHE, edition_cache_build, frame_digest
+
+log = logging.getLogger(__name__)
 
 __all__ = ["kpi_summary_html", "HOTSPOT_COLORS", "HOTSPOT_LABELS", "LIGHT_COLORS"]
 
@@ -491,27 +498,109 @@ def _web_map(path: Path, layers: dict[str, Any], streets: gpd.GeoDataFrame, resu
                  hidden=["blind_spots"])
 
 
-def write_maps(work: Path, layers: dict[str, Any], results: NightlyResults, *, date: dt.date) -> None:
+def map_processes(n_maps: int) -> int:
+    """How many processes draw the PNG maps while the products step writes the rest: ``0`` draws them in this
+    process. Two where this platform forks and two CPUs are free for it (``GRIDLIB_NIGHTLY_PROCESSES`` sets the
+    number; ``0`` turns it off), never more than there are maps.
+
+    >>> import os
+    >>> os.environ["GRIDLIB_NIGHTLY_PROCESSES"] = "0"
+    >>> map_processes(44)
+    0
+    >>> del os.environ["GRIDLIB_NIGHTLY_PROCESSES"]
+    """
+    wanted = os.environ.get("GRIDLIB_NIGHTLY_PROCESSES")
+    if wanted is not None:
+        n = int(wanted)
+    else:
+        cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+        n = 2 if cpus >= 2 else 0
+    if "fork" not in mp.get_all_start_methods():
+        n = 0
+    return max(0, min(n, n_maps))
+
+
+# what forked map processes draw from: set before they are forked, inherited (never pickled), cleared after
+_TO_DRAW: dict[str, Any] = {}
+
+
+def _draw(job: int) -> None:
+    """Draw one PNG: ``-1`` the overview, ``i`` the street in row *i* of the streets frame."""
+    s = _TO_DRAW
+    if job < 0:
+        _overview(s["maps"] / "overview.png", s["layers"], s["streets"], s["date"])
+    else:
+        street = s["streets"].iloc[job]
+        _street_map(s["maps"] / f"street_{street['street_code']}.png", s["layers"], s["grids"], street, s["date"])
+    plt.close("all")
+
+
+@contextmanager
+def png_maps(work: Path, layers: dict[str, Any], grids: gpd.GeoDataFrame, streets: gpd.GeoDataFrame,
+             date: dt.date) -> Iterator[None]:
+    """Draw ``maps/overview.png`` and one ``maps/street_<code>.png`` per street while the body runs.
+
+    Above one street the maps are drawn by :func:`map_processes` forked processes (largest streets first), which
+    inherit the layers without a copy, so the products step's other writers (GeoPackage, tables, web map) use the
+    other core meanwhile; each PNG's bytes do not depend on where it was drawn. Otherwise, or when the processes
+    cannot start, they are drawn here after the body. An error in any map is raised here.
+    """
+    maps_dir = work / "maps"
+    maps_dir.mkdir()
+    sizes = grids["street_code"].value_counts() if "street_code" in grids.columns else pd.Series(dtype="int64")
+    size = sizes.reindex(streets["street_code"].to_numpy()).fillna(0).to_numpy()
+    jobs = [-1, *np.argsort(-size, kind="stable").tolist()]
+    _TO_DRAW.update(maps=maps_dir, layers=layers, grids=grids, streets=streets, date=date)
+    try:
+        n = map_processes(len(jobs)) if len(streets) > 1 else 0
+        pool, futures = None, []
+        if n:
+            try:
+                pool = ProcessPoolExecutor(n, mp_context=mp.get_context("fork"))
+                futures = [pool.submit(_draw, job) for job in jobs]  # the processes fork at the first one
+            except OSError as exc:  # no memory or processes left to fork: draw them here
+                log.warning("PNG maps drawn in this process: could not start %d map processes (%s)", n, exc)
+                if pool is not None:
+                    pool.shutdown(wait=True, cancel_futures=True)
+                pool, futures = None, []
+        try:
+            yield
+            for f in futures:
+                f.result()
+        except BaseException:
+            if pool is not None:
+                pool.shutdown(wait=True, cancel_futures=True)
+            raise
+        if pool is None:
+            for job in jobs:
+                _draw(job)
+        else:
+            pool.shutdown(wait=True)
+    finally:
+        _TO_DRAW.clear()
+
+
+def write_maps(work: Path, layers: dict[str, Any], results: NightlyResults, *, date: dt.date,
+               streets: gpd.GeoDataFrame | None = None, pngs: bool = True) -> None:
     """Write ``maps/overview.png``, ``maps/street_<code>.png``, ``webmap.html`` and ``index.html``.
 
     Above ``_MAX_DRAWN_GRIDS`` grids (a city) the web map is the folder ``webmap/`` instead: the edition's
     vector tiles, tonight's per-grid attributes and a small page joining them (:func:`_tiled_web_map`).
+    With ``pngs=False`` the PNG maps are left to the caller (:func:`png_maps`, given the same *streets*).
     """
     grids = results.gridset.grids
-    maps_dir = work / "maps"
-    maps_dir.mkdir()
     # a city's web map is tiled (webmap/index.html, served over HTTP); a district's is one self-contained page
     tiled = len(grids) > _MAX_DRAWN_GRIDS
     web = ("交互式网页地图 (需 HTTP 服务: python -m gridlib.maps.serve)", "webmap/index.html") if tiled else (
         "交互式网页地图 (web map)", "webmap.html")
     links = [web, ("总览图 (overview)", "maps/overview.png")]
-    streets = _streets(grids)
-    _overview(maps_dir / "overview.png", layers, streets, date)
-    for _, street in streets.iterrows():
-        name = f"street_{street['street_code']}.png"
-        _street_map(maps_dir / name, layers, grids, street, date)
-        links.append((f"{street['street_name']} ({street['street_code']})", f"maps/{name}"))
-    plt.close("all")
+    if streets is None:
+        streets = _streets(grids)
+    if pngs:
+        with png_maps(work, layers, grids, streets, date):
+            pass
+    for code, name in zip(streets["street_code"], streets["street_name"], strict=True):
+        links.append((f"{name} ({code})", f"maps/street_{code}.png"))
     if tiled:
         # products are written in out_dir/.runs/<run> (nightly.outputs.atomic_products_dir): the edition's tiles
         # are kept beside the runs, in out_dir/.runs/tiles, and reused while the edition is unchanged

@@ -13,7 +13,7 @@ import datetime as dt
 import logging
 import os
 import warnings
-from dataclasses import asdict
+from dataclasses import asdict, replace
 from pathlib import Path
 from typing import Any
 
@@ -153,9 +153,11 @@ def _truck_window(date: dt.date) -> tuple[pd.Timestamp, pd.Timestamp]:
     return start, start + pd.Timedelta(days=1)
 
 
-def _freshness(data: NightlyInputs, record: RunRecord, date: dt.date, options: NightlyOptions) -> list[dict[str, str]]:
+def _freshness(data: NightlyInputs, record: RunRecord, date: dt.date, options: NightlyOptions,
+               fix_times: pd.Series | None) -> list[dict[str, str]]:
     """Warnings about stale or missing inputs: no cases reported on *date*, no truck fixes in its night,
-    the latest case or fix older than ``options.max_input_age_days`` (each ``{"code", "message"}``)."""
+    the latest case or fix older than ``options.max_input_age_days`` (each ``{"code", "message"}``).
+    *fix_times* are the truck fixes' times as :func:`_fix_times` parsed them."""
     _, day_end = _day_bounds(date)
     max_age = pd.Timedelta(days=options.max_input_age_days)
     notes = next(s.notes for s in record.steps if s.name == "assign cases")
@@ -172,9 +174,9 @@ def _freshness(data: NightlyInputs, record: RunRecord, date: dt.date, options: N
     if latest is not None and pd.Timestamp(latest) < day_end - max_age:
         warn("stale_cases", f"the latest case was reported at {latest}, more than "
                             f"{options.max_input_age_days:g} days before the end of {date}")
-    if data.truck_fixes is not None:  # a city without the truck layers runs no truck check: nothing to warn
+    if fix_times is not None:  # a city without the truck layers runs no truck check: nothing to warn
         start, end = _truck_window(date)
-        times = parse_times(data.truck_fixes["time"], window=None)[0]  # never raises on a bad time
+        times = fix_times
         if not ((times >= start) & (times < end)).any():
             warn("no_truck_fixes", f"no truck fixes in the night {start:%Y-%m-%d %H:%M} – {end:%Y-%m-%d %H:%M}")
         before = times[times < end].max() if len(times) else pd.NaT
@@ -186,18 +188,30 @@ def _freshness(data: NightlyInputs, record: RunRecord, date: dt.date, options: N
     return found
 
 
-def _trucks(data: NightlyInputs, record: RunRecord, date: dt.date, options: NightlyOptions):
+def _fix_times(data: NightlyInputs) -> pd.Series | None:
+    """The truck fixes' times by the readers' time parser (never raises; an unreadable time is missing), parsed
+    once for the freshness check and the truck step (a city night has 9.5 M of them)."""
+    return None if data.truck_fixes is None else parse_times(data.truck_fixes["time"], window=None)[0]
+
+
+def _trucks(data: NightlyInputs, record: RunRecord, date: dt.date, options: NightlyOptions,
+            fix_times: pd.Series | None):
     with record.step("truck compliance") as st:
         if data.truck_fixes is None or data.truck_permits is None:
             st.notes["skipped"] = "no truck fixes or permits in the store"
             return None, _reject_rows("truck fixes", rejects_empty())
         fixes = data.truck_fixes
+        # a city's 9.5 M fixes are released as soon as the night's are taken: no later step reads them
+        data.truck_fixes = None
+        st.notes["fixes_in_store"] = len(fixes)
         # Muck trucks work at night (typically 22:00-06:00): the report for DATE covers the night that ends
         # on its morning, from 12:00 the day before to 12:00 on DATE, so one shift is never split.
         start, end = _truck_window(date)
-        # the readers' time parser (never raises); an unreadable time is kept so the check rejects it
-        times, _ = parse_times(fixes["time"], window=None)
-        night = fixes[((times >= start) & (times < end)) | times.isna()]
+        # an unreadable time is kept so the check rejects it
+        times = fix_times
+        keep = (((times >= start) & (times < end)) | times.isna()).to_numpy()
+        night = fixes if keep.all() else fixes[keep]  # no copy of a store holding just this night
+        del fixes, times, keep
         st.rows_in = len(night)
         st.notes["window"] = f"{start.isoformat()} / {end.isoformat()}"
         result = trucks.check(night, data.truck_permits, data.truck_sites, roads=data.roads)
@@ -206,7 +220,8 @@ def _trucks(data: NightlyInputs, record: RunRecord, date: dt.date, options: Nigh
         if len(result.rejects):
             st.rejected_by_reason = counts(with_codes(result.rejects))
         st.notes["violations_by_type"] = {k: int(v) for k, v in result.violations["type"].value_counts().sort_index().items()}
-        st.notes["fixes_in_store"] = len(fixes)
+        # the cleaned fixes and their per-fix arrays (a city night: 9.5 M rows) are read by no later step
+        result = replace(result, fixes=None, per_fix={})
     return result, _reject_rows("truck fixes", result.rejects, id_column="vehicle_id")
 
 
@@ -370,12 +385,14 @@ def run_nightly(
     data = _load(store, record, date)
     grids = data.gridset.grids
     assigned, rejects = _assign_cases(data, record, date, options)
-    record.warnings = _freshness(data, record, date, options)
+    fix_times = _fix_times(data)
+    record.warnings = _freshness(data, record, date, options, fix_times)
     if options.strict and record.warnings:
         raise FreshnessError(
             f"{len(record.warnings)} freshness warning(s) and strict is on; nothing published, the previous "
             "products stay: " + "; ".join(w["message"] for w in record.warnings), record.warnings)
-    truck_result, truck_rejects = _trucks(data, record, date, options)
+    truck_result, truck_rejects = _trucks(data, record, date, options, fix_times)
+    del fix_times
     truck_cases, truck_case_rejects = _truck_cases(truck_result, data, record, options)
     cases = assigned if truck_cases is None else pd.concat([assigned, truck_cases], ignore_index=True)
     cases = gpd.GeoDataFrame(cases, geometry="geometry", crs=assigned.crs)

@@ -14,8 +14,9 @@ import pandas as pd
 
 import gridlib.io as gio
 from gridlib.assignment import responsible
+from gridlib.nightly import maps as nightly_maps
 from gridlib.nightly.gpkg_styles import relate_gpkg, style_gpkg
-from gridlib.nightly.maps import write_maps
+from gridlib.nightly.maps import png_maps, write_maps
 from gridlib.nightly.model import NightlyOptions, NightlyResults
 from gridlib.nightly.outputs import write_gpkg_layers
 from gridlib.nightly.record import RunRecord
@@ -124,15 +125,19 @@ def write_products(work: Path, results: NightlyResults, *, date: dt.date, option
         layers["reachability"] = _sorted(publishable("reachability", reach, reach_column=options.reach_column),
                                          "grid_code")
 
-    write_gpkg_layers(work / "responsibility_map.gpkg", layers, current_date=f"{date.isoformat()}T00:00:00.000Z")
-    style_gpkg(work / "responsibility_map.gpkg", update_time=f"{date.isoformat()}T00:00:00.000Z")
-    relate_gpkg(work / "responsibility_map.gpkg", update_time=f"{date.isoformat()}T00:00:00.000Z")
-    kpi_dir = work / "kpi"
-    kpi_dir.mkdir()
-    for name, table in sorted(results.tables.items()):
-        frame = pd.DataFrame(table)
-        if name == "open_cases":
-            frame = _sorted(publishable("assigned_cases", frame), "light", "case_id")
-        gio.write_csv(gio.with_names(frame, grids), kpi_dir / f"{name}.csv", float_format="%.6g")  # BOM: Excel
-    write_maps(work, layers, results, date=date)
+    streets = nightly_maps._streets(grids)
+    # the PNG maps are drawn in forked processes (png_maps) while this one writes the GeoPackage, the tables and
+    # the web map: the night's longest step uses both cores
+    with png_maps(work, layers, grids, streets, date):
+        write_gpkg_layers(work / "responsibility_map.gpkg", layers, current_date=f"{date.isoformat()}T00:00:00.000Z")
+        style_gpkg(work / "responsibility_map.gpkg", update_time=f"{date.isoformat()}T00:00:00.000Z")
+        relate_gpkg(work / "responsibility_map.gpkg", update_time=f"{date.isoformat()}T00:00:00.000Z")
+        kpi_dir = work / "kpi"
+        kpi_dir.mkdir()
+        for name, table in sorted(results.tables.items()):
+            frame = pd.DataFrame(table)
+            if name == "open_cases":
+                frame = _sorted(publishable("assigned_cases", frame), "light", "case_id")
+            gio.write_csv(gio.with_names(frame, grids), kpi_dir / f"{name}.csv", float_format="%.6g")  # BOM: Excel
+        write_maps(work, layers, results, date=date, streets=streets, pngs=False)
     return layers
