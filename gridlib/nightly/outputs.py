@@ -261,8 +261,11 @@ def atomic_products_dir(out_dir: str | os.PathLike[str], name: str) -> Iterator[
             os.close(held)
 
 
-def write_gpkg_layers(path: Path, layers: dict[str, pd.DataFrame], *, current_date: str) -> None:
+def write_gpkg_layers(path: Path, layers: dict[str, pd.DataFrame], *, current_date: str,
+                      geometry_types: dict[str, str] | None = None) -> None:
     """Write several layers into a new GeoPackage, sorted by name, with a pinned GDAL date.
+
+    A layer without any geometry (an empty night) gets its type from *geometry_types*, not "Unknown".
 
     Examples
     --------
@@ -274,14 +277,22 @@ def write_gpkg_layers(path: Path, layers: dict[str, pd.DataFrame], *, current_da
     ...     "alpha": gpd.GeoDataFrame({"n": [2]}, geometry=[Point(0, 0)], crs=4550)}, current_date="2026-11-20T00:00:00Z")
     >>> pyogrio.list_layers(path)[:, 0].tolist()   # written in name order
     ['alpha', 'zeta']
+    >>> empty = gpd.GeoDataFrame({"n": []}, geometry=gpd.GeoSeries([], crs=4550))
+    >>> write_gpkg_layers(path, {"violations": empty}, current_date="2026-11-20T00:00:00Z",
+    ...                   geometry_types={"violations": "Point"})
+    >>> pyogrio.read_info(path, layer="violations")["geometry_type"]
+    'Point'
     """
     pyogrio.set_gdal_config_options({"OGR_CURRENT_DATE": current_date})
     try:
         for name in sorted(layers):
             frame = layers[name].reset_index(drop=True)
+            kind = None
             if not isinstance(frame, gpd.GeoDataFrame):
                 frame = pd.DataFrame(frame)
-            pyogrio.write_dataframe(frame, path, layer=name, driver="GPKG", append=False)
+            elif not frame.geometry.notna().any():
+                kind = (geometry_types or {}).get(name)
+            pyogrio.write_dataframe(frame, path, layer=name, driver="GPKG", append=False, geometry_type=kind)
     finally:
         pyogrio.set_gdal_config_options({"OGR_CURRENT_DATE": None})
 

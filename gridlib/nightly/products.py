@@ -20,7 +20,7 @@ from gridlib.nightly.maps import png_maps, write_maps
 from gridlib.nightly.model import NightlyOptions, NightlyResults
 from gridlib.nightly.outputs import write_gpkg_layers
 from gridlib.nightly.record import RunRecord
-from gridlib.nightly.schema import publishable
+from gridlib.nightly.schema import PRODUCT_GEOMETRY, publishable
 from gridlib.trucks.cases import violation_points
 
 __all__: list[str] = []  # used by the pipeline only; the public entry point is run_nightly
@@ -129,7 +129,8 @@ def write_products(work: Path, results: NightlyResults, *, date: dt.date, option
     # the PNG maps are drawn in forked processes (png_maps) while this one writes the GeoPackage, the tables and
     # the web map: the night's longest step uses both cores
     with png_maps(work, layers, grids, streets, date):
-        write_gpkg_layers(work / "responsibility_map.gpkg", layers, current_date=f"{date.isoformat()}T00:00:00.000Z")
+        write_gpkg_layers(work / "responsibility_map.gpkg", layers, current_date=f"{date.isoformat()}T00:00:00.000Z",
+                          geometry_types=PRODUCT_GEOMETRY)
         style_gpkg(work / "responsibility_map.gpkg", update_time=f"{date.isoformat()}T00:00:00.000Z")
         relate_gpkg(work / "responsibility_map.gpkg", update_time=f"{date.isoformat()}T00:00:00.000Z")
         kpi_dir = work / "kpi"

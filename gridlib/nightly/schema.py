@@ -13,7 +13,7 @@ import pandas as pd
 
 from gridlib.errors import InputError
 
-__all__ = ["PRODUCT_COLUMNS", "PERSONAL_COLUMNS", "publishable"]
+__all__ = ["PRODUCT_COLUMNS", "PRODUCT_GEOMETRY", "PERSONAL_COLUMNS", "publishable"]
 
 #: Columns in case records that identify citizens; never published (documented for reviewers).
 PERSONAL_COLUMNS = ("reporter_name", "reporter_phone", "reporter_id", "id_number", "contact",
@@ -44,6 +44,14 @@ PRODUCT_COLUMNS: dict[str, list[str]] = {
     "blind_spots": ["blind_id", "rank", "priority", "case_density", "kind", "kind_detail", "name", "length_m",
                     "class_weight"],
     "reachability": ["grid_code", "street_code", "nearest_base", "travel_min", "reachable_{reach}min"],
+}
+
+#: The geometry type of each product layer with geometry, declared so that an empty layer (a night without
+#: violations) still opens in QGIS as points or lines rather than "Unknown"; a filled layer's type is its data's.
+PRODUCT_GEOMETRY: dict[str, str] = {
+    "grid_responsibility": "Polygon", "hotspots": "Polygon", "reachability": "Polygon", "assigned_cases": "Point",
+    "violations": "Point", "violation_tracks": "LineString", "camera_viewsheds": "Polygon",
+    "blind_spots": "LineString",
 }
 
 
