@@ -479,13 +479,13 @@ class Jt808Gateway:
         writer thread); the future is done once they are committed (or failed)."""
         fixes = [pair for p in pending for pair in p.fixes]
         regs = [p for p in pending if p.vehicle is not None]
-        if self.group_commit:
-            rows = [self._registration_row(p) for p in regs]
-            for p, row in zip(regs, rows, strict=True):
-                p.code = row[2]         # answered only if the commit holding the row succeeds
-            return self.store._writer_for_loop().submit(fixes, rows)
         done = asyncio.get_running_loop().create_future()
         try:
+            if self.group_commit:
+                rows = [self._registration_row(p) for p in regs]   # reads the terminals table: may fail too
+                for p, row in zip(regs, rows, strict=True):
+                    p.code = row[2]         # answered only if the commit holding the row succeeds
+                return self.store._writer_for_loop().submit(fixes, rows)
             if fixes:
                 self.store.add(fixes)
             for p in regs:
