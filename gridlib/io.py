@@ -418,7 +418,14 @@ def open_table(source: str | os.PathLike[str] | pd.DataFrame, *, encoding: str |
 
 
 def read_table(*args: Any, **kwargs: Any) -> pd.DataFrame:
-    """Deprecated name of :func:`open_table` (``read_*`` readers return ``(accepted, rejects)``; this one rejects nothing)."""
+    """Deprecated name of :func:`open_table` (``read_*`` readers return ``(accepted, rejects)``; this one rejects nothing).
+
+    >>> import warnings
+    >>> with warnings.catch_warnings():
+    ...     warnings.simplefilter("ignore", DeprecationWarning)
+    ...     read_table(pd.DataFrame({"a": [1]}))["a"].tolist()
+    [1]
+    """
     warnings.warn("gl.io.read_table is deprecated; use gl.io.open_table (same arguments)",
                   DeprecationWarning, stacklevel=2)
     return open_table(*args, **kwargs)

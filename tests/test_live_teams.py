@@ -232,6 +232,9 @@ def test_team_terminals_over_jt808_stay_teams_and_never_reach_the_truck_monitor(
     # /v1/teams: every team base listed, the reporting ones with their last fix
     rows = {t["team_id"]: t for t in _call(f"{base}/v1/teams")[1]}
     assert set(rows) == set(tracker.teams) and rows[team]["device_id"] == "13900000005"
+    # /v1/vehicles (the live page's poll) tells the team's device from the trucks
+    kinds = {v["vehicle_id"]: v["kind"] for v in _call(f"{base}/v1/vehicles")[1]}
+    assert kinds[team] == "team" and kinds["沪D00001"] == "truck"
 
 
 def test_an_old_case_log_gets_the_team_columns_and_a_restart_resumes_the_wait(tmp_path):

@@ -444,9 +444,14 @@ def create_app(store: Any, fixes: FixStore, *, token: str | None = None, gateway
     app.get("/v1/osmand", operation_id="osmand_get")(osmand_fix)
     app.post("/v1/osmand", operation_id="osmand_post")(osmand_fix)
 
-    @app.get("/v1/vehicles")
+    @app.get("/v1/vehicles", description="Each device's latest fix; `kind` is `team` for an enforcement "
+             "team's device (registered as a team), else `truck`.")
     def vehicles() -> list[dict[str, Any]]:
-        return fixes.last_positions()
+        out = fixes.last_positions()
+        for v in out:
+            reg = fixes.terminal(v["device_id"])
+            v["kind"] = reg["kind"] if reg else "truck"
+        return out
 
     @app.get("/metrics", response_class=PlainTextResponse)
     def metrics() -> str:

@@ -289,7 +289,7 @@ function tooltip({layer, object}) {
     h = `<b>网格 ${esc(p.grid_code)}</b><br>${esc(p.street_name)} ${esc(p.community_name)}<br>责任单位：${esc(p.unit || '—')}`
       + (p.team ? `<br>责任队伍：${esc(p.team)}` : '');
   } else if (layer.id === 'vehicles') {
-    h = `<b>${esc(object.vehicle_id)}</b><br>${esc(object.time)}<br>${object.speed_kmh == null ? '' : esc(object.speed_kmh) + ' km/h'}`
+    h = `<b>${object.kind === 'team' ? '执法队 ' : ''}${esc(object.vehicle_id)}</b><br>${esc(object.time)}<br>${object.speed_kmh == null ? '' : esc(object.speed_kmh) + ' km/h'}`
       + (object.alert ? `<br>告警：${esc(typeLabel(object.alert))}` : '');
   } else if (layer.id === 'alerts') {
     h = `<b>${esc(typeLabel(object.type))}</b> ${esc(object.vehicle_id)}<br>${esc(object.start)} – ${esc(object.end)}`
@@ -309,7 +309,8 @@ function redraw() {
   const open = openAlerts(), byVehicle = new Map(open.map(a => [a.vehicle_id, a.type]));
   const vehicles = state.vehicles.filter(v => v.lon != null && v.lat != null).map(v => Object.assign({}, v,
     {alert: byVehicle.get(v.vehicle_id) || null,
-     color: byVehicle.has(v.vehicle_id) ? typeColor(byVehicle.get(v.vehicle_id)) : [255, 193, 7, 255]}));
+     color: byVehicle.has(v.vehicle_id) ? typeColor(byVehicle.get(v.vehicle_id))
+       : v.kind === 'team' ? [33, 102, 172, 255] : [255, 193, 7, 255]}));
   const alerts = open.filter(a => a.lon != null).map(a => Object.assign({}, a, {color: typeColor(a.type)}));
   const data = {vehicles, alerts, cases: state.cases.filter(c => c.lon != null)};
   d.setProps({layers: d.props.layers.map(l => data[l.id] ? l.clone({data: data[l.id]}) : l)});
@@ -381,7 +382,7 @@ def live_page_html(bounds: tuple[float, float, float, float] | None = None, titl
     """
     legend = "".join(
         f'<div><span class="sw" style="background:{c};border-radius:50%"></span>{html.escape(label)}</div>'
-        for label, c in (("车辆（正常）", "#ffc107"), ("新受理案件", "#1b7837")))
+        for label, c in (("车辆（正常）", "#ffc107"), ("执法队", "#2166ac"), ("新受理案件", "#1b7837")))
     legend += "".join(
         f'<div><span class="sw" style="background:{VIOLATION_TYPE_COLORS[t]};border-radius:50%"></span>'
         f"{html.escape(VIOLATION_TYPE_LABELS[t])}</div>" for t in VIOLATION_TYPE_COLORS)
