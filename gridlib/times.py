@@ -39,6 +39,8 @@ CHINA_TZ = "Asia/Shanghai"
 WINDOW = ("1990-01-01", "2100-01-01")
 
 _DMY = r"^(\d{1,2})[/.\-](\d{1,2})[/.\-](\d{4})(.*)$"
+#: The plain form of nearly every log: YYYY-MM-DD HH:MM[:SS], with a space or a T.
+_PLAIN = r"\d{4}-\d{2}-\d{2}[ T]\d{2}:\d{2}(?::\d{2})?"
 
 
 def _to_china(t: pd.Series, tz: str) -> pd.Series:
@@ -108,43 +110,17 @@ def parse_times(values: pd.Series, *, tz: str = CHINA_TZ, format: str | None = N
             parsed = pd.to_datetime(text, format=format, errors="coerce")
             out[:] = _to_china(parsed, tz).to_numpy()
         else:
-            digits = text.str.fullmatch(r"-?\d{9,14}(?:\.\d+)?", na=False).to_numpy()
-            if digits.any():
-                out[digits] = _epoch(text[digits]).to_numpy()
-            dmy = text.str.extract(_DMY)
-            is_dmy = dmy[0].notna().to_numpy() & ~digits
-            year = pd.to_numeric(text.str.extract(r"^(\d{4})-")[0], errors="coerce").to_numpy()
-            far = present & ((year < 1900) | (year > 2200))
-            code[far] = "time_out_of_range"
-            iso = present & ~digits & ~is_dmy & ~far
-            if iso.any():
-                t = text[iso].str.replace(r"(?<=[0-9])/(?=[0-9])", "-", regex=True)
-                t = t.str.replace(r"[Zz]$", "+00:00", regex=True)
-                t = t.str.replace(r"([+-]\d{2})(\d{2})$", r"\1:\2", regex=True)
-                t = t.str.replace(r"(:\d{2}(?:\.\d+)?)\s*([+-]\d{2})$", r"\1\2:00", regex=True)
-                aware = t.str.contains(r"[+-]\d{2}:\d{2}$", regex=True, na=False).to_numpy()
-                idx = np.flatnonzero(iso)
-                if (~aware).any():
-                    naive = pd.to_datetime(t[~aware], format="ISO8601", errors="coerce")
-                    out.iloc[idx[~aware]] = _to_china(naive, tz).to_numpy()
-                if aware.any():
-                    conv = pd.to_datetime(t[aware], format="ISO8601", errors="coerce", utc=True)
-                    out.iloc[idx[aware]] = _to_china(conv, tz).to_numpy()
-            if is_dmy.any():
-                a = pd.to_numeric(dmy[0], errors="coerce")
-                b = pd.to_numeric(dmy[1], errors="coerce")
-                ambiguous = is_dmy & ((a <= 12) & (b <= 12) & (a != b)).fillna(False).to_numpy(dtype=bool)
-                code[ambiguous] = "ambiguous_time"
-                day_first = (a > 12).fillna(False).to_numpy(dtype=bool)
-                day = np.where(day_first, a, b)
-                month = np.where(day_first, b, a)
-                use = is_dmy & ~ambiguous
-                iso_text = (dmy[2] + "-" + pd.Series(month, index=index).astype("Int64").astype("string").str.zfill(2)
-                            + "-" + pd.Series(day, index=index).astype("Int64").astype("string").str.zfill(2)
-                            + dmy[3].fillna(""))
-                if use.any():
-                    parsed = pd.to_datetime(iso_text[use], format="ISO8601", errors="coerce")
-                    out.iloc[np.flatnonzero(use)] = _to_china(parsed, tz).to_numpy()
+            # nearly every log writes YYYY-MM-DD HH:MM[:SS]: those rows are parsed at once, the rest by the rules
+            year = pd.to_numeric(text.str.slice(0, 4), errors="coerce").to_numpy()
+            plain = present & text.str.fullmatch(_PLAIN, na=False).to_numpy() & (year >= 1900) & (year <= 2200)
+            if plain.any():
+                parsed = pd.to_datetime(text[plain], format="ISO8601", errors="coerce")
+                out.iloc[np.flatnonzero(plain)] = _to_china(parsed, tz).to_numpy()
+            rest = np.flatnonzero(present & ~plain)
+            if len(rest):
+                sub, sub_code = _parse_text(text.iloc[rest], tz)
+                out.iloc[rest] = sub.to_numpy()
+                code[rest] = sub_code
         failed = present & out.isna().to_numpy() & np.equal(code, None)
         if failed.any():
             code[failed] = "unparseable_time"
@@ -154,6 +130,52 @@ def parse_times(values: pd.Series, *, tz: str = CHINA_TZ, format: str | None = N
         code[outside] = "time_out_of_range"
     out = out.mask(~np.equal(code, None))
     return out.astype("datetime64[ns]"), code
+
+
+def _parse_text(text: pd.Series, tz: str) -> tuple[pd.Series, np.ndarray]:
+    """:func:`parse_times` of present, stripped text in any of its forms (epoch digits, d/m/y, ISO with offsets)."""
+    index = text.index
+    present = np.ones(len(text), dtype=bool)
+    code = np.full(len(text), None, dtype=object)
+    out = pd.Series(pd.NaT, index=index, dtype="datetime64[ns]")
+    digits = text.str.fullmatch(r"-?\d{9,14}(?:\.\d+)?", na=False).to_numpy()
+    if digits.any():
+        out[digits] = _epoch(text[digits]).to_numpy()
+    dmy = text.str.extract(_DMY)
+    is_dmy = dmy[0].notna().to_numpy() & ~digits
+    year = pd.to_numeric(text.str.extract(r"^(\d{4})-")[0], errors="coerce").to_numpy()
+    far = present & ((year < 1900) | (year > 2200))
+    code[far] = "time_out_of_range"
+    iso = present & ~digits & ~is_dmy & ~far
+    if iso.any():
+        t = text[iso].str.replace(r"(?<=[0-9])/(?=[0-9])", "-", regex=True)
+        t = t.str.replace(r"[Zz]$", "+00:00", regex=True)
+        t = t.str.replace(r"([+-]\d{2})(\d{2})$", r"\1:\2", regex=True)
+        t = t.str.replace(r"(:\d{2}(?:\.\d+)?)\s*([+-]\d{2})$", r"\1\2:00", regex=True)
+        aware = t.str.contains(r"[+-]\d{2}:\d{2}$", regex=True, na=False).to_numpy()
+        idx = np.flatnonzero(iso)
+        if (~aware).any():
+            naive = pd.to_datetime(t[~aware], format="ISO8601", errors="coerce")
+            out.iloc[idx[~aware]] = _to_china(naive, tz).to_numpy()
+        if aware.any():
+            conv = pd.to_datetime(t[aware], format="ISO8601", errors="coerce", utc=True)
+            out.iloc[idx[aware]] = _to_china(conv, tz).to_numpy()
+    if is_dmy.any():
+        a = pd.to_numeric(dmy[0], errors="coerce")
+        b = pd.to_numeric(dmy[1], errors="coerce")
+        ambiguous = is_dmy & ((a <= 12) & (b <= 12) & (a != b)).fillna(False).to_numpy(dtype=bool)
+        code[ambiguous] = "ambiguous_time"
+        day_first = (a > 12).fillna(False).to_numpy(dtype=bool)
+        day = np.where(day_first, a, b)
+        month = np.where(day_first, b, a)
+        use = is_dmy & ~ambiguous
+        iso_text = (dmy[2] + "-" + pd.Series(month, index=index).astype("Int64").astype("string").str.zfill(2)
+                    + "-" + pd.Series(day, index=index).astype("Int64").astype("string").str.zfill(2)
+                    + dmy[3].fillna(""))
+        if use.any():
+            parsed = pd.to_datetime(iso_text[use], format="ISO8601", errors="coerce")
+            out.iloc[np.flatnonzero(use)] = _to_china(parsed, tz).to_numpy()
+    return out, code
 
 
 def reject_times(rejects: Rejects, raw: pd.Series, parsed: pd.Series, code: np.ndarray, column: str, *,
