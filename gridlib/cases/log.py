@@ -362,3 +362,27 @@ def read_event_log(
                       "case rejected: " + who.map(keyed["reason"]).fillna(""), field=field or None)
     rejects = found.frame(ev.drop(columns=["_case", "_stage", "_key", "_t"]))
     return case_log, rejects.sort_index()
+
+
+def with_live_cases(cases: pd.DataFrame, events: pd.DataFrame) -> pd.DataFrame:
+    """The flat case table *cases* followed by one row per live case of the *events* log, for ``read_log``.
+
+    What the nightly run reads as its ``cases`` input when the store holds a ``case_events``
+    layer: the live cases go through the same reader, validation, assignment and indicators
+    as the imported ones; a live case whose id repeats an imported one is a ``duplicate_id``
+    reject (the imported row is kept). Event rows the event reader refuses (none, when
+    written by :class:`CaseLog`) are logged by reason code.
+
+    >>> flat = pd.DataFrame({"case_id": ["a"], "class_code": ["06012"], "kind": ["event"],
+    ...                      "reported_at": ["2026-11-20 08:00"]})
+    >>> events = pd.DataFrame({"case_id": ["K1", "K1"], "stage": ["reported", "filed"],
+    ...                        "time": ["2026-11-20T09:00:00", "2026-11-20T09:03:00"],
+    ...                        "class_code": ["06012", None], "kind": ["event", None]})
+    >>> read_log(with_live_cases(flat, events))[0][["case_id", "status"]].values.tolist()
+    [['K1', 'filed'], ['a', 'reported']]
+    """
+    live, rejects = read_event_log(events)
+    if len(rejects):
+        log.warning("case_events: %d event rows refused %s", len(rejects), counts(rejects))
+    live = live.drop(columns=["status"], errors="ignore")   # read_log derives it from the time stamps
+    return pd.concat([cases, live], ignore_index=True)

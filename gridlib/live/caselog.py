@@ -77,10 +77,9 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from gridlib.cases.log import read_event_log
+from gridlib.cases.log import read_event_log, with_live_cases  # noqa: F401  (re-exported: it lived here)
 from gridlib.cases.model import EVENT_STAGES, MAX_EXTENSION_HOURS
 from gridlib.errors import LockError
-from gridlib.rejects import counts
 from gridlib.times import parse_times
 
 __all__ = ["CaseLog", "EVENT_LAYER", "EVENT_COLUMNS", "reported_row", "now_china", "with_live_cases"]
@@ -400,31 +399,6 @@ class CaseLog:
             finally:
                 if guard is not None:
                     os.close(guard)
-
-
-def with_live_cases(cases: pd.DataFrame, events: pd.DataFrame) -> pd.DataFrame:
-    """The flat case table *cases* followed by one row per live case of the *events* log, for ``read_log``.
-
-    What the nightly run reads as its ``cases`` input when the store holds a ``case_events``
-    layer: the live cases go through the same reader, validation, assignment and indicators
-    as the imported ones; a live case whose id repeats an imported one is a ``duplicate_id``
-    reject (the imported row is kept). Event rows the event reader refuses (none, when
-    written by :class:`CaseLog`) are logged by reason code.
-
-    >>> flat = pd.DataFrame({"case_id": ["a"], "class_code": ["06012"], "kind": ["event"],
-    ...                      "reported_at": ["2026-11-20 08:00"]})
-    >>> events = pd.DataFrame({"case_id": ["K1", "K1"], "stage": ["reported", "filed"],
-    ...                        "time": ["2026-11-20T09:00:00", "2026-11-20T09:03:00"],
-    ...                        "class_code": ["06012", None], "kind": ["event", None]})
-    >>> from gridlib.cases import read_log
-    >>> read_log(with_live_cases(flat, events))[0][["case_id", "status"]].values.tolist()
-    [['K1', 'filed'], ['a', 'reported']]
-    """
-    live, rejects = read_event_log(events)
-    if len(rejects):
-        log.warning("case_events: %d event rows refused %s", len(rejects), counts(rejects))
-    live = live.drop(columns=["status"], errors="ignore")   # read_log derives it from the time stamps
-    return pd.concat([cases, live], ignore_index=True)
 
 
 def _none(value: Any) -> Any:

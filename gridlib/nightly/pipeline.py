@@ -23,9 +23,9 @@ import pandas as pd
 from gridlib import coverage, hotspots, network, trucks
 from gridlib.assignment import assign
 from gridlib.cases import fifteen_minute, indicators, open_cases, read_log
+from gridlib.cases.log import with_live_cases
 from gridlib.errors import FreshnessError, InputError
 from gridlib.grid import GridSet
-from gridlib.live.caselog import with_live_cases
 from gridlib.nightly.model import Coverage, NightlyInputs, NightlyOptions, NightlyResults
 from gridlib.nightly.outputs import (
     atomic_products_dir,
