@@ -41,6 +41,8 @@ __all__ = ["Topology", "topology", "point_segment_distance", "adjacency", "adjac
 _EPS = 2.0**-53
 _SEG_CHUNK = 100_000
 _POINT_CHUNK = 16_384
+#: Up to this many points, :meth:`Topology.boundary_distance` takes one flat pass (the live intake's case).
+_FEW_POINTS = 32
 #: Distances (metres) this close are decided with GEOS' formula: far above the fast formula's rounding.
 _TIE = 1e-6
 
@@ -192,6 +194,8 @@ class Topology:
         pts, others = [np.zeros(0, dtype=np.int64)], [np.zeros(0, dtype=np.int64)]
         if not n:
             return dist, pts[0], others[0]
+        if n <= _FEW_POINTS:
+            return self._boundary_distance_few(x, y, grid, reach)
         # Segment-major: the points sorted by their grid's number of segments (most first), so the
         # points whose grid has a k-th segment are a prefix and the k-th segments one gather away.
         start = self.seg_off[grid]
@@ -259,6 +263,45 @@ class Topology:
             out[lo:hi] = exact
         dist[order] = out
         return dist, np.concatenate(pts), np.concatenate(others)
+
+    def _boundary_distance_few(self, x: np.ndarray, y: np.ndarray, grid: np.ndarray,
+                               reach: float | None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """:meth:`boundary_distance` for a few points (one live case): every segment of their grids in one flat
+        pass, the same arithmetic per point and segment, where the segment-major loop would take one numpy pass
+        per segment of the largest grid for a single point."""
+        start = self.seg_off[grid]
+        count = self.seg_off[grid + 1] - start
+        first = np.cumsum(count) - count
+        owner = np.repeat(np.arange(len(x)), count)
+        seg = start[owner] + (np.arange(int(count.sum())) - first[owner])
+        sdx, sdy, sinv = self._segment_terms
+        px, py = x[owner], y[owner]
+        ex = px - self.ax[seg]
+        ey = py - self.ay[seg]
+        dx, dy = sdx[seg], sdy[seg]
+        u = ex * dx
+        u += ey * dy
+        u *= sinv[seg]
+        np.clip(u, 0.0, 1.0, out=u)
+        ex -= dx * u
+        ey -= dy * u
+        d2 = ex * ex + ey * ey
+        best = np.minimum.reduceat(d2, first)
+        cand = np.flatnonzero(d2 <= np.square(np.sqrt(best) + _TIE)[owner])
+        dist = np.full(len(x), np.inf)
+        j = seg[cand]
+        np.minimum.at(dist, owner[cand], point_segment_distance(px[cand], py[cand], self.ax[j], self.ay[j],
+                                                                self.bx[j], self.by[j]))
+        if reach is None:
+            return dist, np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64)
+        near2, far2 = max(reach - _TIE, 0.0) ** 2, (reach + _TIE) ** 2
+        hit = np.flatnonzero((d2 <= far2) & (self.partner[seg] >= 0))
+        unsure = np.flatnonzero(d2[hit] > near2)
+        if len(unsure):  # decide with GEOS' formula
+            i, j = hit[unsure], seg[hit[unsure]]
+            within = point_segment_distance(px[i], py[i], self.ax[j], self.ay[j], self.bx[j], self.by[j]) <= reach
+            hit = np.delete(hit, unsure[~within])
+        return dist, owner[hit].astype(np.int64), self.partner[seg[hit]].astype(np.int64)
 
 
 def point_segment_distance(px: np.ndarray, py: np.ndarray, ax: np.ndarray, ay: np.ndarray,

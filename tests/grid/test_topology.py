@@ -62,3 +62,26 @@ def test_demo_shared_edges_are_rook_neighbours():
     s = np.flatnonzero(t.partner >= 0)
     assert np.isin(t.seg_grid[s], t.seg_grid[t.partner >= 0]).all()
     assert (t.partner[s] != t.seg_grid[s]).all()
+
+
+def test_a_few_points_take_the_flat_pass_with_the_same_answers():
+    """The live intake asks for one point at a time: the flat pass gives the bulk pass's distances and pairs."""
+    import gridlib as gl
+
+    g = gl.datasets.demo_grids()
+    t = topology(g.geometry.values)
+    rng = np.random.default_rng(0)
+    minx, miny, maxx, maxy = g.total_bounds
+    x, y = rng.uniform(minx, maxx, 1500), rng.uniform(miny, maxy, 1500)
+    point, grid = shapely.STRtree(g.geometry.values).query(shapely.points(x, y), predicate="within")
+    x, y = x[point], y[point]
+    for reach in (None, 30.0):
+        bulk = t.boundary_distance(x, y, grid, reach)
+        dist, pairs = np.empty(len(x)), set()
+        for s in range(0, len(x), 5):
+            d, p, o = t.boundary_distance(x[s:s + 5], y[s:s + 5], grid[s:s + 5], reach)
+            dist[s:s + 5] = d
+            pairs |= set(zip((p + s).tolist(), o.tolist(), strict=True))
+        assert np.array_equal(dist, bulk[0])
+        assert np.array_equal(dist, shapely.distance(shapely.points(x, y), shapely.boundary(g.geometry.values[grid])))
+        assert pairs == set(zip(bulk[1].tolist(), bulk[2].tolist(), strict=True))
