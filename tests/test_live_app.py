@@ -108,26 +108,23 @@ def test_osmand_fixes_vehicles_metrics(served):
     assert 'gridlib_fixes_rejected_total{reason_code="coordinate_out_of_range"} 1' in text
 
 
-def test_gridlib_serve_subprocess_http_tcp_and_sigterm(served):
-    import signal
+def _start_serve(store_path, fixes_path, *options, quiet=False):
+    """``gridlib serve`` in a subprocess on free ports, once it answers ``/v1/health``: (process, base URL, ports)."""
     import socket
     import subprocess
     import sys
 
-    from gridlib.live import jt808 as j
-
-    _, store, work = served
     ports = []
     for _ in range(2):
         with socket.socket() as s:
             s.bind(("127.0.0.1", 0))
             ports.append(s.getsockname()[1])
-    (work / "token").write_text(TOKEN)
-    proc = subprocess.Popen([sys.executable, "-m", "gridlib.cli", "serve", "--store", str(work / "store.gpkg"),
-                             "--http-port", str(ports[0]), "--jt808-port", str(ports[1]), "--token-file",
-                             str(work / "token"), "--jt808-auth", "off", "--fixes", str(work / "serve.sqlite")])
+    quiet_io = {"stdout": subprocess.DEVNULL, "stderr": subprocess.DEVNULL} if quiet else {}
+    proc = subprocess.Popen([sys.executable, "-m", "gridlib.cli", "serve", "--store", str(store_path),
+                             "--http-port", str(ports[0]), "--jt808-port", str(ports[1]), *options,
+                             "--fixes", str(fixes_path)], **quiet_io)
+    base = f"http://127.0.0.1:{ports[0]}"
     try:
-        base = f"http://127.0.0.1:{ports[0]}"
         for _ in range(600):
             assert proc.poll() is None, "gridlib serve exited early"
             try:
@@ -135,6 +132,23 @@ def test_gridlib_serve_subprocess_http_tcp_and_sigterm(served):
                     break
             except OSError:
                 time.sleep(0.2)
+    except BaseException:
+        proc.kill()
+        raise
+    return proc, base, ports
+
+
+def test_gridlib_serve_subprocess_http_tcp_and_sigterm(served):
+    import signal
+    import socket
+
+    from gridlib.live import jt808 as j
+
+    _, store, work = served
+    (work / "token").write_text(TOKEN)
+    proc, base, ports = _start_serve(work / "store.gpkg", work / "serve.sqlite", "--token-file", str(work / "token"),
+                                     "--jt808-auth", "off")
+    try:
         loc = j.encode_location(j.Location(121.5, 31.24, pd.Timestamp.now(tz="Asia/Shanghai").to_pydatetime()))
         with socket.create_connection(("127.0.0.1", ports[1]), timeout=10) as sock:
             sock.sendall(j.encode(j.LOCATION, "13800138000", 1, loc))
@@ -352,10 +366,7 @@ def test_acknowledged_cases_are_in_the_log_after_kill_9(served):
     case log), each once; nothing half-stored."""
     import http.client
     import signal
-    import socket
     import sqlite3
-    import subprocess
-    import sys
     import threading
     from concurrent.futures import ThreadPoolExecutor
 
@@ -367,23 +378,8 @@ def test_acknowledged_cases_are_in_the_log_after_kill_9(served):
     src, dst = sqlite3.connect(store.path), sqlite3.connect(folder / "store.gpkg")
     src.backup(dst)                 # the served store with its committed rows (its case log may hold a WAL)
     src.close(), dst.close()
-    ports = []
-    for _ in range(2):
-        with socket.socket() as s:
-            s.bind(("127.0.0.1", 0))
-            ports.append(s.getsockname()[1])
-    proc = subprocess.Popen([sys.executable, "-m", "gridlib.cli", "serve", "--store", str(folder / "store.gpkg"),
-                             "--http-port", str(ports[0]), "--jt808-port", str(ports[1]), "--fixes",
-                             str(folder / "fixes.sqlite")], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    base = f"http://127.0.0.1:{ports[0]}"
+    proc, base, _ = _start_serve(folder / "store.gpkg", folder / "fixes.sqlite", quiet=True)
     try:
-        for _ in range(600):
-            assert proc.poll() is None, "gridlib serve exited early"
-            try:
-                if _call(f"{base}/v1/health")[0] == 200:
-                    break
-            except OSError:
-                time.sleep(0.2)
         points = [_demo_point(store, i) for i in range(12)]
         acked, lock = [], threading.Lock()
 
