@@ -24,6 +24,7 @@ from gridlib.store.base import mask_dsn
 # Order is the order in `gridlib --help`.
 COMMAND_MODULES = [
     "demo", "db", "codes", "grid", "assign", "cases", "trucks", "hotspots", "coverage", "nightly", "serve",
+    "terminals",
 ]
 
 app = typer.Typer(

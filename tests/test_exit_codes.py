@@ -68,6 +68,9 @@ BAD_INPUT = {
     # a Python "ValueError: Invalid isoformat string" before
     "nightly": ["nightly", "--store", "{missing_store}", "--date", "21/11/2026", "--out", "{dir}/products"],
     "serve": ["serve", "--store", "{missing_store}", "--jt808-auth", "maybe"],
+    # a table without the terminal and vehicle_id columns
+    "terminals import": ["terminals", "import", "{table}", "--fixes", "{dir}/live.sqlite"],
+    "terminals list": ["terminals", "list", "--fixes", "{dir}/no_live.sqlite"],
 }
 
 

@@ -35,6 +35,7 @@ from gridlib.live.dispatch import Dispatcher
 from gridlib.live.fix import FixRejected
 from gridlib.live.gateway import FixStore, Jt808Gateway
 from gridlib.live.page import add_page_routes
+from gridlib.live.terminal_routes import add_terminal_routes
 
 __all__ = ["create_app", "load_context", "CASE_FIELDS"]
 
@@ -477,4 +478,7 @@ def create_app(store: Any, fixes: FixStore, *, token: str | None = None, gateway
         return "\n".join(lines) + "\n"
 
     add_page_routes(app)      # GET /: the live operations page (gridlib.live.page)
+    bases = ctx["team_bases"]
+    add_terminal_routes(app, fixes, token=token,       # devices registered while serving (gridlib.live.registry)
+                        team_ids=None if bases is None else set(bases["base_id"].astype(str)))
     return app

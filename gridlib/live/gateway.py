@@ -231,7 +231,18 @@ class FixStore:
         >>> store.terminal("13800138001")["auth_code"] == codes["13800138001"]
         True
         """
-        rows = [_terminal_row(t, v, gcj02, kind) for t, v in terminals]
+        return self.register_rows([(t, v, kind, gcj02) for t, v in terminals])
+
+    def register_rows(self, terminals: list[tuple[str, str, str, bool]]) -> dict[str, str]:
+        """:meth:`register` ``(terminal, vehicle_id, kind, gcj02)`` rows in one transaction; their auth codes.
+
+        >>> import os, tempfile
+        >>> store = FixStore(os.path.join(tempfile.mkdtemp(), "fixes.sqlite"))
+        >>> _ = store.register_rows([("13800138000", "沪D1", "truck", False), ("phone-1", "B1", "team", True)])
+        >>> [(t["terminal"], t["kind"], t["gcj02"]) for t in store.terminals()]
+        [('13800138000', 'truck', False), ('phone-1', 'team', True)]
+        """
+        rows = [_terminal_row(t, v, gcj02, kind) for t, v, kind, gcj02 in terminals]
         with self.db:
             self.db.execute("BEGIN")
             self.db.executemany(_UPSERT_TERMINAL, rows)
@@ -239,6 +250,19 @@ class FixStore:
         for row in rows:
             self._terminals[row[0]] = (expires, _terminal_info(row))
         return {row[0]: row[2] for row in rows}
+
+    def terminals(self) -> list[dict[str, Any]]:
+        """Every registered device by terminal number: ``terminal``, ``vehicle_id``, ``auth_code``, ``gcj02``,
+        ``kind`` and ``registered_at`` (UTC, ISO 8601).
+
+        >>> import os, tempfile
+        >>> store = FixStore(os.path.join(tempfile.mkdtemp(), "fixes.sqlite"))
+        >>> _ = store.register("13800138000", "沪D1")
+        >>> [(t["terminal"], t["vehicle_id"], t["kind"]) for t in store.terminals()]
+        [('13800138000', '沪D1', 'truck')]
+        """
+        rows = self.db.execute(f"SELECT {_TERMINAL_COLUMNS} FROM terminals ORDER BY terminal").fetchall()
+        return [{"terminal": r[0], **_terminal_info(r), "registered_at": r[4]} for r in rows]
 
     def terminal(self, terminal: str) -> dict[str, Any] | None:
         """The terminals row of *terminal*, or None.
