@@ -46,7 +46,6 @@ __all__ = [
     "read_layer",
     "open_table",
     "open_layer",
-    "read_table",
     "which_layer",
     "invalid_row_rejects",
     "write_gpkg",

@@ -23,6 +23,7 @@ Personal data (``reporter_name``, ``reporter_phone``) is dropped from the log.
 from __future__ import annotations
 
 import logging
+import warnings as _warnings
 from typing import Any
 
 import numpy as np
@@ -68,10 +69,10 @@ VALUE_ALIASES: dict[str, dict[str, str]] = {
 }
 
 
-def read_values(frame: pd.DataFrame) -> pd.DataFrame:
+def map_values(frame: pd.DataFrame) -> pd.DataFrame:
     """Replace Chinese values of ``kind``, ``urgency`` and ``source`` by the model's (:data:`VALUE_ALIASES`).
 
-    >>> read_values(pd.DataFrame({"kind": ["事件", "部件", "event"]}))["kind"].tolist()
+    >>> map_values(pd.DataFrame({"kind": ["事件", "部件", "event"]}))["kind"].tolist()
     ['event', 'component', 'event']
     """
     found = [c for c in VALUE_ALIASES if c in frame.columns]
@@ -87,6 +88,12 @@ def read_values(frame: pd.DataFrame) -> pd.DataFrame:
 #: Every column of the flat log (what a header alias may be renamed to).
 LOG_COLUMNS = (*REQUIRED, *TIME_COLUMNS, *STRING_COLUMNS, "rework_count", "return_count", "extension_hours",
                "parked", "lon", "lat", *PERSONAL)
+
+
+def read_values(frame: pd.DataFrame) -> pd.DataFrame:
+    """Deprecated name of :func:`map_values` (``read_*`` readers return ``(accepted, rejects)``)."""
+    _warnings.warn("gridlib.cases.log.read_values is deprecated; use map_values", DeprecationWarning, stacklevel=2)
+    return map_values(frame)
 
 
 def _read_table(source: Any, *, wanted: Any = LOG_COLUMNS, columns: dict[str, str] | None = None,
@@ -176,7 +183,7 @@ def normalise(raw: pd.DataFrame, *, window: tuple[Any, Any] | None = None) -> tu
     for col in STRING_COLUMNS:
         if col in df:
             df[col] = df[col].astype("string").str.replace("\x00", "", regex=False).str.strip().replace("", pd.NA)
-    df = read_values(df)
+    df = map_values(df)
     flag(df["case_id"].isna(), "missing_id", "missing case_id", field="case_id")
     flag(looks_personal(df["case_id"]), "personal_data_id",
          "case_id looks like a phone or ID-card number: '" + df["case_id"].fillna("") + "'", field="case_id")

@@ -23,7 +23,8 @@ if TYPE_CHECKING:  # the same names, for type checkers and the import graph (tes
         ImportResult,
         editions,
         import_edition,
-        read_grids,
+        open_grids,
+        read_grids,  # noqa: F401  (deprecated alias, not in __all__)
         write_edition,
     )
     from gridlib.grid.model import GridSet, parents_from_grids
@@ -34,7 +35,8 @@ if TYPE_CHECKING:  # the same names, for type checkers and the import graph (tes
 _NAMES = {
     "build": "build", "node_coverage": "build", "polsby_popper": "build", "union_coverage": "build",
     "crosswalk": "diff", "diff": "diff",
-    "ImportResult": "edition", "editions": "edition", "import_edition": "edition", "read_grids": "edition",
+    "ImportResult": "edition", "editions": "edition", "import_edition": "edition", "open_grids": "edition",
+    "read_grids": "edition",  # deprecated alias of open_grids, not in __all__
     "write_edition": "edition",
     "GridSet": "model", "parents_from_grids": "model",
     "Topology": "topology", "topology": "topology",
@@ -43,7 +45,7 @@ _NAMES = {
 
 __all__ = [
     "GridSet", "ImportResult", "build", "crosswalk", "diff", "editions", "import_edition", "node_coverage",
-    "parents_from_grids", "polsby_popper", "read_grids", "Topology", "topology", "union_coverage", "validate",
+    "open_grids", "parents_from_grids", "polsby_popper", "Topology", "topology", "union_coverage", "validate",
     "write_edition",
 ]
 

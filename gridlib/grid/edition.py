@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import logging
 import os
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -28,15 +29,15 @@ from gridlib.grid.diff import crosswalk, diff
 from gridlib.grid.model import (
     GridSet,
     edition_at,
+    edition_table,
     iso_date,
-    read_editions,
     write_edition,
 )
 from gridlib.grid.validate import codes_as_text, validate
 from gridlib.io import check_layer_crs, convert_offset, declare_crs, open_layer
 from gridlib.progress import step
 
-__all__ = ["import_edition", "read_grids", "write_edition", "editions", "ImportResult", "CHANGES_LAYER", "CROSSWALK_LAYER"]
+__all__ = ["import_edition", "open_grids", "write_edition", "editions", "ImportResult", "CHANGES_LAYER", "CROSSWALK_LAYER"]
 
 log = logging.getLogger(__name__)
 
@@ -89,10 +90,10 @@ def editions(store: Any) -> pd.DataFrame:
     >>> editions(store)[["edition_id", "valid_from", "valid_to", "n_grids"]].values.tolist()
     [['E0001', '2026-01-01', '', 2]]
     """
-    return read_editions(store)
+    return edition_table(store)
 
 
-def read_grids(source: Any, layer: str | None = None, code_field: str | None = None,
+def open_grids(source: Any, layer: str | None = None, code_field: str | None = None,
                crs: Any = None) -> gpd.GeoDataFrame:
     """Read a grid layer as it is (no row dropped) and name its code field ``grid_code``.
 
@@ -109,7 +110,7 @@ def read_grids(source: Any, layer: str | None = None, code_field: str | None = N
     >>> path = os.path.join(tempfile.mkdtemp(), "planner.geojson")
     >>> gpd.GeoDataFrame({"BGID": ["410105001003001", "410105001003002"]}, crs=4326,
     ...     geometry=[box(113.60, 34.75, 113.61, 34.76), box(113.61, 34.75, 113.62, 34.76)]).to_file(path)
-    >>> g = read_grids(path)
+    >>> g = open_grids(path)
     >>> g["grid_code"].tolist(), g.crs.to_epsg()
     (['410105001003001', '410105001003002'], 4326)
     """
@@ -134,6 +135,22 @@ def read_grids(source: Any, layer: str | None = None, code_field: str | None = N
     if field_name != "grid_code":
         g = g.drop(columns=[c for c in ("grid_code",) if c in g]).rename(columns={field_name: "grid_code"})
     return g
+
+
+def read_grids(*args: Any, **kwargs: Any) -> gpd.GeoDataFrame:
+    """Deprecated name of :func:`open_grids` (``read_*`` readers return ``(accepted, rejects)``; this one rejects nothing).
+
+    >>> import warnings, geopandas as gpd
+    >>> from shapely import box
+    >>> g = gpd.GeoDataFrame({"code": ["410105001003001"]}, geometry=[box(0, 0, 1, 1)], crs=4547)
+    >>> with warnings.catch_warnings():
+    ...     warnings.simplefilter("ignore", DeprecationWarning)
+    ...     read_grids(g)["grid_code"].tolist()
+    ['410105001003001']
+    """
+    warnings.warn("gl.grid.read_grids is deprecated; use gl.grid.open_grids (same arguments)",
+                  DeprecationWarning, stacklevel=2)
+    return open_grids(*args, **kwargs)
 
 
 def _codes_to_text(g: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
@@ -246,8 +263,8 @@ def import_edition(
         raise InputError("an import needs an effective date")
     with store.lock(IMPORT_LOCK):
         with step("grid import: read"):
-            g = read_grids(source, layer, code_field, crs)
-        table = read_editions(store)
+            g = open_grids(source, layer, code_field, crs)
+        table = edition_table(store)
         current = None
         if len(table):
             cur = edition_at(table)

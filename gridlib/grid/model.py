@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import warnings
 from typing import Any
 
 import geopandas as gpd
@@ -140,7 +141,7 @@ class GridSet:
         at : date, datetime or ISO string, optional
             Any moment; the edition with ``valid_from <= at < valid_to`` is returned.
         """
-        editions = read_editions(store)
+        editions = edition_table(store)
         row = edition_at(editions, at)
         grids = store.read_layer(GRIDS_LAYER, where={"edition_id": row["edition_id"]})
         grids = grids.drop(columns=["edition_id"]).sort_values("grid_code", kind="stable").reset_index(drop=True)
@@ -223,7 +224,7 @@ def _edition_record(edition: dict[str, Any] | None) -> dict[str, Any]:
     }
 
 
-def read_editions(store: Any) -> pd.DataFrame:
+def edition_table(store: Any) -> pd.DataFrame:
     """The edition table of a store, oldest first (empty when no edition was written)."""
     cols = [*_EDITION_KEYS, "n_grids", "imported_at", "current", "crs"]
     if not store.has_layer(EDITIONS_LAYER):
@@ -232,6 +233,13 @@ def read_editions(store: Any) -> pd.DataFrame:
     for c in ("valid_from", "valid_to", "source", "note", "edition_id", "imported_at", "crs"):
         e[c] = e[c].astype("string").fillna("").astype(object)
     return e.sort_values(["valid_from", "edition_id"], kind="stable").reset_index(drop=True)[cols]
+
+
+def read_editions(store: Any) -> pd.DataFrame:
+    """Deprecated name of :func:`edition_table` (``read_*`` readers return ``(accepted, rejects)``)."""
+    warnings.warn("gridlib.grid.model.read_editions is deprecated; use gl.grid.editions(store)",
+                  DeprecationWarning, stacklevel=2)
+    return edition_table(store)
 
 
 def edition_at(editions: pd.DataFrame, at: Any = None) -> pd.Series:
@@ -267,7 +275,7 @@ def write_edition(store: Any, gridset: GridSet, *, imported_at: str | None = Non
     >>> gl.grid.editions(store)[["edition_id", "valid_from"]].values.tolist()
     [['E0001', '2026-01-01']]
     """
-    table = read_editions(store)
+    table = edition_table(store)
     e = dict(gridset.edition)
     if not e["valid_from"]:
         raise InputError("an edition needs valid_from (the effective date)")
