@@ -45,7 +45,7 @@ from gridlib.cases.model import (  # noqa: F401  (re-exported: the model's names
     TIME_COLUMNS,
     URGENCIES,
 )
-from gridlib.cases.validate import validate as _validate
+from gridlib.cases.validate import flag_problems
 from gridlib.errors import InputError
 from gridlib.io import invalid_row_rejects, load_table
 from gridlib.rejects import Rejects, counts, looks_personal
@@ -239,7 +239,7 @@ def read_log(source: TableSource, *, validate: bool = True, columns: dict[str, s
     source
         Path or DataFrame with the columns of ``docs/conventions.md``.
     validate
-        Run :func:`gridlib.cases.validate.validate` (stage order, closed without disposal,
+        Run the checks of :func:`gridlib.cases.validate_log` (stage order, closed without disposal,
         absurd durations, status consistency, duplicate ids). On by default.
     columns
         ``{"源列": "gridlib_name"}`` renames first; otherwise common Chinese headers
@@ -267,7 +267,7 @@ def read_log(source: TableSource, *, validate: bool = True, columns: dict[str, s
     raw = _read_table(source, columns=columns, sheet=sheet, header_row=header_row, encoding=encoding)
     df, found = normalise(raw)
     if validate:
-        df, found, warnings = _validate(df, found)
+        df, found, warnings = flag_problems(df, found)
     else:
         warnings = pd.DataFrame({"case_id": pd.Series(dtype="string"), "warning": pd.Series(dtype="string")})
     out, rejects = found.split(df, raw)

@@ -96,7 +96,7 @@ def register(app: typer.Typer) -> None:
     ) -> None:
         """Check grids as a coverage; exit 1 when there are errors."""
         from gridlib.commands._common import gpkg_path
-        from gridlib.grid import validate
+        from gridlib.grid import check_coverage
         from gridlib.grid.edition import open_grids, write_report
         from gridlib.io import open_layer
 
@@ -105,7 +105,7 @@ def register(app: typer.Typer) -> None:
         par = None
         if parents is not None:
             par = open_layer(parents).rename(columns={parents_code_field: "code"})
-        rep = validate(g, par, target_area=target_area, gap_width=gap_width)
+        rep = check_coverage(g, par, target_area=target_area, gap_width=gap_width)
         where = write_report(rep, file, report) if report else None
         if _summarise(rep, where):
             raise SystemExit(1)  # not typer.Exit: gridlib.cli.main drops its code (standalone_mode=False)

@@ -33,7 +33,7 @@ from gridlib.grid.model import (
     iso_date,
     write_edition,
 )
-from gridlib.grid.validate import codes_as_text, validate
+from gridlib.grid.validate import check_coverage, codes_as_text
 from gridlib.io import check_layer_crs, convert_offset, declare_crs, open_layer
 from gridlib.progress import step
 
@@ -276,7 +276,7 @@ def import_edition(
             # planners' files come in any CRS: reproject to the store's (or the metric) CRS first
             g = g.to_crs(current.crs if current is not None else metric_crs_for(g))
         with step("grid import: validate"):
-            report = validate(g, parents, target_area=target_area)
+            report = check_coverage(g, parents, target_area=target_area)
         errors = report[report["severity"] == "error"]
         if len(errors):
             where = write_report(report, source, report_path)
