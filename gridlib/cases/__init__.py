@@ -29,7 +29,10 @@ from gridlib.cases.limits import STAGES, deadlines, load_limits
 from gridlib.cases.log import derive_status, read_event_log, read_log
 from gridlib.cases.scores import band_points, grade, scores
 from gridlib.cases.status import light, open_cases, overdue
-from gridlib.cases.validate import validate, validate_log  # validate: deprecated alias, not in __all__
+from gridlib.cases.validate import (  # validate: deprecated alias, not in __all__
+    validate,  # noqa: F401
+    validate_log,
+)
 
 __all__ = [
     "LABELS_ZH", "MINGHU_STEPS", "RATES", "STAGES", "Rate", "WorkCalendar", "add_rates", "band_points",

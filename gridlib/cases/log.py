@@ -51,7 +51,7 @@ from gridlib.io import invalid_row_rejects, load_table
 from gridlib.rejects import Rejects, counts, looks_personal
 from gridlib.times import parse_times as _parse_times
 from gridlib.times import reject_times
-from gridlib.types import TableSource
+from gridlib.types import TableSource, TimeLike
 
 log = logging.getLogger(__name__)
 
@@ -163,7 +163,7 @@ def _numbers(df: pd.DataFrame, col: str, rejects: Rejects, *, integer: bool, upp
     return values.where(~bad.to_numpy(dtype=bool)).fillna(0.0)
 
 
-def normalise(raw: pd.DataFrame, *, window: tuple[Any, Any] | None = None) -> tuple[pd.DataFrame, Rejects]:
+def normalise(raw: pd.DataFrame, *, window: tuple[TimeLike, TimeLike] | None = None) -> tuple[pd.DataFrame, Rejects]:
     """Coerce a raw flat table to the log model; return (table, rejects so far).
 
     Parsing problems (times, numbers, vocabularies) become rejects; the semantic checks are in

@@ -17,7 +17,7 @@ import os
 import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import geopandas as gpd
 import pandas as pd
@@ -36,6 +36,10 @@ from gridlib.grid.model import (
 from gridlib.grid.validate import check_coverage, codes_as_text
 from gridlib.io import check_layer_crs, convert_offset, declare_crs, open_layer
 from gridlib.progress import step
+from gridlib.types import CRSLike, LayerSource, TimeLike
+
+if TYPE_CHECKING:
+    from gridlib.store.base import Store
 
 __all__ = ["import_edition", "open_grids", "write_edition", "editions", "ImportResult", "CHANGES_LAYER", "CROSSWALK_LAYER"]
 
@@ -75,7 +79,7 @@ class ImportResult:
     summary: dict[str, int] = field(default_factory=dict)
 
 
-def editions(store: Any) -> pd.DataFrame:
+def editions(store: Store) -> pd.DataFrame:
     """List the grid editions in a store, oldest first.
 
     >>> import tempfile, pathlib, geopandas as gpd
@@ -93,8 +97,8 @@ def editions(store: Any) -> pd.DataFrame:
     return edition_table(store)
 
 
-def open_grids(source: Any, layer: str | None = None, code_field: str | None = None,
-               crs: Any = None) -> gpd.GeoDataFrame:
+def open_grids(source: LayerSource, layer: str | None = None, code_field: str | None = None,
+               crs: CRSLike | None = None) -> gpd.GeoDataFrame:
     """Read a grid layer as it is (no row dropped) and name its code field ``grid_code``.
 
     The code field is ``code_field`` or the first of grid_code, code, BGID, BGCODE,
@@ -159,7 +163,7 @@ def _codes_to_text(g: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
     return out
 
 
-def write_report(report: gpd.GeoDataFrame, source: Any, report_path: str | os.PathLike[str] | None) -> Path | None:
+def write_report(report: gpd.GeoDataFrame, source: LayerSource, report_path: str | os.PathLike[str] | None) -> Path | None:
     """Write a validation report as a GeoPackage next to the source file (or at *report_path*).
 
     Returns the path written, or None when there is nowhere to write it (a GeoDataFrame source
@@ -192,13 +196,13 @@ def write_report(report: gpd.GeoDataFrame, source: Any, report_path: str | os.Pa
 
 
 def import_edition(
-    source: Any,
-    store: Any,
+    source: LayerSource,
+    store: Store,
     *,
-    effective_date: Any,
+    effective_date: TimeLike,
     layer: str | None = None,
     code_field: str | None = None,
-    crs: Any = None,
+    crs: CRSLike | None = None,
     parents: gpd.GeoDataFrame | None = None,
     target_area: float = 10_000,
     source_name: str | None = None,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import warnings
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import geopandas as gpd
 import numpy as np
@@ -14,6 +14,10 @@ import pyproj
 from gridlib.crs import metric_crs_for
 from gridlib.errors import CRSError, InputError, StoreError
 from gridlib.grid.build import GRID_COLUMNS, union_coverage
+from gridlib.types import TimeLike
+
+if TYPE_CHECKING:
+    from gridlib.store.base import Store
 
 __all__ = ["GridSet", "parents_from_grids", "write_edition", "LEVELS", "EDITIONS_LAYER", "GRIDS_LAYER", "PARENTS_LAYER"]
 
@@ -187,7 +191,7 @@ class GridSet:
                 f"–{e.get('valid_to') or 'now'}, crs=EPSG:{self.crs.to_epsg() if self.crs else None})")
 
 
-def iso_date(value: Any) -> str:
+def iso_date(value: TimeLike | float | None) -> str:
     """An edition date as ISO text (``""`` for none), from text, a date or a timestamp.
 
     >>> iso_date("2026-01-01"), iso_date(None)
@@ -224,7 +228,7 @@ def _edition_record(edition: dict[str, Any] | None) -> dict[str, Any]:
     }
 
 
-def edition_table(store: Any) -> pd.DataFrame:
+def edition_table(store: Store) -> pd.DataFrame:
     """The edition table of a store, oldest first (empty when no edition was written)."""
     cols = [*_EDITION_KEYS, "n_grids", "imported_at", "current", "crs"]
     if not store.has_layer(EDITIONS_LAYER):
@@ -235,14 +239,14 @@ def edition_table(store: Any) -> pd.DataFrame:
     return e.sort_values(["valid_from", "edition_id"], kind="stable").reset_index(drop=True)[cols]
 
 
-def read_editions(store: Any) -> pd.DataFrame:
+def read_editions(store: Store) -> pd.DataFrame:
     """Deprecated name of :func:`edition_table` (``read_*`` readers return ``(accepted, rejects)``)."""
     warnings.warn("gridlib.grid.model.read_editions is deprecated; use gl.grid.editions(store)",
                   DeprecationWarning, stacklevel=2)
     return edition_table(store)
 
 
-def edition_at(editions: pd.DataFrame, at: Any = None) -> pd.Series:
+def edition_at(editions: pd.DataFrame, at: TimeLike | None = None) -> pd.Series:
     """Pick the edition valid at ``at`` (the current one when None) from an edition table."""
     if editions.empty:
         raise StoreError("the store holds no grid edition yet; import one with `gridlib grid import`")
@@ -257,7 +261,7 @@ def edition_at(editions: pd.DataFrame, at: Any = None) -> pd.Series:
     return editions[ok].iloc[-1]
 
 
-def write_edition(store: Any, gridset: GridSet, *, imported_at: str | None = None) -> str:
+def write_edition(store: Store, gridset: GridSet, *, imported_at: str | None = None) -> str:
     """Append *gridset* as the newest edition (call inside ``store.transaction()``).
 
     Examples

@@ -87,8 +87,8 @@ class _Report:
 
 
 def check_coverage(
-    data: Any,
-    parents: Any = None,
+    data: GridSet | gpd.GeoDataFrame,
+    parents: gpd.GeoDataFrame | dict[str, gpd.GeoDataFrame] | None = None,
     *,
     target_area: float = 10_000,
     gap_width: float = 1.0,

@@ -47,6 +47,7 @@ from matplotlib.patches import FancyArrow, Patch, Rectangle  # noqa: E402
 
 from gridlib.crs import metric_crs_for  # noqa: E402
 from gridlib.errors import InputError  # noqa: E402
+from gridlib.types import CRSLike  # noqa: E402
 
 __all__ = [
     "CJK_FONT_FAMILIES",
@@ -63,6 +64,9 @@ __all__ = [
 ]
 
 log = logging.getLogger(__name__)
+
+#: A matplotlib colour: a name or ``#rrggbb`` text, or an RGB(A) tuple of floats in [0, 1].
+MplColor = str | tuple[float, ...]
 
 #: Preferred fonts with Chinese glyphs, best first (Debian ``fonts-noto-cjk`` provides the first).
 CJK_FONT_FAMILIES: tuple[str, ...] = (
@@ -159,7 +163,7 @@ def new_map(
     gdf_extent: gpd.GeoDataFrame | gpd.GeoSeries,
     title: str | None = None,
     *,
-    crs: Any = None,
+    crs: CRSLike | None = None,
     figsize: tuple[float, float] = (10.0, 10.0),
     margin: float = 0.04,
 ) -> tuple[Figure, Axes]:
@@ -377,7 +381,7 @@ def add_outlines(
 
 def add_legend(
     ax: Axes,
-    colors: Mapping[str, Any] | Sequence[tuple[str, Any]],
+    colors: Mapping[str, MplColor] | Sequence[tuple[str, MplColor]],
     *,
     title: str | None = None,
     loc: str = "lower right",
