@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import warnings
+from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 import geopandas as gpd
@@ -99,7 +100,7 @@ class GridSet:
     """
 
     def __init__(self, grids: gpd.GeoDataFrame, parents: dict[str, gpd.GeoDataFrame] | None = None,
-                 edition: dict[str, Any] | None = None) -> None:
+                 edition: Mapping[str, TimeLike | None] | None = None) -> None:
         self.grids = grids
         self._parents = parents
         self.edition = _edition_record(edition)
@@ -107,7 +108,7 @@ class GridSet:
     # ---------------------------------------------------------------- construction
     @classmethod
     def from_gdf(cls, grids: gpd.GeoDataFrame, parents: dict[str, gpd.GeoDataFrame] | None = None,
-                 edition: dict[str, Any] | None = None) -> GridSet:
+                 edition: Mapping[str, TimeLike | None] | None = None) -> GridSet:
         """Wrap a grid GeoDataFrame: reproject to its metric CRS and fill the derived columns.
 
         Missing ``community_code``/``street_code``/``district_code`` are taken from
@@ -135,7 +136,7 @@ class GridSet:
         return cls(g, parents, edition)
 
     @classmethod
-    def from_store(cls, store: Any, at: Any = None) -> GridSet:
+    def from_store(cls, store: Store, at: TimeLike | None = None) -> GridSet:
         """Read the edition valid at time ``at`` (default: the current edition) from a store.
 
         Parameters
@@ -157,7 +158,7 @@ class GridSet:
                            for lvl in LEVELS}
         return cls(grids, parents, {k: row[k] for k in _EDITION_KEYS})
 
-    def to_store(self, store: Any) -> str:
+    def to_store(self, store: Store) -> str:
         """Write this grid set to *store* as the newest edition; return its ``edition_id``.
 
         The previous current edition gets ``valid_to = valid_from`` of this one.
@@ -214,7 +215,7 @@ def iso_date(value: TimeLike | float | None) -> str:
     raise InputError(f"{value!r} is not a date")
 
 
-def _edition_record(edition: dict[str, Any] | None) -> dict[str, Any]:
+def _edition_record(edition: Mapping[str, TimeLike | None] | None) -> dict[str, Any]:
     e = dict(edition or {})
     unknown = set(e) - set(_EDITION_KEYS)
     if unknown:
