@@ -1,4 +1,4 @@
-"""gl.codes.validate vs the per-row Python regex loop a user would otherwise write.
+"""gl.codes.check_codes vs the per-row Python regex loop a user would otherwise write.
 
     python benchmarks/bench_codes.py            # 1,000,000 grid codes + 1,000,000 component ids
     python benchmarks/bench_codes.py --quick    # 100,000 of each
@@ -126,12 +126,12 @@ def main() -> None:
     classes = set(gc.catalogue(kind="component").class_code)
     grids = make_grid_codes(n)
     comps = make_component_ids(n)
-    gc.validate(grids.head(100), log_summary=False)  # load the shipped tables once, outside the timing
+    gc.check_codes(grids.head(100), log_summary=False)  # load the shipped tables once, outside the timing
 
-    res_g, t_gl_grid = timed(gc.validate, grids, log_summary=False)
+    res_g, t_gl_grid = timed(gc.check_codes, grids, log_summary=False)
     as_list = grids.tolist()  # the baseline iterates a list of str; its conversion is not timed
     r_g, t_py_grid = timed(baseline_grid, as_list, counties)
-    res_c, t_gl_comp = timed(gc.validate, comps, kind="component", log_summary=False)
+    res_c, t_gl_comp = timed(gc.check_codes, comps, kind="component", log_summary=False)
     comp_list = comps.tolist()
     r_c, t_py_comp = timed(baseline_component, comp_list, counties, classes)
 

@@ -4,7 +4,7 @@
 
 Builds ~10,000 m² grids over Zhengzhou's 12 district polygons (≈7,555 km², no
 street or community polygons exist, so placeholder levels are made) with
-``gl.grid.build`` and validates them with ``gl.grid.validate``. The baseline is
+``gl.grid.build`` and validates them with ``gl.grid.check_coverage``. The baseline is
 what a user would otherwise write with geopandas: a 100 m fishnet overlaid on
 the districts (``geopandas.overlay``; no roads, no merging of edge slivers, no
 codes) and, for validation, ``is_valid`` plus an overlap self-join
@@ -74,7 +74,7 @@ def main(argv: list[str] | None = None) -> None:
           flush=True)
 
     t, c = time.perf_counter(), time.process_time()
-    report = gl.grid.validate(grids, d, target_area=10_000)
+    report = gl.grid.check_coverage(grids, d, target_area=10_000)
     t_validate, c_validate = time.perf_counter() - t, time.process_time() - c
     rss_validate = peak_rss_gb()
     print(f"validate: {t_validate:.1f} s wall, {c_validate:.1f} s CPU", flush=True)

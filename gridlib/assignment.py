@@ -52,7 +52,7 @@ from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import geopandas as gpd
 import numpy as np
@@ -69,6 +69,9 @@ from gridlib.index import GridIndex
 from gridlib.partitions import is_dask_frame, map_accepted_rejects
 from gridlib.rejects import Rejects
 from gridlib.types import CRSLike
+
+if TYPE_CHECKING:
+    from gridlib.store.postgis import PostgisStore
 
 __all__ = ["assign", "assign_in_db", "index_for", "load_rules", "responsible", "PreparedAssign", "BASES",
            "OUTPUT_COLUMNS", "RESPONSIBILITY_COLUMNS"]
@@ -175,7 +178,7 @@ def grids_of(gridset: GridSet | gpd.GeoDataFrame) -> gpd.GeoDataFrame:
     return getattr(gridset, "grids", gridset)
 
 
-def index_for(gridset: Any, crs: Any = None) -> GridIndex:
+def index_for(gridset: GridSet | gpd.GeoDataFrame | Sequence[GridSet], crs: CRSLike | None = None) -> GridIndex:
     """The GridIndex of a grid set (in ``crs``, default its own), built once and reused while the frame lives.
 
     >>> import geopandas as gpd, shapely
@@ -1079,7 +1082,7 @@ def _warn_if_gcj02(points: gpd.GeoDataFrame, metric: pyproj.CRS, index: GridInde
         warnings.warn(message, UserWarning, stacklevel=3)
 
 
-def assign_in_db(store: Any, cases: str = "cases", grids: str = "grids", *, edition_id: str | None = None,
+def assign_in_db(store: PostgisStore, cases: str = "cases", grids: str = "grids", *, edition_id: str | None = None,
                  id: str = "case_id") -> pd.DataFrame:
     """Grid assignment inside PostGIS (``sql/100_assign.sql``): same rule as :class:`GridIndex`.
 

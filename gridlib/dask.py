@@ -14,20 +14,27 @@ True
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
 
 from gridlib.assignment import assign as assign_cases
 from gridlib.errors import InputError
 from gridlib.partitions import is_dask_frame
 
+if TYPE_CHECKING:
+    import dask.dataframe as dd
+    import geopandas as gpd
+
+    from gridlib.grid.model import GridSet
+
 __all__ = ["assign"]
 
 
 def assign(
-    cases: Any,
-    gridset: Any,
+    cases: dd.DataFrame,
+    gridset: GridSet | gpd.GeoDataFrame | Sequence[GridSet],
     **kwargs: Any,
-) -> tuple[Any, Any]:
+) -> tuple[dd.DataFrame, dd.DataFrame]:
     """Assign a dask (or dask-geopandas) frame of cases; same keywords as :func:`gridlib.assignment.assign`.
 
     Parameters

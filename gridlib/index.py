@@ -49,7 +49,7 @@ import logging
 import math
 import sys
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import geopandas as gpd
 import numpy as np
@@ -62,6 +62,10 @@ from scipy import ndimage
 
 from gridlib.errors import CRSError, InputError, ValidationError
 from gridlib.grid.topology import Topology, segments, topology
+from gridlib.types import ArrayLike
+
+if TYPE_CHECKING:
+    from gridlib.grid.model import GridSet
 
 __all__ = ["GridIndex", "TIE_RULE"]
 
@@ -125,7 +129,7 @@ class GridIndex:
 
     def __init__(
         self,
-        grids: Any,
+        grids: GridSet | gpd.GeoDataFrame,
         code_column: str = "grid_code",
         *,
         pixel_size: float | None = None,
@@ -411,7 +415,7 @@ class GridIndex:
         pix = np.where(ok, row * ncols + col, 0).astype(np.int64)
         return pix, ok
 
-    def lookup(self, x: Any, y: Any) -> np.ndarray:
+    def lookup(self, x: ArrayLike, y: ArrayLike) -> np.ndarray:
         """Row positions of the grids covering the points (−1 where none does).
 
         Parameters
@@ -444,7 +448,7 @@ class GridIndex:
             out[bnd] = self._exact(x[bnd], y[bnd], -2 - val[bnd].astype(np.int64))
         return out
 
-    def codes(self, x: Any, y: Any) -> np.ndarray:
+    def codes(self, x: ArrayLike, y: ArrayLike) -> np.ndarray:
         """Grid codes covering the points (``None`` where no grid does).
 
         Examples

@@ -23,7 +23,7 @@ import os
 import shutil
 import tempfile
 import warnings
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -40,13 +40,13 @@ from gridlib.crs import WGS84, resolve_crs, to_wgs84, transformer
 from gridlib.errors import CRSError, InputError
 from gridlib.rejects import CODES, Rejects, counts, looks_personal
 from gridlib.times import parse_times, reject_times
+from gridlib.types import CRSLike, GeoFrame
 
 __all__ = [
     "read_points",
     "read_layer",
     "open_table",
     "open_layer",
-    "read_table",
     "which_layer",
     "invalid_row_rejects",
     "write_gpkg",
@@ -110,7 +110,7 @@ _ALIAS_KEYS = {k.casefold(): v for k, v in COLUMN_ALIASES.items()}
 
 
 def map_columns(frame: pd.DataFrame, columns: dict[str, str] | None = None, *,
-                wanted: Any = (), what: str = "the input") -> pd.DataFrame:
+                wanted: Iterable[str] = (), what: str = "the input") -> pd.DataFrame:
     """Rename columns to gridlib names: the explicit *columns* mapping first, then :data:`COLUMN_ALIASES`.
 
     An alias renames a column only to a name in *wanted* that the frame lacks (after the
@@ -180,7 +180,7 @@ def _ambiguous(what: str, name: str, sources: list[str]) -> None:
 
 
 def load_table(source: str | os.PathLike[str] | pd.DataFrame, *, columns: dict[str, str] | None = None,
-               wanted: Any = (), sheet: str | int | None = None, header_row: int = 1,
+               wanted: Iterable[str] = (), sheet: str | int | None = None, header_row: int = 1,
                encoding: str | None = None, copy: bool = True) -> pd.DataFrame:
     """:func:`open_table` then :func:`map_columns`: how every reader opens its input.
 
@@ -581,7 +581,7 @@ def check_layer_crs(frame: gpd.GeoDataFrame, what: str = "the layer") -> None:
         check_crs_plausible(coords[:, 0], coords[:, 1], pyproj.CRS.from_user_input(frame.crs), what=what)
 
 
-def check_coordinates(xs: np.ndarray, ys: np.ndarray, crs: Any, rejects: Rejects, *,
+def check_coordinates(xs: np.ndarray, ys: np.ndarray, crs: CRSLike, rejects: Rejects, *,
                       field: str | None = None) -> None:
     """The one coordinate check of every reader: finite, in range for the CRS, and after projection too.
 
@@ -668,11 +668,11 @@ def read_points(
     *,
     x: str = "lon",
     y: str = "lat",
-    crs: Any = "EPSG:4326",
+    crs: CRSLike = "EPSG:4326",
     id: str | None = None,
     time: str | list[str] | None = None,
-    area: Any = None,
-    to_crs: Any = None,
+    area: shapely.Geometry | GeoFrame | None = None,
+    to_crs: CRSLike | None = None,
     columns: dict[str, str] | None = None,
     sheet: str | int | None = None,
     header_row: int = 1,
@@ -916,7 +916,7 @@ def open_layer(source: str | os.PathLike[str] | gpd.GeoDataFrame, layer: str | N
         raise InputError(f"{path}: cannot read layer {layer!r} ({exc})") from exc
 
 
-def declare_crs(frame: gpd.GeoDataFrame, crs: Any) -> tuple[gpd.GeoDataFrame, str | None]:
+def declare_crs(frame: gpd.GeoDataFrame, crs: CRSLike | None) -> tuple[gpd.GeoDataFrame, str | None]:
     """Apply a user's ``crs=`` to a layer; return it with the offset scheme still to convert, if any.
 
     >>> g = gpd.GeoDataFrame({"a": [1]}, geometry=[shapely.Point(121.5, 31.2)])
@@ -936,7 +936,7 @@ def read_layer(
     source: str | os.PathLike[str] | gpd.GeoDataFrame,
     layer: str | None = None,
     *,
-    crs: Any = None,
+    crs: CRSLike | None = None,
     bbox: tuple[float, float, float, float] | None = None,
     where: str | None = None,
     id: str | None = None,

@@ -33,7 +33,7 @@ _FLAG = "_gridlib_assigned"
 FrameFunction = Callable[..., tuple[pd.DataFrame, pd.DataFrame]]
 
 
-def is_dask_frame(data: Any) -> bool:
+def is_dask_frame(data: object) -> bool:
     """Whether *data* is a dask (or dask-geopandas) frame (duck-typed: dask need not be installed).
 
     >>> import pandas as pd

@@ -22,9 +22,8 @@ import subprocess
 import tempfile
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from pathlib import Path
-from typing import Any
 
 from gridlib.errors import StoreError
 
@@ -134,7 +133,7 @@ def throwaway_postgis(dbname: str = "gridlib_test") -> Iterator[str]:
 
 
 @contextlib.contextmanager
-def serving(app: Any, host: str = "127.0.0.1") -> Iterator[str]:
+def serving(app: Callable[..., Awaitable[None]], host: str = "127.0.0.1") -> Iterator[str]:
     """Serve the ASGI *app* with uvicorn in a thread on a free port; yield its base URL, stop it after.
 
     Examples

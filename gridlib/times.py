@@ -25,12 +25,11 @@ Per-row problems are returned as reject codes (:data:`gridlib.rejects.CODES`), n
 
 from __future__ import annotations
 
-from typing import Any
-
 import numpy as np
 import pandas as pd
 
 from gridlib.rejects import Rejects
+from gridlib.types import TimeLike
 
 __all__ = ["CHINA_TZ", "WINDOW", "parse_times", "reject_times"]
 
@@ -66,7 +65,7 @@ def _epoch(values: pd.Series) -> pd.Series:
 
 
 def parse_times(values: pd.Series, *, tz: str = CHINA_TZ, format: str | None = None,
-                window: tuple[Any, Any] | None = WINDOW) -> tuple[pd.Series, np.ndarray]:
+                window: tuple[TimeLike, TimeLike] | None = WINDOW) -> tuple[pd.Series, np.ndarray]:
     """Parse a column of times to naive China time; return ``(times, code)``.
 
     Parameters

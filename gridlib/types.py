@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import datetime as dt
 import os
+from collections.abc import Sequence
 from typing import TypeAlias
 
 import geopandas as gpd
@@ -17,6 +18,7 @@ import numpy as np
 import numpy.typing as npt
 import pandas as pd
 import pyproj
+import shapely
 
 # Aliases are documented in docs/conventions.md; they are not functions, so they stay out of __all__.
 
@@ -39,3 +41,5 @@ TableSource: TypeAlias = PathLike | pd.DataFrame
 LayerSource: TypeAlias = PathLike | gpd.GeoDataFrame
 #: A GeoDataFrame or GeoSeries.
 GeoFrame: TypeAlias = gpd.GeoDataFrame | gpd.GeoSeries
+#: Polygons (or other geometries) in row order: a GeoSeries/GeoDataFrame, an array or a list of shapely geometries.
+GeometriesLike: TypeAlias = gpd.GeoSeries | gpd.GeoDataFrame | npt.NDArray[np.object_] | Sequence[shapely.Geometry]

@@ -173,7 +173,7 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
     comm, roads, water = inputs()
     grids = gl.grid.build(comm, roads, water, target_area=10_000, seed=0)
-    report = gl.grid.validate(grids, comm)
+    report = gl.grid.check_coverage(grids, comm)
     errors = report[report["severity"] == "error"]
     if len(errors):
         raise SystemExit(f"the built grids fail validation: {errors['rule'].value_counts().to_dict()}")

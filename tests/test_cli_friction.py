@@ -148,5 +148,5 @@ def test_a_style_table_beside_one_layer_is_not_a_second_layer(tmp_path, recwarn)
         db.execute("CREATE TABLE layer_styles (id INTEGER PRIMARY KEY, f_table_name TEXT, styleQML TEXT)")
         db.execute("INSERT INTO gpkg_contents (table_name, data_type, identifier) "
                    "VALUES ('layer_styles', 'attributes', 'layer_styles')")
-    assert len(gl.grid.edition.read_grids(path)) == 20
+    assert len(gl.grid.open_grids(path)) == 20
     assert not [w for w in recwarn if "More than one layer" in str(w.message)]

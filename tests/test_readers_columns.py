@@ -290,7 +290,7 @@ def test_3d_grids_are_imported_2d_without_a_pyogrio_warning(demo_grids, tmp_path
     assert f"dropped the Z coordinate of {len(demo_grids)} grids (grids are 2D)" in out.err  # the CLI shows the log note
     with gl.store.open(store) as st:
         assert not st.read_layer("grids").has_z.any()
-    grids = gl.grid.edition.read_grids(raised)
+    grids = gl.grid.open_grids(raised)
     assert not grids.has_z.any() and len(grids) == len(demo_grids)
 
 

@@ -29,12 +29,15 @@ from gridlib.cases.limits import STAGES, deadlines, load_limits
 from gridlib.cases.log import derive_status, read_event_log, read_log
 from gridlib.cases.scores import band_points, grade, scores
 from gridlib.cases.status import light, open_cases, overdue
-from gridlib.cases.validate import validate
+from gridlib.cases.validate import (  # validate: deprecated alias, not in __all__
+    validate,  # noqa: F401
+    validate_log,
+)
 
 __all__ = [
     "LABELS_ZH", "MINGHU_STEPS", "RATES", "STAGES", "Rate", "WorkCalendar", "add_rates", "band_points",
     "case_flags", "deadlines", "derive_status", "fifteen_minute", "grade", "indicators", "light", "load_limits",
-    "open_cases", "overdue", "rate", "ratio", "read_event_log", "read_log", "scores", "validate",
+    "open_cases", "overdue", "rate", "ratio", "read_event_log", "read_log", "scores", "validate_log",
 ]
 
 

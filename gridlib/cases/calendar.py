@@ -91,7 +91,7 @@ def _parse_hours(hours: str | Iterable[tuple[str, str]]) -> np.ndarray:
     return arr
 
 
-def to_seconds(values: ArrayLike) -> tuple[np.ndarray, Any]:
+def to_seconds(values: ArrayLike) -> tuple[np.ndarray, str | pd.Index | None]:
     """Naive timestamps → float seconds since 1970 (NaN for missing) and a template to shape results."""
     scalar = np.ndim(values) == 0 and not isinstance(values, pd.Series)
     idx = pd.DatetimeIndex(pd.to_datetime(np.atleast_1d(values) if scalar else values))
@@ -103,7 +103,7 @@ def to_seconds(values: ArrayLike) -> tuple[np.ndarray, Any]:
     return ns / 1e9, template
 
 
-def from_seconds(seconds: np.ndarray, template: Any) -> Any:
+def from_seconds(seconds: np.ndarray, template: str | pd.Index | None) -> pd.Timestamp | pd.Series | np.ndarray:
     """Float seconds (NaN = missing) → datetime64[ns] shaped like the input of :func:`to_seconds`."""
     us = np.round(seconds * 1e6)
     ns = np.where(np.isnan(us), np.iinfo(np.int64).min, np.nan_to_num(us) * 1000).astype(np.int64)

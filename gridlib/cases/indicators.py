@@ -146,7 +146,7 @@ RATES: dict[str, Rate] = {
 }
 
 
-def rate(name: str, counts: Mapping[str, Any] | pd.DataFrame) -> Any:
+def rate(name: str, counts: Mapping[str, ArrayLike] | pd.DataFrame) -> float | np.ndarray | pd.Series:
     """The rate *name* of :data:`RATES` from base counts (scalars, arrays or a table's columns).
 
     Parameters

@@ -23,6 +23,7 @@ Personal data (``reporter_name``, ``reporter_phone``) is dropped from the log.
 from __future__ import annotations
 
 import logging
+import warnings as _warnings
 from typing import Any
 
 import numpy as np
@@ -44,13 +45,13 @@ from gridlib.cases.model import (  # noqa: F401  (re-exported: the model's names
     TIME_COLUMNS,
     URGENCIES,
 )
-from gridlib.cases.validate import validate as _validate
+from gridlib.cases.validate import flag_problems
 from gridlib.errors import InputError
 from gridlib.io import invalid_row_rejects, load_table
 from gridlib.rejects import Rejects, counts, looks_personal
 from gridlib.times import parse_times as _parse_times
 from gridlib.times import reject_times
-from gridlib.types import TableSource
+from gridlib.types import TableSource, TimeLike
 
 log = logging.getLogger(__name__)
 
@@ -68,10 +69,10 @@ VALUE_ALIASES: dict[str, dict[str, str]] = {
 }
 
 
-def read_values(frame: pd.DataFrame) -> pd.DataFrame:
+def map_values(frame: pd.DataFrame) -> pd.DataFrame:
     """Replace Chinese values of ``kind``, ``urgency`` and ``source`` by the model's (:data:`VALUE_ALIASES`).
 
-    >>> read_values(pd.DataFrame({"kind": ["事件", "部件", "event"]}))["kind"].tolist()
+    >>> map_values(pd.DataFrame({"kind": ["事件", "部件", "event"]}))["kind"].tolist()
     ['event', 'component', 'event']
     """
     found = [c for c in VALUE_ALIASES if c in frame.columns]
@@ -87,6 +88,12 @@ def read_values(frame: pd.DataFrame) -> pd.DataFrame:
 #: Every column of the flat log (what a header alias may be renamed to).
 LOG_COLUMNS = (*REQUIRED, *TIME_COLUMNS, *STRING_COLUMNS, "rework_count", "return_count", "extension_hours",
                "parked", "lon", "lat", *PERSONAL)
+
+
+def read_values(frame: pd.DataFrame) -> pd.DataFrame:
+    """Deprecated name of :func:`map_values` (``read_*`` readers return ``(accepted, rejects)``)."""
+    _warnings.warn("gridlib.cases.log.read_values is deprecated; use map_values", DeprecationWarning, stacklevel=2)
+    return map_values(frame)
 
 
 def _read_table(source: Any, *, wanted: Any = LOG_COLUMNS, columns: dict[str, str] | None = None,
@@ -156,7 +163,7 @@ def _numbers(df: pd.DataFrame, col: str, rejects: Rejects, *, integer: bool, upp
     return values.where(~bad.to_numpy(dtype=bool)).fillna(0.0)
 
 
-def normalise(raw: pd.DataFrame, *, window: tuple[Any, Any] | None = None) -> tuple[pd.DataFrame, Rejects]:
+def normalise(raw: pd.DataFrame, *, window: tuple[TimeLike, TimeLike] | None = None) -> tuple[pd.DataFrame, Rejects]:
     """Coerce a raw flat table to the log model; return (table, rejects so far).
 
     Parsing problems (times, numbers, vocabularies) become rejects; the semantic checks are in
@@ -176,7 +183,7 @@ def normalise(raw: pd.DataFrame, *, window: tuple[Any, Any] | None = None) -> tu
     for col in STRING_COLUMNS:
         if col in df:
             df[col] = df[col].astype("string").str.replace("\x00", "", regex=False).str.strip().replace("", pd.NA)
-    df = read_values(df)
+    df = map_values(df)
     flag(df["case_id"].isna(), "missing_id", "missing case_id", field="case_id")
     flag(looks_personal(df["case_id"]), "personal_data_id",
          "case_id looks like a phone or ID-card number: '" + df["case_id"].fillna("") + "'", field="case_id")
@@ -232,7 +239,7 @@ def read_log(source: TableSource, *, validate: bool = True, columns: dict[str, s
     source
         Path or DataFrame with the columns of ``docs/conventions.md``.
     validate
-        Run :func:`gridlib.cases.validate.validate` (stage order, closed without disposal,
+        Run the checks of :func:`gridlib.cases.validate_log` (stage order, closed without disposal,
         absurd durations, status consistency, duplicate ids). On by default.
     columns
         ``{"源列": "gridlib_name"}`` renames first; otherwise common Chinese headers
@@ -260,7 +267,7 @@ def read_log(source: TableSource, *, validate: bool = True, columns: dict[str, s
     raw = _read_table(source, columns=columns, sheet=sheet, header_row=header_row, encoding=encoding)
     df, found = normalise(raw)
     if validate:
-        df, found, warnings = _validate(df, found)
+        df, found, warnings = flag_problems(df, found)
     else:
         warnings = pd.DataFrame({"case_id": pd.Series(dtype="string"), "warning": pd.Series(dtype="string")})
     out, rejects = found.split(df, raw)

@@ -31,6 +31,8 @@ a ``status`` that lags the time stamps (the time stamps are used).
 
 from __future__ import annotations
 
+import warnings as _warnings
+
 import numpy as np
 import pandas as pd
 
@@ -49,8 +51,8 @@ def _as_mask(mask: pd.Series | np.ndarray) -> np.ndarray:
     return np.asarray(mask, dtype=bool)
 
 
-def validate(df: pd.DataFrame, rejects: Rejects | None = None) -> tuple[pd.DataFrame, Rejects, pd.DataFrame]:
-    """Check a normalised log; return (log, rejects, warnings).
+def flag_problems(df: pd.DataFrame, rejects: Rejects | None = None) -> tuple[pd.DataFrame, Rejects, pd.DataFrame]:
+    """The checks of :func:`validate_log` as a step of a reader: return (log, rejects builder, warnings).
 
     *rejects* (a :class:`gridlib.rejects.Rejects`) carries earlier problems (from parsing); the
     first reason of a row wins. Everything is vectorised over the rows.
@@ -58,7 +60,7 @@ def validate(df: pd.DataFrame, rejects: Rejects | None = None) -> tuple[pd.DataF
     >>> from gridlib.cases.log import normalise
     >>> raw = pd.DataFrame({"case_id": ["a"], "class_code": ["06012"], "kind": ["event"],
     ...     "reported_at": ["2026-10-08 09:00"], "disposed_at": ["2026-10-08 09:30"], "closed_at": ["2028-10-08"]})
-    >>> r = validate(*normalise(raw))[1]
+    >>> r = flag_problems(*normalise(raw))[1]
     >>> r.codes.tolist(), r.frame(raw)["reason"].tolist()
     (['time_out_of_range'], ['absurd duration: closed_at is 730.6 days after reported_at (more than 730)'])
     """
@@ -145,3 +147,53 @@ def validate(df: pd.DataFrame, rejects: Rejects | None = None) -> tuple[pd.DataF
     columns = {"case_id": pd.Series(dtype="string"), "warning": pd.Series(dtype="string")}
     warnings = pd.concat([pd.DataFrame(columns), *warn], ignore_index=True).astype("string")
     return df, rejects, warnings
+
+
+def validate_log(log: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Check a case log in the model; return ``(accepted, rejects)`` like every ``validate_*``.
+
+    The rules of this module (stage order, closed without disposal, absurd durations, status
+    consistency, duplicate ids; first reason wins). *log* has the model's typed columns, e.g.
+    ``read_log(source, validate=False)[0]``; :func:`gridlib.cases.read_log` runs these checks itself.
+    ``len(accepted) + len(rejects) == len(log)``.
+
+    Returns
+    -------
+    accepted : DataFrame
+        The kept cases (input order and index); what is only odd is listed in ``accepted.attrs["warnings"]``.
+    rejects : DataFrame
+        The refused rows plus ``reason_code``, ``field`` and ``reason``.
+
+    Examples
+    --------
+    >>> from gridlib.cases.log import read_log
+    >>> raw = pd.DataFrame({"case_id": ["a", "a", "b"], "class_code": ["06012"] * 3, "kind": ["event", "event", "thing"],
+    ...     "reported_at": ["2026-10-08 09:00"] * 3, "closed_at": [None, None, "2026-10-09"]})
+    >>> ok, bad = validate_log(read_log(raw, validate=False)[0])
+    >>> ok.case_id.tolist(), bad[["case_id", "reason_code", "field"]].values.tolist()
+    (['a'], [['a', 'duplicate_id', 'case_id'], ['b', 'inconsistent_record', 'closed_at']])
+    >>> ok.attrs["warnings"]
+    []
+    """
+    _, found, warnings = flag_problems(log)
+    accepted, rejects = found.split(log)
+    accepted = accepted.copy()
+    accepted.attrs["warnings"] = warnings.to_dict("records")
+    return accepted, rejects
+
+
+def validate(df: pd.DataFrame, rejects: Rejects | None = None) -> tuple[pd.DataFrame, Rejects, pd.DataFrame]:
+    """Deprecated: :func:`validate_log` returns ``(accepted, rejects)``; this returns (log, rejects builder, warnings).
+
+    >>> import warnings
+    >>> raw = pd.DataFrame({"case_id": ["a"], "class_code": ["06012"], "kind": ["event"],
+    ...                     "reported_at": ["2026-10-08 09:00"]})
+    >>> from gridlib.cases.log import normalise
+    >>> with warnings.catch_warnings():
+    ...     warnings.simplefilter("ignore", DeprecationWarning)
+    ...     len(validate(*normalise(raw))[1])
+    0
+    """
+    _warnings.warn("gl.cases.validate is deprecated; use gl.cases.validate_log (returns (accepted, rejects))",
+                   DeprecationWarning, stacklevel=2)
+    return flag_problems(df, rejects)

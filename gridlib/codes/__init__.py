@@ -24,11 +24,19 @@ from gridlib.codes.mint import mint_component_ids
 from gridlib.codes.query import lookup
 from gridlib.codes.rules import edition_of_class, responsibility_rules, rule_of
 from gridlib.codes.types import ComponentId, GridCode, MatterCode
-from gridlib.codes.validate import normalize_class_code, split, street_type, validate
+from gridlib.codes.validate import (
+    check_codes,
+    normalize_class_code,
+    split,
+    street_type,
+    validate,  # noqa: F401  (deprecated alias of check_codes, not in __all__)
+    validate_codes,
+)
 
 __all__ = [
     "CLASS_DIGITS", "DEFAULT_EDITION", "EDITIONS", "ComponentId", "GridCode", "MatterCode",
     "catalogue", "clear_extensions", "county_name", "crosswalk", "divisions", "gaps",
     "load_extensions", "lookup", "mint_component_ids", "normalize_class_code",
-    "responsibility_rules", "rule_of", "edition_of_class", "search", "split", "street_type", "translate", "validate",
+    "responsibility_rules", "rule_of", "edition_of_class", "search", "split", "street_type", "translate", "check_codes",
+    "validate_codes",
 ]

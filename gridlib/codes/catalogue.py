@@ -16,7 +16,7 @@ that the sources miss are listed by :func:`gaps`, never invented.
 
 City extension classes are added with :func:`gridlib.codes.load_extensions` and are then seen
 by :func:`catalogue`, :func:`lookup`, :func:`search` and
-:func:`gridlib.codes.validate` for the rest of the process.
+:func:`gridlib.codes.check_codes` for the rest of the process.
 """
 
 from __future__ import annotations

@@ -20,7 +20,7 @@ import numpy as np
 import pandas as pd
 
 from gridlib.codes.catalogue import catalogue, check_edition, data_path
-from gridlib.codes.validate import validate
+from gridlib.codes.validate import check_codes
 from gridlib.errors import CodeError
 
 OLD, NEW = "cjt214-2007", "gbt47678-2026"
@@ -136,7 +136,7 @@ def translate(series: pd.Series | list, from_edition: str = OLD, to_edition: str
     table = table[table["from_kind"] == kind]
     s = series if isinstance(series, pd.Series) else pd.Series(series, dtype=object)
     kind_arg = "event_class" if kind == "event" else "class"
-    res = validate(s, kind=kind_arg, edition=from_edition, log_summary=False)
+    res = check_codes(s, kind=kind_arg, edition=from_edition, log_summary=False)
     if kind == "component":  # "class" accepts events too: restrict to component classes
         comp = set(catalogue(from_edition, "component")["class_code"])
         bad_kind = res["valid"] & ~res["normalized"].isin(comp)

@@ -2,7 +2,7 @@
 
 A city adds its own classes (extension 大类 21–99, or extension 小类 inside a standard 大类) once
 per process; :func:`gridlib.codes.catalogue`, :func:`~gridlib.codes.lookup`,
-:func:`~gridlib.codes.search` and :func:`~gridlib.codes.validate` then see them.
+:func:`~gridlib.codes.search` and :func:`~gridlib.codes.check_codes` then see them.
 """
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ from gridlib.codes.catalogue import (
     check_edition,
     register_extensions,
 )
-from gridlib.codes.validate import validate
+from gridlib.codes.validate import check_codes
 from gridlib.errors import CodeError, InputError
 
 __all__ = ["load_extensions"]
@@ -85,7 +85,7 @@ def load_extensions(path_or_df: str | os.PathLike | pd.DataFrame, edition: str =
         raise InputError(f"{origin}: missing column(s) {', '.join(missing)}")
     src = src.reset_index(drop=True)
     width = CLASS_DIGITS[edition]
-    res = validate(src["class_code"], kind="class", edition=edition, check_catalogue=False, log_summary=False)
+    res = check_codes(src["class_code"], kind="class", edition=edition, check_catalogue=False, log_summary=False)
     rows = []
     low_major, low_minor = _extension_ranges(edition)
 

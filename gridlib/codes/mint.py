@@ -11,7 +11,7 @@ import pandas as pd
 from gridlib.codes.admin import LIST_DATE, county_table
 from gridlib.codes.catalogue import CLASS_DIGITS, DEFAULT_EDITION, check_edition
 from gridlib.codes.query import lookup
-from gridlib.codes.validate import validate
+from gridlib.codes.validate import check_codes
 from gridlib.errors import CodeError
 
 log = logging.getLogger(__name__)
@@ -40,7 +40,7 @@ def mint_component_ids(
         Component class of ``edition`` (a lost leading zero is restored).
     existing : iterable or Series
         Identifiers already issued (any counties and classes; messy values are
-        normalised the same way as :func:`gridlib.codes.validate` does, and
+        normalised the same way as :func:`gridlib.codes.check_codes` does, and
         invalid ones are ignored).
     n : int
         How many to mint.
@@ -76,7 +76,7 @@ def mint_component_ids(
     ex = existing if isinstance(existing, pd.Series) else pd.Series(list(existing), dtype=object)
     top = 0
     if len(ex):
-        res = validate(ex, kind="component", edition=edition, check_county=False,
+        res = check_codes(ex, kind="component", edition=edition, check_county=False,
                        check_catalogue=False, log_summary=False)
         ok = res["normalized"][res["valid"]]
         mine = ok[ok.str.startswith(prefix)]

@@ -1,6 +1,6 @@
 """Code value types: :class:`GridCode`, :class:`ComponentId` and :class:`MatterCode`.
 
-Parsing goes through :func:`gridlib.codes.validate`, so a single code and a column
+Parsing goes through :func:`gridlib.codes.check_codes`, so a single code and a column
 of a million codes obey exactly the same rules and give the same reasons.
 """
 
@@ -13,12 +13,12 @@ import pandas as pd
 
 from gridlib.codes.admin import LIST_DATE, county_table
 from gridlib.codes.catalogue import CLASS_DIGITS, DEFAULT_EDITION, check_edition
-from gridlib.codes.validate import STREET_TYPES, validate
+from gridlib.codes.validate import STREET_TYPES, check_codes
 from gridlib.errors import CodeError
 
 
 def _one(code: object, kind: str, what: str, **kw: object) -> str:
-    res = validate(pd.Series([code], dtype=object), kind=kind, log_summary=False, **kw)
+    res = check_codes(pd.Series([code], dtype=object), kind=kind, log_summary=False, **kw)
     if not bool(res["valid"].iloc[0]):
         raise CodeError(f"{what} {code!r}: {res['reason'].iloc[0]}")
     return str(res["normalized"].iloc[0])
@@ -106,7 +106,7 @@ class GridCode:
         if not np.issubdtype(seq.dtype, np.integer) or (len(seq) and (seq.min() < 0 or seq.max() >= 10**width)):
             raise CodeError(f"grid sequences must be integers in 0–{10**width - 1} for layout {layout}")
         codes = cc + pd.Series(seq).astype("str").str.zfill(width)
-        res = validate(codes, kind="grid", layout=layout, log_summary=False)
+        res = check_codes(codes, kind="grid", layout=layout, log_summary=False)
         bad = np.flatnonzero(~res["valid"].to_numpy())
         if len(bad):
             shown = "; ".join(f"row {i}: {codes.iloc[i]!r} {res['reason'].iloc[i]}" for i in bad[:3])

@@ -31,6 +31,7 @@ first digit is never 0, so for them a short code is rejected, never padded.
 from __future__ import annotations
 
 import logging
+import warnings as _warnings
 from collections.abc import Iterable
 from dataclasses import dataclass
 
@@ -48,6 +49,7 @@ from gridlib.codes.catalogue import (
     lookup_tables,
 )
 from gridlib.errors import CodeError
+from gridlib.rejects import Rejects
 
 log = logging.getLogger(__name__)
 
@@ -207,7 +209,7 @@ class _Warnings:
         return pc.fill_null(out, "")
 
 
-def validate(
+def check_codes(
     series: pd.Series | list | np.ndarray,
     kind: str = "grid",
     edition: str | None = DEFAULT_EDITION,
@@ -218,7 +220,7 @@ def validate(
     streets: Iterable[str] | pd.Series | None = None,
     log_summary: bool = True,
 ) -> pd.DataFrame:
-    """Validate and normalise a column of codes.
+    """Check and normalise a column of codes: one report row per input value (nothing dropped).
 
     Parameters
     ----------
@@ -257,7 +259,7 @@ def validate(
     Examples
     --------
     >>> import pandas as pd, gridlib as gl
-    >>> r = gl.codes.validate(pd.Series(["410105001003007", "41010500100300X", "４１０１０５-001-003-007", None]))
+    >>> r = gl.codes.check_codes(pd.Series(["410105001003007", "41010500100300X", "４１０１０５-001-003-007", None]))
     >>> r.reason_code.tolist()
     [<NA>, 'malformed_code', <NA>, 'missing_value']
     >>> r.valid.tolist()
@@ -266,9 +268,9 @@ def validate(
     ['', "non-digit 'X' at position 15", '', 'empty']
     >>> r.normalized.iloc[2], r.warning.iloc[2]
     ('410105001003007', 'full-width or compatibility characters converted; spaces/dashes removed')
-    >>> gl.codes.validate(pd.Series([6012, 6099]), kind="class").reason.tolist()
+    >>> gl.codes.check_codes(pd.Series([6012, 6099]), kind="class").reason.tolist()
     ['', 'unknown class 06099 in gbt47678-2026']
-    >>> gl.codes.validate(["410108001003007", "410108099003007"], streets=["410108001"]).reason.tolist()
+    >>> gl.codes.check_codes(["410108001003007", "410108099003007"], streets=["410108001"]).reason.tolist()
     ['', 'street 410108099 not in the given street list']
     """
     s = series if isinstance(series, pd.Series) else pd.Series(series, dtype=object)
@@ -343,6 +345,64 @@ def validate(
         log.info("validated %d %s codes: %d invalid", n, kind, nbad)
     return out
 
+
+
+def validate_codes(
+    values: pd.Series | list | np.ndarray,
+    kind: str = "grid",
+    edition: str | None = DEFAULT_EDITION,
+    *,
+    layout: str = "auto",
+    check_county: bool = True,
+    check_catalogue: bool = True,
+    streets: Iterable[str] | pd.Series | None = None,
+) -> tuple[pd.Series, pd.DataFrame]:
+    """Check a column of codes; return ``(accepted, rejects)`` like every ``validate_*``.
+
+    The rules and options are those of :func:`check_codes` (which reports every value, with the
+    repair warnings); here the valid codes are kept and the others rejected, nothing lost:
+    ``len(accepted) + len(rejects) == len(values)``.
+
+    Returns
+    -------
+    accepted : Series
+        The normalised codes of the valid values (input index; named as the input, else ``code``).
+    rejects : DataFrame
+        The invalid values as given (same column name) plus ``reason_code``
+        (``malformed_code``, ``unknown_code`` or ``missing_value``), ``field`` and ``reason``.
+
+    Examples
+    --------
+    >>> import pandas as pd, gridlib as gl
+    >>> ok, bad = gl.codes.validate_codes(pd.Series(["410105001003007", "４１０１０５-001-003-007", "41010500100300X"]))
+    >>> ok.tolist(), bad[["code", "reason_code", "reason"]].values.tolist()
+    (['410105001003007', '410105001003007'], [['41010500100300X', 'malformed_code', "non-digit 'X' at position 15"]])
+    """
+    s = values if isinstance(values, pd.Series) else pd.Series(values, dtype=object)
+    name = s.name if s.name is not None else "code"
+    res = check_codes(s, kind, edition, layout=layout, check_county=check_county, check_catalogue=check_catalogue,
+                      streets=streets, log_summary=False)
+    valid = res["valid"].to_numpy(dtype=bool)
+    found = Rejects(s.index)
+    for code in pd.unique(res["reason_code"][~valid].dropna()):
+        found.add((res["reason_code"] == code).fillna(False).to_numpy(dtype=bool) & ~valid, str(code), res["reason"],
+                  field=name)
+    accepted = res["normalized"][valid].rename(name)
+    return accepted, found.frame(s.rename(name).to_frame())
+
+
+def validate(*args: object, **kwargs: object) -> pd.DataFrame:
+    """Deprecated name of :func:`check_codes` (``validate*`` checks records and returns ``(accepted, rejects)``).
+
+    >>> import warnings
+    >>> with warnings.catch_warnings():
+    ...     warnings.simplefilter("ignore", DeprecationWarning)
+    ...     validate(["410105001003007"]).valid.tolist()
+    [True]
+    """
+    _warnings.warn("gl.codes.validate is deprecated; use gl.codes.check_codes (same arguments, same report) "
+                   "or gl.codes.validate_codes for (accepted, rejects)", DeprecationWarning, stacklevel=2)
+    return check_codes(*args, **kwargs)  # type: ignore[arg-type]
 
 def _bool(arr: pa.Array) -> np.ndarray:
     return pc.fill_null(arr, False).to_numpy(zero_copy_only=False)
@@ -564,12 +624,12 @@ def split(
         Grid codes, component identifiers or 2026 事项 codes.
     kind : {"grid", "component", "matter"}
     edition, layout, check_county
-        As for :func:`validate` (``edition=None`` accepts both component layouts).
+        As for :func:`check_codes` (``edition=None`` accepts both component layouts).
 
     Returns
     -------
     DataFrame
-        Aligned with the input: the columns of :func:`validate`, then for ``grid``
+        Aligned with the input: the columns of :func:`check_codes`, then for ``grid``
         ``county, street, community, sequence, street_code, community_code,
         street_type``; for ``component`` ``county, class_code, sequence, edition``;
         for ``matter`` ``county, class_code``. Parts are missing for invalid rows.
@@ -587,7 +647,7 @@ def split(
         raise CodeError(f"split: kind must be 'grid', 'component' or 'matter', not {kind!r}")
     if kind == "matter" and edition != "gbt47678-2026":
         raise CodeError("split: 事项 codes have parts only in gbt47678-2026 (CJ/T 214 event codes are bare classes)")
-    res = validate(series, kind=kind, edition=edition, layout=layout, check_county=check_county)
+    res = check_codes(series, kind=kind, edition=edition, layout=layout, check_county=check_county)
     code = pa.array(res["normalized"].array)
     if isinstance(code, pa.ChunkedArray):
         code = code.combine_chunks()
@@ -658,7 +718,7 @@ def normalize_class_code(code: object, edition: str = DEFAULT_EDITION) -> str:
     '0101'
     """
     check_edition(edition)
-    res = validate(pd.Series([code], dtype=object), kind="class", edition=edition, check_catalogue=False,
+    res = check_codes(pd.Series([code], dtype=object), kind="class", edition=edition, check_catalogue=False,
                    log_summary=False)
     if not res["valid"].iloc[0]:
         raise CodeError(f"class code {code!r}: {res['reason'].iloc[0]}")

@@ -18,19 +18,19 @@ def _read_geo(path: Path | None):
 
 def _read_cases(path: str, mapping: dict[str, str], when: str | None):
     """The case table with its columns mapped (--columns, --x/--y, Chinese headers) and Chinese values read."""
-    from gridlib.cases.log import LOG_COLUMNS, read_values
+    from gridlib.cases.log import LOG_COLUMNS, map_values
     from gridlib.io import load_table
 
-    return read_values(load_table(path, columns=mapping, wanted=(*LOG_COLUMNS, when)))
+    return map_values(load_table(path, columns=mapping, wanted=(*LOG_COLUMNS, when)))
 
 
 def _grid_editions(store, when: str | None):
     from gridlib.grid import GridSet
-    from gridlib.grid.model import read_editions
+    from gridlib.grid.model import edition_table
 
     if when is None:
         return GridSet.from_store(store)
-    eds = read_editions(store)
+    eds = edition_table(store)
     return [GridSet.from_store(store, at=v or None) for v in eds["valid_from"]]
 
 

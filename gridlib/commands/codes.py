@@ -153,7 +153,7 @@ def register(app: typer.Typer) -> None:
             if streets_column not in table.columns:
                 raise InputError(f"{streets}: no column {streets_column!r} (use --streets-column)")
             known = table[streets_column]
-        res = gc.validate(df[column], kind=kind, edition=ed, layout=layout, streets=known)
+        res = gc.check_codes(df[column], kind=kind, edition=ed, layout=layout, streets=known)
         bad = ~res["valid"]
         repaired = res["valid"] & (res["warning"] != "")
         typer.echo(f"{file}: {len(df)} rows, {int(res['valid'].sum())} valid "

@@ -122,7 +122,7 @@ def register(app: typer.Typer) -> None:
             from gridlib.coverage.maps import coverage_map
             from gridlib.maps import save_png
 
-            fig, _ = coverage_map(pieces, vs, cams, priority=prio, buildings=bld, grids=grid_cov)
+            fig = coverage_map(pieces, vs, cams, priority=prio, buildings=bld, grids=grid_cov)
             typer.echo(f"wrote {save_png(fig, png)}")
         if html:
             from gridlib.coverage.maps import COVERAGE_LEGEND, coverage_layers
@@ -182,8 +182,8 @@ def register(app: typer.Typer) -> None:
             from gridlib.maps import save_png
 
             seen = existing if existing is not None else gpd.GeoDataFrame(geometry=[], crs=vs.crs)
-            fig, _ = coverage_map(gc.road_coverage(seen, road_layer), existing, cams, buildings=bld, proposed=chosen,
-                                  proposed_viewsheds=chosen_vs, title="新增摄像头选址 Proposed cameras")
+            fig = coverage_map(gc.road_coverage(seen, road_layer), existing, cams, buildings=bld, proposed=chosen,
+                              proposed_viewsheds=chosen_vs, title="新增摄像头选址 Proposed cameras")
             typer.echo(f"wrote {save_png(fig, png)}")
 
     @cov.command("reach")
@@ -220,7 +220,7 @@ def register(app: typer.Typer) -> None:
             from gridlib.coverage.maps import reachability_map
             from gridlib.maps import save_png
 
-            fig, _ = reachability_map(reach, base_layer, roads=road_layer, isochrones=iso, minutes=minutes)
+            fig = reachability_map(reach, base_layer, roads=road_layer, isochrones=iso, minutes=minutes)
             typer.echo(f"wrote {save_png(fig, png)}")
         if html:
             from gridlib.coverage.maps import reach_legend, reachability_layers

@@ -96,16 +96,16 @@ def register(app: typer.Typer) -> None:
     ) -> None:
         """Check grids as a coverage; exit 1 when there are errors."""
         from gridlib.commands._common import gpkg_path
-        from gridlib.grid import validate
-        from gridlib.grid.edition import read_grids, write_report
+        from gridlib.grid import check_coverage
+        from gridlib.grid.edition import open_grids, write_report
         from gridlib.io import open_layer
 
         report = gpkg_path(report, "--report") if report else None
-        g = read_grids(*_polygon_file(file, layer), code_field, crs)
+        g = open_grids(*_polygon_file(file, layer), code_field, crs)
         par = None
         if parents is not None:
             par = open_layer(parents).rename(columns={parents_code_field: "code"})
-        rep = validate(g, par, target_area=target_area, gap_width=gap_width)
+        rep = check_coverage(g, par, target_area=target_area, gap_width=gap_width)
         where = write_report(rep, file, report) if report else None
         if _summarise(rep, where):
             raise SystemExit(1)  # not typer.Exit: gridlib.cli.main drops its code (standalone_mode=False)
@@ -120,12 +120,12 @@ def register(app: typer.Typer) -> None:
         """Classify per-grid changes between two editions and build the old→new crosswalk."""
         from gridlib.commands._common import gpkg_path
         from gridlib.grid import crosswalk, diff
-        from gridlib.grid.edition import read_grids
+        from gridlib.grid.edition import open_grids
         from gridlib.io import write_gpkg
 
         out = gpkg_path(out) if out else None
-        a = read_grids(*_polygon_file(old), code_field, None)
-        b = read_grids(*_polygon_file(new), code_field, None)
+        a = open_grids(*_polygon_file(old), code_field, None)
+        b = open_grids(*_polygon_file(new), code_field, None)
         changes = diff(a, b)
         for kind, n in changes["change"].value_counts().items():
             typer.echo(f"  {kind:10s} {n}")

@@ -129,8 +129,8 @@ def register(app: typer.Typer) -> None:
         if "street_code" in grid_frame.columns and level != "street":
             streets, _, _ = _zones(grid_frame, "street")
         name = title or f"近{_period_zh(period)}案件热点（Gi*，{_LEVEL_ZH.get(level, level)}）"
-        png, layer = hs.hotspot_map(result, out / "hotspots.png", title=name, outlines=streets)
-        layers = [layer] + ([line_layer(streets, color="#222222", width_px=1.5, id="streets",
+        hs.hotspot_map(result, out / "hotspots.png", title=name, outlines=streets)
+        layers = [hs.hotspot_layer(result)] + ([line_layer(streets, color="#222222", width_px=1.5, id="streets",
                                         columns=[c for c in ("name_zh",) if c in streets.columns])]
                             if streets is not None else [])
         to_html(layers, out / "hotspots.html", name, tooltip=hs.tooltip_html(result), legend=hs.legend_for(result))

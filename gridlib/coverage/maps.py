@@ -8,11 +8,13 @@
 >>> vs = viewsheds(cams)
 >>> roads = gpd.GeoDataFrame({"highway": ["primary"]}, crs=4326,
 ...                          geometry=[LineString([(121.499, 31.24), (121.502, 31.24)])])
->>> fig, ax = coverage_map(road_coverage(vs, roads), vs, cams)
+>>> fig = coverage_map(road_coverage(vs, roads), vs, cams)
 >>> import matplotlib.pyplot as plt; plt.close(fig)
 """
 
 from __future__ import annotations
+
+import os
 
 import geopandas as gpd
 import numpy as np
@@ -69,13 +71,15 @@ def coverage_map(
     top: int = 10,
     title: str = "摄像头覆盖与盲区 Camera coverage and blind spots",
     attribution: str = OSM,
-) -> tuple[Figure, Axes]:
+    path: str | os.PathLike[str] | None = None,
+) -> Figure:
     """Camera sectors, road pieces by coverage (k), blind spots and the top priority blind spots.
 
     *grids* with a ``blind`` column (from :func:`gridlib.coverage.grid_coverage`) are tinted
     where blind; *proposed* cameras (from :func:`gridlib.coverage.place`, with ``rank``) are
-    drawn as numbered stars with their viewsheds in orange. Returns ``(fig, ax)``; save with
-    :func:`gridlib.maps.save_png`.
+    drawn as numbered stars with their viewsheds in orange. Returns the Figure (its axes are
+    ``fig.axes[0]``); with *path* the PNG is also written there (:func:`gridlib.maps.save_png`,
+    which closes the figure). Unpacking it as the 0.x ``(fig, ax)`` still works and warns.
 
     Examples
     --------
@@ -91,10 +95,10 @@ def coverage_map(
     >>> pieces = road_coverage(vs, road)            # blind, seen once, blind
     >>> pieces["k"].tolist(), pieces["length_m"].round().tolist()
     ([0, 1, 0], [95.0, 80.0, 206.0])
-    >>> fig, ax = coverage_map(pieces, vs, cams)
-    >>> png = save_png(fig, os.path.join(tempfile.mkdtemp(), "coverage.png"))
-    >>> png.stat().st_size > 10_000
-    True
+    >>> png = os.path.join(tempfile.mkdtemp(), "coverage.png")
+    >>> fig = coverage_map(pieces, vs, cams, path=png)
+    >>> os.path.getsize(png) > 10_000, len(fig.axes) >= 1
+    (True, True)
     """
     fig, ax = static.new_map(pieces, title=title, figsize=(11, 10))
     if grids is not None and len(grids):
@@ -159,7 +163,7 @@ def coverage_map(
     static.add_scale_bar(ax)
     static.add_north_arrow(ax)
     static.add_attribution(ax, attribution)
-    return fig, ax
+    return _finish(fig, ax, path, "coverage_map")
 
 
 def reachability_map(
@@ -171,17 +175,19 @@ def reachability_map(
     minutes: float = 10.0,
     title: str = "10 分钟到达 Response reachability",
     attribution: str = OSM,
-) -> tuple[Figure, Axes]:
+    path: str | os.PathLike[str] | None = None,
+) -> Figure:
     """Grids coloured by network time from the nearest base; outside *minutes* in red.
 
-    *reach* is :func:`gridlib.network.reachability` output. Returns ``(fig, ax)``.
+    *reach* is :func:`gridlib.network.reachability` output. Returns the Figure; with *path* the PNG
+    is also written there (as :func:`coverage_map`; the 0.x ``(fig, ax)`` unpacking warns).
 
     >>> import geopandas as gpd
     >>> from shapely import Point, box
     >>> r = gpd.GeoDataFrame({"time_min": [3.0, 12.0], "nearest_base": ["b", "b"]},
     ...                      geometry=[box(0, 0, 100, 100), box(100, 0, 200, 100)], crs=4547)
     >>> b = gpd.GeoDataFrame({"base_id": ["b"]}, geometry=[Point(10, 10)], crs=4547)
-    >>> fig, ax = reachability_map(r, b)
+    >>> fig = reachability_map(r, b)
     >>> import matplotlib.pyplot as plt; plt.close(fig)
     """
     fig, ax = static.new_map(reach, title=title, figsize=(11, 10))
@@ -208,7 +214,15 @@ def reachability_map(
     static.add_scale_bar(ax)
     static.add_north_arrow(ax)
     static.add_attribution(ax, attribution)
-    return fig, ax
+    return _finish(fig, ax, path, "reachability_map")
+
+
+def _finish(fig: Figure, ax: Axes, path: str | os.PathLike[str] | None, name: str) -> Figure:
+    """Write the PNG when asked; the Figure, still unpackable as the 0.x ``(fig, ax)`` (deprecated)."""
+    if path is not None:
+        static.save_png(fig, path)
+    return static.legacy_unpacking(fig, (fig, ax), f"gl.coverage.maps.{name} returns the Figure now; "
+                                   "unpacking it as (fig, ax) is deprecated (ax is fig.axes[0])")
 
 
 def coverage_layers(pieces: gpd.GeoDataFrame, viewsheds: gpd.GeoDataFrame | None = None,

@@ -5,7 +5,7 @@ The submodules are imported on first use of one of their names, so a module that
 store-backed editions with it.
 
 >>> import gridlib as gl
->>> callable(gl.grid.build) and callable(gl.grid.validate)
+>>> callable(gl.grid.build) and callable(gl.grid.check_coverage)
 True
 """
 
@@ -23,27 +23,30 @@ if TYPE_CHECKING:  # the same names, for type checkers and the import graph (tes
         ImportResult,
         editions,
         import_edition,
-        read_grids,
+        open_grids,
+        read_grids,  # noqa: F401  (deprecated alias, not in __all__)
         write_edition,
     )
     from gridlib.grid.model import GridSet, parents_from_grids
     from gridlib.grid.topology import Topology, topology
-    from gridlib.grid.validate import validate
+    from gridlib.grid.validate import check_coverage, validate  # noqa: F401  (validate: deprecated alias)
 
 # public name -> the submodule that defines it
 _NAMES = {
     "build": "build", "node_coverage": "build", "polsby_popper": "build", "union_coverage": "build",
     "crosswalk": "diff", "diff": "diff",
-    "ImportResult": "edition", "editions": "edition", "import_edition": "edition", "read_grids": "edition",
+    "ImportResult": "edition", "editions": "edition", "import_edition": "edition", "open_grids": "edition",
+    "read_grids": "edition",  # deprecated alias of open_grids, not in __all__
     "write_edition": "edition",
     "GridSet": "model", "parents_from_grids": "model",
     "Topology": "topology", "topology": "topology",
-    "validate": "validate",
+    "check_coverage": "validate",
+    "validate": "validate",  # deprecated alias of check_coverage, not in __all__
 }
 
 __all__ = [
-    "GridSet", "ImportResult", "build", "crosswalk", "diff", "editions", "import_edition", "node_coverage",
-    "parents_from_grids", "polsby_popper", "read_grids", "Topology", "topology", "union_coverage", "validate",
+    "GridSet", "ImportResult", "build", "check_coverage", "crosswalk", "diff", "editions", "import_edition", "node_coverage",
+    "open_grids", "parents_from_grids", "polsby_popper", "Topology", "topology", "union_coverage",
     "write_edition",
 ]
 
@@ -51,7 +54,7 @@ __all__ = [
 class _Package(types.ModuleType):
     """``gridlib.grid`` whose public functions win over same-named submodules.
 
-    ``gl.grid.validate``, ``gl.grid.diff`` and ``gl.grid.topology`` are functions; importing the
+    ``gl.grid.validate`` (deprecated), ``gl.grid.diff`` and ``gl.grid.topology`` are functions; importing the
     submodule of the same name must not replace them with the module (Python binds a loaded
     submodule as an attribute of its package).
     """

@@ -59,6 +59,7 @@ from gridlib.codes import GridCode
 from gridlib.crs import metric_crs_for
 from gridlib.errors import CodeError, CRSError, InputError
 from gridlib.progress import step
+from gridlib.types import ArrayLike, CRSLike, GeoFrame, GeometriesLike
 
 __all__ = ["build", "polsby_popper", "node_coverage", "union_coverage", "bounding_roads", "near_misses", "separate",
            "GRID_COLUMNS", "PLACEHOLDER_FIRST", "BOUNDING_ROAD_CLASSES", "ROAD_CLASS_FIELDS", "CLEARANCE"]
@@ -93,7 +94,7 @@ BOUNDING_ROAD_CLASSES: frozenset[str] = frozenset({
 ROAD_CLASS_FIELDS = ("highway", "kind_detail", "fclass", "road_class", "class")
 
 
-def polsby_popper(geoms: Any) -> np.ndarray:
+def polsby_popper(geoms: GeometriesLike) -> np.ndarray:
     """Return the Polsby–Popper compactness 4πA/P² (1 for a disc, 0.785 for a square).
 
     >>> from shapely import box
@@ -113,7 +114,7 @@ def build(
     *,
     target_area: float = 10_000,
     seed: int = 0,
-    crs: Any = None,
+    crs: CRSLike | None = None,
     min_block_area: float | None = None,
     code_field: str = "code",
     name_field: str = "name",
@@ -277,7 +278,7 @@ def _prepare_parents(
     return comm, metric
 
 
-def clean_parents(geoms: Any, codes: Any) -> np.ndarray:
+def clean_parents(geoms: GeometriesLike, codes: ArrayLike) -> np.ndarray:
     """Snap parent polygons to 1 mm and make them an exact coverage; overlaps go to the lower code.
 
     Admin polygons digitised or converted separately often overlap or leave
@@ -380,8 +381,8 @@ def _polygonal(geoms: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
 # ----------------------------------------------------------------------------- blocks
 
-def bounding_roads(roads: Any, split_by: str | Iterable[str] | None = "auto",
-                   class_field: str | None = None) -> Any:
+def bounding_roads(roads: GeoFrame | None, split_by: str | Iterable[str] | None = "auto",
+                   class_field: str | None = None) -> GeoFrame | None:
     """Keep the roads whose class bounds unit grids (see ``build``'s ``split_by``).
 
     >>> from shapely import LineString
@@ -581,7 +582,7 @@ def node_coverage(geoms: np.ndarray, tol: float = _NODE_TOL) -> np.ndarray:
     return out
 
 
-def union_coverage(geoms: Any) -> Any:
+def union_coverage(geoms: GeometriesLike) -> shapely.Geometry:
     """Union polygons with the fast coverage algorithm, falling back to a full union.
 
     ``shapely.coverage_union_all`` is exact and fast for a valid coverage but
@@ -666,7 +667,7 @@ def _union_groups(geoms: np.ndarray, group: np.ndarray, label: np.ndarray) -> tu
 
 # ----------------------------------------------------------------------------- clearance
 
-def near_misses(geoms: Any, tol: float = CLEARANCE) -> tuple[np.ndarray, np.ndarray]:
+def near_misses(geoms: GeometriesLike, tol: float = CLEARANCE) -> tuple[np.ndarray, np.ndarray]:
     """Find vertices lying within ``tol`` of a polygon (or line) of which they are not a vertex.
 
     In a coverage whose neighbours share edges vertex for vertex, such a vertex is
@@ -699,7 +700,7 @@ def near_misses(geoms: Any, tol: float = CLEARANCE) -> tuple[np.ndarray, np.ndar
     return out[:, 0], out[:, 1]
 
 
-def separate(pieces: Any, group: Any, keep: Any = None, tol: float = CLEARANCE,
+def separate(pieces: GeometriesLike, group: ArrayLike, keep: GeometriesLike | None = None, tol: float = CLEARANCE,
              max_passes: int = 4) -> tuple[np.ndarray, np.ndarray]:
     """Close the near misses of a polygon coverage: afterwards polygons share a vertex or lie ≥ ``tol`` apart.
 

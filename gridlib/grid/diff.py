@@ -63,7 +63,7 @@ def _pairs(old: gpd.GeoDataFrame, new: gpd.GeoDataFrame) -> pd.DataFrame:
                          "old_area": oa[o[keep]], "new_area": na[n[keep]]})
 
 
-def crosswalk(old: Any, new: Any) -> pd.DataFrame:
+def crosswalk(old: GridSet | gpd.GeoDataFrame, new: GridSet | gpd.GeoDataFrame) -> pd.DataFrame:
     """Area-overlap crosswalk from old grid codes to new ones.
 
     ``weight`` is the share of the old grid's area that lies in the new grid, so a
@@ -102,7 +102,7 @@ def _significant(p: pd.DataFrame) -> pd.DataFrame:
     return p[(p["overlap"] > 1.0) & (p["overlap"] >= _MIN_SHARE * smaller)].reset_index(drop=True)
 
 
-def diff(old: Any, new: Any) -> gpd.GeoDataFrame:
+def diff(old: GridSet | gpd.GeoDataFrame, new: GridSet | gpd.GeoDataFrame) -> gpd.GeoDataFrame:
     """Classify how every grid changed between two editions.
 
     Parameters

@@ -14,9 +14,10 @@ from __future__ import annotations
 
 import logging
 import os
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import geopandas as gpd
 import pandas as pd
@@ -28,15 +29,19 @@ from gridlib.grid.diff import crosswalk, diff
 from gridlib.grid.model import (
     GridSet,
     edition_at,
+    edition_table,
     iso_date,
-    read_editions,
     write_edition,
 )
-from gridlib.grid.validate import codes_as_text, validate
+from gridlib.grid.validate import check_coverage, codes_as_text
 from gridlib.io import check_layer_crs, convert_offset, declare_crs, open_layer
 from gridlib.progress import step
+from gridlib.types import CRSLike, LayerSource, TimeLike
 
-__all__ = ["import_edition", "read_grids", "write_edition", "editions", "ImportResult", "CHANGES_LAYER", "CROSSWALK_LAYER"]
+if TYPE_CHECKING:
+    from gridlib.store.base import Store
+
+__all__ = ["import_edition", "open_grids", "write_edition", "editions", "ImportResult", "CHANGES_LAYER", "CROSSWALK_LAYER"]
 
 log = logging.getLogger(__name__)
 
@@ -74,7 +79,7 @@ class ImportResult:
     summary: dict[str, int] = field(default_factory=dict)
 
 
-def editions(store: Any) -> pd.DataFrame:
+def editions(store: Store) -> pd.DataFrame:
     """List the grid editions in a store, oldest first.
 
     >>> import tempfile, pathlib, geopandas as gpd
@@ -89,11 +94,11 @@ def editions(store: Any) -> pd.DataFrame:
     >>> editions(store)[["edition_id", "valid_from", "valid_to", "n_grids"]].values.tolist()
     [['E0001', '2026-01-01', '', 2]]
     """
-    return read_editions(store)
+    return edition_table(store)
 
 
-def read_grids(source: Any, layer: str | None = None, code_field: str | None = None,
-               crs: Any = None) -> gpd.GeoDataFrame:
+def open_grids(source: LayerSource, layer: str | None = None, code_field: str | None = None,
+               crs: CRSLike | None = None) -> gpd.GeoDataFrame:
     """Read a grid layer as it is (no row dropped) and name its code field ``grid_code``.
 
     The code field is ``code_field`` or the first of grid_code, code, BGID, BGCODE,
@@ -109,7 +114,7 @@ def read_grids(source: Any, layer: str | None = None, code_field: str | None = N
     >>> path = os.path.join(tempfile.mkdtemp(), "planner.geojson")
     >>> gpd.GeoDataFrame({"BGID": ["410105001003001", "410105001003002"]}, crs=4326,
     ...     geometry=[box(113.60, 34.75, 113.61, 34.76), box(113.61, 34.75, 113.62, 34.76)]).to_file(path)
-    >>> g = read_grids(path)
+    >>> g = open_grids(path)
     >>> g["grid_code"].tolist(), g.crs.to_epsg()
     (['410105001003001', '410105001003002'], 4326)
     """
@@ -136,13 +141,29 @@ def read_grids(source: Any, layer: str | None = None, code_field: str | None = N
     return g
 
 
+def read_grids(*args: Any, **kwargs: Any) -> gpd.GeoDataFrame:
+    """Deprecated name of :func:`open_grids` (``read_*`` readers return ``(accepted, rejects)``; this one rejects nothing).
+
+    >>> import warnings, geopandas as gpd
+    >>> from shapely import box
+    >>> g = gpd.GeoDataFrame({"code": ["410105001003001"]}, geometry=[box(0, 0, 1, 1)], crs=4547)
+    >>> with warnings.catch_warnings():
+    ...     warnings.simplefilter("ignore", DeprecationWarning)
+    ...     read_grids(g)["grid_code"].tolist()
+    ['410105001003001']
+    """
+    warnings.warn("gl.grid.read_grids is deprecated; use gl.grid.open_grids (same arguments)",
+                  DeprecationWarning, stacklevel=2)
+    return open_grids(*args, **kwargs)
+
+
 def _codes_to_text(g: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
     out = g.copy()
     out["grid_code"] = codes_as_text(g["grid_code"])
     return out
 
 
-def write_report(report: gpd.GeoDataFrame, source: Any, report_path: str | os.PathLike[str] | None) -> Path | None:
+def write_report(report: gpd.GeoDataFrame, source: LayerSource, report_path: str | os.PathLike[str] | None) -> Path | None:
     """Write a validation report as a GeoPackage next to the source file (or at *report_path*).
 
     Returns the path written, or None when there is nowhere to write it (a GeoDataFrame source
@@ -175,13 +196,13 @@ def write_report(report: gpd.GeoDataFrame, source: Any, report_path: str | os.Pa
 
 
 def import_edition(
-    source: Any,
-    store: Any,
+    source: LayerSource,
+    store: Store,
     *,
-    effective_date: Any,
+    effective_date: TimeLike,
     layer: str | None = None,
     code_field: str | None = None,
-    crs: Any = None,
+    crs: CRSLike | None = None,
     parents: gpd.GeoDataFrame | None = None,
     target_area: float = 10_000,
     source_name: str | None = None,
@@ -246,8 +267,8 @@ def import_edition(
         raise InputError("an import needs an effective date")
     with store.lock(IMPORT_LOCK):
         with step("grid import: read"):
-            g = read_grids(source, layer, code_field, crs)
-        table = read_editions(store)
+            g = open_grids(source, layer, code_field, crs)
+        table = edition_table(store)
         current = None
         if len(table):
             cur = edition_at(table)
@@ -259,7 +280,7 @@ def import_edition(
             # planners' files come in any CRS: reproject to the store's (or the metric) CRS first
             g = g.to_crs(current.crs if current is not None else metric_crs_for(g))
         with step("grid import: validate"):
-            report = validate(g, parents, target_area=target_area)
+            report = check_coverage(g, parents, target_area=target_area)
         errors = report[report["severity"] == "error"]
         if len(errors):
             where = write_report(report, source, report_path)

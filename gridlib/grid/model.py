@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import datetime as dt
-from typing import Any
+import warnings
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any
 
 import geopandas as gpd
 import numpy as np
@@ -13,6 +15,10 @@ import pyproj
 from gridlib.crs import metric_crs_for
 from gridlib.errors import CRSError, InputError, StoreError
 from gridlib.grid.build import GRID_COLUMNS, union_coverage
+from gridlib.types import TimeLike
+
+if TYPE_CHECKING:
+    from gridlib.store.base import Store
 
 __all__ = ["GridSet", "parents_from_grids", "write_edition", "LEVELS", "EDITIONS_LAYER", "GRIDS_LAYER", "PARENTS_LAYER"]
 
@@ -94,7 +100,7 @@ class GridSet:
     """
 
     def __init__(self, grids: gpd.GeoDataFrame, parents: dict[str, gpd.GeoDataFrame] | None = None,
-                 edition: dict[str, Any] | None = None) -> None:
+                 edition: Mapping[str, TimeLike | None] | None = None) -> None:
         self.grids = grids
         self._parents = parents
         self.edition = _edition_record(edition)
@@ -102,7 +108,7 @@ class GridSet:
     # ---------------------------------------------------------------- construction
     @classmethod
     def from_gdf(cls, grids: gpd.GeoDataFrame, parents: dict[str, gpd.GeoDataFrame] | None = None,
-                 edition: dict[str, Any] | None = None) -> GridSet:
+                 edition: Mapping[str, TimeLike | None] | None = None) -> GridSet:
         """Wrap a grid GeoDataFrame: reproject to its metric CRS and fill the derived columns.
 
         Missing ``community_code``/``street_code``/``district_code`` are taken from
@@ -130,7 +136,7 @@ class GridSet:
         return cls(g, parents, edition)
 
     @classmethod
-    def from_store(cls, store: Any, at: Any = None) -> GridSet:
+    def from_store(cls, store: Store, at: TimeLike | None = None) -> GridSet:
         """Read the edition valid at time ``at`` (default: the current edition) from a store.
 
         Parameters
@@ -140,7 +146,7 @@ class GridSet:
         at : date, datetime or ISO string, optional
             Any moment; the edition with ``valid_from <= at < valid_to`` is returned.
         """
-        editions = read_editions(store)
+        editions = edition_table(store)
         row = edition_at(editions, at)
         grids = store.read_layer(GRIDS_LAYER, where={"edition_id": row["edition_id"]})
         grids = grids.drop(columns=["edition_id"]).sort_values("grid_code", kind="stable").reset_index(drop=True)
@@ -152,7 +158,7 @@ class GridSet:
                            for lvl in LEVELS}
         return cls(grids, parents, {k: row[k] for k in _EDITION_KEYS})
 
-    def to_store(self, store: Any) -> str:
+    def to_store(self, store: Store) -> str:
         """Write this grid set to *store* as the newest edition; return its ``edition_id``.
 
         The previous current edition gets ``valid_to = valid_from`` of this one.
@@ -186,7 +192,7 @@ class GridSet:
                 f"–{e.get('valid_to') or 'now'}, crs=EPSG:{self.crs.to_epsg() if self.crs else None})")
 
 
-def iso_date(value: Any) -> str:
+def iso_date(value: TimeLike | float | None) -> str:
     """An edition date as ISO text (``""`` for none), from text, a date or a timestamp.
 
     >>> iso_date("2026-01-01"), iso_date(None)
@@ -209,7 +215,7 @@ def iso_date(value: Any) -> str:
     raise InputError(f"{value!r} is not a date")
 
 
-def _edition_record(edition: dict[str, Any] | None) -> dict[str, Any]:
+def _edition_record(edition: Mapping[str, TimeLike | None] | None) -> dict[str, Any]:
     e = dict(edition or {})
     unknown = set(e) - set(_EDITION_KEYS)
     if unknown:
@@ -223,7 +229,7 @@ def _edition_record(edition: dict[str, Any] | None) -> dict[str, Any]:
     }
 
 
-def read_editions(store: Any) -> pd.DataFrame:
+def edition_table(store: Store) -> pd.DataFrame:
     """The edition table of a store, oldest first (empty when no edition was written)."""
     cols = [*_EDITION_KEYS, "n_grids", "imported_at", "current", "crs"]
     if not store.has_layer(EDITIONS_LAYER):
@@ -234,7 +240,14 @@ def read_editions(store: Any) -> pd.DataFrame:
     return e.sort_values(["valid_from", "edition_id"], kind="stable").reset_index(drop=True)[cols]
 
 
-def edition_at(editions: pd.DataFrame, at: Any = None) -> pd.Series:
+def read_editions(store: Store) -> pd.DataFrame:
+    """Deprecated name of :func:`edition_table` (``read_*`` readers return ``(accepted, rejects)``)."""
+    warnings.warn("gridlib.grid.model.read_editions is deprecated; use gl.grid.editions(store)",
+                  DeprecationWarning, stacklevel=2)
+    return edition_table(store)
+
+
+def edition_at(editions: pd.DataFrame, at: TimeLike | None = None) -> pd.Series:
     """Pick the edition valid at ``at`` (the current one when None) from an edition table."""
     if editions.empty:
         raise StoreError("the store holds no grid edition yet; import one with `gridlib grid import`")
@@ -249,7 +262,7 @@ def edition_at(editions: pd.DataFrame, at: Any = None) -> pd.Series:
     return editions[ok].iloc[-1]
 
 
-def write_edition(store: Any, gridset: GridSet, *, imported_at: str | None = None) -> str:
+def write_edition(store: Store, gridset: GridSet, *, imported_at: str | None = None) -> str:
     """Append *gridset* as the newest edition (call inside ``store.transaction()``).
 
     Examples
@@ -267,7 +280,7 @@ def write_edition(store: Any, gridset: GridSet, *, imported_at: str | None = Non
     >>> gl.grid.editions(store)[["edition_id", "valid_from"]].values.tolist()
     [['E0001', '2026-01-01']]
     """
-    table = read_editions(store)
+    table = edition_table(store)
     e = dict(gridset.edition)
     if not e["valid_from"]:
         raise InputError("an edition needs valid_from (the effective date)")

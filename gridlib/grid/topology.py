@@ -27,13 +27,16 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from functools import cached_property
-from typing import Any
+from typing import TYPE_CHECKING
 
 import geopandas as gpd
 import numpy as np
 import shapely
 
-from gridlib.types import ArrayLike
+from gridlib.types import ArrayLike, GeometriesLike
+
+if TYPE_CHECKING:
+    from gridlib.grid.model import GridSet
 
 __all__ = ["Topology", "topology", "point_segment_distance", "adjacency", "adjacency_of_segments"]
 
@@ -330,7 +333,7 @@ def point_segment_distance(px: np.ndarray, py: np.ndarray, ax: np.ndarray, ay: n
     return out
 
 
-def topology(grids: Any) -> Topology:
+def topology(grids: GridSet | GeometriesLike) -> Topology:
     """The :class:`Topology` of grid polygons (a GeoDataFrame, GeoSeries, GridSet or array of
     (multi)polygons, in their row order).
 
@@ -458,7 +461,7 @@ def _groups(ax: np.ndarray, ay: np.ndarray, bx: np.ndarray, by: np.ndarray, side
     return order, start, unmatched, partner
 
 
-def adjacency(geoms: Any, rule: str = "queen", precision: float | None = 0.001) -> tuple[np.ndarray, np.ndarray]:
+def adjacency(geoms: GeometriesLike, rule: str = "queen", precision: float | None = 0.001) -> tuple[np.ndarray, np.ndarray]:
     """Queen or rook adjacency of polygons from their boundary :func:`segments`: pairs ``(a, b)``, ``a < b``.
 
     Every vertex is snapped to a key of ``precision`` (in the CRS units; ``None``: exact

@@ -32,6 +32,7 @@ from __future__ import annotations
 
 import logging
 import re
+import warnings
 from typing import Any
 
 import geopandas as gpd
@@ -44,7 +45,7 @@ from gridlib.grid.build import clean_parents, union_coverage
 from gridlib.grid.model import GridSet
 from gridlib.progress import step
 
-__all__ = ["validate", "codes_as_text", "REPORT_COLUMNS", "RULES"]
+__all__ = ["check_coverage", "codes_as_text", "REPORT_COLUMNS", "RULES"]
 
 log = logging.getLogger(__name__)
 
@@ -85,9 +86,9 @@ class _Report:
         return gpd.GeoDataFrame(df, geometry="geometry", crs=crs)
 
 
-def validate(
-    data: Any,
-    parents: Any = None,
+def check_coverage(
+    data: GridSet | gpd.GeoDataFrame,
+    parents: gpd.GeoDataFrame | dict[str, gpd.GeoDataFrame] | None = None,
     *,
     target_area: float = 10_000,
     gap_width: float = 1.0,
@@ -130,7 +131,7 @@ def validate(
     >>> from shapely import box
     >>> g = gpd.GeoDataFrame({"grid_code": ["410105001003001", "410105001003001"]},
     ...                      geometry=[box(0, 0, 100, 100), box(90, 0, 190, 100)], crs=4547)
-    >>> report = validate(g)
+    >>> report = check_coverage(g)
     >>> report.rule.tolist()
     ['code_duplicate', 'overlap', 'coverage_edge', 'coverage_edge']
     >>> report.message.iloc[1]
@@ -141,7 +142,7 @@ def validate(
             parents = data._parents
         data = data.grids
     if not isinstance(data, gpd.GeoDataFrame):
-        raise TypeError("validate() takes a GridSet or a GeoDataFrame of grids")
+        raise TypeError("check_coverage() takes a GridSet or a GeoDataFrame of grids")
     rep = _Report()
     g = data.reset_index(drop=True)
 
@@ -413,3 +414,19 @@ def _parent_rules(geo: np.ndarray, cod: np.ndarray, par: gpd.GeoDataFrame, area_
         # parents with no grid at all are only reported when some parents do have grids
         rep.add("gap", pcode[untouched],
                 [f"parent {c} has no grid at all" for c in pcode[untouched]], pgeo[untouched])
+
+
+def validate(*args: Any, **kwargs: Any) -> gpd.GeoDataFrame:
+    """Deprecated name of :func:`check_coverage` (``validate*`` checks records and returns ``(accepted, rejects)``).
+
+    >>> import warnings, geopandas as gpd
+    >>> from shapely import box
+    >>> g = gpd.GeoDataFrame({"grid_code": ["410105001003001"]}, geometry=[box(0, 0, 100, 100)], crs=4547)
+    >>> with warnings.catch_warnings():
+    ...     warnings.simplefilter("ignore", DeprecationWarning)
+    ...     validate(g).rule.tolist()
+    []
+    """
+    warnings.warn("gl.grid.validate is deprecated; use gl.grid.check_coverage (same arguments, same report)",
+                  DeprecationWarning, stacklevel=2)
+    return check_coverage(*args, **kwargs)

@@ -48,11 +48,11 @@ __all__ = [
     "HOTSPOT_CLASSES", "auto_permutations", "classify", "fdr_bh", "gi_z", "gistar", "parse_permutations",
     "permutation_p",
     "DensityRaster", "density_contours", "kernel_density",
-    "hotspot_map", "legend_for", "tooltip_html",
+    "hotspot_layer", "hotspot_map", "legend_for", "tooltip_html",
     "Weights", "build_weights", "contiguity", "distance_band", "h3_kring", "knn",
 ]
 
-_MAP_NAMES = ("hotspot_map", "legend_for", "tooltip_html")
+_MAP_NAMES = ("hotspot_layer", "hotspot_map", "legend_for", "tooltip_html")
 
 
 def __getattr__(name: str) -> Any:

@@ -7,25 +7,28 @@
 ...     geometry=[box(357000 + 100 * (i % 5), 3458000 + 100 * (i // 5), 357100 + 100 * (i % 5),
 ...                   3458100 + 100 * (i // 5)) for i in range(25)], crs="EPSG:4550")
 >>> res = gistar(cells, "count", permutations=99)
->>> png, layer = hotspot_map(res, pathlib.Path(tempfile.mkdtemp()) / "hot.png", title="热点")
->>> png.suffix, type(layer).__name__
-('.png', 'Layer')
+>>> png = pathlib.Path(tempfile.mkdtemp()) / "hot.png"
+>>> fig = hotspot_map(res, png, title="热点")
+>>> png.exists(), type(hotspot_layer(res)).__name__
+(True, 'Layer')
 """
 
 from __future__ import annotations
 
-from pathlib import Path
+import os
+import warnings
 
 import geopandas as gpd
 import pandas as pd
 import pydeck as pdk
+from matplotlib.figure import Figure
 
 from gridlib.errors import InputError
 from gridlib.maps import deck, static
 from gridlib.maps.legend import HOTSPOT_CLASS_COLORS, HOTSPOT_CLASS_LABELS
 
-__all__ = ["CLASS_COLORS", "CLASS_LABELS", "CATEGORY_COLORS", "CATEGORY_LABELS", "hotspot_map", "legend_for",
-           "tooltip_html"]
+__all__ = ["CLASS_COLORS", "CLASS_LABELS", "CATEGORY_COLORS", "CATEGORY_LABELS", "hotspot_layer", "hotspot_map",
+           "legend_for", "tooltip_html"]
 
 #: Gi* class colours (ArcGIS-like diverging red–blue) and Chinese labels, from the one legend spec.
 CLASS_COLORS = HOTSPOT_CLASS_COLORS
@@ -74,7 +77,7 @@ def legend_for(result: gpd.GeoDataFrame, column: str | None = None) -> dict[str,
 
 def hotspot_map(
     result: gpd.GeoDataFrame,
-    png_path: str | Path | None = None,
+    path: str | os.PathLike[str] | None = None,
     *,
     column: str | None = None,
     title: str = "案件热点分析",
@@ -82,9 +85,14 @@ def hotspot_map(
     label_column: str | None = "name_zh",
     attribution: str | None = None,
     id: str = "hotspots",
-) -> tuple[Path | None, pdk.Layer]:
-    """Draw ``gistar()`` or ``emerging()`` results: a static PNG (when ``png_path`` is given)
-    and a pydeck polygon layer with Chinese tooltips (``label_zh``).
+    png_path: str | os.PathLike[str] | None = None,
+) -> Figure:
+    """Draw ``gistar()`` or ``emerging()`` results as a static map; return the Figure.
+
+    With *path* the PNG is also written there (:func:`gridlib.maps.save_png`, which closes the
+    figure). The interactive layer is :func:`hotspot_layer`. (0.x returned ``(png path or None,
+    pydeck layer)``: unpacking the Figure that way still works for one release and warns;
+    ``png_path=`` is the deprecated name of *path*.)
 
     Parameters
     ----------
@@ -95,7 +103,7 @@ def hotspot_map(
 
     Returns
     -------
-    (png path or None, pydeck.Layer)
+    matplotlib.figure.Figure
 
     Examples
     --------
@@ -107,33 +115,62 @@ def hotspot_map(
     ...     geometry=[box(121.5 + i / 1e3, 31.23 + j / 1e3, 121.501 + i / 1e3, 31.231 + j / 1e3)
     ...               for j in range(3) for i in range(3)])
     >>> result = gistar(cells, "n", permutations=0)
-    >>> png, layer = hotspot_map(result, os.path.join(tempfile.mkdtemp(), "hot.png"), label_column=None)
-    >>> png.name, os.path.getsize(png) > 10_000, type(layer).__name__
-    ('hot.png', True, 'Layer')
+    >>> png = os.path.join(tempfile.mkdtemp(), "hot.png")
+    >>> fig = hotspot_map(result, png, label_column=None)
+    >>> os.path.getsize(png) > 10_000, type(fig).__name__
+    (True, 'MapFigure')
     """
+    if png_path is not None:
+        warnings.warn("hotspot_map(png_path=...) is deprecated; use path=", DeprecationWarning, stacklevel=2)
+        path = png_path if path is None else path
     column, colors, labels = _scheme(result, column)
     if attribution is None:
         method = "时空 Gi* + Mann–Kendall 趋势" if column == "category" else "Getis–Ord Gi*"
         attribution = f"gridlib · {method}（FDR 校正）"
     classes = result[column].astype(str)
+    _check_classes(classes, colors, column)
+    fig, ax = static.new_map(result, title=title)
+    layer = static.project(ax, result)
+    fill = classes.map(colors).to_numpy()
+    edge = "white" if len(result) <= 20_000 else "none"
+    layer.plot(ax=ax, color=fill, edgecolor=edge, linewidth=0.15, zorder=2)
+    if outlines is not None:
+        static.add_outlines(ax, outlines,
+                            label_column=label_column if label_column in outlines.columns else None)
+    static.add_legend(ax, legend_for(result, column), title="图例", loc="outside")
+    static.add_scale_bar(ax)
+    static.add_north_arrow(ax)
+    static.add_attribution(ax, attribution)
+    png = static.save_png(fig, path) if path is not None else None
+    return static.legacy_unpacking(
+        fig, lambda: (png, hotspot_layer(result, column=column, id=id)),
+        "gl.hotspots.hotspot_map returns the Figure now; unpacking it as (png, layer) is deprecated "
+        "(the layer is gl.hotspots.hotspot_layer(result))")
+
+
+def _check_classes(classes: pd.Series, colors: dict[str, str], column: str) -> None:
     unknown = sorted(set(classes) - set(colors))
     if unknown:
         raise InputError(f"unknown classes in {column!r}: {unknown}")
-    png = None
-    if png_path is not None:
-        fig, ax = static.new_map(result, title=title)
-        layer = static.project(ax, result)
-        fill = classes.map(colors).to_numpy()
-        edge = "white" if len(result) <= 20_000 else "none"
-        layer.plot(ax=ax, color=fill, edgecolor=edge, linewidth=0.15, zorder=2)
-        if outlines is not None:
-            static.add_outlines(ax, outlines,
-                                label_column=label_column if label_column in outlines.columns else None)
-        static.add_legend(ax, legend_for(result, column), title="图例", loc="outside")
-        static.add_scale_bar(ax)
-        static.add_north_arrow(ax)
-        static.add_attribution(ax, attribution)
-        png = static.save_png(fig, png_path)
+
+
+def hotspot_layer(result: gpd.GeoDataFrame, *, column: str | None = None, id: str = "hotspots") -> pdk.Layer:
+    """The pydeck polygon layer of ``gistar()`` or ``emerging()`` results, with Chinese tooltips (``label_zh``).
+
+    For :func:`gridlib.maps.to_html` (with :func:`tooltip_html` and :func:`legend_for`).
+
+    >>> import geopandas as gpd
+    >>> from shapely.geometry import box
+    >>> from gridlib.hotspots import gistar
+    >>> cells = gpd.GeoDataFrame({"n": [0, 1, 0, 1, 9, 8, 0, 7, 9]}, crs=4326,
+    ...     geometry=[box(121.5 + i / 1e3, 31.23 + j / 1e3, 121.501 + i / 1e3, 31.231 + j / 1e3)
+    ...               for j in range(3) for i in range(3)])
+    >>> type(hotspot_layer(gistar(cells, "n", permutations=0))).__name__
+    'Layer'
+    """
+    column, colors, labels = _scheme(result, column)
+    classes = result[column].astype(str)
+    _check_classes(classes, colors, column)
     shown = result.copy()
     shown["label_zh"] = classes.map(labels).to_numpy()
     keep = [c for c in ("grid_code", "h3", "code", "name_zh", "count", "rate", "z", "p_sim", "q", "trend_z",
@@ -141,9 +178,8 @@ def hotspot_map(
     for col in ("z", "q", "p_sim", "trend_z", "rate"):
         if col in shown.columns:
             shown[col] = pd.to_numeric(shown[col]).round(3)
-    layer = deck.polygon_layer(shown, fill_color=column, colors=colors, columns=keep, id=id,
-                               line_width_px=0.3, opacity=0.8)
-    return png, layer
+    return deck.polygon_layer(shown, fill_color=column, colors=colors, columns=keep, id=id,
+                              line_width_px=0.3, opacity=0.8)
 
 
 def tooltip_html(result: gpd.GeoDataFrame) -> str:

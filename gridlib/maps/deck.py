@@ -24,7 +24,7 @@ import math
 import os
 import tempfile
 import weakref
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Hashable, Iterable, Mapping, Sequence
 from datetime import date, datetime
 from pathlib import Path
 from typing import Any
@@ -109,7 +109,7 @@ def _properties(gdf: gpd.GeoDataFrame, columns: Sequence[str] | None) -> list[di
     return [{k: _json_value(v) for k, v in zip(names, row, strict=True)} for row in table.itertuples(index=False)]
 
 
-def _colors(gdf: gpd.GeoDataFrame, spec: Color, colors: Mapping[Any, Color] | None, default: Color,
+def _colors(gdf: gpd.GeoDataFrame, spec: Color, colors: Mapping[Hashable, Color] | None, default: Color,
             alpha: float | None) -> list[list[int]]:
     """Per-row colours: a fixed colour, or a column of colours / of categories mapped by ``colors``."""
     if isinstance(spec, str) and spec in gdf.columns:
@@ -148,7 +148,7 @@ def polygon_layer(
     gdf: gpd.GeoDataFrame,
     *,
     fill_color: Color = "#3182bd",
-    colors: Mapping[Any, Color] | None = None,
+    colors: Mapping[Hashable, Color] | None = None,
     line_color: Color = "#333333",
     line_width_px: float = 1.0,
     opacity: float = 0.75,
@@ -200,7 +200,7 @@ def line_layer(
     gdf: gpd.GeoDataFrame,
     *,
     color: Color = "#444444",
-    colors: Mapping[Any, Color] | None = None,
+    colors: Mapping[Hashable, Color] | None = None,
     width_px: float = 2.0,
     columns: Sequence[str] | None = None,
     id: str | None = None,
@@ -242,7 +242,7 @@ def point_layer(
     gdf: gpd.GeoDataFrame,
     *,
     color: Color = "#e6550d",
-    colors: Mapping[Any, Color] | None = None,
+    colors: Mapping[Hashable, Color] | None = None,
     radius_px: float = 4.0,
     columns: Sequence[str] | None = None,
     id: str | None = None,

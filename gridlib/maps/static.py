@@ -27,7 +27,7 @@ import os
 import tempfile
 import warnings
 import weakref
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -47,6 +47,7 @@ from matplotlib.patches import FancyArrow, Patch, Rectangle  # noqa: E402
 
 from gridlib.crs import metric_crs_for  # noqa: E402
 from gridlib.errors import InputError  # noqa: E402
+from gridlib.types import CRSLike  # noqa: E402
 
 __all__ = [
     "CJK_FONT_FAMILIES",
@@ -63,6 +64,9 @@ __all__ = [
 ]
 
 log = logging.getLogger(__name__)
+
+#: A matplotlib colour: a name or ``#rrggbb`` text, or an RGB(A) tuple of floats in [0, 1].
+MplColor = str | tuple[float, ...]
 
 #: Preferred fonts with Chinese glyphs, best first (Debian ``fonts-noto-cjk`` provides the first).
 CJK_FONT_FAMILIES: tuple[str, ...] = (
@@ -159,7 +163,7 @@ def new_map(
     gdf_extent: gpd.GeoDataFrame | gpd.GeoSeries,
     title: str | None = None,
     *,
-    crs: Any = None,
+    crs: CRSLike | None = None,
     figsize: tuple[float, float] = (10.0, 10.0),
     margin: float = 0.04,
 ) -> tuple[Figure, Axes]:
@@ -377,7 +381,7 @@ def add_outlines(
 
 def add_legend(
     ax: Axes,
-    colors: Mapping[str, Any] | Sequence[tuple[str, Any]],
+    colors: Mapping[str, MplColor] | Sequence[tuple[str, MplColor]],
     *,
     title: str | None = None,
     loc: str = "lower right",
@@ -442,3 +446,47 @@ def save_png(fig: Figure, path: str | os.PathLike[str], *, dpi: int = _DPI, clos
         if close:
             plt.close(fig)
     return target
+
+
+class MapFigure(Figure):
+    """The Figure a ``*_map`` function returns, still unpackable into its 0.x return pair (deprecated).
+
+    0.x map functions returned ``(fig, ax)`` or ``(png path, pydeck layer)``; every ``*_map`` now
+    returns the Figure (docs/conventions.md "One vocabulary"). Unpacking it the old way still works
+    for one release and warns.
+
+    >>> import warnings, geopandas as gpd; from shapely.geometry import box
+    >>> fig, ax = new_map(gpd.GeoDataFrame(geometry=[box(0, 0, 1000, 1000)], crs="EPSG:4550"))
+    >>> fig = legacy_unpacking(fig, (fig, ax), "unpacking is deprecated")
+    >>> with warnings.catch_warnings():
+    ...     warnings.simplefilter("ignore", DeprecationWarning)
+    ...     f, a = fig
+    >>> f is fig and a is fig.axes[0]
+    True
+    >>> plt.close(fig)
+    """
+
+    _legacy: tuple[Any, ...] | Callable[[], tuple[Any, ...]] = ()
+    _legacy_message = ""
+
+    def __iter__(self) -> Any:
+        warnings.warn(self._legacy_message, DeprecationWarning, stacklevel=2)
+        pair = self._legacy
+        return iter(pair() if callable(pair) else pair)
+
+
+def legacy_unpacking(fig: Figure, pair: tuple[Any, ...] | Callable[[], tuple[Any, ...]], message: str) -> MapFigure:
+    """Let *fig* be unpacked into *pair* (warning *message*): the 0.x return shape of a map function.
+
+    *pair* may be a function giving the pair, called only when the figure is unpacked.
+
+    >>> import warnings, geopandas as gpd; from shapely.geometry import box
+    >>> fig, ax = new_map(gpd.GeoDataFrame(geometry=[box(0, 0, 1000, 1000)], crs="EPSG:4550"))
+    >>> type(legacy_unpacking(fig, (fig, ax), "old")).__name__
+    'MapFigure'
+    >>> plt.close(fig)
+    """
+    fig.__class__ = MapFigure
+    fig._legacy = pair  # type: ignore[attr-defined]
+    fig._legacy_message = message  # type: ignore[attr-defined]
+    return fig  # type: ignore[return-value]

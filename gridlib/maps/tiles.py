@@ -33,6 +33,7 @@ from __future__ import annotations
 import gzip
 import json
 import os
+import warnings
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -44,7 +45,7 @@ import pyogrio
 
 from gridlib.errors import InputError
 
-__all__ = ["GRID_MINZOOM", "build_grid_tiles", "grid_codes_per_zoom", "write_grid_attributes", "read_grid_attributes"]
+__all__ = ["GRID_MINZOOM", "build_grid_tiles", "grid_codes_per_zoom", "write_grid_attributes", "open_grid_attributes"]
 
 GRID_MINZOOM = 11
 _DISSOLVED_MAXZOOM = GRID_MINZOOM - 1
@@ -163,7 +164,7 @@ def write_grid_attributes(table: pd.DataFrame, path: str | os.PathLike, columns:
     binary : bool
         Write the columnar binary form instead of JSON (what a city's page reads fastest, and written
         without a Python loop per grid): typed arrays the browser wraps without parsing, see
-        :func:`read_grid_attributes`. Every column not numeric or boolean is dictionary-encoded.
+        :func:`open_grid_attributes`. Every column not numeric or boolean is dictionary-encoded.
 
     >>> import tempfile, pathlib, json
     >>> t = pd.DataFrame({"grid_code": ["B", "A"], "open_cases": [2, 0], "share": [0.123456, None]})
@@ -280,7 +281,7 @@ def _binary_attributes(t: pd.DataFrame, columns: Sequence[str], dictionary: Sequ
     return BINARY_MAGIC + len(header).to_bytes(4, "little") + header + b"".join(blocks)
 
 
-def read_grid_attributes(path: str | os.PathLike) -> pd.DataFrame:
+def open_grid_attributes(path: str | os.PathLike) -> pd.DataFrame:
     """Read an attribute file of :func:`write_grid_attributes` (JSON or binary, gzipped or not) as a table.
 
     >>> import tempfile, pathlib
@@ -288,7 +289,7 @@ def read_grid_attributes(path: str | os.PathLike) -> pd.DataFrame:
     ...                   "ok": [True, False, True], "unit": ["一队", None, "二队"]})
     >>> p = write_grid_attributes(t, pathlib.Path(tempfile.mkdtemp()) / "a.bin", ["n", "share", "ok", "unit"],
     ...                           binary=True, compress=True)
-    >>> read_grid_attributes(p)
+    >>> open_grid_attributes(p)
       grid_code    n  share     ok  unit
     0         A  NaN   0.25  False  None
     1         B  2.0   0.50   True    一队
@@ -330,3 +331,19 @@ def read_grid_attributes(path: str | os.PathLike) -> pd.DataFrame:
         else:
             out[name] = arr.astype(float).round(4)
     return out
+
+
+def read_grid_attributes(path: str | os.PathLike) -> pd.DataFrame:
+    """Deprecated name of :func:`open_grid_attributes` (``read_*`` readers return ``(accepted, rejects)``).
+
+    >>> import tempfile, pathlib, warnings
+    >>> p = write_grid_attributes(pd.DataFrame({"grid_code": ["A"], "n": [1]}),
+    ...                           pathlib.Path(tempfile.mkdtemp()) / "a.json", ["n"])
+    >>> with warnings.catch_warnings():
+    ...     warnings.simplefilter("ignore", DeprecationWarning)
+    ...     read_grid_attributes(p)["n"].tolist()
+    [1]
+    """
+    warnings.warn("gridlib.maps.tiles.read_grid_attributes is deprecated; use open_grid_attributes",
+                  DeprecationWarning, stacklevel=2)
+    return open_grid_attributes(path)

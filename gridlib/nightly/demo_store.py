@@ -5,7 +5,6 @@ from __future__ import annotations
 import logging
 import os
 from pathlib import Path
-from typing import Any
 
 import geopandas as gpd
 import pandas as pd
@@ -42,7 +41,7 @@ def _read(path: Path) -> pd.DataFrame:
     return gpd.read_file(path, engine="pyogrio")
 
 
-def load_demo_store(store: Store, demo_dir: str | os.PathLike[str], *, grids: Any = None,
+def load_demo_store(store: Store, demo_dir: str | os.PathLike[str], *, grids: gpd.GeoDataFrame | str | os.PathLike[str] | None = None,
                     effective_date: str = "2026-01-01") -> list[str]:
     """Import the demo grid edition and the generated layers into *store*, in one transaction.
 

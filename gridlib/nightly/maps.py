@@ -9,7 +9,7 @@ import multiprocessing as mp
 import os
 import re
 import shutil
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from concurrent.futures import ProcessPoolExecutor
 from contextlib import contextmanager
 from pathlib import Path
@@ -536,7 +536,7 @@ def _draw(job: int) -> None:
 
 
 @contextmanager
-def png_maps(work: Path, layers: dict[str, Any], grids: gpd.GeoDataFrame, streets: gpd.GeoDataFrame,
+def png_maps(work: Path, layers: dict[str, pd.DataFrame], grids: gpd.GeoDataFrame, streets: gpd.GeoDataFrame,
              date: dt.date) -> Iterator[None]:
     """Draw ``maps/overview.png`` and one ``maps/street_<code>.png`` per street while the body runs.
 
@@ -580,7 +580,7 @@ def png_maps(work: Path, layers: dict[str, Any], grids: gpd.GeoDataFrame, street
         _TO_DRAW.clear()
 
 
-def write_maps(work: Path, layers: dict[str, Any], results: NightlyResults, *, date: dt.date,
+def write_maps(work: Path, layers: dict[str, pd.DataFrame], results: NightlyResults, *, date: dt.date,
                streets: gpd.GeoDataFrame | None = None, pngs: bool = True) -> None:
     """Write ``maps/overview.png``, ``maps/street_<code>.png``, ``webmap.html`` and ``index.html``.
 
@@ -621,7 +621,7 @@ def write_maps(work: Path, layers: dict[str, Any], results: NightlyResults, *, d
 
 
 def kpi_summary_html(street_mtd: pd.DataFrame, street_names: dict[str, str], maps: list[tuple[str, str]],
-                     date: dt.date, manifest_counts: dict[str, Any]) -> str:
+                     date: dt.date, manifest_counts: Mapping[str, object]) -> str:
     """The KPI summary page linking the maps (self-contained HTML, no scripts).
 
     Examples

@@ -25,7 +25,7 @@ import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import geopandas as gpd
 import numpy as np
@@ -34,6 +34,9 @@ import pyogrio
 import shapely
 
 from gridlib.io import process_umask
+
+if TYPE_CHECKING:
+    from gridlib.store.base import Store
 
 log = logging.getLogger(__name__)
 
@@ -175,7 +178,7 @@ def clean_orphans(out_dir: str | os.PathLike[str]) -> list[tuple[str, int]]:
     return removed
 
 
-def clean_store_temps(store: Any) -> list[tuple[str, int]]:
+def clean_store_temps(store: Store) -> list[tuple[str, int]]:
     """Remove the temporary copies (``.<file>.*.tmp.gpkg``) killed writers left beside a GeoPackage store.
 
     A copy is in use only while its writer holds the store's write lock (``GpkgStore.transaction``);

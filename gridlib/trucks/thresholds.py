@@ -9,6 +9,7 @@
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -90,7 +91,7 @@ class Thresholds:
         return tuple(f.name for f in dataclasses.fields(cls))
 
     @classmethod
-    def from_mapping(cls, values: dict[str, Any]) -> Thresholds:
+    def from_mapping(cls, values: Mapping[str, float]) -> Thresholds:
         """Thresholds from ``{name: value}`` (unknown names are an error naming the known ones)."""
         unknown = set(values) - set(cls.names())
         if unknown:

@@ -19,11 +19,11 @@ def test_every_zhengzhou_county_and_township_parent_is_listed(shared_data):
     folder = shared_data / "a_admin_boundaries"
     counties = pd.read_csv(folder / "zhengzhou_county_codes_2023.csv", dtype=str)
     towns = pd.read_csv(folder / "zhengzhou_township_codes_2023.csv", dtype=str)
-    r = gl.codes.validate(counties.county_code + "001001001")
+    r = gl.codes.check_codes(counties.county_code + "001001001")
     assert r.valid.all(), r.reason[~r.valid].tolist()
-    grids = gl.codes.validate(towns.township_code + "001001")
+    grids = gl.codes.check_codes(towns.township_code + "001001")
     assert grids.valid.all(), grids.reason[~grids.valid].tolist()
-    checked = gl.codes.validate(pd.Series(["410108001003007", "410108099003007"]), streets=towns.township_code)
+    checked = gl.codes.check_codes(pd.Series(["410108001003007", "410108099003007"]), streets=towns.township_code)
     assert checked.reason.tolist() == ["", "street 410108099 not in the given street list"]
 
 

@@ -74,9 +74,9 @@ def test_2007_conflicts_and_uncertain_classes_are_marked():
 def test_every_row_round_trips_through_lookup_and_validate(edition):
     cat = gl.codes.catalogue(edition)
     for kind, rows in cat.groupby("kind"):
-        res = gl.codes.validate(rows.class_code, kind="class", edition=edition)
+        res = gl.codes.check_codes(rows.class_code, kind="class", edition=edition)
         assert res.valid.all() and (res.normalized == rows.class_code).all()
-        as_int = gl.codes.validate(rows.class_code.astype(int), kind="class", edition=edition)
+        as_int = gl.codes.check_codes(rows.class_code.astype(int), kind="class", edition=edition)
         assert (as_int.normalized == rows.class_code).all()
         for _, r in rows.head(40).iterrows():
             assert gl.codes.lookup(r.class_code, edition, kind).name_zh == r.name_zh
@@ -112,15 +112,15 @@ def test_extensions_register_validate_and_clear(tmp_path):
     added = gl.codes.load_extensions(path)
     assert added.class_code.tolist() == ["21001", "06901"]
     assert (added.status == "extension").all()
-    assert gl.codes.validate(pd.Series(["21001", "6901"]), kind="event_class").valid.all()
-    assert gl.codes.validate(pd.Series(["41010521001"]), kind="matter").valid.all()
+    assert gl.codes.check_codes(pd.Series(["21001", "6901"]), kind="event_class").valid.all()
+    assert gl.codes.check_codes(pd.Series(["41010521001"]), kind="matter").valid.all()
     assert len(gl.codes.catalogue(kind="event")) == 252
     assert list(gl.codes.catalogue().columns) == list(gl.codes.catalogue("cjt214-2007").columns)
     df = gl.codes.load_extensions(pd.DataFrame({"class_code": ["22001"], "kind": ["component"], "name_zh": ["岗亭"],
                                                 "name_en": [float("nan")]}))
     assert df.name_en.tolist() == [""] and df.note.tolist() == ["city extension from extension table row 0"]
     gl.codes.clear_extensions()
-    assert not gl.codes.validate(pd.Series(["21001"]), kind="event_class").valid.any()
+    assert not gl.codes.check_codes(pd.Series(["21001"]), kind="event_class").valid.any()
 
 
 def test_extension_clashes_name_both_rows(tmp_path):

@@ -39,6 +39,6 @@ def test_minted_ids_are_new_distinct_and_deterministic(seqs, n):
     first = gl.codes.mint_component_ids("310115", "03005", existing, n)
     assert first == gl.codes.mint_component_ids("310115", "03005", list(reversed(existing)), n)
     assert len(set(first)) == n and set(first).isdisjoint(existing)
-    assert gl.codes.validate(pd.Series(first), kind="component").valid.all()
+    assert gl.codes.check_codes(pd.Series(first), kind="component").valid.all()
     top = max(seqs, default=0)
     assert int(first[0][-6:]) == top + 1

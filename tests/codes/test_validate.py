@@ -13,12 +13,12 @@ FULLWIDTH = str.maketrans("0123456789", "０１２３４５６７８９")
 
 
 def reasons(values, **kw):
-    return gl.codes.validate(pd.Series(values, dtype=object), **kw).reason.tolist()
+    return gl.codes.check_codes(pd.Series(values, dtype=object), **kw).reason.tolist()
 
 
 def test_result_is_aligned_with_the_input_index():
     s = pd.Series(["410105001003007", "bad"], index=[10, 3])
-    r = gl.codes.validate(s)
+    r = gl.codes.check_codes(s)
     assert list(r.index) == [10, 3]
     assert list(r.columns[:3]) == ["valid", "reason", "normalized"]
     assert r.valid.tolist() == [True, False]
@@ -59,30 +59,30 @@ def test_grid_reasons(value, reason):
     ("41010500100300", "41010500100300", ""),  # 14-digit community grid (sequence 00)
 ])
 def test_repairs_are_normalised_with_a_warning(value, normalized, warning):
-    r = gl.codes.validate(pd.Series([value], dtype=object))
+    r = gl.codes.check_codes(pd.Series([value], dtype=object))
     assert r.valid.iloc[0], r.reason.iloc[0]
     assert r.normalized.iloc[0] == normalized
     assert r.warning.iloc[0] == warning
 
 
 def test_numeric_columns_from_excel():
-    ints = gl.codes.validate(pd.Series([410105001003007, None], dtype="Int64"))
+    ints = gl.codes.check_codes(pd.Series([410105001003007, None], dtype="Int64"))
     assert ints.valid.tolist() == [True, False] and ints.reason.iloc[1] == "empty"
-    floats = gl.codes.validate(pd.Series([4.10105001003007e14, 4.10108e14, 4.1010501004000045e16, np.nan, -1.0]))
+    floats = gl.codes.check_codes(pd.Series([4.10105001003007e14, 4.10108e14, 4.1010501004000045e16, np.nan, -1.0]))
     assert floats.valid.tolist() == [True, False, False, False, False]
     # 4.10108e14 is exactly 410108000000000: structurally wrong, rejected on its parts
     assert floats.reason.iloc[1] == "street code 000 where one is required"
     assert floats.reason.iloc[2].startswith("number 41010501004000048 is not an exact integer")
     assert floats.reason.iloc[4] == "negative number, not a code"
-    comp = gl.codes.validate(pd.Series([4101050102000123.0]), kind="component", edition="cjt214-2007")
+    comp = gl.codes.check_codes(pd.Series([4101050102000123.0]), kind="component", edition="cjt214-2007")
     assert comp.normalized.tolist() == ["4101050102000123"]
 
 
 def test_class_codes_restore_one_lost_zero_only():
-    r = gl.codes.validate(pd.Series([6012, "6012", "0101", 101, 12, 6099, 1016]), kind="class")
+    r = gl.codes.check_codes(pd.Series([6012, "6012", "0101", 101, 12, 6099, 1016]), kind="class")
     assert r.normalized.tolist()[:2] == ["06012", "06012"]
     assert r.warning.tolist()[:2] == ["leading zero restored", "leading zero restored"]
-    ints = gl.codes.validate(pd.Series([6012]), kind="class")
+    ints = gl.codes.check_codes(pd.Series([6012]), kind="class")
     assert ints.warning.tolist() == ["read as a number; leading zero restored"]
     assert r.reason.tolist()[2:] == [
         "wrong length 4 (expected 5 digits (2 major + 3 minor class, gbt47678-2026))",
@@ -91,7 +91,7 @@ def test_class_codes_restore_one_lost_zero_only():
         "unknown class 06099 in gbt47678-2026",
         "class 01016 is a gap in the gbt47678-2026 table (not known)",
     ]
-    old = gl.codes.validate(pd.Series([101, "0502", "0700"]), kind="class", edition="cjt214-2007")
+    old = gl.codes.check_codes(pd.Series([101, "0502", "0700"]), kind="class", edition="cjt214-2007")
     assert old.normalized.tolist()[:2] == ["0101", "0502"]
     assert old.reason.iloc[2] == "minor class 00 (expected 01 or above)"
 
@@ -110,7 +110,7 @@ def test_component_matter_and_event_class_kinds():
 
 
 def test_alphanumeric_grid_layout():
-    r = gl.codes.validate(pd.Series(["41010500100300A", "41010500100300a", "4101050010-0300A", "4101050010030A"]),
+    r = gl.codes.check_codes(pd.Series(["41010500100300A", "41010500100300a", "4101050010-0300A", "4101050010030A"]),
                           layout="15an")
     assert r.valid.tolist() == [True, True, True, False]
     assert r.warning.iloc[1] == "lower-case letters upper-cased"
@@ -118,13 +118,13 @@ def test_alphanumeric_grid_layout():
     assert reasons(["41010500100300A"], layout="15") == ["non-digit 'A' at position 15"]
     assert reasons(["4101050010030#7"], layout="15") == ["non-digit '#' at position 14"]
     with pytest.raises(CodeError, match="unknown grid layout"):
-        gl.codes.validate(pd.Series(["1"]), layout="16")
+        gl.codes.check_codes(pd.Series(["1"]), layout="16")
 
 
 def test_county_check_can_be_switched_off_and_bools_are_rejected():
     assert reasons(["410199001003007"], check_county=False) == [""]
-    assert gl.codes.validate(pd.Series([True, False])).reason.tolist() == ["boolean value, not a code"] * 2
-    assert len(gl.codes.validate(pd.Series([], dtype=object))) == 0
+    assert gl.codes.check_codes(pd.Series([True, False])).reason.tolist() == ["boolean value, not a code"] * 2
+    assert len(gl.codes.check_codes(pd.Series([], dtype=object))) == 0
 
 
 # --- property tests ---------------------------------------------------------------
@@ -162,7 +162,7 @@ def test_a_dropped_digit_gives_a_14_digit_code_or_a_length_error(parts, pos):
     county, street, community, seq = parts
     code = f"{county}{street:03d}{community:03d}{seq:03d}"
     short = code[:pos] + code[pos + 1:]
-    r = gl.codes.validate(pd.Series([short]), layout="15")
+    r = gl.codes.check_codes(pd.Series([short]), layout="15")
     assert r.reason.iloc[0].startswith("wrong length 14")
 
 
@@ -180,7 +180,7 @@ def test_component_ids_round_trip(county, cls, seq):
     st.text(alphabet="0123456789X- ", max_size=18),
     st.integers(0, 10**17), st.none()), max_size=30))
 def test_scalar_parse_agrees_with_vectorised_validate(values):
-    res = gl.codes.validate(pd.Series(values, dtype=object))
+    res = gl.codes.check_codes(pd.Series(values, dtype=object))
     for v, ok, norm in zip(values, res.valid, res.normalized, strict=True):
         if ok:
             assert GridCode.parse(v).format() == norm
@@ -199,7 +199,7 @@ ALL_2026 = set(gl.codes.catalogue().class_code) | set(gl.codes.gaps().class_code
 def test_component_corruptions_are_rejected_with_the_right_reason(county, cls, seq, pos, ch):
     code = f"{county}{cls}{seq:06d}"
     bad = code[:pos] + ch + code[pos + 1:]
-    r = gl.codes.validate(pd.Series([bad, code[:-1], code + "1"]), kind="component")
+    r = gl.codes.check_codes(pd.Series([bad, code[:-1], code + "1"]), kind="component")
     assert r.reason.tolist() == [
         f"non-digit '{ch}' at position {pos + 1}",
         "wrong length 16 (expected 17 digits (6 county + 5 class + 6 sequence, gbt47678-2026))",
@@ -210,7 +210,7 @@ def test_component_corruptions_are_rejected_with_the_right_reason(county, cls, s
 @settings(max_examples=100, deadline=None)
 @given(st.sampled_from(COUNTIES), st.integers(1, 99_999).map("{:05d}".format))
 def test_matter_codes_with_any_class_get_a_class_verdict(county, cls):
-    r = gl.codes.validate(pd.Series([county + cls]), kind="matter")
+    r = gl.codes.check_codes(pd.Series([county + cls]), kind="matter")
     events = set(gl.codes.catalogue(kind="event").class_code)
     if cls in events:
         assert r.valid.iloc[0]
@@ -232,13 +232,13 @@ def test_street_and_community_parent_codes():
     assert reasons(["410105001003", "410105001000", "410108099003"], kind="community", streets=["410105001"]) == [
         "", "community code 000 where one is required", "street 410108099 not in the given street list"]
     with pytest.raises(CodeError, match="9-digit street code"):
-        gl.codes.validate(["410105001"], kind="street", streets=["4101"])
+        gl.codes.check_codes(["410105001"], kind="street", streets=["4101"])
 
 
 def test_clean_and_repaired_rows_mixed_in_one_column():
     values = ["410105001003007", "410105-001-003-008", "41010500100307", "410199001003007", "4101 9900 1003 007",
               "41010500100300", "4101990010030"]
-    r = gl.codes.validate(pd.Series(values * 3))
+    r = gl.codes.check_codes(pd.Series(values * 3))
     assert r.valid.tolist() == [True, True, True, False, False, True, False] * 3
     assert r.normalized.iloc[1] == "410105001003008" and r.normalized.iloc[5] == "41010500100300"
     assert r.reason.iloc[4] == r.reason.iloc[3] == "county 410199 not in the GB/T 2260 list (as of 2025-12-31)"

@@ -113,7 +113,7 @@ def test_components_have_standard_ids_matching_their_place(demo_dir: Path) -> No
     ids = comps["component_id"]
     assert ids.str.fullmatch(r"\d{17}").all()
     assert (ids.str[6:11] == comps["class_code"]).all() and (ids.str[:6] == comps["district_code"]).all()
-    valid = gl.codes.validate(ids, kind="component")
+    valid = gl.codes.check_codes(ids, kind="component")
     assert valid["valid"].all(), valid.loc[~valid["valid"], "reason"].head().tolist()
     districts = gl.datasets.demo_admin("district")
     joined = gpd.sjoin(comps, districts[["code", "geometry"]], predicate="intersects")

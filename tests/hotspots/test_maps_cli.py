@@ -13,7 +13,7 @@ from typer.testing import CliRunner
 
 import gridlib as gl
 from gridlib.cli import app, main
-from gridlib.hotspots import emerging, gistar, hotspot_map, legend_for, tooltip_html
+from gridlib.hotspots import emerging, gistar, hotspot_layer, hotspot_map, legend_for, tooltip_html
 from gridlib.hotspots.maps import CATEGORY_COLORS, CLASS_COLORS
 
 
@@ -26,8 +26,10 @@ def _result() -> gpd.GeoDataFrame:
 
 def test_hotspot_map_png_is_reproducible_and_layer_has_chinese_labels(tmp_path):
     res = _result()
-    png, layer = hotspot_map(res, tmp_path / "a.png", title="热点测试")
-    again, _ = hotspot_map(res, tmp_path / "b.png", title="热点测试")
+    png, again = tmp_path / "a.png", tmp_path / "b.png"
+    hotspot_map(res, png, title="热点测试")
+    hotspot_map(res, again, title="热点测试")
+    layer = hotspot_layer(res)
     assert png.read_bytes() == again.read_bytes()
     assert imread(png).shape[0] > 500
     row = next(r for r in layer.data if r["hotspot_class"] == "hot_99")
@@ -35,8 +37,7 @@ def test_hotspot_map_png_is_reproducible_and_layer_has_chinese_labels(tmp_path):
     assert row["_fill"][:3] == [int(CLASS_COLORS[row["hotspot_class"]][i:i + 2], 16) for i in (1, 3, 5)]
     assert "热点" in next(iter(legend_for(res)))
     assert "{label_zh}" in tooltip_html(res) and "{count}" in tooltip_html(res)
-    _, no_png = hotspot_map(res)  # layer only
-    assert len(no_png.data) == len(res)
+    assert len(hotspot_layer(res).data) == len(res)
 
 
 def test_emerging_results_use_category_colours():
@@ -44,7 +45,7 @@ def test_emerging_results_use_category_colours():
     cases = pd.DataFrame({"grid_code": ["G00000"] * 12,
                           "reported_at": pd.date_range("2026-01-01", periods=12, freq="7D")})
     em = emerging(cases, grid, n_bins=12)
-    _, layer = hotspot_map(em)
+    layer = hotspot_layer(em)
     cats = {row["category"] for row in layer.data}
     assert cats <= set(CATEGORY_COLORS)
 

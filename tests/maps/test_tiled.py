@@ -18,7 +18,7 @@ from gridlib.errors import InputError
 from gridlib.maps import legend as lg
 from gridlib.maps.serve import make_server
 from gridlib.maps.tiled import pmtiles_header, tiled_page
-from gridlib.maps.tiles import build_grid_tiles, read_grid_attributes, write_grid_attributes
+from gridlib.maps.tiles import build_grid_tiles, open_grid_attributes, write_grid_attributes
 
 _CLASSES = np.array(["hot_99", "hot_95", "not_significant", "cold_95"])
 _COLUMNS = ["street_name", "community_name", "responsible_unit", "open_cases", "hotspot_class", "camera_road_share"]
@@ -244,8 +244,8 @@ def test_binary_attributes_read_back_as_written(tmp_path):
     t = pd.DataFrame({"grid_code": ["A10", "A1", "网格2", "B"], "n": [1, None, 3, 0], "share": [0.12345, None, 1.0, 0],
                       "ok": [True, None, False, True], "unit": ["一队", None, "二队", "一队"]})
     cols = ["n", "share", "ok", "unit"]
-    binary = read_grid_attributes(write_grid_attributes(t, tmp_path / "a.bin", cols, binary=True))
-    js = read_grid_attributes(write_grid_attributes(t, tmp_path / "a.json", cols, dictionary=["unit"], compress=True))
+    binary = open_grid_attributes(write_grid_attributes(t, tmp_path / "a.bin", cols, binary=True))
+    js = open_grid_attributes(write_grid_attributes(t, tmp_path / "a.json", cols, dictionary=["unit"], compress=True))
     assert binary["grid_code"].tolist() == js["grid_code"].tolist() == sorted(t["grid_code"])
     assert binary["unit"].tolist() == js["unit"].tolist()
     assert binary["unit"].tolist() == [None, "一队", "一队", "二队"]  # A1, A10, B, 网格2

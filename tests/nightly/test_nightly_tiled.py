@@ -11,7 +11,7 @@ import geopandas as gpd
 import pytest
 
 import gridlib as gl
-from gridlib.maps.tiles import read_grid_attributes
+from gridlib.maps.tiles import open_grid_attributes
 from gridlib.nightly import NightlyOptions, load_demo_store, run_nightly
 
 DATE = "2026-11-21"
@@ -49,7 +49,7 @@ def test_city_night_writes_the_tiled_map(city_runs):
     assert 'href="webmap/index.html"' in (products / "index.html").read_text(encoding="utf-8")
     assert "webmap/grids.pmtiles" in manifest["outputs"]
     # the page's attributes are every grid's, the GeoPackage's classes (binary columnar file)
-    doc = read_grid_attributes(products / "webmap" / "grid_attributes.bin")
+    doc = open_grid_attributes(products / "webmap" / "grid_attributes.bin")
     grid_map = gpd.read_file(products / "responsibility_map.gpkg", layer="grid_responsibility")
     assert doc["grid_code"].tolist() == sorted(grid_map["grid_code"])
     ordered = grid_map.sort_values("grid_code")
