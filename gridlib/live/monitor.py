@@ -53,7 +53,7 @@ from gridlib.live.fix import Fix
 from gridlib.trucks.clean import clean
 from gridlib.trucks.detectors import DETECTORS, CheckContext, vehicle_day
 from gridlib.trucks.fixes import read_fixes
-from gridlib.trucks.route import keep_route_table, read_permits, read_sites
+from gridlib.trucks.route import keep_route_table, permits_metric_crs, read_permits, read_sites
 from gridlib.trucks.thresholds import Thresholds
 from gridlib.types import LayerSource
 
@@ -126,10 +126,8 @@ class TruckMonitor:
                  book: AlertBook | None = None, keep_nights: int = 2, grid_index: Any = None) -> None:
         permits_ok, self.permit_rejects = read_permits(permits)
         sites_ok = read_sites(sites)[0] if sites is not None else None
-        if metric is None:
-            xy = permits_ok.geometry.get_coordinates() if len(permits_ok) else None
-            metric = (metric_crs(float(np.median(xy["x"])), float(np.median(xy["y"]))) if xy is not None and len(xy)
-                      else metric_crs(121.5, 31.2))
+        if metric is None:      # the batch check's rule (gl.trucks.route.permits_metric_crs)
+            metric = permits_metric_crs(permits_ok) or metric_crs(121.5, 31.2)
         self.ctx = CheckContext.prepare(permits_ok, sites_ok, pyproj.CRS.from_user_input(metric), roads=roads,
                                         zones=zones, thresholds=thresholds or Thresholds())
         # every tick measures fixes against the same routes: cut and hash them once, at the width vehicle_day uses

@@ -33,9 +33,10 @@ from typing import Any
 import geopandas as gpd
 import numpy as np
 import pandas as pd
+import pyproj
 import shapely
 
-from gridlib.crs import WGS84, to_crs
+from gridlib.crs import WGS84, metric_crs, to_crs
 from gridlib.errors import InputError
 from gridlib.rejects import Rejects
 from gridlib.times import parse_times, reject_times
@@ -44,6 +45,7 @@ from gridlib.types import ArrayLike, CRSLike
 
 __all__ = [
     "read_permits", "read_sites", "parse_hours", "assign_permits", "route_distance", "keep_route_table",
+    "permits_metric_crs",
     "deviation_episodes",
     "SITE_KINDS", "WKT_COLUMNS",
 ]
@@ -235,6 +237,35 @@ def read_permits(
     ok, rejects = _reject(original, found)
     permits = to_crs(frame.iloc[np.flatnonzero(ok)], WGS84).reset_index(drop=True)
     return permits, rejects
+
+
+def permits_metric_crs(permits: gpd.GeoDataFrame) -> pyproj.CRS | None:
+    """The metric CRS a truck check measures in: the zone of the median vertex of the permits' routes.
+
+    Taken from the routes, which are known before any fix arrives, so the batch check
+    (:func:`gridlib.trucks.check`) and the live monitor (:class:`gridlib.live.monitor.TruckMonitor`) measure
+    in the same CRS whatever fixes they have seen; None when there are no routes (the check then takes
+    the fixes' median).
+
+    Parameters
+    ----------
+    permits : GeoDataFrame
+        Accepted permits as :func:`read_permits` returns them (WGS-84 routes).
+
+    Examples
+    --------
+    >>> from shapely import LineString
+    >>> p = gpd.GeoDataFrame({"permit_id": ["P1"]}, geometry=[LineString([(121.49, 31.23), (121.52, 31.25)])],
+    ...                      crs=4326)
+    >>> permits_metric_crs(p).to_epsg(), permits_metric_crs(p.iloc[:0])
+    (4550, None)
+    """
+    if not len(permits):
+        return None
+    xy = shapely.get_coordinates(permits.to_crs(WGS84).geometry.to_numpy())
+    if not len(xy):
+        return None
+    return pyproj.CRS.from_user_input(metric_crs(float(np.median(xy[:, 0])), float(np.median(xy[:, 1]))))
 
 
 def read_sites(source: str | os.PathLike[str] | gpd.GeoDataFrame) -> tuple[gpd.GeoDataFrame, pd.DataFrame]:

@@ -28,7 +28,7 @@ from gridlib.trucks.clean import clean
 from gridlib.trucks.credit import Credit, credit
 from gridlib.trucks.detectors import DETECTORS, CheckContext, vehicle_day
 from gridlib.trucks.fixes import Fixes, read_fixes
-from gridlib.trucks.route import read_permits, read_sites
+from gridlib.trucks.route import permits_metric_crs, read_permits, read_sites
 from gridlib.trucks.thresholds import Thresholds
 from gridlib.types import CRSLike, LayerSource, TableSource, TimeLike
 
@@ -125,6 +125,10 @@ def check(
 ) -> CheckResult:
     """Check a fleet's GPS fixes against permits, sites, zones and speed limits.
 
+    Distances are measured in the metric CRS of the permits' routes
+    (:func:`gridlib.trucks.route.permits_metric_crs`; the fixes' own for a :class:`Fixes` input), the CRS
+    the live monitor measures in.
+
     Parameters
     ----------
     fixes : path, DataFrame or Fixes
@@ -185,9 +189,10 @@ def check(
         from gridlib.io import open_table
 
         frame = open_table(fixes)
-        fx, rejects = read_fixes(frame, crs=crs)
-    metric: pyproj.CRS = fx.crs
     permits_ok, permit_rejects = read_permits(permits)
+    if not isinstance(fixes, Fixes):   # measured where the routes are, as the live monitor measures
+        fx, rejects = read_fixes(frame, crs=crs, metric=permits_metric_crs(permits_ok))
+    metric: pyproj.CRS = fx.crs
     if sites is not None:
         sites_ok, site_rejects = read_sites(sites)
     else:
