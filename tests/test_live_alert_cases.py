@@ -74,13 +74,16 @@ def test_case_alerts_become_assigned_dispatched_cases_once(demo, tmp_path):  # n
         assert case["class_code"] == classes.loc[alert["type"], "class_code"]
         # reported when the alert opened: the episode's end then (the fix completing its evidence)
         assert pd.Timestamp(alert["start"]) <= pd.Timestamp(case["reported_at"]) <= pd.Timestamp(alert["end"])
-        one = pd.DataFrame({"case_id": [cid], "lon": [alert["lon"]], "lat": [alert["lat"]], "kind": ["event"]})
+        one = pd.DataFrame({"case_id": [cid], "lon": [alert["lon"]], "lat": [alert["lat"]], "kind": ["event"],
+                            "class_code": [case["class_code"]]})
         want, _ = gl.assign(one, ctx["gridset"], components=ctx["components"], zones=ctx["frontage_zones"],
                             roads=ctx["road_sections"], responsibility=ctx["responsibility"])
         row = rows[rows["case_id"] == cid].iloc[0]
         for col in ("grid_code", "street_code", "responsible_unit"):
             assert row[col] == want[col].iloc[0] and row[col] is not None, (cid, col)
-        assert (row["grid_code"], row["street_code"]) == (alert["grid_code"], alert["street_code"])
+        # the alert names the unit its case got (it used to be placed by grids and responsibility alone)
+        assert ((row["grid_code"], row["street_code"], row["responsible_unit"], row["responsible_team"])
+                == (alert["grid_code"], alert["street_code"], alert["responsible_unit"], alert["responsible_team"]))
     # stored alert records carry the case id too
     stored = store.read_layer("alerts")
     assert set(stored.loc[stored["event"] == "opened", "case_id"]) == set(rows["case_id"])

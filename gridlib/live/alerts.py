@@ -33,7 +33,7 @@ import math
 import sqlite3
 import threading
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import numpy as np
@@ -89,8 +89,8 @@ class AlertBook:
     store : Store, optional
         Events are appended to its ``alerts`` layer before they are published.
     locate : callable, optional
-        ``locate(lon, lat) -> list of dicts`` with :data:`PLACE_COLUMNS` for arrays of positions
-        (see :func:`grid_locator`).
+        ``locate(lon, lat, types) -> list of dicts`` with :data:`PLACE_COLUMNS` for arrays of positions
+        and the alerts' types (see :func:`grid_locator`).
     case_id_for : callable, optional
         ``case_id_for(alert) -> str or None``: the id of the case a new alert becomes, kept in its
         ``case_id`` column (see :mod:`gridlib.live.alert_cases`); None leaves it empty.
@@ -261,7 +261,8 @@ class AlertBook:
             geoms = found["geometry"].to_numpy()[[i for _, i in placed]]
             first = np.where(shapely.get_type_id(geoms) == 0, geoms, shapely.get_point(geoms, 0))
             lon, lat = shapely.get_x(first), shapely.get_y(first)
-            places = self.locate(lon, lat) if self.locate is not None else [{} for _ in placed]
+            places = (self.locate(lon, lat, [a["type"] for a, _ in placed]) if self.locate is not None
+                      else [{} for _ in placed])
             for (alert, _), x, y, place in zip(placed, lon, lat, places, strict=True):
                 alert.update(lon=round(float(x), 7), lat=round(float(y), 7))
                 alert.update({c: place.get(c) for c in PLACE_COLUMNS})
@@ -369,10 +370,16 @@ def _add_case_id_column(store: Any) -> None:
         con.close()
 
 
-def grid_locator(ctx: dict[str, Any]) -> Callable[[np.ndarray, np.ndarray], list[dict[str, Any]]]:
-    """``locate(lon, lat)`` over the live app's context (its grid edition, index and responsibility): the grid,
-    street and responsible unit of WGS-84 positions, with one ``gl.assign`` call for all of them, the call the
-    nightly run makes for the cases of truck violations (grids and responsibility, an ``event``).
+def grid_locator(ctx: dict[str, Any], deductions: pd.DataFrame | str | None = None
+                 ) -> Callable[..., list[dict[str, Any]]]:
+    """``locate(lon, lat, types=None)`` over the live app's context: the grid, street and responsible unit of
+    WGS-84 positions, assigned as the case each alert becomes is assigned.
+
+    An alert of a type that is a case (:func:`gridlib.trucks.cases.case_classes` of *deductions*) is placed
+    as an ``event`` of that type's ``class_code``, through the intake's own
+    :class:`~gridlib.assignment.PreparedAssign` (``ctx["assigner"]``: grids, responsibility, road sections,
+    components and frontage zones) — so the alert, its live case and the nightly run's case of the same
+    violation name the same unit. Other types (and positions without a type) are an ``event`` with no class.
 
     >>> import os, tempfile, geopandas as gpd
     >>> from shapely import box
@@ -384,19 +391,24 @@ def grid_locator(ctx: dict[str, Any]) -> Callable[[np.ndarray, np.ndarray], list
     >>> _ = gl.grid.import_edition(gl.grid.build(parents), store, effective_date="2026-01-01")
     >>> locate = grid_locator(load_context(store, "2026-06-01"))
     >>> lon, lat = gl.crs.transform_xy(4547, 4326, np.array([500100.0, 0.0]), np.array([3850100.0, 0.0]))
-    >>> [p["grid_code"] is not None for p in locate(lon, lat)]
+    >>> [p["grid_code"] is not None for p in locate(lon, lat, ["unpermitted_stop", "deviation"])]
     [True, False]
     """
-    from gridlib.assignment import assign
+    from gridlib.trucks.cases import case_classes
 
-    def locate(lon: np.ndarray, lat: np.ndarray) -> list[dict[str, Any]]:
+    class_of = case_classes(deductions)["class_code"].to_dict()
+
+    def locate(lon: np.ndarray, lat: np.ndarray, types: Sequence[str | None] | None = None) -> list[dict[str, Any]]:
         out: list[dict[str, Any]] = [dict.fromkeys(PLACE_COLUMNS) for _ in range(len(lon))]
         if not len(lon):
             return out
-        points = pd.DataFrame({"case_id": np.arange(len(lon)).astype(str), "lon": lon, "lat": lat, "kind": "event"})
-        done, _ = assign(points, ctx["gridset"], responsibility=ctx["responsibility"], index=ctx["index"])
-        for row in done[["case_id", *PLACE_COLUMNS]].to_dict("records"):
-            out[int(row.pop("case_id"))] = {c: _clean(v) for c, v in row.items()}
+        kinds = types if types is not None else [None] * len(lon)
+        records = [{"case_id": str(i), "lon": float(x), "lat": float(y), "kind": "event",
+                    "class_code": class_of.get(t, "")}
+                   for i, (x, y, t) in enumerate(zip(lon, lat, kinds, strict=True))]
+        done, _ = ctx["assigner"].records(records)
+        for row in done:
+            out[int(row["case_id"])] = {c: _clean(row.get(c)) for c in PLACE_COLUMNS}
         return out
 
     return locate

@@ -362,7 +362,8 @@ def attach_monitor(app: Any, store: Any, fixes: Any, *, interval_s: float = 0.2,
 
     cases = (AlertCases(app.state.take_cases, app.state.caselog, deductions=deductions)
              if hasattr(app.state, "take_cases") else None)
-    book = AlertBook(store, grid_locator(app.state.ctx), case_id_for=cases.case_id_for if cases else None)
+    book = AlertBook(store, grid_locator(app.state.ctx, deductions),   # alert, live case and nightly agree
+                     case_id_for=cases.case_id_for if cases else None)
     book.load()
     book.create_layer()
     if cases is not None:       # alerts of case types become intake cases (gridlib.live.alert_cases)

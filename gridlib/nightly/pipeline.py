@@ -239,8 +239,10 @@ def _truck_cases(result: trucks.CheckResult | None, data: NightlyInputs, record:
                 return None, None
         cases = trucks.violations_to_cases(violations, county=options.county)
         st.rows_in = len(cases)
-        assigned, rejects = assign(cases, data.gridset, responsibility=data.responsibility,
-                                      near_boundary_m=options.near_boundary_m)
+        # assigned like every other case of the log (and like the live service's case of the same alert)
+        assigned, rejects = assign(cases, data.gridset, components=data.components, zones=data.frontage_zones,
+                                   roads=data.road_sections, responsibility=data.responsibility,
+                                   near_boundary_m=options.near_boundary_m)
         st.rows_out, st.rejected = len(assigned), len(rejects)
     return assigned, rejects
 

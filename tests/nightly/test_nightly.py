@@ -106,6 +106,27 @@ def test_violations_join_to_their_cases(first_run, demo_store_path):
     assert (joined.geometry.distance(gpd.GeoSeries(joined["geometry_case"], crs=joined.crs)) < 0.01).all()
 
 
+def test_truck_cases_name_the_unit_the_live_alert_names(first_run, demo_store_path):
+    """A violation's case is assigned like every case (roads, components, zones), so the nightly run and the
+    live service's alert of the same episode name the same unit (the nightly used grids alone before)."""
+    pytest.importorskip("fastapi")
+    from gridlib.live.alerts import grid_locator
+    from gridlib.live.app import load_context
+
+    products, _ = first_run
+    gpkg = products / "responsibility_map.gpkg"
+    violations = gpd.read_file(gpkg, layer="violations").dropna(subset=["case_id"])
+    cases = gpd.read_file(gpkg, layer="assigned_cases").set_index("case_id").loc[violations["case_id"]]
+    where = cases.geometry.to_crs(4326)
+    places = grid_locator(load_context(gl.store.open(demo_store_path), DATE))(
+        where.x.to_numpy(), where.y.to_numpy(), violations["type"].tolist())
+    assert len(places) > 5
+    for (cid, case), place in zip(cases.iterrows(), places, strict=True):
+        for col in ("grid_code", "street_code", "responsible_unit"):
+            got = None if pd.isna(case[col]) or case[col] == "" else case[col]
+            assert got == (place[col] or None), (cid, col)
+
+
 def test_one_geometry_type_per_violation_layer(first_run):
     """QGIS splits a mixed GEOMETRY layer: violations are points, their tracks a line layer beside them."""
     products, _ = first_run
