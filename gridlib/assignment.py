@@ -66,6 +66,7 @@ from gridlib.crs import WGS84, resolve_crs, to_crs, to_wgs84
 from gridlib.errors import GridlibError, InputError
 from gridlib.grid.model import GridSet
 from gridlib.index import GridIndex
+from gridlib.io import read_points
 from gridlib.partitions import is_dask_frame, map_accepted_rejects
 from gridlib.rejects import Rejects
 from gridlib.types import CRSLike
@@ -681,8 +682,6 @@ def _check(cases: pd.DataFrame, grids: _Grids, *, crs: Any, id: str, when: str |
     kind are checked here against the catalogue, and a case whose time falls in no edition's
     window is rejected ``no_grid``.
     """
-    from gridlib.io import read_points
-
     if not isinstance(cases, pd.DataFrame):
         raise InputError(f"cases must be a DataFrame or GeoDataFrame, got {type(cases).__name__} "
                          "(read files with gl.io.open_table)")
