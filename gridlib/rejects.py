@@ -38,6 +38,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from gridlib.types import ArrayLike
 
@@ -134,6 +135,10 @@ class Rejects:
         self._field = np.full(n, None, dtype=object)
         self._reason = np.full(n, None, dtype=object)
         self._ok = np.ones(n, dtype=bool)  # kept beside the codes: asked after every rule
+        # per record the add() that rejected it (-1: none), and per add() its code, field and reason (None:
+        # one text per record): frame() takes the reject columns from these few texts
+        self._call = np.full(n, -1, dtype=np.int32)
+        self._calls: list[tuple[str, str | None, str | None]] = []
 
     def __len__(self) -> int:
         return int((~self.ok).sum())
@@ -177,6 +182,9 @@ class Rejects:
         self._ok[hit] = False
         self._code[hit] = code
         self._field[hit] = field
+        self._call[hit] = len(self._calls)
+        self._calls.append((code, field, CODES[code] if reason is None else reason if isinstance(reason, str)
+                            else None))
         if reason is None:
             self._reason[hit] = CODES[code]
         elif isinstance(reason, str):
@@ -190,9 +198,15 @@ class Rejects:
         """The rejected records of *rows* (aligned with the index) with the reject columns."""
         bad = ~self.ok
         out = pd.DataFrame(rows.iloc[np.flatnonzero(bad)])  # a taken copy: the columns below touch no input
-        out["reason_code"] = _text(self._code[bad])
-        out["field"] = _text(self._field[bad])
-        out["reason"] = _text(self._reason[bad])
+        call = pa.array(self._call[bad].astype(np.int64))
+        code, field, reason = (pa.array(list(texts), type=pa.large_string()) for texts in zip(*self._calls, strict=True)) \
+            if self._calls else (pa.array([], type=pa.large_string()),) * 3
+        out["reason_code"] = pd.array(code.take(call), dtype="string")
+        out["field"] = pd.array(field.take(call), dtype="string")
+        if reason.null_count and pc.any(pc.is_null(reason.take(call))).as_py():  # a text per record
+            out["reason"] = _text(self._reason[bad])
+        else:
+            out["reason"] = pd.array(reason.take(call), dtype="string")
         return out
 
     def split(self, frame: pd.DataFrame, original: pd.DataFrame | None = None) -> tuple[pd.DataFrame, pd.DataFrame]:
