@@ -190,7 +190,7 @@ def load_table(source: str | os.PathLike[str] | pd.DataFrame, *, columns: dict[s
     ['vehicle_id']
     """
     if isinstance(source, pd.DataFrame):
-        frame = source.copy() if copy else source
+        frame = source.copy(deep=False) if copy else source  # copy-on-write (pandas 3): columns copied when written
         what = "the input"
     else:
         frame = open_table(source, encoding=encoding, sheet=sheet, header_row=header_row)
