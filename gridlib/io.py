@@ -838,7 +838,7 @@ def read_points(
     if not use_geometry:
         accepted[x] = xs[ok] if not scheme else lon[ok]
         accepted[y] = ys[ok] if not scheme else lat[ok]
-    if use_geometry and not scheme and not _has_z_or_m(geoms[ok]):
+    if use_geometry and not scheme and not _has_z_or_m(geoms if ok.all() else geoms[ok]):
         geometry = gpd.array.GeometryArray(geoms[ok], crs=out_crs)  # the same 2D points: not rebuilt
     else:
         geometry = gpd.points_from_xy(lon[ok], lat[ok], crs=out_crs)

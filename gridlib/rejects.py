@@ -131,14 +131,12 @@ class Rejects:
     def __init__(self, index: pd.Index) -> None:
         self.index = index
         n = len(index)
-        self._code = np.full(n, None, dtype=object)
-        self._field = np.full(n, None, dtype=object)
-        self._reason = np.full(n, None, dtype=object)
         self._ok = np.ones(n, dtype=bool)  # kept beside the codes: asked after every rule
         # per record the add() that rejected it (-1: none), and per add() its code, field and reason (None:
-        # one text per record): frame() takes the reject columns from these few texts
+        # one text per record, kept in _reason): the reject columns are taken from these few texts
         self._call = np.full(n, -1, dtype=np.int32)
         self._calls: list[tuple[str, str | None, str | None]] = []
+        self._reason: np.ndarray | None = None  # per record, for the add() calls with a text per record
 
     def __len__(self) -> int:
         return int((~self.ok).sum())
@@ -151,7 +149,7 @@ class Rejects:
     @property
     def codes(self) -> np.ndarray:
         """The reject code per record (None where accepted)."""
-        return self._code.copy()
+        return np.array([None, *(c for c, _, _ in self._calls)], dtype=object)[self._call + 1]
 
     def add(self, mask: ArrayLike, code: str, reason: str | pd.Series | np.ndarray | None = None,
             *, field: str | None = None) -> np.ndarray:
@@ -176,21 +174,17 @@ class Rejects:
         """
         if code not in CODES:
             raise KeyError(f"unknown reject code {code!r}; add it to gridlib.rejects.CODES and docs/conventions.md")
-        hit = _mask(mask, len(self._code)) & self._ok
+        hit = _mask(mask, len(self._ok)) & self._ok
         if not hit.any():
             return hit
         self._ok[hit] = False
-        self._code[hit] = code
-        self._field[hit] = field
         self._call[hit] = len(self._calls)
         self._calls.append((code, field, CODES[code] if reason is None else reason if isinstance(reason, str)
                             else None))
-        if reason is None:
-            self._reason[hit] = CODES[code]
-        elif isinstance(reason, str):
-            self._reason[hit] = reason
-        else:
+        if reason is not None and not isinstance(reason, str):
             values = reason.to_numpy() if isinstance(reason, pd.Series) else np.asarray(reason, dtype=object)
+            if self._reason is None:
+                self._reason = np.full(len(self._ok), None, dtype=object)
             self._reason[hit] = values[hit].astype(object)
         return hit
 
@@ -204,7 +198,10 @@ class Rejects:
         out["reason_code"] = pd.array(code.take(call), dtype="string")
         out["field"] = pd.array(field.take(call), dtype="string")
         if reason.null_count and pc.any(pc.is_null(reason.take(call))).as_py():  # a text per record
-            out["reason"] = _text(self._reason[bad])
+            texts = np.array([r for _, _, r in self._calls], dtype=object)[self._call[bad]]
+            own = np.array([r is None for _, _, r in self._calls])[self._call[bad]]
+            texts[own] = self._reason[bad][own]
+            out["reason"] = _text(texts)
         else:
             out["reason"] = pd.array(reason.take(call), dtype="string")
         return out

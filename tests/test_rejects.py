@@ -117,8 +117,8 @@ def test_with_codes_lives_with_the_rejects_model_and_the_cli_needs_no_fallback()
 
 
 def test_frame_columns_equal_the_per_record_texts():
-    """frame() takes the reject columns from the texts of each add(); they must equal the per-record
-    codes, fields and reasons converted one by one (scalar and per-record reasons, missing fields)."""
+    """frame() takes the reject columns from the texts of each add(): per record, the code, field and reason
+    of the add() that rejected it first (one text per add(), or one per record; missing fields)."""
     r = rj.Rejects(pd.RangeIndex(9))
     r.add(np.r_[True, np.zeros(8, bool)], "missing_id")                       # the code's description
     r.add(np.r_[True, True, np.zeros(7, bool)], "duplicate_id", "dup", field="id")   # row 0 keeps its first
@@ -127,11 +127,15 @@ def test_frame_columns_equal_the_per_record_texts():
     r.add(np.r_[np.zeros(6, bool), True, True, False], "unknown_code", None, field="class_code")
     rows = pd.DataFrame({"id": list("abcdefghi")})
     got = r.frame(rows)
-    bad = ~r.ok
     assert got.index.tolist() == [0, 1, 2, 3, 6, 7]
-    for col, values in (("reason_code", r._code), ("field", r._field), ("reason", r._reason)):
-        pd.testing.assert_series_equal(got[col], pd.Series(pd.array(values[bad], dtype="string"),
+    described = rj.CODES["missing_id"], rj.CODES["unknown_code"]
+    expected = {"reason_code": ["missing_id", "duplicate_id", "no_grid", "no_grid", "unknown_code", "unknown_code"],
+                "field": [None, "id", None, None, "class_code", "class_code"],
+                "reason": [described[0], "dup", "text 2", "text 3", described[1], described[1]]}
+    for col, values in expected.items():
+        pd.testing.assert_series_equal(got[col], pd.Series(pd.array(np.array(values, dtype=object), dtype="string"),
                                                            index=got.index, name=col))
-    assert got["reason"].tolist()[2:4] == ["text 2", "text 3"]
+    assert r.codes.tolist() == ["missing_id", "duplicate_id", "no_grid", "no_grid", None, None, "unknown_code",
+                                "unknown_code", None]
     none = rj.Rejects(pd.RangeIndex(2)).frame(rows.iloc[:2])
     assert len(none) == 0 and str(none["reason"].dtype) == "string"
