@@ -58,6 +58,7 @@ import geopandas as gpd
 import numpy as np
 import pandas as pd
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyproj
 import shapely
 
@@ -66,6 +67,7 @@ from gridlib.crs import WGS84, resolve_crs, to_crs, to_wgs84
 from gridlib.errors import GridlibError, InputError
 from gridlib.grid.model import GridSet
 from gridlib.index import GridIndex
+from gridlib.io import read_points
 from gridlib.partitions import is_dask_frame, map_accepted_rejects
 from gridlib.rejects import Rejects
 from gridlib.types import CRSLike
@@ -337,6 +339,43 @@ def _level_attrs(grids: gpd.GeoDataFrame, rows: np.ndarray) -> dict[str, np.ndar
     return out
 
 
+def _arrow_text(column: pd.Series) -> pa.Array | None:
+    """The Arrow array behind a text column (pandas' ``str``/``string`` on pyarrow, no copy), else None."""
+    dtype = column.dtype
+    if not (isinstance(dtype, pd.StringDtype) and dtype.storage == "pyarrow"):
+        return None
+    arr = pa.array(column.array)
+    return arr.combine_chunks() if isinstance(arr, pa.ChunkedArray) else arr
+
+
+def _level_arrow(grids: gpd.GeoDataFrame, rows: np.ndarray) -> dict[str, pa.Array] | None:
+    """:func:`_level_attrs` as Arrow arrays taken from the grids' text columns, without a Python string
+    per grid; None when a code column is not Arrow text without gaps or a name column not Arrow text
+    (then :func:`_level_attrs` answers)."""
+    codes = _arrow_text(grids["grid_code"])
+    if codes is None or codes.null_count:
+        return None
+    at = pa.array(np.asarray(rows, dtype=np.int64))
+    out = {"grid_code": codes.take(at)}
+    for level, n in zip(LEVELS, (6, 9, 12), strict=True):
+        col, name = f"{level}_code", f"{level}_name"
+        if col in grids:
+            arr = _arrow_text(grids[col])
+            if arr is None or arr.null_count:
+                return None
+            out[col] = arr.take(at)
+        else:
+            out[col] = pc.utf8_slice_codeunits(out["grid_code"], 0, n)  # what pandas' .str[:n] runs
+        if name in grids:
+            arr = _arrow_text(grids[name])
+            if arr is None:
+                return None
+            out[name] = pc.fill_null(arr.take(at), "")
+        else:
+            out[name] = pa.array(np.full(len(rows), "", dtype=object), type=pa.large_string())
+    return {c: v.cast(pa.large_string()) for c, v in out.items()}
+
+
 def _edition_window(gridset: Any) -> tuple[pd.Timestamp, pd.Timestamp]:
     e = getattr(gridset, "edition", None) or {}
     lo = pd.Timestamp(e.get("valid_from")) if e.get("valid_from") else pd.Timestamp.min
@@ -547,16 +586,33 @@ def _to_metric(frame: gpd.GeoDataFrame | None, crs: pyproj.CRS, what: str) -> gp
 _STR = pd.Series(np.array([""], dtype=object)).dtype
 
 
-def _strings(values: np.ndarray, codes: np.ndarray) -> Any:
-    """``values[codes]`` as a string column, taken in Arrow: no Python string per row."""
+def _strings(values: np.ndarray | pa.Array, codes: np.ndarray) -> Any:
+    """``values[codes]`` as a string column, taken in Arrow: no Python string per row. *values*: Python
+    strings, or an Arrow text array."""
+    arrow = isinstance(values, pa.Array)
     if isinstance(_STR, pd.StringDtype) and _STR.storage == "pyarrow":
-        table = pa.array(np.asarray(values, dtype=object), type=pa.large_string())
+        table = values if arrow else pa.array(np.asarray(values, dtype=object), type=pa.large_string())
         return pd.array(table.take(np.asarray(codes, dtype=np.int64)), dtype=_STR)
-    return np.asarray(values, dtype=object)[codes]
+    return np.asarray(values.to_numpy(zero_copy_only=False) if arrow else values, dtype=object)[codes]
 
 
 def _distinct(key: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Position of the first row of each distinct value of *key*, and each row's distinct value (hashing, no sort)."""
+    """Position of the first row of each distinct value of *key*, and each row's distinct value, in order of
+    first appearance (``pd.factorize``). Small non-negative integers (grid positions, pair codes) by a table
+    over their range, others by hashing; no sort of the rows either way.
+
+    >>> [a.tolist() for a in _distinct(np.array([5, 2, 5, 7, 2]))]
+    [[0, 1, 3], [0, 1, 0, 2, 1]]
+    """
+    key = np.asarray(key)
+    n = len(key)
+    if n and key.dtype.kind in "iu" and int(key.min()) >= 0 and int(key.max()) < 2 * n + 65_536:
+        at = np.full(int(key.max()) + 1, n, dtype=np.int64)
+        at[key[::-1]] = np.arange(n - 1, -1, -1)  # the last write wins: each value's first row
+        first = np.sort(at[at < n])
+        rank = np.empty(len(at), dtype=np.int64)
+        rank[key[first]] = np.arange(len(first))
+        return first, rank[key]
     codes, uniques = pd.factorize(key)
     first = np.empty(len(uniques), dtype=np.int64)
     first[codes[::-1]] = np.arange(len(key) - 1, -1, -1)
@@ -684,8 +740,6 @@ def _check(cases: pd.DataFrame, grids: _Grids, *, crs: Any, id: str, when: str |
     kind are checked here against the catalogue, and a case whose time falls in no edition's
     window is rejected ``no_grid``.
     """
-    from gridlib.io import read_points
-
     if not isinstance(cases, pd.DataFrame):
         raise InputError(f"cases must be a DataFrame or GeoDataFrame, got {type(cases).__name__} "
                          "(read files with gl.io.open_table)")
@@ -832,18 +886,29 @@ def _responsibility(checked: _Checked, located: _Located, grids: _Grids, *, rule
     first, inv = _distinct(key)
     own = key[first]
     level_cols = ["grid_code", *[f"{lv}_{w}" for lv in LEVELS for w in ("code", "name")]]
-    grid_attrs = {c: np.empty(len(own), dtype=object) for c in level_cols}
-    for k, frame in enumerate(grids.frames):
-        sel = np.flatnonzero((own >= offset[k]) & (own < offset[k + 1]))
-        if len(sel):
-            lv = _level_attrs(frame, own[sel] - offset[k])
-            for c in level_cols:
-                grid_attrs[c][sel] = lv[c]
-    columns: dict[str, tuple[np.ndarray, np.ndarray]] = {c: (grid_attrs[c], inv) for c in level_cols}
-    who = responsible(pd.DataFrame(grid_attrs), responsibility)
+    code_cols = ["grid_code", "community_code", "street_code"]  # what responsible() reads
+    arrow = _level_arrow(grids.frames[0], own) if len(grids.frames) == 1 else None
+    if arrow is not None:  # the grids' text columns taken in Arrow: no Python string per grid
+        columns: dict[str, tuple[Any, np.ndarray]] = {c: (arrow[c], inv) for c in level_cols}
+        codes = pd.DataFrame({c: pd.array(arrow[c], dtype=_STR) for c in code_cols})
+        large = pa.large_string()
+        fallback = pc.if_else(pc.equal(arrow["street_name"], ""), pc.binary_join_element_wise(
+            pa.scalar("street ", large), arrow["street_code"], pa.scalar("", large)), arrow["street_name"])
+        fallback = fallback.to_numpy(zero_copy_only=False).astype(object)
+    else:
+        grid_attrs = {c: np.empty(len(own), dtype=object) for c in level_cols}
+        for k, frame in enumerate(grids.frames):
+            sel = np.flatnonzero((own >= offset[k]) & (own < offset[k + 1]))
+            if len(sel):
+                lv = _level_attrs(frame, own[sel] - offset[k])
+                for c in level_cols:
+                    grid_attrs[c][sel] = lv[c]
+        columns = {c: (grid_attrs[c], inv) for c in level_cols}
+        codes = pd.DataFrame({c: grid_attrs[c] for c in code_cols})
+        street_name, street_code = grid_attrs["street_name"], grid_attrs["street_code"]
+        fallback = np.where(street_name != "", street_name, "street " + street_code.astype(str)).astype(object)
+    who = responsible(codes, responsibility)
     team_unit, team_name = who["unit"].to_numpy(dtype=object), who["team"].to_numpy(dtype=object)
-    street_name, street_code = grid_attrs["street_name"], grid_attrs["street_code"]
-    fallback = np.where(street_name != "", street_name, "street " + street_code.astype(str)).astype(object)
 
     # the catalogue's rules of each case's own edition (gl.codes.responsibility_rules), or the caller's table
     pair, class_codes, kinds = checked.classes.code[keep], checked.classes.classes, checked.classes.kinds

@@ -114,3 +114,28 @@ def test_with_codes_lives_with_the_rejects_model_and_the_cli_needs_no_fallback()
     tree = ast.parse(Path(cli_assign.__file__).read_text(encoding="utf-8"))
     imported = {n.module for n in ast.walk(tree) if isinstance(n, ast.ImportFrom)}
     assert not {m for m in imported if m and m.startswith("gridlib.nightly")}, imported
+
+
+def test_frame_columns_equal_the_per_record_texts():
+    """frame() takes the reject columns from the texts of each add(): per record, the code, field and reason
+    of the add() that rejected it first (one text per add(), or one per record; missing fields)."""
+    r = rj.Rejects(pd.RangeIndex(9))
+    r.add(np.r_[True, np.zeros(8, bool)], "missing_id")                       # the code's description
+    r.add(np.r_[True, True, np.zeros(7, bool)], "duplicate_id", "dup", field="id")   # row 0 keeps its first
+    per_record = np.array([f"text {i}" for i in range(9)], dtype=object)
+    r.add(np.r_[False, False, True, True, np.zeros(5, bool)], "no_grid", per_record)
+    r.add(np.r_[np.zeros(6, bool), True, True, False], "unknown_code", None, field="class_code")
+    rows = pd.DataFrame({"id": list("abcdefghi")})
+    got = r.frame(rows)
+    assert got.index.tolist() == [0, 1, 2, 3, 6, 7]
+    described = rj.CODES["missing_id"], rj.CODES["unknown_code"]
+    expected = {"reason_code": ["missing_id", "duplicate_id", "no_grid", "no_grid", "unknown_code", "unknown_code"],
+                "field": [None, "id", None, None, "class_code", "class_code"],
+                "reason": [described[0], "dup", "text 2", "text 3", described[1], described[1]]}
+    for col, values in expected.items():
+        pd.testing.assert_series_equal(got[col], pd.Series(pd.array(np.array(values, dtype=object), dtype="string"),
+                                                           index=got.index, name=col))
+    assert r.codes.tolist() == ["missing_id", "duplicate_id", "no_grid", "no_grid", None, None, "unknown_code",
+                                "unknown_code", None]
+    none = rj.Rejects(pd.RangeIndex(2)).frame(rows.iloc[:2])
+    assert len(none) == 0 and str(none["reason"].dtype) == "string"
