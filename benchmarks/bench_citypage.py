@@ -45,6 +45,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from gridlib.maps.serve import make_server  # noqa: E402
 from gridlib.maps.tiled import GRID_FIELDS, tiled_page  # noqa: E402
 from gridlib.maps.tiles import build_grid_tiles, write_grid_attributes  # noqa: E402
+from gridlib.testing import chromium  # noqa: E402
 
 RESULTS = Path(__file__).resolve().parent / "results"
 X0, Y0 = 350_000, 3_460_000
@@ -106,21 +107,6 @@ def build(n: int, binary: bool = True, **page_options) -> tuple[Path, dict]:
                       **page_options)
     sizes = {p.name: p.stat().st_size for p in sorted(folder.iterdir()) if p.is_file()}
     return page, {"grids": len(grids), **timings, "bytes": sizes}
-
-
-def chromium():
-    from selenium import webdriver
-    from selenium.webdriver.chrome.service import Service
-
-    options = webdriver.ChromeOptions()
-    for arg in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                "--disable-component-update", "--disable-sync", "--no-first-run", "--window-size=1000,700"):
-        options.add_argument(arg)
-    options.binary_location = "/usr/bin/chromium"
-    driver = webdriver.Chrome(service=Service("/usr/bin/chromedriver"), options=options)
-    driver.set_page_load_timeout(180)
-    driver.set_script_timeout(180)
-    return driver
 
 
 def open_once(driver, url: str, timeout: float = 180.0) -> dict:
@@ -191,7 +177,7 @@ def main() -> None:
     views = {"overview": "", "z11": f"#11.5/{lat:.6f}/{lon:.6f}", "z14": f"#14/{lat:.6f}/{lon:.6f}"}
     server = make_server(page.parent, port=0)
     threading.Thread(target=server.serve_forever, daemon=True).start()
-    driver = chromium()
+    driver = chromium(timeout=180)
     result = {"bench": "citypage", "date": time.strftime("%Y-%m-%d %H:%M"), "load_1min": os.getloadavg()[0], **facts,
               "page_bytes": page.stat().st_size}
     try:

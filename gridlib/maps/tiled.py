@@ -3,8 +3,9 @@
 :func:`gridlib.maps.tiles.build_grid_tiles` writes the edition's geometry once (``communities``,
 ``streets`` dissolved at zooms 0–10, every grid from zoom 11) and
 :func:`gridlib.maps.tiles.write_grid_attributes` the nightly per-grid attributes keyed by grid code.
-:func:`tiled_page` writes, beside them, one HTML page (about 4.3 MB: the deck.gl bundle of the ``pydeck``
-wheel and the vendored ``pmtiles`` reader, see ``gridlib/maps/vendor/pmtiles``) that
+:func:`tiled_page` writes, beside them, one small HTML page (the vendored ``pmtiles`` reader inlined, see
+``gridlib/maps/vendor/pmtiles``) and, once, the deck.gl bundle of the ``pydeck`` wheel as a file named by its
+content (:func:`deck_script`, 4.3 MB, shared by every night and edition), that
 
 - reads the archives with HTTP range requests (no tile server: any static server that honours
   ``Range`` works, e.g. ``python -m gridlib.maps.serve FOLDER``), draws them with deck.gl's
@@ -34,6 +35,7 @@ with loaded tiles and attributes was drawn). A URL hash ``#zoom/lat/lon`` sets t
 from __future__ import annotations
 
 import gzip
+import hashlib
 import html
 import json
 import os
@@ -55,7 +57,7 @@ from gridlib.maps.deck import (
     FIT_VIEW_JS,
     FONT_STACK,
     PAGE_HEAD,
-    bundle_js,
+    deck_bundle_path,
     fit_bounds,
     legend_rows,
     rgba,
@@ -63,7 +65,7 @@ from gridlib.maps.deck import (
     write_text_atomic,
 )
 
-__all__ = ["GRID_FIELDS", "Overlay", "pmtiles_header", "tiled_page"]
+__all__ = ["GRID_FIELDS", "Overlay", "deck_script", "pmtiles_header", "tiled_page"]
 
 _VENDOR = Path(__file__).parent / "vendor" / "pmtiles"
 _LAYERS = ("communities", "grids", "streets")  # bottom first
@@ -335,13 +337,41 @@ def tiled_page(
     boxes = "".join(f'<label><input type="checkbox"{" checked" if on else ""} data-layer="{html.escape(n)}"> '
                     f"{html.escape(label)}</label>" for n, label, on in reversed(switches))
     page = _PAGE.format(
-        title=html.escape(title), fonts=FONT_STACK, background=BACKGROUND, bundle=bundle_js(), pmtiles=_pmtiles_js(),
+        title=html.escape(title), fonts=FONT_STACK, background=BACKGROUND, bundle=html.escape(deck_script(folder).name), pmtiles=_pmtiles_js(),
         legend=rows, toggles=boxes, attribution=html.escape(attribution),
         deck_json=script_safe(json.dumps(deck_json, sort_keys=True, separators=(",", ":"))),
         config_json=script_safe(json.dumps(config, sort_keys=True, ensure_ascii=False, separators=(",", ":"))),
         script=_SCRIPT, early=_EARLY, fit_js=FIT_VIEW_JS,
     )
     return write_text_atomic(folder / name, page)
+
+
+def deck_script(folder: str | os.PathLike) -> Path:
+    """Write the deck.gl bundle (of the ``pydeck`` wheel, 4.3 MB) into ``folder`` once, named by its content.
+
+    The bundle does not change with the night nor with the grid edition, so :func:`tiled_page` refers to it
+    as ``<script src="deck-<digest>.js">`` instead of inlining it: a nightly writes it once beside the
+    edition's tiles and links it into each night's folder (:mod:`gridlib.nightly.maps`), and a browser caches
+    it across nights. Already there with this name and size: left as is. Written atomically.
+
+    >>> import tempfile, pathlib
+    >>> d = pathlib.Path(tempfile.mkdtemp())
+    >>> p = deck_script(d)
+    >>> p.name.startswith("deck-") and p.suffix == ".js", deck_script(d) == p, p.stat().st_size > 1_000_000
+    (True, True, True)
+    """
+    data = deck_bundle_path().read_bytes().replace(b"//# sourceMappingURL=index.js.map", b"")
+    target = Path(folder) / f"deck-{hashlib.sha256(data).hexdigest()[:12]}.js"
+    if target.is_file() and target.stat().st_size == len(data):
+        return target
+    target.parent.mkdir(parents=True, exist_ok=True)
+    tmp = target.with_name(f".tmp-{target.name}.{os.getpid()}")
+    try:
+        tmp.write_bytes(data)
+        os.replace(tmp, target)
+    finally:
+        tmp.unlink(missing_ok=True)
+    return target
 
 
 def _pmtiles_js() -> str:
@@ -746,7 +776,7 @@ _PAGE = PAGE_HEAD + """#gl-status {{ position: absolute; top: 10px; left: 50%; t
 const gridlibConfig = {config_json};
 {early}
 </script>
-<script>{bundle}</script>
+<script src="{bundle}"></script>
 </head>
 <body>
 <div id="deck-container"></div>
