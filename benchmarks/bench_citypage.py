@@ -20,7 +20,9 @@ The page is served by ``gridlib.maps.serve`` (range requests) and opened in Debi
 
 ``first_render_s`` is the page's ``window.gridlibReady`` (navigation start → first frame drawn with
 the attributes joined and every tile in view loaded); the page's ``gridlibTimes`` give the parts
-(script parsed, attributes parsed and indexed, first tile decoded). Median of ``--repeat`` opens.
+(script parsed, attributes parsed and indexed, first tile decoded); ``browser_cpu_s`` the CPU seconds of
+Chromium's processes (renderer, GPU, ...) during the open (until the outlines at z14), which says more than the
+wall time on a shared machine; ``load_1min`` the load average then. Median of ``--repeat`` opens.
 Appends one JSON line to ``benchmarks/results/bench_citypage.jsonl``.
 """
 
@@ -109,8 +111,27 @@ def build(n: int, binary: bool = True, **page_options) -> tuple[Path, dict]:
     return page, {"grids": len(grids), **timings, "bytes": sizes}
 
 
+def browser_cpu(driver) -> float:
+    """CPU seconds used so far by the browser's processes (renderer, GPU, ...): the work of an open, which the
+    wall time on a shared machine (load 5-14 here) does not show alone."""
+    procs = {}
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        procs[int(stat.parent.name)] = (int(fields[1]), int(fields[11]) + int(fields[12]))  # ppid, utime + stime
+    tree, todo = set(), [driver.service.process.pid]
+    while todo:
+        pid = todo.pop()
+        tree.add(pid)
+        todo += [p for p, (ppid, _) in procs.items() if ppid == pid and p not in tree]
+    return sum(procs[p][1] for p in tree if p in procs) / os.sysconf("SC_CLK_TCK")
+
+
 def open_once(driver, url: str, timeout: float = 180.0) -> dict:
     driver.switch_to.new_window("tab")
+    cpu0 = browser_cpu(driver)
     driver.get(url)
     end = time.time() + timeout
     ready = None
@@ -125,12 +146,14 @@ def open_once(driver, url: str, timeout: float = 180.0) -> dict:
     while time.time() < end and not driver.execute_script(  # and, at outline zooms, the outlines drawn
             "return window.gridlibTimes.outlined || window.gridlibDeck.getViewports()[0].zoom < gridlibConfig.outlineZoom"):
         time.sleep(0.05)
+    cpu = browser_cpu(driver) - cpu0
     times = driver.execute_script("return Object.assign({}, window.gridlibTimes, {frames: (window.gridlibTimes.frames || 0) * 1000})")
     nav = driver.execute_script("const e = performance.getEntriesByType('navigation')[0];"
                                 "return {dcl: e.domContentLoadedEventEnd, load: e.loadEventEnd}")
     out = {"first_render_s": round(ready / 1000, 3), **{k: round(v / 1000, 3) for k, v in times.items()
                                                        if isinstance(v, (int, float))},
-           "dom_content_loaded_s": round(nav["dcl"] / 1000, 3)}
+           "dom_content_loaded_s": round(nav["dcl"] / 1000, 3), "browser_cpu_s": round(cpu, 2),
+           "load_1min": round(os.getloadavg()[0], 1)}
     driver.close()
     driver.switch_to.window(driver.window_handles[0])
     return out

@@ -512,13 +512,13 @@ function decodeTile(bytes) {
     }
   });
   const ids = Uint32Array.from(vfid);
-  const none = () => ({positions: {value: new Float64Array(0), size: 2}, featureIds: {value: new Uint32Array(0), size: 1},
+  const none = () => ({positions: {value: new Float32Array(0), size: 2}, featureIds: {value: new Uint32Array(0), size: 1},
                        globalFeatureIds: {value: new Uint32Array(0), size: 1}, numericProps: {}, properties: [], fields: []});
   return {
     shape: 'binary-feature-collection',
     points: {type: 'Point', ...none()},
     lines: {type: 'LineString', ...none(), pathIndices: {value: new Uint32Array([0]), size: 1}},
-    polygons: {type: 'Polygon', positions: {value: Float64Array.from(pos), size: 2},
+    polygons: {type: 'Polygon', positions: {value: Float32Array.from(pos), size: 2},  // k/4096: exact in float32
                polygonIndices: {value: Uint32Array.from(polygonStarts), size: 1},
                primitivePolygonIndices: {value: Uint32Array.from(ringStarts), size: 1},
                featureIds: {value: ids, size: 1}, globalFeatureIds: {value: ids, size: 1},
@@ -530,8 +530,9 @@ function decodeTile(bytes) {
 // tiles is needed when the attributes come in.
 function joinGrids(tile) {
   const colorOf = state.columns[CFG.colorColumn];
+  let i;  // a tile's grids come in code order, mostly consecutive rows: the previous row + 1 is tried first
   for (const p of tile.polygons.properties) {
-    const i = state.lookup ? state.lookup(p.grid_code) : undefined;
+    i = state.lookup ? state.lookup(p.grid_code, i === undefined ? undefined : i + 1) : undefined;
     p._i = i;
     p._c = (i !== undefined && colorOf && CFG.colors[colorOf(i)]) || CFG.defaultColor;
   }
@@ -605,18 +606,44 @@ const TYPED = {uint8: Uint8Array, uint16: Uint16Array, uint32: Uint32Array, int3
 function binaryAttributes(buf) {
   const bytes = new Uint8Array(buf), size = new DataView(buf).getUint32(8, true);
   const head = JSON.parse(utf8.decode(bytes.subarray(12, 12 + size)));
-  const base = 12 + size, n = head.n, g = head.grid_code, w = g.width;
-  const blob = new Uint8Array(buf, base + g.bytes);
-  const offs = w ? null : new Uint32Array(buf, base + g.offsets, n + 1);
+  const base = 12 + size, n = head.n, g = head.grid_code;
+  let w = g.width, blob, offs = null;
+  if (g.prefix !== undefined) {  // front-coded: rebuilt once into one sorted blob with offsets
+    const prefix = new Uint8Array(buf, base + g.prefix, n), more = new Uint16Array(buf, base + g.suffix_len, n);
+    const suffix = new Uint8Array(buf, base + g.suffix);
+    blob = new Uint8Array(g.total); offs = new Uint32Array(n + 1);
+    for (let k = 0, at = 0, o = 0; k < n; k++) {
+      const from = k ? offs[k - 1] : 0;
+      for (let j = 0; j < prefix[k]; j++) blob[o + j] = blob[from + j];
+      o += prefix[k];
+      for (let j = 0; j < more[k]; j++) blob[o++] = suffix[at++];
+      offs[k + 1] = o;
+    }
+    w = 0;
+  } else {
+    blob = new Uint8Array(buf, base + g.bytes);
+    offs = w ? null : new Uint32Array(buf, base + g.offsets, n + 1);
+  }
   const enc = new TextEncoder();
-  function lookup(code) {
-    const key = enc.encode(String(code)), m = key.length;
+  const start = k => offs ? offs[k] : k * w, end = k => offs ? offs[k + 1] : (k + 1) * w;
+  // compares the code in row k with the key (a string of ASCII characters, or its UTF-8 bytes): <0, 0, >0
+  function compare(k, key, ascii) {
+    const a = start(k), len = end(k) - a, m = key.length;
+    for (let j = 0; j < len && j < m; j++) {
+      const c = blob[a + j] - (ascii ? key.charCodeAt(j) : key[j]);
+      if (c) return c;
+    }
+    return len - m;
+  }
+  // the row of a grid code (undefined when absent); `hint`, a row to try first
+  function lookup(code, hint) {
+    let key = String(code), ascii = true;
+    for (let j = 0; j < key.length && ascii; j++) ascii = key.charCodeAt(j) < 128;
+    if (!ascii) key = enc.encode(key);
+    if (hint !== undefined && hint < n && !compare(hint, key, ascii)) return hint;
     let lo = 0, hi = n - 1;
     while (lo <= hi) {
-      const mid = (lo + hi) >>> 1, a = offs ? offs[mid] : mid * w, len = (offs ? offs[mid + 1] : a + w) - a;
-      let c = 0;
-      for (let k = 0; k < len && k < m && !c; k++) c = blob[a + k] - key[k];
-      if (!c) c = len - m;
+      const mid = (lo + hi) >>> 1, c = compare(mid, key, ascii);
       if (!c) return mid;
       if (c < 0) lo = mid + 1; else hi = mid - 1;
     }
@@ -628,6 +655,7 @@ function binaryAttributes(buf) {
     if (col.values) columns[name] = i => arr[i] === nul ? null : col.values[arr[i]];
     else if (col.bool) columns[name] = i => arr[i] === nul ? null : arr[i] === 1;
     else if (col.type === 'float32') columns[name] = i => Math.round(arr[i] * 1e4) / 1e4;  // NaN: missing
+    else if (col.scale) columns[name] = i => arr[i] === nul ? null : arr[i] / col.scale;
     else columns[name] = i => arr[i] === nul ? null : arr[i];
   }
   return {lookup, columns};

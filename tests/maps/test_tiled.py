@@ -332,3 +332,31 @@ def test_binary_lookup_in_the_browser(driver, tmp_path):
         server.shutdown()
         server.server_close()
     assert found == [[f"单位{c}", i] for i, c in enumerate(codes)] + [None] * 4
+
+
+def test_binary_attributes_are_compact_and_exact(tmp_path):
+    """Front-coded codes (a prefix longer than 255 bytes too), the narrowest integer types, fixed-point shares and
+    float32 only where a value does not fit: all read back as written."""
+    import json
+
+    long = "网" * 100  # 300 bytes of UTF-8 shared by two codes
+    t = pd.DataFrame({"grid_code": ["310115004001002", "310115004001001", long + "1", long + "2", "3101"],
+                      "small": [0, 255, None, 3, 1], "mid": [0, 300, 65534, None, 2], "neg": [-5, 0, 1, None, 7],
+                      "share": [0.5, None, 0.12345, 1.0, 0.0], "huge": [1e12 + 0.5, 0, 1, None, 2]})
+    cols = ["small", "mid", "neg", "share", "huge"]
+    path = write_grid_attributes(t, tmp_path / "a.bin", cols, binary=True)
+    data = path.read_bytes()
+    head = json.loads(data[12:12 + int.from_bytes(data[8:12], "little")])
+    assert {c: head["columns"][c]["type"] for c in cols} == {
+        "small": "uint16", "mid": "uint16", "neg": "int32", "share": "uint16", "huge": "float32"}
+    assert head["columns"]["share"]["scale"] == 10_000 and "prefix" in head["grid_code"]
+    back = read_grid_attributes(path)
+    want = t.sort_values("grid_code").reset_index(drop=True)
+    assert back["grid_code"].tolist() == want["grid_code"].tolist()
+    for c in ("small", "mid", "neg"):
+        assert back[c].fillna(-99).tolist() == want[c].fillna(-99).tolist(), c
+    assert back["share"].fillna(-1).tolist() == want["share"].round(4).fillna(-1).tolist()
+    assert np.allclose(back["huge"].fillna(-1), want["huge"].astype(np.float32).fillna(-1))
+    t["small"] = t["small"].clip(upper=254)  # 255 means missing in a uint8
+    small = write_grid_attributes(t, tmp_path / "b.bin", ["small"], binary=True).read_bytes()
+    assert b'"small":{"type":"uint8"' in small
