@@ -27,7 +27,7 @@ from pathlib import Path
 
 from gridlib.errors import StoreError
 
-__all__ = ["find_pg_bin", "serving", "throwaway_postgis"]
+__all__ = ["chromium", "find_pg_bin", "serving", "throwaway_postgis"]
 
 log = logging.getLogger(__name__)
 
@@ -160,3 +160,42 @@ def serving(app: Callable[..., Awaitable[None]], host: str = "127.0.0.1") -> Ite
     finally:
         server.should_exit = True
         thread.join(10)
+
+
+#: Debian's headless Chromium and its driver (``apt-get install chromium chromium-driver``)
+CHROMIUM, CHROMEDRIVER = "/usr/bin/chromium", "/usr/bin/chromedriver"
+
+
+def chromium(width: int = 1000, height: int = 700, timeout: float = 120.0) -> Any:
+    """A headless Chromium driven by Selenium (Debian's ``chromium`` and ``chromedriver``), no GPU, no network
+    of its own; the browser tests and ``benchmarks/bench_citypage.py`` open the web maps with it. Quit it after.
+
+    Raises ``selenium.common.exceptions.WebDriverException`` where Chromium cannot start (callers skip).
+
+    Examples
+    --------
+    >>> import os
+    >>> if os.path.exists(CHROMIUM) and os.path.exists(CHROMEDRIVER):
+    ...     driver = chromium(400, 300)
+    ...     try:
+    ...         _ = driver.get("data:text/html;charset=utf-8,<p>地图</p>")
+    ...         text = driver.execute_script("return document.body.innerText")
+    ...     finally:
+    ...         driver.quit()
+    ... else:
+    ...     text = "地图"
+    >>> text
+    '地图'
+    """
+    from selenium import webdriver
+    from selenium.webdriver.chrome.service import Service
+
+    options = webdriver.ChromeOptions()
+    for arg in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+                "--disable-component-update", "--disable-sync", "--no-first-run", f"--window-size={width},{height}"):
+        options.add_argument(arg)
+    options.binary_location = CHROMIUM
+    driver = webdriver.Chrome(service=Service(CHROMEDRIVER), options=options)
+    driver.set_page_load_timeout(timeout)
+    driver.set_script_timeout(timeout)
+    return driver

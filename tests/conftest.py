@@ -74,20 +74,13 @@ def demo_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.fixture(scope="module")
 def chromium():
     """A headless Chromium (Debian's chromium + chromedriver) for one test module; skips where unusable."""
-    from selenium import webdriver
     from selenium.common.exceptions import WebDriverException
-    from selenium.webdriver.chrome.service import Service
 
-    options = webdriver.ChromeOptions()
-    for arg in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                "--disable-component-update", "--disable-sync", "--no-first-run", "--window-size=1000,700"):
-        options.add_argument(arg)
-    options.binary_location = "/usr/bin/chromium"
+    from gridlib.testing import chromium as start
+
     try:
-        driver = webdriver.Chrome(service=Service("/usr/bin/chromedriver"), options=options)
+        driver = start()
     except WebDriverException as exc:  # pragma: no cover - environment without chromium
         pytest.skip(f"chromium not usable: {exc}")
-    driver.set_page_load_timeout(120)
-    driver.set_script_timeout(120)
     yield driver
     driver.quit()

@@ -3,8 +3,9 @@
 :func:`gridlib.maps.tiles.build_grid_tiles` writes the edition's geometry once (``communities``,
 ``streets`` dissolved at zooms 0–10, every grid from zoom 11) and
 :func:`gridlib.maps.tiles.write_grid_attributes` the nightly per-grid attributes keyed by grid code.
-:func:`tiled_page` writes, beside them, one HTML page (about 4.3 MB: the deck.gl bundle of the ``pydeck``
-wheel and the vendored ``pmtiles`` reader, see ``gridlib/maps/vendor/pmtiles``) that
+:func:`tiled_page` writes, beside them, one small HTML page (the vendored ``pmtiles`` reader inlined, see
+``gridlib/maps/vendor/pmtiles``) and, once, the deck.gl bundle of the ``pydeck`` wheel as a file named by its
+content (:func:`deck_script`, 4.3 MB, shared by every night and edition), that
 
 - reads the archives with HTTP range requests (no tile server: any static server that honours
   ``Range`` works, e.g. ``python -m gridlib.maps.serve FOLDER``), draws them with deck.gl's
@@ -34,6 +35,7 @@ with loaded tiles and attributes was drawn). A URL hash ``#zoom/lat/lon`` sets t
 from __future__ import annotations
 
 import gzip
+import hashlib
 import html
 import json
 import os
@@ -55,7 +57,7 @@ from gridlib.maps.deck import (
     FIT_VIEW_JS,
     FONT_STACK,
     PAGE_HEAD,
-    bundle_js,
+    deck_bundle_path,
     fit_bounds,
     legend_rows,
     rgba,
@@ -63,7 +65,7 @@ from gridlib.maps.deck import (
     write_text_atomic,
 )
 
-__all__ = ["GRID_FIELDS", "Overlay", "pmtiles_header", "tiled_page"]
+__all__ = ["GRID_FIELDS", "Overlay", "deck_script", "pmtiles_header", "tiled_page"]
 
 _VENDOR = Path(__file__).parent / "vendor" / "pmtiles"
 _LAYERS = ("communities", "grids", "streets")  # bottom first
@@ -335,13 +337,41 @@ def tiled_page(
     boxes = "".join(f'<label><input type="checkbox"{" checked" if on else ""} data-layer="{html.escape(n)}"> '
                     f"{html.escape(label)}</label>" for n, label, on in reversed(switches))
     page = _PAGE.format(
-        title=html.escape(title), fonts=FONT_STACK, background=BACKGROUND, bundle=bundle_js(), pmtiles=_pmtiles_js(),
+        title=html.escape(title), fonts=FONT_STACK, background=BACKGROUND, bundle=html.escape(deck_script(folder).name), pmtiles=_pmtiles_js(),
         legend=rows, toggles=boxes, attribution=html.escape(attribution),
         deck_json=script_safe(json.dumps(deck_json, sort_keys=True, separators=(",", ":"))),
         config_json=script_safe(json.dumps(config, sort_keys=True, ensure_ascii=False, separators=(",", ":"))),
         script=_SCRIPT, early=_EARLY, fit_js=FIT_VIEW_JS,
     )
     return write_text_atomic(folder / name, page)
+
+
+def deck_script(folder: str | os.PathLike) -> Path:
+    """Write the deck.gl bundle (of the ``pydeck`` wheel, 4.3 MB) into ``folder`` once, named by its content.
+
+    The bundle does not change with the night nor with the grid edition, so :func:`tiled_page` refers to it
+    as ``<script src="deck-<digest>.js">`` instead of inlining it: a nightly writes it once beside the
+    edition's tiles and links it into each night's folder (:mod:`gridlib.nightly.maps`), and a browser caches
+    it across nights. Already there with this name and size: left as is. Written atomically.
+
+    >>> import tempfile, pathlib
+    >>> d = pathlib.Path(tempfile.mkdtemp())
+    >>> p = deck_script(d)
+    >>> p.name.startswith("deck-") and p.suffix == ".js", deck_script(d) == p, p.stat().st_size > 1_000_000
+    (True, True, True)
+    """
+    data = deck_bundle_path().read_bytes().replace(b"//# sourceMappingURL=index.js.map", b"")
+    target = Path(folder) / f"deck-{hashlib.sha256(data).hexdigest()[:12]}.js"
+    if target.is_file() and target.stat().st_size == len(data):
+        return target
+    target.parent.mkdir(parents=True, exist_ok=True)
+    tmp = target.with_name(f".tmp-{target.name}.{os.getpid()}")
+    try:
+        tmp.write_bytes(data)
+        os.replace(tmp, target)
+    finally:
+        tmp.unlink(missing_ok=True)
+    return target
 
 
 def _pmtiles_js() -> str:
@@ -482,13 +512,13 @@ function decodeTile(bytes) {
     }
   });
   const ids = Uint32Array.from(vfid);
-  const none = () => ({positions: {value: new Float64Array(0), size: 2}, featureIds: {value: new Uint32Array(0), size: 1},
+  const none = () => ({positions: {value: new Float32Array(0), size: 2}, featureIds: {value: new Uint32Array(0), size: 1},
                        globalFeatureIds: {value: new Uint32Array(0), size: 1}, numericProps: {}, properties: [], fields: []});
   return {
     shape: 'binary-feature-collection',
     points: {type: 'Point', ...none()},
     lines: {type: 'LineString', ...none(), pathIndices: {value: new Uint32Array([0]), size: 1}},
-    polygons: {type: 'Polygon', positions: {value: Float64Array.from(pos), size: 2},
+    polygons: {type: 'Polygon', positions: {value: Float32Array.from(pos), size: 2},  // k/4096: exact in float32
                polygonIndices: {value: Uint32Array.from(polygonStarts), size: 1},
                primitivePolygonIndices: {value: Uint32Array.from(ringStarts), size: 1},
                featureIds: {value: ids, size: 1}, globalFeatureIds: {value: ids, size: 1},
@@ -500,8 +530,9 @@ function decodeTile(bytes) {
 // tiles is needed when the attributes come in.
 function joinGrids(tile) {
   const colorOf = state.columns[CFG.colorColumn];
+  let i;  // a tile's grids come in code order, mostly consecutive rows: the previous row + 1 is tried first
   for (const p of tile.polygons.properties) {
-    const i = state.lookup ? state.lookup(p.grid_code) : undefined;
+    i = state.lookup ? state.lookup(p.grid_code, i === undefined ? undefined : i + 1) : undefined;
     p._i = i;
     p._c = (i !== undefined && colorOf && CFG.colors[colorOf(i)]) || CFG.defaultColor;
   }
@@ -575,18 +606,44 @@ const TYPED = {uint8: Uint8Array, uint16: Uint16Array, uint32: Uint32Array, int3
 function binaryAttributes(buf) {
   const bytes = new Uint8Array(buf), size = new DataView(buf).getUint32(8, true);
   const head = JSON.parse(utf8.decode(bytes.subarray(12, 12 + size)));
-  const base = 12 + size, n = head.n, g = head.grid_code, w = g.width;
-  const blob = new Uint8Array(buf, base + g.bytes);
-  const offs = w ? null : new Uint32Array(buf, base + g.offsets, n + 1);
+  const base = 12 + size, n = head.n, g = head.grid_code;
+  let w = g.width, blob, offs = null;
+  if (g.prefix !== undefined) {  // front-coded: rebuilt once into one sorted blob with offsets
+    const prefix = new Uint8Array(buf, base + g.prefix, n), more = new Uint16Array(buf, base + g.suffix_len, n);
+    const suffix = new Uint8Array(buf, base + g.suffix);
+    blob = new Uint8Array(g.total); offs = new Uint32Array(n + 1);
+    for (let k = 0, at = 0, o = 0; k < n; k++) {
+      const from = k ? offs[k - 1] : 0;
+      for (let j = 0; j < prefix[k]; j++) blob[o + j] = blob[from + j];
+      o += prefix[k];
+      for (let j = 0; j < more[k]; j++) blob[o++] = suffix[at++];
+      offs[k + 1] = o;
+    }
+    w = 0;
+  } else {
+    blob = new Uint8Array(buf, base + g.bytes);
+    offs = w ? null : new Uint32Array(buf, base + g.offsets, n + 1);
+  }
   const enc = new TextEncoder();
-  function lookup(code) {
-    const key = enc.encode(String(code)), m = key.length;
+  const start = k => offs ? offs[k] : k * w, end = k => offs ? offs[k + 1] : (k + 1) * w;
+  // compares the code in row k with the key (a string of ASCII characters, or its UTF-8 bytes): <0, 0, >0
+  function compare(k, key, ascii) {
+    const a = start(k), len = end(k) - a, m = key.length;
+    for (let j = 0; j < len && j < m; j++) {
+      const c = blob[a + j] - (ascii ? key.charCodeAt(j) : key[j]);
+      if (c) return c;
+    }
+    return len - m;
+  }
+  // the row of a grid code (undefined when absent); `hint`, a row to try first
+  function lookup(code, hint) {
+    let key = String(code), ascii = true;
+    for (let j = 0; j < key.length && ascii; j++) ascii = key.charCodeAt(j) < 128;
+    if (!ascii) key = enc.encode(key);
+    if (hint !== undefined && hint < n && !compare(hint, key, ascii)) return hint;
     let lo = 0, hi = n - 1;
     while (lo <= hi) {
-      const mid = (lo + hi) >>> 1, a = offs ? offs[mid] : mid * w, len = (offs ? offs[mid + 1] : a + w) - a;
-      let c = 0;
-      for (let k = 0; k < len && k < m && !c; k++) c = blob[a + k] - key[k];
-      if (!c) c = len - m;
+      const mid = (lo + hi) >>> 1, c = compare(mid, key, ascii);
       if (!c) return mid;
       if (c < 0) lo = mid + 1; else hi = mid - 1;
     }
@@ -598,6 +655,7 @@ function binaryAttributes(buf) {
     if (col.values) columns[name] = i => arr[i] === nul ? null : col.values[arr[i]];
     else if (col.bool) columns[name] = i => arr[i] === nul ? null : arr[i] === 1;
     else if (col.type === 'float32') columns[name] = i => Math.round(arr[i] * 1e4) / 1e4;  // NaN: missing
+    else if (col.scale) columns[name] = i => arr[i] === nul ? null : arr[i] / col.scale;
     else columns[name] = i => arr[i] === nul ? null : arr[i];
   }
   return {lookup, columns};
@@ -746,7 +804,7 @@ _PAGE = PAGE_HEAD + """#gl-status {{ position: absolute; top: 10px; left: 50%; t
 const gridlibConfig = {config_json};
 {early}
 </script>
-<script>{bundle}</script>
+<script src="{bundle}"></script>
 </head>
 <body>
 <div id="deck-container"></div>

@@ -164,7 +164,9 @@ def write_grid_attributes(table: pd.DataFrame, path: str | os.PathLike, columns:
     binary : bool
         Write the columnar binary form instead of JSON (what a city's page reads fastest, and written
         without a Python loop per grid): typed arrays the browser wraps without parsing, see
-        :func:`open_grid_attributes`. Every column not numeric or boolean is dictionary-encoded.
+        :func:`open_grid_attributes`. Every column not numeric or boolean is dictionary-encoded, whole numbers
+        take the narrowest integer type, shares are fixed-point, the sorted grid codes are front-coded (a city's
+        756,900 grids with the nightly tooltip's columns: 2.1 MB gzipped, was 3.9 MB).
 
     >>> import tempfile, pathlib, json
     >>> t = pd.DataFrame({"grid_code": ["B", "A"], "open_cases": [2, 0], "share": [0.123456, None]})
@@ -224,13 +226,56 @@ BINARY_MAGIC = b"GLATTR1\n"
 _INT32_NULL = -(2**31)
 
 
+def _utf8_codes(codes: pd.Series) -> tuple[np.ndarray, np.ndarray]:
+    """Sorted codes as a ``(n, width)`` zero-padded UTF-8 byte matrix and each code's byte length."""
+    text = codes.astype(str).tolist()
+    joined = "".join(text)
+    data = joined.encode("utf-8")
+    if len(data) == len(joined):  # ASCII (grid codes are digits): one encode for all
+        lengths = np.fromiter(map(len, text), dtype=np.int64, count=len(text))
+    else:
+        parts = [c.encode("utf-8") for c in text]
+        lengths = np.fromiter(map(len, parts), dtype=np.int64, count=len(parts))
+        data = b"".join(parts)
+    width = int(lengths.max(initial=0))
+    matrix = np.zeros((len(text), max(width, 1)), dtype=np.uint8)
+    cols = np.arange(matrix.shape[1])
+    matrix[cols[None, :] < lengths[:, None]] = np.frombuffer(data, dtype=np.uint8)
+    return matrix, lengths
+
+
+def _front_coded(matrix: np.ndarray, lengths: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Front coding of sorted codes: per code the bytes shared with the previous one (``uint8``, at most 255),
+    its remaining bytes' count (``uint16``) and those bytes, concatenated. Sorted codes share long prefixes
+    (``310115004001001``, ``310115004001002``, …), so what is left is one or two bytes a code."""
+    n, width = matrix.shape
+    prefix = np.zeros(n, dtype=np.int64)
+    if n > 1:
+        differs = matrix[1:] != matrix[:-1]
+        first = np.where(differs.any(axis=1), differs.argmax(axis=1), width)
+        prefix[1:] = np.minimum.reduce([first, lengths[1:], lengths[:-1], np.full(n - 1, 255)])
+    cols = np.arange(width)
+    suffix = matrix[(cols[None, :] >= prefix[:, None]) & (cols[None, :] < lengths[:, None])]
+    return prefix.astype(np.uint8), (lengths - prefix).astype(np.uint16), suffix
+
+
+def _int_type(lo: float, hi: float) -> tuple[type, int]:
+    """The narrowest type holding ``lo..hi`` with one value left for "missing": uint8, uint16 or int32."""
+    if lo >= 0 and hi < 255:
+        return np.uint8, 255
+    if lo >= 0 and hi < 65535:
+        return np.uint16, 65535
+    return np.int32, _INT32_NULL
+
+
 def _binary_attributes(t: pd.DataFrame, columns: Sequence[str], dictionary: Sequence[str]) -> bytes:
     """The columnar binary form: magic, header length, JSON header, then 8-byte aligned little-endian arrays.
 
-    Grid codes are one UTF-8 blob (sorted, so the page finds a code by binary search) with ``uint32``
-    offsets, or none when every code has the same byte length (``width``). Dictionary columns are codes into
-    ``values`` (uint8/16/32, the type's maximum meaning missing), booleans ``uint8`` (255 missing), integers
-    ``int32`` (-2³¹ missing), other numbers ``float32`` rounded to 4 decimals (NaN missing).
+    Grid codes are front-coded (:func:`_front_coded`; the page rebuilds them into one sorted UTF-8 blob and finds a
+    code by binary search). Dictionary columns are codes into ``values`` (uint8/16/32, the type's maximum meaning
+    missing), booleans ``uint8`` (255 missing), whole numbers the narrowest of uint8/uint16/int32 (its maximum,
+    or -2³¹, missing), other numbers rounded to 4 decimals as whole numbers of 1/10,000 (``scale``) when they fit
+    in an int32, else ``float32`` (NaN missing).
     """
     blocks: list[bytes] = []
     offset = 0
@@ -243,15 +288,11 @@ def _binary_attributes(t: pd.DataFrame, columns: Sequence[str], dictionary: Sequ
         offset += len(blocks[-1])
         return at
 
-    encoded = np.char.encode(t["grid_code"].astype(str).to_numpy(dtype=str), "utf-8")  # fixed-width bytes
-    lengths = np.char.str_len(encoded).astype(np.int64)
+    matrix, lengths = _utf8_codes(t["grid_code"])
+    prefix, suffix_len, suffix = _front_coded(matrix, lengths)
     head: dict[str, Any] = {"n": len(t), "columns": {}}
-    if len(lengths) and (lengths == encoded.dtype.itemsize).all():  # every code as long: no offsets
-        grid = {"bytes": add(np.frombuffer(encoded.tobytes(), dtype=np.uint8)), "width": int(lengths[0])}
-    else:
-        grid = {"bytes": add(np.frombuffer(b"".join(encoded.tolist()), dtype=np.uint8)),
-                "offsets": add(np.concatenate([[0], np.cumsum(lengths)]).astype(np.uint32))}
-    head["grid_code"] = grid
+    head["grid_code"] = {"prefix": add(prefix), "suffix_len": add(suffix_len), "suffix": add(suffix),
+                         "total": int(lengths.sum())}
     for c in columns:
         s = t[c]
         if c not in dictionary and (pd.api.types.is_bool_dtype(s) or (
@@ -261,17 +302,22 @@ def _binary_attributes(t: pd.DataFrame, columns: Sequence[str], dictionary: Sequ
             head["columns"][c] = {"type": "uint8", "offset": add(arr), "null": 255, "bool": True}
         elif c not in dictionary and pd.api.types.is_numeric_dtype(s):
             v = s.to_numpy(dtype=float)
-            whole = np.isnan(v) | (np.round(v) == v)
-            if whole.all() and np.nanmax(np.abs(v), initial=0) < 2**31 - 1:
-                arr = np.where(np.isnan(v), _INT32_NULL, v).astype(np.int32)
-                head["columns"][c] = {"type": "int32", "offset": add(arr), "null": _INT32_NULL}
+            missing = np.isnan(v)
+            scale = 1 if (missing | (np.round(v) == v)).all() else 10_000
+            whole = np.round(np.where(missing, 0, v) * scale) if scale > 1 else np.where(missing, 0, v)
+            lo, hi = float(whole.min(initial=0)), float(whole.max(initial=0))
+            if -(2**31) < lo and hi < 2**31 - 1:
+                dtype, null = _int_type(lo, hi)
+                col = {"type": np.dtype(dtype).name, "offset": add(np.where(missing, null, whole).astype(dtype)),
+                       "null": null}
+                head["columns"][c] = col if scale == 1 else {**col, "scale": scale}
             else:
                 head["columns"][c] = {"type": "float32", "offset": add(np.round(v, 4).astype(np.float32))}
         else:
-            present = s.notna().to_numpy()
-            text = s.astype(str).where(present)  # NaN where missing
-            values = sorted(text[present].unique())
-            cat = pd.Categorical(text, categories=values).codes
+            # text as it is (no copy to Python objects), anything else as its text
+            text = s if pd.api.types.is_string_dtype(s) else s.astype(object).map(str, na_action="ignore")
+            cat, values = pd.factorize(text, sort=True, use_na_sentinel=True)
+            values = [str(v) for v in values]
             dtype = np.uint8 if len(values) < 255 else np.uint16 if len(values) < 65535 else np.uint32
             null = int(np.iinfo(dtype).max)
             arr = np.where(cat < 0, null, cat).astype(dtype)
@@ -313,12 +359,19 @@ def open_grid_attributes(path: str | os.PathLike) -> pd.DataFrame:
         return np.frombuffer(data, dtype=np.dtype(dtype).newbyteorder("<"), count=count, offset=base + at)
 
     grid = head["grid_code"]
-    if "width" in grid:
-        ends = np.arange(n + 1) * grid["width"]
-    else:
-        ends = array("uint32", grid["offsets"], n + 1)
-    blob = data[base + grid["bytes"]:base + grid["bytes"] + int(ends[-1] if n else 0)]
-    out = pd.DataFrame({"grid_code": [blob[a:b].decode("utf-8") for a, b in zip(ends[:-1], ends[1:], strict=True)]})
+    if "prefix" in grid:  # front-coded
+        prefix, suffix_len = array("uint8", grid["prefix"], n), array("uint16", grid["suffix_len"], n)
+        suffix = data[base + grid["suffix"]:base + grid["suffix"] + int(suffix_len.sum(dtype=np.int64))]
+        codes, previous, at = [], b"", 0
+        for keep, more in zip(prefix.tolist(), suffix_len.tolist(), strict=True):
+            previous = previous[:keep] + suffix[at:at + more]
+            at += more
+            codes.append(previous)
+        out = pd.DataFrame({"grid_code": [c.decode("utf-8") for c in codes]})
+    else:  # a blob of fixed-width codes, or with offsets (files of gridlib before front coding)
+        ends = np.arange(n + 1) * grid["width"] if "width" in grid else array("uint32", grid["offsets"], n + 1)
+        blob = data[base + grid["bytes"]:base + grid["bytes"] + int(ends[-1] if n else 0)]
+        out = pd.DataFrame({"grid_code": [blob[a:b].decode("utf-8") for a, b in zip(ends[:-1], ends[1:], strict=True)]})
     for name, col in head["columns"].items():
         arr = array(col["type"], col["offset"], n)
         if "values" in col:
@@ -326,8 +379,8 @@ def open_grid_attributes(path: str | os.PathLike) -> pd.DataFrame:
             out[name] = pd.Series(values[np.where(arr == col["null"], len(col["values"]), arr)], dtype=object)
         elif col.get("bool"):
             out[name] = pd.Series(arr.astype(bool), dtype=object).where(arr != 255, None)
-        elif col["type"] == "int32":
-            out[name] = np.where(arr == col["null"], np.nan, arr.astype(float))
+        elif "null" in col:  # whole numbers, or of 1/scale
+            out[name] = np.where(arr == col["null"], np.nan, arr.astype(float) / col.get("scale", 1))
         else:
             out[name] = arr.astype(float).round(4)
     return out

@@ -26,7 +26,7 @@ from gridlib.datasets import OSM_ATTRIBUTION
 from gridlib.maps import deck
 from gridlib.maps import legend as lg
 from gridlib.maps import static as smap
-from gridlib.maps.tiled import Overlay, tiled_page
+from gridlib.maps.tiled import Overlay, deck_script, tiled_page
 from gridlib.maps.tiles import build_grid_tiles, write_grid_attributes
 from gridlib.nightly.model import NightlyResults
 from gridlib.nightly.outputs import TILE_CACHE, edition_cache_build, frame_digest
@@ -427,7 +427,8 @@ def _tiled_web_map(folder: Path, layers: dict[str, Any], results: NightlyResults
     if source is None:
         build_grid_tiles(grids, folder)
     else:
-        for archive in sorted(source.glob("*.pmtiles")):
+        # and the deck.gl bundle, written once beside the edition's tiles (named by its content)
+        for archive in [*sorted(source.glob("*.pmtiles")), deck_script(source)]:
             try:
                 os.link(archive, folder / archive.name)  # no copy: the products keep the edition's bytes
             except OSError:

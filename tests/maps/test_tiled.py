@@ -17,7 +17,7 @@ from gridlib import datasets
 from gridlib.errors import InputError
 from gridlib.maps import legend as lg
 from gridlib.maps.serve import make_server
-from gridlib.maps.tiled import pmtiles_header, tiled_page
+from gridlib.maps.tiled import deck_script, pmtiles_header, tiled_page
 from gridlib.maps.tiles import build_grid_tiles, open_grid_attributes, write_grid_attributes
 
 _CLASSES = np.array(["hot_99", "hot_95", "not_significant", "cold_95"])
@@ -58,7 +58,10 @@ def test_page_is_small_offline_and_deterministic(demo, tmp_path):
     grids, table, page = demo
     text = page.read_text(encoding="utf-8")
     assert page.stat().st_size < 5_000_000
-    assert not re.search(r"<(script|link|img)[^>]+(src|href)=", text)  # no external script or style
+    # no network: the one script not inlined is the deck.gl bundle, a file beside the page named by its content,
+    # written once (a night links it from the edition's tiles); no style or image from elsewhere
+    assert re.findall(r"<(?:script|link|img)[^>]+(?:src|href)=\"([^\"]*)\"", text) == [deck_script(page.parent).name]
+    assert (page.parent / deck_script(page.parent).name).stat().st_size > 1_000_000
     assert "sourceMappingURL" not in text and "unpkg.com" not in text.split("<script>", 3)[2][:0] + ""
     assert "python -m gridlib.maps.serve" in text  # what to do when opened from disk
     again = tiled_page(page.parent, title="责任网格地图 · 测试", attribution="测试数据", name="again.html")
@@ -329,3 +332,31 @@ def test_binary_lookup_in_the_browser(driver, tmp_path):
         server.shutdown()
         server.server_close()
     assert found == [[f"单位{c}", i] for i, c in enumerate(codes)] + [None] * 4
+
+
+def test_binary_attributes_are_compact_and_exact(tmp_path):
+    """Front-coded codes (a prefix longer than 255 bytes too), the narrowest integer types, fixed-point shares and
+    float32 only where a value does not fit: all read back as written."""
+    import json
+
+    long = "网" * 100  # 300 bytes of UTF-8 shared by two codes
+    t = pd.DataFrame({"grid_code": ["310115004001002", "310115004001001", long + "1", long + "2", "3101"],
+                      "small": [0, 255, None, 3, 1], "mid": [0, 300, 65534, None, 2], "neg": [-5, 0, 1, None, 7],
+                      "share": [0.5, None, 0.12345, 1.0, 0.0], "huge": [1e12 + 0.5, 0, 1, None, 2]})
+    cols = ["small", "mid", "neg", "share", "huge"]
+    path = write_grid_attributes(t, tmp_path / "a.bin", cols, binary=True)
+    data = path.read_bytes()
+    head = json.loads(data[12:12 + int.from_bytes(data[8:12], "little")])
+    assert {c: head["columns"][c]["type"] for c in cols} == {
+        "small": "uint16", "mid": "uint16", "neg": "int32", "share": "uint16", "huge": "float32"}
+    assert head["columns"]["share"]["scale"] == 10_000 and "prefix" in head["grid_code"]
+    back = open_grid_attributes(path)
+    want = t.sort_values("grid_code").reset_index(drop=True)
+    assert back["grid_code"].tolist() == want["grid_code"].tolist()
+    for c in ("small", "mid", "neg"):
+        assert back[c].fillna(-99).tolist() == want[c].fillna(-99).tolist(), c
+    assert back["share"].fillna(-1).tolist() == want["share"].round(4).fillna(-1).tolist()
+    assert np.allclose(back["huge"].fillna(-1), want["huge"].astype(np.float32).fillna(-1))
+    t["small"] = t["small"].clip(upper=254)  # 255 means missing in a uint8
+    small = write_grid_attributes(t, tmp_path / "b.bin", ["small"], binary=True).read_bytes()
+    assert b'"small":{"type":"uint8"' in small

@@ -43,8 +43,11 @@ def test_city_night_writes_the_tiled_map(city_runs):
     products = out / DATE
     assert not (products / "webmap.html").exists()
     names = sorted(p.name for p in (products / "webmap").iterdir())
-    assert names == ["communities.pmtiles", "grid_attributes.bin", "grids.pmtiles", "index.html", "overlays.json",
-                     "streets.pmtiles"]
+    bundle = [n for n in names if n.startswith("deck-") and n.endswith(".js")]  # deck.gl, linked as the tiles
+    assert names == sorted(["communities.pmtiles", "grid_attributes.bin", "grids.pmtiles", "index.html",
+                            "overlays.json", "streets.pmtiles", *bundle]) and len(bundle) == 1
+    # what the night writes itself (the archives and the bundle are the edition's): well under 5 MB
+    assert (products / "webmap" / bundle[0]).stat().st_ino == (cache[0] / bundle[0]).stat().st_ino
     assert (products / "webmap" / "index.html").stat().st_size < 5_000_000
     assert 'href="webmap/index.html"' in (products / "index.html").read_text(encoding="utf-8")
     assert "webmap/grids.pmtiles" in manifest["outputs"]
