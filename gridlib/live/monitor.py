@@ -334,7 +334,7 @@ class TruckMonitor:
         self.grids: dict[str, tuple[int, str | None]] = {}
         self._lock = threading.Lock()
         self._pending: list[tuple[str, int, float, float]] = []
-        self._nights: dict[tuple[str, int], _Night] = {}
+        self._fixes: dict[tuple[str, int], _Night] = {}       # (vehicle, night) → its fixes and resets
         limits = _speed_limits(roads)
         self._speed_floor = (float(limits.min()) + self.ctx.thresholds.speed_tolerance_kmh if len(limits)
                              else np.inf)
@@ -398,8 +398,8 @@ class TruckMonitor:
         if self._latest_night is None or latest > self._latest_night:
             self._latest_night = latest
             oldest = latest - self.keep_nights + 1
-            for key in [k for k in self._nights if k[1] < oldest]:
-                del self._nights[key]
+            for key in [k for k in self._fixes if k[1] < oldest]:
+                del self._fixes[key]
             self._expired += self.book.forget_before(oldest)
         oldest = self._latest_night - self.keep_nights + 1
         keep = nights >= oldest
@@ -419,9 +419,9 @@ class TruckMonitor:
         group_nights = uniques.get_level_values(1).to_numpy()[group].tolist()
         for a, b, v, n in zip(bounds[:-1].tolist(), bounds[1:].tolist(), vehicles, group_nights, strict=True):
             k = (str(v), int(n))
-            night = self._nights.get(k)
+            night = self._fixes.get(k)
             if night is None:
-                night = self._nights[k] = _Night()
+                night = self._fixes[k] = _Night()
             self.stats["reopened"] += night.add(sel[a:b])
             dirty.add(k)
         return dirty
@@ -449,7 +449,7 @@ class TruckMonitor:
         After the run each vehicle's reset moves up to the latest fix where :func:`_resets` proves that the
         batch check on the whole night and on the fixes from the new window start agree from that fix on.
         """
-        nights = [self._nights[k] for k in keys]
+        nights = [self._fixes[k] for k in keys]
         parts = [n.window() for n in nights]
         arr = _concat(parts)
         self.stats["fixes_checked"] += len(arr)
