@@ -374,9 +374,11 @@ class TruckMonitor:
             pending, self._pending = self._pending, []
         if not pending:
             return []
-        dirty = self._integrate(pending)
+        vid = np.array([p[0] for p in pending], dtype=object)
+        arr = np.array([p[1:] for p in pending], dtype=_FIX_DTYPE)      # built once for both steps
+        dirty = self._integrate(vid, arr)
         if self.grid_index is not None:
-            self._locate(pending)
+            self._locate(vid, arr)
         events, self._expired = self._expired, []
         for night in sorted({n for _, n in dirty}):
             keys = sorted(k for k in dirty if k[1] == night)
@@ -390,9 +392,7 @@ class TruckMonitor:
         self.stats["vehicles_checked"] += len(dirty)
         return events
 
-    def _integrate(self, pending: list[tuple[str, int, float, float]]) -> set[tuple[str, int]]:
-        vid = np.array([p[0] for p in pending], dtype=object)
-        arr = np.array([p[1:] for p in pending], dtype=_FIX_DTYPE)
+    def _integrate(self, vid: np.ndarray, arr: np.ndarray) -> set[tuple[str, int]]:
         nights = night_of(arr["t"])
         latest = int(nights.max())
         if self._latest_night is None or latest > self._latest_night:
@@ -426,14 +426,13 @@ class TruckMonitor:
             dirty.add(k)
         return dirty
 
-    def _locate(self, pending: list[tuple[str, int, float, float]]) -> None:
+    def _locate(self, vid: np.ndarray, arr: np.ndarray) -> None:
         """Locate every new fix in the grid (one vectorised lookup); keep each vehicle's latest fix's grid."""
-        arr = np.array([p[1:] for p in pending], dtype=_FIX_DTYPE)
         x, y = transform_xy(WGS84, self.grid_index.crs, arr["lon"], arr["lat"])
         codes = self.grid_index.codes(x, y)
         self.stats["located"] += len(codes)
         self.stats["outside_grid"] += int(pd.isna(codes).sum())
-        latest = (pd.DataFrame({"v": [p[0] for p in pending], "t": arr["t"], "code": codes})
+        latest = (pd.DataFrame({"v": vid, "t": arr["t"], "code": codes})
                   .sort_values("t", kind="stable").drop_duplicates("v", keep="last"))
         grids = self.grids
         for vehicle, t, code in zip(latest["v"].tolist(), latest["t"].tolist(), latest["code"].tolist(), strict=True):
