@@ -134,6 +134,29 @@ def test_random_batchings_late_and_repeated_fixes_equal_batch(demo, seed):
     _open_rule(monitor, fed)
 
 
+def test_trailing_window_equals_batch_after_every_tick(demo):
+    """The monitor checks only a trailing window of each vehicle's night, yet after every tick its alerts are the
+    batch check's violations of the fixes stored so far (late fixes re-open the window from their time)."""
+    _, store, layers = demo
+    fx = layers["truck_fixes"]
+    fed = fx[fx["vehicle_id"].isin(["沪D58067", "沪D93466", "沪D92481", "沪D50489"])]
+    fed = fed.sort_values("time", kind="stable").reset_index(drop=True)
+    rng = np.random.default_rng(7)
+    late = rng.random(len(fed)) < 0.02
+    fed = fed.iloc[np.argsort(np.arange(len(fed)) + np.where(late, rng.integers(5, 200, len(fed)), 0),
+                              kind="stable")].reset_index(drop=True)
+    monitor = monitor_from_store(store)
+    pairs, step, full = _pairs(fed), 300, 0
+    for i in range(0, len(pairs), step):
+        monitor.add(pairs[i:i + step])
+        monitor.tick()
+        so_far = fed.iloc[:i + step]
+        full += int(so_far["vehicle_id"].isin(fed["vehicle_id"].iloc[i:i + step]).sum())
+        assert _state(monitor.book) == Counter(_batch(layers, so_far)), i
+    assert monitor.stats["reopened"] > 0                      # late fixes dropped resets
+    assert monitor.stats["fixes_checked"] < 0.4 * full        # the whole nights would be `full`
+
+
 def test_alerts_stored_with_place_and_reloaded(demo, tmp_path):
     work, _, layers = demo
     shutil.copy(work / "store.gpkg", tmp_path / "store.gpkg")

@@ -450,8 +450,7 @@ def create_app(store: Any, fixes: FixStore, *, token: str | None = None, gateway
     def vehicles() -> list[dict[str, Any]]:
         out = fixes.last_positions()
         for v in out:
-            reg = fixes.terminal(v["device_id"])
-            v["kind"] = reg["kind"] if reg else "truck"
+            v["kind"] = fixes.kind(v["device_id"]) or "truck"     # the cached row, not a copy of it
         return out
 
     @app.get("/metrics", response_class=PlainTextResponse)

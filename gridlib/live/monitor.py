@@ -1,4 +1,4 @@
-"""Live muck-truck compliance: the batch truck check re-run on each vehicle's night as its fixes arrive.
+"""Live muck-truck compliance: the batch truck check run on a trailing window of each vehicle's night.
 
 :class:`TruckMonitor` holds, per vehicle, the fixes of its current *night* — the window the
 nightly run checks, 12:00 one day to 12:00 the next, local China time (UTC+8) — and, on each
@@ -10,6 +10,14 @@ nightly run checks, 12:00 one day to 12:00 the next, local China time (UTC+8) �
 Out-of-order fixes are sorted into place and repeated times dropped exactly as the batch check
 does (the first stored is kept), because it is the batch check's code on the same fixes in the
 order they were stored.
+
+A tick does not re-check whole nights: each vehicle night keeps *resets* (:class:`_Night`), fixes
+where the whole night and a trailing window provably agree (:func:`_resets`: no stop, corridor
+excursion, run of a detector or burst of impossible jumps reaches across, and every dwell window
+over it is complete). The check runs from the latest reset's window start (about two dwell
+times and a few dozen fixes before the newest fix while the truck drives; longer while an
+episode or a stop is open), and the episodes that ended before the reset are kept from earlier
+ticks. A late fix drops the resets it could change and re-opens the window from before its time.
 
 The episodes found are diffed against the alerts of that night (:mod:`gridlib.live.alerts`):
 an episode that no alert overlaps opens one; an alert whose episode changed is ``updated``
@@ -46,13 +54,20 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import pyproj
+import shapely
 
-from gridlib.crs import WGS84, metric_crs, transform_xy
+from gridlib.crs import WGS84, metric_crs, to_crs, transform_xy
 from gridlib.live.alerts import AlertBook
 from gridlib.live.fix import Fix
 from gridlib.trucks.clean import clean
-from gridlib.trucks.detectors import DETECTORS, CheckContext, vehicle_day
-from gridlib.trucks.fixes import read_fixes
+from gridlib.trucks.detectors import (
+    DETECTORS,
+    SPEED_COLUMNS,
+    CheckContext,
+    VehicleDay,
+    vehicle_day,
+)
+from gridlib.trucks.fixes import Fixes, read_fixes
 from gridlib.trucks.route import keep_route_table, permits_metric_crs, read_permits, read_sites
 from gridlib.trucks.thresholds import Thresholds
 from gridlib.types import LayerSource
@@ -85,6 +100,183 @@ def night_of(t: np.ndarray | int) -> np.ndarray | int:
     array([-1,  0,  0])
     """
     return (np.asarray(t) - NIGHT_START_S) // _DAY
+
+
+#: Episode columns the alerts use (:meth:`AlertBook.reconcile`); the frozen episodes of a night keep only these.
+_KEPT = ("vehicle_id", "type", "start", "end", "permit_id", "company", "detail", "geometry")
+#: A stretch of this many consecutive possible segments (in stored fixes, repeated times dropped) is a firewall
+#: for :func:`~gridlib.trucks.clean.clean`: a burst it drops has at most 5 fixes between two impossible
+#: segments, and dropping one joins its neighbours by a possible segment, so no burst reaches across it.
+_CLEAN_K = 16
+#: A vehicle's reset moves only when it can move this far (seconds): fewer resets to keep.
+_RESET_STEP_S = 120
+#: Resets kept per vehicle night (a fix later than all but the oldest falls back to the whole night).
+_MAX_RESETS = 64
+_NO_RESET = np.iinfo(np.int64).min
+
+
+class _Night:
+    """One vehicle night: its stored fixes sorted by time (arrival order among equal times), its resets and the
+    episodes frozen before them.
+
+    A reset ``(reset_t, window_t, guard_t, n_frozen)`` says: the batch check of the whole night and of only the
+    fixes from ``window_t`` on find the same episodes from the fix at ``reset_t`` on, every episode of the night
+    ends before that fix or starts at it or later, and the first ``n_frozen`` episodes are those ending before it.
+    It stays true for any fix stored later with a time after ``guard_t``; an earlier (late) fix drops it.
+
+    >>> n = _Night()
+    >>> _ = n.add(np.array([(10, 121.5, 31.2), (30, 121.5, 31.2)], dtype=_FIX_DTYPE))
+    >>> n.push(30, 10, 30, [("V", "no_permit")])
+    >>> n.add(np.array([(20, 121.6, 31.2)], dtype=_FIX_DTYPE)), n.raw["t"].tolist(), n.reset_t == _NO_RESET
+    (1, [10, 20, 30], True)
+    """
+
+    __slots__ = ("raw", "resets", "frozen")
+
+    def __init__(self) -> None:
+        self.raw = np.zeros(0, dtype=_FIX_DTYPE)
+        self.resets: list[tuple[int, int, int, int]] = []
+        self.frozen: list[tuple] = []
+
+    @property
+    def reset_t(self) -> int:
+        return self.resets[-1][0] if self.resets else _NO_RESET
+
+    def add(self, chunk: np.ndarray) -> int:
+        """Store new fixes (in arrival order); drop the resets a late fix may change. Returns 1 if it dropped any."""
+        c = chunk[np.argsort(chunk["t"], kind="stable")]
+        raw = self.raw
+        if not len(raw) or c["t"][0] >= raw["t"][-1]:
+            self.raw = _concat([raw, c])
+        else:   # after the fixes of equal time already stored: the batch reader keeps the first stored
+            self.raw = np.insert(raw, np.searchsorted(raw["t"], c["t"], side="right"), c)
+        t0, dropped = int(c["t"][0]), 0
+        while self.resets and self.resets[-1][2] >= t0:
+            self.resets.pop()
+            dropped = 1
+        if dropped:
+            del self.frozen[self.resets[-1][3] if self.resets else 0:]
+        return dropped
+
+    def window(self) -> np.ndarray:
+        """The fixes the next check runs on: from the latest reset's window start (all without a reset)."""
+        if not self.resets:
+            return self.raw
+        return self.raw[int(np.searchsorted(self.raw["t"], self.resets[-1][1], side="left")):]
+
+    def frozen_rows(self) -> list[tuple]:
+        return self.frozen
+
+    def push(self, reset_t: int, window_t: int, guard_t: int, rows: list[tuple]) -> None:
+        """A new reset, with the episodes (rows of :data:`_KEPT`) that end before it and after the last one."""
+        self.frozen += rows
+        self.resets.append((reset_t, window_t, guard_t, len(self.frozen)))
+        if len(self.resets) > _MAX_RESETS:
+            del self.resets[0]
+
+
+def _speed_limits(roads: Any) -> np.ndarray:
+    """The usable speed limits of *roads* as :func:`~gridlib.trucks.detectors.speeding` reads them.
+
+    >>> _speed_limits(pd.DataFrame({"maxspeed": ["50", "x", "60 km/h"]})).tolist(), len(_speed_limits(None))
+    ([50.0, 60.0], 0)
+    """
+    if roads is None or not len(roads):
+        return np.zeros(0)
+    col = next((c for c in SPEED_COLUMNS if c in roads.columns), None)
+    if col is None:
+        return np.zeros(0)
+    limit = pd.to_numeric(roads[col].astype("string").str.extract(r"(\d+(?:\.\d+)?)")[0], errors="coerce").to_numpy()
+    return limit[np.isfinite(limit)].astype("float64")
+
+
+def _resets(raw: Fixes, fx: Fixes, day: VehicleDay, th: Thresholds, old: np.ndarray, speed_floor: float,
+            zone_of: np.ndarray | None) -> dict[int, tuple[int, int, int]]:
+    """The latest fix of each vehicle where the checks of the whole night and of a trailing window agree.
+
+    *raw* are the window's fixes as read (before :func:`~gridlib.trucks.clean.clean`), *fx* and *day* the
+    cleaned fixes and what the detectors saw; *old* is each vehicle's current reset time. A fix ``r`` qualifies
+    (it is then a reset with window start ``w`` and guard ``g``, see :class:`_Night`) when
+
+    - its state is the same whatever came before: the fix before it is in no dwell window (so no stop reaches
+      across), on its corridor or with no permit (the deviation hysteresis is reset), not in a run of
+      ``no_permit``, ``outside_hours``, speeding or a restricted zone (or ``r`` starts a new run after a gap
+      or a permit change), and the silence before ``r`` is none;
+    - that state is final: every dwell window over ``r - 1`` is complete, and the stored fixes around ``r`` and
+      up to the guard have no impossible segment for ``_CLEAN_K`` fixes either side (so cleaning cannot change);
+    - the window from ``w`` sees the same from ``r - 1`` on: no dwell window of the fixes before ``w`` reaches
+      ``r - 1``, ``r - 3`` is in the window, and cleaning cannot differ at ``w`` (no impossible segment
+      ``_CLEAN_K`` fixes either side of it);
+    - ``r - 3`` is at or after the vehicle's current reset (the current window agrees with the whole night there).
+
+    Returns ``{vehicle code: (reset_t, window_t, guard_t)}`` for the vehicles with such a fix.
+    """
+    n = len(fx)
+    if n < 4 or day.movement.dwell is None:
+        return {}
+    t, j = fx.t, np.arange(n)
+    starts = fx.vehicle_starts()
+    vstart = np.maximum.accumulate(np.where(starts, j, 0))
+    vend = (np.r_[np.flatnonzero(starts)[1:], n] - 1)[np.cumsum(starts) - 1]
+    dwell = int(np.ceil(th.min_dwell_s))
+    p1, p2, p3 = np.maximum(j - 1, 0), np.maximum(j - 2, 0), np.maximum(j - 3, 0)
+    mv = day.movement
+    ok = (j - vstart >= 3) & ~mv.dwell[p1] & (t[vend] >= t[p1] + dwell + 1) & (t[p3] >= old[fx.vehicle])
+    gap = mv.gap_before
+    brk = gap | day.permit_change
+    dist, corridor = day.route_distance_m, day.corridor_m
+    with np.errstate(invalid="ignore"):
+        calm = np.isnan(dist) | day.at_site | (dist <= th.return_ratio * corridor)
+    pof = day.permit_of
+    ok &= calm[p1] | brk
+    ok &= (pof[p1] >= 0) | gap
+    ok &= ~((pof[p1] >= 0) & ~day.in_hours[p1]) | brk
+    if np.isfinite(speed_floor):
+        if fx.speed is not None:
+            v = fx.speed
+        else:
+            v = np.zeros(n)
+            v[1:] = np.hypot(np.diff(fx.x), np.diff(fx.y)) / np.maximum(np.diff(t).astype("float64"), 1.0) * 3.6
+            v[starts] = 0.0
+        ok &= ~day.moving[p1] | ~(v[p1] > speed_floor) | gap
+    if zone_of is not None:
+        ok &= (zone_of[p1] < 0) | gap
+    ok &= ~(((t - t[p1]) >= th.silence_s) & (np.hypot(fx.x - fx.x[p1], fx.y - fx.y[p1]) >= th.silence_min_m))
+    window_t = np.minimum(t[p3], t[p2] - dwell - 1)
+    # cleaning: the stored fixes with repeated times dropped, and their impossible segments
+    same = np.zeros(len(raw), dtype=bool)
+    same[1:] = (raw.vehicle[1:] == raw.vehicle[:-1]) & (raw.t[1:] == raw.t[:-1])
+    dd = np.flatnonzero(~same)
+    dv, dt_ = raw.vehicle[dd].astype(np.int64), raw.t[dd]
+    nd = len(dd)
+    cont = dv[1:] == dv[:-1]
+    step = np.hypot(np.diff(raw.x[dd]), np.diff(raw.y[dd]))
+    bad = cont & (step > th.min_jump_m) & (step > th.max_speed_kmh / 3.6 * np.maximum(np.diff(dt_).astype("float64"), 1.0))
+    cum = np.r_[0, np.cumsum(bad)]                 # impossible segments before position k (segment k joins k, k + 1)
+    dfirst = np.r_[True, ~cont]
+    dstart = np.maximum.accumulate(np.where(dfirst, np.arange(nd), 0))
+    dend = (np.r_[np.flatnonzero(dfirst)[1:], nd] - 1)[np.cumsum(dfirst) - 1]
+    t0 = int(dt_.min())
+    span = int(dt_.max()) - t0 + 2 * dwell + 10
+    key = dv * span + (dt_ - t0)
+    base = fx.vehicle.astype(np.int64) * span
+    w = np.searchsorted(key, base + np.maximum(window_t - t0, 0), side="left")
+    pj = np.searchsorted(key, base + (t - t0), side="left")
+    q = np.searchsorted(key, base + (t[p1] + dwell - t0), side="left")
+    hi = np.maximum(pj, q)
+    K = _CLEAN_K
+    pj = np.minimum(pj, nd - 1)
+    ok &= (w - K >= dstart[pj]) & (hi + K <= dend[pj])
+    lo_w, hi_w = np.clip(w - K, 0, nd - 1), np.clip(w + K, 0, nd - 1)
+    lo_r, hi_r = np.clip(pj - K, 0, nd - 1), np.clip(hi + K, 0, nd - 1)
+    ok &= (cum[hi_w] == cum[lo_w]) & (cum[hi_r] == cum[lo_r])
+    cand = np.flatnonzero(ok)
+    if not len(cand):
+        return {}
+    veh = fx.vehicle[cand]
+    cand = cand[np.r_[veh[1:] != veh[:-1], True]]
+    guard = dt_[hi_r[cand]]
+    return {int(fx.vehicle[r]): (int(t[r]), int(window_t[r]), int(g)) for r, g in zip(cand, guard, strict=True)}
 
 
 class TruckMonitor:
@@ -140,11 +332,14 @@ class TruckMonitor:
         self.grids: dict[str, tuple[int, str | None]] = {}
         self._lock = threading.Lock()
         self._pending: list[tuple[str, int, float, float]] = []
-        self._fixes: dict[tuple[str, int], list[np.ndarray]] = {}
+        self._fixes: dict[tuple[str, int], _Night] = {}       # (vehicle, night) → its fixes and resets
+        limits = _speed_limits(roads)
+        self._speed_floor = (float(limits.min()) + self.ctx.thresholds.speed_tolerance_kmh if len(limits)
+                             else np.inf)
         self._latest_night: int | None = None
         self._expired: list[dict[str, Any]] = []
         self.stats: dict[str, float] = {"fixes": 0, "too_old": 0, "ticks": 0, "tick_s": 0.0, "last_tick_s": 0.0,
-                                        "vehicles_checked": 0,
+                                        "vehicles_checked": 0, "fixes_checked": 0, "reopened": 0,
                                         "located": 0, "outside_grid": 0}
         self._thread: threading.Thread | None = None
         self._stop = threading.Event()
@@ -177,9 +372,11 @@ class TruckMonitor:
             pending, self._pending = self._pending, []
         if not pending:
             return []
-        dirty = self._integrate(pending)
+        vid = np.array([p[0] for p in pending], dtype=object)
+        arr = np.array([p[1:] for p in pending], dtype=_FIX_DTYPE)      # built once for both steps
+        dirty = self._integrate(vid, arr)
         if self.grid_index is not None:
-            self._locate(pending)
+            self._locate(vid, arr)
         events, self._expired = self._expired, []
         for night in sorted({n for _, n in dirty}):
             keys = sorted(k for k in dirty if k[1] == night)
@@ -193,9 +390,7 @@ class TruckMonitor:
         self.stats["vehicles_checked"] += len(dirty)
         return events
 
-    def _integrate(self, pending: list[tuple[str, int, float, float]]) -> set[tuple[str, int]]:
-        vid = np.array([p[0] for p in pending], dtype=object)
-        arr = np.array([p[1:] for p in pending], dtype=_FIX_DTYPE)
+    def _integrate(self, vid: np.ndarray, arr: np.ndarray) -> set[tuple[str, int]]:
         nights = night_of(arr["t"])
         latest = int(nights.max())
         if self._latest_night is None or latest > self._latest_night:
@@ -211,29 +406,33 @@ class TruckMonitor:
         dirty: set[tuple[str, int]] = set()
         if not keep.any():
             return dirty
-        # one stable group-by (vehicle, night); arrival order is kept inside each group
-        key = pd.MultiIndex.from_arrays([vid[keep], nights[keep]])
-        codes, uniques = pd.factorize(key)
+        # one stable group-by (vehicle, night) in numpy (pandas' MultiIndex costs ms on a tick of a few fixes);
+        # arrival order is kept inside each group
+        kv, kn = vid[keep], nights[keep]
+        names, inv = np.unique(kv, return_inverse=True)
+        codes = inv.astype(np.int64) * (int(kn.max() - kn.min()) + 1) + (kn - kn.min())
         order = np.argsort(codes, kind="stable")
         bounds = np.flatnonzero(np.r_[True, np.diff(codes[order]) != 0, True])
         sel = arr[keep][order]
-        group = codes[order[bounds[:-1]]]           # the (vehicle, night) of each run, read once (not per run)
-        vehicles = uniques.get_level_values(0).to_numpy()[group].tolist()
-        group_nights = uniques.get_level_values(1).to_numpy()[group].tolist()
+        first = order[bounds[:-1]]                  # the (vehicle, night) of each run, read once (not per run)
+        vehicles = names[inv[first]].tolist()
+        group_nights = kn[first].tolist()
         for a, b, v, n in zip(bounds[:-1].tolist(), bounds[1:].tolist(), vehicles, group_nights, strict=True):
             k = (str(v), int(n))
-            self._fixes.setdefault(k, []).append(sel[a:b])
+            night = self._fixes.get(k)
+            if night is None:
+                night = self._fixes[k] = _Night()
+            self.stats["reopened"] += night.add(sel[a:b])
             dirty.add(k)
         return dirty
 
-    def _locate(self, pending: list[tuple[str, int, float, float]]) -> None:
+    def _locate(self, vid: np.ndarray, arr: np.ndarray) -> None:
         """Locate every new fix in the grid (one vectorised lookup); keep each vehicle's latest fix's grid."""
-        arr = np.array([p[1:] for p in pending], dtype=_FIX_DTYPE)
         x, y = transform_xy(WGS84, self.grid_index.crs, arr["lon"], arr["lat"])
         codes = self.grid_index.codes(x, y)
         self.stats["located"] += len(codes)
         self.stats["outside_grid"] += int(pd.isna(codes).sum())
-        latest = (pd.DataFrame({"v": [p[0] for p in pending], "t": arr["t"], "code": codes})
+        latest = (pd.DataFrame({"v": vid, "t": arr["t"], "code": codes})
                   .sort_values("t", kind="stable").drop_duplicates("v", keep="last"))
         grids = self.grids
         for vehicle, t, code in zip(latest["v"].tolist(), latest["t"].tolist(), latest["code"].tolist(), strict=True):
@@ -242,29 +441,66 @@ class TruckMonitor:
                 grids[vehicle] = (t, code if isinstance(code, str) else None)     # the frame made None NaN
 
     def _evaluate(self, keys: list[tuple[str, int]]) -> tuple[pd.DataFrame, dict[str, np.datetime64]]:
-        """The batch check's steps over the stored fixes of *keys* (one night): episodes, last fix per vehicle."""
-        parts = []
-        for k in keys:
-            chunks = self._fixes[k]
-            if len(chunks) > 1:
-                chunks[:] = [_concat(chunks)]
-            parts.append(chunks[0])
+        """The batch check's steps over the trailing windows of *keys* (one night): episodes, last fix per vehicle.
+
+        Each vehicle night is checked from its window start (:class:`_Night`); the episodes that end before
+        its reset fix are kept from earlier ticks, the window's episodes from the reset fix on are new.
+        After the run each vehicle's reset moves up to the latest fix where :func:`_resets` proves that the
+        batch check on the whole night and on the fixes from the new window start agree from that fix on.
+        """
+        nights = [self._fixes[k] for k in keys]
+        parts = [n.window() for n in nights]
         arr = _concat(parts)
+        self.stats["fixes_checked"] += len(arr)
         frame = pd.DataFrame({"vehicle_id": np.repeat(np.array([k[0] for k in keys], dtype=object),
                                                       [len(p) for p in parts]),
                               "time": arr["t"].astype("datetime64[s]"), "lon": arr["lon"], "lat": arr["lat"]})
         th = self.ctx.thresholds
-        fx, _ = read_fixes(frame, metric=self.ctx.metric)
-        fx, _ = clean(fx, max_speed_kmh=th.max_speed_kmh, min_jump_m=th.min_jump_m)
+        raw, _ = read_fixes(frame, metric=self.ctx.metric)
+        fx, _ = clean(raw, max_speed_kmh=th.max_speed_kmh, min_jump_m=th.min_jump_m)
         last: dict[str, np.datetime64] = {}
         if len(fx):
             ends = np.r_[np.flatnonzero(fx.vehicle_starts())[1:], len(fx)] - 1
             last = dict(zip(fx.vehicle_ids[fx.vehicle[ends]].tolist(), fx.times(ends), strict=True))
-        if not len(fx):
-            return pd.DataFrame(), last
-        day = vehicle_day(fx, self.ctx)
-        found = [p for p in (detector(day, th) for detector in DETECTORS.values()) if len(p)]
-        return (pd.concat(found, ignore_index=True) if found else pd.DataFrame()), last
+        window = pd.DataFrame(columns=list(_KEPT))
+        if len(fx):
+            day = vehicle_day(fx, self.ctx)
+            found = [p for p in (detector(day, th) for detector in DETECTORS.values()) if len(p)]
+            if found:
+                window = pd.concat(found, ignore_index=True)[list(_KEPT)]
+        by_vehicle = dict(zip([k[0] for k in keys], nights, strict=True))
+        # the window's episodes from each vehicle's reset fix on (earlier ones are known: kept in the night)
+        reset_of = window["vehicle_id"].map({v: n.reset_t for v, n in by_vehicle.items()}).to_numpy("int64")
+        start_s = window["start"].to_numpy("datetime64[s]").astype("int64")
+        window = window[start_s >= reset_of]
+        kept = [r for n in nights for r in n.frozen_rows()]      # before _advance freezes some of the window's
+        if len(fx):
+            self._advance(by_vehicle, raw, fx, day, window)
+        if kept:
+            window = pd.concat([pd.DataFrame.from_records(kept, columns=list(_KEPT)), window], ignore_index=True)
+        return window, last
+
+    def _advance(self, by_vehicle: dict[str, _Night], raw: Fixes, fx: Fixes, day: VehicleDay,
+                 window: pd.DataFrame) -> None:
+        """Move each vehicle's reset to the latest proven fix; freeze the episodes that end before it."""
+        old = np.array([by_vehicle[v].reset_t for v in fx.vehicle_ids], dtype=np.int64)
+        zone_of = None
+        if self.ctx.zones is not None and len(self.ctx.zones):
+            zone_of = np.full(len(fx), -1)      # inside any zone (0) or none (-1), as restricted_zones tests it
+            for g in to_crs(self.ctx.zones, self.ctx.metric).geometry.values:
+                zone_of[shapely.contains_xy(g, fx.x, fx.y)] = 0
+        found = _resets(raw, fx, day, self.ctx.thresholds, old, self._speed_floor, zone_of)
+        if not found:
+            return
+        vid = window["vehicle_id"].to_numpy(dtype=object)
+        end_s = window["end"].to_numpy("datetime64[s]").astype("int64")
+        for code, (reset_t, win_t, guard_t) in found.items():
+            v = fx.vehicle_ids[code]
+            night = by_vehicle[v]
+            if night.resets and reset_t < night.reset_t + _RESET_STEP_S:
+                continue
+            sel = np.flatnonzero((vid == v) & (end_s < reset_t))
+            night.push(reset_t, win_t, guard_t, list(window.iloc[sel].itertuples(index=False, name=None)))
 
     # ---- running -----------------------------------------------------------------------------------------
     def start(self, interval_s: float = 0.2) -> None:

@@ -66,8 +66,7 @@ _RETRIES = 5
 
 
 def _is_team(fixes: Any, device_id: str) -> bool:
-    row = fixes.terminal(device_id)
-    return row is not None and row.get("kind") == "team"
+    return fixes.kind(device_id) == "team"
 
 
 def truck_pairs(fixes: Any, pairs: Iterable[tuple[Fix, str]]) -> list[tuple[Fix, str]]:

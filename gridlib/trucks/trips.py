@@ -57,6 +57,9 @@ class Movement:
         (n_stops, 2) mean stop positions in the fixes' metric CRS.
     stop_site : numpy.ndarray of int64
         Position in ``sites`` of each stop's site, −1 for none.
+    dwell : numpy.ndarray of bool or None
+        Per fix: inside a dwell window (:func:`stationary`) before runs too wide were split and their
+        short pieces dropped; the live monitor uses it to find where a vehicle's stops cannot reach back.
 
     Examples
     --------
@@ -78,6 +81,7 @@ class Movement:
     trips: gpd.GeoDataFrame
     stop_xy: np.ndarray
     stop_site: np.ndarray
+    dwell: np.ndarray | None = None
 
 
 def stationary(
@@ -283,6 +287,7 @@ def detect(
     gap_before = np.zeros(n, dtype=bool)
     gap_before[1:] = (np.diff(fixes.t) >= gap_s) & ~new_vehicle[1:]
     still = stationary(fixes, radius_m=radius_m, min_dwell_s=min_dwell_s)
+    dwell = still
     # a stop never spans a jump (the truck moved while the tracker was silent)
     jump = np.zeros(n, dtype=bool)
     jump[1:] = np.hypot(np.diff(fixes.x), np.diff(fixes.y)) > 2.0 * radius_m
@@ -359,5 +364,5 @@ def detect(
     )
     return Movement(
         still, stop_of, trip_of, gap_before, stops.drop(columns=["x", "y"]), trips,
-        np.column_stack([sx, sy]), stop_site,
+        np.column_stack([sx, sy]), stop_site, dwell,
     )
