@@ -305,7 +305,7 @@ def create_app(store: Any, fixes: FixStore, *, token: str | None = None, gateway
             problem, reported = _check_case(item)
             if problem is None:
                 item = {**item, "case_id": str(item["case_id"]).strip()}
-                if item["case_id"] in caselog or item["case_id"] in seen:
+                if item["case_id"] in caselog or item["case_id"] in seen or item["case_id"] in inflight:
                     problem = _reject("duplicate_id", f"case {item['case_id']} was already taken in", "case_id",
                                       item["case_id"])
             if problem:
@@ -327,36 +327,83 @@ def create_app(store: Any, fixes: FixStore, *, token: str | None = None, gateway
     app.state.take_cases = take     # the intake path, for cases the service raises itself (alert_cases)
 
     pending: list[tuple[list[Any], asyncio.Future]] = []
+    # the durable writes run in their own thread, in order: while one group's rows are committed (an fsync, often
+    # the longest part), the next group is assigned; the cases of a group being written count as taken (inflight)
+    # and each request is answered only once its rows are committed
+    writer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="caselog")
+    inflight: set[str] = set()
+    commits: list[tuple[list[dict[str, Any]], asyncio.Future]] = []
+    writing = asyncio.Lock()
 
-    def take_group(groups: list[list[Any]]) -> list[tuple[list[dict], list[dict]] | JSONResponse]:
-        """The case bodies of several requests in one assignment and one durable write (group commit):
-        per request ``(answers, rejects)``, or the 503 when the store is locked and it had cases to store."""
+    def take_group(groups: list[list[Any]]) -> tuple[list[list[Any]], list[dict[str, Any]]]:
+        """The case bodies of several requests in one assignment (in the intake thread): per request its
+        outcomes (:func:`take`'s), and the ``reported`` rows of all, whose cases now count as taken."""
         outcomes = take([item for g in groups for item in g])
-        busy = store_rows([row for kind, _, row in outcomes if kind == "ok"])
-        results: list[Any] = []
+        rows = [row for kind, _, row in outcomes if kind == "ok"]
+        inflight.update(str(r["case_id"]) for r in rows)
+        per: list[list[Any]] = []
         for g in groups:
-            mine, outcomes = outcomes[:len(g)], outcomes[len(g):]
-            if busy is not None and any(kind == "ok" for kind, _, _ in mine):
-                results.append(JSONResponse(_BUSY, status_code=503, headers={"Retry-After": "5"}))
-            else:
-                results.append(([a for kind, a, _ in mine if kind == "ok"],
-                                [a for kind, a, _ in mine if kind == "reject"]))
-        return results
+            per.append(outcomes[:len(g)])
+            outcomes = outcomes[len(g):]
+        return per, rows
+
+    def commit(rows: list[dict[str, Any]]) -> JSONResponse | None:
+        """Store *rows* in one transaction (in the writer thread): None, or the 503 when the store is locked."""
+        try:
+            return store_rows(rows)
+        finally:       # stored (now in the case log) or not (free to be sent again)
+            inflight.difference_update(str(r["case_id"]) for r in rows)
+
+    async def flush() -> None:
+        """Commit every group's rows waiting (those that came while the last commit ran) in one transaction."""
+        async with writing:
+            batch = commits[:]
+            commits.clear()
+            if not batch:
+                return
+            try:
+                result: Any = await asyncio.get_running_loop().run_in_executor(
+                    writer, commit, [r for rows, _ in batch for r in rows])
+            except Exception as exc:  # a bug: every request of these groups gets the 500
+                result = exc
+            for _, future in batch:
+                if not future.done():
+                    (future.set_exception if isinstance(result, Exception) else future.set_result)(result)
+
+    def answer(mine: list[Any], busy: JSONResponse | None) -> tuple[list[dict], list[dict]] | JSONResponse:
+        """One request's result: ``(answers, rejects)``, or the 503 when it had cases and the store was locked."""
+        if busy is not None and any(kind == "ok" for kind, _, _ in mine):
+            return JSONResponse(_BUSY, status_code=503, headers={"Retry-After": "5"})
+        return [a for kind, a, _ in mine if kind == "ok"], [a for kind, a, _ in mine if kind == "reject"]
 
     async def drain() -> None:
-        """Take in every request waiting (those that came while the last group was written) as one group."""
+        """Take in every request waiting (those that came while the last group was assigned) as one group, and
+        answer them once its rows are committed (group commit)."""
         async with intake:
             group = pending[:]
             pending.clear()
             if not group:
                 return
+            written = asyncio.get_running_loop().create_future()
             try:
-                results = await in_worker(take_group, [items for items, _ in group])
+                per, rows = await in_worker(take_group, [items for items, _ in group])
+                commits.append((rows, written))     # in assignment order: the writer keeps it
             except Exception as exc:  # a bug: every request of the group gets the 500
-                results = [exc] * len(group)
-            for (_, future), result in zip(group, results, strict=True):
-                if not future.done():
-                    (future.set_exception if isinstance(result, Exception) else future.set_result)(result)
+                per, rows = [exc] * len(group), []
+        if rows:
+            await asyncio.shield(flush())
+            try:
+                busy = await written
+            except Exception as exc:  # noqa: BLE001 - a bug in the write: the group's requests get the 500
+                per, busy = [exc] * len(group), None
+        else:
+            busy = None
+        for (_, future), mine in zip(group, per, strict=True):
+            if not future.done():
+                if isinstance(mine, Exception):
+                    future.set_exception(mine)
+                else:
+                    future.set_result(answer(mine, busy))
 
     async def take_in(items: list[Any]) -> tuple[list[dict], list[dict]] | JSONResponse:
         """Queue the case bodies of one request; requests that arrive while a group is being assigned and
