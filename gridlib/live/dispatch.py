@@ -49,6 +49,7 @@ from __future__ import annotations
 
 import datetime as dt
 import functools
+import math
 import threading
 from collections.abc import Callable
 from typing import Any
@@ -288,13 +289,16 @@ class Dispatcher:
         origin = np.where(fresh, "live", "base")
         fixed = [None if t is None else (t.astimezone(dt.UTC) + _UTC8).replace(tzinfo=None).isoformat()
                  for t in fix_times]
+        minutes = np.asarray(time, dtype=float).reshape(len(x), len(self.teams)) / 60.0
+        key = np.where(np.isfinite(minutes), minutes, np.inf)
+        # per case, the teams by time (ties by position); then plain Python values, not numpy scalars per team
+        orders = np.lexsort((np.broadcast_to(np.arange(len(self.teams)), key.shape), key), axis=-1).tolist()
+        origin, walks = origin.tolist(), access.tolist()
         out = []
-        for k in range(len(x)):
-            minutes = time[k] / 60.0
-            order = np.lexsort((np.arange(len(minutes)), np.where(np.isfinite(minutes), minutes, np.inf)))
-            walk = round(float(access[k]), 1)
-            out.append([{**self.teams[i], "minutes": round(float(minutes[i]), 2) if np.isfinite(minutes[i]) else None,
-                         "access_m": walk, "from": str(origin[i]), "fix_time": fixed[i]} for i in order])
+        for row, order, walk in zip(minutes.tolist(), orders, walks, strict=True):
+            walk = round(walk, 1)
+            out.append([{**self.teams[i], "minutes": round(row[i], 2) if math.isfinite(row[i]) else None,
+                         "access_m": walk, "from": origin[i], "fix_time": fixed[i]} for i in order])
         return out
 
     @functools.lru_cache(maxsize=4096)  # noqa: B019 - bounded by the class catalogue × urgencies
