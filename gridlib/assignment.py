@@ -1426,6 +1426,9 @@ class PreparedAssign:
             "grid_team": (np.array([g["_team_unit"] for g in grid], dtype=object), mine),
             "territory_fallback": (np.array([g["_fallback"] for g in grid], dtype=object), mine),
         }
+        # only the candidate rows these cases point at (renumbered): _choose then looks at a few rows, not at
+        # every component's units; same decisions, same unit texts
+        sources = {b: (v[p[p >= 0]], np.where(p >= 0, np.cumsum(p >= 0) - 1, -1)) for b, (v, p) in sources.items()}
         rule = np.array([p[2] for p in pairs], dtype=object)
         unit, units, basis = _choose(sources, rule)
         level_cols = ["grid_code", *[f"{lv}_{w}" for lv in LEVELS for w in ("code", "name")]]

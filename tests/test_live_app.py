@@ -412,3 +412,71 @@ def test_acknowledged_cases_are_in_the_log_after_kill_9(served):
     cases, rejects = gl.cases.read_event_log(rows)
     assert set(acked) <= set(cases["case_id"]) and len(rejects) == 0
     assert set(acked) <= set(CaseLog(after).events)              # a restarted service knows them
+
+
+def test_concurrent_posts_each_case_stored_once_and_answered_after_its_commit(served):
+    """Requests that arrive together are assigned as one group and committed by the writer thread while the next
+    group is assigned: every case is answered 200 once, a copy sent meanwhile (in the same group, or while the
+    first is being written) is a 409, and each is in the log once when its answer comes."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    base, store, _ = served
+    lon, lat = _demo_point(store, 9)
+    bodies = [{"case_id": f"CC{k % 20}", "lon": lon, "lat": lat, "class_code": "06036",
+               "reported_at": "2026-11-20 08:00"} for k in range(40)]
+
+    assert _call(f"{base}/v1/cases", {**bodies[0], "case_id": "CC-first"})[0] == 200   # the layer exists
+
+    def post(body):
+        status, got = _call(f"{base}/v1/cases", body)
+        stored = status != 200 or _call(f"{base}/v1/cases/{body['case_id']}")[0] == 200    # in the case log
+        return body["case_id"], status, got, stored
+
+    rows = _event_rows(store)
+    with ThreadPoolExecutor(16) as pool:
+        results = list(pool.map(post, bodies))
+    for k in range(20):
+        mine = sorted(status for cid, status, _, _ in results if cid == f"CC{k}")
+        assert mine == [200, 409], (k, mine)
+    assert all(stored for *_, stored in results)          # acknowledged only once committed
+    assert all(got["dispatch"]["due"]["file"] == "2026-11-20T08:05:00" for _, s, got, _ in results if s == 200)
+    events = store.read_layer("case_events")
+    assert _event_rows(store) == rows + 20 and events["case_id"].str.match(r"CC\d+$").sum() == 20
+
+
+def test_a_copy_sent_while_the_case_is_written_is_a_duplicate_and_the_answer_waits_for_the_commit(served, tmp_path):
+    """Deterministic: the writer thread is held (the case log's mutex), so the first POST is assigned and waits
+    for its commit; a copy of it meanwhile is refused 409 at once (the id is in flight), the first is answered 200
+    only when its commit went through, and the case is stored once."""
+    import shutil
+    import threading
+    from concurrent.futures import ThreadPoolExecutor
+
+    _, store, work = served
+    shutil.copy(store.path, tmp_path / "s.gpkg")
+    mine = gl.store.open(str(tmp_path / "s.gpkg"))
+    app = create_app(mine, FixStore(tmp_path / "fixes.sqlite"), token=TOKEN, at="2026-11-20")
+    lon, lat = _demo_point(mine, 9)
+    body = {"case_id": "FLIGHT1", "lon": lon, "lat": lat, "class_code": "06036", "reported_at": "2026-11-20 08:00"}
+    caselog, writing = app.state.caselog, threading.Event()
+    append = caselog.append
+
+    def noted(rows):
+        writing.set()               # the writer thread has the rows; it now waits for the mutex the test holds
+        append(rows)
+
+    with serving(app) as base, ThreadPoolExecutor(1) as pool:
+        assert _call(f"{base}/v1/cases", {**body, "case_id": "FLIGHT0"})[0] == 200
+        rows = _event_rows(mine)
+        caselog.append = noted
+        with caselog._mutex:                               # the writer thread cannot commit now
+            first = pool.submit(_call, f"{base}/v1/cases", body)
+            assert writing.wait(30)
+            deadline = time.time() + 30
+            while (status := _call(f"{base}/v1/cases", body))[0] != 409 and time.time() < deadline:
+                assert status[0] == 200 and False, status   # never stored twice
+            assert status[0] == 409 and status[1]["reason_code"] == "duplicate_id"
+            time.sleep(0.5)
+            assert not first.done()                        # not answered before its commit
+        assert first.result(30)[0] == 200
+        assert _event_rows(mine) == rows + 1

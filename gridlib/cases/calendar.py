@@ -46,6 +46,8 @@ CALENDAR_DIR = Path(__file__).parent / "data" / "calendar"
 DEFAULT_HOURS = "08:30-12:00,13:30-17:30"
 _DAY = 86400.0
 _WARNED: set[int] = set()  # years already warned about, so a nightly run logs each once
+#: A day table longer than this (about 55 years) is not kept (:meth:`WorkCalendar._table`).
+_MAX_TABLE_DAYS = 20_000
 
 _UNIT_ALIASES = {
     "minute": "minute", "minutes": "minute", "min": "minute", "分钟": "minute",
@@ -91,8 +93,19 @@ def _parse_hours(hours: str | Iterable[tuple[str, str]]) -> np.ndarray:
     return arr
 
 
+def _year(day: int) -> int:
+    """The year of day number *day* (days since 1970-01-01)."""
+    return int(np.datetime64(day, "D").astype("datetime64[Y]").astype(np.int64)) + 1970
+
+
 def to_seconds(values: ArrayLike) -> tuple[np.ndarray, str | pd.Index | None]:
     """Naive timestamps → float seconds since 1970 (NaN for missing) and a template to shape results."""
+    if isinstance(values, pd.Timestamp) and values.tz is None:      # the common cases, without pd.to_datetime
+        return np.array([values.value / 1e9]), "scalar"
+    if isinstance(values, np.ndarray) and values.dtype == np.dtype("datetime64[ns]"):
+        ns = values.view(np.int64).astype(float)
+        ns[np.isnat(values)] = np.nan
+        return ns / 1e9, None
     scalar = np.ndim(values) == 0 and not isinstance(values, pd.Series)
     idx = pd.DatetimeIndex(pd.to_datetime(np.atleast_1d(values) if scalar else values))
     if idx.tz is not None:
@@ -106,7 +119,11 @@ def to_seconds(values: ArrayLike) -> tuple[np.ndarray, str | pd.Index | None]:
 def from_seconds(seconds: np.ndarray, template: str | pd.Index | None) -> pd.Timestamp | pd.Series | np.ndarray:
     """Float seconds (NaN = missing) → datetime64[ns] shaped like the input of :func:`to_seconds`."""
     us = np.round(seconds * 1e6)
-    ns = np.where(np.isnan(us), np.iinfo(np.int64).min, np.nan_to_num(us) * 1000).astype(np.int64)
+    missing = np.isnan(us)
+    if missing.any():
+        ns = np.where(missing, np.iinfo(np.int64).min, np.nan_to_num(us) * 1000).astype(np.int64)
+    else:
+        ns = (us * 1000).astype(np.int64)
     out = ns.view("datetime64[ns]")
     if isinstance(template, str):
         return pd.Timestamp(out[0])
@@ -157,14 +174,20 @@ class WorkCalendar:
     _intervals: np.ndarray = field(init=False, repr=False, compare=False)
     _holiday_days: np.ndarray = field(init=False, repr=False, compare=False)
     _workday_days: np.ndarray = field(init=False, repr=False, compare=False)
+    _days: list = field(init=False, repr=False, compare=False)
+    _per_day: float = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "holidays", frozenset(pd.to_datetime(list(self.holidays)).normalize()))
         object.__setattr__(self, "workdays", frozenset(pd.to_datetime(list(self.workdays)).normalize()))
         object.__setattr__(self, "_intervals", _parse_hours(self.hours))
+        object.__setattr__(self, "_per_day", float(np.sum(self._intervals[:, 1] - self._intervals[:, 0])))
         # day numbers (days since 1970-01-01) of the holidays and adjusted working days, once: _working is hot
         for name, days in (("_holiday_days", self.holidays), ("_workday_days", self.workdays)):
             object.__setattr__(self, name, np.array(sorted(days), dtype="datetime64[D]").astype(np.int64))
+        # the day table (first day, working seconds per day, cumulative before each day) of whole years, built
+        # once and widened when a computation reaches past it: a deadline is then a few lookups in it
+        object.__setattr__(self, "_days", [None])
 
     # -- construction -------------------------------------------------------------------
     @classmethod
@@ -223,7 +246,7 @@ class WorkCalendar:
     @property
     def seconds_per_day(self) -> float:
         """Working seconds in one working day."""
-        return float(np.sum(self._intervals[:, 1] - self._intervals[:, 0]))
+        return self._per_day
 
     def is_working_day(self, dates: TimesLike) -> np.ndarray:
         """Boolean array: is each date a working day?
@@ -236,36 +259,62 @@ class WorkCalendar:
 
     def _working(self, day_numbers: np.ndarray) -> np.ndarray:
         """Working-day flags for integer day numbers (days since 1970-01-01)."""
+        if len(day_numbers):
+            self._warn_unknown(int(day_numbers.min()), int(day_numbers.max()))
+        return self._flags(day_numbers)
+
+    def _flags(self, day_numbers: np.ndarray) -> np.ndarray:
         weekday = (day_numbers + 3) % 7  # 1970-01-01 was a Thursday
         working = ~np.isin(weekday, self.weekend)
         if self.holidays:
             working &= ~np.isin(day_numbers, self._holiday_days)
         if self.workdays:
             working |= np.isin(day_numbers, self._workday_days)
-        if self.years and len(day_numbers):
-            first, last = day_numbers.min(), day_numbers.max()
-            span_years = range(
-                int(np.datetime64(int(first), "D").astype("datetime64[Y]").astype(int) + 1970),
-                int(np.datetime64(int(last), "D").astype("datetime64[Y]").astype(int) + 1971),
-            )
-            unknown = sorted(set(span_years) - set(self.years) - _WARNED)
-            if unknown:
-                _WARNED.update(unknown)
-                log.warning("work calendar has no holiday data for %s; using Monday–Friday there", unknown)
         return working
 
+    def _warn_unknown(self, first: int, last: int) -> None:
+        """Log once per year the years between day numbers *first* and *last* that have no holiday data."""
+        if not self.years:
+            return
+        span_years = range(_year(first), _year(last) + 1)
+        if all(y in self.years or y in _WARNED for y in span_years):
+            return
+        unknown = sorted(set(span_years) - set(self.years) - _WARNED)
+        _WARNED.update(unknown)
+        log.warning("work calendar has no holiday data for %s; using Monday–Friday there", unknown)
+
     def _table(self, first_day: int, last_day: int) -> tuple[np.ndarray, np.ndarray]:
-        """Per-day working seconds and cumulative working seconds before each day."""
-        days = np.arange(first_day, last_day + 1, dtype=np.int64)
-        daily = self._working(days) * self.seconds_per_day
-        before = np.concatenate([[0.0], np.cumsum(daily)[:-1]])
-        return daily, before
+        """Per-day working seconds and cumulative working seconds before each day (from *first_day*).
+
+        A slice of the calendar's day table of whole years (:attr:`_days`), widened when needed; the
+        cumulative seconds are whole numbers, so the slice's are exactly what a table built from
+        *first_day* holds.
+        """
+        self._warn_unknown(first_day, last_day)
+        table = self._days[0]
+        if table is None or first_day < table[0] or last_day >= table[0] + len(table[1]):
+            lo, hi = first_day, last_day
+            if table is not None:
+                lo, hi = min(lo, table[0]), max(hi, table[0] + len(table[1]) - 1)
+            lo = int(np.datetime64(_year(lo) - 1970, "Y").astype("datetime64[D]").astype(np.int64))
+            hi = int(np.datetime64(_year(hi) - 1969, "Y").astype("datetime64[D]").astype(np.int64)) - 1
+            if hi - lo > _MAX_TABLE_DAYS:      # an odd span: worked out for this call only
+                lo, hi = first_day, last_day
+            days = np.arange(lo, hi + 1, dtype=np.int64)
+            daily = self._flags(days) * self.seconds_per_day
+            new = (lo, daily, np.concatenate([[0.0], np.cumsum(daily)[:-1]]))
+            if hi - lo <= _MAX_TABLE_DAYS:
+                self._days[0] = new
+            table = new
+        lo, daily, before = table
+        i, j = first_day - lo, last_day - lo + 1
+        return daily[i:j], before[i:j] - before[i]
 
     def _within(self, sec_of_day: np.ndarray) -> np.ndarray:
         """Working seconds from midnight to a time of day on a working day."""
         out = np.zeros_like(sec_of_day)
         for start, end in self._intervals:
-            out += np.clip(sec_of_day - start, 0.0, end - start)
+            out += np.minimum(np.maximum(sec_of_day - start, 0.0), end - start)   # np.clip, without its overhead
         return out
 
     def _cumulative(self, secs: np.ndarray, first_day: int, daily: np.ndarray, before: np.ndarray) -> np.ndarray:

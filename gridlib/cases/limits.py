@@ -119,17 +119,41 @@ def _default_limits() -> pd.DataFrame:
     return load_limits(DEFAULT_LIMITS)
 
 
+def stage_rows(limits: pd.DataFrame, stage: str) -> dict[tuple[str, str], tuple[float, str]]:
+    """The rows of one *stage* of a limits table: ``{(class_code, urgency): (value, unit)}``.
+
+    >>> stage_rows(load_limits(), "dispatch")
+    {('*', '*'): (1.0, 'minute')}
+    """
+    rows = limits[limits["stage"] == stage]
+    return {(r.class_code, r.urgency): (float(r.value), r.unit) for r in rows.itertuples(index=False)}
+
+
+def match_limit(rows: dict[tuple[str, str], tuple[float, str]], class_code: str, urgency: str
+                ) -> tuple[float, str] | None:
+    """The (value, unit) of the most specific of a stage's *rows* (:func:`stage_rows`) for a class and urgency.
+
+    Exact class before big-class prefix before ``*``, then exact urgency before ``*``; None if no row matches.
+
+    >>> match_limit(stage_rows(load_limits(), "dispose"), "06012", "urgent")
+    (2.0, 'hour')
+    """
+    for key in ((class_code, urgency), (class_code, "*"), (class_code[:2], urgency), (class_code[:2], "*"),
+                ("*", urgency), ("*", "*")):
+        if key in rows:
+            return rows[key]
+    return None
+
+
 def _resolve_pairs(limits: pd.DataFrame, stage: str, pairs: list[tuple[str, str]]) -> tuple[np.ndarray, np.ndarray]:
     """(value, unit) per distinct (class, urgency) pair, plus a last slot for 'no pair'."""
-    rows = limits[limits["stage"] == stage]
-    table = {(r.class_code, r.urgency): (float(r.value), r.unit) for r in rows.itertuples(index=False)}
+    table = stage_rows(limits, stage)
     value_u = np.full(len(pairs) + 1, np.nan)
     unit_u = np.full(len(pairs) + 1, "", dtype=object)
     for i, (cls, urg) in enumerate(pairs):  # distinct pairs: bounded by the class catalogue
-        for key in ((cls, urg), (cls, "*"), (cls[:2], urg), (cls[:2], "*"), ("*", urg), ("*", "*")):
-            if key in table:
-                value_u[i], unit_u[i] = table[key]
-                break
+        hit = match_limit(table, cls, urg)
+        if hit is not None:
+            value_u[i], unit_u[i] = hit
     return value_u, unit_u
 
 

@@ -49,6 +49,7 @@ from __future__ import annotations
 
 import datetime as dt
 import functools
+import math
 import threading
 from collections.abc import Callable
 from typing import Any
@@ -60,7 +61,7 @@ import pyproj
 
 from gridlib import network
 from gridlib.cases.calendar import WorkCalendar
-from gridlib.cases.limits import load_limits, resolve_limits
+from gridlib.cases.limits import load_limits, match_limit, stage_rows
 from gridlib.cases.model import PUBLIC_SOURCES
 
 __all__ = ["Dispatcher", "CHAIN", "MAX_FIX_AGE_S"]
@@ -78,6 +79,25 @@ CHAIN: tuple[tuple[str, str | None], ...] = (
 _LEAVES = {step for step, _ in CHAIN} - {after for _, after in CHAIN if after}
 #: calendar units as pandas Timedelta units (same arithmetic as WorkCalendar.add, without its array set-up)
 _CALENDAR_UNITS = {"minute": "min", "hour": "h", "day": "D"}
+_EPOCH = dt.datetime(1970, 1, 1)
+
+
+@functools.lru_cache(maxsize=256)
+def _delta_ns(value: float, unit: str) -> int:
+    """A calendar-unit limit in nanoseconds (``pd.Timedelta``'s rounding)."""
+    return pd.Timedelta(value, _CALENDAR_UNITS[unit]).value
+
+
+def _ns(t: Any) -> int:
+    """A naive time as nanoseconds since 1970 (``pd.Timestamp``'s reading of it)."""
+    return (t if isinstance(t, pd.Timestamp) else pd.Timestamp(t)).value
+
+
+def _iso(ns: int) -> str:
+    """``pd.Timestamp(ns).isoformat()``, through :mod:`datetime` for whole seconds (the common case)."""
+    if ns % 1_000_000_000:
+        return pd.Timestamp(ns).isoformat()
+    return (_EPOCH + dt.timedelta(seconds=ns // 1_000_000_000)).isoformat()
 
 
 class Dispatcher:
@@ -107,6 +127,8 @@ class Dispatcher:
     def __init__(self, roads: gpd.GeoDataFrame | None, bases: gpd.GeoDataFrame | None, *, limits: Any = None,
                  calendar: WorkCalendar | None = None, access_speed_kmh: float = 5.0) -> None:
         self.limits = load_limits(limits)
+        self._rows = {step: stage_rows(self.limits, step) for step, _ in CHAIN}    # the table split by step, once
+        self._by_crs: dict[int, tuple[Any, pyproj.Transformer | None]] = {}      # id(crs) → (crs, to the graph)
         self.calendar = calendar if calendar is not None else WorkCalendar.china()
         self.access_speed_kmh = access_speed_kmh
         #: ``() -> {base_id: (lon, lat, time)}``: each team's last fix (WGS-84, tz-aware time); None: bases only.
@@ -217,6 +239,16 @@ class Dispatcher:
     def _to_graph(self, crs: Any) -> pyproj.Transformer:
         return pyproj.Transformer.from_crs(crs, self.graph.crs, always_xy=True)
 
+    def _graph_xy(self, x: np.ndarray, y: np.ndarray, crs: Any) -> tuple[np.ndarray, np.ndarray]:
+        """(*x*, *y*) in *crs* → the road graph's CRS. The transformer is looked up by the *crs* object's identity:
+        comparing or hashing a pyproj CRS writes its WKT (~0.1 ms), and a service passes the same object each time."""
+        hit = self._by_crs.get(id(crs))
+        if hit is None or hit[0] is not crs:
+            if len(self._by_crs) > 64:
+                self._by_crs.clear()
+            hit = self._by_crs[id(crs)] = (crs, None if crs == self.graph.crs else self._to_graph(crs))
+        return (x, y) if hit[1] is None else hit[1].transform(x, y)
+
     def rank(self, x: float, y: float, crs: Any) -> list[dict[str, Any]]:
         """Teams ordered by travel time (minutes, ``None`` if unreachable) to the point (*x*, *y*) in *crs*.
 
@@ -245,7 +277,7 @@ class Dispatcher:
         x, y = np.asarray(x, dtype=float), np.asarray(y, dtype=float)
         if self.graph is None:
             return [[] for _ in range(len(x))]
-        gx, gy = (x, y) if crs == self.graph.crs else self._to_graph(crs).transform(x, y)
+        gx, gy = self._graph_xy(x, y, crs)
         xy = np.column_stack([gx, gy])
         snap = network._snap(self.graph, xy)          # once for the bases' and the live origins' times
         time, _, access = network._arrive(self.graph, self.node_times, xy, self.access_speed_kmh, snap)
@@ -257,24 +289,31 @@ class Dispatcher:
         origin = np.where(fresh, "live", "base")
         fixed = [None if t is None else (t.astimezone(dt.UTC) + _UTC8).replace(tzinfo=None).isoformat()
                  for t in fix_times]
+        minutes = np.asarray(time, dtype=float).reshape(len(x), len(self.teams)) / 60.0
+        key = np.where(np.isfinite(minutes), minutes, np.inf)
+        # per case, the teams by time (ties by position); then plain Python values, not numpy scalars per team
+        orders = np.lexsort((np.broadcast_to(np.arange(len(self.teams)), key.shape), key), axis=-1).tolist()
+        origin, walks = origin.tolist(), access.tolist()
         out = []
-        for k in range(len(x)):
-            minutes = time[k] / 60.0
-            order = np.lexsort((np.arange(len(minutes)), np.where(np.isfinite(minutes), minutes, np.inf)))
-            walk = round(float(access[k]), 1)
-            out.append([{**self.teams[i], "minutes": round(float(minutes[i]), 2) if np.isfinite(minutes[i]) else None,
-                         "access_m": walk, "from": str(origin[i]), "fix_time": fixed[i]} for i in order])
+        for row, order, walk in zip(minutes.tolist(), orders, walks, strict=True):
+            walk = round(walk, 1)
+            out.append([{**self.teams[i], "minutes": round(row[i], 2) if math.isfinite(row[i]) else None,
+                         "access_m": walk, "from": origin[i], "fix_time": fixed[i]} for i in order])
         return out
 
     @functools.lru_cache(maxsize=4096)  # noqa: B019 - bounded by the class catalogue × urgencies
     def step_limits(self, class_code: str | None, urgency: str | None) -> dict[str, tuple[float, str]]:
-        """``{step: (value, unit)}`` of the chain's steps for a class and urgency (steps without a limit left out)."""
-        one = pd.DataFrame({"class_code": [class_code or ""], "urgency": [urgency or "normal"]})
+        """``{step: (value, unit)}`` of the chain's steps for a class and urgency (steps without a limit left out).
+
+        The most specific row of the limits table, as :func:`gridlib.cases.limits.resolve_limits` finds it
+        (on the table's rows per step, split once: no frame work for a class's first case).
+        """
+        cls, urg = "" if class_code is None else str(class_code), urgency or "normal"
         out = {}
         for step, _ in CHAIN:
-            value, unit = resolve_limits(one, self.limits, step)
-            if unit[0]:
-                out[step] = (float(value[0]), str(unit[0]))
+            hit = match_limit(self._rows[step], cls, urg)
+            if hit is not None and hit[1]:
+                out[step] = (float(hit[0]), str(hit[1]))
         return out
 
     def due(self, reported_at: Any, *, class_code: str | None = None, urgency: str | None = None,
@@ -283,37 +322,41 @@ class Dispatcher:
         return self.due_many([(reported_at, class_code, urgency, source)])[0]
 
     def due_many(self, cases: list[tuple[Any, str | None, str | None, str | None]]) -> list[dict[str, str]]:
-        """:meth:`due` of many cases ``(reported_at, class_code, urgency, source)``: the working-time steps
-        of all of them in one calendar call per unit."""
-        dues: list[dict[str, pd.Timestamp]] = []
-        later: list[tuple[int, str, pd.Timestamp, float, str]] = []   # working-time leaves of every case
-        for k, (reported_at, class_code, urgency, source) in enumerate(cases):
-            limits = self.step_limits(class_code, urgency)
-            start = pd.Timestamp(reported_at)
-            due: dict[str, pd.Timestamp] = {}
-            for step, after in CHAIN:
-                if step == "verify" and source not in PUBLIC_SOURCES:
-                    continue
-                begin = start if after is None else due.get(after, start)
-                if step not in limits:
-                    if step != "verify":
-                        due[step] = begin    # no limit: the step may take no time in the projection
-                    continue
-                value, unit = limits[step]
-                if unit in _CALENDAR_UNITS:
-                    due[step] = begin + pd.Timedelta(value, _CALENDAR_UNITS[unit])
-                elif step in _LEAVES:
-                    later.append((k, step, begin, value, unit))
+        """:meth:`due` of many cases ``(reported_at, class_code, urgency, source)``: each step of all of them at
+        once (nanoseconds since 1970), working-time steps in one calendar call per step and unit (the chain's
+        leaves, which no step starts from, in one call per unit)."""
+        return [{step: _iso(ns) for step, ns in due.items()} for due in self._due_ns(cases)]
+
+    def _due_ns(self, cases: list[tuple[Any, str | None, str | None, str | None]]) -> list[dict[str, int]]:
+        """Per case ``{step: due time}`` in nanoseconds since 1970 (naive China time), in chain order."""
+        start = [_ns(c[0]) for c in cases]
+        limits = [self.step_limits(c[1], c[2]) for c in cases]
+        due: list[dict[str, int]] = [{} for _ in cases]
+        later: dict[str, list[tuple[int, str, int, float]]] = {}      # work unit → the leaves in it
+        for step, after in CHAIN:
+            work: dict[str, list[tuple[int, str, int, float]]] = {}
+            for k, case in enumerate(cases):
+                begin = start[k] if after is None else due[k].get(after, start[k])
+                lim = limits[k].get(step)
+                if step == "verify" and (lim is None or case[3] not in PUBLIC_SOURCES):
+                    continue        # only public reports are verified (when the table has a limit for it)
+                if lim is None:
+                    due[k][step] = begin        # no limit: the step may take no time in the projection
+                elif lim[1] in _CALENDAR_UNITS:
+                    due[k][step] = begin + _delta_ns(*lim)
                 else:
-                    due[step] = self.calendar.add(begin, value, unit)
-            dues.append(due)
-        for unit in sorted({g[4] for g in later}):
-            group = [g for g in later if g[4] == unit]
-            ends = self.calendar.add(np.array([g[2].to_datetime64() for g in group], dtype="datetime64[ns]"),
-                                     np.array([g[3] for g in group]), unit)
-            for g, e in zip(group, ends, strict=True):
-                dues[g[0]][g[1]] = pd.Timestamp(e)
-        return [{step: due[step].isoformat() for step, _ in CHAIN if step in due} for due in dues]
+                    (later if step in _LEAVES else work).setdefault(lim[1], []).append((k, step, begin, lim[0]))
+            self._work_due(work, due)
+        self._work_due(later, due)
+        return [{step: d[step] for step, _ in CHAIN if step in d} for d in due]
+
+    def _work_due(self, work: dict[str, list[tuple[int, str, int, float]]], due: list[dict[str, int]]) -> None:
+        """Working-time due times: one calendar call per unit for the ``(case, step, begin, value)`` in it."""
+        for unit, items in sorted(work.items()):
+            ends = self.calendar.add(np.array([i[2] for i in items], dtype=np.int64).view("datetime64[ns]"),
+                                     np.array([i[3] for i in items]), unit)
+            for (k, step, _, _), end in zip(items, ends.view(np.int64).tolist(), strict=True):
+                due[k][step] = end
 
     def dispatch(self, x: float, y: float, crs: Any, reported_at: Any, *, class_code: str | None = None,
                  urgency: str | None = None, source: str | None = None) -> dict[str, Any]:
@@ -325,15 +368,15 @@ class Dispatcher:
         """:meth:`dispatch` of many cases at points (*x*, *y*) in *crs*, ``(reported_at, class_code, urgency,
         source)`` each: one nearest-segment query and one calendar call per unit for all."""
         out = []
-        for teams, due, (_, class_code, urgency, _) in zip(self.rank_many(x, y, crs), self.due_many(cases), cases,
+        for teams, due, (_, class_code, urgency, _) in zip(self.rank_many(x, y, crs), self._due_ns(cases), cases,
                                                            strict=True):
-            allowed = (pd.Timestamp(due["arrive"]) - pd.Timestamp(due["dispatch"])).total_seconds() / 60.0
+            allowed = (due["arrive"] - due["dispatch"]) / 1e9 / 60.0
             first = teams[0]["minutes"] if teams else None
             out.append({
                 "teams": teams,
                 "arrive_limit_minutes": round(allowed, 2),
                 "first_within_arrive_limit": None if first is None else bool(first <= allowed),
-                "due": due,
+                "due": {step: _iso(ns) for step, ns in due.items()},
                 "limits": {k: {"value": v, "unit": u} for k, v, u in
                            ((s, *lim) for s, lim in self.step_limits(class_code, urgency).items())},
             })

@@ -122,3 +122,21 @@ def test_units_and_errors():
     with pytest.raises(InputError):
         CAL.add(pd.Timestamp("2026-11-20", tz="Asia/Shanghai"), 1, "hour")
     assert (CALENDAR_DIR / "SOURCE.md").exists()
+
+
+@settings(max_examples=40, deadline=None)
+@given(minutes=st.lists(st.integers(0, 3 * 365 * 24 * 60), min_size=1, max_size=6),
+       hours=st.floats(0.01, 120, allow_nan=False), unit=st.sampled_from(["work_hour", "work_day", "minute"]))
+def test_every_input_form_gives_the_same_deadline_and_the_day_table_grows_consistently(minutes, hours, unit):
+    # datetime64[ns] arrays and pd.Timestamp skip pd.to_datetime; the day table is kept and widened: a fresh
+    # calendar (table built for these starts only) and the shared one (widened over many calls) agree. (A zero
+    # working-time limit started outside working hours is not asked: its deadline depends on the earliest start
+    # of the call, the start itself or the next working morning, as it always did.)
+    starts = pd.Timestamp("2024-12-01") + pd.to_timedelta(minutes, unit="min")
+    fresh = WorkCalendar.load(CALENDAR_DIR)
+    arr = CAL.add(starts.to_numpy(dtype="datetime64[ns]"), hours, unit)
+    assert arr.dtype == np.dtype("datetime64[ns]")
+    assert arr.tolist() == CAL.add(pd.Series(starts), hours, unit).to_numpy().tolist()
+    assert arr.tolist() == fresh.add(list(starts.astype(str)), hours, unit).tolist()
+    for t, end in zip(starts, arr, strict=True):
+        assert CAL.add(t, hours, unit) == pd.Timestamp(end) == fresh.add(str(t), hours, unit)

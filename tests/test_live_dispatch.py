@@ -1,0 +1,68 @@
+"""Dispatcher due times: a request group's due times are each case's own, whatever the group (no frames per case)."""
+
+from __future__ import annotations
+
+import pandas as pd
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+import gridlib as gl
+from gridlib.cases.calendar import WorkCalendar
+from gridlib.cases.limits import resolve_limits
+from gridlib.cases.model import PUBLIC_SOURCES
+from gridlib.live.dispatch import CHAIN, Dispatcher
+
+# the default table plus limits in working time on steps that others start from (arrive, file, dispatch)
+_EXTRA = pd.DataFrame({"stage": ["arrive", "file", "verify", "dispatch", "arrive"],
+                       "class_code": ["06", "0601", "*", "07", "08"], "urgency": ["*", "urgent", "urgent", "normal", "*"],
+                       "value": ["0.5", "2", "3", "1.5", "0.3333"],
+                       "unit": ["work_hour", "work_day", "work_hour", "work_hour", "minute"]})
+_TABLE = pd.concat([gl.cases.load_limits().drop(columns="basis"), _EXTRA], ignore_index=True)
+_D = Dispatcher(None, None, limits=_TABLE)
+_PANDAS = {"minute": "min", "hour": "h", "day": "D"}
+_CASE = st.tuples(st.integers(0, 2 * 365 * 86400), st.sampled_from(["06012", "0601", "07001", "08003", "", None]),
+                  st.sampled_from([None, "normal", "urgent"]), st.sampled_from([None, "hotline_12345", "supervisor", "media"]))
+
+
+def _case(c):
+    return (pd.Timestamp("2025-12-20") + pd.Timedelta(seconds=c[0]), *c[1:])
+
+
+@settings(max_examples=60, deadline=None)
+@given(cases=st.lists(_CASE, min_size=1, max_size=8))
+def test_a_group_gets_each_cases_own_due_times(cases):
+    cases = [_case(c) for c in cases]
+    group = _D.due_many(cases)
+    assert group == [_D.due(t, class_code=c, urgency=u, source=s) for t, c, u, s in cases]
+    cal = WorkCalendar.china()
+    for (t, c, u, s), due in zip(cases, group, strict=True):
+        limits = _D.step_limits(c, u)
+        assert ("verify" in due) == (s in PUBLIC_SOURCES and "verify" in limits)    # public reports only
+        # the same most specific rows resolve_limits finds, and each step due its limit after the step it follows
+        one = pd.DataFrame({"class_code": [c or ""], "urgency": [u or "normal"]})
+        for step, after in CHAIN:
+            value, unit = resolve_limits(one, _TABLE, step)
+            assert limits.get(step) == ((float(value[0]), unit[0]) if unit[0] else None)
+            if step not in due:
+                assert step == "verify"
+                continue
+            begin = pd.Timestamp(due[after]) if after in due else t
+            if step not in limits:
+                expected = begin
+            elif limits[step][1] in _PANDAS:        # calendar units: Timedelta arithmetic (no float seconds)
+                expected = begin + pd.Timedelta(limits[step][0], _PANDAS[limits[step][1]])
+            else:
+                expected = cal.add(begin, limits[step][0], limits[step][1])
+            assert pd.Timestamp(due[step]) == expected, (step, due)
+
+
+def test_the_dispatch_block_of_a_group():
+    cases = [(pd.Timestamp("2026-11-20 16:58"), "05001", None, "supervisor"),
+             (pd.Timestamp("2026-11-20 16:58"), "08003", "urgent", "hotline_12345")]
+    blocks = _D.dispatch_many([0.0, 0.0], [0.0, 0.0], 4547, cases)
+    assert [b["due"] for b in blocks] == _D.due_many(cases)
+    assert blocks[0]["arrive_limit_minutes"] == 10.0 and blocks[1]["arrive_limit_minutes"] == 0.33
+    assert blocks[0]["due"]["dispose"] == "2026-11-23T17:04:00"           # 1 working day: Friday → Monday
+    assert "verify" not in blocks[0]["due"]                                  # public reports only are verified:
+    assert blocks[1]["due"]["verify"] == "2026-11-23T10:58:00"              # 3 working hours, Friday → Monday
+    assert blocks[1]["limits"]["arrive"] == {"value": 0.3333, "unit": "minute"} and blocks[0]["teams"] == []
