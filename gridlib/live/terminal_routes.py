@@ -16,6 +16,7 @@ from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 
 from gridlib.live.gateway import FixStore
+from gridlib.live.intake import bearer_refusal
 from gridlib.live.registry import check_terminal
 
 __all__ = ["add_terminal_routes"]
@@ -39,8 +40,8 @@ def add_terminal_routes(app: FastAPI, fixes: FixStore, *, token: str | None = No
         "Register a device: `vehicle_id` (a truck's plate, or a team's `base_id`), `kind` (`truck` or `team`, "
         "default truck), `gcj02` (its coordinates are GCJ-02). Answers the row with the terminal's `auth_code`."))
     async def register(terminal: str, request: Request) -> JSONResponse:
-        if token and request.headers.get("authorization") != f"Bearer {token}":
-            return JSONResponse({"reason": "this endpoint needs the bearer token"}, status_code=401)
+        if (refused := bearer_refusal(request, token)) is not None:
+            return refused
         raw = await request.body()
         try:
             body = json.loads(raw) if len(raw) <= 10_000 else None

@@ -1,0 +1,378 @@
+"""Case intake of the live service: ``POST /v1/cases`` (and ``:batch``), case events, and a case's events.
+
+:class:`CaseIntake` checks case bodies (:func:`gridlib.live.context.check_case`), assigns them as ``gl.assign``
+does (:func:`gridlib.live.context.assign_cases`), adds the dispatch block
+(:class:`~gridlib.live.dispatch.Dispatcher`) and stores each case's ``reported`` row in the case log
+(:class:`~gridlib.live.caselog.CaseLog`) before it answers. Requests that arrive while a group is being
+assigned go together into the next group, assigned in one call in the intake thread; the rows of a group are
+committed in one transaction in the case-log thread while the next group is assigned (group commit, pipelined).
+A case whose rows are being written counts as taken (a copy is a ``duplicate_id``); each request is answered
+only once its rows are committed.
+
+(No ``from __future__ import annotations`` here: FastAPI reads the endpoints' ``Request`` annotation.)
+"""
+
+import asyncio
+import json
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+import pandas as pd
+import pyproj
+from fastapi import FastAPI, Request
+from fastapi.responses import JSONResponse
+
+from gridlib.errors import LockError
+from gridlib.live.caselog import CaseLog, now_china, reported_row
+from gridlib.live.context import assign_cases, case_reject, check_case
+
+__all__ = ["CaseIntake", "add_intake_routes", "bearer_refusal", "read_json"]
+
+MAX_BATCH = 1000
+#: Event columns shown with a case's events when set (the team, and an automatic arrival's evidence).
+_EVIDENCE = ("team_id", "stamped_by", "fix_time", "distance_m")
+_BUSY = {"reason": "the store is locked by another writer (a nightly run or an import); nothing was stored, "
+                   "retry in a few seconds"}
+
+Outcome = tuple[str, dict[str, Any], dict[str, Any] | None]
+
+
+def bearer_refusal(request: Request, token: str | None) -> JSONResponse | None:
+    """The 401 answer when *token* is set and the request does not carry it as its bearer token, else None.
+
+    >>> from starlette.requests import Request
+    >>> req = Request({"type": "http", "headers": [(b"authorization", b"Bearer s3cret")]})
+    >>> bearer_refusal(req, "s3cret") is None, bearer_refusal(req, "other").status_code
+    (True, 401)
+    """
+    if token and request.headers.get("authorization") != f"Bearer {token}":
+        return JSONResponse({"reason": "this endpoint needs the bearer token"}, status_code=401)
+    return None
+
+
+async def read_json(request: Request, limit: int = 1_000_000) -> tuple[Any, JSONResponse | None]:
+    """The request's JSON body, or the 413 (over *limit* bytes) / 422 (not JSON) answer: ``(body, None)`` or
+    ``(None, answer)``.
+
+    >>> import asyncio
+    >>> from starlette.requests import Request
+    >>> async def receive():
+    ...     return {"type": "http.request", "body": b'{"a": 1}', "more_body": False}
+    >>> asyncio.run(read_json(Request({"type": "http", "headers": []}, receive)))
+    ({'a': 1}, None)
+    """
+    raw = await request.body()
+    if len(raw) > limit:
+        return None, JSONResponse(case_reject("inconsistent_record", f"body larger than {limit:,} bytes"),
+                                  status_code=413)
+    try:
+        return json.loads(raw), None
+    except ValueError as exc:
+        return None, JSONResponse(case_reject("inconsistent_record", f"body is not JSON: {exc}"), status_code=422)
+
+
+class CaseIntake:
+    """Takes case bodies in: check, assign, dispatch and a durable ``reported`` row per case, in request groups.
+
+    Parameters
+    ----------
+    ctx : dict
+        The service's context (:func:`gridlib.live.context.load_context`).
+    caselog : CaseLog
+        Where the cases' events are stored.
+
+    Examples
+    --------
+    >>> import asyncio, os, tempfile, geopandas as gpd
+    >>> from shapely import box
+    >>> import gridlib as gl
+    >>> from gridlib.live.context import load_context
+    >>> store = gl.store.open(os.path.join(tempfile.mkdtemp(), "grids.gpkg"))
+    >>> parents = gpd.GeoDataFrame({"code": ["410105001003"], "name": ["demo"]},
+    ...                            geometry=[box(500000, 3850000, 500300, 3850200)], crs=4547)
+    >>> _ = gl.grid.import_edition(gl.grid.build(parents), store, effective_date="2026-01-01")
+    >>> intake = CaseIntake(load_context(store, "2026-06-01"), CaseLog(store))
+    >>> lon, lat = gl.crs.transform_xy(4547, 4326, [500100.0], [3850100.0])
+    >>> done, bad = asyncio.run(intake.take_in([{"case_id": "K1", "lon": float(lon[0]), "lat": float(lat[0]),
+    ...                                          "class_code": "06012"}, {"case_id": "K1"}]))
+    >>> [d["grid_code"] for d in done], [b["reason_code"] for b in bad], "K1" in intake.caselog
+    (['410105001003004'], ['missing_coordinate'], True)
+    """
+
+    def __init__(self, ctx: dict[str, Any], caselog: CaseLog) -> None:
+        self.ctx, self.caselog = ctx, caselog
+        self._to_wgs84: dict[int, tuple[pyproj.CRS, pyproj.Transformer]] = {}
+        self._intake = asyncio.Lock()
+        # one thread for all case work, not the shared pool: PROJ transformers are per thread (a new thread builds
+        # them again: ~5 % of an intake request's time) and the case log's connection stays with one thread
+        self._worker = ThreadPoolExecutor(max_workers=1, thread_name_prefix="intake")
+        self._pending: list[tuple[list[Any], asyncio.Future]] = []
+        # the durable writes run in their own thread, in order: while one group's rows are committed (an fsync,
+        # often the longest part), the next group is assigned; the cases of a group being written count as taken
+        # (inflight) and each request is answered only once its rows are committed
+        self._writer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="caselog")
+        self._inflight: set[str] = set()
+        self._commits: list[tuple[list[dict[str, Any]], asyncio.Future]] = []
+        self._writing = asyncio.Lock()
+
+    def _answers(self, bodies: list[dict[str, Any]], dones: list[dict[str, Any]], times: list[pd.Timestamp | None]
+                 ) -> list[tuple[dict, dict]]:
+        """The case answers (assignment + dispatch) of assigned cases of one CRS and their ``reported`` rows
+        for the case log (*times*: their ``reported_at`` read, None: now); the dispatch blocks of all in one go
+        (:meth:`Dispatcher.dispatch_many`)."""
+        if not dones:
+            return []
+        crs = dones[0]["_crs"]
+        x, y = [d.pop("_x") for d in dones], [d.pop("_y") for d in dones]
+        for d in dones:
+            d.pop("_crs")
+        now = now_china()
+        reported = [now if t is None else t for t in times]
+        blocks = self.ctx["dispatcher"].dispatch_many(
+            x, y, crs, [(t, b.get("class_code"), b.get("urgency"), b.get("source"))
+                        for t, b in zip(reported, bodies, strict=True)])
+        hit = self._to_wgs84.get(id(crs))     # by identity: hashing a pyproj CRS writes its WKT (~0.1 ms)
+        if hit is None or hit[0] is not crs:
+            hit = self._to_wgs84[id(crs)] = (crs, pyproj.Transformer.from_crs(crs, 4326, always_xy=True))
+        lons, lats = hit[1].transform(x, y)
+        out = []
+        for k, (body, done) in enumerate(zip(bodies, dones, strict=True)):
+            done["reported_at"] = reported[k].isoformat()
+            done["dispatch"] = blocks[k]
+            row = reported_row({**body, **done, "lon": round(float(lons[k]), 7), "lat": round(float(lats[k]), 7)},
+                               done["reported_at"])
+            out.append((done, row))
+        return out
+
+    async def in_worker(self, fn: Callable[..., Any], *args: Any) -> Any:
+        """Run ``fn(*args)`` in the intake thread."""
+        return await asyncio.get_running_loop().run_in_executor(self._worker, fn, *args)
+
+    async def off_loop(self, work: Callable[[], JSONResponse]) -> JSONResponse:
+        """Run case work in the intake thread, one request at a time: the event loop (OsmAnd, the JT/T 808
+        gateway) is not held up by an assignment or a durable write, and the case log sees one writer."""
+        async with self._intake:
+            return await self.in_worker(work)
+
+    def store_rows(self, rows: list[dict[str, Any]]) -> JSONResponse | None:
+        """Append *rows* to the case log in one transaction: None, or the 503 when the store is locked."""
+        try:
+            self.caselog.append(rows)
+        except LockError:
+            return JSONResponse(_BUSY, status_code=503, headers={"Retry-After": "5"})
+        return None
+
+    def take(self, items: list[Any]) -> list[Outcome]:
+        """Check, deduplicate and assign case bodies: per body ``("ok", answer, case-log row)`` or
+        ``("reject", reject, None)``, in input order (nothing stored)."""
+        out: list[Any] = [None] * len(items)
+        good, seen = [], set()
+        for k, item in enumerate(items):
+            problem, reported = check_case(item)
+            if problem is None:
+                item = {**item, "case_id": str(item["case_id"]).strip()}
+                cid = item["case_id"]
+                if cid in self.caselog or cid in seen or cid in self._inflight:
+                    problem = case_reject("duplicate_id", f"case {cid} was already taken in", "case_id", cid)
+            if problem:
+                out[k] = ("reject", problem, None)
+                continue
+            seen.add(item["case_id"])
+            good.append((k, item, reported))
+        at = {c["case_id"]: (k, c, t) for k, c, t in good}
+        for crs in sorted({str(c.get("crs") or "EPSG:4326") for _, c, _ in good}):
+            done, bad = assign_cases(self.ctx, [c for _, c, _ in good if str(c.get("crs") or "EPSG:4326") == crs])
+            where = [at[str(d["case_id"])] for d in done]
+            for (k, _, _), (answer, row) in zip(where, self._answers([body for _, body, _ in where], done,
+                                                                     [t for _, _, t in where]), strict=True):
+                out[k] = ("ok", answer, row)
+            for r in bad:
+                out[at[str(r["case_id"])][0]] = ("reject", r, None)
+        return out
+
+    def _take_group(self, groups: list[list[Any]]) -> tuple[list[list[Outcome]], list[dict[str, Any]]]:
+        """The case bodies of several requests in one assignment (in the intake thread): per request its
+        outcomes (:meth:`take`'s), and the ``reported`` rows of all, whose cases now count as taken."""
+        outcomes = self.take([item for g in groups for item in g])
+        rows = [row for kind, _, row in outcomes if kind == "ok"]
+        self._inflight.update(str(r["case_id"]) for r in rows)
+        per: list[list[Outcome]] = []
+        for g in groups:
+            per.append(outcomes[:len(g)])
+            outcomes = outcomes[len(g):]
+        return per, rows
+
+    def _commit(self, rows: list[dict[str, Any]]) -> JSONResponse | None:
+        """Store *rows* in one transaction (in the writer thread): None, or the 503 when the store is locked."""
+        try:
+            return self.store_rows(rows)
+        finally:       # stored (now in the case log) or not (free to be sent again)
+            self._inflight.difference_update(str(r["case_id"]) for r in rows)
+
+    async def _flush(self) -> None:
+        """Commit every group's rows waiting (those that came while the last commit ran) in one transaction."""
+        async with self._writing:
+            batch = self._commits[:]
+            self._commits.clear()
+            if not batch:
+                return
+            try:
+                result: Any = await asyncio.get_running_loop().run_in_executor(
+                    self._writer, self._commit, [r for rows, _ in batch for r in rows])
+            except Exception as exc:  # a bug: every request of these groups gets the 500
+                result = exc
+            for _, future in batch:
+                if not future.done():
+                    (future.set_exception if isinstance(result, Exception) else future.set_result)(result)
+
+    @staticmethod
+    def _answer(mine: list[Outcome], busy: JSONResponse | None) -> tuple[list[dict], list[dict]] | JSONResponse:
+        """One request's result: ``(answers, rejects)``, or the 503 when it had cases and the store was locked."""
+        if busy is not None and any(kind == "ok" for kind, _, _ in mine):
+            return JSONResponse(_BUSY, status_code=503, headers={"Retry-After": "5"})
+        return [a for kind, a, _ in mine if kind == "ok"], [a for kind, a, _ in mine if kind == "reject"]
+
+    async def _drain(self) -> None:
+        """Take in every request waiting (those that came while the last group was assigned) as one group, and
+        answer them once its rows are committed (group commit)."""
+        async with self._intake:
+            group = self._pending[:]
+            self._pending.clear()
+            if not group:
+                return
+            written = asyncio.get_running_loop().create_future()
+            try:
+                per, rows = await self.in_worker(self._take_group, [items for items, _ in group])
+                self._commits.append((rows, written))     # in assignment order: the writer keeps it
+            except Exception as exc:  # a bug: every request of the group gets the 500
+                per, rows = [exc] * len(group), []
+        if rows:
+            await asyncio.shield(self._flush())
+            try:
+                busy = await written
+            except Exception as exc:  # noqa: BLE001 - a bug in the write: the group's requests get the 500
+                per, busy = [exc] * len(group), None
+        else:
+            busy = None
+        for (_, future), mine in zip(group, per, strict=True):
+            if not future.done():
+                if isinstance(mine, Exception):
+                    future.set_exception(mine)
+                else:
+                    future.set_result(self._answer(mine, busy))
+
+    async def take_in(self, items: list[Any]) -> tuple[list[dict], list[dict]] | JSONResponse:
+        """Queue the case bodies of one request; requests that arrive while a group is being assigned and
+        written go together into the next group: one transaction for all, so the write's cost is shared.
+        ``(answers, rejects)``, or the 503 when the store was locked (nothing stored)."""
+        future = asyncio.get_running_loop().create_future()
+        self._pending.append((items, future))
+        await asyncio.shield(self._drain())     # a request that goes away does not stop its group
+        return await future
+
+
+def add_intake_routes(app: FastAPI, intake: CaseIntake, *, token: str | None = None) -> None:
+    """Add ``POST /v1/cases``, ``POST /v1/cases:batch``, ``POST /v1/cases/{case_id}/events`` (these need *token*
+    when one is set) and ``GET /v1/cases/{case_id}`` over *intake*.
+
+    >>> import os, tempfile, geopandas as gpd
+    >>> from shapely import box
+    >>> import gridlib as gl
+    >>> from gridlib.live.context import load_context
+    >>> store = gl.store.open(os.path.join(tempfile.mkdtemp(), "grids.gpkg"))
+    >>> parents = gpd.GeoDataFrame({"code": ["410105001003"], "name": ["demo"]},
+    ...                            geometry=[box(500000, 3850000, 500300, 3850200)], crs=4547)
+    >>> _ = gl.grid.import_edition(gl.grid.build(parents), store, effective_date="2026-01-01")
+    >>> app = FastAPI()
+    >>> add_intake_routes(app, CaseIntake(load_context(store, "2026-06-01"), CaseLog(store)))
+    >>> sorted(r.path for r in app.routes if r.path.startswith("/v1/cases"))
+    ['/v1/cases', '/v1/cases/{case_id}', '/v1/cases/{case_id}/events', '/v1/cases:batch']
+    """
+    caselog = intake.caselog
+
+    async def intake_body(request: Request, batch: bool) -> tuple[Any, JSONResponse | None]:
+        """The preamble of the intake endpoints: the token, then the JSON body (for a batch: a list of at most
+        ``MAX_BATCH``); ``(body, None)`` or ``(None, the error response)``."""
+        if (r := bearer_refusal(request, token)) is not None:
+            return None, r
+        body, error = await read_json(request)
+        if error is None and batch and (not isinstance(body, list) or len(body) > MAX_BATCH):
+            error = JSONResponse(case_reject("inconsistent_record", f"a batch is a JSON list of at most {MAX_BATCH} "
+                                             "cases"), status_code=422)
+        return (None, error) if error is not None else (body, None)
+
+    @app.post("/v1/cases", description=(
+        "Take in one case: JSON object with case_id, lon, lat, class_code (+ crs: EPSG code, 'gcj02' or 'bd09'; "
+        "kind, component_id, reported_at, source, urgency). Answers with the grid, community, street, district, "
+        "responsible unit/team and basis `gl.assign` gives, plus `dispatch`: the team bases ordered by network "
+        "travel time (minutes), whether the first arrives within the arrival limit, and the due time of each "
+        "step (verify for public reports, file, dispatch, arrive, video, dispose, close) from the case-limits "
+        "table on the work calendar. The case is stored as its `reported` event in the store's `case_events` "
+        "layer. Bad input: 422 with reason_code and reason; a case_id already taken in: 409; store locked by "
+        "another writer: 503 (nothing stored)."))
+    async def case(request: Request) -> JSONResponse:
+        body, error = await intake_body(request, batch=False)
+        if error is not None:
+            return error
+        result = await intake.take_in([body])
+        if isinstance(result, JSONResponse):
+            return result
+        answers, rejects = result
+        if rejects:
+            return JSONResponse(rejects[0], status_code=409 if rejects[0]["reason_code"] == "duplicate_id" else 422)
+        return JSONResponse(answers[0])
+
+    @app.post("/v1/cases:batch", description=(
+        f"Take in up to {MAX_BATCH} cases (a JSON list of /v1/cases bodies). Per-case outcome: the good cases "
+        "are assigned, answered under `assigned` and stored together in one transaction; each bad case is "
+        "listed under `rejects` (reason_code, field, reason) and not stored; a repeated case_id is a "
+        "duplicate_id reject. If the store is locked (503) none is stored."))
+    async def cases(request: Request) -> JSONResponse:
+        body, error = await intake_body(request, batch=True)
+        if error is not None:
+            return error
+        result = await intake.take_in(body)
+        if isinstance(result, JSONResponse):
+            return result
+        return JSONResponse({"assigned": result[0], "rejects": result[1]})
+
+    @app.post("/v1/cases/{case_id}/events", description=(
+        "Append a workflow stage to a case taken in by this service: JSON {stage, time[, hours][, team_id]} "
+        "(team_id: the base_id of the team dispatched or arrived; on dispatched and arrived only). Stages are "
+        "those of gl.cases.read_event_log (verified, filed, dispatched, arrived, video, disposed, feedback, "
+        "checked, closed, cancelled, not_filed, returned, rework, extension (with hours), parked; or their "
+        "Chinese names); time is ISO 8601 (naive = China time) or epoch seconds. Unknown case: 404. Unknown "
+        "stage, bad time, a time before the case's latest event or in the future, an event after the case "
+        "ended, or anything read_event_log would reject the case for: 422 with reason_code and reason, "
+        "nothing stored."))
+    async def case_event(case_id: str, request: Request) -> JSONResponse:
+        if (r := bearer_refusal(request, token)) is not None:
+            return r
+        if case_id not in caselog:
+            return JSONResponse(case_reject("unknown_value", f"no case {case_id!r} was taken in by this service "
+                                            "(POST /v1/cases first)", "case_id", case_id), status_code=404)
+        body, error = await read_json(request)
+        if error:
+            return error
+
+        def work() -> JSONResponse:
+            row, problem = caselog.check_event(case_id, body)
+            if problem:
+                return JSONResponse(problem, status_code=422)
+            return intake.store_rows([row]) or JSONResponse({k: row[k] for k in ("case_id", "stage", "time", "hours")})
+
+        return await intake.off_loop(work)
+
+    @app.get("/v1/cases/{case_id}", description="A live case's events, in the order they were taken in.")
+    def case_events(case_id: str) -> JSONResponse:
+        if case_id not in caselog:
+            return JSONResponse(case_reject("unknown_value", f"no case {case_id!r} was taken in by this service",
+                                            "case_id", case_id), status_code=404)
+        events = caselog.events[case_id]
+        return JSONResponse({"case_id": case_id, "attributes": {k: v for k, v in events[0].items() if k not in
+                                                                ("stage", "time", "hours", "received_at")},
+                             "events": [{k: e[k] for k in ("stage", "time", "hours")}
+                                        | {k: e[k] for k in _EVIDENCE if e.get(k) is not None} for e in events]})
+
+
