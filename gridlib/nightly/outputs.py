@@ -280,7 +280,9 @@ def _write_view(path: Path, name: str, frame: gpd.GeoDataFrame, base: str, rows:
     """*frame* as its attributes in the table ``<name>__attributes`` (not a layer of its own) and the spatial
     view *name* joining them to the geometry of the layer *base* (row ``rows[i]`` for row ``i``), in row order.
 
-    The view's feature ids are *base*'s, so GDAL (and QGIS) use *base*'s spatial index for it."""
+    The view's feature ids are *base*'s, so GDAL (and QGIS) use *base*'s spatial index for it. The attribute
+    table stays registered as GDAL wrote it until :func:`_unlist` (GDAL registers no more tables it writes into a
+    file that holds unregistered ones)."""
     values = f"{name}__attributes"
     attrs = pd.DataFrame(frame.drop(columns=frame.geometry.name))
     attrs.insert(0, "base_fid", rows.astype("int64") + 1)  # GDAL numbers a written layer's rows from 1
@@ -291,9 +293,7 @@ def _write_view(path: Path, name: str, frame: gpd.GeoDataFrame, base: str, rows:
             (geom, kind, srs, z, m), = con.execute(
                 "SELECT column_name, geometry_type_name, srs_id, z, m FROM gpkg_geometry_columns "
                 "WHERE table_name = ?", (base,)).fetchall()
-            (last_change,), = con.execute("SELECT last_change FROM gpkg_contents WHERE table_name = ?", (values,))
-            for table in ("gpkg_contents", "gpkg_ogr_contents"):
-                con.execute(f"DELETE FROM {table} WHERE table_name = ?", (values,))
+            (last_change,), = con.execute("SELECT last_change FROM gpkg_contents WHERE table_name = ?", (base,))
             cols = ", ".join(f"a.{_ident(c)} AS {_ident(c)}" for c in attrs.columns[1:])
             con.execute(f"CREATE VIEW {_ident(name)} AS SELECT b.fid AS fid, {cols}, b.{_ident(geom)} AS "
                         f"{_ident(geom)} FROM {_ident(values)} a JOIN {_ident(base)} b ON b.fid = a.base_fid "
@@ -303,6 +303,17 @@ def _write_view(path: Path, name: str, frame: gpd.GeoDataFrame, base: str, rows:
                         "min_x, min_y, max_x, max_y, srs_id) VALUES (?, 'features', ?, '', ?, ?, ?, ?, ?, ?)",
                         (name, name, last_change, x0, y0, x1, y1, srs))
             con.execute("INSERT INTO gpkg_geometry_columns VALUES (?, ?, ?, ?, ?, ?)", (name, geom, kind, srs, z, m))
+    finally:
+        con.close()
+
+
+def _unlist(path: Path, tables: list[str]) -> None:
+    """Remove *tables* from the GeoPackage's list of layers (they stay, read through views)."""
+    con = sqlite3.connect(path)
+    try:
+        with con:
+            for table in ("gpkg_contents", "gpkg_ogr_contents"):
+                con.executemany(f"DELETE FROM {table} WHERE table_name = ?", [(t,) for t in tables])
     finally:
         con.close()
 
@@ -352,7 +363,8 @@ def write_gpkg_layers(path: Path, layers: dict[str, pd.DataFrame], *, current_da
     shared = shared_geometry or {}
     pyogrio.set_gdal_config_options({"OGR_CURRENT_DATE": current_date})
     try:
-        views = []
+        written: set[str] = set()
+        views: list[str] = []
         for name in sorted(layers):
             frame = layers[name].reset_index(drop=True)
             kind = None
@@ -360,15 +372,17 @@ def write_gpkg_layers(path: Path, layers: dict[str, pd.DataFrame], *, current_da
                 frame = pd.DataFrame(frame)
             elif not frame.geometry.notna().any():
                 kind = (geometry_types or {}).get(name)
-            if name in shared:
+            written.add(name)
+            if name in shared and shared[name][0] in written:  # a view in its place in the layer order
                 base, key = shared[name]
-                rows = _shared_rows(frame, layers.get(base), key)
+                rows = _shared_rows(frame, layers[base], key)
                 if rows is not None:
-                    views.append((name, frame, base, rows))
+                    _write_view(path, name, frame, base, rows)
+                    views.append(f"{name}__attributes")
                     continue
             pyogrio.write_dataframe(frame, path, layer=name, driver="GPKG", append=False, geometry_type=kind)
-        for name, frame, base, rows in views:  # once every base layer is written
-            _write_view(path, name, frame, base, rows)
+        if views:
+            _unlist(path, views)
     finally:
         pyogrio.set_gdal_config_options({"OGR_CURRENT_DATE": None})
 

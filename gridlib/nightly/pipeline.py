@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 import geopandas as gpd
+import numpy as np
 import pandas as pd
 
 from gridlib import coverage, hotspots, network, trucks
@@ -351,6 +352,35 @@ def _coverage(data: NightlyInputs, grids: gpd.GeoDataFrame, record: RunRecord, o
     return out
 
 
+def _same_objects(a: Any, b: Any) -> bool:
+    """Whether two geometry arrays hold the very same objects, position by position (no comparison of shapes)."""
+    a, b = np.asarray(a, dtype=object), np.asarray(b, dtype=object)
+    return len(a) == len(b) and bool((np.fromiter(map(id, a), np.int64, len(a))
+                                      == np.fromiter(map(id, b), np.int64, len(b))).all())
+
+
+def _grid_geometry_off(cover: Coverage, grids: gpd.GeoDataFrame) -> tuple[Coverage, dict[str, tuple]]:
+    """Coverage for the trip back from its forked process: the grid coverage and reachability carry the grids'
+    own polygons (a city's 756k, seconds to pickle and again to unpickle); a frame holding exactly the grids'
+    geometry objects in the grids' order goes back without them (:func:`_grid_geometry_on` restores them)."""
+    off: dict[str, tuple] = {}
+    for name in ("grid_coverage", "reachability"):
+        frame = getattr(cover, name)
+        if (isinstance(frame, gpd.GeoDataFrame) and frame.crs == grids.crs
+                and _same_objects(frame.geometry.values, grids.geometry.values)):
+            geom = frame.geometry.name
+            off[name] = (geom, list(frame.columns), frame.crs)
+            setattr(cover, name, pd.DataFrame(frame.drop(columns=geom)))
+    return cover, off
+
+
+def _grid_geometry_on(cover: Coverage, off: dict[str, tuple], grids: gpd.GeoDataFrame) -> Coverage:
+    for name, (geom, columns, crs) in off.items():
+        frame = getattr(cover, name).assign(**{geom: grids.geometry.values})
+        setattr(cover, name, gpd.GeoDataFrame(frame[columns], geometry=geom, crs=crs))
+    return cover
+
+
 def _rank_blind_spots(cover: Coverage, cases: gpd.GeoDataFrame) -> Coverage:
     if cover.blind_spots is not None:
         cover.blind_spots = coverage.priority_blind_spots(cover.blind_spots, case_density=cases)
@@ -515,7 +545,8 @@ def run_nightly(
         grids = data.gridset.grids
         truck_job = _start(lambda rec: _truck_job(store, data, rec, date, options), record, "truck compliance",
                            fork, jobs)
-        cover_job = _start(lambda rec: _coverage(data, grids, rec, options), record, "camera coverage", fork, jobs)
+        cover_job = _start(lambda rec: _grid_geometry_off(_coverage(data, grids, rec, options), grids), record,
+                           "camera coverage", fork, jobs)
         assigned, rejects = _assign_cases(data, record, date, options)
         fixes_input, fixes_seen, truck_result, truck_rejects = truck_job()
         if fixes_input is not None:
@@ -534,7 +565,7 @@ def run_nightly(
             all_rejects.append(_reject_rows("assign truck violations", truck_case_rejects))
         tables = _indicators(cases, record, date)
         hot = _hotspots(cases, grids, data.water, record, date, options)
-        cover = _rank_blind_spots(cover_job(), cases)
+        cover = _rank_blind_spots(_grid_geometry_on(*cover_job(), grids), cases)
     finally:
         for job in jobs:
             job.cancel()
