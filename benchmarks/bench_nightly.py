@@ -35,7 +35,6 @@ import contextlib
 import json
 import multiprocessing as mp
 import os
-import queue as queue_mod
 import resource
 import shutil
 import sys
@@ -152,7 +151,7 @@ def _setup(quick: bool, folder: str, store_path: str) -> dict:
     return out
 
 
-def _child(store_path: str, out_dir: str, q: mp.Queue) -> None:
+def _child(store_path: str, out_dir: str, q: mp.SimpleQueue) -> None:
 
     import gridlib as gl
     from gridlib.nightly import record as record_mod
@@ -196,7 +195,7 @@ def _child(store_path: str, out_dir: str, q: mp.Queue) -> None:
                                 (maps_mod, "_street_map", "products: street PNG"),
                                 (maps_mod, "_streets", "products: dissolve grids to streets"),
                                 (maps_mod, "_web_map", "products: webmap.html"),
-                                (maps_mod, "_tiled_web_map", "products: webmap/ (tiled)"),
+                                (maps_mod, "_tiled_web_map", "products: webmap/ (tiled; includes the edition tiles when built)"),
                                 (maps_mod, "_edition_tiles", "products: edition tiles (built once per edition)"),
                                 (maps_mod, "write_grid_attributes", "products: webmap/grid_attributes.json")):
         sub_timed(module, attr, label)
@@ -215,7 +214,7 @@ def _child(store_path: str, out_dir: str, q: mp.Queue) -> None:
     _baseline(store_path, q)
 
 
-def _baseline(store_path: str, q: mp.Queue) -> None:
+def _baseline(store_path: str, q: mp.SimpleQueue) -> None:
     """The case-assignment step as a user would write it, against ``gl.assign``, on the store's case log."""
     import geopandas as gpd
     import pandas as pd
@@ -290,7 +289,9 @@ def tree_mb(pid: int) -> tuple[float, float]:
 def run_in_child(store_path: Path, out_dir: Path, deadline_s: float | None, max_rss_mb: float,
                  baseline_only: bool = False) -> dict:
     ctx = mp.get_context("spawn")
-    q = ctx.Queue()
+    # a SimpleQueue writes each message at once (no feeder thread), so the steps the run computes in its own
+    # forked processes (truck compliance, camera coverage, reachability) report from there too
+    q = ctx.SimpleQueue()
     if baseline_only:
         p = ctx.Process(target=_baseline, args=(str(store_path), q))
     else:
@@ -300,14 +301,16 @@ def run_in_child(store_path: Path, out_dir: Path, deadline_s: float | None, max_
     got: dict = {"steps": [], "subs": []}
     while not ({"baseline"} if baseline_only else {"run", "baseline"}) <= got.keys():
         try:
-            kind, value = q.get(timeout=1)
+            if q.empty() and not p.join(timeout=1) and q.empty():
+                raise TimeoutError
+            kind, value = q.get()
             if kind in ("step", "sub"):
                 got[kind + "s"].append(value)
                 print(f"  {value['name']:40s} {value['seconds']:8.1f} s wall {value['cpu_s']:8.1f} s CPU "
                       f"(peak {value['peak_mb']:,.0f} MB)", flush=True)
             else:
                 got[kind] = value
-        except queue_mod.Empty:
+        except TimeoutError:
             if not p.is_alive():
                 got["error"] = f"the run process ended with exit code {p.exitcode} before finishing"
                 break

@@ -21,6 +21,7 @@ import json
 import logging
 import os
 import shutil
+import sqlite3
 import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -264,11 +265,77 @@ def atomic_products_dir(out_dir: str | os.PathLike[str], name: str) -> Iterator[
             os.close(held)
 
 
+def _shared_rows(frame: pd.DataFrame, base: pd.DataFrame | None, key: str) -> np.ndarray | None:
+    """For each row of *frame*, the row of *base* with the same *key* and exactly the same geometry (and CRS);
+    ``None`` unless every row has one (then *frame*'s geometry is *base*'s, and need not be written again)."""
+    if (base is None or not isinstance(frame, gpd.GeoDataFrame) or not isinstance(base, gpd.GeoDataFrame)
+            or not len(frame) or key not in frame.columns or key not in base.columns or frame.crs != base.crs
+            or frame.geometry.name != base.geometry.name or not base[key].is_unique):
+        return None
+    rows = pd.Index(base[key]).get_indexer(frame[key])
+    if (rows < 0).any():
+        return None
+    same = shapely.equals_exact(np.asarray(base.geometry.values)[rows], np.asarray(frame.geometry.values), 0.0)
+    return rows if same.all() else None
+
+
+def _write_view(path: Path, name: str, frame: gpd.GeoDataFrame, base: str, rows: np.ndarray) -> None:
+    """*frame* as its attributes in the table ``<name>__attributes`` (not a layer of its own) and the spatial
+    view *name* joining them to the geometry of the layer *base* (row ``rows[i]`` for row ``i``), in row order.
+
+    The view's feature ids are *base*'s, so GDAL (and QGIS) use *base*'s spatial index for it. The attribute
+    table stays registered as GDAL wrote it until :func:`_unlist` (GDAL registers no more tables it writes into a
+    file that holds unregistered ones)."""
+    values = f"{name}__attributes"
+    attrs = pd.DataFrame(frame.drop(columns=frame.geometry.name))
+    attrs.insert(0, "base_fid", rows.astype("int64") + 1)  # GDAL numbers a written layer's rows from 1
+    pyogrio.write_dataframe(attrs, path, layer=values, driver="GPKG", append=False)
+    con = sqlite3.connect(path)
+    try:
+        with con:
+            (geom, kind, srs, z, m), = con.execute(
+                "SELECT column_name, geometry_type_name, srs_id, z, m FROM gpkg_geometry_columns "
+                "WHERE table_name = ?", (base,)).fetchall()
+            (last_change,), = con.execute("SELECT last_change FROM gpkg_contents WHERE table_name = ?", (base,))
+            cols = ", ".join(f"a.{_ident(c)} AS {_ident(c)}" for c in attrs.columns[1:])
+            con.execute(f"CREATE VIEW {_ident(name)} AS SELECT b.fid AS fid, {cols}, b.{_ident(geom)} AS "
+                        f"{_ident(geom)} FROM {_ident(values)} a JOIN {_ident(base)} b ON b.fid = a.base_fid "
+                        "ORDER BY a.fid")
+            x0, y0, x1, y1 = (float(v) for v in frame.total_bounds)
+            con.execute("INSERT INTO gpkg_contents (table_name, data_type, identifier, description, last_change, "
+                        "min_x, min_y, max_x, max_y, srs_id) VALUES (?, 'features', ?, '', ?, ?, ?, ?, ?, ?)",
+                        (name, name, last_change, x0, y0, x1, y1, srs))
+            con.execute("INSERT INTO gpkg_geometry_columns VALUES (?, ?, ?, ?, ?, ?)", (name, geom, kind, srs, z, m))
+    finally:
+        con.close()
+
+
+def _unlist(path: Path, tables: list[str]) -> None:
+    """Remove *tables* from the GeoPackage's list of layers (they stay, read through views)."""
+    con = sqlite3.connect(path)
+    try:
+        with con:
+            for table in ("gpkg_contents", "gpkg_ogr_contents"):
+                con.executemany(f"DELETE FROM {table} WHERE table_name = ?", [(t,) for t in tables])
+    finally:
+        con.close()
+
+
+def _ident(name: str) -> str:
+    return '"' + str(name).replace('"', '""') + '"'
+
+
 def write_gpkg_layers(path: Path, layers: dict[str, pd.DataFrame], *, current_date: str,
-                      geometry_types: dict[str, str] | None = None) -> None:
+                      geometry_types: dict[str, str] | None = None,
+                      shared_geometry: dict[str, tuple[str, str]] | None = None) -> None:
     """Write several layers into a new GeoPackage, sorted by name, with a pinned GDAL date.
 
     A layer without any geometry (an empty night) gets its type from *geometry_types*, not "Unknown".
+    A layer named in *shared_geometry* as ``{layer: (base, key)}`` whose every row has exactly the geometry of
+    the *base* layer's row with the same *key* (the night's hotspots and reachability: the grids of
+    ``grid_responsibility``) is written as a spatial view of its attributes joined to *base*'s geometry: the
+    same layer to GDAL and QGIS (same rows, columns and geometry, *base*'s spatial index), without a second
+    copy of a city's 756k grid polygons and their index.
 
     Examples
     --------
@@ -285,9 +352,22 @@ def write_gpkg_layers(path: Path, layers: dict[str, pd.DataFrame], *, current_da
     ...                   geometry_types={"violations": "Point"})
     >>> pyogrio.read_info(path, layer="violations")["geometry_type"]
     'Point'
+    >>> from shapely import box
+    >>> grids = gpd.GeoDataFrame({"grid_code": ["G1", "G2"]}, geometry=[box(0, 0, 1, 1), box(1, 0, 2, 1)], crs=4550)
+    >>> hot = grids.iloc[::-1].assign(z=[2.5, -1.0])
+    >>> write_gpkg_layers(path, {"grids": grids, "hot": hot}, current_date="2026-11-20T00:00:00Z",
+    ...                   shared_geometry={"hot": ("grids", "grid_code")})
+    >>> back = gpd.read_file(path, layer="hot")
+    >>> back.drop(columns="geometry").equals(hot.drop(columns="geometry").reset_index(drop=True))
+    True
+    >>> bool(back.geometry.geom_equals_exact(hot.geometry.reset_index(drop=True), 0).all())
+    True
     """
+    shared = shared_geometry or {}
     pyogrio.set_gdal_config_options({"OGR_CURRENT_DATE": current_date})
     try:
+        written: set[str] = set()
+        views: list[str] = []
         for name in sorted(layers):
             frame = layers[name].reset_index(drop=True)
             kind = None
@@ -295,7 +375,17 @@ def write_gpkg_layers(path: Path, layers: dict[str, pd.DataFrame], *, current_da
                 frame = pd.DataFrame(frame)
             elif not frame.geometry.notna().any():
                 kind = (geometry_types or {}).get(name)
+            written.add(name)
+            if name in shared and shared[name][0] in written:  # a view in its place in the layer order
+                base, key = shared[name]
+                rows = _shared_rows(frame, layers[base], key)
+                if rows is not None:
+                    _write_view(path, name, frame, base, rows)
+                    views.append(f"{name}__attributes")
+                    continue
             pyogrio.write_dataframe(frame, path, layer=name, driver="GPKG", append=False, geometry_type=kind)
+        if views:
+            _unlist(path, views)
     finally:
         pyogrio.set_gdal_config_options({"OGR_CURRENT_DATE": None})
 

@@ -9,15 +9,20 @@ manifest) atomically. See ``docs/nightly.md`` for the products.
 
 from __future__ import annotations
 
+import ctypes
 import datetime as dt
 import logging
+import multiprocessing as mp
 import os
+import signal
 import warnings
+from collections.abc import Callable
 from dataclasses import asdict, replace
 from pathlib import Path
 from typing import Any
 
 import geopandas as gpd
+import numpy as np
 import pandas as pd
 
 from gridlib import coverage, hotspots, network, trucks
@@ -41,6 +46,7 @@ from gridlib.nightly.schema import PUBLISHED_REJECT_COLUMNS
 from gridlib.rejects import CODES, counts, publishable, with_codes
 from gridlib.rejects import empty as rejects_empty
 from gridlib.store.base import Store, mask_dsn
+from gridlib.store.gpkg import GpkgStore
 from gridlib.times import parse_times
 from gridlib.trucks.cases import taken_in_live
 
@@ -62,7 +68,8 @@ def _day_bounds(date: dt.date) -> tuple[pd.Timestamp, pd.Timestamp]:
     return start, start + pd.Timedelta(days=1)
 
 
-def _load(store: Store, record: RunRecord, date: dt.date) -> NightlyInputs:
+def _load(store: Store, record: RunRecord, date: dt.date, skip: tuple[str, ...] = ()) -> NightlyInputs:
+    """Read the grid edition and the input layers, except those in *skip* (read by the step using them)."""
     layers: dict[str, Any] = {}
     with record.step("load inputs") as st:
         available = set(store.layers())
@@ -73,7 +80,7 @@ def _load(store: Store, record: RunRecord, date: dt.date) -> NightlyInputs:
         record.grid_edition = {k: (str(v) if v is not None else None) for k, v in gridset.edition.items()}
         record.inputs["grids"] = {"rows": len(gridset.grids), "sha256": frame_digest(gridset.grids)}
         for name in INPUT_LAYERS:
-            if name in available:
+            if name in available and name not in skip:
                 frame = store.read_layer(name)
                 layers[name] = frame
                 record.inputs[name] = {"rows": len(frame), "sha256": frame_digest(frame)}
@@ -154,10 +161,10 @@ def _truck_window(date: dt.date) -> tuple[pd.Timestamp, pd.Timestamp]:
 
 
 def _freshness(data: NightlyInputs, record: RunRecord, date: dt.date, options: NightlyOptions,
-               fix_times: pd.Series | None) -> list[dict[str, str]]:
+               fixes_seen: tuple[bool, pd.Timestamp | None] | None) -> list[dict[str, str]]:
     """Warnings about stale or missing inputs: no cases reported on *date*, no truck fixes in its night,
     the latest case or fix older than ``options.max_input_age_days`` (each ``{"code", "message"}``).
-    *fix_times* are the truck fixes' times as :func:`_fix_times` parsed them."""
+    *fixes_seen* is what :func:`_fixes_seen` found in the truck fixes (``None``: no truck layers)."""
     _, day_end = _day_bounds(date)
     max_age = pd.Timedelta(days=options.max_input_age_days)
     notes = next(s.notes for s in record.steps if s.name == "assign cases")
@@ -174,13 +181,12 @@ def _freshness(data: NightlyInputs, record: RunRecord, date: dt.date, options: N
     if latest is not None and pd.Timestamp(latest) < day_end - max_age:
         warn("stale_cases", f"the latest case was reported at {latest}, more than "
                             f"{options.max_input_age_days:g} days before the end of {date}")
-    if fix_times is not None:  # a city without the truck layers runs no truck check: nothing to warn
+    if fixes_seen is not None:  # a city without the truck layers runs no truck check: nothing to warn
         start, end = _truck_window(date)
-        times = fix_times
-        if not ((times >= start) & (times < end)).any():
+        in_night, before = fixes_seen
+        if not in_night:
             warn("no_truck_fixes", f"no truck fixes in the night {start:%Y-%m-%d %H:%M} – {end:%Y-%m-%d %H:%M}")
-        before = times[times < end].max() if len(times) else pd.NaT
-        if not pd.isna(before) and before < end - max_age:
+        if before is not None and before < end - max_age:
             warn("stale_truck_fixes", f"the latest truck fix is from {before.isoformat()}, more than "
                                       f"{options.max_input_age_days:g} days before the end of that night")
     for w in found:
@@ -188,10 +194,35 @@ def _freshness(data: NightlyInputs, record: RunRecord, date: dt.date, options: N
     return found
 
 
-def _fix_times(data: NightlyInputs) -> pd.Series | None:
-    """The truck fixes' times by the readers' time parser (never raises; an unreadable time is missing), parsed
-    once for the freshness check and the truck step (a city night has 9.5 M of them)."""
-    return None if data.truck_fixes is None else parse_times(data.truck_fixes["time"], window=None)[0]
+def _fixes_seen(times: pd.Series, date: dt.date) -> tuple[bool, pd.Timestamp | None]:
+    """For the freshness check: whether any truck fix falls in *date*'s night, and the latest fix before its end.
+
+    >>> t = pd.Series(pd.to_datetime(["2026-11-20 23:00", "2026-11-25 01:00"]))
+    >>> _fixes_seen(t, dt.date(2026, 11, 21))
+    (True, Timestamp('2026-11-20 23:00:00'))
+    """
+    start, end = _truck_window(date)
+    before = times[times < end].max() if len(times) else pd.NaT
+    return bool(((times >= start) & (times < end)).any()), None if pd.isna(before) else before
+
+
+def _truck_job(store: Store, data: NightlyInputs, record: RunRecord, date: dt.date, options: NightlyOptions):
+    """The truck step, in a process of its own when the run forks (:func:`_start`): reads the truck fixes when
+    :func:`_load` left them to it (a city's 9.5 M rows never enter the run's main process), records them as an
+    input, parses their times once (for the freshness check and the check itself) and runs the check.
+
+    Returns the fixes' input record (or ``None``), what :func:`_fixes_seen` found (``None`` without fixes), the
+    check's result and its rejects."""
+    fixes_input = None
+    if data.truck_fixes is None and "truck_fixes" in store.layers():
+        data.truck_fixes = store.read_layer("truck_fixes")
+        fixes_input = {"rows": len(data.truck_fixes), "sha256": frame_digest(data.truck_fixes)}
+    if data.truck_fixes is None:
+        return fixes_input, None, *_trucks(data, record, date, options, None)
+    # by the readers' time parser (never raises; an unreadable time is missing)
+    times = parse_times(data.truck_fixes["time"], window=None)[0]
+    seen = _fixes_seen(times, date)
+    return fixes_input, seen, *_trucks(data, record, date, options, times)
 
 
 def _trucks(data: NightlyInputs, record: RunRecord, date: dt.date, options: NightlyOptions,
@@ -199,6 +230,7 @@ def _trucks(data: NightlyInputs, record: RunRecord, date: dt.date, options: Nigh
     with record.step("truck compliance") as st:
         if data.truck_fixes is None or data.truck_permits is None:
             st.notes["skipped"] = "no truck fixes or permits in the store"
+            data.truck_fixes = None
             return None, _reject_rows("truck fixes", rejects_empty())
         fixes = data.truck_fixes
         # a city's 9.5 M fixes are released as soon as the night's are taken: no later step reads them
@@ -291,8 +323,9 @@ def _hotspots(cases: gpd.GeoDataFrame, grids: gpd.GeoDataFrame, water: gpd.GeoDa
     return hot
 
 
-def _coverage(data: NightlyInputs, grids: gpd.GeoDataFrame, cases: gpd.GeoDataFrame, record: RunRecord,
-              options: NightlyOptions):
+def _coverage(data: NightlyInputs, grids: gpd.GeoDataFrame, record: RunRecord, options: NightlyOptions) -> Coverage:
+    """Camera coverage and response reachability: they read no case, so a forked run computes them beside the
+    case steps; the blind spots come back unranked (:func:`_rank_blind_spots` ranks them by the night's cases)."""
     out = Coverage()
     with record.step("camera coverage") as st:
         if data.cameras is None or data.roads is None:
@@ -307,8 +340,7 @@ def _coverage(data: NightlyInputs, grids: gpd.GeoDataFrame, cases: gpd.GeoDataFr
             pieces = coverage.road_coverage(views, data.roads)
             out.grid_coverage = coverage.grid_coverage(views, data.roads, grids, buildings, pieces=pieces,
                                                              water=data.water)
-            blind = coverage.blind_spots(pieces)
-            out.blind_spots = coverage.priority_blind_spots(blind, case_density=cases)
+            out.blind_spots = coverage.blind_spots(pieces)
             st.notes["road_km"] = round(float(pieces["length_m"].sum()) / 1000, 3)
             st.notes["covered_road_km"] = round(float(pieces.loc[pieces["covered"], "length_m"].sum()) / 1000, 3)
             st.rows_out = len(out.viewsheds)
@@ -320,6 +352,128 @@ def _coverage(data: NightlyInputs, grids: gpd.GeoDataFrame, cases: gpd.GeoDataFr
             out.reachability = network.reachability(graph, data.team_bases, grids, minutes=options.reach_minutes)
             st.rows_in, st.rows_out = len(data.team_bases), len(out.reachability)
     return out
+
+
+def _same_objects(a: Any, b: Any) -> bool:
+    """Whether two geometry arrays hold the very same objects, position by position (no comparison of shapes)."""
+    a, b = np.asarray(a, dtype=object), np.asarray(b, dtype=object)
+    return len(a) == len(b) and bool((np.fromiter(map(id, a), np.int64, len(a))
+                                      == np.fromiter(map(id, b), np.int64, len(b))).all())
+
+
+def _grid_geometry_off(cover: Coverage, grids: gpd.GeoDataFrame) -> tuple[Coverage, dict[str, tuple]]:
+    """Coverage for the trip back from its forked process: the grid coverage and reachability carry the grids'
+    own polygons (a city's 756k, seconds to pickle and again to unpickle); a frame holding exactly the grids'
+    geometry objects in the grids' order goes back without them (:func:`_grid_geometry_on` restores them)."""
+    off: dict[str, tuple] = {}
+    for name in ("grid_coverage", "reachability"):
+        frame = getattr(cover, name)
+        if (isinstance(frame, gpd.GeoDataFrame) and frame.crs == grids.crs
+                and _same_objects(frame.geometry.values, grids.geometry.values)):
+            geom = frame.geometry.name
+            off[name] = (geom, list(frame.columns), frame.crs)
+            setattr(cover, name, pd.DataFrame(frame.drop(columns=geom)))
+    return cover, off
+
+
+def _grid_geometry_on(cover: Coverage, off: dict[str, tuple], grids: gpd.GeoDataFrame) -> Coverage:
+    for name, (geom, columns, crs) in off.items():
+        frame = getattr(cover, name).assign(**{geom: grids.geometry.values})
+        setattr(cover, name, gpd.GeoDataFrame(frame[columns], geometry=geom, crs=crs))
+    return cover
+
+
+def _rank_blind_spots(cover: Coverage, cases: gpd.GeoDataFrame) -> Coverage:
+    if cover.blind_spots is not None:
+        cover.blind_spots = coverage.priority_blind_spots(cover.blind_spots, case_density=cases)
+    return cover
+
+
+def _die_with_parent() -> None:
+    """Ask Linux to kill this (forked) process when the run's process dies, even by ``kill -9``."""
+    try:
+        ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+    except (OSError, AttributeError):  # not Linux: the process ends when its work is done
+        pass
+
+
+class _Job:
+    """A part of the run computed in a forked process (see :func:`_start`); :meth:`result` waits for it."""
+
+    def __init__(self, fn: Callable[[RunRecord], Any], record: RunRecord, label: str) -> None:
+        self.record, self.label, self._n = record, label, len(record.steps)
+        ctx = mp.get_context("fork")
+        self._recv, send = ctx.Pipe(duplex=False)
+
+        def work() -> None:
+            _die_with_parent()
+            self._recv.close()
+            try:
+                out: tuple = ("ok", fn(record), record.steps[self._n:])
+            except BaseException as exc:  # noqa: BLE001 - raised again in the run's process
+                out = ("error", exc, None)
+            try:
+                send.send(out)
+            except Exception as exc:  # noqa: BLE001 - e.g. an exception that cannot be pickled
+                send.send(("error", RuntimeError(f"{label}: {exc!r} (from {out[1]!r})"), None))
+            send.close()
+
+        self._process = ctx.Process(target=work, name=f"gridlib nightly: {label}")
+        try:
+            self._process.start()
+        finally:
+            send.close()
+
+    def result(self) -> Any:
+        try:
+            kind, value, steps = self._recv.recv()
+        except EOFError:
+            self._process.join()
+            raise RuntimeError(f"the nightly run's {self.label} process ended with exit code "
+                               f"{self._process.exitcode} before sending its result") from None
+        finally:
+            self._recv.close()
+        self._process.join()
+        if kind == "error":
+            raise value
+        self.record.steps.extend(steps)
+        return value
+
+    def cancel(self) -> None:
+        if self._process.is_alive():
+            self._process.kill()
+        self._process.join()
+        self._recv.close()
+
+
+def _forks(store: Store) -> bool:
+    """Whether the run computes its independent parts in forked processes: on a GeoPackage store (one file, read
+    by any process; a PostGIS store's connection cannot be shared by a fork) where the platform forks and two
+    CPUs are free for it (``GRIDLIB_NIGHTLY_PROCESSES=0`` turns it off, as for the PNG maps)."""
+    if not isinstance(store, GpkgStore) or "fork" not in mp.get_all_start_methods():
+        return False
+    if mp.current_process().daemon:  # a daemonic process may not have children
+        return False
+    if os.environ.get("GRIDLIB_NIGHTLY_PROCESSES") is not None:
+        return int(os.environ["GRIDLIB_NIGHTLY_PROCESSES"]) > 0
+    cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    return cpus >= 2
+
+
+def _start(fn: Callable[[RunRecord], Any], record: RunRecord, label: str, fork: bool,
+           jobs: list[_Job]) -> Callable[[], Any]:
+    """Start ``fn(record)`` in a forked process when *fork*; return what gives its result (and adds the steps it
+    recorded to *record*, in the order results are taken). Without a fork, or when none can start, ``fn`` runs
+    in this process when its result is asked for: the same steps in the same order, the same products."""
+    if fork:
+        try:
+            job = _Job(fn, record, label)
+        except OSError as exc:  # no memory or processes left to fork
+            log.warning("nightly %s computed in the run's process: could not fork (%s)", label, exc)
+        else:
+            jobs.append(job)
+            return job.result
+    return lambda: fn(record)
 
 
 def private_rejects_path(out_dir: str | os.PathLike[str], date: dt.date | str) -> Path:
@@ -384,26 +538,39 @@ def run_nightly(
     record = RunRecord(date=date.isoformat(), parameters=asdict(options), store=mask_dsn(store.url, store.url))
     record.started_at = pd.Timestamp.now().isoformat(timespec="seconds")
     clean_store_temps(store)  # copies a killed writer left beside a GeoPackage store
-    data = _load(store, record, date)
-    grids = data.gridset.grids
-    assigned, rejects = _assign_cases(data, record, date, options)
-    fix_times = _fix_times(data)
-    record.warnings = _freshness(data, record, date, options, fix_times)
-    if options.strict and record.warnings:
-        raise FreshnessError(
-            f"{len(record.warnings)} freshness warning(s) and strict is on; nothing published, the previous "
-            "products stay: " + "; ".join(w["message"] for w in record.warnings), record.warnings)
-    truck_result, truck_rejects = _trucks(data, record, date, options, fix_times)
-    del fix_times
-    truck_cases, truck_case_rejects = _truck_cases(truck_result, data, record, options)
-    cases = assigned if truck_cases is None else pd.concat([assigned, truck_cases], ignore_index=True)
-    cases = gpd.GeoDataFrame(cases, geometry="geometry", crs=assigned.crs)
-    all_rejects = [rejects, truck_rejects]
-    if truck_case_rejects is not None and len(truck_case_rejects):
-        all_rejects.append(_reject_rows("assign truck violations", truck_case_rejects))
-    tables = _indicators(cases, record, date)
-    hot = _hotspots(cases, grids, data.water, record, date, options)
-    cover = _coverage(data, grids, cases, record, options)
+    fork = _forks(store)
+    jobs: list[_Job] = []
+    try:
+        # forked, the truck step reads the fixes itself and runs beside the case steps, camera coverage and
+        # reachability (which read no case) beside them too; each result is taken where the step used to run
+        data = _load(store, record, date, skip=("truck_fixes",) if fork else ())
+        grids = data.gridset.grids
+        truck_job = _start(lambda rec: _truck_job(store, data, rec, date, options), record, "truck compliance",
+                           fork, jobs)
+        cover_job = _start(lambda rec: _grid_geometry_off(_coverage(data, grids, rec, options), grids), record,
+                           "camera coverage", fork, jobs)
+        assigned, rejects = _assign_cases(data, record, date, options)
+        fixes_input, fixes_seen, truck_result, truck_rejects = truck_job()
+        if fixes_input is not None:
+            record.inputs["truck_fixes"] = fixes_input
+            next(s for s in record.steps if s.name == "load inputs").rows_in += fixes_input["rows"]
+        record.warnings = _freshness(data, record, date, options, fixes_seen)
+        if options.strict and record.warnings:
+            raise FreshnessError(
+                f"{len(record.warnings)} freshness warning(s) and strict is on; nothing published, the previous "
+                "products stay: " + "; ".join(w["message"] for w in record.warnings), record.warnings)
+        truck_cases, truck_case_rejects = _truck_cases(truck_result, data, record, options)
+        cases = assigned if truck_cases is None else pd.concat([assigned, truck_cases], ignore_index=True)
+        cases = gpd.GeoDataFrame(cases, geometry="geometry", crs=assigned.crs)
+        all_rejects = [rejects, truck_rejects]
+        if truck_case_rejects is not None and len(truck_case_rejects):
+            all_rejects.append(_reject_rows("assign truck violations", truck_case_rejects))
+        tables = _indicators(cases, record, date)
+        hot = _hotspots(cases, grids, data.water, record, date, options)
+        cover = _rank_blind_spots(_grid_geometry_on(*cover_job(), grids), cases)
+    finally:
+        for job in jobs:
+            job.cancel()
     full_rejects = pd.concat(all_rejects, ignore_index=True)
     results = NightlyResults(inputs=data, cases=cases, rejects=_published_rejects(full_rejects),
                              truck_result=truck_result, tables=tables, hotspots=hot, coverage=cover,

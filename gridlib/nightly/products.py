@@ -25,6 +25,12 @@ from gridlib.trucks.cases import violation_points
 
 __all__: list[str] = []  # used by the pipeline only; the public entry point is run_nightly
 
+#: Product layers whose rows are grids: written in the GeoPackage as views of ``grid_responsibility``'s grid
+#: geometry (write_gpkg_layers), so a city's 756k grid polygons are stored and indexed once, not three times.
+SHARED_GEOMETRY = {"hotspots": ("grid_responsibility", "grid_code"),
+                   "reachability": ("grid_responsibility", "grid_code")}
+
+
 def _responsible(grids: gpd.GeoDataFrame, responsibility: pd.DataFrame | None) -> pd.DataFrame:
     """For each grid, who is responsible: the same lookup as ``gl.assign`` (missing where nobody is)."""
     who = responsible(grids[["grid_code", "community_code", "street_code"]], responsibility)
@@ -130,7 +136,7 @@ def write_products(work: Path, results: NightlyResults, *, date: dt.date, option
     # the web map: the night's longest step uses both cores
     with png_maps(work, layers, grids, streets, date):
         write_gpkg_layers(work / "responsibility_map.gpkg", layers, current_date=f"{date.isoformat()}T00:00:00.000Z",
-                          geometry_types=PRODUCT_GEOMETRY)
+                          geometry_types=PRODUCT_GEOMETRY, shared_geometry=SHARED_GEOMETRY)
         style_gpkg(work / "responsibility_map.gpkg", update_time=f"{date.isoformat()}T00:00:00.000Z")
         relate_gpkg(work / "responsibility_map.gpkg", update_time=f"{date.isoformat()}T00:00:00.000Z")
         kpi_dir = work / "kpi"
