@@ -24,8 +24,12 @@ import threading
 import time
 from collections.abc import Awaitable, Callable, Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from gridlib.errors import StoreError
+
+if TYPE_CHECKING:
+    from selenium.webdriver.chrome.webdriver import WebDriver
 
 __all__ = ["chromium", "find_pg_bin", "serving", "throwaway_postgis"]
 
@@ -166,7 +170,7 @@ def serving(app: Callable[..., Awaitable[None]], host: str = "127.0.0.1") -> Ite
 CHROMIUM, CHROMEDRIVER = "/usr/bin/chromium", "/usr/bin/chromedriver"
 
 
-def chromium(width: int = 1000, height: int = 700, timeout: float = 120.0) -> Any:
+def chromium(width: int = 1000, height: int = 700, timeout: float = 120.0) -> WebDriver:
     """A headless Chromium driven by Selenium (Debian's ``chromium`` and ``chromedriver``), no GPU, no network
     of its own; the browser tests and ``benchmarks/bench_citypage.py`` open the web maps with it. Quit it after.
 
