@@ -144,9 +144,12 @@ def test_page_shows_a_moving_vehicle_an_alert_and_a_new_case(live, chromium, tmp
     assert alert[1] == "open" and "偏离路线" in alert[2] and plate in alert[2], alert
     server_alerts = json.loads(_get(f"{base}/v1/alerts")[2])["alerts"]
     assert alert[0] in {a["alert_id"] for a in server_alerts}
-    # the truck's marker takes its alert's colour (deviation red), the test terminal stays yellow
-    colors = driver.execute_script("""const l = window.gridlibDeck.layerManager.getLayers()
-        .find(l => l.id === 'vehicles'); return Object.fromEntries(l.props.data.map(v => [v.vehicle_id, v.color]));""")
+    # the truck's marker takes its alert's colour (deviation red), the test terminal stays yellow; the alert comes
+    # over the stream and can be there before the next vehicles poll (every second) brings the truck's last fix
+    colors = _wait(driver, """const l = window.gridlibDeck.layerManager.getLayers().find(l => l.id === 'vehicles');
+        const c = Object.fromEntries(l.props.data.map(v => [v.vehicle_id, v.color]));
+        return arguments[0] in c ? c : null;""", 5, plate)
+    assert colors, "the truck never appeared in the vehicles layer"
     assert colors[plate][:3] == gl.maps.deck.rgba(gl.maps.legend.VIOLATION_TYPE_COLORS["deviation"])[:3]
     assert colors["TEST-1"][:3] == [255, 193, 7]
 
