@@ -318,13 +318,19 @@ def _points_xy(graph: RoadGraph, points: gpd.GeoDataFrame | gpd.GeoSeries, what:
 
 
 def _snap(graph: RoadGraph, xy: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Nearest segment of each point, the fraction along it, and the distance to it."""
+    """Nearest segment of each point, the fraction along it, and the distance to it.
+
+    A point the tree cannot place (a non-finite coordinate) gets segment 0 with NaN fraction and distance,
+    so every time computed through it is NaN: not reachable, never another point's segment.
+    """
     pts = shapely.points(xy)
     pi, si = graph.tree.query_nearest(pts, all_matches=False)
-    seg = np.empty(len(xy), dtype=np.int64)
+    seg = np.zeros(len(xy), dtype=np.int64)
     seg[pi] = graph.snap_segments[si]
-    frac = shapely.line_locate_point(graph.segments[seg], pts, normalized=True)
-    dist = shapely.distance(graph.segments[seg], pts)
+    frac = np.full(len(xy), np.nan)
+    dist = np.full(len(xy), np.nan)
+    frac[pi] = shapely.line_locate_point(graph.segments[seg[pi]], pts[pi], normalized=True)
+    dist[pi] = shapely.distance(graph.segments[seg[pi]], pts[pi])
     return seg, frac, dist
 
 
@@ -394,7 +400,7 @@ def arrival_times(graph: RoadGraph, node_time: np.ndarray, xy: np.ndarray, *, ac
     ``min_only=False`` matrix transposed to nodes × sources (→ points × sources); *xy* holds
     the points in ``graph.crs``. A point is reached through either end of its nearest segment
     plus the walk ``access_m`` (returned) at *access_speed_kmh*, as in :func:`nearest_base`.
-    No graph search: a lookup per point.
+    No graph search: a lookup per point. A point with a non-finite coordinate gets NaN (not reached).
 
     >>> import geopandas as gpd
     >>> from shapely import LineString, Point
@@ -403,6 +409,8 @@ def arrival_times(graph: RoadGraph, node_time: np.ndarray, xy: np.ndarray, *, ac
     >>> t, access = arrival_times(g, per_base.T, np.array([[250.0, 0.0]]))
     >>> (t / 60).round(2).tolist()        # from each base, at 20 km/h
     [[0.75, 2.25]]
+    >>> arrival_times(g, per_base.T, np.array([[np.nan, 0.0]]))[0].tolist()
+    [[nan, nan]]
     """
     time, _, access = _arrive(graph, np.asarray(node_time), np.asarray(xy, dtype=float).reshape(-1, 2),
                               access_speed_kmh)

@@ -170,3 +170,17 @@ def test_access_leg_and_one_way_direction_in_nearest_base():
     assert nb.time_min.iloc[0] * 60 == pytest.approx(60 * 3.6 / 5 + 500 / (20 / 3.6), rel=1e-9)
     unreachable = nearest_base(g, bases.iloc[[1]], case)
     assert unreachable.nearest_base.isna().all() and np.isinf(unreachable.time_min.iloc[0])
+
+
+def test_a_point_without_finite_coordinates_is_not_reached_and_leaves_the_others_alone():
+    """_snap filled its segments with np.empty: an unplaceable point got a garbage segment (a GEOS error or a
+    wrong time); now its time and access are NaN and the other points' times are as without it."""
+    from gridlib.network import arrival_times
+
+    g = build_graph(gpd.GeoDataFrame(geometry=[LineString([(0, 0), (100, 0)]), LineString([(100, 0), (200, 0)])],
+                                     crs=4547))
+    t, _ = travel_times(g, gpd.GeoSeries([Point(0, 0)], crs=4547))
+    alone, alone_access = arrival_times(g, t, np.array([[50.0, 1.0], [150.0, 0.0]]))
+    mixed, mixed_access = arrival_times(g, t, np.array([[50.0, 1.0], [np.nan, np.nan], [150.0, 0.0], [np.inf, 0.0]]))
+    assert np.isnan(mixed[[1, 3]]).all() and np.isnan(mixed_access[[1, 3]]).all()
+    assert mixed[[0, 2]].tolist() == alone.tolist() and mixed_access[[0, 2]].tolist() == alone_access.tolist()
