@@ -149,7 +149,8 @@ def test_gridlib_serve_subprocess_http_tcp_and_sigterm(served):
     proc, base, ports = _start_serve(work / "store.gpkg", work / "serve.sqlite", "--token-file", str(work / "token"),
                                      "--jt808-auth", "off")
     try:
-        loc = j.encode_location(j.Location(121.5, 31.24, pd.Timestamp.now(tz="Asia/Shanghai").to_pydatetime()))
+        taken = pd.Timestamp.now(tz="Asia/Shanghai") - pd.Timedelta(seconds=90)     # a fix 90 s late
+        loc = j.encode_location(j.Location(121.5, 31.24, taken.to_pydatetime()))
         with socket.create_connection(("127.0.0.1", ports[1]), timeout=10) as sock:
             sock.sendall(j.encode(j.LOCATION, "13800138000", 1, loc))
             dec, got = j.StreamDecoder(), []
@@ -157,7 +158,10 @@ def test_gridlib_serve_subprocess_http_tcp_and_sigterm(served):
                 got = dec.feed(sock.recv(4096))
         assert j.decode_general_response(got[0].body) == (1, j.LOCATION, 0)
         assert [v["vehicle_id"] for v in _call(f"{base}/v1/vehicles")[1]] == ["13800138000"]
-        assert 'gridlib_fixes_in_total{source="jt808"} 1' in _call(f"{base}/metrics")[1]
+        metrics = _call(f"{base}/metrics")[1]
+        assert 'gridlib_fixes_in_total{source="jt808"} 1' in metrics
+        lag = float(next(line for line in metrics.splitlines() if line.startswith("gridlib_fix_lag_seconds ")).split()[1])
+        assert 89 <= lag < 150, lag      # the lag counts JT/T 808 fixes too (only OsmAnd set it before)
         proc.send_signal(signal.SIGTERM)
         assert proc.wait(30) == 0
     finally:

@@ -15,7 +15,6 @@ later stages there, where :func:`gridlib.cases.read_event_log` and the nightly r
 
 from __future__ import annotations
 
-import datetime as dt
 import time
 from collections import Counter
 from typing import Any
@@ -75,8 +74,7 @@ def create_app(store: Store, fixes: FixStore, *, token: str | None = None, gatew
     """
     ctx = load_context(store, at)
     app = FastAPI(title="gridlib live", version="1")
-    stats = {"requests": Counter(), "fixes_in": Counter(), "rejected": Counter(), "lag_s": 0.0,
-             "started": time.time()}
+    stats = {"requests": Counter(), "fixes_in": Counter(), "rejected": Counter(), "started": time.time()}
     app.state.ctx, app.state.stats = ctx, stats
     app.state.metric_lines = []     # callables adding /metrics lines (gridlib.live.alerts)
 
@@ -116,7 +114,6 @@ def create_app(store: Store, fixes: FixStore, *, token: str | None = None, gatew
         row = fixes.terminal(fix.device_id)
         await fixes.add_async([(fix, row["vehicle_id"] if row else fix.device_id)])  # group commit
         stats["fixes_in"]["osmand"] += 1
-        stats["lag_s"] = (dt.datetime.now(dt.UTC) - fix.time).total_seconds()
         return JSONResponse({"stored": True})
 
     app.get("/v1/osmand", operation_id="osmand_get")(osmand_fix)
@@ -147,7 +144,7 @@ def create_app(store: Store, fixes: FixStore, *, token: str | None = None, gatew
         if gateway is not None:
             lines.append("# TYPE gridlib_jt808_frames_dropped_total counter")
             lines += [f'gridlib_jt808_frames_dropped_total{{reason="{k}"}} {v}' for k, v in sorted(gateway.drops.items())]
-        lines += ["# TYPE gridlib_fix_lag_seconds gauge", f"gridlib_fix_lag_seconds {stats['lag_s']:.3f}",
+        lines += ["# TYPE gridlib_fix_lag_seconds gauge", f"gridlib_fix_lag_seconds {fixes.lag_s:.3f}",
                   "# TYPE gridlib_start_time_seconds gauge", f"gridlib_start_time_seconds {stats['started']:.0f}"]
         for more in app.state.metric_lines:
             lines += more()

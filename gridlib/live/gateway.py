@@ -194,6 +194,7 @@ class FixStore:
         self.db.execute(f"CREATE TABLE IF NOT EXISTS fixes ({cols})")
         self.max_batch, self.window_s = max_batch, window_ms / 1000
         self.transactions = 0               # commits of fixes (sync and grouped)
+        self.lag_s = 0.0                    # receipt time - fix time of the newest fix of the last commit
         self.commit_ms: deque[tuple[int, float]] = deque(maxlen=100_000)   # (fixes, ms) of recent commits
         self._subscribers: list[Callable[[list[tuple[Fix, str]]], Any]] = []
         self._terminals: dict[str, tuple[float, dict[str, Any] | None]] = {}
@@ -325,7 +326,8 @@ class FixStore:
 
     def _insert(self, db: sqlite3.Connection, fixes: list[tuple[Fix, str]], terminals: list[tuple] = ()) -> None:
         t = time.perf_counter()
-        now = dt.datetime.now(dt.UTC).isoformat()
+        received = dt.datetime.now(dt.UTC)
+        now = received.isoformat()
         rows = [_row(fix, vehicle, now) for fix, vehicle in fixes]
         with db:
             db.execute("BEGIN")
@@ -333,6 +335,8 @@ class FixStore:
             if terminals:
                 db.executemany(_UPSERT_TERMINAL, terminals)
         self._remember_last(rows)
+        if fixes:   # every source (JT/T 808, OsmAnd, add()): how far behind its clock the newest fix stored is
+            self.lag_s = (received - max(fix.time for fix, _ in fixes)).total_seconds()
         self.transactions += 1
         self.commit_ms.append((len(rows), (time.perf_counter() - t) * 1000))
 
