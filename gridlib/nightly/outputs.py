@@ -289,7 +289,7 @@ def _write_view(path: Path, name: str, frame: gpd.GeoDataFrame, base: str, rows:
     values = f"{name}__attributes"
     attrs = pd.DataFrame(frame.drop(columns=frame.geometry.name))
     attrs.insert(0, "base_fid", rows.astype("int64") + 1)  # GDAL numbers a written layer's rows from 1
-    pyogrio.write_dataframe(attrs, path, layer=values, driver="GPKG", append=False)
+    pyogrio.write_dataframe(attrs, path, layer=values, driver="GPKG", append=False, use_arrow=True)
     con = sqlite3.connect(path)
     try:
         with con:
@@ -383,7 +383,8 @@ def write_gpkg_layers(path: Path, layers: dict[str, pd.DataFrame], *, current_da
                     _write_view(path, name, frame, base, rows)
                     views.append(f"{name}__attributes")
                     continue
-            pyogrio.write_dataframe(frame, path, layer=name, driver="GPKG", append=False, geometry_type=kind)
+            pyogrio.write_dataframe(frame, path, layer=name, driver="GPKG", append=False, geometry_type=kind,
+                                    use_arrow=True)
         if views:
             _unlist(path, views)
     finally:
