@@ -130,10 +130,9 @@ def hotspot_map(
     classes = result[column].astype(str)
     _check_classes(classes, colors, column)
     fig, ax = static.new_map(result, title=title)
-    layer = static.project(ax, result)
     fill = classes.map(colors).to_numpy()
     edge = "white" if len(result) <= 20_000 else "none"
-    layer.plot(ax=ax, color=fill, edgecolor=edge, linewidth=0.15, zorder=2)
+    static.fill_polygons(ax, result, color=fill, edgecolor=edge, linewidth=0.15, zorder=2)
     if outlines is not None:
         static.add_outlines(ax, outlines,
                             label_column=label_column if label_column in outlines.columns else None)

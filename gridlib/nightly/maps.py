@@ -94,7 +94,7 @@ def _hotspot_fill(ax, grid_map: gpd.GeoDataFrame) -> list[tuple[str, str]]:
     grid_map = _informative(grid_map)
     classes = grid_map["hotspot_class"].fillna("not_significant")
     colors = classes.map(HOTSPOT_COLORS).fillna("#f7f7f7")
-    smap.project(ax, grid_map).plot(ax=ax, color=colors.to_numpy(), edgecolor="#bbbbbb", linewidth=0.2, zorder=1)
+    smap.fill_polygons(ax, grid_map, color=colors.to_numpy(), edgecolor="#bbbbbb", linewidth=0.2, zorder=1)
     present = [c for c in HOTSPOT_COLORS if (classes == c).any()]
     return [(HOTSPOT_LABELS[c], HOTSPOT_COLORS[c]) for c in present]
 
@@ -114,8 +114,7 @@ def _significant_spots(ax, grid_map: gpd.GeoDataFrame, *, outline: bool) -> list
                                               linewidth=1.6, zorder=3, path_effects=_HALO)
     else:
         colors = spots["hotspot_class"].map(HOTSPOT_COLORS).to_numpy()
-        smap.project(ax, spots).plot(ax=ax, color=colors, edgecolor=colors, linewidth=1.0, zorder=3,
-                                     path_effects=_HALO)
+        smap.fill_polygons(ax, spots, color=colors, edgecolor=colors, linewidth=1.0, zorder=3, path_effects=_HALO)
     present = [c for c in HOTSPOT_COLORS if (spots["hotspot_class"] == c).any()]
     return [(HOTSPOT_LABELS[c], HOTSPOT_COLORS[c]) for c in present]
 
@@ -204,7 +203,7 @@ def _overdue_counts(ax, grid_map: gpd.GeoDataFrame, level: str) -> list[tuple[st
     ramp = np.array(_OVERDUE_RAMP)[pick]
     which = np.searchsorted([high for _, high in classes], counts)
     edge = "none" if level == "grid" else "#ffffff"
-    smap.project(ax, areas).plot(ax=ax, color=ramp[which], edgecolor=edge, linewidth=0.3, zorder=2)
+    smap.fill_polygons(ax, areas, color=ramp[which], edgecolor=edge, linewidth=0.3, zorder=2)
     unit = _LEVEL_ZH[level]
     return [(f"超期案件 {low} 件/{unit}" if low == high else f"超期案件 {low}–{high} 件/{unit}", str(ramp[i]))
             for i, (low, high) in enumerate(classes) if (which == i).any()]
