@@ -3,6 +3,7 @@
     python benchmarks/bench_citypage.py               # 870 x 870 = 756,900 grids (the issue's city)
     python benchmarks/bench_citypage.py --n 448       # 200,704 grids
     python benchmarks/bench_citypage.py --repeat 5
+    python benchmarks/bench_citypage.py --rebuild-tiles --views   # the tiles' build only (whole, per archive)
 
 The city is a lattice of 100 m squares in Shanghai (UTM 51N), 40 x 40 per community, 100 x 100 per
 street: as many grids as the Zhengzhou store (755,810) without its build (``benchmarks/_city.py``'s
@@ -88,15 +89,42 @@ def attributes(grids: gpd.GeoDataFrame, seed: int = 0) -> pd.DataFrame:
     return t
 
 
-def build(n: int, binary: bool = True, **page_options) -> tuple[Path, dict]:
+def tile_parts(grids: gpd.GeoDataFrame, folder: Path) -> dict:
+    """Wall and CPU seconds of each part of ``build_grid_tiles``: the grids archive, each dissolve and its archive
+    (the same private steps, in the same order; the archives are written to ``folder``)."""
+    from gridlib.maps import tiles
+
+    out: dict = {}
+
+    def timed(name: str, f, *args):
+        t0, c0 = time.perf_counter(), time.process_time()
+        result = f(*args)
+        out[f"{name}_s"], out[f"{name}_cpu_s"] = round(time.perf_counter() - t0, 2), round(time.process_time() - c0, 2)
+        return result
+
+    ordered = grids.sort_values("grid_code", kind="stable")
+    timed("grids_archive", tiles._write_grid_archive, ordered[["grid_code", ordered.geometry.name]].astype(
+        {"grid_code": str}), folder / "grids.pmtiles", "grids", (tiles.GRID_MINZOOM, tiles.GRID_MINZOOM))
+    for level, name in tiles._LEVELS.items():
+        dissolved = timed(f"dissolve_{level}", tiles._dissolved, ordered, level)
+        timed(f"{name}_archive", tiles._write_archive, dissolved.to_crs(3857), folder / f"{name}.pmtiles", name, 0,
+              tiles.GRID_MINZOOM - 1, True)
+    return out
+
+
+def build(n: int, binary: bool = True, rebuild_tiles: bool = False, **page_options) -> tuple[Path, dict]:
     folder = RESULTS / f"citypage_{n}"
     timings = {}
     grids = None
-    if not (folder / "grids.pmtiles").is_file():
+    if rebuild_tiles or not (folder / "grids.pmtiles").is_file():
         grids = lattice(n)
-        t0 = time.perf_counter()
+        load, t0, c0 = os.getloadavg()[0], time.perf_counter(), time.process_time()
         build_grid_tiles(grids, folder)
         timings["tiles_build_s"] = round(time.perf_counter() - t0, 1)
+        timings["tiles_build_cpu_s"] = round(time.process_time() - c0, 1)
+        timings["tiles_build_load_1min"] = round((load + os.getloadavg()[0]) / 2, 1)
+        if rebuild_tiles:
+            timings["tiles_parts"] = tile_parts(grids, folder)
     grids = lattice(n) if grids is None else grids
     fields = [*GRID_FIELDS, ("10分钟可达", "reachable_10min", "bool")]
     table = attributes(grids)
@@ -194,23 +222,29 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--n", type=int, default=870, help="lattice side (grids = n * n)")
     ap.add_argument("--repeat", type=int, default=3)
-    ap.add_argument("--views", nargs="+", default=["overview", "z11", "z14"], choices=["overview", "z11", "z14"])
+    ap.add_argument("--views", nargs="*", default=["overview", "z11", "z14"], choices=["overview", "z11", "z14"],
+                    help="views to open (none: build only)")
     ap.add_argument("--outline-zoom", type=float, help="tiled_page(outline_zoom=...), default the page's")
     ap.add_argument("--json", action="store_true", help="the JSON attribute file (before: binary)")
     ap.add_argument("--profile", choices=["overview", "z11", "z14"], help="print a CPU profile of one open, no timing")
+    ap.add_argument("--rebuild-tiles", action="store_true",
+                    help="build the tiles again (not from the cache), timing the whole and each archive's part")
     args = ap.parse_args()
     options = {} if args.outline_zoom is None else {"outline_zoom": args.outline_zoom}
-    page, facts = build(args.n, binary=not args.json, **options)
+    page, facts = build(args.n, binary=not args.json, rebuild_tiles=args.rebuild_tiles, **options)
     facts.update(options)
     facts["attributes"] = "json" if args.json else "binary"
     print(json.dumps(facts, ensure_ascii=False))
     lon, lat = gpd.GeoSeries([shapely.Point(X0 + args.n * 50, Y0 + args.n * 50)], crs=32651).to_crs(4326).iloc[0].coords[0]
     views = {"overview": "", "z11": f"#11.5/{lat:.6f}/{lon:.6f}", "z14": f"#14/{lat:.6f}/{lon:.6f}"}
+    result = {"bench": "citypage", "date": time.strftime("%Y-%m-%d %H:%M"), "load_1min": os.getloadavg()[0], **facts,
+              "page_bytes": page.stat().st_size}
+    if not args.views and not args.profile:
+        _record(result, [])
+        return
     server = make_server(page.parent, port=0)
     threading.Thread(target=server.serve_forever, daemon=True).start()
     driver = chromium(timeout=180)
-    result = {"bench": "citypage", "date": time.strftime("%Y-%m-%d %H:%M"), "load_1min": os.getloadavg()[0], **facts,
-              "page_bytes": page.stat().st_size}
     try:
         base = f"http://127.0.0.1:{server.server_port}/{page.name}"
         open_once(driver, base + views["z14"])  # warm the OS file cache and Chromium's code cache
@@ -228,10 +262,14 @@ def main() -> None:
         driver.quit()
         server.shutdown()
         server.server_close()
+    _record(result, args.views)
+
+
+def _record(result: dict, views: list[str]) -> None:
     RESULTS.mkdir(exist_ok=True)
     with open(RESULTS / "bench_citypage.jsonl", "a", encoding="utf-8") as f:
         f.write(json.dumps(result, ensure_ascii=False) + "\n")
-    print(json.dumps({k: result[k] for k in ("grids", *args.views)}, ensure_ascii=False))
+    print(json.dumps({k: result[k] for k in ("grids", *views)}, ensure_ascii=False))
 
 
 if __name__ == "__main__":

@@ -360,3 +360,94 @@ def test_binary_attributes_are_compact_and_exact(tmp_path):
     t["small"] = t["small"].clip(upper=254)  # 255 means missing in a uint8
     small = write_grid_attributes(t, tmp_path / "b.bin", ["small"], binary=True).read_bytes()
     assert b'"small":{"type":"uint8"' in small
+
+
+# ------------------------------------------------------------------------- the grids archive's own MVT writer
+
+def _read_pieces(path, zoom: int = 11) -> list[tuple[str, bytes]]:
+    """(grid code, normalised WKB) of every feature of every tile of ``zoom``, read back through GDAL."""
+    import pyogrio
+
+    back = pyogrio.read_dataframe(path, layer="grids", ZOOM_LEVEL=zoom)
+    geoms = shapely.normalize(back.geometry.to_numpy())
+    return sorted(zip(back["grid_code"], shapely.to_wkb(geoms), strict=True))
+
+
+def _edge_grids() -> gpd.GeoDataFrame:
+    """Grids (EPSG:3857) about the corner of four z11 tiles: one across the vertical tile edge with a hole cut by
+    it, a two-part grid with both parts in one tile (one in the next tile's buffer), one over the corner (four
+    tiles), one with a hole inside a tile, a lattice of small squares about the corner, and a grid of 0.5 m (a
+    tenth of a z11 tile unit)."""
+    size = 2 * 20037508.342789244 / 2**11
+    x, y = -20037508.342789244 + 1707 * size, 20037508.342789244 - 846 * size  # a z11 tile corner near Shanghai
+
+    def holed(x0: float, y0: float) -> shapely.Polygon:
+        return shapely.box(x0 - 300, y0, x0 + 300, y0 + 600).difference(shapely.box(x0 - 100, y0 + 200, x0 + 100,
+                                                                                      y0 + 400))
+    two = shapely.MultiPolygon([shapely.box(x - 900, y - 900, x - 700, y - 700), shapely.box(x - 200, y - 900,
+                                                                                            x - 150, y - 850)])
+    xs, ys = np.meshgrid(np.arange(-6, 6) * 170.0, np.arange(-6, 6) * 170.0)
+    small = shapely.box(x + xs.ravel() - 2000, y + ys.ravel() + 2000, x + xs.ravel() - 1900, y + ys.ravel() + 2100)
+    codes = ["E1", "E2", "E3", "E4", *[f"L{i:03d}" for i in range(len(small))], "T0"]
+    geoms = [holed(x, y + 100), two, shapely.box(x - 50, y - 60, x + 70, y + 40), holed(x + 2000, y + 2000), *small,
+             shapely.box(x + 3000, y, x + 3000.5, y + 0.5)]
+    return gpd.GeoDataFrame({"grid_code": codes}, geometry=geoms, crs=3857)
+
+
+def test_grids_archive_has_gdal_mvt_geometry(tmp_path):
+    """The grids archive's own writer gives GDAL's MVT writer's tiles: per tile the same features with the same
+    vertices (rings read back through GDAL and normalised), clipped at the same 80-unit buffer: on a rotated
+    lattice (UTM) across tile edges, and on grids with holes and parts cut by a tile edge and corner."""
+    from gridlib.maps import tiles
+
+    for name, grids in (("lattice", _lattice(210)), ("edges", _edge_grids().iloc[:-1])):
+        own = build_grid_tiles(grids[["grid_code", "geometry"]], tmp_path / name)["grids"]
+        ordered = grids.sort_values("grid_code")[["grid_code", "geometry"]].to_crs(3857)
+        gdal = tiles._write_archive(ordered, tmp_path / f"{name}-gdal.pmtiles", "grids", 11, 11)
+        pieces = _read_pieces(own)
+        assert len(pieces) > len(grids) and pieces == _read_pieces(gdal), name
+        assert pmtiles_header(own) == pmtiles_header(gdal)
+    # GDAL's reader clips each tile's features at the tile edge: the pieces make up each grid again, holes and parts
+    unit = 2 * 20037508.342789244 / 2**11 / 4096
+    edges = _edge_grids().set_index("grid_code").geometry
+    for code, n_pieces, n_parts, n_holes in (("E1", 2, 1, 1), ("E2", 1, 2, 0), ("E3", 4, 1, 0), ("E4", 1, 1, 1)):
+        mine = [shapely.from_wkb(w) for c, w in pieces if c == code]
+        whole = shapely.union_all(mine)
+        assert len(mine) == n_pieces and shapely.get_num_geometries(whole) == n_parts, code
+        assert sum(shapely.get_num_interior_rings(p) for p in shapely.get_parts(whole)) == n_holes, code
+        assert shapely.hausdorff_distance(whole, edges[code]) < unit, code
+
+
+def test_grids_smaller_than_a_tile_unit_are_kept(tmp_path):
+    """A grid that rounds to no area at zoom 11 (GDAL's writer drops it) is kept as one tile unit at its place."""
+    grids = _edge_grids()
+    out = build_grid_tiles(grids, tmp_path)["grids"]
+    pieces = dict(_read_pieces(out))
+    assert len(pieces) == len(grids)
+    tiny = shapely.from_wkb(pieces["T0"])
+    unit = 2 * 20037508.342789244 / 2**11 / 4096
+    assert abs(tiny.area - unit**2) < 1e-6 * unit**2 and tiny.distance(grids.geometry.iloc[-1]) < unit
+
+
+def test_grids_archive_with_leaf_directories_and_more_zooms(tmp_path, monkeypatch):
+    """Zooms 11–13 and a root directory too big for its limit (leaf directories): every grid at every zoom."""
+    import struct
+
+    from gridlib.maps import tiles
+
+    grids = _lattice(120)
+    monkeypatch.setattr(tiles, "_ROOT_BYTES", 200)
+    out = build_grid_tiles(grids[["grid_code", "geometry"]], tmp_path, grid_maxzoom=13)["grids"]
+    leaves = struct.unpack("<Q", out.read_bytes()[48:56])[0]
+    assert leaves > 0
+    assert tiles.grid_codes_per_zoom(out, [11, 12, 13]) == {11: len(grids), 12: len(grids), 13: len(grids)}
+    assert pmtiles_header(out)["max_zoom"] == 13
+
+
+def test_grids_must_be_polygons(tmp_path):
+    grids = _lattice(2)
+    grids.loc[1, "geometry"] = shapely.Point(350_000, 3_460_000)
+    with pytest.raises(InputError, match="G000001"):
+        build_grid_tiles(grids, tmp_path)
+    with pytest.raises(InputError, match="no grids"):
+        build_grid_tiles(grids.iloc[:0], tmp_path)
