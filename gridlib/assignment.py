@@ -995,18 +995,25 @@ def _values(frame: gpd.GeoDataFrame | None, column: str) -> np.ndarray:
 def _assemble(checked: _Checked, located: _Located, resp: _Responsibility,
               grids: _Grids) -> tuple[gpd.GeoDataFrame, pd.DataFrame]:
     """Step 4: the assigned frame (input columns + :data:`OUTPUT_COLUMNS`) and every reject, in input order."""
-    result = checked.points.iloc[located.keep]
+    # one frame constructor over whole columns (each column taken once, no column-by-column inserts)
+    points, keep = checked.points, located.keep
+    name = points.geometry.name
+    data: dict[str, Any] = {c: (np.asarray(points.geometry.array, dtype=object)[keep] if c == name
+                                else points[c].array.take(keep)) for c in points.columns}
     for col in (*("grid_code", *[f"{lv}_{w}" for lv in LEVELS for w in ("code", "name")]),
                 "responsible_unit", "responsible_team", "responsibility_basis", "responsibility_rule"):
-        result[col] = _strings(*resp.columns[col])
-    result["distance_to_boundary_m"] = np.round(located.distance, 3)
-    result["near_boundary"] = located.near
-    result["near_street_boundary"] = located.near_street
+        data[col] = _strings(*resp.columns[col])
+    data["distance_to_boundary_m"] = np.round(located.distance, 3)
+    data["near_boundary"] = located.near
+    data["near_street_boundary"] = located.near_street
     if len(grids.editions) > 1:
         ids = np.array([str((getattr(e, "edition", None) or {}).get("edition_id") or k)
                         for k, e in enumerate(grids.editions)], dtype=object)
-        result["edition_id"] = ids[located.which]
-        result["grid_code_current"] = grids.indexes[-1].codes(located.x, located.y)
+        data["edition_id"] = ids[located.which]
+        data["grid_code_current"] = grids.indexes[-1].codes(located.x, located.y)
+    data[name] = gpd.array.GeometryArray(data[name], crs=points.crs)
+    result = gpd.GeoDataFrame(pd.DataFrame(data, index=points.index[keep], copy=False), geometry=name,
+                              crs=points.crs)
 
     late = checked.late.frame(checked.source)
     if isinstance(checked.source, gpd.GeoDataFrame):
