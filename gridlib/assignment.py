@@ -189,12 +189,12 @@ def index_for(gridset: GridSet | gpd.GeoDataFrame | Sequence[GridSet], crs: CRSL
     True
     """
     frame = grids_of(gridset)
-    target = pyproj.CRS(crs) if crs is not None else pyproj.CRS(frame.crs)
+    target = pyproj.CRS.from_user_input(crs if crs is not None else frame.crs)
     key = (id(frame), target.to_wkt())
     hit = _INDEX_CACHE.get(key)
     if hit is not None and hit[0]() is frame:
         return hit[1]
-    index = GridIndex(frame if pyproj.CRS(frame.crs).equals(target) else frame.to_crs(target))
+    index = GridIndex(frame if _same_crs(frame.crs, target) else frame.to_crs(target))
     _INDEX_CACHE[key] = (weakref.ref(frame), index)
     weakref.finalize(frame, _INDEX_CACHE.pop, key, None)
     return index
@@ -309,6 +309,12 @@ def _grids_within(tree: shapely.STRtree, geoms: np.ndarray, street: np.ndarray, 
     return pt[within], cand[within]
 
 
+def _same_crs(a: Any, b: pyproj.CRS) -> bool:
+    """``pyproj.CRS(a).equals(b)`` without building a CRS object again when *a* is one (1.6 ms for a
+    PROJJSON-defined CRS) or comparing one with itself."""
+    return a is b or pyproj.CRS.from_user_input(a).equals(b)
+
+
 def metric_crs_of_grids(frame: gpd.GeoDataFrame) -> pyproj.CRS:
     """The grids' own CRS when projected, else the metric CRS gridlib picks for them.
 
@@ -318,7 +324,7 @@ def metric_crs_of_grids(frame: gpd.GeoDataFrame) -> pyproj.CRS:
     """
     from gridlib.crs import metric_crs_for
 
-    crs = pyproj.CRS(frame.crs)
+    crs = pyproj.CRS.from_user_input(frame.crs)
     return crs if crs.is_projected else metric_crs_for(frame)
 
 
@@ -709,7 +715,7 @@ def _check_grids(gridset: Any, index: GridIndex | Sequence[GridIndex] | None, wh
     if any(not isinstance(f, gpd.GeoDataFrame) or "grid_code" not in f for f in originals):
         raise InputError("gridset must be a GridSet or a GeoDataFrame with a grid_code column")
     metric = metric_crs_of_grids(originals[-1])
-    frames = [f.to_crs(metric) if not pyproj.CRS(f.crs).equals(metric) else f for f in originals]
+    frames = [f if _same_crs(f.crs, metric) else f.to_crs(metric) for f in originals]
     if len(editions) > 1 and when is None:
         raise InputError("several grid editions given: say which time column picks one (when='reported_at')")
     if index is None:
@@ -745,9 +751,9 @@ def _check(cases: pd.DataFrame, grids: _Grids, *, crs: Any, id: str, when: str |
                          "(read files with gl.io.open_table)")
     source = cases.set_axis(pd.RangeIndex(len(cases)))
     points, read_rejects = read_points(source, crs=crs, id=id if id in source.columns else None, time=when)
-    if resolve_crs(crs)[1] is None and points.crs is not None and pyproj.CRS(points.crs).is_geographic:
+    if resolve_crs(crs)[1] is None and points.crs is not None and pyproj.CRS.from_user_input(points.crs).is_geographic:
         _warn_if_gcj02(points, grids.metric, grids.indexes[-1], roads)
-    if pyproj.CRS(points.crs).equals(grids.metric):  # already there: only the CRS object is replaced
+    if _same_crs(points.crs, grids.metric):  # already there: only the CRS object is replaced
         points.set_crs(grids.metric, allow_override=True, inplace=True)  # read_points' own frame: no copy
     else:
         points = points.to_crs(grids.metric)

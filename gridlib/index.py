@@ -92,7 +92,7 @@ def _grids_frame(grids: Any) -> gpd.GeoDataFrame:
             f"GridIndex needs a GeoDataFrame of grid polygons or a GridSet, got {type(grids).__name__}")
     if frame.crs is None:
         raise CRSError("the grid polygons have no CRS; set one (a metric CRS, e.g. gl.crs.metric_crs_for)")
-    if not pyproj.CRS(frame.crs).is_projected:
+    if not pyproj.CRS.from_user_input(frame.crs).is_projected:
         raise CRSError(
             f"GridIndex works in a metric CRS but the grids are in {frame.crs.name!r}; "
             "reproject first: grids.to_crs(gl.crs.metric_crs_for(grids))")
@@ -161,7 +161,7 @@ class GridIndex:
         geoms = np.asarray(frame.geometry.array, dtype=object)
         _check_geometries(geoms, codes)
 
-        self.crs = pyproj.CRS(frame.crs)
+        self.crs = pyproj.CRS.from_user_input(frame.crs)
         self.code_column = code_column
         self._geoms = geoms
         self._codes = codes
