@@ -598,8 +598,25 @@ def _strings(values: np.ndarray | pa.Array, codes: np.ndarray) -> Any:
     arrow = isinstance(values, pa.Array)
     if isinstance(_STR, pd.StringDtype) and _STR.storage == "pyarrow":
         table = values if arrow else pa.array(np.asarray(values, dtype=object), type=pa.large_string())
-        return pd.array(table.take(np.asarray(codes, dtype=np.int64)), dtype=_STR)
+        codes = np.asarray(codes, dtype=np.int64)
+        taken = _take_one(table, codes)
+        return pd.array(table.take(codes) if taken is None else taken, dtype=_STR)
     return np.asarray(values.to_numpy(zero_copy_only=False) if arrow else values, dtype=object)[codes]
+
+
+def _take_one(table: pa.Array, codes: np.ndarray) -> pa.Array | None:
+    """``table.take(codes)`` when every code is the same (a column that names one value for every case, as
+    ``responsibility_basis`` or an empty ``responsible_team`` often do): the value's bytes repeated, no
+    offsets to follow (2.5 ms instead of 7 for 291k cases). None otherwise."""
+    if not len(codes) or codes.min() != codes.max() or not pa.types.is_large_string(table.type):
+        return None
+    value = table[int(codes[0])]
+    if not value.is_valid:
+        return None
+    text = value.as_py().encode("utf-8")
+    n = len(codes)
+    offsets = np.arange(n + 1, dtype=np.int64) * len(text)
+    return pa.LargeStringArray.from_buffers(n, pa.py_buffer(offsets), pa.py_buffer(text * n))
 
 
 def _distinct(key: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
