@@ -67,7 +67,7 @@ from gridlib.crs import WGS84, resolve_crs, to_crs, to_wgs84
 from gridlib.errors import GridlibError, InputError
 from gridlib.grid.model import GridSet
 from gridlib.index import GridIndex
-from gridlib.io import read_points
+from gridlib.io import read_points_xy
 from gridlib.partitions import is_dask_frame, map_accepted_rejects
 from gridlib.rejects import Rejects
 from gridlib.types import CRSLike
@@ -699,6 +699,7 @@ class _Checked:
     classes: _Classes             # per accepted point: class code and kind
     which: np.ndarray             # per accepted point: edition position (-1: none valid)
     location_field: str           # the field a "no grid" reject names
+    xy: tuple[np.ndarray, np.ndarray] | None = None   # coordinates of the points (metric CRS), when read already
 
 
 @dataclass
@@ -767,13 +768,15 @@ def _check(cases: pd.DataFrame, grids: _Grids, *, crs: Any, id: str, when: str |
         raise InputError(f"cases must be a DataFrame or GeoDataFrame, got {type(cases).__name__} "
                          "(read files with gl.io.open_table)")
     source = cases.set_axis(pd.RangeIndex(len(cases)))
-    points, read_rejects = read_points(source, crs=crs, id=id if id in source.columns else None, time=when)
+    points, read_rejects, xy = read_points_xy(source, x="lon", y="lat", crs=crs, id=id if id in source.columns
+                                              else None, time=when, area=None, to_crs=None, columns=None,
+                                              sheet=None, header_row=1, encoding=None)
     if resolve_crs(crs)[1] is None and points.crs is not None and pyproj.CRS.from_user_input(points.crs).is_geographic:
         _warn_if_gcj02(points, grids.metric, grids.indexes[-1], roads)
     if _same_crs(points.crs, grids.metric):  # already there: only the CRS object is replaced
         points.set_crs(grids.metric, allow_override=True, inplace=True)  # read_points' own frame: no copy
     else:
-        points = points.to_crs(grids.metric)
+        points, xy = points.to_crs(grids.metric), None
     n, at = len(source), points.index.to_numpy()
     late = Rejects(source.index)
 
@@ -808,7 +811,7 @@ def _check(cases: pd.DataFrame, grids: _Grids, *, crs: Any, id: str, when: str |
                when)
     field = source.geometry.name if isinstance(source, gpd.GeoDataFrame) and not {"lon", "lat"} <= set(source) \
         else "lon,lat"
-    return _Checked(source, cases.index, points, read_rejects, late, classes, which, field)
+    return _Checked(source, cases.index, points, read_rejects, late, classes, which, field, xy)
 
 
 def _locate(checked: _Checked, grids: _Grids, near_boundary_m: float) -> _Located:
@@ -821,7 +824,8 @@ def _locate(checked: _Checked, grids: _Grids, near_boundary_m: float) -> _Locate
     """
     points = checked.points
     geometry = np.asarray(points.geometry.array, dtype=object)
-    x, y = shapely.get_x(geometry), shapely.get_y(geometry)  # accepted points: one finite 2D coordinate each
+    # accepted points: one finite 2D coordinate each (as read_points read them, when it could say)
+    x, y = checked.xy if checked.xy is not None else (shapely.get_x(geometry), shapely.get_y(geometry))
     which = checked.which
     pos = np.full(len(points), -1)
     for k, index in enumerate(grids.indexes):
