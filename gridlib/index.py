@@ -660,11 +660,39 @@ def _check_geometries(geoms: np.ndarray, codes: np.ndarray) -> None:
         raise ValidationError(
             f"{int(bad.sum())} grids are not (multi)polygons or are empty, e.g. {codes[bad][:5].tolist()}; "
             "run `gridlib grid validate`")
-    invalid = ~shapely.is_valid(geoms)
+    invalid = np.zeros(len(geoms), dtype=bool)
+    ask = np.flatnonzero(~_axis_rectangles(geoms, kind))  # a rectangle is valid: GEOS checks the others
+    invalid[ask] = ~shapely.is_valid(geoms[ask])
     if invalid.any():
         raise ValidationError(
             f"{int(invalid.sum())} grids have invalid geometry, e.g. {codes[invalid][:5].tolist()} "
             f"({shapely.is_valid_reason(geoms[invalid][0])}); run `gridlib grid validate`")
+
+
+
+def _axis_rectangles(geoms: np.ndarray, kind: np.ndarray) -> np.ndarray:
+    """Per geometry: a polygon whose only ring is an axis-parallel rectangle of non-zero width and height (four
+    edges, alternately horizontal and vertical, closed), valid without asking GEOS (most grids a
+    ``gl.grid.build`` makes: ``shapely.is_valid`` took 31 ms for city-quick's 22k grids).
+
+    >>> _axis_rectangles(np.array([shapely.box(0, 0, 2, 1), shapely.Polygon([(0, 0), (2, 0), (0, 1), (2, 1)])]),
+    ...                  np.array([3, 3])).tolist()
+    [True, False]
+    """
+    out = np.zeros(len(geoms), dtype=bool)
+    four = np.flatnonzero((kind == 3) & (shapely.get_num_coordinates(geoms) == 5)
+                          & (shapely.get_num_interior_rings(geoms) == 0))
+    if not len(four):
+        return out
+    xy = shapely.get_coordinates(geoms[four]).reshape(-1, 5, 2)
+    dx, dy = np.diff(xy[:, :, 0], axis=1), np.diff(xy[:, :, 1], axis=1)
+    flat = (dy == 0) & (dx != 0)      # horizontal edges
+    upright = (dx == 0) & (dy != 0)   # vertical edges
+    turns = (flat[:, 0::2].all(axis=1) & upright[:, 1::2].all(axis=1)) | \
+        (upright[:, 0::2].all(axis=1) & flat[:, 1::2].all(axis=1))
+    closed = (xy[:, 0] == xy[:, 4]).all(axis=1)
+    out[four] = turns & closed
+    return out
 
 
 def _strip_runs(s0: np.ndarray, t0: np.ndarray, s1: np.ndarray, t1: np.ndarray,
