@@ -73,10 +73,20 @@ def _row(fix: Fix, vehicle: str, received_at: str) -> tuple:
     True
     """
     t = fix.time
-    local = (t + _UTC8).replace(tzinfo=None) if t.tzinfo is dt.UTC else fix.local_time
-    return (fix.device_id, vehicle, t.isoformat(), local.isoformat(), fix.lon, fix.lat,
+    if t.tzinfo is dt.UTC:      # the protocols' times; the fixes of one second share their texts
+        texts = _TEXTS.get(t)
+        if texts is None:
+            if len(_TEXTS) >= 1 << 16:
+                _TEXTS.clear()
+            texts = _TEXTS[t] = (t.isoformat(), (t + _UTC8).replace(tzinfo=None).isoformat())
+    else:                       # not cached: an equal instant at another offset has another text
+        texts = (t.isoformat(), fix.local_time.isoformat())
+    return (fix.device_id, vehicle, *texts, fix.lon, fix.lat,
             fix.source, fix.speed_kmh, fix.heading, fix.altitude_m, fix.accuracy_m, fix.alarm, fix.status,
             fix.mileage_km, fix.satellites, fix.signal, received_at)
+
+
+_TEXTS: dict[dt.datetime, tuple[str, str]] = {}     # UTC fix time → (its ISO text, the local time's), _row
 
 
 #: What a terminal (or OsmAnd device) is registered as: a muck truck's, or an enforcement team's.

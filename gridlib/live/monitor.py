@@ -79,13 +79,15 @@ log = logging.getLogger(__name__)
 #: A night starts at 12:00 local time (the nightly run's truck window: 12:00 the day before to 12:00).
 NIGHT_START_S = 12 * 3600
 _DAY = 86400
-_FIX_DTYPE = np.dtype([("t", "i8"), ("lon", "f8"), ("lat", "f8")])
+#: A stored fix: local epoch seconds, WGS84 degrees and metres in the monitor's metric CRS (transformed once, when
+#: the fix is integrated, by the batch reader :func:`~gridlib.trucks.fixes.read_fixes`: a tick does not re-read it).
+_FIX_DTYPE = np.dtype([("t", "i8"), ("lon", "f8"), ("lat", "f8"), ("x", "f8"), ("y", "f8")])
 
 
 def _concat(parts: list[np.ndarray]) -> np.ndarray:
     """``np.concatenate`` of fix records, through a plain int64 view (structured arrays pay a dtype promotion each).
 
-    >>> a = np.array([(1, 121.5, 31.2)], dtype=_FIX_DTYPE)
+    >>> a = np.array([(1, 121.5, 31.2, 0.0, 0.0)], dtype=_FIX_DTYPE)
     >>> bool((_concat([a, a[:0], a]) == np.concatenate([a, a])).all())
     True
     """
@@ -125,18 +127,23 @@ class _Night:
     It stays true for any fix stored later with a time after ``guard_t``; an earlier (late) fix drops it.
 
     >>> n = _Night()
-    >>> _ = n.add(np.array([(10, 121.5, 31.2), (30, 121.5, 31.2)], dtype=_FIX_DTYPE))
+    >>> _ = n.add(np.array([(10, 121.5, 31.2, 0, 0), (30, 121.5, 31.2, 0, 0)], dtype=_FIX_DTYPE))
     >>> n.push(30, 10, 30, [("V", "no_permit")])
-    >>> n.add(np.array([(20, 121.6, 31.2)], dtype=_FIX_DTYPE)), n.raw["t"].tolist(), n.reset_t == _NO_RESET
+    >>> n.add(np.array([(20, 121.6, 31.2, 0, 0)], dtype=_FIX_DTYPE)), n.raw["t"].tolist(), n.reset_t == _NO_RESET
     (1, [10, 20, 30], True)
     """
 
-    __slots__ = ("raw", "resets", "frozen")
+    __slots__ = ("buf", "n", "resets", "frozen")
 
     def __init__(self) -> None:
-        self.raw = np.zeros(0, dtype=_FIX_DTYPE)
+        self.buf = np.zeros(8, dtype=_FIX_DTYPE)      # the fixes are buf[:n]; appended in place (amortised growth)
+        self.n = 0
         self.resets: list[tuple[int, int, int, int]] = []
         self.frozen: list[tuple] = []
+
+    @property
+    def raw(self) -> np.ndarray:
+        return self.buf[:self.n]
 
     @property
     def reset_t(self) -> int:
@@ -144,13 +151,20 @@ class _Night:
 
     def add(self, chunk: np.ndarray) -> int:
         """Store new fixes (in arrival order); drop the resets a late fix may change. Returns 1 if it dropped any."""
-        c = chunk[np.argsort(chunk["t"], kind="stable")]
-        raw = self.raw
-        if not len(raw) or c["t"][0] >= raw["t"][-1]:
-            self.raw = _concat([raw, c])
+        c = chunk if len(chunk) == 1 else chunk[np.argsort(chunk["t"], kind="stable")]
+        n, k, buf = self.n, len(c), self.buf
+        t0 = int(c["t"][0])
+        if not n or t0 >= buf["t"][n - 1]:
+            if n + k > len(buf):
+                grown = np.zeros(max(2 * len(buf), n + k), dtype=_FIX_DTYPE)
+                grown[:n] = buf[:n]
+                self.buf = buf = grown
+            buf[n:n + k] = c
         else:   # after the fixes of equal time already stored: the batch reader keeps the first stored
-            self.raw = np.insert(raw, np.searchsorted(raw["t"], c["t"], side="right"), c)
-        t0, dropped = int(c["t"][0]), 0
+            raw = buf[:n]
+            self.buf = np.insert(raw, np.searchsorted(raw["t"], c["t"], side="right"), c)
+        self.n = n + k
+        dropped = 0
         while self.resets and self.resets[-1][2] >= t0:
             self.resets.pop()
             dropped = 1
@@ -160,9 +174,10 @@ class _Night:
 
     def window(self) -> np.ndarray:
         """The fixes the next check runs on: from the latest reset's window start (all without a reset)."""
+        raw = self.buf[:self.n]
         if not self.resets:
-            return self.raw
-        return self.raw[int(np.searchsorted(self.raw["t"], self.resets[-1][1], side="left")):]
+            return raw
+        return raw[int(np.searchsorted(raw["t"], self.resets[-1][1], side="left")):]
 
     def frozen_rows(self) -> list[tuple]:
         return self.frozen
@@ -340,7 +355,7 @@ class TruckMonitor:
         self._expired: list[dict[str, Any]] = []
         self.stats: dict[str, float] = {"fixes": 0, "too_old": 0, "ticks": 0, "tick_s": 0.0, "last_tick_s": 0.0,
                                         "vehicles_checked": 0, "fixes_checked": 0, "reopened": 0,
-                                        "located": 0, "outside_grid": 0}
+                                        "located": 0, "outside_grid": 0, "rejected": 0}
         self._thread: threading.Thread | None = None
         self._stop = threading.Event()
 
@@ -373,7 +388,10 @@ class TruckMonitor:
         if not pending:
             return []
         vid = np.array([p[0] for p in pending], dtype=object)
-        arr = np.array([p[1:] for p in pending], dtype=_FIX_DTYPE)      # built once for both steps
+        arr = np.zeros(len(pending), dtype=_FIX_DTYPE)      # built once for both steps
+        arr["t"] = np.fromiter((p[1] for p in pending), dtype=np.int64, count=len(pending))
+        arr["lon"] = np.fromiter((p[2] for p in pending), dtype=np.float64, count=len(pending))
+        arr["lat"] = np.fromiter((p[3] for p in pending), dtype=np.float64, count=len(pending))
         dirty = self._integrate(vid, arr)
         if self.grid_index is not None:
             self._locate(vid, arr)
@@ -406,6 +424,9 @@ class TruckMonitor:
         dirty: set[tuple[str, int]] = set()
         if not keep.any():
             return dirty
+        keep &= self._read(vid, arr, keep)
+        if not keep.any():
+            return dirty
         # one stable group-by (vehicle, night) in numpy (pandas' MultiIndex costs ms on a tick of a few fixes);
         # arrival order is kept inside each group
         kv, kn = vid[keep], nights[keep]
@@ -425,6 +446,36 @@ class TruckMonitor:
             self.stats["reopened"] += night.add(sel[a:b])
             dirty.add(k)
         return dirty
+
+    def _read(self, vid: np.ndarray, arr: np.ndarray, keep: np.ndarray) -> np.ndarray:
+        """The new fixes the batch reader accepts (:func:`~gridlib.trucks.fixes.read_fixes`, read once, when they
+        come in); sets their metric ``x``/``y`` in *arr*. A window of accepted fixes is then what the reader
+        returns for it (its rules are per fix), so a tick builds its :class:`Fixes` without re-reading them."""
+        idx = np.flatnonzero(keep)
+        frame = pd.DataFrame({"vehicle_id": vid[idx], "time": arr["t"][idx].astype("datetime64[s]"),
+                              "lon": arr["lon"][idx], "lat": arr["lat"][idx]})
+        fx, _ = read_fixes(frame, metric=self.ctx.metric)
+        ok = np.zeros(len(arr), dtype=bool)
+        ok[idx[fx.row]] = True
+        arr["x"][idx[fx.row]] = fx.x
+        arr["y"][idx[fx.row]] = fx.y
+        self.stats["rejected"] += len(idx) - len(fx)
+        return ok
+
+    def _window_fixes(self, keys: list[tuple[str, int]], parts: list[np.ndarray]) -> Fixes:
+        """The :class:`Fixes` :func:`~gridlib.trucks.fixes.read_fixes` reads from the windows *parts* of *keys*
+        (one night, keys sorted by vehicle): their fixes were accepted and transformed when they came in
+        (:meth:`_read`) and each window is sorted by time, so this is that reader's output, built from the arrays.
+
+        Checked against the reader in ``tests/test_live_monitor.py`` (``test_window_fixes_equal_the_reader``)."""
+        lengths = np.array([len(p) for p in parts], dtype=np.int64)
+        present = lengths > 0
+        arr = _concat(parts)
+        n = len(arr)
+        return Fixes(vehicle=np.repeat(np.arange(int(present.sum()), dtype=np.int32), lengths[present]),
+                     vehicle_ids=np.array([k[0] for k, p in zip(keys, present, strict=True) if p], dtype=object),
+                     t=arr["t"].copy(), lon=arr["lon"].copy(), lat=arr["lat"].copy(), x=arr["x"].copy(),
+                     y=arr["y"].copy(), row=np.arange(n, dtype=np.int64), crs=self.ctx.metric)
 
     def _locate(self, vid: np.ndarray, arr: np.ndarray) -> None:
         """Locate every new fix in the grid (one vectorised lookup); keep each vehicle's latest fix's grid."""
@@ -449,14 +500,9 @@ class TruckMonitor:
         batch check on the whole night and on the fixes from the new window start agree from that fix on.
         """
         nights = [self._fixes[k] for k in keys]
-        parts = [n.window() for n in nights]
-        arr = _concat(parts)
-        self.stats["fixes_checked"] += len(arr)
-        frame = pd.DataFrame({"vehicle_id": np.repeat(np.array([k[0] for k in keys], dtype=object),
-                                                      [len(p) for p in parts]),
-                              "time": arr["t"].astype("datetime64[s]"), "lon": arr["lon"], "lat": arr["lat"]})
         th = self.ctx.thresholds
-        raw, _ = read_fixes(frame, metric=self.ctx.metric)
+        raw = self._window_fixes(keys, [n.window() for n in nights])
+        self.stats["fixes_checked"] += len(raw)
         fx, _ = clean(raw, max_speed_kmh=th.max_speed_kmh, min_jump_m=th.min_jump_m)
         last: dict[str, np.datetime64] = {}
         if len(fx):
