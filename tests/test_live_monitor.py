@@ -414,3 +414,33 @@ def test_every_fix_is_located_in_the_grid_with_a_grid_index():
     monitor.add([(Fix("T1", t0 + dt.timedelta(seconds=40), lon_g1, 31.24, "osmand"), "V1")])
     monitor.tick()
     assert monitor.grids["V1"][1] == "G1" and monitor.stats["located"] == 4
+
+
+def test_window_fixes_equal_the_reader(demo):
+    """A tick builds each window's Fixes from the arrays stored at intake: exactly what read_fixes gives for the
+    window's fixes as stored (the batch reader stays the one that reads them); a fix the reader rejects is not
+    stored (and counted)."""
+    _, store, layers = demo
+    fx = layers["truck_fixes"]
+    fed = fx[fx["vehicle_id"].isin(EARLY[:3])].sort_values("time", kind="stable").head(600)
+    monitor = monitor_from_store(store)
+    pairs = _pairs(fed)
+    bad = Fix(EARLY[0], pairs[5][0].time, 0.0, 0.0, "osmand")       # (0, 0): the reader's coordinate_out_of_range
+    monitor.add(pairs[:300] + [(bad, EARLY[0])] + pairs[300:][::-1])  # late fixes too
+    monitor.tick()
+    assert monitor.stats["rejected"] == 1
+    keys = sorted(monitor._fixes)
+    parts = [monitor._fixes[k].window() for k in keys]
+    built = monitor._window_fixes(keys, parts)
+    frame = pd.DataFrame({"vehicle_id": np.repeat([k[0] for k in keys], [len(p) for p in parts]),
+                          "time": np.concatenate([p["t"] for p in parts]).astype("datetime64[s]"),
+                          "lon": np.concatenate([p["lon"] for p in parts]),
+                          "lat": np.concatenate([p["lat"] for p in parts])})
+    read, rejects = gl.trucks.read_fixes(frame, metric=monitor.ctx.metric)
+    assert sum(monitor._fixes[k].n for k in keys) == len(fed)      # stored: every fix but the rejected one
+    assert rejects.empty and len(read) == len(built) == sum(len(p) for p in parts) > 0
+    for name in ("vehicle", "t", "lon", "lat", "x", "y", "row"):
+        got, want = getattr(built, name), getattr(read, name)
+        assert got.dtype == want.dtype and np.array_equal(got, want), name
+    assert built.vehicle_ids.tolist() == read.vehicle_ids.tolist() and built.crs == read.crs
+    assert built.speed is None and read.speed is None and built.reordered == read.reordered == 0
