@@ -133,11 +133,12 @@ class _Night:
     (1, [10, 20, 30], True)
     """
 
-    __slots__ = ("buf", "n", "resets", "frozen")
+    __slots__ = ("buf", "n", "resets", "frozen", "start")
 
     def __init__(self) -> None:
         self.buf = np.zeros(8, dtype=_FIX_DTYPE)      # the fixes are buf[:n]; appended in place (amortised growth)
         self.n = 0
+        self.start = -1         # position of the latest reset's window start in buf, -1: to be found
         self.resets: list[tuple[int, int, int, int]] = []
         self.frozen: list[tuple] = []
 
@@ -163,11 +164,13 @@ class _Night:
         else:   # after the fixes of equal time already stored: the batch reader keeps the first stored
             raw = buf[:n]
             self.buf = np.insert(raw, np.searchsorted(raw["t"], c["t"], side="right"), c)
+            self.start = -1
         self.n = n + k
         dropped = 0
         while self.resets and self.resets[-1][2] >= t0:
             self.resets.pop()
             dropped = 1
+            self.start = -1
         if dropped:
             del self.frozen[self.resets[-1][3] if self.resets else 0:]
         return dropped
@@ -177,7 +180,9 @@ class _Night:
         raw = self.buf[:self.n]
         if not self.resets:
             return raw
-        return raw[int(np.searchsorted(raw["t"], self.resets[-1][1], side="left")):]
+        if self.start < 0:      # fixes appended later are not earlier than the window start: it stays put
+            self.start = int(np.searchsorted(raw["t"], self.resets[-1][1], side="left"))
+        return raw[self.start:]
 
     def frozen_rows(self) -> list[tuple]:
         return self.frozen
@@ -186,6 +191,7 @@ class _Night:
         """A new reset, with the episodes (rows of :data:`_KEPT`) that end before it and after the last one."""
         self.frozen += rows
         self.resets.append((reset_t, window_t, guard_t, len(self.frozen)))
+        self.start = -1
         if len(self.resets) > _MAX_RESETS:
             del self.resets[0]
 
@@ -538,15 +544,19 @@ class TruckMonitor:
         found = _resets(raw, fx, day, self.ctx.thresholds, old, self._speed_floor, zone_of)
         if not found:
             return
-        vid = window["vehicle_id"].to_numpy(dtype=object)
-        end_s = window["end"].to_numpy("datetime64[s]").astype("int64")
+        rows: list[tuple] | None = None     # the window's episodes as rows, built once if any night moves
+        of_vehicle: dict[str, list[int]] = {}
         for code, (reset_t, win_t, guard_t) in found.items():
             v = fx.vehicle_ids[code]
             night = by_vehicle[v]
             if night.resets and reset_t < night.reset_t + _RESET_STEP_S:
                 continue
-            sel = np.flatnonzero((vid == v) & (end_s < reset_t))
-            night.push(reset_t, win_t, guard_t, list(window.iloc[sel].itertuples(index=False, name=None)))
+            if rows is None:
+                rows = list(window.itertuples(index=False, name=None))
+                end_s = window["end"].to_numpy("datetime64[s]").astype("int64").tolist()
+                for i, w in enumerate(window["vehicle_id"].tolist()):
+                    of_vehicle.setdefault(w, []).append(i)
+            night.push(reset_t, win_t, guard_t, [rows[i] for i in of_vehicle.get(v, ()) if end_s[i] < reset_t])
 
     # ---- running -----------------------------------------------------------------------------------------
     def start(self, interval_s: float = 0.2) -> None:
