@@ -444,3 +444,28 @@ def test_window_fixes_equal_the_reader(demo):
         assert got.dtype == want.dtype and np.array_equal(got, want), name
     assert built.vehicle_ids.tolist() == read.vehicle_ids.tolist() and built.crs == read.crs
     assert built.speed is None and read.speed is None and built.reordered == read.reordered == 0
+
+
+def test_vehicle_day_without_trips_gives_the_same_detections(demo):
+    """The monitor's pass (``vehicle_day(..., trips=False)``) finds exactly what the batch check's finds."""
+    from gridlib.trucks.clean import clean
+    from gridlib.trucks.detectors import DETECTORS, vehicle_day
+
+    _, store, layers = demo
+    monitor = monitor_from_store(store)
+    th = monitor.ctx.thresholds
+    raw, _ = gl.trucks.read_fixes(layers["truck_fixes"], metric=monitor.ctx.metric)
+    fx, _ = clean(raw, max_speed_kmh=th.max_speed_kmh, min_jump_m=th.min_jump_m)
+    full, lean = vehicle_day(fx, monitor.ctx), vehicle_day(fx, monitor.ctx, trips=False)
+    assert len(full.movement.trips) > 0 and len(lean.movement.trips) == 0
+    for name in ("stationary", "stop_of", "trip_of", "gap_before", "stop_xy", "stop_site", "dwell"):
+        assert np.array_equal(getattr(full.movement, name), getattr(lean.movement, name)), name
+    for name in ("permit_of", "in_hours", "route_distance_m", "corridor_m", "at_site"):
+        assert np.array_equal(getattr(full, name), getattr(lean, name), equal_nan=name != "in_hours"), name
+    pd.testing.assert_frame_equal(full.stops, lean.stops)
+    found = 0
+    for name, detector in DETECTORS.items():
+        want, got = detector(full, th), detector(lean, th)
+        pd.testing.assert_frame_equal(want, got, obj=name)
+        found += len(want)
+    assert found >= 9

@@ -154,16 +154,14 @@ def unescape(data: bytes) -> bytes:
     >>> unescape(bytes.fromhex("307d02087d0155")).hex()
     '307e087d55'
     """
-    if b"\x7d" not in data:
-        return bytes(data)
-    parts = bytes(data).split(b"\x7d")
-    out = bytearray(parts[0])
-    for part in parts[1:]:
-        if not part or part[0] not in (1, 2):
-            raise FrameError("bad_escape", "0x7d must be followed by 0x01 or 0x02")
-        out.append(0x7d if part[0] == 1 else 0x7e)
-        out += part[1:]
-    return bytes(out)
+    data = bytes(data)
+    n = data.count(b"\x7d")
+    if not n:
+        return data
+    # every 0x7d must open a pair 7d01 / 7d02 (they cannot overlap); then the pairs are exactly those matches
+    if n != data.count(b"\x7d\x01") + data.count(b"\x7d\x02"):
+        raise FrameError("bad_escape", "0x7d must be followed by 0x01 or 0x02")
+    return data.replace(b"\x7d\x02", b"\x7e").replace(b"\x7d\x01", b"\x7d")
 
 
 def check_code(data: bytes) -> int:

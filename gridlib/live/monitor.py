@@ -516,7 +516,7 @@ class TruckMonitor:
             last = dict(zip(fx.vehicle_ids[fx.vehicle[ends]].tolist(), fx.times(ends), strict=True))
         window = pd.DataFrame(columns=list(_KEPT))
         if len(fx):
-            day = vehicle_day(fx, self.ctx)
+            day = vehicle_day(fx, self.ctx, trips=False)     # no detector reads the trips table
             found = [p for p in (detector(day, th) for detector in DETECTORS.values()) if len(p)]
             if found:
                 window = pd.concat(found, ignore_index=True)[list(_KEPT)]
