@@ -426,7 +426,9 @@ def test_window_fixes_equal_the_reader(demo):
     monitor = monitor_from_store(store)
     pairs = _pairs(fed)
     bad = Fix(EARLY[0], pairs[5][0].time, 0.0, 0.0, "osmand")       # (0, 0): the reader's coordinate_out_of_range
-    monitor.add(pairs[:300] + [(bad, EARLY[0])] + pairs[300:][::-1])  # late fixes too
+    monitor.add(pairs[:300])                       # all plainly valid: stored without the reader's frames
+    monitor.tick()
+    monitor.add([(bad, EARLY[0])] + pairs[300:][::-1])  # read by the reader (late fixes too)
     monitor.tick()
     assert monitor.stats["rejected"] == 1
     keys = sorted(monitor._fixes)
@@ -469,3 +471,21 @@ def test_vehicle_day_without_trips_gives_the_same_detections(demo):
         pd.testing.assert_frame_equal(want, got, obj=name)
         found += len(want)
     assert found >= 9
+
+
+def test_plainly_valid_fixes_are_accepted_by_the_reader():
+    """The monitor skips the reader only for fixes the reader surely accepts (edges of every rule)."""
+    from gridlib.live.monitor import _plainly_valid
+
+    lon = np.array([121.5, 180.0, -180.0, 180.000001, np.nan, np.inf, 0.0, 0.0, -0.0, 121.5, 121.5, 121.5, 31.2, 121.5])
+    lat = np.array([31.2, 90.0, -90.0, 31.2, 31.2, 31.2, 0.0, 1.0, 0.0, 90.000001, 31.2, 31.2, 121.5, 31.2])
+    t = np.full(len(lon), 1_795_000_000, dtype=np.int64)
+    t[10], t[11] = 631_152_000 - 1, 4_102_444_800          # just outside the times window [1990, 2100)
+    vid = np.array(["沪D1"] * (len(lon) - 1) + ["  "], dtype=object)
+    plain = _plainly_valid(vid, t, lon, lat)
+    frame = pd.DataFrame({"vehicle_id": vid, "time": t.astype("datetime64[s]"), "lon": lon, "lat": lat})
+    read, rejects = gl.trucks.read_fixes(frame, metric="EPSG:4550")
+    accepted = np.zeros(len(lon), dtype=bool)
+    accepted[read.row] = True
+    assert plain.tolist() == accepted.tolist()      # here the gate is exactly the reader's rules
+    assert accepted.sum() == 4 and len(rejects) == len(lon) - 4

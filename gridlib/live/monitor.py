@@ -59,6 +59,7 @@ import shapely
 from gridlib.crs import WGS84, metric_crs, to_crs, transform_xy
 from gridlib.live.alerts import AlertBook
 from gridlib.live.fix import Fix
+from gridlib.times import WINDOW as TIME_WINDOW
 from gridlib.trucks.clean import clean
 from gridlib.trucks.detectors import (
     DETECTORS,
@@ -115,6 +116,26 @@ _RESET_STEP_S = 120
 #: Resets kept per vehicle night (a fix later than all but the oldest falls back to the whole night).
 _MAX_RESETS = 64
 _NO_RESET = np.iinfo(np.int64).min
+
+
+_T_MIN, _T_MAX = (int(np.datetime64(w, "s").astype("int64")) for w in TIME_WINDOW)
+
+
+def _plainly_valid(vid: np.ndarray, t: np.ndarray, lon: np.ndarray, lat: np.ndarray) -> np.ndarray:
+    """Per fix: True where :func:`~gridlib.trucks.fixes.read_fixes` surely accepts it (a non-blank vehicle id, a time
+    inside :data:`gridlib.times.WINDOW`, finite in-range WGS84 coordinates, not (0, 0)): a tick whose new fixes are
+    all such skips the reader's frames (~10 ms); one with any other fix is read by the reader (and its rejects).
+
+    >>> _plainly_valid(np.array(["A", " ", "A", "A"], dtype=object), np.full(4, 1_795_000_000),
+    ...                np.array([121.5, 121.5, 0.0, np.nan]), np.array([31.2, 31.2, 0.0, 31.2])).tolist()
+    [True, False, False, False]
+    """
+    with np.errstate(invalid="ignore"):
+        ok = (np.abs(lon) <= 180.0) & (np.abs(lat) <= 90.0) & ~((lon == 0) & (lat == 0)) & (t >= _T_MIN) & (t < _T_MAX)
+    blank = [v for v in set(vid.tolist()) if not str(v).strip()]
+    if blank:
+        ok &= ~np.isin(vid, np.array(blank, dtype=object))
+    return ok
 
 
 class _Night:
@@ -458,10 +479,17 @@ class TruckMonitor:
         come in); sets their metric ``x``/``y`` in *arr*. A window of accepted fixes is then what the reader
         returns for it (its rules are per fix), so a tick builds its :class:`Fixes` without re-reading them."""
         idx = np.flatnonzero(keep)
-        frame = pd.DataFrame({"vehicle_id": vid[idx], "time": arr["t"][idx].astype("datetime64[s]"),
-                              "lon": arr["lon"][idx], "lat": arr["lat"][idx]})
-        fx, _ = read_fixes(frame, metric=self.ctx.metric)
         ok = np.zeros(len(arr), dtype=bool)
+        lon, lat = arr["lon"][idx], arr["lat"][idx]
+        if _plainly_valid(vid[idx], arr["t"][idx], lon, lat).all():    # what the reader accepts, without its frames
+            metric = self.ctx.metric
+            x, y = (lon, lat) if metric.is_geographic else transform_xy(WGS84, metric, lon, lat)
+            arr["x"][idx], arr["y"][idx] = x, y
+            ok[idx] = True
+            return ok
+        frame = pd.DataFrame({"vehicle_id": vid[idx], "time": arr["t"][idx].astype("datetime64[s]"),
+                              "lon": lon, "lat": lat})
+        fx, _ = read_fixes(frame, metric=self.ctx.metric)
         ok[idx[fx.row]] = True
         arr["x"][idx[fx.row]] = fx.x
         arr["y"][idx[fx.row]] = fx.y
