@@ -18,7 +18,7 @@ import math
 from dataclasses import asdict, dataclass
 from typing import Any
 
-from gridlib.live.jt808 import _maker
+from gridlib.live.jt808 import frozen_constructor
 from gridlib.rejects import CODES
 
 __all__ = ["Fix", "FixRejected", "from_jt808", "check_position"]
@@ -126,4 +126,4 @@ def from_jt808(terminal: str, loc: Any, *, gcj02: bool = False) -> Fix:
 
 
 _UTC_OF: dict[dt.datetime, dt.datetime] = {}
-_fix = _maker(Fix)
+_fix = frozen_constructor(Fix)
