@@ -235,6 +235,9 @@ def _end_sites(ends: np.ndarray, stop_of: np.ndarray, stop_site: np.ndarray, fix
     return out
 
 
+_NO_TRIPS: gpd.GeoDataFrame | None = None     # the trips table of no fixes (detect with trips=False)
+
+
 def detect(
     fixes: Fixes,
     *,
@@ -345,7 +348,12 @@ def detect(
     # a vehicle that never moved (parked all night) has no trip runs at all
     trip_of = np.where(trip_of >= 0, remap[np.maximum(trip_of, 0)], -1) if len(remap) else np.full(n, -1)
     if not trips:
-        a = b = lengths = np.zeros(0, dtype=np.int64)
+        global _NO_TRIPS
+        if _NO_TRIPS is None:     # the empty table, built once as below (a GeoDataFrame costs ~3 ms per tick)
+            _NO_TRIPS = detect(fixes.take(np.zeros(0, dtype=np.int64)), radius_m=radius_m, min_dwell_s=min_dwell_s,
+                               gap_s=gap_s, sites=None, site_buffer_m=site_buffer_m).trips
+        return Movement(still, stop_of, trip_of, gap_before, stops.drop(columns=["x", "y"]), _NO_TRIPS.copy(),
+                        np.column_stack([sx, sy]), stop_site, dwell)
     pos = np.repeat(a - np.r_[0, np.cumsum(lengths)[:-1]], lengths) + np.arange(int(lengths.sum()))
     tid = np.repeat(np.arange(len(a)), lengths)
     step = np.zeros(len(pos))
