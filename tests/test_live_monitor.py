@@ -414,3 +414,78 @@ def test_every_fix_is_located_in_the_grid_with_a_grid_index():
     monitor.add([(Fix("T1", t0 + dt.timedelta(seconds=40), lon_g1, 31.24, "osmand"), "V1")])
     monitor.tick()
     assert monitor.grids["V1"][1] == "G1" and monitor.stats["located"] == 4
+
+
+def test_window_fixes_equal_the_reader(demo):
+    """A tick builds each window's Fixes from the arrays stored at intake: exactly what read_fixes gives for the
+    window's fixes as stored (the batch reader stays the one that reads them); a fix the reader rejects is not
+    stored (and counted)."""
+    _, store, layers = demo
+    fx = layers["truck_fixes"]
+    fed = fx[fx["vehicle_id"].isin(EARLY[:3])].sort_values("time", kind="stable").head(600)
+    monitor = monitor_from_store(store)
+    pairs = _pairs(fed)
+    bad = Fix(EARLY[0], pairs[5][0].time, 0.0, 0.0, "osmand")       # (0, 0): the reader's coordinate_out_of_range
+    monitor.add(pairs[:300])                       # all plainly valid: stored without the reader's frames
+    monitor.tick()
+    monitor.add([(bad, EARLY[0])] + pairs[300:][::-1])  # read by the reader (late fixes too)
+    monitor.tick()
+    assert monitor.stats["rejected"] == 1
+    keys = sorted(monitor._fixes)
+    parts = [monitor._fixes[k].window() for k in keys]
+    built = monitor._window_fixes(keys, parts)
+    frame = pd.DataFrame({"vehicle_id": np.repeat([k[0] for k in keys], [len(p) for p in parts]),
+                          "time": np.concatenate([p["t"] for p in parts]).astype("datetime64[s]"),
+                          "lon": np.concatenate([p["lon"] for p in parts]),
+                          "lat": np.concatenate([p["lat"] for p in parts])})
+    read, rejects = gl.trucks.read_fixes(frame, metric=monitor.ctx.metric)
+    assert sum(monitor._fixes[k].n for k in keys) == len(fed)      # stored: every fix but the rejected one
+    assert rejects.empty and len(read) == len(built) == sum(len(p) for p in parts) > 0
+    for name in ("vehicle", "t", "lon", "lat", "x", "y", "row"):
+        got, want = getattr(built, name), getattr(read, name)
+        assert got.dtype == want.dtype and np.array_equal(got, want), name
+    assert built.vehicle_ids.tolist() == read.vehicle_ids.tolist() and built.crs == read.crs
+    assert built.speed is None and read.speed is None and built.reordered == read.reordered == 0
+
+
+def test_vehicle_day_without_trips_gives_the_same_detections(demo):
+    """The monitor's pass (``vehicle_day(..., trips=False)``) finds exactly what the batch check's finds."""
+    from gridlib.trucks.clean import clean
+    from gridlib.trucks.detectors import DETECTORS, vehicle_day
+
+    _, store, layers = demo
+    monitor = monitor_from_store(store)
+    th = monitor.ctx.thresholds
+    raw, _ = gl.trucks.read_fixes(layers["truck_fixes"], metric=monitor.ctx.metric)
+    fx, _ = clean(raw, max_speed_kmh=th.max_speed_kmh, min_jump_m=th.min_jump_m)
+    full, lean = vehicle_day(fx, monitor.ctx), vehicle_day(fx, monitor.ctx, trips=False)
+    assert len(full.movement.trips) > 0 and len(lean.movement.trips) == 0
+    for name in ("stationary", "stop_of", "trip_of", "gap_before", "stop_xy", "stop_site", "dwell"):
+        assert np.array_equal(getattr(full.movement, name), getattr(lean.movement, name)), name
+    for name in ("permit_of", "in_hours", "route_distance_m", "corridor_m", "at_site"):
+        assert np.array_equal(getattr(full, name), getattr(lean, name), equal_nan=name != "in_hours"), name
+    pd.testing.assert_frame_equal(full.stops, lean.stops)
+    found = 0
+    for name, detector in DETECTORS.items():
+        want, got = detector(full, th), detector(lean, th)
+        pd.testing.assert_frame_equal(want, got, obj=name)
+        found += len(want)
+    assert found >= 9
+
+
+def test_plainly_valid_fixes_are_accepted_by_the_reader():
+    """The monitor skips the reader only for fixes the reader surely accepts (edges of every rule)."""
+    from gridlib.live.monitor import _plainly_valid
+
+    lon = np.array([121.5, 180.0, -180.0, 180.000001, np.nan, np.inf, 0.0, 0.0, -0.0, 121.5, 121.5, 121.5, 31.2, 121.5])
+    lat = np.array([31.2, 90.0, -90.0, 31.2, 31.2, 31.2, 0.0, 1.0, 0.0, 90.000001, 31.2, 31.2, 121.5, 31.2])
+    t = np.full(len(lon), 1_795_000_000, dtype=np.int64)
+    t[10], t[11] = 631_152_000 - 1, 4_102_444_800          # just outside the times window [1990, 2100)
+    vid = np.array(["沪D1"] * (len(lon) - 1) + ["  "], dtype=object)
+    plain = _plainly_valid(vid, t, lon, lat)
+    frame = pd.DataFrame({"vehicle_id": vid, "time": t.astype("datetime64[s]"), "lon": lon, "lat": lat})
+    read, rejects = gl.trucks.read_fixes(frame, metric="EPSG:4550")
+    accepted = np.zeros(len(lon), dtype=bool)
+    accepted[read.row] = True
+    assert plain.tolist() == accepted.tolist()      # here the gate is exactly the reader's rules
+    assert accepted.sum() == 4 and len(rejects) == len(lon) - 4

@@ -63,6 +63,16 @@ def _iso(t: Any) -> str:
     return str(np.datetime64(t, "s")).replace(" ", "T")
 
 
+def _isos(values: pd.Series) -> list[str]:
+    """:func:`_iso` of every value of a column of times, vectorised.
+
+    >>> _isos(pd.Series(pd.to_datetime(["2026-11-20 22:00:05.7", None]))) == [_iso(np.datetime64("2026-11-20T22:00:05")),
+    ...                                                                        _iso(np.datetime64("NaT"))]
+    True
+    """
+    return np.datetime_as_string(np.asarray(values, dtype="datetime64[ns]").astype("datetime64[s]"), unit="s").tolist()
+
+
 def _now() -> str:
     return (dt.datetime.now(dt.UTC) + dt.timedelta(hours=8)).replace(tzinfo=None).isoformat(timespec="milliseconds")
 
@@ -201,17 +211,21 @@ class AlertBook:
         for v in vehicles:
             for typ in self._by_vehicle.get((v, night), ()):
                 groups.setdefault((v, typ), [])
-        starts = found["start"].to_numpy() if len(found) else None
-        ends = found["end"].to_numpy() if len(found) else None
+        starts = _isos(found["start"]) if len(found) else None      # ISO texts, converted once per tick
+        ends = _isos(found["end"]) if len(found) else None
+        end_s = np.asarray(found["end"], dtype="datetime64[ns]").astype("datetime64[s]") if len(found) else None
+        settle = max(settle_s, 1)
         changes: list[tuple[str, dict[str, Any], int | None]] = []   # (event, alert, row of found)
         reserved: set[str] = set()
         for (v, typ), rows in sorted(groups.items()):
             ids = sorted(self._by_key.get((v, night, typ), []), key=lambda a: self.alerts[a]["start"])
             free = list(ids)
-            last_t = np.datetime64(last[v], "s") if v in last else None
-            for i in rows:
-                s, e = _iso(starts[i]), _iso(ends[i])
-                open_ = last_t is not None and (last_t - np.datetime64(e, "s")).astype("int64") < max(settle_s, 1)
+            if v in last and rows:      # open: the episode ends less than the settle time before the last fix
+                opens = ((np.datetime64(last[v], "s") - end_s[rows]).astype("int64") < settle).tolist()
+            else:
+                opens = [False] * len(rows)
+            for i, open_ in zip(rows, opens, strict=True):
+                s, e = starts[i], ends[i]
                 status = "open" if open_ else "closed"
                 hit = next((a for a in free if self.alerts[a]["start"] <= e and s <= self.alerts[a]["end"]), None)
                 if hit is None:

@@ -18,6 +18,7 @@ import math
 from dataclasses import asdict, dataclass
 from typing import Any
 
+from gridlib.live.jt808 import frozen_constructor
 from gridlib.rejects import CODES
 
 __all__ = ["Fix", "FixRejected", "from_jt808", "check_position"]
@@ -115,5 +116,14 @@ def from_jt808(terminal: str, loc: Any, *, gcj02: bool = False) -> Fix:
         from gridlib.crs import gcj02_to_wgs84
 
         lon, lat = (float(v) for v in gcj02_to_wgs84(lon, lat))
-    return Fix(terminal, loc.time.astimezone(dt.UTC), lon, lat, "jt808", loc.speed_kmh, float(loc.direction),
-               float(loc.altitude_m), None, loc.alarm, loc.status, loc.mileage_km, loc.satellites, loc.signal)
+    t = _UTC_OF.get(loc.time)
+    if t is None:
+        if len(_UTC_OF) >= 1 << 16:
+            _UTC_OF.clear()
+        t = _UTC_OF[loc.time] = loc.time.astimezone(dt.UTC)     # the fixes of one second share it
+    return _fix(terminal, t, lon, lat, "jt808", loc.speed_kmh, float(loc.direction), float(loc.altitude_m), None,
+                loc.alarm, loc.status, loc.mileage_km, loc.satellites, loc.signal)
+
+
+_UTC_OF: dict[dt.datetime, dt.datetime] = {}
+_fix = frozen_constructor(Fix)

@@ -73,10 +73,20 @@ def _row(fix: Fix, vehicle: str, received_at: str) -> tuple:
     True
     """
     t = fix.time
-    local = (t + _UTC8).replace(tzinfo=None) if t.tzinfo is dt.UTC else fix.local_time
-    return (fix.device_id, vehicle, t.isoformat(), local.isoformat(), fix.lon, fix.lat,
+    if t.tzinfo is dt.UTC:      # the protocols' times; the fixes of one second share their texts
+        texts = _TEXTS.get(t)
+        if texts is None:
+            if len(_TEXTS) >= 1 << 16:
+                _TEXTS.clear()
+            texts = _TEXTS[t] = (t.isoformat(), (t + _UTC8).replace(tzinfo=None).isoformat())
+    else:                       # not cached: an equal instant at another offset has another text
+        texts = (t.isoformat(), fix.local_time.isoformat())
+    return (fix.device_id, vehicle, *texts, fix.lon, fix.lat,
             fix.source, fix.speed_kmh, fix.heading, fix.altitude_m, fix.accuracy_m, fix.alarm, fix.status,
             fix.mileage_km, fix.satellites, fix.signal, received_at)
+
+
+_TEXTS: dict[dt.datetime, tuple[str, str]] = {}     # UTC fix time → (its ISO text, the local time's), _row
 
 
 #: What a terminal (or OsmAnd device) is registered as: a muck truck's, or an enforcement team's.
@@ -118,6 +128,12 @@ class _GroupWriter:
         fut = self.loop.create_future()
         self.queue.put((fixes, terminals or [], fut))
         return fut
+
+    def submit_call(self, fixes: list[tuple[Fix, str]], terminals: list[tuple],
+                    done: Callable[[BaseException | None], None]) -> None:
+        """:meth:`submit` for the gateway's per-message path: ``done(error)`` is called on the loop once the
+        transaction committed (error None) or failed, without a future (and its scheduled callback) per message."""
+        self.queue.put((fixes, terminals, done))
 
     def stop(self) -> None:
         self.queue.put(None)
@@ -400,7 +416,12 @@ class FixStore:
             for row in terminals:
                 self._terminals[row[0]] = (expires, _terminal_info(row))
         for *_, fut in batch:
-            if not fut.done():
+            if not isinstance(fut, asyncio.Future):     # a gateway connection's answer (submit_call)
+                try:
+                    fut(err)
+                except Exception:  # noqa: BLE001 - as the loop would log a failed callback; the others go on
+                    log.exception("answering a stored message failed")
+            elif not fut.done():
                 fut.set_exception(err) if err is not None else fut.set_result(None)
         if err is None and fixes and self._subscribers:
             asyncio.get_running_loop().call_soon(self._notify, fixes)  # after the woken connections ack
@@ -515,9 +536,9 @@ class Jt808Gateway:
         return self._reply(msg, state, jt808.PLATFORM_RESPONSE,
                            jt808.encode_general_response(msg.serial, msg.msg_id, result))
 
-    def _store_start(self, pending: list[_Pending]) -> asyncio.Future:
+    def _store_start(self, pending: list[_Pending], done: Callable[[BaseException | None], None]) -> None:
         """Start storing the fixes and registrations of one read in one transaction (group commit: handed to the
-        writer thread); the future is done once they are committed (or failed)."""
+        writer thread); ``done(error)`` is called on the loop once they are committed (error None) or failed."""
         fixes = [pair for p in pending for pair in p.fixes]
         regs = [p for p in pending if p.vehicle is not None]
         error: BaseException | None = None
@@ -526,7 +547,8 @@ class Jt808Gateway:
                 rows = [self._registration_row(p) for p in regs]   # reads the terminals table: may fail too
                 for p, row in zip(regs, rows, strict=True):
                     p.code = row[2]         # answered only if the commit holding the row succeeds
-                return self.store._writer_for_loop().submit(fixes, rows)
+                self.store._writer_for_loop().submit_call(fixes, rows, done)
+                return
             if fixes:
                 self.store.add(fixes)
             for p in regs:
@@ -534,18 +556,13 @@ class Jt808Gateway:
                 p.code = self.store.register(row[0], row[1], gcj02=bool(row[3]), kind=row[5])
         except (sqlite3.Error, OSError) as exc:
             error = exc
-        done = asyncio.get_running_loop().create_future()     # stored (or failed) already, in this thread
-        if error is not None:
-            done.set_exception(error)
-        else:
-            done.set_result(None)
-        return done
+        asyncio.get_running_loop().call_soon(done, error)     # stored (or failed) already, in this thread
 
-    def _store_result(self, pending: list[_Pending], stored: asyncio.Future) -> int:
-        """The result code of the answers to *pending* once *stored* (from :meth:`_store_start`) is done."""
-        try:
-            stored.result()
-        except (sqlite3.Error, OSError):
+    def _store_result(self, pending: list[_Pending], error: BaseException | None) -> int:
+        """The result code of the answers to *pending* once :meth:`_store_start` is done (with *error* or None)."""
+        if error is not None:
+            if not isinstance(error, (sqlite3.Error, OSError)):
+                raise error
             n = sum(len(p.fixes) for p in pending)
             log.exception("storing %d fixes failed; their messages are answered 1 (failure)", n)
             self.counters["store_errors"] += 1
@@ -644,7 +661,7 @@ class _Connection(asyncio.Protocol):
         self.decoder, self.parts = jt808.StreamDecoder(), jt808.Reassembler()
         self.state: dict[str, Any] = {"authenticated": set(), "serial": 0}
         self.transport: asyncio.Transport | None = None
-        self.waiting: tuple[list, list[_Pending], float, asyncio.Future] | None = None
+        self.waiting: tuple[list, list[_Pending], float] | None = None
         self.inbox = bytearray()
         self.closing = False        # close once the answers in flight are written
         self.finished: asyncio.Future = asyncio.get_running_loop().create_future()
@@ -672,15 +689,14 @@ class _Connection(asyncio.Protocol):
             if replies:
                 self.transport.writelines(replies)
             return
-        stored = self.gw._store_start(pending)
-        self.waiting = (replies, pending, t_read, stored)
-        stored.add_done_callback(self._stored)
+        self.waiting = (replies, pending, t_read)
+        self.gw._store_start(pending, self._stored)
 
-    def _stored(self, stored: asyncio.Future) -> None:
-        replies, pending, t_read, _ = self.waiting
+    def _stored(self, error: BaseException | None) -> None:
+        replies, pending, t_read = self.waiting
         self.waiting = None
         gw, state = self.gw, self.state
-        result = gw._store_result(pending, stored)
+        result = gw._store_result(pending, error)
         replies = [gw._answer(r, state, result) if isinstance(r, _Pending) else r for r in replies]
         gw.ack_ms.append((time.perf_counter() - t_read) * 1000)
         transport = self.transport

@@ -59,6 +59,7 @@ import shapely
 from gridlib.crs import WGS84, metric_crs, to_crs, transform_xy
 from gridlib.live.alerts import AlertBook
 from gridlib.live.fix import Fix
+from gridlib.times import WINDOW as TIME_WINDOW
 from gridlib.trucks.clean import clean
 from gridlib.trucks.detectors import (
     DETECTORS,
@@ -79,13 +80,15 @@ log = logging.getLogger(__name__)
 #: A night starts at 12:00 local time (the nightly run's truck window: 12:00 the day before to 12:00).
 NIGHT_START_S = 12 * 3600
 _DAY = 86400
-_FIX_DTYPE = np.dtype([("t", "i8"), ("lon", "f8"), ("lat", "f8")])
+#: A stored fix: local epoch seconds, WGS84 degrees and metres in the monitor's metric CRS (transformed once, when
+#: the fix is integrated, by the batch reader :func:`~gridlib.trucks.fixes.read_fixes`: a tick does not re-read it).
+_FIX_DTYPE = np.dtype([("t", "i8"), ("lon", "f8"), ("lat", "f8"), ("x", "f8"), ("y", "f8")])
 
 
 def _concat(parts: list[np.ndarray]) -> np.ndarray:
     """``np.concatenate`` of fix records, through a plain int64 view (structured arrays pay a dtype promotion each).
 
-    >>> a = np.array([(1, 121.5, 31.2)], dtype=_FIX_DTYPE)
+    >>> a = np.array([(1, 121.5, 31.2, 0.0, 0.0)], dtype=_FIX_DTYPE)
     >>> bool((_concat([a, a[:0], a]) == np.concatenate([a, a])).all())
     True
     """
@@ -115,6 +118,26 @@ _MAX_RESETS = 64
 _NO_RESET = np.iinfo(np.int64).min
 
 
+_T_MIN, _T_MAX = (int(np.datetime64(w, "s").astype("int64")) for w in TIME_WINDOW)
+
+
+def _plainly_valid(vid: np.ndarray, t: np.ndarray, lon: np.ndarray, lat: np.ndarray) -> np.ndarray:
+    """Per fix: True where :func:`~gridlib.trucks.fixes.read_fixes` surely accepts it (a non-blank vehicle id, a time
+    inside :data:`gridlib.times.WINDOW`, finite in-range WGS84 coordinates, not (0, 0)): a tick whose new fixes are
+    all such skips the reader's frames (~10 ms); one with any other fix is read by the reader (and its rejects).
+
+    >>> _plainly_valid(np.array(["A", " ", "A", "A"], dtype=object), np.full(4, 1_795_000_000),
+    ...                np.array([121.5, 121.5, 0.0, np.nan]), np.array([31.2, 31.2, 0.0, 31.2])).tolist()
+    [True, False, False, False]
+    """
+    with np.errstate(invalid="ignore"):
+        ok = (np.abs(lon) <= 180.0) & (np.abs(lat) <= 90.0) & ~((lon == 0) & (lat == 0)) & (t >= _T_MIN) & (t < _T_MAX)
+    blank = [v for v in set(vid.tolist()) if not str(v).strip()]
+    if blank:
+        ok &= ~np.isin(vid, np.array(blank, dtype=object))
+    return ok
+
+
 class _Night:
     """One vehicle night: its stored fixes sorted by time (arrival order among equal times), its resets and the
     episodes frozen before them.
@@ -125,18 +148,24 @@ class _Night:
     It stays true for any fix stored later with a time after ``guard_t``; an earlier (late) fix drops it.
 
     >>> n = _Night()
-    >>> _ = n.add(np.array([(10, 121.5, 31.2), (30, 121.5, 31.2)], dtype=_FIX_DTYPE))
+    >>> _ = n.add(np.array([(10, 121.5, 31.2, 0, 0), (30, 121.5, 31.2, 0, 0)], dtype=_FIX_DTYPE))
     >>> n.push(30, 10, 30, [("V", "no_permit")])
-    >>> n.add(np.array([(20, 121.6, 31.2)], dtype=_FIX_DTYPE)), n.raw["t"].tolist(), n.reset_t == _NO_RESET
+    >>> n.add(np.array([(20, 121.6, 31.2, 0, 0)], dtype=_FIX_DTYPE)), n.raw["t"].tolist(), n.reset_t == _NO_RESET
     (1, [10, 20, 30], True)
     """
 
-    __slots__ = ("raw", "resets", "frozen")
+    __slots__ = ("buf", "n", "resets", "frozen", "start")
 
     def __init__(self) -> None:
-        self.raw = np.zeros(0, dtype=_FIX_DTYPE)
+        self.buf = np.zeros(8, dtype=_FIX_DTYPE)      # the fixes are buf[:n]; appended in place (amortised growth)
+        self.n = 0
+        self.start = -1         # position of the latest reset's window start in buf, -1: to be found
         self.resets: list[tuple[int, int, int, int]] = []
         self.frozen: list[tuple] = []
+
+    @property
+    def raw(self) -> np.ndarray:
+        return self.buf[:self.n]
 
     @property
     def reset_t(self) -> int:
@@ -144,25 +173,37 @@ class _Night:
 
     def add(self, chunk: np.ndarray) -> int:
         """Store new fixes (in arrival order); drop the resets a late fix may change. Returns 1 if it dropped any."""
-        c = chunk[np.argsort(chunk["t"], kind="stable")]
-        raw = self.raw
-        if not len(raw) or c["t"][0] >= raw["t"][-1]:
-            self.raw = _concat([raw, c])
+        c = chunk if len(chunk) == 1 else chunk[np.argsort(chunk["t"], kind="stable")]
+        n, k, buf = self.n, len(c), self.buf
+        t0 = int(c["t"][0])
+        if not n or t0 >= buf["t"][n - 1]:
+            if n + k > len(buf):
+                grown = np.zeros(max(2 * len(buf), n + k), dtype=_FIX_DTYPE)
+                grown[:n] = buf[:n]
+                self.buf = buf = grown
+            buf[n:n + k] = c
         else:   # after the fixes of equal time already stored: the batch reader keeps the first stored
-            self.raw = np.insert(raw, np.searchsorted(raw["t"], c["t"], side="right"), c)
-        t0, dropped = int(c["t"][0]), 0
+            raw = buf[:n]
+            self.buf = np.insert(raw, np.searchsorted(raw["t"], c["t"], side="right"), c)
+            self.start = -1
+        self.n = n + k
+        dropped = 0
         while self.resets and self.resets[-1][2] >= t0:
             self.resets.pop()
             dropped = 1
+            self.start = -1
         if dropped:
             del self.frozen[self.resets[-1][3] if self.resets else 0:]
         return dropped
 
     def window(self) -> np.ndarray:
         """The fixes the next check runs on: from the latest reset's window start (all without a reset)."""
+        raw = self.buf[:self.n]
         if not self.resets:
-            return self.raw
-        return self.raw[int(np.searchsorted(self.raw["t"], self.resets[-1][1], side="left")):]
+            return raw
+        if self.start < 0:      # fixes appended later are not earlier than the window start: it stays put
+            self.start = int(np.searchsorted(raw["t"], self.resets[-1][1], side="left"))
+        return raw[self.start:]
 
     def frozen_rows(self) -> list[tuple]:
         return self.frozen
@@ -171,6 +212,7 @@ class _Night:
         """A new reset, with the episodes (rows of :data:`_KEPT`) that end before it and after the last one."""
         self.frozen += rows
         self.resets.append((reset_t, window_t, guard_t, len(self.frozen)))
+        self.start = -1
         if len(self.resets) > _MAX_RESETS:
             del self.resets[0]
 
@@ -340,7 +382,7 @@ class TruckMonitor:
         self._expired: list[dict[str, Any]] = []
         self.stats: dict[str, float] = {"fixes": 0, "too_old": 0, "ticks": 0, "tick_s": 0.0, "last_tick_s": 0.0,
                                         "vehicles_checked": 0, "fixes_checked": 0, "reopened": 0,
-                                        "located": 0, "outside_grid": 0}
+                                        "located": 0, "outside_grid": 0, "rejected": 0}
         self._thread: threading.Thread | None = None
         self._stop = threading.Event()
 
@@ -373,7 +415,10 @@ class TruckMonitor:
         if not pending:
             return []
         vid = np.array([p[0] for p in pending], dtype=object)
-        arr = np.array([p[1:] for p in pending], dtype=_FIX_DTYPE)      # built once for both steps
+        arr = np.zeros(len(pending), dtype=_FIX_DTYPE)      # built once for both steps
+        arr["t"] = np.fromiter((p[1] for p in pending), dtype=np.int64, count=len(pending))
+        arr["lon"] = np.fromiter((p[2] for p in pending), dtype=np.float64, count=len(pending))
+        arr["lat"] = np.fromiter((p[3] for p in pending), dtype=np.float64, count=len(pending))
         dirty = self._integrate(vid, arr)
         if self.grid_index is not None:
             self._locate(vid, arr)
@@ -406,6 +451,9 @@ class TruckMonitor:
         dirty: set[tuple[str, int]] = set()
         if not keep.any():
             return dirty
+        keep &= self._read(vid, arr, keep)
+        if not keep.any():
+            return dirty
         # one stable group-by (vehicle, night) in numpy (pandas' MultiIndex costs ms on a tick of a few fixes);
         # arrival order is kept inside each group
         kv, kn = vid[keep], nights[keep]
@@ -425,6 +473,43 @@ class TruckMonitor:
             self.stats["reopened"] += night.add(sel[a:b])
             dirty.add(k)
         return dirty
+
+    def _read(self, vid: np.ndarray, arr: np.ndarray, keep: np.ndarray) -> np.ndarray:
+        """The new fixes the batch reader accepts (:func:`~gridlib.trucks.fixes.read_fixes`, read once, when they
+        come in); sets their metric ``x``/``y`` in *arr*. A window of accepted fixes is then what the reader
+        returns for it (its rules are per fix), so a tick builds its :class:`Fixes` without re-reading them."""
+        idx = np.flatnonzero(keep)
+        ok = np.zeros(len(arr), dtype=bool)
+        lon, lat = arr["lon"][idx], arr["lat"][idx]
+        if _plainly_valid(vid[idx], arr["t"][idx], lon, lat).all():    # what the reader accepts, without its frames
+            metric = self.ctx.metric
+            x, y = (lon, lat) if metric.is_geographic else transform_xy(WGS84, metric, lon, lat)
+            arr["x"][idx], arr["y"][idx] = x, y
+            ok[idx] = True
+            return ok
+        frame = pd.DataFrame({"vehicle_id": vid[idx], "time": arr["t"][idx].astype("datetime64[s]"),
+                              "lon": lon, "lat": lat})
+        fx, _ = read_fixes(frame, metric=self.ctx.metric)
+        ok[idx[fx.row]] = True
+        arr["x"][idx[fx.row]] = fx.x
+        arr["y"][idx[fx.row]] = fx.y
+        self.stats["rejected"] += len(idx) - len(fx)
+        return ok
+
+    def _window_fixes(self, keys: list[tuple[str, int]], parts: list[np.ndarray]) -> Fixes:
+        """The :class:`Fixes` :func:`~gridlib.trucks.fixes.read_fixes` reads from the windows *parts* of *keys*
+        (one night, keys sorted by vehicle): their fixes were accepted and transformed when they came in
+        (:meth:`_read`) and each window is sorted by time, so this is that reader's output, built from the arrays.
+
+        Checked against the reader in ``tests/test_live_monitor.py`` (``test_window_fixes_equal_the_reader``)."""
+        lengths = np.array([len(p) for p in parts], dtype=np.int64)
+        present = lengths > 0
+        arr = _concat(parts)
+        n = len(arr)
+        return Fixes(vehicle=np.repeat(np.arange(int(present.sum()), dtype=np.int32), lengths[present]),
+                     vehicle_ids=np.array([k[0] for k, p in zip(keys, present, strict=True) if p], dtype=object),
+                     t=arr["t"].copy(), lon=arr["lon"].copy(), lat=arr["lat"].copy(), x=arr["x"].copy(),
+                     y=arr["y"].copy(), row=np.arange(n, dtype=np.int64), crs=self.ctx.metric)
 
     def _locate(self, vid: np.ndarray, arr: np.ndarray) -> None:
         """Locate every new fix in the grid (one vectorised lookup); keep each vehicle's latest fix's grid."""
@@ -449,14 +534,9 @@ class TruckMonitor:
         batch check on the whole night and on the fixes from the new window start agree from that fix on.
         """
         nights = [self._fixes[k] for k in keys]
-        parts = [n.window() for n in nights]
-        arr = _concat(parts)
-        self.stats["fixes_checked"] += len(arr)
-        frame = pd.DataFrame({"vehicle_id": np.repeat(np.array([k[0] for k in keys], dtype=object),
-                                                      [len(p) for p in parts]),
-                              "time": arr["t"].astype("datetime64[s]"), "lon": arr["lon"], "lat": arr["lat"]})
         th = self.ctx.thresholds
-        raw, _ = read_fixes(frame, metric=self.ctx.metric)
+        raw = self._window_fixes(keys, [n.window() for n in nights])
+        self.stats["fixes_checked"] += len(raw)
         fx, _ = clean(raw, max_speed_kmh=th.max_speed_kmh, min_jump_m=th.min_jump_m)
         last: dict[str, np.datetime64] = {}
         if len(fx):
@@ -464,7 +544,7 @@ class TruckMonitor:
             last = dict(zip(fx.vehicle_ids[fx.vehicle[ends]].tolist(), fx.times(ends), strict=True))
         window = pd.DataFrame(columns=list(_KEPT))
         if len(fx):
-            day = vehicle_day(fx, self.ctx)
+            day = vehicle_day(fx, self.ctx, trips=False)     # no detector reads the trips table
             found = [p for p in (detector(day, th) for detector in DETECTORS.values()) if len(p)]
             if found:
                 window = pd.concat(found, ignore_index=True)[list(_KEPT)]
@@ -492,15 +572,19 @@ class TruckMonitor:
         found = _resets(raw, fx, day, self.ctx.thresholds, old, self._speed_floor, zone_of)
         if not found:
             return
-        vid = window["vehicle_id"].to_numpy(dtype=object)
-        end_s = window["end"].to_numpy("datetime64[s]").astype("int64")
+        rows: list[tuple] | None = None     # the window's episodes as rows, built once if any night moves
+        of_vehicle: dict[str, list[int]] = {}
         for code, (reset_t, win_t, guard_t) in found.items():
             v = fx.vehicle_ids[code]
             night = by_vehicle[v]
             if night.resets and reset_t < night.reset_t + _RESET_STEP_S:
                 continue
-            sel = np.flatnonzero((vid == v) & (end_s < reset_t))
-            night.push(reset_t, win_t, guard_t, list(window.iloc[sel].itertuples(index=False, name=None)))
+            if rows is None:
+                rows = list(window.itertuples(index=False, name=None))
+                end_s = window["end"].to_numpy("datetime64[s]").astype("int64").tolist()
+                for i, w in enumerate(window["vehicle_id"].tolist()):
+                    of_vehicle.setdefault(w, []).append(i)
+            night.push(reset_t, win_t, guard_t, [rows[i] for i in of_vehicle.get(v, ()) if end_s[i] < reset_t])
 
     # ---- running -----------------------------------------------------------------------------------------
     def start(self, interval_s: float = 0.2) -> None:

@@ -184,19 +184,24 @@ class CheckContext:
         return np.where(found, pv, -1)
 
 
-def vehicle_day(fx: Fixes, ctx: CheckContext) -> VehicleDay:
+def vehicle_day(fx: Fixes, ctx: CheckContext, *, trips: bool = True) -> VehicleDay:
     """What the detectors share about whole vehicles' cleaned fixes: movement, the permit per fix,
     route distance and corridor, approved stops.
+
+    ``trips=False`` leaves ``movement.trips`` empty (no detector reads it; see :func:`~gridlib.trucks.trips.detect`):
+    the live monitor's cheaper pass, with the same detector results.
 
     Examples
     --------
     >>> day = vehicle_day(_example_fixes(), CheckContext.prepare(*_example_inputs()))
     >>> len(day.fixes), int((day.permit_of == 0).sum()), len(day.movement.trips)
     (60, 60, 1)
+    >>> len(vehicle_day(_example_fixes(), CheckContext.prepare(*_example_inputs()), trips=False).movement.trips)
+    0
     """
     permits_ok, th = ctx.permits, ctx.thresholds
     mv = detect(fx, radius_m=th.stop_radius_m, min_dwell_s=th.min_dwell_s, gap_s=th.gap_s,
-                sites=ctx.sites_m, site_buffer_m=th.site_buffer_m)
+                sites=ctx.sites_m, site_buffer_m=th.site_buffer_m, trips=trips)
     permit_of, in_hours = assign_permits(
         fx.vehicle, fx.t, ctx.permit_vehicles(fx.vehicle_ids), permits_ok["valid_from"].to_numpy(dtype="datetime64[D]"),
         permits_ok["valid_to"].to_numpy(dtype="datetime64[D]"),

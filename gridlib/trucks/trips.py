@@ -235,6 +235,9 @@ def _end_sites(ends: np.ndarray, stop_of: np.ndarray, stop_site: np.ndarray, fix
     return out
 
 
+_NO_TRIPS: gpd.GeoDataFrame | None = None     # the trips table of no fixes (detect with trips=False)
+
+
 def detect(
     fixes: Fixes,
     *,
@@ -243,6 +246,7 @@ def detect(
     gap_s: float = 600.0,
     sites: gpd.GeoDataFrame | None = None,
     site_buffer_m: float = 30.0,
+    trips: bool = True,
 ) -> Movement:
     """Find stops and trips.
 
@@ -260,6 +264,9 @@ def detect(
     sites : geopandas.GeoDataFrame, optional
         Sites with ``site_id`` in the fixes' metric CRS; stops and trip ends are
         matched to them (with ``site_buffer_m`` of tolerance for GPS error at gates).
+    trips : bool
+        False: leave the ``trips`` table empty (its rows, lines, lengths and end sites are what no
+        detector reads; the live monitor checks without them). Everything else is the same.
 
     Returns
     -------
@@ -340,6 +347,13 @@ def detect(
     remap = np.cumsum(keep) - 1
     # a vehicle that never moved (parked all night) has no trip runs at all
     trip_of = np.where(trip_of >= 0, remap[np.maximum(trip_of, 0)], -1) if len(remap) else np.full(n, -1)
+    if not trips:
+        global _NO_TRIPS
+        if _NO_TRIPS is None:     # the empty table, built once as below (a GeoDataFrame costs ~3 ms per tick)
+            _NO_TRIPS = detect(fixes.take(np.zeros(0, dtype=np.int64)), radius_m=radius_m, min_dwell_s=min_dwell_s,
+                               gap_s=gap_s, sites=None, site_buffer_m=site_buffer_m).trips
+        return Movement(still, stop_of, trip_of, gap_before, stops.drop(columns=["x", "y"]), _NO_TRIPS.copy(),
+                        np.column_stack([sx, sy]), stop_site, dwell)
     pos = np.repeat(a - np.r_[0, np.cumsum(lengths)[:-1]], lengths) + np.arange(int(lengths.sum()))
     tid = np.repeat(np.arange(len(a)), lengths)
     step = np.zeros(len(pos))
@@ -350,7 +364,7 @@ def detect(
     origin = _end_sites(a, stop_of, stop_site, fixes, sites, site_buffer_m)
     dest = _end_sites(b, stop_of, stop_site, fixes, sites, site_buffer_m)
     lines = shapely.linestrings(fixes.lon[pos], fixes.lat[pos], indices=tid) if len(pos) else []
-    trips = gpd.GeoDataFrame(
+    table = gpd.GeoDataFrame(
         {
             "trip_id": np.arange(len(a)),
             "vehicle_id": fixes.vehicle_ids[fixes.vehicle[a]],
@@ -363,6 +377,6 @@ def detect(
         geometry=np.asarray(lines, dtype=object) if len(a) else [], crs=WGS84,
     )
     return Movement(
-        still, stop_of, trip_of, gap_before, stops.drop(columns=["x", "y"]), trips,
+        still, stop_of, trip_of, gap_before, stops.drop(columns=["x", "y"]), table,
         np.column_stack([sx, sy]), stop_site, dwell,
     )
