@@ -492,10 +492,11 @@ def _roads_within(points: np.ndarray, roads: gpd.GeoDataFrame | None, layer: _La
     return out
 
 
-def _component_match(cases: pd.DataFrame, points: np.ndarray, classes: np.ndarray,
+def _component_match(cases: pd.DataFrame | dict[str, Any], points: np.ndarray, classes: np.ndarray,
                      components: gpd.GeoDataFrame | None, radius: float, layer: _Layer | None = None) -> np.ndarray:
-    """Component row per case: by ``component_id``, else the nearest of its class within ``radius``."""
-    out = np.full(len(cases), -1)
+    """Component row per case (at *points*): by ``component_id`` (a column of *cases*, when it has one), else the
+    nearest of its class within ``radius``."""
+    out = np.full(len(points), -1)
     if components is None or len(components) == 0:
         return out
     layer = layer or _Layer.components(components)
@@ -817,9 +818,12 @@ def _locate(checked: _Checked, grids: _Grids, near_boundary_m: float) -> _Locate
 
 
 def _boundary_flags(grids: _Grids, which: np.ndarray, pos: np.ndarray, x: np.ndarray, y: np.ndarray,
-                    geometry: np.ndarray, near_boundary_m: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+                    geometry: np.ndarray, near_boundary_m: float, edges: list[tuple[Any, ...]] | None = None
+                    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """The part of step 2 after the lookup, for located points (edition *which*, grid *pos*): distance to
-    the grid's boundary, ``near_boundary`` and ``near_street_boundary`` (also :class:`PreparedAssign`'s)."""
+    the grid's boundary, ``near_boundary`` and ``near_street_boundary`` (also :class:`PreparedAssign`'s).
+    *edges*: per edition its grids' geometries (object array) and :func:`_edge_grids`, worked out before
+    (:class:`PreparedAssign`: a geometry array of every grid per case costs more than the rest of a case)."""
     dist = np.full(len(pos), np.nan)
     near = np.zeros(len(pos), dtype=bool)
     near_street = np.zeros(len(pos), dtype=bool)
@@ -839,8 +843,11 @@ def _boundary_flags(grids: _Grids, which: np.ndarray, pos: np.ndarray, x: np.nda
         close = sel[dk <= d]  # another grid is never closer than the point's own grid boundary
         if not len(close):
             continue
-        geoms = np.asarray(frame.geometry.array, dtype=object)
-        _, tree, street, reaches = _edge_grids(grids.originals[k], grids.indexes[k], geoms)
+        if edges is None:
+            geoms = np.asarray(frame.geometry.array, dtype=object)
+            _, tree, street, reaches = _edge_grids(grids.originals[k], grids.indexes[k], geoms)
+        else:
+            geoms, _, tree, street, reaches = edges[k]
         reach = reaches.setdefault(float(d), _Reach.empty(len(geoms)))
         near[sel[pt]] = True
         near_street[sel[pt[street[other] != street[own[pt]]]]] = True
@@ -1275,6 +1282,7 @@ class PreparedAssign:
         self._pairs: dict[tuple[str, str], tuple[str, tuple[str, str, str] | None, str]] = {}   # kind, reject, rule
         self._per_grid: dict[int, dict[str, Any]] = {}
         self._to_metric: dict[Any, tuple[pyproj.CRS, str | None, pyproj.Transformer] | None] = {}
+        self._edges: list[tuple[Any, ...]] | None = None     # the grids' geometries and _edge_grids, at first use
 
     # ---- what depends on the grid or the class only, worked out once
     def warm(self) -> PreparedAssign:
@@ -1404,13 +1412,17 @@ class PreparedAssign:
         x, y, pos = x[inside], y[inside], pos[inside]
         points = shapely.points(x, y)
         which = np.zeros(len(sel), dtype=int)
-        dist, near, near_street = _boundary_flags(self.grids, which, pos, x, y, points, self.near_boundary_m)
+        if self._edges is None:
+            geoms = np.asarray(self.grids.frames[0].geometry.array, dtype=object)
+            self._edges = [(geoms, *_edge_grids(self.grids.originals[0], self.grids.indexes[0], geoms))]
+        dist, near, near_street = _boundary_flags(self.grids, which, pos, x, y, points, self.near_boundary_m,
+                                                  self._edges)
 
         grid = self._grid_rows(pos)
         kinds = np.array([p[0] for p in pairs], dtype=object)
         classes = np.array([(cases[k].get("class_code") or "").strip() for k in sel], dtype=object)
         comp_layer, zone_layer, road_layer = self._layers
-        case_rows = pd.DataFrame(index=pd.RangeIndex(len(sel)))
+        case_rows: dict[str, Any] = {}      # (a frame of no column costs more than the rest of a case's step 3)
         if any(cases[k].get("component_id") is not None for k in sel):
             case_rows["component_id"] = pd.array([cases[k].get("component_id") for k in sel], dtype="string")
         component_classes = np.where(kinds == "component", classes, "").astype(object) \
