@@ -990,6 +990,36 @@ def _choose(sources: dict[str, tuple[np.ndarray, np.ndarray]], rule: np.ndarray,
     return unit, units, basis
 
 
+#: Up to this many cases, :class:`PreparedAssign` decides each case's basis in plain Python (:func:`_choose_few`).
+_FEW_CASES = 8
+
+
+def _choose_few(sources: dict[str, tuple[np.ndarray, np.ndarray]], rule: list[Any]) -> list[tuple[Any, str]]:
+    """:func:`_choose` for a few cases, one at a time: per case its unit text and basis (``""`` and ``""``: none).
+
+    The same decision: the earliest basis of the case's rule order whose candidate names a unit (a basis none
+    of whose candidates names one never decides, so a case's own candidate is all there is to look at).
+
+    >>> units = np.array(["", "市政所"], dtype=object)
+    >>> sources = {b: (units, np.array([-1, 1])) for b in BASES}
+    >>> _choose_few(sources, ["owner_first", "territory_first"])
+    [('', ''), ('市政所', 'frontage_zone')]
+    """
+    out = []
+    for i, name in enumerate(rule):
+        chosen: tuple[Any, str] = ("", "")
+        for b in _ORDERS.get(name, ()):
+            if b not in sources:
+                continue
+            values, rows = sources[b]
+            row = int(rows[i])
+            if row >= 0 and values[row] != "":
+                chosen = (values[row], b)
+                break
+        out.append(chosen)
+    return out
+
+
 def _values(frame: gpd.GeoDataFrame | None, column: str) -> np.ndarray:
     """A text column of a layer as Python strings ("" where missing or absent)."""
     if frame is None:
@@ -1438,17 +1468,21 @@ class PreparedAssign:
             "grid_team": (np.array([g["_team_unit"] for g in grid], dtype=object), mine),
             "territory_fallback": (np.array([g["_fallback"] for g in grid], dtype=object), mine),
         }
-        # only the candidate rows these cases point at (renumbered): _choose then looks at a few rows, not at
-        # every component's units; same decisions, same unit texts
-        sources = {b: (v[p[p >= 0]], np.where(p >= 0, np.cumsum(p >= 0) - 1, -1)) for b, (v, p) in sources.items()}
         rule = np.array([p[2] for p in pairs], dtype=object)
-        unit, units, basis = _choose(sources, rule)
+        if len(sel) <= _FEW_CASES:
+            chosen = _choose_few(sources, rule.tolist())
+        else:
+            # only the candidate rows these cases point at (renumbered): _choose then looks at a few rows, not at
+            # every component's units; same decisions, same unit texts
+            sources = {b: (v[p[p >= 0]], np.where(p >= 0, np.cumsum(p >= 0) - 1, -1)) for b, (v, p) in sources.items()}
+            unit, units, basis = _choose(sources, rule)
+            chosen = [(units[u], BASES[b] if b < len(BASES) else "") for u, b in zip(unit, basis, strict=True)]
         level_cols = ["grid_code", *[f"{lv}_{w}" for lv in LEVELS for w in ("code", "name")]]
         out = {}
         for i, k in enumerate(sel):
-            b = BASES[basis[i]] if basis[i] < len(BASES) else ""
+            unit_text, b = chosen[i]
             out[k] = {id: cases[k][id], **{c: _record_value(grid[i][c]) for c in level_cols},
-                      "responsible_unit": units[unit[i]], "responsible_team": grid[i]["_team"] if b == "grid_team"
+                      "responsible_unit": unit_text, "responsible_team": grid[i]["_team"] if b == "grid_team"
                       else "", "responsibility_basis": b, "responsibility_rule": rule[i],
                       "distance_to_boundary_m": float(np.round(dist[i], 3)), "near_boundary": bool(near[i]),
                       "near_street_boundary": bool(near_street[i]), "x": float(x[i]), "y": float(y[i]),

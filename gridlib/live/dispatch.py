@@ -218,6 +218,8 @@ class Dispatcher:
         previous column while that is fresh too, else is routed here. Call under ``_live_lock``."""
         now = self.clock()
         times, moved = self._plan(now)
+        if not moved and all(t is None for t in times):     # no team has a fix: every team from its base
+            return np.zeros(len(self.teams), dtype=bool), times
         late = [m for m in moved if not self._fresh(self._live_fix[m[0]], now)]
         if late:
             self._install(self._compute(late))
@@ -294,7 +296,7 @@ class Dispatcher:
         minutes = np.asarray(time, dtype=float).reshape(len(x), len(self.teams)) / 60.0
         key = np.where(np.isfinite(minutes), minutes, np.inf)
         # per case, the teams by time (ties by position); then plain Python values, not numpy scalars per team
-        orders = np.lexsort((np.broadcast_to(np.arange(len(self.teams)), key.shape), key), axis=-1).tolist()
+        orders = np.argsort(key, axis=-1, kind="stable").tolist()
         origin, walks = origin.tolist(), access.tolist()
         out = []
         for row, order, walk in zip(minutes.tolist(), orders, walks, strict=True):
