@@ -46,11 +46,12 @@ boundary, near another grid or street), ``_responsibility`` (levels, rule, unit 
 from __future__ import annotations
 
 import logging
+import threading
 import warnings
 import weakref
 from collections import Counter
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -207,11 +208,16 @@ class _Reach:
 
     street_edge: np.ndarray        # int8 per grid: -1 not known yet; 1: a grid of another street may lie within
     done: np.ndarray               # bool per grid: its pairs are in ``pairs``
-    pairs: list[tuple[np.ndarray, np.ndarray]]   # (grid, another grid within the distance), appended
+    #: (grid, another grid within the distance), sorted by grid (stable: in the order found), one pair of arrays
+    #: rebound whole under ``lock`` (a live service asks from its intake and monitor threads); each grid's pairs
+    #: are a slice found by binary search, so a call costs the same after a million cases as after one
+    pairs: tuple[np.ndarray, np.ndarray]
+    lock: threading.Lock = field(default_factory=threading.Lock)
 
     @classmethod
     def empty(cls, n: int) -> _Reach:
-        return cls(np.full(n, -1, dtype=np.int8), np.zeros(n, dtype=bool), [])
+        none = np.zeros(0, dtype=np.int64)
+        return cls(np.full(n, -1, dtype=np.int8), np.zeros(n, dtype=bool), (none, none))
 
 
 def _edge_grids(frame: gpd.GeoDataFrame, index: GridIndex,
@@ -253,24 +259,34 @@ def _grid_pairs(tree: shapely.STRtree, geoms: np.ndarray, grid_ids: np.ndarray, 
     ``dwithin``; a grid no point of which lies within reach of the other: none of its points does either).
     With *reach*, the pairs of grids asked before come from it and the new ones are added to it."""
     todo = grid_ids if reach is None else grid_ids[~reach.done[grid_ids]]
-    b = shapely.bounds(geoms[todo])
-    g, other = tree.query(shapely.box(b[:, 0] - distance, b[:, 1] - distance, b[:, 2] + distance,
-                                      b[:, 3] + distance))
-    g = todo[g]
-    keep = g != other
-    g, other = g[keep], other[keep]
-    keep = shapely.dwithin(geoms[g], geoms[other], distance)
-    g, other = g[keep], other[keep]
-    if reach is not None:
-        reach.pairs.append((g, other))  # the pairs first, then the mark: a concurrent call may only repeat work
-        reach.done[todo] = True
-        g = np.concatenate([p[0] for p in reach.pairs])
-        other = np.concatenate([p[1] for p in reach.pairs])
-    local = np.full(len(geoms), -1, dtype=np.int64)
-    local[grid_ids] = np.arange(len(grid_ids))
-    g = local[g]
-    keep = g >= 0
-    return g[keep], other[keep]
+    if reach is None or len(todo):
+        b = shapely.bounds(geoms[todo])
+        g, other = tree.query(shapely.box(b[:, 0] - distance, b[:, 1] - distance, b[:, 2] + distance,
+                                          b[:, 3] + distance))
+        g = todo[g]
+        keep = g != other
+        g, other = g[keep], other[keep]
+        keep = shapely.dwithin(geoms[g], geoms[other], distance)
+        g, other = g[keep], other[keep]
+    if reach is None:
+        local = np.full(len(geoms), -1, dtype=np.int64)
+        local[grid_ids] = np.arange(len(grid_ids))
+        g = local[g]
+        keep = g >= 0
+        return g[keep], other[keep]
+    with reach.lock:
+        if len(todo):   # the pairs first, then the mark: a concurrent call may only repeat work
+            merged = np.concatenate([reach.pairs[0], g]), np.concatenate([reach.pairs[1], other])
+            order = np.argsort(merged[0], kind="stable")
+            reach.pairs = (merged[0][order], merged[1][order])
+            reach.done[todo] = True
+        known, others = reach.pairs
+    # each asked grid's pairs (in the order found), grid by grid in the order of *grid_ids*
+    lo, hi = np.searchsorted(known, grid_ids, side="left"), np.searchsorted(known, grid_ids, side="right")
+    count = hi - lo
+    local = np.repeat(np.arange(len(grid_ids)), count)
+    at = np.repeat(lo - (np.cumsum(count) - count), count) + np.arange(int(count.sum()))
+    return local, others[at]
 
 
 def _grids_within(tree: shapely.STRtree, geoms: np.ndarray, street: np.ndarray, own: np.ndarray, points: np.ndarray,
