@@ -864,18 +864,24 @@ def _boundary_flags(grids: _Grids, which: np.ndarray, pos: np.ndarray, x: np.nda
             _, tree, street, reaches = _edge_grids(grids.originals[k], grids.indexes[k], geoms)
         else:
             geoms, _, tree, street, reaches = edges[k]
-        reach = reaches.setdefault(float(d), _Reach.empty(len(geoms)))
+        # (get first: an empty _Reach is two arrays over every grid, not to be built per call)
+        reach = reaches.get(float(d)) or reaches.setdefault(float(d), _Reach.empty(len(geoms)))
         near[sel[pt]] = True
         near_street[sel[pt[street[other] != street[own[pt]]]]] = True
         close_pos = pos[close]
-        hit = np.zeros(len(geoms), dtype=bool)
-        hit[close_pos] = True
-        hit = np.flatnonzero(hit)  # the grids of the close points (distinct, sorted)
-        edge_of = np.zeros(len(geoms), dtype=bool)
-        edge_of[hit] = _street_edge(tree, geoms, street, hit, d, reach)
+        if 8 * len(close_pos) < len(geoms):      # a few points (a live case): no array over every grid
+            hit = np.unique(close_pos)
+            edge_close = _street_edge(tree, geoms, street, hit, d, reach)[np.searchsorted(hit, close_pos)]
+        else:
+            hit = np.zeros(len(geoms), dtype=bool)
+            hit[close_pos] = True
+            hit = np.flatnonzero(hit)  # the grids of the close points (distinct, sorted)
+            edge_of = np.zeros(len(geoms), dtype=bool)
+            edge_of[hit] = _street_edge(tree, geoms, street, hit, d, reach)
+            edge_close = edge_of[close_pos]
         # still open: no shared edge within reach (an edge of the coverage, a T-junction), or a
         # grid of another street may lie within reach beyond a shared edge of the same street
-        ask = close[~near[close] | (edge_of[close_pos] & ~near_street[close])]
+        ask = close[~near[close] | (edge_close & ~near_street[close])]
         if len(ask):
             pt, other = _grids_within(tree, geoms, street, pos[ask], geometry[ask], x[ask], y[ask],
                                       near[ask], d, reach)
