@@ -46,11 +46,12 @@ boundary, near another grid or street), ``_responsibility`` (levels, rule, unit 
 from __future__ import annotations
 
 import logging
+import threading
 import warnings
 import weakref
 from collections import Counter
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -207,11 +208,16 @@ class _Reach:
 
     street_edge: np.ndarray        # int8 per grid: -1 not known yet; 1: a grid of another street may lie within
     done: np.ndarray               # bool per grid: its pairs are in ``pairs``
-    pairs: list[tuple[np.ndarray, np.ndarray]]   # (grid, another grid within the distance), appended
+    #: (grid, another grid within the distance), sorted by grid (stable: in the order found), one pair of arrays
+    #: rebound whole under ``lock`` (a live service asks from its intake and monitor threads); each grid's pairs
+    #: are a slice found by binary search, so a call costs the same after a million cases as after one
+    pairs: tuple[np.ndarray, np.ndarray]
+    lock: threading.Lock = field(default_factory=threading.Lock)
 
     @classmethod
     def empty(cls, n: int) -> _Reach:
-        return cls(np.full(n, -1, dtype=np.int8), np.zeros(n, dtype=bool), [])
+        none = np.zeros(0, dtype=np.int64)
+        return cls(np.full(n, -1, dtype=np.int8), np.zeros(n, dtype=bool), (none, none))
 
 
 def _edge_grids(frame: gpd.GeoDataFrame, index: GridIndex,
@@ -253,24 +259,34 @@ def _grid_pairs(tree: shapely.STRtree, geoms: np.ndarray, grid_ids: np.ndarray, 
     ``dwithin``; a grid no point of which lies within reach of the other: none of its points does either).
     With *reach*, the pairs of grids asked before come from it and the new ones are added to it."""
     todo = grid_ids if reach is None else grid_ids[~reach.done[grid_ids]]
-    b = shapely.bounds(geoms[todo])
-    g, other = tree.query(shapely.box(b[:, 0] - distance, b[:, 1] - distance, b[:, 2] + distance,
-                                      b[:, 3] + distance))
-    g = todo[g]
-    keep = g != other
-    g, other = g[keep], other[keep]
-    keep = shapely.dwithin(geoms[g], geoms[other], distance)
-    g, other = g[keep], other[keep]
-    if reach is not None:
-        reach.pairs.append((g, other))  # the pairs first, then the mark: a concurrent call may only repeat work
-        reach.done[todo] = True
-        g = np.concatenate([p[0] for p in reach.pairs])
-        other = np.concatenate([p[1] for p in reach.pairs])
-    local = np.full(len(geoms), -1, dtype=np.int64)
-    local[grid_ids] = np.arange(len(grid_ids))
-    g = local[g]
-    keep = g >= 0
-    return g[keep], other[keep]
+    if reach is None or len(todo):
+        b = shapely.bounds(geoms[todo])
+        g, other = tree.query(shapely.box(b[:, 0] - distance, b[:, 1] - distance, b[:, 2] + distance,
+                                          b[:, 3] + distance))
+        g = todo[g]
+        keep = g != other
+        g, other = g[keep], other[keep]
+        keep = shapely.dwithin(geoms[g], geoms[other], distance)
+        g, other = g[keep], other[keep]
+    if reach is None:
+        local = np.full(len(geoms), -1, dtype=np.int64)
+        local[grid_ids] = np.arange(len(grid_ids))
+        g = local[g]
+        keep = g >= 0
+        return g[keep], other[keep]
+    with reach.lock:
+        if len(todo):   # the pairs first, then the mark: a concurrent call may only repeat work
+            merged = np.concatenate([reach.pairs[0], g]), np.concatenate([reach.pairs[1], other])
+            order = np.argsort(merged[0], kind="stable")
+            reach.pairs = (merged[0][order], merged[1][order])
+            reach.done[todo] = True
+        known, others = reach.pairs
+    # each asked grid's pairs (in the order found), grid by grid in the order of *grid_ids*
+    lo, hi = np.searchsorted(known, grid_ids, side="left"), np.searchsorted(known, grid_ids, side="right")
+    count = hi - lo
+    local = np.repeat(np.arange(len(grid_ids)), count)
+    at = np.repeat(lo - (np.cumsum(count) - count), count) + np.arange(int(count.sum()))
+    return local, others[at]
 
 
 def _grids_within(tree: shapely.STRtree, geoms: np.ndarray, street: np.ndarray, own: np.ndarray, points: np.ndarray,
@@ -498,10 +514,11 @@ def _roads_within(points: np.ndarray, roads: gpd.GeoDataFrame | None, layer: _La
     return out
 
 
-def _component_match(cases: pd.DataFrame, points: np.ndarray, classes: np.ndarray,
+def _component_match(cases: pd.DataFrame | dict[str, Any], points: np.ndarray, classes: np.ndarray,
                      components: gpd.GeoDataFrame | None, radius: float, layer: _Layer | None = None) -> np.ndarray:
-    """Component row per case: by ``component_id``, else the nearest of its class within ``radius``."""
-    out = np.full(len(cases), -1)
+    """Component row per case (at *points*): by ``component_id`` (a column of *cases*, when it has one), else the
+    nearest of its class within ``radius``."""
+    out = np.full(len(points), -1)
     if components is None or len(components) == 0:
         return out
     layer = layer or _Layer.components(components)
@@ -844,9 +861,12 @@ def _locate(checked: _Checked, grids: _Grids, near_boundary_m: float) -> _Locate
 
 
 def _boundary_flags(grids: _Grids, which: np.ndarray, pos: np.ndarray, x: np.ndarray, y: np.ndarray,
-                    geometry: np.ndarray, near_boundary_m: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+                    geometry: np.ndarray, near_boundary_m: float, edges: list[tuple[Any, ...]] | None = None
+                    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """The part of step 2 after the lookup, for located points (edition *which*, grid *pos*): distance to
-    the grid's boundary, ``near_boundary`` and ``near_street_boundary`` (also :class:`PreparedAssign`'s)."""
+    the grid's boundary, ``near_boundary`` and ``near_street_boundary`` (also :class:`PreparedAssign`'s).
+    *edges*: per edition its grids' geometries (object array) and :func:`_edge_grids`, worked out before
+    (:class:`PreparedAssign`: a geometry array of every grid per case costs more than the rest of a case)."""
     dist = np.full(len(pos), np.nan)
     near = np.zeros(len(pos), dtype=bool)
     near_street = np.zeros(len(pos), dtype=bool)
@@ -866,20 +886,29 @@ def _boundary_flags(grids: _Grids, which: np.ndarray, pos: np.ndarray, x: np.nda
         close = sel[dk <= d]  # another grid is never closer than the point's own grid boundary
         if not len(close):
             continue
-        geoms = np.asarray(frame.geometry.array, dtype=object)
-        _, tree, street, reaches = _edge_grids(grids.originals[k], grids.indexes[k], geoms)
-        reach = reaches.setdefault(float(d), _Reach.empty(len(geoms)))
+        if edges is None:
+            geoms = np.asarray(frame.geometry.array, dtype=object)
+            _, tree, street, reaches = _edge_grids(grids.originals[k], grids.indexes[k], geoms)
+        else:
+            geoms, _, tree, street, reaches = edges[k]
+        # (get first: an empty _Reach is two arrays over every grid, not to be built per call)
+        reach = reaches.get(float(d)) or reaches.setdefault(float(d), _Reach.empty(len(geoms)))
         near[sel[pt]] = True
         near_street[sel[pt[street[other] != street[own[pt]]]]] = True
         close_pos = pos[close]
-        hit = np.zeros(len(geoms), dtype=bool)
-        hit[close_pos] = True
-        hit = np.flatnonzero(hit)  # the grids of the close points (distinct, sorted)
-        edge_of = np.zeros(len(geoms), dtype=bool)
-        edge_of[hit] = _street_edge(tree, geoms, street, hit, d, reach)
+        if 8 * len(close_pos) < len(geoms):      # a few points (a live case): no array over every grid
+            hit = np.unique(close_pos)
+            edge_close = _street_edge(tree, geoms, street, hit, d, reach)[np.searchsorted(hit, close_pos)]
+        else:
+            hit = np.zeros(len(geoms), dtype=bool)
+            hit[close_pos] = True
+            hit = np.flatnonzero(hit)  # the grids of the close points (distinct, sorted)
+            edge_of = np.zeros(len(geoms), dtype=bool)
+            edge_of[hit] = _street_edge(tree, geoms, street, hit, d, reach)
+            edge_close = edge_of[close_pos]
         # still open: no shared edge within reach (an edge of the coverage, a T-junction), or a
         # grid of another street may lie within reach beyond a shared edge of the same street
-        ask = close[~near[close] | (edge_of[close_pos] & ~near_street[close])]
+        ask = close[~near[close] | (edge_close & ~near_street[close])]
         if len(ask):
             pt, other = _grids_within(tree, geoms, street, pos[ask], geometry[ask], x[ask], y[ask],
                                       near[ask], d, reach)
@@ -1008,6 +1037,36 @@ def _choose(sources: dict[str, tuple[np.ndarray, np.ndarray]], rule: np.ndarray,
             np.copyto(basis, BASES.index(b), where=sel)
             open_ &= ~sel
     return unit, units, basis
+
+
+#: Up to this many cases, :class:`PreparedAssign` decides each case's basis in plain Python (:func:`_choose_few`).
+_FEW_CASES = 8
+
+
+def _choose_few(sources: dict[str, tuple[np.ndarray, np.ndarray]], rule: list[Any]) -> list[tuple[Any, str]]:
+    """:func:`_choose` for a few cases, one at a time: per case its unit text and basis (``""`` and ``""``: none).
+
+    The same decision: the earliest basis of the case's rule order whose candidate names a unit (a basis none
+    of whose candidates names one never decides, so a case's own candidate is all there is to look at).
+
+    >>> units = np.array(["", "市政所"], dtype=object)
+    >>> sources = {b: (units, np.array([-1, 1])) for b in BASES}
+    >>> _choose_few(sources, ["owner_first", "territory_first"])
+    [('', ''), ('市政所', 'frontage_zone')]
+    """
+    out = []
+    for i, name in enumerate(rule):
+        chosen: tuple[Any, str] = ("", "")
+        for b in _ORDERS.get(name, ()):
+            if b not in sources:
+                continue
+            values, rows = sources[b]
+            row = int(rows[i])
+            if row >= 0 and values[row] != "":
+                chosen = (values[row], b)
+                break
+        out.append(chosen)
+    return out
 
 
 def _values(frame: gpd.GeoDataFrame | None, column: str) -> np.ndarray:
@@ -1309,6 +1368,7 @@ class PreparedAssign:
         self._pairs: dict[tuple[str, str], tuple[str, tuple[str, str, str] | None, str]] = {}   # kind, reject, rule
         self._per_grid: dict[int, dict[str, Any]] = {}
         self._to_metric: dict[Any, tuple[pyproj.CRS, str | None, pyproj.Transformer] | None] = {}
+        self._edges: list[tuple[Any, ...]] | None = None     # the grids' geometries and _edge_grids, at first use
 
     # ---- what depends on the grid or the class only, worked out once
     def warm(self) -> PreparedAssign:
@@ -1438,13 +1498,17 @@ class PreparedAssign:
         x, y, pos = x[inside], y[inside], pos[inside]
         points = shapely.points(x, y)
         which = np.zeros(len(sel), dtype=int)
-        dist, near, near_street = _boundary_flags(self.grids, which, pos, x, y, points, self.near_boundary_m)
+        if self._edges is None:
+            geoms = np.asarray(self.grids.frames[0].geometry.array, dtype=object)
+            self._edges = [(geoms, *_edge_grids(self.grids.originals[0], self.grids.indexes[0], geoms))]
+        dist, near, near_street = _boundary_flags(self.grids, which, pos, x, y, points, self.near_boundary_m,
+                                                  self._edges)
 
         grid = self._grid_rows(pos)
         kinds = np.array([p[0] for p in pairs], dtype=object)
         classes = np.array([(cases[k].get("class_code") or "").strip() for k in sel], dtype=object)
         comp_layer, zone_layer, road_layer = self._layers
-        case_rows = pd.DataFrame(index=pd.RangeIndex(len(sel)))
+        case_rows: dict[str, Any] = {}      # (a frame of no column costs more than the rest of a case's step 3)
         if any(cases[k].get("component_id") is not None for k in sel):
             case_rows["component_id"] = pd.array([cases[k].get("component_id") for k in sel], dtype="string")
         component_classes = np.where(kinds == "component", classes, "").astype(object) \
@@ -1460,17 +1524,21 @@ class PreparedAssign:
             "grid_team": (np.array([g["_team_unit"] for g in grid], dtype=object), mine),
             "territory_fallback": (np.array([g["_fallback"] for g in grid], dtype=object), mine),
         }
-        # only the candidate rows these cases point at (renumbered): _choose then looks at a few rows, not at
-        # every component's units; same decisions, same unit texts
-        sources = {b: (v[p[p >= 0]], np.where(p >= 0, np.cumsum(p >= 0) - 1, -1)) for b, (v, p) in sources.items()}
         rule = np.array([p[2] for p in pairs], dtype=object)
-        unit, units, basis = _choose(sources, rule)
+        if len(sel) <= _FEW_CASES:
+            chosen = _choose_few(sources, rule.tolist())
+        else:
+            # only the candidate rows these cases point at (renumbered): _choose then looks at a few rows, not at
+            # every component's units; same decisions, same unit texts
+            sources = {b: (v[p[p >= 0]], np.where(p >= 0, np.cumsum(p >= 0) - 1, -1)) for b, (v, p) in sources.items()}
+            unit, units, basis = _choose(sources, rule)
+            chosen = [(units[u], BASES[b] if b < len(BASES) else "") for u, b in zip(unit, basis, strict=True)]
         level_cols = ["grid_code", *[f"{lv}_{w}" for lv in LEVELS for w in ("code", "name")]]
         out = {}
         for i, k in enumerate(sel):
-            b = BASES[basis[i]] if basis[i] < len(BASES) else ""
+            unit_text, b = chosen[i]
             out[k] = {id: cases[k][id], **{c: _record_value(grid[i][c]) for c in level_cols},
-                      "responsible_unit": units[unit[i]], "responsible_team": grid[i]["_team"] if b == "grid_team"
+                      "responsible_unit": unit_text, "responsible_team": grid[i]["_team"] if b == "grid_team"
                       else "", "responsibility_basis": b, "responsibility_rule": rule[i],
                       "distance_to_boundary_m": float(np.round(dist[i], 3)), "near_boundary": bool(near[i]),
                       "near_street_boundary": bool(near_street[i]), "x": float(x[i]), "y": float(y[i]),

@@ -104,3 +104,23 @@ def test_a_whole_input_check_judges_the_whole_batch(demo):
     with pytest.raises(gl.errors.CRSError):
         prepared.records(metres)
     assert prepared.records(good + metres) == _reference(prepared, good + metres)
+
+
+def test_the_grid_pairs_kept_for_near_boundary_cases_do_not_grow_with_the_cases_taken():
+    # a live service asks for the same grids' neighbours case after case: the pairs are found once and kept as one
+    # pair of arrays (a list that grew by an entry per case made every later case concatenate all of them)
+    import shapely
+
+    from gridlib.assignment import _grid_pairs, _Reach
+
+    def pairs(found):
+        return sorted(zip(*(a.tolist() for a in found), strict=True))
+
+    geoms = np.array([shapely.box(x, 0, x + 100, 100) for x in range(0, 500, 100)], dtype=object)
+    tree, reach = shapely.STRtree(geoms), _Reach.empty(len(geoms))
+    for _ in range(4):
+        assert pairs(_grid_pairs(tree, geoms, np.array([2, 0]), 20.0, reach)) == [(0, 1), (0, 3), (1, 1)]
+    assert pairs(_grid_pairs(tree, geoms, np.array([4, 2]), 20.0, reach)) == [(0, 3), (1, 1), (1, 3)]
+    assert len(reach.pairs) == 2 and pairs(reach.pairs) == [(0, 1), (2, 1), (2, 3), (4, 3)]
+    # the same pairs as without the kept ones
+    assert pairs(_grid_pairs(tree, geoms, np.array([4, 2]), 20.0)) == [(0, 3), (1, 1), (1, 3)]

@@ -121,6 +121,11 @@ def now_china() -> pd.Timestamp:
     return pd.Timestamp((dt.datetime.now(dt.UTC) + _UTC8).replace(tzinfo=None, microsecond=0))
 
 
+def _now_iso() -> str:
+    """``now_china().isoformat()``, without a Timestamp."""
+    return (dt.datetime.now(dt.UTC) + _UTC8).replace(tzinfo=None, microsecond=0).isoformat()
+
+
 def _reject(code: str, reason: str, field: str | None = None, case_id: Any = None) -> dict[str, Any]:
     return {"case_id": case_id, "reason_code": code, "field": field, "reason": reason}
 
@@ -179,7 +184,7 @@ def reported_row(case: dict[str, Any], reported_at: str) -> dict[str, Any]:
     teams = (case.get("dispatch") or {}).get("teams") or []
     row.update(case_id=str(case["case_id"]), stage="reported", time=reported_at, hours=None,
                kind=case.get("kind") or "event", urgency=case.get("urgency") or "normal",
-               received_at=now_china().isoformat(), team_id=None, stamped_by=None, fix_time=None, distance_m=None,
+               received_at=_now_iso(), team_id=None, stamped_by=None, fix_time=None, distance_m=None,
                dispatch_team=teams[0].get("base_id") if teams else None)
     return row
 

@@ -80,6 +80,8 @@ _LEAVES = {step for step, _ in CHAIN} - {after for _, after in CHAIN if after}
 #: calendar units as pandas Timedelta units (same arithmetic as WorkCalendar.add, without its array set-up)
 _CALENDAR_UNITS = {"minute": "min", "hour": "h", "day": "D"}
 _EPOCH = dt.datetime(1970, 1, 1)
+#: Up to this many deadlines of one unit are worked out one by one (:meth:`WorkCalendar.add_ns`), more in one array.
+_FEW = 8
 
 
 @functools.lru_cache(maxsize=256)
@@ -216,6 +218,8 @@ class Dispatcher:
         previous column while that is fresh too, else is routed here. Call under ``_live_lock``."""
         now = self.clock()
         times, moved = self._plan(now)
+        if not moved and all(t is None for t in times):     # no team has a fix: every team from its base
+            return np.zeros(len(self.teams), dtype=bool), times
         late = [m for m in moved if not self._fresh(self._live_fix[m[0]], now)]
         if late:
             self._install(self._compute(late))
@@ -292,7 +296,7 @@ class Dispatcher:
         minutes = np.asarray(time, dtype=float).reshape(len(x), len(self.teams)) / 60.0
         key = np.where(np.isfinite(minutes), minutes, np.inf)
         # per case, the teams by time (ties by position); then plain Python values, not numpy scalars per team
-        orders = np.lexsort((np.broadcast_to(np.arange(len(self.teams)), key.shape), key), axis=-1).tolist()
+        orders = np.argsort(key, axis=-1, kind="stable").tolist()
         origin, walks = origin.tolist(), access.tolist()
         out = []
         for row, order, walk in zip(minutes.tolist(), orders, walks, strict=True):
@@ -353,9 +357,12 @@ class Dispatcher:
     def _work_due(self, work: dict[str, list[tuple[int, str, int, float]]], due: list[dict[str, int]]) -> None:
         """Working-time due times: one calendar call per unit for the ``(case, step, begin, value)`` in it."""
         for unit, items in sorted(work.items()):
-            ends = self.calendar.add(np.array([i[2] for i in items], dtype=np.int64).view("datetime64[ns]"),
-                                     np.array([i[3] for i in items]), unit)
-            for (k, step, _, _), end in zip(items, ends.view(np.int64).tolist(), strict=True):
+            if len(items) <= _FEW:      # a request's case or two: per time, without the array set-up
+                ends = self.calendar.add_ns([i[2] for i in items], [i[3] for i in items], unit)
+            else:
+                ends = self.calendar.add(np.array([i[2] for i in items], dtype=np.int64).view("datetime64[ns]"),
+                                         np.array([i[3] for i in items]), unit).view(np.int64).tolist()
+            for (k, step, _, _), end in zip(items, ends, strict=True):
                 due[k][step] = end
 
     def dispatch(self, x: float, y: float, crs: Any, reported_at: Any, *, class_code: str | None = None,
