@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import logging
 import signal
 from pathlib import Path
@@ -48,6 +49,9 @@ async def _serve(store_url: str, host: str, http_port: int, jt808_port: int, tok
     app = create_app(store, fixes, token=token, gateway=gateway)
     teams = attach_teams(app, fixes)                # live dispatch origins, arrivals stamped from team fixes
     monitor = attach_monitor(app, store, fixes)     # rebuilt from the stored fixes and alerts first
+    # what was just loaded (grids, index, road graph, rules, the monitor's rebuilt state) lives as long as the
+    # process: kept out of the collector's reach, so the full collections a busy gateway triggers skip it
+    gc.freeze()
     tcp = await gateway.start(host, jt808_port)
     server = _Server(uvicorn.Config(app, host=host, port=http_port, log_level="warning"))
     loop = asyncio.get_running_loop()
