@@ -191,14 +191,8 @@ def permutation_p(
     # One set of draws for all locations: row p holds kmax distinct positions in 0..n-2.
     draws = distinct_draws(n - 1, kmax, permutations, seed=seed)
     sims_values = x[draws]  # permutations × kmax, valid for every i not among the draws
-    # For location i the draws index the n-1 values other than x_i: position i stands for x[n-1].
-    hit_perm, hit_slot = np.nonzero(draws < n - 1)
-    hit_cell = draws[hit_perm, hit_slot]
-    delta = padded[hit_cell, hit_slot] * (x[n - 1] - x[hit_cell])
-    nz = delta != 0
-    hit_perm, hit_cell, delta = hit_perm[nz], hit_cell[nz], delta[nz]
-    order = np.argsort(hit_cell, kind="stable")
-    hit_perm, hit_cell, delta = hit_perm[order], hit_cell[order], delta[order]
+    hit_perm, hit_cell, delta = _self_hits(draws, padded, x)
+    del draws
 
     observed = w @ x
     first = padded[:, 0]
@@ -211,6 +205,43 @@ def permutation_p(
     p_sim = (folded + 1.0) / (permutations + 1.0)
     p_sim[card == 0] = np.nan
     return p_sim
+
+
+_HIT_BLOCK_VALUES = 1_000_000  # draws examined at once for self-hits (a few MB of temporaries)
+
+
+def _self_hits(draws: np.ndarray, padded: np.ndarray, x: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The (permutation, location, change) triples where a permutation's draws include the location itself.
+
+    For location ``i`` the draws index the ``n - 1`` values other than ``x_i``: position ``i`` stands for
+    ``x[n-1]``, so the shared simulated sum of permutation ``p`` is off by ``w · (x[n-1] - x[i])`` for ``i``
+    when ``i`` is among its draws. Only non-zero changes are kept (with many equal values, e.g. zero counts,
+    most are zero), sorted by location. Blocks of permutations are examined in turn: at a city's 999,999
+    permutations the full arrays of candidate pairs took over a gigabyte.
+    """
+    n, kmax = len(x), draws.shape[1]
+    if n >= 2**31 or len(draws) >= 2**31:
+        raise InputError(f"{n} locations x {len(draws)} permutations: too many for conditional permutation")
+    rows = max(1, _HIT_BLOCK_VALUES // max(kmax, 1))
+    perms, cells, deltas = [], [], []
+    for start in range(0, len(draws), rows):
+        block = draws[start:start + rows]
+        p, slot = np.nonzero(block < n - 1)
+        cell = block[p, slot]
+        d = padded[cell, slot] * (x[n - 1] - x[cell])
+        nz = d != 0
+        perms.append((p[nz] + start).astype(np.int32))   # positions below 2**31: half the memory of int64
+        cells.append(cell[nz].astype(np.int32))
+        deltas.append(d[nz])
+        del p, slot, cell, d, nz
+    hit_cell = np.concatenate(cells) if cells else np.empty(0, np.int32)
+    del cells
+    order = np.argsort(hit_cell, kind="stable")
+    hit_cell = hit_cell[order]
+    hit_perm = (np.concatenate(perms) if perms else np.empty(0, np.int32))[order]
+    del perms
+    delta = (np.concatenate(deltas) if deltas else np.empty(0))[order]
+    return hit_perm, hit_cell, delta
 
 
 def _tolerance(obs: np.ndarray) -> np.ndarray:
