@@ -193,7 +193,7 @@ def _child(store_path: str, out_dir: str, q: mp.SimpleQueue) -> None:
                                 (products_mod, "relate_gpkg", "products: gpkg relations"),
                                 (maps_mod, "_overview", "products: overview.png"),
                                 (maps_mod, "_street_map", "products: street PNG"),
-                                (maps_mod, "_streets", "products: dissolve grids to streets"),
+                                (maps_mod, "street_outlines", "products: dissolve grids to streets"),
                                 (maps_mod, "_web_map", "products: webmap.html"),
                                 (maps_mod, "_tiled_web_map", "products: webmap/ (tiled; includes the edition tiles when built)"),
                                 (maps_mod, "_edition_tiles", "products: edition tiles (built once per edition)"),

@@ -46,7 +46,7 @@ from gridlib.crs import metric_crs_for
 from gridlib.errors import InputError
 
 __all__ = ["SPEEDS_KMH", "RoadGraph", "arrival_times", "build_graph", "reachability", "nearest_base", "isochrones",
-           "travel_times"]
+           "share_time", "snap_points", "travel_times"]
 
 log = logging.getLogger(__name__)
 
@@ -317,11 +317,18 @@ def _points_xy(graph: RoadGraph, points: gpd.GeoDataFrame | gpd.GeoSeries, what:
     return shapely.get_coordinates(geoms)
 
 
-def _snap(graph: RoadGraph, xy: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Nearest segment of each point, the fraction along it, and the distance to it.
+def snap_points(graph: RoadGraph, xy: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Nearest segment of each point (*xy* in ``graph.crs``), the fraction along it, and the distance to it.
 
     A point the tree cannot place (a non-finite coordinate) gets segment 0 with NaN fraction and distance,
     so every time computed through it is NaN: not reachable, never another point's segment.
+
+    >>> import geopandas as gpd
+    >>> from shapely import LineString
+    >>> g = build_graph(gpd.GeoDataFrame(geometry=[LineString([(0, 0), (1000, 0)])], crs=4547))
+    >>> seg, frac, dist = snap_points(g, np.array([[250.0, 30.0]]))
+    >>> frac.tolist(), dist.tolist()
+    ([0.25], [30.0])
     """
     pts = shapely.points(xy)
     pi, si = graph.tree.query_nearest(pts, all_matches=False)
@@ -334,8 +341,14 @@ def _snap(graph: RoadGraph, xy: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.
     return seg, frac, dist
 
 
-def _part(share: np.ndarray, time: np.ndarray) -> np.ndarray:
-    """Time for a share of a segment; no distance takes no time even against a one-way."""
+def share_time(share: np.ndarray, time: np.ndarray) -> np.ndarray:
+    """Time to drive a *share* (0–1) of a segment whose whole length takes *time* seconds.
+
+    No distance takes no time, even against a one-way (whose *time* is ``inf``).
+
+    >>> share_time(np.array([0.5, 0.0, 0.2]), np.array([60.0, np.inf, np.inf])).tolist()
+    [30.0, 0.0, inf]
+    """
     return np.where(share > 0, share * np.where(share > 0, time, 0.0), 0.0)
 
 
@@ -355,13 +368,13 @@ def travel_times(graph: RoadGraph, sources: gpd.GeoDataFrame | gpd.GeoSeries, *,
     ([0.0, 0.0], [0, 1])
     """
     xy = _points_xy(graph, sources, "sources")
-    seg, frac, dist = _snap(graph, xy)
+    seg, frac, dist = snap_points(graph, xy)
     access = dist / (access_speed_kmh / 3.6)
     n, k = graph.n_nodes, len(xy)
     # virtual source i -> the ends of its segment it may drive to
     src = np.r_[np.arange(k), np.arange(k)] + n
     dst = np.r_[graph.seg_v[seg], graph.seg_u[seg]]
-    w = np.r_[access + _part(1 - frac, graph.t_fwd[seg]), access + _part(frac, graph.t_bwd[seg])]
+    w = np.r_[access + share_time(1 - frac, graph.t_fwd[seg]), access + share_time(frac, graph.t_bwd[seg])]
     ok = np.isfinite(w)
     w = np.maximum(w[ok], 1e-6)
     extra = sp.csr_matrix((w, (src[ok] - n, dst[ok])), shape=(k, n + k))
@@ -379,21 +392,21 @@ def _arrive(graph: RoadGraph, node_time: np.ndarray, xy: np.ndarray, access_spee
     """Arrival time at each point via either end of its nearest segment, and the end used.
 
     *node_time* is per node (points → arrays over points) or nodes × sources (→ points × sources);
-    *snap*: the points' :func:`_snap`, when the caller has it already.
+    *snap*: the points' :func:`snap_points`, when the caller has it already.
     """
-    seg, frac, dist = _snap(graph, xy) if snap is None else snap
+    seg, frac, dist = snap_points(graph, xy) if snap is None else snap
     u, v = graph.seg_u[seg], graph.seg_v[seg]
     col = (slice(None),) + (None,) * (np.ndim(node_time) - 1)   # per-point values against each source
-    via_u = node_time[u] + _part(frac, graph.t_fwd[seg])[col]
-    via_v = node_time[v] + _part(1 - frac, graph.t_bwd[seg])[col]
+    via_u = node_time[u] + share_time(frac, graph.t_fwd[seg])[col]
+    via_v = node_time[v] + share_time(1 - frac, graph.t_bwd[seg])[col]
     with np.errstate(invalid="ignore"):
         use_u = ~(via_v < via_u)
     time = np.where(use_u, via_u, via_v) + (dist / (access_speed_kmh / 3.6))[col]
     return time, np.where(use_u, u[col], v[col]), dist
 
 
-def arrival_times(graph: RoadGraph, node_time: np.ndarray, xy: np.ndarray, *, access_speed_kmh: float = 5.0
-                  ) -> tuple[np.ndarray, np.ndarray]:
+def arrival_times(graph: RoadGraph, node_time: np.ndarray, xy: np.ndarray, *, access_speed_kmh: float = 5.0,
+                  snap: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None) -> tuple[np.ndarray, np.ndarray]:
     """Travel time (s) to points from per-node times computed once, e.g. for each new case of a live service.
 
     *node_time* is :func:`travel_times`'s per-node time (→ one time per point) or its
@@ -401,6 +414,7 @@ def arrival_times(graph: RoadGraph, node_time: np.ndarray, xy: np.ndarray, *, ac
     the points in ``graph.crs``. A point is reached through either end of its nearest segment
     plus the walk ``access_m`` (returned) at *access_speed_kmh*, as in :func:`nearest_base`.
     No graph search: a lookup per point. A point with a non-finite coordinate gets NaN (not reached).
+    *snap* is the points' :func:`snap_points` when the caller has it already (several calls for the same points).
 
     >>> import geopandas as gpd
     >>> from shapely import LineString, Point
@@ -413,7 +427,7 @@ def arrival_times(graph: RoadGraph, node_time: np.ndarray, xy: np.ndarray, *, ac
     [[nan, nan]]
     """
     time, _, access = _arrive(graph, np.asarray(node_time), np.asarray(xy, dtype=float).reshape(-1, 2),
-                              access_speed_kmh)
+                              access_speed_kmh, snap)
     return time, access
 
 

@@ -76,13 +76,18 @@ def _resolve(name: str, modules: dict[str, Path]) -> str | None:
 
 
 def _imports(modules: dict[str, Path]) -> tuple[nx.DiGraph, set[tuple[str, str, str]]]:
+    """The import graph, and the private names one module takes from another: imported by name
+    (``from gridlib.network import _snap``) or read off an imported module (``network._snap``)."""
     graph, private = nx.DiGraph(), set()
     for mod, path in modules.items():
         graph.add_node(mod)
         package = mod if path.name == "__init__.py" else mod.rpartition(".")[0]
-        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+        tree = ast.parse(path.read_text(encoding="utf-8"))
+        aliases: dict[str, str] = {}     # local name -> the gridlib module it is bound to
+        for node in ast.walk(tree):
             if isinstance(node, ast.Import):
                 targets = [(a.name, None) for a in node.names]
+                aliases.update({a.asname: a.name for a in node.names if a.asname and a.name in modules})
             elif isinstance(node, ast.ImportFrom):
                 base = node.module or ""
                 if node.level:
@@ -100,6 +105,13 @@ def _imports(modules: dict[str, Path]) -> tuple[nx.DiGraph, set[tuple[str, str, 
                     graph.add_edge(mod, dest)
                 if name and name.startswith("_") and not name.startswith("__") and dest and dest != mod:
                     private.add((mod, dest, name))
+                if name and target in modules and target.endswith("." + name):
+                    alias = next(a.asname or a.name for a in node.names if a.name == name)
+                    aliases[alias] = target
+        for node in ast.walk(tree):
+            if (isinstance(node, ast.Attribute) and isinstance(node.value, ast.Name) and node.value.id in aliases
+                    and node.attr.startswith("_") and not node.attr.startswith("__") and aliases[node.value.id] != mod):
+                private.add((mod, aliases[node.value.id], node.attr))
     return graph, private
 
 

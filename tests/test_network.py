@@ -173,7 +173,7 @@ def test_access_leg_and_one_way_direction_in_nearest_base():
 
 
 def test_a_point_without_finite_coordinates_is_not_reached_and_leaves_the_others_alone():
-    """_snap filled its segments with np.empty: an unplaceable point got a garbage segment (a GEOS error or a
+    """snap_points (then _snap) filled its segments with np.empty: an unplaceable point got a garbage segment (a GEOS error or a
     wrong time); now its time and access are NaN and the other points' times are as without it."""
     from gridlib.network import arrival_times
 

@@ -182,7 +182,7 @@ class Dispatcher:
         gx, gy = self._to_graph("EPSG:4326").transform([m[1] for m in moved], [m[2] for m in moved])
         points = gpd.GeoSeries(gpd.points_from_xy(gx, gy), crs=self.graph.crs)
         rows, _ = network.travel_times(self.graph, points, access_speed_kmh=self.access_speed_kmh, min_only=False)
-        seg, frac, dist = network._snap(self.graph, np.column_stack([gx, gy]))
+        seg, frac, dist = network.snap_points(self.graph, np.column_stack([gx, gy]))
         return moved, rows, seg, frac, dist
 
     def _install(self, computed: tuple[Any, ...]) -> None:
@@ -235,7 +235,7 @@ class Dispatcher:
         same = seg[:, None] == self._live_seg[None, :]
         ahead = frac[:, None] - self._live_frac[None, :]
         s = np.maximum(seg, 0)[:, None]
-        drive = np.where(ahead >= 0, network._part(ahead, g.t_fwd[s]), network._part(-ahead, g.t_bwd[s]))
+        drive = np.where(ahead >= 0, network.share_time(ahead, g.t_fwd[s]), network.share_time(-ahead, g.t_bwd[s]))
         walk = (dist / (self.access_speed_kmh / 3.6))[:, None] + self._live_walk[None, :]
         return np.where(same, drive + walk, np.inf)
 
@@ -283,12 +283,14 @@ class Dispatcher:
             return [[] for _ in range(len(x))]
         gx, gy = self._graph_xy(x, y, crs)
         xy = np.column_stack([gx, gy])
-        snap = network._snap(self.graph, xy)          # once for the bases' and the live origins' times
-        time, _, access = network._arrive(self.graph, self.node_times, xy, self.access_speed_kmh, snap)
+        snap = network.snap_points(self.graph, xy)          # once for the bases' and the live origins' times
+        time, access = network.arrival_times(self.graph, self.node_times, xy, access_speed_kmh=self.access_speed_kmh,
+                                             snap=snap)
         with self._live_lock:
             fresh, fix_times = self._live()
             if fresh.any():
-                live, _, _ = network._arrive(self.graph, self._live_times, xy, self.access_speed_kmh, snap)
+                live, _ = network.arrival_times(self.graph, self._live_times, xy, access_speed_kmh=self.access_speed_kmh,
+                                                snap=snap)
                 time = np.where(fresh[None, :], np.minimum(live, self._along(snap)), time)
         origin = np.where(fresh, "live", "base")
         fixed = [None if t is None else (t.astimezone(dt.UTC) + _UTC8).replace(tzinfo=None).isoformat()

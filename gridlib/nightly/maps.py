@@ -33,7 +33,7 @@ from gridlib.nightly.outputs import TILE_CACHE, edition_cache_build, frame_diges
 
 log = logging.getLogger(__name__)
 
-__all__ = ["kpi_summary_html", "HOTSPOT_COLORS", "HOTSPOT_LABELS", "LIGHT_COLORS"]
+__all__ = ["kpi_summary_html", "street_outlines", "HOTSPOT_COLORS", "HOTSPOT_LABELS", "LIGHT_COLORS"]
 
 # the hotspot module's scheme, plus the grids the nightly run leaves out as water
 # (all colours come from the one legend spec, gridlib.maps.legend (lg), which also styles the GeoPackage)
@@ -75,8 +75,18 @@ def _dissolve(grids: gpd.GeoDataFrame, level: str) -> gpd.GeoDataFrame:
     return out.sort_values(code).reset_index(drop=True)
 
 
-def _streets(grids: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
-    """One polygon per street (a step of its own: benchmarks/bench_nightly.py times it by this name)."""
+def street_outlines(grids: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
+    """One polygon per street of *grids*, with ``street_code`` and ``street_name`` (the streets' maps and labels).
+
+    A step of its own: benchmarks/bench_nightly.py times it by this name.
+
+    >>> import geopandas as gpd; from shapely import box
+    >>> g = gpd.GeoDataFrame({"street_code": ["S1", "S1", "S2"], "street_name": ["甲", "甲", "乙"]},
+    ...                      geometry=[box(0, 0, 1, 1), box(1, 0, 2, 1), box(2, 0, 3, 1)], crs=4547)
+    >>> out = street_outlines(g)
+    >>> out["street_code"].tolist(), out.area.tolist()
+    (['S1', 'S2'], [2.0, 1.0])
+    """
     return _dissolve(grids, "street")
 
 
@@ -595,7 +605,7 @@ def write_maps(work: Path, layers: dict[str, pd.DataFrame], results: NightlyResu
         "交互式网页地图 (web map)", "webmap.html")
     links = [web, ("总览图 (overview)", "maps/overview.png")]
     if streets is None:
-        streets = _streets(grids)
+        streets = street_outlines(grids)
     if pngs:
         with png_maps(work, layers, grids, streets, date):
             pass

@@ -131,7 +131,7 @@ def write_products(work: Path, results: NightlyResults, *, date: dt.date, option
         layers["reachability"] = _sorted(publishable("reachability", reach, reach_column=options.reach_column),
                                          "grid_code")
 
-    streets = nightly_maps._streets(grids)
+    streets = nightly_maps.street_outlines(grids)
     # the PNG maps are drawn in forked processes (png_maps) while this one writes the GeoPackage, the tables and
     # the web map: the night's longest step uses both cores
     with png_maps(work, layers, grids, streets, date):

@@ -21,7 +21,7 @@ DATE = dt.date(2026, 11, 21)
 
 def _layers() -> tuple[dict, gpd.GeoDataFrame, gpd.GeoDataFrame]:
     grids, cases = _cases(_lattice(), {"red": 30, "yellow": 5, "green": 20})
-    return {"grid_responsibility": grids, "assigned_cases": cases}, grids, maps._streets(grids)
+    return {"grid_responsibility": grids, "assigned_cases": cases}, grids, maps.street_outlines(grids)
 
 
 def _draw(work: Path, processes: str, monkeypatch) -> dict[str, str]:
