@@ -63,6 +63,7 @@ from gridlib import network
 from gridlib.cases.calendar import WorkCalendar
 from gridlib.cases.limits import load_limits, match_limit, stage_rows
 from gridlib.cases.model import PUBLIC_SOURCES
+from gridlib.types import ArrayLike, CRSLike, TimeLike
 
 __all__ = ["Dispatcher", "CHAIN", "MAX_FIX_AGE_S"]
 
@@ -253,7 +254,7 @@ class Dispatcher:
             hit = self._by_crs[id(crs)] = (crs, None if crs == self.graph.crs else self._to_graph(crs))
         return (x, y) if hit[1] is None else hit[1].transform(x, y)
 
-    def rank(self, x: float, y: float, crs: Any) -> list[dict[str, Any]]:
+    def rank(self, x: float, y: float, crs: CRSLike) -> list[dict[str, Any]]:
         """Teams ordered by travel time (minutes, ``None`` if unreachable) to the point (*x*, *y*) in *crs*.
 
         Each team carries ``base_id``, ``name``, ``street_code``, ``minutes``, ``access_m``
@@ -276,7 +277,7 @@ class Dispatcher:
         """
         return self.rank_many([x], [y], crs)[0]
 
-    def rank_many(self, x: Any, y: Any, crs: Any) -> list[list[dict[str, Any]]]:
+    def rank_many(self, x: ArrayLike, y: ArrayLike, crs: CRSLike) -> list[list[dict[str, Any]]]:
         """:meth:`rank` of many points at once (one nearest-segment query for all)."""
         x, y = np.asarray(x, dtype=float), np.asarray(y, dtype=float)
         if self.graph is None:
@@ -322,12 +323,12 @@ class Dispatcher:
                 out[step] = (float(hit[0]), str(hit[1]))
         return out
 
-    def due(self, reported_at: Any, *, class_code: str | None = None, urgency: str | None = None,
+    def due(self, reported_at: TimeLike, *, class_code: str | None = None, urgency: str | None = None,
             source: str | None = None) -> dict[str, str]:
         """Due time (ISO, naive China time) of each step of the chain, projected from *reported_at*."""
         return self.due_many([(reported_at, class_code, urgency, source)])[0]
 
-    def due_many(self, cases: list[tuple[Any, str | None, str | None, str | None]]) -> list[dict[str, str]]:
+    def due_many(self, cases: list[tuple[TimeLike, str | None, str | None, str | None]]) -> list[dict[str, str]]:
         """:meth:`due` of many cases ``(reported_at, class_code, urgency, source)``: each step of all of them at
         once (nanoseconds since 1970), working-time steps in one calendar call per step and unit (the chain's
         leaves, which no step starts from, in one call per unit)."""
@@ -367,12 +368,13 @@ class Dispatcher:
             for (k, step, _, _), end in zip(items, ends, strict=True):
                 due[k][step] = end
 
-    def dispatch(self, x: float, y: float, crs: Any, reported_at: Any, *, class_code: str | None = None,
+    def dispatch(self, x: float, y: float, crs: CRSLike, reported_at: TimeLike, *, class_code: str | None = None,
                  urgency: str | None = None, source: str | None = None) -> dict[str, Any]:
         """The ``dispatch`` block of a case answer: ranked teams, arrival check, due times, limits."""
         return self.dispatch_many([x], [y], crs, [(reported_at, class_code, urgency, source)])[0]
 
-    def dispatch_many(self, x: Any, y: Any, crs: Any, cases: list[tuple[Any, str | None, str | None, str | None]]
+    def dispatch_many(self, x: ArrayLike, y: ArrayLike, crs: CRSLike,
+                      cases: list[tuple[TimeLike, str | None, str | None, str | None]]
                       ) -> list[dict[str, Any]]:
         """:meth:`dispatch` of many cases at points (*x*, *y*) in *crs*, ``(reported_at, class_code, urgency,
         source)`` each: one nearest-segment query and one calendar call per unit for all."""

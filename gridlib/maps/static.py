@@ -403,7 +403,7 @@ def fill_polygons(
     edgecolor: MplColor | Sequence[MplColor] | np.ndarray = "none",
     linewidth: float = 0.0,
     zorder: float = 1.0,
-    path_effects: Sequence[Any] | None = None,
+    path_effects: Sequence[path_effects.AbstractPathEffect] | None = None,
 ) -> PatchCollection | None:
     """Fill the (multi)polygons of *gdf* on the map, one colour each; return the collection drawn.
 
