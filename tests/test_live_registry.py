@@ -68,6 +68,9 @@ def test_devices_registered_over_http_take_effect_at_once(store, tmp_path):
             assert (status, got["reason_code"], got["field"]) == (422, code, field), got
         status, got = _call(url, b"{not json", "PUT")
         assert status == 422 and got["reason_code"] == "inconsistent_record"
+        assert _call(url, [1, 2], "PUT")[1]["reason"] == "a registration is a JSON object"
+        status, got = _call(url, {"vehicle_id": "沪D1", "note": "x" * 20_000}, "PUT")   # said "not an object" before
+        assert (status, got["reason"]) == (413, "body larger than 10,000 bytes")
         assert fixes.terminal("13900000001") is None                    # nothing half-registered
 
         status, got = _call(url, {"vehicle_id": "E", "kind": "team"}, "PUT")

@@ -21,6 +21,13 @@ from gridlib.live.registry import check_terminal
 
 __all__ = ["add_terminal_routes"]
 
+_MAX_BODY = 10_000      # bytes: a registration is a few fields
+
+
+def _refusal(terminal: str, reason: str, status: int = 422) -> JSONResponse:
+    return JSONResponse({"terminal": terminal, "reason_code": "inconsistent_record", "field": None,
+                         "reason": reason}, status_code=status)
+
 
 def add_terminal_routes(app: FastAPI, fixes: FixStore, *, token: str | None = None,
                         team_ids: Collection[str] | None = None) -> None:
@@ -43,14 +50,14 @@ def add_terminal_routes(app: FastAPI, fixes: FixStore, *, token: str | None = No
         if (refused := bearer_refusal(request, token)) is not None:
             return refused
         raw = await request.body()
+        if len(raw) > _MAX_BODY:
+            return _refusal(terminal, f"body larger than {_MAX_BODY:,} bytes", 413)
         try:
-            body = json.loads(raw) if len(raw) <= 10_000 else None
+            body = json.loads(raw)
         except ValueError as exc:
-            body = exc
+            return _refusal(terminal, f"body is not JSON: {exc}")
         if not isinstance(body, dict):
-            reason = f"body is not JSON: {body}" if isinstance(body, ValueError) else "a registration is a JSON object"
-            return JSONResponse({"terminal": terminal, "reason_code": "inconsistent_record", "field": None,
-                                 "reason": reason}, status_code=422)
+            return _refusal(terminal, "a registration is a JSON object")
         problem = check_terminal(terminal, body, team_ids)
         if problem:
             return JSONResponse(problem, status_code=422)
