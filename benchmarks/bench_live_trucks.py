@@ -82,6 +82,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import gc
 import json
 import os
 import resource
@@ -151,6 +152,7 @@ def serve(db: str, group_commit: bool, store_path: str | None) -> None:
             service_store = gl.store.open(store_path)
             app = create_app(service_store, store, gateway=gateway, at="2026-11-20")
             monitor = attach_monitor(app, service_store, store)
+        gc.freeze()             # as `gridlib serve` does once its state is loaded
         server = await gateway.start("127.0.0.1", 0)
         print(json.dumps({"port": server.sockets[0].getsockname()[1]}), flush=True)
         stop = asyncio.Event()
