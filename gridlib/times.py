@@ -27,6 +27,8 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 
 from gridlib.rejects import Rejects
 from gridlib.types import TimeLike
@@ -110,8 +112,11 @@ def parse_times(values: pd.Series, *, tz: str = CHINA_TZ, format: str | None = N
             out[:] = _to_china(parsed, tz).to_numpy()
         else:
             # nearly every log writes YYYY-MM-DD HH:MM[:SS]: those rows are parsed at once, the rest by the rules
-            year = pd.to_numeric(text.str.slice(0, 4), errors="coerce").to_numpy()
-            plain = present & text.str.fullmatch(_PLAIN, na=False).to_numpy() & (year >= 1900) & (year <= 2200)
+            match = present & text.str.fullmatch(_PLAIN, na=False).to_numpy()
+            year = np.zeros(n, dtype=np.int64)     # a matching row starts with its four year digits
+            year[match] = pc.cast(pc.utf8_slice_codeunits(pa.array(text[match], type=pa.string()), 0, 4),
+                                  pa.int64()).to_numpy()
+            plain = match & (year >= 1900) & (year <= 2200)
             if plain.any():
                 parsed = pd.to_datetime(text[plain], format="ISO8601", errors="coerce")
                 out.iloc[np.flatnonzero(plain)] = _to_china(parsed, tz).to_numpy()

@@ -69,7 +69,12 @@ def flag_problems(df: pd.DataFrame, rejects: Rejects | None = None) -> tuple[pd.
     def flag(mask: pd.Series | np.ndarray, code: str, prefix: str, values: pd.Series | None = None,
              suffix: str = "", field: str | None = None) -> None:
         m = _as_mask(mask)
-        text = prefix if values is None else prefix + values.astype("string").fillna("") + suffix
+        if values is None:
+            text: str | np.ndarray = prefix
+        else:   # only the flagged rows' values become text (a log has 300k rows and few are flagged)
+            text = np.full(len(m), None, dtype=object)
+            if m.any():
+                text[m] = (prefix + values[m].astype("string").fillna("") + suffix).to_numpy(dtype=object)
         rejects.add(m, code, text, field=field)
 
     flag(df["case_id"].duplicated(keep="first") & df["case_id"].notna(), "duplicate_id",
