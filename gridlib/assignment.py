@@ -46,6 +46,7 @@ boundary, near another grid or street), ``_responsibility`` (levels, rule, unit 
 from __future__ import annotations
 
 import logging
+import math
 import threading
 import warnings
 import weakref
@@ -1305,6 +1306,168 @@ def _finite_number(value: Any) -> bool:
     return isinstance(value, int | float) and not isinstance(value, bool) and np.isfinite(value)
 
 
+_TIE = 1e-6       # as gridlib.grid.topology's: the fast squared distance's margin before GEOS' formula decides
+
+
+def _segment_distance(px: float, py: float, ax: float, ay: float, bx: float, by: float) -> float:
+    """:func:`gridlib.grid.topology.point_segment_distance` for one point and segment (GEOS' formula, the same
+    floating-point operations in the same order).
+
+    >>> _segment_distance(5.0, -2.0, 0.0, 0.0, 10.0, 0.0), _segment_distance(13.0, 4.0, 0.0, 0.0, 10.0, 0.0)
+    (2.0, 5.0)
+    """
+    dx, dy = bx - ax, by - ay
+    ex, ey = px - ax, py - ay
+    len2 = dx * dx + dy * dy
+    if (ax == bx and ay == by) or (ex * dx + ey * dy) / len2 <= 0.0:
+        return math.sqrt(ex * ex + ey * ey)
+    if (ex * dx + ey * dy) / len2 >= 1.0:
+        fx, fy = px - bx, py - by
+        return math.sqrt(fx * fx + fy * fy)
+    return abs(((ay - py) * dx - (ax - px) * dy) / len2) * math.sqrt(len2)
+
+
+class _OnePoint:
+    """:class:`PreparedAssign`'s tables for one case at a time in plain Python: the grids' boundary segments
+    (:class:`gridlib.grid.topology.Topology`'s, as lists), the layers' keys and units as lists. Same decisions as
+    the array path (:func:`_boundary_flags`, :func:`_first_covering`, :func:`_roads_within`,
+    :func:`_component_match`, :func:`_choose_few`)."""
+
+    def __init__(self, prepared: PreparedAssign) -> None:
+        self.prepared = prepared
+        topo = prepared.grids.indexes[0].topology
+        sdx, sdy, sinv = topo._segment_terms
+        self.seg_off = topo.seg_off.tolist()
+        self.ax, self.ay, self.bx, self.by = topo.ax.tolist(), topo.ay.tolist(), topo.bx.tolist(), topo.by.tolist()
+        self.sdx, self.sdy, self.sinv, self.partner = sdx.tolist(), sdy.tolist(), sinv.tolist(), topo.partner.tolist()
+        self.geoms, _, self.tree, street, self.reaches = prepared._edges[0]
+        self.street_arr, self.street = street, street.tolist()
+        self.level_cols = ["grid_code", *[f"{lv}_{w}" for lv in LEVELS for w in ("code", "name")]]
+        comp, zone, road = prepared._layers
+        self.comp, self.zone, self.road = comp, zone, road
+        self.road_reach = float(road.half.max()) if road is not None else 0.0
+        self.comp_by_id = dict(zip(comp.by_id.index.tolist(), comp.by_id.tolist(), strict=True)) \
+            if comp is not None else {}
+
+    def flags(self, x: float, y: float, pos: int) -> tuple[float, bool, bool] | None:
+        """Distance to grid *pos*'s boundary, ``near_boundary``, ``near_street_boundary`` of the point (*x*, *y*)
+        in it, as :func:`_boundary_flags` (with :meth:`Topology.boundary_distance`) gives them; None when the
+        distance is not finite (the array path decides)."""
+        d = float(self.prepared.near_boundary_m)
+        ax, ay, sdx, sdy, sinv = self.ax, self.ay, self.sdx, self.sdy, self.sinv
+        lo, hi = self.seg_off[pos], self.seg_off[pos + 1]
+        d2s = []
+        best = math.inf
+        for j in range(lo, hi):       # the fast squared distance (Topology._boundary_distance_few's arithmetic)
+            ex, ey = x - ax[j], y - ay[j]
+            dx, dy = sdx[j], sdy[j]
+            u = (ex * dx + ey * dy) * sinv[j]
+            u = 0.0 if u < 0.0 else 1.0 if u > 1.0 else u
+            ex -= dx * u
+            ey -= dy * u
+            d2 = ex * ex + ey * ey
+            d2s.append(d2)
+            if not d2 >= 0.0:
+                return None
+            if d2 < best:
+                best = d2
+        t = math.sqrt(best) + _TIE
+        limit = t * t
+        bx, by = self.bx, self.by
+        dist = math.inf
+        for j, d2 in enumerate(d2s, lo):    # GEOS' formula, exactly, for the segments within _TIE of the nearest
+            if d2 <= limit:
+                dist = min(dist, _segment_distance(x, y, ax[j], ay[j], bx[j], by[j]))
+        if not math.isfinite(dist):
+            return None
+        if not dist <= d:
+            return dist, False, False
+        near2, far2 = max(d - _TIE, 0.0) ** 2, (d + _TIE) ** 2
+        partner, street = self.partner, self.street
+        own = street[pos]
+        near = near_street = False
+        for j, d2 in enumerate(d2s, lo):    # the grids across the own grid's shared edges within reach
+            if d2 <= far2 and partner[j] >= 0 and (
+                    d2 <= near2 or _segment_distance(x, y, ax[j], ay[j], bx[j], by[j]) <= d):
+                near = True
+                near_street = near_street or street[partner[j]] != own
+        reach = self.reaches.get(d) or self.reaches.setdefault(d, _Reach.empty(len(self.geoms)))
+        edge = int(reach.street_edge[pos])
+        if edge < 0:
+            edge = int(_street_edge(self.tree, self.geoms, self.street_arr, np.array([pos]), d, reach)[0])
+        if not near or (edge and not near_street):      # still open: GEOS decides (as _grids_within)
+            pt, other = _grids_within(self.tree, self.geoms, self.street_arr, np.array([pos]),
+                                      shapely.points([x], [y]), np.array([x]), np.array([y]), np.array([near]), d,
+                                      reach)
+            if len(pt):
+                near = True
+                near_street = near_street or any(street[o] != own for o in other.tolist())
+        return dist, near, near_street
+
+    def _component(self, case: dict[str, Any], kind: str, point: Any) -> int:
+        """:func:`_component_match` for one case: by its ``component_id``, else the nearest of its class."""
+        comp = self.comp
+        if comp is None:
+            return -1
+        ref = case.get("component_id")
+        row = -1 if ref is None else self.comp_by_id.get(ref, -1)
+        cls = (case.get("class_code") or "").strip() if kind == "component" else ""
+        radius = self.prepared.component_radius_m
+        if row >= 0 or cls == "" or not radius > 0:
+            return row
+        cand = [c for c in comp.tree.query(point, predicate="dwithin", distance=radius).tolist()
+                if comp.classes[c] == cls]
+        if not cand:
+            return -1
+        dist = shapely.distance(point, comp.geoms[cand]).tolist()
+        return min(zip(dist, [comp.key[c] for c in cand], cand, strict=True), key=lambda t: (t[0], t[1]))[2]
+
+    def _zone(self, point: Any) -> int:
+        """:func:`_first_covering` for one point: the covering zone with the smallest ``zone_id``."""
+        if self.zone is None:
+            return -1
+        cand = self.zone.tree.query(point, predicate="intersects").tolist()
+        key = self.zone.key
+        return min(cand, key=lambda c: key[c]) if cand else -1
+
+    def _road(self, point: Any) -> int:
+        """:func:`_roads_within` for one point: the nearest section whose half width reaches it (ties: section_id)."""
+        road = self.road
+        if road is None:
+            return -1
+        cand = road.tree.query(point, predicate="dwithin", distance=self.road_reach).tolist()
+        if not cand:
+            return -1
+        dist = shapely.distance(point, road.geoms[cand]).tolist()
+        ok = [(dt, road.key[c], c) for dt, c in zip(dist, cand, strict=True) if dt <= road.half[c]]
+        return min(ok, key=lambda t: (t[0], t[1]))[2] if ok else -1
+
+    def choose(self, case: dict[str, Any], pair: tuple[str, Any, str], grid: dict[str, Any], x: float, y: float
+               ) -> tuple[Any, str]:
+        """The unit text and basis of one case (:func:`_choose_few`), each basis' candidate found only when its
+        rule order comes to it."""
+        units = self.prepared._units
+        point = None
+        rows: dict[str, int] = {}
+        for b in _ORDERS.get(pair[2], ()):
+            if b == "grid_team":
+                value = grid["_team_unit"]
+            elif b == "territory_fallback":
+                value = grid["_fallback"]
+            else:
+                if point is None:
+                    point = shapely.Point(x, y)
+                key = "component" if b.startswith("component") else b
+                if key not in rows:
+                    rows[key] = self._component(case, pair[0], point) if key == "component" else \
+                        self._zone(point) if key == "frontage_zone" else self._road(point)
+                row = rows[key]
+                value = units[b][row] if row >= 0 else ""
+            if value != "":
+                return value, b
+        return "", ""
+
+
 class PreparedAssign:
     """:func:`assign` for a few cases at a time, with everything that does not depend on the cases prepared once.
 
@@ -1369,6 +1532,7 @@ class PreparedAssign:
         self._per_grid: dict[int, dict[str, Any]] = {}
         self._to_metric: dict[Any, tuple[pyproj.CRS, str | None, pyproj.Transformer] | None] = {}
         self._edges: list[tuple[Any, ...]] | None = None     # the grids' geometries and _edge_grids, at first use
+        self._one: _OnePoint | None = None                   # the one-case path's plain-Python tables, at first use
 
     # ---- what depends on the grid or the class only, worked out once
     def warm(self) -> PreparedAssign:
@@ -1488,6 +1652,10 @@ class PreparedAssign:
                             np.array([float(cases[k]["lat"]) for k in sel]), scheme)
         x, y = to_metric.transform(lon, lat)
         x, y = np.asarray(x, dtype="float64"), np.asarray(y, dtype="float64")
+        if len(sel) <= _FEW_CASES and len(self.grids.frames) == 1 and self.near_boundary_m > 0:
+            few = self._few(cases, sel, pairs, x.tolist(), y.tolist(), id)
+            if few is not None:
+                return few[0], refused | few[1]
         pos = self.grids.indexes[0].lookup(x, y)
         outside = refused | {sel[i]: {id: cases[sel[i]][id], "reason_code": "no_grid", "field": "lon,lat",
                                       "reason": "outside grid coverage"} for i in np.flatnonzero(pos < 0)}
@@ -1544,6 +1712,45 @@ class PreparedAssign:
                       "near_street_boundary": bool(near_street[i]), "x": float(x[i]), "y": float(y[i]),
                       "crs": self.grids.metric}
         return out, outside
+
+    # ---- one case at a time, in plain Python (a live service's request): the same decisions, no array set-up
+    def _few(self, cases: Sequence[dict[str, Any]], sel: list[int], pairs: list[tuple[str, Any, str]],
+             xs: list[float], ys: list[float], id: str
+             ) -> tuple[dict[int, dict[str, Any]], dict[int, dict[str, Any]]] | None:
+        """:meth:`_fast`'s located part for a few cases (by input position *sel*, at *xs*, *ys* in the metric CRS),
+        one case at a time: :meth:`GridIndex.lookup_one`, the boundary distance over the own grid's segments
+        (:meth:`_OnePoint.boundary`) and the layer matches a case's rule needs, in its order. ``(assigned,
+        no_grid rejects)``, or None when a case needs the array path (a non-finite distance)."""
+        one = self._one_point()
+        index = self.grids.indexes[0]
+        out, outside = {}, {}
+        for k, pair, x, y in zip(sel, pairs, xs, ys, strict=True):
+            pos = index.lookup_one(x, y)
+            if pos < 0:
+                outside[k] = {id: cases[k][id], "reason_code": "no_grid", "field": "lon,lat",
+                              "reason": "outside grid coverage"}
+                continue
+            flags = one.flags(x, y, pos)
+            if flags is None:
+                return None
+            grid = self._grid_rows(np.array([pos]))[0] if pos not in self._per_grid else self._per_grid[pos]
+            unit_text, b = one.choose(cases[k], pair, grid, x, y)
+            dist, near, near_street = flags
+            out[k] = {id: cases[k][id], **{c: _record_value(grid[c]) for c in one.level_cols},
+                      "responsible_unit": unit_text, "responsible_team": grid["_team"] if b == "grid_team" else "",
+                      "responsibility_basis": b, "responsibility_rule": pair[2],
+                      "distance_to_boundary_m": round(dist * 1000.0) / 1000.0,      # np.round(dist, 3)
+                      "near_boundary": near, "near_street_boundary": near_street, "x": x, "y": y,
+                      "crs": self.grids.metric}
+        return out, outside
+
+    def _one_point(self) -> _OnePoint:
+        if self._one is None:
+            if self._edges is None:
+                geoms = np.asarray(self.grids.frames[0].geometry.array, dtype=object)
+                self._edges = [(geoms, *_edge_grids(self.grids.originals[0], self.grids.indexes[0], geoms))]
+            self._one = _OnePoint(self)
+        return self._one
 
     def _assign(self, cases: list[dict[str, Any]], crs: CRSLike, id: str
                 ) -> tuple[dict[int, dict[str, Any]], dict[int, dict[str, Any]]]:

@@ -27,6 +27,16 @@ def _server_class():
     return Server
 
 
+def _loop_factory():
+    """uvloop's event loop when it is installed (a dependency: ~0.2 ms less CPU per HTTP request than asyncio's own
+    loop), else asyncio's."""
+    try:
+        import uvloop
+    except ImportError:      # pragma: no cover - uvloop has no Windows build
+        return None
+    return uvloop.new_event_loop
+
+
 def _stop(server, app) -> None:
     server.should_exit = True
     app.state.alerts_stopping.set()     # end the open alert streams, or uvicorn waits for them
@@ -90,4 +100,5 @@ def register(app: typer.Typer) -> None:
             raise InputError(f"--jt808-auth must be on or off, got {jt808_auth!r}")
         token = token_file.read_text().strip() if token_file else None
         fixes_path = fixes or (store + ".live.sqlite" if "://" not in store else "live.sqlite")
-        asyncio.run(_serve(store, host, http_port, jt808_port, token, jt808_auth == "on", fixes_path))
+        with asyncio.Runner(loop_factory=_loop_factory()) as runner:
+            runner.run(_serve(store, host, http_port, jt808_port, token, jt808_auth == "on", fixes_path))

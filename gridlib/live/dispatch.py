@@ -58,6 +58,7 @@ import geopandas as gpd
 import numpy as np
 import pandas as pd
 import pyproj
+import shapely
 
 from gridlib import network
 from gridlib.cases.calendar import WorkCalendar
@@ -283,6 +284,14 @@ class Dispatcher:
         if self.graph is None:
             return [[] for _ in range(len(x))]
         gx, gy = self._graph_xy(x, y, crs)
+        if len(x) <= _FEW:
+            with self._live_lock:
+                fresh, fix_times = self._live()
+            if not fresh.any():     # every team from its base: per point in plain Python
+                few = self._rank_few(np.asarray(gx, dtype=float).tolist(), np.asarray(gy, dtype=float).tolist(),
+                                     [self._fix_iso(t) for t in fix_times])
+                if few is not None:
+                    return few
         xy = np.column_stack([gx, gy])
         snap = network.snap_points(self.graph, xy)          # once for the bases' and the live origins' times
         time, access = network.arrival_times(self.graph, self.node_times, xy, access_speed_kmh=self.access_speed_kmh,
@@ -294,8 +303,7 @@ class Dispatcher:
                                                 snap=snap)
                 time = np.where(fresh[None, :], np.minimum(live, self._along(snap)), time)
         origin = np.where(fresh, "live", "base")
-        fixed = [None if t is None else (t.astimezone(dt.UTC) + _UTC8).replace(tzinfo=None).isoformat()
-                 for t in fix_times]
+        fixed = [self._fix_iso(t) for t in fix_times]
         minutes = np.asarray(time, dtype=float).reshape(len(x), len(self.teams)) / 60.0
         key = np.where(np.isfinite(minutes), minutes, np.inf)
         # per case, the teams by time (ties by position); then plain Python values, not numpy scalars per team
@@ -306,6 +314,51 @@ class Dispatcher:
             walk = round(walk, 1)
             out.append([{**self.teams[i], "minutes": round(row[i], 2) if math.isfinite(row[i]) else None,
                          "access_m": walk, "from": origin[i], "fix_time": fixed[i]} for i in order])
+        return out
+
+    @staticmethod
+    def _fix_iso(t: dt.datetime | None) -> str | None:
+        """A fix time as naive China time (ISO), or None."""
+        return None if t is None else (t.astimezone(dt.UTC) + _UTC8).replace(tzinfo=None).isoformat()
+
+    @functools.cached_property
+    def _lists(self) -> tuple[list[Any], ...]:
+        """The graph's segment ends, drive times and snap segments, and the nodes × teams times, as Python lists."""
+        g = self.graph
+        return (g.seg_u.tolist(), g.seg_v.tolist(), g.t_fwd.tolist(), g.t_bwd.tolist(), g.snap_segments.tolist(),
+                self.node_times.tolist())
+
+    def _rank_few(self, gx: list[float], gy: list[float], fixed: list[str | None]) -> list[list[dict[str, Any]]] | None:
+        """:meth:`rank_many` for a few points (in the graph's CRS) when every team starts from its base: the
+        nearest segment from the STRtree, then :func:`gridlib.network.arrival_times`' arithmetic per team in
+        plain Python (the same operations in the same order). None when a point is not finite."""
+        g = self.graph
+        seg_u, seg_v, t_fwd, t_bwd, snap_segments, node_rows = self._lists
+        per_s = self.access_speed_kmh / 3.6
+        out = []
+        for px, py in zip(gx, gy, strict=True):
+            if not (math.isfinite(px) and math.isfinite(py)):
+                return None
+            pt = shapely.Point(px, py)
+            seg = snap_segments[int(g.tree.query_nearest(pt, all_matches=False)[0])]
+            line = g.segments[seg]
+            frac = float(shapely.line_locate_point(line, pt, normalized=True))
+            dist = float(shapely.distance(line, pt))
+            if not (math.isfinite(frac) and math.isfinite(dist)):
+                return None
+            to_u = frac * t_fwd[seg] if frac > 0 else 0.0           # network.share_time
+            to_v = (1 - frac) * t_bwd[seg] if 1 - frac > 0 else 0.0
+            walk_s = dist / per_s
+            at_u, at_v = node_rows[seg_u[seg]], node_rows[seg_v[seg]]
+            minutes = []
+            for a, b in zip(at_u, at_v, strict=True):
+                via_u, via_v = a + to_u, b + to_v
+                minutes.append(((via_v if via_v < via_u else via_u) + walk_s) / 60.0)
+            key = [m if math.isfinite(m) else math.inf for m in minutes]
+            walk = round(dist, 1)
+            out.append([{**self.teams[i], "minutes": round(minutes[i], 2) if math.isfinite(minutes[i]) else None,
+                         "access_m": walk, "from": "base", "fix_time": fixed[i]}
+                        for i in sorted(range(len(key)), key=key.__getitem__)])
         return out
 
     @functools.lru_cache(maxsize=4096)  # noqa: B019 - bounded by the class catalogue × urgencies
