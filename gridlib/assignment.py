@@ -1346,6 +1346,9 @@ class _OnePoint:
         comp, zone, road = prepared._layers
         self.comp, self.zone, self.road = comp, zone, road
         self.road_reach = float(road.half.max()) if road is not None else 0.0
+        # the geometries as object arrays: a GeometryArray taken by a list of rows goes through pandas' indexers
+        self.comp_geoms = np.asarray(comp.geoms, dtype=object) if comp is not None else None
+        self.road_geoms = np.asarray(road.geoms, dtype=object) if road is not None else None
         self.comp_by_id = dict(zip(comp.by_id.index.tolist(), comp.by_id.tolist(), strict=True)) \
             if comp is not None else {}
 
@@ -1419,7 +1422,7 @@ class _OnePoint:
                 if comp.classes[c] == cls]
         if not cand:
             return -1
-        dist = shapely.distance(point, comp.geoms[cand]).tolist()
+        dist = shapely.distance(point, self.comp_geoms[cand]).tolist()
         return min(zip(dist, [comp.key[c] for c in cand], cand, strict=True), key=lambda t: (t[0], t[1]))[2]
 
     def _zone(self, point: Any) -> int:
@@ -1438,7 +1441,7 @@ class _OnePoint:
         cand = road.tree.query(point, predicate="dwithin", distance=self.road_reach).tolist()
         if not cand:
             return -1
-        dist = shapely.distance(point, road.geoms[cand]).tolist()
+        dist = shapely.distance(point, self.road_geoms[cand]).tolist()
         ok = [(dt, road.key[c], c) for dt, c in zip(dist, cand, strict=True) if dt <= road.half[c]]
         return min(ok, key=lambda t: (t[0], t[1]))[2] if ok else -1
 
@@ -1456,7 +1459,7 @@ class _OnePoint:
                 value = grid["_fallback"]
             else:
                 if point is None:
-                    point = shapely.Point(x, y)
+                    point = shapely.points((x, y))
                 key = "component" if b.startswith("component") else b
                 if key not in rows:
                     rows[key] = self._component(case, pair[0], point) if key == "component" else \
@@ -1536,8 +1539,22 @@ class PreparedAssign:
 
     # ---- what depends on the grid or the class only, worked out once
     def warm(self) -> PreparedAssign:
-        """Work out every grid's levels and responsibility now (vectorised), not at the first case in it."""
-        self._grid_rows(np.arange(len(self.grids.frames[0])))
+        """Work out every grid's levels and responsibility now (vectorised), not at the first case in it; and the
+        one-case path's tables (the grids' topology, which grids lie near another street's, which within reach of
+        which), not at the first case."""
+        n = len(self.grids.frames[0])
+        self._grid_rows(np.arange(n))
+        from gridlib.codes import catalogue
+
+        codes = sorted({str(c) for ed in ("gbt47678-2026", "cjt214-2007") for c in catalogue(ed)["class_code"]})
+        for kind in ("", "event", "component"):     # each catalogue class's check and rule, not at its first case
+            self._learn_pairs(codes, kind)
+        if len(self.grids.frames) == 1 and self.near_boundary_m > 0 and n:
+            one = self._one_point()
+            d = float(self.near_boundary_m)
+            reach = one.reaches.get(d) or one.reaches.setdefault(d, _Reach.empty(n))
+            _street_edge(one.tree, one.geoms, one.street_arr, np.arange(n), d, reach)
+            _grid_pairs(one.tree, one.geoms, np.arange(n), d, reach)
         return self
 
     def _grid_rows(self, pos: np.ndarray) -> list[dict[str, Any]]:
@@ -1556,22 +1573,31 @@ class PreparedAssign:
         """(kind, the reject of step 1 or None, rule) of a (class code, kind) pair, as :func:`assign` decides."""
         hit = self._pairs.get((class_code, kind))
         if hit is None:
-            k = kind
-            if k == "" and class_code != "":
-                k = str(_kind_from_catalogue(pd.Series([class_code], dtype="string"))[0])
-            known = True
-            if self.check_classes and class_code != "":
-                known = bool(_class_known(pd.Series([class_code], dtype="string"), pd.Series([k]))[0])
+            self._learn_pairs([class_code], kind)
+            hit = self._pairs[(class_code, kind)]
+        return hit
+
+    def _learn_pairs(self, class_codes: list[str], kind: str) -> None:
+        """:meth:`_pair` of many class codes with one *kind* at once (each code's answer is its own: the catalogue
+        lookups and the rule table are read per element)."""
+        codes = pd.Series(class_codes, dtype="string")
+        kinds = np.full(len(class_codes), kind, dtype=object)
+        if kind == "":
+            guessed = _kind_from_catalogue(codes)
+            blank = np.array([c == "" for c in class_codes], dtype=bool)
+            kinds = np.where(blank, kinds, guessed).astype(object)
+        known = np.ones(len(class_codes), dtype=bool)
+        if self.check_classes:
+            known = _class_known(codes, pd.Series(kinds)) | np.array([c == "" for c in class_codes], dtype=bool)
+        arr, ks = np.array(class_codes, dtype=object).astype(str), np.asarray(kinds, dtype=object)
+        rules = rule_of(arr, ks) if self._rules is None else _rule_for(arr, ks, self._rules)
+        for code, k, ok, rule in zip(class_codes, ks.tolist(), known.tolist(), rules.tolist(), strict=True):
             problem = None   # the first rule broken wins: the class, then the kind
-            if not known:
-                problem = ("unknown_code", "class_code", "unknown class code " + class_code)
+            if not ok:
+                problem = ("unknown_code", "class_code", "unknown class code " + code)
             elif k not in ("component", "event", ""):
                 problem = ("unknown_value", "kind", "unknown kind (not component or event)")
-            codes, kinds = np.array([class_code], dtype=object), np.array([k], dtype=object)
-            rule = rule_of(codes.astype(str), kinds) if self._rules is None else \
-                _rule_for(codes.astype(str), kinds, self._rules)
-            hit = self._pairs[(class_code, kind)] = (k, problem, str(rule[0]))
-        return hit
+            self._pairs[(code, kind)] = (str(k), problem, str(rule))
 
     def _transform(self, crs: CRSLike) -> tuple[pyproj.CRS, str | None, pyproj.Transformer] | None:
         key = crs if isinstance(crs, str | int) else pyproj.CRS(crs).to_wkt()

@@ -161,6 +161,14 @@ class Dispatcher:
         self._live_seg = np.full(len(self.teams), -1, dtype=np.int64)
         self._live_frac = np.zeros(len(self.teams))
         self._live_walk = np.zeros(len(self.teams))
+        #: for :meth:`_rank_few`: the graph's segment ends, drive times and snap segments, and the nodes × teams
+        #: times, as Python lists
+        g = self.graph
+        self._lists: tuple[list[Any], ...] = () if g is None else (
+            g.seg_u.tolist(), g.seg_v.tolist(), g.t_fwd.tolist(), g.t_bwd.tolist(), g.snap_segments.tolist(),
+            self.node_times.tolist())
+        if g is not None:
+            g.tree      # noqa: B018 - the segments' STRtree now, not at the first case
 
     def _plan(self, now: dt.datetime) -> tuple[list[Any], list[tuple[int, float, float, dt.datetime]]]:
         """Each team's last fix time (or None) and the fresh fixes whose column is not computed yet."""
@@ -321,13 +329,6 @@ class Dispatcher:
         """A fix time as naive China time (ISO), or None."""
         return None if t is None else (t.astimezone(dt.UTC) + _UTC8).replace(tzinfo=None).isoformat()
 
-    @functools.cached_property
-    def _lists(self) -> tuple[list[Any], ...]:
-        """The graph's segment ends, drive times and snap segments, and the nodes × teams times, as Python lists."""
-        g = self.graph
-        return (g.seg_u.tolist(), g.seg_v.tolist(), g.t_fwd.tolist(), g.t_bwd.tolist(), g.snap_segments.tolist(),
-                self.node_times.tolist())
-
     def _rank_few(self, gx: list[float], gy: list[float], fixed: list[str | None]) -> list[list[dict[str, Any]]] | None:
         """:meth:`rank_many` for a few points (in the graph's CRS) when every team starts from its base: the
         nearest segment from the STRtree, then :func:`gridlib.network.arrival_times`' arithmetic per team in
@@ -339,7 +340,7 @@ class Dispatcher:
         for px, py in zip(gx, gy, strict=True):
             if not (math.isfinite(px) and math.isfinite(py)):
                 return None
-            pt = shapely.Point(px, py)
+            pt = shapely.points((px, py))
             seg = snap_segments[int(g.tree.query_nearest(pt, all_matches=False)[0])]
             line = g.segments[seg]
             frac = float(shapely.line_locate_point(line, pt, normalized=True))
