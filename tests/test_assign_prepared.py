@@ -124,3 +124,35 @@ def test_the_grid_pairs_kept_for_near_boundary_cases_do_not_grow_with_the_cases_
     assert len(reach.pairs) == 2 and pairs(reach.pairs) == [(0, 1), (2, 1), (2, 3), (4, 3)]
     # the same pairs as without the kept ones
     assert pairs(_grid_pairs(tree, geoms, np.array([4, 2]), 20.0)) == [(0, 3), (1, 1), (1, 3)]
+
+
+def test_points_on_and_near_grid_boundaries_one_by_one_equal_gl_assign(demo):
+    # the one-case path (plain Python over the own grid's segments and the layers, PreparedAssign._few) against
+    # gl.assign itself, where its decisions are closest: on vertices and edges, a few metres either side, at
+    # T-junctions and on the coverage's outer edge, with classes of either rule and components by id
+    import shapely
+
+    prepared, cases, layers = demo
+    rng = np.random.default_rng(7)
+    grids = prepared.gridset.grids.to_crs(4326)
+    rings = shapely.get_coordinates(shapely.boundary(grids.geometry.values[rng.choice(len(grids), 200)]))
+    n = 1200
+    k = rng.choice(len(rings) - 1, n)
+    along = rng.choice([0.0, 0.0, 0.5, 0.3], (n, 1))          # vertices (corners, T-junctions), on edges
+    offsets = rng.choice([0.0, 1e-6, 2e-5, 1e-4, 1.8e-4], (n, 2)) * rng.choice([-1, 1], (n, 2))   # 0 m to ~20 m off
+    pts = rings[k] + along * (rings[k + 1] - rings[k]) + offsets
+    comp = layers["components"]
+    ids = comp["component_id"].astype(str).tolist()
+    probe = [{"case_id": f"n{k}", "lon": float(x), "lat": float(y),
+              "class_code": ["06012", "01001", "02001", "06036"][k % 4],
+              **({"kind": "component", "component_id": ids[k % len(ids)]} if k % 9 == 0 else {})}
+             for k, (x, y) in enumerate(pts)]
+    assert len(prepared._fast(probe, "EPSG:4326", "case_id")[0]) >= 0.8 * len(probe)
+    want = _reference(prepared, probe)
+    got_done, got_bad = [], []
+    for c in probe:
+        done, bad = prepared.records([c])
+        got_done += done
+        got_bad += bad
+    assert (got_done, got_bad) == want
+    assert sum(d["near_boundary"] for d in want[0]) >= 500 and sum(d["near_street_boundary"] for d in want[0]) >= 50

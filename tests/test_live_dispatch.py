@@ -66,3 +66,27 @@ def test_the_dispatch_block_of_a_group():
     assert "verify" not in blocks[0]["due"]                                  # public reports only are verified:
     assert blocks[1]["due"]["verify"] == "2026-11-23T10:58:00"              # 3 working hours, Friday → Monday
     assert blocks[1]["limits"]["arrive"] == {"value": 0.3333, "unit": "minute"} and blocks[0]["teams"] == []
+
+
+def test_a_few_points_are_ranked_as_many_are():
+    # Dispatcher._rank_few (plain Python per team, for a request's case or two) against the array path of
+    # network.arrival_times (more than _FEW points): the same minutes, walks and order, ties included
+    import geopandas as gpd
+    import numpy as np
+    from shapely import LineString, Point
+
+    lines = [LineString([(x, 0), (x, 3000)]) for x in range(0, 3001, 500)] + \
+            [LineString([(0, y), (3000, y)]) for y in range(0, 3001, 750)]
+    roads = gpd.GeoDataFrame({"highway": ["residential"] * len(lines), "oneway": ["yes" if k % 3 == 0 else "no"
+                              for k in range(len(lines))]}, geometry=lines, crs=4547)
+    bases = gpd.GeoDataFrame({"base_id": [f"b{k}" for k in range(5)]},
+                             geometry=[Point(0, 0), Point(3000, 3000), Point(1500, 1500), Point(500, 2250),
+                                       Point(1500, 1500)], crs=4547)   # two teams at one base: a tie
+    d = Dispatcher(roads, bases)
+    rng = np.random.default_rng(3)
+    x, y = rng.uniform(-200, 3200, 40), rng.uniform(-200, 3200, 40)
+    x[:5], y[:5] = [500.0, 0.0, 1500.0, 3000.0, 250.0], [750.0, 0.0, 1500.0, 3000.0, 750.0]   # on nodes, segments
+    many = d.rank_many(x, y, 4547)
+    assert [d.rank_many([a], [b], 4547)[0] for a, b in zip(x, y, strict=True)] == many
+    assert [r for k in range(0, 40, 2) for r in d.rank_many(x[k:k + 2], y[k:k + 2], 4547)] == many
+    assert all(len(r) == 5 for r in many) and len({r[0]["base_id"] for r in many}) >= 3
