@@ -1488,6 +1488,9 @@ class PreparedAssign:
     code or kind, outside every grid). Every other case goes to :func:`assign` itself, so a bad
     case gets exactly its reject. One grid
     edition; no GCJ-02 guess (:func:`assign` warns about undeclared GCJ-02 from 20 cases on).
+    Up to eight cases at a time (a live request) are located and matched one by one in plain Python
+    (:class:`_OnePoint`: :meth:`GridIndex.lookup_one`, the own grid's boundary segments, only the layers
+    the case's rule reaches); more go through the arrays as :func:`assign` does. Same answers either way.
 
     Parameters
     ----------
