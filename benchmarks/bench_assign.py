@@ -40,9 +40,9 @@ import shapely
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 sys.path.insert(0, str(Path(__file__).resolve().parent))  # _city
 
-import gridlib as gl  # noqa: E402
 from bench_index import _git_rev  # noqa: E402
 
+import gridlib as gl  # noqa: E402
 from gridlib.datasets import demo_grids  # noqa: E402
 
 RESULTS = Path(__file__).resolve().parent / "results"
