@@ -220,6 +220,8 @@ class GridIndex:
             self._sleft = np.where(groups.side > 0, grid, other)  # the grid left of each segment, or -1
             self._sright = np.where(groups.side > 0, other, grid)
         del keys
+        if len(k) and int(k.max()) > 2**31 - 3:  # raster codes -2 - k are int32
+            raise InputError("too many boundary segments and pixels for a GridIndex (raster codes are int32)")
         self._nboundary = len(boundary_pixels)
 
         # Interior pixels: the sum over grids of (position + 1) x winding number at the pixel
@@ -764,17 +766,26 @@ def _boundary_entries(keys: np.ndarray, unit_seg: np.ndarray, usable: np.ndarray
     first[:1] = True
     np.not_equal(keys[1:], keys[:-1], out=first[1:])
     starts = np.flatnonzero(first)
-    boundary_pixels = keys[starts].view(np.int64)
-    count = np.diff(starts, append=len(keys))
-    u0 = unit[starts]
-    many = (count > 1) | ~usable[u0]
-    j = np.cumsum(many) - 1
-    k = np.where(many, split + j, unit_seg[u0])
+    del first
+    boundary_pixels = keys.take(starts).view(np.int64)
+    count = np.empty(len(starts), dtype=np.int64)
+    np.subtract(starts[1:], starts[:-1], out=count[:-1])
+    count[-1:] = len(keys) - starts[-1:]
+    u0 = unit.take(starts)
+    many = usable.take(u0)
+    np.logical_not(many, out=many)
+    many |= count > 1
+    k = unit_seg.take(u0)
+    listed = np.flatnonzero(many)
+    k[listed] = split + np.arange(len(listed))
     # pixels with a list: (list, rank) pairs of their units' grids, sorted, repeats dropped
-    ku = unit[np.repeat(many, count)]
-    kj = np.repeat(np.arange(j[-1] + 1 if len(j) else 0, dtype=np.uint64), count[many]) << np.uint64(31)
-    k2 = np.flatnonzero(rank2[ku] >= 0)
-    pairs = np.concatenate([kj | rank1[ku].astype(np.uint64), kj[k2] | rank2[ku[k2]].astype(np.uint64)])
+    n = count[listed]
+    at = np.repeat(starts[listed] - (np.cumsum(n) - n), n) + np.arange(int(n.sum()))
+    ku = unit.take(at)
+    kj = np.repeat(np.arange(len(listed), dtype=np.uint64), n) << np.uint64(31)
+    r2 = rank2.take(ku)
+    k2 = np.flatnonzero(r2 >= 0)
+    pairs = np.concatenate([kj | rank1.take(ku).astype(np.uint64), kj[k2] | r2[k2].astype(np.uint64)])
     pairs.sort()
     bcand, bstart, _ = _candidate_lists(pairs)
     return bcand, bstart, boundary_pixels, k
