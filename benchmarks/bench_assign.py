@@ -40,6 +40,8 @@ import shapely
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 sys.path.insert(0, str(Path(__file__).resolve().parent))  # _city
 
+from bench_index import _git_rev  # noqa: E402
+
 import gridlib as gl  # noqa: E402
 from gridlib.datasets import demo_grids  # noqa: E402
 
@@ -140,7 +142,7 @@ def main() -> None:
         "ratio_cold": t_acold / t_cold, "cpu_ratio_cold": c_acold / c_cold,
         "agree_with_sjoin": agree, "compared": len(both),
         "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
-        "load_avg_1min": os.getloadavg()[0],
+        "load_avg_1min": os.getloadavg()[0], "git": _git_rev(),
     }
     print(f"warm: gl.assign {t_warm:.2f} s wall / {c_warm:.2f} s CPU vs sjoin(within) + merge {t_awarm:.2f} s / "
           f"{c_awarm:.2f} s -> gl.assign is {res['ratio_warm']:.2f}x the anchor's speed wall, "
@@ -149,7 +151,7 @@ def main() -> None:
           f"{t_acold:.2f} s / {c_acold:.2f} s (STRtree built) -> {res['ratio_cold']:.2f}x wall, "
           f"{res['cpu_ratio_cold']:.2f}x CPU")
     print(f"{len(done):,} assigned, {len(rejects):,} rejected; same grid as sjoin on all {len(both):,} points "
-          f"it places once: {agree}; peak RSS {res['peak_rss_mb']:,.0f} MB")
+          f"it places once: {agree}; peak RSS {res['peak_rss_mb']:,.0f} MB; load average {res['load_avg_1min']:.1f}")
     RESULTS.mkdir(exist_ok=True)
     with open(RESULTS / "bench_assign.jsonl", "a", encoding="utf-8") as f:
         f.write(json.dumps(res) + "\n")

@@ -170,6 +170,20 @@ def bench_dask(grids: gpd.GeoDataFrame, n_points: int, workers: int = 2) -> dict
             "dask_assigned": int(n_done), "dask_rejected": int(n_rej)}
 
 
+def _git_rev() -> str:
+    """The commit benchmarked (with '+' if the tree has changes), or '' outside git."""
+    root = Path(__file__).resolve().parents[1]
+    try:
+        rev = subprocess.run(["git", "-C", str(root), "rev-parse", "--short", "HEAD"], capture_output=True,
+                             text=True, check=True).stdout.strip()
+        dirty = subprocess.run(["git", "-C", str(root), "status", "--porcelain", "--untracked-files=no", "--",
+                                ".", ":!benchmarks/results"],
+                               capture_output=True, text=True, check=True).stdout.strip()
+    except (OSError, subprocess.CalledProcessError):
+        return ""
+    return rev + ("+" if dirty else "")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--quick", action="store_true", help="small sizes, no 750k memory run")
@@ -230,10 +244,12 @@ def main() -> None:
         "agree_with_sjoin_where_unambiguous": agree,
         "boundary_points_sjoin_within_dropped": int(((sj_pos < 0) & (ours >= 0)).sum()),
         "pixel_m": index.pixel_size, "index_arrays_mb": index.nbytes / 2**20,
+        "load_avg_1min": os.getloadavg()[0], "git": _git_rev(),
     }
     print(f"lookup {n_points:,} points: GridIndex {t_ours:.3f} s vs geopandas.sjoin(within) {t_sjoin:.2f} s "
           f"-> {res['ratio_vs_sjoin']:.1f}x wall; CPU {c_ours:.3f} s vs {c_sjoin:.2f} s -> "
-          f"{res['cpu_ratio_vs_sjoin']:.1f}x  ({res['gridindex_points_per_s'] / 1e6:.1f} M points/s wall)")
+          f"{res['cpu_ratio_vs_sjoin']:.1f}x  ({res['gridindex_points_per_s'] / 1e6:.1f} M points/s wall; "
+          f"load average {res['load_avg_1min']:.1f})")
     print(f"single point (lookup_one): {res['single_point_us']:.2f} µs wall, {res['single_point_cpu_us']:.2f} µs CPU "
           f"per call (mean over {m:,})")
     print(f"agreement with sjoin where it has exactly one answer: {agree}; points on edges that "

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import pickle
 import threading
 from types import SimpleNamespace
@@ -332,3 +333,72 @@ def test_bundled_demo_grids_exact_at_every_vertex_and_edge():
     assert (index.lookup(pts[:, 0], pts[:, 1]) == expected).all()
     multi = np.bincount(pt, minlength=len(pts)) > 1
     assert multi.sum() > 1000  # the shared-vertex/edge points really were ties
+
+
+def _tie_rule_reference(geoms, codes, pts):
+    pt, poly = shapely.STRtree(geoms).query(shapely.points(pts), predicate="intersects")
+    order = np.lexsort((np.asarray(codes)[poly], pt))
+    pt, poly = pt[order], poly[order]
+    first = np.r_[True, pt[1:] != pt[:-1]]
+    expected = np.full(len(pts), -1)
+    expected[pt[first]] = poly[first]
+    return expected
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.integers(0, 2**32 - 1), st.sampled_from([None, 2.0, 7.0]),
+       st.sampled_from([0.0, 1e-12, 1e-9, 1e-6, 1e-3, 0.5]))
+def test_one_segment_pixels_decide_by_the_side_of_their_segment(seed, pixel_size, offset):
+    """Points just off (or exactly on) Voronoi edges, coverage edges and gaps, mostly in pixels one
+    segment crosses: the orientation test there (or the exact test it defers to within rounding)
+    answers as GEOS with the tie rule, in lookup and lookup_one."""
+    rng = np.random.default_rng(seed)
+    seeds = shapely.multipoints(rng.uniform(0, 1000, (60, 2)) + [500_000, 3_800_000])
+    box = shapely.box(500_000, 3_800_000, 501_000, 3_801_000)
+    geoms = shapely.intersection(shapely.get_parts(shapely.voronoi_polygons(seeds, extend_to=box)), box)
+    geoms = geoms[rng.uniform(size=len(geoms)) > 0.15]  # gaps: edges with no grid on one side
+    codes = [f"{c:03d}" for c in rng.permutation(len(geoms))]
+    index = GridIndex(frame(geoms, codes), pixel_size=pixel_size)
+    coords = shapely.get_coordinates(shapely.boundary(geoms))
+    a, b = coords[:-1], coords[1:]
+    keep = np.hypot(*(b - a).T) > 1.0  # consecutive coordinates of one ring (the jumps between rings are long too)
+    a, b = a[keep], b[keep]
+    t = rng.uniform(0.05, 0.95, (len(a), 1))
+    normal = (b - a)[:, ::-1] * [-1, 1] / np.hypot(*(b - a).T)[:, None]
+    side = rng.choice([-1.0, 1.0], (len(a), 1))
+    pts = a + t * (b - a) + side * offset * normal
+    got = index.lookup(pts[:, 0], pts[:, 1])
+    assert got.tolist() == _tie_rule_reference(geoms, codes, pts).tolist()
+    assert [index.lookup_one(x, y) for x, y in pts[:300]] == got[:300].tolist()
+    k = -2 - index._values(pts[:, 0], pts[:, 1]).astype(np.int64)
+    assert ((k >= 0) & (k < index._split)).mean() > 0.5  # most took the one-segment test
+
+
+def test_index_file_without_one_segment_pixels_still_loads(voronoi_index, tmp_path):
+    """A file written before one-segment pixels existed (every boundary pixel a candidate list)."""
+    index, pts = voronoi_index
+    expected = index.lookup(pts[:, 0], pts[:, 1])
+    old = GridIndex.__new__(GridIndex)
+    old.__dict__.update(index.__dict__)
+    pix = np.flatnonzero(index._raster.ravel() <= -2)
+    k = -2 - index._raster.ravel()[pix].astype(np.int64)
+    lists = [[int(index._rank[p]) for p in sorted({index._sleft[s], index._sright[s]} - {-1},
+                                                   key=lambda p: index._rank[p])] if s < index._split
+             else index._bcand[index._bstart[s - index._split]:index._bstart[s - index._split + 1]].tolist()
+             for s in k.tolist()]
+    old._bstart = np.concatenate([[0], np.cumsum([len(c) for c in lists])])
+    old._bcand = np.array([r for c in lists for r in c], dtype=np.int32)
+    old._raster = index._raster.copy()
+    old._raster.ravel()[pix] = -2 - np.arange(len(pix), dtype=np.int32)
+    old._split, old._sleft, old._sright = 0, None, None
+    path = old.save(tmp_path / "old.npz")
+    with np.load(path) as z:  # as the old writer: no segment codes, no per-segment sides
+        arrays = {name: z[name] for name in z.files}
+    meta = json.loads(str(arrays["meta"]))
+    del meta["segment_codes"], meta["boundary_pixels"]
+    arrays["meta"] = np.array(json.dumps(meta))
+    np.savez(path, **arrays)
+    loaded = GridIndex.load(path)
+    assert loaded._split == 0 and loaded._sleft is None
+    assert (loaded.lookup(pts[:, 0], pts[:, 1]) == expected).all()
+    assert [loaded.lookup_one(x, y) for x, y in pts[:500]] == expected[:500].tolist()

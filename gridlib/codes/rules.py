@@ -169,15 +169,20 @@ def rule_of(class_codes: pd.Series | np.ndarray | list[str], kinds: pd.Series | 
     codes = np.asarray(class_codes, dtype=object).astype(str)
     kinds_arr = np.asarray(kinds, dtype=object).astype(str)
     eds = edition_of_class(codes) if editions is None else np.asarray(editions, dtype=object)
-    out = np.array(["owner_first" if k == "component" else "territory_first" for k in kinds_arr], dtype=object)
-    for edition in CODE_WIDTH:
-        sel = np.flatnonzero(eds == edition)
-        if not len(sel):
-            continue
-        exact, major, general = _edition_rules(edition)
-        c, k = pd.Series(codes[sel]), pd.Series(kinds_arr[sel])
-        # most specific first: the exact class, then its 大类, then the kind's general rule, then the default
-        rule = (c + "|" + k).map(exact).astype(object)
-        rule = rule.fillna((k + "|" + c.str[:2]).map(major).astype(object)).fillna(k.map(general).astype(object))
-        out[sel] = rule.fillna(pd.Series(out[sel], dtype=object)).to_numpy(dtype=object)
-    return out
+    # one lookup per distinct (class, kind, edition): a night names a few hundred of them
+    key = np.zeros(len(codes), dtype=np.int64)
+    for column in (codes, kinds_arr, np.asarray(eds, dtype=object)):
+        code, uniques = pd.factorize(column, use_na_sentinel=False)
+        key = key * max(len(uniques), 1) + code
+    first, inverse = np.unique(key, return_index=True, return_inverse=True)[1:]
+    rules = np.empty(len(first), dtype=object)
+    for j, i in enumerate(first.tolist()):
+        c, k, edition = codes[i], kinds_arr[i], eds[i]
+        rule = None
+        if edition in CODE_WIDTH:  # most specific first: the exact class, then its 大类, then the kind's rule
+            exact, major, general = _edition_rules(edition)
+            rule = exact.get(f"{c}|{k}")
+            rule = major.get(f"{k}|{c[:2]}") if rule is None else rule
+            rule = general.get(k) if rule is None else rule
+        rules[j] = ("owner_first" if k == "component" else "territory_first") if rule is None else rule
+    return rules[inverse.ravel()] if len(codes) else np.array([], dtype=object)
