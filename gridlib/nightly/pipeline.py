@@ -122,8 +122,9 @@ def index_cache_path(out_dir: str | os.PathLike[str], grids: gpd.GeoDataFrame, e
 
     ``OUT/.gridindex/<edition>-<key>/grids.npz``, beside the runs' folders and the edition's web-map tiles
     (``OUT/.runs``); *key* hashes the
-    grids' content digest (codes, attributes, polygons: :func:`~gridlib.nightly.outputs.frame_digest`), their CRS
-    and the index format, so grids that change in any way get a new file and the old one is never read.
+    grids' content digest (codes, attributes, polygons: :func:`~gridlib.nightly.outputs.frame_digest`) and their
+    CRS, so grids that change in any way get a new file and the old one is never read (a file of another index
+    format is refused by :meth:`GridIndex.load` and built again).
 
     >>> import geopandas as gpd, shapely
     >>> g = gpd.GeoDataFrame({"grid_code": ["a"]}, geometry=[shapely.box(0, 0, 1, 1)], crs=4547)
@@ -131,9 +132,7 @@ def index_cache_path(out_dir: str | os.PathLike[str], grids: gpd.GeoDataFrame, e
     >>> path.parent.parent.as_posix(), path.parent.name.startswith("E0001-"), path.name
     ('out/.gridindex', True, 'grids.npz')
     """
-    from gridlib.index import _FORMAT
-
-    key = hashlib.sha256(f"{_FORMAT}\n{grids_digest}\n{pyproj.CRS.from_user_input(grids.crs).to_wkt()}".encode())
+    key = hashlib.sha256(f"{grids_digest}\n{pyproj.CRS.from_user_input(grids.crs).to_wkt()}".encode())
     name = re.sub(r"[^0-9A-Za-z_.-]", "_", str(edition.get("edition_id") or "edition"))
     return Path(out_dir) / INDEX_CACHE / f"{name}-{key.hexdigest()[:16]}" / "grids.npz"
 
