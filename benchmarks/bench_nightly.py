@@ -267,23 +267,27 @@ def _descendants(pid: int) -> list[int]:
     return out
 
 
-def tree_mb(pid: int) -> tuple[float, float]:
-    """Summed PSS and RSS (MB) of *pid* and its descendants (the run's forked map processes share pages with
-    it copy-on-write: PSS counts a shared page once, RSS once per process)."""
+def tree_mb(pid: int) -> tuple[float, float, dict[int, dict[str, float]]]:
+    """Summed PSS and RSS (MB) of *pid* and its descendants (the run's forked processes share pages with it
+    copy-on-write: PSS counts a shared page once, split between the processes sharing it; RSS once per process),
+    and per process its RSS, PSS and USS (its private pages: what ending it would free)."""
     pss = rss = 0.0
+    each: dict[int, dict[str, float]] = {}
     for p in _descendants(pid):
         try:
             with open(f"/proc/{p}/smaps_rollup", encoding="ascii") as fh:
+                mine = {"rss": 0.0, "pss": 0.0, "uss": 0.0}
                 for line in fh:
-                    if line.startswith(("Pss:", "Rss:")):
+                    if line.startswith(("Pss:", "Rss:", "Private_Clean:", "Private_Dirty:")):
                         kb = int(line.split()[1]) / 1024
-                        if line.startswith("Pss:"):
-                            pss += kb
-                        else:
-                            rss += kb
+                        key = {"Pss:": "pss", "Rss:": "rss"}.get(line.split()[0], "uss")
+                        mine[key] += kb
+                each[p] = mine
+                pss += mine["pss"]
+                rss += mine["rss"]
         except OSError:
             continue
-    return pss, rss
+    return pss, rss, each
 
 
 def run_in_child(store_path: Path, out_dir: Path, deadline_s: float | None, max_rss_mb: float,
@@ -316,9 +320,13 @@ def run_in_child(store_path: Path, out_dir: Path, deadline_s: float | None, max_
                 break
             rss = rss_mb(p.pid)
             got["max_rss_seen_mb"] = max(got.get("max_rss_seen_mb", 0.0), rss)
-            pss_tree, rss_tree = tree_mb(p.pid)
+            pss_tree, rss_tree, each = tree_mb(p.pid)
             got["max_tree_pss_mb"] = max(got.get("max_tree_pss_mb", 0.0), pss_tree)
             got["max_tree_rss_mb"] = max(got.get("max_tree_rss_mb", 0.0), rss_tree)
+            for pid, m in each.items():  # the run's own process, and the largest of the processes it forks
+                who = "run" if pid == p.pid else "forked"
+                for k, v in m.items():
+                    got[f"max_{who}_{k}_mb"] = max(got.get(f"max_{who}_{k}_mb", 0.0), v)
             elapsed = time.perf_counter() - t0
             if rss > max_rss_mb or (deadline_s is not None and elapsed > deadline_s):
                 p.terminate()
@@ -347,17 +355,20 @@ def main(argv: list[str] | None = None) -> None:
     folder = _city.RESULTS / f"nightly_inputs_{tag}"
     store_path = _city.RESULTS / f"nightly_{tag}.gpkg"
     out_dir = _city.RESULTS / f"nightly_out_{tag}"
-    # a fresh output folder, except the grid edition's tiles, which a night builds only when the edition changes
-    tiles = out_dir / ".runs" / "tiles"
-    if not args.rebuild_tiles and tiles.is_dir():
-        keep = _city.RESULTS / f".tiles_{tag}"
-        shutil.rmtree(keep, ignore_errors=True)
-        tiles.rename(keep)
-        shutil.rmtree(out_dir, ignore_errors=True)
-        tiles.parent.mkdir(parents=True)
-        keep.rename(tiles)
-    else:
-        shutil.rmtree(out_dir, ignore_errors=True)
+    # a fresh output folder, except the grid edition's tiles and grid index, which a night builds only when the
+    # edition changes (out_dir/.runs/tiles and out_dir/.gridindex)
+    from gridlib.nightly.outputs import INDEX_CACHE, TILE_CACHE
+
+    kept = {name: folder for name, folder in (("tiles", out_dir / ".runs" / TILE_CACHE),
+                                                ("gridindex", out_dir / INDEX_CACHE))
+            if folder.is_dir() and not (name == "tiles" and args.rebuild_tiles)}
+    for name, folder in kept.items():
+        shutil.rmtree(_city.RESULTS / f".{name}_{tag}", ignore_errors=True)
+        folder.rename(_city.RESULTS / f".{name}_{tag}")
+    shutil.rmtree(out_dir, ignore_errors=True)
+    for name, folder in kept.items():
+        folder.parent.mkdir(parents=True, exist_ok=True)
+        (_city.RESULTS / f".{name}_{tag}").rename(folder)
     result: dict = {"bench": "nightly", "when": time.strftime("%Y-%m-%dT%H:%M:%S"), "quick": args.quick,
                     "assign_baseline_only": args.assign_baseline_only,
                     "date": DATE, "cpus": os.cpu_count(), "load_start": [round(x, 2) for x in os.getloadavg()]}
@@ -380,6 +391,9 @@ def main(argv: list[str] | None = None) -> None:
     result["run_max_rss_seen_mb"] = round(got.get("max_rss_seen_mb", 0.0))
     result["run_max_tree_pss_mb"] = round(got.get("max_tree_pss_mb", 0.0))
     result["run_max_tree_rss_mb"] = round(got.get("max_tree_rss_mb", 0.0))
+    # sampled once a second: the run's process and the largest forked one, each by RSS, PSS and USS
+    result["sampled_max_mb"] = {f"{who}_{k}": round(got.get(f"max_{who}_{k}_mb", 0.0))
+                                for who in ("run", "forked") for k in ("rss", "pss", "uss")}
     result["steps"] = [{k: (round(v, 2) if isinstance(v, float) else v) for k, v in st.items()} for st in got["steps"]]
     result["product_parts"] = [{k: round(v, 2) if isinstance(v, float) else v for k, v in st.items()}
                                for st in got["subs"]]
@@ -388,7 +402,9 @@ def main(argv: list[str] | None = None) -> None:
                        "run_main_cpu_s": round(run["run_main_cpu_s"], 1), "run_peak_mb": round(run["run_peak_mb"]),
                        "forked_peak_mb": round(run["forked_peak_mb"]),
                        "load_during": [round(x, 2) for x in run["load_after"]],
-                       "manifest_steps": [{"name": m["name"], "seconds": m["seconds"]} for m in run["steps"]]})
+                       "manifest_steps": [{"name": m["name"], "seconds": m["seconds"]} for m in run["steps"]],
+                       "grid_index": next((m.get("notes", {}).get("grid_index") for m in run["steps"]
+                                           if m["name"] == "assign cases"), None)})
     elif not args.assign_baseline_only:
         result["run_s_until_stopped"] = round(got["elapsed_s"], 1)
     if "baseline" in got:
@@ -427,6 +443,9 @@ def main(argv: list[str] | None = None) -> None:
               f"{result['forked_peak_mb']:,} MB (largest forked map process); sampled each second over the run's "
               f"process tree: PSS {result['run_max_tree_pss_mb']:,} MB, RSS {result['run_max_tree_rss_mb']:,} MB "
               f"(targets, issue 19.4: under 90 s wall, under 3,000 MB)")
+        m = result["sampled_max_mb"]
+        print(f"sampled per process (max RSS / PSS / USS MB): run {m['run_rss']:,} / {m['run_pss']:,} / "
+              f"{m['run_uss']:,}; largest forked {m['forked_rss']:,} / {m['forked_pss']:,} / {m['forked_uss']:,}")
     elif not args.assign_baseline_only:
         print(f"the run did NOT finish: stopped {result['run_s_until_stopped']:.0f} s after start, "
               f"max RSS seen {result['run_max_rss_seen_mb']:,} MB")

@@ -533,6 +533,26 @@ def map_processes(n_maps: int) -> int:
 # what forked map processes draw from: set before they are forked, inherited (never pickled), cleared after
 _TO_DRAW: dict[str, Any] = {}
 
+#: The columns of ``grid_responsibility`` the PNG maps read (besides the geometry).
+_DRAWN_GRID_COLUMNS = ("grid_code", "community_code", "community_name", "street_code", "street_name",
+                       "district_code", "district_name", "hotspot_class", "open_cases", "overdue_cases")
+
+
+def _for_drawing(layers: dict[str, Any]) -> dict[str, Any]:
+    """The layers as the PNG maps read them: the grid map with only the columns they draw from, and only the open
+    cases (the maps draw no other), with their street, light and point. Each street's map selects its rows from
+    these (a city's 736k grids x 24 columns and 300k cases x 30 columns were taken again for each of 43 streets);
+    the rows and their order are those of the full layers, so the pictures are the same."""
+    out = dict(layers)
+    grid_map = layers["grid_responsibility"]
+    out["grid_responsibility"] = grid_map[[c for c in grid_map.columns
+                                           if c in _DRAWN_GRID_COLUMNS or c == grid_map.geometry.name]]
+    cases = layers["assigned_cases"]
+    if "light" in cases.columns:
+        keep = [c for c in cases.columns if c in ("street_code", "light") or c == cases.geometry.name]
+        out["assigned_cases"] = cases.loc[cases["light"].notna().to_numpy(), keep]
+    return out
+
 
 def _draw(job: int) -> None:
     """Draw one PNG: ``-1`` the overview, ``i`` the street in row *i* of the streets frame."""
@@ -560,7 +580,7 @@ def png_maps(work: Path, layers: dict[str, pd.DataFrame], grids: gpd.GeoDataFram
     sizes = grids["street_code"].value_counts() if "street_code" in grids.columns else pd.Series(dtype="int64")
     size = sizes.reindex(streets["street_code"].to_numpy()).fillna(0).to_numpy()
     jobs = [-1, *np.argsort(-size, kind="stable").tolist()]
-    _TO_DRAW.update(maps=maps_dir, layers=layers, grids=grids, streets=streets, date=date)
+    _TO_DRAW.update(maps=maps_dir, layers=_for_drawing(layers), grids=grids, streets=streets, date=date)
     try:
         n = map_processes(len(jobs)) if len(streets) > 1 else 0
         pool, futures = None, []

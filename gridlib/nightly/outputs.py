@@ -41,11 +41,15 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-__all__ = ["TILE_CACHE", "atomic_products_dir", "edition_cache_build", "clean_orphans", "clean_store_temps", "write_private", "write_gpkg_layers", "frame_digest", "file_digest", "dump_json"]
+__all__ = ["TILE_CACHE", "INDEX_CACHE", "atomic_products_dir", "edition_cache_build", "clean_orphans", "clean_store_temps", "write_private", "write_gpkg_layers", "frame_digest", "file_digest", "dump_json"]
 
 
 TILE_CACHE = "tiles"
 """The folder in ``out_dir/.runs`` that keeps the grid edition's tiles between nights; never a run's folder."""
+
+INDEX_CACHE = ".gridindex"
+"""The folder in ``out_dir`` (beside ``.runs``, which holds the edition's tiles) that keeps the grid edition's
+:class:`~gridlib.index.GridIndex` between nights."""
 
 
 def _tree_bytes(path: Path) -> int:
@@ -94,7 +98,7 @@ def _clean_orphans(out: Path) -> list[tuple[str, int]]:
     if not runs.is_dir():
         return removed
     cache = runs / TILE_CACHE
-    builds = sorted(cache.glob(".build-*")) if cache.is_dir() and not cache.is_symlink() else []
+    builds = [b for c in (cache, out / INDEX_CACHE) if c.is_dir() and not c.is_symlink() for b in sorted(c.glob(".build-*"))]
     for folder in [*sorted(runs.iterdir()), *builds]:
         if folder == cache or folder.is_symlink() or not folder.is_dir() or folder.resolve() in live:
             continue

@@ -11,19 +11,23 @@ from __future__ import annotations
 
 import ctypes
 import datetime as dt
+import hashlib
 import logging
 import multiprocessing as mp
 import os
+import re
+import shutil
 import signal
 import warnings
 from collections.abc import Callable
 from dataclasses import asdict, replace
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import geopandas as gpd
 import numpy as np
 import pandas as pd
+import pyproj
 
 from gridlib import coverage, hotspots, network, trucks
 from gridlib.assignment import assign
@@ -31,11 +35,14 @@ from gridlib.cases import fifteen_minute, indicators, open_cases, read_log
 from gridlib.cases.log import with_live_cases
 from gridlib.errors import FreshnessError, InputError
 from gridlib.grid import GridSet
+from gridlib.index import GridIndex
 from gridlib.nightly.model import Coverage, NightlyInputs, NightlyOptions, NightlyResults
 from gridlib.nightly.outputs import (
+    INDEX_CACHE,
     atomic_products_dir,
     clean_store_temps,
     dump_json,
+    edition_cache_build,
     file_digest,
     frame_digest,
     write_private,
@@ -50,7 +57,7 @@ from gridlib.store.gpkg import GpkgStore
 from gridlib.times import parse_times
 from gridlib.trucks.cases import taken_in_live
 
-__all__ = ["NightlyOptions", "run_nightly", "INPUT_LAYERS", "private_rejects_path"]
+__all__ = ["NightlyOptions", "run_nightly", "INPUT_LAYERS", "private_rejects_path", "index_cache_path"]
 
 log = logging.getLogger(__name__)
 
@@ -68,22 +75,39 @@ def _day_bounds(date: dt.date) -> tuple[pd.Timestamp, pd.Timestamp]:
     return start, start + pd.Timedelta(days=1)
 
 
-def _load(store: Store, record: RunRecord, date: dt.date, skip: tuple[str, ...] = ()) -> NightlyInputs:
-    """Read the grid edition and the input layers, except those in *skip* (read by the step using them)."""
+#: The layers the truck step reads besides the fixes: a forked run reads them first and starts the truck step with
+#: them (:func:`_load`'s *early*), so it runs beside the reading of the rest (a city's: ~6 s on one core).
+TRUCK_LAYERS = ("truck_permits", "truck_sites", "roads")
+
+
+def _load(store: Store, record: RunRecord, date: dt.date, skip: tuple[str, ...] = (),
+          early: Callable[[dict[str, Any]], None] | None = None) -> NightlyInputs:
+    """Read the grid edition and the input layers, except those in *skip* (read by the step using them).
+
+    With *early*, the :data:`TRUCK_LAYERS` are read first and ``early(those layers)`` is called before the rest."""
     layers: dict[str, Any] = {}
+
+    def read(name: str) -> None:
+        frame = store.read_layer(name)
+        layers[name] = frame
+        record.inputs[name] = {"rows": len(frame), "sha256": frame_digest(frame)}
+
     with record.step("load inputs") as st:
         available = set(store.layers())
         missing = [name for name, required in INPUT_LAYERS.items() if required and name not in available]
         if missing:
             raise InputError(f"the store {mask_dsn(store.url, store.url)} lacks the layer(s) {missing} the nightly run needs")
+        if early is not None:
+            for name in TRUCK_LAYERS:
+                if name in available and name not in skip:
+                    read(name)
+            early(dict(layers))
         gridset = GridSet.from_store(store, at=pd.Timestamp(date))
         record.grid_edition = {k: (str(v) if v is not None else None) for k, v in gridset.edition.items()}
         record.inputs["grids"] = {"rows": len(gridset.grids), "sha256": frame_digest(gridset.grids)}
         for name in INPUT_LAYERS:
-            if name in available and name not in skip:
-                frame = store.read_layer(name)
-                layers[name] = frame
-                record.inputs[name] = {"rows": len(frame), "sha256": frame_digest(frame)}
+            if name in available and name not in skip and name not in layers:
+                read(name)
         if "case_events" in available and "cases" in layers:  # cases taken in live by `gridlib serve`
             events = store.read_layer("case_events")
             record.inputs["case_events"] = {"rows": len(events), "sha256": frame_digest(events)}
@@ -92,9 +116,62 @@ def _load(store: Store, record: RunRecord, date: dt.date, skip: tuple[str, ...] 
     return NightlyInputs(gridset=gridset, **layers)
 
 
-def _assign_cases(data: NightlyInputs, record: RunRecord, date: dt.date, options: NightlyOptions):
+def index_cache_path(out_dir: str | os.PathLike[str], grids: gpd.GeoDataFrame, edition: dict[str, Any],
+                     grids_digest: str) -> Path:
+    """Where a run keeps the :class:`~gridlib.index.GridIndex` of a grid edition between nights.
+
+    ``OUT/.gridindex/<edition>-<key>/grids.npz``, beside the runs' folders and the edition's web-map tiles
+    (``OUT/.runs``); *key* hashes the
+    grids' content digest (codes, attributes, polygons: :func:`~gridlib.nightly.outputs.frame_digest`) and their
+    CRS, so grids that change in any way get a new file and the old one is never read (a file of another index
+    format is refused by :meth:`GridIndex.load` and built again).
+
+    >>> import geopandas as gpd, shapely
+    >>> g = gpd.GeoDataFrame({"grid_code": ["a"]}, geometry=[shapely.box(0, 0, 1, 1)], crs=4547)
+    >>> path = index_cache_path("out", g, {"edition_id": "E0001"}, frame_digest(g))
+    >>> path.parent.parent.as_posix(), path.parent.name.startswith("E0001-"), path.name
+    ('out/.gridindex', True, 'grids.npz')
+    """
+    key = hashlib.sha256(f"{grids_digest}\n{pyproj.CRS.from_user_input(grids.crs).to_wkt()}".encode())
+    name = re.sub(r"[^0-9A-Za-z_.-]", "_", str(edition.get("edition_id") or "edition"))
+    return Path(out_dir) / INDEX_CACHE / f"{name}-{key.hexdigest()[:16]}" / "grids.npz"
+
+
+def _grid_index(gridset: GridSet, path: Path, notes: dict[str, Any]) -> GridIndex | None:
+    """The grids' index, read from *path* (:func:`index_cache_path`) when an earlier night saved it there, else
+    built (as ``gl.assign`` would) and saved for the next nights. ``None`` for grids in a geographic CRS (assign
+    then indexes them in the metric CRS it picks)."""
+    grids = gridset.grids
+    if grids.crs is None or not pyproj.CRS.from_user_input(grids.crs).is_projected:
+        return None
+    codes = grids["grid_code"].astype(str).to_numpy(dtype=object)
+    if path.is_file():
+        try:
+            # mapped from the file (not copied), with the topology that assign and the hotspots use
+            index = GridIndex.load(path, geoms=grids.geometry.array, mmap=True, with_topology=True)
+            if np.array_equal(index.grid_codes, codes) and index.crs.equals(grids.crs):
+                notes["grid_index"] = "loaded"
+                return index
+            log.warning("the grid index %s does not match the edition's grids: built again", path)
+        except (OSError, ValueError, KeyError, EOFError, InputError) as exc:  # a damaged file: build it again
+            log.warning("the grid index %s could not be read (%s): built again", path, exc)
+        shutil.rmtree(path.parent, ignore_errors=True)  # so the rebuilt one takes its place
+    index = GridIndex(grids)
+    try:
+        with edition_cache_build(path.parent.parent, path.parent.name) as tmp:
+            index.save(tmp / path.name)
+        notes["grid_index"] = "built and saved"
+    except OSError as exc:  # a read-only output folder: the next night builds it again
+        log.warning("the grid index could not be saved in %s (%s)", path.parent, exc)
+        notes["grid_index"] = "built"
+    return index
+
+
+def _assign_cases(data: NightlyInputs, record: RunRecord, date: dt.date, options: NightlyOptions,
+                  index_path: Path | None = None):
     _, day_end = _day_bounds(date)
     with record.step("assign cases") as st:
+        index = _grid_index(data.gridset, index_path, st.notes) if index_path is not None else None
         raw = data.cases
         # an empty layer has no record to validate: it is a freshness warning (see _freshness), not a crash
         log_frame, log_rejects = read_log(raw, validate=len(raw) > 0)
@@ -109,7 +186,7 @@ def _assign_cases(data: NightlyInputs, record: RunRecord, date: dt.date, options
         assigned, rejects = assign(
             log_frame, data.gridset, components=data.components, zones=data.frontage_zones,
             roads=data.road_sections, responsibility=data.responsibility,
-            near_boundary_m=options.near_boundary_m,
+            near_boundary_m=options.near_boundary_m, index=index,
         )
         rejects_all = pd.concat([_reject_rows("read cases", log_rejects), _reject_rows("assign", rejects)],
                                 ignore_index=True)
@@ -117,7 +194,7 @@ def _assign_cases(data: NightlyInputs, record: RunRecord, date: dt.date, options
         st.rejected = len(rejects_all)
         st.rejected_by_reason = counts(rejects_all)
         st.notes["new_cases"] = int((assigned["reported_at"] >= pd.Timestamp(date)).sum())
-    return assigned, rejects_all
+    return assigned, rejects_all, index
 
 
 def reason_counts(rejects: pd.DataFrame | pd.Series) -> dict[str, int]:
@@ -258,7 +335,7 @@ def _trucks(data: NightlyInputs, record: RunRecord, date: dt.date, options: Nigh
 
 
 def _truck_cases(result: trucks.CheckResult | None, data: NightlyInputs, record: RunRecord,
-                 options: NightlyOptions) -> tuple[pd.DataFrame | None, pd.DataFrame | None]:
+                 options: NightlyOptions, index: GridIndex | None = None) -> tuple[pd.DataFrame | None, pd.DataFrame | None]:
     with record.step("violations to cases") as st:
         if result is None or not len(result.violations):
             return None, None
@@ -274,7 +351,7 @@ def _truck_cases(result: trucks.CheckResult | None, data: NightlyInputs, record:
         # assigned like every other case of the log (and like the live service's case of the same alert)
         assigned, rejects = assign(cases, data.gridset, components=data.components, zones=data.frontage_zones,
                                    roads=data.road_sections, responsibility=data.responsibility,
-                                   near_boundary_m=options.near_boundary_m)
+                                   near_boundary_m=options.near_boundary_m, index=index)
         st.rows_out, st.rejected = len(assigned), len(rejects)
     return assigned, rejects
 
@@ -301,18 +378,27 @@ def _indicators(cases: pd.DataFrame, record: RunRecord, date: dt.date) -> dict[s
 
 
 def _hotspots(cases: gpd.GeoDataFrame, grids: gpd.GeoDataFrame, water: gpd.GeoDataFrame | None,
-              record: RunRecord, date: dt.date, options: NightlyOptions) -> gpd.GeoDataFrame:
+              record: RunRecord, date: dt.date, options: NightlyOptions,
+              index: GridIndex | None = None) -> gpd.GeoDataFrame:
     _, day_end = _day_bounds(date)
     with record.step("hotspots") as st:
         start = day_end - pd.Timedelta(days=options.hotspot_days)
-        counts = hotspots.counts(cases, grids, by="grid_code", period=(start, day_end))
+        # the grids with the columns the hotspots product keeps (each step below copies or takes its frame)
+        zones = grids[[c for c in ("grid_code", "street_code") if c in grids.columns] + [grids.geometry.name]]
+        counts = hotspots.counts(cases, zones, by="grid_code", period=(start, day_end))
         st.rows_in = int(counts["count"].sum())
+        # the grids' queen contiguity, once, from the boundary segments the grid index already holds (gistar and
+        # emerging each worked it out again: 2 x 2.9 s for a city); the land grids' weights are its sub-matrix
+        weights = hotspots.contiguity(counts, "queen", topology=index) if index is not None else None
         # grids mostly under water take no part (gl.water: the rule every analysis shares)
         hot = hotspots.gistar(counts, "count", permutations=options.permutations, seed=options.seed,
-                                 water=water, max_water_share=options.max_water_share)
+                              weights=weights if weights is not None and water is None else "queen",
+                              water=water, max_water_share=options.max_water_share)
         wet = (hot["hotspot_class"] == "water_excluded").to_numpy()
+        land = "queen" if weights is None else weights.sparse[~wet][:, ~wet] if wet.any() else weights
         emerging = hotspots.emerging(
-            cases, grids[~wet], time_column="reported_at", bin="7D", n_bins=options.emerging_weeks, end=day_end,
+            cases, zones[~wet], time_column="reported_at", bin="7D", n_bins=options.emerging_weeks, end=day_end,
+            weights=land,
         )
         hot = hot.merge(emerging[["grid_code", "category"]].rename(columns={"category": "emerging_category"}),
                         on="grid_code", how="left")
@@ -543,13 +629,27 @@ def run_nightly(
     try:
         # forked, the truck step reads the fixes itself and runs beside the case steps, camera coverage and
         # reachability (which read no case) beside them too; each result is taken where the step used to run
-        data = _load(store, record, date, skip=("truck_fixes",) if fork else ())
+        if fork:  # the truck step starts as soon as its layers are read, beside the reading of the others
+            started: list[Callable[[], Any]] = []
+
+            def start_trucks(layers: dict[str, Any]) -> None:
+                # the truck step reads only these (and the fixes): no grid edition, no case
+                part = NightlyInputs(gridset=cast(GridSet, None), cases=pd.DataFrame(),
+                                     responsibility=pd.DataFrame(), **layers)
+                started.append(_start(lambda rec: _truck_job(store, part, rec, date, options), record,
+                                      "truck compliance", fork, jobs))
+
+            data = _load(store, record, date, skip=("truck_fixes",), early=start_trucks)
+            truck_job = started[0]
+        else:
+            data = _load(store, record, date)
+            truck_job = _start(lambda rec: _truck_job(store, data, rec, date, options), record, "truck compliance",
+                               fork, jobs)
         grids = data.gridset.grids
-        truck_job = _start(lambda rec: _truck_job(store, data, rec, date, options), record, "truck compliance",
-                           fork, jobs)
         cover_job = _start(lambda rec: _grid_geometry_off(_coverage(data, grids, rec, options), grids), record,
                            "camera coverage", fork, jobs)
-        assigned, rejects = _assign_cases(data, record, date, options)
+        index_path = index_cache_path(out_dir, grids, data.gridset.edition, record.inputs["grids"]["sha256"])
+        assigned, rejects, index = _assign_cases(data, record, date, options, index_path)
         fixes_input, fixes_seen, truck_result, truck_rejects = truck_job()
         if fixes_input is not None:
             record.inputs["truck_fixes"] = fixes_input
@@ -559,18 +659,23 @@ def run_nightly(
             raise FreshnessError(
                 f"{len(record.warnings)} freshness warning(s) and strict is on; nothing published, the previous "
                 "products stay: " + "; ".join(w["message"] for w in record.warnings), record.warnings)
-        truck_cases, truck_case_rejects = _truck_cases(truck_result, data, record, options)
+        truck_cases, truck_case_rejects = _truck_cases(truck_result, data, record, options, index)
         cases = assigned if truck_cases is None else pd.concat([assigned, truck_cases], ignore_index=True)
         cases = gpd.GeoDataFrame(cases, geometry="geometry", crs=assigned.crs)
+        del assigned  # with the truck cases, a copy of it is in cases
         all_rejects = [rejects, truck_rejects]
         if truck_case_rejects is not None and len(truck_case_rejects):
             all_rejects.append(_reject_rows("assign truck violations", truck_case_rejects))
         tables = _indicators(cases, record, date)
-        hot = _hotspots(cases, grids, data.water, record, date, options)
+        hot = _hotspots(cases, grids, data.water, record, date, options, index)
+        index = None  # its raster and topology (a city: ~0.6 GB) are read by no later step: freed before products
         cover = _rank_blind_spots(_grid_geometry_on(*cover_job(), grids), cases)
     finally:
         for job in jobs:
             job.cancel()
+    # released before the products step (the night's memory peak): no product reads the raw case log (the
+    # assigned cases are kept), the cameras or the buildings (their viewsheds and coverage are kept)
+    data.cases, data.cameras, data.buildings = data.cases.iloc[:0], None, None
     full_rejects = pd.concat(all_rejects, ignore_index=True)
     results = NightlyResults(inputs=data, cases=cases, rejects=_published_rejects(full_rejects),
                              truck_result=truck_result, tables=tables, hotspots=hot, coverage=cover,
