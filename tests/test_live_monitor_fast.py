@@ -150,7 +150,8 @@ def test_fast_step_taken_while_driving_and_parked_and_equal_batch():
     v2 = _track("V2", _START + 3, 1000.0, 10, [("park", 80, 20.0, 0.0), ("drive", 30, 8.0, 0.0),
                                                  ("park", 80, 20.0, 0.0)], rng, limit=400)
     # V3 (no permit) creeps out of a site while its stop still fits: the stop is no longer approved
-    v3 = _track("V3", _START + 6, 70.0, 10, [("drive", 80, 0.1, 0.0), ("drive", 10, 8.0, 0.0)], rng)
+    v3 = _track("V3", _START + 6, 70.0, 10, [("drive", 80, 0.1, 0.0), ("drive", 10, 8.0, 0.0)], rng,
+                limit=400)
     fixes = pd.concat([v1, v2, v3], ignore_index=True)
     monitor = _feed(fixes, {150, 300, 450})
     want = _batch(fixes)

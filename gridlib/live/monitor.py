@@ -190,12 +190,13 @@ class _Night:
     (1, [10, 20, 30], True)
     """
 
-    __slots__ = ("buf", "n", "resets", "frozen", "start", "tip_n", "found", "found_end", "skipped", "cap",
+    __slots__ = ("buf", "n", "last_t", "resets", "frozen", "start", "tip_n", "found", "found_end", "skipped", "cap",
                  "stop")
 
     def __init__(self, cap: int = 0) -> None:
         self.buf = np.zeros(8, dtype=_FIX_DTYPE)      # the fixes are buf[:n]; appended in place (amortised growth)
         self.n = 0
+        self.last_t = _NO_RESET     # the latest stored fix's time
         self.start = -1         # position of the latest reset's window start in buf, -1: to be found
         self.resets: list[tuple[int, int, int, int]] = []
         self.frozen: list[tuple] = []
@@ -204,7 +205,7 @@ class _Night:
         # [first fix's time, permit, sum x, sum y, fixes, xmin, xmax, ymin, ymax]; tip_n -1: nothing to go on
         self.tip_n = -1
         self.found: list[tuple] = []
-        self.found_end = np.zeros(0, dtype=np.int64)    # their ends, local epoch seconds
+        self.found_end: list[int] = []     # their ends, local epoch seconds
         self.stop: list | None = None
         self.skipped = 0        # fast steps while moving since the last check; at `cap` a check moves the reset on
         self.cap = cap
@@ -217,22 +218,30 @@ class _Night:
     def reset_t(self) -> int:
         return self.resets[-1][0] if self.resets else _NO_RESET
 
-    def add(self, chunk: np.ndarray) -> int:
-        """Store new fixes (in arrival order); drop the resets a late fix may change. Returns 1 if it dropped any."""
-        c = chunk if len(chunk) == 1 else chunk[np.argsort(chunk["t"], kind="stable")]
-        n, k, buf = self.n, len(c), self.buf
-        t0 = int(c["t"][0])
-        if not n or t0 >= buf["t"][n - 1]:
+    def add(self, chunk: np.ndarray, t0: int | None = None) -> int:
+        """Store new fixes (in arrival order; *t0*: the time of a single one, if known); drop the resets a late fix
+        may change. Returns 1 if it dropped any."""
+        k = len(chunk)
+        if k == 1:
+            c, t0 = chunk, int(chunk["t"][0]) if t0 is None else t0
+            t1 = t0
+        else:
+            c = chunk[np.argsort(chunk["t"], kind="stable")]
+            t0, t1 = int(c["t"][0]), int(c["t"][-1])
+        n, buf = self.n, self.buf
+        if not n or t0 >= self.last_t:
             if n + k > len(buf):
                 grown = np.zeros(max(2 * len(buf), n + k), dtype=_FIX_DTYPE)
                 grown[:n] = buf[:n]
                 self.buf = buf = grown
             buf[n:n + k] = c
+            self.last_t = t1
         else:   # after the fixes of equal time already stored: the batch reader keeps the first stored
             raw = buf[:n]
             self.buf = np.insert(raw, np.searchsorted(raw["t"], c["t"], side="right"), c)
             self.start = -1
             self.tip_n = -1
+            self.last_t = max(self.last_t, t1)
         self.n = n + k
         dropped = 0
         while self.resets and self.resets[-1][2] >= t0:
@@ -515,6 +524,7 @@ class TruckMonitor:
         order = np.argsort(codes, kind="stable")
         bounds = np.flatnonzero(np.r_[True, np.diff(codes[order]) != 0, True])
         sel = arr[keep][order]
+        sel_t = sel["t"].tolist()
         first = order[bounds[:-1]]                  # the (vehicle, night) of each run, read once (not per run)
         vehicles = names[inv[first]].tolist()
         group_nights = kn[first].tolist()
@@ -523,7 +533,7 @@ class TruckMonitor:
             night = self._fixes.get(k)
             if night is None:
                 night = self._fixes[k] = _Night(_FAST_STEPS + zlib.crc32(k[0].encode()) % _FAST_STEPS)
-            self.stats["reopened"] += night.add(sel[a:b])
+            self.stats["reopened"] += night.add(sel[a:b], sel_t[a] if b - a == 1 else None)
             dirty.add(k)
         return dirty
 
@@ -570,13 +580,13 @@ class TruckMonitor:
         codes = self.grid_index.codes(x, y)
         self.stats["located"] += len(codes)
         self.stats["outside_grid"] += int(pd.isna(codes).sum())
-        latest = (pd.DataFrame({"v": vid, "t": arr["t"], "code": codes})
-                  .sort_values("t", kind="stable").drop_duplicates("v", keep="last"))
+        order = np.argsort(arr["t"], kind="stable")        # in time order: the latest (last stored of equal) wins
         grids = self.grids
-        for vehicle, t, code in zip(latest["v"].tolist(), latest["t"].tolist(), latest["code"].tolist(), strict=True):
+        for vehicle, t, code in zip(vid[order].tolist(), arr["t"][order].tolist(),
+                                    np.asarray(codes, dtype=object)[order].tolist(), strict=True):
             seen = grids.get(vehicle)
             if seen is None or t >= seen[0]:
-                grids[vehicle] = (t, code if isinstance(code, str) else None)     # the frame made None NaN
+                grids[vehicle] = (t, code if isinstance(code, str) else None)     # NaN: no grid
 
     def _evaluate(self, keys: list[tuple[str, int]]) -> tuple[list[str], pd.DataFrame, dict[str, np.datetime64]]:
         """The vehicles to reconcile among *keys* (one night), their episodes and last fix, as the batch check finds
@@ -599,8 +609,7 @@ class TruckMonitor:
                 night = nights[i]
                 night.tip_n = night.n
                 night.skipped += night.stop is None
-                end = night.found_end
-                if len(end) and (((t_prev - end) < settle) != ((t_new - end) < settle)).any():
+                if any((t_prev - e < settle) != (t_new - e < settle) for e in night.found_end):
                     rows += night.found
                     last[keys[i][0]] = np.datetime64(t_new, "s")
                     vehicles.append(keys[i][0])
@@ -810,7 +819,7 @@ class TruckMonitor:
             per_end.setdefault(r[0], []).append(e_s)
         for v, night in by_vehicle.items():
             night.found, night.skipped, night.tip_n, night.stop = per.get(v, []), 0, -1, None
-            night.found_end = np.array(per_end.get(v, ()), dtype=np.int64)
+            night.found_end = per_end.get(v, [])
         if len(fx):
             self._tips(by_vehicle, fx, day, ends)
         return window, last
