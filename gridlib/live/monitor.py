@@ -650,8 +650,9 @@ class TruckMonitor:
 
         and, after a moving fix, when no dwell window can end at the new fix (it is more than ``2 * stop_radius_m``
         from every fix whose window would end at it: those after ``t_prev - min_dwell_s`` and at least the tail
-        dwell before it) while the windows that ended at the previous fix (the tail rule) held no stop (that fix
-        was moving): every stop stays and the new fix is moving. It must then be in no episode: a permit and inside
+        dwell before it, or that window is wider than ``2 * stop_radius_m`` + :data:`_MARGIN_M`) while the windows
+        that ended at the previous fix (the tail rule) held no dwell (that fix was in none): every dwell flag,
+        so every stop, stays and the new fix is moving. It must then be in no episode: a permit and inside
         its hours (no ``no_permit``/``outside_hours`` run reaches it), within ``return_ratio`` of its corridor
         (its deviation state is "back inside": the off-route runs end where they ended) and not faster than the
         slowest speed limit + tolerance;
@@ -833,8 +834,8 @@ class TruckMonitor:
 
     def _tips(self, by_vehicle: dict[str, _Night], fx: Fixes, day: VehicleDay, ends: np.ndarray) -> None:
         """After a check: what the fast step of each night goes on (:class:`_Night`), where its last stored fix was
-        kept and is moving, or parked in a stop that is one whole dwell run, under one permit, calm (inside
-        ``return_ratio`` of its corridor, or without a permit) and approved."""
+        kept and is in no dwell window, or parked in a stop that is one whole dwell run, under one permit, calm
+        (inside ``return_ratio`` of its corridor, or without a permit) and approved."""
         th, mv = self.ctx.thresholds, day.movement
         still = mv.stationary[ends]
         n_fixes = day.stops["n_fixes"].to_numpy()
@@ -845,7 +846,8 @@ class TruckMonitor:
             if int(fx.t[e]) != int(night.buf["t"][night.n - 1]):
                 continue
             if not parked:
-                night.tip_n = night.n
+                if not mv.dwell[e]:     # in no dwell window: not in the piece of a split run dropped as too short
+                    night.tip_n = night.n
                 continue
             k = int(mv.stop_of[e])
             s0 = e - int(n_fixes[k]) + 1
