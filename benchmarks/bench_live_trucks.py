@@ -84,6 +84,10 @@ fixes re-checked per fix stored 8.2 → 0.67 (67,116 of 80,091 took the fast ste
 37.1 → 33.6 s for ~79k fixes, 4x phase ack p99 881 → 630 ms, server ack p99 821 → 448 ms. What remains
 per tick (every 0.2 s) is mostly fixed: ~20 ms of pandas frames whenever any vehicle starts or ends a stop
 or an episode, so at 500-2,000 fixes/s the monitor's CPU per fix fell less than its checked fixes.
+A third run at 11:32 (load 1.3-3.4; still 0.4-0.9 s of CPU wait per wall second): 1x ack p99 69 ms, 2x 183 ms,
+4x 528 ms (1,999 fixes/s sustained, gateway 0.54 core), 8x 2,927 of 3,999 fixes/s acknowledged at 0.61 core
+(before: 2,294 at 0.46): ~4,800 fixes per gateway CPU-second over TCP either way, i.e. over TCP the per-tick
+costs outside the window checks (every 0.2 s) and the gateway now dominate; profile them next.
 """
 
 from __future__ import annotations
