@@ -76,6 +76,18 @@ short of the issue's 5,000 fixes/s with the checks. In process (``TruckMonitor.t
 vehicles, one new fix each): 0.23 → 0.11 CPU-s per tick. The monitor re-checks each dirty
 vehicle's whole night on every tick, so its cost per fix grows with the night's length (these
 runs cover minutes of each night, not 12 hours).
+
+Measured 2026-12-06 10:37 and 11:20 UTC (load average 3-5: the gateway's threads waited 0.6-1.2 s for a CPU
+per wall second, so both runs sustained the 4x phase, 1,999 fixes/s, and were starved at 8x), before and
+after the monitor's fast step (a vehicle whose one new fix provably changes no episode is not re-checked):
+fixes re-checked per fix stored 8.2 → 0.67 (67,116 of 80,091 took the fast step), gateway process CPU
+37.1 → 33.6 s for ~79k fixes, 4x phase ack p99 881 → 630 ms, server ack p99 821 → 448 ms. What remains
+per tick (every 0.2 s) is mostly fixed: ~20 ms of pandas frames whenever any vehicle starts or ends a stop
+or an episode, so at 500-2,000 fixes/s the monitor's CPU per fix fell less than its checked fixes.
+A third run at 11:32 (load 1.3-3.4; still 0.4-0.9 s of CPU wait per wall second): 1x ack p99 69 ms, 2x 183 ms,
+4x 528 ms (1,999 fixes/s sustained, gateway 0.54 core), 8x 2,927 of 3,999 fixes/s acknowledged at 0.61 core
+(before: 2,294 at 0.46): ~4,800 fixes per gateway CPU-second over TCP either way, i.e. over TCP the per-tick
+costs outside the window checks (every 0.2 s) and the gateway now dominate; profile them next.
 """
 
 from __future__ import annotations
