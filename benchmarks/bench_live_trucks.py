@@ -147,9 +147,10 @@ def proc_usage(pid: int) -> tuple[float, float]:
 
 
 # --------------------------------------------------------------------------- the gateway process
-def serve(db: str, group_commit: bool, store_path: str | None) -> None:
+def serve(db: str, group_commit: bool, store_path: str | None, uvloop: bool) -> None:
     import signal
 
+    from gridlib.commands.serve import loop_factory
     from gridlib.live.gateway import FixStore, Jt808Gateway
 
     async def main() -> None:
@@ -192,7 +193,8 @@ def serve(db: str, group_commit: bool, store_path: str | None) -> None:
                               **{k: round(v, 3) if isinstance(v, float) else v for k, v in monitor.stats.items()},
                               "backlog_at_stop": backlog, "alerts": len(monitor.book.alerts)}}), flush=True)
 
-    asyncio.run(main())
+    with asyncio.Runner(loop_factory=loop_factory() if uvloop else None) as runner:   # as `gridlib serve` runs
+        runner.run(main())
 
 
 # --------------------------------------------------------------------------- the client side
@@ -244,11 +246,13 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=RESULTS / "bench_live_trucks.jsonl", help="JSON lines file")
     parser.add_argument("--no-check", action="store_true",
                         help="the gateway and fix store alone (no truck monitor: no grid location, no corridor check)")
+    parser.add_argument("--no-uvloop", dest="uvloop", action="store_false",
+                        help="the gateway on asyncio's own event loop (gridlib serve uses uvloop)")
     parser.add_argument("--serve", metavar="DB", help=argparse.SUPPRESS)
     parser.add_argument("--store", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.serve:
-        serve(args.serve, not args.no_group_commit, args.store)
+        serve(args.serve, not args.no_group_commit, args.store, args.uvloop)
         return
     if args.quick:
         args.vehicles, args.base_s, args.step_s, args.steps = min(args.vehicles, 300), 6.0, 4.0, "4,16"
@@ -265,7 +269,8 @@ def main() -> None:
     fleet_s = time.perf_counter() - t
     work = Path(tempfile.mkdtemp(prefix="bench_live_trucks_"))
     db = work / "fixes.sqlite"
-    cmd = [sys.executable, __file__, "--serve", str(db)] + (["--no-group-commit"] if args.no_group_commit else [])
+    cmd = ([sys.executable, __file__, "--serve", str(db)] + (["--no-group-commit"] if args.no_group_commit else [])
+           + ([] if args.uvloop else ["--no-uvloop"]))
     if not args.no_check:       # the demo store (grids, responsibility, roads) with this fleet's permits and sites
         from gridlib.live.demo import demo_store
 
@@ -301,7 +306,7 @@ def main() -> None:
     base = result["phases"][0]
     summary = {
         "bench": "live_trucks", "at": time.strftime("%Y-%m-%dT%H:%M:%S"), "quick": args.quick,
-        "group_commit": not args.no_group_commit, "checked": not args.no_check, "vehicles": args.vehicles, "batch": args.batch,
+        "group_commit": not args.no_group_commit, "uvloop": args.uvloop, "checked": not args.no_check, "vehicles": args.vehicles, "batch": args.batch,
         "fleet_s": round(fleet_s, 1), **{k: v for k, v in result.items() if k != "phases"},
         "stored": stored, "stored_resent_twice": stored - distinct,      # a report resent after its ACK timed out
         "stored_equals_acked": distinct == result["acked_total"],
