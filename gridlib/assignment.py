@@ -1344,7 +1344,7 @@ class _OnePoint:
     def __init__(self, prepared: PreparedAssign) -> None:
         self.prepared = prepared
         topo = prepared.grids.indexes[0].topology
-        sdx, sdy, sinv = topo._segment_terms
+        sdx, sdy, sinv = topo.segment_terms
         self.seg_off = topo.seg_off.tolist()
         self.ax, self.ay, self.bx, self.by = topo.ax.tolist(), topo.ay.tolist(), topo.bx.tolist(), topo.by.tolist()
         self.sdx, self.sdy, self.sinv, self.partner = sdx.tolist(), sdy.tolist(), sinv.tolist(), topo.partner.tolist()
@@ -1703,11 +1703,8 @@ class PreparedAssign:
         x, y, pos = x[inside], y[inside], pos[inside]
         points = shapely.points(x, y)
         which = np.zeros(len(sel), dtype=int)
-        if self._edges is None:
-            geoms = np.asarray(self.grids.frames[0].geometry.array, dtype=object)
-            self._edges = [(geoms, *_edge_grids(self.grids.originals[0], self.grids.indexes[0], geoms))]
         dist, near, near_street = _boundary_flags(self.grids, which, pos, x, y, points, self.near_boundary_m,
-                                                  self._edges)
+                                                  self._edge_data())
 
         grid = self._grid_rows(pos)
         kinds = np.array([p[0] for p in pairs], dtype=object)
@@ -1756,7 +1753,7 @@ class PreparedAssign:
              ) -> tuple[dict[int, dict[str, Any]], dict[int, dict[str, Any]]] | None:
         """:meth:`_fast`'s located part for a few cases (by input position *sel*, at *xs*, *ys* in the metric CRS),
         one case at a time: :meth:`GridIndex.lookup_one`, the boundary distance over the own grid's segments
-        (:meth:`_OnePoint.boundary`) and the layer matches a case's rule needs, in its order. ``(assigned,
+        (:meth:`_OnePoint.flags`) and the layer matches a case's rule needs, in its order. ``(assigned,
         no_grid rejects)``, or None when a case needs the array path (a non-finite distance)."""
         one = self._one_point()
         index = self.grids.indexes[0]
@@ -1781,11 +1778,16 @@ class PreparedAssign:
                       "crs": self.grids.metric}
         return out, outside
 
+    def _edge_data(self) -> list[tuple[Any, ...]]:
+        """The grids' geometries and :func:`_edge_grids`, built at first use and kept."""
+        if self._edges is None:
+            geoms = np.asarray(self.grids.frames[0].geometry.array, dtype=object)
+            self._edges = [(geoms, *_edge_grids(self.grids.originals[0], self.grids.indexes[0], geoms))]
+        return self._edges
+
     def _one_point(self) -> _OnePoint:
         if self._one is None:
-            if self._edges is None:
-                geoms = np.asarray(self.grids.frames[0].geometry.array, dtype=object)
-                self._edges = [(geoms, *_edge_grids(self.grids.originals[0], self.grids.indexes[0], geoms))]
+            self._edge_data()
             self._one = _OnePoint(self)
         return self._one
 

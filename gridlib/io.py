@@ -1190,6 +1190,26 @@ def write_parquet(frame: pd.DataFrame, path: str | os.PathLike[str]) -> Path:
     return Path(path)
 
 
+def _formatted_floats(frame: pd.DataFrame, fmt: str) -> pd.DataFrame:
+    """*frame* with its float64 columns as the text ``to_csv(float_format=fmt)`` writes for them (missing: empty).
+
+    Each distinct value (by its bits, so ``-0.0`` stays apart from ``0.0``) is formatted once: a city's KPI tables
+    hold 1.7 M floats, mostly missing or repeated rates, which pandas formatted one by one (2.4 s CPU).
+
+    >>> _formatted_floats(pd.DataFrame({"r": [0.5, float("nan"), 1 / 3, -0.0, 0.5], "n": [1, 2, 3, 4, 5]}),
+    ...                   "%.6g")["r"].tolist()
+    ['0.5', '', '0.333333', '-0', '0.5']
+    """
+    out = {}
+    for name in frame.columns:
+        col = frame[name]
+        if col.dtype == np.float64:
+            codes, bits = pd.factorize(col.to_numpy().view(np.int64))
+            text = [fmt % v if v == v else "" for v in bits.view(np.float64).tolist()]
+            out[name] = np.array(text, dtype=object)[codes]
+    return frame.assign(**out) if out else frame
+
+
 def write_csv(frame: pd.DataFrame, path: str | os.PathLike[str], *, geometry: str | None = "wkt",
               float_format: str | None = None) -> Path:
     """Write CSV atomically, as UTF-8 with a BOM (so Excel on Chinese Windows shows 陆家嘴, not mojibake).
@@ -1209,6 +1229,8 @@ def write_csv(frame: pd.DataFrame, path: str | os.PathLike[str], *, geometry: st
             out[name] = shapely.to_wkt(frame.geometry.values, rounding_precision=-1)
         else:
             out = out.drop(columns=name)
+    if float_format is not None:  # each distinct float formatted once, as to_csv's float_format writes it
+        out = _formatted_floats(out, float_format)
     with atomic_path(path) as tmp:
         out.to_csv(tmp, index=False, lineterminator="\n", encoding="utf-8-sig", float_format=float_format)
     return Path(path)

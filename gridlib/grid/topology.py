@@ -151,8 +151,14 @@ class Topology:
         return adjacency_of_segments(self.ax, self.ay, self.bx, self.by, self.seg_grid, len(self), rule, precision)
 
     @cached_property
-    def _segment_terms(self) -> tuple[np.ndarray, ...]:
-        """Per segment ``dx, dy`` and ``1 / (dx² + dy²)`` (0 for a zero-length segment): the fast distance's terms."""
+    def segment_terms(self) -> tuple[np.ndarray, ...]:
+        """Per segment ``dx, dy`` and ``1 / (dx² + dy²)`` (0 for a zero-length segment): the fast distance's terms
+        (also read by the one-case path of :class:`gridlib.assignment.PreparedAssign`).
+
+        >>> import shapely
+        >>> [a.tolist() for a in topology([shapely.box(0, 0, 2, 1)]).segment_terms][2]
+        [1.0, 0.25, 1.0, 0.25]
+        """
         dx, dy = self.bx - self.ax, self.by - self.ay
         len2 = dx * dx + dy * dy
         with np.errstate(divide="ignore"):
@@ -209,7 +215,7 @@ class Topology:
         order = np.argsort(key, kind="stable")
         start, count = start[order], count[order]
         xs, ys = x[order], y[order]
-        sdx, sdy, sinv = self._segment_terms
+        sdx, sdy, sinv = self.segment_terms
         shared = self.partner >= 0
         near2 = max(reach - _TIE, 0.0) ** 2 if reach is not None else -1.0
         far2 = (reach + _TIE) ** 2 if reach is not None else -1.0
@@ -277,7 +283,7 @@ class Topology:
         first = np.cumsum(count) - count
         owner = np.repeat(np.arange(len(x)), count)
         seg = start[owner] + (np.arange(int(count.sum())) - first[owner])
-        sdx, sdy, sinv = self._segment_terms
+        sdx, sdy, sinv = self.segment_terms
         px, py = x[owner], y[owner]
         ex = px - self.ax[seg]
         ey = py - self.ay[seg]

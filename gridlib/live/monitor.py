@@ -447,6 +447,7 @@ class TruckMonitor:
         limits = _speed_limits(roads)
         self._speed_floor = (float(limits.min()) + self.ctx.thresholds.speed_tolerance_kmh if len(limits)
                              else np.inf)
+        self._zone_shapes: list[Any] | None = None     # see _zones_m
         self._latest_night: int | None = None
         self._expired: list[dict[str, Any]] = []
         self.stats: dict[str, float] = {"fixes": 0, "too_old": 0, "ticks": 0, "tick_s": 0.0, "last_tick_s": 0.0,
@@ -780,11 +781,13 @@ class TruckMonitor:
         return out
 
     def _zones_m(self) -> list[Any]:
-        """The restricted zones' polygons in the metric CRS (none without zones)."""
-        zones = self.ctx.zones
-        if zones is None or not len(zones):
-            return []
-        return list(to_crs(zones, self.ctx.metric).geometry.values)
+        """The restricted zones' polygons in the metric CRS (none without zones), projected at the first tick that
+        asks and kept: the zones are fixed with the monitor's context."""
+        if self._zone_shapes is None:
+            zones = self.ctx.zones
+            self._zone_shapes = ([] if zones is None or not len(zones)
+                                 else list(to_crs(zones, self.ctx.metric).geometry.values))
+        return self._zone_shapes
 
     def _check(self, keys: list[tuple[str, int]], nights: list[_Night]) -> tuple[pd.DataFrame, dict[str, np.datetime64]]:
         """The batch check's steps over the trailing windows of *keys* (one night): episodes, last fix per vehicle.

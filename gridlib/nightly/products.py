@@ -10,7 +10,6 @@ import datetime as dt
 from pathlib import Path
 
 import geopandas as gpd
-import numpy as np
 import pandas as pd
 
 import gridlib.io as gio
@@ -97,27 +96,6 @@ def _with_cases(violations: gpd.GeoDataFrame, cases: pd.DataFrame) -> gpd.GeoDat
         made.drop_duplicates("violation_id"), on="violation_id", how="left")
 
 
-def _formatted_floats(frame: pd.DataFrame, fmt: str) -> pd.DataFrame:
-    """*frame* with its float64 columns as the text ``to_csv(float_format=fmt)`` writes for them (missing: empty).
-
-    Each distinct value (by its bits, so ``-0.0`` stays apart from ``0.0``) is formatted once: a city's KPI tables
-    hold 1.7 M floats, mostly missing or repeated rates, which pandas formatted one by one (2.4 s CPU).
-
-    >>> _formatted_floats(pd.DataFrame({"r": [0.5, float("nan"), 1 / 3, -0.0, 0.5], "n": [1, 2, 3, 4, 5]}),
-    ...                   "%.6g")["r"].tolist()
-    ['0.5', '', '0.333333', '-0', '0.5']
-    """
-    out = {}
-    for name in frame.columns:
-        col = frame[name]
-        if col.dtype == np.float64:
-            values = col.to_numpy()
-            codes, bits = pd.factorize(values.view(np.int64))
-            text = [fmt % v if v == v else "" for v in bits.view(np.float64).tolist()]
-            out[name] = np.array([*text, ""], dtype=object)[codes]
-    return frame.assign(**out) if out else frame
-
-
 def write_products(work: Path, results: NightlyResults, *, date: dt.date, options: NightlyOptions,
                    record: RunRecord) -> dict[str, pd.DataFrame]:
     """Write every product into *work*; return the published layers (for the store)."""
@@ -167,7 +145,6 @@ def write_products(work: Path, results: NightlyResults, *, date: dt.date, option
             frame = pd.DataFrame(table)
             if name == "open_cases":
                 frame = _sorted(publishable("assigned_cases", frame), "light", "case_id")
-            gio.write_csv(_formatted_floats(gio.with_names(frame, grids), "%.6g"), kpi_dir / f"{name}.csv",
-                          float_format="%.6g")  # BOM: Excel
+            gio.write_csv(gio.with_names(frame, grids), kpi_dir / f"{name}.csv", float_format="%.6g")  # BOM: Excel
         write_maps(work, layers, results, date=date, streets=streets, pngs=False)
     return layers
