@@ -851,9 +851,10 @@ def read_points_xy(source: str | os.PathLike[str] | pd.DataFrame, *, x: str, y: 
         rejected = rejected.drop(columns=frame.geometry.name)
         rejected.insert(len(rejected.columns) - 3, "geometry_wkt", shapely.to_wkt(frame.geometry.values[~ok]))
 
-    accepted = pd.DataFrame(frame if ok.all() else frame.loc[ok])  # all accepted: no take (frame is our copy)
-    if isinstance(frame, gpd.GeoDataFrame):
+    accepted = pd.DataFrame(frame)
+    if isinstance(frame, gpd.GeoDataFrame):  # the geometry is not taken with the rows: the points are made below
         accepted = accepted.drop(columns=frame.geometry.name)
+    accepted = accepted if ok.all() else accepted.loc[ok]  # all accepted: no take (frame is our copy)
     for column, parsed in parsed_times.items():
         accepted[column] = parsed[ok]
     if not use_geometry:
@@ -864,7 +865,9 @@ def read_points_xy(source: str | os.PathLike[str] | pd.DataFrame, *, x: str, y: 
         geometry = gpd.array.GeometryArray(geoms[ok], crs=out_crs)  # the same 2D points: not rebuilt
     else:
         geometry = gpd.points_from_xy(lon[ok], lat[ok], crs=out_crs)
-    accepted = gpd.GeoDataFrame(accepted, geometry=geometry, crs=out_crs)
+    # copy=False: a DataFrame given to GeoDataFrame is otherwise copied whole (columns taken or ours already;
+    # copy-on-write keeps the caller's frame apart)
+    accepted = gpd.GeoDataFrame(accepted, geometry=geometry, crs=out_crs, copy=False)
     if to_crs is not None:
         accepted = accepted.to_crs(to_crs)
     if len(rejected):
