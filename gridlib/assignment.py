@@ -980,8 +980,11 @@ def _responsibility(checked: _Checked, located: _Located, grids: _Grids, *, rule
         codes = pd.DataFrame({c: grid_attrs[c] for c in code_cols})
         street_name, street_code = grid_attrs["street_name"], grid_attrs["street_code"]
         fallback = np.where(street_name != "", street_name, "street " + street_code.astype(str)).astype(object)
-    who = responsible(codes, responsibility)
-    team_unit, team_name = who["unit"].to_numpy(dtype=object), who["team"].to_numpy(dtype=object)
+    if responsibility is None or len(responsibility) == 0:  # responsible()'s answer without a table: no unit
+        team_unit = team_name = np.full(len(own), "", dtype=object)
+    else:
+        who = responsible(codes, responsibility)
+        team_unit, team_name = who["unit"].to_numpy(dtype=object), who["team"].to_numpy(dtype=object)
 
     # the catalogue's rules of each case's own edition (gl.codes.responsibility_rules), or the caller's table
     pair, class_codes, kinds = checked.classes.code[keep], checked.classes.classes, checked.classes.kinds
