@@ -526,3 +526,20 @@ def test_the_steps_of_assign_each_do_one_thing(grids):
     assert values[codes].tolist() == ["张三组"]
     done, rejects = a._assemble(checked, located, resp, g)
     assert done["responsible_unit"].tolist() == ["二组"] and rejects["case_id"].tolist() == ["out", "bad"]
+
+
+def test_assign_leaves_the_callers_frame_alone() -> None:
+    """assign takes the cases' columns without copies where it can (read_points, the output frame, the CRS object
+    swapped on its own points): the caller's frame, its values and its geometry array's CRS stay as they were,
+    also after the output is written to."""
+    grids = gl.datasets.demo_grids()
+    x0, y0 = grids.geometry.values[0].representative_point().coords[0]
+    cases = gpd.GeoDataFrame({"case_id": pd.array(["a", "b"], dtype="str"), "kind": ["event", "event"]},
+                             geometry=shapely.points([(x0, y0), (x0 + 1e6, y0)]), crs=grids.crs.to_wkt())
+    before, crs = cases.copy(deep=True), cases.geometry.array.crs
+    done, rejects = assign(cases, grids)
+    assert done["case_id"].tolist() == ["a"] and rejects["case_id"].tolist() == ["b"]
+    assert done.crs.equals(grids.crs)
+    done.loc[done.index[0], "case_id"] = "changed"
+    pd.testing.assert_frame_equal(cases, before)
+    assert cases.geometry.array.crs is crs

@@ -49,3 +49,16 @@ def test_an_empty_or_missing_point_among_points_goes_to_the_full_check() -> None
     z = shapely.points([[500000.0, 3850000.0, 7.0]])[0]
     ok, bad = gl.io.read_points(_frame(["a", "b"], [pts[0], z]), id="case_id")
     assert len(bad) == 0 and not shapely.has_z(ok.geometry.values).any()  # rebuilt as 2D points, as before
+
+
+def test_accepted_frame_shares_no_writable_state_with_the_input() -> None:
+    """read_points builds its GeoDataFrame without copying the columns (copy=False): writing to what it returns,
+    or to its geometry array's CRS (as gl.assign does), leaves the caller's frame as it was."""
+    frame = gl.io.load_table(_frame(["a1", "b2", "c3"]), wanted=["case_id"])
+    before, crs = frame.copy(deep=True), frame.geometry.array.crs
+    ok, bad = gl.io.read_points(frame, id="case_id", crs="EPSG:4547")
+    assert len(ok) == 3 and not len(bad)
+    ok.loc[0, "case_id"] = "changed"
+    ok.geometry.array.crs = "EPSG:4326"
+    pd.testing.assert_frame_equal(frame, before)
+    assert frame.geometry.array.crs is crs
