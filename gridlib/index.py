@@ -978,6 +978,16 @@ def _overlapping_pairs(geoms: np.ndarray, suspects: np.ndarray | None = None) ->
         b = sus[b]
         keep = (a != b) & (~suspects[a] | (a < b))
     a, b = a[keep], b[keep]
+    # interiors that overlap share an open set, inside both bounding boxes: boxes that meet only along a line
+    # or at a corner (most neighbours of a rectangular layout) need no GEOS (city-quick: 2,934 pairs -> 10)
+    used = np.zeros(len(geoms), dtype=bool)
+    used[a] = used[b] = True
+    used = np.flatnonzero(used)  # the bounds of the grids in a pair only (a city has 750k grids)
+    bounds = shapely.bounds(geoms[used])
+    ba, bb = bounds[np.searchsorted(used, a)], bounds[np.searchsorted(used, b)]
+    area = (np.minimum(ba[:, 2], bb[:, 2]) > np.maximum(ba[:, 0], bb[:, 0])) \
+        & (np.minimum(ba[:, 3], bb[:, 3]) > np.maximum(ba[:, 1], bb[:, 1]))
+    a, b = a[area], b[area]
     hit = np.zeros(len(a), dtype=bool)
     for lo in range(0, len(a), _PAIR_CHUNK):
         sl = slice(lo, lo + _PAIR_CHUNK)
