@@ -1124,11 +1124,41 @@ def _assemble(checked: _Checked, located: _Located, resp: _Responsibility,
     late = checked.late.frame(checked.source)
     if isinstance(checked.source, gpd.GeoDataFrame):
         late = pd.DataFrame(late)
-    rejects = pd.concat([checked.read_rejects, late]) if len(late) else checked.read_rejects
+    rejects = _after_no_rows(checked.read_rejects, late) if len(late) else checked.read_rejects
     rejects = rejects.sort_index(kind="stable")
     result.index = checked.original_index[result.index]
     rejects.index = checked.original_index[rejects.index]
     return result, rejects
+
+
+def _after_no_rows(first: pd.DataFrame, late: pd.DataFrame) -> pd.DataFrame:
+    """``pd.concat([first, late])``; when *first* has no rows (every case read cleanly), *late* given the columns
+    and dtypes of that concatenation without copying its rows (170k rejects of city-quick: 13 -> ~2 ms). Only
+    columns that keep their dtype, a missing column (object, NaN) and ``str`` -> ``string`` are done so; anything
+    else is left to concat.
+
+    >>> a = pd.DataFrame({"id": pd.array([], dtype="string"), "wkt": pd.Series([], dtype=object)})
+    >>> b = pd.DataFrame({"id": pd.array(["x"], dtype="str"), "code": pd.array(["no_grid"], dtype="string")}, index=[3])
+    >>> out = _after_no_rows(a, b)
+    >>> out.equals(pd.concat([a, b])), [str(t) for t in out.dtypes]
+    (True, ['string', 'object', 'string'])
+    >>> _after_no_rows(a, b.assign(n=[1]))["n"].dtype   # int64 -> float64: concat's own
+    dtype('float64')
+    """
+    if len(first):
+        return pd.concat([first, late])
+    shape = pd.concat([first, late.iloc[:0]])  # the columns and dtypes concat gives
+    out: dict[str, Any] = {}
+    for col, dtype in shape.dtypes.items():
+        if col in late and late[col].dtype == dtype:
+            out[col] = late[col]
+        elif col not in late and pd.api.types.is_object_dtype(dtype):
+            out[col] = pd.Series(np.full(len(late), np.nan, dtype=object), index=late.index)
+        elif col in late and late[col].dtype == _STR and isinstance(dtype, pd.StringDtype) and dtype.na_value is pd.NA:
+            out[col] = late[col].astype(dtype)
+        else:
+            return pd.concat([first, late])
+    return pd.DataFrame(out, index=late.index, copy=False)
 
 
 def assign(
