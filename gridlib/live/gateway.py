@@ -46,7 +46,7 @@ from pathlib import Path
 from typing import Any
 
 from gridlib.live import jt808
-from gridlib.live.fix import Fix, FixRejected, from_jt808
+from gridlib.live.fix import Fix, FixRejected, from_jt808, from_jt808_values
 
 __all__ = ["FixStore", "Jt808Gateway", "FIX_COLUMNS"]
 
@@ -533,12 +533,15 @@ class Jt808Gateway:
         return jt808.encode(msg_id, msg.phone, state["serial"], body, version=msg.version)
 
     def _ack(self, msg: jt808.Message, state: dict, result: int) -> bytes:
-        return self._reply(msg, state, jt808.PLATFORM_RESPONSE,
-                           jt808.encode_general_response(msg.serial, msg.msg_id, result))
+        state["serial"] = serial = (state["serial"] + 1) & 0xFFFF
+        return jt808.platform_response(msg.phone, serial, msg.serial, msg.msg_id, result, version=msg.version)
 
     def _store_start(self, pending: list[_Pending], done: Callable[[BaseException | None], None]) -> None:
         """Start storing the fixes and registrations of one read in one transaction (group commit: handed to the
         writer thread); ``done(error)`` is called on the loop once they are committed (error None) or failed."""
+        if len(pending) == 1 and pending[0].vehicle is None and self.group_commit:    # one location message
+            self.store._writer_for_loop().submit_call(pending[0].fixes, [], done)
+            return
         fixes = [pair for p in pending for pair in p.fixes]
         regs = [p for p in pending if p.vehicle is not None]
         error: BaseException | None = None
@@ -567,7 +570,7 @@ class Jt808Gateway:
             log.exception("storing %d fixes failed; their messages are answered 1 (failure)", n)
             self.counters["store_errors"] += 1
             return 1
-        self.counters["fixes_in"] += sum(len(p.fixes) for p in pending)
+        self.counters["fixes_in"] += len(pending[0].fixes) if len(pending) == 1 else sum(len(p.fixes) for p in pending)
         return 0
 
     def _registration_row(self, pending: _Pending) -> tuple:
@@ -605,24 +608,31 @@ class Jt808Gateway:
             if msg.msg_id in (jt808.HEARTBEAT, jt808.TERMINAL_RESPONSE):
                 return [self._ack(msg, state, 0)] if msg.msg_id == jt808.HEARTBEAT else []
             if msg.msg_id in (jt808.LOCATION, jt808.BATCH_LOCATION):
-                good = self._locations(msg, state)
+                good = self._locations(msg, state, terminal)
                 return [_Pending(msg, good) if good else self._ack(msg, state, 1 if good is None else 0)]
         except jt808.FrameError as exc:
             self.drops[exc.reason] += 1
             return [self._ack(msg, state, 2)]
         return [self._ack(msg, state, 3)]
 
-    def _locations(self, msg: jt808.Message, state: dict) -> list[tuple[Fix, str]] | None:
+    def _locations(self, msg: jt808.Message, state: dict, terminal: str) -> list[tuple[Fix, str]] | None:
         """The good fixes of a location message (None: refused, the terminal has not authenticated)."""
-        terminal = msg.terminal
-        locations = ([jt808.decode_location(msg.body)] if msg.msg_id == jt808.LOCATION
-                     else jt808.decode_batch_location(msg.body)[1])
+        single = msg.msg_id == jt808.LOCATION
+        # a single location is read into its fields, without the Location object (the per-fix path)
+        values = jt808.location_values(msg.body) if single else None
+        locations = () if single else jt808.decode_batch_location(msg.body)[1]
         row = self.store._terminal(terminal)
         if self.auth and terminal not in state["authenticated"]:
-            self.rejected["unauthenticated"] += len(locations)
+            self.rejected["unauthenticated"] += 1 if single else len(locations)
             return None
         vehicle = row["vehicle_id"] if row else terminal
         gcj02 = bool(row and row["gcj02"])
+        if single:
+            try:
+                return [(from_jt808_values(terminal, values, gcj02=gcj02), vehicle)]
+            except FixRejected as exc:
+                self.rejected[exc.reason_code] += 1
+                return []
         good = []
         for loc in locations:
             try:
