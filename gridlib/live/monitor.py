@@ -1022,9 +1022,18 @@ def _local_s(fix: Fix) -> int:
     >>> _local_s(f) == int(np.datetime64(f.local_time, "s").astype("int64"))
     True
     """
-    if fix.time.tzinfo is None:
+    t = fix.time
+    if t.tzinfo is None:
         return int(np.datetime64(fix.local_time, "s").astype("int64"))
-    return (fix.time - _EPOCH) // _SECOND + _UTC8_S
+    found = _LOCAL_S.get(t)     # the fixes of one second share it (an equal instant: the same seconds)
+    if found is None:
+        if len(_LOCAL_S) >= 1 << 16:
+            _LOCAL_S.clear()
+        found = _LOCAL_S[t] = (t - _EPOCH) // _SECOND + _UTC8_S
+    return found
+
+
+_LOCAL_S: dict[dt.datetime, int] = {}       # tz-aware fix time → local epoch seconds (_local_s)
 
 
 def monitor_from_store(store: Any, *, book: AlertBook | None = None, **kwargs: Any) -> TruckMonitor | None:
