@@ -21,7 +21,7 @@ from typing import Any
 from gridlib.live.jt808 import frozen_constructor
 from gridlib.rejects import CODES
 
-__all__ = ["Fix", "FixRejected", "from_jt808", "check_position"]
+__all__ = ["Fix", "FixRejected", "from_jt808", "from_jt808_values", "check_position"]
 
 _UTC8 = dt.timedelta(hours=8)
 
@@ -107,22 +107,36 @@ def from_jt808(terminal: str, loc: Any, *, gcj02: bool = False) -> Fix:
     >>> fix.source, fix.local_time.isoformat()
     ('jt808', '2026-11-20T08:00:00')
     """
-    if not loc.positioned:
-        raise FixRejected("missing_coordinate", f"terminal {terminal} reports no GNSS position (status {loc.status:#x})")
-    lon, lat = loc.lon, loc.lat
+    return from_jt808_values(terminal, (loc.lon, loc.lat, loc.time, loc.speed_kmh, loc.direction, loc.altitude_m,
+                                        loc.alarm, loc.status, loc.mileage_km, loc.signal, loc.satellites), gcj02=gcj02)
+
+
+def from_jt808_values(terminal: str, values: tuple, *, gcj02: bool = False) -> Fix:
+    """:func:`from_jt808` of a location's fields in :class:`~gridlib.live.jt808.Location` order (as
+    :func:`~gridlib.live.jt808.location_values` reads them; ``extra`` may follow), without the object.
+
+    >>> from gridlib.live import jt808
+    >>> loc = jt808.Location(121.5, 31.24, dt.datetime(2026, 11, 20, 8, 0, tzinfo=jt808.TZ_BEIJING), 36.0)
+    >>> body = jt808.encode_location(loc)
+    >>> from_jt808_values("1", jt808.location_values(body)) == from_jt808("1", jt808.decode_location(body))
+    True
+    """
+    lon, lat, time, speed, direction, altitude, alarm, status, mileage, signal, satellites = values[:11]
+    if not status & 0x2:
+        raise FixRejected("missing_coordinate", f"terminal {terminal} reports no GNSS position (status {status:#x})")
     if not (-180.0 <= lon <= 180.0 and -90.0 <= lat <= 90.0):     # NaN fails too; the check names the problem
         check_position(lon, lat)
     if gcj02:
         from gridlib.crs import gcj02_to_wgs84
 
         lon, lat = (float(v) for v in gcj02_to_wgs84(lon, lat))
-    t = _UTC_OF.get(loc.time)
+    t = _UTC_OF.get(time)
     if t is None:
         if len(_UTC_OF) >= 1 << 16:
             _UTC_OF.clear()
-        t = _UTC_OF[loc.time] = loc.time.astimezone(dt.UTC)     # the fixes of one second share it
-    return _fix(terminal, t, lon, lat, "jt808", loc.speed_kmh, float(loc.direction), float(loc.altitude_m), None,
-                loc.alarm, loc.status, loc.mileage_km, loc.satellites, loc.signal)
+        t = _UTC_OF[time] = time.astimezone(dt.UTC)     # the fixes of one second share it
+    return _fix(terminal, t, lon, lat, "jt808", speed, float(direction), float(altitude), None, alarm, status,
+                mileage, satellites, signal)
 
 
 _UTC_OF: dict[dt.datetime, dt.datetime] = {}

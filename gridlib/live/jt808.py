@@ -41,10 +41,10 @@ __all__ = [
     "TERMINAL_RESPONSE", "HEARTBEAT", "REGISTER", "AUTH", "LOCATION", "BATCH_LOCATION",
     "PLATFORM_RESPONSE", "REGISTER_RESPONSE", "DROP_REASONS", "FrameError", "Message", "Location",
     "Registration", "escape", "unescape", "check_code", "encode", "encode_message", "decode_frame",
-    "split", "Reassembler", "StreamDecoder", "decode_location", "encode_location",
+    "split", "Reassembler", "StreamDecoder", "decode_location", "location_values", "encode_location",
     "decode_batch_location", "encode_batch_location", "decode_registration", "encode_registration",
     "encode_register_response", "decode_register_response", "decode_auth", "encode_auth",
-    "encode_general_response", "decode_general_response", "MAX_BODY", "TZ_BEIJING",
+    "encode_general_response", "decode_general_response", "platform_response", "MAX_BODY", "TZ_BEIJING",
 ]
 
 TERMINAL_RESPONSE = 0x0001
@@ -270,10 +270,10 @@ def decode_frame(frame: bytes) -> Message:
     data = unescape(frame)
     if len(data) < _HEADER_2013 + 1:
         raise FrameError("truncated", f"{len(data)} bytes is shorter than the shortest header")
-    content, check = data[:-1], data[-1]
-    computed = check_code(content)
-    if computed != check:
+    if check_code(data):        # the XOR of content and check code is 0 exactly when the check code matches
+        check, computed = data[-1], check_code(data[:-1])
         raise FrameError("check_code", f"check code {check:#04x}, computed {computed:#04x}")
+    content = data[:-1]
     msg_id, props = _WORD2.unpack_from(content)
     length, encryption = props & 0x3FF, (props >> 10) & 0x7
     if props & 0x4000:
@@ -392,6 +392,16 @@ class StreamDecoder:
 
     def feed(self, chunk: bytes) -> list[Message]:
         buf = self._buf
+        if not buf and chunk[:1] == b"\x7e" and chunk.find(0x7e, 1) == len(chunk) - 1 > 1 \
+                and len(chunk) <= _MAX_ESCAPED + 2:   # exactly one whole frame (a terminal's usual read)
+            try:
+                msg = decode_frame(chunk[1:-1])
+            except FrameError as exc:
+                self._drop(exc.reason, len(chunk) - 1)   # as below: the closing flag may open the next frame
+                buf += b"\x7e"
+                return []
+            self.frames += 1
+            return [msg]
         buf += chunk
         out: list[Message] = []
         while buf:
@@ -495,18 +505,37 @@ class Location:
 
 
 _LOCATION_HEAD = struct.Struct(">IIIIhHH")     # alarm, status, lat, lon, altitude, speed, direction
+# the usual body: the head, BCD time, then mileage (0x01, 4 bytes), signal (0x30, 1) and satellites (0x31, 1) items
+_LOCATION_USUAL = struct.Struct(">IIIIhHH6s2sI2sB2sB")
+_USUAL_ITEMS = (b"\x01\x04", b"\x30\x01", b"\x31\x01")
 _location = frozen_constructor(Location)
 
 
-def decode_location(body: bytes) -> Location:
-    """Read a 0x0200 body (28 bytes + additional items).
+def location_values(body: bytes) -> tuple:
+    """The fields of a 0x0200 body in :class:`Location` order (``lon, lat, time, speed_kmh, direction, altitude_m,
+    alarm, status, mileage_km, signal, satellites, extra``) without building the object (the gateway's per-fix path).
+    The usual body (mileage, signal and satellites items, in that order) is read with one ``struct`` call.
 
     >>> import datetime as dt
     >>> loc = Location(121.5, 31.24, dt.datetime(2026, 11, 20, 8, 0, tzinfo=TZ_BEIJING), 36.5, 90, 12,
     ...                mileage_km=1234.5, signal=20, satellites=9)
-    >>> decode_location(encode_location(loc)) == loc
+    >>> location_values(encode_location(loc)) == tuple(getattr(loc, f.name) for f in fields(Location))
     True
     """
+    if len(body) == 40:
+        (alarm, status, lat_e6, lon_e6, altitude, speed_dkmh, direction, raw_time, i1, mileage, i2, signal, i3,
+         satellites) = _LOCATION_USUAL.unpack(body)
+        if (i1, i2, i3) == _USUAL_ITEMS:
+            lat, lon = lat_e6 / 1e6, lon_e6 / 1e6
+            if status & 0x4:
+                lat = -lat
+            if status & 0x8:
+                lon = -lon
+            time = _TIMES.get(raw_time)
+            if time is None:
+                time = _bcd_time(raw_time)
+            return (lon, lat, time, speed_dkmh / 10, direction, altitude, alarm, status, mileage / 10, signal,
+                    satellites, ())
     if len(body) < 28:
         raise FrameError("bad_body", f"location body of {len(body)} bytes, at least 28 needed")
     alarm, status, lat_e6, lon_e6, altitude, speed_dkmh, direction = _LOCATION_HEAD.unpack_from(body)
@@ -535,8 +564,19 @@ def decode_location(body: bytes) -> Location:
         else:
             extra.append((item, bytes(value)))
         pos += 2 + n
-    return _location(lon, lat, time, speed, direction, altitude, alarm, status, mileage, signal, satellites,
-                     tuple(extra))
+    return lon, lat, time, speed, direction, altitude, alarm, status, mileage, signal, satellites, tuple(extra)
+
+
+def decode_location(body: bytes) -> Location:
+    """Read a 0x0200 body (28 bytes + additional items).
+
+    >>> import datetime as dt
+    >>> loc = Location(121.5, 31.24, dt.datetime(2026, 11, 20, 8, 0, tzinfo=TZ_BEIJING), 36.5, 90, 12,
+    ...                mileage_km=1234.5, signal=20, satellites=9)
+    >>> decode_location(encode_location(loc)) == loc
+    True
+    """
+    return _location(*location_values(body))
 
 
 def encode_location(loc: Location) -> bytes:
@@ -722,6 +762,35 @@ def encode_general_response(serial: int, msg_id: int, result: int = 0) -> bytes:
     (9, 512, 0)
     """
     return serial.to_bytes(2, "big") + msg_id.to_bytes(2, "big") + bytes([result])
+
+
+def platform_response(phone: str, serial: int, answered_serial: int, answered_id: int, result: int = 0, *,
+                      version: int | None = None) -> bytes:
+    """The frame of a platform general response (0x8001): ``encode(PLATFORM_RESPONSE, phone, serial,
+    encode_general_response(answered_serial, answered_id, result), version=version)``, from a cached header per
+    terminal (one per acknowledged message: the gateway's per-fix path).
+
+    >>> platform_response("13800138000", 3, 7, LOCATION, 0) == encode(PLATFORM_RESPONSE, "13800138000", 3,
+    ...                                                          encode_general_response(7, LOCATION, 0))
+    True
+    """
+    head = _ACK_HEADS.get((phone, version))
+    if head is None:
+        if len(_ACK_HEADS) >= _CACHE_MAX:
+            _ACK_HEADS.clear()
+        raw = encode(PLATFORM_RESPONSE, phone, 0, bytes(5), version=version)
+        content = unescape(raw[1:-1])[:-8]         # message id, properties, version, phone (without serial, body)
+        head = _ACK_HEADS[(phone, version)] = (escape(content), check_code(content))
+    tail = _ACK_TAIL.pack(serial & 0xFFFF, answered_serial & 0xFFFF, answered_id & 0xFFFF, result)
+    words = (serial ^ answered_serial ^ answered_id) & 0xFFFF
+    tail += bytes(((words >> 8) ^ (words & 0xFF) ^ result ^ head[1],))
+    if b"\x7d" in tail or b"\x7e" in tail:
+        tail = escape(tail)
+    return b"\x7e" + head[0] + tail + b"\x7e"
+
+
+_ACK_TAIL = struct.Struct(">HHHB")
+_ACK_HEADS: dict[tuple[str, int | None], tuple[bytes, int]] = {}     # (phone, version) → escaped head, its XOR
 
 
 def decode_general_response(body: bytes) -> tuple[int, int, int]:
