@@ -20,6 +20,7 @@ import matplotlib.patheffects as path_effects
 import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
+import shapely
 
 from gridlib.codes.catalogue import EDITIONS, catalogue
 from gridlib.datasets import OSM_ATTRIBUTION
@@ -68,8 +69,19 @@ def _dissolve(grids: gpd.GeoDataFrame, level: str) -> gpd.GeoDataFrame:
     """Grids dissolved to one polygon per ``<level>_code`` with its ``<level>_name`` (the code when absent)."""
     code, name = f"{level}_code", f"{level}_name"
     cols = [code] + ([name] if name in grids.columns else [])
-    # the grids are an exact coverage, so the fast coverage union is exact
-    out = grids[cols + ["geometry"]].dissolve(by=cols, as_index=False, method="coverage")
+    # what ``grids.dissolve(by=cols, as_index=False, method="coverage")`` gives (groups sorted by their keys, rows
+    # with a missing key left out, each group's polygons in row order), without its per-group pandas aggregation:
+    # a street map dissolved its communities in 0.06 s, two thirds of it pandas. The grids are an exact coverage,
+    # so the fast coverage union is exact.
+    group = grids.groupby(cols, sort=True, dropna=True).ngroup().to_numpy(dtype="float64", na_value=np.nan)
+    rows = np.flatnonzero(~np.isnan(group))
+    rows = rows[np.argsort(group[rows], kind="stable")]
+    bounds = np.flatnonzero(np.diff(group[rows], prepend=-1.0, append=np.inf))
+    geoms = np.asarray(grids.geometry.values)[rows]
+    out = gpd.GeoDataFrame(
+        grids[cols].iloc[rows[bounds[:-1]]].reset_index(drop=True),
+        geometry=[shapely.coverage_union_all(geoms[a:b]) for a, b in zip(bounds[:-1], bounds[1:], strict=True)],
+        crs=grids.crs)
     if name not in out.columns:
         out[name] = out[code]
     return out.sort_values(code).reset_index(drop=True)
