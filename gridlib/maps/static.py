@@ -508,7 +508,7 @@ def _tight_bbox(fig: Figure, dpi: int) -> Any:
     """What ``savefig(bbox_inches="tight", pad_inches=0.15)`` crops a figure to, without the whole draw savefig
     makes first to find it (a city street map: a fifth of its CPU, most of it the haloed labels' glyph paths);
     ``"tight"`` (savefig's own) for a figure with a layout engine, whose layout that draw computes."""
-    if fig.get_layout_engine() is not None or os.environ.get("GRIDLIB_TIGHT_PREDRAW"):
+    if fig.get_layout_engine() is not None:
         return "tight"
     with matplotlib.rc_context({"figure.dpi": dpi}):
         fig.set_dpi(dpi)
