@@ -429,8 +429,10 @@ def _coverage(data: NightlyInputs, grids: gpd.GeoDataFrame, record: RunRecord, o
             out.viewsheds = views.merge(pd.DataFrame(cameras.drop(columns=cameras.geometry.name)),
                                            on="camera_id", how="left")
             pieces = coverage.road_coverage(views, data.roads)
+            # the products publish the grids' road coverage only: the open-area shares (footprints and viewsheds
+            # clipped to every grid and united, half the step's CPU for a city) are left out
             out.grid_coverage = coverage.grid_coverage(views, data.roads, grids, buildings, pieces=pieces,
-                                                             water=data.water)
+                                                       water=data.water, open_area=False)
             out.blind_spots = coverage.blind_spots(pieces)
             st.notes["road_km"] = round(float(pieces["length_m"].sum()) / 1000, 3)
             st.notes["covered_road_km"] = round(float(pieces.loc[pieces["covered"], "length_m"].sum()) / 1000, 3)
