@@ -67,6 +67,7 @@ def grid_coverage(
     blind_below: float = 0.2,
     water: gpd.GeoDataFrame | None = None,
     max_water_share: float = MAX_WATER_SHARE,
+    open_area: bool = True,
 ) -> gpd.GeoDataFrame:
     """Covered share of road length and of open area per grid.
 
@@ -87,6 +88,10 @@ def grid_coverage(
     water, max_water_share
         Water polygons: grids more than ``max_water_share`` under water are marked ``water``
         and are never blind (:mod:`gridlib.water`, the rule every analysis shares).
+    open_area : bool
+        Also work out each grid's open area and its covered share (footprints and viewsheds clipped to
+        every grid and united: half the cost for a city). ``False`` leaves ``open_m2``,
+        ``covered_open_m2`` and ``open_share`` missing, and a grid without roads is then never blind.
 
     Returns
     -------
@@ -104,6 +109,8 @@ def grid_coverage(
     >>> g = grid_coverage(vs, gpd.GeoDataFrame(geometry=[], crs=4547), grid, house)
     >>> g[["open_m2", "covered_open_m2", "open_share"]].values.tolist()
     [[5000.0, 2500.0, 0.5]]
+    >>> grid_coverage(vs, gpd.GeoDataFrame(geometry=[], crs=4547), grid, house, open_area=False)["open_m2"].tolist()
+    [nan]
     """
     if grids.crs is None:
         raise InputError("grids have no CRS")
@@ -122,18 +129,20 @@ def grid_coverage(
     covered_m = _sum_by(gi, np.where(k >= 1, inside, 0.0), n)
     k2_m = _sum_by(gi, np.where(k >= 2, inside, 0.0), n)
 
-    area = shapely.area(gg)
-    # everything is clipped to the grids first and united per grid, so the cost stays local
-    # (a district-wide union of 100,000 footprints and 2,000 viewsheds takes minutes)
-    built = _per_grid_union(gg, prepare_buildings(buildings, crs))
-    vs_geoms = np.asarray(viewsheds.geometry.values, dtype=object)
-    seen = _per_grid_union(gg, vs_geoms[~shapely.is_empty(vs_geoms)])
-    open_m2 = np.maximum(area - shapely.area(built), 0.0)
-    # only grids some camera sees have a covered open area (a city: ~1 in 20); the rest are 0 without asking GEOS
-    looked = np.flatnonzero(~shapely.is_empty(seen))
-    covered_open = np.zeros(n)
-    covered_open[looked] = shapely.area(shapely.difference(seen[looked], built[looked]))
-    covered_open = np.minimum(covered_open, open_m2)
+    open_m2, covered_open = np.full(n, np.nan), np.full(n, np.nan)
+    if open_area:
+        area = shapely.area(gg)
+        # everything is clipped to the grids first and united per grid, so the cost stays local
+        # (a district-wide union of 100,000 footprints and 2,000 viewsheds takes minutes)
+        built = _per_grid_union(gg, prepare_buildings(buildings, crs))
+        vs_geoms = np.asarray(viewsheds.geometry.values, dtype=object)
+        seen = _per_grid_union(gg, vs_geoms[~shapely.is_empty(vs_geoms)])
+        open_m2 = np.maximum(area - shapely.area(built), 0.0)
+        # only grids some camera sees have a covered open area (a city: ~1 in 20); the rest are 0 without asking GEOS
+        looked = np.flatnonzero(~shapely.is_empty(seen))
+        covered_open = np.zeros(n)
+        covered_open[looked] = shapely.area(shapely.difference(seen[looked], built[looked]))
+        covered_open = np.minimum(covered_open, open_m2)
 
     with np.errstate(invalid="ignore", divide="ignore"):
         road_share = np.where(road_m > 0, covered_m / road_m, np.nan)

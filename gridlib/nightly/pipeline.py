@@ -56,6 +56,7 @@ from gridlib.store.base import Store, mask_dsn
 from gridlib.store.gpkg import GpkgStore
 from gridlib.times import parse_times
 from gridlib.trucks.cases import taken_in_live
+from gridlib.water import is_water
 
 __all__ = ["NightlyOptions", "run_nightly", "INPUT_LAYERS", "private_rejects_path", "index_cache_path"]
 
@@ -379,7 +380,7 @@ def _indicators(cases: pd.DataFrame, record: RunRecord, date: dt.date) -> dict[s
 
 def _hotspots(cases: gpd.GeoDataFrame, grids: gpd.GeoDataFrame, water: gpd.GeoDataFrame | None,
               record: RunRecord, date: dt.date, options: NightlyOptions,
-              index: GridIndex | None = None) -> gpd.GeoDataFrame:
+              index: GridIndex | None = None, fork: bool = False, jobs: list[_Job] | None = None) -> gpd.GeoDataFrame:
     _, day_end = _day_bounds(date)
     with record.step("hotspots") as st:
         start = day_end - pd.Timedelta(days=options.hotspot_days)
@@ -390,18 +391,22 @@ def _hotspots(cases: gpd.GeoDataFrame, grids: gpd.GeoDataFrame, water: gpd.GeoDa
         # the grids' queen contiguity, once, from the boundary segments the grid index already holds (gistar and
         # emerging each worked it out again: 2 x 2.9 s for a city); the land grids' weights are its sub-matrix
         weights = hotspots.contiguity(counts, "queen", topology=index) if index is not None else None
-        # grids mostly under water take no part (gl.water: the rule every analysis shares)
+        # grids mostly under water take no part (gl.water: the rule every analysis shares); gistar finds the
+        # same ones with the same rule
+        wet = is_water(counts, water, options.max_water_share)
+        land = "queen" if weights is None else weights.sparse[~wet][:, ~wet] if wet.any() else weights
+
+        def emerging_categories(_: RunRecord) -> pd.DataFrame:
+            found = hotspots.emerging(cases, zones[~wet], time_column="reported_at", bin="7D",
+                                      n_bins=options.emerging_weeks, end=day_end, weights=land)
+            return pd.DataFrame(found[["grid_code", "category"]])
+
+        # forked, the emerging hot-spot analysis (a city: ~4.5 CPU-s) runs beside gistar on the other core
+        emerging = _start(emerging_categories, record, "emerging hot spots", fork, jobs if jobs is not None else [])
         hot = hotspots.gistar(counts, "count", permutations=options.permutations, seed=options.seed,
                               weights=weights if weights is not None and water is None else "queen",
                               water=water, max_water_share=options.max_water_share)
-        wet = (hot["hotspot_class"] == "water_excluded").to_numpy()
-        land = "queen" if weights is None else weights.sparse[~wet][:, ~wet] if wet.any() else weights
-        emerging = hotspots.emerging(
-            cases, zones[~wet], time_column="reported_at", bin="7D", n_bins=options.emerging_weeks, end=day_end,
-            weights=land,
-        )
-        hot = hot.merge(emerging[["grid_code", "category"]].rename(columns={"category": "emerging_category"}),
-                        on="grid_code", how="left")
+        hot = hot.merge(emerging().rename(columns={"category": "emerging_category"}), on="grid_code", how="left")
         hot = gpd.GeoDataFrame(hot, geometry="geometry", crs=grids.crs).sort_values("grid_code", ignore_index=True)
         st.rows_out = len(hot)
         st.notes["water_grids_excluded"] = int(wet.sum())
@@ -424,8 +429,10 @@ def _coverage(data: NightlyInputs, grids: gpd.GeoDataFrame, record: RunRecord, o
             out.viewsheds = views.merge(pd.DataFrame(cameras.drop(columns=cameras.geometry.name)),
                                            on="camera_id", how="left")
             pieces = coverage.road_coverage(views, data.roads)
+            # the products publish the grids' road coverage only: the open-area shares (footprints and viewsheds
+            # clipped to every grid and united, half the step's CPU for a city) are left out
             out.grid_coverage = coverage.grid_coverage(views, data.roads, grids, buildings, pieces=pieces,
-                                                             water=data.water)
+                                                       water=data.water, open_area=False)
             out.blind_spots = coverage.blind_spots(pieces)
             st.notes["road_km"] = round(float(pieces["length_m"].sum()) / 1000, 3)
             st.notes["covered_road_km"] = round(float(pieces.loc[pieces["covered"], "length_m"].sum()) / 1000, 3)
@@ -666,8 +673,15 @@ def run_nightly(
         all_rejects = [rejects, truck_rejects]
         if truck_case_rejects is not None and len(truck_case_rejects):
             all_rejects.append(_reject_rows("assign truck violations", truck_case_rejects))
-        tables = _indicators(cases, record, date)
-        hot = _hotspots(cases, grids, data.water, record, date, options, index)
+        # forked, the indicators are computed beside the hotspots; their step keeps its place in the manifest
+        at = len(record.steps)
+        indicators_job = _start(lambda rec: _indicators(cases, rec, date), record, "indicators", fork, jobs)
+        hot = _hotspots(cases, grids, data.water, record, date, options, index, fork, jobs)
+        taken = len(record.steps)
+        tables = indicators_job()
+        moved = record.steps[taken:]
+        del record.steps[taken:]
+        record.steps[at:at] = moved
         index = None  # its raster and topology (a city: ~0.6 GB) are read by no later step: freed before products
         cover = _rank_blind_spots(_grid_geometry_on(*cover_job(), grids), cases)
     finally:
