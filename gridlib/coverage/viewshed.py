@@ -150,6 +150,28 @@ def _ranges(keys: np.ndarray, lo: np.ndarray, hi: np.ndarray) -> tuple[np.ndarra
     return i0, np.maximum(i1 - i0, 0)
 
 
+def _range_crossings(p: np.ndarray, e: np.ndarray, r: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Where edges ``p + t e`` (0 < t < 1, relative to the camera) cross the circle of radius *r*: the
+    edge of each crossing and its bearing (degrees clockwise from north).
+
+    >>> _range_crossings(np.array([[-5.0, 3.0]]), np.array([[10.0, 0.0]]), np.array([5.0]))
+    (array([0, 0]), array([-53.13010235,  53.13010235]))
+    """
+    a = np.einsum("ij,ij->i", e, e)
+    b = np.einsum("ij,ij->i", p, e)
+    c = np.einsum("ij,ij->i", p, p) - r * r
+    disc = b * b - a * c
+    ok = (disc > 0) & (a > 0)
+    root = np.sqrt(np.where(ok, disc, 0.0))
+    safe = np.where(a > 0, a, 1.0)
+    t = np.concatenate([(-b - root) / safe, (-b + root) / safe])
+    edge = np.tile(np.arange(len(p)), 2)
+    keep = np.tile(ok, 2) & (t > 0) & (t < 1)
+    edge, t = edge[keep], t[keep]
+    x, y = p[edge, 0] + t * e[edge, 0], p[edge, 1] + t * e[edge, 1]
+    return edge, np.degrees(np.arctan2(x, y))
+
+
 def _cast(xy: np.ndarray, start_deg: np.ndarray, step_deg: np.ndarray, nray: np.ndarray, fov: np.ndarray,
           rng: np.ndarray, polys: np.ndarray, tree: shapely.STRtree | None, active: np.ndarray, corners: bool
           ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -191,8 +213,12 @@ def _cast(xy: np.ndarray, start_deg: np.ndarray, step_deg: np.ndarray, nray: np.
         sil = (front != front[prev]) & inrange
         mid = front & front[prev] & inrange  # a corner between two visible faces
         vrel = np.mod(np.degrees(np.arctan2(p[:, 0], p[:, 1])) - start_deg[pc], 360.0)
-        vc = np.r_[pc[sil], pc[sil], pc[mid]]
-        vrel = np.r_[vrel[sil] - _CORNER_EPS, vrel[sil] + _CORNER_EPS, vrel[mid]]
+        # a visible face that crosses the range circle: a ray where it crosses, or the chord from the
+        # face's last hit to the arc would cut a sliver off the view (a face seen edge-on: centimetres wide)
+        xc, xrel = _range_crossings(p[front], e[front], rng[pc[front]])
+        xrel = np.mod(xrel - start_deg[pc[front]][xc], 360.0)
+        vc = np.r_[pc[sil], pc[sil], pc[mid], pc[front][xc]]
+        vrel = np.r_[vrel[sil] - _CORNER_EPS, vrel[sil] + _CORNER_EPS, vrel[mid], xrel]
         vrel = np.where(dome[vc], np.mod(vrel, 360.0), vrel)
         ok = dome[vc] | ((vrel > 0) & (vrel < fov[vc]))
         cam, rel = np.r_[cam, vc[ok]], np.r_[rel, vrel[ok]]

@@ -178,6 +178,13 @@ def test_viewsheds_equal_exact_line_of_sight(seed):
     assert len(checked) > 300 and len(bad) == 0, bad[:5]
 
 
+def test_a_face_leaving_the_range_is_cut_at_the_range_circle():
+    # seed 4839: a face seen nearly edge-on crosses the range circle between two rays; without a ray at the
+    # crossing, the chord from its last hit to the arc cut a sliver 5 cm wide off the view (found by the test above)
+    bad, checked = exact_check(4839, corners=True, res=0.5)
+    assert len(checked) > 300 and len(bad) == 0, bad[:5]
+
+
 @settings(max_examples=10, deadline=None)
 @given(seed=st.integers(0, 10_000))
 def test_uniform_rays_agree_with_line_of_sight_away_from_corner_bearings(seed):
