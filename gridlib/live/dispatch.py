@@ -335,19 +335,26 @@ class Dispatcher:
     def _rank_few(self, gx: list[float], gy: list[float], fixed: list[str | None]) -> list[list[dict[str, Any]]] | None:
         """:meth:`rank_many` for a few points (in the graph's CRS) when every team starts from its base: the
         nearest segment from the STRtree, then :func:`gridlib.network.arrival_times`' arithmetic per team in
-        plain Python (the same operations in the same order). None when a point is not finite."""
+        plain Python (the same operations in the same order). None when a point is not finite.
+
+        The points' nearest segments, positions along them and distances come from one shapely call each for
+        all the points (the same GEOS operation per point as a call per point)."""
+        if not all(math.isfinite(v) for v in (*gx, *gy)):
+            return None
         g = self.graph
-        seg_u, seg_v, t_fwd, t_bwd, snap_segments, node_rows = self._lists
+        seg_u, seg_v, t_fwd, t_bwd, _, node_rows = self._lists
         per_s = self.access_speed_kmh / 3.6
+        pts = shapely.points(np.column_stack([gx, gy]))
+        which, nearest = g.tree.query_nearest(pts, all_matches=False)
+        if len(which) != len(gx):
+            return None
+        segs = np.empty(len(gx), dtype=np.int64)
+        segs[which] = g.snap_segments[nearest]
+        lines = g.segments[segs]
+        fracs = shapely.line_locate_point(lines, pts, normalized=True).tolist()
+        dists = shapely.distance(lines, pts).tolist()
         out = []
-        for px, py in zip(gx, gy, strict=True):
-            if not (math.isfinite(px) and math.isfinite(py)):
-                return None
-            pt = shapely.points((px, py))
-            seg = snap_segments[int(g.tree.query_nearest(pt, all_matches=False)[0])]
-            line = g.segments[seg]
-            frac = float(shapely.line_locate_point(line, pt, normalized=True))
-            dist = float(shapely.distance(line, pt))
+        for seg, frac, dist in zip(segs.tolist(), fracs, dists, strict=True):
             if not (math.isfinite(frac) and math.isfinite(dist)):
                 return None
             to_u = frac * t_fwd[seg] if frac > 0 else 0.0           # network.share_time

@@ -14,7 +14,6 @@ only once its rows are committed.
 
 import asyncio
 import json
-import re
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
@@ -44,7 +43,7 @@ _BUSY = {"reason": "the store is locked by another writer (a nightly run or an i
 Outcome = tuple[str, dict[str, Any], dict[str, Any] | None]
 #: Where orjson's output may differ from ``json.dumps``': a float below 1e-4 (``0.00001`` and ``1e-7`` for
 #: Python's ``1e-05`` and ``1e-07``); such an answer (or one containing this text) is rendered by json instead.
-_FLOAT_FORMS = re.compile(rb"[0-9]e-|0\.0000")
+_FLOAT_FORMS = (b"e-", b"0.0000")
 
 
 class CaseResponse(JSONResponse):
@@ -63,7 +62,7 @@ class CaseResponse(JSONResponse):
                 out = orjson.dumps(content)
             except TypeError:       # orjson.JSONEncodeError
                 out = None
-            if out is not None and not _FLOAT_FORMS.search(out):
+            if out is not None and _FLOAT_FORMS[0] not in out and _FLOAT_FORMS[1] not in out:
                 return out
         return super().render(content)
 
