@@ -32,7 +32,7 @@ try:
 except ImportError:  # pragma: no cover - a dependency; without it the answers are rendered by json as before
     orjson = None
 
-__all__ = ["CaseIntake", "CaseResponse", "add_intake_routes", "bearer_refusal", "read_json"]
+__all__ = ["CaseIntake", "add_intake_routes", "bearer_refusal", "read_json"]
 
 MAX_BATCH = 1000
 #: Event columns shown with a case's events when set (the team, and an automatic arrival's evidence).
@@ -46,13 +46,13 @@ Outcome = tuple[str, dict[str, Any], dict[str, Any] | None]
 _FLOAT_FORMS = (b"e-", b"0.0000")
 
 
-class CaseResponse(JSONResponse):
+class _CaseResponse(JSONResponse):
     """Starlette's :class:`~fastapi.responses.JSONResponse`, byte for byte, rendered by orjson (a case answer with its
     dispatch block: ~0.07 ms less CPU on the event loop than ``json.dumps``). Content orjson would write
     differently (a float below 1e-4) or cannot (an integer beyond 64 bits, a key that is not a string) is
     rendered by ``json`` as before.
 
-    >>> CaseResponse({"case_id": "K1", "minutes": 1.5, "tiny": 1e-05, "name": "陆家嘴"}).body.decode()
+    >>> _CaseResponse({"case_id": "K1", "minutes": 1.5, "tiny": 1e-05, "name": "陆家嘴"}).body.decode()
     '{"case_id":"K1","minutes":1.5,"tiny":1e-05,"name":"陆家嘴"}'
     """
 
@@ -363,8 +363,8 @@ def add_intake_routes(app: FastAPI, intake: CaseIntake, *, token: str | None = N
             return result
         answers, rejects = result
         if rejects:
-            return CaseResponse(rejects[0], status_code=409 if rejects[0]["reason_code"] == "duplicate_id" else 422)
-        return CaseResponse(answers[0])
+            return _CaseResponse(rejects[0], status_code=409 if rejects[0]["reason_code"] == "duplicate_id" else 422)
+        return _CaseResponse(answers[0])
 
     fast = getattr(app, "fast_routes", None)      # the live app answers these before its middleware stack
 
@@ -380,7 +380,7 @@ def add_intake_routes(app: FastAPI, intake: CaseIntake, *, token: str | None = N
         result = await intake.take_in(body)
         if isinstance(result, JSONResponse):
             return result
-        return CaseResponse({"assigned": result[0], "rejects": result[1]})
+        return _CaseResponse({"assigned": result[0], "rejects": result[1]})
 
     if fast is not None:
         fast[("POST", "/v1/cases")], fast[("POST", "/v1/cases:batch")] = case, cases
