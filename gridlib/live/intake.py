@@ -14,6 +14,7 @@ only once its rows are committed.
 
 import asyncio
 import json
+import logging
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
@@ -145,7 +146,13 @@ class CaseIntake:
         self._commits: list[tuple[list[dict[str, Any]], list[tuple[list[Any], asyncio.Future]], list[Any]]] = []
         self._draining: asyncio.Task | None = None      # the intake task (:meth:`_drain`), while requests wait
         self._writing: asyncio.Task | None = None       # the writer task (:meth:`_write`), while rows wait
-        self._worker.submit(self._warm)
+        # warmed before the service starts (not in the background): no thread of this process is inside PROJ
+        # when the caller goes on, e.g. to fork (a child forked while a thread holds PROJ's database mutex
+        # deadlocks in pyproj's after-fork clean-up: seen with a nightly run forking beside a new app)
+        try:
+            self._worker.submit(self._warm).result()
+        except Exception:  # noqa: BLE001 - only a warm-up (as before, when it ran in the background): not fatal
+            logging.getLogger(__name__).warning("case intake warm-up failed", exc_info=True)
 
     def _warm(self) -> None:
         """One case through :meth:`take` in the intake thread now, nothing stored: the thread's PROJ transformers
