@@ -263,6 +263,7 @@ def main() -> None:
     parser.add_argument("--ramp-start", type=float, default=25)
     parser.add_argument("--no-postgis", dest="postgis", action="store_false")
     parser.add_argument("--no-floor", dest="floor", action="store_false", help="skip GET /v1/health at each rate")
+    parser.add_argument("--note", default=None, help="free text kept with the result line (e.g. the machine's load)")
     args = parser.parse_args()
     work = Path(tempfile.mkdtemp())
     load_start = os.getloadavg()[0]
@@ -316,6 +317,8 @@ def main() -> None:
               "serve": runs["serve"], "postgis_st_covers": runs["postgis"],
               "get_health": runs["health"], "ramp": runs["ramp"],
               "highest_sustainable_rps": max(sustainable) if sustainable else None}
+    if args.note:
+        result["note"] = args.note
     print(f"{'rate/s':>7} | {'POST /v1/cases  p50':>19} {'p99':>8} {'max':>8} {'got/s':>7} {'err':>4} | "
           f"{'PostGIS ST_Covers p50':>21} {'p99':>8} {'got/s':>7} | {'GET /v1/health p50':>18} {'p99':>8} {'got/s':>7}")
     nan = {"p50_ms": float("nan"), "p99_ms": float("nan"), "achieved_rps": float("nan")}

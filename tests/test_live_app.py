@@ -484,3 +484,18 @@ def test_a_copy_sent_while_the_case_is_written_is_a_duplicate_and_the_answer_wai
             assert not first.done()                        # not answered before its commit
         assert first.result(30)[0] == 200
         assert _event_rows(mine) == rows + 1
+
+
+def test_case_answers_are_rendered_byte_for_byte_as_json_would():
+    # the intake's answers go through orjson; what it writes differently (floats below 1e-4) or cannot write
+    # (integers beyond 64 bits, keys that are not text) must still come out as Starlette's JSONResponse has it
+    from fastapi.responses import JSONResponse
+
+    from gridlib.live.intake import _CaseResponse
+
+    contents = [{"case_id": "K1", "minutes": [1.5, 0.1, 12.0, -0.0, 1e-05, 1.5e-07, 0.0001, 1e16, 123.4567891],
+                 "name": "陆家嘴第2社区", "text": "\x00\x1f\x7f\u2028\"\\/\t\n", "none": None, "ok": True},
+                {"big": 2**70, "small": -(2**63)}, {1: "key not text"}, ["case-1e-5", "0.00001"], [],
+                {"nested": {"teams": [{"base_id": "T1", "minutes": 3.25, "access_m": 0.0}]}}]
+    for content in contents:
+        assert _CaseResponse(content).body == JSONResponse(content).body, content

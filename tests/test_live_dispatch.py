@@ -90,3 +90,27 @@ def test_a_few_points_are_ranked_as_many_are():
     assert [d.rank_many([a], [b], 4547)[0] for a, b in zip(x, y, strict=True)] == many
     assert [r for k in range(0, 40, 2) for r in d.rank_many(x[k:k + 2], y[k:k + 2], 4547)] == many
     assert all(len(r) == 5 for r in many) and len({r[0]["base_id"] for r in many}) >= 3
+
+
+def test_the_minute_table_gives_the_calendars_deadlines_to_the_nanosecond():
+    # Dispatcher._minute_due: a deadline from the (unit, limit, minute) table, checked against the calendar for
+    # every second of minutes at the working day's edges, its break, a weekend, a holiday and an adjusted workday
+    d = Dispatcher(None, None)
+    cal = d.calendar
+    days = ["2026-11-20", "2026-11-21", "2026-10-01", "2026-09-28", "2026-12-31"]   # Fri, Sat, holiday, workday
+    minutes = ["00:00", "08:29", "08:30", "11:59", "12:00", "13:29", "13:30", "17:29", "17:30", "23:59"]
+    used = 0
+    for day in days:
+        for minute in minutes:
+            start = pd.Timestamp(f"{day} {minute}").value
+            begins = [start + s * 1_000_000_000 for s in range(0, 60, 7)] + [start + 59_000_000_000]
+            for value, unit in ((1.0, "work_day"), (2.5, "work_day"), (0.5, "work_hour"), (3.0, "work_hour"),
+                                (0.0, "work_hour")):
+                want = cal.add_ns(begins, [value] * len(begins), unit)
+                got = [d._minute_due(b, value, unit) for b in begins]
+                used += sum(g is not None for g in got)
+                assert [w if g is None else g for g, w in zip(got, want, strict=True)] == want, (day, minute, value, unit)
+    assert used > 0.9 * len(days) * len(minutes) * 5 * 10       # nearly every begin from the table
+    # a begin off the whole second, or a limit of no whole seconds, is left to the calendar
+    assert d._minute_due(pd.Timestamp("2026-11-20 09:00:00.5").value, 1.0, "work_day") is None
+    assert d._minute_due(pd.Timestamp("2026-11-20 09:00").value, 1e-4, "work_hour") is None

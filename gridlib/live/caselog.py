@@ -320,8 +320,9 @@ class CaseLog:
             return
         from gridlib.store.gpkg import GpkgStore
 
+        clean = [_clean(r) for r in rows]
         if self._exists and isinstance(self.store, GpkgStore):
-            values = [tuple(_none(r.get(c)) for c in EVENT_COLUMNS) for r in rows]
+            values = [tuple(r.values()) for r in clean]
             # no whole-store transaction is copying the file now, and no other writer of this process is inserting
             with self._mutex, self.store.lock("write"):
                 con = self._connection()
@@ -338,8 +339,8 @@ class CaseLog:
                 frame[c] = frame[c].astype(float) if c in _NUMBERS else frame[c].astype(object)
             self.store.write_layer(EVENT_LAYER, frame, mode="append")
             self._exists = True
-        for r in rows:
-            self.events.setdefault(str(r["case_id"]), []).append({c: _none(r.get(c)) for c in EVENT_COLUMNS})
+        for r in clean:
+            self.events.setdefault(str(r["case_id"]), []).append(r)
         for hook in list(self.on_append):
             try:
                 hook(rows)
@@ -404,6 +405,12 @@ class CaseLog:
             finally:
                 if guard is not None:
                     os.close(guard)
+
+
+def _clean(row: dict[str, Any]) -> dict[str, Any]:
+    """*row* as stored: every event column in order, missing values None, numpy scalars as Python values
+    (:func:`_none` per value; text, whole numbers and None as they are, without the call)."""
+    return {c: v if (v := row.get(c)) is None or type(v) is str or type(v) is int else _none(v) for c in EVENT_COLUMNS}
 
 
 def _none(value: Any) -> Any:

@@ -134,6 +134,9 @@ class Dispatcher:
         self._rows = {step: stage_rows(self.limits, step) for step, _ in CHAIN}    # the table split by step, once
         self._by_crs: dict[int, tuple[Any, pyproj.Transformer | None]] = {}      # id(crs) → (crs, to the graph)
         self.calendar = calendar if calendar is not None else WorkCalendar.china()
+        #: (unit, value, minute start) → (the deadline of the minute's start, 1 if it moves with the begin in
+        #: the minute else 0), or None: worked out per begin (:meth:`_minute_due`)
+        self._minutes: dict[tuple[str, float, int], tuple[int, int] | None] = {}
         self.access_speed_kmh = access_speed_kmh
         #: ``() -> {base_id: (lon, lat, time)}``: each team's last fix (WGS-84, tz-aware time); None: bases only.
         self.live_origins: Callable[[], dict[str, tuple[float, float, dt.datetime]]] | None = None
@@ -332,19 +335,26 @@ class Dispatcher:
     def _rank_few(self, gx: list[float], gy: list[float], fixed: list[str | None]) -> list[list[dict[str, Any]]] | None:
         """:meth:`rank_many` for a few points (in the graph's CRS) when every team starts from its base: the
         nearest segment from the STRtree, then :func:`gridlib.network.arrival_times`' arithmetic per team in
-        plain Python (the same operations in the same order). None when a point is not finite."""
+        plain Python (the same operations in the same order). None when a point is not finite.
+
+        The points' nearest segments, positions along them and distances come from one shapely call each for
+        all the points (the same GEOS operation per point as a call per point)."""
+        if not all(math.isfinite(v) for v in (*gx, *gy)):
+            return None
         g = self.graph
-        seg_u, seg_v, t_fwd, t_bwd, snap_segments, node_rows = self._lists
+        seg_u, seg_v, t_fwd, t_bwd, _, node_rows = self._lists
         per_s = self.access_speed_kmh / 3.6
+        pts = shapely.points(np.column_stack([gx, gy]))
+        which, nearest = g.tree.query_nearest(pts, all_matches=False)
+        if len(which) != len(gx):
+            return None
+        segs = np.empty(len(gx), dtype=np.int64)
+        segs[which] = g.snap_segments[nearest]
+        lines = g.segments[segs]
+        fracs = shapely.line_locate_point(lines, pts, normalized=True).tolist()
+        dists = shapely.distance(lines, pts).tolist()
         out = []
-        for px, py in zip(gx, gy, strict=True):
-            if not (math.isfinite(px) and math.isfinite(py)):
-                return None
-            pt = shapely.points((px, py))
-            seg = snap_segments[int(g.tree.query_nearest(pt, all_matches=False)[0])]
-            line = g.segments[seg]
-            frac = float(shapely.line_locate_point(line, pt, normalized=True))
-            dist = float(shapely.distance(line, pt))
+        for seg, frac, dist in zip(segs.tolist(), fracs, dists, strict=True):
             if not (math.isfinite(frac) and math.isfinite(dist)):
                 return None
             to_u = frac * t_fwd[seg] if frac > 0 else 0.0           # network.share_time
@@ -412,15 +422,58 @@ class Dispatcher:
         return [{step: d[step] for step, _ in CHAIN if step in d} for d in due]
 
     def _work_due(self, work: dict[str, list[tuple[int, str, int, float]]], due: list[dict[str, int]]) -> None:
-        """Working-time due times: one calendar call per unit for the ``(case, step, begin, value)`` in it."""
+        """Working-time due times of the ``(case, step, begin, value)`` of each unit: from the minute table
+        (:meth:`_minute_due`) where it holds, the rest in one calendar call per unit."""
         for unit, items in sorted(work.items()):
-            if len(items) <= _FEW:      # a request's case or two: per time, without the array set-up
-                ends = self.calendar.add_ns([i[2] for i in items], [i[3] for i in items], unit)
+            rest = []
+            for item in items:
+                end = self._minute_due(item[2], item[3], unit)
+                if end is None:
+                    rest.append(item)
+                else:
+                    due[item[0]][item[1]] = end
+            if not rest:
+                continue
+            if len(rest) <= _FEW:      # a request's case or two: per time, without the array set-up
+                ends = self.calendar.add_ns([i[2] for i in rest], [i[3] for i in rest], unit)
             else:
-                ends = self.calendar.add(np.array([i[2] for i in items], dtype=np.int64).view("datetime64[ns]"),
-                                         np.array([i[3] for i in items]), unit).view(np.int64).tolist()
-            for (k, step, _, _), end in zip(items, ends, strict=True):
+                ends = self.calendar.add(np.array([i[2] for i in rest], dtype=np.int64).view("datetime64[ns]"),
+                                         np.array([i[3] for i in rest]), unit).view(np.int64).tolist()
+            for (k, step, _, _), end in zip(rest, ends, strict=True):
                 due[k][step] = end
+
+    def _minute_due(self, begin: int, value: float, unit: str) -> int | None:
+        """``calendar.add_ns([begin], [value], unit)[0]`` from a table per (unit, value, minute), or None when the
+        table cannot vouch for it (then the calendar works it out).
+
+        The calendar's working hours start and end on whole minutes and its days are whole, so a minute is all
+        working time or none; for a begin on a whole second and a limit of whole seconds, its arithmetic is
+        exact (integers in floats). Where the deadlines of the minute's start and end are exactly a minute
+        apart, the begin's minute is working time and its deadlines do not cross a break: the deadline of a
+        begin in the minute is the minute start's plus the same offset, bit for bit; where they are the same
+        (a minute off work), every begin in the minute has that deadline (deadlines never fall as the begin
+        rises). Live cases cluster in
+        minutes (a report time, then the chain's due times a whole limit later): one calendar call per
+        minute, not per case.
+        """
+        if begin % 1_000_000_000 or not self._whole_limit(value):
+            return None
+        minute = begin - begin % 60_000_000_000
+        key = (unit, value, minute)
+        hit = self._minutes.get(key, False)
+        if hit is False:
+            if len(self._minutes) > 100_000:
+                self._minutes.clear()
+            a, b = self.calendar.add_ns([minute, minute + 60_000_000_000], [value, value], unit)
+            hit = self._minutes[key] = (a, 1) if b - a == 60_000_000_000 else (a, 0) if b == a else None
+        return None if hit is None else hit[0] + hit[1] * (begin - minute)
+
+    @functools.lru_cache(maxsize=256)  # noqa: B019 - one Dispatcher per process; few limit values
+    def _whole_limit(self, value: float) -> bool:
+        """Whether a working-time limit is whole seconds in every working unit, and the minute table may be used."""
+        if not (math.isfinite(value) and value >= 0) or self.calendar.seconds_per_day % 60:
+            return False
+        return all((float(value) * per).is_integer() for per in (3600.0, float(self.calendar.seconds_per_day)))
 
     def dispatch(self, x: float, y: float, crs: CRSLike, reported_at: TimeLike, *, class_code: str | None = None,
                  urgency: str | None = None, source: str | None = None) -> dict[str, Any]:
