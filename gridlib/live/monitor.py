@@ -19,9 +19,9 @@ times and a few dozen fixes before the newest fix while the truck drives; longer
 episode or a stop is open), and the episodes that ended before the reset are kept from earlier
 ticks. A late fix drops the resets it could change and re-opens the window from before its time.
 
-Most ticks do not even check that window: a vehicle whose one new fix provably changes none of its
+Most ticks do not even check that window: a vehicle whose new fix provably changes none of its
 episodes takes the *fast step* (:meth:`TruckMonitor._fast`): it keeps the episodes of its last check and
-only its last fix moves. That is a fix driving on, inside its corridor and hours, no stop forming, no
+only its last fix moves (several new fixes in one tick are stepped one after the other). That is a fix driving on, inside its corridor and hours, no stop forming, no
 silence, no impossible jump near it; or a fix of a truck parked in a calm, approved stop that still fits
 the stop radius with it. About nine in ten fixes of a night take it, and
 ``TruckMonitor(fast=False)`` (the tests' oracle) re-checks every window instead.
@@ -433,8 +433,9 @@ class TruckMonitor:
         it is integrated (one vectorised lookup per tick), the grid of each vehicle's latest fix is
         kept in :attr:`grids` and fixes outside every grid are counted in ``stats["outside_grid"]``.
     fast : bool
-        Take the fast step (:meth:`_fast`, counted in ``stats["fast"]``): a vehicle's one new fix that provably
-        changes none of its episodes skips the re-check of its window. False re-checks every vehicle with a new fix
+        Take the fast step (:meth:`_fast`, fixes counted in ``stats["fast"]``, those of a vehicle's several new
+        fixes in a tick also in ``stats["fast_chained"]``): a vehicle whose new fixes provably change none of its
+        episodes skips the re-check of its window. False re-checks every vehicle with a new fix
         (the same alerts, at about twice the CPU per fix; the fast step's oracle in the tests).
 
     Examples
@@ -630,8 +631,8 @@ class TruckMonitor:
         """The vehicles to reconcile among *keys* (one night), their episodes and last fix, as the batch check finds
         them.
 
-        A vehicle night whose one new fix provably changes none of its episodes (:meth:`_fast`) keeps the episodes
-        of its last check, and is reconciled only if one of them now opens or closes (the new fix moved its last
+        A vehicle night whose new fixes provably change none of its episodes (:meth:`_fast`) keeps the episodes
+        of its last check, and is reconciled only if one of them now opens or closes (the new fixes moved its last
         fix across the settle time after the episode's end: nothing else of its alerts can change); the others are
         checked (:meth:`_check`).
         """
