@@ -219,6 +219,8 @@ async def run(terminals: int, rounds: int, profile: bool, check: bool = False, h
     prof = cProfile.Profile()
     ticks: list[float] = []
     checked0 = monitor.stats["fixes_checked"] if monitor else 0
+    if monitor is not None:
+        extra["fast0"], extra["chained0"] = monitor.stats["fast"], monitor.stats.get("fast_chained", 0)
     c0, w0 = time.process_time(), time.perf_counter()
     if profile:
         prof.enable()
@@ -254,10 +256,15 @@ async def run(terminals: int, rounds: int, profile: bool, check: bool = False, h
               "commit_interval_ms": commit_interval_ms, **extra}
     if monitor is not None:
         stats = monitor.stats
-        result.update({"ticks": len(ticks), "tick_cpu_ms": round(1000 * sorted(ticks)[len(ticks) // 2], 1),
+        fast0 = extra.get("fast0", 0)
+        result.update({"fast_fixes": int(stats.get("fast", 0) - fast0),     # fast-stepped (TruckMonitor._fast)
+                       "fast_chained": int(stats.get("fast_chained", 0) - extra.get("chained0", 0)),
+                       "ticks": len(ticks), "tick_cpu_ms": round(1000 * sorted(ticks)[len(ticks) // 2], 1),
                        "tick_cpu_s_total": round(sum(ticks), 3), "monitor_fixes": int(stats["fixes"]),
                        "located": int(stats["located"]), "fixes_checked": int(stats["fixes_checked"] - checked0),
                        "alerts": len(monitor.book.alerts)})
+        result["fast_share"] = round(result["fast_fixes"] / max(n, 1), 3)     # of the timed fixes
+        del result["fast0"], result["chained0"]
     result.update({"load_avg": [round(x, 2) for x in os.getloadavg()], "at": time.strftime("%Y-%m-%dT%H:%M:%S")})
     store.close()
     if profile or profile_ticks:
