@@ -116,3 +116,35 @@ def test_kept_connection_survives_gdal_reads_other_processes_and_store_transacti
     log.close()
     assert sorted(CaseLog(gl.store.open(str(path))).events) == [f"A{k}" for k in range(8)]
     assert store.read_layer("kpis")["rate"].tolist() == [0.93]
+
+
+def test_gdal_in_this_process_sees_the_wal_index_in_use(tmp_path):
+    """GDAL's own SQLite, opening the -shm file while no lock it can see holds its "dead man switch" byte (128),
+    truncates it to 3 bytes and rebuilds the WAL index; Python's SQLite's locks are invisible to it (POSIX locks
+    are per process), and a thread touching the case log's mapping in that window died of SIGBUS (it crashed a
+    test run of the service and the nightly in one process). The case log holds an OFD lock there: SQLite's
+    F_GETLK test, made from this very process, must see it. Without that lock this test fails, and strace shows
+    ftruncate(shm, 3) on every pyogrio read."""
+    import fcntl
+    import os
+    import struct
+
+    import pyogrio
+
+    path = tmp_path / "s.gpkg"
+    log = CaseLog(gl.store.open(str(path)))
+    for cid in ("S0", "S1"):                       # the second append opens the kept WAL connection
+        log.append([reported_row({"case_id": cid, "class_code": "06012", "kind": "event", "lon": 121.49,
+                                  "lat": 31.23}, "2026-11-20T09:00:00")])
+    fd = os.open(f"{path}-shm", os.O_RDWR)
+    try:
+        probe = struct.pack("hh4xqqi4x", fcntl.F_WRLCK, os.SEEK_SET, 128, 1, 0)
+        kind = struct.unpack("hh4xqqi4x", fcntl.fcntl(fd, fcntl.F_GETLK, probe))[0]
+        assert kind == fcntl.F_RDLCK               # SQLite then opens the index as a second user: no truncation
+        size = os.fstat(fd).st_size
+        assert len(pyogrio.read_dataframe(path, layer=EVENT_LAYER)) == 2
+        assert os.fstat(fd).st_size == size
+    finally:
+        os.close(fd)
+    log.close()
+    assert len(CaseLog(gl.store.open(str(path)))) == 2

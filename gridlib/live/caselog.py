@@ -30,7 +30,7 @@ The GeoPackage connection is opened once and kept (a fresh connection re-reads t
 schema on its first statement), with the file in write-ahead-log mode (``journal_mode=WAL``,
 ``synchronous=FULL``: a commit appends to the ``-wal`` file and fsyncs it once, where the rollback
 journal fsyncs three times; 33-45 ms → a few ms per commit on a loaded disk). GDAL and every SQLite
-reader read a WAL GeoPackage (they see every committed row). Two guards make the kept connection
+reader read a WAL GeoPackage (they see every committed row). Three guards make the kept connection
 safe:
 
 - GDAL links its own SQLite, and a connection closing deletes the ``-wal`` file when it gets the
@@ -40,10 +40,14 @@ safe:
   read lock (``F_OFD_SETLK``, owned by its own descriptor, not the process) on a byte of
   SQLite's shared-lock range: no connection, in this process or another, gets the exclusive lock
   while the service runs, so none deletes the log.
+- For the same reason GDAL's SQLite, opening the ``-shm`` file (the WAL index) where it sees no lock on
+  its "dead man switch" byte, would truncate and rebuild it under the kept connection's mapping (a thread
+  touching it meanwhile dies of SIGBUS): the case log holds an OFD read lock on that byte too.
 - A whole-store ``transaction()`` (a nightly run, an import) checkpoints the log into the file
-  before copying it (:mod:`gridlib.store.gpkg`) and renames a new file into place; the case log
-  notices the new file under the write lock before its next write and reopens on it (closing the
-  old connection while still holding its lock, so it cannot delete the new file's ``-wal``).
+  before copying it (:mod:`gridlib.store.gpkg`), removes the old file's ``-shm`` and renames a new file
+  into place; the case log notices the new file under the write lock before its next write and reopens
+  on it (closing the old connection while still holding its lock, so it cannot delete the new file's
+  ``-wal``).
 
 >>> import os, tempfile
 >>> import gridlib as gl
@@ -97,6 +101,12 @@ _NUMBERS = ("hours", "lon", "lat", "distance_m")
 #: 2**30 + 2, 510 bytes): SQLite's exclusive lock on the database (a write lock over the range) is then refused
 #: to every connection, so none removes the ``-wal`` file while the case log keeps its connection.
 _GUARD = struct.pack("hh4xqqi4x", fcntl.F_RDLCK, os.SEEK_SET, 2**30 + 2 + 509, 1, 0)
+#: An open-file-description read lock on the ``-shm`` file's "dead man switch" byte (``UNIX_SHM_DMS`` = 128 in
+#: SQLite's unix VFS): a connection that opens the shared memory while no other holds that byte truncates the
+#: file to 3 bytes and builds the WAL index again. GDAL's own SQLite in this process sees no lock of Python's
+#: SQLite (POSIX locks are per process), so without this it truncated the ``-shm`` file the case log's
+#: connection has mapped, and a thread touching the mapping meanwhile died of SIGBUS.
+_SHM_GUARD = struct.pack("hh4xqqi4x", fcntl.F_RDLCK, os.SEEK_SET, 128, 1, 0)
 _INSERT = f"INSERT INTO {EVENT_LAYER} ({', '.join(EVENT_COLUMNS)}) VALUES ({', '.join('?' * len(EVENT_COLUMNS))})"
 #: Event fields a client may send to ``POST /v1/cases/{case_id}/events``.
 EVENT_FIELDS = ("stage", "time", "hours", "team_id")
@@ -220,6 +230,7 @@ class CaseLog:
         self._con: sqlite3.Connection | None = None      # the kept GeoPackage connection (see the module notes)
         self._file: tuple[int, int] | None = None        # (device, inode) of the file it was opened on
         self._guard: int | None = None                   # descriptor holding the OFD lock on that file
+        self._shm_guard: int | None = None               # and the one on its -shm file (WAL mode only)
         self._mutex = threading.RLock()                  # appends come from the intake and the monitor threads
         self._exists = EVENT_LAYER in store.layers()
         if self._exists:
@@ -379,6 +390,7 @@ class CaseLog:
                 con.close()
                 raise RuntimeError(f"{self.store.path} was replaced while the store's write lock was held")
             self._con, self._file, self._guard = con, (st.st_dev, st.st_ino), guard
+            self._shm_guard = _hold_shm(self.store.path, con)
         return self._con
 
     def close(self, keep_log: bool = False) -> None:
@@ -394,17 +406,36 @@ class CaseLog:
         >>> log.close()
         """
         with self._mutex:                    # not while another thread writes
-            con, guard = self._con, self._guard
-            self._con, self._file, self._guard = None, None, None
+            con, guards = self._con, [g for g in (self._guard, self._shm_guard) if g is not None]
+            self._con, self._file, self._guard, self._shm_guard = None, None, None, None
             try:
-                if guard is not None and not keep_log:
-                    os.close(guard)
-                    guard = None
+                if not keep_log:
+                    while guards:
+                        os.close(guards.pop())
                 if con is not None:
                     con.close()
             finally:
-                if guard is not None:
+                for guard in guards:
                     os.close(guard)
+
+
+def _hold_shm(path: str | os.PathLike[str], con: sqlite3.Connection) -> int | None:
+    """A descriptor holding :data:`_SHM_GUARD` on *path*'s ``-shm`` file once *con* has mapped it (WAL mode), or
+    None (another journal mode; no OFD locks here: then only a GDAL read in this process can disturb it)."""
+    if con.execute("PRAGMA journal_mode").fetchone()[0].lower() != "wal":
+        return None
+    con.execute("SELECT 1 FROM sqlite_master LIMIT 1")     # a read maps the WAL index (creates -shm)
+    try:
+        fd = os.open(f"{os.fspath(path)}-shm", os.O_RDWR | os.O_CLOEXEC)
+    except OSError:
+        return None
+    try:
+        fcntl.fcntl(fd, fcntl.F_OFD_SETLK, _SHM_GUARD)
+    except OSError as exc:
+        log.warning("%s-shm: cannot hold the case log's lock on the WAL index (%s)", path, exc)
+        os.close(fd)
+        return None
+    return fd
 
 
 def _clean(row: dict[str, Any]) -> dict[str, Any]:

@@ -179,6 +179,10 @@ class GpkgStore(Store):
                 if tmp.exists():
                     _checkpoint(tmp)
                     give_mode(tmp, self.path)
+                    # the WAL index (-shm) describes the file being replaced: a connection still open on that file
+                    # keeps its own mapping, and the new file's first reader builds a fresh index instead of
+                    # trusting the old one's (which it would while the live case log holds its lock there)
+                    Path(f"{self.path}-shm").unlink(missing_ok=True)
                     os.replace(tmp, self.path)
             finally:
                 self._work, self._depth = None, 0
