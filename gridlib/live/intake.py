@@ -19,6 +19,7 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
+import orjson
 import pandas as pd
 import pyproj
 from fastapi import FastAPI, Request
@@ -27,11 +28,6 @@ from fastapi.responses import JSONResponse
 from gridlib.errors import LockError
 from gridlib.live.caselog import CaseLog, now_china, reported_row
 from gridlib.live.context import assign_cases, case_reject, check_case
-
-try:
-    import orjson
-except ImportError:  # pragma: no cover - a dependency; without it the answers are rendered by json as before
-    orjson = None
 
 __all__ = ["CaseIntake", "add_intake_routes", "bearer_refusal", "read_json"]
 
@@ -58,14 +54,13 @@ class _CaseResponse(JSONResponse):
     """
 
     def render(self, content: Any) -> bytes:
-        if orjson is not None:
-            try:
-                out = orjson.dumps(content)
-            except TypeError:       # orjson.JSONEncodeError
-                out = None
-            if out is not None and _FLOAT_FORMS[0] not in out and _FLOAT_FORMS[1] not in out:
-                return out
-        return super().render(content)
+        try:
+            out = orjson.dumps(content)
+        except TypeError:       # orjson.JSONEncodeError
+            return super().render(content)
+        if _FLOAT_FORMS[0] in out or _FLOAT_FORMS[1] in out:
+            return super().render(content)
+        return out
 
 
 def bearer_refusal(request: Request, token: str | None) -> JSONResponse | None:
