@@ -15,8 +15,10 @@ only once its rows are committed.
 import asyncio
 import json
 import logging
+import queue
+import threading
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future
 from typing import Any
 
 import orjson
@@ -128,24 +130,27 @@ class CaseIntake:
     def __init__(self, ctx: dict[str, Any], caselog: CaseLog) -> None:
         self.ctx, self.caselog = ctx, caselog
         self._to_wgs84: dict[int, tuple[pyproj.CRS, pyproj.Transformer]] = {}
-        self._intake = asyncio.Lock()
         # one thread for all case work, not the shared pool: PROJ transformers are per thread (a new thread builds
-        # them again: ~5 % of an intake request's time) and the case log's connection stays with one thread
-        self._worker = ThreadPoolExecutor(max_workers=1, thread_name_prefix="intake")
-        self._pending: list[tuple[list[Any], asyncio.Future]] = []
+        # them again: ~5 % of an intake request's time). It takes its jobs from a queue: a request's case bodies
+        # (with the future it waits on) or a call (:meth:`in_worker`); the bodies queued while it assigned the
+        # last group are the next group
+        self._jobs: queue.SimpleQueue = queue.SimpleQueue()
         # the durable writes run in their own thread, in order: while one group's rows are committed (an fsync,
         # often the longest part), the next group is assigned; the cases of a group being written count as taken
-        # (inflight) and each request is answered only once its rows are committed
-        self._writer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="caselog")
+        # (inflight) and each request is answered only once its rows are committed. The intake thread hands a
+        # group's rows straight to it, and it answers the requests on their event loop (no hop through the loop
+        # between the two threads, no executor futures)
+        self._commits: queue.SimpleQueue = queue.SimpleQueue()
         self._inflight: set[str] = set()
-        self._commits: list[tuple[list[dict[str, Any]], list[tuple[list[Any], asyncio.Future]], list[Any]]] = []
-        self._draining: asyncio.Task | None = None      # the intake task (:meth:`_drain`), while requests wait
-        self._writing: asyncio.Task | None = None       # the writer task (:meth:`_write`), while rows wait
+        for target, name in ((self._run_intake, "intake"), (self._run_writer, "caselog")):
+            threading.Thread(target=target, name=name, daemon=True).start()
         # warmed before the service starts (not in the background): no thread of this process is inside PROJ
         # when the caller goes on, e.g. to fork (a child forked while a thread holds PROJ's database mutex
         # deadlocks in pyproj's after-fork clean-up: seen with a nightly run forking beside a new app)
+        warm: Future = Future()
+        self._jobs.put((self._warm, (), warm))
         try:
-            self._worker.submit(self._warm).result()
+            warm.result()
         except Exception:  # noqa: BLE001 - only a warm-up (as before, when it ran in the background): not fatal
             logging.getLogger(__name__).warning("case intake warm-up failed", exc_info=True)
 
@@ -188,13 +193,14 @@ class CaseIntake:
 
     async def in_worker(self, fn: Callable[..., Any], *args: Any) -> Any:
         """Run ``fn(*args)`` in the intake thread."""
-        return await asyncio.get_running_loop().run_in_executor(self._worker, fn, *args)
+        done: Future = Future()
+        self._jobs.put((fn, args, done))
+        return await asyncio.wrap_future(done)
 
     async def off_loop(self, work: Callable[[], JSONResponse]) -> JSONResponse:
-        """Run case work in the intake thread, one request at a time: the event loop (OsmAnd, the JT/T 808
-        gateway) is not held up by an assignment or a durable write, and the case log sees one writer."""
-        async with self._intake:
-            return await self.in_worker(work)
+        """Run case work in the intake thread, one job at a time (the thread's): the event loop (OsmAnd, the JT/T
+        808 gateway) is not held up by an assignment or a durable write."""
+        return await self.in_worker(work)
 
     def store_rows(self, rows: list[dict[str, Any]]) -> JSONResponse | None:
         """Append *rows* to the case log in one transaction: None, or the 503 when the store is locked."""
@@ -270,50 +276,75 @@ class CaseIntake:
                 else:
                     future.set_result(cls._answer(mine, busy))
 
-    async def _drain(self) -> None:
-        """The intake task: while requests wait, take them all in as one group (those that came while the last
-        group was assigned) and hand its rows to the writer task, which answers them once they are committed
-        (group commit); the next group is assigned meanwhile. One task for all requests: a request only queues
-        its bodies and waits for its answer."""
-        while self._pending:
-            async with self._intake:
-                group = self._pending[:]
-                self._pending.clear()
+    def _run_intake(self) -> None:
+        """The intake thread: each call in turn, and the case bodies of all requests queued meanwhile as one group
+        (:meth:`_assign`)."""
+        while True:
+            job, group = self._jobs.get(), []
+            while job is not None:
+                if len(job) == 2:
+                    group.append(job)
+                else:
+                    fn, args, done = job
+                    if done.set_running_or_notify_cancel():
+                        try:
+                            done.set_result(fn(*args))
+                        except Exception as exc:  # noqa: BLE001 - handed to the caller
+                            done.set_exception(exc)
                 try:
-                    per, rows = await self.in_worker(self._take_group, [items for items, _ in group])
-                except Exception as exc:  # noqa: BLE001 - a bug: every request of the group gets the 500
-                    per, rows = [exc] * len(group), []
-            if not rows:
-                self._settle(group, per, None)
-                continue
-            self._commits.append((rows, group, per))     # in assignment order: the writer keeps it
-            if self._writing is None or self._writing.done():
-                self._writing = asyncio.get_running_loop().create_task(self._write())
+                    job = self._jobs.get_nowait()
+                except queue.Empty:
+                    job = None
+            if group:
+                self._assign(group)
 
-    async def _write(self) -> None:
-        """The writer task: commit every group's rows waiting (those that came while the last commit ran) in one
-        transaction in the case-log thread, then answer the groups' requests."""
-        loop = asyncio.get_running_loop()
-        while self._commits:
-            batch = self._commits[:]
-            self._commits.clear()
+    def _assign(self, group: list[tuple[list[Any], asyncio.Future]]) -> None:
+        """Assign a group (in the intake thread) and hand its rows to the writer thread; a group without rows
+        (all rejected) is answered at once."""
+        try:
+            per, rows = self._take_group([items for items, _ in group])
+        except Exception as exc:  # noqa: BLE001 - a bug: every request of the group gets the 500
+            per, rows = [exc] * len(group), []
+        if rows:
+            self._commits.put((rows, group, per))
+        else:
+            self._post(group, per, None)
+
+    def _run_writer(self) -> None:
+        """The writer thread: every group's rows waiting (those that came while the last commit ran) in one
+        transaction, then the groups' requests are answered."""
+        while True:
+            batch = [self._commits.get()]
+            while True:
+                try:
+                    batch.append(self._commits.get_nowait())
+                except queue.Empty:
+                    break
             try:
-                result: Any = await loop.run_in_executor(self._writer, self._commit,
-                                                         [r for rows, _, _ in batch for r in rows])
+                result: Any = self._commit([r for rows, _, _ in batch for r in rows])
             except Exception as exc:  # noqa: BLE001 - a bug in the write: every request of these groups gets the 500
                 result = exc
             for _, group, per in batch:
-                self._settle(group, per, result)
+                self._post(group, per, result)
+
+    def _post(self, group: list[tuple[list[Any], asyncio.Future]], per: list[Any], busy: Any) -> None:
+        """Answer a group's requests (:meth:`_settle`) on their event loop, from a worker thread."""
+        loops = {future.get_loop() for _, future in group}
+        for loop in loops:
+            mine = [(g, p) for g, p in zip(group, per, strict=True) if g[1].get_loop() is loop] if len(loops) > 1 \
+                else list(zip(group, per, strict=True))
+            try:
+                loop.call_soon_threadsafe(self._settle, [g for g, _ in mine], [p for _, p in mine], busy)
+            except RuntimeError:        # the loop is closed: nobody waits for these
+                pass
 
     async def take_in(self, items: list[Any]) -> tuple[list[dict], list[dict]] | JSONResponse:
-        """Queue the case bodies of one request; requests that arrive while a group is being assigned and
-        written go together into the next group: one transaction for all, so the write's cost is shared.
-        ``(answers, rejects)``, or the 503 when the store was locked (nothing stored). A request that goes
-        away does not stop its group."""
+        """Queue the case bodies of one request; requests that arrive while a group is being assigned
+        go together into the next group, and the rows of groups that are assigned while a commit runs go into the
+        next commit: one transaction for all, so the write's cost is shared. ``(answers, rejects)``, or the 503
+        when the store was locked (nothing stored). A request that goes away does not stop its group."""
         future = asyncio.get_running_loop().create_future()
-        self._pending.append((items, future))
-        if self._draining is None or self._draining.done():
-            self._draining = asyncio.get_running_loop().create_task(self._drain())
+        self._jobs.put((items, future))
         return await future
 
 

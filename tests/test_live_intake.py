@@ -1,0 +1,61 @@
+"""The case intake's threads: a group goes from the intake thread to the case-log thread without the event loop."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+import time
+
+import geopandas as gpd
+import pytest
+from shapely import box
+
+import gridlib as gl
+
+pytest.importorskip("fastapi")
+
+from gridlib.live.caselog import CaseLog  # noqa: E402
+from gridlib.live.context import load_context  # noqa: E402
+from gridlib.live.intake import CaseIntake  # noqa: E402
+
+
+@pytest.fixture()
+def intake(tmp_path):
+    store = gl.store.open(str(tmp_path / "grids.gpkg"))
+    parents = gpd.GeoDataFrame({"code": ["410105001003"], "name": ["demo"]},
+                               geometry=[box(500000, 3850000, 500300, 3850200)], crs=4547)
+    gl.grid.import_edition(gl.grid.build(parents), store, effective_date="2026-01-01")
+    return CaseIntake(load_context(store, "2026-06-01"), CaseLog(store))
+
+
+def _case(cid: str) -> dict:
+    lon, lat = gl.crs.transform_xy(4547, 4326, [500100.0], [3850100.0])
+    return {"case_id": cid, "lon": float(lon[0]), "lat": float(lat[0]), "class_code": "06012",
+            "reported_at": "2026-05-01 09:00"}
+
+
+def test_a_group_is_assigned_and_committed_while_the_event_loop_is_busy(intake):
+    async def main():
+        waiting = asyncio.ensure_future(intake.take_in([_case("K1")]))
+        await asyncio.sleep(0)              # the request is queued; from here on the loop is blocked
+        deadline = time.monotonic() + 10
+        while "K1" not in intake.caselog and time.monotonic() < deadline:
+            time.sleep(0.01)
+        stored = "K1" in intake.caselog     # committed without a turn of the loop between assigning and writing
+        answers, rejects = await waiting    # answered once the loop runs again
+        return stored, answers, rejects
+
+    stored, answers, rejects = asyncio.run(main())
+    assert stored and not rejects and answers[0]["grid_code"] == "410105001003004"
+
+
+def test_requests_queued_together_are_one_group_and_calls_run_in_the_intake_thread(intake):
+    async def main():
+        first = await asyncio.gather(*(intake.take_in([_case(f"G{k}")]) for k in range(5)),
+                                     intake.take_in([_case("G0")]))
+        return first, await intake.in_worker(lambda: threading.current_thread().name)
+
+    outcomes, thread = asyncio.run(main())
+    assert [a[0]["case_id"] for a, _ in outcomes[:5]] == [f"G{k}" for k in range(5)]
+    assert outcomes[5][1][0]["reason_code"] == "duplicate_id"     # the copy in the same group
+    assert thread == "intake"
