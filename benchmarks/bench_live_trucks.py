@@ -88,6 +88,18 @@ A third run at 11:32 (load 1.3-3.4; still 0.4-0.9 s of CPU wait per wall second)
 4x 528 ms (1,999 fixes/s sustained, gateway 0.54 core), 8x 2,927 of 3,999 fixes/s acknowledged at 0.61 core
 (before: 2,294 at 0.46): ~4,800 fixes per gateway CPU-second over TCP either way, i.e. over TCP the per-tick
 costs outside the window checks (every 0.2 s) and the gateway now dominate; profile them next.
+
+The load client (2026-12-06, branch ``trucks``): in reality the terminals are other machines, but here they share the
+2 cores with the gateway, so their CPU is the benchmark's overhead. It now runs on uvloop like the gateway (both on
+asyncio's loop with ``--no-uvloop``), each terminal's 0x0200 bodies are packed once, vectorised (a report slices
+them), and the ack wait is an ``asyncio.timeout`` rather than ``wait_for`` (a task per report); what a terminal does
+is unchanged (one report in flight, resent after the ACK timeout). Client CPU per report, ``--no-check``, LOADED
+(load average 6-10): 85-120 us before, 64-75 us after. Full runs at 16:28 and 16:54 UTC (load average 3-11, the
+gateway waiting 0.4-1.5 s for a CPU per wall second, so the sustained rates are the machine's): before 1,002 fixes/s
+sustained (ack p99 271 ms; the 4x phase starved: 1,745 of 1,999), client 0.13/0.18 core at 1x/2x; after (with the
+monitor's wider parked fast step, 85 % of the fixes fast-stepped over TCP instead of 79 %) 1,999 fixes/s sustained
+(ack p99 267 ms, gateway 0.25 core: 0.13 core per 1,000 fixes/s), client 0.08/0.13/0.18 core at 1x/2x/4x; 8x
+acknowledged 3,299 of 3,999 with the gateway waiting 1.5 s for a CPU per wall second.
 """
 
 from __future__ import annotations
@@ -294,7 +306,12 @@ def main() -> None:
         mode = "one commit per message" if args.no_group_commit else "group commit"
         print(f"gateway pid {child.pid} on port {port} ({mode}); {args.vehicles:,} terminals, "
               f"{len(fixes):,} fixes simulated; open-file limit {soft}/{hard}", flush=True)
-        result = asyncio.run(run(args, fleet, child.pid, t0, codes))
+        from gridlib.commands.serve import loop_factory
+
+        # the terminals on uvloop too (unless --no-uvloop): in reality they are other machines, so the client's
+        # CPU here is overhead that starves the gateway of the second core (asyncio's loop: ~2x the client's CPU)
+        with asyncio.Runner(loop_factory=loop_factory() if args.uvloop else None) as runner:
+            result = runner.run(run(args, fleet, child.pid, t0, codes))
     finally:
         child.terminate()
         out, _ = child.communicate(timeout=300)

@@ -198,3 +198,17 @@ def test_chained_fast_step_taken_and_stops_at_the_first_fix_that_fails():
                                      ("V2", "unpermitted_stop"), ("V3", "speeding")}, want
     assert monitor.stats["fast"] > 0.3 * len(fixes)
     assert monitor.stats["fast_chained"] > 0.2 * len(fixes)     # in ticks of 2 or more fixes of one vehicle
+
+
+def test_fast_step_taken_while_parked_at_a_sites_edge():
+    """A truck parked at the edge of its origin site: its stop's box reaches out of the (buffered) site but its mean
+    stays inside, so the stop stays approved and the parked fixes take the fast step (19 of 200 fixes without the mean
+    test); V2 (no permit: any site will do) parks astride a site's edge and creeps out until its stop's mean leaves
+    the site (an unpermitted_stop)."""
+    rng = np.random.default_rng(3)
+    v1 = _track("V1", _START, 80.0, 10, [("park", 80, 40.0, 0.0), ("drive", 20, 8.0, 0.0)], rng, limit=400)
+    v2 = _track("V2", _START + 5, 1080.0, 10, [("park", 40, 40.0, 0.0), ("drive", 60, 0.3, 0.0)], rng, limit=400)
+    fixes = pd.concat([v1, v2], ignore_index=True)
+    monitor = _feed(fixes, {60, 120})
+    assert ("V2", "unpermitted_stop") in {k[:2] for k in _batch(fixes)}
+    assert monitor.stats["fast"] > 0.5 * len(fixes)

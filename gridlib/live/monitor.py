@@ -725,8 +725,9 @@ class TruckMonitor:
         stop_radius_m`` (less :data:`_MARGIN_M`), so every window over the stop stays still, the stop (one whole
         dwell run) stays one piece and gains the new fix, parked; no window from before the stop reaches it; its
         permit is the stop's (one for the whole stop); the stop's new mean is within ``return_ratio`` of the
-        corridor (less the margin) or there is no permit, so all its fixes stay "inside"; and the stop's box
-        lies within a site approved for it, so it stays approved (no ``unpermitted_stop``). A run of
+        corridor (less the margin) or there is no permit, so all its fixes stay "inside"; and the stop's box, or
+        else its new mean (grown by the margin), lies within a site approved for it, so it stays approved (no
+        ``unpermitted_stop``: :func:`~gridlib.trucks.detectors.approved_stops` matches the stop's mean). A run of
         ``no_permit``/``outside_hours`` that reaches the new fix is trimmed to its moving fixes and ends where it
         ended; speeding counts moving fixes only.
 
@@ -809,8 +810,12 @@ class TruckMonitor:
         if pk.any():
             ask = pk & good     # the others fail already
             if ask.any():
-                good &= ~pk | self._approved(ask, np.column_stack([x0, y0, x1, y1])[sel], permit,
-                                             [nights[cand[i]] for i in sel.tolist()])
+                approved = self._approved(ask, np.column_stack([x0, y0, x1, y1])[sel], permit,
+                                          [nights[cand[i]] for i in sel.tolist()])
+                again = np.flatnonzero(ask & ~approved)
+                if len(again):      # the stop's box reaches out of its sites (a truck parked at a site's edge)
+                    approved[again] = self._approved_box(np.column_stack([mx, my, mx, my])[again], permit[again])
+                good &= ~pk | approved
         if np.isfinite(self._speed_floor):
             v = step[sel] / np.maximum(dt_[sel].astype("float64"), 1.0) * 3.6
             good &= pk | ~(v > self._speed_floor)

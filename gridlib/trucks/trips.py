@@ -27,7 +27,6 @@ from dataclasses import dataclass
 
 import geopandas as gpd
 import numpy as np
-import pandas as pd
 import shapely
 
 from gridlib.crs import WGS84, transform_xy
@@ -218,9 +217,11 @@ def match_sites(x: np.ndarray, y: np.ndarray, sites: gpd.GeoDataFrame | None, bu
     if sites is None or len(sites) == 0 or len(x) == 0:
         return out
     pi, si = site_tree(sites, buffer_m).query(shapely.points(x, y), predicate="intersects")
-    if len(pi):
-        best = pd.Series(si).groupby(pi).min()
-        out[best.index.to_numpy()] = best.to_numpy()
+    if len(pi):     # the lowest site per point: numpy, not a groupby (~0.7 ms of frames per call, a tick's share)
+        best = np.full(len(x), np.iinfo(np.int64).max, dtype=np.int64)
+        np.minimum.at(best, pi, si)
+        hit = best < np.iinfo(np.int64).max
+        out[hit] = best[hit]
     return out
 
 
@@ -331,7 +332,6 @@ def detect(
             "duration_s": (fixes.t[s1] - fixes.t[s0]).astype("int64"),
             "n_fixes": counts.astype("int64"),
             "site_id": site_name(stop_site),
-            "x": sx, "y": sy,
         },
         geometry=shapely.points(slon, slat), crs=WGS84,
     )
@@ -352,7 +352,7 @@ def detect(
         if _NO_TRIPS is None:     # the empty table, built once as below (a GeoDataFrame costs ~3 ms per tick)
             _NO_TRIPS = detect(fixes.take(np.zeros(0, dtype=np.int64)), radius_m=radius_m, min_dwell_s=min_dwell_s,
                                gap_s=gap_s, sites=None, site_buffer_m=site_buffer_m).trips
-        return Movement(still, stop_of, trip_of, gap_before, stops.drop(columns=["x", "y"]), _NO_TRIPS.copy(),
+        return Movement(still, stop_of, trip_of, gap_before, stops, _NO_TRIPS.copy(),
                         np.column_stack([sx, sy]), stop_site, dwell)
     pos = np.repeat(a - np.r_[0, np.cumsum(lengths)[:-1]], lengths) + np.arange(int(lengths.sum()))
     tid = np.repeat(np.arange(len(a)), lengths)
@@ -377,6 +377,6 @@ def detect(
         geometry=np.asarray(lines, dtype=object) if len(a) else [], crs=WGS84,
     )
     return Movement(
-        still, stop_of, trip_of, gap_before, stops.drop(columns=["x", "y"]), table,
+        still, stop_of, trip_of, gap_before, stops, table,
         np.column_stack([sx, sy]), stop_site, dwell,
     )
