@@ -1186,7 +1186,7 @@ def _after_no_rows(first: pd.DataFrame, late: pd.DataFrame) -> pd.DataFrame:
         if col in late and late[col].dtype == dtype:
             out[col] = late[col]
         elif col not in late and pd.api.types.is_object_dtype(dtype):
-            out[col] = pd.Series(np.full(len(late), np.nan, dtype=object), index=late.index)
+            out[col] = pd.Series(np.full(len(late), np.nan, dtype=object), index=late.index, dtype=object)  # no inference
         elif col in late and late[col].dtype == _STR and isinstance(dtype, pd.StringDtype) and dtype.na_value is pd.NA:
             out[col] = late[col].astype(dtype)
         else:
