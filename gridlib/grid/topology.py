@@ -417,10 +417,17 @@ def point_segment_distance(px: np.ndarray, py: np.ndarray, ax: np.ndarray, ay: n
         s = ((ay - py) * dx - (ax - px) * dy) / len2
     out = np.abs(s) * np.sqrt(len2)
     at_a = (r <= 0.0) | ((ax == bx) & (ay == by))
-    out[at_a] = np.sqrt(ex[at_a] * ex[at_a] + ey[at_a] * ey[at_a])
     at_b = (r >= 1.0) & ~at_a
-    fx, fy = px[at_b] - bx[at_b], py[at_b] - by[at_b]
-    out[at_b] = np.sqrt(fx * fx + fy * fy)
+    # the end points' distances computed for every pair and picked (no masked gathers)
+    ex *= ex
+    ey *= ey
+    ex += ey
+    np.copyto(out, np.sqrt(ex, out=ex), where=at_a)
+    fx, fy = px - bx, py - by
+    fx *= fx
+    fy *= fy
+    fx += fy
+    np.copyto(out, np.sqrt(fx, out=fx), where=at_b)
     return out
 
 
