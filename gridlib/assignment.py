@@ -1029,12 +1029,13 @@ def _responsibility(checked: _Checked, located: _Located, grids: _Grids, *, rule
     comp = _to_metric(components, grids.metric, "components")
     zone_frame = _to_metric(zones, grids.metric, "zones")
     road_frame = _to_metric(roads, grids.metric, "roads")
-    case_rows = pd.DataFrame(index=pd.RangeIndex(len(keep)))
-    if "component_id" in checked.points:
-        case_rows["component_id"] = checked.points["component_id"].iloc[keep].reset_index(drop=True)
-    component_classes = np.where(kinds == "component", class_codes, "").astype(object)[pair] \
-        if comp is not None and len(comp) else np.full(len(keep), "", dtype=object)
-    cmatch = _component_match(case_rows, points, component_classes, comp, component_radius_m)
+    cmatch = np.full(len(keep), -1)
+    if comp is not None and len(comp):  # (without components: no per-case rows, texts or classes to make)
+        case_rows = pd.DataFrame(index=pd.RangeIndex(len(keep)))
+        if "component_id" in checked.points:
+            case_rows["component_id"] = checked.points["component_id"].iloc[keep].reset_index(drop=True)
+        component_classes = np.where(kinds == "component", class_codes, "").astype(object)[pair]
+        cmatch = _component_match(case_rows, points, component_classes, comp, component_radius_m)
     zmatch = _first_covering(points, zone_frame, "zone_id")
     rmatch = _roads_within(points, road_frame)
 
@@ -1080,6 +1081,12 @@ def _choose(sources: dict[str, tuple[np.ndarray, np.ndarray]], rule: np.ndarray,
         names[b] = named[cand[b]]
     unit = np.full(n, nothing)
     basis = np.full(n, len(BASES))
+    if len(cand) == 1 and np.isin(np.asarray(rule, dtype=object), list(_ORDERS)).all():
+        # one basis can decide (every rule's order has it): it does wherever it names a unit
+        (b, c), = cand.items()
+        np.copyto(unit, c, where=names[b])
+        np.copyto(basis, BASES.index(b), where=names[b])
+        return unit, units, basis
     for name, order in _ORDERS.items():
         open_ = rule == name if pair is None else (np.asarray(rule) == name)[pair]
         for b in order:  # the earliest basis that names a unit decides
