@@ -222,7 +222,13 @@ class Topology:
         # Block-major: the points sorted by their grid's block (a radix sort on small keys); per chunk of a
         # block, one gather of its grids' padded segments and the arithmetic on (width x points) arrays.
         block = blocks.block[grid]
-        order = np.argsort(block.astype(np.uint8 if len(blocks.width) < 255 else np.uint16), kind="stable")
+        # many points per grid: sorted by grid as well (still a radix sort), so that a chunk takes each of its
+        # grids' segments once and repeats them
+        by_grid = n > 2 * len(self) and len(self) < 2**16
+        if by_grid:
+            order = np.argsort(blocks.rank[grid].astype(np.uint16), kind="stable")
+        else:
+            order = np.argsort(block.astype(np.uint8 if len(blocks.width) < 255 else np.uint16), kind="stable")
         bounds = np.searchsorted(block[order], np.arange(len(blocks.width) + 1))
         xs, ys, grid = x[order], y[order], grid[order]
         rows = blocks.row[grid]
@@ -240,7 +246,9 @@ class Topology:
             for lo in range(bounds[b], bounds[b + 1], step):
                 hi = min(lo + step, bounds[b + 1])
                 m = hi - lo
-                terms = blocks.terms[b].take(rows[lo:hi], axis=2)   # (5, width, points)
+                r = rows[lo:hi]
+                runs = _runs(r) if by_grid else None
+                terms = _take_rows(blocks.terms[b], r, runs)   # (5, width, points)
                 ex = rx32[lo:hi] - terms[0]
                 ey = ry32[lo:hi] - terms[1]
                 dx, dy = terms[2], terms[3]
@@ -271,7 +279,7 @@ class Topology:
                     continue
                 # shared edges within reach (+ the margin), then those within the margin of it decided exactly
                 hit = d2 <= far[lo:hi]
-                hit &= blocks.shared[b].take(rows[lo:hi], axis=1)
+                hit &= _take_rows(blocks.shared[b], r, runs)
                 f = np.flatnonzero(hit)
                 j, i = np.divmod(f, m)
                 i += lo
@@ -328,6 +336,19 @@ class Topology:
         return dist, owner[hit].astype(np.int64), self.partner[seg[hit]].astype(np.int64)
 
 
+def _runs(rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The distinct values of sorted *rows* and how often each repeats."""
+    first = np.flatnonzero(np.r_[True, rows[1:] != rows[:-1]])
+    return rows[first], np.diff(np.r_[first, len(rows)])
+
+
+def _take_rows(table: np.ndarray, rows: np.ndarray, runs: tuple[np.ndarray, np.ndarray] | None) -> np.ndarray:
+    """``table.take(rows, axis=-1)``; with the *runs* of sorted *rows*, each taken once and repeated."""
+    if runs is None:
+        return table.take(rows, axis=-1)
+    return np.repeat(table.take(runs[0], axis=-1), runs[1], axis=-1)
+
+
 def _squares_around(reach: float, tol: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """``(reach + tol)²`` and ``max(reach - tol, 0)²`` as float32, rounded outwards: a float32 squared distance above
     the first is beyond reach, one at most the second within it."""
@@ -350,6 +371,7 @@ class _Blocks:
     width: np.ndarray             # per block
     block: np.ndarray             # per grid its block (len(width): a grid without segments)
     row: np.ndarray               # per grid its row in its block
+    rank: np.ndarray              # per grid its position in block, row order
     ox: np.ndarray                # per grid its lower left corner and the larger side of its bounding box
     oy: np.ndarray
     size: np.ndarray
@@ -395,7 +417,9 @@ class _Blocks:
             block_terms[2:][:, ~real] = 0.0
             terms.append(block_terms)
             shared_cols.append(shared[seg] & real)
-        return cls(width, block, row, ox, oy, size, terms, shared_cols)
+        rank = np.empty(n, dtype=np.int64)
+        rank[by_block] = np.arange(n)
+        return cls(width, block, row, rank, ox, oy, size, terms, shared_cols)
 
 
 def point_segment_distance(px: np.ndarray, py: np.ndarray, ax: np.ndarray, ay: np.ndarray,
