@@ -337,22 +337,7 @@ def _boundary_near(topo: Topology, x: np.ndarray, y: np.ndarray, grid: np.ndarra
     """Per point: 1 where a boundary segment of grid ``grid[i]`` lies within *distance* - 1e-6, 0 where none lies
     within *distance* + 1e-6 (the fast squared distance, far more exact than that), -1 in between: GEOS decides
     those (its ``dwithin`` also compares bounding boxes first, rounded its own way)."""
-    start = topo.seg_off[grid]
-    count = topo.seg_off[grid + 1] - start
-    owner = np.repeat(np.arange(len(x)), count)
-    seg = np.repeat(start - (np.cumsum(count) - count), count) + np.arange(len(owner))
-    sdx, sdy, sinv = topo.segment_terms
-    dx, dy = sdx[seg], sdy[seg]
-    ex = x[owner] - topo.ax[seg]
-    ey = y[owner] - topo.ay[seg]
-    u = ex * dx
-    u += ey * dy
-    u *= sinv[seg]
-    np.clip(u, 0.0, 1.0, out=u)
-    ex -= dx * u
-    ey -= dy * u
-    d2 = ex * ex
-    d2 += ey * ey
+    owner, _, d2 = topo.segment_pairs(x, y, grid)
     out = np.zeros(len(x), dtype=np.int8)
     out[owner[d2 <= (distance + _TIE) ** 2]] = -1
     out[owner[d2 <= max(distance - _TIE, 0.0) ** 2]] = 1
