@@ -68,6 +68,7 @@ from gridlib.codes.rules import edition_of_class, rule_of
 from gridlib.crs import WGS84, resolve_crs, to_crs, to_wgs84
 from gridlib.errors import GridlibError, InputError
 from gridlib.grid.model import GridSet
+from gridlib.grid.topology import Topology
 from gridlib.index import GridIndex
 from gridlib.io import read_points_xy
 from gridlib.partitions import is_dask_frame, map_accepted_rejects
@@ -290,14 +291,16 @@ def _grid_pairs(tree: shapely.STRtree, geoms: np.ndarray, grid_ids: np.ndarray, 
     return local, others[at]
 
 
-def _grids_within(tree: shapely.STRtree, geoms: np.ndarray, street: np.ndarray, own: np.ndarray, points: np.ndarray,
+def _grids_within(tree: shapely.STRtree, geoms: np.ndarray, street: np.ndarray, own: np.ndarray, index: GridIndex,
                   x: np.ndarray, y: np.ndarray, near: np.ndarray, distance: float,
                   reach: _Reach | None = None) -> tuple[np.ndarray, np.ndarray]:
-    """Pairs (point, grid) of another grid within *distance* of *points* (x, y) in grids *own*, for the
+    """Pairs (point, grid) of another grid within *distance* of the points (x, y) in grids *own*, for the
     pairs that can change a flag: any grid where ``near`` is not yet set, else one of another street.
 
     Candidates come per grid (an STRtree query of the grids hit, grown by *distance*), then per
-    point by bounding box; GEOS decides the rest (``shapely.dwithin``).
+    point by bounding box; the other grid's boundary segments decide (:func:`_boundary_near`), GEOS
+    (``shapely.dwithin``) where they cannot: within rounding of *distance*, or inside the other grid
+    where grids may overlap.
     """
     first, inv = _distinct(own)
     grid_ids = own[first]
@@ -322,8 +325,23 @@ def _grids_within(tree: shapely.STRtree, geoms: np.ndarray, street: np.ndarray, 
         pts.append(pt[box_near])
         cands.append(other[pair[box_near]])
     pt, cand = np.concatenate(pts), np.concatenate(cands)
-    within = shapely.dwithin(points[pt], geoms[cand], distance)
+    near_pair = _boundary_near(index.topology, x[pt], y[pt], cand, distance)
+    ask = np.flatnonzero((near_pair < 0) | ((near_pair == 0) & index.overlapping))
+    if len(ask):
+        near_pair[ask] = shapely.dwithin(shapely.points(x[pt[ask]], y[pt[ask]]), geoms[cand[ask]], distance)
+    within = near_pair > 0
     return pt[within], cand[within]
+
+
+def _boundary_near(topo: Topology, x: np.ndarray, y: np.ndarray, grid: np.ndarray, distance: float) -> np.ndarray:
+    """Per point: 1 where a boundary segment of grid ``grid[i]`` lies within *distance* - 1e-6, 0 where none lies
+    within *distance* + 1e-6 (the fast squared distance, far more exact than that), -1 in between: GEOS decides
+    those (its ``dwithin`` also compares bounding boxes first, rounded its own way)."""
+    owner, _, d2 = topo.segment_pairs(x, y, grid)
+    out = np.zeros(len(x), dtype=np.int8)
+    out[owner[d2 <= (distance + _TIE) ** 2]] = -1
+    out[owner[d2 <= max(distance - _TIE, 0.0) ** 2]] = 1
+    return out
 
 
 def _same_crs(a: Any, b: pyproj.CRS) -> bool:
@@ -867,12 +885,12 @@ def _locate(checked: _Checked, grids: _Grids, near_boundary_m: float) -> _Locate
 
     keep = np.flatnonzero(checked.late.ok[at])
     x, y, pos, which, geometry = x[keep], y[keep], pos[keep], which[keep], geometry[keep]
-    dist, near, near_street = _boundary_flags(grids, which, pos, x, y, geometry, near_boundary_m)
+    dist, near, near_street = _boundary_flags(grids, which, pos, x, y, near_boundary_m)
     return _Located(keep, which, pos, x, y, geometry, dist, near, near_street)
 
 
 def _boundary_flags(grids: _Grids, which: np.ndarray, pos: np.ndarray, x: np.ndarray, y: np.ndarray,
-                    geometry: np.ndarray, near_boundary_m: float, edges: list[tuple[Any, ...]] | None = None
+                    near_boundary_m: float, edges: list[tuple[Any, ...]] | None = None
                     ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """The part of step 2 after the lookup, for located points (edition *which*, grid *pos*): distance to
     the grid's boundary, ``near_boundary`` and ``near_street_boundary`` (also :class:`PreparedAssign`'s).
@@ -927,7 +945,7 @@ def _boundary_flags(grids: _Grids, which: np.ndarray, pos: np.ndarray, x: np.nda
         # grid of another street may lie within reach beyond a shared edge of the same street
         ask = close[~near[close] | (edge_close & ~near_street[close])]
         if len(ask):
-            pt, other = _grids_within(tree, geoms, street, pos[ask], geometry[ask], x[ask], y[ask],
+            pt, other = _grids_within(tree, geoms, street, pos[ask], grids.indexes[k], x[ask], y[ask],
                                       near[ask], d, reach)
             near[ask[pt]] = True
             near_street[ask[pt[street[other] != street[pos[ask][pt]]]]] = True
@@ -996,12 +1014,13 @@ def _responsibility(checked: _Checked, located: _Located, grids: _Grids, *, rule
     comp = _to_metric(components, grids.metric, "components")
     zone_frame = _to_metric(zones, grids.metric, "zones")
     road_frame = _to_metric(roads, grids.metric, "roads")
-    case_rows = pd.DataFrame(index=pd.RangeIndex(len(keep)))
-    if "component_id" in checked.points:
-        case_rows["component_id"] = checked.points["component_id"].iloc[keep].reset_index(drop=True)
-    component_classes = np.where(kinds == "component", class_codes, "").astype(object)[pair] \
-        if comp is not None and len(comp) else np.full(len(keep), "", dtype=object)
-    cmatch = _component_match(case_rows, points, component_classes, comp, component_radius_m)
+    cmatch = np.full(len(keep), -1)
+    if comp is not None and len(comp):  # (without components: no per-case rows, texts or classes to make)
+        case_rows = pd.DataFrame(index=pd.RangeIndex(len(keep)))
+        if "component_id" in checked.points:
+            case_rows["component_id"] = checked.points["component_id"].iloc[keep].reset_index(drop=True)
+        component_classes = np.where(kinds == "component", class_codes, "").astype(object)[pair]
+        cmatch = _component_match(case_rows, points, component_classes, comp, component_radius_m)
     zmatch = _first_covering(points, zone_frame, "zone_id")
     rmatch = _roads_within(points, road_frame)
 
@@ -1047,6 +1066,12 @@ def _choose(sources: dict[str, tuple[np.ndarray, np.ndarray]], rule: np.ndarray,
         names[b] = named[cand[b]]
     unit = np.full(n, nothing)
     basis = np.full(n, len(BASES))
+    if len(cand) == 1 and np.isin(np.asarray(rule, dtype=object), list(_ORDERS)).all():
+        # one basis can decide (every rule's order has it): it does wherever it names a unit
+        (b, c), = cand.items()
+        np.copyto(unit, c, where=names[b])
+        np.copyto(basis, BASES.index(b), where=names[b])
+        return unit, units, basis
     for name, order in _ORDERS.items():
         open_ = rule == name if pair is None else (np.asarray(rule) == name)[pair]
         for b in order:  # the earliest basis that names a unit decides
@@ -1153,7 +1178,7 @@ def _after_no_rows(first: pd.DataFrame, late: pd.DataFrame) -> pd.DataFrame:
         if col in late and late[col].dtype == dtype:
             out[col] = late[col]
         elif col not in late and pd.api.types.is_object_dtype(dtype):
-            out[col] = pd.Series(np.full(len(late), np.nan, dtype=object), index=late.index)
+            out[col] = pd.Series(np.full(len(late), np.nan, dtype=object), index=late.index, dtype=object)  # no inference
         elif col in late and late[col].dtype == _STR and isinstance(dtype, pd.StringDtype) and dtype.na_value is pd.NA:
             out[col] = late[col].astype(dtype)
         else:
@@ -1449,8 +1474,8 @@ class _OnePoint:
             edge = int(_street_edge(self.tree, self.geoms, self.street_arr, np.array([pos]), d, reach)[0])
         if not near or (edge and not near_street):      # still open: GEOS decides (as _grids_within)
             pt, other = _grids_within(self.tree, self.geoms, self.street_arr, np.array([pos]),
-                                      shapely.points([x], [y]), np.array([x]), np.array([y]), np.array([near]), d,
-                                      reach)
+                                      self.prepared.grids.indexes[0], np.array([x]), np.array([y]),
+                                      np.array([near]), d, reach)
             if len(pt):
                 near = True
                 near_street = near_street or any(street[o] != own for o in other.tolist())
@@ -1744,7 +1769,7 @@ class PreparedAssign:
         x, y, pos = x[inside], y[inside], pos[inside]
         points = shapely.points(x, y)
         which = np.zeros(len(sel), dtype=int)
-        dist, near, near_street = _boundary_flags(self.grids, which, pos, x, y, points, self.near_boundary_m,
+        dist, near, near_street = _boundary_flags(self.grids, which, pos, x, y, self.near_boundary_m,
                                                   self._edge_data())
 
         grid = self._grid_rows(pos)

@@ -422,6 +422,19 @@ class GridIndex:
         return self._codes
 
     @property
+    def overlapping(self) -> bool:
+        """Whether some grids' interiors overlap (only an index built with ``check_overlaps=False`` allows it): a
+        point may then lie inside grids other than the one :meth:`lookup` names.
+
+        >>> import geopandas as gpd, shapely
+        >>> g = gpd.GeoDataFrame({"grid_code": ["a", "b"]},
+        ...     geometry=[shapely.box(0, 0, 10, 10), shapely.box(5, 0, 15, 10)], crs=4547)
+        >>> GridIndex(g.iloc[:1]).overlapping, GridIndex(g, check_overlaps=False).overlapping
+        (False, True)
+        """
+        return self._sleft is None
+
+    @property
     def nbytes(self) -> int:
         """Bytes held in numpy arrays (raster, candidates, segments, topology); geometries not included."""
         arrays = [self._raster, self._bstart, self._bcand, self._order, self._rank,

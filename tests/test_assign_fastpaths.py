@@ -61,3 +61,38 @@ def test_arrow_levels_equal_python_levels(variant):
         blank = fast["street_name"] == ""
         assert blank.any()
         assert (fast.loc[blank, "responsible_unit"] == "street " + fast.loc[blank, "street_code"]).all()
+
+
+def _near_by_geos(cases: gpd.GeoDataFrame, grids: gpd.GeoDataFrame, done: gpd.GeoDataFrame, d: float) -> np.ndarray:
+    """``near_boundary`` by brute force: GEOS ``dwithin`` of each assigned case and every other grid."""
+    own = grids.set_index("grid_code").index.get_indexer(done["grid_code"])
+    pt, g = shapely.STRtree(grids.geometry.values).query(done.geometry.values, predicate="dwithin", distance=d)
+    near = np.zeros(len(done), dtype=bool)
+    near[pt[g != own[pt]]] = True
+    return near
+
+
+@pytest.mark.parametrize("d", [21.0, np.nextafter(21.0, 0.0), 5.0])
+def test_near_boundary_across_a_gap_is_geos_dwithin(d):
+    """Another grid across a gap (no shared edge): the grid's boundary segments decide, GEOS within rounding of
+    the distance (21 m exactly from the far grid's edge: within at 21, not at the float below it)."""
+    grids = gpd.GeoDataFrame({"grid_code": ["410105001003001", "410105001003002", "410105001004001"]},
+                             geometry=[shapely.box(0, 0, 10, 10), shapely.box(30, 0, 40, 10),
+                                       shapely.box(40, 0, 50, 10)], crs=4547)
+    cases = gpd.GeoDataFrame({"case_id": ["a", "b", "c", "d"], "kind": ["event"] * 4},
+                             geometry=shapely.points([(9, 5), (9, 9.5), (5, 5), (38.0, 5.0)]), crs=4547)
+    done, _ = gl.assign(cases, grids, near_boundary_m=d)
+    assert done["near_boundary"].tolist() == _near_by_geos(cases, grids, done, d).tolist()
+    assert done["near_boundary"].iloc[0] == (d == 21.0)
+
+
+def test_near_boundary_inside_an_overlapping_grid():
+    """Grids that overlap (an index built with check_overlaps=False): a case near its grid's edge and deep inside
+    another grid is near that one, as GEOS ``dwithin`` says, though no boundary segment of it is within reach."""
+    grids = gpd.GeoDataFrame({"grid_code": ["410105001003001", "410105001003002"]},
+                             geometry=[shapely.box(1000, 0, 1100, 100), shapely.box(950, -50, 1150, 150)], crs=4547)
+    cases = gpd.GeoDataFrame({"case_id": ["a"], "kind": ["event"]}, geometry=[shapely.Point(1098, 50)], crs=4547)
+    index = gl.GridIndex(grids, check_overlaps=False)
+    done, _ = gl.assign(cases, grids, index=index, near_boundary_m=5.0)
+    assert done["grid_code"].tolist() == ["410105001003001"]
+    assert done["near_boundary"].tolist() == [True]

@@ -43,7 +43,14 @@ __all__ = ["Topology", "topology", "point_segment_distance", "adjacency", "adjac
 # Shewchuk-style rounding bound of the shoelace sum (see ``_sides``).
 _EPS = 2.0**-53
 _SEG_CHUNK = 100_000
-_POINT_CHUNK = 16_384
+#: Elements (points x block width) per chunk of :meth:`Topology.boundary_distance` (bounded temporaries; fewer
+#: and larger chunks cost less than the loop's own overhead saves).
+_BLOCK_CHUNK = 65_536
+#: The margin of :meth:`Topology.boundary_distance`'s float32 distances, relative to the largest coordinate from
+#: the grid's corner: their rounding is a few 2**-24 of it (tests/grid/test_topology.py finds 2**-22 enough).
+_F32_MARGIN = 2.0**-16
+#: Where a padded segment lies (float32): its squared distance to any point, ~1e36, exceeds every real one.
+_FAR = 1e18
 #: Up to this many points, :meth:`Topology.boundary_distance` takes one flat pass (the live intake's case).
 _FEW_POINTS = 32
 #: Distances (metres) this close are decided with GEOS' formula: far above the fast formula's rounding.
@@ -165,6 +172,12 @@ class Topology:
             inv = np.where(len2 > 0, 1.0 / len2, 0.0)
         return dx, dy, inv
 
+    @cached_property
+    def _blocks(self) -> _Blocks:
+        """The segments of every grid padded into blocks of equal width, in float32 relative to the grid's corner
+        (:meth:`boundary_distance`'s layout; built on first use)."""
+        return _Blocks.of(self)
+
     def boundary_distance(self, x: ArrayLike, y: ArrayLike, grid: ArrayLike,
                           reach: float | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Distance of each point to the boundary of its grid, and the neighbours within ``reach``.
@@ -199,45 +212,49 @@ class Topology:
         y = np.asarray(y, dtype=np.float64).ravel()
         grid = np.asarray(grid, dtype=np.int64).ravel()
         n = len(x)
-        dist = np.empty(n)
+        dist = np.full(n, np.inf)
         pts, others = [np.zeros(0, dtype=np.int64)], [np.zeros(0, dtype=np.int64)]
         if not n:
             return dist, pts[0], others[0]
         if n <= _FEW_POINTS:
             return self._boundary_distance_few(x, y, grid, reach)
-        # Segment-major: the points sorted by their grid's number of segments (most first), so the
-        # points whose grid has a k-th segment are a prefix and the k-th segments one gather away.
-        start = self.seg_off[grid]
-        count = self.seg_off[grid + 1] - start
-        most = int(count.max())
-        # a radix sort on small keys (a grid has fewer than 65,536 segments, or a comparison sort)
-        key = (most - count).astype(np.uint16) if most < 2**16 else most - count
-        order = np.argsort(key, kind="stable")
-        start, count = start[order], count[order]
-        xs, ys = x[order], y[order]
-        sdx, sdy, sinv = self.segment_terms
-        shared = self.partner >= 0
-        near2 = max(reach - _TIE, 0.0) ** 2 if reach is not None else -1.0
-        far2 = (reach + _TIE) ** 2 if reach is not None else -1.0
-        out = np.empty(n)
-        for lo in range(0, n, _POINT_CHUNK):  # chunks: the temporaries stay in cache
-            hi = min(lo + _POINT_CHUNK, n)
-            px, py, s0 = xs[lo:hi], ys[lo:hi], start[lo:hi]
-            active = np.searchsorted(-count[lo:hi], -np.arange(int(count[lo])), side="left")
-            # a fast squared distance to every segment picks the nearest; GEOS' formula, exactly, only
-            # for the segments within _TIE of it (ties at a shared vertex, rounding)
-            best = np.full(hi - lo, np.inf)
-            d2s, segs = [], []
-            for k, m in enumerate(active.tolist()):
-                seg = s0[:m] + k
-                ex = self.ax.take(seg)
-                np.subtract(px[:m], ex, out=ex)
-                ey = self.ay.take(seg)
-                np.subtract(py[:m], ey, out=ey)
-                dx, dy = sdx.take(seg), sdy.take(seg)
+        blocks = self._blocks
+        # Block-major: the points sorted by their grid's block (a radix sort on small keys); per chunk of a
+        # block, one gather of its grids' padded segments and the arithmetic on (width x points) arrays.
+        block = blocks.block[grid]
+        # many points per grid: sorted by grid as well (still a radix sort), so that a chunk takes each of its
+        # grids' segments once and repeats them
+        by_grid = n > 2 * len(self) and len(self) < 2**16
+        if by_grid:
+            order = np.argsort(blocks.rank[grid].astype(np.uint16), kind="stable")
+        else:
+            order = np.argsort(block.astype(np.uint8 if len(blocks.width) < 255 else np.uint16), kind="stable")
+        bounds = np.searchsorted(block[order], np.arange(len(blocks.width) + 1))
+        xs, ys, grid = x[order], y[order], grid[order]
+        rows = blocks.row[grid]
+        # float32 coordinates relative to the grid's corner, and per point the margin that covers their rounding
+        rx, ry = xs - blocks.ox[grid], ys - blocks.oy[grid]
+        tol = np.maximum(blocks.size[grid], np.maximum(np.abs(rx), np.abs(ry)))
+        tol *= _F32_MARGIN
+        tol += _TIE
+        rx32, ry32, tol32 = rx.astype(np.float32), ry.astype(np.float32), tol.astype(np.float32)
+        if reach is not None:
+            far, near = _squares_around(reach, tol)
+        out = np.full(n, np.inf)  # (a grid without segments: no boundary to be near)
+        for b, width in enumerate(blocks.width.tolist()):
+            step = max(_BLOCK_CHUNK // width, 1)
+            for lo in range(bounds[b], bounds[b + 1], step):
+                hi = min(lo + step, bounds[b + 1])
+                m = hi - lo
+                r = rows[lo:hi]
+                runs = _runs(r) if by_grid else None
+                terms = _take_rows(blocks.terms[b], r, runs)   # (5, width, points)
+                ex = rx32[lo:hi] - terms[0]
+                ey = ry32[lo:hi] - terms[1]
+                dx, dy = terms[2], terms[3]
                 u = ex * dx
                 u += ey * dy
-                u *= sinv.take(seg)
+                u *= terms[4]
                 np.clip(u, 0.0, 1.0, out=u)
                 dx *= u
                 ex -= dx
@@ -245,56 +262,79 @@ class Topology:
                 ey -= dy
                 ex *= ex
                 ey *= ey
-                ex += ey
-                np.minimum(best[:m], ex, out=best[:m])
-                d2s.append(ex)
-                segs.append(seg)
-            limit = np.square(np.sqrt(best) + _TIE)
-            cands = []
-            for d2, seg in zip(d2s, segs, strict=True):
-                m = len(seg)
-                cands.append(np.flatnonzero(d2 <= limit[:m]))
-                if reach is not None:  # shared edges within reach (+ rounding), then those within rounding of it
-                    hit = np.flatnonzero((d2 <= far2) & shared.take(seg))
-                    unsure = np.flatnonzero(d2[hit] > near2)
-                    if len(unsure):  # decide with GEOS' formula
-                        i, j = hit[unsure], seg[hit[unsure]]
-                        within = point_segment_distance(px[i], py[i], self.ax[j], self.ay[j], self.bx[j],
-                                                        self.by[j]) <= reach
-                        hit = np.delete(hit, unsure[~within])
-                    pts.append(order[hit + lo])
-                    others.append(self.partner[seg[hit]].astype(np.int64))
-            cand = np.concatenate(cands)
-            j = np.concatenate([seg[c] for seg, c in zip(segs, cands, strict=True)])
-            exact = np.full(hi - lo, np.inf)
-            np.minimum.at(exact, cand, point_segment_distance(px[cand], py[cand], self.ax[j], self.ay[j],
-                                                              self.bx[j], self.by[j]))
-            out[lo:hi] = exact
+                d2 = np.add(ex, ey, out=ex)
+                limit = d2.min(axis=0)
+                np.sqrt(limit, out=limit)
+                limit += tol32[lo:hi]
+                limit *= limit
+                # GEOS' formula, exactly, for the segments within the margin of the nearest
+                j, i = np.divmod(np.flatnonzero(d2 <= limit), m)
+                i += lo
+                seg = self.seg_off[grid[i]] + j
+                exact = np.full(m, np.inf)
+                np.minimum.at(exact, i - lo, point_segment_distance(xs[i], ys[i], self.ax[seg], self.ay[seg],
+                                                                    self.bx[seg], self.by[seg]))
+                out[lo:hi] = exact
+                if reach is None:
+                    continue
+                # shared edges within reach (+ the margin), then those within the margin of it decided exactly
+                hit = d2 <= far[lo:hi]
+                hit &= _take_rows(blocks.shared[b], r, runs)
+                f = np.flatnonzero(hit)
+                j, i = np.divmod(f, m)
+                i += lo
+                seg = self.seg_off[grid[i]] + j
+                unsure = np.flatnonzero(d2.ravel()[f] > near[i])
+                if len(unsure):
+                    k, s = i[unsure], seg[unsure]
+                    within = point_segment_distance(xs[k], ys[k], self.ax[s], self.ay[s], self.bx[s],
+                                                    self.by[s]) <= reach
+                    drop = unsure[~within]
+                    i, seg = np.delete(i, drop), np.delete(seg, drop)
+                pts.append(order[i])
+                others.append(self.partner[seg].astype(np.int64))
         dist[order] = out
         return dist, np.concatenate(pts), np.concatenate(others)
 
-    def _boundary_distance_few(self, x: np.ndarray, y: np.ndarray, grid: np.ndarray,
-                               reach: float | None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """:meth:`boundary_distance` for a few points (one live case): every segment of their grids in one flat
-        pass, the same arithmetic per point and segment, where the segment-major loop would take one numpy pass
-        per segment of the largest grid for a single point."""
+    def segment_pairs(self, x: ArrayLike, y: ArrayLike, grid: ArrayLike) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Every (point, boundary segment of its grid ``grid[i]``) pair, point by point, with the fast squared
+        distance (float64, the point projected onto the segment: within far less than 1e-6 m of GEOS' distance,
+        which decides anything closer than that).
+
+        >>> import shapely
+        >>> point, seg, d2 = topology([shapely.box(0, 0, 10, 10)]).segment_pairs([3.0], [4.0], [0])
+        >>> point.tolist(), seg.tolist(), d2.tolist()
+        ([0, 0, 0, 0], [0, 1, 2, 3], [9.0, 36.0, 49.0, 16.0])
+        """
+        x = np.asarray(x, dtype=np.float64).ravel()
+        y = np.asarray(y, dtype=np.float64).ravel()
+        grid = np.asarray(grid, dtype=np.int64).ravel()
         start = self.seg_off[grid]
         count = self.seg_off[grid + 1] - start
-        first = np.cumsum(count) - count
         owner = np.repeat(np.arange(len(x)), count)
-        seg = start[owner] + (np.arange(int(count.sum())) - first[owner])
+        seg = np.repeat(start - (np.cumsum(count) - count), count) + np.arange(len(owner))
         sdx, sdy, sinv = self.segment_terms
-        px, py = x[owner], y[owner]
-        ex = px - self.ax[seg]
-        ey = py - self.ay[seg]
         dx, dy = sdx[seg], sdy[seg]
+        ex = x[owner] - self.ax[seg]
+        ey = y[owner] - self.ay[seg]
         u = ex * dx
         u += ey * dy
         u *= sinv[seg]
         np.clip(u, 0.0, 1.0, out=u)
         ex -= dx * u
         ey -= dy * u
-        d2 = ex * ex + ey * ey
+        d2 = ex * ex
+        d2 += ey * ey
+        return owner, seg, d2
+
+    def _boundary_distance_few(self, x: np.ndarray, y: np.ndarray, grid: np.ndarray,
+                               reach: float | None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """:meth:`boundary_distance` for a few points (one live case): every segment of their grids in one flat
+        pass (:meth:`segment_pairs`), where the block loop would take a numpy pass per block and chunk."""
+        owner, seg, d2 = self.segment_pairs(x, y, grid)
+        count = self.seg_off[grid + 1] - self.seg_off[grid]
+        first = np.cumsum(count) - count
+        px, py = x[owner], y[owner]
         best = np.minimum.reduceat(d2, first)
         cand = np.flatnonzero(d2 <= np.square(np.sqrt(best) + _TIE)[owner])
         dist = np.full(len(x), np.inf)
@@ -311,6 +351,92 @@ class Topology:
             within = point_segment_distance(px[i], py[i], self.ax[j], self.ay[j], self.bx[j], self.by[j]) <= reach
             hit = np.delete(hit, unsure[~within])
         return dist, owner[hit].astype(np.int64), self.partner[seg[hit]].astype(np.int64)
+
+
+def _runs(rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The distinct values of sorted *rows* and how often each repeats."""
+    first = np.flatnonzero(np.r_[True, rows[1:] != rows[:-1]])
+    return rows[first], np.diff(np.r_[first, len(rows)])
+
+
+def _take_rows(table: np.ndarray, rows: np.ndarray, runs: tuple[np.ndarray, np.ndarray] | None) -> np.ndarray:
+    """``table.take(rows, axis=-1)``; with the *runs* of sorted *rows*, each taken once and repeated."""
+    if runs is None:
+        return table.take(rows, axis=-1)
+    return np.repeat(table.take(runs[0], axis=-1), runs[1], axis=-1)
+
+
+def _squares_around(reach: float, tol: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """``(reach + tol)²`` and ``max(reach - tol, 0)²`` as float32, rounded outwards: a float32 squared distance above
+    the first is beyond reach, one at most the second within it."""
+    far = np.square(reach + tol)
+    far *= 1.0 + 2.0**-20      # float32 rounds by 2**-24 at most
+    near = np.square(np.maximum(reach - tol, 0.0))
+    near *= 1.0 - 2.0**-20
+    return far.astype(np.float32), near.astype(np.float32)
+
+
+@dataclass(frozen=True, eq=False)
+class _Blocks:
+    """Every grid's boundary segments padded to a width shared by its block (with segments far from everything),
+    as float32 relative to the grid's lower left corner: one gather per chunk of points.
+
+    ``terms[b]`` is ``(5, width[b], grids of block b)``: ``ax, ay`` relative to the corner, ``dx, dy`` and
+    ``1 / (dx² + dy²)`` (0 for a zero-length segment); ``shared[b]`` ``(width[b], grids)``: a shared edge.
+    """
+
+    width: np.ndarray             # per block
+    block: np.ndarray             # per grid its block (len(width): a grid without segments)
+    row: np.ndarray               # per grid its row in its block
+    rank: np.ndarray              # per grid its position in block, row order
+    ox: np.ndarray                # per grid its lower left corner and the larger side of its bounding box
+    oy: np.ndarray
+    size: np.ndarray
+    terms: list[np.ndarray]
+    shared: list[np.ndarray]
+
+    @classmethod
+    def of(cls, t: Topology) -> _Blocks:
+        count = np.diff(t.seg_off)
+        n = len(count)
+        ladder = [1]
+        while ladder[-1] < max(int(count.max(initial=0)), 1):  # widths ~12% apart: little padding, few blocks
+            ladder.append(max(ladder[-1] + 1, -(-ladder[-1] * 9 // 8)))
+        width = np.array(ladder, dtype=np.int64)
+        block = np.searchsorted(width, count)
+        block[count == 0] = len(width)
+        has = np.flatnonzero(count > 0)
+        ox, oy, size = np.zeros(n), np.zeros(n), np.zeros(n)
+        if len(has):
+            first = t.seg_off[has]
+            ox[has] = np.minimum.reduceat(t.ax, first)
+            oy[has] = np.minimum.reduceat(t.ay, first)
+            size[has] = np.maximum(np.maximum.reduceat(t.ax, first) - ox[has],
+                                   np.maximum.reduceat(t.ay, first) - oy[has])
+        sdx, sdy, sinv = t.segment_terms
+        inv32 = sinv.astype(np.float32)
+        inv32[~np.isfinite(inv32)] = 0.0  # a segment shorter than float32 can invert: its start point's distance
+        shared = t.partner >= 0
+        row = np.zeros(n, dtype=np.int64)
+        terms, shared_cols = [], []
+        by_block = np.argsort(block, kind="stable")
+        bounds = np.searchsorted(block[by_block], np.arange(len(width) + 1))
+        for b, w in enumerate(ladder):
+            grids = by_block[bounds[b]:bounds[b + 1]]
+            row[grids] = np.arange(len(grids))
+            j = np.arange(w)[:, None]
+            real = j < count[grids]
+            seg = np.where(real, t.seg_off[grids] + j, 0)            # (width, grids)
+            block_terms = np.zeros((5, w, len(grids)), dtype=np.float32)
+            block_terms[0], block_terms[1] = t.ax[seg] - ox[grids], t.ay[seg] - oy[grids]
+            block_terms[2], block_terms[3], block_terms[4] = sdx[seg], sdy[seg], inv32[seg]
+            block_terms[:2][:, ~real] = _FAR    # padding: a point nothing is near
+            block_terms[2:][:, ~real] = 0.0
+            terms.append(block_terms)
+            shared_cols.append(shared[seg] & real)
+        rank = np.empty(n, dtype=np.int64)
+        rank[by_block] = np.arange(n)
+        return cls(width, block, row, rank, ox, oy, size, terms, shared_cols)
 
 
 def point_segment_distance(px: np.ndarray, py: np.ndarray, ax: np.ndarray, ay: np.ndarray,
@@ -332,10 +458,17 @@ def point_segment_distance(px: np.ndarray, py: np.ndarray, ax: np.ndarray, ay: n
         s = ((ay - py) * dx - (ax - px) * dy) / len2
     out = np.abs(s) * np.sqrt(len2)
     at_a = (r <= 0.0) | ((ax == bx) & (ay == by))
-    out[at_a] = np.sqrt(ex[at_a] * ex[at_a] + ey[at_a] * ey[at_a])
     at_b = (r >= 1.0) & ~at_a
-    fx, fy = px[at_b] - bx[at_b], py[at_b] - by[at_b]
-    out[at_b] = np.sqrt(fx * fx + fy * fy)
+    # the end points' distances computed for every pair and picked (no masked gathers)
+    ex *= ex
+    ey *= ey
+    ex += ey
+    np.copyto(out, np.sqrt(ex, out=ex), where=at_a)
+    fx, fy = px - bx, py - by
+    fx *= fx
+    fy *= fy
+    fx += fy
+    np.copyto(out, np.sqrt(fx, out=fx), where=at_b)
     return out
 
 

@@ -85,3 +85,39 @@ def test_a_few_points_take_the_flat_pass_with_the_same_answers():
         assert np.array_equal(dist, bulk[0])
         assert np.array_equal(dist, shapely.distance(shapely.points(x, y), shapely.boundary(g.geometry.values[grid])))
         assert pairs == set(zip(bulk[1].tolist(), bulk[2].tolist(), strict=True))
+
+
+def test_bulk_distances_and_pairs_exact_at_projected_coordinates():
+    """The bulk pass works in float32 relative to each grid's corner: at projected coordinates (millions of
+    metres), on vertices, on edge midpoints, a hair off them and at exactly ``reach`` from a shared edge, its
+    distances are shapely's bit for bit and its pairs those of GEOS' formula over every shared edge."""
+    g = demo_grids()
+    geoms = np.asarray(g.geometry.array)
+    t = topology(geoms)
+    rng = np.random.default_rng(11)
+    seg = rng.integers(0, len(t.ax), 4000)
+    f = rng.uniform(0, 1, len(seg))
+    nudge = rng.choice([0.0, 1e-9, -1e-9, 1e-7, 1e-4], len(seg))
+    x = np.concatenate([t.ax[seg] + nudge, t.ax[seg] + f * (t.bx[seg] - t.ax[seg]), t.ax[seg] + 0.5 * (t.bx[seg] - t.ax[seg])])
+    y = np.concatenate([t.ay[seg] - nudge, t.ay[seg] + f * (t.by[seg] - t.ay[seg]) + nudge, t.ay[seg] + 0.5 * (t.by[seg] - t.ay[seg])])
+    grid = np.tile(t.seg_grid[seg], 3)
+    # exactly `reach` from a segment, along its normal (up to rounding: both sides of the threshold occur)
+    reach = 7.0
+    dx, dy = t.bx[seg] - t.ax[seg], t.by[seg] - t.ay[seg]
+    norm = np.hypot(dx, dy)
+    ok = norm > 0
+    mx, my = t.ax[seg] + f * dx, t.ay[seg] + f * dy
+    x = np.concatenate([x, (mx - dy / np.where(ok, norm, 1) * reach * t.side[seg])[ok]])
+    y = np.concatenate([y, (my + dx / np.where(ok, norm, 1) * reach * t.side[seg])[ok]])
+    grid = np.concatenate([grid, t.seg_grid[seg][ok]])
+    dist, pt, other = t.boundary_distance(x, y, grid, reach=reach)
+    assert np.array_equal(dist, shapely.distance(shapely.points(x, y), shapely.boundary(geoms[grid])))
+    # every (point, shared segment of its grid) by GEOS' formula
+    start, count = t.seg_off[grid], t.seg_off[grid + 1] - t.seg_off[grid]
+    owner = np.repeat(np.arange(len(x)), count)
+    s = np.repeat(start - (np.cumsum(count) - count), count) + np.arange(int(count.sum()))
+    near = point_segment_distance(x[owner], y[owner], t.ax[s], t.ay[s], t.bx[s], t.by[s]) <= reach
+    keep = near & (t.partner[s] >= 0)
+    want = set(zip(owner[keep].tolist(), t.partner[s[keep]].tolist(), strict=True))
+    assert set(zip(pt.tolist(), other.tolist(), strict=True)) == want
+    assert 0 < len({p for p, _ in want}) < len(x)
