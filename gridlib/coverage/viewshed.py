@@ -16,8 +16,9 @@ polygon of ``resolution``-degree chords (area error 0.001 % at 0.5°). With
 then miss or include a sliver up to ``range_m × resolution`` (radians) wide.
 
 Robustness: touching, overlapping and nested footprints need no union because each
-ray keeps the nearest hit of any edge; rays through a shared vertex hit both edges
-(a small parameter tolerance). A camera **inside a footprint or within** ``snap_m``
+ray keeps the nearest hit of any edge, and rays are also cast where the outlines of two
+overlapping footprints cross (a corner of their union's outline that is a vertex of
+neither); rays through a shared vertex hit both edges (a small parameter tolerance). A camera **inside a footprint or within** ``snap_m``
 **of an outline** is treated as mounted on that wall: it is moved 0.1 m outside the
 nearest point of the outline (towards the most open side) and sees from there, so a
 camera facing into its wall sees almost nothing; ``status`` says ``moved`` and
@@ -172,6 +173,36 @@ def _range_crossings(p: np.ndarray, e: np.ndarray, r: np.ndarray) -> tuple[np.nd
     return edge, np.degrees(np.arctan2(x, y))
 
 
+def _crossing_bearings(xy: np.ndarray, rng: np.ndarray, polys: np.ndarray, qc: np.ndarray, qb: np.ndarray
+                       ) -> tuple[np.ndarray, np.ndarray]:
+    """Where the outlines of two overlapping footprints cross, within a camera's range: the camera of each such
+    point and its bearing (degrees clockwise from north). *qc*, *qb*: the (camera, footprint) pairs in range.
+
+    Such a point is a corner of the outline the footprints' union has, but a vertex of neither footprint: without
+    a ray at it, the chord between the rays either side cuts a sliver off the view (or adds one).
+
+    >>> from shapely import box
+    >>> polys = np.array([box(-1, 5, 1, 7), box(0, 6, 2, 8)])
+    >>> cam, bearing = _crossing_bearings(np.zeros((1, 2)), np.array([20.0]), polys, np.array([0, 0]), np.array([0, 1]))
+    >>> cam.tolist(), sorted(np.round(bearing, 3).tolist())  # (0, 7) and (1, 6)
+    ([0, 0], [0.0, 9.462])
+    """
+    near = np.unique(qb)
+    a, b = shapely.STRtree(polys[near]).query(polys[near], predicate="intersects")
+    keep = a < b
+    a, b = near[a[keep]], near[b[keep]]
+    if not len(a):
+        return np.empty(0, dtype=np.int64), np.empty(0)
+    cross = shapely.get_parts(shapely.intersection(shapely.boundary(polys[a]), shapely.boundary(polys[b])))
+    pts = cross[shapely.get_type_id(cross) == 0]  # shared stretches of outline end at vertices: rays are cast there
+    if not len(pts):
+        return np.empty(0, dtype=np.int64), np.empty(0)
+    cams = np.unique(qc)
+    ci, pi = shapely.STRtree(pts).query(shapely.points(xy[cams]), predicate="dwithin", distance=rng[cams])
+    d = shapely.get_coordinates(pts)[pi] - xy[cams[ci]]
+    return cams[ci], np.degrees(np.arctan2(d[:, 0], d[:, 1]))
+
+
 def _cast(xy: np.ndarray, start_deg: np.ndarray, step_deg: np.ndarray, nray: np.ndarray, fov: np.ndarray,
           rng: np.ndarray, polys: np.ndarray, tree: shapely.STRtree | None, active: np.ndarray, corners: bool
           ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -180,8 +211,9 @@ def _cast(xy: np.ndarray, start_deg: np.ndarray, step_deg: np.ndarray, nray: np.
     Besides the uniform rays, with *corners* two rays pass just either side of every
     silhouette vertex (where a footprint's outline turns from facing the camera to facing
     away: the shadow edges start there) and one ray hits every corner between two faces
-    the camera sees, so outlines and shadows come out exact; only the far arc stays a
-    polygon of ``resolution``-degree chords.
+    the camera sees, and three rays (either side and through) every point where two
+    overlapping outlines cross, so outlines and shadows come out exact; only the far arc
+    stays a polygon of ``resolution``-degree chords.
     """
     n_cam = len(xy)
     dome = fov >= 360.0
@@ -217,8 +249,12 @@ def _cast(xy: np.ndarray, start_deg: np.ndarray, step_deg: np.ndarray, nray: np.
         # face's last hit to the arc would cut a sliver off the view (a face seen edge-on: centimetres wide)
         xc, xrel = _range_crossings(p[front], e[front], rng[pc[front]])
         xrel = np.mod(xrel - start_deg[pc[front]][xc], 360.0)
-        vc = np.r_[pc[sil], pc[sil], pc[mid], pc[front][xc]]
-        vrel = np.r_[vrel[sil] - _CORNER_EPS, vrel[sil] + _CORNER_EPS, vrel[mid], xrel]
+        # where the outlines of two overlapping footprints cross: a corner of the outline their union has
+        kc, krel = _crossing_bearings(xy, rng, polys, qc, qb)
+        krel = np.mod(krel - start_deg[kc], 360.0)
+        vc = np.r_[pc[sil], pc[sil], pc[mid], pc[front][xc], kc, kc, kc]
+        vrel = np.r_[vrel[sil] - _CORNER_EPS, vrel[sil] + _CORNER_EPS, vrel[mid], xrel,
+                     krel - _CORNER_EPS, krel, krel + _CORNER_EPS]
         vrel = np.where(dome[vc], np.mod(vrel, 360.0), vrel)
         ok = dome[vc] | ((vrel > 0) & (vrel < fov[vc]))
         cam, rel = np.r_[cam, vc[ok]], np.r_[rel, vrel[ok]]
