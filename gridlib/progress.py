@@ -11,13 +11,26 @@ bar on stderr. ``gridlib --quiet`` leaves bars off.
 from __future__ import annotations
 
 import logging
+import os
+import threading
 from collections.abc import Iterable, Iterator
-from contextlib import contextmanager
-from typing import TypeVar
+from contextlib import ExitStack, contextmanager
+from typing import Any, TypeVar
 
 log = logging.getLogger("gridlib")
 T = TypeVar("T")
 _BARS = False
+_DRAWN: list[Any] = []  # the bars being drawn now, each redrawn by a thread of its own (rich's refresh thread)
+
+
+def _forked() -> None:
+    """In a forked process: it has none of the bars' threads, and draws no bar of its own over its parent's."""
+    global _BARS
+    _DRAWN.clear()
+    _BARS = False
+
+
+os.register_at_fork(after_in_child=_forked)
 
 
 def enable_bars(on: bool = True) -> None:
@@ -41,6 +54,46 @@ def _progress():
     )
 
 
+@contextmanager
+def _bar(description: str, total: int | None) -> Iterator[tuple[Any, Any]]:
+    """A bar drawn while the body runs: (the rich progress, its task). Its refresh thread has ended on exit."""
+    refresh = None
+    try:
+        with _progress() as bar:
+            refresh = getattr(bar.live, "_refresh_thread", None)
+            _DRAWN.append(bar)
+            try:
+                yield bar, bar.add_task(description, total=total)
+            finally:
+                _DRAWN.remove(bar)
+    finally:
+        if refresh is not None:  # told to stop, not waited for by rich: gone before the caller goes on (to fork)
+            refresh.join(timeout=5.0)
+
+
+@contextmanager
+def bars_held() -> Iterator[frozenset[threading.Thread]]:
+    """Hold the progress bars still while the body runs; yield the threads that redraw them.
+
+    Each bar is redrawn by a thread of its own; held, each such thread waits between two redraws for its bar's
+    lock (which this holds), holding no lock of the console's or of stderr's. What a fork needs: a process forked
+    in the body inherits no lock held by a bar's thread (and those are the only threads this module starts).
+
+    >>> with bars_held() as threads:  # no bar is drawn here
+    ...     threads
+    frozenset()
+    """
+    with ExitStack() as stack:
+        threads = set()
+        for bar in list(_DRAWN):
+            # rich's own: the lock its refresh thread redraws under (a rich without them: the thread stays unknown)
+            lock, thread = getattr(bar.live, "_lock", None), getattr(bar.live, "_refresh_thread", None)
+            if lock is not None and thread is not None:
+                stack.enter_context(lock)
+                threads.add(thread)
+        yield frozenset(threads)
+
+
 def track(items: Iterable[T], description: str, total: int | None = None) -> Iterator[T]:
     """Iterate over *items*, logging the step and drawing a bar when bars are on.
 
@@ -52,8 +105,7 @@ def track(items: Iterable[T], description: str, total: int | None = None) -> Ite
     if not _BARS:
         yield from items
         return
-    with _progress() as bar:
-        task = bar.add_task(description, total=total)
+    with _bar(description, total) as (bar, task):
         for item in items:
             yield item
             bar.advance(task)
@@ -66,7 +118,6 @@ def step(description: str) -> Iterator[None]:
     if not _BARS:
         yield
         return
-    with _progress() as bar:
-        task = bar.add_task(description, total=1)
+    with _bar(description, 1) as (bar, task):
         yield
         bar.advance(task)

@@ -16,8 +16,9 @@ polygon of ``resolution``-degree chords (area error 0.001 % at 0.5°). With
 then miss or include a sliver up to ``range_m × resolution`` (radians) wide.
 
 Robustness: touching, overlapping and nested footprints need no union because each
-ray keeps the nearest hit of any edge; rays through a shared vertex hit both edges
-(a small parameter tolerance). A camera **inside a footprint or within** ``snap_m``
+ray keeps the nearest hit of any edge, and rays are also cast where the outlines of two
+overlapping footprints cross (a corner of their union's outline that is a vertex of
+neither); rays through a shared vertex hit both edges (a small parameter tolerance). A camera **inside a footprint or within** ``snap_m``
 **of an outline** is treated as mounted on that wall: it is moved 0.1 m outside the
 nearest point of the outline (towards the most open side) and sees from there, so a
 camera facing into its wall sees almost nothing; ``status`` says ``moved`` and
@@ -172,6 +173,62 @@ def _range_crossings(p: np.ndarray, e: np.ndarray, r: np.ndarray) -> tuple[np.nd
     return edge, np.degrees(np.arctan2(x, y))
 
 
+def _crossing_bearings(xy: np.ndarray, rng: np.ndarray, polys: np.ndarray, qc: np.ndarray, qb: np.ndarray,
+                       edges: tuple[np.ndarray, ...]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Where the outlines of two overlapping footprints cross, within a camera's range: the camera of each such
+    point, its bearing (degrees clockwise from north) and whether both crossing edges face the camera (else one
+    does: a silhouette corner of the union; where neither does, the point is on the far side, not returned).
+    *qc*, *qb*: the (camera, footprint) pairs in range; *edges*: the footprints' :func:`_edges`.
+
+    Such a point is a corner of the outline the footprints' union has, but a vertex of neither footprint: without
+    a ray at it, the chord between the rays either side cuts a sliver off the view (or adds one). Only proper
+    crossings count (a vertex on the other outline is a vertex: rays are cast there already).
+
+    >>> from shapely import box
+    >>> polys = np.array([box(-1, 5, 1, 7), box(0, 6, 2, 8)])
+    >>> xy = np.array([[3.0, 0.0], [-3.0, 0.0]])  # the outlines cross at (1, 6) and (0, 7)
+    >>> cam, bearing, both = _crossing_bearings(xy, np.array([20.0, 20.0]), polys, np.array([0, 0, 1, 1]),
+    ...                                         np.array([0, 1, 0, 1]), _edges(polys))
+    >>> cam.tolist(), np.round(bearing, 3).tolist(), both.tolist()  # seen from (3, 0), (0, 7) is on the far side
+    ([0, 1, 1], [-18.435, 33.69, 23.199], [True, False, False])
+    """
+    none = np.empty(0, dtype=np.int64), np.empty(0), np.empty(0, dtype=bool)
+    near = np.unique(qb)
+    a, b = shapely.STRtree(polys[near]).query(polys[near])  # footprints whose boxes overlap
+    keep = a < b
+    a, b = near[a[keep]], near[b[keep]]
+    if not len(a):
+        return none
+    e0, e1, _, first = edges
+    na, nb = first[a + 1] - first[a], first[b + 1] - first[b]
+    k = na * nb  # every edge of the one against every edge of the other
+    pair = np.repeat(np.arange(len(a)), k)
+    local = np.arange(k.sum()) - np.repeat(np.cumsum(k) - k, k)
+    ia, ib = first[a][pair] + local // nb[pair], first[b][pair] + local % nb[pair]
+    p, r, d, s_ = e0[ia], e1[ia] - e0[ia], e0[ib] - e0[ia], e1[ib] - e0[ib]
+    den = r[:, 0] * s_[:, 1] - r[:, 1] * s_[:, 0]
+    with np.errstate(divide="ignore", invalid="ignore"):
+        t = (d[:, 0] * s_[:, 1] - d[:, 1] * s_[:, 0]) / den
+        u = (d[:, 0] * r[:, 1] - d[:, 1] * r[:, 0]) / den
+    cross = (den != 0) & (t > 0) & (t < 1) & (u > 0) & (u < 1)
+    if not cross.any():
+        return none
+    pts, ia, ib = p[cross] + t[cross, None] * r[cross], ia[cross], ib[cross]
+    cams = np.unique(qc)
+    ci, pi = shapely.STRtree(shapely.points(pts)).query(shapely.points(xy[cams]), predicate="dwithin",
+                                                        distance=rng[cams])
+    cam = cams[ci]
+
+    def faces(edge: np.ndarray) -> np.ndarray:  # as in _cast: the camera strictly on the edge's right
+        q, e = e0[edge] - xy[cam], e1[edge] - e0[edge]
+        return (e[:, 0] * q[:, 1] - e[:, 1] * q[:, 0]) > 0
+
+    front_a, front_b = faces(ia[pi]), faces(ib[pi])
+    seen = front_a | front_b
+    rel = pts[pi][seen] - xy[cam[seen]]
+    return cam[seen], np.degrees(np.arctan2(rel[:, 0], rel[:, 1])), (front_a & front_b)[seen]
+
+
 def _cast(xy: np.ndarray, start_deg: np.ndarray, step_deg: np.ndarray, nray: np.ndarray, fov: np.ndarray,
           rng: np.ndarray, polys: np.ndarray, tree: shapely.STRtree | None, active: np.ndarray, corners: bool
           ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -180,8 +237,9 @@ def _cast(xy: np.ndarray, start_deg: np.ndarray, step_deg: np.ndarray, nray: np.
     Besides the uniform rays, with *corners* two rays pass just either side of every
     silhouette vertex (where a footprint's outline turns from facing the camera to facing
     away: the shadow edges start there) and one ray hits every corner between two faces
-    the camera sees, so outlines and shadows come out exact; only the far arc stays a
-    polygon of ``resolution``-degree chords.
+    the camera sees, and the same where two overlapping outlines cross (a corner of their
+    union), so outlines and shadows come out exact; only the far arc stays a polygon of
+    ``resolution``-degree chords.
     """
     n_cam = len(xy)
     dome = fov >= 360.0
@@ -217,8 +275,14 @@ def _cast(xy: np.ndarray, start_deg: np.ndarray, step_deg: np.ndarray, nray: np.
         # face's last hit to the arc would cut a sliver off the view (a face seen edge-on: centimetres wide)
         xc, xrel = _range_crossings(p[front], e[front], rng[pc[front]])
         xrel = np.mod(xrel - start_deg[pc[front]][xc], 360.0)
-        vc = np.r_[pc[sil], pc[sil], pc[mid], pc[front][xc]]
-        vrel = np.r_[vrel[sil] - _CORNER_EPS, vrel[sil] + _CORNER_EPS, vrel[mid], xrel]
+        # where the outlines of two overlapping footprints cross: a corner of the outline their union has
+        # (like the footprints' own corners: one ray between two faces, two either side of a silhouette corner)
+        kc, krel, kmid = _crossing_bearings(xy, rng, polys, qc, qb, (e0, e1, edge_ring, first))
+        krel = np.mod(krel - start_deg[kc], 360.0)
+        ksil = ~kmid
+        vc = np.r_[pc[sil], pc[sil], pc[mid], pc[front][xc], kc[ksil], kc[ksil], kc[kmid]]
+        vrel = np.r_[vrel[sil] - _CORNER_EPS, vrel[sil] + _CORNER_EPS, vrel[mid], xrel,
+                     krel[ksil] - _CORNER_EPS, krel[ksil] + _CORNER_EPS, krel[kmid]]
         vrel = np.where(dome[vc], np.mod(vrel, 360.0), vrel)
         ok = dome[vc] | ((vrel > 0) & (vrel < fov[vc]))
         cam, rel = np.r_[cam, vc[ok]], np.r_[rel, vrel[ok]]

@@ -29,6 +29,7 @@ from gridlib.maps import legend as lg
 from gridlib.maps import static as smap
 from gridlib.maps.tiled import Overlay, deck_script, tiled_page
 from gridlib.maps.tiles import build_grid_tiles, write_grid_attributes
+from gridlib.nightly.forks import fork_safe
 from gridlib.nightly.model import NightlyResults
 from gridlib.nightly.outputs import TILE_CACHE, edition_cache_build, frame_digest
 
@@ -597,8 +598,9 @@ def png_maps(work: Path, layers: dict[str, pd.DataFrame], grids: gpd.GeoDataFram
 
     Above one street the maps are drawn by :func:`map_processes` forked processes (largest streets first), which
     inherit the layers without a copy, so the products step's other writers (GeoPackage, tables, web map) use the
-    other core meanwhile; each PNG's bytes do not depend on where it was drawn. Otherwise, or when the processes
-    cannot start, they are drawn here after the body. An error in any map is raised here.
+    other core meanwhile; each PNG's bytes do not depend on where it was drawn. Otherwise, when another thread
+    lives (:func:`~gridlib.nightly.forks.fork_safe`) or when the processes cannot start, they are drawn here after
+    the body. An error in any map is raised here.
     """
     maps_dir = work / "maps"
     maps_dir.mkdir()
@@ -610,14 +612,16 @@ def png_maps(work: Path, layers: dict[str, pd.DataFrame], grids: gpd.GeoDataFram
         n = map_processes(len(jobs)) if len(streets) > 1 else 0
         pool, futures = None, []
         if n:
-            try:
-                pool = ProcessPoolExecutor(n, mp_context=mp.get_context("fork"))
-                futures = [pool.submit(_draw, job) for job in jobs]  # the processes fork at the first one
-            except OSError as exc:  # no memory or processes left to fork: draw them here
-                log.warning("PNG maps drawn in this process: could not start %d map processes (%s)", n, exc)
-                if pool is not None:
-                    pool.shutdown(wait=True, cancel_futures=True)
-                pool, futures = None, []
+            with fork_safe("nightly PNG maps") as safe:
+                try:
+                    if safe:
+                        pool = ProcessPoolExecutor(n, mp_context=mp.get_context("fork"))
+                        futures = [pool.submit(_draw, job) for job in jobs]  # the processes fork at the first one
+                except OSError as exc:  # no memory or processes left to fork: draw them here
+                    log.warning("PNG maps drawn in this process: could not start %d map processes (%s)", n, exc)
+                    if pool is not None:
+                        pool.shutdown(wait=True, cancel_futures=True)
+                    pool, futures = None, []
         try:
             yield
             for f in futures:

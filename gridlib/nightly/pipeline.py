@@ -36,6 +36,7 @@ from gridlib.cases.log import with_live_cases
 from gridlib.errors import FreshnessError, InputError
 from gridlib.grid import GridSet
 from gridlib.index import GridIndex
+from gridlib.nightly.forks import fork_safe
 from gridlib.nightly.model import Coverage, NightlyInputs, NightlyOptions, NightlyResults
 from gridlib.nightly.outputs import (
     INDEX_CACHE,
@@ -543,27 +544,32 @@ def _forks(store: Store) -> bool:
     """Whether the run computes its independent parts in forked processes: on a GeoPackage store (one file, read
     by any process; a PostGIS store's connection cannot be shared by a fork) where the platform forks and two
     CPUs are free for it (``GRIDLIB_NIGHTLY_PROCESSES=0`` turns it off, as for the PNG maps)."""
-    if not isinstance(store, GpkgStore) or "fork" not in mp.get_all_start_methods():
-        return False
-    if mp.current_process().daemon:  # a daemonic process may not have children
-        return False
-    if os.environ.get("GRIDLIB_NIGHTLY_PROCESSES") is not None:
-        return int(os.environ["GRIDLIB_NIGHTLY_PROCESSES"]) > 0
     cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
-    return cpus >= 2
+    wanted = os.environ.get("GRIDLIB_NIGHTLY_PROCESSES")
+    why = ("the store is not a GeoPackage" if not isinstance(store, GpkgStore)
+           else "this platform cannot fork" if "fork" not in mp.get_all_start_methods()
+           else "a daemonic process may not have children" if mp.current_process().daemon
+           else "GRIDLIB_NIGHTLY_PROCESSES=0" if wanted is not None and int(wanted) <= 0
+           else "one CPU" if wanted is None and cpus < 2 else None)
+    if why is not None:
+        log.info("nightly run computes every step in this process, none forked: %s", why)
+    return why is None
 
 
 def _start(fn: Callable[[RunRecord], Any], record: RunRecord, label: str, fork: bool,
            jobs: list[_Job]) -> Callable[[], Any]:
     """Start ``fn(record)`` in a forked process when *fork*; return what gives its result (and adds the steps it
-    recorded to *record*, in the order results are taken). Without a fork, or when none can start, ``fn`` runs
-    in this process when its result is asked for: the same steps in the same order, the same products."""
+    recorded to *record*, in the order results are taken). Without a fork, when another thread lives
+    (:func:`~gridlib.nightly.forks.fork_safe`) or when no process can start, ``fn`` runs in this process when its
+    result is asked for: the same steps in the same order, the same products."""
     if fork:
-        try:
-            job = _Job(fn, record, label)
-        except OSError as exc:  # no memory or processes left to fork
-            log.warning("nightly %s computed in the run's process: could not fork (%s)", label, exc)
-        else:
+        job = None
+        with fork_safe(f"nightly {label}") as safe:
+            try:
+                job = _Job(fn, record, label) if safe else None
+            except OSError as exc:  # no memory or processes left to fork
+                log.warning("nightly %s computed in the run's process: could not fork (%s)", label, exc)
+        if job is not None:
             jobs.append(job)
             return job.result
     return lambda: fn(record)

@@ -185,6 +185,26 @@ def test_a_face_leaving_the_range_is_cut_at_the_range_circle():
     assert len(checked) > 300 and len(bad) == 0, bad[:5]
 
 
+def test_a_face_entering_an_overlapping_footprint_ends_where_it_enters():
+    # seed 4687: a face seen from the camera runs into an overlapping footprint, whose face then hides it; the
+    # point where the two outlines cross is a corner of the view but a vertex of neither footprint, and without a
+    # ray at it the chord from the one face's last hit to the other's first cut a sliver off the view
+    bad, checked = exact_check(4687, corners=True, res=0.5)
+    assert len(checked) > 300 and len(bad) == 0, bad[:5]
+
+
+def test_where_overlapping_outlines_cross_is_a_corner_of_the_view():
+    # the front face y = 30 of a block runs into a square turned 45° that stands in front of it, at (-3, 30) and
+    # (8.875, 30): both are corners of the view, and the view reaches them (it came 6 cm short of (-3, 30))
+    block, square = box(-10, 30, 10, 50), shapely.Polygon([(2, 25), (13, 33), (5, 41), (-6, 33)])
+    g = viewsheds(cams([("c", 0, 0, 0, 90, 100)]), blds(block, square)).geometry.iloc[0]
+    corners = shapely.points(shapely.get_coordinates(g))
+    for x in (-3.0, 8.875):
+        assert shapely.distance(corners, Point(x, 30)).min() < 1e-6
+        assert g.contains(Point(x, 29.99))
+    assert shapely.intersection(g, shapely.union(block, square)).area < 1e-6
+
+
 @settings(max_examples=10, deadline=None)
 @given(seed=st.integers(0, 10_000))
 def test_uniform_rays_agree_with_line_of_sight_away_from_corner_bearings(seed):

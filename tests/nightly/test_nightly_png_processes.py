@@ -60,3 +60,24 @@ def test_a_map_is_drawn_once_however_many_layers(monkeypatch):
         grids.plot(ax=ax)  # geopandas ends each plot with canvas.draw_idle()
     plt.close(fig)
     assert draws == []
+
+
+@pytest.mark.skipif("fork" not in mp.get_all_start_methods(), reason="this platform cannot fork")
+def test_maps_are_drawn_here_while_another_thread_lives(tmp_path, monkeypatch, caplog):
+    """A thread alive (it might hold a lock a forked process would need for good): no map process is forked."""
+    import os
+    import threading
+
+    here = _draw(tmp_path / "here", "0", monkeypatch)
+    forks, fork = [], os.fork
+    monkeypatch.setattr(os, "fork", lambda: forks.append(1) or fork())
+    done = threading.Event()
+    other = threading.Thread(target=done.wait, name="another-thread", daemon=True)
+    other.start()
+    try:
+        drawn = _draw(tmp_path / "forked", "2", monkeypatch)
+    finally:
+        done.set()
+        other.join()
+    assert forks == [] and drawn == here
+    assert "PNG maps computed in this process, not forked" in caplog.text and "another-thread" in caplog.text

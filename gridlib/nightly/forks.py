@@ -1,0 +1,42 @@
+"""When the nightly run may fork: only while no thread of the process but its own and the progress bars' lives.
+
+A process forked while another thread holds a lock (PROJ's database mutex, an I/O buffer's, any library's) has
+the lock held for good, by a thread it does not have, and hangs when it needs it (seen: a nightly run beside
+``gridlib serve``'s intake thread in one process hung in pyproj's after-fork clean-up). The run therefore forks
+only when every other live thread is one it knows: the progress bars' refresh threads, held still around the fork
+(:func:`gridlib.progress.bars_held`); otherwise the part runs in the run's own process (the same products).
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+from gridlib.progress import bars_held
+
+__all__ = ["fork_safe"]
+
+log = logging.getLogger(__name__)
+
+
+@contextmanager
+def fork_safe(what: str) -> Iterator[bool]:
+    """Whether *what* may be forked in the body: True while no other thread lives but the progress bars' (held
+    still until the body ends); False, logged with the threads' names, otherwise. Fork inside the body.
+
+    >>> gate, holder = threading.Event(), threading.Thread(target=lambda: gate.wait(), name="holder")
+    >>> holder.start()
+    >>> with fork_safe("an example") as ok:
+    ...     ok
+    False
+    >>> gate.set(); holder.join()
+    """
+    with bars_held() as bars:
+        me = threading.current_thread()
+        others = sorted(t.name for t in threading.enumerate() if t is not me and t not in bars)
+        if others:
+            log.warning("%s computed in this process, not forked: %d other thread(s) alive (%s), and a forked "
+                        "process would hang on any lock one of them holds", what, len(others), ", ".join(others))
+        yield not others

@@ -1,0 +1,154 @@
+"""The nightly run forks only while no thread but its own and the progress bars' lives: a process forked while
+another thread holds a lock has it held for good and hangs when it needs it (a nightly run beside `gridlib
+serve`'s intake thread hung in pyproj's after-fork clean-up). With another thread alive the run computes every
+part in its own process and gives the same products; the CLI, whose progress bars each have a refresh thread,
+still forks."""
+
+from __future__ import annotations
+
+import json
+import logging
+import multiprocessing as mp
+import os
+import pty
+import select
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import pytest
+
+import gridlib as gl
+from gridlib import progress
+from gridlib.nightly import NightlyOptions, load_demo_store, run_nightly
+
+DATE = "2026-11-21"
+pytestmark = pytest.mark.skipif("fork" not in mp.get_all_start_methods(), reason="this platform cannot fork")
+
+#: `gridlib nightly` in a process of its own, counting its forks and the threads alive at each (os.fork spied).
+_CLI_COUNTING_FORKS = """
+import json, os, sys, threading
+forks, fork = [], os.fork
+def counted():
+    forks.append(sorted(type(t).__name__ for t in threading.enumerate() if t is not threading.current_thread()))
+    return fork()
+os.fork = counted
+from gridlib.cli import main
+code = main(sys.argv[1:])
+print(json.dumps({"code": code, "forks": forks}), flush=True)
+"""
+
+
+@pytest.fixture(scope="module")
+def store_path(tmp_path_factory, demo_dir) -> Path:
+    path = tmp_path_factory.mktemp("store") / "store.gpkg"
+    load_demo_store(gl.store.open(path), demo_dir)
+    return path
+
+
+def _cli_on_a_terminal(args: list[str], timeout: float = 600) -> tuple[dict, bytes]:
+    """Run the CLI with stderr on a pseudo-terminal (so it draws its progress bars); return what it printed on
+    stdout (the forks) and the terminal's bytes."""
+    master, slave = pty.openpty()
+    proc = subprocess.Popen([sys.executable, "-c", _CLI_COUNTING_FORKS, *args], stdout=subprocess.PIPE,
+                            stderr=slave, stdin=subprocess.DEVNULL)
+    os.close(slave)
+    screen, deadline = [], time.monotonic() + timeout
+    try:
+        while time.monotonic() < deadline:
+            if select.select([master], [], [], 1.0)[0]:
+                try:
+                    data = os.read(master, 65536)
+                except OSError:  # every writer closed the terminal
+                    break
+                if not data:
+                    break
+                screen.append(data)
+            elif proc.poll() is not None:
+                break
+        else:
+            proc.kill()
+        out = proc.communicate(timeout=60)[0]
+    finally:
+        os.close(master)
+    return json.loads(out.decode().strip().splitlines()[-1]), b"".join(screen)
+
+
+def _products(root: Path) -> dict[str, bytes]:
+    return {str(p.relative_to(root)): p.read_bytes() for p in sorted(root.rglob("*")) if p.is_file()}
+
+
+def _steps(manifest: dict) -> list[dict]:
+    return [{k: v for k, v in s.items() if k != "seconds"} for s in manifest["steps"]]
+
+
+def test_a_live_thread_keeps_the_run_in_its_process_and_the_cli_still_forks(store_path, tmp_path, monkeypatch,
+                                                                             caplog):
+    # the CLI: its progress bars' refresh threads are alive at forks, and it forks every part
+    cli, screen = _cli_on_a_terminal(["nightly", "--store", str(store_path), "--date", DATE, "--out",
+                                      str(tmp_path / "cli"), "--permutations", "99"])
+    assert cli["code"] == 0
+    assert "━".encode() in screen  # the bars were drawn
+    # trucks, coverage, indicators, emerging hot spots, and the PNG maps' two processes
+    assert len(cli["forks"]) == 6, cli["forks"]
+    assert ["_RefreshThread"] in cli["forks"]  # forked beside a bar's thread, and nothing else
+
+    # here: a thread holds a lock (as PROJ's intake thread held its database mutex): no part is forked
+    forks: list[int] = []
+    fork = os.fork
+    monkeypatch.setattr(os, "fork", lambda: forks.append(1) or fork())
+    held, done = threading.Lock(), threading.Event()
+
+    def hold() -> None:
+        with held:
+            done.wait()
+
+    holder = threading.Thread(target=hold, name="holds-a-lock", daemon=True)
+    holder.start()
+    try:
+        with caplog.at_level(logging.WARNING, logger="gridlib"):
+            manifest = run_nightly(gl.store.open(store_path), DATE, tmp_path / "here",
+                                   options=NightlyOptions(permutations=99))
+    finally:
+        done.set()
+        holder.join()
+    assert forks == []
+    not_forked = [r.getMessage() for r in caplog.records if "not forked" in r.getMessage()]
+    assert len(not_forked) == 5 and all("holds-a-lock" in m for m in not_forked), not_forked
+
+    # the same products, byte for byte, and the same steps in the same order
+    forked, here = _products(tmp_path / "cli" / DATE), _products(tmp_path / "here" / DATE)
+    assert sorted(forked) == sorted(here)
+    assert [name for name in here if forked[name] != here[name] and name != "manifest.json"] == []
+    cli_manifest = json.loads(forked["manifest.json"])
+    assert _steps(cli_manifest) == _steps(manifest)
+    assert cli_manifest["outputs"] == manifest["outputs"]
+
+
+def test_a_bars_thread_is_held_and_gone_when_its_step_ends(monkeypatch):
+    monkeypatch.setattr(progress, "_BARS", True)
+    with progress.step("a step"):
+        with progress.bars_held() as threads:
+            (thread,) = threads
+            assert thread.is_alive()
+    assert not thread.is_alive()  # joined: never an unknown thread when the next step forks
+    with progress.bars_held() as threads:
+        assert threads == frozenset()
+
+
+def test_a_forked_process_draws_no_bar_over_its_parents(monkeypatch):
+    monkeypatch.setattr(progress, "_BARS", True)
+    read, write = os.pipe()
+    with progress.step("a step"):
+        pid = os.fork()
+        if pid == 0:  # the child: says whether it would draw bars, and knows of no bar's thread
+            with progress.bars_held() as threads:
+                os.write(write, b"%d %d" % (progress.bars_enabled(), len(threads)))
+            os._exit(0)
+    os.close(write)
+    assert os.waitpid(pid, 0)[1] == 0
+    assert os.read(read, 16) == b"0 0"
+    os.close(read)
+    assert progress.bars_enabled()
