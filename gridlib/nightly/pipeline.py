@@ -300,11 +300,18 @@ def _truck_job(store: Store, data: NightlyInputs, record: RunRecord, date: dt.da
     # by the readers' time parser (never raises; an unreadable time is missing)
     times = parse_times(data.truck_fixes["time"], window=None)[0]
     seen = _fixes_seen(times, date)
-    return fixes_input, seen, *_trucks(data, record, date, options, times)
+    # Muck trucks work at night (typically 22:00-06:00): the report for DATE covers the night that ends
+    # on its morning, from 12:00 the day before to 12:00 on DATE, so one shift is never split.
+    start, end = _truck_window(date)
+    # an unreadable time is kept so the check rejects it
+    keep = (((times >= start) & (times < end)) | times.isna()).to_numpy()
+    del times  # not held through the check (a city's: 76 MB)
+    return fixes_input, seen, *_trucks(data, record, date, options, keep)
 
 
 def _trucks(data: NightlyInputs, record: RunRecord, date: dt.date, options: NightlyOptions,
-            fix_times: pd.Series | None):
+            keep: np.ndarray | None):
+    """The truck check on the fixes of *date*'s night (*keep*: which fixes of ``data.truck_fixes`` are in it)."""
     with record.step("truck compliance") as st:
         if data.truck_fixes is None or data.truck_permits is None:
             st.notes["skipped"] = "no truck fixes or permits in the store"
@@ -314,17 +321,14 @@ def _trucks(data: NightlyInputs, record: RunRecord, date: dt.date, options: Nigh
         # a city's 9.5 M fixes are released as soon as the night's are taken: no later step reads them
         data.truck_fixes = None
         st.notes["fixes_in_store"] = len(fixes)
-        # Muck trucks work at night (typically 22:00-06:00): the report for DATE covers the night that ends
-        # on its morning, from 12:00 the day before to 12:00 on DATE, so one shift is never split.
         start, end = _truck_window(date)
-        # an unreadable time is kept so the check rejects it
-        times = fix_times
-        keep = (((times >= start) & (times < end)) | times.isna()).to_numpy()
         night = fixes if keep.all() else fixes[keep]  # no copy of a store holding just this night
-        del fixes, times, keep
+        del fixes, keep
         st.rows_in = len(night)
         st.notes["window"] = f"{start.isoformat()} / {end.isoformat()}"
-        result = trucks.check(night, data.truck_permits, data.truck_sites, roads=data.roads)
+        # vehicles a quarter of a million fixes at a time (the default: a million): the same result, and a
+        # city's truck process peaks ~250 MB lower with two chunks checked at once
+        result = trucks.check(night, data.truck_permits, data.truck_sites, roads=data.roads, chunk_fixes=250_000)
         st.rows_out = len(result.violations)
         st.rejected = len(result.rejects)
         if len(result.rejects):
