@@ -697,7 +697,8 @@ def run_nightly(
     full_rejects = pd.concat(all_rejects, ignore_index=True)
     results = NightlyResults(inputs=data, cases=cases, rejects=_published_rejects(full_rejects),
                              truck_result=truck_result, tables=tables, hotspots=hot, coverage=cover,
-                             options=options, warnings=list(record.warnings))
+                             options=options, warnings=list(record.warnings),
+                             grids_digest=record.inputs["grids"]["sha256"])
     with atomic_products_dir(out_dir, date.isoformat()) as work:
         with record.step("products") as st:
             layers = write_products(work, results, date=date, options=options, record=record)
