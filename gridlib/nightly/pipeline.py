@@ -9,7 +9,6 @@ manifest) atomically. See ``docs/nightly.md`` for the products.
 
 from __future__ import annotations
 
-import ctypes
 import datetime as dt
 import hashlib
 import logging
@@ -17,7 +16,6 @@ import multiprocessing as mp
 import os
 import re
 import shutil
-import signal
 import warnings
 from collections.abc import Callable
 from dataclasses import asdict, replace
@@ -36,6 +34,7 @@ from gridlib.cases.log import with_live_cases
 from gridlib.errors import FreshnessError, InputError
 from gridlib.grid import GridSet
 from gridlib.index import GridIndex
+from gridlib.nightly.jobs import Job
 from gridlib.nightly.model import Coverage, NightlyInputs, NightlyOptions, NightlyResults
 from gridlib.nightly.outputs import (
     INDEX_CACHE,
@@ -384,7 +383,7 @@ def _indicators(cases: pd.DataFrame, record: RunRecord, date: dt.date) -> dict[s
 
 def _hotspots(cases: gpd.GeoDataFrame, grids: gpd.GeoDataFrame, water: gpd.GeoDataFrame | None,
               record: RunRecord, date: dt.date, options: NightlyOptions,
-              index: GridIndex | None = None, fork: bool = False, jobs: list[_Job] | None = None) -> gpd.GeoDataFrame:
+              index: GridIndex | None = None, fork: bool = False, jobs: list[Job] | None = None) -> gpd.GeoDataFrame:
     _, day_end = _day_bounds(date)
     with record.step("hotspots") as st:
         start = day_end - pd.Timedelta(days=options.hotspot_days)
@@ -486,63 +485,6 @@ def _rank_blind_spots(cover: Coverage, cases: gpd.GeoDataFrame) -> Coverage:
     return cover
 
 
-def _die_with_parent() -> None:
-    """Ask Linux to kill this (forked) process when the run's process dies, even by ``kill -9``."""
-    try:
-        ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
-    except (OSError, AttributeError):  # not Linux: the process ends when its work is done
-        pass
-
-
-class _Job:
-    """A part of the run computed in a forked process (see :func:`_start`); :meth:`result` waits for it."""
-
-    def __init__(self, fn: Callable[[RunRecord], Any], record: RunRecord, label: str) -> None:
-        self.record, self.label, self._n = record, label, len(record.steps)
-        ctx = mp.get_context("fork")
-        self._recv, send = ctx.Pipe(duplex=False)
-
-        def work() -> None:
-            _die_with_parent()
-            self._recv.close()
-            try:
-                out: tuple = ("ok", fn(record), record.steps[self._n:])
-            except BaseException as exc:  # noqa: BLE001 - raised again in the run's process
-                out = ("error", exc, None)
-            try:
-                send.send(out)
-            except Exception as exc:  # noqa: BLE001 - e.g. an exception that cannot be pickled
-                send.send(("error", RuntimeError(f"{label}: {exc!r} (from {out[1]!r})"), None))
-            send.close()
-
-        self._process = ctx.Process(target=work, name=f"gridlib nightly: {label}")
-        try:
-            self._process.start()
-        finally:
-            send.close()
-
-    def result(self) -> Any:
-        try:
-            kind, value, steps = self._recv.recv()
-        except EOFError:
-            self._process.join()
-            raise RuntimeError(f"the nightly run's {self.label} process ended with exit code "
-                               f"{self._process.exitcode} before sending its result") from None
-        finally:
-            self._recv.close()
-        self._process.join()
-        if kind == "error":
-            raise value
-        self.record.steps.extend(steps)
-        return value
-
-    def cancel(self) -> None:
-        if self._process.is_alive():
-            self._process.kill()
-        self._process.join()
-        self._recv.close()
-
-
 def _forks(store: Store) -> bool:
     """Whether the run computes its independent parts in forked processes: on a GeoPackage store (one file, read
     by any process; a PostGIS store's connection cannot be shared by a fork) where the platform forks and two
@@ -558,13 +500,13 @@ def _forks(store: Store) -> bool:
 
 
 def _start(fn: Callable[[RunRecord], Any], record: RunRecord, label: str, fork: bool,
-           jobs: list[_Job]) -> Callable[[], Any]:
+           jobs: list[Job]) -> Callable[[], Any]:
     """Start ``fn(record)`` in a forked process when *fork*; return what gives its result (and adds the steps it
     recorded to *record*, in the order results are taken). Without a fork, or when none can start, ``fn`` runs
     in this process when its result is asked for: the same steps in the same order, the same products."""
     if fork:
         try:
-            job = _Job(fn, record, label)
+            job = Job(fn, record, label)
         except OSError as exc:  # no memory or processes left to fork
             log.warning("nightly %s computed in the run's process: could not fork (%s)", label, exc)
         else:
@@ -636,7 +578,7 @@ def run_nightly(
     record.started_at = pd.Timestamp.now().isoformat(timespec="seconds")
     clean_store_temps(store)  # copies a killed writer left beside a GeoPackage store
     fork = _forks(store)
-    jobs: list[_Job] = []
+    jobs: list[Job] = []
     try:
         # forked, the truck step reads the fixes itself and runs beside the case steps, camera coverage and
         # reachability (which read no case) beside them too; each result is taken where the step used to run
