@@ -333,8 +333,10 @@ def _trucks(data: NightlyInputs, record: RunRecord, date: dt.date, options: Nigh
         if len(result.rejects):
             st.rejected_by_reason = counts(with_codes(result.rejects))
         st.notes["violations_by_type"] = {k: int(v) for k, v in result.violations["type"].value_counts().sort_index().items()}
-        # the cleaned fixes and their per-fix arrays (a city night: 9.5 M rows) are read by no later step
-        result = replace(result, fixes=None, per_fix={})
+        # the cleaned fixes and their per-fix arrays (a city night: 9.5 M rows) are read by no later step, nor are
+        # the trips and stops (a city's 29k trip lines through every fix: ~340 MB more in the run's process, sent
+        # back from the truck process at the peak of the night); their columns are kept
+        result = replace(result, fixes=None, per_fix={}, trips=result.trips.iloc[:0], stops=result.stops.iloc[:0])
     return result, _reject_rows("truck fixes", result.rejects, id_column="vehicle_id")
 
 

@@ -202,6 +202,24 @@ def test_the_gpkg_written_in_a_forked_process_is_the_bytes_written_in_the_run(de
     assert [name for name in a if a[name] != b[name] and name != "manifest.json"] == []
 
 
+def test_the_truck_result_comes_back_without_trips_and_stops(demo_store_path, tmp_path, monkeypatch):
+    from gridlib.nightly import pipeline
+
+    seen, write = [], pipeline.write_products
+
+    def recording(work, results, **kwargs):
+        seen.append(results.truck_result)
+        return write(work, results, **kwargs)
+
+    monkeypatch.setattr(pipeline, "write_products", recording)
+    run_nightly(gl.store.open(demo_store_path), DATE, tmp_path, options=FAST)
+    (truck,) = seen
+    assert len(truck.violations) and truck.fixes is None and truck.per_fix == {}
+    # read by no product, they are left in the truck process (a city's trip lines: ~340 MB)
+    assert len(truck.trips) == len(truck.stops) == 0
+    assert {"trip_id", "geometry"} <= set(truck.trips.columns) and {"stop_id", "geometry"} <= set(truck.stops.columns)
+
+
 def test_an_error_writing_the_gpkg_in_its_process_reaches_the_run(demo_store_path, tmp_path, monkeypatch):
     from gridlib.nightly import products
 
