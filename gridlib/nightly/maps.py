@@ -393,15 +393,17 @@ def _grid_fields(grid_map: pd.DataFrame, results: NightlyResults) -> list[tuple[
     return fields
 
 
-def _edition_tiles(grids: gpd.GeoDataFrame, edition: dict[str, Any], cache: Path) -> Path:
+def _edition_tiles(grids: gpd.GeoDataFrame, edition: dict[str, Any], cache: Path,
+                   grids_digest: str | None = None) -> Path:
     """The grid edition's tile archives in ``cache/<edition>-<digest>/``, built only when missing.
 
     The geometry changes with the edition only, so the tiles (tens of seconds for a city) are built once and
     reused every night; the folder appears by one atomic rename, so a killed build leaves no half archive.
+    *grids_digest* is the grids' :func:`frame_digest` when the run has it already (a city's: 1.7 s to work out).
     """
-    cols = [c for c in ("grid_code", "community_code", "community_name", "street_code", "street_name")
-            if c in grids.columns]
-    digest = frame_digest(grids[[*cols, grids.geometry.name]])[:16]
+    if grids_digest is None:
+        grids_digest = frame_digest(grids)
+    digest = grids_digest[:16]
     name = re.sub(r"[^0-9A-Za-z_.-]", "_", str(edition.get("edition_id") or "edition"))
     folder = cache / f"{name}-{digest}"
     if not folder.is_dir():
@@ -458,7 +460,8 @@ def _tiled_web_map(folder: Path, layers: dict[str, Any], results: NightlyResults
     edition) and tonight's per-grid attributes, joined by grid code in the browser (gridlib.maps.tiled)."""
     grids = results.gridset.grids
     folder.mkdir()
-    source = _edition_tiles(grids, results.gridset.edition, cache) if cache is not None else None
+    source = (_edition_tiles(grids, results.gridset.edition, cache, results.grids_digest) if cache is not None
+              else None)
     if source is None:
         build_grid_tiles(grids, folder)
     else:

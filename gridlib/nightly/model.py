@@ -126,7 +126,8 @@ class NightlyResults:
     ``tables`` are the KPI tables by file name (``kpi_street_day`` …), written as they are;
     ``options`` are the run's, so products name their fields after them; ``warnings`` are the
     run's freshness warnings (``{"code", "message"}``: no cases reported that day, no truck fixes
-    in its night, stale inputs), also in the manifest.
+    in its night, stale inputs), also in the manifest; ``grids_digest`` is the grids' content digest (the
+    manifest's ``inputs["grids"]["sha256"]``), which keys the edition's web-map tiles (worked out when ``None``).
 
     >>> import gridlib as gl
     >>> inputs = NightlyInputs(gl.GridSet.from_gdf(gl.datasets.demo_grids()), cases=pd.DataFrame(),
@@ -146,6 +147,7 @@ class NightlyResults:
     coverage: Coverage = field(default_factory=Coverage)
     options: NightlyOptions = field(default_factory=lambda: NightlyOptions())
     warnings: list[dict[str, str]] = field(default_factory=list)
+    grids_digest: str | None = None
 
     @property
     def gridset(self) -> GridSet:

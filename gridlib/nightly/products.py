@@ -7,6 +7,8 @@ so only documented columns reach a file.
 from __future__ import annotations
 
 import datetime as dt
+import logging
+import multiprocessing as mp
 from pathlib import Path
 
 import geopandas as gpd
@@ -16,12 +18,15 @@ import gridlib.io as gio
 from gridlib.assignment import responsible
 from gridlib.nightly import maps as nightly_maps
 from gridlib.nightly.gpkg_styles import relate_gpkg, style_gpkg
-from gridlib.nightly.maps import png_maps, write_maps
+from gridlib.nightly.jobs import start_job
+from gridlib.nightly.maps import map_processes, png_maps, write_maps
 from gridlib.nightly.model import NightlyOptions, NightlyResults
 from gridlib.nightly.outputs import write_gpkg_layers
 from gridlib.nightly.record import RunRecord
 from gridlib.nightly.schema import PRODUCT_GEOMETRY, publishable
 from gridlib.trucks.cases import violation_points
+
+log = logging.getLogger(__name__)
 
 __all__: list[str] = []  # used by the pipeline only; the public entry point is run_nightly
 
@@ -132,13 +137,39 @@ def write_products(work: Path, results: NightlyResults, *, date: dt.date, option
                                          "grid_code")
 
     streets = nightly_maps.street_outlines(grids)
-    # the PNG maps are drawn in forked processes (png_maps) while this one writes the GeoPackage, the tables and
-    # the web map: the night's longest step uses both cores
+    gpkg = work / "responsibility_map.gpkg"
+    # the GeoPackage (a city's: ~20 CPU-s) is written in a forked process where the PNG maps are too, started
+    # before them (no thread of theirs is running at the fork)
+    job = start_job(lambda _: _write_gpkg(gpkg, layers, date), record, "GeoPackage") \
+        if map_processes(2) and not mp.current_process().daemon else None
+    try:
+        _tables_and_maps(work, gpkg if job is None else None, layers, results, date, streets)
+        if job is not None:
+            job.result()
+    finally:
+        if job is not None:
+            job.cancel()
+    return layers
+
+
+def _write_gpkg(path: Path, layers: dict[str, pd.DataFrame], date: dt.date) -> None:
+    stamp = f"{date.isoformat()}T00:00:00.000Z"
+    write_gpkg_layers(path, layers, current_date=stamp, geometry_types=PRODUCT_GEOMETRY,
+                      shared_geometry=SHARED_GEOMETRY)
+    style_gpkg(path, update_time=stamp)
+    relate_gpkg(path, update_time=stamp)
+
+
+
+def _tables_and_maps(work: Path, gpkg: Path | None, layers: dict[str, pd.DataFrame], results: NightlyResults,
+                     date: dt.date, streets: gpd.GeoDataFrame) -> None:
+    """The KPI tables, the maps and the web map (and the GeoPackage at *gpkg*, unless written elsewhere)."""
+    grids = results.gridset.grids
+    # the PNG maps are drawn in forked processes (png_maps) while this one writes the tables and the web map
+    # (and the GeoPackage): the night's longest step uses both cores
     with png_maps(work, layers, grids, streets, date):
-        write_gpkg_layers(work / "responsibility_map.gpkg", layers, current_date=f"{date.isoformat()}T00:00:00.000Z",
-                          geometry_types=PRODUCT_GEOMETRY, shared_geometry=SHARED_GEOMETRY)
-        style_gpkg(work / "responsibility_map.gpkg", update_time=f"{date.isoformat()}T00:00:00.000Z")
-        relate_gpkg(work / "responsibility_map.gpkg", update_time=f"{date.isoformat()}T00:00:00.000Z")
+        if gpkg is not None:
+            _write_gpkg(gpkg, layers, date)
         kpi_dir = work / "kpi"
         kpi_dir.mkdir()
         for name, table in sorted(results.tables.items()):
@@ -147,4 +178,3 @@ def write_products(work: Path, results: NightlyResults, *, date: dt.date, option
                 frame = _sorted(publishable("assigned_cases", frame), "light", "case_id")
             gio.write_csv(gio.with_names(frame, grids), kpi_dir / f"{name}.csv", float_format="%.6g")  # BOM: Excel
         write_maps(work, layers, results, date=date, streets=streets, pngs=False)
-    return layers

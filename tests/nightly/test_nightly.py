@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import multiprocessing as mp
 import os
 import shutil
 import signal
@@ -172,6 +173,64 @@ def test_second_run_is_byte_identical(first_run, demo_store_path, tmp_path):
     assert differing == []
     strip = lambda m: {k: v for k, v in m.items() if k not in ("started_at", "finished_at", "steps")}  # noqa: E731
     assert strip(json.loads(a["manifest.json"])) == strip(manifest)
+
+
+def _night_writing_the_gpkg(store: Path, out: Path, processes: str, monkeypatch) -> int:
+    """A night with GRIDLIB_NIGHTLY_PROCESSES=*processes*; the id of the process that wrote its GeoPackage."""
+    from gridlib.nightly import products
+
+    write, pid_file = products.write_gpkg_layers, out.parent / f"{out.name}.pid"
+
+    def recording(path, *args, **kwargs):
+        pid_file.write_text(str(os.getpid()))
+        return write(path, *args, **kwargs)
+
+    monkeypatch.setattr(products, "write_gpkg_layers", recording)
+    monkeypatch.setenv("GRIDLIB_NIGHTLY_PROCESSES", processes)
+    run_nightly(gl.store.open(store), DATE, out, options=FAST)
+    return int(pid_file.read_text())
+
+
+@pytest.mark.skipif("fork" not in mp.get_all_start_methods(), reason="cannot fork")
+def test_the_gpkg_written_in_a_forked_process_is_the_bytes_written_in_the_run(demo_store_path, tmp_path,
+                                                                              monkeypatch):
+    forked = _night_writing_the_gpkg(demo_store_path, tmp_path / "forked", "2", monkeypatch)
+    here = _night_writing_the_gpkg(demo_store_path, tmp_path / "here", "0", monkeypatch)
+    assert here == os.getpid() != forked
+    a, b = _files(tmp_path / "forked" / DATE), _files(tmp_path / "here" / DATE)
+    assert sorted(a) == sorted(b)
+    assert [name for name in a if a[name] != b[name] and name != "manifest.json"] == []
+
+
+def test_the_truck_result_comes_back_without_trips_and_stops(demo_store_path, tmp_path, monkeypatch):
+    from gridlib.nightly import pipeline
+
+    seen, write = [], pipeline.write_products
+
+    def recording(work, results, **kwargs):
+        seen.append(results.truck_result)
+        return write(work, results, **kwargs)
+
+    monkeypatch.setattr(pipeline, "write_products", recording)
+    run_nightly(gl.store.open(demo_store_path), DATE, tmp_path, options=FAST)
+    (truck,) = seen
+    assert len(truck.violations) and truck.fixes is None and truck.per_fix == {}
+    # read by no product, they are left in the truck process (a city's trip lines: ~340 MB)
+    assert len(truck.trips) == len(truck.stops) == 0
+    assert {"trip_id", "geometry"} <= set(truck.trips.columns) and {"stop_id", "geometry"} <= set(truck.stops.columns)
+
+
+def test_an_error_writing_the_gpkg_in_its_process_reaches_the_run(demo_store_path, tmp_path, monkeypatch):
+    from gridlib.nightly import products
+
+    def broken(*args, **kwargs):
+        raise ValueError("disk on fire")
+
+    monkeypatch.setattr(products, "write_gpkg_layers", broken)
+    monkeypatch.setenv("GRIDLIB_NIGHTLY_PROCESSES", "2")
+    with pytest.raises(ValueError, match="disk on fire"):
+        run_nightly(gl.store.open(demo_store_path), DATE, tmp_path, options=FAST)
+    assert not (tmp_path / DATE).exists()
 
 
 def test_no_personal_data_in_any_product(first_run):

@@ -91,8 +91,8 @@ def test_a_live_thread_keeps_the_run_in_its_process_and_the_cli_still_forks(stor
                                       str(tmp_path / "cli"), "--permutations", "99"])
     assert cli["code"] == 0
     assert "━".encode() in screen  # the bars were drawn
-    # trucks, coverage, indicators, emerging hot spots, and the PNG maps' two processes
-    assert len(cli["forks"]) == 6, cli["forks"]
+    # trucks, coverage, indicators, emerging hot spots, the GeoPackage, and the PNG maps' two processes
+    assert len(cli["forks"]) == 7, cli["forks"]
     assert ["_RefreshThread"] in cli["forks"]  # forked beside a bar's thread, and nothing else
 
     # here: a thread holds a lock (as PROJ's intake thread held its database mutex): no part is forked
@@ -116,7 +116,7 @@ def test_a_live_thread_keeps_the_run_in_its_process_and_the_cli_still_forks(stor
         holder.join()
     assert forks == []
     not_forked = [r.getMessage() for r in caplog.records if "not forked" in r.getMessage()]
-    assert len(not_forked) == 5 and all("holds-a-lock" in m for m in not_forked), not_forked
+    assert len(not_forked) == 6 and all("holds-a-lock" in m for m in not_forked), not_forked
 
     # the same products, byte for byte, and the same steps in the same order
     forked, here = _products(tmp_path / "cli" / DATE), _products(tmp_path / "here" / DATE)

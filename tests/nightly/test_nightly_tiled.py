@@ -82,6 +82,23 @@ def test_second_night_reuses_the_tiles_and_is_byte_identical(city_runs):
     assert [n for n in first if first[n] != second[n] and n != "manifest.json"] == []
 
 
+def test_the_tiles_are_keyed_by_the_grids_digest_the_run_worked_out(city_runs, tmp_path, monkeypatch):
+    _, manifest, _, cache, _, _ = city_runs
+    # named by the manifest's digest of the grids: the products step does not fingerprint a city's grids again
+    assert cache[0].name == f"{manifest['grid_edition']['edition_id']}-{manifest['inputs']['grids']['sha256'][:16]}"
+    from gridlib.nightly import maps
+
+    digests = []
+    monkeypatch.setattr(maps, "frame_digest", lambda frame: digests.append(len(frame)) or "0" * 64)
+    grids = gl.datasets.demo_grids()
+    for digest in ("f", "0"):
+        (tmp_path / f"E0001-{digest * 16}").mkdir()  # built already
+    assert maps._edition_tiles(grids, {"edition_id": "E0001"}, tmp_path, "f" * 64).name == f"E0001-{'f' * 16}"
+    assert digests == []
+    assert maps._edition_tiles(grids, {"edition_id": "E0001"}, tmp_path).name == f"E0001-{'0' * 16}"
+    assert digests == [len(grids)]
+
+
 def _wait_ready(driver, url: str) -> None:
     import time
 

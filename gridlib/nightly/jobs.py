@@ -1,0 +1,108 @@
+"""Parts of a night computed in forked processes: a :class:`Job` runs a function in a child that inherits the
+run's data (nothing is pickled on the way in) and sends its result back through a pipe."""
+
+from __future__ import annotations
+
+import ctypes
+import logging
+import multiprocessing as mp
+import signal
+from collections.abc import Callable
+from typing import Any
+
+from gridlib.nightly.forks import fork_safe
+from gridlib.nightly.record import RunRecord
+
+__all__ = ["Job", "die_with_parent", "start_job"]
+
+log = logging.getLogger(__name__)
+
+
+def die_with_parent() -> None:
+    """Ask Linux to kill this (forked) process when the run's process dies, even by ``kill -9``.
+
+    >>> die_with_parent()   # in a forked process; elsewhere it does no harm
+    """
+    try:
+        ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+    except (OSError, AttributeError):  # not Linux: the process ends when its work is done
+        pass
+
+
+class Job:
+    """``fn(record)`` computed in a forked process; :meth:`result` waits for it and adds the steps it recorded
+    to *record*. Raises :class:`OSError` when no process can be forked.
+
+    Examples
+    --------
+    >>> from gridlib.nightly.record import RunRecord
+    >>> record = RunRecord(date="2026-11-21", parameters={}, store="demo.gpkg")
+    >>> Job(lambda rec: 6 * 7, record, "answer").result()
+    42
+    """
+
+    def __init__(self, fn: Callable[[RunRecord], Any], record: RunRecord, label: str) -> None:
+        self.record, self.label, self._n = record, label, len(record.steps)
+        ctx = mp.get_context("fork")
+        self._recv, send = ctx.Pipe(duplex=False)
+
+        def work() -> None:
+            die_with_parent()
+            self._recv.close()
+            try:
+                out: tuple = ("ok", fn(record), record.steps[self._n:])
+            except BaseException as exc:  # noqa: BLE001 - raised again in the run's process
+                out = ("error", exc, None)
+            try:
+                send.send(out)
+            except Exception as exc:  # noqa: BLE001 - e.g. an exception that cannot be pickled
+                send.send(("error", RuntimeError(f"{label}: {exc!r} (from {out[1]!r})"), None))
+            send.close()
+
+        self._process = ctx.Process(target=work, name=f"gridlib nightly: {label}")
+        try:
+            self._process.start()
+        finally:
+            send.close()
+
+    def result(self) -> Any:
+        """Wait for the process; return what ``fn`` returned (or raise what it raised)."""
+        try:
+            kind, value, steps = self._recv.recv()
+        except EOFError:
+            self._process.join()
+            raise RuntimeError(f"the nightly run's {self.label} process ended with exit code "
+                               f"{self._process.exitcode} before sending its result") from None
+        finally:
+            self._recv.close()
+        self._process.join()
+        if kind == "error":
+            raise value
+        self.record.steps.extend(steps)
+        return value
+
+    def cancel(self) -> None:
+        """Kill the process if it still runs."""
+        if self._process.is_alive():
+            self._process.kill()
+        self._process.join()
+        self._recv.close()
+
+
+def start_job(fn: Callable[[RunRecord], Any], record: RunRecord, label: str) -> Job | None:
+    """``fn(record)`` started in a forked process: its :class:`Job`, or ``None`` (logged) when another thread lives
+    (:func:`~gridlib.nightly.forks.fork_safe`) or no process can be forked; the caller then computes it itself.
+
+    >>> from gridlib.nightly.record import RunRecord
+    >>> record = RunRecord(date="2026-11-21", parameters={}, store="demo.gpkg")
+    >>> start_job(lambda rec: 6 * 7, record, "answer").result()
+    42
+    """
+    with fork_safe(f"nightly {label}") as safe:
+        if not safe:
+            return None
+        try:
+            return Job(fn, record, label)
+        except OSError as exc:  # no memory or processes left to fork
+            log.warning("nightly %s computed in the run's process: could not fork (%s)", label, exc)
+            return None
