@@ -24,8 +24,20 @@ _DRAWN: list[Any] = []  # the bars being drawn now, each redrawn by a thread of 
 
 
 def _forked() -> None:
-    """In a forked process: it has none of the bars' threads, and draws no bar of its own over its parent's."""
+    """In a forked process: it has none of the bars' threads, and draws no bar, neither its own nor its parent's.
+
+    The fork happened inside :func:`bars_held`, which the child never leaves: each parent bar's lock stays held
+    and ``sys.stdout``/``sys.stderr`` still go through the bar (rich redirects them, and redraws the bar under
+    that lock on every write). So the child takes its streams back, gives each bar a lock of its own and unhooks
+    the bar from its console: a thread of the child that writes a warning neither waits for good nor draws.
+    """
     global _BARS
+    for bar in _DRAWN:
+        live = bar.live
+        live._lock = threading.RLock()
+        live._disable_redirect_io()
+        live.console.clear_live()
+        live.console.pop_render_hook()
     _DRAWN.clear()
     _BARS = False
 

@@ -59,3 +59,47 @@ def test_requests_queued_together_are_one_group_and_calls_run_in_the_intake_thre
     assert [a[0]["case_id"] for a, _ in outcomes[:5]] == [f"G{k}" for k in range(5)]
     assert outcomes[5][1][0]["reason_code"] == "duplicate_id"     # the copy in the same group
     assert thread == "intake"
+
+
+def test_cases_queued_before_a_call_are_assigned_before_it_runs(intake):
+    gate = threading.Event()
+
+    async def main():
+        blocker = asyncio.ensure_future(intake.in_worker(gate.wait, 10))
+        await asyncio.sleep(0.05)           # the intake thread is held in the gate
+        case = asyncio.ensure_future(intake.take_in([_case("F1")]))
+        await asyncio.sleep(0)              # queued first ...
+        probe = asyncio.ensure_future(intake.in_worker(lambda: "F1" in intake._inflight or "F1" in intake.caselog))
+        await asyncio.sleep(0)              # ... the call after it
+        gate.set()
+        await blocker
+        await case
+        return await probe
+
+    assert asyncio.run(main())              # first come, first served: the case was taken when the call ran
+
+
+def test_a_call_that_raises_anything_leaves_the_intake_working(intake):
+    def leave():
+        raise SystemExit(3)
+
+    async def main():
+        with pytest.raises(SystemExit):
+            await intake.in_worker(leave)
+        return await asyncio.wait_for(intake.in_worker(lambda: 42), 10)
+
+    assert asyncio.run(main()) == 42
+
+
+def test_an_intake_ends_its_threads_when_closed_or_dropped(intake):
+    import gc
+
+    dropped = CaseIntake(intake.ctx, intake.caselog)
+    threads = list(dropped._threads)
+    del dropped
+    gc.collect()
+    intake.close()
+    for thread in [*threads, *intake._threads]:
+        thread.join(10)
+    assert [t.is_alive() for t in [*threads, *intake._threads]] == [False] * 4
+    intake.close()                          # again: nothing to do

@@ -83,6 +83,7 @@ async def _serve(store_url: str, host: str, http_port: int, jt808_port: int, tok
         if monitor is not None:
             monitor.stop()          # a last tick: every stored fix is checked, its alerts stored
         teams.stop()                # the queued team fixes are checked for arrivals
+        app.state.intake.close()    # the cases the last tick and arrivals raised are committed
         app.state.caselog.close()   # after the last arrival: the case log's -wal is checkpointed into the store
         fixes.close()               # every acknowledged fix was committed before its ACK
 

@@ -135,7 +135,7 @@ def create_app(store: Store, fixes: FixStore, *, token: str | None = None, gatew
         return JSONResponse({k: done[0][k] for k in keys})
 
     intake = CaseIntake(ctx, CaseLog(store))
-    app.state.caselog = intake.caselog
+    app.state.intake, app.state.caselog = intake, intake.caselog
     app.state.take_cases = intake.take     # the intake path, for cases the service raises itself (alert_cases)
     add_intake_routes(app, intake, token=token)
 

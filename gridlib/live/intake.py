@@ -17,6 +17,7 @@ import json
 import logging
 import queue
 import threading
+import weakref
 from collections.abc import Callable
 from concurrent.futures import Future
 from typing import Any
@@ -36,6 +37,7 @@ __all__ = ["CaseIntake", "add_intake_routes", "bearer_refusal", "read_json"]
 MAX_BATCH = 1000
 #: Event columns shown with a case's events when set (the team, and an automatic arrival's evidence).
 _EVIDENCE = ("team_id", "stamped_by", "fix_time", "distance_m")
+_STOP = object()  # put in a worker thread's queue: the thread ends (:meth:`CaseIntake.close`)
 _BUSY = {"reason": "the store is locked by another writer (a nightly run or an import); nothing was stored, "
                    "retry in a few seconds"}
 
@@ -99,6 +101,29 @@ async def read_json(request: Request, limit: int = 1_000_000) -> tuple[Any, JSON
         return None, JSONResponse(case_reject("inconsistent_record", f"body is not JSON: {exc}"), status_code=422)
 
 
+
+def _stop(*queues: queue.SimpleQueue) -> None:
+    """End the worker threads that take their jobs from *queues*."""
+    for q in queues:
+        q.put(_STOP)
+
+
+def _work(ref: "weakref.ReferenceType[CaseIntake]", jobs: queue.SimpleQueue, step: str) -> None:
+    """A worker thread of an intake: ``step`` (a method name) for each job taken from *jobs*, until the step says
+    stop or the intake is gone. A bug in a step is logged and the thread goes on (its requests got their 500)."""
+    while True:
+        job = jobs.get()
+        me = ref()
+        if me is None:
+            return
+        try:
+            if not getattr(me, step)(job):
+                return
+        except BaseException:  # noqa: BLE001 - the thread must outlive a bug, or every later request waits for good
+            logging.getLogger(__name__).exception("case intake: %s failed", step)
+        job = me = None     # nothing of the intake held while waiting (a call's job holds its bound method)
+
+
 class CaseIntake:
     """Takes case bodies in: check, assign, dispatch and a durable ``reported`` row per case, in request groups.
 
@@ -142,8 +167,14 @@ class CaseIntake:
         # between the two threads, no executor futures)
         self._commits: queue.SimpleQueue = queue.SimpleQueue()
         self._inflight: set[str] = set()
-        for target, name in ((self._run_intake, "intake"), (self._run_writer, "caselog")):
-            threading.Thread(target=target, name=name, daemon=True).start()
+        # the threads hold the intake only weakly, between jobs: an intake nobody keeps ends them as close() does
+        me = weakref.ref(self)
+        self._threads = [threading.Thread(target=_work, args=(me, q, step), name=name, daemon=True)
+                         for q, step, name in ((self._jobs, "_intake_pass", "intake"),
+                                               (self._commits, "_writer_pass", "caselog"))]
+        for thread in self._threads:
+            thread.start()
+        weakref.finalize(self, _stop, self._jobs, self._commits)
         # warmed before the service starts (not in the background): no thread of this process is inside PROJ
         # when the caller goes on, e.g. to fork (a child forked while a thread holds PROJ's database mutex
         # deadlocks in pyproj's after-fork clean-up: seen with a nightly run forking beside a new app)
@@ -276,27 +307,55 @@ class CaseIntake:
                 else:
                     future.set_result(cls._answer(mine, busy))
 
-    def _run_intake(self) -> None:
-        """The intake thread: each call in turn, and the case bodies of all requests queued meanwhile as one group
-        (:meth:`_assign`)."""
+    def close(self, timeout_s: float = 30.0) -> None:
+        """End the intake's two threads once the requests queued before are answered (their rows committed).
+        Closing again does nothing; requests after it wait for nothing (call it when the service stops).
+
+        >>> import os, tempfile, geopandas as gpd
+        >>> from shapely import box
+        >>> import gridlib as gl
+        >>> from gridlib.live.context import load_context
+        >>> store = gl.store.open(os.path.join(tempfile.mkdtemp(), "grids.gpkg"))
+        >>> parents = gpd.GeoDataFrame({"code": ["410105001003"], "name": ["demo"]},
+        ...                            geometry=[box(500000, 3850000, 500300, 3850200)], crs=4547)
+        >>> _ = gl.grid.import_edition(gl.grid.build(parents), store, effective_date="2026-01-01")
+        >>> intake = CaseIntake(load_context(store, "2026-06-01"), CaseLog(store))
+        >>> intake.close()
+        >>> [t.is_alive() for t in intake._threads]
+        [False, False]
+        """
+        self._jobs.put(_STOP)
+        for thread in self._threads:
+            thread.join(timeout_s)
+
+    def _intake_pass(self, job: Any) -> bool:
+        """One pass of the intake thread from *job*: each call in turn, and the case bodies of all requests queued
+        meanwhile as one group (:meth:`_assign`), assigned before a call that comes after them. False at the end
+        (:data:`_STOP`): the rows assigned so far go to the writer, which then ends too."""
+        group: list[tuple[list[Any], asyncio.Future]] = []
         while True:
-            job, group = self._jobs.get(), []
-            while job is not None:
-                if len(job) == 2:
-                    group.append(job)
-                else:
-                    fn, args, done = job
-                    if done.set_running_or_notify_cancel():
-                        try:
-                            done.set_result(fn(*args))
-                        except Exception as exc:  # noqa: BLE001 - handed to the caller
-                            done.set_exception(exc)
-                try:
-                    job = self._jobs.get_nowait()
-                except queue.Empty:
-                    job = None
-            if group:
-                self._assign(group)
+            if job is _STOP or (len(job) == 3 and group):
+                if group:
+                    self._assign(group)
+                    group = []
+                if job is _STOP:
+                    self._commits.put(_STOP)
+                    return False
+            if len(job) == 2:
+                group.append(job)
+            else:
+                fn, args, done = job
+                if done.set_running_or_notify_cancel():
+                    try:
+                        done.set_result(fn(*args))
+                    except BaseException as exc:  # noqa: BLE001 - handed to the caller, whatever it is
+                        done.set_exception(exc)
+            try:
+                job = self._jobs.get_nowait()
+            except queue.Empty:
+                if group:
+                    self._assign(group)
+                return True
 
     def _assign(self, group: list[tuple[list[Any], asyncio.Future]]) -> None:
         """Assign a group (in the intake thread) and hand its rows to the writer thread; a group without rows
@@ -310,22 +369,29 @@ class CaseIntake:
         else:
             self._post(group, per, None)
 
-    def _run_writer(self) -> None:
-        """The writer thread: every group's rows waiting (those that came while the last commit ran) in one
-        transaction, then the groups' requests are answered."""
-        while True:
-            batch = [self._commits.get()]
+    def _writer_pass(self, first: Any) -> bool:
+        """One pass of the writer thread: every group's rows waiting (those that came while the last commit ran)
+        in one transaction, then the groups' requests are answered. False at the end (:data:`_STOP`)."""
+        batch, more = [], first is not _STOP
+        if more:
+            batch.append(first)
             while True:
                 try:
-                    batch.append(self._commits.get_nowait())
+                    job = self._commits.get_nowait()
                 except queue.Empty:
                     break
+                if job is _STOP:
+                    more = False
+                    break
+                batch.append(job)
+        if batch:
             try:
                 result: Any = self._commit([r for rows, _, _ in batch for r in rows])
             except Exception as exc:  # noqa: BLE001 - a bug in the write: every request of these groups gets the 500
                 result = exc
             for _, group, per in batch:
                 self._post(group, per, result)
+        return more
 
     def _post(self, group: list[tuple[list[Any], asyncio.Future]], per: list[Any], busy: Any) -> None:
         """Answer a group's requests (:meth:`_settle`) on their event loop, from a worker thread."""

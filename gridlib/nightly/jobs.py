@@ -95,7 +95,8 @@ def start_job(fn: Callable[[RunRecord], Any], record: RunRecord, label: str) -> 
 
     >>> from gridlib.nightly.record import RunRecord
     >>> record = RunRecord(date="2026-11-21", parameters={}, store="demo.gpkg")
-    >>> start_job(lambda rec: 6 * 7, record, "answer").result()
+    >>> job = start_job(lambda rec: 6 * 7, record, "answer")
+    >>> 6 * 7 if job is None else job.result()      # None while another thread of this process lives
     42
     """
     with fork_safe(f"nightly {label}") as safe:

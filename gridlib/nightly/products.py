@@ -7,7 +7,6 @@ so only documented columns reach a file.
 from __future__ import annotations
 
 import datetime as dt
-import logging
 import multiprocessing as mp
 from pathlib import Path
 
@@ -25,8 +24,6 @@ from gridlib.nightly.outputs import write_gpkg_layers
 from gridlib.nightly.record import RunRecord
 from gridlib.nightly.schema import PRODUCT_GEOMETRY, publishable
 from gridlib.trucks.cases import violation_points
-
-log = logging.getLogger(__name__)
 
 __all__: list[str] = []  # used by the pipeline only; the public entry point is run_nightly
 
@@ -158,7 +155,6 @@ def _write_gpkg(path: Path, layers: dict[str, pd.DataFrame], date: dt.date) -> N
                       shared_geometry=SHARED_GEOMETRY)
     style_gpkg(path, update_time=stamp)
     relate_gpkg(path, update_time=stamp)
-
 
 
 def _tables_and_maps(work: Path, gpkg: Path | None, layers: dict[str, pd.DataFrame], results: NightlyResults,

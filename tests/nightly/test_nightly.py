@@ -11,6 +11,7 @@ import shutil
 import signal
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -194,6 +195,8 @@ def _night_writing_the_gpkg(store: Path, out: Path, processes: str, monkeypatch)
 @pytest.mark.skipif("fork" not in mp.get_all_start_methods(), reason="cannot fork")
 def test_the_gpkg_written_in_a_forked_process_is_the_bytes_written_in_the_run(demo_store_path, tmp_path,
                                                                               monkeypatch):
+    others = [t.name for t in threading.enumerate() if t is not threading.current_thread()]
+    assert not others, f"threads left alive by earlier tests keep the run from forking: {others}"
     forked = _night_writing_the_gpkg(demo_store_path, tmp_path / "forked", "2", monkeypatch)
     here = _night_writing_the_gpkg(demo_store_path, tmp_path / "here", "0", monkeypatch)
     assert here == os.getpid() != forked
@@ -224,12 +227,14 @@ def test_an_error_writing_the_gpkg_in_its_process_reaches_the_run(demo_store_pat
     from gridlib.nightly import products
 
     def broken(*args, **kwargs):
+        (tmp_path / "writer.pid").write_text(str(os.getpid()))
         raise ValueError("disk on fire")
 
     monkeypatch.setattr(products, "write_gpkg_layers", broken)
     monkeypatch.setenv("GRIDLIB_NIGHTLY_PROCESSES", "2")
     with pytest.raises(ValueError, match="disk on fire"):
         run_nightly(gl.store.open(demo_store_path), DATE, tmp_path, options=FAST)
+    assert int((tmp_path / "writer.pid").read_text()) != os.getpid()     # raised in the GeoPackage's process
     assert not (tmp_path / DATE).exists()
 
 

@@ -48,11 +48,34 @@ def store_path(tmp_path_factory, demo_dir) -> Path:
     return path
 
 
-def _cli_on_a_terminal(args: list[str], timeout: float = 600) -> tuple[dict, bytes]:
-    """Run the CLI with stderr on a pseudo-terminal (so it draws its progress bars); return what it printed on
-    stdout (the forks) and the terminal's bytes."""
+#: A child forked beside a drawn bar (as a nightly part is) where a thread writes a warning to stderr.
+_CHILD_THREAD_WRITES = """
+import json, os, sys, threading
+from gridlib import progress
+from gridlib.nightly.forks import fork_safe
+progress.enable_bars(True)
+with progress.step("a step"):
+    read, write = os.pipe()
+    with fork_safe("a child") as ok:
+        pid = os.fork()
+        if pid == 0:  # as a nightly part's process: it never leaves the block, and ends by os._exit
+            t = threading.Thread(target=lambda: print("WARNING FROM A THREAD", file=sys.stderr, flush=True))
+            t.start()
+            t.join(10)
+            os.write(write, b"stuck" if t.is_alive() else b"done")
+            os._exit(0)
+    os.close(write)
+    os.waitpid(pid, 0)
+    child = os.read(read, 16).decode()
+print(json.dumps({"ok": ok, "child": child}), flush=True)
+"""
+
+
+def _cli_on_a_terminal(args: list[str], timeout: float = 600, code: str = _CLI_COUNTING_FORKS) -> tuple[dict, bytes]:
+    """Run the CLI (or *code*) with stderr on a pseudo-terminal (so it draws its progress bars); return what it
+    printed last on stdout (as JSON) and the terminal's bytes."""
     master, slave = pty.openpty()
-    proc = subprocess.Popen([sys.executable, "-c", _CLI_COUNTING_FORKS, *args], stdout=subprocess.PIPE,
+    proc = subprocess.Popen([sys.executable, "-c", code, *args], stdout=subprocess.PIPE,
                             stderr=slave, stdin=subprocess.DEVNULL)
     os.close(slave)
     screen, deadline = [], time.monotonic() + timeout
@@ -152,3 +175,11 @@ def test_a_forked_process_draws_no_bar_over_its_parents(monkeypatch):
     assert os.read(read, 16) == b"0 0"
     os.close(read)
     assert progress.bars_enabled()
+
+
+def test_a_thread_of_a_forked_process_writes_to_stderr_beside_the_parents_bar():
+    # the fork happens with the bar's lock held (bars_held) and stderr redirected through the bar: the child's
+    # writes must neither wait for that lock for good nor redraw the parent's bar
+    said, screen = _cli_on_a_terminal([], timeout=60, code=_CHILD_THREAD_WRITES)
+    assert said == {"ok": True, "child": "done"}
+    assert b"WARNING FROM A THREAD" in screen
