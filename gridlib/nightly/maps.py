@@ -197,9 +197,12 @@ def _count_level(ax, grid_map: gpd.GeoDataFrame) -> str:
     return "street" if "street_code" in grid_map.columns else "grid"
 
 
-def _overdue_areas(grid_map: gpd.GeoDataFrame, level: str) -> gpd.GeoDataFrame:
+def _overdue_areas(grid_map: gpd.GeoDataFrame, level: str,
+                   dissolved: Mapping[str, gpd.GeoDataFrame] | None = None) -> gpd.GeoDataFrame:
     """The *level* areas (grid, community or street; ``<level>_code``, geometry) of *grid_map* with at least one
-    overdue open case, and that number in ``overdue_cases``, sorted by code."""
+    overdue open case, and that number in ``overdue_cases``, sorted by code. ``dissolved[level]``, when given, is
+    ``_dissolve(grid_map, level)`` (a street map has its communities' outlines already): its rows are taken
+    instead of dissolving the same grids again."""
     key = f"{level}_code"
     counts = grid_map["overdue_cases"].fillna(0).astype("int64")
     if level == "grid":
@@ -207,16 +210,21 @@ def _overdue_areas(grid_map: gpd.GeoDataFrame, level: str) -> gpd.GeoDataFrame:
         return areas.sort_values(key).reset_index(drop=True)
     per_area = counts.groupby(grid_map[key].to_numpy()).sum()
     hit = per_area.index[per_area.to_numpy() > 0]
-    areas = _dissolve(grid_map[grid_map[key].isin(hit)], level)
+    if dissolved is not None and level in dissolved:
+        areas = dissolved[level]
+        areas = areas[areas[key].isin(hit).to_numpy()].reset_index(drop=True)
+    else:
+        areas = _dissolve(grid_map[grid_map[key].isin(hit)], level)
     return areas.assign(overdue_cases=per_area.reindex(areas[key].to_numpy()).to_numpy())
 
 
-def _overdue_counts(ax, grid_map: gpd.GeoDataFrame, level: str) -> list[tuple[str, str]]:
+def _overdue_counts(ax, grid_map: gpd.GeoDataFrame, level: str,
+                    dissolved: Mapping[str, gpd.GeoDataFrame] | None = None) -> list[tuple[str, str]]:
     """Shade the *level* areas of *grid_map* by their number of overdue open cases, a graduated colour;
-    return the legend."""
+    return the legend. *dissolved*: as for :func:`_overdue_areas`."""
     if "overdue_cases" not in grid_map.columns:
         return []
-    areas = _overdue_areas(grid_map, level)
+    areas = _overdue_areas(grid_map, level, dissolved)
     if not len(areas):
         return []
     counts = areas["overdue_cases"].to_numpy()
@@ -232,8 +240,10 @@ def _overdue_counts(ax, grid_map: gpd.GeoDataFrame, level: str) -> list[tuple[st
             for i, (low, high) in enumerate(classes) if (which == i).any()]
 
 
-def _grids_and_cases(ax, grid_map: gpd.GeoDataFrame, cases: gpd.GeoDataFrame) -> list[tuple[str, str]]:
-    """The grids by hot/cold spot class and the open *cases* on them; return the legend.
+def _grids_and_cases(ax, grid_map: gpd.GeoDataFrame, cases: gpd.GeoDataFrame,
+                     dissolved: Mapping[str, gpd.GeoDataFrame] | None = None) -> list[tuple[str, str]]:
+    """The grids by hot/cold spot class and the open *cases* on them; return the legend. *dissolved*: as for
+    :func:`_overdue_areas`.
 
     Up to ``_MAX_CASE_DOTS`` cases are dots coloured by traffic light. Above it the dots would bury each
     other and the map, so the overdue cases are counted per grid (per community or street when grids are too
@@ -245,7 +255,7 @@ def _grids_and_cases(ax, grid_map: gpd.GeoDataFrame, cases: gpd.GeoDataFrame) ->
     if "light" not in cases.columns or len(cases) <= _MAX_CASE_DOTS:
         return _hotspot_fill(ax, grid_map) + _open_points(ax, cases)
     level = _count_level(ax, grid_map)
-    counts = _overdue_counts(ax, grid_map, level)
+    counts = _overdue_counts(ax, grid_map, level, dissolved)
     if level == "grid":  # the hot/cold spot fill stays underneath, and their outlines show above the counts
         _significant_spots(ax, grid_map, outline=True)
         legend = _hotspot_fill(ax, grid_map) + counts
@@ -299,8 +309,10 @@ def _street_map(path: Path, layers: dict[str, Any], grids: gpd.GeoDataFrame, str
     mine = _street_rows(grid_map, street["street_code"])
     fig, ax = smap.new_map(mine, title=f"{street['street_name']} ({street['street_code']}) 责任网格 · {date.isoformat()}")
     cases = layers["assigned_cases"]
-    legend = _grids_and_cases(ax, mine, _street_rows(cases, street["street_code"]))
+    # the grid map's rows are the grids' (same geometries, codes and names): their communities are dissolved once,
+    # for the outlines and for the overdue counts per community
     comms = _dissolve(_street_rows(grids, street["street_code"]), "community")
+    legend = _grids_and_cases(ax, mine, _street_rows(cases, street["street_code"]), {"community": comms})
     smap.add_outlines(ax, comms, label_column="community_name", linewidth=1.0, fontsize=8, color="#444444")
     smap.add_outlines(ax, gpd.GeoDataFrame(geometry=[street.geometry], crs=grids.crs), linewidth=2.0)
     _finish(fig, ax, legend, path)

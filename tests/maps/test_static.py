@@ -63,6 +63,23 @@ def test_png_is_byte_identical_for_the_same_map(streets, tmp_path):
     assert image.shape[0] > 800 and image.shape[1] > 800
 
 
+def test_maps_measure_each_text_once_and_draw_the_same_bytes(streets, tmp_path, monkeypatch):
+    from matplotlib.backends.backend_agg import RendererAgg
+
+    monkeypatch.setattr(static, "_TEXT_EXTENTS", {})
+    measure = RendererAgg.get_text_width_height_descent
+    measured: list[str] = []
+    monkeypatch.setattr(RendererAgg, "get_text_width_height_descent",
+                        lambda self, s, prop, ismath: measured.append(s) or measure(self, s, prop, ismath))
+    first = _draw(streets, tmp_path / "a.png").read_bytes()
+    assert measured.count("测试") == 1  # the title: measured by the first size's renderer only
+    _draw(streets, tmp_path / "b.png")
+    assert measured.count("测试") == 1 and measured.count("陆家嘴街道") == 1  # and not again for the next map
+    monkeypatch.setattr(static, "_measuring_renderer", lambda get_renderer: get_renderer())  # matplotlib's own
+    assert _draw(streets, tmp_path / "c.png").read_bytes() == first
+    assert measured.count("测试") == 3  # matplotlib measures it for each of the map's two renderers
+
+
 def test_png_has_no_software_metadata(streets, tmp_path):
     data = _draw(streets, tmp_path / "m.png").read_bytes()
     assert b"matplotlib" not in data.lower()

@@ -106,6 +106,17 @@ def test_overdue_areas_add_up_to_the_overdue_cases(level: str) -> None:
                        .loc[areas[f"{level}_code"]].to_numpy())
 
 
+def test_overdue_areas_are_taken_from_the_areas_already_dissolved(monkeypatch) -> None:
+    grids, _ = _cases(_lattice(), {"red": 8, "green": 100})
+    fresh = maps._overdue_areas(grids, "community")
+    comms = maps._dissolve(grids, "community")  # a street map's community outlines
+    monkeypatch.setattr(maps, "_dissolve", lambda *args: pytest.fail("the communities were dissolved again"))
+    reused = maps._overdue_areas(grids, "community", {"community": comms})
+    assert len(reused) < len(comms)  # only the communities with overdue cases
+    assert reused.drop(columns="geometry").equals(fresh.drop(columns="geometry"))
+    assert shapely.equals_exact(reused.geometry.values, fresh.geometry.values, tolerance=0).all()
+
+
 def test_city_scale_shades_communities_and_still_marks_the_hot_spots() -> None:
     grids, cases = _cases(_lattice(), {"red": 900})
     fig, ax = smap.new_map(gpd.GeoDataFrame(geometry=[shapely.box(X0, Y0, X0 + 50_000, Y0 + 50_000)], crs=CRS))
