@@ -134,6 +134,9 @@ def _padded(w: sp.csr_matrix) -> np.ndarray:
     return out
 
 
+_DRAW_BLOCK_ROWS = 65_536  # rows of draws checked for repeats at once
+
+
 def distinct_draws(population: int, k: int, rows: int, *, seed: int = 0) -> np.ndarray:
     """``rows`` independent draws of ``k`` distinct integers from ``0 .. population-1``.
 
@@ -151,8 +154,13 @@ def distinct_draws(population: int, k: int, rows: int, *, seed: int = 0) -> np.n
     out = rng.integers(0, population, size=(rows, k))
     redo = np.arange(rows)
     while len(redo):
-        block = np.sort(out[redo], axis=1)
-        repeats = (block[:, 1:] == block[:, :-1]).any(axis=1) if k > 1 else np.zeros(len(redo), bool)
+        repeats = np.zeros(len(redo), bool)
+        # rows checked a block at a time: a city's million rows at once were two more copies of the draws (~320 MB
+        # at 20 neighbours), the night's memory peak; the same rows are drawn again, so the same draws come out
+        for start in range(0, len(redo) if k > 1 else 0, _DRAW_BLOCK_ROWS):
+            block = out[redo[start:start + _DRAW_BLOCK_ROWS]]
+            block.sort(axis=1)
+            repeats[start:start + len(block)] = (block[:, 1:] == block[:, :-1]).any(axis=1)
         redo = redo[repeats]
         if len(redo):
             out[redo] = rng.integers(0, population, size=(len(redo), k))
@@ -191,8 +199,9 @@ def permutation_p(
     # One set of draws for all locations: row p holds kmax distinct positions in 0..n-2.
     draws = distinct_draws(n - 1, kmax, permutations, seed=seed)
     sims_values = x[draws]  # permutations × kmax, valid for every i not among the draws
-    hit_perm, hit_cell, delta = _self_hits(draws, padded, x)
-    del draws
+    blocks = _self_hit_blocks(draws, padded, x)
+    del draws  # before the hits are sorted: a city's draws and sorting its ~7 M hits were the night's memory peak
+    hit_perm, hit_cell, delta = _sorted_hits(*blocks)
 
     observed = w @ x
     first = padded[:, 0]
@@ -210,13 +219,15 @@ def permutation_p(
 _HIT_BLOCK_VALUES = 1_000_000  # draws examined at once for self-hits (a few MB of temporaries)
 
 
-def _self_hits(draws: np.ndarray, padded: np.ndarray, x: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """The (permutation, location, change) triples where a permutation's draws include the location itself.
+def _self_hit_blocks(draws: np.ndarray, padded: np.ndarray,
+                     x: np.ndarray) -> tuple[list[np.ndarray], list[np.ndarray], list[np.ndarray]]:
+    """The (permutation, location, change) triples where a permutation's draws include the location itself, in
+    blocks of permutations (:func:`_sorted_hits` sorts them by location).
 
     For location ``i`` the draws index the ``n - 1`` values other than ``x_i``: position ``i`` stands for
     ``x[n-1]``, so the shared simulated sum of permutation ``p`` is off by ``w · (x[n-1] - x[i])`` for ``i``
     when ``i`` is among its draws. Only non-zero changes are kept (with many equal values, e.g. zero counts,
-    most are zero), sorted by location. Blocks of permutations are examined in turn: at a city's 999,999
+    most are zero). Blocks of permutations are examined in turn: at a city's 999,999
     permutations the full arrays of candidate pairs took over a gigabyte.
     """
     n, kmax = len(x), draws.shape[1]
@@ -234,14 +245,23 @@ def _self_hits(draws: np.ndarray, padded: np.ndarray, x: np.ndarray) -> tuple[np
         cells.append(cell[nz].astype(np.int32))
         deltas.append(d[nz])
         del p, slot, cell, d, nz
+    return perms, cells, deltas
+
+
+def _sorted_hits(perms: list[np.ndarray], cells: list[np.ndarray],
+                 deltas: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The blocks of :func:`_self_hit_blocks` as three arrays sorted by location (stable); the lists are emptied
+    as they are joined, so each block is freed as soon as it is copied."""
     hit_cell = np.concatenate(cells) if cells else np.empty(0, np.int32)
-    del cells
+    cells.clear()
     order = np.argsort(hit_cell, kind="stable")
     hit_cell = hit_cell[order]
-    hit_perm = (np.concatenate(perms) if perms else np.empty(0, np.int32))[order]
-    del perms
-    delta = (np.concatenate(deltas) if deltas else np.empty(0))[order]
-    return hit_perm, hit_cell, delta
+    hit_perm = np.concatenate(perms) if perms else np.empty(0, np.int32)
+    perms.clear()
+    hit_perm = hit_perm[order]
+    delta = np.concatenate(deltas) if deltas else np.empty(0)
+    deltas.clear()
+    return hit_perm, hit_cell, delta[order]
 
 
 def _tolerance(obs: np.ndarray) -> np.ndarray:
@@ -257,12 +277,13 @@ def _counts_constant_rows(
     (binary or row-standardised): a location's simulations are then the shared sums of the
     first ``k`` draws, so one sorted array per cardinality answers every location by binary
     search; the few (location, permutation) pairs whose draws hit the location itself are
-    corrected one by one."""
+    corrected one by one. *sims_values* is overwritten (with its running sums along each row)."""
     n, perms = len(observed), sims_values.shape[0]
     with np.errstate(invalid="ignore", divide="ignore"):
         obs = np.where(card > 0, observed / np.where(row_w == 0, 1.0, row_w), 0.0)
     tol = _tolerance(obs)
-    prefix = np.cumsum(sims_values, axis=1)  # perms × kmax: sum of the first k draws
+    # perms × kmax: sum of the first k draws, in place (the caller is done with the values: a city's 122 MB)
+    prefix = np.cumsum(sims_values, axis=1, out=sims_values)
     larger = np.zeros(n, dtype=np.int64)
     smaller = np.zeros(n, dtype=np.int64)
     for k in np.unique(card[card > 0]):

@@ -316,15 +316,33 @@ def test_self_hit_corrections_are_counted_a_block_at_a_time(monkeypatch):
     hit_cell = np.sort(rng.integers(0, n, hits)).astype(np.int32)
     hit_perm = rng.integers(0, perms, hits).astype(np.int32)
     delta = rng.integers(-3, 4, hits).astype(float)
-    args = (observed, row_w, card, sims, hit_cell, hit_perm, delta)
-    whole = gistar_module._counts_constant_rows(*args)
+    args = (observed, row_w, card)
+    whole = gistar_module._counts_constant_rows(*args, sims.copy(), hit_cell, hit_perm, delta)  # sims: overwritten
     monkeypatch.setattr(gistar_module, "_HIT_BLOCK_VALUES", 10_000)
+    sims_again = sims.copy()
     tracemalloc.start()
     try:
-        blocks = gistar_module._counts_constant_rows(*args)
+        blocks = gistar_module._counts_constant_rows(*args, sims_again, hit_cell, hit_perm, delta)
         peak = tracemalloc.get_traced_memory()[1]
     finally:
         tracemalloc.stop()
     assert all(np.array_equal(a, b) for a, b in zip(whole, blocks, strict=True))
-    # the prefix sums (1.3 MB) and the two count arrays (0.8 MB) plus a block's temporaries; all at once: ~50 MB
+    # the two count arrays (0.8 MB) plus a block's temporaries (the prefix sums are made in place); all at once: ~50 MB
     assert peak < 6_000_000
+
+
+def test_distinct_draws_are_checked_for_repeats_a_block_at_a_time():
+    """A city's million rows of draws were checked for repeats in two more whole copies (the night's memory peak)."""
+    import importlib
+    import tracemalloc
+
+    gistar_module = importlib.import_module("gridlib.hotspots.gistar")
+    tracemalloc.start()
+    try:
+        draws = gistar_module.distinct_draws(200_000, 16, 200_000, seed=0)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert peak < 2 * draws.nbytes       # rng.integers needs ~1.7 x; two more whole copies made it ~3.7 x
+    ordered = np.sort(draws, axis=1)
+    assert (ordered[:, 1:] != ordered[:, :-1]).all()
