@@ -150,6 +150,7 @@ class CaseIntake:
     ...                                          "class_code": "06012"}, {"case_id": "K1"}]))
     >>> [d["grid_code"] for d in done], [b["reason_code"] for b in bad], "K1" in intake.caselog
     (['410105001003004'], ['missing_coordinate'], True)
+    >>> intake.close()
     """
 
     def __init__(self, ctx: dict[str, Any], caselog: CaseLog) -> None:
@@ -309,21 +310,8 @@ class CaseIntake:
 
     def close(self, timeout_s: float = 30.0) -> None:
         """End the intake's two threads once the requests queued before are answered (their rows committed).
-        Closing again does nothing; requests after it wait for nothing (call it when the service stops).
-
-        >>> import os, tempfile, geopandas as gpd
-        >>> from shapely import box
-        >>> import gridlib as gl
-        >>> from gridlib.live.context import load_context
-        >>> store = gl.store.open(os.path.join(tempfile.mkdtemp(), "grids.gpkg"))
-        >>> parents = gpd.GeoDataFrame({"code": ["410105001003"], "name": ["demo"]},
-        ...                            geometry=[box(500000, 3850000, 500300, 3850200)], crs=4547)
-        >>> _ = gl.grid.import_edition(gl.grid.build(parents), store, effective_date="2026-01-01")
-        >>> intake = CaseIntake(load_context(store, "2026-06-01"), CaseLog(store))
-        >>> intake.close()
-        >>> [t.is_alive() for t in intake._threads]
-        [False, False]
-        """
+        Closing again does nothing; requests after it wait for nothing (call it when the service stops). The
+        class's example ends with it."""
         self._jobs.put(_STOP)
         for thread in self._threads:
             thread.join(timeout_s)
