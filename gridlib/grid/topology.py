@@ -304,7 +304,7 @@ class Topology:
         >>> import shapely
         >>> point, seg, d2 = topology([shapely.box(0, 0, 10, 10)]).segment_pairs([3.0], [4.0], [0])
         >>> point.tolist(), seg.tolist(), d2.tolist()
-        ([0, 0, 0, 0], [0, 1, 2, 3], [9.0, 36.0, 49.0, 16.0])
+        ([0, 0, 0, 0], [0, 1, 2, 3], [49.0, 36.0, 9.0, 16.0])
         """
         x = np.asarray(x, dtype=np.float64).ravel()
         y = np.asarray(y, dtype=np.float64).ravel()
