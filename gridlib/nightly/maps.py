@@ -551,8 +551,8 @@ def _web_map(path: Path, layers: dict[str, Any], streets: gpd.GeoDataFrame, resu
 
 def map_processes(n_maps: int) -> int:
     """How many processes draw the PNG maps while the products step writes the rest: ``0`` draws them in this
-    process. Two where this platform forks and two CPUs are free for it (``GRIDLIB_NIGHTLY_PROCESSES`` sets the
-    number; ``0`` turns it off), never more than there are maps.
+    process. Two where this platform forks, this process may have children (it is not a daemon) and two CPUs are
+    free for it (``GRIDLIB_NIGHTLY_PROCESSES`` sets the number; ``0`` turns it off), never more than there are maps.
 
     >>> import os
     >>> os.environ["GRIDLIB_NIGHTLY_PROCESSES"] = "0"
@@ -566,7 +566,7 @@ def map_processes(n_maps: int) -> int:
     else:
         cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
         n = 2 if cpus >= 2 else 0
-    if "fork" not in mp.get_all_start_methods():
+    if "fork" not in mp.get_all_start_methods() or mp.current_process().daemon:  # a daemon may have no children
         n = 0
     return max(0, min(n, n_maps))
 

@@ -7,7 +7,6 @@ so only documented columns reach a file.
 from __future__ import annotations
 
 import datetime as dt
-import multiprocessing as mp
 from pathlib import Path
 
 import geopandas as gpd
@@ -137,8 +136,7 @@ def write_products(work: Path, results: NightlyResults, *, date: dt.date, option
     gpkg = work / "responsibility_map.gpkg"
     # the GeoPackage (a city's: ~20 CPU-s) is written in a forked process where the PNG maps are too, started
     # before them (no thread of theirs is running at the fork)
-    job = start_job(lambda _: _write_gpkg(gpkg, layers, date), record, "GeoPackage") \
-        if map_processes(2) and not mp.current_process().daemon else None
+    job = start_job(lambda _: _write_gpkg(gpkg, layers, date), record, "GeoPackage") if map_processes(2) else None
     try:
         _tables_and_maps(work, gpkg if job is None else None, layers, results, date, streets)
         if job is not None:
