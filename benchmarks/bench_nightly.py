@@ -270,18 +270,20 @@ def _descendants(pid: int) -> list[int]:
 def tree_mb(pid: int) -> tuple[float, float, dict[int, dict[str, float]]]:
     """Summed PSS and RSS (MB) of *pid* and its descendants (the run's forked processes share pages with it
     copy-on-write: PSS counts a shared page once, split between the processes sharing it; RSS once per process),
-    and per process its RSS, PSS and USS (its private pages: what ending it would free)."""
+    and per process its name, RSS, PSS and USS (its private pages: what ending it would free)."""
     pss = rss = 0.0
     each: dict[int, dict[str, float]] = {}
     for p in _descendants(pid):
         try:
             with open(f"/proc/{p}/smaps_rollup", encoding="ascii") as fh:
-                mine = {"rss": 0.0, "pss": 0.0, "uss": 0.0}
+                mine: dict = {"rss": 0.0, "pss": 0.0, "uss": 0.0}
                 for line in fh:
                     if line.startswith(("Pss:", "Rss:", "Private_Clean:", "Private_Dirty:")):
                         kb = int(line.split()[1]) / 1024
                         key = {"Pss:": "pss", "Rss:": "rss"}.get(line.split()[0], "uss")
                         mine[key] += kb
+                with open(f"/proc/{p}/comm", encoding="utf-8") as fh:  # forked parts name themselves "gl: …"
+                    mine["name"] = fh.read().strip()
                 each[p] = mine
                 pss += mine["pss"]
                 rss += mine["rss"]
@@ -321,11 +323,16 @@ def run_in_child(store_path: Path, out_dir: Path, deadline_s: float | None, max_
             rss = rss_mb(p.pid)
             got["max_rss_seen_mb"] = max(got.get("max_rss_seen_mb", 0.0), rss)
             pss_tree, rss_tree, each = tree_mb(p.pid)
+            if pss_tree > got.get("max_tree_pss_mb", 0.0):  # who holds the memory at the tree's peak
+                got["tree_peak"] = {"at_s": round(time.perf_counter() - t0, 1), "processes": [
+                    {"name": m["name"], "pss_mb": round(m["pss"]), "uss_mb": round(m["uss"])} for m in each.values()]}
             got["max_tree_pss_mb"] = max(got.get("max_tree_pss_mb", 0.0), pss_tree)
             got["max_tree_rss_mb"] = max(got.get("max_tree_rss_mb", 0.0), rss_tree)
             for pid, m in each.items():  # the run's own process, and the largest of the processes it forks
                 who = "run" if pid == p.pid else "forked"
                 for k, v in m.items():
+                    if k == "name":
+                        continue
                     got[f"max_{who}_{k}_mb"] = max(got.get(f"max_{who}_{k}_mb", 0.0), v)
             elapsed = time.perf_counter() - t0
             if rss > max_rss_mb or (deadline_s is not None and elapsed > deadline_s):
@@ -391,6 +398,7 @@ def main(argv: list[str] | None = None) -> None:
     result["run_max_rss_seen_mb"] = round(got.get("max_rss_seen_mb", 0.0))
     result["run_max_tree_pss_mb"] = round(got.get("max_tree_pss_mb", 0.0))
     result["run_max_tree_rss_mb"] = round(got.get("max_tree_rss_mb", 0.0))
+    result["tree_peak"] = got.get("tree_peak")
     # sampled once a second: the run's process and the largest forked one, each by RSS, PSS and USS
     result["sampled_max_mb"] = {f"{who}_{k}": round(got.get(f"max_{who}_{k}_mb", 0.0))
                                 for who in ("run", "forked") for k in ("rss", "pss", "uss")}
@@ -443,6 +451,10 @@ def main(argv: list[str] | None = None) -> None:
               f"{result['forked_peak_mb']:,} MB (largest forked map process); sampled each second over the run's "
               f"process tree: PSS {result['run_max_tree_pss_mb']:,} MB, RSS {result['run_max_tree_rss_mb']:,} MB "
               f"(targets, issue 19.4: under 90 s wall, under 3,000 MB)")
+        if result["tree_peak"]:
+            peak = result["tree_peak"]
+            print(f"at the tree's peak ({peak['at_s']:.0f} s after start), PSS / USS MB: " + "; ".join(
+                f"{q['name']} {q['pss_mb']:,} / {q['uss_mb']:,}" for q in peak["processes"]))
         m = result["sampled_max_mb"]
         print(f"sampled per process (max RSS / PSS / USS MB): run {m['run_rss']:,} / {m['run_pss']:,} / "
               f"{m['run_uss']:,}; largest forked {m['forked_rss']:,} / {m['forked_pss']:,} / {m['forked_uss']:,}")
