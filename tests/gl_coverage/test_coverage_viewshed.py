@@ -205,6 +205,26 @@ def test_where_overlapping_outlines_cross_is_a_corner_of_the_view():
     assert shapely.intersection(g, shapely.union(block, square)).area < 1e-6
 
 
+def test_two_large_overlapping_footprints_take_little_memory():
+    # two 2,000-vertex outlines crossing: pairing every edge of one with every edge of the other (4 million pairs)
+    # took ~0.5 GB; only the edges whose boxes meet are paired. The crossings facing the camera are still corners
+    import tracemalloc
+
+    a, b = Point(-15, 60).buffer(40, quad_segs=500), Point(15, 60).buffer(40, quad_segs=500)
+    assert len(a.exterior.coords) == len(b.exterior.coords) == 2001
+    tracemalloc.start()
+    try:
+        g = viewsheds(cams([("c", 0, 0, 0, 90, 150)]), blds(a, b)).geometry.iloc[0]
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert peak < 50e6, f"peak {peak / 1e6:.0f} MB"
+    front = min(shapely.get_coordinates(shapely.intersection(a.exterior, b.exterior)), key=lambda p: p[1])
+    assert abs(front[0]) < 1e-9                              # the crossing nearest the camera, at (0, 60 - 36.7)
+    assert shapely.distance(shapely.points(shapely.get_coordinates(g)), Point(front)).min() < 1e-6
+    assert shapely.intersection(g, shapely.union(a, b)).area < 1e-3
+
+
 @settings(max_examples=10, deadline=None)
 @given(seed=st.integers(0, 10_000))
 def test_uniform_rays_agree_with_line_of_sight_away_from_corner_bearings(seed):
