@@ -331,15 +331,8 @@ class Topology:
         x = np.asarray(x, dtype=np.float64).ravel()
         y = np.asarray(y, dtype=np.float64).ravel()
         grid = np.asarray(grid, dtype=np.int64).ravel()
-        count = self.seg_off[grid + 1] - self.seg_off[grid]
-        ends = np.cumsum(count)
-        max_pairs = _MAX_PAIRS if max_pairs is None else max_pairs
-        lo = 0
-        while lo < len(x):
-            done = ends[lo - 1] if lo else 0
-            hi = max(int(np.searchsorted(ends, done + max_pairs, side="right")), lo + 1)
+        for lo, hi in _pair_blocks(self.seg_off[grid + 1] - self.seg_off[grid], max_pairs):
             yield self._pairs(x, y, grid, lo, hi)
-            lo = hi
 
     def _pairs(self, x: np.ndarray, y: np.ndarray, grid: np.ndarray, lo: int, hi: int
                ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -368,21 +361,28 @@ class Topology:
         pass (:meth:`segment_pair_blocks`: one block but beside grids of many vertices), where the block loop
         would take a numpy pass per block and chunk."""
         dist = np.full(len(x), np.inf)
-        pts, others = [np.zeros(0, dtype=np.int64)], [np.zeros(0, dtype=np.int64)]
-        for owner, seg, d2 in self.segment_pair_blocks(x, y, grid):
-            hit = self._few_block(x, y, owner, seg, d2, dist, reach)
+        count = self.seg_off[grid + 1] - self.seg_off[grid]
+        pts, others = [], []
+        for lo, hi in _pair_blocks(count, None):
+            owner, seg, d2 = self._pairs(x, y, grid, lo, hi)
+            hit = self._few_block(x, y, count[lo:hi], lo, owner, seg, d2, dist, reach)
             pts.append(owner[hit].astype(np.int64))
             others.append(self.partner[seg[hit]].astype(np.int64))
-        return dist, np.concatenate(pts), np.concatenate(others)
+        if len(pts) == 1:
+            return dist, pts[0], others[0]
+        none = np.zeros(0, dtype=np.int64)
+        return dist, np.concatenate([none, *pts]), np.concatenate([none, *others])
 
-    def _few_block(self, x: np.ndarray, y: np.ndarray, owner: np.ndarray, seg: np.ndarray, d2: np.ndarray,
-                   dist: np.ndarray, reach: float | None) -> np.ndarray:
-        """One block of :meth:`_boundary_distance_few`: its points' distances set in *dist*; the positions of its
-        pairs within *reach* across a shared edge (none without *reach*)."""
+    def _few_block(self, x: np.ndarray, y: np.ndarray, count: np.ndarray, lo: int, owner: np.ndarray,
+                   seg: np.ndarray, d2: np.ndarray, dist: np.ndarray, reach: float | None) -> np.ndarray:
+        """One block of :meth:`_boundary_distance_few` (the points from *lo*, with *count* segments each): its
+        points' distances set in *dist*; the positions of its pairs within *reach* across a shared edge (none
+        without *reach*)."""
         px, py = x[owner], y[owner]
-        first = np.flatnonzero(np.r_[True, owner[1:] != owner[:-1]]) if len(owner) else np.zeros(0, dtype=np.int64)
-        best = np.repeat(np.minimum.reduceat(d2, first), np.diff(np.r_[first, len(owner)]))
-        cand = np.flatnonzero(d2 <= np.square(np.sqrt(best) + _TIE))
+        has = count > 0                     # (a grid without segments: no pair, its distance stays inf)
+        best = np.full(len(count), np.inf)
+        best[has] = np.minimum.reduceat(d2, (np.cumsum(count) - count)[has])
+        cand = np.flatnonzero(d2 <= np.square(np.sqrt(best) + _TIE)[owner - lo])
         j = seg[cand]
         np.minimum.at(dist, owner[cand], point_segment_distance(px[cand], py[cand], self.ax[j], self.ay[j],
                                                                 self.bx[j], self.by[j]))
@@ -396,6 +396,26 @@ class Topology:
             within = point_segment_distance(px[i], py[i], self.ax[j], self.ay[j], self.bx[j], self.by[j]) <= reach
             hit = np.delete(hit, unsure[~within])
         return hit
+
+
+def _pair_blocks(count: np.ndarray, max_pairs: int | None) -> list[tuple[int, int]]:
+    """Consecutive ranges ``(lo, hi)`` of points (each with *count* pairs) of at most *max_pairs* pairs (default
+    ``_MAX_PAIRS``), a point with more alone.
+
+    >>> _pair_blocks(np.array([4, 4, 4, 9, 1]), 8)
+    [(0, 2), (2, 3), (3, 4), (4, 5)]
+    """
+    max_pairs = _MAX_PAIRS if max_pairs is None else max_pairs
+    ends = np.cumsum(count)
+    if not len(ends) or ends[-1] <= max_pairs:  # the usual case: one block
+        return [(0, len(ends))] if len(ends) else []
+    blocks, lo = [], 0
+    while lo < len(ends):
+        done = int(ends[lo - 1]) if lo else 0
+        hi = max(int(np.searchsorted(ends, done + max_pairs, side="right")), lo + 1)
+        blocks.append((lo, hi))
+        lo = hi
+    return blocks
 
 
 def _runs(rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
