@@ -337,10 +337,10 @@ def _boundary_near(topo: Topology, x: np.ndarray, y: np.ndarray, grid: np.ndarra
     """Per point: 1 where a boundary segment of grid ``grid[i]`` lies within *distance* - 1e-6, 0 where none lies
     within *distance* + 1e-6 (the fast squared distance, far more exact than that), -1 in between: GEOS decides
     those (its ``dwithin`` also compares bounding boxes first, rounded its own way)."""
-    owner, _, d2 = topo.segment_pairs(x, y, grid)
     out = np.zeros(len(x), dtype=np.int8)
-    out[owner[d2 <= (distance + _TIE) ** 2]] = -1
-    out[owner[d2 <= max(distance - _TIE, 0.0) ** 2]] = 1
+    for owner, _, d2 in topo.segment_pair_blocks(x, y, grid):  # blocks of whole points: bounded memory
+        out[owner[d2 <= (distance + _TIE) ** 2]] = -1
+        out[owner[d2 <= max(distance - _TIE, 0.0) ** 2]] = 1
     return out
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import threading
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -84,3 +85,35 @@ def chromium():
         pytest.skip(f"chromium not usable: {exc}")
     yield driver
     driver.quit()
+
+
+@pytest.fixture()
+def fix_stores():
+    """``fix_stores(path, **options)`` opens a :class:`gridlib.live.gateway.FixStore` that is closed (its writer
+    threads stopped) when the test ends, whatever it asserted."""
+    from gridlib.live.gateway import FixStore
+
+    opened = []
+
+    def open_store(path, **options):
+        opened.append(FixStore(path, **options))
+        return opened[-1]
+
+    yield open_store
+    for store in opened:
+        store.close()
+
+
+@pytest.fixture(scope="module", autouse=True)
+def no_fixstore_writer_left(request) -> Iterator[None]:
+    """A live test module closes the FixStores it opened: once its fixtures are torn down, no writer thread of
+    theirs is left (one left alive keeps every later nightly run of this pytest process from forking)."""
+    if not request.module.__name__.rpartition(".")[2].startswith("test_live_"):
+        yield
+        return
+    before = set(threading.enumerate())
+    yield
+    left = [t for t in threading.enumerate() if t.name == "fixstore-writer" and t not in before]
+    for thread in left:     # a store dropped (not closed) ends its writer without waiting for it
+        thread.join(5)
+    assert [t for t in left if t.is_alive()] == [], f"{request.module.__name__} left FixStore writer threads"

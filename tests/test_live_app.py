@@ -26,9 +26,12 @@ TOKEN = "s3cret"
 def served(tmp_path_factory):
     work = tmp_path_factory.mktemp("live")
     store = demo_store(work, n_cases=60)
-    app = create_app(store, FixStore(work / "fixes.sqlite"), token=TOKEN, at="2026-11-20")
-    with serving(app) as base:
-        yield base, store, work
+    fixes = FixStore(work / "fixes.sqlite")
+    try:
+        with serving(create_app(store, fixes, token=TOKEN, at="2026-11-20")) as base:
+            yield base, store, work
+    finally:
+        fixes.close()
 
 
 def _call(url, body=None, token=TOKEN, method=None):
@@ -331,10 +334,10 @@ def test_gcj02_case_is_logged_in_wgs84_and_a_locked_store_stores_nothing(served)
     assert row["grid_code"] == got["grid_code"]
 
 
-def test_a_restarted_service_knows_the_logged_cases(served):
+def test_a_restarted_service_knows_the_logged_cases(served, fix_stores):
     _, store, work = served
     lon, lat = _demo_point(store, 13)
-    app = create_app(store, FixStore(work / "restart.sqlite"), at="2026-11-20")
+    app = create_app(store, fix_stores(work / "restart.sqlite"), at="2026-11-20")
     log = app.state.caselog
     assert "D1" in log and "NOPE" not in log
     row, problem = log.check_event("D1", {"stage": "filed", "time": "2026-11-20 18:00"})
@@ -448,7 +451,8 @@ def test_concurrent_posts_each_case_stored_once_and_answered_after_its_commit(se
     assert _event_rows(store) == rows + 20 and events["case_id"].str.match(r"CC\d+$").sum() == 20
 
 
-def test_a_copy_sent_while_the_case_is_written_is_a_duplicate_and_the_answer_waits_for_the_commit(served, tmp_path):
+def test_a_copy_sent_while_the_case_is_written_is_a_duplicate_and_the_answer_waits_for_the_commit(
+        served, tmp_path, fix_stores):
     """Deterministic: the writer thread is held (the case log's mutex), so the first POST is assigned and waits
     for its commit; a copy of it meanwhile is refused 409 at once (the id is in flight), the first is answered 200
     only when its commit went through, and the case is stored once."""
@@ -459,7 +463,7 @@ def test_a_copy_sent_while_the_case_is_written_is_a_duplicate_and_the_answer_wai
     _, store, work = served
     shutil.copy(store.path, tmp_path / "s.gpkg")
     mine = gl.store.open(str(tmp_path / "s.gpkg"))
-    app = create_app(mine, FixStore(tmp_path / "fixes.sqlite"), token=TOKEN, at="2026-11-20")
+    app = create_app(mine, fix_stores(tmp_path / "fixes.sqlite"), token=TOKEN, at="2026-11-20")
     lon, lat = _demo_point(mine, 9)
     body = {"case_id": "FLIGHT1", "lon": lon, "lat": lat, "class_code": "06036", "reported_at": "2026-11-20 08:00"}
     caselog, writing = app.state.caselog, threading.Event()

@@ -42,8 +42,8 @@ def _run(store, auth, script):
 
 
 @pytest.mark.parametrize("version", [None, 1])
-def test_register_auth_locate_ack_after_store(tmp_path, version):
-    store = FixStore(tmp_path / "live.sqlite")
+def test_register_auth_locate_ack_after_store(tmp_path, version, fix_stores):
+    store = fix_stores(tmp_path / "live.sqlite")
 
     async def script(reader, writer):
         reg = j.encode_registration(j.Registration(31, 115, "GL", "M", "D1", 2, "沪A12345"), version)
@@ -57,7 +57,7 @@ def test_register_auth_locate_ack_after_store(tmp_path, version):
         loc = j.encode_location(j.Location(121.5, 31.24, T0, 30.0, mileage_km=5.0, satellites=9, signal=20))
         r = await _exchange(reader, writer, j.encode(j.LOCATION, PHONE, 4, loc, version=version))
         assert j.decode_general_response(r.body) == (4, j.LOCATION, 0)
-        rows = FixStore(store.path).db.execute("SELECT vehicle_id, local_time, satellites FROM fixes").fetchall()
+        rows = fix_stores(store.path).db.execute("SELECT vehicle_id, local_time, satellites FROM fixes").fetchall()
         assert rows == [("沪A12345", "2026-11-20T08:30:00", 9)]     # on disk when the ACK arrived
         batch = j.encode_batch_location([j.Location(121.5, 31.24, T0 + dt.timedelta(seconds=s)) for s in (10, 20)])
         r = await _exchange(reader, writer, j.encode(j.BATCH_LOCATION, PHONE, 5, batch, version=version))
@@ -70,7 +70,7 @@ def test_register_auth_locate_ack_after_store(tmp_path, version):
     assert [p["vehicle_id"] for p in store.last_positions()] == ["沪A12345"]
 
 
-def test_unauthenticated_fixes_refused_when_auth_on_and_kept_when_off(tmp_path):
+def test_unauthenticated_fixes_refused_when_auth_on_and_kept_when_off(tmp_path, fix_stores):
     loc = j.encode_location(j.Location(121.5, 31.24, T0))
 
     async def script(reader, writer):
@@ -78,22 +78,22 @@ def test_unauthenticated_fixes_refused_when_auth_on_and_kept_when_off(tmp_path):
         bad = await _exchange(reader, writer, j.encode(j.AUTH, PHONE, 10, j.encode_auth("wrong")))
         return j.decode_general_response(r.body)[2], j.decode_general_response(bad.body)[2]
 
-    on = FixStore(tmp_path / "on.sqlite")
+    on = fix_stores(tmp_path / "on.sqlite")
     gw, results = _run(on, True, script)
     assert results == (1, 1) and gw.rejected["unauthenticated"] == 1
     assert on.db.execute("SELECT count(*) FROM fixes").fetchone()[0] == 0
-    off = FixStore(tmp_path / "off.sqlite")
+    off = fix_stores(tmp_path / "off.sqlite")
     gw, results = _run(off, False, script)
     assert results[0] == 0
     assert off.db.execute("SELECT vehicle_id FROM fixes").fetchall() == [(PHONE,)]
 
 
-def test_bad_body_answered_with_message_error(tmp_path):
+def test_bad_body_answered_with_message_error(tmp_path, fix_stores):
     async def script(reader, writer):
         r = await _exchange(reader, writer, j.encode(j.LOCATION, PHONE, 3, b"\x00" * 10))
         return j.decode_general_response(r.body)
 
-    gw, result = _run(FixStore(tmp_path / "x.sqlite"), False, script)
+    gw, result = _run(fix_stores(tmp_path / "x.sqlite"), False, script)
     assert result == (3, j.LOCATION, 2) and gw.drops["bad_body"] == 1
 
 
@@ -106,10 +106,10 @@ def _fix_in_file(path, phone: str, local_time: str) -> bool:
         con.close()
 
 
-def test_group_commit_acks_only_committed_fixes_and_shares_transactions(tmp_path):
+def test_group_commit_acks_only_committed_fixes_and_shares_transactions(tmp_path, fix_stores):
     """40 terminals report at once: fewer transactions than reports, every ACK finds its row in the file,
     every subscriber call comes after the commit and sees each fix once."""
-    store = FixStore(tmp_path / "group.sqlite", window_ms=20)
+    store = fix_stores(tmp_path / "group.sqlite", window_ms=20)
     seen, not_yet_in_file = [], []
 
     def subscriber(pairs):
@@ -153,8 +153,8 @@ def test_group_commit_acks_only_committed_fixes_and_shares_transactions(tmp_path
     store.close()
 
 
-def test_failed_commit_is_answered_failure_and_not_published(tmp_path):
-    store = FixStore(tmp_path / "broken.sqlite")
+def test_failed_commit_is_answered_failure_and_not_published(tmp_path, fix_stores):
+    store = fix_stores(tmp_path / "broken.sqlite")
     published = []
     store.subscribe(published.append)
     other = sqlite3.connect(store.path)
@@ -171,10 +171,10 @@ def test_failed_commit_is_answered_failure_and_not_published(tmp_path):
     assert gw.counters["fixes_in"] == 0
 
 
-def test_subscribe_add_sync_and_async(tmp_path):
+def test_subscribe_add_sync_and_async(tmp_path, fix_stores):
     from gridlib.live.fix import Fix
 
-    store = FixStore(tmp_path / "sub.sqlite")
+    store = fix_stores(tmp_path / "sub.sqlite")
     got = []
     store.subscribe(lambda pairs: got.append([(f.device_id, v) for f, v in pairs]))
     store.subscribe(lambda pairs: 1 / 0)        # a failing subscriber is logged, the others still run
@@ -189,13 +189,13 @@ def test_subscribe_add_sync_and_async(tmp_path):
     store.close()
 
 
-def test_add_async_from_two_event_loops_at_once(tmp_path):
+def test_add_async_from_two_event_loops_at_once(tmp_path, fix_stores):
     """The HTTP app and the gateway may run on different loops: each gets its own writer thread on the same file."""
     import threading
 
     from gridlib.live.fix import Fix
 
-    store = FixStore(tmp_path / "two.sqlite")
+    store = fix_stores(tmp_path / "two.sqlite")
     fix = Fix("7", dt.datetime(2026, 11, 20, tzinfo=dt.UTC), 121.5, 31.2, "osmand")
 
     def feed(name):
@@ -213,8 +213,8 @@ def test_add_async_from_two_event_loops_at_once(tmp_path):
     store.close()
 
 
-def test_registrations_are_group_committed_and_answered_after_the_commit(tmp_path):
-    store = FixStore(tmp_path / "reg.sqlite", window_ms=20)
+def test_registrations_are_group_committed_and_answered_after_the_commit(tmp_path, fix_stores):
+    store = fix_stores(tmp_path / "reg.sqlite", window_ms=20)
 
     async def terminal(port, i):
         phone = f"1390000{i:04d}"
@@ -244,8 +244,8 @@ def test_registrations_are_group_committed_and_answered_after_the_commit(tmp_pat
     store.close()
 
 
-def test_failed_registration_commit_is_answered_failure(tmp_path):
-    store = FixStore(tmp_path / "noreg.sqlite")
+def test_failed_registration_commit_is_answered_failure(tmp_path, fix_stores):
+    store = fix_stores(tmp_path / "noreg.sqlite")
     other = sqlite3.connect(store.path)
     other.execute("DROP TABLE terminals")
     other.close()
@@ -259,7 +259,7 @@ def test_failed_registration_commit_is_answered_failure(tmp_path):
     assert result == (j.PLATFORM_RESPONSE, (8, j.REGISTER, 1)) and gw.counters["store_errors"] == 1
 
 
-def test_last_positions_from_memory_equal_the_group_by_also_after_restart(tmp_path):
+def test_last_positions_from_memory_equal_the_group_by_also_after_restart(tmp_path, fix_stores):
     """The live page's vehicle list is kept in memory; it must equal the GROUP BY over the table it replaces."""
     import random
 
@@ -278,7 +278,7 @@ def test_last_positions_from_memory_equal_the_group_by_also_after_restart(tmp_pa
                 for v in (rng.randrange(12) for _ in range(n))]
 
     path = tmp_path / "last.sqlite"
-    store = FixStore(path)
+    store = fix_stores(path)
     assert store.last_positions() == [] == group_by(store)
     for _ in range(5):
         store.add(fixes(40))
@@ -289,8 +289,28 @@ def test_last_positions_from_memory_equal_the_group_by_also_after_restart(tmp_pa
     before = store.last_positions()
     assert len(before) == 12 and before == group_by(store)
     store.close()
-    store = FixStore(path)          # restart: loaded from the table
+    store = fix_stores(path)          # restart: loaded from the table
     assert store.last_positions() == before
     store.add(fixes(50))
     assert store.last_positions() == group_by(store) != before
     store.close()
+
+
+def test_a_store_dropped_without_close_ends_its_writer_thread(tmp_path):
+    """A FixStore nobody keeps is collected and its writer thread ends: left alive, it would keep a nightly run
+    in this process from forking (gridlib.nightly.forks)."""
+    import gc
+
+    from gridlib.live.fix import Fix
+
+    store = FixStore(tmp_path / "dropped.sqlite")
+    fix = Fix("7", dt.datetime(2026, 11, 20, tzinfo=dt.UTC), 121.5, 31.2, "osmand")
+    asyncio.run(store.add_async([(fix, "沪A1")]))
+    (thread,) = [w.thread for w in store._writers.values()]
+    assert thread.is_alive() and thread.name == "fixstore-writer"
+    del store
+    gc.collect()
+    thread.join(10)
+    assert not thread.is_alive()
+    with sqlite3.connect(tmp_path / "dropped.sqlite") as con:
+        assert con.execute("SELECT vehicle_id FROM fixes").fetchall() == [("沪A1",)]

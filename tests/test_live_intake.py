@@ -49,13 +49,29 @@ def test_a_group_is_assigned_and_committed_while_the_event_loop_is_busy(intake):
     assert stored and not rejects and answers[0]["grid_code"] == "410105001003004"
 
 
-def test_requests_queued_together_are_one_group_and_calls_run_in_the_intake_thread(intake):
+def test_requests_queued_together_are_one_group_and_calls_run_in_the_intake_thread(intake, monkeypatch):
+    groups: list[list[list[str]]] = []          # per assignment, its requests' case ids
+    take_group = intake._take_group
+
+    def spied(requests):
+        groups.append([[c["case_id"] for c in r] for r in requests])
+        return take_group(requests)
+
+    monkeypatch.setattr(intake, "_take_group", spied)
+    gate = threading.Event()
+
     async def main():
-        first = await asyncio.gather(*(intake.take_in([_case(f"G{k}")]) for k in range(5)),
-                                     intake.take_in([_case("G0")]))
-        return first, await intake.in_worker(lambda: threading.current_thread().name)
+        held = asyncio.ensure_future(intake.in_worker(gate.wait, 10))
+        await asyncio.sleep(0.05)               # the intake thread is held: the six requests queue behind it
+        queued = asyncio.gather(*(intake.take_in([_case(f"G{k}")]) for k in range(5)),
+                                intake.take_in([_case("G0")]))
+        await asyncio.sleep(0.05)
+        gate.set()
+        await held
+        return await queued, await intake.in_worker(lambda: threading.current_thread().name)
 
     outcomes, thread = asyncio.run(main())
+    assert groups == [[["G0"], ["G1"], ["G2"], ["G3"], ["G4"], ["G0"]]]   # one group, the six requests in order
     assert [a[0]["case_id"] for a, _ in outcomes[:5]] == [f"G{k}" for k in range(5)]
     assert outcomes[5][1][0]["reason_code"] == "duplicate_id"     # the copy in the same group
     assert thread == "intake"

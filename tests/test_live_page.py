@@ -35,11 +35,13 @@ def live(tmp_path_factory):
     fixes = FixStore(work / "fixes.sqlite")
     app = create_app(store, fixes)             # as gridlib serve: the edition valid today, no token
     monitor = attach_monitor(app, store, fixes)
-    with serving(app) as base:
-        yield base, store, work
-        app.state.alerts_stopping.set()       # open SSE streams end, so the server can stop
-    monitor.stop()
-    fixes.close()
+    try:
+        with serving(app) as base:
+            yield base, store, work
+            app.state.alerts_stopping.set()   # open SSE streams end, so the server can stop
+    finally:
+        monitor.stop()
+        fixes.close()
 
 
 def _get(url: str):

@@ -21,7 +21,6 @@ pytest.importorskip("fastapi")
 
 import gridlib as gl  # noqa: E402
 from gridlib.live.app import create_app  # noqa: E402
-from gridlib.live.gateway import FixStore  # noqa: E402
 from gridlib.live.registry import import_terminals  # noqa: E402
 from gridlib.testing import serving  # noqa: E402
 
@@ -53,8 +52,8 @@ def _call(url: str, body=None, method: str = "GET", token: str | None = TOKEN):
         return e.code, json.loads(e.read().decode())
 
 
-def test_devices_registered_over_http_take_effect_at_once(store, tmp_path):
-    fixes = FixStore(tmp_path / "live.sqlite")
+def test_devices_registered_over_http_take_effect_at_once(store, tmp_path, fix_stores):
+    fixes = fix_stores(tmp_path / "live.sqlite")
     app = create_app(store, fixes, token=TOKEN)
     with serving(app) as base:
         url = f"{base}/v1/terminals/13900000001"
@@ -92,8 +91,8 @@ def test_devices_registered_over_http_take_effect_at_once(store, tmp_path):
     fixes.close()
 
 
-def test_a_fleet_list_is_registered_all_at_once_or_not_at_all(tmp_path):
-    fixes = FixStore(tmp_path / "live.sqlite")
+def test_a_fleet_list_is_registered_all_at_once_or_not_at_all(tmp_path, fix_stores):
+    fixes = fix_stores(tmp_path / "live.sqlite")
     fixes.register("013800000001", "沪D1")
     before = fixes.terminals()
     fleet = pd.DataFrame({"terminal": ["013800000001", "013800000002", "013800000002", "p-1", "p-2", None],

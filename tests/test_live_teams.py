@@ -45,6 +45,7 @@ def served(tmp_path_factory):
         monitor.stop()
         tracker.stop()
         app.state.alerts_stopping.set()
+        fixes.close()
 
 
 def _call(url, body=None, method=None):
@@ -237,7 +238,7 @@ def test_team_terminals_over_jt808_stay_teams_and_never_reach_the_truck_monitor(
     assert kinds[team] == "team" and kinds["沪D00001"] == "truck"
 
 
-def test_an_old_case_log_gets_the_team_columns_and_a_restart_resumes_the_wait(tmp_path):
+def test_an_old_case_log_gets_the_team_columns_and_a_restart_resumes_the_wait(tmp_path, fix_stores):
     import pandas as pd
 
     from gridlib.live.caselog import EVENT_COLUMNS, CaseLog, reported_row
@@ -255,13 +256,13 @@ def test_an_old_case_log_gets_the_team_columns_and_a_restart_resumes_the_wait(tm
     stored = store.read_layer("case_events")
     assert [c for c in stored.columns if c in EVENT_COLUMNS] == list(EVENT_COLUMNS)
     assert stored["team_id"].isna().tolist() == [True, False] and stored["team_id"].iloc[1] == "B1"
-    fixes = FixStore(tmp_path / "f.sqlite")
+    fixes = fix_stores(tmp_path / "f.sqlite")
     fixes.register("13900000009", "B1", kind="team")
     t = dt.datetime(2026, 11, 20, 1, 5, tzinfo=dt.UTC)
     fixes.add([(Fix("13900000009", t, 121.503, 31.24, "osmand"), "B1")])
     fixes.close()
     # restarted: the open case and the team's last fix come back from the store and the fixes file
-    again = TeamTracker(FixStore(tmp_path / "f.sqlite"), CaseLog(store), 4550, teams=["B1"])
+    again = TeamTracker(fix_stores(tmp_path / "f.sqlite"), CaseLog(store), 4550, teams=["B1"])
     again.restore()
     assert again.assigned() == {"K1": "B1"} and again.origins()["B1"][2] == t
     assert again.check() == []                            # about 285 m away: still waiting

@@ -41,9 +41,9 @@ def _same(a: pd.DataFrame, b: pd.DataFrame) -> bool:
 
 
 @pytest.mark.parametrize(("batch", "version"), [(1, None), (4, 1)])
-def test_fixes_stored_equal_fixes_sent(tmp_path, fleet, batch, version):
+def test_fixes_stored_equal_fixes_sent(tmp_path, fleet, batch, version, fix_stores):
     fixes, t0 = fleet
-    store = FixStore(tmp_path / "sim.sqlite")
+    store = fix_stores(tmp_path / "sim.sqlite")
 
     async def main():
         gw = Jt808Gateway(store, auth=True)
@@ -72,10 +72,10 @@ def test_fixes_stored_equal_fixes_sent(tmp_path, fleet, batch, version):
     store.close()
 
 
-def test_unauthenticated_simulator_is_refused_when_registration_is_skipped(tmp_path, fleet):
+def test_unauthenticated_simulator_is_refused_when_registration_is_skipped(tmp_path, fleet, fix_stores):
     """A gateway with auth on refuses the reports of a terminal that did not authenticate on its connection."""
     fixes, t0 = fleet
-    store = FixStore(tmp_path / "noauth.sqlite")
+    store = fix_stores(tmp_path / "noauth.sqlite")
 
     async def main():
         gw = Jt808Gateway(store, auth=True)
@@ -97,8 +97,8 @@ def test_unauthenticated_simulator_is_refused_when_registration_is_skipped(tmp_p
     store.close()
 
 
-def test_cli_simulate_terminals(tmp_path):
-    store = FixStore(tmp_path / "cli.sqlite")
+def test_cli_simulate_terminals(tmp_path, fix_stores):
+    store = fix_stores(tmp_path / "cli.sqlite")
     loop = asyncio.new_event_loop()
     started = threading.Event()
     box = {}

@@ -41,6 +41,7 @@ camera's mounting height are not used (a low building still blocks the view).
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterator
 
 import geopandas as gpd
 import numpy as np
@@ -58,6 +59,7 @@ log = logging.getLogger(__name__)
 _MOVE_M = 0.1  # how far outside the outline a wall-mounted camera is placed
 _T_TOL = 1e-9  # edge parameter tolerance: rays through a shared vertex hit both edges
 _MAX_RAY_PAIRS = 4_000_000  # ray-edge tests per numpy chunk (~200 MB of temporaries)
+_MAX_EDGE_PAIRS = 1 << 17  # edge-edge tests per numpy chunk of the outline-crossing search (~20 MB of temporaries)
 _CORNER_EPS = 1e-4  # degrees either side of a silhouette vertex (0.2 mm at 100 m)
 _KEY_TOL = 1e-7  # degrees; ray keys are camera * 1000 + angle, exact to ~1e-8 for 10^5 cameras
 
@@ -173,6 +175,46 @@ def _range_crossings(p: np.ndarray, e: np.ndarray, r: np.ndarray) -> tuple[np.nd
     return edge, np.degrees(np.arctan2(x, y))
 
 
+def _edge_pair_blocks(a: np.ndarray, b: np.ndarray, first: np.ndarray,
+                      max_pairs: int | None = None) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+    """Every edge of footprint ``a[k]`` with every edge of ``b[k]`` (*first*: :func:`_edges`' first edge per
+    footprint), pair by pair, in blocks of at most *max_pairs* (default ``_MAX_EDGE_PAIRS``; two 2,000-vertex
+    footprints make 4 million pairs: ~0.5 GB of temporaries at once).
+
+    >>> first = np.array([0, 2, 5])  # footprint 0: edges 0-1, footprint 1: edges 2-4
+    >>> [(ia.tolist(), ib.tolist()) for ia, ib in _edge_pair_blocks(np.array([0]), np.array([1]), first, 4)]
+    [([0, 0, 0, 1], [2, 3, 4, 2]), ([1, 1], [3, 4])]
+    """
+    max_pairs = _MAX_EDGE_PAIRS if max_pairs is None else max_pairs
+    na, nb = first[a + 1] - first[a], first[b + 1] - first[b]
+    k = na * nb
+    ends = np.cumsum(k)
+    for lo in range(0, int(ends[-1]), max_pairs):
+        flat = np.arange(lo, min(lo + max_pairs, int(ends[-1])))
+        pair = np.searchsorted(ends, flat, side="right")
+        local = flat - (ends[pair] - k[pair])
+        yield first[a[pair]] + local // nb[pair], first[b[pair]] + local % nb[pair]
+
+
+def _proper_crossings(ia: np.ndarray, ib: np.ndarray, e0: np.ndarray, e1: np.ndarray
+                      ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Where edge ``ia[k]`` properly crosses edge ``ib[k]`` (not at an end of either): the points, and their
+    edges.
+
+    >>> cross = _proper_crossings(np.array([0, 0]), np.array([1, 2]), np.array([[0.0, 0], [1, -1], [0, 1]]),
+    ...                           np.array([[2.0, 0], [1, 1], [2, 1]]))
+    >>> [c.tolist() for c in cross]  # edge 0 crosses edge 1 at (1, 0); edge 2 runs beside it
+    [[[1.0, 0.0]], [0], [1]]
+    """
+    p, r, d, s_ = e0[ia], e1[ia] - e0[ia], e0[ib] - e0[ia], e1[ib] - e0[ib]
+    den = r[:, 0] * s_[:, 1] - r[:, 1] * s_[:, 0]
+    with np.errstate(divide="ignore", invalid="ignore"):
+        t = (d[:, 0] * s_[:, 1] - d[:, 1] * s_[:, 0]) / den
+        u = (d[:, 0] * r[:, 1] - d[:, 1] * r[:, 0]) / den
+    cross = (den != 0) & (t > 0) & (t < 1) & (u > 0) & (u < 1)
+    return p[cross] + t[cross, None] * r[cross], ia[cross], ib[cross]
+
+
 def _crossing_bearings(xy: np.ndarray, rng: np.ndarray, polys: np.ndarray, qc: np.ndarray, qb: np.ndarray,
                        edges: tuple[np.ndarray, ...]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Where the outlines of two overlapping footprints cross, within a camera's range: the camera of each such
@@ -200,20 +242,10 @@ def _crossing_bearings(xy: np.ndarray, rng: np.ndarray, polys: np.ndarray, qc: n
     if not len(a):
         return none
     e0, e1, _, first = edges
-    na, nb = first[a + 1] - first[a], first[b + 1] - first[b]
-    k = na * nb  # every edge of the one against every edge of the other
-    pair = np.repeat(np.arange(len(a)), k)
-    local = np.arange(k.sum()) - np.repeat(np.cumsum(k) - k, k)
-    ia, ib = first[a][pair] + local // nb[pair], first[b][pair] + local % nb[pair]
-    p, r, d, s_ = e0[ia], e1[ia] - e0[ia], e0[ib] - e0[ia], e1[ib] - e0[ib]
-    den = r[:, 0] * s_[:, 1] - r[:, 1] * s_[:, 0]
-    with np.errstate(divide="ignore", invalid="ignore"):
-        t = (d[:, 0] * s_[:, 1] - d[:, 1] * s_[:, 0]) / den
-        u = (d[:, 0] * r[:, 1] - d[:, 1] * r[:, 0]) / den
-    cross = (den != 0) & (t > 0) & (t < 1) & (u > 0) & (u < 1)
-    if not cross.any():
+    found = [_proper_crossings(ia, ib, e0, e1) for ia, ib in _edge_pair_blocks(a, b, first)]
+    if not sum(len(pts) for pts, _, _ in found):
         return none
-    pts, ia, ib = p[cross] + t[cross, None] * r[cross], ia[cross], ib[cross]
+    pts, ia, ib = (np.concatenate(parts) for parts in zip(*found, strict=True))
     cams = np.unique(qc)
     ci, pi = shapely.STRtree(shapely.points(pts)).query(shapely.points(xy[cams]), predicate="dwithin",
                                                         distance=rng[cams])

@@ -25,6 +25,7 @@ are exact where they apply and leave the rest to an exact geometric test.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass
 from functools import cached_property
 from typing import TYPE_CHECKING
@@ -55,6 +56,8 @@ _FAR = 1e18
 _FEW_POINTS = 32
 #: Distances (metres) this close are decided with GEOS' formula: far above the fast formula's rounding.
 _TIE = 1e-6
+#: (point, segment) pairs per block of :meth:`Topology.segment_pair_blocks`: ~100 bytes of temporaries each.
+_MAX_PAIRS = 1 << 18
 
 
 @dataclass(frozen=True, eq=False)
@@ -296,22 +299,47 @@ class Topology:
         dist[order] = out
         return dist, np.concatenate(pts), np.concatenate(others)
 
-    def segment_pairs(self, x: ArrayLike, y: ArrayLike, grid: ArrayLike) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    def segment_pairs(self, x: ArrayLike, y: ArrayLike, grid: ArrayLike,
+                      max_pairs: int | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Every (point, boundary segment of its grid ``grid[i]``) pair, point by point, with the fast squared
         distance (float64, the point projected onto the segment: within far less than 1e-6 m of GEOS' distance,
-        which decides anything closer than that).
+        which decides anything closer than that). Computed in blocks of about *max_pairs* pairs
+        (:meth:`segment_pair_blocks`, which callers that reduce the pairs use instead: this holds them all).
 
         >>> import shapely
         >>> point, seg, d2 = topology([shapely.box(0, 0, 10, 10)]).segment_pairs([3.0], [4.0], [0])
         >>> point.tolist(), seg.tolist(), d2.tolist()
         ([0, 0, 0, 0], [0, 1, 2, 3], [49.0, 36.0, 9.0, 16.0])
         """
+        blocks = list(self.segment_pair_blocks(x, y, grid, max_pairs))
+        if not blocks:
+            return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64), np.zeros(0)
+        return tuple(np.concatenate(parts) for parts in zip(*blocks, strict=True))  # type: ignore[return-value]
+
+    def segment_pair_blocks(self, x: ArrayLike, y: ArrayLike, grid: ArrayLike, max_pairs: int | None = None
+                            ) -> Iterator[tuple[np.ndarray, np.ndarray, np.ndarray]]:
+        """:meth:`segment_pairs` in blocks of whole points (consecutive, in order) of at most *max_pairs* pairs
+        (default ``_MAX_PAIRS``; a point whose grid has more segments is a block of its own): many points beside a
+        grid of tens of thousands of vertices (a river's) take bounded memory. Each block is ``(point, segment,
+        squared distance)``, the points numbered as in *x*.
+
+        >>> import shapely
+        >>> t = topology([shapely.box(0, 0, 10, 10)])
+        >>> [point.tolist() for point, _, _ in t.segment_pair_blocks([3.0, 5.0, 6.0], [4.0, 5.0, 1.0], [0, 0, 0], 8)]
+        [[0, 0, 0, 0, 1, 1, 1, 1], [2, 2, 2, 2]]
+        """
         x = np.asarray(x, dtype=np.float64).ravel()
         y = np.asarray(y, dtype=np.float64).ravel()
         grid = np.asarray(grid, dtype=np.int64).ravel()
-        start = self.seg_off[grid]
-        count = self.seg_off[grid + 1] - start
-        owner = np.repeat(np.arange(len(x)), count)
+        for lo, hi in _pair_blocks(self.seg_off[grid + 1] - self.seg_off[grid], max_pairs):
+            yield self._pairs(x, y, grid, lo, hi)
+
+    def _pairs(self, x: np.ndarray, y: np.ndarray, grid: np.ndarray, lo: int, hi: int
+               ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """:meth:`segment_pairs` of the points ``lo:hi``."""
+        start = self.seg_off[grid[lo:hi]]
+        count = self.seg_off[grid[lo:hi] + 1] - start
+        owner = np.repeat(np.arange(lo, hi), count)
         seg = np.repeat(start - (np.cumsum(count) - count), count) + np.arange(len(owner))
         sdx, sdy, sinv = self.segment_terms
         dx, dy = sdx[seg], sdy[seg]
@@ -330,19 +358,36 @@ class Topology:
     def _boundary_distance_few(self, x: np.ndarray, y: np.ndarray, grid: np.ndarray,
                                reach: float | None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """:meth:`boundary_distance` for a few points (one live case): every segment of their grids in one flat
-        pass (:meth:`segment_pairs`), where the block loop would take a numpy pass per block and chunk."""
-        owner, seg, d2 = self.segment_pairs(x, y, grid)
-        count = self.seg_off[grid + 1] - self.seg_off[grid]
-        first = np.cumsum(count) - count
-        px, py = x[owner], y[owner]
-        best = np.minimum.reduceat(d2, first)
-        cand = np.flatnonzero(d2 <= np.square(np.sqrt(best) + _TIE)[owner])
+        pass (:meth:`segment_pair_blocks`: one block but beside grids of many vertices), where the block loop
+        would take a numpy pass per block and chunk."""
         dist = np.full(len(x), np.inf)
+        count = self.seg_off[grid + 1] - self.seg_off[grid]
+        pts, others = [], []
+        for lo, hi in _pair_blocks(count, None):
+            owner, seg, d2 = self._pairs(x, y, grid, lo, hi)
+            hit = self._few_block(x, y, count[lo:hi], lo, owner, seg, d2, dist, reach)
+            pts.append(owner[hit].astype(np.int64))
+            others.append(self.partner[seg[hit]].astype(np.int64))
+        if len(pts) == 1:
+            return dist, pts[0], others[0]
+        none = np.zeros(0, dtype=np.int64)
+        return dist, np.concatenate([none, *pts]), np.concatenate([none, *others])
+
+    def _few_block(self, x: np.ndarray, y: np.ndarray, count: np.ndarray, lo: int, owner: np.ndarray,
+                   seg: np.ndarray, d2: np.ndarray, dist: np.ndarray, reach: float | None) -> np.ndarray:
+        """One block of :meth:`_boundary_distance_few` (the points from *lo*, with *count* segments each): its
+        points' distances set in *dist*; the positions of its pairs within *reach* across a shared edge (none
+        without *reach*)."""
+        px, py = x[owner], y[owner]
+        has = count > 0                     # (a grid without segments: no pair, its distance stays inf)
+        best = np.full(len(count), np.inf)
+        best[has] = np.minimum.reduceat(d2, (np.cumsum(count) - count)[has])
+        cand = np.flatnonzero(d2 <= np.square(np.sqrt(best) + _TIE)[owner - lo])
         j = seg[cand]
         np.minimum.at(dist, owner[cand], point_segment_distance(px[cand], py[cand], self.ax[j], self.ay[j],
                                                                 self.bx[j], self.by[j]))
         if reach is None:
-            return dist, np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64)
+            return np.zeros(0, dtype=np.int64)
         near2, far2 = max(reach - _TIE, 0.0) ** 2, (reach + _TIE) ** 2
         hit = np.flatnonzero((d2 <= far2) & (self.partner[seg] >= 0))
         unsure = np.flatnonzero(d2[hit] > near2)
@@ -350,7 +395,27 @@ class Topology:
             i, j = hit[unsure], seg[hit[unsure]]
             within = point_segment_distance(px[i], py[i], self.ax[j], self.ay[j], self.bx[j], self.by[j]) <= reach
             hit = np.delete(hit, unsure[~within])
-        return dist, owner[hit].astype(np.int64), self.partner[seg[hit]].astype(np.int64)
+        return hit
+
+
+def _pair_blocks(count: np.ndarray, max_pairs: int | None) -> list[tuple[int, int]]:
+    """Consecutive ranges ``(lo, hi)`` of points (each with *count* pairs) of at most *max_pairs* pairs (default
+    ``_MAX_PAIRS``), a point with more alone.
+
+    >>> _pair_blocks(np.array([4, 4, 4, 9, 1]), 8)
+    [(0, 2), (2, 3), (3, 4), (4, 5)]
+    """
+    max_pairs = _MAX_PAIRS if max_pairs is None else max_pairs
+    ends = np.cumsum(count)
+    if not len(ends) or ends[-1] <= max_pairs:  # the usual case: one block
+        return [(0, len(ends))] if len(ends) else []
+    blocks, lo = [], 0
+    while lo < len(ends):
+        done = int(ends[lo - 1]) if lo else 0
+        hi = max(int(np.searchsorted(ends, done + max_pairs, side="right")), lo + 1)
+        blocks.append((lo, hi))
+        lo = hi
+    return blocks
 
 
 def _runs(rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

@@ -40,6 +40,7 @@ import secrets
 import sqlite3
 import threading
 import time
+import weakref
 from collections import Counter, deque
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -117,11 +118,13 @@ def _connect(path: str) -> sqlite3.Connection:
 
 
 class _GroupWriter:
-    """The writer thread of :meth:`FixStore.add_async` for one event loop."""
+    """The writer thread of :meth:`FixStore.add_async` for one event loop. It holds the store only weakly, while
+    it commits: a store nobody keeps is collected, and its finalizer ends the thread (:func:`_stop_writers`)."""
 
     def __init__(self, store: FixStore, loop: asyncio.AbstractEventLoop, max_rows: int, window_s: float,
                  interval_s: float = 0.0) -> None:
-        self.store, self.loop, self.max_rows, self.window_s = store, loop, max_rows, window_s
+        self.path, self.store = store.path, weakref.ref(store)
+        self.loop, self.max_rows, self.window_s = loop, max_rows, window_s
         self.interval_s = interval_s
         self.last_start = -float("inf")     # when the latest transaction started (time.monotonic())
         self.queue: queue.SimpleQueue = queue.SimpleQueue()
@@ -161,7 +164,7 @@ class _GroupWriter:
         return batch, False
 
     def _run(self) -> None:
-        db = _connect(self.store.path)
+        db = _connect(self.path)
         try:
             stop = False
             while not stop:
@@ -169,20 +172,34 @@ class _GroupWriter:
                 if first is None:
                     break
                 batch, stop = self._take(first)
-                fixes = [pair for item in batch for pair in item[0]]
-                terminals = [row for item in batch for row in item[1]]
-                self.last_start = time.monotonic()
-                err: BaseException | None = None
-                try:
-                    self.store._insert(db, fixes, terminals)
-                except Exception as exc:  # noqa: BLE001 - handed to every waiting connection
-                    err = exc
-                try:
-                    self.loop.call_soon_threadsafe(self.store._settle, batch, fixes, terminals, err)
-                except RuntimeError:        # the loop is closed: nobody waits for these
-                    pass
+                store = self.store()
+                if store is None:           # collected: nobody waits for these
+                    break
+                self._commit(store, db, batch)
+                store = None                # not held while waiting for the next batch
         finally:
             db.close()
+
+    def _commit(self, store: FixStore, db: sqlite3.Connection, batch: list[tuple]) -> None:
+        """One grouped transaction of *batch*; its callers are released on the loop."""
+        fixes = [pair for item in batch for pair in item[0]]
+        terminals = [row for item in batch for row in item[1]]
+        self.last_start = time.monotonic()
+        err: BaseException | None = None
+        try:
+            store._insert(db, fixes, terminals)
+        except Exception as exc:  # noqa: BLE001 - handed to every waiting connection
+            err = exc
+        try:
+            self.loop.call_soon_threadsafe(store._settle, batch, fixes, terminals, err)
+        except RuntimeError:        # the loop is closed: nobody waits for these
+            pass
+
+
+def _stop_writers(writers: dict[asyncio.AbstractEventLoop, _GroupWriter]) -> None:
+    """End the writer threads of a store that was collected without :meth:`FixStore.close` (not waited for)."""
+    for writer in writers.values():
+        writer.queue.put(None)
 
 
 class FixStore:
@@ -231,6 +248,9 @@ class FixStore:
         # the latest fix (by fix time) of each vehicle, as _LAST_SQL gives it: loaded once, updated on commit
         self._last_lock = threading.Lock()
         self._last: dict[str, tuple] = {row[0]: row for row in self.db.execute(_LAST_SQL)}
+        # a store dropped without close() ends its writer threads (each holds it only weakly): left alive, they
+        # keep a nightly run in this process from forking (gridlib.nightly.forks)
+        weakref.finalize(self, _stop_writers, self._writers)
 
     def register(self, terminal: str, vehicle_id: str, *, gcj02: bool = False, kind: str = "truck") -> str:
         """Record (or re-record) *terminal* as carried by *vehicle_id*; return its new auth code.

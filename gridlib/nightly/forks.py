@@ -5,6 +5,8 @@ the lock held for good, by a thread it does not have, and hangs when it needs it
 ``gridlib serve``'s intake thread in one process hung in pyproj's after-fork clean-up). The run therefore forks
 only when every other live thread is one it knows: the progress bars' refresh threads, held still around the fork
 (:func:`gridlib.progress.bars_held`); otherwise the part runs in the run's own process (the same products).
+Within one run (:func:`one_fork_warning`) only the first part not forked is a warning; the others are logged at
+INFO (in Jupyter, whose kernel has threads of its own, every part of every run is computed in its process).
 """
 
 from __future__ import annotations
@@ -13,12 +15,43 @@ import logging
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
+from contextvars import ContextVar
 
 from gridlib.progress import bars_held
 
-__all__ = ["fork_safe"]
+__all__ = ["fork_safe", "one_fork_warning"]
 
 log = logging.getLogger(__name__)
+
+# the current run's warnings about parts not forked (one_fork_warning): per run, and per thread (each thread has
+# its own context), so neither a later run nor a run beside it in another thread loses its warning
+_RUN_WARNED: ContextVar[list[str] | None] = ContextVar("gridlib_fork_warned", default=None)
+
+
+@contextmanager
+def one_fork_warning() -> Iterator[list[str]]:
+    """The body is one run: of its parts :func:`fork_safe` does not fork, only the first is logged as a WARNING,
+    the others at INFO (each naming the threads); gives the list of those parts (filled as the body runs). Outside
+    such a body every one is a warning.
+
+    >>> levels, handler = [], logging.Handler(logging.INFO)
+    >>> handler.emit = lambda record: levels.append(record.levelname)
+    >>> log.addHandler(handler); log.setLevel(logging.INFO)
+    >>> gate, holder = threading.Event(), threading.Thread(target=lambda: gate.wait(), name="holder")
+    >>> holder.start()
+    >>> with one_fork_warning() as not_forked:
+    ...     for part in ("a part", "another part"):
+    ...         with fork_safe(part) as ok:
+    ...             pass
+    >>> gate.set(); holder.join(); log.removeHandler(handler); log.setLevel(logging.NOTSET)
+    >>> not_forked, levels
+    (['a part', 'another part'], ['WARNING', 'INFO'])
+    """
+    token = _RUN_WARNED.set([])
+    try:
+        yield _RUN_WARNED.get()
+    finally:
+        _RUN_WARNED.reset(token)
 
 
 @contextmanager
@@ -37,6 +70,11 @@ def fork_safe(what: str) -> Iterator[bool]:
         me = threading.current_thread()
         others = sorted(t.name for t in threading.enumerate() if t is not me and t not in bars)
         if others:
-            log.warning("%s computed in this process, not forked: %d other thread(s) alive (%s), and a forked "
-                        "process would hang on any lock one of them holds", what, len(others), ", ".join(others))
+            warned = _RUN_WARNED.get()
+            log.log(logging.INFO if warned else logging.WARNING,
+                    "%s computed in this process, not forked: %d other thread(s) alive (%s), and a forked process "
+                    "would hang on any lock one of them holds%s", what, len(others), ", ".join(others),
+                    "" if warned is None or warned else " (the run's other parts not forked: logged at INFO)")
+            if warned is not None:
+                warned.append(what)
         yield not others

@@ -34,6 +34,7 @@ from gridlib.cases.log import with_live_cases
 from gridlib.errors import FreshnessError, InputError
 from gridlib.grid import GridSet
 from gridlib.index import GridIndex
+from gridlib.nightly.forks import one_fork_warning
 from gridlib.nightly.jobs import Job, start_job
 from gridlib.nightly.model import Coverage, NightlyInputs, NightlyOptions, NightlyResults
 from gridlib.nightly.outputs import (
@@ -573,6 +574,13 @@ def run_nightly(
     >>> sorted(os.listdir(os.path.join(work, "out", "2026-11-20")))
     ['index.html', 'kpi', 'manifest.json', 'maps', 'responsibility_map.gpkg', 'webmap.html']
     """
+    with one_fork_warning():  # another thread alive: one warning for the run, not one per part not forked
+        return _run(store, date, out_dir, options, write_to_store)
+
+
+def _run(store: Store, date: dt.date | str, out_dir: str | os.PathLike[str], options: NightlyOptions | None,
+         write_to_store: bool | None) -> dict[str, Any]:
+    """:func:`run_nightly`'s run."""
     options = options or NightlyOptions()
     date = pd.Timestamp(date).date()
     record = RunRecord(date=date.isoformat(), parameters=asdict(options), store=mask_dsn(store.url, store.url))

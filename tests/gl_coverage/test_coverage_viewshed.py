@@ -205,6 +205,30 @@ def test_where_overlapping_outlines_cross_is_a_corner_of_the_view():
     assert shapely.intersection(g, shapely.union(block, square)).area < 1e-6
 
 
+def test_two_large_overlapping_footprints_take_little_memory(monkeypatch):
+    # two 2,000-vertex outlines crossing: every edge of one is paired with every edge of the other (4 million
+    # pairs), which took 513 MB at once; in blocks, 18 MB. The crossings facing the camera are still corners
+    import importlib
+    import tracemalloc
+
+    viewshed_module = importlib.import_module("gridlib.coverage.viewshed")
+    a, b = Point(-15, 60).buffer(40, quad_segs=500), Point(15, 60).buffer(40, quad_segs=500)
+    assert len(a.exterior.coords) == len(b.exterior.coords) == 2001
+    tracemalloc.start()
+    try:
+        g = viewsheds(cams([("c", 0, 0, 0, 90, 150)]), blds(a, b)).geometry.iloc[0]
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert peak < 50e6, f"peak {peak / 1e6:.0f} MB"
+    monkeypatch.setattr(viewshed_module, "_MAX_EDGE_PAIRS", 1000)     # in smaller blocks: the same view
+    assert viewsheds(cams([("c", 0, 0, 0, 90, 150)]), blds(a, b)).geometry.iloc[0].wkb == g.wkb
+    front = min(shapely.get_coordinates(shapely.intersection(a.exterior, b.exterior)), key=lambda p: p[1])
+    assert abs(front[0]) < 1e-9                              # the crossing nearest the camera, at (0, 60 - 36.7)
+    assert shapely.distance(shapely.points(shapely.get_coordinates(g)), Point(front)).min() < 1e-6
+    assert shapely.intersection(g, shapely.union(a, b)).area < 1e-3
+
+
 @settings(max_examples=10, deadline=None)
 @given(seed=st.integers(0, 10_000))
 def test_uniform_rays_agree_with_line_of_sight_away_from_corner_bearings(seed):

@@ -121,3 +121,64 @@ def test_bulk_distances_and_pairs_exact_at_projected_coordinates():
     want = set(zip(owner[keep].tolist(), t.partner[s[keep]].tolist(), strict=True))
     assert set(zip(pt.tolist(), other.tolist(), strict=True)) == want
     assert 0 < len({p for p, _ in want}) < len(x)
+
+
+def _points_in(g, n: int, seed: int = 0) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    rng = np.random.default_rng(seed)
+    minx, miny, maxx, maxy = g.total_bounds
+    x, y = rng.uniform(minx, maxx, n), rng.uniform(miny, maxy, n)
+    point, grid = shapely.STRtree(g.geometry.values).query(shapely.points(x, y), predicate="within")
+    return x[point], y[point], grid
+
+
+def test_segment_pairs_in_small_blocks_give_the_same_answers(monkeypatch):
+    """segment_pairs and its readers work in blocks of a bounded number of pairs: a tiny budget (a block per
+    point or two) gives what the default (one block here) gives."""
+    import importlib
+
+    from gridlib.assignment import _boundary_near
+
+    topo_module = importlib.import_module("gridlib.grid.topology")   # gridlib.grid.topology is also the function
+
+    g = demo_grids()
+    t = topology(g.geometry.values)
+    x, y, grid = _points_in(g, 400)
+    whole = t.segment_pairs(x, y, grid)
+    assert len(list(t.segment_pair_blocks(x, y, grid))) == 1
+    assert len(list(t.segment_pair_blocks(x, y, grid, 7))) == len(x)     # every grid has more than 7 segments
+    for small, default in zip(t.segment_pairs(x, y, grid, 7), whole, strict=True):
+        assert np.array_equal(small, default)
+    few = [t.boundary_distance(x[:20], y[:20], grid[:20], reach) for reach in (None, 30.0)]
+    near = _boundary_near(t, x, y, (grid + 1) % len(g), 25.0)
+    monkeypatch.setattr(topo_module, "_MAX_PAIRS", 40)
+    assert len(list(t.segment_pair_blocks(x[:20], y[:20], grid[:20]))) > 5
+    for reach, expected in zip((None, 30.0), few, strict=True):
+        for got, want in zip(t.boundary_distance(x[:20], y[:20], grid[:20], reach), expected, strict=True):
+            assert np.array_equal(got, want)
+    assert np.array_equal(_boundary_near(t, x, y, (grid + 1) % len(g), 25.0), near)
+    assert set(near.tolist()) >= {0, 1}                  # points near the other grid and points not
+
+
+def test_points_beside_a_grid_of_many_vertices_take_bounded_memory():
+    """A river's outline has tens of thousands of vertices: every point beside it pairs with all of them. The
+    pairs are taken in blocks, so the memory does not grow with the points (all at once: 145 MB here, in blocks: 25 MB)."""
+    import tracemalloc
+
+    from gridlib.assignment import _boundary_near
+
+    river = shapely.Point(0, 0).buffer(1000.0, quad_segs=12_500)     # 50,000 segments
+    t = topology([river, shapely.box(1000, -50, 1100, 50)])
+    assert t.seg_off[1] == 50_000
+    rng = np.random.default_rng(1)
+    x, y = rng.uniform(-500, 500, 40), rng.uniform(-500, 500, 40)     # 40 x 50,000 = 2M pairs
+    grid = np.zeros(40, dtype=np.int64)
+    tracemalloc.start()
+    try:
+        dist, _, _ = t.boundary_distance(x[:32], y[:32], grid[:32], reach=30.0)   # the flat pass (few points)
+        near = _boundary_near(t, x, y, grid, 700.0)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert np.array_equal(dist, shapely.distance(shapely.points(x[:32], y[:32]), river.boundary))
+    assert np.array_equal(near != 0, shapely.distance(shapely.points(x, y), river.boundary) <= 700.0 + 1e-6)
+    assert peak < 64e6, f"peak {peak / 1e6:.0f} MB"

@@ -131,15 +131,17 @@ def test_a_live_thread_keeps_the_run_in_its_process_and_the_cli_still_forks(stor
     holder = threading.Thread(target=hold, name="holds-a-lock", daemon=True)
     holder.start()
     try:
-        with caplog.at_level(logging.WARNING, logger="gridlib"):
+        with caplog.at_level(logging.INFO, logger="gridlib"):
             manifest = run_nightly(gl.store.open(store_path), DATE, tmp_path / "here",
                                    options=NightlyOptions(permutations=99))
     finally:
         done.set()
         holder.join()
     assert forks == []
-    not_forked = [r.getMessage() for r in caplog.records if "not forked" in r.getMessage()]
-    assert len(not_forked) == 6 and all("holds-a-lock" in m for m in not_forked), not_forked
+    not_forked = [r for r in caplog.records if "not forked" in r.getMessage()]
+    assert len(not_forked) == 6 and all("holds-a-lock" in r.getMessage() for r in not_forked), not_forked
+    # one warning for the run (the first part), the other parts at INFO: not six times the same warning
+    assert [r.levelno for r in not_forked] == [logging.WARNING] + [logging.INFO] * 5, not_forked
 
     # the same products, byte for byte, and the same steps in the same order
     forked, here = _products(tmp_path / "cli" / DATE), _products(tmp_path / "here" / DATE)
@@ -183,3 +185,27 @@ def test_a_thread_of_a_forked_process_writes_to_stderr_beside_the_parents_bar():
     said, screen = _cli_on_a_terminal([], timeout=60, code=_CHILD_THREAD_WRITES)
     assert said == {"ok": True, "child": "done"}
     assert b"WARNING FROM A THREAD" in screen
+
+
+def test_each_run_warns_once_about_the_parts_it_does_not_fork(caplog):
+    from gridlib.nightly.forks import fork_safe, one_fork_warning
+
+    gate = threading.Event()
+    holder = threading.Thread(target=gate.wait, name="holds-a-lock", daemon=True)
+    holder.start()
+    try:
+        with caplog.at_level(logging.INFO, logger="gridlib.nightly.forks"):
+            for _ in range(2):                  # two runs: each its own warning (nothing kept from the first)
+                with one_fork_warning() as not_forked:
+                    for part in ("trucks", "coverage", "maps"):
+                        with fork_safe(part) as ok:
+                            assert not ok
+                assert not_forked == ["trucks", "coverage", "maps"]
+            with fork_safe("outside a run") as ok:  # not in a run: a warning, as ever
+                assert not ok
+    finally:
+        gate.set()
+        holder.join()
+    records = [r for r in caplog.records if "not forked" in r.getMessage()]
+    assert all("holds-a-lock" in r.getMessage() for r in records)
+    assert [r.levelname for r in records] == ["WARNING", "INFO", "INFO"] * 2 + ["WARNING"]
