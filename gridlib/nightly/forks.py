@@ -9,6 +9,8 @@ only when every other live thread is one it knows: the progress bars' refresh th
 
 from __future__ import annotations
 
+import ctypes
+import gc
 import logging
 import threading
 from collections.abc import Iterator
@@ -21,10 +23,27 @@ __all__ = ["fork_safe"]
 log = logging.getLogger(__name__)
 
 
+def _trim_heap() -> None:
+    """Give the heap's free pages back to the system (glibc's ``malloc_trim``; elsewhere nothing).
+
+    A forked process shares every page of this one, the free heap pages too; when this process allocates in one
+    again it writes a copy, and the child is left the sole holder of the old page (a city night: 90-210 MB free at
+    each fork, given back in ~0.03 s).
+
+    >>> _trim_heap()
+    """
+    try:
+        ctypes.CDLL(None).malloc_trim(0)
+    except (OSError, AttributeError):  # not glibc
+        pass
+
+
 @contextmanager
 def fork_safe(what: str) -> Iterator[bool]:
     """Whether *what* may be forked in the body: True while no other thread lives but the progress bars' (held
-    still until the body ends); False, logged with the threads' names, otherwise. Fork inside the body.
+    still until the body ends); False, logged with the threads' names, otherwise. Fork inside the body. When True,
+    the heap's free pages are given back first and the live objects are kept from the cyclic collector
+    (``gc.freeze``) until the body ends, so that a child shares, and keeps shared, as many pages as it can.
 
     >>> gate, holder = threading.Event(), threading.Thread(target=lambda: gate.wait(), name="holder")
     >>> holder.start()
@@ -39,4 +58,14 @@ def fork_safe(what: str) -> Iterator[bool]:
         if others:
             log.warning("%s computed in this process, not forked: %d other thread(s) alive (%s), and a forked "
                         "process would hang on any lock one of them holds", what, len(others), ", ".join(others))
-        yield not others
+            yield False
+            return
+        # the objects alive at the fork are set apart from the cyclic collector while the body forks, so the
+        # child's collections never walk them: a walk writes to every object it visits, and a written page shared
+        # with this process becomes the child's own copy (a city night's objects: ~90 MB of pages per child)
+        _trim_heap()
+        gc.freeze()
+        try:
+            yield True
+        finally:
+            gc.unfreeze()
