@@ -1,5 +1,6 @@
 """Parts of a night computed in forked processes: a :class:`Job` runs a function in a child that inherits the
-run's data (nothing is pickled on the way in) and sends its result back through a pipe."""
+run's data (nothing is pickled on the way in), writes its result to an unlinked temporary file and ends; the run
+reads the result when it asks for it."""
 
 from __future__ import annotations
 
