@@ -116,7 +116,7 @@ def space_time_cube(
     flat = pos[ok] * n_bins + np.floor(t[ok]).astype(np.int64)
     cube = np.bincount(flat, minlength=len(zones) * n_bins).reshape(len(zones), n_bins)
     starts = pd.date_range(start, periods=n_bins, freq=width)
-    return cube.astype(np.int64), starts
+    return cube.astype(np.int64, copy=False), starts
 
 
 def space_time_gistar(cube: np.ndarray, w: sp.csr_matrix, *, time_window: int = 1) -> np.ndarray:
@@ -273,6 +273,7 @@ def emerging_cube(
     z = space_time_gistar(cube, w, time_window=time_window)
     p = 2.0 * ndtr(-np.abs(z))
     q = fdr_bh(p.ravel()).reshape(p.shape) if fdr else p
+    del p  # n x T: a city's 70 MB, not held through the trend and the categories
     _, tz, tp = mann_kendall(z)
     category = categorize(z, q, tz, tp, alpha=alpha)
     sig = q <= alpha
@@ -316,6 +317,7 @@ def emerging(
     'no_pattern'
     """
     cube, starts = space_time_cube(cases, zones, by=by, time_column=time_column, bin=bin, n_bins=n_bins, end=end)
+    cube = cube.astype(float)  # as emerging_cube reads it: the counts are not held beside it (a city's: 70 MB)
     w = build_weights(zones, weights)
     result = emerging_cube(cube, w.sparse, time_window=time_window, alpha=alpha, fdr=fdr, count_trend=count_trend)
     out = zones.copy()

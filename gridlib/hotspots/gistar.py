@@ -333,17 +333,27 @@ def fdr_bh(p: np.ndarray) -> np.ndarray:
     [0.04, 0.0533, 0.0533, 0.2]
     """
     p = np.asarray(p, dtype=float)
-    q = np.full_like(p, np.nan)
     ok = ~np.isnan(p)
-    vals = p[ok]
+    whole = bool(ok.all())
+    vals = p.ravel() if whole else p[ok]
     m = len(vals)
     if m == 0:
-        return q
+        return np.full_like(p, np.nan)
+    # the same operations as ``vals[order] * m / ranks`` and so on, in place: an emerging hot-spot analysis adjusts
+    # a city's 736k grids x 12 weeks at once, and each temporary was 70 MB (~430 MB at once, now ~220)
     order = np.argsort(vals, kind="stable")
-    ranked = vals[order] * m / np.arange(1, m + 1)
-    ranked = np.minimum.accumulate(ranked[::-1])[::-1]
+    ranked = vals[order]
+    del vals
+    ranked *= m
+    ranked /= np.arange(1, m + 1)
+    np.minimum.accumulate(ranked[::-1], out=ranked[::-1])
+    np.minimum(ranked, 1.0, out=ranked)
     adjusted = np.empty(m)
-    adjusted[order] = np.minimum(ranked, 1.0)
+    adjusted[order] = ranked
+    del order, ranked
+    if whole:
+        return adjusted.reshape(p.shape)
+    q = np.full_like(p, np.nan)
     q[ok] = adjusted
     return q
 

@@ -1,14 +1,17 @@
 """Parts of a night computed in forked processes: a :class:`Job` runs a function in a child that inherits the
-run's data (nothing is pickled on the way in) and sends its result back through a pipe."""
+run's data (nothing is pickled on the way in), writes its result to an unlinked temporary file and ends; the run
+reads the result when it asks for it."""
 
 from __future__ import annotations
 
 import ctypes
 import logging
 import multiprocessing as mp
+import pickle
 import signal
+import tempfile
 from collections.abc import Callable
-from typing import Any
+from typing import IO, Any
 
 from gridlib.nightly.forks import fork_safe
 from gridlib.nightly.record import RunRecord
@@ -60,6 +63,11 @@ class Job:
         self.record, self.label, self._n = record, label, len(record.steps)
         ctx = mp.get_context("fork")
         self._recv, send = ctx.Pipe(duplex=False)
+        # the result goes through an unlinked file, not the pipe: a result larger than the pipe's buffer held the
+        # child, with every page it shares with this process, until the run asked for it (a city's camera coverage:
+        # done after ~40 s, asked for after ~85 s, meanwhile ~0.5 GB more of its pages made private by this
+        # process's own work); the child now ends when its work is done
+        self._out = tempfile.TemporaryFile(prefix="gridlib-job-")
 
         def work() -> None:
             die_with_parent()
@@ -70,27 +78,34 @@ class Job:
             except BaseException as exc:  # noqa: BLE001 - raised again in the run's process
                 out = ("error", exc, None)
             try:
-                send.send(out)
+                _dump(out, self._out)
             except Exception as exc:  # noqa: BLE001 - e.g. an exception that cannot be pickled
-                send.send(("error", RuntimeError(f"{label}: {exc!r} (from {out[1]!r})"), None))
+                _dump(("error", RuntimeError(f"{label}: {exc!r} (from {out[1]!r})"), None), self._out)
+            send.send("done")
             send.close()
 
         self._process = ctx.Process(target=work, name=f"gridlib nightly: {label}")
         try:
             self._process.start()
+        except BaseException:
+            self._out.close()
+            raise
         finally:
             send.close()
 
     def result(self) -> Any:
         """Wait for the process; return what ``fn`` returned (or raise what it raised)."""
         try:
-            kind, value, steps = self._recv.recv()
+            self._recv.recv()
+            self._out.seek(0)
+            kind, value, steps = pickle.load(self._out)
         except EOFError:
             self._process.join()
             raise RuntimeError(f"the nightly run's {self.label} process ended with exit code "
                                f"{self._process.exitcode} before sending its result") from None
         finally:
             self._recv.close()
+            self._out.close()
         self._process.join()
         if kind == "error":
             raise value
@@ -103,6 +118,15 @@ class Job:
             self._process.kill()
         self._process.join()
         self._recv.close()
+        self._out.close()
+
+
+def _dump(out: tuple, file: IO[bytes]) -> None:
+    """Write *out* at the start of *file* (over a partial write that failed)."""
+    file.seek(0)
+    file.truncate()
+    pickle.dump(out, file, protocol=pickle.HIGHEST_PROTOCOL)
+    file.flush()
 
 
 def start_job(fn: Callable[[RunRecord], Any], record: RunRecord, label: str) -> Job | None:

@@ -424,6 +424,10 @@ def _coverage(data: NightlyInputs, grids: gpd.GeoDataFrame, record: RunRecord, o
     """Camera coverage and response reachability: they read no case, so a forked run computes them beside the
     case steps; the blind spots come back unranked (:func:`_rank_blind_spots` ranks them by the night's cases)."""
     out = Coverage()
+    # the grids with the columns the products read from the coverage and reachability frames: both add their
+    # columns to a copy of the grids they are given, and a city's 736k grids' other columns (7 of text) made each
+    # frame ~90 MB larger, pickled here and kept in the run's process through the products step
+    cells = grids[[c for c in ("grid_code", "street_code") if c in grids.columns] + [grids.geometry.name]]
     with record.step("camera coverage") as st:
         if data.cameras is None or data.roads is None:
             st.notes["skipped"] = "no cameras or roads in the store"
@@ -437,7 +441,7 @@ def _coverage(data: NightlyInputs, grids: gpd.GeoDataFrame, record: RunRecord, o
             pieces = coverage.road_coverage(views, data.roads)
             # the products publish the grids' road coverage only: the open-area shares (footprints and viewsheds
             # clipped to every grid and united, half the step's CPU for a city) are left out
-            out.grid_coverage = coverage.grid_coverage(views, data.roads, grids, buildings, pieces=pieces,
+            out.grid_coverage = coverage.grid_coverage(views, data.roads, cells, buildings, pieces=pieces,
                                                        water=data.water, open_area=False)
             out.blind_spots = coverage.blind_spots(pieces)
             st.notes["road_km"] = round(float(pieces["length_m"].sum()) / 1000, 3)
@@ -448,7 +452,7 @@ def _coverage(data: NightlyInputs, grids: gpd.GeoDataFrame, record: RunRecord, o
             st.notes["skipped"] = "no team bases or roads in the store"
         else:
             graph = network.build_graph(data.roads)
-            out.reachability = network.reachability(graph, data.team_bases, grids, minutes=options.reach_minutes)
+            out.reachability = network.reachability(graph, data.team_bases, cells, minutes=options.reach_minutes)
             st.rows_in, st.rows_out = len(data.team_bases), len(out.reachability)
     return out
 

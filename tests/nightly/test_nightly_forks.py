@@ -6,6 +6,7 @@ still forks."""
 
 from __future__ import annotations
 
+import gc
 import json
 import logging
 import multiprocessing as mp
@@ -18,11 +19,15 @@ import threading
 import time
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 import gridlib as gl
 from gridlib import progress
 from gridlib.nightly import NightlyOptions, load_demo_store, run_nightly
+from gridlib.nightly.forks import fork_safe
+from gridlib.nightly.jobs import Job
+from gridlib.nightly.record import RunRecord
 
 DATE = "2026-11-21"
 pytestmark = pytest.mark.skipif("fork" not in mp.get_all_start_methods(), reason="this platform cannot fork")
@@ -209,3 +214,47 @@ def test_each_run_warns_once_about_the_parts_it_does_not_fork(caplog):
     records = [r for r in caplog.records if "not forked" in r.getMessage()]
     assert all("holds-a-lock" in r.getMessage() for r in records)
     assert [r.levelname for r in records] == ["WARNING", "INFO", "INFO"] * 2 + ["WARNING"]
+
+
+def _record() -> RunRecord:
+    return RunRecord(date=DATE, parameters={}, store="demo.gpkg")
+
+
+def test_a_jobs_process_ends_when_its_work_is_done_not_when_its_result_is_asked():
+    # a result larger than a pipe's buffer: its process once waited, sharing the run's pages, until asked for it
+    big = np.arange(2_000_000)
+    job = Job(lambda rec: big * 2, _record(), "a big result")
+    job._process.join(timeout=120)
+    assert job._process.exitcode == 0
+    assert np.array_equal(job.result(), big * 2)
+
+
+def test_a_jobs_error_reaches_the_run_even_when_it_cannot_be_pickled():
+    def fails(rec):
+        raise ValueError("no")
+
+    with pytest.raises(ValueError, match="no"):
+        Job(fails, _record(), "a failure").result()
+
+    class Unpicklable(Exception):
+        def __reduce__(self):
+            raise TypeError("not this one")
+
+    def fails_oddly(rec):
+        raise Unpicklable()
+
+    with pytest.raises(RuntimeError, match="an odd failure"):
+        Job(fails_oddly, _record(), "an odd failure").result()
+
+
+def test_a_job_that_dies_says_so():
+    job = Job(lambda rec: os._exit(3), _record(), "a death")
+    with pytest.raises(RuntimeError, match="exit code 3"):
+        job.result()
+
+
+def test_objects_are_frozen_only_while_a_fork_may_happen():
+    assert gc.get_freeze_count() == 0
+    with fork_safe("a test") as ok:
+        assert ok and gc.get_freeze_count() > 0
+    assert gc.get_freeze_count() == 0
