@@ -209,25 +209,19 @@ def check(
     else:
         sites_ok, site_rejects = None, rejects_model.empty(["site_id"])
 
-    def reject_rows(rows: np.ndarray, codes: np.ndarray, fields: np.ndarray, reasons: np.ndarray) -> pd.DataFrame:
-        out = frame.loc[rows].copy() if isinstance(fixes, Fixes) else frame.iloc[rows].copy()
-        out["reason_code"] = pd.array(codes, dtype="string")
-        out["field"] = pd.array(fields, dtype="string")
-        out["reason"] = pd.array(reasons, dtype="string")
-        return out
-
+    by_label = isinstance(fixes, Fixes)
     if date is not None:
         day = np.datetime64(pd.Timestamp(date).date(), "D").astype(np.int64)
         on = (fx.t // 86400) == day
         if not on.all():
             k = int((~on).sum())
-            rejects = pd.concat([rejects, reject_rows(fx.row[~on], np.full(k, "outside_time_window"), np.full(k, "time"),
-                                                      np.full(k, "not on the checked date"))])
+            rejects = pd.concat([rejects, _reject_rows(frame, by_label, fx.row[~on], np.full(k, "outside_time_window"),
+                                                       np.full(k, "time"), np.full(k, "not on the checked date"))])
             fx = fx.take(on)
     fx, cleaned_out = clean(fx, max_speed_kmh=th.max_speed_kmh, min_jump_m=th.min_jump_m)
     if len(cleaned_out):
-        rejects = pd.concat([rejects, reject_rows(cleaned_out["row"].to_numpy(), cleaned_out["reason_code"].to_numpy(),
-                                                  cleaned_out["field"].to_numpy(), cleaned_out["reason"].to_numpy())])
+        rejects = pd.concat([rejects, _reject_rows(frame, by_label, *(cleaned_out[c].to_numpy() for c in
+                                                                      ("row", "reason_code", "field", "reason")))])
     if len(rejects):
         rejects = rejects.sort_index(kind="stable")
     # the input is not read again: a frame handed over with no other reference (the nightly run's 9.5 M
@@ -287,6 +281,16 @@ def check(
         fixes=fx if details else fx.take(np.zeros(0, dtype=np.int64)), permits=permits_ok, sites=sites_ok, permit_rejects=permit_rejects, site_rejects=site_rejects,
         per_fix=per_fix,
     )
+
+
+def _reject_rows(frame: pd.DataFrame, by_label: bool, rows: np.ndarray, codes: np.ndarray, fields: np.ndarray,
+                 reasons: np.ndarray) -> pd.DataFrame:
+    """Copies of the input rows *rows* (labels when *by_label*, else positions) with their reject columns."""
+    out = frame.loc[rows].copy() if by_label else frame.iloc[rows].copy()
+    out["reason_code"] = pd.array(codes, dtype="string")
+    out["field"] = pd.array(fields, dtype="string")
+    out["reason"] = pd.array(reasons, dtype="string")
+    return out
 
 
 def _stack(frames: list[gpd.GeoDataFrame], id_col: str) -> gpd.GeoDataFrame:
