@@ -186,3 +186,21 @@ def test_postgis_needs_init_and_masks_password(postgis_url):
 def test_open_unknown_url():
     with pytest.raises(StoreError, match="unknown store"):
         gl.store.open("mysql://x")
+
+
+def test_gpkg_read_layer_batches_as_one_read(tmp_path):
+    """Batches of rows are the whole read's rows in its order, gaps in the fids (deleted rows) included."""
+    import sqlite3
+
+    store = gl.store.open(tmp_path / "s.gpkg")
+    n = 2_500
+    store.write_layer("fixes", pd.DataFrame({"vehicle_id": [f"V{i % 7}" for i in range(n)],
+                                             "time": pd.date_range("2026-11-20", periods=n, freq="10s"),
+                                             "lon": np.arange(n) * 0.001}))
+    with sqlite3.connect(tmp_path / "s.gpkg") as con:
+        con.execute("DELETE FROM fixes WHERE fid % 3 = 0 OR fid BETWEEN 1000 AND 1700")
+    con.close()
+    whole = store.read_layer("fixes")
+    parts = list(store.read_layer_batches("fixes", rows=400))
+    assert len(parts) > 1
+    pd.testing.assert_frame_equal(pd.concat(parts, ignore_index=True), whole)

@@ -214,6 +214,23 @@ class Store(ABC):
     ) -> pd.DataFrame | gpd.GeoDataFrame:
         """Read layer *name*, optionally filtered by column values and a bbox (in the layer's CRS)."""
 
+    def read_layer_batches(self, name: str, rows: int = 1_000_000) -> Iterator[pd.DataFrame | gpd.GeoDataFrame]:
+        """Read layer *name* as consecutive frames of up to *rows* rows, in :meth:`read_layer`'s order (a reader
+        keeping a compact form of each holds less than the whole layer at once). At least one frame, maybe empty.
+
+        This base form yields the whole layer once; :class:`~gridlib.store.GpkgStore` reads it in batches.
+
+        Examples
+        --------
+        >>> import os, tempfile, pandas as pd
+        >>> import gridlib.store
+        >>> store = gridlib.store.open(os.path.join(tempfile.mkdtemp(), "s.gpkg"))
+        >>> store.write_layer("a", pd.DataFrame({"n": [1, 2, 3]}))
+        >>> [part["n"].tolist() for part in store.read_layer_batches("a", rows=2)]
+        [[1, 2], [3]]
+        """
+        yield self.read_layer(name)
+
     @abstractmethod
     def layers(self) -> list[str]:
         """Names of the layers in the store, sorted."""

@@ -231,16 +231,46 @@ class GpkgStore(Store):
         columns: list[str] | None = None,
     ) -> pd.DataFrame | gpd.GeoDataFrame:
         where = check_where(where)
+        info = self._info(name)
+        check_columns_exist(name, [str(f) for f in info["fields"]], where, columns)
+        return self._read(name, where=_where_sql(where), bbox=bbox, columns=columns)
+
+    def read_layer_batches(self, name: str, rows: int = 1_000_000) -> Iterator[pd.DataFrame | gpd.GeoDataFrame]:
+        # each batch is one read of the layer's next rows: the text of a batch's times is parsed, and freed,
+        # before the next is read (a whole city's 9.5 M truck fixes peaked at ~1.8 GB reading them)
+        info = self._info(name)
+        features, fid = info["features"], info["fid_column"]
+        if features <= 0:  # none, or not counted: one read
+            yield self._read(name)
+            return
+        low, high = self._fid_range(name, fid) if fid else (0, -1)
+        if fid and high - low < 2 * features:
+            # by ranges of the fid (the rowid: a whole read's order), found through its index; skipping rows
+            # steps through every row skipped (a city's truck fixes: 13 s of CPU instead of 4 s)
+            for lo in range(low, high + 1, rows):
+                yield self._read(name, where=f"{_quote_ident(fid)} >= {lo} AND {_quote_ident(fid)} < {lo + rows}")
+            return
+        for skip in range(0, features, rows):
+            yield self._read(name, skip_features=skip, max_features=rows)
+
+    def _fid_range(self, name: str, fid: str) -> tuple[int, int]:
+        con = sqlite3.connect(self._current.resolve().as_uri() + "?mode=ro", uri=True)
+        try:
+            low, high = con.execute(f"SELECT min({_quote_ident(fid)}), max({_quote_ident(fid)}) "
+                                    f"FROM {_quote_ident(name)}").fetchone()
+        finally:
+            con.close()
+        return (int(low), int(high)) if low is not None else (0, -1)
+
+    def _info(self, name: str) -> dict[str, Any]:
         if name not in self.layers():
             raise StoreError(f"no layer {name!r} in {self.path}; layers are {self.layers()}")
-        info = pyogrio.read_info(self._current, layer=name)
-        check_columns_exist(name, [str(f) for f in info["fields"]], where, columns)
+        return pyogrio.read_info(self._current, layer=name)
+
+    def _read(self, name: str, **options: Any) -> pd.DataFrame | gpd.GeoDataFrame:
         # Arrow reads are 3-14x faster on big layers (a city's 9.5 M truck fixes: 26 s -> 5 s);
         # values are the same, except that an all-empty text column reads as missing strings
-        frame = pyogrio.read_dataframe(
-            self._current, layer=name, where=_where_sql(where), bbox=bbox, columns=columns,
-            fid_as_index=False, use_arrow=True,
-        )
+        frame = pyogrio.read_dataframe(self._current, layer=name, fid_as_index=False, use_arrow=True, **options)
         if isinstance(frame, gpd.GeoDataFrame) and frame.geometry.name == "geometry" and frame.crs is None:
             frame = pd.DataFrame(frame.drop(columns="geometry"))
         return frame

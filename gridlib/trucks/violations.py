@@ -121,6 +121,7 @@ def check(
     chunk_fixes: int = 1_000_000,
     workers: int | None = None,
     thresholds: Thresholds | None = None,
+    details: bool = True,
     **legacy_thresholds: float,
 ) -> CheckResult:
     """Check a fleet's GPS fixes against permits, sites, zones and speed limits.
@@ -154,6 +155,9 @@ def check(
     thresholds : Thresholds, optional
         Named thresholds (default: :class:`~gridlib.trucks.thresholds.Thresholds()`). Passing them
         as keywords (``check(..., min_length_m=100)``) still works but is deprecated.
+    details : bool
+        False: the result's trips, stops and cleaned fixes are empty (columns kept) and ``per_fix`` is ``{}``;
+        violations, rejects and credit are the same (a city night's check holds ~0.5 GB less).
 
     Returns
     -------
@@ -172,6 +176,9 @@ def check(
     >>> r = check(fixes, permits)
     >>> r.violations[["type", "start", "end"]].astype(str).values.tolist()
     [['outside_hours', '2026-11-20 21:50:00', '2026-11-20 21:59:40']]
+    >>> lean = check(fixes, permits, details=False)
+    >>> lean.violations.equals(r.violations), len(lean.trips), len(lean.fixes), lean.per_fix
+    (True, 0, 0, {})
     """
     th = thresholds or Thresholds()
     if legacy_thresholds:
@@ -202,27 +209,24 @@ def check(
     else:
         sites_ok, site_rejects = None, rejects_model.empty(["site_id"])
 
-    def reject_rows(rows: np.ndarray, codes: np.ndarray, fields: np.ndarray, reasons: np.ndarray) -> pd.DataFrame:
-        out = frame.loc[rows].copy() if isinstance(fixes, Fixes) else frame.iloc[rows].copy()
-        out["reason_code"] = pd.array(codes, dtype="string")
-        out["field"] = pd.array(fields, dtype="string")
-        out["reason"] = pd.array(reasons, dtype="string")
-        return out
-
+    by_label = isinstance(fixes, Fixes)
     if date is not None:
         day = np.datetime64(pd.Timestamp(date).date(), "D").astype(np.int64)
         on = (fx.t // 86400) == day
         if not on.all():
             k = int((~on).sum())
-            rejects = pd.concat([rejects, reject_rows(fx.row[~on], np.full(k, "outside_time_window"), np.full(k, "time"),
-                                                      np.full(k, "not on the checked date"))])
+            rejects = pd.concat([rejects, _reject_rows(frame, by_label, fx.row[~on], np.full(k, "outside_time_window"),
+                                                       np.full(k, "time"), np.full(k, "not on the checked date"))])
             fx = fx.take(on)
     fx, cleaned_out = clean(fx, max_speed_kmh=th.max_speed_kmh, min_jump_m=th.min_jump_m)
     if len(cleaned_out):
-        rejects = pd.concat([rejects, reject_rows(cleaned_out["row"].to_numpy(), cleaned_out["reason_code"].to_numpy(),
-                                                  cleaned_out["field"].to_numpy(), cleaned_out["reason"].to_numpy())])
+        rejects = pd.concat([rejects, _reject_rows(frame, by_label, *(cleaned_out[c].to_numpy() for c in
+                                                                      ("row", "reason_code", "field", "reason")))])
     if len(rejects):
         rejects = rejects.sort_index(kind="stable")
+    # the input is not read again: a frame handed over with no other reference (the nightly run's 9.5 M
+    # fixes) is freed here, before the per-fix arrays and the chunks' work are allocated
+    del frame, fixes
 
     ctx = CheckContext.prepare(permits_ok, sites_ok, metric, roads=roads, zones=zones, thresholds=th)
 
@@ -233,7 +237,7 @@ def check(
     cuts = starts[np.minimum(np.searchsorted(starts, np.arange(chunk_fixes, n, chunk_fixes)), len(starts) - 1)]
     bounds = np.unique(np.r_[0, cuts, n]) if n else np.array([0, 0])
     per_fix = {"permit": np.full(n, -1, dtype=np.int64), "in_hours": np.zeros(n, dtype=bool),
-               "route_distance_m": np.full(n, np.nan), "stationary": np.zeros(n, dtype=bool)}
+               "route_distance_m": np.full(n, np.nan), "stationary": np.zeros(n, dtype=bool)} if details else {}
     parts, trip_parts, stop_parts = [], [], []
     spans = list(zip(bounds[:-1].tolist(), bounds[1:].tolist(), strict=True))
     # chunks are independent and numpy/shapely release the GIL: threads overlap them on several
@@ -245,9 +249,11 @@ def check(
         results = zip(spans, track(done, "trucks check (vehicle chunks)", total=len(spans)), strict=True)
         for (lo, hi), (found, trips_c, stops_c, arrays) in results:
             parts += found
-            trip_parts.append(trips_c)
-            stop_parts.append(stops_c)
-            for key, arr in arrays.items():
+            # without details, only the columns (a city's trip lines through every fix: ~340 MB); copied, as a
+            # slice of a frame holds its whole arrays
+            trip_parts.append(trips_c if details else trips_c.iloc[:0].copy())
+            stop_parts.append(stops_c if details else stops_c.iloc[:0].copy())
+            for key, arr in arrays.items() if details else ():
                 per_fix[key][lo:hi] = arr
     trips = _stack(trip_parts, "trip_id")
     stops = _stack(stop_parts, "stop_id")
@@ -272,9 +278,19 @@ def check(
     log.info("trucks check: %d fixes, %d rejects, %d violations", n, len(rejects), len(viol))
     return CheckResult(
         violations=viol, trips=trips, stops=stops, rejects=rejects, credit=cr,
-        fixes=fx, permits=permits_ok, sites=sites_ok, permit_rejects=permit_rejects, site_rejects=site_rejects,
+        fixes=fx if details else fx.take(np.zeros(0, dtype=np.int64)), permits=permits_ok, sites=sites_ok, permit_rejects=permit_rejects, site_rejects=site_rejects,
         per_fix=per_fix,
     )
+
+
+def _reject_rows(frame: pd.DataFrame, by_label: bool, rows: np.ndarray, codes: np.ndarray, fields: np.ndarray,
+                 reasons: np.ndarray) -> pd.DataFrame:
+    """Copies of the input rows *rows* (labels when *by_label*, else positions) with their reject columns."""
+    out = frame.loc[rows].copy() if by_label else frame.iloc[rows].copy()
+    out["reason_code"] = pd.array(codes, dtype="string")
+    out["field"] = pd.array(fields, dtype="string")
+    out["reason"] = pd.array(reasons, dtype="string")
+    return out
 
 
 def _stack(frames: list[gpd.GeoDataFrame], id_col: str) -> gpd.GeoDataFrame:
