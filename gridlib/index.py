@@ -164,7 +164,7 @@ class GridIndex:
                 f"duplicate {code_column} values, e.g. {sorted(set(codes[dup]))[:5]}; "
                 "grid codes must be unique (run `gridlib grid validate`)")
         geoms = np.asarray(frame.geometry.array, dtype=object)
-        _check_geometries(geoms, codes)
+        kind = _check_kinds(geoms, codes)
 
         self.crs = pyproj.CRS.from_user_input(frame.crs)
         self.code_column = code_column
@@ -174,6 +174,7 @@ class GridIndex:
         self._rank = np.empty(len(codes), dtype=np.int64)
         self._rank[self._order] = np.arange(len(codes))
         topo = self._topology = topology(geoms)
+        _check_valid(geoms, codes, _axis_rectangles(kind, topo))
         self._ax, self._ay, self._bx, self._by = topo.ax, topo.ay, topo.bx, topo.by
         self._seg_off, self._seg_poly = topo.seg_off, topo.seg_grid
         overlaps = _overlapping_pairs(geoms, topo.unmatched_grids())
@@ -867,15 +868,21 @@ def _rank_keys(keys: np.ndarray, rank1: np.ndarray, rank2: np.ndarray) -> np.nda
     return out
 
 
-def _check_geometries(geoms: np.ndarray, codes: np.ndarray) -> None:
+def _check_kinds(geoms: np.ndarray, codes: np.ndarray) -> np.ndarray:
+    """The geometry type ids, refusing any grid that is not a non-empty (multi)polygon."""
     kind = shapely.get_type_id(geoms)
     bad = ~np.isin(kind, [3, 6]) | shapely.is_empty(geoms)
     if bad.any():
         raise ValidationError(
             f"{int(bad.sum())} grids are not (multi)polygons or are empty, e.g. {codes[bad][:5].tolist()}; "
             "run `gridlib grid validate`")
+    return kind
+
+
+def _check_valid(geoms: np.ndarray, codes: np.ndarray, rectangle: np.ndarray) -> None:
+    """Refuse invalid grids; a *rectangle* is valid (GEOS checks the others)."""
     invalid = np.zeros(len(geoms), dtype=bool)
-    ask = np.flatnonzero(~_axis_rectangles(geoms, kind))  # a rectangle is valid: GEOS checks the others
+    ask = np.flatnonzero(~rectangle)
     invalid[ask] = ~shapely.is_valid(geoms[ask])
     if invalid.any():
         raise ValidationError(
@@ -883,28 +890,29 @@ def _check_geometries(geoms: np.ndarray, codes: np.ndarray) -> None:
             f"({shapely.is_valid_reason(geoms[invalid][0])}); run `gridlib grid validate`")
 
 
-
-def _axis_rectangles(geoms: np.ndarray, kind: np.ndarray) -> np.ndarray:
-    """Per geometry: a polygon whose only ring is an axis-parallel rectangle of non-zero width and height (four
+def _axis_rectangles(kind: np.ndarray, topo: Topology) -> np.ndarray:
+    """Per grid: a polygon whose only ring is an axis-parallel rectangle of non-zero width and height (four
     edges, alternately horizontal and vertical, closed), valid without asking GEOS (most grids a
-    ``gl.grid.build`` makes: ``shapely.is_valid`` took 31 ms for city-quick's 22k grids).
+    ``gl.grid.build`` makes: ``shapely.is_valid`` took 31 ms for city-quick's 22k grids). Read from the
+    topology's segments: a polygon of four segments has one ring.
 
-    >>> _axis_rectangles(np.array([shapely.box(0, 0, 2, 1), shapely.Polygon([(0, 0), (2, 0), (0, 1), (2, 1)])]),
-    ...                  np.array([3, 3])).tolist()
+    >>> from gridlib.grid.topology import topology
+    >>> geoms = [shapely.box(0, 0, 2, 1), shapely.Polygon([(0, 0), (2, 0), (0, 1), (2, 1)])]
+    >>> _axis_rectangles(np.array([3, 3]), topology(geoms)).tolist()
     [True, False]
     """
-    out = np.zeros(len(geoms), dtype=bool)
-    four = np.flatnonzero((kind == 3) & (shapely.get_num_coordinates(geoms) == 5)
-                          & (shapely.get_num_interior_rings(geoms) == 0))
+    out = np.zeros(len(kind), dtype=bool)
+    four = np.flatnonzero((kind == 3) & (np.diff(topo.seg_off) == 4))
     if not len(four):
         return out
-    xy = shapely.get_coordinates(geoms[four]).reshape(-1, 5, 2)
-    dx, dy = np.diff(xy[:, :, 0], axis=1), np.diff(xy[:, :, 1], axis=1)
+    seg = topo.seg_off[four][:, None] + np.arange(4)
+    ax, ay, bx, by = topo.ax[seg], topo.ay[seg], topo.bx[seg], topo.by[seg]
+    dx, dy = bx - ax, by - ay
     flat = (dy == 0) & (dx != 0)      # horizontal edges
     upright = (dx == 0) & (dy != 0)   # vertical edges
     turns = (flat[:, 0::2].all(axis=1) & upright[:, 1::2].all(axis=1)) | \
         (upright[:, 0::2].all(axis=1) & flat[:, 1::2].all(axis=1))
-    closed = (xy[:, 0] == xy[:, 4]).all(axis=1)
+    closed = (ax[:, 0] == bx[:, 3]) & (ay[:, 0] == by[:, 3])
     out[four] = turns & closed
     return out
 
