@@ -279,6 +279,8 @@ def _other_street_cells(bounds: np.ndarray, street: np.ndarray, grids: np.ndarra
     """
     out = np.ones(len(grids), dtype=bool)
     n = len(bounds)
+    if not np.isfinite(bounds).all():
+        return out
     side = float(np.median(np.maximum(bounds[:, 2] - bounds[:, 0], bounds[:, 3] - bounds[:, 1])))
     x0, y0 = float(bounds[:, 0].min()), float(bounds[:, 1].min())
     width, height = float(bounds[:, 2].max()) - x0, float(bounds[:, 3].max()) - y0
@@ -315,13 +317,19 @@ def _other_street_cells(bounds: np.ndarray, street: np.ndarray, grids: np.ndarra
 
 
 def _cell_count(cells: tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]) -> int:
+    """The number of (box, cell) items of boxes spanning cell columns ``c0..c1`` and rows ``r0..r1``."""
     c0, r0, c1, r1 = cells
     return int(((c1 - c0 + 1) * (r1 - r0 + 1)).sum())
 
 
 def _cell_items(c0: np.ndarray, r0: np.ndarray, c1: np.ndarray, r1: np.ndarray,
                 ncols: int) -> tuple[np.ndarray, np.ndarray]:
-    """Every (box, cell) of boxes spanning cell columns ``c0..c1`` and rows ``r0..r1`` (inclusive)."""
+    """Every (box, cell) of boxes spanning cell columns ``c0..c1`` and rows ``r0..r1`` (inclusive), cell
+    ``row * ncols + column``: box by box, its cells in row order.
+
+    >>> [a.tolist() for a in _cell_items(np.array([0, 5]), np.array([0, 1]), np.array([1, 5]), np.array([1, 1]), 10)]
+    [[0, 0, 0, 0, 1], [0, 1, 10, 11, 15]]
+    """
     across = c1 - c0 + 1
     count = across * (r1 - r0 + 1)
     owner = np.repeat(np.arange(len(c0)), count)
