@@ -94,6 +94,8 @@ OUTPUT_COLUMNS = [
 _RULES_CSV = Path(__file__).parent / "codes" / "data" / "responsibility_rules.csv"
 _DEFAULT_RULE = {"component": "owner_first", "event": "territory_first"}
 _INDEX_CACHE: dict[tuple[int, str], tuple[weakref.ref, GridIndex]] = {}
+#: Above this many grids, :func:`_street_edge` rules out first the grids with one street all around.
+_CELL_FILTER = 256
 _EDGE_CACHE: dict[tuple[int, str], tuple[weakref.ref, tuple[np.ndarray, shapely.STRtree, np.ndarray, dict]]] = {}
 
 
@@ -242,17 +244,98 @@ def _edge_grids(frame: gpd.GeoDataFrame, index: GridIndex,
 def _street_edge(tree: shapely.STRtree, geoms: np.ndarray, street: np.ndarray, grids: np.ndarray,
                  distance: float, reach: _Reach | None = None) -> np.ndarray:
     """For grid positions *grids* (distinct): may a grid of another street lie within *distance* (bounding
-    boxes). With *reach*, the grids it knows are not asked again."""
+    boxes). With *reach*, the grids it knows are not asked again. Many grids: those with one street all around
+    in :func:`_other_street_cells` are ruled out first (city-quick: 164 of 22,270 grids are street edges; the
+    tree query of every grid took 25 ms)."""
     todo = grids if reach is None else grids[reach.street_edge[grids] < 0]
-    b = shapely.bounds(geoms[todo])
+    if len(todo) > _CELL_FILTER:
+        bounds = shapely.bounds(geoms)
+        ask = np.flatnonzero(_other_street_cells(bounds, street, todo, distance))
+        b = bounds[todo[ask]]
+    else:
+        ask = np.arange(len(todo))
+        b = shapely.bounds(geoms[todo])
     boxes = shapely.box(b[:, 0] - distance, b[:, 1] - distance, b[:, 2] + distance, b[:, 3] + distance)
     a, o = tree.query(boxes)
     out = np.zeros(len(todo), dtype=bool)
+    a = ask[a]
     out[a[street[todo[a]] != street[o]]] = True
     if reach is None:
         return out
     reach.street_edge[todo] = out
     return reach.street_edge[grids] == 1
+
+
+def _other_street_cells(bounds: np.ndarray, street: np.ndarray, grids: np.ndarray, distance: float) -> np.ndarray:
+    """Per grid of *grids*: whether its bounding box grown by *distance* meets a cell of a coarse lattice that the
+    bounding box of a grid of another street meets too (*bounds*, *street*: every grid's). Two boxes that meet
+    share a cell (a cell is ``floor`` of a coordinate, clipped: monotone), so False means that no box of another
+    street meets the grown box, as the STRtree would say; True only that one may. All True when the lattice
+    would take too many cells.
+
+    >>> bounds = np.array([[0.0, 0, 10, 10], [200, 0, 210, 10], [210, 0, 220, 10], [500, 0, 510, 10]])
+    >>> _other_street_cells(bounds, np.array([0, 1, 2, 2]), np.arange(4), 1.0).tolist()
+    [False, True, True, False]
+    """
+    out = np.ones(len(grids), dtype=bool)
+    n = len(bounds)
+    if not np.isfinite(bounds).all():
+        return out
+    side = float(np.median(np.maximum(bounds[:, 2] - bounds[:, 0], bounds[:, 3] - bounds[:, 1])))
+    x0, y0 = float(bounds[:, 0].min()), float(bounds[:, 1].min())
+    width, height = float(bounds[:, 2].max()) - x0, float(bounds[:, 3].max()) - y0
+    # cells of twice a grid's size and its reach (a box meets a few), at most ~4 per grid over the extent
+    size = max(2.0 * (side + distance), math.sqrt(width * height / (4.0 * n)))
+    if not (math.isfinite(size) and size > 0):
+        return out
+    ncols, nrows = int(width // size) + 1, int(height // size) + 1
+
+    def cells(b: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        return (np.clip(np.floor((b[:, 0] - x0) / size), 0, ncols - 1).astype(np.int64),
+                np.clip(np.floor((b[:, 1] - y0) / size), 0, nrows - 1).astype(np.int64),
+                np.clip(np.floor((b[:, 2] - x0) / size), 0, ncols - 1).astype(np.int64),
+                np.clip(np.floor((b[:, 3] - y0) / size), 0, nrows - 1).astype(np.int64))
+
+    grown = bounds[grids]
+    grown = np.stack([grown[:, 0] - distance, grown[:, 1] - distance, grown[:, 2] + distance,
+                      grown[:, 3] + distance], axis=1)
+    held, asked = cells(bounds), cells(grown)
+    if _cell_count(held) > 16 * n or _cell_count(asked) > 16 * len(grids):  # huge boxes: no filter
+        return out
+    owner, cell = _cell_items(*held, ncols)
+    lo = np.full(ncols * nrows, np.iinfo(np.int64).max)
+    hi = np.full(ncols * nrows, np.iinfo(np.int64).min)
+    kind = street[owner].astype(np.int64)
+    np.minimum.at(lo, cell, kind)
+    np.maximum.at(hi, cell, kind)
+    g, cell = _cell_items(*asked, ncols)
+    own = street[grids][g]
+    other = (lo[cell] <= hi[cell]) & ((lo[cell] != own) | (hi[cell] != own))
+    out[:] = False
+    out[g[other]] = True
+    return out
+
+
+def _cell_count(cells: tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]) -> int:
+    """The number of (box, cell) items of boxes spanning cell columns ``c0..c1`` and rows ``r0..r1``."""
+    c0, r0, c1, r1 = cells
+    return int(((c1 - c0 + 1) * (r1 - r0 + 1)).sum())
+
+
+def _cell_items(c0: np.ndarray, r0: np.ndarray, c1: np.ndarray, r1: np.ndarray,
+                ncols: int) -> tuple[np.ndarray, np.ndarray]:
+    """Every (box, cell) of boxes spanning cell columns ``c0..c1`` and rows ``r0..r1`` (inclusive), cell
+    ``row * ncols + column``: box by box, its cells in row order.
+
+    >>> [a.tolist() for a in _cell_items(np.array([0, 5]), np.array([0, 1]), np.array([1, 5]), np.array([1, 1]), 10)]
+    [[0, 0, 0, 0, 1], [0, 1, 10, 11, 15]]
+    """
+    across = c1 - c0 + 1
+    count = across * (r1 - r0 + 1)
+    owner = np.repeat(np.arange(len(c0)), count)
+    k = np.arange(len(owner)) - np.repeat(np.cumsum(count) - count, count)
+    span = across[owner]
+    return owner, (r0[owner] + k // span) * ncols + c0[owner] + k % span
 
 
 def _grid_pairs(tree: shapely.STRtree, geoms: np.ndarray, grid_ids: np.ndarray, distance: float,

@@ -116,7 +116,7 @@ class GridIndex:
         Column with the unique grid code; ties on shared edges go to the smallest.
     pixel_size : float, optional
         Raster resolution in CRS units. Default: 1/25 of the median grid's side for grids
-        with many vertices, down to 1/10 for four-sided grids (most points in a boundary
+        with many vertices, down to about 1/7 for four-sided grids (most points in a boundary
         pixel take one orientation test; where a pixel holds a vertex, a test per segment of
         its candidate grids: with few segments a coarser raster, faster to build, costs
         lookups little), coarsened if the raster would exceed ``max_pixels``.
@@ -164,7 +164,7 @@ class GridIndex:
                 f"duplicate {code_column} values, e.g. {sorted(set(codes[dup]))[:5]}; "
                 "grid codes must be unique (run `gridlib grid validate`)")
         geoms = np.asarray(frame.geometry.array, dtype=object)
-        _check_geometries(geoms, codes)
+        kind = _check_kinds(geoms, codes)
 
         self.crs = pyproj.CRS.from_user_input(frame.crs)
         self.code_column = code_column
@@ -174,6 +174,7 @@ class GridIndex:
         self._rank = np.empty(len(codes), dtype=np.int64)
         self._rank[self._order] = np.arange(len(codes))
         topo = self._topology = topology(geoms)
+        _check_valid(geoms, codes, _axis_rectangles(kind, topo))
         self._ax, self._ay, self._bx, self._by = topo.ax, topo.ay, topo.bx, topo.by
         self._seg_off, self._seg_poly = topo.seg_off, topo.seg_grid
         overlaps = _overlapping_pairs(geoms, topo.unmatched_grids())
@@ -773,17 +774,18 @@ def _mapped_npz(path: Path, names: tuple[str, ...]) -> dict[str, np.ndarray]:
 
 def _pixels_per_side(seg_off: np.ndarray) -> float:
     """Pixels along the median grid's side for the default raster: 2.5 per boundary segment of the mean grid,
-    between 8 and 25. Most points in a boundary pixel take one orientation test (the pixel is crossed by one
-    segment), so a coarser raster, faster to build, costs lookups little: city-quick's 4-sided grids at 10
-    instead of 12 pixels, build 0.22 -> 0.15 s CPU, 300k lookups 10.3 -> 11.1 ms; the 200k-grid synthetic
-    city's 6-segment cells at 15 instead of 18, build 3.3 -> 2.9 s, 1M lookups 53 -> 60 ms; the demo's
-    12-segment grids keep 25.
+    fewer (4 per segment less 9) for grids of under six segments, between 7 and 25. Most points in a boundary
+    pixel take one orientation test (the pixel is crossed by one segment), so a coarser raster, faster to
+    build, costs lookups little: city-quick's 4-sided grids (4.16 segments) at 7.6 instead of 10.4 pixels,
+    build 69 -> 59 ms CPU, 130k lookups inside the grids 3.9 -> 4.6 ms (at 10 instead of 12: build 0.22 ->
+    0.15 s); the 200k-grid synthetic city's 6-segment cells at 15 instead of 18, build 3.3 -> 2.9 s, 1M
+    lookups 53 -> 60 ms; the demo's 12-segment grids keep 25.
 
-    >>> _pixels_per_side(np.array([0, 4, 8])), _pixels_per_side(np.array([0, 30]))
-    (10.0, 25.0)
+    >>> _pixels_per_side(np.array([0, 4, 8])), _pixels_per_side(np.array([0, 6])), _pixels_per_side(np.array([0, 30]))
+    (7.0, 15.0, 25.0)
     """
     mean = (seg_off[-1] - seg_off[0]) / max(len(seg_off) - 1, 1)
-    return float(np.clip(2.5 * mean, 8.0, 25.0))
+    return float(np.clip(min(2.5 * mean, 4.0 * mean - 9.0), 7.0, 25.0))
 
 
 def _code_order(codes: np.ndarray) -> np.ndarray:
@@ -867,15 +869,21 @@ def _rank_keys(keys: np.ndarray, rank1: np.ndarray, rank2: np.ndarray) -> np.nda
     return out
 
 
-def _check_geometries(geoms: np.ndarray, codes: np.ndarray) -> None:
+def _check_kinds(geoms: np.ndarray, codes: np.ndarray) -> np.ndarray:
+    """The geometry type ids, refusing any grid that is not a non-empty (multi)polygon."""
     kind = shapely.get_type_id(geoms)
     bad = ~np.isin(kind, [3, 6]) | shapely.is_empty(geoms)
     if bad.any():
         raise ValidationError(
             f"{int(bad.sum())} grids are not (multi)polygons or are empty, e.g. {codes[bad][:5].tolist()}; "
             "run `gridlib grid validate`")
+    return kind
+
+
+def _check_valid(geoms: np.ndarray, codes: np.ndarray, rectangle: np.ndarray) -> None:
+    """Refuse invalid grids; a *rectangle* is valid (GEOS checks the others)."""
     invalid = np.zeros(len(geoms), dtype=bool)
-    ask = np.flatnonzero(~_axis_rectangles(geoms, kind))  # a rectangle is valid: GEOS checks the others
+    ask = np.flatnonzero(~rectangle)
     invalid[ask] = ~shapely.is_valid(geoms[ask])
     if invalid.any():
         raise ValidationError(
@@ -883,28 +891,29 @@ def _check_geometries(geoms: np.ndarray, codes: np.ndarray) -> None:
             f"({shapely.is_valid_reason(geoms[invalid][0])}); run `gridlib grid validate`")
 
 
-
-def _axis_rectangles(geoms: np.ndarray, kind: np.ndarray) -> np.ndarray:
-    """Per geometry: a polygon whose only ring is an axis-parallel rectangle of non-zero width and height (four
+def _axis_rectangles(kind: np.ndarray, topo: Topology) -> np.ndarray:
+    """Per grid: a polygon whose only ring is an axis-parallel rectangle of non-zero width and height (four
     edges, alternately horizontal and vertical, closed), valid without asking GEOS (most grids a
-    ``gl.grid.build`` makes: ``shapely.is_valid`` took 31 ms for city-quick's 22k grids).
+    ``gl.grid.build`` makes: ``shapely.is_valid`` took 31 ms for city-quick's 22k grids). Read from the
+    topology's segments: a polygon of four segments has one ring.
 
-    >>> _axis_rectangles(np.array([shapely.box(0, 0, 2, 1), shapely.Polygon([(0, 0), (2, 0), (0, 1), (2, 1)])]),
-    ...                  np.array([3, 3])).tolist()
+    >>> from gridlib.grid.topology import topology
+    >>> geoms = [shapely.box(0, 0, 2, 1), shapely.Polygon([(0, 0), (2, 0), (0, 1), (2, 1)])]
+    >>> _axis_rectangles(np.array([3, 3]), topology(geoms)).tolist()
     [True, False]
     """
-    out = np.zeros(len(geoms), dtype=bool)
-    four = np.flatnonzero((kind == 3) & (shapely.get_num_coordinates(geoms) == 5)
-                          & (shapely.get_num_interior_rings(geoms) == 0))
+    out = np.zeros(len(kind), dtype=bool)
+    four = np.flatnonzero((kind == 3) & (np.diff(topo.seg_off) == 4))
     if not len(four):
         return out
-    xy = shapely.get_coordinates(geoms[four]).reshape(-1, 5, 2)
-    dx, dy = np.diff(xy[:, :, 0], axis=1), np.diff(xy[:, :, 1], axis=1)
+    seg = topo.seg_off[four][:, None] + np.arange(4)
+    ax, ay, bx, by = topo.ax[seg], topo.ay[seg], topo.bx[seg], topo.by[seg]
+    dx, dy = bx - ax, by - ay
     flat = (dy == 0) & (dx != 0)      # horizontal edges
     upright = (dx == 0) & (dy != 0)   # vertical edges
     turns = (flat[:, 0::2].all(axis=1) & upright[:, 1::2].all(axis=1)) | \
         (upright[:, 0::2].all(axis=1) & flat[:, 1::2].all(axis=1))
-    closed = (xy[:, 0] == xy[:, 4]).all(axis=1)
+    closed = (ax[:, 0] == bx[:, 3]) & (ay[:, 0] == by[:, 3])
     out[four] = turns & closed
     return out
 

@@ -525,12 +525,56 @@ def _repeated(ids: pd.Series) -> np.ndarray:
     if not pd.api.types.is_string_dtype(ids) or ids.dtype == object:
         return ids.duplicated(keep="first").to_numpy()
     arr = pa.array(ids.array)
+    if isinstance(arr, pa.ChunkedArray):
+        arr = arr.combine_chunks()
+    if _surely_distinct(arr):
+        return np.zeros(len(ids), dtype=bool)
     order = pc.sort_indices(arr).to_numpy()  # stable: in a run of equal ids the first row comes first
     ordered = arr.take(order)
     same = pc.fill_null(pc.equal(ordered[1:], ordered[:-1]), False).to_numpy(zero_copy_only=False)
     out = np.zeros(len(ids), dtype=bool)
     out[order[1:][same]] = True
     return out
+
+
+def _surely_distinct(arr: pa.Array) -> bool:
+    """Whether the valid texts of an Arrow text array are certainly all distinct (False: perhaps not), from their
+    UTF-8 bytes: texts of at most 16 bytes, each read as one or two 64-bit words (bytes past its end zeroed),
+    mixed into one 64-bit key; distinct keys are distinct texts. Sorting the keys takes a third of the time
+    of sorting the texts (299k ids: ~4 against 12 ms), and ids are usually all distinct.
+
+    >>> _surely_distinct(pa.array(["c1", "c2", None, None])), _surely_distinct(pa.array(["c1", "c2", "c1"]))
+    (True, False)
+    """
+    if arr.type not in (pa.string(), pa.large_string()) or len(arr) < 2:
+        return False
+    _, offsets, data = arr.buffers()
+    wide = np.int64 if arr.type == pa.large_string() else np.int32
+    off = np.frombuffer(offsets, dtype=wide, count=len(arr) + 1, offset=arr.offset * np.dtype(wide).itemsize)
+    start, length = off[:-1].astype(np.int64), np.diff(off).astype(np.int64)
+    if arr.null_count:
+        valid = np.asarray(arr.is_valid().to_numpy(zero_copy_only=False), dtype=bool)
+        start, length = start[valid], length[valid]
+    if not len(length) or int(length.max()) > 16:
+        return False
+    raw = np.zeros(int(off[-1]) + 16, dtype=np.uint8)   # room for a 16-byte read at every start
+    if data is not None:
+        raw[:int(off[-1])] = np.frombuffer(data, dtype=np.uint8, count=int(off[-1]))
+    # the 8 bytes from every byte position, as one little-endian word (an unaligned view, no copy)
+    at = np.ndarray(shape=(len(raw) - 7,), dtype="<u8", buffer=raw.data, offset=0, strides=(1,))
+    key = at[start]
+    key &= _LOW_BYTES[np.minimum(length, 8)]   # bytes past the text's end zeroed
+    if int(length.max()) > 8:
+        second = at[start + 8]
+        second &= _LOW_BYTES[np.clip(length - 8, 0, 8)]
+        key *= np.uint64(0x9E3779B97F4A7C15)
+        key ^= second + (key >> np.uint64(29))
+    key.sort()
+    return not bool((key[1:] == key[:-1]).any())
+
+
+#: ``_LOW_BYTES[k]``: a 64-bit mask of the k low bytes (k = 0..8).
+_LOW_BYTES = np.array([(1 << (8 * k)) - 1 for k in range(9)], dtype=np.uint64)
 
 
 #: Longitude/latitude box of China (with a margin): projected coordinates all inside it are lon/lat.

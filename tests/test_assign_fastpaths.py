@@ -96,3 +96,27 @@ def test_near_boundary_inside_an_overlapping_grid():
     done, _ = gl.assign(cases, grids, index=index, near_boundary_m=5.0)
     assert done["grid_code"].tolist() == ["410105001003001"]
     assert done["near_boundary"].tolist() == [True]
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_street_edge_equals_the_tree_query(seed):
+    """_street_edge with its cell filter (many grids) says what a tree query of every grid's grown box says: boxes
+    of random sizes (a few huge), touching exactly or not, a few streets, distances 0 to beyond a grid."""
+    from gridlib.assignment import _street_edge
+
+    rng = np.random.default_rng(seed)
+    n = 600
+    x, y = rng.integers(0, 40, n) * 10.0, rng.integers(0, 40, n) * 10.0
+    w, h = rng.choice([10.0, 10.0, 20.0, 0.5], n), rng.choice([10.0, 10.0, 30.0, 0.0], n)
+    w[:3] = 5000.0 if seed % 2 else 10.0
+    geoms = shapely.box(x, y, x + w, y + h)
+    street = rng.integers(0, 1 + seed, n)
+    street[x > 200] = 5
+    tree = shapely.STRtree(geoms)
+    for d in (0.0, 1e-9, 4.0, 10.0, 150.0):
+        b = shapely.bounds(geoms)
+        a, o = tree.query(shapely.box(b[:, 0] - d, b[:, 1] - d, b[:, 2] + d, b[:, 3] + d))
+        want = np.zeros(n, dtype=bool)
+        want[a[street[a] != street[o]]] = True
+        for grids in (np.arange(n), np.sort(rng.choice(n, 400, replace=False))):
+            assert _street_edge(tree, geoms, street, grids, d).tolist() == want[grids].tolist()

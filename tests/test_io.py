@@ -203,3 +203,18 @@ def test_read_table_is_a_deprecated_alias_of_open_table():
     with pytest.warns(DeprecationWarning, match="open_table"):
         old = gl.io.read_table(frame)
     assert old.equals(gl.io.open_table(frame))
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_repeated_ids_equal_pandas_duplicated(seed):
+    """Duplicate ids (keep the first; missing ids never repeat) as pandas says, through the packed-bytes check
+    (texts up to 8 and up to 16 bytes, multi-byte characters, NULs, a sliced array) and the sort beyond it."""
+    from gridlib.io import _repeated
+
+    rng = np.random.default_rng(seed)
+    alphabet = list("ab\x00é中1")
+    for _ in range(200):
+        vals = ["".join(rng.choice(alphabet, int(rng.integers(0, 12 + 4 * seed)))) for _ in range(int(rng.integers(2, 60)))]
+        ids = pd.Series([None if rng.random() < 0.1 else v for v in vals], dtype="string").iloc[int(rng.integers(0, 2)):]
+        want = ids.duplicated(keep="first").to_numpy() & ids.notna().to_numpy()
+        assert _repeated(ids).tolist() == want.tolist()

@@ -470,14 +470,7 @@ class _Blocks:
         width = np.array(ladder, dtype=np.int64)
         block = np.searchsorted(width, count)
         block[count == 0] = len(width)
-        has = np.flatnonzero(count > 0)
         ox, oy, size = np.zeros(n), np.zeros(n), np.zeros(n)
-        if len(has):
-            first = t.seg_off[has]
-            ox[has] = np.minimum.reduceat(t.ax, first)
-            oy[has] = np.minimum.reduceat(t.ay, first)
-            size[has] = np.maximum(np.maximum.reduceat(t.ax, first) - ox[has],
-                                   np.maximum.reduceat(t.ay, first) - oy[has])
         sdx, sdy, sinv = t.segment_terms
         inv32 = sinv.astype(np.float32)
         inv32[~np.isfinite(inv32)] = 0.0  # a segment shorter than float32 can invert: its start point's distance
@@ -491,9 +484,14 @@ class _Blocks:
             row[grids] = np.arange(len(grids))
             j = np.arange(w)[:, None]
             real = j < count[grids]
-            seg = np.where(real, t.seg_off[grids] + j, 0)            # (width, grids)
+            first = t.seg_off[grids]
+            seg = np.where(real, first + j, first)   # (width, grids); padded with the grid's first segment
+            # the grid's corner and size over its segments (the padding repeats one of them)
+            axs, ays = t.ax[seg], t.ay[seg]
+            ox[grids], oy[grids] = x0, y0 = axs.min(axis=0), ays.min(axis=0)
+            size[grids] = np.maximum(axs.max(axis=0) - x0, ays.max(axis=0) - y0)
             block_terms = np.zeros((5, w, len(grids)), dtype=np.float32)
-            block_terms[0], block_terms[1] = t.ax[seg] - ox[grids], t.ay[seg] - oy[grids]
+            block_terms[0], block_terms[1] = axs - x0, ays - y0
             block_terms[2], block_terms[3], block_terms[4] = sdx[seg], sdy[seg], inv32[seg]
             block_terms[:2][:, ~real] = _FAR    # padding: a point nothing is near
             block_terms[2:][:, ~real] = 0.0
