@@ -78,10 +78,13 @@ class Job:
             except BaseException as exc:  # noqa: BLE001 - raised again in the run's process
                 out = ("error", exc, None)
             try:
-                _dump(out, self._out)
-            except Exception as exc:  # noqa: BLE001 - e.g. an exception that cannot be pickled
-                _dump(("error", RuntimeError(f"{label}: {exc!r} (from {out[1]!r})"), None), self._out)
-            send.send("done")
+                try:
+                    _dump(out, self._out)
+                except Exception as exc:  # noqa: BLE001 - e.g. an exception that cannot be pickled
+                    _dump(("error", RuntimeError(f"{label}: {exc!r} (from {out[1]!r})"), None), self._out)
+                send.send("done")
+            except OSError as exc:  # the file cannot be written (a full disk): the cause goes back through the pipe
+                send.send(f"{label}: its result could not be written to a temporary file ({exc!r})")
             send.close()
 
         self._process = ctx.Process(target=work, name=f"gridlib nightly: {label}")
@@ -96,7 +99,9 @@ class Job:
     def result(self) -> Any:
         """Wait for the process; return what ``fn`` returned (or raise what it raised)."""
         try:
-            self._recv.recv()
+            if (said := self._recv.recv()) != "done":
+                self._process.join()
+                raise RuntimeError(f"the nightly run's {said}")
             self._out.seek(0)
             kind, value, steps = pickle.load(self._out)
         except EOFError:

@@ -247,6 +247,20 @@ def test_a_jobs_error_reaches_the_run_even_when_it_cannot_be_pickled():
         Job(fails_oddly, _record(), "an odd failure").result()
 
 
+def test_a_job_whose_result_cannot_be_written_says_why():
+    # a full disk: the child cannot write its result file, and the run is told why (not only an exit code)
+    def too_big(rec):
+        import resource
+        import signal
+
+        signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+        resource.setrlimit(resource.RLIMIT_FSIZE, (65_536, 65_536))
+        return b"x" * 2**20
+
+    with pytest.raises(RuntimeError, match="could not be written to a temporary file.*File too large"):
+        Job(too_big, _record(), "a big result").result()
+
+
 def test_a_job_that_dies_says_so():
     job = Job(lambda rec: os._exit(3), _record(), "a death")
     with pytest.raises(RuntimeError, match="exit code 3"):
