@@ -102,8 +102,12 @@ def fork_safe(what: str) -> Iterator[bool]:
         # child's collections never walk them: a walk writes to every object it visits, and a written page shared
         # with this process becomes the child's own copy (a city night's objects: ~90 MB of pages per child)
         _trim_heap()
-        gc.freeze()
+        # a caller's own freeze is left as it was: gc.unfreeze() would undo it too
+        ours = gc.get_freeze_count() == 0
+        if ours:
+            gc.freeze()
         try:
             yield True
         finally:
-            gc.unfreeze()
+            if ours:
+                gc.unfreeze()

@@ -267,6 +267,17 @@ def test_a_job_that_dies_says_so():
         job.result()
 
 
+def test_a_callers_own_freeze_is_left_frozen():
+    gc.freeze()
+    try:
+        frozen = gc.get_freeze_count()
+        with fork_safe("a test") as ok:
+            assert ok
+        assert gc.get_freeze_count() == frozen
+    finally:
+        gc.unfreeze()
+
+
 def test_objects_are_frozen_only_while_a_fork_may_happen():
     assert gc.get_freeze_count() == 0
     with fork_safe("a test") as ok:
