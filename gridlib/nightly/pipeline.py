@@ -35,7 +35,7 @@ from gridlib import coverage, hotspots, network, trucks
 from gridlib.assignment import assign
 from gridlib.cases import fifteen_minute, indicators, open_cases, read_log
 from gridlib.cases.log import with_live_cases
-from gridlib.errors import FreshnessError, InputError
+from gridlib.errors import FreshnessError, InputError, StoreError
 from gridlib.grid import GridSet
 from gridlib.index import GridIndex
 from gridlib.nightly.forks import one_fork_warning
@@ -325,11 +325,16 @@ def _read_fixes_layer(store: Store) -> pd.DataFrame:
     >>> _read_fixes_layer(store)["vehicle_id"].tolist()
     ['A', 'B', 'A']
     """
-    parts = [_compact_fixes(part) for part in store.read_layer_batches("truck_fixes")]
+    try:
+        parts = [_compact_fixes(part) for part in store.read_layer_batches("truck_fixes")]
+    except StoreError as exc:  # the store was written meanwhile: read as one, as before
+        log.warning("truck fixes read whole: %s", exc)
+        return _compact_fixes(store.read_layer("truck_fixes"))
     kinds = {(tuple(p.columns), tuple(map(str, p.dtypes)), str(p["vehicle_id"].cat.categories.dtype)) for p in parts
              if "vehicle_id" in p.columns}
     if len(kinds) != 1 or len(parts[0].columns) != len(set(parts[0].columns)):
         # batches read apart differ (a batch of times with offsets, an all-empty batch...): read as one, as before
+        del parts
         return _compact_fixes(store.read_layer("truck_fixes"))
     columns = list(parts[0].columns)
     ids = union_categoricals([p.pop("vehicle_id").array for p in parts])
