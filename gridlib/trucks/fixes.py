@@ -295,16 +295,24 @@ def _numbers(col: pd.Series) -> np.ndarray:
 
 
 def _factorize_sorted(col: pd.Series) -> tuple[np.ndarray, np.ndarray]:
-    """Codes (−1 for missing) and sorted unique values as ``str``; categoricals reuse their codes."""
+    """Codes (−1 for missing) and unique values as ``str``, sorted as text (the permits' ids are looked up in
+    them by ``searchsorted``: integer ids sorted as numbers, 9 before 10, are not sorted as text);
+    categoricals reuse their codes.
+
+    >>> codes, ids = _factorize_sorted(pd.Series([10, 9, None, 10], dtype=object))
+    >>> codes.tolist(), ids.tolist()
+    ([0, 1, -1, 0], ['10', '9'])
+    """
     if isinstance(col.dtype, pd.CategoricalDtype):
-        cats = np.asarray(col.cat.categories, dtype=object).astype(str)
+        values = np.asarray(col.cat.categories, dtype=object).astype(str)
         codes = col.cat.codes.to_numpy().astype(np.int64)
-        if (cats[1:] > cats[:-1]).all():  # sorted and distinct as text
-            return codes, cats
-        uniques, inv = np.unique(cats, return_inverse=True)  # categories not sorted, or equal as text
-        return np.where(codes >= 0, inv.reshape(-1)[np.maximum(codes, 0)], -1), uniques
-    codes, uniques = pd.factorize(col, sort=True, use_na_sentinel=True)
-    return codes, np.asarray(uniques, dtype=object).astype(str)
+    else:
+        codes, uniques = pd.factorize(col, sort=True, use_na_sentinel=True)
+        values = np.asarray(uniques, dtype=object).astype(str)
+    if (values[1:] > values[:-1]).all():  # sorted and distinct as text
+        return codes, values
+    uniques, inv = np.unique(values, return_inverse=True)  # not sorted as text, or equal as text (1 and "1")
+    return np.where(codes >= 0, inv.reshape(-1)[np.maximum(codes, 0)], -1), uniques
 
 
 def _vehicle_time_order(codes: np.ndarray, t: np.ndarray) -> np.ndarray | None:

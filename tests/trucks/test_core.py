@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import geopandas as gpd
 import numpy as np
 import pandas as pd
 import pytest
@@ -314,3 +315,19 @@ def test_simulated_fleet_fits_a_short_window(roads, end):
     t = pd.to_datetime(fleet.fixes["time"])
     assert fleet.fixes["vehicle_id"].nunique() == 8
     assert t.min() >= pd.Timestamp(f"{DAY} 08:00") and t.max() <= pd.Timestamp(f"{DAY} {end}")
+
+
+def test_integer_vehicle_ids_find_their_permits():
+    """Integer ids (a store or CSV read as numbers) were sorted as numbers, 9 before 10, but looked up by
+    ``searchsorted`` as text: no fix found its permit, and every truck was reported without one (review)."""
+    permits = gpd.GeoDataFrame(
+        {"permit_id": ["P9", "P10"], "vehicle_id": ["9", "10"], "company": "K", "valid_from": "2026-11-20",
+         "valid_to": "2026-11-20", "hours": "22:00-06:00"},
+        geometry=[LineString([(121.48, 31.24), (121.52, 31.24)])] * 2, crs=4326)
+    fixes = pd.DataFrame({"vehicle_id": np.repeat([9, 10], 60),
+                          "time": np.tile(pd.date_range("2026-11-20 22:00", periods=60, freq="20s").astype(str), 2),
+                          "lon": np.tile([121.48 + i * 0.0006 for i in range(60)], 2), "lat": 31.24})
+    as_text = gl.trucks.check(fixes.astype({"vehicle_id": str}), permits).violations
+    as_numbers = gl.trucks.check(fixes, permits).violations
+    assert "no_permit" not in set(as_numbers["type"])
+    pd.testing.assert_frame_equal(as_numbers, as_text)
