@@ -160,6 +160,7 @@ def read_fixes(
     sheet: str | int | None = None,
     header_row: int = 1,
     encoding: str | None = None,
+    copy: bool = True,
 ) -> tuple[Fixes, pd.DataFrame]:
     """Read GPS fixes into a :class:`Fixes` and a rejects table.
 
@@ -180,6 +181,10 @@ def read_fixes(
         经度, 纬度, 速度 …; :data:`gridlib.io.COLUMN_ALIASES`) are recognised.
     sheet, header_row, encoding : optional
         How to read the file (``.xlsx`` sheet and header row, CSV encoding); see :func:`gridlib.io.open_table`.
+    copy : bool
+        ``False`` lets the fixes share a DataFrame's float ``lon``/``lat`` when every row is kept in its place
+        (read-only; saves their copy, a city night's: 150 MB): the frame must then not be changed while the
+        fixes are used. By default the fixes own their coordinates.
 
     Returns
     -------
@@ -262,9 +267,9 @@ def read_fixes(
     else:
         reordered = int(np.count_nonzero(order[1:] < order[:-1]))
         rows, codes, t = rows[order], codes[order], t[order]
-    # every row kept in its place (the usual night): the input's coordinates themselves, not a copy (a city's:
-    # 150 MB at the check's peak); fixes never write into them
-    same_rows = order is None and len(rows) == len(xs)
+    # with copy=False and every row kept in its place (the usual night): the input's coordinates themselves, not
+    # a copy (a city's: 150 MB at the check's peak); fixes never write into them
+    same_rows = not copy and order is None and len(rows) == len(xs)
     lon, lat = (xs, ys) if same_rows else (xs[rows], ys[rows])
     if metric is None:
         if len(rows):

@@ -202,7 +202,8 @@ def check(
         frame = open_table(fixes)
     permits_ok, permit_rejects = read_permits(permits)
     if not isinstance(fixes, Fixes):   # measured where the routes are, as the live monitor measures
-        fx, rejects = read_fixes(frame, crs=crs, metric=permits_metric_crs(permits_ok))
+        # without details no fixes are returned: they may share the frame's coordinates while the check runs
+        fx, rejects = read_fixes(frame, crs=crs, metric=permits_metric_crs(permits_ok), copy=details)
     metric: pyproj.CRS = fx.crs
     if sites is not None:
         sites_ok, site_rejects = read_sites(sites)

@@ -331,3 +331,15 @@ def test_integer_vehicle_ids_find_their_permits():
     as_numbers = gl.trucks.check(fixes, permits).violations
     assert "no_permit" not in set(as_numbers["type"])
     pd.testing.assert_frame_equal(as_numbers, as_text)
+
+
+def test_read_fixes_owns_its_coordinates_unless_told_not_to():
+    """By default the fixes are not a view of the caller's frame: changing the frame later leaves them as read."""
+    frame = pd.DataFrame({"vehicle_id": ["A", "A"], "time": ["2026-11-20 08:00", "2026-11-20 08:01"],
+                          "lon": [121.5, 121.6], "lat": [31.24, 31.25]})
+    fx, _ = read_fixes(frame)
+    frame.loc[0, "lon"] = 999.0
+    assert fx.lon.tolist() == [121.5, 121.6]
+    frame.loc[0, "lon"] = 121.5
+    shared, _ = read_fixes(frame, copy=False)          # every row kept in its place: the frame's own column
+    assert np.shares_memory(shared.lon, frame["lon"].to_numpy())
