@@ -88,6 +88,8 @@ _POINT_CHUNK = 100_000
 # where whole-array temporaries of a million points are fresh memory (page faults) each time.
 _LOOKUP_CHUNK = 32_768
 _FORMAT = "gridlib-gridindex-1"
+#: The :class:`Topology` arrays a saved index holds (files written before them lack them: computed on load).
+_TOPOLOGY_ARRAYS = tuple(f"topology_{name}" for name in Topology.__dataclass_fields__)
 
 
 def _grids_frame(grids: Any) -> gpd.GeoDataFrame:
@@ -690,9 +692,13 @@ class GridIndex:
                 "segment_codes": self._split, "boundary_pixels": self._nboundary}
         tmp = path.with_name(path.name + ".tmp.npz")
         simple = {} if self._sleft is None else {"sleft": self._sleft, "sright": self._sright}
+        # the topology too (a city's: ~180 MB), so a load neither computes it (~3.5 s CPU) nor holds it in private
+        # memory: mapped, its pages are read from the file as used and shared by every process mapping it
+        topo = self.topology
+        arrays = {name: getattr(topo, name.removeprefix("topology_")) for name in _TOPOLOGY_ARRAYS}
         np.savez(tmp, meta=np.array(json.dumps(meta)), raster=self._raster, bstart=self._bstart,
                  bcand=self._bcand, codes=self._codes.astype(str),
-                 wkb=np.frombuffer(b"".join(wkb), dtype=np.uint8), wkb_len=lengths, **simple)
+                 wkb=np.frombuffer(b"".join(wkb), dtype=np.uint8), wkb_len=lengths, **simple, **arrays)
         tmp.replace(path)
         return path
 
@@ -704,8 +710,9 @@ class GridIndex:
         holds them, keyed the file by their digest); they are used instead of decoding the saved WKB.
         ``mmap=True`` maps the large arrays from the file read-only instead of copying them (a city's 500 MB in
         ~0.1 instead of ~2 s; pages are read as lookups touch them and shared by every process mapping the file).
-        ``with_topology=True`` computes the :attr:`topology` now, taking the segments from it (a caller that will
-        use it saves computing the segments twice).
+        ``with_topology=True`` makes the :attr:`topology` now: read (mapped with ``mmap``) from a file that holds
+        it, as :meth:`save` writes it, else computed, and the segments taken from it (a caller that will use it
+        saves computing the segments twice).
         """
         with np.load(Path(path), allow_pickle=False) as z:
             meta = json.loads(str(z["meta"]))
@@ -716,7 +723,9 @@ class GridIndex:
             self.code_column = meta["code_column"]
             self.pixel_size = float(meta["pixel_size"])
             self._ox, self._oy = meta["origin"]
-            mapped = _mapped_npz(Path(path), ("raster", "bstart", "bcand")) if mmap else {}
+            saved_topology = set(_TOPOLOGY_ARRAYS) <= set(z.files)
+            names = ("raster", "bstart", "bcand") + (_TOPOLOGY_ARRAYS if saved_topology and with_topology else ())
+            mapped = _mapped_npz(Path(path), names) if mmap else {}
             self._raster = mapped["raster"] if mapped else z["raster"]
             self._shape = self._raster.shape
             self._bstart, self._bcand = (mapped["bstart"], mapped["bcand"]) if mapped else (z["bstart"], z["bcand"])
@@ -726,6 +735,8 @@ class GridIndex:
             self._sleft, self._sright = (z["sleft"], z["sright"]) if "sleft" in z.files else (None, None)
             self._codes = z["codes"].astype(object)
             buf, lengths = (z["wkb"].tobytes(), z["wkb_len"]) if geoms is None else (b"", None)
+            topo = (Topology(**{name.removeprefix("topology_"): mapped[name] if mapped else z[name]
+                                for name in _TOPOLOGY_ARRAYS}) if saved_topology and with_topology else None)
         if geoms is not None:
             self._geoms = np.asarray(getattr(geoms, "array", geoms), dtype=object)
             if len(self._geoms) != len(self._codes):
@@ -738,7 +749,7 @@ class GridIndex:
         self._rank = np.empty(len(self._codes), dtype=np.int64)
         self._rank[self._order] = np.arange(len(self._codes))
         if with_topology:
-            topo = self._topology = topology(self._geoms)
+            topo = self._topology = topo if topo is not None else topology(self._geoms)
             self._ax, self._ay, self._bx, self._by = topo.ax, topo.ay, topo.bx, topo.by
             self._seg_off, self._seg_poly = topo.seg_off, topo.seg_grid
         else:
