@@ -32,13 +32,13 @@ from pandas.api.types import union_categoricals
 from pandas.arrays import ArrowStringArray
 
 from gridlib import coverage, hotspots, network, trucks
-from gridlib.assignment import assign
+from gridlib.assignment import assign, forget
 from gridlib.cases import fifteen_minute, indicators, open_cases, read_log
 from gridlib.cases.log import with_live_cases
 from gridlib.errors import FreshnessError, InputError, StoreError
 from gridlib.grid import GridSet
 from gridlib.index import GridIndex
-from gridlib.nightly.forks import one_fork_warning
+from gridlib.nightly.forks import one_fork_warning, release_free_memory
 from gridlib.nightly.jobs import Job, start_job
 from gridlib.nightly.model import Coverage, NightlyInputs, NightlyOptions, NightlyResults
 from gridlib.nightly.outputs import (
@@ -84,12 +84,21 @@ def _day_bounds(date: dt.date) -> tuple[pd.Timestamp, pd.Timestamp]:
 #: them (:func:`_load`'s *early*), so it runs beside the reading of the rest (a city's: ~6 s on one core).
 TRUCK_LAYERS = ("truck_permits", "truck_sites", "roads")
 
+#: The layers camera coverage and reachability read besides the grids (and the roads, a truck layer): a forked run
+#: reads them next and starts those steps before it reads the cases (:func:`_load`'s *before_cases*), so the
+#: forked process shares none of the cases' pages (a page the run frees or writes after the fork stays the child's
+#: alone until it ends).
+COVERAGE_LAYERS = ("cameras", "buildings", "water", "team_bases")
+
 
 def _load(store: Store, record: RunRecord, date: dt.date, skip: tuple[str, ...] = (),
-          early: Callable[[dict[str, Any]], None] | None = None) -> NightlyInputs:
+          early: Callable[[dict[str, Any]], None] | None = None,
+          before_cases: Callable[[NightlyInputs], None] | None = None) -> NightlyInputs:
     """Read the grid edition and the input layers, except those in *skip* (read by the step using them).
 
-    With *early*, the :data:`TRUCK_LAYERS` are read first and ``early(those layers)`` is called before the rest."""
+    With *early*, the :data:`TRUCK_LAYERS` are read first and ``early(those layers)`` is called before the rest.
+    With *before_cases*, the grid edition and the :data:`COVERAGE_LAYERS` are read next and ``before_cases(the
+    inputs read so far)`` is called before the rest (the case layers are empty in what it is given)."""
     layers: dict[str, Any] = {}
 
     def read(name: str) -> None:
@@ -110,6 +119,12 @@ def _load(store: Store, record: RunRecord, date: dt.date, skip: tuple[str, ...] 
         gridset = GridSet.from_store(store, at=pd.Timestamp(date))
         record.grid_edition = {k: (str(v) if v is not None else None) for k, v in gridset.edition.items()}
         record.inputs["grids"] = {"rows": len(gridset.grids), "sha256": frame_digest(gridset.grids)}
+        if before_cases is not None:
+            for name in COVERAGE_LAYERS + TRUCK_LAYERS:
+                if name in available and name not in skip and name not in layers:
+                    read(name)
+            before_cases(NightlyInputs(gridset=gridset, cases=pd.DataFrame(), responsibility=pd.DataFrame(),
+                                       **layers))
         for name in INPUT_LAYERS:
             if name in available and name not in skip and name not in layers:
                 read(name)
@@ -121,6 +136,10 @@ def _load(store: Store, record: RunRecord, date: dt.date, skip: tuple[str, ...] 
     return NightlyInputs(gridset=gridset, **layers)
 
 
+#: The layout of the grid index file a run keeps (:func:`index_cache_path`): 2, with the topology.
+_INDEX_LAYOUT = 2
+
+
 def index_cache_path(out_dir: str | os.PathLike[str], grids: gpd.GeoDataFrame, edition: dict[str, Any],
                      grids_digest: str) -> Path:
     """Where a run keeps the :class:`~gridlib.index.GridIndex` of a grid edition between nights.
@@ -128,8 +147,8 @@ def index_cache_path(out_dir: str | os.PathLike[str], grids: gpd.GeoDataFrame, e
     ``OUT/.gridindex/<edition>-<key>/grids.npz``, beside the runs' folders and the edition's web-map tiles
     (``OUT/.runs``); *key* hashes the
     grids' content digest (codes, attributes, polygons: :func:`~gridlib.nightly.outputs.frame_digest`) and their
-    CRS, so grids that change in any way get a new file and the old one is never read (a file of another index
-    format is refused by :meth:`GridIndex.load` and built again).
+    CRS (and the file's layout), so grids that change in any way get a new file and the old one is never read (a
+    file of another index format is refused by :meth:`GridIndex.load` and built again).
 
     >>> import geopandas as gpd, shapely
     >>> g = gpd.GeoDataFrame({"grid_code": ["a"]}, geometry=[shapely.box(0, 0, 1, 1)], crs=4547)
@@ -137,7 +156,8 @@ def index_cache_path(out_dir: str | os.PathLike[str], grids: gpd.GeoDataFrame, e
     >>> path.parent.parent.as_posix(), path.parent.name.startswith("E0001-"), path.name
     ('out/.gridindex', True, 'grids.npz')
     """
-    key = hashlib.sha256(f"{grids_digest}\n{pyproj.CRS.from_user_input(grids.crs).to_wkt()}".encode())
+    # the layout is in the key so that files of an earlier layout (before 2: without the topology) are built again
+    key = hashlib.sha256(f"{grids_digest}\n{pyproj.CRS.from_user_input(grids.crs).to_wkt()}\n{_INDEX_LAYOUT}".encode())
     name = re.sub(r"[^0-9A-Za-z_.-]", "_", str(edition.get("edition_id") or "edition"))
     return Path(out_dir) / INDEX_CACHE / f"{name}-{key.hexdigest()[:16]}" / "grids.npz"
 
@@ -199,6 +219,9 @@ def _assign_cases(data: NightlyInputs, record: RunRecord, date: dt.date, options
         st.rejected = len(rejects_all)
         st.rejected_by_reason = counts(rejects_all)
         st.notes["new_cases"] = int((assigned["reported_at"] >= pd.Timestamp(date)).sum())
+    # no later step reads the raw log (a city's: ~150 MB, held through every later step and fork before): the
+    # assigned cases and the rejects hold what the products need, the step's counts what _freshness needs
+    data.cases = raw.iloc[:0]
     return assigned, rejects_all, index
 
 
@@ -242,20 +265,21 @@ def _truck_window(date: dt.date) -> tuple[pd.Timestamp, pd.Timestamp]:
     return start, start + pd.Timedelta(days=1)
 
 
-def _freshness(data: NightlyInputs, record: RunRecord, date: dt.date, options: NightlyOptions,
+def _freshness(record: RunRecord, date: dt.date, options: NightlyOptions,
                fixes_seen: tuple[bool, pd.Timestamp | None] | None) -> list[dict[str, str]]:
     """Warnings about stale or missing inputs: no cases reported on *date*, no truck fixes in its night,
     the latest case or fix older than ``options.max_input_age_days`` (each ``{"code", "message"}``).
     *fixes_seen* is what :func:`_fixes_seen` found in the truck fixes (``None``: no truck layers)."""
     _, day_end = _day_bounds(date)
     max_age = pd.Timedelta(days=options.max_input_age_days)
-    notes = next(s.notes for s in record.steps if s.name == "assign cases")
+    step = next(s for s in record.steps if s.name == "assign cases")
+    notes = step.notes
     found: list[dict[str, str]] = []
 
     def warn(code: str, message: str) -> None:
         found.append({"code": code, "message": message})
 
-    if not len(data.cases):
+    if not step.rows_in + notes["reported_after_date"]:  # the rows of the log, read before it was released
         warn("no_cases", "the store's cases layer is empty")
     elif not notes["reported_on_date"]:
         warn("no_new_cases", f"no cases reported on {date}")
@@ -459,7 +483,9 @@ def _indicators(cases: pd.DataFrame, record: RunRecord, date: dt.date) -> dict[s
 
 def _hotspots(cases: gpd.GeoDataFrame, grids: gpd.GeoDataFrame, water: gpd.GeoDataFrame | None,
               record: RunRecord, date: dt.date, options: NightlyOptions,
-              index: GridIndex | None = None, fork: bool = False, jobs: list[Job] | None = None) -> gpd.GeoDataFrame:
+              weights: hotspots.Weights | None = None, fork: bool = False, jobs: list[Job] | None = None) -> gpd.GeoDataFrame:
+    """Gi* hot spots and the emerging hot-spot categories of the grids; *weights*: the grids' queen contiguity
+    (:func:`_grid_contiguity`), or ``None`` for the hot-spot functions to work it out."""
     _, day_end = _day_bounds(date)
     with record.step("hotspots") as st:
         start = day_end - pd.Timedelta(days=options.hotspot_days)
@@ -467,11 +493,8 @@ def _hotspots(cases: gpd.GeoDataFrame, grids: gpd.GeoDataFrame, water: gpd.GeoDa
         zones = grids[[c for c in ("grid_code", "street_code") if c in grids.columns] + [grids.geometry.name]]
         counts = hotspots.counts(cases, zones, by="grid_code", period=(start, day_end))
         st.rows_in = int(counts["count"].sum())
-        # the grids' queen contiguity, once, from the boundary segments the grid index already holds (gistar and
-        # emerging each worked it out again: 2 x 2.9 s for a city); the land grids' weights are its sub-matrix
-        weights = hotspots.contiguity(counts, "queen", topology=index) if index is not None else None
         # grids mostly under water take no part (gl.water: the rule every analysis shares); gistar finds the
-        # same ones with the same rule
+        # same ones with the same rule; the land grids' weights are a sub-matrix of the grids' contiguity
         wet = is_water(counts, water, options.max_water_share)
         land = "queen" if weights is None else weights.sparse[~wet][:, ~wet] if wet.any() else weights
 
@@ -491,6 +514,20 @@ def _hotspots(cases: gpd.GeoDataFrame, grids: gpd.GeoDataFrame, water: gpd.GeoDa
         st.notes["water_grids_excluded"] = int(wet.sum())
         st.notes["classes"] = {k: int(v) for k, v in hot["hotspot_class"].value_counts().sort_index().items()}
     return hot
+
+
+def _grid_contiguity(grids: gpd.GeoDataFrame, index: GridIndex | None, record: RunRecord) -> hotspots.Weights | None:
+    """The grids' queen contiguity for the hot spots, once, from the boundary segments the grid index holds
+    (gistar and emerging each worked it out again: 2 x 2.9 s for a city); ``None`` without an index (grids in a
+    geographic CRS: the hot-spot functions work it out)."""
+    with record.step("grid contiguity") as st:
+        if index is None:
+            st.notes["skipped"] = "no grid index: the hot-spot functions work the contiguity out"
+            return None
+        weights = hotspots.contiguity(grids, "queen", topology=index)
+        st.rows_in, st.rows_out = len(grids), int(weights.sparse.nnz) // 2
+        st.notes["islands"] = len(weights.islands)
+    return weights
 
 
 def _coverage(data: NightlyInputs, grids: gpd.GeoDataFrame, record: RunRecord, options: NightlyOptions) -> Coverage:
@@ -528,6 +565,14 @@ def _coverage(data: NightlyInputs, grids: gpd.GeoDataFrame, record: RunRecord, o
             out.reachability = network.reachability(graph, data.team_bases, cells, minutes=options.reach_minutes)
             st.rows_in, st.rows_out = len(data.team_bases), len(out.reachability)
     return out
+
+
+def _coverage_job(data: NightlyInputs, record: RunRecord, options: NightlyOptions, fork: bool,
+                  jobs: list[Job]) -> Callable[[], tuple[Coverage, dict[str, tuple]]]:
+    """:func:`_coverage` started (:func:`_start`), its result made ready for the trip back (:func:`_grid_geometry_off`)."""
+    grids = data.gridset.grids
+    return _start(lambda rec: _grid_geometry_off(_coverage(data, grids, rec, options), grids), record,
+                  "camera coverage", fork, jobs)
 
 
 def _same_objects(a: Any, b: Any) -> bool:
@@ -668,7 +713,7 @@ def _run(store: Store, date: dt.date | str, out_dir: str | os.PathLike[str], opt
     try:
         # forked, the truck step reads the fixes itself and runs beside the case steps, camera coverage and
         # reachability (which read no case) beside them too; each result is taken where the step used to run
-        if fork:  # the truck step starts as soon as its layers are read, beside the reading of the others
+        if fork:  # each starts as soon as its layers are read, beside the reading of the others
             started: list[Callable[[], Any]] = []
 
             def start_trucks(layers: dict[str, Any]) -> None:
@@ -678,27 +723,36 @@ def _run(store: Store, date: dt.date | str, out_dir: str | os.PathLike[str], opt
                 started.append(_start(lambda rec: _truck_job(store, part, rec, date, options), record,
                                       "truck compliance", fork, jobs))
 
-            data = _load(store, record, date, skip=("truck_fixes",), early=start_trucks)
-            truck_job = started[0]
+            def start_coverage(part: NightlyInputs) -> None:
+                started.append(_coverage_job(part, record, options, fork, jobs))
+
+            data = _load(store, record, date, skip=("truck_fixes",), early=start_trucks, before_cases=start_coverage)
+            truck_job, cover_job = started
         else:
             data = _load(store, record, date)
             truck_job = _start(lambda rec: _truck_job(store, data, rec, date, options), record, "truck compliance",
                                fork, jobs)
+            cover_job = _coverage_job(data, record, options, fork, jobs)
         grids = data.gridset.grids
-        cover_job = _start(lambda rec: _grid_geometry_off(_coverage(data, grids, rec, options), grids), record,
-                           "camera coverage", fork, jobs)
         index_path = index_cache_path(out_dir, grids, data.gridset.edition, record.inputs["grids"]["sha256"])
         assigned, rejects, index = _assign_cases(data, record, date, options, index_path)
         fixes_input, fixes_seen, truck_result, truck_rejects = truck_job()
         if fixes_input is not None:
             record.inputs["truck_fixes"] = fixes_input
             next(s for s in record.steps if s.name == "load inputs").rows_in += fixes_input["rows"]
-        record.warnings = _freshness(data, record, date, options, fixes_seen)
+        record.warnings = _freshness(record, date, options, fixes_seen)
         if options.strict and record.warnings:
             raise FreshnessError(
                 f"{len(record.warnings)} freshness warning(s) and strict is on; nothing published, the previous "
                 "products stay: " + "; ".join(w["message"] for w in record.warnings), record.warnings)
         truck_cases, truck_case_rejects = _truck_cases(truck_result, data, record, options, index)
+        weights = _grid_contiguity(grids, index, record)
+        # no later step assigns: the index (its raster, topology and codes: a city's ~0.5 GB) and what assign keeps
+        # for the grids are freed now, before the indicator and hot-spot processes fork (a child keeps every page
+        # it was forked with until it ends), and with them what Arrow's pool and the heap keep free
+        index = None
+        forget(data.gridset)
+        release_free_memory()
         cases = assigned if truck_cases is None else pd.concat([assigned, truck_cases], ignore_index=True)
         cases = gpd.GeoDataFrame(cases, geometry="geometry", crs=assigned.crs)
         del assigned  # with the truck cases, a copy of it is in cases
@@ -708,13 +762,13 @@ def _run(store: Store, date: dt.date | str, out_dir: str | os.PathLike[str], opt
         # forked, the indicators are computed beside the hotspots; their step keeps its place in the manifest
         at = len(record.steps)
         indicators_job = _start(lambda rec: _indicators(cases, rec, date), record, "indicators", fork, jobs)
-        hot = _hotspots(cases, grids, data.water, record, date, options, index, fork, jobs)
+        hot = _hotspots(cases, grids, data.water, record, date, options, weights, fork, jobs)
+        del weights
         taken = len(record.steps)
         tables = indicators_job()
         moved = record.steps[taken:]
         del record.steps[taken:]
         record.steps[at:at] = moved
-        index = None  # its raster and topology (a city: ~0.6 GB) are read by no later step: freed before products
         cover = _rank_blind_spots(_grid_geometry_on(*cover_job(), grids), cases)
     finally:
         for job in jobs:
