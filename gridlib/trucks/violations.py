@@ -368,10 +368,16 @@ def _vehicle_groups(frame: pd.DataFrame, size: int) -> list[slice | np.ndarray] 
     """
     if len(frame) <= size or frame.attrs.get("invalid_rows") or not {"vehicle_id", "time", "lon", "lat"} <= set(frame.columns):
         return None
-    codes, _ = _factorize_sorted(frame["vehicle_id"])
+    ids = frame["vehicle_id"]
+    if isinstance(ids.dtype, pd.CategoricalDtype):  # 32-bit codes (a city night's 9.5 M: 38 MB, not 76)
+        of_category = _factorize_sorted(pd.Series(ids.cat.categories))[0]
+        codes = np.r_[of_category, -1].astype(np.int32)[ids.cat.codes.to_numpy()]
+    else:
+        codes = _factorize_sorted(ids)[0]
     counts = np.bincount(codes + 1)  # the missing first
     first = np.cumsum(counts) - counts  # of each vehicle, in vehicle order
-    group = (first // size).astype(np.int32)[codes + 1]
+    group = np.r_[first[1:], first[0]] // size  # by code; code -1 (missing), the last
+    group = group.astype(np.int32)[codes]
     del codes
     if (group[1:] >= group[:-1]).all():
         cuts = np.r_[0, np.flatnonzero(group[1:] != group[:-1]) + 1, len(group)].tolist()
