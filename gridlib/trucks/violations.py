@@ -156,7 +156,9 @@ def check(
         as keywords (``check(..., min_length_m=100)``) still works but is deprecated.
     details : bool
         False: the result's trips, stops and cleaned fixes are empty (columns kept) and ``per_fix`` is ``{}``;
-        violations, rejects and credit are the same (a city night's check holds ~0.5 GB less).
+        violations, rejects and credit are the same (a city night's check holds ~0.5 GB less). A table of more than
+        ``4 * chunk_fixes`` fixes (with permits) is then read, cleaned and checked a group of whole vehicles of about
+        that many fixes at a time: the cleaned fixes of all vehicles are never held at once (a city night's: 0.5 GB).
 
     Returns
     -------
