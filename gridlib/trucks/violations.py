@@ -14,12 +14,11 @@ import os
 import warnings
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import nullcontext
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import geopandas as gpd
 import numpy as np
 import pandas as pd
-import pyproj
 
 from gridlib import rejects as rejects_model
 from gridlib.crs import WGS84
@@ -27,7 +26,7 @@ from gridlib.progress import track
 from gridlib.trucks.clean import clean
 from gridlib.trucks.credit import Credit, credit
 from gridlib.trucks.detectors import DETECTORS, CheckContext, vehicle_day
-from gridlib.trucks.fixes import Fixes, read_fixes
+from gridlib.trucks.fixes import Fixes, _factorize_sorted, read_fixes
 from gridlib.trucks.route import permits_metric_crs, read_permits, read_sites
 from gridlib.trucks.thresholds import Thresholds
 from gridlib.types import CRSLike, LayerSource, TableSource, TimeLike
@@ -157,7 +156,9 @@ def check(
         as keywords (``check(..., min_length_m=100)``) still works but is deprecated.
     details : bool
         False: the result's trips, stops and cleaned fixes are empty (columns kept) and ``per_fix`` is ``{}``;
-        violations, rejects and credit are the same (a city night's check holds ~0.5 GB less).
+        violations, rejects and credit are the same (a city night's check holds ~0.5 GB less). A table of more than
+        ``4 * chunk_fixes`` fixes (with permits) is then read, cleaned and checked a group of whole vehicles of about
+        that many fixes at a time: the cleaned fixes of all vehicles are never held at once (a city night's: 0.5 GB).
 
     Returns
     -------
@@ -201,61 +202,95 @@ def check(
 
         frame = open_table(fixes)
     permits_ok, permit_rejects = read_permits(permits)
-    if not isinstance(fixes, Fixes):   # measured where the routes are, as the live monitor measures
-        # without details no fixes are returned: they may share the frame's coordinates while the check runs
-        fx, rejects = read_fixes(frame, crs=crs, metric=permits_metric_crs(permits_ok), copy=details)
-    metric: pyproj.CRS = fx.crs
     if sites is not None:
         sites_ok, site_rejects = read_sites(sites)
     else:
         sites_ok, site_rejects = None, rejects_model.empty(["site_id"])
-
     by_label = isinstance(fixes, Fixes)
-    if date is not None:
-        day = np.datetime64(pd.Timestamp(date).date(), "D").astype(np.int64)
-        on = (fx.t // 86400) == day
-        if not on.all():
-            k = int((~on).sum())
-            rejects = pd.concat([rejects, _reject_rows(frame, by_label, fx.row[~on], np.full(k, "outside_time_window"),
-                                                       np.full(k, "time"), np.full(k, "not on the checked date"))])
-            fx = fx.take(on)
-    fx, cleaned_out = clean(fx, max_speed_kmh=th.max_speed_kmh, min_jump_m=th.min_jump_m)
-    if len(cleaned_out):
-        rejects = pd.concat([rejects, _reject_rows(frame, by_label, *(cleaned_out[c].to_numpy() for c in
-                                                                      ("row", "reason_code", "field", "reason")))])
-    if len(rejects):
-        rejects = rejects.sort_index(kind="stable")
-    # the input is not read again: a frame handed over with no other reference (the nightly run's 9.5 M
-    # fixes) is freed here, before the per-fix arrays and the chunks' work are allocated
-    del frame, fixes
+    found_rejects: tuple[list[pd.DataFrame], ...] = ([], [], [])  # read, outside the date, cleaned out
 
+    def cleaned(fx: Fixes) -> Fixes:
+        """The fixes on *date*, cleaned; their rejects go to *found_rejects*."""
+        if date is not None:
+            day = np.datetime64(pd.Timestamp(date).date(), "D").astype(np.int64)
+            on = (fx.t // 86400) == day
+            if not on.all():
+                k = int((~on).sum())
+                found_rejects[1].append(_reject_rows(frame, by_label, fx.row[~on], np.full(k, "outside_time_window"),
+                                                     np.full(k, "time"), np.full(k, "not on the checked date")))
+                fx = fx.take(on)
+        fx, cleaned_out = clean(fx, max_speed_kmh=th.max_speed_kmh, min_jump_m=th.min_jump_m)
+        if len(cleaned_out):
+            found_rejects[2].append(_reject_rows(frame, by_label, *(cleaned_out[c].to_numpy() for c in
+                                                                    ("row", "reason_code", "field", "reason"))))
+        return fx
+
+    metric = None if by_label else permits_metric_crs(permits_ok)
+    group = 4 * chunk_fixes
+    # without details, vehicles are read, cleaned and checked a group at a time: the cleaned fixes of every vehicle
+    # (a city night's: ~0.5 GB) never exist at once. The fixes' metric CRS must not depend on the fixes read
+    groups = _vehicle_groups(frame, group) if not details and metric is not None else None
+    if groups is None:
+        if not by_label:  # measured where the routes are, as the live monitor measures
+            # without details no fixes are returned: they may share the frame's coordinates while the check runs
+            fx, rejects = read_fixes(frame, crs=crs, metric=metric, copy=details)
+        found_rejects[0].append(rejects)
+        fx = cleaned(fx)
+        rejects = _gathered(found_rejects)
+        # the input is not read again: a frame handed over with no other reference (a caller's 9.5 M fixes) is
+        # freed here, before the per-fix arrays and the chunks' work are allocated
+        del frame, fixes
+        groups = [fx]
+    metric = fx.crs if metric is None else metric
     ctx = CheckContext.prepare(permits_ok, sites_ok, metric, roads=roads, zones=zones, thresholds=th)
 
-    # whole vehicles per chunk: every step is per vehicle, and chunk-sized temporaries keep
-    # memory (and the kernel's page-fault time) low
-    n = len(fx)
-    starts = np.flatnonzero(fx.vehicle_starts())
-    cuts = starts[np.minimum(np.searchsorted(starts, np.arange(chunk_fixes, n, chunk_fixes)), len(starts) - 1)]
-    bounds = np.unique(np.r_[0, cuts, n]) if n else np.array([0, 0])
-    per_fix = {"permit": np.full(n, -1, dtype=np.int64), "in_hours": np.zeros(n, dtype=bool),
-               "route_distance_m": np.full(n, np.nan), "stationary": np.zeros(n, dtype=bool)} if details else {}
+    n = 0
+    vehicle_ids, reordered = [], 0
+    per_fix = {"permit": np.full(len(fx), -1, dtype=np.int64), "in_hours": np.zeros(len(fx), dtype=bool),
+               "route_distance_m": np.full(len(fx), np.nan), "stationary": np.zeros(len(fx), dtype=bool)} \
+        if details else {}
     parts, trip_parts, stop_parts = [], [], []
-    spans = list(zip(bounds[:-1].tolist(), bounds[1:].tolist(), strict=True))
-    # chunks are independent and numpy/shapely release the GIL: threads overlap them on several
-    # cores; results are collected in chunk order, so the output does not depend on workers
-    n_threads = max(1, min(workers or os.cpu_count() or 1, len(spans)))
+    n_threads = max(1, workers or os.cpu_count() or 1)
     # one chunk runs in the calling thread: a new thread pays ~0.1 s to set up its PROJ context
     with ThreadPoolExecutor(max_workers=n_threads) if n_threads > 1 else nullcontext() as pool:
-        done = (pool.map if pool else map)(lambda span: _check_part(fx.take(slice(*span)), ctx), spans)
-        results = zip(spans, track(done, "trucks check (vehicle chunks)", total=len(spans)), strict=True)
-        for (lo, hi), (found, trips_c, stops_c, arrays) in results:
-            parts += found
-            # without details, only the columns (a city's trip lines through every fix: ~340 MB); copied, as a
-            # slice of a frame holds its whole arrays
-            trip_parts.append(trips_c if details else trips_c.iloc[:0].copy())
-            stop_parts.append(stops_c if details else stops_c.iloc[:0].copy())
-            for key, arr in arrays.items() if details else ():
-                per_fix[key][lo:hi] = arr
+        for item in groups:
+            if isinstance(item, Fixes):
+                fx = item
+            else:
+                fx, part_rejects = read_fixes(frame.iloc[item], crs=crs, metric=metric, copy=False)
+                found_rejects[0].append(part_rejects)
+                # positions in the whole frame
+                fx = cleaned(replace(fx, row=fx.row + item.start if isinstance(item, slice) else item[fx.row]))
+                del part_rejects
+            n += len(fx)
+            vehicle_ids.append(fx.vehicle_ids)
+            reordered += fx.reordered
+            # whole vehicles per chunk: every step is per vehicle, and chunk-sized temporaries keep
+            # memory (and the kernel's page-fault time) low
+            starts = np.flatnonzero(fx.vehicle_starts())
+            cuts = starts[np.minimum(np.searchsorted(starts, np.arange(chunk_fixes, len(fx), chunk_fixes)),
+                                     len(starts) - 1)]
+            bounds = np.unique(np.r_[0, cuts, len(fx)]) if len(fx) else np.array([0, 0])
+            spans = list(zip(bounds[:-1].tolist(), bounds[1:].tolist(), strict=True))
+            # chunks are independent and numpy/shapely release the GIL: threads overlap them on several
+            # cores; results are collected in chunk order, so the output does not depend on workers
+            use = pool if pool is not None and len(spans) > 1 else None
+            done = (use.map if use else map)(lambda span, fx=fx: _check_part(fx.take(slice(*span)), ctx), spans)
+            results = zip(spans, track(done, "trucks check (vehicle chunks)", total=len(spans)), strict=True)
+            for (lo, hi), (found, trips_c, stops_c, arrays) in results:
+                parts += found
+                # without details, only the columns (a city's trip lines through every fix: ~340 MB); copied, as a
+                # slice of a frame holds its whole arrays
+                trip_parts.append(trips_c if details else trips_c.iloc[:0].copy())
+                stop_parts.append(stops_c if details else stops_c.iloc[:0].copy())
+                for key, arr in arrays.items() if details else ():
+                    per_fix[key][lo:hi] = arr
+            del done, results  # they hold the group's fixes
+            if not details:
+                fx = fx.take(np.zeros(0, dtype=np.int64))
+    if not isinstance(groups[0], Fixes):
+        rejects = _gathered(found_rejects)
+        fx = replace(fx, vehicle_ids=np.concatenate(vehicle_ids), reordered=reordered)
     trips = _stack(trip_parts, "trip_id")
     stops = _stack(stop_parts, "stop_id")
 
@@ -279,7 +314,7 @@ def check(
     log.info("trucks check: %d fixes, %d rejects, %d violations", n, len(rejects), len(viol))
     return CheckResult(
         violations=viol, trips=trips, stops=stops, rejects=rejects, credit=cr,
-        fixes=fx if details else fx.take(np.zeros(0, dtype=np.int64)), permits=permits_ok, sites=sites_ok, permit_rejects=permit_rejects, site_rejects=site_rejects,
+        fixes=fx, permits=permits_ok, sites=sites_ok, permit_rejects=permit_rejects, site_rejects=site_rejects,
         per_fix=per_fix,
     )
 
@@ -311,3 +346,42 @@ def _check_part(fx: Fixes, ctx: CheckContext) -> tuple[list[pd.DataFrame], gpd.G
     return parts, day.movement.trips, day.stops, arrays
 
 
+
+
+def _gathered(found: tuple[list[pd.DataFrame], ...]) -> pd.DataFrame:
+    """The rejects of every kind (read, outside the date, cleaned out; each a list, one per group of vehicles)
+    in input order, as one table; only the first of empty tables is kept, so the columns' types are the input's."""
+    kinds = [pd.concat(frames) if len(frames) > 1 else frames[0] for frames in
+             ([f for f in found[0] if len(f)] or found[0][:1], *(k for k in found[1:] if k))]
+    rejects = pd.concat(kinds) if len(kinds) > 1 else kinds[0]
+    return rejects.sort_index(kind="stable") if len(rejects) else rejects
+
+
+def _vehicle_groups(frame: pd.DataFrame, size: int) -> list[slice | np.ndarray] | None:
+    """Rows of *frame* by groups of whole vehicles of about *size* fixes (slices where the frame is in vehicle
+    order), the rows without a vehicle in the first; None when the frame is read as one (no more than *size*
+    rows, or columns :func:`~gridlib.trucks.fixes.read_fixes` would first rename or rows kept apart from it).
+
+    >>> f = pd.DataFrame({"vehicle_id": ["B", "A", "A", None, "C"], "time": 0, "lon": 0.0, "lat": 0.0})
+    >>> [g.tolist() for g in _vehicle_groups(f, 2)]
+    [[1, 2, 3], [0], [4]]
+    >>> _vehicle_groups(f.sort_values("vehicle_id").iloc[:4], 2)
+    [slice(0, 2, None), slice(2, 4, None)]
+    """
+    if len(frame) <= size or frame.attrs.get("invalid_rows") or not {"vehicle_id", "time", "lon", "lat"} <= set(frame.columns):
+        return None
+    ids = frame["vehicle_id"]
+    if isinstance(ids.dtype, pd.CategoricalDtype):  # 32-bit codes (a city night's 9.5 M: 38 MB, not 76)
+        of_category = _factorize_sorted(pd.Series(ids.cat.categories))[0]
+        codes = np.r_[of_category, -1].astype(np.int32)[ids.cat.codes.to_numpy()]
+    else:
+        codes = _factorize_sorted(ids)[0]
+    counts = np.bincount(codes + 1)  # the missing first
+    first = np.cumsum(counts) - counts  # of each vehicle, in vehicle order
+    group = np.r_[first[1:], first[0]] // size  # by code; code -1 (missing), the last
+    group = group.astype(np.int32)[codes]
+    del codes
+    if (group[1:] >= group[:-1]).all():
+        cuts = np.r_[0, np.flatnonzero(group[1:] != group[:-1]) + 1, len(group)].tolist()
+        return [slice(lo, hi) for lo, hi in zip(cuts[:-1], cuts[1:], strict=True)]
+    return [np.flatnonzero(group == g) for g in np.unique(group)]

@@ -179,6 +179,28 @@ def test_vehicle_chunks_and_threads_give_the_same_answer(fleet, result, workers)
         np.testing.assert_array_equal(small.per_fix[key], arr)
 
 
+
+@pytest.mark.parametrize("shuffled", [False, True])
+def test_vehicle_groups_without_details_give_the_same_answer(fleet, shuffled):
+    """Without details the fixes are read and cleaned a group of vehicles at a time: violations, rejects (a missing
+    id, a missing time, a duplicate time, a jump) and credit are those of the whole read at once."""
+    fixes = fleet.fixes.copy()
+    fixes.loc[3, "vehicle_id"] = None
+    fixes.loc[40, "time"] = pd.NaT
+    fixes.loc[101, "time"] = fixes.loc[100, "time"]
+    fixes.loc[205, "lon"] += 0.5
+    if shuffled:  # groups are then rows picked, not slices
+        fixes = fixes.sample(frac=1, random_state=1)
+    whole = gl.trucks.check(fixes, fleet.permits, fleet.sites, details=False)
+    grouped = gl.trucks.check(fixes, fleet.permits, fleet.sites, details=False, chunk_fixes=500)
+    assert len(fixes) > 4 * 500 * 3
+    pd.testing.assert_frame_equal(pd.DataFrame(grouped.violations), pd.DataFrame(whole.violations))
+    pd.testing.assert_frame_equal(grouped.rejects, whole.rejects)
+    assert set(whole.rejects["reason_code"]) >= {"missing_id", "missing_time", "duplicate_time", "speed_outlier"}
+    pd.testing.assert_frame_equal(grouped.credit.vehicles, whole.credit.vehicles)
+    pd.testing.assert_frame_equal(grouped.credit.companies, whole.credit.companies)
+    np.testing.assert_array_equal(grouped.fixes.vehicle_ids, whole.fixes.vehicle_ids)
+
 def test_empty_fixes(fleet):
     empty = fleet.fixes.iloc[:0]
     r = gl.trucks.check(empty, fleet.permits, fleet.sites)
