@@ -704,27 +704,42 @@ def adjacency_of_segments(ax: np.ndarray, ay: np.ndarray, bx: np.ndarray, by: np
     m = len(ax)
     if m == 0:
         return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64)
-    xy = np.concatenate([np.stack([ax, ay], axis=1), np.stack([bx, by], axis=1)])
+    # rings are closed, so every segment's end is another's start: the starts alone are every vertex, and queen
+    # needs no more (a city's 3 M segments: half the keys, ~0.3 GB less at the peak)
+    x, y = (ax, ay) if rule == "queen" else (np.concatenate([ax, bx]), np.concatenate([ay, by]))
     if precision is None:
-        keys = xy
-        _, vertex = np.unique(keys, axis=0, return_inverse=True)
+        _, vertex = np.unique(np.stack([x, y], axis=1), axis=0, return_inverse=True)
     else:
-        keys = np.round(xy / precision).astype(np.int64)
-        keys -= keys.min(axis=0)
-        span = keys.max(axis=0) + 1
-        if float(span[0]) * float(span[1]) < 2**62:  # one int64 per vertex: a fast 1-D unique
-            vertex = _dense_ids(keys[:, 0] * span[1] + keys[:, 1])
+        kx, ky = _snapped(x, precision), _snapped(y, precision)
+        span_x, span_y = int(kx.max()) + 1, int(ky.max()) + 1
+        if float(span_x) * float(span_y) < 2**62:  # one int64 per vertex: a fast 1-D unique
+            kx *= span_y
+            kx += ky
+            del ky
+            vertex = _dense_ids(kx)
         else:
-            _, vertex = np.unique(keys, axis=0, return_inverse=True)
-    vertex = vertex.ravel().astype(np.int64)
-    va, vb = vertex[:m], vertex[m:]
+            _, vertex = np.unique(np.stack([kx, ky], axis=1), axis=0, return_inverse=True)
+        del kx
+    vertex = vertex.ravel().astype(np.int64, copy=False)
     owner = np.asarray(seg_grid, dtype=np.int64)
     if rule == "queen":
-        items = va  # every ring vertex starts one segment
+        items = vertex  # every ring vertex starts one segment
     else:
+        va, vb = vertex[:m], vertex[m:]
         lo, hi = np.minimum(va, vb), np.maximum(va, vb)
         items = _dense_ids(lo * (int(vertex.max()) + 1) + hi)
     return _pairs_sharing(items, owner, n)
+
+
+def _snapped(values: np.ndarray, precision: float) -> np.ndarray:
+    """*values* snapped to integer multiples of *precision*, less the smallest (non-negative int64 keys).
+
+    >>> _snapped(np.array([10.0, 10.0004, 10.0016]), 0.001).tolist()
+    [0, 0, 2]
+    """
+    keys = np.round(values / precision).astype(np.int64)
+    keys -= keys.min()
+    return keys
 
 
 def _pairs_sharing(items: np.ndarray, owner: np.ndarray, n: int) -> tuple[np.ndarray, np.ndarray]:
