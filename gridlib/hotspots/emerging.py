@@ -56,7 +56,7 @@ from scipy.special import ndtr
 
 from gridlib.errors import InputError
 from gridlib.hotspots.aggregate import zone_positions
-from gridlib.hotspots.gistar import fdr_bh
+from gridlib.hotspots.gistar import _bh_into, fdr_bh
 from gridlib.hotspots.weights import Weights, build_weights
 from gridlib.types import TimeLike
 
@@ -272,16 +272,25 @@ def emerging_cube(
         raise InputError(f"weights are {w.shape} but the cube has {cube.shape[0]} locations")
     z = space_time_gistar(cube, w, time_window=time_window)
     p = 2.0 * ndtr(-np.abs(z))
-    q = fdr_bh(p.ravel()).reshape(p.shape) if fdr else p
-    del p  # n x T: a city's 70 MB, not held through the trend and the categories
+    # the q-values take the place of the p-values (n x T: a city's 70 MB, not held beside them); the cube's p have
+    # no nan (z of a constant cube is 0)
+    if fdr and not np.isnan(p).any():
+        q = _bh_into(p.ravel(), p.ravel()).reshape(p.shape)
+    else:
+        q = fdr_bh(p.ravel()).reshape(p.shape) if fdr else p
+    del p
     _, tz, tp = mann_kendall(z)
     category = categorize(z, q, tz, tp, alpha=alpha)
+    # the columns taken from z and q, which are then freed (n x T each: a city's 70 MB) before the frame is made
     sig = q <= alpha
+    final_q = q[:, -1].copy()
+    del q
+    n_hot, n_cold, final_z = (sig & (z > 0)).sum(axis=1), (sig & (z < 0)).sum(axis=1), z[:, -1].copy()
+    del z, sig
     out = pd.DataFrame({
         "category": pd.Categorical(category, categories=list(EMERGING_CATEGORIES)),
-        "trend_z": tz, "trend_p": tp,
-        "n_hot_bins": (sig & (z > 0)).sum(axis=1), "n_cold_bins": (sig & (z < 0)).sum(axis=1),
-        "final_z": z[:, -1], "final_q": q[:, -1], "total": cube.sum(axis=1).astype(np.int64),
+        "trend_z": tz, "trend_p": tp, "n_hot_bins": n_hot, "n_cold_bins": n_cold,
+        "final_z": final_z, "final_q": final_q, "total": cube.sum(axis=1).astype(np.int64),
     })
     if count_trend:
         _, out["count_trend_z"], out["count_trend_p"] = mann_kendall(cube)

@@ -53,6 +53,7 @@ Inference:
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterable, Iterator
 
 import geopandas as gpd
 import numpy as np
@@ -124,34 +125,44 @@ def gi_z(x: np.ndarray, w: sp.csr_matrix, *, star: bool = True) -> np.ndarray:
     return z
 
 
-def _padded(w: sp.csr_matrix) -> np.ndarray:
-    """Neighbour weights of each row left-aligned in an ``n × kmax`` array (zeros after)."""
+def _padded(w: sp.csr_matrix, width: int) -> np.ndarray:
+    """Neighbour weights of each row left-aligned in an ``n × width`` array (zeros after)."""
     card = np.diff(w.indptr)
-    kmax = int(card.max()) if len(card) else 0
-    out = np.zeros((w.shape[0], max(kmax, 1)))
+    out = np.zeros((w.shape[0], width))
     slot = np.arange(len(w.indices)) - np.repeat(w.indptr[:-1], card)
     out[np.repeat(np.arange(w.shape[0]), card), slot] = w.data
     return out
 
 
-_DRAW_BLOCK_ROWS = 65_536  # rows of draws checked for repeats at once
+_DRAW_BLOCK_ROWS = 65_536  # rows of draws made, and checked for repeats, at once
 
 
-def distinct_draws(population: int, k: int, rows: int, *, seed: int = 0) -> np.ndarray:
+def distinct_draws(population: int, k: int, rows: int, *, seed: int = 0,
+                   dtype: type[np.integer] = np.int64) -> np.ndarray:
     """``rows`` independent draws of ``k`` distinct integers from ``0 .. population-1``.
 
     Each row is uniform over ordered k-tuples without repeats (as ``rng.choice(population, k,
     replace=False)``), drawn for all rows at once: rows are drawn with replacement and the
     few rows holding a repeat are drawn again (rejection keeps the distribution exact).
+    ``dtype`` is the integer type of the result (``np.int32`` takes half the memory); the draws
+    are the same whatever it is.
 
     >>> d = distinct_draws(10, 4, 1000, seed=1)
     >>> d.shape, bool((np.sort(d, axis=1)[:, 1:] != np.sort(d, axis=1)[:, :-1]).all())
     ((1000, 4), True)
+    >>> bool((distinct_draws(10, 4, 1000, seed=1, dtype=np.int32) == d).all())
+    True
     """
     if k > population:
         raise InputError(f"cannot draw {k} distinct values from {population}")
+    if population - 1 > np.iinfo(dtype).max:
+        raise InputError(f"cannot draw from {population} values into {np.dtype(dtype).name}")
     rng = np.random.default_rng(seed)
-    out = rng.integers(0, population, size=(rows, k))
+    out = np.empty((rows, k), dtype=dtype)
+    # drawn a block of rows at a time, the generator's stream does not depend on the blocks: a city's 999,999 x 16
+    # int64 draws at once were 128 MB beside the int32 result
+    for start in range(0, rows, _DRAW_BLOCK_ROWS):
+        out[start:start + _DRAW_BLOCK_ROWS] = rng.integers(0, population, size=(min(_DRAW_BLOCK_ROWS, rows - start), k))
     redo = np.arange(rows)
     while len(redo):
         repeats = np.zeros(len(redo), bool)
@@ -192,66 +203,67 @@ def permutation_p(
     n = len(x)
     w = sp.csr_matrix(w)
     card = np.diff(w.indptr)
-    padded = _padded(w)
-    kmax = padded.shape[1]
+    kmax = max(int(card.max()) if len(card) else 0, 1)
     if kmax > n - 1:
         raise InputError(f"a location has {kmax} neighbours but only {n - 1} other locations exist")
+    if n >= 2**31 or permutations >= 2**31:
+        raise InputError(f"{n} locations x {permutations} permutations: too many for conditional permutation")
     # One set of draws for all locations: row p holds kmax distinct positions in 0..n-2.
-    draws = distinct_draws(n - 1, kmax, permutations, seed=seed)
-    sims_values = x[draws]  # permutations × kmax, valid for every i not among the draws
-    blocks = _self_hit_blocks(draws, padded, x)
-    del draws  # before the hits are sorted: a city's draws and sorting its ~7 M hits were the night's memory peak
-    hit_perm, hit_cell, delta = _sorted_hits(*blocks)
-
+    draws = distinct_draws(n - 1, kmax, permutations, seed=seed, dtype=np.int32)
     observed = w @ x
-    first = padded[:, 0]
-    in_row = np.arange(kmax)[None, :] < card[:, None]
-    if np.array_equal(padded, np.where(in_row, first[:, None], 0.0)):
-        larger, smaller = _counts_constant_rows(observed, first, card, sims_values, hit_cell, hit_perm, delta)
+    first = np.zeros(n)
+    first[card > 0] = w.data[w.indptr[:-1][card > 0]]
+    if np.array_equal(w.data, np.repeat(first, card)):  # each row's weights one constant (binary, row-standardised)
+        larger, smaller = _counts_constant_rows(observed, first, card, x, draws, _self_hits(draws, w, x))
     else:
-        larger, smaller = _counts_general(observed, padded, sims_values, hit_cell, hit_perm, delta)
+        hit_perm, hit_cell, delta = _sorted_hits(_self_hits(draws, w, x))
+        sims_values = x[draws]  # permutations × kmax, valid for every i not among the draws
+        del draws
+        larger, smaller = _counts_general(observed, w, sims_values, hit_cell, hit_perm, delta)
     folded = np.minimum(larger, smaller)
     p_sim = (folded + 1.0) / (permutations + 1.0)
     p_sim[card == 0] = np.nan
     return p_sim
 
 
-_HIT_BLOCK_VALUES = 1_000_000  # draws examined at once for self-hits (a few MB of temporaries)
+_HIT_BLOCK_VALUES = 250_000  # draws examined at once for self-hits (~20 MB of temporaries)
 
 
-def _self_hit_blocks(draws: np.ndarray, padded: np.ndarray,
-                     x: np.ndarray) -> tuple[list[np.ndarray], list[np.ndarray], list[np.ndarray]]:
-    """The (permutation, location, change) triples where a permutation's draws include the location itself, in
-    blocks of permutations (:func:`_sorted_hits` sorts them by location).
+def _self_hits(draws: np.ndarray, w: sp.csr_matrix,
+               x: np.ndarray) -> Iterator[tuple[np.ndarray, np.ndarray, np.ndarray]]:
+    """The (permutation, location, change) triples where a permutation's draws include the location itself, a block
+    of permutations at a time, in the order of the permutations.
 
     For location ``i`` the draws index the ``n - 1`` values other than ``x_i``: position ``i`` stands for
     ``x[n-1]``, so the shared simulated sum of permutation ``p`` is off by ``w · (x[n-1] - x[i])`` for ``i``
-    when ``i`` is among its draws. Only non-zero changes are kept (with many equal values, e.g. zero counts,
-    most are zero). Blocks of permutations are examined in turn: at a city's 999,999
-    permutations the full arrays of candidate pairs took over a gigabyte.
+    when ``i`` is among its draws (``w``: the weight in the draw's slot of ``i``'s row, 0 past its neighbours).
+    Only non-zero changes are kept (with many equal values, e.g. zero counts, most are zero). A city's
+    999,999 permutations' candidate pairs at once took over a gigabyte.
     """
     n, kmax = len(x), draws.shape[1]
-    if n >= 2**31 or len(draws) >= 2**31:
-        raise InputError(f"{n} locations x {len(draws)} permutations: too many for conditional permutation")
+    card = np.diff(w.indptr)
     rows = max(1, _HIT_BLOCK_VALUES // max(kmax, 1))
-    perms, cells, deltas = [], [], []
     for start in range(0, len(draws), rows):
         block = draws[start:start + rows]
         p, slot = np.nonzero(block < n - 1)
         cell = block[p, slot]
-        d = padded[cell, slot] * (x[n - 1] - x[cell])
+        inside = slot < card[cell]
+        weight = np.zeros(len(cell))
+        weight[inside] = w.data[w.indptr[cell[inside]] + slot[inside]]
+        d = weight * (x[n - 1] - x[cell])
         nz = d != 0
-        perms.append((p[nz] + start).astype(np.int32))   # positions below 2**31: half the memory of int64
-        cells.append(cell[nz].astype(np.int32))
-        deltas.append(d[nz])
-        del p, slot, cell, d, nz
-    return perms, cells, deltas
+        yield (p[nz] + start).astype(np.int32), cell[nz].astype(np.int32), d[nz]
 
 
-def _sorted_hits(perms: list[np.ndarray], cells: list[np.ndarray],
-                 deltas: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """The blocks of :func:`_self_hit_blocks` as three arrays sorted by location (stable); the lists are emptied
-    as they are joined, so each block is freed as soon as it is copied."""
+def _sorted_hits(hits: Iterable[tuple[np.ndarray, np.ndarray, np.ndarray]]
+                 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The blocks of :func:`_self_hits` as three arrays (permutation, location, change) sorted by location
+    (stable); each block list is emptied as it is joined, so its blocks are freed as soon as they are copied."""
+    perms, cells, deltas = [], [], []
+    for p, cell, d in hits:
+        perms.append(p)
+        cells.append(cell)
+        deltas.append(d)
     hit_cell = np.concatenate(cells) if cells else np.empty(0, np.int32)
     cells.clear()
     order = np.argsort(hit_cell, kind="stable")
@@ -270,33 +282,41 @@ def _tolerance(obs: np.ndarray) -> np.ndarray:
 
 
 def _counts_constant_rows(
-    observed: np.ndarray, row_w: np.ndarray, card: np.ndarray, sims_values: np.ndarray,
-    hit_cell: np.ndarray, hit_perm: np.ndarray, delta: np.ndarray,
+    observed: np.ndarray, row_w: np.ndarray, card: np.ndarray, x: np.ndarray, draws: np.ndarray,
+    hits: Iterable[tuple[np.ndarray, np.ndarray, np.ndarray]],
 ) -> tuple[np.ndarray, np.ndarray]:
     """Counts of simulations ≥ / ≤ the observed lag when each row's weights are one constant
-    (binary or row-standardised): a location's simulations are then the shared sums of the
-    first ``k`` draws, so one sorted array per cardinality answers every location by binary
-    search; the few (location, permutation) pairs whose draws hit the location itself are
-    corrected one by one. *sims_values* is overwritten (with its running sums along each row)."""
-    n, perms = len(observed), sims_values.shape[0]
+    (binary or row-standardised): a location's simulations are then the shared sums of the values of
+    its first ``k`` *draws*, so one sorted array per cardinality answers every location by binary
+    search; the few (location, permutation) pairs whose draws hit the location itself (*hits*, blocks of
+    :func:`_self_hits`) are corrected one by one."""
+    n, perms = len(observed), draws.shape[0]
     with np.errstate(invalid="ignore", divide="ignore"):
         obs = np.where(card > 0, observed / np.where(row_w == 0, 1.0, row_w), 0.0)
     tol = _tolerance(obs)
-    # perms × kmax: sum of the first k draws, in place (the caller is done with the values: a city's 122 MB)
-    prefix = np.cumsum(sims_values, axis=1, out=sims_values)
     larger = np.zeros(n, dtype=np.int64)
     smaller = np.zeros(n, dtype=np.int64)
-    for k in np.unique(card[card > 0]):
+    ks = np.unique(card[card > 0])
+    # the sums of the first k draws one k at a time, added in the order a cumulative sum along the draws adds them
+    # (all k at once: a city's 999,999 x 16 float64, 128 MB)
+    running = np.zeros(perms)
+    for k in range(1, int(ks[-1]) + 1 if len(ks) else 1):
+        running += x[draws[:, k - 1]]
+        if k not in ks:
+            continue
         cells = np.flatnonzero(card == k)
-        ordered = np.sort(prefix[:, k - 1])
+        ordered = np.sort(running)
         larger[cells] = perms - np.searchsorted(ordered, obs[cells] - tol[cells], side="left")
         smaller[cells] = np.searchsorted(ordered, obs[cells] + tol[cells], side="right")
-    # the self-hit corrections a block at a time: a city's ~8 M at once took ~450 MB of temporaries, the night's
-    # memory peak; counts are integers, so the sums do not depend on the blocks
-    for start in range(0, len(hit_cell), _HIT_BLOCK_VALUES):
-        cell = hit_cell[start:start + _HIT_BLOCK_VALUES]
-        unit = delta[start:start + _HIT_BLOCK_VALUES] / row_w[cell]
-        old = prefix[hit_perm[start:start + _HIT_BLOCK_VALUES], card[cell] - 1]
+        del ordered
+    del running
+    # the self-hit corrections a block at a time as they are found, never all held (a city's ~8 M with their
+    # sorting were the night's memory peak); counts are integers, so the sums depend neither on blocks nor order
+    for perm, cell, delta in hits:
+        unit = delta / row_w[cell]
+        k = card[cell]
+        # the hit's permutation's sum of its first k draws, added as above
+        old = np.cumsum(x[draws[perm, :int(k.max())]], axis=1)[np.arange(len(k)), k - 1] if len(k) else unit
         new = old + unit
         lo, hi = obs[cell] - tol[cell], obs[cell] + tol[cell]
         np.add.at(larger, cell, (new >= lo).astype(np.int64) - (old >= lo))
@@ -305,7 +325,7 @@ def _counts_constant_rows(
 
 
 def _counts_general(
-    observed: np.ndarray, padded: np.ndarray, sims_values: np.ndarray,
+    observed: np.ndarray, w: sp.csr_matrix, sims_values: np.ndarray,
     hit_cell: np.ndarray, hit_perm: np.ndarray, delta: np.ndarray,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Counts for arbitrary weights: simulated lags as chunked matrix products."""
@@ -315,7 +335,8 @@ def _counts_general(
     chunk = max(1, _CHUNK_VALUES // max(perms, 1))
     for start in range(0, n, chunk):
         stop = min(n, start + chunk)
-        sims = padded[start:stop] @ sims_values.T  # chunk × permutations
+        # the chunk's rows only (all n x kmax at once: a city's 94 MB)
+        sims = _padded(w[start:stop], sims_values.shape[1]) @ sims_values.T  # chunk × permutations
         lo, hi = np.searchsorted(hit_cell, [start, stop])
         if hi > lo:
             np.add.at(sims, (hit_cell[lo:hi] - start, hit_perm[lo:hi]), delta[lo:hi])
@@ -339,23 +360,33 @@ def fdr_bh(p: np.ndarray) -> np.ndarray:
     m = len(vals)
     if m == 0:
         return np.full_like(p, np.nan)
-    # the same operations as ``vals[order] * m / ranks`` and so on, in place: an emerging hot-spot analysis adjusts
-    # a city's 736k grids x 12 weeks at once, and each temporary was 70 MB (~430 MB at once, now ~220)
-    order = np.argsort(vals, kind="stable")
-    ranked = vals[order]
+    adjusted = _bh_into(vals, np.empty(m))
     del vals
-    ranked *= m
-    ranked /= np.arange(1, m + 1)
-    np.minimum.accumulate(ranked[::-1], out=ranked[::-1])
-    np.minimum(ranked, 1.0, out=ranked)
-    adjusted = np.empty(m)
-    adjusted[order] = ranked
-    del order, ranked
     if whole:
         return adjusted.reshape(p.shape)
     q = np.full_like(p, np.nan)
     q[ok] = adjusted
     return q
+
+
+_RANK_BLOCK = 1_048_576  # ranks divided by at once (all of a city's 8.8 M p-values' ranks: a 70 MB int64 array)
+
+
+def _bh_into(vals: np.ndarray, out: np.ndarray) -> np.ndarray:
+    """Benjamini–Hochberg adjusted *vals* (1-d, no ``nan``) written into *out* and returned; *out* may be *vals*
+    itself (read before it is written)."""
+    m = len(vals)
+    # the same operations as ``vals[order] * m / ranks`` and so on, in place: an emerging hot-spot analysis adjusts
+    # a city's 736k grids x 12 weeks at once, and each temporary was 70 MB (~430 MB at once, now ~150)
+    order = np.argsort(vals, kind="stable")
+    ranked = vals[order]
+    ranked *= m
+    for start in range(0, m, _RANK_BLOCK):
+        ranked[start:start + _RANK_BLOCK] /= np.arange(start + 1, min(start + _RANK_BLOCK, m) + 1)
+    np.minimum.accumulate(ranked[::-1], out=ranked[::-1])
+    np.minimum(ranked, 1.0, out=ranked)
+    out[order] = ranked
+    return out
 
 
 def classify(z: np.ndarray, q: np.ndarray) -> np.ndarray:

@@ -300,35 +300,33 @@ def test_water_zones_take_no_part():
 
 
 def test_self_hit_corrections_are_counted_a_block_at_a_time(monkeypatch):
-    """A city's millions of self-hit corrections made the nightly run's memory peak; in blocks they take a few
-    MB of temporaries, and the counts do not depend on the blocks."""
+    """A city's millions of self-hit corrections, held and sorted, and its permutations' sums of draws, held all at
+    once, made the nightly run's memory peak; found and counted a block at a time they take a few MB, and the
+    p-values do not depend on the blocks."""
     import importlib
     import tracemalloc
 
     gistar_module = importlib.import_module("gridlib.hotspots.gistar")  # the package's `gistar` is the function
 
     rng = np.random.default_rng(3)
-    n, perms, kmax, hits = 50_000, 20_000, 8, 1_000_000
-    card = rng.integers(1, kmax + 1, n)
-    row_w = np.ones(n)
-    observed = rng.integers(0, 20, n).astype(float)
-    sims = rng.integers(0, 5, (perms, kmax)).astype(float)
-    hit_cell = np.sort(rng.integers(0, n, hits)).astype(np.int32)
-    hit_perm = rng.integers(0, perms, hits).astype(np.int32)
-    delta = rng.integers(-3, 4, hits).astype(float)
-    args = (observed, row_w, card)
-    whole = gistar_module._counts_constant_rows(*args, sims.copy(), hit_cell, hit_perm, delta)  # sims: overwritten
+    n, perms = 20_000, 50_000
+    w = sp.random(n, n, density=6 / n, random_state=3, format="csr")
+    w = sp.csr_matrix(w + w.T)
+    w.data[:] = 1.0
+    x = rng.poisson(0.5, n).astype(float)
+    whole = permutation_p(x, w, permutations=perms, seed=4)
     monkeypatch.setattr(gistar_module, "_HIT_BLOCK_VALUES", 10_000)
-    sims_again = sims.copy()
     tracemalloc.start()
     try:
-        blocks = gistar_module._counts_constant_rows(*args, sims_again, hit_cell, hit_perm, delta)
+        blocks = permutation_p(x, w, permutations=perms, seed=4)
         peak = tracemalloc.get_traced_memory()[1]
     finally:
         tracemalloc.stop()
-    assert all(np.array_equal(a, b) for a, b in zip(whole, blocks, strict=True))
-    # the two count arrays (0.8 MB) plus a block's temporaries (the prefix sums are made in place); all at once: ~50 MB
-    assert peak < 6_000_000
+    assert np.array_equal(whole, blocks, equal_nan=True)
+    kmax = int(np.diff(w.indptr).max())
+    # the int32 draws (4 bytes a draw) while their int64 block is made (here all 50,000 rows: 8 bytes a draw), then
+    # a few n- or perms-long arrays; the int64 draws, their float64 sums and the sorted hits took ~24 bytes a draw
+    assert peak < perms * kmax * 13
 
 
 def test_distinct_draws_are_checked_for_repeats_a_block_at_a_time():
@@ -346,3 +344,17 @@ def test_distinct_draws_are_checked_for_repeats_a_block_at_a_time():
     assert peak < 2 * draws.nbytes       # rng.integers needs ~1.7 x; two more whole copies made it ~3.7 x
     ordered = np.sort(draws, axis=1)
     assert (ordered[:, 1:] != ordered[:, :-1]).all()
+
+
+def test_fdr_ranks_are_divided_a_block_at_a_time(monkeypatch):
+    """All ranks at once were a 70 MB int64 array for a city's emerging cube; in blocks the q-values are the same."""
+    import importlib
+
+    gistar_module = importlib.import_module("gridlib.hotspots.gistar")
+    p = np.random.default_rng(2).uniform(size=10_001)
+    p[::7] = p[1]  # ties
+    whole = fdr_bh(p)
+    monkeypatch.setattr(gistar_module, "_RANK_BLOCK", 1_000)
+    assert np.array_equal(fdr_bh(p), whole)
+    same = p.copy()
+    assert gistar_module._bh_into(same, same) is same and np.array_equal(same, whole)  # written over its input
