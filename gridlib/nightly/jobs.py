@@ -7,6 +7,7 @@ from __future__ import annotations
 import ctypes
 import logging
 import multiprocessing as mp
+import os
 import pickle
 import signal
 import tempfile
@@ -51,18 +52,32 @@ class Job:
     """``fn(record)`` computed in a forked process; :meth:`result` waits for it and adds the steps it recorded
     to *record*. Raises :class:`OSError` when no process can be forked.
 
+    With *after*, another job, the process starts ``fn`` only once that job's process has ended (however it
+    ended): forked now, it shares the run's pages as they are now, but its work does not add to the other's memory
+    at the same time.
+
     Examples
     --------
     >>> from gridlib.nightly.record import RunRecord
     >>> record = RunRecord(date="2026-11-21", parameters={}, store="demo.gpkg")
     >>> Job(lambda rec: 6 * 7, record, "answer").result()
     42
+    >>> import time
+    >>> first = Job(lambda rec: time.sleep(0.3) or time.monotonic(), record, "first")
+    >>> second = Job(lambda rec: time.monotonic(), record, "second", after=first)
+    >>> second.result() >= first.result()
+    True
     """
 
-    def __init__(self, fn: Callable[[RunRecord], Any], record: RunRecord, label: str) -> None:
+    def __init__(self, fn: Callable[[RunRecord], Any], record: RunRecord, label: str,
+                 after: Job | None = None) -> None:
         self.record, self.label, self._n = record, label, len(record.steps)
         ctx = mp.get_context("fork")
         self._recv, send = ctx.Pipe(duplex=False)
+        # the write end lives in this job's process only (closed here once it is forked): a job started after
+        # this one reads the other end, and reads its end of file when that process has ended
+        self._ended, ended_w = os.pipe()
+        wait_for = after._ended if after is not None and after._ended >= 0 else None  # -1: its result is taken
         # the result goes through an unlinked file, not the pipe: a result larger than the pipe's buffer held the
         # child, with every page it shares with this process, until the run asked for it (a city's camera coverage:
         # done after ~40 s, asked for after ~85 s, meanwhile ~0.5 GB more of its pages made private by this
@@ -73,6 +88,9 @@ class Job:
             die_with_parent()
             name_process(label)
             self._recv.close()
+            if wait_for is not None:
+                while os.read(wait_for, 1):  # nothing is written: returns b"" when the other process has ended
+                    pass
             try:
                 out: tuple = ("ok", fn(record), record.steps[self._n:])
             except BaseException as exc:  # noqa: BLE001 - raised again in the run's process
@@ -92,9 +110,11 @@ class Job:
             self._process.start()
         except BaseException:
             self._out.close()
+            os.close(self._ended)
             raise
         finally:
             send.close()
+            os.close(ended_w)
 
     def result(self) -> Any:
         """Wait for the process; return what ``fn`` returned (or raise what it raised)."""
@@ -111,6 +131,7 @@ class Job:
         finally:
             self._recv.close()
             self._out.close()
+            self._close_ended()
         self._process.join()
         if kind == "error":
             raise value
@@ -124,6 +145,12 @@ class Job:
         self._process.join()
         self._recv.close()
         self._out.close()
+        self._close_ended()
+
+    def _close_ended(self) -> None:
+        if self._ended >= 0:
+            os.close(self._ended)
+            self._ended = -1
 
 
 def _dump(out: tuple, file: IO[bytes]) -> None:
@@ -134,9 +161,10 @@ def _dump(out: tuple, file: IO[bytes]) -> None:
     file.flush()
 
 
-def start_job(fn: Callable[[RunRecord], Any], record: RunRecord, label: str) -> Job | None:
-    """``fn(record)`` started in a forked process: its :class:`Job`, or ``None`` (logged) when another thread lives
-    (:func:`~gridlib.nightly.forks.fork_safe`) or no process can be forked; the caller then computes it itself.
+def start_job(fn: Callable[[RunRecord], Any], record: RunRecord, label: str, after: Job | None = None) -> Job | None:
+    """``fn(record)`` started in a forked process (once *after*'s process has ended, see :class:`Job`): its
+    :class:`Job`, or ``None`` (logged) when another thread lives (:func:`~gridlib.nightly.forks.fork_safe`) or no
+    process can be forked; the caller then computes it itself.
 
     >>> from gridlib.nightly.record import RunRecord
     >>> record = RunRecord(date="2026-11-21", parameters={}, store="demo.gpkg")
@@ -148,7 +176,7 @@ def start_job(fn: Callable[[RunRecord], Any], record: RunRecord, label: str) -> 
         if not safe:
             return None
         try:
-            return Job(fn, record, label)
+            return Job(fn, record, label, after)
         except OSError as exc:  # no memory or processes left to fork
             log.warning("nightly %s computed in the run's process: could not fork (%s)", label, exc)
             return None

@@ -200,10 +200,15 @@ def _assign_cases(data: NightlyInputs, record: RunRecord, date: dt.date, options
         raw = data.cases
         # an empty layer has no record to validate: it is a freshness warning (see _freshness), not a crash
         log_frame, log_rejects = read_log(raw, validate=len(raw) > 0)
+        # no later step reads the raw log (a city's: ~150 MB, held through assign and every later step and fork
+        # before): the log read, the assigned cases and the rejects hold what the products need, the step's counts
+        # what _freshness needs
+        n_raw, data.cases = len(raw), raw.iloc[:0]
+        del raw
         later = log_frame["reported_at"] >= day_end
         log_frame = log_frame[~later]
         # cases reported after the date belong to later runs: counted apart, so the step still adds up
-        st.rows_in = len(raw) - int(later.sum())
+        st.rows_in = n_raw - int(later.sum())
         st.notes["reported_after_date"] = int(later.sum())
         st.notes["reported_on_date"] = int((log_frame["reported_at"] >= pd.Timestamp(date)).sum())
         latest = log_frame["reported_at"].max()
@@ -219,9 +224,6 @@ def _assign_cases(data: NightlyInputs, record: RunRecord, date: dt.date, options
         st.rejected = len(rejects_all)
         st.rejected_by_reason = counts(rejects_all)
         st.notes["new_cases"] = int((assigned["reported_at"] >= pd.Timestamp(date)).sum())
-    # no later step reads the raw log (a city's: ~150 MB, held through every later step and fork before): the
-    # assigned cases and the rejects hold what the products need, the step's counts what _freshness needs
-    data.cases = raw.iloc[:0]
     return assigned, rejects_all, index
 
 
@@ -585,11 +587,11 @@ def _coverage(data: NightlyInputs, grids: gpd.GeoDataFrame, record: RunRecord, o
 
 
 def _coverage_job(data: NightlyInputs, record: RunRecord, options: NightlyOptions, fork: bool,
-                  jobs: list[Job]) -> Callable[[], tuple[Coverage, dict[str, tuple]]]:
+                  jobs: list[Job], after: Job | None = None) -> Callable[[], tuple[Coverage, dict[str, tuple]]]:
     """:func:`_coverage` started (:func:`_start`), its result made ready for the trip back (:func:`_grid_geometry_off`)."""
     grids = data.gridset.grids
     return _start(lambda rec: _grid_geometry_off(_coverage(data, grids, rec, options), grids), record,
-                  "camera coverage", fork, jobs)
+                  "camera coverage", fork, jobs, after)
 
 
 def _same_objects(a: Any, b: Any) -> bool:
@@ -644,12 +646,13 @@ def _forks(store: Store) -> bool:
 
 
 def _start(fn: Callable[[RunRecord], Any], record: RunRecord, label: str, fork: bool,
-           jobs: list[Job]) -> Callable[[], Any]:
-    """Start ``fn(record)`` in a forked process when *fork*; return what gives its result (and adds the steps it
-    recorded to *record*, in the order results are taken). Without a fork, when another thread lives
-    (:func:`~gridlib.nightly.forks.fork_safe`) or when no process can start, ``fn`` runs in this process when its
-    result is asked for: the same steps in the same order, the same products."""
-    job = start_job(fn, record, label) if fork else None
+           jobs: list[Job], after: Job | None = None) -> Callable[[], Any]:
+    """Start ``fn(record)`` in a forked process when *fork* (its work begins once *after*'s process has ended);
+    return what gives its result (and adds the steps it recorded to *record*, in the order results are taken).
+    Without a fork, when another thread lives (:func:`~gridlib.nightly.forks.fork_safe`) or when no process can
+    start, ``fn`` runs in this process when its result is asked for: the same steps in the same order, the same
+    products."""
+    job = start_job(fn, record, label, after) if fork else None
     if job is not None:
         jobs.append(job)
         return job.result
@@ -741,7 +744,9 @@ def _run(store: Store, date: dt.date | str, out_dir: str | os.PathLike[str], opt
                                       "truck compliance", fork, jobs))
 
             def start_coverage(part: NightlyInputs) -> None:
-                started.append(_coverage_job(part, record, options, fork, jobs))
+                # forked now (sharing no case), it works once the truck process has ended: the two together
+                # beside assign were the night's peak (a city's: 3.4 GB); the run asks for coverage much later
+                started.append(_coverage_job(part, record, options, fork, jobs, after=jobs[0] if jobs else None))
 
             data = _load(store, record, date, skip=("truck_fixes",), early=start_trucks, before_cases=start_coverage)
             truck_job, cover_job = started
