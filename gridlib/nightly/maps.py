@@ -21,6 +21,7 @@ import matplotlib.patheffects as path_effects
 import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 import shapely
 
 from gridlib.codes.catalogue import EDITIONS, catalogue
@@ -649,6 +650,11 @@ def png_maps(work: Path, layers: dict[str, pd.DataFrame], grids: gpd.GeoDataFram
                     pool, futures = None, []
         try:
             yield
+            if futures:
+                # what the body freed is given back while the maps are drawn: its allocations went into pages this
+                # process shares with the map processes (and the GeoPackage writer), each one a private copy now
+                pa.default_memory_pool().release_unused()
+                trim_heap()
             for f in futures:
                 f.result()
         except BaseException:
