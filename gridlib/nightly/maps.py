@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import gc
 import html
 import logging
 import multiprocessing as mp
@@ -29,7 +30,7 @@ from gridlib.maps import legend as lg
 from gridlib.maps import static as smap
 from gridlib.maps.tiled import Overlay, deck_script, tiled_page
 from gridlib.maps.tiles import build_grid_tiles, write_grid_attributes
-from gridlib.nightly.forks import fork_safe
+from gridlib.nightly.forks import fork_safe, release_free_memory
 from gridlib.nightly.model import NightlyResults
 from gridlib.nightly.outputs import TILE_CACHE, edition_cache_build, frame_digest
 
@@ -606,6 +607,15 @@ def _draw(job: int) -> None:
     plt.close("all")
 
 
+def _draw_forked(job: int) -> None:
+    """:func:`_draw` in a map process, which then gives back what the map freed (its figure's cycles, then the
+    free memory: :func:`~gridlib.nightly.forks.release_free_memory`), so that its memory stays that of one map,
+    not of all it drew. Its collections are cheap: the objects it inherited are frozen (fork_safe)."""
+    _draw(job)
+    gc.collect()
+    release_free_memory()
+
+
 @contextmanager
 def png_maps(work: Path, layers: dict[str, pd.DataFrame], grids: gpd.GeoDataFrame, streets: gpd.GeoDataFrame,
              date: dt.date) -> Iterator[None]:
@@ -631,7 +641,7 @@ def png_maps(work: Path, layers: dict[str, pd.DataFrame], grids: gpd.GeoDataFram
                 try:
                     if safe:
                         pool = ProcessPoolExecutor(n, mp_context=mp.get_context("fork"))
-                        futures = [pool.submit(_draw, job) for job in jobs]  # the processes fork at the first one
+                        futures = [pool.submit(_draw_forked, job) for job in jobs]  # the processes fork at the first one
                 except OSError as exc:  # no memory or processes left to fork: draw them here
                     log.warning("PNG maps drawn in this process: could not start %d map processes (%s)", n, exc)
                     if pool is not None:
@@ -639,6 +649,10 @@ def png_maps(work: Path, layers: dict[str, pd.DataFrame], grids: gpd.GeoDataFram
                     pool, futures = None, []
         try:
             yield
+            if futures:
+                # what the body freed is given back while the maps are drawn: its allocations went into pages this
+                # process shares with the map processes (and the GeoPackage writer), each one a private copy now
+                release_free_memory()
             for f in futures:
                 f.result()
         except BaseException:

@@ -35,6 +35,7 @@ import pyogrio
 import shapely
 
 from gridlib.io import process_umask
+from gridlib.nightly.forks import release_free_memory
 
 if TYPE_CHECKING:
     from gridlib.store.base import Store
@@ -386,9 +387,13 @@ def write_gpkg_layers(path: Path, layers: dict[str, pd.DataFrame], *, current_da
                 if rows is not None:
                     _write_view(path, name, frame, base, rows)
                     views.append(f"{name}__attributes")
+                    release_free_memory()
                     continue
             pyogrio.write_dataframe(frame, path, layer=name, driver="GPKG", append=False, geometry_type=kind,
                                     use_arrow=True)
+            # each layer's memory (its Arrow table, its WKB) given back before the next is built: a city's writer
+            # held ~170 MB of earlier layers under the 736k grids' table
+            release_free_memory()
         if views:
             _unlist(path, views)
     finally:
