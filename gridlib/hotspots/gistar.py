@@ -315,8 +315,12 @@ def _counts_constant_rows(
     for perm, cell, delta in hits:
         unit = delta / row_w[cell]
         k = card[cell]
-        # the hit's permutation's sum of its first k draws, added as above
-        old = np.cumsum(x[draws[perm, :int(k.max())]], axis=1)[np.arange(len(k)), k - 1] if len(k) else unit
+        # the hit's permutation's sum of its first k draws, added as above, one draw at a time (a hits x max-k
+        # block of sums grew with the square of the neighbour count: k-nearest weights of k=200, 0.7 GB)
+        old = np.zeros(len(k))
+        for j in range(int(k.max()) if len(k) else 0):
+            more = j < k
+            old[more] += x[draws[perm[more], j]]
         new = old + unit
         lo, hi = obs[cell] - tol[cell], obs[cell] + tol[cell]
         np.add.at(larger, cell, (new >= lo).astype(np.int64) - (old >= lo))
