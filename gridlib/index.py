@@ -90,6 +90,8 @@ _LOOKUP_CHUNK = 32_768
 _FORMAT = "gridlib-gridindex-1"
 #: The :class:`Topology` arrays a saved index holds (files written before them lack them: computed on load).
 _TOPOLOGY_ARRAYS = tuple(f"topology_{name}" for name in Topology.__dataclass_fields__)
+#: How the saved topology was computed: a file of another version has its topology computed again on load.
+_TOPOLOGY_VERSION = 1
 
 
 def _grids_frame(grids: Any) -> gpd.GeoDataFrame:
@@ -689,7 +691,7 @@ class GridIndex:
         lengths = np.fromiter((len(b) for b in wkb), dtype=np.int64, count=len(wkb))
         meta = {"format": _FORMAT, "crs": self.crs.to_wkt(), "code_column": self.code_column,
                 "pixel_size": self.pixel_size, "origin": [self._ox, self._oy],
-                "segment_codes": self._split, "boundary_pixels": self._nboundary}
+                "segment_codes": self._split, "boundary_pixels": self._nboundary, "topology": _TOPOLOGY_VERSION}
         tmp = path.with_name(path.name + ".tmp.npz")
         simple = {} if self._sleft is None else {"sleft": self._sleft, "sright": self._sright}
         # the topology too (a city's: ~180 MB), so a load neither computes it (~3.5 s CPU) nor holds it in private
@@ -723,7 +725,7 @@ class GridIndex:
             self.code_column = meta["code_column"]
             self.pixel_size = float(meta["pixel_size"])
             self._ox, self._oy = meta["origin"]
-            saved_topology = set(_TOPOLOGY_ARRAYS) <= set(z.files)
+            saved_topology = set(_TOPOLOGY_ARRAYS) <= set(z.files) and meta.get("topology") == _TOPOLOGY_VERSION
             names = ("raster", "bstart", "bcand") + (_TOPOLOGY_ARRAYS if saved_topology and with_topology else ())
             mapped = _mapped_npz(Path(path), names) if mmap else {}
             self._raster = mapped["raster"] if mapped else z["raster"]
@@ -737,6 +739,8 @@ class GridIndex:
             buf, lengths = (z["wkb"].tobytes(), z["wkb_len"]) if geoms is None else (b"", None)
             topo = (Topology(**{name.removeprefix("topology_"): mapped[name] if mapped else z[name]
                                 for name in _TOPOLOGY_ARRAYS}) if saved_topology and with_topology else None)
+            if topo is not None and len(topo) != len(self._codes):
+                raise InputError(f"{path}: its topology has {len(topo)} grids, its codes {len(self._codes)}")
         if geoms is not None:
             self._geoms = np.asarray(getattr(geoms, "array", geoms), dtype=object)
             if len(self._geoms) != len(self._codes):

@@ -54,7 +54,7 @@ class Job:
 
     With *after*, another job, the process starts ``fn`` only once that job's process has ended (however it
     ended): forked now, it shares the run's pages as they are now, but its work does not add to the other's memory
-    at the same time.
+    at the same time. "Ended" includes any process the other forked (without exec) and left running.
 
     Examples
     --------
@@ -113,8 +113,8 @@ class Job:
             os.close(self._ended)
             raise
         finally:
+            os.close(ended_w)  # first: while this process holds it, a job started after this one would wait
             send.close()
-            os.close(ended_w)
 
     def result(self) -> Any:
         """Wait for the process; return what ``fn`` returned (or raise what it raised)."""

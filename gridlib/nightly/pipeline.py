@@ -186,10 +186,31 @@ def _grid_index(gridset: GridSet, path: Path, notes: dict[str, Any]) -> GridInde
         with edition_cache_build(path.parent.parent, path.parent.name) as tmp:
             index.save(tmp / path.name)
         notes["grid_index"] = "built and saved"
+        _drop_stale_indexes(path)
     except OSError as exc:  # a read-only output folder: the next night builds it again
         log.warning("the grid index could not be saved in %s (%s)", path.parent, exc)
         notes["grid_index"] = "built"
     return index
+
+
+def _drop_stale_indexes(path: Path) -> None:
+    """Remove the grid indexes an earlier night saved for the same edition under another key (its grids changed,
+    or the file's layout did: :func:`index_cache_path`): none is read again, and a city's is ~0.6 GB. A run
+    still reading one keeps its open file (POSIX).
+
+    >>> import tempfile
+    >>> root = Path(tempfile.mkdtemp()) / ".gridindex"
+    >>> for key in ("E0001-old", "E0001-new", "E0002-other"):
+    ...     (root / key).mkdir(parents=True)
+    >>> _drop_stale_indexes(root / "E0001-new" / "grids.npz")
+    >>> sorted(p.name for p in root.iterdir())
+    ['E0001-new', 'E0002-other']
+    """
+    edition = path.parent.name.rsplit("-", 1)[0]
+    for other in path.parent.parent.glob(f"{edition}-*"):
+        if other != path.parent and other.is_dir() and other.name.rsplit("-", 1)[0] == edition:
+            log.info("grid index of an earlier key removed: %s", other)
+            shutil.rmtree(other, ignore_errors=True)
 
 
 def _assign_cases(data: NightlyInputs, record: RunRecord, date: dt.date, options: NightlyOptions,
@@ -544,7 +565,8 @@ def _grid_contiguity(grids: gpd.GeoDataFrame, index: GridIndex | None, record: R
             st.notes["skipped"] = "no grid index: the hot-spot functions work the contiguity out"
             return None
         weights = hotspots.contiguity(grids, "queen", topology=index)
-        st.rows_in, st.rows_out = len(grids), int(weights.sparse.nnz) // 2
+        st.rows_in = st.rows_out = len(grids)
+        st.notes["neighbour_pairs"] = int(weights.sparse.nnz) // 2
         st.notes["islands"] = len(weights.islands)
     return weights
 
@@ -735,18 +757,22 @@ def _run(store: Store, date: dt.date | str, out_dir: str | os.PathLike[str], opt
         # reachability (which read no case) beside them too; each result is taken where the step used to run
         if fork:  # each starts as soon as its layers are read, beside the reading of the others
             started: list[Callable[[], Any]] = []
+            truck_process: list[Job] = []
 
             def start_trucks(layers: dict[str, Any]) -> None:
                 # the truck step reads only these (and the fixes): no grid edition, no case
                 part = NightlyInputs(gridset=cast(GridSet, None), cases=pd.DataFrame(),
                                      responsibility=pd.DataFrame(), **layers)
+                forked = len(jobs)
                 started.append(_start(lambda rec: _truck_job(store, part, rec, date, options), record,
                                       "truck compliance", fork, jobs))
+                truck_process.extend(jobs[forked:])  # none when it could not fork
 
             def start_coverage(part: NightlyInputs) -> None:
                 # forked now (sharing no case), it works once the truck process has ended: the two together
                 # beside assign were the night's peak (a city's: 3.4 GB); the run asks for coverage much later
-                started.append(_coverage_job(part, record, options, fork, jobs, after=jobs[0] if jobs else None))
+                started.append(_coverage_job(part, record, options, fork, jobs,
+                                             after=truck_process[0] if truck_process else None))
 
             data = _load(store, record, date, skip=("truck_fixes",), early=start_trucks, before_cases=start_coverage)
             truck_job, cover_job = started

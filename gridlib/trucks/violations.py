@@ -158,7 +158,8 @@ def check(
         False: the result's trips, stops and cleaned fixes are empty (columns kept) and ``per_fix`` is ``{}``;
         violations, rejects and credit are the same (a city night's check holds ~0.5 GB less). A table of more than
         ``4 * chunk_fixes`` fixes (with permits) is then read, cleaned and checked a group of whole vehicles of about
-        that many fixes at a time: the cleaned fixes of all vehicles are never held at once (a city night's: 0.5 GB).
+        that many fixes at a time: the cleaned fixes of all vehicles are never held at once (a city night's: 0.5 GB);
+        the empty fixes' ``reordered`` then sums the groups' counts (rows out of order within each group).
 
     Returns
     -------
@@ -344,8 +345,6 @@ def _check_part(fx: Fixes, ctx: CheckContext) -> tuple[list[pd.DataFrame], gpd.G
     arrays = {"permit": day.permit_of, "in_hours": day.in_hours, "route_distance_m": day.route_distance_m,
               "stationary": day.movement.stationary}
     return parts, day.movement.trips, day.stops, arrays
-
-
 
 
 def _gathered(found: tuple[list[pd.DataFrame], ...]) -> pd.DataFrame:
