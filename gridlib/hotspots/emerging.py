@@ -55,8 +55,9 @@ import scipy.sparse as sp
 from scipy.special import ndtr
 
 from gridlib.errors import InputError
+from gridlib.hotspots._fdr import bh_into
 from gridlib.hotspots.aggregate import zone_positions
-from gridlib.hotspots.gistar import _bh_into, fdr_bh
+from gridlib.hotspots.gistar import fdr_bh
 from gridlib.hotspots.weights import Weights, build_weights
 from gridlib.types import TimeLike
 
@@ -275,7 +276,7 @@ def emerging_cube(
     # the q-values take the place of the p-values (n x T: a city's 70 MB, not held beside them); the cube's p have
     # no nan (z of a constant cube is 0)
     if fdr and not np.isnan(p).any():
-        q = _bh_into(p.ravel(), p.ravel()).reshape(p.shape)
+        q = bh_into(p.ravel(), p.ravel()).reshape(p.shape)
     else:
         q = fdr_bh(p.ravel()).reshape(p.shape) if fdr else p
     del p

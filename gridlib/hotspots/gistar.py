@@ -62,6 +62,7 @@ import scipy.sparse as sp
 from scipy.special import ndtr
 
 from gridlib.errors import InputError
+from gridlib.hotspots._fdr import bh_into
 from gridlib.hotspots.weights import Weights, build_weights
 from gridlib.water import MAX_WATER_SHARE, is_water
 
@@ -364,33 +365,13 @@ def fdr_bh(p: np.ndarray) -> np.ndarray:
     m = len(vals)
     if m == 0:
         return np.full_like(p, np.nan)
-    adjusted = _bh_into(vals, np.empty(m))
+    adjusted = bh_into(vals, np.empty(m))
     del vals
     if whole:
         return adjusted.reshape(p.shape)
     q = np.full_like(p, np.nan)
     q[ok] = adjusted
     return q
-
-
-_RANK_BLOCK = 1_048_576  # ranks divided by at once (all of a city's 8.8 M p-values' ranks: a 70 MB int64 array)
-
-
-def _bh_into(vals: np.ndarray, out: np.ndarray) -> np.ndarray:
-    """Benjamini–Hochberg adjusted *vals* (1-d, no ``nan``) written into *out* and returned; *out* may be *vals*
-    itself (read before it is written)."""
-    m = len(vals)
-    # the same operations as ``vals[order] * m / ranks`` and so on, in place: an emerging hot-spot analysis adjusts
-    # a city's 736k grids x 12 weeks at once, and each temporary was 70 MB (~430 MB at once, now ~150)
-    order = np.argsort(vals, kind="stable")
-    ranked = vals[order]
-    ranked *= m
-    for start in range(0, m, _RANK_BLOCK):
-        ranked[start:start + _RANK_BLOCK] /= np.arange(start + 1, min(start + _RANK_BLOCK, m) + 1)
-    np.minimum.accumulate(ranked[::-1], out=ranked[::-1])
-    np.minimum(ranked, 1.0, out=ranked)
-    out[order] = ranked
-    return out
 
 
 def classify(z: np.ndarray, q: np.ndarray) -> np.ndarray:

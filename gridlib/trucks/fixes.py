@@ -30,6 +30,7 @@ import pyproj
 
 from gridlib.crs import WGS84, metric_crs, resolve_crs, to_wgs84, transform_xy
 from gridlib.errors import InputError
+from gridlib.trucks._ids import factorize_sorted
 from gridlib.types import ArrayLike, CRSLike
 
 if TYPE_CHECKING:  # movingpandas is imported only when trajectories are converted
@@ -230,7 +231,7 @@ def read_fixes(
         xs, ys = to_wgs84(xs, ys, scheme)
 
     found = Rejects(frame.index)
-    codes, uniques = _factorize_sorted(frame[vehicle])
+    codes, uniques = factorize_sorted(frame[vehicle])
     blank = np.char.strip(uniques.astype(str)) == ""
     found.add((codes < 0) | (blank[np.maximum(codes, 0)] if len(uniques) else True), "missing_id",
               f"missing {vehicle}", field=vehicle)
@@ -297,27 +298,6 @@ def _numbers(col: pd.Series) -> np.ndarray:
     if col.dtype == np.float64:
         return col.to_numpy()
     return pd.to_numeric(col, errors="coerce").to_numpy(dtype="float64")
-
-
-def _factorize_sorted(col: pd.Series) -> tuple[np.ndarray, np.ndarray]:
-    """Codes (−1 for missing) and unique values as ``str``, sorted as text (the permits' ids are looked up in
-    them by ``searchsorted``: integer ids sorted as numbers, 9 before 10, are not sorted as text);
-    categoricals reuse their codes.
-
-    >>> codes, ids = _factorize_sorted(pd.Series([10, 9, None, 10], dtype=object))
-    >>> codes.tolist(), ids.tolist()
-    ([0, 1, -1, 0], ['10', '9'])
-    """
-    if isinstance(col.dtype, pd.CategoricalDtype):
-        values = np.asarray(col.cat.categories, dtype=object).astype(str)
-        codes = col.cat.codes.to_numpy().astype(np.int64)
-    else:
-        codes, uniques = pd.factorize(col, sort=True, use_na_sentinel=True)
-        values = np.asarray(uniques, dtype=object).astype(str)
-    if (values[1:] > values[:-1]).all():  # sorted and distinct as text
-        return codes, values
-    uniques, inv = np.unique(values, return_inverse=True)  # not sorted as text, or equal as text (1 and "1")
-    return np.where(codes >= 0, inv.reshape(-1)[np.maximum(codes, 0)], -1), uniques
 
 
 def _vehicle_time_order(codes: np.ndarray, t: np.ndarray) -> np.ndarray | None:

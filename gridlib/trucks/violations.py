@@ -23,10 +23,11 @@ import pandas as pd
 from gridlib import rejects as rejects_model
 from gridlib.crs import WGS84
 from gridlib.progress import track
+from gridlib.trucks._ids import factorize_sorted
 from gridlib.trucks.clean import clean
 from gridlib.trucks.credit import Credit, credit
 from gridlib.trucks.detectors import DETECTORS, CheckContext, vehicle_day
-from gridlib.trucks.fixes import Fixes, _factorize_sorted, read_fixes
+from gridlib.trucks.fixes import Fixes, read_fixes
 from gridlib.trucks.route import permits_metric_crs, read_permits, read_sites
 from gridlib.trucks.thresholds import Thresholds
 from gridlib.types import CRSLike, LayerSource, TableSource, TimeLike
@@ -371,10 +372,10 @@ def _vehicle_groups(frame: pd.DataFrame, size: int) -> list[slice | np.ndarray] 
         return None
     ids = frame["vehicle_id"]
     if isinstance(ids.dtype, pd.CategoricalDtype):  # 32-bit codes (a city night's 9.5 M: 38 MB, not 76)
-        of_category = _factorize_sorted(pd.Series(ids.cat.categories))[0]
+        of_category = factorize_sorted(pd.Series(ids.cat.categories))[0]
         codes = np.r_[of_category, -1].astype(np.int32)[ids.cat.codes.to_numpy()]
     else:
-        codes = _factorize_sorted(ids)[0]
+        codes = factorize_sorted(ids)[0]
     counts = np.bincount(codes + 1)  # the missing first
     first = np.cumsum(counts) - counts  # of each vehicle, in vehicle order
     group = np.r_[first[1:], first[0]] // size  # by code; code -1 (missing), the last

@@ -350,14 +350,14 @@ def test_fdr_ranks_are_divided_a_block_at_a_time(monkeypatch):
     """All ranks at once were a 70 MB int64 array for a city's emerging cube; in blocks the q-values are the same."""
     import importlib
 
-    gistar_module = importlib.import_module("gridlib.hotspots.gistar")
+    fdr_module = importlib.import_module("gridlib.hotspots._fdr")
     p = np.random.default_rng(2).uniform(size=10_001)
     p[::7] = p[1]  # ties
     whole = fdr_bh(p)
-    monkeypatch.setattr(gistar_module, "_RANK_BLOCK", 1_000)
+    monkeypatch.setattr(fdr_module, "_RANK_BLOCK", 1_000)
     assert np.array_equal(fdr_bh(p), whole)
     same = p.copy()
-    assert gistar_module._bh_into(same, same) is same and np.array_equal(same, whole)  # written over its input
+    assert fdr_module.bh_into(same, same) is same and np.array_equal(same, whole)  # written over its input
 
 
 def test_self_hits_of_many_neighbours_need_no_hits_by_neighbours_block():
