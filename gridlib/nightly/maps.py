@@ -534,8 +534,13 @@ def _web_map(path: Path, layers: dict[str, Any], streets: gpd.GeoDataFrame, resu
         web_layers.append(deck.point_layer(bases, color="#000000", radius_px=7, id="team_bases", columns=["_tip"]))
     web_layers.append(deck.line_layer(streets, color="#222222", width_px=2.5, id="streets", pickable=False,
                                       columns=[]))
+    shown_ids = {x.id for x in web_layers}
     legend = {HOTSPOT_LABELS[k]: v for k, v in HOTSPOT_COLORS.items()}
-    legend.update({"摄像头盲区道路 (默认隐藏)": lg.BLIND_SPOT_COLOR, "摄像头视域": lg.VIEWSHED_COLOR})
+    # a store without cameras has neither layer: no legend rows for them and nothing to hide
+    if "blind_spots" in shown_ids:
+        legend["摄像头盲区道路 (默认隐藏)"] = lg.BLIND_SPOT_COLOR
+    if "camera_viewsheds" in shown_ids:
+        legend["摄像头视域"] = lg.VIEWSHED_COLOR
     if len(layers.get("violations", [])):
         shown = set(layers["violations"]["type"])
         legend.update({f"渣土车: {label}": lg.VIOLATION_TYPE_COLORS[k]
@@ -546,8 +551,8 @@ def _web_map(path: Path, layers: dict[str, Any], streets: gpd.GeoDataFrame, resu
     names = {"grids": "网格 (热点)", "roads": "道路", "blind_spots": "摄像头盲区道路", "camera_viewsheds": "摄像头视域",
              "truck_violations": "渣土车违规轨迹", "truck_stops": "渣土车违规停留", "open_cases": "在办案件", "team_bases": "执法队驻点", "streets": "街道边界"}
     deck.to_html(web_layers, path, f"责任网格地图 · {date.isoformat()}", tooltip="{_tip}", legend=legend,
-                 attribution=ATTRIBUTION, layer_names={k: v for k, v in names.items() if k in {x.id for x in web_layers}},
-                 hidden=["blind_spots"])
+                 attribution=ATTRIBUTION, layer_names={k: v for k, v in names.items() if k in shown_ids},
+                 hidden=sorted({"blind_spots"} & shown_ids))
 
 
 def map_processes(n_maps: int) -> int:

@@ -38,7 +38,7 @@ from gridlib.cases.log import with_live_cases
 from gridlib.errors import FreshnessError, InputError, StoreError
 from gridlib.grid import GridSet
 from gridlib.index import GridIndex
-from gridlib.nightly.forks import one_fork_warning, release_free_memory
+from gridlib.nightly.forks import one_fork_warning
 from gridlib.nightly.jobs import Job, start_job
 from gridlib.nightly.model import Coverage, NightlyInputs, NightlyOptions, NightlyResults
 from gridlib.nightly.outputs import (
@@ -797,10 +797,9 @@ def _run(store: Store, date: dt.date | str, out_dir: str | os.PathLike[str], opt
         weights = _grid_contiguity(grids, index, record)
         # no later step assigns: the index (its raster, topology and codes: a city's ~0.5 GB) and what assign keeps
         # for the grids are freed now, before the indicator and hot-spot processes fork (a child keeps every page
-        # it was forked with until it ends), and with them what Arrow's pool and the heap keep free
+        # it was forked with until it ends); the fork gives back what Arrow's pool and the heap then keep free
         index = None
         forget(data.gridset)
-        release_free_memory()
         cases = assigned if truck_cases is None else pd.concat([assigned, truck_cases], ignore_index=True)
         cases = gpd.GeoDataFrame(cases, geometry="geometry", crs=assigned.crs)
         del assigned  # with the truck cases, a copy of it is in cases

@@ -303,6 +303,20 @@ def test_cli_failure_is_one_line(tmp_path):
     assert len(lines) == 1 and lines[0].startswith("gridlib: error:")
 
 
+def test_a_store_without_cameras_publishes_without_their_layers(demo_store_path, tmp_path):
+    """Cameras are optional: without them the night publishes, with no blind-spot layer on the web map
+    (it failed with "hidden names layers that are not on the map: ['blind_spots']")."""
+    store_path = tmp_path / "store.gpkg"
+    shutil.copyfile(demo_store_path, store_path)
+    store = gl.store.open(store_path)
+    store.drop_layer("cameras")
+    run_nightly(store, DATE, tmp_path / "out", options=NightlyOptions(permutations=0))
+    page = (tmp_path / "out" / DATE / "webmap.html").read_text(encoding="utf-8")
+    assert '"blind_spots"' not in page and '"camera_viewsheds"' not in page
+    assert '"grids"' in page
+    assert "blind_spots" not in pyogrio.list_layers(tmp_path / "out" / DATE / "responsibility_map.gpkg")[:, 0]
+
+
 @pytest.mark.postgis
 def test_postgis_store_end_to_end(pg_store, demo_dir, tmp_path):
     load_demo_store(pg_store, demo_dir)
