@@ -169,11 +169,7 @@ class Topology:
         >>> [a.tolist() for a in topology([shapely.box(0, 0, 2, 1)]).segment_terms][2]
         [1.0, 0.25, 1.0, 0.25]
         """
-        dx, dy = self.bx - self.ax, self.by - self.ay
-        len2 = dx * dx + dy * dy
-        with np.errstate(divide="ignore"):
-            inv = np.where(len2 > 0, 1.0 / len2, 0.0)
-        return dx, dy, inv
+        return _segment_terms(self.ax, self.ay, self.bx, self.by)
 
     @cached_property
     def _blocks(self) -> _Blocks:
@@ -341,13 +337,15 @@ class Topology:
         count = self.seg_off[grid[lo:hi] + 1] - start
         owner = np.repeat(np.arange(lo, hi), count)
         seg = np.repeat(start - (np.cumsum(count) - count), count) + np.arange(len(owner))
-        sdx, sdy, sinv = self.segment_terms
-        dx, dy = sdx[seg], sdy[seg]
-        ex = x[owner] - self.ax[seg]
-        ey = y[owner] - self.ay[seg]
+        sax, say = self.ax[seg], self.ay[seg]
+        # the pairs' own terms, not the cached :attr:`segment_terms` (a city's 68 MB, for the same values)
+        dx, dy, sinv = _segment_terms(sax, say, self.bx[seg], self.by[seg])
+        ex = x[owner] - sax
+        ey = y[owner] - say
+        del sax, say
         u = ex * dx
         u += ey * dy
-        u *= sinv[seg]
+        u *= sinv
         np.clip(u, 0.0, 1.0, out=u)
         ex -= dx * u
         ey -= dy * u
@@ -441,6 +439,16 @@ def _squares_around(reach: float, tol: np.ndarray) -> tuple[np.ndarray, np.ndarr
     return far.astype(np.float32), near.astype(np.float32)
 
 
+def _segment_terms(ax: np.ndarray, ay: np.ndarray, bx: np.ndarray, by: np.ndarray
+                   ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Per segment ``dx, dy`` and ``1 / (dx² + dy²)`` (0 for a zero-length segment), element by element."""
+    dx, dy = bx - ax, by - ay
+    len2 = dx * dx + dy * dy
+    with np.errstate(divide="ignore"):
+        inv = np.where(len2 > 0, 1.0 / len2, 0.0)
+    return dx, dy, inv
+
+
 @dataclass(frozen=True, eq=False)
 class _Blocks:
     """Every grid's boundary segments padded to a width shared by its block (with segments far from everything),
@@ -471,9 +479,6 @@ class _Blocks:
         block = np.searchsorted(width, count)
         block[count == 0] = len(width)
         ox, oy, size = np.zeros(n), np.zeros(n), np.zeros(n)
-        sdx, sdy, sinv = t.segment_terms
-        inv32 = sinv.astype(np.float32)
-        inv32[~np.isfinite(inv32)] = 0.0  # a segment shorter than float32 can invert: its start point's distance
         shared = t.partner >= 0
         row = np.zeros(n, dtype=np.int64)
         terms, shared_cols = [], []
@@ -492,7 +497,12 @@ class _Blocks:
             size[grids] = np.maximum(axs.max(axis=0) - x0, ays.max(axis=0) - y0)
             block_terms = np.zeros((5, w, len(grids)), dtype=np.float32)
             block_terms[0], block_terms[1] = axs - x0, ays - y0
-            block_terms[2], block_terms[3], block_terms[4] = sdx[seg], sdy[seg], inv32[seg]
+            # the block's own terms, not the cached :attr:`Topology.segment_terms` (a city's: 68 MB of float64
+            # kept while the index lives, for the same values)
+            block_terms[2], block_terms[3], block_terms[4] = _segment_terms(axs, ays, t.bx[seg], t.by[seg])
+            del axs, ays
+            inv32 = block_terms[4]
+            inv32[~np.isfinite(inv32)] = 0.0  # a segment shorter than float32 can invert: its start point's distance
             block_terms[:2][:, ~real] = _FAR    # padding: a point nothing is near
             block_terms[2:][:, ~real] = 0.0
             terms.append(block_terms)

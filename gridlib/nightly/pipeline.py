@@ -224,7 +224,7 @@ def _assign_cases(data: NightlyInputs, record: RunRecord, date: dt.date, options
         # no later step reads the raw log (a city's: ~150 MB, held through assign and every later step and fork
         # before): the log read, the assigned cases and the rejects hold what the products need, the step's counts
         # what _freshness needs
-        n_raw, data.cases = len(raw), raw.iloc[:0]
+        n_raw, data.cases = len(raw), _no_rows(raw)
         del raw
         later = log_frame["reported_at"] >= day_end
         log_frame = log_frame[~later]
@@ -246,6 +246,21 @@ def _assign_cases(data: NightlyInputs, record: RunRecord, date: dt.date, options
         st.rejected_by_reason = counts(rejects_all)
         st.notes["new_cases"] = int((assigned["reported_at"] >= pd.Timestamp(date)).sum())
     return assigned, rejects_all, index
+
+
+def _no_rows(frame: pd.DataFrame) -> pd.DataFrame:
+    """*frame*'s columns and dtypes without its rows, sharing no buffer with it: a zero-row slice of an
+    Arrow-backed column keeps the column's whole buffers alive (a city's raw case log: ~30 MB).
+
+    >>> raw = pd.DataFrame({"case_id": pd.array(["a", "b"], dtype="string[pyarrow]"), "n": [1, 2]})
+    >>> empty = _no_rows(raw)
+    >>> len(empty), empty.dtypes.equals(raw.dtypes)
+    (0, True)
+    """
+    columns = {name: pd.array([], dtype=dtype) for name, dtype in frame.dtypes.items()}
+    if isinstance(frame, gpd.GeoDataFrame):
+        return gpd.GeoDataFrame(columns, geometry=frame.geometry.name, crs=frame.crs)
+    return pd.DataFrame(columns)
 
 
 def reason_counts(rejects: pd.DataFrame | pd.Series) -> dict[str, int]:
@@ -822,7 +837,7 @@ def _run(store: Store, date: dt.date | str, out_dir: str | os.PathLike[str], opt
             job.cancel()
     # released before the products step (the night's memory peak): no product reads the raw case log (the
     # assigned cases are kept), the cameras or the buildings (their viewsheds and coverage are kept)
-    data.cases, data.cameras, data.buildings = data.cases.iloc[:0], None, None
+    data.cases, data.cameras, data.buildings = _no_rows(data.cases), None, None
     full_rejects = pd.concat(all_rejects, ignore_index=True)
     results = NightlyResults(inputs=data, cases=cases, rejects=_published_rejects(full_rejects),
                              truck_result=truck_result, tables=tables, hotspots=hot, coverage=cover,
