@@ -37,6 +37,7 @@ from gridlib.cases import fifteen_minute, indicators, open_cases, read_log
 from gridlib.cases.log import with_live_cases
 from gridlib.errors import FreshnessError, InputError, StoreError
 from gridlib.grid import GridSet
+from gridlib.grid.topology import Topology
 from gridlib.index import GridIndex
 from gridlib.nightly.forks import one_fork_warning
 from gridlib.nightly.jobs import Job, start_job
@@ -571,15 +572,16 @@ def _hotspots(cases: gpd.GeoDataFrame, grids: gpd.GeoDataFrame, water: gpd.GeoDa
     return hot
 
 
-def _grid_contiguity(grids: gpd.GeoDataFrame, index: GridIndex | None, record: RunRecord) -> hotspots.Weights | None:
-    """The grids' queen contiguity for the hot spots, once, from the boundary segments the grid index holds
+def _grid_contiguity(grids: gpd.GeoDataFrame, segments: Topology | None, record: RunRecord
+                     ) -> hotspots.Weights | None:
+    """The grids' queen contiguity for the hot spots, once, from the boundary segments of the grid index
     (gistar and emerging each worked it out again: 2 x 2.9 s for a city); ``None`` without an index (grids in a
     geographic CRS: the hot-spot functions work it out)."""
     with record.step("grid contiguity") as st:
-        if index is None:
+        if segments is None:
             st.notes["skipped"] = "no grid index: the hot-spot functions work the contiguity out"
             return None
-        weights = hotspots.contiguity(grids, "queen", topology=index)
+        weights = hotspots.contiguity(grids, "queen", topology=segments)
         st.rows_in = st.rows_out = len(grids)
         st.notes["neighbour_pairs"] = int(weights.sparse.nnz) // 2
         st.notes["islands"] = len(weights.islands)
@@ -809,12 +811,15 @@ def _run(store: Store, date: dt.date | str, out_dir: str | os.PathLike[str], opt
                 f"{len(record.warnings)} freshness warning(s) and strict is on; nothing published, the previous "
                 "products stay: " + "; ".join(w["message"] for w in record.warnings), record.warnings)
         truck_cases, truck_case_rejects = _truck_cases(truck_result, data, record, options, index)
-        weights = _grid_contiguity(grids, index, record)
-        # no later step assigns: the index (its raster, topology and codes: a city's ~0.5 GB) and what assign keeps
-        # for the grids are freed now, before the indicator and hot-spot processes fork (a child keeps every page
-        # it was forked with until it ends); the fork gives back what Arrow's pool and the heap then keep free
+        # no later step assigns: the index (its raster, codes and what assign cached on its topology: a city's
+        # ~0.5 GB) and what assign keeps for the grids are freed now, before the contiguity is worked out and the
+        # indicator and hot-spot processes fork (a child keeps every page it was forked with until it ends); the
+        # contiguity reads only the boundary segments, kept apart from the index (the same arrays, no cache)
+        segments = None if index is None else replace(index.topology)
         index = None
         forget(data.gridset)
+        weights = _grid_contiguity(grids, segments, record)
+        del segments
         cases = assigned if truck_cases is None else pd.concat([assigned, truck_cases], ignore_index=True)
         cases = gpd.GeoDataFrame(cases, geometry="geometry", crs=assigned.crs)
         del assigned  # with the truck cases, a copy of it is in cases
