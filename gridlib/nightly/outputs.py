@@ -42,7 +42,7 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-__all__ = ["TILE_CACHE", "INDEX_CACHE", "atomic_products_dir", "edition_cache_build", "clean_orphans", "clean_store_temps", "write_private", "write_gpkg_layers", "frame_digest", "file_digest", "dump_json"]
+__all__ = ["TILE_CACHE", "INDEX_CACHE", "atomic_products_dir", "edition_cache_build", "clean_orphans", "clean_store_temps", "write_private", "write_gpkg_layers", "FrameDigest", "frame_digest", "file_digest", "dump_json"]
 
 
 TILE_CACHE = "tiles"
@@ -403,6 +403,44 @@ def write_gpkg_layers(path: Path, layers: dict[str, pd.DataFrame], *, current_da
 _DIGEST_ROWS = 500_000
 
 
+class FrameDigest:
+    """:func:`frame_digest` of a table without a geometry given in consecutive parts (:meth:`update`): the same
+    bytes fed to the same hash, and never the whole table at once.
+
+    >>> a = pd.DataFrame({"x": [1, 2, 3], "t": ["a", "b", None]})
+    >>> d = FrameDigest(a.columns)
+    >>> d.update(a.iloc[:2]); d.update(a.iloc[2:])
+    >>> d.hexdigest() == frame_digest(a)
+    True
+    """
+
+    def __init__(self, columns: pd.Index) -> None:
+        self._hash = hashlib.sha256(json.dumps([str(c) for c in columns]).encode())
+        self._rows = 0
+
+    def update(self, part: pd.DataFrame) -> None:
+        """Add the next rows (a frame with the columns given, without a geometry)."""
+        self._rows += len(part)
+        if not len(part.columns):
+            return
+        # values hashed as they are (numbers and times by their bits, text as text); a text copy of every value
+        # took 87 s of CPU for a city's 9.5 M fixes. Only an object column pandas cannot hash is hashed as text.
+        # _DIGEST_ROWS rows at a time: the text copy of a city's 9.5 M truck fixes made the night's memory peak
+        for start in range(0, len(part), _DIGEST_ROWS):
+            rows = part.iloc[start:start + _DIGEST_ROWS]
+            try:
+                hashed = pd.util.hash_pandas_object(rows, index=False)
+            except TypeError:
+                hashed = pd.util.hash_pandas_object(rows.astype(str), index=False)
+            self._hash.update(hashed.to_numpy().tobytes())
+
+    def hexdigest(self) -> str:
+        """The digest of the rows given so far."""
+        h = self._hash.copy()
+        h.update(str(self._rows).encode())
+        return h.hexdigest()
+
+
 def frame_digest(frame: pd.DataFrame) -> str:
     """A content hash of a (Geo)DataFrame: values, column names and geometry (as WKB).
 
@@ -410,30 +448,15 @@ def frame_digest(frame: pd.DataFrame) -> str:
     >>> frame_digest(a) == frame_digest(a.copy()), frame_digest(a) == frame_digest(a.iloc[:1])
     (True, False)
     """
-    h = hashlib.sha256()
-    h.update(json.dumps([str(c) for c in frame.columns]).encode())
-    # hashed _DIGEST_ROWS rows at a time (the same bytes fed to the same hash): the text copy of a city's
-    # 9.5 M truck fixes made the night's memory peak
+    digest = FrameDigest(frame.columns)
     if isinstance(frame, gpd.GeoDataFrame):
-        attrs = pd.DataFrame(frame.drop(columns=frame.geometry.name))
         geoms = np.asarray(frame.geometry.values)
         for start in range(0, len(geoms), _DIGEST_ROWS):
             wkb = shapely.to_wkb(geoms[start:start + _DIGEST_ROWS])
-            h.update(b"".join(b if b is not None else b"\0" for b in wkb))
-    else:
-        attrs = frame
-    if len(attrs.columns):
-        # values hashed as they are (numbers and times by their bits, text as text); a text copy of every value
-        # took 87 s of CPU for a city's 9.5 M fixes. Only an object column pandas cannot hash is hashed as text.
-        for start in range(0, len(attrs), _DIGEST_ROWS):
-            part = attrs.iloc[start:start + _DIGEST_ROWS]
-            try:
-                hashed = pd.util.hash_pandas_object(part, index=False)
-            except TypeError:
-                hashed = pd.util.hash_pandas_object(part.astype(str), index=False)
-            h.update(hashed.to_numpy().tobytes())
-    h.update(str(len(frame)).encode())
-    return h.hexdigest()
+            digest._hash.update(b"".join(b if b is not None else b"\0" for b in wkb))
+        frame = pd.DataFrame(frame.drop(columns=frame.geometry.name))
+    digest.update(frame)
+    return digest.hexdigest()
 
 
 def file_digest(path: Path) -> str:

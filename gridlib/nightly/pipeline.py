@@ -17,8 +17,9 @@ import os
 import re
 import shutil
 import warnings
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import asdict, replace
+from functools import partial
 from pathlib import Path
 from typing import Any, cast
 
@@ -39,11 +40,12 @@ from gridlib.errors import FreshnessError, InputError, StoreError
 from gridlib.grid import GridSet
 from gridlib.grid.topology import Topology
 from gridlib.index import GridIndex
-from gridlib.nightly.forks import one_fork_warning
+from gridlib.nightly.forks import one_fork_warning, release_free_memory
 from gridlib.nightly.jobs import Job, start_job
 from gridlib.nightly.model import Coverage, NightlyInputs, NightlyOptions, NightlyResults
 from gridlib.nightly.outputs import (
     INDEX_CACHE,
+    FrameDigest,
     atomic_products_dir,
     clean_store_temps,
     dump_json,
@@ -60,6 +62,7 @@ from gridlib.rejects import empty as rejects_empty
 from gridlib.store.base import Store, mask_dsn
 from gridlib.store.gpkg import GpkgStore
 from gridlib.times import parse_times
+from gridlib.trucks._ids import factorize_sorted
 from gridlib.trucks.cases import taken_in_live
 from gridlib.water import is_water
 
@@ -353,23 +356,38 @@ def _fixes_seen(times: pd.Series, date: dt.date) -> tuple[bool, pd.Timestamp | N
 
 def _truck_job(store: Store, data: NightlyInputs, record: RunRecord, date: dt.date, options: NightlyOptions):
     """The truck step, in a process of its own when the run forks (:func:`_start`): reads the truck fixes when
-    :func:`_load` left them to it (a city's 9.5 M rows never enter the run's main process), records them as an
-    input, parses their times once (for the freshness check and the check itself) and runs the check.
+    :func:`_load` left them to it (a city's 9.5 M rows never enter the run's main process), a part at a time as the
+    check reads them (:class:`_StoreNight`), records them as an input, parses their times once for the freshness
+    check and runs the check.
 
     Returns the fixes' input record (or ``None``), what :func:`_fixes_seen` found (``None`` without fixes), the
     check's result and its rejects."""
-    fixes_input = None
     if data.truck_fixes is None and "truck_fixes" in store.layers():
-        data.truck_fixes = _read_fixes_layer(store)
-        # the digest of the layer as read_layer returns it: a categorical hashes as its values
-        fixes_input = {"rows": len(data.truck_fixes), "sha256": frame_digest(data.truck_fixes)}
+        night = _StoreNight(store, date)
+        result = _trucks(data, record, date, options, night)
+        return night.fixes_input, night.seen, *result
     if data.truck_fixes is None:
-        return fixes_input, None, *_trucks(data, record, date, options, None)
-    data.truck_fixes = _compact_fixes(data.truck_fixes)
+        return None, None, *_trucks(data, record, date, options, None)
+    fixes = _compact_fixes(data.truck_fixes)
+    data.truck_fixes = None
+    keep, seen = _in_night(fixes["time"], date)
+    night = [fixes if keep.all() else fixes[keep], len(fixes)]
+    # a city's 9.5 M fixes are released as soon as the night's are taken: no later step reads them
+    del fixes, keep
+    return None, seen, *_trucks(data, record, date, options, night)
+
+
+def _in_night(column: pd.Series, date: dt.date) -> tuple[np.ndarray, tuple[bool, pd.Timestamp | None]]:
+    """Which of the fixes' times are in *date*'s night (:func:`_truck_window`; an unreadable time is kept, so the
+    check rejects it), and what :func:`_fixes_seen` finds in them.
+
+    >>> keep, seen = _in_night(pd.Series(["2026-11-20 23:00", "x", "2026-11-25 01:00"]), dt.date(2026, 11, 21))
+    >>> keep.tolist(), seen
+    ([True, True, False], (True, Timestamp('2026-11-20 23:00:00')))
+    """
     # Muck trucks work at night (typically 22:00-06:00): the report for DATE covers the night that ends
     # on its morning, from 12:00 the day before to 12:00 on DATE, so one shift is never split.
     start, end = _truck_window(date)
-    column = data.truck_fixes["time"]
     keep = np.empty(len(column), dtype=bool)
     found = []
     # a million times at a time: never a city's 9.5 M parsed times and their temporaries at once (~150 MB)
@@ -377,12 +395,112 @@ def _truck_job(store: Store, data: NightlyInputs, record: RunRecord, date: dt.da
         # by the readers' time parser (never raises; an unreadable time is missing)
         times = parse_times(column.iloc[lo:lo + 1_000_000], window=None)[0]
         found.append(_fixes_seen(times, date))
-        # an unreadable time is kept so the check rejects it
         keep[lo:lo + len(times)] = (((times >= start) & (times < end)) | times.isna()).to_numpy()
-    del column, times
+        del times
     latest = [before for _, before in found if before is not None]
-    seen = any(inside for inside, _ in found), max(latest) if latest else None
-    return fixes_input, seen, *_trucks(data, record, date, options, keep)
+    return keep, (any(inside for inside, _ in found), max(latest) if latest else None)
+
+
+#: Rows of the store's truck fixes :class:`_StoreNight` reads at a time (about the rows of a part it gives): two of the
+#: check's chunks (``chunk_fixes``), checked at once by two threads; a million held a city's truck process ~60 MB higher
+_FIX_BATCH_ROWS = 500_000
+
+
+class _NotInParts(Exception):
+    """The store's truck fixes cannot be checked a part at a time as they are read (:meth:`_StoreNight.parts`)."""
+
+
+class _StoreNight:
+    """The fixes of *date*'s night in *store*'s ``truck_fixes``, read for the check: :meth:`parts` as they are
+    read, or :meth:`whole`. A read sets ``fixes_input`` (the layer's rows and :func:`frame_digest`, as
+    :meth:`~gridlib.store.Store.read_layer` reads it), ``seen`` (:func:`_fixes_seen` over the layer), ``rows``
+    (the layer's) and ``night`` (the rows in the night).
+
+    >>> import os, tempfile, gridlib as gl
+    >>> store = gl.store.open(os.path.join(tempfile.mkdtemp(), "s.gpkg"))
+    >>> store.write_layer("truck_fixes", pd.DataFrame({"vehicle_id": ["A", "B", "B"], "lon": 121.5, "lat": 31.2,
+    ...     "time": ["2026-11-20 23:00", "2026-11-25 01:00", "2026-11-21 02:00"]}))
+    >>> night = _StoreNight(store, dt.date(2026, 11, 21))
+    >>> [part.index.tolist() for part in night.parts()], night.rows, night.night, night.seen
+    ([[0], [2]], 3, 2, (True, Timestamp('2026-11-21 02:00:00')))
+    >>> night.whole().index.tolist(), night.fixes_input["rows"]
+    ([0, 2], 3)
+    """
+
+    def __init__(self, store: Store, date: dt.date) -> None:
+        self.store, self.date = store, date
+        self.fixes_input: dict[str, Any] | None = None
+        self.seen: tuple[bool, pd.Timestamp | None] | None = None
+        self.rows = self.night = 0
+
+    def whole(self) -> pd.DataFrame:
+        """The night's fixes as one frame (the rows' numbers in the layer as index)."""
+        fixes = _read_fixes_layer(self.store)
+        # the digest of the layer as read_layer returns it: a categorical hashes as its values
+        self.fixes_input = {"rows": len(fixes), "sha256": frame_digest(fixes)}
+        keep, self.seen = _in_night(fixes["time"], self.date)
+        self.rows, self.night = len(fixes), int(keep.sum())
+        return fixes if keep.all() else fixes[keep]
+
+    def parts(self) -> Iterator[pd.DataFrame]:
+        """The night's fixes in consecutive parts of whole vehicles (what :func:`gridlib.trucks.check` reads as an
+        iterator), the rows' numbers in the layer as index, at least one part: a batch of the layer is read, and its
+        night's rows given, once the part before has been checked (a city's 9.5 M fixes are never held at once; the
+        last vehicle of a batch waits for the next). The rows are those of :meth:`whole`, in its order.
+
+        Raises :class:`_NotInParts` (a part may have been given) when a vehicle's fixes are not together in the
+        layer, when its batches read unlike (types, columns) or with a geometry, or when the store was written
+        meanwhile: :meth:`whole` reads the layer as before."""
+        self.rows = self.night = 0
+        digest, kind, done, carry, empty, found = None, None, set(), None, None, []
+        try:
+            for batch in self.store.read_layer_batches("truck_fixes", rows=_FIX_BATCH_ROWS):
+                this = (type(batch), list(batch.columns), list(map(str, batch.dtypes)))
+                if kind is None:
+                    if type(batch) is not pd.DataFrame or len(set(batch.columns)) != len(batch.columns) \
+                            or "vehicle_id" not in batch.columns or "time" not in batch.columns:
+                        raise _NotInParts(f"columns {list(batch.columns)} in a {type(batch).__name__}")
+                    kind, digest = this, FrameDigest(batch.columns)
+                elif this != kind:
+                    raise _NotInParts(f"a batch read as {this[1:]} after {kind[1:]}")
+                digest.update(batch)
+                batch.index = pd.RangeIndex(self.rows, self.rows + len(batch))
+                self.rows += len(batch)
+                keep, seen = _in_night(batch["time"], self.date)
+                found.append(seen)
+                part = batch if keep.all() else batch[keep]
+                del batch
+                empty = part.iloc[:0].copy()  # a slice would hold the part's columns
+                if carry is not None:
+                    part = pd.concat([carry, part])
+                carry = None
+                codes, ids = factorize_sorted(part["vehicle_id"])
+                codes[codes >= 0] = np.where(np.char.strip(ids) == "", -1, np.arange(len(ids)))[codes[codes >= 0]]
+                rows = np.flatnonzero(codes >= 0)  # with a vehicle: a missing or blank id is none
+                first = rows[np.r_[True, codes[rows[1:]] != codes[rows[:-1]]]] if len(rows) else rows
+                runs = ids[codes[first]]
+                if len(set(runs)) < len(runs) or done.intersection(runs):
+                    raise _NotInParts("the fixes of a vehicle are not together")
+                if len(first):  # the last vehicle waits for its fixes in the next batch
+                    done.update(runs[:-1])
+                    carry = part.iloc[first[-1]:] if first[-1] == 0 else part.iloc[first[-1]:].copy()
+                    part = part.iloc[:first[-1]]
+                del codes, rows, first
+                if len(part):
+                    self.night += len(part)
+                    yield part
+                del part
+                release_free_memory()  # what the check of the part freed, given back before the next batch is read
+        except StoreError as exc:
+            raise _NotInParts(str(exc)) from exc
+        latest = [before for _, before in found if before is not None]
+        self.seen = any(inside for inside, _ in found), max(latest) if latest else None
+        self.fixes_input = {"rows": self.rows, "sha256": digest.hexdigest()}
+        if carry is not None or not self.night:
+            last = empty if carry is None else carry
+            self.night += len(last)
+            del carry, empty
+            yield last
 
 
 def _read_fixes_layer(store: Store) -> pd.DataFrame:
@@ -461,27 +579,35 @@ def _plain_ids(rejects: pd.DataFrame) -> pd.DataFrame:
 
 
 def _trucks(data: NightlyInputs, record: RunRecord, date: dt.date, options: NightlyOptions,
-            keep: np.ndarray | None):
-    """The truck check on the fixes of *date*'s night (*keep*: which fixes of ``data.truck_fixes`` are in it)."""
+            night: _StoreNight | list[Any] | None):
+    """The truck check on the fixes of *date*'s night: read from the store (*night*), or given (a list of the
+    night's fixes, handed over, and the number of fixes they were taken from)."""
     with record.step("truck compliance") as st:
-        if data.truck_fixes is None or data.truck_permits is None:
+        if night is None or data.truck_permits is None:
             st.notes["skipped"] = "no truck fixes or permits in the store"
-            data.truck_fixes = None
+            if isinstance(night, _StoreNight):  # read for the freshness check and the record of inputs
+                night.whole()
             return None, _reject_rows("truck fixes", rejects_empty())
-        fixes = data.truck_fixes
-        # a city's 9.5 M fixes are released as soon as the night's are taken: no later step reads them
-        data.truck_fixes = None
-        st.notes["fixes_in_store"] = len(fixes)
-        start, end = _truck_window(date)
-        night = [fixes if keep.all() else fixes[keep]]  # no copy of a store holding just this night
-        del fixes, keep
-        st.rows_in = len(night[0])
-        st.notes["window"] = f"{start.isoformat()} / {end.isoformat()}"
         # vehicles a quarter of a million fixes at a time (the default: a million): the same result, and a
-        # city's truck process peaks ~250 MB lower with two chunks checked at once. The night is handed over
-        # (popped): check holds its only reference and frees it once the fixes are read (a city's: ~250 MB)
-        result = trucks.check(night.pop(), data.truck_permits, data.truck_sites, roads=data.roads,
-                              chunk_fixes=250_000, details=False)
+        # city's truck process peaks ~250 MB lower with two chunks checked at once
+        check = partial(trucks.check, permits=data.truck_permits, sites=data.truck_sites, roads=data.roads,
+                        chunk_fixes=250_000, details=False)
+        if isinstance(night, _StoreNight):
+            try:  # the night's fixes checked as they are read: never a city's 9.5 M at once (~250 MB)
+                result = check(night.parts())
+            except _NotInParts as exc:
+                log.info("truck fixes read whole: %s", exc)
+                result = check(night.whole())
+            in_store, rows_in = night.rows, night.night
+        else:
+            # the night is handed over (popped): check holds its only reference and frees it once the fixes are
+            # read (a city's: ~250 MB)
+            rows_in, in_store = len(night[0]), night[1]
+            result = check(night.pop(0))
+        start, end = _truck_window(date)
+        st.notes["fixes_in_store"] = in_store
+        st.rows_in = rows_in
+        st.notes["window"] = f"{start.isoformat()} / {end.isoformat()}"
         result = replace(result, rejects=_plain_ids(result.rejects))
         st.rows_out = len(result.violations)
         st.rejected = len(result.rejects)

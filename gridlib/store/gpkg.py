@@ -254,13 +254,13 @@ class GpkgStore(Store):
                 hi = con.execute(f"SELECT {column} FROM {table} WHERE {column} >= ? ORDER BY {column} "
                                  "LIMIT 1 OFFSET ?", (lo, rows)).fetchone()
                 hi = None if hi is None else hi[0]
-                part = self._read(name, where=f"{column} >= {int(lo)}" + ("" if hi is None else f" AND {column} < {int(hi)}"))
+                part = [self._read(name, where=f"{column} >= {int(lo)}" + ("" if hi is None else f" AND {column} < {int(hi)}"))]
                 # batches are reads of one file: one written meanwhile would mix its old rows and new ones
                 if _file_state(self._current) != first:
                     raise StoreError(f"{self.path} was written while its layer {name!r} was read in batches; "
                                      "read it again (or whole, with read_layer)")
-                yield part
                 lo = hi
+                yield part.pop()  # handed over: not held here while the reader uses it and the next batch is read
         finally:
             con.close()
 

@@ -378,9 +378,26 @@ def _route_segments(routes: np.ndarray, cell_m: float) -> tuple[np.ndarray, ...]
     return a[:, 0], a[:, 1], b[:, 0], b[:, 1], part_of[idx[:-1][same]]
 
 
-def _route_table(routes: np.ndarray, ox: float, oy: float, cell_m: float) -> tuple[np.ndarray, ...]:
-    """The pieces of *routes* hashed by (route, cell): ``(ukey, ustart, uend, seg, table)`` for :func:`route_distance`."""
+def _route_table(routes: np.ndarray, ox: float, oy: float, cell_m: float, batch: int = 16) -> tuple[np.ndarray, ...]:
+    """The pieces of *routes* hashed by (route, cell): ``(ukey, ustart, uend, seg, table)`` for :func:`route_distance`.
+
+    Built *batch* routes at a time: a route's keys sort together (the route is their high bits), so the tables of
+    consecutive routes, joined, are the table of all, without the temporaries of all at once (a chunk of a city
+    night's fixes: ~60 MB, a city's every permit: ~2 GB)."""
+    tables = [_route_table_of(routes[lo:lo + batch], lo, ox, oy, cell_m) for lo in range(0, max(len(routes), 1), batch)]
+    if len(tables) == 1:
+        return tables[0]
+    keys = np.cumsum([0] + [len(t[3]) for t in tables[:-1]])  # the pieces before each batch's
+    segs = np.cumsum([0] + [len(t[4]) for t in tables[:-1]])
+    return (np.concatenate([t[0] for t in tables]), np.concatenate([t[1] + k for t, k in zip(tables, keys, strict=True)]),
+            np.concatenate([t[2] + k for t, k in zip(tables, keys, strict=True)]),
+            np.concatenate([t[3] + s for t, s in zip(tables, segs, strict=True)]), np.concatenate([t[4] for t in tables]))
+
+
+def _route_table_of(routes: np.ndarray, first: int, ox: float, oy: float, cell_m: float) -> tuple[np.ndarray, ...]:
+    """:func:`_route_table` of *routes*, the routes numbered from *first*."""
     ax, ay, bx, by, seg_route = _route_segments(routes, cell_m)
+    seg_route = seg_route + first
     cx0 = np.floor((np.minimum(ax, bx) - ox) / cell_m).astype(np.int64)
     cy0 = np.floor((np.minimum(ay, by) - oy) / cell_m).astype(np.int64)
     cx1 = np.floor((np.maximum(ax, bx) - ox) / cell_m).astype(np.int64)
@@ -434,7 +451,7 @@ def keep_route_table(routes: np.ndarray, cell_m: float = 100.0) -> None:
 
 def route_distance(
     x: np.ndarray, y: np.ndarray, permit: np.ndarray, routes: np.ndarray, *, cell_m: float = 100.0,
-    chunk: int = 1_000_000,
+    chunk: int = 250_000,
 ) -> np.ndarray:
     """Distance from each point to the route of its permit, ``inf`` when farther than ``cell_m``.
 
@@ -449,6 +466,9 @@ def route_distance(
     cell_m : float
         Distances up to this are exact (float32 arithmetic, better than 1 cm); beyond it the
         result is ``inf``.
+    chunk : int
+        Point-piece pairs measured at a time (memory: ~40 bytes a pair; the same result). A chunk of a
+        city night's 250k fixes measured a million at a time held ~30 MB more, no faster.
 
     Examples
     --------

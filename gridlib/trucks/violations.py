@@ -12,6 +12,7 @@ from __future__ import annotations
 import logging
 import os
 import warnings
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import nullcontext
 from dataclasses import dataclass, field, replace
@@ -22,6 +23,7 @@ import pandas as pd
 
 from gridlib import rejects as rejects_model
 from gridlib.crs import WGS84
+from gridlib.errors import InputError
 from gridlib.progress import track
 from gridlib.trucks._ids import factorize_sorted
 from gridlib.trucks.clean import clean
@@ -109,7 +111,7 @@ class CheckResult:
 
 
 def check(
-    fixes: TableSource | Fixes,
+    fixes: TableSource | Fixes | Iterator[pd.DataFrame],
     permits: LayerSource,
     sites: LayerSource | None = None,
     *,
@@ -132,9 +134,14 @@ def check(
 
     Parameters
     ----------
-    fixes : path, DataFrame or Fixes
+    fixes : path, DataFrame, Fixes or iterator of DataFrames
         ``vehicle_id``, ``time``, ``lon``/``lat`` (or point geometry), optional ``speed`` (km/h).
-        Naive times are local China time (UTC+8); tz-aware times are converted.
+        Naive times are local China time (UTC+8); tz-aware times are converted. An iterator gives one table in
+        consecutive parts (at least one), each holding whole vehicles (a vehicle's fixes in two parts raise
+        :class:`~gridlib.errors.InputError`): the result is the joined table's, rows numbered across the parts and
+        rejects indexed by each part's index. With ``details=False`` and parts with the ``vehicle_id``, ``time``,
+        ``lon`` and ``lat`` columns, a part is read, cleaned and checked before the next is taken, and never held
+        with the others; otherwise the parts are joined first.
     permits, sites : path or GeoDataFrame
         See :func:`gridlib.trucks.route.read_permits` and :func:`~gridlib.trucks.route.read_sites`.
     roads : GeoDataFrame, optional
@@ -182,6 +189,12 @@ def check(
     >>> lean = check(fixes, permits, details=False)
     >>> lean.violations.equals(r.violations), len(lean.trips), len(lean.fixes), lean.per_fix
     (True, 0, 0, {})
+    >>> check(iter([fixes.iloc[:0], fixes]), permits, details=False).violations.equals(r.violations)
+    True
+    >>> check(iter([fixes.iloc[:30], fixes.iloc[30:]]), permits, details=False)
+    Traceback (most recent call last):
+    ...
+    gridlib.errors.InputError: fixes: a vehicle's fixes are in two parts: ['V1']
     """
     th = thresholds or Thresholds()
     if legacy_thresholds:
@@ -199,6 +212,10 @@ def check(
         # only read from (rejects are copies of rows): not copied whole, which held a second copy of a city's
         # 9.5 M fixes (~370 MB) through the check; copy-on-write keeps the caller's frame as it was
         frame = fixes.copy(deep=False)
+    elif isinstance(fixes, Iterator):  # consecutive parts: the first here, the others where they are checked
+        frame = next(fixes, None)
+        if frame is None:
+            raise InputError("fixes: the iterator gave no part")
     else:
         from gridlib.io import open_table
 
@@ -211,38 +228,48 @@ def check(
     by_label = isinstance(fixes, Fixes)
     found_rejects: tuple[list[pd.DataFrame], ...] = ([], [], [])  # read, outside the date, cleaned out
 
-    def cleaned(fx: Fixes) -> Fixes:
-        """The fixes on *date*, cleaned; their rejects go to *found_rejects*."""
+    def cleaned(fx: Fixes, source: pd.DataFrame) -> Fixes:
+        """The fixes on *date*, cleaned; their rejects (rows of *source*, which ``fx.row`` number) go to
+        *found_rejects*."""
         if date is not None:
             day = np.datetime64(pd.Timestamp(date).date(), "D").astype(np.int64)
             on = (fx.t // 86400) == day
             if not on.all():
                 k = int((~on).sum())
-                found_rejects[1].append(_reject_rows(frame, by_label, fx.row[~on], np.full(k, "outside_time_window"),
+                found_rejects[1].append(_reject_rows(source, by_label, fx.row[~on], np.full(k, "outside_time_window"),
                                                      np.full(k, "time"), np.full(k, "not on the checked date")))
                 fx = fx.take(on)
         fx, cleaned_out = clean(fx, max_speed_kmh=th.max_speed_kmh, min_jump_m=th.min_jump_m)
         if len(cleaned_out):
-            found_rejects[2].append(_reject_rows(frame, by_label, *(cleaned_out[c].to_numpy() for c in
-                                                                    ("row", "reason_code", "field", "reason"))))
+            found_rejects[2].append(_reject_rows(source, by_label, *(cleaned_out[c].to_numpy() for c in
+                                                                     ("row", "reason_code", "field", "reason"))))
         return fx
 
     metric = None if by_label else permits_metric_crs(permits_ok)
     group = 4 * chunk_fixes
     # without details, vehicles are read, cleaned and checked a group at a time: the cleaned fixes of every vehicle
     # (a city night's: ~0.5 GB) never exist at once. The fixes' metric CRS must not depend on the fixes read
-    groups = _vehicle_groups(frame, group) if not details and metric is not None else None
+    lean = not details and metric is not None
+    if isinstance(fixes, Iterator) and not (lean and _groupable(frame)):  # parts checked as one table
+        frame = fixes = pd.concat([frame, *fixes])
+    if isinstance(fixes, Iterator):
+        groups = _groups([frame], fixes, group)
+        del frame, fixes  # each part is freed once its groups are checked
+    else:
+        items = _vehicle_groups(frame, group) if lean else None
+        groups = None if items is None else _groups([frame], iter(()), group, items)
+    grouped = groups is not None
     if groups is None:
         if not by_label:  # measured where the routes are, as the live monitor measures
             # without details no fixes are returned: they may share the frame's coordinates while the check runs
             fx, rejects = read_fixes(frame, crs=crs, metric=metric, copy=details)
         found_rejects[0].append(rejects)
-        fx = cleaned(fx)
+        fx = cleaned(fx, frame)
         rejects = _gathered(found_rejects)
         # the input is not read again: a frame handed over with no other reference (a caller's 9.5 M fixes) is
         # freed here, before the per-fix arrays and the chunks' work are allocated
         del frame, fixes
-        groups = [fx]
+        groups = iter([fx])
     metric = fx.crs if metric is None else metric
     ctx = CheckContext.prepare(permits_ok, sites_ok, metric, roads=roads, zones=zones, thresholds=th)
 
@@ -259,11 +286,17 @@ def check(
             if isinstance(item, Fixes):
                 fx = item
             else:
-                fx, part_rejects = read_fixes(frame.iloc[item], crs=crs, metric=metric, copy=False)
+                source, rows = item
+                fx, part_rejects = read_fixes(source, crs=crs, metric=metric, copy=False)
                 found_rejects[0].append(part_rejects)
-                # positions in the whole frame
-                fx = cleaned(replace(fx, row=fx.row + item.start if isinstance(item, slice) else item[fx.row]))
-                del part_rejects
+                fx = cleaned(fx, source)
+                # positions in the whole table
+                fx = replace(fx, row=rows[fx.row] if isinstance(rows, np.ndarray) else fx.row + rows)
+                del part_rejects, source, rows
+                if vehicle_ids and np.isin(fx.vehicle_ids, np.concatenate(vehicle_ids)).any():
+                    raise InputError("fixes: a vehicle's fixes are in two parts: "
+                                     f"{np.intersect1d(fx.vehicle_ids, np.concatenate(vehicle_ids))[:5].tolist()}")
+            del item  # not held while the next group is read
             n += len(fx)
             vehicle_ids.append(fx.vehicle_ids)
             reordered += fx.reordered
@@ -277,7 +310,8 @@ def check(
             # chunks are independent and numpy/shapely release the GIL: threads overlap them on several
             # cores; results are collected in chunk order, so the output does not depend on workers
             use = pool if pool is not None and len(spans) > 1 else None
-            done = (use.map if use else map)(lambda span, fx=fx: _check_part(fx.take(slice(*span)), ctx), spans)
+            done = (use.map if use else map)(lambda span, fx=fx: _check_part(fx.take(slice(*span)), ctx, details),
+                                             spans)
             results = zip(spans, track(done, "trucks check (vehicle chunks)", total=len(spans)), strict=True)
             for (lo, hi), (found, trips_c, stops_c, arrays) in results:
                 parts += found
@@ -290,7 +324,7 @@ def check(
             del done, results  # they hold the group's fixes
             if not details:
                 fx = fx.take(np.zeros(0, dtype=np.int64))
-    if not isinstance(groups[0], Fixes):
+    if grouped:
         rejects = _gathered(found_rejects)
         fx = replace(fx, vehicle_ids=np.concatenate(vehicle_ids), reordered=reordered)
     trips = _stack(trip_parts, "trip_id")
@@ -338,10 +372,11 @@ def _stack(frames: list[gpd.GeoDataFrame], id_col: str) -> gpd.GeoDataFrame:
     return gpd.GeoDataFrame(out.drop(columns=["_first"], errors="ignore"), geometry="geometry", crs=WGS84)
 
 
-def _check_part(fx: Fixes, ctx: CheckContext) -> tuple[list[pd.DataFrame], gpd.GeoDataFrame, gpd.GeoDataFrame,
-                                                       dict[str, np.ndarray]]:
-    """Stops, trips, permits and route compliance of whole vehicles' fixes, then every detector."""
-    day = vehicle_day(fx, ctx)
+def _check_part(fx: Fixes, ctx: CheckContext, trips: bool = True) -> tuple[list[pd.DataFrame], gpd.GeoDataFrame,
+                                                                         gpd.GeoDataFrame, dict[str, np.ndarray]]:
+    """Stops, trips (their lines only with *trips*: no detector reads them), permits and route compliance of whole
+    vehicles' fixes, then every detector."""
+    day = vehicle_day(fx, ctx, trips=trips)
     parts = [detector(day, ctx.thresholds) for detector in DETECTORS.values()]
     arrays = {"permit": day.permit_of, "in_hours": day.in_hours, "route_distance_m": day.route_distance_m,
               "stationary": day.movement.stationary}
@@ -357,10 +392,30 @@ def _gathered(found: tuple[list[pd.DataFrame], ...]) -> pd.DataFrame:
     return rejects.sort_index(kind="stable") if len(rejects) else rejects
 
 
+def _groupable(frame: pd.DataFrame) -> bool:
+    """Whether *frame* may be read in groups of its rows: the columns :func:`~gridlib.trucks.fixes.read_fixes`
+    reads with no renaming first, and no rows kept apart from it."""
+    return not frame.attrs.get("invalid_rows") and {"vehicle_id", "time", "lon", "lat"} <= set(frame.columns)
+
+
+def _groups(first: list[pd.DataFrame], parts: Iterator[pd.DataFrame], size: int,
+            items: list[slice | np.ndarray] | None = None) -> Iterator[tuple[pd.DataFrame, int | np.ndarray]]:
+    """Groups of whole vehicles of about *size* fixes (:func:`_vehicle_groups`) of each consecutive part of a table
+    (the first taken from the list *first*, then *parts*; the first's groups: *items* when given), each as its rows
+    and their positions in the table (the first's, or all). A part is held only while its groups are read."""
+    offset, part = 0, first.pop()
+    while part is not None:
+        for item in items or _vehicle_groups(part, size) or [slice(0, len(part))]:
+            yield part.iloc[item], offset + (item.start if isinstance(item, slice) else item)
+        offset += len(part)
+        items = part = None  # not held while the next part is read
+        part = next(parts, None)
+
+
 def _vehicle_groups(frame: pd.DataFrame, size: int) -> list[slice | np.ndarray] | None:
     """Rows of *frame* by groups of whole vehicles of about *size* fixes (slices where the frame is in vehicle
     order), the rows without a vehicle in the first; None when the frame is read as one (no more than *size*
-    rows, or columns :func:`~gridlib.trucks.fixes.read_fixes` would first rename or rows kept apart from it).
+    rows, or not :func:`_groupable`).
 
     >>> f = pd.DataFrame({"vehicle_id": ["B", "A", "A", None, "C"], "time": 0, "lon": 0.0, "lat": 0.0})
     >>> [g.tolist() for g in _vehicle_groups(f, 2)]
@@ -368,7 +423,7 @@ def _vehicle_groups(frame: pd.DataFrame, size: int) -> list[slice | np.ndarray] 
     >>> _vehicle_groups(f.sort_values("vehicle_id").iloc[:4], 2)
     [slice(0, 2, None), slice(2, 4, None)]
     """
-    if len(frame) <= size or frame.attrs.get("invalid_rows") or not {"vehicle_id", "time", "lon", "lat"} <= set(frame.columns):
+    if len(frame) <= size or not _groupable(frame):
         return None
     ids = frame["vehicle_id"]
     if isinstance(ids.dtype, pd.CategoricalDtype):  # 32-bit codes (a city night's 9.5 M: 38 MB, not 76)

@@ -496,3 +496,58 @@ def test_kpi_csvs_open_in_excel_with_names_beside_codes(first_run):
     assert kpi["street_name"].notna().all() and kpi["street_name"].str.endswith("街道").any()
     community = gl.io.open_table(products / "kpi/kpi_community_month_to_date.csv")
     assert list(community.columns)[list(community.columns).index("community_code") + 1] == "community_name"
+
+
+def test_the_truck_step_reads_the_fixes_in_parts_as_it_reads_them_whole(demo_store_path, tmp_path, monkeypatch):
+    """The truck process reads the store's fixes a batch at a time and checks them in parts of whole vehicles (the
+    last vehicle of a batch waits for the next): the same input record, freshness finding, violations and rejects as
+    the whole layer read at once; a layer whose vehicles are not together is read whole."""
+    from gridlib.nightly import pipeline
+
+    store = gl.store.open(demo_store_path)
+    fixes = store.read_layer("truck_fixes")
+    fixes.loc[5, "vehicle_id"] = None
+    fixes.loc[1500, "time"] = pd.NaT
+    fixes.loc[2500, "lon"] = 200.0
+    path = tmp_path / "store.gpkg"
+    shutil.copy(demo_store_path, path)
+    store = gl.store.open(path)
+    store.write_layer("truck_fixes", fixes)
+
+    def job(store):
+        record = pipeline.RunRecord(date=DATE, parameters={}, store="test")
+        part = pipeline.NightlyInputs(gridset=None, cases=pd.DataFrame(), responsibility=pd.DataFrame(),
+                                      **{name: store.read_layer(name) for name in pipeline.TRUCK_LAYERS})
+        fixes_input, seen, result, rejects = pipeline._truck_job(store, part, record, pd.Timestamp(DATE).date(), FAST)
+        (step,) = record.steps
+        return fixes_input, seen, result.violations.to_wkb(), rejects, result.credit.vehicles, step.rows_in, step.notes
+
+    def same(a, b):
+        assert a[:2] == b[:2] and a[5:] == b[5:]
+        for x, y in zip(a[2:5], b[2:5], strict=True):
+            pd.testing.assert_frame_equal(x, y)
+
+    read = []
+    monkeypatch.setattr(pipeline._StoreNight, "whole", lambda self, whole=pipeline._StoreNight.whole: read.append(1)
+                        or whole(self))
+    parts = job(store)
+    monkeypatch.setattr(pipeline, "_FIX_BATCH_ROWS", 1_000)
+    small = job(store)
+    assert not read  # read in parts: in one, then in 28
+    assert len(parts[3]) >= 3 and parts[0]["rows"] == len(fixes)
+    same(small, parts)
+
+    def refused(self):
+        raise pipeline._NotInParts("test")
+        yield
+
+    with monkeypatch.context() as m:
+        m.setattr(pipeline._StoreNight, "parts", refused)
+        same(job(store), parts)
+    assert read == [1]
+    store.write_layer("truck_fixes", fixes.sample(frac=1, random_state=1))  # vehicles apart: read whole
+    shuffled = job(store)
+    assert read == [1, 1]
+    with monkeypatch.context() as m:
+        m.setattr(pipeline._StoreNight, "parts", refused)
+        same(job(store), shuffled)

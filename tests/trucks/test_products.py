@@ -206,3 +206,31 @@ def test_empty_fixes(fleet):
     r = gl.trucks.check(empty, fleet.permits, fleet.sites)
     assert r.violations.empty and r.trips.empty and r.stops.empty and len(r.rejects) == 0
     assert len(gl.trucks.violations_to_cases(r.violations)) == 0 and r.credit.vehicles.empty
+
+
+def test_parts_of_whole_vehicles_give_the_answer_of_the_joined_table(fleet):
+    """Fixes given as an iterator of parts (whole vehicles each; checked a part at a time without details) give the
+    violations, rejects (indexed by the parts' labels) and credit of the joined table; a vehicle in two parts is
+    refused."""
+    fixes = fleet.fixes.sort_values("vehicle_id", kind="stable").reset_index(drop=True)
+    fixes.index = fixes.index * 10 + 7  # labels that are not positions
+    fixes.loc[37, "vehicle_id"] = None
+    fixes.loc[407, "time"] = pd.NaT
+    fixes.loc[1017, "time"] = fixes.loc[1007, "time"]
+    fixes.loc[2057, "lon"] += 0.5
+    whole = gl.trucks.check(fixes, fleet.permits, fleet.sites, details=False)
+    ids = fixes["vehicle_id"].to_numpy()
+    starts = np.flatnonzero(np.r_[True, ids[1:] != ids[:-1]])
+    cuts = [0, *starts[np.searchsorted(starts, [1500, 3000, 4500])].tolist(), len(fixes)]
+    parts = [fixes.iloc[a:b] for a, b in zip(cuts[:-1], cuts[1:], strict=True)]
+    assert len(parts) == 4 and all(len(p) for p in parts)
+    grouped = gl.trucks.check(iter(parts), fleet.permits, fleet.sites, details=False, chunk_fixes=500)
+    pd.testing.assert_frame_equal(pd.DataFrame(grouped.violations), pd.DataFrame(whole.violations))
+    pd.testing.assert_frame_equal(grouped.rejects, whole.rejects)
+    assert set(whole.rejects["reason_code"]) >= {"missing_id", "missing_time", "duplicate_time", "speed_outlier"}
+    pd.testing.assert_frame_equal(grouped.credit.vehicles, whole.credit.vehicles)
+    joined = gl.trucks.check(iter(parts), fleet.permits, fleet.sites)  # with details: the parts joined first
+    pd.testing.assert_frame_equal(pd.DataFrame(joined.violations), pd.DataFrame(whole.violations))
+    split = starts[np.searchsorted(starts, 1500)] - 5  # inside a vehicle's fixes
+    with pytest.raises(InputError, match="two parts"):
+        gl.trucks.check(iter([fixes.iloc[:split], fixes.iloc[split:]]), fleet.permits, fleet.sites, details=False)
