@@ -270,8 +270,18 @@ def atomic_products_dir(out_dir: str | os.PathLike[str], name: str) -> Iterator[
         if held is not None:
             os.close(held)
 
-#: Rows of a layer converted to Arrow at a time when it is written (:func:`_write_layer`).
-_SLICE_ROWS = 65_536
+def _slices(frame: pd.DataFrame) -> list[tuple[int, int]]:
+    """The rows of each record batch that ``pa.Table.from_pandas(frame)`` streams to GDAL: a new one wherever a
+    column backed by Arrow starts a chunk (a layer read from a store comes in GDAL's batches; numpy columns are
+    one chunk)."""
+    cuts = {0, len(frame)}
+    for name in frame.columns:
+        to_arrow = getattr(frame[name].array, "__arrow_array__", None)
+        chunked = to_arrow() if to_arrow is not None else None
+        if isinstance(chunked, pa.ChunkedArray):
+            cuts.update(np.cumsum([len(c) for c in chunked.chunks]).tolist())
+    ends = sorted(c for c in cuts if 0 <= c <= len(frame))
+    return list(zip(ends[:-1], ends[1:], strict=True))
 
 
 def _arrow_plan(frame: pd.DataFrame, geom: str | None) -> tuple[pa.Schema, list[str]] | None:
@@ -312,23 +322,24 @@ def _arrow_plan(frame: pd.DataFrame, geom: str | None) -> tuple[pa.Schema, list[
 
 def _batches(frame: pd.DataFrame, geom: str | None, schema: pa.Schema | None,
              as_text: list[str]) -> Iterator[pa.RecordBatch]:
-    for start in range(0, len(frame), _SLICE_ROWS):
-        part = pd.DataFrame(frame.iloc[start:start + _SLICE_ROWS], copy=False)
+    for start, end in _slices(frame):
+        part = pd.DataFrame(frame.iloc[start:end], copy=False)
         if geom is not None:
-            part[geom] = shapely.to_wkb(np.asarray(frame[geom].values[start:start + _SLICE_ROWS]))
+            part[geom] = shapely.to_wkb(np.asarray(frame[geom].values[start:end]))
         for name in as_text:
             part[name] = part[name].astype("string")
-        yield pa.RecordBatch.from_pandas(part, schema=schema, preserve_index=False)
+        yield from pa.Table.from_pandas(part, schema=schema, preserve_index=False).combine_chunks().to_batches()
         del part
 
 
-def _write_layer(path: Path, name: str, frame: pd.DataFrame, geometry_type: str | None) -> int:
+def _write_layer(path: Path, name: str, frame: pd.DataFrame, geometry_type: str | None) -> None:
     """``pyogrio.write_dataframe(frame, path, layer=name, driver="GPKG", geometry_type=geometry_type,
-    use_arrow=True)``, the same rows, but with *frame* converted to Arrow (its geometry to WKB) a slice at a time
-    as GDAL writes them: a city's 736k grids as one Arrow table with their WKB held the GeoPackage writer ~370 MB
-    above its layers. A frame pyogrio would convert otherwise (mixed geometry types or dimensions, dates as text)
-    is given to it whole. Returns how many more write transactions the file counts than for the whole frame at
-    once: GDAL commits each Arrow batch in its own (:func:`_uncount_commits`)."""
+    use_arrow=True)``, the same file, but with *frame* converted to Arrow (its geometry to WKB) one record batch at
+    a time as GDAL writes it, not as one table: a city's 736k grids as one Arrow table with their WKB held the
+    GeoPackage writer ~370 MB above its layers. The batches are those the whole table would give
+    (:func:`_slices`): GDAL commits each in a transaction of its own, counted in the file's header. A frame
+    pyogrio would convert otherwise (mixed geometry types or dimensions, dates as text) or of one batch is given
+    to it whole."""
     geom = frame.geometry.name if isinstance(frame, gpd.GeoDataFrame) else None
     kind, crs = geometry_type, None
     if geom is not None:
@@ -342,35 +353,16 @@ def _write_layer(path: Path, name: str, frame: pd.DataFrame, geometry_type: str 
             crs = f"EPSG:{epsg}" if epsg else geoms.crs.to_wkt("WKT1_GDAL")
         if kind is None or present.has_z.any():
             kind = None
-    plan = _arrow_plan(frame, geom) if len(frame) > _SLICE_ROWS and (geom is None or kind is not None) else None
+    plan = (_arrow_plan(frame, geom) if len(_slices(frame)) > 1 and (geom is None or kind is not None)
+            else None)
     if plan is None:
         pyogrio.write_dataframe(frame, path, layer=name, driver="GPKG", append=False, geometry_type=geometry_type,
                                 use_arrow=True)
-        return 0
+        return
     schema, as_text = plan
     stream = pa.RecordBatchReader.from_batches(schema, _batches(frame, geom, schema, as_text))
     pyogrio.write_arrow(stream, path, layer=name, driver="GPKG", geometry_name=geom, geometry_type=kind, crs=crs,
                         append=False)
-    return -(-len(frame) // _SLICE_ROWS) - 1
-
-
-def _uncount_commits(path: Path, extra: int) -> None:
-    """Take *extra* write transactions off the SQLite header of the closed file at *path*: its change counter
-    (bytes 24-27) and the copy that keeps the header's page count valid (92-95). The counter only tells another
-    connection that the file changed; written in slices (:func:`_write_layer`), the same GeoPackage would count
-    one commit more per slice than written a layer at a time, and differ from it in these 8 bytes only."""
-    if not extra:
-        return
-    with open(path, "r+b") as f:
-        head = f.read(100)
-        count, valid_for = int.from_bytes(head[24:28], "big"), int.from_bytes(head[92:96], "big")
-        if count != valid_for or count < extra:  # not the header this writer left: leave it
-            return
-        new = (count - extra).to_bytes(4, "big")
-        f.seek(24)
-        f.write(new)
-        f.seek(92)
-        f.write(new)
 
 
 def _shared_rows(frame: pd.DataFrame, base: pd.DataFrame | None, key: str) -> np.ndarray | None:
@@ -387,17 +379,17 @@ def _shared_rows(frame: pd.DataFrame, base: pd.DataFrame | None, key: str) -> np
     return rows if same.all() else None
 
 
-def _write_view(path: Path, name: str, frame: gpd.GeoDataFrame, base: str, rows: np.ndarray) -> int:
+def _write_view(path: Path, name: str, frame: gpd.GeoDataFrame, base: str, rows: np.ndarray) -> None:
     """*frame* as its attributes in the table ``<name>__attributes`` (not a layer of its own) and the spatial
     view *name* joining them to the geometry of the layer *base* (row ``rows[i]`` for row ``i``), in row order.
 
     The view's feature ids are *base*'s, so GDAL (and QGIS) use *base*'s spatial index for it. The attribute
     table stays registered as GDAL wrote it until :func:`_unlist` (GDAL registers no more tables it writes into a
-    file that holds unregistered ones). Returns :func:`_write_layer`'s count of extra commits."""
+    file that holds unregistered ones)."""
     values = f"{name}__attributes"
     attrs = pd.DataFrame(frame.drop(columns=frame.geometry.name))
     attrs.insert(0, "base_fid", rows.astype("int64") + 1)  # GDAL numbers a written layer's rows from 1
-    extra = _write_layer(path, values, attrs, None)
+    _write_layer(path, values, attrs, None)
     con = sqlite3.connect(path)
     try:
         with con:
@@ -416,7 +408,6 @@ def _write_view(path: Path, name: str, frame: gpd.GeoDataFrame, base: str, rows:
             con.execute("INSERT INTO gpkg_geometry_columns VALUES (?, ?, ?, ?, ?, ?)", (name, geom, kind, srs, z, m))
     finally:
         con.close()
-    return extra
 
 
 def _unlist(path: Path, tables: list[str]) -> None:
@@ -477,7 +468,6 @@ def write_gpkg_layers(path: Path, layers: dict[str, pd.DataFrame], *, current_da
     try:
         written: set[str] = set()
         views: list[str] = []
-        extra = 0
         for name in sorted(layers):
             frame = layers[name].reset_index(drop=True)
             kind = None
@@ -490,17 +480,16 @@ def write_gpkg_layers(path: Path, layers: dict[str, pd.DataFrame], *, current_da
                 base, key = shared[name]
                 rows = _shared_rows(frame, layers[base], key)
                 if rows is not None:
-                    extra += _write_view(path, name, frame, base, rows)
+                    _write_view(path, name, frame, base, rows)
                     views.append(f"{name}__attributes")
                     release_free_memory()
                     continue
-            extra += _write_layer(path, name, frame, kind)
+            _write_layer(path, name, frame, kind)
             # each layer's memory (its Arrow table, its WKB) given back before the next is built: a city's writer
             # held ~170 MB of earlier layers under the 736k grids' table
             release_free_memory()
         if views:
             _unlist(path, views)
-        _uncount_commits(path, extra)
     finally:
         pyogrio.set_gdal_config_options({"OGR_CURRENT_DATE": None})
 
