@@ -31,6 +31,7 @@ from typing import TYPE_CHECKING, Any
 import geopandas as gpd
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 import pyogrio
 import shapely
 
@@ -269,6 +270,100 @@ def atomic_products_dir(out_dir: str | os.PathLike[str], name: str) -> Iterator[
         if held is not None:
             os.close(held)
 
+def _slices(frame: pd.DataFrame) -> list[tuple[int, int]]:
+    """The rows of each record batch that ``pa.Table.from_pandas(frame)`` streams to GDAL: a new one wherever a
+    column backed by Arrow starts a chunk (a layer read from a store comes in GDAL's batches; numpy columns are
+    one chunk)."""
+    cuts = {0, len(frame)}
+    for name in frame.columns:
+        to_arrow = getattr(frame[name].array, "__arrow_array__", None)
+        chunked = to_arrow() if to_arrow is not None else None
+        if isinstance(chunked, pa.ChunkedArray):
+            cuts.update(np.cumsum([len(c) for c in chunked.chunks]).tolist())
+    ends = sorted(c for c in cuts if 0 <= c <= len(frame))
+    return list(zip(ends[:-1], ends[1:], strict=True))
+
+
+def _arrow_plan(frame: pd.DataFrame, geom: str | None) -> tuple[pa.Schema, list[str]] | None:
+    """The Arrow schema pyogrio's ``write_dataframe(use_arrow=True)`` gives *frame* (geometry as WKB) and the
+    object columns it writes as text, both decided on whole columns so that every slice converts alike; ``None``
+    where its conversion is not one this writer repeats (a datetime with a time zone other than UTC, values
+    written as text datetimes)."""
+    as_text = []
+    for name, dtype in frame.dtypes.items():
+        if name == geom:
+            continue
+        if dtype == "object":
+            kind = pd.api.types.infer_dtype(frame[name])
+            if kind == "datetime":
+                return None
+            if kind != "string":
+                try:
+                    pa.Schema.from_pandas(frame[[name]], preserve_index=False)
+                except pa.ArrowInvalid:
+                    as_text.append(name)
+        elif isinstance(dtype, pd.DatetimeTZDtype) and str(dtype.tz) != "UTC":
+            return None
+    first = next(_batches(frame, geom, None, as_text)).schema
+    fields = []
+    for field in first.remove_metadata():
+        if field.name == geom:
+            field = field.with_type(pa.binary())
+        elif pa.types.is_null(field.type):  # none in the first slice: the type of the whole column
+            field = pa.Schema.from_pandas(frame[[field.name]].astype("string") if field.name in as_text
+                                          else frame[[field.name]], preserve_index=False).field(0)
+        if pa.types.is_null(field.type):  # as pyogrio: GDAL has no null type
+            field = field.with_type(pa.string())
+        elif pa.types.is_dictionary(field.type) and pa.types.is_null(field.type.value_type):
+            field = field.with_type(pa.dictionary(field.type.index_type, pa.string()))
+        fields.append(field)
+    return pa.schema(fields), as_text
+
+
+def _batches(frame: pd.DataFrame, geom: str | None, schema: pa.Schema | None,
+             as_text: list[str]) -> Iterator[pa.RecordBatch]:
+    for start, end in _slices(frame):
+        part = pd.DataFrame(frame.iloc[start:end], copy=False)
+        if geom is not None:
+            part[geom] = shapely.to_wkb(np.asarray(frame[geom].values[start:end]))
+        for name in as_text:
+            part[name] = part[name].astype("string")
+        yield from pa.Table.from_pandas(part, schema=schema, preserve_index=False).combine_chunks().to_batches()
+        del part
+
+
+def _write_layer(path: Path, name: str, frame: pd.DataFrame, geometry_type: str | None) -> None:
+    """``pyogrio.write_dataframe(frame, path, layer=name, driver="GPKG", geometry_type=geometry_type,
+    use_arrow=True)``, the same file, but with *frame* converted to Arrow (its geometry to WKB) one record batch at
+    a time as GDAL writes it, not as one table: a city's 736k grids as one Arrow table with their WKB held the
+    GeoPackage writer ~370 MB above its layers. The batches are those the whole table would give
+    (:func:`_slices`): GDAL commits each in a transaction of its own, counted in the file's header. A frame
+    pyogrio would convert otherwise (mixed geometry types or dimensions, dates as text) or of one batch is given
+    to it whole."""
+    geom = frame.geometry.name if isinstance(frame, gpd.GeoDataFrame) else None
+    kind, crs = geometry_type, None
+    if geom is not None:
+        geoms = frame.geometry
+        present = geoms[geoms.notna() & ~geoms.is_empty]
+        if geometry_type is None:
+            kinds = pd.unique(present.geom_type)
+            kind = kinds[0] if len(kinds) == 1 else None
+        if geoms.crs:
+            epsg = geoms.crs.to_epsg()
+            crs = f"EPSG:{epsg}" if epsg else geoms.crs.to_wkt("WKT1_GDAL")
+        if kind is None or present.has_z.any():
+            kind = None
+    plan = (_arrow_plan(frame, geom) if len(_slices(frame)) > 1 and (geom is None or kind is not None)
+            else None)
+    if plan is None:
+        pyogrio.write_dataframe(frame, path, layer=name, driver="GPKG", append=False, geometry_type=geometry_type,
+                                use_arrow=True)
+        return
+    schema, as_text = plan
+    stream = pa.RecordBatchReader.from_batches(schema, _batches(frame, geom, schema, as_text))
+    pyogrio.write_arrow(stream, path, layer=name, driver="GPKG", geometry_name=geom, geometry_type=kind, crs=crs,
+                        append=False)
+
 
 def _shared_rows(frame: pd.DataFrame, base: pd.DataFrame | None, key: str) -> np.ndarray | None:
     """For each row of *frame*, the row of *base* with the same *key* and exactly the same geometry (and CRS);
@@ -294,7 +389,7 @@ def _write_view(path: Path, name: str, frame: gpd.GeoDataFrame, base: str, rows:
     values = f"{name}__attributes"
     attrs = pd.DataFrame(frame.drop(columns=frame.geometry.name))
     attrs.insert(0, "base_fid", rows.astype("int64") + 1)  # GDAL numbers a written layer's rows from 1
-    pyogrio.write_dataframe(attrs, path, layer=values, driver="GPKG", append=False, use_arrow=True)
+    _write_layer(path, values, attrs, None)
     con = sqlite3.connect(path)
     try:
         with con:
@@ -389,8 +484,7 @@ def write_gpkg_layers(path: Path, layers: dict[str, pd.DataFrame], *, current_da
                     views.append(f"{name}__attributes")
                     release_free_memory()
                     continue
-            pyogrio.write_dataframe(frame, path, layer=name, driver="GPKG", append=False, geometry_type=kind,
-                                    use_arrow=True)
+            _write_layer(path, name, frame, kind)
             # each layer's memory (its Arrow table, its WKB) given back before the next is built: a city's writer
             # held ~170 MB of earlier layers under the 736k grids' table
             release_free_memory()

@@ -974,6 +974,9 @@ def _run(store: Store, date: dt.date | str, out_dir: str | os.PathLike[str], opt
                              truck_result=truck_result, tables=tables, hotspots=hot, coverage=cover,
                              options=options, warnings=list(record.warnings),
                              grids_digest=record.inputs["grids"]["sha256"])
+    # results holds the only references (the indicators' lambda shares this name: cleared, not deleted): the
+    # products step releases what its layers copy before it forks
+    cases = hot = cover = None
     with atomic_products_dir(out_dir, date.isoformat()) as work:
         with record.step("products") as st:
             layers = write_products(work, results, date=date, options=options, record=record)
