@@ -901,6 +901,7 @@ def _run(store: Store, date: dt.date | str, out_dir: str | os.PathLike[str], opt
         if fork:  # each starts as soon as its layers are read, beside the reading of the others
             started: list[Callable[[], Any]] = []
             truck_process: list[Job] = []
+            coverage_process: list[Job] = []
 
             def start_trucks(layers: dict[str, Any]) -> None:
                 # the truck step reads only these (and the fixes): no grid edition, no case
@@ -914,12 +915,15 @@ def _run(store: Store, date: dt.date | str, out_dir: str | os.PathLike[str], opt
             def start_coverage(part: NightlyInputs) -> None:
                 # forked now (sharing no case), it works once the truck process has ended: the two together
                 # beside assign were the night's peak (a city's: 3.4 GB); the run asks for coverage much later
+                forked = len(jobs)
                 started.append(_coverage_job(part, record, options, fork, jobs,
                                              after=truck_process[0] if truck_process else None))
+                coverage_process.extend(jobs[forked:])
 
             data = _load(store, record, date, skip=("truck_fixes",), early=start_trucks, before_cases=start_coverage)
             truck_job, cover_job = started
         else:
+            coverage_process = []
             data = _load(store, record, date)
             truck_job = _start(lambda rec: _truck_job(store, data, rec, date, options), record, "truck compliance",
                                fork, jobs)
@@ -954,7 +958,10 @@ def _run(store: Store, date: dt.date | str, out_dir: str | os.PathLike[str], opt
             all_rejects.append(_reject_rows("assign truck violations", truck_case_rejects))
         # forked, the indicators are computed beside the hotspots; their step keeps its place in the manifest
         at = len(record.steps)
-        indicators_job = _start(lambda rec: _indicators(cases, rec, date), record, "indicators", fork, jobs)
+        # forked now, the indicators work once the coverage process has ended: gistar (here), the emerging hot
+        # spots, the indicators and coverage all at once were the night's peak (a city's: 2.84 GB)
+        indicators_job = _start(lambda rec: _indicators(cases, rec, date), record, "indicators", fork, jobs,
+                                after=coverage_process[0] if coverage_process else None)
         hot = _hotspots(cases, grids, data.water, record, date, options, weights, fork, jobs)
         del weights
         taken = len(record.steps)

@@ -193,6 +193,41 @@ def _night_writing_the_gpkg(store: Path, out: Path, processes: str, monkeypatch)
 
 
 @pytest.mark.skipif("fork" not in mp.get_all_start_methods(), reason="cannot fork")
+def test_forked_parts_work_one_after_another_where_together_they_were_the_peak(demo_store_path, tmp_path,
+                                                                                monkeypatch):
+    """Camera coverage works once the truck process has ended, and the indicators once coverage has ended
+    (beside assign, or beside gistar and the emerging hot spots, they made a city night's memory peak)."""
+    from gridlib.nightly import pipeline
+
+    others = [t.name for t in threading.enumerate() if t is not threading.current_thread()]
+    assert not others, f"threads left alive by earlier tests keep the run from forking: {others}"
+    times = tmp_path / "times.txt"
+
+    def timed(name, fn):
+        def run(*args, **kwargs):
+            with times.open("a") as f:
+                f.write(f"{name} start {time.monotonic()} {os.getpid()}\n")
+            if name == "_coverage":
+                time.sleep(3)  # the demo's coverage is quick: without the wait the indicators would start meanwhile
+            try:
+                return fn(*args, **kwargs)
+            finally:
+                with times.open("a") as f:
+                    f.write(f"{name} end {time.monotonic()} {os.getpid()}\n")
+        return run
+
+    for name in ("_trucks", "_coverage", "_indicators"):
+        monkeypatch.setattr(pipeline, name, timed(name, getattr(pipeline, name)))
+    monkeypatch.setenv("GRIDLIB_NIGHTLY_PROCESSES", "2")
+    run_nightly(gl.store.open(demo_store_path), DATE, tmp_path / "out", options=FAST)
+    at = {(name, what): (float(t), int(pid)) for name, what, t, pid in
+          (line.split() for line in times.read_text().splitlines())}
+    assert len({pid for _, pid in at.values()} | {os.getpid()}) == 4, at  # three processes of their own
+    assert at["_coverage", "start"][0] >= at["_trucks", "end"][0]
+    assert at["_indicators", "start"][0] >= at["_coverage", "end"][0]
+
+
+@pytest.mark.skipif("fork" not in mp.get_all_start_methods(), reason="cannot fork")
 def test_the_gpkg_written_in_a_forked_process_is_the_bytes_written_in_the_run(demo_store_path, tmp_path,
                                                                               monkeypatch):
     others = [t.name for t in threading.enumerate() if t is not threading.current_thread()]
