@@ -289,7 +289,7 @@ def _arrow_plan(frame: pd.DataFrame, geom: str | None) -> tuple[pa.Schema, list[
     object columns it writes as text, both decided on whole columns so that every slice converts alike; ``None``
     where its conversion is not one this writer repeats (a datetime with a time zone other than UTC, values
     written as text datetimes)."""
-    as_text = []
+    as_text, whole = [], {}
     for name, dtype in frame.dtypes.items():
         if name == geom:
             continue
@@ -298,8 +298,8 @@ def _arrow_plan(frame: pd.DataFrame, geom: str | None) -> tuple[pa.Schema, list[
             if kind == "datetime":
                 return None
             if kind != "string":
-                try:
-                    pa.Schema.from_pandas(frame[[name]], preserve_index=False)
+                try:  # the whole column's type: a first slice of ints in a column of ints and floats is not it
+                    whole[name] = pa.Schema.from_pandas(frame[[name]], preserve_index=False).field(0)
                 except pa.ArrowInvalid:
                     as_text.append(name)
         elif isinstance(dtype, pd.DatetimeTZDtype) and str(dtype.tz) != "UTC":
@@ -309,6 +309,8 @@ def _arrow_plan(frame: pd.DataFrame, geom: str | None) -> tuple[pa.Schema, list[
     for field in first.remove_metadata():
         if field.name == geom:
             field = field.with_type(pa.binary())
+        elif field.name in whole:
+            field = whole[field.name]
         elif pa.types.is_null(field.type):  # none in the first slice: the type of the whole column
             field = pa.Schema.from_pandas(frame[[field.name]].astype("string") if field.name in as_text
                                           else frame[[field.name]], preserve_index=False).field(0)
@@ -344,14 +346,16 @@ def _write_layer(path: Path, name: str, frame: pd.DataFrame, geometry_type: str 
     kind, crs = geometry_type, None
     if geom is not None:
         geoms = frame.geometry
-        present = geoms[geoms.notna() & ~geoms.is_empty]
+        present = geoms[~shapely.is_missing(np.asarray(geoms.values))]
         if geometry_type is None:
             kinds = pd.unique(present.geom_type)
             kind = kinds[0] if len(kinds) == 1 else None
         if geoms.crs:
             epsg = geoms.crs.to_epsg()
             crs = f"EPSG:{epsg}" if epsg else geoms.crs.to_wkt("WKT1_GDAL")
-        if kind is None or present.has_z.any():
+        # pyogrio types a layer from every geometry, empty ones included (promoted to multi, or "Unknown"): a layer
+        # with an empty or 3D geometry is given to it whole
+        if kind is None or present.is_empty.any() or present.has_z.any():
             kind = None
     plan = (_arrow_plan(frame, geom) if len(_slices(frame)) > 1 and (geom is None or kind is not None)
             else None)

@@ -40,6 +40,7 @@ from gridlib.errors import FreshnessError, InputError, StoreError
 from gridlib.grid import GridSet
 from gridlib.grid.topology import Topology
 from gridlib.index import GridIndex
+from gridlib.nightly._frames import no_rows
 from gridlib.nightly.forks import one_fork_warning, release_free_memory
 from gridlib.nightly.jobs import Job, start_job
 from gridlib.nightly.model import Coverage, NightlyInputs, NightlyOptions, NightlyResults
@@ -228,7 +229,7 @@ def _assign_cases(data: NightlyInputs, record: RunRecord, date: dt.date, options
         # no later step reads the raw log (a city's: ~150 MB, held through assign and every later step and fork
         # before): the log read, the assigned cases and the rejects hold what the products need, the step's counts
         # what _freshness needs
-        n_raw, data.cases = len(raw), _no_rows(raw)
+        n_raw, data.cases = len(raw), no_rows(raw)
         del raw
         later = log_frame["reported_at"] >= day_end
         log_frame = log_frame[~later]
@@ -250,21 +251,6 @@ def _assign_cases(data: NightlyInputs, record: RunRecord, date: dt.date, options
         st.rejected_by_reason = counts(rejects_all)
         st.notes["new_cases"] = int((assigned["reported_at"] >= pd.Timestamp(date)).sum())
     return assigned, rejects_all, index
-
-
-def _no_rows(frame: pd.DataFrame) -> pd.DataFrame:
-    """*frame*'s columns and dtypes without its rows, sharing no buffer with it: a zero-row slice of an
-    Arrow-backed column keeps the column's whole buffers alive (a city's raw case log: ~30 MB).
-
-    >>> raw = pd.DataFrame({"case_id": pd.array(["a", "b"], dtype="string[pyarrow]"), "n": [1, 2]})
-    >>> empty = _no_rows(raw)
-    >>> len(empty), empty.dtypes.equals(raw.dtypes)
-    (0, True)
-    """
-    columns = {name: pd.array([], dtype=dtype) for name, dtype in frame.dtypes.items()}
-    if isinstance(frame, gpd.GeoDataFrame):
-        return gpd.GeoDataFrame(columns, geometry=frame.geometry.name, crs=frame.crs)
-    return pd.DataFrame(columns)
 
 
 def reason_counts(rejects: pd.DataFrame | pd.Series) -> dict[str, int]:
@@ -458,19 +444,21 @@ class _StoreNight:
                 this = (type(batch), list(batch.columns), list(map(str, batch.dtypes)))
                 if kind is None:
                     if type(batch) is not pd.DataFrame or len(set(batch.columns)) != len(batch.columns) \
-                            or "vehicle_id" not in batch.columns or "time" not in batch.columns:
+                            or not {"vehicle_id", "time", "lon", "lat"} <= set(batch.columns):
                         raise _NotInParts(f"columns {list(batch.columns)} in a {type(batch).__name__}")
                     kind, digest = this, FrameDigest(batch.columns)
                 elif this != kind:
                     raise _NotInParts(f"a batch read as {this[1:]} after {kind[1:]}")
-                digest.update(batch)
+                # what whole() hashes: ids as read_layer gives them, compacted (a number column with a missing id
+                # reads as float; its categorical hashes the missing id as whole() does)
+                digest.update(_compact_fixes(batch))
                 batch.index = pd.RangeIndex(self.rows, self.rows + len(batch))
                 self.rows += len(batch)
                 keep, seen = _in_night(batch["time"], self.date)
                 found.append(seen)
                 part = batch if keep.all() else batch[keep]
                 del batch
-                empty = part.iloc[:0].copy()  # a slice would hold the part's columns
+                empty = no_rows(part)  # a slice would hold the part's columns
                 if carry is not None:
                     part = pd.concat([carry, part])
                 carry = None
@@ -483,7 +471,8 @@ class _StoreNight:
                     raise _NotInParts("the fixes of a vehicle are not together")
                 if len(first):  # the last vehicle waits for its fixes in the next batch
                     done.update(runs[:-1])
-                    carry = part.iloc[first[-1]:] if first[-1] == 0 else part.iloc[first[-1]:].copy()
+                    # taken, not sliced nor copied: either would hold the batch's Arrow buffers (~20 MB of text)
+                    carry = part if first[-1] == 0 else part.take(np.arange(first[-1], len(part)))
                     part = part.iloc[:first[-1]]
                 del codes, rows, first
                 if len(part):
@@ -593,10 +582,12 @@ def _trucks(data: NightlyInputs, record: RunRecord, date: dt.date, options: Nigh
         check = partial(trucks.check, permits=data.truck_permits, sites=data.truck_sites, roads=data.roads,
                         chunk_fixes=250_000, details=False)
         if isinstance(night, _StoreNight):
+            result = None
             try:  # the night's fixes checked as they are read: never a city's 9.5 M at once (~250 MB)
                 result = check(night.parts())
             except _NotInParts as exc:
                 log.info("truck fixes read whole: %s", exc)
+            if result is None:  # outside the handler: its traceback would hold the abandoned check's frames
                 result = check(night.whole())
             in_store, rows_in = night.rows, night.night
         else:
@@ -975,7 +966,7 @@ def _run(store: Store, date: dt.date | str, out_dir: str | os.PathLike[str], opt
             job.cancel()
     # released before the products step (the night's memory peak): no product reads the raw case log (the
     # assigned cases are kept), the cameras or the buildings (their viewsheds and coverage are kept)
-    data.cases, data.cameras, data.buildings = _no_rows(data.cases), None, None
+    data.cases, data.cameras, data.buildings = no_rows(data.cases), None, None
     full_rejects = pd.concat(all_rejects, ignore_index=True)
     results = NightlyResults(inputs=data, cases=cases, rejects=_published_rejects(full_rejects),
                              truck_result=truck_result, tables=tables, hotspots=hot, coverage=cover,

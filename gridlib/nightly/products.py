@@ -15,6 +15,7 @@ import pandas as pd
 import gridlib.io as gio
 from gridlib.assignment import responsible
 from gridlib.nightly import maps as nightly_maps
+from gridlib.nightly._frames import no_rows
 from gridlib.nightly.gpkg_styles import relate_gpkg, style_gpkg
 from gridlib.nightly.jobs import start_job
 from gridlib.nightly.maps import map_processes, png_maps, write_maps
@@ -101,7 +102,7 @@ def _release_sources(results: NightlyResults) -> None:
     """Release from *results* what no product reads once the layers are built (each layer has its own copy): the
     cases, the hot spots and the camera coverage and reachability frames. Released before the GeoPackage and PNG
     map processes fork, they are not shared with them (a city's: ~230 MB of the run's pages)."""
-    results.cases = results.cases.iloc[:0]
+    results.cases = no_rows(results.cases)  # a zero-row slice would keep every column and geometry alive
     results.hotspots = None
     coverage = results.coverage
     coverage.viewsheds = coverage.grid_coverage = coverage.blind_spots = coverage.reachability = None

@@ -77,3 +77,30 @@ def test_a_frame_of_one_batch_is_given_to_pyogrio_whole(name):
     numpy_only = frame.assign(**{c: frame[c].astype(object) for c in frame.columns
                                  if isinstance(frame[c].dtype, pd.StringDtype)})
     assert outputs._slices(numpy_only) == [(0, len(frame))]
+
+
+def _odd_layers() -> dict[str, gpd.GeoDataFrame]:
+    """Layers whose type the first batch alone does not tell (the review's findings)."""
+    from shapely import from_wkt
+
+    n = 20
+    codes = _chunked([f"G{k:04d}" for k in range(n)], [10, 10])
+    polygons = [box(k, 0, k + 1, 1) for k in range(n - 1)]
+    return {
+        "ints_then_floats": gpd.GeoDataFrame({"c": codes, "v": [1] * 15 + [2.5] * 5},
+                                             geometry=[*polygons, box(19, 0, 20, 1)], crs=4550),
+        "empty_multipolygon": gpd.GeoDataFrame({"c": codes}, geometry=[*polygons, from_wkt("MULTIPOLYGON EMPTY")],
+                                               crs=4550),
+        "empty_collection": gpd.GeoDataFrame({"c": codes},
+                                             geometry=[*polygons, from_wkt("GEOMETRYCOLLECTION EMPTY")], crs=4550),
+    }
+
+
+@pytest.mark.parametrize("name", ["ints_then_floats", "empty_multipolygon", "empty_collection"])
+def test_a_layer_the_first_batch_does_not_type_is_the_file_written_whole(name, tmp_path, monkeypatch):
+    layers = {name: _odd_layers()[name]}
+    assert len(outputs._slices(layers[name])) == 2
+    outputs.write_gpkg_layers(tmp_path / "sliced.gpkg", layers, current_date=DATE)
+    monkeypatch.setattr(outputs, "_slices", lambda frame: [(0, len(frame))])
+    outputs.write_gpkg_layers(tmp_path / "whole.gpkg", layers, current_date=DATE)
+    assert (tmp_path / "sliced.gpkg").read_bytes() == (tmp_path / "whole.gpkg").read_bytes()

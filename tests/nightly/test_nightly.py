@@ -586,3 +586,28 @@ def test_the_truck_step_reads_the_fixes_in_parts_as_it_reads_them_whole(demo_sto
     with monkeypatch.context() as m:
         m.setattr(pipeline._StoreNight, "parts", refused)
         same(job(store), shuffled)
+    # a vehicle found apart only in the last batch, after parts were checked: what was done is dropped, the
+    # layer read whole
+    late = pd.concat([fixes, fixes.iloc[[10]]], ignore_index=True)
+    store.write_layer("truck_fixes", late)
+    partway = job(store)
+    assert read == [1, 1, 1, 1] and partway[0]["rows"] == len(late)
+    with monkeypatch.context() as m:
+        m.setattr(pipeline._StoreNight, "parts", refused)
+        same(job(store), partway)
+
+
+def test_number_ids_with_a_missing_one_hash_alike_read_in_parts_or_whole(tmp_path):
+    """The fixes' input digest does not depend on how the truck step read them (a number column with a missing id
+    reads as float: hashed as read, it differed from the whole read's, hashed compacted)."""
+    from gridlib.nightly import pipeline
+
+    store = gl.store.open(tmp_path / "s.gpkg")
+    store.write_layer("truck_fixes", pd.DataFrame({
+        "vehicle_id": pd.array([7, 7, None, 8], dtype="Int64"), "lon": 121.5, "lat": 31.2,
+        "time": ["2026-11-20 23:00", "2026-11-20 23:05", "2026-11-21 01:00", "2026-11-21 02:00"]}))
+    night = pipeline._StoreNight(store, pd.Timestamp(DATE).date())
+    assert sum(len(part) for part in night.parts()) == 4
+    in_parts = night.fixes_input
+    night.whole()
+    assert in_parts == night.fixes_input
