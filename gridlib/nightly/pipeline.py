@@ -63,7 +63,7 @@ from gridlib.rejects import empty as rejects_empty
 from gridlib.store.base import Store, mask_dsn
 from gridlib.store.gpkg import GpkgStore
 from gridlib.times import parse_times
-from gridlib.trucks._ids import factorize_sorted
+from gridlib.trucks._ids import vehicle_codes
 from gridlib.trucks.cases import taken_in_live
 from gridlib.water import is_water
 
@@ -462,8 +462,7 @@ class _StoreNight:
                 if carry is not None:
                     part = pd.concat([carry, part])
                 carry = None
-                codes, ids = factorize_sorted(part["vehicle_id"])
-                codes[codes >= 0] = np.where(np.char.strip(ids) == "", -1, np.arange(len(ids)))[codes[codes >= 0]]
+                codes, ids = vehicle_codes(part["vehicle_id"])
                 rows = np.flatnonzero(codes >= 0)  # with a vehicle: a missing or blank id is none
                 first = rows[np.r_[True, codes[rows[1:]] != codes[rows[:-1]]]] if len(rows) else rows
                 runs = ids[codes[first]]
@@ -964,9 +963,9 @@ def _run(store: Store, date: dt.date | str, out_dir: str | os.PathLike[str], opt
     finally:
         for job in jobs:
             job.cancel()
-    # released before the products step (the night's memory peak): no product reads the raw case log (the
-    # assigned cases are kept), the cameras or the buildings (their viewsheds and coverage are kept)
-    data.cases, data.cameras, data.buildings = no_rows(data.cases), None, None
+    # released before the products step (the night's memory peak): no product reads the cameras or the buildings
+    # (their viewsheds and coverage are kept); the raw case log went once it was read (_assign_cases)
+    data.cameras, data.buildings = None, None
     full_rejects = pd.concat(all_rejects, ignore_index=True)
     results = NightlyResults(inputs=data, cases=cases, rejects=_published_rejects(full_rejects),
                              truck_result=truck_result, tables=tables, hotspots=hot, coverage=cover,

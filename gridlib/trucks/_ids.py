@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-__all__ = ["factorize_sorted"]
+__all__ = ["factorize_sorted", "vehicle_codes"]
 
 
 def factorize_sorted(col: pd.Series) -> tuple[np.ndarray, np.ndarray]:
@@ -27,3 +27,18 @@ def factorize_sorted(col: pd.Series) -> tuple[np.ndarray, np.ndarray]:
         return codes, values
     uniques, inv = np.unique(values, return_inverse=True)  # not sorted as text, or equal as text (1 and "1")
     return np.where(codes >= 0, inv.reshape(-1)[np.maximum(codes, 0)], -1), uniques
+
+
+def vehicle_codes(col: pd.Series) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`factorize_sorted` with a blank id (empty, or spaces only) coded −1, as a missing one: the fixes'
+    reader rejects both as ``missing_id``, and neither is a vehicle.
+
+    >>> codes, ids = vehicle_codes(pd.Series(["B", " ", None, "A"]))
+    >>> codes.tolist(), ids.tolist()
+    ([2, -1, -1, 1], [' ', 'A', 'B'])
+    """
+    codes, ids = factorize_sorted(col)
+    blank = np.char.strip(ids.astype(str)) == ""
+    if blank.any():
+        codes = np.where((codes >= 0) & blank[np.maximum(codes, 0)], -1, codes)
+    return codes, ids

@@ -30,7 +30,7 @@ import pyproj
 
 from gridlib.crs import WGS84, metric_crs, resolve_crs, to_wgs84, transform_xy
 from gridlib.errors import InputError
-from gridlib.trucks._ids import factorize_sorted
+from gridlib.trucks._ids import vehicle_codes
 from gridlib.types import ArrayLike, CRSLike
 
 if TYPE_CHECKING:  # movingpandas is imported only when trajectories are converted
@@ -231,10 +231,8 @@ def read_fixes(
         xs, ys = to_wgs84(xs, ys, scheme)
 
     found = Rejects(frame.index)
-    codes, uniques = factorize_sorted(frame[vehicle])
-    blank = np.char.strip(uniques.astype(str)) == ""
-    found.add((codes < 0) | (blank[np.maximum(codes, 0)] if len(uniques) else True), "missing_id",
-              f"missing {vehicle}", field=vehicle)
+    codes, uniques = vehicle_codes(frame[vehicle])
+    found.add(codes < 0, "missing_id", f"missing {vehicle}", field=vehicle)
     raw_time = frame[time]
     parsed, time_codes = parse_times(raw_time)
     reject_times(found, raw_time, parsed, time_codes, time, required=True)
